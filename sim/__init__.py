@@ -1,0 +1,13 @@
+"""Agent-based simulation of territorial influence among armed factions (Mesa 3).
+
+Data flow, one module each: scenario YAML (`yaml_source`) -> validated config (`schema`,
+`scenario`) -> model (`model`, `agents`, `mechanisms`, `geography`) -> recorded data
+(`recording`, `runner`) -> result files (`results`) -> plots (`plots`). `api.simulate` is
+the notebook entry point; `cli` is the command line behind `run.py`.
+"""
+
+from sim.api import Simulation, simulate
+from sim.scenario import load_scenario, scenario_from_dict
+from sim.yaml_source import ScenarioError
+
+__all__ = ["Simulation", "ScenarioError", "load_scenario", "scenario_from_dict", "simulate"]

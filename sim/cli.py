@@ -1,0 +1,148 @@
+"""The command line behind `run.py`: parse arguments, call `sim`, map outcomes to exit codes.
+
+Exit status: 0 success; 2 bad input (scenario, overrides, arguments, output location),
+reported as one line per problem with file, line and key path; 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Agent-based simulation of territorial influence among armed factions.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a scenario and write results and plots")
+    run.add_argument("scenario", help="scenario file, or a name in scenarios/ (e.g. baseline)")
+    run.add_argument("--seed", type=_seed, help="the run's seed (the root seed with --replicates)")
+    run.add_argument("--steps", type=_positive_int, help="days to simulate (default: the scenario's)")
+    run.add_argument("--replicates", type=_positive_int, default=1, help="independent runs (default 1)")
+    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one scenario key, e.g. --set factions.NDF.salary_usd_month=200 (repeatable)",
+    )
+    run.add_argument("--out", type=Path, help="write exactly here (default results/<scenario>/<timestamp>/)")
+    run.add_argument("--no-plots", action="store_true", help="skip drawing plots")
+
+    validate = sub.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("scenarios", nargs="+", help="scenario files or names")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    sub.add_parser("list", help="list the scenarios in scenarios/ with their descriptions")
+
+    plot = sub.add_parser("plot", help="redraw the plots of a results directory from its files")
+    plot.add_argument("results_dir", type=Path)
+    return parser
+
+
+def cmd_run(args) -> int:
+    from sim.api import simulate
+
+    from sim.results import check_output_dir
+
+    if args.out is not None:
+        check_output_dir(args.out)  # fail before spending time on the runs
+    simulation = simulate(
+        args.scenario,
+        seed=args.seed,
+        steps=args.steps,
+        replicates=args.replicates,
+        workers=args.workers,
+        overrides=args.overrides,
+    )
+    out = simulation.save(args.out, plots=not args.no_plots)
+    print(out)
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from sim.scenario import load_scenario, resolve_scenario_path
+    from sim.yaml_source import ScenarioError
+
+    status = EXIT_OK
+    for name in args.scenarios:
+        path = resolve_scenario_path(name)
+        try:
+            scenario = load_scenario(path, args.overrides)
+        except ScenarioError as error:
+            print(error, file=sys.stderr)
+            status = EXIT_BAD_INPUT
+        else:
+            print(f"{path}: ok ({scenario.name}: {len(scenario.sites)} sites, {len(scenario.factions)} factions, {scenario.steps} steps)")
+    return status
+
+
+def cmd_list(args) -> int:
+    from sim.scenario import list_scenarios
+
+    rows = list_scenarios()
+    width = max((len(name) for name, _ in rows), default=0)
+    for name, description in rows:
+        print(f"{name:<{width}}  {description}")
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from sim.plots import plot_run
+
+    for path in plot_run(args.results_dir):
+        print(path)
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "plot": cmd_plot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.results import OutputError
+    from sim.yaml_source import ScenarioError
+
+    args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
+    try:
+        return COMMANDS[args.command](args)
+    except ScenarioError as error:
+        print(error, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
+        if args.debug or os.environ.get("SIM_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL

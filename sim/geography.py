@@ -1,0 +1,144 @@
+"""Space: the grid of cells, their terrain, and where the named sites sit.
+
+Arrays are indexed [row, col] with row 0 on the northern edge, so a picture of an array
+(`imshow`) is a map with north up. Latitude/longitude are projected onto the grid linearly
+(equirectangular): over a corridor of ~150 km the distortion is well under one cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.path import Path
+from scipy import ndimage
+
+from sim.schema import TERRAINS, Scenario
+
+KM_PER_DEGREE_LAT = 111.32  # mean length of one degree of latitude, km
+
+TERRAIN_CODE = {name: code for code, name in enumerate(TERRAINS)}
+# Cells fighters can stand on and influence can reach.
+PASSABLE_TERRAIN = ("urban", "rural", "river", "desert")
+
+
+@dataclass
+class Geography:
+    height: int
+    width: int
+    terrain: np.ndarray  # (H, W) int8 codes into TERRAINS
+    site_names: list[str]
+    site_rows: np.ndarray  # (S,) int
+    site_cols: np.ndarray  # (S,) int
+    site_kinds: list[str]
+    site_labels: list[str]
+    cell_km: tuple[float, float] | None  # (north-south, east-west) size of a cell in km
+    passable: np.ndarray = field(init=False)  # (H, W) bool
+
+    def __post_init__(self):
+        codes = [TERRAIN_CODE[name] for name in PASSABLE_TERRAIN]
+        self.passable = np.isin(self.terrain, codes)
+
+    @property
+    def n_cells(self) -> int:
+        return self.height * self.width
+
+    @property
+    def site_flat(self) -> np.ndarray:
+        return self.site_rows * self.width + self.site_cols
+
+    def site_index(self, name: str) -> int:
+        return self.site_names.index(name)
+
+    def terrain_name(self, row: int, col: int) -> str:
+        return TERRAINS[int(self.terrain[row, col])]
+
+
+def project(lat: float, lon: float, scenario: Scenario) -> tuple[int, int]:
+    """(row, col) of the cell containing a latitude/longitude; may fall off the grid."""
+    grid = scenario.grid
+    b = grid.bounds
+    row = int(np.floor((b.lat_max - lat) / (b.lat_max - b.lat_min) * grid.height))
+    col = int(np.floor((lon - b.lon_min) / (b.lon_max - b.lon_min) * grid.width))
+    return row, col
+
+
+def site_cell(site, scenario: Scenario) -> tuple[int, int]:
+    if site.row is not None:
+        return site.row, site.col
+    return project(site.lat, site.lon, scenario)
+
+
+def cell_size_km(scenario: Scenario) -> tuple[float, float] | None:
+    b = scenario.grid.bounds
+    if b is None:
+        return None
+    mid_lat = np.radians((b.lat_min + b.lat_max) / 2)
+    ns = (b.lat_max - b.lat_min) * KM_PER_DEGREE_LAT / scenario.grid.height
+    ew = (b.lon_max - b.lon_min) * KM_PER_DEGREE_LAT * np.cos(mid_lat) / scenario.grid.width
+    return float(ns), float(ew)
+
+
+def _cell_centres_latlon(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    g = scenario.grid
+    b = g.bounds
+    rows, cols = np.mgrid[0 : g.height, 0 : g.width]
+    lat = b.lat_max - (rows + 0.5) / g.height * (b.lat_max - b.lat_min)
+    lon = b.lon_min + (cols + 0.5) / g.width * (b.lon_max - b.lon_min)
+    return lat, lon
+
+
+def _rasterise_polyline(points_rc: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boolean mask of the cells a polyline (in fractional row/col) passes through."""
+    mask = np.zeros((height, width), dtype=bool)
+    for (r0, c0), (r1, c1) in zip(points_rc[:-1], points_rc[1:]):
+        n = int(np.ceil(max(abs(r1 - r0), abs(c1 - c0)) * 4)) + 1  # 4 samples per cell
+        rr = np.floor(np.linspace(r0, r1, n)).astype(int)
+        cc = np.floor(np.linspace(c0, c1, n)).astype(int)
+        keep = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
+        mask[rr[keep], cc[keep]] = True
+    return mask
+
+
+def build_geography(scenario: Scenario) -> Geography:
+    """Terrain from the scenario's default, river band, outside polygons and cell overrides."""
+    g = scenario.grid
+    terrain = np.full((g.height, g.width), TERRAIN_CODE[g.default_terrain], dtype=np.int8)
+    if g.bounds is not None and g.river is not None:
+        b = g.bounds
+        pts = np.array(g.river.path, dtype=float)
+        rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * g.height
+        cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * g.width
+        river = _rasterise_polyline(np.column_stack([rows, cols]), g.height, g.width)
+        if g.river.band_cells > 0:
+            distance = ndimage.distance_transform_edt(~river)
+            terrain[(distance <= g.river.band_cells) & ~river] = TERRAIN_CODE["rural"]
+        terrain[river] = TERRAIN_CODE["river"]
+    if g.bounds is not None and g.outside:
+        lat, lon = _cell_centres_latlon(scenario)
+        centres = np.column_stack([lat.ravel(), lon.ravel()])
+        for polygon in g.outside:
+            inside = Path(np.array(polygon, dtype=float)).contains_points(centres)
+            terrain[inside.reshape(g.height, g.width)] = TERRAIN_CODE["outside"]
+
+    names = list(scenario.sites)
+    rows_cols = [site_cell(scenario.sites[n], scenario) for n in names]
+    site_rows = np.array([rc[0] for rc in rows_cols], dtype=np.int64)
+    site_cols = np.array([rc[1] for rc in rows_cols], dtype=np.int64)
+    for name, (row, col) in zip(names, rows_cols):
+        if scenario.sites[name].kind == "town" and terrain[row, col] != TERRAIN_CODE["outside"]:
+            terrain[row, col] = TERRAIN_CODE["urban"]
+    for override in g.cells:
+        terrain[override.row, override.col] = TERRAIN_CODE[override.terrain]
+
+    return Geography(
+        height=g.height,
+        width=g.width,
+        terrain=terrain,
+        site_names=names,
+        site_rows=site_rows,
+        site_cols=site_cols,
+        site_kinds=[scenario.sites[n].kind for n in names],
+        site_labels=[scenario.sites[n].label for n in names],
+        cell_km=cell_size_km(scenario) if g.bounds is not None else None,
+    )

@@ -1,0 +1,269 @@
+"""Result files: write a run's records to a directory, and read them back.
+
+A results directory holds:
+- `scenario.yaml`  the fully resolved scenario (defaults filled in, overrides applied)
+- `manifest.json`  versions, seeds, git commit, timings, how to re-run each replicate
+- `timeseries.csv` one row per replicate and step, one column per recorded figure
+- `events.csv`     clashes, defections, meetings, looting, new headquarters, insurgent attacks
+- `maps.npz`       the grid, the sites, influence and control at start/middle/end, clash cells
+- `plots/`         the figures drawn from the files above (`sim.plots`)
+
+Writes are atomic: everything is written into a hidden staging directory next to the
+target and renamed into place at the end, so an interrupted run never leaves a directory
+that looks complete; single files are replaced with `os.replace` after a full write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sim.runner import RunResult
+from sim.scenario import scenario_to_dict
+from sim.schema import Scenario
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+RESULTS_DIR = PROJECT_DIR / "results"
+FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
+
+
+class OutputError(Exception):
+    """The output location cannot be used (exists and is not empty, not writable...)."""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def default_output_dir(scenario_name: str, now: datetime | None = None) -> Path:
+    now = now or datetime.now(timezone.utc)
+    base = RESULTS_DIR / scenario_name / now.strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse an output directory that exists with files in it (never overwrite results)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise OutputError(f"{out}: directory exists and is not empty; choose another --out")
+
+
+class StagedDirectory:
+    """A hidden sibling directory that becomes `final` only when everything is written."""
+
+    def __init__(self, final: Path):
+        self.final = Path(final)
+        check_output_dir(self.final)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.partial-", dir=self.final.parent))
+
+    def commit(self) -> Path:
+        check_output_dir(self.final)
+        if self.final.is_dir():
+            self.final.rmdir()  # empty: checked above
+        os.replace(self.path, self.final)
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("mesa", "numpy", "scipy", "pandas", "pydantic", "matplotlib", "pyyaml"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        found["sim"] = metadata.version("faction-sim")
+    except metadata.PackageNotFoundError:
+        pass
+    return found
+
+
+def build_manifest(
+    config: Scenario,
+    results: list[RunResult],
+    *,
+    scenario_file: str | None,
+    overrides: list[str],
+    root_seed: int,
+    steps: int,
+    workers: int,
+    started: datetime,
+    command: list[str] | None = None,
+) -> dict:
+    finished = datetime.now(timezone.utc)
+    where = scenario_file or config.name
+    set_args = "".join(f" --set {o}" for o in overrides)
+    return {
+        "scenario": config.name,
+        "scenario_file": scenario_file,
+        "overrides": list(overrides),
+        "root_seed": int(root_seed),
+        "n_replicates": len(results),
+        "steps": int(steps),
+        "workers": int(workers),
+        "replicates": [
+            {
+                "replicate": r.replicate,
+                "seed": r.seed,
+                "elapsed_s": round(r.elapsed_s, 4),
+                "first_control_change": r.meta.get("first_control_change", {}),
+                "rerun": f"python run.py run {where} --seed {r.seed} --steps {steps}{set_args}",
+            }
+            for r in results
+        ],
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "platform": platform.platform(),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "finished_utc": finished.isoformat(timespec="seconds"),
+        "wall_time_s": round((finished - started).total_seconds(), 3),
+        "command": command,
+    }
+
+
+def write_run_files(directory: Path, config: Scenario, results: list[RunResult], manifest: dict) -> None:
+    """Write the five data files of a run into `directory` (normally a staging directory)."""
+    directory = Path(directory)
+    text = yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    atomic_write_text(directory / "scenario.yaml", text)
+
+    frames = []
+    for r in results:
+        ts = r.timeseries.copy()
+        ts.insert(0, "seed", r.seed)
+        ts.insert(0, "replicate", r.replicate)
+        frames.append(ts)
+    atomic_write_text(directory / "timeseries.csv", pd.concat(frames, ignore_index=True).to_csv(index=False))
+
+    event_frames = []
+    for r in results:
+        ev = r.events.copy()
+        ev.insert(0, "seed", r.seed)
+        ev.insert(0, "replicate", r.replicate)
+        event_frames.append(ev)
+    events = pd.concat(event_frames, ignore_index=True) if event_frames else pd.DataFrame()
+    atomic_write_text(directory / "events.csv", events.to_csv(index=False))
+
+    from sim.geography import build_geography  # local: only needed here
+
+    geo = build_geography(config)
+    clash = [np.column_stack([np.full(len(r.clash_cells), r.replicate), r.clash_cells]) for r in results]
+    arrays = {
+        "terrain": geo.terrain,
+        "site_names": np.array(geo.site_names),
+        "site_labels": np.array(geo.site_labels),
+        "site_kinds": np.array(geo.site_kinds),
+        "site_rows": geo.site_rows,
+        "site_cols": geo.site_cols,
+        "faction_names": np.array(list(config.factions)),
+        "faction_labels": np.array([f.label for f in config.factions.values()]),
+        "influence": np.stack([r.influence for r in results]),
+        "control": np.stack([r.control for r in results]),
+        "snapshot_steps": results[0].snapshot_steps,
+        "clash_cells": np.concatenate(clash) if clash else np.zeros((0, 4), dtype=np.int64),
+    }
+    buffer_path = directory / "maps.npz"
+    fd, tmp = tempfile.mkstemp(prefix=".maps.", suffix=".npz", dir=directory)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, buffer_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # The manifest goes last: its presence marks a complete set of files.
+    atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class LoadedRun:
+    directory: Path
+    manifest: dict
+    timeseries: pd.DataFrame
+    events: pd.DataFrame
+    maps: dict[str, np.ndarray]
+
+    @property
+    def faction_names(self) -> list[str]:
+        return [str(x) for x in self.maps["faction_names"]]
+
+
+def is_run_directory(directory: Path) -> bool:
+    directory = Path(directory)
+    return all((directory / name).is_file() for name in FILES)
+
+
+def load_run(directory: str | Path) -> LoadedRun:
+    """Read a results directory back (for plots, notebooks and analyses)."""
+    directory = Path(directory)
+    missing = [name for name in FILES if not (directory / name).is_file()]
+    if missing:
+        raise OutputError(f"{directory}: not a complete results directory (missing {', '.join(missing)})")
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    timeseries = pd.read_csv(directory / "timeseries.csv")
+    try:
+        events = pd.read_csv(directory / "events.csv")
+    except pd.errors.EmptyDataError:
+        events = pd.DataFrame(columns=["replicate", "seed", "step", "event"])
+    with np.load(directory / "maps.npz", allow_pickle=False) as data:
+        maps = {key: data[key] for key in data.files}
+    return LoadedRun(directory, manifest, timeseries, events, maps)

@@ -1,0 +1,227 @@
+"""Scenario YAML -> validated `Scenario`.
+
+Loading (`sim.yaml_source`) is safe and remembers where every key came from; this module
+checks the document against the schema (`sim.schema`) and then checks what a schema cannot:
+names that refer to nothing, sites off the grid, provenance for keys that do not exist.
+Every problem becomes one line with file, line and key path; nothing runs until all pass.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from sim.geography import project
+from sim.schema import Scenario
+from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
+    """Load, merge `extends`, apply `key.path=value` overrides and validate.
+
+    Raises ScenarioError (one Problem per line) on any bad input.
+    """
+    path = resolve_scenario_path(path)
+    document = load_scenario_document(str(path))
+    if overrides:
+        document = apply_overrides(document, list(overrides))
+    return validate_document(document)
+
+
+def resolve_scenario_path(path: str | Path) -> Path:
+    """Accept a path, or a bare scenario name found in the project's `scenarios/`."""
+    p = Path(path)
+    if p.exists() or p.suffix in (".yaml", ".yml") or "/" in str(path):
+        return p
+    candidate = SCENARIO_DIR / f"{path}.yaml"
+    return candidate if candidate.exists() else p
+
+
+def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
+    """Validate a plain dict (from a notebook or the browser explorer) as a scenario."""
+    return validate_document(SourcedDocument(data=data, origins={}, main_file=source))
+
+
+def validate_document(document: SourcedDocument) -> Scenario:
+    try:
+        scenario = Scenario.model_validate(document.data)
+    except ValidationError as error:
+        raise ScenarioError([_problem_from_pydantic(document, e) for e in error.errors()]) from None
+    problems = cross_reference_problems(scenario, document)
+    if problems:
+        raise ScenarioError(problems)
+    return scenario
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def _problem_from_pydantic(document: SourcedDocument, error: dict) -> Problem:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        valid = _valid_keys(loc[:-1])
+        message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = error["msg"]
+        message = message[0].lower() + message[1:]
+        message = message.replace("Value error, ", "").replace("value error, ", "")
+        if isinstance(value, (int, float, str, bool)) and not isinstance(value, dict):
+            shown = repr(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+            message += f" (got {shown})"
+    return document.problem(loc, message)
+
+
+def _valid_keys(loc: tuple) -> list[str]:
+    """Field names of the schema section at `loc` (for 'unknown key' messages)."""
+    node: Any = Scenario
+    for part in loc:
+        node = _child_type(node, part)
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return sorted(node.model_fields)
+    return []
+
+
+def _unwrap(node: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the section type."""
+    while True:
+        origin = get_origin(node)
+        if origin is Annotated:
+            node = get_args(node)[0]
+        elif origin in (Union, UnionType):
+            node = next((a for a in get_args(node) if a is not type(None)), None)
+        else:
+            return node
+
+
+def _child_type(node: Any, part: str | int) -> Any:
+    node = _unwrap(node)
+    origin = get_origin(node)
+    if origin is dict:
+        return get_args(node)[1]
+    if origin is list:
+        return get_args(node)[0]
+    if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str):
+        field = node.model_fields.get(part)
+        return field.annotation if field else None
+    return None
+
+
+def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
+    """Checks across sections: every name refers to something, every site is on the grid."""
+    problems: list[Problem] = []
+
+    def need(collection: dict, name: str | None, path: tuple, what: str) -> None:
+        if name is not None and name not in collection:
+            known = ", ".join(collection) or "none defined"
+            problems.append(doc.problem(path, f"no {what} named '{name}' (known: {known})"))
+
+    g = s.grid
+    for name, site in s.sites.items():
+        for i, tribe in enumerate(site.tribes):
+            need(s.tribes, tribe, ("sites", name, "tribes", i), "tribe")
+        need(s.factions, site.owner, ("sites", name, "owner"), "faction")
+        need(s.factions, site.initial_control, ("sites", name, "initial_control"), "faction")
+        if site.lat is not None:
+            if g.bounds is None:
+                problems.append(doc.problem(("sites", name, "lat"), "placing by lat/lon needs grid.bounds"))
+                continue
+            row, col = project(site.lat, site.lon, s)
+            key = "lat"
+        else:
+            row, col = site.row, site.col
+            key = "row"
+        if not (0 <= row < g.height and 0 <= col < g.width):
+            problems.append(
+                doc.problem(("sites", name, key), f"site is off the grid (cell row {row}, col {col}; grid is {g.height}x{g.width})")
+            )
+    for i, override in enumerate(g.cells):
+        if override.row >= g.height or override.col >= g.width:
+            problems.append(doc.problem(("grid", "cells", i), "cell is off the grid"))
+    if (g.river is not None or g.outside) and g.bounds is None:
+        problems.append(doc.problem(("grid",), "river and outside polygons need grid.bounds"))
+
+    for name, tribe in s.tribes.items():
+        need(s.sites, tribe.seat, ("tribes", name, "seat"), "site")
+        if tribe.seat in s.sites and s.sites[tribe.seat].kind != "town":
+            problems.append(doc.problem(("tribes", name, "seat"), f"seat '{tribe.seat}' is not a town"))
+        for faction in tribe.initial_alignment:
+            need(s.factions, faction, ("tribes", name, "initial_alignment", faction), "faction")
+
+    insurgents = [n for n, f in s.factions.items() if f.kind == "insurgent"]
+    if len(insurgents) > 1:
+        problems.append(doc.problem(("factions", insurgents[1], "kind"), "at most one insurgent faction is supported"))
+    for name, faction in s.factions.items():
+        need(s.patrons, faction.patron, ("factions", name, "patron"), "patron")
+        for i, site in enumerate(faction.headquarters):
+            need(s.sites, site, ("factions", name, "headquarters", i), "site")
+        for i, tribe in enumerate(faction.recruits_from_tribes):
+            need(s.tribes, tribe, ("factions", name, "recruits_from_tribes", i), "tribe")
+        for site in faction.deployment_weights:
+            need(s.sites, site, ("factions", name, "deployment_weights", site), "site")
+            if faction.deployment_weights.get(site, 0) < 0:
+                problems.append(doc.problem(("factions", name, "deployment_weights", site), "must be >= 0"))
+        for i, tribe in enumerate(faction.spending.courted_tribes):
+            need(s.tribes, tribe, ("factions", name, "spending", "courted_tribes", i), "tribe")
+
+    for name, patron in s.patrons.items():
+        need(s.sites, patron.supply_crossing, ("patrons", name, "supply_crossing"), "site")
+        site = s.sites.get(patron.supply_crossing) if patron.supply_crossing else None
+        if site is not None and site.kind != "crossing":
+            problems.append(doc.problem(("patrons", name, "supply_crossing"), f"'{patron.supply_crossing}' is not a crossing"))
+    for i, entry in enumerate(s.patron_alignment):
+        for j, patron in enumerate(entry.between):
+            need(s.patrons, patron, ("patron_alignment", i, "between", j), "patron")
+        if entry.between[0] == entry.between[1]:
+            problems.append(doc.problem(("patron_alignment", i, "between"), "a patron cannot be aligned with itself"))
+    for i, pair in enumerate(s.hostilities):
+        for j, faction in enumerate(pair):
+            need(s.factions, faction, ("hostilities", i, j), "faction")
+        if pair[0] == pair[1]:
+            problems.append(doc.problem(("hostilities", i), "a faction cannot be hostile to itself"))
+    for i, venue in enumerate(s.rules.mediation.venues):
+        need(s.sites, venue, ("rules", "mediation", "venues", i), "site")
+
+    dumped = s.model_dump()
+    for key in s.provenance:
+        if not _path_exists(dumped, key):
+            problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
+    return problems
+
+
+def _path_exists(data: Any, dotted_path: str) -> bool:
+    node = data
+    for part in dotted_path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def scenario_to_dict(scenario: Scenario) -> dict:
+    """The fully resolved scenario (defaults filled in) as plain data, for writing as YAML."""
+    return scenario.model_dump(mode="json")
+
+
+def list_scenarios(directory: Path = SCENARIO_DIR) -> list[tuple[str, str]]:
+    """(file name, description) of every scenario in a directory; unreadable ones say why."""
+    rows = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            rows.append((path.name, load_scenario(path).description))
+        except ScenarioError as error:
+            rows.append((path.name, f"INVALID: {error.problems[0]}"))
+    return rows

@@ -1,0 +1,343 @@
+"""The scenario schema: every key a scenario may hold, with its type, range, unit and meaning.
+
+This is the single place where parameters are declared. Validation (`sim.scenario`), the
+ODD parameter tables (`docs/ODD.md`) and the browser explorer's controls all read it, so a
+default, a range or a help text is written once.
+
+Units: one model step is one day. Money is in US dollars: salaries per month, funding and
+revenue per day. Distances on the grid are in cells (the grid's `cell_km` says how many km).
+
+Where a default comes from the source article, the scenario file cites the paragraph in its
+`provenance:` section; every other value is an assumption and is marked so there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+# ---------------------------------------------------------------------------------------
+# Building blocks
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys refused, no NaN/inf, no silent type coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def param(default, *, unit: str = "", help: str, ge=None, le=None, gt=None, lt=None, **kw):
+    """A scalar parameter: default, bounds, unit and one-line help (shown in docs and the UI)."""
+    return Field(
+        default,
+        ge=ge,
+        le=le,
+        gt=gt,
+        lt=lt,
+        description=help,
+        json_schema_extra={"unit": unit},
+        **kw,
+    )
+
+
+def probability(default: float, help: str, unit: str = "probability"):
+    return param(default, ge=0.0, le=1.0, unit=unit, help=help)
+
+
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
+LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
+Terrain = Literal["urban", "rural", "river", "desert", "impassable", "outside"]
+TERRAINS: tuple[str, ...] = ("urban", "rural", "river", "desert", "impassable", "outside")
+SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "post"]
+
+
+# ---------------------------------------------------------------------------------------
+# Space
+
+
+class Bounds(Strict):
+    lat_min: float = param(..., ge=-90, le=90, unit="degrees N", help="southern edge of the grid")
+    lat_max: float = param(..., ge=-90, le=90, unit="degrees N", help="northern edge of the grid")
+    lon_min: float = param(..., ge=-180, le=180, unit="degrees E", help="western edge of the grid")
+    lon_max: float = param(..., ge=-180, le=180, unit="degrees E", help="eastern edge of the grid")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.lat_min >= self.lat_max:
+            raise ValueError("lat_min must be below lat_max")
+        if self.lon_min >= self.lon_max:
+            raise ValueError("lon_min must be below lon_max")
+        return self
+
+
+class River(Strict):
+    path: list[LatLon] = Field(..., min_length=2, description="polyline of [lat, lon] points")
+    band_cells: int = param(2, ge=0, le=20, unit="cells", help="width of the cultivated (rural) band on each side")
+
+
+class CellOverride(Strict):
+    row: int = param(..., ge=0, help="grid row (0 = north edge)")
+    col: int = param(..., ge=0, help="grid column (0 = west edge)")
+    terrain: Terrain
+
+
+class Grid(Strict):
+    width: int = param(48, ge=2, le=400, unit="cells", help="number of columns")
+    height: int = param(40, ge=2, le=400, unit="cells", help="number of rows")
+    bounds: Bounds | None = Field(None, description="geographic extent; needed to place sites by lat/lon")
+    default_terrain: Terrain = "desert"
+    river: River | None = None
+    outside: list[list[LatLon]] = Field(
+        default_factory=list, description="polygons of [lat, lon] outside the modelled area"
+    )
+    cells: list[CellOverride] = Field(default_factory=list, description="explicit terrain of single cells")
+
+
+# ---------------------------------------------------------------------------------------
+# Actors
+
+
+class Site(Strict):
+    label: str = Field(..., min_length=1, max_length=80)
+    kind: SiteKind
+    lat: float | None = param(None, ge=-90, le=90, unit="degrees N", help="latitude (or give row/col)")
+    lon: float | None = param(None, ge=-180, le=180, unit="degrees E", help="longitude (or give row/col)")
+    row: int | None = param(None, ge=0, help="grid row, instead of lat/lon")
+    col: int | None = param(None, ge=0, help="grid column, instead of lat/lon")
+    population: int = param(0, ge=0, unit="people", help="residents (towns); sets the recruit pool")
+    tribes: list[Identifier] = Field(default_factory=list, description="tribes living here")
+    crossing: Literal["border", "river"] | None = Field(None, description="crossing type (kind: crossing)")
+    revenue_usd_day: float = param(0.0, ge=0, unit="USD/day", help="income to whoever controls the site")
+    value: float = param(1.0, ge=0, le=100, unit="weight", help="strategic weight for deployment and tension")
+    owner: Identifier | None = Field(None, description="faction whose headquarters this is")
+    initial_control: Identifier | None = Field(None, description="faction holding the site at step 0")
+
+    @model_validator(mode="after")
+    def _placed_once(self):
+        by_latlon = self.lat is not None or self.lon is not None
+        by_cell = self.row is not None or self.col is not None
+        if by_latlon and by_cell:
+            raise ValueError("give either lat/lon or row/col, not both")
+        if by_latlon and (self.lat is None or self.lon is None):
+            raise ValueError("lat and lon go together")
+        if by_cell and (self.row is None or self.col is None):
+            raise ValueError("row and col go together")
+        if not (by_latlon or by_cell):
+            raise ValueError("a site needs lat/lon or row/col")
+        if self.kind == "crossing" and self.crossing is None:
+            raise ValueError("a crossing needs `crossing: border` or `crossing: river`")
+        return self
+
+
+class Tribe(Strict):
+    label: str = Field(..., min_length=1, max_length=80)
+    seat: Identifier = Field(..., description="town where the tribe's leader sits")
+    initial_alignment: dict[Identifier, float] = Field(
+        default_factory=dict, description="leader's initial weights over factions (normalised)"
+    )
+    responsiveness: float = probability(
+        0.02, "share of the gap to the leader's target alignment closed per day", unit="1/day"
+    )
+
+    @model_validator(mode="after")
+    def _weights(self):
+        for name, weight in self.initial_alignment.items():
+            if not (weight >= 0 and math.isfinite(weight)):
+                raise ValueError(f"alignment weight for {name} must be >= 0")
+        return self
+
+
+class Spending(Strict):
+    courting_usd_day: float = param(0.0, ge=0, unit="USD/day", help="patronage paid to tribal leaders")
+    courted_tribes: list[Identifier] = Field(
+        default_factory=list, description="tribes it courts; empty = all tribes"
+    )
+    reserve_usd: float = param(0.0, ge=0, unit="USD", help="budget kept back before opening headquarters")
+
+
+class Faction(Strict):
+    label: str = Field(..., min_length=1, max_length=80)
+    kind: Literal["militia", "insurgent"] = "militia"
+    patron: Identifier | None = None
+    salary_usd_month: float = param(0.0, ge=0, le=100_000, unit="USD/month", help="salary per fighter")
+    privileges: float = param(0.0, ge=0, le=1, unit="index 0-1", help="non-salary benefits of membership")
+    exempts_conscription: StrictBool = Field(False, description="membership exempts from compulsory service")
+    posture: float = probability(0.5, "readiness to escalate", unit="index 0-1")
+    initial_fighters: int = param(0, ge=0, le=1_000_000, unit="fighters", help="fighters at step 0")
+    initial_outsiders: int = param(
+        0, ge=0, le=1_000_000, unit="fighters", help="fighters from outside the local pool at step 0 (e.g. non-local militias)"
+    )
+    initial_budget_usd: float = param(0.0, ge=0, unit="USD", help="cash at step 0")
+    headquarters: list[Identifier] = Field(default_factory=list, description="its headquarters sites")
+    recruits_from_tribes: list[Identifier] = Field(
+        default_factory=list, description="tribes its initial fighters come from; empty = any"
+    )
+    deployment_weights: dict[Identifier, float] = Field(
+        default_factory=dict, description="extra weight on posting fighters to these sites"
+    )
+    spending: Spending = Field(default_factory=Spending)
+
+
+class Patron(Strict):
+    label: str = Field(..., min_length=1, max_length=80)
+    funding_usd_day: float = param(0.0, ge=0, unit="USD/day", help="money sent to each client faction")
+    supply_crossing: Identifier | None = Field(None, description="border crossing its arms come through")
+    supply_open: StrictBool = Field(True, description="whether the supply route is open")
+    arms_multiplier: float = param(
+        1.3, ge=1, le=5, unit="x", help="combat strength multiplier while arms flow"
+    )
+    supply_funding_share: float = probability(
+        0.3, "share of funding that travels the supply route (lost when it is closed)", unit="share"
+    )
+    green_light: StrictBool = Field(False, description="patron encourages its client to escalate")
+
+
+class PatronAlignment(Strict):
+    between: list[Identifier] = Field(..., min_length=2, max_length=2)
+    value: float = param(0.0, ge=-1, le=1, unit="index -1..1", help="-1 opposed aims, +1 same aims")
+
+
+# ---------------------------------------------------------------------------------------
+# Rules
+
+
+class EconomyRules(Strict):
+    contested_revenue_share: float = probability(
+        0.0, "share of a contested site's revenue that still reaches the stronger side", unit="share"
+    )
+    looting_usd: float = param(500.0, ge=0, unit="USD", help="taken per looting incident")
+    p_looting: float = probability(0.02, "daily chance a faction loots a contested site it is present at", unit="1/day")
+
+
+class TribalRules(Strict):
+    weight_payments: float = param(1.0, ge=0, unit="per 1000 USD/day", help="pull of patronage on alignment")
+    weight_control: float = param(1.0, ge=0, unit="per share", help="pull of controlling the tribe's towns")
+    weight_casualties: float = param(0.5, ge=0, unit="per tribesman killed", help="push of casualties a faction inflicts")
+    casualty_memory_days: float = param(60.0, gt=0, unit="days", help="how long inflicted casualties are remembered")
+
+
+class RecruitmentRules(Strict):
+    p_reconsider: float = probability(0.005, "share of recruits reconsidering each day", unit="1/day")
+    pool_share: float = probability(0.04, "share of a town's population who would bear arms", unit="share")
+    p_liable: float = probability(0.6, "share of the pool subject to conscription", unit="share")
+    beta_salary: float = param(2.0, ge=0, le=50, unit="utility per log-USD", help="weight of (log) pay")
+    beta_privileges: float = param(1.0, ge=0, le=50, unit="utility per index", help="weight of privileges")
+    beta_exemption: float = param(1.5, ge=0, le=50, unit="utility", help="value of exemption for the liable")
+    beta_alignment: float = param(2.0, ge=0, le=50, unit="utility per weight", help="pull of the tribal leader")
+    beta_risk: float = param(30.0, ge=0, le=10_000, unit="utility per daily death risk", help="fear of dying")
+    switching_cost: float = param(2.5, ge=0, le=50, unit="utility", help="cost of changing militia")
+    loyalty_per_year: float = param(1.0, ge=0, le=50, unit="utility/year", help="switching cost added by tenure")
+    civilian_income_usd_month: float = param(60.0, gt=0, unit="USD/month", help="income outside a militia")
+    presence_threshold: float = param(
+        0.5, ge=0, unit="fighter-equivalents", help="influence needed near home for a militia to be an option"
+    )
+    risk_memory_days: float = param(30.0, gt=0, unit="days", help="memory of a militia's death rate")
+
+
+class DeploymentRules(Strict):
+    p_redeploy: float = probability(0.05, "share of fighters reposted each day", unit="1/day")
+    weight_headquarters: float = param(3.0, ge=0, unit="weight", help="posting weight of own headquarters")
+    weight_contested: float = param(2.0, ge=0, unit="x", help="extra posting weight where control is contested")
+    new_hq_cost_usd: float = param(40_000.0, ge=0, unit="USD", help="cost of opening a headquarters")
+    max_new_headquarters: int = param(3, ge=0, le=100, unit="headquarters", help="new headquarters a faction may open")
+    hq_influence: float = param(20.0, ge=0, unit="fighter-equivalents", help="influence a headquarters projects")
+    min_share_for_new_hq: float = probability(0.3, "influence share a site needs for a new headquarters", unit="share")
+
+
+class InfluenceRules(Strict):
+    sigma_cells: float = param(1.5, gt=0, le=50, unit="cells", help="spread of influence around fighters")
+    persistence: float = probability(0.9, "share of yesterday's influence kept", unit="share/day")
+    control_threshold: float = param(0.6, ge=0.5, le=1, unit="share", help="share of influence needed to control a cell")
+    min_influence: float = param(0.5, ge=0, unit="fighter-equivalents", help="below this a cell is nobody's")
+
+
+class TensionRules(Strict):
+    decay_per_day: float = probability(0.03, "share of tension lost per day", unit="1/day")
+    gain_contested: float = param(0.002, ge=0, unit="per value-weighted cell/day", help="rise from contested valuable cells")
+    gain_poaching: float = param(0.01, ge=0, unit="per defector", help="rise from fighters poached by the rival")
+    gain_looting: float = param(0.05, ge=0, unit="per incident", help="rise from looting")
+    gain_failed_meeting: float = param(0.1, ge=0, unit="per meeting", help="rise after a failed meeting")
+    gain_escalation: float = param(0.3, ge=0, unit="per meeting", help="rise after a meeting that escalates")
+
+
+class ClashRules(Strict):
+    min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
+    radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
+    p_max: float = probability(0.004, "daily clash chance per front cell at very high tension", unit="1/day")
+    tension_scale: float = param(2.0, gt=0, unit="tension", help="tension at which clash chance is 63% of p_max")
+    lethality: float = probability(0.04, "casualty chance per fighter when facing an equal force", unit="per clash")
+    strength_exponent: float = param(
+        0.5, ge=0, le=2, unit="exponent", help="how strongly the force ratio drives losses (1 = Lanchester square law)"
+    )
+    p_killed: float = probability(0.38, "share of casualties killed (rest wounded)", unit="share")
+    tension_gain_per_clash: float = param(0.05, ge=0, unit="per clash", help="rise in tension after a clash")
+    winner_influence: float = param(10.0, ge=0, unit="fighter-equivalents", help="influence the winner gains there")
+    recovery_days: float = param(30.0, gt=0, unit="days", help="mean time for the wounded to return")
+
+
+class MediationRules(Strict):
+    interval_days: int = param(45, ge=1, unit="days", help="scheduled meetings every this many days")
+    tension_threshold: float = param(1.0, ge=0, unit="tension", help="tension that calls a meeting")
+    min_days_between: int = param(7, ge=1, unit="days", help="minimum gap between two meetings of a pair")
+    p_success_base: float = probability(0.2, "chance of agreement with neutral patrons and tribes")
+    patron_alignment_weight: float = param(2.0, ge=0, unit="log-odds per alignment", help="effect of patrons' aims")
+    tribal_weight: float = param(1.0, ge=0, unit="log-odds per weight", help="effect of tribal leaders present")
+    tension_weight: float = param(0.5, ge=0, unit="log-odds per tension", help="high tension makes agreement harder")
+    p_escalation: float = probability(0.2, "chance a failed meeting escalates (times posture, doubled by a green light)")
+    calm_half_life_days: float = param(15.0, gt=0, unit="days", help="half-life of the calm after an agreement")
+    tension_drop: float = probability(0.7, "share of tension removed by an agreement", unit="share")
+    venues: list[Identifier] = Field(default_factory=list, description="sites where meetings are held, in turn")
+
+
+class InsurgencyRules(Strict):
+    base_growth_per_day: float = param(0.0, ge=0, unit="cells/day", help="growth with no rivalry at all")
+    growth_per_clash: float = param(0.3, ge=0, unit="cells per clash", help="growth from a clash between rivals")
+    growth_per_contested_cell: float = param(0.002, ge=0, unit="cells per cell/day", help="growth from contested cells")
+    decay_per_day: float = probability(0.01, "share of cells that dissolve per day", unit="1/day")
+    max_cells: float = param(200.0, ge=0, unit="cells", help="ceiling on insurgent cells")
+    attack_rate: float = param(0.01, ge=0, unit="attacks per cell/day", help="attacks each cell makes")
+    attack_casualties: float = param(2.0, ge=0, unit="casualties per attack", help="mean casualties of an attack")
+
+
+class Rules(Strict):
+    economy: EconomyRules = Field(default_factory=EconomyRules)
+    tribal: TribalRules = Field(default_factory=TribalRules)
+    recruitment: RecruitmentRules = Field(default_factory=RecruitmentRules)
+    deployment: DeploymentRules = Field(default_factory=DeploymentRules)
+    influence: InfluenceRules = Field(default_factory=InfluenceRules)
+    tension: TensionRules = Field(default_factory=TensionRules)
+    clashes: ClashRules = Field(default_factory=ClashRules)
+    mediation: MediationRules = Field(default_factory=MediationRules)
+    insurgency: InsurgencyRules = Field(default_factory=InsurgencyRules)
+
+
+class Targets(Strict):
+    """The article's figures, kept with the scenario for validation and calibration."""
+
+    window_days: int = param(30, ge=1, unit="days", help="model days that stand for the article's 'recent clashes'")
+    killed_min: float = param(25, ge=0, unit="people", help="killed in recent clashes: 'more than 25' (§4)")
+    wounded: float = param(40, ge=0, unit="people", help="wounded in recent clashes: 'about 40' (§4)")
+    killed_share: float = probability(0.385, "killed / (killed + wounded) = 25/65 (§4)", unit="share")
+    buqrus_wounded: float = param(4, ge=0, unit="people", help="wounded in the Buqrus crossing clash (§13)")
+
+
+class Scenario(Strict):
+    name: Identifier
+    description: str = Field(..., min_length=1, max_length=300)
+    steps: int = param(365, ge=1, le=100_000, unit="days", help="number of steps to run")
+    seed: int = param(0, ge=0, lt=2**63, help="root random seed")
+    grid: Grid
+    sites: dict[Identifier, Site] = Field(..., min_length=1)
+    tribes: dict[Identifier, Tribe] = Field(default_factory=dict)
+    factions: dict[Identifier, Faction] = Field(..., min_length=1)
+    patrons: dict[Identifier, Patron] = Field(default_factory=dict)
+    patron_alignment: list[PatronAlignment] = Field(default_factory=list)
+    hostilities: list[Annotated[list[Identifier], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    rules: Rules = Field(default_factory=Rules)
+    targets: Targets = Field(default_factory=Targets)
+    provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description="key path -> 'article §N ...' or 'assumption: ...' for every parameter",
+    )

@@ -1,0 +1,752 @@
+"""Safe, line-aware loading of scenario YAML files.
+
+Scenario files are written by users and must be treated as untrusted input.
+This module turns them into plain Python data (dict/list/str/int/float/bool/None)
+and remembers, for every key path, which file and line the value came from, so
+that later validation can report errors such as::
+
+    scenarios/x.yaml:12: factions.NDF.salary: must be >= 0 (got -5)
+
+Why we walk PyYAML *nodes* instead of calling ``yaml.safe_load``:
+
+* ``safe_load`` throws away positions; the composed node tree still has a
+  ``start_mark`` on every node, which gives us line numbers per key path.
+* ``safe_load`` expands aliases blindly, so a "billion laughs" document
+  (a few hundred bytes that expand to 10**9 values) would exhaust memory and
+  time.  The composed node tree keeps aliases as shared nodes (a small DAG),
+  so we can measure the expanded size cheaply *before* expanding anything.
+* We get to decide exactly which tags are allowed (only plain YAML values),
+  and to refuse YAML 1.1 surprises that ``safe_load`` accepts silently:
+  timestamps, ``<<`` merge keys, non-text keys such as ``yes:``, and
+  duplicate keys (which ``safe_load`` resolves by keeping the last one).
+
+Public entry points: :func:`load_yaml` (one file), :func:`load_scenario_document`
+(follows ``extends`` chains) and :func:`apply_overrides` (``--set key=value``).
+Every failure is reported as a :class:`ScenarioError` holding one or more
+:class:`Problem` objects; YAML, Unicode and OS exceptions never escape.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any, Iterable, NoReturn, Union
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.events import MappingStartEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+__all__ = [
+    "Problem",
+    "ScenarioError",
+    "SourcedDocument",
+    "dotted",
+    "load_yaml",
+    "load_scenario_document",
+    "apply_overrides",
+]
+
+# --- limits ------------------------------------------------------------------
+
+MAX_FILE_BYTES = 1024 * 1024  # 1 MiB: far larger than any sensible scenario
+MAX_VALUES = 100_000  # values after alias expansion (keys count too)
+MAX_DEPTH = 64  # nested mappings/lists
+MAX_PROBLEMS = 50  # stop reporting after this many problems in one document
+MAX_EXTENDS_CHAIN = 32  # files in one `extends` chain
+
+OVERRIDE_FILE = "--set"  # Problem.file used for command-line overrides
+_SET_ORIGIN: tuple[str, int | None] = (OVERRIDE_FILE, None)
+
+# --- tags ----------------------------------------------------------------------
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_STR_TAG = _YAML_TAG + "str"
+_NULL_TAG = _YAML_TAG + "null"
+_MAP_TAG = _YAML_TAG + "map"
+_SEQ_TAG = _YAML_TAG + "seq"
+_MERGE_TAG = _YAML_TAG + "merge"
+_TIMESTAMP_TAG = _YAML_TAG + "timestamp"
+_VALUE_TAG = _YAML_TAG + "value"  # what the YAML 1.1 resolver calls a plain '='
+_SCALAR_TAGS = frozenset(_YAML_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_ALLOWED_TAGS = _SCALAR_TAGS | {_MAP_TAG, _SEQ_TAG}
+
+_MERGE_MESSAGE = (
+    "merge keys ('<<') are not supported; write the keys out in full (or quote '<<' if you meant the text)"
+)
+_DATE_MESSAGE = "dates are not supported here; quote it"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+# --- public types ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario, located as precisely as we know."""
+
+    file: str  # the path as given by the caller, or "--set" for command-line overrides
+    key_path: str  # dotted path, e.g. "factions.NDF.headquarters.0"; "" for the whole document
+    line: int | None  # 1-based line number, None when unknown
+    message: str  # short, lower-case start, no trailing period
+
+    def __str__(self) -> str:
+        """``FILE:LINE: KEY_PATH: MESSAGE``, dropping ``:LINE`` / ``KEY_PATH: `` when unknown."""
+        location = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.key_path:
+            return f"{location}: {self.key_path}: {self.message}"
+        return f"{location}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """One or more problems with a scenario. str() = one line per problem."""
+
+    problems: list[Problem]
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        # Pass the list (not the text) to Exception so the error pickles and
+        # re-raises correctly across processes (e.g. multiprocessing workers).
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+
+@dataclass
+class SourcedDocument:
+    """Plain YAML data plus the (file, line) each key path came from."""
+
+    data: dict  # plain python: dict/list/str/int/float/bool/None only
+    origins: dict[tuple, tuple[str, int | None]]  # key-path tuple -> (file, line)
+    main_file: str  # the file the caller asked for
+
+    def where(self, path: tuple) -> tuple[str, int | None]:
+        """(file, line) for path, falling back to the nearest ancestor that has an origin,
+        finally (main_file, None)."""
+        path = tuple(path)
+        for end in range(len(path), -1, -1):
+            origin = self.origins.get(path[:end])
+            if origin is not None:
+                return origin
+        return (self.main_file, None)
+
+    def problem(self, path: tuple, message: str) -> Problem:
+        """Build a Problem located via where(); key_path is the dotted form of path."""
+        file, line = self.where(path)
+        return Problem(file, dotted(path), line, message)
+
+
+def dotted(path: tuple) -> str:
+    """("a", 0, "b") -> "a.0.b"."""
+    return ".".join(str(part) for part in path)
+
+
+# --- composing -------------------------------------------------------------------
+
+
+class _ScenarioLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses to compose collections nested deeper than MAX_DEPTH.
+
+    PyYAML's composer is recursive, so a file made of 100,000 ``[`` would hit
+    RecursionError before we ever saw a node.  Counting here turns that into a
+    clean Problem with a line number.  Nothing else is changed: construction of
+    values is done by us, scalar by scalar, with SafeLoader's own constructors.
+    """
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._nesting = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        is_collection = isinstance(event, (MappingStartEvent, SequenceStartEvent))
+        if is_collection:
+            self._nesting += 1
+            if self._nesting > MAX_DEPTH:
+                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            if is_collection:
+                self._nesting -= 1
+
+
+def _tidy(message: str) -> str:
+    """Make a PyYAML message fit the Problem style (one line, no trailing period)."""
+    message = " ".join(message.split())
+    return message.rstrip(".") or "invalid YAML"
+
+
+def _yaml_error_problem(
+    error: Exception, file: str, key_path: str, text: str, report_lines: bool
+) -> Problem:
+    """Turn a PyYAML exception into a Problem with the best line we can find."""
+    line: int | None = None
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        if mark is not None:
+            line = mark.line + 1
+        if error.problem and error.context:
+            message = f"{error.context}, {error.problem}"
+        else:
+            message = error.problem or error.context or str(error).splitlines()[0]
+    elif isinstance(error, yaml.reader.ReaderError):
+        # Raised for control characters; it carries an offset, not a mark.
+        line = text.count("\n", 0, error.position) + 1
+        char = error.character
+        code = char if isinstance(char, int) else ord(char) if char else 0
+        message = f"character U+{code:04X} is not allowed in YAML text"
+    else:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return Problem(file, key_path, line if report_lines else None, _tidy(message))
+
+
+def _compose(
+    text: str, file: str, *, report_lines: bool, key_path: str = ""
+) -> tuple[_ScenarioLoader | None, Node | None, list[Problem]]:
+    """Parse text into a node tree (no values are constructed yet).
+
+    Returns (loader, root node or None for an empty stream, problems).  When
+    problems is non-empty the loader has been disposed and is None.
+    """
+    loader: _ScenarioLoader | None = None
+    try:
+        loader = _ScenarioLoader(text)  # the Reader checks characters here already
+        node = loader.get_single_node()
+    except yaml.YAMLError as error:
+        problem = _yaml_error_problem(error, file, key_path, text, report_lines)
+    except RecursionError:  # defensive: the depth cap should make this unreachable
+        problem = Problem(file, key_path, None, f"nested more than {MAX_DEPTH} levels deep")
+    else:
+        return loader, node, []
+    if loader is not None:
+        loader.dispose()
+    return None, None, [problem]
+
+
+# --- measuring (alias-bomb and depth guard) ---------------------------------------
+
+
+class _Refused(Exception):
+    """Internal: the node tree must not be expanded at all."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _check_expansion(root: Node, file: str, report_lines: bool, prefix: tuple) -> Problem | None:
+    """Refuse trees that would expand to too many values or nest too deeply.
+
+    Aliases make the node tree a DAG (or even a cycle: ``&a [*a]``).  We compute
+    each distinct node's expanded size and height once (memoised by identity),
+    so this costs time proportional to the *text*, not to the expansion: a
+    9-level "billion laughs" is rejected after visiting ~100 nodes.
+    """
+    memo: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, container height)
+    active: set[int] = set()  # nodes on the current path, to detect alias cycles
+
+    def refuse(node: Node, path: tuple, message: str) -> NoReturn:
+        line = node.start_mark.line + 1 if report_lines else None
+        raise _Refused(Problem(file, dotted(prefix + path), line, message))
+
+    def visit(node: Node, depth: int, path: tuple) -> tuple[int, int]:
+        # depth = number of collections enclosing node
+        key = id(node)
+        if key in memo:
+            size, height = memo[key]
+        elif key in active:
+            refuse(node, path, "this value contains itself through an alias")
+        elif isinstance(node, ScalarNode):
+            size, height = 1, 0
+            memo[key] = (size, height)
+        else:
+            if depth + 1 > MAX_DEPTH:
+                refuse(node, path, f"nested more than {MAX_DEPTH} levels deep")
+            active.add(key)
+            size, height = 1, 0
+            if isinstance(node, SequenceNode):
+                children = [(item, path + (index,)) for index, item in enumerate(node.value)]
+            else:
+                children = []
+                for key_node, value_node in node.value:
+                    label = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                    children.append((key_node, path))
+                    children.append((value_node, path + (label,)))
+            for child, child_path in children:
+                child_size, child_height = visit(child, depth + 1, child_path)
+                size += child_size
+                height = max(height, child_height)
+            height += 1
+            active.discard(key)
+            memo[key] = (size, height)
+        if depth + height > MAX_DEPTH:
+            refuse(node, path, f"nested more than {MAX_DEPTH} levels deep")
+        return size, height
+
+    try:
+        size, _ = visit(root, 0, ())
+    except _Refused as refused:
+        return refused.problem
+    if size > MAX_VALUES:
+        message = f"document expands to more than {MAX_VALUES} values (alias bomb?)"
+        return Problem(file, dotted(prefix), None, message)
+    return None
+
+
+# --- building plain data -----------------------------------------------------------
+
+
+class _TooManyProblems(Exception):
+    """Internal: stop walking, enough has been reported."""
+
+
+def _short_tag(tag: str) -> str:
+    """'tag:yaml.org,2002:python/name:os.system' -> '!!python/name:os.system'."""
+    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
+
+
+def _tag_message(tag: str, node: Node) -> str:
+    if tag in _ALLOWED_TAGS:  # a standard tag on the wrong kind of node, e.g. `!!str {a: 1}`
+        return f"tag '{_short_tag(tag)}' cannot be used on {_describe_node(node)}"
+    return f"tag '{_short_tag(tag)}' is not allowed in a scenario (only plain YAML values)"
+
+
+def _describe_node(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return {
+        _YAML_TAG + "int": "a number",
+        _YAML_TAG + "float": "a number",
+        _YAML_TAG + "bool": "true/false",
+        _NULL_TAG: "null",
+        _TIMESTAMP_TAG: "a date",
+    }.get(node.tag, "a plain value")
+
+
+def _describe(value: Any) -> str:
+    """Human description of a plain python value, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"true/false ({value!r})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"text ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+class _Builder:
+    """Walks a (pre-measured) node tree into plain data plus an origins map.
+
+    Origins are recorded relative to the walked node; ``prefix`` is only used
+    to give problems their full key path (for ``--set`` values).
+    """
+
+    def __init__(self, loader: _ScenarioLoader, file: str, *, report_lines: bool, prefix: tuple = ()):
+        self.loader = loader
+        self.file = file
+        self.report_lines = report_lines
+        self.prefix = prefix
+        self.origins: dict[tuple, tuple[str, int | None]] = {}
+        self.problems: list[Problem] = []
+        # An aliased node is walked once per use; report each of its problems once.
+        self._reported: set[tuple[int, str]] = set()
+
+    def build(self, node: Node) -> Any:
+        try:
+            return self._value(node, ())
+        except _TooManyProblems:
+            return None
+
+    # helpers
+
+    def _line(self, node: Node) -> int | None:
+        return node.start_mark.line + 1 if self.report_lines else None
+
+    def _report(self, node: Node, path: tuple, message: str) -> None:
+        seen = (id(node), message)
+        if seen in self._reported:
+            return
+        self._reported.add(seen)
+        self.problems.append(Problem(self.file, dotted(self.prefix + path), self._line(node), message))
+        if len(self.problems) >= MAX_PROBLEMS:
+            stop = f"too many problems; stopped after {MAX_PROBLEMS}"
+            self.problems.append(Problem(self.file, "", None, stop))
+            raise _TooManyProblems
+
+    # walking
+
+    def _value(self, node: Node, path: tuple) -> Any:
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag != _SEQ_TAG:
+                self._report(node, path, _tag_message(node.tag, node))
+                return None
+            items = []
+            for index, item in enumerate(node.value):
+                item_path = path + (index,)
+                self.origins[item_path] = (self.file, self._line(item))
+                items.append(self._value(item, item_path))
+            return items
+        if isinstance(node, MappingNode):
+            if node.tag != _MAP_TAG:
+                self._report(node, path, _tag_message(node.tag, node))
+                return None
+            mapping: dict[str, Any] = {}
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = self._key(key_node, path)
+                if key is None:
+                    continue
+                key_path = path + (key,)
+                if key in first_line:
+                    where = f" (first at line {first_line[key]})" if self.report_lines else ""
+                    self._report(key_node, key_path, f"duplicate key {key!r}{where}")
+                    continue
+                first_line[key] = key_node.start_mark.line + 1
+                # The key's line, not the value's: for a nested block mapping the
+                # value starts on the next line, but users look for "NDF:".
+                self.origins[key_path] = (self.file, self._line(key_node))
+                mapping[key] = self._value(value_node, key_path)
+            return mapping
+        self._report(node, path, "unsupported YAML node")  # not reachable with PyYAML's node types
+        return None
+
+    def _key(self, node: Node, parent: tuple) -> str | None:
+        """The text of a mapping key, or None (after reporting) when it is not plain text."""
+        if not isinstance(node, ScalarNode):
+            message = f"keys must be text; quote it ({_describe_node(node)} cannot be a key)"
+            self._report(node, parent, message)
+            return None
+        where = parent + (node.value,)
+        if node.tag == _STR_TAG:
+            return node.value  # a str-tagged scalar constructs to exactly its text
+        if node.tag == _MERGE_TAG:
+            self._report(node, where, _MERGE_MESSAGE)
+        elif node.tag in _SCALAR_TAGS or node.tag == _TIMESTAMP_TAG:
+            message = f"keys must be text; quote it ({node.value!r} reads as {_describe_node(node)})"
+            self._report(node, where, message)
+        else:
+            self._report(node, where, _tag_message(node.tag, node))
+        return None
+
+    def _scalar(self, node: ScalarNode, path: tuple) -> Any:
+        tag = node.tag
+        if tag == _MERGE_TAG:
+            self._report(node, path, _MERGE_MESSAGE)
+            return None
+        if tag == _TIMESTAMP_TAG:
+            self._report(node, path, _DATE_MESSAGE)
+            return None
+        if tag == _VALUE_TAG and node.value == "=":
+            return "="  # YAML 1.1 "value key" oddity; safe_load cannot even load it
+        if tag not in _SCALAR_TAGS:
+            self._report(node, path, _tag_message(tag, node))
+            return None
+        constructor = type(self.loader).yaml_constructors[tag]
+        try:
+            # SafeLoader's own constructor, so ints/floats/bools/null resolve
+            # exactly like safe_load (including .nan/.inf and 0x1F).
+            return constructor(self.loader, node)
+        except Exception:  # noqa: BLE001 - e.g. `!!int abc`, `!!int ""`, `!!bool maybe`
+            self._report(node, path, f"{node.value!r} is not a valid {_short_tag(tag)}")
+            return None
+
+
+def _build(
+    loader: _ScenarioLoader, root: Node, file: str, *, report_lines: bool, prefix: tuple = ()
+) -> tuple[Any, dict[tuple, tuple[str, int | None]], list[Problem]]:
+    """Measure, then build (value, relative origins, problems) for a composed node."""
+    refused = _check_expansion(root, file, report_lines, prefix)
+    if refused is not None:
+        return None, {}, [refused]
+    builder = _Builder(loader, file, report_lines=report_lines, prefix=prefix)
+    value = builder.build(root)
+    return value, builder.origins, builder.problems
+
+
+# --- files -----------------------------------------------------------------------
+
+
+def _as_text_path(path: PathLike) -> str:
+    file = os.fspath(path)
+    return os.fsdecode(file) if isinstance(file, bytes) else file
+
+
+def _read_text(file: str) -> str:
+    """Read a scenario file as text, or raise ScenarioError (never OSError/UnicodeError)."""
+
+    def fail(message: str, line: int | None = None) -> NoReturn:
+        raise ScenarioError([Problem(file, "", line, message)])
+
+    try:
+        info = os.stat(file)
+    except (FileNotFoundError, NotADirectoryError):
+        fail("no such file")
+    except ValueError:  # e.g. an embedded NUL in the name
+        fail("not a valid file name")
+    except OSError as error:
+        fail(f"cannot read the file ({error.strerror or error})")
+    if stat.S_ISDIR(info.st_mode):
+        fail("is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):  # FIFOs and devices could block or never end
+        fail("is not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        fail(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows meanwhile
+    except OSError as error:
+        fail(f"cannot read the file ({error.strerror or error})")
+    if len(raw) > MAX_FILE_BYTES:
+        fail(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        return raw.decode("utf-8-sig")  # tolerate a UTF-8 byte-order mark
+    except UnicodeDecodeError as error:
+        fail("not UTF-8 text", line=raw.count(b"\n", 0, error.start) + 1)
+
+
+def load_yaml(path: PathLike) -> SourcedDocument:
+    """Load one scenario file safely (no ``extends`` processing).
+
+    Raises ScenarioError listing every problem found.
+    """
+    file = _as_text_path(path)
+    text = _read_text(file)
+    loader, root, problems = _compose(text, file, report_lines=True)
+    if problems:
+        raise ScenarioError(problems)
+    assert loader is not None
+    try:
+        # An empty stream gives no node; a bare `---` gives an empty null scalar.
+        if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL_TAG and root.value == ""):
+            raise ScenarioError([Problem(file, "", None, "the file is empty")])
+        if not isinstance(root, MappingNode):
+            line = root.start_mark.line + 1
+            message = f"the top level must be a mapping of keys to values (got {_describe_node(root)})"
+            raise ScenarioError([Problem(file, "", line, message)])
+        data, origins, problems = _build(loader, root, file, report_lines=True)
+    finally:
+        loader.dispose()
+    if problems:
+        raise ScenarioError(problems)
+    return SourcedDocument(data=data, origins=origins, main_file=file)
+
+
+# --- extends ---------------------------------------------------------------------
+
+
+def load_scenario_document(path: PathLike) -> SourcedDocument:
+    """Load a scenario file, resolving its ``extends`` chain.
+
+    ``extends: other.yaml`` (relative to the extending file's directory) loads
+    the parent first and deep-merges this file over it: mappings merge key by
+    key, lists and scalars replace.  Origins follow the file that supplied each
+    value.  The ``extends`` key is removed from the result.
+    """
+    return _load_extending(_as_text_path(path), [])
+
+
+def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
+    """Load file and its ancestors; chain holds (display path, real path) of the files extending it."""
+    doc = load_yaml(file)
+    if "extends" not in doc.data:
+        return doc
+
+    def fail(message: str) -> NoReturn:
+        raise ScenarioError([doc.problem(("extends",), message)])
+
+    here = chain + [(file, os.path.realpath(file))]
+    target = doc.data["extends"]
+    if not isinstance(target, str) or not target.strip():
+        fail(f"must be the name of another scenario file (got {_describe(target)})")
+    parent_file = os.path.join(os.path.dirname(file), target)
+    # Check existence before realpath(): a NUL in the name makes realpath raise.
+    if not os.path.isfile(parent_file):
+        what = "is a directory, not a file" if os.path.isdir(parent_file) else "no such file"
+        fail(f"cannot extend {target!r}: {what} (looked for {parent_file})")
+    parent_file = _tidy_path(parent_file)
+    parent_real = os.path.realpath(parent_file)
+    real_paths = [real for _, real in here]
+    if parent_real in real_paths:
+        cycle = [display for display, _ in here[real_paths.index(parent_real):]] + [parent_file]
+        fail("extends cycle: " + " -> ".join(cycle))
+    if len(here) >= MAX_EXTENDS_CHAIN:
+        fail(f"too many levels of extends (more than {MAX_EXTENDS_CHAIN} files)")
+
+    parent = _load_extending(parent_file, here)
+    child_data = {key: value for key, value in doc.data.items() if key != "extends"}
+    child_origins = {path: origin for path, origin in doc.origins.items() if path[:1] != ("extends",)}
+    replaced: set[tuple] = set()
+    data = _deep_merge(parent.data, child_data, (), replaced)
+    # Parent origins survive unless the child replaced that value or an ancestor
+    # of it (e.g. a parent list's item 2 after the child gave a shorter list).
+    origins = {
+        path: origin
+        for path, origin in parent.origins.items()
+        if not any(path[:end] in replaced for end in range(1, len(path) + 1))
+    }
+    origins.update(child_origins)
+    return SourcedDocument(data=data, origins=origins, main_file=file)
+
+
+def _tidy_path(path: str) -> str:
+    """Drop `x/../` and `./` from path for readable messages, if that names the same file.
+
+    normpath() is purely textual and can be wrong when a directory is a
+    symlink, so only use it when the file system agrees.
+    """
+    tidy = os.path.normpath(path)
+    if tidy == path:
+        return path
+    try:
+        return tidy if os.path.samefile(tidy, path) else path
+    except (OSError, ValueError):
+        return path
+
+
+def _deep_merge(base: Any, over: Any, path: tuple, replaced: set[tuple]) -> Any:
+    """Merge over onto base: mappings recursively, anything else replaces.
+
+    Both inputs are freshly built documents that are discarded afterwards, so
+    sharing sub-objects with them is safe.  Paths whose value was replaced are
+    added to ``replaced`` so their old origins can be dropped.
+    """
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = _deep_merge(base[key], value, path + (key,), replaced) if key in base else value
+        return merged
+    replaced.add(path)
+    return over
+
+
+# --- --set overrides ----------------------------------------------------------------
+
+
+def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocument:
+    """Apply ``key.path=value`` assignments and return a NEW document (doc is not changed).
+
+    Values are YAML scalars or flow collections parsed with the same safe rules
+    as files.  Digit-only segments index lists; missing mappings are created.
+    Overridden values get the origin ("--set", None).  All problems are
+    collected and raised together as one ScenarioError.
+    """
+    if isinstance(assignments, (str, bytes)):
+        raise TypeError("assignments must be a list of 'key.path=value' strings, not a single string")
+    data = copy.deepcopy(doc.data)
+    origins = dict(doc.origins)
+    problems: list[Problem] = []
+    for assignment in assignments:
+        problems.extend(_apply_one(data, origins, assignment))
+    if problems:
+        raise ScenarioError(problems)
+    return SourcedDocument(data=data, origins=origins, main_file=doc.main_file)
+
+
+def _apply_one(data: dict, origins: dict[tuple, tuple[str, int | None]], assignment: Any) -> list[Problem]:
+    """Apply one assignment in place; return its problems (data is untouched when there are any)."""
+
+    def problem(key_path: str, message: str) -> list[Problem]:
+        return [Problem(OVERRIDE_FILE, key_path, None, message)]
+
+    if not isinstance(assignment, str):
+        return problem("", f"expected text like key.path=value, got {assignment!r}")
+    if "=" not in assignment:
+        return problem("", f"expected key.path=value, got {assignment!r} (no '=')")
+    raw_path, value_text = assignment.split("=", 1)
+    raw_path = raw_path.strip()
+    if not raw_path:
+        return problem("", f"missing key path before '=' in {assignment!r}")
+    segments = raw_path.split(".")
+    if not all(segments):
+        return problem(raw_path, f"empty key in path {raw_path!r}")
+
+    value, value_origins, value_problems = _parse_override_value(value_text, tuple(segments))
+    if value_problems:
+        return value_problems
+
+    # Walk existing containers first; nothing is created until the whole path is
+    # known to be valid, so a failed assignment leaves data unchanged.
+    container: Any = data
+    path: tuple = ()
+    for position, segment in enumerate(segments):
+        last = position == len(segments) - 1
+        if isinstance(container, dict):
+            if last:
+                container[segment] = value
+                path += (segment,)
+            elif segment not in container:
+                for missing in segments[position:-1]:  # create the missing mappings
+                    container[missing] = {}
+                    container = container[missing]
+                    path += (missing,)
+                    origins[path] = _SET_ORIGIN
+                container[segments[-1]] = value
+                path += (segments[-1],)
+                break
+            else:
+                container = container[segment]
+                path += (segment,)
+        elif isinstance(container, list):
+            if not (segment.isascii() and segment.isdigit()):
+                message = f"{dotted(path)} is a list; use an item number instead of {segment!r}"
+                return problem(raw_path, message)
+            index = int(segment)
+            if index >= len(container):
+                return problem(
+                    raw_path, f"index {index} is out of range ({dotted(path)} has {len(container)} items)"
+                )
+            path += (index,)
+            if last:
+                container[index] = value
+            else:
+                container = container[index]
+        else:
+            message = f"cannot set {segment!r} inside {dotted(path)}: it is {_describe(container)}"
+            return problem(raw_path, message + ", not a mapping or list")
+
+    for stale in [known for known in origins if known[: len(path)] == path]:
+        del origins[stale]
+    origins[path] = _SET_ORIGIN
+    for relative in value_origins:
+        origins[path + relative] = _SET_ORIGIN
+    return []
+
+
+def _parse_override_value(text: str, segments: tuple) -> tuple[Any, dict[tuple, Any], list[Problem]]:
+    """Parse the right-hand side of ``--set`` with the same safe rules as files."""
+    key_path = dotted(segments)
+    loader, root, problems = _compose(text, OVERRIDE_FILE, report_lines=False, key_path=key_path)
+    if problems:
+        return None, {}, problems
+    assert loader is not None
+    try:
+        if root is None:
+            if text.strip():  # e.g. `color=#ff0000`: YAML reads '#...' as a comment
+                message = f"{text.strip()!r} is only a YAML comment; quote it if '#' is part of the value"
+                return None, {}, [Problem(OVERRIDE_FILE, key_path, None, message)]
+            return None, {}, []  # `key=` means null, as in YAML
+        if isinstance(root, (MappingNode, SequenceNode)) and not root.flow_style:
+            # `name=Note: x` would silently become a mapping; make the user say what they mean.
+            message = (
+                f"{text.strip()!r} reads as block YAML ('key: value' or '- item'); "
+                "quote it, or write a flow value such as [1, 2] or {a: 1}"
+            )
+            return None, {}, [Problem(OVERRIDE_FILE, key_path, None, message)]
+        return _build(loader, root, OVERRIDE_FILE, report_lines=False, prefix=segments)
+    finally:
+        loader.dispose()
