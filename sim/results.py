@@ -39,6 +39,16 @@ RESULTS_DIR = PROJECT_DIR / "results"
 FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_FILE_MODE = 0o666 & ~_umask()
+_DIR_MODE = 0o777 & ~_umask()
+
+
 class OutputError(Exception):
     """The output location cannot be used (exists and is not empty, not writable...)."""
 
@@ -51,6 +61,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; results are ordinary shared files
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -92,6 +103,7 @@ class StagedDirectory:
         check_output_dir(self.final)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}.partial-", dir=self.final.parent))
+        os.chmod(self.path, _DIR_MODE)
 
     def commit(self) -> Path:
         check_output_dir(self.final)
@@ -134,6 +146,14 @@ def versions() -> dict[str, str]:
     return found
 
 
+def _display_path(path: str) -> str:
+    """A path relative to the current directory when it lies inside it (shorter re-run commands)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def build_manifest(
     config: Scenario,
     results: list[RunResult],
@@ -147,11 +167,11 @@ def build_manifest(
     command: list[str] | None = None,
 ) -> dict:
     finished = datetime.now(timezone.utc)
-    where = scenario_file or config.name
+    where = _display_path(scenario_file) if scenario_file else config.name
     set_args = "".join(f" --set {o}" for o in overrides)
     return {
         "scenario": config.name,
-        "scenario_file": scenario_file,
+        "scenario_file": _display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
         "root_seed": int(root_seed),
         "n_replicates": len(results),
@@ -222,6 +242,7 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
     fd, tmp = tempfile.mkstemp(prefix=".maps.", suffix=".npz", dir=directory)
     os.close(fd)
     try:
+        os.chmod(tmp, _FILE_MODE)
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, buffer_path)
     except BaseException:

@@ -88,6 +88,10 @@ def run_model(
     events = pd.DataFrame(model.events)
     if events.empty:
         events = pd.DataFrame(columns=["step", "event"])
+    else:  # counts stay whole numbers in CSV even where a column has gaps
+        for column in events.columns:
+            if pd.api.types.is_float_dtype(events[column]) and (events[column].dropna() % 1 == 0).all():
+                events[column] = events[column].astype("Int64")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
     return RunResult(
         replicate=replicate,

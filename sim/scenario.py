@@ -20,6 +20,9 @@ from sim.schema import Scenario
 from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+# Every provenance entry says what kind of source it is: the article (with its paragraph),
+# public data, a value fitted by calibration, or an explicit assumption.
+PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -193,9 +196,13 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         need(s.sites, venue, ("rules", "mediation", "venues", i), "site")
 
     dumped = s.model_dump()
-    for key in s.provenance:
+    for key, source in s.provenance.items():
         if not _path_exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
+        if not source.lower().startswith(PROVENANCE_KINDS):
+            problems.append(
+                doc.problem(("provenance", key), f"a source must start with one of: {', '.join(PROVENANCE_KINDS)}")
+            )
     return problems
 
 

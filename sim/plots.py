@@ -1,0 +1,860 @@
+"""Figures of a run, drawn from its result files alone (never from a model in memory).
+
+    from sim.plots import plot_run
+    plot_run("results/baseline/20250101T000000Z")   # -> [.../plots/influence_map.png, ...]
+
+`plot_run` reads a results directory with `sim.results.load_run` and writes six PNGs into
+`<directory>/plots/`:
+
+- `influence_map.png`      control and influence at start / middle / end (replicate 0)
+- `fighters_territory.png` fighters per faction, insurgent cells, territory shares
+- `casualties.png`         cumulative killed and wounded per militia, killed share
+- `defections.png`         cumulative defections per direction and a from -> to matrix
+- `tension_meetings.png`   tension per hostile pair, meetings (replicate 0), calm
+- `insurgency.png`         insurgent cells, insurgent attacks and clashes (7-day sums)
+
+With several replicates every time series is the median across replicates per day with a
+5-95 % band (`median_band`; cumulative and rolling figures are summed per replicate first,
+then the quantiles are taken). Figures use `matplotlib.figure.Figure` with the Agg canvas,
+not pyplot, so there is no global state, and every PNG is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib import patheffects
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from sim.results import OutputError, atomic_write_bytes, load_run
+
+__all__ = ["PLOT_FILES", "faction_colour", "median_band", "plot_run", "replicate_matrix"]
+
+PLOT_FILES = (
+    "influence_map.png",
+    "fighters_territory.png",
+    "casualties.png",
+    "defections.png",
+    "tension_meetings.png",
+    "insurgency.png",
+)
+
+DPI = 130
+ROLLING_DAYS = 7
+QUANTILES = (0.05, 0.95)
+DAYS = "time (days since start)"
+
+# Okabe & Ito (2008) colour-blind-safe palette; a faction keeps the colour of its index.
+OKABE_ITO = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+CONTESTED_COLOUR = "#8C8C8C"
+NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all militias)
+RIVER_COLOUR = "#56B4E9"
+TERRAINS = ("urban", "rural", "river", "desert", "impassable", "outside")  # maps.npz codes
+CONTESTED, NONE = -2, -1  # control codes in maps.npz
+
+MEETING_STYLE = {  # outcome -> marker, colour, size
+    "agreement": ("^", "#009E73", 50),
+    "failure": ("o", "#7F7F7F", 22),
+    "escalation": ("x", "#D55E00", 45),
+}
+SITE_STYLE = {  # kind -> marker, size (points^2), label on the map?
+    "town": ("o", 70, True),
+    "crossing": ("D", 42, True),
+    "oil_field": ("^", 46, True),
+    "headquarters": ("s", 16, False),
+    "venue": ("*", 60, False),
+    "post": (".", 30, False),
+}
+KIND_NAMES = {
+    "town": "town",
+    "crossing": "crossing",
+    "oil_field": "oil field",
+    "headquarters": "headquarters",
+    "venue": "meeting venue",
+    "post": "post",
+}
+
+
+def faction_colour(index: int) -> str:
+    return OKABE_ITO[index % len(OKABE_ITO)]
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def replicate_matrix(
+    frame: pd.DataFrame, column: str, *, cumulative: bool = False, rolling: int | None = None
+) -> pd.DataFrame:
+    """One column per replicate, one row per step, of `column` (long format in, wide out).
+
+    `cumulative` takes the running sum and `rolling` the sum over the last `rolling` days,
+    each within a replicate, before anything is combined across replicates.
+    """
+    wide = frame.pivot_table(index="step", columns="replicate", values=column, aggfunc="first").sort_index()
+    wide = wide.astype(float)
+    if cumulative:
+        wide = wide.cumsum()
+    if rolling:
+        wide = wide.rolling(rolling, min_periods=1).sum()
+    return wide
+
+
+def band_of(wide: pd.DataFrame, quantiles: tuple[float, float] = QUANTILES) -> pd.DataFrame:
+    """Median and quantile band per row of a step x replicate frame."""
+    return pd.DataFrame(
+        {
+            "median": wide.median(axis=1),
+            "low": wide.quantile(quantiles[0], axis=1),
+            "high": wide.quantile(quantiles[1], axis=1),
+            "n": wide.count(axis=1),
+        }
+    )
+
+
+def median_band(
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    cumulative: bool = False,
+    rolling: int | None = None,
+    quantiles: tuple[float, float] = QUANTILES,
+) -> pd.DataFrame:
+    """Median and 5-95 % band across replicates, per step, of one column of a time series.
+
+    `frame` has columns `replicate`, `step` and `column`. Returns a frame indexed by step
+    with `median`, `low`, `high` (the quantiles, linear interpolation) and `n` (replicates).
+    Cumulative and rolling sums are taken per replicate first (see `replicate_matrix`).
+    """
+    return band_of(replicate_matrix(frame, column, cumulative=cumulative, rolling=rolling), quantiles)
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+class _Context:
+    """What every figure needs to know about the run: names, colours, the footnote."""
+
+    def __init__(self, run):
+        self.run = run
+        self.ts = run.timeseries
+        self.events = run.events
+        self.maps = run.maps
+        self.names = run.faction_names
+        labels = run.maps.get("faction_labels")
+        self.labels = [str(x) for x in labels] if labels is not None else list(self.names)
+        self.index = {name: i for i, name in enumerate(self.names)}
+        columns = set(self.ts.columns)
+        self.militias = [n for n in self.names if f"territory.{n}" in columns]
+        self.insurgents = [n for n in self.names if n not in self.militias]
+        replicates = sorted(self.ts["replicate"].unique()) if "replicate" in self.ts else [0]
+        self.replicates = [int(r) for r in replicates]
+        self.n_rep = len(self.replicates)
+        self.rep0 = self.replicates[0] if self.replicates else 0
+        self.manifest = run.manifest
+        self.scenario_doc = _read_scenario(run.directory)
+
+    def colour(self, name: str) -> str:
+        return faction_colour(self.index[name]) if name in self.index else NEUTRAL_COLOUR
+
+    def label(self, name: str) -> str:
+        if name not in self.index:
+            return name
+        long = self.labels[self.index[name]]
+        return name if long == name else f"{name} ({long})"
+
+    def seed_of(self, replicate: int) -> int | None:
+        for entry in self.manifest.get("replicates", []):
+            if int(entry.get("replicate", -1)) == replicate:
+                return entry.get("seed")
+        rows = self.ts.loc[self.ts["replicate"] == replicate, "seed"] if "seed" in self.ts else []
+        return int(rows.iloc[0]) if len(rows) else None
+
+    def footnote(self, maps: bool = False) -> str:
+        m = self.manifest
+        scenario = m.get("scenario", "?")
+        steps = m.get("steps", int(self.ts["step"].max()) if len(self.ts) else 0)
+        if self.n_rep == 1:
+            runs = f"1 run, seed {self.seed_of(self.rep0)}"
+        else:
+            seeds = [str(self.seed_of(r)) for r in self.replicates]
+            shown = ", ".join(seeds[:2]) + (", ..." if len(seeds) > 2 else "")
+            runs = f"{self.n_rep} replicates, root seed {m.get('root_seed', '?')} (replicate seeds {shown})"
+            if maps:
+                runs += f"; maps show replicate {self.rep0} (seed {self.seed_of(self.rep0)})"
+        where = Path(self.run.directory).name
+        return f"Scenario '{scenario}' | {steps} days | {runs} | data: {where}/ (timeseries.csv, events.csv, maps.npz)"
+
+    def subtitle(self) -> str:
+        if self.n_rep == 1:
+            return "one run"
+        return f"lines: median of {self.n_rep} replicates per day; shading: 5-95 % range across replicates"
+
+    def series(self, ax, column: str, colour: str, label: str, *, cumulative=False, rolling=None, **style):
+        """Median line (and band if several replicates) of one column; returns the band."""
+        if column not in self.ts.columns:
+            return None
+        band = median_band(self.ts, column, cumulative=cumulative, rolling=rolling)
+        return self.draw_band(ax, band, colour, label, **style)
+
+    def draw_band(self, ax, band: pd.DataFrame, colour: str, label: str, **style):
+        ax.plot(band.index, band["median"], color=colour, label=label, lw=style.pop("lw", 1.8), **style)
+        if self.n_rep > 1:
+            ax.fill_between(band.index, band["low"], band["high"], color=colour, alpha=0.18, lw=0)
+        return band
+
+    def events_of(self, kind: str, replicate: int | None = None) -> pd.DataFrame:
+        ev = self.events
+        if ev is None or ev.empty or "event" not in ev.columns:
+            return pd.DataFrame(columns=["replicate", "step", "event"])
+        ev = ev[ev["event"] == kind]
+        if replicate is not None and "replicate" in ev.columns:
+            ev = ev[ev["replicate"] == replicate]
+        return ev
+
+
+def _read_scenario(directory: Path) -> dict:
+    """The resolved scenario, for optional details (river course, cell size, targets)."""
+    try:
+        import yaml
+
+        doc = yaml.safe_load((Path(directory) / "scenario.yaml").read_text(encoding="utf-8"))
+        return doc if isinstance(doc, dict) else {}
+    except Exception:  # optional extras only: a figure never fails for want of them
+        return {}
+
+
+TOP_IN, BOTTOM_IN = 0.72, 0.34  # inches kept free for the title lines and the footnote
+
+
+def _new_figure(width: float, height: float, ctx: "_Context", title: str, subtitle: str | None = None,
+                *, layout: bool = True, maps: bool = False) -> Figure:
+    """A figure with its title, subtitle and footnote in fixed strips; panels laid out between."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    if layout:
+        fig.set_layout_engine(
+            "constrained",
+            rect=(0, BOTTOM_IN / height, 1, 1 - (TOP_IN + BOTTOM_IN) / height),  # left, bottom, width, height
+            h_pad=0.06,
+            w_pad=0.06,
+        )
+    fig.text(0.5, 1 - 0.1 / height, title, ha="center", va="top", fontsize=13, fontweight="bold")
+    fig.text(0.5, 1 - 0.42 / height, subtitle if subtitle is not None else ctx.subtitle(),
+             ha="center", va="top", fontsize=9, color="#333333")
+    fig.text(0.01, 0.1 / height, ctx.footnote(maps=maps), fontsize=7, color="#555555", ha="left", va="bottom")
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    atomic_write_bytes(path, buffer.getvalue())
+    fig.clear()
+    return path
+
+
+def _time_axis(ax, steps: int | None = None) -> None:
+    ax.set_xlabel(DAYS)
+    ax.grid(True, color="#DDDDDD", lw=0.6)
+    ax.set_axisbelow(True)
+    if steps:
+        ax.set_xlim(0, steps)
+
+
+def _no_data(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=10, color="#666666")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _band_proxy(ctx: _Context) -> list:
+    if ctx.n_rep == 1:
+        return []
+    return [Patch(facecolor="#999999", alpha=0.3, label=f"5-95 % across {ctx.n_rep} replicates")]
+
+
+def _last_step(ctx: _Context) -> int:
+    return int(ctx.ts["step"].max()) if len(ctx.ts) else 0
+
+
+# --------------------------------------------------------------------------- 1. influence map
+
+
+def _cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray) -> np.ndarray:
+    """RGB image: controller's colour, paler where its share of the cell's influence is lower."""
+    h, w = control.shape
+    rgb = np.ones((h, w, 3))
+    passable = np.isin(terrain, [TERRAINS.index(t) for t in ("urban", "rural", "river", "desert")])
+    rgb[passable] = to_rgb("#F4F1EA")  # nobody's cell
+    rgb[terrain == TERRAINS.index("impassable")] = to_rgb("#BDBDBD")
+    rgb[terrain == TERRAINS.index("outside")] = (1.0, 1.0, 1.0)
+    total = influence.sum(axis=0)
+    share = np.divide(influence, total, out=np.zeros_like(influence, dtype=float), where=total > 0)
+    for f in range(influence.shape[0]):
+        cells = control == f
+        if not cells.any():
+            continue
+        strength = 0.3 + 0.7 * np.clip(share[f][cells], 0.0, 1.0)  # 30 % (weak) .. 100 % (sole)
+        colour = np.array(to_rgb(faction_colour(f)))
+        rgb[cells] = 1.0 - strength[:, None] * (1.0 - colour[None, :])
+    rgb[control == CONTESTED] = to_rgb("#C8C8C8")
+    return rgb
+
+
+def _cell_squares(cells: np.ndarray) -> list:
+    return [[(c - 0.5, r - 0.5), (c + 0.5, r - 0.5), (c + 0.5, r + 0.5), (c - 0.5, r + 0.5)] for r, c in cells]
+
+
+def _river_line(ctx: _Context, terrain: np.ndarray) -> list[np.ndarray]:
+    """River course in (x, y) image coordinates: from scenario.yaml if it has one, else the cells."""
+    grid = ctx.scenario_doc.get("grid") or {}
+    try:
+        bounds, path = grid["bounds"], grid["river"]["path"]
+        h, w = int(grid["height"]), int(grid["width"])
+        pts = np.array(path, dtype=float)
+        rows = (bounds["lat_max"] - pts[:, 0]) / (bounds["lat_max"] - bounds["lat_min"]) * h - 0.5
+        cols = (pts[:, 1] - bounds["lon_min"]) / (bounds["lon_max"] - bounds["lon_min"]) * w - 0.5
+        if h == terrain.shape[0] and w == terrain.shape[1] and len(pts) >= 2:
+            return [np.column_stack([cols, rows])]
+    except (KeyError, TypeError, ValueError, IndexError):
+        pass
+    river = np.argwhere(terrain == TERRAINS.index("river"))
+    if len(river) < 2:
+        return []
+    by_row = np.ptp(river[:, 0]) >= np.ptp(river[:, 1])
+    key, other = (0, 1) if by_row else (1, 0)
+    keys = np.unique(river[:, key])
+    means = np.array([river[river[:, key] == k, other].mean() for k in keys])
+    xy = np.column_stack([means, keys]) if by_row else np.column_stack([keys, means])
+    return [xy.astype(float)]
+
+
+def _cell_km(ctx: _Context) -> tuple[float, float] | None:
+    """(east-west, north-south) km per cell, from the scenario's bounds (None without them)."""
+    grid = ctx.scenario_doc.get("grid") or {}
+    try:
+        b = grid["bounds"]
+        mid = np.radians((b["lat_min"] + b["lat_max"]) / 2)
+        ew = (b["lon_max"] - b["lon_min"]) * 111.32 * np.cos(mid) / int(grid["width"])
+        ns = (b["lat_max"] - b["lat_min"]) * 111.32 / int(grid["height"])
+        return float(ew), float(ns)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _overlaps(box, others) -> bool:
+    return any(box.overlaps(o) for o in others)
+
+
+def _place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
+    """Label points without overlaps: try offsets around each point, nearest first.
+
+    `items` are (x, y, text, marker radius in points); `avoid` are display-space boxes
+    (markers) that labels must not cover. A label that fits nowhere goes to the freest
+    candidate with a leader line.
+    """
+    axes_box = ax.get_window_extent(renderer)
+    placed: list = []
+    directions = [(1, 0.6), (1, -0.6), (-1, 0.6), (-1, -0.6), (0, 1), (0, -1), (1, 0), (-1, 0), (-1, 1.6), (-1, -1.6)]
+    for x, y, text, radius in items:
+        best, best_score = None, None
+        for distance in (radius + 3, radius + 11, radius + 22, radius + 36, radius + 52):
+            for dx, dy in directions:
+                ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+                va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
+                far = distance > radius + 12
+                ann = ax.annotate(
+                    text,
+                    (x, y),
+                    xytext=(dx * distance, dy * distance),
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=7.5,
+                    zorder=8,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
+                    arrowprops=dict(arrowstyle="-", color="#333333", lw=0.6, shrinkA=0, shrinkB=2) if far else None,
+                )
+                box = ann.get_window_extent(renderer).expanded(1.04, 1.08)
+                inside = (
+                    box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1
+                )
+                hits = sum(box.overlaps(o) for o in placed) * 3 + sum(box.overlaps(o) for o in avoid)
+                score = hits + (0 if inside else 10)
+                if score == 0:
+                    if best is not None:
+                        best.remove()
+                    best, best_score = ann, 0
+                    break
+                if best_score is None or score < best_score:
+                    if best is not None:
+                        best.remove()
+                    best, best_score = ann, score
+                else:
+                    ann.remove()
+            if best_score == 0:
+                break
+        placed.append(best.get_window_extent(renderer).expanded(1.04, 1.08))
+
+
+def plot_influence_map(ctx: _Context, path: Path) -> Path:
+    maps = ctx.maps
+    terrain = maps["terrain"]
+    control_all, influence_all = maps["control"], maps["influence"]
+    snapshot_steps = [int(s) for s in maps["snapshot_steps"]]
+    rep_pos = ctx.replicates.index(ctx.rep0) if ctx.rep0 in ctx.replicates else 0
+    rep_pos = min(rep_pos, control_all.shape[0] - 1)
+    control, influence = control_all[rep_pos], influence_all[rep_pos]
+    h, w = terrain.shape
+    clash = np.asarray(maps.get("clash_cells", np.zeros((0, 4))), dtype=np.int64).reshape(-1, 4)
+    clash = clash[clash[:, 0] == ctx.rep0]
+
+    names = [str(x) for x in maps["site_names"]]
+    labels = [str(x) for x in maps["site_labels"]]
+    kinds = [str(x) for x in maps["site_kinds"]]
+    rows, cols = np.asarray(maps["site_rows"]), np.asarray(maps["site_cols"])
+
+    n_panels = len(snapshot_steps)
+    cell_km = _cell_km(ctx)
+    km = cell_km[0] if cell_km else None
+    panel_w = 5.2
+    panel_h = panel_w * h / w
+    legend_w = 3.6
+    fig_w, fig_h = panel_w * n_panels + legend_w + 0.6, panel_h + TOP_IN + BOTTOM_IN + 0.5
+    title = f"Control and influence along the corridor, replicate {ctx.rep0}"
+    if ctx.n_rep > 1:
+        title += f" (one of {ctx.n_rep})"
+    subtitle = "north is up; each square is one grid cell of the model"
+    if cell_km:
+        subtitle += f" ({cell_km[0]:.1f} km east-west x {cell_km[1]:.1f} km north-south)"
+    fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
+    left, gap = 0.25 / fig_w, 0.12 / fig_w
+    bottom, height = (BOTTOM_IN + 0.1) / fig_h, panel_h / fig_h
+    axes = [
+        fig.add_axes((left + k * (panel_w / fig_w + gap), bottom, panel_w / fig_w, height)) for k in range(n_panels)
+    ]
+    renderer = fig.canvas.get_renderer()
+    which = ("start", "middle", "end")
+    river_lines = _river_line(ctx, terrain)
+
+    for k, ax in enumerate(axes):
+        step = snapshot_steps[k]
+        ax.imshow(
+            _cell_colours(control[k], influence[k], terrain),
+            origin="upper",
+            interpolation="nearest",
+            extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+        )
+        contested = np.argwhere(control[k] == CONTESTED)
+        if len(contested):
+            ax.add_collection(
+                PolyCollection(
+                    _cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
+                )
+            )
+        for xy in river_lines:
+            ax.plot(
+                xy[:, 0],
+                xy[:, 1],
+                color=RIVER_COLOUR,
+                lw=2.4,
+                zorder=3,
+                solid_capstyle="round",
+                path_effects=[patheffects.withStroke(linewidth=4.2, foreground="white")],
+            )
+        start = snapshot_steps[k - 1] if k > 0 else -1
+        period = clash[(clash[:, 1] > start) & (clash[:, 1] <= step)] if k > 0 else clash[:0]
+        if len(period):
+            ax.scatter(period[:, 3], period[:, 2], marker="x", s=14, c="black", lw=0.9, zorder=4)
+        avoid = []
+        for kind, (marker, size, _) in SITE_STYLE.items():
+            sel = [i for i, kk in enumerate(kinds) if kk == kind]
+            if not sel:
+                continue
+            ax.scatter(
+                cols[sel], rows[sel], marker=marker, s=size, facecolor="white", edgecolor="black", lw=1.0, zorder=6
+            )
+        for kind in ("headquarters", "venue", "post"):  # drawn again smaller-on-top for clusters
+            sel = [i for i, kk in enumerate(kinds) if kk == kind]
+            if sel:
+                marker, size, _ = SITE_STYLE[kind]
+                ax.scatter(cols[sel], rows[sel], marker=marker, s=size, facecolor="black", edgecolor="white",
+                           lw=0.5, zorder=7)
+        ax.set_xlim(-0.5, w - 0.5)
+        ax.set_ylim(h - 0.5, -0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        n_clash = len(period)
+        span = f"{n_clash} clash{'es' if n_clash != 1 else ''} on days {start + 1}-{step} (x)" if k > 0 else "initial state"
+        ax.set_title(f"Day {step} ({which[k] if k < 3 else k})\n{span}", fontsize=10)
+        # north arrow and scale
+        ax.annotate("N", xy=(0.965, 0.95), xytext=(0.965, 0.83), xycoords="axes fraction", ha="center",
+                    va="center", fontsize=8, fontweight="bold",
+                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.0))
+        if km:
+            cells = max(1, int(round(25 / km)))
+            x0, y0 = 1.0, h - 1.5
+            ax.plot([x0, x0 + cells], [y0, y0], color="black", lw=2.2, zorder=7, solid_capstyle="butt")
+            ax.text(x0 + cells / 2, y0 - 0.6, f"{cells * km:.0f} km east-west", ha="center", va="bottom",
+                    fontsize=7, zorder=7)
+        fig.canvas.draw()
+        for i in range(len(names)):
+            centre = ax.transData.transform((cols[i], rows[i]))
+            r = np.sqrt(SITE_STYLE.get(kinds[i], (".", 20, False))[1]) / 2 * fig.dpi / 72
+            avoid.append(_bbox_around(centre, r))
+        items = []
+        order = sorted(
+            [i for i in range(len(names)) if SITE_STYLE.get(kinds[i], (None, 0, False))[2]],
+            key=lambda i: (kinds[i] != "town", cols[i]),
+        )
+        for i in order:
+            radius = np.sqrt(SITE_STYLE[kinds[i]][1]) / 2
+            items.append((cols[i], rows[i], textwrap.fill(labels[i], 20), radius))
+        _place_labels(ax, renderer, items, avoid)
+
+    # legend column: factions, cell states, site kinds, sites without labels
+    lax = fig.add_axes((1 - (legend_w + 0.05) / fig_w, bottom - 0.15 / fig_h, legend_w / fig_w, height + 0.6 / fig_h))
+    lax.axis("off")
+    present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
+    handles = [Patch(facecolor=faction_colour(f), edgecolor="none", label=ctx.label(ctx.names[f])) for f in present]
+    handles += [
+        Patch(facecolor="#C8C8C8", edgecolor="#555555", hatch="////", lw=0, label="contested"),
+        Patch(facecolor="#F4F1EA", edgecolor="#BBBBBB", label="no militia's influence"),
+        Patch(facecolor="white", edgecolor="#BBBBBB", label="outside the modelled area"),
+        Line2D([], [], color=RIVER_COLOUR, lw=2.4, label="river (Euphrates)"),
+        Line2D([], [], marker="x", color="black", lw=0, markersize=5, label="clash since the previous map"),
+    ]
+    for kind, (marker, size, _) in SITE_STYLE.items():
+        if kind in kinds:
+            filled = kind in ("headquarters", "venue", "post")
+            handles.append(
+                Line2D([], [], marker=marker, lw=0, markersize=np.sqrt(size) * 0.9,
+                       markerfacecolor="black" if filled else "white", markeredgecolor="black", label=KIND_NAMES[kind])
+            )
+    leg = lax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title="Cell colour = controlling "
+                     "faction;\npaler = smaller share of the\ncell's influence", title_fontsize=8,
+                     alignment="left", borderaxespad=0)
+    unlabelled = [i for i in range(len(names)) if not SITE_STYLE.get(kinds[i], (None, 0, False))[2]]
+    if unlabelled:
+        lines = ["Sites marked without a label:"]
+        for i in unlabelled:
+            lines.append(textwrap.fill(f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
+                                       f"{labels[i]} (row {rows[i]}, col {cols[i]})", 46, subsequent_indent="   "))
+        fig.canvas.draw()
+        box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
+        lax.text(0, box.y0 - 0.03, "\n".join(lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left")
+    return _save(fig, path)
+
+
+def _bbox_around(centre, radius):
+    from matplotlib.transforms import Bbox
+
+    x, y = centre
+    return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
+
+
+# --------------------------------------------------------------------------- 2. fighters and territory
+
+
+def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
+    fig = _new_figure(10, 9.5, ctx, "Fighters and territory over time")
+    axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.3, 3])
+    ax_f, ax_i, ax_t = axes
+    for name in ctx.militias:
+        ctx.series(ax_f, f"fighters.{name}", ctx.colour(name), ctx.label(name))
+    ax_f.set_ylabel("fighters (people)")
+    ax_f.set_title("Fighters per militia", loc="left", fontsize=11)
+    ax_f.legend(handles=ax_f.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="best")
+    ax_f.set_ylim(bottom=0)
+
+    drawn = False
+    for name in ctx.insurgents:
+        column = f"fighters.{name}"
+        if column in ctx.ts.columns:
+            ctx.series(ax_i, column, ctx.colour(name), f"{ctx.labels[ctx.index[name]]}: active cells")
+            drawn = True
+    if drawn:
+        ax_i.set_ylabel("cells (count)")
+        ax_i.set_title("Insurgent cells (each cell a small group, not a count of people)", loc="left", fontsize=11)
+        ax_i.legend(fontsize=8, loc="upper left")
+        ax_i.set_ylim(bottom=0)
+        ax_i.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    else:
+        _no_data(ax_i, "no insurgent faction in this scenario")
+
+    for name in ctx.militias:
+        ctx.series(ax_t, f"territory.{name}", ctx.colour(name), ctx.label(name))
+    ctx.series(ax_t, "territory.contested", CONTESTED_COLOUR, "contested", ls="--")
+    ax_t.set_ylabel("share of territory\n(% of passable cells)")
+    ax_t.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax_t.set_title("Territory controlled", loc="left", fontsize=11)
+    ax_t.legend(fontsize=8, loc="best")
+    ax_t.set_ylim(bottom=0)
+    for ax in axes:
+        _time_axis(ax, _last_step(ctx))
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 3. casualties
+
+
+def _target(ctx: _Context, key: str) -> float | None:
+    try:
+        return float((ctx.scenario_doc.get("targets") or {})[key])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def plot_casualties(ctx: _Context, path: Path) -> Path:
+    fig = _new_figure(12, 8.5, ctx, "Casualties")
+    grid = fig.add_gridspec(2, 2, height_ratios=[2.2, 1])
+    ax_k, ax_w = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    ax_s = fig.add_subplot(grid[1, :])
+    for ax, figure, what in ((ax_k, "killed", "Killed"), (ax_w, "wounded", "Wounded")):
+        for name in ctx.militias:
+            ctx.series(ax, f"{figure}.{name}", ctx.colour(name), ctx.label(name), cumulative=True)
+        ax.set_ylabel(f"{figure}, cumulative (people)")
+        ax.set_title(f"{what} per militia (running total; clashes and insurgent attacks)", loc="left", fontsize=10)
+        ax.set_ylim(bottom=0)
+        _time_axis(ax, _last_step(ctx))
+    ax_k.legend(handles=ax_k.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left")
+    ymax = max(ax_k.get_ylim()[1], ax_w.get_ylim()[1])
+    ax_k.set_ylim(0, ymax)
+    ax_w.set_ylim(0, ymax)
+
+    killed = [f"killed.{n}" for n in ctx.militias if f"killed.{n}" in ctx.ts.columns]
+    wounded = [f"wounded.{n}" for n in ctx.militias if f"wounded.{n}" in ctx.ts.columns]
+    if killed and wounded:
+        frame = ctx.ts[["replicate", "step"]].assign(
+            _killed=ctx.ts[killed].sum(axis=1), _wounded=ctx.ts[wounded].sum(axis=1)
+        )
+        k = replicate_matrix(frame, "_killed", cumulative=True)
+        wd = replicate_matrix(frame, "_wounded", cumulative=True)
+        share = k / (k + wd).where((k + wd) > 0)
+        band = ctx.draw_band(ax_s, band_of(share), "black", "killed / (killed + wounded), all militias")
+        target = _target(ctx, "killed_share")
+        if target is not None:
+            ax_s.axhline(target, color="#D55E00", ls=":", lw=1.4, label=f"reference from the scenario's targets: {target:.1%}")
+        final = band["median"].dropna()
+        if len(final):
+            x, y = final.index[-1], final.iloc[-1]
+            low, high = band["low"].loc[x], band["high"].loc[x]
+            text = f"day {x}: {y:.0%} of casualties killed"
+            if ctx.n_rep > 1:
+                text += f"\n(5-95 %: {low:.0%}-{high:.0%})"
+            ax_s.annotate(text, (x, y), xytext=(-10, 12), textcoords="offset points", ha="right", va="bottom",
+                          fontsize=9, arrowprops=dict(arrowstyle="-", lw=0.7),
+                          bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="#AAAAAA"))
+            ax_s.plot([x], [y], "o", color="black", ms=4)
+        ax_s.set_ylim(0, 1)
+        ax_s.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax_s.set_ylabel("killed share\nof casualties (%)")
+        ax_s.set_title("Killed share of all militia casualties so far", loc="left", fontsize=10)
+        ax_s.legend(fontsize=8, loc="lower left")
+    else:
+        _no_data(ax_s, "no casualty columns in timeseries.csv")
+    _time_axis(ax_s, _last_step(ctx))
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 4. defections
+
+
+DEFECTION = re.compile(r"^defections\.(?P<a>[^>]+)>(?P<b>.+)$")
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def plot_defections(ctx: _Context, path: Path) -> Path:
+    fig = _new_figure(13, 6.2, ctx, "Defections between militias")
+    grid = fig.add_gridspec(1, 2, width_ratios=[2.1, 1])
+    ax_l, ax_m = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    pairs = [(m["a"], m["b"], c) for c in ctx.ts.columns if (m := DEFECTION.match(c))]
+    totals = {
+        (a, b): replicate_matrix(ctx.ts, column).sum(axis=0)  # total per replicate
+        for a, b, column in pairs
+    }
+    drawn = 0
+    for a, b, column in pairs:
+        if totals[(a, b)].sum() <= 0:
+            continue
+        style = LINESTYLES[ctx.index.get(b, 0) % len(LINESTYLES)]
+        ctx.series(ax_l, column, ctx.colour(a), f"{a} \u2192 {b}", cumulative=True, ls=style)
+        drawn += 1
+    if drawn:
+        ax_l.set_ylabel("defections, cumulative (fighters)")
+        ax_l.legend(handles=ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left",
+                    title="from \u2192 to (colour: from; line style: to)", title_fontsize=8)
+        ax_l.set_ylim(bottom=0)
+        _time_axis(ax_l, _last_step(ctx))
+    else:
+        _no_data(ax_l, "no defections in this run")
+    ax_l.set_title("Fighters who changed side, running total", loc="left", fontsize=11)
+
+    militias = ctx.militias
+    if pairs and militias:
+        matrix = np.full((len(militias), len(militias)), np.nan)
+        for (a, b), per_rep in totals.items():
+            if a in militias and b in militias:
+                matrix[militias.index(a), militias.index(b)] = float(np.median(per_rep))
+        shown = np.nan_to_num(matrix)
+        image = ax_m.imshow(np.ma.masked_invalid(matrix), cmap="cividis_r" if False else "Blues", vmin=0,
+                            vmax=max(shown.max(), 1))
+        vmax = max(shown.max(), 1)
+        for i in range(len(militias)):
+            for j in range(len(militias)):
+                if i == j:
+                    ax_m.text(j, i, "\u2014", ha="center", va="center", color="#999999")
+                    continue
+                v = matrix[i, j]
+                text = "n/a" if np.isnan(v) else (f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}")
+                ax_m.text(j, i, text, ha="center", va="center", fontsize=11, fontweight="bold",
+                          color="white" if (not np.isnan(v) and v > 0.55 * vmax) else "black")
+        ax_m.set_xticks(range(len(militias)), militias)
+        ax_m.set_yticks(range(len(militias)), militias)
+        ax_m.set_xlabel("to (faction joined)")
+        ax_m.set_ylabel("from (faction left)")
+        which = f"median over {ctx.n_rep} replicates" if ctx.n_rep > 1 else "one run"
+        ax_m.set_title(f"Total defections over {_last_step(ctx)} days\n(fighters; {which})", fontsize=10)
+        cbar = fig.colorbar(image, ax=ax_m, shrink=0.75)
+        cbar.set_label("fighters")
+    else:
+        _no_data(ax_m, "no defection columns")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 5. tension and meetings
+
+
+TENSION = re.compile(r"^tension\.(?P<a>[^~]+)~(?P<b>.+)$")
+
+
+def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
+    pairs = [(m["a"], m["b"]) for c in ctx.ts.columns if (m := TENSION.match(c))]
+    n = max(1, len(pairs))
+    note = "meeting markers: replicate %d only, at the tension before the meeting" % ctx.rep0
+    if ctx.n_rep == 1:
+        note = "meeting markers at the tension before the meeting"
+    fig = _new_figure(11, 1.5 + 3.4 * n, ctx, "Tension between hostile militias, mediation meetings and calm",
+                      f"{ctx.subtitle()}; {note}")
+    axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0])
+    meetings = ctx.events_of("meeting", ctx.rep0)
+    if not pairs:
+        _no_data(axes[0], "no hostile pair of militias in this scenario")
+    for ax, (a, b) in zip(axes, pairs):
+        calm_col = f"calm.{a}~{b}"
+        handles = []
+        if calm_col in ctx.ts.columns:
+            twin = ax.twinx()
+            band = median_band(ctx.ts, calm_col)
+            twin.fill_between(band.index, 0, band["median"], color="#009E73", alpha=0.16, lw=0, step="mid")
+            if ctx.n_rep > 1:
+                twin.plot(band.index, band["high"], color="#009E73", lw=0.6, ls=":", alpha=0.8)
+            twin.set_ylim(0, 1.02)
+            twin.set_ylabel("calm after an agreement (0-1)", color="#00704F")
+            twin.tick_params(axis="y", colors="#00704F")
+            ax.set_zorder(twin.get_zorder() + 1)
+            ax.patch.set_visible(False)
+            handles.append(Patch(facecolor="#009E73", alpha=0.25, label="calm after agreement (right axis"
+                                 + (", median; dotted: 95 %)" if ctx.n_rep > 1 else ")")))
+        ctx.series(ax, f"tension.{a}~{b}", "black", f"tension {a}\u2013{b}" + (" (median)" if ctx.n_rep > 1 else ""))
+        handles = ax.get_legend_handles_labels()[0] + _band_proxy(ctx) + handles
+        if not meetings.empty:
+            sides = meetings[["side_a", "side_b"]].astype(str)
+            mine = meetings[
+                ((sides["side_a"] == a) & (sides["side_b"] == b)) | ((sides["side_a"] == b) & (sides["side_b"] == a))
+            ]
+            for outcome, (marker, colour, size) in MEETING_STYLE.items():
+                sel = mine[mine["outcome"] == outcome]
+                count = len(sel)
+                ax.scatter(sel["step"], sel["tension"], marker=marker, color=colour, s=size, zorder=5,
+                           lw=1.6 if marker == "x" else 0.6, edgecolors="white" if marker != "x" else None)
+                rep = f"replicate {ctx.rep0}: " if ctx.n_rep > 1 else ""
+                handles.append(Line2D([], [], marker=marker, color=colour, lw=0, markersize=7,
+                                      markeredgewidth=1.6 if marker == "x" else 0.6,
+                                      label=f"meeting, {rep}{outcome} ({count})"))
+        ax.set_ylabel("tension (index, 0 = none)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{ctx.label(a)} vs {ctx.label(b)}", loc="left", fontsize=11)
+        ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
+        _time_axis(ax, _last_step(ctx))
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- 6. insurgency
+
+
+def plot_insurgency(ctx: _Context, path: Path) -> Path:
+    fig = _new_figure(11, 8, ctx, "Insurgency")
+    ax_c, ax_a = fig.subplots(2, 1, sharex=True)
+    insurgent = ctx.insurgents[0] if ctx.insurgents else None
+    colour = ctx.colour(insurgent) if insurgent else ctx.colour("")
+    column = "insurgent_cells" if "insurgent_cells" in ctx.ts.columns else (
+        f"fighters.{insurgent}" if insurgent and f"fighters.{insurgent}" in ctx.ts.columns else None)
+    if column:
+        who = ctx.labels[ctx.index[insurgent]] if insurgent else "insurgents"
+        ctx.series(ax_c, column, colour, f"{who}: cells (model's continuous strength)")
+        ax_c.set_ylabel("insurgent cells (count)")
+        ax_c.set_ylim(bottom=0)
+        ax_c.legend(handles=ax_c.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left")
+    else:
+        _no_data(ax_c, "no insurgent faction in this scenario")
+    ax_c.set_title("Insurgent cells (grow with clashes and contested ground, decay otherwise)", loc="left", fontsize=11)
+
+    if "insurgent_attacks" in ctx.ts.columns:
+        ctx.series(ax_a, "insurgent_attacks", colour, "insurgent attacks", rolling=ROLLING_DAYS)
+    if "clashes" in ctx.ts.columns:
+        ctx.series(ax_a, "clashes", NEUTRAL_COLOUR, "clashes between rival militias", rolling=ROLLING_DAYS, ls="--")
+    ax_a.set_ylabel(f"events in the last {ROLLING_DAYS} days (count)")
+    ax_a.set_ylim(bottom=0)
+    ax_a.set_title(f"Insurgent attacks and clashes between rivals ({ROLLING_DAYS}-day rolling sums)",
+                   loc="left", fontsize=11)
+    ax_a.legend(fontsize=8, loc="upper left")
+    for ax in (ax_c, ax_a):
+        _time_axis(ax, _last_step(ctx))
+    ax_c.set_xlabel("")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+PLOTTERS = {
+    "influence_map.png": plot_influence_map,
+    "fighters_territory.png": plot_fighters_territory,
+    "casualties.png": plot_casualties,
+    "defections.png": plot_defections,
+    "tension_meetings.png": plot_tension_meetings,
+    "insurgency.png": plot_insurgency,
+}
+
+
+def plot_run(directory: str | Path) -> list[Path]:
+    """Draw every figure of the run in `directory` into `directory/plots/`; return the paths.
+
+    Reads only the result files (`sim.results.load_run`); raises `OutputError` when the
+    directory is not a complete results directory.
+    """
+    directory = Path(directory)
+    run = load_run(directory)
+    for key in ("terrain", "control", "influence", "snapshot_steps", "site_names", "faction_names"):
+        if key not in run.maps:
+            raise OutputError(f"{directory / 'maps.npz'}: missing array '{key}'")
+    out = directory / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = _Context(run)
+    return [plotter(ctx, out / name) for name, plotter in PLOTTERS.items()]

@@ -1,0 +1,194 @@
+"""Model-level properties: each mechanism shows its effect inside the full model.
+
+Statistical comparisons use common random numbers (the same seeds in both arms) and
+enough replicates for the direction to be stable; the seeds are fixed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.agents import Militia, Recruit, RecruitStatus, TribalLeader
+from sim.model import CorridorModel
+from sim.runner import run_model
+
+from helpers import scenario
+
+SEEDS = range(101, 109)
+
+
+def total(config, column_prefix: str, steps: int, seeds=SEEDS) -> np.ndarray:
+    """Per-seed totals of the columns starting with `column_prefix`."""
+    out = []
+    for seed in seeds:
+        ts = run_model(config, seed, steps).timeseries
+        out.append(ts.filter(regex=f"^{column_prefix}").to_numpy().sum())
+    return np.array(out, dtype=float)
+
+
+def test_agents_are_mesa_agents_with_views_on_the_arrays(baseline):
+    model = CorridorModel(baseline, seed=1)
+    types = {t.__name__: len(model.agents_by_type[t]) for t in model.agent_types}
+    assert types["Militia"] == len(baseline.factions)
+    assert types["TribalLeader"] == len(baseline.tribes)
+    assert types["Recruit"] == len(model.recruits) >= 3000
+    recruit = next(a for a in model.agents_by_type[Recruit] if a.militia == "NDF")
+    assert recruit.status is RecruitStatus.FIT
+    assert recruit.home_cell.coordinate == divmod(int(model.recruits.home[recruit.row]), model.geo.width)
+    assert isinstance(model.militias[0], Militia) and isinstance(model.leaders[0], TribalLeader)
+    assert model.militias[0].cell is not None
+
+
+def test_initial_state_matches_the_article(baseline):
+    model = CorridorModel(baseline, seed=1)
+    control = dict(zip(model.geo.site_names, model.site_control))
+    names = model.faction_names
+    assert names[control["albukamal"]] == "IRGC"  # §11
+    assert names[control["albukamal_west"]] == "NDF"  # §10
+    assert model.n_fighters(names.index("IRGC")) == 1200
+    assert model.n_fighters(names.index("NDF")) == 1500
+
+
+def test_recruits_are_conserved_and_the_dead_stay_dead(baseline):
+    model = CorridorModel(baseline, seed=5)
+    n = len(model.recruits)
+    killed_so_far = 0
+    for _ in range(120):
+        dead_before = model.recruits.status == RecruitStatus.KILLED
+        model.step()
+        assert len(model.recruits) == n
+        assert np.all(model.recruits.status[dead_before] == RecruitStatus.KILLED)
+        killed_so_far += int(model.today.killed.sum())
+        assert np.count_nonzero(model.recruits.status == RecruitStatus.KILLED) == killed_so_far
+    assert killed_so_far > 0
+
+
+def test_defection_rate_rises_with_the_rivals_salary():
+    """MODEL_BRIEF §3: a higher rival salary never lowers the defection rate."""
+    salaries = [110, 160, 220, 300]
+    flows = [total(scenario(f"factions.IRGC.salary_usd_month={s}"), "defections.NDF>IRGC", 60).mean() for s in salaries]
+    assert all(a < b for a, b in zip(flows, flows[1:])), flows
+
+
+def test_choice_probability_of_defecting_is_monotone_in_the_salary_gap(baseline):
+    """Same recruits, same state: the logit probability of moving to the IRGC rises with its pay."""
+    model = CorridorModel(baseline, seed=3)
+    ndf = model.faction_names.index("NDF")
+    irgc = model.faction_names.index("IRGC")
+    rows = np.flatnonzero(model.recruits.faction == ndf)
+    from sim.mechanisms import choice_probabilities
+
+    p = []
+    for salary in (80, 110, 150, 200, 300, 500):
+        model.militias[irgc].salary_usd_month = salary
+        u, available = model.recruit_utilities(rows)
+        p.append(choice_probabilities(u, available)[:, 1 + irgc].mean())
+    assert all(a < b for a, b in zip(p, p[1:])), p
+
+
+def test_conscription_exemption_draws_liable_recruits():
+    with_exemption = total(scenario("factions.NDF.exempts_conscription=true"), "defections.NDF>IRGC", 60)
+    without = total(scenario(), "defections.NDF>IRGC", 60)
+    assert with_exemption.mean() < without.mean()
+
+
+def test_clashes_need_two_hostile_sides():
+    peace = total(scenario("hostilities=[]"), "clashes$", 120, seeds=range(3))
+    assert peace.sum() == 0
+    rivalry = total(scenario(), "clashes$", 120, seeds=range(3))
+    assert rivalry.min() > 0
+
+
+def test_clashes_need_strong_presence_on_both_sides():
+    # No cell can hold 10,000 fighters of both sides: there is never a front.
+    no_front = total(scenario("rules.clashes.min_fighters=10000"), "clashes$", 120, seeds=range(3))
+    assert no_front.sum() == 0
+
+
+def test_only_hostile_pairs_clash(baseline):
+    events = run_model(baseline, 11, 200).events
+    clashes = events[events.event == "clash"]
+    assert len(clashes) > 0
+    pairs = {frozenset(p) for p in zip(clashes.side_a, clashes.side_b)}
+    assert pairs == {frozenset({"IRGC", "NDF"})}
+
+
+def test_killed_share_is_near_the_scenarios(baseline):
+    killed = wounded = 0
+    for seed in range(4):
+        ts = run_model(baseline, seed, 365).timeseries
+        killed += ts.filter(regex=r"^killed\.").to_numpy().sum()
+        wounded += ts.filter(regex=r"^wounded\.").to_numpy().sum()
+    share = killed / (killed + wounded)
+    n = killed + wounded
+    assert n > 500
+    assert share == pytest.approx(baseline.rules.clashes.p_killed, abs=3 * np.sqrt(0.38 * 0.62 / n) + 0.005)
+
+
+def test_calm_after_an_agreement_suppresses_clashes_then_decays():
+    """Force every meeting to succeed and meet every 60 days: clashes dip after each agreement."""
+    config = scenario(
+        "rules.mediation.p_success_base=1.0",
+        "rules.mediation.interval_days=60",
+        "rules.mediation.tension_threshold=1000",
+        "rules.mediation.calm_half_life_days=10",
+    )
+    early, late, calm_seen = 0, 0, []
+    for seed in range(6):
+        ts = run_model(config, seed, 360).timeseries
+        day_in_cycle = ts.step % 60
+        early += ts.clashes[(ts.step > 60) & (day_in_cycle.between(1, 10))].sum()
+        late += ts.clashes[(ts.step > 60) & (day_in_cycle.between(41, 50))].sum()
+        calm_seen.append(ts["calm.IRGC~NDF"].to_numpy())
+    assert early < late
+    calm = calm_seen[0]
+    assert calm[60] == 1.0 and calm[70] == pytest.approx(0.5) and calm[59] < 0.05
+
+
+def test_aligned_patrons_make_meetings_succeed_more():
+    aligned = scenario("patron_alignment=[{between: [Iran, Russia], value: 1.0}]")
+    agreements_aligned = total(aligned, "agreements", 365)
+    agreements_base = total(scenario(), "agreements", 365)
+    assert agreements_aligned.mean() > agreements_base.mean()
+
+
+def test_insurgents_grow_with_the_rivalry():
+    def peak_cells(config):
+        return np.array([run_model(config, s, 200).timeseries.insurgent_cells.max() for s in range(4)])
+
+    no_rivalry = peak_cells(scenario("hostilities=[]"))
+    rivalry = peak_cells(scenario())
+    assert np.all(rivalry > no_rivalry)
+
+
+def test_closing_the_supply_route_weakens_the_irgc():
+    open_route = total(scenario(), "fighters.IRGC", 180, seeds=range(4))
+    closed = total(scenario("patrons.Iran.supply_open=false"), "fighters.IRGC", 180, seeds=range(4))
+    assert closed.mean() < open_route.mean()
+
+
+def test_unpaid_salaries_pile_up_as_arrears_and_budgets_never_go_negative():
+    config = scenario("patrons.Russia.funding_usd_day=0", "factions.NDF.initial_budget_usd=0")
+    model = CorridorModel(config, seed=2)
+    ndf = model.militias[model.faction_names.index("NDF")]
+    for _ in range(60):
+        model.step()
+        assert ndf.budget_usd >= 0
+    assert ndf.arrears_usd > 0
+    assert ndf.pay_ratio < 1.0
+
+
+def test_tribal_leaders_lean_toward_the_faction_that_courts_them():
+    """Same seed, with and without IRGC patronage: every leader ends closer to the IRGC with it."""
+
+    def irgc_alignment(courting: int) -> np.ndarray:
+        config = scenario(f"factions.IRGC.spending.courting_usd_day={courting}")
+        model = CorridorModel(config, seed=4)
+        for _ in range(90):
+            model.step()
+        np.testing.assert_allclose([leader.alignment.sum() for leader in model.leaders], 1.0)
+        irgc = model.faction_names.index("IRGC")
+        return np.array([leader.alignment[irgc] for leader in model.leaders])
+
+    assert np.all(irgc_alignment(5000) > irgc_alignment(0))

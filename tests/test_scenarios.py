@@ -1,0 +1,104 @@
+"""Every shipped scenario validates, runs, and cites a source for every parameter."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from helpers import PROJECT, SCENARIOS
+from sim.runner import run_model
+from sim.scenario import load_scenario, scenario_to_dict
+
+SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
+ARTICLE = PROJECT / "seeds" / "000_dccaa807170f28f0.txt"
+FACTS = PROJECT / "seeds" / "provenance.yaml"
+# Labels and free text need no source; everything else does.
+UNCITED_LEAVES = {"name", "description", "label", "provenance"}
+
+
+def leaf_paths(data, prefix=()):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaf_paths(value, (*prefix, str(key)))
+    elif isinstance(data, list) and data and all(isinstance(x, dict) for x in data):
+        for i, value in enumerate(data):
+            yield from leaf_paths(value, (*prefix, str(i)))
+    else:
+        yield prefix
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_scenario_validates_and_runs(path):
+    config = load_scenario(path)
+    result = run_model(config, seed=1, steps=5)
+    assert len(result.timeseries) == 6
+    assert np.isfinite(result.timeseries.select_dtypes("number").to_numpy()).all()
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_every_parameter_has_a_source(path):
+    config = load_scenario(path)
+    resolved = scenario_to_dict(config)
+    cited = set(config.provenance)
+    missing = []
+    for leaf in leaf_paths(resolved):
+        if not leaf or leaf[0] in UNCITED_LEAVES or leaf[-1] in UNCITED_LEAVES:
+            continue
+        prefixes = {".".join(leaf[:i]) for i in range(1, len(leaf) + 1)}
+        if not prefixes & cited:
+            missing.append(".".join(leaf))
+    assert not missing, f"{path.name}: no provenance for {missing[:10]}"
+
+
+def test_variants_differ_from_the_baseline_only_where_they_say():
+    base = scenario_to_dict(load_scenario(SCENARIOS / "baseline.yaml"))
+    for path in SCENARIO_FILES:
+        raw = yaml.safe_load(path.read_text())
+        if raw.get("extends") != "baseline.yaml":
+            continue
+        variant = scenario_to_dict(load_scenario(path))
+        changed = {k for k in base if base[k] != variant[k]} - {"name", "description", "provenance"}
+        declared = set(raw) - {"extends", "name", "description", "provenance"}
+        assert changed <= declared, f"{path.name} changes {changed - declared} without saying so"
+        assert changed, f"{path.name} changes nothing"
+
+
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_article_facts_quote_the_article_and_feed_existing_keys():
+    article = _collapse(ARTICLE.read_text(encoding="utf-8"))
+    facts = yaml.safe_load(FACTS.read_text(encoding="utf-8"))["facts"]
+    ids = [f["id"] for f in facts]
+    assert len(ids) == len(set(ids))
+    base = scenario_to_dict(load_scenario(SCENARIOS / "baseline.yaml"))
+    for fact in facts:
+        assert _collapse(fact["quote_ar"]) in article, fact["id"]
+        assert 1 <= fact["paragraph"] <= 13
+        for key in fact["feeds"]:
+            node = base
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{fact['id']} feeds missing key {key}"
+                node = node[part]
+
+
+def test_baseline_cites_only_facts_that_exist():
+    facts = {f["id"]: f for f in yaml.safe_load(FACTS.read_text(encoding="utf-8"))["facts"]}
+    baseline = load_scenario(SCENARIOS / "baseline.yaml")
+    for key, source in baseline.provenance.items():
+        for fact_id in re.findall(r"\bF\d\d\b", source):
+            assert fact_id in facts, f"{key} cites unknown fact {fact_id}"
+        for paragraph in re.findall(r"§(\d+)", source):
+            assert 1 <= int(paragraph) <= 13
+
+
+def test_article_copy_is_the_shared_original():
+    shared = PROJECT.parent / "shared" / "seeds" / ARTICLE.name
+    if not shared.exists():
+        pytest.skip("the shared seeds folder is not beside this checkout")
+    assert ARTICLE.read_bytes() == shared.read_bytes()
