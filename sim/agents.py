@@ -40,9 +40,16 @@ class Militia(CellAgent):
         self.arrears_usd = 0.0
         self.pay_ratio = 1.0  # share of salaries actually paid, smoothed over ~30 days
         self.death_risk = 0.0  # smoothed daily share of its fighters killed
-        self.headquarters: list[int] = []  # flat cell indices
+        self.income_usd = 0.0  # yesterday's income (USD/day)
+        self.hiring = True  # takes new members (False while it cannot pay its way)
+        self.hq_sites: list[int] = []  # indices of the sites that are its headquarters
         self.new_headquarters = 0
         self.cell = cell
+
+    @property
+    def headquarters(self) -> list[int]:
+        """Flat cell indices of its headquarters."""
+        return [int(self.model.geo.site_flat[s]) for s in self.hq_sites]
 
     @property
     def is_insurgent(self) -> bool:

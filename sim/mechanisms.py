@@ -136,15 +136,22 @@ def meeting_success_probability(
     patron_weight: float,
     tribal_weight: float,
     tension_weight: float,
+    neutral_venue_bonus: float = 0.0,
 ) -> float:
     """Chance a meeting ends in agreement (logistic in its drivers).
 
-    Starts from p_base at neutral patrons (alignment 0), no bridging tribal leaders and zero
-    tension; patrons with the same aims (+1) and tribal leaders tied to both sides raise it,
-    tension lowers it.
+    Starts from p_base at neutral patrons (alignment 0), no bridging tribal leaders, zero
+    tension and a venue belonging to one side; patrons with the same aims (+1), tribal
+    leaders tied to both sides and a neutral venue raise it, tension lowers it.
     """
     base = logit(np.clip(p_base, 1e-9, 1 - 1e-9))
-    z = base + patron_weight * patron_alignment + tribal_weight * tribal_bridge - tension_weight * tension
+    z = (
+        base
+        + patron_weight * patron_alignment
+        + tribal_weight * tribal_bridge
+        - tension_weight * tension
+        + neutral_venue_bonus
+    )
     return float(expit(z))
 
 

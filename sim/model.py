@@ -31,13 +31,12 @@ CONTEST_SHARE = 0.25  # a faction with this share of a cell's influence is "pres
 BACKGROUND_CELL_VALUE = 0.05  # value of an ordinary cell relative to a site of value 1 (assumption)
 STREAMS = (
     "setup",
-    "economy",
     "recruitment",
     "deployment",
     "clashes",
+    "looting",
     "mediation",
     "insurgency",
-    "recovery",
 )
 
 
@@ -146,7 +145,7 @@ class CorridorModel(mesa.Model):
             spec = self.config.factions[name]
             anchor = spec.headquarters[0] if spec.headquarters else self.geo.site_names[0]
             militia = Militia(self, index=index, name=name, spec=spec, cell=self.cell_at_flat(self._site_flat(anchor)))
-            militia.headquarters = [self._site_flat(s) for s in spec.headquarters]
+            militia.hq_sites = [self.geo.site_index(s) for s in spec.headquarters]
             self.militias.append(militia)
         self.patron_of = [self.config.factions[n].patron for n in self.faction_names]
 
@@ -260,11 +259,15 @@ class CorridorModel(mesa.Model):
         self.last_agreement = np.full((f, f), -np.inf)
         self.last_meeting = np.full((f, f), -np.inf)
         self.meeting_counter = 0
+        # Per hostile pair, the latest agreement's partition: which faction each site went to
+        # (-1 = neither); None before any agreement.
+        self.partition: dict[tuple[int, int], np.ndarray | None] = {pair: None for pair in self.hostile_pairs}
         self.casualty_memory = np.zeros((max(len(self.tribe_names), 1), f))  # tribe x inflicting faction
         self.courting_paid = np.zeros((max(len(self.tribe_names), 1), f))  # USD/day today
         insurgent_spec = self.config.factions[self.faction_names[self.insurgent]] if self.insurgent is not None else None
         self.insurgent_cells = float(insurgent_spec.initial_fighters) if insurgent_spec else 0.0
         self.recent_clash_cells: list[tuple[int, int, int]] = []  # (step, row, col) for maps
+        self.n_rival_contested = 0  # cells where two hostile militias both have a foothold
 
     # ------------------------------------------------------------------ queries
 
@@ -325,6 +328,7 @@ class CorridorModel(mesa.Model):
         self._tension_and_clashes()
         self._mediation()
         self._insurgency()
+        self._remember_losses()
         self.datacollector.collect(self)
 
     # 1. Economy --------------------------------------------------------------------
@@ -351,8 +355,12 @@ class CorridorModel(mesa.Model):
                 stronger = contested & (site_share == self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat].max(axis=0))
                 income += rules.contested_revenue_share * float(self.site_revenue[stronger].sum())
             militia.budget_usd += income
+            militia.income_usd = income
             # Salaries first, then arrears: recruits judge a militia by what it pays.
             cost = counts[f] * militia.salary_usd_month / DAYS_PER_MONTH
+            # A militia that cannot pay its way stops taking new members (hiring freeze).
+            runway = self.rules.recruitment.hiring_runway_days
+            militia.hiring = income >= cost or militia.budget_usd >= runway * cost
             paid = min(cost, militia.budget_usd)
             militia.budget_usd -= paid
             militia.arrears_usd += cost - paid
@@ -435,7 +443,8 @@ class CorridorModel(mesa.Model):
         home_influence = self.influence.reshape(n_f, -1)[:, r.home[rows]].T  # (n, F)
         available = np.zeros_like(utilities, dtype=bool)
         available[:, 0] = True
-        available[:, 1:] = (home_influence >= rules.presence_threshold) & self.is_militia[None, :]
+        hiring = np.array([m.hiring for m in self.militias])
+        available[:, 1:] = (home_influence >= rules.presence_threshold) & (self.is_militia & hiring)[None, :]
         available[member, 1 + current[member]] = True
         return utilities, available
 
@@ -483,8 +492,16 @@ class CorridorModel(mesa.Model):
             w = self.site_value * self.deploy_preference[f]
             w = w * np.where(contested, 1.0 + rules.weight_contested, 1.0)
             w = w * np.where(held_by_enemy & (site_share[f] < 0.05), 0.2, 1.0)
-            hq = np.isin(self.geo.site_flat, self.militias[f].headquarters)
+            hq = np.isin(np.arange(len(w)), self.militias[f].hq_sites)  # the sites, not their cells
             w = w * np.where(hq, rules.weight_headquarters, 1.0)
+            # Sites an agreement gave to the other side are left while the calm lasts.
+            for a, b in self.hostile_pairs:
+                if f in (a, b) and self.partition[(a, b)] is not None:
+                    other = b if f == a else a
+                    ceded = self.partition[(a, b)] == other
+                    w = w * np.where(ceded, 1.0 - self.calm(a, b), 1.0)
+            if w.sum() <= 0:  # nowhere it wants to be: spread evenly rather than fail
+                w = np.ones_like(w)
             weights[f] = w
         return weights
 
@@ -544,14 +561,14 @@ class CorridorModel(mesa.Model):
                 s
                 for s, kind in enumerate(self.geo.site_kinds)
                 if kind in ("town", "crossing", "oil_field", "post")
-                and int(self.geo.site_flat[s]) not in militia.headquarters
+                and s not in militia.hq_sites
                 and site_share[militia.index, s] >= rules.min_share_for_new_hq
             ]
             if not candidates:
                 continue
             best = max(candidates, key=lambda s: (self.site_value[s] * site_share[militia.index, s], -s))
             militia.budget_usd -= rules.new_hq_cost_usd
-            militia.headquarters.append(int(self.geo.site_flat[best]))
+            militia.hq_sites.append(best)
             militia.new_headquarters += 1
             self.today.new_headquarters += 1
             self._event("new_headquarters", faction=militia.name, site=self.geo.site_names[best])
@@ -593,12 +610,14 @@ class CorridorModel(mesa.Model):
         near = mech.neighbourhood_sum(self.fighter_counts, rules_c.radius_cells)
         arms = self.arms_multiplier()
         site_cells = set(int(x) for x in self.geo.site_flat)
+        rival_ground = np.zeros(self.control.shape, dtype=bool)
         for a, b in self.hostile_pairs:
             if not (self.is_militia[a] and self.is_militia[b]):
                 continue  # insurgent attacks are handled in _insurgency
             both = (self.share[a] >= CONTEST_SHARE) & (self.share[b] >= CONTEST_SHARE)
+            rival_ground |= both
             self.tension[a, b] += rules_t.gain_contested * float((self.cell_value * both).sum())
-            self._looting(a, b, both, rng)
+            self._looting(a, b, both, self.streams["looting"])
             front = np.flatnonzero(((near[a] >= rules_c.min_fighters) & (near[b] >= rules_c.min_fighters)).reshape(-1))
             if len(front) == 0:
                 continue
@@ -607,6 +626,8 @@ class CorridorModel(mesa.Model):
             hits = front[rng.random(len(front)) < p]
             for flat in hits:
                 self._clash(a, b, int(flat), arms, rng, at_site=int(flat) in site_cells)
+        # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
+        self.n_rival_contested = int(np.count_nonzero(rival_ground))
 
     def _looting(self, a: int, b: int, both: np.ndarray, rng: np.random.Generator) -> None:
         p = self.rules.economy.p_looting
@@ -615,8 +636,11 @@ class CorridorModel(mesa.Model):
         contested_sites = np.flatnonzero(both.reshape(-1)[self.geo.site_flat])
         for s in contested_sites:
             if rng.random() < p:
-                looter = a if rng.random() < 0.5 else b
-                self.militias[looter].budget_usd += self.rules.economy.looting_usd
+                looter, victim = (a, b) if rng.random() < 0.5 else (b, a)
+                # Money changes hands: what the looter gains, the victim loses.
+                taken = min(self.rules.economy.looting_usd, self.militias[victim].budget_usd)
+                self.militias[victim].budget_usd -= taken
+                self.militias[looter].budget_usd += taken
                 self.tension[a, b] += self.rules.tension.gain_looting
                 self.today.lootings += 1
                 self._event("looting", faction=self.faction_names[looter], site=self.geo.site_names[s])
@@ -691,9 +715,11 @@ class CorridorModel(mesa.Model):
         r = self.recruits
         back = (r.status == RecruitStatus.WOUNDED) & (r.recover_step <= self.steps)
         r.status[back] = RecruitStatus.FIT  # they return unposted; deployment posts them
-        # Update each militia's remembered death risk from yesterday's killed.
+
+    def _remember_losses(self) -> None:
+        """Each militia's remembered daily death rate, which recruits weigh as risk."""
         memory = self.rules.recruitment.risk_memory_days
-        counts = self.fighters_by_faction()
+        counts = self.fighters_by_faction() + self.today.killed  # fighters at the start of the day
         for militia in self.militias:
             rate = self.today.killed[militia.index] / max(counts[militia.index], 1)
             militia.death_risk += (rate - militia.death_risk) / memory
@@ -714,6 +740,7 @@ class CorridorModel(mesa.Model):
             self.last_meeting[a, b] = self.steps
             venue = rules.venues[self.meeting_counter % len(rules.venues)] if rules.venues else None
             self.meeting_counter += 1
+            neutral = venue is not None and self.config.sites[venue].kind == "venue"
             p_success = mech.meeting_success_probability(
                 rules.p_success_base,
                 self.patron_alignment(a, b),
@@ -722,20 +749,30 @@ class CorridorModel(mesa.Model):
                 rules.patron_alignment_weight,
                 rules.tribal_weight,
                 rules.tension_weight,
+                neutral_venue_bonus=rules.neutral_venue_weight if neutral else 0.0,
             )
             tension_before = float(self.tension[a, b])
             self.today.meetings += 1
+            partition = None
             if rng.random() < p_success:
                 outcome = "agreement"
                 self.tension[a, b] *= 1.0 - rules.tension_drop
                 self.last_agreement[a, b] = self.steps
                 self.today.agreements += 1
-            else:
-                posture = max(self.effective_posture(a), self.effective_posture(b))
-                green = any(
-                    self.patron_of[f] is not None and self.config.patrons[self.patron_of[f]].green_light for f in (a, b)
+                # The partition: each site where either side has a foothold goes to the side
+                # with the larger share of its influence; the other withdraws while calm lasts.
+                site_share = self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat]
+                present = (site_share[a] >= CONTEST_SHARE) | (site_share[b] >= CONTEST_SHARE)
+                self.partition[(a, b)] = np.where(present, np.where(site_share[a] >= site_share[b], a, b), -1)
+                partition = ";".join(
+                    f"{self.geo.site_names[s]}={self.faction_names[f]}"
+                    for s, f in enumerate(self.partition[(a, b)])
+                    if f >= 0
                 )
-                p_escalate = min(1.0, rules.p_escalation * posture * (2.0 if green else 1.0))
+            else:
+                # Posture already carries a patron's green light (effective_posture).
+                posture = max(self.effective_posture(a), self.effective_posture(b))
+                p_escalate = min(1.0, rules.p_escalation * posture)
                 if rng.random() < p_escalate:
                     outcome = "escalation"
                     self.tension[a, b] += self.rules.tension.gain_escalation
@@ -752,6 +789,7 @@ class CorridorModel(mesa.Model):
                 outcome=outcome,
                 p_success=round(p_success, 6),
                 tension=round(tension_before, 6),
+                partition=partition,
             )
 
     def patron_alignment(self, a: int, b: int) -> float:
@@ -772,11 +810,10 @@ class CorridorModel(mesa.Model):
             return
         rng = self.streams["insurgency"]
         rules = self.rules.insurgency
-        n_contested = int(np.count_nonzero(self.control == mech.CONTESTED))
         self.insurgent_cells = mech.insurgent_growth(
             self.insurgent_cells,
             self.today.clashes,
-            n_contested,
+            self.n_rival_contested,
             rules.base_growth_per_day,
             rules.growth_per_clash,
             rules.growth_per_contested_cell,

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
@@ -36,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.transforms import Bbox
 
 from sim.results import OutputError, atomic_write_bytes, load_run
 
@@ -192,8 +194,8 @@ class _Context:
             runs = f"{self.n_rep} replicates, root seed {m.get('root_seed', '?')} (replicate seeds {shown})"
             if maps:
                 runs += f"; maps show replicate {self.rep0} (seed {self.seed_of(self.rep0)})"
-        where = Path(self.run.directory).name
-        return f"Scenario '{scenario}' | {steps} days | {runs} | data: {where}/ (timeseries.csv, events.csv, maps.npz)"
+        # No directory name here: plots are drawn in a staging directory before it is renamed.
+        return f"Scenario '{scenario}' | {_days(steps)} | {runs} | data: timeseries.csv, events.csv, maps.npz"
 
     def subtitle(self) -> str:
         if self.n_rep == 1:
@@ -226,19 +228,25 @@ class _Context:
 def _read_scenario(directory: Path) -> dict:
     """The resolved scenario, for optional details (river course, cell size, targets)."""
     try:
-        import yaml
-
         doc = yaml.safe_load((Path(directory) / "scenario.yaml").read_text(encoding="utf-8"))
-        return doc if isinstance(doc, dict) else {}
-    except Exception:  # optional extras only: a figure never fails for want of them
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):  # optional extras: never fail a figure for them
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 TOP_IN, BOTTOM_IN = 0.72, 0.34  # inches kept free for the title lines and the footnote
 
 
-def _new_figure(width: float, height: float, ctx: "_Context", title: str, subtitle: str | None = None,
-                *, layout: bool = True, maps: bool = False) -> Figure:
+def _new_figure(
+    width: float,
+    height: float,
+    ctx: _Context,
+    title: str,
+    subtitle: str | None = None,
+    *,
+    layout: bool = True,
+    maps: bool = False,
+) -> Figure:
     """A figure with its title, subtitle and footnote in fixed strips; panels laid out between."""
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
@@ -250,8 +258,15 @@ def _new_figure(width: float, height: float, ctx: "_Context", title: str, subtit
             w_pad=0.06,
         )
     fig.text(0.5, 1 - 0.1 / height, title, ha="center", va="top", fontsize=13, fontweight="bold")
-    fig.text(0.5, 1 - 0.42 / height, subtitle if subtitle is not None else ctx.subtitle(),
-             ha="center", va="top", fontsize=9, color="#333333")
+    fig.text(
+        0.5,
+        1 - 0.42 / height,
+        subtitle if subtitle is not None else ctx.subtitle(),
+        ha="center",
+        va="top",
+        fontsize=9,
+        color="#333333",
+    )
     fig.text(0.01, 0.1 / height, ctx.footnote(maps=maps), fontsize=7, color="#555555", ha="left", va="bottom")
     return fig
 
@@ -282,6 +297,10 @@ def _band_proxy(ctx: _Context) -> list:
     if ctx.n_rep == 1:
         return []
     return [Patch(facecolor="#999999", alpha=0.3, label=f"5-95 % across {ctx.n_rep} replicates")]
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
 
 
 def _last_step(ctx: _Context) -> int:
@@ -353,8 +372,9 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
         return None
 
 
-def _overlaps(box, others) -> bool:
-    return any(box.overlaps(o) for o in others)
+def _bbox_around(centre, radius: float) -> Bbox:
+    x, y = centre
+    return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
 
 
 def _place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
@@ -383,8 +403,10 @@ def _place_labels(ax, renderer, items: list[tuple[float, float, str, float]], av
                     va=va,
                     fontsize=7.5,
                     zorder=8,
-                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8),
-                    arrowprops=dict(arrowstyle="-", color="#333333", lw=0.6, shrinkA=0, shrinkB=2) if far else None,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                    arrowprops={"arrowstyle": "-", "color": "#333333", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}
+                    if far
+                    else None,
                 )
                 box = ann.get_window_extent(renderer).expanded(1.04, 1.08)
                 inside = (
@@ -489,25 +511,45 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
             sel = [i for i, kk in enumerate(kinds) if kk == kind]
             if sel:
                 marker, size, _ = SITE_STYLE[kind]
-                ax.scatter(cols[sel], rows[sel], marker=marker, s=size, facecolor="black", edgecolor="white",
-                           lw=0.5, zorder=7)
+                ax.scatter(
+                    cols[sel], rows[sel], marker=marker, s=size, facecolor="black", edgecolor="white", lw=0.5, zorder=7
+                )
         ax.set_xlim(-0.5, w - 0.5)
         ax.set_ylim(h - 0.5, -0.5)
         ax.set_xticks([])
         ax.set_yticks([])
         n_clash = len(period)
-        span = f"{n_clash} clash{'es' if n_clash != 1 else ''} on days {start + 1}-{step} (x)" if k > 0 else "initial state"
+        span = (
+            f"{n_clash} clash{'es' if n_clash != 1 else ''} on days {start + 1}-{step} (x)"
+            if k > 0
+            else "initial state"
+        )
         ax.set_title(f"Day {step} ({which[k] if k < 3 else k})\n{span}", fontsize=10)
         # north arrow and scale
-        ax.annotate("N", xy=(0.965, 0.95), xytext=(0.965, 0.83), xycoords="axes fraction", ha="center",
-                    va="center", fontsize=8, fontweight="bold",
-                    arrowprops=dict(arrowstyle="-|>", color="black", lw=1.0))
+        ax.annotate(
+            "N",
+            xy=(0.965, 0.95),
+            xytext=(0.965, 0.83),
+            xycoords="axes fraction",
+            ha="center",
+            va="center",
+            fontsize=8,
+            fontweight="bold",
+            arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.0},
+        )
         if km:
-            cells = max(1, int(round(25 / km)))
+            cells = max(1, round(25 / km))
             x0, y0 = 1.0, h - 1.5
             ax.plot([x0, x0 + cells], [y0, y0], color="black", lw=2.2, zorder=7, solid_capstyle="butt")
-            ax.text(x0 + cells / 2, y0 - 0.6, f"{cells * km:.0f} km east-west", ha="center", va="bottom",
-                    fontsize=7, zorder=7)
+            ax.text(
+                x0 + cells / 2,
+                y0 - 0.6,
+                f"{cells * km:.0f} km east-west",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                zorder=7,
+            )
         fig.canvas.draw()
         for i in range(len(names)):
             centre = ax.transData.transform((cols[i], rows[i]))
@@ -539,29 +581,43 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         if kind in kinds:
             filled = kind in ("headquarters", "venue", "post")
             handles.append(
-                Line2D([], [], marker=marker, lw=0, markersize=np.sqrt(size) * 0.9,
-                       markerfacecolor="black" if filled else "white", markeredgecolor="black", label=KIND_NAMES[kind])
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    lw=0,
+                    markersize=np.sqrt(size) * 0.9,
+                    markerfacecolor="black" if filled else "white",
+                    markeredgecolor="black",
+                    label=KIND_NAMES[kind],
+                )
             )
-    leg = lax.legend(handles=handles, loc="upper left", fontsize=8, frameon=False, title="Cell colour = controlling "
-                     "faction;\npaler = smaller share of the\ncell's influence", title_fontsize=8,
-                     alignment="left", borderaxespad=0)
+    leg = lax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        title="Cell colour = controlling faction;\npaler = smaller share of the\ncell's influence",
+        title_fontsize=8,
+        alignment="left",
+        borderaxespad=0,
+    )
     unlabelled = [i for i in range(len(names)) if not SITE_STYLE.get(kinds[i], (None, 0, False))[2]]
     if unlabelled:
         lines = ["Sites marked without a label:"]
         for i in unlabelled:
-            lines.append(textwrap.fill(f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
-                                       f"{labels[i]} (row {rows[i]}, col {cols[i]})", 46, subsequent_indent="   "))
+            lines.append(
+                textwrap.fill(
+                    f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
+                    f"{labels[i]} (row {rows[i]}, col {cols[i]})",
+                    60,
+                    subsequent_indent="   ",
+                )
+            )
         fig.canvas.draw()
         box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
         lax.text(0, box.y0 - 0.03, "\n".join(lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left")
     return _save(fig, path)
-
-
-def _bbox_around(centre, radius):
-    from matplotlib.transforms import Bbox
-
-    x, y = centre
-    return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
 
 
 # --------------------------------------------------------------------------- 2. fighters and territory
@@ -647,7 +703,9 @@ def plot_casualties(ctx: _Context, path: Path) -> Path:
         band = ctx.draw_band(ax_s, band_of(share), "black", "killed / (killed + wounded), all militias")
         target = _target(ctx, "killed_share")
         if target is not None:
-            ax_s.axhline(target, color="#D55E00", ls=":", lw=1.4, label=f"reference from the scenario's targets: {target:.1%}")
+            ax_s.axhline(
+                target, color="#7F7F7F", ls="--", lw=1.2, label=f"reference from the scenario's targets: {target:.1%}"
+            )
         final = band["median"].dropna()
         if len(final):
             x, y = final.index[-1], final.iloc[-1]
@@ -655,9 +713,17 @@ def plot_casualties(ctx: _Context, path: Path) -> Path:
             text = f"day {x}: {y:.0%} of casualties killed"
             if ctx.n_rep > 1:
                 text += f"\n(5-95 %: {low:.0%}-{high:.0%})"
-            ax_s.annotate(text, (x, y), xytext=(-10, 12), textcoords="offset points", ha="right", va="bottom",
-                          fontsize=9, arrowprops=dict(arrowstyle="-", lw=0.7),
-                          bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="#AAAAAA"))
+            ax_s.annotate(
+                text,
+                (x, y),
+                xytext=(-10, 12),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=9,
+                arrowprops={"arrowstyle": "-", "lw": 0.7},
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "#AAAAAA"},
+            )
             ax_s.plot([x], [y], "o", color="black", ms=4)
         ax_s.set_ylim(0, 1)
         ax_s.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -695,8 +761,13 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
         drawn += 1
     if drawn:
         ax_l.set_ylabel("defections, cumulative (fighters)")
-        ax_l.legend(handles=ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left",
-                    title="from \u2192 to (colour: from; line style: to)", title_fontsize=8)
+        ax_l.legend(
+            handles=ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx),
+            fontsize=8,
+            loc="upper left",
+            title="from \u2192 to (colour: from; line style: to)",
+            title_fontsize=8,
+        )
         ax_l.set_ylim(bottom=0)
         _time_axis(ax_l, _last_step(ctx))
     else:
@@ -710,8 +781,7 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
             if a in militias and b in militias:
                 matrix[militias.index(a), militias.index(b)] = float(np.median(per_rep))
         shown = np.nan_to_num(matrix)
-        image = ax_m.imshow(np.ma.masked_invalid(matrix), cmap="cividis_r" if False else "Blues", vmin=0,
-                            vmax=max(shown.max(), 1))
+        image = ax_m.imshow(np.ma.masked_invalid(matrix), cmap="Blues", vmin=0, vmax=max(shown.max(), 1))
         vmax = max(shown.max(), 1)
         for i in range(len(militias)):
             for j in range(len(militias)):
@@ -720,14 +790,22 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
                     continue
                 v = matrix[i, j]
                 text = "n/a" if np.isnan(v) else (f"{v:.0f}" if float(v).is_integer() else f"{v:.1f}")
-                ax_m.text(j, i, text, ha="center", va="center", fontsize=11, fontweight="bold",
-                          color="white" if (not np.isnan(v) and v > 0.55 * vmax) else "black")
+                ax_m.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=11,
+                    fontweight="bold",
+                    color="white" if (not np.isnan(v) and v > 0.55 * vmax) else "black",
+                )
         ax_m.set_xticks(range(len(militias)), militias)
         ax_m.set_yticks(range(len(militias)), militias)
         ax_m.set_xlabel("to (faction joined)")
         ax_m.set_ylabel("from (faction left)")
         which = f"median over {ctx.n_rep} replicates" if ctx.n_rep > 1 else "one run"
-        ax_m.set_title(f"Total defections over {_last_step(ctx)} days\n(fighters; {which})", fontsize=10)
+        ax_m.set_title(f"Total defections over {_days(_last_step(ctx))}\n(fighters; {which})", fontsize=10)
         cbar = fig.colorbar(image, ax=ax_m, shrink=0.75)
         cbar.set_label("fighters")
     else:
@@ -744,33 +822,42 @@ TENSION = re.compile(r"^tension\.(?P<a>[^~]+)~(?P<b>.+)$")
 def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
     pairs = [(m["a"], m["b"]) for c in ctx.ts.columns if (m := TENSION.match(c))]
     n = max(1, len(pairs))
-    note = "meeting markers: replicate %d only, at the tension before the meeting" % ctx.rep0
+    note = f"meetings and calm: replicate {ctx.rep0} only; markers at the tension before the meeting"
     if ctx.n_rep == 1:
         note = "meeting markers at the tension before the meeting"
-    fig = _new_figure(11, 1.5 + 3.4 * n, ctx, "Tension between hostile militias, mediation meetings and calm",
-                      f"{ctx.subtitle()}; {note}")
+    fig = _new_figure(
+        11,
+        1.5 + 3.4 * n,
+        ctx,
+        "Tension between hostile militias, mediation meetings and calm",
+        f"{ctx.subtitle()}; {note}",
+    )
     axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0])
     meetings = ctx.events_of("meeting", ctx.rep0)
     if not pairs:
         _no_data(axes[0], "no hostile pair of militias in this scenario")
+    rep = f"replicate {ctx.rep0}" if ctx.n_rep > 1 else "this run"
     for ax, (a, b) in zip(axes, pairs):
-        calm_col = f"calm.{a}~{b}"
-        handles = []
-        if calm_col in ctx.ts.columns:
+        calm_col, tension_col = f"calm.{a}~{b}", f"tension.{a}~{b}"
+        extra = []
+        if calm_col in ctx.ts.columns:  # calm of the run whose meetings are marked
             twin = ax.twinx()
-            band = median_band(ctx.ts, calm_col)
-            twin.fill_between(band.index, 0, band["median"], color="#009E73", alpha=0.16, lw=0, step="mid")
-            if ctx.n_rep > 1:
-                twin.plot(band.index, band["high"], color="#009E73", lw=0.6, ls=":", alpha=0.8)
-            twin.set_ylim(0, 1.02)
+            calm = replicate_matrix(ctx.ts, calm_col)[ctx.rep0]
+            twin.fill_between(calm.index, 0, calm.values, color="#009E73", alpha=0.18, lw=0, step="post")
+            twin.set_ylim(0, 1.5)
+            twin.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
             twin.set_ylabel("calm after an agreement (0-1)", color="#00704F")
             twin.tick_params(axis="y", colors="#00704F")
             ax.set_zorder(twin.get_zorder() + 1)
             ax.patch.set_visible(False)
-            handles.append(Patch(facecolor="#009E73", alpha=0.25, label="calm after agreement (right axis"
-                                 + (", median; dotted: 95 %)" if ctx.n_rep > 1 else ")")))
-        ctx.series(ax, f"tension.{a}~{b}", "black", f"tension {a}\u2013{b}" + (" (median)" if ctx.n_rep > 1 else ""))
-        handles = ax.get_legend_handles_labels()[0] + _band_proxy(ctx) + handles
+            extra.append(Patch(facecolor="#009E73", alpha=0.3, label=f"calm after an agreement, {rep} (right axis)"))
+        ctx.series(
+            ax, tension_col, "black", f"tension {a}\u2013{b}" + (f", median of {ctx.n_rep}" if ctx.n_rep > 1 else "")
+        )
+        if ctx.n_rep > 1 and tension_col in ctx.ts.columns:
+            own = replicate_matrix(ctx.ts, tension_col)[ctx.rep0]
+            ax.plot(own.index, own.values, color="#7F7F7F", lw=0.9, ls="-", label=f"tension, {rep}")
+        handles = ax.get_legend_handles_labels()[0] + _band_proxy(ctx) + extra
         if not meetings.empty:
             sides = meetings[["side_a", "side_b"]].astype(str)
             mine = meetings[
@@ -778,15 +865,31 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
             ]
             for outcome, (marker, colour, size) in MEETING_STYLE.items():
                 sel = mine[mine["outcome"] == outcome]
-                count = len(sel)
-                ax.scatter(sel["step"], sel["tension"], marker=marker, color=colour, s=size, zorder=5,
-                           lw=1.6 if marker == "x" else 0.6, edgecolors="white" if marker != "x" else None)
-                rep = f"replicate {ctx.rep0}: " if ctx.n_rep > 1 else ""
-                handles.append(Line2D([], [], marker=marker, color=colour, lw=0, markersize=7,
-                                      markeredgewidth=1.6 if marker == "x" else 0.6,
-                                      label=f"meeting, {rep}{outcome} ({count})"))
+                ax.scatter(
+                    sel["step"],
+                    sel["tension"],
+                    marker=marker,
+                    color=colour,
+                    s=size,
+                    zorder=5,
+                    lw=1.6 if marker == "x" else 0.6,
+                    edgecolors="white" if marker != "x" else None,
+                )
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        marker=marker,
+                        color=colour,
+                        lw=0,
+                        markersize=7,
+                        markeredgewidth=1.6 if marker == "x" else 0.6,
+                        label=f"meeting, {rep}: {outcome} ({len(sel)})",
+                    )
+                )
+        top = np.nanmax([ax.get_ylim()[1], 1e-9])
+        ax.set_ylim(0, top * 1.5)
         ax.set_ylabel("tension (index, 0 = none)")
-        ax.set_ylim(bottom=0)
         ax.set_title(f"{ctx.label(a)} vs {ctx.label(b)}", loc="left", fontsize=11)
         ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
         _time_axis(ax, _last_step(ctx))
@@ -803,11 +906,14 @@ def plot_insurgency(ctx: _Context, path: Path) -> Path:
     ax_c, ax_a = fig.subplots(2, 1, sharex=True)
     insurgent = ctx.insurgents[0] if ctx.insurgents else None
     colour = ctx.colour(insurgent) if insurgent else ctx.colour("")
-    column = "insurgent_cells" if "insurgent_cells" in ctx.ts.columns else (
-        f"fighters.{insurgent}" if insurgent and f"fighters.{insurgent}" in ctx.ts.columns else None)
+    column = (
+        "insurgent_cells"
+        if "insurgent_cells" in ctx.ts.columns
+        else (f"fighters.{insurgent}" if insurgent and f"fighters.{insurgent}" in ctx.ts.columns else None)
+    )
     if column:
         who = ctx.labels[ctx.index[insurgent]] if insurgent else "insurgents"
-        ctx.series(ax_c, column, colour, f"{who}: cells (model's continuous strength)")
+        ctx.series(ax_c, column, colour, f"{who}: strength in cells (fractional)")
         ax_c.set_ylabel("insurgent cells (count)")
         ax_c.set_ylim(bottom=0)
         ax_c.legend(handles=ax_c.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left")
@@ -821,8 +927,9 @@ def plot_insurgency(ctx: _Context, path: Path) -> Path:
         ctx.series(ax_a, "clashes", NEUTRAL_COLOUR, "clashes between rival militias", rolling=ROLLING_DAYS, ls="--")
     ax_a.set_ylabel(f"events in the last {ROLLING_DAYS} days (count)")
     ax_a.set_ylim(bottom=0)
-    ax_a.set_title(f"Insurgent attacks and clashes between rivals ({ROLLING_DAYS}-day rolling sums)",
-                   loc="left", fontsize=11)
+    ax_a.set_title(
+        f"Insurgent attacks and clashes between rivals ({ROLLING_DAYS}-day rolling sums)", loc="left", fontsize=11
+    )
     ax_a.legend(fontsize=8, loc="upper left")
     for ax in (ax_c, ax_a):
         _time_axis(ax, _last_step(ctx))

@@ -25,14 +25,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from sim.runner import RunResult
 from sim.scenario import scenario_to_dict
 from sim.schema import Scenario
+
+if TYPE_CHECKING:  # reading results must not need the model code
+    from sim.runner import RunResult
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT_DIR / "results"

@@ -165,7 +165,7 @@ class Faction(Strict):
     privileges: float = param(0.0, ge=0, le=1, unit="index 0-1", help="non-salary benefits of membership")
     exempts_conscription: StrictBool = Field(False, description="membership exempts from compulsory service")
     posture: float = probability(0.5, "readiness to escalate", unit="index 0-1")
-    initial_fighters: int = param(0, ge=0, le=1_000_000, unit="fighters", help="fighters at step 0")
+    initial_fighters: int = param(0, ge=0, le=1_000_000, unit="fighters", help="fighters drawn from the local pool at step 0 (insurgents: initial cells)")
     initial_outsiders: int = param(
         0, ge=0, le=1_000_000, unit="fighters", help="fighters from outside the local pool at step 0 (e.g. non-local militias)"
     )
@@ -175,7 +175,7 @@ class Faction(Strict):
         default_factory=list, description="tribes its initial fighters come from; empty = any"
     )
     deployment_weights: dict[Identifier, float] = Field(
-        default_factory=dict, description="extra weight on posting fighters to these sites"
+        default_factory=dict, description="multiplier on the weight of posting fighters to these sites (default 1)"
     )
     spending: Spending = Field(default_factory=Spending)
 
@@ -208,7 +208,9 @@ class EconomyRules(Strict):
         0.0, "share of a contested site's revenue that still reaches the stronger side", unit="share"
     )
     looting_usd: float = param(500.0, ge=0, unit="USD", help="taken per looting incident")
-    p_looting: float = probability(0.02, "daily chance a faction loots a contested site it is present at", unit="1/day")
+    p_looting: float = probability(
+        0.02, "daily chance of looting, per hostile pair and site where both have a foothold", unit="1/day"
+    )
 
 
 class TribalRules(Strict):
@@ -234,6 +236,9 @@ class RecruitmentRules(Strict):
         0.5, ge=0, unit="fighter-equivalents", help="influence needed near home for a militia to be an option"
     )
     risk_memory_days: float = param(30.0, gt=0, unit="days", help="memory of a militia's death rate")
+    hiring_runway_days: float = param(
+        30.0, ge=0, unit="days", help="a militia whose income does not cover its salaries hires only while its cash covers this many days of them"
+    )
 
 
 class DeploymentRules(Strict):
@@ -266,7 +271,9 @@ class ClashRules(Strict):
     min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
     radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
     p_max: float = probability(0.004, "daily clash chance per front cell at very high tension", unit="1/day")
-    tension_scale: float = param(2.0, gt=0, unit="tension", help="tension at which clash chance is 63% of p_max")
+    tension_scale: float = param(
+        2.0, gt=0, unit="tension", help="tension at which the clash chance reaches 63% of its ceiling"
+    )
     lethality: float = probability(0.04, "casualty chance per fighter when facing an equal force", unit="per clash")
     strength_exponent: float = param(
         0.5, ge=0, le=2, unit="exponent", help="how strongly the force ratio drives losses (1 = Lanchester square law)"
@@ -285,7 +292,12 @@ class MediationRules(Strict):
     patron_alignment_weight: float = param(2.0, ge=0, unit="log-odds per alignment", help="effect of patrons' aims")
     tribal_weight: float = param(1.0, ge=0, unit="log-odds per weight", help="effect of tribal leaders present")
     tension_weight: float = param(0.5, ge=0, unit="log-odds per tension", help="high tension makes agreement harder")
-    p_escalation: float = probability(0.2, "chance a failed meeting escalates (times posture, doubled by a green light)")
+    p_escalation: float = probability(
+        0.2, "chance a failed meeting escalates, times the more aggressive side's posture (raised by a green light)"
+    )
+    neutral_venue_weight: float = param(
+        0.3, ge=0, unit="log-odds", help="a neutral venue (kind: venue) raises the chance of agreement"
+    )
     calm_half_life_days: float = param(15.0, gt=0, unit="days", help="half-life of the calm after an agreement")
     tension_drop: float = probability(0.7, "share of tension removed by an agreement", unit="share")
     venues: list[Identifier] = Field(default_factory=list, description="sites where meetings are held, in turn")
@@ -294,7 +306,9 @@ class MediationRules(Strict):
 class InsurgencyRules(Strict):
     base_growth_per_day: float = param(0.0, ge=0, unit="cells/day", help="growth with no rivalry at all")
     growth_per_clash: float = param(0.3, ge=0, unit="cells per clash", help="growth from a clash between rivals")
-    growth_per_contested_cell: float = param(0.002, ge=0, unit="cells per cell/day", help="growth from contested cells")
+    growth_per_contested_cell: float = param(
+        0.002, ge=0, unit="cells per cell/day", help="growth from cells where hostile militias both have a foothold"
+    )
     decay_per_day: float = probability(0.01, "share of cells that dissolve per day", unit="1/day")
     max_cells: float = param(200.0, ge=0, unit="cells", help="ceiling on insurgent cells")
     attack_rate: float = param(0.01, ge=0, unit="attacks per cell/day", help="attacks each cell makes")

@@ -67,7 +67,16 @@ def test_recruits_are_conserved_and_the_dead_stay_dead(baseline):
 def test_defection_rate_rises_with_the_rivals_salary():
     """MODEL_BRIEF §3: a higher rival salary never lowers the defection rate."""
     salaries = [110, 160, 220, 300]
-    flows = [total(scenario(f"factions.IRGC.salary_usd_month={s}"), "defections.NDF>IRGC", 60).mean() for s in salaries]
+    # Ample cash, so that the IRGC can pay every salary level over the window: a militia that
+    # cannot pay stops hiring (tested on its own below), which is a different mechanism.
+    flows = [
+        total(
+            scenario(f"factions.IRGC.salary_usd_month={s}", "factions.IRGC.initial_budget_usd=10000000"),
+            "defections.NDF>IRGC",
+            60,
+        ).mean()
+        for s in salaries
+    ]
     assert all(a < b for a, b in zip(flows, flows[1:])), flows
 
 
@@ -192,3 +201,30 @@ def test_tribal_leaders_lean_toward_the_faction_that_courts_them():
         return np.array([leader.alignment[irgc] for leader in model.leaders])
 
     assert np.all(irgc_alignment(5000) > irgc_alignment(0))
+
+
+def test_a_militia_that_cannot_pay_stops_hiring():
+    """No patron money and no cash: the NDF takes no new members, by joining or defection."""
+    config = scenario(
+        "patrons.Russia.funding_usd_day=0",
+        "factions.NDF.initial_budget_usd=0",
+        "sites.deir_ezzor.initial_control=null",
+        "sites.oil_wells.initial_control=null",
+        "sites.albukamal_west.initial_control=null",
+    )
+    joined = defected_in = frozen_days = 0
+    model = CorridorModel(config, seed=8)
+    ndf = model.faction_names.index("NDF")
+    for _ in range(60):
+        model.step()
+        if not model.militias[ndf].hiring:  # while it cannot pay its way it must not hire
+            frozen_days += 1
+            joined += int(model.today.joined[ndf])
+            defected_in += int(model.today.defections[:, ndf].sum())
+    assert frozen_days >= 30
+    assert joined == 0 and defected_in == 0
+    # With its funding restored, it hires again (same seed).
+    paying = CorridorModel(scenario(), seed=8)
+    for _ in range(60):
+        paying.step()
+    assert paying.datacollector.get_model_vars_dataframe()["joined.NDF"].sum() > 0

@@ -1,0 +1,46 @@
+# Quick start:  make demo   (create .venv, install, run the baseline with plots)
+#               make test   (create .venv if needed, install with dev extras, run all tests)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-dev
+
+.PHONY: demo test install bench bench-quick gallery docs lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependencies change.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python run.py run baseline --replicates 8 --workers 2
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_model.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/bench_model.py --quick
+
+# The figures in README.md, from a real run (50 replicates of the baseline).
+gallery: $(STAMP)
+	rm -rf results/gallery
+	$(BIN)/python run.py run baseline --replicates 50 --workers 2 --out results/gallery
+
+# Regenerate the parameter tables in docs/ODD.md from the schema.
+docs: $(STAMP)
+	$(BIN)/python -m sim.docs
+
+lint: $(STAMP)
+	$(BIN)/ruff check sim tests benchmarks run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

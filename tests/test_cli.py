@@ -1,0 +1,171 @@
+"""run.py end to end: exit codes, files written, bad input refused with one line per problem."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import PROJECT, SCENARIOS
+from sim.results import load_run
+
+RUN_PY = PROJECT / "run.py"
+
+
+def run_cli(*args, cwd=None, env_extra=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_run_writes_every_file_exactly_at_out(tmp_path):
+    out = tmp_path / "toy-run"
+    done = run_cli("run", SCENARIOS / "toy_two_towns.yaml", "--steps", 20, "--replicates", 2, "--workers", 2,
+                   "--seed", 5, "--set", "factions.Red.salary_usd_month=200", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out)
+    assert done.stderr == ""  # not a terminal: no progress bar, no chatter
+    run = load_run(out)
+    assert sorted(run.timeseries.replicate.unique()) == [0, 1]
+    assert run.timeseries.step.max() == 20
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["n_replicates"] == 2 and manifest["root_seed"] == 5
+    assert manifest["overrides"] == ["factions.Red.salary_usd_month=200"]
+    assert {"python", "mesa", "numpy"} <= set(manifest["versions"])
+    assert "--seed" in manifest["replicates"][1]["rerun"]
+    resolved = (out / "scenario.yaml").read_text()
+    assert "salary_usd_month: 200" in resolved
+    assert len(list((out / "plots").glob("*.png"))) >= 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_rerun_command_in_the_manifest_reproduces_a_replicate(tmp_path):
+    out = tmp_path / "many"
+    assert run_cli("run", "toy_two_towns", "--steps", 15, "--replicates", 2, "--out", out, "--no-plots").returncode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    rerun = manifest["replicates"][1]["rerun"].split()
+    assert rerun[:3] == ["python", "run.py", "run"]
+    alone = tmp_path / "alone"
+    done = run_cli(*rerun[2:], "--out", alone, "--no-plots", cwd=PROJECT)
+    assert done.returncode == 0, done.stderr
+    many = pd.read_csv(out / "timeseries.csv")
+    one = pd.read_csv(alone / "timeseries.csv")
+    replicate = many[many.replicate == 1].drop(columns=["replicate"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(replicate, one.drop(columns=["replicate"]), check_exact=True)
+
+
+def test_plot_redraws_from_files_alone(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("run", "toy_two_towns", "--steps", 10, "--out", out, "--no-plots").returncode == 0
+    assert not (out / "plots").exists()
+    done = run_cli("plot", out)
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "plots").glob("*.png"))) >= 6
+
+
+def test_list_and_validate():
+    listed = run_cli("list")
+    assert listed.returncode == 0
+    assert "baseline.yaml" in listed.stdout and "salary_parity.yaml" in listed.stdout
+    checked = run_cli("validate", *sorted(SCENARIOS.glob("*.yaml")))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.count(": ok") == len(list(SCENARIOS.glob("*.yaml")))
+
+
+BAD_CASES = [
+    # (YAML appended to a scenario extending the baseline, expected fragment, key path)
+    ("factions:\n  NDF:\n    salary_usd_month: -5\n", "greater than or equal to 0", "factions.NDF.salary_usd_month"),
+    ("rules:\n  clashes:\n    p_killed: 1.5\n", "less than or equal to 1", "rules.clashes.p_killed"),
+    ("rules:\n  clashes:\n    p_killed: .nan\n", "finite number", "rules.clashes.p_killed"),
+    ("factions:\n  NDF:\n    initial_fighters: -1\n", "greater than or equal to 0", "factions.NDF.initial_fighters"),
+    ("factions:\n  NDF:\n    salary_usd_month: lots\n", "valid number", "factions.NDF.salary_usd_month"),
+    ("factions:\n  NDF:\n    colour: red\n", "unknown key 'colour'", "factions.NDF.colour"),
+    ("factions:\n  NDF:\n    patron: Moscow\n", "no patron named 'Moscow'", "factions.NDF.patron"),
+    ("sites:\n  mayadin:\n    tribes: [nobody]\n", "no tribe named 'nobody'", "sites.mayadin.tribes.0"),
+    ("sites:\n  mayadin:\n    lat: 36.5\n", "off the grid", "sites.mayadin.lat"),
+    ("hostilities:\n  - [IRGC, Martians]\n", "no faction named 'Martians'", "hostilities.0.1"),
+    ("steps: 0\n", "greater than or equal to 1", "steps"),
+    ("evil: !!python/object/apply:os.system ['echo hacked']\n", "not allowed", "evil"),
+    ("provenance:\n  rules.nothing.here: 'assumption: x'\n", "does not exist", "provenance.rules.nothing.here"),
+]
+
+
+@pytest.mark.parametrize("snippet,fragment,key_path", BAD_CASES, ids=[c[2] for c in BAD_CASES])
+def test_bad_scenarios_are_refused_with_file_line_and_key(tmp_path, snippet, fragment, key_path):
+    header = f"extends: {SCENARIOS / 'baseline.yaml'}\nname: bad\ndescription: bad input\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(header + snippet)
+    out = tmp_path / "out"
+    done = run_cli("run", bad, "--steps", 3, "--out", out)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    match = [line for line in lines if fragment in line]
+    assert match, done.stderr
+    file_part, line_no, rest = match[0].split(":", 2)
+    assert file_part == str(bad)
+    assert 4 <= int(line_no) <= 4 + snippet.count("\n")
+    assert rest.strip().startswith(key_path)
+    assert not out.exists() and list(tmp_path.iterdir()) == [bad]  # nothing written
+
+
+def test_bad_override_and_bad_arguments(tmp_path):
+    done = run_cli("run", "baseline", "--set", "rules.clashes.p_killed=2", "--out", tmp_path / "o")
+    assert done.returncode == 2
+    assert done.stderr.startswith("--set: rules.clashes.p_killed:")
+    assert run_cli("run", "baseline", "--steps", "-3").returncode == 2
+    assert run_cli("run", "baseline", "--set", "no_equals_sign").returncode == 2
+    missing = run_cli("run", tmp_path / "nope.yaml")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_to_overwrite_results(tmp_path):
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    done = run_cli("run", "toy_two_towns", "--steps", 3, "--out", out)
+    assert done.returncode == 2 and "not empty" in done.stderr
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    done = run_cli("validate", bomb)
+    assert done.returncode == 2 and "alias" in done.stderr
+
+
+def test_internal_errors_exit_1_without_a_traceback(tmp_path, monkeypatch):
+    from sim import cli
+
+    def explode(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", explode)
+    assert cli.main(["list"]) == 1
+
+
+def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    import sim.plots
+    from sim.api import simulate
+
+    simulation = simulate("toy_two_towns", steps=5)
+
+    def crash(directory):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C while plots were drawn
+
+    monkeypatch.setattr(sim.plots, "plot_run", crash)
+    with pytest.raises(KeyboardInterrupt):
+        simulation.save(tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []

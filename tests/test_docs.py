@@ -1,0 +1,275 @@
+"""The documentation keeps up with the code.
+
+- Every parameter declared in `sim/schema.py` has a row in the generated tables, with a
+  meaning (a new parameter without help text fails here).
+- `docs/ODD.md` holds the tables as generated now (a changed default, range, help text or
+  baseline value forces `python -m sim.docs`).
+- Every process `CorridorModel.step()` calls is described in ODD §3 and §7, in order, and
+  every §7 subsection names methods that exist (a new process without docs fails here).
+- Provenance lookup: article sources are found per entity; uncited keys are assumptions.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
+
+import pytest
+from pydantic import BaseModel
+
+from sim import docs, mechanisms
+from sim.model import CorridorModel
+from sim.scenario import load_scenario
+from sim.schema import Scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+ODD = ROOT / "docs" / "ODD.md"
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+
+@pytest.fixture(scope="module")
+def baseline() -> Scenario:
+    return load_scenario(BASELINE)
+
+
+@pytest.fixture(scope="module")
+def odd_text() -> str:
+    return ODD.read_text(encoding="utf-8")
+
+
+def _section(text: str, number: int) -> str:
+    """The text of ODD section `## <number>.` up to the next `## ` heading."""
+    match = re.search(rf"^## {number}\. .*?(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
+    assert match, f"ODD.md has no section '## {number}.'"
+    return match.group(0)
+
+
+# --- every schema parameter has a row ---------------------------------------------------
+
+
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """Pydantic sections reachable through Optional, Annotated, list and dict."""
+    origin = get_origin(annotation)
+    if origin in (Annotated, Union, UnionType, list, dict):
+        return [m for arg in get_args(annotation) for m in _models_in(arg)]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return []
+
+
+def _schema_leaves(model: type[BaseModel], seen: set | None = None) -> set[tuple[str, str]]:
+    """(section class, field) of every field that is not itself a section, from `model` down."""
+    seen = set() if seen is None else seen
+    leaves: set[tuple[str, str]] = set()
+    if model in seen:
+        return leaves
+    seen.add(model)
+    for name, field in model.model_fields.items():
+        if model is Scenario and name == "provenance":
+            continue  # the Source column itself, not a parameter
+        sections = _models_in(field.annotation)
+        if sections:
+            for section in sections:
+                leaves |= _schema_leaves(section, seen)
+        else:
+            leaves.add((model.__name__, name))
+    return leaves
+
+
+def test_every_schema_parameter_has_a_row():
+    rows = docs.parameter_rows()
+    documented = {(row["model"], row["field"]) for row in rows}
+    missing = _schema_leaves(Scenario) - documented
+    assert not missing, f"parameters without a row in the ODD tables: {sorted(missing)}"
+    assert len(rows) == len({row["key"] for row in rows}), "duplicate key paths"
+    for row in rows:
+        assert row["key"].split(".")[-1] == row["field"]
+        assert row["description"], f"{row['key']}: no help text (add `help=`/`description=` in sim/schema.py)"
+
+
+def test_rows_carry_schema_defaults_units_and_ranges():
+    rows = {row["key"]: row for row in docs.parameter_rows()}
+    p_killed = rows["rules.clashes.p_killed"]
+    field = Scenario.model_fields["rules"].default_factory().clashes
+    assert p_killed["default_value"] == field.p_killed
+    assert p_killed["range"] == "[0, 1]"
+    assert p_killed["unit"] == "share"
+    assert rows["rules.influence.sigma_cells"]["range"] == "(0, 50]"
+    assert rows["seed"]["range"] == "[0, 2^63)"
+    assert rows["factions.<faction>.salary_usd_month"]["unit"] == "USD/month"
+    assert rows["factions.<faction>.spending.courting_usd_day"]["section"] == "factions"
+    assert rows["grid.bounds.lat_min"]["default"].startswith("required if `grid.bounds`")
+    assert rows["patron_alignment.<i>.value"]["section"] == "patron_alignment"
+
+
+def test_every_row_is_rendered(baseline):
+    tables = docs.render_parameter_tables(baseline)
+    for row in docs.parameter_rows():
+        assert f"| `{row['key']}` |" in tables, row["key"]
+    header = "| Key | Unit | Default | Range | Baseline | Source | Meaning |"
+    assert tables.count(header) == len({row["section"] for row in docs.parameter_rows()})
+    for line in tables.splitlines():
+        if line.startswith("| `"):
+            assert line.count(" | ") == 6, f"a cell breaks the table: {line[:80]}"
+
+
+# --- ODD.md is up to date ----------------------------------------------------------------
+
+
+def test_odd_tables_are_current(tmp_path):
+    copy = tmp_path / "ODD.md"
+    shutil.copy(ODD, copy)
+    assert docs.update_odd(copy, BASELINE) is False, "docs/ODD.md is stale: run `python -m sim.docs`"
+    assert copy.read_text(encoding="utf-8") == ODD.read_text(encoding="utf-8")
+
+
+def test_update_odd_rewrites_a_stale_copy_atomically(tmp_path):
+    text = ODD.read_text(encoding="utf-8")
+    begin = text.index(docs.BEGIN_MARKER) + len(docs.BEGIN_MARKER)
+    end = text.index(docs.END_MARKER)
+    stale = text[:begin] + "\n| `rules.clashes.p_killed` | share | 0.5 | ... |\n" + text[end:]
+    copy = tmp_path / "ODD.md"
+    copy.write_text(stale, encoding="utf-8")
+    assert docs.update_odd(copy, BASELINE) is True
+    assert copy.read_text(encoding="utf-8") == text
+    assert docs.update_odd(copy, BASELINE) is False
+    assert [p.name for p in tmp_path.iterdir()] == ["ODD.md"], "temporary file left behind"
+
+
+def test_update_odd_refuses_a_file_without_markers(tmp_path):
+    copy = tmp_path / "ODD.md"
+    copy.write_text("# no markers here\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="markers"):
+        docs.update_odd(copy, BASELINE)
+    assert copy.read_text(encoding="utf-8") == "# no markers here\n"
+
+
+def test_check_command(tmp_path):
+    command = [sys.executable, "-m", "sim.docs", "--check"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    stale = tmp_path / "ODD.md"
+    stale.write_text(f"x\n{docs.BEGIN_MARKER}\nold\n{docs.END_MARKER}\n", encoding="utf-8")
+    bad = subprocess.run(
+        [*command, "--odd", str(stale)], check=False, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert "python -m sim.docs" in bad.stdout
+    assert "old" in stale.read_text(encoding="utf-8"), "--check must not write"
+
+
+# --- every process of the step is documented ---------------------------------------------
+
+
+def _step_methods() -> list[str]:
+    """Methods `CorridorModel.step` calls on `self`, in order."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(CorridorModel.step)))
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if isinstance(owner, ast.Name) and owner.id == "self":
+                calls.append((node.lineno, node.func.attr))
+    return [name for _, name in sorted(calls)]
+
+
+def test_step_processes_are_described_in_order(odd_text):
+    methods = _step_methods()
+    assert len(methods) >= 8
+    overview, submodels = _section(odd_text, 3), _section(odd_text, 7)
+    positions = []
+    for name in methods:
+        assert f"`{name}`" in overview, f"ODD §3 does not mention step process `{name}`"
+        assert re.search(rf"^### 7\.\d+ .*`{name}`", submodels, flags=re.MULTILINE), (
+            f"no ODD §7 subsection for `{name}`"
+        )
+        positions.append(overview.index(f"`{name}`"))
+    assert positions == sorted(positions), "ODD §3 lists the processes in a different order from CorridorModel.step"
+
+
+def test_submodel_headings_name_existing_methods(odd_text):
+    headings = re.findall(r"^### (7\.\d+) (.*)$", _section(odd_text, 7), flags=re.MULTILINE)
+    assert headings, "ODD §7 has no subsections"
+    for number, title in headings:
+        names = re.findall(r"`([A-Za-z_][\w.]*)`", title)
+        if number == headings[-1][0]:
+            continue  # the parameter tables
+        assert names, f"§{number} {title!r} names no method"
+        for name in names:
+            if name.startswith("mechanisms."):
+                assert callable(getattr(mechanisms, name.split(".", 1)[1], None)), f"§{number}: no sim.{name}"
+            else:
+                assert callable(getattr(CorridorModel, name, None)), f"§{number}: CorridorModel has no method {name}"
+
+
+def test_every_mechanism_is_described(odd_text):
+    submodels = _section(odd_text, 7)
+    public = [
+        name
+        for name, obj in vars(mechanisms).items()
+        if inspect.isfunction(obj) and obj.__module__ == mechanisms.__name__ and not name.startswith("_")
+    ]
+    analysis_only = {"choice_probabilities"}  # closed form of logit_choice, for tests and analysis
+    missing = [n for n in public if n not in analysis_only and f"mechanisms.{n}" not in submodels]
+    assert not missing, f"rules in sim.mechanisms not described in ODD §7: {missing}"
+
+
+def test_parameter_markers_sit_in_section_7(odd_text):
+    assert odd_text.count(docs.BEGIN_MARKER) == 1 and odd_text.count(docs.END_MARKER) == 1
+    assert docs.BEGIN_MARKER in _section(odd_text, 7)
+
+
+# --- provenance lookup ------------------------------------------------------------------
+
+
+def test_provenance_finds_the_article_source(baseline):
+    source = docs.provenance_source(baseline.provenance, "factions.IRGC.salary_usd_month")
+    assert source.startswith("article §9") and "F19" in source
+    # a key without its own entry falls back to its section's entry
+    assert docs.provenance_source(baseline.provenance, "factions.MILSEC.salary_usd_month").startswith("assumption")
+    row = next(r for r in docs.parameter_rows(baseline) if r["key"] == "factions.<faction>.salary_usd_month")
+    assert "IRGC: article §9 (F19)" in row["source"]
+    assert "NDF: article §9 (F19)" in row["source"]
+    assert row["baseline_values"]["factions.IRGC.salary_usd_month"] == 200
+
+
+def test_uncited_key_is_an_assumption(baseline):
+    assert docs.provenance_source({}, "rules.clashes.p_max") == docs.UNCITED
+    assert docs.UNCITED.startswith("assumption")
+    uncited = baseline.model_copy(
+        update={"provenance": {k: v for k, v in baseline.provenance.items() if not k.startswith("rules")}}
+    )
+    row = next(r for r in docs.parameter_rows(uncited) if r["key"] == "rules.influence.sigma_cells")
+    assert row["source"].startswith("assumption")
+    assert row["baseline"] == ""  # the baseline keeps the default
+
+
+def test_baseline_values_only_where_they_differ(baseline):
+    rows = {row["key"]: row for row in docs.parameter_rows(baseline)}
+    assert rows["rules.clashes.p_killed"]["baseline"] == ""  # 0.38 is also the default
+    assert rows["steps"]["baseline"] == ""
+    exempt = rows["factions.<faction>.exempts_conscription"]
+    assert exempt["baseline"] == "IRGC: true"
+    assert "NDF: article §9 (F19)" in exempt["source"]  # cited although it keeps the default
+
+
+def test_keys_named_in_the_prose_exist(odd_text):
+    """A renamed or removed parameter must not survive in the hand-written text."""
+    begin, end = odd_text.index(docs.BEGIN_MARKER), odd_text.index(docs.END_MARKER)
+    prose = odd_text[:begin] + odd_text[end:]
+    keys = {row["key"] for row in docs.parameter_rows()}
+    pattern = r"`((?:rules\.\w+|targets|grid|(?:sites|tribes|factions|patrons)\.<\w+>)(?:\.\w+)+)`"
+    named = set(re.findall(pattern, prose))
+    assert named, "no scenario keys found in the ODD prose"
+    unknown = sorted(k for k in named if not any(key == k or key.startswith(k + ".") for key in keys))
+    assert not unknown, f"ODD.md names scenario keys that the schema does not have: {unknown}"

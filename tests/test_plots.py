@@ -1,0 +1,126 @@
+"""Tests for sim.plots: every figure drawn from the result files alone."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from sim.plots import PLOT_FILES, median_band, plot_run, replicate_matrix
+from sim.results import FILES, OutputError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path.name}: not a PNG"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """A small results directory (2 replicates, 30 days), written once for the module."""
+    out = tmp_path_factory.mktemp("plots") / "run"
+    sim.simulate("baseline", seed=1, steps=30, replicates=2).save(out, plots=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def plotted(run_dir) -> list[Path]:
+    return plot_run(run_dir)
+
+
+def test_plot_run_writes_the_six_pngs(run_dir, plotted):
+    assert [p.name for p in plotted] == list(PLOT_FILES)
+    assert all(p.parent == run_dir / "plots" for p in plotted)
+    for path in plotted:
+        assert path.is_file()
+        assert path.stat().st_size > 10_000, f"{path.name} is suspiciously small"
+        width, height = png_size(path)
+        assert 600 <= width <= 4000 and 400 <= height <= 3000, (path.name, width, height)
+    # atomic writes leave no temporary files behind
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == sorted(PLOT_FILES)
+
+
+def test_plots_redraw_from_a_copy_of_the_files(run_dir, plotted, tmp_path):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in FILES:
+        shutil.copy2(run_dir / name, copy / name)
+    paths = plot_run(copy)
+    assert sorted(p.name for p in paths) == sorted(p.name for p in plotted)
+    assert all(p.parent == copy / "plots" and p.stat().st_size > 10_000 for p in paths)
+
+
+def test_median_band_on_a_hand_made_frame():
+    # five replicates with values 1..5 on step 0 and 10, 20, ..., 50 on step 1
+    frame = pd.DataFrame(
+        {
+            "replicate": [0, 1, 2, 3, 4] * 2,
+            "step": [0] * 5 + [1] * 5,
+            "x": [3, 1, 5, 2, 4, 30, 10, 50, 20, 40],
+        }
+    )
+    band = median_band(frame, "x")
+    assert list(band.index) == [0, 1]
+    np.testing.assert_allclose(band["median"], [3.0, 30.0])
+    np.testing.assert_allclose(band["low"], [1.2, 12.0])  # 5 % between 1 and 2 (linear)
+    np.testing.assert_allclose(band["high"], [4.8, 48.0])
+    assert list(band["n"]) == [5, 5]
+
+    # cumulative: per replicate first (1+10, 2+20, ...), then quantiles
+    cum = median_band(frame, "x", cumulative=True)
+    np.testing.assert_allclose(cum["median"], [3.0, 33.0])
+    np.testing.assert_allclose(cum["low"], [1.2, 13.2])
+    np.testing.assert_allclose(cum["high"], [4.8, 52.8])
+
+    # one replicate: the band collapses onto the line
+    single = median_band(frame[frame["replicate"] == 2], "x")
+    np.testing.assert_allclose(single["median"], [5.0, 50.0])
+    np.testing.assert_allclose(single["low"], single["high"])
+
+
+def test_rolling_sum_is_per_replicate():
+    frame = pd.DataFrame({"replicate": [0] * 4 + [1] * 4, "step": list(range(4)) * 2, "x": [1, 1, 1, 1, 0, 2, 0, 2]})
+    wide = replicate_matrix(frame, "x", rolling=2)
+    np.testing.assert_allclose(wide[0], [1, 2, 2, 2])
+    np.testing.assert_allclose(wide[1], [0, 2, 2, 2])
+
+
+def test_one_replicate_works(tmp_path):
+    out = tmp_path / "single"
+    sim.simulate("baseline", seed=2, steps=12).save(out, plots=False)
+    paths = plot_run(out)
+    assert [p.name for p in paths] == list(PLOT_FILES)
+    assert all(png_size(p)[0] >= 600 for p in paths)
+
+
+def test_missing_maps_is_an_output_error(run_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in FILES:
+        if name != "maps.npz":
+            shutil.copy2(run_dir / name, broken / name)
+    with pytest.raises(OutputError, match=r"maps\.npz"):
+        plot_run(broken)
+    assert not (broken / "plots").exists()
+
+
+def test_plots_module_does_not_import_the_model():
+    source = Path(sim.__file__).with_name("plots.py").read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert not imported & {"sim.model", "sim.runner", "sim.api", "sim.agents", "pyplot", "matplotlib.pyplot"}
