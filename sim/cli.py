@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="redraw the plots of a results directory from its files")
     plot.add_argument("results_dir", type=Path)
+
+    sweep = sub.add_parser("sweep", help="run the scenario's `sweep:` design (resumable)")
+    sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
+    sweep.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    sweep.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default 1)")
+    where.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address (tcp://host:8786), or 'local'")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument("--out", type=Path, help="sweep directory (default results/<scenario>/sweep-<timestamp>/)")
+    sweep.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted sweep in DIR")
+    sweep.add_argument("--no-analysis", action="store_true", help="skip the analysis and plots at the end")
+
+    analyze = sub.add_parser("analyze", help="summaries, sensitivity indices and plots of a sweep directory")
+    analyze.add_argument("sweep_dir", type=Path)
     return parser
 
 
@@ -122,11 +137,71 @@ def cmd_plot(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "plot": cmd_plot}
+def cmd_sweep(args) -> int:
+    from sim.scenario import load_scenario, resolve_scenario_path
+    from sim.results import check_output_dir
+    from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
+
+    path = resolve_scenario_path(args.scenario)
+    config = load_scenario(path, args.overrides)
+    if args.resume is not None:
+        if args.out is not None:
+            print("error: give either --out or --resume", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        load_sweep(args.resume, expected_scenario=config.name)  # refuse a foreign directory early
+    else:
+        if config.sweep is None:
+            raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
+        if args.out is not None:
+            check_output_dir(args.out)
+    # Connect to the cluster (or start the workers) before writing anything.
+    executor = make_executor(args.workers, args.dask)
+    if args.resume is not None:
+        directory = args.resume
+    else:
+        try:
+            directory = start_sweep(
+                config,
+                out=args.out,
+                root_seed=args.seed,
+                steps=args.steps,
+                scenario_file=str(path),
+                overrides=args.overrides,
+                executor_name=f"dask:{args.dask}" if args.dask else f"processes:{args.workers}",
+            )
+        except BaseException:
+            executor.close()
+            raise
+    counts = run_sweep(directory, analyze=not args.no_analysis, executor=executor)
+    print(directory)
+    if counts["failed"]:
+        print(f"{counts['failed']} of {counts['total']} runs failed (see outcomes.csv)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_analyze(args) -> int:
+    from sim.analysis import analyze
+    from sim.sweep import load_sweep
+
+    load_sweep(args.sweep_dir)
+    for path in analyze(args.sweep_dir):
+        print(path)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "list": cmd_list,
+    "plot": cmd_plot,
+    "sweep": cmd_sweep,
+    "analyze": cmd_analyze,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     from sim.results import OutputError
+    from sim.sweep import SweepError
     from sim.yaml_source import ScenarioError
 
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
@@ -135,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OutputError as error:
+    except (OutputError, SweepError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -42,7 +42,13 @@ NOT_PARAMETERS = frozenset({"provenance"})
 UNCITED = "assumption: not cited in the scenario's provenance"
 
 # Placeholder for the entries of a dict section in a key path (`factions.<faction>.posture`).
-PLACEHOLDERS = {"sites": "<site>", "tribes": "<tribe>", "factions": "<faction>", "patrons": "<patron>"}
+PLACEHOLDERS = {
+    "sites": "<site>",
+    "tribes": "<tribe>",
+    "factions": "<faction>",
+    "patrons": "<patron>",
+    "parameters": "<key.path>",
+}
 LIST_PLACEHOLDER = "<i>"
 
 # One-line meaning for the few schema fields declared without a `description` (typed
@@ -54,7 +60,10 @@ FALLBACK_HELP = {
     "Grid.default_terrain": "terrain of every cell not set by the river, outside polygons or cell overrides",
     "CellOverride.terrain": "terrain of that cell",
     "Site.label": "display name",
-    "Site.kind": "what the site is; sets how deployment, revenue and new headquarters treat it",
+    "Site.kind": (
+        "what the site is: towns hold the recruit pool; towns, crossings, oil fields and posts"
+        " can become new headquarters; a venue is neutral ground for meetings"
+    ),
     "Tribe.label": "display name",
     "Faction.label": "display name",
     "Faction.kind": "an armed faction with fighters on the map, or an insurgent cell network",
@@ -82,6 +91,7 @@ SECTION_TITLES = {
     "rules.mediation": "Rules: mediation",
     "rules.insurgency": "Rules: insurgency",
     "targets": "Calibration targets: the article's figures",
+    "sweep": "Sweep design (run.py sweep)",
 }
 
 
@@ -132,10 +142,14 @@ def _walk(model: type[BaseModel], prefix: str = "", optional_parent: str | None 
         if origin in (dict, list):
             args = get_args(inner)
             item, _ = _strip(args[-1])
-            if _is_section(item):
+            members = get_args(item) if get_origin(item) in (Union, UnionType) else (item,)
+            sections = [m for m in members if _is_section(m)]
+            if sections:
                 marker = PLACEHOLDERS.get(name, f"<{name.rstrip('s')}>") if origin is dict else LIST_PLACEHOLDER
-                yield from _walk(item, f"{key}.{marker}.", optional_parent)
-                continue
+                for section in sections:
+                    yield from _walk(section, f"{key}.{marker}.", optional_parent)
+                if len(sections) == len(members):
+                    continue  # otherwise the field also takes plain values: give it a row too
         yield _Leaf(key, model, name, info, optional_parent)
 
 

@@ -145,7 +145,8 @@ class CorridorModel(mesa.Model):
             spec = self.config.factions[name]
             anchor = spec.headquarters[0] if spec.headquarters else self.geo.site_names[0]
             militia = Militia(self, index=index, name=name, spec=spec, cell=self.cell_at_flat(self._site_flat(anchor)))
-            militia.hq_sites = [self.geo.site_index(s) for s in spec.headquarters]
+            owned = [s for s, site in self.config.sites.items() if site.owner == name and s not in spec.headquarters]
+            militia.hq_sites = [self.geo.site_index(s) for s in [*spec.headquarters, *owned]]
             self.militias.append(militia)
         self.patron_of = [self.config.factions[n].patron for n in self.faction_names]
 
@@ -562,6 +563,7 @@ class CorridorModel(mesa.Model):
                 for s, kind in enumerate(self.geo.site_kinds)
                 if kind in ("town", "crossing", "oil_field", "post")
                 and s not in militia.hq_sites
+                and int(self.geo.site_flat[s]) not in militia.headquarters  # one per cell
                 and site_share[militia.index, s] >= rules.min_share_for_new_hq
             ]
             if not candidates:
@@ -763,6 +765,7 @@ class CorridorModel(mesa.Model):
                 # with the larger share of its influence; the other withdraws while calm lasts.
                 site_share = self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat]
                 present = (site_share[a] >= CONTEST_SHARE) | (site_share[b] >= CONTEST_SHARE)
+                present[self.militias[a].hq_sites + self.militias[b].hq_sites] = False  # each keeps its headquarters
                 self.partition[(a, b)] = np.where(present, np.where(site_share[a] >= site_share[b], a, b), -1)
                 partition = ";".join(
                     f"{self.geo.site_names[s]}={self.faction_names[f]}"

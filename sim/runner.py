@@ -7,6 +7,7 @@ do not depend on where it ran: each run's randomness comes only from its own see
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 import time
@@ -112,6 +113,16 @@ def _run_replicate(args: tuple) -> RunResult:
     return run_model(config, seed, steps, replicate)
 
 
+def process_context():
+    """Start worker processes with forkserver (spawn where unavailable), not fork.
+
+    Forking a process that runs threads (pandas, BLAS, a progress bar) can deadlock the child;
+    Python 3.12+ warns about it and 3.14 no longer forks by default.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
 def show_progress() -> bool:
     """Progress bars only on an interactive terminal; batch jobs and CI stay quiet."""
     return sys.stderr.isatty()
@@ -153,7 +164,7 @@ def run_replicates(
                 on_result(result)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
             futures = [pool.submit(_run_replicate, job) for job in jobs]
             for future in as_completed(futures):
                 result = future.result()

@@ -8,6 +8,7 @@ Every problem becomes one line with file, line and key path; nothing runs until 
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from types import UnionType
@@ -55,7 +56,7 @@ def validate_document(document: SourcedDocument) -> Scenario:
     try:
         scenario = Scenario.model_validate(document.data)
     except ValidationError as error:
-        raise ScenarioError([_problem_from_pydantic(document, e) for e in error.errors()]) from None
+        raise ScenarioError([_problem_from_pydantic(document, e) for e in _tidy_union_errors(error.errors())]) from None
     problems = cross_reference_problems(scenario, document)
     if problems:
         raise ScenarioError(problems)
@@ -63,6 +64,28 @@ def validate_document(document: SourcedDocument) -> Scenario:
 
 
 # ---------------------------------------------------------------------------------------
+
+
+TYPE_MISMATCH = {"list_type", "dict_type", "model_type", "model_attributes_type", "is_instance_of"}
+
+
+def _tidy_union_errors(errors: list[dict]) -> list[dict]:
+    """Drop pydantic's union-branch tags from locations, and the 'wrong type' complaints of
+    branches the input obviously did not mean (a mapping given where a list or a range fits)."""
+    cleaned = []
+    for error in errors:
+        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
+        cleaned.append({**error, "loc": loc})
+    by_loc: dict[tuple, list[dict]] = {}
+    for error in cleaned:
+        by_loc.setdefault(error["loc"], []).append(error)
+    kept = []
+    for error in cleaned:
+        siblings = by_loc[error["loc"]]
+        if error["type"] in TYPE_MISMATCH and any(e["type"] not in TYPE_MISMATCH for e in siblings):
+            continue
+        kept.append(error)
+    return kept
 
 
 def _problem_from_pydantic(document: SourcedDocument, error: dict) -> Problem:
@@ -134,6 +157,11 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         for i, tribe in enumerate(site.tribes):
             need(s.tribes, tribe, ("sites", name, "tribes", i), "tribe")
         need(s.factions, site.owner, ("sites", name, "owner"), "faction")
+        for faction_name, faction in s.factions.items():
+            if site.owner is not None and name in faction.headquarters and faction_name != site.owner:
+                problems.append(
+                    doc.problem(("sites", name, "owner"), f"owned by '{site.owner}' but listed as headquarters of '{faction_name}'")
+                )
         need(s.factions, site.initial_control, ("sites", name, "initial_control"), "faction")
         if site.lat is not None:
             if g.bounds is None:
@@ -196,6 +224,8 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         need(s.sites, venue, ("rules", "mediation", "venues", i), "site")
 
     dumped = s.model_dump()
+    if s.sweep is not None:
+        problems.extend(_sweep_problems(s, dumped, doc))
     for key, source in s.provenance.items():
         if not _path_exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
@@ -203,6 +233,35 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             problems.append(
                 doc.problem(("provenance", key), f"a source must start with one of: {', '.join(PROVENANCE_KINDS)}")
             )
+    return problems
+
+
+def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Problem]:
+    """Swept key paths must exist and every swept value must make a valid scenario."""
+    from sim.outcomes import check_outcome_name
+
+    problems = []
+    base = {k: v for k, v in scenario_to_dict(s).items() if k != "sweep"}
+    for key, values in s.sweep.parameters.items():
+        path = ("sweep", "parameters", key)
+        if key.split(".")[0] in ("sweep", "provenance", "name", "description") or not _path_exists(dumped, key):
+            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
+            continue
+        trial_values = [values.low, values.high] if hasattr(values, "low") else list(values)
+        if hasattr(values, "low") and values.integer:
+            trial_values = [int(round(v)) for v in trial_values]
+        for value in trial_values:
+            try:
+                validate_document(
+                    apply_overrides(SourcedDocument(data=base, origins={}, main_file="sweep"), [f"{key}={json.dumps(value)}"])
+                )
+            except ScenarioError as error:
+                problems.append(doc.problem(path, f"value {value!r} is not valid here: {error.problems[0].message}"))
+                break
+    for i, name in enumerate(s.sweep.outputs):
+        why = check_outcome_name(name, s)
+        if why:
+            problems.append(doc.problem(("sweep", "outputs", i), why))
     return problems
 
 

@@ -111,7 +111,7 @@ class Site(Strict):
     crossing: Literal["border", "river"] | None = Field(None, description="crossing type (kind: crossing)")
     revenue_usd_day: float = param(0.0, ge=0, unit="USD/day", help="income to whoever controls the site")
     value: float = param(1.0, ge=0, le=100, unit="weight", help="strategic weight for deployment and tension")
-    owner: Identifier | None = Field(None, description="faction whose headquarters this is")
+    owner: Identifier | None = Field(None, description="faction whose headquarters this is (adds it to the faction's)")
     initial_control: Identifier | None = Field(None, description="faction holding the site at step 0")
 
     @model_validator(mode="after")
@@ -260,7 +260,10 @@ class InfluenceRules(Strict):
 
 class TensionRules(Strict):
     decay_per_day: float = probability(0.03, "share of tension lost per day", unit="1/day")
-    gain_contested: float = param(0.002, ge=0, unit="per value-weighted cell/day", help="rise from contested valuable cells")
+    gain_contested: float = param(
+        0.002, ge=0, unit="per value-weighted cell/day",
+        help="rise per day from cells where both sides have >= 25% of the influence, weighted by cell value",
+    )
     gain_poaching: float = param(0.01, ge=0, unit="per defector", help="rise from fighters poached by the rival")
     gain_looting: float = param(0.05, ge=0, unit="per incident", help="rise from looting")
     gain_failed_meeting: float = param(0.1, ge=0, unit="per meeting", help="rise after a failed meeting")
@@ -270,7 +273,9 @@ class TensionRules(Strict):
 class ClashRules(Strict):
     min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
     radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
-    p_max: float = probability(0.004, "daily clash chance per front cell at very high tension", unit="1/day")
+    p_max: float = probability(
+        0.004, "ceiling of the daily clash chance per front cell (very high tension, full posture, no calm)", unit="1/day"
+    )
     tension_scale: float = param(
         2.0, gt=0, unit="tension", help="tension at which the clash chance reaches 63% of its ceiling"
     )
@@ -290,7 +295,9 @@ class MediationRules(Strict):
     min_days_between: int = param(7, ge=1, unit="days", help="minimum gap between two meetings of a pair")
     p_success_base: float = probability(0.2, "chance of agreement with neutral patrons and tribes")
     patron_alignment_weight: float = param(2.0, ge=0, unit="log-odds per alignment", help="effect of patrons' aims")
-    tribal_weight: float = param(1.0, ge=0, unit="log-odds per weight", help="effect of tribal leaders present")
+    tribal_weight: float = param(
+        1.0, ge=0, unit="log-odds per bridge", help="effect of tribal leaders tied to both sides (mean 2*min of their weights)"
+    )
     tension_weight: float = param(0.5, ge=0, unit="log-odds per tension", help="high tension makes agreement harder")
     p_escalation: float = probability(
         0.2, "chance a failed meeting escalates, times the more aggressive side's posture (raised by a green light)"
@@ -337,6 +344,56 @@ class Targets(Strict):
     buqrus_wounded: float = param(4, ge=0, unit="people", help="wounded in the Buqrus crossing clash (§13)")
 
 
+class SweepRange(Strict):
+    """A continuous (or integer) range for a swept parameter."""
+
+    low: float = param(..., help="lowest value")
+    high: float = param(..., help="highest value")
+    log: StrictBool = Field(False, description="sample evenly in log space (low must be > 0)")
+    integer: StrictBool = Field(False, description="round samples to whole numbers")
+
+    @model_validator(mode="after")
+    def _non_empty(self):
+        if not self.low < self.high:
+            raise ValueError(f"empty range: low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+SweepValue = StrictBool | int | float | str
+DESIGNS_NEEDING_SAMPLES = ("random", "lhs", "sobol")
+
+
+class Sweep(Strict):
+    """An experimental design over scenario parameters (see `run.py sweep`)."""
+
+    parameters: dict[str, SweepRange | Annotated[list[SweepValue], Field(min_length=1)]] = Field(
+        ..., min_length=1, description="scenario key path -> list of values or {low, high, log, integer}"
+    )
+    design: Literal["grid", "random", "lhs", "sobol"] = Field("grid", description="how design points are drawn")
+    samples: int | None = param(
+        None, ge=1, le=1_000_000, unit="points",
+        help="design points (random, lhs); base samples N for sobol (N*(d+2) points); points per range for grid",
+    )
+    replicates: int = param(1, ge=1, le=100_000, unit="runs", help="runs per design point (common random numbers)")
+    outputs: list[str] = Field(..., min_length=1, description="scalar outcomes computed per run (sim.outcomes)")
+    timeseries: StrictBool = Field(False, description="also keep each run's per-step figures (Parquet)")
+
+    @model_validator(mode="after")
+    def _samples_where_needed(self):
+        if self.design in DESIGNS_NEEDING_SAMPLES and self.samples is None:
+            raise ValueError(f"design '{self.design}' needs `samples`")
+        ranges = [k for k, v in self.parameters.items() if isinstance(v, SweepRange)]
+        if self.design == "grid" and ranges and self.samples is None:
+            raise ValueError(f"a grid over ranges ({', '.join(ranges)}) needs `samples` (points per range)")
+        if self.design == "sobol":
+            lists = [k for k, v in self.parameters.items() if not isinstance(v, SweepRange)]
+            if lists:
+                raise ValueError(f"a sobol design needs ranges, not lists ({', '.join(lists)})")
+        return self
+
+
 class Scenario(Strict):
     name: Identifier
     description: str = Field(..., min_length=1, max_length=300)
@@ -355,3 +412,4 @@ class Scenario(Strict):
         default_factory=dict,
         description="key path -> 'article §N ...' or 'assumption: ...' for every parameter",
     )
+    sweep: Sweep | None = Field(None, description="an experimental design for `run.py sweep`")

@@ -169,3 +169,26 @@ def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         simulation.save(tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_kill_9_while_writing_leaves_no_results_directory(tmp_path):
+    """A run killed while it writes its files leaves only a hidden staging directory."""
+    import signal
+    import time
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, str(RUN_PY), "run", "baseline", "--steps", "60", "--replicates", "12", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(".killed.partial-") for p in tmp_path.iterdir()):
+            break  # writing has begun
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    staging = [p for p in tmp_path.iterdir()]
+    assert staging and all(p.name.startswith(".killed.partial-") for p in staging)

@@ -160,3 +160,8 @@ class TestInsurgency:
         assert grow(10_000, 10_000) == 200.0
         assert grow(0, 0, cells=0.0) == 0.0
         assert grow(0, 0) < 10.0  # without rivalry the cells wither
+
+
+def test_a_neutral_venue_raises_the_chance_of_agreement():
+    args = (0.2, 0.0, 0.3, 1.0, 2.0, 1.0, 0.5)
+    assert mech.meeting_success_probability(*args, neutral_venue_bonus=0.3) > mech.meeting_success_probability(*args)

@@ -228,3 +228,44 @@ def test_a_militia_that_cannot_pay_stops_hiring():
     for _ in range(60):
         paying.step()
     assert paying.datacollector.get_model_vars_dataframe()["joined.NDF"].sum() > 0
+
+
+def test_an_agreement_partitions_sites_and_the_ceding_side_withdraws():
+    """After an agreement, posting on sites ceded to the other side is scaled by (1 - calm)."""
+    config = scenario("rules.mediation.p_success_base=1.0", "rules.mediation.tension_threshold=0")
+    model = CorridorModel(config, seed=12)
+    irgc, ndf = model.faction_names.index("IRGC"), model.faction_names.index("NDF")
+    pair = (min(irgc, ndf), max(irgc, ndf))
+    while model.partition[pair] is None:
+        model.step()
+    ceded_by_ndf = model.partition[pair] == irgc
+    assert ceded_by_ndf.any()
+    meeting = [e for e in model.events if e["event"] == "meeting" and e["outcome"] == "agreement"][-1]
+    assert all(f"{model.geo.site_names[s]}=IRGC" in meeting["partition"] for s in np.flatnonzero(ceded_by_ndf))
+
+    partition = model.partition[pair]
+    model.partition[pair] = None
+    unconstrained = model._deployment_weights()[ndf]
+    model.partition[pair] = partition
+    assert model.calm(*pair) == 1.0
+    np.testing.assert_allclose(model._deployment_weights()[ndf, ceded_by_ndf], 0.0)
+    model.last_agreement[pair] = model.steps - config.rules.mediation.calm_half_life_days  # calm 0.5
+    np.testing.assert_allclose(
+        model._deployment_weights()[ndf, ceded_by_ndf], 0.5 * unconstrained[ceded_by_ndf]
+    )
+    np.testing.assert_allclose(model._deployment_weights()[ndf, ~ceded_by_ndf], unconstrained[~ceded_by_ndf])
+
+
+def test_looting_moves_money_without_creating_it():
+    config = scenario("rules.economy.p_looting=1.0", "rules.economy.looting_usd=1000")
+    model = CorridorModel(config, seed=3)
+    rng = model.streams["looting"]
+    for _ in range(20):
+        model.step()
+        before = sum(m.budget_usd for m in model.militias)
+        for a, b in model.hostile_pairs:
+            if model.is_militia[a] and model.is_militia[b]:
+                both = (model.share[a] >= 0.25) & (model.share[b] >= 0.25)
+                model._looting(a, b, both, rng)
+        assert sum(m.budget_usd for m in model.militias) == pytest.approx(before)
+    assert any(e["event"] == "looting" for e in model.events)

@@ -1,0 +1,198 @@
+"""Scalar outcomes of one run, by name, for sweeps, validation and calibration.
+
+An outcome name is `kind` or `kind.subject`, e.g. `killed_total`, `territory_final.IRGC`,
+`defections.NDF>IRGC`, `control_change_step.buqrus`. Each kind is a module-level function
+of a run's timeseries (and events/meta) returning one float, so sweeps can name outcomes in
+YAML and workers can compute them where the run happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class OutcomeKind:
+    name: str
+    subject: str | None  # None: no subject; "faction", "militia", "pair", "flow", "site"
+    help: str
+    compute: Callable
+
+
+def _col_sum(ts: pd.DataFrame, column: str) -> float:
+    return float(ts[column].sum()) if column in ts else float("nan")
+
+
+def _prefix_sum(ts: pd.DataFrame, prefix: str) -> float:
+    return float(ts.filter(regex=f"^{prefix}").to_numpy().sum())
+
+
+def territory_final(ts, events, meta, subject):
+    return float(ts[f"territory.{subject}"].iloc[-1])
+
+
+def territory_mean(ts, events, meta, subject):
+    return float(ts[f"territory.{subject}"].iloc[1:].mean())
+
+
+def fighters_final(ts, events, meta, subject):
+    return float(ts[f"fighters.{subject}"].iloc[-1])
+
+
+def killed_total(ts, events, meta, subject=None):
+    return _prefix_sum(ts, r"killed\.")
+
+
+def wounded_total(ts, events, meta, subject=None):
+    return _prefix_sum(ts, r"wounded\.")
+
+
+def killed_share(ts, events, meta, subject=None):
+    killed, wounded = killed_total(ts, events, meta), wounded_total(ts, events, meta)
+    return killed / (killed + wounded) if killed + wounded > 0 else float("nan")
+
+
+def killed(ts, events, meta, subject):
+    return _col_sum(ts, f"killed.{subject}")
+
+
+def defections(ts, events, meta, subject):
+    return _col_sum(ts, f"defections.{subject}")
+
+
+def defections_net(ts, events, meta, subject):
+    a, b = subject.split(">")
+    return _col_sum(ts, f"defections.{a}>{b}") - _col_sum(ts, f"defections.{b}>{a}")
+
+
+def desertions_total(ts, events, meta, subject=None):
+    return _prefix_sum(ts, r"desertions\.")
+
+
+def clashes_total(ts, events, meta, subject=None):
+    return _col_sum(ts, "clashes")
+
+
+def clashes_at_sites_share(ts, events, meta, subject=None):
+    total = _col_sum(ts, "clashes")
+    return _col_sum(ts, "clashes_at_sites") / total if total > 0 else float("nan")
+
+
+def meetings_total(ts, events, meta, subject=None):
+    return _col_sum(ts, "meetings")
+
+
+def failed_meeting_share(ts, events, meta, subject=None):
+    meetings = _col_sum(ts, "meetings")
+    failed = _col_sum(ts, "failures") + _col_sum(ts, "escalations")
+    return failed / meetings if meetings > 0 else float("nan")
+
+
+def agreements_total(ts, events, meta, subject=None):
+    return _col_sum(ts, "agreements")
+
+
+def insurgent_peak(ts, events, meta, subject=None):
+    return float(ts["insurgent_cells"].max()) if "insurgent_cells" in ts else 0.0
+
+
+def insurgent_attacks_total(ts, events, meta, subject=None):
+    return _col_sum(ts, "insurgent_attacks")
+
+
+def tension_mean(ts, events, meta, subject):
+    return float(ts[f"tension.{subject}"].iloc[1:].mean())
+
+
+def control_change_step(ts, events, meta, subject):
+    """First step at which the site's control changed; steps + 1 if it never did in the run."""
+    first = (meta or {}).get("first_control_change", {}).get(subject)
+    return float(first) if first is not None else float(ts["step"].iloc[-1] + 1)
+
+
+KINDS: dict[str, OutcomeKind] = {
+    k.name: k
+    for k in [
+        OutcomeKind("territory_final", "militia", "share of passable cells controlled on the last day", territory_final),
+        OutcomeKind("territory_mean", "militia", "mean share of passable cells controlled", territory_mean),
+        OutcomeKind("fighters_final", "faction", "fighters on the last day (insurgents: cells)", fighters_final),
+        OutcomeKind("killed_total", None, "killed, all militias, whole run", killed_total),
+        OutcomeKind("wounded_total", None, "wounded, all militias, whole run", wounded_total),
+        OutcomeKind("killed_share", None, "killed / (killed + wounded)", killed_share),
+        OutcomeKind("killed", "militia", "killed of one militia, whole run", killed),
+        OutcomeKind("defections", "flow", "fighters who moved from A to B (`A>B`), whole run", defections),
+        OutcomeKind("defections_net", "flow", "A>B minus B>A defections", defections_net),
+        OutcomeKind("desertions_total", None, "fighters who left for civilian life", desertions_total),
+        OutcomeKind("clashes_total", None, "clashes between rival militias", clashes_total),
+        OutcomeKind("clashes_at_sites_share", None, "share of clashes in a named site's cell", clashes_at_sites_share),
+        OutcomeKind("meetings_total", None, "mediation meetings held", meetings_total),
+        OutcomeKind("failed_meeting_share", None, "share of meetings that failed or escalated", failed_meeting_share),
+        OutcomeKind("agreements_total", None, "meetings that ended in agreement", agreements_total),
+        OutcomeKind("insurgent_peak", None, "largest number of insurgent cells", insurgent_peak),
+        OutcomeKind("insurgent_attacks_total", None, "insurgent attacks", insurgent_attacks_total),
+        OutcomeKind("tension_mean", "pair", "mean tension of a hostile pair (`A~B`)", tension_mean),
+        OutcomeKind(
+            "control_change_step", "site", "first day a site's control changed (steps+1 if never)", control_change_step
+        ),
+    ]
+}
+
+
+def parse(name: str) -> tuple[str, str | None]:
+    kind, _, subject = name.partition(".")
+    return kind, (subject or None)
+
+
+def check_outcome_name(name: str, scenario) -> str | None:
+    """Why an outcome name is not valid for this scenario, or None if it is."""
+    kind, subject = parse(name)
+    if kind not in KINDS:
+        return f"unknown outcome '{kind}'; known: {', '.join(KINDS)}"
+    spec = KINDS[kind]
+    if spec.subject is None:
+        return None if subject is None else f"outcome '{kind}' takes no subject"
+    if subject is None:
+        return f"outcome '{kind}' needs a subject: {kind}.<{spec.subject}>"
+    militias = [n for n, f in scenario.factions.items() if f.kind == "militia"]
+    if spec.subject == "militia" and subject not in militias:
+        return f"no militia named '{subject}' (known: {', '.join(militias)})"
+    if spec.subject == "faction" and subject not in scenario.factions:
+        return f"no faction named '{subject}'"
+    if spec.subject == "site" and subject not in scenario.sites:
+        return f"no site named '{subject}'"
+    if spec.subject == "flow":
+        a, sep, b = subject.partition(">")
+        if not sep or a not in militias or b not in militias or a == b:
+            return f"'{subject}' is not a flow between two militias (write A>B)"
+    if spec.subject == "pair":
+        a, sep, b = subject.partition("~")
+        pairs = {frozenset(p) for p in scenario.hostilities}
+        if not sep or frozenset((a, b)) not in pairs:
+            return f"'{subject}' is not a hostile pair (write A~B as in hostilities)"
+    return None
+
+
+def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict) -> dict[str, float]:
+    """The named outcomes of one run."""
+    values = {}
+    for name in names:
+        kind, subject = parse(name)
+        if KINDS[kind].subject == "pair" and f"tension.{subject}" not in timeseries:
+            a, b = subject.split("~")
+            subject = f"{b}~{a}"  # hostilities may list the pair in either order
+        values[name] = float(KINDS[kind].compute(timeseries, events, meta, subject))
+    return values
+
+
+def outcome_rows(kinds: dict[str, OutcomeKind] = KINDS) -> list[tuple[str, str]]:
+    """(name pattern, help) for documentation and `run.py outcomes`."""
+    rows = []
+    for kind in kinds.values():
+        pattern = kind.name if kind.subject is None else f"{kind.name}.<{kind.subject}>"
+        rows.append((pattern, kind.help))
+    return rows
+
+

@@ -1,0 +1,465 @@
+"""Scenario sweeps: run an experimental design, stream results to disk, resume after a crash.
+
+A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) holds:
+- `scenario.yaml`  the resolved base scenario, with its `sweep:` section
+- `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
+- `runs.jsonl`     the journal: one JSON line per finished run, appended and fsynced as runs
+                   finish (a torn last line from a crash is ignored and cut off on resume)
+- `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
+- `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
+- `manifest.json`  versions, seeds, how to re-run any point, timings, status
+- analysis files and `plots/` (`sim.analysis`)
+
+Every run goes through `sim.runner.run_model`, the same function as `run.py run`; replicate
+k of every point gets the same seed (common random numbers), so a point re-runs alone with
+`run.py run SCENARIO --seed S --set ...` and gives the same numbers, whichever executor ran it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from sim.outcomes import compute_outcomes
+from sim.results import (
+    RESULTS_DIR,
+    OutputError,
+    atomic_write_bytes,
+    atomic_write_text,
+    git_commit,
+    versions,
+)
+from sim.runner import default_workers, process_context, replicate_seeds, run_model, show_progress
+from sim.scenario import scenario_to_dict, validate_document
+from sim.schema import Scenario
+from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
+
+KIND = "faction-sim sweep"
+JOURNAL = "runs.jsonl"
+ID_COLUMNS = ["point", "replicate", "seed"]
+
+
+class SweepError(Exception):
+    """A sweep cannot start or resume (bad directory, unreachable cluster...); exit status 2."""
+
+
+@dataclass(frozen=True)
+class RunTask:
+    point: int
+    replicate: int
+    seed: int
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SweepJob:
+    """What every run of a sweep shares (sent once per task; small and picklable)."""
+
+    base: dict  # the resolved base scenario, without its sweep section
+    outputs: tuple[str, ...]
+    steps: int | None
+    timeseries_dir: str | None
+
+
+# ------------------------------------------------------------------------- one run
+
+
+def run_task(job: SweepJob, task: RunTask) -> dict:
+    """Run one design point's replicate; never raises: a failure becomes a 'failed' row."""
+    started = time.perf_counter()
+    row = {"point": task.point, "replicate": task.replicate, "seed": task.seed}
+    try:
+        config = scenario_for(job.base, task.overrides)
+        result = run_model(config, task.seed, job.steps, task.replicate)
+        row.update(compute_outcomes(list(job.outputs), result.timeseries, result.events, result.meta))
+        if job.timeseries_dir is not None:
+            _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
+        row.update(status="ok", error="")
+    except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
+        row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
+    row["elapsed_s"] = round(time.perf_counter() - started, 4)
+    return row
+
+
+def scenario_for(base: dict, overrides: Iterable[str]) -> Scenario:
+    document = SourcedDocument(data=base, origins={}, main_file="<sweep base>")
+    return validate_document(apply_overrides(document, list(overrides)))
+
+
+def _write_parquet(directory: Path, task: RunTask, timeseries: pd.DataFrame) -> None:
+    import io
+
+    path = directory / f"point={task.point:05d}" / f"replicate={task.replicate:04d}.parquet"
+    buffer = io.BytesIO()
+    timeseries.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+# ------------------------------------------------------------------------- executors
+
+
+class SerialExecutor:
+    name = "serial"
+
+    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
+        for task in tasks:
+            yield fn(job, task)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessExecutor:
+    """Local worker processes; at most `window` runs in flight, so memory stays bounded."""
+
+    name = "processes"
+
+    def __init__(self, workers: int):
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
+
+    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        tasks = iter(tasks)
+        pending = set()
+        window = 4 * self.workers
+        while True:
+            while len(pending) < window:
+                task = next(tasks, None)
+                if task is None:
+                    break
+                pending.add(self.pool.submit(fn, job, task))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+class DaskExecutor:
+    """Runs on a Dask distributed cluster: an existing scheduler, or a LocalCluster ('local').
+
+    A worker that dies has its runs retried (`retries`) on another worker.
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str, workers: int, connect_timeout_s: float = 5.0, retries: int = 2):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as error:  # pragma: no cover - depends on the install
+            raise SweepError("Dask is not installed: pip install 'faction-sim[sweep]'") from error
+        self.retries = retries
+        self.cluster = None
+        if address == "local":
+            self.cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+        else:
+            try:
+                self.client = Client(address, timeout=f"{connect_timeout_s}s")
+            except (OSError, TimeoutError, ValueError) as error:
+                raise SweepError(
+                    f"cannot reach the Dask scheduler at {address} within {connect_timeout_s:g} s ({type(error).__name__})"
+                ) from None
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
+        from distributed import as_completed
+
+        tasks = iter(tasks)
+        window = 4 * self.workers
+        job_future = self.client.scatter(job, broadcast=True)
+        futures = as_completed()
+        for task in tasks:
+            futures.add(self.client.submit(fn, job_future, task, pure=False, retries=self.retries))
+            if futures.count() >= window:
+                break
+        for future in futures:
+            yield future.result()
+            future.release()
+            task = next(tasks, None)
+            if task is not None:
+                futures.add(self.client.submit(fn, job_future, task, pure=False, retries=self.retries))
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(workers: int, dask: str | None):
+    if dask:
+        return DaskExecutor(dask, workers)
+    if workers <= 1:
+        return SerialExecutor()
+    return ProcessExecutor(workers)
+
+
+# ------------------------------------------------------------------------- the sweep
+
+
+def default_sweep_dir(scenario_name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = RESULTS_DIR / scenario_name / f"sweep-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def design_with_replicates(config: Scenario, root_seed: int) -> pd.DataFrame:
+    """design.csv: every design point times every replicate, with the replicate's seed."""
+    from sim.design import build_design
+
+    sweep = config.sweep
+    points = build_design(sweep, root_seed)
+    seeds = replicate_seeds(root_seed, sweep.replicates)
+    rows = []
+    for k, seed in enumerate(seeds):
+        block = points.copy()
+        block.insert(1, "replicate", k)
+        block.insert(2, "seed", seed)
+        rows.append(block)
+    design = pd.concat(rows, ignore_index=True).sort_values(["point", "replicate"], kind="stable")
+    return design.reset_index(drop=True)
+
+
+def read_journal(directory: Path, repair: bool = False) -> list[dict]:
+    """Finished runs from the journal; a torn last line (a crash mid-write) is dropped."""
+    path = Path(directory) / JOURNAL
+    if not path.exists():
+        return []
+    rows, good_bytes = [], 0
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                rows.append(json.loads(raw))
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(raw)
+    if repair and good_bytes != path.stat().st_size:
+        with open(path, "r+b") as handle:
+            handle.truncate(good_bytes)
+            os.fsync(handle.fileno())
+    return rows
+
+
+class Journal:
+    """Append-only, one fsynced JSON line per finished run (the sweep's crash-safe record)."""
+
+    def __init__(self, directory: Path):
+        self.handle = open(Path(directory) / JOURNAL, "ab")
+
+    def append(self, row: dict) -> None:
+        self.handle.write(json.dumps(row, allow_nan=True).encode() + b"\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _manifest(config: Scenario, design: pd.DataFrame, root_seed: int, steps: int, scenario_file, overrides, executor) -> dict:
+    sweep = config.sweep
+    parameters = list(sweep.parameters)
+    where = scenario_file or config.name
+    example = design.iloc[0].to_dict() if len(design) else {}
+    from sim.design import override_strings
+
+    example_sets = " ".join(f"--set {s}" for s in (*overrides, *override_strings(example, parameters))) if example else ""
+    return {
+        "kind": KIND,
+        "scenario": config.name,
+        "scenario_file": scenario_file,
+        "overrides": list(overrides),
+        "design": sweep.design,
+        "parameters": parameters,
+        "outputs": list(sweep.outputs),
+        "samples": sweep.samples,
+        "replicates": sweep.replicates,
+        "n_points": int(design["point"].nunique()) if len(design) else 0,
+        "n_runs": len(design),
+        "root_seed": int(root_seed),
+        "steps": int(steps),
+        "seeds": "replicate k of every point has seed design.csv[seed]; one replicate uses the root seed",
+        "rerun_point": (
+            f"python run.py run {where} --seed <seed from design.csv> --steps {steps} "
+            "--set <parameter>=<value> for each parameter of the point"
+        ),
+        "rerun_example": f"python run.py run {where} --seed {int(example.get('seed', root_seed))} --steps {steps} {example_sets}".strip(),
+        "executor": executor,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "status": "running",
+        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def finalize_outcomes(directory: Path, design: pd.DataFrame, parameters: list[str], outputs: list[str]) -> pd.DataFrame:
+    """outcomes.csv from the journal: one row per finished run, sorted, with its parameters."""
+    rows = read_journal(directory)
+    columns = ["point", "replicate", "seed", "status", "error", *parameters, *outputs, "elapsed_s"]
+    if not rows:
+        frame = pd.DataFrame(columns=columns)
+    else:
+        runs = pd.DataFrame(rows).drop_duplicates(["point", "replicate"], keep="last")
+        params = design[["point", "replicate", *parameters]]
+        frame = runs.merge(params, on=["point", "replicate"], how="left")
+        for name in outputs:
+            if name not in frame:
+                frame[name] = float("nan")
+        frame = frame[columns].sort_values(["point", "replicate"]).reset_index(drop=True)
+    atomic_write_text(Path(directory) / "outcomes.csv", frame.to_csv(index=False))
+    return frame
+
+
+def start_sweep(
+    config: Scenario,
+    *,
+    out: Path | None,
+    root_seed: int | None,
+    steps: int | None,
+    scenario_file: str | None,
+    overrides: list[str],
+    executor_name: str,
+) -> Path:
+    """Create the sweep directory with its scenario, design and manifest; returns it."""
+    if config.sweep is None:
+        raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
+    directory = Path(out) if out is not None else default_sweep_dir(config.name)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise OutputError(f"{directory}: exists and is not empty; use --resume to continue a sweep")
+    root = config.seed if root_seed is None else int(root_seed)
+    n_steps = config.steps if steps is None else int(steps)
+    design = design_with_replicates(config, root)
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(
+        directory / "scenario.yaml", yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    )
+    atomic_write_text(directory / "design.csv", design.to_csv(index=False))
+    # The manifest goes last: a directory with a manifest has its design and scenario.
+    _write_json(directory / "manifest.json", _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name))
+    return directory
+
+
+def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[dict, Scenario, pd.DataFrame]:
+    directory = Path(directory)
+    manifest_path = directory / "manifest.json"
+    if not directory.is_dir():
+        raise SweepError(f"{directory}: no such directory")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise SweepError(f"{directory}: not a sweep directory (no readable manifest.json)") from None
+    if manifest.get("kind") != KIND:
+        raise SweepError(f"{directory}: not a sweep directory (manifest is not a sweep's)")
+    if expected_scenario is not None and manifest.get("scenario") != expected_scenario:
+        raise SweepError(
+            f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'"
+        )
+    from sim.scenario import load_scenario
+
+    try:
+        config = load_scenario(directory / "scenario.yaml")
+        design = pd.read_csv(directory / "design.csv")
+    except (ScenarioError, OSError, pd.errors.ParserError) as error:
+        raise SweepError(f"{directory}: sweep files are damaged ({error})") from None
+    return manifest, config, design
+
+
+def run_sweep(
+    directory: Path,
+    *,
+    workers: int = 1,
+    dask: str | None = None,
+    analyze: bool = True,
+    on_row: Callable[[dict], None] | None = None,
+    executor=None,
+) -> dict:
+    """Run every run of the sweep in `directory` not yet in its journal; returns counts.
+
+    `executor` (from `make_executor`) may be made beforehand, so that an unreachable cluster
+    is reported before anything is written; it is closed at the end either way.
+    """
+    manifest, config, design = load_sweep(directory)
+    parameters, outputs = manifest["parameters"], manifest["outputs"]
+    done_rows = read_journal(directory, repair=True)
+    done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
+    n_failed = sum(r.get("status") != "ok" for r in done_rows)
+    todo = [key for key in zip(design.point.astype(int), design.replicate.astype(int)) if key not in done]
+    timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
+    base = scenario_to_dict(config)
+    base.pop("sweep", None)
+    job = SweepJob(base=base, outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir)
+
+    executor = executor if executor is not None else make_executor(workers, dask)
+    journal = Journal(directory)
+    started = time.perf_counter()
+    bar = tqdm(
+        total=len(design), initial=len(done), desc=f"sweep {config.name}", unit="run", disable=not show_progress()
+    )
+    bar.set_postfix(failed=n_failed)
+    n_run = 0
+    try:
+        records = design.to_dict("records")
+        tasks = (
+            RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(_overrides(r, parameters)))
+            for r in records
+            if (int(r["point"]), int(r["replicate"])) not in done
+        )
+        for row in executor.imap_unordered(run_task, job, tasks):
+            journal.append(row)
+            n_run += 1
+            n_failed += row["status"] != "ok"
+            bar.update()
+            bar.set_postfix(failed=n_failed)
+            if on_row is not None:
+                on_row(row)
+    finally:
+        bar.close()
+        journal.close()
+        executor.close()
+    frame = finalize_outcomes(directory, design, parameters, outputs)
+    manifest.update(
+        status="complete" if len(frame) == len(design) else "incomplete",
+        finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        last_session={"runs": n_run, "wall_time_s": round(time.perf_counter() - started, 3), "executor": executor.name,
+                      "workers": getattr(executor, "workers", 1)},
+        n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
+    )
+    _write_json(Path(directory) / "manifest.json", manifest)
+    if analyze and len(frame):
+        from sim.analysis import analyze as analyze_sweep
+
+        analyze_sweep(directory)
+    return {"runs": n_run, "total": len(design), "done_before": len(done), "failed": manifest["n_failed"], "todo": len(todo)}
+
+
+def _overrides(record: dict, parameters: list[str]) -> list[str]:
+    from sim.design import override_strings
+
+    return override_strings(record, parameters)

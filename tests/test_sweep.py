@@ -1,0 +1,239 @@
+"""Sweeps: the same numbers whichever executor ran them, crash-safe and resumable, bad input refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import PROJECT, SCENARIOS
+from sim.outcomes import compute_outcomes
+from sim.runner import run_model
+from sim.scenario import load_scenario
+from sim.sweep import (
+    JOURNAL,
+    ProcessExecutor,
+    load_sweep,
+    read_journal,
+    run_sweep,
+    scenario_for,
+    start_sweep,
+)
+
+RUN_PY = PROJECT / "run.py"
+TOY_SWEEP = [
+    "sweep={design: grid, replicates: 2, parameters: {factions.Red.salary_usd_month: [120, 200],"
+    " rules.clashes.p_max: [0.004, 0.02]}, outputs: [killed_total, defections.Blue>Red, territory_final.Red,"
+    " control_change_step.bridge, insurgent_peak]}",
+    "steps=25",
+]
+
+
+def toy_sweep_config(*extra):
+    return load_scenario(SCENARIOS / "toy_two_towns.yaml", [*TOY_SWEEP, *extra])
+
+
+def start(tmp_path, name, *extra):
+    return start_sweep(
+        toy_sweep_config(*extra), out=tmp_path / name, root_seed=11, steps=None,
+        scenario_file=str(SCENARIOS / "toy_two_towns.yaml"), overrides=[], executor_name="test",
+    )
+
+
+def outcomes(directory) -> pd.DataFrame:
+    return pd.read_csv(Path(directory) / "outcomes.csv").drop(columns=["elapsed_s"])
+
+
+def test_design_files_and_common_random_numbers(tmp_path):
+    directory = start(tmp_path, "s")
+    design = pd.read_csv(directory / "design.csv")
+    assert len(design) == 4 * 2
+    seeds = design.groupby("replicate").seed.nunique()
+    assert (seeds == 1).all()  # replicate k has one seed at every point
+    assert design.groupby("point").seed.nunique().eq(2).all()
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["kind"] and manifest["n_runs"] == 8 and manifest["status"] == "running"
+    assert "--seed" in manifest["rerun_example"] and "--set" in manifest["rerun_example"]
+
+
+def test_serial_processes_and_dask_give_identical_outcomes(tmp_path):
+    serial = start(tmp_path, "serial")
+    run_sweep(serial, workers=1, analyze=False)
+    pooled = start(tmp_path, "pooled")
+    run_sweep(pooled, workers=2, analyze=False)
+    dask = start(tmp_path, "dask")
+    run_sweep(dask, workers=2, dask="local", analyze=False)
+    reference = outcomes(serial)
+    assert (reference.status == "ok").all() and len(reference) == 8
+    pd.testing.assert_frame_equal(reference, outcomes(pooled), check_exact=True)
+    pd.testing.assert_frame_equal(reference, outcomes(dask), check_exact=True)
+    assert json.loads((serial / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_point_reruns_alone_with_its_seed_and_parameters(tmp_path):
+    directory = start(tmp_path, "s")
+    run_sweep(directory, analyze=False)
+    table = outcomes(directory)
+    row = table.iloc[5]
+    manifest, config, design = load_sweep(directory)
+    from sim.design import override_strings
+
+    record = design[(design.point == row.point) & (design.replicate == row.replicate)].iloc[0].to_dict()
+    base = load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=25"])
+    alone = run_model(
+        load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=25", *override_strings(record, manifest["parameters"])]),
+        int(row.seed),
+    )
+    assert base.steps == 25
+    values = compute_outcomes(manifest["outputs"], alone.timeseries, alone.events, alone.meta)
+    for name, value in values.items():
+        assert row[name] == pytest.approx(value, abs=0, rel=1e-12), name
+
+
+def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    import sim.sweep
+
+    real = sim.sweep.run_model
+
+    def flaky(config, seed, steps=None, replicate=0, on_step=None):
+        if config.factions["Red"].salary_usd_month == 200 and replicate == 1:
+            raise RuntimeError("simulated crash")
+        return real(config, seed, steps, replicate)
+
+    monkeypatch.setattr(sim.sweep, "run_model", flaky)
+    directory = start(tmp_path, "s")
+    counts = run_sweep(directory, analyze=False)
+    table = outcomes(directory)
+    failed = table[table.status == "failed"]
+    assert counts["failed"] == len(failed) == 2
+    assert failed.error.str.contains("simulated crash").all()
+    assert (table[table.status == "ok"].replicate.isin([0, 1])).all() and len(table) == 8
+
+
+def test_executor_keeps_a_bounded_number_of_runs_in_flight():
+    pulled = []
+
+    def tasks():
+        for i in range(40):
+            pulled.append(i)
+            yield i
+
+    executor = ProcessExecutor(2)
+    try:
+        seen = 0
+        for _ in executor.imap_unordered(_square, None, tasks()):
+            seen += 1
+            assert len(pulled) - seen <= 4 * 2  # never more than the window ahead
+    finally:
+        executor.close()
+    assert seen == 40
+
+
+def _square(job, x):
+    return x * x
+
+
+def test_timeseries_are_kept_as_parquet_when_asked(tmp_path):
+    config = toy_sweep_config("sweep.timeseries=true", "sweep.replicates=1")
+    directory = start_sweep(config, out=tmp_path / "t", root_seed=3, steps=None, scenario_file=None, overrides=[],
+                            executor_name="test")
+    run_sweep(directory, analyze=False)
+    files = sorted((directory / "timeseries").rglob("*.parquet"))
+    assert len(files) == 4
+    frame = pd.read_parquet(files[0])
+    assert frame.step.max() == 25 and "fighters.Red" in frame
+
+
+def _start_cli_sweep(out: Path) -> subprocess.Popen:
+    args = [sys.executable, str(RUN_PY), "sweep", str(SCENARIOS / "toy_two_towns.yaml"), "--seed", "11",
+            "--out", str(out), "--no-analysis"]
+    for override in TOY_SWEEP:
+        args += ["--set", override]
+    args += ["--set", "sweep.replicates=6", "--set", "steps=40"]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
+    whole = _start_cli_sweep(tmp_path / "whole")
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()
+
+    victim = _start_cli_sweep(tmp_path / "killed")
+    journal = tmp_path / "killed" / JOURNAL
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and victim.poll() is None:
+        if journal.exists() and len(read_journal(tmp_path / "killed")) >= 5:
+            break
+        time.sleep(0.02)
+    assert victim.poll() is None, "the sweep finished before it could be killed"
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    finished_before = len(read_journal(tmp_path / "killed"))
+    assert 5 <= finished_before < 24
+    assert not (tmp_path / "killed" / "outcomes.csv").exists()  # no partial file posing as complete
+    with open(journal, "ab") as handle:  # as if the kill had torn the last line in half
+        handle.write(b'{"point": 3, "replicate"')
+
+    resume = [sys.executable, str(RUN_PY), "sweep", str(SCENARIOS / "toy_two_towns.yaml"),
+              "--resume", str(tmp_path / "killed"), "--no-analysis"]
+    for override in TOY_SWEEP:
+        resume += ["--set", override]
+    done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = read_journal(tmp_path / "killed")
+    assert len(rows) == 24  # only the missing runs were run, none twice
+    pd.testing.assert_frame_equal(outcomes(tmp_path / "whole"), outcomes(tmp_path / "killed"), check_exact=True)
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run([sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_bad_sweep_input_is_refused_in_one_line(tmp_path):
+    not_a_sweep = tmp_path / "plain"
+    not_a_sweep.mkdir()
+    done = run_cli("sweep", "sweep_salary_mediation", "--resume", not_a_sweep)
+    assert done.returncode == 2 and "not a sweep directory" in done.stderr and len(done.stderr.splitlines()) == 1
+
+    other = start(tmp_path, "toy")
+    done = run_cli("sweep", "sweep_salary_mediation", "--resume", other)
+    assert done.returncode == 2 and "belongs to scenario" in done.stderr
+
+    done = run_cli("sweep", "baseline", "--out", tmp_path / "x")
+    assert done.returncode == 2 and "no `sweep:` section" in done.stderr and not (tmp_path / "x").exists()
+
+    for override, fragment in [
+        ("sweep.replicates=0", "greater than or equal to 1"),
+        ("sweep.design=lhs", "needs `samples`"),
+        ("sweep.parameters={rules.clashes.p_max: {low: 0.5, high: 0.1}}", "empty range"),
+        ("sweep.parameters={rules.no_such.key: [1, 2]}", "is not a scenario parameter"),
+    ]:
+        done = run_cli("sweep", "sweep_salary_mediation", "--set", override, "--out", tmp_path / "y")
+        assert done.returncode == 2, override
+        assert fragment in done.stderr, (override, done.stderr)
+        assert not (tmp_path / "y").exists()
+
+
+def test_unreachable_dask_scheduler_fails_fast(tmp_path):
+    started = time.monotonic()
+    done = run_cli("sweep", "sweep_salary_mediation", "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "d")
+    assert done.returncode == 2
+    assert "cannot reach the Dask scheduler" in done.stderr
+    assert time.monotonic() - started < 30
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_scenario_for_applies_overrides_to_the_base():
+    config = toy_sweep_config()
+    base = config.model_dump(mode="json")
+    base.pop("sweep")
+    changed = scenario_for(base, ["factions.Red.salary_usd_month=999"])
+    assert changed.factions["Red"].salary_usd_month == 999
