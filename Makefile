@@ -30,10 +30,11 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py --quick
 
-# The figures in README.md, from a real run (50 replicates of the baseline).
+# The figures in README.md, from real runs: 50 replicates of the baseline, and the grid sweep.
 gallery: $(STAMP)
-	rm -rf results/gallery
-	$(BIN)/python run.py run baseline --replicates 50 --workers 2 --out results/gallery
+	rm -rf results/gallery/baseline results/gallery/sweep_salary_mediation
+	$(BIN)/python run.py run baseline --replicates 50 --workers 2 --out results/gallery/baseline
+	$(BIN)/python run.py sweep sweep_salary_mediation --workers 2 --out results/gallery/sweep_salary_mediation
 
 # Regenerate the parameter tables in docs/ODD.md from the schema.
 docs: $(STAMP)

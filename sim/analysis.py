@@ -47,12 +47,13 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from pydantic import BaseModel
 from scipy import stats
 
 from sim.outcomes import KINDS, parse
-from sim.plots import DPI, OKABE_ITO
+from sim.plots import DPI
 from sim.results import OutputError, atomic_write_bytes, atomic_write_text
 from sim.schema import Scenario
 
@@ -163,9 +164,7 @@ def _sobol_blocks(design: pd.DataFrame, d: int) -> np.ndarray:
     n = len(rows[0])
     sizes = [len(r) for r in rows]
     if n == 0 or any(size != n for size in sizes):
-        raise ValueError(
-            f"design: not a Saltelli design for {d} parameter(s): block sizes A, B, AB_0.. = {sizes}"
-        )
+        raise ValueError(f"design: not a Saltelli design for {d} parameter(s): block sizes A, B, AB_0.. = {sizes}")
     if (block == "AB").sum() != d * n:
         raise ValueError(f"design: AB rows with sobol_column outside 0..{d - 1}")
     return np.vstack([r.to_numpy(dtype=np.int64) for r in rows])
@@ -236,7 +235,7 @@ def sobol_analysis(
         )
 
     rows = []
-    for out_index, name in enumerate(outputs):
+    for name in outputs:
         values = means[name].reindex(blocks.ravel()).to_numpy(dtype=float).reshape(blocks.shape)
         usable = np.isfinite(values).all(axis=0)
         if (ran & ~usable).any():
@@ -245,9 +244,7 @@ def sobol_analysis(
                 f"dropped for this outcome ({int(usable.sum())} of {n_total} left)",
                 stacklevel=2,
             )
-        estimates, low, high = _sobol_one(
-            values[:, usable], d, n_resamples, confidence, seed, ci_method, name
-        )
+        estimates, low, high = _sobol_one(values[:, usable], d, n_resamples, confidence, seed, ci_method, name)
         for i, parameter in enumerate(parameters):
             rows.append(
                 {
@@ -310,7 +307,8 @@ def _sobol_one(values: np.ndarray, d: int, n_resamples: int, confidence: float, 
 
 
 def _numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
+    """Numbers or bools (an empty column counts as numeric: nothing says otherwise)."""
+    return pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series) or series.dropna().empty
 
 
 def screening(outcomes: pd.DataFrame, parameters: Sequence[str], outputs: Sequence[str]) -> pd.DataFrame:
@@ -336,7 +334,9 @@ def screening(outcomes: pd.DataFrame, parameters: Sequence[str], outputs: Sequen
             if len(pair) >= 3 and pair["x"].nunique() > 1 and pair["y"].nunique() > 1:
                 result = stats.spearmanr(pair["x"], pair["y"])
                 rho, p_value = float(result.statistic), float(result.pvalue)
-            rows.append({"outcome": name, "parameter": parameter, "spearman_rho": rho, "p_value": p_value, "n": len(pair)})
+            rows.append(
+                {"outcome": name, "parameter": parameter, "spearman_rho": rho, "p_value": p_value, "n": len(pair)}
+            )
     return pd.DataFrame(rows, columns=SCREENING_COLUMNS)
 
 
@@ -400,8 +400,7 @@ def outcome_info(name: str) -> tuple[str, str]:
     if spec is None:
         return "", ""
     unit = getattr(spec, "unit", None) or OUTCOME_UNITS.get(kind, "")
-    text = spec.help + (f" [{subject}]" if subject else "")
-    return unit, text
+    return unit, spec.help.replace("`", "")
 
 
 def outcome_label(name: str) -> str:
@@ -505,7 +504,9 @@ def _numeric_axis(values: pd.Series) -> bool:
     return _numeric(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def plot_outcomes_vs(ctx: _Sweep, summary: pd.DataFrame, ok: pd.DataFrame, parameter: str, outputs: list[str], path: Path) -> Path:
+def plot_outcomes_vs(
+    ctx: _Sweep, summary: pd.DataFrame, ok: pd.DataFrame, parameter: str, outputs: list[str], path: Path
+) -> Path:
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
@@ -516,7 +517,9 @@ def plot_outcomes_vs(ctx: _Sweep, summary: pd.DataFrame, ok: pd.DataFrame, param
         if several
         else "one run per design point"
     )
-    fig = ctx.figure(4.6 * ncols + 0.6, 3.5 * nrows + 1.3, f"Outcomes against {parameter}", subtitle, "data: summary.csv")
+    fig = ctx.figure(
+        4.6 * ncols + 0.6, 3.5 * nrows + 1.3, f"Outcomes against {parameter}", subtitle, "data: summary.csv"
+    )
     rows = summary.sort_values(parameter)
     numeric = _numeric_axis(rows[parameter])
     if numeric:
@@ -566,8 +569,12 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
     height = min(12.0, max(5.0, 0.55 * nr + 2.6))
     unit, help_text = outcome_info(name)
     which = f"median of {ctx.replicates} replicates per cell" if ctx.replicates > 1 else "one run per cell"
-    subtitle = f"{help_text}; {which}" if help_text else which
-    fig = ctx.figure(width, height, f"{name} over {rows_p} and {cols_p}", subtitle, "data: summary.csv")
+    if np.isnan(values).any():
+        which += "; n/a: no successful run"
+    if ctx.replicates > 1 and (counts.to_numpy(dtype=float) < ctx.replicates).any():
+        which += "; (n=k): only k replicates succeeded"
+    subtitle = _wrap(f"{help_text}; {which}" if help_text else which, int(width * 14))
+    fig = ctx.figure(width, height, name, subtitle, "data: summary.csv")
     ax = fig.add_subplot()
     if not np.isfinite(values).any():
         _no_data(ax, f"no successful run with a value of {name}")
@@ -610,7 +617,9 @@ def _sorted_levels(values: pd.Series) -> list:
         return levels
 
 
-def plot_sobol(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, note: str) -> Path:
+def plot_sobol(
+    ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, note: str
+) -> Path:
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
@@ -625,21 +634,31 @@ def plot_sobol(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs:
         "data: sobol.csv",
     )
     y = np.arange(d)
-    for ax, name in zip(_panels(fig, n, ncols), outputs):
+    for k, (ax, name) in enumerate(zip(_panels(fig, n, ncols), outputs)):
         rows = table[table["outcome"] == name].set_index("parameter").reindex(parameters)
         ax.set_title(_wrap(outcome_label(name), 50), loc="left", fontsize=10)
         if not np.isfinite(rows[["S1", "ST"]].to_numpy(dtype=float)).any():
             _no_data(ax, "no indices (constant outcome or no usable runs)")
+            if k % ncols == 0:  # keep the parameter names for the panels to its right
+                ax.set_ylim(d - 0.5, -0.5)
+                ax.set_yticks(y, parameters)
             continue
         for offset, key, colour, label in ((-0.2, "S1", BLUE, "S1 first order"), (0.2, "ST", ORANGE, "ST total")):
             est = rows[key].to_numpy(dtype=float)
             low, high = rows[f"{key}_low"].to_numpy(dtype=float), rows[f"{key}_high"].to_numpy(dtype=float)
             err = np.vstack([np.clip(est - low, 0, None), np.clip(high - est, 0, None)])
             err = np.where(np.isfinite(err), err, 0.0)
-            ax.barh(y + offset, est, height=0.38, color=colour, label=label, xerr=err,
-                    error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2.5})
+            ax.barh(
+                y + offset,
+                est,
+                height=0.38,
+                color=colour,
+                label=label,
+                xerr=err,
+                error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2.5},
+            )
         ax.axvline(0, color="#444444", lw=0.8)
-        ax.set_yticks(y, parameters)
+        ax.set_yticks(y, parameters if k % ncols == 0 else [""] * d)  # same order in every panel
         ax.invert_yaxis()
         lows = rows[["S1_low", "ST_low", "S1", "ST"]].to_numpy(dtype=float)
         highs = rows[["S1_high", "ST_high", "S1", "ST"]].to_numpy(dtype=float)
@@ -648,14 +667,29 @@ def plot_sobol(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs:
         ax.set_xlim(left, right)
         ax.set_xlabel("index (share of variance)")
         total_s1 = float(np.nansum(rows["S1"].to_numpy(dtype=float)))
-        ax.text(0.98, 0.02, f"sum of S1 = {total_s1:.2f}\n(1 - sum: interactions and noise)", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8, color="#333333")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.text(
+            0.98,
+            0.02,
+            f"sum of S1 = {total_s1:.2f}\n(1 - sum: interactions and noise)",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="#333333",
+        )
         _grid_lines(ax, "x")
+    handles = [
+        Patch(color=BLUE, label="S1 first order"),
+        Patch(color=ORANGE, label="ST total"),
+        Line2D([], [], color="#333333", lw=1, label="95 % bootstrap CI"),
+    ]
+    fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
     return _save(fig, path)
 
 
-def plot_screening(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, skipped: list[str]) -> Path:
+def plot_screening(
+    ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, skipped: list[str]
+) -> Path:
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
@@ -667,8 +701,13 @@ def plot_screening(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outp
     )
     extra = f"not numeric, left out: {', '.join(skipped)}" if skipped else ""
     footnote = "data: screening.csv" + (f" | {extra}" if extra else "")
-    fig = ctx.figure((4.2 + 0.06 * label_width) * ncols + 0.4, (0.42 * d + 1.8) * nrows + 1.4,
-                     "Screening: which parameters move each outcome", subtitle, footnote)
+    fig = ctx.figure(
+        (4.2 + 0.06 * label_width) * ncols + 0.4,
+        (0.42 * d + 1.8) * nrows + 1.4,
+        "Screening: which parameters move each outcome",
+        subtitle,
+        footnote,
+    )
     for ax, name in zip(_panels(fig, n, ncols), outputs):
         ax.set_title(_wrap(outcome_label(name), 50), loc="left", fontsize=10)
         rows = table[table["outcome"] == name]
@@ -685,12 +724,18 @@ def plot_screening(ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outp
                 ax.text(0.02, yi, "n/a (no variation)", va="center", fontsize=8, color="#666666")
                 continue
             p_text = "p<0.001" if p < 0.001 else f"p={p:.2g}"
-            ax.text(r + (0.03 if r >= 0 else -0.03), yi, f"{r:+.2f} ({p_text})", va="center",
-                    ha="left" if r >= 0 else "right", fontsize=8)
+            ax.text(
+                -0.03 if r >= 0 else 0.03,
+                yi,
+                f"{r:+.2f} ({p_text})",
+                va="center",  # across the zero line
+                ha="right" if r >= 0 else "left",
+                fontsize=8,
+            )
         ax.axvline(0, color="#444444", lw=0.8)
         ax.set_yticks(y, rows["parameter"].tolist())
         ax.invert_yaxis()
-        ax.set_xlim(-1.45, 1.45)
+        ax.set_xlim(-1.05, 1.05)
         ax.set_xticks([-1, -0.5, 0, 0.5, 1])
         ax.set_xlabel("Spearman rho (rank correlation, -1..1)")
         _grid_lines(ax, "x")

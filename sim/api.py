@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.runner import RunResult, default_workers, run_replicates
+from sim.runner import RunResult, default_workers, run_replicates, stack_results
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 
@@ -39,15 +39,11 @@ class Simulation:
 
     @property
     def timeseries(self) -> pd.DataFrame:
-        frames = [r.timeseries.assign(replicate=r.replicate, seed=r.seed) for r in self.results]
-        df = pd.concat(frames, ignore_index=True)
-        return df[["replicate", "seed", *[c for c in df.columns if c not in ("replicate", "seed")]]]
+        return stack_results(self.results, "timeseries")
 
     @property
     def events(self) -> pd.DataFrame:
-        frames = [r.events.assign(replicate=r.replicate, seed=r.seed) for r in self.results]
-        df = pd.concat(frames, ignore_index=True)
-        return df[["replicate", "seed", *[c for c in df.columns if c not in ("replicate", "seed")]]]
+        return stack_results(self.results, "events")
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
         """Write the result files (atomically) to `out` or results/<scenario>/<timestamp>/."""

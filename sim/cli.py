@@ -50,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replicates", type=_positive_int, default=1, help="independent runs (default 1)")
     run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one scenario key, e.g. --set factions.NDF.salary_usd_month=200 (repeatable)",
     )
     run.add_argument("--out", type=Path, help="write exactly here (default results/<scenario>/<timestamp>/)")
@@ -84,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args) -> int:
     from sim.api import simulate
-
     from sim.results import check_output_dir
 
     if args.out is not None:
@@ -115,7 +118,10 @@ def cmd_validate(args) -> int:
             print(error, file=sys.stderr)
             status = EXIT_BAD_INPUT
         else:
-            print(f"{path}: ok ({scenario.name}: {len(scenario.sites)} sites, {len(scenario.factions)} factions, {scenario.steps} steps)")
+            print(
+                f"{path}: ok ({scenario.name}: {len(scenario.sites)} sites, "
+                f"{len(scenario.factions)} factions, {scenario.steps} steps)"
+            )
     return status
 
 
@@ -138,8 +144,8 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from sim.scenario import load_scenario, resolve_scenario_path
     from sim.results import check_output_dir
+    from sim.scenario import load_scenario, resolve_scenario_path
     from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
 
     path = resolve_scenario_path(args.scenario)

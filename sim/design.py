@@ -279,6 +279,8 @@ def _typed(value, spec: ParameterSpec | None):
         value = value.item()
     if spec is None:
         return value
+    if isinstance(spec, Mapping):  # a range written as a plain dict
+        spec = SweepRange.model_validate(spec)
     if isinstance(spec, SweepRange):
         if spec.integer:
             if isinstance(value, float) and not value.is_integer():

@@ -51,9 +51,7 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     The kernel conserves mass up to what spills over the grid's edge or onto impassable
     cells, so total influence never exceeds total presence.
     """
-    smoothed = ndimage.gaussian_filter(
-        presence, sigma=(0, sigma_cells, sigma_cells), mode="constant", truncate=3.0
-    )
+    smoothed = ndimage.gaussian_filter(presence, sigma=(0, sigma_cells, sigma_cells), mode="constant", truncate=3.0)
     return smoothed * passable
 
 
@@ -172,9 +170,7 @@ def tribal_bridge(alignment: np.ndarray, a: int, b: int) -> float:
 # --- Tribal politics --------------------------------------------------------------------
 
 
-def update_alignment(
-    alignment: np.ndarray, pull: np.ndarray, responsiveness: np.ndarray
-) -> np.ndarray:
+def update_alignment(alignment: np.ndarray, pull: np.ndarray, responsiveness: np.ndarray) -> np.ndarray:
     """Move each leader's alignment (L, F) toward softmax(pull) by its responsiveness (L,).
 
     Stays on the simplex: a convex mix of two probability vectors is one.

@@ -161,12 +161,19 @@ class CorridorModel(mesa.Model):
                 weights = self.is_militia.astype(float)
             alignment = weights / weights.sum() if weights.sum() > 0 else np.full(n_f, 1.0 / n_f)
             leader = TribalLeader(
-                self, index=index, tribe=tribe, spec=spec, cell=self.cell_at_flat(self._site_flat(spec.seat)), alignment=alignment
+                self,
+                index=index,
+                tribe=tribe,
+                spec=spec,
+                cell=self.cell_at_flat(self._site_flat(spec.seat)),
+                alignment=alignment,
             )
             self.leaders.append(leader)
         # tribe -> flat cells of the towns where it lives (for "who controls the tribe's towns")
         self.tribe_town_cells = [
-            np.array([self._site_flat(s) for s, site in self.config.sites.items() if tribe in site.tribes], dtype=np.int64)
+            np.array(
+                [self._site_flat(s) for s, site in self.config.sites.items() if tribe in site.tribes], dtype=np.int64
+            )
             for tribe in self.tribe_names
         ]
 
@@ -265,7 +272,9 @@ class CorridorModel(mesa.Model):
         self.partition: dict[tuple[int, int], np.ndarray | None] = {pair: None for pair in self.hostile_pairs}
         self.casualty_memory = np.zeros((max(len(self.tribe_names), 1), f))  # tribe x inflicting faction
         self.courting_paid = np.zeros((max(len(self.tribe_names), 1), f))  # USD/day today
-        insurgent_spec = self.config.factions[self.faction_names[self.insurgent]] if self.insurgent is not None else None
+        insurgent_spec = (
+            self.config.factions[self.faction_names[self.insurgent]] if self.insurgent is not None else None
+        )
         self.insurgent_cells = float(insurgent_spec.initial_fighters) if insurgent_spec else 0.0
         self.recent_clash_cells: list[tuple[int, int, int]] = []  # (step, row, col) for maps
         self.n_rival_contested = 0  # cells where two hostile militias both have a foothold
@@ -346,14 +355,20 @@ class CorridorModel(mesa.Model):
             income = 0.0
             if militia.patron is not None:
                 patron = self.config.patrons[militia.patron]
-                lost = patron.supply_funding_share if (patron.supply_crossing and not self._supply_open(f, patron)) else 0.0
+                lost = (
+                    patron.supply_funding_share
+                    if (patron.supply_crossing and not self._supply_open(f, patron))
+                    else 0.0
+                )
                 income += patron.funding_usd_day * (1.0 - lost)
             held = self.site_control == f
             income += float(self.site_revenue[held].sum())
             contested = self.site_control == mech.CONTESTED
             if rules.contested_revenue_share > 0 and contested.any():
                 site_share = self.share.reshape(self.n_factions, -1)[f, self.geo.site_flat]
-                stronger = contested & (site_share == self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat].max(axis=0))
+                stronger = contested & (
+                    site_share == self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat].max(axis=0)
+                )
                 income += rules.contested_revenue_share * float(self.site_revenue[stronger].sum())
             militia.budget_usd += income
             militia.income_usd = income
@@ -473,7 +488,12 @@ class CorridorModel(mesa.Model):
         switch = (old >= 0) & (new >= 0)
         np.add.at(t.defections, (old[switch], new[switch]), 1)
         for a, b in zip(*np.nonzero(t.defections)):
-            self._event("defection", from_faction=self.faction_names[a], to_faction=self.faction_names[b], count=int(t.defections[a, b]))
+            self._event(
+                "defection",
+                from_faction=self.faction_names[a],
+                to_faction=self.faction_names[b],
+                count=int(t.defections[a, b]),
+            )
             if self.hostile[a, b]:
                 lo, hi = min(a, b), max(a, b)
                 self.tension[lo, hi] += self.rules.tension.gain_poaching * t.defections[a, b]
@@ -486,7 +506,9 @@ class CorridorModel(mesa.Model):
         contested = self.site_control == mech.CONTESTED
         weights = np.empty((self.n_factions, len(self.geo.site_names)))
         for f in range(self.n_factions):
-            held_by_enemy = (self.site_control >= 0) & self.hostile[f, np.maximum(self.site_control, 0)] & (self.site_control != f)
+            held_by_enemy = (
+                (self.site_control >= 0) & self.hostile[f, np.maximum(self.site_control, 0)] & (self.site_control != f)
+            )
             # Posting weight does not grow with current share (that would let the stronger
             # side empty every contested site of its rival); it falls only where a hostile
             # faction holds the site outright and this one has no foothold (enemy cores).
@@ -624,7 +646,9 @@ class CorridorModel(mesa.Model):
             if len(front) == 0:
                 continue
             posture = max(self.effective_posture(a), self.effective_posture(b))
-            p = mech.clash_probability(self.tension[a, b], self.calm(a, b), posture, rules_c.p_max, rules_c.tension_scale)
+            p = mech.clash_probability(
+                self.tension[a, b], self.calm(a, b), posture, rules_c.p_max, rules_c.tension_scale
+            )
             hits = front[rng.random(len(front)) < p]
             for flat in hits:
                 self._clash(a, b, int(flat), arms, rng, at_site=int(flat) in site_cells)
@@ -690,7 +714,9 @@ class CorridorModel(mesa.Model):
             winner=self.faction_names[winner],
         )
 
-    def _inflict(self, candidates: np.ndarray, casualties: int, victim: int, attacker: int | None, rng) -> tuple[int, int]:
+    def _inflict(
+        self, candidates: np.ndarray, casualties: int, victim: int, attacker: int | None, rng
+    ) -> tuple[int, int]:
         """Turn `casualties` of `candidates` into killed and wounded; update risk and tribes."""
         if casualties == 0 or len(candidates) == 0:
             return 0, 0
@@ -731,7 +757,9 @@ class CorridorModel(mesa.Model):
     def _mediation(self) -> None:
         rng = self.streams["mediation"]
         rules = self.rules.mediation
-        alignment = np.array([leader.alignment for leader in self.leaders]) if self.leaders else np.zeros((0, self.n_factions))
+        alignment = (
+            np.array([leader.alignment for leader in self.leaders]) if self.leaders else np.zeros((0, self.n_factions))
+        )
         for a, b in self.hostile_pairs:
             if not (self.is_militia[a] and self.is_militia[b]):
                 continue
@@ -831,7 +859,7 @@ class CorridorModel(mesa.Model):
         if len(targets_pool) == 0:
             return
         # Cells strike where control is contested more often (twice the weight; assumption).
-        contested = (self.control.reshape(-1)[r.post[targets_pool]] == mech.CONTESTED)
+        contested = self.control.reshape(-1)[r.post[targets_pool]] == mech.CONTESTED
         w = np.where(contested, 2.0, 1.0)
         for _ in range(n_attacks):
             target = rng.choice(targets_pool, p=w / w.sum())

@@ -116,7 +116,9 @@ def control_change_step(ts, events, meta, subject):
 KINDS: dict[str, OutcomeKind] = {
     k.name: k
     for k in [
-        OutcomeKind("territory_final", "militia", "share of passable cells controlled on the last day", territory_final),
+        OutcomeKind(
+            "territory_final", "militia", "share of passable cells controlled on the last day", territory_final
+        ),
         OutcomeKind("territory_mean", "militia", "mean share of passable cells controlled", territory_mean),
         OutcomeKind("fighters_final", "faction", "fighters on the last day (insurgents: cells)", fighters_final),
         OutcomeKind("killed_total", None, "killed, all militias, whole run", killed_total),
@@ -194,5 +196,3 @@ def outcome_rows(kinds: dict[str, OutcomeKind] = KINDS) -> list[tuple[str, str]]
         pattern = kind.name if kind.subject is None else f"{kind.name}.<{kind.subject}>"
         rows.append((pattern, kind.help))
     return rows
-
-

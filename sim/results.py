@@ -128,7 +128,9 @@ def git_commit() -> str | None:
             return None
         dirty = subprocess.run(
             ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -149,7 +151,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def _display_path(path: str) -> str:
+def display_path(path: str) -> str:
     """A path relative to the current directory when it lies inside it (shorter re-run commands)."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
@@ -170,11 +172,11 @@ def build_manifest(
     command: list[str] | None = None,
 ) -> dict:
     finished = datetime.now(timezone.utc)
-    where = _display_path(scenario_file) if scenario_file else config.name
+    where = display_path(scenario_file) if scenario_file else config.name
     set_args = "".join(f" --set {o}" for o in overrides)
     return {
         "scenario": config.name,
-        "scenario_file": _display_path(scenario_file) if scenario_file else None,
+        "scenario_file": display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
         "root_seed": int(root_seed),
         "n_replicates": len(results),
@@ -206,24 +208,11 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
     text = yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     atomic_write_text(directory / "scenario.yaml", text)
 
-    frames = []
-    for r in results:
-        ts = r.timeseries.copy()
-        ts.insert(0, "seed", r.seed)
-        ts.insert(0, "replicate", r.replicate)
-        frames.append(ts)
-    atomic_write_text(directory / "timeseries.csv", pd.concat(frames, ignore_index=True).to_csv(index=False))
+    from sim.geography import build_geography  # local: reading results needs neither
+    from sim.runner import stack_results
 
-    event_frames = []
-    for r in results:
-        ev = r.events.copy()
-        ev.insert(0, "seed", r.seed)
-        ev.insert(0, "replicate", r.replicate)
-        event_frames.append(ev)
-    events = pd.concat(event_frames, ignore_index=True) if event_frames else pd.DataFrame()
-    atomic_write_text(directory / "events.csv", events.to_csv(index=False))
-
-    from sim.geography import build_geography  # local: only needed here
+    for table in ("timeseries", "events"):
+        atomic_write_text(directory / f"{table}.csv", stack_results(results, table).to_csv(index=False))
 
     geo = build_geography(config)
     clash = [np.column_stack([np.full(len(r.clash_cells), r.replicate), r.clash_cells]) for r in results]

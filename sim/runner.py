@@ -54,9 +54,7 @@ def replicate_seeds(root_seed: int, n_replicates: int) -> list[int]:
     return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
 
 
-def run_model(
-    config: Scenario, seed: int, steps: int | None = None, replicate: int = 0, on_step=None
-) -> RunResult:
+def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: int = 0, on_step=None) -> RunResult:
     """Build one model from a validated scenario and seed, run it, and return what it recorded.
 
     `on_step()` (optional) is called after each step, e.g. to advance a progress bar; it
@@ -106,6 +104,13 @@ def run_model(
         elapsed_s=time.perf_counter() - started,
         meta={"first_control_change": dict(model.first_control_change)},
     )
+
+
+def stack_results(results: list[RunResult], table: str) -> pd.DataFrame:
+    """One table ('timeseries' or 'events') of several runs, led by replicate and seed columns."""
+    frames = [getattr(r, table).assign(replicate=r.replicate, seed=r.seed) for r in results]
+    stacked = pd.concat(frames, ignore_index=True)
+    return stacked[["replicate", "seed", *[c for c in stacked.columns if c not in ("replicate", "seed")]]]
 
 
 def _run_replicate(args: tuple) -> RunResult:

@@ -160,7 +160,10 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         for faction_name, faction in s.factions.items():
             if site.owner is not None and name in faction.headquarters and faction_name != site.owner:
                 problems.append(
-                    doc.problem(("sites", name, "owner"), f"owned by '{site.owner}' but listed as headquarters of '{faction_name}'")
+                    doc.problem(
+                        ("sites", name, "owner"),
+                        f"owned by '{site.owner}' but listed as headquarters of '{faction_name}'",
+                    )
                 )
         need(s.factions, site.initial_control, ("sites", name, "initial_control"), "faction")
         if site.lat is not None:
@@ -174,7 +177,10 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             key = "row"
         if not (0 <= row < g.height and 0 <= col < g.width):
             problems.append(
-                doc.problem(("sites", name, key), f"site is off the grid (cell row {row}, col {col}; grid is {g.height}x{g.width})")
+                doc.problem(
+                    ("sites", name, key),
+                    f"site is off the grid (cell row {row}, col {col}; grid is {g.height}x{g.width})",
+                )
             )
     for i, override in enumerate(g.cells):
         if override.row >= g.height or override.col >= g.width:
@@ -209,7 +215,9 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         need(s.sites, patron.supply_crossing, ("patrons", name, "supply_crossing"), "site")
         site = s.sites.get(patron.supply_crossing) if patron.supply_crossing else None
         if site is not None and site.kind != "crossing":
-            problems.append(doc.problem(("patrons", name, "supply_crossing"), f"'{patron.supply_crossing}' is not a crossing"))
+            problems.append(
+                doc.problem(("patrons", name, "supply_crossing"), f"'{patron.supply_crossing}' is not a crossing")
+            )
     for i, entry in enumerate(s.patron_alignment):
         for j, patron in enumerate(entry.between):
             need(s.patrons, patron, ("patron_alignment", i, "between", j), "patron")
@@ -253,7 +261,9 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
         for value in trial_values:
             try:
                 validate_document(
-                    apply_overrides(SourcedDocument(data=base, origins={}, main_file="sweep"), [f"{key}={json.dumps(value)}"])
+                    apply_overrides(
+                        SourcedDocument(data=base, origins={}, main_file="sweep"), [f"{key}={json.dumps(value)}"]
+                    )
                 )
             except ScenarioError as error:
                 problems.append(doc.problem(path, f"value {value!r} is not valid here: {error.problems[0].message}"))

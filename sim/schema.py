@@ -151,9 +151,7 @@ class Tribe(Strict):
 
 class Spending(Strict):
     courting_usd_day: float = param(0.0, ge=0, unit="USD/day", help="patronage paid to tribal leaders")
-    courted_tribes: list[Identifier] = Field(
-        default_factory=list, description="tribes it courts; empty = all tribes"
-    )
+    courted_tribes: list[Identifier] = Field(default_factory=list, description="tribes it courts; empty = all tribes")
     reserve_usd: float = param(0.0, ge=0, unit="USD", help="budget kept back before opening headquarters")
 
 
@@ -165,9 +163,19 @@ class Faction(Strict):
     privileges: float = param(0.0, ge=0, le=1, unit="index 0-1", help="non-salary benefits of membership")
     exempts_conscription: StrictBool = Field(False, description="membership exempts from compulsory service")
     posture: float = probability(0.5, "readiness to escalate", unit="index 0-1")
-    initial_fighters: int = param(0, ge=0, le=1_000_000, unit="fighters", help="fighters drawn from the local pool at step 0 (insurgents: initial cells)")
+    initial_fighters: int = param(
+        0,
+        ge=0,
+        le=1_000_000,
+        unit="fighters",
+        help="fighters drawn from the local pool at step 0 (insurgents: initial cells)",
+    )
     initial_outsiders: int = param(
-        0, ge=0, le=1_000_000, unit="fighters", help="fighters from outside the local pool at step 0 (e.g. non-local militias)"
+        0,
+        ge=0,
+        le=1_000_000,
+        unit="fighters",
+        help="fighters from outside the local pool at step 0 (e.g. non-local militias)",
     )
     initial_budget_usd: float = param(0.0, ge=0, unit="USD", help="cash at step 0")
     headquarters: list[Identifier] = Field(default_factory=list, description="its headquarters sites")
@@ -185,9 +193,7 @@ class Patron(Strict):
     funding_usd_day: float = param(0.0, ge=0, unit="USD/day", help="money sent to each client faction")
     supply_crossing: Identifier | None = Field(None, description="border crossing its arms come through")
     supply_open: StrictBool = Field(True, description="whether the supply route is open")
-    arms_multiplier: float = param(
-        1.3, ge=1, le=5, unit="x", help="combat strength multiplier while arms flow"
-    )
+    arms_multiplier: float = param(1.3, ge=1, le=5, unit="x", help="combat strength multiplier while arms flow")
     supply_funding_share: float = probability(
         0.3, "share of funding that travels the supply route (lost when it is closed)", unit="share"
     )
@@ -216,7 +222,9 @@ class EconomyRules(Strict):
 class TribalRules(Strict):
     weight_payments: float = param(1.0, ge=0, unit="per 1000 USD/day", help="pull of patronage on alignment")
     weight_control: float = param(1.0, ge=0, unit="per share", help="pull of controlling the tribe's towns")
-    weight_casualties: float = param(0.5, ge=0, unit="per tribesman killed", help="push of casualties a faction inflicts")
+    weight_casualties: float = param(
+        0.5, ge=0, unit="per tribesman killed", help="push of casualties a faction inflicts"
+    )
     casualty_memory_days: float = param(60.0, gt=0, unit="days", help="how long inflicted casualties are remembered")
 
 
@@ -237,7 +245,10 @@ class RecruitmentRules(Strict):
     )
     risk_memory_days: float = param(30.0, gt=0, unit="days", help="memory of a militia's death rate")
     hiring_runway_days: float = param(
-        30.0, ge=0, unit="days", help="a militia whose income does not cover its salaries hires only while its cash covers this many days of them"
+        30.0,
+        ge=0,
+        unit="days",
+        help="a militia whose income does not cover its salaries hires only while its cash covers this many days",
     )
 
 
@@ -254,14 +265,18 @@ class DeploymentRules(Strict):
 class InfluenceRules(Strict):
     sigma_cells: float = param(1.5, gt=0, le=50, unit="cells", help="spread of influence around fighters")
     persistence: float = probability(0.9, "share of yesterday's influence kept", unit="share/day")
-    control_threshold: float = param(0.6, ge=0.5, le=1, unit="share", help="share of influence needed to control a cell")
+    control_threshold: float = param(
+        0.6, ge=0.5, le=1, unit="share", help="share of influence needed to control a cell"
+    )
     min_influence: float = param(0.5, ge=0, unit="fighter-equivalents", help="below this a cell is nobody's")
 
 
 class TensionRules(Strict):
     decay_per_day: float = probability(0.03, "share of tension lost per day", unit="1/day")
     gain_contested: float = param(
-        0.002, ge=0, unit="per value-weighted cell/day",
+        0.002,
+        ge=0,
+        unit="per value-weighted cell/day",
         help="rise per day from cells where both sides have >= 25% of the influence, weighted by cell value",
     )
     gain_poaching: float = param(0.01, ge=0, unit="per defector", help="rise from fighters poached by the rival")
@@ -274,7 +289,9 @@ class ClashRules(Strict):
     min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
     radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
     p_max: float = probability(
-        0.004, "ceiling of the daily clash chance per front cell (very high tension, full posture, no calm)", unit="1/day"
+        0.004,
+        "ceiling of the daily clash chance per front cell (very high tension, full posture, no calm)",
+        unit="1/day",
     )
     tension_scale: float = param(
         2.0, gt=0, unit="tension", help="tension at which the clash chance reaches 63% of its ceiling"
@@ -296,7 +313,10 @@ class MediationRules(Strict):
     p_success_base: float = probability(0.2, "chance of agreement with neutral patrons and tribes")
     patron_alignment_weight: float = param(2.0, ge=0, unit="log-odds per alignment", help="effect of patrons' aims")
     tribal_weight: float = param(
-        1.0, ge=0, unit="log-odds per bridge", help="effect of tribal leaders tied to both sides (mean 2*min of their weights)"
+        1.0,
+        ge=0,
+        unit="log-odds per bridge",
+        help="effect of tribal leaders tied to both sides (mean 2*min of their weights)",
     )
     tension_weight: float = param(0.5, ge=0, unit="log-odds per tension", help="high tension makes agreement harder")
     p_escalation: float = probability(
@@ -373,7 +393,10 @@ class Sweep(Strict):
     )
     design: Literal["grid", "random", "lhs", "sobol"] = Field("grid", description="how design points are drawn")
     samples: int | None = param(
-        None, ge=1, le=1_000_000, unit="points",
+        None,
+        ge=1,
+        le=1_000_000,
+        unit="points",
         help="design points (random, lhs); base samples N for sobol (N*(d+2) points); points per range for grid",
     )
     replicates: int = param(1, ge=1, le=100_000, unit="runs", help="runs per design point (common random numbers)")

@@ -35,10 +35,11 @@ from sim.results import (
     OutputError,
     atomic_write_bytes,
     atomic_write_text,
+    display_path,
     git_commit,
     versions,
 )
-from sim.runner import default_workers, process_context, replicate_seeds, run_model, show_progress
+from sim.runner import process_context, replicate_seeds, run_model, show_progress
 from sim.scenario import scenario_to_dict, validate_document
 from sim.schema import Scenario
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
@@ -167,16 +168,15 @@ class DaskExecutor:
         self.retries = retries
         self.cluster = None
         if address == "local":
-            self.cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
             self.client = Client(self.cluster)
         else:
             try:
                 self.client = Client(address, timeout=f"{connect_timeout_s}s")
             except (OSError, TimeoutError, ValueError) as error:
                 raise SweepError(
-                    f"cannot reach the Dask scheduler at {address} within {connect_timeout_s:g} s ({type(error).__name__})"
+                    f"cannot reach the Dask scheduler at {address} "
+                    f"within {connect_timeout_s:g} s ({type(error).__name__})"
                 ) from None
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
 
@@ -279,18 +279,24 @@ class Journal:
         self.handle.close()
 
 
-def _manifest(config: Scenario, design: pd.DataFrame, root_seed: int, steps: int, scenario_file, overrides, executor) -> dict:
+def _manifest(
+    config: Scenario, design: pd.DataFrame, root_seed: int, steps: int, scenario_file, overrides, executor
+) -> dict:
     sweep = config.sweep
     parameters = list(sweep.parameters)
-    where = scenario_file or config.name
-    example = design.iloc[0].to_dict() if len(design) else {}
+    where = display_path(scenario_file) if scenario_file else config.name
+    # iloc[:1] keeps each column's dtype (iloc[0] would turn a row with floats all-float,
+    # losing the 63-bit seed's precision and printing integers as 10.0).
+    example = design.iloc[:1].to_dict("records")[0] if len(design) else {}
     from sim.design import override_strings
 
-    example_sets = " ".join(f"--set {s}" for s in (*overrides, *override_strings(example, parameters))) if example else ""
+    example_sets = (
+        " ".join(f"--set {s}" for s in (*overrides, *override_strings(example, sweep.parameters))) if example else ""
+    )
     return {
         "kind": KIND,
         "scenario": config.name,
-        "scenario_file": scenario_file,
+        "scenario_file": display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
         "design": sweep.design,
         "parameters": parameters,
@@ -306,7 +312,9 @@ def _manifest(config: Scenario, design: pd.DataFrame, root_seed: int, steps: int
             f"python run.py run {where} --seed <seed from design.csv> --steps {steps} "
             "--set <parameter>=<value> for each parameter of the point"
         ),
-        "rerun_example": f"python run.py run {where} --seed {int(example.get('seed', root_seed))} --steps {steps} {example_sets}".strip(),
+        "rerun_example": (
+            f"python run.py run {where} --seed {int(example.get('seed', root_seed))} --steps {steps} {example_sets}"
+        ).strip(),
         "executor": executor,
         "versions": versions(),
         "git_commit": git_commit(),
@@ -362,7 +370,9 @@ def start_sweep(
     )
     atomic_write_text(directory / "design.csv", design.to_csv(index=False))
     # The manifest goes last: a directory with a manifest has its design and scenario.
-    _write_json(directory / "manifest.json", _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name))
+    _write_json(
+        directory / "manifest.json", _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
+    )
     return directory
 
 
@@ -378,9 +388,7 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
     if manifest.get("kind") != KIND:
         raise SweepError(f"{directory}: not a sweep directory (manifest is not a sweep's)")
     if expected_scenario is not None and manifest.get("scenario") != expected_scenario:
-        raise SweepError(
-            f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'"
-        )
+        raise SweepError(f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'")
     from sim.scenario import load_scenario
 
     try:
@@ -424,10 +432,13 @@ def run_sweep(
     )
     bar.set_postfix(failed=n_failed)
     n_run = 0
+    from sim.design import override_strings
+
+    declared = config.sweep.parameters  # values go back to their declared types
     try:
         records = design.to_dict("records")
         tasks = (
-            RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(_overrides(r, parameters)))
+            RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(override_strings(r, declared)))
             for r in records
             if (int(r["point"]), int(r["replicate"])) not in done
         )
@@ -447,8 +458,12 @@ def run_sweep(
     manifest.update(
         status="complete" if len(frame) == len(design) else "incomplete",
         finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        last_session={"runs": n_run, "wall_time_s": round(time.perf_counter() - started, 3), "executor": executor.name,
-                      "workers": getattr(executor, "workers", 1)},
+        last_session={
+            "runs": n_run,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "executor": executor.name,
+            "workers": getattr(executor, "workers", 1),
+        },
         n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
     )
     _write_json(Path(directory) / "manifest.json", manifest)
@@ -456,10 +471,10 @@ def run_sweep(
         from sim.analysis import analyze as analyze_sweep
 
         analyze_sweep(directory)
-    return {"runs": n_run, "total": len(design), "done_before": len(done), "failed": manifest["n_failed"], "todo": len(todo)}
-
-
-def _overrides(record: dict, parameters: list[str]) -> list[str]:
-    from sim.design import override_strings
-
-    return override_strings(record, parameters)
+    return {
+        "runs": n_run,
+        "total": len(design),
+        "done_before": len(done),
+        "failed": manifest["n_failed"],
+        "todo": len(todo),
+    }

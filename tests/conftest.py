@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import SCENARIOS
+
 from sim.scenario import load_scenario
 
 

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import PROJECT, SCENARIOS
+
 from sim.results import load_run
 
 RUN_PY = PROJECT / "run.py"
@@ -26,8 +25,22 @@ def run_cli(*args, cwd=None, env_extra=None) -> subprocess.CompletedProcess:
 
 def test_run_writes_every_file_exactly_at_out(tmp_path):
     out = tmp_path / "toy-run"
-    done = run_cli("run", SCENARIOS / "toy_two_towns.yaml", "--steps", 20, "--replicates", 2, "--workers", 2,
-                   "--seed", 5, "--set", "factions.Red.salary_usd_month=200", "--out", out)
+    done = run_cli(
+        "run",
+        SCENARIOS / "toy_two_towns.yaml",
+        "--steps",
+        20,
+        "--replicates",
+        2,
+        "--workers",
+        2,
+        "--seed",
+        5,
+        "--set",
+        "factions.Red.salary_usd_month=200",
+        "--out",
+        out,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out)
     assert done.stderr == ""  # not a terminal: no progress bar, no chatter
@@ -179,7 +192,8 @@ def test_kill_9_while_writing_leaves_no_results_directory(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, str(RUN_PY), "run", "baseline", "--steps", "60", "--replicates", "12", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

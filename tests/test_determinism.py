@@ -36,9 +36,7 @@ def test_a_replicate_reruns_alone_from_its_recorded_seed():
     many = simulate("baseline", seed=9, steps=30, replicates=3)
     third = many.results[2]
     alone = simulate("baseline", seed=third.seed, steps=30)
-    pd.testing.assert_frame_equal(
-        third.timeseries, alone.results[0].timeseries, check_exact=True
-    )
+    pd.testing.assert_frame_equal(third.timeseries, alone.results[0].timeseries, check_exact=True)
 
 
 def test_replicate_seeds_are_stable_prefixes():

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import scenario
 
 from sim.agents import Militia, Recruit, RecruitStatus, TribalLeader
 from sim.model import CorridorModel
 from sim.runner import run_model
-
-from helpers import scenario
 
 SEEDS = range(101, 109)
 
@@ -250,9 +249,7 @@ def test_an_agreement_partitions_sites_and_the_ceding_side_withdraws():
     assert model.calm(*pair) == 1.0
     np.testing.assert_allclose(model._deployment_weights()[ndf, ceded_by_ndf], 0.0)
     model.last_agreement[pair] = model.steps - config.rules.mediation.calm_half_life_days  # calm 0.5
-    np.testing.assert_allclose(
-        model._deployment_weights()[ndf, ceded_by_ndf], 0.5 * unconstrained[ceded_by_ndf]
-    )
+    np.testing.assert_allclose(model._deployment_weights()[ndf, ceded_by_ndf], 0.5 * unconstrained[ceded_by_ndf])
     np.testing.assert_allclose(model._deployment_weights()[ndf, ~ceded_by_ndf], unconstrained[~ceded_by_ndf])
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-
 from helpers import PROJECT, SCENARIOS
+
 from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_to_dict
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import PROJECT, SCENARIOS
+
 from sim.outcomes import compute_outcomes
 from sim.runner import run_model
 from sim.scenario import load_scenario
@@ -42,8 +42,13 @@ def toy_sweep_config(*extra):
 
 def start(tmp_path, name, *extra):
     return start_sweep(
-        toy_sweep_config(*extra), out=tmp_path / name, root_seed=11, steps=None,
-        scenario_file=str(SCENARIOS / "toy_two_towns.yaml"), overrides=[], executor_name="test",
+        toy_sweep_config(*extra),
+        out=tmp_path / name,
+        root_seed=11,
+        steps=None,
+        scenario_file=str(SCENARIOS / "toy_two_towns.yaml"),
+        overrides=[],
+        executor_name="test",
     )
 
 
@@ -88,7 +93,9 @@ def test_a_point_reruns_alone_with_its_seed_and_parameters(tmp_path):
     record = design[(design.point == row.point) & (design.replicate == row.replicate)].iloc[0].to_dict()
     base = load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=25"])
     alone = run_model(
-        load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=25", *override_strings(record, manifest["parameters"])]),
+        load_scenario(
+            SCENARIOS / "toy_two_towns.yaml", ["steps=25", *override_strings(record, manifest["parameters"])]
+        ),
         int(row.seed),
     )
     assert base.steps == 25
@@ -142,8 +149,9 @@ def _square(job, x):
 
 def test_timeseries_are_kept_as_parquet_when_asked(tmp_path):
     config = toy_sweep_config("sweep.timeseries=true", "sweep.replicates=1")
-    directory = start_sweep(config, out=tmp_path / "t", root_seed=3, steps=None, scenario_file=None, overrides=[],
-                            executor_name="test")
+    directory = start_sweep(
+        config, out=tmp_path / "t", root_seed=3, steps=None, scenario_file=None, overrides=[], executor_name="test"
+    )
     run_sweep(directory, analyze=False)
     files = sorted((directory / "timeseries").rglob("*.parquet"))
     assert len(files) == 4
@@ -152,8 +160,17 @@ def test_timeseries_are_kept_as_parquet_when_asked(tmp_path):
 
 
 def _start_cli_sweep(out: Path) -> subprocess.Popen:
-    args = [sys.executable, str(RUN_PY), "sweep", str(SCENARIOS / "toy_two_towns.yaml"), "--seed", "11",
-            "--out", str(out), "--no-analysis"]
+    args = [
+        sys.executable,
+        str(RUN_PY),
+        "sweep",
+        str(SCENARIOS / "toy_two_towns.yaml"),
+        "--seed",
+        "11",
+        "--out",
+        str(out),
+        "--no-analysis",
+    ]
     for override in TOY_SWEEP:
         args += ["--set", override]
     args += ["--set", "sweep.replicates=6", "--set", "steps=40"]
@@ -180,8 +197,15 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
     with open(journal, "ab") as handle:  # as if the kill had torn the last line in half
         handle.write(b'{"point": 3, "replicate"')
 
-    resume = [sys.executable, str(RUN_PY), "sweep", str(SCENARIOS / "toy_two_towns.yaml"),
-              "--resume", str(tmp_path / "killed"), "--no-analysis"]
+    resume = [
+        sys.executable,
+        str(RUN_PY),
+        "sweep",
+        str(SCENARIOS / "toy_two_towns.yaml"),
+        "--resume",
+        str(tmp_path / "killed"),
+        "--no-analysis",
+    ]
     for override in TOY_SWEEP:
         resume += ["--set", override]
     done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
@@ -192,8 +216,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_bad_sweep_input_is_refused_in_one_line(tmp_path):
@@ -237,3 +262,25 @@ def test_scenario_for_applies_overrides_to_the_base():
     base.pop("sweep")
     changed = scenario_for(base, ["factions.Red.salary_usd_month=999"])
     assert changed.factions["Red"].salary_usd_month == 999
+
+
+def test_the_manifest_rerun_command_reproduces_the_first_run(tmp_path):
+    directory = start(tmp_path, "s")
+    run_sweep(directory, analyze=False)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    command = manifest["rerun_example"].split()
+    assert command[:3] == ["python", "run.py", "run"]
+    out = tmp_path / "alone"
+    done = subprocess.run(
+        [sys.executable, str(RUN_PY), *command[2:], "--out", str(out), "--no-plots"],
+        capture_output=True, text=True, timeout=300, cwd=PROJECT,
+    )
+    assert done.returncode == 0, done.stderr
+    run_manifest = json.loads((out / "manifest.json").read_text())
+    timeseries = pd.read_csv(out / "timeseries.csv")
+    events = pd.read_csv(out / "events.csv")
+    meta = {"first_control_change": run_manifest["replicates"][0]["first_control_change"]}
+    values = compute_outcomes(manifest["outputs"], timeseries, events, meta)
+    first = outcomes(directory).iloc[0]
+    for name, value in values.items():
+        assert first[name] == pytest.approx(value, rel=1e-12), name
