@@ -693,6 +693,7 @@ class CorridorModel(mesa.Model):
         killed_b, wounded_b = self._inflict(side_b, cas_b, b, a, rng)
         winner = a if (s_a - cas_a * arms[a]) >= (s_b - cas_b * arms[b]) else b
         row, col = divmod(flat, self.geo.width)
+        ground = self.ground_type(row, col)  # before the winner's gain changes the map
         self.influence[winner, row, col] += rules.winner_influence
         self.tension[a, b] += rules.tension_gain_per_clash
         self.today.clashes += 1
@@ -712,6 +713,7 @@ class CorridorModel(mesa.Model):
             killed_b=killed_b,
             wounded_b=wounded_b,
             winner=self.faction_names[winner],
+            ground=ground,
         )
 
     def _inflict(
@@ -880,6 +882,18 @@ class CorridorModel(mesa.Model):
             )
 
     # ------------------------------------------------------------------ helpers
+
+    def ground_type(self, row: int, col: int) -> str:
+        """Where a cell lies in the contest: 'crossing' (a crossing within one cell), 'edge'
+        (contested, or within two cells of ground held by someone else), or 'core' (deep in one side's area)."""
+        near = (np.abs(self.geo.site_rows - row) <= 1) & (np.abs(self.geo.site_cols - col) <= 1)
+        if any(self.geo.site_kinds[s] == "crossing" for s in np.flatnonzero(near)):
+            return "crossing"
+        block = self.control[max(row - 2, 0) : row + 3, max(col - 2, 0) : col + 3]
+        holder = self.control[row, col]
+        if holder < 0 or np.any(block != holder):
+            return "edge"
+        return "core"
 
     def nearest_site_name(self, flat: int, max_cells: float = 2.0) -> str | None:
         row, col = divmod(flat, self.geo.width)
