@@ -35,6 +35,8 @@ gallery: $(STAMP)
 	rm -rf results/gallery/baseline results/gallery/sweep_salary_mediation
 	$(BIN)/python run.py run baseline --replicates 50 --workers 2 --out results/gallery/baseline
 	$(BIN)/python run.py sweep sweep_salary_mediation --workers 2 --out results/gallery/sweep_salary_mediation
+	rm -rf results/gallery/sweep_sobol_behaviour
+	$(BIN)/python run.py sweep sweep_sobol_behaviour --dask local --workers 2 --out results/gallery/sweep_sobol_behaviour
 
 # Regenerate the parameter tables in docs/ODD.md from the schema.
 docs: $(STAMP)

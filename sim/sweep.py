@@ -18,6 +18,7 @@ k of every point gets the same seed (common random numbers), so a point re-runs 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -168,7 +169,13 @@ class DaskExecutor:
         self.retries = retries
         self.cluster = None
         if address == "local":
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
+            )
             self.client = Client(self.cluster)
         else:
             try:
