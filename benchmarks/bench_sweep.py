@@ -3,8 +3,8 @@
 
 Run from the repository root:
 
-    python benchmarks/bench_sweep.py            # full run (about 2-3 minutes on 2 cores)
-    python benchmarks/bench_sweep.py --quick    # smaller sweeps, fewer repeats (about a minute)
+    python benchmarks/bench_sweep.py            # full run (about 2.5 min on 2 idle cores, 4+ under heavy load)
+    python benchmarks/bench_sweep.py --quick    # smaller sweeps, one repeat (about 40 s idle, 80 s under load)
     python benchmarks/bench_sweep.py --json out.json
 
 Every sweep runs in a fresh subprocess of this script (hidden option --child), so that no
@@ -331,6 +331,14 @@ def measure_memory(p: dict) -> dict:
 # --------------------------------------------------------------------------- report
 
 
+def loadavg() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the (shared) machine was, other users included."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def versions() -> dict:
     out = {}
     for dist in ("dask", "distributed", "pandas", "pyarrow", "psutil"):
@@ -353,6 +361,12 @@ def render(env: dict, mode: str, res: dict) -> str:
     add(f"sim/ source fingerprint (sha256 of sim/**/*.py): {env['sim_sha256']}")
     add(f"Worker processes start with '{env['start_method']}'. Each sweep runs in a fresh subprocess; "
         "interpreter start-up, imports and start_sweep() are not timed.")
+    la = res["load_average"]
+    if la.get("start"):
+        fmt = "/".join
+        add(f"Load average (1/5/15 min; {env['usable_cpus']} CPUs, includes other users): "
+            f"start {fmt(map(str, la['start']))}, after throughput {fmt(map(str, la['after_throughput']))}, "
+            f"end {fmt(map(str, la['end']))}")
     add("")
     add(f"0. Machine parallel capacity: pure-Python busy loop ({cap['loop_iterations']:,} iterations) "
         f"in 1 vs 2 processes, best of {cap['samples']}")
@@ -417,7 +431,7 @@ def render(env: dict, mode: str, res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sweeps and one repeat (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="smaller sweeps, one repeat (under a minute idle)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)  # internal: run one sweep
     args = parser.parse_args(argv)
@@ -432,9 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     env["packages"] = versions()
     env["start_method"] = process_context().get_start_method()
     started = time.perf_counter()
-    results = {}
+    results = {"load_average": {"start": loadavg()}}
     results["throughput"], results["capacity"] = measure_throughput(p)
+    results["load_average"]["after_throughput"] = loadavg()
     results["memory"] = measure_memory(p)
+    results["load_average"]["end"] = loadavg()
     print(render(env, mode, results))
     elapsed = time.perf_counter() - started
     print(f"\n(benchmark wall time {elapsed:.1f} s)")

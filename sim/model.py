@@ -40,6 +40,18 @@ STREAMS = (
 )
 
 
+def release_model(model: mesa.Model) -> None:
+    """Let a finished model be garbage-collected.
+
+    Mesa 3.3 keeps a class-level `Agent._ids` counter keyed by model, which holds every model
+    ever built (mesa issue #3179, fixed in 3.4+): without this, a sweep's memory grows with
+    every run. Harmless on versions without the attribute.
+    """
+    ids = getattr(mesa.Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
+
+
 class RandomStreams:
     """Independent numpy Generators keyed by name, all derived from one seed."""
 

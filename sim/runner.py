@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from sim.model import CorridorModel
+from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
 
 SNAPSHOT_LABELS = ("start", "middle", "end")
@@ -92,6 +92,8 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
             if pd.api.types.is_float_dtype(events[column]) and (events[column].dropna() % 1 == 0).all():
                 events[column] = events[column].astype("Int64")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
+    meta = {"first_control_change": dict(model.first_control_change)}
+    release_model(model)
     return RunResult(
         replicate=replicate,
         seed=int(seed),
@@ -102,7 +104,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
         snapshot_steps=np.array(snapshot_at[:3], dtype=np.int64),
         clash_cells=clash_cells,
         elapsed_s=time.perf_counter() - started,
-        meta={"first_control_change": dict(model.first_control_change)},
+        meta=meta,
     )
 
 

@@ -284,3 +284,31 @@ def test_the_manifest_rerun_command_reproduces_the_first_run(tmp_path):
     first = outcomes(directory).iloc[0]
     for name, value in values.items():
         assert first[name] == pytest.approx(value, rel=1e-12), name
+
+
+def test_finished_runs_leave_no_model_behind():
+    """Memory stays flat over many runs: no finished model is kept alive (mesa#3179 on 3.3)."""
+    import gc
+    import weakref
+
+    import sim.runner
+    from sim.model import CorridorModel
+
+    config = load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=2"])
+    built = []
+    original = sim.runner.CorridorModel
+
+    class Watched(CorridorModel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(weakref.ref(self))
+
+    sim.runner.CorridorModel = Watched
+    try:
+        for seed in range(5):
+            run_model(config, seed)
+    finally:
+        sim.runner.CorridorModel = original
+    gc.collect()
+    assert len(built) == 5
+    assert all(ref() is None for ref in built)
