@@ -26,9 +26,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py --quick
+	$(BIN)/python benchmarks/bench_sweep.py --quick
 
 # The figures in README.md, from real runs: 50 replicates of the baseline, and the grid sweep.
 gallery: $(STAMP)
