@@ -73,9 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
     sweep.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
     sweep.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
-    where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (default 1)")
-    where.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address (tcp://host:8786), or 'local'")
+    sweep.add_argument(
+        "--workers", type=_positive_int, default=1,
+        help="local worker processes, or LocalCluster workers with --dask local (default 1)",
+    )
+    sweep.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address (tcp://host:8786), or 'local'")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, help="sweep directory (default results/<scenario>/sweep-<timestamp>/)")
     sweep.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted sweep in DIR")
@@ -83,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="summaries, sensitivity indices and plots of a sweep directory")
     analyze.add_argument("sweep_dir", type=Path)
+
+    patterns = sub.add_parser(
+        "validate-patterns", help="check that the scenario reproduces the article's patterns across replicates"
+    )
+    patterns.add_argument("scenario")
+    patterns.add_argument("--replicates", type=_positive_int, default=100, help="runs (default 100)")
+    patterns.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    patterns.add_argument("--workers", type=_positive_int, default=1)
+    patterns.add_argument("--steps", type=_positive_int)
+    patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    patterns.add_argument("--out", type=Path, help="report directory (default results/<scenario>/validation-<ts>/)")
+
+    calibrate = sub.add_parser("calibrate", help="fit the scenario's `calibration:` parameters to the article (ABC)")
+    calibrate.add_argument("scenario")
+    calibrate.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    calibrate.add_argument("--workers", type=_positive_int, default=1)
+    calibrate.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local'")
+    calibrate.add_argument("--out", type=Path, help="output directory (default results/<scenario>/calibration-<ts>/)")
+    calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration")
+
+    explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
+    explore.add_argument("scenario", nargs="?", default="baseline")
+    explore.add_argument("--port", type=_positive_int, help="localhost port (default: a free one)")
     return parser
 
 
@@ -195,6 +220,27 @@ def cmd_analyze(args) -> int:
     return EXIT_OK
 
 
+def cmd_validate_patterns(args) -> int:
+    from sim.patterns import cli_validate_patterns
+
+    return cli_validate_patterns(args)
+
+
+def cmd_calibrate(args) -> int:
+    from sim.calibration import cli_calibrate
+
+    return cli_calibrate(args)
+
+
+def cmd_explore(args) -> int:
+    try:
+        from sim.explorer import serve
+    except ImportError as error:
+        print(f"error: the explorer needs the ui extra: pip install -e '.[ui]' ({error})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return serve(scenario=args.scenario, port=args.port)
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -202,6 +248,9 @@ COMMANDS = {
     "plot": cmd_plot,
     "sweep": cmd_sweep,
     "analyze": cmd_analyze,
+    "validate-patterns": cmd_validate_patterns,
+    "calibrate": cmd_calibrate,
+    "explore": cmd_explore,
 }
 
 
@@ -220,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
+        if args.command in ("sweep", "calibrate"):
+            print("interrupted; finished runs are kept: continue with --resume DIR", file=sys.stderr)
+        else:
+            print("interrupted; no results were written", file=sys.stderr)
         return 130
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
         if args.debug or os.environ.get("SIM_DEBUG"):

@@ -92,6 +92,7 @@ SECTION_TITLES = {
     "rules.insurgency": "Rules: insurgency",
     "targets": "Calibration targets: the article's figures",
     "sweep": "Sweep design (run.py sweep)",
+    "calibration": "Calibration (run.py calibrate)",
 }
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+
+DEFAULT_WINDOW_DAYS = 30  # default window of the *_window_peak outcomes (targets.window_days)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,91 @@ def control_change_step(ts, events, meta, subject):
     return float(first) if first is not None else float(ts["step"].iloc[-1] + 1)
 
 
+# Outcomes for the article's figures (calibration targets): casualties of clashes between
+# rival militias, from the run's `clash` events (insurgent attacks are not clashes).
+
+
+def _window_days(subject) -> int:
+    """The window length in days from an outcome subject such as `30` (default 30)."""
+    if subject is None or subject == "":
+        return DEFAULT_WINDOW_DAYS
+    text = str(subject)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"window length must be a whole number of days >= 1 (got '{subject}')")
+    return int(text)
+
+
+def _event_number(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame:
+        return pd.Series(0.0, index=frame.index)
+    return pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(float)
+
+
+def _clashes(events) -> pd.DataFrame:
+    """Clash events with their step, site, killed and wounded (both sides); in event order."""
+    if events is None or len(events) == 0 or "event" not in events:
+        return pd.DataFrame({"step": [], "site": [], "killed": [], "wounded": []})
+    clashes = events[events["event"] == "clash"]
+    return pd.DataFrame(
+        {
+            "step": pd.to_numeric(clashes["step"], errors="coerce").fillna(0).astype(int),
+            "site": clashes["site"] if "site" in clashes else pd.Series(None, index=clashes.index, dtype=object),
+            "killed": _event_number(clashes, "killed_a") + _event_number(clashes, "killed_b"),
+            "wounded": _event_number(clashes, "wounded_a") + _event_number(clashes, "wounded_b"),
+        }
+    )
+
+
+def clash_window_peak(ts, events, subject=None) -> tuple[float, float]:
+    """(killed, wounded) in clashes during the `subject`-day window (default 30) with the most
+    clash casualties (killed + wounded); the earliest such window on ties. Windows are whole
+    runs of consecutive days within steps 1..last step; a run shorter than the window counts
+    whole. No clashes: (0, 0)."""
+    days = _window_days(subject)
+    clashes = _clashes(events)
+    last = int(ts["step"].max()) if ts is not None and "step" in ts and len(ts) else 0
+    last = max(last, int(clashes["step"].max()) if len(clashes) else 0, 1)
+    steps = clashes["step"].to_numpy(dtype=np.int64)
+    killed_daily = np.bincount(steps, weights=clashes["killed"].to_numpy(dtype=float), minlength=last + 1)[: last + 1]
+    wounded_daily = np.bincount(steps, weights=clashes["wounded"].to_numpy(dtype=float), minlength=last + 1)[: last + 1]
+    killed_daily[0] = wounded_daily[0] = 0.0  # step 0 is the initial state, not a day of the run
+    width = min(days, last)
+    cum_k = np.concatenate([[0.0], np.cumsum(killed_daily[1:])])
+    cum_w = np.concatenate([[0.0], np.cumsum(wounded_daily[1:])])
+    k = cum_k[width:] - cum_k[:-width]  # window starting at day i + 1
+    w = cum_w[width:] - cum_w[:-width]
+    best = int(np.argmax(k + w))  # first maximum: the earliest window
+    return float(k[best]), float(w[best])
+
+
+def killed_window_peak(ts, events, meta, subject=None):
+    """Killed in clashes in the `subject`-day window with the most clash casualties."""
+    return clash_window_peak(ts, events, subject)[0]
+
+
+def wounded_window_peak(ts, events, meta, subject=None):
+    """Wounded in clashes in the `subject`-day window with the most clash casualties."""
+    return clash_window_peak(ts, events, subject)[1]
+
+
+def clash_casualties_mean(ts, events, meta, subject=None):
+    """Mean casualties (killed + wounded, both sides) per clash between rival militias; NaN if none."""
+    clashes = _clashes(events)
+    if clashes.empty:
+        return float("nan")
+    return float((clashes["killed"] + clashes["wounded"]).mean())
+
+
+def first_clash_wounded(ts, events, meta, subject):
+    """Wounded (both sides) in the first clash recorded at the site (clash events' `site`:
+    the nearest site within two cells); NaN if the run had no clash there."""
+    clashes = _clashes(events)
+    here = clashes[clashes["site"] == subject]
+    if here.empty:
+        return float("nan")
+    return float(here.sort_values("step", kind="stable")["wounded"].iloc[0])
+
+
 KINDS: dict[str, OutcomeKind] = {
     k.name: k
     for k in [
@@ -139,6 +227,33 @@ KINDS: dict[str, OutcomeKind] = {
         OutcomeKind(
             "control_change_step", "site", "first day a site's control changed (steps+1 if never)", control_change_step
         ),
+        OutcomeKind(
+            "killed_window_peak",
+            "days",
+            "killed in rival-militia clashes in the N-day window (`killed_window_peak.30`) with the most clash "
+            "casualties (article §4: 'more than 25' in the recent clashes)",
+            killed_window_peak,
+        ),
+        OutcomeKind(
+            "wounded_window_peak",
+            "days",
+            "wounded in rival-militia clashes in the same N-day window (`wounded_window_peak.30`) "
+            "(article §4: 'about 40')",
+            wounded_window_peak,
+        ),
+        OutcomeKind(
+            "clash_casualties_mean",
+            None,
+            "mean casualties (killed + wounded, both sides) per rival-militia clash, NaN if none",
+            clash_casualties_mean,
+        ),
+        OutcomeKind(
+            "first_clash_wounded",
+            "site",
+            "wounded (both sides) in the first clash at a site, NaN if none there "
+            "(article §13: 4 at `first_clash_wounded.buqrus`)",
+            first_clash_wounded,
+        ),
     ]
 }
 
@@ -156,6 +271,10 @@ def check_outcome_name(name: str, scenario) -> str | None:
     spec = KINDS[kind]
     if spec.subject is None:
         return None if subject is None else f"outcome '{kind}' takes no subject"
+    if spec.subject == "days":  # optional window length: killed_window_peak or killed_window_peak.45
+        if subject is None or (subject.isdigit() and int(subject) >= 1):
+            return None
+        return f"'{subject}' is not a window length (a whole number of days)"
     if subject is None:
         return f"outcome '{kind}' needs a subject: {kind}.<{spec.subject}>"
     militias = [n for n, f in scenario.factions.items() if f.kind == "militia"]

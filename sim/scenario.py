@@ -234,6 +234,10 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
     dumped = s.model_dump()
     if s.sweep is not None:
         problems.extend(_sweep_problems(s, dumped, doc))
+    if s.calibration is not None:
+        from sim.calibration import calibration_problems
+
+        problems.extend(calibration_problems(s, s.calibration, doc))
     for key, source in s.provenance.items():
         if not _path_exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
@@ -252,7 +256,9 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
     base = {k: v for k, v in scenario_to_dict(s).items() if k != "sweep"}
     for key, values in s.sweep.parameters.items():
         path = ("sweep", "parameters", key)
-        if key.split(".")[0] in ("sweep", "provenance", "name", "description") or not _path_exists(dumped, key):
+        if key.split(".")[0] in ("sweep", "calibration", "provenance", "name", "description") or not _path_exists(
+            dumped, key
+        ):
             problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
             continue
         trial_values = [values.low, values.high] if hasattr(values, "low") else list(values)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -417,6 +417,57 @@ class Sweep(Strict):
         return self
 
 
+class Statistic(Strict):
+    """A summary statistic: an outcome computed per run, its target and its scale."""
+
+    outcome: str = Field(
+        ...,
+        min_length=1,
+        max_length=200,
+        description="outcome name (sim.outcomes), e.g. killed_window_peak or first_clash_wounded.buqrus",
+    )
+    target: float | str = Field(
+        ..., description="the observed value: a number, or a reference such as targets.killed_min"
+    )
+    scale: float = param(..., gt=0, unit="outcome units", help="distance unit: how far from the target counts as close")
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _number_or_reference(cls, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("target must be a number or a reference such as targets.killed_min")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("target must be finite")
+        return float(value) if isinstance(value, int) else value
+
+
+class Calibration(Strict):
+    """ABC-rejection calibration of scenario parameters (see `run.py calibrate`)."""
+
+    parameters: dict[str, SweepRange] = Field(
+        ..., min_length=1, description="scenario key path -> prior {low, high, log}: uniform (log-uniform if log)"
+    )
+    samples: int = param(..., ge=2, le=1_000_000, unit="draws", help="prior draws")
+    replicates: int = param(1, ge=1, le=10_000, unit="runs", help="runs per draw; statistics are averaged")
+    accept: float = param(..., gt=0, le=1, unit="share", help="fraction of draws kept (closest to the targets)")
+    statistics: list[Statistic] = Field(..., min_length=1, description="summary statistics with targets and scales")
+    design: Literal["random", "lhs"] = Field("lhs", description="how prior draws are spread (lhs: Latin hypercube)")
+    steps: int | None = param(
+        None, ge=1, le=100_000, unit="days", help="days per run (default: the scenario's `steps`)"
+    )
+
+    @model_validator(mode="after")
+    def _keeps_a_draw(self):
+        if self.accept * self.samples < 1:
+            raise ValueError(f"accept ({self.accept}) x samples ({self.samples}) keeps no draw; raise one of them")
+        return self
+
+    def n_accepted(self, n_draws: int | None = None) -> int:
+        """Number of draws kept out of `n_draws` (default: `samples`), at least one."""
+        n = self.samples if n_draws is None else n_draws
+        return max(1, int(math.floor(self.accept * n + 0.5)))
+
+
 class Scenario(Strict):
     name: Identifier
     description: str = Field(..., min_length=1, max_length=300)
@@ -436,3 +487,4 @@ class Scenario(Strict):
         description="key path -> 'article §N ...' or 'assumption: ...' for every parameter",
     )
     sweep: Sweep | None = Field(None, description="an experimental design for `run.py sweep`")
+    calibration: Calibration | None = Field(None, description="an ABC calibration for `run.py calibrate`")

@@ -1,0 +1,1019 @@
+"""Calibration: estimate assumed parameters from the article's figures by ABC rejection.
+
+A scenario's `calibration:` section names the parameters to estimate (uniform or
+log-uniform priors), the summary statistics (outcomes computed per run, `sim.outcomes`)
+with the article's values as targets, and how many prior draws to run:
+
+    calibration:
+      design: lhs                 # lhs | random: how the prior draws are spread
+      samples: 300                # prior draws
+      replicates: 1               # runs per draw (their statistics are averaged)
+      accept: 0.1                 # fraction of draws kept: the closest to the targets
+      steps: 150                  # days per run (default: the scenario's steps)
+      parameters:
+        rules.clashes.lethality: {low: 0.01, high: 0.08}
+        rules.clashes.p_max: {low: 0.001, high: 0.01, log: true}
+      statistics:
+        - {outcome: killed_window_peak, target: targets.killed_min, scale: 10}
+        - {outcome: wounded_window_peak, target: targets.wounded, scale: 15}
+
+Approximate Bayesian computation by rejection (Pritchard et al. 1999; Beaumont et al. 2002):
+draw parameter values from the prior, run the model once (or `replicates` times) at each,
+compute the statistics, and keep the `accept` fraction of draws whose statistics are
+closest to the targets, by the distance
+
+    d = sum over statistics of ((statistic - target) / scale) ** 2
+
+The kept draws are a sample of the ABC posterior; its median and 5-95 % quantiles (the 90 %
+credible interval) are reported. `scale` says how far from the target a statistic may be
+and still count as close (e.g. the uncertainty of the article's figure or the run-to-run
+spread of the statistic); with few statistics it matters little, with several it weighs
+them against each other. A draw with a statistic that is NaN (e.g. no clash ever at the
+site of `first_clash_wounded.<site>`) is infinitely far: it is never kept.
+
+The draws run as a sweep (`sim.sweep`): `out/sweep/` is an ordinary sweep directory, so the
+calibration runs on the same executors (serial, local processes, Dask), streams every run
+to `runs.jsonl`, and resumes after a crash (`resume=True`). Unlike a sweep, every draw and
+replicate gets its own seed (derived from the root seed, the draw and the replicate; listed
+in `sweep/design.csv`): ABC needs the model's randomness to vary between draws, or the
+posterior would describe one random stream rather than the model. Averaging replicates
+compares a mean of several runs with the article's single observation, which makes the
+posterior too narrow; keep `replicates: 1` unless the targets are themselves averages.
+
+A window outcome written without its length (`killed_window_peak`) gets the scenario's
+`targets.window_days`. A target may be a number or a reference such as `targets.killed_min`.
+
+Files written into `out/`: `posterior.csv` (kept draws: parameters, statistics, distance),
+`draws.csv` (every draw, with `accepted`), `calibration.json` (priors, posterior medians and
+intervals, threshold, seeds, versions), `plots/` and `calibrated.yaml`: a scenario that
+`extends` the calibrated one and sets each parameter to its posterior median, with a
+`provenance:` entry citing the targets and the interval.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.outcomes import KINDS, check_outcome_name, parse
+from sim.results import (
+    RESULTS_DIR,
+    OutputError,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_dir,
+    display_path,
+    git_commit,
+    versions,
+)
+from sim.scenario import (
+    _child_type,
+    _path_exists,
+    _tidy_union_errors,
+    _unwrap,
+    resolve_scenario_path,
+    scenario_to_dict,
+    validate_document,
+)
+from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
+from sim.yaml_source import (
+    Problem,
+    ScenarioError,
+    SourcedDocument,
+    apply_overrides,
+    load_scenario_document,
+)
+
+__all__ = [
+    "Calibration",
+    "CalibrationResult",
+    "Statistic",
+    "calibrate",
+    "calibration_problems",
+    "cli_calibrate",
+    "default_calibration_dir",
+    "format_table",
+    "load_calibration",
+    "resolve_statistics",
+]
+
+KIND = "faction-sim calibration"
+SECTION = "calibration"
+SPEC_FILE = "calibration_spec.json"  # written once the calibration's sweep is set up
+SWEEP_SUBDIR = "sweep"
+METHOD = "ABC rejection"
+# Top-level keys that are not model parameters (cannot be calibrated).
+NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", SECTION)
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class ResolvedStatistic:
+    name: str  # the outcome name as computed (a window outcome with its length)
+    written: str  # the outcome as written in the calibration section
+    target: float
+    target_source: str  # "targets.killed_min" or "number"
+    scale: float
+
+    def as_dict(self) -> dict:
+        return {
+            "outcome": self.name,
+            "written": self.written,
+            "target": self.target,
+            "target_source": self.target_source,
+            "scale": self.scale,
+        }
+
+
+def _days_kinds() -> set[str]:
+    return {name for name, kind in KINDS.items() if kind.subject == "days"}
+
+
+def outcome_name(written: str, scenario: Scenario) -> str:
+    """The outcome as computed: a window outcome without its length gets targets.window_days."""
+    kind, subject = parse(written)
+    if kind in _days_kinds() and subject is None:
+        return f"{kind}.{scenario.targets.window_days}"
+    return written
+
+
+def _target_value(target: float | str, scenario: Scenario) -> tuple[float | None, str, str | None]:
+    """(value, source, problem) of a statistic's target."""
+    if not isinstance(target, str):
+        return float(target), "number", None
+    section, _, field = target.partition(".")
+    fields = list(Targets.model_fields)
+    if section != "targets" or field not in fields:
+        return (
+            None,
+            target,
+            f"'{target}' is not a target; write a number or one of: " + ", ".join(f"targets.{f}" for f in fields),
+        )
+    return float(getattr(scenario.targets, field)), target, None
+
+
+def _statistic_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, stat in enumerate(calibration.statistics):
+        path = (SECTION, "statistics", i)
+        name = outcome_name(stat.outcome, scenario)
+        why = check_outcome_name(name, scenario)
+        kind, subject = parse(name)
+        if why is None and kind in _days_kinds():
+            if not (subject.isdigit() and int(subject) >= 1):
+                why = f"'{subject}' is not a window length; write {kind}.<days>, e.g. {kind}.30"
+        if why:
+            problems.append(doc.problem((*path, "outcome"), why))
+        elif name in seen:
+            problems.append(doc.problem((*path, "outcome"), f"'{name}' is already statistic {seen[name]}"))
+        seen.setdefault(name, i)
+        _, _, target_problem = _target_value(stat.target, scenario)
+        if target_problem:
+            problems.append(doc.problem((*path, "target"), target_problem))
+    return problems
+
+
+def _parameter_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    """Every calibrated key path is a numeric scenario parameter, valid at both ends of its prior."""
+    problems = []
+    dumped = scenario_to_dict(scenario)
+    base = {k: v for k, v in dumped.items() if k not in ("sweep", SECTION)}
+    for key, prior in calibration.parameters.items():
+        path = (SECTION, "parameters", key)
+        if key.split(".")[0] in NOT_PARAMETERS or not _path_exists(dumped, key):
+            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
+            continue
+        value = _get_path(dumped, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(doc.problem(path, f"'{key}' is not a numeric parameter (it holds {type(value).__name__})"))
+            continue
+        ends = [prior.low, prior.high]
+        if prior.integer:
+            ends = [math.ceil(prior.low), math.floor(prior.high)]
+        for end in ends:
+            try:
+                validate_document(
+                    apply_overrides(
+                        SourcedDocument(data=base, origins={}, main_file=SECTION), [f"{key}={json.dumps(end)}"]
+                    )
+                )
+            except ScenarioError as error:
+                problems.append(doc.problem(path, f"value {end!r} is not valid here: {error.problems[0].message}"))
+                break
+    return problems
+
+
+def calibration_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    """What a schema cannot check: every calibrated key path is a numeric parameter valid at
+    both ends of its prior, every statistic names a valid outcome, every target reference exists.
+    Problems are located in `doc` under `calibration.` (for `sim.scenario.cross_reference_problems`)."""
+    return _parameter_problems(scenario, calibration, doc) + _statistic_problems(scenario, calibration, doc)
+
+
+def resolve_statistics(scenario: Scenario, calibration: Calibration) -> list[ResolvedStatistic]:
+    """The statistics with outcome names completed and targets looked up; ScenarioError if invalid."""
+    doc = SourcedDocument(data={}, origins={}, main_file="<calibration>")
+    problems = calibration_problems(scenario, calibration, doc)
+    if problems:
+        raise ScenarioError(problems)
+    out = []
+    for stat in calibration.statistics:
+        value, source, _ = _target_value(stat.target, scenario)
+        out.append(ResolvedStatistic(outcome_name(stat.outcome, scenario), stat.outcome, value, source, stat.scale))
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _pydantic_problem(doc: SourcedDocument, error: dict) -> Problem:
+    loc = (SECTION, *error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        node: Any = Calibration
+        for part in error["loc"][:-1]:
+            node = _child_type(node, part)
+        node = _unwrap(node)
+        valid = sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+        message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+    elif kind == "missing":
+        message = "required key is missing"
+    else:
+        message = error["msg"]
+        message = (message[0].lower() + message[1:]).replace("Value error, ", "").replace("value error, ", "")
+        value = error.get("input")
+        if isinstance(value, (int, float, str, bool)):
+            message += f" (got {value!r})"
+    return doc.problem(loc, message)
+
+
+def parse_calibration(raw: Any, doc: SourcedDocument) -> tuple[Calibration | None, list[Problem]]:
+    """The `calibration:` section validated, or the problems with it (file, line, key path)."""
+    try:
+        return Calibration.model_validate(raw), []
+    except ValidationError as error:
+        return None, [_pydantic_problem(doc, e) for e in _tidy_union_errors(error.errors())]
+
+
+def _document_without_calibration(path: str | Path) -> tuple[SourcedDocument, Any]:
+    document = load_scenario_document(str(path))
+    raw = document.data.pop(SECTION, None)
+    return document, raw
+
+
+def load_calibration(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[Scenario, Calibration]:
+    """Read a scenario file with a `calibration:` section: (scenario, calibration).
+
+    The scenario is validated without its calibration section; the section is validated
+    here. Every problem (scenario or calibration) becomes one line with file, line and key
+    path, raised together as a ScenarioError.
+    """
+    path = resolve_scenario_path(path)
+    document, raw = _document_without_calibration(path)
+    if raw is None:
+        raise ScenarioError([document.problem((), "no `calibration:` section (see scenarios/calibrate_baseline.yaml)")])
+    if overrides:
+        document = apply_overrides(document, list(overrides))
+    problems: list[Problem] = []
+    scenario = None
+    try:
+        scenario = validate_document(document)
+    except ScenarioError as error:
+        problems.extend(error.problems)
+    calibration, section_problems = parse_calibration(raw, document)
+    problems.extend(section_problems)
+    if scenario is not None and calibration is not None:
+        problems.extend(calibration_problems(scenario, calibration, document))
+    if problems:
+        raise ScenarioError(problems)
+    return scenario, calibration
+
+
+def load_scenario_ignoring_calibration(path: str | Path) -> Scenario:
+    """A scenario file validated without any `calibration:` section (e.g. calibrated.yaml,
+    which extends a file with one, before the schema knows the section)."""
+    document, _ = _document_without_calibration(resolve_scenario_path(path))
+    return validate_document(document)
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class CalibrationResult:
+    directory: Path
+    draws: pd.DataFrame  # every draw: point, parameters, statistics, n_runs, distance, accepted
+    posterior: pd.DataFrame  # the kept draws, closest first
+    summary: dict  # what calibration.json holds
+    calibrated_file: Path
+
+    def table(self) -> pd.DataFrame:
+        """One row per parameter: prior range, posterior median and 90 % credible interval."""
+        rows = []
+        for key, p in self.summary["parameters"].items():
+            prior = p["prior"]
+            rows.append(
+                {
+                    "parameter": key,
+                    "prior": f"[{prior['low']:.4g}, {prior['high']:.4g}]" + (" log" if prior["log"] else ""),
+                    "median": p["posterior"]["median"],
+                    "q05": p["posterior"]["q05"],
+                    "q95": p["posterior"]["q95"],
+                    "written": p["calibrated_value"],
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def default_calibration_dir(scenario_name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = RESULTS_DIR / scenario_name / f"calibration-{stamp}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def build_sweep(calibration: Calibration, statistics: list[ResolvedStatistic]) -> Sweep:
+    return Sweep(
+        parameters=dict(calibration.parameters),
+        design=calibration.design,
+        samples=calibration.samples,
+        replicates=calibration.replicates,
+        outputs=[s.name for s in statistics],
+    )
+
+
+def draw_seed(root_seed: int, point: int, replicate: int) -> int:
+    """The seed of one run of a calibration: independent streams for every draw and replicate,
+    depending only on (root seed, draw, replicate)."""
+    sequence = np.random.SeedSequence(int(root_seed), spawn_key=(int(point), int(replicate)))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _reseed_design(sweep_dir: Path, root_seed: int) -> None:
+    """Give every run of the sweep its own seed (see the module notes) in design.csv and the manifest."""
+    design = pd.read_csv(sweep_dir / "design.csv")
+    design["seed"] = [draw_seed(root_seed, p, r) for p, r in zip(design["point"], design["replicate"])]
+    atomic_write_text(sweep_dir / "design.csv", design.to_csv(index=False))
+    manifest_path = sweep_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    old = re.search(r"--seed (\d+)", manifest.get("rerun_example", ""))
+    if old and len(design):
+        manifest["rerun_example"] = manifest["rerun_example"].replace(
+            f"--seed {old.group(1)}", f"--seed {int(design['seed'].iloc[0])}", 1
+        )
+    manifest["seeds"] = (
+        "calibration draws: every point and replicate has its own seed (design.csv[seed]), "
+        "SeedSequence(root_seed, spawn_key=(point, replicate))"
+    )
+    _write_json(manifest_path, manifest)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def _comparable(scenario: Scenario | dict) -> dict:
+    data = scenario_to_dict(scenario) if isinstance(scenario, Scenario) else dict(scenario)
+    return {k: v for k, v in data.items() if k not in ("sweep", SECTION)}
+
+
+def calibrate(
+    scenario: Scenario,
+    calibration: Calibration,
+    *,
+    out: str | Path,
+    workers: int = 1,
+    dask: str | None = None,
+    seed: int | None = None,
+    resume: bool = False,
+    steps: int | None = None,
+    scenario_file: str | Path | None = None,
+    executor=None,
+    plots: bool = True,
+) -> CalibrationResult:
+    """Run (or resume) an ABC-rejection calibration into `out`; see the module notes.
+
+    `scenario_file` is the file `calibrated.yaml` extends (without it, calibrated.yaml holds
+    the whole resolved scenario). `executor` (from `sim.sweep.make_executor`) may be made
+    beforehand; otherwise one is made from `workers` and `dask`. It is closed at the end.
+    """
+    from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
+
+    out = Path(out)
+    sweep_dir = out / SWEEP_SUBDIR
+    try:
+        statistics = resolve_statistics(scenario, calibration)
+        spec = {
+            "kind": KIND,
+            "scenario": scenario.name,
+            "scenario_file": str(Path(scenario_file).resolve()) if scenario_file else None,
+            "calibration": calibration.model_dump(mode="json"),
+            "statistics": [s.as_dict() for s in statistics],
+        }
+        if resume:
+            try:
+                saved = json.loads((out / SPEC_FILE).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                raise SweepError(f"{out}: not a calibration directory (no readable {SPEC_FILE})") from None
+            if saved.get("kind") != KIND or saved.get("scenario") != scenario.name:
+                raise SweepError(f"{out}: belongs to scenario '{saved.get('scenario')}', not '{scenario.name}'")
+            if saved.get("calibration") != spec["calibration"]:
+                raise SweepError(f"{out}: the calibration section has changed since this calibration started")
+            _, swept, _ = load_sweep(sweep_dir, expected_scenario=scenario.name)
+            if _comparable(swept) != _comparable(scenario):
+                raise SweepError(f"{out}: the scenario has changed since this calibration started")
+            spec = saved
+        else:
+            check_output_dir(out)
+            config = scenario.model_copy(update={"sweep": build_sweep(calibration, statistics)})
+            root = scenario.seed if seed is None else int(seed)
+            if steps is None:
+                steps = calibration.steps
+            executor_name = f"dask:{dask}" if dask else f"processes:{workers}"
+            start_sweep(
+                config,
+                out=sweep_dir,
+                root_seed=root,
+                steps=steps,
+                scenario_file=str(scenario_file) if scenario_file else None,
+                overrides=[],
+                executor_name=executor_name,
+            )
+            _reseed_design(sweep_dir, root)
+            spec.update(
+                root_seed=root,
+                steps=scenario.steps if steps is None else int(steps),
+                started_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+            _write_json(out / SPEC_FILE, spec)  # last: a directory with a spec has its sweep
+        if executor is None:
+            executor = make_executor(workers, dask)
+    except BaseException:
+        if executor is not None:
+            executor.close()
+        raise
+    run_sweep(sweep_dir, analyze=False, executor=executor)
+    return analyse_calibration(out, scenario, calibration, statistics, spec, plots=plots)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+def _prior_quantile(prior: SweepRange, q: float) -> float:
+    if prior.log:
+        return float(math.exp(math.log(prior.low) + q * (math.log(prior.high) - math.log(prior.low))))
+    return float(prior.low + q * (prior.high - prior.low))
+
+
+def _width(a: float, b: float, log: bool) -> float:
+    return math.log(b) - math.log(a) if log else b - a
+
+
+def _round_value(value: float, prior: SweepRange) -> float | int:
+    """The value written into calibrated.yaml: 4 significant digits (Monte Carlo error is larger),
+    whole numbers for integer parameters, inside the prior range."""
+    if prior.integer:
+        return int(min(max(round(value), math.ceil(prior.low)), math.floor(prior.high)))
+    rounded = float(f"{value:.4g}")
+    return float(min(max(rounded, prior.low), prior.high))
+
+
+def distances(values: pd.DataFrame, statistics: list[ResolvedStatistic]) -> np.ndarray:
+    """sum(((statistic - target) / scale)^2) per row; inf where a statistic is missing (NaN)."""
+    total = np.zeros(len(values))
+    for s in statistics:
+        x = values[s.name].to_numpy(dtype=float)
+        total = total + ((x - s.target) / s.scale) ** 2
+    return np.where(np.isfinite(total), total, np.inf)
+
+
+def analyse_calibration(
+    out: Path,
+    scenario: Scenario,
+    calibration: Calibration,
+    statistics: list[ResolvedStatistic],
+    spec: dict,
+    *,
+    plots: bool = True,
+) -> CalibrationResult:
+    """Read the finished sweep, keep the closest draws, write the calibration's files."""
+    from sim.sweep import SweepError
+
+    out = Path(out)
+    sweep_dir = out / SWEEP_SUBDIR
+    keys = list(calibration.parameters)
+    names = [s.name for s in statistics]
+    design = pd.read_csv(sweep_dir / "design.csv")
+    runs = pd.read_csv(sweep_dir / "outcomes.csv")
+    n_runs_expected = len(design)
+    if len(runs) < n_runs_expected:
+        raise SweepError(f"{sweep_dir}: only {len(runs)} of {n_runs_expected} runs finished; resume to complete it")
+    ok = runs[runs["status"] == "ok"]
+    points = design[design["replicate"] == 0][["point", *keys]].set_index("point").sort_index()
+    means = ok.groupby("point")[names].mean() if len(ok) else pd.DataFrame(columns=names)  # NaN-skipping mean
+    n_ok = ok.groupby("point").size() if len(ok) else pd.Series(dtype=int)
+    draws = points.join(means, how="left")
+    draws["n_runs"] = n_ok.reindex(draws.index).fillna(0).astype(int)
+    draws["distance"] = distances(draws, statistics)
+    draws = draws.reset_index()
+    order = draws.sort_values(["distance", "point"], kind="stable")
+    finite = order[np.isfinite(order["distance"])]
+    n_keep = calibration.n_accepted(len(draws))
+    if finite.empty:
+        raise SweepError(
+            f"{sweep_dir}: no draw produced every statistic ({', '.join(names)}); see outcomes.csv for failed runs"
+        )
+    kept = finite.head(n_keep)
+    draws["accepted"] = draws["point"].isin(kept["point"])
+    posterior = kept.reset_index(drop=True)
+    threshold = float(kept["distance"].max())
+
+    parameters = {}
+    for key, prior in calibration.parameters.items():
+        values = posterior[key].to_numpy(dtype=float)
+        q05, median, q95 = (float(v) for v in np.quantile(values, QUANTILES))
+        p05, p95 = _prior_quantile(prior, 0.05), _prior_quantile(prior, 0.95)
+        parameters[key] = {
+            "prior": {
+                "distribution": "log-uniform" if prior.log else "uniform",
+                "low": prior.low,
+                "high": prior.high,
+                "log": prior.log,
+                "integer": prior.integer,
+                "interval_90": [p05, p95],
+            },
+            "posterior": {
+                "median": median,
+                "q05": q05,
+                "q95": q95,
+                "mean": float(values.mean()),
+                "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            },
+            # 90 % interval width over the prior's (in log space for log priors): < 1 means the data informed it
+            "interval_width_ratio": _width(q05, q95, prior.log) / _width(p05, p95, prior.log),
+            "calibrated_value": _round_value(median, prior),
+        }
+    # Rank correlations between parameters among the kept draws: a strong one is a ridge (the
+    # statistics pin down a combination of the parameters better than each one alone).
+    correlation = (
+        posterior[keys].corr(method="spearman").round(4).fillna(0.0).to_dict()
+        if len(keys) > 1 and len(posterior) > 2
+        else {}
+    )
+    stats_summary = []
+    for s in statistics:
+        every = draws[s.name].to_numpy(dtype=float)
+        every = every[np.isfinite(every)]
+        keep = posterior[s.name].to_numpy(dtype=float)
+        stats_summary.append(
+            {
+                **s.as_dict(),
+                "accepted": _quantile_dict(keep),
+                "all_draws": _quantile_dict(every),
+                "missing_draws": int(draws[s.name].isna().sum()),
+            }
+        )
+    manifest = json.loads((sweep_dir / "manifest.json").read_text(encoding="utf-8"))
+    now = datetime.now(timezone.utc)
+    summary = {
+        "kind": KIND,
+        "method": METHOD,
+        "scenario": scenario.name,
+        "scenario_file": display_path(spec["scenario_file"]) if spec.get("scenario_file") else None,
+        "design": calibration.design,
+        "n_draws": int(len(draws)),
+        "replicates": calibration.replicates,
+        "n_runs": int(len(runs)),
+        "n_failed_runs": int((runs["status"] != "ok").sum()),
+        "n_draws_missing_statistics": int((~np.isfinite(draws["distance"])).sum()),
+        "accept_fraction": calibration.accept,
+        "n_accepted": int(len(posterior)),
+        "distance": "sum over statistics of ((statistic - target) / scale)^2; statistics averaged over replicates",
+        "threshold_distance": threshold,
+        "parameters": parameters,
+        "posterior_rank_correlation": correlation,
+        "statistics": stats_summary,
+        "root_seed": int(spec["root_seed"]),
+        "steps": int(spec["steps"]),
+        "seeds": "every draw and replicate has its own seed: sweep/design.csv[seed] "
+        "(SeedSequence(root_seed, spawn_key=(point, replicate)))",
+        "rerun_draw": manifest.get("rerun_point"),
+        "sweep_dir": SWEEP_SUBDIR,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "started_utc": spec.get("started_utc"),
+        "finished_utc": now.isoformat(timespec="seconds"),
+    }
+    atomic_write_text(out / "draws.csv", draws.to_csv(index=False))
+    atomic_write_text(out / "posterior.csv", posterior.drop(columns=["accepted"], errors="ignore").to_csv(index=False))
+    calibrated = write_calibrated_scenario(out, scenario, calibration, statistics, summary, spec, now)
+    summary["calibrated_file"] = calibrated.name
+    _write_json(out / "calibration.json", summary)
+    if plots:
+        plot_calibration(out, draws, posterior, calibration, statistics, summary)
+    return CalibrationResult(out, draws, posterior, summary, calibrated)
+
+
+def _quantile_dict(values: np.ndarray) -> dict:
+    if len(values) == 0:
+        return {"n": 0, "median": None, "q05": None, "q95": None}
+    q05, median, q95 = (float(v) for v in np.quantile(values, QUANTILES))
+    return {"n": int(len(values)), "median": median, "q05": q05, "q95": q95}
+
+
+# --------------------------------------------------------------------------- calibrated.yaml
+
+
+def _get_path(data: Any, dotted_path: str) -> Any:
+    node = data
+    for part in dotted_path.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
+
+
+def _set_path(data: Any, dotted_path: str, value: Any) -> None:
+    parts = dotted_path.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _nested(pairs: dict[str, Any]) -> dict:
+    """{"a.b.c": 1} -> {"a": {"b": {"c": 1}}}."""
+    root: dict = {}
+    for dotted_path, value in pairs.items():
+        node = root
+        parts = dotted_path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return root
+
+
+def _sources(statistics: list[ResolvedStatistic]) -> str:
+    """'article §4, §13' from the targets' help texts, plus any targets given as numbers."""
+    paragraphs: list[int] = []
+    numbers = []
+    for s in statistics:
+        if s.target_source.startswith("targets."):
+            help_text = Targets.model_fields[s.target_source.split(".", 1)[1]].description or ""
+            found = [int(p) for p in re.findall(r"§(\d+)", help_text)]
+            paragraphs += found
+            if not found:
+                numbers.append(f"{s.target_source}={s.target:g}")
+        else:
+            numbers.append(f"{s.name}={s.target:g}")
+    parts = []
+    if paragraphs:
+        parts.append("article " + ", ".join(f"§{p}" for p in sorted(set(paragraphs))))
+    if numbers:
+        parts.append("targets " + ", ".join(numbers))
+    return " and ".join(parts)
+
+
+def write_calibrated_scenario(
+    out: Path,
+    scenario: Scenario,
+    calibration: Calibration,
+    statistics: list[ResolvedStatistic],
+    summary: dict,
+    spec: dict,
+    now: datetime,
+) -> Path:
+    """`calibrated.yaml`: the calibrated scenario with every parameter at its posterior median.
+
+    It `extends` the scenario file (by a relative path) when that file still resolves to the
+    calibrated scenario; otherwise (no file, or the file changed) it holds the whole scenario.
+    """
+    values = {key: p["calibrated_value"] for key, p in summary["parameters"].items()}
+    resolved = _comparable(scenario)
+    for key, value in values.items():
+        _set_path(resolved, key, value)
+    # A path through a list cannot be merged key by key: write the whole list.
+    written: dict[str, Any] = {}
+    for key in values:
+        parts = key.split(".")
+        prefix = next(
+            (
+                ".".join(parts[:i])
+                for i in range(1, len(parts))
+                if isinstance(_get_path(resolved, ".".join(parts[:i])), list)
+            ),
+            key,
+        )
+        written[prefix] = _get_path(resolved, prefix)
+    date = now.strftime("%Y-%m-%d")
+    provenance = {
+        key: (
+            f"calibrated to {_sources(statistics)} ({METHOD}, {summary['n_draws']} draws, {summary['n_accepted']} "
+            f"accepted; 90% credible interval [{p['posterior']['q05']:.4g}, {p['posterior']['q95']:.4g}]; "
+            f"run.py calibrate, {date})"
+        )
+        for key, p in summary["parameters"].items()
+    }
+    name = f"{re.sub(r'^calibrate_', '', scenario.name)}_calibrated"[:64]
+    short = ", ".join(k.rsplit(".", 1)[-1] for k in values)
+    description = f"{scenario.name} with {short} at their ABC posterior medians"[:300]
+    source = spec.get("scenario_file")
+    extends = None
+    has_section = False
+    if source and Path(source).exists():
+        try:
+            document, raw = _document_without_calibration(source)
+            has_section = raw is not None
+            if _comparable(validate_document(document)) == _comparable(scenario):
+                extends = os.path.relpath(Path(source).resolve(), out.resolve()).replace(os.sep, "/")
+        except ScenarioError:
+            extends = None
+    header = [
+        f"# Calibrated scenario written by `run.py calibrate` on {date} ({METHOD}).",
+        f"# {summary['n_accepted']} of {summary['n_draws']} prior draws kept (distance <= "
+        f"{summary['threshold_distance']:.4g}); each parameter is set to its posterior median.",
+        "# Statistics and targets: " + "; ".join(f"{s.name} -> {s.target:g} (scale {s.scale:g})" for s in statistics),
+        "# Details: calibration.json, posterior.csv and plots/ beside this file.",
+    ]
+    if extends is not None:
+        data: dict[str, Any] = {"extends": extends, "name": name, "description": description}
+        data.update(_nested(written))
+        if has_section:
+            data[SECTION] = None  # the calibrated scenario is not itself a calibration spec
+        data["provenance"] = provenance
+    else:
+        header.append("# The whole scenario is written out: it no longer matches a scenario file.")
+        data = {**resolved, "name": name, "description": description}
+        data["provenance"] = {**resolved.get("provenance", {}), **provenance}
+    text = "\n".join(header) + "\n\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31)
+    path = out / "calibrated.yaml"
+    atomic_write_text(path, text)
+    load_scenario_ignoring_calibration(path)  # what we wrote must validate (raises ScenarioError otherwise)
+    return path
+
+
+# --------------------------------------------------------------------------- plots
+
+
+DPI = 120
+PRIOR_COLOUR = "#8C8C8C"
+POSTERIOR_COLOUR = "#0072B2"
+TARGET_COLOUR = "#D55E00"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
+    atomic_write_bytes(path, buffer.getvalue())
+    fig.clear()
+    return path
+
+
+def _log_axis(ax, which: str) -> None:
+    """A log axis labelled with plain numbers (0.002, 0.005, 0.01), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _file_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _bins(prior: SweepRange, n: int) -> np.ndarray:
+    if prior.log:
+        return np.geomspace(prior.low, prior.high, n + 1)
+    return np.linspace(prior.low, prior.high, n + 1)
+
+
+def plot_calibration(
+    out: Path,
+    draws: pd.DataFrame,
+    posterior: pd.DataFrame,
+    calibration: Calibration,
+    statistics: list[ResolvedStatistic],
+    summary: dict,
+) -> list[Path]:
+    """posterior_<param>.png per parameter, pairs.png (>= 2 parameters), statistics.png."""
+    plots = Path(out) / "plots"
+    written = []
+    n_keep, n_all = len(posterior), len(draws)
+    footer = (
+        f"{summary['scenario']}: {METHOD}, {n_keep} of {n_all} draws kept (distance <= "
+        f"{summary['threshold_distance']:.3g}), root seed {summary['root_seed']}, {summary['steps']} days per run"
+    )
+    n_bins = int(np.clip(round(math.sqrt(max(n_keep, 1)) * 1.5), 6, 30))
+    for key, prior in calibration.parameters.items():
+        info = summary["parameters"][key]
+        fig = _figure(6.4, 4.2)
+        ax = fig.subplots()
+        values = posterior[key].to_numpy(dtype=float)
+        bins = _bins(prior, n_bins)
+        if prior.log:
+            _log_axis(ax, "x")
+            # densities per unit log10(x), so a log-uniform prior is flat
+            logs = np.log10(values)
+            edges = np.log10(bins)
+            heights, _ = np.histogram(logs, bins=edges, density=True)
+            ax.bar(
+                bins[:-1],
+                heights,
+                width=np.diff(bins),
+                align="edge",
+                color=POSTERIOR_COLOUR,
+                alpha=0.55,
+                label=f"posterior ({n_keep} kept draws)",
+            )
+            prior_density = 1.0 / (math.log10(prior.high) - math.log10(prior.low))
+            ax.set_ylabel("density per unit log10")
+        else:
+            ax.hist(
+                values,
+                bins=bins,
+                density=True,
+                color=POSTERIOR_COLOUR,
+                alpha=0.55,
+                label=f"posterior ({n_keep} kept draws)",
+            )
+            prior_density = 1.0 / (prior.high - prior.low)
+            ax.set_ylabel("density")
+        ax.plot(
+            [prior.low, prior.high],
+            [prior_density, prior_density],
+            color=PRIOR_COLOUR,
+            lw=2,
+            label=f"prior ({info['prior']['distribution']})",
+        )
+        post = info["posterior"]
+        ax.axvspan(
+            post["q05"],
+            post["q95"],
+            color=POSTERIOR_COLOUR,
+            alpha=0.12,
+            label=f"90% interval [{post['q05']:.3g}, {post['q95']:.3g}]",
+        )
+        ax.axvline(post["median"], color="black", lw=1.5, label=f"median {post['median']:.3g}")
+        ax.set_xlim(prior.low, prior.high)
+        ax.set_xlabel(key)
+        ax.set_title(f"Posterior of {key}", fontsize=11)
+        ax.legend(fontsize=8, frameon=False)
+        ax.grid(True, color="#DDDDDD", lw=0.6)
+        ax.set_axisbelow(True)
+        fig.text(0.01, 0.005, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+        written.append(_save_png(fig, plots / f"posterior_{_file_part(key)}.png"))
+
+    keys = list(calibration.parameters)
+    if len(keys) >= 2:
+        d = len(keys)
+        fig = _figure(2.6 * d + 0.6, 2.6 * d + 0.4)
+        axes = fig.subplots(d, d, squeeze=False)
+        for i, yk in enumerate(keys):
+            for j, xk in enumerate(keys):
+                ax = axes[i][j]
+                px, py = calibration.parameters[xk], calibration.parameters[yk]
+                if i == j:
+                    ax.hist(posterior[xk], bins=_bins(px, n_bins), color=POSTERIOR_COLOUR, alpha=0.6)
+                    if px.log:
+                        _log_axis(ax, "x")
+                    ax.set_yticks([])
+                else:
+                    ax.scatter(draws[xk], draws[yk], s=5, color=PRIOR_COLOUR, alpha=0.35, lw=0, label="all draws")
+                    ax.scatter(posterior[xk], posterior[yk], s=12, color=POSTERIOR_COLOUR, lw=0, label="kept")
+                    if px.log:
+                        _log_axis(ax, "x")
+                    if py.log:
+                        _log_axis(ax, "y")
+                    ax.set_ylim(py.low, py.high)
+                ax.set_xlim(px.low, px.high)
+                if i == d - 1:
+                    ax.set_xlabel(xk, fontsize=8)
+                if j == 0 and i != j:
+                    ax.set_ylabel(yk, fontsize=8)
+                ax.tick_params(labelsize=7)
+        axes[0][-1].legend(*axes[-1][0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="upper right")
+        fig.suptitle("Kept draws (blue) among all prior draws (grey); diagonal: kept draws", fontsize=11)
+        fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
+        fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
+        written.append(_save_png(fig, plots / "pairs.png"))
+
+    n = len(statistics)
+    ncols = min(3, n)
+    nrows = math.ceil(n / ncols)
+    fig = _figure(4.0 * ncols, 3.2 * nrows + 0.3)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    for ax, s in zip(axes, statistics):
+        every = draws[s.name].to_numpy(dtype=float)
+        every = every[np.isfinite(every)]
+        keep = posterior[s.name].to_numpy(dtype=float)
+        if len(every):
+            lo, hi = min(every.min(), s.target), max(every.max(), s.target)
+            edges = np.linspace(lo, hi if hi > lo else lo + 1, 31)
+            ax.hist(every, bins=edges, color=PRIOR_COLOUR, alpha=0.5, label=f"all draws ({len(every)})")
+            ax.hist(keep, bins=edges, color=POSTERIOR_COLOUR, alpha=0.8, label=f"kept ({len(keep)})")
+        ax.axvline(s.target, color=TARGET_COLOUR, lw=2, label=f"target {s.target:g}")
+        ax.set_title(s.name, fontsize=10)
+        ax.set_ylabel("draws")
+        ax.legend(fontsize=7, frameon=False)
+        ax.grid(True, color="#DDDDDD", lw=0.6)
+        ax.set_axisbelow(True)
+    fig.suptitle("Statistics of the kept draws against all draws and the targets", fontsize=11)
+    fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
+    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    written.append(_save_png(fig, plots / "statistics.png"))
+    return written
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli_calibrate(args) -> int:
+    """`run.py calibrate SCENARIO [--workers N] [--dask ADDR] [--seed S] [--out DIR | --resume DIR]`.
+
+    `args` attributes: scenario (path or name), workers, dask, seed, out (Path or None),
+    resume (Path or None); optional: steps, overrides. Bad input raises ScenarioError,
+    an unusable directory OutputError or SweepError (the CLI maps both to exit status 2).
+    """
+    from sim.sweep import make_executor
+
+    path = resolve_scenario_path(args.scenario)
+    overrides = list(getattr(args, "overrides", None) or [])
+    scenario, calibration = load_calibration(path, overrides)
+    resume = getattr(args, "resume", None)
+    out = getattr(args, "out", None)
+    if resume is not None and out is not None:
+        raise OutputError("give either --out or --resume")
+    if resume is None:
+        out = Path(out) if out is not None else default_calibration_dir(scenario.name)
+        check_output_dir(out)
+    else:
+        out = Path(resume)
+    workers = int(getattr(args, "workers", 1) or 1)
+    dask = getattr(args, "dask", None)
+    executor = make_executor(workers, dask)  # reach the cluster before writing anything
+    result = calibrate(
+        scenario,
+        calibration,
+        out=out,
+        workers=workers,
+        dask=dask,
+        seed=getattr(args, "seed", None),
+        resume=resume is not None,
+        steps=getattr(args, "steps", None),
+        scenario_file=None if overrides else path,
+        executor=executor,
+    )
+    print(format_table(result))
+    print(result.directory)
+    return 0
+
+
+def format_table(result: CalibrationResult) -> str:
+    s = result.summary
+    table = result.table()
+    header = ("parameter", "prior", "posterior median", "90% interval")
+    rows = [(r.parameter, r.prior, f"{r.median:.4g}", f"[{r.q05:.4g}, {r.q95:.4g}]") for r in table.itertuples()]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    lines.append(
+        f"{METHOD}: {s['n_accepted']} of {s['n_draws']} draws kept (distance <= {s['threshold_distance']:.4g}); "
+        f"calibrated scenario: {result.calibrated_file.name}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,438 @@
+"""Calibration by ABC rejection (sim.calibration) and the outcomes it uses.
+
+The synthetic-recovery test runs the model at a known parameter value, calibrates to its
+statistics, and checks that the 90 % credible interval holds the truth and is much narrower
+than the prior. It takes ~15 s on two cores; the other tests take a few seconds together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from helpers import SCENARIOS
+
+from sim import outcomes
+from sim.calibration import (
+    Calibration,
+    calibrate,
+    distances,
+    draw_seed,
+    load_calibration,
+    load_scenario_ignoring_calibration,
+    outcome_name,
+    resolve_statistics,
+)
+from sim.outcomes import check_outcome_name, compute_outcomes
+from sim.results import OutputError
+from sim.runner import replicate_seeds, run_model
+from sim.scenario import load_scenario
+from sim.sweep import SweepError
+from sim.yaml_source import ScenarioError
+
+TOY = SCENARIOS / "toy_two_towns.yaml"
+TRUE_LETHALITY = 0.05
+PRIOR = {"low": 0.01, "high": 0.1}
+STEPS = 60
+# The toy with clashes about ten times as likely as by default, so 60 days hold ~25 clashes.
+TOY_SETTINGS = {"steps": STEPS, "rules": {"clashes": {"p_max": 0.05}}}
+
+
+def write_scenario(directory: Path, name: str, extra: dict | None = None, text: str = "") -> Path:
+    """A scenario file extending the toy (by absolute path) with the test settings."""
+    data = {"extends": str(TOY), **TOY_SETTINGS, **(extra or {})}
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False) + text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- synthetic recovery
+
+
+@pytest.fixture(scope="module")
+def recovery(tmp_path_factory):
+    """Calibrate lethality on the toy to statistics of runs at a known lethality."""
+    directory = tmp_path_factory.mktemp("recovery")
+    source = write_scenario(directory, "toy_fast.yaml")
+    base = load_scenario(source)
+    truth = load_scenario(source, [f"rules.clashes.lethality={TRUE_LETHALITY}"])
+    scales = {"clash_casualties_mean": 0.3, f"killed_window_peak.{STEPS}": 30.0}
+    runs = [run_model(truth, seed) for seed in replicate_seeds(1000, 4)]  # seeds the calibration never uses
+    data = {
+        name: float(np.mean([compute_outcomes([name], r.timeseries, r.events, r.meta)[name] for r in runs]))
+        for name in scales
+    }
+    calibration = Calibration.model_validate(
+        {
+            "design": "lhs",
+            "samples": 120,
+            "accept": 0.2,
+            "parameters": {"rules.clashes.lethality": PRIOR},
+            "statistics": [{"outcome": n, "target": data[n], "scale": s} for n, s in scales.items()],
+        }
+    )
+    out = directory / "calibration"
+    result = calibrate(base, calibration, out=out, workers=2, seed=1, scenario_file=source)
+    return result, data
+
+
+def test_synthetic_recovery_puts_the_truth_in_a_narrow_credible_interval(recovery):
+    result, _ = recovery
+    info = result.summary["parameters"]["rules.clashes.lethality"]
+    q05, median, q95 = info["posterior"]["q05"], info["posterior"]["median"], info["posterior"]["q95"]
+    assert q05 <= TRUE_LETHALITY <= q95, (q05, median, q95)
+    # Not vacuous: the interval is less than half as wide as the prior's 90 % interval.
+    prior_width = 0.9 * (PRIOR["high"] - PRIOR["low"])
+    assert q95 - q05 < 0.5 * prior_width, (q05, q95)
+    assert info["interval_width_ratio"] == pytest.approx((q95 - q05) / prior_width)
+    assert abs(median - TRUE_LETHALITY) < 0.015
+
+
+def test_calibration_files(recovery):
+    result, data = recovery
+    out = result.directory
+    summary = json.loads((out / "calibration.json").read_text())
+    assert summary == json.loads(json.dumps(result.summary))
+    assert summary["n_draws"] == 120 and summary["n_accepted"] == 24 == len(result.posterior)
+    assert summary["method"] == "ABC rejection" and summary["root_seed"] == 1 and summary["versions"]
+    posterior = pd.read_csv(out / "posterior.csv")
+    draws = pd.read_csv(out / "draws.csv")
+    assert len(posterior) == 24 and len(draws) == 120 and draws["accepted"].sum() == 24
+    # The kept draws are exactly the closest ones, and the threshold is the largest kept distance.
+    assert posterior["distance"].max() == pytest.approx(summary["threshold_distance"])
+    assert (draws.loc[~draws["accepted"], "distance"] >= summary["threshold_distance"]).all()
+    recomputed = distances(posterior, resolve_statistics(load_scenario(TOY), _calibration_of(summary)))
+    np.testing.assert_allclose(recomputed, posterior["distance"])
+    # Every draw ran with its own seed (ABC needs independent noise between draws).
+    design = pd.read_csv(out / "sweep" / "design.csv")
+    assert design["seed"].nunique() == len(design)
+    assert int(design["seed"].iloc[7]) == draw_seed(1, int(design["point"].iloc[7]), 0)
+    for name in ("posterior_rules.clashes.lethality.png", "statistics.png"):
+        assert (out / "plots" / name).stat().st_size > 10_000
+    assert [s["target"] for s in summary["statistics"]] == pytest.approx(list(data.values()))
+
+
+def _calibration_of(summary: dict) -> Calibration:
+    return Calibration.model_validate(
+        {
+            "samples": summary["n_draws"],
+            "accept": summary["accept_fraction"],
+            "parameters": {
+                k: {"low": v["prior"]["low"], "high": v["prior"]["high"]} for k, v in summary["parameters"].items()
+            },
+            "statistics": [
+                {"outcome": s["outcome"], "target": s["target"], "scale": s["scale"]} for s in summary["statistics"]
+            ],
+        }
+    )
+
+
+def test_calibrated_scenario_validates_and_runs_with_the_posterior_medians(recovery):
+    result, _ = recovery
+    path = result.calibrated_file
+    raw = yaml.safe_load(path.read_text())
+    assert raw["extends"] == "../toy_fast.yaml"  # relative to calibrated.yaml
+    config = load_scenario(path)
+    info = result.summary["parameters"]["rules.clashes.lethality"]
+    assert config.rules.clashes.lethality == info["calibrated_value"]
+    assert config.rules.clashes.lethality == pytest.approx(info["posterior"]["median"], rel=1e-3)
+    assert config.rules.clashes.p_max == 0.05 and config.steps == STEPS  # the rest comes from the file
+    source = config.provenance["rules.clashes.lethality"]
+    assert source.startswith("calibrated to targets") and "120 draws, 24 accepted" in source
+    assert run_model(config, seed=3, steps=5).timeseries.shape[0] == 6
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def test_an_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
+    source = write_scenario(tmp_path, "tiny.yaml", {"steps": 20})
+    base = load_scenario(source)
+    calibration = Calibration.model_validate(
+        {
+            "design": "random",
+            "samples": 10,
+            "accept": 0.3,
+            "parameters": {"rules.clashes.lethality": PRIOR},
+            "statistics": [{"outcome": "killed_window_peak.20", "target": 5, "scale": 2}],
+        }
+    )
+    whole = calibrate(base, calibration, out=tmp_path / "whole", seed=4, scenario_file=source, plots=False)
+    # A copy cut short: the first four runs in its journal, then a torn line, no results yet.
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "whole", cut)
+    lines = (cut / "sweep" / "runs.jsonl").read_bytes().splitlines(keepends=True)
+    (cut / "sweep" / "runs.jsonl").write_bytes(b"".join(lines[:4]) + lines[4][:20])
+    for name in ("posterior.csv", "draws.csv", "calibration.json", "calibrated.yaml", "sweep/outcomes.csv"):
+        (cut / name).unlink()
+    with pytest.raises(OutputError):
+        calibrate(base, calibration, out=cut, scenario_file=source)  # not resumed: refused, nothing touched
+    resumed = calibrate(base, calibration, out=cut, resume=True, scenario_file=source, plots=False)
+    assert (cut / "posterior.csv").read_text() == (tmp_path / "whole" / "posterior.csv").read_text()
+    pd.testing.assert_frame_equal(resumed.draws, whole.draws)
+    changed = calibration.model_copy(update={"accept": 0.5})
+    with pytest.raises(SweepError, match="calibration section has changed"):
+        calibrate(base, changed, out=cut, resume=True, scenario_file=source)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+GOOD_SECTION = """\
+calibration:
+  samples: 50
+  accept: 0.1
+  parameters:
+    rules.clashes.lethality: {low: 0.01, high: 0.1}
+  statistics:
+    - {outcome: killed_window_peak, target: targets.killed_min, scale: 10}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key_path", "message"),
+    [
+        (
+            "rules.clashes.lethality: {low: 0.01, high: 0.1}",
+            "rules.clashes.nonsense: {low: 0.01, high: 0.1}",
+            "calibration.parameters.rules.clashes.nonsense",
+            "is not a scenario parameter",
+        ),
+        (
+            "rules.clashes.lethality: {low: 0.01, high: 0.1}",
+            "rules.clashes.lethality: {low: 0.1, high: 0.1}",
+            "calibration.parameters.rules.clashes.lethality",
+            "empty range",
+        ),
+        (
+            "rules.clashes.lethality: {low: 0.01, high: 0.1}",
+            "rules.clashes.lethality: {low: 0.5, high: 1.5}",
+            "calibration.parameters.rules.clashes.lethality",
+            "value 1.5 is not valid here",
+        ),
+        (
+            "rules.clashes.lethality: {low: 0.01, high: 0.1}",
+            "sites.bridge.kind: {low: 0.01, high: 0.1}",
+            "calibration.parameters.sites.bridge.kind",
+            "not a numeric parameter",
+        ),
+        ("accept: 0.1", "accept: 1.5", "calibration.accept", "less than or equal to 1"),
+        ("accept: 0.1", "accept: 0", "calibration.accept", "greater than 0"),
+        ("accept: 0.1", "accept: 0.01", "calibration", "keeps no draw"),
+        ("samples: 50", "samples: 50\n  sample: 50", "calibration.sample", "unknown key 'sample'; valid keys: accept"),
+        (
+            "outcome: killed_window_peak",
+            "outcome: nonsense_total",
+            "calibration.statistics.0.outcome",
+            "unknown outcome",
+        ),
+        (
+            "outcome: killed_window_peak",
+            "outcome: first_clash_wounded.nowhere",
+            "calibration.statistics.0.outcome",
+            "no site named 'nowhere'",
+        ),
+        (
+            "outcome: killed_window_peak",
+            "outcome: killed_window_peak.month",
+            "calibration.statistics.0.outcome",
+            "not a window length",
+        ),
+        ("target: targets.killed_min", "target: targets.nope", "calibration.statistics.0.target", "is not a target"),
+        ("target: targets.killed_min", "target: [1, 2]", "calibration.statistics.0.target", "must be a number"),
+        ("scale: 10", "scale: -1", "calibration.statistics.0.scale", "greater than 0"),
+    ],
+)
+def test_bad_calibration_input_names_file_line_and_key(tmp_path, old, new, key_path, message):
+    assert old in GOOD_SECTION
+    path = write_scenario(tmp_path, "bad.yaml", text=GOOD_SECTION.replace(old, new))
+    with pytest.raises(ScenarioError) as caught:
+        load_calibration(path)
+    problems = caught.value.problems
+    assert len(problems) == 1, str(caught.value)
+    problem = problems[0]
+    assert problem.key_path == key_path and message in problem.message, str(problem)
+    assert problem.file == str(path)
+    lines = path.read_text().splitlines()
+    assert problem.line is not None and key_path.rsplit(".", 1)[-1] in lines[problem.line - 1], str(problem)
+    assert str(caught.value).count("\n") == 0
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path):
+    text = GOOD_SECTION.replace("accept: 0.1", "accept: 2").replace("target: targets.killed_min", "target: x")
+    path = write_scenario(tmp_path, "bad.yaml", {"steps": -1}, text=text)
+    with pytest.raises(ScenarioError) as caught:
+        load_calibration(path)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{path}:")  # a bad scenario stops the cross-checks
+    assert any("steps" in line for line in lines) and any("calibration.accept" in line for line in lines)
+
+
+def test_a_scenario_without_a_calibration_section_is_refused(tmp_path):
+    with pytest.raises(ScenarioError, match="no `calibration:` section"):
+        load_calibration(write_scenario(tmp_path, "plain.yaml"))
+
+
+def test_the_shipped_calibration_scenario_loads():
+    scenario, calibration = load_calibration("calibrate_baseline")
+    assert scenario.name == "calibrate_baseline" and calibration.steps == 150
+    statistics = resolve_statistics(scenario, calibration)
+    assert [s.name for s in statistics][:2] == ["killed_window_peak.30", "wounded_window_peak.30"]
+    assert [s.target for s in statistics] == [25, 40, 0.385, 4]
+    assert set(calibration.parameters) <= {k for k in scenario_keys(scenario)}
+
+
+def scenario_keys(scenario) -> set[str]:
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from walk(value, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1]
+
+    return set(walk(scenario.model_dump(), ""))
+
+
+# --------------------------------------------------------------------------- outcome kinds
+
+
+def clash(step, site, killed_a, wounded_a, killed_b, wounded_b):
+    return {
+        "step": step,
+        "event": "clash",
+        "site": site,
+        "killed_a": killed_a,
+        "wounded_a": wounded_a,
+        "killed_b": killed_b,
+        "wounded_b": wounded_b,
+    }
+
+
+@pytest.fixture
+def hand_made():
+    timeseries = pd.DataFrame({"step": range(0, 101)})
+    events = pd.DataFrame(
+        [
+            {"step": 2, "event": "defection", "from": "NDF", "to": "IRGC"},
+            clash(5, "buqrus", 1, 2, 0, 1),  # 4 casualties
+            clash(40, None, 3, 2, 2, 1),  # 8
+            {"step": 45, "event": "insurgent_attack", "site": "buqrus", "killed_b": 20, "wounded_b": 20},
+            clash(60, "buqrus", 1, 5, 1, 1),  # 8; with step 40's: 16 in days 40-69
+            clash(60, "mayadin", 0, 0, 0, 0),
+            clash(95, "mayadin", 2, 2, 2, 2),  # 8
+        ]
+    )
+    for column in ("killed_a", "wounded_a", "killed_b", "wounded_b"):
+        events[column] = events[column].astype("Int64")  # as run_model stores counts with gaps
+    return timeseries, events
+
+
+def test_window_peak_outcomes_on_hand_made_events(hand_made):
+    ts, events = hand_made
+    values = compute_outcomes(
+        [
+            "killed_window_peak.30",
+            "wounded_window_peak.30",
+            "killed_window_peak.21",
+            "wounded_window_peak.21",
+            "killed_window_peak.20",
+            "killed_window_peak.1",
+            "killed_window_peak.500",
+            "wounded_window_peak.500",
+        ],
+        ts,
+        events,
+        {},
+    )
+    assert values["killed_window_peak.30"] == 7 and values["wounded_window_peak.30"] == 9  # days 40-69
+    assert values["killed_window_peak.21"] == 7 and values["wounded_window_peak.21"] == 9  # days 40-60
+    # 20 days cannot hold days 40 and 60: three windows of 8 casualties tie; the earliest wins
+    assert values["killed_window_peak.20"] == 5
+    assert values["killed_window_peak.1"] == 5  # day 40 (8) ties with day 60 (8) and day 95 (8)
+    assert values["killed_window_peak.500"] == 12 and values["wounded_window_peak.500"] == 16  # whole run
+    # No subject: 30 days; no clashes at all: nothing killed
+    assert outcomes.killed_window_peak(ts, events, {}) == 7
+    no_clashes = events[events["event"] != "clash"]
+    assert outcomes.killed_window_peak(ts, no_clashes, {}, "30") == 0.0
+    assert outcomes.wounded_window_peak(ts, pd.DataFrame(columns=["step", "event"]), {}, "30") == 0.0
+    with pytest.raises(ValueError, match="whole number of days"):
+        outcomes.killed_window_peak(ts, events, {}, "0")
+
+
+def test_first_clash_and_mean_casualty_outcomes_on_hand_made_events(hand_made):
+    ts, events = hand_made
+    values = compute_outcomes(
+        ["first_clash_wounded.buqrus", "first_clash_wounded.mayadin", "first_clash_wounded.deir_ezzor"],
+        ts,
+        events,
+        {},
+    )
+    assert values["first_clash_wounded.buqrus"] == 3  # step 5, not the insurgent attack nor step 60
+    assert values["first_clash_wounded.mayadin"] == 0
+    assert math.isnan(values["first_clash_wounded.deir_ezzor"])
+    reordered = events.iloc[::-1]  # the first clash in time, whatever the row order
+    assert outcomes.first_clash_wounded(ts, reordered, {}, "buqrus") == 3
+    assert outcomes.clash_casualties_mean(ts, events, {}) == pytest.approx((4 + 8 + 8 + 0 + 8) / 5)
+    assert math.isnan(outcomes.clash_casualties_mean(ts, events[events["event"] != "clash"], {}))
+
+
+def test_new_outcomes_agree_with_a_real_run(baseline):
+    result = run_model(baseline, seed=2, steps=40)
+    clashes = result.events[result.events["event"] == "clash"]
+    assert len(clashes) > 0
+    killed = int(clashes["killed_a"].sum() + clashes["killed_b"].sum())
+    wounded = int(clashes["wounded_a"].sum() + clashes["wounded_b"].sum())
+    names = ["killed_window_peak.40", "wounded_window_peak.40", "killed_window_peak.30", "clash_casualties_mean"]
+    values = compute_outcomes(names, result.timeseries, result.events, result.meta)
+    assert values["killed_window_peak.40"] == killed and values["wounded_window_peak.40"] == wounded
+    assert values["killed_window_peak.30"] <= killed
+    assert values["clash_casualties_mean"] == pytest.approx((killed + wounded) / len(clashes))
+    # clash casualties are among all casualties (which also count insurgent attacks)
+    assert killed <= compute_outcomes(["killed_total"], result.timeseries, result.events, result.meta)["killed_total"]
+
+
+def test_new_outcome_names_are_checked(baseline):
+    assert check_outcome_name("killed_window_peak.45", baseline) is None
+    assert check_outcome_name("first_clash_wounded.buqrus", baseline) is None
+    assert check_outcome_name("clash_casualties_mean", baseline) is None
+    assert "no site" in check_outcome_name("first_clash_wounded.atlantis", baseline)
+    assert outcome_name("killed_window_peak", baseline) == f"killed_window_peak.{baseline.targets.window_days}"
+    assert outcome_name("killed_window_peak.45", baseline) == "killed_window_peak.45"
+    patterns = dict(outcomes.outcome_rows())
+    assert "killed_window_peak.<days>" in patterns and "first_clash_wounded.<site>" in patterns
+
+
+def test_distance_treats_missing_statistics_as_infinitely_far(baseline):
+    calibration = Calibration.model_validate(
+        {
+            "samples": 10,
+            "accept": 0.5,
+            "parameters": {"rules.clashes.lethality": PRIOR},
+            "statistics": [
+                {"outcome": "killed_window_peak", "target": "targets.killed_min", "scale": 5},
+                {"outcome": "first_clash_wounded.buqrus", "target": 4, "scale": 2},
+            ],
+        }
+    )
+    statistics = resolve_statistics(baseline, calibration)
+    frame = pd.DataFrame({"killed_window_peak.30": [25, 35, 25], "first_clash_wounded.buqrus": [4, 6, np.nan]})
+    np.testing.assert_allclose(distances(frame, statistics), [0.0, 4.0 + 1.0, np.inf])
+    assert calibration.n_accepted() == 5 and calibration.n_accepted(3) == 2
+
+
+def test_calibrated_file_of_a_scenario_with_a_calibration_section_drops_it(tmp_path):
+    """calibrated.yaml extends the calibration file; `calibration: null` keeps the spec out of it."""
+    section = GOOD_SECTION.replace("samples: 50", "samples: 4").replace("accept: 0.1", "accept: 0.5")
+    source = write_scenario(tmp_path, "spec.yaml", {"steps": 10}, text=section)
+    scenario, calibration = load_calibration(source)
+    result = calibrate(scenario, calibration, out=tmp_path / "out", seed=2, scenario_file=source, plots=False)
+    raw = yaml.safe_load(result.calibrated_file.read_text())
+    assert raw["extends"] == "../spec.yaml" and raw["calibration"] is None
+    config = load_scenario_ignoring_calibration(result.calibrated_file)
+    assert config.rules.clashes.lethality == result.summary["parameters"]["rules.clashes.lethality"]["calibrated_value"]
