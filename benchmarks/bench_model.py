@@ -284,7 +284,8 @@ def profile_baseline(steps: int, top: int = 10) -> str:
     collect = [v for k, v in stats.stats.items() if k[2] == "collect" and k[0].endswith("datacollection.py")]
     if collect:
         cum = sum(v[3] for v in collect)
-        out.write(f"  (outside sim/: mesa DataCollector.collect {cum:.3f} s, {cum / total:.1%} of the profiled total)\n")
+        share = f"{cum / total:.1%}"
+        out.write(f"  (outside sim/: mesa DataCollector.collect {cum:.3f} s, {share} of the profiled total)\n")
     return out.getvalue()
 
 
@@ -342,7 +343,10 @@ def render(env: dict, mode: str, res: dict) -> str:
         f"constructor style '{e['constructor']}', import: {e['import_path']})")
     add("")
     add(f"3. Scaling: time per step vs agents ({s['steps']} steps, best of {s['repeats']}, construction excluded)")
-    add(f"   {'scale':>5} {'agents':>7} {'x agents':>8} {'ms/step':>8} {'x time':>7} {'us/agent-step':>14} {'per-agent vs 1x':>16}")
+    add(
+        f"   {'scale':>5} {'agents':>7} {'x agents':>8} {'ms/step':>8} {'x time':>7} "
+        f"{'us/agent-step':>14} {'per-agent vs 1x':>16}"
+    )
     for r in s["rows"]:
         add(f"   {str(r['scale']) + 'x':>5} {r['agents']:7d} {r['agents_vs_1x']:8.2f} {r['ms_per_step']:8.3f} "
             f"{r['step_time_vs_1x']:7.2f} {r['us_per_agent_step']:14.4f} {r['per_agent_vs_1x']:16.2f}")

@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
     explore.add_argument("scenario", nargs="?", default="baseline")
     explore.add_argument("--port", type=_positive_int, help="localhost port (default: a free one)")
+    explore.add_argument("--open", action="store_true", help="also open the page in the default browser")
     return parser
 
 
@@ -238,7 +239,7 @@ def cmd_explore(args) -> int:
     except ImportError as error:
         print(f"error: the explorer needs the ui extra: pip install -e '.[ui]' ({error})", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return serve(scenario=args.scenario, port=args.port)
+    return serve(scenario=args.scenario, port=args.port, open_browser=args.open)
 
 
 COMMANDS = {

@@ -310,7 +310,7 @@ def _last_step(ctx: _Context) -> int:
 # --------------------------------------------------------------------------- 1. influence map
 
 
-def _cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray) -> np.ndarray:
+def cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray) -> np.ndarray:
     """RGB image: controller's colour, paler where its share of the cell's influence is lower."""
     h, w = control.shape
     rgb = np.ones((h, w, 3))
@@ -331,7 +331,7 @@ def _cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarra
     return rgb
 
 
-def _cell_squares(cells: np.ndarray) -> list:
+def cell_squares(cells: np.ndarray) -> list:
     return [[(c - 0.5, r - 0.5), (c + 0.5, r - 0.5), (c + 0.5, r + 0.5), (c - 0.5, r + 0.5)] for r, c in cells]
 
 
@@ -377,7 +377,7 @@ def _bbox_around(centre, radius: float) -> Bbox:
     return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
 
 
-def _place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
+def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
     """Label points without overlaps: try offsets around each point, nearest first.
 
     `items` are (x, y, text, marker radius in points); `avoid` are display-space boxes
@@ -473,7 +473,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     for k, ax in enumerate(axes):
         step = snapshot_steps[k]
         ax.imshow(
-            _cell_colours(control[k], influence[k], terrain),
+            cell_colours(control[k], influence[k], terrain),
             origin="upper",
             interpolation="nearest",
             extent=(-0.5, w - 0.5, h - 0.5, -0.5),
@@ -482,7 +482,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         if len(contested):
             ax.add_collection(
                 PolyCollection(
-                    _cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
+                    cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
                 )
             )
         for xy in river_lines:
@@ -563,7 +563,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         for i in order:
             radius = np.sqrt(SITE_STYLE[kinds[i]][1]) / 2
             items.append((cols[i], rows[i], textwrap.fill(labels[i], 20), radius))
-        _place_labels(ax, renderer, items, avoid)
+        place_labels(ax, renderer, items, avoid)
 
     # legend column: factions, cell states, site kinds, sites without labels
     lax = fig.add_axes((1 - (legend_w + 0.05) / fig_w, bottom - 0.15 / fig_h, legend_w / fig_w, height + 0.6 / fig_h))

@@ -173,7 +173,7 @@ class DaskExecutor:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # any free port: never clash with another cluster
                 silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
             )
             self.client = Client(self.cluster)

@@ -1,0 +1,26 @@
+"""`python -m sim.explorer [SCENARIO] [--port N] [--open]`: the explorer without run.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sim.explorer.server import serve
+from sim.yaml_source import ScenarioError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sim.explorer", description=__doc__)
+    parser.add_argument("scenario", nargs="?", default=None, help="scenario name or path (default baseline)")
+    parser.add_argument("--port", type=int, default=None, help="localhost port (default: a free one)")
+    parser.add_argument("--open", action="store_true", help="open the page in the default browser")
+    args = parser.parse_args(argv)
+    try:
+        return serve(args.scenario, port=args.port, open_browser=args.open)
+    except ScenarioError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

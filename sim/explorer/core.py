@@ -1,0 +1,706 @@
+"""The explorer's logic, with no user interface: controls, validation, saving and export.
+
+Everything the browser page does to a scenario goes through a `Session`, so it can be tested
+without a browser or Solara:
+
+    session = Session("baseline")
+    session.propose("factions.IRGC.salary_usd_month", "250")   # True: valid, applied
+    session.propose("factions.IRGC.salary_usd_month", "-5")    # False: refused, see session.problems
+    model = session.new_model()                                 # CorridorModel of the valid values
+    session.save_scenario()                                     # results/explorer/baseline_explorer-<ts>.yaml
+
+The controls come from one table (`CONTROL_TABLE`): each row maps a control to a scenario
+key path (with `{militia}`, `{patron}`, `{supply_patron}` or `{tribe}` expanded for the
+chosen scenario). Ranges, units and help texts are read from the pydantic fields of
+`sim.schema`, never written here; a candidate scenario is validated in full with
+`scenario_from_dict` before any model is rebuilt.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import itertools
+import math
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from sim.model import CorridorModel
+from sim.results import atomic_write_bytes
+from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
+from sim.schema import Scenario
+from sim.yaml_source import ScenarioError
+
+ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
+ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default results/explorer)
+DEFAULT_SCENARIO = "baseline"
+DEFAULT_OUT = Path("results") / "explorer"
+SOURCE = "explorer"  # the "file" named in problem lines of values set on the page
+PROVENANCE_NOTE = "assumption: set in the explorer"
+NAME_SUFFIX = "_explorer"
+RECENT_CLASH_STEPS = 14  # clashes of the last two weeks are marked on the map
+EVENT_KINDS = ("meeting", "clash", "insurgent_attack", "new_headquarters", "looting")  # shown in the events panel
+
+
+# --------------------------------------------------------------------------- the control table
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One row of the control table.
+
+    `key` and `label` may hold `{militia}` (each faction of kind militia), `{patron}` (each
+    patron), `{supply_patron}` (each patron with a supply crossing) or `{tribe}` (each
+    tribe); the control is repeated for each. `label` may also hold `{label}`, the entity's
+    own label. `group` titles the panel the control sits in.
+
+    Slider range: from the schema field's bounds (ge/gt .. le/lt). Where the field has no
+    upper bound, or one far beyond anything sensible (salary <= 100,000 USD), `span` gives
+    the slider's top as `span` x the scenario's value, at least `floor` (and never above
+    the schema's bound). The typed field next to the slider accepts anything the schema
+    accepts, beyond the slider too.
+    """
+
+    key: str
+    label: str
+    group: str
+    span: float | None = None
+    floor: float = 0.0
+
+
+MILITIA_GROUP = "{militia}"  # replaced by "NAME: label"
+CONTROL_TABLE: tuple[ControlSpec, ...] = (
+    # schema le=100,000 USD/month: slider to 3x the scenario's salary (at least 500)
+    ControlSpec("factions.{militia}.salary_usd_month", "{militia} salary", MILITIA_GROUP, span=3, floor=500),
+    ControlSpec("factions.{militia}.privileges", "{militia} privileges", MILITIA_GROUP),
+    ControlSpec("factions.{militia}.exempts_conscription", "{militia} exempts from conscription", MILITIA_GROUP),
+    # funding has no upper bound: slider to 3x the scenario's value (at least 5,000 USD/day)
+    ControlSpec("patrons.{patron}.funding_usd_day", "{patron} funding", "Patrons", span=3, floor=5000),
+    ControlSpec("patrons.{supply_patron}.supply_open", "{supply_patron} supply route open", "Patrons"),
+    ControlSpec("patrons.{patron}.green_light", "{patron} green light to escalate", "Patrons"),
+    # no upper bound on the meeting schedule: slider to 3x the scenario's value (at least 90 / 30 days)
+    ControlSpec("rules.mediation.interval_days", "Scheduled meeting every", "Mediation", span=3, floor=90),
+    ControlSpec("rules.mediation.min_days_between", "Minimum gap between meetings", "Mediation", span=3, floor=30),
+    ControlSpec("rules.mediation.p_success_base", "Base chance of agreement", "Mediation"),
+    # no upper bound on insurgent growth: slider to 3x the scenario's value (at least 1 / 0.1)
+    ControlSpec("rules.insurgency.growth_per_clash", "Insurgent growth per clash", "Insurgency", span=3, floor=1),
+    ControlSpec(
+        "rules.insurgency.base_growth_per_day", "Insurgent growth without rivalry", "Insurgency", span=3, floor=0.1
+    ),
+    # a probability (0-1) but typically ~0.02/day: slider zoomed to 3x the scenario's value (at least 0.1)
+    ControlSpec("tribes.{tribe}.responsiveness", "{label}: responsiveness", "Tribal leaders", span=3, floor=0.1),
+)
+
+PLACEHOLDERS = ("militia", "patron", "supply_patron", "tribe")
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control on the page, for one scenario: its key path, range, default and help."""
+
+    key: str
+    label: str  # with the unit, e.g. "IRGC salary (USD/month)"
+    group: str
+    kind: Literal["bool", "int", "float"]
+    default: Any  # the scenario's value
+    low: float | None  # slider range (None for switches)
+    high: float | None
+    step: float | None
+    unit: str
+    help: str  # the schema's description
+    allowed: str  # the schema's bounds in words, e.g. ">= 0 and <= 1"
+    slider_note: str  # how the slider's top was chosen, "" where it is the schema's bound
+
+    @property
+    def full_help(self) -> str:
+        parts = [self.help]
+        if self.allowed:
+            parts.append(f"allowed: {self.allowed}")
+        if self.slider_note:
+            parts.append(self.slider_note)
+        return "; ".join(parts)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the underlying type."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def schema_field(key: str) -> tuple[FieldInfo, Any]:
+    """The pydantic field (and its plain type) that a scenario key path ends in.
+
+    Raises KeyError when the path does not lead to a field of `sim.schema.Scenario`.
+    """
+    node: Any = Scenario
+    field: FieldInfo | None = None
+    for part in key.split("."):
+        node = _unwrap(node)
+        if typing.get_origin(node) is dict:  # a named entry (faction, patron, tribe...)
+            node, field = typing.get_args(node)[1], None
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            field = node.model_fields[part]
+            node = field.annotation
+        else:
+            raise KeyError(f"'{key}' is not a scenario parameter (at '{part}')")
+    if field is None:
+        raise KeyError(f"'{key}' names a section, not a parameter")
+    return field, _unwrap(node)
+
+
+def field_bounds(field: FieldInfo) -> dict[str, float]:
+    """{'ge'|'gt'|'le'|'lt': bound} of a pydantic field."""
+    bounds = {}
+    for item in field.metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            value = getattr(item, name, None)
+            if value is not None:
+                bounds[name] = value
+    return bounds
+
+
+def nice_step(span: float) -> float:
+    """A 1-2-5 step giving about 100 slider positions over `span`."""
+    if span <= 0:
+        return 1.0
+    raw = span / 100
+    exponent = math.floor(math.log10(raw))
+    mantissa = raw / 10**exponent
+    factor = 1 if mantissa < 2 else 2 if mantissa < 5 else 5
+    return round(factor * 10**exponent, 12)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def make_control(spec: ControlSpec, key: str, label: str, group: str, default: Any) -> Control:
+    """A control for one key path, with its range, step and help derived from the schema field."""
+    field, kind_type = schema_field(key)
+    unit = (field.json_schema_extra or {}).get("unit", "") if isinstance(field.json_schema_extra, dict) else ""
+    help_text = field.description or ""
+    if kind_type is bool:
+        return Control(key, label, group, "bool", bool(default), None, None, None, unit, help_text, "", "")
+    if kind_type not in (int, float):
+        raise TypeError(f"{key}: a control needs a bool, int or float field, not {kind_type}")
+    kind = "int" if kind_type is int else "float"
+    b = field_bounds(field)
+    words = []
+    if "ge" in b:
+        words.append(f">= {_number(b['ge'])}")
+    if "gt" in b:
+        words.append(f"> {_number(b['gt'])}")
+    if "le" in b:
+        words.append(f"<= {_number(b['le'])}")
+    if "lt" in b:
+        words.append(f"< {_number(b['lt'])}")
+    low = float(b.get("ge", b.get("gt", 0.0)))
+    bound = b.get("le", b.get("lt"))
+    note = ""
+    if spec.span is None:
+        if bound is None:
+            raise ValueError(f"{key}: the schema gives no upper bound, so the control table needs a span")
+        high = float(bound)
+    else:
+        high = max(spec.span * float(default), spec.floor)
+        if bound is not None:
+            high = min(high, float(bound))
+        note = (
+            f"slider up to {_number(spec.span)}x the scenario's value (at least {_number(spec.floor)}); "
+            "type larger values"
+        )
+    step = 1.0 if kind == "int" else nice_step(high - low)
+    if "gt" in b:
+        low += step
+    if "lt" in b and high >= b["lt"]:
+        high -= step
+    if kind == "int":
+        low, high, step = math.ceil(low), math.floor(high), 1
+    elif spec.span is not None:  # a relative top ends on the step grid, within the schema's bound
+        high = math.ceil(high / step - 1e-9) * step
+        high = round(min(high, float(bound)) if bound is not None else high, 12)
+    default = int(default) if kind == "int" else float(default)
+    suffix = f" ({unit})" if unit else ""
+    return Control(
+        key, label + suffix, group, kind, default, low, high, step, unit, help_text, " and ".join(words), note
+    )
+
+
+def _entities(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
+    """(name, label) of the entities each placeholder stands for in this scenario."""
+    return {
+        "militia": [(n, f.label) for n, f in scenario.factions.items() if f.kind == "militia"],
+        "patron": [(n, p.label) for n, p in scenario.patrons.items()],
+        "supply_patron": [(n, p.label) for n, p in scenario.patrons.items() if p.supply_crossing is not None],
+        "tribe": [(n, t.label) for n, t in scenario.tribes.items()],
+    }
+
+
+def get_path(data: dict, key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def set_path(data: dict, key: str, value: Any) -> None:
+    node: Any = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def build_controls(scenario: Scenario) -> list[Control]:
+    """The control table expanded for one scenario, with the scenario's values as defaults."""
+    entities = _entities(scenario)
+    data = scenario_to_dict(scenario)
+    controls = []
+    for spec in CONTROL_TABLE:
+        used = [p for p in PLACEHOLDERS if "{" + p + "}" in spec.key]
+        if len(used) > 1:
+            raise ValueError(f"{spec.key}: one placeholder per row")
+        rows = [(None, None)] if not used else entities[used[0]]
+        for name, long_label in rows:
+            fill = {p: name for p in PLACEHOLDERS}
+            key, label = spec.key.format(**fill), spec.label.format(**fill, label=long_label)
+            if spec.group == MILITIA_GROUP:
+                group = f"{name}: {long_label}" if long_label and long_label != name else str(name)
+            else:
+                group = spec.group
+            controls.append(make_control(spec, key, label, group, get_path(data, key)))
+    return controls
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+# Sections that describe an experiment over many runs (`run.py sweep`, `run.py calibrate`),
+# not one model: scenarios holding one are not offered, and the explorer drops them.
+DESIGN_SECTIONS = tuple(name for name in ("sweep", "calibration") if name in Scenario.model_fields)
+
+
+def _designs(scenario: Scenario) -> list[str]:
+    return [name for name in DESIGN_SECTIONS if getattr(scenario, name) is not None]
+
+
+@lru_cache(maxsize=None)
+def _explorable(path: str, mtime: float) -> tuple[str, str] | None:
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError:
+        return None
+    if _designs(scenario):
+        return None
+    return Path(path).stem, scenario.description
+
+
+def list_explorable(directory: Path = SCENARIO_DIR) -> list[tuple[str, str]]:
+    """(name, description) of the valid scenarios in `directory` that are not sweep or
+    calibration designs."""
+    rows = []
+    for path in sorted(directory.glob("*.yaml")):
+        row = _explorable(str(path), path.stat().st_mtime)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def load_explorable(ref: str) -> Scenario:
+    """A scenario by name or path, without sweep or calibration sections (the explorer runs one model)."""
+    scenario = load_scenario(ref)
+    designs = _designs(scenario)
+    return scenario.model_copy(update=dict.fromkeys(designs)) if designs else scenario
+
+
+# --------------------------------------------------------------------------- parsing typed values
+
+
+class InputProblem(ValueError):
+    """A value typed into a field that is not even a number."""
+
+
+def parse_input(control: Control, raw: Any) -> Any:
+    """A slider's, switch's or text field's value as the type the scenario key expects.
+
+    Only the form is checked here (a number, true/false); the range is the schema's job.
+    Integral numbers typed into an integer field become ints; other numbers stay floats so
+    the schema can refuse them with its own message.
+    """
+    if control.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise InputProblem(f"expected on or off, got {raw!r}")
+    if isinstance(raw, bool):
+        raise InputProblem(f"expected a number, got {raw!r}")
+    if isinstance(raw, (int, float)):
+        value: int | float = raw
+    else:
+        text = str(raw).strip().replace(",", "").replace("_", "")
+        if not text:
+            raise InputProblem("a number is needed")
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise InputProblem(f"{str(raw).strip()!r} is not a number") from None
+    if control.kind == "float":
+        return float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def format_value(value: Any) -> str:
+    """A value as shown in a text field and written in notes."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
+
+
+SEED_CONTROL = Control(
+    "seed", "Seed", "Run", "int", 0, None, None, None, "", "root random seed", ">= 0 and < 2**63", ""
+)
+
+
+# --------------------------------------------------------------------------- the session
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A file the page wrote: where, and its bytes (offered for download too)."""
+
+    path: Path
+    data: bytes
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def shown_path(self) -> str:
+        """The path relative to the working directory when inside it (as `run.py` takes it)."""
+        try:
+            return str(self.path.resolve().relative_to(Path.cwd().resolve()))
+        except ValueError:
+            return str(self.path.resolve())
+
+
+def output_dir() -> Path:
+    return Path(os.environ.get(ENV_OUT) or DEFAULT_OUT)
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _unique(directory: Path, stem: str, suffix: str) -> Path:
+    path = directory / f"{stem}{suffix}"
+    n = 2
+    while path.exists():
+        path = directory / f"{stem}-{n}{suffix}"
+        n += 1
+    return path
+
+
+class Session:
+    """One page's state: the chosen scenario, the controls' last valid values, the seed.
+
+    `scenario` is always a valid `Scenario` (the one the running model was built from).
+    Values that fail validation are kept as `drafts` (what was typed) with their `problems`
+    (one line per problem, as `run.py validate` prints them) and change nothing else.
+    """
+
+    def __init__(self, ref: str | None = None):
+        self.select(ref or os.environ.get(ENV_SCENARIO) or DEFAULT_SCENARIO)
+
+    # -- choosing a scenario
+
+    def select(self, ref: str) -> None:
+        """Load a scenario (name or path); its values become the controls' defaults."""
+        scenario = load_explorable(ref)  # raises ScenarioError before anything changes
+        self.ref = str(ref)
+        self.origin = scenario
+        self.base = scenario_to_dict(scenario)
+        self.controls = build_controls(scenario)
+        self.values = {c.key: c.default for c in self.controls}
+        self.seed = int(scenario.seed)
+        self.scenario = scenario
+        self.drafts: dict[str, str] = {}
+        self.field_problems: dict[str, list[str]] = {}
+
+    def restore_defaults(self) -> None:
+        """Back to the chosen scenario's values and seed."""
+        self.values = {c.key: c.default for c in self.controls}
+        self.seed = int(self.origin.seed)
+        self.scenario = self.origin
+        self.drafts.clear()
+        self.field_problems.clear()
+
+    @property
+    def name(self) -> str:
+        return self.origin.name
+
+    @property
+    def source_path(self) -> Path:
+        return resolve_scenario_path(self.ref)
+
+    def control(self, key: str) -> Control:
+        if key == "seed":
+            return SEED_CONTROL
+        for control in self.controls:
+            if control.key == key:
+                return control
+        raise KeyError(key)
+
+    # -- proposing values
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem of the values currently refused (empty when all fields are applied)."""
+        return [line for lines in self.field_problems.values() for line in lines]
+
+    def candidate(self, values: dict[str, Any] | None = None, seed: int | None = None) -> dict:
+        """The full scenario document for these control values and seed (not yet validated)."""
+        data = copy.deepcopy(self.base)
+        for name in DESIGN_SECTIONS:
+            data.pop(name, None)
+        for key, value in (self.values if values is None else values).items():
+            set_path(data, key, value)
+        data["seed"] = self.seed if seed is None else seed
+        return data
+
+    def validate(self, values: dict[str, Any], seed: Any) -> Scenario:
+        """Validate a whole candidate scenario; raises ScenarioError with one Problem per line."""
+        return scenario_from_dict(self.candidate(values, seed), source=SOURCE)
+
+    def propose(self, key: str, raw: Any) -> bool:
+        """Try a new value for a control ("seed" for the seed).
+
+        Returns True when the whole candidate scenario is valid: the value is applied and a
+        new model should be built. Returns False when it is refused: `problems` says why,
+        the typed text is kept in `drafts[key]`, and the scenario, values and seed are
+        unchanged (so is the running model).
+        """
+        control = self.control(key)
+        try:
+            value = parse_input(control, raw)
+        except InputProblem as problem:
+            return self._refuse(key, raw, [f"{SOURCE}: {key}: {problem}"])
+        values, seed = dict(self.values), self.seed
+        if key == "seed":
+            seed = value
+        else:
+            values[key] = value
+        try:
+            scenario = self.validate(values, seed)
+        except ScenarioError as error:
+            return self._refuse(key, raw, [str(p) for p in error.problems])
+        self.values, self.seed, self.scenario = values, int(seed), scenario
+        self.drafts.pop(key, None)
+        self.field_problems.pop(key, None)
+        return True
+
+    def _refuse(self, key: str, raw: Any, lines: list[str]) -> bool:
+        self.drafts[key] = raw if isinstance(raw, str) else format_value(raw)
+        self.field_problems[key] = lines
+        return False
+
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        """key -> (scenario value, current value) of every control (and the seed) that differs."""
+        out = {
+            k: (c.default, self.values[k])
+            for k, c in ((c.key, c) for c in self.controls)
+            if self.values[k] != c.default
+        }
+        if self.seed != self.origin.seed:
+            out["seed"] = (self.origin.seed, self.seed)
+        return out
+
+    # -- the model
+
+    def new_model(self) -> ExplorerModel:
+        return ExplorerModel(source=self)
+
+    # -- saving and export
+
+    def scenario_document(self) -> dict:
+        """The current scenario, fully resolved, named `<name>_explorer`, with provenance notes."""
+        doc = scenario_to_dict(self.scenario)
+        for name in DESIGN_SECTIONS:
+            doc.pop(name, None)
+        name = self.name if self.name.endswith(NAME_SUFFIX) else self.name + NAME_SUFFIX
+        if len(name) > 64:
+            name = self.name[: 64 - len(NAME_SUFFIX)] + NAME_SUFFIX
+        doc["name"] = name
+        changes = self.changes()
+        summary = ", ".join(f"{key} {format_value(new)}" for key, (_, new) in changes.items()) or "no changes"
+        description = f"{self.origin.description} [explorer: {summary}]"
+        doc["description"] = description if len(description) <= 300 else description[:297] + "..."
+        provenance = dict(doc.get("provenance") or {})
+        for key, (old, _) in changes.items():
+            provenance[key] = f"{PROVENANCE_NOTE} (scenario {self.name} had {format_value(old)})"
+        doc["provenance"] = provenance
+        return doc
+
+    def scenario_yaml(self, path_hint: str = "") -> bytes:
+        doc = self.scenario_document()
+        changes = self.changes()
+        lines = [
+            f"# Saved by the browser explorer on {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+            f"# from scenario '{self.name}' ({self.ref}); the full resolved scenario, defaults filled in.",
+        ]
+        if changes:
+            lines.append("# Changed in the explorer:")
+            lines += [f"#   {k}: {format_value(old)} -> {format_value(new)}" for k, (old, new) in changes.items()]
+        else:
+            lines.append("# No parameter was changed in the explorer.")
+        if path_hint:
+            lines.append(f"# Run it with: python run.py run {path_hint}")
+        body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        return ("\n".join(lines) + "\n" + body).encode("utf-8")
+
+    def save_scenario(self, directory: Path | None = None) -> Saved:
+        """Write the current scenario as YAML that `run.py run` accepts; return where."""
+        directory = output_dir() if directory is None else Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = _unique(directory, f"{self.scenario_document()['name']}-{_stamp()}", ".yaml")
+        shown = Saved(path, b"").shown_path
+        data = self.scenario_yaml(path_hint=shown)
+        atomic_write_bytes(path, data)
+        return Saved(path, data)
+
+    def export_timeseries(self, model: CorridorModel, directory: Path | None = None) -> Saved:
+        """Write the run's time series (one row per step) as CSV; return where."""
+        directory = output_dir() if directory is None else Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        frame = timeseries_frame(model)
+        stem = f"{self.scenario_document()['name']}-seed{model.run_seed}-day{model.steps}-{_stamp()}-timeseries"
+        path = _unique(directory, stem, ".csv")
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False)
+        data = buffer.getvalue().encode("utf-8")
+        atomic_write_bytes(path, data)
+        return Saved(path, data)
+
+
+_BUILDS = itertools.count(1)
+
+
+class ExplorerModel(CorridorModel):
+    """A CorridorModel built from a session's current (valid) scenario and seed.
+
+    SolaraViz's Reset re-creates the model as `type(model)(**model_params)`; with the session
+    as the only parameter, Reset always rebuilds from the page's latest valid values.
+    """
+
+    def __init__(self, source: Session):
+        super().__init__(source.scenario, seed=source.scenario.seed)
+        self.build = next(_BUILDS)  # tells the page's figure caches one model from the next
+
+
+# --------------------------------------------------------------------------- reading a model
+
+
+def timeseries_frame(model: CorridorModel) -> pd.DataFrame:
+    """The model's recorded figures, one row per step, led by replicate, seed and step
+    (the layout of a results directory's timeseries.csv)."""
+    frame = model.datacollector.get_model_vars_dataframe().copy()
+    frame.index.name = "step"
+    frame = frame.reset_index()
+    frame.insert(0, "seed", int(model.run_seed))
+    frame.insert(0, "replicate", 0)
+    return frame
+
+
+def _site_label(model: CorridorModel, name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return model.geo.site_labels[model.geo.site_names.index(name)]
+    except ValueError:
+        return name
+
+
+def describe_event(model: CorridorModel, event: dict) -> str | None:
+    """One line of text for an event of the kinds in EVENT_KINDS (None for other kinds)."""
+    kind, day = event.get("event"), event.get("step")
+    where = _site_label(model, event.get("site"))
+    near = f" near {where}" if where else (f" at cell ({event['row']}, {event['col']})" if "row" in event else "")
+    a, b = event.get("side_a"), event.get("side_b")
+    if kind == "meeting":
+        venue = f" at {where}" if where else ""
+        chance = event.get("p_success", 0)
+        return f"day {day}: meeting {a}\u2013{b}{venue}: {event.get('outcome')} (chance of agreement {chance:.0%})"
+    if kind == "clash":
+        return (
+            f"day {day}: clash {a} vs {b}{near}: {a} {event.get('killed_a', 0)} killed, {event.get('wounded_a', 0)} "
+            f"wounded; {b} {event.get('killed_b', 0)} killed, {event.get('wounded_b', 0)} wounded; "
+            f"{event.get('winner')} prevailed"
+        )
+    if kind == "insurgent_attack":
+        return (
+            f"day {day}: {a} attack on {b}{near}: "
+            f"{event.get('killed_b', 0)} killed, {event.get('wounded_b', 0)} wounded"
+        )
+    if kind == "new_headquarters":
+        return f"day {day}: {event.get('faction')} opened a headquarters at {where}"
+    if kind == "looting":
+        return f"day {day}: looting by {event.get('faction')} at {where}"
+    return None
+
+
+def latest_events(model: CorridorModel, n: int = 12) -> list[str]:
+    """The newest `n` meetings, clashes, insurgent attacks, new headquarters and lootings."""
+    lines = []
+    for event in reversed(model.events):
+        if event.get("event") in EVENT_KINDS:
+            lines.append(describe_event(model, event))
+            if len(lines) >= n:
+                break
+    return lines
+
+
+DEFECTION_COLUMN = re.compile(r"^defections\.(?P<a>[^>]+)>(?P<b>.+)$")
+
+
+def defection_totals(model: CorridorModel) -> dict[str, int]:
+    """'A>B' -> fighters who left A for B so far (only the pairs with any)."""
+    frame = model.datacollector.get_model_vars_dataframe()
+    out = {}
+    for column in frame.columns:
+        if DEFECTION_COLUMN.match(column):
+            total = int(frame[column].sum())
+            if total:
+                out[column.split(".", 1)[1]] = total
+    return out

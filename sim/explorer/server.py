@@ -1,0 +1,158 @@
+"""Start the explorer's Solara server on localhost and print its address.
+
+    from sim.explorer import serve
+    serve("baseline", port=8765)        # blocks until Ctrl-C; returns an exit status
+
+The server is `solara run sim.explorer.app:Page` in a child process (production mode, no
+auto-reload), bound to 127.0.0.1; the scenario it opens with and the directory it saves
+to are passed in environment variables (`SIM_EXPLORER_SCENARIO`, `SIM_EXPLORER_OUT`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import solara  # noqa: F401  - fail here (ImportError) when the ui extra is not installed
+
+from sim.explorer.core import DEFAULT_SCENARIO, ENV_OUT, ENV_SCENARIO, load_explorable
+
+APP = "sim.explorer.app:Page"
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 120.0
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether a server could listen on the port (with SO_REUSEADDR, as uvicorn binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into KeyboardInterrupt so the server child is stopped too (main thread only)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
+
+
+def server_command(port: int, host: str = HOST) -> list[str]:
+    """The command that runs the explorer's Solara server in a child process."""
+    return [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        APP,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--production",
+        "--no-open",
+        "--log-level",
+        "warning",
+    ]
+
+
+def server_env(scenario: str | None = None, out_dir: str | Path | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env[ENV_SCENARIO] = str(scenario or DEFAULT_SCENARIO)
+    if out_dir is not None:
+        env[ENV_OUT] = str(out_dir)
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home from a research tool
+    env.setdefault("MPLBACKEND", "Agg")
+    # Solara warns on every page load over http://127.0.0.1 that it falls back to SameSite=lax
+    # cookies; that is what a localhost server wants, so the warning is noise here.
+    quiet = "ignore:Cookies with samesite=none require https"
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS"), quiet]))
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_S) -> None:
+    """Return when `url` answers; raise RuntimeError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the explorer's server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the explorer's server did not answer at {url} within {timeout:.0f} s")
+
+
+def serve(
+    scenario: str | None = None,
+    port: int | None = None,
+    open_browser: bool = False,
+    host: str = HOST,
+    out_dir: str | Path | None = None,
+) -> int:
+    """Run the explorer on http://host:port/ until interrupted; return an exit status.
+
+    The scenario (a name in `scenarios/` or a path) is validated first: a bad one raises
+    ScenarioError (the command line reports it, exit status 2) before any server starts.
+    `port=None` picks a free port. Saved scenarios and exported data go to `out_dir`
+    (default `results/explorer/` under the working directory).
+    """
+    scenario = str(scenario or DEFAULT_SCENARIO)
+    load_explorable(scenario)
+    if port:
+        port = int(port)
+        if not port_is_free(port, host):
+            print(f"error: port {port} on {host} is in use; choose another or leave --port out", file=sys.stderr)
+            return 2
+    else:
+        port = free_port(host)
+    url = f"http://{host}:{port}/"
+    process = subprocess.Popen(server_command(port, host), env=server_env(scenario, out_dir))
+    previous = _stop_on_sigterm()
+    try:
+        wait_until_up(url, process)
+        print(f"explorer: {url}  (scenario {scenario}; Ctrl-C to stop)", flush=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

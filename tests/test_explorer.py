@@ -1,0 +1,388 @@
+"""The browser explorer without a browser: controls from the schema, validation, saving,
+export, and the Solara page itself (rendered in-process with Solara's test renderer).
+
+The logic tests need no user-interface package; the page tests need the `ui` extra
+(solara) and are skipped, with that reason, only where it is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from helpers import PROJECT, SCENARIOS
+
+from sim.explorer import core
+from sim.explorer.core import CONTROL_TABLE, ExplorerModel, Session, field_bounds, get_path, schema_field
+from sim.runner import run_model
+from sim.scenario import load_scenario, scenario_from_dict, scenario_to_dict
+
+EXPLORABLE = [name for name, _ in core.list_explorable()]
+HAS_UI = importlib.util.find_spec("solara") is not None
+needs_ui = pytest.mark.skipif(not HAS_UI, reason="the ui extra (solara) is not installed: pip install -e '.[ui]'")
+SALARY = "factions.IRGC.salary_usd_month"
+
+
+@pytest.fixture()
+def out_dir(tmp_path, monkeypatch):
+    """Saved files go to a temporary directory, never into the project's results/."""
+    out = tmp_path / "explorer"
+    monkeypatch.setenv(core.ENV_OUT, str(out))
+    return out
+
+
+# --------------------------------------------------------------------------- the control table
+
+
+def test_the_scenario_picker_lists_the_scenarios_that_are_not_designs():
+    names = set(EXPLORABLE)
+    assert {"baseline", "toy_two_towns", "salary_parity", "supply_route_closed"} <= names
+    assert not any(name.startswith("sweep_") for name in names)
+    for name in names:
+        scenario = load_scenario(name)
+        assert all(getattr(scenario, section) is None for section in core.DESIGN_SECTIONS), name
+    for path in SCENARIOS.glob("*.yaml"):
+        if path.stem not in names:  # a sweep or calibration design: still explorable by path, design dropped
+            assert core.DESIGN_SECTIONS
+            assert all(getattr(core.load_explorable(str(path)), s) is None for s in core.DESIGN_SECTIONS)
+
+
+def test_every_table_row_names_a_schema_parameter():
+    for spec in CONTROL_TABLE:
+        key = spec.key.format(militia="X", patron="X", supply_patron="X", tribe="X")
+        field, kind = schema_field(key)
+        assert kind in (bool, int, float), key
+        assert field.description, f"{key}: the schema field has no help text"
+        bounds = field_bounds(field)
+        if kind is not bool and spec.span is None:
+            assert "le" in bounds or "lt" in bounds, f"{key}: an unbounded field needs a span in the table"
+
+
+def test_the_controls_cover_what_students_try():
+    keys = {c.key for c in Session("baseline").controls}
+    for militia in ("IRGC", "NDF", "MILSEC"):
+        for what in ("salary_usd_month", "privileges", "exempts_conscription"):
+            assert f"factions.{militia}.{what}" in keys
+    assert "factions.ISIS.salary_usd_month" not in keys  # insurgents have no salary to try
+    for patron in ("Iran", "Russia", "Regime"):
+        assert f"patrons.{patron}.funding_usd_day" in keys
+    assert "patrons.Iran.supply_open" in keys  # the one patron with a supply route
+    assert "patrons.Russia.supply_open" not in keys
+    assert {
+        "rules.mediation.interval_days",
+        "rules.mediation.min_days_between",
+        "rules.mediation.p_success_base",
+        "rules.insurgency.growth_per_clash",
+        "rules.insurgency.base_growth_per_day",
+        "tribes.deir_tribes.responsiveness",
+        "tribes.bukamal_tribes.responsiveness",
+    } <= keys
+
+
+@pytest.mark.parametrize("name", EXPLORABLE)
+def test_every_control_maps_to_a_valid_scenario_key(name):
+    """Each control's default, minimum and maximum (on and off for switches) make a valid
+    scenario, and the value lands at the control's key path."""
+    session = Session(name)
+    assert session.controls
+    for control in session.controls:
+        trials = [True, False] if control.kind == "bool" else [control.default, control.low, control.high]
+        for value in trials:
+            data = session.candidate({**session.values, control.key: value})
+            scenario = scenario_from_dict(data, source="test")
+            assert get_path(scenario_to_dict(scenario), control.key) == value, (control.key, value)
+
+
+@pytest.mark.parametrize("name", EXPLORABLE)
+def test_defaults_are_the_scenario_values_and_ranges_the_schema_bounds(name):
+    scenario = load_scenario(name)
+    data = scenario_to_dict(scenario)
+    session = Session(name)
+    assert session.seed == scenario.seed
+    for control in session.controls:
+        assert control.default == get_path(data, control.key), control.key
+        field, _ = schema_field(control.key)
+        assert control.help == field.description
+        assert control.unit == (field.json_schema_extra or {}).get("unit", "")
+        if control.unit:
+            assert control.label.endswith(f"({control.unit})")
+        if control.kind == "bool":
+            continue
+        bounds = field_bounds(field)
+        assert control.low >= bounds.get("ge", bounds.get("gt", float("-inf")))
+        assert control.high <= bounds.get("le", bounds.get("lt", float("inf")))
+        assert control.low <= control.default or control.default < control.low == bounds.get("ge")
+        assert control.step > 0
+        if control.kind == "int":
+            assert control.step == 1
+    model = session.new_model()
+    assert model.config == scenario
+    assert model.run_seed == scenario.seed
+
+
+def test_an_unbounded_field_gets_a_slider_relative_to_the_scenario_value():
+    controls = {c.key: c for c in Session("baseline").controls}
+    funding = controls["patrons.Iran.funding_usd_day"]  # no upper bound in the schema
+    scenario_value = load_scenario("baseline").patrons["Iran"].funding_usd_day
+    assert funding.low == 0 and funding.high == pytest.approx(max(3 * scenario_value, 5000), abs=funding.step)
+    assert "3x" in funding.slider_note
+    assert controls["factions.IRGC.privileges"].high == 1.0  # bounded: the schema's bound
+    assert controls["factions.IRGC.privileges"].slider_note == ""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "key, raw, words",
+    [
+        (SALARY, "-5", "greater than or equal to 0"),
+        (SALARY, "200000", "less than or equal to 100000"),
+        (SALARY, "abc", "not a number"),
+        (SALARY, "", "a number is needed"),
+        (SALARY, "nan", "finite number"),
+        ("rules.mediation.interval_days", "2.5", "valid integer"),
+        ("rules.mediation.interval_days", "0", "greater than or equal to 1"),
+        ("rules.mediation.p_success_base", "1.5", "less than or equal to 1"),
+        ("seed", "-1", "greater than or equal to 0"),
+        ("seed", "seven", "not a number"),
+    ],
+)
+def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(key, raw, words):
+    session = Session("baseline")
+    model = session.new_model()
+    for _ in range(3):
+        model.step()
+    scenario, values, seed = session.scenario, dict(session.values), session.seed
+    assert session.propose(key, raw) is False
+    assert session.problems and any(words in line for line in session.problems), session.problems
+    assert all(line.startswith(f"explorer: {key}: ") for line in session.problems), session.problems
+    assert session.drafts[key] == raw  # the page keeps showing what was typed
+    assert session.scenario is scenario and session.values == values and session.seed == seed
+    assert model.steps == 3  # the page rebuilds the model only when propose() returns True
+    # a valid value then clears the problem and applies
+    good = "7" if key == "seed" else ("31" if "interval" in key else "0.51" if "p_success" in key else "237")
+    assert session.propose(key, good) is True
+    assert session.problems == [] and key not in session.drafts
+
+
+def test_a_valid_value_is_applied_and_reset_rebuilds_from_it():
+    session = Session("baseline")
+    assert session.propose(SALARY, "237") is True
+    supply = not session.values["patrons.Iran.supply_open"]
+    assert session.propose("patrons.Iran.supply_open", supply) is True
+    assert session.propose("seed", str(session.seed + 1)) is True
+    assert session.scenario.factions["IRGC"].salary_usd_month == 237.0
+    assert session.scenario.patrons["Iran"].supply_open is supply
+    # SolaraViz's Reset calls type(model)(**model_params) with model_params={"source": session}
+    rebuilt = ExplorerModel(source=session)
+    assert rebuilt.config.factions["IRGC"].salary_usd_month == 237.0
+    assert rebuilt.run_seed == session.origin.seed + 1
+    assert set(session.changes()) == {SALARY, "patrons.Iran.supply_open", "seed"}
+    session.restore_defaults()
+    assert session.changes() == {} and session.scenario == session.origin
+
+
+# --------------------------------------------------------------------------- saving and export
+
+
+def test_the_saved_yaml_is_a_full_scenario_that_run_py_accepts(out_dir):
+    session = Session("baseline")
+    assert session.propose(SALARY, "237")
+    assert session.propose("rules.mediation.interval_days", "19")
+    saved = session.save_scenario()
+    assert saved.path.parent == out_dir and saved.path.suffix == ".yaml"
+    assert saved.path.read_bytes() == saved.data
+    loaded = load_scenario(saved.path)
+    assert loaded.name == "baseline_explorer"
+    assert loaded.factions["IRGC"].salary_usd_month == 237.0
+    assert loaded.rules.mediation.interval_days == 19
+    for key in (SALARY, "rules.mediation.interval_days"):
+        assert loaded.provenance[key].startswith("assumption: set in the explorer")
+    kept = "factions.NDF.salary_usd_month"  # an unchanged parameter keeps its source
+    assert loaded.provenance[kept] == session.origin.provenance[kept]
+
+    def parameters(s):
+        skip = ("name", "description", "provenance", *core.DESIGN_SECTIONS)
+        return {k: v for k, v in scenario_to_dict(s).items() if k not in skip}
+
+    assert parameters(loaded) == parameters(session.scenario)  # fully resolved: nothing lost, nothing added
+    from sim.cli import main
+
+    assert main(["validate", str(saved.path)]) == 0
+    run = run_model(loaded, seed=loaded.seed, steps=3)
+    assert len(run.timeseries) == 4
+    again = session.save_scenario()  # a second save never overwrites the first
+    assert again.path != saved.path and saved.path.exists()
+
+
+def test_the_csv_export_has_the_timeseries_columns(out_dir):
+    session = Session("toy_two_towns")
+    model = session.new_model()
+    for _ in range(5):
+        model.step()
+    saved = session.export_timeseries(model)
+    assert saved.path.parent == out_dir and saved.path.suffix == ".csv"
+    frame = pd.read_csv(saved.path)
+    reference = run_model(session.scenario, seed=session.seed, steps=5).timeseries
+    assert list(frame.columns) == ["replicate", "seed", *reference.columns]  # as in a results directory
+    assert list(frame["step"]) == [0, 1, 2, 3, 4, 5]
+    assert (frame["seed"] == session.seed).all()
+    for column in ("fighters.Blue", "territory.Red", "killed.Blue", "defections.Blue>Red", "tension.Blue~Red"):
+        assert column in frame.columns
+    pd.testing.assert_series_equal(frame["fighters.Blue"], reference["fighters.Blue"], check_dtype=False)
+
+
+def test_events_are_described_in_words():
+    session = Session("baseline")
+    model = session.new_model()
+    for _ in range(session.scenario.rules.mediation.interval_days):  # the first scheduled meeting
+        model.step()
+    lines = core.latest_events(model, 50)
+    assert lines and all(line.startswith("day ") for line in lines)
+    kinds = {e["event"] for e in model.events if e["event"] in core.EVENT_KINDS}
+    assert "meeting" in kinds
+    assert any("meeting IRGC\u2013NDF" in line for line in lines)
+
+
+def test_the_model_never_imports_the_explorer():
+    code = (
+        "import sys, sim, sim.model, sim.api, sim.runner, sim.plots, sim.scenario; "
+        "bad = [m for m in sys.modules if m.startswith('sim.explorer') or m.startswith('solara')]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT, timeout=120)
+
+
+# --------------------------------------------------------------------------- the page (needs solara)
+
+
+@pytest.fixture()
+def page(monkeypatch, out_dir):
+    """The explorer page rendered in-process (no server, no browser) on the toy scenario."""
+    solara = pytest.importorskip("solara", reason="the ui extra (solara) is not installed")
+    from sim.explorer.app import Page
+
+    monkeypatch.setenv(core.ENV_SCENARIO, "toy_two_towns")
+    box, rc = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
+    yield rc
+    rc.close()
+
+
+def _texts(rc):
+    import ipyvuetify as v
+
+    return [str(w.children) for w in rc.find(v.CardTitle).widgets]
+
+
+def _images(rc):
+    import ipywidgets
+
+    return [w.value for w in rc.find(ipywidgets.Image).widgets]
+
+
+def _day_title(rc) -> str:
+    return next(t for t in _texts(rc) if "Latest events" in t)
+
+
+@needs_ui
+def test_the_page_builds_with_the_map_charts_and_every_control(page):
+    import ipyvuetify as v
+
+    session = Session("toy_two_towns")
+    labels = {w.label for w in page.find(v.TextField).widgets}
+    for control in session.controls:
+        if control.kind == "bool":
+            assert page.find(v.Switch, label=control.label), control.label
+        else:
+            assert control.label in labels, control.label
+    assert "Seed" in labels
+    for name in ("Step", "Reset", "Save parameters as scenario YAML", "Export run data (CSV)"):
+        assert page.find(v.Btn, children=[name]), name
+    images = _images(page)
+    assert len(images) == 2 and all(img[:4] == b"\x89PNG" for img in images)  # map and charts
+    shown = {str(c) for w in page.find(v.Html, tag="span").widgets for c in (w.children or [])}
+    for control in session.controls:  # every control shows the schema's help text
+        assert control.full_help in shown, control.key
+
+
+@needs_ui
+def test_picking_another_scenario_replaces_the_controls_and_the_model(page):
+    import ipyvuetify as v
+
+    page.find(v.Btn, children=["Step"]).widget.click()
+    assert "(day 1)" in _day_title(page)
+    picker = page.find(v.Select, label="Scenario (scenarios/)").widget
+    assert set(EXPLORABLE) <= set(picker.items)
+    picker.v_model = "salary_parity"
+    assert "(day 0)" in _day_title(page)
+    parity = load_scenario("salary_parity").factions["IRGC"].salary_usd_month
+    assert page.find(v.TextField, label="IRGC salary (USD/month)").widget.v_model == f"{parity:g}"
+    assert not page.find(v.TextField, label="Blue salary (USD/month)")
+
+
+@needs_ui
+def test_stepping_redraws_the_map_and_charts_and_reset_restarts(page):
+    import ipyvuetify as v
+
+    before = _images(page)
+    assert "(day 0)" in _day_title(page)
+    for _ in range(3):
+        page.find(v.Btn, children=["Step"]).widget.click()
+    assert "(day 3)" in _day_title(page)
+    after = _images(page)
+    assert after[0] != before[0] and after[1] != before[1]
+    page.find(v.Btn, children=["Reset"]).widget.click()
+    assert "(day 0)" in _day_title(page)
+
+
+@needs_ui
+def test_on_the_page_a_bad_value_shows_a_message_and_leaves_the_model_running(page):
+    import ipyvuetify as v
+
+    for _ in range(2):
+        page.find(v.Btn, children=["Step"]).widget.click()
+    field = page.find(v.TextField, label="Blue salary (USD/month)").widget
+    field.v_model = "-5"
+    field.fire_event("keyup.enter", None)
+    alerts = [str(w.children) for w in page.find(v.Alert).widgets]
+    assert any("factions.Blue.salary_usd_month: input should be greater than or equal to 0" in a for a in alerts)
+    assert field.error
+    assert "(day 2)" in _day_title(page)  # the running model is untouched
+    page.find(v.Btn, children=["Step"]).widget.click()
+    assert "(day 3)" in _day_title(page)
+    field.v_model = "180"
+    field.fire_event("keyup.enter", None)
+    assert not page.find(v.Alert).widgets
+    assert "(day 0)" in _day_title(page)  # a valid value restarts the run with it
+
+
+@needs_ui
+def test_the_save_and_export_buttons_write_files_and_offer_downloads(page, out_dir):
+    import ipyvuetify as v
+
+    page.find(v.Btn, children=["Step"]).widget.click()
+    page.find(v.Btn, children=["Save parameters as scenario YAML"]).widget.click()
+    page.find(v.Btn, children=["Export run data (CSV)"]).widget.click()
+    yaml_files, csv_files = sorted(out_dir.glob("*.yaml")), sorted(out_dir.glob("*.csv"))
+    assert len(yaml_files) == 1 and len(csv_files) == 1
+    assert load_scenario(yaml_files[0]).name == "toy_two_towns_explorer"
+    assert len(pd.read_csv(csv_files[0])) == 2  # days 0 and 1
+    buttons = " ".join(str(w.children) for w in page.find(v.Btn).widgets)
+    assert f"Download {yaml_files[0].name}" in buttons and f"Download {csv_files[0].name}" in buttons
+
+
+@needs_ui
+def test_serve_refuses_a_bad_scenario_before_starting_a_server(tmp_path):
+    from sim.explorer.server import serve
+    from sim.yaml_source import ScenarioError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {SCENARIOS / 'baseline.yaml'}\nname: bad\nfactions:\n  NDF:\n    salary_usd_month: -5\n")
+    with pytest.raises(ScenarioError, match="salary_usd_month"):
+        serve(str(bad))
+    with pytest.raises(ScenarioError):
+        serve("no_such_scenario")
