@@ -312,3 +312,24 @@ def test_finished_runs_leave_no_model_behind():
     gc.collect()
     assert len(built) == 5
     assert all(ref() is None for ref in built)
+
+
+def _die_once_then_square(job, x):
+    """A run whose worker process dies the first time it runs it (as if killed or out of memory)."""
+    marker = Path(job) / f"died-{x}"
+    if x == 3 and not marker.exists():
+        marker.write_text("")
+        os._exit(1)
+    return x * x
+
+
+def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
+    from sim.sweep import DaskExecutor
+
+    executor = DaskExecutor("local", 2)
+    try:
+        results = sorted(executor.imap_unordered(_die_once_then_square, str(tmp_path), range(8)))
+    finally:
+        executor.close()
+    assert (tmp_path / "died-3").exists()  # the worker did die...
+    assert results == [x * x for x in range(8)]  # ...and its run was done again elsewhere
