@@ -31,7 +31,6 @@ with the scenario, design, points and replicates; PNGs are written atomically.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
@@ -53,8 +52,8 @@ from pydantic import BaseModel
 from scipy import stats
 
 from sim.outcomes import KINDS, parse
-from sim.plots import DPI
-from sim.results import OutputError, atomic_write_bytes, atomic_write_text
+from sim.plots import save_png
+from sim.results import OutputError, atomic_write_text
 from sim.schema import Scenario
 
 __all__ = [
@@ -463,14 +462,6 @@ class _Sweep:
         return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(path, buffer.getvalue())
-    fig.clear()
-    return path
-
-
 def _panels(fig: Figure, n: int, ncols: int) -> list:
     nrows = math.ceil(n / ncols)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
@@ -552,7 +543,7 @@ def plot_outcomes_vs(
         _, help_text = outcome_info(name)
         ax.set_title(_wrap(f"{name}: {help_text}" if help_text else name, 55), loc="left", fontsize=10)
         _grid_lines(ax)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name: str, path: Path) -> Path:
@@ -578,7 +569,7 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
     ax = fig.add_subplot()
     if not np.isfinite(values).any():
         _no_data(ax, f"no successful run with a value of {name}")
-        return _save(fig, path)
+        return save_png(fig, path)
     finite = values[np.isfinite(values)]
     vmin, vmax = float(finite.min()), float(finite.max())
     if vmin == vmax:
@@ -606,7 +597,7 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
     ax.set_ylabel(parameter_label(rows_p))
     colourbar = fig.colorbar(image, ax=ax, shrink=0.85)
     colourbar.set_label(f"{name}, median" + (f" ({unit})" if unit else ""))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _sorted_levels(values: pd.Series) -> list:
@@ -684,7 +675,7 @@ def plot_sobol(
         Line2D([], [], color="#333333", lw=1, label="95 % bootstrap CI"),
     ]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_screening(
@@ -741,7 +732,7 @@ def plot_screening(
         _grid_lines(ax, "x")
     handles = [Patch(color=BLUE, label="rises with the parameter"), Patch(color=VERMILLION, label="falls")]
     fig.legend(handles=handles, loc="upper right", fontsize=8, frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -25,7 +25,6 @@ assumptions, and are marked as such.
 
 from __future__ import annotations
 
-import io
 import math
 import platform
 import sys
@@ -41,10 +40,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
+from sim.plots import save_png
 from sim.results import (
     RESULTS_DIR,
     StagedDirectory,
-    atomic_write_bytes,
     atomic_write_text,
     check_output_dir,
     display_path,
@@ -1131,16 +1130,6 @@ def render_markdown(
     return "\n".join(lines)
 
 
-def _save_png(fig: Figure, path: Path) -> Path:
-    from sim.plots import DPI
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(path, buffer.getvalue())
-    fig.clear()
-    return path
-
-
 def _footnote(report: ValidationReport) -> str:
     return (
         f"Scenario '{report.scenario_name}' | {report.steps} days | {report.replicates} replicates, "
@@ -1183,7 +1172,7 @@ def plot_shares(report: ValidationReport, path: Path) -> Path:
         fontweight="bold",
     )
     fig.text(0.01, 0.08 / height, _footnote(report), fontsize=7, color="#555555", ha="left", va="bottom")
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def _histograms(report: ValidationReport) -> list[tuple[str, str, tuple | None, tuple | None]]:
@@ -1265,7 +1254,7 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
         ax.grid(True, color="#EEEEEE", lw=0.5)
         ax.set_axisbelow(True)
     fig.text(0.01, 0.08 / height, _footnote(report), fontsize=7, color="#555555", ha="left", va="bottom")
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 def write_report(report: ValidationReport, directory: str | Path, plots_href: str = "plots") -> Path:

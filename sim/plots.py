@@ -271,7 +271,29 @@ def _new_figure(
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def site_legend_handles(kinds, marker_scale: float) -> list:
+    """Legend entries for the kinds of site present (same markers as on the maps)."""
+    handles = []
+    for kind, (marker, size, _) in SITE_STYLE.items():
+        if kind in kinds:
+            filled = kind in ("headquarters", "venue", "post")
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    lw=0,
+                    markersize=np.sqrt(size) * marker_scale,
+                    markerfacecolor="black" if filled else "white",
+                    markeredgecolor="black",
+                    label=KIND_NAMES[kind],
+                )
+            )
+    return handles
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Render a figure to PNG and write it atomically (shared by every module that plots)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     atomic_write_bytes(path, buffer.getvalue())
@@ -577,21 +599,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         Line2D([], [], color=RIVER_COLOUR, lw=2.4, label="river (Euphrates)"),
         Line2D([], [], marker="x", color="black", lw=0, markersize=5, label="clash since the previous map"),
     ]
-    for kind, (marker, size, _) in SITE_STYLE.items():
-        if kind in kinds:
-            filled = kind in ("headquarters", "venue", "post")
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker=marker,
-                    lw=0,
-                    markersize=np.sqrt(size) * 0.9,
-                    markerfacecolor="black" if filled else "white",
-                    markeredgecolor="black",
-                    label=KIND_NAMES[kind],
-                )
-            )
+    handles += site_legend_handles(kinds, marker_scale=0.9)
     leg = lax.legend(
         handles=handles,
         loc="upper left",
@@ -617,7 +625,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         fig.canvas.draw()
         box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
         lax.text(0, box.y0 - 0.03, "\n".join(lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- 2. fighters and territory
@@ -661,7 +669,7 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
         _time_axis(ax, _last_step(ctx))
     for ax in axes[:-1]:
         ax.set_xlabel("")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- 3. casualties
@@ -733,7 +741,7 @@ def plot_casualties(ctx: _Context, path: Path) -> Path:
     else:
         _no_data(ax_s, "no casualty columns in timeseries.csv")
     _time_axis(ax_s, _last_step(ctx))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- 4. defections
@@ -810,7 +818,7 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
         cbar.set_label("fighters")
     else:
         _no_data(ax_m, "no defection columns")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- 5. tension and meetings
@@ -895,7 +903,7 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
         _time_axis(ax, _last_step(ctx))
     for ax in axes[:-1]:
         ax.set_xlabel("")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- 6. insurgency
@@ -934,7 +942,7 @@ def plot_insurgency(ctx: _Context, path: Path) -> Path:
     for ax in (ax_c, ax_a):
         _time_axis(ax, _last_step(ctx))
     ax_c.set_xlabel("")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------- entry point

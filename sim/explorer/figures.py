@@ -25,7 +25,6 @@ from sim.model import CorridorModel
 from sim.plots import (
     CONTESTED,
     CONTESTED_COLOUR,
-    KIND_NAMES,
     NEUTRAL_COLOUR,
     RIVER_COLOUR,
     SITE_STYLE,
@@ -33,6 +32,7 @@ from sim.plots import (
     cell_squares,
     faction_colour,
     place_labels,
+    site_legend_handles,
 )
 
 DPI = 90
@@ -162,21 +162,7 @@ def map_figure(model: CorridorModel, width: float = 6.6) -> Figure:
     ]
     if river is not None:
         handles.append(Line2D([], [], color=RIVER_COLOUR, lw=2.0, label="river"))
-    for kind, (marker, size, _) in SITE_STYLE.items():
-        if kind in kinds:
-            filled = kind in ("headquarters", "venue", "post")
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker=marker,
-                    lw=0,
-                    markersize=np.sqrt(size) * 0.8,
-                    markerfacecolor="black" if filled else "white",
-                    markeredgecolor="black",
-                    label=KIND_NAMES[kind],
-                )
-            )
+    handles += site_legend_handles(kinds, marker_scale=0.8)
     fig.legend(
         handles=handles,
         loc="lower center",
