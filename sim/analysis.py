@@ -35,8 +35,6 @@ import json
 import math
 import re
 import textwrap
-import types
-import typing
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,13 +46,12 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from pydantic import BaseModel
 from scipy import stats
 
 from sim.outcomes import KINDS, parse
 from sim.plots import save_png
 from sim.results import OutputError, atomic_write_text
-from sim.schema import Scenario
+from sim.schema import schema_field
 
 __all__ = [
     "SCREENING_COLUMNS",
@@ -347,41 +344,11 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "unnamed"
 
 
-def _unwrap(annotation):
-    """The model class (or dict/list type) inside Optional[...] / Annotated[...]."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            options = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = options[0] if len(options) == 1 else annotation
-            if len(options) != 1:
-                return annotation
-        else:
-            return annotation
-
-
 def parameter_info(path: str) -> tuple[str, str]:
     """(unit, help) of a scenario key path from `sim.schema`, or ('', '') when unknown."""
-    node, field = Scenario, None
     try:
-        for segment in path.split("."):
-            node = _unwrap(node)
-            origin = typing.get_origin(node)
-            if origin is dict:
-                node = typing.get_args(node)[1]  # the segment is a key (a faction's name...)
-                continue
-            if origin is list:
-                node = typing.get_args(node)[0]
-                continue
-            if not (isinstance(node, type) and issubclass(node, BaseModel)):
-                return "", ""
-            field = node.model_fields[segment]
-            node = field.annotation
-    except (KeyError, IndexError, TypeError):
-        return "", ""
-    if field is None:
+        field, _ = schema_field(path)
+    except KeyError:
         return "", ""
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
     return str(extra.get("unit", "") or ""), str(field.description or "")

@@ -79,15 +79,13 @@ from sim.results import (
     versions,
 )
 from sim.scenario import (
-    _child_type,
     _path_exists,
     _tidy_union_errors,
-    _unwrap,
     resolve_scenario_path,
     scenario_to_dict,
     validate_document,
 )
-from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
+from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets, child_type, unwrap
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -248,8 +246,8 @@ def _pydantic_problem(doc: SourcedDocument, error: dict) -> Problem:
     if kind == "extra_forbidden":
         node: Any = Calibration
         for part in error["loc"][:-1]:
-            node = _child_type(node, part)
-        node = _unwrap(node)
+            node = child_type(node, part)
+        node = unwrap(node)
         valid = sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
         message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
     elif kind == "missing":

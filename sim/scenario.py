@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from sim.geography import project
-from sim.schema import Scenario
+from sim.schema import Scenario, child_type, unwrap
 from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -111,36 +110,11 @@ def _valid_keys(loc: tuple) -> list[str]:
     """Field names of the schema section at `loc` (for 'unknown key' messages)."""
     node: Any = Scenario
     for part in loc:
-        node = _child_type(node, part)
-    node = _unwrap(node)
+        node = child_type(node, part)
+    node = unwrap(node)
     if isinstance(node, type) and issubclass(node, BaseModel):
         return sorted(node.model_fields)
     return []
-
-
-def _unwrap(node: Any) -> Any:
-    """Strip Annotated[...] and Optional[...] down to the section type."""
-    while True:
-        origin = get_origin(node)
-        if origin is Annotated:
-            node = get_args(node)[0]
-        elif origin in (Union, UnionType):
-            node = next((a for a in get_args(node) if a is not type(None)), None)
-        else:
-            return node
-
-
-def _child_type(node: Any, part: str | int) -> Any:
-    node = _unwrap(node)
-    origin = get_origin(node)
-    if origin is dict:
-        return get_args(node)[1]
-    if origin is list:
-        return get_args(node)[0]
-    if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str):
-        field = node.model_fields.get(part)
-        return field.annotation if field else None
-    return None
 
 
 def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:

@@ -14,9 +14,11 @@ Where a default comes from the source article, the scenario file cites the parag
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -488,3 +490,65 @@ class Scenario(Strict):
     )
     sweep: Sweep | None = Field(None, description="an experimental design for `run.py sweep`")
     calibration: Calibration | None = Field(None, description="an ABC calibration for `run.py calibrate`")
+
+
+# ---------------------------------------------------------------------------------------
+# Walking the schema by key path (for messages, units and help texts, and UI controls)
+
+
+def unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...]; of a real union keep its first section type."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            sections = [a for a in options if isinstance(a, type) and issubclass(a, BaseModel)]
+            if len(options) == 1:
+                annotation = options[0]
+            elif sections:
+                annotation = sections[0]
+            else:
+                return annotation
+        else:
+            return annotation
+
+
+def child_type(node: Any, part: str | int) -> Any:
+    """The type one step down a key path: a dict's values, a list's items, or a field's type."""
+    node = unwrap(node)
+    origin = get_origin(node)
+    if origin is dict:
+        return get_args(node)[1]
+    if origin is list:
+        return get_args(node)[0]
+    if isinstance(node, type) and issubclass(node, BaseModel) and isinstance(part, str):
+        field = node.model_fields.get(part)
+        return field.annotation if field else None
+    return None
+
+
+def schema_field(key: str) -> tuple[FieldInfo, Any]:
+    """The pydantic field (and its plain type) that a dotted scenario key path ends in.
+
+    Entries of named sections (`factions.IRGC...`) and list items are stepped over. Raises
+    KeyError when the path does not end in a field of `Scenario`.
+    """
+    node: Any = Scenario
+    field: FieldInfo | None = None
+    for part in key.split("."):
+        node = unwrap(node)
+        origin = get_origin(node)
+        if origin is dict:
+            node, field = get_args(node)[1], None
+        elif origin is list:
+            node, field = get_args(node)[0], None
+        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
+            field = node.model_fields[part]
+            node = field.annotation
+        else:
+            raise KeyError(f"'{key}' is not a scenario parameter (at '{part}')")
+    if field is None:
+        raise KeyError(f"'{key}' names a section, not a parameter")
+    return field, unwrap(node)

@@ -24,8 +24,6 @@ import itertools
 import math
 import os
 import re
-import types
-import typing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -34,13 +32,12 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.model import CorridorModel
 from sim.results import atomic_write_bytes
 from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
-from sim.schema import Scenario
+from sim.schema import Scenario, schema_field
 from sim.yaml_source import ScenarioError
 
 ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
@@ -131,42 +128,6 @@ class Control:
         if self.slider_note:
             parts.append(self.slider_note)
         return "; ".join(parts)
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Strip Annotated[...] and Optional[...] down to the underlying type."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0] if len(args) == 1 else annotation
-            if len(args) != 1:
-                return annotation
-        else:
-            return annotation
-
-
-def schema_field(key: str) -> tuple[FieldInfo, Any]:
-    """The pydantic field (and its plain type) that a scenario key path ends in.
-
-    Raises KeyError when the path does not lead to a field of `sim.schema.Scenario`.
-    """
-    node: Any = Scenario
-    field: FieldInfo | None = None
-    for part in key.split("."):
-        node = _unwrap(node)
-        if typing.get_origin(node) is dict:  # a named entry (faction, patron, tribe...)
-            node, field = typing.get_args(node)[1], None
-        elif isinstance(node, type) and issubclass(node, BaseModel) and part in node.model_fields:
-            field = node.model_fields[part]
-            node = field.annotation
-        else:
-            raise KeyError(f"'{key}' is not a scenario parameter (at '{part}')")
-    if field is None:
-        raise KeyError(f"'{key}' names a section, not a parameter")
-    return field, _unwrap(node)
 
 
 def field_bounds(field: FieldInfo) -> dict[str, float]:
