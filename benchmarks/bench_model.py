@@ -382,12 +382,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print()
         print(profile_baseline(p["baseline_steps"]).rstrip())
+    return finish(args.json, mode, p, env, results, started)
+
+
+def finish(json_path, mode, parameters, env, results, started) -> int:
+    """Print the benchmark's wall time and write its figures as JSON when asked (both scripts)."""
     elapsed = time.perf_counter() - started
     print(f"\n(benchmark wall time {elapsed:.1f} s)")
-    if args.json:
-        payload = dict(mode=mode, parameters=p, environment=env, results=results, benchmark_wall_s=elapsed)
-        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    if json_path:
+        payload = dict(mode=mode, parameters=parameters, environment=env, results=results, benchmark_wall_s=elapsed)
+        Path(json_path).write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {json_path}")
     return 0
 
 

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so `python benchmarks/bench_sweep.py` works without PYTHONPATH
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_model import environment  # noqa: E402
+from benchmarks.bench_model import environment, finish  # noqa: E402
 from sim.runner import process_context  # noqa: E402
 
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
@@ -452,13 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = measure_memory(p)
     results["load_average"]["end"] = loadavg()
     print(render(env, mode, results))
-    elapsed = time.perf_counter() - started
-    print(f"\n(benchmark wall time {elapsed:.1f} s)")
-    if args.json:
-        payload = dict(mode=mode, parameters=p, environment=env, results=results, benchmark_wall_s=elapsed)
-        Path(args.json).write_text(json.dumps(payload, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    return finish(args.json, mode, p, env, results, started)
 
 
 if __name__ == "__main__":
