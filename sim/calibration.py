@@ -69,11 +69,11 @@ from pydantic import BaseModel, ValidationError
 
 from sim.outcomes import KINDS, check_outcome_name, parse
 from sim.results import (
-    RESULTS_DIR,
     OutputError,
     atomic_write_bytes,
     atomic_write_text,
     check_output_dir,
+    default_output_dir,
     display_path,
     git_commit,
     versions,
@@ -340,13 +340,7 @@ class CalibrationResult:
 
 
 def default_calibration_dir(scenario_name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS_DIR / scenario_name / f"calibration-{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return default_output_dir(scenario_name, kind="calibration")
 
 
 def build_sweep(calibration: Calibration, statistics: list[ResolvedStatistic]) -> Sweep:

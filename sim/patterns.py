@@ -42,10 +42,10 @@ from scipy import stats
 
 from sim.plots import save_png
 from sim.results import (
-    RESULTS_DIR,
     StagedDirectory,
     atomic_write_text,
     check_output_dir,
+    default_output_dir,
     display_path,
     git_commit,
     versions,
@@ -1304,13 +1304,7 @@ def write_docs(report: ValidationReport, docs_dir: str | Path | None = None) -> 
 
 
 def default_validation_dir(scenario_name: str, now: datetime | None = None) -> Path:
-    now = now or datetime.now(timezone.utc)
-    base = RESULTS_DIR / scenario_name / f"validation-{now.strftime('%Y%m%dT%H%M%SZ')}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return default_output_dir(scenario_name, now, kind="validation")
 
 
 def cli_validate_patterns(args) -> int:

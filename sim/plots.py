@@ -271,6 +271,35 @@ def _new_figure(
     return fig
 
 
+def draw_control_map(ax, control, influence, terrain, river_lines, river_width: float) -> None:
+    """Cells coloured by controlling faction (paler where its share is lower), contested
+    cells hatched, and the river drawn over them (the static maps and the explorer share it)."""
+    h, w = control.shape
+    ax.imshow(
+        cell_colours(control, influence, terrain),
+        origin="upper",
+        interpolation="nearest",
+        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
+    )
+    contested = np.argwhere(control == CONTESTED)
+    if len(contested):
+        ax.add_collection(
+            PolyCollection(
+                cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
+            )
+        )
+    for xy in river_lines:
+        ax.plot(
+            xy[:, 0],
+            xy[:, 1],
+            color=RIVER_COLOUR,
+            lw=river_width,
+            zorder=3,
+            solid_capstyle="round",
+            path_effects=[patheffects.withStroke(linewidth=river_width * 1.75, foreground="white")],
+        )
+
+
 def site_legend_handles(kinds, marker_scale: float) -> list:
     """Legend entries for the kinds of site present (same markers as on the maps)."""
     handles = []
@@ -494,29 +523,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
 
     for k, ax in enumerate(axes):
         step = snapshot_steps[k]
-        ax.imshow(
-            cell_colours(control[k], influence[k], terrain),
-            origin="upper",
-            interpolation="nearest",
-            extent=(-0.5, w - 0.5, h - 0.5, -0.5),
-        )
-        contested = np.argwhere(control[k] == CONTESTED)
-        if len(contested):
-            ax.add_collection(
-                PolyCollection(
-                    cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
-                )
-            )
-        for xy in river_lines:
-            ax.plot(
-                xy[:, 0],
-                xy[:, 1],
-                color=RIVER_COLOUR,
-                lw=2.4,
-                zorder=3,
-                solid_capstyle="round",
-                path_effects=[patheffects.withStroke(linewidth=4.2, foreground="white")],
-            )
+        draw_control_map(ax, control[k], influence[k], terrain, river_lines, river_width=2.4)
         start = snapshot_steps[k - 1] if k > 0 else -1
         period = clash[(clash[:, 1] > start) & (clash[:, 1] <= step)] if k > 0 else clash[:0]
         if len(period):

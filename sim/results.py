@@ -79,9 +79,11 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def default_output_dir(scenario_name: str, now: datetime | None = None) -> Path:
+def default_output_dir(scenario_name: str, now: datetime | None = None, kind: str = "") -> Path:
+    """A new `results/<scenario>/[<kind>-]<UTC timestamp>[-N]` path (runs, sweeps, validations...)."""
     now = now or datetime.now(timezone.utc)
-    base = RESULTS_DIR / scenario_name / now.strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    base = RESULTS_DIR / scenario_name / (f"{kind}-{stamp}" if kind else stamp)
     candidate, n = base, 1
     while candidate.exists():
         n += 1

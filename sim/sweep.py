@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 
 from sim.outcomes import compute_outcomes
 from sim.results import (
-    RESULTS_DIR,
     OutputError,
     atomic_write_bytes,
     atomic_write_text,
+    default_output_dir,
     display_path,
     git_commit,
     versions,
@@ -223,13 +223,7 @@ def make_executor(workers: int, dask: str | None):
 
 
 def default_sweep_dir(scenario_name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS_DIR / scenario_name / f"sweep-{stamp}"
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
+    return default_output_dir(scenario_name, kind="sweep")
 
 
 def design_with_replicates(config: Scenario, root_seed: int) -> pd.DataFrame:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -23,13 +21,11 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from sim.explorer.core import DEFECTION_COLUMN, RECENT_CLASH_STEPS
 from sim.model import CorridorModel
 from sim.plots import (
-    CONTESTED,
     CONTESTED_COLOUR,
     NEUTRAL_COLOUR,
     RIVER_COLOUR,
     SITE_STYLE,
-    cell_colours,
-    cell_squares,
+    draw_control_map,
     faction_colour,
     place_labels,
     site_legend_handles,
@@ -75,30 +71,8 @@ def map_figure(model: CorridorModel, width: float = 6.6) -> Figure:
     fig = _new_figure(width, map_h + legend_h + 0.45, layout=False)
     top = 0.4 / fig.get_figheight()
     ax = fig.add_axes((0.01, legend_h / fig.get_figheight(), 0.98, map_h / fig.get_figheight()))
-    ax.imshow(
-        cell_colours(model.control, model.influence, geo.terrain),
-        origin="upper",
-        interpolation="nearest",
-        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
-    )
-    contested = np.argwhere(model.control == CONTESTED)
-    if len(contested):
-        ax.add_collection(
-            PolyCollection(
-                cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
-            )
-        )
     river = _river_xy(model)
-    if river is not None:
-        ax.plot(
-            river[:, 0],
-            river[:, 1],
-            color=RIVER_COLOUR,
-            lw=2.0,
-            zorder=3,
-            solid_capstyle="round",
-            path_effects=[patheffects.withStroke(linewidth=3.6, foreground="white")],
-        )
+    draw_control_map(ax, model.control, model.influence, geo.terrain, [] if river is None else [river], river_width=2.0)
     clashes = recent_clashes(model)
     if len(clashes):
         ax.scatter(clashes[:, 1], clashes[:, 0], marker="x", s=28, c="black", lw=1.3, zorder=5)
