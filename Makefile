@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-dev
 
-.PHONY: demo test install bench bench-quick gallery docs lint clean
+.PHONY: demo test install bench bench-quick gallery docs lint clean regression-update
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Re-pin the regression figures (tests/regression/pinned.json) on purpose; prints what changed.
+regression-update: $(STAMP)
+	$(BIN)/python -m tests.regression.update

@@ -86,6 +86,7 @@ from sim.scenario import (
     validate_document,
 )
 from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets, child_type, unwrap
+from sim.seeding import run_seed
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -353,17 +354,10 @@ def build_sweep(calibration: Calibration, statistics: list[ResolvedStatistic]) -
     )
 
 
-def draw_seed(root_seed: int, point: int, replicate: int) -> int:
-    """The seed of one run of a calibration: independent streams for every draw and replicate,
-    depending only on (root seed, draw, replicate)."""
-    sequence = np.random.SeedSequence(int(root_seed), spawn_key=(int(point), int(replicate)))
-    return int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
 def _reseed_design(sweep_dir: Path, root_seed: int) -> None:
     """Give every run of the sweep its own seed (see the module notes) in design.csv and the manifest."""
     design = pd.read_csv(sweep_dir / "design.csv")
-    design["seed"] = [draw_seed(root_seed, p, r) for p, r in zip(design["point"], design["replicate"])]
+    design["seed"] = [run_seed(root_seed, p, r) for p, r in zip(design["point"], design["replicate"])]
     atomic_write_text(sweep_dir / "design.csv", design.to_csv(index=False))
     manifest_path = sweep_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -12,7 +12,6 @@ same run bit for bit, and adding draws to one mechanism does not shift the other
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 
 import mesa
@@ -24,6 +23,7 @@ from sim.agents import Militia, Recruit, RecruitArrays, RecruitStatus, TribalLea
 from sim.geography import Geography, build_geography
 from sim.recording import build_reporters
 from sim.schema import Scenario
+from sim.seeding import RandomStreams
 
 DAYS_PER_MONTH = 30.4375  # mean Gregorian month, to turn monthly salaries into daily costs
 PAY_MEMORY_DAYS = 30.0  # recruits judge pay by roughly the last month's payments (assumption)
@@ -50,20 +50,6 @@ def release_model(model: mesa.Model) -> None:
     ids = getattr(mesa.Agent, "_ids", None)
     if isinstance(ids, dict):
         ids.pop(model, None)
-
-
-class RandomStreams:
-    """Independent numpy Generators keyed by name, all derived from one seed."""
-
-    def __init__(self, seed: int):
-        self.seed = int(seed)
-        self._streams = {
-            name: np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(name.encode()),)))
-            for name in STREAMS
-        }
-
-    def __getitem__(self, name: str) -> np.random.Generator:
-        return self._streams[name]
 
 
 @dataclass
@@ -103,7 +89,7 @@ class CorridorModel(mesa.Model):
         super().__init__(rng=seed)
         self.config = config
         self.run_seed = seed
-        self.streams = RandomStreams(seed)
+        self.streams = RandomStreams(seed, STREAMS)
         self.rules = config.rules
         self.geo: Geography = build_geography(config)
         self.grid = OrthogonalMooreGrid((self.geo.height, self.geo.width), torus=False, random=self.random)

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
+from sim.seeding import replicate_seeds
 
 SNAPSHOT_LABELS = ("start", "middle", "end")
 
@@ -38,20 +39,6 @@ class RunResult:
     clash_cells: np.ndarray  # (n, 3) step, row, col of every clash
     elapsed_s: float = 0.0
     meta: dict = field(default_factory=dict)
-
-
-def replicate_seeds(root_seed: int, n_replicates: int) -> list[int]:
-    """Seeds for replicates 0..n-1.
-
-    One run uses the root seed itself, so `--seed N` means "seed N". Several replicates get
-    seeds derived from the root with SeedSequence: replicate k's seed depends only on
-    (root_seed, k), so adding replicates never changes the earlier ones, and the streams of
-    different replicates are independent. Any replicate re-runs alone with its own seed.
-    """
-    if n_replicates == 1:
-        return [int(root_seed)]
-    children = np.random.SeedSequence(root_seed).spawn(n_replicates)
-    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for child in children]
 
 
 def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: int = 0, on_step=None) -> RunResult:

@@ -40,9 +40,10 @@ from sim.results import (
     git_commit,
     versions,
 )
-from sim.runner import process_context, replicate_seeds, run_model, show_progress
+from sim.runner import process_context, run_model, show_progress
 from sim.scenario import scenario_to_dict, validate_document
 from sim.schema import Scenario
+from sim.seeding import replicate_seeds
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
 
 KIND = "faction-sim sweep"

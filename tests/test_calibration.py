@@ -23,7 +23,6 @@ from sim.calibration import (
     Calibration,
     calibrate,
     distances,
-    draw_seed,
     load_calibration,
     load_scenario_ignoring_calibration,
     outcome_name,
@@ -31,8 +30,9 @@ from sim.calibration import (
 )
 from sim.outcomes import check_outcome_name, compute_outcomes
 from sim.results import OutputError
-from sim.runner import replicate_seeds, run_model
+from sim.runner import run_model
 from sim.scenario import load_scenario
+from sim.seeding import replicate_seeds, run_seed
 from sim.sweep import SweepError
 from sim.yaml_source import ScenarioError
 
@@ -112,7 +112,7 @@ def test_calibration_files(recovery):
     # Every draw ran with its own seed (ABC needs independent noise between draws).
     design = pd.read_csv(out / "sweep" / "design.csv")
     assert design["seed"].nunique() == len(design)
-    assert int(design["seed"].iloc[7]) == draw_seed(1, int(design["point"].iloc[7]), 0)
+    assert int(design["seed"].iloc[7]) == run_seed(1, int(design["point"].iloc[7]), 0)
     for name in ("posterior_rules.clashes.lethality.png", "statistics.png"):
         assert (out / "plots" / name).stat().st_size > 10_000
     assert [s["target"] for s in summary["statistics"]] == pytest.approx(list(data.values()))

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from sim.api import simulate
-from sim.runner import replicate_seeds, run_model
+from sim.runner import run_model
+from sim.seeding import replicate_seeds
 
 
 def test_same_seed_same_run(baseline):

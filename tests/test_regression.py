@@ -1,0 +1,30 @@
+"""The model reproduces its pinned regression figures exactly (tests/regression/pinned.json).
+
+If this fails after a change meant to keep the model's behaviour, the change moved a draw or
+an arithmetic step. If the change was meant to alter behaviour, run `make regression-update`
+and commit the new file with the reason.
+"""
+
+import pytest
+
+from tests.regression.figures import SCENARIOS, SEEDS, STEPS, differences, load_pinned, run_figures
+
+PINNED = load_pinned()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pinned_figures_reproduced_exactly(scenario, seed):
+    assert PINNED["steps"] == STEPS
+    key = f"{scenario}/{seed}"
+    pinned = PINNED["runs"][key]
+    assert len(pinned) >= 20
+    lines = differences({key: pinned}, {key: run_figures(scenario, seed)})
+    assert not lines, "regression figures changed (make regression-update if on purpose):\n" + "\n".join(lines)
+
+
+def test_differences_reports_each_kind_of_change():
+    old = {"r": {"a": 1, "b": 2.5, "c": "x"}}
+    new = {"r": {"a": 1, "b": 2.5000000000000004, "d": 3}}
+    lines = differences(old, new)
+    assert lines == ["r: b 2.5 -> 2.5000000000000004", "r: c removed (was 'x')", "r: d added = 3"]
