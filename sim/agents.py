@@ -1,29 +1,24 @@
-"""The model's agents: militias, tribal leaders and recruits.
+"""The model's agents as Mesa sees them: militias, tribal leaders and recruits.
 
-Militias and tribal leaders are few and hold their own state. Recruits are many (thousands),
-so their state lives in numpy arrays (`RecruitArrays`) that the model updates all at once;
-each `Recruit` agent is a thin view onto its row, so Mesa tools (AgentSet, DataCollector,
-the browser explorer) still see ordinary agents.
+All state lives in the world state (`sim.world.World`), which the processes update for all
+agents at once; each agent here is a thin view onto its faction, leader or recruit row, so
+Mesa tools (AgentSet, DataCollector, the browser explorer) still see ordinary agents and
+reading an agent always shows the current state.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from enum import IntEnum
 
 import mesa
 import numpy as np
 from mesa.discrete_space import CellAgent, FixedAgent
 
+from sim.world import RecruitArrays, RecruitStatus
 
-class RecruitStatus(IntEnum):
-    FIT = 0
-    WOUNDED = 1
-    KILLED = 2
+__all__ = ["Militia", "Recruit", "RecruitArrays", "RecruitStatus", "TribalLeader"]
 
 
 class Militia(CellAgent):
-    """An armed faction. Its cell is its first headquarters (or its first site)."""
+    """An armed faction (index f of the world's factions). Its cell is its first headquarters."""
 
     def __init__(self, model: mesa.Model, *, index: int, name: str, spec, cell):
         super().__init__(model)
@@ -36,20 +31,56 @@ class Militia(CellAgent):
         self.privileges = spec.privileges
         self.exempts_conscription = spec.exempts_conscription
         self.posture = spec.posture
-        self.budget_usd = spec.initial_budget_usd
-        self.arrears_usd = 0.0
-        self.pay_ratio = 1.0  # share of salaries actually paid, smoothed over ~30 days
-        self.death_risk = 0.0  # smoothed daily share of its fighters killed
-        self.income_usd = 0.0  # yesterday's income (USD/day)
-        self.hiring = True  # takes new members (False while it cannot pay its way)
-        self.hq_sites: list[int] = []  # indices of the sites that are its headquarters
-        self.new_headquarters = 0
         self.cell = cell
+
+    @property
+    def _world(self):
+        return self.model.world
+
+    @property
+    def budget_usd(self) -> float:
+        """Cash (USD)."""
+        return float(self._world.budget[self.index])
+
+    @property
+    def arrears_usd(self) -> float:
+        """Salaries owed (USD)."""
+        return float(self._world.arrears[self.index])
+
+    @property
+    def pay_ratio(self) -> float:
+        """Share of salaries actually paid, smoothed (0-1)."""
+        return float(self._world.pay_ratio[self.index])
+
+    @property
+    def death_risk(self) -> float:
+        """Remembered daily share of its fighters killed."""
+        return float(self._world.death_risk[self.index])
+
+    @property
+    def income_usd(self) -> float:
+        """Latest daily income (USD/day)."""
+        return float(self._world.income[self.index])
+
+    @property
+    def hiring(self) -> bool:
+        """Whether it takes new members (False during a hiring freeze)."""
+        return bool(self._world.hiring[self.index])
+
+    @property
+    def hq_sites(self) -> list[int]:
+        """Indices of the sites that are its headquarters."""
+        return self._world.hq_sites[self.index]
+
+    @property
+    def new_headquarters(self) -> int:
+        """Headquarters opened during the run."""
+        return int(self._world.new_headquarters[self.index])
 
     @property
     def headquarters(self) -> list[int]:
         """Flat cell indices of its headquarters."""
-        return [int(self.model.geo.site_flat[s]) for s in self.hq_sites]
+        return self._world.headquarters(self.index)
 
     @property
     def is_insurgent(self) -> bool:
@@ -62,45 +93,29 @@ class Militia(CellAgent):
 
     @property
     def n_fighters(self) -> int:
-        return self.model.n_fighters(self.index)
+        """Fit fighters (insurgents: rounded cells)."""
+        return self._world.n_fighters(self.index)
 
 
 class TribalLeader(FixedAgent):
-    """The notable of one tribe, seated in a town; `alignment` is a weight per faction."""
+    """The notable of one tribe (index l), seated in a town; `alignment` is its weight per faction."""
 
-    def __init__(self, model: mesa.Model, *, index: int, tribe: str, spec, cell, alignment: np.ndarray):
+    def __init__(self, model: mesa.Model, *, index: int, tribe: str, spec, cell):
         super().__init__(model)
         self.index = index
         self.tribe = tribe
         self.label = spec.label
         self.responsiveness = spec.responsiveness
-        self.alignment = alignment
         self.cell = cell
+
+    @property
+    def alignment(self) -> np.ndarray:
+        """(F,) weights over factions, summing to 1."""
+        return self.model.world.alignment[self.index]
 
     @property
     def favourite(self) -> str:
         return self.model.faction_names[int(np.argmax(self.alignment))]
-
-
-@dataclass
-class RecruitArrays:
-    """State of every recruit (one row each). Sizes are fixed at model start."""
-
-    faction: np.ndarray  # int64, militia index or -1 (civilian)
-    status: np.ndarray  # int8, RecruitStatus
-    tribe: np.ndarray  # int64, tribe index or -1 (outsider)
-    home: np.ndarray  # int64, flat cell index of home
-    post: np.ndarray  # int64, flat cell index where posted, -1 if not fighting
-    liable: np.ndarray  # bool, subject to conscription
-    joined_step: np.ndarray  # int64, step the current membership began
-    recover_step: np.ndarray  # int64, step a wounded recruit returns
-
-    def __len__(self) -> int:
-        return len(self.faction)
-
-    def fighting(self) -> np.ndarray:
-        """Mask of fit recruits in a militia."""
-        return (self.faction >= 0) & (self.status == RecruitStatus.FIT)
 
 
 class Recruit(mesa.Agent):

@@ -13,8 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from sim.agents import RecruitStatus
-from sim.mechanisms import CONTESTED
+from sim.world import CONTESTED, RecruitStatus
 
 CONTROL_LABEL_CONTESTED = "contested"
 CONTROL_LABEL_NONE = "none"
@@ -40,15 +39,15 @@ def contested_share(model) -> float:
 
 
 def budget(model, f: int) -> float:
-    return float(model.militias[f].budget_usd)
+    return float(model.world.budget[f])
 
 
 def arrears(model, f: int) -> float:
-    return float(model.militias[f].arrears_usd)
+    return float(model.world.arrears[f])
 
 
 def effective_salary(model, f: int) -> float:
-    return float(model.militias[f].effective_salary)
+    return float(model.world.salary[f] * model.world.pay_ratio[f])
 
 
 def joined(model, f: int) -> int:
@@ -87,7 +86,7 @@ def site_control(model, s: int) -> str:
 
 
 def alignment(model, t: int, f: int) -> float:
-    return float(model.leaders[t].alignment[f])
+    return float(model.world.alignment[t, f])
 
 
 def tally(model, name: str) -> int:

@@ -219,6 +219,9 @@ class EconomyRules(Strict):
     p_looting: float = probability(
         0.02, "daily chance of looting, per hostile pair and site where both have a foothold", unit="1/day"
     )
+    pay_memory_days: float = param(
+        30.0, gt=0, le=3650, unit="days", help="recruits judge pay by roughly this many days of payments (smoothing)"
+    )
 
 
 class TribalRules(Strict):
@@ -245,6 +248,13 @@ class RecruitmentRules(Strict):
     presence_threshold: float = param(
         0.5, ge=0, unit="fighter-equivalents", help="influence needed near home for a militia to be an option"
     )
+    initial_placement_cells: float = param(
+        10.0,
+        gt=0,
+        le=1000,
+        unit="cells",
+        help="length scale L of the weight exp(-d/L) by which initial fighters come from towns near headquarters",
+    )
     risk_memory_days: float = param(30.0, gt=0, unit="days", help="memory of a militia's death rate")
     hiring_runway_days: float = param(
         30.0,
@@ -262,6 +272,15 @@ class DeploymentRules(Strict):
     max_new_headquarters: int = param(3, ge=0, le=100, unit="headquarters", help="new headquarters a faction may open")
     hq_influence: float = param(20.0, ge=0, unit="fighter-equivalents", help="influence a headquarters projects")
     min_share_for_new_hq: float = probability(0.3, "influence share a site needs for a new headquarters", unit="share")
+    enemy_core_weight: float = probability(
+        0.2, "posting weight multiplier of a site a hostile faction holds where this one has no foothold", unit="x"
+    )
+    enemy_core_share: float = probability(
+        0.05, "influence share below which a faction has no foothold at an enemy-held site", unit="share"
+    )
+    post_scatter_cells: int = param(
+        1, ge=0, le=10, unit="cells", help="fighters are posted up to this many cells from their site (passable ground)"
+    )
 
 
 class InfluenceRules(Strict):
@@ -271,6 +290,16 @@ class InfluenceRules(Strict):
         0.6, ge=0.5, le=1, unit="share", help="share of influence needed to control a cell"
     )
     min_influence: float = param(0.5, ge=0, unit="fighter-equivalents", help="below this a cell is nobody's")
+    foothold_share: float = param(
+        0.25,
+        gt=0,
+        le=1,
+        unit="share",
+        help="share of a cell's influence that gives a faction a foothold (contested ground, looting, partitions)",
+    )
+    kernel_truncation: float = param(
+        3.0, gt=0, le=10, unit="sigmas", help="the influence kernel is cut off this many sigma_cells from a fighter"
+    )
 
 
 class TensionRules(Strict):
@@ -279,12 +308,15 @@ class TensionRules(Strict):
         0.002,
         ge=0,
         unit="per value-weighted cell/day",
-        help="rise per day from cells where both sides have >= 25% of the influence, weighted by cell value",
+        help="rise per day from cells where both sides have a foothold (influence.foothold_share), weighted by value",
     )
     gain_poaching: float = param(0.01, ge=0, unit="per defector", help="rise from fighters poached by the rival")
     gain_looting: float = param(0.05, ge=0, unit="per incident", help="rise from looting")
     gain_failed_meeting: float = param(0.1, ge=0, unit="per meeting", help="rise after a failed meeting")
     gain_escalation: float = param(0.3, ge=0, unit="per meeting", help="rise after a meeting that escalates")
+    background_cell_value: float = param(
+        0.05, ge=0, le=100, unit="weight", help="value of a passable cell without a site, in contested-ground tension"
+    )
 
 
 class ClashRules(Strict):
@@ -306,6 +338,15 @@ class ClashRules(Strict):
     tension_gain_per_clash: float = param(0.05, ge=0, unit="per clash", help="rise in tension after a clash")
     winner_influence: float = param(10.0, ge=0, unit="fighter-equivalents", help="influence the winner gains there")
     recovery_days: float = param(30.0, gt=0, unit="days", help="mean time for the wounded to return")
+    max_casualty_share: float = probability(
+        0.9, "ceiling on a fighter's casualty chance in one clash, whatever the force ratio", unit="per clash"
+    )
+    posture_floor: float = probability(
+        0.5, "clash chance multiplier at posture 0 (it rises linearly to 1 at posture 1)", unit="x"
+    )
+    green_light_multiplier: float = param(
+        1.5, ge=1, le=10, unit="x", help="a patron's green light multiplies its client's posture (capped at 1)"
+    )
 
 
 class MediationRules(Strict):
@@ -342,6 +383,9 @@ class InsurgencyRules(Strict):
     max_cells: float = param(200.0, ge=0, unit="cells", help="ceiling on insurgent cells")
     attack_rate: float = param(0.01, ge=0, unit="attacks per cell/day", help="attacks each cell makes")
     attack_casualties: float = param(2.0, ge=0, unit="casualties per attack", help="mean casualties of an attack")
+    contested_target_weight: float = param(
+        2.0, gt=0, le=100, unit="x", help="weight of fighters on contested cells as targets, relative to others"
+    )
 
 
 class Rules(Strict):

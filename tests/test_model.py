@@ -12,6 +12,7 @@ from helpers import scenario
 
 from sim.agents import Militia, Recruit, RecruitStatus, TribalLeader
 from sim.model import CorridorModel
+from sim.processes import conflict, deployment, recruitment, tribal_politics
 from sim.runner import run_model
 
 SEEDS = range(101, 109)
@@ -85,13 +86,11 @@ def test_choice_probability_of_defecting_is_monotone_in_the_salary_gap(baseline)
     ndf = model.faction_names.index("NDF")
     irgc = model.faction_names.index("IRGC")
     rows = np.flatnonzero(model.recruits.faction == ndf)
-    from sim.mechanisms import choice_probabilities
-
     p = []
     for salary in (80, 110, 150, 200, 300, 500):
-        model.militias[irgc].salary_usd_month = salary
-        u, available = model.recruit_utilities(rows)
-        p.append(choice_probabilities(u, available)[:, 1 + irgc].mean())
+        model.world.salary[irgc] = salary
+        u, available = recruitment.utilities(model.world, model.rules, rows)
+        p.append(recruitment.choice_probabilities(u, available)[:, 1 + irgc].mean())
     assert all(a < b for a, b in zip(p, p[1:])), p
 
 
@@ -193,16 +192,15 @@ def test_tribal_leaders_lean_toward_the_faction_that_courts_them(baseline):
     for _ in range(60):
         model.step()
     irgc = model.faction_names.index("IRGC")
-    saved = [leader.alignment.copy() for leader in model.leaders]
+    saved = model.world.alignment.copy()
     memory = model.casualty_memory.copy()
 
     def alignment_after(payment_usd_day: float) -> np.ndarray:
-        for leader, alignment in zip(model.leaders, saved):
-            leader.alignment = alignment.copy()
+        model.world.alignment = saved.copy()
         model.casualty_memory[:] = memory
         model.courting_paid[:] = 0.0
         model.courting_paid[:, irgc] = payment_usd_day
-        model._tribal_politics()
+        tribal_politics.step(model.world, model.rules)
         np.testing.assert_allclose([leader.alignment.sum() for leader in model.leaders], 1.0)
         return np.array([leader.alignment[irgc] for leader in model.leaders])
 
@@ -265,15 +263,18 @@ def test_an_agreement_partitions_sites_and_the_ceding_side_withdraws():
     meeting = [e for e in model.events if e["event"] == "meeting" and e["outcome"] == "agreement"][-1]
     assert all(f"{model.geo.site_names[s]}=IRGC" in meeting["partition"] for s in np.flatnonzero(ceded_by_ndf))
 
+    def weights():
+        return deployment.posting_weights(model.world, model.rules)
+
     partition = model.partition[pair]
     model.partition[pair] = None
-    unconstrained = model._deployment_weights()[ndf]
+    unconstrained = weights()[ndf]
     model.partition[pair] = partition
     assert model.calm(*pair) == 1.0
-    np.testing.assert_allclose(model._deployment_weights()[ndf, ceded_by_ndf], 0.0)
+    np.testing.assert_allclose(weights()[ndf, ceded_by_ndf], 0.0)
     model.last_agreement[pair] = model.steps - config.rules.mediation.calm_half_life_days  # calm 0.5
-    np.testing.assert_allclose(model._deployment_weights()[ndf, ceded_by_ndf], 0.5 * unconstrained[ceded_by_ndf])
-    np.testing.assert_allclose(model._deployment_weights()[ndf, ~ceded_by_ndf], unconstrained[~ceded_by_ndf])
+    np.testing.assert_allclose(weights()[ndf, ceded_by_ndf], 0.5 * unconstrained[ceded_by_ndf])
+    np.testing.assert_allclose(weights()[ndf, ~ceded_by_ndf], unconstrained[~ceded_by_ndf])
 
 
 def test_looting_moves_money_without_creating_it():
@@ -285,7 +286,7 @@ def test_looting_moves_money_without_creating_it():
         before = sum(m.budget_usd for m in model.militias)
         for a, b in model.hostile_pairs:
             if model.is_militia[a] and model.is_militia[b]:
-                both = (model.share[a] >= 0.25) & (model.share[b] >= 0.25)
-                model._looting(a, b, both, rng)
+                both = conflict.footholds(model.world, model.rules, a, b)
+                conflict.loot(model.world, model.rules, a, b, both, rng)
         assert sum(m.budget_usd for m in model.militias) == pytest.approx(before)
     assert any(e["event"] == "looting" for e in model.events)

@@ -1,0 +1,148 @@
+"""Deployment and new headquarters (ODD §7.5): where militias post their fighters.
+
+Every day, unposted fighters and a share `rules.deployment.p_redeploy` of the others are
+posted to a site s drawn with probability proportional to
+
+    w_fs = value_s x preference_fs x (1 + weight_contested if s is contested)
+           x (enemy_core_weight if a hostile faction holds s and f's share there < enemy_core_share)
+           x (weight_headquarters if s is one of f's headquarters)
+           x (1 - calm_fg) for every pair (f, g) whose latest agreement gave s to g
+
+(uniform if all weights are 0), then scattered up to `post_scatter_cells` cells around it on
+passable ground. A militia with cash to spare beyond its reserve opens a headquarters at
+the site where value x its share is largest, among towns, crossings, oil fields and posts
+where its share reaches `min_share_for_new_hq` (at most `max_new_headquarters`).
+
+Sources: article §10, §11 (posts reinforced west of Al-Bukamal, headquarters opened),
+§13 (Buqrus as a flashpoint). Random stream: "deployment" (who moves, sites per faction in
+faction order, then the scatter).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.processes.influence import control_map, spread_influence
+from sim.processes.mediation import calm
+from sim.schema import Rules
+from sim.world import CONTESTED, World
+
+HQ_SITE_KINDS = ("town", "crossing", "oil_field", "post")  # where a new headquarters may open
+
+
+def posting_weights(world: World, rules: Rules) -> np.ndarray:
+    """(F, S) posting weight of each site for each faction (see the module docstring)."""
+    dep = rules.deployment
+    site_share = world.site_shares()  # (F, S)
+    site_control = world.site_control
+    contested = site_control == CONTESTED
+    weights = np.empty((world.n_factions, len(world.geo.site_names)))
+    for f in range(world.n_factions):
+        held_by_enemy = (site_control >= 0) & world.hostile[f, np.maximum(site_control, 0)] & (site_control != f)
+        # Posting weight does not grow with current share (that would let the stronger
+        # side empty every contested site of its rival); it falls only where a hostile
+        # faction holds the site outright and this one has no foothold (enemy cores).
+        w = world.site_value * world.deploy_preference[f]
+        w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)
+        w = w * np.where(held_by_enemy & (site_share[f] < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
+        hq = np.isin(np.arange(len(w)), world.hq_sites[f])  # the sites, not their cells
+        w = w * np.where(hq, dep.weight_headquarters, 1.0)
+        # Sites an agreement gave to the other side are left while the calm lasts.
+        for a, b in world.hostile_pairs:
+            if f in (a, b) and world.partition[(a, b)] is not None:
+                other = b if f == a else a
+                ceded = world.partition[(a, b)] == other
+                w = w * np.where(ceded, 1.0 - calm(world, rules, a, b), 1.0)
+        if w.sum() <= 0:  # nowhere it wants to be: spread evenly rather than fail
+            w = np.ones_like(w)
+        weights[f] = w
+    return weights
+
+
+def seed_initial_influence(world: World, rules: Rules) -> None:
+    """Step-0 influence from the scenario's initial control and headquarters (ODD §5).
+
+    Each site's initial holder and each headquarters project `rules.deployment.hq_influence`,
+    spread by the influence kernel, so the first deployment starts from the scenario's map.
+    """
+    seed = np.zeros_like(world.influence)
+    for s, holder in enumerate(world.site_control):
+        if holder >= 0:
+            seed[holder, world.geo.site_rows[s], world.geo.site_cols[s]] += rules.deployment.hq_influence
+    for f in range(world.n_factions):
+        for flat in world.headquarters(f):
+            seed[f].reshape(-1)[flat] += rules.deployment.hq_influence
+    inf = rules.influence
+    world.influence = spread_influence(seed, inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
+    world.control, world.share = control_map(world.influence, inf.control_threshold, inf.min_influence)
+
+
+def post(world: World, rules: Rules, rng: np.random.Generator) -> None:
+    """Post unposted fighters and today's movers (draws: who moves, sites, scatter)."""
+    r = world.recruits
+    geo = world.geo
+    fighting = r.fighting()
+    unposted = fighting & (r.post < 0)
+    moving = unposted | (fighting & (rng.random(len(r)) < rules.deployment.p_redeploy))
+    rows = np.flatnonzero(moving)
+    if not len(rows):
+        return
+    weights = posting_weights(world, rules)
+    factions = r.faction[rows]
+    sites = np.empty(len(rows), dtype=np.int64)
+    for f in np.unique(factions):
+        mask = factions == f
+        w = weights[f]
+        sites[mask] = rng.choice(len(w), size=int(mask.sum()), p=w / w.sum())
+    # Spread posts over the site's cell and its neighbours, on passable ground.
+    k = rules.deployment.post_scatter_cells
+    dr = rng.integers(-k, k + 1, size=len(rows))
+    dc = rng.integers(-k, k + 1, size=len(rows))
+    pr = np.clip(geo.site_rows[sites] + dr, 0, geo.height - 1)
+    pc = np.clip(geo.site_cols[sites] + dc, 0, geo.width - 1)
+    ok = geo.passable[pr, pc]
+    pr = np.where(ok, pr, geo.site_rows[sites])
+    pc = np.where(ok, pc, geo.site_cols[sites])
+    r.post[rows] = pr * geo.width + pc
+
+
+def open_headquarters(world: World, rules: Rules) -> None:
+    """Let each militia with spare cash open at most one new headquarters today."""
+    dep = rules.deployment
+    site_share = world.site_shares()
+    for f, name in enumerate(world.faction_names):
+        spec = world.config.factions[name]
+        if spec.kind == "insurgent" or world.new_headquarters[f] >= dep.max_new_headquarters:
+            continue
+        if world.budget[f] - spec.spending.reserve_usd < dep.new_hq_cost_usd:
+            continue
+        own_cells = world.headquarters(f)
+        candidates = [
+            s
+            for s, kind in enumerate(world.geo.site_kinds)
+            if kind in HQ_SITE_KINDS
+            and s not in world.hq_sites[f]
+            and int(world.geo.site_flat[s]) not in own_cells  # one per cell
+            and site_share[f, s] >= dep.min_share_for_new_hq
+        ]
+        if not candidates:
+            continue
+        best = max(candidates, key=lambda s: (world.site_value[s] * site_share[f, s], -s))
+        world.budget[f] -= dep.new_hq_cost_usd
+        world.hq_sites[f].append(best)
+        world.new_headquarters[f] += 1
+        world.today.new_headquarters += 1
+        world.event("new_headquarters", faction=name, site=world.geo.site_names[best])
+
+
+def step(world: World, rules: Rules, rng: np.random.Generator, initial: bool = False) -> None:
+    """One day of deployment: post fighters, then (after day 0) open new headquarters.
+
+    On day 0 (`initial=True`) the influence is first seeded from the scenario's initial
+    control (`seed_initial_influence`) and no headquarters is opened.
+    """
+    if initial:
+        seed_initial_influence(world, rules)
+    post(world, rules, rng)
+    if not initial:
+        open_headquarters(world, rules)

@@ -1,0 +1,84 @@
+"""Economy (ODD §7.2): income, salaries, arrears, the hiring freeze and patronage of tribes.
+
+Each militia, every day and in faction order:
+
+1. income = patron funding reaching it (`patrons.funding_today`) + revenue of the sites it
+   controls + `rules.economy.contested_revenue_share` x revenue of contested sites where it
+   has the largest influence share;
+2. wage bill = fighters x salary / DAYS_PER_MONTH; salaries are paid first, what cannot be
+   paid becomes arrears, and arrears are paid back from what is left;
+3. hiring: it takes new members while income covers the wage bill or its cash covers
+   `rules.recruitment.hiring_runway_days` of it (otherwise a hiring freeze);
+4. pay ratio: the share of today's wage bill paid, smoothed with memory
+   `rules.economy.pay_memory_days` (p <- p + (paid/cost - p) / memory); recruits judge
+   pay by salary x pay ratio;
+5. patronage: `spending.courting_usd_day` (at most its cash) is split evenly over the
+   courted tribes' leaders (`World.courting_paid`, read by tribal politics).
+
+Sources: article §9 (salaries, the IRGC paying more), §3 and §7 (tribal leaders courted).
+Deterministic: no random stream.
+"""
+
+from __future__ import annotations
+
+from sim.processes.patrons import funding_today
+from sim.schema import Rules
+from sim.world import CONTESTED, DAYS_PER_MONTH, World
+
+
+def income_today(world: World, rules: Rules, f: int) -> float:
+    """Faction f's income today (USD/day): patron funding, revenue held, a share of contested revenue."""
+    income = 0.0
+    income += funding_today(world, f)
+    held = world.site_control == f
+    income += float(world.site_revenue[held].sum())
+    contested = world.site_control == CONTESTED
+    share = rules.economy.contested_revenue_share
+    if share > 0 and contested.any():
+        site_share = world.site_shares()
+        stronger = contested & (site_share[f] == site_share.max(axis=0))
+        income += share * float(world.site_revenue[stronger].sum())
+    return income
+
+
+def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: float) -> float:
+    """Pay ratio after today's payment: previous + (paid/cost - previous) / memory (1 if nothing is owed).
+
+    Stays in [0, 1] when previous is, since 0 <= paid <= cost and memory >= 1 in practice.
+    """
+    ratio_today = 1.0 if cost == 0 else paid / cost
+    return previous + (ratio_today - previous) / memory_days
+
+
+def step(world: World, rules: Rules) -> None:
+    """Run one day of the economy for every militia (see the module docstring for the rule)."""
+    counts = world.fighters_by_faction()
+    tribes = world.tribe_names
+    world.courting_paid[:] = 0.0
+    for f, name in enumerate(world.faction_names):
+        if world.config.factions[name].kind == "insurgent":
+            continue
+        income = income_today(world, rules, f)
+        world.budget[f] += income
+        world.income[f] = income
+        # Salaries first, then arrears: recruits judge a militia by what it pays.
+        cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
+        # A militia that cannot pay its way stops taking new members (hiring freeze).
+        runway = rules.recruitment.hiring_runway_days
+        world.hiring[f] = income >= cost or world.budget[f] >= runway * cost
+        paid = min(cost, world.budget[f])
+        world.budget[f] -= paid
+        world.arrears[f] += cost - paid
+        back_pay = min(world.arrears[f], world.budget[f])
+        world.budget[f] -= back_pay
+        world.arrears[f] -= back_pay
+        world.pay_ratio[f] = smoothed_pay_ratio(world.pay_ratio[f], paid, cost, rules.economy.pay_memory_days)
+        # Patronage to tribal leaders.
+        spending = world.config.factions[name].spending
+        if spending.courting_usd_day > 0 and tribes:
+            courted = spending.courted_tribes or tribes
+            budget = min(spending.courting_usd_day, world.budget[f])
+            world.budget[f] -= budget
+            for t in courted:
+                world.courting_paid[tribes.index(t), f] += budget / len(courted)
+

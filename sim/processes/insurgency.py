@@ -1,0 +1,84 @@
+"""Insurgency (ODD §7.10): insurgent cells grow on the rivalry and strike militia fighters.
+
+Insurgents are one number of cells C, not on the map. Every day
+
+    C <- clip(C (1 - decay_per_day) + base_growth_per_day + growth_per_clash x clashes today
+              + growth_per_contested_cell x rival-contested cells, 0, max_cells)
+
+(`insurgent_growth`; rival-contested cells from `conflict`). They then make
+Poisson(C x `attack_rate`) attacks; each strikes a posted militia fighter drawn with weight
+`contested_target_weight` on contested cells and 1 elsewhere, and inflicts
+Poisson(`attack_casualties`) casualties among the fighters of that faction on that cell.
+
+Sources: article §8, §13 (ISIS cells waiting to exploit the rivalry). Random stream:
+"insurgency" (attacks, targets, casualties).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.processes.casualties import inflict
+from sim.schema import Rules
+from sim.world import CONTESTED, World
+
+
+def insurgent_growth(
+    cells: float,
+    n_clashes: int,
+    n_contested: int,
+    base: float,
+    per_clash: float,
+    per_contested: float,
+    decay: float,
+    max_cells: float,
+) -> float:
+    """Insurgent cells tomorrow: growth fed by the rivals' clashes and contested ground.
+
+    Non-decreasing in clashes and in contested cells; never below zero nor above max_cells.
+    """
+    grown = cells * (1.0 - decay) + base + per_clash * n_clashes + per_contested * n_contested
+    return float(np.clip(grown, 0.0, max_cells))
+
+
+def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
+    """Grow the insurgent cells on today's rivalry, then make today's attacks."""
+    if world.insurgent is None:
+        return
+    ins = rules.insurgency
+    world.insurgent_cells = insurgent_growth(
+        world.insurgent_cells,
+        world.today.clashes,
+        world.n_rival_contested,
+        ins.base_growth_per_day,
+        ins.growth_per_clash,
+        ins.growth_per_contested_cell,
+        ins.decay_per_day,
+        ins.max_cells,
+    )
+    n_attacks = int(rng.poisson(world.insurgent_cells * ins.attack_rate))
+    if n_attacks == 0:
+        return
+    r = world.recruits
+    targets_pool = np.flatnonzero(r.fighting() & (r.post >= 0) & world.is_militia[np.maximum(r.faction, 0)])
+    if len(targets_pool) == 0:
+        return
+    contested = world.control.reshape(-1)[r.post[targets_pool]] == CONTESTED
+    w = np.where(contested, ins.contested_target_weight, 1.0)
+    for _ in range(n_attacks):
+        target = rng.choice(targets_pool, p=w / w.sum())
+        f, flat = int(r.faction[target]), int(r.post[target])
+        here = world.fighters_near(f, flat, 0)
+        killed, wounded = inflict(world, rules, here, int(rng.poisson(ins.attack_casualties)), f, None, rng)
+        world.today.insurgent_attacks += 1
+        row, col = divmod(flat, world.geo.width)
+        world.event(
+            "insurgent_attack",
+            row=row,
+            col=col,
+            site=world.nearest_site_name(flat),
+            side_a=world.faction_names[world.insurgent],
+            side_b=world.faction_names[f],
+            killed_b=killed,
+            wounded_b=wounded,
+        )

@@ -1,0 +1,79 @@
+"""Patron effects read by several processes: supply route, arms, green light, patrons' aims.
+
+Patrons are parameters, not agents (ODD §2): these functions turn a faction's patron and
+the state of its supply crossing into the quantities the economy, influence, clashes and
+mediation use. Sources: article §5 (a patron's green light), §9 (salaries paid by patrons),
+§11 (the Al-Qaim crossing and the IRGC's supply route).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.schema import Rules
+from sim.world import World
+
+
+def supply_open(world: World, f: int) -> bool:
+    """Whether faction f's patron supply route is open today.
+
+    Open when the patron has a supply crossing, the scenario has not closed it, and no
+    faction hostile to f controls that crossing.
+    """
+    name = world.patron_of[f]
+    if name is None:
+        return False
+    patron = world.config.patrons[name]
+    if patron.supply_crossing is None or not patron.supply_open:
+        return False
+    holder = world.site_control[world.geo.site_index(patron.supply_crossing)]
+    return not (holder >= 0 and world.hostile[f, holder])
+
+
+def arms_multiplier(world: World) -> np.ndarray:
+    """(F,) combat strength per fighter: the patron's `arms_multiplier` while its route is open, else 1."""
+    mult = np.ones(world.n_factions)
+    for f, name in enumerate(world.patron_of):
+        if name is not None and supply_open(world, f):
+            mult[f] = world.config.patrons[name].arms_multiplier
+    return mult
+
+
+def funding_today(world: World, f: int) -> float:
+    """Patron funding reaching faction f today (USD/day).
+
+    The share `supply_funding_share` of the patron's funding travels the supply route and is
+    lost while the route is closed.
+    """
+    name = world.patron_of[f]
+    if name is None:
+        return 0.0
+    patron = world.config.patrons[name]
+    lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
+    return patron.funding_usd_day * (1.0 - lost)
+
+
+def effective_posture(world: World, rules: Rules, f: int) -> float:
+    """Faction f's readiness to escalate (0-1).
+
+    Its posture, times `rules.clashes.green_light_multiplier` where its patron gives a green
+    light (article §5), at most 1.
+    """
+    posture = world.posture[f]
+    name = world.patron_of[f]
+    if name is not None and world.config.patrons[name].green_light:
+        posture = min(1.0, posture * rules.clashes.green_light_multiplier)
+    return posture
+
+
+def patron_alignment(world: World, a: int, b: int) -> float:
+    """How far the patrons of a and b share aims: +1 the same patron, the scenario's value, else 0."""
+    pa, pb = world.patron_of[a], world.patron_of[b]
+    if pa is None or pb is None:
+        return 0.0
+    if pa == pb:
+        return 1.0
+    for entry in world.config.patron_alignment:
+        if set(entry.between) == {pa, pb}:
+            return entry.value
+    return 0.0

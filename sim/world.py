@@ -1,0 +1,392 @@
+"""The world state that the processes read and change, and its initialisation (ODD §2, §5).
+
+`World` holds everything one run knows: what is fixed at set-up (geography, factions,
+hostilities, site values) and what changes from day to day (recruit arrays, budgets and
+arrears, influence, control, tension, agreements and their partitions, tribal alignment
+and remembered casualties, insurgent strength, today's tally and the event log). The
+process modules in `sim.processes` are functions over a `World`, so each rule can be read,
+tested and changed in one file; `sim.model.CorridorModel` is the Mesa face that builds a
+`World`, owns the random streams and calls the processes in ODD order.
+
+Array shapes: F factions (militias and, if any, one insurgent faction), S named sites,
+L tribal leaders (one per tribe), H x W grid cells, N recruits. Money is in US dollars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+from sim.geography import Geography, build_geography
+from sim.schema import Scenario
+
+NONE = -1  # "no militia" / "nobody's cell"
+CONTESTED = -2  # a cell where no faction's share passes the control threshold
+
+# Units, not behaviour: calendar conversions used where rules mix days, months and years.
+DAYS_PER_MONTH = 30.4375  # mean Gregorian month: monthly salaries -> daily wage bill
+DAYS_PER_YEAR = 365.0  # tenure in years, for loyalty
+PAYMENT_UNIT_USD_DAY = 1000.0  # rules.tribal.weight_payments is per 1,000 USD/day of patronage
+
+
+class RecruitStatus(IntEnum):
+    """Health of a recruit."""
+
+    FIT = 0
+    WOUNDED = 1
+    KILLED = 2
+
+
+@dataclass
+class RecruitArrays:
+    """State of every recruit, one row each (N rows, fixed at model start)."""
+
+    faction: np.ndarray  # (N,) int64, militia index or NONE (civilian)
+    status: np.ndarray  # (N,) int8, RecruitStatus
+    tribe: np.ndarray  # (N,) int64, tribe index or -1 (outsider)
+    home: np.ndarray  # (N,) int64, flat cell index of home
+    post: np.ndarray  # (N,) int64, flat cell index where posted, -1 if not fighting
+    liable: np.ndarray  # (N,) bool, subject to conscription
+    joined_step: np.ndarray  # (N,) int64, day the current membership began
+    recover_step: np.ndarray  # (N,) int64, day a wounded recruit returns
+
+    def __len__(self) -> int:
+        return len(self.faction)
+
+    def fighting(self) -> np.ndarray:
+        """(N,) bool mask of fit recruits in a militia."""
+        return (self.faction >= 0) & (self.status == RecruitStatus.FIT)
+
+
+@dataclass
+class DailyTally:
+    """What happened today; reset at the start of each step and read by the recorders."""
+
+    n_factions: int
+    joined: np.ndarray = field(init=False)  # (F,) new members
+    defections: np.ndarray = field(init=False)  # (F, F) from -> to
+    desertions: np.ndarray = field(init=False)  # (F,)
+    killed: np.ndarray = field(init=False)  # (F,)
+    wounded: np.ndarray = field(init=False)  # (F,)
+    clashes: int = 0
+    clashes_at_sites: int = 0
+    insurgent_attacks: int = 0
+    meetings: int = 0
+    agreements: int = 0
+    failures: int = 0
+    escalations: int = 0
+    lootings: int = 0
+    new_headquarters: int = 0
+
+    def __post_init__(self):
+        f = self.n_factions
+        self.joined = np.zeros(f, dtype=np.int64)
+        self.defections = np.zeros((f, f), dtype=np.int64)
+        self.desertions = np.zeros(f, dtype=np.int64)
+        self.killed = np.zeros(f, dtype=np.int64)
+        self.wounded = np.zeros(f, dtype=np.int64)
+
+
+@dataclass(eq=False)
+class World:
+    """Fixed set-up and daily state of one run. Build it with `build_world`."""
+
+    # --- fixed at set-up
+    config: Scenario
+    geo: Geography
+    faction_names: list[str]
+    tribe_names: list[str]
+    insurgent: int | None  # index of the insurgent faction, if any
+    is_militia: np.ndarray  # (F,) bool
+    hostile: np.ndarray  # (F, F) bool, symmetric
+    hostile_pairs: list[tuple[int, int]]  # (a, b) with a < b
+    patron_of: list[str | None]  # (F,) patron name of each faction
+    site_value: np.ndarray  # (S,) strategic weight
+    cell_value: np.ndarray  # (H, W) strategic weight of each cell (its best site, or the background value)
+    site_revenue: np.ndarray  # (S,) USD/day to whoever controls the site
+    deploy_preference: np.ndarray  # (F, S) posting weight multipliers
+    tribe_town_cells: list[np.ndarray]  # per tribe, flat cells of the towns where it lives
+    responsiveness: np.ndarray  # (L,) 1/day
+    salary: np.ndarray  # (F,) USD/month
+    privileges: np.ndarray  # (F,) index 0-1
+    exempts: np.ndarray  # (F,) float 0/1: membership exempts from conscription
+    posture: np.ndarray  # (F,) index 0-1
+    initial_site_control: np.ndarray  # (S,) faction index, NONE or CONTESTED at step 0
+    # --- daily state
+    recruits: RecruitArrays
+    budget: np.ndarray  # (F,) USD
+    arrears: np.ndarray  # (F,) USD owed in salaries
+    pay_ratio: np.ndarray  # (F,) share of salaries actually paid, smoothed
+    death_risk: np.ndarray  # (F,) smoothed daily share of its fighters killed
+    income: np.ndarray  # (F,) yesterday's income, USD/day
+    hiring: np.ndarray  # (F,) bool, takes new members
+    hq_sites: list[list[int]]  # per faction, indices of its headquarters sites
+    new_headquarters: np.ndarray  # (F,) int, headquarters opened during the run
+    alignment: np.ndarray  # (L, F) each leader's weights over factions (rows sum to 1)
+    site_control: np.ndarray  # (S,) faction index, NONE or CONTESTED
+    influence: np.ndarray  # (F, H, W) fighter-equivalents
+    share: np.ndarray  # (F, H, W) each faction's share of a cell's influence
+    control: np.ndarray  # (H, W) faction index, NONE or CONTESTED
+    fighter_counts: np.ndarray  # (F, H, W) posted fit fighters
+    tension: np.ndarray  # (F, F), upper triangle used (a < b)
+    last_agreement: np.ndarray  # (F, F) day of the latest agreement, -inf if none
+    last_meeting: np.ndarray  # (F, F) day of the latest meeting, -inf if none
+    partition: dict[tuple[int, int], np.ndarray | None]  # per hostile pair, site -> faction (or -1) of its agreement
+    casualty_memory: np.ndarray  # (max(L, 1), F) tribesmen killed, by inflicting faction, decaying
+    courting_paid: np.ndarray  # (max(L, 1), F) patronage received today, USD/day
+    insurgent_cells: float = 0.0
+    meeting_counter: int = 0
+    n_rival_contested: int = 0  # cells where two hostile militias both have a foothold
+    day: int = 0
+    first_control_change: dict[str, int] = field(default_factory=dict)
+    recent_clash_cells: list[tuple[int, int, int]] = field(default_factory=list)  # (day, row, col)
+    events: list[dict] = field(default_factory=list)
+    today: DailyTally = field(init=False)
+
+    def __post_init__(self):
+        self.today = DailyTally(self.n_factions)
+
+    # --- derived quantities
+
+    @property
+    def n_factions(self) -> int:
+        return len(self.faction_names)
+
+    @property
+    def militia_pairs(self) -> list[tuple[int, int]]:
+        """Hostile pairs of two militias (insurgent attacks are not clashes)."""
+        return [(a, b) for a, b in self.hostile_pairs if self.is_militia[a] and self.is_militia[b]]
+
+    def headquarters(self, f: int) -> list[int]:
+        """Flat cell indices of faction f's headquarters."""
+        return [int(self.geo.site_flat[s]) for s in self.hq_sites[f]]
+
+    def fighters_by_faction(self) -> np.ndarray:
+        """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded cells."""
+        r = self.recruits
+        counts = np.bincount(r.faction[r.fighting()], minlength=self.n_factions).astype(np.int64)
+        if self.insurgent is not None:
+            counts[self.insurgent] = int(round(self.insurgent_cells))
+        return counts
+
+    def n_fighters(self, f: int) -> int:
+        """Fit fighters of faction f (insurgents: rounded cells)."""
+        if f == self.insurgent:
+            return int(round(self.insurgent_cells))
+        r = self.recruits
+        return int(np.count_nonzero((r.faction == f) & (r.status == RecruitStatus.FIT)))
+
+    def site_shares(self) -> np.ndarray:
+        """(F, S) each faction's share of the influence on each site's cell."""
+        return self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat]
+
+    def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
+        """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
+        r = self.recruits
+        rows = np.flatnonzero((r.faction == f) & (r.status == RecruitStatus.FIT) & (r.post >= 0))
+        pr, pc = np.divmod(r.post[rows], self.geo.width)
+        cr, cc = divmod(flat, self.geo.width)
+        close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)
+        return rows[close]
+
+    def nearest_site_name(self, flat: int, max_cells: float = 2.0) -> str | None:
+        """Name of the site nearest a cell if within `max_cells` (for event records), else None."""
+        row, col = divmod(flat, self.geo.width)
+        d = np.hypot(self.geo.site_rows - row, self.geo.site_cols - col)
+        i = int(np.argmin(d))
+        return self.geo.site_names[i] if d[i] <= max_cells else None
+
+    def event(self, kind: str, **fields) -> None:
+        """Append one record to the event log, stamped with today's day."""
+        self.events.append({"step": self.day, "event": kind, **fields})
+
+
+# --------------------------------------------------------------------------- initialisation
+
+
+def _hostility(config: Scenario, names: list[str], insurgent: int | None) -> np.ndarray:
+    n = len(names)
+    h = np.zeros((n, n), dtype=bool)
+    for a, b in config.hostilities:
+        i, j = names.index(a), names.index(b)
+        h[i, j] = h[j, i] = True
+    if insurgent is not None:  # insurgents are everyone's enemy
+        h[insurgent, :] = h[:, insurgent] = True
+        h[insurgent, insurgent] = False
+    return h
+
+
+def _initial_alignment(config: Scenario, names: list[str], is_militia: np.ndarray) -> np.ndarray:
+    n_f = len(names)
+    rows = []
+    for spec in config.tribes.values():
+        weights = np.array([spec.initial_alignment.get(f, 0.0) for f in names], dtype=float)
+        weights[~is_militia] = 0.0
+        if weights.sum() <= 0:
+            weights = is_militia.astype(float)
+        rows.append(weights / weights.sum() if weights.sum() > 0 else np.full(n_f, 1.0 / n_f))
+    return np.array(rows) if rows else np.zeros((0, n_f))
+
+
+def build_recruits(
+    config: Scenario, geo: Geography, hq_sites: list[list[int]], rng: np.random.Generator
+) -> RecruitArrays:
+    """The recruit pool at step 0 (ODD §5): townspeople who would bear arms, plus outsiders.
+
+    Each town contributes round(population x `rules.recruitment.pool_share`) recruits, each of
+    a tribe drawn uniformly from the town's tribes. Each militia's initial fighters are drawn
+    without replacement from the free pool (its tribes only, if it names any), weighted by
+    exp(-d / `rules.recruitment.initial_placement_cells`) with d the distance in cells from
+    home to its first headquarters; any shortfall, plus its `initial_outsiders`, come as
+    outsiders (tribe -1, not liable) living at that headquarters. A share
+    `rules.recruitment.p_liable` of the local pool is liable to conscription.
+
+    Draws from `rng` (the "setup" stream), in this order: tribes per town, fighters per
+    militia, liability.
+    """
+    rules = config.rules.recruitment
+    names = list(config.factions)
+    tribe_index = {t: i for i, t in enumerate(config.tribes)}
+    homes, tribes = [], []
+    for name, site in config.sites.items():
+        if site.kind != "town" or site.population == 0:
+            continue
+        n = int(round(site.population * rules.pool_share))
+        flat = int(geo.site_flat[geo.site_index(name)])
+        site_tribes = [tribe_index[t] for t in site.tribes] or [-1]
+        homes.append(np.full(n, flat, dtype=np.int64))
+        tribes.append(rng.choice(np.array(site_tribes, dtype=np.int64), size=n))
+    home = np.concatenate(homes) if homes else np.zeros(0, dtype=np.int64)
+    tribe = np.concatenate(tribes) if tribes else np.zeros(0, dtype=np.int64)
+    faction = np.full(len(home), NONE, dtype=np.int64)
+
+    extra_home, extra_tribe, extra_faction = [], [], []
+    rows, cols = np.divmod(home, geo.width)
+    for index, name in enumerate(names):
+        spec = config.factions[name]
+        if spec.kind == "insurgent" or spec.initial_fighters + spec.initial_outsiders == 0:
+            continue
+        free = faction == NONE
+        if spec.recruits_from_tribes:
+            free &= np.isin(tribe, [tribe_index[t] for t in spec.recruits_from_tribes])
+        anchor = int(geo.site_flat[hq_sites[index][0]]) if hq_sites[index] else int(geo.site_flat[0])
+        ar, ac = divmod(anchor, geo.width)
+        distance = np.hypot(rows - ar, cols - ac)
+        candidates = np.flatnonzero(free)
+        n_take = min(spec.initial_fighters, len(candidates))
+        if n_take:
+            w = np.exp(-distance[candidates] / rules.initial_placement_cells)
+            chosen = rng.choice(candidates, size=n_take, replace=False, p=w / w.sum())
+            faction[chosen] = index
+        shortfall = spec.initial_fighters - n_take + spec.initial_outsiders
+        if shortfall:
+            extra_home.append(np.full(shortfall, anchor, dtype=np.int64))
+            extra_tribe.append(np.full(shortfall, -1, dtype=np.int64))
+            extra_faction.append(np.full(shortfall, index, dtype=np.int64))
+    if extra_home:
+        home = np.concatenate([home, *extra_home])
+        tribe = np.concatenate([tribe, *extra_tribe])
+        faction = np.concatenate([faction, *extra_faction])
+    n = len(home)
+    liable = rng.random(n) < rules.p_liable
+    liable[tribe < 0] = False  # outsiders are not subject to this country's conscription
+    return RecruitArrays(
+        faction=faction,
+        status=np.zeros(n, dtype=np.int8),
+        tribe=tribe,
+        home=home,
+        post=np.full(n, -1, dtype=np.int64),
+        liable=liable,
+        joined_step=np.zeros(n, dtype=np.int64),
+        recover_step=np.zeros(n, dtype=np.int64),
+    )
+
+
+def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
+    """The world at step 0, before the initial deployment (ODD §5).
+
+    Raises nothing for a validated scenario (`sim.scenario` checks every cross-reference).
+    """
+    geo = build_geography(config)
+    names = list(config.factions)
+    specs = [config.factions[n] for n in names]
+    n_f, n_s = len(names), len(geo.site_names)
+    insurgent = next((i for i, s in enumerate(specs) if s.kind == "insurgent"), None)
+    is_militia = np.array([s.kind == "militia" for s in specs])
+    hostile = _hostility(config, names, insurgent)
+    hostile_pairs = [(a, b) for a in range(n_f) for b in range(a + 1, n_f) if hostile[a, b]]
+
+    hq_sites = []
+    for name, spec in zip(names, specs):
+        owned = [s for s, site in config.sites.items() if site.owner == name and s not in spec.headquarters]
+        hq_sites.append([geo.site_index(s) for s in [*spec.headquarters, *owned]])
+
+    site_value = np.array([config.sites[s].value for s in geo.site_names])
+    cell_value = np.where(geo.passable, config.rules.tension.background_cell_value, 0.0)
+    np.maximum.at(cell_value.reshape(-1), geo.site_flat, site_value)
+    deploy_preference = np.ones((n_f, n_s))
+    for f, spec in enumerate(specs):
+        for site, weight in spec.deployment_weights.items():
+            deploy_preference[f, geo.site_index(site)] = weight
+    site_control = np.full(n_s, NONE, dtype=np.int64)
+    for s, name in enumerate(geo.site_names):
+        holder = config.sites[name].initial_control
+        if holder is not None:
+            site_control[s] = names.index(holder)
+    tribe_names = list(config.tribes)
+    tribe_town_cells = [
+        np.array(
+            [int(geo.site_flat[geo.site_index(s)]) for s, site in config.sites.items() if tribe in site.tribes],
+            dtype=np.int64,
+        )
+        for tribe in tribe_names
+    ]
+    recruits = build_recruits(config, geo, hq_sites, setup_rng)
+    n_l = max(len(tribe_names), 1)
+    insurgent_cells = float(specs[insurgent].initial_fighters) if insurgent is not None else 0.0
+    return World(
+        config=config,
+        geo=geo,
+        faction_names=names,
+        tribe_names=tribe_names,
+        insurgent=insurgent,
+        is_militia=is_militia,
+        hostile=hostile,
+        hostile_pairs=hostile_pairs,
+        patron_of=[s.patron for s in specs],
+        site_value=site_value,
+        cell_value=cell_value,
+        site_revenue=np.array([config.sites[s].revenue_usd_day for s in geo.site_names]),
+        deploy_preference=deploy_preference,
+        tribe_town_cells=tribe_town_cells,
+        responsiveness=np.array([config.tribes[t].responsiveness for t in tribe_names]),
+        salary=np.array([s.salary_usd_month for s in specs], dtype=float),
+        privileges=np.array([s.privileges for s in specs], dtype=float),
+        exempts=np.array([s.exempts_conscription for s in specs], dtype=float),
+        posture=np.array([s.posture for s in specs], dtype=float),
+        initial_site_control=site_control.copy(),
+        recruits=recruits,
+        budget=np.array([s.initial_budget_usd for s in specs], dtype=float),
+        arrears=np.zeros(n_f),
+        pay_ratio=np.ones(n_f),
+        death_risk=np.zeros(n_f),
+        income=np.zeros(n_f),
+        hiring=np.ones(n_f, dtype=bool),
+        hq_sites=hq_sites,
+        new_headquarters=np.zeros(n_f, dtype=np.int64),
+        alignment=_initial_alignment(config, names, is_militia),
+        site_control=site_control,
+        influence=np.zeros((n_f, geo.height, geo.width)),
+        share=np.zeros((n_f, geo.height, geo.width)),
+        control=np.full((geo.height, geo.width), NONE, dtype=np.int64),
+        fighter_counts=np.zeros((n_f, geo.height, geo.width)),
+        tension=np.zeros((n_f, n_f)),
+        last_agreement=np.full((n_f, n_f), -np.inf),
+        last_meeting=np.full((n_f, n_f), -np.inf),
+        partition={pair: None for pair in hostile_pairs},
+        casualty_memory=np.zeros((n_l, n_f)),
+        courting_paid=np.zeros((n_l, n_f)),
+        insurgent_cells=insurgent_cells,
+    )
