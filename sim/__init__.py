@@ -1,8 +1,9 @@
 """Agent-based simulation of territorial influence among armed factions (Mesa 3).
 
 Data flow, one module each: scenario YAML (`yaml_source`) -> validated config (`schema`,
-`scenario`) -> model (`model`, `agents`, `mechanisms`, `geography`) -> recorded data
-(`recording`, `runner`) -> result files (`results`) -> plots (`plots`). `api.simulate` is
+`scenario`) -> world state and processes (`world`, `processes`, `geography`) run by the
+model (`model`, `agents`) -> recorded data (`recording`, `runner`) -> result files
+(`results`) -> plots (`plots`). `api.simulate` is
 the notebook entry point; `cli` is the command line behind `run.py`.
 """
 

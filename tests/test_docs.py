@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -25,7 +27,7 @@ from typing import Annotated, Union, get_args, get_origin
 import pytest
 from pydantic import BaseModel
 
-from sim import docs, mechanisms
+from sim import docs, processes
 from sim.model import CorridorModel
 from sim.scenario import load_scenario
 from sim.schema import Scenario
@@ -171,15 +173,21 @@ def test_check_command(tmp_path):
 # --- every process of the step is documented ---------------------------------------------
 
 
+PROCESS_MODULES = {
+    info.name: importlib.import_module(f"sim.processes.{info.name}")
+    for info in pkgutil.iter_modules(processes.__path__)
+}
+
+
 def _step_methods() -> list[str]:
-    """Methods `CorridorModel.step` calls on `self`, in order."""
+    """Process functions `CorridorModel.step` calls (`module.function`), in order."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(CorridorModel.step)))
     calls = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
-            if isinstance(owner, ast.Name) and owner.id == "self":
-                calls.append((node.lineno, node.func.attr))
+            if isinstance(owner, ast.Name) and owner.id in PROCESS_MODULES:
+                calls.append((node.lineno, f"{owner.id}.{node.func.attr}"))
     return [name for _, name in sorted(calls)]
 
 
@@ -190,38 +198,38 @@ def test_step_processes_are_described_in_order(odd_text):
     positions = []
     for name in methods:
         assert f"`{name}`" in overview, f"ODD §3 does not mention step process `{name}`"
-        assert re.search(rf"^### 7\.\d+ .*`{name}`", submodels, flags=re.MULTILINE), (
+        assert re.search(rf"^### 7\.\d+ .*`{re.escape(name)}`", submodels, flags=re.MULTILINE), (
             f"no ODD §7 subsection for `{name}`"
         )
         positions.append(overview.index(f"`{name}`"))
     assert positions == sorted(positions), "ODD §3 lists the processes in a different order from CorridorModel.step"
 
 
-def test_submodel_headings_name_existing_methods(odd_text):
+def test_submodel_headings_name_existing_functions(odd_text):
     headings = re.findall(r"^### (7\.\d+) (.*)$", _section(odd_text, 7), flags=re.MULTILINE)
     assert headings, "ODD §7 has no subsections"
     for number, title in headings:
         names = re.findall(r"`([A-Za-z_][\w.]*)`", title)
         if number == headings[-1][0]:
             continue  # the parameter tables
-        assert names, f"§{number} {title!r} names no method"
+        assert names, f"§{number} {title!r} names no function"
         for name in names:
-            if name.startswith("mechanisms."):
-                assert callable(getattr(mechanisms, name.split(".", 1)[1], None)), f"§{number}: no sim.{name}"
-            else:
-                assert callable(getattr(CorridorModel, name, None)), f"§{number}: CorridorModel has no method {name}"
+            module, _, function = name.partition(".")
+            assert module in PROCESS_MODULES, f"§{number}: {name} is not in a process module"
+            assert callable(getattr(PROCESS_MODULES[module], function, None)), f"§{number}: no sim.processes.{name}"
 
 
-def test_every_mechanism_is_described(odd_text):
-    submodels = _section(odd_text, 7)
-    public = [
-        name
-        for name, obj in vars(mechanisms).items()
-        if inspect.isfunction(obj) and obj.__module__ == mechanisms.__name__ and not name.startswith("_")
+def test_every_process_function_is_described(odd_text):
+    """Each public function of every process module is named in an ODD §7 heading."""
+    headings = "\n".join(re.findall(r"^### 7\.\d+ .*$", _section(odd_text, 7), flags=re.MULTILINE))
+    missing = [
+        f"{name}.{function}"
+        for name, module in PROCESS_MODULES.items()
+        for function, obj in vars(module).items()
+        if inspect.isfunction(obj) and obj.__module__ == module.__name__ and not function.startswith("_")
+        and f"`{name}.{function}`" not in headings
     ]
-    analysis_only = {"choice_probabilities"}  # closed form of logit_choice, for tests and analysis
-    missing = [n for n in public if n not in analysis_only and f"mechanisms.{n}" not in submodels]
-    assert not missing, f"rules in sim.mechanisms not described in ODD §7: {missing}"
+    assert not missing, f"process functions not named in an ODD §7 heading: {missing}"
 
 
 def test_parameter_markers_sit_in_section_7(odd_text):

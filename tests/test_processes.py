@@ -1,0 +1,122 @@
+"""Rule parameters that used to be constants in code: each shows its property through the
+public process functions (a bound, a monotone response, an identity at the old value)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import scenario
+
+from sim.model import CorridorModel
+from sim.processes import conflict, deployment, economy
+from sim.seeding import named_stream
+from sim.world import build_world
+
+
+def test_clash_probability_runs_from_the_posture_floor_to_one():
+    args = dict(tension=5.0, calm=0.0, p_max=0.01, tension_scale=2.0)
+    for floor in (0.0, 0.5, 1.0):
+        low = conflict.clash_probability(posture=0.0, posture_floor=floor, **args)
+        high = conflict.clash_probability(posture=1.0, posture_floor=floor, **args)
+        assert low == pytest.approx(floor * high)
+        ramp = [conflict.clash_probability(posture=x, posture_floor=floor, **args) for x in np.linspace(0, 1, 11)]
+        assert all(a <= b for a, b in zip(ramp, ramp[1:]))
+
+
+def test_casualty_share_never_exceeds_its_cap():
+    rng = np.random.default_rng(3)
+    for cap in (0.1, 0.5, 0.9):
+        losses = [conflict.lanchester_casualties(200, 200, 1.0, 1e6, 0.5, rng, 1.0, cap)[0] for _ in range(200)]
+        assert max(losses) <= 200  # never more than the side
+        assert np.mean(losses) == pytest.approx(200 * cap, rel=0.05)  # at the cap, Binomial(n, cap)
+
+
+def test_footholds_shrink_as_the_foothold_share_rises():
+    model = CorridorModel(scenario(), seed=1)
+    for _ in range(5):
+        model.step()
+    irgc, ndf = model.faction_names.index("IRGC"), model.faction_names.index("NDF")
+    sizes = []
+    for share in (0.05, 0.15, 0.25, 0.4, 0.5):
+        rules = scenario(f"rules.influence.foothold_share={share}").rules
+        both = conflict.footholds(model.world, rules, irgc, ndf)
+        sizes.append(int(both.sum()))
+    assert all(a >= b for a, b in zip(sizes, sizes[1:])) and sizes[0] > sizes[-1]
+
+
+def test_enemy_core_weight_scales_only_enemy_cores():
+    model = CorridorModel(scenario(), seed=2)
+    for _ in range(10):
+        model.step()
+    world = model.world
+    full = deployment.posting_weights(world, scenario("rules.deployment.enemy_core_weight=1.0").rules)
+    tenth = deployment.posting_weights(world, scenario("rules.deployment.enemy_core_weight=0.1").rules)
+    ratio = tenth / full
+    assert np.all(np.isclose(ratio, 1.0) | np.isclose(ratio, 0.1))
+    assert np.isclose(ratio, 0.1).any()  # some faction faces an enemy core in the baseline
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_posts_lie_within_the_scatter_of_their_site(k):
+    config = scenario(f"rules.deployment.post_scatter_cells={k}")
+    model = CorridorModel(config, seed=4)
+    world = model.world
+    r = world.recruits
+    posted = np.flatnonzero(r.fighting() & (r.post >= 0))
+    pr, pc = np.divmod(r.post[posted], world.geo.width)
+    geo = world.geo
+    chebyshev = np.maximum(np.abs(pr[:, None] - geo.site_rows[None, :]), np.abs(pc[:, None] - geo.site_cols[None, :]))
+    nearest = chebyshev.min(axis=1)  # each post's distance to its nearest site, in cells
+    assert len(posted) and nearest.max() <= k
+    if k == 0:
+        assert set(r.post[posted]) <= set(int(x) for x in world.geo.site_flat)
+
+
+def test_pay_ratio_memory_bounds_and_speed():
+    for memory in (1.0, 5.0, 30.0, 365.0):
+        ratio = 1.0
+        path = []
+        for _ in range(50):
+            ratio = economy.smoothed_pay_ratio(ratio, paid=25.0, cost=100.0, memory_days=memory)
+            path.append(ratio)
+        assert all(0.25 <= x <= 1.0 for x in path)
+        assert all(a >= b for a, b in zip(path, path[1:]))  # unpaid wages lower it monotonically
+    fast = economy.smoothed_pay_ratio(1.0, 0.0, 100.0, 5.0)
+    slow = economy.smoothed_pay_ratio(1.0, 0.0, 100.0, 30.0)
+    assert fast < slow  # a shorter memory reacts faster
+    assert economy.smoothed_pay_ratio(0.4, 0.0, 0.0, 30.0) > 0.4  # nothing owed counts as fully paid
+
+
+def test_initial_fighters_come_from_nearer_towns_with_a_shorter_placement_scale():
+    def mean_distance(scale: float) -> float:
+        config = scenario(f"rules.recruitment.initial_placement_cells={scale}")
+        world = build_world(config, named_stream(7, "setup"))
+        r = world.recruits
+        ndf = world.faction_names.index("NDF")
+        members = np.flatnonzero((r.faction == ndf) & (r.tribe >= 0))
+        hq = world.headquarters(ndf)[0]
+        hr, hc = divmod(hq, world.geo.width)
+        rows, cols = np.divmod(r.home[members], world.geo.width)
+        return float(np.hypot(rows - hr, cols - hc).mean())
+
+    distances = [mean_distance(s) for s in (2.0, 10.0, 100.0)]
+    assert distances[0] < distances[1] < distances[2]
+
+
+def test_insurgents_strike_contested_cells_more_as_their_weight_rises():
+    def contested_share_of_attacks(weight: float) -> float:
+        hits = total = 0
+        for seed in range(3):
+            model = CorridorModel(
+                scenario(f"rules.insurgency.contested_target_weight={weight}", "rules.insurgency.attack_rate=0.2"),
+                seed=seed,
+            )
+            for _ in range(40):
+                model.step()
+                for event in model.events:
+                    if event["event"] == "insurgent_attack" and event["step"] == model.steps:
+                        total += 1
+                        hits += int(model.control[event["row"], event["col"]] == -2)
+        return hits / max(total, 1)
+
+    assert contested_share_of_attacks(20.0) > contested_share_of_attacks(0.05)
