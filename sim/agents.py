@@ -84,6 +84,7 @@ class Militia(CellAgent):
 
     @property
     def is_insurgent(self) -> bool:
+        """Whether this is the insurgent faction (off the map, no economy)."""
         return self.kind == "insurgent"
 
     @property
@@ -115,6 +116,7 @@ class TribalLeader(FixedAgent):
 
     @property
     def favourite(self) -> str:
+        """Name of the faction with the largest weight."""
         return self.model.faction_names[int(np.argmax(self.alignment))]
 
 
@@ -131,27 +133,33 @@ class Recruit(mesa.Agent):
 
     @property
     def militia(self) -> str | None:
+        """Name of its militia, or None for a civilian."""
         f = int(self._arrays.faction[self.row])
         return None if f < 0 else self.model.faction_names[f]
 
     @property
     def status(self) -> RecruitStatus:
+        """Fit, wounded or killed."""
         return RecruitStatus(int(self._arrays.status[self.row]))
 
     @property
     def tribe(self) -> str | None:
+        """Its tribe, or None for an outsider."""
         t = int(self._arrays.tribe[self.row])
         return None if t < 0 else self.model.tribe_names[t]
 
     @property
     def liable_to_conscription(self) -> bool:
+        """Whether it is subject to conscription."""
         return bool(self._arrays.liable[self.row])
 
     @property
     def home_cell(self):
+        """The grid cell of its home town."""
         return self.model.cell_at_flat(int(self._arrays.home[self.row]))
 
     @property
     def post_cell(self):
+        """The grid cell where it is posted, or None."""
         p = int(self._arrays.post[self.row])
         return None if p < 0 else self.model.cell_at_flat(p)

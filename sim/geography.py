@@ -24,6 +24,8 @@ PASSABLE_TERRAIN = ("urban", "rural", "river", "desert")
 
 @dataclass
 class Geography:
+    """The grid's terrain and the named sites' cells; arrays are indexed [row, col], row 0 north."""
+
     height: int
     width: int
     terrain: np.ndarray  # (H, W) int8 codes into TERRAINS
@@ -41,16 +43,20 @@ class Geography:
 
     @property
     def n_cells(self) -> int:
+        """Number of cells (H x W)."""
         return self.height * self.width
 
     @property
     def site_flat(self) -> np.ndarray:
+        """(S,) flat cell index (row x width + col) of each site."""
         return self.site_rows * self.width + self.site_cols
 
     def site_index(self, name: str) -> int:
+        """Index of a site by name; raises ValueError if unknown."""
         return self.site_names.index(name)
 
     def terrain_name(self, row: int, col: int) -> str:
+        """Terrain of one cell, by name."""
         return TERRAINS[int(self.terrain[row, col])]
 
 
@@ -64,12 +70,14 @@ def project(lat: float, lon: float, scenario: Scenario) -> tuple[int, int]:
 
 
 def site_cell(site, scenario: Scenario) -> tuple[int, int]:
+    """(row, col) of a site: its explicit cell, or its lat/lon projected onto the grid."""
     if site.row is not None:
         return site.row, site.col
     return project(site.lat, site.lon, scenario)
 
 
 def cell_size_km(scenario: Scenario) -> tuple[float, float] | None:
+    """(north-south, east-west) size of a cell in km at the grid's mid-latitude; None without bounds."""
     b = scenario.grid.bounds
     if b is None:
         return None

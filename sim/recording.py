@@ -20,65 +20,80 @@ CONTROL_LABEL_NONE = "none"
 
 
 def fighters(model, f: int) -> int:
+    """Fit fighters of faction f (insurgents: rounded cells)."""
     return model.n_fighters(f)
 
 
 def wounded_now(model, f: int) -> int:
+    """Members of faction f currently wounded."""
     r = model.recruits
     return int(np.count_nonzero((r.faction == f) & (r.status == RecruitStatus.WOUNDED)))
 
 
 def territory_share(model, f: int) -> float:
+    """Share of passable cells that faction f controls (0-1)."""
     passable = model.geo.passable
     return float(np.count_nonzero((model.control == f) & passable) / max(np.count_nonzero(passable), 1))
 
 
 def contested_share(model) -> float:
+    """Share of passable cells whose control is contested (0-1)."""
     passable = model.geo.passable
     return float(np.count_nonzero((model.control == CONTESTED) & passable) / max(np.count_nonzero(passable), 1))
 
 
 def budget(model, f: int) -> float:
+    """Cash of faction f (USD)."""
     return float(model.world.budget[f])
 
 
 def arrears(model, f: int) -> float:
+    """Salaries faction f owes (USD)."""
     return float(model.world.arrears[f])
 
 
 def effective_salary(model, f: int) -> float:
+    """Salary recruits expect from faction f: salary x pay ratio (USD/month)."""
     return float(model.world.salary[f] * model.world.pay_ratio[f])
 
 
 def joined(model, f: int) -> int:
+    """Civilians who joined faction f today."""
     return int(model.today.joined[f])
 
 
 def desertions(model, f: int) -> int:
+    """Members who left faction f for civilian life today."""
     return int(model.today.desertions[f])
 
 
 def defections(model, a: int, b: int) -> int:
+    """Members who moved from faction a to faction b today."""
     return int(model.today.defections[a, b])
 
 
 def killed(model, f: int) -> int:
+    """Members of faction f killed today."""
     return int(model.today.killed[f])
 
 
 def wounded(model, f: int) -> int:
+    """Members of faction f wounded today."""
     return int(model.today.wounded[f])
 
 
 def tension(model, a: int, b: int) -> float:
+    """Tension between factions a and b (index, 0 = none)."""
     return float(model.tension[a, b])
 
 
 def calm(model, a: int, b: int) -> float:
+    """Calm left from the latest agreement of a and b (0-1)."""
     return model.calm(a, b)
 
 
 def site_control(model, s: int) -> str:
+    """Who controls site s: a faction name, 'contested' or 'none'."""
     holder = int(model.site_control[s])
     if holder >= 0:
         return model.faction_names[holder]
@@ -86,14 +101,17 @@ def site_control(model, s: int) -> str:
 
 
 def alignment(model, t: int, f: int) -> float:
+    """Weight of faction f in the alignment of tribe t's leader (0-1)."""
     return float(model.world.alignment[t, f])
 
 
 def tally(model, name: str) -> int:
+    """Today's count of one daily tally (clashes, meetings, ...)."""
     return int(getattr(model.today, name))
 
 
 def insurgent_cells(model) -> float:
+    """Insurgent strength (cells)."""
     return float(model.insurgent_cells)
 
 

@@ -152,6 +152,7 @@ class World:
 
     @property
     def n_factions(self) -> int:
+        """Number of factions F."""
         return len(self.faction_names)
 
     @property
