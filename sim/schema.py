@@ -45,6 +45,7 @@ def param(default, *, unit: str = "", help: str, ge=None, le=None, gt=None, lt=N
 
 
 def probability(default: float, help: str, unit: str = "probability"):
+    """A parameter in [0, 1] (a probability, share or rate per day)."""
     return param(default, ge=0.0, le=1.0, unit=unit, help=help)
 
 
@@ -60,6 +61,8 @@ SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "po
 
 
 class Bounds(Strict):
+    """Geographic extent of the grid (degrees); sites given by lat/lon are projected onto it."""
+
     lat_min: float = param(..., ge=-90, le=90, unit="degrees N", help="southern edge of the grid")
     lat_max: float = param(..., ge=-90, le=90, unit="degrees N", help="northern edge of the grid")
     lon_min: float = param(..., ge=-180, le=180, unit="degrees E", help="western edge of the grid")
@@ -75,17 +78,23 @@ class Bounds(Strict):
 
 
 class River(Strict):
+    """The river as a polyline of [lat, lon] points, with a cultivated (rural) band on each side."""
+
     path: list[LatLon] = Field(..., min_length=2, description="polyline of [lat, lon] points")
     band_cells: int = param(2, ge=0, le=20, unit="cells", help="width of the cultivated (rural) band on each side")
 
 
 class CellOverride(Strict):
+    """The terrain of one cell, set explicitly (applied last)."""
+
     row: int = param(..., ge=0, help="grid row (0 = north edge)")
     col: int = param(..., ge=0, help="grid column (0 = west edge)")
     terrain: Terrain
 
 
 class Grid(Strict):
+    """The grid of cells (ODD §2): size, extent, default terrain, river, outside areas, overrides."""
+
     width: int = param(48, ge=2, le=400, unit="cells", help="number of columns")
     height: int = param(40, ge=2, le=400, unit="cells", help="number of rows")
     bounds: Bounds | None = Field(None, description="geographic extent; needed to place sites by lat/lon")
@@ -102,6 +111,8 @@ class Grid(Strict):
 
 
 class Site(Strict):
+    """A named place on the grid: town, crossing, oil field, headquarters, venue or post."""
+
     label: str = Field(..., min_length=1, max_length=80)
     kind: SiteKind
     lat: float | None = param(None, ge=-90, le=90, unit="degrees N", help="latitude (or give row/col)")
@@ -134,6 +145,8 @@ class Site(Strict):
 
 
 class Tribe(Strict):
+    """A tribe and its leader: seat, initial alignment over factions and responsiveness."""
+
     label: str = Field(..., min_length=1, max_length=80)
     seat: Identifier = Field(..., description="town where the tribe's leader sits")
     initial_alignment: dict[Identifier, float] = Field(
@@ -152,12 +165,16 @@ class Tribe(Strict):
 
 
 class Spending(Strict):
+    """A faction's spending strategy beyond salaries: patronage and the reserve kept back."""
+
     courting_usd_day: float = param(0.0, ge=0, unit="USD/day", help="patronage paid to tribal leaders")
     courted_tribes: list[Identifier] = Field(default_factory=list, description="tribes it courts; empty = all tribes")
     reserve_usd: float = param(0.0, ge=0, unit="USD", help="budget kept back before opening headquarters")
 
 
 class Faction(Strict):
+    """An armed faction (a militia, or the one insurgent faction): pay, posture, forces, budget, bases."""
+
     label: str = Field(..., min_length=1, max_length=80)
     kind: Literal["militia", "insurgent"] = "militia"
     patron: Identifier | None = None
@@ -191,6 +208,8 @@ class Faction(Strict):
 
 
 class Patron(Strict):
+    """An outside backer: funding, arms and their supply route, and whether it gives a green light."""
+
     label: str = Field(..., min_length=1, max_length=80)
     funding_usd_day: float = param(0.0, ge=0, unit="USD/day", help="money sent to each client faction")
     supply_crossing: Identifier | None = Field(None, description="border crossing its arms come through")
@@ -203,6 +222,8 @@ class Patron(Strict):
 
 
 class PatronAlignment(Strict):
+    """How far two patrons share aims (-1 opposed, +1 the same)."""
+
     between: list[Identifier] = Field(..., min_length=2, max_length=2)
     value: float = param(0.0, ge=-1, le=1, unit="index -1..1", help="-1 opposed aims, +1 same aims")
 
@@ -212,6 +233,8 @@ class PatronAlignment(Strict):
 
 
 class EconomyRules(Strict):
+    """Rules of the economy and looting (ODD §7.2, §7.8; `sim.processes.economy`)."""
+
     contested_revenue_share: float = probability(
         0.0, "share of a contested site's revenue that still reaches the stronger side", unit="share"
     )
@@ -225,6 +248,8 @@ class EconomyRules(Strict):
 
 
 class TribalRules(Strict):
+    """Rules of tribal politics (ODD §7.3; `sim.processes.tribal_politics`)."""
+
     weight_payments: float = param(1.0, ge=0, unit="per 1000 USD/day", help="pull of patronage on alignment")
     weight_control: float = param(1.0, ge=0, unit="per share", help="pull of controlling the tribe's towns")
     weight_casualties: float = param(
@@ -234,6 +259,8 @@ class TribalRules(Strict):
 
 
 class RecruitmentRules(Strict):
+    """Rules of recruitment, defection and desertion (ODD §5, §7.4; `sim.processes.recruitment`)."""
+
     p_reconsider: float = probability(0.005, "share of recruits reconsidering each day", unit="1/day")
     pool_share: float = probability(0.04, "share of a town's population who would bear arms", unit="share")
     p_liable: float = probability(0.6, "share of the pool subject to conscription", unit="share")
@@ -265,6 +292,8 @@ class RecruitmentRules(Strict):
 
 
 class DeploymentRules(Strict):
+    """Rules of deployment and new headquarters (ODD §7.5; `sim.processes.deployment`)."""
+
     p_redeploy: float = probability(0.05, "share of fighters reposted each day", unit="1/day")
     weight_headquarters: float = param(3.0, ge=0, unit="weight", help="posting weight of own headquarters")
     weight_contested: float = param(2.0, ge=0, unit="x", help="extra posting weight where control is contested")
@@ -284,6 +313,8 @@ class DeploymentRules(Strict):
 
 
 class InfluenceRules(Strict):
+    """Rules of influence and control (ODD §7.6; `sim.processes.influence`)."""
+
     sigma_cells: float = param(1.5, gt=0, le=50, unit="cells", help="spread of influence around fighters")
     persistence: float = probability(0.9, "share of yesterday's influence kept", unit="share/day")
     control_threshold: float = param(
@@ -303,6 +334,8 @@ class InfluenceRules(Strict):
 
 
 class TensionRules(Strict):
+    """Rules of tension between hostile militias (ODD §7.7-§7.9; `sim.processes.conflict`)."""
+
     decay_per_day: float = probability(0.03, "share of tension lost per day", unit="1/day")
     gain_contested: float = param(
         0.002,
@@ -320,6 +353,8 @@ class TensionRules(Strict):
 
 
 class ClashRules(Strict):
+    """Rules of clashes and casualties (ODD §7.7; `sim.processes.conflict`, `sim.processes.casualties`)."""
+
     min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
     radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
     p_max: float = probability(
@@ -350,6 +385,8 @@ class ClashRules(Strict):
 
 
 class MediationRules(Strict):
+    """Rules of mediation (ODD §7.9; `sim.processes.mediation`)."""
+
     interval_days: int = param(45, ge=1, unit="days", help="scheduled meetings every this many days")
     tension_threshold: float = param(1.0, ge=0, unit="tension", help="tension that calls a meeting")
     min_days_between: int = param(7, ge=1, unit="days", help="minimum gap between two meetings of a pair")
@@ -374,6 +411,8 @@ class MediationRules(Strict):
 
 
 class InsurgencyRules(Strict):
+    """Rules of the insurgency (ODD §7.10; `sim.processes.insurgency`)."""
+
     base_growth_per_day: float = param(0.0, ge=0, unit="cells/day", help="growth with no rivalry at all")
     growth_per_clash: float = param(0.3, ge=0, unit="cells per clash", help="growth from a clash between rivals")
     growth_per_contested_cell: float = param(
@@ -389,6 +428,8 @@ class InsurgencyRules(Strict):
 
 
 class Rules(Strict):
+    """Every rule parameter, one section per ODD process."""
+
     economy: EconomyRules = Field(default_factory=EconomyRules)
     tribal: TribalRules = Field(default_factory=TribalRules)
     recruitment: RecruitmentRules = Field(default_factory=RecruitmentRules)
@@ -515,6 +556,8 @@ class Calibration(Strict):
 
 
 class Scenario(Strict):
+    """A whole scenario file: run settings, space, actors, rules, targets, provenance, designs."""
+
     name: Identifier
     description: str = Field(..., min_length=1, max_length=300)
     steps: int = param(365, ge=1, le=100_000, unit="days", help="number of steps to run")
