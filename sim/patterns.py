@@ -42,6 +42,7 @@ from scipy import stats
 
 from sim.plots import save_png
 from sim.results import (
+    PROJECT_DIR,
     StagedDirectory,
     atomic_write_text,
     check_output_dir,
@@ -50,6 +51,7 @@ from sim.results import (
     git_commit,
     versions,
 )
+from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 
 __all__ = [
@@ -1284,8 +1286,6 @@ def write_docs(report: ValidationReport, docs_dir: str | Path | None = None) -> 
     """Publish a report as docs/VALIDATION.md with its plots and tables in docs/validation/.
 
     The body of an existing "Calibration" section of docs/VALIDATION.md is kept."""
-    from sim.results import PROJECT_DIR
-
     docs = Path(docs_dir) if docs_dir is not None else PROJECT_DIR / "docs"
     target = docs / MARKDOWN
     calibration = CALIBRATION_PLACEHOLDER
@@ -1313,8 +1313,6 @@ def cli_validate_patterns(args) -> int:
 
     Bad input raises `ScenarioError` (or `OutputError` for --out), which the caller maps to exit 2.
     """
-    from sim.scenario import load_scenario, resolve_scenario_path
-
     overrides = list(getattr(args, "overrides", None) or [])
     out = getattr(args, "out", None)
     replicates = getattr(args, "replicates", None) or 100

@@ -16,7 +16,8 @@ import pytest
 from helpers import PROJECT, SCENARIOS
 
 from sim.explorer import core
-from sim.explorer.core import CONTROL_TABLE, ExplorerModel, Session, field_bounds, get_path, schema_field
+from sim.explorer.core import CONTROL_TABLE, ExplorerModel, Session, field_bounds, schema_field
+from sim.keypath import get as get_path
 from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 

@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 from pydantic.fields import FieldInfo
 
+from sim import keypath
 from sim.model import CorridorModel
 from sim.results import atomic_write_bytes
 from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
@@ -218,21 +219,6 @@ def _entities(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def get_path(data: dict, key: str) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
-def set_path(data: dict, key: str, value: Any) -> None:
-    node: Any = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = value
-
-
 def build_controls(scenario: Scenario) -> list[Control]:
     """The control table expanded for one scenario, with the scenario's values as defaults."""
     entities = _entities(scenario)
@@ -250,7 +236,7 @@ def build_controls(scenario: Scenario) -> list[Control]:
                 group = f"{name}: {long_label}" if long_label and long_label != name else str(name)
             else:
                 group = spec.group
-            controls.append(make_control(spec, key, label, group, get_path(data, key)))
+            controls.append(make_control(spec, key, label, group, keypath.get(data, key)))
     return controls
 
 
@@ -457,7 +443,7 @@ class Session:
         for name in DESIGN_SECTIONS:
             data.pop(name, None)
         for key, value in (self.values if values is None else values).items():
-            set_path(data, key, value)
+            keypath.set(data, key, value)
         data["seed"] = self.seed if seed is None else seed
         return data
 
