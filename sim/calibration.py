@@ -52,7 +52,6 @@ intervals, threshold, seeds, versions), `plots/` and `calibrated.yaml`: a scenar
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -68,10 +67,10 @@ import yaml
 from pydantic import ValidationError
 
 from sim import keypath
+from sim.figures import BLUE, GREY, VERMILLION, footer, new_figure, save_png
 from sim.outcomes import outcome_name
 from sim.results import (
     OutputError,
-    atomic_write_bytes,
     atomic_write_text,
     check_output_dir,
     default_output_dir,
@@ -630,26 +629,11 @@ def write_calibrated_scenario(
 
 
 DPI = 120
-PRIOR_COLOUR = "#8C8C8C"
-POSTERIOR_COLOUR = "#0072B2"
-TARGET_COLOUR = "#D55E00"
+PRIOR_COLOUR, POSTERIOR_COLOUR, TARGET_COLOUR = GREY, BLUE, VERMILLION
 
 
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(path, buffer.getvalue())
-    fig.clear()
-    return path
+def _figure(width: float, height: float, footer_text: str):
+    return new_figure(width, height, footer=footer_text, pad=3 / 72)  # matplotlib's default pad, 3 points
 
 
 def _log_axis(ax, which: str) -> None:
@@ -685,14 +669,13 @@ def plot_calibration(
     plots = Path(out) / "plots"
     written = []
     n_keep, n_all = len(posterior), len(draws)
-    footer = (
-        f"{summary['scenario']}: {METHOD}, {n_keep} of {n_all} draws kept (distance <= "
-        f"{summary['threshold_distance']:.3g}), root seed {summary['root_seed']}, {summary['steps']} days per run"
-    )
+    kept = f"{METHOD}, {n_keep} of {n_all} draws kept (distance <= {summary['threshold_distance']:.3g})"
+    runs = f"root seed {summary['root_seed']}, {summary['steps']} days per run"
+    footer_text = footer(summary["scenario"], kept, runs, overrides=summary.get("overrides") or ())
     n_bins = int(np.clip(round(math.sqrt(max(n_keep, 1)) * 1.5), 6, 30))
     for key, prior in calibration.parameters.items():
         info = summary["parameters"][key]
-        fig = _figure(6.4, 4.2)
+        fig = _figure(6.4, 4.2, footer_text)
         ax = fig.subplots()
         values = posterior[key].to_numpy(dtype=float)
         bins = _bins(prior, n_bins)
@@ -746,14 +729,12 @@ def plot_calibration(
         ax.legend(fontsize=8, frameon=False)
         ax.grid(True, color="#DDDDDD", lw=0.6)
         ax.set_axisbelow(True)
-        fig.text(0.01, 0.005, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
-        written.append(_save_png(fig, plots / f"posterior_{_file_part(key)}.png"))
+        written.append(save_png(fig, plots / f"posterior_{_file_part(key)}.png", dpi=DPI))
 
     keys = list(calibration.parameters)
     if len(keys) >= 2:
         d = len(keys)
-        fig = _figure(2.6 * d + 0.6, 2.6 * d + 0.4)
+        fig = _figure(2.6 * d + 0.6, 2.6 * d + 0.4, footer_text)
         axes = fig.subplots(d, d, squeeze=False)
         for i, yk in enumerate(keys):
             for j, xk in enumerate(keys):
@@ -780,14 +761,12 @@ def plot_calibration(
                 ax.tick_params(labelsize=7)
         axes[0][-1].legend(*axes[-1][0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="upper right")
         fig.suptitle("Kept draws (blue) among all prior draws (grey); diagonal: kept draws", fontsize=11)
-        fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
-        written.append(_save_png(fig, plots / "pairs.png"))
+        written.append(save_png(fig, plots / "pairs.png", dpi=DPI))
 
     n = len(statistics)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig = _figure(4.0 * ncols, 3.2 * nrows + 0.3)
+    fig = _figure(4.0 * ncols, 3.2 * nrows + 0.3, footer_text)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -807,9 +786,7 @@ def plot_calibration(
         ax.grid(True, color="#DDDDDD", lw=0.6)
         ax.set_axisbelow(True)
     fig.suptitle("Statistics of the kept draws against all draws and the targets", fontsize=11)
-    fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
-    written.append(_save_png(fig, plots / "statistics.png"))
+    written.append(save_png(fig, plots / "statistics.png", dpi=DPI))
     return written
 
 

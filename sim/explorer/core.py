@@ -36,15 +36,15 @@ from pydantic.fields import FieldInfo
 
 from sim import keypath
 from sim.model import CorridorModel
-from sim.results import atomic_write_bytes
+from sim.results import RESULTS_DIR, atomic_write_bytes
 from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
 from sim.schema import Scenario, schema_field
 from sim.yaml_source import ScenarioError
 
 ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
-ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default results/explorer)
+ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default: DEFAULT_OUT)
 DEFAULT_SCENARIO = "baseline"
-DEFAULT_OUT = Path("results") / "explorer"
+DEFAULT_OUT = RESULTS_DIR / "explorer"  # the project's results directory, wherever the server was started
 SOURCE = "explorer"  # the "file" named in problem lines of values set on the page
 PROVENANCE_NOTE = "assumption: set in the explorer"
 NAME_SUFFIX = "_explorer"
@@ -364,6 +364,8 @@ class Saved:
 
 
 def output_dir() -> Path:
+    """Where saved scenarios and CSV exports go: $SIM_EXPLORER_OUT (set by `serve(out_dir=...)`)
+    or `results/explorer/` of the project, never the current directory by surprise."""
     return Path(os.environ.get(ENV_OUT) or DEFAULT_OUT)
 
 
