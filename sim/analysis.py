@@ -41,15 +41,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
+from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
 from sim.outcomes import KINDS, parse
-from sim.plots import save_png
 from sim.results import OutputError, atomic_write_text
 from sim.schema import schema_field
 
@@ -70,7 +69,6 @@ SOBOL_TABLE_COLUMNS = ["outcome", "parameter", "S1", "S1_low", "S1_high", "ST", 
 SCREENING_COLUMNS = ["outcome", "parameter", "spearman_rho", "p_value", "n"]
 BCA_MAX_BASE = 4096  # above this the BCa jackknife (O(N^2)) is slow; percentile intervals are used
 
-BLUE, VERMILLION, ORANGE, GREY = "#0072B2", "#D55E00", "#E69F00", "#8C8C8C"
 
 # Units of the outcome kinds (sim.outcomes has their help texts but no units). An `OutcomeKind`
 # with a `unit` attribute takes precedence, so this table can move there without a change here.
@@ -394,7 +392,7 @@ def _wrap(text: str, width: int) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-TOP_IN, BOTTOM_IN = 0.8, 0.34  # inches kept for the title lines and for the footnote
+TITLE_IN = 0.8  # inches kept for the title lines (subtitles here run to two lines)
 
 
 class _Sweep:
@@ -411,22 +409,13 @@ class _Sweep:
     def footnote(self, extra: str = "") -> str:
         m = self.manifest
         runs = f"{self.n_ok} ok runs" + (f", {self.n_failed} failed (left out)" if self.n_failed else "")
-        text = (
-            f"Scenario '{m.get('scenario', '?')}' | {self.design} design, {self.n_points} points x "
-            f"{self.replicates} replicate(s), root seed {m.get('root_seed', '?')} | {runs}"
+        design = f"{self.design} design, {self.n_points} points x {self.replicates} replicate(s), root seed " + str(
+            m.get("root_seed", "?")
         )
-        return text + (f" | {extra}" if extra else "")
+        return footer(m.get("scenario", "?"), design, runs, extra, overrides=m.get("overrides") or ())
 
     def figure(self, width: float, height: float, title: str, subtitle: str, footnote: str = "") -> Figure:
-        fig = Figure(figsize=(width, height))
-        FigureCanvasAgg(fig)
-        fig.set_layout_engine(
-            "constrained", rect=(0, BOTTOM_IN / height, 1, 1 - (TOP_IN + BOTTOM_IN) / height), h_pad=0.06, w_pad=0.06
-        )
-        fig.text(0.5, 1 - 0.1 / height, title, ha="center", va="top", fontsize=13, fontweight="bold")
-        fig.text(0.5, 1 - 0.42 / height, subtitle, ha="center", va="top", fontsize=9, color="#333333")
-        fig.text(0.01, 0.1 / height, self.footnote(footnote), fontsize=7, color="#555555", ha="left", va="bottom")
-        return fig
+        return new_figure(width, height, title=title, subtitle=subtitle, footer=self.footnote(footnote), top=TITLE_IN)
 
 
 def _panels(fig: Figure, n: int, ncols: int) -> list:

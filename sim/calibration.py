@@ -52,7 +52,6 @@ intervals, threshold, seeds, versions), `plots/` and `calibrated.yaml`: a scenar
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -65,12 +64,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from sim.outcomes import KINDS, check_outcome_name, parse
+from sim import keypath
+from sim.figures import BLUE, GREY, VERMILLION, footer, new_figure, save_png
+from sim.outcomes import outcome_name
 from sim.results import (
     OutputError,
-    atomic_write_bytes,
     atomic_write_text,
     check_output_dir,
     default_output_dir,
@@ -79,14 +79,16 @@ from sim.results import (
     versions,
 )
 from sim.scenario import (
-    _path_exists,
-    _tidy_union_errors,
+    calibration_problems,
     resolve_scenario_path,
     scenario_to_dict,
+    target_value,
     validate_document,
+    validation_problems,
 )
-from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets, child_type, unwrap
+from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
 from sim.seeding import run_seed
+from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -113,8 +115,6 @@ SECTION = "calibration"
 SPEC_FILE = "calibration_spec.json"  # written once the calibration's sweep is set up
 SWEEP_SUBDIR = "sweep"
 METHOD = "ABC rejection"
-# Top-level keys that are not model parameters (cannot be calibrated).
-NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", SECTION)
 QUANTILES = (0.05, 0.5, 0.95)
 
 
@@ -139,92 +139,6 @@ class ResolvedStatistic:
         }
 
 
-def _days_kinds() -> set[str]:
-    return {name for name, kind in KINDS.items() if kind.subject == "days"}
-
-
-def outcome_name(written: str, scenario: Scenario) -> str:
-    """The outcome as computed: a window outcome without its length gets targets.window_days."""
-    kind, subject = parse(written)
-    if kind in _days_kinds() and subject is None:
-        return f"{kind}.{scenario.targets.window_days}"
-    return written
-
-
-def _target_value(target: float | str, scenario: Scenario) -> tuple[float | None, str, str | None]:
-    """(value, source, problem) of a statistic's target."""
-    if not isinstance(target, str):
-        return float(target), "number", None
-    section, _, field = target.partition(".")
-    fields = list(Targets.model_fields)
-    if section != "targets" or field not in fields:
-        return (
-            None,
-            target,
-            f"'{target}' is not a target; write a number or one of: " + ", ".join(f"targets.{f}" for f in fields),
-        )
-    return float(getattr(scenario.targets, field)), target, None
-
-
-def _statistic_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
-    problems = []
-    seen: dict[str, int] = {}
-    for i, stat in enumerate(calibration.statistics):
-        path = (SECTION, "statistics", i)
-        name = outcome_name(stat.outcome, scenario)
-        why = check_outcome_name(name, scenario)
-        kind, subject = parse(name)
-        if why is None and kind in _days_kinds():
-            if not (subject.isdigit() and int(subject) >= 1):
-                why = f"'{subject}' is not a window length; write {kind}.<days>, e.g. {kind}.30"
-        if why:
-            problems.append(doc.problem((*path, "outcome"), why))
-        elif name in seen:
-            problems.append(doc.problem((*path, "outcome"), f"'{name}' is already statistic {seen[name]}"))
-        seen.setdefault(name, i)
-        _, _, target_problem = _target_value(stat.target, scenario)
-        if target_problem:
-            problems.append(doc.problem((*path, "target"), target_problem))
-    return problems
-
-
-def _parameter_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
-    """Every calibrated key path is a numeric scenario parameter, valid at both ends of its prior."""
-    problems = []
-    dumped = scenario_to_dict(scenario)
-    base = {k: v for k, v in dumped.items() if k not in ("sweep", SECTION)}
-    for key, prior in calibration.parameters.items():
-        path = (SECTION, "parameters", key)
-        if key.split(".")[0] in NOT_PARAMETERS or not _path_exists(dumped, key):
-            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
-            continue
-        value = _get_path(dumped, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(doc.problem(path, f"'{key}' is not a numeric parameter (it holds {type(value).__name__})"))
-            continue
-        ends = [prior.low, prior.high]
-        if prior.integer:
-            ends = [math.ceil(prior.low), math.floor(prior.high)]
-        for end in ends:
-            try:
-                validate_document(
-                    apply_overrides(
-                        SourcedDocument(data=base, origins={}, main_file=SECTION), [f"{key}={json.dumps(end)}"]
-                    )
-                )
-            except ScenarioError as error:
-                problems.append(doc.problem(path, f"value {end!r} is not valid here: {error.problems[0].message}"))
-                break
-    return problems
-
-
-def calibration_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
-    """What a schema cannot check: every calibrated key path is a numeric parameter valid at
-    both ends of its prior, every statistic names a valid outcome, every target reference exists.
-    Problems are located in `doc` under `calibration.` (for `sim.scenario.cross_reference_problems`)."""
-    return _parameter_problems(scenario, calibration, doc) + _statistic_problems(scenario, calibration, doc)
-
-
 def resolve_statistics(scenario: Scenario, calibration: Calibration) -> list[ResolvedStatistic]:
     """The statistics with outcome names completed and targets looked up; ScenarioError if invalid."""
     doc = SourcedDocument(data={}, origins={}, main_file="<calibration>")
@@ -233,7 +147,7 @@ def resolve_statistics(scenario: Scenario, calibration: Calibration) -> list[Res
         raise ScenarioError(problems)
     out = []
     for stat in calibration.statistics:
-        value, source, _ = _target_value(stat.target, scenario)
+        value, source, _ = target_value(stat.target, scenario)
         out.append(ResolvedStatistic(outcome_name(stat.outcome, scenario), stat.outcome, value, source, stat.scale))
     return out
 
@@ -241,33 +155,12 @@ def resolve_statistics(scenario: Scenario, calibration: Calibration) -> list[Res
 # --------------------------------------------------------------------------- loading
 
 
-def _pydantic_problem(doc: SourcedDocument, error: dict) -> Problem:
-    loc = (SECTION, *error["loc"])
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        node: Any = Calibration
-        for part in error["loc"][:-1]:
-            node = child_type(node, part)
-        node = unwrap(node)
-        valid = sorted(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
-        message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
-    elif kind == "missing":
-        message = "required key is missing"
-    else:
-        message = error["msg"]
-        message = (message[0].lower() + message[1:]).replace("Value error, ", "").replace("value error, ", "")
-        value = error.get("input")
-        if isinstance(value, (int, float, str, bool)):
-            message += f" (got {value!r})"
-    return doc.problem(loc, message)
-
-
 def parse_calibration(raw: Any, doc: SourcedDocument) -> tuple[Calibration | None, list[Problem]]:
     """The `calibration:` section validated, or the problems with it (file, line, key path)."""
     try:
         return Calibration.model_validate(raw), []
     except ValidationError as error:
-        return None, [_pydantic_problem(doc, e) for e in _tidy_union_errors(error.errors())]
+        return None, validation_problems(error, doc, Calibration, prefix=(SECTION,))
 
 
 def _document_without_calibration(path: str | Path) -> tuple[SourcedDocument, Any]:
@@ -402,8 +295,6 @@ def calibrate(
     the whole resolved scenario). `executor` (from `sim.sweep.make_executor`) may be made
     beforehand; otherwise one is made from `workers` and `dask`. It is closed at the end.
     """
-    from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
-
     out = Path(out)
     sweep_dir = out / SWEEP_SUBDIR
     try:
@@ -502,8 +393,6 @@ def analyse_calibration(
     plots: bool = True,
 ) -> CalibrationResult:
     """Read the finished sweep, keep the closest draws, write the calibration's files."""
-    from sim.sweep import SweepError
-
     out = Path(out)
     sweep_dir = out / SWEEP_SUBDIR
     keys = list(calibration.parameters)
@@ -629,34 +518,11 @@ def _quantile_dict(values: np.ndarray) -> dict:
 # --------------------------------------------------------------------------- calibrated.yaml
 
 
-def _get_path(data: Any, dotted_path: str) -> Any:
-    node = data
-    for part in dotted_path.split("."):
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
-def _set_path(data: Any, dotted_path: str, value: Any) -> None:
-    parts = dotted_path.split(".")
-    node = data
-    for part in parts[:-1]:
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def _nested(pairs: dict[str, Any]) -> dict:
     """{"a.b.c": 1} -> {"a": {"b": {"c": 1}}}."""
     root: dict = {}
     for dotted_path, value in pairs.items():
-        node = root
-        parts = dotted_path.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
+        keypath.set(root, dotted_path, value, create=True)
     return root
 
 
@@ -698,7 +564,7 @@ def write_calibrated_scenario(
     values = {key: p["calibrated_value"] for key, p in summary["parameters"].items()}
     resolved = _comparable(scenario)
     for key, value in values.items():
-        _set_path(resolved, key, value)
+        keypath.set(resolved, key, value)
     # A path through a list cannot be merged key by key: write the whole list.
     written: dict[str, Any] = {}
     for key in values:
@@ -707,11 +573,11 @@ def write_calibrated_scenario(
             (
                 ".".join(parts[:i])
                 for i in range(1, len(parts))
-                if isinstance(_get_path(resolved, ".".join(parts[:i])), list)
+                if isinstance(keypath.get(resolved, ".".join(parts[:i])), list)
             ),
             key,
         )
-        written[prefix] = _get_path(resolved, prefix)
+        written[prefix] = keypath.get(resolved, prefix)
     date = now.strftime("%Y-%m-%d")
     provenance = {
         key: (
@@ -763,26 +629,11 @@ def write_calibrated_scenario(
 
 
 DPI = 120
-PRIOR_COLOUR = "#8C8C8C"
-POSTERIOR_COLOUR = "#0072B2"
-TARGET_COLOUR = "#D55E00"
+PRIOR_COLOUR, POSTERIOR_COLOUR, TARGET_COLOUR = GREY, BLUE, VERMILLION
 
 
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig, path: Path) -> Path:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(path, buffer.getvalue())
-    fig.clear()
-    return path
+def _figure(width: float, height: float, footer_text: str):
+    return new_figure(width, height, footer=footer_text, pad=3 / 72)  # matplotlib's default pad, 3 points
 
 
 def _log_axis(ax, which: str) -> None:
@@ -818,14 +669,13 @@ def plot_calibration(
     plots = Path(out) / "plots"
     written = []
     n_keep, n_all = len(posterior), len(draws)
-    footer = (
-        f"{summary['scenario']}: {METHOD}, {n_keep} of {n_all} draws kept (distance <= "
-        f"{summary['threshold_distance']:.3g}), root seed {summary['root_seed']}, {summary['steps']} days per run"
-    )
+    kept = f"{METHOD}, {n_keep} of {n_all} draws kept (distance <= {summary['threshold_distance']:.3g})"
+    runs = f"root seed {summary['root_seed']}, {summary['steps']} days per run"
+    footer_text = footer(summary["scenario"], kept, runs, overrides=summary.get("overrides") or ())
     n_bins = int(np.clip(round(math.sqrt(max(n_keep, 1)) * 1.5), 6, 30))
     for key, prior in calibration.parameters.items():
         info = summary["parameters"][key]
-        fig = _figure(6.4, 4.2)
+        fig = _figure(6.4, 4.2, footer_text)
         ax = fig.subplots()
         values = posterior[key].to_numpy(dtype=float)
         bins = _bins(prior, n_bins)
@@ -879,14 +729,12 @@ def plot_calibration(
         ax.legend(fontsize=8, frameon=False)
         ax.grid(True, color="#DDDDDD", lw=0.6)
         ax.set_axisbelow(True)
-        fig.text(0.01, 0.005, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
-        written.append(_save_png(fig, plots / f"posterior_{_file_part(key)}.png"))
+        written.append(save_png(fig, plots / f"posterior_{_file_part(key)}.png", dpi=DPI))
 
     keys = list(calibration.parameters)
     if len(keys) >= 2:
         d = len(keys)
-        fig = _figure(2.6 * d + 0.6, 2.6 * d + 0.4)
+        fig = _figure(2.6 * d + 0.6, 2.6 * d + 0.4, footer_text)
         axes = fig.subplots(d, d, squeeze=False)
         for i, yk in enumerate(keys):
             for j, xk in enumerate(keys):
@@ -913,14 +761,12 @@ def plot_calibration(
                 ax.tick_params(labelsize=7)
         axes[0][-1].legend(*axes[-1][0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="upper right")
         fig.suptitle("Kept draws (blue) among all prior draws (grey); diagonal: kept draws", fontsize=11)
-        fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-        fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))
-        written.append(_save_png(fig, plots / "pairs.png"))
+        written.append(save_png(fig, plots / "pairs.png", dpi=DPI))
 
     n = len(statistics)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
-    fig = _figure(4.0 * ncols, 3.2 * nrows + 0.3)
+    fig = _figure(4.0 * ncols, 3.2 * nrows + 0.3, footer_text)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -940,9 +786,7 @@ def plot_calibration(
         ax.grid(True, color="#DDDDDD", lw=0.6)
         ax.set_axisbelow(True)
     fig.suptitle("Statistics of the kept draws against all draws and the targets", fontsize=11)
-    fig.text(0.01, 0.002, footer, fontsize=6.5, color="#555555", ha="left", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
-    written.append(_save_png(fig, plots / "statistics.png"))
+    written.append(save_png(fig, plots / "statistics.png", dpi=DPI))
     return written
 
 
@@ -956,8 +800,6 @@ def cli_calibrate(args) -> int:
     resume (Path or None); optional: steps, overrides. Bad input raises ScenarioError,
     an unusable directory OutputError or SweepError (the CLI maps both to exit status 2).
     """
-    from sim.sweep import make_executor
-
     path = resolve_scenario_path(args.scenario)
     overrides = list(getattr(args, "overrides", None) or [])
     scenario, calibration = load_calibration(path, overrides)

@@ -296,6 +296,15 @@ def check_outcome_name(name: str, scenario) -> str | None:
     return None
 
 
+def outcome_name(written: str, scenario) -> str:
+    """The outcome as computed: a window outcome written without its length
+    (`killed_window_peak`) gets the scenario's `targets.window_days` (`killed_window_peak.30`)."""
+    kind, subject = parse(written)
+    if kind in KINDS and KINDS[kind].subject == "days" and subject is None:
+        return f"{kind}.{scenario.targets.window_days}"
+    return written
+
+
 def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict) -> dict[str, float]:
     """The named outcomes of one run."""
     values = {}

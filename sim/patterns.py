@@ -35,13 +35,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
-from sim.plots import save_png
+from sim.figures import GREEN, VERMILLION, footer, new_figure, save_png
 from sim.results import (
+    PROJECT_DIR,
     StagedDirectory,
     atomic_write_text,
     check_output_dir,
@@ -50,6 +49,7 @@ from sim.results import (
     git_commit,
     versions,
 )
+from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 
 __all__ = [
@@ -1131,23 +1131,18 @@ def render_markdown(
 
 
 def _footnote(report: ValidationReport) -> str:
-    return (
-        f"Scenario '{report.scenario_name}' | {report.steps} days | {report.replicates} replicates, "
-        f"root seed {report.root_seed} | data: patterns.csv"
-    )
+    seeds = f"{report.replicates} replicates, root seed {report.root_seed}"
+    return footer(report.scenario_name, f"{report.steps} days", seeds, "data: patterns.csv", overrides=report.overrides)
 
 
-PASS_COLOUR, FAIL_COLOUR, NA_COLOUR = "#009E73", "#D55E00", "#BBBBBB"  # Okabe & Ito
-FOOT_IN = 0.3  # inches kept free at the bottom for the footnote
+PASS_COLOUR, FAIL_COLOUR, NA_COLOUR = GREEN, VERMILLION, "#BBBBBB"
 
 
 def plot_shares(report: ValidationReport, path: Path) -> Path:
     """Horizontal bars: share of runs showing each pattern, with its threshold."""
     n = len(report.patterns)
     height = 1.3 + 0.5 * n
-    fig = Figure(figsize=(10, height))
-    FigureCanvasAgg(fig)
-    fig.set_layout_engine("constrained", rect=(0, FOOT_IN / height, 1, 1 - FOOT_IN / height))
+    fig = new_figure(10, height, footer=_footnote(report), pad=0.04)
     ax = fig.add_subplot()
     names = [p.name for p in report.patterns][::-1]
     for y, name in enumerate(names):
@@ -1171,7 +1166,6 @@ def plot_shares(report: ValidationReport, path: Path) -> Path:
         fontsize=11,
         fontweight="bold",
     )
-    fig.text(0.01, 0.08 / height, _footnote(report), fontsize=7, color="#555555", ha="left", va="bottom")
     return save_png(fig, path)
 
 
@@ -1217,9 +1211,7 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
     cols = 3
     rows = max(1, math.ceil(len(items) / cols))
     height = 1.0 + 2.9 * rows
-    fig = Figure(figsize=(13, height))
-    FigureCanvasAgg(fig)
-    fig.set_layout_engine("constrained", rect=(0, FOOT_IN / height, 1, 1 - FOOT_IN / height))
+    fig = new_figure(13, height, footer=_footnote(report), pad=0.04)
     fig.suptitle(
         f"Per-run measures of the patterns, '{report.scenario_name}' ({report.replicates} runs); "
         "green: range that shows the pattern; dashed: the article's figure or the cut-off",
@@ -1253,7 +1245,6 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#EEEEEE", lw=0.5)
         ax.set_axisbelow(True)
-    fig.text(0.01, 0.08 / height, _footnote(report), fontsize=7, color="#555555", ha="left", va="bottom")
     return save_png(fig, path)
 
 
@@ -1284,8 +1275,6 @@ def write_docs(report: ValidationReport, docs_dir: str | Path | None = None) -> 
     """Publish a report as docs/VALIDATION.md with its plots and tables in docs/validation/.
 
     The body of an existing "Calibration" section of docs/VALIDATION.md is kept."""
-    from sim.results import PROJECT_DIR
-
     docs = Path(docs_dir) if docs_dir is not None else PROJECT_DIR / "docs"
     target = docs / MARKDOWN
     calibration = CALIBRATION_PLACEHOLDER
@@ -1313,8 +1302,6 @@ def cli_validate_patterns(args) -> int:
 
     Bad input raises `ScenarioError` (or `OutputError` for --out), which the caller maps to exit 2.
     """
-    from sim.scenario import load_scenario, resolve_scenario_path
-
     overrides = list(getattr(args, "overrides", None) or [])
     out = getattr(args, "out", None)
     replicates = getattr(args, "replicates", None) or 100

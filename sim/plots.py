@@ -21,7 +21,6 @@ not pyplot, so there is no global state, and every PNG is written atomically.
 
 from __future__ import annotations
 
-import io
 import re
 import textwrap
 from pathlib import Path
@@ -29,17 +28,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from matplotlib import patheffects
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
-from matplotlib.transforms import Bbox
 
-from sim.results import OutputError, atomic_write_bytes, load_run
+from sim.figures import (
+    BOTTOM_IN,
+    CONTESTED_COLOUR,
+    NEUTRAL_COLOUR,
+    RIVER_COLOUR,
+    SITE_STYLE,
+    TERRAINS,
+    TOP_IN,
+    bbox_around,
+    draw_control_map,
+    faction_colour,
+    footer,
+    new_figure,
+    place_labels,
+    save_png,
+    site_legend_handles,
+)
+from sim.results import OutputError, load_run
 
 __all__ = ["PLOT_FILES", "faction_colour", "median_band", "plot_run", "replicate_matrix"]
 
@@ -57,41 +68,11 @@ ROLLING_DAYS = 7
 QUANTILES = (0.05, 0.95)
 DAYS = "time (days since start)"
 
-# Okabe & Ito (2008) colour-blind-safe palette; a faction keeps the colour of its index.
-OKABE_ITO = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
-CONTESTED_COLOUR = "#8C8C8C"
-NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all militias)
-RIVER_COLOUR = "#56B4E9"
-TERRAINS = ("urban", "rural", "river", "desert", "impassable", "outside")  # maps.npz codes
-CONTESTED, NONE = -2, -1  # control codes in maps.npz
-
 MEETING_STYLE = {  # outcome -> marker, colour, size
     "agreement": ("^", "#009E73", 50),
     "failure": ("o", "#7F7F7F", 22),
     "escalation": ("x", "#D55E00", 45),
 }
-SITE_STYLE = {  # kind -> marker, size (points^2), label on the map?
-    "town": ("o", 70, True),
-    "crossing": ("D", 42, True),
-    "oil_field": ("^", 46, True),
-    "headquarters": ("s", 16, False),
-    "venue": ("*", 60, False),
-    "post": (".", 30, False),
-}
-KIND_NAMES = {
-    "town": "town",
-    "crossing": "crossing",
-    "oil_field": "oil field",
-    "headquarters": "headquarters",
-    "venue": "meeting venue",
-    "post": "post",
-}
-
-
-def faction_colour(index: int) -> str:
-    return OKABE_ITO[index % len(OKABE_ITO)]
-
-
 # --------------------------------------------------------------------------- statistics
 
 
@@ -195,7 +176,8 @@ class _Context:
             if maps:
                 runs += f"; maps show replicate {self.rep0} (seed {self.seed_of(self.rep0)})"
         # No directory name here: plots are drawn in a staging directory before it is renamed.
-        return f"Scenario '{scenario}' | {_days(steps)} | {runs} | data: timeseries.csv, events.csv, maps.npz"
+        data = "data: timeseries.csv, events.csv, maps.npz"
+        return footer(scenario, _days(steps), runs, data, overrides=m.get("overrides") or ())
 
     def subtitle(self) -> str:
         if self.n_rep == 1:
@@ -234,9 +216,6 @@ def _read_scenario(directory: Path) -> dict:
     return doc if isinstance(doc, dict) else {}
 
 
-TOP_IN, BOTTOM_IN = 0.72, 0.34  # inches kept free for the title lines and the footnote
-
-
 def _new_figure(
     width: float,
     height: float,
@@ -247,87 +226,9 @@ def _new_figure(
     layout: bool = True,
     maps: bool = False,
 ) -> Figure:
-    """A figure with its title, subtitle and footnote in fixed strips; panels laid out between."""
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    if layout:
-        fig.set_layout_engine(
-            "constrained",
-            rect=(0, BOTTOM_IN / height, 1, 1 - (TOP_IN + BOTTOM_IN) / height),  # left, bottom, width, height
-            h_pad=0.06,
-            w_pad=0.06,
-        )
-    fig.text(0.5, 1 - 0.1 / height, title, ha="center", va="top", fontsize=13, fontweight="bold")
-    fig.text(
-        0.5,
-        1 - 0.42 / height,
-        subtitle if subtitle is not None else ctx.subtitle(),
-        ha="center",
-        va="top",
-        fontsize=9,
-        color="#333333",
-    )
-    fig.text(0.01, 0.1 / height, ctx.footnote(maps=maps), fontsize=7, color="#555555", ha="left", va="bottom")
-    return fig
-
-
-def draw_control_map(ax, control, influence, terrain, river_lines, river_width: float) -> None:
-    """Cells coloured by controlling faction (paler where its share is lower), contested
-    cells hatched, and the river drawn over them (the static maps and the explorer share it)."""
-    h, w = control.shape
-    ax.imshow(
-        cell_colours(control, influence, terrain),
-        origin="upper",
-        interpolation="nearest",
-        extent=(-0.5, w - 0.5, h - 0.5, -0.5),
-    )
-    contested = np.argwhere(control == CONTESTED)
-    if len(contested):
-        ax.add_collection(
-            PolyCollection(
-                cell_squares(contested), facecolors="none", edgecolors="#555555", hatch="////", lw=0, zorder=2
-            )
-        )
-    for xy in river_lines:
-        ax.plot(
-            xy[:, 0],
-            xy[:, 1],
-            color=RIVER_COLOUR,
-            lw=river_width,
-            zorder=3,
-            solid_capstyle="round",
-            path_effects=[patheffects.withStroke(linewidth=river_width * 1.75, foreground="white")],
-        )
-
-
-def site_legend_handles(kinds, marker_scale: float) -> list:
-    """Legend entries for the kinds of site present (same markers as on the maps)."""
-    handles = []
-    for kind, (marker, size, _) in SITE_STYLE.items():
-        if kind in kinds:
-            filled = kind in ("headquarters", "venue", "post")
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    marker=marker,
-                    lw=0,
-                    markersize=np.sqrt(size) * marker_scale,
-                    markerfacecolor="black" if filled else "white",
-                    markeredgecolor="black",
-                    label=KIND_NAMES[kind],
-                )
-            )
-    return handles
-
-
-def save_png(fig: Figure, path: Path) -> Path:
-    """Render a figure to PNG and write it atomically (shared by every module that plots)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    atomic_write_bytes(path, buffer.getvalue())
-    fig.clear()
-    return path
+    """A run figure: `sim.figures.new_figure` with the run's subtitle and footnote."""
+    subtitle = subtitle if subtitle is not None else ctx.subtitle()
+    return new_figure(width, height, title=title, subtitle=subtitle, footer=ctx.footnote(maps=maps), layout=layout)
 
 
 def _time_axis(ax, steps: int | None = None) -> None:
@@ -359,31 +260,6 @@ def _last_step(ctx: _Context) -> int:
 
 
 # --------------------------------------------------------------------------- 1. influence map
-
-
-def cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray) -> np.ndarray:
-    """RGB image: controller's colour, paler where its share of the cell's influence is lower."""
-    h, w = control.shape
-    rgb = np.ones((h, w, 3))
-    passable = np.isin(terrain, [TERRAINS.index(t) for t in ("urban", "rural", "river", "desert")])
-    rgb[passable] = to_rgb("#F4F1EA")  # nobody's cell
-    rgb[terrain == TERRAINS.index("impassable")] = to_rgb("#BDBDBD")
-    rgb[terrain == TERRAINS.index("outside")] = (1.0, 1.0, 1.0)
-    total = influence.sum(axis=0)
-    share = np.divide(influence, total, out=np.zeros_like(influence, dtype=float), where=total > 0)
-    for f in range(influence.shape[0]):
-        cells = control == f
-        if not cells.any():
-            continue
-        strength = 0.3 + 0.7 * np.clip(share[f][cells], 0.0, 1.0)  # 30 % (weak) .. 100 % (sole)
-        colour = np.array(to_rgb(faction_colour(f)))
-        rgb[cells] = 1.0 - strength[:, None] * (1.0 - colour[None, :])
-    rgb[control == CONTESTED] = to_rgb("#C8C8C8")
-    return rgb
-
-
-def cell_squares(cells: np.ndarray) -> list:
-    return [[(c - 0.5, r - 0.5), (c + 0.5, r - 0.5), (c + 0.5, r + 0.5), (c - 0.5, r + 0.5)] for r, c in cells]
 
 
 def _river_line(ctx: _Context, terrain: np.ndarray) -> list[np.ndarray]:
@@ -421,64 +297,6 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
         return float(ew), float(ns)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
-
-
-def _bbox_around(centre, radius: float) -> Bbox:
-    x, y = centre
-    return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
-
-
-def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
-    """Label points without overlaps: try offsets around each point, nearest first.
-
-    `items` are (x, y, text, marker radius in points); `avoid` are display-space boxes
-    (markers) that labels must not cover. A label that fits nowhere goes to the freest
-    candidate with a leader line.
-    """
-    axes_box = ax.get_window_extent(renderer)
-    placed: list = []
-    directions = [(1, 0.6), (1, -0.6), (-1, 0.6), (-1, -0.6), (0, 1), (0, -1), (1, 0), (-1, 0), (-1, 1.6), (-1, -1.6)]
-    for x, y, text, radius in items:
-        best, best_score = None, None
-        for distance in (radius + 3, radius + 11, radius + 22, radius + 36, radius + 52):
-            for dx, dy in directions:
-                ha = "left" if dx > 0 else "right" if dx < 0 else "center"
-                va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
-                far = distance > radius + 12
-                ann = ax.annotate(
-                    text,
-                    (x, y),
-                    xytext=(dx * distance, dy * distance),
-                    textcoords="offset points",
-                    ha=ha,
-                    va=va,
-                    fontsize=7.5,
-                    zorder=8,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-                    arrowprops={"arrowstyle": "-", "color": "#333333", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}
-                    if far
-                    else None,
-                )
-                box = ann.get_window_extent(renderer).expanded(1.04, 1.08)
-                inside = (
-                    box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1
-                )
-                hits = sum(box.overlaps(o) for o in placed) * 3 + sum(box.overlaps(o) for o in avoid)
-                score = hits + (0 if inside else 10)
-                if score == 0:
-                    if best is not None:
-                        best.remove()
-                    best, best_score = ann, 0
-                    break
-                if best_score is None or score < best_score:
-                    if best is not None:
-                        best.remove()
-                    best, best_score = ann, score
-                else:
-                    ann.remove()
-            if best_score == 0:
-                break
-        placed.append(best.get_window_extent(renderer).expanded(1.04, 1.08))
 
 
 def plot_influence_map(ctx: _Context, path: Path) -> Path:
@@ -583,7 +401,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         for i in range(len(names)):
             centre = ax.transData.transform((cols[i], rows[i]))
             r = np.sqrt(SITE_STYLE.get(kinds[i], (".", 20, False))[1]) / 2 * fig.dpi / 72
-            avoid.append(_bbox_around(centre, r))
+            avoid.append(bbox_around(centre, r))
         items = []
         order = sorted(
             [i for i in range(len(names)) if SITE_STYLE.get(kinds[i], (None, 0, False))[2]],

@@ -15,14 +15,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sim import keypath
 from sim.geography import project
-from sim.schema import Scenario, child_type, unwrap
+from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
+from sim.schema import Calibration, Scenario, Targets, child_type, unwrap
 from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
 # public data, a value fitted by calibration, or an explicit assumption.
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")
+# Top-level keys that are not model parameters: they cannot be swept or calibrated.
+NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", "calibration")
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -52,10 +56,15 @@ def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
 
 
 def validate_document(document: SourcedDocument) -> Scenario:
+    """The document validated against the schema, then across sections.
+
+    Raises:
+        ScenarioError: every problem found, each with file, line and key path.
+    """
     try:
         scenario = Scenario.model_validate(document.data)
     except ValidationError as error:
-        raise ScenarioError([_problem_from_pydantic(document, e) for e in _tidy_union_errors(error.errors())]) from None
+        raise ScenarioError(validation_problems(error, document)) from None
     problems = cross_reference_problems(scenario, document)
     if problems:
         raise ScenarioError(problems)
@@ -87,12 +96,27 @@ def _tidy_union_errors(errors: list[dict]) -> list[dict]:
     return kept
 
 
-def _problem_from_pydantic(document: SourcedDocument, error: dict) -> Problem:
+def validation_problems(
+    error: ValidationError, document: SourcedDocument, model: type[BaseModel] = Scenario, prefix: tuple = ()
+) -> list[Problem]:
+    """A pydantic ValidationError as one Problem per error, located in `document`.
+
+    Args:
+        error: raised by `model.model_validate`.
+        document: where the validated data came from (for file and line).
+        model: the pydantic model that was validated (for the valid keys of a section).
+        prefix: the key path of the validated data inside the document, e.g.
+            `("calibration",)` when only that section was validated.
+    """
+    return [_problem(document, e, model, prefix) for e in _tidy_union_errors(error.errors())]
+
+
+def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], prefix: tuple) -> Problem:
     loc = tuple(error["loc"])
     kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
-        valid = _valid_keys(loc[:-1])
+        valid = _valid_keys(model, loc[:-1])
         message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
     elif kind == "missing":
         message = "required key is missing"
@@ -100,15 +124,15 @@ def _problem_from_pydantic(document: SourcedDocument, error: dict) -> Problem:
         message = error["msg"]
         message = message[0].lower() + message[1:]
         message = message.replace("Value error, ", "").replace("value error, ", "")
-        if isinstance(value, (int, float, str, bool)) and not isinstance(value, dict):
+        if isinstance(value, (int, float, str, bool)):
             shown = repr(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
-    return document.problem(loc, message)
+    return document.problem((*prefix, *loc), message)
 
 
-def _valid_keys(loc: tuple) -> list[str]:
+def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """Field names of the schema section at `loc` (for 'unknown key' messages)."""
-    node: Any = Scenario
+    node: Any = model
     for part in loc:
         node = child_type(node, part)
     node = unwrap(node)
@@ -209,11 +233,9 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
     if s.sweep is not None:
         problems.extend(_sweep_problems(s, dumped, doc))
     if s.calibration is not None:
-        from sim.calibration import calibration_problems
-
         problems.extend(calibration_problems(s, s.calibration, doc))
     for key, source in s.provenance.items():
-        if not _path_exists(dumped, key):
+        if not keypath.exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
         if not source.lower().startswith(PROVENANCE_KINDS):
             problems.append(
@@ -222,32 +244,30 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
     return problems
 
 
+def _parameter_problems(
+    s: Scenario, dumped: dict, doc: SourcedDocument, path: tuple, key: str, trial_values: list
+) -> list[Problem]:
+    """A swept or calibrated key must be a scenario parameter, valid at every trial value."""
+    if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
+        return [doc.problem(path, f"'{key}' is not a scenario parameter")]
+    base = {k: v for k, v in scenario_to_dict(s).items() if k not in ("sweep", "calibration")}
+    for value in trial_values:
+        try:
+            trial = SourcedDocument(data=base, origins={}, main_file=path[0])
+            validate_document(apply_overrides(trial, [f"{key}={json.dumps(value)}"]))
+        except ScenarioError as error:
+            return [doc.problem(path, f"value {value!r} is not valid here: {error.problems[0].message}")]
+    return []
+
+
 def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Problem]:
     """Swept key paths must exist and every swept value must make a valid scenario."""
-    from sim.outcomes import check_outcome_name
-
     problems = []
-    base = {k: v for k, v in scenario_to_dict(s).items() if k != "sweep"}
     for key, values in s.sweep.parameters.items():
-        path = ("sweep", "parameters", key)
-        if key.split(".")[0] in ("sweep", "calibration", "provenance", "name", "description") or not _path_exists(
-            dumped, key
-        ):
-            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
-            continue
         trial_values = [values.low, values.high] if hasattr(values, "low") else list(values)
         if hasattr(values, "low") and values.integer:
             trial_values = [int(round(v)) for v in trial_values]
-        for value in trial_values:
-            try:
-                validate_document(
-                    apply_overrides(
-                        SourcedDocument(data=base, origins={}, main_file="sweep"), [f"{key}={json.dumps(value)}"]
-                    )
-                )
-            except ScenarioError as error:
-                problems.append(doc.problem(path, f"value {value!r} is not valid here: {error.problems[0].message}"))
-                break
+        problems += _parameter_problems(s, dumped, doc, ("sweep", "parameters", key), key, trial_values)
     for i, name in enumerate(s.sweep.outputs):
         why = check_outcome_name(name, s)
         if why:
@@ -255,16 +275,64 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
     return problems
 
 
-def _path_exists(data: Any, dotted_path: str) -> bool:
-    node = data
-    for part in dotted_path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False
-    return True
+def target_value(target: float | str, scenario: Scenario) -> tuple[float | None, str, str | None]:
+    """A calibration statistic's target: (value, source, problem).
+
+    `target` is a number (source "number") or a reference such as "targets.killed_min"
+    (source: the reference). On a bad reference, value is None and problem says why.
+    """
+    if not isinstance(target, str):
+        return float(target), "number", None
+    section, _, field = target.partition(".")
+    fields = list(Targets.model_fields)
+    if section != "targets" or field not in fields:
+        return (
+            None,
+            target,
+            f"'{target}' is not a target; write a number or one of: " + ", ".join(f"targets.{f}" for f in fields),
+        )
+    return float(getattr(scenario.targets, field)), target, None
+
+
+def _statistic_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, stat in enumerate(calibration.statistics):
+        path = ("calibration", "statistics", i)
+        name = outcome_name(stat.outcome, scenario)
+        why = check_outcome_name(name, scenario)
+        kind, subject = parse(name)
+        if why is None and KINDS[kind].subject == "days":
+            if not (subject.isdigit() and int(subject) >= 1):
+                why = f"'{subject}' is not a window length; write {kind}.<days>, e.g. {kind}.30"
+        if why:
+            problems.append(doc.problem((*path, "outcome"), why))
+        elif name in seen:
+            problems.append(doc.problem((*path, "outcome"), f"'{name}' is already statistic {seen[name]}"))
+        seen.setdefault(name, i)
+        _, _, target_problem = target_value(stat.target, scenario)
+        if target_problem:
+            problems.append(doc.problem((*path, "target"), target_problem))
+    return problems
+
+
+def calibration_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    """What a schema cannot check in a `calibration:` section: every calibrated key path is a
+    numeric parameter valid at both ends of its prior, every statistic names a valid outcome,
+    every target reference exists. Problems are located in `doc` under `calibration.`."""
+    problems = []
+    dumped = scenario_to_dict(scenario)
+    for key, prior in calibration.parameters.items():
+        path = ("calibration", "parameters", key)
+        if keypath.exists(dumped, key) and key.split(".")[0] not in NOT_PARAMETERS:
+            value = keypath.get(dumped, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                message = f"'{key}' is not a numeric parameter (it holds {type(value).__name__})"
+                problems.append(doc.problem(path, message))
+                continue
+        ends = [math.ceil(prior.low), math.floor(prior.high)] if prior.integer else [prior.low, prior.high]
+        problems += _parameter_problems(scenario, dumped, doc, path, key, ends)
+    return problems + _statistic_problems(scenario, calibration, doc)
 
 
 def scenario_to_dict(scenario: Scenario) -> dict:

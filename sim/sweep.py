@@ -41,7 +41,7 @@ from sim.results import (
     versions,
 )
 from sim.runner import process_context, run_model, show_progress
-from sim.scenario import scenario_to_dict, validate_document
+from sim.scenario import load_scenario, scenario_to_dict, validate_document
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
@@ -391,8 +391,6 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
         raise SweepError(f"{directory}: not a sweep directory (manifest is not a sweep's)")
     if expected_scenario is not None and manifest.get("scenario") != expected_scenario:
         raise SweepError(f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'")
-    from sim.scenario import load_scenario
-
     try:
         config = load_scenario(directory / "scenario.yaml")
         design = pd.read_csv(directory / "design.csv")

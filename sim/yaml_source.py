@@ -39,6 +39,10 @@ from yaml.composer import ComposerError
 from yaml.events import MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from sim import keypath
+from sim.keypath import describe
+from sim.keypath import join as dotted  # public here too: ("a", 0) -> "a.0"
+
 __all__ = [
     "Problem",
     "ScenarioError",
@@ -138,11 +142,6 @@ class SourcedDocument:
         """Build a Problem located via where(); key_path is the dotted form of path."""
         file, line = self.where(path)
         return Problem(file, dotted(path), line, message)
-
-
-def dotted(path: tuple) -> str:
-    """("a", 0, "b") -> "a.0.b"."""
-    return ".".join(str(part) for part in path)
 
 
 # --- composing -------------------------------------------------------------------
@@ -328,23 +327,6 @@ def _describe_node(node: Node) -> str:
         _NULL_TAG: "null",
         _TIMESTAMP_TAG: "a date",
     }.get(node.tag, "a plain value")
-
-
-def _describe(value: Any) -> str:
-    """Human description of a plain python value, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"true/false ({value!r})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return f"text ({value!r})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 class _Builder:
@@ -572,7 +554,7 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     here = chain + [(file, os.path.realpath(file))]
     target = doc.data["extends"]
     if not isinstance(target, str) or not target.strip():
-        fail(f"must be the name of another scenario file (got {_describe(target)})")
+        fail(f"must be the name of another scenario file (got {describe(target)})")
     parent_file = os.path.join(os.path.dirname(file), target)
     # Check existence before realpath(): a NUL in the name makes realpath raise.
     if not os.path.isfile(parent_file):
@@ -671,53 +653,25 @@ def _apply_one(data: dict, origins: dict[tuple, tuple[str, int | None]], assignm
     raw_path = raw_path.strip()
     if not raw_path:
         return problem("", f"missing key path before '=' in {assignment!r}")
-    segments = raw_path.split(".")
-    if not all(segments):
-        return problem(raw_path, f"empty key in path {raw_path!r}")
+    try:
+        segments = keypath.parts(raw_path)
+    except keypath.KeyPathError as error:
+        return problem(raw_path, error.message)
 
-    value, value_origins, value_problems = _parse_override_value(value_text, tuple(segments))
+    value, value_origins, value_problems = _parse_override_value(value_text, segments)
     if value_problems:
         return value_problems
 
-    # Walk existing containers first; nothing is created until the whole path is
-    # known to be valid, so a failed assignment leaves data unchanged.
-    container: Any = data
-    path: tuple = ()
-    for position, segment in enumerate(segments):
-        last = position == len(segments) - 1
-        if isinstance(container, dict):
-            if last:
-                container[segment] = value
-                path += (segment,)
-            elif segment not in container:
-                for missing in segments[position:-1]:  # create the missing mappings
-                    container[missing] = {}
-                    container = container[missing]
-                    path += (missing,)
-                    origins[path] = _SET_ORIGIN
-                container[segments[-1]] = value
-                path += (segments[-1],)
-                break
-            else:
-                container = container[segment]
-                path += (segment,)
-        elif isinstance(container, list):
-            if not (segment.isascii() and segment.isdigit()):
-                message = f"{dotted(path)} is a list; use an item number instead of {segment!r}"
-                return problem(raw_path, message)
-            index = int(segment)
-            if index >= len(container):
-                return problem(
-                    raw_path, f"index {index} is out of range ({dotted(path)} has {len(container)} items)"
-                )
-            path += (index,)
-            if last:
-                container[index] = value
-            else:
-                container = container[index]
-        else:
-            message = f"cannot set {segment!r} inside {dotted(path)}: it is {_describe(container)}"
-            return problem(raw_path, message + ", not a mapping or list")
+    # Mappings missing along the path are created; they get the override's origin too.
+    first_created = next(
+        (end for end in range(1, len(segments)) if not keypath.exists(data, segments[:end])), len(segments)
+    )
+    try:
+        path = keypath.set(data, segments, value, create=True)
+    except keypath.KeyPathError as error:
+        return problem(raw_path, error.message)
+    for end in range(first_created, len(segments)):
+        origins[path[:end]] = _SET_ORIGIN
 
     for stale in [known for known in origins if known[: len(path)] == path]:
         del origins[stale]

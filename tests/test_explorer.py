@@ -16,7 +16,8 @@ import pytest
 from helpers import PROJECT, SCENARIOS
 
 from sim.explorer import core
-from sim.explorer.core import CONTROL_TABLE, ExplorerModel, Session, field_bounds, get_path, schema_field
+from sim.explorer.core import CONTROL_TABLE, ExplorerModel, Session, field_bounds, schema_field
+from sim.keypath import get as get_path
 from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 
@@ -187,6 +188,22 @@ def test_a_valid_value_is_applied_and_reset_rebuilds_from_it():
 
 
 # --------------------------------------------------------------------------- saving and export
+
+
+def test_files_go_to_the_projects_results_directory_not_the_current_one(tmp_path, monkeypatch):
+    from sim.results import RESULTS_DIR
+
+    monkeypatch.delenv(core.ENV_OUT, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert core.output_dir() == RESULTS_DIR / "explorer" and core.output_dir().is_absolute()
+    # The default itself, pointed into tmp_path so the test leaves the real results/ alone.
+    project_results = tmp_path / "project" / "results" / "explorer"
+    monkeypatch.setattr(core, "DEFAULT_OUT", project_results)
+    session = Session("toy_two_towns")
+    saved = session.save_scenario()
+    exported = session.export_timeseries(session.new_model())
+    assert saved.path.parent == project_results and exported.path.parent == project_results
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]  # nothing in the current directory
 
 
 def test_the_saved_yaml_is_a_full_scenario_that_run_py_accepts(out_dir):

@@ -34,16 +34,17 @@ import pandas as pd
 import yaml
 from pydantic.fields import FieldInfo
 
+from sim import keypath
 from sim.model import CorridorModel
-from sim.results import atomic_write_bytes
+from sim.results import RESULTS_DIR, atomic_write_bytes
 from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
 from sim.schema import Scenario, schema_field
 from sim.yaml_source import ScenarioError
 
 ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
-ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default results/explorer)
+ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default: DEFAULT_OUT)
 DEFAULT_SCENARIO = "baseline"
-DEFAULT_OUT = Path("results") / "explorer"
+DEFAULT_OUT = RESULTS_DIR / "explorer"  # the project's results directory, wherever the server was started
 SOURCE = "explorer"  # the "file" named in problem lines of values set on the page
 PROVENANCE_NOTE = "assumption: set in the explorer"
 NAME_SUFFIX = "_explorer"
@@ -218,21 +219,6 @@ def _entities(scenario: Scenario) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def get_path(data: dict, key: str) -> Any:
-    node: Any = data
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
-def set_path(data: dict, key: str, value: Any) -> None:
-    node: Any = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node[part]
-    node[parts[-1]] = value
-
-
 def build_controls(scenario: Scenario) -> list[Control]:
     """The control table expanded for one scenario, with the scenario's values as defaults."""
     entities = _entities(scenario)
@@ -250,7 +236,7 @@ def build_controls(scenario: Scenario) -> list[Control]:
                 group = f"{name}: {long_label}" if long_label and long_label != name else str(name)
             else:
                 group = spec.group
-            controls.append(make_control(spec, key, label, group, get_path(data, key)))
+            controls.append(make_control(spec, key, label, group, keypath.get(data, key)))
     return controls
 
 
@@ -378,6 +364,8 @@ class Saved:
 
 
 def output_dir() -> Path:
+    """Where saved scenarios and CSV exports go: $SIM_EXPLORER_OUT (set by `serve(out_dir=...)`)
+    or `results/explorer/` of the project, never the current directory by surprise."""
     return Path(os.environ.get(ENV_OUT) or DEFAULT_OUT)
 
 
@@ -457,7 +445,7 @@ class Session:
         for name in DESIGN_SECTIONS:
             data.pop(name, None)
         for key, value in (self.values if values is None else values).items():
-            set_path(data, key, value)
+            keypath.set(data, key, value)
         data["seed"] = self.seed if seed is None else seed
         return data
 

@@ -12,35 +12,31 @@ from __future__ import annotations
 import textwrap
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from sim.explorer.core import DEFECTION_COLUMN, RECENT_CLASH_STEPS
-from sim.model import CorridorModel
-from sim.plots import (
+from sim.figures import (
     CONTESTED_COLOUR,
     NEUTRAL_COLOUR,
     RIVER_COLOUR,
     SITE_STYLE,
     draw_control_map,
     faction_colour,
+    new_figure,
     place_labels,
     site_legend_handles,
 )
+from sim.model import CorridorModel
 
 DPI = 90
 LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _new_figure(width: float, height: float, layout: bool = True) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    if layout:
-        fig.set_layout_engine("constrained", h_pad=0.04, w_pad=0.04)
-    return fig
+    return new_figure(width, height, layout=layout, pad=0.04, dpi=DPI)  # on screen: no PNG, no footer
 
 
 def _river_xy(model: CorridorModel) -> np.ndarray | None:

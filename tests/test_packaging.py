@@ -1,0 +1,51 @@
+"""A normal (non-editable) install carries every package of `sim`, the explorer included.
+
+The test builds what `pip install .` would install, offline, from a copy of the project: a
+wheel (`pip wheel --no-deps --no-build-isolation --no-index`) where setuptools can build one
+here, else setuptools' `build_py`, the step that collects a wheel's package files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import setuptools
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _can_build_wheels() -> bool:
+    # setuptools >= 70.1 has bdist_wheel itself; older ones need the `wheel` package.
+    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
+    return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
+
+
+def installed_files(tmp_path: Path) -> set[str]:
+    """Paths (`sim/explorer/app.py`, ...) of the Python files a non-editable install gets."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, source / name)
+    shutil.copytree(PROJECT / "sim", source / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "out"
+    if _can_build_wheels():
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
+        subprocess.run([*command, "-q", "-w", str(out), str(source)], check=True, capture_output=True, timeout=300)
+        (wheel,) = out.glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            return {name for name in archive.namelist() if name.endswith(".py")}
+    command = [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "--build-lib", str(out)]
+    subprocess.run(command, cwd=source, check=True, capture_output=True, timeout=300)
+    return {p.relative_to(out).as_posix() for p in out.rglob("*.py")}
+
+
+def test_a_non_editable_install_contains_every_sim_module_and_the_explorer(tmp_path):
+    files = installed_files(tmp_path)
+    expected = {p.relative_to(PROJECT).as_posix() for p in (PROJECT / "sim").rglob("*.py")}
+    assert {"sim/explorer/__init__.py", "sim/explorer/app.py", "sim/explorer/core.py"} <= files
+    assert expected - files == set(), sorted(expected - files)
