@@ -127,3 +127,15 @@ def test_data_flow_layers_point_one_way():
     for early in ("sim.keypath", "sim.yaml_source", "sim.schema", "sim.scenario"):
         assert not later & set(graph[early]), (early, sorted(later & set(graph[early])))
     assert not {"sim.plots", "sim.analysis", "sim.patterns"} & set(graph["sim.results"])
+
+
+def test_the_rules_know_nothing_of_mesa_recording_or_output():
+    """The world state and the process modules depend only on the config layers and each other,
+    so a rule can be read, tested and changed without the Mesa model, the recorders or the files."""
+    graph, _ = import_graph()
+    rule_modules = [m for m in graph if m == "sim.world" or m.startswith("sim.processes")]
+    assert "sim.processes.conflict" in rule_modules
+    allowed = {"sim.schema", "sim.geography", "sim.world", "sim.processes"}
+    for module in rule_modules:
+        outside = sorted(m for m in graph[module] if m not in allowed and not m.startswith("sim.processes."))
+        assert not outside, f"{module} imports {outside}"
