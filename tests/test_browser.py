@@ -43,9 +43,10 @@ SALARY_LABEL = "IRGC salary (USD/month)"
 
 pytest.importorskip("solara", reason="the ui extra (solara) is not installed: pip install -e '.[ui]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium)"),
+]
 
 
 @pytest.fixture()

@@ -82,6 +82,7 @@ def recovery(tmp_path_factory):
     return result, data
 
 
+@pytest.mark.slow
 def test_synthetic_recovery_puts_the_truth_in_a_narrow_credible_interval(recovery):
     result, _ = recovery
     info = result.summary["parameters"]["rules.clashes.lethality"]

@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sim.api import simulate
 from sim.runner import run_model
@@ -26,6 +27,7 @@ def test_different_seeds_differ(baseline):
     assert not a.equals(b)
 
 
+@pytest.mark.slow
 def test_serial_and_process_pool_give_identical_replicates():
     serial = simulate("baseline", seed=9, steps=40, replicates=3, workers=1)
     pooled = simulate("baseline", seed=9, steps=40, replicates=3, workers=2)

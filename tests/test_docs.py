@@ -154,6 +154,7 @@ def test_update_odd_refuses_a_file_without_markers(tmp_path):
     assert copy.read_text(encoding="utf-8") == "# no markers here\n"
 
 
+@pytest.mark.slow
 def test_check_command(tmp_path):
     command = [sys.executable, "-m", "sim.docs", "--check"]
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}

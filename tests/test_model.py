@@ -64,6 +64,7 @@ def test_recruits_are_conserved_and_the_dead_stay_dead(baseline):
     assert killed_so_far > 0
 
 
+@pytest.mark.slow
 def test_defection_rate_rises_with_the_rivals_salary():
     """MODEL_BRIEF §3: a higher rival salary never lowers the defection rate."""
     salaries = [110, 160, 220, 300]
@@ -94,12 +95,14 @@ def test_choice_probability_of_defecting_is_monotone_in_the_salary_gap(baseline)
     assert all(a < b for a, b in zip(p, p[1:])), p
 
 
+@pytest.mark.slow
 def test_conscription_exemption_draws_liable_recruits():
     with_exemption = total(scenario("factions.NDF.exempts_conscription=true"), "defections.NDF>IRGC", 60)
     without = total(scenario(), "defections.NDF>IRGC", 60)
     assert with_exemption.mean() < without.mean()
 
 
+@pytest.mark.slow
 def test_clashes_need_two_hostile_sides():
     peace = total(scenario("hostilities=[]"), "clashes$", 120, seeds=range(3))
     assert peace.sum() == 0
@@ -121,6 +124,7 @@ def test_only_hostile_pairs_clash(baseline):
     assert pairs == {frozenset({"IRGC", "NDF"})}
 
 
+@pytest.mark.slow
 def test_killed_share_is_near_the_scenarios(baseline):
     killed = wounded = 0
     for seed in range(4):
@@ -133,6 +137,7 @@ def test_killed_share_is_near_the_scenarios(baseline):
     assert share == pytest.approx(baseline.rules.clashes.p_killed, abs=3 * np.sqrt(0.38 * 0.62 / n) + 0.005)
 
 
+@pytest.mark.slow
 def test_calm_after_an_agreement_suppresses_clashes_then_decays():
     """Force every meeting to succeed and meet every 60 days: clashes dip after each agreement."""
     config = scenario(
@@ -153,6 +158,7 @@ def test_calm_after_an_agreement_suppresses_clashes_then_decays():
     assert calm[60] == 1.0 and calm[70] == pytest.approx(0.5) and calm[59] < 0.05
 
 
+@pytest.mark.slow
 def test_aligned_patrons_make_meetings_succeed_more():
     aligned = scenario("patron_alignment=[{between: [Iran, Russia], value: 1.0}]")
     agreements_aligned = total(aligned, "agreements", 365)
@@ -160,6 +166,7 @@ def test_aligned_patrons_make_meetings_succeed_more():
     assert agreements_aligned.mean() > agreements_base.mean()
 
 
+@pytest.mark.slow
 def test_insurgents_grow_with_the_rivalry():
     def peak_cells(config):
         return np.array([run_model(config, s, 200).timeseries.insurgent_cells.max() for s in range(4)])
@@ -169,6 +176,7 @@ def test_insurgents_grow_with_the_rivalry():
     assert np.all(rivalry > no_rivalry)
 
 
+@pytest.mark.slow
 def test_closing_the_supply_route_weakens_the_irgc():
     open_route = total(scenario(), "fighters.IRGC", 180, seeds=range(4))
     closed = total(scenario("patrons.Iran.supply_open=false"), "fighters.IRGC", 180, seeds=range(4))
@@ -208,6 +216,7 @@ def test_tribal_leaders_lean_toward_the_faction_that_courts_them(baseline):
     assert np.all(unpaid < paid) and np.all(paid < paid_more)
 
 
+@pytest.mark.slow
 def test_courting_wins_leaders_over_a_year_on_average():
     """Whole runs diverge (casualties also move leaders), so compare the mean over seeds and tribes."""
 

@@ -375,6 +375,7 @@ def baseline_report(baseline_runs):
         for p in P.PATTERNS
     ],
 )
+@pytest.mark.slow
 def test_baseline_shows_pattern(baseline_report, name):
     # 12 replicates (the first 12 of docs/VALIDATION.md's 100, same root seed) for CI speed.
     share = baseline_report.share(name)
@@ -415,6 +416,7 @@ def parity_runs():
     return _variant("salary_parity").results
 
 
+@pytest.mark.slow
 def test_salary_parity_reduces_defection_to_irgc(baseline_runs, parity_runs):
     base = _first(baseline_runs)
     assert [r.seed for r in base] == [r.seed for r in parity_runs]  # common random numbers
@@ -425,11 +427,13 @@ def test_salary_parity_reduces_defection_to_irgc(baseline_runs, parity_runs):
     assert (flow_parity < flow_base).sum() >= VARIANT_REPLICATES - 1  # run by run, almost always
 
 
+@pytest.mark.slow
 def test_salary_parity_reduces_defection_to_irgc_over_the_year(baseline_runs, parity_runs):
     base = _first(baseline_runs)
     assert _total(parity_runs, "defections.NDF>IRGC").mean() < _total(base, "defections.NDF>IRGC").mean()
 
 
+@pytest.mark.slow
 def test_supply_route_closed_weakens_irgc(baseline_runs):
     base = _first(baseline_runs)
     closed = _variant("supply_route_closed").results
@@ -438,6 +442,7 @@ def test_supply_route_closed_weakens_irgc(baseline_runs):
     assert fighters or territory
 
 
+@pytest.mark.slow
 def test_patrons_agree_makes_meetings_succeed_and_calm_last(baseline_runs):
     base = _first(baseline_runs)
     agree = _variant("patrons_agree").results
