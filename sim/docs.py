@@ -1,8 +1,18 @@
 """Parameter tables for `docs/ODD.md`, generated from the scenario schema.
 
 `sim.schema` declares every parameter once (type, unit, default, range, help); this module
-walks it from `Scenario` down and renders one Markdown table per section, with the baseline
-scenario's value where it differs from the default and the source its `provenance:` gives.
+reads pydantic's JSON schema of `Scenario` (`Scenario.model_json_schema()`) from the top down
+and renders one Markdown table per section, with the baseline scenario's value where it
+differs from the default and the source its `provenance:` gives.
+
+From the JSON schema: `$ref`s are resolved in `$defs`; `anyOf` gives unions and Optional
+(`... or null`); `properties` are sections, walked into; `patternProperties` (keys that are
+identifiers) and `additionalProperties` are maps (`factions.<faction>...`), `items` are lists
+(`calibration.statistics.<i>...`); `minimum`/`maximum`/`exclusiveMinimum`/`exclusiveMaximum`
+give the range, `minItems`/`maxItems` a list's length, `enum` a choice, `pattern` an `id`;
+`default`, `description` and the `unit` that `sim.schema.param` adds fill the other columns.
+Pydantic leaves `default_factory` defaults out of its schema; `scenario_json_schema` puts
+them back through the generator hook made for that.
 The tables sit in ODD.md between two markers, so a changed default, range or help text
 shows up in the documentation by running
 
@@ -21,11 +31,10 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
+from pydantic.json_schema import GenerateJsonSchema
 
 from sim.schema import Scenario
 
@@ -97,159 +106,187 @@ SECTION_TITLES = {
 
 
 # ---------------------------------------------------------------------------------------
-# Walking the schema
+# Walking the JSON schema
+
+
+class _FactoryDefaults(GenerateJsonSchema):
+    """Pydantic's JSON schema, with the defaults of `default_factory` fields filled in.
+
+    Pydantic leaves them out (`grid.outside`'s `[]`, `tribes.<tribe>.initial_alignment`'s
+    `{}`); `get_default_value` is the hook its documentation names for using the factory.
+    """
+
+    def get_default_value(self, schema: Any) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            return factory()
+        return super().get_default_value(schema)
+
+
+def scenario_json_schema() -> dict:
+    """The JSON schema of `Scenario` that the tables are generated from.
+
+    Returns:
+        `Scenario.model_json_schema()` in validation mode, with the defaults of
+        `default_factory` fields filled in (pydantic omits them otherwise).
+    """
+    return Scenario.model_json_schema(schema_generator=_FactoryDefaults)
 
 
 @dataclass(frozen=True)
 class _Leaf:
     key: str  # dotted path with placeholders
-    model: type[BaseModel]  # the section class that declares the field
+    model: str  # title of the section that declares the field (its class name)
     field: str
-    info: FieldInfo
+    schema: dict  # the field's JSON schema, `$ref`s not yet resolved
+    required: bool
     optional_parent: str | None  # the nearest optional section above, e.g. "grid.bounds"
 
 
-def _strip(annotation: Any) -> tuple[Any, bool]:
-    """Annotated[...] and Optional[...] peeled off: (inner type, whether None is allowed)."""
-    optional = False
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, UnionType):
-            args = [a for a in get_args(annotation) if a is not type(None)]
-            optional = optional or len(args) < len(get_args(annotation))
-            if len(args) != 1:
-                return annotation, optional
-            annotation = args[0]
-        else:
-            return annotation, optional
+class _Schema:
+    """A JSON schema and its `$defs`: resolves `$ref`s and splits unions."""
 
+    def __init__(self, schema: dict):
+        self.root = schema
+        self.defs = schema.get("$defs", {})
 
-def _is_section(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    def resolve(self, node: dict) -> dict:
+        """`node` with a `$ref` (or a one-element `allOf`) replaced by its definition."""
+        while True:
+            if "$ref" in node:
+                node = self.defs[node["$ref"].rsplit("/", 1)[-1]]
+            elif len(node.get("allOf", ())) == 1:
+                node = node["allOf"][0]
+            else:
+                return node
 
+    def options(self, node: dict) -> tuple[list[dict], bool]:
+        """The alternatives of a value (resolved), and whether null is one of them."""
+        node = self.resolve(node)
+        if "anyOf" not in node:
+            return [node], False
+        options = [self.resolve(o) for o in node["anyOf"]]
+        values = [o for o in options if o.get("type") != "null"]
+        return values, len(values) < len(options)
 
-def _walk(model: type[BaseModel], prefix: str = "", optional_parent: str | None = None) -> Iterator[_Leaf]:
-    for name, info in model.model_fields.items():
-        if model is Scenario and name in NOT_PARAMETERS:
-            continue
-        key = f"{prefix}{name}"
-        inner, optional = _strip(info.annotation)
-        origin = get_origin(inner)
-        if _is_section(inner):
-            yield from _walk(inner, key + ".", key if optional else optional_parent)
-            continue
-        if origin in (dict, list):
-            args = get_args(inner)
-            item, _ = _strip(args[-1])
-            members = get_args(item) if get_origin(item) in (Union, UnionType) else (item,)
-            sections = [m for m in members if _is_section(m)]
-            if sections:
-                marker = PLACEHOLDERS.get(name, f"<{name.rstrip('s')}>") if origin is dict else LIST_PLACEHOLDER
+    def is_section(self, node: dict) -> bool:
+        """A model (an object with named properties), as opposed to a value or a map."""
+        return "properties" in self.resolve(node)
+
+    @staticmethod
+    def map_values(node: dict) -> tuple[str, dict] | None:
+        """(key type text, value schema) of a map (`dict[...]`), None if `node` is not one."""
+        if node.get("type") != "object" or "properties" in node:
+            return None
+        patterns = node.get("patternProperties", {})
+        if patterns:
+            return "id", next(iter(patterns.values()))  # keys constrained by a pattern: Identifier
+        value = node.get("additionalProperties")
+        key = "id" if node.get("propertyNames", {}).get("pattern") else "text"
+        return key, value if isinstance(value, dict) else {}
+
+    def walk(self, model: dict, prefix: str = "", optional_parent: str | None = None) -> Iterator[_Leaf]:
+        """Every field that is not itself a section, from `model` down, in declaration order."""
+        model = self.resolve(model)
+        required = set(model.get("required", ()))
+        for name, field in model["properties"].items():
+            if model is self.root and name in NOT_PARAMETERS:
+                continue
+            key = f"{prefix}{name}"
+            options, nullable = self.options(field)
+            if len(options) == 1 and self.is_section(options[0]):
+                yield from self.walk(options[0], key + ".", key if nullable else optional_parent)
+                continue
+            if len(options) == 1 and (container := self._container(options[0], name)):
+                marker, members = container
+                sections = [m for m in members if self.is_section(m)]
                 for section in sections:
-                    yield from _walk(section, f"{key}.{marker}.", optional_parent)
-                if len(sections) == len(members):
+                    yield from self.walk(section, f"{key}.{marker}.", optional_parent)
+                if sections and len(sections) == len(members):
                     continue  # otherwise the field also takes plain values: give it a row too
-        yield _Leaf(key, model, name, info, optional_parent)
+            yield _Leaf(key, model.get("title", ""), name, field, name in required, optional_parent)
 
+    def _container(self, node: dict, name: str) -> tuple[str, list[dict]] | None:
+        """(placeholder, item alternatives) of a list or map field, None for a plain value."""
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            return LIST_PLACEHOLDER, self.options(node["items"])[0]
+        entries = self.map_values(node)
+        if entries is not None and entries[1]:
+            return PLACEHOLDERS.get(name, f"<{name.rstrip('s')}>"), self.options(entries[1])[0]
+        return None
 
-# ---------------------------------------------------------------------------------------
-# Types, ranges and values as text
+    # --- types, ranges and values as text --------------------------------------------
 
+    def type_text(self, node: dict) -> str:
+        """The type as the tables word it: `int`, `float or null`, `one of a, b`, `list of id`..."""
+        options, nullable = self.options(node)
+        text = " or ".join(self._single_type_text(o) for o in options)
+        return text + " or null" if nullable else text
 
-def _is_identifier(annotation: Any, metadata: list) -> bool:
-    if annotation is not str:
-        return False
-    return any(getattr(m, "pattern", None) for m in metadata)
+    def _single_type_text(self, node: dict) -> str:
+        if "enum" in node or "const" in node:
+            return "one of " + ", ".join(str(v) for v in node.get("enum", [node.get("const")]))
+        kind = node.get("type")
+        if kind == "array":
+            return "list of " + self._item_text(node.get("items", {}))
+        if kind == "object":
+            if "properties" in node:
+                return node.get("title", "object")
+            key, value = self.map_values(node) or ("text", {})
+            return f"map {key} → {self.type_text(value) if value else 'any'}"
+        if kind == "string":
+            return "id" if node.get("pattern") else "text"
+        return {"boolean": "bool", "integer": "int", "number": "float", "null": "null"}.get(kind, str(kind))
 
-
-def _annotated_metadata(annotation: Any) -> list:
-    """Constraints attached to an Annotated[...] type (e.g. Identifier's pattern)."""
-    out: list = []
-    while get_origin(annotation) is Annotated:
-        for extra in get_args(annotation)[1:]:
-            out.extend(getattr(extra, "metadata", []) if isinstance(extra, FieldInfo) else [extra])
-        annotation = get_args(annotation)[0]
-    return out
-
-
-def _type_text(annotation: Any, metadata: list | None = None) -> str:
-    metadata = list(metadata or []) + _annotated_metadata(annotation)
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    origin = get_origin(annotation)
-    if origin in (Union, UnionType):
-        args = get_args(annotation)
-        parts = [_type_text(a, metadata) for a in args if a is not type(None)]
-        return " or ".join(parts) + (" or null" if type(None) in args else "")
-    if origin is Literal:
-        return "one of " + ", ".join(str(v) for v in get_args(annotation))
-    if origin is list:
-        (item,) = get_args(annotation)
-        return "list of " + _item_text(item)
-    if origin is dict:
-        key, value = get_args(annotation)
-        return f"map {_type_text(key)} → {_type_text(value)}"
-    if annotation is bool:
-        return "bool"
-    if annotation is int:
-        return "int"
-    if annotation is float:
-        return "float"
-    if _is_identifier(annotation, metadata):
-        return "id"
-    if annotation is str:
-        return "text"
-    return getattr(annotation, "__name__", str(annotation))
-
-
-def _item_text(item: Any) -> str:
-    """An element of a list: fixed-length lists shown as tuples ([lat, lon], [id, id])."""
-    n_min, n_max = _lengths(_annotated_metadata(item))
-    inner = item
-    while get_origin(inner) is Annotated:
-        inner = get_args(inner)[0]
-    if get_origin(inner) is list:
-        (element,) = get_args(inner)
-        element_text = _type_text(element)
+    def _item_text(self, item: dict) -> str:
+        """An element of a list: fixed-length lists shown as tuples ([lat, lon], [id, id])."""
+        item = self.resolve(item)
+        if item.get("type") != "array":
+            return self.type_text(item)
+        element = self.resolve(item.get("items", {}))
+        n_min, n_max = item.get("minItems"), item.get("maxItems")
         if n_min is not None and n_min == n_max:
+            element_text = self.type_text(element)
             if element_text == "float" and n_min == 2:
                 return "[lat, lon]"
             return "[" + ", ".join([element_text] * n_min) + "]"
-        if _item_text(element) == "[lat, lon]":
+        if self._item_text(element) == "[lat, lon]":
             return "polygons of [lat, lon]"
-        return "lists of " + _item_text(element)
-    return _type_text(item)
+        return "lists of " + self._item_text(element)
+
+    def range_text(self, node: dict, type_text: str) -> str:
+        """The interval (or list length) validation accepts, e.g. `[0, 1]`, `> 0`, `length 2`."""
+        options, _ = self.options(node)
+        # Bounds sit on the field itself, or on its one non-null alternative (`float | None`).
+        constraints = {**(options[0] if len(options) == 1 else {}), **self.resolve(node)}
+        lo = _bound(constraints, "minimum", "[", "exclusiveMinimum", "(")
+        hi = _bound(constraints, "maximum", "]", "exclusiveMaximum", ")")
+        if lo and hi:
+            return f"{lo[0]}{format_value(lo[1])}, {format_value(hi[1])}{hi[0]}"
+        if lo:
+            return ("≥ " if lo[0] == "[" else "> ") + format_value(lo[1])
+        if hi:
+            return ("≤ " if hi[0] == "]" else "< ") + format_value(hi[1])
+        if type_text.startswith("list"):
+            n_min, n_max = constraints.get("minItems"), constraints.get("maxItems")
+            if n_min is not None and n_min == n_max:
+                return f"length {n_min}"
+            if n_min:
+                return f"length ≥ {n_min}"
+        return ""
 
 
-def _lengths(metadata: list) -> tuple[int | None, int | None]:
-    lo = next((m.min_length for m in metadata if hasattr(m, "min_length")), None)
-    hi = next((m.max_length for m in metadata if hasattr(m, "max_length")), None)
-    return lo, hi
+def _bound(constraints: dict, closed: str, closed_bracket: str, open_: str, open_bracket: str) -> tuple | None:
+    """(bracket, value) of a JSON-schema bound, the inclusive one first; None if unbounded."""
+    if closed in constraints:
+        return closed_bracket, constraints[closed]
+    if open_ in constraints:
+        return open_bracket, constraints[open_]
+    return None
 
 
-def _range_text(info: FieldInfo, type_text: str) -> str:
-    bound = {}
-    for m in info.metadata:
-        for name in ("ge", "le", "gt", "lt"):
-            if getattr(m, name, None) is not None:
-                bound[name] = getattr(m, name)
-    lo = ("[", bound["ge"]) if "ge" in bound else ("(", bound["gt"]) if "gt" in bound else None
-    hi = ("]", bound["le"]) if "le" in bound else (")", bound["lt"]) if "lt" in bound else None
-    if lo and hi:
-        return f"{lo[0]}{format_value(lo[1])}, {format_value(hi[1])}{hi[0]}"
-    if lo:
-        return ("≥ " if lo[0] == "[" else "> ") + format_value(lo[1])
-    if hi:
-        return ("≤ " if hi[0] == "]" else "< ") + format_value(hi[1])
-    if type_text.startswith("list"):
-        n_min, n_max = _lengths(info.metadata)
-        if n_min is not None and n_min == n_max:
-            return f"length {n_min}"
-        if n_min:
-            return f"length ≥ {n_min}"
-    return ""
+# ---------------------------------------------------------------------------------------
+# Values as text
 
 
 def _number(x: float) -> str:
@@ -263,7 +300,15 @@ def _number(x: float) -> str:
 
 
 def format_value(value: Any, limit: int = 70) -> str:
-    """A value as a reader would write it in YAML, shortened to about `limit` characters."""
+    """A value as a reader would write it in YAML.
+
+    Args:
+        value: A number, bool, None, text, list, dict or pydantic model.
+        limit: Lists longer than about this many characters are cut, with their length.
+
+    Returns:
+        The text: `null`, `true`, `40 000` (thousands spaced), `[1, 2]`, `{a: 1}`...
+    """
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -282,20 +327,21 @@ def format_value(value: Any, limit: int = 70) -> str:
     return str(value)
 
 
-def _default(info: FieldInfo) -> Any:
-    if info.default_factory is not None:
-        return info.default_factory()
-    return info.default
-
-
 # ---------------------------------------------------------------------------------------
 # Provenance
 
 
 def provenance_source(provenance: Mapping[str, str], key: str) -> str:
-    """The provenance text for a concrete key path: its own entry, or the entry of its
-    longest dotted prefix (`factions.IRGC.salary_usd_month`, then `factions.IRGC`, then
-    `factions`); `UNCITED` (an assumption) when none matches."""
+    """The provenance text for a concrete key path.
+
+    Args:
+        provenance: The scenario's `provenance:` section (key path -> source text).
+        key: A concrete key path, e.g. `factions.IRGC.salary_usd_month`.
+
+    Returns:
+        The key's own entry, or the entry of its longest dotted prefix (`factions.IRGC`,
+        then `factions`); `UNCITED` (an assumption) when none matches.
+    """
     parts = key.split(".")
     for n in range(len(parts), 0, -1):
         text = provenance.get(".".join(parts[:n]))
@@ -351,40 +397,45 @@ def _section_of(key: str) -> str:
 
 
 def parameter_rows(scenario: Scenario | None = None) -> list[dict]:
-    """One row per scalar or list parameter of the schema, walked from `Scenario` down.
+    """One row per scalar or list parameter, from `Scenario`'s JSON schema down.
 
-    Each row: key (dotted path, `<site>`/`<faction>`/... for dict entries, `<i>` for list
-    entries), section, model and field (where it is declared), type, unit, default
-    (`required` if it has none), default_value (the raw default, None if required),
-    range, description, and, when a scenario is given: baseline (its value where it differs
-    from the default, per entity for per-entity keys), baseline_values ({concrete key:
-    value}) and source (from its `provenance:`, longest matching key prefix, per entity).
+    Args:
+        scenario: The scenario for the baseline and source entries; None leaves them out.
+
+    Returns:
+        Rows in declaration order. Each row: key (dotted path, `<site>`/`<faction>`/... for
+        map entries, `<i>` for list entries), section, model and field (the section class
+        that declares it, and its name there), type, unit, default (`required` if it has
+        none), default_value (the raw default, None if required), required, range,
+        description, and, when a scenario is given: baseline (its value where it differs
+        from the default, per entity for per-entity keys), baseline_values ({concrete key:
+        value}) and source (from its `provenance:`, longest matching key prefix, per entity).
     """
     data = scenario.model_dump() if scenario is not None else None
     provenance = scenario.provenance if scenario is not None else {}
+    schema = _Schema(scenario_json_schema())
     rows = []
-    for leaf in _walk(Scenario):
-        info = leaf.info
-        type_text = _type_text(info.annotation, info.metadata)
-        required = info.is_required()
-        default = None if required else _default(info)
+    for leaf in schema.walk(schema.root):
+        field = {**schema.resolve(leaf.schema), **leaf.schema}  # the field's own keys win over its $ref's
+        type_text = schema.type_text(leaf.schema)
+        required = leaf.required
+        default = None if required else field.get("default")
         if required:
             default_text = f"required if `{leaf.optional_parent}` is given" if leaf.optional_parent else "required"
         else:
             default_text = format_value(default)
-        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        description = info.description or FALLBACK_HELP.get(f"{leaf.model.__name__}.{leaf.field}", "")
+        description = field.get("description") or FALLBACK_HELP.get(f"{leaf.model}.{leaf.field}", "")
         row = {
             "key": leaf.key,
             "section": _section_of(leaf.key),
-            "model": leaf.model.__name__,
+            "model": leaf.model,
             "field": leaf.field,
             "type": type_text,
-            "unit": extra.get("unit", "") or "",
+            "unit": field.get("unit", "") or "",
             "default": default_text,
             "default_value": default,
             "required": required,
-            "range": _range_text(info, type_text),
+            "range": schema.range_text(leaf.schema, type_text),
             "description": description,
         }
         if scenario is not None:
@@ -422,7 +473,15 @@ def _baseline_and_source(leaf: _Leaf, data: dict, provenance: Mapping[str, str],
 
 
 def render_parameter_tables(scenario: Scenario | None) -> str:
-    """Markdown: one table per section, columns Key | Unit | Default | Range | Baseline | Source | Meaning."""
+    """The parameter tables as Markdown.
+
+    Args:
+        scenario: The scenario for the Baseline and Source columns (None: left empty).
+
+    Returns:
+        A preamble, then one table per section with the columns
+        Key | Unit | Default | Range | Baseline | Source | Meaning.
+    """
     rows = parameter_rows(scenario)
     sections: dict[str, list[dict]] = {}
     for row in rows:
@@ -482,7 +541,18 @@ def _replace_block(text: str, tables: str, where: Path) -> str:
 def rendered_odd(
     path: str | os.PathLike = DEFAULT_ODD, scenario_path: str | os.PathLike = DEFAULT_SCENARIO
 ) -> tuple[str, str]:
-    """(current text, text with freshly rendered tables) of ODD.md."""
+    """ODD.md as it is and as it would be with freshly rendered tables.
+
+    Args:
+        path: The ODD file (relative paths from the project root).
+        scenario_path: The scenario for the Baseline and Source columns.
+
+    Returns:
+        (current text, text with the tables between the markers rendered anew).
+
+    Raises:
+        ValueError: The file lacks the markers.
+    """
     from sim.scenario import load_scenario  # the loader imports geography; keep `sim.docs` light to import
 
     odd = _project_path(path)
@@ -492,7 +562,18 @@ def rendered_odd(
 
 
 def update_odd(path: str | os.PathLike = DEFAULT_ODD, scenario_path: str | os.PathLike = DEFAULT_SCENARIO) -> bool:
-    """Rewrite the generated tables in ODD.md (atomically); return whether the file changed."""
+    """Rewrite the generated tables in ODD.md, atomically.
+
+    Args:
+        path: The ODD file (relative paths from the project root).
+        scenario_path: The scenario for the Baseline and Source columns.
+
+    Returns:
+        Whether the file changed.
+
+    Raises:
+        ValueError: The file lacks the markers (it is left as it was).
+    """
     odd = _project_path(path)
     current, new = rendered_odd(odd, scenario_path)
     if new == current:
@@ -510,6 +591,14 @@ def update_odd(path: str | os.PathLike = DEFAULT_ODD, scenario_path: str | os.Pa
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m sim.docs [--check] [--odd PATH] [--scenario PATH]`.
+
+    Args:
+        argv: Command-line arguments (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit code: 1 if `--check` finds ODD.md stale, else 0.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m sim.docs", description="Regenerate the parameter tables in docs/ODD.md."
     )

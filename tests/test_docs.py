@@ -1,7 +1,8 @@
 """The documentation keeps up with the code.
 
 - Every parameter declared in `sim/schema.py` has a row in the generated tables, with a
-  meaning (a new parameter without help text fails here).
+  meaning (a new parameter without help text fails here); the rows come from pydantic's JSON
+  schema, the check walks `model_fields`.
 - `docs/ODD.md` holds the tables as generated now (a changed default, range, help text or
   baseline value forces `python -m sim.docs`).
 - Every process `CorridorModel.step()` calls is described in ODD §3 and §7, in order, and
@@ -97,6 +98,47 @@ def test_every_schema_parameter_has_a_row():
         assert row["description"], f"{row['key']}: no help text (add `help=`/`description=` in sim/schema.py)"
 
 
+def _holds_entries(annotation) -> bool:
+    """Whether a field's sections sit inside a dict or list (their keys take a placeholder)."""
+    origin = get_origin(annotation)
+    if origin in (dict, list):
+        return True
+    return origin in (Annotated, Union, UnionType) and any(_holds_entries(a) for a in get_args(annotation))
+
+
+def _key_paths(model: type[BaseModel], prefix: str = "") -> tuple[set[str], set[str]]:
+    """From `model_fields` down: key paths (`*` for a map or list entry) of the fields that are
+    not sections, and of the fields that hold sections (and may also take plain values)."""
+    leaves: set[str] = set()
+    holders: set[str] = set()
+    for name, field in model.model_fields.items():
+        if model is Scenario and name == "provenance":
+            continue
+        key = prefix + name
+        sections = _models_in(field.annotation)
+        if not sections:
+            leaves.add(key)
+            continue
+        holders.add(key)
+        below = f"{key}.*." if _holds_entries(field.annotation) else f"{key}."
+        for section in sections:
+            more_leaves, more_holders = _key_paths(section, below)
+            leaves |= more_leaves
+            holders |= more_holders
+    return leaves, holders
+
+
+def test_every_leaf_field_has_a_row_by_key_path():
+    """Computed from pydantic's `model_fields`, independently of the JSON schema the rows come from."""
+    leaves, holders = _key_paths(Scenario)
+    keys = {re.sub(r"<[^>]+>", "*", row["key"]) for row in docs.parameter_rows()}
+    assert leaves - keys == set(), "leaf fields without a row"
+    # The only other rows: fields that take sections or plain values (sweep.parameters).
+    assert keys - leaves <= holders
+    assert keys - leaves == {"sweep.parameters"}
+    assert len(leaves) >= 160
+
+
 def test_rows_carry_schema_defaults_units_and_ranges():
     rows = {row["key"]: row for row in docs.parameter_rows()}
     p_killed = rows["rules.clashes.p_killed"]
@@ -110,6 +152,23 @@ def test_rows_carry_schema_defaults_units_and_ranges():
     assert rows["factions.<faction>.spending.courting_usd_day"]["section"] == "factions"
     assert rows["grid.bounds.lat_min"]["default"].startswith("required if `grid.bounds`")
     assert rows["patron_alignment.<i>.value"]["section"] == "patron_alignment"
+    # defaults pydantic's JSON schema leaves out (default_factory) are filled in
+    assert rows["grid.outside"]["default_value"] == [] and rows["grid.outside"]["default"] == "[]"
+    assert rows["tribes.<tribe>.initial_alignment"]["default"] == "{}"
+    # wording taken from the JSON schema: enum, id pattern, StrictBool, unions, maps, lists
+    assert rows["grid.default_terrain"]["type"] == "one of urban, rural, river, desert, impassable, outside"
+    assert rows["sites.<site>.crossing"]["type"] == "one of border, river or null"
+    assert rows["sites.<site>.owner"]["type"] == "id or null"
+    assert rows["patrons.<patron>.supply_open"]["type"] == "bool"
+    assert rows["calibration.statistics.<i>.target"]["type"] == "float or text"
+    assert rows["factions.<faction>.deployment_weights"]["type"] == "map id → float"
+    assert rows["sweep.parameters"]["type"] == "map text → SweepRange or list of bool or int or float or text"
+    assert rows["grid.outside"]["type"] == "list of polygons of [lat, lon]"
+    assert rows["hostilities"]["type"] == "list of [id, id]"
+    assert rows["grid.river.path"]["range"] == "length ≥ 2"
+    assert rows["patron_alignment.<i>.between"]["range"] == "length 2"
+    assert rows["sites.<site>.lat"]["range"] == "[-90, 90]"  # bounds inside anyOf (float | None)
+    assert rows["calibration.statistics.<i>.scale"]["default"] == "required if `calibration` is given"
 
 
 def test_every_row_is_rendered(baseline):
