@@ -132,8 +132,8 @@ def sweep_override(parameter: str, values, replicates: int, outputs) -> str:
 
 def child(spec: dict) -> dict:
     """Run one sweep as described by `spec` in this (fresh) process; return its figures."""
-    from sim.scenario import load_scenario
     from sim.executors import make_backend
+    from sim.scenario import load_scenario
     from sim.sweep import run_sweep, start_sweep
 
     try:
