@@ -2,8 +2,9 @@
 
 Data flow, one module each: scenario YAML (`yaml_source`) -> validated config (`schema`,
 `scenario`) -> model (`model`, `agents`, `mechanisms`, `geography`) -> recorded data
-(`recording`, `runner`) -> result files (`results`) -> plots (`plots`). `api.simulate` is
-the notebook entry point; `cli` is the command line behind `run.py`.
+(`recording`, `runner`) -> result files (`results`) -> plots (`plots`). Many runs go through
+`executors` (serial, processes or Dask) with seeds from `seeding`. `api.simulate` is the
+notebook entry point; `cli` is the command line behind `run.py`.
 """
 
 from sim.api import Simulation, simulate

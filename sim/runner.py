@@ -15,9 +15,8 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from sim.executors import Backend, make_backend, progress_bar, show_progress
+from sim.executors import Backend, make_backend, progress_bar
 from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
@@ -140,7 +139,7 @@ def run_replicates(
     if n_replicates == 1 and backend is None and not dask:
         # One local run: run it here and show its steps instead of a bar of one.
         n_steps = config.steps if steps is None else steps
-        with tqdm(total=n_steps, desc=config.name, unit="step", disable=not show_progress()) as bar:
+        with progress_bar(n_steps, config.name, unit="step") as bar:
             result = run_model(config, seeds[0], steps, 0, on_step=bar.update)
         if on_result:
             on_result(result)
