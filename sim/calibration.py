@@ -938,7 +938,8 @@ def cli_calibrate(args) -> int:
 
     `args` attributes: scenario (path or name), workers, dask, seed, out (Path or None),
     resume (Path or None); optional: steps, overrides. Bad input raises ScenarioError,
-    an unusable directory OutputError or SweepError (the CLI maps both to exit status 2).
+    an unusable directory OutputError or SweepError, an unreachable Dask scheduler
+    ExecutorError (the CLI maps all of them to exit status 2).
     """
     path = resolve_scenario_path(args.scenario)
     overrides = list(getattr(args, "overrides", None) or [])
