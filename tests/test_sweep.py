@@ -328,3 +328,19 @@ def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
         results = sorted(result for _, result in backend.map(partial(_die_once_then_square, str(tmp_path)), range(8)))
     assert (tmp_path / "died-3").exists()  # the worker did die...
     assert results == [x * x for x in range(8)]  # ...and its run was done again elsewhere
+
+
+def test_the_sweep_command_analyses_after_the_runs_unless_told_not_to(tmp_path):
+    """run_sweep only runs; `run.py sweep` then calls the analysis (summary.csv, plots/)."""
+    common = ["sweep", SCENARIOS / "toy_two_towns.yaml", "--seed", 11, "--workers", 2]
+    for override in TOY_SWEEP:
+        common += ["--set", override]
+    common += ["--set", "sweep.replicates=1", "--set", "steps=10"]
+    done = run_cli(*common, "--out", tmp_path / "a")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a" / "summary.csv").is_file() and list((tmp_path / "a" / "plots").glob("*.png"))
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["executor"] == "processes:2" and manifest["status"] == "complete"
+    done = run_cli(*common, "--out", tmp_path / "b", "--no-analysis")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "b" / "summary.csv").exists() and (tmp_path / "b" / "outcomes.csv").is_file()
