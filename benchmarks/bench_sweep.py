@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:  # so `python benchmarks/bench_sweep.py` works wit
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_model import environment, finish  # noqa: E402
-from sim.runner import process_context  # noqa: E402
+from sim.executors import process_context  # noqa: E402
 
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 TOY = ROOT / "scenarios" / "toy_two_towns.yaml"
@@ -132,8 +132,9 @@ def sweep_override(parameter: str, values, replicates: int, outputs) -> str:
 
 def child(spec: dict) -> dict:
     """Run one sweep as described by `spec` in this (fresh) process; return its figures."""
+    from sim.executors import make_backend
     from sim.scenario import load_scenario
-    from sim.sweep import make_executor, run_sweep, start_sweep
+    from sim.sweep import run_sweep, start_sweep
 
     try:
         import psutil
@@ -152,12 +153,12 @@ def child(spec: dict) -> dict:
         # Worker start-up: make the executor and have every worker import the model and run a
         # tiny model once. The serial executor runs one tiny model here too (same first-run costs).
         t0 = time.perf_counter()
-        executor = make_executor(workers, "local" if dask else None)
+        backend = make_backend(workers, "local" if dask else None)
         if dask:
-            executor.client.wait_for_workers(workers)
-            started_workers = len(executor.client.run(warm_worker, 0.0, str(TOY)))
+            backend.client.wait_for_workers(workers)
+            started_workers = len(backend.client.run(warm_worker, 0.0, str(TOY)))
         elif workers > 1:
-            started_workers = warm_pool(executor.pool, workers)
+            started_workers = warm_pool(backend.executor, workers)
         else:
             warm_worker(0.0, str(TOY))
             started_workers = 1
@@ -185,8 +186,7 @@ def child(spec: dict) -> dict:
                 sample_workers()
 
         c0, t0 = time.process_time(), time.perf_counter()
-        counts = run_sweep(directory, workers=workers, dask="local" if dask else None, analyze=False,
-                           on_row=on_row, executor=executor)
+        counts = run_sweep(directory, on_row=on_row, backend=backend)
         wall_s = time.perf_counter() - t0
         cpu_s = time.process_time() - c0
         peak_kib = max_rss_kib()

@@ -3,8 +3,9 @@
 Data flow, one module each: scenario YAML (`yaml_source`) -> validated config (`schema`,
 `scenario`) -> world state and processes (`world`, `processes`, `geography`) run by the
 model (`model`, `agents`) -> recorded data (`recording`, `runner`) -> result files
-(`results`) -> plots (`plots`). `api.simulate` is
-the notebook entry point; `cli` is the command line behind `run.py`.
+(`results`) -> plots (`plots`). Many runs go through `executors` (serial, processes or
+Dask) with seeds from `seeding`. `api.simulate` is the notebook entry point; `cli` is the
+command line behind `run.py`.
 """
 
 from sim.api import Simulation, simulate

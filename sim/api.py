@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.runner import RunResult, default_workers, run_replicates, stack_results
+from sim.executors import Backend, default_workers, make_backend
+from sim.runner import RunResult, run_replicates, stack_results
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 
@@ -34,6 +35,7 @@ class Simulation:
     steps: int
     workers: int
     scenario_file: str | None = None
+    executor: str = "serial"  # where the runs ran: serial, processes:N or dask:ADDRESS
     overrides: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -60,6 +62,7 @@ class Simulation:
                 root_seed=self.root_seed,
                 steps=self.steps,
                 workers=self.workers,
+                executor=self.executor,
                 started=self.started,
                 command=sys.argv if sys.argv and sys.argv[0].endswith("run.py") else None,
             )
@@ -74,6 +77,16 @@ class Simulation:
             raise
 
 
+def _resolve(scenario: str | Path | Scenario, overrides) -> tuple[str | None, Scenario]:
+    """(scenario file or None, validated scenario) of what `simulate` was given."""
+    if isinstance(scenario, Scenario):
+        if overrides:
+            raise ValueError("overrides apply to scenario files; pass a path or change the Scenario")
+        return None, scenario
+    path = resolve_scenario_path(scenario)
+    return str(path), load_scenario(path, list(overrides))
+
+
 def simulate(
     scenario: str | Path | Scenario,
     *,
@@ -82,30 +95,54 @@ def simulate(
     replicates: int = 1,
     workers: int | None = 1,
     overrides: list[str] | tuple[str, ...] = (),
+    dask: str | None = None,
+    backend: Backend | None = None,
 ) -> Simulation:
-    """Run a scenario (a path, a name in scenarios/, or a validated Scenario)."""
-    scenario_file = None
-    if isinstance(scenario, Scenario):
-        if overrides:
-            raise ValueError("overrides apply to scenario files; pass a path or change the Scenario")
-        config = scenario
-    else:
-        path = resolve_scenario_path(scenario)
-        scenario_file = str(path)
-        config = load_scenario(path, list(overrides))
-    if replicates < 1:
-        raise ValueError("replicates must be >= 1")
+    """Run a scenario (a path, a name in scenarios/, or a validated Scenario).
+
+    Args:
+        scenario: a scenario file, a name in scenarios/, or a validated `Scenario`.
+        seed: the run's seed, or the root seed of the replicates (default: the scenario's).
+        steps: days per run (default: the scenario's).
+        replicates: runs, with seeds `sim.seeding.replicate_seeds(seed, replicates)`.
+        workers: local worker processes, or LocalCluster workers with `dask="local"`
+            (None: `sim.executors.default_workers()`).
+        overrides: `key=value` strings applied to a scenario file (not to a `Scenario`).
+        dask: None, "local" or a Dask scheduler address (`sim.executors.make_backend`).
+        backend: a backend made beforehand (instead of workers/dask); closed at the end.
+
+    Returns:
+        The `Simulation`; its numbers are the same whatever workers or backend ran it.
+
+    Raises:
+        ScenarioError: bad scenario or overrides. ExecutorError: the Dask scheduler cannot
+        be reached. ValueError: replicates < 1, or overrides with a `Scenario`.
+    """
+    try:
+        scenario_file, config = _resolve(scenario, overrides)
+        if replicates < 1:
+            raise ValueError("replicates must be >= 1")
+    except BaseException:
+        if backend is not None:
+            backend.close()
+        raise
     root_seed = config.seed if seed is None else int(seed)
     n_steps = config.steps if steps is None else int(steps)
     n_workers = default_workers() if workers is None else max(1, int(workers))
     started = datetime.now(timezone.utc)
-    results = run_replicates(config, root_seed, replicates, n_steps, n_workers)
+    if backend is None and (dask or (replicates > 1 and n_workers > 1)):
+        backend = make_backend(n_workers, dask)
+    executor = "serial"
+    if backend is not None:
+        executor, n_workers = backend.label, backend.workers
+    results = run_replicates(config, root_seed, replicates, n_steps, backend=backend)
     return Simulation(
         scenario=config,
         results=results,
         root_seed=root_seed,
         steps=n_steps,
         workers=n_workers,
+        executor=executor,
         scenario_file=scenario_file,
         overrides=list(overrides),
         started=started,

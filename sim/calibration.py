@@ -32,13 +32,14 @@ them against each other. A draw with a statistic that is NaN (e.g. no clash ever
 site of `first_clash_wounded.<site>`) is infinitely far: it is never kept.
 
 The draws run as a sweep (`sim.sweep`): `out/sweep/` is an ordinary sweep directory, so the
-calibration runs on the same executors (serial, local processes, Dask), streams every run
-to `runs.jsonl`, and resumes after a crash (`resume=True`). Unlike a sweep, every draw and
-replicate gets its own seed (derived from the root seed, the draw and the replicate; listed
-in `sweep/design.csv`): ABC needs the model's randomness to vary between draws, or the
-posterior would describe one random stream rather than the model. Averaging replicates
-compares a mean of several runs with the article's single observation, which makes the
-posterior too narrow; keep `replicates: 1` unless the targets are themselves averages.
+calibration runs on the same executors (`sim.executors`: serial, local processes, Dask),
+streams every run to `runs.jsonl`, and resumes after a crash (`resume=True`). Unlike a
+default sweep, every draw and replicate gets its own seed: the sweep has `seeds:
+independent` (`sim.seeding.run_seed(root, draw, replicate)`, listed in `sweep/design.csv`).
+ABC needs the model's randomness to vary between draws, or the posterior would describe one
+random stream rather than the model. Averaging replicates compares a mean of several runs
+with the article's single observation, which makes the posterior too narrow; keep
+`replicates: 1` unless the targets are themselves averages.
 
 A window outcome written without its length (`killed_window_peak`) gets the scenario's
 `targets.window_days`. A target may be a number or a reference such as `targets.killed_min`.
@@ -67,6 +68,7 @@ import yaml
 from pydantic import ValidationError
 
 from sim import keypath
+from sim.executors import Backend, make_backend
 from sim.figures import BLUE, GREY, VERMILLION, footer, new_figure, save_png
 from sim.outcomes import outcome_name
 from sim.results import (
@@ -87,8 +89,7 @@ from sim.scenario import (
     validation_problems,
 )
 from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
-from sim.seeding import run_seed
-from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
+from sim.sweep import SweepError, load_sweep, run_sweep, start_sweep
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -238,32 +239,15 @@ def default_calibration_dir(scenario_name: str) -> Path:
 
 
 def build_sweep(calibration: Calibration, statistics: list[ResolvedStatistic]) -> Sweep:
+    """The sweep that runs the prior draws: every draw and replicate with its own seed."""
     return Sweep(
         parameters=dict(calibration.parameters),
         design=calibration.design,
         samples=calibration.samples,
         replicates=calibration.replicates,
+        seeds="independent",  # ABC needs the noise to vary between draws (module notes)
         outputs=[s.name for s in statistics],
     )
-
-
-def _reseed_design(sweep_dir: Path, root_seed: int) -> None:
-    """Give every run of the sweep its own seed (see the module notes) in design.csv and the manifest."""
-    design = pd.read_csv(sweep_dir / "design.csv")
-    design["seed"] = [run_seed(root_seed, p, r) for p, r in zip(design["point"], design["replicate"])]
-    atomic_write_text(sweep_dir / "design.csv", design.to_csv(index=False))
-    manifest_path = sweep_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    old = re.search(r"--seed (\d+)", manifest.get("rerun_example", ""))
-    if old and len(design):
-        manifest["rerun_example"] = manifest["rerun_example"].replace(
-            f"--seed {old.group(1)}", f"--seed {int(design['seed'].iloc[0])}", 1
-        )
-    manifest["seeds"] = (
-        "calibration draws: every point and replicate has its own seed (design.csv[seed]), "
-        "SeedSequence(root_seed, spawn_key=(point, replicate))"
-    )
-    _write_json(manifest_path, manifest)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -286,13 +270,13 @@ def calibrate(
     resume: bool = False,
     steps: int | None = None,
     scenario_file: str | Path | None = None,
-    executor=None,
+    backend: Backend | None = None,
     plots: bool = True,
 ) -> CalibrationResult:
     """Run (or resume) an ABC-rejection calibration into `out`; see the module notes.
 
     `scenario_file` is the file `calibrated.yaml` extends (without it, calibrated.yaml holds
-    the whole resolved scenario). `executor` (from `sim.sweep.make_executor`) may be made
+    the whole resolved scenario). `backend` (from `sim.executors.make_backend`) may be made
     beforehand; otherwise one is made from `workers` and `dask`. It is closed at the end.
     """
     out = Path(out)
@@ -325,7 +309,8 @@ def calibrate(
             root = scenario.seed if seed is None else int(seed)
             if steps is None:
                 steps = calibration.steps
-            executor_name = f"dask:{dask}" if dask else f"processes:{workers}"
+            if backend is None:
+                backend = make_backend(workers, dask)  # reach the cluster before writing anything
             start_sweep(
                 config,
                 out=sweep_dir,
@@ -333,22 +318,21 @@ def calibrate(
                 steps=steps,
                 scenario_file=str(scenario_file) if scenario_file else None,
                 overrides=[],
-                executor_name=executor_name,
+                executor_name=backend.label,
             )
-            _reseed_design(sweep_dir, root)
             spec.update(
                 root_seed=root,
                 steps=scenario.steps if steps is None else int(steps),
                 started_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
             _write_json(out / SPEC_FILE, spec)  # last: a directory with a spec has its sweep
-        if executor is None:
-            executor = make_executor(workers, dask)
+        if backend is None:
+            backend = make_backend(workers, dask)
     except BaseException:
-        if executor is not None:
-            executor.close()
+        if backend is not None:
+            backend.close()
         raise
-    run_sweep(sweep_dir, analyze=False, executor=executor)
+    run_sweep(sweep_dir, backend=backend)
     return analyse_calibration(out, scenario, calibration, statistics, spec, plots=plots)
 
 
@@ -798,7 +782,8 @@ def cli_calibrate(args) -> int:
 
     `args` attributes: scenario (path or name), workers, dask, seed, out (Path or None),
     resume (Path or None); optional: steps, overrides. Bad input raises ScenarioError,
-    an unusable directory OutputError or SweepError (the CLI maps both to exit status 2).
+    an unusable directory OutputError or SweepError, an unreachable Dask scheduler
+    ExecutorError (the CLI maps all of them to exit status 2).
     """
     path = resolve_scenario_path(args.scenario)
     overrides = list(getattr(args, "overrides", None) or [])
@@ -814,7 +799,7 @@ def cli_calibrate(args) -> int:
         out = Path(resume)
     workers = int(getattr(args, "workers", 1) or 1)
     dask = getattr(args, "dask", None)
-    executor = make_executor(workers, dask)  # reach the cluster before writing anything
+    backend = make_backend(workers, dask)  # reach the cluster before writing anything
     result = calibrate(
         scenario,
         calibration,
@@ -825,7 +810,7 @@ def cli_calibrate(args) -> int:
         resume=resume is not None,
         steps=getattr(args, "steps", None),
         scenario_file=None if overrides else path,
-        executor=executor,
+        backend=backend,
     )
     print(format_table(result))
     print(result.directory)

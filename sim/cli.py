@@ -35,6 +35,16 @@ def _seed(text: str) -> int:
     return value
 
 
+WORKERS_HELP = "local worker processes, or LocalCluster workers with --dask local (default 1)"
+DASK_HELP = "run on Dask: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+
+
+def _add_execution(parser: argparse.ArgumentParser) -> None:
+    """--workers and --dask: where the runs of a many-run command execute (sim.executors)."""
+    parser.add_argument("--workers", type=_positive_int, default=1, help=WORKERS_HELP)
+    parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py",
@@ -48,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="the run's seed (the root seed with --replicates)")
     run.add_argument("--steps", type=_positive_int, help="days to simulate (default: the scenario's)")
     run.add_argument("--replicates", type=_positive_int, default=1, help="independent runs (default 1)")
-    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (default 1)")
+    _add_execution(run)
     run.add_argument(
         "--set",
         dest="overrides",
@@ -73,11 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
     sweep.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
     sweep.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
-    sweep.add_argument(
-        "--workers", type=_positive_int, default=1,
-        help="local worker processes, or LocalCluster workers with --dask local (default 1)",
-    )
-    sweep.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address (tcp://host:8786), or 'local'")
+    _add_execution(sweep)
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, help="sweep directory (default results/<scenario>/sweep-<timestamp>/)")
     sweep.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted sweep in DIR")
@@ -92,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument("scenario")
     patterns.add_argument("--replicates", type=_positive_int, default=100, help="runs (default 100)")
     patterns.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    patterns.add_argument("--workers", type=_positive_int, default=1)
+    _add_execution(patterns)
     patterns.add_argument("--steps", type=_positive_int)
     patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     patterns.add_argument("--out", type=Path, help="report directory (default results/<scenario>/validation-<ts>/)")
@@ -100,8 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", help="fit the scenario's `calibration:` parameters to the article (ABC)")
     calibrate.add_argument("scenario")
     calibrate.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    calibrate.add_argument("--workers", type=_positive_int, default=1)
-    calibrate.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler address, or 'local'")
+    _add_execution(calibrate)
     calibrate.add_argument("--out", type=Path, help="output directory (default results/<scenario>/calibration-<ts>/)")
     calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration")
 
@@ -125,6 +130,7 @@ def cmd_run(args) -> int:
         replicates=args.replicates,
         workers=args.workers,
         overrides=args.overrides,
+        dask=args.dask,  # reached (or refused, exit 2) before any run
     )
     out = simulation.save(args.out, plots=not args.no_plots)
     print(out)
@@ -170,9 +176,10 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from sim.executors import make_backend
     from sim.results import check_output_dir
     from sim.scenario import load_scenario, resolve_scenario_path
-    from sim.sweep import SweepError, load_sweep, make_executor, run_sweep, start_sweep
+    from sim.sweep import SweepError, load_sweep, run_sweep, start_sweep
 
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, args.overrides)
@@ -187,7 +194,7 @@ def cmd_sweep(args) -> int:
         if args.out is not None:
             check_output_dir(args.out)
     # Connect to the cluster (or start the workers) before writing anything.
-    executor = make_executor(args.workers, args.dask)
+    backend = make_backend(args.workers, args.dask)
     if args.resume is not None:
         directory = args.resume
     else:
@@ -199,12 +206,16 @@ def cmd_sweep(args) -> int:
                 steps=args.steps,
                 scenario_file=str(path),
                 overrides=args.overrides,
-                executor_name=f"dask:{args.dask}" if args.dask else f"processes:{args.workers}",
+                executor_name=backend.label,
             )
         except BaseException:
-            executor.close()
+            backend.close()
             raise
-    counts = run_sweep(directory, analyze=not args.no_analysis, executor=executor)
+    counts = run_sweep(directory, backend=backend)
+    if counts["finished"] and not args.no_analysis:
+        from sim.analysis import analyze
+
+        analyze(directory)
     print(directory)
     if counts["failed"]:
         print(f"{counts['failed']} of {counts['total']} runs failed (see outcomes.csv)", file=sys.stderr)
@@ -256,6 +267,7 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sim.executors import ExecutorError
     from sim.results import OutputError
     from sim.sweep import SweepError
     from sim.yaml_source import ScenarioError
@@ -266,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (OutputError, SweepError) as error:
+    except (OutputError, SweepError, ExecutorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

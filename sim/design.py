@@ -50,6 +50,7 @@ import yaml
 from scipy.stats import qmc
 
 from sim.schema import Sweep, SweepRange
+from sim.seeding import design_rng
 
 __all__ = [
     "SOBOL_COLUMNS",
@@ -179,10 +180,10 @@ def build_design(sweep: Sweep, seed: int) -> pd.DataFrame:
         columns = {name: _column([row[i] for row in rows]) for i, name in enumerate(names)}
         return _frame(len(rows), columns)
     if sweep.design == "random":
-        unit = np.random.default_rng(seed).random((int(sweep.samples), len(specs)))
+        unit = design_rng(seed).random((int(sweep.samples), len(specs)))
         return _frame(len(unit), _scaled(unit, names, specs))
     if sweep.design == "lhs":
-        engine = qmc.LatinHypercube(len(specs), rng=np.random.default_rng(seed))
+        engine = qmc.LatinHypercube(len(specs), rng=design_rng(seed))
         unit = engine.random(int(sweep.samples))
         return _frame(len(unit), _scaled(unit, names, specs))
     if sweep.design == "sobol":
@@ -213,7 +214,7 @@ def _sobol_design(sweep: Sweep, names: list[str], specs: list, seed: int) -> pd.
             f"({n * (d + 2)} points) to keep the balance properties of the Sobol sequence",
             stacklevel=3,
         )
-    engine = qmc.Sobol(2 * d, scramble=True, rng=np.random.default_rng(seed))
+    engine = qmc.Sobol(2 * d, scramble=True, rng=design_rng(seed))
     base = engine.random_base2(int(math.log2(n)))
     a, b = base[:, :d], base[:, d:]
     blocks = [a, b]

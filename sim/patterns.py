@@ -850,6 +850,7 @@ class ValidationReport:
     scenario_file: str | None = None
     overrides: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    dask: str | None = None  # the Dask scheduler the runs ran on ("local"), if any
     finished: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     elapsed_s: float = 0.0
 
@@ -923,6 +924,8 @@ class ValidationReport:
             "--workers",
             str(self.workers),
         ]
+        if self.dask:
+            parts += ["--dask", self.dask]
         if self.steps != self.scenario.steps:
             parts += ["--steps", str(self.steps)]
         for o in self.overrides:
@@ -934,9 +937,10 @@ class ValidationReport:
         where = display_path(self.scenario_file) if self.scenario_file else self.scenario.name
         steps = f", steps={self.steps}" if self.steps != self.scenario.steps else ""
         overrides = f", overrides={self.overrides!r}" if self.overrides else ""
+        dask = f", dask={self.dask!r}" if self.dask else ""
         return (
             f"sim.patterns.validate({where!r}, {self.replicates}, seed={self.root_seed}, "
-            f"workers={self.workers}{steps}{overrides})"
+            f"workers={self.workers}{steps}{overrides}{dask})"
         )
 
 
@@ -951,6 +955,7 @@ def report_from_runs(
     overrides: Sequence[str] = (),
     started: datetime | None = None,
     patterns: Sequence[Pattern] = PATTERNS,
+    dask: str | None = None,
 ) -> ValidationReport:
     """A report from runs already made (e.g. by `sim.api.simulate`)."""
     started = started or datetime.now(timezone.utc)
@@ -966,6 +971,7 @@ def report_from_runs(
         scenario_file=scenario_file,
         overrides=list(overrides),
         started=started,
+        dask=dask,
         finished=finished,
         elapsed_s=(finished - started).total_seconds(),
     )
@@ -980,13 +986,28 @@ def validate(
     *,
     overrides: Sequence[str] = (),
     patterns: Sequence[Pattern] = PATTERNS,
+    dask: str | None = None,
+    backend=None,
 ) -> ValidationReport:
-    """Run `replicates` runs of a scenario (`sim.api.simulate`) and test every pattern on each."""
+    """Run `replicates` runs of a scenario (`sim.api.simulate`) and test every pattern on each.
+
+    `workers`, `dask` and `backend` choose where the runs execute, as in `sim.api.simulate`;
+    the report is the same whichever it is.
+    """
     from sim.api import simulate
 
     started = datetime.now(timezone.utc)
+    if backend is not None:
+        dask = backend.address
     simulation = simulate(
-        scenario, seed=seed, steps=steps, replicates=replicates, workers=workers, overrides=list(overrides)
+        scenario,
+        seed=seed,
+        steps=steps,
+        replicates=replicates,
+        workers=workers,
+        overrides=list(overrides),
+        dask=dask,
+        backend=backend,
     )
     return report_from_runs(
         simulation.results,
@@ -998,6 +1019,7 @@ def validate(
         overrides=simulation.overrides,
         started=started,
         patterns=patterns,
+        dask=dask,
     )
 
 
@@ -1297,10 +1319,11 @@ def default_validation_dir(scenario_name: str, now: datetime | None = None) -> P
 
 
 def cli_validate_patterns(args) -> int:
-    """`run.py validate-patterns SCENARIO [--replicates N] [--seed N] [--workers N] [--steps N]
-    [--set K=V ...] [--out DIR]`: 0 if every applicable pattern passes, 1 otherwise.
+    """`run.py validate-patterns SCENARIO [--replicates N] [--seed N] [--workers N] [--dask ADDR]
+    [--steps N] [--set K=V ...] [--out DIR]`: 0 if every applicable pattern passes, 1 otherwise.
 
-    Bad input raises `ScenarioError` (or `OutputError` for --out), which the caller maps to exit 2.
+    Bad input raises `ScenarioError` (or `OutputError` for --out, `ExecutorError` for an
+    unreachable scheduler), which the caller maps to exit 2.
     """
     overrides = list(getattr(args, "overrides", None) or [])
     out = getattr(args, "out", None)
@@ -1316,6 +1339,7 @@ def cli_validate_patterns(args) -> int:
         workers=getattr(args, "workers", None) or 1,
         steps=getattr(args, "steps", None),
         overrides=overrides,
+        dask=getattr(args, "dask", None),  # reached (or refused) before any run
     )
     print(format_table(report))
     final = Path(out) if out is not None else default_validation_dir(config.name)

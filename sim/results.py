@@ -172,6 +172,7 @@ def build_manifest(
     workers: int,
     started: datetime,
     command: list[str] | None = None,
+    executor: str | None = None,
 ) -> dict:
     finished = datetime.now(timezone.utc)
     where = display_path(scenario_file) if scenario_file else config.name
@@ -184,6 +185,7 @@ def build_manifest(
         "n_replicates": len(results),
         "steps": int(steps),
         "workers": int(workers),
+        "executor": executor,  # serial, processes:N or dask:ADDRESS (sim.executors)
         "replicates": [
             {
                 "replicate": r.replicate,

@@ -1,23 +1,22 @@
-"""Run models: `run_model` runs one; replicates (and, later, sweeps) map it over seeds.
+"""Run models: `run_model` runs one; `run_replicates` maps it over replicate seeds.
 
-`run_model` is the one function that runs a model. A single run, a set of replicates on
-worker processes, and a sweep all call it, so they cannot drift apart, and a run's numbers
+`run_model` is the one function that runs a model. A single run, a set of replicates, a
+validation, a calibration and a sweep all call it, so they cannot drift apart; the many-run
+commands map it with `sim.executors` (serial, worker processes or Dask), and a run's numbers
 do not depend on where it ran: each run's randomness comes only from its own seed.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from sim.executors import Backend, make_backend, progress_bar
 from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
@@ -102,28 +101,10 @@ def stack_results(results: list[RunResult], table: str) -> pd.DataFrame:
     return stacked[["replicate", "seed", *[c for c in stacked.columns if c not in ("replicate", "seed")]]]
 
 
-def _run_replicate(args: tuple) -> RunResult:
-    config, seed, steps, replicate = args
+def run_replicate(config: Scenario, steps: int | None, replicate_seed: tuple[int, int]) -> RunResult:
+    """One replicate for a map: `replicate_seed` is (replicate, seed)."""
+    replicate, seed = replicate_seed
     return run_model(config, seed, steps, replicate)
-
-
-def process_context():
-    """Start worker processes with forkserver (spawn where unavailable), not fork.
-
-    Forking a process that runs threads (pandas, BLAS, a progress bar) can deadlock the child;
-    Python 3.12+ warns about it and 3.14 no longer forks by default.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-def show_progress() -> bool:
-    """Progress bars only on an interactive terminal; batch jobs and CI stay quiet."""
-    return sys.stderr.isatty()
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def run_replicates(
@@ -132,39 +113,46 @@ def run_replicates(
     n_replicates: int,
     steps: int | None = None,
     workers: int = 1,
-    on_result=None,
+    on_result: Callable[[RunResult], None] | None = None,
+    *,
+    dask: str | None = None,
+    backend: Backend | None = None,
 ) -> list[RunResult]:
-    """Run replicates 0..n-1 (serially or on worker processes); results sorted by replicate.
+    """Run replicates 0..n-1 with seeds `sim.seeding.replicate_seeds(root_seed, n)`.
 
-    `on_result(result)` is called as each run finishes (e.g. to write it to disk), so a
-    caller can stream results instead of waiting for all of them.
+    Args:
+        config: the validated scenario.
+        root_seed: the root seed (one replicate runs with the root seed itself).
+        n_replicates: how many runs (>= 1).
+        steps: days per run (default: the scenario's).
+        workers, dask: the backend to make (`sim.executors.make_backend`) when `backend`
+            is not given; it is closed at the end.
+        on_result: called with each result as its run finishes (e.g. to write it to disk),
+            so a caller can stream results instead of waiting for all of them.
+        backend: a backend made beforehand (e.g. to report an unreachable scheduler before
+            anything else); closed at the end.
+
+    Returns:
+        The results sorted by replicate; identical whatever the backend.
     """
     seeds = replicate_seeds(root_seed, n_replicates)
-    jobs = [(config, seeds[k], steps, k) for k in range(n_replicates)]
-    results: list[RunResult] = []
-    if n_replicates == 1:  # one run: show its steps instead of a bar of one
+    if n_replicates == 1 and backend is None and not dask:
+        # One local run: run it here and show its steps instead of a bar of one.
         n_steps = config.steps if steps is None else steps
-        with tqdm(total=n_steps, desc=config.name, unit="step", disable=not show_progress()) as bar:
+        with progress_bar(n_steps, config.name, unit="step") as bar:
             result = run_model(config, seeds[0], steps, 0, on_step=bar.update)
         if on_result:
             on_result(result)
         return [result]
-    bar = tqdm(total=n_replicates, desc=config.name, unit="run", disable=not show_progress())
-    if workers <= 1:
-        for job in jobs:
-            result = _run_replicate(job)
-            results.append(result)
-            if on_result:
-                on_result(result)
-            bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=process_context()) as pool:
-            futures = [pool.submit(_run_replicate, job) for job in jobs]
-            for future in as_completed(futures):
-                result = future.result()
+    backend = backend if backend is not None else make_backend(workers, dask)
+    results: list[RunResult] = []
+    try:
+        with progress_bar(n_replicates, config.name) as bar:
+            task = partial(run_replicate, config, steps)
+            for _, result in backend.map(task, list(enumerate(seeds)), bar=bar):
                 results.append(result)
                 if on_result:
                     on_result(result)
-                bar.update()
-    bar.close()
+    finally:
+        backend.close()
     return sorted(results, key=lambda r: r.replicate)

@@ -486,7 +486,12 @@ class Sweep(Strict):
         unit="points",
         help="design points (random, lhs); base samples N for sobol (N*(d+2) points); points per range for grid",
     )
-    replicates: int = param(1, ge=1, le=100_000, unit="runs", help="runs per design point (common random numbers)")
+    replicates: int = param(1, ge=1, le=100_000, unit="runs", help="runs per design point")
+    seeds: Literal["common", "independent"] = Field(
+        "common",
+        description="run seeds (sim.seeding): common = replicate k has one seed at every point "
+        "(common random numbers); independent = every run its own seed",
+    )
     outputs: list[str] = Field(..., min_length=1, description="scalar outcomes computed per run (sim.outcomes)")
     timeseries: StrictBool = Field(False, description="also keep each run's per-step figures (Parquet)")
 

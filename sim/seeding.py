@@ -10,6 +10,10 @@ numbers depend only on (scenario, seed), never on which worker or executor ran i
   points of a design: replicate k has the same seed at every point).
 - `run_seed(root, point, replicate)`: an independent seed for every (point, replicate),
   e.g. the draws of a calibration, where common numbers would correlate the draws.
+- `design_rng(root)`: the Generator that places a sweep's or calibration's design points.
+
+A sweep chooses between the last two with `sweep.seeds: common | independent`
+(`sim.sweep.design_with_replicates`); a calibration uses independent seeds.
 """
 
 from __future__ import annotations
@@ -40,6 +44,15 @@ def replicate_seeds(root_seed: int, n_replicates: int) -> list[int]:
 def run_seed(root_seed: int, point: int, replicate: int) -> int:
     """An independent seed for one run of a design: depends only on (root, point, replicate)."""
     return _to_int(np.random.SeedSequence(int(root_seed), spawn_key=(int(point), int(replicate))))
+
+
+def design_rng(root_seed: int) -> np.random.Generator:
+    """The Generator that draws a design's points (random, Latin hypercube, Sobol scrambling).
+
+    It is `default_rng(root_seed)`, separate in use from the runs' seeds: the same design can
+    be run with other run seeds and vice versa.
+    """
+    return np.random.default_rng(int(root_seed))
 
 
 def named_stream(seed: int, name: str) -> np.random.Generator:

@@ -10,26 +10,30 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
 - `manifest.json`  versions, seeds, how to re-run any point, timings, status
 - analysis files and `plots/` (`sim.analysis`)
 
-Every run goes through `sim.runner.run_model`, the same function as `run.py run`; replicate
-k of every point gets the same seed (common random numbers), so a point re-runs alone with
-`run.py run SCENARIO --seed S --set ...` and gives the same numbers, whichever executor ran it.
+Every run goes through `sim.runner.run_model`, the same function as `run.py run`, mapped
+over the design by `sim.executors` (serial, local processes or Dask). Seeds come from
+`sim.seeding` as `sweep.seeds` says: "common" (the default) gives replicate k of every point
+the same seed (common random numbers), "independent" gives every run its own. Either way a
+point re-runs alone with `run.py run SCENARIO --seed S --set ...` and gives the same
+numbers, whichever executor ran it. `run_sweep` runs; the analysis is the caller's
+(`run.py sweep` calls `sim.analysis.analyze` afterwards unless `--no-analysis`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
 
+from sim.executors import Backend, make_backend, progress_bar
 from sim.outcomes import compute_outcomes
 from sim.results import (
     OutputError,
@@ -40,10 +44,10 @@ from sim.results import (
     git_commit,
     versions,
 )
-from sim.runner import process_context, run_model, show_progress
+from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_to_dict, validate_document
 from sim.schema import Scenario
-from sim.seeding import replicate_seeds
+from sim.seeding import replicate_seeds, run_seed
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
 
 KIND = "faction-sim sweep"
@@ -52,7 +56,9 @@ ID_COLUMNS = ["point", "replicate", "seed"]
 
 
 class SweepError(Exception):
-    """A sweep cannot start or resume (bad directory, unreachable cluster...); exit status 2."""
+    """A sweep cannot start or resume (bad or damaged directory...); exit status 2.
+
+    An unreachable cluster is `sim.executors.ExecutorError` (also exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class RunTask:
 
 @dataclass(frozen=True)
 class SweepJob:
-    """What every run of a sweep shares (sent once per task; small and picklable)."""
+    """What every run of a sweep shares (sent with each task: small and picklable)."""
 
     base: dict  # the resolved base scenario, without its sweep section
     outputs: tuple[str, ...]
@@ -107,119 +113,6 @@ def _write_parquet(directory: Path, task: RunTask, timeseries: pd.DataFrame) -> 
     atomic_write_bytes(path, buffer.getvalue())
 
 
-# ------------------------------------------------------------------------- executors
-
-
-class SerialExecutor:
-    name = "serial"
-
-    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
-        for task in tasks:
-            yield fn(job, task)
-
-    def close(self) -> None:
-        pass
-
-
-class ProcessExecutor:
-    """Local worker processes; at most `window` runs in flight, so memory stays bounded."""
-
-    name = "processes"
-
-    def __init__(self, workers: int):
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.workers = workers
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=process_context())
-
-    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        tasks = iter(tasks)
-        pending = set()
-        window = 4 * self.workers
-        while True:
-            while len(pending) < window:
-                task = next(tasks, None)
-                if task is None:
-                    break
-                pending.add(self.pool.submit(fn, job, task))
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
-class DaskExecutor:
-    """Runs on a Dask distributed cluster: an existing scheduler, or a LocalCluster ('local').
-
-    A worker that dies has its runs retried (`retries`) on another worker.
-    """
-
-    name = "dask"
-
-    def __init__(self, address: str, workers: int, connect_timeout_s: float = 5.0, retries: int = 2):
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError as error:  # pragma: no cover - depends on the install
-            raise SweepError("Dask is not installed: pip install 'faction-sim[sweep]'") from error
-        self.retries = retries
-        self.cluster = None
-        if address == "local":
-            self.cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # any free port: never clash with another cluster
-                silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
-            )
-            self.client = Client(self.cluster)
-        else:
-            try:
-                self.client = Client(address, timeout=f"{connect_timeout_s}s")
-            except (OSError, TimeoutError, ValueError) as error:
-                raise SweepError(
-                    f"cannot reach the Dask scheduler at {address} "
-                    f"within {connect_timeout_s:g} s ({type(error).__name__})"
-                ) from None
-        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
-
-    def imap_unordered(self, fn: Callable, job, tasks: Iterable) -> Iterator:
-        from distributed import as_completed
-
-        tasks = iter(tasks)
-        window = 4 * self.workers
-        job_future = self.client.scatter(job, broadcast=True)
-        futures = as_completed()
-        for task in tasks:
-            futures.add(self.client.submit(fn, job_future, task, pure=False, retries=self.retries))
-            if futures.count() >= window:
-                break
-        for future in futures:
-            yield future.result()
-            future.release()
-            task = next(tasks, None)
-            if task is not None:
-                futures.add(self.client.submit(fn, job_future, task, pure=False, retries=self.retries))
-
-    def close(self) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
-
-
-def make_executor(workers: int, dask: str | None):
-    if dask:
-        return DaskExecutor(dask, workers)
-    if workers <= 1:
-        return SerialExecutor()
-    return ProcessExecutor(workers)
-
-
 # ------------------------------------------------------------------------- the sweep
 
 
@@ -228,20 +121,42 @@ def default_sweep_dir(scenario_name: str) -> Path:
 
 
 def design_with_replicates(config: Scenario, root_seed: int) -> pd.DataFrame:
-    """design.csv: every design point times every replicate, with the replicate's seed."""
+    """design.csv: every design point times every replicate, with the run's seed.
+
+    Seeds follow `sweep.seeds` (`sim.seeding`): "common" gives replicate k the seed
+    `replicate_seeds(root, replicates)[k]` at every point (common random numbers: points
+    differ by their parameters, not their noise); "independent" gives every run its own
+    `run_seed(root, point, replicate)` (e.g. the draws of a calibration).
+
+    Returns:
+        One row per run, sorted by (point, replicate): point, replicate, seed, then one
+        column per parameter.
+    """
     from sim.design import build_design
 
     sweep = config.sweep
     points = build_design(sweep, root_seed)
-    seeds = replicate_seeds(root_seed, sweep.replicates)
+    common = replicate_seeds(root_seed, sweep.replicates)
     rows = []
-    for k, seed in enumerate(seeds):
+    for k in range(sweep.replicates):
         block = points.copy()
         block.insert(1, "replicate", k)
-        block.insert(2, "seed", seed)
+        if sweep.seeds == "independent":
+            seeds = [run_seed(root_seed, point, k) for point in block["point"]]
+        else:
+            seeds = [common[k]] * len(block)
+        block.insert(2, "seed", pd.Series(seeds, index=block.index, dtype="int64"))
         rows.append(block)
     design = pd.concat(rows, ignore_index=True).sort_values(["point", "replicate"], kind="stable")
     return design.reset_index(drop=True)
+
+
+SEEDS_NOTE = {
+    "common": "replicate k of every point has seed design.csv[seed] (common random numbers: "
+    "sim.seeding.replicate_seeds(root_seed, replicates)); one replicate uses the root seed",
+    "independent": "every point and replicate has its own seed, design.csv[seed] "
+    "(sim.seeding.run_seed: SeedSequence(root_seed, spawn_key=(point, replicate)))",
+}
 
 
 def read_journal(directory: Path, repair: bool = False) -> list[dict]:
@@ -309,7 +224,7 @@ def _manifest(
         "n_runs": len(design),
         "root_seed": int(root_seed),
         "steps": int(steps),
-        "seeds": "replicate k of every point has seed design.csv[seed]; one replicate uses the root seed",
+        "seeds": SEEDS_NOTE[sweep.seeds],
         "rerun_point": (
             f"python run.py run {where} --seed <seed from design.csv> --steps {steps} "
             "--set <parameter>=<value> for each parameter of the point"
@@ -404,56 +319,71 @@ def run_sweep(
     *,
     workers: int = 1,
     dask: str | None = None,
-    analyze: bool = True,
     on_row: Callable[[dict], None] | None = None,
-    executor=None,
+    backend: Backend | None = None,
 ) -> dict:
-    """Run every run of the sweep in `directory` not yet in its journal; returns counts.
+    """Run every run of the sweep in `directory` not yet in its journal.
 
-    `executor` (from `make_executor`) may be made beforehand, so that an unreachable cluster
-    is reported before anything is written; it is closed at the end either way.
+    Runs go through `sim.executors` (`Backend.map`): at most a window of runs in flight,
+    each finished run appended to the journal at once. Nothing is analysed here: the caller
+    runs `sim.analysis.analyze(directory)` if it wants summaries and plots.
+
+    Args:
+        directory: a sweep directory made by `start_sweep`.
+        workers, dask: the backend to make (`sim.executors.make_backend`) when `backend`
+            is not given.
+        on_row: called with each run's row (as journalled) as it finishes.
+        backend: a backend made beforehand, so that an unreachable cluster is reported
+            before anything is written. Closed at the end either way.
+
+    Returns:
+        Counts: runs (run now), total (runs in the design), done_before (already in the
+        journal), failed (failed runs in outcomes.csv), todo (runs this call had to do),
+        finished (rows in outcomes.csv).
+
+    Raises:
+        SweepError: not a sweep directory, or damaged. ExecutorError: no backend.
     """
-    manifest, config, design = load_sweep(directory)
+    try:
+        manifest, config, design = load_sweep(directory)
+        backend = backend if backend is not None else make_backend(workers, dask)
+    except BaseException:
+        if backend is not None:
+            backend.close()
+        raise
     parameters, outputs = manifest["parameters"], manifest["outputs"]
     done_rows = read_journal(directory, repair=True)
     done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
     n_failed = sum(r.get("status") != "ok" for r in done_rows)
-    todo = [key for key in zip(design.point.astype(int), design.replicate.astype(int)) if key not in done]
     timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
     base = scenario_to_dict(config)
     base.pop("sweep", None)
     job = SweepJob(base=base, outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir)
-
-    executor = executor if executor is not None else make_executor(workers, dask)
-    journal = Journal(directory)
-    started = time.perf_counter()
-    bar = tqdm(
-        total=len(design), initial=len(done), desc=f"sweep {config.name}", unit="run", disable=not show_progress()
-    )
-    bar.set_postfix(failed=n_failed)
-    n_run = 0
     from sim.design import override_strings
 
     declared = config.sweep.parameters  # values go back to their declared types
+    tasks = [
+        RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(override_strings(r, declared)))
+        for r in design.to_dict("records")
+        if (int(r["point"]), int(r["replicate"])) not in done
+    ]
+    journal = Journal(directory)
+    started = time.perf_counter()
+    n_run = 0
     try:
-        records = design.to_dict("records")
-        tasks = (
-            RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(override_strings(r, declared)))
-            for r in records
-            if (int(r["point"]), int(r["replicate"])) not in done
-        )
-        for row in executor.imap_unordered(run_task, job, tasks):
-            journal.append(row)
-            n_run += 1
-            n_failed += row["status"] != "ok"
-            bar.update()
+        with progress_bar(len(design), f"sweep {config.name}", initial=len(done)) as bar:
             bar.set_postfix(failed=n_failed)
-            if on_row is not None:
-                on_row(row)
+            for _, row in backend.map(partial(run_task, job), tasks, bar=bar):
+                journal.append(row)
+                n_run += 1
+                if row["status"] != "ok":
+                    n_failed += 1
+                    bar.set_postfix(failed=n_failed)
+                if on_row is not None:
+                    on_row(row)
     finally:
-        bar.close()
         journal.close()
-        executor.close()
+        backend.close()
     frame = finalize_outcomes(directory, design, parameters, outputs)
     manifest.update(
         status="complete" if len(frame) == len(design) else "incomplete",
@@ -461,20 +391,17 @@ def run_sweep(
         last_session={
             "runs": n_run,
             "wall_time_s": round(time.perf_counter() - started, 3),
-            "executor": executor.name,
-            "workers": getattr(executor, "workers", 1),
+            "executor": backend.kind,
+            "workers": backend.workers,
         },
         n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
     )
     _write_json(Path(directory) / "manifest.json", manifest)
-    if analyze and len(frame):
-        from sim.analysis import analyze as analyze_sweep
-
-        analyze_sweep(directory)
     return {
         "runs": n_run,
         "total": len(design),
         "done_before": len(done),
         "failed": manifest["n_failed"],
-        "todo": len(todo),
+        "todo": len(tasks),
+        "finished": len(frame),
     }

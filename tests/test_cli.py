@@ -73,6 +73,34 @@ def test_rerun_command_in_the_manifest_reproduces_a_replicate(tmp_path):
     pd.testing.assert_frame_equal(replicate, one.drop(columns=["replicate"]), check_exact=True)
 
 
+def test_run_and_validate_patterns_on_dask_local(tmp_path):
+    """--dask local works for run and validate-patterns, with the serial run's numbers."""
+    common = ["toy_two_towns", "--steps", 15, "--replicates", 2, "--seed", 4]
+    serial, dask = tmp_path / "serial", tmp_path / "dask"
+    assert run_cli("run", *common, "--out", serial, "--no-plots").returncode == 0
+    done = run_cli("run", *common, "--workers", 2, "--dask", "local", "--out", dask, "--no-plots")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # not a terminal: no progress bar, no cluster chatter
+    for name in ("timeseries.csv", "events.csv"):
+        assert (serial / name).read_bytes() == (dask / name).read_bytes(), name
+    assert json.loads((dask / "manifest.json").read_text())["executor"] == "dask:local"
+
+    report = tmp_path / "validation"
+    done = run_cli("validate-patterns", *common, "--workers", 2, "--dask", "local", "--out", report)
+    assert done.returncode in (0, 1), done.stderr  # 1: the toy fails some patterns, as it should
+    assert "Traceback" not in done.stderr
+    assert "--dask local" in (report / "VALIDATION.md").read_text()
+    runs = pd.read_csv(report / "patterns.csv").sort_values("replicate")
+    replicates = json.loads((serial / "manifest.json").read_text())["replicates"]
+    assert list(runs["seed"]) == [r["seed"] for r in replicates]  # the same runs as `run` made
+
+
+def test_run_with_an_unreachable_scheduler_exits_2_with_nothing_written(tmp_path):
+    done = run_cli("run", "toy_two_towns", "--replicates", 2, "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "x")
+    assert done.returncode == 2 and "cannot reach the Dask scheduler" in done.stderr
+    assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_plot_redraws_from_files_alone(tmp_path):
     out = tmp_path / "r"
     assert run_cli("run", "toy_two_towns", "--steps", 10, "--out", out, "--no-plots").returncode == 0

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from helpers import PROJECT, SCENARIOS
 
+from sim.executors import make_backend
 from sim.outcomes import compute_outcomes
 from sim.runner import run_model
 from sim.scenario import load_scenario
 from sim.sweep import (
     JOURNAL,
-    ProcessExecutor,
     load_sweep,
     read_journal,
     run_sweep,
@@ -70,11 +70,11 @@ def test_design_files_and_common_random_numbers(tmp_path):
 
 def test_serial_processes_and_dask_give_identical_outcomes(tmp_path):
     serial = start(tmp_path, "serial")
-    run_sweep(serial, workers=1, analyze=False)
+    run_sweep(serial, workers=1)
     pooled = start(tmp_path, "pooled")
-    run_sweep(pooled, workers=2, analyze=False)
+    run_sweep(pooled, workers=2)
     dask = start(tmp_path, "dask")
-    run_sweep(dask, workers=2, dask="local", analyze=False)
+    run_sweep(dask, workers=2, dask="local")
     reference = outcomes(serial)
     assert (reference.status == "ok").all() and len(reference) == 8
     pd.testing.assert_frame_equal(reference, outcomes(pooled), check_exact=True)
@@ -84,7 +84,7 @@ def test_serial_processes_and_dask_give_identical_outcomes(tmp_path):
 
 def test_a_point_reruns_alone_with_its_seed_and_parameters(tmp_path):
     directory = start(tmp_path, "s")
-    run_sweep(directory, analyze=False)
+    run_sweep(directory)
     table = outcomes(directory)
     row = table.iloc[5]
     manifest, config, design = load_sweep(directory)
@@ -116,7 +116,7 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
 
     monkeypatch.setattr(sim.sweep, "run_model", flaky)
     directory = start(tmp_path, "s")
-    counts = run_sweep(directory, analyze=False)
+    counts = run_sweep(directory)
     table = outcomes(directory)
     failed = table[table.status == "failed"]
     assert counts["failed"] == len(failed) == 2
@@ -132,18 +132,16 @@ def test_executor_keeps_a_bounded_number_of_runs_in_flight():
             pulled.append(i)
             yield i
 
-    executor = ProcessExecutor(2)
-    try:
-        seen = 0
-        for _ in executor.imap_unordered(_square, None, tasks()):
-            seen += 1
-            assert len(pulled) - seen <= 4 * 2  # never more than the window ahead
-    finally:
-        executor.close()
-    assert seen == 40
+    with make_backend(2) as backend:
+        seen = []
+        for index, result in backend.map(_square, tasks()):
+            seen.append(index)
+            assert result == index * index
+            assert len(pulled) - len(seen) <= 4 * 2  # never more than the window ahead
+    assert sorted(seen) == list(range(40))
 
 
-def _square(job, x):
+def _square(x):
     return x * x
 
 
@@ -152,7 +150,7 @@ def test_timeseries_are_kept_as_parquet_when_asked(tmp_path):
     directory = start_sweep(
         config, out=tmp_path / "t", root_seed=3, steps=None, scenario_file=None, overrides=[], executor_name="test"
     )
-    run_sweep(directory, analyze=False)
+    run_sweep(directory)
     files = sorted((directory / "timeseries").rglob("*.parquet"))
     assert len(files) == 4
     frame = pd.read_parquet(files[0])
@@ -266,7 +264,7 @@ def test_scenario_for_applies_overrides_to_the_base():
 
 def test_the_manifest_rerun_command_reproduces_the_first_run(tmp_path):
     directory = start(tmp_path, "s")
-    run_sweep(directory, analyze=False)
+    run_sweep(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
     command = manifest["rerun_example"].split()
     assert command[:3] == ["python", "run.py", "run"]
@@ -314,9 +312,9 @@ def test_finished_runs_leave_no_model_behind():
     assert all(ref() is None for ref in built)
 
 
-def _die_once_then_square(job, x):
+def _die_once_then_square(directory, x):
     """A run whose worker process dies the first time it runs it (as if killed or out of memory)."""
-    marker = Path(job) / f"died-{x}"
+    marker = Path(directory) / f"died-{x}"
     if x == 3 and not marker.exists():
         marker.write_text("")
         os._exit(1)
@@ -324,12 +322,25 @@ def _die_once_then_square(job, x):
 
 
 def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
-    from sim.sweep import DaskExecutor
+    from functools import partial
 
-    executor = DaskExecutor("local", 2)
-    try:
-        results = sorted(executor.imap_unordered(_die_once_then_square, str(tmp_path), range(8)))
-    finally:
-        executor.close()
+    with make_backend(2, "local") as backend:
+        results = sorted(result for _, result in backend.map(partial(_die_once_then_square, str(tmp_path)), range(8)))
     assert (tmp_path / "died-3").exists()  # the worker did die...
     assert results == [x * x for x in range(8)]  # ...and its run was done again elsewhere
+
+
+def test_the_sweep_command_analyses_after_the_runs_unless_told_not_to(tmp_path):
+    """run_sweep only runs; `run.py sweep` then calls the analysis (summary.csv, plots/)."""
+    common = ["sweep", SCENARIOS / "toy_two_towns.yaml", "--seed", 11, "--workers", 2]
+    for override in TOY_SWEEP:
+        common += ["--set", override]
+    common += ["--set", "sweep.replicates=1", "--set", "steps=10"]
+    done = run_cli(*common, "--out", tmp_path / "a")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a" / "summary.csv").is_file() and list((tmp_path / "a" / "plots").glob("*.png"))
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["executor"] == "processes:2" and manifest["status"] == "complete"
+    done = run_cli(*common, "--out", tmp_path / "b", "--no-analysis")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "b" / "summary.csv").exists() and (tmp_path / "b" / "outcomes.csv").is_file()

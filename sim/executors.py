@@ -1,0 +1,249 @@
+"""Where many runs execute: one bounded, streaming map over any `concurrent.futures` executor.
+
+Every command that runs many models (`run.py run --replicates`, `validate-patterns`,
+`calibrate`, `sweep`) goes through `map_unordered`, over one of three backends built by
+`make_backend(workers, dask)`:
+
+- serial: `InlineExecutor`, which runs each call in this process when it is submitted;
+- processes: a `ProcessPoolExecutor` started with `process_context()` (forkserver/spawn);
+- dask: `Client.get_executor(pure=False, retries=...)` of an existing scheduler
+  (`dask="tcp://host:8786"`) or of a `LocalCluster` started here (`dask="local"`).
+
+The map keeps at most `window` calls in flight (memory stays bounded however many runs
+there are), pulls the next item only when a result has been yielded, and yields
+`(index, result)` pairs as calls finish, so a caller can journal results at once and order
+them afterwards. Where a call runs never changes its result: every run's randomness comes
+from its own seed (`sim.seeding`), so serial, process and Dask execution agree bit for bit.
+
+This module imports nothing from `sim` (it runs functions, it does not know models).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WINDOW_PER_WORKER = 4  # calls in flight per worker: keeps workers busy, memory bounded
+DASK_RETRIES = 2  # a call whose worker dies (or that raises) is tried again this many times
+CONNECT_TIMEOUT_S = 5.0  # an unreachable scheduler is reported after this long
+
+
+class ExecutorError(Exception):
+    """A backend cannot start (Dask missing, scheduler unreachable); the CLI exits with status 2."""
+
+
+def process_context():
+    """Start worker processes with forkserver (spawn where unavailable), not fork.
+
+    Forking a process that runs threads (pandas, BLAS, a progress bar) can deadlock the child;
+    Python 3.12+ warns about it and 3.14 no longer forks by default.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def show_progress() -> bool:
+    """Progress bars only on an interactive terminal; batch jobs and CI stay quiet."""
+    return sys.stderr.isatty()
+
+
+def default_workers() -> int:
+    """Local worker processes when none are asked for: the CPU count, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def progress_bar(total: int, desc: str, unit: str = "run", initial: int = 0) -> tqdm:
+    """A tqdm bar on a terminal; a silent (disabled) one otherwise."""
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not show_progress())
+
+
+class InlineExecutor(Executor):
+    """A `concurrent.futures.Executor` that runs each call in this process, when submitted.
+
+    The serial backend: the same map drives it as the parallel ones. An exception of the
+    call is stored in its future (raised by `result()`); KeyboardInterrupt propagates.
+    """
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # noqa: BLE001 - handed to the caller through the future
+            future.set_exception(error)
+        return future
+
+
+def map_unordered(
+    executor: Executor,
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    *,
+    window: int,
+    bar: tqdm | None = None,
+) -> Iterator[tuple[int, R]]:
+    """Call `fn(item)` for every item on `executor`; yield `(index, result)` as calls finish.
+
+    Args:
+        executor: any `concurrent.futures.Executor` (process pool, Dask `ClientExecutor`,
+            `InlineExecutor`). `fn` and the items must pickle for out-of-process executors.
+        fn: the call; a module-level function, or `functools.partial` of one.
+        items: consumed lazily: at most `window` calls are in flight at once.
+        window: the largest number of calls submitted and not yet yielded (>= 1).
+        bar: a progress bar advanced once per result (`progress_bar`), or None.
+
+    Yields:
+        `(index, result)`: the item's position in `items` and what `fn` returned, in order of
+        completion (use the index to order results).
+
+    Raises:
+        Whatever `fn` raised, when its result comes up; the calls still pending are then
+        cancelled (as when the caller stops iterating early).
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    numbered = enumerate(items)
+    pending: dict[Future, int] = {}
+    try:
+        while True:
+            while len(pending) < window:
+                nxt = next(numbered, None)
+                if nxt is None:
+                    break
+                index, item = nxt
+                pending[executor.submit(fn, item)] = index
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = pending.pop(future)
+                result = future.result()
+                if bar is not None:
+                    bar.update()
+                yield index, result
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+@dataclass
+class Backend:
+    """A ready executor (from `make_backend`) with what it is and how to close it.
+
+    Use as a context manager, or call `close()`: it stops worker processes or a LocalCluster
+    and disconnects from a scheduler (an external cluster keeps running).
+    """
+
+    executor: Executor
+    kind: str  # "serial" | "processes" | "dask"
+    workers: int  # worker processes (for Dask: workers connected when it started)
+    address: str | None = None  # the Dask scheduler ("local" for a LocalCluster)
+    client: Any = field(default=None, repr=False)  # the Dask `Client`, for Dask only
+    _cluster: Any = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """'serial', 'processes:4' or 'dask:<address>' (for manifests)."""
+        if self.kind == "dask":
+            return f"dask:{self.address}"
+        return "serial" if self.kind == "serial" else f"processes:{self.workers}"
+
+    @property
+    def window(self) -> int:
+        """Calls in flight: 1 serially (each result is handed on as soon as it exists)."""
+        return 1 if self.kind == "serial" else WINDOW_PER_WORKER * self.workers
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T], bar: tqdm | None = None) -> Iterator[tuple[int, R]]:
+        """`map_unordered` on this backend with its window."""
+        return map_unordered(self.executor, fn, items, window=self.window, bar=bar)
+
+    def close(self) -> None:
+        """Cancel what has not started, stop workers and clusters; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.kind == "dask":
+            self.executor.shutdown(wait=False)  # cancels the futures still on the cluster
+            self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        else:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ExecutorError("Dask is not installed: pip install 'faction-sim[sweep]'") from error
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,  # one model per process: the models are CPU-bound Python
+            processes=True,
+            dashboard_address=":0",  # any free port: never clash with another cluster
+            silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
+        )
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout=f"{connect_timeout_s}s")
+        except (OSError, TimeoutError, ValueError) as error:
+            raise ExecutorError(
+                f"cannot reach the Dask scheduler at {address} "
+                f"within {connect_timeout_s:g} s ({type(error).__name__})"
+            ) from None
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
+    # pure=False: two calls with equal arguments are two runs, not one cached result.
+    executor = client.get_executor(pure=False, retries=retries)
+    return Backend(executor, "dask", n_workers, address, client=client, _cluster=cluster)
+
+
+def make_backend(
+    workers: int = 1,
+    dask: str | None = None,
+    *,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    retries: int = DASK_RETRIES,
+) -> Backend:
+    """The backend for `--workers N [--dask ADDRESS]`; connect or start workers now.
+
+    Args:
+        workers: local worker processes (>= 1; 1 means serial, in this process), or the
+            number of LocalCluster workers with `dask="local"`.
+        dask: None (local), "local" (start a Dask LocalCluster) or a scheduler address
+            such as "tcp://host:8786".
+        connect_timeout_s: how long to try to reach a scheduler before giving up.
+        retries: how many times Dask re-runs a call whose worker died or that raised.
+
+    Returns:
+        A `Backend`; close it (or use `with`) when done.
+
+    Raises:
+        ExecutorError: Dask is not installed, or the scheduler cannot be reached in time.
+    """
+    workers = max(1, int(workers))
+    if dask:
+        return _dask_backend(dask, workers, connect_timeout_s, retries)
+    if workers == 1:
+        return Backend(InlineExecutor(), "serial", 1)
+    return Backend(ProcessPoolExecutor(max_workers=workers, mp_context=process_context()), "processes", workers)

@@ -1,0 +1,191 @@
+"""One execution path (sim.executors): the bounded map, and the same numbers on every backend.
+
+The cross-backend tests run each many-run command (replicates, validate-patterns, calibrate,
+sweep) serially, on two local processes and on a Dask cluster reached by its address (one
+LocalCluster shared by the module), and compare the results bit for bit.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import time
+from functools import partial
+
+import pandas as pd
+import pytest
+from helpers import PROJECT, SCENARIOS
+
+from sim.api import simulate
+from sim.calibration import Calibration, calibrate
+from sim.executors import ExecutorError, InlineExecutor, make_backend, map_unordered
+from sim.patterns import validate
+from sim.scenario import load_scenario
+from sim.seeding import replicate_seeds, run_seed
+from sim.sweep import run_sweep, start_sweep
+
+TOY = SCENARIOS / "toy_two_towns.yaml"
+
+
+# --------------------------------------------------------------------------- the map
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail_on(bad: int, x: int) -> int:
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_map_yields_every_item_once_with_its_index(workers):
+    with make_backend(workers) as backend:
+        pairs = list(backend.map(_square, iter(range(25))))
+    assert sorted(pairs) == [(i, i * i) for i in range(25)]
+    assert backend.kind == ("serial" if workers == 1 else "processes")
+
+
+def test_the_serial_backend_hands_on_each_result_before_the_next_run():
+    pulled = []
+
+    def items():
+        for i in range(10):
+            pulled.append(i)
+            yield i
+
+    with make_backend(1) as backend:
+        for n_seen, (index, _) in enumerate(backend.map(_square, items()), start=1):
+            assert index == n_seen - 1 and len(pulled) == n_seen  # window 1: streaming, in order
+
+
+def test_a_call_that_raises_stops_the_map_and_cancels_what_is_pending():
+    ran = []
+
+    def record(x):
+        ran.append(x)
+        return _fail_on(3, x)
+
+    with pytest.raises(ValueError, match="bad item 3"):
+        list(map_unordered(InlineExecutor(), record, range(100), window=1))
+    assert ran == [0, 1, 2, 3]  # nothing after the failure was started
+    with make_backend(2) as backend, pytest.raises(ValueError, match="bad item 5"):
+        list(backend.map(partial(_fail_on, 5), range(40)))
+    with pytest.raises(ValueError, match="window"):
+        list(map_unordered(InlineExecutor(), _square, range(3), window=0))
+
+
+def test_an_unreachable_scheduler_is_refused_quickly():
+    started = time.monotonic()
+    with pytest.raises(ExecutorError, match="cannot reach the Dask scheduler"):
+        make_backend(1, "tcp://127.0.0.1:9", connect_timeout_s=1)
+    assert time.monotonic() - started < 20
+
+
+def test_executors_imports_nothing_from_sim():
+    """The lowest layer: no import cycle can go through it."""
+    tree = ast.parse((PROJECT / "sim" / "executors.py").read_text(encoding="utf-8"))
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name and name.split(".")[0] == "sim"]
+
+
+# --------------------------------------------------------------------------- same numbers everywhere
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """The address of a 2-worker Dask LocalCluster, reached as an external scheduler."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+    )
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def backends(address: str) -> list[dict]:
+    """Keyword arguments for serial, local processes and Dask."""
+    return [{"workers": 1}, {"workers": 2}, {"workers": 2, "dask": address}]
+
+
+def test_replicates_are_identical_on_every_backend(scheduler):
+    runs = [simulate(TOY, seed=5, steps=20, replicates=3, **kw) for kw in backends(scheduler)]
+    assert [r.executor for r in runs] == ["serial", "processes:2", f"dask:{scheduler}"]
+    assert [r.seed for r in runs[0].results] == replicate_seeds(5, 3)
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0].timeseries, other.timeseries, check_exact=True)
+        pd.testing.assert_frame_equal(runs[0].events, other.events, check_exact=True)
+
+
+def test_validate_patterns_is_identical_on_every_backend(scheduler):
+    reports = [validate(TOY, 3, seed=3, steps=30, **kw) for kw in backends(scheduler)]
+    for other in reports[1:]:
+        pd.testing.assert_frame_equal(reports[0].runs, other.runs, check_exact=True)
+    assert "--dask" in reports[2].command and "--dask" not in reports[0].command
+
+
+def _tiny_calibration() -> Calibration:
+    return Calibration.model_validate(
+        {
+            "design": "lhs",
+            "samples": 6,
+            "replicates": 2,
+            "accept": 0.5,
+            "parameters": {"rules.clashes.lethality": {"low": 0.01, "high": 0.1}},
+            "statistics": [{"outcome": "killed_window_peak.20", "target": 5, "scale": 2}],
+        }
+    )
+
+
+def test_calibration_is_identical_on_every_backend_with_independent_seeds(scheduler, tmp_path):
+    base = load_scenario(TOY, ["steps=20"])
+    results = [
+        calibrate(base, _tiny_calibration(), out=tmp_path / f"c{i}", seed=7, plots=False, **kw)
+        for i, kw in enumerate(backends(scheduler))
+    ]
+    for other in results[1:]:
+        pd.testing.assert_frame_equal(results[0].draws, other.draws, check_exact=True)
+    # The design is written once, with run_seed for every draw and replicate (never rewritten).
+    sweep_dir = tmp_path / "c0" / "sweep"
+    design = pd.read_csv(sweep_dir / "design.csv")
+    assert len(design) == 12 and design["seed"].nunique() == 12
+    assert list(design["seed"]) == [run_seed(7, p, r) for p, r in zip(design["point"], design["replicate"])]
+    manifest = json.loads((sweep_dir / "manifest.json").read_text())
+    assert f"--seed {design['seed'].iloc[0]} " in manifest["rerun_example"]
+    assert "own seed" in manifest["seeds"]
+    assert load_scenario(sweep_dir / "scenario.yaml").sweep.seeds == "independent"
+
+
+def test_a_sweep_with_independent_seeds_is_identical_on_every_backend(scheduler, tmp_path):
+    config = load_scenario(
+        TOY,
+        [
+            "sweep={design: grid, replicates: 2, seeds: independent, parameters: "
+            "{factions.Red.salary_usd_month: [120, 200]}, outputs: [killed_total, territory_final.Red]}",
+            "steps=20",
+        ],
+    )
+    tables = []
+    for i, kw in enumerate(backends(scheduler)):
+        directory = start_sweep(
+            config, out=tmp_path / f"s{i}", root_seed=11, steps=None, scenario_file=None, overrides=[],
+            executor_name="test",
+        )
+        counts = run_sweep(directory, **kw)
+        assert counts["finished"] == counts["total"] == 4
+        assert not (directory / "plots").exists()  # run_sweep does not analyse
+        tables.append(pd.read_csv(directory / "outcomes.csv").drop(columns=["elapsed_s"]))
+    design = pd.read_csv(tmp_path / "s0" / "design.csv")
+    assert list(design["seed"]) == [run_seed(11, p, r) for p, r in zip(design["point"], design["replicate"])]
+    for other in tables[1:]:
+        pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
