@@ -95,6 +95,7 @@ def test_synthetic_recovery_puts_the_truth_in_a_narrow_credible_interval(recover
     assert abs(median - TRUE_LETHALITY) < 0.015
 
 
+@pytest.mark.slow
 def test_calibration_files(recovery):
     result, data = recovery
     out = result.directory
@@ -134,6 +135,7 @@ def _calibration_of(summary: dict) -> Calibration:
     )
 
 
+@pytest.mark.slow
 def test_calibrated_scenario_validates_and_runs_with_the_posterior_medians(recovery):
     result, _ = recovery
     path = result.calibrated_file

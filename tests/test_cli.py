@@ -23,6 +23,7 @@ def run_cli(*args, cwd=None, env_extra=None) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_run_writes_every_file_exactly_at_out(tmp_path):
     out = tmp_path / "toy-run"
     done = run_cli(
@@ -58,6 +59,7 @@ def test_run_writes_every_file_exactly_at_out(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
+@pytest.mark.slow
 def test_rerun_command_in_the_manifest_reproduces_a_replicate(tmp_path):
     out = tmp_path / "many"
     assert run_cli("run", "toy_two_towns", "--steps", 15, "--replicates", 2, "--out", out, "--no-plots").returncode == 0
@@ -73,6 +75,7 @@ def test_rerun_command_in_the_manifest_reproduces_a_replicate(tmp_path):
     pd.testing.assert_frame_equal(replicate, one.drop(columns=["replicate"]), check_exact=True)
 
 
+@pytest.mark.slow
 def test_run_and_validate_patterns_on_dask_local(tmp_path):
     """--dask local works for run and validate-patterns, with the serial run's numbers."""
     common = ["toy_two_towns", "--steps", 15, "--replicates", 2, "--seed", 4]
@@ -95,12 +98,14 @@ def test_run_and_validate_patterns_on_dask_local(tmp_path):
     assert list(runs["seed"]) == [r["seed"] for r in replicates]  # the same runs as `run` made
 
 
+@pytest.mark.slow
 def test_run_with_an_unreachable_scheduler_exits_2_with_nothing_written(tmp_path):
     done = run_cli("run", "toy_two_towns", "--replicates", 2, "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "x")
     assert done.returncode == 2 and "cannot reach the Dask scheduler" in done.stderr
     assert "Traceback" not in done.stderr and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_plot_redraws_from_files_alone(tmp_path):
     out = tmp_path / "r"
     assert run_cli("run", "toy_two_towns", "--steps", 10, "--out", out, "--no-plots").returncode == 0
@@ -156,6 +161,7 @@ def test_bad_scenarios_are_refused_with_file_line_and_key(tmp_path, snippet, fra
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]  # nothing written
 
 
+@pytest.mark.slow
 def test_bad_override_and_bad_arguments(tmp_path):
     done = run_cli("run", "baseline", "--set", "rules.clashes.p_killed=2", "--out", tmp_path / "o")
     assert done.returncode == 2
@@ -212,6 +218,7 @@ def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_kill_9_while_writing_leaves_no_results_directory(tmp_path):
     """A run killed while it writes its files leaves only a hidden staging directory."""
     import signal

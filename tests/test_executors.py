@@ -118,6 +118,7 @@ def backends(address: str) -> list[dict]:
     return [{"workers": 1}, {"workers": 2}, {"workers": 2, "dask": address}]
 
 
+@pytest.mark.slow
 def test_replicates_are_identical_on_every_backend(scheduler):
     runs = [simulate(TOY, seed=5, steps=20, replicates=3, **kw) for kw in backends(scheduler)]
     assert [r.executor for r in runs] == ["serial", "processes:2", f"dask:{scheduler}"]
@@ -127,6 +128,7 @@ def test_replicates_are_identical_on_every_backend(scheduler):
         pd.testing.assert_frame_equal(runs[0].events, other.events, check_exact=True)
 
 
+@pytest.mark.slow
 def test_validate_patterns_is_identical_on_every_backend(scheduler):
     reports = [validate(TOY, 3, seed=3, steps=30, **kw) for kw in backends(scheduler)]
     for other in reports[1:]:
@@ -147,6 +149,7 @@ def _tiny_calibration() -> Calibration:
     )
 
 
+@pytest.mark.slow
 def test_calibration_is_identical_on_every_backend_with_independent_seeds(scheduler, tmp_path):
     base = load_scenario(TOY, ["steps=20"])
     results = [
@@ -166,6 +169,7 @@ def test_calibration_is_identical_on_every_backend_with_independent_seeds(schedu
     assert load_scenario(sweep_dir / "scenario.yaml").sweep.seeds == "independent"
 
 
+@pytest.mark.slow
 def test_a_sweep_with_independent_seeds_is_identical_on_every_backend(scheduler, tmp_path):
     config = load_scenario(
         TOY,

@@ -39,6 +39,7 @@ def plotted(run_dir) -> list[Path]:
     return plot_run(run_dir)
 
 
+@pytest.mark.slow
 def test_plot_run_writes_the_six_pngs(run_dir, plotted):
     assert [p.name for p in plotted] == list(PLOT_FILES)
     assert all(p.parent == run_dir / "plots" for p in plotted)
@@ -51,6 +52,7 @@ def test_plot_run_writes_the_six_pngs(run_dir, plotted):
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == sorted(PLOT_FILES)
 
 
+@pytest.mark.slow
 def test_plots_redraw_from_a_copy_of_the_files(run_dir, plotted, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
@@ -96,6 +98,7 @@ def test_rolling_sum_is_per_replicate():
     np.testing.assert_allclose(wide[1], [0, 2, 2, 2])
 
 
+@pytest.mark.slow
 def test_one_replicate_works(tmp_path):
     out = tmp_path / "single"
     sim.simulate("baseline", seed=2, steps=12).save(out, plots=False)
@@ -104,6 +107,7 @@ def test_one_replicate_works(tmp_path):
     assert all(png_size(p)[0] >= 600 for p in paths)
 
 
+@pytest.mark.slow
 def test_missing_maps_is_an_output_error(run_dir, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()

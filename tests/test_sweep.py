@@ -68,6 +68,7 @@ def test_design_files_and_common_random_numbers(tmp_path):
     assert "--seed" in manifest["rerun_example"] and "--set" in manifest["rerun_example"]
 
 
+@pytest.mark.slow
 def test_serial_processes_and_dask_give_identical_outcomes(tmp_path):
     serial = start(tmp_path, "serial")
     run_sweep(serial, workers=1)
@@ -124,6 +125,7 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert (table[table.status == "ok"].replicate.isin([0, 1])).all() and len(table) == 8
 
 
+@pytest.mark.slow
 def test_executor_keeps_a_bounded_number_of_runs_in_flight():
     pulled = []
 
@@ -175,6 +177,7 @@ def _start_cli_sweep(out: Path) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
     whole = _start_cli_sweep(tmp_path / "whole")
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
@@ -219,6 +222,7 @@ def run_cli(*args, timeout=120):
     )
 
 
+@pytest.mark.slow
 def test_bad_sweep_input_is_refused_in_one_line(tmp_path):
     not_a_sweep = tmp_path / "plain"
     not_a_sweep.mkdir()
@@ -244,6 +248,7 @@ def test_bad_sweep_input_is_refused_in_one_line(tmp_path):
         assert not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_unreachable_dask_scheduler_fails_fast(tmp_path):
     started = time.monotonic()
     done = run_cli("sweep", "sweep_salary_mediation", "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "d")
@@ -262,6 +267,7 @@ def test_scenario_for_applies_overrides_to_the_base():
     assert changed.factions["Red"].salary_usd_month == 999
 
 
+@pytest.mark.slow
 def test_the_manifest_rerun_command_reproduces_the_first_run(tmp_path):
     directory = start(tmp_path, "s")
     run_sweep(directory)
@@ -321,6 +327,7 @@ def _die_once_then_square(directory, x):
     return x * x
 
 
+@pytest.mark.slow
 def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
     from functools import partial
 
@@ -330,6 +337,7 @@ def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
     assert results == [x * x for x in range(8)]  # ...and its run was done again elsewhere
 
 
+@pytest.mark.slow
 def test_the_sweep_command_analyses_after_the_runs_unless_told_not_to(tmp_path):
     """run_sweep only runs; `run.py sweep` then calls the analysis (summary.csv, plots/)."""
     common = ["sweep", SCENARIOS / "toy_two_towns.yaml", "--seed", 11, "--workers", 2]
