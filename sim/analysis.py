@@ -59,6 +59,7 @@ __all__ = [
     "outcome_label",
     "parameter_label",
     "safe_name",
+    "saltelli_2010",
     "screening",
     "sobol_analysis",
     "summarize",
@@ -117,12 +118,18 @@ def _ok_runs(outcomes: pd.DataFrame, outputs: Sequence[str]) -> pd.DataFrame:
 
 
 def summarize(outcomes: pd.DataFrame, parameters: Sequence[str], outputs: Sequence[str]) -> pd.DataFrame:
-    """Per design point: parameter values, `n_ok`, `n_failed`, and per outcome across its ok
-    replicates `<out>.median`, `<out>.q05`, `<out>.q95` (linear interpolation, as `sim.plots`).
+    """Per design point: its parameters, run counts, and each outcome's median and 5-95 % range.
+
+    Columns: `point`, the parameter values, `n_ok`, `n_failed`, and per outcome across the
+    point's ok replicates `<out>.median`, `<out>.q05`, `<out>.q95` (quantiles by linear
+    interpolation, as in `sim.plots`); one row per point, sorted by point.
 
     Every point that appears in `outcomes` gets a row; one whose runs all failed has
     `n_ok = 0` and NaN statistics. NaN outcome values of ok runs (e.g. a share of zero
     events) are left out of that outcome's statistics.
+
+    Raises:
+        ValueError: `outcomes` lacks `point`, `status`, a parameter or an outcome column.
     """
     parameters, outputs = list(parameters), list(outputs)
     _require(outcomes, ["point", "status", *parameters, *outputs], "outcomes")
@@ -164,13 +171,29 @@ def _sobol_blocks(design: pd.DataFrame, d: int) -> np.ndarray:
     return np.vstack([r.to_numpy(dtype=np.int64) for r in rows])
 
 
-def _saltelli_2010(f_a, f_b, f_ab):
-    """First and total indices, Saltelli et al. (2010) Table 2 (b) and (f), as in scipy.
+def saltelli_2010(f_a, f_b, f_ab):
+    """First-order and total Sobol indices by the estimators of Saltelli et al. (2010).
 
-    `f_a`, `f_b`: (..., n); `f_ab`: (d, ..., n), all centred on the mean of f_a and f_b.
-    Returns an array (2, d, ...): S1 then ST. This is the estimator
-    `scipy.stats.sobol_indices` uses by default, written out so it can be bootstrapped
-    with a seeded generator and applied when N is not a power of 2 (scipy refuses those).
+    Saltelli, A., Annoni, P., Azzini, I., Campolongo, F., Ratto, M. and Tarantola, S. (2010),
+    "Variance based sensitivity analysis of model output. Design and estimator for the total
+    sensitivity index", Computer Physics Communications 181(2): 259-270,
+    doi:10.1016/j.cpc.2009.09.018. Table 2, estimator (b) for S1,
+    mean(f_B * (f_AB_i - f_A)) / V, and (f) (Jansen's) for ST, mean((f_A - f_AB_i)^2) / (2 V),
+    with V the variance of f_A and f_B pooled.
+
+    This is the estimator `scipy.stats.sobol_indices` uses by default, written out so it can
+    be bootstrapped with a seeded generator and applied when N is not a power of 2 (scipy
+    refuses those).
+
+    Args:
+        f_a: outcomes at the base samples of matrix A, shape (..., n).
+        f_b: outcomes at the base samples of matrix B, shape (..., n).
+        f_ab: outcomes at A with column i taken from B, shape (d, ..., n), row i for parameter i.
+            All three centred on the mean of f_a and f_b (as scipy does).
+
+    Returns:
+        An array (2, d, ...): S1 then ST, one per parameter (then the batch axes of f_a).
+        NaN where f_a and f_b together have zero variance (numpy's warnings are silenced).
     """
     var = np.var(np.concatenate([f_a, f_b], axis=-1), axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -200,7 +223,7 @@ def sobol_analysis(
     A base sample j is dropped from A, B and every AB_i (with a warning) when any of its
     d + 2 points has no ok run, or (for that outcome only) a NaN mean. The remaining base
     samples no longer form a power of 2, which scipy refuses; the same estimator
-    (`_saltelli_2010`) is then applied directly.
+    (`saltelli_2010`) is then applied directly.
 
     Confidence intervals: `scipy.stats.bootstrap` over base samples, exactly as
     `SobolResult.bootstrap` resamples them, but with `rng=numpy.random.default_rng(seed)`
@@ -272,13 +295,13 @@ def _sobol_one(values: np.ndarray, d: int, n_resamples: int, confidence: float, 
         estimates = np.stack([np.ravel(res.first_order), np.ravel(res.total_order)])
     else:
         centre = np.mean([f_a, f_b])
-        estimates = _saltelli_2010(f_a - centre, f_b - centre, f_ab - centre)
+        estimates = saltelli_2010(f_a - centre, f_b - centre, f_ab - centre)
 
     centre = np.mean([f_a, f_b])  # scipy centres once on the full sample, then resamples
     a, b, ab = f_a - centre, f_b - centre, f_ab - centre
 
     def statistic(index, axis=-1):
-        return _saltelli_2010(a[index], b[index], ab[:, index])
+        return saltelli_2010(a[index], b[index], ab[:, index])
 
     method = ci_method if ci_method != "auto" else ("BCa" if n <= BCA_MAX_BASE else "percentile")
     batch = max(1, min(int(n_resamples), 2**22 // (n * (d + 2))))  # bound memory: batch x n x (d+2) floats
@@ -353,6 +376,7 @@ def parameter_info(path: str) -> tuple[str, str]:
 
 
 def parameter_label(path: str) -> str:
+    """An axis label for a scenario key path: `path (unit)`, or the path alone if it has no unit."""
     unit, _ = parameter_info(path)
     return f"{path} ({unit})" if unit else path
 
@@ -368,6 +392,7 @@ def outcome_info(name: str) -> tuple[str, str]:
 
 
 def outcome_label(name: str) -> str:
+    """An axis label for an outcome name: `name (unit)`, or the name alone if its unit is unknown."""
     unit, _ = outcome_info(name)
     return f"{name} ({unit})" if unit else name
 
@@ -454,6 +479,13 @@ def _numeric_axis(values: pd.Series) -> bool:
 def plot_outcomes_vs(
     ctx: _Sweep, summary: pd.DataFrame, ok: pd.DataFrame, parameter: str, outputs: list[str], path: Path
 ) -> Path:
+    """Draw each outcome against one parameter, one panel per outcome, and write the PNG to `path`.
+
+    A line joins the per-point medians (`summary`, from `summarize`); with several replicates
+    a band shows the 5-95 % range and dots the single ok runs (`ok`). The x axis is
+    logarithmic when the values look it (`_looks_logarithmic`); text or bool levels get one
+    slot each, in design order. Returns `path`.
+    """
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
@@ -503,6 +535,12 @@ def plot_outcomes_vs(
 
 
 def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name: str, path: Path) -> Path:
+    """Draw one outcome's median over a two-parameter grid as a heatmap and write the PNG to `path`.
+
+    `parameters` is (rows, columns). Cells without a successful run are grey. When the grid
+    has at most 625 cells, each is annotated with its value ("n/a" where no run succeeded,
+    "(n=k)" where only k replicates did). Returns `path`.
+    """
     rows_p, cols_p = parameters
     row_levels = _sorted_levels(summary[rows_p])
     col_levels = _sorted_levels(summary[cols_p])
@@ -567,6 +605,11 @@ def _sorted_levels(values: pd.Series) -> list:
 def plot_sobol(
     ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, note: str
 ) -> Path:
+    """Draw the Sobol indices (`sobol_analysis`'s table) and write the PNG to `path`.
+
+    One panel per outcome: S1 and ST per parameter as bars with their bootstrap intervals,
+    and the sum of S1. `note` is added to the subtitle. Returns `path`.
+    """
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
@@ -637,6 +680,11 @@ def plot_sobol(
 def plot_screening(
     ctx: _Sweep, table: pd.DataFrame, parameters: list[str], outputs: list[str], path: Path, skipped: list[str]
 ) -> Path:
+    """Draw the screening correlations (`screening`'s table) and write the PNG to `path`.
+
+    One panel per outcome: Spearman's rho per numeric parameter, largest |rho| on top, with
+    its p-value; `skipped` (non-numeric parameters) are named in the footer. Returns `path`.
+    """
     n = len(outputs)
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)

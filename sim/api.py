@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -37,14 +37,23 @@ class Simulation:
     scenario_file: str | None = None
     executor: str = "serial"  # where the runs ran: serial, processes:N or dask:ADDRESS
     overrides: list[str] = field(default_factory=list)
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def timeseries(self) -> pd.DataFrame:
+        """Every replicate's timeseries stacked: one row per replicate and step, led by `replicate` and `seed`.
+
+        Step 0 is the initial state; then one column per recorded figure (`sim.recording`).
+        Built anew on each access.
+        """
         return stack_results(self.results, "timeseries")
 
     @property
     def events(self) -> pd.DataFrame:
+        """Every replicate's events stacked: one row per event, led by `replicate` and `seed`, then step and event.
+
+        Built anew on each access.
+        """
         return stack_results(self.results, "events")
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
@@ -129,7 +138,7 @@ def simulate(
     root_seed = config.seed if seed is None else int(seed)
     n_steps = config.steps if steps is None else int(steps)
     n_workers = default_workers() if workers is None else max(1, int(workers))
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     if backend is None and (dask or (replicates > 1 and n_workers > 1)):
         backend = make_backend(n_workers, dask)
     executor = "serial"

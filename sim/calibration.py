@@ -58,7 +58,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,11 @@ QUANTILES = (0.05, 0.5, 0.95)
 
 @dataclass(frozen=True)
 class ResolvedStatistic:
+    """A calibration statistic ready to compare: its outcome as computed, its target as a number, its scale.
+
+    Each statistic adds ((value - target) / scale)^2 to a draw's distance (`distances`).
+    """
+
     name: str  # the outcome name as computed (a window outcome with its length)
     written: str  # the outcome as written in the calibration section
     target: float
@@ -131,6 +136,7 @@ class ResolvedStatistic:
     scale: float
 
     def as_dict(self) -> dict:
+        """The statistic as JSON-ready data (for calibration.json): outcome, written, target, target_source, scale."""
         return {
             "outcome": self.name,
             "written": self.written,
@@ -199,8 +205,14 @@ def load_calibration(path: str | Path, overrides: list[str] | tuple[str, ...] = 
 
 
 def load_scenario_ignoring_calibration(path: str | Path) -> Scenario:
-    """A scenario file validated without any `calibration:` section (e.g. calibrated.yaml,
-    which extends a file with one, before the schema knows the section)."""
+    """A scenario file validated without any `calibration:` section.
+
+    For files such as calibrated.yaml, which extends a file with that section: the schema
+    does not know the section, so it is set aside before validation.
+
+    Raises:
+        ScenarioError: the rest of the file is not a valid scenario.
+    """
     document, _ = _document_without_calibration(resolve_scenario_path(path))
     return validate_document(document)
 
@@ -210,6 +222,17 @@ def load_scenario_ignoring_calibration(path: str | Path) -> Scenario:
 
 @dataclass
 class CalibrationResult:
+    """What a calibration wrote (`calibrate`, `analyse_calibration`).
+
+    Attributes:
+        directory: the calibration's output directory.
+        draws: every prior draw: point, parameters, mean statistics, n_runs (runs that
+            finished ok), distance (inf if a statistic is missing), accepted.
+        posterior: the kept draws, closest first.
+        summary: what calibration.json holds (priors, posterior quantiles, threshold, seeds...).
+        calibrated_file: the calibrated scenario written (calibrated.yaml).
+    """
+
     directory: Path
     draws: pd.DataFrame  # every draw: point, parameters, statistics, n_runs, distance, accepted
     posterior: pd.DataFrame  # the kept draws, closest first
@@ -235,6 +258,7 @@ class CalibrationResult:
 
 
 def default_calibration_dir(scenario_name: str) -> Path:
+    """A new `results/<scenario>/calibration-<UTC timestamp>[-N]` path (`sim.results.default_output_dir`)."""
     return default_output_dir(scenario_name, kind="calibration")
 
 
@@ -323,7 +347,7 @@ def calibrate(
             spec.update(
                 root_seed=root,
                 steps=scenario.steps if steps is None else int(steps),
-                started_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                started_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             _write_json(out / SPEC_FILE, spec)  # last: a directory with a spec has its sweep
         if backend is None:
@@ -350,8 +374,10 @@ def _width(a: float, b: float, log: bool) -> float:
 
 
 def _round_value(value: float, prior: SweepRange) -> float | int:
-    """The value written into calibrated.yaml: 4 significant digits (Monte Carlo error is larger),
-    whole numbers for integer parameters, inside the prior range."""
+    """The value written into calibrated.yaml, clipped to the prior range.
+
+    Four significant digits (the Monte Carlo error is larger), whole numbers for integer parameters.
+    """
     if prior.integer:
         return int(min(max(round(value), math.ceil(prior.low)), math.floor(prior.high)))
     rounded = float(f"{value:.4g}")
@@ -452,7 +478,7 @@ def analyse_calibration(
             }
         )
     manifest = json.loads((sweep_dir / "manifest.json").read_text(encoding="utf-8"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     summary = {
         "kind": KIND,
         "method": METHOD,
@@ -818,6 +844,11 @@ def cli_calibrate(args) -> int:
 
 
 def format_table(result: CalibrationResult) -> str:
+    """The calibration as text for the terminal.
+
+    One line per parameter (prior range, posterior median, 90 % interval), then a line with
+    the draws kept, the distance threshold and the calibrated scenario's file name.
+    """
     s = result.summary
     table = result.table()
     header = ("parameter", "prior", "posterior median", "90% interval")

@@ -46,6 +46,7 @@ def _add_execution(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `run.py` argument parser: one subcommand per entry of `COMMANDS`, in `args.command`."""
     parser = argparse.ArgumentParser(
         prog="run.py",
         description="Agent-based simulation of territorial influence among armed factions.",
@@ -118,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
+    """`run.py run`: run a scenario's replicates, write a results directory (and plots), print its path.
+
+    Returns EXIT_OK; bad input (scenario, overrides, a non-empty `--out`, an unreachable
+    cluster) raises, and `main` maps it to an exit status.
+    """
     from sim.api import simulate
     from sim.results import check_output_dir
 
@@ -138,6 +144,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
+    """`run.py validate`: load and check each scenario, printing a summary or its problems.
+
+    Returns EXIT_OK if every scenario is valid, EXIT_BAD_INPUT if any is not (all are checked).
+    """
     from sim.scenario import load_scenario, resolve_scenario_path
     from sim.yaml_source import ScenarioError
 
@@ -158,6 +168,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """`run.py list`: print the scenarios in scenarios/ with their descriptions; returns EXIT_OK."""
     from sim.scenario import list_scenarios
 
     rows = list_scenarios()
@@ -168,6 +179,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """`run.py plot`: redraw the plots of a results directory, print each file's path; returns EXIT_OK."""
     from sim.plots import plot_run
 
     for path in plot_run(args.results_dir):
@@ -176,6 +188,13 @@ def cmd_plot(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    """`run.py sweep`: start (or `--resume`) a sweep, run it, analyse it unless `--no-analysis`.
+
+    Everything that can be refused (scenario, `--out`, a foreign `--resume` directory, the
+    cluster) is checked before anything is written. Prints the sweep directory, and on stderr
+    how many runs failed. Returns EXIT_OK even if some runs failed (they are in outcomes.csv);
+    EXIT_BAD_INPUT if both `--out` and `--resume` are given.
+    """
     from sim.executors import make_backend
     from sim.results import check_output_dir
     from sim.scenario import load_scenario, resolve_scenario_path
@@ -223,6 +242,10 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_analyze(args) -> int:
+    """`run.py analyze`: write the summaries, sensitivity indices and plots of a sweep directory.
+
+    Prints each file written; returns EXIT_OK. A directory that is not a sweep raises SweepError.
+    """
     from sim.analysis import analyze
     from sim.sweep import load_sweep
 
@@ -233,18 +256,30 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_validate_patterns(args) -> int:
+    """`run.py validate-patterns`: check the article's patterns over replicates, write a report.
+
+    Returns 0 if every applicable pattern passes, 1 otherwise (`sim.patterns.cli_validate_patterns`).
+    """
     from sim.patterns import cli_validate_patterns
 
     return cli_validate_patterns(args)
 
 
 def cmd_calibrate(args) -> int:
+    """`run.py calibrate`: run (or resume) the scenario's ABC calibration (`sim.calibration.cli_calibrate`).
+
+    Prints the posterior table and the output directory; returns EXIT_OK.
+    """
     from sim.calibration import cli_calibrate
 
     return cli_calibrate(args)
 
 
 def cmd_explore(args) -> int:
+    """`run.py explore`: serve the browser explorer until interrupted (`sim.explorer.serve`).
+
+    Returns EXIT_BAD_INPUT if the ui extra is not installed.
+    """
     try:
         from sim.explorer import serve
     except ImportError as error:
@@ -267,6 +302,14 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` (default: `sys.argv[1:]`), run the command, and return the process exit status.
+
+    Returns:
+        EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError,
+        ExecutorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
+        with `--debug` or SIM_DEBUG set); 130 on Ctrl-C. Bad arguments make argparse exit
+        with status 2 (SystemExit).
+    """
     from sim.executors import ExecutorError
     from sim.results import OutputError
     from sim.sweep import SweepError

@@ -76,6 +76,7 @@ class InlineExecutor(Executor):
     """
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        """Call `fn(*args, **kwargs)` now and return a future already done with its result or exception."""
         future: Future = Future()
         future.set_running_or_notify_cancel()
         try:

@@ -1,6 +1,8 @@
-"""The figure base shared by every module that draws: run plots (`sim.plots`), sweep analysis
-(`sim.analysis`), pattern validation (`sim.patterns`), calibration (`sim.calibration`) and the
-browser explorer (`sim.explorer.figures`).
+"""The figure base shared by every module that draws.
+
+Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern validation
+(`sim.patterns`), calibration (`sim.calibration`) and the browser explorer
+(`sim.explorer.figures`).
 
 - `new_figure`: a `matplotlib.figure.Figure` on the Agg canvas (no pyplot, no global state)
   with the title and subtitle in a fixed strip at the top, the footer in a fixed strip at the
@@ -106,9 +108,10 @@ def new_figure(
     """A figure with its title, subtitle and footer in fixed strips; panels laid out between.
 
     Args:
-        width, height: inches.
-        title: bold, centred at the top (13 pt); subtitle: under it (9 pt), e.g. what lines
-            and bands show.
+        width: the figure's width, inches.
+        height: the figure's height, inches (the title and footer strips included).
+        title: bold, centred at the top (13 pt).
+        subtitle: under the title (9 pt), e.g. what lines and bands show.
         footer: small text at the bottom left (7 pt), normally from `footer()`.
         layout: lay the panels out with matplotlib's constrained layout between the strips;
             False leaves the placing to the caller (faster, for figures redrawn live).
@@ -154,8 +157,11 @@ def footer(scenario: str, *parts: str, overrides: Sequence[str] = ()) -> str:
 
 
 def draw_control_map(ax, control, influence, terrain, river_lines, river_width: float) -> None:
-    """Cells coloured by controlling faction (paler where its share is lower), contested
-    cells hatched, and the river drawn over them (the static maps and the explorer share it)."""
+    """Draw a control map on `ax`: cells coloured by controlling faction, contested cells hatched, the river over them.
+
+    A faction's colour is paler where its influence share is lower. The static maps and the
+    explorer share this drawing.
+    """
     h, w = control.shape
     ax.imshow(
         cell_colours(control, influence, terrain),
@@ -204,11 +210,16 @@ def site_legend_handles(kinds, marker_scale: float) -> list:
 
 
 def save_png(fig: Figure, path: Path, dpi: float = DPI) -> Path:
-    """Render a figure to PNG (white background, `dpi` pixels per inch) and write it
-    atomically (`sim.results.atomic_write_bytes`); the figure is cleared to free its memory.
+    """Render a figure to PNG and write it atomically (`sim.results.atomic_write_bytes`).
+
+    White background, `dpi` pixels per inch. Once written, the figure is cleared to free its
+    memory.
 
     Returns:
-        `path`. Raises OutputError when it cannot be written.
+        `path`.
+
+    Raises:
+        OSError: the file cannot be written (nothing is left at `path`, the figure is kept).
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")

@@ -4,6 +4,12 @@ An outcome name is `kind` or `kind.subject`, e.g. `killed_total`, `territory_fin
 `defections.NDF>IRGC`, `control_change_step.buqrus`. Each kind is a module-level function
 of a run's timeseries (and events/meta) returning one float, so sweeps can name outcomes in
 YAML and workers can compute them where the run happened.
+
+Every outcome function takes `(ts, events, meta, subject)`: `ts` the run's timeseries (one row
+per step, step 0 the initial state, columns as in `sim.recording`), `events` its event log
+(one row per event, or None), `meta` its metadata (`first_control_change`), and `subject` the
+part of the name after the dot (None if there is none). Counts are summed over the whole run
+(the timeseries holds each step's own counts).
 """
 
 from __future__ import annotations
@@ -19,6 +25,16 @@ DEFAULT_WINDOW_DAYS = 30  # default window of the *_window_peak outcomes (target
 
 @dataclass(frozen=True)
 class OutcomeKind:
+    """One kind of outcome: its name, what subject it takes, a line of help, and its function.
+
+    Attributes:
+        name: the kind, the part of an outcome name before the dot (`territory_final`).
+        subject: what follows the dot: None (nothing), "faction", "militia", "pair" (`A~B`),
+            "flow" (`A>B`), "site" or "days" (an optional window length).
+        help: one line of description (listed by `outcome_rows`, shown on sweep plots by `sim.analysis`).
+        compute: the outcome function, `(ts, events, meta, subject) -> float`.
+    """
+
     name: str
     subject: str | None  # None: no subject; "faction", "militia", "pair", "flow", "site"
     help: str
@@ -34,84 +50,108 @@ def _prefix_sum(ts: pd.DataFrame, prefix: str) -> float:
 
 
 def territory_final(ts, events, meta, subject):
+    """Share of passable cells (0-1) the militia `subject` controls on the last step."""
     return float(ts[f"territory.{subject}"].iloc[-1])
 
 
 def territory_mean(ts, events, meta, subject):
+    """Mean over steps 1..last of the share of passable cells (0-1) the militia `subject` controls."""
     return float(ts[f"territory.{subject}"].iloc[1:].mean())
 
 
 def fighters_final(ts, events, meta, subject):
+    """Fit fighters of the faction `subject` on the last step (insurgents: rounded cells)."""
     return float(ts[f"fighters.{subject}"].iloc[-1])
 
 
 def killed_total(ts, events, meta, subject=None):
+    """Fighters killed, all militias, whole run (persons; 0 if nobody was)."""
     return _prefix_sum(ts, r"killed\.")
 
 
 def wounded_total(ts, events, meta, subject=None):
+    """Fighters wounded, all militias, whole run (persons; 0 if nobody was)."""
     return _prefix_sum(ts, r"wounded\.")
 
 
 def killed_share(ts, events, meta, subject=None):
+    """Share of casualties who were killed, killed / (killed + wounded), all militias, whole run.
+
+    A fraction in 0-1; NaN if the run had no casualties.
+    """
     killed, wounded = killed_total(ts, events, meta), wounded_total(ts, events, meta)
     return killed / (killed + wounded) if killed + wounded > 0 else float("nan")
 
 
 def killed(ts, events, meta, subject):
+    """Fighters of the militia `subject` killed over the whole run (persons; NaN if no such column)."""
     return _col_sum(ts, f"killed.{subject}")
 
 
 def defections(ts, events, meta, subject):
+    """Fighters who moved from militia A to militia B (`subject` = `A>B`), whole run (NaN if no such column)."""
     return _col_sum(ts, f"defections.{subject}")
 
 
 def defections_net(ts, events, meta, subject):
+    """Defections A>B minus defections B>A (`subject` = `A>B`), whole run; negative if B gained.
+
+    NaN if either direction has no column.
+    """
     a, b = subject.split(">")
     return _col_sum(ts, f"defections.{a}>{b}") - _col_sum(ts, f"defections.{b}>{a}")
 
 
 def desertions_total(ts, events, meta, subject=None):
+    """Fighters of all militias who left for civilian life, whole run (persons)."""
     return _prefix_sum(ts, r"desertions\.")
 
 
 def clashes_total(ts, events, meta, subject=None):
+    """Clashes between rival militias, whole run (count; NaN if the timeseries has no `clashes` column)."""
     return _col_sum(ts, "clashes")
 
 
 def clashes_at_sites_share(ts, events, meta, subject=None):
+    """Share (0-1) of the run's clashes that happened in a named site's cell; NaN without clashes."""
     total = _col_sum(ts, "clashes")
     return _col_sum(ts, "clashes_at_sites") / total if total > 0 else float("nan")
 
 
 def meetings_total(ts, events, meta, subject=None):
+    """Mediation meetings held, whole run (count)."""
     return _col_sum(ts, "meetings")
 
 
 def failed_meeting_share(ts, events, meta, subject=None):
+    """Share (0-1) of mediation meetings that failed or escalated, whole run; NaN without meetings."""
     meetings = _col_sum(ts, "meetings")
     failed = _col_sum(ts, "failures") + _col_sum(ts, "escalations")
     return failed / meetings if meetings > 0 else float("nan")
 
 
 def agreements_total(ts, events, meta, subject=None):
+    """Mediation meetings that ended in an agreement, whole run (count)."""
     return _col_sum(ts, "agreements")
 
 
 def insurgent_peak(ts, events, meta, subject=None):
+    """Largest insurgent strength over the run, step 0 included (cells); 0 if the scenario has no insurgents."""
     return float(ts["insurgent_cells"].max()) if "insurgent_cells" in ts else 0.0
 
 
 def insurgent_attacks_total(ts, events, meta, subject=None):
+    """Insurgent attacks, whole run (count)."""
     return _col_sum(ts, "insurgent_attacks")
 
 
 def tension_mean(ts, events, meta, subject):
+    """Mean over steps 1..last of the tension of the hostile pair `subject` (`A~B`; index, 0 = none)."""
     return float(ts[f"tension.{subject}"].iloc[1:].mean())
 
 
 def control_change_step(ts, events, meta, subject):
-    """First step at which the site's control changed; steps + 1 if it never did in the run."""
+    """First step (day) at which the site `subject` changed hands; the last step + 1 if it never did."""
     first = (meta or {}).get("first_control_change", {}).get(subject)
     return float(first) if first is not None else float(ts["step"].iloc[-1] + 1)
 
@@ -152,10 +192,18 @@ def _clashes(events) -> pd.DataFrame:
 
 
 def clash_window_peak(ts, events, subject=None) -> tuple[float, float]:
-    """(killed, wounded) in clashes during the `subject`-day window (default 30) with the most
-    clash casualties (killed + wounded); the earliest such window on ties. Windows are whole
-    runs of consecutive days within steps 1..last step; a run shorter than the window counts
-    whole. No clashes: (0, 0)."""
+    """Killed and wounded in the clash window with the most casualties.
+
+    The window is the `subject`-day run of consecutive days (default 30) within steps 1..last
+    with the most casualties (killed + wounded, both sides) in clashes between rival militias;
+    the earliest such window on ties. A run shorter than the window counts whole.
+
+    Returns:
+        (killed, wounded) in that window, in persons; (0, 0) without clashes.
+
+    Raises:
+        ValueError: `subject` is not a whole number of days >= 1.
+    """
     days = _window_days(subject)
     clashes = _clashes(events)
     last = int(ts["step"].max()) if ts is not None and "step" in ts and len(ts) else 0
@@ -192,8 +240,10 @@ def clash_casualties_mean(ts, events, meta, subject=None):
 
 
 def first_clash_wounded(ts, events, meta, subject):
-    """Wounded (both sides) in the first clash recorded at the site (clash events' `site`:
-    the nearest site within two cells); NaN if the run had no clash there."""
+    """Wounded (both sides) in the first clash recorded at the site `subject`; NaN if none was.
+
+    A clash event's `site` is the nearest site within two cells of the clash.
+    """
     clashes = _clashes(events)
     here = clashes[clashes["site"] == subject]
     if here.empty:
@@ -259,6 +309,10 @@ KINDS: dict[str, OutcomeKind] = {
 
 
 def parse(name: str) -> tuple[str, str | None]:
+    """Split an outcome name at its first dot: `defections.NDF>IRGC` -> ("defections", "NDF>IRGC").
+
+    The subject is None if the name has no dot (or nothing after it). The kind is not checked.
+    """
     kind, _, subject = name.partition(".")
     return kind, (subject or None)
 
@@ -297,8 +351,11 @@ def check_outcome_name(name: str, scenario) -> str | None:
 
 
 def outcome_name(written: str, scenario) -> str:
-    """The outcome as computed: a window outcome written without its length
-    (`killed_window_peak`) gets the scenario's `targets.window_days` (`killed_window_peak.30`)."""
+    """The outcome name as computed: other names are returned unchanged.
+
+    A window outcome written without its length (`killed_window_peak`) gets the scenario's
+    `targets.window_days` (`killed_window_peak.30`).
+    """
     kind, subject = parse(written)
     if kind in KINDS and KINDS[kind].subject == "days" and subject is None:
         return f"{kind}.{scenario.targets.window_days}"
@@ -306,7 +363,20 @@ def outcome_name(written: str, scenario) -> str:
 
 
 def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict) -> dict[str, float]:
-    """The named outcomes of one run."""
+    """The named outcomes of one run.
+
+    Args:
+        names: outcome names, already checked (`check_outcome_name`) and completed (`outcome_name`).
+        timeseries: the run's timeseries, one row per step.
+        events: the run's event log (None or empty if it had none).
+        meta: the run's metadata (`first_control_change`).
+
+    Returns:
+        name -> value, in the order of `names`. A pair may be named in either order (`A~B`, `B~A`).
+
+    Raises:
+        KeyError: an unknown outcome kind, or a subject with no column in the timeseries.
+    """
     values = {}
     for name in names:
         kind, subject = parse(name)
@@ -318,7 +388,7 @@ def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.Data
 
 
 def outcome_rows(kinds: dict[str, OutcomeKind] = KINDS) -> list[tuple[str, str]]:
-    """(name pattern, help) for documentation and `run.py outcomes`."""
+    """(name pattern, help) of every outcome kind, e.g. ("killed.<militia>", ...), for documentation."""
     rows = []
     for kind in kinds.values():
         pattern = kind.name if kind.subject is None else f"{kind.name}.<{kind.subject}>"

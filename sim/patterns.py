@@ -30,7 +30,7 @@ import platform
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +114,7 @@ class Pattern:
     accept: Callable | None = None  # scenario -> (low, high)
 
     def is_applicable(self, scenario) -> bool:
+        """Whether the scenario has what the pattern is about (otherwise the pattern is n/a)."""
         return bool(self.applicable(scenario))
 
 
@@ -174,10 +175,12 @@ def net_defection(run, scenario) -> float:
 
 
 def check_net_defection(run, scenario) -> bool:
+    """Whether more fighters defected NDF>IRGC than IRGC>NDF over the run (`net_defection` > 0)."""
     return net_defection(run, scenario) > 0
 
 
 def applicable_irgc_ndf(scenario) -> bool:
+    """Whether the scenario has militias named IRGC and NDF."""
     return _has_militias(scenario, "IRGC", "NDF")
 
 
@@ -194,6 +197,7 @@ def edge_clash_share(run, scenario) -> float:
 
 
 def check_edge_clashes(run, scenario) -> bool:
+    """Whether at least EDGE_SHARE_MIN of the run's clashes were on crossing or edge ground; False without clashes."""
     share = edge_clash_share(run, scenario)
     return not math.isnan(share) and share >= EDGE_SHARE_MIN
 
@@ -241,7 +245,8 @@ def busiest_window(run, scenario) -> tuple[float, float, int]:
 
     Counts casualties of clashes between hostile militias only: the article's figures are the
     IRGC and NDF members killed and wounded in the clashes between them (§4, F07), so losses
-    to insurgent attacks are left out (they are in `busiest_window_all`)."""
+    to insurgent attacks are left out (they are in `busiest_window_all`).
+    """
     return _busiest(*_clash_casualty_series(run), scenario.targets.window_days)
 
 
@@ -251,18 +256,22 @@ def busiest_window_all(run, scenario) -> tuple[float, float, int]:
 
 
 def window_killed(run, scenario) -> float:
+    """Killed (both sides) in rival-militia clashes in the busiest window (`busiest_window`), persons."""
     return busiest_window(run, scenario)[0]
 
 
 def window_wounded(run, scenario) -> float:
+    """Wounded (both sides) in rival-militia clashes in the busiest window (`busiest_window`), persons."""
     return busiest_window(run, scenario)[1]
 
 
 def window_killed_all(run, scenario) -> float:
+    """Killed, all militias and causes, in the busiest window (`busiest_window_all`), persons."""
     return busiest_window_all(run, scenario)[0]
 
 
 def window_wounded_all(run, scenario) -> float:
+    """Wounded, all militias and causes, in the busiest window (`busiest_window_all`), persons."""
     return busiest_window_all(run, scenario)[1]
 
 
@@ -271,6 +280,11 @@ def _window_bounds(target: float) -> tuple[float, float]:
 
 
 def check_casualty_order(run, scenario) -> bool:
+    """Whether the busiest window's clash casualties are of the article's order.
+
+    Killed must lie within [WINDOW_LOW, WINDOW_HIGH] x `targets.killed_min` and wounded
+    within the same multiples of `targets.wounded` (`busiest_window`).
+    """
     killed, wounded, _ = busiest_window(run, scenario)
     k_lo, k_hi = _window_bounds(scenario.targets.killed_min)
     w_lo, w_hi = _window_bounds(scenario.targets.wounded)
@@ -278,13 +292,20 @@ def check_casualty_order(run, scenario) -> bool:
 
 
 def killed_share(run, scenario) -> float:
-    """killed / (killed + wounded), all militias, whole run (NaN without casualties)."""
+    """Share of casualties who were killed, killed / (killed + wounded): all militias and causes, whole run.
+
+    NaN without casualties.
+    """
     killed, wounded = _casualty_series(run)
     total = killed.sum() + wounded.sum()
     return float(killed.sum() / total) if total > 0 else float("nan")
 
 
 def check_killed_share(run, scenario) -> bool:
+    """Whether the run's `killed_share` is within KILLED_SHARE_TOLERANCE of `targets.killed_share`.
+
+    False without casualties.
+    """
     share = killed_share(run, scenario)
     return not math.isnan(share) and abs(share - scenario.targets.killed_share) <= KILLED_SHARE_TOLERANCE + 1e-12
 
@@ -304,8 +325,11 @@ def _site_cells(scenario) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]
 
 
 def site_clash_counts(run, scenario) -> dict[str, int]:
-    """Clashes at each named town, crossing and oil field: the clash's `site` is the site,
-    or the clash cell lies within 2 cells (Euclidean) of the site's cell."""
+    """Clashes at each named town, crossing and oil field over the run: site name -> count.
+
+    A clash counts at a site if its `site` is that site, or if its cell lies within 2 cells
+    (Euclidean) of the site's cell. Sites of other kinds are left out.
+    """
     names, rows, cols, kinds = _site_cells(scenario)
     clashes = _events(run, "clash")
     counts: dict[str, int] = {}
@@ -322,10 +346,12 @@ def site_clash_counts(run, scenario) -> dict[str, int]:
 
 
 def buqrus_clashes(run, scenario) -> float:
+    """Clashes at Buqrus over the run (`site_clash_counts`; 0 if it has none or is not a counted site)."""
     return float(site_clash_counts(run, scenario).get("buqrus", 0))
 
 
 def buqrus_site_median(run, scenario) -> float:
+    """Median clashes over the named towns, crossings and oil fields (`site_clash_counts`); NaN if there are none."""
     counts = site_clash_counts(run, scenario)
     return float(np.median(list(counts.values()))) if counts else float("nan")
 
@@ -355,12 +381,14 @@ def buqrus_wounded_per_clash(run, scenario) -> float:
 
 
 def check_buqrus(run, scenario) -> bool:
+    """Whether Buqrus had at least one clash and at least the median of the named towns, crossings and oil fields."""
     counts = site_clash_counts(run, scenario)
     here = counts.get("buqrus", 0)
     return here >= 1 and here >= float(np.median(list(counts.values())))
 
 
 def applicable_buqrus(scenario) -> bool:
+    """Whether the scenario has a site named buqrus and at least two militias."""
     return "buqrus" in scenario.sites and len(_militias(scenario)) >= 2
 
 
@@ -368,6 +396,7 @@ def applicable_buqrus(scenario) -> bool:
 
 
 def failed_meeting_share(run, scenario) -> float:
+    """Share (0-1) of the run's mediation meetings that failed or escalated; NaN without meetings."""
     ts = _ts(run)
     meetings = _col_total(ts, "meetings")
     if meetings <= 0:
@@ -376,6 +405,7 @@ def failed_meeting_share(run, scenario) -> float:
 
 
 def check_meetings_fail(run, scenario) -> bool:
+    """Whether at least FAILED_SHARE_MIN of the run's meetings failed or escalated; False without meetings."""
     share = failed_meeting_share(run, scenario)
     return not math.isnan(share) and share >= FAILED_SHARE_MIN
 
@@ -405,8 +435,10 @@ def _calm_waits(run) -> list[tuple[int, int | None]]:
 
 
 def longest_calm(run, scenario) -> float:
-    """Longest wait (days) from an agreement to the pair's next clash, or to the run's end
-    if none came; NaN without agreements."""
+    """Longest calm after an agreement, in days; NaN if the run had no agreement.
+
+    A calm lasts from an agreement to the pair's next clash, or to the run's last step if none came.
+    """
     waits = _calm_waits(run)
     if not waits:
         return float("nan")
@@ -415,6 +447,12 @@ def longest_calm(run, scenario) -> float:
 
 
 def check_calm_short(run, scenario) -> bool:
+    """Whether every agreement was followed by a clash of the same pair within CALM_DAYS days.
+
+    An agreement with no later clash counts against only if at least CALM_DAYS days of the
+    run followed it (otherwise the run ended before the calm could be judged). True for a
+    run without agreements.
+    """
     end = _last_step(run)
     for step, wait in _calm_waits(run):
         if wait is not None and wait <= CALM_DAYS:
@@ -426,6 +464,7 @@ def check_calm_short(run, scenario) -> bool:
 
 
 def applicable_hostile_militias(scenario) -> bool:
+    """Whether some hostile pair of the scenario is two militias."""
     militias = set(_militias(scenario))
     return any(a in militias and b in militias for a, b in scenario.hostilities)
 
@@ -445,6 +484,10 @@ def albukamal_irgc_share(run, scenario) -> float:
 
 
 def check_albukamal(run, scenario) -> bool:
+    """Whether the IRGC holds Al-Bukamal on the last day and on at least HOLD_SHARE_MIN of days 1..T.
+
+    False if the run did not record `control.albukamal`.
+    """
     ts = _ts(run)
     if "control.albukamal" not in ts.columns or ts.empty:
         return False
@@ -453,6 +496,7 @@ def check_albukamal(run, scenario) -> bool:
 
 
 def applicable_albukamal(scenario) -> bool:
+    """Whether the scenario has a site named albukamal and a militia named IRGC."""
     return "albukamal" in scenario.sites and _has_militias(scenario, "IRGC")
 
 
@@ -481,11 +525,17 @@ def insurgent_growth(run, scenario) -> float:
 
 
 def check_insurgency(run, scenario) -> bool:
+    """Whether the insurgency grew with the clashes.
+
+    Insurgent cells must end higher than they started (`insurgent_growth` > 0) and rise with
+    cumulative clashes (`insurgency_rho` >= RHO_MIN); False where either is undefined.
+    """
     growth, rho = insurgent_growth(run, scenario), insurgency_rho(run, scenario)
     return not (math.isnan(growth) or math.isnan(rho)) and growth > 0 and rho >= RHO_MIN
 
 
 def applicable_insurgency(scenario) -> bool:
+    """Whether the scenario has an insurgent faction and a hostile pair of militias."""
     return any(f.kind == "insurgent" for f in scenario.factions.values()) and applicable_hostile_militias(scenario)
 
 
@@ -801,6 +851,11 @@ EXTRAS: tuple[tuple[str, Callable, Callable, Callable | None, Callable | None, s
 
 
 def pattern_by_name(name: str, patterns: Sequence[Pattern] = PATTERNS) -> Pattern:
+    """The pattern of that name among `patterns`.
+
+    Raises:
+        KeyError: none has that name.
+    """
     for p in patterns:
         if p.name == name:
             return p
@@ -849,20 +904,27 @@ class ValidationReport:
     workers: int = 1
     scenario_file: str | None = None
     overrides: list[str] = field(default_factory=list)
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     dask: str | None = None  # the Dask scheduler the runs ran on ("local"), if any
-    finished: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    finished: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed_s: float = 0.0
 
     @property
     def scenario_name(self) -> str:
+        """The name of the scenario validated."""
         return self.scenario.name
 
     @property
     def replicates(self) -> int:
+        """How many runs the report holds (one row of `runs` each)."""
         return len(self.runs)
 
     def applicable(self, name: str) -> bool:
+        """Whether the pattern `name` applies to this scenario.
+
+        Raises:
+            KeyError: no pattern of that name in the report.
+        """
         return pattern_by_name(name, self.patterns).is_applicable(self.scenario)
 
     def share(self, name: str) -> float | None:
@@ -873,9 +935,11 @@ class ValidationReport:
 
     @property
     def shares(self) -> dict[str, float | None]:
+        """Pattern name -> share of runs (0-1) that show it, None where it does not apply."""
         return {p.name: self.share(p.name) for p in self.patterns}
 
     def status(self, name: str) -> str:
+        """'PASS' if enough runs show the pattern (share >= its threshold), else 'FAIL'; 'n/a' if it does not apply."""
         share = self.share(name)
         if share is None:
             return "n/a"
@@ -887,6 +951,12 @@ class ValidationReport:
         return all(self.status(p.name) != "FAIL" for p in self.patterns)
 
     def summary(self) -> pd.DataFrame:
+        """One row per pattern, in report order: summary.csv, and the table of VALIDATION.md.
+
+        Columns: pattern, paragraphs (of the article), facts, threshold, share (of runs
+        showing it; None if n/a), runs_showing, runs, measure_median (median of the
+        pattern's per-run measure, None if it has none or does not apply), status.
+        """
         rows = []
         for p in self.patterns:
             share = self.share(p.name)
@@ -934,6 +1004,7 @@ class ValidationReport:
 
     @property
     def python_call(self) -> str:
+        """The `sim.patterns.validate(...)` call that re-runs this validation from Python."""
         where = display_path(self.scenario_file) if self.scenario_file else self.scenario.name
         steps = f", steps={self.steps}" if self.steps != self.scenario.steps else ""
         overrides = f", overrides={self.overrides!r}" if self.overrides else ""
@@ -958,9 +1029,9 @@ def report_from_runs(
     dask: str | None = None,
 ) -> ValidationReport:
     """A report from runs already made (e.g. by `sim.api.simulate`)."""
-    started = started or datetime.now(timezone.utc)
+    started = started or datetime.now(UTC)
     frame = evaluate_runs(runs, scenario, patterns)
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     return ValidationReport(
         scenario=scenario,
         patterns=tuple(patterns),
@@ -996,7 +1067,7 @@ def validate(
     """
     from sim.api import simulate
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     if backend is not None:
         dask = backend.address
     simulation = simulate(
@@ -1054,9 +1125,14 @@ def render_markdown(
     data_href: str = "",
     calibration: str = CALIBRATION_PLACEHOLDER,
 ) -> str:
-    """The text of VALIDATION.md. `plots_href` is the plots folder and `data_href` the prefix of
-    patterns.csv and summary.csv, relative to the file; `calibration` is the body of the
-    "Calibration" section."""
+    """The text of VALIDATION.md for a report.
+
+    Args:
+        report: the validation to describe.
+        plots_href: the plots folder, relative to the Markdown file.
+        data_href: the prefix of patterns.csv and summary.csv, relative to the Markdown file.
+        calibration: the body of the "Calibration" section.
+    """
     sc = report.scenario
     t = sc.targets
     vers = versions()
@@ -1296,7 +1372,8 @@ def _section(text: str, title: str) -> str | None:
 def write_docs(report: ValidationReport, docs_dir: str | Path | None = None) -> Path:
     """Publish a report as docs/VALIDATION.md with its plots and tables in docs/validation/.
 
-    The body of an existing "Calibration" section of docs/VALIDATION.md is kept."""
+    The body of an existing "Calibration" section of docs/VALIDATION.md is kept.
+    """
     docs = Path(docs_dir) if docs_dir is not None else PROJECT_DIR / "docs"
     target = docs / MARKDOWN
     calibration = CALIBRATION_PLACEHOLDER
@@ -1315,12 +1392,16 @@ def write_docs(report: ValidationReport, docs_dir: str | Path | None = None) -> 
 
 
 def default_validation_dir(scenario_name: str, now: datetime | None = None) -> Path:
+    """A new `results/<scenario>/validation-<UTC timestamp>[-N]` path (`sim.results.default_output_dir`)."""
     return default_output_dir(scenario_name, now, kind="validation")
 
 
 def cli_validate_patterns(args) -> int:
-    """`run.py validate-patterns SCENARIO [--replicates N] [--seed N] [--workers N] [--dask ADDR]
-    [--steps N] [--set K=V ...] [--out DIR]`: 0 if every applicable pattern passes, 1 otherwise.
+    """`run.py validate-patterns`: run the replicates, print the table, write the report directory.
+
+    Usage: `run.py validate-patterns SCENARIO [--replicates N] [--seed N] [--workers N]
+    [--dask ADDR] [--steps N] [--set K=V ...] [--out DIR]`. Returns 0 if every applicable
+    pattern passes, 1 otherwise.
 
     Bad input raises `ScenarioError` (or `OutputError` for --out, `ExecutorError` for an
     unreachable scheduler), which the caller maps to exit 2.

@@ -300,6 +300,12 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
 
 
 def plot_influence_map(ctx: _Context, path: Path) -> Path:
+    """Draw `influence_map.png` to `path` and return `path`.
+
+    Control and influence of the first replicate at each snapshot (start, middle, end), one
+    map per snapshot, with the sites, that replicate's clashes and a scale bar in km when the
+    scenario has geographic bounds.
+    """
     maps = ctx.maps
     terrain = maps["terrain"]
     control_all, influence_all = maps["control"], maps["influence"]
@@ -457,6 +463,11 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
 
 
 def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
+    """Draw `fighters_territory.png` to `path` and return `path`.
+
+    Three panels over time: fighters per militia (people), insurgent strength (cells) and
+    each militia's share of passable cells; medians with 5-95 % bands across replicates.
+    """
     fig = _new_figure(10, 9.5, ctx, "Fighters and territory over time")
     axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.3, 3])
     ax_f, ax_i, ax_t = axes
@@ -508,6 +519,12 @@ def _target(ctx: _Context, key: str) -> float | None:
 
 
 def plot_casualties(ctx: _Context, path: Path) -> Path:
+    """Draw `casualties.png` to `path` and return `path`.
+
+    Cumulative killed and wounded per militia (people; clashes and insurgent attacks) on a
+    shared scale, and the killed share of all militia casualties so far (%) against the
+    scenario's `targets.killed_share` where it has one.
+    """
     fig = _new_figure(12, 8.5, ctx, "Casualties")
     grid = fig.add_gridspec(2, 2, height_ratios=[2.2, 1])
     ax_k, ax_w = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
@@ -577,6 +594,11 @@ LINESTYLES = ("-", "--", ":", "-.")
 
 
 def plot_defections(ctx: _Context, path: Path) -> Path:
+    """Draw `defections.png` to `path` and return `path`.
+
+    Cumulative defections per direction that occurred (fighters), and a from -> to matrix
+    of total defections over the run (median across replicates).
+    """
     fig = _new_figure(13, 6.2, ctx, "Defections between militias")
     grid = fig.add_gridspec(1, 2, width_ratios=[2.1, 1])
     ax_l, ax_m = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
@@ -653,6 +675,11 @@ TENSION = re.compile(r"^tension\.(?P<a>[^~]+)~(?P<b>.+)$")
 
 
 def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
+    """Draw `tension_meetings.png` to `path` and return `path`.
+
+    One panel per hostile pair of militias: tension over time (index), the first
+    replicate's mediation meetings marked by outcome, and its calm after agreements (0-1).
+    """
     pairs = [(m["a"], m["b"]) for c in ctx.ts.columns if (m := TENSION.match(c))]
     n = max(1, len(pairs))
     note = f"meetings and calm: replicate {ctx.rep0} only; markers at the tension before the meeting"
@@ -735,6 +762,11 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
 
 
 def plot_insurgency(ctx: _Context, path: Path) -> Path:
+    """Draw `insurgency.png` to `path` and return `path`.
+
+    Insurgent strength over time (cells), and insurgent attacks and clashes between rival
+    militias as ROLLING_DAYS-day rolling sums (counts).
+    """
     fig = _new_figure(11, 8, ctx, "Insurgency")
     ax_c, ax_a = fig.subplots(2, 1, sharex=True)
     insurgent = ctx.insurgents[0] if ctx.insurgents else None

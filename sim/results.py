@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +60,12 @@ class OutputError(Exception):
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all: a temporary file beside it, synced, then renamed.
+
+    Missing parent directories are created. The file gets the ordinary mode of a new file
+    (0666 less the umask). On any error the temporary file is removed and the error re-raised;
+    an existing `path` is then left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -76,12 +82,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` as UTF-8, atomically (`atomic_write_bytes`)."""
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def default_output_dir(scenario_name: str, now: datetime | None = None, kind: str = "") -> Path:
     """A new `results/<scenario>/[<kind>-]<UTC timestamp>[-N]` path (runs, sweeps, validations...)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     base = RESULTS_DIR / scenario_name / (f"{kind}-{stamp}" if kind else stamp)
     candidate, n = base, 1
@@ -92,7 +99,11 @@ def default_output_dir(scenario_name: str, now: datetime | None = None, kind: st
 
 
 def check_output_dir(out: Path) -> None:
-    """Refuse an output directory that exists with files in it (never overwrite results)."""
+    """Refuse an output directory that exists with files in it (never overwrite results).
+
+    Raises:
+        OutputError: `out` exists and is a file, or a directory that is not empty.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
@@ -111,6 +122,11 @@ class StagedDirectory:
         os.chmod(self.path, _DIR_MODE)
 
     def commit(self) -> Path:
+        """Rename the staging directory to `final` (which may exist only if empty) and return `final`.
+
+        Raises:
+            OutputError: something was written to `final` since the staging directory was made.
+        """
         check_output_dir(self.final)
         if self.final.is_dir():
             self.final.rmdir()  # empty: checked above
@@ -118,10 +134,12 @@ class StagedDirectory:
         return self.final
 
     def discard(self) -> None:
+        """Delete the staging directory and everything in it (after a failure); `final` is untouched."""
         shutil.rmtree(self.path, ignore_errors=True)
 
 
 def git_commit() -> str | None:
+    """The project's git commit, with `+dirty` if tracked files have changes; None outside a git checkout."""
     try:
         out = subprocess.run(
             ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
@@ -140,6 +158,7 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict[str, str]:
+    """Versions of Python, the main libraries and this package (for manifests); uninstalled ones are left out."""
     found = {"python": platform.python_version()}
     for package in ("mesa", "numpy", "scipy", "pandas", "pydantic", "matplotlib", "pyyaml"):
         try:
@@ -174,7 +193,25 @@ def build_manifest(
     command: list[str] | None = None,
     executor: str | None = None,
 ) -> dict:
-    finished = datetime.now(timezone.utc)
+    """The `manifest.json` of a run or set of replicates, finished now.
+
+    Args:
+        config: the resolved scenario that ran.
+        results: the runs, one per replicate.
+        scenario_file: the YAML file it came from (None for a built-in scenario by name).
+        overrides: the `--set key=value` overrides applied, as written.
+        root_seed: the root seed of the replicates.
+        steps: days per run.
+        workers: worker processes used.
+        started: when the command started (UTC); with the time now it gives `wall_time_s`.
+        command: the command line, if known.
+        executor: the backend's label (`serial`, `processes:N`, `dask:ADDRESS`).
+
+    Returns:
+        A JSON-ready dict: seeds and timings, a `rerun` command per replicate, library
+        versions, git commit, platform, start and finish times (UTC) and wall time (s).
+    """
+    finished = datetime.now(UTC)
     where = display_path(scenario_file) if scenario_file else config.name
     set_args = "".join(f" --set {o}" for o in overrides)
     return {
@@ -253,6 +290,18 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
 
 @dataclass
 class LoadedRun:
+    """A results directory read back by `load_run`.
+
+    Attributes:
+        directory: where it was read from.
+        manifest: `manifest.json`.
+        timeseries: `timeseries.csv`, one row per replicate and step.
+        events: `events.csv`, one row per event (empty, with its key columns, if there were none).
+        maps: the arrays of `maps.npz` by name (`terrain`, `influence` (replicates, 3, F, H, W),
+            `control` (replicates, 3, H, W), `snapshot_steps`, `clash_cells` (n, 4: replicate,
+            step, row, col), site and faction names...).
+    """
+
     directory: Path
     manifest: dict
     timeseries: pd.DataFrame
@@ -261,16 +310,22 @@ class LoadedRun:
 
     @property
     def faction_names(self) -> list[str]:
+        """The scenario's faction names, in the order of the maps' faction axis."""
         return [str(x) for x in self.maps["faction_names"]]
 
 
 def is_run_directory(directory: Path) -> bool:
+    """Whether `directory` holds the five data files of a run (`FILES`), i.e. `load_run` can read it."""
     directory = Path(directory)
     return all((directory / name).is_file() for name in FILES)
 
 
 def load_run(directory: str | Path) -> LoadedRun:
-    """Read a results directory back (for plots, notebooks and analyses)."""
+    """Read a results directory back (for plots, notebooks and analyses).
+
+    Raises:
+        OutputError: one of the five data files (`FILES`) is missing.
+    """
     directory = Path(directory)
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:

@@ -125,8 +125,10 @@ def run_replicates(
         root_seed: the root seed (one replicate runs with the root seed itself).
         n_replicates: how many runs (>= 1).
         steps: days per run (default: the scenario's).
-        workers, dask: the backend to make (`sim.executors.make_backend`) when `backend`
-            is not given; it is closed at the end.
+        workers: local worker processes (1: serial, in this process) of the backend to make
+            (`sim.executors.make_backend`) when `backend` is not given; it is closed at the end.
+        dask: with `workers`, the backend to make when `backend` is not given: None (local),
+            "local" (a Dask LocalCluster) or a scheduler address.
         on_result: called with each result as its run finishes (e.g. to write it to disk),
             so a caller can stream results instead of waiting for all of them.
         backend: a backend made beforehand (e.g. to report an unreachable scheduler before

@@ -78,8 +78,11 @@ TYPE_MISMATCH = {"list_type", "dict_type", "model_type", "model_attributes_type"
 
 
 def _tidy_union_errors(errors: list[dict]) -> list[dict]:
-    """Drop pydantic's union-branch tags from locations, and the 'wrong type' complaints of
-    branches the input obviously did not mean (a mapping given where a list or a range fits)."""
+    """Pydantic's errors for a union field, reduced to those the input meant.
+
+    Union-branch tags are dropped from locations, and so are the 'wrong type' complaints of
+    branches the input obviously did not mean (a mapping given where a list or a range fits).
+    """
     cleaned = []
     for error in errors:
         loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
@@ -317,9 +320,12 @@ def _statistic_problems(scenario: Scenario, calibration: Calibration, doc: Sourc
 
 
 def calibration_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
-    """What a schema cannot check in a `calibration:` section: every calibrated key path is a
-    numeric parameter valid at both ends of its prior, every statistic names a valid outcome,
-    every target reference exists. Problems are located in `doc` under `calibration.`."""
+    """The problems of a `calibration:` section that a schema cannot see; empty if there are none.
+
+    Every calibrated key path must be a numeric parameter valid at both ends of its prior,
+    every statistic must name a valid outcome, and every target reference must exist.
+    Problems are located in `doc` under `calibration.`.
+    """
     problems = []
     dumped = scenario_to_dict(scenario)
     for key, prior in calibration.parameters.items():

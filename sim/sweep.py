@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -58,11 +58,14 @@ ID_COLUMNS = ["point", "replicate", "seed"]
 class SweepError(Exception):
     """A sweep cannot start or resume (bad or damaged directory...); exit status 2.
 
-    An unreachable cluster is `sim.executors.ExecutorError` (also exit status 2)."""
+    An unreachable cluster is `sim.executors.ExecutorError` (also exit status 2).
+    """
 
 
 @dataclass(frozen=True)
 class RunTask:
+    """One run of a sweep: a design point's replicate, its seed and its `--set` overrides."""
+
     point: int
     replicate: int
     seed: int
@@ -100,6 +103,11 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
 
 
 def scenario_for(base: dict, overrides: Iterable[str]) -> Scenario:
+    """The validated scenario of one design point: the base scenario dict with `key=value` overrides applied.
+
+    Raises:
+        ScenarioError: an override does not apply, or the result does not validate.
+    """
     document = SourcedDocument(data=base, origins={}, main_file="<sweep base>")
     return validate_document(apply_overrides(document, list(overrides)))
 
@@ -117,6 +125,7 @@ def _write_parquet(directory: Path, task: RunTask, timeseries: pd.DataFrame) -> 
 
 
 def default_sweep_dir(scenario_name: str) -> Path:
+    """A new `results/<scenario>/sweep-<UTC timestamp>[-N]` path (`sim.results.default_output_dir`)."""
     return default_output_dir(scenario_name, kind="sweep")
 
 
@@ -188,11 +197,13 @@ class Journal:
         self.handle = open(Path(directory) / JOURNAL, "ab")
 
     def append(self, row: dict) -> None:
+        """Append one run's row as a JSON line and fsync it, so it survives a crash right after."""
         self.handle.write(json.dumps(row, allow_nan=True).encode() + b"\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
     def close(self) -> None:
+        """Close the journal file."""
         self.handle.close()
 
 
@@ -236,7 +247,7 @@ def _manifest(
         "versions": versions(),
         "git_commit": git_commit(),
         "status": "running",
-        "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -294,6 +305,20 @@ def start_sweep(
 
 
 def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[dict, Scenario, pd.DataFrame]:
+    """Read back a sweep directory made by `start_sweep`.
+
+    Args:
+        directory: the sweep directory.
+        expected_scenario: if given, the directory must belong to the scenario of this name
+            (e.g. `--resume` of another scenario's sweep is refused).
+
+    Returns:
+        (manifest, scenario with its `sweep:` section, design with one row per run).
+
+    Raises:
+        SweepError: no such directory, no sweep manifest, another scenario's sweep, or its
+            scenario.yaml or design.csv cannot be read.
+    """
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
     if not directory.is_dir():
@@ -330,8 +355,10 @@ def run_sweep(
 
     Args:
         directory: a sweep directory made by `start_sweep`.
-        workers, dask: the backend to make (`sim.executors.make_backend`) when `backend`
-            is not given.
+        workers: local worker processes (1: serial) of the backend to make
+            (`sim.executors.make_backend`) when `backend` is not given.
+        dask: with `workers`, the backend to make when `backend` is not given: None (local),
+            "local" (a Dask LocalCluster) or a scheduler address.
         on_row: called with each run's row (as journalled) as it finishes.
         backend: a backend made beforehand, so that an unreachable cluster is reported
             before anything is written. Closed at the end either way.
@@ -342,7 +369,8 @@ def run_sweep(
         finished (rows in outcomes.csv).
 
     Raises:
-        SweepError: not a sweep directory, or damaged. ExecutorError: no backend.
+        SweepError: not a sweep directory, or damaged.
+        ExecutorError: the backend cannot start (`sim.executors.make_backend`).
     """
     try:
         manifest, config, design = load_sweep(directory)
@@ -387,7 +415,7 @@ def run_sweep(
     frame = finalize_outcomes(directory, design, parameters, outputs)
     manifest.update(
         status="complete" if len(frame) == len(design) else "incomplete",
-        finished_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         last_session={
             "runs": n_run,
             "wall_time_s": round(time.perf_counter() - started, 3),

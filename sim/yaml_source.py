@@ -31,8 +31,9 @@ from __future__ import annotations
 import copy
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, NoReturn, Union
+from typing import Any, NoReturn, Union
 
 import yaml
 from yaml.composer import ComposerError
@@ -129,8 +130,11 @@ class SourcedDocument:
     main_file: str  # the file the caller asked for
 
     def where(self, path: tuple) -> tuple[str, int | None]:
-        """(file, line) for path, falling back to the nearest ancestor that has an origin,
-        finally (main_file, None)."""
+        """The (file, line) a key path came from.
+
+        Falls back to the nearest ancestor of `path` that has an origin, and finally to
+        (main_file, None).
+        """
         path = tuple(path)
         for end in range(len(path), -1, -1):
             origin = self.origins.get(path[:end])

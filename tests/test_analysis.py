@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.analysis import _saltelli_2010, analyze, screening, sobol_analysis, summarize
+from sim.analysis import analyze, saltelli_2010, screening, sobol_analysis, summarize
 from sim.design import build_design
 from sim.schema import Sweep
 
@@ -136,7 +136,7 @@ def test_sobol_estimator_matches_scipy_and_drops_failed_points(ishigami_runs):
     f_a, f_b, f_ab = f[:n], f[n : 2 * n], f[2 * n :].reshape(d, n)
     res = stats.sobol_indices(func={"f_A": f_a, "f_B": f_b, "f_AB": f_ab}, n=n)
     centre = np.mean([f_a, f_b])
-    mine = _saltelli_2010(f_a - centre, f_b - centre, f_ab - centre)
+    mine = saltelli_2010(f_a - centre, f_b - centre, f_ab - centre)
     np.testing.assert_allclose(mine[0], res.first_order, rtol=1e-12)
     np.testing.assert_allclose(mine[1], res.total_order, rtol=1e-12)
 

@@ -73,7 +73,8 @@ def CommitSlider(value, low, high, step, on_commit, integer: bool = False):
     """A slider that reports its value once, when released or moved by the keyboard.
 
     Solara's SliderFloat/SliderInt report every position passed while dragging, and each
-    report would rebuild the model; Vuetify's `change` event fires once per move."""
+    report would rebuild the model; Vuetify's `change` event fires once per move.
+    """
     slider = rv.Slider(
         v_model=value, min=low, max=high, step=step, hide_details=True, thumb_label=True, class_="explorer-slider"
     )
@@ -246,7 +247,8 @@ def SidebarBelowControls(panel):
     """Put `panel` in the sidebar below SolaraViz's own cards (Step / Play / Reset first).
 
     Solara orders sidebar content by the depth of the component that adds it (shallower
-    first); SolaraViz adds its cards one level below the page, so this adds two below."""
+    first); SolaraViz adds its cards one level below the page, so this adds two below.
+    """
     _Deeper(panel)
 
 

@@ -25,8 +25,8 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -123,6 +123,7 @@ class Control:
 
     @property
     def full_help(self) -> str:
+        """The control's tooltip: the schema's help, then the allowed range and the slider note where there are ones."""
         parts = [self.help]
         if self.allowed:
             parts.append(f"allowed: {self.allowed}")
@@ -252,7 +253,7 @@ def _designs(scenario: Scenario) -> list[str]:
     return [name for name in DESIGN_SECTIONS if getattr(scenario, name) is not None]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _explorable(path: str, mtime: float) -> tuple[str, str] | None:
     try:
         scenario = load_scenario(path)
@@ -264,8 +265,11 @@ def _explorable(path: str, mtime: float) -> tuple[str, str] | None:
 
 
 def list_explorable(directory: Path = SCENARIO_DIR) -> list[tuple[str, str]]:
-    """(name, description) of the valid scenarios in `directory` that are not sweep or
-    calibration designs."""
+    """(name, description) of the scenarios in `directory` the explorer can open, by file name.
+
+    Invalid scenarios and sweep or calibration designs are left out. Each file's check is
+    cached until the file changes.
+    """
     rows = []
     for path in sorted(directory.glob("*.yaml")):
         row = _explorable(str(path), path.stat().st_mtime)
@@ -352,6 +356,7 @@ class Saved:
 
     @property
     def filename(self) -> str:
+        """The file's name without its directory (for the download button)."""
         return self.path.name
 
     @property
@@ -364,13 +369,15 @@ class Saved:
 
 
 def output_dir() -> Path:
-    """Where saved scenarios and CSV exports go: $SIM_EXPLORER_OUT (set by `serve(out_dir=...)`)
-    or `results/explorer/` of the project, never the current directory by surprise."""
+    """Where saved scenarios and CSV exports go; never the current directory by surprise.
+
+    $SIM_EXPLORER_OUT (set by `serve(out_dir=...)`) if set, else `results/explorer/` of the project.
+    """
     return Path(os.environ.get(ENV_OUT) or DEFAULT_OUT)
 
 
 def _stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def _unique(directory: Path, stem: str, suffix: str) -> Path:
@@ -418,13 +425,20 @@ class Session:
 
     @property
     def name(self) -> str:
+        """The chosen scenario's `name` (not the file name)."""
         return self.origin.name
 
     @property
     def source_path(self) -> Path:
+        """The chosen scenario's YAML file (`sim.scenario.resolve_scenario_path` of its reference)."""
         return resolve_scenario_path(self.ref)
 
     def control(self, key: str) -> Control:
+        """The control of a key path, or the seed's for "seed".
+
+        Raises:
+            KeyError: the page has no control for `key`.
+        """
         if key == "seed":
             return SEED_CONTROL
         for control in self.controls:
@@ -486,7 +500,7 @@ class Session:
         return False
 
     def changes(self) -> dict[str, tuple[Any, Any]]:
-        """key -> (scenario value, current value) of every control (and the seed) that differs."""
+        """Controls (and the seed) whose value differs from the scenario's: key -> (scenario value, value now)."""
         out = {
             k: (c.default, self.values[k])
             for k, c in ((c.key, c) for c in self.controls)
@@ -499,6 +513,7 @@ class Session:
     # -- the model
 
     def new_model(self) -> ExplorerModel:
+        """A new model of the current valid scenario and seed (`ExplorerModel`)."""
         return ExplorerModel(source=self)
 
     # -- saving and export
@@ -523,10 +538,15 @@ class Session:
         return doc
 
     def scenario_yaml(self, path_hint: str = "") -> bytes:
+        """The current scenario as UTF-8 YAML (`scenario_document`), led by comments.
+
+        The comments say when and from which scenario it was saved and list the changed
+        values; `path_hint`, if given, is the path shown in the "Run it with" line.
+        """
         doc = self.scenario_document()
         changes = self.changes()
         lines = [
-            f"# Saved by the browser explorer on {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+            f"# Saved by the browser explorer on {datetime.now(UTC).isoformat(timespec='seconds')}",
             f"# from scenario '{self.name}' ({self.ref}); the full resolved scenario, defaults filled in.",
         ]
         if changes:
@@ -582,8 +602,10 @@ class ExplorerModel(CorridorModel):
 
 
 def timeseries_frame(model: CorridorModel) -> pd.DataFrame:
-    """The model's recorded figures, one row per step, led by replicate, seed and step
-    (the layout of a results directory's timeseries.csv)."""
+    """The model's recorded figures so far, one row per step, led by replicate (0), seed and step.
+
+    The layout of a results directory's timeseries.csv (step 0 is the initial state).
+    """
     frame = model.datacollector.get_model_vars_dataframe().copy()
     frame.index.name = "step"
     frame = frame.reset_index()

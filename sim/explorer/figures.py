@@ -58,8 +58,11 @@ def recent_clashes(model: CorridorModel, days: int = RECENT_CLASH_STEPS) -> np.n
 
 
 def map_figure(model: CorridorModel, width: float = 6.6) -> Figure:
-    """Control per cell (colour = faction, intensity = its share of the influence), named
-    sites, and the clashes of the last two weeks."""
+    """The explorer's map of the model now: control per cell, named sites, recent clashes.
+
+    Colour = the controlling faction, intensity = its share of the cell's influence; the
+    clashes of the last two weeks are crosses. `width` in inches; the height follows the grid.
+    """
     geo = model.geo
     h, w = geo.height, geo.width
     legend_h = 1.05
@@ -147,8 +150,11 @@ def map_figure(model: CorridorModel, width: float = 6.6) -> Figure:
 
 
 def charts_figure(model: CorridorModel, width: float = 8.4, height: float = 6.6) -> Figure:
-    """Fighters, territory, cumulative casualties, cumulative defections, tension and
-    insurgent cells, one line per faction (or pair), from the model's recorded figures."""
+    """The explorer's six charts of the model's recorded figures so far, one line per faction (or pair).
+
+    Panels: fighters, territory, cumulative casualties, cumulative defections, tension and
+    insurgent cells. `width` and `height` in inches.
+    """
     frame = model.datacollector.get_model_vars_dataframe()
     steps = np.arange(len(frame))
     names = model.faction_names

@@ -30,6 +30,7 @@ START_TIMEOUT_S = 120.0
 
 
 def free_port(host: str = HOST) -> int:
+    """A TCP port on `host` that the system reports free now (another process may take it before use)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -78,6 +79,12 @@ def server_command(port: int, host: str = HOST) -> list[str]:
 
 
 def server_env(scenario: str | None = None, out_dir: str | Path | None = None) -> dict[str, str]:
+    """The environment of the server's child process: this one's, plus what the page reads.
+
+    Sets the scenario the page opens with (ENV_SCENARIO, default baseline) and, if given, the
+    output directory (ENV_OUT); turns Solara's telemetry off and Matplotlib's backend to Agg
+    unless already set, and silences Solara's SameSite cookie warning on localhost.
+    """
     env = dict(os.environ)
     env[ENV_SCENARIO] = str(scenario or DEFAULT_SCENARIO)
     if out_dir is not None:
