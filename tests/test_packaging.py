@@ -1,8 +1,10 @@
 """A normal (non-editable) install carries every package of `sim`, the explorer included.
 
-The test builds what `pip install .` would install, offline, from a copy of the project: a
-wheel (`pip wheel --no-deps --no-build-isolation --no-index`) where setuptools can build one
-here, else setuptools' `build_py`, the step that collects a wheel's package files.
+The test builds what `pip install .` would install from a copy of the project: offline, a
+wheel (`pip wheel --no-deps --no-build-isolation --no-index`) where the installed setuptools
+can build one, else setuptools' `build_py` (the step that collects a wheel's package files);
+where setuptools is not installed at all (Python >= 3.12 venvs), pip builds the wheel in
+an isolated environment, as `pip install .` itself does (this fetches setuptools).
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ import sys
 import zipfile
 from pathlib import Path
 
-import setuptools
-
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def _can_build_wheels() -> bool:
+def _build_mode() -> str:
+    """'offline-wheel', 'build_py' (old setuptools without `wheel`) or 'isolated' (no setuptools)."""
+    try:
+        import setuptools
+    except ImportError:
+        return "isolated"
     # setuptools >= 70.1 has bdist_wheel itself; older ones need the `wheel` package.
     major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
-    return (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None
+    if (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None:
+        return "offline-wheel"
+    return "build_py"
 
 
 def installed_files(tmp_path: Path) -> set[str]:
@@ -33,9 +40,12 @@ def installed_files(tmp_path: Path) -> set[str]:
         shutil.copy2(PROJECT / name, source / name)
     shutil.copytree(PROJECT / "sim", source / "sim", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "out"
-    if _can_build_wheels():
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
-        subprocess.run([*command, "-q", "-w", str(out), str(source)], check=True, capture_output=True, timeout=300)
+    mode = _build_mode()
+    if mode != "build_py":
+        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)]
+        if mode == "offline-wheel":
+            command += ["--no-build-isolation", "--no-index"]
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
         (wheel,) = out.glob("*.whl")
         with zipfile.ZipFile(wheel) as archive:
             return {name for name in archive.namelist() if name.endswith(".py")}
