@@ -51,7 +51,7 @@ class TestInfluence:
         presence[0, 20, 20] = 100.0
         presence[1, 10, 30] = 40.0
         passable = np.ones((41, 41), dtype=bool)
-        spread = influence_process.spread_influence(presence, 1.5, passable)
+        spread = influence_process.spread_influence(presence, 1.5, passable, 3.0)
         np.testing.assert_allclose(spread.sum(axis=(1, 2)), presence.sum(axis=(1, 2)), rtol=1e-6)
         assert spread[0, 20, 20] < 100.0 and spread[0, 20, 22] > 0.0  # it spreads...
         assert spread[0, 20, 20] > spread[0, 20, 22] > spread[0, 20, 25]  # ...and decays with distance
@@ -59,7 +59,7 @@ class TestInfluence:
     def test_spread_never_creates_influence_and_skips_impassable_cells(self):
         presence = rng(4).random((3, 20, 25)) * 10
         passable = rng(5).random((20, 25)) > 0.2
-        spread = influence_process.spread_influence(presence, 2.0, passable)
+        spread = influence_process.spread_influence(presence, 2.0, passable, 3.0)
         assert np.all(spread >= 0)
         assert np.all(spread[:, ~passable] == 0)
         assert np.all(spread.sum(axis=(1, 2)) <= presence.sum(axis=(1, 2)) + 1e-9)
@@ -78,31 +78,31 @@ class TestInfluence:
 class TestClashes:
     def test_probability_is_zero_without_tension_and_rises_to_its_ceiling(self):
         tensions = np.linspace(0, 30, 60)
-        p = np.array([conflict.clash_probability(t, 0.0, 0.5, 0.05, 2.0) for t in tensions])
+        p = np.array([conflict.clash_probability(t, 0.0, 0.5, 0.05, 2.0, 0.5) for t in tensions])
         assert p[0] == 0.0
         assert np.all(np.diff(p) > 0)
         assert p.max() <= 0.05
 
     def test_calm_and_posture_scale_the_probability(self):
-        assert conflict.clash_probability(3.0, 1.0, 1.0, 0.05, 2.0) == 0.0  # full calm: no clash
-        calm = [conflict.clash_probability(3.0, c, 0.5, 0.05, 2.0) for c in (0.0, 0.5, 0.9)]
-        posture = [conflict.clash_probability(3.0, 0.0, x, 0.05, 2.0) for x in (0.0, 0.5, 1.0)]
+        assert conflict.clash_probability(3.0, 1.0, 1.0, 0.05, 2.0, 0.5) == 0.0  # full calm: no clash
+        calm = [conflict.clash_probability(3.0, c, 0.5, 0.05, 2.0, 0.5) for c in (0.0, 0.5, 0.9)]
+        posture = [conflict.clash_probability(3.0, 0.0, x, 0.05, 2.0, 0.5) for x in (0.0, 0.5, 1.0)]
         assert calm[0] > calm[1] > calm[2] > 0
         assert posture[0] < posture[1] < posture[2]
 
     def test_losses_grow_with_the_other_sides_strength(self):
         def mean_losses(strength_b: float) -> float:
             g = rng(6)
-            draws = [conflict.lanchester_casualties(50, 50, 50.0, strength_b, 0.04, g, 0.5)[0] for _ in range(4000)]
-            return np.mean(draws)
+            draws = [conflict.lanchester_casualties(50, 50, 50.0, strength_b, 0.04, g, 0.5, 0.9) for _ in range(4000)]
+            return np.mean([losses_a for losses_a, _ in draws])
 
         losses = [mean_losses(s) for s in (25.0, 50.0, 100.0, 200.0)]
         assert all(a < b for a, b in zip(losses, losses[1:]))
         assert losses[1] == pytest.approx(50 * 0.04, rel=0.05)  # equal forces: lethality per fighter
 
     def test_no_fight_without_two_sides(self):
-        assert conflict.lanchester_casualties(0, 30, 0.0, 30.0, 0.5, rng(), 1.0) == (0, 0)
-        assert conflict.lanchester_casualties(30, 0, 30.0, 0.0, 0.5, rng(), 1.0) == (0, 0)
+        assert conflict.lanchester_casualties(0, 30, 0.0, 30.0, 0.5, rng(), 1.0, 0.9) == (0, 0)
+        assert conflict.lanchester_casualties(30, 0, 30.0, 0.0, 0.5, rng(), 1.0, 0.9) == (0, 0)
 
     def test_killed_share_matches_p_killed(self):
         g = rng(7)

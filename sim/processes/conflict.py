@@ -57,7 +57,7 @@ def clash_probability(
     posture: float,
     p_max: float,
     tension_scale: float,
-    posture_floor: float = 0.5,
+    posture_floor: float,
 ) -> float:
     """Daily chance of a clash in one front cell.
 
@@ -76,8 +76,8 @@ def lanchester_casualties(
     strength_b: float,
     lethality: float,
     rng: np.random.Generator,
-    exponent: float = 1.0,
-    cap: float = 0.9,
+    exponent: float,
+    cap: float,
 ) -> tuple[int, int]:
     """Stochastic attrition for one engagement (Lanchester-style); returns casualties (killed + wounded) of A and B.
 

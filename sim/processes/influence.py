@@ -23,7 +23,7 @@ from sim.world import CONTESTED, NONE, World
 
 
 def spread_influence(
-    presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float = 3.0
+    presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float
 ) -> np.ndarray:
     """Smooth each faction's presence (F, H, W) with a Gaussian kernel; zero off the map.
 
