@@ -243,7 +243,7 @@ class EconomyRules(Strict):
         0.02, "daily chance of looting, per hostile pair and site where both have a foothold", unit="1/day"
     )
     pay_memory_days: float = param(
-        30.0, gt=0, le=3650, unit="days", help="recruits judge pay by roughly this many days of payments (smoothing)"
+        30.0, ge=1, le=3650, unit="days", help="recruits judge pay by roughly this many days of payments (smoothing)"
     )
 
 
@@ -282,7 +282,9 @@ class RecruitmentRules(Strict):
         unit="cells",
         help="length scale L of the weight exp(-d/L) by which initial fighters come from towns near headquarters",
     )
-    risk_memory_days: float = param(30.0, gt=0, unit="days", help="memory of a militia's death rate")
+    risk_memory_days: float = param(
+        30.0, ge=1, le=3650, unit="days", help="memory of a militia's death rate (a moving average, so at least 1 day)"
+    )
     hiring_runway_days: float = param(
         30.0,
         ge=0,

@@ -67,5 +67,13 @@ class RandomStreams:
         self.seed = int(seed)
         self._streams = {name: named_stream(self.seed, name) for name in names}
 
+    def __iter__(self):
+        """The stream names, in the order they were made."""
+        return iter(self._streams)
+
+    def __len__(self) -> int:
+        """Number of streams."""
+        return len(self._streams)
+
     def __getitem__(self, name: str) -> np.random.Generator:
         return self._streams[name]

@@ -120,3 +120,13 @@ def test_insurgents_strike_contested_cells_more_as_their_weight_rises():
         return hits / max(total, 1)
 
     assert contested_share_of_attacks(20.0) > contested_share_of_attacks(0.05)
+
+
+@pytest.mark.parametrize("key", ["rules.economy.pay_memory_days", "rules.recruitment.risk_memory_days"])
+def test_memories_shorter_than_a_day_are_refused(key):
+    """A moving average with memory below one day overshoots and diverges, so the schema refuses it."""
+    from sim.yaml_source import ScenarioError
+
+    with pytest.raises(ScenarioError, match=key.rsplit(".", 1)[1]):
+        scenario(f"{key}=0.5")
+    scenario(f"{key}=1.0")  # one day: today's value replaces the memory, still bounded

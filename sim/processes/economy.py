@@ -44,7 +44,8 @@ def income_today(world: World, rules: Rules, f: int) -> float:
 def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: float) -> float:
     """Pay ratio after today's payment: previous + (paid/cost - previous) / memory (1 if nothing is owed).
 
-    Stays in [0, 1] when previous is, since 0 <= paid <= cost and memory >= 1 in practice.
+    Stays in [0, 1] when previous is, since 0 <= paid <= cost and memory >= 1 (the schema's
+    lower bound of `rules.economy.pay_memory_days`; below 1 the update would overshoot).
     """
     ratio_today = 1.0 if cost == 0 else paid / cost
     return previous + (ratio_today - previous) / memory_days

@@ -6,6 +6,11 @@ arithmetic step shows up at once. It changes only on purpose, through
 `make regression-update` (`python -m tests.regression.update`), which prints what changed.
 The same idea as Starsim's `baseline.yaml` and `update_baseline.py`.
 
+Runs: every variant scenario at one seed, the four main ones at two seeds, and two "stress"
+runs whose overrides push rarely taken paths (frequent looting, contested revenue, agreements
+and partitions, insurgent attacks, courting, a closed supply route) so that a change to any
+rule's draws or arithmetic is likely to move a figure.
+
 Figures per run (scenario x seed x STEPS days): fighters and territory at the end per
 faction, killed and wounded per militia, defections by direction, desertions and joins,
 clashes, meetings by outcome, lootings, new headquarters, insurgent peak and attacks,
@@ -27,6 +32,24 @@ from sim.scenario import load_scenario, resolve_scenario_path
 PINNED = Path(__file__).with_name("pinned.json")
 SCENARIOS = ("baseline", "patrons_agree", "tribes_courted_by_irgc", "toy_two_towns")
 SEEDS = (1, 20191101)
+VARIANTS = ("isis_resurgence", "ndf_exemption", "salary_parity", "supply_route_closed")
+STRESS = (
+    "rules.economy.p_looting=0.3",
+    "rules.economy.contested_revenue_share=0.5",
+    "rules.mediation.p_success_base=0.6",
+    "rules.mediation.tension_threshold=0.3",
+    "rules.insurgency.attack_rate=0.05",
+    "rules.deployment.max_new_headquarters=6",
+    "rules.recruitment.p_reconsider=0.02",
+)
+STRESS_BASELINE = (*STRESS, "factions.NDF.spending.courting_usd_day=2000", "patrons.Iran.supply_open=false")
+# label -> (scenario, seed, overrides); a label is "scenario/seed" or "scenario+stress/seed".
+RUNS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    **{f"{s}/{seed}": (s, seed, ()) for s in SCENARIOS for seed in SEEDS},
+    **{f"{s}/3": (s, 3, ()) for s in VARIANTS},
+    "baseline+stress/7": ("baseline", 7, STRESS_BASELINE),
+    "toy_two_towns+stress/7": ("toy_two_towns", 7, STRESS),
+}
 STEPS = 120
 # Columns that are a state (kept at the final step); all other per-step columns are counts (summed).
 STATE_FIGURES = ("fighters", "territory", "budget", "arrears", "tension", "calm", "alignment", "wounded_now", "salary")
@@ -40,9 +63,11 @@ def _number(value) -> float | int | str:
     return value if np.isfinite(value) else repr(value)
 
 
-def run_figures(scenario: str, seed: int, steps: int = STEPS) -> dict[str, float | int | str]:
+def run_figures(
+    scenario: str, seed: int, steps: int = STEPS, overrides: tuple[str, ...] = ()
+) -> dict[str, float | int | str]:
     """The pinned figures of one run: a flat {name: number or label} mapping."""
-    config = load_scenario(resolve_scenario_path(scenario))
+    config = load_scenario(resolve_scenario_path(scenario), list(overrides))
     result = run_model(config, seed, steps)
     ts, events = result.timeseries, result.events
     last = ts.iloc[-1]
@@ -67,8 +92,8 @@ def run_figures(scenario: str, seed: int, steps: int = STEPS) -> dict[str, float
 
 
 def all_figures() -> dict[str, dict]:
-    """Figures of every pinned run, keyed `scenario/seed`."""
-    return {f"{s}/{seed}": run_figures(s, seed) for s in SCENARIOS for seed in SEEDS}
+    """Figures of every pinned run, keyed by its label (see RUNS)."""
+    return {label: run_figures(s, seed, STEPS, overrides) for label, (s, seed, overrides) in RUNS.items()}
 
 
 def load_pinned() -> dict:
