@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ R = TypeVar("R")
 WINDOW_PER_WORKER = 4  # calls in flight per worker: keeps workers busy, memory bounded
 DASK_RETRIES = 2  # a call whose worker dies (or that raises) is tried again this many times
 CONNECT_TIMEOUT_S = 5.0  # an unreachable scheduler is reported after this long
+HANDSHAKE_GRACE_S = 5.0  # beyond the connect timeout: a peer that accepts but never speaks Dask
+WORKER_WAIT_S = 30.0  # a scheduler with no workers is reported after this long
 
 
 class ExecutorError(Exception):
@@ -190,6 +193,38 @@ class Backend:
         self.close()
 
 
+def _connect(client_class, address: str, timeout_s: float):
+    """A Dask Client connected to `address`, or ExecutorError within timeout + HANDSHAKE_GRACE_S.
+
+    Dask's own timeout covers opening the connection but not the handshake, so a port that
+    accepts and never answers (a dashboard, another service) would hang the command, and one
+    that answers something else can fail with any error; the connection is therefore made on
+    a helper thread and given a deadline, and every failure becomes one ExecutorError.
+    """
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client_class(address, timeout=f"{timeout_s}s")
+        except BaseException as error:  # reported below, whatever the peer sent
+            box["error"] = error
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout_s + HANDSHAKE_GRACE_S)
+    if thread.is_alive():
+        raise ExecutorError(
+            f"no Dask scheduler answered at {address} within {timeout_s + HANDSHAKE_GRACE_S:g} s "
+            "(is it the scheduler's address, e.g. tcp://host:8786, and not its dashboard?)"
+        )
+    if "error" in box:
+        error = box["error"]
+        raise ExecutorError(
+            f"cannot reach the Dask scheduler at {address} within {timeout_s:g} s ({type(error).__name__})"
+        ) from None
+    return box["client"]
+
+
 def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
     try:
         from distributed import Client, LocalCluster
@@ -206,13 +241,16 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
         )
         client = Client(cluster)
     else:
-        try:
-            client = Client(address, timeout=f"{connect_timeout_s}s")
-        except (OSError, TimeoutError, ValueError) as error:
-            raise ExecutorError(
-                f"cannot reach the Dask scheduler at {address} "
-                f"within {connect_timeout_s:g} s ({type(error).__name__})"
-            ) from None
+        client = _connect(Client, address, connect_timeout_s)
+        if not client.scheduler_info().get("workers"):
+            try:  # runs submitted to a scheduler without workers would wait forever
+                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            except (TimeoutError, OSError):
+                client.close()
+                raise ExecutorError(
+                    f"the Dask scheduler at {address} has no workers (waited {WORKER_WAIT_S:g} s); "
+                    f"start some with `dask worker {address}`"
+                ) from None
     n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers)
     # pure=False: two calls with equal arguments are two runs, not one cached result.
     executor = client.get_executor(pure=False, retries=retries)

@@ -193,3 +193,58 @@ def test_a_sweep_with_independent_seeds_is_identical_on_every_backend(scheduler,
     assert list(design["seed"]) == [run_seed(11, p, r) for p, r in zip(design["point"], design["replicate"])]
     for other in tables[1:]:
         pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
+
+
+def _listening_socket(reply: bytes | None):
+    """A local TCP server that accepts connections and sends `reply` (or nothing, ever)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, held
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4],
+    ids=["silent-peer", "http-peer"],
+)
+def test_a_port_that_is_not_a_dask_scheduler_is_refused_in_bounded_time(reply):
+    """A dashboard or any other service on the port: refused, never a hang or a crash."""
+    server, held = _listening_socket(reply)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExecutorError, match="Dask scheduler"):
+            make_backend(1, f"tcp://127.0.0.1:{server.getsockname()[1]}", connect_timeout_s=1)
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_a_scheduler_without_workers_is_refused(monkeypatch):
+    from distributed import LocalCluster
+
+    import sim.executors
+
+    monkeypatch.setattr(sim.executors, "WORKER_WAIT_S", 2.0)
+    with LocalCluster(n_workers=0, dashboard_address=":0", processes=False) as cluster:
+        with pytest.raises(ExecutorError, match="has no workers"):
+            make_backend(1, cluster.scheduler_address, connect_timeout_s=5)
