@@ -31,14 +31,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.scenario import scenario_to_dict
+from sim.scenario import PROJECT_DIR, scenario_to_dict
 from sim.schema import Scenario
 
 if TYPE_CHECKING:  # reading results must not need the model code
     from sim.runner import RunResult
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-RESULTS_DIR = PROJECT_DIR / "results"
+RESULTS_DIR = PROJECT_DIR / "results"  # the checkout's results/, or ./results for an installed package
 FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
 
 

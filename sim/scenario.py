@@ -21,7 +21,22 @@ from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.schema import Calibration, Scenario, Targets, child_type, unwrap
 from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+def find_project_dir() -> Path:
+    """The project directory: the checkout `sim/` sits in, else the current directory.
+
+    In a checkout (or an editable install) scenarios and results live beside `sim/`. After a
+    normal `pip install`, `sim/` sits in site-packages, which is no place for results: the
+    directory the command runs in takes the checkout's role (its `scenarios/` and `results/`).
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "scenarios").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+PROJECT_DIR = find_project_dir()
+SCENARIO_DIR = PROJECT_DIR / "scenarios"
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
 # public data, a value fitted by calibration, or an explicit assumption.
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")

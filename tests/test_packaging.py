@@ -59,3 +59,29 @@ def test_a_non_editable_install_contains_every_sim_module_and_the_explorer(tmp_p
     expected = {p.relative_to(PROJECT).as_posix() for p in (PROJECT / "sim").rglob("*.py")}
     assert {"sim/explorer/__init__.py", "sim/explorer/app.py", "sim/explorer/core.py"} <= files
     assert expected - files == set(), sorted(expected - files)
+
+
+def test_an_installed_package_uses_the_working_directory_not_site_packages(tmp_path):
+    """Outside a checkout, scenarios and results are looked for in the directory the command runs in."""
+    site = tmp_path / "site"
+    shutil.copytree(PROJECT / "sim", site / "sim", ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    (work / "scenarios").mkdir(parents=True)
+    shutil.copy2(PROJECT / "scenarios" / "toy_two_towns.yaml", work / "scenarios" / "toy_two_towns.yaml")
+    code = (
+        "import sim, sim.results as r, sim.scenario as s; "
+        "print(r.RESULTS_DIR); print(s.SCENARIO_DIR); "
+        "print(sim.simulate('toy_two_towns', steps=3).save(plots=False))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=work,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.split("\n")
+    assert Path(out[0]) == work / "results" and Path(out[1]) == work / "scenarios"
+    assert Path(out[2]).is_relative_to(work / "results") and (Path(out[2]) / "timeseries.csv").exists()
+    assert not (site / "results").exists()
