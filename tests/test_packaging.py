@@ -2,14 +2,13 @@
 
 The test builds what `pip install .` would install from a copy of the project: offline, a
 wheel (`pip wheel --no-deps --no-build-isolation --no-index`) where the installed setuptools
-can build one, else setuptools' `build_py` (the step that collects a wheel's package files);
-where setuptools is not installed at all (Python >= 3.12 venvs), pip builds the wheel in
-an isolated environment, as `pip install .` itself does (this fetches setuptools).
+is one the project builds with (>= 77, see pyproject.toml); otherwise pip builds the wheel in
+an isolated environment, as `pip install .` itself does (this fetches setuptools from the
+package index).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -20,16 +19,13 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _build_mode() -> str:
-    """'offline-wheel', 'build_py' (old setuptools without `wheel`) or 'isolated' (no setuptools)."""
+    """'offline-wheel' with a setuptools the project builds with here, else 'isolated'."""
     try:
         import setuptools
     except ImportError:
         return "isolated"
-    # setuptools >= 70.1 has bdist_wheel itself; older ones need the `wheel` package.
-    major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
-    if (major, minor) >= (70, 1) or importlib.util.find_spec("wheel") is not None:
-        return "offline-wheel"
-    return "build_py"
+    major = int(setuptools.__version__.split(".")[0])
+    return "offline-wheel" if major >= 77 else "isolated"
 
 
 def installed_files(tmp_path: Path) -> set[str]:
@@ -40,18 +36,13 @@ def installed_files(tmp_path: Path) -> set[str]:
         shutil.copy2(PROJECT / name, source / name)
     shutil.copytree(PROJECT / "sim", source / "sim", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "out"
-    mode = _build_mode()
-    if mode != "build_py":
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)]
-        if mode == "offline-wheel":
-            command += ["--no-build-isolation", "--no-index"]
-        subprocess.run(command, check=True, capture_output=True, timeout=300)
-        (wheel,) = out.glob("*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            return {name for name in archive.namelist() if name.endswith(".py")}
-    command = [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "--build-lib", str(out)]
-    subprocess.run(command, cwd=source, check=True, capture_output=True, timeout=300)
-    return {p.relative_to(out).as_posix() for p in out.rglob("*.py")}
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)]
+    if _build_mode() == "offline-wheel":
+        command += ["--no-build-isolation", "--no-index"]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    (wheel,) = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return {name for name in archive.namelist() if name.endswith(".py")}
 
 
 def test_a_non_editable_install_contains_every_sim_module_and_the_explorer(tmp_path):
