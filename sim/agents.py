@@ -27,15 +27,31 @@ class Militia(CellAgent):
         self.label = spec.label
         self.kind = spec.kind
         self.patron = spec.patron
-        self.salary_usd_month = spec.salary_usd_month
-        self.privileges = spec.privileges
-        self.exempts_conscription = spec.exempts_conscription
-        self.posture = spec.posture
         self.cell = cell
 
     @property
     def _world(self):
         return self.model.world
+
+    @property
+    def salary_usd_month(self) -> float:
+        """Salary per fighter (USD/month)."""
+        return float(self._world.salary[self.index])
+
+    @property
+    def privileges(self) -> float:
+        """Non-salary benefits of membership (index 0-1)."""
+        return float(self._world.privileges[self.index])
+
+    @property
+    def exempts_conscription(self) -> bool:
+        """Whether membership exempts from compulsory service."""
+        return bool(self._world.exempts[self.index])
+
+    @property
+    def posture(self) -> float:
+        """Readiness to escalate (index 0-1), before any patron's green light."""
+        return float(self._world.posture[self.index])
 
     @property
     def budget_usd(self) -> float:

@@ -229,7 +229,7 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
     try:
         from distributed import Client, LocalCluster
     except ImportError as error:  # pragma: no cover - depends on the install
-        raise ExecutorError("Dask is not installed: pip install 'faction-sim[sweep]'") from error
+        raise ExecutorError("Dask is not installed: pip install 'dask[distributed]'") from error
     cluster = None
     if address == "local":
         cluster = LocalCluster(

@@ -28,8 +28,7 @@ from sim.world import CONTESTED, DAYS_PER_MONTH, World
 
 def income_today(world: World, rules: Rules, f: int) -> float:
     """Faction f's income today (USD/day): patron funding, revenue held, a share of contested revenue."""
-    income = 0.0
-    income += funding_today(world, f)
+    income = funding_today(world, f)
     held = world.site_control == f
     income += float(world.site_revenue[held].sum())
     contested = world.site_control == CONTESTED
