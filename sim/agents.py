@@ -79,9 +79,9 @@ class Militia(CellAgent):
         return float(self._world.income[self.index])
 
     @property
-    def hiring(self) -> bool:
-        """Whether it takes new members (False during a hiring freeze)."""
-        return bool(self._world.hiring[self.index])
+    def hiring(self) -> float:
+        """Share of applicants it takes today (graded hiring: 1 while it can pay its way, 0 when broke)."""
+        return float(self._world.hiring[self.index])
 
     @property
     def hq_sites(self) -> list[int]:

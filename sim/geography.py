@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from matplotlib.path import Path
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 from sim.schema import TERRAINS, Scenario
 
 KM_PER_DEGREE_LAT = 111.32  # mean length of one degree of latitude, km
 
 TERRAIN_CODE = {name: code for code, name in enumerate(TERRAINS)}
+UNREACHABLE_DETOUR = 3.0  # a cell no route reaches counts as this many times its straight-line distance
 # Cells fighters can stand on and influence can reach.
 PASSABLE_TERRAIN = ("urban", "rural", "river", "desert")
 
@@ -54,6 +56,35 @@ class Geography:
     def site_index(self, name: str) -> int:
         """Index of a site by name; raises ValueError if unknown."""
         return self.site_names.index(name)
+
+    def path_distances(self, sources: np.ndarray) -> np.ndarray:
+        """(len(sources), H*W) path length in cells from each source cell to every cell.
+
+        Moves go to any of the 8 neighbours that is passable (diagonals cost sqrt 2), so a
+        route bends around impassable ground and the area outside the model. A source may
+        itself be impassable (one can always leave it). Cells no route reaches get the
+        straight-line distance times UNREACHABLE_DETOUR, so they are far but finite.
+        """
+        h, w = self.height, self.width
+        index = np.arange(h * w).reshape(h, w)
+        rows, cols, costs = [], [], []
+        for dr, dc in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+            src = index[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)]
+            dst = index[max(dr, 0) : h + min(dr, 0) or None, max(dc, 0) : w + min(dc, 0) or None]
+            ok = self.passable.reshape(-1)[dst.reshape(-1)]
+            rows.append(src.reshape(-1)[ok])
+            cols.append(dst.reshape(-1)[ok])
+            costs.append(np.full(int(ok.sum()), np.hypot(dr, dc)))
+        graph = sparse.csr_matrix(
+            (np.concatenate(costs), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w)
+        )
+        sources = np.asarray(sources, dtype=np.int64)
+        dist = csgraph.dijkstra(graph, directed=True, indices=sources)
+        dist = np.atleast_2d(dist)
+        sr, sc = np.divmod(sources, w)
+        cr, cc = np.divmod(np.arange(h * w), w)
+        straight = np.hypot(cr[None, :] - sr[:, None], cc[None, :] - sc[:, None])
+        return np.where(np.isfinite(dist), dist, straight * UNREACHABLE_DETOUR)
 
     def terrain_name(self, row: int, col: int) -> str:
         """Terrain of one cell, by name."""

@@ -5,7 +5,7 @@ streams and the DataCollector, creates the Mesa agents (views onto the world sta
 Mesa tools and the browser explorer), and each step (one day) calls the processes of
 `sim.processes` in ODD order (docs/ODD.md §3):
 
-    recover wounded -> economy -> tribal politics -> recruitment -> deployment -> influence
+    recover wounded -> strategy (salary reviews) -> economy -> tribal politics -> recruitment -> deployment -> influence
     -> tension, looting and clashes -> mediation -> insurgency -> remembered losses -> record
 
 Randomness: every draw comes from one of the named streams (`self.streams`), each derived
@@ -28,6 +28,7 @@ from sim.processes import (
     insurgency,
     mediation,
     recruitment,
+    strategy,
     tribal_politics,
 )
 from sim.recording import build_reporters
@@ -130,6 +131,7 @@ class CorridorModel(mesa.Model):
         w.day = self.steps
         w.today = DailyTally(w.n_factions)
         casualties.recover_wounded(w)
+        strategy.step(w, rules)
         economy.step(w, rules)
         tribal_politics.step(w, rules)
         recruitment.step(w, rules, streams["recruitment"])

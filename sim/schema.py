@@ -153,7 +153,7 @@ class Tribe(Strict):
         default_factory=dict, description="leader's initial weights over factions (normalised)"
     )
     responsiveness: float = probability(
-        0.02, "share of the gap to the leader's target alignment closed per day", unit="1/day"
+        0.02, "rate at which the leader's alignment follows the factions' pulls (tribal_politics)", unit="1/day"
     )
 
     @model_validator(mode="after")
@@ -219,6 +219,16 @@ class Patron(Strict):
         0.3, "share of funding that travels the supply route (lost when it is closed)", unit="share"
     )
     green_light: StrictBool = Field(False, description="patron encourages its client to escalate")
+    topup_per_loss: float = param(
+        0.0,
+        ge=0,
+        le=100,
+        unit="x per share lost",
+        help="extra funding, as a multiple of funding_usd_day, per share of its client's day-0 fighters lost",
+    )
+    topup_max_share: float = param(
+        0.0, ge=0, le=10, unit="x", help="ceiling on the extra funding, as a multiple of funding_usd_day"
+    )
 
 
 class PatronAlignment(Strict):
@@ -256,6 +266,14 @@ class TribalRules(Strict):
         0.5, ge=0, unit="per tribesman killed", help="push of casualties a faction inflicts"
     )
     casualty_memory_days: float = param(60.0, gt=0, unit="days", help="how long inflicted casualties are remembered")
+    weight_presence: float = param(
+        1.0, ge=0, le=100, unit="per share", help="pull of a faction's share of the influence in the tribe's towns"
+    )
+    anchor_per_day: float = probability(
+        0.02,
+        "share of the gap back to the leader's initial alignment closed per day (tribal ties are sticky)",
+        unit="1/day",
+    )
 
 
 class RecruitmentRules(Strict):
@@ -268,7 +286,23 @@ class RecruitmentRules(Strict):
     beta_privileges: float = param(1.0, ge=0, le=50, unit="utility per index", help="weight of privileges")
     beta_exemption: float = param(1.5, ge=0, le=50, unit="utility", help="value of exemption for the liable")
     beta_alignment: float = param(2.0, ge=0, le=50, unit="utility per weight", help="pull of the tribal leader")
-    beta_risk: float = param(30.0, ge=0, le=10_000, unit="utility per daily death risk", help="fear of dying")
+    beta_risk: float = param(
+        10.0,
+        ge=0,
+        le=1000,
+        unit="utility per annual death risk",
+        help="fear of dying: weight of a militia's annual death risk",
+    )
+    nest_scale: float = param(
+        0.5,
+        gt=0.05,
+        le=1,
+        unit="index 0-1",
+        help="nested logit scale of the 'fight' nest: below 1, militias are closer substitutes than civilian life",
+    )
+    civilian_attachment: float = param(
+        0.0, ge=-20, le=20, unit="utility", help="value of civilian life beyond its income (family, land, safety)"
+    )
     switching_cost: float = param(2.5, ge=0, le=50, unit="utility", help="cost of changing militia")
     loyalty_per_year: float = param(1.0, ge=0, le=50, unit="utility/year", help="switching cost added by tenure")
     civilian_income_usd_month: float = param(60.0, gt=0, unit="USD/month", help="income outside a militia")
@@ -289,7 +323,8 @@ class RecruitmentRules(Strict):
         30.0,
         ge=0,
         unit="days",
-        help="a militia whose income does not cover its salaries hires only while its cash covers this many days",
+        help="graded hiring: a militia whose income does not cover its wage bill takes the share "
+        "min(1, cash runway / this many days) of its applicants",
     )
 
 
@@ -311,6 +346,16 @@ class DeploymentRules(Strict):
     )
     post_scatter_cells: int = param(
         1, ge=0, le=10, unit="cells", help="fighters are posted up to this many cells from their site (passable ground)"
+    )
+    reach_cells: float = param(
+        10.0,
+        gt=0,
+        le=1000,
+        unit="cells",
+        help="length scale L of the posting weight exp(-d/L), d the path distance from the faction's nearest base",
+    )
+    speed_cells_per_day: float = param(
+        8.0, gt=0, le=1000, unit="cells/day", help="how far a redeployed fighter travels per day over passable ground"
     )
 
 
@@ -384,6 +429,12 @@ class ClashRules(Strict):
     green_light_multiplier: float = param(
         1.5, ge=1, le=10, unit="x", help="a patron's green light multiplies its client's posture (capped at 1)"
     )
+    detachment_share: float = probability(
+        0.3, "share of each side's fighters near a front cell engaged in a clash", unit="share"
+    )
+    max_detachment: int = param(
+        60, ge=1, le=100_000, unit="fighters", help="ceiling on the fighters one side engages in a clash"
+    )
 
 
 class MediationRules(Strict):
@@ -417,6 +468,9 @@ class InsurgencyRules(Strict):
 
     base_growth_per_day: float = param(0.0, ge=0, unit="cells/day", help="growth with no rivalry at all")
     growth_per_clash: float = param(0.3, ge=0, unit="cells per clash", help="growth from a clash between rivals")
+    growth_per_casualty: float = param(
+        0.0, ge=0, unit="cells per casualty", help="growth from each rival militia fighter killed or wounded in clashes"
+    )
     growth_per_contested_cell: float = param(
         0.002, ge=0, unit="cells per cell/day", help="growth from cells where hostile militias both have a foothold"
     )
@@ -426,6 +480,29 @@ class InsurgencyRules(Strict):
     attack_casualties: float = param(2.0, ge=0, unit="casualties per attack", help="mean casualties of an attack")
     contested_target_weight: float = param(
         2.0, gt=0, le=100, unit="x", help="weight of fighters on contested cells as targets, relative to others"
+    )
+
+
+class StrategyRules(Strict):
+    """Rules of the factions' strategic response (ODD §7.12; `sim.processes.strategy`)."""
+
+    review_days: int = param(30, ge=1, le=365, unit="days", help="a militia reviews its salary every this many days")
+    max_salary_change: float = probability(
+        0.1, "largest relative change of salary at one review", unit="share per review"
+    )
+    loss_response: float = param(
+        1.0,
+        ge=0,
+        le=100,
+        unit="per share lost",
+        help="salary rise per share of its fighters lost since the last review",
+    )
+    target_runway_days: float = param(
+        60.0, ge=0, le=3650, unit="days", help="a militia cuts salary when its cash covers fewer days of its deficit"
+    )
+    salary_floor: float = param(0.5, ge=0, le=1, unit="x initial", help="lowest salary, as a multiple of the initial")
+    salary_ceiling: float = param(
+        2.0, ge=1, le=10, unit="x initial", help="highest salary, as a multiple of the initial"
     )
 
 
@@ -441,6 +518,7 @@ class Rules(Strict):
     clashes: ClashRules = Field(default_factory=ClashRules)
     mediation: MediationRules = Field(default_factory=MediationRules)
     insurgency: InsurgencyRules = Field(default_factory=InsurgencyRules)
+    strategy: StrategyRules = Field(default_factory=StrategyRules)
 
 
 class Targets(Strict):

@@ -51,6 +51,7 @@ class RecruitArrays:
     liable: np.ndarray  # (N,) bool, subject to conscription
     joined_step: np.ndarray  # (N,) int64, day the current membership began
     recover_step: np.ndarray  # (N,) int64, day a wounded recruit returns
+    arrive_step: np.ndarray  # (N,) int64, day a fighter reaches its post (travel, deployment)
 
     def __len__(self) -> int:
         return len(self.faction)
@@ -58,6 +59,10 @@ class RecruitArrays:
     def fighting(self) -> np.ndarray:
         """(N,) bool mask of fit recruits in a militia."""
         return (self.faction >= 0) & (self.status == RecruitStatus.FIT)
+
+    def on_post(self, day: int) -> np.ndarray:
+        """(N,) bool mask of fit militia members standing at their post on `day` (not travelling)."""
+        return self.fighting() & (self.post >= 0) & (self.arrive_step <= day)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class DailyTally:
     wounded: np.ndarray = field(init=False)  # (F,)
     clashes: int = 0
     clashes_at_sites: int = 0
+    clash_casualties: int = 0  # killed + wounded of both sides in today's clashes between militias
     insurgent_attacks: int = 0
     meetings: int = 0
     agreements: int = 0
@@ -109,11 +115,15 @@ class World:
     deploy_preference: np.ndarray  # (F, S) posting weight multipliers
     tribe_town_cells: list[np.ndarray]  # per tribe, flat cells of the towns where it lives
     responsiveness: np.ndarray  # (L,) 1/day
+    initial_alignment: np.ndarray  # (L, F) leaders' alignment on day 0 (rows sum to 1)
     salary: np.ndarray  # (F,) USD/month
     privileges: np.ndarray  # (F,) index 0-1
     exempts: np.ndarray  # (F,) float 0/1: membership exempts from conscription
     posture: np.ndarray  # (F,) index 0-1
     initial_site_control: np.ndarray  # (S,) faction index, NONE or CONTESTED at step 0
+    site_distance: np.ndarray  # (S, H*W) path length in cells from each site to every cell
+    initial_salary: np.ndarray  # (F,) USD/month, the scenario's salary (strategy bounds are relative to it)
+    initial_fighters: np.ndarray  # (F,) fit fighters on day 0 (patrons' top-up measures losses against it)
     # --- daily state
     recruits: RecruitArrays
     budget: np.ndarray  # (F,) USD
@@ -121,7 +131,8 @@ class World:
     pay_ratio: np.ndarray  # (F,) share of salaries actually paid, smoothed
     death_risk: np.ndarray  # (F,) smoothed daily share of its fighters killed
     income: np.ndarray  # (F,) yesterday's income, USD/day
-    hiring: np.ndarray  # (F,) bool, takes new members
+    hiring: np.ndarray  # (F,) float 0-1, share of applicants it takes (graded hiring)
+    fighters_at_review: np.ndarray  # (F,) fit fighters at the last strategy review
     hq_sites: list[list[int]]  # per faction, indices of its headquarters sites
     new_headquarters: np.ndarray  # (F,) int, headquarters opened during the run
     alignment: np.ndarray  # (L, F) each leader's weights over factions (rows sum to 1)
@@ -160,6 +171,21 @@ class World:
         """Hostile pairs of two militias (insurgent attacks are not clashes)."""
         return [(a, b) for a, b in self.hostile_pairs if self.is_militia[a] and self.is_militia[b]]
 
+    def bases(self, f: int) -> list[int]:
+        """Site indices of faction f's bases: its headquarters and the sites it held on day 0."""
+        held = [int(s) for s in np.flatnonzero(self.initial_site_control == f)]
+        return list(dict.fromkeys([*self.hq_sites[f], *held]))
+
+    def base_distance(self) -> np.ndarray:
+        """(F, S) path distance in cells from each faction's nearest base to each site (inf if it has none)."""
+        out = np.full((self.n_factions, len(self.geo.site_names)), np.inf)
+        to_sites = self.site_distance[:, self.geo.site_flat]  # (S, S)
+        for f in range(self.n_factions):
+            bases = self.bases(f)
+            if bases:
+                out[f] = to_sites[bases].min(axis=0)
+        return out
+
     def headquarters(self, f: int) -> list[int]:
         """Flat cell indices of faction f's headquarters."""
         return [int(self.geo.site_flat[s]) for s in self.hq_sites[f]]
@@ -186,7 +212,7 @@ class World:
     def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
         """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
         r = self.recruits
-        rows = np.flatnonzero((r.faction == f) & (r.status == RecruitStatus.FIT) & (r.post >= 0))
+        rows = np.flatnonzero((r.faction == f) & r.on_post(self.day))
         pr, pc = np.divmod(r.post[rows], self.geo.width)
         cr, cc = divmod(flat, self.geo.width)
         close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)
@@ -302,6 +328,7 @@ def build_recruits(
         liable=liable,
         joined_step=np.zeros(n, dtype=np.int64),
         recover_step=np.zeros(n, dtype=np.int64),
+        arrive_step=np.zeros(n, dtype=np.int64),
     )
 
 
@@ -345,6 +372,7 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
         for tribe in tribe_names
     ]
     recruits = build_recruits(config, geo, hq_sites, setup_rng)
+    initial_fighters = np.bincount(recruits.faction[recruits.faction >= 0], minlength=n_f).astype(float)
     n_l = max(len(tribe_names), 1)
     insurgent_cells = float(specs[insurgent].initial_fighters) if insurgent is not None else 0.0
     return World(
@@ -368,16 +396,21 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
         exempts=np.array([s.exempts_conscription for s in specs], dtype=float),
         posture=np.array([s.posture for s in specs], dtype=float),
         initial_site_control=site_control.copy(),
+        site_distance=geo.path_distances(geo.site_flat),
+        initial_salary=np.array([s.salary_usd_month for s in specs], dtype=float),
+        initial_fighters=initial_fighters,
         recruits=recruits,
         budget=np.array([s.initial_budget_usd for s in specs], dtype=float),
         arrears=np.zeros(n_f),
         pay_ratio=np.ones(n_f),
         death_risk=np.zeros(n_f),
         income=np.zeros(n_f),
-        hiring=np.ones(n_f, dtype=bool),
+        hiring=np.ones(n_f),
+        fighters_at_review=initial_fighters.copy(),
         hq_sites=hq_sites,
         new_headquarters=np.zeros(n_f, dtype=np.int64),
         alignment=_initial_alignment(config, names, is_militia),
+        initial_alignment=_initial_alignment(config, names, is_militia),
         site_control=site_control,
         influence=np.zeros((n_f, geo.height, geo.width)),
         share=np.zeros((n_f, geo.height, geo.width)),

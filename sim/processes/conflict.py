@@ -14,11 +14,12 @@ For each hostile pair of militias (a, b), in pair order, every day:
        p = p_max (1 - exp(-T / tension_scale)) (1 - calm) (posture_floor + (1 - posture_floor) posture)
 
    (`clash_probability`; calm from the pair's latest agreement, posture the more aggressive
-   side's `patrons.effective_posture`). In a clash every fighter of either side within the
-   radius is engaged; each becomes a casualty with probability
-   min(max_casualty_share, lethality (S_other / S_own) ^ strength_exponent) with S = fighters
-   x arms multiplier (`lanchester_casualties`, Lanchester-style attrition); casualties split
-   into killed and wounded (`casualties.inflict`). The side with more strength left wins
+   side's `patrons.effective_posture`). A clash engages a detachment of each side, not its
+   whole garrison: min(max_detachment, max(1, round(detachment_share x n))) of its n fighters
+   within the radius (`detachment_size`), drawn at random; each engaged fighter becomes a
+   casualty with probability min(max_casualty_share, lethality (S_other / S_own) ^
+   strength_exponent) with S = engaged fighters x arms multiplier (`lanchester_casualties`,
+   Lanchester-style attrition); casualties split into killed and wounded (`casualties.inflict`). The side with more strength left wins
    `winner_influence` at the cell; T += `tension_gain_per_clash`.
 
 Cells where hostile militias both have a foothold are counted in `World.n_rival_contested`
@@ -94,6 +95,16 @@ def lanchester_casualties(
     return int(rng.binomial(n_a, p_a)), int(rng.binomial(n_b, p_b))
 
 
+def detachment_size(n_near: int, share: float, ceiling: int) -> int:
+    """Fighters one side engages in a clash: min(ceiling, n, max(1, round(share x n))); 0 if n is 0.
+
+    Non-decreasing in n, share and ceiling; never more than n.
+    """
+    if n_near <= 0:
+        return 0
+    return int(min(ceiling, n_near, max(1, round(share * n_near))))
+
+
 def footholds(world: World, rules: Rules, a: int, b: int) -> np.ndarray:
     """(H, W) bool: cells where both a and b hold at least the foothold share of influence."""
     threshold = rules.influence.foothold_share
@@ -146,10 +157,16 @@ def clash(
 ) -> None:
     """One clash between a and b at cell `flat`: attrition, the winner's gain, tension, the event record."""
     cl = rules.clashes
-    side_a = world.fighters_near(a, flat, cl.radius_cells)
-    side_b = world.fighters_near(b, flat, cl.radius_cells)
-    if len(side_a) == 0 or len(side_b) == 0:  # front cells guarantee both; kept as a guard
+    near_a = world.fighters_near(a, flat, cl.radius_cells)
+    near_b = world.fighters_near(b, flat, cl.radius_cells)
+    if len(near_a) == 0 or len(near_b) == 0:  # front cells guarantee both; kept as a guard
         return
+    side_a = rng.choice(
+        near_a, size=detachment_size(len(near_a), cl.detachment_share, cl.max_detachment), replace=False
+    )
+    side_b = rng.choice(
+        near_b, size=detachment_size(len(near_b), cl.detachment_share, cl.max_detachment), replace=False
+    )
     s_a, s_b = len(side_a) * arms[a], len(side_b) * arms[b]
     cas_a, cas_b = lanchester_casualties(
         len(side_a), len(side_b), s_a, s_b, cl.lethality, rng, cl.strength_exponent, cl.max_casualty_share
@@ -162,6 +179,7 @@ def clash(
     world.influence[winner, row, col] += cl.winner_influence
     world.tension[a, b] += cl.tension_gain_per_clash
     world.today.clashes += 1
+    world.today.clash_casualties += killed_a + wounded_a + killed_b + wounded_b
     world.today.clashes_at_sites += int(at_site)
     world.recent_clash_cells.append((world.day, row, col))
     world.event(

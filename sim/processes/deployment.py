@@ -7,9 +7,15 @@ posted to a site s drawn with probability proportional to
            x (enemy_core_weight if a hostile faction holds s and f's share there < enemy_core_share)
            x (weight_headquarters if s is one of f's headquarters)
            x (1 - calm_fg) for every pair (f, g) whose latest agreement gave s to g
+           x exp(-d_fs / reach_cells)
 
-(uniform if all weights are 0), then scattered up to `post_scatter_cells` cells around it on
-passable ground. A militia with cash to spare beyond its reserve opens a headquarters at
+with d_fs the path distance (over passable cells) from f's nearest base (its headquarters
+and the sites it held on day 0) to s: reinforcing far from one's bases is less likely
+(uniform if all weights are 0). The post is scattered up to `post_scatter_cells` cells
+around the site on passable ground, and the fighter needs ceil(d / speed_cells_per_day)
+days to get there, d the path distance from where it stands (its post, or its home if it
+has none); on the way it is a member but not at a post (no influence, not in clashes). On
+day 0 fighters stand at their posts. A militia with cash to spare beyond its reserve opens a headquarters at
 the site where value x its share is largest, among towns, crossings, oil fields and posts
 where its share reaches `min_share_for_new_hq` (at most `max_new_headquarters`).
 
@@ -30,9 +36,21 @@ from sim.world import CONTESTED, World
 HQ_SITE_KINDS = ("town", "crossing", "oil_field", "post")  # where a new headquarters may open
 
 
+def travel_days(distance_cells: np.ndarray, speed_cells_per_day: float) -> np.ndarray:
+    """Whole days to travel path distances (cells) at a speed (cells/day): ceil(d / speed), 0 for d = 0."""
+    return np.ceil(np.asarray(distance_cells, dtype=float) / speed_cells_per_day - 1e-9).astype(np.int64)
+
+
+def distance_weight(distance_cells: np.ndarray, reach_cells: float) -> np.ndarray:
+    """Posting weight factor exp(-d / reach) of sites at path distance d from a faction's nearest base (0 if none)."""
+    return np.exp(-np.asarray(distance_cells, dtype=float) / reach_cells)
+
+
 def posting_weights(world: World, rules: Rules) -> np.ndarray:
     """(F, S) posting weight of each site for each faction (see the module docstring)."""
     dep = rules.deployment
+    base_distance = world.base_distance()  # (F, S), inf for a faction with no base
+    reach = distance_weight(base_distance, dep.reach_cells)
     site_share = world.site_shares()  # (F, S)
     site_control = world.site_control
     contested = site_control == CONTESTED
@@ -53,6 +71,8 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
                 other = b if f == a else a
                 ceded = world.partition[(a, b)] == other
                 w = w * np.where(ceded, 1.0 - calm(world, rules, a, b), 1.0)
+        if np.any(np.isfinite(base_distance[f])):
+            w = w * reach[f]
         if w.sum() <= 0:  # nowhere it wants to be: spread evenly rather than fail
             w = np.ones_like(w)
         weights[f] = w
@@ -74,11 +94,11 @@ def seed_initial_influence(world: World, rules: Rules) -> None:
             seed[f].reshape(-1)[flat] += rules.deployment.hq_influence
     inf = rules.influence
     world.influence = spread_influence(seed, inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
-    world.control, world.share = control_map(world.influence, inf.control_threshold, inf.min_influence)
+    world.control, world.share = control_map(world.influence, world.hostile, inf.control_threshold, inf.min_influence)
 
 
-def post(world: World, rules: Rules, rng: np.random.Generator) -> None:
-    """Post unposted fighters and today's movers (draws: who moves, sites, scatter)."""
+def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = False) -> None:
+    """Post unposted fighters and today's movers (draws: who moves, sites, scatter); set their arrival day."""
     r = world.recruits
     geo = world.geo
     fighting = r.fighting()
@@ -103,7 +123,17 @@ def post(world: World, rules: Rules, rng: np.random.Generator) -> None:
     ok = geo.passable[pr, pc]
     pr = np.where(ok, pr, geo.site_rows[sites])
     pc = np.where(ok, pc, geo.site_cols[sites])
-    r.post[rows] = pr * geo.width + pc
+    origin = np.where(r.post[rows] >= 0, r.post[rows], r.home[rows])
+    new_post = pr * geo.width + pc
+    r.post[rows] = new_post
+    if initial:
+        r.arrive_step[rows] = world.day
+    else:
+        # Site-to-origin path length, plus the scatter step from the site to the post.
+        d = world.site_distance[sites, origin] + np.maximum(
+            np.abs(pr - geo.site_rows[sites]), np.abs(pc - geo.site_cols[sites])
+        )
+        r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
 
 
 def open_headquarters(world: World, rules: Rules) -> None:
@@ -143,6 +173,6 @@ def step(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     """
     if initial:
         seed_initial_influence(world, rules)
-    post(world, rules, rng)
+    post(world, rules, rng, initial=initial)
     if not initial:
         open_headquarters(world, rules)

@@ -1,4 +1,4 @@
-"""Economy (ODD §7.2): income, salaries, arrears, the hiring freeze and patronage of tribes.
+"""Economy (ODD §7.2): income, salaries, arrears, graded hiring and patronage of tribes.
 
 Each militia, every day and in faction order:
 
@@ -7,13 +7,16 @@ Each militia, every day and in faction order:
    has the largest influence share;
 2. wage bill = fighters x salary / DAYS_PER_MONTH; salaries are paid first, what cannot be
    paid becomes arrears, and arrears are paid back from what is left;
-3. hiring: it takes new members while income covers the wage bill or its cash covers
-   `rules.recruitment.hiring_runway_days` of it (otherwise a hiring freeze);
+3. graded hiring: it takes every applicant while income covers the wage bill; otherwise the
+   share min(1, cash / (`rules.recruitment.hiring_runway_days` x daily deficit)) of them
+   (`hiring_share`): hiring slows as cash runs down instead of stopping at once;
 4. pay ratio: the share of today's wage bill paid, smoothed with memory
    `rules.economy.pay_memory_days` (p <- p + (paid/cost - p) / memory); recruits judge
    pay by salary x pay ratio;
-5. patronage: `spending.courting_usd_day` (at most its cash) is split evenly over the
-   courted tribes' leaders (`World.courting_paid`, read by tribal politics).
+5. patronage: `spending.courting_usd_day`, paid only from what the faction can afford
+   (`affordable_courting`: cash above its reserve and above the runway its deficit needs),
+   is split evenly over the courted tribes' leaders (`World.courting_paid`, read by
+   tribal politics).
 
 Sources: article §9 (salaries, the IRGC paying more), §3 and §7 (tribal leaders courted).
 Deterministic: no random stream.
@@ -40,6 +43,30 @@ def income_today(world: World, rules: Rules, f: int) -> float:
     return income
 
 
+def hiring_share(income: float, cost: float, cash: float, runway_days: float) -> float:
+    """Share (0-1) of applicants a militia takes today (graded hiring).
+
+    1 while income covers the wage bill `cost` (USD/day) or `runway_days` is 0; otherwise
+    min(1, cash / (runway_days x (cost - income))). Non-decreasing in cash and income.
+    """
+    deficit = cost - income
+    if deficit <= 0 or runway_days <= 0:
+        return 1.0
+    return float(min(1.0, max(cash, 0.0) / (runway_days * deficit)))
+
+
+def affordable_courting(
+    wanted: float, cash: float, reserve: float, income: float, cost: float, runway_days: float
+) -> float:
+    """Patronage (USD/day) a faction pays today: what it wants, at most its cash beyond reserve and runway.
+
+    The runway is the cash its deficit (cost - income, if positive) needs for `runway_days`.
+    Never negative, never more than `wanted`, non-decreasing in cash.
+    """
+    spare = cash - reserve - runway_days * max(cost - income, 0.0)
+    return float(min(wanted, max(spare, 0.0)))
+
+
 def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: float) -> float:
     """Pay ratio after today's payment: previous + (paid/cost - previous) / memory (1 if nothing is owed).
 
@@ -63,9 +90,8 @@ def step(world: World, rules: Rules) -> None:
         world.income[f] = income
         # Salaries first, then arrears: recruits judge a militia by what it pays.
         cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
-        # A militia that cannot pay its way stops taking new members (hiring freeze).
         runway = rules.recruitment.hiring_runway_days
-        world.hiring[f] = income >= cost or world.budget[f] >= runway * cost
+        world.hiring[f] = hiring_share(income, cost, world.budget[f], runway)
         paid = min(cost, world.budget[f])
         world.budget[f] -= paid
         world.arrears[f] += cost - paid
@@ -77,8 +103,9 @@ def step(world: World, rules: Rules) -> None:
         spending = world.config.factions[name].spending
         if spending.courting_usd_day > 0 and tribes:
             courted = spending.courted_tribes or tribes
-            budget = min(spending.courting_usd_day, world.budget[f])
+            budget = affordable_courting(
+                spending.courting_usd_day, world.budget[f], spending.reserve_usd, income, cost, runway
+            )
             world.budget[f] -= budget
             for t in courted:
                 world.courting_paid[tribes.index(t), f] += budget / len(courted)
-

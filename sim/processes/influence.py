@@ -4,9 +4,21 @@ Each faction's presence is its posted fit fighters per cell times its arms multi
 (`patrons.arms_multiplier`), plus `rules.deployment.hq_influence` at each of its
 headquarters. Its target influence is that presence smoothed by a Gaussian kernel of
 `rules.influence.sigma_cells` (cut at `kernel_truncation` sigmas, zero on impassable cells);
-influence moves toward the target with persistence p: I <- p I + (1 - p) target. A faction
-controls a cell where its share of the cell's influence reaches `control_threshold`; a cell
-with enough influence but no such faction is contested; below `min_influence` it is nobody's.
+influence moves toward the target with persistence p: I <- p I + (1 - p) target.
+
+Control is contested among rivals (`control_map`): a faction's share of a cell is its
+influence against its own and its enemies' (the scenario's `hostilities`; insurgents are
+everyone's enemy), s_f = I_f / (I_f + sum of I_g over g hostile to f), so allies and
+neutral brokers (the regime's Military Security) never dilute it. The faction with the
+most influence in a cell controls it when its s_f reaches `control_threshold` (a small
+broker does not take a cell two rivals dispute). A cell with enough influence but no such faction is contested; below
+`min_influence` it is nobody's.
+
+Day 0 honours the scenario (`honour_initial_control`): where a site's `initial_control`
+faction lacks the share its fighters give it, its established hold (administration,
+informants, the fear of its return: influence without fighters) is added at the site's
+cell, just enough to hold it; like all influence it fades with `persistence` unless
+fighters keep it up.
 
 Sources: article §4, §12 (two poles of influence), §10-§11 (who holds which town).
 Deterministic: no random stream.
@@ -22,9 +34,7 @@ from sim.schema import Rules
 from sim.world import CONTESTED, NONE, World
 
 
-def spread_influence(
-    presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float
-) -> np.ndarray:
+def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float) -> np.ndarray:
     """Smooth each faction's presence (F, H, W) with a Gaussian kernel; zero off the map.
 
     The kernel (standard deviation `sigma_cells`, cut at `truncate` standard deviations)
@@ -37,20 +47,67 @@ def spread_influence(
     return smoothed * passable
 
 
-def control_map(influence: np.ndarray, threshold: float, min_influence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Who controls each cell, from influence (F, H, W).
+def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
+    """(F, H, W) each faction's share of a cell against its rivals: I_f / (I_f + sum_{g hostile to f} I_g).
 
-    Returns (control, share): control (H, W) is the index of the faction whose share of the
-    cell's influence is at least `threshold`, CONTESTED where influence is enough but no
-    share passes it, NONE where the total is below `min_influence`; share is (F, H, W).
+    `hostile` is (F, F) bool. Allies and neutral factions do not enter a faction's
+    denominator, so adding an ally's influence never lowers it. Zero where I_f is zero.
     """
-    total = influence.sum(axis=0)
-    share = np.divide(influence, total, out=np.zeros_like(influence), where=total > 0)
-    leader = share.argmax(axis=0)
-    top = share.max(axis=0)
-    control = np.where(top >= threshold, leader, CONTESTED)
-    control = np.where(total >= max(min_influence, 1e-12), control, NONE)
+    rivals = np.einsum("fg,ghw->fhw", hostile.astype(float), influence)
+    denom = influence + rivals
+    return np.divide(influence, denom, out=np.zeros_like(influence), where=influence > 0)
+
+
+def control_map(
+    influence: np.ndarray, hostile: np.ndarray, threshold: float, min_influence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who controls each cell, from influence (F, H, W) and hostility (F, F) bool.
+
+    Returns (control, share): share is `rival_shares`; control (H, W) is the faction with
+    the most influence (first on a tie) where its share reaches `threshold`; CONTESTED
+    where influence is enough but the leader's share falls short; NONE where the total is
+    below `min_influence`.
+    """
+    share = rival_shares(influence, hostile)
+    leader = influence.argmax(axis=0)
+    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    control = np.where(leader_share >= threshold, leader, CONTESTED)
+    control = np.where(influence.sum(axis=0) >= max(min_influence, 1e-12), control, NONE)
     return control.astype(np.int64), share
+
+
+def hold_top_up(
+    cell_influence: np.ndarray, holder: int, hostile: np.ndarray, threshold: float, min_influence: float
+) -> float:
+    """Influence to add to `holder` at one cell (F,) so that it controls the cell (0 if it does).
+
+    Enough for its rival share to reach `threshold` (impossible at threshold 1 with
+    rivals present), to have the most influence in the cell, and for the cell's total to
+    reach `min_influence`.
+    """
+    i = cell_influence
+    rivals = float(i[hostile[holder]].sum())
+    need = i[holder]
+    if threshold < 1.0:
+        need = max(need, threshold / (1.0 - threshold) * rivals)
+    others = [g for g in range(len(i)) if g != holder]
+    if others:
+        need = max(need, max(float(i[g]) for g in others) * (1.0 + 1e-9))
+    need = max(need, min_influence - float(i.sum()) + i[holder])
+    return float(max(need - i[holder], 0.0)) * (1.0 + 1e-9)
+
+
+def honour_initial_control(world: World, rules: Rules) -> None:
+    """Add each initially held site's established hold where its holder's fighters alone fall short."""
+    inf = rules.influence
+    for s, holder in enumerate(world.initial_site_control):
+        if holder < 0:
+            continue
+        row, col = world.geo.site_rows[s], world.geo.site_cols[s]
+        world.influence[holder, row, col] += hold_top_up(
+            world.influence[:, row, col], int(holder), world.hostile, inf.control_threshold, inf.min_influence
+        )
+    world.control, world.share = control_map(world.influence, world.hostile, inf.control_threshold, inf.min_influence)
 
 
 def presence(world: World, rules: Rules) -> np.ndarray:
@@ -59,7 +116,7 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     Also stores the raw fighter counts in `world.fighter_counts` (read by clashes).
     """
     r = world.recruits
-    fighting = r.fighting()
+    fighting = r.on_post(world.day)
     n_f, n_cells = world.n_factions, world.geo.n_cells
     flat_index = r.faction[fighting] * n_cells + r.post[fighting]
     counts = np.bincount(flat_index, minlength=n_f * n_cells).reshape(n_f, world.geo.height, world.geo.width)
@@ -79,9 +136,12 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
     target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
     if initial:
         world.influence = target
+        honour_initial_control(world, rules)
     else:
         world.influence = inf.persistence * world.influence + (1.0 - inf.persistence) * target
-    world.control, world.share = control_map(world.influence, inf.control_threshold, inf.min_influence)
+        world.control, world.share = control_map(
+            world.influence, world.hostile, inf.control_threshold, inf.min_influence
+        )
     new_site_control = world.control.reshape(-1)[world.geo.site_flat]
     if not initial:
         for s in np.flatnonzero(new_site_control != world.site_control):

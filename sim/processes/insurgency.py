@@ -3,9 +3,14 @@
 Insurgents are one number of cells C, not on the map. Every day
 
     C <- clip(C (1 - decay_per_day) + base_growth_per_day + growth_per_clash x clashes today
+              + growth_per_casualty x clash casualties today
               + growth_per_contested_cell x rival-contested cells, 0, max_cells)
 
-(`insurgent_growth`; rival-contested cells from `conflict`). They then make
+(`insurgent_growth`; clashes, their casualties and rival-contested cells from `conflict`).
+The rivalry feeds the cells three ways: fighting (clashes), the losses it inflicts (the
+dead and wounded leave posts empty and families aggrieved) and the vacuum of ground two
+hostile militias dispute and neither holds. With no hostile pair of militias all three are
+zero, so the cells only move from where they start toward base_growth / decay. They then make
 Poisson(C x `attack_rate`) attacks; each strikes a posted militia fighter drawn with weight
 `contested_target_weight` on contested cells and 1 elsewhere, and inflicts
 Poisson(`attack_casualties`) casualties among the fighters of that faction on that cell.
@@ -32,12 +37,16 @@ def insurgent_growth(
     per_contested: float,
     decay: float,
     max_cells: float,
+    n_casualties: int = 0,
+    per_casualty: float = 0.0,
 ) -> float:
-    """Insurgent cells tomorrow: growth fed by the rivals' clashes and contested ground.
+    """Insurgent cells tomorrow: growth fed by the rivals' clashes, their casualties and contested ground.
 
-    Non-decreasing in clashes and in contested cells; never below zero nor above max_cells.
+    Non-decreasing in clashes, casualties and contested cells; never below zero nor above max_cells.
     """
-    grown = cells * (1.0 - decay) + base + per_clash * n_clashes + per_contested * n_contested
+    grown = (
+        cells * (1.0 - decay) + base + per_clash * n_clashes + per_casualty * n_casualties + per_contested * n_contested
+    )
     return float(np.clip(grown, 0.0, max_cells))
 
 
@@ -55,12 +64,14 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         ins.growth_per_contested_cell,
         ins.decay_per_day,
         ins.max_cells,
+        n_casualties=world.today.clash_casualties,
+        per_casualty=ins.growth_per_casualty,
     )
     n_attacks = int(rng.poisson(world.insurgent_cells * ins.attack_rate))
     if n_attacks == 0:
         return
     r = world.recruits
-    targets_pool = np.flatnonzero(r.fighting() & (r.post >= 0) & world.is_militia[np.maximum(r.faction, 0)])
+    targets_pool = np.flatnonzero(r.on_post(world.day) & world.is_militia[np.maximum(r.faction, 0)])
     if len(targets_pool) == 0:
         return
     contested = world.control.reshape(-1)[r.post[targets_pool]] == CONTESTED

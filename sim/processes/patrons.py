@@ -42,15 +42,31 @@ def arms_multiplier(world: World) -> np.ndarray:
 def funding_today(world: World, f: int) -> float:
     """Patron funding reaching faction f today (USD/day).
 
-    The share `supply_funding_share` of the patron's funding travels the supply route and is
-    lost while the route is closed.
+    Base funding times (1 + top-up), where the top-up answers the client's losses
+    (`funding_topup`); the share `supply_funding_share` of it travels the supply route and
+    is lost while the route is closed.
     """
     name = world.patron_of[f]
     if name is None:
         return 0.0
     patron = world.config.patrons[name]
     lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
-    return patron.funding_usd_day * (1.0 - lost)
+    topup = funding_topup(world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
+    return patron.funding_usd_day * (1.0 + topup) * (1.0 - lost)
+
+
+def funding_topup(fighters: float, initial_fighters: float, per_loss: float, ceiling: float) -> float:
+    """Extra funding, as a multiple of base funding, for a client that has lost fighters.
+
+    min(ceiling, per_loss x share of its day-0 fighters lost): zero while it holds its
+    ground, non-decreasing in losses, never above the ceiling. Article §4: when losses
+    mount, the patrons' envoys (Iranian and Iraqi figures, Damascus officers) arrive; that
+    patrons also pay more is an assumption.
+    """
+    if initial_fighters <= 0:
+        return 0.0
+    lost = max(0.0, 1.0 - fighters / initial_fighters)
+    return float(min(ceiling, per_loss * lost))
 
 
 def effective_posture(world: World, rules: Rules, f: int) -> float:

@@ -1,20 +1,30 @@
-"""Recruitment, defection and desertion (ODD §7.4): a multinomial logit choice among militias.
+"""Recruitment, defection and desertion (ODD §7.4): nested logit, civilian life or fighting, then which militia.
 
 Each day a share `rules.recruitment.p_reconsider` of fit recruits reconsider. Recruit i
-values civilian life at 0 and militia f at
+values civilian life at U_i0 = civilian_attachment and militia f at
 
     U_if = beta_salary log(salary_f x pay_ratio_f / civilian_income) + beta_privileges privileges_f
-           + beta_exemption exempts_f liable_i + beta_alignment a_{tribe(i) f} - beta_risk risk_f
-           - [member of another militia] (switching_cost + loyalty_per_year x tenure_i)
+           + beta_exemption exempts_f liable_i + beta_alignment a_{tribe(i) f} - beta_risk annual_risk_f
+           + log(hiring_f)                                   (if i is not already in f)
+           - [member of a militia and the option is not it] (switching_cost + loyalty_per_year x tenure_i)
 
-(all `rules.recruitment.*`; tenure in years). A militia is an option if it is hiring and its
-influence at i's home reaches `presence_threshold`, or i already belongs to it. The choice
-is logit: P(f) = exp(U_if) / sum_g exp(U_ig) over options (`logit_choice`, Gumbel-max).
-Moving between militias is a defection (raising the pair's tension by
+(all `rules.recruitment.*`; tenure in years; annual_risk_f = 1 - (1 - daily death rate)^365
+from the militia's remembered losses, so 0.1 means one fighter in ten killed a year;
+hiring_f the share of applicants f takes, `economy.hiring_share`). Leaving a militia for
+civilian life costs the switching cost too. A militia is an option if its influence at
+i's home reaches `presence_threshold` and it takes applicants, or i already belongs to it.
+
+The choice is a nested logit (McFadden 1978) with the militias in one nest of scale
+lambda = `nest_scale`: i fights with probability exp(lambda IV) / (exp(U_i0) + exp(lambda IV)),
+IV = log sum_f exp(U_if / lambda) over its options, and then joins f with probability
+exp(U_if / lambda) / sum_g exp(U_ig / lambda). With lambda < 1 the militias are closer
+substitutes for one another than for civilian life: a pay rise draws fighters from the
+rival more than from the civilian pool. Sampled with Gumbel noise in both stages
+(`nested_choice`). Moving between militias is a defection (raising the pair's tension by
 `rules.tension.gain_poaching` per defector if they are hostile), leaving one a desertion.
 
 Sources: article §1, §9 (defection for higher salaries), §2, §6 (escaping conscription).
-Random stream: "recruitment" (who reconsiders, then the Gumbel noise).
+Random stream: "recruitment" (who reconsiders, then the Gumbel noise of both stages).
 """
 
 from __future__ import annotations
@@ -40,6 +50,52 @@ def logit_choice(utilities: np.ndarray, available: np.ndarray, rng: np.random.Ge
     return np.argmax(scores, axis=1)
 
 
+def nested_choice(
+    utilities: np.ndarray, available: np.ndarray, nest_scale: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Nested logit choice per row of (N, 1 + K) utilities: column 0 civilian life, columns 1.. militias.
+
+    Returns (N,) indices. Stage 1 draws civilian life against the militia nest with Gumbel
+    noise on U_0 and on lambda x IV; stage 2 takes the best militia by U / lambda plus Gumbel
+    noise. For the same draws, raising a militia's utility raises IV and that militia's
+    stage-2 score only, so choices can move to it and never away from it (monotone path
+    by path). Probabilities: `nested_probabilities`.
+    """
+    n = len(utilities)
+    scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
+    any_militia = available[:, 1:].any(axis=1)
+    top = np.where(any_militia, scaled.max(axis=1), 0.0)
+    inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
+    noise = rng.gumbel(size=(n, 2))
+    fight = any_militia & (nest_scale * inclusive + noise[:, 1] > utilities[:, 0] + noise[:, 0])
+    stage2 = np.argmax(scaled + rng.gumbel(size=scaled.shape), axis=1) + 1
+    return np.where(fight, stage2, 0)
+
+
+def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scale: float) -> np.ndarray:
+    """Closed-form nested logit probabilities (N, 1 + K) of (N, 1 + K) utilities (column 0 civilian)."""
+    scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
+    any_militia = available[:, 1:].any(axis=1)
+    out = np.zeros_like(utilities, dtype=float)
+    out[~any_militia, 0] = 1.0
+    rows = np.flatnonzero(any_militia)
+    if len(rows):
+        sc = scaled[rows]
+        top = sc.max(axis=1, keepdims=True)
+        e = np.exp(sc - top)
+        within = e / e.sum(axis=1, keepdims=True)
+        inclusive = top[:, 0] + np.log(e.sum(axis=1))
+        p_fight = 1.0 / (1.0 + np.exp(utilities[rows, 0] - nest_scale * inclusive))
+        out[rows, 0] = 1.0 - p_fight
+        out[rows, 1:] = p_fight[:, None] * within
+    return out
+
+
+def annual_risk(daily_rate: np.ndarray) -> np.ndarray:
+    """Annual death risk 1 - (1 - daily)^365 of a daily death rate (both shares of fighters)."""
+    return 1.0 - (1.0 - np.clip(daily_rate, 0.0, 1.0)) ** DAYS_PER_YEAR
+
+
 def choice_probabilities(utilities: np.ndarray, available: np.ndarray) -> np.ndarray:
     """Closed-form logit probabilities (N, K) of (N, K) utilities over available options."""
     u = np.where(available, utilities, -np.inf)
@@ -52,7 +108,8 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     """Utilities and availability of each option for the given recruit rows.
 
     Returns (utilities, available), both (len(rows), F + 1): column 0 is civilian life,
-    column 1 + f is militia f (see the module docstring for the equation).
+    column 1 + f is militia f (see the module docstring for the equation). Utilities of
+    unavailable options are finite or -inf; only `available` ones are ever chosen.
     """
     rec = rules.recruitment
     r = world.recruits
@@ -62,13 +119,18 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     tribe = r.tribe[rows]
     liable = r.liable[rows].astype(float)
     u = np.zeros((len(rows), n_f + 1))
+    u[:, 0] = rec.civilian_attachment
     pay_term = rec.beta_salary * np.log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
     u[:, 1:] = (
         pay_term[None, :]
         + rec.beta_privileges * world.privileges[None, :]
         + rec.beta_exemption * world.exempts[None, :] * liable[:, None]
-        - rec.beta_risk * world.death_risk[None, :]
+        - rec.beta_risk * annual_risk(world.death_risk)[None, :]
     )
+    # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
+    # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
+    hiring_term = np.log(np.clip(world.hiring, 1e-12, 1.0))
+    u[:, 1:] += hiring_term[None, :]
     if len(world.alignment):
         has_tribe = tribe >= 0
         u[has_tribe, 1:] += rec.beta_alignment * world.alignment[tribe[has_tribe]]
@@ -78,12 +140,13 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     member = current >= 0
     u[member] -= leave_cost[member, None]
     u[member, 1 + current[member]] += leave_cost[member]
+    u[member, 1 + current[member]] -= hiring_term[current[member]]  # members are not re-hired
 
     # Options: civilian life always; a militia when present near home or already joined.
     home_influence = world.influence.reshape(n_f, -1)[:, r.home[rows]].T  # (n, F)
     available = np.zeros_like(u, dtype=bool)
     available[:, 0] = True
-    available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & world.hiring)[None, :]
+    available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
     available[member, 1 + current[member]] = True
     return u, available
 
@@ -96,7 +159,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     if len(reconsider) == 0:
         return
     u, available = utilities(world, rules, reconsider)
-    choice = logit_choice(u, available, rng) - 1  # -1 = civilian
+    choice = nested_choice(u, available, rules.recruitment.nest_scale, rng) - 1  # -1 = civilian
     before = r.faction[reconsider]
     changed = choice != before
     rows, old, new = reconsider[changed], before[changed], choice[changed]

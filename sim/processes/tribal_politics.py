@@ -1,16 +1,25 @@
-"""Tribal politics (ODD §7.3): tribal leaders' alignment moves toward who pays, holds and spares them.
+"""Tribal politics (ODD §7.3): tribal leaders' alignment moves toward who pays, protects and spares them.
 
 Each leader l has weights a_l over factions (a row of `World.alignment`, summing to 1). Every
-day it moves toward softmax(pull_l) by its responsiveness r_l:
+day each weight grows or shrinks with the faction's pull, relative to the best-placed
+faction (a multiplicative-weights, or replicator, update), and then returns a little toward
+the leader's initial alignment a0_l (tribal ties are sticky):
 
     pull_lf = w_pay x patronage_lf / PAYMENT_UNIT_USD_DAY + w_control x control_lf
-              - w_casualties x remembered_killed_lf      (-inf for insurgents)
-    a_l <- (1 - r_l) a_l + r_l softmax(pull_l)
+              + w_presence x presence_lf - w_casualties x remembered_killed_lf   (-inf for insurgents)
+    a'_lf  = a_lf exp(r_l (pull_lf - max_g pull_lg)) / sum_g (...)
+    a_l   <- (1 - anchor) a'_l + anchor a0_l
 
 with patronage in USD/day (`economy`), control_lf the share of the tribe's towns' cells that
-f controls, and remembered_killed_lf the tribesmen f has killed, decaying with time constant
-`rules.tribal.casualty_memory_days`. Weights are `rules.tribal.*`. Sources: article §3, §7
-(tribal leaders courted by both sides). Deterministic: no random stream.
+f controls, presence_lf f's share of all influence on those cells (a faction with no men
+in the tribe's towns neither protects nor threatens it), remembered_killed_lf the
+tribesmen f has killed, decaying with time constant `rules.tribal.casualty_memory_days`,
+r_l the leader's responsiveness and anchor `rules.tribal.anchor_per_day`. Equal pulls
+leave the alignment where it is (no drift toward a faction merely because it never fights:
+that faction must also pay, hold or be present); more patronage from f raises a_lf.
+
+Sources: article §3, §7 (tribal leaders courted by both sides), §12 (most NDF members are
+tribesmen). Deterministic: no random stream.
 """
 
 from __future__ import annotations
@@ -21,16 +30,27 @@ from sim.schema import Rules
 from sim.world import PAYMENT_UNIT_USD_DAY, World
 
 
-def update_alignment(alignment: np.ndarray, pull: np.ndarray, responsiveness: np.ndarray) -> np.ndarray:
-    """Move each leader's alignment (L, F) toward softmax(pull) (L, F) by its responsiveness (L,).
+def update_alignment(
+    alignment: np.ndarray,
+    pull: np.ndarray,
+    responsiveness: np.ndarray,
+    initial: np.ndarray | None = None,
+    anchor: float = 0.0,
+) -> np.ndarray:
+    """One day's update of the leaders' alignment (L, F) by their pulls (L, F).
 
-    Stays on the simplex: a convex mix of two probability vectors is one.
+    Multiplicative weights a_f exp(r (pull_f - max pull)), renormalised, then the share
+    `anchor` of the way back to `initial` (L, F). Stays on the simplex; equal pulls leave an
+    alignment unchanged (apart from the anchor); a larger pull on f never lowers a_f.
+    A leader whose every weight would vanish keeps its alignment.
     """
     pull = pull - pull.max(axis=1, keepdims=True)
-    target = np.exp(pull)
-    target /= target.sum(axis=1, keepdims=True)
-    r = responsiveness[:, None]
-    return (1.0 - r) * alignment + r * target
+    grown = alignment * np.exp(responsiveness[:, None] * pull)
+    total = grown.sum(axis=1, keepdims=True)
+    moved = np.divide(grown, total, out=alignment.copy(), where=total > 0)
+    if initial is None or anchor == 0.0:
+        return moved
+    return (1.0 - anchor) * moved + anchor * initial
 
 
 def town_control_shares(world: World) -> np.ndarray:
@@ -46,6 +66,19 @@ def town_control_shares(world: World) -> np.ndarray:
     return control_share
 
 
+def town_presence_shares(world: World) -> np.ndarray:
+    """(L, F) each faction's share of all influence on each tribe's town cells (0 where there is none)."""
+    n_t = len(world.tribe_names)
+    out = np.zeros((n_t, world.n_factions))
+    flat = world.influence.reshape(world.n_factions, -1)
+    for t, cells in enumerate(world.tribe_town_cells):
+        if len(cells):
+            total = flat[:, cells].sum()
+            if total > 0:
+                out[t] = flat[:, cells].sum(axis=1) / total
+    return out
+
+
 def step(world: World, rules: Rules) -> None:
     """Update every leader's alignment and let remembered casualties fade by one day."""
     if not world.tribe_names:
@@ -55,8 +88,11 @@ def step(world: World, rules: Rules) -> None:
     pull = (
         tribal.weight_payments * world.courting_paid / PAYMENT_UNIT_USD_DAY
         + tribal.weight_control * town_control_shares(world)
+        + tribal.weight_presence * town_presence_shares(world)
         - tribal.weight_casualties * world.casualty_memory[:n_t]
     )
     pull[:, ~world.is_militia] = -np.inf  # no leader aligns with insurgents
-    world.alignment = update_alignment(world.alignment, pull, world.responsiveness)
+    world.alignment = update_alignment(
+        world.alignment, pull, world.responsiveness, world.initial_alignment, tribal.anchor_per_day
+    )
     world.casualty_memory *= np.exp(-1.0 / tribal.casualty_memory_days)
