@@ -19,8 +19,9 @@ For each hostile pair of militias (a, b), in pair order, every day:
    within the radius (`detachment_size`), drawn at random; each engaged fighter becomes a
    casualty with probability min(max_casualty_share, lethality (S_other / S_own) ^
    strength_exponent) with S = engaged fighters x arms multiplier (`lanchester_casualties`,
-   Lanchester-style attrition); casualties split into killed and wounded (`casualties.inflict`). The side with more strength left wins
-   `winner_influence` at the cell; T += `tension_gain_per_clash`.
+   Lanchester-style attrition); casualties split into killed and wounded
+   (`casualties.inflict`). The side with more strength left wins `winner_influence` at the
+   cell; T += `tension_gain_per_clash`.
 
 Cells where hostile militias both have a foothold are counted in `World.n_rival_contested`
 (what insurgents exploit). Sources: article §4 (recent clashes and their toll), §13
