@@ -70,7 +70,8 @@ class TestInfluence:
         influence[:, 0, 1] = [5.5, 4.5]  # share 0.55 < 0.6 -> contested
         influence[:, 0, 2] = [0.1, 0.1]  # total below minimum -> nobody's
         influence[:, 0, 3] = [1.0, 3.0]  # share 0.75 -> faction 1
-        control, share = influence_process.control_map(influence, threshold=0.6, min_influence=0.5)
+        hostile = np.array([[False, True], [True, False]])
+        control, share = influence_process.control_map(influence, hostile, threshold=0.6, min_influence=0.5)
         assert control.tolist() == [[0, world.CONTESTED, world.NONE, 1]]
         np.testing.assert_allclose(share.sum(axis=0)[0, [0, 1, 3]], 1.0)
 

@@ -233,20 +233,19 @@ def test_courting_wins_leaders_over_a_year_on_average():
     assert mean_irgc_alignment(5000) > mean_irgc_alignment(0)
 
 def test_a_militia_that_cannot_pay_stops_hiring():
-    """No patron money and no cash: the NDF takes no new members, by joining or defection."""
+    """No patron money, no revenue, no cash: the NDF takes no new members, by joining or defection."""
+    no_revenue = [f"sites.{s}.revenue_usd_day=0" for s in ("deir_ezzor", "mayadin", "buqrus", "oil_wells", "albukamal")]
     config = scenario(
         "patrons.Russia.funding_usd_day=0",
         "factions.NDF.initial_budget_usd=0",
-        "sites.deir_ezzor.initial_control=null",
-        "sites.oil_wells.initial_control=null",
-        "sites.albukamal_west.initial_control=null",
+        *no_revenue,
     )
     joined = defected_in = frozen_days = 0
     model = CorridorModel(config, seed=8)
     ndf = model.faction_names.index("NDF")
     for _ in range(60):
         model.step()
-        if not model.militias[ndf].hiring:  # while it cannot pay its way it must not hire
+        if model.militias[ndf].hiring == 0:  # while it cannot pay at all it must not hire
             frozen_days += 1
             joined += int(model.today.joined[ndf])
             defected_in += int(model.today.defections[:, ndf].sum())
@@ -257,6 +256,20 @@ def test_a_militia_that_cannot_pay_stops_hiring():
     for _ in range(60):
         paying.step()
     assert paying.datacollector.get_model_vars_dataframe()["joined.NDF"].sum() > 0
+
+
+def test_hiring_is_graded_by_cash():
+    """Between 'pays its way' and 'broke', a militia takes a share of applicants that rises with its cash."""
+    config = scenario("patrons.Russia.funding_usd_day=0")
+    shares = []
+    for cash in (0.0, 20_000.0, 60_000.0, 200_000.0, 5_000_000.0):
+        model = CorridorModel(config.model_copy(deep=True), seed=8)
+        ndf = model.faction_names.index("NDF")
+        model.world.budget[ndf] = cash
+        model.step()
+        shares.append(model.militias[ndf].hiring)
+    assert shares == sorted(shares)
+    assert shares[-1] == 1.0 and 0.0 < shares[1] < 1.0
 
 
 def test_an_agreement_partitions_sites_and_the_ceding_side_withdraws():

@@ -58,14 +58,16 @@ def nested_choice(
     Returns (N,) indices. Stage 1 draws civilian life against the militia nest with Gumbel
     noise on U_0 and on lambda x IV; stage 2 takes the best militia by U / lambda plus Gumbel
     noise. For the same draws, raising a militia's utility raises IV and that militia's
-    stage-2 score only, so choices can move to it and never away from it (monotone path
-    by path). Probabilities: `nested_probabilities`.
+    stage-2 score only, so nobody who chose it turns away and others may come to it: its
+    share, and so defection to it, is monotone path by path (raising IV may also draw some
+    civilians to other militias). Probabilities: `nested_probabilities`.
     """
     n = len(utilities)
     scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
     any_militia = available[:, 1:].any(axis=1)
     top = np.where(any_militia, scaled.max(axis=1), 0.0)
-    inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
+    with np.errstate(divide="ignore"):  # rows with no militia: -inf, and stage 1 keeps them civilian
+        inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
     noise = rng.gumbel(size=(n, 2))
     fight = any_militia & (nest_scale * inclusive + noise[:, 1] > utilities[:, 0] + noise[:, 0])
     stage2 = np.argmax(scaled + rng.gumbel(size=scaled.shape), axis=1) + 1
