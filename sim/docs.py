@@ -99,6 +99,7 @@ SECTION_TITLES = {
     "rules.clashes": "Rules: clashes",
     "rules.mediation": "Rules: mediation",
     "rules.insurgency": "Rules: insurgency",
+    "rules.strategy": "Rules: strategic response",
     "targets": "Calibration targets: the article's figures",
     "sweep": "Sweep design (run.py sweep)",
     "calibration": "Calibration (run.py calibrate)",
