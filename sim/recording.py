@@ -57,6 +57,16 @@ def effective_salary(model, f: int) -> float:
     return float(model.world.salary[f] * model.world.pay_ratio[f])
 
 
+def offered_salary(model, f: int) -> float:
+    """Salary faction f offers today, after its strategy reviews (USD/month)."""
+    return float(model.world.salary[f])
+
+
+def hiring(model, f: int) -> float:
+    """Share of applicants faction f takes today (graded hiring, 0-1)."""
+    return float(model.world.hiring[f])
+
+
 def joined(model, f: int) -> int:
     """Civilians who joined faction f today."""
     return int(model.today.joined[f])
@@ -141,6 +151,8 @@ def build_reporters(model) -> dict:
         reporters[f"budget.{name}"] = partial(budget, f=f)
         reporters[f"arrears.{name}"] = partial(arrears, f=f)
         reporters[f"salary.{name}"] = partial(effective_salary, f=f)
+        reporters[f"salary_offered.{name}"] = partial(offered_salary, f=f)
+        reporters[f"hiring.{name}"] = partial(hiring, f=f)
         reporters[f"joined.{name}"] = partial(joined, f=f)
         reporters[f"desertions.{name}"] = partial(desertions, f=f)
         reporters[f"killed.{name}"] = partial(killed, f=f)

@@ -332,7 +332,13 @@ class DeploymentRules(Strict):
     """Rules of deployment and new headquarters (ODD §7.5; `sim.processes.deployment`)."""
 
     p_redeploy: float = probability(0.05, "share of fighters reposted each day", unit="1/day")
-    weight_headquarters: float = param(3.0, ge=0, unit="weight", help="posting weight of own headquarters")
+    weight_bases: float = param(
+        3.0,
+        ge=0,
+        le=1000,
+        unit="x",
+        help="posting weight multiplier of own bases (headquarters and the sites held on day 0)",
+    )
     weight_contested: float = param(2.0, ge=0, unit="x", help="extra posting weight where control is contested")
     new_hq_cost_usd: float = param(40_000.0, ge=0, unit="USD", help="cost of opening a headquarters")
     max_new_headquarters: int = param(3, ge=0, le=100, unit="headquarters", help="new headquarters a faction may open")

@@ -5,7 +5,7 @@ posted to a site s drawn with probability proportional to
 
     w_fs = value_s x preference_fs x (1 + weight_contested if s is contested)
            x (enemy_core_weight if a hostile faction holds s and f's share there < enemy_core_share)
-           x (weight_headquarters if s is one of f's headquarters)
+           x (weight_bases if s is one of f's bases: its headquarters and the sites it held on day 0)
            x (1 - calm_fg) for every pair (f, g) whose latest agreement gave s to g
            x exp(-d_fs / reach_cells)
 
@@ -63,8 +63,9 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
         w = world.site_value * world.deploy_preference[f]
         w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)
         w = w * np.where(held_by_enemy & (site_share[f] < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
-        hq = np.isin(np.arange(len(w)), world.hq_sites[f])  # the sites, not their cells
-        w = w * np.where(hq, dep.weight_headquarters, 1.0)
+        # Fighters are based at headquarters and posts: a faction garrisons what it is based on.
+        base = np.isin(np.arange(len(w)), world.bases(f))  # the sites, not their cells
+        w = w * np.where(base, dep.weight_bases, 1.0)
         # Sites an agreement gave to the other side are left while the calm lasts.
         for a, b in world.hostile_pairs:
             if f in (a, b) and world.partition[(a, b)] is not None:

@@ -18,7 +18,8 @@ Each militia, every day and in faction order:
    is split evenly over the courted tribes' leaders (`World.courting_paid`, read by
    tribal politics).
 
-Sources: article §9 (salaries, the IRGC paying more), §3 and §7 (tribal leaders courted).
+Sources: article §9 (salaries, the IRGC paying more), §12 and §13 (tribesmen in the NDF,
+tribal notables at the meetings); that factions pay tribal leaders is an assumption.
 Deterministic: no random stream.
 """
 

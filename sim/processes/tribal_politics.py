@@ -18,8 +18,9 @@ r_l the leader's responsiveness and anchor `rules.tribal.anchor_per_day`. Equal 
 leave the alignment where it is (no drift toward a faction merely because it never fights:
 that faction must also pay, hold or be present); more patronage from f raises a_lf.
 
-Sources: article §3, §7 (tribal leaders courted by both sides), §12 (most NDF members are
-tribesmen). Deterministic: no random stream.
+Sources: article §12 (most NDF members are tribesmen), §13 (tribal notables at the
+meetings); that leaders follow payments, protection and casualties, and every weight, are
+assumptions. Deterministic: no random stream.
 """
 
 from __future__ import annotations
