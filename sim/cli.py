@@ -104,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     patterns.add_argument("--out", type=Path, help="report directory (default results/<scenario>/validation-<ts>/)")
 
+    variants = sub.add_parser(
+        "compare-variants",
+        help="run the base and its policy variants on common seeds; paired differences with bootstrap intervals",
+    )
+    variants.add_argument("base", nargs="?", default="baseline", help="base scenario (default baseline)")
+    variants.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a variant scenario (repeatable; default: the six policy variants of scenarios/)",
+    )
+    variants.add_argument("--replicates", type=_positive_int, default=100, help="runs per scenario (default 100)")
+    variants.add_argument("--seed", type=_seed, help="root seed (default: the base scenario's)")
+    _add_execution(variants)
+    variants.add_argument("--steps", type=_positive_int, help="days per run (default: the base scenario's)")
+    variants.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    variants.add_argument("--out", type=Path, help="output directory (default results/<base>/variants-<ts>/)")
+
     calibrate = sub.add_parser("calibrate", help="fit the scenario's `calibration:` parameters to the article (ABC)")
     calibrate.add_argument("scenario")
     calibrate.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
@@ -265,6 +285,16 @@ def cmd_validate_patterns(args) -> int:
     return cli_validate_patterns(args)
 
 
+def cmd_compare_variants(args) -> int:
+    """`run.py compare-variants`: compare policy variants with the base on common seeds, write variants.csv.
+
+    Returns 0 if every variant moves its outcomes as expected, 1 otherwise (`sim.variants.cli_compare_variants`).
+    """
+    from sim.variants import cli_compare_variants
+
+    return cli_compare_variants(args)
+
+
 def cmd_calibrate(args) -> int:
     """`run.py calibrate`: run (or resume) the scenario's ABC calibration (`sim.calibration.cli_calibrate`).
 
@@ -296,6 +326,7 @@ COMMANDS = {
     "sweep": cmd_sweep,
     "analyze": cmd_analyze,
     "validate-patterns": cmd_validate_patterns,
+    "compare-variants": cmd_compare_variants,
     "calibrate": cmd_calibrate,
     "explore": cmd_explore,
 }

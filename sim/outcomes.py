@@ -30,13 +30,13 @@ class OutcomeKind:
     Attributes:
         name: the kind, the part of an outcome name before the dot (`territory_final`).
         subject: what follows the dot: None (nothing), "faction", "militia", "pair" (`A~B`),
-            "flow" (`A>B`), "site" or "days" (an optional window length).
+            "flow" (`A>B`), "site", "holding" (`faction@site`) or "days" (an optional window length).
         help: one line of description (listed by `outcome_rows`, shown on sweep plots by `sim.analysis`).
         compute: the outcome function, `(ts, events, meta, subject) -> float`.
     """
 
     name: str
-    subject: str | None  # None: no subject; "faction", "militia", "pair", "flow", "site"
+    subject: str | None  # None: no subject; "faction", "militia", "pair", "flow", "site", "holding"
     help: str
     compute: Callable
 
@@ -143,6 +143,38 @@ def insurgent_peak(ts, events, meta, subject=None):
 def insurgent_attacks_total(ts, events, meta, subject=None):
     """Insurgent attacks, whole run (count)."""
     return _col_sum(ts, "insurgent_attacks")
+
+
+def insurgent_growth(ts, events, meta, subject=None):
+    """Insurgent strength on the last step minus on step 0 (cells); 0 if the scenario has no insurgents."""
+    if "insurgent_cells" not in ts or len(ts) == 0:
+        return 0.0
+    return float(ts["insurgent_cells"].iloc[-1] - ts["insurgent_cells"].iloc[0])
+
+
+def site_held_share(ts, events, meta, subject):
+    """Share (0-1) of steps 1..last on which the faction holds the site (`subject` = `faction@site`).
+
+    Read from `control.<site>` (a faction name, 'contested' or 'none'); step 0 counts only
+    in a run without later steps.
+    """
+    faction, _, site = subject.partition("@")
+    control = ts[f"control.{site}"]
+    days = control[ts["step"] >= 1] if "step" in ts else control
+    if len(days) == 0:
+        days = control
+    return float((days.astype(str) == faction).mean())
+
+
+def alignment_final(ts, events, meta, subject):
+    """Mean over tribes of their leaders' alignment with the militia `subject` on the last step (0-1).
+
+    Unweighted (each tribe counts once); NaN if the scenario has no tribes.
+    """
+    columns = [c for c in ts.columns if c.startswith("alignment.") and c.endswith(f".{subject}")]
+    if not columns:
+        return float("nan")
+    return float(ts[columns].iloc[-1].mean())
 
 
 def tension_mean(ts, events, meta, subject):
@@ -273,6 +305,16 @@ KINDS: dict[str, OutcomeKind] = {
         OutcomeKind("agreements_total", None, "meetings that ended in agreement", agreements_total),
         OutcomeKind("insurgent_peak", None, "largest number of insurgent cells", insurgent_peak),
         OutcomeKind("insurgent_attacks_total", None, "insurgent attacks", insurgent_attacks_total),
+        OutcomeKind("insurgent_growth", None, "insurgent cells on the last day minus day 0", insurgent_growth),
+        OutcomeKind(
+            "site_held_share",
+            "holding",
+            "share of days 1..T a faction holds a site (`site_held_share.IRGC@albukamal`)",
+            site_held_share,
+        ),
+        OutcomeKind(
+            "alignment_final", "militia", "tribal leaders' mean alignment with a militia, last day", alignment_final
+        ),
         OutcomeKind("tension_mean", "pair", "mean tension of a hostile pair (`A~B`)", tension_mean),
         OutcomeKind(
             "control_change_step", "site", "first day a site's control changed (steps+1 if never)", control_change_step
@@ -342,6 +384,10 @@ def check_outcome_name(name: str, scenario) -> str | None:
         a, sep, b = subject.partition(">")
         if not sep or a not in militias or b not in militias or a == b:
             return f"'{subject}' is not a flow between two militias (write A>B)"
+    if spec.subject == "holding":
+        faction, sep, site = subject.partition("@")
+        if not sep or faction not in scenario.factions or site not in scenario.sites:
+            return f"'{subject}' is not a faction and a site (write FACTION@SITE, e.g. IRGC@albukamal)"
     if spec.subject == "pair":
         a, sep, b = subject.partition("~")
         pairs = {frozenset(p) for p in scenario.hostilities}
