@@ -1886,6 +1886,7 @@ def render_markdown(
     data_href: str = "",
     calibration: str = CALIBRATION_PLACEHOLDER,
     variants: str | None = None,
+    replications: Sequence[ValidationReport] = (),
 ) -> str:
     """The text of VALIDATION.md for a report.
 
@@ -1896,6 +1897,8 @@ def render_markdown(
         calibration: the body of the "Calibration" section.
         variants: the body of a "Variants" section (`sim.variants.render_variant_table`), or
             None for no such section.
+        replications: validations of the same scenario at other root seeds, shown side by
+            side with `report` in a "Replication at other root seeds" section.
     """
     sc = report.scenario
     t = sc.targets
@@ -1978,6 +1981,8 @@ def render_markdown(
         f"![Per-run measures]({plots_href}/pattern_measures.png)",
         "",
     ]
+    if replications:
+        lines += [render_replication_table([report, *replications]), ""]
     if variants is not None:
         lines += ["## Variants", "", variants.strip(), ""]
     lines += ["## Patterns", ""]
@@ -2197,15 +2202,57 @@ def _section(text: str, title: str) -> str | None:
     return "\n".join(lines[start:end]).strip() or None
 
 
+def render_replication_table(reports: Sequence[ValidationReport]) -> str:
+    """A Markdown section: each pattern's share [Wilson 95% interval] and status, one column per root seed.
+
+    Also the joint share and the ensemble patterns' values [bootstrap 95% interval]. The
+    reports must validate the same patterns (the same scenario, usually).
+    """
+    head = "| pattern | " + " | ".join(f"root seed {r.root_seed} ({r.replicates} runs)" for r in reports) + " |"
+    lines = [
+        "## Replication at other root seeds",
+        "",
+        "The same validation at independent root seeds (no run in common): a pattern that holds only at "
+        "one root seed would be a property of those random streams, not of the model. Share of runs "
+        "[Wilson 95% interval] and result.",
+        "",
+        head,
+        "|---|" + "---:|" * len(reports),
+    ]
+    first = reports[0]
+    for name in [p.name for p in first.patterns] + [JOINT]:
+        cells = []
+        for r in reports:
+            share = r.share(name)
+            cells.append(
+                "n/a" if share is None else f"{_fmt_share(share)} {_fmt_interval(r.interval(name))} {r.status(name)}"
+            )
+        label = f"**`{name}`**" if name == JOINT else f"`{name}`"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for p in first.ensemble_patterns:
+        cells = []
+        for r in reports:
+            row = r.ensemble_summary().set_index("pattern").loc[p.name]
+            cells.append(
+                f"{_fmt_value(row['value'])} {_fmt_interval((row['ci_low'], row['ci_high']), '.3g')} {row['status']}"
+            )
+        lines.append(f"| `{p.name}` (ensemble) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_docs(
-    report: ValidationReport, docs_dir: str | Path | None = None, variants: pd.DataFrame | None = None
+    report: ValidationReport,
+    docs_dir: str | Path | None = None,
+    variants: pd.DataFrame | None = None,
+    replications: Sequence[ValidationReport] = (),
 ) -> Path:
     """Publish a report as docs/VALIDATION.md with its plots and tables in docs/validation/.
 
     The body of an existing "Calibration" section of docs/VALIDATION.md is kept. With
     `variants` (the table of `sim.variants.compare_variants`), the "Variants" section shows
     it and docs/validation/variants.csv holds it; without, an existing "Variants" section is
-    kept as it is.
+    kept as it is. `replications` (the same validation at other root seeds) add a side-by-side
+    table; their per-run tables are written as docs/validation/patterns_seed<root>.csv.
     """
     docs = Path(docs_dir) if docs_dir is not None else PROJECT_DIR / "docs"
     target = docs / MARKDOWN
@@ -2223,7 +2270,11 @@ def write_docs(
         section = render_variant_table(variants)
     plot_shares(report, folder / PLOTS[0])
     plot_measures(report, folder / PLOTS[1])
-    atomic_write_text(target, render_markdown(report, "validation", "validation/", calibration, section))
+    for other in replications:
+        atomic_write_text(folder / f"patterns_seed{other.root_seed}.csv", other.runs.to_csv(index=False))
+    atomic_write_text(
+        target, render_markdown(report, "validation", "validation/", calibration, section, replications)
+    )
     return target
 
 

@@ -596,15 +596,7 @@ def test_cli_validate_patterns(tmp_path, capsys):
 # fails the test until its entry is removed. These are issue 9's findings on the mechanisms of
 # commit d528e11 (the NDF is absorbed within the year); the mechanism rework of issue 9 is to
 # remove them.
-_ISSUE_9 = "issue 9: the baseline routs the NDF (mechanisms under rework)"
-KNOWN_FAILING: dict[str, str] = {
-    "ndf_holds_western_countryside": f"{_ISSUE_9}: albukamal_west lost by the year's end",
-    "deir_ezzor_stays_with_ndf_or_regime": f"{_ISSUE_9}: Deir ez-Zor ends contested",
-    "neither_rival_routed": f"{_ISSUE_9}: the NDF keeps about half its fighters",
-    "clashes_recur_in_episodes": f"{_ISSUE_9}: clashes run on without 14-day lulls in some runs",
-    P.JOINT: f"{_ISSUE_9}: no run shows every pattern",
-    "insurgency_tracks_rivalry_across_runs": f"{_ISSUE_9}: insurgent growth unrelated to clashes across runs",
-}
+KNOWN_FAILING: dict[str, str] = {}  # patterns the baseline is known not to show yet (none since issue 9)
 
 BASELINE_REPLICATES = 12  # the full 100-replicate validation is docs/VALIDATION.md
 

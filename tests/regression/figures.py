@@ -41,8 +41,19 @@ STRESS = (
     "rules.insurgency.attack_rate=0.05",
     "rules.deployment.max_new_headquarters=6",
     "rules.recruitment.p_reconsider=0.02",
+    "rules.strategy.review_days=7",
+    "rules.strategy.max_salary_change=0.3",
+    "rules.clashes.detachment_share=0.8",
+    "rules.deployment.speed_cells_per_day=2",
+    "rules.insurgency.growth_per_casualty=0.5",
+    "rules.tribal.anchor_per_day=0",
 )
-STRESS_BASELINE = (*STRESS, "factions.NDF.spending.courting_usd_day=2000", "patrons.Iran.supply_open=false")
+STRESS_BASELINE = (
+    *STRESS,
+    "factions.NDF.spending.courting_usd_day=2000",
+    "patrons.Iran.supply_open=false",
+    "patrons.Russia.topup_max_share=3",
+)
 # label -> (scenario, seed, overrides); a label is "scenario/seed" or "scenario+stress/seed".
 RUNS: dict[str, tuple[str, int, tuple[str, ...]]] = {
     **{f"{s}/{seed}": (s, seed, ()) for s in SCENARIOS for seed in SEEDS},
@@ -52,7 +63,19 @@ RUNS: dict[str, tuple[str, int, tuple[str, ...]]] = {
 }
 STEPS = 120
 # Columns that are a state (kept at the final step); all other per-step columns are counts (summed).
-STATE_FIGURES = ("fighters", "territory", "budget", "arrears", "tension", "calm", "alignment", "wounded_now", "salary")
+STATE_FIGURES = (
+    "fighters",
+    "territory",
+    "budget",
+    "arrears",
+    "tension",
+    "calm",
+    "alignment",
+    "wounded_now",
+    "salary",
+    "salary_offered",
+    "hiring",
+)
 
 
 def _number(value) -> float | int | str:
