@@ -10,12 +10,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import scenario
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.model import CorridorModel
-from sim.processes import conflict, deployment, economy, influence, insurgency, patrons, recruitment, strategy
-from sim.processes import tribal_politics
+from sim.processes import (
+    conflict,
+    deployment,
+    economy,
+    influence,
+    insurgency,
+    patrons,
+    recruitment,
+    strategy,
+    tribal_politics,
+)
 from sim.world import CONTESTED, NONE
 
 HOSTILE_3 = np.array([[False, True, False], [True, False, False], [False, False, False]])  # 0 vs 1; 2 neutral
@@ -168,7 +177,9 @@ def test_a_salary_review_rises_with_losses_within_its_bound(before, now, max_cha
 
 
 def test_salaries_stay_within_their_floor_and_ceiling():
-    config = scenario("rules.strategy.review_days=5", "rules.strategy.max_salary_change=1.0", "rules.strategy.loss_response=50")
+    config = scenario(
+        "rules.strategy.review_days=5", "rules.strategy.max_salary_change=1.0", "rules.strategy.loss_response=50"
+    )
     model = CorridorModel(config, seed=5)
     for _ in range(120):
         model.step()
