@@ -263,7 +263,11 @@ class TribalRules(Strict):
     weight_payments: float = param(1.0, ge=0, unit="per 1000 USD/day", help="pull of patronage on alignment")
     weight_control: float = param(1.0, ge=0, unit="per share", help="pull of controlling the tribe's towns")
     weight_casualties: float = param(
-        0.5, ge=0, unit="per tribesman killed", help="push of casualties a faction inflicts"
+        1.0,
+        ge=0,
+        le=100,
+        unit="per % of the tribe's men killed",
+        help="push of casualties a faction inflicts, per percent of the tribe's men (its recruit pool) killed",
     )
     casualty_memory_days: float = param(60.0, gt=0, unit="days", help="how long inflicted casualties are remembered")
     weight_presence: float = param(

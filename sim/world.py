@@ -116,6 +116,7 @@ class World:
     tribe_town_cells: list[np.ndarray]  # per tribe, flat cells of the towns where it lives
     responsiveness: np.ndarray  # (L,) 1/day
     initial_alignment: np.ndarray  # (L, F) leaders' alignment on day 0 (rows sum to 1)
+    tribe_men: np.ndarray  # (L,) the tribe's men in the recruit pool (fighters and civilians) on day 0
     salary: np.ndarray  # (F,) USD/month
     privileges: np.ndarray  # (F,) index 0-1
     exempts: np.ndarray  # (F,) float 0/1: membership exempts from conscription
@@ -411,6 +412,7 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
         new_headquarters=np.zeros(n_f, dtype=np.int64),
         alignment=_initial_alignment(config, names, is_militia),
         initial_alignment=_initial_alignment(config, names, is_militia),
+        tribe_men=np.bincount(recruits.tribe[recruits.tribe >= 0], minlength=len(tribe_names)).astype(float),
         site_control=site_control,
         influence=np.zeros((n_f, geo.height, geo.width)),
         share=np.zeros((n_f, geo.height, geo.width)),

@@ -6,7 +6,8 @@ faction (a multiplicative-weights, or replicator, update), and then returns a li
 the leader's initial alignment a0_l (tribal ties are sticky):
 
     pull_lf = w_pay x patronage_lf / PAYMENT_UNIT_USD_DAY + w_control x control_lf
-              + w_presence x presence_lf - w_casualties x remembered_killed_lf   (-inf for insurgents)
+              + w_presence x presence_lf - w_casualties x 100 x remembered_killed_lf / men_l
+              (-inf for insurgents)
     a'_lf  = a_lf exp(r_l (pull_lf - max_g pull_lg)) / sum_g (...)
     a_l   <- (1 - anchor) a'_l + anchor a0_l
 
@@ -14,6 +15,8 @@ with patronage in USD/day (`economy`), control_lf the share of the tribe's towns
 f controls, presence_lf f's share of all influence on those cells (a faction with no men
 in the tribe's towns neither protects nor threatens it), remembered_killed_lf the
 tribesmen f has killed, decaying with time constant `rules.tribal.casualty_memory_days`,
+as a percentage of the tribe's men men_l (its recruit pool on day 0: ten dead weigh more
+on a small tribe than on a large one),
 r_l the leader's responsiveness and anchor `rules.tribal.anchor_per_day`. Equal pulls
 leave the alignment where it is (no drift toward a faction merely because it never fights:
 that faction must also pay, hold or be present); more patronage from f raises a_lf.
@@ -90,7 +93,7 @@ def step(world: World, rules: Rules) -> None:
         tribal.weight_payments * world.courting_paid / PAYMENT_UNIT_USD_DAY
         + tribal.weight_control * town_control_shares(world)
         + tribal.weight_presence * town_presence_shares(world)
-        - tribal.weight_casualties * world.casualty_memory[:n_t]
+        - tribal.weight_casualties * 100.0 * world.casualty_memory[:n_t] / np.maximum(world.tribe_men, 1.0)[:, None]
     )
     pull[:, ~world.is_militia] = -np.inf  # no leader aligns with insurgents
     world.alignment = update_alignment(
