@@ -182,6 +182,14 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
                     )
                 )
         need(s.factions, site.initial_control, ("sites", name, "initial_control"), "faction")
+        holder = s.factions.get(site.initial_control) if site.initial_control is not None else None
+        if holder is not None and holder.kind == "insurgent":
+            problems.append(
+                doc.problem(
+                    ("sites", name, "initial_control"),
+                    f"'{site.initial_control}' is the insurgent faction, which is not on the map and holds no ground",
+                )
+            )
         if site.lat is not None:
             if g.bounds is None:
                 problems.append(doc.problem(("sites", name, "lat"), "placing by lat/lon needs grid.bounds"))

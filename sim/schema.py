@@ -326,6 +326,7 @@ class RecruitmentRules(Strict):
     hiring_runway_days: float = param(
         30.0,
         ge=0,
+        le=3650,
         unit="days",
         help="graded hiring: a militia whose income does not cover its wage bill takes the share "
         "min(1, cash runway / this many days) of its applicants",
@@ -439,8 +440,12 @@ class ClashRules(Strict):
     green_light_multiplier: float = param(
         1.5, ge=1, le=10, unit="x", help="a patron's green light multiplies its client's posture (capped at 1)"
     )
-    detachment_share: float = probability(
-        0.3, "share of each side's fighters near a front cell engaged in a clash", unit="share"
+    detachment_share: float = param(
+        0.3,
+        gt=0,
+        le=1,
+        unit="share",
+        help="share of each side's fighters near a front cell engaged in a clash (above 0: a clash engages someone)",
     )
     max_detachment: int = param(
         60, ge=1, le=100_000, unit="fighters", help="ceiling on the fighters one side engages in a clash"

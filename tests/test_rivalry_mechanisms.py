@@ -339,3 +339,29 @@ def test_without_hostilities_the_insurgency_stays_near_its_start():
     for _ in range(365):
         rivalry.step()
     assert rivalry.world.insurgent_cells > 1.5 * start
+
+
+# --------------------------------------------------------------------------- inputs the new rules refuse
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "rules.clashes.detachment_share=0",  # a clash that engages nobody is not a clash
+        "rules.recruitment.nest_scale=0",
+        "rules.deployment.speed_cells_per_day=0",
+        "rules.strategy.review_days=0",
+        "rules.recruitment.hiring_runway_days=100000",
+        "sites.albukamal.initial_control=ISIS",  # insurgents hold no ground
+    ],
+)
+def test_values_the_new_rules_cannot_use_are_refused(override):
+    from sim.yaml_source import ScenarioError
+
+    with pytest.raises(ScenarioError, match=override.split("=")[0].rsplit(".", 1)[-1]):
+        scenario(override)
+
+
+def test_graded_hiring_survives_an_underflowing_runway():
+    """runway x deficit can underflow to 0 for tiny values: hiring is then unconstrained, not a crash."""
+    assert economy.hiring_share(0.0, 6.86e-308, 0.0, 6.86e-308) == 1.0

@@ -51,9 +51,10 @@ def hiring_share(income: float, cost: float, cash: float, runway_days: float) ->
     min(1, cash / (runway_days x (cost - income))). Non-decreasing in cash and income.
     """
     deficit = cost - income
-    if deficit <= 0 or runway_days <= 0:
+    need = runway_days * deficit  # cash that would cover the runway; may underflow to 0 for tiny values
+    if deficit <= 0 or runway_days <= 0 or need <= 0:
         return 1.0
-    return float(min(1.0, max(cash, 0.0) / (runway_days * deficit)))
+    return float(min(1.0, max(cash, 0.0) / need))
 
 
 def affordable_courting(
