@@ -4,7 +4,8 @@ Each module has a public step function over the world state (`sim.world.World`),
 scenario's rules and, where the process is random, its own named random stream; pure helper
 functions hold the rule's equations so tests can show their properties directly.
 
-Daily order (ODD §3): `casualties.recover_wounded`, `economy.step`, `tribal_politics.step`,
+Daily order (ODD §3): `casualties.recover_wounded`, `strategy.step` (salary reviews),
+`economy.step`, `tribal_politics.step`,
 `recruitment.step`, `deployment.step`, `influence.step`, `conflict.step` (tension, looting,
 clashes), `mediation.step`, `insurgency.step`, `casualties.remember_losses`. `patrons` holds
 the patron effects several processes read (supply route, arms, green light, patrons' aims).
