@@ -131,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, help="output directory (default results/<scenario>/calibration-<ts>/)")
     calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration")
 
+    export = sub.add_parser("export-acled", help="write a results directory's events in ACLED's column layout")
+    export.add_argument("results_dir", type=Path)
+    export.add_argument("--out", type=Path, help="CSV to write (default RESULTS_DIR/acled_events.csv)")
+
+    compare = sub.add_parser(
+        "compare-events", help="monthly events and fatalities per event type: model against an ACLED export"
+    )
+    compare.add_argument("results_dir", type=Path)
+    compare.add_argument("observed", type=Path, help="observed CSV, ACLED layout (event_date, event_type, fatalities)")
+    compare.add_argument("--out", type=Path, help="output directory (default RESULTS_DIR)")
+
     explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
     explore.add_argument("scenario", nargs="?", default="baseline")
     explore.add_argument("--port", type=_positive_int, help="localhost port (default: a free one)")
@@ -305,6 +316,26 @@ def cmd_calibrate(args) -> int:
     return cli_calibrate(args)
 
 
+def cmd_export_acled(args) -> int:
+    """`run.py export-acled`: write `acled_events.csv` (`sim.acled.export_acled`), print its path; returns EXIT_OK."""
+    from sim.acled import export_acled
+
+    print(export_acled(args.results_dir, args.out))
+    return EXIT_OK
+
+
+def cmd_compare_events(args) -> int:
+    """`run.py compare-events`: write comparison.csv and plots/compare_events.png, print each path.
+
+    Returns EXIT_OK; a bad observed file raises EventDataError (exit 2).
+    """
+    from sim.acled import compare_events
+
+    for path in compare_events(args.results_dir, args.observed, args.out):
+        print(path)
+    return EXIT_OK
+
+
 def cmd_explore(args) -> int:
     """`run.py explore`: serve the browser explorer until interrupted (`sim.explorer.serve`).
 
@@ -328,6 +359,8 @@ COMMANDS = {
     "validate-patterns": cmd_validate_patterns,
     "compare-variants": cmd_compare_variants,
     "calibrate": cmd_calibrate,
+    "export-acled": cmd_export_acled,
+    "compare-events": cmd_compare_events,
     "explore": cmd_explore,
 }
 
@@ -336,11 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: `sys.argv[1:]`), run the command, and return the process exit status.
 
     Returns:
-        EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError,
+        EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError, EventDataError,
         ExecutorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
         with `--debug` or SIM_DEBUG set); 130 on Ctrl-C. Bad arguments make argparse exit
         with status 2 (SystemExit).
     """
+    from sim.acled import EventDataError
     from sim.executors import ExecutorError
     from sim.results import OutputError
     from sim.sweep import SweepError
@@ -352,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (OutputError, SweepError, ExecutorError) as error:
+    except (OutputError, SweepError, ExecutorError, EventDataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
