@@ -58,11 +58,9 @@ class Simulation:
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
         """Write the result files (atomically) to `out` or results/<scenario>/<timestamp>/."""
-        from sim.results import StagedDirectory, build_manifest, default_output_dir, write_run_files
+        from sim.results import build_manifest, default_output_dir, write_run_files, write_staged
 
-        final = Path(out) if out is not None else default_output_dir(self.scenario.name)
-        staged = StagedDirectory(final)
-        try:
+        def fill(path: Path) -> None:
             manifest = build_manifest(
                 self.scenario,
                 self.results,
@@ -75,15 +73,13 @@ class Simulation:
                 started=self.started,
                 command=sys.argv if sys.argv and sys.argv[0].endswith("run.py") else None,
             )
-            write_run_files(staged.path, self.scenario, self.results, manifest)
+            write_run_files(path, self.scenario, self.results, manifest)
             if plots:
                 from sim.plots import plot_run
 
-                plot_run(staged.path)
-            return staged.commit()
-        except BaseException:
-            staged.discard()
-            raise
+                plot_run(path)
+
+        return write_staged(Path(out) if out is not None else default_output_dir(self.scenario.name), fill)
 
 
 def _resolve(scenario: str | Path | Scenario, overrides) -> tuple[str | None, Scenario]:

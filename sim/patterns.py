@@ -59,13 +59,13 @@ from sim.figures import GREEN, VERMILLION, footer, new_figure, save_png
 from sim.intervals import N_BOOTSTRAP, bootstrap_interval, wilson_interval
 from sim.results import (
     PROJECT_DIR,
-    StagedDirectory,
     atomic_write_text,
     check_output_dir,
     default_output_dir,
     display_path,
     git_commit,
     versions,
+    write_staged,
 )
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
@@ -2314,13 +2314,7 @@ def cli_validate_patterns(args) -> int:
     )
     print(format_table(report))
     final = Path(out) if out is not None else default_validation_dir(config.name)
-    staged = StagedDirectory(final)
-    try:
-        write_report(report, staged.path)
-        directory = staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
+    directory = write_staged(final, lambda path: write_report(report, path))
     print(directory)
     sys.stdout.flush()
     return 0 if report.passed else 1

@@ -21,6 +21,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -135,6 +136,24 @@ class StagedDirectory:
     def discard(self) -> None:
         """Delete the staging directory and everything in it (after a failure); `final` is untouched."""
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def write_staged(final: Path, fill: Callable[[Path], None]) -> Path:
+    """Write a results directory atomically: `fill(staging_path)` writes it, then it becomes `final`.
+
+    On any exception (including KeyboardInterrupt) the staging directory is deleted and the
+    exception re-raised, so `final` is either complete or untouched.
+
+    Raises:
+        OutputError: `final` exists and is not empty (before or after `fill`).
+    """
+    staged = StagedDirectory(final)
+    try:
+        fill(staged.path)
+        return staged.commit()
+    except BaseException:
+        staged.discard()
+        raise
 
 
 def git_commit() -> str | None:

@@ -43,7 +43,7 @@ import pandas as pd
 from sim.executors import Backend, make_backend, progress_bar
 from sim.intervals import CONFIDENCE, bootstrap_interval
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
-from sim.results import StagedDirectory, atomic_write_text, check_output_dir, default_output_dir
+from sim.results import atomic_write_text, check_output_dir, default_output_dir, write_staged
 from sim.runner import run_model
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
@@ -570,13 +570,7 @@ def cli_compare_variants(args) -> int:
         shown = ["variant", "outcome", "expected", "mean_diff", "ci_low", "ci_high", "as_expected"]
         print(table.loc[table["expected"] != "", shown].to_string(index=False))
     final = Path(out) if out is not None else default_output_dir(base_config.name, kind="variants")
-    staged = StagedDirectory(final)
-    try:
-        write_variants(table, staged.path)
-        directory = staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
+    directory = write_staged(final, lambda path: write_variants(table, path))
     print(directory)
     sys.stdout.flush()
     verdicts = variant_verdicts(table)

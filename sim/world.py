@@ -373,6 +373,7 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
         for tribe in tribe_names
     ]
     recruits = build_recruits(config, geo, hq_sites, setup_rng)
+    alignment0 = _initial_alignment(config, names, is_militia)
     initial_fighters = np.bincount(recruits.faction[recruits.faction >= 0], minlength=n_f).astype(float)
     n_l = max(len(tribe_names), 1)
     insurgent_cells = float(specs[insurgent].initial_fighters) if insurgent is not None else 0.0
@@ -410,8 +411,8 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
         fighters_at_review=initial_fighters.copy(),
         hq_sites=hq_sites,
         new_headquarters=np.zeros(n_f, dtype=np.int64),
-        alignment=_initial_alignment(config, names, is_militia),
-        initial_alignment=_initial_alignment(config, names, is_militia),
+        alignment=alignment0.copy(),
+        initial_alignment=alignment0,
         tribe_men=np.bincount(recruits.tribe[recruits.tribe >= 0], minlength=len(tribe_names)).astype(float),
         site_control=site_control,
         influence=np.zeros((n_f, geo.height, geo.width)),
