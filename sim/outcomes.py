@@ -271,6 +271,28 @@ def clash_casualties_mean(ts, events, meta, subject=None):
     return float((clashes["killed"] + clashes["wounded"]).mean())
 
 
+def _last_day(ts, clashes) -> int:
+    """The run's last step (at least 1), from the timeseries or, failing that, the clash events."""
+    last = int(ts["step"].max()) if ts is not None and "step" in ts and len(ts) else 0
+    return max(last, int(clashes["step"].max()) if len(clashes) else 0, 1)
+
+
+def annual_clash_toll(ts, events, meta, subject=None):
+    """Killed (both sides) in rival-militia clashes per 365 days: whole-run clash killed x 365 / days run.
+
+    Persons per year; 0 without clashes. Insurgent attacks are not clashes and are left out.
+    """
+    clashes = _clashes(events)
+    return float(clashes["killed"].sum()) * 365.0 / _last_day(ts, clashes)
+
+
+def clash_days_per_month(ts, events, meta, subject=None):
+    """Distinct days (1..last) with at least one rival-militia clash, per 30 days of the run; 0 without clashes."""
+    clashes = _clashes(events)
+    days = np.unique(clashes["step"].to_numpy(dtype=np.int64))
+    return float(np.count_nonzero(days >= 1)) * 30.0 / _last_day(ts, clashes)
+
+
 def first_clash_wounded(ts, events, meta, subject):
     """Wounded (both sides) in the first clash recorded at the site `subject`; NaN if none was.
 
@@ -338,6 +360,18 @@ KINDS: dict[str, OutcomeKind] = {
             None,
             "mean casualties (killed + wounded, both sides) per rival-militia clash, NaN if none",
             clash_casualties_mean,
+        ),
+        OutcomeKind(
+            "annual_clash_toll",
+            None,
+            "killed (both sides) in rival-militia clashes per 365 days (persons/year)",
+            annual_clash_toll,
+        ),
+        OutcomeKind(
+            "clash_days_per_month",
+            None,
+            "days with at least one rival-militia clash, per 30 days of the run",
+            clash_days_per_month,
         ),
         OutcomeKind(
             "first_clash_wounded",

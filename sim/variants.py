@@ -60,6 +60,7 @@ __all__ = [
     "paired_differences",
     "render_variant_table",
     "run_variants",
+    "variant_expectations",
 ]
 
 DEFAULT_VARIANTS = (
@@ -167,6 +168,14 @@ EXPECTATIONS: dict[str, tuple[Expectation, ...]] = {
 # (issue 9: the closed route weakens the IRGC in fighters *or* in its hold on Al-Bukamal;
 # the resurgence raises insurgent activity, in strength *or* in attacks).
 VARIANT_RULE = {"supply_route_closed": "any", "isis_resurgence": "any"}
+
+
+def variant_expectations(base: Scenario) -> dict[str, tuple[str, tuple[Expectation, ...]]]:
+    """The base scenario's policy variants: variant name -> (rule "all" or "any", its expectations).
+
+    A variant's verdict combines its expectations by the rule: all must hold, or any one.
+    """
+    return {name: (VARIANT_RULE.get(name, "all"), tuple(items)) for name, items in EXPECTATIONS.items()}
 
 
 # --------------------------------------------------------------------------- runs
