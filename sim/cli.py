@@ -12,6 +12,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from sim.scenario import DEFAULT_SCENARIO
+
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -37,6 +39,17 @@ def _seed(text: str) -> int:
 
 WORKERS_HELP = "local worker processes, or LocalCluster workers with --dask local (default 1)"
 DASK_HELP = "run on Dask: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
+
+
+def _share(text: str) -> float:
+    """A share in (0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], got {text}")
+    return value
 
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument("scenario")
     patterns.add_argument("--replicates", type=_positive_int, default=100, help="runs (default 100)")
     patterns.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    patterns.add_argument(
+        "--seeds",
+        type=_seed,
+        nargs="+",
+        metavar="SEED",
+        help="validate at each of these root seeds (e.g. --seeds 20191101 9002); passes only if it passes at every one",
+    )
+    patterns.add_argument(
+        "--threshold",
+        type=_share,
+        help="share of runs each pattern must reach, in (0, 1] (default: the scenario's validation.threshold, 0.90)",
+    )
     _add_execution(patterns)
     patterns.add_argument("--steps", type=_positive_int)
     patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -108,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "compare-variants",
         help="run the base and its policy variants on common seeds; paired differences with bootstrap intervals",
     )
-    variants.add_argument("base", nargs="?", default="baseline", help="base scenario (default baseline)")
+    variants.add_argument(
+        "base", nargs="?", default=DEFAULT_SCENARIO, help=f"base scenario (default {DEFAULT_SCENARIO})"
+    )
     variants.add_argument(
         "--variant",
         dest="variants",
@@ -143,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", type=Path, help="output directory (default RESULTS_DIR)")
 
     explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
-    explore.add_argument("scenario", nargs="?", default="baseline")
+    explore.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO)
     explore.add_argument("--port", type=_positive_int, help="localhost port (default: a free one)")
     explore.add_argument("--open", action="store_true", help="also open the page in the default browser")
     return parser

@@ -9,7 +9,13 @@ Every outcome function takes `(ts, events, meta, subject)`: `ts` the run's times
 per step, step 0 the initial state, columns as in `sim.recording`), `events` its event log
 (one row per event, or None), `meta` its metadata (`first_control_change`), and `subject` the
 part of the name after the dot (None if there is none). Counts are summed over the whole run
-(the timeseries holds each step's own counts).
+(the timeseries holds each step's own counts). `meta["sites"]` (written by `sim.runner.run_model`)
+gives each site's kind and cell for the outcomes about places.
+
+Missing data, one rule for outcomes, sweeps and patterns: a count of nothing is 0 (no clash:
+`clashes_total` 0); a share, ratio, median or correlation of nothing is NaN (no clash:
+`clashes_at_edges_share` NaN), as is an outcome whose figure the run did not record. A
+pattern whose measure is NaN in a run is not shown by that run (`sim.patterns`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_WINDOW_DAYS = 30  # default window of the *_window_peak outcomes (targets.window_days)
+DEFAULT_QUIET_DAYS = 14  # default lull that separates two clash episodes (clash_episodes)
+DEFAULT_CALM_DAYS = 90  # default horizon of agreements_unbroken
 
 
 @dataclass(frozen=True)
@@ -152,18 +160,55 @@ def insurgent_growth(ts, events, meta, subject=None):
     return float(ts["insurgent_cells"].iloc[-1] - ts["insurgent_cells"].iloc[0])
 
 
-def site_held_share(ts, events, meta, subject):
-    """Share (0-1) of steps 1..last on which the faction holds the site (`subject` = `faction@site`).
-
-    Read from `control.<site>` (a faction name, 'contested' or 'none'); step 0 counts only
-    in a run without later steps.
-    """
-    faction, _, site = subject.partition("@")
+def _holding(ts, subject) -> tuple[pd.Series, list[str]]:
+    """`control.<site>` on steps 1..last (step 0 only in a run without later steps), and the holders named."""
+    factions, _, site = subject.partition("@")
     control = ts[f"control.{site}"]
     days = control[ts["step"] >= 1] if "step" in ts else control
     if len(days) == 0:
         days = control
-    return float((days.astype(str) == faction).mean())
+    return days.astype(str), factions.split("|")
+
+
+def site_held_share(ts, events, meta, subject):
+    """Share (0-1) of steps 1..last on which the site is held by the faction (`subject` = `faction@site`).
+
+    `A|B@site` counts the days either A or B holds it. Read from `control.<site>` (a faction
+    name, 'contested' or 'none'); step 0 counts only in a run without later steps.
+    """
+    days, holders = _holding(ts, subject)
+    return float(days.isin(holders).mean())
+
+
+def site_held_final(ts, events, meta, subject):
+    """1 if the faction (`faction@site`; `A|B@site`: either) holds the site on the last step, else 0."""
+    days, holders = _holding(ts, subject)
+    return float(days.iloc[-1] in holders) if len(days) else float("nan")
+
+
+NAMED_SITE_KINDS = ("town", "crossing", "oil_field")  # places fought over (not headquarters or venues)
+
+
+def _named_sites(meta) -> dict[str, dict]:
+    """The run's towns, crossings and oil fields (`NAMED_SITE_KINDS`): name -> {kind, row, col}."""
+    sites = (meta or {}).get("sites") or {}
+    return {name: site for name, site in sites.items() if site.get("kind") in NAMED_SITE_KINDS}
+
+
+def sites_held_final(ts, events, meta, subject):
+    """Named towns, crossings and oil fields the faction `subject` holds on the last step (count).
+
+    NaN if the run did not record its sites (`meta["sites"]`).
+    """
+    sites = _named_sites(meta)
+    if not (meta or {}).get("sites"):
+        return float("nan")
+    held = 0
+    for name in sites:
+        column = f"control.{name}"
+        if column in ts and len(ts):
+            held += str(ts[column].iloc[-1]) == subject
+    return float(held)
 
 
 def alignment_final(ts, events, meta, subject):
@@ -192,10 +237,10 @@ def control_change_step(ts, events, meta, subject):
 # rival militias, from the run's `clash` events (insurgent attacks are not clashes).
 
 
-def _window_days(subject) -> int:
-    """The window length in days from an outcome subject such as `30` (default 30)."""
+def _window_days(subject, default: int = DEFAULT_WINDOW_DAYS) -> int:
+    """A number of days from an outcome subject such as `30` (`default` if there is none)."""
     if subject is None or subject == "":
-        return DEFAULT_WINDOW_DAYS
+        return default
     text = str(subject)
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"window length must be a whole number of days >= 1 (got '{subject}')")
@@ -269,6 +314,190 @@ def clash_casualties_mean(ts, events, meta, subject=None):
     if clashes.empty:
         return float("nan")
     return float((clashes["killed"] + clashes["wounded"]).mean())
+
+
+def _day0(ts, column: str) -> float:
+    if column not in ts or len(ts) == 0:
+        return float("nan")
+    return float(pd.to_numeric(ts[column], errors="coerce").iloc[0])
+
+
+def fighters_initial(ts, events, meta, subject):
+    """Fit fighters of the faction `subject` on step 0, the initial state (persons; NaN if not recorded)."""
+    return _day0(ts, f"fighters.{subject}")
+
+
+def kept_share(ts, events, meta, subject):
+    """Fighters of the faction `subject` on the last step over those on step 0; NaN if none on step 0."""
+    start = _day0(ts, f"fighters.{subject}")
+    column = f"fighters.{subject}"
+    if column not in ts or not start > 0:
+        return float("nan")
+    return float(pd.to_numeric(ts[column], errors="coerce").iloc[-1]) / start
+
+
+def defection_share(ts, events, meta, subject):
+    """Share (0-1) of the defections between A and B (`subject` = `A>B`) that went A>B; NaN if there were none."""
+    a, b = subject.split(">")
+    forward, backward = _col_sum(ts, f"defections.{a}>{b}"), _col_sum(ts, f"defections.{b}>{a}")
+    total = forward + backward
+    return forward / total if total > 0 else float("nan")
+
+
+def _daily_intake(ts, militia: str) -> np.ndarray:
+    """New members of `militia` on each of steps 1..last: civilians who joined plus defectors from any militia."""
+    days = ts[ts["step"] >= 1] if "step" in ts else ts
+    defectors = [c for c in days.columns if c.startswith("defections.") and c.endswith(f">{militia}")]
+    columns = [f"joined.{militia}", *defectors]
+    intake = np.zeros(len(days))
+    for column in columns:
+        if column in days:
+            intake += pd.to_numeric(days[column], errors="coerce").fillna(0).to_numpy(dtype=float)
+    return intake
+
+
+def intake(ts, events, meta, subject):
+    """New members of the militia `subject` over steps 1..last: joined civilians plus defectors in (persons)."""
+    return float(_daily_intake(ts, subject).sum())
+
+
+def intake_min_half(ts, events, meta, subject):
+    """The smaller of the militia's new members in the first and in the second half of steps 1..last (persons).
+
+    A run of one day is judged on that day; 0 for a run without days.
+    """
+    daily = _daily_intake(ts, subject)
+    if len(daily) == 0:
+        return 0.0
+    if len(daily) == 1:
+        return float(daily[0])
+    half = len(daily) // 2
+    return float(min(daily[:half].sum(), daily[half:].sum()))
+
+
+def _events_of(events, kind: str) -> pd.DataFrame:
+    if events is None or len(events) == 0 or "event" not in events:
+        return pd.DataFrame(columns=["step", "event"])
+    return events[events["event"] == kind]
+
+
+def headquarters_opened(ts, events, meta, subject):
+    """Headquarters the faction `subject` opened during the run (`new_headquarters` events; count)."""
+    opened = _events_of(events, "new_headquarters")
+    if opened.empty or "faction" not in opened:
+        return 0.0
+    return float((opened["faction"].astype("string") == subject).sum())
+
+
+def escalations_total(ts, events, meta, subject=None):
+    """Mediation meetings that ended in escalation, whole run (count)."""
+    return _col_sum(ts, "escalations")
+
+
+def clashes_at_edges_share(ts, events, meta, subject=None):
+    """Share (0-1) of the run's rival-militia clashes on `crossing` or `edge` ground; NaN without clashes.
+
+    The ground is classified when the clash happens (`sim.processes.conflict.ground_type`): a
+    crossing within one cell, or a contested cell or one within two cells of ground held by
+    someone else.
+    """
+    clashes = _events_of(events, "clash")
+    if clashes.empty:
+        return float("nan")
+    ground = clashes["ground"].astype("string") if "ground" in clashes else pd.Series("", index=clashes.index)
+    return float(ground.isin(["crossing", "edge"]).mean())
+
+
+NEAR_SITE_CELLS = 2.0  # a clash within this many cells (Euclidean) of a site's cell is "at" the site
+
+
+def _clash_counts_near(events, meta) -> dict[str, int]:
+    """Clashes at each named town, crossing and oil field (its `site` field, or within NEAR_SITE_CELLS)."""
+    sites = _named_sites(meta)
+    clashes = _events_of(events, "clash")
+    if clashes.empty:
+        return {name: 0 for name in sites}
+    rows = pd.to_numeric(clashes.get("row"), errors="coerce").to_numpy(dtype=float) if "row" in clashes else None
+    cols = pd.to_numeric(clashes.get("col"), errors="coerce").to_numpy(dtype=float) if "col" in clashes else None
+    named = clashes["site"].astype("string").fillna("").to_numpy() if "site" in clashes else np.full(len(clashes), "")
+    counts = {}
+    for name, site in sites.items():
+        near = named == name
+        if rows is not None and cols is not None:
+            near = near | (np.hypot(rows - site["row"], cols - site["col"]) <= NEAR_SITE_CELLS)
+        counts[name] = int(np.count_nonzero(near))
+    return counts
+
+
+def clashes_near(ts, events, meta, subject):
+    """Rival-militia clashes at the site `subject` over the run (count; NaN if the run did not record its sites).
+
+    A clash is at a site when its `site` field names it or its cell lies within
+    NEAR_SITE_CELLS cells of the site's cell. Only towns, crossings and oil fields count.
+    """
+    if not (meta or {}).get("sites"):
+        return float("nan")
+    return float(_clash_counts_near(events, meta).get(subject, 0))
+
+
+def clashes_near_median(ts, events, meta, subject=None):
+    """Median of `clashes_near` over the named towns, crossings and oil fields (count); NaN if there are none."""
+    counts = _clash_counts_near(events, meta)
+    return float(np.median(list(counts.values()))) if counts else float("nan")
+
+
+def _clash_days(events) -> np.ndarray:
+    clashes = _clashes(events)
+    days = np.unique(clashes["step"].to_numpy(dtype=np.int64))
+    return days[days >= 1]
+
+
+def clash_episodes(ts, events, meta, subject=None):
+    """Clash episodes: runs of clash days separated by at least `subject` (default 14) days without a clash.
+
+    0 without clashes.
+    """
+    quiet_days = _window_days(subject, default=DEFAULT_QUIET_DAYS)
+    days = _clash_days(events)
+    if len(days) == 0:
+        return 0.0
+    return float(1 + np.count_nonzero(np.diff(days) - 1 >= quiet_days))
+
+
+def _pair_keys(frame: pd.DataFrame) -> np.ndarray:
+    a = frame["side_a"].astype("string").fillna("") if "side_a" in frame else pd.Series("", index=frame.index)
+    b = frame["side_b"].astype("string").fillna("") if "side_b" in frame else pd.Series("", index=frame.index)
+    return (a.where(a <= b, b) + "~" + b.where(a <= b, a)).to_numpy()
+
+
+def agreements_unbroken(ts, events, meta, subject=None):
+    """Agreements not followed by a clash of the same pair within `subject` (default 90) days (count).
+
+    An agreement whose pair clashes again within the horizon is broken; one with no such clash
+    counts only if at least the horizon of the run followed it (otherwise the run ended before
+    the calm could be judged). 0 without agreements.
+    """
+    horizon = _window_days(subject, default=DEFAULT_CALM_DAYS)
+    meetings = _events_of(events, "meeting")
+    if meetings.empty or "outcome" not in meetings:
+        return 0.0
+    agreements = meetings[meetings["outcome"] == "agreement"]
+    if agreements.empty:
+        return 0.0
+    clashes = _events_of(events, "clash")
+    clash_steps = pd.to_numeric(clashes["step"], errors="coerce").to_numpy(dtype=float) if len(clashes) else np.zeros(0)
+    clash_pairs = _pair_keys(clashes) if len(clashes) else np.zeros(0, dtype=object)
+    last = int(ts["step"].max()) if "step" in ts and len(ts) else 0
+    unbroken = 0
+    steps = pd.to_numeric(agreements["step"], errors="coerce").to_numpy(dtype=float)
+    for step, pair in zip(steps, _pair_keys(agreements)):
+        later = clash_steps[(clash_pairs == pair) & (clash_steps > step)]
+        if len(later) and later.min() - step <= horizon:
+            continue
+        if not len(later) and last - step < horizon:
+            continue  # censored: the run ended before the calm could be judged
+        unbroken += 1
+    return float(unbroken)
 
 
 def _last_day(ts, clashes) -> int:
@@ -361,6 +590,52 @@ KINDS: dict[str, OutcomeKind] = {
             "mean casualties (killed + wounded, both sides) per rival-militia clash, NaN if none",
             clash_casualties_mean,
         ),
+        OutcomeKind("fighters_initial", "faction", "fighters on day 0, the initial state", fighters_initial),
+        OutcomeKind("kept_share", "faction", "fighters on the last day / on day 0", kept_share),
+        OutcomeKind(
+            "defection_share", "flow", "share of the defections between A and B that went A>B (`A>B`)", defection_share
+        ),
+        OutcomeKind("intake", "militia", "new members (joined civilians + defectors in), whole run", intake),
+        OutcomeKind(
+            "intake_min_half", "militia", "new members in the weaker half of the run (first or second)", intake_min_half
+        ),
+        OutcomeKind("headquarters_opened", "faction", "headquarters opened during the run", headquarters_opened),
+        OutcomeKind("escalations_total", None, "mediation meetings that ended in escalation", escalations_total),
+        OutcomeKind(
+            "site_held_final",
+            "holding",
+            "1 if a faction (`A|B`: either) holds a site on the last day, else 0 (`site_held_final.NDF@deir_ezzor`)",
+            site_held_final,
+        ),
+        OutcomeKind(
+            "sites_held_final",
+            "faction",
+            "named towns, crossings and oil fields held on the last day",
+            sites_held_final,
+        ),
+        OutcomeKind(
+            "clashes_at_edges_share",
+            None,
+            "share of clashes on crossing or contested-edge ground, NaN without clashes",
+            clashes_at_edges_share,
+        ),
+        OutcomeKind("clashes_near", "site", "clashes within two cells of a named site", clashes_near),
+        OutcomeKind(
+            "clashes_near_median", None, "median of clashes_near over named towns, crossings and oil fields",
+            clashes_near_median,
+        ),
+        OutcomeKind(
+            "clash_episodes",
+            "days",
+            "clash episodes separated by N quiet days (`clash_episodes.14`, default 14)",
+            clash_episodes,
+        ),
+        OutcomeKind(
+            "agreements_unbroken",
+            "days",
+            "agreements not followed by a clash of the same pair within N days (`agreements_unbroken.90`)",
+            agreements_unbroken,
+        ),
         OutcomeKind(
             "annual_clash_toll",
             None,
@@ -382,6 +657,9 @@ KINDS: dict[str, OutcomeKind] = {
         ),
     ]
 }
+
+
+DAYS_DEFAULTS = {"clash_episodes": DEFAULT_QUIET_DAYS, "agreements_unbroken": DEFAULT_CALM_DAYS}
 
 
 def parse(name: str) -> tuple[str, str | None]:
@@ -419,8 +697,8 @@ def check_outcome_name(name: str, scenario) -> str | None:
         if not sep or a not in militias or b not in militias or a == b:
             return f"'{subject}' is not a flow between two militias (write A>B)"
     if spec.subject == "holding":
-        faction, sep, site = subject.partition("@")
-        if not sep or faction not in scenario.factions or site not in scenario.sites:
+        factions, sep, site = subject.partition("@")
+        if not sep or any(f not in scenario.factions for f in factions.split("|")) or site not in scenario.sites:
             return f"'{subject}' is not a faction and a site (write FACTION@SITE, e.g. IRGC@albukamal)"
     if spec.subject == "pair":
         a, sep, b = subject.partition("~")
@@ -434,22 +712,27 @@ def outcome_name(written: str, scenario) -> str:
     """The outcome name as computed: other names are returned unchanged.
 
     A window outcome written without its length (`killed_window_peak`) gets the scenario's
-    `targets.window_days` (`killed_window_peak.30`).
+    `targets.window_days` (`killed_window_peak.30`); `clash_episodes` and `agreements_unbroken`
+    get their defaults (`DAYS_DEFAULTS`).
     """
     kind, subject = parse(written)
     if kind in KINDS and KINDS[kind].subject == "days" and subject is None:
-        return f"{kind}.{scenario.targets.window_days}"
+        return f"{kind}.{DAYS_DEFAULTS.get(kind, scenario.targets.window_days)}"
     return written
 
 
-def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict) -> dict[str, float]:
+def compute_outcomes(
+    names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict, missing_as_nan: bool = False
+) -> dict[str, float]:
     """The named outcomes of one run.
 
     Args:
         names: outcome names, already checked (`check_outcome_name`) and completed (`outcome_name`).
         timeseries: the run's timeseries, one row per step.
         events: the run's event log (None or empty if it had none).
-        meta: the run's metadata (`first_control_change`).
+        meta: the run's metadata (`first_control_change`, `sites`).
+        missing_as_nan: an outcome whose figure the run did not record is NaN (the missing-data
+            rule) instead of an error.
 
     Returns:
         name -> value, in the order of `names`. A pair may be named in either order (`A~B`, `B~A`).
@@ -463,7 +746,12 @@ def compute_outcomes(names: list[str], timeseries: pd.DataFrame, events: pd.Data
         if KINDS[kind].subject == "pair" and f"tension.{subject}" not in timeseries:
             a, b = subject.split("~")
             subject = f"{b}~{a}"  # hostilities may list the pair in either order
-        values[name] = float(KINDS[kind].compute(timeseries, events, meta, subject))
+        try:
+            values[name] = float(KINDS[kind].compute(timeseries, events, meta, subject))
+        except KeyError:
+            if not missing_as_nan:
+                raise
+            values[name] = float("nan")
     return values
 
 

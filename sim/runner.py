@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.executors import Backend, make_backend, progress_bar
+from sim.geography import site_cell
 from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
@@ -38,6 +39,15 @@ class RunResult:
     clash_cells: np.ndarray  # (n, 3) step, row, col of every clash
     elapsed_s: float = 0.0
     meta: dict = field(default_factory=dict)
+
+
+def site_table(config: Scenario) -> dict[str, dict]:
+    """Each site's kind and grid cell: name -> {"kind", "row", "col"} (for outcomes about places)."""
+    table = {}
+    for name, site in config.sites.items():
+        row, col = site_cell(site, config)
+        table[name] = {"kind": site.kind, "row": int(row), "col": int(col)}
+    return table
 
 
 def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: int = 0, on_step=None) -> RunResult:
@@ -78,7 +88,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
             if pd.api.types.is_float_dtype(events[column]) and (events[column].dropna() % 1 == 0).all():
                 events[column] = events[column].astype("Int64")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
-    meta = {"first_control_change": dict(model.first_control_change)}
+    meta = {"first_control_change": dict(model.first_control_change), "sites": site_table(config)}
     release_model(model)
     return RunResult(
         replicate=replicate,

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sim import keypath
+from sim.expressions import ExpressionError, parse_expression
 from sim.geography import project
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.schema import Calibration, Scenario, Targets, child_type, unwrap
@@ -37,11 +38,14 @@ def find_project_dir() -> Path:
 
 PROJECT_DIR = find_project_dir()
 SCENARIO_DIR = PROJECT_DIR / "scenarios"
+# The scenario a command runs when none is named (explore, compare-variants, the docs'
+# parameter tables): the one place sim/ names a scenario.
+DEFAULT_SCENARIO = "baseline"
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
 # public data, a value fitted by calibration, or an explicit assumption.
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")
 # Top-level keys that are not model parameters: they cannot be swept or calibrated.
-NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", "calibration")
+NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", "calibration", "validation")
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -260,6 +264,8 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         problems.extend(_sweep_problems(s, dumped, doc))
     if s.calibration is not None:
         problems.extend(calibration_problems(s, s.calibration, doc))
+    if s.validation is not None:
+        problems.extend(validation_problems_of(s, doc))
     for key, source in s.provenance.items():
         if not keypath.exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
@@ -276,7 +282,7 @@ def _parameter_problems(
     """A swept or calibrated key must be a scenario parameter, valid at every trial value."""
     if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
         return [doc.problem(path, f"'{key}' is not a scenario parameter")]
-    base = {k: v for k, v in scenario_to_dict(s).items() if k not in ("sweep", "calibration")}
+    base = {k: v for k, v in scenario_to_dict(s).items() if k not in ("sweep", "calibration", "validation")}
     for value in trial_values:
         try:
             trial = SourcedDocument(data=base, origins={}, main_file=path[0])
@@ -299,6 +305,65 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
         if why:
             problems.append(doc.problem(("sweep", "outputs", i), why))
     return problems
+
+
+def _expression_problems(s: Scenario, doc: SourcedDocument, path: tuple, text: str) -> list[Problem]:
+    """An outcome expression must parse and name only outcomes this scenario can compute."""
+    try:
+        expression = parse_expression(text)
+    except ExpressionError as error:
+        return [doc.problem(path, f"not an outcome expression: {error}")]
+    problems = []
+    for name in expression.outcomes:
+        why = check_outcome_name(name, s)
+        if why:
+            problems.append(doc.problem(path, f"'{name}': {why}"))
+    return problems
+
+
+def validation_problems_of(s: Scenario, doc: SourcedDocument) -> list[Problem]:
+    """Every expression and outcome of the `validation:` section must be computable; variant files must exist."""
+    v = s.validation
+    problems = []
+    for i, p in enumerate(v.patterns):
+        problems += _expression_problems(s, doc, ("validation", "patterns", i, "measure"), p.measure)
+        for j, c in enumerate(p.also):
+            problems += _expression_problems(s, doc, ("validation", "patterns", i, "also", j, "measure"), c.measure)
+    for i, e in enumerate(v.ensemble):
+        for j, text in enumerate(e.of):
+            problems += _expression_problems(s, doc, ("validation", "ensemble", i, "of", j), text)
+    for key in ("outcomes", "compare_outcomes"):
+        for i, name in enumerate(getattr(v, key)):
+            why = check_outcome_name(name, s)
+            if why:
+                problems.append(doc.problem(("validation", key, i), why))
+    here = Path(doc.main_file).parent if doc.main_file and not doc.main_file.startswith("<") else SCENARIO_DIR
+    for i, variant in enumerate(v.variants):
+        if variant_path(variant.scenario, here) is None:
+            problems.append(
+                doc.problem(("validation", "variants", i, "scenario"), f"no scenario file '{variant.scenario}'")
+            )
+        for j, expectation in enumerate(variant.expect):
+            why = check_outcome_name(expectation.outcome, s)
+            if why:
+                problems.append(doc.problem(("validation", "variants", i, "expect", j, "outcome"), why))
+    return problems
+
+
+def variant_path(name: str, directory: Path | None = None) -> Path | None:
+    """The file of a variant named in `validation.variants`: a path relative to `directory`, or a name in scenarios/.
+
+    None if there is no such file.
+    """
+    for candidate in (
+        (directory / name) if directory is not None else None,
+        (directory / f"{name}.yaml") if directory is not None else None,
+        SCENARIO_DIR / f"{name}.yaml",
+        Path(name),
+    ):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
 
 
 def target_value(target: float | str, scenario: Scenario) -> tuple[float | None, str, str | None]:

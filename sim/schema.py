@@ -656,6 +656,150 @@ class Calibration(Strict):
         return max(1, int(math.floor(self.accept * n + 0.5)))
 
 
+# --------------------------------------------------------------------------- validation (patterns as data)
+
+FactId = Annotated[str, Field(pattern=r"^F[0-9]{2,3}$")]
+Paragraph = Annotated[int, Field(ge=1, le=999)]
+ExpressionText = Annotated[str, Field(min_length=1, max_length=500)]
+Prose = Annotated[str, Field(min_length=1, max_length=4000)]
+Bound = Annotated[float, Field(ge=-1e12, le=1e12)]
+
+
+class MeasureBounds(Strict):
+    """Bounds on a measure: the run shows the pattern when the measure meets every bound given."""
+
+    at_least: Bound | None = Field(None, description="measure >= this")
+    at_most: Bound | None = Field(None, description="measure <= this")
+    above: Bound | None = Field(None, description="measure > this")
+    below: Bound | None = Field(None, description="measure < this")
+
+    @model_validator(mode="after")
+    def _some_bound(self):
+        if all(getattr(self, k) is None for k in ("at_least", "at_most", "above", "below")):
+            raise ValueError("give at least one bound: at_least, at_most, above or below")
+        low = max((v for v in (self.at_least, self.above) if v is not None), default=None)
+        high = min((v for v in (self.at_most, self.below) if v is not None), default=None)
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"no value meets these bounds (lower {low} above upper {high})")
+        return self
+
+
+class Condition(MeasureBounds):
+    """A further condition of a pattern: an outcome expression and its bounds."""
+
+    measure: ExpressionText = Field(..., description="outcome expression (sim.expressions) over sim.outcomes")
+
+
+class Reference(Strict):
+    """The article's figure (or the cut-off) a pattern's measure is drawn against."""
+
+    value: Bound = Field(..., description="where the line is drawn, in the measure's units")
+    label: str = Field(..., min_length=1, max_length=120, description="what the line is, e.g. 'article §4: >25 killed'")
+
+
+class PatternSpec(MeasureBounds):
+    """One observation of the source article, as a test of one run (`sim.patterns`)."""
+
+    name: Identifier
+    kind: Literal["validation", "verification"] = Field(
+        ...,
+        description="validation: a pattern that emerges, not put in; verification: an input restated, a direct "
+        "consequence of one, or a figure the calibration fitted",
+    )
+    why_kind: Prose = Field(..., description="the argument for the kind: which inputs it restates, or why it emerges")
+    paragraphs: list[Paragraph] = Field(
+        default_factory=list,
+        description="the source's paragraphs (seeds/provenance.yaml); empty for an abstract scenario",
+    )
+    facts: list[FactId] = Field(default_factory=list, description="fact ids of seeds/provenance.yaml, e.g. F19")
+    description: Prose
+    measure: ExpressionText = Field(..., description="the per-run measure: an outcome expression over sim.outcomes")
+    label: str = Field(..., min_length=1, max_length=120, description="what the measure is, with its unit")
+    also: list[Condition] = Field(default_factory=list, max_length=20, description="further conditions, all must hold")
+    threshold: float | None = param(
+        None, gt=0, le=1, unit="share of runs", help="share of runs that must show it (default: validation.threshold)"
+    )
+    reference: Reference | None = Field(None, description="the article's figure, drawn on the measure's histogram")
+
+
+class EnsembleSpec(Strict):
+    """One observation about the set of runs, not about one run (`sim.patterns`)."""
+
+    name: Identifier
+    kind: Literal["validation", "verification"]
+    why_kind: Prose
+    paragraphs: list[Paragraph] = Field(default_factory=list)
+    facts: list[FactId] = Field(default_factory=list)
+    description: Prose
+    statistic: Literal["spearman", "ratio_of_sums", "mean", "median"] = Field(
+        ...,
+        description="spearman: rank correlation across runs of two measures; ratio_of_sums: sum of the first over "
+        "sum of the second (pooled over runs); mean, median: of one measure",
+    )
+    of: list[ExpressionText] = Field(..., min_length=1, max_length=2, description="the per-run measures it uses")
+    label: str = Field(..., min_length=1, max_length=120, description="what the statistic is")
+    at_least: Bound | None = Field(None, description="statistic >= this")
+    at_most: Bound | None = Field(None, description="statistic <= this")
+    ci_low_above: Bound | None = Field(None, description="the 95% interval's lower end > this")
+    ci_high_below: Bound | None = Field(None, description="the 95% interval's upper end < this")
+
+    @model_validator(mode="after")
+    def _arity_and_criterion(self):
+        needed = 2 if self.statistic in ("spearman", "ratio_of_sums") else 1
+        if len(self.of) != needed:
+            raise ValueError(f"statistic '{self.statistic}' takes {needed} measure(s) in `of`, got {len(self.of)}")
+        if all(getattr(self, k) is None for k in ("at_least", "at_most", "ci_low_above", "ci_high_below")):
+            raise ValueError("give a criterion: at_least, at_most, ci_low_above or ci_high_below")
+        return self
+
+
+class VariantExpectationSpec(Strict):
+    """The direction a policy variant should move one outcome against the base (`sim.variants`)."""
+
+    outcome: str = Field(..., min_length=1, max_length=200, description="outcome name (sim.outcomes)")
+    direction: Literal["+", "-", "not lower"] = Field(
+        ..., description="'+': the paired difference's 95% interval above zero; '-': below; 'not lower': non-inferior"
+    )
+    margin: float = param(0.0, ge=0, le=10, unit="x |base mean|", help="relative amount the interval must clear")
+    why: Prose
+
+
+class VariantSpec(Strict):
+    """A policy variant of this scenario and what it should change."""
+
+    scenario: str = Field(
+        ..., min_length=1, max_length=300, description="the variant's scenario: a name in scenarios/ or a file path"
+    )
+    rule: Literal["all", "any"] = Field("all", description="the verdict needs all expectations to hold, or any one")
+    expect: list[VariantExpectationSpec] = Field(..., min_length=1, max_length=50)
+
+
+class Validation(Strict):
+    """Patterns of the source the scenario's runs should show, and its policy variants (`run.py validate-patterns`)."""
+
+    threshold: float = param(0.9, gt=0, le=1, unit="share of runs", help="share of runs each pattern must reach")
+    joint_threshold: float = param(
+        0.5, gt=0, le=1, unit="share of runs", help="share of runs that must show every validation pattern at once"
+    )
+    patterns: list[PatternSpec] = Field(..., min_length=1, max_length=200)
+    ensemble: list[EnsembleSpec] = Field(default_factory=list, max_length=50)
+    outcomes: list[str] = Field(
+        default_factory=list, max_length=100, description="further outcomes recorded per run (patterns.csv)"
+    )
+    variants: list[VariantSpec] = Field(default_factory=list, max_length=50)
+    compare_outcomes: list[str] = Field(
+        default_factory=list, max_length=100, description="outcomes compared for every variant (with the expected ones)"
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [p.name for p in self.patterns] + [e.name for e in self.ensemble]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"pattern names must be unique: {', '.join(repeated)}")
+        return self
+
+
 class Scenario(Strict):
     """A whole scenario file: run settings, space, actors, rules, targets, provenance, designs."""
 
@@ -683,6 +827,9 @@ class Scenario(Strict):
     )
     sweep: Sweep | None = Field(None, description="an experimental design for `run.py sweep`")
     calibration: Calibration | None = Field(None, description="an ABC calibration for `run.py calibrate`")
+    validation: Validation | None = Field(
+        None, description="patterns of the source and policy variants for `run.py validate-patterns`"
+    )
 
     @field_validator("start_date", mode="before")
     @classmethod

@@ -45,45 +45,22 @@ from sim.intervals import CONFIDENCE, bootstrap_interval
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
 from sim.results import atomic_write_text, check_output_dir, default_output_dir, write_staged
 from sim.runner import run_model
-from sim.scenario import load_scenario, resolve_scenario_path
+from sim.scenario import DEFAULT_SCENARIO, load_scenario, resolve_scenario_path, variant_path
 from sim.schema import Scenario
 from sim.seeding import named_stream, replicate_seeds
-from sim.yaml_source import ScenarioError
+from sim.yaml_source import Problem, ScenarioError
 
 __all__ = [
-    "DEFAULT_OUTCOMES",
-    "DEFAULT_VARIANTS",
-    "EXPECTATIONS",
     "Expectation",
     "cli_compare_variants",
     "compare_variants",
+    "default_outcomes",
     "paired_differences",
     "render_variant_table",
     "run_variants",
     "variant_expectations",
 ]
 
-DEFAULT_VARIANTS = (
-    "salary_parity",
-    "ndf_exemption",
-    "supply_route_closed",
-    "patrons_agree",
-    "isis_resurgence",
-    "tribes_courted_by_irgc",
-)
-DEFAULT_OUTCOMES = (
-    "defections.NDF>IRGC",
-    "fighters_final.IRGC",
-    "fighters_final.NDF",
-    "site_held_share.IRGC@albukamal",
-    "clashes_total",
-    "agreements_total",
-    "insurgent_peak",
-    "insurgent_attacks_total",
-    "alignment_final.IRGC",
-)
-POLICY_RELEVANT = 0.10  # "by a policy-relevant amount": at least a 10% cut of the base mean (assumption)
-NON_INFERIORITY = 0.05  # "not lower": a loss of at most 5% of the base mean is excluded by the interval (assumption)
 TABLE = "variants.csv"
 RUNS_TABLE = "variant_runs.csv"
 MARKDOWN = "VARIANTS.md"
@@ -129,53 +106,29 @@ class Expectation:
         return f"{self.direction} (≥ {self.margin:.0%})" if self.margin else self.direction
 
 
-EXPECTATIONS: dict[str, tuple[Expectation, ...]] = {
-    "salary_parity": (
-        Expectation("defections.NDF>IRGC", "-", why="the IRGC's higher pay draws NDF members (§9); parity removes it"),
-    ),
-    "ndf_exemption": (
-        Expectation("defections.NDF>IRGC", "-", why="escaping compulsory service draws NDF members to the IRGC (§9)"),
-    ),
-    "supply_route_closed": (
-        Expectation("fighters_final.IRGC", "-", why="arms and funds come from Iran through Iraq (§10)"),
-        Expectation("site_held_share.IRGC@albukamal", "-", why="the route sustains the IRGC's hold on the city"),
-    ),
-    "patrons_agree": (
-        Expectation("clashes_total", "-", why="the rivalry is the patrons' (§4, §7, §12); aligned patrons calm it"),
-        Expectation("agreements_total", "+", why="meetings fail while the patrons disagree (§3, §5, §9)"),
-        Expectation(
-            "insurgent_peak",
-            "-",
-            POLICY_RELEVANT,
-            why="ISIS exploits the rift (§8, §13): less rivalry, a weaker insurgency, by a policy-relevant amount",
-        ),
-    ),
-    "isis_resurgence": (
-        Expectation("insurgent_peak", "+", why="more cells, faster growth (the variant's own inputs)"),
-        Expectation("insurgent_attacks_total", "+", why="more cells strike more often"),
-    ),
-    "tribes_courted_by_irgc": (
-        Expectation("alignment_final.IRGC", "+", why="patronage moves tribal leaders (docs/MODEL_BRIEF.md)"),
-        Expectation(
-            "fighters_final.IRGC",
-            "not lower",
-            NON_INFERIORITY,
-            why="courting helps the side that courts, so it must not cost the IRGC its men",
-        ),
-    ),
-}
-# How a variant's expectations combine into one verdict: "all" of them, or "any" one
-# (issue 9: the closed route weakens the IRGC in fighters *or* in its hold on Al-Bukamal;
-# the resurgence raises insurgent activity, in strength *or* in attacks).
-VARIANT_RULE = {"supply_route_closed": "any", "isis_resurgence": "any"}
-
-
 def variant_expectations(base: Scenario) -> dict[str, tuple[str, tuple[Expectation, ...]]]:
-    """The base scenario's policy variants: variant name -> (rule "all" or "any", its expectations).
+    """The base scenario's policy variants (`validation.variants`): variant -> (rule, its expectations).
 
-    A variant's verdict combines its expectations by the rule: all must hold, or any one.
+    The key is the variant as the base names it (a name in scenarios/ or a file path); the
+    rule is "all" (every expectation must hold) or "any" (one is enough). Empty if the base
+    lists no variants.
     """
-    return {name: (VARIANT_RULE.get(name, "all"), tuple(items)) for name, items in EXPECTATIONS.items()}
+    if base.validation is None:
+        return {}
+    return {
+        v.scenario: (v.rule, tuple(Expectation(e.outcome, e.direction, e.margin, e.why) for e in v.expect))
+        for v in base.validation.variants
+    }
+
+
+def default_outcomes(base: Scenario) -> list[str]:
+    """The outcomes compared by default: `validation.compare_outcomes`, then every expected one not among them."""
+    if base.validation is None:
+        return []
+    names = list(base.validation.compare_outcomes)
+    for _, expectations in variant_expectations(base).values():
+        names += [e.outcome for e in expectations]
+    return list(dict.fromkeys(names))
 
 
 # --------------------------------------------------------------------------- runs
@@ -199,6 +152,18 @@ def run_outcomes(job: VariantJob, task: tuple[int, int, int]) -> dict:
     return row
 
 
+def _error(message: str) -> ScenarioError:
+    """A one-problem ScenarioError about the comparison as asked (exit 2 at the command line)."""
+    return ScenarioError([Problem(file="compare-variants", key_path="", line=None, message=message)])
+
+
+def _directory(scenario: str | Path | Scenario) -> Path | None:
+    """The folder of a scenario file (where its variants' relative paths start), None for a `Scenario`."""
+    if isinstance(scenario, Scenario):
+        return None
+    return resolve_scenario_path(scenario).parent
+
+
 def _load(scenario: str | Path | Scenario, overrides: Sequence[str]) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
@@ -212,7 +177,7 @@ def run_variants(
     seed: int | None = None,
     workers: int = 1,
     steps: int | None = None,
-    outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+    outcomes: Sequence[str] = (),
     *,
     overrides: Sequence[str] = (),
     dask: str | None = None,
@@ -247,7 +212,7 @@ def run_variants(
         configs = [_load(base, overrides)] + [_load(v, overrides) for v in variants]
         names = [c.name for c in configs]
         if len(set(names)) != len(names):
-            raise ScenarioError(f"the base and the variants need distinct names, got {', '.join(names)}")
+            raise _error(f"the base and the variants need distinct names, got {', '.join(names)}")
     except BaseException:
         if backend is not None:
             backend.close()
@@ -293,6 +258,7 @@ def paired_differences(
     root_seed: int,
     expectations: dict[str, tuple[Expectation, ...]] | None = None,
     confidence: float = CONFIDENCE,
+    rules: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Per (variant, outcome): the mean paired difference variant - base over seeds, its bootstrap interval, verdict.
 
@@ -307,8 +273,9 @@ def paired_differences(
         variants: the variants' names, in table order.
         outcomes: the outcome columns to compare.
         root_seed: the root seed of the bootstrap streams.
-        expectations: variant -> its `Expectation`s (default `EXPECTATIONS`).
+        expectations: variant name -> its `Expectation`s (default: none).
         confidence: the intervals' coverage.
+        rules: variant name -> "all" or "any", how its expectations combine (default "all").
 
     Returns:
         One row per (variant, outcome), in order: variant, outcome, expected (label, empty if
@@ -317,7 +284,8 @@ def paired_differences(
         expectation or interval), variant_rule ('all' or 'any': how the variant's
         expectations combine).
     """
-    expectations = EXPECTATIONS if expectations is None else expectations
+    expectations = expectations or {}
+    rules = rules or {}
     base_runs = runs[runs["scenario"] == base].set_index("seed")
     rows = []
     for variant in variants:
@@ -351,7 +319,7 @@ def paired_differences(
                     "relative_diff": mean_diff / abs(base_mean) if base_mean else float("nan"),
                     "n_pairs": int(len(diff)),
                     "as_expected": expectation.holds(low, high, base_mean) if expectation else None,
-                    "variant_rule": VARIANT_RULE.get(variant, "all"),
+                    "variant_rule": rules.get(variant, "all"),
                 }
             )
     table = pd.DataFrame(rows)
@@ -379,12 +347,12 @@ def variant_verdicts(table: pd.DataFrame) -> dict[str, bool | None]:
 
 def compare_variants(
     base: str | Path | Scenario,
-    variants: Sequence[str | Path | Scenario] = DEFAULT_VARIANTS,
+    variants: Sequence[str | Path | Scenario] | None = None,
     replicates: int = 100,
     seed: int | None = None,
     workers: int = 1,
     steps: int | None = None,
-    outcomes: Sequence[str] = DEFAULT_OUTCOMES,
+    outcomes: Sequence[str] | None = None,
     *,
     overrides: Sequence[str] = (),
     dask: str | None = None,
@@ -394,21 +362,43 @@ def compare_variants(
 
     Args:
         base: the base scenario (name, file or `Scenario`).
-        variants: the variant scenarios (default `DEFAULT_VARIANTS`).
+        variants: the variant scenarios (default: the base's `validation.variants`).
         replicates: runs per scenario; replicate k has the same seed in every scenario.
         seed: the root seed of the replicates and of the bootstraps (default: the base's).
         workers: local worker processes (1: serial).
         steps: days per run (default: the base scenario's).
-        outcomes: the outcomes to compare (default `DEFAULT_OUTCOMES`).
+        outcomes: the outcomes to compare (default `default_outcomes(base)`).
         overrides: `key=value` strings applied to every scenario file.
         dask: None, "local" or a Dask scheduler address.
         backend: a backend made beforehand; closed at the end.
 
     Returns:
-        The table of `paired_differences`; `attrs` holds the per-run table (`runs`), the
-        root seed, steps, replicates, base and variant names.
+        The table of `paired_differences`, judged against the base's expectations
+        (`variant_expectations`: a variant is matched by the name its file gives it); `attrs`
+        holds the per-run table (`runs`), the root seed, steps, replicates, base and variant names.
+
+    Raises:
+        ScenarioError: bad scenarios or overrides, or no variants or outcomes to compare.
     """
     started = time.perf_counter()
+    base_config = _load(base, overrides)
+    planned = variant_expectations(base_config)
+    if variants is None:
+        variants = list(planned)
+    if outcomes is None:
+        outcomes = default_outcomes(base_config)
+    if not variants or not outcomes:
+        raise _error(
+            f"scenario '{base_config.name}' lists no variants (validation.variants) or outcomes to compare: "
+            "name them (--variant NAME)"
+        )
+    expectations, rules = {}, {}
+    for key, (rule, items) in planned.items():
+        path = variant_path(key, _directory(base))
+        if path is None:
+            continue
+        name = load_scenario(path, list(overrides)).name
+        expectations[name], rules[name] = items, rule
     runs = run_variants(
         base,
         variants,
@@ -422,7 +412,9 @@ def compare_variants(
         backend=backend,
     )
     names = [c for c in runs.columns if c not in ("scenario", "replicate", "seed")]
-    table = paired_differences(runs, runs.attrs["base"], runs.attrs["variants"], names, runs.attrs["root_seed"])
+    table = paired_differences(
+        runs, runs.attrs["base"], runs.attrs["variants"], names, runs.attrs["root_seed"], expectations, rules=rules
+    )
     table.attrs.update(
         runs=runs,
         root_seed=runs.attrs["root_seed"],
@@ -469,9 +461,9 @@ def render_variant_table(table: pd.DataFrame) -> str:
         f"(root seed {attrs.get('root_seed', '?')}, {attrs.get('steps', '?')} days), the same in every scenario. "
         "Per outcome, the mean of the paired differences variant - base (seed by seed) and its "
         f"{CONFIDENCE:.0%} bootstrap interval (BCa, resampling the per-seed differences, seeded). "
-        "'As expected' means the interval excludes zero on the expected side (or the stated margin: "
-        f"'- (≥ {POLICY_RELEVANT:.0%})' asks for a cut of at least {POLICY_RELEVANT:.0%} of the base mean, "
-        f"'not lower (by > {NON_INFERIORITY:.0%})' that a loss of more than {NON_INFERIORITY:.0%} is excluded)."
+        "'As expected' means the interval excludes zero on the expected side, or the stated margin: "
+        "'- (≥ 10%)' asks for a cut of at least 10% of the base mean, 'not lower (by > 5%)' that a loss of "
+        "more than 5% of it is excluded. The expectations are data: the base scenario's `validation.variants`."
     )
     if attrs.get("command"):
         method += f" Command: `{attrs['command']}`."
@@ -496,7 +488,7 @@ def render_variant_table(table: pd.DataFrame) -> str:
     if verdicts:
         lines += [""]
         for variant, verdict in verdicts.items():
-            rule = VARIANT_RULE.get(variant, "all")
+            rule = expected.loc[expected["variant"] == variant, "variant_rule"].iloc[0]
             whys = "; ".join(w for w in dict.fromkeys(expected.loc[expected["variant"] == variant, "why"]) if w)
             whys = whys[:1].upper() + whys[1:]
             lines.append(
@@ -556,10 +548,12 @@ def cli_compare_variants(args) -> int:
     unreachable scheduler), which the caller maps to exit 2.
     """
     overrides = list(getattr(args, "overrides", None) or [])
-    base = getattr(args, "base", None) or "baseline"
-    variants = list(getattr(args, "variants", None) or DEFAULT_VARIANTS)
+    base = getattr(args, "base", None) or DEFAULT_SCENARIO
     out = getattr(args, "out", None)
     base_config = load_scenario(resolve_scenario_path(base), overrides)  # bad input: before any run
+    variants = list(getattr(args, "variants", None) or variant_expectations(base_config))
+    if not variants:
+        raise _error(f"scenario '{base_config.name}' lists no variants (validation.variants): name them (--variant)")
     for v in variants:
         load_scenario(resolve_scenario_path(v), overrides)
     if out is not None:

@@ -10,11 +10,13 @@ from argparse import Namespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SCENARIOS
 
 from sim import variants as V
 from sim.api import simulate
 from sim.cli import main
 from sim.outcomes import compute_outcomes
+from sim.scenario import load_scenario
 from sim.seeding import replicate_seeds
 from sim.yaml_source import ScenarioError
 
@@ -35,9 +37,19 @@ def test_expectation_directions_and_margins():
         V.Expectation("x", "up").holds(0.0, 1.0, 1.0)
 
 
-def test_expectations_cover_the_issues_variants():
-    assert set(V.EXPECTATIONS) == set(V.DEFAULT_VARIANTS)
-    named = {(v, e.outcome): e.direction for v, es in V.EXPECTATIONS.items() for e in es}
+def test_expectations_are_data_and_cover_the_issues_variants(baseline):
+    plan = V.variant_expectations(baseline)  # the baseline's validation.variants
+    assert list(plan) == [
+        "salary_parity",
+        "ndf_exemption",
+        "supply_route_closed",
+        "patrons_agree",
+        "isis_resurgence",
+        "tribes_courted_by_irgc",
+    ]
+    assert plan["supply_route_closed"][0] == plan["isis_resurgence"][0] == "any"
+    assert plan["salary_parity"][0] == "all"
+    named = {(v, e.outcome): e.direction for v, (_, es) in plan.items() for e in es}
     assert named[("salary_parity", "defections.NDF>IRGC")] == "-"
     assert named[("ndf_exemption", "defections.NDF>IRGC")] == "-"
     assert named[("supply_route_closed", "fighters_final.IRGC")] == "-"
@@ -47,8 +59,10 @@ def test_expectations_cover_the_issues_variants():
     assert named[("isis_resurgence", "insurgent_peak")] == "+"
     assert named[("tribes_courted_by_irgc", "alignment_final.IRGC")] == "+"
     assert named[("tribes_courted_by_irgc", "fighters_final.IRGC")] == "not lower"
-    every = {e.outcome for es in V.EXPECTATIONS.values() for e in es}
-    assert every <= set(V.DEFAULT_OUTCOMES)
+    assert plan["patrons_agree"][1][2].margin == 0.10 and plan["tribes_courted_by_irgc"][1][1].margin == 0.05
+    every = {e.outcome for _, es in plan.values() for e in es}
+    assert every <= set(V.default_outcomes(baseline))
+    assert V.variant_expectations(baseline.model_copy(update={"validation": None})) == {}
 
 
 # --------------------------------------------------------------------------- the paired bootstrap
@@ -148,7 +162,7 @@ def test_compare_variants_runs_every_scenario_at_the_same_seeds(comparison):
         assert list(group["seed"]) == seeds  # common random numbers
     # A base run's outcomes are those of the same run made by `run.py run` (one function runs a model).
     single = simulate("baseline", seed=seeds[1], steps=STEPS).results[0]
-    names = list(V.DEFAULT_OUTCOMES)
+    names = V.default_outcomes(load_scenario(SCENARIOS / "baseline.yaml"))
     expected = compute_outcomes(names, single.timeseries, single.events, single.meta)
     row = runs[(runs.scenario == "baseline") & (runs.replicate == 1)].iloc[0]
     for name in names:
@@ -166,7 +180,7 @@ def test_compare_variants_is_identical_with_worker_processes(comparison):
 
 def test_compare_variants_table(comparison):
     table = comparison
-    assert len(table) == 2 * len(V.DEFAULT_OUTCOMES)
+    assert len(table) == 2 * len(V.default_outcomes(load_scenario(SCENARIOS / "baseline.yaml")))
     assert list(table["variant"].unique()) == ["salary_parity", "patrons_agree"]
     assert (table["n_pairs"] == REPLICATES).all()
     runs = table.attrs["runs"]

@@ -37,13 +37,19 @@ from pydantic.fields import FieldInfo
 from sim import keypath
 from sim.model import CorridorModel
 from sim.results import RESULTS_DIR, atomic_write_bytes
-from sim.scenario import SCENARIO_DIR, load_scenario, resolve_scenario_path, scenario_from_dict, scenario_to_dict
+from sim.scenario import (
+    DEFAULT_SCENARIO,
+    SCENARIO_DIR,
+    load_scenario,
+    resolve_scenario_path,
+    scenario_from_dict,
+    scenario_to_dict,
+)
 from sim.schema import Scenario, schema_field
 from sim.yaml_source import ScenarioError
 
 ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
 ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default: DEFAULT_OUT)
-DEFAULT_SCENARIO = "baseline"
 DEFAULT_OUT = RESULTS_DIR / "explorer"  # the project's results directory, wherever the server was started
 SOURCE = "explorer"  # the "file" named in problem lines of values set on the page
 PROVENANCE_NOTE = "assumption: set in the explorer"
