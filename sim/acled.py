@@ -1,8 +1,17 @@
 """Event data: a results directory's events in ACLED's column layout, and a monthly comparison.
 
 Data flow: `events.csv` of a results directory (`sim.results`) -> `acled_events.csv`
-(`to_acled`, `run.py export-acled`) -> `comparison.csv` and `plots/compare_events.png`
-against an observed ACLED export the user supplies (`compare_events`, `run.py compare-events`).
+(`to_acled`, `run.py export-acled`) -> a comparison directory against an observed ACLED
+export the user supplies (`compare_events`, `run.py compare-events`), by default a new
+`RESULTS_DIR/events-<UTC timestamp>/` so that no earlier comparison is replaced:
+
+- `comparison.csv`: per month and event type (`monthly_comparison`);
+- `comparison_by_place.csv`: per month, event type and place (`monthly_comparison_by_place`);
+- `observed_places.csv`: every observed row with the place it was given and how (`place_observed`);
+- `compare_events.json`: inputs (observed file and its SHA-256), the matching rule and radius,
+  the places with their coordinates, how many observed events matched how, versions;
+- `plots/compare_events.png` (per type), `plots/battles_by_place.png` and
+  `plots/battle_fatalities_by_place.png` (one panel per place).
 
 ACLED (Armed Conflict Location & Event Data, acleddata.com) names its columns
 `event_id_cnty, event_date, year, event_type, sub_event_type, actor1, actor2, location,
@@ -19,17 +28,43 @@ latitude, longitude, fatalities, ...`. The mapping of model events:
 - defections are not ACLED events (ACLED codes no recruitment or desertion) and are left out.
 
 The model has no civilians as targets, so "Violence against civilians" never occurs.
+
+Places (`build_places`). The places of the per-place comparison are the scenario's sites of a
+kind that names a locality (`PLACE_KINDS`: towns, crossings, oil fields); a headquarters,
+venue or post belongs to the nearest such site within the radius, and a scenario with none of
+those kinds uses all its sites. One rule serves both sides: an event belongs to the nearest
+place within `radius_km`, else to `ELSEWHERE`. The default radius is `NEAR_SITE_CELLS` times
+the longer side of a cell (6.4 km on the baseline grid), the distance within which the model
+already locates an event at a site; `--match-km` sets another. Site coordinates come from the
+results directory's `scenario.yaml`: a site's lat/lon as given, else its cell centre through
+`grid.bounds`.
+
+- Model events: an event at a site takes that site's place; an event at a cell takes the
+  nearest place within the radius (km between cells through the grid bounds; without bounds,
+  `NEAR_SITE_CELLS` cells).
+- Observed events: by coordinates first (nearest place within the radius, km on an
+  equirectangular projection); when a row has no coordinates, or the grid has no bounds, by
+  name: `location` against the sites' labels and keys, ignoring case, spaces and punctuation
+  ("Al Mayadin" = "Al-Mayadin"). Coordinates win over a name: a row with coordinates far from
+  every place goes to `ELSEWHERE` whatever its `location` says. Rows that match nothing are
+  counted under `ELSEWHERE` (never dropped) and listed in `observed_places.csv`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-from datetime import date, timedelta
+import json
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sim.geography import KM_PER_DEGREE_LAT, cell_size_km
 from sim.schema import Scenario
 
 ACLED_COLUMNS = (
@@ -48,7 +83,11 @@ ACLED_COLUMNS = (
     "seed",
 )
 OBSERVED_REQUIRED = ("event_date", "event_type", "fatalities")
+OBSERVED_PLACE = ("location", "latitude", "longitude")  # a row needs location, or latitude and longitude
+MODEL_EVENT_TYPES = ("Battles", "Strategic developments")  # always in the tables, zero if none occur
 NEAR_SITE_CELLS = 2.0  # a clash within this many cells of a site is located at the site
+PLACE_KINDS = ("town", "crossing", "oil_field")  # site kinds that name a locality (places)
+ELSEWHERE = "elsewhere"  # the place of events near no place
 COUNTRY_PREFIX = "SIM"  # synthetic event ids: SIM<replicate>-<n>, never confused with ACLED's
 BAND = (5, 95)  # percentiles of the replicate band
 
@@ -80,21 +119,8 @@ def _classify(event: str, outcome) -> tuple[str, str] | None:
     return None  # defections and anything else: not ACLED events
 
 
-def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFrame:
-    """A run's events in ACLED's column layout, one row per model event that ACLED would code.
-
-    Args:
-        events: `events.csv` of a results directory (`sim.results.load_run(...).events`).
-        scenario: the run's scenario: `start_date`, faction labels and grid bounds.
-        geo_or_maps: a `sim.geography.Geography` or the `maps` of `load_run` (site names,
-            labels and cells).
-
-    Returns:
-        Columns `ACLED_COLUMNS`: `event_date` is `start_date` + step days (ISO), `location`
-        the event's site label, else the label of a site within `NEAR_SITE_CELLS`, else
-        "cell r,c"; `latitude`/`longitude` the cell centre (empty if the grid has no bounds);
-        `fatalities` the killed of both sides. Defections are left out (see the module).
-    """
+def _acled_rows(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFrame:
+    """`to_acled`'s rows plus `_site` (site name or None), `_row`, `_col` (cell, NaN if unknown)."""
     names, labels, site_rows, site_cols = _site_table(geo_or_maps)
     site_index = {name: i for i, name in enumerate(names)}
     faction_label = {name: f.label for name, f in scenario.factions.items()}
@@ -110,9 +136,10 @@ def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFr
         counter[replicate] = counter.get(replicate, 0) + 1
         day = start + timedelta(days=int(ev["step"]))
         site = ev.get("site")
+        site = site if isinstance(site, str) and site in site_index else None
         row, col = ev.get("row"), ev.get("col")
         location = None
-        if isinstance(site, str) and site in site_index:
+        if site is not None:
             i = site_index[site]
             location = labels[i]
             if pd.isna(row) or pd.isna(col):
@@ -149,76 +176,418 @@ def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFr
                 "fatalities": int(round(killed)),
                 "replicate": replicate,
                 "seed": ev["seed"],
+                "_site": site,
+                "_row": np.nan if pd.isna(row) else float(row),
+                "_col": np.nan if pd.isna(col) else float(col),
             }
         )
-    return pd.DataFrame(rows_out, columns=list(ACLED_COLUMNS))
+    return pd.DataFrame(rows_out, columns=[*ACLED_COLUMNS, "_site", "_row", "_col"])
 
 
-def _run_scenario(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, dict]:
-    from sim.results import load_run
-    from sim.scenario import load_scenario
-
-    run = load_run(directory)
-    return load_scenario(Path(directory) / "scenario.yaml"), run.manifest, run.events, run.maps
-
-
-def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write a results directory's events as ACLED rows (`to_acled`), atomically.
+def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFrame:
+    """A run's events in ACLED's column layout, one row per model event that ACLED would code.
 
     Args:
-        results_dir: a results directory of `run.py run`.
-        out: the CSV to write (default `RESULTS_DIR/acled_events.csv`).
+        events: `events.csv` of a results directory (`sim.results.load_run(...).events`).
+        scenario: the run's scenario: `start_date`, faction labels and grid bounds.
+        geo_or_maps: a `sim.geography.Geography` or the `maps` of `load_run` (site names,
+            labels and cells).
 
     Returns:
-        The path written.
+        Columns `ACLED_COLUMNS`: `event_date` is `start_date` + step days (ISO), `location`
+        the event's site label, else the label of a site within `NEAR_SITE_CELLS`, else
+        "cell r,c"; `latitude`/`longitude` the cell centre (empty if the grid has no bounds);
+        `fatalities` the killed of both sides. Defections are left out (see the module).
     """
-    from sim.results import atomic_write_text
+    return _acled_rows(events, scenario, geo_or_maps)[list(ACLED_COLUMNS)]
 
-    directory = Path(results_dir)
-    scenario, _, events, maps = _run_scenario(directory)
-    table = to_acled(events, scenario, maps)
-    path = Path(out) if out is not None else directory / "acled_events.csv"
-    atomic_write_text(path, table.to_csv(index=False))
-    return path
+
+# --------------------------------------------------------------------------- places
+
+
+def _name_key(text: str) -> str:
+    """A name for matching: case-folded, accents, spaces and punctuation removed."""
+    decomposed = unicodedata.normalize("NFKD", str(text).casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+def _km(lat0, lon0, lat1, lon1) -> np.ndarray:
+    """Distance in km between points (degrees), equirectangular: fine over tens of km."""
+    mid = np.radians((np.asarray(lat0, dtype=float) + np.asarray(lat1, dtype=float)) / 2)
+    dy = (np.asarray(lat1, dtype=float) - lat0) * KM_PER_DEGREE_LAT
+    dx = (np.asarray(lon1, dtype=float) - lon0) * KM_PER_DEGREE_LAT * np.cos(mid)
+    return np.hypot(dx, dy)
+
+
+@dataclass
+class Places:
+    """The places of a per-place comparison and the rule that puts an event at one (see the module).
+
+    Attributes:
+        names: (P,) site keys of the places, in the scenario's order.
+        labels: (P,) their labels (the `place` column of the tables).
+        rows, cols: (P,) their cells.
+        lat, lon: (P,) their coordinates, degrees N/E (the site's own, else its cell centre);
+            None if the grid has no bounds.
+        cell_km: (north-south, east-west) size of a cell, km; None without bounds.
+        radius_km: an event belongs to the nearest place within this distance, km; None
+            without bounds (then model events use `NEAR_SITE_CELLS` cells, observed ones names).
+        radius_rule: how `radius_km` was chosen (for the record).
+        bounds: the grid's (lat_min, lat_max, lon_min, lon_max), or None.
+        site_place: every site's key -> index of its place, or None (elsewhere).
+        by_name: normalised site label or key -> index of its place.
+    """
+
+    names: list[str]
+    labels: list[str]
+    rows: np.ndarray
+    cols: np.ndarray
+    lat: np.ndarray | None
+    lon: np.ndarray | None
+    cell_km: tuple[float, float] | None
+    radius_km: float | None
+    radius_rule: str
+    bounds: tuple[float, float, float, float] | None
+    site_place: dict[str, int | None] = field(default_factory=dict)
+    by_name: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def all_labels(self) -> list[str]:
+        """The places' labels and `ELSEWHERE`, the order of the tables and plots."""
+        return [*self.labels, ELSEWHERE]
+
+    def at_cells(self, rows, cols) -> np.ndarray:
+        """(n,) index of the nearest place within the radius of each cell, -1 for elsewhere (or no cell)."""
+        rows = np.asarray(rows, dtype=float).reshape(-1, 1)
+        cols = np.asarray(cols, dtype=float).reshape(-1, 1)
+        if not self.names or not len(rows):
+            return np.full(len(rows), -1, dtype=int)
+        dr, dc = rows - self.rows[None, :], cols - self.cols[None, :]
+        if self.cell_km is not None:
+            distance, limit = np.hypot(dr * self.cell_km[0], dc * self.cell_km[1]), self.radius_km
+        else:
+            distance, limit = np.hypot(dr, dc), NEAR_SITE_CELLS
+        distance = np.where(np.isnan(distance), np.inf, distance)
+        nearest = np.argmin(distance, axis=1)
+        return np.where(distance[np.arange(len(rows)), nearest] <= limit, nearest, -1)
+
+    def at_coordinates(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) index of the nearest place within `radius_km` (-1: none), and (n,) its distance in km.
+
+        Coordinates that are NaN, or any coordinates when the grid has no bounds, give -1 and NaN.
+        """
+        lat = np.asarray(lat, dtype=float).reshape(-1, 1)
+        lon = np.asarray(lon, dtype=float).reshape(-1, 1)
+        n = len(lat)
+        if self.lat is None or not self.names or not n:
+            return np.full(n, -1, dtype=int), np.full(n, np.nan)
+        distance = _km(self.lat[None, :], self.lon[None, :], lat, lon)
+        known = ~np.isnan(distance).any(axis=1)
+        nearest = np.argmin(np.where(np.isnan(distance), np.inf, distance), axis=1)
+        km = np.where(known, distance[np.arange(n), nearest], np.nan)
+        return np.where(known & (km <= self.radius_km), nearest, -1), km
+
+    def at_name(self, name) -> int:
+        """Index of the place whose site label or key is `name` (case, spaces, punctuation ignored), else -1."""
+        if not isinstance(name, str) or not name.strip():
+            return -1
+        return self.by_name.get(_name_key(name), -1)
+
+
+def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None) -> Places:
+    """The places of `scenario` (sites of a `PLACE_KINDS` kind) and the matching radius.
+
+    Args:
+        scenario: the run's scenario (`scenario.yaml` of the results directory): site kinds,
+            lat/lon and the grid's bounds.
+        geo_or_maps: a `Geography` or the `maps` of `load_run` (the sites' cells).
+        radius_km: the matching radius, km (> 0); default `NEAR_SITE_CELLS` times the longer
+            side of a cell.
+
+    Raises:
+        EventDataError: `radius_km` is given but the grid has no bounds (no km to measure),
+            or it is not > 0.
+    """
+    names, labels, site_rows, site_cols = _site_table(geo_or_maps)
+    kinds = [scenario.sites[n].kind if n in scenario.sites else "" for n in names]
+    chosen = [i for i, k in enumerate(kinds) if k in PLACE_KINDS] or list(range(len(names)))
+    bounds = scenario.grid.bounds
+    cell_km = cell_size_km(scenario)
+    if radius_km is not None and not radius_km > 0:
+        raise EventDataError(f"--match-km must be > 0, got {radius_km}")
+    if cell_km is None:
+        if radius_km is not None:
+            raise EventDataError(
+                f"scenario '{scenario.name}' has no grid.bounds: distances in km are unknown, so --match-km "
+                "cannot be used (observed events are matched by name)"
+            )
+        rule = f"no grid bounds: model events within {NEAR_SITE_CELLS:g} cells of a place, observed ones by name"
+        lat = lon = None
+    else:
+        if radius_km is None:
+            radius_km = NEAR_SITE_CELLS * max(cell_km)
+            rule = f"default: {NEAR_SITE_CELLS:g} cells x {max(cell_km):.2f} km (the longer side of a cell)"
+        else:
+            rule = "set with --match-km"
+        grid = scenario.grid
+        lat_list, lon_list = [], []
+        for i in chosen:
+            site = scenario.sites.get(names[i])
+            if site is not None and site.lat is not None:
+                lat_list.append(site.lat)
+                lon_list.append(site.lon)
+            else:
+                lat_list.append(bounds.lat_max - (site_rows[i] + 0.5) / grid.height * (bounds.lat_max - bounds.lat_min))
+                lon_list.append(bounds.lon_min + (site_cols[i] + 0.5) / grid.width * (bounds.lon_max - bounds.lon_min))
+        lat, lon = np.array(lat_list, dtype=float), np.array(lon_list, dtype=float)
+    places = Places(
+        names=[names[i] for i in chosen],
+        labels=[labels[i] for i in chosen],
+        rows=site_rows[chosen],
+        cols=site_cols[chosen],
+        lat=lat,
+        lon=lon,
+        cell_km=cell_km,
+        radius_km=None if cell_km is None else float(radius_km),
+        radius_rule=rule,
+        bounds=None if bounds is None else (bounds.lat_min, bounds.lat_max, bounds.lon_min, bounds.lon_max),
+    )
+    own = places.at_cells(site_rows, site_cols)
+    for i, name in enumerate(names):
+        place = chosen.index(i) if i in chosen else (int(own[i]) if own[i] >= 0 else None)
+        places.site_place[name] = place
+    for i in sorted(range(len(names)), key=lambda i: i not in chosen):  # the places' own names first
+        place = places.site_place[names[i]]
+        for key in (_name_key(labels[i]), _name_key(names[i])):
+            if place is not None and key:
+                places.by_name.setdefault(key, place)
+    return places
+
+
+def place_model(rows: pd.DataFrame, places: Places) -> pd.DataFrame:
+    """`_acled_rows` output with `place` (a label or `ELSEWHERE`) and `place_site` (site key or "")."""
+    index = []
+    for site, at_cell in zip(rows["_site"], places.at_cells(rows["_row"], rows["_col"])):
+        if isinstance(site, str):  # an event at a site takes the site's place
+            place = places.site_place.get(site)
+            index.append(-1 if place is None else place)
+        else:
+            index.append(int(at_cell))
+    return rows.assign(
+        place=[places.labels[i] if i >= 0 else ELSEWHERE for i in index],
+        place_site=[places.names[i] if i >= 0 else "" for i in index],
+    )
+
+
+def place_observed(observed: pd.DataFrame, places: Places) -> pd.DataFrame:
+    """Observed rows (`read_observed`) with the place each belongs to, and how it was found.
+
+    Returns:
+        `observed` plus `place` (a place label or `ELSEWHERE`), `place_site` (site key, "" for
+        elsewhere), `matched_by` ("coordinates", "name" or "none"), `distance_km` (to the
+        nearest place, NaN without coordinates or bounds) and `inside_grid` (the coordinates
+        lie within the grid's bounds; NaN if unknown). Same rows, same order.
+    """
+    index, km = places.at_coordinates(observed["latitude"], observed["longitude"])
+    has_xy = observed["latitude"].notna().to_numpy() & observed["longitude"].notna().to_numpy()
+    use_xy = has_xy & (places.lat is not None)
+    matched_by, final = [], []
+    for i, name in enumerate(observed["location"]):
+        if use_xy[i]:
+            final.append(int(index[i]))
+            matched_by.append("coordinates" if index[i] >= 0 else "none")
+        else:
+            j = places.at_name(name)
+            final.append(j)
+            matched_by.append("name" if j >= 0 else "none")
+    inside = pd.array([pd.NA] * len(observed), dtype="boolean")
+    if places.bounds is not None:
+        lat_min, lat_max, lon_min, lon_max = places.bounds
+        within = observed["latitude"].between(lat_min, lat_max) & observed["longitude"].between(lon_min, lon_max)
+        inside[has_xy] = within.to_numpy()[has_xy]
+    return observed.assign(
+        place=[places.labels[i] if i >= 0 else ELSEWHERE for i in final],
+        place_site=[places.names[i] if i >= 0 else "" for i in final],
+        matched_by=matched_by,
+        distance_km=np.round(km, 3),
+        inside_grid=inside,
+    )
+
+
+# --------------------------------------------------------------------------- the observed file
+
+
+def _bad_rows(path: Path, table: pd.DataFrame, bad: pd.Series, what: Callable[[int], str]) -> None:
+    """Raise EventDataError naming the first bad row (1 = the first row under the header) and how many more."""
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad.to_numpy())[0])
+    more = int(bad.sum()) - 1
+    ident = table["event_id_cnty"].iloc[i] if "event_id_cnty" in table.columns else ""
+    where = f"data row {i + 1}" + (f" ({ident})" if ident else "") + (f" and {more} more" if more else "")
+    raise EventDataError(f"{path}: {where}: {what(i)}")
 
 
 def read_observed(path: str | Path) -> pd.DataFrame:
-    """Read an observed ACLED export: at least `event_date`, `event_type`, `fatalities`.
+    """Read an observed ACLED export: `event_date`, `event_type`, `fatalities` and where each event was.
+
+    Every row needs a place: `latitude` and `longitude` (degrees), or a `location` name, or
+    both. The file is read as UTF-8 (a byte-order mark is allowed); other columns are kept as text.
 
     Returns:
-        The table with `event_date` as datetimes and `fatalities` as numbers.
+        The table with `event_date` as datetimes, `fatalities` as numbers (events' killed),
+        `latitude`/`longitude` as numbers (NaN where empty or absent), `location` as text
+        ("" where empty or absent), `event_type` stripped.
 
     Raises:
-        EventDataError: the file is missing or unreadable, lacks a required column, or has a
-            date or fatality count that does not parse (one-line message).
+        EventDataError: one line naming the file and the problem: missing or unreadable file,
+            not UTF-8, empty or header only, a missing column, an empty event type, a date,
+            fatality count or coordinate that does not parse, or a row with neither
+            coordinates nor location (the first bad row is named, with how many more there are).
     """
     path = Path(path)
     if not path.is_file():
         raise EventDataError(f"{path}: no such file")
     try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise EventDataError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise EventDataError(
+            f"{path}: not UTF-8 text (byte {raw[error.start]:#04x} on line {line}); export or save it as UTF-8 CSV"
+        ) from None
+    if not text.strip():
+        raise EventDataError(f"{path}: empty file (no header, no events)")
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise EventDataError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in OBSERVED_REQUIRED if c not in table.columns]
     if missing:
         raise EventDataError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(OBSERVED_REQUIRED)})")
+    has_location = "location" in table.columns
+    has_xy = "latitude" in table.columns and "longitude" in table.columns
+    if not (has_location or has_xy):
+        raise EventDataError(
+            f"{path}: missing column(s) {', '.join(c for c in OBSERVED_PLACE if c not in table.columns)} "
+            "(need location, or latitude and longitude, to place the events)"
+        )
+    if table.empty:
+        raise EventDataError(f"{path}: no events (a header and no rows)")
+    table = table.apply(lambda column: column.str.strip())
+    _bad_rows(path, table, table["event_type"] == "", lambda i: "event_type is empty")
     dates = pd.to_datetime(table["event_date"], errors="coerce", format="mixed")
-    if dates.isna().any():
-        bad = int(dates.isna().idxmax())
-        raise EventDataError(f"{path}: row {bad + 2}: event_date {table['event_date'][bad]!r} is not a date")
+    _bad_rows(path, table, dates.isna(), lambda i: f"event_date {table['event_date'].iloc[i]!r} is not a date")
     fatalities = pd.to_numeric(table["fatalities"], errors="coerce")
-    if fatalities.isna().any() or (fatalities < 0).any():
-        bad = int((fatalities.isna() | (fatalities < 0)).idxmax())
-        raise EventDataError(f"{path}: row {bad + 2}: fatalities {table['fatalities'][bad]!r} is not a count >= 0")
-    return table.assign(event_date=dates, fatalities=fatalities)
+    _bad_rows(
+        path,
+        table,
+        fatalities.isna() | (fatalities < 0),
+        lambda i: f"fatalities {table['fatalities'].iloc[i]!r} is not a count >= 0",
+    )
+    location = table["location"] if has_location else pd.Series("", index=table.index)
+    lat = lon = pd.Series(np.nan, index=table.index)
+    if has_xy:
+        for column, limit in (("latitude", 90), ("longitude", 180)):
+            value = pd.to_numeric(table[column], errors="coerce")
+            bad = (table[column] != "") & (value.isna() | (value.abs() > limit))
+            _bad_rows(
+                path,
+                table,
+                bad,
+                lambda i, c=column, lim=limit: f"{c} {table[c].iloc[i]!r} is not a number of degrees in -{lim}..{lim}",
+            )
+        lat, lon = pd.to_numeric(table["latitude"], errors="coerce"), pd.to_numeric(table["longitude"], errors="coerce")
+        _bad_rows(path, table, lat.isna() != lon.isna(), lambda i: "latitude and longitude go together")
+    _bad_rows(
+        path,
+        table,
+        lat.isna() & (location == ""),
+        lambda i: "no coordinates (latitude, longitude) and no location: the event cannot be placed",
+    )
+    return table.assign(event_date=dates, fatalities=fatalities, latitude=lat, longitude=lon, location=location)
+
+
+# --------------------------------------------------------------------------- monthly tables
 
 
 def _months(first: pd.Timestamp, last: pd.Timestamp) -> pd.PeriodIndex:
     return pd.period_range(first.to_period("M"), last.to_period("M"), freq="M")
 
 
+def _monthly(
+    model: pd.DataFrame,
+    observed: pd.DataFrame,
+    keys: list[str],
+    combos: list[tuple],
+    start: str,
+    steps: int,
+    replicates,
+    month_first: bool,
+) -> pd.DataFrame:
+    """Model band and observed totals per month and per value of `keys` (every combination in `combos`)."""
+    t0 = pd.Timestamp(start)
+    model_months = _months(t0, t0 + pd.Timedelta(days=steps))
+    obs_months = (
+        _months(observed["event_date"].min(), observed["event_date"].max())
+        if len(observed)
+        else pd.PeriodIndex([], freq="M")
+    )
+    months = model_months.union(obs_months).sort_values()
+    replicates = sorted({int(r) for r in replicates})
+    levels = ["month", *keys]
+    if month_first:
+        cells = [(m, *c) for m in months for c in combos]
+    else:
+        cells = [(m, *c) for c in combos for m in months]
+    frame = pd.DataFrame(cells, columns=levels)
+
+    quantities = ("count", "fatalities")
+    if len(model_months) and replicates and combos:
+        m = model.assign(month=pd.to_datetime(model["event_date"]).dt.to_period("M"))
+        per_run = m.groupby([*levels, "replicate"]).agg(count=("event_date", "size"), fatalities=("fatalities", "sum"))
+        full = pd.MultiIndex.from_tuples(
+            [(mo, *c, r) for mo in model_months for c in combos for r in replicates], names=[*levels, "replicate"]
+        )
+        per_run = per_run.reindex(full, fill_value=0).astype(float)
+        stats = {}
+        for what in quantities:
+            grouped = per_run[what].groupby(level=levels, sort=False)
+            stats[f"model_{what}_median"] = grouped.median()
+            stats[f"model_{what}_p5"] = grouped.quantile(BAND[0] / 100)
+            stats[f"model_{what}_p95"] = grouped.quantile(BAND[1] / 100)
+            stats[f"model_{what}_mean"] = grouped.mean()
+        frame = frame.join(pd.DataFrame(stats).round(6), on=levels)  # 6 decimals: no float noise in the CSV
+    else:
+        for what in quantities:
+            for suffix in ("median", "p5", "p95", "mean"):
+                frame[f"model_{what}_{suffix}"] = np.nan
+
+    o = observed.assign(month=observed["event_date"].dt.to_period("M"))
+    obs = o.groupby(levels).agg(observed_count=("event_date", "size"), observed_fatalities=("fatalities", "sum"))
+    frame = frame.join(obs.astype(float), on=levels)
+    in_obs = frame["month"].isin(obs_months)
+    for what in quantities:
+        column = f"observed_{what}"
+        frame[column] = frame[column].where(~in_obs | frame[column].notna(), 0.0).where(in_obs)
+
+    frame.insert(1, "month_index", [(month - t0.to_period("M")).n for month in frame["month"]])
+    frame.insert(2 + len(keys), "n_replicates", len(replicates))
+    frame["month"] = frame["month"].astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _event_types(model: pd.DataFrame, observed: pd.DataFrame) -> list[str]:
+    found = set(model["event_type"]) | set(observed["event_type"].astype(str))
+    return [*MODEL_EVENT_TYPES, *sorted(found - set(MODEL_EVENT_TYPES))]
+
+
 def monthly_comparison(model: pd.DataFrame, observed: pd.DataFrame, start: str, steps: int, replicates) -> pd.DataFrame:
-    """Per month and event type: model count and fatalities (median, 5-95% over replicates), observed.
+    """Per month and event type: model count and fatalities (median, 5-95%, mean over replicates), observed.
 
     Args:
         model: `to_acled` rows.
@@ -228,53 +597,48 @@ def monthly_comparison(model: pd.DataFrame, observed: pd.DataFrame, start: str, 
         replicates: the replicate numbers of the run (a replicate without events counts 0).
 
     Returns:
-        Columns month (YYYY-MM), month_index (0 = the start month), event_type, n_replicates,
-        model_count_{median,p5,p95}, model_fatalities_{median,p5,p95}, observed_count,
-        observed_fatalities. Model columns are empty for months not simulated, observed ones
-        for months outside the observed file's first and last date.
+        One row per month and event type (`MODEL_EVENT_TYPES` always, then any other type
+        found), months in order: month (YYYY-MM), month_index (0 = the start month),
+        event_type, n_replicates, model_count_{median,p5,p95,mean} (events per month),
+        model_fatalities_{median,p5,p95,mean} (killed per month), observed_count,
+        observed_fatalities. Model columns are empty for months not simulated, observed
+        ones for months outside the observed file's first and last date. Means add up over
+        event types and places; medians and percentiles do not.
     """
-    t0 = pd.Timestamp(start)
-    model_months = _months(t0, t0 + pd.Timedelta(days=steps))
-    obs_months = (
-        _months(observed["event_date"].min(), observed["event_date"].max())
-        if len(observed)
-        else pd.PeriodIndex([], freq="M")
-    )
-    months = model_months.union(obs_months).sort_values()
-    types = sorted(set(model["event_type"]) | set(observed["event_type"].astype(str)))
-    replicates = sorted(int(r) for r in replicates)
-    m = model.assign(month=pd.to_datetime(model["event_date"]).dt.to_period("M"))
-    grouped = m.groupby(["month", "event_type", "replicate"]).agg(
-        count=("event_id_cnty", "size"), fatalities=("fatalities", "sum")
-    )
-    o = observed.assign(month=observed["event_date"].dt.to_period("M"), event_type=observed["event_type"].astype(str))
-    obs = o.groupby(["month", "event_type"]).agg(count=("event_date", "size"), fatalities=("fatalities", "sum"))
-    rows = []
-    for month in months:
-        for kind in types:
-            row = {
-                "month": str(month),
-                "month_index": (month - t0.to_period("M")).n,
-                "event_type": kind,
-                "n_replicates": len(replicates),
-            }
-            for what in ("count", "fatalities"):
-                if month in model_months and replicates:
-                    values = np.array(
-                        [grouped[what].get((month, kind, r), 0) if len(grouped) else 0 for r in replicates],
-                        dtype=float,
-                    )
-                    row[f"model_{what}_median"] = float(np.median(values))
-                    row[f"model_{what}_p5"] = float(np.percentile(values, BAND[0]))
-                    row[f"model_{what}_p95"] = float(np.percentile(values, BAND[1]))
-                else:
-                    row[f"model_{what}_median"] = row[f"model_{what}_p5"] = row[f"model_{what}_p95"] = np.nan
-            for what in ("count", "fatalities"):
-                row[f"observed_{what}"] = (
-                    (float(obs[what].get((month, kind), 0)) if len(obs) else 0.0) if month in obs_months else np.nan
-                )
-            rows.append(row)
-    return pd.DataFrame(rows)
+    observed = observed.assign(event_type=observed["event_type"].astype(str))
+    combos = [(kind,) for kind in _event_types(model, observed)]
+    return _monthly(model, observed, ["event_type"], combos, start, steps, replicates, month_first=True)
+
+
+def monthly_comparison_by_place(
+    model: pd.DataFrame, observed: pd.DataFrame, places: Places, start: str, steps: int, replicates
+) -> pd.DataFrame:
+    """Per event type, place and month: the columns of `monthly_comparison` for each place.
+
+    Args:
+        model: `to_acled` rows with a `place` column (`place_model`).
+        observed: `read_observed` rows with a `place` column (`place_observed`).
+        places: the places (`build_places`); every place and `ELSEWHERE` get rows, zero if empty.
+        start: the scenario's `start_date` (ISO).
+        steps: days simulated.
+        replicates: the replicate numbers of the run (a replicate without events counts 0).
+
+    Returns:
+        One row per (event_type, place, month), in that order (places in the scenario's
+        order, `ELSEWHERE` last): month, month_index, event_type, place, place_site (the
+        site key, "" for elsewhere), n_replicates, model_{count,fatalities}_{median,p5,p95,mean},
+        observed_count, observed_fatalities. Summed over places, counts, fatalities and
+        model means equal those of `monthly_comparison` (nothing is dropped).
+    """
+    observed = observed.assign(event_type=observed["event_type"].astype(str))
+    combos = [(kind, place) for kind in _event_types(model, observed) for place in places.all_labels]
+    table = _monthly(model, observed, ["event_type", "place"], combos, start, steps, replicates, month_first=False)
+    site_of = dict(zip(places.labels, places.names))
+    table.insert(4, "place_site", [site_of.get(p, "") for p in table["place"]])
+    return table
+
+
+# --------------------------------------------------------------------------- plots
 
 
 def plot_comparison(table: pd.DataFrame, path: Path, footer_text: str) -> Path:
@@ -310,42 +674,264 @@ def plot_comparison(table: pd.DataFrame, path: Path, footer_text: str) -> Path:
     return save_png(fig, path)
 
 
-def compare_events(results_dir: str | Path, observed_path: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Compare a results directory's events with an observed ACLED export; write the table and plot.
+def plot_by_place(
+    table: pd.DataFrame, path: Path, footer_text: str, event_type: str = "Battles", what: str = "count"
+) -> Path:
+    """Small multiples, one panel per place: monthly `event_type` events (or fatalities), model against observed.
+
+    Args:
+        table: `monthly_comparison_by_place` rows.
+        path: the PNG to write.
+        footer_text: the footer (`sim.figures.footer`).
+        event_type: the ACLED event type drawn.
+        what: "count" (events / month) or "fatalities" (killed / month).
+
+    Returns:
+        `path`.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from sim.figures import NEUTRAL_COLOUR, OKABE_ITO, new_figure, save_png
+
+    unit = {"count": "events / month", "fatalities": "killed / month"}[what]
+    part = table[table["event_type"] == event_type]
+    places = list(dict.fromkeys(part["place"])) or [ELSEWHERE]
+    ncols = min(3, len(places))
+    nrows = -(-len(places) // ncols)
+    noun = "events" if what == "count" else "fatalities"
+    zero = part.loc[part["month_index"] == 0, "month"]
+    xlabel = "months since the start" + (f" (0 = {zero.iloc[0]})" if len(zero) else "")
+    fig = new_figure(
+        3.6 * ncols + 0.4,
+        1.2 + 2.3 * nrows,
+        title=f"{event_type}: {noun} per month and place, model against observed",
+        subtitle="line: model median over replicates; band: 5-95%; dots: observed file",
+        footer=footer_text,
+    )
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+    for k, place in enumerate(places):
+        ax = axes[k // ncols][k % ncols]
+        rows = part[part["place"] == place]
+        x = rows["month_index"].to_numpy()
+        ax.fill_between(x, rows[f"model_{what}_p5"], rows[f"model_{what}_p95"], color=OKABE_ITO[1], alpha=0.25)
+        ax.plot(x, rows[f"model_{what}_median"], color=OKABE_ITO[1], label="model median")
+        ax.plot(x, rows[f"observed_{what}"], "o", color=NEUTRAL_COLOUR, markersize=4, label="observed", clip_on=False)
+        ax.set_title(place if len(place) <= 40 else place[:39] + "…", fontsize=9)
+        ax.set_ylabel(unit, fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
+        ax.tick_params(labelsize=8, labelbottom=True)
+        if k == 0:
+            ax.legend(fontsize=7)
+    for k in range(len(places), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    return save_png(fig, path)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _run_scenario(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, dict]:
+    from sim.results import load_run
+    from sim.scenario import load_scenario
+
+    run = load_run(directory)
+    return load_scenario(Path(directory) / "scenario.yaml"), run.manifest, run.events, run.maps
+
+
+def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write a results directory's events as ACLED rows (`to_acled`) to a new file, atomically.
+
+    Args:
+        results_dir: a results directory of `run.py run`.
+        out: the CSV to write (default `RESULTS_DIR/acled_events.csv`); it must not exist.
+
+    Returns:
+        The path written.
+
+    Raises:
+        OutputError: `out` (or the default file) exists, checked before any work and again
+            at the write; or `results_dir` is not a complete results directory.
+    """
+    from sim.results import OutputError, atomic_create_text
+
+    directory = Path(results_dir)
+    path = Path(out) if out is not None else directory / "acled_events.csv"
+    if path.exists() or path.is_symlink():
+        raise OutputError(f"{path}: exists; results are never overwritten: remove it or choose another --out")
+    scenario, _, events, maps = _run_scenario(directory)
+    atomic_create_text(path, to_acled(events, scenario, maps).to_csv(index=False))
+    return path
+
+
+@dataclass
+class EventComparison:
+    """What `compare_events` wrote and how the observed events were placed.
+
+    Attributes:
+        directory: the comparison directory.
+        paths: the files written in it.
+        n_observed: observed events (rows of the file).
+        matched: observed events by how they were placed: "coordinates", "name", "none".
+        n_outside_grid: observed events whose coordinates lie outside the grid's bounds.
+        radius_km: the matching radius, km (None without grid bounds).
+    """
+
+    directory: Path
+    paths: list[Path]
+    n_observed: int
+    matched: dict[str, int]
+    n_outside_grid: int
+    radius_km: float | None
+
+    def summary(self) -> str:
+        """One line: how many observed events were placed by coordinates, by name, or nowhere."""
+        radius = f"within {self.radius_km:.1f} km" if self.radius_km is not None else "no grid bounds"
+        return (
+            f"observed events: {self.n_observed}; placed by coordinates ({radius}): {self.matched['coordinates']}, "
+            f"by name: {self.matched['name']}, {ELSEWHERE} (no place matched): {self.matched['none']} "
+            f"({self.n_outside_grid} outside the grid); see observed_places.csv"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def compare_events(
+    results_dir: str | Path,
+    observed_path: str | Path,
+    out: str | Path | None = None,
+    *,
+    match_km: float | None = None,
+) -> EventComparison:
+    """Compare a results directory's events with an observed ACLED export, per type and per place.
 
     Args:
         results_dir: a results directory of `run.py run`.
         observed_path: the observed CSV in ACLED's layout (`read_observed`).
-        out: output directory (default `results_dir`); gets `comparison.csv` and
-            `plots/compare_events.png`.
+        out: the comparison directory; it must not exist or be empty. Default: a new
+            `results_dir/events-<UTC timestamp>[-N]`, so an earlier comparison is never replaced.
+        match_km: the radius within which an event belongs to a place, km (default: see
+            `build_places`).
 
     Returns:
-        The paths written.
+        The directory, the files written (see the module) and the matching counts. The
+        directory appears whole or not at all (written in a staging directory, then renamed).
 
     Raises:
-        EventDataError: the observed file cannot be used.
-        OutputError: `results_dir` is not a complete results directory.
+        EventDataError: the observed file cannot be used, or `match_km` cannot be.
+        OutputError: `out` exists and is not empty (checked before any work), or
+            `results_dir` is not a complete results directory.
     """
     from sim.figures import footer
-    from sim.results import atomic_write_text
+    from sim.results import check_output_dir, display_path, git_commit, timestamped_dir, versions, write_staged
 
-    observed = read_observed(observed_path)  # refuse bad input before any work
     directory = Path(results_dir)
+    if out is not None:
+        check_output_dir(Path(out))  # refuse before any work
+    observed_path = Path(observed_path)
+    observed = read_observed(observed_path)  # refuse bad input before any work
     scenario, manifest, events, maps = _run_scenario(directory)
-    model = to_acled(events, scenario, maps)
+    places = build_places(scenario, maps, match_km)
+    model = place_model(_acled_rows(events, scenario, maps), places)
+    observed = place_observed(observed, places)
     replicates = [r["replicate"] for r in manifest.get("replicates", [])] or sorted(set(model["replicate"]))
     steps = int(manifest.get("steps", scenario.steps))
-    table = monthly_comparison(model, observed, scenario.start_date, steps, replicates)
-    out_dir = Path(out) if out is not None else directory
-    (out_dir / "plots").mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "comparison.csv"
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False)
-    atomic_write_text(csv_path, buffer.getvalue())
+    by_type = monthly_comparison(model, observed, scenario.start_date, steps, replicates)
+    by_place = monthly_comparison_by_place(model, observed, places, scenario.start_date, steps, replicates)
+
+    matched = {how: int((observed["matched_by"] == how).sum()) for how in ("coordinates", "name", "none")}
+    n_outside = int(observed["inside_grid"].eq(False).sum())  # NA (no coordinates or bounds) is not counted
     seeds = f"root seed {manifest.get('root_seed')}, {len(replicates)} replicates"
     days = f"{steps} days from {scenario.start_date}"
+    radius = f"places within {places.radius_km:.1f} km" if places.radius_km is not None else "places by cell or name"
     text = footer(
-        scenario.name, seeds, days, f"model {directory.name}/events.csv", f"observed {Path(observed_path).name}"
+        scenario.name,
+        seeds,
+        days,
+        f"model {directory.name}/events.csv",
+        f"observed {observed_path.name}",
+        radius,
+        overrides=manifest.get("overrides") or (),
     )
-    png = plot_comparison(table, out_dir / "plots" / "compare_events.png", text)
-    return [csv_path, png]
+    record = {
+        "results_dir": display_path(str(directory)),
+        "observed_file": display_path(str(observed_path)),
+        "observed_sha256": _sha256(observed_path),
+        "n_observed": len(observed),
+        "scenario": scenario.name,
+        "start_date": scenario.start_date,
+        "steps": steps,
+        "replicates": len(replicates),
+        "root_seed": manifest.get("root_seed"),
+        "band_percentiles": list(BAND),
+        "matching": {
+            "radius_km": None if places.radius_km is None else round(places.radius_km, 3),
+            "radius_rule": places.radius_rule,
+            "place_kinds": list(PLACE_KINDS),
+            "observed_placed_by": matched,
+            "observed_outside_grid": n_outside,
+        },
+        "places": [
+            {
+                "site": name,
+                "label": label,
+                "row": int(places.rows[i]),
+                "col": int(places.cols[i]),
+                "lat": None if places.lat is None else round(float(places.lat[i]), 5),
+                "lon": None if places.lon is None else round(float(places.lon[i]), 5),
+            }
+            for i, (name, label) in enumerate(zip(places.names, places.labels))
+        ],
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "versions": versions(),
+    }
+    observed_out = observed.assign(
+        data_row=np.arange(1, len(observed) + 1), event_date=observed["event_date"].dt.strftime("%Y-%m-%d")
+    )
+    first = ["data_row", "event_id_cnty", "event_date", "event_type", "location", "latitude", "longitude"]
+    first = [c for c in first if c in observed_out.columns]
+    last = ["fatalities", "place", "place_site", "matched_by", "distance_km", "inside_grid"]
+    observed_out = observed_out[first + last]
+    names = [
+        "comparison.csv",
+        "comparison_by_place.csv",
+        "observed_places.csv",
+        "compare_events.json",
+        "plots/compare_events.png",
+        "plots/battles_by_place.png",
+        "plots/battle_fatalities_by_place.png",
+    ]
+
+    def fill(stage: Path) -> None:
+        from sim.results import atomic_write_text
+
+        for name, table in (
+            ("comparison.csv", by_type),
+            ("comparison_by_place.csv", by_place),
+            ("observed_places.csv", observed_out),
+        ):
+            atomic_write_text(stage / name, table.to_csv(index=False))
+        atomic_write_text(stage / "compare_events.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        plot_comparison(by_type, stage / "plots" / "compare_events.png", text)
+        plot_by_place(by_place, stage / "plots" / "battles_by_place.png", text, "Battles", "count")
+        plot_by_place(by_place, stage / "plots" / "battle_fatalities_by_place.png", text, "Battles", "fatalities")
+
+    final = Path(out) if out is not None else timestamped_dir(directory, "events")
+    final = write_staged(final, fill)
+    return EventComparison(
+        directory=final,
+        paths=[final / name for name in names],
+        n_observed=len(observed),
+        matched=matched,
+        n_outside_grid=n_outside,
+        radius_km=places.radius_km,
+    )

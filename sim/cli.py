@@ -27,6 +27,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -160,14 +170,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export-acled", help="write a results directory's events in ACLED's column layout")
     export.add_argument("results_dir", type=Path)
-    export.add_argument("--out", type=Path, help="CSV to write (default RESULTS_DIR/acled_events.csv)")
+    export.add_argument(
+        "--out", type=Path, help="new CSV to write, never replaced (default RESULTS_DIR/acled_events.csv)"
+    )
 
     compare = sub.add_parser(
-        "compare-events", help="monthly events and fatalities per event type: model against an ACLED export"
+        "compare-events",
+        help="monthly events and fatalities per event type and place: model against an ACLED export",
     )
     compare.add_argument("results_dir", type=Path)
-    compare.add_argument("observed", type=Path, help="observed CSV, ACLED layout (event_date, event_type, fatalities)")
-    compare.add_argument("--out", type=Path, help="output directory (default RESULTS_DIR)")
+    compare.add_argument(
+        "observed",
+        type=Path,
+        help="observed CSV, ACLED layout (event_date, event_type, fatalities; latitude/longitude or location)",
+    )
+    compare.add_argument(
+        "--out", type=Path, help="output directory, new or empty (default RESULTS_DIR/events-<UTC timestamp>/)"
+    )
+    compare.add_argument(
+        "--match-km",
+        type=_positive_float,
+        metavar="KM",
+        help="an event belongs to the nearest place within KM km (default: 2 cells of the grid, in km)",
+    )
 
     explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
     explore.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO)
@@ -344,7 +369,10 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_export_acled(args) -> int:
-    """`run.py export-acled`: write `acled_events.csv` (`sim.acled.export_acled`), print its path; returns EXIT_OK."""
+    """`run.py export-acled`: write `acled_events.csv` (`sim.acled.export_acled`), print its path; returns EXIT_OK.
+
+    An existing output file raises OutputError (exit 2): nothing is overwritten.
+    """
     from sim.acled import export_acled
 
     print(export_acled(args.results_dir, args.out))
@@ -352,14 +380,17 @@ def cmd_export_acled(args) -> int:
 
 
 def cmd_compare_events(args) -> int:
-    """`run.py compare-events`: write comparison.csv and plots/compare_events.png, print each path.
+    """`run.py compare-events`: write a comparison directory (`sim.acled.compare_events`), print each file.
 
-    Returns EXIT_OK; a bad observed file raises EventDataError (exit 2).
+    Prints on stderr how the observed events were placed (by coordinates, by name, elsewhere).
+    Returns EXIT_OK; a bad observed file raises EventDataError, a non-empty `--out` OutputError (exit 2).
     """
     from sim.acled import compare_events
 
-    for path in compare_events(args.results_dir, args.observed, args.out):
+    comparison = compare_events(args.results_dir, args.observed, args.out, match_km=args.match_km)
+    for path in comparison.paths:
         print(path)
+    print(comparison.summary(), file=sys.stderr)
     return EXIT_OK
 
 

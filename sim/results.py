@@ -86,16 +86,60 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def default_output_dir(scenario_name: str, now: datetime | None = None, kind: str = "") -> Path:
-    """A new `results/<scenario>/[<kind>-]<UTC timestamp>[-N]` path (runs, sweeps, validations...)."""
+def atomic_create_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a new file `path`, whole or not at all, never replacing an existing file.
+
+    The data go to a temporary file beside `path` (synced), which is then hard-linked to
+    `path`: the link fails if `path` appeared meanwhile. Where hard links are not supported
+    the file is renamed into place after a last check. Missing parent directories are created.
+
+    Raises:
+        OutputError: `path` exists (a file, a directory or a link); nothing is written.
+    """
+    path = Path(path)
+    exists = f"{path}: exists; results are never overwritten: remove it or choose another --out"
+    if path.exists() or path.is_symlink():
+        raise OutputError(exists)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, _FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and refuses an existing path
+        except FileExistsError:
+            raise OutputError(exists) from None
+        except OSError:  # no hard links on this file system
+            if path.exists() or path.is_symlink():
+                raise OutputError(exists) from None
+            os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_create_text(path: Path, text: str) -> None:
+    """Write `text` to a new file `path` as UTF-8 (`atomic_create_bytes`: never replaces a file)."""
+    atomic_create_bytes(path, text.encode("utf-8"))
+
+
+def timestamped_dir(parent: Path, kind: str = "", now: datetime | None = None) -> Path:
+    """A path `<parent>/[<kind>-]<UTC timestamp>[-N]` that does not exist yet (N from 2 if needed)."""
     now = now or datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    base = RESULTS_DIR / scenario_name / (f"{kind}-{stamp}" if kind else stamp)
+    base = Path(parent) / (f"{kind}-{stamp}" if kind else stamp)
     candidate, n = base, 1
     while candidate.exists():
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
+
+def default_output_dir(scenario_name: str, now: datetime | None = None, kind: str = "") -> Path:
+    """A new `results/<scenario>/[<kind>-]<UTC timestamp>[-N]` path (runs, sweeps, validations...)."""
+    return timestamped_dir(RESULTS_DIR / scenario_name, kind, now)
 
 
 def check_output_dir(out: Path) -> None:

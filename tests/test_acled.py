@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from test_cli import run_cli
 
 import sim
-from sim.acled import ACLED_COLUMNS, to_acled
+from sim import acled
+from sim.acled import (
+    ACLED_COLUMNS,
+    ELSEWHERE,
+    EventDataError,
+    _acled_rows,
+    build_places,
+    compare_events,
+    place_model,
+    read_observed,
+    to_acled,
+)
+from sim.cli import main
 from sim.results import load_run
 from sim.scenario import load_scenario
 
@@ -124,3 +138,252 @@ def test_malformed_observed_file_is_one_line_exit_2(run_dir, tmp_path):
     path.write_text("event_date,event_type,fatalities\nnot-a-date,Battles,1\n")
     done = run_cli("compare-events", run_dir, path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+# --- per-place comparison, on the toy scenario given geographic bounds -----------------
+
+TOY_BOUNDS = {"lat_min": 34.0, "lat_max": 34.6, "lon_min": 40.0, "lon_max": 41.2}  # synthetic, no real place
+TOY_SET = "grid.bounds={" + ", ".join(f"{k}: {v}" for k, v in TOY_BOUNDS.items()) + "}"
+ACLED_HEADER = (
+    "event_id_cnty",
+    "event_date",
+    "year",
+    "event_type",
+    "sub_event_type",
+    "actor1",
+    "actor2",
+    "admin1",
+    "location",
+    "latitude",
+    "longitude",
+    "geo_precision",
+    "notes",
+    "fatalities",
+)
+
+
+def _cell_centre(row: int, col: int, height: int = 12, width: int = 24) -> tuple[float, float]:
+    """Latitude, longitude of a toy cell's centre under TOY_BOUNDS (row 0 north)."""
+    b = TOY_BOUNDS
+    lat = b["lat_max"] - (row + 0.5) / height * (b["lat_max"] - b["lat_min"])
+    lon = b["lon_min"] + (col + 0.5) / width * (b["lon_max"] - b["lon_min"])
+    return round(lat, 5), round(lon, 5)
+
+
+def _write_observed(path, rows: list[dict]) -> None:
+    """A synthetic file in ACLED's layout (extra columns ACLED has are kept, as in a real export)."""
+    full = []
+    for i, row in enumerate(rows):
+        base = {c: "" for c in ACLED_HEADER}
+        base.update(event_id_cnty=f"SYN{i + 1}", year=row["event_date"][:4], admin1="Synthetic", geo_precision=1)
+        base.update(sub_event_type="Armed clash", actor1="A", actor2="B", notes="synthetic, with a comma")
+        base.update(row)
+        full.append(base)
+    pd.DataFrame(full, columns=list(ACLED_HEADER)).to_csv(path, index=False)
+
+
+WEST, BRIDGE, EAST = _cell_centre(6, 4), _cell_centre(6, 12), _cell_centre(6, 19)
+OBSERVED_ROWS = [
+    # at the west town's coordinates: West town, by coordinates
+    {"event_date": "2019-11-03", "event_type": "Battles", "location": "Westville", "latitude": WEST[0],
+     "longitude": WEST[1], "fatalities": 2},
+    # 1 km off the bridge, whatever the name says: Bridge, by coordinates
+    {"event_date": "2019-11-20", "event_type": "Battles", "location": "Somewhere", "latitude": BRIDGE[0] + 0.009,
+     "longitude": BRIDGE[1], "fatalities": 1},
+    # far from every site (outside the grid), named like a site: elsewhere (coordinates win)
+    {"event_date": "2019-12-02", "event_type": "Battles", "location": "West town", "latitude": 36.5,
+     "longitude": 38.0, "fatalities": 4},
+    # inside the grid, far from every site: elsewhere
+    {"event_date": "2019-12-05", "event_type": "Battles", "location": "Field", "latitude": 34.55,
+     "longitude": 40.03, "fatalities": 0},
+    # no coordinates: by name, ignoring case and punctuation
+    {"event_date": "2019-12-10", "event_type": "Strategic developments", "sub_event_type": "Agreement",
+     "location": "east-TOWN", "fatalities": 0},
+    # no coordinates, unknown name: elsewhere, counted
+    {"event_date": "2019-12-11", "event_type": "Violence against civilians", "sub_event_type": "Attack",
+     "location": "Atlantis", "fatalities": 1},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("acled-toy") / "toy-run"
+    sim.simulate("toy_two_towns", seed=11, steps=60, replicates=3, overrides=[TOY_SET]).save(out, plots=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def toy_comparison(toy_dir, tmp_path_factory):
+    base = tmp_path_factory.mktemp("acled-cmp")
+    observed = base / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    result = compare_events(toy_dir, observed, base / "cmp")
+    return result, observed
+
+
+def test_observed_events_are_placed_by_coordinates_then_by_name(toy_comparison):
+    result, _ = toy_comparison
+    placed = pd.read_csv(result.directory / "observed_places.csv", keep_default_na=False)
+    assert list(placed["place"]) == ["West town", "Bridge", ELSEWHERE, ELSEWHERE, "East town", ELSEWHERE]
+    assert list(placed["place_site"]) == ["west_town", "bridge", "", "", "east_town", ""]
+    assert list(placed["matched_by"]) == ["coordinates", "coordinates", "none", "none", "name", "none"]
+    km = pd.to_numeric(placed["distance_km"])
+    assert km.iloc[0] < 0.01 and 0.9 < km.iloc[1] < 1.1 and km.iloc[2] > 100 and km.iloc[4:].isna().all()
+    assert list(placed["inside_grid"]) == ["True", "True", "False", "True", "", ""]
+    assert result.matched == {"coordinates": 2, "name": 1, "none": 3}
+    assert result.n_outside_grid == 1
+    record = json.loads((result.directory / "compare_events.json").read_text(encoding="utf-8"))
+    assert record["matching"]["observed_placed_by"] == result.matched
+    assert [p["site"] for p in record["places"]] == ["west_town", "east_town", "bridge"]  # towns and the crossing
+    # the default radius: two cells of the longer side (0.05 degrees of latitude, ~5.6 km)
+    assert record["matching"]["radius_km"] == pytest.approx(2 * 0.05 * 111.32, rel=1e-3)
+
+
+def test_per_place_counts_conserve_the_per_type_totals(toy_comparison, toy_dir):
+    result, observed = toy_comparison
+    by_type = pd.read_csv(result.directory / "comparison.csv")
+    by_place = pd.read_csv(result.directory / "comparison_by_place.csv", keep_default_na=False, na_values=[""])
+    assert set(by_place["place"]) == {"West town", "East town", "Bridge", ELSEWHERE}
+    summed = by_place.groupby(["month", "event_type"]).sum(numeric_only=True, min_count=1)
+    merged = by_type.merge(summed.reset_index(), on=["month", "event_type"], how="left", suffixes=("", "_places"))
+    for column in ("observed_count", "observed_fatalities", "model_count_mean", "model_fatalities_mean"):
+        both = merged[[column, f"{column}_places"]].dropna(how="all")
+        assert both.notna().all().all(), column  # empty in one table only where empty in the other
+        assert both[column].to_numpy() == pytest.approx(both[f"{column}_places"].to_numpy(), abs=1e-5), column
+    # nothing dropped: every observed row and every model event is in some place
+    assert by_place["observed_count"].sum() == len(pd.read_csv(observed))
+    assert by_place["observed_fatalities"].sum() == 8
+    run = load_run(toy_dir)
+    model = to_acled(run.events, load_scenario(toy_dir / "scenario.yaml"), run.maps)
+    assert (by_place["model_count_mean"] * by_place["n_replicates"]).sum() == pytest.approx(len(model), abs=1e-3)
+    assert len(model) > 0
+    elsewhere = by_place[(by_place["place"] == ELSEWHERE) & (by_place["event_type"] == "Battles")]
+    assert elsewhere.set_index("month")["observed_count"].to_dict() == {"2019-11": 0, "2019-12": 2}
+    band = by_place.dropna(subset=["model_count_median"])
+    assert (band["model_count_p5"] <= band["model_count_median"]).all()
+    assert (band["model_count_median"] <= band["model_count_p95"]).all()
+
+
+def test_per_place_plots_are_written(toy_comparison):
+    result, _ = toy_comparison
+    for name in ("compare_events.png", "battles_by_place.png", "battle_fatalities_by_place.png"):
+        assert (result.directory / "plots" / name).stat().st_size > 1000
+    assert set(result.paths) <= set(result.directory.rglob("*"))
+    assert not [p for p in result.directory.parent.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_model_events_take_the_place_of_their_site_or_nearest_place():
+    config = load_scenario("scenarios/toy_two_towns.yaml", [TOY_SET])
+    maps = {
+        "site_names": ["west_town", "bridge", "blue_hq"],
+        "site_labels": ["West town", "Bridge", "Blue HQ"],
+        "site_rows": [6, 6, 5],
+        "site_cols": [4, 12, 4],
+    }
+    events = pd.DataFrame(
+        [
+            {"replicate": 0, "seed": 1, "step": 3, "event": "new_headquarters", "site": "blue_hq", "faction": "Blue"},
+            {"replicate": 0, "seed": 1, "step": 4, "event": "clash", "row": 6, "col": 13, "killed_a": 1},
+            {"replicate": 0, "seed": 1, "step": 5, "event": "clash", "row": 0, "col": 23, "killed_b": 2},
+            {"replicate": 0, "seed": 1, "step": 6, "event": "meeting", "site": "bridge", "outcome": "agreement"},
+        ]
+    )
+    places = build_places(config, maps)
+    assert places.labels == ["West town", "Bridge"]  # the headquarters is not a place of its own
+    placed = place_model(_acled_rows(events, config, maps), places)
+    assert list(placed["place"]) == ["West town", "Bridge", ELSEWHERE, "Bridge"]
+    # without bounds: cells for the model, names for observed rows; --match-km cannot apply
+    plain = load_scenario("scenarios/toy_two_towns.yaml")
+    places = build_places(plain, maps)
+    assert places.radius_km is None
+    assert list(place_model(_acled_rows(events, plain, maps), places)["place"]) == list(placed["place"])
+    with pytest.raises(EventDataError, match="no grid.bounds"):
+        build_places(plain, maps, radius_km=5.0)
+
+
+def _main(capsys, *args) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def test_compare_events_refuses_a_non_empty_out(toy_dir, tmp_path, capsys):
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("earlier work")
+    code, err = _main(capsys, "compare-events", toy_dir, observed, "--out", out)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and str(out) in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "earlier work"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert _main(capsys, "compare-events", toy_dir, observed, "--out", a_file)[0] == 2
+
+
+def test_compare_events_default_is_a_new_directory_each_time(toy_dir, tmp_path, capsys):
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    before = set(toy_dir.iterdir())
+    assert _main(capsys, "compare-events", toy_dir, observed)[0] == 0
+    assert _main(capsys, "compare-events", toy_dir, observed)[0] == 0
+    new = sorted(set(toy_dir.iterdir()) - before)
+    assert len(new) == 2 and all(p.name.startswith("events-") for p in new)
+    assert all((p / "comparison_by_place.csv").is_file() for p in new)
+    assert not [p for p in toy_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_a_failed_comparison_leaves_nothing(toy_dir, tmp_path, monkeypatch):
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(acled, "plot_by_place", explode)
+    with pytest.raises(RuntimeError):
+        compare_events(toy_dir, observed, tmp_path / "cmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["observed.csv"]
+
+
+def test_export_refuses_an_existing_file(toy_dir, tmp_path, capsys):
+    out = tmp_path / "events.csv"
+    assert _main(capsys, "export-acled", toy_dir, "--out", out)[0] == 0
+    first = out.read_text()
+    code, err = _main(capsys, "export-acled", toy_dir, "--out", out)
+    assert code == 2 and str(out) in err and len(err.strip().splitlines()) == 1
+    assert out.read_text() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["events.csv"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"event_date,event_type,fatalities,location\n", "no events"),
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,1,Ab\xfb Kamal\n", "not UTF-8"),
+        (b"event_date,kind,fatalities,location\n2019-11-01,Battles,1,X\n", "missing column(s) event_type"),
+        (b"event_date,event_type,fatalities\n2019-11-01,Battles,1\n", "missing column(s) location, latitude"),
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,two,X\n", "fatalities 'two'"),
+        (b"event_date,event_type,fatalities,location\n2019-11-31,Battles,1,X\n", "is not a date"),
+        (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,,34.1,north\n",
+         "longitude 'north'"),
+        (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,X,34.1,40.2\n"
+         b"2019-11-02,Battles,1,,,\n", "data row 2: no coordinates (latitude, longitude) and no location"),
+    ],
+)  # fmt: skip
+def test_bad_observed_input_is_one_line_exit_2(toy_dir, tmp_path, capsys, content, message):
+    path = tmp_path / "observed.csv"
+    path.write_bytes(content)
+    code, err = _main(capsys, "compare-events", toy_dir, path, "--out", tmp_path / "cmp")
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert str(path) in err and message in err
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "observed.csv"
+    path.write_bytes(b"\xef\xbb\xbfevent_date,event_type,fatalities,location\n2019-11-01,Battles,1,X\n")
+    table = read_observed(path)
+    assert list(table["event_date"]) == [pd.Timestamp("2019-11-01")] and table["fatalities"].iloc[0] == 1
