@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-dev
 
-.PHONY: demo test test-quick install bench bench-quick gallery docs lint clean regression-update
+.PHONY: demo test test-quick install bench bench-quick gallery docs validation-docs lint clean regression-update
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ gallery: $(STAMP)
 	$(BIN)/python run.py sweep sweep_salary_mediation --workers 2 --out results/gallery/sweep_salary_mediation
 	rm -rf results/gallery/sweep_sobol_behaviour
 	$(BIN)/python run.py sweep sweep_sobol_behaviour --dask local --workers 2 --out results/gallery/sweep_sobol_behaviour
+
+# Regenerate docs/VALIDATION.md: 100 replicates at two root seeds, and the policy variants
+# on common random numbers (about 15 minutes on 2 cores).
+validation-docs: $(STAMP)
+	$(BIN)/python run.py validate-patterns baseline --replicates 100 --seeds 20191101 9002 \
+		--variants --docs --workers 2 --out results/validation-docs-$$(date -u +%Y%m%dT%H%M%SZ)
 
 # Regenerate the parameter tables in docs/ODD.md from the schema.
 docs: $(STAMP)

@@ -130,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate at each of these root seeds (e.g. --seeds 20191101 9002); passes only if it passes at every one",
     )
     patterns.add_argument(
+        "--variants",
+        action="store_true",
+        help="also compare the scenario's policy variants (validation.variants) on common random numbers",
+    )
+    patterns.add_argument(
+        "--docs",
+        action="store_true",
+        help="also publish the report as docs/VALIDATION.md and docs/validation/ (keeps its Calibration section)",
+    )
+    patterns.add_argument(
         "--threshold",
         type=_share,
         help="share of runs each pattern must reach, in (0, 1] (default: the scenario's validation.threshold, 0.90)",

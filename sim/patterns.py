@@ -1297,39 +1297,38 @@ def validate_seeds(
     """The same validation (`validate`) at each root seed of `seeds`, one report each, in order.
 
     The verdict over all of them passes only if every report passes (`all(r.passed ...)`).
-    One executor serves every root seed. Raises ValueError for no seed or a repeated one.
+    Raises ValueError for no seed or a repeated one.
     """
     seeds = [int(x) for x in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"give one or more distinct root seeds (got {seeds})")
-    from sim.executors import make_backend
-
-    backend = make_backend(workers or 1, dask)
-    try:
-        return [
-            validate(
-                scenario,
-                replicates,
-                seed=root,
-                workers=workers,
-                steps=steps,
-                overrides=overrides,
-                backend=backend,
-                threshold=threshold,
-            )
-            for root in seeds
-        ]
-    finally:
-        backend.close()
+    # Each root seed gets its own executor: a backend is closed when its runs are done.
+    return [
+        validate(
+            scenario,
+            replicates,
+            seed=root,
+            workers=workers,
+            steps=steps,
+            overrides=overrides,
+            dask=dask,
+            threshold=threshold,
+        )
+        for root in seeds
+    ]
 
 
 def cli_validate_patterns(args) -> int:
     """`run.py validate-patterns`: run the replicates at each root seed, print the tables, write the report.
 
     Usage: `run.py validate-patterns SCENARIO [--replicates N] [--seed N | --seeds A B ...]
-    [--threshold T] [--workers N] [--dask ADDR] [--steps N] [--set K=V ...] [--out DIR]`.
-    Returns 0 if every pattern, the joint share and every ensemble pattern pass at every root
-    seed, 1 otherwise.
+    [--threshold T] [--variants] [--docs] [--workers N] [--dask ADDR] [--steps N]
+    [--set K=V ...] [--out DIR]`. `--variants` also compares the scenario's policy variants
+    (`validation.variants`, `sim.variants.compare_variants`) with it on common random numbers
+    at the first root seed; `--docs` also publishes the report as docs/VALIDATION.md
+    (`write_docs`). Returns 0 if every pattern, the joint share and every ensemble pattern
+    pass at every root seed (and every variant moves as expected, with `--variants`), 1
+    otherwise.
 
     Bad input raises `ScenarioError` (also for a scenario with no `validation:` section;
     `OutputError` for --out, `ExecutorError` for an unreachable scheduler), which the caller
@@ -1351,6 +1350,9 @@ def cli_validate_patterns(args) -> int:
         seeds = [config.seed]
     if len(set(seeds)) != len(seeds):
         raise ScenarioError([Problem("--seeds", "", None, f"root seeds must be distinct (got {seeds})")])
+    compare = bool(getattr(args, "variants", False))
+    if compare and not config.validation.variants:
+        raise ScenarioError([Problem(str(path), "validation.variants", None, "--variants: the scenario lists none")])
     reports = validate_seeds(
         path,
         replicates,
@@ -1364,13 +1366,31 @@ def cli_validate_patterns(args) -> int:
     for report in reports:
         print(format_table(report))
     passed = all(r.passed for r in reports)
+    table = None
+    if compare:
+        from sim.variants import compare_variants, render_variant_table, variant_verdicts
+
+        table = compare_variants(
+            path,
+            replicates=replicates,
+            seed=seeds[0],
+            workers=getattr(args, "workers", None) or 1,
+            steps=getattr(args, "steps", None),
+            overrides=overrides,
+            dask=getattr(args, "dask", None),
+        )
+        print(render_variant_table(table))
+        verdicts = variant_verdicts(table)
+        passed = passed and bool(verdicts) and all(v is True for v in verdicts.values())
     if len(reports) > 1:
         print(
             f"{config.name}: root seeds {', '.join(str(r.root_seed) for r in reports)}: "
             f"{'PASS at every root seed' if passed else 'FAIL (a pattern falls short at some root seed)'}"
         )
     final = Path(out) if out is not None else default_validation_dir(config.name)
-    directory = write_staged(final, lambda p: write_report(reports[0], p, replications=reports[1:]))
+    directory = write_staged(final, lambda p: write_report(reports[0], p, variants=table, replications=reports[1:]))
     print(directory)
+    if getattr(args, "docs", False):
+        print(write_docs(reports[0], variants=table, replications=reports[1:]))
     sys.stdout.flush()
     return 0 if passed else 1

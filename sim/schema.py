@@ -700,7 +700,7 @@ class Reference(Strict):
 class PatternSpec(MeasureBounds):
     """One observation of the source article, as a test of one run (`sim.patterns`)."""
 
-    name: Identifier
+    name: Identifier = Field(..., description="the pattern's name (a column of patterns.csv)")
     kind: Literal["validation", "verification"] = Field(
         ...,
         description="validation: a pattern that emerges, not put in; verification: an input restated, a direct "
@@ -712,7 +712,7 @@ class PatternSpec(MeasureBounds):
         description="the source's paragraphs (seeds/provenance.yaml); empty for an abstract scenario",
     )
     facts: list[FactId] = Field(default_factory=list, description="fact ids of seeds/provenance.yaml, e.g. F19")
-    description: Prose
+    description: Prose = Field(..., description="what the source says and how the test reads it, cut-offs argued")
     measure: ExpressionText = Field(..., description="the per-run measure: an outcome expression over sim.outcomes")
     label: str = Field(..., min_length=1, max_length=120, description="what the measure is, with its unit")
     also: list[Condition] = Field(default_factory=list, max_length=20, description="further conditions, all must hold")
@@ -725,12 +725,12 @@ class PatternSpec(MeasureBounds):
 class EnsembleSpec(Strict):
     """One observation about the set of runs, not about one run (`sim.patterns`)."""
 
-    name: Identifier
-    kind: Literal["validation", "verification"]
-    why_kind: Prose
-    paragraphs: list[Paragraph] = Field(default_factory=list)
-    facts: list[FactId] = Field(default_factory=list)
-    description: Prose
+    name: Identifier = Field(..., description="the ensemble pattern's name (a row of ensemble.csv)")
+    kind: Literal["validation", "verification"] = Field(..., description="as for a per-run pattern")
+    why_kind: Prose = Field(..., description="the argument for the kind")
+    paragraphs: list[Paragraph] = Field(default_factory=list, description="the source's paragraphs")
+    facts: list[FactId] = Field(default_factory=list, description="fact ids of seeds/provenance.yaml")
+    description: Prose = Field(..., description="what the source says and how the statistic reads it")
     statistic: Literal["spearman", "ratio_of_sums", "mean", "median"] = Field(
         ...,
         description="spearman: rank correlation across runs of two measures; ratio_of_sums: sum of the first over "
@@ -761,7 +761,7 @@ class VariantExpectationSpec(Strict):
         ..., description="'+': the paired difference's 95% interval above zero; '-': below; 'not lower': non-inferior"
     )
     margin: float = param(0.0, ge=0, le=10, unit="x |base mean|", help="relative amount the interval must clear")
-    why: Prose
+    why: Prose = Field(..., description="the reason, in the source's or the issue's words")
 
 
 class VariantSpec(Strict):
@@ -771,7 +771,9 @@ class VariantSpec(Strict):
         ..., min_length=1, max_length=300, description="the variant's scenario: a name in scenarios/ or a file path"
     )
     rule: Literal["all", "any"] = Field("all", description="the verdict needs all expectations to hold, or any one")
-    expect: list[VariantExpectationSpec] = Field(..., min_length=1, max_length=50)
+    expect: list[VariantExpectationSpec] = Field(
+        ..., min_length=1, max_length=50, description="the outcomes the variant should move, and which way"
+    )
 
 
 class Validation(Strict):
@@ -781,12 +783,16 @@ class Validation(Strict):
     joint_threshold: float = param(
         0.5, gt=0, le=1, unit="share of runs", help="share of runs that must show every validation pattern at once"
     )
-    patterns: list[PatternSpec] = Field(..., min_length=1, max_length=200)
-    ensemble: list[EnsembleSpec] = Field(default_factory=list, max_length=50)
+    patterns: list[PatternSpec] = Field(..., min_length=1, max_length=200, description="the per-run patterns")
+    ensemble: list[EnsembleSpec] = Field(
+        default_factory=list, max_length=50, description="patterns about the set of runs"
+    )
     outcomes: list[str] = Field(
         default_factory=list, max_length=100, description="further outcomes recorded per run (patterns.csv)"
     )
-    variants: list[VariantSpec] = Field(default_factory=list, max_length=50)
+    variants: list[VariantSpec] = Field(
+        default_factory=list, max_length=50, description="policy variants and their expected moves (compare-variants)"
+    )
     compare_outcomes: list[str] = Field(
         default_factory=list, max_length=100, description="outcomes compared for every variant (with the expected ones)"
     )

@@ -619,6 +619,9 @@ def test_write_report_with_seeds(tmp_path, toy):
     reports = P.validate_seeds("toy_two_towns", 2, [3, 4], steps=40)
     assert [r.root_seed for r in reports] == [3, 4]
     assert set(reports[0].runs["seed"]).isdisjoint(reports[1].runs["seed"])  # independent root seeds
+    parallel = P.validate_seeds("toy_two_towns", 2, [3, 4], steps=40, workers=2)  # a pool per root seed
+    for one, two in zip(reports, parallel):
+        pd.testing.assert_frame_equal(one.runs, two.runs, check_exact=True)
     out = P.write_report(reports[0], tmp_path / "report", replications=reports[1:])
     for name in (
         "patterns.csv",
