@@ -823,6 +823,16 @@ VARIANTS_PLACEHOLDER = (
 )
 
 
+def _command(reports: Sequence[ValidationReport], variants: bool = False) -> str:
+    """The command line that re-runs a validation at every root seed of `reports` (with --variants if asked)."""
+    command = reports[0].command
+    if len(reports) > 1:
+        command = command.replace(
+            f"--seed {reports[0].root_seed}", "--seeds " + " ".join(str(r.root_seed) for r in reports), 1
+        )
+    return command + (" --variants" if variants else "")
+
+
 def render_markdown(
     report: ValidationReport,
     plots_href: str = "plots",
@@ -872,9 +882,8 @@ def render_markdown(
         f"- Overrides: {', '.join(f'`{o}`' for o in report.overrides) if report.overrides else 'none'}",
         f"- Runs: {report.replicates} replicates of {report.steps} days at each root seed ({roots}); "
         "replicate seeds derived with `numpy.random.SeedSequence`, listed in each `patterns*.csv`",
-        f"- Command: `{report.command}`"
-        + (f" with `--seeds {' '.join(str(r.root_seed) for r in everything)}`" if replications else "")
-        + f" (in Python: `{report.python_call}`)",
+        f"- Command: `{_command(everything, variants is not None)}`"
+        + ("" if replications else f" (in Python: `{report.python_call}`)"),
         f"- Date: {report.finished.strftime('%Y-%m-%d %H:%M UTC')} (root seed {report.root_seed} took "
         f"{report.elapsed_s:.0f} s on {report.workers} worker{'s' if report.workers != 1 else ''})",
         f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}; git commit {git_commit() or 'unknown'}; "

@@ -642,7 +642,7 @@ def test_write_report_with_seeds(tmp_path, toy):
     text = (out / "VALIDATION.md").read_text(encoding="utf-8")
     assert "## Verification and validation" in text and "| `defection_to_red` | verification |" in text
     assert "## Replication at other root seeds" in text and "root seed 4" in text
-    assert "python run.py validate-patterns" in text and "--seeds 3 4" in text
+    assert "python run.py validate-patterns" in text and "--seeds 3 4" in text and "--seed 3" not in text
     assert not list(out.rglob(".*.tmp"))
     with pytest.raises(ValueError):
         P.validate_seeds("toy_two_towns", 2, [3, 3], steps=40)
