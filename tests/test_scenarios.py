@@ -16,7 +16,7 @@ SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))
 ARTICLE = PROJECT / "seeds" / "000_dccaa807170f28f0.txt"
 FACTS = PROJECT / "seeds" / "provenance.yaml"
 # Labels and free text need no source; everything else does.
-UNCITED_LEAVES = {"name", "description", "label", "provenance", "sweep", "calibration"}
+UNCITED_LEAVES = {"name", "description", "label", "provenance", "sweep", "calibration", "robustness"}
 
 
 def leaf_paths(data, prefix=()):
