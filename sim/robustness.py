@@ -1612,6 +1612,8 @@ def cli_robustness(args) -> int:
     out = getattr(args, "out", None)
     if resume is not None and out is not None:
         raise OutputError("give either --out or --resume")
+    if out is not None:
+        check_output_dir(Path(out))  # before the scenarios load: the quickest refusal first
     saved = load_manifest(resume) if resume is not None else {}
 
     def option(name: str):
@@ -1635,8 +1637,6 @@ def cli_robustness(args) -> int:
     dask = getattr(args, "dask", None)
     if resume is not None:
         check_resume(resume, plan)
-    elif out is not None:
-        check_output_dir(Path(out))
     backend = make_backend(workers, dask)  # reach the cluster before writing anything
     try:
         if resume is not None:
