@@ -221,6 +221,15 @@ def test_one_and_two_workers_give_the_same_results(small_plan, serial_run, tmp_p
         assert (serial_run / name).read_text() == (directory / name).read_text()
 
 
+@pytest.mark.slow
+def test_dask_gives_the_same_results(small_plan, serial_run, tmp_path):
+    directory = start_robustness(small_plan, tmp_path / "dask")
+    run_robustness(directory, small_plan, workers=2, dask="local")
+    analyse_robustness(directory, plots=False)
+    pd.testing.assert_frame_equal(_runs(serial_run), _runs(directory), check_exact=True)
+    pd.testing.assert_frame_equal(_table(serial_run), _table(directory), check_exact=True)
+
+
 def test_an_interrupted_job_resumes_to_the_same_table(small_plan, serial_run, tmp_path):
     directory = start_robustness(small_plan, tmp_path / "cut")
     seen = []
@@ -376,6 +385,39 @@ def test_prim_finds_the_box_where_failure_is_known():
     assert box.coverage >= 0.9 and box.density >= 0.8 and box.reached
     assert box.limits["qp_lower"].iloc[0] < 1e-6
     assert box.trajectory["id"].iloc[box.chosen] == box.chosen
+
+
+def test_find_boxes_handles_the_ema_workbench_3_api(monkeypatch):
+    """ema-workbench 3.x (Python >= 3.12) has no `threshold` argument and names quasi-p values `p_values`."""
+    import sim.robustness as robustness
+
+    real = robustness._prim_library()
+
+    class Box3:
+        def __init__(self, box):
+            self._box = box
+
+        def __getattr__(self, name):
+            if name == "qp":
+                raise AttributeError(name)
+            return self._box.qp if name == "p_values" else getattr(self._box, name)
+
+    class Prim3:
+        def __init__(self, x, y, peel_alpha=0.05, paste_alpha=0.05, mass_min=0.05, update_function="default"):
+            self._prim = real.Prim(
+                x, y, threshold=1e-9, peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min
+            )
+
+        def find_box(self):
+            box = self._prim.find_box()
+            return None if box is None else Box3(box)
+
+    x, fails = _synthetic()
+    expected = find_boxes(x, fails)
+    monkeypatch.setattr(robustness, "_prim_library", lambda: type("prim3", (), {"Prim": Prim3}))
+    got = find_boxes(x, fails)
+    assert [b.dimensions for b in got] == [b.dimensions for b in expected]
+    pd.testing.assert_frame_equal(got[0].limits, expected[0].limits)
 
 
 def test_discovery_says_so_when_there_is_nothing_to_find(tmp_path):
