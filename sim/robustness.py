@@ -805,7 +805,8 @@ def point_table(design: pd.DataFrame, runs: pd.DataFrame, manifest: dict) -> pd.
 
     Returns:
         Columns: point, the assumptions, `runs_ok` (base runs that finished), `runs_failed`
-        (all scenarios), `share.<pattern>` and `share.all_patterns_jointly`, `holds.patterns`,
+        (all scenarios), `share.<pattern>` and `share.all_patterns_jointly`, `holds.pattern.<pattern>`
+        (shown in at least `threshold` of the runs), `holds.patterns` (all of them),
         for each variant `diff.<variant>.<outcome>` (mean paired difference) and
         `holds.<variant>`, then `holds.all`. A verdict is NA where it cannot be judged (no
         finished run, or an undefined outcome).
@@ -828,10 +829,12 @@ def point_table(design: pd.DataFrame, runs: pd.DataFrame, manifest: dict) -> pd.
             flags = base_runs[column].dropna() if column in base_runs else pd.Series(dtype=float)
             shares[name] = float(flags.astype(float).mean()) if len(flags) else float("nan")
             row[f"share.{name}"] = shares[name]
+        for name in patterns:
+            row[f"holds.pattern.{name}"] = None if math.isnan(shares[name]) else shares[name] >= threshold - 1e-12
         if not patterns or any(math.isnan(shares[p]) for p in patterns):
             row[f"holds.{PATTERNS_VERDICT}"] = None
         else:
-            row[f"holds.{PATTERNS_VERDICT}"] = all(shares[p] >= threshold - 1e-12 for p in patterns)
+            row[f"holds.{PATTERNS_VERDICT}"] = all(row[f"holds.pattern.{p}"] for p in patterns)
         for name, rule, expectations in variants:
             other = here[here["scenario"] == name].set_index("replicate") if len(here) else pd.DataFrame()
             pairs = base_runs.index.intersection(other.index).sort_values()
@@ -908,9 +911,12 @@ def verdict_summary(table: pd.DataFrame, manifest: dict, confidence: float = CON
     for name, description in verdicts(manifest):
         add("verdict", name, description, table[f"holds.{name}"])
     for pattern in manifest["patterns"]:
-        shares = table[f"share.{pattern}"]
-        flags = (shares >= threshold - 1e-12).astype("boolean").where(shares.notna())
-        add("pattern", pattern, f"shows in at least {threshold:.0%} of the point's runs", flags)
+        add(
+            "pattern",
+            pattern,
+            f"shows in at least {threshold:.0%} of the point's runs",
+            table[f"holds.pattern.{pattern}"],
+        )
     return pd.DataFrame(rows)
 
 
@@ -997,7 +1003,8 @@ def find_boxes(
     at least `min_cases` cases remain, and kept only if they reach the density.
 
     Args:
-        x: one row per point, one numeric column per input (float or integer).
+        x: one row per point, one numeric column per input (integers are treated as floats,
+            so a limit on a whole-number input may fall between two whole numbers).
         cases: one bool per row, True for a case of interest.
         density: the density a box should reach.
         max_boxes: at most this many boxes.
@@ -1014,9 +1021,9 @@ def find_boxes(
         raise ValueError(f"{len(y)} cases for {len(x)} points")
     if int(y.sum()) < min_cases:
         return []
-    x = x.reset_index(drop=True).copy()
-    for column in x.columns:
-        x[column] = x[column].astype(np.int64 if pd.api.types.is_integer_dtype(x[column]) else np.float64)
+    # Every input as a float: ema-workbench 2.5 pastes a float limit into an integer column,
+    # which pandas >= 3 refuses; peeling by quantiles is the same for whole numbers.
+    x = x.reset_index(drop=True).astype(np.float64)
     prim = _prim_library()
     keywords = {"peel_alpha": peel_alpha, "paste_alpha": peel_alpha, "mass_min": mass_min}
     with warnings.catch_warnings():
@@ -1167,20 +1174,23 @@ def _discovery(verdict: str, target: str, x: pd.DataFrame, cases: np.ndarray) ->
 def discover(table: pd.DataFrame, manifest: dict) -> list[Discovery]:
     """PRIM boxes (`find_boxes`) of the space where each verdict fails, and where it holds if it mostly fails.
 
-    For every verdict: the boxes where it fails (or why there are none: it never fails, too
-    few failures, failures already fill `PRIM_DENSITY` of the space...); and, when it fails
-    at more than half of the points, the boxes where it still holds.
+    The verdicts are those of `verdicts(manifest)`, then each validation pattern on its own
+    (`pattern.<name>`: which assumptions break which pattern). For every one: the boxes
+    where it fails (or why there are none: it never fails, too few failures, failures
+    already fill `PRIM_DENSITY` of the space...); and, when it fails at more than half of
+    the points, the boxes where it still holds.
 
     Args:
         table: `point_table`'s table.
         manifest: the job's manifest (the assumptions are `manifest["ranges"]`).
 
     Returns:
-        One `Discovery` per verdict and target, in the order of `verdicts(manifest)`, "fails" first.
+        One `Discovery` per verdict (then per pattern) and target, "fails" first.
     """
     keys = list(manifest["ranges"])
     found: list[Discovery] = []
-    for name, _ in verdicts(manifest):
+    names = [name for name, _ in verdicts(manifest)] + [f"pattern.{p}" for p in manifest["patterns"]]
+    for name in names:
         flags = table[f"holds.{name}"]
         judged = flags.notna().to_numpy()
         holds = flags[judged].astype(bool).to_numpy()
@@ -1417,6 +1427,34 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _discovery_lines(d: Discovery, manifest: dict, plots_href: str) -> list[str]:
+    """One discovery in Markdown: what was found, each box with its restricted assumptions, its plots."""
+    lines = ["", d.message[:1].upper() + d.message[1:] + "."]
+    for box in d.boxes:
+        reached = "" if box.reached else f" (below the {PRIM_DENSITY:.0%} density target)"
+        lines += [
+            "",
+            f"Where it {d.target}, box {box.number}{reached}: coverage {box.coverage:.2f}, "
+            f"density {box.density:.2f}, mass {box.mass:.2f} ({box.k} of its {box.n} points).",
+            "",
+            "| assumption | box | declared range | quasi-p |",
+            "|---|---|---|---|",
+        ]
+        for limit in box.limits.itertuples():
+            spec = manifest["ranges"][limit.dimension]
+            lines.append(
+                f"| `{limit.dimension}` | {_limits_text(limit)} | [{spec['low']:g}, {spec['high']:g}]"
+                f"{' log' if spec.get('log') else ''} | {_qp_text(limit)} |"
+            )
+    if d.boxes:
+        lines += [
+            "",
+            f"![trade-off]({plots_href}/prim_tradeoff_{d.label}.png)",
+            f"![limits]({plots_href}/prim_box_{d.label}.png)",
+        ]
+    return lines
+
+
 def render_markdown(
     manifest: dict, summary: pd.DataFrame, found: list[Discovery], table: pd.DataFrame, plots_href: str = "plots"
 ) -> str:
@@ -1479,32 +1517,17 @@ def render_markdown(
         "significant (lowest quasi-p value, Bryant & Lempert 2010) first. A box found among many assumptions on "
         "a few dozen points is a lead, not a proof: check its claim with a sweep over its assumptions."
     )
-    for verdict in dict.fromkeys(d.verdict for d in found):
+    verdict_names = list(dict.fromkeys(d.verdict for d in found))
+    for verdict in [v for v in verdict_names if not v.startswith("pattern.")]:
         lines += ["", f"### `{verdict}`"]
         for d in (d for d in found if d.verdict == verdict):
-            lines += ["", d.message[:1].upper() + d.message[1:] + "."]
-            for box in d.boxes:
-                reached = "" if box.reached else f" (below the {PRIM_DENSITY:.0%} density target)"
-                lines += [
-                    "",
-                    f"Where it {d.target}, box {box.number}{reached}: coverage {box.coverage:.2f}, "
-                    f"density {box.density:.2f}, mass {box.mass:.2f} ({box.k} of its {box.n} points).",
-                    "",
-                    "| assumption | box | declared range | quasi-p |",
-                    "|---|---|---|---|",
-                ]
-                for limit in box.limits.itertuples():
-                    spec = manifest["ranges"][limit.dimension]
-                    lines.append(
-                        f"| `{limit.dimension}` | {_limits_text(limit)} | [{spec['low']:g}, {spec['high']:g}]"
-                        f"{' log' if spec.get('log') else ''} | {_qp_text(limit)} |"
-                    )
-            if d.boxes:
-                lines += [
-                    "",
-                    f"![trade-off]({plots_href}/prim_tradeoff_{d.label}.png)",
-                    f"![limits]({plots_href}/prim_box_{d.label}.png)",
-                ]
+            lines += _discovery_lines(d, manifest, plots_href)
+    singles = [d for d in found if d.verdict.startswith("pattern.")]
+    if singles:
+        lines += ["", "### Each validation pattern on its own", ""]
+        lines += [f"- `{d.verdict[len('pattern.') :]}`: {d.message}." for d in singles if not d.boxes]
+        for d in (d for d in singles if d.boxes):
+            lines += ["", f"#### `{d.verdict[len('pattern.') :]}`", *_discovery_lines(d, manifest, plots_href)]
     kept = [(v["name"], v["kept"]) for v in manifest.get("variants", []) if v.get("kept")]
     lines += ["", "## Assumptions varied", ""]
     if kept:

@@ -367,10 +367,14 @@ def test_a_point_without_finished_runs_is_not_judged():
 
 
 def _synthetic(n=80, d=12, seed=3):
-    """A Latin hypercube where the verdict fails (with 10% noise) exactly when assumption `a0` is above 240."""
+    """A Latin hypercube where the verdict fails (with 10% noise) exactly when assumption `a0` is above 240.
+
+    `a1` is a whole number (0-9), as integer ranges are.
+    """
     rng = np.random.default_rng(seed)
     x = pd.DataFrame(qmc.LatinHypercube(d, rng=rng).random(n), columns=[f"a{i}" for i in range(d)])
     x["a0"] = 100 + 200 * x["a0"]
+    x["a1"] = np.floor(10 * x["a1"]).astype(np.int64)
     fails = (x["a0"] > 240).to_numpy() & (rng.random(n) < 0.9)
     return x, fails
 
