@@ -124,6 +124,7 @@ __all__ = [
     "check_range_ends",
     "cli_robustness",
     "discover",
+    "feature_scores",
     "find_boxes",
     "is_assumption",
     "load_manifest",
@@ -157,6 +158,13 @@ PRIM_MAX_BOXES = 3
 # ema-workbench's tutorials do by hand with `drop_restriction`: a box names only the
 # assumptions that significantly concentrate its points.
 PRIM_QP_MAX = 0.05
+# PRIM peels whichever assumption best raises the density at each step; with ~90
+# assumptions and ~100 points some always do by chance, and the real ones are lost. So the
+# assumptions are first ranked by extra-trees feature scores (ema-workbench's
+# get_ex_feature_scores; Jaxa-Rozen & Kwakkel 2018 on feature scoring for scenario
+# discovery), and PRIM peels only the PRIM_SCREEN best ranked.
+PRIM_SCREEN = 6
+SCREEN_TREES = 500  # extra trees per ranking: enough for a stable order on ~100 points
 # ema-workbench 2.x counts y >= threshold as cases of interest and drops a final box whose
 # mean is below it; 3.x has no threshold. A threshold just above 0 on 0/1 failures counts the
 # failures and keeps every box in 2.x, as 3.x does; the box is chosen here in both.
@@ -169,6 +177,7 @@ TABLE = "robustness.csv"
 SUMMARY = "summary.csv"
 BOXES = "boxes.csv"
 TRAJECTORIES = "prim_trajectories.csv"
+SCORES = "feature_scores.csv"
 MARKDOWN = "ROBUSTNESS.md"
 SHARES_PLOT = "verdict_shares.png"
 INSTALL_HINT = "PRIM needs ema-workbench: pip install -e '.[robustness]' (the dev extra includes it)"
@@ -954,6 +963,12 @@ class Box:
     chosen: int
 
     @property
+    def lift(self) -> float:
+        """Density over the share of cases among the points the box was sought in (1: no better than chance)."""
+        base = float(self.trajectory["density"].iloc[0])
+        return self.density / base if base > 0 else float("nan")
+
+    @property
     def dimensions(self) -> list[str]:
         """The restricted dimensions (the assumptions that decide), most significant first."""
         return list(self.limits["dimension"])
@@ -1138,6 +1153,7 @@ class Discovery:
     status: str  # "boxes", "none", "everywhere", "too few", "dense already", "no box"
     message: str
     boxes: list[Box] = field(default_factory=list)
+    scores: pd.Series | None = None  # extra-trees feature score per assumption, best first (when PRIM ran)
 
     @property
     def label(self) -> str:
@@ -1145,8 +1161,8 @@ class Discovery:
         return f"{self.verdict}_{self.target}"
 
 
-def _discovery(verdict: str, target: str, x: pd.DataFrame, cases: np.ndarray) -> Discovery:
-    """PRIM boxes around the `cases` of one verdict, or the reason there are none."""
+def _discovery(verdict: str, target: str, x: pd.DataFrame, cases: np.ndarray, seed: int) -> Discovery:
+    """PRIM boxes around the `cases` of one verdict, or the reason there are none (`seed`: the screening's)."""
     n, k = len(cases), int(cases.sum())
     other = "holds" if target == "fails" else "fails"
     if n == 0:
@@ -1164,11 +1180,39 @@ def _discovery(verdict: str, target: str, x: pd.DataFrame, cases: np.ndarray) ->
             f"see where it {other} instead"
         )
         return Discovery(verdict, target, n, k, "dense already", message)
-    boxes = find_boxes(x, cases)
+    scores = feature_scores(x, cases, seed=seed)
+    boxes = find_boxes(x[list(scores.index[:PRIM_SCREEN])], cases)
     if not boxes:
         message = f"{target} at {k} of {n} points; no significant restriction concentrates them"
-        return Discovery(verdict, target, n, k, "no box", message)
-    return Discovery(verdict, target, n, k, "boxes", f"{target} at {k} of {n} points; {len(boxes)} box(es)", boxes)
+        return Discovery(verdict, target, n, k, "no box", message, scores=scores)
+    message = f"{target} at {k} of {n} points; {len(boxes)} box(es)"
+    return Discovery(verdict, target, n, k, "boxes", message, boxes, scores=scores)
+
+
+def feature_scores(x: pd.DataFrame, cases: np.ndarray | pd.Series, seed: int = 0) -> pd.Series:
+    """How much each input tells the cases apart: extra-trees feature scores, best first.
+
+    `ema_workbench.analysis.feature_scoring.get_ex_feature_scores` (an `ExtraTreesClassifier`
+    of `SCREEN_TREES` trees, a third of the inputs per split, as Jaxa-Rozen & Kwakkel 2018
+    recommend), seeded with `seed`, so the ranking is reproducible. Scores sum to 1.
+
+    Returns:
+        Score per input (column of `x`), in decreasing order (ties: column order).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ema_workbench.analysis.feature_scoring import get_ex_feature_scores
+
+        table, _ = get_ex_feature_scores(
+            x.reset_index(drop=True).astype(np.float64),
+            np.asarray(cases, dtype=bool).astype(int),
+            nr_trees=SCREEN_TREES,
+            random_state=int(seed),
+        )
+    scores = pd.Series(table.iloc[:, 0].to_numpy(dtype=float), index=list(table.index), name="score")
+    order = {c: i for i, c in enumerate(x.columns)}
+    ranked = sorted(scores.index, key=lambda c: (-scores[c], order[c]))
+    return scores[ranked]
 
 
 def discover(table: pd.DataFrame, manifest: dict) -> list[Discovery]:
@@ -1178,7 +1222,8 @@ def discover(table: pd.DataFrame, manifest: dict) -> list[Discovery]:
     (`pattern.<name>`: which assumptions break which pattern). For every one: the boxes
     where it fails (or why there are none: it never fails, too few failures, failures
     already fill `PRIM_DENSITY` of the space...); and, when it fails at more than half of
-    the points, the boxes where it still holds.
+    the points, the boxes where it still holds. PRIM peels the `PRIM_SCREEN` assumptions of
+    highest feature score (`feature_scores`, seeded from the root seed and the verdict).
 
     Args:
         table: `point_table`'s table.
@@ -1188,6 +1233,7 @@ def discover(table: pd.DataFrame, manifest: dict) -> list[Discovery]:
         One `Discovery` per verdict (then per pattern) and target, "fails" first.
     """
     keys = list(manifest["ranges"])
+    root = int(manifest.get("root_seed", 0))
     found: list[Discovery] = []
     names = [name for name, _ in verdicts(manifest)] + [f"pattern.{p}" for p in manifest["patterns"]]
     for name in names:
@@ -1195,9 +1241,11 @@ def discover(table: pd.DataFrame, manifest: dict) -> list[Discovery]:
         judged = flags.notna().to_numpy()
         holds = flags[judged].astype(bool).to_numpy()
         x = table.loc[judged, keys]
-        found.append(_discovery(name, "fails", x, ~holds))
-        if len(holds) and (~holds).mean() > 0.5 and holds.any():
-            found.append(_discovery(name, "holds", x, holds))
+        for target, cases in (("fails", ~holds), ("holds", holds)):
+            if target == "holds" and not (len(holds) and (~holds).mean() > 0.5 and holds.any()):
+                continue
+            seed = int(named_stream(root, f"robustness-screen:{name}:{target}").integers(2**31 - 1))
+            found.append(_discovery(name, target, x, cases, seed))
     return found
 
 
@@ -1213,6 +1261,7 @@ def boxes_frame(found: list[Discovery], manifest: dict) -> pd.DataFrame:
                 "box": box.number,
                 "coverage": box.coverage,
                 "density": box.density,
+                "lift": box.lift,
                 "mass": box.mass,
                 "points_in_box": box.n,
                 "cases_in_box": box.k,
@@ -1233,7 +1282,7 @@ def boxes_frame(found: list[Discovery], manifest: dict) -> pd.DataFrame:
                     }
                 )
     columns = [
-        "verdict", "describes", "box", "coverage", "density", "mass", "points_in_box", "cases_in_box",
+        "verdict", "describes", "box", "coverage", "density", "lift", "mass", "points_in_box", "cases_in_box",
         "density_reached", "dimension", "lower", "upper", "range_low", "range_high", "qp_lower", "qp_upper",
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
@@ -1252,6 +1301,17 @@ def trajectories_frame(found: list[Discovery]) -> pd.DataFrame:
             frames.append(t)
     columns = ["verdict", "describes", "box", "id", "coverage", "density", "mass", "res_dim", "n", "k", "chosen"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def scores_frame(found: list[Discovery]) -> pd.DataFrame:
+    """feature_scores.csv: each screened verdict's assumptions ranked by feature score."""
+    rows = [
+        {"verdict": d.verdict, "describes": d.target, "rank": rank, "assumption": key, "score": float(score)}
+        for d in found
+        if d.scores is not None
+        for rank, (key, score) in enumerate(d.scores.items(), start=1)
+    ]
+    return pd.DataFrame(rows, columns=["verdict", "describes", "rank", "assumption", "score"])
 
 
 # --------------------------------------------------------------------------- plots
@@ -1430,12 +1490,16 @@ def _cell(text: str) -> str:
 def _discovery_lines(d: Discovery, manifest: dict, plots_href: str) -> list[str]:
     """One discovery in Markdown: what was found, each box with its restricted assumptions, its plots."""
     lines = ["", d.message[:1].upper() + d.message[1:] + "."]
+    if d.scores is not None:
+        top = ", ".join(f"`{key}` {score:.3f}" for key, score in d.scores.iloc[:PRIM_SCREEN].items())
+        lines += ["", f"Assumptions that best tell where it {d.target} (feature scores, PRIM peels these): {top}."]
     for box in d.boxes:
         reached = "" if box.reached else f" (below the {PRIM_DENSITY:.0%} density target)"
         lines += [
             "",
             f"Where it {d.target}, box {box.number}{reached}: coverage {box.coverage:.2f}, "
-            f"density {box.density:.2f}, mass {box.mass:.2f} ({box.k} of its {box.n} points).",
+            f"density {box.density:.2f} ({box.lift:.1f} times the share among the points searched), "
+            f"mass {box.mass:.2f} ({box.k} of its {box.n} points).",
             "",
             "| assumption | box | declared range | quasi-p |",
             "|---|---|---|---|",
@@ -1509,13 +1573,16 @@ def render_markdown(
     lines += ["", f"![Shares]({plots_href}/{SHARES_PLOT})", "", "## Where they fail (and hold): PRIM boxes", ""]
     lines.append(
         f"PRIM (patient rule induction; ema-workbench {manifest.get('prim', {}).get('version', prim_version())}) "
-        f"peels the space of assumptions toward the points where a verdict fails (peeling {PRIM_PEEL_ALPHA:.0%} at "
-        f"a time, boxes of at least {PRIM_MASS_MIN:.0%} of the points); where a verdict fails at most points, also "
-        "toward the points where it still holds. On each trajectory the box kept is the one of largest coverage "
-        "(share of those points inside) whose density (share of the box's points that are such points) reaches "
-        f"{PRIM_DENSITY:.0%}, else the densest; its restricted assumptions are the ones that decide, most "
-        "significant (lowest quasi-p value, Bryant & Lempert 2010) first. A box found among many assumptions on "
-        "a few dozen points is a lead, not a proof: check its claim with a sweep over its assumptions."
+        "peels the space of assumptions toward the points where a verdict fails; where a verdict fails at most "
+        "points, also toward the points where it still holds. With this many assumptions and this few points "
+        "some assumption always seems to help by chance, so the assumptions are first ranked by extra-trees "
+        f"feature scores (ema-workbench's `get_ex_feature_scores`, {SCREEN_TREES} trees, seeded) and PRIM peels "
+        f"the {PRIM_SCREEN} best ranked ({PRIM_PEEL_ALPHA:.0%} at a time, boxes of at least {PRIM_MASS_MIN:.0%} of "
+        "the points). On each trajectory the box kept is the one of largest coverage (share of those points "
+        f"inside) whose density (share of the box's points that are such points) reaches {PRIM_DENSITY:.0%}, else "
+        f"the densest; restrictions whose quasi-p value (Bryant & Lempert 2010) exceeds {PRIM_QP_MAX} are then "
+        "dropped, so a box names only assumptions that significantly concentrate its points. A box found on a "
+        "hundred points is a lead, not a proof: check it with a sweep over its assumptions."
     )
     verdict_names = list(dict.fromkeys(d.verdict for d in found))
     for verdict in [v for v in verdict_names if not v.startswith("pattern.")]:
@@ -1586,6 +1653,9 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
         peel_alpha=PRIM_PEEL_ALPHA,
         mass_min=PRIM_MASS_MIN,
         min_cases=PRIM_MIN_CASES,
+        qp_max=PRIM_QP_MAX,
+        screen=PRIM_SCREEN,
+        screen_trees=SCREEN_TREES,
     )
     design = pd.read_csv(directory / DESIGN)
     names = [manifest["scenario"], *(v["name"] for v in manifest.get("variants", []))]
@@ -1598,7 +1668,8 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
         atomic_write_text(directory / name, frame.to_csv(index=False))
         files.append(directory / name)
     atomic_write_text(directory / TRAJECTORIES, trajectories_frame(found).to_csv(index=False))
-    files.append(directory / TRAJECTORIES)
+    atomic_write_text(directory / SCORES, scores_frame(found).to_csv(index=False))
+    files += [directory / TRAJECTORIES, directory / SCORES]
     if plots:
         plot_dir = directory / "plots"
         files.append(plot_shares(summary, manifest, plot_dir / SHARES_PLOT))

@@ -29,6 +29,7 @@ from sim.robustness import (
     check_range_ends,
     check_resume,
     discover,
+    feature_scores,
     find_boxes,
     is_assumption,
     plan_robustness,
@@ -391,6 +392,14 @@ def test_prim_finds_the_box_where_failure_is_known():
     assert box.trajectory["id"].iloc[box.chosen] == box.chosen
 
 
+def test_feature_scores_rank_the_deciding_assumption_first_and_are_reproducible():
+    x, fails = _synthetic()
+    scores = feature_scores(x, fails, seed=11)
+    assert scores.index[0] == "a0" and scores.iloc[0] > 2 * scores.iloc[1]
+    assert sorted(scores.index) == sorted(x.columns) and scores.sum() == pytest.approx(1.0)
+    pd.testing.assert_series_equal(scores, feature_scores(x, fails, seed=11))
+
+
 def test_find_boxes_handles_the_ema_workbench_3_api(monkeypatch):
     """ema-workbench 3.x (Python >= 3.12) has no `threshold` argument and names quasi-p values `p_values`."""
     import sim.robustness as robustness
@@ -441,6 +450,7 @@ def test_discovery_says_so_when_there_is_nothing_to_find(tmp_path):
     found = {(d.verdict, d.target): d for d in discover(table, manifest)}
     assert found[("patterns", "fails")].status == "boxes"
     assert found[("patterns", "fails")].boxes[0].dimensions == ["a0"]
+    assert found[("patterns", "fails")].scores.index[0] == "a0"
     assert found[("all", "fails")].status == "none"
     assert "nothing to describe" in found[("all", "fails")].message
     assert ("all", "holds") not in found  # it mostly holds: no need to say where it holds
@@ -477,6 +487,7 @@ def test_end_to_end_writes_every_file(tmp_path, capsys):
         "summary.csv",
         "boxes.csv",
         "prim_trajectories.csv",
+        "feature_scores.csv",
         "ROBUSTNESS.md",
         "plots/verdict_shares.png",
     ):
