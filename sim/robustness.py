@@ -1576,7 +1576,8 @@ def render_markdown(
         "peels the space of assumptions toward the points where a verdict fails; where a verdict fails at most "
         "points, also toward the points where it still holds. With this many assumptions and this few points "
         "some assumption always seems to help by chance, so the assumptions are first ranked by extra-trees "
-        f"feature scores (ema-workbench's `get_ex_feature_scores`, {SCREEN_TREES} trees, seeded) and PRIM peels "
+        f"feature scores (ema-workbench's `get_ex_feature_scores`, {SCREEN_TREES} trees, seeded; scores sum to 1, "
+        f"so an assumption that tells nothing scores about 1/{n_keys} = {1 / n_keys:.3f}) and PRIM peels "
         f"the {PRIM_SCREEN} best ranked ({PRIM_PEEL_ALPHA:.0%} at a time, boxes of at least {PRIM_MASS_MIN:.0%} of "
         "the points). On each trajectory the box kept is the one of largest coverage (share of those points "
         f"inside) whose density (share of the box's points that are such points) reaches {PRIM_DENSITY:.0%}, else "
@@ -1672,6 +1673,8 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
     files += [directory / TRAJECTORIES, directory / SCORES]
     if plots:
         plot_dir = directory / "plots"
+        for stale in plot_dir.glob("prim_*.png"):  # an earlier analysis's boxes
+            stale.unlink()
         files.append(plot_shares(summary, manifest, plot_dir / SHARES_PLOT))
         for d in found:
             if d.boxes:
