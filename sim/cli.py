@@ -178,6 +178,30 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--out", type=Path, help="output directory (default results/<scenario>/calibration-<ts>/)")
     calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration")
 
+    robust = sub.add_parser(
+        "robustness",
+        help="where in the assumptions' plausible ranges do the verdicts hold? (Latin hypercube, PRIM; resumable)",
+    )
+    robust.add_argument("scenario", help="scenario with a `robustness:` section (e.g. baseline)")
+    robust.add_argument("--points", type=_positive_int, help="Latin-hypercube points (default: the scenario's)")
+    robust.add_argument(
+        "--replicates", type=_positive_int, help="runs per point and scenario (default: the scenario's)"
+    )
+    robust.add_argument("--seed", type=_seed, help="root seed of the design and the runs (default: the scenario's)")
+    robust.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
+    robust.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a policy variant to judge (repeatable; default: every variant of the scenario)",
+    )
+    _add_execution(robust)
+    robust.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    robust.add_argument("--out", type=Path, help="output directory (default results/<scenario>/robustness-<ts>/)")
+    robust.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted robustness job in DIR")
+
     export = sub.add_parser("export-acled", help="write a results directory's events in ACLED's column layout")
     export.add_argument("results_dir", type=Path)
     export.add_argument(
@@ -378,6 +402,16 @@ def cmd_calibrate(args) -> int:
     return cli_calibrate(args)
 
 
+def cmd_robustness(args) -> int:
+    """`run.py robustness`: the share of the assumptions' plausible space where the verdicts hold, PRIM boxes.
+
+    Prints each verdict's share and the output directory; returns EXIT_OK (`sim.robustness.cli_robustness`).
+    """
+    from sim.robustness import cli_robustness
+
+    return cli_robustness(args)
+
+
 def cmd_export_acled(args) -> int:
     """`run.py export-acled`: write `acled_events.csv` (`sim.acled.export_acled`), print its path; returns EXIT_OK.
 
@@ -427,6 +461,7 @@ COMMANDS = {
     "validate-patterns": cmd_validate_patterns,
     "compare-variants": cmd_compare_variants,
     "calibrate": cmd_calibrate,
+    "robustness": cmd_robustness,
     "export-acled": cmd_export_acled,
     "compare-events": cmd_compare_events,
     "explore": cmd_explore,
@@ -458,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        if args.command in ("sweep", "calibrate"):
+        if args.command in ("sweep", "calibrate", "robustness"):
             print("interrupted; finished runs are kept: continue with --resume DIR", file=sys.stderr)
         else:
             print("interrupted; no results were written", file=sys.stderr)

@@ -58,6 +58,8 @@ PLACEHOLDERS = {
     "factions": "<faction>",
     "patrons": "<patron>",
     "parameters": "<key.path>",
+    "ranges": "<key.path>",
+    "fixed": "<key.path>",
 }
 LIST_PLACEHOLDER = "<i>"
 
@@ -104,6 +106,7 @@ SECTION_TITLES = {
     "targets": "Calibration targets: the article's figures",
     "sweep": "Sweep design (run.py sweep)",
     "calibration": "Calibration (run.py calibrate)",
+    "robustness": "Robustness of the verdicts (run.py robustness)",
 }
 
 
@@ -413,7 +416,9 @@ def parameter_rows(scenario: Scenario | None = None) -> list[dict]:
         from the default, per entity for per-entity keys), baseline_values ({concrete key:
         value}) and source (from its `provenance:`, longest matching key prefix, per entity).
     """
-    data = scenario.model_dump() if scenario is not None else None
+    # The robustness section's ranges and reasons are documented where they are used
+    # (ROBUSTNESS.md, the scenario file), not folded into one table cell here.
+    data = scenario.model_dump(exclude={"robustness"}) if scenario is not None else None
     provenance = scenario.provenance if scenario is not None else {}
     schema = _Schema(scenario_json_schema())
     rows = []

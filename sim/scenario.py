@@ -19,7 +19,7 @@ from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
 from sim.geography import project
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
-from sim.schema import Calibration, Scenario, Targets, child_type, unwrap
+from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
 from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
 
 
@@ -45,7 +45,12 @@ DEFAULT_SCENARIO = "baseline"
 # public data, a value fitted by calibration, or an explicit assumption.
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")
 # Top-level keys that are not model parameters: they cannot be swept or calibrated.
-NOT_PARAMETERS = ("name", "description", "provenance", "sweep", "targets", "seed", "calibration", "validation")
+NOT_PARAMETERS = (
+    "name", "description", "provenance", "sweep", "targets", "seed", "calibration", "validation", "robustness"
+)
+# Sections that describe experiments over many runs, or checks on them, not the model:
+# left out of trial scenarios.
+DESIGN_SECTIONS = ("sweep", "calibration", "robustness", "validation")
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -266,6 +271,8 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         problems.extend(calibration_problems(s, s.calibration, doc))
     if s.validation is not None:
         problems.extend(validation_problems_of(s, doc))
+    if s.robustness is not None:
+        problems.extend(robustness_problems(s, dumped, doc))
     for key, source in s.provenance.items():
         if not keypath.exists(dumped, key):
             problems.append(doc.problem(("provenance", key), f"provenance names a key that does not exist: '{key}'"))
@@ -282,7 +289,7 @@ def _parameter_problems(
     """A swept or calibrated key must be a scenario parameter, valid at every trial value."""
     if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
         return [doc.problem(path, f"'{key}' is not a scenario parameter")]
-    base = {k: v for k, v in scenario_to_dict(s).items() if k not in ("sweep", "calibration", "validation")}
+    base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
     for value in trial_values:
         try:
             trial = SourcedDocument(data=base, origins={}, main_file=path[0])
@@ -427,6 +434,69 @@ def calibration_problems(scenario: Scenario, calibration: Calibration, doc: Sour
         ends = [math.ceil(prior.low), math.floor(prior.high)] if prior.integer else [prior.low, prior.high]
         problems += _parameter_problems(scenario, dumped, doc, path, key, ends)
     return problems + _statistic_problems(scenario, calibration, doc)
+
+
+def _bounds(key: str) -> list[tuple[str, float]]:
+    """The schema's bounds on a parameter: [("ge", 0.0), ("le", 1.0)...]; empty if none or not a field."""
+    try:
+        field, _ = schema_field(key)
+    except KeyError:  # an entry of a plain map (e.g. tribes.<tribe>.initial_alignment.<faction>)
+        return []
+    found = []
+    for item in field.metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            value = getattr(item, name, None)
+            if value is not None:
+                found.append((name, float(value)))
+    return found
+
+
+_BOUND_FAILS = {  # bound -> (does a value break it?, how to say so)
+    "ge": (lambda v, b: v < b, "below the parameter's minimum"),
+    "gt": (lambda v, b: v <= b, "at or below the parameter's exclusive minimum"),
+    "le": (lambda v, b: v > b, "above the parameter's maximum"),
+    "lt": (lambda v, b: v >= b, "at or above the parameter's exclusive maximum"),
+}
+
+
+def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Problem]:
+    """The problems of a `robustness:` section that a schema cannot see; empty if there are none.
+
+    Each range must name a numeric scenario parameter (not a section, a flag or text), be
+    `integer: true` exactly when the parameter is a whole number, and lie within the
+    parameter's schema bounds; each `fixed:` key must name a scenario key or a provenance
+    entry, and not also have a range. These checks are cheap (no trial validation), so they
+    run with every load; `sim.robustness` validates the scenario at the ranges' ends before
+    it runs anything.
+    """
+    section = s.robustness
+    problems = []
+    for key, spec in section.ranges.items():
+        path = ("robustness", "ranges", key)
+        if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
+            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
+            continue
+        value = keypath.get(dumped, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            message = f"'{key}' is not a numeric parameter (it holds {keypath.describe(value)})"
+            problems.append(doc.problem(path, message))
+            continue
+        if isinstance(value, int) and not spec.integer:
+            problems.append(doc.problem(path, f"'{key}' is a whole number: add `integer: true`"))
+        elif isinstance(value, float) and spec.integer:
+            problems.append(doc.problem(path, f"'{key}' is not a whole number: drop `integer: true`"))
+        for bound_name, bound in _bounds(key):
+            fails, words = _BOUND_FAILS[bound_name]
+            for end, end_value in (("low", spec.low), ("high", spec.high)):
+                if fails(end_value, bound):
+                    problems.append(doc.problem((*path, end), f"{end} {end_value:g} is {words} ({bound:g})"))
+    for key in section.fixed:
+        path = ("robustness", "fixed", key)
+        if key in section.ranges:
+            problems.append(doc.problem(path, f"'{key}' has a range too: vary it or fix it, not both"))
+        elif not (keypath.exists(dumped, key) or key in s.provenance):
+            problems.append(doc.problem(path, f"'{key}' is neither a scenario key nor a provenance entry"))
+    return problems
 
 
 def scenario_to_dict(scenario: Scenario) -> dict:

@@ -806,6 +806,48 @@ class Validation(Strict):
         return self
 
 
+class RobustnessRange(SweepRange):
+    """The plausible range of one assumption, with the argument for it (`run.py robustness`)."""
+
+    argument: str = Field(
+        ...,
+        min_length=10,
+        max_length=600,
+        description="why this range is plausible (what bounds it, or why half to double)",
+    )
+
+
+class Robustness(Strict):
+    """Robustness of the verdicts over the assumptions' plausible ranges (scenario discovery; `run.py robustness`).
+
+    Every assumption-marked parameter (`provenance:` says "assumption") has a range in
+    `ranges` or a reason in `fixed`; a provenance key naming a group (`factions`, `rules`)
+    is covered by representative ranges under it or by a reason in `fixed`
+    (`sim.robustness.uncovered_assumptions`).
+    """
+
+    ranges: dict[str, RobustnessRange] = Field(
+        ...,
+        min_length=1,
+        description="scenario key path -> {low, high, log, integer, argument}: a Latin hypercube samples within them",
+    )
+    fixed: dict[str, Annotated[str, Field(min_length=10, max_length=600)]] = Field(
+        default_factory=dict,
+        description="scenario key path (or provenance group) -> why that assumption is not varied",
+    )
+    points: int = param(64, ge=2, le=100_000, unit="points", help="Latin-hypercube points in the space of the ranges")
+    replicates: int = param(
+        3, ge=1, le=1_000, unit="runs", help="runs per point and scenario (the same seeds at every point)"
+    )
+    threshold: float = param(
+        0.5,
+        gt=0,
+        le=1,
+        unit="share of replicates",
+        help="a validation pattern holds at a point when at least this share of the point's runs show it",
+    )
+
+
 class Scenario(Strict):
     """A whole scenario file: run settings, space, actors, rules, targets, provenance, designs."""
 
@@ -835,6 +877,9 @@ class Scenario(Strict):
     calibration: Calibration | None = Field(None, description="an ABC calibration for `run.py calibrate`")
     validation: Validation | None = Field(
         None, description="patterns of the source and policy variants for `run.py validate-patterns`"
+    )
+    robustness: Robustness | None = Field(
+        None, description="plausible ranges of the assumptions, for `run.py robustness`"
     )
 
     @field_validator("start_date", mode="before")

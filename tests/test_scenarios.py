@@ -18,7 +18,7 @@ FACTS = PROJECT / "seeds" / "provenance.yaml"
 # Labels and free text need no source; everything else does.
 # Not model parameters: names, the designs of commands, and the validation section (each
 # pattern argues its own cut-offs and cites the article in its description).
-UNCITED_LEAVES = {"name", "description", "label", "provenance", "sweep", "calibration", "validation"}
+UNCITED_LEAVES = {"name", "description", "label", "provenance", "sweep", "calibration", "validation", "robustness"}
 
 
 def leaf_paths(data, prefix=()):
