@@ -38,6 +38,7 @@ class Simulation:
     executor: str = "serial"  # where the runs ran: serial, processes:N or dask:ADDRESS
     overrides: list[str] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    posterior: dict | None = None  # the posterior ensemble's record (`PosteriorDraws.manifest`), if any
 
     @property
     def timeseries(self) -> pd.DataFrame:
@@ -72,6 +73,7 @@ class Simulation:
                 executor=self.executor,
                 started=self.started,
                 command=sys.argv if sys.argv and sys.argv[0].endswith("run.py") else None,
+                posterior=self.posterior,
             )
             write_run_files(path, self.scenario, self.results, manifest)
             if plots:
@@ -102,6 +104,7 @@ def simulate(
     overrides: list[str] | tuple[str, ...] = (),
     dask: str | None = None,
     backend: Backend | None = None,
+    posterior: str | Path | None = None,
 ) -> Simulation:
     """Run a scenario (a path, a name in scenarios/, or a validated Scenario).
 
@@ -115,18 +118,29 @@ def simulate(
         overrides: `key=value` strings applied to a scenario file (not to a `Scenario`).
         dask: None, "local" or a Dask scheduler address (`sim.executors.make_backend`).
         backend: a backend made beforehand (instead of workers/dask); closed at the end.
+        posterior: a calibration's posterior.csv (or its directory): replicate k runs with
+            draw k mod N instead of the scenario's values (`sim.posterior`), recorded in the
+            manifest.
 
     Returns:
         The `Simulation`; its numbers are the same whatever workers or backend ran it.
 
     Raises:
         ScenarioError: bad scenario or overrides. ExecutorError: the Dask scheduler cannot
-        be reached. ValueError: replicates < 1, or overrides with a `Scenario`.
+        be reached. PosteriorError: an unusable posterior file. ValueError: replicates < 1,
+        or overrides with a `Scenario`.
     """
     try:
         scenario_file, config = _resolve(scenario, overrides)
         if replicates < 1:
             raise ValueError("replicates must be >= 1")
+        configs, record = None, None
+        if posterior is not None:
+            from sim.posterior import ensemble_configs, load_posterior
+
+            draws = load_posterior(posterior, config)
+            configs = ensemble_configs(config, draws, replicates)
+            record = draws.manifest(replicates)
     except BaseException:
         if backend is not None:
             backend.close()
@@ -140,7 +154,7 @@ def simulate(
     executor = "serial"
     if backend is not None:
         executor, n_workers = backend.label, backend.workers
-    results = run_replicates(config, root_seed, replicates, n_steps, backend=backend)
+    results = run_replicates(config, root_seed, replicates, n_steps, backend=backend, configs=configs)
     return Simulation(
         scenario=config,
         results=results,
@@ -151,4 +165,5 @@ def simulate(
         scenario_file=scenario_file,
         overrides=list(overrides),
         started=started,
+        posterior=record,
     )

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one scenario key, e.g. --set factions.NDF.salary_usd_month=200 (repeatable)",
     )
+    run.add_argument(
+        "--posterior",
+        type=Path,
+        metavar="FILE|DIR",
+        help="a calibration's posterior.csv (or its directory): replicate k runs with kept draw k "
+        "(cycled) instead of the scenario's values",
+    )
     run.add_argument("--out", type=Path, help="write exactly here (default results/<scenario>/<timestamp>/)")
     run.add_argument("--no-plots", action="store_true", help="skip drawing plots")
 
@@ -254,6 +261,7 @@ def cmd_run(args) -> int:
         workers=args.workers,
         overrides=args.overrides,
         dask=args.dask,  # reached (or refused, exit 2) before any run
+        posterior=args.posterior,  # read and checked (or refused, exit 2) before any run
     )
     out = simulation.save(args.out, plots=not args.no_plots)
     print(out)
@@ -473,12 +481,13 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns:
         EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError, EventDataError,
-        ExecutorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
+        ExecutorError, PosteriorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
         with `--debug` or SIM_DEBUG set); 130 on Ctrl-C. Bad arguments make argparse exit
         with status 2 (SystemExit).
     """
     from sim.acled import EventDataError
     from sim.executors import ExecutorError
+    from sim.posterior import PosteriorError
     from sim.results import OutputError
     from sim.sweep import SweepError
     from sim.yaml_source import ScenarioError
@@ -489,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (OutputError, SweepError, ExecutorError, EventDataError) as error:
+    except (OutputError, SweepError, ExecutorError, EventDataError, PosteriorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

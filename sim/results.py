@@ -254,6 +254,7 @@ def build_manifest(
     started: datetime,
     command: list[str] | None = None,
     executor: str | None = None,
+    posterior: dict | None = None,
 ) -> dict:
     """The `manifest.json` of a run or set of replicates, finished now.
 
@@ -268,6 +269,8 @@ def build_manifest(
         started: when the command started (UTC); with the time now it gives `wall_time_s`.
         command: the command line, if known.
         executor: the backend's label (`serial`, `processes:N`, `dask:ADDRESS`).
+        posterior: a posterior ensemble's record (`sim.posterior.PosteriorDraws.manifest`):
+            kept as `posterior`, and each replicate's draw, values and `--set`s in its entry.
 
     Returns:
         A JSON-ready dict: seeds and timings, a `rerun` command per replicate, library
@@ -276,6 +279,18 @@ def build_manifest(
     finished = datetime.now(UTC)
     where = display_path(scenario_file) if scenario_file else config.name
     set_args = "".join(f" --set {o}" for o in overrides)
+    draws = dict((posterior or {}).get("replicates", {}))
+
+    def rerun(r: RunResult) -> str:
+        draw_args = "".join(f" --set {o}" for o in draws.get(r.replicate, {}).get("set", []))
+        return f"python run.py run {where} --seed {r.seed} --steps {steps}{set_args}{draw_args}"
+
+    def posterior_draw(r: RunResult) -> dict:
+        if r.replicate not in draws:
+            return {}
+        entry = draws[r.replicate]
+        return {"posterior_draw": entry["draw"], "posterior_point": entry["point"], "posterior_set": entry["set"]}
+
     return {
         "scenario": config.name,
         "scenario_file": display_path(scenario_file) if scenario_file else None,
@@ -291,10 +306,12 @@ def build_manifest(
                 "seed": r.seed,
                 "elapsed_s": round(r.elapsed_s, 4),
                 "first_control_change": r.meta.get("first_control_change", {}),
-                "rerun": f"python run.py run {where} --seed {r.seed} --steps {steps}{set_args}",
+                **posterior_draw(r),
+                "rerun": rerun(r),
             }
             for r in results
         ],
+        "posterior": None if posterior is None else {k: v for k, v in posterior.items() if k != "replicates"},
         "versions": versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),

@@ -111,10 +111,10 @@ def stack_results(results: list[RunResult], table: str) -> pd.DataFrame:
     return stacked[["replicate", "seed", *[c for c in stacked.columns if c not in ("replicate", "seed")]]]
 
 
-def run_replicate(config: Scenario, steps: int | None, replicate_seed: tuple[int, int]) -> RunResult:
-    """One replicate for a map: `replicate_seed` is (replicate, seed)."""
-    replicate, seed = replicate_seed
-    return run_model(config, seed, steps, replicate)
+def run_replicate(config: Scenario, steps: int | None, replicate_seed: tuple) -> RunResult:
+    """One replicate for a map: `replicate_seed` is (replicate, seed) or (replicate, seed, its own scenario)."""
+    replicate, seed, *own = replicate_seed
+    return run_model(own[0] if own else config, seed, steps, replicate)
 
 
 def run_replicates(
@@ -127,6 +127,7 @@ def run_replicates(
     *,
     dask: str | None = None,
     backend: Backend | None = None,
+    configs: list[Scenario] | None = None,
 ) -> list[RunResult]:
     """Run replicates 0..n-1 with seeds `sim.seeding.replicate_seeds(root_seed, n)`.
 
@@ -143,16 +144,20 @@ def run_replicates(
             so a caller can stream results instead of waiting for all of them.
         backend: a backend made beforehand (e.g. to report an unreachable scheduler before
             anything else); closed at the end.
+        configs: one scenario per replicate (e.g. posterior draws, `sim.posterior`), run
+            instead of `config`; None runs `config` every time.
 
     Returns:
         The results sorted by replicate; identical whatever the backend.
     """
     seeds = replicate_seeds(root_seed, n_replicates)
+    if configs is not None and len(configs) != n_replicates:
+        raise ValueError(f"{len(configs)} scenarios for {n_replicates} replicates")
     if n_replicates == 1 and backend is None and not dask:
         # One local run: run it here and show its steps instead of a bar of one.
         n_steps = config.steps if steps is None else steps
         with progress_bar(n_steps, config.name, unit="step") as bar:
-            result = run_model(config, seeds[0], steps, 0, on_step=bar.update)
+            result = run_model(configs[0] if configs else config, seeds[0], steps, 0, on_step=bar.update)
         if on_result:
             on_result(result)
         return [result]
@@ -161,7 +166,8 @@ def run_replicates(
     try:
         with progress_bar(n_replicates, config.name) as bar:
             task = partial(run_replicate, config, steps)
-            for _, result in backend.map(task, list(enumerate(seeds)), bar=bar):
+            items = [(k, seed) if configs is None else (k, seed, configs[k]) for k, seed in enumerate(seeds)]
+            for _, result in backend.map(task, items, bar=bar):
                 results.append(result)
                 if on_result:
                     on_result(result)

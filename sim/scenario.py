@@ -414,12 +414,39 @@ def _statistic_problems(scenario: Scenario, calibration: Calibration, doc: Sourc
     return problems
 
 
+def _predictive_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
+    """A predictive check must name a valid outcome not fitted, with an existing target reference."""
+    if calibration.predictive is None:
+        return []
+    problems = []
+    fitted = {outcome_name(s.outcome, scenario) for s in calibration.statistics}
+    seen: set[str] = set()
+    for i, check in enumerate(calibration.predictive.checks):
+        path = ("calibration", "predictive", "checks", i)
+        name = outcome_name(check.outcome, scenario)
+        why = check_outcome_name(name, scenario)
+        if why:
+            problems.append(doc.problem((*path, "outcome"), why))
+        elif name in fitted:
+            message = f"'{name}' is a fitted statistic: a check needs one not fitted"
+            problems.append(doc.problem((*path, "outcome"), message))
+        elif name in seen:
+            problems.append(doc.problem((*path, "outcome"), f"'{name}' is already checked"))
+        seen.add(name)
+        if check.observed is not None:
+            _, _, target_problem = target_value(check.observed, scenario)
+            if target_problem:
+                problems.append(doc.problem((*path, "observed"), target_problem))
+    return problems
+
+
 def calibration_problems(scenario: Scenario, calibration: Calibration, doc: SourcedDocument) -> list[Problem]:
     """The problems of a `calibration:` section that a schema cannot see; empty if there are none.
 
     Every calibrated key path must be a numeric parameter valid at both ends of its prior,
-    every statistic must name a valid outcome, and every target reference must exist.
-    Problems are located in `doc` under `calibration.`.
+    every statistic and predictive check must name a valid outcome (a check one that is not
+    fitted), and every target reference must exist. Problems are located in `doc` under
+    `calibration.`.
     """
     problems = []
     dumped = scenario_to_dict(scenario)
@@ -433,7 +460,7 @@ def calibration_problems(scenario: Scenario, calibration: Calibration, doc: Sour
                 continue
         ends = [math.ceil(prior.low), math.floor(prior.high)] if prior.integer else [prior.low, prior.high]
         problems += _parameter_problems(scenario, dumped, doc, path, key, ends)
-    return problems + _statistic_problems(scenario, calibration, doc)
+    return problems + _statistic_problems(scenario, calibration, doc) + _predictive_problems(scenario, calibration, doc)
 
 
 def _bounds(key: str) -> list[tuple[str, float]]:

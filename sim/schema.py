@@ -605,6 +605,15 @@ class Sweep(Strict):
         return self
 
 
+def number_or_reference(value, what: str):
+    """A finite number (ints become floats) or a reference such as `targets.killed_min`; ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} must be a number or a reference such as targets.killed_min")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} must be finite")
+    return float(value) if isinstance(value, int) else value
+
+
 class Statistic(Strict):
     """A summary statistic: an outcome computed per run, its target and its scale."""
 
@@ -622,11 +631,42 @@ class Statistic(Strict):
     @field_validator("target", mode="before")
     @classmethod
     def _number_or_reference(cls, value):
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError("target must be a number or a reference such as targets.killed_min")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("target must be finite")
-        return float(value) if isinstance(value, int) else value
+        return number_or_reference(value, "target")
+
+
+class PredictiveCheck(Strict):
+    """A statistic not used for fitting, compared with what the article (or an assumption) says."""
+
+    outcome: str = Field(..., min_length=1, max_length=200, description="outcome name (sim.outcomes)")
+    unit: str = Field("", max_length=80, description="the outcome's unit, for tables and plot axes")
+    observed: float | str | None = Field(
+        None, description="an observed value (number or targets.<name>): gives a predictive p-value"
+    )
+    band: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="[low, high]: a plausible range; gives the share of predictive runs inside it"
+    )
+    basis: Literal["article", "assumption"] = Field(..., description="where the reference comes from")
+    why: str = Field(..., min_length=1, max_length=1000, description="the reference's source and argument")
+
+    @field_validator("observed", mode="before")
+    @classmethod
+    def _number_or_reference(cls, value):
+        return None if value is None else number_or_reference(value, "observed")
+
+    @model_validator(mode="after")
+    def _has_a_reference(self):
+        if self.observed is None and self.band is None:
+            raise ValueError("give `observed`, `band` or both")
+        if self.band is not None and not self.band[0] < self.band[1]:
+            raise ValueError(f"empty band: {self.band[0]} must be below {self.band[1]}")
+        return self
+
+
+class Predictive(Strict):
+    """Posterior predictive checks of a calibration: new runs at the kept draws."""
+
+    replicates: int = param(1, ge=1, le=10_000, unit="runs", help="new runs per kept draw, each with its own seed")
+    checks: list[PredictiveCheck] = Field(..., min_length=1, description="statistics not used for fitting")
 
 
 class Calibration(Strict):
@@ -643,6 +683,7 @@ class Calibration(Strict):
     steps: int | None = param(
         None, ge=1, le=100_000, unit="days", help="days per run (default: the scenario's `steps`)"
     )
+    predictive: Predictive | None = Field(None, description="posterior predictive checks (sim.posterior)")
 
     @model_validator(mode="after")
     def _keeps_a_draw(self):

@@ -11,6 +11,8 @@ numbers depend only on (scenario, seed), never on which worker or executor ran i
 - `run_seed(root, point, replicate)`: an independent seed for every (point, replicate),
   e.g. the draws of a calibration, where common numbers would correlate the draws.
 - `design_rng(root)`: the Generator that places a sweep's or calibration's design points.
+- `stage_root(root, name)`: the root seed of a named later stage of a command (e.g. the
+  posterior predictive runs of a calibration), so its runs share no seed with the first stage.
 
 A sweep chooses between the last two with `sweep.seeds: common | independent`
 (`sim.sweep.design_with_replicates`); a calibration uses independent seeds.
@@ -53,6 +55,16 @@ def design_rng(root_seed: int) -> np.random.Generator:
     be run with other run seeds and vice versa.
     """
     return np.random.default_rng(int(root_seed))
+
+
+def stage_root(root_seed: int, name: str) -> int:
+    """The root seed of a named stage that follows a first one rooted at `root_seed`.
+
+    `SeedSequence(root_seed, spawn_key=(crc32(name),))` as an integer: it depends only on
+    (root, name), and its one-element spawn key can never equal the two-element keys of
+    `run_seed`, so a stage's runs never repeat a seed of the first stage's runs.
+    """
+    return _to_int(np.random.SeedSequence(int(root_seed), spawn_key=(zlib.crc32(name.encode()),)))
 
 
 def named_stream(seed: int, name: str) -> np.random.Generator:

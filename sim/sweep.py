@@ -282,8 +282,16 @@ def start_sweep(
     scenario_file: str | None,
     overrides: list[str],
     executor_name: str,
+    design: pd.DataFrame | None = None,
+    design_note: str | None = None,
 ) -> Path:
-    """Create the sweep directory with its scenario, design and manifest; returns it."""
+    """Create the sweep directory with its scenario, design and manifest; returns it.
+
+    `design` (optional) is a design.csv made by the caller instead of `design_with_replicates`:
+    one row per run with point, replicate, seed and one column per parameter of
+    `config.sweep.parameters` (e.g. a calibration's kept draws, `sim.posterior`); the manifest
+    then gives `design_note` as its design.
+    """
     if config.sweep is None:
         raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
     directory = Path(out) if out is not None else default_sweep_dir(config.name)
@@ -291,16 +299,22 @@ def start_sweep(
         raise OutputError(f"{directory}: exists and is not empty; use --resume to continue a sweep")
     root = config.seed if root_seed is None else int(root_seed)
     n_steps = config.steps if steps is None else int(steps)
-    design = design_with_replicates(config, root)
+    if design is None:
+        design = design_with_replicates(config, root)
+    else:
+        missing = [c for c in (*ID_COLUMNS, *config.sweep.parameters) if c not in design]
+        if missing:
+            raise ValueError(f"a given design needs the columns {', '.join(missing)}")
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
         directory / "scenario.yaml", yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     )
     atomic_write_text(directory / "design.csv", design.to_csv(index=False))
     # The manifest goes last: a directory with a manifest has its design and scenario.
-    _write_json(
-        directory / "manifest.json", _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
-    )
+    manifest = _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
+    if design_note is not None:
+        manifest["design"] = design_note
+    _write_json(directory / "manifest.json", manifest)
     return directory
 
 
@@ -346,6 +360,7 @@ def run_sweep(
     dask: str | None = None,
     on_row: Callable[[dict], None] | None = None,
     backend: Backend | None = None,
+    close_backend: bool = True,
 ) -> dict:
     """Run every run of the sweep in `directory` not yet in its journal.
 
@@ -361,7 +376,9 @@ def run_sweep(
             "local" (a Dask LocalCluster) or a scheduler address.
         on_row: called with each run's row (as journalled) as it finishes.
         backend: a backend made beforehand, so that an unreachable cluster is reported
-            before anything is written. Closed at the end either way.
+            before anything is written. Closed at the end either way, unless
+            `close_backend` is False (the caller then closes it, e.g. after further runs).
+        close_backend: False to leave a given `backend` open (a backend made here is always closed).
 
     Returns:
         Counts: runs (run now), total (runs in the design), done_before (already in the
@@ -372,11 +389,12 @@ def run_sweep(
         SweepError: not a sweep directory, or damaged.
         ExecutorError: the backend cannot start (`sim.executors.make_backend`).
     """
+    close = close_backend or backend is None
     try:
         manifest, config, design = load_sweep(directory)
         backend = backend if backend is not None else make_backend(workers, dask)
     except BaseException:
-        if backend is not None:
+        if backend is not None and close:
             backend.close()
         raise
     parameters, outputs = manifest["parameters"], manifest["outputs"]
@@ -411,7 +429,8 @@ def run_sweep(
                     on_row(row)
     finally:
         journal.close()
-        backend.close()
+        if close:
+            backend.close()
     frame = finalize_outcomes(directory, design, parameters, outputs)
     manifest.update(
         status="complete" if len(frame) == len(design) else "incomplete",

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from helpers import SCENARIOS
 
-from sim import outcomes
+from sim import cli, outcomes
 from sim.calibration import (
     Calibration,
     calibrate,
@@ -29,10 +29,11 @@ from sim.calibration import (
     resolve_statistics,
 )
 from sim.outcomes import check_outcome_name, compute_outcomes
+from sim.posterior import PREDICTIVE_STAGE, resolve_checks
 from sim.results import OutputError
 from sim.runner import run_model
 from sim.scenario import load_scenario
-from sim.seeding import replicate_seeds, run_seed
+from sim.seeding import replicate_seeds, run_seed, stage_root
 from sim.sweep import SweepError
 from sim.yaml_source import ScenarioError
 
@@ -150,7 +151,8 @@ def test_calibrated_scenario_validates_and_runs_with_the_posterior_medians(recov
         config.rules.clashes.p_max == TOY_SETTINGS["rules"]["clashes"]["p_max"] and config.steps == STEPS
     )  # the rest comes from the file
     source = config.provenance["rules.clashes.lethality"]
-    assert source.startswith("calibrated to targets") and "200 draws, 20 accepted" in source
+    assert source.startswith("calibrated to targets") and f"200 draws x 1 replicates of {STEPS} days, 20 kept" in source
+    assert f"posterior median {info['posterior']['median']:.4g} [5-95%: {info['posterior']['q05']:.4g}," in source
     assert run_model(config, seed=3, steps=5).timeseries.shape[0] == 6
 
 
@@ -287,7 +289,13 @@ def test_a_scenario_without_a_calibration_section_is_refused(tmp_path):
 
 def test_the_shipped_calibration_scenario_loads():
     scenario, calibration = load_calibration("calibrate_baseline")
-    assert scenario.name == "calibrate_baseline" and calibration.steps == 150
+    # Runs as long as the baseline's (the 30-day peak grows with the run), several per draw.
+    assert scenario.name == "calibrate_baseline" and calibration.steps is None and scenario.steps == 365
+    assert calibration.replicates >= 3
+    checks = resolve_checks(scenario, calibration.predictive)
+    assert [c.name for c in checks] == ["clash_casualties_mean", "clash_days_per_month", "annual_clash_toll"]
+    assert checks[0].observed == 4 and checks[0].band == (4, 33) and checks[2].band == (30, 400)
+    assert all(c.unit and c.why for c in checks) and {c.basis for c in checks} == {"article", "assumption"}
     statistics = resolve_statistics(scenario, calibration)
     assert [s.name for s in statistics][:2] == ["killed_window_peak.30", "wounded_window_peak.30"]
     assert [s.target for s in statistics] == [25, 40, 0.385, 4]
@@ -442,3 +450,199 @@ def test_calibrated_file_of_a_scenario_with_a_calibration_section_drops_it(tmp_p
     assert raw["extends"] == "../spec.yaml" and raw["calibration"] is None
     config = load_scenario_ignoring_calibration(result.calibrated_file)
     assert config.rules.clashes.lethality == result.summary["parameters"]["rules.clashes.lethality"]["calibrated_value"]
+
+
+# --------------------------------------------------------------------------- replicates and predictive checks
+
+PREDICTIVE = {
+    "replicates": 2,
+    "checks": [
+        {
+            "outcome": "clash_casualties_mean",
+            "unit": "casualties per clash",
+            "observed": 4,
+            "band": [1, 10],
+            "basis": "article",
+            "why": "test",
+        },
+        {
+            "outcome": "annual_clash_toll",
+            "unit": "killed per year",
+            "band": [30, 400],
+            "basis": "assumption",
+            "why": "t",
+        },
+    ],
+}
+TINY = {
+    "design": "lhs",
+    "samples": 6,
+    "replicates": 3,
+    "accept": 0.34,
+    "steps": 30,
+    "parameters": {"rules.clashes.lethality": PRIOR},
+    "statistics": [{"outcome": "killed_window_peak", "target": 6, "scale": 3}],
+    "predictive": PREDICTIVE,
+}
+
+
+def _tiny(tmp: Path, workers: int, name: str, seed: int = 5):
+    source = write_scenario(tmp, "tiny.yaml", {"steps": 30})
+    base = load_scenario(source)
+    calibration = Calibration.model_validate(TINY)
+    result = calibrate(base, calibration, out=tmp / name, workers=workers, seed=seed, scenario_file=source)
+    return base, calibration, result
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny calibration with replicates and predictive checks, run serially."""
+    return _tiny(tmp_path_factory.mktemp("tiny"), 1, "serial")
+
+
+def test_a_draw_s_statistics_are_the_means_of_its_replicates(tiny):
+    base, calibration, result = tiny
+    runs = pd.read_csv(result.directory / "sweep" / "outcomes.csv")
+    statistics = resolve_statistics(base, calibration)
+    name = statistics[0].name
+    assert len(runs) == 6 * 3 and (runs.groupby("point").size() == 3).all()
+    means = runs.groupby("point")[name].mean()
+    draws = result.draws.set_index("point")
+    # Property: for every draw, its statistic is the mean over its runs and the distance is computed from it.
+    np.testing.assert_allclose(draws[name], means.reindex(draws.index))
+    np.testing.assert_allclose(draws["distance"], ((means.reindex(draws.index) - 6) / 3) ** 2)
+    assert (draws["n_runs"] == 3).all()
+    assert "averaged over replicates" in result.summary["distance"] and result.summary["replicates"] == 3
+    # The replicates differ (each run has its own seed), so averaging is not a no-op.
+    assert runs.groupby("point")[name].nunique().max() > 1
+
+
+def test_predictive_checks_write_their_files(tiny):
+    base, calibration, result = tiny
+    out = result.directory
+    kept = result.posterior["point"].tolist()
+    assert len(kept) == 2
+    table = pd.read_csv(out / "predictive.csv")
+    assert list(table["distribution"]) == ["prior", "posterior"] * 2
+    assert list(table["statistic"]) == ["clash_casualties_mean"] * 2 + ["annual_clash_toll"] * 2
+    assert (out / "plots" / "predictive.png").stat().st_size > 10_000
+    # New runs at the kept draws: 2 each, with seeds of their own stage, none a calibration run's seed.
+    design = pd.read_csv(out / "predictive" / "design.csv")
+    assert sorted(design["point"].unique()) == sorted(kept) and len(design) == 2 * 2
+    root = stage_root(5, PREDICTIVE_STAGE)
+    assert [int(s) for s in design["seed"]] == [
+        run_seed(root, int(p), int(k)) for p, k in zip(design.point, design.replicate)
+    ]
+    assert not set(design["seed"]) & set(pd.read_csv(out / "sweep" / "design.csv")["seed"])
+    values = result.posterior.set_index("point")["rules.clashes.lethality"]
+    assert (design["rules.clashes.lethality"].to_numpy() == values.loc[design["point"]].to_numpy()).all()
+    # The table's numbers from the runs: posterior runs are predictive/outcomes.csv, prior runs sweep/outcomes.csv.
+    post = pd.read_csv(out / "predictive" / "outcomes.csv")["clash_casualties_mean"].dropna().to_numpy()
+    row = table[(table.statistic == "clash_casualties_mean") & (table.distribution == "posterior")].iloc[0]
+    assert row["n_runs"] == 4 and row["median"] == pytest.approx(np.median(post), rel=1e-5)
+    assert row["p_upper"] == pytest.approx(np.mean(post >= 4))
+    assert row["p_value"] == pytest.approx(min(1, 2 * min(np.mean(post >= 4), np.mean(post <= 4))))
+    assert row["share_in_band"] == pytest.approx(np.mean((post >= 1) & (post <= 10)))
+    prior = table[(table.statistic == "annual_clash_toll") & (table.distribution == "prior")].iloc[0]
+    assert prior["n_runs"] == 18 and np.isnan(prior["p_value"])
+    summary = json.loads((out / "calibration.json").read_text())
+    assert summary["predictive"]["n_runs"] == 4 and len(summary["predictive"]["table"]) == 4
+
+
+def test_predictive_files_are_the_same_with_one_or_two_workers(tiny, tmp_path):
+    _, _, serial = tiny
+    _, _, parallel = _tiny(tmp_path, 2, "parallel")
+    for name in ("predictive.csv", "posterior.csv", "draws.csv", "predictive/design.csv", "plots/predictive.png"):
+        assert (serial.directory / name).read_bytes() == (parallel.directory / name).read_bytes(), name
+    runs = [
+        pd.read_csv(r.directory / "predictive" / "outcomes.csv").drop(columns="elapsed_s") for r in (serial, parallel)
+    ]
+    pd.testing.assert_frame_equal(*runs)  # every run the same but for its timing
+
+
+def test_interrupted_predictive_runs_resume_to_the_same_table(tiny, tmp_path):
+    base, calibration, whole = tiny
+    cut = tmp_path / "cut"
+    shutil.copytree(whole.directory, cut)
+    journal = cut / "predictive" / "runs.jsonl"
+    journal.write_bytes(b"".join(journal.read_bytes().splitlines(keepends=True)[:1]))
+    for name in ("predictive.csv", "predictive/outcomes.csv"):
+        (cut / name).unlink()
+    calibrate(base, calibration, out=cut, resume=True, scenario_file=whole.summary["scenario_file"], plots=False)
+    assert (cut / "predictive.csv").read_text() == (whole.directory / "predictive.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "key_path", "message"),
+    [
+        ({"outcome": "killed_window_peak"}, "calibration.predictive.checks.0.outcome", "is a fitted statistic"),
+        ({"outcome": "nonsense"}, "calibration.predictive.checks.0.outcome", "unknown outcome"),
+        ({"observed": "targets.nope"}, "calibration.predictive.checks.0.observed", "is not a target"),
+        ({"band": [5, 1]}, "calibration.predictive.checks.0", "empty band"),
+        ({"band": None, "observed": None}, "calibration.predictive.checks.0", "give `observed`, `band` or both"),
+    ],
+)
+def test_bad_predictive_checks_are_refused(tmp_path, change, key_path, message):
+    check = {"outcome": "annual_clash_toll", "band": [30, 400], "basis": "assumption", "why": "x", **change}
+    section = {"calibration": {**yaml.safe_load(GOOD_SECTION)["calibration"], "predictive": {"checks": [check]}}}
+    path = write_scenario(tmp_path, "bad.yaml", text=yaml.safe_dump(section, sort_keys=False))
+    with pytest.raises(ScenarioError) as caught:
+        load_calibration(path)
+    problem = caught.value.problems[0]
+    assert problem.key_path == key_path and message in problem.message, str(problem)
+
+
+# --------------------------------------------------------------------------- run --posterior
+
+
+def _ensemble(source, posterior: Path, out: Path, *extra: str) -> int:
+    args = ["run", str(source), "--posterior", str(posterior), "--replicates", "5", "--steps", "8", "--seed", "11"]
+    return cli.main([*args, "--out", str(out), "--no-plots", *extra])
+
+
+def test_run_with_a_posterior_cycles_its_draws(tiny, tmp_path):
+    base, _, result = tiny
+    source = result.summary["scenario_file"]
+    out = tmp_path / "ensemble"
+    assert _ensemble(source, result.directory, out) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["posterior"]["n_draws"] == 2 and manifest["posterior"]["parameters"] == ["rules.clashes.lethality"]
+    assert [r["posterior_draw"] for r in manifest["replicates"]] == [0, 1, 0, 1, 0]
+    kept = result.posterior
+    assert [r["posterior_point"] for r in manifest["replicates"]] == [int(kept.point[k % 2]) for k in range(5)]
+    timeseries = pd.read_csv(out / "timeseries.csv")
+    for entry in manifest["replicates"]:
+        value = float(entry["posterior_set"][0].split("=", 1)[1])
+        assert value == kept["rules.clashes.lethality"][entry["posterior_draw"]]  # exactly, no rounding
+        assert f"--set {entry['posterior_set'][0]}" in entry["rerun"]
+        # Each replicate ran at its draw: rerunning it alone with those values gives the same days.
+        alone = run_model(load_scenario(source, entry["posterior_set"]), entry["seed"], 8).timeseries
+        mine = timeseries[timeseries.replicate == entry["replicate"]].drop(columns=["replicate", "seed"])
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone, check_dtype=False, atol=1e-9)
+    # Deterministic: again, from the file itself and with two workers, the same runs and draws.
+    again = tmp_path / "again"
+    assert _ensemble(source, result.directory / "posterior.csv", again, "--workers", "2") == 0
+    assert (again / "timeseries.csv").read_bytes() == (out / "timeseries.csv").read_bytes()
+    replicates = json.loads((again / "manifest.json").read_text())["replicates"]
+    assert [r["posterior_set"] for r in replicates] == [r["posterior_set"] for r in manifest["replicates"]]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("", "not a readable CSV file"),
+        ("point,distance\n1,0.5\n", "no column is a numeric parameter"),
+        ("point,rules.clashes.lethality\n", "holds no draws"),
+        ("point,rules.clashes.lethality\n1,abc\n", "line 2, column rules.clashes.lethality: not a finite number"),
+        ("point,rules.clashes.lethality\n1,0.05\n2,7.5\n", "line 3:"),
+    ],
+)
+def test_a_bad_posterior_file_exits_2_with_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "posterior.csv"
+    if content is not None:
+        path.write_text(content)
+    status = cli.main(["run", str(TOY), "--posterior", str(path), "--steps", "3", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and err.count("\n") == 0 and str(path) in err and message in err, err
+    assert not (tmp_path / "o").exists()
