@@ -65,9 +65,11 @@ A window outcome written without its length (`killed_window_peak`) gets the scen
 Files written into `out/`: `posterior.csv` (kept draws: parameters, mean statistics,
 distance), `draws.csv` (every draw, with `accepted`), `calibration.json` (priors, posterior
 medians and intervals, threshold, seeds, versions, the predictive checks), `plots/` and
-`calibrated.yaml`: a scenario that `extends` the calibrated one and sets each parameter to
-its posterior median, with a `provenance:` entry citing the targets, the draws and
-replicates, the median and its interval. With `predictive:`, also `predictive/` (the new
+`calibrated.yaml`: a scenario that `extends` the calibrated one and sets the parameters to
+the posterior medoid (`calibration.point`, default: the kept draw with the least summed
+distance to the others, `posterior_medoid`; or each parameter's median), with a
+`provenance:` entry citing the targets, the draws and replicates, the value written, the
+median and its interval. With `predictive:`, also `predictive/` (the new
 runs, a sweep directory), `predictive.csv` and `plots/predictive.png` (`sim.posterior`).
 `run.py run SCENARIO --posterior out/` runs a posterior ensemble: replicate k at kept draw k.
 draws.csv, posterior.csv, predictive.csv and the plots are the same for the same root seed
@@ -439,6 +441,31 @@ def distances(values: pd.DataFrame, statistics: list[ResolvedStatistic]) -> np.n
     return np.where(np.isfinite(total), total, np.inf)
 
 
+def _unit(values: np.ndarray, prior: SweepRange) -> np.ndarray:
+    """Values on the prior's unit scale: (x - low) / (high - low), in log space for a log prior."""
+    if prior.log:
+        return (np.log(values) - np.log(prior.low)) / (np.log(prior.high) - np.log(prior.low))
+    return (values - prior.low) / (prior.high - prior.low)
+
+
+def posterior_medoid(posterior: pd.DataFrame, calibration: Calibration) -> pd.Series:
+    """The medoid of the kept draws: the draw with the least summed Euclidean distance to the others.
+
+    Distances are on each prior's unit scale (log for a log prior), so no parameter weighs more
+    for its units. A multivariate median that is itself a kept draw: where the statistics pin a
+    combination of parameters (a ridge: fewer, deadlier clashes fit as well as more, milder
+    ones), it lies on the ridge, where each parameter's own median need not. Ties go to the
+    draw listed first (closest to the targets).
+
+    Returns:
+        The medoid's row of `posterior` (parameters, statistics, point, distance).
+    """
+    keys = list(calibration.parameters)
+    unit = np.column_stack([_unit(posterior[k].to_numpy(dtype=float), calibration.parameters[k]) for k in keys])
+    summed = np.sqrt(((unit[:, None, :] - unit[None, :, :]) ** 2).sum(axis=-1)).sum(axis=1)
+    return posterior.iloc[int(np.argmin(summed))]
+
+
 def analyse_calibration(
     out: Path,
     scenario: Scenario,
@@ -478,6 +505,7 @@ def analyse_calibration(
     posterior = kept.reset_index(drop=True)
     threshold = float(kept["distance"].max())
 
+    medoid = posterior_medoid(posterior, calibration)
     parameters = {}
     for key, prior in calibration.parameters.items():
         values = posterior[key].to_numpy(dtype=float)
@@ -498,10 +526,11 @@ def analyse_calibration(
                 "q95": q95,
                 "mean": float(values.mean()),
                 "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                "medoid": float(medoid[key]),
             },
             # 90 % interval width over the prior's (in log space for log priors): < 1 means the data informed it
             "interval_width_ratio": _width(q05, q95, prior.log) / _width(p05, p95, prior.log),
-            "calibrated_value": _round_value(median, prior),
+            "calibrated_value": _round_value(float(medoid[key]) if calibration.point == "medoid" else median, prior),
         }
     # Rank correlations between parameters among the kept draws: a strong one is a ridge (the
     # statistics pin down a combination of the parameters better than each one alone).
@@ -538,6 +567,8 @@ def analyse_calibration(
         "n_draws_missing_statistics": int((~np.isfinite(draws["distance"])).sum()),
         "accept_fraction": calibration.accept,
         "n_accepted": int(len(posterior)),
+        "point": calibration.point,
+        "medoid_point": int(medoid["point"]) if "point" in medoid else None,
         "distance": "sum over statistics of ((statistic - target) / scale)^2; statistics averaged over replicates",
         "threshold_distance": threshold,
         "parameters": parameters,
@@ -663,6 +694,11 @@ def _sources(statistics: list[ResolvedStatistic]) -> str:
     return " and ".join(parts)
 
 
+def _point_words(summary: dict) -> str:
+    """How the calibrated values were chosen, in words: 'posterior medoid' or 'posterior median'."""
+    return "posterior medoid" if summary.get("point", "median") == "medoid" else "posterior median"
+
+
 def write_calibrated_scenario(
     out: Path,
     scenario: Scenario,
@@ -672,7 +708,7 @@ def write_calibrated_scenario(
     spec: dict,
     now: datetime,
 ) -> Path:
-    """`calibrated.yaml`: the calibrated scenario with every parameter at its posterior median.
+    """`calibrated.yaml`: the calibrated scenario with the parameters at the posterior point (`calibration.point`).
 
     It `extends` the scenario file (by a relative path) when that file still resolves to the
     calibrated scenario; otherwise (no file, or the file changed) it holds the whole scenario.
@@ -699,14 +735,15 @@ def write_calibrated_scenario(
         key: (
             f"calibrated to {_sources(statistics)} by {METHOD}, {summary['n_draws']} draws x "
             f"{summary['replicates']} replicates of {summary['steps']} days, {summary['n_accepted']} kept: "
-            f"posterior median {p['posterior']['median']:.4g} [5-95%: {p['posterior']['q05']:.4g}, "
+            f"{_point_words(summary)} {p['calibrated_value']:.4g}; posterior median "
+            f"{p['posterior']['median']:.4g} [5-95%: {p['posterior']['q05']:.4g}, "
             f"{p['posterior']['q95']:.4g}] (run.py calibrate, {date})"
         )
         for key, p in summary["parameters"].items()
     }
     name = f"{re.sub(r'^calibrate_', '', scenario.name)}_calibrated"[:64]
     short = ", ".join(k.rsplit(".", 1)[-1] for k in values)
-    description = f"{scenario.name} with {short} at their ABC posterior medians"[:300]
+    description = f"{scenario.name} with {short} at the ABC {_point_words(summary)}"[:300]
     source = spec.get("scenario_file")
     extends = None
     has_section = False
@@ -721,7 +758,7 @@ def write_calibrated_scenario(
     header = [
         f"# Calibrated scenario written by `run.py calibrate` on {date} ({METHOD}).",
         f"# {summary['n_accepted']} of {summary['n_draws']} prior draws kept (distance <= "
-        f"{summary['threshold_distance']:.4g}); each parameter is set to its posterior median.",
+        f"{summary['threshold_distance']:.4g}); the parameters are set to the {_point_words(summary)}.",
         "# Statistics and targets: " + "; ".join(f"{s.name} -> {s.target:g} (scale {s.scale:g})" for s in statistics),
         "# Details: calibration.json, posterior.csv and plots/ beside this file.",
     ]

@@ -684,6 +684,12 @@ class Calibration(Strict):
         None, ge=1, le=100_000, unit="days", help="days per run (default: the scenario's `steps`)"
     )
     predictive: Predictive | None = Field(None, description="posterior predictive checks (sim.posterior)")
+    point: Literal["medoid", "median"] = Field(
+        "medoid",
+        description="the calibrated value written: medoid = the kept draw with the least summed distance to the "
+        "others in prior-scaled units (a multivariate median, on the posterior's ridge); median = each parameter's "
+        "own median (off a ridge when parameters are correlated)",
+    )
 
     @model_validator(mode="after")
     def _keeps_a_draw(self):
