@@ -646,3 +646,32 @@ def test_a_bad_posterior_file_exits_2_with_one_line(tmp_path, capsys, content, m
     err = capsys.readouterr().err.strip()
     assert status == 2 and err.count("\n") == 0 and str(path) in err and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_posterior_medoid_is_a_kept_draw_on_the_ridge():
+    # Kept draws on a curved ridge (b = (a - 0.5)^2 + 0.1). The point of the marginal medians
+    # lies off the ridge; the medoid is one of the draws, so it lies on it.
+    from sim.calibration import posterior_medoid
+    from sim.schema import Calibration
+
+    calibration = Calibration.model_validate(
+        {
+            "parameters": {"x.a": {"low": 0.0, "high": 1.0}, "x.b": {"low": 0.0, "high": 1.0}},
+            "samples": 100,
+            "accept": 0.5,
+            "statistics": [{"outcome": "killed_total", "target": 1.0, "scale": 1.0}],
+        }
+    )
+    a = np.random.default_rng(3).uniform(0.1, 0.9, 41)
+    posterior = pd.DataFrame({"point": np.arange(41), "x.a": a, "x.b": (a - 0.5) ** 2 + 0.1})
+    medoid = posterior_medoid(posterior, calibration)
+    assert medoid["point"] in set(posterior["point"])
+    assert medoid["x.b"] == pytest.approx((medoid["x.a"] - 0.5) ** 2 + 0.1)  # on the ridge
+    medians = posterior[["x.a", "x.b"]].median()
+    assert abs(medians["x.b"] - ((medians["x.a"] - 0.5) ** 2 + 0.1)) > 0.02  # the marginal medians are not
+    # It minimises the summed distance on the priors' unit scale, whatever the order of the rows.
+    unit = posterior[["x.a", "x.b"]].to_numpy()
+    summed = np.sqrt(((unit[:, None] - unit[None]) ** 2).sum(-1)).sum(1)
+    assert medoid["point"] == posterior["point"].iloc[int(np.argmin(summed))]
+    shuffled = posterior.sample(frac=1.0, random_state=1)
+    assert posterior_medoid(shuffled, calibration)["point"] == medoid["point"]
