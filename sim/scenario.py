@@ -501,7 +501,13 @@ def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list
     for key, spec in section.ranges.items():
         path = ("robustness", "ranges", key)
         if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
-            problems.append(doc.problem(path, f"'{key}' is not a scenario parameter"))
+            problems.append(
+                doc.problem(
+                    path,
+                    f"'{key}' is not a scenario parameter (if an override removed it, "
+                    "also --set robustness=null to drop the robustness section)",
+                )
+            )
             continue
         value = keypath.get(dumped, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

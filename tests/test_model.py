@@ -160,7 +160,8 @@ def test_calm_after_an_agreement_suppresses_clashes_then_decays():
 
 @pytest.mark.slow
 def test_aligned_patrons_make_meetings_succeed_more():
-    aligned = scenario("patron_alignment=[{between: [Iran, Russia], value: 1.0}]")
+    # The override shortens patron_alignment, which the baseline's robustness ranges name: drop that section.
+    aligned = scenario("robustness=null", "patron_alignment=[{between: [Iran, Russia], value: 1.0}]")
     agreements_aligned = total(aligned, "agreements", 365)
     agreements_base = total(scenario(), "agreements", 365)
     assert agreements_aligned.mean() > agreements_base.mean()
