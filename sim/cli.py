@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     patterns.add_argument("scenario")
     patterns.add_argument("--replicates", type=_positive_int, default=100, help="runs (default 100)")
-    patterns.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    patterns.add_argument(
+    seeding = patterns.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    seeding.add_argument(
         "--seeds",
         type=_seed,
         nargs="+",
@@ -503,7 +504,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         if args.command in ("sweep", "calibrate", "robustness"):
-            print("interrupted; finished runs are kept: continue with --resume DIR", file=sys.stderr)
+            where = getattr(args, "resume", None) or getattr(args, "out", None) or "DIR (the output directory)"
+            print(f"interrupted; finished runs are kept: continue with --resume {where}", file=sys.stderr)
         else:
             print("interrupted; no results were written", file=sys.stderr)
         return 130

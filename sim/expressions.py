@@ -159,6 +159,8 @@ class _Parser:
                 self.take(")")
                 if value == "abs" and len(args) != 1:
                     raise ExpressionError("abs takes one argument")
+                if value in ("min", "max") and len(args) < 2:
+                    raise ExpressionError(f"{value} takes two or more arguments")
                 return ("call", value, tuple(args))
             self.names.append(value)
             return ("out", value)
@@ -184,7 +186,34 @@ def parse_expression(text: str) -> Expression:
         raise ExpressionError(f"longer than {MAX_LENGTH} characters")
     parser = _Parser(text)
     tree = parser.parse()
+    _check_constants(tree)
     return Expression(text=text.strip(), tree=tree, outcomes=tuple(dict.fromkeys(parser.names)))
+
+
+def _outcomes_in(node: tuple) -> bool:
+    if node[0] == "out":
+        return True
+    if node[0] == "num":
+        return False
+    if node[0] == "neg":
+        return _outcomes_in(node[1])
+    if node[0] == "call":
+        return any(_outcomes_in(a) for a in node[2])
+    return _outcomes_in(node[2]) or _outcomes_in(node[3])
+
+
+def _check_constants(node: tuple) -> None:
+    """Refuse a part made of numbers alone that is not a finite number (1/0, 1e308*1e308)."""
+    if not _outcomes_in(node):
+        value = _evaluate(node, {})
+        if not math.isfinite(value):
+            raise ExpressionError("a part made of numbers alone is not a finite number (a division by zero?)")
+        return
+    if node[0] == "bin" and node[1] == "/" and not _outcomes_in(node[3]) and _evaluate(node[3], {}) == 0:
+        raise ExpressionError("a division by zero (a divisor made of numbers alone is 0)")
+    children = {"neg": lambda n: [n[1]], "call": lambda n: list(n[2]), "bin": lambda n: [n[2], n[3]]}
+    for child in children.get(node[0], lambda n: [])(node):
+        _check_constants(child)
 
 
 def _evaluate(node: tuple, values: Mapping[str, float]) -> float:

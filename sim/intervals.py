@@ -48,7 +48,10 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
     denominator = n + z * z
     centre = (k + z * z / 2) / denominator
     half = z * math.sqrt(max(k * (n - k) / n, 0.0) + z * z / 4) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    share = k / n
+    # Rounding can put an end a hair on the wrong side of the share (1 - 1e-16 for k = n):
+    # the interval always contains the share.
+    return max(0.0, min(centre - half, share)), min(1.0, max(centre + half, share))
 
 
 def bootstrap_interval(

@@ -833,6 +833,13 @@ def _command(reports: Sequence[ValidationReport], variants: bool = False) -> str
     return command + (" --variants" if variants else "")
 
 
+def _default_threshold(report: ValidationReport) -> float:
+    """The default threshold the report used: --threshold if given, else the scenario's."""
+    if report.threshold_override is not None:
+        return report.threshold_override
+    return report.scenario.validation.threshold
+
+
 def render_markdown(
     report: ValidationReport,
     plots_href: str = "plots",
@@ -881,7 +888,9 @@ def render_markdown(
         + (f", file `{display_path(report.scenario_file)}`" if report.scenario_file else ""),
         f"- Overrides: {', '.join(f'`{o}`' for o in report.overrides) if report.overrides else 'none'}",
         f"- Runs: {report.replicates} replicates of {report.steps} days at each root seed ({roots}); "
-        "replicate seeds derived with `numpy.random.SeedSequence`, listed in each `patterns*.csv`",
+        "replicate seeds derived with `numpy.random.SeedSequence`, listed in the per-run tables "
+        "(`patterns.csv` for the first root seed; for the others `seed-<root>/patterns.csv`, or "
+        "`patterns_seed<root>.csv` in docs/validation/)",
         f"- Command: `{_command(everything, variants is not None)}`"
         + ("" if replications else f" (in Python: `{report.python_call}`)"),
         f"- Date: {report.finished.strftime('%Y-%m-%d %H:%M UTC')} (root seed {report.root_seed} took "
@@ -893,7 +902,7 @@ def render_markdown(
         "source article (paragraph §, fact ids in `seeds/provenance.yaml`), turned into a yes/no test of "
         "one run: an outcome expression over `sim/outcomes.py` and the bounds it must meet. The share is "
         "the fraction of runs that show it, with its Wilson 95% interval; a pattern is reproduced when the "
-        f"share reaches its threshold ({sc.validation.threshold:.2f} unless the pattern says otherwise) at "
+        f"share reaches its threshold ({_default_threshold(report):.2f} unless the pattern says otherwise) at "
         "every root seed. A run in which a measure is undefined (a share of no clashes) does not show the "
         "pattern. **Validation** patterns emerge from the mechanisms; **verification** patterns restate an "
         "input, follow directly from one, or were fitted by the calibration: they check that the model "
@@ -1039,8 +1048,8 @@ def plot_shares(report: ValidationReport, path: Path) -> Path:
     ax.grid(True, axis="x", color="#DDDDDD", lw=0.6)
     ax.set_axisbelow(True)
     ax.set_title(
-        f"Patterns of the source in '{report.scenario_name}': share of {report.replicates} runs "
-        f"at root seed {report.root_seed} ({'PASS' if report.passed else 'FAIL'})",
+        f"'{report.scenario_name}': share of {report.replicates} runs showing each pattern, "
+        f"root seed {report.root_seed} ({'PASS' if report.passed else 'FAIL'})",
         loc="left",
         fontsize=11,
         fontweight="bold",
@@ -1074,7 +1083,7 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
     fig = new_figure(13, height, footer=_footnote(report), pad=0.04)
     fig.suptitle(
         f"Per-run measures of the patterns, '{report.scenario_name}' ({report.replicates} runs); "
-        "green: range that shows the pattern; dashed: the article's figure or the cut-off",
+        "green: range that shows the pattern; dashed: the source's figure or the cut-off",
         fontsize=11,
         fontweight="bold",
     )
@@ -1102,6 +1111,7 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
         nan_runs = report.replicates - len(values)
         ax.set_title(label + (f"  [{nan_runs} runs undefined]" if nan_runs else ""), fontsize=8.5, loc="left")
         ax.set_ylabel("runs", fontsize=8)
+        ax.set_xlabel(label.split("\n")[-1], fontsize=7.5)
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#EEEEEE", lw=0.5)
         ax.set_axisbelow(True)

@@ -451,6 +451,12 @@ def plan_robustness(
     section = config.robustness
     if section is None:
         raise RobustnessError(f"scenario '{config.name}' has no `robustness:` section")
+    varied = [o.partition("=")[0].strip() for o in overrides if o.partition("=")[0].strip() in section.ranges]
+    if varied:
+        raise RobustnessError(
+            f"--set {', '.join(varied)}: the robustness section varies {'it' if len(varied) == 1 else 'them'} "
+            "over a range, so a fixed value would be ignored; change the range, or move the key to `fixed:`"
+        )
     table = variant_expectations(config)
     chosen = list(table) if variants is None else list(dict.fromkeys(variants))
     unknown = [name for name in chosen if name not in table]
@@ -1346,7 +1352,7 @@ def plot_shares(summary: pd.DataFrame, manifest: dict, path: Path) -> Path:
     colours = [BLUE if r.kind == "verdict" else GREY for r in summary.itertuples()]
     share = summary["share"].to_numpy(dtype=float)
     low, high = summary["ci_low"].to_numpy(dtype=float), summary["ci_high"].to_numpy(dtype=float)
-    err = np.nan_to_num(np.vstack([share - low, high - share]))
+    err = np.clip(np.nan_to_num(np.vstack([share - low, high - share])), 0.0, None)
     ax.barh(y, np.nan_to_num(share), color=colours, xerr=err, ecolor="#333333", capsize=2)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlim(0, 1)

@@ -801,3 +801,21 @@ def test_patrons_agree_makes_meetings_succeed_and_calm_last(baseline_runs):
 
     assert agreement_share(agree) > agreement_share(base)
     assert mean_calm(agree) > mean_calm(base)
+
+
+def test_wilson_interval_always_contains_the_share():
+    # Rounding once put the upper end of k = n a hair below 1 (a negative error bar).
+    for n in range(1, 1001):
+        for k in {0, 1, n // 2, n - 1, n}:
+            low, high = wilson_interval(k, n)
+            assert low <= k / n <= high, (k, n)
+
+
+def test_outcome_expressions_refuse_what_cannot_evaluate():
+    from sim.expressions import ExpressionError, parse_expression
+
+    for bad in ("max(killed_total)", "min(x)", "1/0", "x / 0", "x / (2 - 2)", "1e308 * 1e308", "eval(1)", "x >= 1", ""):
+        with pytest.raises(ExpressionError):
+            parse_expression(bad)
+    assert parse_expression("min(a, b) / (1 + 1)").evaluate({"a": 4.0, "b": 6.0}) == 2.0
+    assert np.isnan(parse_expression("a / b").evaluate({"a": 1.0, "b": 0.0}))  # a ratio to nothing: NaN

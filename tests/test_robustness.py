@@ -189,6 +189,9 @@ def test_unknown_variants_and_scenarios_without_a_section_are_refused():
         plan_robustness("baseline", variants=["nope"])
     with pytest.raises(RobustnessError, match="no `robustness:` section"):
         plan_robustness(SCENARIOS / "toy_two_towns.yaml")
+    # A --set on a varied key would be silently overwritten by the design: refused.
+    with pytest.raises(RobustnessError, match="varies it over a range"):
+        plan_robustness("baseline", variants=["salary_parity"], overrides=["factions.NDF.privileges=0.2"])
 
 
 # --------------------------------------------------------------------------- runs: workers, resume
