@@ -138,7 +138,7 @@ def simulate(
         if posterior is not None:
             from sim.posterior import ensemble_configs, load_posterior
 
-            draws = load_posterior(posterior, config)
+            draws = load_posterior(posterior, config, overrides)
             configs = ensemble_configs(config, draws, replicates)
             record = draws.manifest(replicates)
     except BaseException:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,25 +155,39 @@ def _read_table(file: Path) -> pd.DataFrame:
     return table
 
 
-def load_posterior(path: str | Path, scenario: Scenario) -> PosteriorDraws:
+def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str] = ()) -> PosteriorDraws:
     """Read a calibration's kept draws (a posterior.csv, or the calibration directory holding one).
 
     Every column that is a numeric parameter of `scenario` is taken as a parameter; each draw
-    must make a valid scenario with them.
+    must make a valid scenario with them. A column named like a scenario key (its first part
+    is a section of the scenario: `rules.clashes.p_maxx`) that the scenario lacks is an error,
+    not skipped; so is a parameter the `overrides` (`--set`) also set, which the draws would
+    silently replace.
 
     Raises:
-        PosteriorError: no such file, not a CSV, no rows, no parameter column, a value that
-            is not a finite number, or a draw the scenario refuses (one line, naming the file).
+        PosteriorError: no such file, not a CSV, no rows, no parameter column, a column that
+            names no parameter, a parameter also overridden, a value that is not a finite
+            number, or a draw the scenario refuses (one line, naming the file).
     """
     path = Path(path)
     file = path / POSTERIOR_FILE if path.is_dir() else path
     table = _read_table(file)
     dumped = scenario_to_dict(scenario)
+    sections = set(type(scenario).model_fields) - set(NOT_PARAMETERS)
+    overridden = {o.partition("=")[0].strip() for o in overrides}
     parameters = []
     for column in table.columns:
         key = str(column)
-        if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
+        if key.split(".")[0] in NOT_PARAMETERS:
             continue
+        if not keypath.exists(dumped, key):
+            if key.split(".")[0] in sections:
+                raise PosteriorError(f"{file}: column {key}: not a parameter of scenario '{scenario.name}'")
+            continue  # a statistic or bookkeeping column (distance, n_runs, ...)
+        if key in overridden:
+            raise PosteriorError(
+                f"{file}: column {key}: also set by --set; the draws would replace it (drop one of the two)"
+            )
         value = keypath.get(dumped, key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             parameters.append(key)

@@ -636,6 +636,7 @@ def test_run_with_a_posterior_cycles_its_draws(tiny, tmp_path):
         ("point,rules.clashes.lethality\n", "holds no draws"),
         ("point,rules.clashes.lethality\n1,abc\n", "line 2, column rules.clashes.lethality: not a finite number"),
         ("point,rules.clashes.lethality\n1,0.05\n2,7.5\n", "line 3:"),
+        ("point,rules.clashes.lethalty\n1,0.05\n", "column rules.clashes.lethalty: not a parameter"),
     ],
 )
 def test_a_bad_posterior_file_exits_2_with_one_line(tmp_path, capsys, content, message):
@@ -675,3 +676,11 @@ def test_posterior_medoid_is_a_kept_draw_on_the_ridge():
     assert medoid["point"] == posterior["point"].iloc[int(np.argmin(summed))]
     shuffled = posterior.sample(frac=1.0, random_state=1)
     assert posterior_medoid(shuffled, calibration)["point"] == medoid["point"]
+
+
+def test_a_posterior_parameter_also_set_on_the_command_line_is_refused(tmp_path, capsys):
+    path = tmp_path / "posterior.csv"
+    path.write_text("point,rules.clashes.lethality\n1,0.05\n")
+    argv = ["run", str(TOY), "--posterior", str(path), "--set", "rules.clashes.lethality=0.2", "--steps", "3"]
+    assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert "also set by --set" in capsys.readouterr().err and not (tmp_path / "o").exists()
