@@ -428,6 +428,17 @@ def _bad_rows(path: Path, table: pd.DataFrame, bad: pd.Series, what: Callable[[i
     raise EventDataError(f"{path}: {where}: {what(i)}")
 
 
+def _event_dates(text: pd.Series) -> pd.Series:
+    """ACLED's event dates as datetimes: ISO (2019-11-01) or day month-name year (01 November 2019).
+
+    Anything else (05/11/2019: day or month first?) is NaT, so it is refused rather than guessed.
+    """
+    text = text.astype("string").str.strip()
+    iso = pd.to_datetime(text, errors="coerce", format="%Y-%m-%d")
+    named = pd.to_datetime(text, errors="coerce", format="%d %B %Y")
+    return iso.fillna(named)
+
+
 def read_observed(path: str | Path) -> pd.DataFrame:
     """Read an observed ACLED export: `event_date`, `event_type`, `fatalities` and where each event was.
 
@@ -480,14 +491,21 @@ def read_observed(path: str | Path) -> pd.DataFrame:
         raise EventDataError(f"{path}: no events (a header and no rows)")
     table = table.apply(lambda column: column.str.strip())
     _bad_rows(path, table, table["event_type"] == "", lambda i: "event_type is empty")
-    dates = pd.to_datetime(table["event_date"], errors="coerce", format="mixed")
-    _bad_rows(path, table, dates.isna(), lambda i: f"event_date {table['event_date'].iloc[i]!r} is not a date")
+    dates = _event_dates(table["event_date"])
+    _bad_rows(
+        path,
+        table,
+        dates.isna(),
+        lambda i: f"event_date {table['event_date'].iloc[i]!r} is not a date as ACLED writes it "
+        "(2019-11-01 or 01 November 2019; 05/11/2019 is ambiguous)",
+    )
     fatalities = pd.to_numeric(table["fatalities"], errors="coerce")
+    fatalities = fatalities.where(np.isfinite(fatalities) & (fatalities % 1 == 0))  # counts: whole and finite
     _bad_rows(
         path,
         table,
         fatalities.isna() | (fatalities < 0),
-        lambda i: f"fatalities {table['fatalities'].iloc[i]!r} is not a count >= 0",
+        lambda i: f"fatalities {table['fatalities'].iloc[i]!r} is not a whole count >= 0",
     )
     location = table["location"] if has_location else pd.Series("", index=table.index)
     lat = lon = pd.Series(np.nan, index=table.index)

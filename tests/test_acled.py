@@ -366,6 +366,9 @@ def test_export_refuses_an_existing_file(toy_dir, tmp_path, capsys):
         (b"event_date,event_type,fatalities\n2019-11-01,Battles,1\n", "missing column(s) location, latitude"),
         (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,two,X\n", "fatalities 'two'"),
         (b"event_date,event_type,fatalities,location\n2019-11-31,Battles,1,X\n", "is not a date"),
+        (b"event_date,event_type,fatalities,location\n05/11/2019,Battles,1,X\n", "ambiguous"),
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,1e400,X\n", "not a whole count"),
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,2.5,X\n", "not a whole count"),
         (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,,34.1,north\n",
          "longitude 'north'"),
         (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,X,34.1,40.2\n"
@@ -387,3 +390,5 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     path.write_bytes(b"\xef\xbb\xbfevent_date,event_type,fatalities,location\n2019-11-01,Battles,1,X\n")
     table = read_observed(path)
     assert list(table["event_date"]) == [pd.Timestamp("2019-11-01")] and table["fatalities"].iloc[0] == 1
+    path.write_bytes(b"event_date,event_type,fatalities,location\n01 November 2019,Battles,1,X\n")  # ACLED's older form
+    assert list(read_observed(path)["event_date"]) == [pd.Timestamp("2019-11-01")]
