@@ -1017,8 +1017,9 @@ def find_boxes(
 
     On each box's trajectory the box kept is the one of largest coverage whose density
     reaches `density` (ties: the denser, then the one with fewer restricted dimensions);
-    if none reaches it, the densest. Its restrictions whose quasi-p value exceeds
-    `PRIM_QP_MAX` are then dropped, least significant first (`drop_restriction`), so a box
+    if none reaches it, the densest. Its restricted assumptions whose limits' quasi-p values
+    all exceed `PRIM_QP_MAX` are then dropped, least significant first (`drop_restriction`;
+    an assumption limited at both ends stays while one end is significant), so a box
     names only assumptions that significantly concentrate the cases. The first box is always returned (flagged by
     `Box.reached`); further boxes are sought among the points outside the earlier ones while
     at least `min_cases` cases remain, and kept only if they reach the density.
@@ -1587,8 +1588,10 @@ def render_markdown(
         f"the {PRIM_SCREEN} best ranked ({PRIM_PEEL_ALPHA:.0%} at a time, boxes of at least {PRIM_MASS_MIN:.0%} of "
         "the points). On each trajectory the box kept is the one of largest coverage (share of those points "
         f"inside) whose density (share of the box's points that are such points) reaches {PRIM_DENSITY:.0%}, else "
-        f"the densest; restrictions whose quasi-p value (Bryant & Lempert 2010) exceeds {PRIM_QP_MAX} are then "
-        "dropped, so a box names only assumptions that significantly concentrate its points. A box found on a "
+        f"the densest; an assumption is then dropped from the box when the quasi-p values (Bryant & Lempert 2010) "
+        f"of both its limits exceed {PRIM_QP_MAX}, so a box names only assumptions that significantly concentrate "
+        "its points (an assumption limited at both ends keeps both limits when one of them is significant: read "
+        "each limit's own quasi-p in the table). A box found on a "
         "hundred points is a lead, not a proof: check it with a sweep over its assumptions."
     )
     verdict_names = list(dict.fromkeys(d.verdict for d in found))
