@@ -138,21 +138,25 @@ def _calibration_of(summary: dict) -> Calibration:
 
 
 @pytest.mark.slow
-def test_calibrated_scenario_validates_and_runs_with_the_posterior_medians(recovery):
+def test_calibrated_scenario_validates_and_runs_at_the_posterior_medoid(recovery):
     result, _ = recovery
     path = result.calibrated_file
     raw = yaml.safe_load(path.read_text())
     assert raw["extends"] == "../toy_fast.yaml"  # relative to calibrated.yaml
     config = load_scenario(path)
     info = result.summary["parameters"]["rules.clashes.lethality"]
+    assert result.summary["point"] == "medoid"  # the default: a kept draw, on the posterior's ridge
     assert config.rules.clashes.lethality == info["calibrated_value"]
-    assert config.rules.clashes.lethality == pytest.approx(info["posterior"]["median"], rel=1e-3)
+    assert config.rules.clashes.lethality == pytest.approx(info["posterior"]["medoid"], rel=1e-3)
+    kept = result.posterior["rules.clashes.lethality"].to_numpy()
+    assert np.isclose(kept, info["posterior"]["medoid"]).any()
     assert (
         config.rules.clashes.p_max == TOY_SETTINGS["rules"]["clashes"]["p_max"] and config.steps == STEPS
     )  # the rest comes from the file
     source = config.provenance["rules.clashes.lethality"]
     assert source.startswith("calibrated to targets") and f"200 draws x 1 replicates of {STEPS} days, 20 kept" in source
-    assert f"posterior median {info['posterior']['median']:.4g} [5-95%: {info['posterior']['q05']:.4g}," in source
+    assert f"posterior medoid {info['calibrated_value']:.4g}; posterior median {info['posterior']['median']:.4g}" in source
+    assert f"[5-95%: {info['posterior']['q05']:.4g}," in source
     assert run_model(config, seed=3, steps=5).timeseries.shape[0] == 6
 
 
