@@ -155,7 +155,8 @@ def test_calibrated_scenario_validates_and_runs_at_the_posterior_medoid(recovery
     )  # the rest comes from the file
     source = config.provenance["rules.clashes.lethality"]
     assert source.startswith("calibrated to targets") and f"200 draws x 1 replicates of {STEPS} days, 20 kept" in source
-    assert f"posterior medoid {info['calibrated_value']:.4g}; posterior median {info['posterior']['median']:.4g}" in source
+    medoid, median = info["calibrated_value"], info["posterior"]["median"]
+    assert f"posterior medoid {medoid:.4g}; posterior median {median:.4g}" in source
     assert f"[5-95%: {info['posterior']['q05']:.4g}," in source
     assert run_model(config, seed=3, steps=5).timeseries.shape[0] == 6
 
