@@ -85,7 +85,7 @@ from scipy.stats import qmc
 
 from sim import keypath
 from sim.design import override_strings, scale_unit
-from sim.executors import Backend, make_backend, progress_bar
+from sim.executors import Backend, make_backend
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
 from sim.intervals import CONFIDENCE, wilson_interval
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
@@ -102,7 +102,7 @@ from sim.runner import run_model
 from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, scenario_to_dict
 from sim.schema import Robustness, RobustnessRange, Scenario
 from sim.seeding import named_stream, replicate_seeds
-from sim.sweep import Journal, SweepError, read_journal, scenario_for
+from sim.sweep import Journal, SweepError, journaled_map, read_journal, scenario_for
 from sim.variants import Expectation, variant_expectations
 from sim.yaml_source import Problem, ScenarioError
 
@@ -748,16 +748,10 @@ def run_robustness(
     started = time.perf_counter()
     n_run = 0
     try:
-        with progress_bar(total, f"robustness {plan.scenario.name}", initial=len(done)) as bar:
-            bar.set_postfix(failed=n_failed)
-            for _, row in backend.map(partial(run_task, plan.job()), tasks, bar=bar):
-                journal.append(row)
-                n_run += 1
-                if row["status"] != "ok":
-                    n_failed += 1
-                    bar.set_postfix(failed=n_failed)
-                if on_row is not None:
-                    on_row(row)
+        n_run, n_failed = journaled_map(
+            backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
+            len(done), n_failed, on_row,
+        )
     finally:
         journal.close()
         backend.close()

@@ -353,6 +353,28 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
     return manifest, config, design
 
 
+def journaled_map(
+    backend, function, tasks, journal: Journal, total: int, desc: str, initial: int, n_failed: int, on_row=None
+) -> tuple[int, int]:
+    """Run `function` over `tasks` on `backend`, appending each row to `journal` as it finishes.
+
+    A progress bar (on a terminal) counts from `initial` of `total` and shows the failed runs.
+    Used by sweeps and robustness jobs alike. Returns (runs made now, failed runs in all).
+    """
+    n_run = 0
+    with progress_bar(total, desc, initial=initial) as bar:
+        bar.set_postfix(failed=n_failed)
+        for _, row in backend.map(function, tasks, bar=bar):
+            journal.append(row)
+            n_run += 1
+            if row["status"] != "ok":
+                n_failed += 1
+                bar.set_postfix(failed=n_failed)
+            if on_row is not None:
+                on_row(row)
+    return n_run, n_failed
+
+
 def run_sweep(
     directory: Path,
     *,
@@ -417,16 +439,10 @@ def run_sweep(
     started = time.perf_counter()
     n_run = 0
     try:
-        with progress_bar(len(design), f"sweep {config.name}", initial=len(done)) as bar:
-            bar.set_postfix(failed=n_failed)
-            for _, row in backend.map(partial(run_task, job), tasks, bar=bar):
-                journal.append(row)
-                n_run += 1
-                if row["status"] != "ok":
-                    n_failed += 1
-                    bar.set_postfix(failed=n_failed)
-                if on_row is not None:
-                    on_row(row)
+        n_run, n_failed = journaled_map(
+            backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
+            len(done), n_failed, on_row,
+        )
     finally:
         journal.close()
         if close:
