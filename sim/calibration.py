@@ -91,7 +91,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from sim import keypath
@@ -132,6 +131,7 @@ from sim.yaml_source import (
     ScenarioError,
     SourcedDocument,
     apply_overrides,
+    dump_yaml,
     load_scenario_document,
 )
 
@@ -772,7 +772,7 @@ def write_calibrated_scenario(
         header.append("# The whole scenario is written out: it no longer matches a scenario file.")
         data = {**resolved, "name": name, "description": description}
         data["provenance"] = {**resolved.get("provenance", {}), **provenance}
-    text = "\n".join(header) + "\n\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=2**31)
+    text = "\n".join(header) + "\n\n" + dump_yaml(data, sort_keys=False, allow_unicode=True, width=2**31)
     path = out / "calibrated.yaml"
     atomic_write_text(path, text)
     load_scenario_ignoring_calibration(path)  # what we wrote must validate (raises ScenarioError otherwise)

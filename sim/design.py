@@ -51,6 +51,7 @@ from scipy.stats import qmc
 
 from sim.schema import Sweep, SweepRange
 from sim.seeding import design_rng
+from sim.yaml_source import ScenarioError, parse_value
 
 __all__ = [
     "SOBOL_COLUMNS",
@@ -239,8 +240,8 @@ def format_value(value) -> str:
     """A value as YAML text that reads back as exactly the same value (`--set key=<text>`).
 
     Floats use `repr` (shortest exact form), with `.0` added before an exponent because
-    YAML 1.1 (PyYAML) reads `1e-05` as a string; bools are `true`/`false`; strings that
-    would not read back as themselves are single-quoted.
+    YAML 1.1 (PyYAML) reads `1e-05` as a string and `sim.yaml_source` reads `1e5` as an int;
+    bools are `true`/`false`; strings that would not read back as themselves are single-quoted.
     """
     if isinstance(value, np.generic):
         value = value.item()
@@ -269,8 +270,8 @@ def format_value(value) -> str:
 
 def _reads_back(text: str) -> bool:
     try:
-        return yaml.safe_load(text) == text
-    except yaml.YAMLError:
+        return parse_value(text) == text  # as `--set` reads it (sim.yaml_source)
+    except ScenarioError:
         return False
 
 

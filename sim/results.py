@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from sim.scenario import PROJECT_DIR, scenario_to_dict
 from sim.schema import Scenario
+from sim.yaml_source import dump_yaml
 
 if TYPE_CHECKING:  # reading results must not need the model code
     from sim.runner import RunResult
@@ -325,7 +325,7 @@ def build_manifest(
 def write_run_files(directory: Path, config: Scenario, results: list[RunResult], manifest: dict) -> None:
     """Write the five data files of a run into `directory` (normally a staging directory)."""
     directory = Path(directory)
-    text = yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    text = dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     atomic_write_text(directory / "scenario.yaml", text)
 
     from sim.geography import build_geography  # local: reading results needs neither

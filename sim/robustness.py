@@ -104,7 +104,7 @@ from sim.schema import Robustness, RobustnessRange, Scenario
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import Journal, SweepError, journaled_map, read_journal, scenario_for
 from sim.variants import Expectation, variant_expectations
-from sim.yaml_source import Problem, ScenarioError
+from sim.yaml_source import Problem, ScenarioError, dump_yaml
 
 __all__ = [
     "ALL_VERDICT",
@@ -560,7 +560,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _yaml(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return dump_yaml(data, sort_keys=False, allow_unicode=True)
 
 
 def _command(plan: Plan, workers: int, dask: str | None, variants_given: bool) -> str:

@@ -154,6 +154,8 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
         if isinstance(value, (int, float, str, bool)):
             shown = repr(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
+        elif value is None and kind != "none_required":  # `~`, `null` or an empty value in YAML
+            message += " (got null)"
     return document.problem((*prefix, *loc), message)
 
 

@@ -31,7 +31,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from sim.executors import Backend, make_backend, progress_bar
 from sim.outcomes import compute_outcomes
@@ -48,7 +47,7 @@ from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_to_dict, validate_document
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds, run_seed
-from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
+from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides, dump_yaml
 
 KIND = "faction-sim sweep"
 JOURNAL = "runs.jsonl"
@@ -307,7 +306,7 @@ def start_sweep(
             raise ValueError(f"a given design needs the columns {', '.join(missing)}")
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(
-        directory / "scenario.yaml", yaml.safe_dump(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+        directory / "scenario.yaml", dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     )
     atomic_write_text(directory / "design.csv", design.to_csv(index=False))
     # The manifest goes last: a directory with a manifest has its design and scenario.

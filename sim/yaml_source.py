@@ -20,6 +20,15 @@ Why we walk PyYAML *nodes* instead of calling ``yaml.safe_load``:
   timestamps, ``<<`` merge keys, non-text keys such as ``yes:``, and
   duplicate keys (which ``safe_load`` resolves by keeping the last one).
 
+Unquoted scalars are read by the YAML 1.2 core schema (``1e-3`` is a number,
+``on`` is not true), and every one that YAML 1.1 would read differently
+(``0150`` octal, ``2:30`` base 60, ``yes``/``no``/``on``/``off``/``y``/``n``,
+``1_000``, ``0b101``, ``0o17``, ``-0x1F``) is refused with a message saying how
+to write the value meant; see :func:`yaml11_surprise`.  The one reading that is
+kept although YAML 1.1 differs is an exponent: ``1e5`` and ``1e-3`` are numbers
+(YAML 1.1 reads text, which no number field accepts).  :func:`dump_yaml`
+writes data so that this loader reads it back unchanged.
+
 Public entry points: :func:`load_yaml` (one file), :func:`load_scenario_document`
 (follows ``extends`` chains) and :func:`apply_overrides` (``--set key=value``).
 Every failure is reported as a :class:`ScenarioError` holding one or more
@@ -29,7 +38,9 @@ Every failure is reported as a :class:`ScenarioError` holding one or more
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,6 +63,9 @@ __all__ = [
     "load_yaml",
     "load_scenario_document",
     "apply_overrides",
+    "dump_yaml",
+    "parse_value",
+    "yaml11_surprise",
 ]
 
 # --- limits ------------------------------------------------------------------
@@ -82,6 +96,12 @@ _MERGE_MESSAGE = (
     "merge keys ('<<') are not supported; write the keys out in full (or quote '<<' if you meant the text)"
 )
 _DATE_MESSAGE = "dates are not supported here; quote it"
+_INT_TAG = _YAML_TAG + "int"
+_FLOAT_TAG = _YAML_TAG + "float"
+_BOOL_TAG = _YAML_TAG + "bool"
+# Our resolver's tag for a plain scalar that YAML 1.1 reads differently from YAML 1.2
+# (not a real YAML tag: it never leaves this module except as "refused").
+_SURPRISE_TAG = "tag:sim,2024:yaml11-surprise"
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -148,17 +168,178 @@ class SourcedDocument:
         return Problem(file, dotted(path), line, message)
 
 
+# --- plain scalars: YAML 1.2 core schema, YAML 1.1's surprises refused ----------------
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), ASCII digits only.
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+# `1e5`, `2E+3`: a whole number written with an exponent reads as an integer, so that it
+# serves where an integer is expected (`steps: 1e3`) as well as where a float is (the schema
+# turns ints into floats). The exponent is capped so that `1e999999` cannot build a huge int.
+_WHOLE_EXPONENT = re.compile(r"^([-+]?[0-9]{1,18})[eE]\+?([0-9]{1,2})$")
+_WHOLE_EXPONENT_MAX = 10**18
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
+# Numbers only YAML 1.1 reads (PyYAML's patterns), and how to name them in a message.
+_YAML11_ONLY = (
+    (re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$"), "a base-60 number"),
+    (re.compile(r"^[-+]?0b[0-1_]+$"), "a binary number"),
+    (re.compile(r"^[-+]0x[0-9a-fA-F_]+$"), "a signed hex number"),
+)
+# Text in YAML 1.1 but a number in YAML 1.2 that can only mean that number: an exponent, or a
+# sign before a bare fraction.
+_EXPONENT_OR_SIGNED = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$|^[-+]\.[0-9]+$")
+# YAML 1.1 booleans (its spec lists y/n too, PyYAML leaves them out); refused in any case.
+_YES_WORDS = frozenset({"yes", "on", "y"})
+_NO_WORDS = frozenset({"no", "off", "n"})
+# YAML 1.1's spec (not PyYAML) reads `y`/`n` as booleans too; as a value `y` likely means yes,
+# but as a key it is a coordinate or a name, and keys are text, so these few are kept there.
+_KEY_WORDS = frozenset({"y", "Y", "n", "N"})
+_YAML11 = yaml.resolver.Resolver()  # PyYAML's YAML 1.1 implicit resolution, to compare with
+
+
+def _core_tag(text: str) -> str:
+    """The YAML 1.2 core-schema tag of a plain scalar (integral `1e5` counts as an int)."""
+    if _CORE_NULL.match(text):
+        return _NULL_TAG
+    if _CORE_BOOL.match(text):
+        return _BOOL_TAG
+    if _CORE_INT.match(text):
+        return _INT_TAG
+    if _CORE_FLOAT.match(text):
+        whole = _WHOLE_EXPONENT.match(text)
+        if whole and abs(int(whole[1]) * 10 ** int(whole[2])) <= _WHOLE_EXPONENT_MAX:
+            return _INT_TAG
+        return _FLOAT_TAG
+    return _STR_TAG
+
+
+def _yaml11_value(text: str) -> Any:
+    """What PyYAML's `safe_load` makes of a plain scalar (only called on short numeric text)."""
+    return yaml.safe_load(text)
+
+
+def yaml11_surprise(text: str) -> str | None:
+    """Why the unquoted scalar `text` is refused, or None when it reads as one would expect.
+
+    A scalar is refused when YAML 1.1 (PyYAML's `safe_load`, many other tools) and YAML 1.2
+    read it as different values, except for exponents (`1e5`, `1e-3`: YAML 1.1 reads text,
+    which no number field takes, so the number is what the writer meant). The message starts
+    with the scalar and says what to write instead, e.g. ``0150: a leading zero makes YAML 1.1
+    read an octal number (104); write 150 (or quote it "0150" if you mean text)``.
+    """
+    try:
+        return _surprise(text)
+    except ValueError:  # int() refuses more than 4300 decimal digits (sys.get_int_max_str_digits)
+        return f"{text[:20]}...: a number with {len(text)} characters is too long; quote it if you mean text"
+
+
+def _surprise(text: str) -> str | None:
+    tag11 = _YAML11.resolve(ScalarNode, text, (True, False))
+    if tag11 == _MERGE_TAG:
+        return _MERGE_MESSAGE
+    if tag11 == _TIMESTAMP_TAG:
+        return _DATE_MESSAGE
+    as_text = f"(or quote it {json.dumps(text, ensure_ascii=False)} if you mean text)"
+    word = text.lower()
+    if word in _YES_WORDS or word in _NO_WORDS:
+        meant = "true" if word in _YES_WORDS else "false"
+        return f"{text}: YAML 1.1 reads {meant}, YAML 1.2 text; booleans are only true/false: write {meant} {as_text}"
+    tag12 = _core_tag(text)
+    if _LEADING_ZERO.match(text):
+        decimal = int(text, 10)
+        read = f"an octal number ({_yaml11_value(text)})" if tag11 == _INT_TAG else f"text, YAML 1.2 {decimal}"
+        return f"{text}: a leading zero makes YAML 1.1 read {read}; write {decimal} {as_text}"
+    if tag11 in (_INT_TAG, _FLOAT_TAG):
+        old = _yaml11_value(text)
+        if "_" in text:
+            return f"{text}: YAML 1.1 reads the number {old}, YAML 1.2 text; write {old} without '_' {as_text}"
+        how = next((how for pattern, how in _YAML11_ONLY if pattern.match(text)), None)
+        if how is not None:
+            return f"{text}: YAML 1.1 reads {how} ({old}), YAML 1.2 text; write {old} {as_text}"
+        if tag12 in (_INT_TAG, _FLOAT_TAG):
+            new = _construct(tag12, text)
+            if old == new or (old != old and new != new):  # noqa: PLR0124 - NaN is not equal to itself
+                return None  # e.g. 0x1F, +5, 01.5, .nan: both read the same number
+    elif tag12 == _INT_TAG and text.startswith("0o"):
+        octal = int(text[2:], 8)
+        return f"{text}: YAML 1.2 reads an octal number ({octal}), YAML 1.1 text; write {octal} {as_text}"
+    elif tag11 == tag12 or tag11 == _VALUE_TAG:
+        return None  # the same reading; or '=', YAML 1.1's "value key", text in YAML 1.2 and here
+    elif tag11 == _STR_TAG and tag12 in (_INT_TAG, _FLOAT_TAG) and _EXPONENT_OR_SIGNED.match(text):
+        return None  # 1e5, 1.5e3, -.5: YAML 1.1 text (its patterns want '.' and a signed exponent)
+    return f"{text}: YAML 1.1 and YAML 1.2 read this differently {as_text}"
+
+
+def _surprise_reading(text: str) -> str:
+    """What a refused plain scalar reads as, in words, for 'keys must be text' messages."""
+    if text.lower() in _YES_WORDS | _NO_WORDS:
+        return "true/false"
+    tag11 = _YAML11.resolve(ScalarNode, text, (True, False))
+    return {
+        _INT_TAG: "a number",
+        _FLOAT_TAG: "a number",
+        _TIMESTAMP_TAG: "a date",
+        _MERGE_TAG: "a merge key",
+    }.get(tag11, "a number")  # otherwise YAML 1.1 reads text and YAML 1.2 a number (0o17, 08)
+
+
+def _plain_tag(text: str) -> str:
+    """How this module resolves a plain (unquoted, untagged) scalar: a core tag, or _SURPRISE_TAG."""
+    return _SURPRISE_TAG if yaml11_surprise(text) is not None else _core_tag(text)
+
+
+def _construct(tag: str, text: str) -> Any:
+    """The value of a scalar with a standard tag, by the YAML 1.2 core schema; ValueError if invalid.
+
+    Also serves explicit tags, so `!!int 0x1F` and `!!float 1` work as in YAML 1.2.
+    """
+    if tag == _STR_TAG:
+        return text
+    if tag == _NULL_TAG and _CORE_NULL.match(text):
+        return None
+    if tag == _BOOL_TAG and _CORE_BOOL.match(text):
+        return text.lower() == "true"
+    if tag in (_INT_TAG, _FLOAT_TAG):
+        number: int | float | None = None
+        if _CORE_INT.match(text):
+            base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+            number = int(text[2:] if base != 10 else text, base)
+        elif _CORE_FLOAT.match(text):
+            whole = _WHOLE_EXPONENT.match(text)
+            if tag == _INT_TAG and whole:
+                number = int(whole[1]) * 10 ** int(whole[2])
+            elif tag == _FLOAT_TAG:
+                special = text.lower().lstrip("+")
+                if special in (".inf", "-.inf", ".nan"):  # Python's float() wants no dot
+                    number = float(special.replace(".", ""))
+                else:
+                    number = float(text)
+        if number is not None:
+            return float(number) if tag == _FLOAT_TAG else number
+    raise ValueError(f"{text!r} is not a valid {_short_tag(tag)}")
+
+
 # --- composing -------------------------------------------------------------------
 
 
 class _ScenarioLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses to compose collections nested deeper than MAX_DEPTH.
+    """``yaml.SafeLoader`` with YAML 1.2 core resolution that refuses to nest deeper than MAX_DEPTH.
 
     PyYAML's composer is recursive, so a file made of 100,000 ``[`` would hit
     RecursionError before we ever saw a node.  Counting here turns that into a
-    clean Problem with a line number.  Nothing else is changed: construction of
-    values is done by us, scalar by scalar, with SafeLoader's own constructors.
+    clean Problem with a line number.  Plain scalars are resolved by
+    :func:`_plain_tag` (YAML 1.2, or refused); construction of values is done by
+    us, scalar by scalar (:func:`_construct`).
     """
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0]:
+            return _plain_tag(value)
+        return super().resolve(kind, value, implicit)
 
     def __init__(self, stream: str):
         super().__init__(stream)
@@ -330,7 +511,7 @@ def _describe_node(node: Node) -> str:
         _YAML_TAG + "bool": "true/false",
         _NULL_TAG: "null",
         _TIMESTAMP_TAG: "a date",
-    }.get(node.tag, "a plain value")
+    }.get(node.tag, _surprise_reading(node.value) if node.tag == _SURPRISE_TAG else "a plain value")
 
 
 class _Builder:
@@ -420,9 +601,11 @@ class _Builder:
         where = parent + (node.value,)
         if node.tag == _STR_TAG:
             return node.value  # a str-tagged scalar constructs to exactly its text
-        if node.tag == _MERGE_TAG:
+        if node.tag == _SURPRISE_TAG and node.value in _KEY_WORDS:
+            return node.value  # `x: 1, y: 2`: both YAML 1.1 readers in use and YAML 1.2 read text
+        if node.tag == _MERGE_TAG or (node.tag == _SURPRISE_TAG and node.value == "<<"):
             self._report(node, where, _MERGE_MESSAGE)
-        elif node.tag in _SCALAR_TAGS or node.tag == _TIMESTAMP_TAG:
+        elif node.tag in _SCALAR_TAGS or node.tag in (_TIMESTAMP_TAG, _SURPRISE_TAG):
             message = f"keys must be text; quote it ({node.value!r} reads as {_describe_node(node)})"
             self._report(node, where, message)
         else:
@@ -437,18 +620,17 @@ class _Builder:
         if tag == _TIMESTAMP_TAG:
             self._report(node, path, _DATE_MESSAGE)
             return None
-        if tag == _VALUE_TAG and node.value == "=":
-            return "="  # YAML 1.1 "value key" oddity; safe_load cannot even load it
+        if tag == _SURPRISE_TAG or (tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG) and yaml11_surprise(node.value)):
+            # Plain `0150`, `on`, `2:30`, ... and explicit `!!int 0150`, `!!bool yes` alike.
+            self._report(node, path, yaml11_surprise(node.value) or "unsupported scalar")
+            return None
         if tag not in _SCALAR_TAGS:
             self._report(node, path, _tag_message(tag, node))
             return None
-        constructor = type(self.loader).yaml_constructors[tag]
         try:
-            # SafeLoader's own constructor, so ints/floats/bools/null resolve
-            # exactly like safe_load (including .nan/.inf and 0x1F).
-            return constructor(self.loader, node)
-        except Exception:  # noqa: BLE001 - e.g. `!!int abc`, `!!int ""`, `!!bool maybe`
-            self._report(node, path, f"{node.value!r} is not a valid {_short_tag(tag)}")
+            return _construct(tag, node.value)
+        except ValueError as error:  # e.g. `!!int abc`, `!!int ""`, `!!bool maybe`, 5000 digits
+            self._report(node, path, str(error))
             return None
 
 
@@ -708,3 +890,60 @@ def _parse_override_value(text: str, segments: tuple) -> tuple[Any, dict[tuple, 
         return _build(loader, root, OVERRIDE_FILE, report_lines=False, prefix=segments)
     finally:
         loader.dispose()
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` right-hand side as plain data, read exactly as ``apply_overrides`` reads it.
+
+    Raises:
+        ScenarioError: the text is not a value this module accepts (file ``--set``, no key path).
+    """
+    value, _, problems = _parse_override_value(text, ())
+    if problems:
+        raise ScenarioError(problems)
+    return value
+
+
+# --- writing YAML that reads back unchanged ---------------------------------------------
+
+
+_LINE_BREAKS = frozenset("\x85\u2028\u2029")  # line breaks in YAML besides \n and \r
+
+
+class _ScenarioDumper(yaml.SafeDumper):
+    """``yaml.SafeDumper`` that quotes every string this module would not read back as itself.
+
+    PyYAML quotes what YAML 1.1 reads as non-text (``'on'``, ``'0150'``) but writes
+    ``1e5``, ``y`` and ``08`` plain. Here a string is written plain only when both this
+    module and YAML 1.1 read it back as text, so ``yaml.safe_load`` reads the output right too.
+    """
+
+    def represent_str(self, data: str) -> Node:
+        if any(ch in _LINE_BREAKS for ch in data):
+            # PyYAML writes these raw inside single quotes, where YAML folds them to a space;
+            # double quotes escape them.
+            return self.represent_scalar(_STR_TAG, data, style='"')
+        return super().represent_str(data)
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        yaml11 = super().resolve(kind, value, implicit)
+        if kind is ScalarNode and implicit[0]:
+            ours = _plain_tag(value)
+            return ours if ours != _STR_TAG else yaml11
+        return yaml11
+
+
+def dump_yaml(data: Any, **options: Any) -> str:
+    """``yaml.safe_dump(data, **options)`` whose output :func:`load_yaml` reads back as ``data``.
+
+    Args:
+        data: plain data (dict/list/str/int/float/bool/None).
+        options: as for ``yaml.safe_dump`` (``sort_keys``, ``allow_unicode``, ``width``, ...).
+
+    Returns:
+        The YAML text.
+    """
+    return yaml.dump(data, Dumper=_ScenarioDumper, **options)
+
+
+_ScenarioDumper.add_representer(str, _ScenarioDumper.represent_str)

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-import yaml
 from pydantic.fields import FieldInfo
 
 from sim import keypath
@@ -46,7 +45,7 @@ from sim.scenario import (
     scenario_to_dict,
 )
 from sim.schema import Scenario, schema_field
-from sim.yaml_source import ScenarioError
+from sim.yaml_source import ScenarioError, dump_yaml
 
 ENV_SCENARIO = "SIM_EXPLORER_SCENARIO"  # the scenario the page opens with (set by `serve`)
 ENV_OUT = "SIM_EXPLORER_OUT"  # where saved scenarios and exported data go (default: DEFAULT_OUT)
@@ -562,7 +561,7 @@ class Session:
             lines.append("# No parameter was changed in the explorer.")
         if path_hint:
             lines.append(f"# Run it with: python run.py run {path_hint}")
-        body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        body = dump_yaml(doc, sort_keys=False, allow_unicode=True, width=100)
         return ("\n".join(lines) + "\n" + body).encode("utf-8")
 
     def save_scenario(self, directory: Path | None = None) -> Saved:

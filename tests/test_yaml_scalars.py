@@ -1,0 +1,257 @@
+"""Unquoted scalars that YAML 1.1 reads differently from YAML 1.2 are refused, not reinterpreted.
+
+`salary_usd_month: 0150` would be 104 (octal) to PyYAML's `safe_load`, `2:30` would be 150
+(base 60), `exempts_conscription: on` would be true. The loader (`sim.yaml_source`) reads by
+the YAML 1.2 core schema and refuses every plain scalar the two versions read differently,
+in files and in `--set` alike, with one line saying what to write. Exponents (`1e5`,
+`1e-3`) are numbers. What the project writes (`dump_yaml`) reads back unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import SCENARIOS
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim import cli
+from sim.scenario import load_scenario
+from sim.yaml_source import ScenarioError, apply_overrides, dump_yaml, load_yaml, parse_value
+
+TOY = SCENARIOS / "toy_two_towns.yaml"
+
+# (key path, plain scalar YAML 1.1 reads differently, part of the message, the spelling meant)
+SALARY = "factions.Blue.salary_usd_month"
+EXEMPTS = "factions.Red.exempts_conscription"
+SURPRISES = [
+    (SALARY, "0150", "leading zero makes YAML 1.1 read an octal number (104); write 150", "150"),
+    ("steps", "08", "a leading zero makes YAML 1.1 read text, YAML 1.2 8; write 8", "8"),
+    ("steps", "2:30", "YAML 1.1 reads a base-60 number (150), YAML 1.2 text; write 150", "150"),
+    ("steps", "1:30:00", "base-60 number (5400), YAML 1.2 text; write 5400", "5400"),
+    (SALARY, "1:30.5", "base-60 number (90.5), YAML 1.2 text; write 90.5", "90.5"),
+    (EXEMPTS, "on", "YAML 1.1 reads true, YAML 1.2 text; booleans are only true/false", "true"),
+    (EXEMPTS, "Off", "write false", "false"),
+    (EXEMPTS, "yes", "write true", "true"),
+    (EXEMPTS, "NO", "write false", "false"),
+    (EXEMPTS, "y", "write true", "true"),
+    (EXEMPTS, "n", "write false", "false"),
+    ("steps", "0o17", "YAML 1.2 reads an octal number (15), YAML 1.1 text; write 15", "15"),
+    ("steps", "0b101", "YAML 1.1 reads a binary number (5), YAML 1.2 text; write 5", "5"),
+    ("steps", "1_000", "YAML 1.1 reads the number 1000, YAML 1.2 text; write 1000 without '_'", "1000"),
+    ("start_date", "2019-11-01", "dates are not supported here; quote it", '"2019-11-01"'),
+]
+IDS = [text for _, text, _, _ in SURPRISES]
+
+
+def _extending(tmp_path: Path, key: str, value: str) -> Path:
+    """A scenario extending the toy that sets `key` (dotted) to the YAML text `value`, one key per line."""
+    lines = [f"extends: {TOY}"]
+    for depth, part in enumerate(key.split(".")[:-1]):
+        lines.append("  " * depth + f"{part}:")
+    lines.append("  " * (key.count(".")) + f"{key.split('.')[-1]}: {value}")
+    path = tmp_path / "scenario.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _validate(capsys, *argv) -> tuple[int, list[str], str]:
+    """`run.py validate ARGV...` in process: (exit status, stderr lines, stdout)."""
+    status = cli.main(["validate", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return status, err.splitlines(), out
+
+
+@pytest.mark.parametrize(("key", "text", "fragment", "meant"), SURPRISES, ids=IDS)
+def test_surprise_in_a_file_is_refused_with_file_line_key_and_the_spelling_meant(
+    tmp_path, capsys, key, text, fragment, meant
+) -> None:
+    path = _extending(tmp_path, key, text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2
+    assert len(err) == 1, err
+    assert err[0].startswith(f"{path}:{key.count('.') + 2}: {key}: ")
+    assert fragment in err[0]
+
+
+@pytest.mark.parametrize(("key", "text", "fragment", "meant"), SURPRISES, ids=IDS)
+def test_surprise_in_set_is_refused_with_the_spelling_meant(capsys, key, text, fragment, meant) -> None:
+    status, err, _ = _validate(capsys, TOY, "--set", f"{key}={text}")
+    assert status == 2
+    assert len(err) == 1 and err[0].startswith(f"--set: {key}: ")
+    assert fragment in err[0]
+
+
+@pytest.mark.parametrize(("key", "text", "fragment", "meant"), SURPRISES, ids=IDS)
+def test_the_spelling_meant_is_accepted_in_a_file_and_in_set(tmp_path, capsys, key, text, fragment, meant) -> None:
+    assert _validate(capsys, _extending(tmp_path, key, meant))[0] == 0
+    assert _validate(capsys, TOY, "--set", f"{key}={meant}")[0] == 0
+
+
+def test_the_values_meant_are_what_the_scenario_gets() -> None:
+    config = load_scenario(
+        TOY,
+        ["factions.Blue.salary_usd_month=150", "steps=1e2", "factions.Red.exempts_conscription=false",
+         "start_date='2019-11-01'"],
+    )
+    assert config.factions["Blue"].salary_usd_month == 150.0
+    assert config.steps == 100
+    assert config.factions["Red"].exempts_conscription is False
+    assert config.start_date == "2019-11-01"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("-0x1F", "YAML 1.1 reads a signed hex number (-31), YAML 1.2 text; write -31"),
+        ("+017", "a leading zero makes YAML 1.1 read an octal number (15); write 17"),
+        ("0x_1F", "YAML 1.1 reads the number 31, YAML 1.2 text; write 31 without '_'"),
+        ("1" * 5000, "is too long; quote it if you mean text"),
+    ],
+)
+def test_other_numbers_only_yaml_11_reads_are_refused(text: str, fragment: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        parse_value(text)
+    assert fragment in str(info.value) and len(str(info.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1e5", 100000),  # a whole number with an exponent is an int: `--set steps=1e3` works
+        ("1E2", 100),
+        ("2e+3", 2000),
+        ("1e-3", 0.001),
+        ("1.5e3", 1500.0),
+        ("1.0e5", 100000.0),  # a decimal point makes a float, as everywhere in YAML
+        ("-.5", -0.5),
+        ("1e19", 1e19),  # past 10**18 an exponent stays a float
+        ("0x1F", 31),  # YAML 1.1 and 1.2 agree
+        ("+5", 5),
+        ("01.5", 1.5),
+        ("0", 0),
+        ("-0", 0),
+        ("true", True),
+        ("FALSE", False),
+        ("~", None),
+        ("null", None),
+        ("=", "="),
+    ],
+)
+def test_numbers_and_words_both_versions_would_mean_alike_are_read(text: str, expected) -> None:
+    value = parse_value(text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_set_1e5_is_100000_and_files_read_exponents_as_numbers(tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("a: 1e-3\nb: 1e2\nc: [1e5, 2.5E-1]\n", encoding="utf-8")
+    doc = load_yaml(path)
+    assert doc.data == {"a": 0.001, "b": 100, "c": [100000, 0.25]}
+    assert apply_overrides(doc, ["x=1e5"]).data["x"] == 100000
+
+
+def test_inf_and_nan_are_numbers_that_the_schema_refuses(capsys) -> None:
+    status, err, _ = _validate(capsys, TOY, "--set", "factions.Blue.salary_usd_month=.inf")
+    assert status == 2 and err == ["--set: factions.Blue.salary_usd_month: input should be a finite number (got inf)"]
+
+
+def test_null_where_a_value_is_needed_says_null(capsys) -> None:
+    status, err, _ = _validate(capsys, TOY, "--set", "factions.Blue.label=~")
+    assert status == 2 and err == ["--set: factions.Blue.label: input should be a valid string (got null)"]
+
+
+@pytest.mark.parametrize("text", ["on", "0150", "1e5", "2:30", "y", "2019-11-01", "1_000", "null", "0o17"])
+def test_quoted_scalars_stay_text(tmp_path, capsys, text: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"a: '{text}'\nb: \"{text}\"\nc: !!str {text}\n", encoding="utf-8")
+    assert load_yaml(path).data == {"a": text, "b": text, "c": text}
+    assert parse_value(f"'{text}'") == text
+    assert _validate(capsys, TOY, "--set", f"factions.Blue.label='{text}'")[0] == 0
+
+
+def test_explicit_tags_do_not_bring_yaml_11_back(tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("a: !!int 0150\nb: !!bool yes\nc: !!float 1\nd: !!int 0x1F\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_yaml(path)
+    assert [(p.key_path, p.line) for p in info.value.problems] == [("a", 1), ("b", 2)]
+
+
+def test_keys_y_and_n_are_text_but_yes_and_on_are_refused(tmp_path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("x: 1\ny: 2\nn: 3\n", encoding="utf-8")
+    assert load_yaml(path).data == {"x": 1, "y": 2, "n": 3}
+    path.write_text("on: 1\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"keys must be text; quote it \('on' reads as true/false\)"):
+        load_yaml(path)
+
+
+def test_every_project_scenario_still_loads() -> None:
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        load_yaml(path)  # raises ScenarioError on a refused scalar
+
+
+# --- what the project writes reads back unchanged -----------------------------------------
+
+TRICKY_TEXT = [
+    "on", "off", "yes", "No", "y", "n", "Y", "true", "null", "~", "", "0150", "08", "0o17", "0x1F", "-0x1F",
+    "0b101", "1_000", "2:30", "1:30:00", "1e5", "1e-3", "-.5", ".inf", ".nan", "2019-11-01", "2019-11-01 10:00:00",
+    "<<", "=", "+5", "1.0", "a value with spaces", " lead", "trail ", "#x", "a: b", "- a", "'", '"',
+]
+scalars = st.one_of(
+    st.sampled_from(TRICKY_TEXT),
+    st.text(alphabet=st.sampled_from("0123456789eE+-._:xobyn onYN~"), max_size=8),
+    st.text(max_size=12),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+)
+documents = st.dictionaries(
+    st.one_of(st.sampled_from(TRICKY_TEXT), st.text(min_size=1, max_size=8)),
+    st.one_of(scalars, st.lists(scalars, max_size=4)),
+    max_size=6,
+)
+
+
+def _same(a, b) -> bool:
+    """Equal, and of the same type all the way down (1 and 1.0 and True differ here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+@given(documents)
+def test_dump_yaml_reads_back_unchanged_with_our_loader_and_with_safe_load(tmp_path_factory, data) -> None:
+    text = dump_yaml(data, sort_keys=False, allow_unicode=True)
+    path = tmp_path_factory.mktemp("dump") / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    if data:  # an empty mapping is `{}`, which is no scenario
+        assert _same(load_yaml(path).data, data), text
+    assert _same(yaml.safe_load(text), data), text
+
+
+def test_plain_safe_dump_would_not_have_round_tripped() -> None:
+    """Why `dump_yaml` exists: PyYAML writes these strings unquoted, and they read back as other values."""
+    for text in ("1e5", "y", "08", "-.5"):
+        assert yaml.safe_dump({"a": text}) == f"a: {text}\n"
+        assert dump_yaml({"a": text}) != f"a: {text}\n"
+
+
+def test_a_run_writes_a_scenario_yaml_that_reads_back_as_the_scenario(tmp_path, capsys) -> None:
+    overrides = ["description='0150'", "factions.Blue.label='on'", "factions.Red.label='1e5'", "name='y'"]
+    out = tmp_path / "run"
+    argv = ["run", str(TOY), "--steps", "2", "--no-plots", "--out", str(out)]
+    assert cli.main([*argv, *(x for o in overrides for x in ("--set", o))]) == 0
+    capsys.readouterr()
+    written = load_scenario(out / "scenario.yaml")  # the scenario as resolved (--steps is the run's, not in it)
+    assert written == load_scenario(TOY, overrides)
+    assert (written.description, written.factions["Blue"].label, written.factions["Red"].label) == ("0150", "on", "1e5")
