@@ -61,6 +61,7 @@ from sim.results import (
     default_output_dir,
     display_path,
     git_commit,
+    rerun_command,
     versions,
     write_staged,
 )
@@ -632,7 +633,12 @@ class ValidationReport:
 
     @property
     def command(self) -> str:
-        """The command line that re-runs this validation."""
+        """The command line that re-runs this validation (shell-quoted: `sim.results.rerun_command`)."""
+        return rerun_command(self.argv)
+
+    @property
+    def argv(self) -> list[str]:
+        """The arguments of `command`, unquoted."""
         where = display_path(self.scenario_file) if self.scenario_file else self.scenario.name
         parts = [
             "python",
@@ -654,7 +660,7 @@ class ValidationReport:
             parts += ["--threshold", f"{self.threshold_override:g}"]
         for o in self.overrides:
             parts += ["--set", o]
-        return " ".join(parts)
+        return parts
 
     @property
     def python_call(self) -> str:
@@ -825,12 +831,11 @@ VARIANTS_PLACEHOLDER = (
 
 def _command(reports: Sequence[ValidationReport], variants: bool = False) -> str:
     """The command line that re-runs a validation at every root seed of `reports` (with --variants if asked)."""
-    command = reports[0].command
+    argv = reports[0].argv
     if len(reports) > 1:
-        command = command.replace(
-            f"--seed {reports[0].root_seed}", "--seeds " + " ".join(str(r.root_seed) for r in reports), 1
-        )
-    return command + (" --variants" if variants else "")
+        at = argv.index("--seed")
+        argv = [*argv[:at], "--seeds", *(str(r.root_seed) for r in reports), *argv[at + 2 :]]
+    return rerun_command(argv + (["--variants"] if variants else []))
 
 
 def _default_threshold(report: ValidationReport) -> float:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -234,6 +235,17 @@ def versions() -> dict[str, str]:
     return found
 
 
+def rerun_command(argv: Iterable[object]) -> str:
+    """`argv` as one command line that a POSIX shell (bash, sh, zsh) runs as exactly these arguments.
+
+    Every re-run command the project records or prints goes through here, so a path or a
+    `--set` value with a space, a quote or a `$` can be copied and pasted: `shlex.join`
+    quotes each argument that needs it (`'a value with spaces'`). Items are turned into
+    text with `str` (seeds, steps).
+    """
+    return shlex.join(str(part) for part in argv)
+
+
 def display_path(path: str) -> str:
     """A path relative to the current directory when it lies inside it (shorter re-run commands)."""
     try:
@@ -278,12 +290,12 @@ def build_manifest(
     """
     finished = datetime.now(UTC)
     where = display_path(scenario_file) if scenario_file else config.name
-    set_args = "".join(f" --set {o}" for o in overrides)
     draws = dict((posterior or {}).get("replicates", {}))
 
     def rerun(r: RunResult) -> str:
-        draw_args = "".join(f" --set {o}" for o in draws.get(r.replicate, {}).get("set", []))
-        return f"python run.py run {where} --seed {r.seed} --steps {steps}{set_args}{draw_args}"
+        sets = [*overrides, *draws.get(r.replicate, {}).get("set", [])]
+        argv = ["python", "run.py", "run", where, "--seed", r.seed, "--steps", steps]
+        return rerun_command(argv + [x for o in sets for x in ("--set", o)])
 
     def posterior_draw(r: RunResult) -> dict:
         if r.replicate not in draws:

@@ -96,6 +96,7 @@ from sim.results import (
     default_output_dir,
     display_path,
     git_commit,
+    rerun_command,
     versions,
 )
 from sim.runner import run_model
@@ -573,7 +574,7 @@ def _command(plan: Plan, workers: int, dask: str | None, variants_given: bool) -
     parts += ["--workers", str(workers)] + (["--dask", dask] if dask else [])
     for o in plan.overrides:
         parts += ["--set", o]
-    return " ".join(parts)
+    return rerun_command(parts)
 
 
 def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "serial", command: str = "") -> Path:
@@ -593,6 +594,9 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
     seeds = plan.seeds()
     example = override_strings(design.iloc[0].to_dict(), plan.section.ranges) if len(design) else []
     where = display_path(plan.scenario_file) if plan.scenario_file else plan.scenario.name
+    run = ["python", "run.py", "run", where]
+    base_sets = [x for o in plan.overrides for x in ("--set", o)]
+    example_sets = [x for s in example for x in ("--set", s)]
     manifest = {
         "kind": KIND,
         **plan.comparable(),
@@ -606,11 +610,11 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
         "design": f"Latin hypercube (scipy.stats.qmc.LatinHypercube), named stream '{DESIGN_STREAM}' of the root seed",
         "n_runs": plan.points * plan.replicates * len(plan.names),
         "rerun_point": (
-            f"python run.py run {where} --seed <replicate seed> --steps {plan.steps} "
-            "--set <key>=<value> for each assumption of the point (design.csv)"
+            f"{rerun_command(run)} --seed <replicate seed> {rerun_command(['--steps', plan.steps, *base_sets])}"
+            " --set <key>=<value> for each assumption of the point (design.csv)"
         ),
-        "rerun_example": " ".join(
-            [f"python run.py run {where} --seed {int(seeds[0])} --steps {plan.steps}", *(f"--set {s}" for s in example)]
+        "rerun_example": rerun_command(
+            [*run, "--seed", int(seeds[0]), "--steps", plan.steps, *base_sets, *example_sets]
         ),
         "command": command,
         "executor": executor,

@@ -216,10 +216,14 @@ def _manifest(
     # losing the 63-bit seed's precision and printing integers as 10.0).
     example = design.iloc[:1].to_dict("records")[0] if len(design) else {}
     from sim.design import override_strings
+    from sim.results import rerun_command
 
-    example_sets = (
-        " ".join(f"--set {s}" for s in (*overrides, *override_strings(example, sweep.parameters))) if example else ""
-    )
+    def sets(assignments) -> list[str]:
+        return [x for s in assignments for x in ("--set", s)]
+
+    command = ["python", "run.py", "run", where]
+    fixed = ["--steps", steps, *sets(overrides)]  # after the seed, as in the example
+    example_sets = sets([*overrides, *(override_strings(example, sweep.parameters) if example else [])])
     return {
         "kind": KIND,
         "scenario": config.name,
@@ -236,12 +240,12 @@ def _manifest(
         "steps": int(steps),
         "seeds": SEEDS_NOTE[sweep.seeds],
         "rerun_point": (
-            f"python run.py run {where} --seed <seed from design.csv> --steps {steps} "
-            "--set <parameter>=<value> for each parameter of the point"
+            f"{rerun_command(command)} --seed <seed from design.csv> {rerun_command(fixed)}"
+            " --set <parameter>=<value> for each parameter of the point"
         ),
-        "rerun_example": (
-            f"python run.py run {where} --seed {int(example.get('seed', root_seed))} --steps {steps} {example_sets}"
-        ).strip(),
+        "rerun_example": rerun_command(
+            [*command, "--seed", int(example.get("seed", root_seed)), "--steps", steps, *example_sets]
+        ),
         "executor": executor,
         "versions": versions(),
         "git_commit": git_commit(),

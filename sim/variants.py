@@ -43,7 +43,7 @@ import pandas as pd
 from sim.executors import Backend, make_backend, progress_bar
 from sim.intervals import CONFIDENCE, bootstrap_interval
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
-from sim.results import atomic_write_text, check_output_dir, default_output_dir, write_staged
+from sim.results import atomic_write_text, check_output_dir, default_output_dir, rerun_command, write_staged
 from sim.runner import run_model
 from sim.scenario import DEFAULT_SCENARIO, load_scenario, resolve_scenario_path, variant_path
 from sim.schema import Scenario
@@ -521,7 +521,7 @@ def _command(args, base: str, variants: Sequence[str]) -> str:
         parts += ["--dask", args.dask]
     for o in getattr(args, "overrides", None) or []:
         parts += ["--set", o]
-    return " ".join(parts)
+    return rerun_command(parts)
 
 
 def write_variants(table: pd.DataFrame, directory: str | Path) -> Path:

@@ -41,6 +41,7 @@ from sim.explorer.core import (  # noqa: E402
     list_explorable,
 )
 from sim.explorer.figures import charts_figure, map_figure  # noqa: E402
+from sim.results import rerun_command  # noqa: E402
 from sim.yaml_source import ScenarioError  # noqa: E402
 
 TITLE = "Faction-sim explorer"
@@ -228,7 +229,8 @@ def SavePanel(model: solara.Reactive, session: Session, revision: int):
             solara.Error(failure.value)
         if saved.value is not None:
             shown = saved.value.shown_path
-            _saved_file(saved.value, f"Scenario saved to {shown}; run it with: python run.py run {shown}", "text/yaml")
+            command = rerun_command(["python", "run.py", "run", shown])
+            _saved_file(saved.value, f"Scenario saved to {shown}; run it with: {command}", "text/yaml")
         if exported.value is not None:
             _saved_file(exported.value, f"Time series saved to {exported.value.shown_path}", "text/csv")
 

@@ -35,7 +35,7 @@ from pydantic.fields import FieldInfo
 
 from sim import keypath
 from sim.model import CorridorModel
-from sim.results import RESULTS_DIR, atomic_write_bytes
+from sim.results import RESULTS_DIR, atomic_write_bytes, rerun_command
 from sim.scenario import (
     DEFAULT_SCENARIO,
     SCENARIO_DIR,
@@ -560,7 +560,7 @@ class Session:
         else:
             lines.append("# No parameter was changed in the explorer.")
         if path_hint:
-            lines.append(f"# Run it with: python run.py run {path_hint}")
+            lines.append(f"# Run it with: {rerun_command(['python', 'run.py', 'run', path_hint])}")
         body = dump_yaml(doc, sort_keys=False, allow_unicode=True, width=100)
         return ("\n".join(lines) + "\n" + body).encode("utf-8")
 
