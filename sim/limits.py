@@ -159,6 +159,17 @@ def memory_problem(config: Scenario, steps: int | None = None, workers: int = 1,
     )
 
 
+def workers_problem(workers: int) -> str | None:
+    """Why `workers` local worker processes would not fit in memory (an interpreter each), or None."""
+    need, have = workers * BYTES_PER_PROCESS, available_bytes()
+    if need <= have:
+        return None
+    return (
+        f"{workers} workers need about {_size(need)} for their interpreters alone and the machine has "
+        f"{_size(have)} available; use at most {max(1, have // BYTES_PER_PROCESS)} workers"
+    )
+
+
 def check_memory(
     config: Scenario, steps: int | None = None, workers: int = 1, kept: int = 0, source: str = ""
 ) -> None:

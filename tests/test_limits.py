@@ -174,11 +174,12 @@ def test_cli_runs_a_document_at_the_bounds(tmp_path):
 # --------------------------------------------------------------------------- memory
 
 
+@pytest.mark.slow  # tracemalloc slows the runs: ~20 s each on a busy machine
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["grid.width=300", "grid.height=300"],  # dominated by the grid and the path distances
-        ["sites.west_town.population=4000000", "sites.east_town.population=4000000"],  # by the recruits
+        ["grid.width=220", "grid.height=220"],  # dominated by the grid and the path distances
+        ["sites.west_town.population=2500000", "sites.east_town.population=2500000"],  # by the recruits
     ],
 )
 def test_estimate_is_within_a_factor_of_the_measured_peak(overrides):
@@ -377,3 +378,11 @@ def test_the_most_attacks_a_day_run_in_bounded_time():
     )
     result = run_model(config, seed=2, steps=2)
     assert result.timeseries["insurgent_attacks"].iloc[1:].min() > 9000
+
+
+def test_workers_that_do_not_fit_are_refused_before_starting(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(limits, "available_bytes", lambda: 2**30)  # 1 GiB free: 4 interpreters at most
+    out = tmp_path / "run"
+    assert main(["run", TOY, "--workers", "8", "--replicates", "2", "--no-plots", "--out", str(out)]) == 2
+    assert "8 workers need" in capsys.readouterr().err
+    assert not out.exists()
