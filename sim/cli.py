@@ -72,6 +72,17 @@ def bounded_int(low: float, high: float, what: str = ""):
     return parse
 
 
+def workers(text: str) -> int:
+    """The --workers type: a whole number in [1, MAX_WORKERS] whose interpreters fit in the memory available."""
+    from sim.limits import workers_problem
+
+    value = bounded_int(1, MAX_WORKERS)(text)
+    why = workers_problem(value)
+    if why:  # refuse before any worker process starts
+        raise argparse.ArgumentTypeError(why)
+    return value
+
+
 def like(key: str):
     """An argparse type for an option that stands for scenario key `key`: its schema bounds, its exit status 2."""
     return bounded_int(*schema_bounds(key), what=key)
@@ -99,7 +110,7 @@ def _share(text: str) -> float:
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     """--workers and --dask: where the runs of a many-run command execute (sim.executors)."""
-    parser.add_argument("--workers", type=bounded_int(1, MAX_WORKERS), default=1, help=WORKERS_HELP)
+    parser.add_argument("--workers", type=workers, default=1, help=WORKERS_HELP)
     parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
 
 

@@ -278,16 +278,9 @@ def make_backend(
         A `Backend`; close it (or use `with`) when done.
 
     Raises:
-        ExecutorError: Dask is not installed, the scheduler cannot be reached in time, or
-            `workers` local interpreters would not fit in the memory available (`sim.limits`).
+        ExecutorError: Dask is not installed, or the scheduler cannot be reached in time.
     """
     workers = max(1, int(workers))
-    if workers > 1 and (not dask or dask == "local"):
-        from sim.limits import workers_problem
-
-        why = workers_problem(workers)
-        if why:  # refuse before starting processes that would not fit in memory
-            raise ExecutorError(why)
     if dask:
         return _dask_backend(dask, workers, connect_timeout_s, retries)
     if workers == 1:

@@ -383,6 +383,8 @@ def test_the_most_attacks_a_day_run_in_bounded_time():
 def test_workers_that_do_not_fit_are_refused_before_starting(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(limits, "available_bytes", lambda: 2**30)  # 1 GiB free: 4 interpreters at most
     out = tmp_path / "run"
-    assert main(["run", TOY, "--workers", "8", "--replicates", "2", "--no-plots", "--out", str(out)]) == 2
+    with pytest.raises(SystemExit) as caught:
+        main(["run", TOY, "--workers", "8", "--replicates", "2", "--no-plots", "--out", str(out)])
+    assert caught.value.code == 2
     assert "8 workers need" in capsys.readouterr().err
     assert not out.exists()
