@@ -101,7 +101,9 @@ def validate_document(document: SourcedDocument) -> Scenario:
     if problems:
         raise ScenarioError(problems)
     # Last, as it prices the whole scenario: refuse before any array is allocated.
-    why = memory_problem(scenario)
+    # A calibration may run longer than the scenario (calibration.steps): price the longer.
+    steps = max(scenario.steps, (scenario.calibration.steps or 0) if scenario.calibration else 0)
+    why = memory_problem(scenario, steps)
     if why:
         raise ScenarioError([Problem(document.main_file or "<scenario>", "", None, why)])
     return scenario

@@ -388,3 +388,26 @@ def test_workers_that_do_not_fit_are_refused_before_starting(monkeypatch, tmp_pa
     assert caught.value.code == 2
     assert "8 workers need" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_sweep_whose_steps_do_not_fit_is_refused_before_writing(monkeypatch, tmp_path, capsys):
+    config = load_scenario("sweep_salary_mediation")
+    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "sweep_salary_mediation", "--steps", "100000", "--out", str(out)]) == 2
+    assert "does not fit in memory" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_calibrations_own_steps_are_priced(monkeypatch):
+    config = load_scenario("calibrate_baseline")
+    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    text = refused("calibration.steps=100000", scenario="calibrate_baseline")
+    assert "does not fit in memory" in text and "100000 steps" in text
+
+
+def test_robustness_options_over_the_cap_exit_2(capsys):
+    pytest.importorskip("ema_workbench")
+    assert main(["robustness", "baseline", "--points", "100000", "--replicates", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "700,000,000 runs" in err and "--set robustness.max_runs=700000000" in err
