@@ -411,3 +411,19 @@ def test_robustness_options_over_the_cap_exit_2(capsys):
     assert main(["robustness", "baseline", "--points", "100000", "--replicates", "1000"]) == 2
     err = capsys.readouterr().err
     assert "700,000,000 runs" in err and "--set robustness.max_runs=700000000" in err
+
+
+def test_the_explorers_own_entry_refuses_a_port_out_of_range(capsys):
+    pytest.importorskip("solara", reason="the ui extra (solara) is not installed")
+    from sim.explorer.server import serve
+
+    assert serve("baseline", port=70000) == 2  # not an OverflowError from bind() (exit 1)
+    assert "not a TCP port" in capsys.readouterr().err
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.explorer", "baseline", "--port", "70000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "must be between 0 and 65,535" in proc.stderr
