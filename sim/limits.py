@@ -17,9 +17,16 @@ anything is allocated or run:
 - `design_problem(n_runs, what, cap, key)`: a one-line reason when a design of `n_runs`
   runs exceeds its cap (`sweep.max_runs`, `calibration.max_runs`, `robustness.max_runs`).
 
-`sim.scenario.validate_document` runs the memory check (one model at the scenario's steps)
-and the design caps with every load, and `sim.runner.run_model` runs the memory check again
-with the steps actually asked for, just before it builds a model.
+- `workers_problem(workers)`: a one-line reason when `workers` local interpreters do not
+  fit (the `--workers` argument type of `sim.cli` refuses it, exit status 2).
+
+Where the checks run: `sim.scenario.validate_document` prices one model at the scenario's
+steps (or `calibration.steps`, if longer) and applies the design caps with every load;
+`sim.sweep.start_sweep` prices the sweep's `--steps` before writing anything;
+`sim.runner.run_replicates` prices the replicates it keeps and its workers; and
+`sim.runner.run_model` prices the steps actually asked for just before it builds a model.
+The event count is an upper estimate (clash chance at its ceiling on every front cell), so
+the estimate errs on the side of refusing.
 """
 
 from __future__ import annotations
