@@ -7,6 +7,7 @@ reported as one line per problem with file, line and key path; 1 an internal err
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import traceback
@@ -15,16 +16,6 @@ from pathlib import Path
 from sim.scenario import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _positive_float(text: str) -> float:
@@ -47,6 +38,61 @@ def _seed(text: str) -> int:
     return value
 
 
+def schema_bounds(key: str) -> tuple[float, float]:
+    """The (lowest, highest) whole number a scenario key accepts, read from the schema (`sim.schema`)."""
+    from sim.schema import schema_field
+
+    field, _ = schema_field(key)
+    low, high = -math.inf, math.inf
+    for item in field.metadata:
+        if getattr(item, "ge", None) is not None:
+            low = item.ge
+        if getattr(item, "gt", None) is not None:
+            low = math.floor(item.gt) + 1
+        if getattr(item, "le", None) is not None:
+            high = item.le
+        if getattr(item, "lt", None) is not None:
+            high = math.ceil(item.lt) - 1
+    return low, high
+
+
+def bounded_int(low: float, high: float, what: str = ""):
+    """An argparse type: a whole number in [low, high]; `what` names where the bounds come from."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}") from None
+        if not low <= value <= high:
+            source = f" (as {what})" if what else ""
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {value:,}")
+        return value
+
+    return parse
+
+
+def workers(text: str) -> int:
+    """The --workers type: a whole number in [1, MAX_WORKERS] whose interpreters fit in the memory available."""
+    from sim.limits import workers_problem
+
+    value = bounded_int(1, MAX_WORKERS)(text)
+    why = workers_problem(value)
+    if why:  # refuse before any worker process starts
+        raise argparse.ArgumentTypeError(why)
+    return value
+
+
+def like(key: str):
+    """An argparse type for an option that stands for scenario key `key`: its schema bounds, its exit status 2."""
+    return bounded_int(*schema_bounds(key), what=key)
+
+
+# Worker processes on one machine: each is an interpreter with the model's libraries
+# (~250 MiB, sim.limits.BYTES_PER_PROCESS); the memory check refuses what does not fit.
+MAX_WORKERS = 512
+PORTS = (0, 65535)  # TCP ports; 0 asks the system for a free one
+
 WORKERS_HELP = "local worker processes, or LocalCluster workers with --dask local (default 1)"
 DASK_HELP = "run on Dask: a scheduler address (tcp://host:8786), or 'local' for a LocalCluster"
 
@@ -64,7 +110,7 @@ def _share(text: str) -> float:
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     """--workers and --dask: where the runs of a many-run command execute (sim.executors)."""
-    parser.add_argument("--workers", type=_positive_int, default=1, help=WORKERS_HELP)
+    parser.add_argument("--workers", type=workers, default=1, help=WORKERS_HELP)
     parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
 
 
@@ -80,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario and write results and plots")
     run.add_argument("scenario", help="scenario file, or a name in scenarios/ (e.g. baseline)")
     run.add_argument("--seed", type=_seed, help="the run's seed (the root seed with --replicates)")
-    run.add_argument("--steps", type=_positive_int, help="days to simulate (default: the scenario's)")
-    run.add_argument("--replicates", type=_positive_int, default=1, help="independent runs (default 1)")
+    run.add_argument("--steps", type=like("steps"), help="days to simulate (default: the scenario's)")
+    run.add_argument("--replicates", type=like("sweep.replicates"), default=1, help="independent runs (default 1)")
     _add_execution(run)
     run.add_argument(
         "--set",
@@ -113,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run the scenario's `sweep:` design (resumable)")
     sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
     sweep.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    sweep.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
+    sweep.add_argument("--steps", type=like("steps"), help="days per run (default: the scenario's)")
     _add_execution(sweep)
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sweep.add_argument("--out", type=Path, help="sweep directory (default results/<scenario>/sweep-<timestamp>/)")
@@ -127,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "validate-patterns", help="check that the scenario reproduces the article's patterns across replicates"
     )
     patterns.add_argument("scenario")
-    patterns.add_argument("--replicates", type=_positive_int, default=100, help="runs (default 100)")
+    patterns.add_argument("--replicates", type=like("sweep.replicates"), default=100, help="runs (default 100)")
     seeding = patterns.add_mutually_exclusive_group()
     seeding.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
     seeding.add_argument(
@@ -153,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of runs each pattern must reach, in (0, 1] (default: the scenario's validation.threshold, 0.90)",
     )
     _add_execution(patterns)
-    patterns.add_argument("--steps", type=_positive_int)
+    patterns.add_argument("--steps", type=like("steps"))
     patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     patterns.add_argument("--out", type=Path, help="report directory (default results/<scenario>/validation-<ts>/)")
 
@@ -172,10 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="a variant scenario (repeatable; default: the six policy variants of scenarios/)",
     )
-    variants.add_argument("--replicates", type=_positive_int, default=100, help="runs per scenario (default 100)")
+    variants.add_argument(
+        "--replicates", type=like("sweep.replicates"), default=100, help="runs per scenario (default 100)"
+    )
     variants.add_argument("--seed", type=_seed, help="root seed (default: the base scenario's)")
     _add_execution(variants)
-    variants.add_argument("--steps", type=_positive_int, help="days per run (default: the base scenario's)")
+    variants.add_argument("--steps", type=like("steps"), help="days per run (default: the base scenario's)")
     variants.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     variants.add_argument("--out", type=Path, help="output directory (default results/<base>/variants-<ts>/)")
 
@@ -191,12 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where in the assumptions' plausible ranges do the verdicts hold? (Latin hypercube, PRIM; resumable)",
     )
     robust.add_argument("scenario", help="scenario with a `robustness:` section (e.g. baseline)")
-    robust.add_argument("--points", type=_positive_int, help="Latin-hypercube points (default: the scenario's)")
     robust.add_argument(
-        "--replicates", type=_positive_int, help="runs per point and scenario (default: the scenario's)"
+        "--points", type=like("robustness.points"), help="Latin-hypercube points (default: the scenario's)"
+    )
+    robust.add_argument(
+        "--replicates", type=like("robustness.replicates"), help="runs per point and scenario (default: the scenario's)"
     )
     robust.add_argument("--seed", type=_seed, help="root seed of the design and the runs (default: the scenario's)")
-    robust.add_argument("--steps", type=_positive_int, help="days per run (default: the scenario's)")
+    robust.add_argument("--steps", type=like("steps"), help="days per run (default: the scenario's)")
     robust.add_argument(
         "--variant",
         dest="variants",
@@ -238,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
     explore.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO)
-    explore.add_argument("--port", type=_positive_int, help="localhost port (default: a free one)")
+    explore.add_argument(
+        "--port", type=bounded_int(*PORTS), help=f"localhost port, {PORTS[0]}..{PORTS[1]} (default or 0: a free one)"
+    )
     explore.add_argument("--open", action="store_true", help="also open the page in the default browser")
     return parser
 

@@ -88,6 +88,7 @@ from sim.design import override_strings, scale_unit
 from sim.executors import Backend, make_backend
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
 from sim.intervals import CONFIDENCE, wilson_interval
+from sim.limits import design_problem
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
 from sim.patterns import JOINT, evaluate_run, joint_patterns
 from sim.results import (
@@ -100,7 +101,7 @@ from sim.results import (
     versions,
 )
 from sim.runner import run_model
-from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, scenario_to_dict
+from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, robustness_runs, scenario_to_dict
 from sim.schema import Robustness, RobustnessRange, Scenario
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import Journal, SweepError, journaled_map, read_journal, scenario_for
@@ -483,6 +484,12 @@ def plan_robustness(
                 if why:
                     raise ScenarioError([Problem(name, "expectations", None, f"{e.outcome}: {why} (in '{who.name}')")])
     check_range_ends(config, section, [p.config for p in plans])
+    n_points = section.points if points is None else int(points)
+    n_replicates = section.replicates if replicates is None else int(replicates)
+    runs, what = robustness_runs(n_points, n_replicates, 1 + len(plans))
+    why = design_problem(runs, what, section.max_runs, "robustness.max_runs")
+    if why:  # --points and --replicates go through the same cap as the file
+        raise ScenarioError([Problem(scenario_file or config.name, "robustness", None, why)])
     return Plan(
         scenario=config,
         section=section,

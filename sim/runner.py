@@ -18,6 +18,7 @@ import pandas as pd
 
 from sim.executors import Backend, make_backend, progress_bar
 from sim.geography import site_cell
+from sim.limits import check_memory
 from sim.model import CorridorModel, release_model
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
@@ -58,6 +59,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
     """
     started = time.perf_counter()
     steps = config.steps if steps is None else int(steps)
+    check_memory(config, steps)  # the steps asked for may be more than the scenario's (validated)
     model = CorridorModel(config, seed=seed)
     snapshot_at = sorted({0, steps // 2, steps})
     influence, control = [], []
@@ -151,6 +153,8 @@ def run_replicates(
         The results sorted by replicate; identical whatever the backend.
     """
     seeds = replicate_seeds(root_seed, n_replicates)
+    # Every result is kept until the end, and `workers` models run at once: refuse before any runs.
+    check_memory(config, steps, 1 if (backend is not None or dask) else workers, kept=n_replicates)
     if configs is not None and len(configs) != n_replicates:
         raise ValueError(f"{len(configs)} scenarios for {n_replicates} replicates")
     if n_replicates == 1 and backend is None and not dask:

@@ -18,9 +18,17 @@ from pydantic import BaseModel, ValidationError
 from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
 from sim.geography import project
+from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
-from sim.yaml_source import Problem, ScenarioError, SourcedDocument, apply_overrides, load_scenario_document
+from sim.yaml_source import (
+    Problem,
+    ScenarioError,
+    SourcedDocument,
+    apply_overrides,
+    clipped,
+    load_scenario_document,
+)
 
 
 def find_project_dir() -> Path:
@@ -92,6 +100,12 @@ def validate_document(document: SourcedDocument) -> Scenario:
     problems = cross_reference_problems(scenario, document)
     if problems:
         raise ScenarioError(problems)
+    # Last, as it prices the whole scenario: refuse before any array is allocated.
+    # A calibration may run longer than the scenario (calibration.steps): price the longer.
+    steps = max(scenario.steps, (scenario.calibration.steps or 0) if scenario.calibration else 0)
+    why = memory_problem(scenario, steps)
+    if why:
+        raise ScenarioError([Problem(document.main_file or "<scenario>", "", None, why)])
     return scenario
 
 
@@ -152,7 +166,7 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
         message = message[0].lower() + message[1:]
         message = message.replace("Value error, ", "").replace("value error, ", "")
         if isinstance(value, (int, float, str, bool)):
-            shown = repr(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
+            shown = clipped(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
         elif value is None and kind != "none_required":  # `~`, `null` or an empty value in YAML
             message += " (got null)"
@@ -297,7 +311,7 @@ def _parameter_problems(
             trial = SourcedDocument(data=base, origins={}, main_file=path[0])
             validate_document(apply_overrides(trial, [f"{key}={json.dumps(value)}"]))
         except ScenarioError as error:
-            return [doc.problem(path, f"value {value!r} is not valid here: {error.problems[0].message}")]
+            return [doc.problem(path, f"value {clipped(value)} is not valid here: {error.problems[0].message}")]
     return []
 
 
@@ -313,6 +327,18 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
         why = check_outcome_name(name, s)
         if why:
             problems.append(doc.problem(("sweep", "outputs", i), why))
+    if not problems:
+        from sim.design import design_size
+
+        points = design_size(s.sweep)
+        why = design_problem(
+            points * s.sweep.replicates,
+            f"{points:,} {s.sweep.design} design points x {s.sweep.replicates:,} replicates",
+            s.sweep.max_runs,
+            "sweep.max_runs",
+        )
+        if why:
+            problems.append(doc.problem(("sweep",), why))
     return problems
 
 
@@ -462,7 +488,28 @@ def calibration_problems(scenario: Scenario, calibration: Calibration, doc: Sour
                 continue
         ends = [math.ceil(prior.low), math.floor(prior.high)] if prior.integer else [prior.low, prior.high]
         problems += _parameter_problems(scenario, dumped, doc, path, key, ends)
+    why = design_problem(*calibration_runs(calibration), calibration.max_runs, "calibration.max_runs")
+    if why:
+        problems.append(doc.problem(("calibration",), why))
     return problems + _statistic_problems(scenario, calibration, doc) + _predictive_problems(scenario, calibration, doc)
+
+
+def calibration_runs(calibration: Calibration) -> tuple[int, str]:
+    """Runs of a calibration: (samples x replicates + kept draws x predictive replicates, how counted)."""
+    fitting = calibration.samples * calibration.replicates
+    what = f"{calibration.samples:,} samples x {calibration.replicates:,} replicates"
+    if calibration.predictive is None:
+        return fitting, what
+    kept, again = calibration.n_accepted(), calibration.predictive.replicates
+    return fitting + kept * again, f"{what} + {kept:,} kept draws x {again:,} predictive replicates"
+
+
+def robustness_runs(points: int, replicates: int, n_scenarios: int) -> tuple[int, str]:
+    """Runs of a robustness job: (points x replicates x scenarios, how counted)."""
+    return (
+        points * replicates * n_scenarios,
+        f"{points:,} points x {replicates:,} replicates x {n_scenarios} scenarios (the base and its variants)",
+    )
 
 
 def _bounds(key: str) -> list[tuple[str, float]]:
@@ -525,6 +572,12 @@ def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list
             for end, end_value in (("low", spec.low), ("high", spec.high)):
                 if fails(end_value, bound):
                     problems.append(doc.problem((*path, end), f"{end} {end_value:g} is {words} ({bound:g})"))
+    n_scenarios = 1 + (len(s.validation.variants) if s.validation is not None else 0)
+    why = design_problem(
+        *robustness_runs(section.points, section.replicates, n_scenarios), section.max_runs, "robustness.max_runs"
+    )
+    if why:
+        problems.append(doc.problem(("robustness",), why))
     for key in section.fixed:
         path = ("robustness", "fixed", key)
         if key in section.ranges:

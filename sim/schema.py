@@ -18,7 +18,7 @@ from datetime import date
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 # ---------------------------------------------------------------------------------------
@@ -50,8 +50,58 @@ def probability(default: float, help: str, unit: str = "probability"):
     return param(default, ge=0.0, le=1.0, unit=unit, help=help)
 
 
+# Physical ceilings shared by many fields. Every number a scenario holds has a finite lower and
+# upper bound (tests/test_limits.py walks the schema), chosen so that a validated scenario
+# runs: money and counts stay finite over the longest run, Poisson means stay small, and
+# exp/logit terms cannot overflow. Each is far above any value the source or a plausible
+# variant needs; a value beyond one is a typo, not a scenario.
+MAX_POPULATION = 10_000_000  # people in one town: above the largest city of the region
+MAX_FIGHTERS = 1_000_000  # fighters of one faction: above any armed force of the region
+MAX_USD_DAY = 1e9  # USD/day of one flow (funding, revenue, patronage): above a state's military budget
+MAX_USD = 1e12  # USD of one stock (cash, reserve, cost): 1e9/day for 1,000 days
+MAX_DAYS = 3650  # days of a memory, half-life or recovery: ten years
+MAX_CELLS_INDEX = 399  # grid row or column: grid.width and grid.height are at most 400
+MAX_TENSION = 1000.0  # tension index: clash chance saturates at a few tension_scale
+MAX_LOG_ODDS = 50.0  # log-odds weight: expit(50) is already 1 - 2e-22
+MAX_INFLUENCE = 1e6  # fighter-equivalents: as many as MAX_FIGHTERS
+MAX_WEIGHT = 1000.0  # a relative (multiplier) weight
+MAX_FACTIONS = 200  # factions in one scenario (every pair has a tension and a defection column)
+MAX_SITES = 2000  # named sites (each keeps a path-distance layer over the grid)
+MAX_TRIBES = 1000  # tribes (each has an alignment over the factions)
+MAX_LIST = 10_000  # points of a polyline or polygon, cell overrides
+# Every numeric parameter lies within +/- this (sweep values, calibration priors, pattern bounds).
+MAX_ABS_VALUE = 1e12
+AnyValue = Annotated[float, Field(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+# Runs of one design (sweep, calibration, robustness) unless its `max_runs` says otherwise: a
+# million baseline runs take about two CPU-months. A larger design is refused at validation
+# (`sim.limits.design_problem`) until max_runs is raised on purpose.
+DEFAULT_MAX_RUNS = 1_000_000
+MAX_RUNS_CEILING = 10**12
+
+
+def max_runs_param(section: str):
+    """The `max_runs` cap of a design section (sweep, calibration, robustness)."""
+    return param(
+        DEFAULT_MAX_RUNS,
+        ge=1,
+        le=MAX_RUNS_CEILING,
+        unit="runs",
+        help=f"largest design accepted; a {section} with more runs is refused until this is raised on purpose",
+    )
+
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
-LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+def _latitude_first(point: list[float]) -> list[float]:
+    if not -90 <= point[0] <= 90:
+        raise ValueError(f"latitude must be between -90 and 90 degrees, got {point[0]}")
+    return point
+
+
+# [lat, lon] in degrees: each item within +/-180 (longitude), the first within +/-90 (latitude).
+LatLon = Annotated[
+    list[Annotated[float, Field(ge=-180, le=180)]], Field(min_length=2, max_length=2), AfterValidator(_latitude_first)
+]
 Terrain = Literal["urban", "rural", "river", "desert", "impassable", "outside"]
 TERRAINS: tuple[str, ...] = ("urban", "rural", "river", "desert", "impassable", "outside")
 SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "post"]
@@ -81,15 +131,15 @@ class Bounds(Strict):
 class River(Strict):
     """The river as a polyline of [lat, lon] points, with a cultivated (rural) band on each side."""
 
-    path: list[LatLon] = Field(..., min_length=2, description="polyline of [lat, lon] points")
+    path: list[LatLon] = Field(..., min_length=2, max_length=MAX_LIST, description="polyline of [lat, lon] points")
     band_cells: int = param(2, ge=0, le=20, unit="cells", help="width of the cultivated (rural) band on each side")
 
 
 class CellOverride(Strict):
     """The terrain of one cell, set explicitly (applied last)."""
 
-    row: int = param(..., ge=0, help="grid row (0 = north edge)")
-    col: int = param(..., ge=0, help="grid column (0 = west edge)")
+    row: int = param(..., ge=0, le=MAX_CELLS_INDEX, help="grid row (0 = north edge)")
+    col: int = param(..., ge=0, le=MAX_CELLS_INDEX, help="grid column (0 = west edge)")
     terrain: Terrain
 
 
@@ -101,10 +151,12 @@ class Grid(Strict):
     bounds: Bounds | None = Field(None, description="geographic extent; needed to place sites by lat/lon")
     default_terrain: Terrain = "desert"
     river: River | None = None
-    outside: list[list[LatLon]] = Field(
-        default_factory=list, description="polygons of [lat, lon] outside the modelled area"
+    outside: list[Annotated[list[LatLon], Field(max_length=MAX_LIST)]] = Field(
+        default_factory=list, max_length=1000, description="polygons of [lat, lon] outside the modelled area"
     )
-    cells: list[CellOverride] = Field(default_factory=list, description="explicit terrain of single cells")
+    cells: list[CellOverride] = Field(
+        default_factory=list, max_length=MAX_LIST, description="explicit terrain of single cells"
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -118,12 +170,16 @@ class Site(Strict):
     kind: SiteKind
     lat: float | None = param(None, ge=-90, le=90, unit="degrees N", help="latitude (or give row/col)")
     lon: float | None = param(None, ge=-180, le=180, unit="degrees E", help="longitude (or give row/col)")
-    row: int | None = param(None, ge=0, help="grid row, instead of lat/lon")
-    col: int | None = param(None, ge=0, help="grid column, instead of lat/lon")
-    population: int = param(0, ge=0, unit="people", help="residents (towns); sets the recruit pool")
+    row: int | None = param(None, ge=0, le=MAX_CELLS_INDEX, help="grid row, instead of lat/lon")
+    col: int | None = param(None, ge=0, le=MAX_CELLS_INDEX, help="grid column, instead of lat/lon")
+    population: int = param(
+        0, ge=0, le=MAX_POPULATION, unit="people", help="residents (towns); sets the recruit pool"
+    )
     tribes: list[Identifier] = Field(default_factory=list, description="tribes living here")
     crossing: Literal["border", "river"] | None = Field(None, description="crossing type (kind: crossing)")
-    revenue_usd_day: float = param(0.0, ge=0, unit="USD/day", help="income to whoever controls the site")
+    revenue_usd_day: float = param(
+        0.0, ge=0, le=MAX_USD_DAY, unit="USD/day", help="income to whoever controls the site"
+    )
     value: float = param(1.0, ge=0, le=100, unit="weight", help="strategic weight for deployment and tension")
     owner: Identifier | None = Field(None, description="faction whose headquarters this is (adds it to the faction's)")
     initial_control: Identifier | None = Field(None, description="faction holding the site at step 0")
@@ -150,7 +206,7 @@ class Tribe(Strict):
 
     label: str = Field(..., min_length=1, max_length=80)
     seat: Identifier = Field(..., description="town where the tribe's leader sits")
-    initial_alignment: dict[Identifier, float] = Field(
+    initial_alignment: dict[Identifier, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=dict, description="leader's initial weights over factions (normalised)"
     )
     responsiveness: float = probability(
@@ -168,9 +224,13 @@ class Tribe(Strict):
 class Spending(Strict):
     """A faction's spending strategy beyond salaries: patronage and the reserve kept back."""
 
-    courting_usd_day: float = param(0.0, ge=0, unit="USD/day", help="patronage paid to tribal leaders")
+    courting_usd_day: float = param(
+        0.0, ge=0, le=MAX_USD_DAY, unit="USD/day", help="patronage paid to tribal leaders"
+    )
     courted_tribes: list[Identifier] = Field(default_factory=list, description="tribes it courts; empty = all tribes")
-    reserve_usd: float = param(0.0, ge=0, unit="USD", help="budget kept back before opening headquarters")
+    reserve_usd: float = param(
+        0.0, ge=0, le=MAX_USD, unit="USD", help="budget kept back before opening headquarters"
+    )
 
 
 class Faction(Strict):
@@ -186,23 +246,23 @@ class Faction(Strict):
     initial_fighters: int = param(
         0,
         ge=0,
-        le=1_000_000,
+        le=MAX_FIGHTERS,
         unit="fighters",
         help="fighters drawn from the local pool at step 0 (insurgents: initial cells)",
     )
     initial_outsiders: int = param(
         0,
         ge=0,
-        le=1_000_000,
+        le=MAX_FIGHTERS,
         unit="fighters",
         help="fighters from outside the local pool at step 0 (e.g. non-local militias)",
     )
-    initial_budget_usd: float = param(0.0, ge=0, unit="USD", help="cash at step 0")
+    initial_budget_usd: float = param(0.0, ge=0, le=MAX_USD, unit="USD", help="cash at step 0")
     headquarters: list[Identifier] = Field(default_factory=list, description="its headquarters sites")
     recruits_from_tribes: list[Identifier] = Field(
         default_factory=list, description="tribes its initial fighters come from; empty = any"
     )
-    deployment_weights: dict[Identifier, float] = Field(
+    deployment_weights: dict[Identifier, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=dict, description="multiplier on the weight of posting fighters to these sites (default 1)"
     )
     spending: Spending = Field(default_factory=Spending)
@@ -212,7 +272,9 @@ class Patron(Strict):
     """An outside backer: funding, arms and their supply route, and whether it gives a green light."""
 
     label: str = Field(..., min_length=1, max_length=80)
-    funding_usd_day: float = param(0.0, ge=0, unit="USD/day", help="money sent to each client faction")
+    funding_usd_day: float = param(
+        0.0, ge=0, le=MAX_USD_DAY, unit="USD/day", help="money sent to each client faction"
+    )
     supply_crossing: Identifier | None = Field(None, description="border crossing its arms come through")
     supply_open: StrictBool = Field(True, description="whether the supply route is open")
     arms_multiplier: float = param(1.3, ge=1, le=5, unit="x", help="combat strength multiplier while arms flow")
@@ -249,7 +311,7 @@ class EconomyRules(Strict):
     contested_revenue_share: float = probability(
         0.0, "share of a contested site's revenue that still reaches the stronger side", unit="share"
     )
-    looting_usd: float = param(500.0, ge=0, unit="USD", help="taken per looting incident")
+    looting_usd: float = param(500.0, ge=0, le=MAX_USD_DAY, unit="USD", help="taken per looting incident")
     p_looting: float = probability(
         0.02, "daily chance of looting, per hostile pair and site where both have a foothold", unit="1/day"
     )
@@ -261,8 +323,10 @@ class EconomyRules(Strict):
 class TribalRules(Strict):
     """Rules of tribal politics (ODD §7.3; `sim.processes.tribal_politics`)."""
 
-    weight_payments: float = param(1.0, ge=0, unit="per 1000 USD/day", help="pull of patronage on alignment")
-    weight_control: float = param(1.0, ge=0, unit="per share", help="pull of controlling the tribe's towns")
+    weight_payments: float = param(
+        1.0, ge=0, le=100, unit="per 1000 USD/day", help="pull of patronage on alignment"
+    )
+    weight_control: float = param(1.0, ge=0, le=100, unit="per share", help="pull of controlling the tribe's towns")
     weight_casualties: float = param(
         1.0,
         ge=0,
@@ -270,7 +334,9 @@ class TribalRules(Strict):
         unit="per % of the tribe's men killed",
         help="push of casualties a faction inflicts, per percent of the tribe's men (its recruit pool) killed",
     )
-    casualty_memory_days: float = param(60.0, gt=0, unit="days", help="how long inflicted casualties are remembered")
+    casualty_memory_days: float = param(
+        60.0, gt=0, le=MAX_DAYS, unit="days", help="how long inflicted casualties are remembered"
+    )
     weight_presence: float = param(
         1.0, ge=0, le=100, unit="per share", help="pull of a faction's share of the influence in the tribe's towns"
     )
@@ -310,9 +376,15 @@ class RecruitmentRules(Strict):
     )
     switching_cost: float = param(2.5, ge=0, le=50, unit="utility", help="cost of changing militia")
     loyalty_per_year: float = param(1.0, ge=0, le=50, unit="utility/year", help="switching cost added by tenure")
-    civilian_income_usd_month: float = param(60.0, gt=0, unit="USD/month", help="income outside a militia")
+    civilian_income_usd_month: float = param(
+        60.0, gt=0, le=100_000, unit="USD/month", help="income outside a militia"
+    )
     presence_threshold: float = param(
-        0.5, ge=0, unit="fighter-equivalents", help="influence needed near home for a militia to be an option"
+        0.5,
+        ge=0,
+        le=MAX_INFLUENCE,
+        unit="fighter-equivalents",
+        help="influence needed near home for a militia to be an option",
     )
     initial_placement_cells: float = param(
         10.0,
@@ -345,10 +417,14 @@ class DeploymentRules(Strict):
         unit="x",
         help="posting weight multiplier of own bases (headquarters and the sites held on day 0)",
     )
-    weight_contested: float = param(2.0, ge=0, unit="x", help="extra posting weight where control is contested")
-    new_hq_cost_usd: float = param(40_000.0, ge=0, unit="USD", help="cost of opening a headquarters")
+    weight_contested: float = param(
+        2.0, ge=0, le=MAX_WEIGHT, unit="x", help="extra posting weight where control is contested"
+    )
+    new_hq_cost_usd: float = param(40_000.0, ge=0, le=MAX_USD, unit="USD", help="cost of opening a headquarters")
     max_new_headquarters: int = param(3, ge=0, le=100, unit="headquarters", help="new headquarters a faction may open")
-    hq_influence: float = param(20.0, ge=0, unit="fighter-equivalents", help="influence a headquarters projects")
+    hq_influence: float = param(
+        20.0, ge=0, le=MAX_INFLUENCE, unit="fighter-equivalents", help="influence a headquarters projects"
+    )
     min_share_for_new_hq: float = probability(0.3, "influence share a site needs for a new headquarters", unit="share")
     enemy_core_weight: float = probability(
         0.2, "posting weight multiplier of a site a hostile faction holds where this one has no foothold", unit="x"
@@ -379,7 +455,9 @@ class InfluenceRules(Strict):
     control_threshold: float = param(
         0.6, ge=0.5, le=1, unit="share", help="share of influence needed to control a cell"
     )
-    min_influence: float = param(0.5, ge=0, unit="fighter-equivalents", help="below this a cell is nobody's")
+    min_influence: float = param(
+        0.5, ge=0, le=MAX_INFLUENCE, unit="fighter-equivalents", help="below this a cell is nobody's"
+    )
     foothold_share: float = param(
         0.25,
         gt=0,
@@ -399,13 +477,20 @@ class TensionRules(Strict):
     gain_contested: float = param(
         0.002,
         ge=0,
+        le=100,
         unit="per value-weighted cell/day",
         help="rise per day from cells where both sides have a foothold (influence.foothold_share), weighted by value",
     )
-    gain_poaching: float = param(0.01, ge=0, unit="per defector", help="rise from fighters poached by the rival")
-    gain_looting: float = param(0.05, ge=0, unit="per incident", help="rise from looting")
-    gain_failed_meeting: float = param(0.1, ge=0, unit="per meeting", help="rise after a failed meeting")
-    gain_escalation: float = param(0.3, ge=0, unit="per meeting", help="rise after a meeting that escalates")
+    # Gains per event are at most 100: tension_scale is at most 1000, so one event can already
+    # saturate the clash chance; larger gains add nothing but overflow risk.
+    gain_poaching: float = param(
+        0.01, ge=0, le=100, unit="per defector", help="rise from fighters poached by the rival"
+    )
+    gain_looting: float = param(0.05, ge=0, le=100, unit="per incident", help="rise from looting")
+    gain_failed_meeting: float = param(0.1, ge=0, le=100, unit="per meeting", help="rise after a failed meeting")
+    gain_escalation: float = param(
+        0.3, ge=0, le=100, unit="per meeting", help="rise after a meeting that escalates"
+    )
     background_cell_value: float = param(
         0.05, ge=0, le=100, unit="weight", help="value of a passable cell without a site, in contested-ground tension"
     )
@@ -414,7 +499,9 @@ class TensionRules(Strict):
 class ClashRules(Strict):
     """Rules of clashes and casualties (ODD §7.7; `sim.processes.conflict`, `sim.processes.casualties`)."""
 
-    min_fighters: int = param(5, ge=1, unit="fighters", help="each side's fighters near a cell needed for a clash")
+    min_fighters: int = param(
+        5, ge=1, le=MAX_FIGHTERS, unit="fighters", help="each side's fighters near a cell needed for a clash"
+    )
     radius_cells: int = param(1, ge=0, le=10, unit="cells", help="neighbourhood counted as 'near'")
     p_max: float = probability(
         0.004,
@@ -422,16 +509,22 @@ class ClashRules(Strict):
         unit="1/day",
     )
     tension_scale: float = param(
-        2.0, gt=0, unit="tension", help="tension at which the clash chance reaches 63% of its ceiling"
+        2.0, gt=0, le=MAX_TENSION, unit="tension", help="tension at which the clash chance reaches 63% of its ceiling"
     )
     lethality: float = probability(0.04, "casualty chance per fighter when facing an equal force", unit="per clash")
     strength_exponent: float = param(
         0.5, ge=0, le=2, unit="exponent", help="how strongly the force ratio drives losses (1 = Lanchester square law)"
     )
     p_killed: float = probability(0.38, "share of casualties killed (rest wounded)", unit="share")
-    tension_gain_per_clash: float = param(0.05, ge=0, unit="per clash", help="rise in tension after a clash")
-    winner_influence: float = param(10.0, ge=0, unit="fighter-equivalents", help="influence the winner gains there")
-    recovery_days: float = param(30.0, gt=0, unit="days", help="mean time for the wounded to return")
+    tension_gain_per_clash: float = param(
+        0.05, ge=0, le=100, unit="per clash", help="rise in tension after a clash"
+    )
+    winner_influence: float = param(
+        10.0, ge=0, le=MAX_INFLUENCE, unit="fighter-equivalents", help="influence the winner gains there"
+    )
+    recovery_days: float = param(
+        30.0, gt=0, le=MAX_DAYS, unit="days", help="mean time for the wounded to return"
+    )
     max_casualty_share: float = probability(
         0.9, "ceiling on a fighter's casualty chance in one clash, whatever the force ratio", unit="per clash"
     )
@@ -456,25 +549,34 @@ class ClashRules(Strict):
 class MediationRules(Strict):
     """Rules of mediation (ODD §7.9; `sim.processes.mediation`)."""
 
-    interval_days: int = param(45, ge=1, unit="days", help="scheduled meetings every this many days")
-    tension_threshold: float = param(1.0, ge=0, unit="tension", help="tension that calls a meeting")
-    min_days_between: int = param(7, ge=1, unit="days", help="minimum gap between two meetings of a pair")
+    interval_days: int = param(45, ge=1, le=MAX_DAYS, unit="days", help="scheduled meetings every this many days")
+    tension_threshold: float = param(1.0, ge=0, le=MAX_TENSION, unit="tension", help="tension that calls a meeting")
+    min_days_between: int = param(
+        7, ge=1, le=MAX_DAYS, unit="days", help="minimum gap between two meetings of a pair"
+    )
     p_success_base: float = probability(0.2, "chance of agreement with neutral patrons and tribes")
-    patron_alignment_weight: float = param(2.0, ge=0, unit="log-odds per alignment", help="effect of patrons' aims")
+    patron_alignment_weight: float = param(
+        2.0, ge=0, le=MAX_LOG_ODDS, unit="log-odds per alignment", help="effect of patrons' aims"
+    )
     tribal_weight: float = param(
         1.0,
         ge=0,
+        le=MAX_LOG_ODDS,
         unit="log-odds per bridge",
         help="effect of tribal leaders tied to both sides (mean 2*min of their weights)",
     )
-    tension_weight: float = param(0.5, ge=0, unit="log-odds per tension", help="high tension makes agreement harder")
+    tension_weight: float = param(
+        0.5, ge=0, le=MAX_LOG_ODDS, unit="log-odds per tension", help="high tension makes agreement harder"
+    )
     p_escalation: float = probability(
         0.2, "chance a failed meeting escalates, times the more aggressive side's posture (raised by a green light)"
     )
     neutral_venue_weight: float = param(
-        0.3, ge=0, unit="log-odds", help="a neutral venue (kind: venue) raises the chance of agreement"
+        0.3, ge=0, le=MAX_LOG_ODDS, unit="log-odds", help="a neutral venue (kind: venue) raises the chance of agreement"
     )
-    calm_half_life_days: float = param(15.0, gt=0, unit="days", help="half-life of the calm after an agreement")
+    calm_half_life_days: float = param(
+        15.0, gt=0, le=MAX_DAYS, unit="days", help="half-life of the calm after an agreement"
+    )
     tension_drop: float = probability(0.7, "share of tension removed by an agreement", unit="share")
     venues: list[Identifier] = Field(default_factory=list, description="sites where meetings are held, in turn")
 
@@ -482,18 +584,36 @@ class MediationRules(Strict):
 class InsurgencyRules(Strict):
     """Rules of the insurgency (ODD §7.10; `sim.processes.insurgency`)."""
 
-    base_growth_per_day: float = param(0.0, ge=0, unit="cells/day", help="growth with no rivalry at all")
-    growth_per_clash: float = param(0.3, ge=0, unit="cells per clash", help="growth from a clash between rivals")
+    # Cells, growth and attack rate are bounded so the day's attacks, Poisson(cells x attack_rate),
+    # number at most 10,000 (max_cells x attack_rate) and each costs a bounded amount of work.
+    base_growth_per_day: float = param(
+        0.0, ge=0, le=1000, unit="cells/day", help="growth with no rivalry at all"
+    )
+    growth_per_clash: float = param(
+        0.3, ge=0, le=1000, unit="cells per clash", help="growth from a clash between rivals"
+    )
     growth_per_casualty: float = param(
-        0.0, ge=0, unit="cells per casualty", help="growth from each rival militia fighter killed or wounded in clashes"
+        0.0,
+        ge=0,
+        le=1000,
+        unit="cells per casualty",
+        help="growth from each rival militia fighter killed or wounded in clashes",
     )
     growth_per_contested_cell: float = param(
-        0.002, ge=0, unit="cells per cell/day", help="growth from cells where hostile militias both have a foothold"
+        0.002,
+        ge=0,
+        le=100,
+        unit="cells per cell/day",
+        help="growth from cells where hostile militias both have a foothold",
     )
     decay_per_day: float = probability(0.01, "share of cells that dissolve per day", unit="1/day")
-    max_cells: float = param(200.0, ge=0, unit="cells", help="ceiling on insurgent cells")
-    attack_rate: float = param(0.01, ge=0, unit="attacks per cell/day", help="attacks each cell makes")
-    attack_casualties: float = param(2.0, ge=0, unit="casualties per attack", help="mean casualties of an attack")
+    max_cells: float = param(200.0, ge=0, le=10_000, unit="cells", help="ceiling on insurgent cells")
+    attack_rate: float = param(
+        0.01, ge=0, le=1, unit="attacks per cell/day", help="attacks each cell makes (at most one a day)"
+    )
+    attack_casualties: float = param(
+        2.0, ge=0, le=100, unit="casualties per attack", help="mean casualties of an attack"
+    )
     contested_target_weight: float = param(
         2.0, gt=0, le=100, unit="x", help="weight of fighters on contested cells as targets, relative to others"
     )
@@ -540,18 +660,24 @@ class Rules(Strict):
 class Targets(Strict):
     """The article's figures, kept with the scenario for validation and calibration."""
 
-    window_days: int = param(30, ge=1, unit="days", help="model days that stand for the article's 'recent clashes'")
-    killed_min: float = param(25, ge=0, unit="people", help="killed in recent clashes: 'more than 25' (§4)")
-    wounded: float = param(40, ge=0, unit="people", help="wounded in recent clashes: 'about 40' (§4)")
+    window_days: int = param(
+        30, ge=1, le=MAX_DAYS, unit="days", help="model days that stand for the article's 'recent clashes'"
+    )
+    killed_min: float = param(
+        25, ge=0, le=MAX_FIGHTERS, unit="people", help="killed in recent clashes: 'more than 25' (§4)"
+    )
+    wounded: float = param(40, ge=0, le=MAX_FIGHTERS, unit="people", help="wounded in recent clashes: 'about 40' (§4)")
     killed_share: float = probability(0.385, "killed / (killed + wounded) = 25/65 (§4)", unit="share")
-    buqrus_wounded: float = param(4, ge=0, unit="people", help="wounded in the Buqrus crossing clash (§13)")
+    buqrus_wounded: float = param(
+        4, ge=0, le=MAX_FIGHTERS, unit="people", help="wounded in the Buqrus crossing clash (§13)"
+    )
 
 
 class SweepRange(Strict):
     """A continuous (or integer) range for a swept parameter."""
 
-    low: float = param(..., help="lowest value")
-    high: float = param(..., help="highest value")
+    low: float = param(..., ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE, help="lowest value")
+    high: float = param(..., ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE, help="highest value")
     log: StrictBool = Field(False, description="sample evenly in log space (low must be > 0)")
     integer: StrictBool = Field(False, description="round samples to whole numbers")
 
@@ -564,7 +690,12 @@ class SweepRange(Strict):
         return self
 
 
-SweepValue = StrictBool | int | float | str
+SweepValue = (
+    StrictBool
+    | Annotated[int, Field(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+    | Annotated[float, Field(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+    | Annotated[str, Field(max_length=300)]
+)
 DESIGNS_NEEDING_SAMPLES = ("random", "lhs", "sobol")
 
 
@@ -590,6 +721,7 @@ class Sweep(Strict):
     )
     outputs: list[str] = Field(..., min_length=1, description="scalar outcomes computed per run (sim.outcomes)")
     timeseries: StrictBool = Field(False, description="also keep each run's per-step figures (Parquet)")
+    max_runs: int = max_runs_param("sweep (design points x replicates)")
 
     @model_validator(mode="after")
     def _samples_where_needed(self):
@@ -623,10 +755,12 @@ class Statistic(Strict):
         max_length=200,
         description="outcome name (sim.outcomes), e.g. killed_window_peak or first_clash_wounded.buqrus",
     )
-    target: float | str = Field(
+    target: AnyValue | str = Field(
         ..., description="the observed value: a number, or a reference such as targets.killed_min"
     )
-    scale: float = param(..., gt=0, unit="outcome units", help="distance unit: how far from the target counts as close")
+    scale: float = param(
+        ..., gt=0, le=MAX_ABS_VALUE, unit="outcome units", help="distance unit: how far from the target counts as close"
+    )
 
     @field_validator("target", mode="before")
     @classmethod
@@ -639,10 +773,10 @@ class PredictiveCheck(Strict):
 
     outcome: str = Field(..., min_length=1, max_length=200, description="outcome name (sim.outcomes)")
     unit: str = Field("", max_length=80, description="the outcome's unit, for tables and plot axes")
-    observed: float | str | None = Field(
+    observed: AnyValue | str | None = Field(
         None, description="an observed value (number or targets.<name>): gives a predictive p-value"
     )
-    band: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
+    band: Annotated[list[AnyValue], Field(min_length=2, max_length=2)] | None = Field(
         None, description="[low, high]: a plausible range; gives the share of predictive runs inside it"
     )
     basis: Literal["article", "assumption"] = Field(..., description="where the reference comes from")
@@ -684,6 +818,7 @@ class Calibration(Strict):
         None, ge=1, le=100_000, unit="days", help="days per run (default: the scenario's `steps`)"
     )
     predictive: Predictive | None = Field(None, description="posterior predictive checks (sim.posterior)")
+    max_runs: int = max_runs_param("calibration (samples x replicates, plus the predictive runs)")
     point: Literal["medoid", "median"] = Field(
         "medoid",
         description="the calibrated value written: medoid = the kept draw with the least summed distance to the "
@@ -893,6 +1028,7 @@ class Robustness(Strict):
         unit="share of replicates",
         help="a validation pattern holds at a point when at least this share of the point's runs show it",
     )
+    max_runs: int = max_runs_param("robustness job (points x replicates x scenarios)")
 
 
 class Scenario(Strict):
@@ -908,10 +1044,10 @@ class Scenario(Strict):
         "2019-11-01", unit="ISO date", help="calendar date of step 0 (dates events for ACLED export)"
     )
     grid: Grid
-    sites: dict[Identifier, Site] = Field(..., min_length=1)
-    tribes: dict[Identifier, Tribe] = Field(default_factory=dict)
-    factions: dict[Identifier, Faction] = Field(..., min_length=1)
-    patrons: dict[Identifier, Patron] = Field(default_factory=dict)
+    sites: dict[Identifier, Site] = Field(..., min_length=1, max_length=MAX_SITES)
+    tribes: dict[Identifier, Tribe] = Field(default_factory=dict, max_length=MAX_TRIBES)
+    factions: dict[Identifier, Faction] = Field(..., min_length=1, max_length=MAX_FACTIONS)
+    patrons: dict[Identifier, Patron] = Field(default_factory=dict, max_length=MAX_FACTIONS)
     patron_alignment: list[PatronAlignment] = Field(default_factory=list)
     hostilities: list[Annotated[list[Identifier], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
     rules: Rules = Field(default_factory=Rules)

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.executors import Backend, make_backend, progress_bar
+from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
     OutputError,
@@ -302,6 +303,7 @@ def start_sweep(
         raise OutputError(f"{directory}: exists and is not empty; use --resume to continue a sweep")
     root = config.seed if root_seed is None else int(root_seed)
     n_steps = config.steps if steps is None else int(steps)
+    check_memory(config, n_steps)  # --steps may ask for more than the validated scenario's: refuse now
     if design is None:
         design = design_with_replicates(config, root)
     else:

@@ -106,6 +106,15 @@ _SURPRISE_TAG = "tag:sim,2024:yaml11-surprise"
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+ECHO_LIMIT = 60  # characters of a bad value echoed in a message; longer ones end in an ellipsis
+
+
+def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """repr(value) cut to `limit` characters with an ellipsis, so a message stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 # --- public types ----------------------------------------------------------------
 
 
@@ -832,13 +841,13 @@ def _apply_one(data: dict, origins: dict[tuple, tuple[str, int | None]], assignm
         return [Problem(OVERRIDE_FILE, key_path, None, message)]
 
     if not isinstance(assignment, str):
-        return problem("", f"expected text like key.path=value, got {assignment!r}")
+        return problem("", f"expected text like key.path=value, got {clipped(assignment)}")
     if "=" not in assignment:
-        return problem("", f"expected key.path=value, got {assignment!r} (no '=')")
+        return problem("", f"expected key.path=value, got {clipped(assignment)} (no '=')")
     raw_path, value_text = assignment.split("=", 1)
     raw_path = raw_path.strip()
     if not raw_path:
-        return problem("", f"missing key path before '=' in {assignment!r}")
+        return problem("", f"missing key path before '=' in {clipped(assignment)}")
     try:
         segments = keypath.parts(raw_path)
     except keypath.KeyPathError as error:
@@ -877,13 +886,13 @@ def _parse_override_value(text: str, segments: tuple) -> tuple[Any, dict[tuple, 
     try:
         if root is None:
             if text.strip():  # e.g. `color=#ff0000`: YAML reads '#...' as a comment
-                message = f"{text.strip()!r} is only a YAML comment; quote it if '#' is part of the value"
+                message = f"{clipped(text.strip())} is only a YAML comment; quote it if '#' is part of the value"
                 return None, {}, [Problem(OVERRIDE_FILE, key_path, None, message)]
             return None, {}, []  # `key=` means null, as in YAML
         if isinstance(root, (MappingNode, SequenceNode)) and not root.flow_style:
             # `name=Note: x` would silently become a mapping; make the user say what they mean.
             message = (
-                f"{text.strip()!r} reads as block YAML ('key: value' or '- item'); "
+                f"{clipped(text.strip())} reads as block YAML ('key: value' or '- item'); "
                 "quote it, or write a flow value such as [1, 2] or {a: 1}"
             )
             return None, {}, [Problem(OVERRIDE_FILE, key_path, None, message)]

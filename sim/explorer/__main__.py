@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sim.cli import PORTS, bounded_int
 from sim.explorer.server import serve
 from sim.yaml_source import ScenarioError
 
@@ -17,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m sim.explorer", description=__doc__)
     parser.add_argument("scenario", nargs="?", default=None, help="scenario name or path (default baseline)")
-    parser.add_argument("--port", type=int, default=None, help="localhost port (default: a free one)")
+    parser.add_argument(
+        "--port", type=bounded_int(*PORTS), default=None, help="localhost port, 0..65535 (default or 0: a free one)"
+    )
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
     args = parser.parse_args(argv)
     try:

@@ -132,6 +132,9 @@ def serve(
     load_explorable(scenario)
     if port:
         port = int(port)
+        if not 0 < port <= 65535:  # TCP ports; bind() would raise OverflowError
+            print(f"error: port {port} is not a TCP port (1..65535, or 0 for a free one)", file=sys.stderr)
+            return 2
         if not port_is_free(port, host):
             print(f"error: port {port} on {host} is in use; choose another or leave --port out", file=sys.stderr)
             return 2

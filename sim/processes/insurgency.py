@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.processes.casualties import inflict
 from sim.schema import Rules
-from sim.world import CONTESTED, World
+from sim.world import CONTESTED, RecruitStatus, World
 
 
 def insurgent_growth(
@@ -48,6 +48,42 @@ def insurgent_growth(
         cells * (1.0 - decay) + base + per_clash * n_clashes + per_casualty * n_casualties + per_contested * n_contested
     )
     return float(np.clip(grown, 0.0, max_cells))
+
+
+class TargetPicker:
+    """Today's attack targets, drawn as `rng.choice(pool, p=p)` draws them, at O(log n) a draw.
+
+    `Generator.choice` with `p` builds the cumulative distribution on every call (O(n) for n
+    posted fighters), and the fighters on the target's cell were found by a scan of every
+    recruit (O(N)): with thousands of attacks a day that was hours a day. Here the cumulative
+    distribution is built once and searched with one uniform draw per attack, exactly as
+    `choice` does, so the draws and the targets are the same as before; and the fighters of
+    each (faction, cell) are grouped once. Between two attacks only `casualties.inflict`
+    changes recruits (it unposts the hit), so a group's fighters still posted are those of
+    its rows still fit with a post: the same rows, in the same order, as
+    `World.fighters_near(f, cell, 0)`.
+    """
+
+    def __init__(self, pool: np.ndarray, p: np.ndarray, faction: np.ndarray, post: np.ndarray):
+        self.pool = pool
+        self.cdf = np.cumsum(p)  # as numpy's Generator.choice: cumsum, normalised by its last entry
+        self.cdf /= self.cdf[-1]
+        order = np.lexsort((pool, post, faction))  # by faction, then cell, then row (rows ascending)
+        self.rows = pool[order]
+        keys = np.stack([faction[order], post[order]], axis=1)
+        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
+        ends = np.r_[starts[1:], len(order)]
+        self.groups = {(int(keys[a, 0]), int(keys[a, 1])): (a, b) for a, b in zip(starts, ends)}
+
+    def draw(self, rng: np.random.Generator) -> int:
+        """One target row, with the draw `rng.choice(pool, p=p)` makes."""
+        return int(self.pool[self.cdf.searchsorted(rng.random(), side="right")])
+
+    def still_posted(self, f: int, flat: int, recruits) -> np.ndarray:
+        """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
+        a, b = self.groups.get((f, flat), (0, 0))
+        rows = self.rows[a:b]
+        return rows[(recruits.status[rows] == RecruitStatus.FIT) & (recruits.post[rows] == flat)]
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
@@ -76,10 +112,11 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         return
     contested = world.control.reshape(-1)[r.post[targets_pool]] == CONTESTED
     w = np.where(contested, ins.contested_target_weight, 1.0)
+    pick = TargetPicker(targets_pool, w / w.sum(), r.faction[targets_pool], r.post[targets_pool])
     for _ in range(n_attacks):
-        target = rng.choice(targets_pool, p=w / w.sum())
+        target = pick.draw(rng)
         f, flat = int(r.faction[target]), int(r.post[target])
-        here = world.fighters_near(f, flat, 0)
+        here = pick.still_posted(f, flat, r)
         killed, wounded = inflict(world, rules, here, int(rng.poisson(ins.attack_casualties)), f, None, rng)
         world.today.insurgent_attacks += 1
         row, col = divmod(flat, world.geo.width)

@@ -1,0 +1,429 @@
+"""Whatever validates, runs: bounded numbers, priced memory, capped designs, bounded options.
+
+- Every number the schema accepts has a finite lower and upper bound (a walk over the JSON
+  schema, lists, maps and nested sections included).
+- A scenario at the bounds runs to completion with finite outputs; values past them are
+  refused with exit status 2, and a long bad value is echoed cut short.
+- The memory estimate is within a factor of 2 of the peak tracemalloc measures, and a
+  scenario that would not fit is refused before anything is allocated.
+- Designs (sweep, calibration, robustness) over their `max_runs` cap are refused and say how
+  to raise it; the command-line options go through the schema's bounds.
+- The insurgents' attack loop costs O(log n) a draw and draws what `Generator.choice` draws.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import limits
+from sim.cli import main
+from sim.processes.insurgency import TargetPicker
+from sim.runner import run_model
+from sim.scenario import load_scenario
+from sim.schema import Scenario
+from sim.world import RecruitArrays
+from sim.yaml_source import ScenarioError
+
+ROOT = Path(__file__).resolve().parent.parent
+TOY = "toy_two_towns"
+
+
+# --------------------------------------------------------------------------- bounded schema
+
+
+def numeric_nodes(schema: dict) -> list[tuple[str, dict]]:
+    """(key path, JSON-schema node) of every number or integer the schema accepts, anywhere."""
+    defs = schema.get("$defs", {})
+    found: list[tuple[str, dict]] = []
+
+    def walk(node: dict, path: str, seen: frozenset) -> None:
+        if "$ref" in node:
+            name = node["$ref"].split("/")[-1]
+            if name in seen:
+                return
+            seen, node = seen | {name}, defs[name]
+        for key in ("anyOf", "oneOf", "allOf"):
+            for option in node.get(key, []):
+                walk(option, path, seen)
+        if node.get("type") in ("number", "integer"):
+            found.append((path, node))
+        for name, child in node.get("properties", {}).items():
+            walk(child, f"{path}.{name}" if path else name, seen)
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}.*", seen)
+        for child in node.get("patternProperties", {}).values():  # maps keyed by a name
+            walk(child, f"{path}.*", seen)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]", seen)
+        for i, item in enumerate(node.get("prefixItems", [])):
+            walk(item, f"{path}[{i}]", seen)
+
+    walk(schema, "", frozenset())
+    return found
+
+
+def test_every_number_in_the_schema_has_finite_bounds():
+    nodes = numeric_nodes(Scenario.model_json_schema())
+    assert len(nodes) > 100, "the walk should reach every section"
+    unbounded = []
+    for path, node in nodes:
+        low = node.get("minimum", node.get("exclusiveMinimum"))
+        high = node.get("maximum", node.get("exclusiveMaximum"))
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+            unbounded.append(path)
+    assert not unbounded, f"numbers without a finite lower and upper bound: {unbounded}"
+
+
+def test_coordinates_are_within_the_globe():
+    paths = dict(numeric_nodes(Scenario.model_json_schema()))
+    for key in ("sites.*.lat", "grid.bounds.lat_min"):
+        assert (paths[key]["minimum"], paths[key]["maximum"]) == (-90, 90)
+    for key in ("sites.*.lon", "grid.river.path[][]", "grid.outside[][][]"):
+        assert (paths[key]["minimum"], paths[key]["maximum"]) == (-180, 180)
+
+
+def refused(*overrides: str, scenario: str = "baseline") -> str:
+    """The ScenarioError text of the scenario with these overrides (fails if it validates)."""
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario, list(overrides))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "rules.insurgency.attack_rate=100000",  # a Python loop over 2e7 Poisson draws a day
+        "grid.river={path: [[10000000, 40.5], [34.5, 40.6]]}",  # a latitude of 1e7 degrees
+        "sites.albukamal.population=10000000000",  # 1e10 people: 3 TB of recruits
+        "factions.NDF.deployment_weights.albukamal=1.0e+300",  # 'Probabilities contain NaN'
+        "rules.insurgency.attack_casualties=1.0e+300",  # 'lam value too large'
+        "rules.clashes.recovery_days=1.0e+300",  # an unsafe cast to int64
+        "patrons.Russia.funding_usd_day=1.0e+308",  # inf in timeseries.csv
+        "sites.albukamal.revenue_usd_day=1.0e+308",
+    ],
+)
+def test_values_that_crashed_or_hung_are_refused(override):
+    text = refused(override)
+    assert len(text.splitlines()) == 1, text
+    assert "less than or equal to" in text, text  # refused by its bound, not by chance
+
+
+def test_long_bad_values_are_echoed_cut_short():
+    text = refused("name=" + "x" * 10_000)
+    assert len(text) < 300, text
+    assert "…" in text
+    assert main(["validate", "baseline", "--set", "description=" + "y" * 10_000]) == 2
+
+
+# --------------------------------------------------------------------------- at the bounds, it runs
+
+
+def at_the_bounds() -> list[str]:
+    """Overrides putting every rule of the toy scenario at its upper bound (money and counts too)."""
+    from sim.schema import Rules
+
+    overrides = []
+    for section, model in Rules.model_fields.items():
+        for name, field in model.annotation.model_fields.items():
+            high = next((getattr(m, "le", None) for m in field.metadata if getattr(m, "le", None) is not None), None)
+            if high is None or isinstance(field.default, bool) or not isinstance(field.default, (int, float)):
+                continue
+            value = int(high) if isinstance(field.default, int) else float(high)
+            overrides.append(f"rules.{section}.{name}={value}")
+    overrides += [
+        "rules.influence.control_threshold=1.0",
+        "sites.bridge.revenue_usd_day=1000000000.0",
+        "patrons.North.funding_usd_day=1000000000.0",
+        "patrons.North.topup_per_loss=100",
+        "patrons.North.topup_max_share=10",
+        "factions.Blue.initial_budget_usd=1000000000000.0",
+        "factions.Blue.spending.courting_usd_day=1000000000.0",
+        "factions.Red.salary_usd_month=100000",
+        "factions.Cells.initial_fighters=1000000",
+        "factions.Blue.deployment_weights.bridge=1000",
+        "tribes.west.initial_alignment.Blue=1000",
+    ]
+    return overrides
+
+
+def test_rules_at_their_upper_bounds_run_with_finite_outputs():
+    config = load_scenario(TOY, at_the_bounds())
+    result = run_model(config, seed=3, steps=4)
+    numbers = result.timeseries.select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all(), "a figure left the finite range"
+    assert len(result.timeseries) == 5
+
+
+def test_cli_runs_a_document_at_the_bounds(tmp_path):
+    args = [a for o in at_the_bounds() for a in ("--set", o)]
+    assert main(["validate", TOY, *args]) == 0
+    out = tmp_path / "run"
+    assert main(["run", TOY, "--steps", "3", "--no-plots", "--out", str(out), *args]) == 0
+    series = pd.read_csv(out / "timeseries.csv")
+    assert np.isfinite(series.select_dtypes("number").to_numpy(dtype=float)).all()
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@pytest.mark.slow  # tracemalloc slows the runs: ~20 s each on a busy machine
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["grid.width=220", "grid.height=220"],  # dominated by the grid and the path distances
+        ["sites.west_town.population=2500000", "sites.east_town.population=2500000"],  # by the recruits
+    ],
+)
+def test_estimate_is_within_a_factor_of_the_measured_peak(overrides):
+    config = load_scenario(TOY, overrides)
+    tracemalloc.start()
+    try:
+        run_model(config, seed=1, steps=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = limits.estimate_model_bytes(config, steps=3)
+    assert 0.5 <= estimate / peak <= 2.0, f"estimate {estimate / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB"
+
+
+def test_estimate_grows_with_what_the_model_allocates():
+    base = load_scenario(TOY)
+    bigger = {
+        "grid": load_scenario(TOY, ["grid.width=200"]),
+        "recruits": load_scenario(TOY, ["sites.west_town.population=80000"]),
+        "steps": base,
+    }
+    assert limits.estimate_model_bytes(bigger["grid"]) > limits.estimate_model_bytes(base)
+    assert limits.estimate_model_bytes(bigger["recruits"]) > limits.estimate_model_bytes(base)
+    assert limits.estimate_model_bytes(base, steps=1000) > limits.estimate_model_bytes(base)
+
+
+def test_a_scenario_that_does_not_fit_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr(limits, "available_bytes", lambda: 50 * 2**20)  # a machine with 50 MiB free
+    tracemalloc.start()
+    try:
+        text = refused("grid.width=400", "grid.height=400", scenario=TOY)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "does not fit in memory" in text and "available" in text
+    assert len(text.splitlines()) == 1
+    assert peak < 20 * 2**20, "the refusal allocated the model first"
+
+
+def test_the_runs_asked_for_are_priced_too(monkeypatch):
+    config = load_scenario(TOY)
+    monkeypatch.setattr(limits, "available_bytes", lambda: limits.estimate_model_bytes(config) * 3)
+    run_model(config, seed=1, steps=2)  # fits
+    with pytest.raises(ScenarioError, match="does not fit"):
+        run_model(config, seed=1, steps=100_000)  # --steps beyond the scenario's
+    from sim.runner import run_replicates
+
+    with pytest.raises(ScenarioError, match="keeping 100,000 results"):
+        run_replicates(config, 1, 100_000, steps=2)
+
+
+def test_towns_too_large_for_the_machine_exit_2_without_a_traceback():
+    towns = [
+        a
+        for i in range(12)
+        for a in ("--set", f"sites.T{i}={{label: T{i}, kind: town, row: 1, col: {i}, population: 10000000}}")
+    ]
+    proc = subprocess.run(
+        [sys.executable, "run.py", "validate", TOY, "--set", "rules.recruitment.pool_share=1", *towns],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    # 1.2e8 recruits: about 54 GiB, more than this machine (or CI's, 24 GiB) has.
+    assert proc.returncode == 2, proc.stderr
+    assert "does not fit in memory" in proc.stderr and "120,016,500 recruits" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_too_many_factions_are_refused():
+    factions = [f"factions.F{i}={{label: F{i}}}" for i in range(1500)]
+    text = refused(*factions, scenario=TOY)
+    assert "factions" in text and "at most 200" in text
+
+
+# --------------------------------------------------------------------------- design size
+
+
+def test_a_grid_sweep_over_the_cap_is_refused_with_the_way_to_raise_it():
+    levels = "[" + ", ".join(str(0.1 * k) for k in range(1, 10)) + "]"
+    keys = [
+        "rules.recruitment.p_reconsider",
+        "rules.recruitment.pool_share",
+        "rules.recruitment.p_liable",
+        "rules.deployment.p_redeploy",
+        "rules.tension.decay_per_day",
+        "rules.clashes.lethality",
+        "rules.clashes.p_killed",
+        "rules.mediation.p_success_base",
+        "rules.mediation.tension_drop",
+    ]
+    sweep = "sweep={parameters: {" + ", ".join(f"{k}: {levels}" for k in keys) + "}, outputs: [clashes_total]}"
+    text = refused(sweep)
+    assert "387,420,489 runs" in text and "sweep.max_runs=1,000,000" in text
+    assert "--set sweep.max_runs=387420489" in text
+    assert len(text.splitlines()) == 1
+
+
+def test_calibration_and_robustness_designs_are_capped():
+    text = refused("calibration.max_runs=1000", scenario="calibrate_baseline")
+    assert "calibration.max_runs=1,000" in text and "samples" in text
+    text = refused("robustness.points=100000", "robustness.replicates=1000")
+    assert "robustness.max_runs" in text and "points" in text
+
+
+def test_robustness_options_go_through_the_cap(tmp_path):
+    pytest.importorskip("ema_workbench")
+    from sim.robustness import plan_robustness
+
+    with pytest.raises(ScenarioError, match="robustness.max_runs"):
+        plan_robustness("baseline", points=100_000, replicates=1_000)
+
+
+# --------------------------------------------------------------------------- command-line options
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explore", "--port", "70000"],
+        ["explore", "--port", "-1"],
+        ["run", TOY, "--steps", "0"],
+        ["run", TOY, "--steps", "100001"],
+        ["run", TOY, "--replicates", "100001"],
+        ["run", TOY, "--workers", "100000"],
+        ["robustness", "baseline", "--points", "1e9"],
+        ["robustness", "baseline", "--points", "1000000000"],
+        ["robustness", "baseline", "--replicates", "1001"],
+        ["sweep", TOY, "--steps", "1000000"],
+    ],
+)
+def test_options_out_of_the_schemas_bounds_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be between" in err or "expected a whole number" in err
+
+
+def test_option_bounds_are_read_from_the_schema():
+    from sim.cli import build_parser
+    from sim.schema import Robustness
+
+    parser = build_parser()
+    steps_high = Scenario.model_fields["steps"].metadata
+    high = next(m.le for m in steps_high if getattr(m, "le", None) is not None)
+    assert parser.parse_args(["run", TOY, "--steps", str(high)]).steps == high
+    points = next(m.le for m in Robustness.model_fields["points"].metadata if getattr(m, "le", None) is not None)
+    assert parser.parse_args(["robustness", "baseline", "--points", str(points)]).points == points
+    assert parser.parse_args(["explore", "--port", "0"]).port == 0
+    assert parser.parse_args(["explore", "--port", "65535"]).port == 65535
+
+
+# --------------------------------------------------------------------------- the attack loop
+
+
+def test_target_picker_draws_what_choice_draws():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    pool = np.array([3, 8, 9, 14, 20, 21, 30])
+    w = np.array([1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 2.0])
+    faction = np.array([0, 0, 1, 1, 0, 1, 0])
+    post = np.array([5, 5, 5, 7, 9, 7, 5])
+    picker = TargetPicker(pool, w / w.sum(), faction, post)
+    for _ in range(500):
+        assert picker.draw(rng_a) == rng_b.choice(pool, p=w / w.sum())
+    n = 31
+    recruits = RecruitArrays(
+        faction=np.full(n, -1),
+        status=np.zeros(n, dtype=np.int8),
+        tribe=np.full(n, -1),
+        home=np.zeros(n, dtype=np.int64),
+        post=np.full(n, -1),
+        liable=np.zeros(n, dtype=bool),
+        joined_step=np.zeros(n, dtype=np.int64),
+        recover_step=np.zeros(n, dtype=np.int64),
+        arrive_step=np.zeros(n, dtype=np.int64),
+    )
+    recruits.faction[pool], recruits.post[pool] = faction, post
+    assert picker.still_posted(0, 5, recruits).tolist() == [3, 8, 30]
+    recruits.post[8] = -1  # hit by the previous attack
+    assert picker.still_posted(0, 5, recruits).tolist() == [3, 30]
+    assert picker.still_posted(1, 9, recruits).tolist() == []
+
+
+@pytest.mark.timeout(300)
+def test_the_most_attacks_a_day_run_in_bounded_time():
+    config = load_scenario(
+        TOY,
+        [
+            "rules.insurgency.attack_rate=1",
+            "rules.insurgency.max_cells=10000",
+            "factions.Cells.initial_fighters=10000",
+            "rules.insurgency.attack_casualties=0",  # attacks that hit nobody: the loop itself is timed
+        ],
+    )
+    result = run_model(config, seed=2, steps=2)
+    assert result.timeseries["insurgent_attacks"].iloc[1:].min() > 9000
+
+
+def test_workers_that_do_not_fit_are_refused_before_starting(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(limits, "available_bytes", lambda: 2**30)  # 1 GiB free: 4 interpreters at most
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as caught:
+        main(["run", TOY, "--workers", "8", "--replicates", "2", "--no-plots", "--out", str(out)])
+    assert caught.value.code == 2
+    assert "8 workers need" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_sweep_whose_steps_do_not_fit_is_refused_before_writing(monkeypatch, tmp_path, capsys):
+    config = load_scenario("sweep_salary_mediation")
+    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "sweep_salary_mediation", "--steps", "100000", "--out", str(out)]) == 2
+    assert "does not fit in memory" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_calibrations_own_steps_are_priced(monkeypatch):
+    config = load_scenario("calibrate_baseline")
+    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    text = refused("calibration.steps=100000", scenario="calibrate_baseline")
+    assert "does not fit in memory" in text and "100000 steps" in text
+
+
+def test_robustness_options_over_the_cap_exit_2(capsys):
+    pytest.importorskip("ema_workbench")
+    assert main(["robustness", "baseline", "--points", "100000", "--replicates", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "700,000,000 runs" in err and "--set robustness.max_runs=700000000" in err
+
+
+def test_the_explorers_own_entry_refuses_a_port_out_of_range(capsys):
+    pytest.importorskip("solara", reason="the ui extra (solara) is not installed")
+    from sim.explorer.server import serve
+
+    assert serve("baseline", port=70000) == 2  # not an OverflowError from bind() (exit 1)
+    assert "not a TCP port" in capsys.readouterr().err
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.explorer", "baseline", "--port", "70000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "must be between 0 and 65,535" in proc.stderr
