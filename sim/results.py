@@ -522,7 +522,8 @@ def _csv_records(path: Path, text: str) -> tuple[list[str], list[int]]:
                 records.append((reader.line_num, len(row)))
         except csv.Error as error:
             if "unexpected end of data" in str(error):
-                raise ResultFileError(f"{path}: row cut off at line {reader.line_num} (a quoted field is not closed)") from None
+                where = f"row cut off at line {reader.line_num} (a quoted field is not closed)"
+                raise ResultFileError(f"{path}: {where}") from None
             raise ResultFileError(f"{path}: damaged CSV at line {reader.line_num} ({error})") from None
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:

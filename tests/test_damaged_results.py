@@ -287,7 +287,8 @@ def test_read_result_csv_says_what_is_wrong(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ResultFileError) as caught:
         read_result_csv(path)
-    assert str(caught.value) == f"{path}: {message}" or (str(caught.value).startswith(f"{path}: ") and message in str(caught.value))
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text, text
 
 
 def test_read_result_csv_checks_rows_and_columns_against_the_manifest(tmp_path):
@@ -402,7 +403,8 @@ def test_a_posterior_fitted_to_another_scenario_is_refused_naming_both(tmp_path,
 
 def test_a_posterior_with_other_parameters_than_its_calibration_is_refused(tmp_path, capsys):
     directory = calibration_dir(tmp_path, "toy_two_towns", ("rules.clashes.p_max",))
-    refused(capsys, run_posterior(directory, tmp_path / "o"), directory / "posterior.csv", "belongs to another calibration")
+    status = run_posterior(directory, tmp_path / "o")
+    refused(capsys, status, directory / "posterior.csv", "belongs to another calibration")
     assert not (tmp_path / "o").exists()
 
 
@@ -423,3 +425,51 @@ def test_run_posterior_refuses_a_damaged_calibration(tmp_path, capsys, name, dam
     damage(directory / name)
     refused(capsys, run_posterior(directory, tmp_path / "o"), directory / name, message)
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- robustness and calibration --resume
+
+
+@pytest.fixture(scope="module")
+def robustness_dir(tmp_path_factory) -> tuple[Path, object]:
+    from sim.robustness import plan_robustness, start_robustness
+
+    plan = plan_robustness("baseline", variants=["salary_parity"], steps=3, points=3, replicates=1, seed=5)
+    directory = start_robustness(plan, tmp_path_factory.mktemp("damaged") / "robustness")
+    rows = [{"point": p, "replicate": 0, "scenario": "baseline", "status": "ok"} for p in range(2)]
+    (directory / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory, plan
+
+
+def damage_first_line(path: Path) -> None:
+    lines = _lines(path)
+    lines[0] = lines[0][:10] + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("manifest.json", truncate_at(0.5), "truncated or damaged JSON"),
+        ("design.csv", cut_mid_row, "row cut off at line"),
+        ("design.csv", delete_row, "2 rows where manifest.json says 3"),
+        ("design.csv", extra_field, "extra fields on line 3"),
+        ("runs.jsonl", damage_first_line, "line 1 is not a JSON object"),
+    ],
+)
+def test_robustness_resume_refuses_a_damaged_job(robustness_dir, tmp_path, name, damage, message):
+    from sim.robustness import run_robustness
+
+    directory, plan = robustness_dir
+    copy = damaged_copy(directory, tmp_path, name, damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    with pytest.raises(ResultFileError) as caught:
+        run_robustness(copy, plan, workers=1)
+    assert str(caught.value).startswith(f"{copy / name}: ") and message in str(caught.value)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_calibrate_resume_refuses_a_damaged_spec(tmp_path, capsys):
+    (tmp_path / "calibration_spec.json").write_text('{"kind": "faction-sim calibration", "scen')
+    status = cli.main(["calibrate", "calibrate_baseline", "--resume", str(tmp_path)])
+    refused(capsys, status, tmp_path / "calibration_spec.json", "truncated or damaged JSON")
