@@ -40,7 +40,8 @@ identifiers = st.one_of(
 ).filter(lambda name: name not in CONTROL_WORDS)
 labels = st.text(
     # Latin letters, digits, punctuation and symbols (the plots' font has them), and the separators.
-    alphabet=st.characters(max_codepoint=0x24F, categories=("L", "N", "P", "S", "Zs")) | st.sampled_from(list(',"\'>~;=|')),
+    alphabet=st.characters(max_codepoint=0x24F, categories=("L", "N", "P", "S", "Zs"))
+    | st.sampled_from(list(',"\'>~;=|')),
     min_size=1,
     max_size=30,
 ).filter(lambda text: text.strip() == text and text.strip())
