@@ -172,3 +172,21 @@ def test_an_unquoted_null_faction_in_yaml_says_to_quote_it(tmp_path):
     path.write_text(f"extends: {TOY}\nfactions:\n  null: {{label: X, initial_fighters: 10}}\n")
     with pytest.raises(ScenarioError, match="quote it"):
         load_scenario(path)
+
+
+def test_swept_values_read_back_from_design_csv_as_themselves(tmp_path):
+    from sim.sweep import load_sweep, start_sweep
+
+    sweep = (
+        "sweep={design: grid, replicates: 1, parameters: {factions.Red.label: [NA, None, 'null'],"
+        " factions.Red.exempts_conscription: [true, false], factions.Red.salary_usd_month: [120, 200.5]},"
+        " outputs: [killed_total]}"
+    )
+    config = load_scenario(TOY, [sweep])
+    directory = start_sweep(
+        config, out=tmp_path / "s", root_seed=1, steps=2, scenario_file=str(TOY), overrides=[], executor_name="test"
+    )
+    _, _, design = load_sweep(directory)
+    assert sorted(set(design["factions.Red.label"])) == ["NA", "None", "null"]
+    assert [type(v) for v in design["factions.Red.exempts_conscription"]] == [bool] * len(design)
+    assert set(design["factions.Red.salary_usd_month"]) == {120, 200.5}
