@@ -169,16 +169,24 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
     not skipped; so is a parameter the `overrides` (`--set`) also set, which the draws would
     silently replace.
 
+    With calibration.json beside the file (as `run.py calibrate` writes it), the draws must
+    have been fitted to this scenario's world (`check_fitted_scenario`), their parameters
+    must be the calibration's, and their number its `n_accepted`.
+
     Raises:
-        PosteriorError: no such file, not a CSV, no rows, no parameter column, a column that
-            names no parameter, a parameter also overridden, a value that is not a finite
-            number, or a draw the scenario refuses (one line, naming the file).
+        PosteriorError: no such file, not a CSV (or a damaged one: cut off, extra fields...),
+            no rows, no parameter column, a column that names no parameter, a parameter also
+            overridden, a value that is not a finite number, a draw the scenario refuses, or
+            draws fitted to another scenario's world or parameters (one line, naming the file).
+        ResultFileError: calibration.json beside it is damaged.
     """
     path = Path(path)
     file = path / POSTERIOR_FILE if path.is_dir() else path
     summary = _calibration_summary(file)
     n_accepted = summary.get("n_accepted") if summary else None
     table = _read_table(file, n_accepted if isinstance(n_accepted, int) else None)
+    if summary is not None:
+        check_fitted_scenario(file, summary, scenario)  # before the columns: say why they do not fit
     dumped = scenario_to_dict(scenario)
     sections = set(type(scenario).model_fields) - set(NOT_PARAMETERS)
     overridden = {o.partition("=")[0].strip() for o in overrides}
@@ -213,8 +221,12 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
         point_values = pd.to_numeric(table["point"], errors="coerce")
         if point_values.notna().all():
             points = tuple(int(p) for p in point_values)
-    if summary is not None:
-        check_fitted_scenario(file, summary, scenario, parameters)
+    fitted = (summary or {}).get("parameters")
+    if isinstance(fitted, dict) and set(fitted) != set(parameters):
+        raise PosteriorError(
+            f"{file}: its parameters ({', '.join(parameters)}) are not those of {file.parent / CALIBRATION_SUMMARY} "
+            f"({', '.join(fitted)}): the file belongs to another calibration"
+        )
     draws = PosteriorDraws(file=file, parameters=tuple(parameters), values=values.reset_index(drop=True), points=points)
     base = {k: v for k, v in dumped.items() if k not in ("sweep", "calibration")}
     for j in range(len(draws)):
@@ -270,8 +282,8 @@ def _calibration_summary(file: Path) -> dict | None:
     return read_manifest(path, CALIBRATION_KIND) if path.is_file() else None
 
 
-def check_fitted_scenario(file: Path, summary: dict, scenario: Scenario, parameters: Sequence[str]) -> None:
-    """Refuse a posterior fitted to another scenario's world, or to other parameters.
+def check_fitted_scenario(file: Path, summary: dict, scenario: Scenario) -> None:
+    """Refuse a posterior fitted to another scenario's world.
 
     A posterior.csv written by `run.py calibrate` has calibration.json (`summary`) beside it,
     naming the scenario it was fitted to and its parameters. The draws apply to that
@@ -280,16 +292,10 @@ def check_fitted_scenario(file: Path, summary: dict, scenario: Scenario, paramet
     posterior.csv on its own (no calibration.json) is taken as it is.
 
     Raises:
-        PosteriorError: the parameter columns are not the calibration's, or the worlds differ
-            (the message names both scenarios and the first difference).
+        PosteriorError: the worlds differ (the message names both scenarios and the first
+            difference), or the scenario it was fitted to cannot be found to compare.
     """
     summary_path = Path(file).parent / CALIBRATION_SUMMARY
-    fitted = summary.get("parameters")
-    if isinstance(fitted, dict) and set(fitted) != set(parameters):
-        raise PosteriorError(
-            f"{file}: its parameters ({', '.join(parameters)}) are not those of {summary_path} "
-            f"({', '.join(fitted)}): the file belongs to another calibration"
-        )
     name = summary.get("scenario")
     if name == scenario.name:
         return
