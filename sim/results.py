@@ -428,10 +428,6 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
 # --------------------------------------------------------------------------- reading
 
 
-def _line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
 def read_bytes(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> bytes:
     """The bytes of a result file, checked against the manifest's sha256 when it gives one.
 
