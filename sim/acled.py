@@ -755,7 +755,7 @@ def _run_scenario(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, dict]:
     from sim.results import load_run
     from sim.scenario import load_scenario
 
-    run = load_run(directory)
+    run = load_run(directory, tables=("events",))  # checked against its manifest (exit 2 if damaged)
     return load_scenario(Path(directory) / "scenario.yaml"), run.manifest, run.events, run.maps
 
 

@@ -31,7 +31,6 @@ with the scenario, design, points and replicates; PNGs are written atomically.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import textwrap
@@ -49,7 +48,7 @@ from scipy import stats
 
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
 from sim.outcomes import KINDS, parse
-from sim.results import OutputError, atomic_write_text
+from sim.results import OutputError, ResultFileError, atomic_write_text, read_manifest
 from sim.schema import schema_field
 
 __all__ = [
@@ -743,21 +742,28 @@ def plot_screening(
 
 
 def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """manifest.json, design.csv and outcomes.csv, each checked (`sim.results`, `sim.sweep.read_design`).
+
+    A sweep's scenario.yaml, when there, gives the types of list-swept parameters.
+    """
+    from sim.scenario import load_scenario
+    from sim.sweep import KIND, read_design, read_outcomes
+    from sim.yaml_source import ScenarioError
+
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
     if missing:
         raise OutputError(f"{directory}: not a sweep directory (missing {', '.join(missing)})")
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise OutputError(f"{directory / 'manifest.json'}: cannot read it ({error})") from None
-    for key in ("design", "parameters", "outputs"):
-        if key not in manifest:
-            raise OutputError(f"{directory / 'manifest.json'}: missing '{key}'")
-    design = pd.read_csv(directory / "design.csv")
-    try:
-        outcomes = pd.read_csv(directory / "outcomes.csv")
-    except pd.errors.EmptyDataError:
-        outcomes = pd.DataFrame(columns=["point", "replicate", "seed", "status", "error"])
+    manifest = read_manifest(directory / "manifest.json", required=("design", "parameters", "outputs"))
+    if manifest.get("kind", KIND) != KIND:
+        raise ResultFileError(f"{directory / 'manifest.json'}: not a sweep manifest (kind: {manifest['kind']!r})")
+    config = None
+    if (directory / "scenario.yaml").is_file():
+        try:
+            config = load_scenario(directory / "scenario.yaml")
+        except ScenarioError as error:
+            raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
+    design = read_design(directory, manifest, config)
+    outcomes = read_outcomes(directory, manifest, config)
     return manifest, design, outcomes
 
 

@@ -114,6 +114,7 @@ from sim.results import (
     default_output_dir,
     display_path,
     git_commit,
+    read_manifest,
     versions,
 )
 from sim.scenario import (
@@ -125,7 +126,7 @@ from sim.scenario import (
     validation_problems,
 )
 from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
-from sim.sweep import SweepError, load_sweep, run_sweep, start_sweep
+from sim.sweep import SweepError, load_sweep, read_outcomes, run_sweep, start_sweep
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -361,11 +362,10 @@ def calibrate(
             "statistics": [s.as_dict() for s in statistics],
         }
         if resume:
-            try:
-                saved = json.loads((out / SPEC_FILE).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                raise SweepError(f"{out}: not a calibration directory (no readable {SPEC_FILE})") from None
-            if saved.get("kind") != KIND or saved.get("scenario") != scenario.name:
+            if not (out / SPEC_FILE).is_file():
+                raise SweepError(f"{out}: not a calibration directory (no {SPEC_FILE})")
+            saved = read_manifest(out / SPEC_FILE, KIND)  # a damaged file: ResultFileError, exit 2
+            if saved.get("scenario") != scenario.name:
                 raise SweepError(f"{out}: belongs to scenario '{saved.get('scenario')}', not '{scenario.name}'")
             if saved.get("calibration") != spec["calibration"]:
                 raise SweepError(f"{out}: the calibration section has changed since this calibration started")
@@ -480,8 +480,8 @@ def analyse_calibration(
     sweep_dir = out / SWEEP_SUBDIR
     keys = list(calibration.parameters)
     names = [s.name for s in statistics]
-    design = pd.read_csv(sweep_dir / "design.csv")
-    runs = pd.read_csv(sweep_dir / "outcomes.csv")
+    manifest, swept, design = load_sweep(sweep_dir)  # every file checked (sim.results)
+    runs = read_outcomes(sweep_dir, manifest, swept)
     n_runs_expected = len(design)
     if len(runs) < n_runs_expected:
         raise SweepError(f"{sweep_dir}: only {len(runs)} of {n_runs_expected} runs finished; resume to complete it")
@@ -552,7 +552,6 @@ def analyse_calibration(
                 "missing_draws": int(draws[s.name].isna().sum()),
             }
         )
-    manifest = json.loads((sweep_dir / "manifest.json").read_text(encoding="utf-8"))
     now = datetime.now(UTC)
     summary = {
         "kind": KIND,
@@ -627,7 +626,8 @@ def posterior_predictive(
         replicates=replicates,
         backend=backend,
     )
-    prior_runs = pd.read_csv(out / SWEEP_SUBDIR / "outcomes.csv")
+    prior_manifest, prior_config, _ = load_sweep(out / SWEEP_SUBDIR)
+    prior_runs = read_outcomes(out / SWEEP_SUBDIR, prior_manifest, prior_config)
     prior_runs = prior_runs[prior_runs["status"] == "ok"]
     distributions = {"prior": prior_runs, "posterior": posterior_runs}
     table = summarise_predictive(distributions, checks)

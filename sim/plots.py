@@ -50,7 +50,7 @@ from sim.figures import (
     save_png,
     site_legend_handles,
 )
-from sim.results import OutputError, load_run
+from sim.results import load_run
 
 __all__ = ["PLOT_FILES", "faction_colour", "median_band", "plot_run", "replicate_matrix"]
 
@@ -818,14 +818,12 @@ PLOTTERS = {
 def plot_run(directory: str | Path) -> list[Path]:
     """Draw every figure of the run in `directory` into `directory/plots/`; return the paths.
 
-    Reads only the result files (`sim.results.load_run`); raises `OutputError` when the
-    directory is not a complete results directory.
+    Reads only the result files (`sim.results.load_run`, which checks each of them against
+    the manifest); raises `OutputError` when the directory is not a complete results
+    directory, and its subclass `ResultFileError` when a file is damaged: nothing is drawn then.
     """
     directory = Path(directory)
     run = load_run(directory)
-    for key in ("terrain", "control", "influence", "snapshot_steps", "site_names", "faction_names"):
-        if key not in run.maps:
-            raise OutputError(f"{directory / 'maps.npz'}: missing array '{key}'")
     out = directory / "plots"
     out.mkdir(parents=True, exist_ok=True)
     ctx = _Context(run)

@@ -62,7 +62,7 @@ from sim.results import atomic_write_text, display_path
 from sim.scenario import NOT_PARAMETERS, scenario_to_dict, target_value
 from sim.schema import Predictive, Scenario, Sweep, SweepRange
 from sim.seeding import run_seed, stage_root
-from sim.sweep import SweepError, load_sweep, run_sweep, scenario_for, start_sweep
+from sim.sweep import SweepError, load_sweep, read_outcomes, run_sweep, scenario_for, start_sweep
 from sim.yaml_source import ScenarioError
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
 ]
 
 POSTERIOR_FILE = "posterior.csv"
+CALIBRATION_KIND = "faction-sim calibration"  # calibration.json's kind (sim.calibration.KIND)
 PREDICTIVE_DIR = "predictive"  # the predictive runs' sweep directory, inside the calibration's
 PREDICTIVE_STAGE = "posterior_predictive"  # the name of the seeds' stage (sim.seeding.stage_root)
 QUANTILES = (0.05, 0.5, 0.95)
@@ -142,14 +143,18 @@ class PosteriorDraws:
         }
 
 
-def _read_table(file: Path) -> pd.DataFrame:
+def _read_table(file: Path, expected_rows: int | None = None) -> pd.DataFrame:
+    """posterior.csv, whole (`sim.results.read_result_csv`): any column may be text until it is used."""
+    from sim.results import ResultFileError, read_result_csv
+
+    if not file.is_file():
+        raise PosteriorError(f"{file}: no such file")
     try:
-        table = pd.read_csv(file)
-    except FileNotFoundError:
-        raise PosteriorError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise PosteriorError(f"{file}: not a readable CSV file ({reason})") from None
+        table = read_result_csv(
+            file, auto_columns=lambda column: True, expected_rows=expected_rows, counts_from=CALIBRATION_SUMMARY
+        )
+    except ResultFileError as error:
+        raise PosteriorError(f"{file}: not a readable CSV file ({str(error).removeprefix(f'{file}: ')})") from None
     if table.empty:
         raise PosteriorError(f"{file}: holds no draws")
     return table
@@ -164,14 +169,24 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
     not skipped; so is a parameter the `overrides` (`--set`) also set, which the draws would
     silently replace.
 
+    With calibration.json beside the file (as `run.py calibrate` writes it), the draws must
+    have been fitted to this scenario's world (`check_fitted_scenario`), their parameters
+    must be the calibration's, and their number its `n_accepted`.
+
     Raises:
-        PosteriorError: no such file, not a CSV, no rows, no parameter column, a column that
-            names no parameter, a parameter also overridden, a value that is not a finite
-            number, or a draw the scenario refuses (one line, naming the file).
+        PosteriorError: no such file, not a CSV (or a damaged one: cut off, extra fields...),
+            no rows, no parameter column, a column that names no parameter, a parameter also
+            overridden, a value that is not a finite number, a draw the scenario refuses, or
+            draws fitted to another scenario's world or parameters (one line, naming the file).
+        ResultFileError: calibration.json beside it is damaged.
     """
     path = Path(path)
     file = path / POSTERIOR_FILE if path.is_dir() else path
-    table = _read_table(file)
+    summary = _calibration_summary(file)
+    n_accepted = summary.get("n_accepted") if summary else None
+    table = _read_table(file, n_accepted if isinstance(n_accepted, int) else None)
+    if summary is not None:
+        check_fitted_scenario(file, summary, scenario)  # before the columns: say why they do not fit
     dumped = scenario_to_dict(scenario)
     sections = set(type(scenario).model_fields) - set(NOT_PARAMETERS)
     overridden = {o.partition("=")[0].strip() for o in overrides}
@@ -206,6 +221,12 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
         point_values = pd.to_numeric(table["point"], errors="coerce")
         if point_values.notna().all():
             points = tuple(int(p) for p in point_values)
+    fitted = (summary or {}).get("parameters")
+    if isinstance(fitted, dict) and set(fitted) != set(parameters):
+        raise PosteriorError(
+            f"{file}: its parameters ({', '.join(parameters)}) are not those of {file.parent / CALIBRATION_SUMMARY} "
+            f"({', '.join(fitted)}): the file belongs to another calibration"
+        )
     draws = PosteriorDraws(file=file, parameters=tuple(parameters), values=values.reset_index(drop=True), points=points)
     base = {k: v for k, v in dumped.items() if k not in ("sweep", "calibration")}
     for j in range(len(draws)):
@@ -214,6 +235,84 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
         except ScenarioError as error:
             raise PosteriorError(f"{file}: line {j + 2}: {error.problems[0].message}") from None
     return draws
+
+
+CALIBRATION_SUMMARY = "calibration.json"  # beside posterior.csv: the calibration's scenario and parameters
+
+
+def _world(scenario: Scenario) -> dict[str, list]:
+    """What a posterior's draws presuppose: the factions, sites, tribes and patrons by name, the grid's size."""
+    return {
+        "factions": sorted(scenario.factions),
+        "sites": sorted(scenario.sites),
+        "tribes": sorted(scenario.tribes),
+        "patrons": sorted(scenario.patrons),
+        "grid": [scenario.grid.width, scenario.grid.height],
+    }
+
+
+def _fitted_scenario(directory: Path, summary: dict) -> Scenario | None:
+    """The scenario a calibration was fitted to: its sweep's resolved copy, its file, or its name in scenarios/."""
+    from sim.scenario import load_scenario, resolve_scenario_path
+
+    name = summary.get("scenario")
+    candidates = [directory / "sweep" / "scenario.yaml", summary.get("scenario_file"), name]
+    for candidate in candidates:
+        if not isinstance(candidate, (str, Path)) or not candidate:
+            continue
+        path = resolve_scenario_path(candidate)
+        if not Path(path).is_file():
+            continue
+        try:
+            return load_scenario(path)
+        except ScenarioError:
+            continue
+    return None
+
+
+def _calibration_summary(file: Path) -> dict | None:
+    """calibration.json beside a posterior.csv (checked, `sim.results.read_manifest`), or None if there is none.
+
+    Raises:
+        ResultFileError: it is damaged or not a calibration's.
+    """
+    from sim.results import read_manifest
+
+    path = Path(file).parent / CALIBRATION_SUMMARY
+    return read_manifest(path, CALIBRATION_KIND) if path.is_file() else None
+
+
+def check_fitted_scenario(file: Path, summary: dict, scenario: Scenario) -> None:
+    """Refuse a posterior fitted to another scenario's world.
+
+    A posterior.csv written by `run.py calibrate` has calibration.json (`summary`) beside it,
+    naming the scenario it was fitted to and its parameters. The draws apply to that
+    scenario, or to one with the same factions, sites, tribes, patrons and grid size (e.g.
+    the base scenario a calibration scenario extends, or a policy variant of it). A
+    posterior.csv on its own (no calibration.json) is taken as it is.
+
+    Raises:
+        PosteriorError: the worlds differ (the message names both scenarios and the first
+            difference), or the scenario it was fitted to cannot be found to compare.
+    """
+    summary_path = Path(file).parent / CALIBRATION_SUMMARY
+    name = summary.get("scenario")
+    if name == scenario.name:
+        return
+    other = _fitted_scenario(Path(file).parent, summary)
+    if other is None:
+        raise PosteriorError(
+            f"{file}: fitted to scenario '{name}' ({summary_path}), which cannot be found to check that its "
+            f"draws apply to scenario '{scenario.name}'"
+        )
+    mine, theirs = _world(scenario), _world(other)
+    differs = next((key for key in mine if mine[key] != theirs[key]), None)
+    if differs is not None:
+        raise PosteriorError(
+            f"{file}: fitted to scenario '{name}', whose {differs} ({', '.join(map(str, theirs[differs]))}) are not "
+            f"those of scenario '{scenario.name}' ({', '.join(map(str, mine[differs]))}); run it with the scenario "
+            "it was fitted to"
+        )
 
 
 def ensemble_configs(scenario: Scenario, draws: PosteriorDraws, n_replicates: int) -> list[Scenario]:
@@ -364,7 +463,8 @@ def run_predictive(
             design_note=f"given: the {len(kept)} kept draws of the calibration (points of ../draws.csv)",
         )
     run_sweep(directory, backend=backend, close_backend=False)
-    runs = pd.read_csv(directory / "outcomes.csv")
+    manifest, config, _ = load_sweep(directory)
+    runs = read_outcomes(directory, manifest, config)  # checked against its manifest (sim.results)
     if len(runs) < len(design):
         raise SweepError(f"{directory}: only {len(runs)} of {len(design)} predictive runs finished; resume")
     return runs[runs["status"] == "ok"].reset_index(drop=True)

@@ -11,10 +11,24 @@ A results directory holds:
 Writes are atomic: everything is written into a hidden staging directory next to the
 target and renamed into place at the end, so an interrupted run never leaves a directory
 that looks complete; single files are replaced with `os.replace` after a full write.
+
+`manifest.json` also records, under `files`, each data file's sha256 and, for the CSVs,
+their rows and text columns. Every reader of result files (plots, analyses, resumes, the
+ACLED export, posterior ensembles) goes through the reading functions below
+(`read_manifest`, `read_result_csv`, `read_maps`, `read_jsonl`), which refuse a damaged
+file with `ResultFileError` (exit status 2): one line, `<path>: <what is wrong>` (empty,
+not UTF-8, truncated JSON, a row cut off, extra fields, a duplicate header, a row count or
+checksum that differs from the manifest's, a non-number in a numeric column, a damaged
+archive). CSVs are read with the empty field as the only missing value, so names such as
+`NA`, `None` or `null` read back as themselves. Directories written before `files` was
+recorded are read with the checks that need no counts.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import os
 import platform
@@ -22,7 +36,9 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+import zipfile
+import zlib
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -41,6 +57,14 @@ if TYPE_CHECKING:  # reading results must not need the model code
 
 RESULTS_DIR = PROJECT_DIR / "results"  # the checkout's results/, or ./results for an installed package
 FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
+RUN_KIND = "faction-sim run"  # manifest.json's `kind` for a run's results directory
+# Text columns of the run's tables, for directories whose manifest does not list them (made
+# before it did): the event fields that hold names or labels, and the sites' control columns.
+EVENT_TEXT_COLUMNS = (
+    "event", "faction", "from_faction", "to_faction", "site", "side_a", "side_b", "winner", "outcome",
+    "ground", "partition",
+)
+TIMESERIES_TEXT_PREFIXES = ("control.",)
 
 
 def _umask() -> int:
@@ -55,6 +79,16 @@ _DIR_MODE = 0o777 & ~_umask()
 
 class OutputError(Exception):
     """The output location cannot be used (exists and is not empty, not writable...)."""
+
+
+CHANGED = "content differs from the sha256 in manifest.json (changed or damaged since it was written)"
+
+
+class ResultFileError(OutputError):
+    """A result file that is damaged or not what it should be; exit status 2.
+
+    The message is one line: `<path>: <what is wrong>` (and the line, where there is one).
+    """
 
 
 # --------------------------------------------------------------------------- writing
@@ -304,6 +338,7 @@ def build_manifest(
         return {"posterior_draw": entry["draw"], "posterior_point": entry["point"], "posterior_set": entry["set"]}
 
     return {
+        "kind": RUN_KIND,
         "scenario": config.name,
         "scenario_file": display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
@@ -334,17 +369,41 @@ def build_manifest(
     }
 
 
+def file_record(data: bytes, frame: pd.DataFrame | None = None) -> dict:
+    """What manifest.json records of one written file, to check it when it is read back.
+
+    Returns `{"sha256": ...}`, plus for a table written from `frame`: `rows` (data rows) and
+    `text_columns` (the columns that hold text; every other column holds numbers).
+    """
+    record: dict = {"sha256": hashlib.sha256(data).hexdigest()}
+    if frame is not None:
+        record["rows"] = len(frame)
+        record["text_columns"] = [
+            str(c) for c in frame.columns
+            if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+        ]
+    return record
+
+
 def write_run_files(directory: Path, config: Scenario, results: list[RunResult], manifest: dict) -> None:
-    """Write the five data files of a run into `directory` (normally a staging directory)."""
+    """Write the five data files of a run into `directory` (normally a staging directory).
+
+    The manifest is written last, with a `files` entry (`file_record`) for the other four.
+    """
     directory = Path(directory)
+    files: dict[str, dict] = {}
     text = dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     atomic_write_text(directory / "scenario.yaml", text)
+    files["scenario.yaml"] = file_record(text.encode("utf-8"))
 
     from sim.geography import build_geography  # local: reading results needs neither
     from sim.runner import stack_results
 
     for table in ("timeseries", "events"):
-        atomic_write_text(directory / f"{table}.csv", stack_results(results, table).to_csv(index=False))
+        frame = stack_results(results, table)
+        data = frame.to_csv(index=False).encode("utf-8")
+        atomic_write_bytes(directory / f"{table}.csv", data)
+        files[f"{table}.csv"] = file_record(data, frame)
 
     geo = build_geography(config)
     clash = [np.column_stack([np.full(len(r.clash_cells), r.replicate), r.clash_cells]) for r in results]
@@ -368,15 +427,294 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
     try:
         os.chmod(tmp, _FILE_MODE)
         np.savez_compressed(tmp, **arrays)
+        files["maps.npz"] = file_record(Path(tmp).read_bytes())
         os.replace(tmp, buffer_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     # The manifest goes last: its presence marks a complete set of files.
+    manifest = {**manifest, "files": files}
     atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def read_bytes(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> bytes:
+    """The bytes of a result file, checked against the manifest's sha256 when it gives one.
+
+    Raises:
+        ResultFileError: no such file, unreadable, empty (unless `allow_empty`), or its sha256
+            differs from `sha256`.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ResultFileError(f"{path}: cannot read it ({error.strerror or error})") from None
+    if not data and not allow_empty:
+        raise ResultFileError(f"{path}: empty file")
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ResultFileError(f"{path}: {CHANGED}")
+    return data
+
+
+def read_text(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> str:
+    """A result file as UTF-8 text (`read_bytes`, then decoded).
+
+    Raises:
+        ResultFileError: as `read_bytes`, or not UTF-8 (the message gives the byte offset and line).
+    """
+    data = read_bytes(path, sha256=sha256, allow_empty=allow_empty)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ResultFileError(f"{path}: not UTF-8 (byte offset {error.start}, line {line})") from None
+
+
+def read_manifest(path: str | Path, kind: str | None = None, *, required: Collection[str] = ()) -> dict:
+    """A manifest (or any JSON object file) of a results directory, checked.
+
+    Args:
+        path: the JSON file.
+        kind: the `kind` it must have (e.g. `RUN_KIND`, `sim.sweep.KIND`). A run's manifest
+            written before runs recorded their kind is taken if it has the keys `required`.
+        required: keys it must have.
+
+    Raises:
+        ResultFileError: no such file, empty, not UTF-8, truncated or damaged JSON (line and
+            column), not a JSON object, of another kind, or missing a required key.
+    """
+    path = Path(path)
+    text = read_text(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultFileError(
+            f"{path}: truncated or damaged JSON at line {error.lineno}, column {error.colno} ({error.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{path}: not a JSON object (a {type(data).__name__})")
+    found = data.get("kind")
+    if kind is not None and found != kind and not (found is None and kind == RUN_KIND and required):
+        raise ResultFileError(f"{path}: not a {kind.removeprefix('faction-sim ')} manifest (kind: {found!r})")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ResultFileError(f"{path}: missing {', '.join(repr(k) for k in missing)}")
+    return data
+
+
+def _csv_records(path: Path, text: str) -> tuple[list[str], list[int]]:
+    """The header and each record's field count, checked as the csv module reads them.
+
+    Returns (header, line of each data record); raises ResultFileError on a bad structure.
+    """
+    if not text.endswith("\n"):
+        last = text.count("\n") + 1
+        raise ResultFileError(f"{path}: row cut off at line {last} (the file does not end with a newline)")
+    if '"' not in text:  # fast path, no quoting: one record per line
+        lines = text.split("\n")[:-1]
+        header = lines[0].split(",")
+        counts = [line.count(",") + 1 for line in lines]
+        records = [(n + 1, c) for n, c in enumerate(counts)]
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        records, header = [], []
+        try:
+            for row in reader:
+                if not header:
+                    header = row
+                records.append((reader.line_num, len(row)))
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                where = f"row cut off at line {reader.line_num} (a quoted field is not closed)"
+                raise ResultFileError(f"{path}: {where}") from None
+            raise ResultFileError(f"{path}: damaged CSV at line {reader.line_num} ({error})") from None
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        raise ResultFileError(f"{path}: duplicate header {', '.join(map(repr, duplicates))}")
+    width = len(header)
+    for line, count in records[1:]:
+        if count > width:
+            raise ResultFileError(f"{path}: extra fields on line {line} ({count} fields, the header has {width})")
+        if count < width:
+            raise ResultFileError(
+                f"{path}: row cut off at line {line} ({count} fields, the header has {width})"
+            )
+    return header, [line for line, _ in records[1:]]
+
+
+def read_result_csv(
+    path: str | Path,
+    *,
+    text_columns: Collection[str] | Callable[[str], bool] = (),
+    auto_columns: Collection[str] | Callable[[str], bool] = (),
+    expected_columns: Collection[str] = (),
+    expected_rows: int | None = None,
+    sha256: str | None = None,
+    allow_empty: bool = False,
+    counts_from: str = "manifest.json",
+) -> pd.DataFrame:
+    """Read a result CSV written by this package, checking that it is whole.
+
+    Every field is read as written: the empty field is the only missing value (NaN), so a
+    name such as `NA`, `None`, `null` or `NaN` in a text column reads back as itself. Columns
+    in `text_columns` (a collection, or a predicate on the column name) are text (str, NaN
+    where empty); columns in `auto_columns` are numbers if every value is one, else text
+    (e.g. a swept parameter of unknown type); every other column must hold numbers (int64
+    where all are whole and none is missing, else float64; `inf` and `-inf` are numbers).
+
+    Args:
+        path: the CSV file.
+        text_columns: the text columns.
+        auto_columns: columns (or a predicate) that are numbers or text, whichever their values are.
+        expected_columns: columns it must have.
+        expected_rows: the number of data rows the manifest gives, if it gives one.
+        sha256: the checksum the manifest gives, if it gives one (checked last, after the
+            checks that say what is wrong).
+        allow_empty: an empty file (0 bytes) reads as an empty frame instead of an error.
+        counts_from: the file that gave `expected_rows` and `sha256`, for the messages.
+
+    Returns:
+        One row per data line, the columns in file order.
+
+    Raises:
+        ResultFileError: `<path>: <what is wrong>`: no such file, empty, not UTF-8 (byte
+            offset), a row cut off (the last line without its newline, or with fewer fields
+            than the header), extra fields on line N, a duplicate header, missing columns,
+            N rows where the manifest says M, a non-numeric value in a numeric column (line),
+            or a checksum that differs from the manifest's.
+    """
+    path = Path(path)
+    text = read_text(path, allow_empty=allow_empty)
+    if not text:
+        return pd.DataFrame(columns=list(expected_columns))
+    header, lines = _csv_records(path, text)
+    missing = [c for c in expected_columns if c not in header]
+    if missing:
+        raise ResultFileError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    if expected_rows is not None and len(lines) != expected_rows:
+        raise ResultFileError(f"{path}: {len(lines)} rows where {counts_from} says {expected_rows}")
+    is_text = text_columns if callable(text_columns) else set(text_columns).__contains__
+    is_auto = auto_columns if callable(auto_columns) else set(auto_columns).__contains__
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype={c: object for c in header if is_text(c) or is_auto(c)},
+            keep_default_na=False,
+            na_values=[""],  # the writer's NaN and None; nothing else is missing
+        )
+    except (pd.errors.ParserError, ValueError) as error:  # checked above; kept as a last net
+        raise ResultFileError(f"{path}: damaged CSV ({str(error).strip().splitlines()[-1]})") from None
+    for column in frame.columns:
+        values = frame[column]
+        if is_text(column) or values.dtype.kind in "iuf":
+            continue
+        if values.dtype.kind == "O":
+            numbers = pd.to_numeric(values, errors="coerce")
+        else:  # e.g. bool, from a column of True/False: not numbers
+            numbers = pd.Series(np.nan, index=values.index)
+        bad = numbers.isna() & values.notna()
+        if is_auto(column):
+            if not bad.any():
+                frame[column] = numbers
+            continue
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ResultFileError(
+                f"{path}: non-numeric value {str(values.iloc[row])!r} in numeric column {column} at line {lines[row]}"
+            )
+        frame[column] = numbers
+    if sha256 is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() != sha256:
+        raise ResultFileError(f"{path}: {CHANGED}")
+    return frame
+
+
+def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a run's maps.npz, checked for completeness and consistent shapes.
+
+    Checks: a readable zip archive holding `MAP_ARRAYS`, influence (R, T, F, H, W), control
+    (R, T, H, W) and terrain (H, W) on one grid, F faction names, one name, label, kind, row
+    and column per site, T snapshot steps, R == `n_replicates` (the manifest's) when given.
+
+    Raises:
+        ResultFileError: `<path>: <what is wrong>` (zip error, missing array, wrong shape, or
+            a checksum that differs from the manifest's).
+    """
+    path = Path(path)
+    data = read_bytes(path)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            maps = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as error:
+        raise ResultFileError(f"{path}: damaged archive ({type(error).__name__}: {error})".splitlines()[0]) from None
+    missing = [key for key in MAP_ARRAYS if key not in maps]
+    if missing:
+        raise ResultFileError(f"{path}: missing array{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    influence, control, terrain = maps["influence"], maps["control"], maps["terrain"]
+    n_sites = len(maps["site_names"]) if maps["site_names"].ndim == 1 else -1
+    problems = []
+    if terrain.ndim != 2:
+        problems.append(f"terrain has shape {terrain.shape}, not (rows, cols)")
+    elif control.ndim != 4 or control.shape[2:] != terrain.shape:
+        problems.append(f"control has shape {control.shape}, not (replicates, snapshots, {terrain.shape})")
+    elif influence.shape != (*control.shape[:2], len(maps["faction_names"]), *terrain.shape):
+        wanted = (*control.shape[:2], len(maps["faction_names"]), *terrain.shape)
+        problems.append(f"influence has shape {influence.shape}, not {wanted}")
+    elif maps["snapshot_steps"].shape != (control.shape[1],):
+        problems.append(f"snapshot_steps has shape {maps['snapshot_steps'].shape}, not ({control.shape[1]},)")
+    elif n_replicates is not None and control.shape[0] != n_replicates:
+        problems.append(f"{control.shape[0]} replicates where manifest.json says {n_replicates}")
+    for key in ("site_labels", "site_kinds", "site_rows", "site_cols"):
+        if key in maps and maps[key].shape != (n_sites,):
+            problems.append(f"{key} has shape {maps[key].shape}, not ({n_sites},) as site_names")
+            break
+    if "clash_cells" in maps and (maps["clash_cells"].ndim != 2 or maps["clash_cells"].shape[1] != 4):
+        problems.append(f"clash_cells has shape {maps['clash_cells'].shape}, not (n, 4)")
+    if problems:
+        raise ResultFileError(f"{path}: {problems[0]}")
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise ResultFileError(f"{path}: {CHANGED}")
+    return maps
+
+
+def read_jsonl(path: str | Path, *, repair: bool = False) -> list[dict]:
+    """The records of a journal (one JSON object per line, appended as runs finish).
+
+    A last line without its newline was torn by a crash mid-write: it is left out, and cut
+    off the file when `repair` is set (so that appending goes on after the last whole line).
+    Any other line that is not a JSON object means the journal is damaged: refused, naming
+    the line, and nothing is cut off. A missing file has no records.
+
+    Raises:
+        ResultFileError: `<path>: line N is not a JSON object (...)`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = read_bytes(path, allow_empty=True)
+    lines = data.split(b"\n")
+    torn = lines.pop()  # b"" when the file ends with a newline
+    rows = []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            row = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+            raise ResultFileError(
+                f"{path}: line {number} is not a JSON object ({reason}); the journal is damaged"
+            ) from None
+        if not isinstance(row, dict):
+            raise ResultFileError(f"{path}: line {number} is not a JSON object; the journal is damaged")
+        rows.append(row)
+    if repair and torn:
+        with open(path, "r+b") as handle:
+            handle.truncate(len(data) - len(torn))
+            os.fsync(handle.fileno())
+    return rows
 
 
 @dataclass
@@ -405,28 +743,69 @@ class LoadedRun:
         return [str(x) for x in self.maps["faction_names"]]
 
 
+MAP_ARRAYS = ("terrain", "control", "influence", "snapshot_steps", "site_names", "faction_names")
+EVENT_KEY_COLUMNS = ["replicate", "seed", "step", "event"]
+
+
 def is_run_directory(directory: Path) -> bool:
     """Whether `directory` holds the five data files of a run (`FILES`), i.e. `load_run` can read it."""
     directory = Path(directory)
     return all((directory / name).is_file() for name in FILES)
 
 
-def load_run(directory: str | Path) -> LoadedRun:
-    """Read a results directory back (for plots, notebooks and analyses).
+def _table_text_columns(record: dict, table: str):
+    """The text columns of a run's table: the manifest's list, else the rule for older directories."""
+    if "text_columns" in record:
+        return set(record["text_columns"])
+    if table == "events":
+        return set(EVENT_TEXT_COLUMNS)
+    return lambda column: str(column).startswith(TIMESERIES_TEXT_PREFIXES)
+
+
+def load_manifest_of_run(directory: str | Path) -> dict:
+    """The manifest.json of a run's results directory, checked (`read_manifest`)."""
+    return read_manifest(Path(directory) / "manifest.json", RUN_KIND, required=("n_replicates", "replicates"))
+
+
+def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", "events")) -> LoadedRun:
+    """Read a results directory back (for plots, notebooks and analyses), checking every file.
+
+    The manifest's `files` entry (row counts, text columns, sha256) is checked when present;
+    a directory written before it was recorded is read with the other checks. `tables` may
+    leave out a table not needed (it is then an empty frame).
 
     Raises:
         OutputError: one of the five data files (`FILES`) is missing.
+        ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`).
     """
     directory = Path(directory)
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:
         raise OutputError(f"{directory}: not a complete results directory (missing {', '.join(missing)})")
-    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    timeseries = pd.read_csv(directory / "timeseries.csv")
-    try:
-        events = pd.read_csv(directory / "events.csv")
-    except pd.errors.EmptyDataError:
-        events = pd.DataFrame(columns=["replicate", "seed", "step", "event"])
-    with np.load(directory / "maps.npz", allow_pickle=False) as data:
-        maps = {key: data[key] for key in data.files}
-    return LoadedRun(directory, manifest, timeseries, events, maps)
+    manifest = load_manifest_of_run(directory)
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    if "sha256" in files.get("scenario.yaml", {}):
+        read_bytes(directory / "scenario.yaml", sha256=files["scenario.yaml"]["sha256"])
+    frames = {}
+    for table in ("timeseries", "events"):
+        record = files.get(f"{table}.csv", {})
+        if table not in tables:
+            frames[table] = pd.DataFrame()
+            continue
+        frames[table] = read_result_csv(
+            directory / f"{table}.csv",
+            text_columns=_table_text_columns(record, table),
+            expected_columns=["replicate", "seed", "step"] + (["event"] if table == "events" else []),
+            expected_rows=record.get("rows"),
+            sha256=record.get("sha256"),
+            allow_empty=table == "events" and "rows" not in record,  # older runs without events: 0 bytes
+        )
+    if frames["events"].empty and not len(frames["events"].columns):
+        frames["events"] = pd.DataFrame(columns=EVENT_KEY_COLUMNS)
+    n_replicates = manifest.get("n_replicates")
+    maps = read_maps(
+        directory / "maps.npz",
+        sha256=files.get("maps.npz", {}).get("sha256"),
+        n_replicates=n_replicates if isinstance(n_replicates, int) else None,
+    )
+    return LoadedRun(directory, manifest, frames["timeseries"], frames["events"], maps)

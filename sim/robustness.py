@@ -97,6 +97,8 @@ from sim.results import (
     default_output_dir,
     display_path,
     git_commit,
+    read_manifest,
+    read_result_csv,
     rerun_command,
     versions,
 )
@@ -643,17 +645,31 @@ def load_manifest(directory: Path, expected_scenario: str | None = None) -> dict
     directory = Path(directory)
     if not directory.is_dir():
         raise RobustnessError(f"{directory}: no such directory")
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        raise RobustnessError(f"{directory}: not a robustness directory (no readable {MANIFEST})") from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
+    if not (directory / MANIFEST).is_file():
+        raise RobustnessError(f"{directory}: not a robustness directory (no {MANIFEST})")
+    manifest = read_manifest(directory / MANIFEST)  # damaged: ResultFileError (exit 2), naming the file
+    if manifest.get("kind") != KIND:
         raise RobustnessError(f"{directory}: not a robustness directory (its manifest is not a robustness job's)")
     if expected_scenario is not None and manifest.get("scenario") != expected_scenario:
         raise RobustnessError(
             f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'"
         )
     return manifest
+
+
+def read_design(directory: Path, manifest: dict) -> pd.DataFrame:
+    """design.csv of a robustness job: one row per point (`manifest["points"]`), `point` and each assumption.
+
+    Raises:
+        ResultFileError: missing or damaged (`sim.results.read_result_csv`), a column
+            missing, a non-number, or not one row per point.
+    """
+    points = manifest.get("points")
+    return read_result_csv(
+        Path(directory) / DESIGN,
+        expected_columns=["point", *manifest.get("ranges", {})],
+        expected_rows=points if isinstance(points, int) else None,
+    )
 
 
 def _first_difference(a, b, path: str = "") -> str:
@@ -743,7 +759,7 @@ def run_robustness(
     """
     try:
         manifest = check_resume(directory, plan)
-        design = pd.read_csv(Path(directory) / DESIGN)
+        design = read_design(directory, manifest)
         backend = backend if backend is not None else make_backend(workers, dask)
     except BaseException:
         if backend is not None:
@@ -1672,7 +1688,7 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
         screen=PRIM_SCREEN,
         screen_trees=SCREEN_TREES,
     )
-    design = pd.read_csv(directory / DESIGN)
+    design = read_design(directory, manifest)
     names = [manifest["scenario"], *(v["name"] for v in manifest.get("variants", []))]
     runs = _runs_frame(read_journal(directory), names)
     table = point_table(design, runs, manifest)

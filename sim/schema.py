@@ -102,6 +102,11 @@ def _latitude_first(point: list[float]) -> list[float]:
 LatLon = Annotated[
     list[Annotated[float, Field(ge=-180, le=180)]], Field(min_length=2, max_length=2), AfterValidator(_latitude_first)
 ]
+# timeseries.csv's `control.<site>` columns hold the name of the faction holding the site or
+# one of these words (sim.recording); a faction so named could not be told from them, and
+# its `territory.<faction>` column would be `territory.contested`'s. Any other identifier
+# round-trips through the result files exactly (sim.results reads `NA`, `None`, `null` as text).
+CONTROL_WORDS = ("contested", "none")
 Terrain = Literal["urban", "rural", "river", "desert", "impassable", "outside"]
 TERRAINS: tuple[str, ...] = ("urban", "rural", "river", "desert", "impassable", "outside")
 SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "post"]
@@ -1064,6 +1069,17 @@ class Scenario(Strict):
     robustness: Robustness | None = Field(
         None, description="plausible ranges of the assumptions, for `run.py robustness`"
     )
+
+    @field_validator("factions")
+    @classmethod
+    def _no_control_words(cls, value: dict):
+        taken = [name for name in value if name in CONTROL_WORDS]
+        if taken:
+            raise ValueError(
+                f"faction name '{taken[0]}' is reserved: timeseries.csv writes '{CONTROL_WORDS[0]}' and "
+                f"'{CONTROL_WORDS[1]}' where no faction holds a site; choose another name"
+            )
+        return value
 
     @field_validator("start_date", mode="before")
     @classmethod

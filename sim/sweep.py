@@ -4,10 +4,12 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
 - `runs.jsonl`     the journal: one JSON line per finished run, appended and fsynced as runs
-                   finish (a torn last line from a crash is ignored and cut off on resume)
+                   finish (a torn last line from a crash is ignored and cut off on resume;
+                   any other damaged line is refused, naming it, and nothing is cut off)
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
-- `manifest.json`  versions, seeds, how to re-run any point, timings, status
+- `manifest.json`  versions, seeds, how to re-run any point, timings, status, and `files`:
+                   the rows and sha256 of design.csv and outcomes.csv, checked when read
 - analysis files and `plots/` (`sim.analysis`)
 
 Every run goes through `sim.runner.run_model`, the same function as `run.py run`, mapped
@@ -37,11 +39,16 @@ from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
     OutputError,
+    ResultFileError,
     atomic_write_bytes,
     atomic_write_text,
     default_output_dir,
     display_path,
+    file_record,
     git_commit,
+    read_jsonl,
+    read_manifest,
+    read_result_csv,
     versions,
 )
 from sim.runner import run_model
@@ -169,25 +176,15 @@ SEEDS_NOTE = {
 
 
 def read_journal(directory: Path, repair: bool = False) -> list[dict]:
-    """Finished runs from the journal; a torn last line (a crash mid-write) is dropped."""
-    path = Path(directory) / JOURNAL
-    if not path.exists():
-        return []
-    rows, good_bytes = [], 0
-    with open(path, "rb") as handle:
-        for raw in handle:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                rows.append(json.loads(raw))
-            except json.JSONDecodeError:
-                break
-            good_bytes += len(raw)
-    if repair and good_bytes != path.stat().st_size:
-        with open(path, "r+b") as handle:
-            handle.truncate(good_bytes)
-            os.fsync(handle.fileno())
-    return rows
+    """Finished runs from the journal (`sim.results.read_jsonl`).
+
+    A torn last line (a crash mid-write) is dropped, and cut off the file with `repair`.
+
+    Raises:
+        ResultFileError: a line before the last is not a JSON object (the journal is damaged;
+            the message names the line, and nothing is cut off).
+    """
+    return read_jsonl(Path(directory) / JOURNAL, repair=repair)
 
 
 class Journal:
@@ -314,9 +311,11 @@ def start_sweep(
     atomic_write_text(
         directory / "scenario.yaml", dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
     )
-    atomic_write_text(directory / "design.csv", design.to_csv(index=False))
+    design_bytes = design.to_csv(index=False).encode("utf-8")
+    atomic_write_bytes(directory / "design.csv", design_bytes)
     # The manifest goes last: a directory with a manifest has its design and scenario.
     manifest = _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
+    manifest["files"] = {"design.csv": file_record(design_bytes, design)}
     if design_note is not None:
         manifest["design"] = design_note
     _write_json(directory / "manifest.json", manifest)
@@ -324,7 +323,7 @@ def start_sweep(
 
 
 def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[dict, Scenario, pd.DataFrame]:
-    """Read back a sweep directory made by `start_sweep`.
+    """Read back a sweep directory made by `start_sweep`, checking its files.
 
     Args:
         directory: the sweep directory.
@@ -332,30 +331,117 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
             (e.g. `--resume` of another scenario's sweep is refused).
 
     Returns:
-        (manifest, scenario with its `sweep:` section, design with one row per run).
+        (manifest, scenario with its `sweep:` section, design with one row per run; a
+        parameter swept over a list of values has those values, with their types).
 
     Raises:
-        SweepError: no such directory, no sweep manifest, another scenario's sweep, or its
-            scenario.yaml or design.csv cannot be read.
+        SweepError: no such directory, no manifest, another scenario's sweep, or its
+            scenario.yaml cannot be read.
+        ResultFileError: manifest.json or design.csv is damaged (`sim.results`: truncated,
+            not a sweep's manifest, rows cut off, a row count or checksum that differs from
+            the manifest's...).
     """
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
     if not directory.is_dir():
         raise SweepError(f"{directory}: no such directory")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        raise SweepError(f"{directory}: not a sweep directory (no readable manifest.json)") from None
-    if manifest.get("kind") != KIND:
-        raise SweepError(f"{directory}: not a sweep directory (manifest is not a sweep's)")
+    if not manifest_path.is_file():
+        raise SweepError(f"{directory}: not a sweep directory (no manifest.json)")
+    manifest = read_manifest(manifest_path, KIND, required=("parameters", "outputs", "steps"))
     if expected_scenario is not None and manifest.get("scenario") != expected_scenario:
         raise SweepError(f"{directory}: belongs to scenario '{manifest.get('scenario')}', not '{expected_scenario}'")
     try:
         config = load_scenario(directory / "scenario.yaml")
-        design = pd.read_csv(directory / "design.csv")
-    except (ScenarioError, OSError, pd.errors.ParserError) as error:
-        raise SweepError(f"{directory}: sweep files are damaged ({error})") from None
+    except ScenarioError as error:
+        raise SweepError(f"{directory}: sweep files are damaged ({error.problems[0]})") from None
+    if config.sweep is None:
+        raise SweepError(f"{directory / 'scenario.yaml'}: has no `sweep:` section; the sweep files are damaged")
+    design = read_design(directory, manifest, config)
     return manifest, config, design
+
+
+def _recorded(manifest: dict, name: str) -> dict:
+    files = manifest.get("files")
+    record = files.get(name) if isinstance(files, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
+def _text_parameters(config: Scenario | None, manifest: dict) -> tuple[dict, list[str]]:
+    """(parameters swept over lists with a non-number among their values, parameters of unknown type)."""
+    if config is None or config.sweep is None:
+        return {}, list(manifest.get("parameters", []))
+    text = {}
+    for key, spec in config.sweep.parameters.items():
+        if isinstance(spec, list) and any(isinstance(v, (bool, str)) for v in spec):
+            text[key] = spec
+    return text, []
+
+
+def _as_listed(frame: pd.DataFrame, path: Path, key: str, options: list) -> pd.Series:
+    """A text column of a list-swept parameter back to the list's values (as pandas wrote them)."""
+    by_text: dict[str, object] = {}
+    for option in options:
+        by_text.setdefault(str(option), option)
+    values = []
+    for row, text in enumerate(frame[key]):
+        if text not in by_text:
+            raise ResultFileError(f"{path}: line {row + 2}, column {key}: {text!r} is not one of the sweep's values")
+        values.append(by_text[text])
+    return pd.Series(values, index=frame.index, dtype=object)
+
+
+def read_design(directory: Path, manifest: dict, config: Scenario | None = None) -> pd.DataFrame:
+    """design.csv of a sweep, checked against its manifest (`sim.results.read_result_csv`).
+
+    With the sweep's scenario, a parameter swept over a list gets the list's own values back
+    (`'NA'` stays a string, `True` a bool); without it such a column is read as numbers if
+    it holds only numbers, else as text.
+
+    Raises:
+        ResultFileError: missing, damaged, missing the id or parameter columns, or a row
+            count (`n_runs`) or checksum that differs from the manifest's.
+    """
+    path = Path(directory) / "design.csv"
+    record = _recorded(manifest, "design.csv")
+    text, auto = _text_parameters(config, manifest)
+    n_runs = manifest.get("n_runs")
+    design = read_result_csv(
+        path,
+        text_columns={*text, "sobol_block"},  # sim.design's Sobol block label: A, B or AB
+        auto_columns=auto,
+        expected_columns=[*ID_COLUMNS, *manifest.get("parameters", [])],
+        expected_rows=record.get("rows", n_runs if isinstance(n_runs, int) else None),
+        sha256=record.get("sha256"),
+    )
+    for key, options in text.items():
+        design[key] = _as_listed(design, path, key, options)
+    return design
+
+
+def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = None) -> pd.DataFrame:
+    """outcomes.csv of a sweep, checked against its manifest (`sim.results.read_result_csv`).
+
+    Columns point, replicate, seed, status, error, the parameters, the outputs, elapsed_s;
+    `status` and `error` are text, the outputs numbers, the parameters as `read_design`.
+
+    Raises:
+        ResultFileError: missing, damaged, missing a column, or a row count or checksum that
+            differs from the one the manifest recorded when the file was written.
+    """
+    path = Path(directory) / "outcomes.csv"
+    record = _recorded(manifest, "outcomes.csv")
+    text, auto = _text_parameters(config, manifest)
+    outcomes = read_result_csv(
+        path,
+        text_columns={"status", "error", *text},
+        auto_columns=auto,
+        expected_columns=[*ID_COLUMNS, "status", *manifest.get("parameters", []), *manifest.get("outputs", [])],
+        expected_rows=record.get("rows"),
+        sha256=record.get("sha256"),
+    )
+    for key, options in text.items():
+        outcomes[key] = _as_listed(outcomes, path, key, options)
+    return outcomes
 
 
 def journaled_map(
@@ -453,7 +539,10 @@ def run_sweep(
         if close:
             backend.close()
     frame = finalize_outcomes(directory, design, parameters, outputs)
+    files = dict(manifest.get("files") or {})
+    files["outcomes.csv"] = file_record((Path(directory) / "outcomes.csv").read_bytes(), frame)
     manifest.update(
+        files=files,
         status="complete" if len(frame) == len(design) else "incomplete",
         finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         last_session={

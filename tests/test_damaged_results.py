@@ -1,0 +1,475 @@
+"""Damaged result files are bad input: every reader refuses them with exit status 2, one line
+naming the file and what is wrong, and draws or writes nothing from them (`sim.results`).
+
+Each test damages a copy of a small, whole results directory (a run, a sweep, a calibration's
+posterior) in one way and runs one command on it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import SCENARIOS
+
+import sim
+from sim import cli
+from sim.results import ResultFileError, load_run, read_jsonl, read_result_csv
+
+TOY = SCENARIOS / "toy_two_towns.yaml"
+SWEEP_SET = [
+    "sweep={design: grid, replicates: 1, parameters: {factions.Red.salary_usd_month: [120, 200]},"
+    " outputs: [killed_total, territory_final.Red]}",
+    "steps=6",
+]
+OBSERVED = "event_date,event_type,fatalities,location\n2019-11-03,Battles,1,West town\n"
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def truncate_at(share: float):
+    def damage(path: Path) -> None:
+        data = path.read_bytes()
+        path.write_bytes(data[: max(1, int(len(data) * share))])
+
+    return damage
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def garble(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    if path.suffix == ".json":  # where the structure is: damage inside a string value goes unseen
+        middle = data.index(b'": ', middle)
+    data[middle : middle + 4] = b"#@!%"
+    path.write_bytes(bytes(data))
+
+
+def not_utf8(path: Path) -> None:
+    lines = _lines(path)
+    lines[1] = lines[1].replace(b",", b",\xe9", 1)
+    path.write_bytes(b"".join(lines))
+
+
+def cut_mid_row(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 4])  # the last row loses its end and its newline
+
+
+def short_row(path: Path) -> None:
+    lines = _lines(path)
+    lines[1] = lines[1].rsplit(b",", 2)[0] + b"\n"  # a row with fewer fields, newline kept
+    path.write_bytes(b"".join(lines))
+
+
+def delete_row(path: Path) -> None:
+    lines = _lines(path)
+    del lines[len(lines) // 2]
+    path.write_bytes(b"".join(lines))
+
+
+def extra_field(path: Path) -> None:
+    lines = _lines(path)
+    lines[2] = lines[2].rstrip(b"\n") + b",1\n"
+    path.write_bytes(b"".join(lines))
+
+
+def duplicate_header(path: Path) -> None:
+    lines = _lines(path)
+    names = lines[0].rstrip(b"\n").split(b",")
+    names[-1] = names[0]
+    lines[0] = b",".join(names) + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+def non_numeric(path: Path) -> None:
+    lines = _lines(path)
+    fields = lines[1].split(b",")
+    fields[2] = b"abc"  # the step (run tables) or seed (sweep tables): numbers
+    lines[1] = b",".join(fields)
+    path.write_bytes(b"".join(lines))
+
+
+def replace_array(path: Path) -> None:
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    arrays["influence"] = arrays["influence"][:, :, :1]  # one faction fewer than faction_names
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+def drop_array(path: Path) -> None:
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files if key != "control"}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+def not_a_manifest(path: Path) -> None:
+    path.write_text("[1, 2, 3]\n")
+
+
+def other_kind(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    manifest["kind"] = "faction-sim robustness"
+    path.write_text(json.dumps(manifest))
+
+
+def edit_a_value(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text.replace("label:", "label: x", 1) if "label:" in text else text + "# edited\n")
+
+
+MANIFEST_DAMAGE = {
+    "manifest truncated at 1 byte": (truncate_at(0.0), "truncated or damaged JSON at line 1"),
+    "manifest truncated in the middle": (truncate_at(0.5), "truncated or damaged JSON at line"),
+    "manifest truncated before its end": (truncate_at(0.995), "truncated or damaged JSON at line"),
+    "manifest garbled": (garble, "truncated or damaged JSON at line"),
+    "manifest not UTF-8": (not_utf8, "not UTF-8 (byte offset"),
+    "manifest empty": (empty, "empty file"),
+    "manifest not an object": (not_a_manifest, "not a JSON object"),
+    "manifest of another kind": (other_kind, "manifest (kind: 'faction-sim robustness')"),
+}
+CSV_DAMAGE = {
+    "empty": (empty, "empty file"),
+    "not UTF-8": (not_utf8, "not UTF-8 (byte offset"),
+    "cut mid-row": (cut_mid_row, "row cut off at line"),
+    "a short row": (short_row, "row cut off at line 2"),
+    "a row deleted": (delete_row, "rows where manifest.json says"),
+    "an extra field": (extra_field, "extra fields on line 3"),
+    "a duplicate header": (duplicate_header, "duplicate header"),
+    "a non-number": (non_numeric, "non-numeric value 'abc' in numeric column"),
+}
+MAPS_DAMAGE = {
+    "truncated": (truncate_at(0.5), "damaged archive"),
+    "garbled": (garble, "maps.npz: "),
+    "empty": (empty, "empty file"),
+    "an array replaced": (replace_array, "influence has shape"),
+    "an array missing": (drop_array, "missing array control"),
+}
+
+
+def run_cases(files: tuple[str, ...]):
+    cases = [pytest.param("manifest.json", fn, msg, id=k) for k, (fn, msg) in MANIFEST_DAMAGE.items()]
+    for name in files:
+        if name.endswith(".csv"):
+            cases += [pytest.param(name, fn, msg, id=f"{name} {k}") for k, (fn, msg) in CSV_DAMAGE.items()]
+    cases += [pytest.param("maps.npz", fn, msg, id=f"maps.npz {k}") for k, (fn, msg) in MAPS_DAMAGE.items()]
+    cases.append(pytest.param("scenario.yaml", edit_a_value, "differs from the sha256", id="scenario.yaml edited"))
+    return cases
+
+
+def refused(capsys, status: int, path: Path, message: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert err.count("\n") == 0, err
+    assert str(path) in err and message in err, err
+    assert "internal error" not in err
+    return err
+
+
+# --------------------------------------------------------------------------- a run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("damaged") / "run"
+    sim.simulate(TOY, seed=5, steps=40, replicates=2).save(out, plots=False)
+    assert len(_lines(out / "events.csv")) > 4  # rows to delete and cut
+    return out
+
+
+def damaged_copy(run_dir: Path, tmp_path: Path, name: str, damage) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    damage(copy / name)
+    return copy
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), run_cases(("timeseries.csv", "events.csv")))
+def test_plot_refuses_a_damaged_run(run_dir, tmp_path, capsys, name, damage, message):
+    copy = damaged_copy(run_dir, tmp_path, name, damage)
+    refused(capsys, cli.main(["plot", str(copy)]), copy / name, message)
+    assert not (copy / "plots").exists()  # nothing drawn
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), run_cases(("events.csv",)))
+def test_export_acled_refuses_a_damaged_run(run_dir, tmp_path, capsys, name, damage, message):
+    copy = damaged_copy(run_dir, tmp_path, name, damage)
+    out = tmp_path / "acled.csv"
+    refused(capsys, cli.main(["export-acled", str(copy), "--out", str(out)]), copy / name, message)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), run_cases(("events.csv",)))
+def test_compare_events_refuses_a_damaged_run(run_dir, tmp_path, capsys, name, damage, message):
+    copy = damaged_copy(run_dir, tmp_path, name, damage)
+    observed = tmp_path / "observed.csv"
+    observed.write_text(OBSERVED)
+    out = tmp_path / "cmp"
+    refused(capsys, cli.main(["compare-events", str(copy), str(observed), "--out", str(out)]), copy / name, message)
+    assert not out.exists()
+
+
+def test_the_whole_run_still_reads_and_plots(run_dir, tmp_path, capsys):
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", lambda path: None)
+    assert cli.main(["plot", str(copy)]) == 0, capsys.readouterr().err
+    manifest = json.loads((copy / "manifest.json").read_text())
+    run = load_run(copy)
+    assert len(run.timeseries) == manifest["files"]["timeseries.csv"]["rows"] > 0
+    assert len(run.events) == manifest["files"]["events.csv"]["rows"] > 0
+
+
+def legacy(path: Path) -> None:
+    """A manifest.json as written before manifests recorded their kind and files."""
+    manifest = json.loads(path.read_text())
+    del manifest["files"], manifest["kind"]
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (cut_mid_row, "row cut off at line"),
+        (short_row, "row cut off at line 2"),
+        (extra_field, "extra fields on line 3"),
+        (not_utf8, "not UTF-8"),
+        (duplicate_header, "duplicate header"),
+        (non_numeric, "non-numeric value"),
+    ],
+)
+def test_a_run_written_before_manifests_had_counts_is_checked_without_them(
+    run_dir, tmp_path, capsys, damage, message
+):
+    copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", damage)
+    legacy(copy / "manifest.json")
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", message)
+
+
+def test_a_run_written_before_manifests_had_counts_still_plots(run_dir, tmp_path, capsys):
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", legacy)
+    assert cli.main(["plot", str(copy)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (copy / "plots").iterdir())
+
+
+# --------------------------------------------------------------------------- the reading layer
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,2\n3,4", "row cut off at line 3 (the file does not end with a newline)"),
+        ('a,b\n1,"x\n', "row cut off at line"),
+        ("a,b\n1,2\n3\n", "row cut off at line 3 (1 fields, the header has 2)"),
+        ("a,b\n1,2\n3,4,5\n", "extra fields on line 3 (3 fields, the header has 2)"),
+        ('a,b\n1,"x,y",z\n', "extra fields on line 2"),
+        ("a,a\n1,2\n", "duplicate header 'a'"),
+        ("a,b\n1,2\n3,x\n", "non-numeric value 'x' in numeric column b at line 3"),
+        ("a,b\n1,True\n", "non-numeric value 'True' in numeric column b at line 2"),
+    ],
+)
+def test_read_result_csv_says_what_is_wrong(tmp_path, text, message):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(ResultFileError) as caught:
+        read_result_csv(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text, text
+
+
+def test_read_result_csv_checks_rows_and_columns_against_the_manifest(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ResultFileError, match="1 rows where manifest.json says 2"):
+        read_result_csv(path, expected_rows=2)
+    with pytest.raises(ResultFileError, match="missing column c"):
+        read_result_csv(path, expected_columns=["a", "c"])
+    with pytest.raises(ResultFileError, match="differs from the sha256"):
+        read_result_csv(path, sha256="0" * 64)
+    assert read_result_csv(path, expected_rows=1)["b"].tolist() == [2]
+
+
+# --------------------------------------------------------------------------- a sweep
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("damaged") / "sweep"
+    argv = ["sweep", str(TOY), "--seed", "3", "--out", str(out), "--no-analysis"]
+    for setting in SWEEP_SET:
+        argv += ["--set", setting]
+    assert cli.main(argv) == 0
+    assert len(read_jsonl(out / "runs.jsonl")) == 2
+    return out
+
+
+def sweep_cases(files: tuple[str, ...]):
+    cases = [pytest.param("manifest.json", fn, msg, id=k) for k, (fn, msg) in MANIFEST_DAMAGE.items()]
+    for name in files:
+        cases += [pytest.param(name, fn, msg, id=f"{name} {k}") for k, (fn, msg) in CSV_DAMAGE.items()]
+    return cases
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), sweep_cases(("design.csv", "outcomes.csv")))
+def test_analyze_refuses_a_damaged_sweep(sweep_dir, tmp_path, capsys, name, damage, message):
+    copy = damaged_copy(sweep_dir, tmp_path, name, damage)
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / name, message)
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), sweep_cases(("design.csv",)))
+def test_sweep_resume_refuses_a_damaged_sweep(sweep_dir, tmp_path, capsys, name, damage, message):
+    copy = damaged_copy(sweep_dir, tmp_path, name, damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    argv = ["sweep", str(TOY), "--resume", str(copy), "--no-analysis"]
+    for setting in SWEEP_SET:
+        argv += ["--set", setting]
+    refused(capsys, cli.main(argv), copy / name, message)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written
+
+
+def test_sweep_resume_refuses_a_damaged_journal_line_and_keeps_the_journal(sweep_dir, tmp_path, capsys):
+    def damage_first_line(path: Path) -> None:
+        lines = _lines(path)
+        lines[0] = lines[0][:10] + b"\n"
+        path.write_bytes(b"".join(lines))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", damage_first_line)
+    journal = (copy / "runs.jsonl").read_bytes()
+    argv = ["sweep", str(TOY), "--resume", str(copy), "--no-analysis"]
+    for setting in SWEEP_SET:
+        argv += ["--set", setting]
+    refused(capsys, cli.main(argv), copy / "runs.jsonl", "line 1 is not a JSON object")
+    assert (copy / "runs.jsonl").read_bytes() == journal  # nothing cut off
+
+
+def test_a_torn_last_journal_line_is_still_dropped(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_bytes(b'{"point": 0}\n{"point": 1}\n{"point": 2, "rep')
+    assert read_jsonl(path, repair=True) == [{"point": 0}, {"point": 1}]
+    assert path.read_bytes() == b'{"point": 0}\n{"point": 1}\n'
+
+
+# --------------------------------------------------------------------------- run --posterior
+
+
+POSTERIOR = "point,rules.clashes.lethality,distance\n3,0.05,0.1\n7,0.06,0.2\n"
+
+
+def calibration_dir(tmp_path: Path, scenario: str, parameters=("rules.clashes.lethality",)) -> Path:
+    directory = tmp_path / "calibration"
+    directory.mkdir()
+    (directory / "posterior.csv").write_text(POSTERIOR)
+    summary = {
+        "kind": "faction-sim calibration",
+        "scenario": scenario,
+        "scenario_file": None,
+        "n_accepted": 2,
+        "parameters": {p: {} for p in parameters},
+    }
+    (directory / "calibration.json").write_text(json.dumps(summary))
+    return directory
+
+
+def run_posterior(directory: Path, out: Path, scenario: Path = TOY) -> int:
+    return cli.main(["run", str(scenario), "--posterior", str(directory), "--steps", "3", "--out", str(out)])
+
+
+def test_a_posterior_of_the_same_scenario_runs(tmp_path, capsys):
+    directory = calibration_dir(tmp_path, "toy_two_towns")
+    assert run_posterior(directory, tmp_path / "o") == 0, capsys.readouterr().err
+
+
+def test_a_posterior_fitted_to_another_scenario_is_refused_naming_both(tmp_path, capsys):
+    directory = calibration_dir(tmp_path, "baseline")
+    err = refused(capsys, run_posterior(directory, tmp_path / "o"), directory / "posterior.csv", "fitted to scenario")
+    assert "'baseline'" in err and "'toy_two_towns'" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_posterior_with_other_parameters_than_its_calibration_is_refused(tmp_path, capsys):
+    directory = calibration_dir(tmp_path, "toy_two_towns", ("rules.clashes.p_max",))
+    status = run_posterior(directory, tmp_path / "o")
+    refused(capsys, status, directory / "posterior.csv", "belongs to another calibration")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("posterior.csv", cut_mid_row, "row cut off at line"),
+        ("posterior.csv", extra_field, "extra fields on line 3"),
+        ("posterior.csv", not_utf8, "not UTF-8"),
+        ("posterior.csv", duplicate_header, "duplicate header"),
+        ("posterior.csv", delete_row, "1 rows where calibration.json says 2"),
+        ("calibration.json", truncate_at(0.5), "truncated or damaged JSON"),
+        ("calibration.json", other_kind, "not a calibration manifest"),
+    ],
+)
+def test_run_posterior_refuses_a_damaged_calibration(tmp_path, capsys, name, damage, message):
+    directory = calibration_dir(tmp_path, "toy_two_towns")
+    damage(directory / name)
+    refused(capsys, run_posterior(directory, tmp_path / "o"), directory / name, message)
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- robustness and calibration --resume
+
+
+@pytest.fixture(scope="module")
+def robustness_dir(tmp_path_factory) -> tuple[Path, object]:
+    from sim.robustness import plan_robustness, start_robustness
+
+    plan = plan_robustness("baseline", variants=["salary_parity"], steps=3, points=3, replicates=1, seed=5)
+    directory = start_robustness(plan, tmp_path_factory.mktemp("damaged") / "robustness")
+    rows = [{"point": p, "replicate": 0, "scenario": "baseline", "status": "ok"} for p in range(2)]
+    (directory / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return directory, plan
+
+
+def damage_first_line(path: Path) -> None:
+    lines = _lines(path)
+    lines[0] = lines[0][:10] + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "message"),
+    [
+        ("manifest.json", truncate_at(0.5), "truncated or damaged JSON"),
+        ("design.csv", cut_mid_row, "row cut off at line"),
+        ("design.csv", delete_row, "2 rows where manifest.json says 3"),
+        ("design.csv", extra_field, "extra fields on line 3"),
+        ("runs.jsonl", damage_first_line, "line 1 is not a JSON object"),
+    ],
+)
+def test_robustness_resume_refuses_a_damaged_job(robustness_dir, tmp_path, name, damage, message):
+    from sim.robustness import run_robustness
+
+    directory, plan = robustness_dir
+    copy = damaged_copy(directory, tmp_path, name, damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    with pytest.raises(ResultFileError) as caught:
+        run_robustness(copy, plan, workers=1)
+    assert str(caught.value).startswith(f"{copy / name}: ") and message in str(caught.value)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_calibrate_resume_refuses_a_damaged_spec(tmp_path, capsys):
+    (tmp_path / "calibration_spec.json").write_text('{"kind": "faction-sim calibration", "scen')
+    status = cli.main(["calibrate", "calibrate_baseline", "--resume", str(tmp_path)])
+    refused(capsys, status, tmp_path / "calibration_spec.json", "truncated or damaged JSON")
