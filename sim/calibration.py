@@ -1000,6 +1000,7 @@ def cli_calibrate(args) -> int:
         claim = claim_output_dir(out, scenario=scenario.name, kind="calibration")
     else:
         claim = claim_output_dir(resume, existing=True)
+    args.claimed = claim.directory  # for the message after an interruption
     workers = int(getattr(args, "workers", 1) or 1)
     dask = getattr(args, "dask", None)
     with claim:  # held from before the first run to the last file

@@ -322,11 +322,17 @@ def cmd_list(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    """`run.py plot`: redraw the plots of a results directory, print each file's path; returns EXIT_OK."""
-    from sim.plots import plot_run
+    """`run.py plot`: redraw the plots of a results directory, print each file's path; returns EXIT_OK.
 
-    for path in plot_run(args.results_dir):
-        print(path)
+    The directory is claimed meanwhile (`sim.results.claim_output_dir`): not while another job writes it.
+    """
+    from sim.plots import plot_run
+    from sim.results import claim_output_dir, load_run
+
+    load_run(args.results_dir)  # not a results directory: refused as such, before the claim
+    with claim_output_dir(args.results_dir, existing=True):
+        for path in plot_run(args.results_dir):
+            print(path)
     return EXIT_OK
 
 
@@ -355,6 +361,7 @@ def cmd_sweep(args) -> int:
         if config.sweep is None:
             raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
         claim = claim_output_dir(args.out, scenario=config.name, kind="sweep")
+    args.claimed = claim.directory  # for the message after an interruption
     with claim:
         if args.resume is not None:
             # The same sweep or nothing: scenario (with --set), --seed, --steps as it started.
@@ -391,14 +398,17 @@ def cmd_sweep(args) -> int:
 def cmd_analyze(args) -> int:
     """`run.py analyze`: write the summaries, sensitivity indices and plots of a sweep directory.
 
-    Prints each file written; returns EXIT_OK. A directory that is not a sweep raises SweepError.
+    Prints each file written; returns EXIT_OK. A directory that is not a sweep raises SweepError,
+    one that another job holds (a running sweep) OutputError.
     """
     from sim.analysis import analyze
+    from sim.results import claim_output_dir
     from sim.sweep import load_sweep
 
     load_sweep(args.sweep_dir)
-    for path in analyze(args.sweep_dir):
-        print(path)
+    with claim_output_dir(args.sweep_dir, existing=True):  # not while the sweep runs or another analysis writes
+        for path in analyze(args.sweep_dir):
+            print(path)
     return EXIT_OK
 
 
@@ -530,8 +540,12 @@ def main(argv: list[str] | None = None) -> int:
         what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         status = 143 if isinstance(interrupt, Terminated) else 130
         if args.command in ("sweep", "calibrate", "robustness"):
-            where = getattr(args, "resume", None) or getattr(args, "out", None) or "DIR (the output directory)"
-            print(f"{what}; finished runs are kept: continue with --resume {where}", file=sys.stderr)
+            where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
+            marks = ("manifest.json", "calibration_spec.json")  # a started sweep, robustness job, calibration
+            if where is not None and not any((Path(where) / mark).is_file() for mark in marks):
+                print(f"{what} before the start; nothing was written", file=sys.stderr)
+            else:
+                print(f"{what}; finished runs are kept: continue with --resume {where or 'DIR'}", file=sys.stderr)
         else:
             print(f"{what}; no results were written", file=sys.stderr)
         return status

@@ -21,7 +21,6 @@ it exits. A second job on the same directory is refused (`OutputError`, exit sta
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import platform
@@ -42,6 +41,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import yaml
+
+try:
+    import fcntl  # POSIX record locks (OutputLock)
+except ImportError:  # Windows: no claim of output directories (a warning says so)
+    fcntl = None
 
 from sim.scenario import PROJECT_DIR, scenario_to_dict
 from sim.schema import Scenario
@@ -269,7 +273,8 @@ class OutputLock:
                 if fd is None:
                     return self  # no locks on this file system: warned
                 try:
-                    same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+                    now, held = os.stat(self.path), os.fstat(fd)
+                    same = (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
                 except FileNotFoundError:
                     same = False
                 if same:
@@ -292,10 +297,12 @@ class OutputLock:
 
     def _open(self) -> int | None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
         except OSError as error:
             raise OutputError(f"{self.directory}: cannot create its lock file {self.path} ({error.strerror})") from None
         try:
+            if fcntl is None:
+                raise OSError(errno.ENOSYS, "no POSIX locks on this platform")
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno in (errno.EACCES, errno.EAGAIN):
@@ -307,7 +314,7 @@ class OutputLock:
             os.close(fd)
             if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 print(
-                    f"warning: {self.path.parent}: the file system has no locks; "
+                    f"warning: {self.path.parent}: no file locks here ({error.strerror}); "
                     "nothing stops two jobs from writing the same directory",
                     file=sys.stderr,
                 )

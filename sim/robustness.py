@@ -1761,6 +1761,7 @@ def cli_robustness(args) -> int:
         claim = claim_output_dir(resume, existing=True)
     else:
         claim = claim_output_dir(Path(out) if out is not None else None, scenario=plan.scenario.name, kind="robustness")
+    args.claimed = claim.directory  # for the message after an interruption
     with claim:  # one job per directory, from before the first run to the report
         if resume is not None:
             check_resume(resume, plan)

@@ -49,8 +49,39 @@ time.sleep(600)
 """
 
 
+# A `run.py` that imports everything first, then waits for the start signal: two of them
+# start their commands within a millisecond or so, as two jobs launched together would.
+STARTER = """
+import os, sys, time
+import sim.api, sim.cli, sim.runner, sim.sweep
+print("ready", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.001)
+sys.exit(sim.cli.main(sys.argv[2:]))
+"""
+
+
+def started_together(tmp_path: Path, *argvs: list[str]) -> list[tuple[int, str]]:
+    """Run `run.py` commands started at the same moment; (exit status, stderr) of each."""
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, str(go), *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for argv in argvs
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    go.touch()
+    return [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+
+
 def sweep_args(out: Path, seed: int) -> list[str]:
-    args = [sys.executable, str(RUN_PY), "sweep", TOY, "--seed", str(seed), "--out", str(out), "--no-analysis"]
+    args = ["sweep", TOY, "--seed", str(seed), "--out", str(out), "--no-analysis"]
     for override in SWEEP:
         args += ["--set", override]
     return args
@@ -78,11 +109,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def test_two_sweeps_started_together_one_owns_the_directory(tmp_path):
     out = tmp_path / "sweep"
-    procs = [
-        subprocess.Popen(sweep_args(out, seed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for seed in (11, 12)
-    ]
-    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    results = started_together(tmp_path, sweep_args(out, 11), sweep_args(out, 12))
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     loser = next(err for code, err in results if code == 2)
@@ -103,12 +130,8 @@ def test_two_sweeps_started_together_one_owns_the_directory(tmp_path):
 
 def test_two_runs_with_the_same_out_one_owns_it(tmp_path):
     out = tmp_path / "run"
-    args = [
-        [sys.executable, str(RUN_PY), "run", TOY, "--steps", "40", "--seed", str(s), "--no-plots", "--out", str(out)]
-        for s in (1, 2)
-    ]
-    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in args]
-    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    args = [["run", TOY, "--steps", "40", "--seed", str(s), "--no-plots", "--out", str(out)] for s in (1, 2)]
+    results = started_together(tmp_path, *args)
     assert sorted(code for code, _ in results) == [0, 2], results
     loser = next(err for code, err in results if code == 2)
     assert len(loser.strip().splitlines()) == 1
@@ -179,6 +202,8 @@ def commands(tmp_path: Path, target: Path, started: Path, results: Path) -> dict
             str(target),
         ],
         "compare-events": ["compare-events", str(results), str(observed), "--out", str(target)],
+        "analyze": ["analyze", str(started)],
+        "plot": ["plot", str(results)],
     }
 
 
@@ -196,14 +221,16 @@ def test_every_command_is_refused_while_another_process_holds_its_directory(
 
     monkeypatch.setattr(sim.model.CorridorModel, "__init__", counting)
     target = tmp_path / "held"
-    holders = [hold(target), hold(started_sweep)]
+    holders = [hold(target), hold(started_sweep), hold(results_dir)]
     try:
         for name, argv in commands(tmp_path, target, started_sweep, results_dir).items():
             started = time.monotonic()
             status = main(argv)
             err = capsys.readouterr().err
             assert status == 2, (name, err)
-            holder = holders[1] if "--resume" in argv else holders[0]
+            holder = (
+                holders[1] if name in ("sweep --resume", "analyze") else holders[2] if name == "plot" else holders[0]
+            )
             assert "in use by another job" in err and f"pid {holder.pid}" in err, (name, err)
             assert len(err.strip().splitlines()) == 1, (name, err)
             assert time.monotonic() - started < 60, name

@@ -150,8 +150,8 @@ def test_calibrate_cli_resume_with_another_seed_exits_2(tmp_path, monkeypatch, c
     monkeypatch.setattr(sim.calibration, "run_sweep", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     out = tmp_path / "cal"
     assert main(["calibrate", str(source), "--seed", "5", "--out", str(out)]) == 130
+    assert f"continue with --resume {out}" in capsys.readouterr().err
     monkeypatch.undo()
-    capsys.readouterr()
     assert main(["calibrate", str(source), "--seed", "7", "--resume", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--seed 5 -> 7" in err and len(err.strip().splitlines()) == 1
