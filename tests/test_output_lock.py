@@ -275,3 +275,47 @@ def test_a_claim_is_released_and_its_lock_file_removed(tmp_path):
         info = json.loads(lock_path(out).read_text())
         assert info["pid"] == os.getpid() and info["host"]
     assert not lock_path(out).exists() and not out.exists()
+
+
+# Processes that claim and release one directory over and over, checking nobody else holds it meanwhile.
+CONTENDER = """
+import os, sys, time
+from pathlib import Path
+from sim.results import OutputBusyError, claim_output_dir
+target, owner, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+wins = clashes = 0
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    try:
+        claim = claim_output_dir(target)
+    except OutputBusyError:
+        continue
+    with claim:
+        wins += 1
+        owner.write_text(str(os.getpid()))
+        time.sleep(0.0005)
+        clashes += owner.read_text() != str(os.getpid())
+print(wins, clashes)
+"""
+
+
+def test_claims_exclude_each_other_while_lock_files_come_and_go(tmp_path):
+    """Releasing unlinks the lock file: a job that opened the old file must not also win (inode re-check)."""
+    target, owner = tmp_path / "contested", tmp_path / "owner"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(target), str(owner), "4"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
+        for _ in range(3)
+    ]
+    counts = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        counts.append(tuple(int(x) for x in out.split()))
+    assert sum(wins for wins, _ in counts) > 3
+    assert sum(clashes for _, clashes in counts) == 0
