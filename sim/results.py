@@ -251,6 +251,7 @@ class OutputLock:
         self._fd: int | None = None
         self._nested = False
         self._pid = os.getpid()
+        self._created: list[Path] = []  # parent directories this claim made (removed again if left empty)
 
     def acquire(self) -> OutputLock:
         """Take the lock now or raise.
@@ -264,12 +265,18 @@ class OutputLock:
             if outer is not None and outer._pid == os.getpid():
                 self._nested = True
                 return self
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise OutputError(f"{self.directory}: cannot create {self.path.parent} ({error.strerror})") from None
+            self._created = _missing_ancestors(self.path.parent)
             for _ in range(100):  # a retry only follows an owner's release: never many
-                fd = self._open()
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise OutputError(
+                        f"{self.directory}: cannot create {self.path.parent} ({error.strerror})"
+                    ) from None
+                try:
+                    fd = self._open()
+                except FileNotFoundError:  # the parent was removed meanwhile by a job that gave up
+                    continue
                 if fd is None:
                     return self  # no locks on this file system: warned
                 try:
@@ -298,6 +305,8 @@ class OutputLock:
     def _open(self) -> int | None:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+        except FileNotFoundError:
+            raise
         except OSError as error:
             raise OutputError(f"{self.directory}: cannot create its lock file {self.path} ({error.strerror})") from None
         try:
@@ -334,7 +343,11 @@ class OutputLock:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def release(self) -> None:
-        """Give the directory up: unlink the lock file while still holding it, then close it. Idempotent."""
+        """Give the directory up: unlink the lock file while still holding it, then close it. Idempotent.
+
+        Parent directories the claim created are removed again if they are empty (a job
+        refused for bad input leaves nothing behind).
+        """
         if self._nested or self._fd is None:
             return
         with _HELD_GUARD:
@@ -345,12 +358,27 @@ class OutputLock:
                 pass  # the file stays; the next job takes it over (the kernel lock goes with the close)
             os.close(self._fd)
             self._fd = None
+            for created in reversed(self._created):  # deepest first; stops at the first non-empty one
+                try:
+                    created.rmdir()
+                except OSError:
+                    break
 
     def __enter__(self) -> OutputLock:
         return self
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _missing_ancestors(directory: Path) -> list[Path]:
+    """`directory` and its ancestors that do not exist yet, outermost first."""
+    missing = []
+    directory = Path(os.path.abspath(directory))
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    return missing[::-1]
 
 
 def _describe_holder(fd: int) -> str:

@@ -151,3 +151,13 @@ def test_a_read_only_directory_is_refused_for_other_users_too(tmp_path):
     finally:
         locked.chmod(0o755)
     assert list(locked.iterdir()) == []
+
+
+def test_a_job_refused_after_its_claim_leaves_no_directories_behind(tmp_path, results_dir, capsys):
+    """The claim makes missing parents for its lock file; a job that then fails removes them again."""
+    bad = tmp_path / "observed.csv"
+    bad.write_text("no,usable,columns\n1,2,3\n")
+    out = tmp_path / "a" / "b" / "out"
+    assert main(["compare-events", str(results_dir), str(bad), "--out", str(out)]) == 2
+    assert "observed.csv" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
