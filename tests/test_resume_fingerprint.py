@@ -155,3 +155,20 @@ def test_calibrate_cli_resume_with_another_seed_exits_2(tmp_path, monkeypatch, c
     assert main(["calibrate", str(source), "--seed", "7", "--resume", str(out)]) == 2
     err = capsys.readouterr().err
     assert "--seed 5 -> 7" in err and len(err.strip().splitlines()) == 1
+
+
+def test_robustness_resume_lists_every_difference(tmp_path):
+    from sim.robustness import RobustnessError, check_resume, plan_robustness, start_robustness
+
+    def plan(**changes):
+        options = {"variants": ["salary_parity"], "steps": 5, "points": 2, "replicates": 1, "seed": 5}
+        return plan_robustness("baseline", **{**options, **changes})
+
+    directory = start_robustness(plan(), tmp_path / "r")
+    changed = plan(seed=6, overrides=["rules.clashes.radius_cells=2"])
+    with pytest.raises(RobustnessError) as refused:
+        check_resume(directory, changed)
+    message = str(refused.value)
+    assert "scenario 'baseline' has changed since this job started (at rules.clashes.radius_cells)" in message
+    assert "scenario 'salary_parity' has changed" in message and "root_seed changed" in message
+    assert len(message.splitlines()) == 1
