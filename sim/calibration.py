@@ -75,7 +75,10 @@ runs, a sweep directory), `predictive.csv` and `plots/predictive.png` (`sim.post
 draws.csv, posterior.csv, predictive.csv and the plots are the same for the same root seed
 whatever the executor or number of workers (calibration.json and calibrated.yaml also record
 dates and versions); `resume=True` continues a calibration, or its predictive runs, after a
-crash.
+crash, and refuses one whose calibration section, scenario, seed or steps differ
+(`check_calibration_resume`). The output directory is claimed for the whole job
+(`sim.results.claim_output_dir`) and its start (sweep directory and spec) is staged and
+renamed into place, so a kill during the start leaves nothing or a resumable calibration.
 """
 
 from __future__ import annotations

@@ -300,6 +300,17 @@ def start_sweep(
     one row per run with point, replicate, seed and one column per parameter of
     `config.sweep.parameters` (e.g. a calibration's kept draws, `sim.posterior`); the manifest
     then gives `design_note` as its design.
+
+    The directory (`out`, or a new `results/<scenario>/sweep-<UTC timestamp>[-N]`) is claimed
+    (`sim.results.claim_output_dir`, a no-op if the caller holds the claim) and the three files
+    are staged in a hidden sibling directory renamed into place: a kill at any moment leaves
+    either no directory or a sweep that `run_sweep` continues. The manifest records the
+    sweep's `fingerprint` (checked by `check_resume`).
+
+    Raises:
+        SweepError: the scenario has no `sweep:` section.
+        OutputError: `out` exists and is not empty, cannot be written, or another job holds it.
+        ValueError: a given design lacks a column.
     """
     if config.sweep is None:
         raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
@@ -540,8 +551,13 @@ def run_sweep(
         journal), failed (failed runs in outcomes.csv), todo (runs this call had to do),
         finished (rows in outcomes.csv).
 
+    The directory is claimed for the call (`sim.results.claim_output_dir`; a no-op if the
+    caller holds it). After Ctrl-C (or SIGTERM through `run.py`) the manifest says
+    "interrupted" before the interrupt goes on.
+
     Raises:
         SweepError: not a sweep directory, or damaged.
+        OutputError: another job holds the directory, or it cannot be written.
         ExecutorError: the backend cannot start (`sim.executors.make_backend`).
     """
     close = close_backend or backend is None
