@@ -773,12 +773,13 @@ def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path
         OutputError: `out` (or the default file) exists, checked before any work and again
             at the write; or `results_dir` is not a complete results directory.
     """
-    from sim.results import OutputError, atomic_create_text
+    from sim.results import OutputError, atomic_create_text, probe_writable
 
     directory = Path(results_dir)
     path = Path(out) if out is not None else directory / "acled_events.csv"
     if path.exists() or path.is_symlink():
         raise OutputError(f"{path}: exists; results are never overwritten: remove it or choose another --out")
+    probe_writable(path.parent)  # a place that cannot be written is refused before the work
     scenario, _, events, maps = _run_scenario(directory)
     atomic_create_text(path, to_acled(events, scenario, maps).to_csv(index=False))
     return path
@@ -848,12 +849,20 @@ def compare_events(
         OutputError: `out` exists and is not empty (checked before any work), or
             `results_dir` is not a complete results directory.
     """
-    from sim.figures import footer
-    from sim.results import check_output_dir, display_path, git_commit, timestamped_dir, versions, write_staged
+    from sim.results import OutputError, claim_output_dir
 
     directory = Path(results_dir)
-    if out is not None:
-        check_output_dir(Path(out))  # refuse before any work
+    if not directory.is_dir():  # before the claim, which would create the default's parent
+        raise OutputError(f"{directory}: not a complete results directory (no such directory)")
+    # Claimed (writable, not in use, empty) before any work, held until the files are in place.
+    with claim_output_dir(Path(out) if out is not None else None, parent=directory, kind="events") as claim:
+        return _compare_claimed(directory, observed_path, claim.directory, match_km)
+
+
+def _compare_claimed(directory: Path, observed_path, final: Path, match_km: float | None) -> EventComparison:
+    from sim.figures import footer
+    from sim.results import display_path, git_commit, versions, write_staged
+
     observed_path = Path(observed_path)
     observed = read_observed(observed_path)  # refuse bad input before any work
     scenario, manifest, events, maps = _run_scenario(directory)
@@ -943,7 +952,6 @@ def compare_events(
         plot_by_place(by_place, stage / "plots" / "battles_by_place.png", text, "Battles", "count")
         plot_by_place(by_place, stage / "plots" / "battle_fatalities_by_place.png", text, "Battles", "fatalities")
 
-    final = Path(out) if out is not None else timestamped_dir(directory, "events")
     final = write_staged(final, fill)
     return EventComparison(
         directory=final,

@@ -58,8 +58,16 @@ class Simulation:
         return stack_results(self.results, "events")
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
-        """Write the result files (atomically) to `out` or results/<scenario>/<timestamp>/."""
-        from sim.results import build_manifest, default_output_dir, write_run_files, write_staged
+        """Write the result files (atomically) to `out` or a new results/<scenario>/<timestamp>/; returns it.
+
+        The directory is claimed while it is written (`sim.results.claim_output_dir`: another
+        job writing there is refused), then appears whole (written in a hidden staging
+        directory, then renamed).
+
+        Raises:
+            OutputError: `out` is not writable, exists and is not empty, or is in use by another job.
+        """
+        from sim.results import build_manifest, claim_output_dir, write_run_files, write_staged
 
         def fill(path: Path) -> None:
             manifest = build_manifest(
@@ -81,7 +89,8 @@ class Simulation:
 
                 plot_run(path)
 
-        return write_staged(Path(out) if out is not None else default_output_dir(self.scenario.name), fill)
+        with claim_output_dir(Path(out) if out is not None else None, scenario=self.scenario.name) as claim:
+            return write_staged(claim.directory, fill)
 
 
 def _resolve(scenario: str | Path | Scenario, overrides) -> tuple[str | None, Scenario]:

@@ -75,7 +75,10 @@ runs, a sweep directory), `predictive.csv` and `plots/predictive.png` (`sim.post
 draws.csv, posterior.csv, predictive.csv and the plots are the same for the same root seed
 whatever the executor or number of workers (calibration.json and calibrated.yaml also record
 dates and versions); `resume=True` continues a calibration, or its predictive runs, after a
-crash.
+crash, and refuses one whose calibration section, scenario, seed or steps differ
+(`check_calibration_resume`). The output directory is claimed for the whole job
+(`sim.results.claim_output_dir`) and its start (sweep directory and spec) is staged and
+renamed into place, so a kill during the start leaves nothing or a resumable calibration.
 """
 
 from __future__ import annotations
@@ -110,12 +113,13 @@ from sim.posterior import (
 from sim.results import (
     OutputError,
     atomic_write_text,
-    check_output_dir,
+    claim_output_dir,
     default_output_dir,
     display_path,
     git_commit,
     read_manifest,
     versions,
+    write_staged,
 )
 from sim.scenario import (
     calibration_problems,
@@ -126,7 +130,16 @@ from sim.scenario import (
     validation_problems,
 )
 from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
-from sim.sweep import SweepError, load_sweep, read_outcomes, run_sweep, start_sweep
+from sim.sweep import (
+    SweepError,
+    differences,
+    load_sweep,
+    read_outcomes,
+    resume_differences,
+    run_sweep,
+    start_sweep,
+    summarise_differences,
+)
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -361,51 +374,84 @@ def calibrate(
             "calibration": calibration.model_dump(mode="json"),
             "statistics": [s.as_dict() for s in statistics],
         }
-        if resume:
-            if not (out / SPEC_FILE).is_file():
-                raise SweepError(f"{out}: not a calibration directory (no {SPEC_FILE})")
-            saved = read_manifest(out / SPEC_FILE, KIND)  # a damaged file: ResultFileError, exit 2
-            if saved.get("scenario") != scenario.name:
-                raise SweepError(f"{out}: belongs to scenario '{saved.get('scenario')}', not '{scenario.name}'")
-            if saved.get("calibration") != spec["calibration"]:
-                raise SweepError(f"{out}: the calibration section has changed since this calibration started")
-            _, swept, _ = load_sweep(sweep_dir, expected_scenario=scenario.name)
-            if _comparable(swept) != _comparable(scenario):
-                raise SweepError(f"{out}: the scenario has changed since this calibration started")
-            spec = saved
-        else:
-            check_output_dir(out)
-            config = scenario.model_copy(update={"sweep": build_sweep(calibration, statistics, checks)})
-            root = scenario.seed if seed is None else int(seed)
-            if steps is None:
-                steps = calibration.steps
+        config = scenario.model_copy(update={"sweep": build_sweep(calibration, statistics, checks)})
+        # One job per directory, claimed before any run (a no-op if the caller holds it).
+        with claim_output_dir(out, existing=resume):
+            if resume:
+                spec = check_calibration_resume(out, spec, config, seed=seed, steps=steps)
+            else:
+                root = scenario.seed if seed is None else int(seed)
+                if steps is None:
+                    steps = calibration.steps
+                if backend is None:
+                    backend = make_backend(workers, dask)  # reach the cluster before writing anything
+                spec.update(
+                    root_seed=root,
+                    steps=scenario.steps if steps is None else int(steps),
+                    started_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+                )
+                label = backend.label
+
+                def fill(stage: Path) -> None:
+                    start_sweep(
+                        config,
+                        out=stage / SWEEP_SUBDIR,
+                        root_seed=root,
+                        steps=steps,
+                        scenario_file=str(scenario_file) if scenario_file else None,
+                        overrides=[],
+                        executor_name=label,
+                    )
+                    _write_json(stage / SPEC_FILE, spec)
+
+                # Staged, then renamed: a kill at any moment of the start leaves nothing or a
+                # calibration that `resume=True` continues.
+                write_staged(out, fill)
             if backend is None:
-                backend = make_backend(workers, dask)  # reach the cluster before writing anything
-            start_sweep(
-                config,
-                out=sweep_dir,
-                root_seed=root,
-                steps=steps,
-                scenario_file=str(scenario_file) if scenario_file else None,
-                overrides=[],
-                executor_name=backend.label,
-            )
-            spec.update(
-                root_seed=root,
-                steps=scenario.steps if steps is None else int(steps),
-                started_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            _write_json(out / SPEC_FILE, spec)  # last: a directory with a spec has its sweep
-        if backend is None:
-            backend = make_backend(workers, dask)
-        run_sweep(sweep_dir, backend=backend, close_backend=False)
-        result = analyse_calibration(out, scenario, calibration, statistics, spec, plots=plots)
-        if checks:
-            posterior_predictive(result, scenario, calibration, checks, backend=backend, plots=plots)
-        return result
+                backend = make_backend(workers, dask)
+            run_sweep(sweep_dir, backend=backend, close_backend=False)
+            result = analyse_calibration(out, scenario, calibration, statistics, spec, plots=plots)
+            if checks:
+                posterior_predictive(result, scenario, calibration, checks, backend=backend, plots=plots)
+            return result
     finally:
         if backend is not None:
             backend.close()
+
+
+def check_calibration_resume(
+    out: Path, spec: dict, config: Scenario, *, seed: int | None = None, steps: int | None = None
+) -> dict:
+    """Refuse to resume a calibration these inputs would not have started; returns its saved spec.
+
+    Compares the calibration section, the scenario (`sim.sweep.resume_differences` on the
+    calibration's sweep, with the sweep section the calibration gives), and the seed and
+    steps when given (None accepts the saved ones).
+
+    Raises:
+        SweepError: not a calibration directory, another scenario's, or any difference (all
+            listed on one line).
+    """
+    out = Path(out)
+    if not (out / SPEC_FILE).is_file():
+        raise SweepError(f"{out}: not a calibration directory (no {SPEC_FILE})")
+    saved = read_manifest(out / SPEC_FILE, KIND)  # a damaged file: ResultFileError, exit 2
+    if not isinstance(saved, dict) or saved.get("kind") != KIND or saved.get("scenario") != config.name:
+        scenario = saved.get("scenario") if isinstance(saved, dict) else None
+        raise SweepError(f"{out}: belongs to scenario '{scenario}', not '{config.name}'")
+    section = [f"calibration: {d}" for d in differences(saved.get("calibration"), spec["calibration"])]
+    found = resume_differences(out / SWEEP_SUBDIR, config, root_seed=seed, steps=steps)
+    # The sweep section is made from the calibration section: its differences are listed there.
+    found = section + [d for d in found if not (d.startswith("scenario: sweep.") and section)]
+    if found:
+        reason = "the calibration section has changed since this calibration started" if section else (
+            "not the calibration these inputs define"
+        )
+        raise SweepError(
+            f"{out}: cannot resume: {reason} ({summarise_differences(found)}); "
+            "resume with the scenario and options it started with, or start a new calibration"
+        )
+    return saved
 
 
 # --------------------------------------------------------------------------- analysis
@@ -963,25 +1009,26 @@ def cli_calibrate(args) -> int:
     if resume is not None and out is not None:
         raise OutputError("give either --out or --resume")
     if resume is None:
-        out = Path(out) if out is not None else default_calibration_dir(scenario.name)
-        check_output_dir(out)
+        claim = claim_output_dir(out, scenario=scenario.name, kind="calibration")
     else:
-        out = Path(resume)
+        claim = claim_output_dir(resume, existing=True)
+    args.claimed = claim.directory  # for the message after an interruption
     workers = int(getattr(args, "workers", 1) or 1)
     dask = getattr(args, "dask", None)
-    backend = make_backend(workers, dask)  # reach the cluster before writing anything
-    result = calibrate(
-        scenario,
-        calibration,
-        out=out,
-        workers=workers,
-        dask=dask,
-        seed=getattr(args, "seed", None),
-        resume=resume is not None,
-        steps=getattr(args, "steps", None),
-        scenario_file=None if overrides else path,
-        backend=backend,
-    )
+    with claim:  # held from before the first run to the last file
+        backend = make_backend(workers, dask)  # reach the cluster before writing anything
+        result = calibrate(
+            scenario,
+            calibration,
+            out=claim.directory,
+            workers=workers,
+            dask=dask,
+            seed=getattr(args, "seed", None),
+            resume=resume is not None,
+            steps=getattr(args, "steps", None),
+            scenario_file=None if overrides else path,
+            backend=backend,
+        )
     print(format_table(result))
     print(result.directory)
     return 0

@@ -9,13 +9,26 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
 from sim.scenario import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that a terminated job cleans up as after Ctrl-C.
+
+    (Manifests say "interrupted", staging directories are removed, claims released.)
+    """
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
 
 
 def _positive_float(text: str) -> float:
@@ -302,21 +315,25 @@ def cmd_run(args) -> int:
     cluster) raises, and `main` maps it to an exit status.
     """
     from sim.api import simulate
-    from sim.results import check_output_dir
+    from sim.results import claim_output_dir
+    from sim.scenario import load_scenario, resolve_scenario_path
 
-    if args.out is not None:
-        check_output_dir(args.out)  # fail before spending time on the runs
-    simulation = simulate(
-        args.scenario,
-        seed=args.seed,
-        steps=args.steps,
-        replicates=args.replicates,
-        workers=args.workers,
-        overrides=args.overrides,
-        dask=args.dask,  # reached (or refused, exit 2) before any run
-        posterior=args.posterior,  # read and checked (or refused, exit 2) before any run
-    )
-    out = simulation.save(args.out, plots=not args.no_plots)
+    # Claim the output directory (writable, not in use, empty) before spending time on the
+    # runs; the scenario is loaded first for its name (the default directory) and to refuse
+    # bad input before anything is created.
+    name = load_scenario(resolve_scenario_path(args.scenario), args.overrides).name
+    with claim_output_dir(args.out, scenario=name) as claim:
+        simulation = simulate(
+            args.scenario,
+            seed=args.seed,
+            steps=args.steps,
+            replicates=args.replicates,
+            workers=args.workers,
+            overrides=args.overrides,
+            dask=args.dask,  # reached (or refused, exit 2) before any run
+            posterior=args.posterior,  # read and checked (or refused, exit 2) before any run
+        )
+        out = simulation.save(claim.directory, plots=not args.no_plots)
     print(out)
     return EXIT_OK
 
@@ -357,26 +374,33 @@ def cmd_list(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    """`run.py plot`: redraw the plots of a results directory, print each file's path; returns EXIT_OK."""
-    from sim.plots import plot_run
+    """`run.py plot`: redraw the plots of a results directory, print each file's path; returns EXIT_OK.
 
-    for path in plot_run(args.results_dir):
-        print(path)
+    The directory is claimed meanwhile (`sim.results.claim_output_dir`): not while another job writes it.
+    """
+    from sim.plots import plot_run
+    from sim.results import claim_output_dir, load_run
+
+    load_run(args.results_dir)  # not a results directory: refused as such, before the claim
+    with claim_output_dir(args.results_dir, existing=True):
+        for path in plot_run(args.results_dir):
+            print(path)
     return EXIT_OK
 
 
 def cmd_sweep(args) -> int:
     """`run.py sweep`: start (or `--resume`) a sweep, run it, analyse it unless `--no-analysis`.
 
-    Everything that can be refused (scenario, `--out`, a foreign `--resume` directory, the
-    cluster) is checked before anything is written. Prints the sweep directory, and on stderr
-    how many runs failed. Returns EXIT_OK even if some runs failed (they are in outcomes.csv);
-    EXIT_BAD_INPUT if both `--out` and `--resume` are given.
+    Everything that can be refused (scenario, `--out`, a foreign or changed `--resume`
+    directory, a directory in use by another job, the cluster) is checked before anything is
+    written; the directory is claimed (`sim.results.claim_output_dir`) until the command ends.
+    Prints the sweep directory, and on stderr how many runs failed. Returns EXIT_OK even if
+    some runs failed (they are in outcomes.csv); EXIT_BAD_INPUT if both `--out` and `--resume` are given.
     """
     from sim.executors import make_backend
-    from sim.results import check_output_dir
+    from sim.results import claim_output_dir
     from sim.scenario import load_scenario, resolve_scenario_path
-    from sim.sweep import SweepError, load_sweep, run_sweep, start_sweep
+    from sim.sweep import SweepError, check_resume, run_sweep, start_sweep
 
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, args.overrides)
@@ -384,35 +408,39 @@ def cmd_sweep(args) -> int:
         if args.out is not None:
             print("error: give either --out or --resume", file=sys.stderr)
             return EXIT_BAD_INPUT
-        load_sweep(args.resume, expected_scenario=config.name)  # refuse a foreign directory early
+        claim = claim_output_dir(args.resume, existing=True)  # one job per directory
     else:
         if config.sweep is None:
             raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
-        if args.out is not None:
-            check_output_dir(args.out)
-    # Connect to the cluster (or start the workers) before writing anything.
-    backend = make_backend(args.workers, args.dask)
-    if args.resume is not None:
-        directory = args.resume
-    else:
-        try:
-            directory = start_sweep(
-                config,
-                out=args.out,
-                root_seed=args.seed,
-                steps=args.steps,
-                scenario_file=str(path),
-                overrides=args.overrides,
-                executor_name=backend.label,
-            )
-        except BaseException:
-            backend.close()
-            raise
-    counts = run_sweep(directory, backend=backend)
-    if counts["finished"] and not args.no_analysis:
-        from sim.analysis import analyze
+        claim = claim_output_dir(args.out, scenario=config.name, kind="sweep")
+    args.claimed = claim.directory  # for the message after an interruption
+    with claim:
+        if args.resume is not None:
+            # The same sweep or nothing: scenario (with --set), --seed, --steps as it started.
+            check_resume(args.resume, config, root_seed=args.seed, steps=args.steps)
+        # Connect to the cluster (or start the workers) before writing anything.
+        backend = make_backend(args.workers, args.dask)
+        if args.resume is not None:
+            directory = args.resume
+        else:
+            try:
+                directory = start_sweep(
+                    config,
+                    out=claim.directory,
+                    root_seed=args.seed,
+                    steps=args.steps,
+                    scenario_file=str(path),
+                    overrides=args.overrides,
+                    executor_name=backend.label,
+                )
+            except BaseException:
+                backend.close()
+                raise
+        counts = run_sweep(directory, backend=backend)
+        if counts["finished"] and not args.no_analysis:
+            from sim.analysis import analyze
 
-        analyze(directory)
+            analyze(directory)
     print(directory)
     if counts["failed"]:
         print(f"{counts['failed']} of {counts['total']} runs failed (see outcomes.csv)", file=sys.stderr)
@@ -422,14 +450,17 @@ def cmd_sweep(args) -> int:
 def cmd_analyze(args) -> int:
     """`run.py analyze`: write the summaries, sensitivity indices and plots of a sweep directory.
 
-    Prints each file written; returns EXIT_OK. A directory that is not a sweep raises SweepError.
+    Prints each file written; returns EXIT_OK. A directory that is not a sweep raises SweepError,
+    one that another job holds (a running sweep) OutputError.
     """
     from sim.analysis import analyze
+    from sim.results import claim_output_dir
     from sim.sweep import load_sweep
 
     load_sweep(args.sweep_dir)
-    for path in analyze(args.sweep_dir):
-        print(path)
+    with claim_output_dir(args.sweep_dir, existing=True):  # not while the sweep runs or another analysis writes
+        for path in analyze(args.sweep_dir):
+            print(path)
     return EXIT_OK
 
 
@@ -535,8 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError, EventDataError,
         ExecutorError, PosteriorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
-        with `--debug` or SIM_DEBUG set); 130 on Ctrl-C. Bad arguments make argparse exit
-        with status 2 (SystemExit).
+        with `--debug` or SIM_DEBUG set); 130 on Ctrl-C, 143 on SIGTERM (both clean up first). Bad
+        arguments make argparse exit with status 2 (SystemExit).
     """
     from sim.acled import EventDataError
     from sim.executors import ExecutorError
@@ -546,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
     from sim.yaml_source import ScenarioError
 
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return COMMANDS[args.command](args)
     except ScenarioError as error:
@@ -554,15 +588,24 @@ def main(argv: list[str] | None = None) -> int:
     except (OutputError, SweepError, ExecutorError, EventDataError, PosteriorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+        status = 143 if isinstance(interrupt, Terminated) else 130
         if args.command in ("sweep", "calibrate", "robustness"):
-            where = getattr(args, "resume", None) or getattr(args, "out", None) or "DIR (the output directory)"
-            print(f"interrupted; finished runs are kept: continue with --resume {where}", file=sys.stderr)
+            where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
+            marks = ("manifest.json", "calibration_spec.json")  # a started sweep, robustness job, calibration
+            if where is not None and not any((Path(where) / mark).is_file() for mark in marks):
+                print(f"{what} before the start; nothing was written", file=sys.stderr)
+            else:
+                print(f"{what}; finished runs are kept: continue with --resume {where or 'DIR'}", file=sys.stderr)
         else:
-            print("interrupted; no results were written", file=sys.stderr)
-        return 130
+            print(f"{what}; no results were written", file=sys.stderr)
+        return status
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
         if args.debug or os.environ.get("SIM_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -57,7 +57,7 @@ from sim.outcomes import compute_outcomes, outcome_name
 from sim.results import (
     PROJECT_DIR,
     atomic_write_text,
-    check_output_dir,
+    claim_output_dir,
     default_output_dir,
     display_path,
     git_commit,
@@ -1365,8 +1365,13 @@ def cli_validate_patterns(args) -> int:
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, overrides)  # raises ScenarioError on bad input, before any run
     _section(config)
-    if out is not None:
-        check_output_dir(Path(out))
+    # Claimed (writable, not in use, empty) before any run, held until the report is written.
+    claim = claim_output_dir(Path(out) if out is not None else None, scenario=config.name, kind="validation")
+    with claim:
+        return _validate_patterns_claimed(args, claim.directory, path, config, overrides, replicates, threshold)
+
+
+def _validate_patterns_claimed(args, final: Path, path, config, overrides, replicates, threshold) -> int:
     seeds = list(getattr(args, "seeds", None) or [])
     if getattr(args, "seed", None) is not None:
         seeds = [args.seed, *[x for x in seeds if x != args.seed]]
@@ -1411,7 +1416,6 @@ def cli_validate_patterns(args) -> int:
             f"{config.name}: root seeds {', '.join(str(r.root_seed) for r in reports)}: "
             f"{'PASS at every root seed' if passed else 'FAIL (a pattern falls short at some root seed)'}"
         )
-    final = Path(out) if out is not None else default_validation_dir(config.name)
     directory = write_staged(final, lambda p: write_report(reports[0], p, variants=table, replications=reports[1:]))
     print(directory)
     if getattr(args, "docs", False):

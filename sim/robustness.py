@@ -94,19 +94,28 @@ from sim.patterns import JOINT, evaluate_run, joint_patterns
 from sim.results import (
     atomic_write_text,
     check_output_dir,
-    default_output_dir,
+    claim_output_dir,
     display_path,
     git_commit,
     read_manifest,
     read_result_csv,
     rerun_command,
     versions,
+    write_staged,
 )
 from sim.runner import run_model
 from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, robustness_runs, scenario_to_dict
 from sim.schema import Robustness, RobustnessRange, Scenario
 from sim.seeding import named_stream, replicate_seeds
-from sim.sweep import Journal, SweepError, journaled_map, read_journal, scenario_for
+from sim.sweep import (
+    Journal,
+    SweepError,
+    differences,
+    journaled_map,
+    read_journal,
+    scenario_for,
+    summarise_differences,
+)
 from sim.variants import Expectation, variant_expectations
 from sim.yaml_source import Problem, ScenarioError, dump_yaml
 
@@ -590,16 +599,9 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
     """Create the job's directory: resolved scenarios, design, then the manifest (last); returns it.
 
     Raises:
-        OutputError: `out` exists and is not empty.
+        OutputError: `out` exists and is not empty, cannot be written, or another job holds it.
     """
-    directory = Path(out) if out is not None else default_output_dir(plan.scenario.name, kind="robustness")
-    check_output_dir(directory)
     design = build_design(plan.section, plan.root_seed, plan.points)
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / "scenario.yaml", _yaml(scenario_to_dict(plan.scenario)))
-    for v in plan.variants:
-        atomic_write_text(directory / "variants" / f"{v.name}.yaml", _yaml(_without_design(v.config)))
-    atomic_write_text(directory / DESIGN, design.to_csv(index=False))
     seeds = plan.seeds()
     example = override_strings(design.iloc[0].to_dict(), plan.section.ranges) if len(design) else []
     where = display_path(plan.scenario_file) if plan.scenario_file else plan.scenario.name
@@ -632,8 +634,18 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
         "status": "running",
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _write_json(directory / MANIFEST, manifest)  # last: a directory with a manifest has its design
-    return directory
+
+    def fill(stage: Path) -> None:
+        atomic_write_text(stage / "scenario.yaml", _yaml(scenario_to_dict(plan.scenario)))
+        for v in plan.variants:
+            atomic_write_text(stage / "variants" / f"{v.name}.yaml", _yaml(_without_design(v.config)))
+        atomic_write_text(stage / DESIGN, design.to_csv(index=False))
+        _write_json(stage / MANIFEST, manifest)
+
+    # Claimed (a no-op if the caller holds the claim), staged, renamed: a kill at any moment
+    # of the start leaves either nothing or a job that `--resume` continues.
+    with claim_output_dir(out, scenario=plan.scenario.name, kind="robustness") as claim:
+        return write_staged(claim.directory, fill)
 
 
 def load_manifest(directory: Path, expected_scenario: str | None = None) -> dict:
@@ -672,25 +684,6 @@ def read_design(directory: Path, manifest: dict) -> pd.DataFrame:
     )
 
 
-def _first_difference(a, b, path: str = "") -> str:
-    """The first key path where two plain data structures differ ('' if they are equal)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(dict.fromkeys([*a, *b])):
-            if key not in a or key not in b:
-                return f"{path}.{key}" if path else str(key)
-            found = _first_difference(a[key], b[key], f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-        return ""
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _first_difference(x, y, f"{path}.{i}" if path else str(i))
-            if found:
-                return found
-        return ""
-    return "" if a == b else (path or "(the whole value)")
-
-
 def check_resume(directory: Path, plan: Plan) -> dict:
     """Refuse to resume a job whose scenario, variants or design have changed; returns its manifest.
 
@@ -708,26 +701,32 @@ def check_resume(directory: Path, plan: Plan) -> dict:
             f"{directory}: the job's variants changed since it started (were {', '.join(saved_names) or 'none'}, "
             f"now {', '.join(now_names) or 'none'}); start a new job instead of --resume"
         )
+    found = []
     for key, value in now.items():
         saved = manifest.get(key)
         if saved == value:
             continue
         if key == "fingerprints":
             saved = saved or {}
-            name = next(n for n in dict.fromkeys([*value, *saved]) if saved.get(n) != value.get(n))
             configs = {plan.scenario.name: plan.scenario, **{v.name: v.config for v in plan.variants}}
-            stored = directory / ("scenario.yaml" if name == plan.scenario.name else f"variants/{name}.yaml")
-            where = ""
-            if stored.exists() and name in configs:
-                old = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
-                old.pop("robustness", None)
-                where = _first_difference(old, _without_design(configs[name]))
-            at = f" (at {where})" if where else ""
-            raise RobustnessError(f"{directory}: scenario '{name}' has changed since this job started{at}")
-        raise RobustnessError(
-            f"{directory}: the job's {key} changed since it started (was {json.dumps(saved)[:80]}, "
-            f"now {json.dumps(value)[:80]}); start a new job instead of --resume"
+            for name in dict.fromkeys([*value, *saved]):
+                if saved.get(name) == value.get(name):
+                    continue
+                stored = directory / ("scenario.yaml" if name == plan.scenario.name else f"variants/{name}.yaml")
+                paths = []
+                if stored.exists() and name in configs:
+                    old = yaml.safe_load(stored.read_text(encoding="utf-8")) or {}
+                    old.pop("robustness", None)
+                    new = yaml.safe_load(_yaml(_without_design(configs[name])))
+                    paths = [d.split(" ", 1)[0] for d in differences(old, new)]
+                at = f" (at {summarise_differences(paths)})" if paths else ""
+                found.append(f"scenario '{name}' has changed since this job started{at}")
+            continue
+        found.append(
+            f"the job's {key} changed since it started (was {json.dumps(saved)[:80]}, now {json.dumps(value)[:80]})"
         )
+    if found:
+        raise RobustnessError(f"{directory}: {'; '.join(found)}; start a new job instead of --resume")
     return manifest
 
 
@@ -758,13 +757,18 @@ def run_robustness(
         RobustnessError: the directory is not this plan's job.
     """
     try:
-        manifest = check_resume(directory, plan)
-        design = read_design(directory, manifest)
-        backend = backend if backend is not None else make_backend(workers, dask)
+        with claim_output_dir(directory, existing=True):  # one job per directory (no-op if the caller holds it)
+            return _run_claimed(directory, plan, backend, workers, dask, on_row)
     except BaseException:
         if backend is not None:
-            backend.close()
+            backend.close()  # safe to call twice
         raise
+
+
+def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) -> dict:
+    manifest = check_resume(directory, plan)
+    design = read_design(directory, manifest)
+    backend = backend if backend is not None else make_backend(workers, dask)
     done_rows = read_journal(directory, repair=True)
     done = {(int(r["point"]), int(r["replicate"]), r["scenario"]) for r in done_rows}
     names = plan.names
@@ -774,26 +778,44 @@ def run_robustness(
     journal = Journal(directory)
     started = time.perf_counter()
     n_run = 0
+
+    def session() -> dict:
+        return {
+            "runs": n_run,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "executor": backend.label,
+            "workers": backend.workers,
+        }
+
+    def count(row: dict) -> None:
+        nonlocal n_run
+        n_run += 1
+        if on_row is not None:
+            on_row(row)
+
     try:
-        n_run, n_failed = journaled_map(
+        _, n_failed = journaled_map(
             backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
-            len(done), n_failed, on_row,
+            len(done), n_failed, count,
         )
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line: say so in the manifest
+        manifest.update(
+            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            last_session=session(),
+        )
+        _write_json(Path(directory) / MANIFEST, manifest)
+        raise
     finally:
         journal.close()
         backend.close()
     runs = _runs_frame(read_journal(directory), names)
     atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))
+    manifest.pop("interrupted_utc", None)
     manifest.update(
         status="complete" if len(runs) == total else "incomplete",
         finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
-        last_session={
-            "runs": n_run,
-            "wall_time_s": round(time.perf_counter() - started, 3),
-            "executor": backend.label,
-            "workers": backend.workers,
-        },
+        last_session=session(),
     )
     _write_json(Path(directory) / MANIFEST, manifest)
     return {
@@ -1763,19 +1785,25 @@ def cli_robustness(args) -> int:
     workers = int(getattr(args, "workers", 1) or 1)
     dask = getattr(args, "dask", None)
     if resume is not None:
-        check_resume(resume, plan)
-    backend = make_backend(workers, dask)  # reach the cluster before writing anything
-    try:
+        claim = claim_output_dir(resume, existing=True)
+    else:
+        claim = claim_output_dir(Path(out) if out is not None else None, scenario=plan.scenario.name, kind="robustness")
+    args.claimed = claim.directory  # for the message after an interruption
+    with claim:  # one job per directory, from before the first run to the report
         if resume is not None:
-            directory = Path(resume)
-        else:
-            command = _command(plan, workers, dask, bool(getattr(args, "variants", None)))
-            directory = start_robustness(plan, out, executor=backend.label, command=command)
-    except BaseException:
-        backend.close()
-        raise
-    counts = run_robustness(directory, plan, backend=backend)
-    report = analyse_robustness(directory)
+            check_resume(resume, plan)
+        backend = make_backend(workers, dask)  # reach the cluster before writing anything
+        try:
+            if resume is not None:
+                directory = Path(resume)
+            else:
+                command = _command(plan, workers, dask, bool(getattr(args, "variants", None)))
+                directory = start_robustness(plan, claim.directory, executor=backend.label, command=command)
+        except BaseException:
+            backend.close()
+            raise
+        counts = run_robustness(directory, plan, backend=backend)
+        report = analyse_robustness(directory)
     summary = report["summary"]
     shown = summary[summary["kind"] == "verdict"]
     for r in shown.itertuples():

@@ -8,8 +8,9 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
                    any other damaged line is refused, naming it, and nothing is cut off)
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
-- `manifest.json`  versions, seeds, how to re-run any point, timings, status, and `files`:
-                   the rows and sha256 of design.csv and outcomes.csv, checked when read
+- `manifest.json`  versions, seeds, how to re-run any point, timings, status (running,
+                   complete, incomplete, interrupted), the sweep's `fingerprint`, and
+                   `files`: the rows and sha256 of design.csv and outcomes.csv, checked when read
 - analysis files and `plots/` (`sim.analysis`)
 
 Every run goes through `sim.runner.run_model`, the same function as `run.py run`, mapped
@@ -19,10 +20,16 @@ the same seed (common random numbers), "independent" gives every run its own. Ei
 point re-runs alone with `run.py run SCENARIO --seed S --set ...` and gives the same
 numbers, whichever executor ran it. `run_sweep` runs; the analysis is the caller's
 (`run.py sweep` calls `sim.analysis.analyze` afterwards unless `--no-analysis`).
+
+One job at a time: `start_sweep` and `run_sweep` claim the directory (`sim.results.OutputLock`);
+the start is atomic (scenario, design and manifest are staged in a hidden sibling directory
+and renamed into place), so a kill at any moment leaves either nothing or a resumable sweep;
+`check_resume` refuses to continue a sweep with a different scenario, seed or steps.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -33,6 +40,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from sim.executors import Backend, make_backend, progress_bar
 from sim.limits import check_memory
@@ -42,6 +50,7 @@ from sim.results import (
     ResultFileError,
     atomic_write_bytes,
     atomic_write_text,
+    claim_output_dir,
     default_output_dir,
     display_path,
     file_record,
@@ -50,6 +59,7 @@ from sim.results import (
     read_manifest,
     read_result_csv,
     versions,
+    write_staged,
 )
 from sim.runner import run_model
 from sim.scenario import load_scenario, scenario_to_dict, validate_document
@@ -292,12 +302,24 @@ def start_sweep(
     one row per run with point, replicate, seed and one column per parameter of
     `config.sweep.parameters` (e.g. a calibration's kept draws, `sim.posterior`); the manifest
     then gives `design_note` as its design.
+
+    The directory (`out`, or a new `results/<scenario>/sweep-<UTC timestamp>[-N]`) is claimed
+    (`sim.results.claim_output_dir`, a no-op if the caller holds the claim) and the three files
+    are staged in a hidden sibling directory renamed into place: a kill at any moment leaves
+    either no directory or a sweep that `run_sweep` continues. The manifest records the
+    sweep's `fingerprint` (checked by `check_resume`).
+
+    Raises:
+        SweepError: the scenario has no `sweep:` section.
+        OutputError: `out` exists and is not empty, cannot be written, or another job holds it.
+        ValueError: a given design lacks a column.
     """
     if config.sweep is None:
         raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
-    directory = Path(out) if out is not None else default_sweep_dir(config.name)
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise OutputError(f"{directory}: exists and is not empty; use --resume to continue a sweep")
+    if out is not None:
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise OutputError(f"{out}: exists and is not empty; use --resume to continue a sweep")
     root = config.seed if root_seed is None else int(root_seed)
     n_steps = config.steps if steps is None else int(steps)
     check_memory(config, n_steps)  # --steps may ask for more than the validated scenario's: refuse now
@@ -307,19 +329,142 @@ def start_sweep(
         missing = [c for c in (*ID_COLUMNS, *config.sweep.parameters) if c not in design]
         if missing:
             raise ValueError(f"a given design needs the columns {', '.join(missing)}")
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        directory / "scenario.yaml", dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
-    )
-    design_bytes = design.to_csv(index=False).encode("utf-8")
-    atomic_write_bytes(directory / "design.csv", design_bytes)
-    # The manifest goes last: a directory with a manifest has its design and scenario.
+    scenario_text = dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    design_text = design.to_csv(index=False)
+    design_bytes = design_text.encode("utf-8")
     manifest = _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
     manifest["files"] = {"design.csv": file_record(design_bytes, design)}
     if design_note is not None:
         manifest["design"] = design_note
-    _write_json(directory / "manifest.json", manifest)
-    return directory
+    manifest["fingerprint"] = fingerprint(scenario_text, design_text, root, n_steps)
+
+    def fill(stage: Path) -> None:
+        atomic_write_text(stage / "scenario.yaml", scenario_text)
+        atomic_write_text(stage / "design.csv", design_text)
+        _write_json(stage / "manifest.json", manifest)
+
+    # Claimed (unless the caller holds the claim), staged, renamed: a kill at any moment
+    # leaves either no sweep directory or one with its scenario, design and manifest.
+    with claim_output_dir(out, scenario=config.name, kind="sweep") as claim:
+        return write_staged(claim.directory, fill)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def fingerprint(scenario_text: str, design_text: str, root_seed: int, steps: int) -> dict:
+    """What defines a sweep's runs, hashed: recorded in manifest.json at the start, checked on resume.
+
+    The resolved scenario (with its `sweep:` section: design, parameters, outputs, replicates,
+    seeds) as written to scenario.yaml, design.csv as written, the root seed and the steps.
+    Nothing that depends on the code version or the executor: a sweep resumes under another
+    version or on other workers (the runs' numbers do not depend on the executor).
+
+    Returns:
+        {"scenario_sha256", "design_sha256", "root_seed", "steps", "sha256"} (the last over the others).
+    """
+    items = {
+        "scenario_sha256": _sha256(json.dumps(yaml.safe_load(scenario_text), sort_keys=True, allow_nan=True)),
+        "design_sha256": _sha256(design_text),
+        "root_seed": int(root_seed),
+        "steps": int(steps),
+    }
+    return {**items, "sha256": _sha256(json.dumps(items, sort_keys=True))}
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(old, new, path: str = "") -> list[str]:
+    """Every key path where two plain data structures (dicts, lists, scalars) differ, as 'path old -> new'.
+
+    A key present on one side only shows `(none)` on the other; lists of different lengths
+    are shown whole.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in dict.fromkeys([*old, *new]):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                found.append(f"{where} (none) -> {_shown(new[key])}")
+            elif key not in new:
+                found.append(f"{where} {_shown(old[key])} -> (none)")
+            else:
+                found += differences(old[key], new[key], where)
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        found = []
+        for i, (a, b) in enumerate(zip(old, new)):
+            found += differences(a, b, f"{path}.{i}" if path else str(i))
+        return found
+    if old == new or (isinstance(old, float) and isinstance(new, float) and old != old and new != new):
+        return []
+    return [f"{path or '(the whole value)'} {_shown(old)} -> {_shown(new)}"]
+
+
+def summarise_differences(items: list[str], limit: int = 8) -> str:
+    """'a; b; c (and 4 more)': the first `limit` differences on one line."""
+    shown = "; ".join(items[:limit])
+    return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
+
+
+def resume_differences(
+    directory: Path, config: Scenario, root_seed: int | None = None, steps: int | None = None
+) -> list[str]:
+    """What differs between the sweep in `directory` and the one these inputs would start.
+
+    Args:
+        directory: a sweep directory.
+        config: the scenario as loaded now (the command line's file with its `--set`s).
+        root_seed: `--seed` as given now; None (not given) accepts the sweep's.
+        steps: `--steps` as given now; None (not given) accepts the sweep's.
+
+    Returns:
+        One item per difference, e.g. "scenario: rules.clashes.p_max 0.004 -> 0.02",
+        "--steps 25 -> 30", "design.csv: changed since the sweep started"; empty if none.
+        Sweeps started before fingerprints were recorded are compared the same way (their
+        scenario.yaml and manifest), only the check of design.csv against its hash is missing.
+
+    Raises:
+        SweepError: not a sweep directory, another scenario's, or damaged (`load_sweep`).
+    """
+    directory = Path(directory)
+    manifest, _, _ = load_sweep(directory, expected_scenario=config.name)
+    scenario_text = (directory / "scenario.yaml").read_text(encoding="utf-8")
+    now = yaml.safe_load(dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True))
+    found = [f"scenario: {d}" for d in differences(yaml.safe_load(scenario_text), now)]
+    if root_seed is not None and int(root_seed) != manifest.get("root_seed"):
+        found.append(f"--seed {manifest.get('root_seed')} -> {int(root_seed)}")
+    if steps is not None and int(steps) != manifest.get("steps"):
+        found.append(f"--steps {manifest.get('steps')} -> {int(steps)}")
+    saved = manifest.get("fingerprint")
+    if isinstance(saved, dict):
+        design_text = (directory / "design.csv").read_text(encoding="utf-8")
+        on_disk = fingerprint(scenario_text, design_text, manifest.get("root_seed", 0), manifest.get("steps", 0))
+        if on_disk["scenario_sha256"] != saved.get("scenario_sha256"):
+            found.append("scenario.yaml: changed since the sweep started")
+        if on_disk["design_sha256"] != saved.get("design_sha256"):
+            found.append("design.csv: changed since the sweep started")
+    return found
+
+
+def check_resume(directory: Path, config: Scenario, root_seed: int | None = None, steps: int | None = None) -> dict:
+    """Refuse to resume a sweep that these inputs would not have started; returns its manifest.
+
+    Raises:
+        SweepError: not this scenario's sweep, or anything in `resume_differences`, all listed
+            on one line.
+    """
+    found = resume_differences(directory, config, root_seed, steps)
+    if found:
+        raise SweepError(
+            f"{directory}: cannot resume: not the sweep these inputs define ({summarise_differences(found)}); "
+            "resume with the scenario and options it started with, or start a new sweep with --out"
+        )
+    return load_sweep(directory)[0]
 
 
 def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[dict, Scenario, pd.DataFrame]:
@@ -498,18 +643,28 @@ def run_sweep(
         journal), failed (failed runs in outcomes.csv), todo (runs this call had to do),
         finished (rows in outcomes.csv).
 
+    The directory is claimed for the call (`sim.results.claim_output_dir`; a no-op if the
+    caller holds it). After Ctrl-C (or SIGTERM through `run.py`) the manifest says
+    "interrupted" before the interrupt goes on.
+
     Raises:
         SweepError: not a sweep directory, or damaged.
+        OutputError: another job holds the directory, or it cannot be written.
         ExecutorError: the backend cannot start (`sim.executors.make_backend`).
     """
     close = close_backend or backend is None
     try:
-        manifest, config, design = load_sweep(directory)
-        backend = backend if backend is not None else make_backend(workers, dask)
+        with claim_output_dir(directory, existing=True):
+            return _run_claimed(directory, backend, close, workers, dask, on_row)
     except BaseException:
         if backend is not None and close:
-            backend.close()
+            backend.close()  # idempotent: closing an executor twice is harmless
         raise
+
+
+def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
+    manifest, config, design = load_sweep(directory)
+    backend = backend if backend is not None else make_backend(workers, dask)
     parameters, outputs = manifest["parameters"], manifest["outputs"]
     done_rows = read_journal(directory, repair=True)
     done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
@@ -529,11 +684,33 @@ def run_sweep(
     journal = Journal(directory)
     started = time.perf_counter()
     n_run = 0
+
+    def session() -> dict:
+        return {
+            "runs": n_run,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "executor": backend.kind,
+            "workers": backend.workers,
+        }
+
+    def count(row: dict) -> None:
+        nonlocal n_run
+        n_run += 1
+        if on_row is not None:
+            on_row(row)
+
     try:
-        n_run, n_failed = journaled_map(
+        _, n_failed = journaled_map(
             backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
-            len(done), n_failed, on_row,
+            len(done), n_failed, count,
         )
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line: say so in the manifest
+        manifest.update(
+            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            last_session=session(),
+        )
+        _write_json(Path(directory) / "manifest.json", manifest)
+        raise
     finally:
         journal.close()
         if close:
@@ -541,16 +718,12 @@ def run_sweep(
     frame = finalize_outcomes(directory, design, parameters, outputs)
     files = dict(manifest.get("files") or {})
     files["outcomes.csv"] = file_record((Path(directory) / "outcomes.csv").read_bytes(), frame)
+    manifest.pop("interrupted_utc", None)
     manifest.update(
         files=files,
         status="complete" if len(frame) == len(design) else "incomplete",
         finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-        last_session={
-            "runs": n_run,
-            "wall_time_s": round(time.perf_counter() - started, 3),
-            "executor": backend.kind,
-            "workers": backend.workers,
-        },
+        last_session=session(),
         n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
     )
     _write_json(Path(directory) / "manifest.json", manifest)

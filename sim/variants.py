@@ -43,7 +43,12 @@ import pandas as pd
 from sim.executors import Backend, make_backend, progress_bar
 from sim.intervals import CONFIDENCE, bootstrap_interval
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
-from sim.results import atomic_write_text, check_output_dir, default_output_dir, rerun_command, write_staged
+from sim.results import (
+    atomic_write_text,
+    claim_output_dir,
+    rerun_command,
+    write_staged,
+)
 from sim.runner import run_model
 from sim.scenario import DEFAULT_SCENARIO, load_scenario, resolve_scenario_path, variant_path
 from sim.schema import Scenario
@@ -556,8 +561,12 @@ def cli_compare_variants(args) -> int:
         raise _error(f"scenario '{base_config.name}' lists no variants (validation.variants): name them (--variant)")
     for v in variants:
         load_scenario(resolve_scenario_path(v), overrides)
-    if out is not None:
-        check_output_dir(Path(out))
+    # Claimed (writable, not in use, empty) before any run, held until the table is written.
+    with claim_output_dir(Path(out) if out is not None else None, scenario=base_config.name, kind="variants") as claim:
+        return _compare_claimed(args, claim.directory, base, variants, overrides)
+
+
+def _compare_claimed(args, final: Path, base: str, variants: list[str], overrides: list[str]) -> int:
     table = compare_variants(
         base,
         variants,
@@ -572,7 +581,6 @@ def cli_compare_variants(args) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         shown = ["variant", "outcome", "expected", "mean_diff", "ci_low", "ci_high", "as_expected"]
         print(table.loc[table["expected"] != "", shown].to_string(index=False))
-    final = Path(out) if out is not None else default_output_dir(base_config.name, kind="variants")
     directory = write_staged(final, lambda path: write_variants(table, path))
     print(directory)
     sys.stdout.flush()

@@ -246,7 +246,7 @@ def test_an_interrupted_job_resumes_to_the_same_table(small_plan, serial_run, tm
     with pytest.raises(KeyboardInterrupt):
         run_robustness(directory, small_plan, on_row=stop_after_five)
     manifest = json.loads((directory / MANIFEST).read_text())
-    assert manifest["status"] == "running" and not (directory / TABLE).exists()
+    assert manifest["status"] == "interrupted" and not (directory / TABLE).exists()
     counts = run_robustness(directory, small_plan)
     assert counts["done_before"] == 5 and counts["runs"] == 11 and counts["finished"] == 16
     analyse_robustness(directory, plots=False)

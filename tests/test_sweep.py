@@ -209,6 +209,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
     ]
     for override in TOY_SWEEP:
         resume += ["--set", override]
+    resume += ["--set", "sweep.replicates=6", "--set", "steps=40"]  # the sweep's own scenario, or refused
     done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = read_journal(tmp_path / "killed")
@@ -352,3 +353,41 @@ def test_the_sweep_command_analyses_after_the_runs_unless_told_not_to(tmp_path):
     done = run_cli(*common, "--out", tmp_path / "b", "--no-analysis")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "b" / "summary.csv").exists() and (tmp_path / "b" / "outcomes.csv").is_file()
+
+
+def test_an_interrupted_sweep_says_so_in_its_manifest(tmp_path):
+    directory = start(tmp_path, "cut")
+    seen = []
+
+    def stop_after_three(row):
+        seen.append(row)
+        if len(seen) == 3:
+            raise KeyboardInterrupt  # as Ctrl-C would, between two runs
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(directory, on_row=stop_after_three)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 3
+    assert not (directory / "outcomes.csv").exists()
+    counts = run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert counts["done_before"] == 3 and manifest["status"] == "complete" and "interrupted_utc" not in manifest
+
+
+@pytest.mark.slow
+def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
+    """SIGTERM (a scheduler's stop, `kill PID`): exit 143, manifest "interrupted", lock released, resumable."""
+    from sim.results import lock_path
+
+    victim = _start_cli_sweep(tmp_path / "term")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and victim.poll() is None:
+        if (tmp_path / "term" / JOURNAL).exists() and len(read_journal(tmp_path / "term")) >= 2:
+            break
+        time.sleep(0.02)
+    assert victim.poll() is None, "the sweep finished before it could be stopped"
+    victim.send_signal(signal.SIGTERM)
+    assert victim.wait(timeout=120) == 143, victim.stderr.read()
+    assert "terminated; finished runs are kept" in victim.stderr.read()
+    manifest = json.loads((tmp_path / "term" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and not lock_path(tmp_path / "term").exists()

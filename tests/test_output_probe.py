@@ -1,0 +1,163 @@
+"""Outputs are checked before the work: an unwritable --out exits 2 before any run (issue 11, kind 6).
+
+Two places no user can write, root included: a path under a regular file, and a path in
+/proc (a file system that takes no new files). Every command that writes refuses them
+before it builds a single model, in one line, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from helpers import SCENARIOS
+
+import sim.model
+from sim.cli import main
+from sim.results import OutputError, probe_writable
+
+TOY = str(SCENARIOS / "toy_two_towns.yaml")
+SWEEP = [
+    "--set",
+    "sweep={design: grid, replicates: 1, parameters: {factions.Red.salary_usd_month: [120, 200]},"
+    " outputs: [killed_total]}",
+    "--set",
+    "steps=8",
+]
+UNWRITABLE = Path("/proc/faction-sim-probe/out")  # /proc takes no new files, not even root's
+
+
+@pytest.fixture
+def built(monkeypatch):
+    """Every model built during the test (there must be none)."""
+    models = []
+    real_init = sim.model.CorridorModel.__init__
+
+    def counting(self, *args, **kwargs):
+        models.append(1)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(sim.model.CorridorModel, "__init__", counting)
+    return models
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("probe") / "results"
+    assert main(["run", TOY, "--steps", "5", "--no-plots", "--out", str(out)]) == 0
+    return out
+
+
+def commands(out: Path, results: Path, observed: Path) -> dict[str, list[str]]:
+    return {
+        "run": ["run", TOY, "--steps", "5", "--out", str(out)],
+        "sweep": ["sweep", TOY, *SWEEP, "--out", str(out)],
+        "validate-patterns": ["validate-patterns", "baseline", "--replicates", "2", "--steps", "5", "--out", str(out)],
+        "compare-variants": [
+            "compare-variants",
+            "baseline",
+            "--variant",
+            "salary_parity",
+            "--replicates",
+            "2",
+            "--steps",
+            "5",
+            "--out",
+            str(out),
+        ],
+        "calibrate": ["calibrate", "calibrate_baseline", "--out", str(out)],
+        "robustness": [
+            "robustness",
+            "baseline",
+            "--points",
+            "2",
+            "--replicates",
+            "1",
+            "--steps",
+            "5",
+            "--out",
+            str(out),
+        ],
+        "compare-events": ["compare-events", str(results), str(observed), "--out", str(out)],
+        "export-acled": ["export-acled", str(results), "--out", str(out / "events.csv")],
+    }
+
+
+def observed_file(tmp_path: Path) -> Path:
+    observed = tmp_path / "observed.csv"
+    observed.write_text("event_date,event_type,fatalities,location\n2019-11-02,Battles,1,Nowhere\n")
+    return observed
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "run",
+        "sweep",
+        "validate-patterns",
+        "compare-variants",
+        "calibrate",
+        "robustness",
+        "compare-events",
+        "export-acled",
+    ],
+)
+@pytest.mark.parametrize("place", ["under a file", "read-only"])
+def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, built, capsys, name, place):
+    if place == "under a file":
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a directory\n")
+        out = blocker / "sub" / "out"
+    else:
+        out = UNWRITABLE
+    argv = commands(out, results_dir, observed_file(tmp_path))[name]
+    started = time.monotonic()
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert ("is a file, not a directory" in err) if place == "under a file" else ("cannot write in /proc" in err)
+    assert built == []  # no model was built: refused before the work
+    assert time.monotonic() - started < 60  # the scenario loads, nothing runs
+    assert not out.exists()
+
+
+def test_probe_writable_names_what_is_wrong(tmp_path):
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="exists and is not a directory"):
+        probe_writable(blocker)
+    with pytest.raises(OutputError, match=f"{blocker} is a file, not a directory"):
+        probe_writable(blocker / "a" / "b")
+    with pytest.raises(OutputError, match="cannot write in /proc"):
+        probe_writable(UNWRITABLE)
+    probe_writable(tmp_path / "new" / "deeper")  # creatable: fine, and nothing is left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_a_read_only_directory_is_refused_for_other_users_too(tmp_path):
+    """chmod only stops users other than root: then the probe must refuse it as well."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.geteuid() == 0:
+            probe_writable(locked / "out")  # root writes anyway: the probe agrees with what will happen
+        else:
+            with pytest.raises(OutputError, match="cannot write in"):
+                probe_writable(locked / "out")
+    finally:
+        locked.chmod(0o755)
+    assert list(locked.iterdir()) == []
+
+
+def test_a_job_refused_after_its_claim_leaves_no_directories_behind(tmp_path, results_dir, capsys):
+    """The claim makes missing parents for its lock file; a job that then fails removes them again."""
+    bad = tmp_path / "observed.csv"
+    bad.write_text("no,usable,columns\n1,2,3\n")
+    out = tmp_path / "a" / "b" / "out"
+    assert main(["compare-events", str(results_dir), str(bad), "--out", str(out)]) == 2
+    assert "observed.csv" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
