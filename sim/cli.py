@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -15,6 +16,26 @@ from pathlib import Path
 from sim.scenario import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a command stops as on Ctrl-C.
+
+    Every `finally` runs (files closed, worker processes stopped) and finished runs are kept.
+    """
+
+
+def _terminate_on_sigterm():
+    """Raise `Terminated` on SIGTERM; return the previous handler (False off the main thread)."""
+
+    def handler(signum, frame):
+        raise Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        return False
 
 
 def _positive_int(text: str) -> int:
@@ -483,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError, EventDataError,
         ExecutorError, PosteriorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
-        with `--debug` or SIM_DEBUG set); 130 on Ctrl-C. Bad arguments make argparse exit
-        with status 2 (SystemExit).
+        with `--debug` or SIM_DEBUG set); 130 on Ctrl-C, 143 on SIGTERM. Bad arguments make
+        argparse exit with status 2 (SystemExit).
     """
     from sim.acled import EventDataError
     from sim.executors import ExecutorError
@@ -494,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     from sim.yaml_source import ScenarioError
 
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
+    previous_sigterm = _terminate_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except ScenarioError as error:
@@ -502,15 +524,19 @@ def main(argv: list[str] | None = None) -> int:
     except (OutputError, SweepError, ExecutorError, EventDataError, PosteriorError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         if args.command in ("sweep", "calibrate", "robustness"):
             where = getattr(args, "resume", None) or getattr(args, "out", None) or "DIR (the output directory)"
-            print(f"interrupted; finished runs are kept: continue with --resume {where}", file=sys.stderr)
+            print(f"{what}; finished runs are kept: continue with --resume {where}", file=sys.stderr)
         else:
-            print("interrupted; no results were written", file=sys.stderr)
-        return 130
+            print(f"{what}; no results were written", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
         if args.debug or os.environ.get("SIM_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        if previous_sigterm is not False:
+            signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)
