@@ -182,3 +182,20 @@ def test_sigterm_stops_the_command_with_a_message_and_status_143(tmp_path):
     assert driver.returncode == 143, stderr.decode()[-2000:]
     assert "terminated" in stderr.decode()
     assert not _left_after(driver.pid, GONE_WITHIN_S)
+
+
+def test_closing_a_pool_while_an_error_unwinds_stops_its_runs_at_once():
+    """Ctrl-C, SIGTERM or an error: the runs in flight are not waited for (they would not be kept)."""
+    backend = executors.make_backend(2)
+    futures = [backend.executor.submit(time.sleep, 600) for _ in range(3)]
+    deadline = time.monotonic() + START_WITHIN_S
+    while not futures[0].running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert futures[0].running()
+    workers = list(backend.executor._processes.values())
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with backend:  # Backend.close() on the way out
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 60  # not the 600 s of the run in flight
+    assert workers and not any(worker.is_alive() for worker in workers)
