@@ -8,17 +8,44 @@ reading an agent always shows the current state.
 
 from __future__ import annotations
 
+import itertools
+import weakref
+
 import mesa
 import numpy as np
 from mesa.discrete_space import CellAgent, FixedAgent
 
 from sim.world import RecruitArrays, RecruitStatus
 
-__all__ = ["Militia", "Recruit", "RecruitArrays", "RecruitStatus", "TribalLeader"]
+__all__ = ["AGENT_IDS", "Militia", "Recruit", "RecruitArrays", "RecruitStatus", "TribalLeader"]
+
+
+class AgentIdsByModel(weakref.WeakKeyDictionary):
+    """Per-model counters of agent ids (1, 2, ...), holding their models only weakly.
+
+    Mesa 3.3 numbers agents with `next(self._ids[model])`, where `mesa.Agent._ids` is a
+    class-level defaultdict keyed by model: it holds every model ever built, so models built
+    by hand (notebooks, the explorer's Reset) were never freed (mesa issue #3179; Mesa 3.4+
+    numbers agents on the model and has no `_ids`). The project's agents share this mapping
+    instead, so they get exactly the ids Mesa would give (one counter per model, from 1,
+    shared by all agent kinds), and a model's entry goes when the model is collected.
+    """
+
+    def __getitem__(self, model):
+        try:
+            return super().__getitem__(model)
+        except KeyError:
+            counter = self[model] = itertools.count(1)
+            return counter
+
+
+AGENT_IDS = AgentIdsByModel()  # read by Mesa 3.3's Agent.__init__ through `self._ids`; unused by 3.4+
 
 
 class Militia(CellAgent):
     """An armed faction (index f of the world's factions). Its cell is its first headquarters."""
+
+    _ids = AGENT_IDS
 
     def __init__(self, model: mesa.Model, *, index: int, name: str, spec, cell):
         super().__init__(model)
@@ -117,6 +144,8 @@ class Militia(CellAgent):
 class TribalLeader(FixedAgent):
     """The notable of one tribe (index l), seated in a town; `alignment` is its weight per faction."""
 
+    _ids = AGENT_IDS
+
     def __init__(self, model: mesa.Model, *, index: int, tribe: str, spec, cell):
         super().__init__(model)
         self.index = index
@@ -138,6 +167,8 @@ class TribalLeader(FixedAgent):
 
 class Recruit(mesa.Agent):
     """A person who fights or could fight; reads and writes its row of `RecruitArrays`."""
+
+    _ids = AGENT_IDS
 
     def __init__(self, model: mesa.Model, row: int):
         super().__init__(model)

@@ -9,26 +9,36 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import signal
 import sys
-import threading
 import traceback
 from pathlib import Path
 
 from sim.scenario import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that a terminated job cleans up as after Ctrl-C.
+    """SIGTERM, raised in the main thread so that a command stops as on Ctrl-C.
 
-    (Manifests say "interrupted", staging directories are removed, claims released.)
+    Every `finally` runs (files closed, worker processes stopped, staging directories removed,
+    claims released), manifests say "interrupted", and finished runs are kept.
     """
 
 
-def _terminate(signum, frame) -> None:
-    raise Terminated()
+def _terminate_on_sigterm():
+    """Raise `Terminated` on SIGTERM; return the previous handler (False off the main thread)."""
+
+    def handler(signum, frame):
+        raise Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (main() called from a thread): leave signals alone
+        return False
 
 
 def _positive_float(text: str) -> float:
@@ -577,9 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     from sim.yaml_source import ScenarioError
 
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_sigterm = _terminate_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except ScenarioError as error:
@@ -589,23 +597,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
-        what = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
-        status = 143 if isinstance(interrupt, Terminated) else 130
+        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         if args.command in ("sweep", "calibrate", "robustness"):
             where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
             marks = ("manifest.json", "calibration_spec.json")  # a started sweep, robustness job, calibration
             if where is not None and not any((Path(where) / mark).is_file() for mark in marks):
                 print(f"{what} before the start; nothing was written", file=sys.stderr)
             else:
-                print(f"{what}; finished runs are kept: continue with --resume {where or 'DIR'}", file=sys.stderr)
+                again = shlex.quote(str(where)) if where else "DIR"
+                print(f"{what}; finished runs are kept: continue with --resume {again}", file=sys.stderr)
         else:
             print(f"{what}; no results were written", file=sys.stderr)
-        return status
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
         if args.debug or os.environ.get("SIM_DEBUG"):
             traceback.print_exc()
         print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if previous_sigterm is not False:
+            signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)

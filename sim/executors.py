@@ -23,8 +23,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -40,6 +42,8 @@ DASK_RETRIES = 2  # a call whose worker dies (or that raises) is tried again thi
 CONNECT_TIMEOUT_S = 5.0  # an unreachable scheduler is reported after this long
 HANDSHAKE_GRACE_S = 5.0  # beyond the connect timeout: a peer that accepts but never speaks Dask
 WORKER_WAIT_S = 30.0  # a scheduler with no workers is reported after this long
+PARENT_POLL_S = 1.0  # where a process cannot be watched directly, how often a worker looks for its driver
+ORPHAN_EXIT_STATUS = 70  # what a worker whose driver died exits with (EX_SOFTWARE; never seen by the driver)
 
 
 class ExecutorError(Exception):
@@ -54,6 +58,55 @@ def process_context():
     """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _driver_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # a process of another user: our driver's pid was reused
+        return True
+    return False
+
+
+def _wait_for_exit(pid: int) -> None:
+    """Return once process `pid` has ended (at once if it already has)."""
+    try:
+        # Linux >= 5.3: a pidfd names this very process, so a reused pid cannot fool it, and
+        # it becomes readable when the process ends, however it ends (kill -9 included).
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):  # not Linux, or an old kernel: look every PARENT_POLL_S
+        # A child of the driver itself (spawn) sees it go as a change of parent, which a
+        # reused pid or a driver that is dead but not yet reaped cannot hide.
+        child = os.getppid() == pid
+        while not (child and os.getppid() != pid) and not _driver_is_gone(pid):
+            time.sleep(PARENT_POLL_S)
+        return
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    while not poller.poll():
+        pass
+
+
+def exit_with_driver(driver_pid: int) -> None:
+    """Make this worker process exit as soon as process `driver_pid` (the command) ends.
+
+    The `initializer` of the process pool's workers. A worker's parent is the forkserver,
+    not the command, and holds the pool's pipes open itself, so without this a killed command
+    (kill -9, an out-of-memory kill, a closed terminal) left its workers, and with them the
+    forkserver and the resource tracker (which exit when the last worker has gone), running
+    for ever. A daemon thread waits for the driver to end and then ends the process at once:
+    its run is lost with the driver that would have recorded it.
+    """
+
+    def watch() -> None:
+        _wait_for_exit(driver_pid)
+        os._exit(ORPHAN_EXIT_STATUS)
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
 
 
 def show_progress() -> bool:
@@ -174,7 +227,12 @@ class Backend:
         return map_unordered(self.executor, fn, items, window=self.window, bar=bar)
 
     def close(self) -> None:
-        """Cancel what has not started, stop workers and clusters; safe to call twice."""
+        """Cancel what has not started, stop workers and clusters; safe to call twice.
+
+        Called normally, it lets the runs in flight finish. Called while an exception unwinds
+        (Ctrl-C, SIGTERM, an error; e.g. from a `finally:` block or `with`), it stops the
+        worker processes at once instead: their runs would not be recorded anyway.
+        """
         if self._closed:
             return
         self._closed = True
@@ -183,6 +241,8 @@ class Backend:
             self.client.close()
             if self._cluster is not None:
                 self._cluster.close()
+        elif self.kind == "processes" and sys.exc_info()[0] is not None:
+            _stop_workers(self.executor)
         else:
             self.executor.shutdown(wait=True, cancel_futures=True)
 
@@ -191,6 +251,20 @@ class Backend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    """Shut a process pool down without waiting for the calls running in its workers."""
+    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def _connect(client_class, address: str, timeout_s: float):
@@ -285,4 +359,10 @@ def make_backend(
         return _dask_backend(dask, workers, connect_timeout_s, retries)
     if workers == 1:
         return Backend(InlineExecutor(), "serial", 1)
-    return Backend(ProcessPoolExecutor(max_workers=workers, mp_context=process_context()), "processes", workers)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=process_context(),
+        initializer=exit_with_driver,  # no worker outlives this process
+        initargs=(os.getpid(),),
+    )
+    return Backend(pool, "processes", workers)

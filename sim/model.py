@@ -18,7 +18,7 @@ from __future__ import annotations
 import mesa
 from mesa.discrete_space import OrthogonalMooreGrid
 
-from sim.agents import Militia, Recruit, TribalLeader
+from sim.agents import AGENT_IDS, Militia, Recruit, TribalLeader
 from sim.processes import (
     casualties,
     conflict,
@@ -71,15 +71,18 @@ WORLD_VIEWS = (
 
 
 def release_model(model: mesa.Model) -> None:
-    """Let a finished model be garbage-collected.
+    """Forget `model` in Mesa's class-level agent-id counters (safe to call twice).
 
-    Mesa 3.3 keeps a class-level `Agent._ids` counter keyed by model, which holds every model
-    ever built (mesa issue #3179, fixed in 3.4+): without this, a sweep's memory grows with
-    every run. Harmless on versions without the attribute.
+    Mesa 3.3 keeps `mesa.Agent._ids`, a counter per model keyed by the model itself, which
+    holds every model that ever created a plain Mesa agent (mesa issue #3179; Mesa 3.4+ has
+    no such attribute). The project's own agents count in `sim.agents.AGENT_IDS`, which holds
+    models weakly, so a CorridorModel is freed without this; it is for agents of other
+    classes added to a model by hand. Harmless on versions without the attribute.
     """
     ids = getattr(mesa.Agent, "_ids", None)
     if isinstance(ids, dict):
         ids.pop(model, None)
+    AGENT_IDS.pop(model, None)
 
 
 class CorridorModel(mesa.Model):
@@ -88,6 +91,16 @@ class CorridorModel(mesa.Model):
     Args:
         config: a validated scenario (`sim.scenario.load_scenario`).
         seed: the run's seed (default: the scenario's `seed`).
+
+    A model is freed like any Python object once nothing refers to it (its agents' ids are
+    kept in a weakly keyed mapping, `sim.agents.AGENT_IDS`). `close()`, or a `with` block,
+    also lets go of anything Mesa itself keeps per model; what the model recorded stays
+    readable after closing:
+
+        with CorridorModel(config, seed=1) as model:
+            for _ in range(100):
+                model.step()
+        table = model.datacollector.get_model_vars_dataframe()
     """
 
     def __init__(self, config: Scenario, *, seed: int | None = None):
@@ -120,6 +133,20 @@ class CorridorModel(mesa.Model):
             cell = self.cell_at_flat(int(w.geo.site_flat[w.geo.site_index(spec.seat)]))
             self.leaders.append(TribalLeader(self, index=index, tribe=tribe, spec=spec, cell=cell))
         self.recruit_agents = [Recruit(self, row) for row in range(len(w.recruits))]
+
+    def close(self) -> None:
+        """Release what Mesa keeps per model outside it (`release_model`); safe to call twice.
+
+        The recorded data and the world state stay readable; stepping a closed model is not
+        supported.
+        """
+        release_model(self)
+
+    def __enter__(self) -> CorridorModel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def cell_at_flat(self, flat: int):
         """The Mesa grid cell of a flat cell index (row * width + col)."""

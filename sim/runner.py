@@ -19,7 +19,7 @@ import pandas as pd
 from sim.executors import Backend, make_backend, progress_bar
 from sim.geography import site_cell
 from sim.limits import check_memory
-from sim.model import CorridorModel, release_model
+from sim.model import CorridorModel
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 
@@ -91,7 +91,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
                 events[column] = events[column].astype("Int64")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
     meta = {"first_control_change": dict(model.first_control_change), "sites": site_table(config)}
-    release_model(model)
+    model.close()
     return RunResult(
         replicate=replicate,
         seed=int(seed),

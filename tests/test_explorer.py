@@ -403,3 +403,49 @@ def test_serve_refuses_a_bad_scenario_before_starting_a_server(tmp_path):
         serve(str(bad))
     with pytest.raises(ScenarioError):
         serve("no_such_scenario")
+
+
+@needs_ui
+def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
+    """A tab closed while playing: its model stops stepping (no server thread runs on) and is freed."""
+    import gc
+    import time
+    import weakref
+
+    import ipyvuetify as v
+    import solara
+    import solara.comm
+
+    from sim.explorer.app import Page
+
+    monkeypatch.setenv(core.ENV_SCENARIO, "toy_two_towns")
+    built = []
+    build = ExplorerModel.__init__
+
+    def recorded(self, source):  # SolaraViz wants keyword-style parameters: keep the signature
+        build(self, source)
+        built.append(weakref.ref(self))
+
+    monkeypatch.setattr(ExplorerModel, "__init__", recorded)
+    box, rc = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
+    rc.find(v.Btn, children=["▶"]).widget.click()  # Play: SolaraViz steps the model in a thread
+    model = built[-1]  # a weak reference: the test must not keep the model alive
+
+    def wait_until(condition, within_s=60.0):
+        deadline = time.monotonic() + within_s
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return condition()
+
+    assert wait_until(lambda: model().steps >= 2), "the model is not playing"
+    rc.close()  # what Solara does when the tab closes (or the session is culled)
+    assert wait_until(lambda: not model().running), "the model still runs after its page closed"
+    steps = model().steps
+    time.sleep(1.0)  # ten play intervals
+    assert model().steps == steps
+    del box, rc
+    # Only in this in-process renderer (no kernel): Solara keeps the widgets' stand-in comms
+    # for debugging, and with them the page; a server's kernel drops its widgets on close.
+    solara.comm.orphan_comm_stacks.clear()
+    gc.collect()
+    assert all(ref() is None for ref in built)

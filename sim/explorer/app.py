@@ -264,6 +264,9 @@ def _Deeper(panel):
 def Page():
     """The whole page; each browser tab has its own session and model."""
     session = solara.use_memo(Session, [])
+    # When the page goes (tab closed, session culled), Solara runs this effect's cleanup:
+    # the session closes, and its model stops stepping in the play loop's thread.
+    solara.use_effect(lambda: session.close, [])
     first_model = solara.use_memo(session.new_model, [])
     model = solara.use_reactive(first_model)
     revision, set_revision = solara.use_state(0)

@@ -403,7 +403,12 @@ class Session:
     """
 
     def __init__(self, ref: str | None = None):
+        self.closed = False  # the page is gone: its models stop (ExplorerModel.step)
         self.select(ref or os.environ.get(ENV_SCENARIO) or DEFAULT_SCENARIO)
+
+    def close(self) -> None:
+        """The page is gone (tab closed, session culled): its models stop stepping."""
+        self.closed = True
 
     # -- choosing a scenario
 
@@ -596,11 +601,21 @@ class ExplorerModel(CorridorModel):
 
     SolaraViz's Reset re-creates the model as `type(model)(**model_params)`; with the session
     as the only parameter, Reset always rebuilds from the page's latest valid values.
+    Once the session is closed, `step()` does nothing and sets `running` to False, which ends
+    SolaraViz's play loop (a server thread that would otherwise step on after the tab closed).
     """
 
     def __init__(self, source: Session):
         super().__init__(source.scenario, seed=source.scenario.seed)
+        self.source = source
         self.build = next(_BUILDS)  # tells the page's figure caches one model from the next
+
+    def step(self) -> None:
+        """One day, while the page is open; nothing once it has closed."""
+        if self.source.closed:
+            self.running = False
+            return
+        super().step()
 
 
 # --------------------------------------------------------------------------- reading a model

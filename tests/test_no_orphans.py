@@ -1,0 +1,201 @@
+"""No orphans: when a many-run command dies (kill -9) or is stopped (SIGTERM), every process
+it started (worker processes, the forkserver, the resource tracker, Dask's nannies and
+workers) is gone within seconds.
+
+Each test starts a real `run.py` command in a new session, waits until its worker processes
+exist, signals the driver alone, and watches the session's processes (found through
+/proc/<pid>/stat, so Linux only) until none is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import PROJECT
+
+from sim import executors
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+
+GONE_WITHIN_S = 15.0  # the property: every helper process exits this soon after its driver
+START_WITHIN_S = 120.0  # generous: the machine running the tests may be busy
+LONG_RUNS = ["--steps", "3000"]  # each run outlasts the test: the workers are busy when killed
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """(state, parent pid, session id) of a live process, or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return fields[0], int(fields[1]), int(fields[3])
+
+
+def session_processes(sid: int) -> dict[int, str]:
+    """The live (not zombie) processes of session `sid`: pid -> command line."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _stat(int(entry))
+        if stat is None or stat[2] != sid or stat[0] in ("Z", "X"):
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found[int(entry)] = cmdline.strip()
+    return found
+
+
+def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.Popen(
+        [sys.executable, str(PROJECT / "run.py"), *args],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own session: its id finds every process it starts
+    )
+
+
+def _wait_for_helpers(driver: subprocess.Popen, at_least: int) -> dict[int, str]:
+    """The session's processes other than the driver, once there are `at_least` of them."""
+    deadline = time.monotonic() + START_WITHIN_S
+    while time.monotonic() < deadline:
+        helpers = {p: c for p, c in session_processes(driver.pid).items() if p != driver.pid}
+        if len(helpers) >= at_least:
+            time.sleep(1.0)  # let the pool finish starting (the resource tracker, the last worker)
+            return {p: c for p, c in session_processes(driver.pid).items() if p != driver.pid}
+        if driver.poll() is not None:
+            pytest.fail(f"the command ended early ({driver.returncode}): {driver.communicate()[1].decode()[-2000:]}")
+        time.sleep(0.2)
+    _kill_session(driver.pid)
+    pytest.fail(f"no {at_least} worker processes within {START_WITHIN_S:g} s")
+
+
+def _kill_session(sid: int) -> None:
+    """Clean up after a failed test: kill what is left of the session."""
+    for pid in session_processes(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _left_after(sid: int, within_s: float) -> dict[int, str]:
+    """The session's processes still alive after up to `within_s` seconds (empty: all gone)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        left = session_processes(sid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _assert_all_gone(driver: subprocess.Popen, sig: int, at_least: int) -> None:
+    helpers = _wait_for_helpers(driver, at_least)
+    driver.send_signal(sig)
+    try:
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    driver.communicate(timeout=30)
+    assert not left, f"still running {GONE_WITHIN_S:g} s after {signal.Signals(sig).name} of the driver: {left}"
+    assert helpers  # the test saw the processes it claims are gone
+
+
+WORKER = """
+import os, sys, time
+from sim import executors
+if sys.argv[2] == "polling":  # as where os.pidfd_open does not exist (not Linux, old kernels)
+    del os.pidfd_open
+executors.PARENT_POLL_S = 0.2
+executors.exit_with_driver(int(sys.argv[1]))
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", ["pidfd", "polling"])
+def test_a_worker_exits_soon_after_its_driver_ends(tmp_path, how):
+    """`exit_with_driver`, the pool workers' initializer, with and without pidfds."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, str(driver.pid), how], env=env)
+    try:
+        time.sleep(2.0)  # the worker is started and watching (or would have exited already)
+        assert worker.poll() is None, "the worker exited while its driver was alive"
+        driver.kill()
+        driver.wait()
+        assert worker.wait(timeout=GONE_WITHIN_S) == executors.ORPHAN_EXIT_STATUS
+    finally:
+        for process in (driver, worker):
+            process.kill()
+            process.wait()
+
+
+SWEEP = ["sweep", "sweep_salary_mediation", *LONG_RUNS, "--workers", "2", "--no-analysis"]
+REPLICATES = ["run", "toy_two_towns", "--replicates", "8", *LONG_RUNS, "--workers", "2", "--no-plots"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_sweep_leaves_no_process_behind(tmp_path, sig):
+    # 2 workers + forkserver + resource tracker
+    driver = _start([*SWEEP, "--out", str(tmp_path / "sweep")], tmp_path)
+    _assert_all_gone(driver, sig, at_least=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_replicates_leave_no_process_behind(tmp_path, sig):
+    driver = _start([*REPLICATES, "--out", str(tmp_path / "run")], tmp_path)
+    _assert_all_gone(driver, sig, at_least=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_dask_local_cluster_leaves_no_process_behind(tmp_path, sig):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    driver = _start([*SWEEP, "--dask", "local", "--out", str(tmp_path / "sweep")], tmp_path)
+    _assert_all_gone(driver, sig, at_least=2)  # the LocalCluster's two worker processes
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_command_with_a_message_and_status_143(tmp_path):
+    driver = _start([*REPLICATES, "--out", str(tmp_path / "run")], tmp_path)
+    _wait_for_helpers(driver, at_least=4)
+    driver.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = driver.communicate(timeout=60)
+    finally:
+        _kill_session(driver.pid)
+    assert driver.returncode == 143, stderr.decode()[-2000:]
+    assert "terminated" in stderr.decode()
+    assert not _left_after(driver.pid, GONE_WITHIN_S)
+
+
+def test_closing_a_pool_while_an_error_unwinds_stops_its_runs_at_once():
+    """Ctrl-C, SIGTERM or an error: the runs in flight are not waited for (they would not be kept)."""
+    backend = executors.make_backend(2)
+    futures = [backend.executor.submit(time.sleep, 600) for _ in range(3)]
+    deadline = time.monotonic() + START_WITHIN_S
+    while not futures[0].running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert futures[0].running()
+    workers = list(backend.executor._processes.values())
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with backend:  # Backend.close() on the way out
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 60  # not the 600 s of the run in flight
+    assert workers and not any(worker.is_alive() for worker in workers)
