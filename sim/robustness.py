@@ -776,35 +776,11 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
     n_failed = sum(r.get("status") != "ok" for r in done_rows)
     total = len(design) * plan.replicates * len(names)
     journal = Journal(directory)
-    started = time.perf_counter()
-    n_run = 0
-
-    def session() -> dict:
-        return {
-            "runs": n_run,
-            "wall_time_s": round(time.perf_counter() - started, 3),
-            "executor": backend.label,
-            "workers": backend.workers,
-        }
-
-    def count(row: dict) -> None:
-        nonlocal n_run
-        n_run += 1
-        if on_row is not None:
-            on_row(row)
-
     try:
-        _, n_failed = journaled_map(
+        n_run, _, session = journaled_map(
             backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
-            len(done), n_failed, count,
+            len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / MANIFEST,
         )
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line: say so in the manifest
-        manifest.update(
-            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            last_session=session(),
-        )
-        _write_json(Path(directory) / MANIFEST, manifest)
-        raise
     finally:
         journal.close()
         backend.close()
@@ -815,7 +791,7 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
         status="complete" if len(runs) == total else "incomplete",
         finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
-        last_session=session(),
+        last_session=session,
     )
     _write_json(Path(directory) / MANIFEST, manifest)
     return {

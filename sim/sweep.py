@@ -590,25 +590,60 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
 
 
 def journaled_map(
-    backend, function, tasks, journal: Journal, total: int, desc: str, initial: int, n_failed: int, on_row=None
-) -> tuple[int, int]:
+    backend,
+    function,
+    tasks,
+    journal: Journal,
+    total: int,
+    desc: str,
+    initial: int,
+    n_failed: int,
+    on_row=None,
+    *,
+    manifest: dict,
+    manifest_path: Path,
+) -> tuple[int, int, dict]:
     """Run `function` over `tasks` on `backend`, appending each row to `journal` as it finishes.
 
     A progress bar (on a terminal) counts from `initial` of `total` and shows the failed runs.
-    Used by sweeps and robustness jobs alike. Returns (runs made now, failed runs in all).
+    Used by sweeps and robustness jobs alike. If interrupted (Ctrl-C, or SIGTERM through the
+    command line), `manifest` gets status "interrupted", the time and this session and is
+    written to `manifest_path` before the interrupt goes on, so a directory never says
+    "running" after its job stopped.
+
+    Returns:
+        (runs made now, failed runs in all, this session: runs, wall_time_s, executor, workers).
     """
     n_run = 0
-    with progress_bar(total, desc, initial=initial) as bar:
-        bar.set_postfix(failed=n_failed)
-        for _, row in backend.map(function, tasks, bar=bar):
-            journal.append(row)
-            n_run += 1
-            if row["status"] != "ok":
-                n_failed += 1
-                bar.set_postfix(failed=n_failed)
-            if on_row is not None:
-                on_row(row)
-    return n_run, n_failed
+    started = time.perf_counter()
+
+    def session() -> dict:
+        return {
+            "runs": n_run,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "executor": backend.label,
+            "workers": backend.workers,
+        }
+
+    try:
+        with progress_bar(total, desc, initial=initial) as bar:
+            bar.set_postfix(failed=n_failed)
+            for _, row in backend.map(function, tasks, bar=bar):
+                journal.append(row)
+                n_run += 1
+                if row["status"] != "ok":
+                    n_failed += 1
+                    bar.set_postfix(failed=n_failed)
+                if on_row is not None:
+                    on_row(row)
+    except KeyboardInterrupt:
+        manifest.update(
+            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            last_session=session(),
+        )
+        _write_json(Path(manifest_path), manifest)
+        raise
+    return n_run, n_failed, session()
 
 
 def run_sweep(
@@ -682,35 +717,11 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
         if (int(r["point"]), int(r["replicate"])) not in done
     ]
     journal = Journal(directory)
-    started = time.perf_counter()
-    n_run = 0
-
-    def session() -> dict:
-        return {
-            "runs": n_run,
-            "wall_time_s": round(time.perf_counter() - started, 3),
-            "executor": backend.kind,
-            "workers": backend.workers,
-        }
-
-    def count(row: dict) -> None:
-        nonlocal n_run
-        n_run += 1
-        if on_row is not None:
-            on_row(row)
-
     try:
-        _, n_failed = journaled_map(
+        n_run, n_failed, session = journaled_map(
             backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
-            len(done), n_failed, count,
+            len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / "manifest.json",
         )
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line: say so in the manifest
-        manifest.update(
-            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            last_session=session(),
-        )
-        _write_json(Path(directory) / "manifest.json", manifest)
-        raise
     finally:
         journal.close()
         if close:
@@ -723,7 +734,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
         files=files,
         status="complete" if len(frame) == len(design) else "incomplete",
         finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-        last_session=session(),
+        last_session=session,
         n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
     )
     _write_json(Path(directory) / "manifest.json", manifest)

@@ -341,3 +341,24 @@ def test_keys_named_in_the_prose_exist(odd_text):
     assert named, "no scenario keys found in the ODD prose"
     unknown = sorted(k for k in named if not any(key == k or key.startswith(k + ".") for key in keys))
     assert not unknown, f"ODD.md names scenario keys that the schema does not have: {unknown}"
+
+
+# ----------------------------------------------------------------------------- README promises
+
+
+def _guarantees() -> list[str]:
+    """The promises of README.md's "Guarantees" section: one string per bullet."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Guarantees", 1)[1].split("\n## ", 1)[0]
+    return re.split(r"\n- ", section)[1:]
+
+
+def test_every_readme_guarantee_names_tests_that_exist():
+    promises = _guarantees()
+    assert len(promises) >= 15
+    for promise in promises:
+        named = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", promise)
+        assert named, f"a promise without a test: {promise[:80]!r}"
+        for path, name in named:
+            source = (ROOT / path).read_text(encoding="utf-8")
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} (named in README) does not exist"

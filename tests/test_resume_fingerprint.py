@@ -84,7 +84,8 @@ def test_a_hand_edited_design_is_refused(started, capsys):
     design = started / "design.csv"
     design.write_text(design.read_text().replace("200", "210"))
     assert main(["sweep", TOY, *sets(), "--resume", str(started), "--no-analysis"]) == 2
-    assert "design.csv: changed since the sweep started" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the checksum in the manifest or the fingerprint finds it first
+    assert "design.csv" in err and "changed" in err and err.count("\n") == 1
 
 
 def test_a_sweep_without_fingerprint_is_still_compared_and_resumable(started, capsys):

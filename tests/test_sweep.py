@@ -388,6 +388,6 @@ def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
     assert victim.poll() is None, "the sweep finished before it could be stopped"
     victim.send_signal(signal.SIGTERM)
     assert victim.wait(timeout=120) == 143, victim.stderr.read()
-    assert "terminated; finished runs are kept" in victim.stderr.read()
+    assert "terminated (SIGTERM); finished runs are kept" in victim.stderr.read()
     manifest = json.loads((tmp_path / "term" / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and not lock_path(tmp_path / "term").exists()
