@@ -7,12 +7,15 @@ reported as one line per problem with file, line and key path; 1 an internal err
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
+import re
 import shlex
 import signal
 import sys
 import traceback
+from decimal import Decimal
 from pathlib import Path
 
 from sim.scenario import DEFAULT_SCENARIO
@@ -51,11 +54,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _seed(text: str) -> int:
+# A whole number written with an exponent and no decimal point (1e3, 2E+5), as the scenario
+# loader reads it in files and --set (sim.yaml_source), so `--steps 1e3` means what `--set steps=1e3` does.
+_EXPONENT_INT = re.compile(r"[+-]?[0-9]+[eE]\+?[0-9]{1,2}")
+
+
+def whole_number(text: str) -> int:
+    """A whole number from the command line: digits, or digits with an exponent (`1e3`).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (the text is echoed cut to 60 characters).
+    """
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if _EXPONENT_INT.fullmatch(text.strip()):
+            return int(Decimal(text))
+        return int(text)
+    except (ValueError, ArithmeticError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}") from None
+
+
+def _seed(text: str) -> int:
+    value = whole_number(text)
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
     return value
@@ -83,10 +102,7 @@ def bounded_int(low: float, high: float, what: str = ""):
     """An argparse type: a whole number in [low, high]; `what` names where the bounds come from."""
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}") from None
+        value = whole_number(text)
         if not low <= value <= high:
             source = f" (as {what})" if what else ""
             raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {value:,}")
@@ -137,9 +153,21 @@ def _add_execution(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (what is wrong, and where the help is), exit status 2.
+
+    argparse's own prints the whole usage block first; in a batch job's log one line per
+    problem is what the rest of the command line promises.
+    """
+
+    def error(self, message: str):
+        """Print `message` on one line and exit with status 2."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `run.py` argument parser: one subcommand per entry of `COMMANDS`, in `args.command`."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="run.py",
         description="Agent-based simulation of territorial influence among armed factions.",
     )
@@ -570,12 +598,25 @@ COMMANDS = {
 }
 
 
+# A full disk, a quota or a file system turned read-only while a job writes: exit status 2.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _internal(error: BaseException, args) -> int:
+    """Report an internal error on one line (traceback with --debug or SIM_DEBUG); EXIT_INTERNAL."""
+    if args.debug or os.environ.get("SIM_DEBUG"):
+        traceback.print_exception(error)
+    print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: `sys.argv[1:]`), run the command, and return the process exit status.
 
     Returns:
         EXIT_OK (0); EXIT_BAD_INPUT (2) for bad input (ScenarioError, OutputError, SweepError, EventDataError,
-        ExecutorError, PosteriorError), reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
+        ExecutorError, PosteriorError) and for a disk that is full, over quota or read-only while writing,
+        reported on stderr; EXIT_INTERNAL (1) for any other error (traceback
         with `--debug` or SIM_DEBUG set); 130 on Ctrl-C, 143 on SIGTERM (both clean up first). Bad
         arguments make argparse exit with status 2 (SystemExit).
     """
@@ -600,8 +641,9 @@ def main(argv: list[str] | None = None) -> int:
         what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
         if args.command in ("sweep", "calibrate", "robustness"):
             where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
-            marks = ("manifest.json", "calibration_spec.json")  # a started sweep, robustness job, calibration
-            if where is not None and not any((Path(where) / mark).is_file() for mark in marks):
+            from sim.results import RESUMABLE_MARKS  # a started sweep, robustness job, calibration
+
+            if where is not None and not any((Path(where) / mark).is_file() for mark in RESUMABLE_MARKS):
                 print(f"{what} before the start; nothing was written", file=sys.stderr)
             else:
                 again = shlex.quote(str(where)) if where else "DIR"
@@ -609,11 +651,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{what}; no results were written", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+    except OSError as error:
+        if error.errno not in _NO_ROOM:
+            return _internal(error, args)
+        # The machine, not the code: say where and why on one line (staged files are already gone).
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: cannot write {where}{error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
-        if args.debug or os.environ.get("SIM_DEBUG"):
-            traceback.print_exc()
-        print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(error, args)
     finally:
         if previous_sigterm is not False:
             signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)

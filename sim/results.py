@@ -203,6 +203,10 @@ def default_output_dir(scenario_name: str, now: datetime | None = None, kind: st
     return timestamped_dir(RESULTS_DIR / scenario_name, kind, now)
 
 
+# Files that mark a started job's directory (sweep and robustness manifests, a calibration's spec).
+RESUMABLE_MARKS = ("manifest.json", "calibration_spec.json")
+
+
 def check_output_dir(out: Path) -> None:
     """Refuse an output directory that exists with files in it (never overwrite results).
 
@@ -213,6 +217,11 @@ def check_output_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
+        if any((out / mark).is_file() for mark in RESUMABLE_MARKS):
+            raise OutputError(
+                f"{out}: holds a job's results; continue an interrupted sweep, calibration or robustness job "
+                f"with --resume {shlex.quote(str(out))}, or choose another --out"
+            )
         raise OutputError(f"{out}: directory exists and is not empty; choose another --out")
 
 
@@ -612,11 +621,17 @@ def rerun_command(argv: Iterable[object]) -> str:
 
 
 def display_path(path: str) -> str:
-    """A path relative to the current directory when it lies inside it (shorter re-run commands)."""
+    """A path as re-run commands give it: relative to the project directory when inside it, else absolute.
+
+    Re-run commands (`python run.py ...`) are run from the project directory (where run.py
+    is), whatever directory the recorded job was started from, so a path relative to that
+    directory would name another file, or none.
+    """
+    resolved = Path(path).resolve()
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+        return str(resolved.relative_to(PROJECT_DIR.resolve()))
     except ValueError:
-        return str(path)
+        return str(resolved)
 
 
 def build_manifest(

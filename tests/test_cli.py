@@ -203,6 +203,40 @@ def test_internal_errors_exit_1_without_a_traceback(tmp_path, monkeypatch):
     assert cli.main(["list"]) == 1
 
 
+def test_a_full_disk_while_writing_exits_2_on_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import sim.results
+    from sim import cli
+
+    real = sim.results.atomic_write_bytes
+
+    def full(path, data):
+        if str(path).endswith("events.csv"):  # part-way through the results directory
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(sim.results, "atomic_write_bytes", full)
+    out = tmp_path / "res"
+    assert cli.main(["run", "toy_two_towns", "--steps", "3", "--no-plots", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "events.csv" in err
+    assert list(tmp_path.iterdir()) == []  # no results, no staging directory, no lock file
+
+
+def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path):
+    from sim.cli import build_parser
+
+    for args in (("--steps", "1e9"), ("--seed", "1e30"), ("--workers", "0"), ("--steps", "1.5"), ("--bogus",)):
+        done = run_cli("run", "toy_two_towns", *args, "--out", tmp_path / "never")
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, (args, done.stderr)
+        assert "see run.py run --help" in done.stderr or "see run.py --help" in done.stderr
+    assert "1,000,000,000" in run_cli("run", "toy_two_towns", "--steps", "1e9").stderr  # the value, not "not whole"
+    parsed = build_parser().parse_args(["run", "toy_two_towns", "--steps", "1e3", "--seed", "2E+5"])
+    assert (parsed.steps, parsed.seed) == (1000, 200000)  # as --set steps=1e3 reads it
+    assert not (tmp_path / "never").exists()
+
+
 def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     import sim.plots
     from sim.api import simulate

@@ -114,7 +114,7 @@ def test_two_sweeps_started_together_one_owns_the_directory(tmp_path):
     assert codes == [0, 2], results
     loser = next(err for code, err in results if code == 2)
     assert len(loser.strip().splitlines()) == 1
-    assert "in use by another job" in loser or "not empty" in loser
+    assert "in use by another job" in loser or "not empty" in loser or "holds a job's results" in loser
     # The surviving directory is one sweep's, whole: its design's runs, each once, in order.
     manifest = json.loads((out / "manifest.json").read_text())
     design = pd.read_csv(out / "design.csv")
@@ -135,7 +135,7 @@ def test_two_runs_with_the_same_out_one_owns_it(tmp_path):
     assert sorted(code for code, _ in results) == [0, 2], results
     loser = next(err for code, err in results if code == 2)
     assert len(loser.strip().splitlines()) == 1
-    assert "in use by another job" in loser or "not empty" in loser
+    assert "in use by another job" in loser or "not empty" in loser or "holds a job's results" in loser
     run = load_run(out)
     assert is_run_directory(out) and run.manifest["replicates"][0]["seed"] in (1, 2)
     assert set(run.timeseries["seed"]) == {run.manifest["replicates"][0]["seed"]}

@@ -40,9 +40,9 @@ def _python_on_path(tmp_path: Path) -> dict:
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def _run(args: list, env: dict) -> None:
+def _run(args: list, env: dict, cwd: Path = PROJECT) -> None:
     done = subprocess.run(
-        [sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True, cwd=PROJECT, env=env,
+        [sys.executable, str(RUN_PY), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
@@ -82,8 +82,10 @@ def test_a_replicates_recorded_rerun_command_reproduces_it_through_bash(tmp_path
     scenario = spaced / "toy two towns.yaml"
     scenario.write_text((SCENARIOS / "toy_two_towns.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     out = spaced / "out one"
-    _run(["run", scenario, "--steps", 5, "--replicates", 2, "--set", f"factions.Blue.label={LABEL}",
-          "--set", "factions.Red.salary_usd_month=175", "--out", out, "--no-plots"], env)
+    # Started from another directory with a relative scenario path: the recorded command,
+    # run from the project directory as re-run commands are, must still find the file.
+    _run(["run", scenario.name, "--steps", 5, "--replicates", 2, "--set", f"factions.Blue.label={LABEL}",
+          "--set", "factions.Red.salary_usd_month=175", "--out", out, "--no-plots"], env, cwd=spaced)
 
     rerun = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["replicates"][1]["rerun"]
     assert f"factions.Blue.label={LABEL}" in shlex.split(rerun)

@@ -173,3 +173,9 @@ def test_robustness_resume_lists_every_difference(tmp_path):
     assert "scenario 'baseline' has changed since this job started (at rules.clashes.radius_cells)" in message
     assert "scenario 'salary_parity' has changed" in message and "root_seed changed" in message
     assert len(message.splitlines()) == 1
+
+
+def test_starting_anew_over_a_started_sweep_says_how_to_resume_it(started, capsys):
+    assert main(["sweep", TOY, *sets(), "--out", str(started), "--no-analysis"]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume {started}" in err and err.count("\n") == 1

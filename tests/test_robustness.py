@@ -277,7 +277,7 @@ def test_resume_refuses_a_changed_scenario_or_design(small_plan, serial_run):
 
 def test_the_cli_refuses_bad_input_in_one_line(serial_run, tmp_path, capsys):
     assert main(["robustness", "baseline", "--out", str(serial_run)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "--resume" in capsys.readouterr().err  # a started job: says how to continue it
     assert main(["robustness", str(SCENARIOS / "toy_two_towns.yaml"), "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err
     assert "no `robustness:` section" in err and len(err.strip().splitlines()) == 1
