@@ -4,13 +4,16 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
 - `runs.jsonl`     the journal: one JSON line per finished run, appended and fsynced as runs
-                   finish (a torn last line from a crash is ignored and cut off on resume;
-                   any other damaged line is refused, naming it, and nothing is cut off)
+                   finish, each with the sha256 of its content (`#sha256`); a torn last
+                   line from a crash is ignored and cut off on resume; any other damaged
+                   line, or one whose content differs from its checksum, is refused, naming
+                   it, and nothing is cut off
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
 - `manifest.json`  versions, seeds, how to re-run any point, timings, status (running,
-                   complete, incomplete, interrupted), the sweep's `fingerprint`, and
-                   `files`: the rows and sha256 of design.csv and outcomes.csv, checked when read
+                   complete, incomplete, interrupted), the sweep's `fingerprint`, its
+                   `format` (2: `sim.results`), and `files`: the rows and sha256 of design.csv
+                   and outcomes.csv, checked when read (required: `sim.results.manifest_files`)
 - analysis files and `plots/` (`sim.analysis`)
 
 Every run goes through `sim.runner.run_model`, the same function as `run.py run`, mapped
