@@ -744,10 +744,11 @@ def plot_screening(
 def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """manifest.json, design.csv and outcomes.csv, each checked (`sim.results`, `sim.sweep.read_design`).
 
+    The journal runs.jsonl, when there, is checked too (`sim.sweep.read_journal`: each line's checksum).
     A sweep's scenario.yaml, when there, gives the types of list-swept parameters.
     """
     from sim.scenario import load_scenario
-    from sim.sweep import KIND, read_design, read_outcomes
+    from sim.sweep import KIND, read_design, read_journal, read_outcomes
     from sim.yaml_source import ScenarioError
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
@@ -764,6 +765,7 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
             raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
     design = read_design(directory, manifest, config)
     outcomes = read_outcomes(directory, manifest, config)
+    read_journal(directory)  # outcomes.csv's source: an edited or damaged line is refused too
     return manifest, design, outcomes
 
 

@@ -20,8 +20,18 @@ file with `ResultFileError` (exit status 2): one line, `<path>: <what is wrong>`
 not UTF-8, truncated JSON, a row cut off, extra fields, a duplicate header, a row count or
 checksum that differs from the manifest's, a non-number in a numeric column, a damaged
 archive). CSVs are read with the empty field as the only missing value, so names such as
-`NA`, `None` or `null` read back as themselves. Directories written before `files` was
-recorded are read with the checks that need no counts.
+`NA`, `None` or `null` read back as themselves.
+
+Manifest formats (`manifest_format`): what a manifest promises about its directory.
+- format 1 (written before `files` was recorded: no `kind` for a run, no `fingerprint` for
+  a sweep, no `format` key): read with the checks that need no counts or checksums.
+- format 2 (`"format": 2`; also any run manifest with `kind` "faction-sim run" and any
+  sweep manifest with a `fingerprint`, written before `format` was): `files` must list each
+  data file the reader opens, with its sha256 (and, for CSVs, rows and text columns); a
+  manifest that lacks it, or has it malformed, is refused naming manifest.json
+  (`manifest_files`), so that deleting `files` cannot switch the checks off.
+  Journals (`runs.jsonl`) of a directory whose manifest says `"format": 2` carry a checksum
+  on every line (`JOURNAL_CHECKSUM`, see `read_jsonl`).
 
 One job owns an output directory: every command that writes one claims it first
 (`claim_output_dir`: a probe that the location is writable, then an exclusive lock in the
@@ -73,6 +83,9 @@ if TYPE_CHECKING:  # reading results must not need the model code
 RESULTS_DIR = PROJECT_DIR / "results"  # the checkout's results/, or ./results for an installed package
 FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
 RUN_KIND = "faction-sim run"  # manifest.json's `kind` for a run's results directory
+MANIFEST_FORMAT = 2  # manifest.json's `format` written now (module docstring: what each promises)
+# The key of each journal line's checksum: '#' keeps it apart from every outcome or column name.
+JOURNAL_CHECKSUM = "#sha256"
 # Text columns of the run's tables, for directories whose manifest does not list them (made
 # before it did): the event fields that hold names or labels, and the sites' control columns.
 EVENT_TEXT_COLUMNS = (
@@ -97,6 +110,9 @@ class OutputError(Exception):
 
 
 CHANGED = "content differs from the sha256 in manifest.json (changed or damaged since it was written)"
+
+
+CHANGED_LINE = "content differs from its checksum (changed or damaged since it was written)"
 
 
 class ResultFileError(OutputError):
@@ -685,6 +701,7 @@ def build_manifest(
 
     return {
         "kind": RUN_KIND,
+        "format": MANIFEST_FORMAT,
         "scenario": config.name,
         "scenario_file": display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
@@ -851,6 +868,70 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
     if missing:
         raise ResultFileError(f"{path}: missing {', '.join(repr(k) for k in missing)}")
     return data
+
+
+def manifest_format(manifest: dict) -> int:
+    """The format of a manifest (module docstring): an int, 1 or 2 (-1 for a malformed `format`).
+
+    Its `format`, else 2 for a run manifest with `kind` "faction-sim run" or a manifest with a
+    sweep `fingerprint` (both came with `files`), else 1.
+    """
+    found = manifest.get("format")
+    if isinstance(found, int) and not isinstance(found, bool):
+        return found
+    if "format" in manifest:
+        return -1  # present but not an integer: refused by `manifest_files`
+    return 2 if manifest.get("kind") == RUN_KIND or "fingerprint" in manifest else 1
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def manifest_files(manifest: dict, path: str | Path, names: Collection[str]) -> dict[str, dict]:
+    """The `files` records of `names` in a manifest read from `path`, checked.
+
+    For a format-1 manifest (written before `files` was recorded) the records present are
+    returned and a missing one is `{}` (the reader then checks what needs no record). For a
+    format-2 manifest each of `names` must have a record `{"sha256": 64 hex digits, "rows":
+    int >= 0 (optional), "text_columns": [str, ...] (optional)}`.
+
+    Returns:
+        {name: record} for each of `names`.
+
+    Raises:
+        ResultFileError: `<path>: ...`: `files` missing or not an object, a record missing or
+            malformed, or a `format` that is not a known one.
+    """
+    version = manifest_format(manifest)
+    files = manifest.get("files")
+    if version == 1:
+        files = files if isinstance(files, dict) else {}
+        return {name: files[name] if isinstance(files.get(name), dict) else {} for name in names}
+    if version != MANIFEST_FORMAT:
+        raise ResultFileError(f"{path}: format {manifest.get('format')!r} is not one this version reads (1 or 2)")
+    if not isinstance(files, dict):
+        what = "missing" if files is None else f"not an object (a {type(files).__name__})"
+        raise ResultFileError(f"{path}: `files` is {what}; the files cannot be checked (changed or damaged)")
+    records = {}
+    for name in names:
+        record = files.get(name)
+        problem = None
+        if not isinstance(record, dict):
+            problem = "missing" if record is None else "not an object"
+        elif not isinstance(record.get("sha256"), str) or not _SHA256.match(record["sha256"]):
+            problem = "has no valid sha256"
+        elif "rows" in record and (
+            not isinstance(record["rows"], int) or isinstance(record["rows"], bool) or record["rows"] < 0
+        ):
+            problem = "has rows that are not a count"
+        elif "text_columns" in record and not (
+            isinstance(record["text_columns"], list) and all(isinstance(c, str) for c in record["text_columns"])
+        ):
+            problem = "has text_columns that are not a list of names"
+        if problem:
+            raise ResultFileError(f"{path}: files.{name} {problem}; the file cannot be checked (changed or damaged)")
+        records[name] = record
+    return records
 
 
 def _csv_records(path: Path, text: str) -> tuple[list[str], list[int]]:
@@ -1027,7 +1108,23 @@ def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int 
     return maps
 
 
-def read_jsonl(path: str | Path, *, repair: bool = False) -> list[dict]:
+def journal_line(row: dict) -> bytes:
+    """One journal line for `row`: its JSON with a checksum (`JOURNAL_CHECKSUM`) and a newline.
+
+    The checksum is the sha256 of the row's canonical JSON (`_canonical`, without the
+    checksum); `read_jsonl` recomputes it, so a value changed after writing is found.
+    """
+    line = dict(row)
+    line[JOURNAL_CHECKSUM] = hashlib.sha256(_canonical(row)).hexdigest()
+    return json.dumps(line, allow_nan=True).encode() + b"\n"
+
+
+def _canonical(row: dict) -> bytes:
+    # Sorted keys, no spaces, ASCII: the same bytes for the same values, however the line was spaced.
+    return json.dumps(row, allow_nan=True, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def read_jsonl(path: str | Path, *, repair: bool = False, signed: bool = False) -> list[dict]:
     """The records of a journal (one JSON object per line, appended as runs finish).
 
     A last line without its newline was torn by a crash mid-write: it is left out, and cut
@@ -1035,8 +1132,16 @@ def read_jsonl(path: str | Path, *, repair: bool = False) -> list[dict]:
     Any other line that is not a JSON object means the journal is damaged: refused, naming
     the line, and nothing is cut off. A missing file has no records.
 
+    Each line written by `journal_line` carries the checksum of its content under
+    `JOURNAL_CHECKSUM`; it is verified and left out of the record returned, so records read
+    back are exactly the rows journaled. Lines without one were written before checksums
+    were: they are taken only before the journal's first checksummed line (a journal begun
+    by an older version and resumed by this one) and only when `signed` is False (the
+    directory's manifest is of format 2, whose journals are checksummed from the first line).
+
     Raises:
-        ResultFileError: `<path>: line N is not a JSON object (...)`.
+        ResultFileError: `<path>: line N ...`: not a JSON object, content that differs from
+            its checksum, or no checksum where one is due (the journal is kept as it is).
     """
     path = Path(path)
     if not path.exists():
@@ -1045,6 +1150,7 @@ def read_jsonl(path: str | Path, *, repair: bool = False) -> list[dict]:
     lines = data.split(b"\n")
     torn = lines.pop()  # b"" when the file ends with a newline
     rows = []
+    checksummed = False
     for number, raw in enumerate(lines, start=1):
         try:
             row = json.loads(raw)
@@ -1055,6 +1161,16 @@ def read_jsonl(path: str | Path, *, repair: bool = False) -> list[dict]:
             ) from None
         if not isinstance(row, dict):
             raise ResultFileError(f"{path}: line {number} is not a JSON object; the journal is damaged")
+        if JOURNAL_CHECKSUM in row:
+            checksum = row.pop(JOURNAL_CHECKSUM)
+            if checksum != hashlib.sha256(_canonical(row)).hexdigest():
+                raise ResultFileError(f"{path}: line {number}: {CHANGED_LINE}")
+            checksummed = True
+        elif checksummed or signed:
+            where = "after checksummed lines" if checksummed else "in a journal of a format-2 directory"
+            raise ResultFileError(
+                f"{path}: line {number}: has no checksum {where} (changed or damaged since it was written)"
+            )
         rows.append(row)
     if repair and torn:
         with open(path, "r+b") as handle:
@@ -1116,8 +1232,9 @@ def load_manifest_of_run(directory: str | Path) -> dict:
 def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", "events")) -> LoadedRun:
     """Read a results directory back (for plots, notebooks and analyses), checking every file.
 
-    The manifest's `files` entry (row counts, text columns, sha256) is checked when present;
-    a directory written before it was recorded is read with the other checks. `tables` may
+    The manifest's `files` entry (row counts, text columns, sha256) is checked; it must be
+    there and whole in a manifest of format 2 (`manifest_files`); a directory written before
+    it was recorded (format 1) is read with the other checks. `tables` may
     leave out a table not needed (it is then an empty frame).
 
     Raises:
@@ -1129,8 +1246,8 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     if missing:
         raise OutputError(f"{directory}: not a complete results directory (missing {', '.join(missing)})")
     manifest = load_manifest_of_run(directory)
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    if "sha256" in files.get("scenario.yaml", {}):
+    files = manifest_files(manifest, directory / "manifest.json", [n for n in FILES if n != "manifest.json"])
+    if "sha256" in files["scenario.yaml"]:
         read_bytes(directory / "scenario.yaml", sha256=files["scenario.yaml"]["sha256"])
     frames = {}
     for table in ("timeseries", "events"):

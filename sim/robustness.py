@@ -92,11 +92,14 @@ from sim.limits import design_problem
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
 from sim.patterns import JOINT, evaluate_run, joint_patterns
 from sim.results import (
+    MANIFEST_FORMAT,
     atomic_write_text,
     check_output_dir,
     claim_output_dir,
     display_path,
+    file_record,
     git_commit,
+    manifest_files,
     read_manifest,
     read_result_csv,
     rerun_command,
@@ -610,6 +613,7 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
     example_sets = [x for s in example for x in ("--set", s)]
     manifest = {
         "kind": KIND,
+        "format": MANIFEST_FORMAT,  # checksummed journal, design.csv recorded in `files` (sim.results)
         **plan.comparable(),
         "scenario_file": display_path(plan.scenario_file) if plan.scenario_file else None,
         "overrides": list(plan.overrides),
@@ -634,12 +638,14 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
         "status": "running",
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    design_text = design.to_csv(index=False)
+    manifest["files"] = {DESIGN: file_record(design_text.encode("utf-8"), design)}
 
     def fill(stage: Path) -> None:
         atomic_write_text(stage / "scenario.yaml", _yaml(scenario_to_dict(plan.scenario)))
         for v in plan.variants:
             atomic_write_text(stage / "variants" / f"{v.name}.yaml", _yaml(_without_design(v.config)))
-        atomic_write_text(stage / DESIGN, design.to_csv(index=False))
+        atomic_write_text(stage / DESIGN, design_text)
         _write_json(stage / MANIFEST, manifest)
 
     # Claimed (a no-op if the caller holds the claim), staged, renamed: a kill at any moment
@@ -672,15 +678,21 @@ def load_manifest(directory: Path, expected_scenario: str | None = None) -> dict
 def read_design(directory: Path, manifest: dict) -> pd.DataFrame:
     """design.csv of a robustness job: one row per point (`manifest["points"]`), `point` and each assumption.
 
+    Checked against the manifest's `files` record where it has one (required in format 2,
+    `sim.results.manifest_files`).
+
     Raises:
         ResultFileError: missing or damaged (`sim.results.read_result_csv`), a column
-            missing, a non-number, or not one row per point.
+            missing, a non-number, not one row per point, or a checksum that differs from
+            the manifest's (or a format-2 manifest without the record).
     """
     points = manifest.get("points")
+    record = manifest_files(manifest, Path(directory) / MANIFEST, [DESIGN])[DESIGN]
     return read_result_csv(
         Path(directory) / DESIGN,
         expected_columns=["point", *manifest.get("ranges", {})],
         expected_rows=points if isinstance(points, int) else None,
+        sha256=record.get("sha256"),
     )
 
 

@@ -4,13 +4,16 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
 - `runs.jsonl`     the journal: one JSON line per finished run, appended and fsynced as runs
-                   finish (a torn last line from a crash is ignored and cut off on resume;
-                   any other damaged line is refused, naming it, and nothing is cut off)
+                   finish, each with the sha256 of its content (`#sha256`); a torn last
+                   line from a crash is ignored and cut off on resume; any other damaged
+                   line, or one whose content differs from its checksum, is refused, naming
+                   it, and nothing is cut off
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
 - `manifest.json`  versions, seeds, how to re-run any point, timings, status (running,
-                   complete, incomplete, interrupted), the sweep's `fingerprint`, and
-                   `files`: the rows and sha256 of design.csv and outcomes.csv, checked when read
+                   complete, incomplete, interrupted), the sweep's `fingerprint`, its
+                   `format` (2: `sim.results`), and `files`: the rows and sha256 of design.csv
+                   and outcomes.csv, checked when read (required: `sim.results.manifest_files`)
 - analysis files and `plots/` (`sim.analysis`)
 
 Every run goes through `sim.runner.run_model`, the same function as `run.py run`, mapped
@@ -46,6 +49,7 @@ from sim.executors import Backend, make_backend, progress_bar
 from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
+    MANIFEST_FORMAT,
     OutputError,
     ResultFileError,
     atomic_write_bytes,
@@ -55,6 +59,8 @@ from sim.results import (
     display_path,
     file_record,
     git_commit,
+    journal_line,
+    manifest_files,
     read_jsonl,
     read_manifest,
     read_result_csv,
@@ -189,23 +195,43 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
     """Finished runs from the journal (`sim.results.read_jsonl`).
 
     A torn last line (a crash mid-write) is dropped, and cut off the file with `repair`.
+    Each line's checksum is verified (`sim.results.read_jsonl`); the directory's manifest.json
+    says whether every line must have one (`journal_signed`).
 
     Raises:
-        ResultFileError: a line before the last is not a JSON object (the journal is damaged;
-            the message names the line, and nothing is cut off).
+        ResultFileError: a line before the last is not a JSON object, or differs from its
+            checksum, or lacks one where it is due (the journal is damaged; the message names
+            the line, and nothing is cut off); or manifest.json is damaged.
     """
-    return read_jsonl(Path(directory) / JOURNAL, repair=repair)
+    directory = Path(directory)
+    manifest = directory / "manifest.json"
+    signed = journal_signed(read_manifest(manifest)) if manifest.is_file() else False
+    return read_jsonl(directory / JOURNAL, repair=repair, signed=signed)
+
+
+def journal_signed(manifest: dict) -> bool:
+    """Whether a sweep's (or robustness job's) journal must have a checksum on every line.
+
+    So it must when its manifest says `"format": 2` or later; a sweep begun by an older
+    version and resumed now has a first part without (`sim.results.read_jsonl`).
+    """
+    found = manifest.get("format")
+    return isinstance(found, int) and not isinstance(found, bool) and found >= MANIFEST_FORMAT
 
 
 class Journal:
-    """Append-only, one fsynced JSON line per finished run (the sweep's crash-safe record)."""
+    """Append-only, one fsynced JSON line per finished run (the sweep's crash-safe record).
+
+    Each line carries the checksum of its content (`sim.results.journal_line`), so a value
+    changed afterwards is refused when the journal is read (`read_journal`).
+    """
 
     def __init__(self, directory: Path):
         self.handle = open(Path(directory) / JOURNAL, "ab")
 
     def append(self, row: dict) -> None:
         """Append one run's row as a JSON line and fsync it, so it survives a crash right after."""
-        self.handle.write(json.dumps(row, allow_nan=True).encode() + b"\n")
+        self.handle.write(journal_line(row))
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
@@ -234,6 +260,7 @@ def _manifest(
     example_sets = sets([*overrides, *(override_strings(example, sweep.parameters) if example else [])])
     return {
         "kind": KIND,
+        "format": MANIFEST_FORMAT,
         "scenario": config.name,
         "scenario_file": display_path(scenario_file) if scenario_file else None,
         "overrides": list(overrides),
@@ -505,10 +532,9 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
     return manifest, config, design
 
 
-def _recorded(manifest: dict, name: str) -> dict:
-    files = manifest.get("files")
-    record = files.get(name) if isinstance(files, dict) else None
-    return record if isinstance(record, dict) else {}
+def _recorded(directory: Path, manifest: dict, name: str) -> dict:
+    """The manifest's record of `name`, checked (`sim.results.manifest_files`: required in format 2)."""
+    return manifest_files(manifest, Path(directory) / "manifest.json", [name])[name]
 
 
 def _text_parameters(config: Scenario | None, manifest: dict) -> tuple[dict, list[str]]:
@@ -547,7 +573,7 @@ def read_design(directory: Path, manifest: dict, config: Scenario | None = None)
             count (`n_runs`) or checksum that differs from the manifest's.
     """
     path = Path(directory) / "design.csv"
-    record = _recorded(manifest, "design.csv")
+    record = _recorded(directory, manifest, "design.csv")
     text, auto = _text_parameters(config, manifest)
     n_runs = manifest.get("n_runs")
     design = read_result_csv(
@@ -574,7 +600,7 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
             differs from the one the manifest recorded when the file was written.
     """
     path = Path(directory) / "outcomes.csv"
-    record = _recorded(manifest, "outcomes.csv")
+    record = _recorded(directory, manifest, "outcomes.csv")
     text, auto = _text_parameters(config, manifest)
     outcomes = read_result_csv(
         path,

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import SCENARIOS
 
 import sim
 from sim import cli
-from sim.results import ResultFileError, load_run, read_jsonl, read_result_csv
+from sim.results import ResultFileError, journal_line, load_run, read_jsonl, read_result_csv
 
 TOY = SCENARIOS / "toy_two_towns.yaml"
 SWEEP_SET = [
@@ -235,9 +237,9 @@ def test_the_whole_run_still_reads_and_plots(run_dir, tmp_path, capsys):
 
 
 def legacy(path: Path) -> None:
-    """A manifest.json as written before manifests recorded their kind and files."""
+    """A manifest.json as written before manifests recorded their format, kind and files."""
     manifest = json.loads(path.read_text())
-    del manifest["files"], manifest["kind"]
+    del manifest["files"], manifest["kind"], manifest["format"]
     path.write_text(json.dumps(manifest))
 
 
@@ -437,7 +439,7 @@ def robustness_dir(tmp_path_factory) -> tuple[Path, object]:
     plan = plan_robustness("baseline", variants=["salary_parity"], steps=3, points=3, replicates=1, seed=5)
     directory = start_robustness(plan, tmp_path_factory.mktemp("damaged") / "robustness")
     rows = [{"point": p, "replicate": 0, "scenario": "baseline", "status": "ok"} for p in range(2)]
-    (directory / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (directory / "runs.jsonl").write_bytes(b"".join(journal_line(r) for r in rows))  # as Journal writes
     return directory, plan
 
 
@@ -473,3 +475,184 @@ def test_calibrate_resume_refuses_a_damaged_spec(tmp_path, capsys):
     (tmp_path / "calibration_spec.json").write_text('{"kind": "faction-sim calibration", "scen')
     status = cli.main(["calibrate", "calibrate_baseline", "--resume", str(tmp_path)])
     refused(capsys, status, tmp_path / "calibration_spec.json", "truncated or damaged JSON")
+
+
+# --------------------------------------------------------------------------- journal checksums
+
+
+def edit_journal_value(path: Path) -> None:
+    """The tester's edit: line 2's first number of an outcome rewritten by hand (sed)."""
+    lines = _lines(path)
+    row = json.loads(lines[1])
+    key = next(k for k, v in row.items() if isinstance(v, (int, float)) and k not in ("point", "replicate", "seed"))
+    pattern = rb'("' + re.escape(key.encode()) + rb'": *)[-0-9.eE+a-zA-Z]+'
+    lines[1] = re.sub(pattern, rb"\g<1>12345.0", lines[1], count=1)
+    assert b"12345.0" in lines[1]
+    path.write_bytes(b"".join(lines))
+
+
+def sweep_argv(*extra: str) -> list[str]:
+    argv = ["sweep", str(TOY), *extra, "--no-analysis"]
+    for setting in SWEEP_SET:
+        argv += ["--set", setting]
+    return argv
+
+
+def test_journal_lines_carry_a_checksum_and_read_back_exactly_as_journaled(tmp_path):
+    from sim.sweep import Journal, read_journal
+
+    rows = [{"point": 0, "replicate": 0, "x": 0.1, "nan": float("nan"), "name": "NA", "y": 10**18 + 1}]
+    journal = Journal(tmp_path)
+    journal.append(rows[0])
+    journal.close()
+    line = json.loads((tmp_path / "runs.jsonl").read_bytes())
+    assert len(line["#sha256"]) == 64
+    (back,) = read_journal(tmp_path)
+    assert "#sha256" not in back and json.dumps(back) == json.dumps(rows[0])
+
+
+def test_sweep_resume_refuses_an_edited_journal_value_and_keeps_outcomes(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", edit_journal_value)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    err = refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "runs.jsonl", "line 2: content differs")
+    assert "from its checksum" in err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # outcomes.csv untouched
+    assert b"12345" not in (copy / "outcomes.csv").read_bytes()
+
+
+def test_analyze_refuses_a_sweep_with_an_edited_journal_value(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", edit_journal_value)
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "runs.jsonl", "line 2: content differs from its checksum")
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+def test_robustness_resume_refuses_an_edited_journal_value(robustness_dir, tmp_path):
+    from sim.robustness import run_robustness
+
+    directory, plan = robustness_dir
+
+    def edit(path: Path) -> None:
+        lines = _lines(path)
+        lines[1] = lines[1].replace(b'"point": 1', b'"point": 2')
+        path.write_bytes(b"".join(lines))
+
+    copy = damaged_copy(directory, tmp_path, "runs.jsonl", edit)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    with pytest.raises(ResultFileError) as caught:
+        run_robustness(copy, plan, workers=1)
+    assert str(caught.value) == (
+        f"{copy / 'runs.jsonl'}: line 2: content differs from its checksum (changed or damaged since it was written)"
+    )
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def old_sweep(directory: Path) -> None:
+    """A sweep as written before journals had checksums: no `format`, journal lines without one."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["format"]
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    strip_checksums(directory / "runs.jsonl")
+
+
+def strip_checksums(path: Path) -> None:
+    rows = [json.loads(line) for line in _lines(path)]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "#sha256"}) + "\n" for r in rows))
+
+
+def test_an_old_journal_without_checksums_still_resumes(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", lambda path: None)
+    old_sweep(copy)
+    lines = _lines(copy / "runs.jsonl")
+    (copy / "runs.jsonl").write_bytes(lines[0])  # one run left to do
+    assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err
+    new = _lines(copy / "runs.jsonl")
+    assert new[0] == lines[0] and b'"#sha256"' in new[1]  # the old line kept, the new one checksummed
+    assert len(read_jsonl(copy / "runs.jsonl")) == 2
+    outcomes = pd.read_csv(copy / "outcomes.csv")
+    assert len(outcomes) == 2 and "#sha256" not in outcomes.columns
+    assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
+
+
+def test_a_line_without_checksum_after_checksummed_ones_is_refused(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_bytes(journal_line({"point": 0}) + b'{"point": 1}\n')
+    with pytest.raises(ResultFileError, match=r"runs.jsonl: line 2: has no checksum after checksummed lines"):
+        read_jsonl(path)
+
+
+def test_a_format_2_journal_without_checksums_is_refused(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", strip_checksums)
+    refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "runs.jsonl", "line 1: has no checksum")
+
+
+def test_a_torn_last_checksummed_line_is_still_dropped(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    whole = journal_line({"point": 0}) + journal_line({"point": 1})
+    path.write_bytes(whole + journal_line({"point": 2})[:-9])
+    assert read_jsonl(path, repair=True) == [{"point": 0}, {"point": 1}]
+    assert path.read_bytes() == whole
+
+
+# --------------------------------------------------------------------------- manifest `files`
+
+
+def drop_files(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    del manifest["files"]
+    path.write_text(json.dumps(manifest))
+
+
+def files_not_a_dict(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    manifest["files"] = []
+    path.write_text(json.dumps(manifest))
+
+
+def drop_a_checksum(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    del manifest["files"]["events.csv"]["sha256"]
+    path.write_text(json.dumps(manifest))
+
+
+def drop_files_and_format(path: Path) -> None:
+    """Also the `format` deleted: the run's `kind` still marks a manifest that records `files`."""
+    manifest = json.loads(path.read_text())
+    del manifest["files"], manifest["format"]
+    path.write_text(json.dumps(manifest))
+
+
+FILES_DAMAGE = [
+    pytest.param(drop_files, "`files` is missing", id="files deleted"),
+    pytest.param(files_not_a_dict, "`files` is not an object", id="files not an object"),
+    pytest.param(drop_a_checksum, "files.events.csv has no valid sha256", id="a sha256 deleted"),
+    pytest.param(drop_files_and_format, "`files` is missing", id="files and format deleted"),
+]
+
+
+@pytest.mark.parametrize(("damage", "message"), FILES_DAMAGE)
+def test_a_new_format_run_without_files_is_refused(run_dir, tmp_path, capsys, damage, message):
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", damage)
+    manifest = copy / "manifest.json"
+    refused(capsys, cli.main(["plot", str(copy)]), manifest, message)
+    assert not (copy / "plots").exists()
+    out = tmp_path / "acled.csv"
+    refused(capsys, cli.main(["export-acled", str(copy), "--out", str(out)]), manifest, message)
+    assert not out.exists()
+    observed = tmp_path / "observed.csv"
+    observed.write_text(OBSERVED)
+    status = cli.main(["compare-events", str(copy), str(observed), "--out", str(tmp_path / "cmp")])
+    refused(capsys, status, manifest, message)
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_new_format_sweep_without_files_is_refused(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", drop_files)
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", "`files` is missing")
+    refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "manifest.json", "`files` is missing")
+
+
+def test_an_old_format_run_without_kind_and_files_still_plots(run_dir, tmp_path, capsys):
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", legacy)
+    assert "format" not in json.loads((copy / "manifest.json").read_text())
+    assert cli.main(["plot", str(copy)]) == 0, capsys.readouterr().err
+    assert cli.main(["export-acled", str(copy), "--out", str(tmp_path / "acled.csv")]) == 0
