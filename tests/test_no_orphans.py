@@ -9,6 +9,7 @@ exist, signals the driver alone, and watches the session's processes (found thro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -199,3 +200,33 @@ def test_closing_a_pool_while_an_error_unwinds_stops_its_runs_at_once():
             raise KeyboardInterrupt
     assert time.monotonic() - started < 60  # not the 600 s of the run in flight
     assert workers and not any(worker.is_alive() for worker in workers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.0, 1.5, 4.0])
+@pytest.mark.parametrize(
+    ("sig", "status", "says"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+    ids=["sigterm", "sigint"],
+)
+def test_a_signal_to_the_whole_process_group_stops_a_sweep_cleanly(tmp_path, delay_s, sig, status, says):
+    """`timeout`, Slurm, `kill -- -PGID` and Ctrl-C signal every process of the group, workers too.
+
+    Only the driver may react: a worker or forkserver killed by the signal broke the pool
+    (a thread traceback on stderr, a manifest left "running").
+    """
+    out = tmp_path / "sweep"
+    driver = _start([*SWEEP, "--out", str(out)], tmp_path)
+    _wait_for_helpers(driver, at_least=4)  # 2 workers + forkserver + resource tracker
+    time.sleep(delay_s)
+    os.killpg(driver.pid, sig)  # its own session: the group's id is the driver's pid
+    try:
+        _, stderr = driver.communicate(timeout=60)
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    lines = stderr.decode().splitlines()
+    assert driver.returncode == status, lines[-20:]
+    assert len(lines) == 1 and lines[0].startswith(says), lines[-20:]
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    assert not left, f"still running {GONE_WITHIN_S:g} s after a {signal.Signals(sig).name} to the group: {left}"
