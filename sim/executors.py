@@ -350,6 +350,13 @@ def _connect(client_class, address: str, timeout_s: float):
     return box["client"]
 
 
+# Run in each LocalCluster worker process as it starts (a Dask worker preload given as code):
+# Ctrl-C reaches every process of the terminal's group, those workers too, and each printed a
+# KeyboardInterrupt traceback; the driver stops the cluster itself. SIGTERM stays: it is how
+# the nannies stop their workers.
+IGNORE_SIGINT_PRELOAD = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)"
+
+
 def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
     try:
         from distributed import Client, LocalCluster
@@ -363,6 +370,7 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
             processes=True,
             dashboard_address=":0",  # any free port: never clash with another cluster
             silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
+            preload=[IGNORE_SIGINT_PRELOAD],  # the workers' (preload_nanny would be this process's)
         )
         client = Client(cluster)
     else:
