@@ -76,6 +76,9 @@ def _start_forkserver_deaf_to_signals() -> None:
     """
     from multiprocessing import forkserver
 
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        forkserver.ensure_running()
+        return
     ours = {signal.SIGINT, signal.SIGTERM}
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ours)
     arrived = signal.sigpending() & ours  # setting SIG_IGN would discard them: raised again below
