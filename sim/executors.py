@@ -24,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import select
+import signal
 import sys
 import threading
 import time
@@ -58,6 +59,40 @@ def process_context():
     """
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _start_forkserver_deaf_to_signals() -> None:
+    """Start this process's forkserver (once) ignoring SIGINT and SIGTERM, as its workers then do.
+
+    Ctrl-C, `timeout`, batch schedulers (Slurm) and `kill -- -PGID` signal the whole process
+    group. The forkserver is in it, and a process pool takes the end of its forkserver for the
+    death of every worker (a BrokenProcessPool under the driver, and a thread traceback from the
+    pool's management thread). An ignored signal stays ignored across fork and exec, so the
+    forkserver and every worker forked from it ignore these signals from birth; only the driver
+    reacts, and it stops them (`Backend.close`) or they end with it (`exit_with_driver`; the
+    forkserver exits when its driver has gone). The driver ignores them only while the
+    forkserver starts, with them blocked: one that arrives meanwhile stays pending and is
+    delivered to the driver's own handler once that is back.
+    """
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        forkserver.ensure_running()
+        return
+    ours = {signal.SIGINT, signal.SIGTERM}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ours)
+    arrived = signal.sigpending() & ours  # setting SIG_IGN would discard them: raised again below
+    handlers = {sig: signal.getsignal(sig) for sig in ours}
+    try:
+        for sig in ours:
+            signal.signal(sig, signal.SIG_IGN)
+        forkserver.ensure_running()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    for sig in arrived:
+        signal.raise_signal(sig)
 
 
 def _driver_is_gone(pid: int) -> bool:
@@ -100,7 +135,15 @@ def exit_with_driver(driver_pid: int) -> None:
     forkserver and the resource tracker (which exit when the last worker has gone), running
     for ever. A daemon thread waits for the driver to end and then ends the process at once:
     its run is lost with the driver that would have recorded it.
+
+    It also makes the worker ignore SIGINT and SIGTERM. Ctrl-C, `timeout`, batch schedulers
+    (Slurm) and `kill -- -PGID` signal the whole process group: a worker killed by the signal
+    would break the pool under the driver (a BrokenProcessPool instead of a clean interrupt,
+    and a manifest left "running"). Only the driver reacts; it stops its workers itself
+    (`Backend.close`, with SIGKILL) or they exit with it through the thread started here.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def watch() -> None:
         _wait_for_exit(driver_pid)
@@ -254,15 +297,26 @@ class Backend:
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
-    """Shut a process pool down without waiting for the calls running in its workers."""
-    terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
-    if terminate is not None:
-        terminate()
+    """Shut a process pool down without waiting for the calls running in its workers.
+
+    The workers ignore SIGTERM (`exit_with_driver`), so they are killed (SIGKILL). Every call
+    not finished then fails with BrokenProcessPool, set by the pool's management thread. Before
+    Python 3.12 that thread raises InvalidStateError (printed as a thread traceback, its clean-up
+    left undone) on a future already cancelled, e.g. by `map_unordered` as the exception
+    unwound (fixed in 3.12): a cancelled call still queued therefore gets a fresh future
+    nobody waits on, and nothing is cancelled here (all calls fail with BrokenProcessPool).
+    """
+    kill = getattr(executor, "kill_workers", None)  # Python 3.14+
+    if kill is not None:
+        kill()
         return
+    for item in list((getattr(executor, "_pending_work_items", None) or {}).values()):
+        if item.future.cancelled():
+            item.future = Future()
     processes = list((getattr(executor, "_processes", None) or {}).values())
-    executor.shutdown(wait=False, cancel_futures=True)
+    executor.shutdown(wait=False)
     for process in processes:
-        process.terminate()
+        process.kill()
     for process in processes:
         process.join(timeout=5)
 
@@ -299,6 +353,13 @@ def _connect(client_class, address: str, timeout_s: float):
     return box["client"]
 
 
+# Run in each LocalCluster worker process as it starts (a Dask worker preload given as code):
+# Ctrl-C reaches every process of the terminal's group, those workers too, and each printed a
+# KeyboardInterrupt traceback; the driver stops the cluster itself. SIGTERM stays: it is how
+# the nannies stop their workers.
+IGNORE_SIGINT_PRELOAD = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)"
+
+
 def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
     try:
         from distributed import Client, LocalCluster
@@ -312,6 +373,7 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
             processes=True,
             dashboard_address=":0",  # any free port: never clash with another cluster
             silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
+            preload=[IGNORE_SIGINT_PRELOAD],  # the workers' (preload_nanny would be this process's)
         )
         client = Client(cluster)
     else:
@@ -359,9 +421,12 @@ def make_backend(
         return _dask_backend(dask, workers, connect_timeout_s, retries)
     if workers == 1:
         return Backend(InlineExecutor(), "serial", 1)
+    context = process_context()
+    if context.get_start_method() == "forkserver":
+        _start_forkserver_deaf_to_signals()
     pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=process_context(),
+        mp_context=context,
         initializer=exit_with_driver,  # no worker outlives this process
         initargs=(os.getpid(),),
     )

@@ -37,6 +37,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -662,7 +663,7 @@ def journaled_map(
                     bar.set_postfix(failed=n_failed)
                 if on_row is not None:
                     on_row(row)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BrokenExecutor):  # a worker killed (before it ignored signals, OOM)
         manifest.update(
             status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             last_session=session(),

@@ -9,6 +9,7 @@ exist, signals the driver alone, and watches the session's processes (found thro
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -199,3 +200,66 @@ def test_closing_a_pool_while_an_error_unwinds_stops_its_runs_at_once():
             raise KeyboardInterrupt
     assert time.monotonic() - started < 60  # not the 600 s of the run in flight
     assert workers and not any(worker.is_alive() for worker in workers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.0, 1.5, 4.0])
+@pytest.mark.parametrize(
+    ("sig", "status", "says"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+    ids=["sigterm", "sigint"],
+)
+def test_a_signal_to_the_whole_process_group_stops_a_sweep_cleanly(tmp_path, delay_s, sig, status, says):
+    """`timeout`, Slurm, `kill -- -PGID` and Ctrl-C signal every process of the group, workers too.
+
+    Only the driver may react: a worker or forkserver killed by the signal broke the pool
+    (a thread traceback on stderr, a manifest left "running"). 2 workers + forkserver + resource tracker.
+    """
+    _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, delay_s, SWEEP, at_least=4)
+
+
+def _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, delay_s, command, at_least):
+    out = tmp_path / "sweep"
+    driver = _start([*command, "--out", str(out)], tmp_path)
+    _wait_for_helpers(driver, at_least=at_least)
+    time.sleep(delay_s)
+    os.killpg(driver.pid, sig)  # its own session: the group's id is the driver's pid
+    try:
+        _, stderr = driver.communicate(timeout=60)
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    lines = stderr.decode().splitlines()
+    assert driver.returncode == status, lines[-20:]
+    assert len(lines) == 1 and lines[0].startswith(says), lines[-20:]
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
+    assert not left, f"still running {GONE_WITHIN_S:g} s after a {signal.Signals(sig).name} to the group: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "status", "says"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+    ids=["sigterm", "sigint"],
+)
+def test_a_signal_to_the_whole_process_group_stops_a_dask_local_sweep_cleanly(tmp_path, sig, status, says):
+    """The LocalCluster's worker processes are in the group too (with Ctrl-C each printed a traceback)."""
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    (tmp_path / "toy_sweep.yaml").write_text(TOY_SWEEP)
+    command = ["sweep", "toy_sweep.yaml", "--workers", "2", "--no-analysis", "--dask", "local"]
+    _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, 8.0, command, at_least=2)
+
+
+# Many short runs (a worker is often between two): the LocalCluster's workers printed their
+# KeyboardInterrupt here, not with the long runs of SWEEP.
+TOY_SWEEP = f"""
+extends: {PROJECT / "scenarios" / "toy_two_towns.yaml"}
+name: toy_sweep
+steps: 1500
+sweep:
+  design: grid
+  parameters:
+    factions.Blue.salary_usd_month: [100, 110, 120, 130, 140, 150, 160, 170]
+  replicates: 5
+  outputs: [killed_total]
+"""
