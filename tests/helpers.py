@@ -13,3 +13,39 @@ SCENARIOS = PROJECT / "scenarios"
 def scenario(*overrides: str, name: str = "baseline"):
     """The named scenario with `key.path=value` overrides (as on the command line)."""
     return load_scenario(SCENARIOS / f"{name}.yaml", list(overrides))
+
+
+def writing_commands(out, results, observed, sweep_sets: list[str]) -> dict[str, list[str]]:
+    """`run.py` argument lists of every command that writes a new output directory `out`, kept small.
+
+    `results` is a run's results directory (for compare-events), `observed` an ACLED-layout
+    CSV, `sweep_sets` the `--set KEY=VALUE ...` arguments that give the toy scenario a sweep.
+    """
+    toy, few = str(SCENARIOS / "toy_two_towns.yaml"), ["--replicates", "2", "--steps", "5"]
+    return {
+        "run": ["run", toy, "--steps", "5", "--out", str(out)],
+        "sweep": ["sweep", toy, *sweep_sets, "--out", str(out)],
+        "validate-patterns": ["validate-patterns", "baseline", *few, "--out", str(out)],
+        "compare-variants": ["compare-variants", "baseline", "--variant", "salary_parity", *few, "--out", str(out)],
+        "calibrate": ["calibrate", "calibrate_baseline", "--out", str(out)],
+        "robustness": ["robustness", "baseline", "--points", "2", "--replicates", "1", "--steps", "5",
+                       "--out", str(out)],
+        "compare-events": ["compare-events", str(results), str(observed), "--out", str(out)],
+    }
+
+
+def toy_calibration(samples: int) -> str:
+    """A scenario file (text, to be written next to a copy of the toy) with a tiny ABC calibration."""
+    return f"""\
+extends: toy_two_towns.yaml
+name: toy_calibration
+steps: 8
+calibration:
+  design: random
+  samples: {samples}
+  accept: 0.5
+  parameters:
+    rules.clashes.lethality: {{low: 0.01, high: 0.08}}
+  statistics:
+    - {{outcome: killed_total, target: 5, scale: 2}}
+"""

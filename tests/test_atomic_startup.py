@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT, SCENARIOS
+from helpers import PROJECT, SCENARIOS, toy_calibration
 
 from sim.cli import main
 from sim.results import lock_path
@@ -118,19 +118,7 @@ def test_a_sweep_killed_9_during_its_start_can_be_restarted_or_resumed(tmp_path,
     assert not lock_path(out).exists()
 
 
-CALIBRATION = """\
-extends: toy_two_towns.yaml
-name: toy_calibration
-steps: 8
-calibration:
-  design: random
-  samples: 3
-  accept: 0.5
-  parameters:
-    rules.clashes.lethality: {low: 0.01, high: 0.08}
-  statistics:
-    - {outcome: killed_total, target: 5, scale: 2}
-"""
+CALIBRATION = toy_calibration(samples=3)
 CALIBRATION_REPLACES = 6  # sweep/: scenario, design, manifest, its rename; the spec; the rename of out/
 
 

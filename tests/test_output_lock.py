@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import PROJECT, SCENARIOS
+from helpers import PROJECT, SCENARIOS, writing_commands
 
 from sim.cli import main
 from sim.results import claim_output_dir, is_run_directory, load_run, lock_path
@@ -163,45 +163,8 @@ def commands(tmp_path: Path, target: Path, started: Path, results: Path) -> dict
     observed.write_text("event_date,event_type,fatalities,location\n2019-11-02,Battles,1,Nowhere\n")
     sets = [x for o in SWEEP for x in ("--set", o)]
     return {
-        "run": ["run", TOY, "--steps", "5", "--out", str(target)],
-        "sweep": ["sweep", TOY, *sets, "--out", str(target)],
+        **writing_commands(target, results, observed, sets),
         "sweep --resume": ["sweep", TOY, *sets, "--resume", str(started)],
-        "validate-patterns": [
-            "validate-patterns",
-            "baseline",
-            "--replicates",
-            "2",
-            "--steps",
-            "5",
-            "--out",
-            str(target),
-        ],
-        "compare-variants": [
-            "compare-variants",
-            "baseline",
-            "--variant",
-            "salary_parity",
-            "--replicates",
-            "2",
-            "--steps",
-            "5",
-            "--out",
-            str(target),
-        ],
-        "calibrate": ["calibrate", "calibrate_baseline", "--out", str(target)],
-        "robustness": [
-            "robustness",
-            "baseline",
-            "--points",
-            "2",
-            "--replicates",
-            "1",
-            "--steps",
-            "5",
-            "--out",
-            str(target),
-        ],
-        "compare-events": ["compare-events", str(results), str(observed), "--out", str(target)],
         "analyze": ["analyze", str(started)],
         "plot": ["plot", str(results)],
     }

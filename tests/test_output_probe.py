@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import SCENARIOS
+from helpers import SCENARIOS, writing_commands
 
 import sim.model
 from sim.cli import main
@@ -52,35 +52,7 @@ def results_dir(tmp_path_factory):
 
 def commands(out: Path, results: Path, observed: Path) -> dict[str, list[str]]:
     return {
-        "run": ["run", TOY, "--steps", "5", "--out", str(out)],
-        "sweep": ["sweep", TOY, *SWEEP, "--out", str(out)],
-        "validate-patterns": ["validate-patterns", "baseline", "--replicates", "2", "--steps", "5", "--out", str(out)],
-        "compare-variants": [
-            "compare-variants",
-            "baseline",
-            "--variant",
-            "salary_parity",
-            "--replicates",
-            "2",
-            "--steps",
-            "5",
-            "--out",
-            str(out),
-        ],
-        "calibrate": ["calibrate", "calibrate_baseline", "--out", str(out)],
-        "robustness": [
-            "robustness",
-            "baseline",
-            "--points",
-            "2",
-            "--replicates",
-            "1",
-            "--steps",
-            "5",
-            "--out",
-            str(out),
-        ],
-        "compare-events": ["compare-events", str(results), str(observed), "--out", str(out)],
+        **writing_commands(out, results, observed, SWEEP),
         "export-acled": ["export-acled", str(results), "--out", str(out / "events.csv")],
     }
 

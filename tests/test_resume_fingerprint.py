@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import SCENARIOS
+from helpers import SCENARIOS, toy_calibration
 
 import sim.calibration
 from sim.calibration import calibrate, load_calibration
@@ -104,19 +104,7 @@ def test_the_fingerprint_is_recorded_at_the_start(started):
     assert {"scenario_sha256", "design_sha256", "sha256"} <= set(fingerprint)
 
 
-CALIBRATION = """\
-extends: toy_two_towns.yaml
-name: toy_calibration
-steps: 8
-calibration:
-  design: random
-  samples: 4
-  accept: 0.5
-  parameters:
-    rules.clashes.lethality: {low: 0.01, high: 0.08}
-  statistics:
-    - {outcome: killed_total, target: 5, scale: 2}
-"""
+CALIBRATION = toy_calibration(samples=4)
 
 
 def test_calibrate_resume_refuses_another_seed_or_scenario(tmp_path, monkeypatch):
