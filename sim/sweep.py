@@ -51,10 +51,10 @@ from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
     MANIFEST_FORMAT,
-    OutputError,
     ResultFileError,
     atomic_write_bytes,
     atomic_write_text,
+    check_output_dir,
     claim_output_dir,
     default_output_dir,
     display_path,
@@ -346,8 +346,7 @@ def start_sweep(
         raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
     if out is not None:
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise OutputError(f"{out}: exists and is not empty; use --resume to continue a sweep")
+        check_output_dir(out)  # refuse before building the design (says --resume if a sweep is there)
     root = config.seed if root_seed is None else int(root_seed)
     n_steps = config.steps if steps is None else int(steps)
     check_memory(config, n_steps)  # --steps may ask for more than the validated scenario's: refuse now
