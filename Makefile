@@ -1,9 +1,10 @@
-# Quick start:  make demo   (create .venv, install, run the baseline with plots)
+# Quick start:  make demo   (create .venv, install the core package only, run the baseline with plots)
 #               make test   (create .venv if needed, install with dev extras, run all tests)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-dev
+CORE    = $(VENV)/.installed-core
 
 .PHONY: demo test test-quick install bench bench-quick gallery docs validation-docs lint clean regression-update
 
@@ -16,9 +17,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The demo needs the core package only (no browser driver, linters, Solara or EMA Workbench):
+# a first contact installs what it uses. A dev install covers the core too.
+$(CORE): $(BIN)/python pyproject.toml
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then :; \
+	else $(BIN)/python -m pip install --quiet -e .; fi
+	touch $(CORE)
+
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/python run.py run baseline --replicates 8 --workers 2
 
 test: $(STAMP)
