@@ -6,7 +6,8 @@ A student's first question, "what does salary parity change?", in one call:
     comparison = sim.compare(["baseline", "salary_parity"], replicates=30, steps=365, workers=2)
     comparison.differences      # per (scenario, outcome): mean paired difference vs the first, 95% interval
     comparison.outcome_table    # per (scenario, outcome): median and 5-95% range over the runs
-    print("\\n".join(comparison.summary_lines()))
+    for line in comparison.summary_lines():
+        print(line)
     comparison.save("results/compare/my-try")   # CSV, Markdown, overlay plots, manifest
 
 Inputs. Each input is a scenario (a name in scenarios/, a file, or a validated `Scenario`),
@@ -81,7 +82,7 @@ from sim.seeding import replicate_seeds
 from sim.variants import VariantJob, paired_differences, run_scenarios
 from sim.yaml_source import Problem, ScenarioError
 
-__all__ = ["Comparison", "CompareInput", "compare", "key_outcomes", "prepare", "run_comparison"]
+__all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
 
 KIND = "faction-sim comparison"  # manifest.json's `kind`
 DEFAULT_REPLICATES = 30  # runs per scenario: ~1 s each for a year of the baseline
@@ -170,6 +171,9 @@ def _read_results(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, pd.Dat
         raise ResultFileError(f"{where}: steps is not a whole number of days ({steps!r})")
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ResultFileError(f"{where}: replicates do not each give an integer seed")
+    overrides = run.manifest.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise ResultFileError(f"{where}: overrides is not a list of KEY=VALUE texts")
     if sorted(set(run.timeseries["seed"].astype("int64"))) != sorted(set(seeds)):
         raise ResultFileError(f"{directory / 'timeseries.csv'}: its seeds are not those of manifest.json")
     return config, run.manifest, run.timeseries, run.events
@@ -256,7 +260,8 @@ def prepare(
             continue
         config = load_scenario(resolve_scenario_path(source), [*overrides, *own])
         loaded.append({"source": str(source), "kind": "scenario", "own": own, "config": config})
-    labels = _labels([x["config"].name for x in loaded], [x["own"] for x in loaded])
+    recorded = [tuple(x["manifest"].get("overrides") or ()) if x["kind"] == "results" else x["own"] for x in loaded]
+    labels = _labels([x["config"].name for x in loaded], recorded)
     finished = [x for x in loaded if x["kind"] == "results"]
     if finished:
         root_seed, seeds, n_steps = _paired_seeds(finished, replicates, seed, steps)
@@ -282,14 +287,13 @@ def prepare(
             label=label,
             source=x["source"],
             kind=x["kind"],
-            overrides=tuple(x.get("manifest", {}).get("overrides", []) or []) if x["kind"] == "results"
-            else (*overrides, *x["own"]),
+            overrides=own if x["kind"] == "results" else (*overrides, *own),
             config=x["config"],
             manifest=x.get("manifest"),
             timeseries=x.get("timeseries"),
             events=x.get("events"),
         )
-        for label, x in zip(labels, loaded)
+        for label, x, own in zip(labels, loaded, recorded)
     ]
     return Plan(resolved, root_seed, seeds, n_steps, names, overrides)
 
@@ -571,6 +575,12 @@ class Comparison:
                     f"{label} vs {self.labels[0]}: {row.label} {'down' if down else 'up'} by {_num(size)} "
                     f"[{_num(low)}, {_num(high)}] (clear)"
                 )
+            same = (mine["verdict"] == "not clear") & (mine["ci_low"] == 0) & (mine["ci_high"] == 0)
+            same &= mine["mean_diff"] == 0
+            if same.any():
+                names = ", ".join(mine.loc[same, "label"])
+                lines.append(f"{label} vs {self.labels[0]}: the same in every pair of runs: {names}")
+            mine = mine[~same]
             for verdict, words in (
                 ("not clear", "no clear difference in"),
                 ("undefined", "no interval (too few runs defining it) for"),
@@ -793,3 +803,64 @@ def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
         axes[0][0].legend(handles=handles, fontsize=8, loc="best")
         written.append(save_png(fig, Path(directory) / f"{stem}.png"))
     return written
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def inputs_with_overrides(inputs: Sequence[str], overrides_for: Sequence[Sequence[str]]) -> list:
+    """The inputs as `compare` takes them, each with its own `--set-for WHICH KEY=VALUE` overrides.
+
+    WHICH is the input's position (1, 2, ...) or the input as written (a scenario file may
+    also be named by its file name without the extension).
+
+    Raises:
+        ScenarioError: WHICH names no input, or several (then its position is needed).
+    """
+    own: list[list[str]] = [[] for _ in inputs]
+    for which, setting in overrides_for:
+        if which.isdigit():
+            position = int(which)
+            if not 1 <= position <= len(inputs):
+                raise _error(f"{which}: there are inputs 1 to {len(inputs)} only", "--set-for")
+            matches = [position - 1]
+        else:
+            matches = [k for k, x in enumerate(inputs) if x == which or Path(x).stem == which]
+        if not matches:
+            raise _error(
+                f"{which}: no input is {which!r} (inputs: {', '.join(inputs)}; or give a position 1 to "
+                f"{len(inputs)})",
+                "--set-for",
+            )
+        if len(matches) > 1:
+            where = ", ".join(str(k + 1) for k in matches)
+            raise _error(f"{which}: inputs {where} are all {which!r}: give a position instead", "--set-for")
+        own[matches[0]].append(setting)
+    return [(x, tuple(o)) if o else x for x, o in zip(inputs, own)]
+
+
+def cli_compare(args) -> int:
+    """`run.py compare`: resolve the inputs, claim the output directory, run, write, print the summary and the path.
+
+    Everything that can be refused (inputs, overrides, outcomes, seeds of results
+    directories, --out) is refused before any run: ScenarioError, ResultFileError,
+    OutputError or ExecutorError, which the command line maps to exit status 2. Returns 0.
+    """
+    outcomes = None
+    if args.outcomes is not None:
+        outcomes = [name.strip() for text in args.outcomes for name in text.split(",") if name.strip()]
+    plan = prepare(
+        inputs_with_overrides(args.inputs, args.overrides_for),
+        replicates=args.replicates,
+        seed=args.seed,
+        steps=args.steps,
+        outcomes=outcomes,
+        overrides=args.overrides,
+    )
+    with claim_output_dir(args.out, parent=COMPARE_DIR) as claim:
+        comparison = run_comparison(plan, workers=args.workers, dask=args.dask)
+        out = comparison.save(claim.directory, plots=not args.no_plots)
+    print("\n".join(comparison.summary_lines()))
+    print(out)
+    sys.stdout.flush()
+    return 0
