@@ -69,6 +69,7 @@ from sim.results import (
     ResultFileError,
     atomic_write_text,
     claim_output_dir,
+    display_path,
     file_record,
     git_commit,
     load_run,
@@ -121,7 +122,7 @@ class CompareInput:
     Attributes:
         label: its name in tables, legends and the summary (the scenario's name, its own
             overrides in brackets, `#k` (its position) if two inputs would share a name).
-        source: the scenario or results directory as given.
+        source: the scenario or results directory as given (None for a `Scenario` object).
         kind: "scenario" (runs now) or "results" (finished runs read back).
         overrides: the `key=value` overrides applied (scenarios) or recorded (results).
         config: the validated scenario (a results directory's `scenario.yaml`).
@@ -131,7 +132,7 @@ class CompareInput:
     """
 
     label: str
-    source: str
+    source: str | None
     kind: str
     overrides: tuple[str, ...]
     config: Scenario
@@ -150,6 +151,28 @@ class Plan:
     steps: int
     outcomes: list[str]
     overrides: list[str]  # applied to every scenario input
+    default_outcomes: bool = True  # the outcomes are `key_outcomes` (not named by the caller)
+
+    def command(self) -> str | None:
+        """The `run.py compare` command that makes this comparison again (None if an input is a `Scenario` object).
+
+        Sources as re-run commands give paths (`sim.results.display_path`), the seed, steps
+        and replicates written out, `--set` for every scenario, `--set-for POSITION` for one.
+        """
+        if any(i.source is None for i in self.inputs):
+            return None
+        parts = ["python", "run.py", "compare"]
+        parts += [display_path(i.source) if Path(i.source).exists() else i.source for i in self.inputs]
+        parts += ["--replicates", len(self.seeds), "--seed", self.root_seed, "--steps", self.steps]
+        for setting in self.overrides:
+            parts += ["--set", setting]
+        for k, item in enumerate(self.inputs):
+            if item.kind == "scenario":
+                for setting in item.overrides[len(self.overrides):]:
+                    parts += ["--set-for", k + 1, setting]
+        if not self.default_outcomes:
+            parts += ["--outcomes", ",".join(self.outcomes)]
+        return rerun_command(parts)
 
 
 def _read_results(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, pd.DataFrame]:
@@ -244,7 +267,7 @@ def prepare(
         if isinstance(source, Scenario):
             if own or overrides:
                 raise _error(f"overrides apply to scenario files, not to the Scenario '{source.name}'")
-            loaded.append({"source": source.name, "kind": "scenario", "own": own, "config": source})
+            loaded.append({"source": None, "kind": "scenario", "own": own, "config": source})
             continue
         path = Path(source)
         if path.is_dir():
@@ -295,7 +318,7 @@ def prepare(
         )
         for label, x, own in zip(labels, loaded, recorded)
     ]
-    return Plan(resolved, root_seed, seeds, n_steps, names, overrides)
+    return Plan(resolved, root_seed, seeds, n_steps, names, overrides, default_outcomes=outcomes is None)
 
 
 def _paired_seeds(finished: list[dict], replicates, seed, steps) -> tuple[int, list[int], int]:
@@ -596,9 +619,12 @@ class Comparison:
         """The comparison as Markdown: method, outcomes per scenario, paired differences, summary, plots."""
         labels = self.labels
         lines = [f"# Comparison: {' vs '.join(f'`{x}`' for x in labels)}", "", self._method(), ""]
+        if self.plan.command():
+            lines += [f"Command: `{self.plan.command()}`", ""]
         lines += ["## Inputs", "", "| scenario | from | overrides |", "|---|---|---|"]
         for item in self.plan.inputs:
-            where = f"results directory `{item.source}`" if item.kind == "results" else f"scenario `{item.source}`"
+            source = item.source or item.config.name
+            where = f"results directory `{source}`" if item.kind == "results" else f"scenario `{source}`"
             lines.append(f"| `{item.label}` | {where} | {', '.join(f'`{o}`' for o in item.overrides) or '—'} |")
         lines += ["", "## Key outcomes per scenario", "", "Median [5%, 95%] over the runs; — : not an outcome "
                   "of this scenario.", ""]
@@ -627,7 +653,7 @@ class Comparison:
             lines.append(f"![{title}](plots/{stem}.png)")
         return "\n".join(lines) + "\n"
 
-    def manifest(self, command: list[str] | None = None) -> dict:
+    def manifest(self) -> dict:
         """manifest.json without `files`: kind, format, inputs, seeds, steps, outcomes, versions, commit, times."""
         finished = datetime.now(UTC)
         return {
@@ -650,10 +676,10 @@ class Comparison:
             "git_commit": git_commit(),
             "started_utc": self.started.isoformat(timespec="seconds"),
             "finished_utc": finished.isoformat(timespec="seconds"),
-            "command": rerun_command(command) if command else None,
+            "command": self.plan.command(),
         }
 
-    def write(self, directory: Path, plots: bool = True, command: list[str] | None = None) -> None:
+    def write(self, directory: Path, plots: bool = True) -> None:
         """Write the files (module docstring) into `directory` (normally a staging directory); manifest last."""
         directory = Path(directory)
         files: dict[str, dict] = {}
@@ -672,7 +698,7 @@ class Comparison:
         files["COMPARE.md"] = file_record(text.encode("utf-8"))
         if plots:
             plot_comparison(self, directory / "plots")
-        manifest = {**self.manifest(command), "files": files}
+        manifest = {**self.manifest(), "files": files}
         atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
@@ -681,9 +707,8 @@ class Comparison:
         Raises:
             OutputError: `out` is not writable, exists and is not empty, or another job holds it.
         """
-        command = sys.argv if sys.argv and sys.argv[0].endswith("run.py") else None
         with claim_output_dir(Path(out) if out is not None else None, parent=COMPARE_DIR) as claim:
-            return write_staged(claim.directory, lambda path: self.write(path, plots, command))
+            return write_staged(claim.directory, lambda path: self.write(path, plots))
 
 
 def compare(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 
 import pytest
@@ -86,6 +87,7 @@ def test_salary_parity_lowers_ndf_to_irgc_defections_clearly_and_the_summary_say
     assert lines[-1] == str(out)
 
 
+@pytest.mark.slow  # a process pool
 def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
     outs = []
     for workers in ("1", "2"):
@@ -98,6 +100,13 @@ def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     manifests = [json.loads((o / "manifest.json").read_text()) for o in outs]
     assert manifests[0]["executor"] == "serial" and manifests[1]["executor"].startswith("processes")
+    # The recorded command makes the same comparison again.
+    command = shlex.split(manifests[0]["command"])
+    assert command[:3] == ["python", "run.py", "compare"] and ["--set-for", "2", RED_PAID_LIKE_BLUE] == command[-3:]
+    again = tmp_path / "again"
+    assert main([*command[2:], "--no-plots", "--out", str(again)]) == 0
+    for name in DATA_FILES[:-1]:  # the CSVs (COMPARE.md shows the inputs as given: a path written otherwise)
+        assert (again / name).read_bytes() == (outs[0] / name).read_bytes(), name
 
 
 # --------------------------------------------------------------------------- results directories
