@@ -194,14 +194,8 @@ def _add_compare(sub) -> None:
         help="two or more scenarios (file, or name in scenarios/) or results directories of `run.py run`; "
         "each is compared with the first",
     )
-    compare.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one scenario key in every scenario input (repeatable)",
-    )
+    every = "override one scenario key in every scenario input (repeatable)"
+    compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=every)
     compare.add_argument(
         "--set-for",
         dest="overrides_for",
@@ -212,21 +206,13 @@ def _add_compare(sub) -> None:
         help="override one key in one input only: WHICH is its position (1, 2, ...) or its name as written "
         "(repeatable), e.g. --set-for 2 factions.NDF.salary_usd_month=200",
     )
-    compare.add_argument(
-        "--replicates",
-        type=like("sweep.replicates"),
-        metavar="N",
-        help="runs per scenario, with the same seeds in every scenario (default 30, or the results directories')",
-    )
-    compare.add_argument(
-        "--seed", type=_seed, metavar="N", help="root seed (default: the first scenario's, or the results directories')"
-    )
-    compare.add_argument(
-        "--steps",
-        type=like("steps"),
-        metavar="DAYS",
-        help="days per run (default: the first scenario's, or the results directories')",
-    )
+    theirs = "or the results directories'"
+    for flag, kind, metavar, text in (
+        ("--replicates", like("sweep.replicates"), "N", f"runs per scenario, same seeds in all (default 30, {theirs})"),
+        ("--seed", _seed, "N", f"root seed (default: the first scenario's, {theirs})"),
+        ("--steps", like("steps"), "DAYS", f"days per run (default: the first scenario's, {theirs})"),
+    ):
+        compare.add_argument(flag, type=kind, metavar=metavar, help=text)
     compare.add_argument(
         "--outcomes",
         action="append",
