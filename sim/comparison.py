@@ -293,6 +293,7 @@ def prepare(
         seeds = replicate_seeds(root_seed, DEFAULT_REPLICATES if replicates is None else int(replicates))
         n_steps = loaded[0]["config"].steps if steps is None else int(steps)
     configs = [x["config"] for x in loaded]
+    _check_kept_series(configs, len(seeds), n_steps)
     if outcomes is None:
         names = key_outcomes(configs)
     else:
@@ -319,6 +320,30 @@ def prepare(
         for label, x, own in zip(labels, loaded, recorded)
     ]
     return Plan(resolved, root_seed, seeds, n_steps, names, overrides, default_outcomes=outcomes is None)
+
+
+BYTES_PER_VALUE = 24  # a kept series value: 8 bytes, and room for the copies made by the quantiles
+
+
+def _check_kept_series(configs: Sequence[Scenario], n_runs: int, steps: int) -> None:
+    """Refuse a comparison whose kept series (every run's, for the quantiles of the plots) would not fit in memory.
+
+    Raises:
+        ScenarioError: the estimate exceeds the memory available (`sim.limits.available_bytes`).
+    """
+    from sim.limits import available_bytes
+
+    columns = 0
+    for config in configs:
+        militias = sum(f.kind == "militia" for f in config.factions.values())
+        columns += len(config.factions) + militias * (militias + 1) + 3  # fighters, territory, flows, killed, 3 totals
+    need, have = columns * n_runs * (steps + 1) * BYTES_PER_VALUE, available_bytes()
+    if need > have:
+        raise _error(
+            f"keeping the series of {n_runs:,} runs x {len(configs)} scenarios of {steps:,} days needs about "
+            f"{need / 2**30:.1f} GiB and the machine has {have / 2**30:.1f} GiB available: use fewer --replicates "
+            "or --steps"
+        )
 
 
 def _paired_seeds(finished: list[dict], replicates, seed, steps) -> tuple[int, list[int], int]:

@@ -208,6 +208,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, expected):
     assert not out.exists()
 
 
+def test_a_comparison_whose_series_would_not_fit_in_memory_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sim.limits.available_bytes", lambda: 50 * 2**20)  # 50 MiB
+    out = tmp_path / "c"
+    assert main(["compare", TOY, TOY, "--replicates", "5000", "--out", str(out)]) == 2
+    assert "use fewer --replicates or --steps" in _one_line_error(capsys) and not out.exists()
+
+
 def test_outcomes_missing_in_one_scenario_are_not_comparable():
     comparison = sim.compare(["baseline", TOY], replicates=2, steps=5)
     verdicts = comparison.differences.set_index("outcome")["verdict"]
@@ -287,6 +294,8 @@ def test_compare_help_explains_every_argument_and_ends_with_examples():
     for action in sub._actions:
         assert action.help, action.dest
     assert sub.epilog.startswith("examples:\n  python run.py compare baseline salary_parity")
+    replicates = next(a for a in sub._actions if a.dest == "replicates")
+    assert f"default {C.DEFAULT_REPLICATES}," in replicates.help  # the help says the default the code uses
     assert "--set-for" in sub.format_help() and sub.format_help().rstrip().endswith(sub.epilog.strip().splitlines()[-1])
 
 
