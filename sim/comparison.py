@@ -611,7 +611,8 @@ class Comparison:
         E.g. "salary_parity vs baseline: NDF→IRGC defections (fighters) down by 201 [196, 206] (clear)".
         """
         n, days = len(self.plan.seeds), self.plan.steps
-        lines = [f"Each scenario vs {self.labels[0]}: mean paired difference over {n} seeds of {days}-day runs "
+        lines = [f"Each scenario vs {self.labels[0]}: mean paired difference over {n} seed{'s' * (n != 1)} of "
+                 f"{days}-day runs "
                  f"[{CONFIDENCE:.0%} bootstrap interval]"]
         for label in self.labels[1:]:
             mine = self.differences[self.differences["scenario"] == label]
@@ -631,7 +632,7 @@ class Comparison:
             mine = mine[~same]
             for verdict, words in (
                 ("not clear", "no clear difference in"),
-                ("undefined", "no interval (too few runs defining it) for"),
+                ("undefined", "no interval (fewer than 2 pairs of runs define it) for"),
                 ("not comparable", "not comparable (not an outcome of both scenarios)"),
             ):
                 rows = mine[mine["verdict"] == verdict]
