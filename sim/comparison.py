@@ -188,17 +188,34 @@ def _read_results(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, pd.Dat
     except ScenarioError as error:
         raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
     where = directory / "manifest.json"
-    steps = run.manifest.get("steps")
-    seeds = [r.get("seed") if isinstance(r, dict) else None for r in run.manifest.get("replicates", [])]
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+    manifest = run.manifest
+
+    def whole(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    steps, entries = manifest.get("steps"), manifest.get("replicates")
+    if not whole(steps) or steps < 0:
         raise ResultFileError(f"{where}: steps is not a whole number of days ({steps!r})")
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ResultFileError(f"{where}: replicates do not each give an integer seed")
-    overrides = run.manifest.get("overrides") or []
+    if "root_seed" in manifest and not whole(manifest["root_seed"]):
+        raise ResultFileError(f"{where}: root_seed is not a whole number ({manifest['root_seed']!r})")
+    if not isinstance(entries, list) or not entries or not all(
+        isinstance(e, dict) and whole(e.get("seed")) and whole(e.get("replicate", 0))
+        and isinstance(e.get("first_control_change") or {}, dict)
+        for e in entries
+    ):
+        raise ResultFileError(f"{where}: replicates is not a list of entries with a whole-number replicate and seed")
+    seeds = [e["seed"] for e in entries]
+    if len(set(seeds)) != len(seeds) or len({e.get("replicate", 0) for e in entries}) != len(entries):
+        raise ResultFileError(f"{where}: replicates repeat a seed or a replicate number")
+    overrides = manifest.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise ResultFileError(f"{where}: overrides is not a list of KEY=VALUE texts")
-    if sorted(set(run.timeseries["seed"].astype("int64"))) != sorted(set(seeds)):
-        raise ResultFileError(f"{directory / 'timeseries.csv'}: its seeds are not those of manifest.json")
+    ts, table = run.timeseries, directory / "timeseries.csv"
+    if set(ts["seed"]) != set(seeds):
+        raise ResultFileError(f"{table}: its seeds are not those of manifest.json")
+    for seed, rows in ts.groupby("seed", sort=False):
+        if list(rows["step"]) != list(range(steps + 1)):
+            raise ResultFileError(f"{table}: the rows of seed {seed} are not steps 0 to {steps} in order")
     return config, run.manifest, run.timeseries, run.events
 
 

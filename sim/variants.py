@@ -20,11 +20,12 @@ and writes `variants.csv`, `variant_runs.csv` and `VARIANTS.md` into a new direc
 
 Each run goes through `sim.runner.run_model` (the one function that runs a model), mapped by
 `sim.executors` (serial, processes or Dask) as `validate-patterns` does; a worker returns
-only the run's outcomes. The expected signs (`EXPECTATIONS`) are issue 9's: salary parity
-and the NDF's exemption lower NDF->IRGC defection; closing the supply route weakens the
-IRGC; agreeing patrons lower clashes, raise agreements and lower the insurgent peak by a
-policy-relevant amount; an ISIS resurgence raises insurgent activity; courting tribes helps
-the IRGC, which courts them.
+only the run's outcomes (and, if asked, some timeseries columns). `run_scenarios` is that
+loop, shared with `run.py compare` (`sim.comparison`), which also reuses `paired_differences`.
+The expected signs (`EXPECTATIONS`) are issue 9's: salary parity and the NDF's exemption
+lower NDF->IRGC defection; closing the supply route weakens the IRGC; agreeing patrons lower
+clashes, raise agreements and lower the insurgent peak by a policy-relevant amount; an ISIS
+resurgence raises insurgent activity; courting tribes helps the IRGC, which courts them.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ __all__ = [
     "default_outcomes",
     "paired_differences",
     "render_variant_table",
+    "run_scenarios",
     "run_variants",
     "variant_expectations",
 ]

@@ -161,6 +161,29 @@ def test_a_damaged_results_directory_is_refused_naming_the_file(tmp_path, run_di
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda m: m["replicates"][1].update(seed=m["replicates"][0]["seed"]), "repeat a seed"),
+        (lambda m: m["replicates"][0].update(seed="7"), "whole-number replicate and seed"),
+        (lambda m: m.update(steps=29), "are not steps 0 to 29"),
+        (lambda m: m.update(overrides="steps=3"), "overrides is not a list"),
+    ],
+)
+def test_a_manifest_that_does_not_match_its_runs_is_refused(tmp_path, run_dirs, capsys, edit, expected):
+    """manifest.json is not covered by its own checksums: what compare reads of it is checked against the runs."""
+    first, second = run_dirs
+    edited = tmp_path / "edited"
+    shutil.copytree(second, edited)
+    manifest = json.loads((edited / "manifest.json").read_text())
+    edit(manifest)
+    (edited / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["compare", str(edited), str(first), "--out", str(tmp_path / "c")]) == 2
+    line = _one_line_error(capsys)
+    assert line.startswith(f"error: {edited}/") and expected in line
+    assert not (tmp_path / "c").exists()
+
+
 # --------------------------------------------------------------------------- per-scenario overrides
 
 
