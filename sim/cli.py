@@ -165,6 +165,71 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+COMPARE_EXAMPLES = """examples:
+  python run.py compare baseline salary_parity
+  python run.py compare baseline salary_parity patrons_agree --replicates 50 --workers 2
+  python run.py compare baseline baseline --set-for 2 factions.NDF.salary_usd_month=200
+  python run.py compare toy_two_towns toy_two_towns --steps 60 --set-for 2 factions.Red.salary_usd_month=120
+  python run.py compare results/baseline/20260101T120000Z results/salary_parity/20260101T121500Z
+  python run.py compare baseline salary_parity --outcomes 'defections.NDF>IRGC,clashes_total' --out results/compare/pay
+"""
+
+
+def _add_compare(sub) -> None:
+    """The `compare` sub-command's arguments (`sim.comparison`)."""
+    compare = sub.add_parser(
+        "compare",
+        help="compare scenarios (or finished runs) side by side on common seeds: table, plots, summary",
+        description="Run two or more scenarios with the same seeds (or read results directories of\n"
+        "`run.py run`) and compare each with the first: key outcomes per scenario (median,\n"
+        "5-95%), the paired difference with a 95% bootstrap interval ('clear' when it\n"
+        "excludes 0), overlay plots, and a plain-language summary on the terminal.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=COMPARE_EXAMPLES,
+    )
+    compare.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="SCENARIO|RESULTS_DIR",
+        help="two or more scenarios (file, or name in scenarios/) or results directories of `run.py run`; "
+        "each is compared with the first",
+    )
+    every = "override one scenario key in every scenario input (repeatable)"
+    compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=every)
+    compare.add_argument(
+        "--set-for",
+        dest="overrides_for",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("WHICH", "KEY=VALUE"),
+        help="override one key in one input only: WHICH is its position (1, 2, ...) or its name as written "
+        "(repeatable), e.g. --set-for 2 factions.NDF.salary_usd_month=200",
+    )
+    theirs = "or the results directories'"
+    for flag, kind, metavar, text in (
+        ("--replicates", like("sweep.replicates"), "N", f"runs per scenario, same seeds in all (default 30, {theirs})"),
+        ("--seed", _seed, "N", f"root seed (default: the first scenario's, {theirs})"),
+        ("--steps", like("steps"), "DAYS", f"days per run (default: the first scenario's, {theirs})"),
+    ):
+        compare.add_argument(flag, type=kind, metavar=metavar, help=text)
+    compare.add_argument(
+        "--outcomes",
+        action="append",
+        default=None,
+        metavar="NAME,NAME",
+        help="outcomes to compare, comma-separated (repeatable; quote names with >), e.g. "
+        "'defections.NDF>IRGC,clashes_total' "
+        "(default: defections both ways, fighters and territory per faction, clashes, killed, agreements, "
+        "insurgent peak)",
+    )
+    _add_execution(compare)
+    compare.add_argument(
+        "--out", type=Path, metavar="DIR", help="output directory, new or empty (default results/compare/<timestamp>/)"
+    )
+    compare.add_argument("--no-plots", action="store_true", help="skip drawing the overlay plots")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `run.py` argument parser: one subcommand per entry of `COMMANDS`, in `args.command`."""
     parser = OneLineParser(
@@ -277,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     variants.add_argument("--steps", type=like("steps"), help="days per run (default: the base scenario's)")
     variants.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     variants.add_argument("--out", type=Path, help="output directory (default results/<base>/variants-<ts>/)")
+
+    _add_compare(sub)
 
     calibrate = sub.add_parser("calibrate", help="fit the scenario's `calibration:` parameters to the article (ABC)")
     calibrate.add_argument("scenario")
@@ -522,6 +589,16 @@ def cmd_compare_variants(args) -> int:
     return cli_compare_variants(args)
 
 
+def cmd_compare(args) -> int:
+    """`run.py compare`: compare scenarios or results directories on common seeds (`sim.comparison.cli_compare`).
+
+    Prints the plain-language summary and the output directory; returns EXIT_OK.
+    """
+    from sim.comparison import cli_compare
+
+    return cli_compare(args)
+
+
 def cmd_calibrate(args) -> int:
     """`run.py calibrate`: run (or resume) the scenario's ABC calibration (`sim.calibration.cli_calibrate`).
 
@@ -590,6 +667,7 @@ COMMANDS = {
     "analyze": cmd_analyze,
     "validate-patterns": cmd_validate_patterns,
     "compare-variants": cmd_compare_variants,
+    "compare": cmd_compare,
     "calibrate": cmd_calibrate,
     "robustness": cmd_robustness,
     "export-acled": cmd_export_acled,

@@ -20,11 +20,12 @@ and writes `variants.csv`, `variant_runs.csv` and `VARIANTS.md` into a new direc
 
 Each run goes through `sim.runner.run_model` (the one function that runs a model), mapped by
 `sim.executors` (serial, processes or Dask) as `validate-patterns` does; a worker returns
-only the run's outcomes. The expected signs (`EXPECTATIONS`) are issue 9's: salary parity
-and the NDF's exemption lower NDF->IRGC defection; closing the supply route weakens the
-IRGC; agreeing patrons lower clashes, raise agreements and lower the insurgent peak by a
-policy-relevant amount; an ISIS resurgence raises insurgent activity; courting tribes helps
-the IRGC, which courts them.
+only the run's outcomes (and, if asked, some timeseries columns). `run_scenarios` is that
+loop, shared with `run.py compare` (`sim.comparison`), which also reuses `paired_differences`.
+The expected signs (`EXPECTATIONS`) are issue 9's: salary parity and the NDF's exemption
+lower NDF->IRGC defection; closing the supply route weakens the IRGC; agreeing patrons lower
+clashes, raise agreements and lower the insurgent peak by a policy-relevant amount; an ISIS
+resurgence raises insurgent activity; courting tribes helps the IRGC, which courts them.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ __all__ = [
     "default_outcomes",
     "paired_differences",
     "render_variant_table",
+    "run_scenarios",
     "run_variants",
     "variant_expectations",
 ]
@@ -146,15 +148,67 @@ class VariantJob:
     configs: tuple[Scenario, ...]  # the base first, then the variants
     outcomes: tuple[tuple[str, ...], ...]  # per scenario, the outcome names it can compute
     steps: int
+    labels: tuple[str, ...] = ()  # per scenario, its name in the tables (default: the scenario's own name)
+    series: tuple[str, ...] = ()  # timeseries columns each run also returns: exact names, or prefixes ending in "."
+
+
+SERIES = "series"  # the key of a run's returned timeseries columns (`run_outcomes` with `VariantJob.series`)
+
+
+def _series_columns(columns, wanted: Sequence[str]) -> list[str]:
+    """The columns named in `wanted` (a name, or a prefix ending in '.') that a timeseries has, in its order."""
+    return [c for c in columns if any(c == w or (w.endswith(".") and c.startswith(w)) for w in wanted)]
 
 
 def run_outcomes(job: VariantJob, task: tuple[int, int, int]) -> dict:
-    """Run one model (`sim.runner.run_model`) and return its outcomes; `task` is (scenario, replicate, seed)."""
+    """Run one model (`sim.runner.run_model`) and return its outcomes; `task` is (scenario, replicate, seed).
+
+    With `job.series`, the row also holds, under `SERIES`, the run's `step` and the
+    timeseries columns asked for (a DataFrame, one row per step).
+    """
     index, replicate, seed = task
     result = run_model(job.configs[index], seed, job.steps, replicate)
-    row = {"scenario": job.configs[index].name, "replicate": replicate, "seed": seed}
+    label = job.labels[index] if job.labels else job.configs[index].name
+    row = {"scenario": label, "replicate": replicate, "seed": seed}
     row.update(compute_outcomes(list(job.outcomes[index]), result.timeseries, result.events, result.meta))
+    if job.series:
+        ts = result.timeseries
+        row[SERIES] = ts[["step", *_series_columns(ts.columns, job.series)]].copy()
     return row
+
+
+def run_scenarios(
+    job: VariantJob,
+    seeds: Sequence[int],
+    backend: Backend,
+    desc: str = "runs",
+) -> tuple[list[dict], dict[tuple[int, int], pd.DataFrame]]:
+    """Run every scenario of `job` at every seed (common random numbers); the one loop of the comparisons.
+
+    Replicate k runs with `seeds[k]` in every scenario. The runs are mapped by `backend`
+    (closed at the end) with the project's progress bar (`sim.executors.progress_bar`,
+    shown on a terminal only), and their rows are put in a fixed order (scenario, then
+    replicate), so the result does not depend on the backend or on the order runs finish.
+
+    Returns:
+        (rows, series): one outcome row per run (`run_outcomes`, without `SERIES`), and,
+        with `job.series`, each run's timeseries columns keyed by (scenario index, replicate).
+    """
+    tasks = [(i, k, s) for i in range(len(job.configs)) for k, s in enumerate(seeds)]
+    found: dict[tuple[int, int], dict] = {}
+    try:
+        with progress_bar(len(tasks), desc) as bar:
+            for index, row in backend.map(partial(run_outcomes, job), tasks, bar=bar):
+                found[tasks[index][:2]] = row
+    finally:
+        backend.close()
+    rows, series = [], {}
+    for key in sorted(found):
+        row = found[key]
+        if SERIES in row:
+            series[key] = row.pop(SERIES)
+        rows.append(row)
+    return rows, series
 
 
 def _error(message: str) -> ScenarioError:
@@ -229,16 +283,8 @@ def run_variants(
         valid = [outcome_name(o, config) for o in outcomes if check_outcome_name(o, config) is None]
         per_scenario.append(tuple(valid))
     job = VariantJob(tuple(configs), tuple(per_scenario), n_steps)
-    seeds = replicate_seeds(root_seed, replicates)
-    tasks = [(i, k, s) for i in range(len(configs)) for k, s in enumerate(seeds)]
     backend = backend if backend is not None else make_backend(workers, dask)
-    rows: list[dict] = []
-    try:
-        with progress_bar(len(tasks), "variants") as bar:
-            for _, row in backend.map(partial(run_outcomes, job), tasks, bar=bar):
-                rows.append(row)
-    finally:
-        backend.close()
+    rows, _ = run_scenarios(job, replicate_seeds(root_seed, replicates), backend, "variants")
     columns = ["scenario", "replicate", "seed", *[outcome_name(o, configs[0]) for o in outcomes]]
     frame = pd.DataFrame(rows).reindex(columns=columns)
     order = {name: i for i, name in enumerate(names)}

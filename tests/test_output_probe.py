@@ -70,6 +70,7 @@ def observed_file(tmp_path: Path) -> Path:
         "sweep",
         "validate-patterns",
         "compare-variants",
+        "compare",
         "calibrate",
         "robustness",
         "compare-events",
