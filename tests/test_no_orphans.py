@@ -66,7 +66,15 @@ def _start(args: list[str], tmp_path: Path) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,  # its own session: its id finds every process it starts
+        # As from a terminal: a shell's background job (`pytest ... &`) inherits SIGINT ignored,
+        # and a command started that way rightly keeps ignoring Ctrl-C.
+        preexec_fn=_default_signals,
     )
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _wait_for_helpers(driver: subprocess.Popen, at_least: int) -> dict[int, str]:
@@ -222,6 +230,11 @@ def _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, delay_s, com
     out = tmp_path / "sweep"
     driver = _start([*command, "--out", str(out)], tmp_path)
     _wait_for_helpers(driver, at_least=at_least)
+    # The job has started once its manifest is in place (earlier stops leave no directory at
+    # all: tests/test_atomic_startup.py); the delay counts from there, not from a guess.
+    deadline = time.monotonic() + START_WITHIN_S
+    while not (out / "manifest.json").exists() and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
     time.sleep(delay_s)
     os.killpg(driver.pid, sig)  # its own session: the group's id is the driver's pid
     try:
