@@ -199,19 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
-    def command(name: str, summary: str, *examples: str) -> argparse.ArgumentParser:
+    def command(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
         description = textwrap.fill(summary[0].upper() + summary[1:] + ".", 79)  # kept as is by `raw`
-        return sub.add_parser(
-            name, help=summary, description=description, epilog=_examples(*examples), formatter_class=raw
-        )
+        return sub.add_parser(name, help=summary, description=description, epilog=examples, formatter_class=raw)
 
     run = command(
         "run",
         "run a scenario and write results and plots",
-        "run baseline",
-        "run baseline --steps 90 --replicates 8 --workers 2",
-        "run baseline --set factions.NDF.salary_usd_month=200 --out results/ndf-pay",
-        "run scenarios/toy_two_towns.yaml --seed 7 --no-plots",
+        _examples(
+            "run baseline",
+            "run baseline --steps 90 --replicates 8 --workers 2",
+            "run baseline --set factions.NDF.salary_usd_month=200 --out results/ndf-pay",
+            "run scenarios/toy_two_towns.yaml --seed 7 --no-plots",
+        ),
     )
     run.add_argument(
         "scenario", help="scenario file, or a name in scenarios/ (e.g. baseline; `run.py list` lists them)"
@@ -240,24 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
     validate = command(
         "validate",
         "check scenario files without running them",
-        "validate baseline",
-        "validate scenarios/*.yaml",
-        "validate baseline --set rules.clashes.p_max=0.01",
+        _examples(
+            "validate baseline",
+            "validate scenarios/*.yaml",
+            "validate baseline --set rules.clashes.p_max=0.01",
+        ),
     )
     validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or names in scenarios/")
     _add_set(validate)
 
-    command("list", "list the scenarios in scenarios/ with their descriptions", "list")
+    command("list", "list the scenarios in scenarios/ with their descriptions", _examples("list"))
 
     params = command(
         "params",
         "what a scenario parameter means: unit, default, range, source and help, from the schema",
-        "params",
-        "params salary",
-        "params 'rules.clashes.*'",
-        "params factions.IRGC.salary_usd_month",
-        "params 'factions.<faction>.posture' --scenario toy_two_towns",
-        "params --format csv",
+        _examples(
+            "params",
+            "params salary",
+            "params 'rules.clashes.*'",
+            "params factions.IRGC.salary_usd_month",
+            "params 'factions.<faction>.posture' --scenario toy_two_towns",
+            "params --format csv",
+        ),
     )
     params.add_argument(
         "query",
@@ -282,16 +286,20 @@ def build_parser() -> argparse.ArgumentParser:
     plot = command(
         "plot",
         "redraw the plots of a results directory from its files",
-        "plot results/baseline/20250101-120000",
+        _examples(
+            "plot results/baseline/20250101-120000",
+        ),
     )
     plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
 
     sweep = command(
         "sweep",
         "run the scenario's `sweep:` design (resumable)",
-        "sweep sweep_salary_mediation --workers 2",
-        "sweep sweep_salary_mediation --steps 120 --out results/sweep-short",
-        "sweep sweep_salary_mediation --resume results/sweep-short",
+        _examples(
+            "sweep sweep_salary_mediation --workers 2",
+            "sweep sweep_salary_mediation --steps 120 --out results/sweep-short",
+            "sweep sweep_salary_mediation --resume results/sweep-short",
+        ),
     )
     sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
     sweep.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
@@ -307,16 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = command(
         "analyze",
         "summaries, sensitivity indices and plots of a sweep directory",
-        "analyze results/sweep_salary_mediation/sweep-20250101-120000",
+        _examples(
+            "analyze results/sweep_salary_mediation/sweep-20250101-120000",
+        ),
     )
     analyze.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="a directory written by `run.py sweep`")
 
     patterns = command(
         "validate-patterns",
         "check that the scenario reproduces the article's patterns across replicates",
-        "validate-patterns baseline",
-        "validate-patterns baseline --replicates 20 --steps 180 --workers 2",
-        "validate-patterns baseline --seeds 20191101 9002 --variants",
+        _examples(
+            "validate-patterns baseline",
+            "validate-patterns baseline --replicates 20 --steps 180 --workers 2",
+            "validate-patterns baseline --seeds 20191101 9002 --variants",
+        ),
     )
     patterns.add_argument("scenario", help="scenario with a `validation:` section, or its name in scenarios/")
     patterns.add_argument(
@@ -357,8 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     variants = command(
         "compare-variants",
         "run the base and its policy variants on common seeds; paired differences with bootstrap intervals",
-        "compare-variants",
-        "compare-variants baseline --variant salary_parity --replicates 20 --workers 2",
+        _examples(
+            "compare-variants",
+            "compare-variants baseline --variant salary_parity --replicates 20 --workers 2",
+        ),
     )
     variants.add_argument(
         "base", nargs="?", default=DEFAULT_SCENARIO, help=f"base scenario (default {DEFAULT_SCENARIO})"
@@ -387,8 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = command(
         "calibrate",
         "fit the scenario's `calibration:` parameters to the article (ABC)",
-        "calibrate calibrate_baseline --workers 2",
-        "calibrate calibrate_baseline --resume results/calibrate_baseline/calibration-20250101-120000",
+        _examples(
+            "calibrate calibrate_baseline --workers 2",
+            "calibrate calibrate_baseline --out results/calibration-1",
+            "calibrate calibrate_baseline --resume results/calibration-1",
+        ),
     )
     calibrate.add_argument("scenario", help="scenario with a `calibration:` section, or its name in scenarios/")
     calibrate.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
@@ -401,8 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     robust = command(
         "robustness",
         "where in the assumptions' plausible ranges do the verdicts hold? (Latin hypercube, PRIM; resumable)",
-        "robustness baseline --workers 2",
-        "robustness baseline --points 16 --replicates 2 --steps 180 --variant salary_parity",
+        _examples(
+            "robustness baseline --workers 2",
+            "robustness baseline --points 16 --replicates 2 --steps 180 --variant salary_parity",
+        ),
     )
     robust.add_argument("scenario", help="scenario with a `robustness:` section (e.g. baseline)")
     robust.add_argument(
@@ -439,8 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     export = command(
         "export-acled",
         "write a results directory's events in ACLED's column layout",
-        "export-acled results/baseline/20250101-120000",
-        "export-acled results/baseline/20250101-120000 --out events.csv",
+        _examples(
+            "export-acled results/baseline/20250101-120000",
+            "export-acled results/baseline/20250101-120000 --out events.csv",
+        ),
     )
     export.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
     export.add_argument(
@@ -453,8 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare = command(
         "compare-events",
         "monthly events and fatalities per event type and place: model against an ACLED export",
-        "compare-events results/baseline/20250101-120000 acled_export.csv",
-        "compare-events results/baseline/20250101-120000 acled_export.csv --match-km 10",
+        _examples(
+            "compare-events results/baseline/20250101-120000 acled_export.csv",
+            "compare-events results/baseline/20250101-120000 acled_export.csv --match-km 10",
+        ),
     )
     compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
     compare.add_argument(
@@ -479,8 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore = command(
         "explore",
         "open the interactive explorer in a browser (needs the ui extra)",
-        "explore",
-        "explore toy_two_towns --port 8765 --open",
+        _examples(
+            "explore",
+            "explore toy_two_towns --port 8765 --open",
+        ),
     )
     explore.add_argument(
         "scenario",

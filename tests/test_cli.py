@@ -317,6 +317,7 @@ def test_every_argument_has_help_and_every_command_ends_with_examples_that_parse
         examples = [line.strip() for line in epilog.splitlines()[1:] if line.strip()]
         assert examples, f"{name}: no example"
         for line in examples:
+            assert len(line) <= 96, f"{name}: example {line!r} does not fit a 100-column terminal"
             words = shlex.split(line)
             assert words[:2] == ["python", "run.py"], f"{name}: {line!r} is not a run.py command"
             if name != "run.py":
