@@ -329,19 +329,22 @@ def render_detail(param: Parameter, scenario_name: str, asked: str = "") -> str:
     lines += block("unit", param.unit or "none (a count, name, flag or text)")
     lines += block("type", param.type)
     lines += block("range", param.range or "any value of the type")
-    lines += block("default", f"{param.default} (the schema's, used where a scenario does not set it)")
+    if param.default.startswith("required"):
+        lines += block("default", f"none: {param.default} (the scenario must give it)")
+    else:
+        lines += block("default", f"{param.default} (the schema's, used where a scenario does not set it)")
     shown = [v for v in param.values if v.key == asked] or list(param.values)
     others = [v for v in param.values if v not in shown]
     if param.values:
-        lines.append(f"  in scenario '{scenario_name}' (value, then its source in the scenario's provenance):")
-        for v in shown:
-            head = f"{v.entry}: " if v.entry else ""
+        lines.append(f"  in scenario '{scenario_name}' (values, then their source in its provenance):")
+        by_source: dict[str, list[Value]] = {}
+        for v in shown:  # entries citing the same source are listed together, the source once
+            by_source.setdefault(v.source, []).append(v)
+        for source, values in by_source.items():
+            text = "; ".join((f"{v.entry}: " if v.entry else "") + format_value(v.value, 60) for v in values)
+            lines += textwrap.wrap(text, WIDTH, initial_indent="    ", subsequent_indent="    ")
             lines += textwrap.wrap(
-                f"{head}{format_value(v.value, 60)} - {v.source}",
-                WIDTH,
-                initial_indent="    ",
-                subsequent_indent="        ",
-                break_on_hyphens=False,
+                f"source: {source}", WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8, break_on_hyphens=False
             )
         if others:
             rest = ", ".join(f"{v.entry} {format_value(v.value, 30)}" for v in others)

@@ -75,7 +75,7 @@ def test_one_key_in_full_shows_the_scenarios_value_and_its_citation(capsys, base
     assert out.startswith("factions.<faction>.salary_usd_month\n")
     words = " ".join(out.split())  # wrapped lines joined
     irgc = baseline.factions["IRGC"].salary_usd_month
-    assert f"IRGC: {irgc:g} - {baseline.provenance[SALARY]}" in words
+    assert f"IRGC: {irgc:g} source: {baseline.provenance[SALARY]}" in words
     assert "others: NDF" in words
     for label, text in [("unit", "USD/month"), ("type", "float"), ("range", "[0, 100 000]"), ("default", "0")]:
         assert f"{label} {text}" in words
@@ -90,6 +90,8 @@ def test_a_generic_key_and_another_scenario(capsys):
     assert "§7.7 Tension and clashes" in words  # the ODD process section of the rule
     status, out, _ = params_cli(capsys, "factions.<name>.posture", "--scenario", "toy_two_towns")
     assert status == 0 and "Blue:" in out and "Red:" in out
+    status, out, _ = params_cli(capsys, "name")
+    assert status == 0 and "default     none: required (the scenario must give it)" in out
 
 
 @pytest.mark.parametrize(
