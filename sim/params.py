@@ -277,7 +277,8 @@ def render_list(params: Iterable[Parameter], scenario_name: str, fmt: str = "tex
         source = p.source_summary()
         lines.append(first.rstrip())
         lines.append("    " + _cut(p.help + (f" [{source}]" if source else ""), WIDTH - 4))
-    lines += ["", f"{len(params)} parameters. One in full: run.py params KEY (e.g. {params[0].key})."]
+    count = f"{len(params)} parameter" + ("" if len(params) == 1 else "s")
+    lines += ["", f"{count}. One in full: run.py params KEY (e.g. {params[0].key})."]
     return "\n".join(lines) + "\n"
 
 
