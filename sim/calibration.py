@@ -123,7 +123,9 @@ from sim.results import (
 )
 from sim.scenario import (
     calibration_problems,
+    check_override_names,
     resolve_scenario_path,
+    scenario_file,
     scenario_to_dict,
     target_value,
     validate_document,
@@ -234,11 +236,12 @@ def load_calibration(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     here. Every problem (scenario or calibration) becomes one line with file, line and key
     path, raised together as a ScenarioError.
     """
-    path = resolve_scenario_path(path)
+    path = scenario_file(path)
     document, raw = _document_without_calibration(path)
     if raw is None:
         raise ScenarioError([document.problem((), "no `calibration:` section (see scenarios/calibrate_baseline.yaml)")])
     if overrides:
+        check_override_names(document, overrides)
         document = apply_overrides(document, list(overrides))
     problems: list[Problem] = []
     scenario = None
@@ -264,7 +267,7 @@ def load_scenario_ignoring_calibration(path: str | Path) -> Scenario:
     Raises:
         ScenarioError: the rest of the file is not a valid scenario.
     """
-    document, _ = _document_without_calibration(resolve_scenario_path(path))
+    document, _ = _document_without_calibration(scenario_file(path))
     return validate_document(document)
 
 

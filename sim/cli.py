@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import sys
+import textwrap
 import traceback
 from decimal import Decimal
 from pathlib import Path
@@ -149,8 +150,24 @@ def _share(text: str) -> float:
 
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     """--workers and --dask: where the runs of a many-run command execute (sim.executors)."""
-    parser.add_argument("--workers", type=workers, default=1, help=WORKERS_HELP)
+    parser.add_argument("--workers", type=workers, default=1, metavar="N", help=WORKERS_HELP)
     parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
+
+
+SET_HELP = (
+    "change one scenario parameter for this command only, e.g. --set factions.NDF.salary_usd_month=200 "
+    "(repeatable; `run.py params` lists the keys)"
+)
+
+
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    """--set KEY=VALUE (repeatable), into `args.overrides`."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+
+
+def _examples(*commands: str) -> str:
+    """An epilog: `examples:` and one `python run.py ...` line per command (tests/test_cli.py parses each)."""
+    return "examples:\n" + "".join(f"  python run.py {command}\n" for command in commands)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -165,14 +182,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-COMPARE_EXAMPLES = """examples:
-  python run.py compare baseline salary_parity
-  python run.py compare baseline salary_parity patrons_agree --replicates 50 --workers 2
-  python run.py compare baseline baseline --set-for 2 factions.NDF.salary_usd_month=200
-  python run.py compare toy_two_towns toy_two_towns --steps 60 --set-for 2 factions.Red.salary_usd_month=120
-  python run.py compare results/baseline/20260101T120000Z results/salary_parity/20260101T121500Z
-  python run.py compare baseline salary_parity --outcomes 'defections.NDF>IRGC,clashes_total' --out results/compare/pay
-"""
+COMPARE_EXAMPLES = _examples(
+    "compare baseline salary_parity",
+    "compare baseline salary_parity patrons_agree --replicates 50 --workers 2",
+    "compare baseline baseline --set-for 2 factions.NDF.salary_usd_month=200",
+    "compare toy_two_towns toy_two_towns --set-for 2 factions.Red.salary_usd_month=90",
+    "compare results/baseline/20260101T120000Z results/salary_parity/20260101T121500Z",
+    "compare baseline salary_parity --outcomes 'defections.NDF>IRGC,clashes_total'",
+)
 
 
 def _add_compare(sub) -> None:
@@ -231,28 +248,48 @@ def _add_compare(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `run.py` argument parser: one subcommand per entry of `COMMANDS`, in `args.command`."""
+    """The `run.py` argument parser: one subcommand per entry of `COMMANDS`, in `args.command`.
+
+    Every argument has a help text and every subcommand's `--help` ends with examples
+    (`epilog`, kept verbatim by `RawDescriptionHelpFormatter`); tests/test_cli.py checks both.
+    """
+    raw = argparse.RawDescriptionHelpFormatter
     parser = OneLineParser(
         prog="run.py",
-        description="Agent-based simulation of territorial influence among armed factions.",
+        description="Agent-based simulation of territorial influence among armed factions.\n"
+        "`run.py COMMAND --help` explains a command's arguments, with examples.",
+        epilog=_examples("list", "params salary", "run baseline --steps 90", "validate baseline"),
+        formatter_class=raw,
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
 
-    run = sub.add_parser("run", help="run a scenario and write results and plots")
-    run.add_argument("scenario", help="scenario file, or a name in scenarios/ (e.g. baseline)")
-    run.add_argument("--seed", type=_seed, help="the run's seed (the root seed with --replicates)")
-    run.add_argument("--steps", type=like("steps"), help="days to simulate (default: the scenario's)")
-    run.add_argument("--replicates", type=like("sweep.replicates"), default=1, help="independent runs (default 1)")
-    _add_execution(run)
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one scenario key, e.g. --set factions.NDF.salary_usd_month=200 (repeatable)",
+    def command(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
+        description = textwrap.fill(summary[0].upper() + summary[1:] + ".", 79)  # kept as is by `raw`
+        return sub.add_parser(name, help=summary, description=description, epilog=examples, formatter_class=raw)
+
+    run = command(
+        "run",
+        "run a scenario and write results and plots",
+        _examples(
+            "run baseline",
+            "run baseline --steps 90 --replicates 8 --workers 2",
+            "run baseline --set factions.NDF.salary_usd_month=200 --out results/ndf-pay",
+            "run scenarios/toy_two_towns.yaml --seed 7 --no-plots",
+        ),
     )
+    run.add_argument(
+        "scenario", help="scenario file, or a name in scenarios/ (e.g. baseline; `run.py list` lists them)"
+    )
+    run.add_argument("--seed", type=_seed, metavar="SEED", help="the run's seed (the root seed with --replicates)")
+    run.add_argument(
+        "--steps", type=like("steps"), metavar="DAYS", help="days to simulate (default: the scenario's)"
+    )
+    run.add_argument(
+        "--replicates", type=like("sweep.replicates"), default=1, metavar="N", help="independent runs (default 1)"
+    )
+    _add_execution(run)
+    _add_set(run)
     run.add_argument(
         "--posterior",
         type=Path,
@@ -260,38 +297,110 @@ def build_parser() -> argparse.ArgumentParser:
         help="a calibration's posterior.csv (or its directory): replicate k runs with kept draw k "
         "(cycled) instead of the scenario's values",
     )
-    run.add_argument("--out", type=Path, help="write exactly here (default results/<scenario>/<timestamp>/)")
+    run.add_argument(
+        "--out", type=Path, metavar="DIR", help="write exactly here (default results/<scenario>/<timestamp>/)"
+    )
     run.add_argument("--no-plots", action="store_true", help="skip drawing plots")
 
-    validate = sub.add_parser("validate", help="check scenario files without running them")
-    validate.add_argument("scenarios", nargs="+", help="scenario files or names")
-    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    validate = command(
+        "validate",
+        "check scenario files without running them",
+        _examples(
+            "validate baseline",
+            "validate scenarios/*.yaml",
+            "validate baseline --set rules.clashes.p_max=0.01",
+        ),
+    )
+    validate.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or names in scenarios/")
+    _add_set(validate)
 
-    sub.add_parser("list", help="list the scenarios in scenarios/ with their descriptions")
+    command("list", "list the scenarios in scenarios/ with their descriptions", _examples("list"))
 
-    plot = sub.add_parser("plot", help="redraw the plots of a results directory from its files")
-    plot.add_argument("results_dir", type=Path)
+    params = command(
+        "params",
+        "what a scenario parameter means: unit, default, range, source and help, from the schema",
+        _examples(
+            "params",
+            "params salary",
+            "params 'rules.clashes.*'",
+            "params factions.IRGC.salary_usd_month",
+            "params 'factions.<faction>.posture' --scenario toy_two_towns",
+            "params --format csv",
+        ),
+    )
+    params.add_argument(
+        "query",
+        nargs="?",
+        metavar="PATTERN|KEY",
+        help="a key path as for --set (shows that parameter in full), or a word or glob matched against key paths "
+        "and help texts, case-insensitive (default: list every parameter)",
+    )
+    params.add_argument(
+        "--scenario",
+        default=DEFAULT_SCENARIO,
+        metavar="SCENARIO",
+        help=f"scenario whose values and citations are shown (default {DEFAULT_SCENARIO})",
+    )
+    params.add_argument(
+        "--format",
+        choices=("text", "markdown", "csv"),
+        default="text",
+        help="text (default; fits 100 columns), markdown (a table) or csv",
+    )
 
-    sweep = sub.add_parser("sweep", help="run the scenario's `sweep:` design (resumable)")
+    plot = command(
+        "plot",
+        "redraw the plots of a results directory from its files",
+        _examples(
+            "plot results/baseline/20250101-120000",
+        ),
+    )
+    plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
+
+    sweep = command(
+        "sweep",
+        "run the scenario's `sweep:` design (resumable)",
+        _examples(
+            "sweep sweep_salary_mediation --workers 2",
+            "sweep sweep_salary_mediation --steps 120 --out results/sweep-short",
+            "sweep sweep_salary_mediation --resume results/sweep-short",
+        ),
+    )
     sweep.add_argument("scenario", help="scenario file with a `sweep:` section, or its name in scenarios/")
-    sweep.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
-    sweep.add_argument("--steps", type=like("steps"), help="days per run (default: the scenario's)")
+    sweep.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
+    sweep.add_argument("--steps", type=like("steps"), metavar="DAYS", help="days per run (default: the scenario's)")
     _add_execution(sweep)
-    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    sweep.add_argument("--out", type=Path, help="sweep directory (default results/<scenario>/sweep-<timestamp>/)")
+    _add_set(sweep)
+    sweep.add_argument(
+        "--out", type=Path, metavar="DIR", help="sweep directory (default results/<scenario>/sweep-<timestamp>/)"
+    )
     sweep.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted sweep in DIR")
     sweep.add_argument("--no-analysis", action="store_true", help="skip the analysis and plots at the end")
 
-    analyze = sub.add_parser("analyze", help="summaries, sensitivity indices and plots of a sweep directory")
-    analyze.add_argument("sweep_dir", type=Path)
-
-    patterns = sub.add_parser(
-        "validate-patterns", help="check that the scenario reproduces the article's patterns across replicates"
+    analyze = command(
+        "analyze",
+        "summaries, sensitivity indices and plots of a sweep directory",
+        _examples(
+            "analyze results/sweep_salary_mediation/sweep-20250101-120000",
+        ),
     )
-    patterns.add_argument("scenario")
-    patterns.add_argument("--replicates", type=like("sweep.replicates"), default=100, help="runs (default 100)")
+    analyze.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="a directory written by `run.py sweep`")
+
+    patterns = command(
+        "validate-patterns",
+        "check that the scenario reproduces the article's patterns across replicates",
+        _examples(
+            "validate-patterns baseline",
+            "validate-patterns baseline --replicates 20 --steps 180 --workers 2",
+            "validate-patterns baseline --seeds 20191101 9002 --variants",
+        ),
+    )
+    patterns.add_argument("scenario", help="scenario with a `validation:` section, or its name in scenarios/")
+    patterns.add_argument(
+        "--replicates", type=like("sweep.replicates"), default=100, metavar="N", help="runs (default 100)"
+    )
     seeding = patterns.add_mutually_exclusive_group()
-    seeding.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    seeding.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
     seeding.add_argument(
         "--seeds",
         type=_seed,
@@ -312,16 +421,23 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument(
         "--threshold",
         type=_share,
+        metavar="SHARE",
         help="share of runs each pattern must reach, in (0, 1] (default: the scenario's validation.threshold, 0.90)",
     )
     _add_execution(patterns)
-    patterns.add_argument("--steps", type=like("steps"))
-    patterns.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    patterns.add_argument("--out", type=Path, help="report directory (default results/<scenario>/validation-<ts>/)")
+    patterns.add_argument("--steps", type=like("steps"), metavar="DAYS", help="days per run (default: the scenario's)")
+    _add_set(patterns)
+    patterns.add_argument(
+        "--out", type=Path, metavar="DIR", help="report directory (default results/<scenario>/validation-<ts>/)"
+    )
 
-    variants = sub.add_parser(
+    variants = command(
         "compare-variants",
-        help="run the base and its policy variants on common seeds; paired differences with bootstrap intervals",
+        "run the base and its policy variants on common seeds; paired differences with bootstrap intervals",
+        _examples(
+            "compare-variants",
+            "compare-variants baseline --variant salary_parity --replicates 20 --workers 2",
+        ),
     )
     variants.add_argument(
         "base", nargs="?", default=DEFAULT_SCENARIO, help=f"base scenario (default {DEFAULT_SCENARIO})"
@@ -335,36 +451,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="a variant scenario (repeatable; default: the six policy variants of scenarios/)",
     )
     variants.add_argument(
-        "--replicates", type=like("sweep.replicates"), default=100, help="runs per scenario (default 100)"
+        "--replicates", type=like("sweep.replicates"), default=100, metavar="N", help="runs per scenario (default 100)"
     )
-    variants.add_argument("--seed", type=_seed, help="root seed (default: the base scenario's)")
+    variants.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the base scenario's)")
     _add_execution(variants)
-    variants.add_argument("--steps", type=like("steps"), help="days per run (default: the base scenario's)")
-    variants.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    variants.add_argument("--out", type=Path, help="output directory (default results/<base>/variants-<ts>/)")
+    variants.add_argument(
+        "--steps", type=like("steps"), metavar="DAYS", help="days per run (default: the base scenario's)"
+    )
+    _add_set(variants)
+    variants.add_argument(
+        "--out", type=Path, metavar="DIR", help="output directory (default results/<base>/variants-<ts>/)"
+    )
 
     _add_compare(sub)
 
-    calibrate = sub.add_parser("calibrate", help="fit the scenario's `calibration:` parameters to the article (ABC)")
-    calibrate.add_argument("scenario")
-    calibrate.add_argument("--seed", type=_seed, help="root seed (default: the scenario's)")
+    calibrate = command(
+        "calibrate",
+        "fit the scenario's `calibration:` parameters to the article (ABC)",
+        _examples(
+            "calibrate calibrate_baseline --workers 2",
+            "calibrate calibrate_baseline --out results/calibration-1",
+            "calibrate calibrate_baseline --resume results/calibration-1",
+        ),
+    )
+    calibrate.add_argument("scenario", help="scenario with a `calibration:` section, or its name in scenarios/")
+    calibrate.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
     _add_execution(calibrate)
-    calibrate.add_argument("--out", type=Path, help="output directory (default results/<scenario>/calibration-<ts>/)")
-    calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration")
+    calibrate.add_argument(
+        "--out", type=Path, metavar="DIR", help="output directory (default results/<scenario>/calibration-<ts>/)"
+    )
+    calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration in DIR")
 
-    robust = sub.add_parser(
+    robust = command(
         "robustness",
-        help="where in the assumptions' plausible ranges do the verdicts hold? (Latin hypercube, PRIM; resumable)",
+        "where in the assumptions' plausible ranges do the verdicts hold? (Latin hypercube, PRIM; resumable)",
+        _examples(
+            "robustness baseline --workers 2",
+            "robustness baseline --points 16 --replicates 2 --steps 180 --variant salary_parity",
+        ),
     )
     robust.add_argument("scenario", help="scenario with a `robustness:` section (e.g. baseline)")
     robust.add_argument(
-        "--points", type=like("robustness.points"), help="Latin-hypercube points (default: the scenario's)"
+        "--points",
+        type=like("robustness.points"),
+        metavar="N",
+        help="Latin-hypercube points (default: the scenario's)",
     )
     robust.add_argument(
-        "--replicates", type=like("robustness.replicates"), help="runs per point and scenario (default: the scenario's)"
+        "--replicates",
+        type=like("robustness.replicates"),
+        metavar="N",
+        help="runs per point and scenario (default: the scenario's)",
     )
-    robust.add_argument("--seed", type=_seed, help="root seed of the design and the runs (default: the scenario's)")
-    robust.add_argument("--steps", type=like("steps"), help="days per run (default: the scenario's)")
+    robust.add_argument(
+        "--seed", type=_seed, metavar="SEED", help="root seed of the design and the runs (default: the scenario's)"
+    )
+    robust.add_argument("--steps", type=like("steps"), metavar="DAYS", help="days per run (default: the scenario's)")
     robust.add_argument(
         "--variant",
         dest="variants",
@@ -374,28 +516,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="a policy variant to judge (repeatable; default: every variant of the scenario)",
     )
     _add_execution(robust)
-    robust.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    robust.add_argument("--out", type=Path, help="output directory (default results/<scenario>/robustness-<ts>/)")
+    _add_set(robust)
+    robust.add_argument(
+        "--out", type=Path, metavar="DIR", help="output directory (default results/<scenario>/robustness-<ts>/)"
+    )
     robust.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted robustness job in DIR")
 
-    export = sub.add_parser("export-acled", help="write a results directory's events in ACLED's column layout")
-    export.add_argument("results_dir", type=Path)
+    export = command(
+        "export-acled",
+        "write a results directory's events in ACLED's column layout",
+        _examples(
+            "export-acled results/baseline/20250101-120000",
+            "export-acled results/baseline/20250101-120000 --out events.csv",
+        ),
+    )
+    export.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
     export.add_argument(
-        "--out", type=Path, help="new CSV to write, never replaced (default RESULTS_DIR/acled_events.csv)"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="new CSV to write, never replaced (default RESULTS_DIR/acled_events.csv)",
     )
 
-    compare = sub.add_parser(
+    compare = command(
         "compare-events",
-        help="monthly events and fatalities per event type and place: model against an ACLED export",
+        "monthly events and fatalities per event type and place: model against an ACLED export",
+        _examples(
+            "compare-events results/baseline/20250101-120000 acled_export.csv",
+            "compare-events results/baseline/20250101-120000 acled_export.csv --match-km 10",
+        ),
     )
-    compare.add_argument("results_dir", type=Path)
+    compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
     compare.add_argument(
         "observed",
         type=Path,
+        metavar="OBSERVED_CSV",
         help="observed CSV, ACLED layout (event_date, event_type, fatalities; latitude/longitude or location)",
     )
     compare.add_argument(
-        "--out", type=Path, help="output directory, new or empty (default RESULTS_DIR/events-<UTC timestamp>/)"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output directory, new or empty (default RESULTS_DIR/events-<UTC timestamp>/)",
     )
     compare.add_argument(
         "--match-km",
@@ -404,10 +566,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="an event belongs to the nearest place within KM km (default: 2 cells of the grid, in km)",
     )
 
-    explore = sub.add_parser("explore", help="open the interactive explorer in a browser (needs the ui extra)")
-    explore.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO)
+    explore = command(
+        "explore",
+        "open the interactive explorer in a browser (needs the ui extra)",
+        _examples(
+            "explore",
+            "explore toy_two_towns --port 8765 --open",
+        ),
+    )
     explore.add_argument(
-        "--port", type=bounded_int(*PORTS), help=f"localhost port, {PORTS[0]}..{PORTS[1]} (default or 0: a free one)"
+        "scenario",
+        nargs="?",
+        default=DEFAULT_SCENARIO,
+        help=f"scenario to open first, a name in scenarios/ or a file (default {DEFAULT_SCENARIO})",
+    )
+    explore.add_argument(
+        "--port",
+        type=bounded_int(*PORTS),
+        metavar="PORT",
+        help=f"localhost port, {PORTS[0]}..{PORTS[1]} (default or 0: a free one)",
     )
     explore.add_argument("--open", action="store_true", help="also open the page in the default browser")
     return parser
@@ -476,6 +653,17 @@ def cmd_list(args) -> int:
     for name, description in rows:
         print(f"{name:<{width}}  {description}")
     return EXIT_OK
+
+
+def cmd_params(args) -> int:
+    """`run.py params [PATTERN|KEY]`: list the parameters a pattern matches, or one in full (`sim.params`).
+
+    Returns EXIT_OK; an unknown scenario, key path or a pattern matching nothing raises
+    ScenarioError (exit 2, with the closest names).
+    """
+    from sim.params import cli_params
+
+    return cli_params(args)
 
 
 def cmd_plot(args) -> int:
@@ -662,6 +850,7 @@ COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
     "list": cmd_list,
+    "params": cmd_params,
     "plot": cmd_plot,
     "sweep": cmd_sweep,
     "analyze": cmd_analyze,

@@ -355,8 +355,17 @@ def provenance_source(provenance: Mapping[str, str], key: str) -> str:
     return UNCITED
 
 
-def _expand(key: str, data: Any) -> list[tuple[tuple[str, ...], str, Any]]:
-    """Concrete (entity labels, key path, value) for a placeholder key in dumped scenario data."""
+def expand_key(key: str, data: Any) -> list[tuple[tuple[str, ...], str, Any]]:
+    """Concrete (entity labels, key path, value) for a placeholder key in dumped scenario data.
+
+    Args:
+        key: A key path with placeholders, e.g. `factions.<faction>.salary_usd_month`.
+        data: A scenario as plain data (`Scenario.model_dump()`).
+
+    Returns:
+        One (labels, key path, value) per entry the data holds, e.g.
+        `(("IRGC",), "factions.IRGC.salary_usd_month", 200.0)`; empty if the data has none.
+    """
     out: list[tuple[tuple[str, ...], str, Any]] = []
 
     def go(parts: list[str], node: Any, labels: tuple[str, ...], path: list[str]) -> None:
@@ -453,7 +462,7 @@ def parameter_rows(scenario: Scenario | None = None) -> list[dict]:
 
 def _baseline_and_source(leaf: _Leaf, data: dict, provenance: Mapping[str, str], default: Any, required: bool) -> dict:
     per_entity = "<" in leaf.key
-    concrete = _expand(leaf.key, data)
+    concrete = expand_key(leaf.key, data)
     differing = [(labels, path, value) for labels, path, value in concrete if required or value != default]
     baseline_values = {path: value for _, path, value in differing}
     if per_entity:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.suggest import unknown
+
 DEFAULT_WINDOW_DAYS = 30  # default window of the *_window_peak outcomes (targets.window_days)
 DEFAULT_QUIET_DAYS = 14  # default lull that separates two clash episodes (clash_episodes)
 DEFAULT_CALM_DAYS = 90  # default horizon of agreements_unbroken
@@ -675,7 +677,7 @@ def check_outcome_name(name: str, scenario) -> str | None:
     """Why an outcome name is not valid for this scenario, or None if it is."""
     kind, subject = parse(name)
     if kind not in KINDS:
-        return f"unknown outcome '{kind}'; known: {', '.join(KINDS)}"
+        return f"unknown outcome '{kind}' {unknown(kind, KINDS, 'known')}"
     spec = KINDS[kind]
     if spec.subject is None:
         return None if subject is None else f"outcome '{kind}' takes no subject"
@@ -687,11 +689,11 @@ def check_outcome_name(name: str, scenario) -> str | None:
         return f"outcome '{kind}' needs a subject: {kind}.<{spec.subject}>"
     militias = [n for n, f in scenario.factions.items() if f.kind == "militia"]
     if spec.subject == "militia" and subject not in militias:
-        return f"no militia named '{subject}' (known: {', '.join(militias)})"
+        return f"no militia named '{subject}' {unknown(subject, militias, 'known')}"
     if spec.subject == "faction" and subject not in scenario.factions:
-        return f"no faction named '{subject}'"
+        return f"no faction named '{subject}' {unknown(subject, scenario.factions, 'known')}"
     if spec.subject == "site" and subject not in scenario.sites:
-        return f"no site named '{subject}'"
+        return f"no site named '{subject}' {unknown(subject, scenario.sites, 'known')}"
     if spec.subject == "flow":
         a, sep, b = subject.partition(">")
         if not sep or a not in militias or b not in militias or a == b:

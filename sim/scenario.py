@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,7 +22,9 @@ from sim.geography import project
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
+from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
+    OVERRIDE_FILE,
     Problem,
     ScenarioError,
     SourcedDocument,
@@ -66,20 +69,124 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
     Raises ScenarioError (one Problem per line) on any bad input.
     """
-    path = resolve_scenario_path(path)
+    path = scenario_file(path)
     document = load_scenario_document(str(path))
     if overrides:
+        check_override_names(document, overrides)
         document = apply_overrides(document, list(overrides))
     return validate_document(document)
 
 
+def _is_bare_name(path: str | Path) -> bool:
+    """A scenario named as in scenarios/ (`baseline`), not a file path (`x.yaml`, `dir/x`)."""
+    text = str(path)
+    return Path(text).suffix not in (".yaml", ".yml") and "/" not in text and os.sep not in text
+
+
 def resolve_scenario_path(path: str | Path) -> Path:
-    """Accept a path, or a bare scenario name found in the project's `scenarios/`."""
+    """Accept a path, or a bare scenario name found in the project's `scenarios/`.
+
+    Returns the path as given when neither exists (`scenario_file` refuses that instead).
+    """
     p = Path(path)
-    if p.exists() or p.suffix in (".yaml", ".yml") or "/" in str(path):
+    if p.exists() or not _is_bare_name(path):
         return p
     candidate = SCENARIO_DIR / f"{path}.yaml"
     return candidate if candidate.exists() else p
+
+
+def scenario_file(path: str | Path) -> Path:
+    """The scenario file a path or a bare name stands for (`resolve_scenario_path`), which must exist.
+
+    Raises:
+        ScenarioError: neither the file nor a scenario of that name in scenarios/ exists; the
+            one-line message suggests the closest scenario names (or file names beside the
+            path) and lists the scenarios, e.g. "unknown scenario 'baselin' (did you mean
+            'baseline'? scenarios: baseline, ...)".
+    """
+    resolved = resolve_scenario_path(path)
+    if resolved.exists():
+        return resolved
+    if _is_bare_name(path):
+        names = sorted(p.stem for p in SCENARIO_DIR.glob("*.y*ml"))
+        where = f"scenarios in {_shown(SCENARIO_DIR)}"
+        message = f"unknown scenario '{path}' {unknown(str(path), names, where)}"
+        raise ScenarioError([Problem("", "", None, message)])
+    folder = resolved.parent
+    siblings = sorted(p.name for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+    found = close_matches(resolved.name, siblings, n=1)
+    hint = f" (did you mean '{folder / found[0]}'?)" if found else ""
+    raise ScenarioError([Problem(str(path), "", None, f"no such file{hint}")])
+
+
+def _shown(directory: Path) -> str:
+    """A directory as a reader would type it: relative to the current one where it lies below it."""
+    try:
+        return f"{directory.resolve().relative_to(Path.cwd().resolve())}/"
+    except ValueError:
+        return f"{directory}/"
+
+
+def check_override_names(document: SourcedDocument, overrides: list[str] | tuple[str, ...]) -> None:
+    """Refuse a `--set` whose key path steps into an entry the scenario lacks (a misspelled faction).
+
+    `--set factions.IRGX.salary_usd_month=1` would otherwise create a faction 'IRGX' and fail
+    on its missing label. A path through a named section of the schema (`sites`, `tribes`,
+    `factions`, `patrons`: maps whose entries are sections) may only end at a new entry (a
+    whole new entity given as a mapping), not pass through one.
+
+    Raises:
+        ScenarioError: one problem per such override, e.g. "scenario 'baseline' has no faction
+            'IRGX' (did you mean 'IRGC'? factions: IRGC, NDF, ...)". Malformed overrides are
+            left to `apply_overrides`, which says what is wrong with them.
+    """
+    problems = []
+    for assignment in overrides:
+        if not isinstance(assignment, str) or "=" not in assignment:
+            continue
+        try:
+            segments = keypath.parts(assignment.split("=", 1)[0].strip())
+        except keypath.KeyPathError:
+            continue
+        why = missing_entry(document.data, segments)
+        if why:
+            problems.append(Problem(OVERRIDE_FILE, keypath.join(segments), None, why))
+    if problems:
+        raise ScenarioError(problems)
+
+
+def missing_entry(data: dict, segments: tuple[str, ...] | str) -> str | None:
+    """Why a key path passes through an entry of a named section that `data` lacks; None if it does not.
+
+    Args:
+        data: A scenario as plain data (a document's, or `scenario_to_dict`'s).
+        segments: The key path, dotted or as its segments.
+
+    Returns:
+        One line such as "scenario 'baseline' has no faction 'IRGX' (did you mean 'IRGC'?
+        factions: IRGC, NDF, ...)", or None when every named entry on the path exists (the
+        path may still end in a key the schema refuses: validation says so).
+    """
+    segments = keypath.parts(segments)
+    node_type: Any = Scenario
+    node: Any = data
+    for position, part in enumerate(segments):
+        plain = unwrap(node_type)
+        if get_origin(plain) is dict:
+            entry_type = unwrap(get_args(plain)[1])
+            named = isinstance(entry_type, type) and issubclass(entry_type, BaseModel)
+            present = isinstance(node, dict) and part in node
+            if named and not present and position < len(segments) - 1:
+                section = segments[position - 1] if position else "entries"
+                names = list(node) if isinstance(node, dict) else []
+                singular = section[:-1] if section.endswith("s") else section
+                name = data.get("name", "this scenario") if isinstance(data, dict) else "this scenario"
+                return f"scenario '{name}' has no {singular} '{part}' {unknown(part, names, section)}"
+        node_type = child_type(node_type, part)
+        if node_type is None:
+            return None
+        node = node.get(part) if isinstance(node, dict) else None
+    return None
 
 
 def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
@@ -158,7 +265,7 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
     value = error.get("input")
     if kind == "extra_forbidden":
         valid = _valid_keys(model, loc[:-1])
-        message = f"unknown key '{loc[-1]}'" + (f"; valid keys: {', '.join(valid)}" if valid else "")
+        message = f"unknown key '{loc[-1]}'" + (f" {unknown(str(loc[-1]), valid, 'valid keys')}" if valid else "")
     elif kind == "missing":
         message = "required key is missing"
     else:
@@ -190,8 +297,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
 
     def need(collection: dict, name: str | None, path: tuple, what: str) -> None:
         if name is not None and name not in collection:
-            known = ", ".join(collection) or "none defined"
-            problems.append(doc.problem(path, f"no {what} named '{name}' (known: {known})"))
+            problems.append(doc.problem(path, f"no {what} named '{name}' {unknown(name, collection, 'known')}"))
 
     g = s.grid
     for name, site in s.sites.items():
@@ -299,12 +405,38 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
     return problems
 
 
+def not_a_parameter(data: dict, key: str) -> str:
+    """The message for a key path (swept, calibrated, ranged) that names no parameter of the scenario in `data`.
+
+    "'KEY' is not a scenario parameter", then why where it can be told: an entry the scenario
+    lacks (`missing_entry`), or a misspelled key of a section with its likely correction.
+    """
+    text = f"'{key}' is not a scenario parameter"
+    try:
+        segments = keypath.parts(key)
+    except keypath.KeyPathError as error:
+        return f"{text}: {error.message}"
+    why = missing_entry(data, segments)
+    if why:
+        return f"{text}: {why}"
+    node: Any = Scenario
+    for position, part in enumerate(segments):
+        plain = unwrap(node)
+        if isinstance(plain, type) and issubclass(plain, BaseModel) and part not in plain.model_fields:
+            where = keypath.join(segments[:position]) or "the top level"
+            return f"{text}: no key '{part}' in {where}{did_you_mean(part, plain.model_fields)}"
+        node = child_type(node, part)
+        if node is None:
+            break
+    return text
+
+
 def _parameter_problems(
     s: Scenario, dumped: dict, doc: SourcedDocument, path: tuple, key: str, trial_values: list
 ) -> list[Problem]:
     """A swept or calibrated key must be a scenario parameter, valid at every trial value."""
     if key.split(".")[0] in NOT_PARAMETERS or not keypath.exists(dumped, key):
-        return [doc.problem(path, f"'{key}' is not a scenario parameter")]
+        return [doc.problem(path, not_a_parameter(dumped, key))]
     base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
     for value in trial_values:
         try:
@@ -376,7 +508,11 @@ def validation_problems_of(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     for i, variant in enumerate(v.variants):
         if variant_path(variant.scenario, here) is None:
             problems.append(
-                doc.problem(("validation", "variants", i, "scenario"), f"no scenario file '{variant.scenario}'")
+                doc.problem(
+                    ("validation", "variants", i, "scenario"),
+                    f"no scenario file '{variant.scenario}'"
+                    + did_you_mean(variant.scenario, [p.stem for p in SCENARIO_DIR.glob("*.y*ml")]),
+                )
             )
         for j, expectation in enumerate(variant.expect):
             why = check_outcome_name(expectation.outcome, s)
@@ -553,7 +689,7 @@ def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list
             problems.append(
                 doc.problem(
                     path,
-                    f"'{key}' is not a scenario parameter (if an override removed it, "
+                    f"{not_a_parameter(dumped, key)} (if an override removed it, "
                     "also --set robustness=null to drop the robustness section)",
                 )
             )

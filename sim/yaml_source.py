@@ -128,8 +128,10 @@ class Problem:
     message: str  # short, lower-case start, no trailing period
 
     def __str__(self) -> str:
-        """``FILE:LINE: KEY_PATH: MESSAGE``, dropping ``:LINE`` / ``KEY_PATH: `` when unknown."""
+        """``FILE:LINE: KEY_PATH: MESSAGE``, dropping ``FILE:`` / ``:LINE`` / ``KEY_PATH: `` when unknown."""
         location = self.file if self.line is None else f"{self.file}:{self.line}"
+        if not location:  # no file at all (a scenario name that names none)
+            return f"{self.key_path}: {self.message}" if self.key_path else self.message
         if self.key_path:
             return f"{location}: {self.key_path}: {self.message}"
         return f"{location}: {self.message}"

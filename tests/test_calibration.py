@@ -238,7 +238,12 @@ calibration:
         ("accept: 0.1", "accept: 1.5", "calibration.accept", "less than or equal to 1"),
         ("accept: 0.1", "accept: 0", "calibration.accept", "greater than 0"),
         ("accept: 0.1", "accept: 0.01", "calibration", "keeps no draw"),
-        ("samples: 50", "samples: 50\n  sample: 50", "calibration.sample", "unknown key 'sample'; valid keys: accept"),
+        (
+            "samples: 50",
+            "samples: 50\n  sample: 50",
+            "calibration.sample",
+            "unknown key 'sample' (did you mean 'samples'? valid keys: accept",
+        ),
         (
             "outcome: killed_window_peak",
             "outcome: nonsense_total",

@@ -275,3 +275,166 @@ def test_kill_9_while_writing_leaves_no_results_directory(tmp_path):
     assert not out.exists()
     staging = [p for p in tmp_path.iterdir() if p.name != ".killed.lock"]  # the dead job's lock: taken over later
     assert staging and all(p.name.startswith(".killed.partial-") for p in staging)
+
+
+# --------------------------------------------------------------------------- help, examples, suggestions
+
+
+def _parsers():
+    """(name, parser) of run.py and of each of its subcommands (those added later too)."""
+    import argparse
+
+    from sim.cli import build_parser
+
+    top = build_parser()
+    found = [("run.py", top)]
+    for action in top._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found += sorted(action.choices.items())
+    return found
+
+
+def test_every_argument_has_help_and_every_command_ends_with_examples_that_parse():
+    import argparse
+    import shlex
+
+    from sim.cli import COMMANDS, build_parser
+
+    parsers = _parsers()
+    assert {name for name, _ in parsers[1:]} == set(COMMANDS)
+    for name, parser in parsers:
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help.strip() and action.help != argparse.SUPPRESS, (
+                f"{name}: {action.option_strings or action.dest} has no help"
+            )
+        assert isinstance(parser.formatter_class, type) and issubclass(
+            parser.formatter_class, argparse.RawDescriptionHelpFormatter
+        ), f"{name}: examples need RawDescriptionHelpFormatter to keep their lines"
+        epilog = parser.epilog or ""
+        assert epilog.startswith("examples:"), f"{name}: --help does not end with examples"
+        examples = [line.strip() for line in epilog.splitlines()[1:] if line.strip()]
+        assert examples, f"{name}: no example"
+        for line in examples:
+            assert len(line) <= 96, f"{name}: example {line!r} does not fit a 100-column terminal"
+            words = shlex.split(line)
+            assert words[:2] == ["python", "run.py"], f"{name}: {line!r} is not a run.py command"
+            if name != "run.py":
+                assert words[2] == name, f"{name}: example {line!r} is for another command"
+            try:
+                build_parser().parse_args(words[2:])
+            except SystemExit as stop:
+                raise AssertionError(f"{name}: example {line!r} does not parse (exit {stop.code})") from None
+        assert "examples:\n" in parser.format_help()  # shown, as written
+
+
+def _one_line_refusal(capsys, *argv):
+    from sim.cli import main
+
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err, err
+    return err
+
+
+def test_a_misspelled_scenario_name_suggests_the_scenario_and_lists_them(capsys):
+    err = _one_line_refusal(capsys, "run", "baselin", "--steps", 2, "--no-plots")
+    assert "unknown scenario 'baselin' (did you mean 'baseline'?" in err
+    assert "toy_two_towns" in err  # the scenarios to choose from
+    err = _one_line_refusal(capsys, "calibrate", "calibrate_baselin")
+    assert "did you mean 'calibrate_baseline'?" in err
+
+
+def test_a_misspelled_scenario_file_suggests_the_file_beside_it(capsys):
+    err = _one_line_refusal(capsys, "validate", SCENARIOS / "toy_two_town.yaml")
+    assert "no such file" in err and f"did you mean '{SCENARIOS / 'toy_two_towns.yaml'}'?" in err
+
+
+def test_a_misspelled_override_key_suggests_the_key(capsys):
+    err = _one_line_refusal(capsys, "validate", "baseline", "--set", "factions.IRGC.salery_usd_month=1")
+    assert err.startswith("--set: factions.IRGC.salery_usd_month: unknown key 'salery_usd_month'")
+    assert "did you mean 'salary_usd_month'?" in err
+    err = _one_line_refusal(capsys, "validate", "baseline", "--set", "rules.clashs.p_max=0.1")
+    assert "did you mean 'clashes'?" in err
+
+
+def test_an_override_of_an_entry_the_scenario_lacks_names_it_and_suggests_one(capsys):
+    # Before: "factions.IRGX.label: required key is missing", as if a new faction were meant.
+    err = _one_line_refusal(capsys, "run", "baseline", "--steps", 2, "--set", "factions.IRGX.salary_usd_month=1")
+    assert "scenario 'baseline' has no faction 'IRGX' (did you mean 'IRGC'? factions: IRGC, NDF" in err
+    err = _one_line_refusal(capsys, "validate", "toy_two_towns", "--set", "sites.west_twn.population=10")
+    assert "scenario 'toy_two_towns' has no site 'west_twn' (did you mean 'west_town'" in err
+    assert "sites: west_town, east_town" in err
+    # A whole new entry is still a new entry, validated as such.
+    from sim.scenario import load_scenario
+
+    added = load_scenario("toy_two_towns", ["factions.Green={label: Green}"])
+    assert "Green" in added.factions
+
+
+def test_names_in_cross_references_outcomes_and_swept_keys_get_suggestions(capsys):
+    err = _one_line_refusal(capsys, "validate", "baseline", "--set", "factions.NDF.patron=Rusia")
+    assert "no patron named 'Rusia' (did you mean 'Russia'?" in err
+    err = _one_line_refusal(capsys, "validate", "sweep_salary_mediation", "--set", "sweep.outputs=[kiled_total]")
+    assert "unknown outcome 'kiled_total' (did you mean 'killed_total'" in err
+    swept = "sweep.parameters={factions.IRGX.salary_usd_month: [100, 200]}"
+    err = _one_line_refusal(capsys, "validate", "sweep_salary_mediation", "--set", swept)
+    assert "has no faction 'IRGX' (did you mean 'IRGC'?" in err
+    swept = "sweep.parameters={rules.clashes.pmax: [0.1]}"
+    err = _one_line_refusal(capsys, "validate", "sweep_salary_mediation", "--set", swept)
+    assert "no key 'pmax' in rules.clashes (did you mean 'p_max'?)" in err
+
+
+def _text(node, constants):
+    """The text of a string expression in a test file: literals, f-strings (their literal parts), named constants."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_text(v, constants) for v in node.values if isinstance(v, ast.Constant)) + " …"
+    if isinstance(node, ast.Name):
+        return constants.get(node.id, "")
+    if isinstance(node, ast.BinOp):
+        return _text(node.left, constants) + _text(node.right, constants)
+    return ""
+
+
+def test_every_skip_says_what_is_missing_how_to_get_it_and_what_is_skipped():
+    """A skipped test's reason tells a user what is missing, how to get it, and what is left untested.
+
+    tests/test_browser.py is left out here (it belongs to the explorer's work).
+    """
+    import ast
+
+    for path in sorted((PROJECT / "tests").glob("test_*.py")):
+        if path.name == "test_browser.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = {
+            target.id: _text(node.value, {})
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            name = node.func.attr
+            if name not in ("skip", "importorskip", "skipif"):
+                continue
+            reasons = [k.value for k in node.keywords if k.arg in ("reason", "msg")]
+            if name == "skip" and node.args:
+                reasons.append(node.args[0])
+            where = f"{path.name}:{node.lineno}"
+            assert reasons, f"{where}: pytest.{name} without a reason"
+            text = _text(reasons[0], constants)
+            assert "skipped" in text or "untested" in text, (
+                f"{where}: the reason does not say what is left out: {text!r}"
+            )
+            assert "install" in text or "/" in text or "only Linux" in text, (
+                f"{where}: the reason does not say how to get what is missing: {text!r}"
+            )
+            assert "seeds folder" not in text

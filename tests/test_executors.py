@@ -103,7 +103,11 @@ def test_executors_imports_nothing_from_sim():
 @pytest.fixture(scope="module")
 def scheduler():
     """The address of a 2-worker Dask LocalCluster, reached as an external scheduler."""
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed",
+        reason="Dask's distributed package is not installed (pip install 'dask[distributed]'): the checks that "
+        "runs on a Dask cluster (--dask) give the same numbers are skipped; other executors are tested",
+    )
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
     )

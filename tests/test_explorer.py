@@ -23,7 +23,11 @@ from sim.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 
 EXPLORABLE = [name for name, _ in core.list_explorable()]
 HAS_UI = importlib.util.find_spec("solara") is not None
-needs_ui = pytest.mark.skipif(not HAS_UI, reason="the ui extra (solara) is not installed: pip install -e '.[ui]'")
+needs_ui = pytest.mark.skipif(
+    not HAS_UI,
+    reason="the ui extra (Solara) is not installed (pip install -e '.[ui]'): the explorer's page tests are "
+    "skipped; its model-side tests and the rest of the project do not need it",
+)
 SALARY = "factions.IRGC.salary_usd_month"
 
 
@@ -280,7 +284,11 @@ def test_the_model_never_imports_the_explorer():
 @pytest.fixture()
 def page(monkeypatch, out_dir):
     """The explorer page rendered in-process (no server, no browser) on the toy scenario."""
-    solara = pytest.importorskip("solara", reason="the ui extra (solara) is not installed")
+    solara = pytest.importorskip(
+        "solara",
+        reason="the ui extra (Solara) is not installed (pip install -e '.[ui]'): the explorer's page tests are "
+        "skipped; nothing else needs it",
+    )
     from sim.explorer.app import Page
 
     monkeypatch.setenv(core.ENV_SCENARIO, "toy_two_towns")

@@ -5,7 +5,11 @@ import copy
 
 import pytest
 
-pytest.importorskip("hypothesis")
+pytest.importorskip(
+    "hypothesis",
+    reason="hypothesis is not installed (it comes with the test extra: pip install -e '.[test]'): these "
+    "property tests of key paths are skipped; the example-based ones in test_keypath.py still run",
+)
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

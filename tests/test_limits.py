@@ -34,6 +34,10 @@ from sim.yaml_source import ScenarioError
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = "toy_two_towns"
+NO_ROBUSTNESS = (
+    "the robustness extra (EMA Workbench) is not installed (pip install -e '.[robustness]'): only the "
+    "run.py robustness caps are untested here; no other command needs it"
+)
 
 
 # --------------------------------------------------------------------------- bounded schema
@@ -287,7 +291,7 @@ def test_calibration_and_robustness_designs_are_capped():
 
 
 def test_robustness_options_go_through_the_cap(tmp_path):
-    pytest.importorskip("ema_workbench")
+    pytest.importorskip("ema_workbench", reason=NO_ROBUSTNESS)
     from sim.robustness import plan_robustness
 
     with pytest.raises(ScenarioError, match="robustness.max_runs"):
@@ -407,14 +411,18 @@ def test_a_calibrations_own_steps_are_priced(monkeypatch):
 
 
 def test_robustness_options_over_the_cap_exit_2(capsys):
-    pytest.importorskip("ema_workbench")
+    pytest.importorskip("ema_workbench", reason=NO_ROBUSTNESS)
     assert main(["robustness", "baseline", "--points", "100000", "--replicates", "1000"]) == 2
     err = capsys.readouterr().err
     assert "700,000,000 runs" in err and "--set robustness.max_runs=700000000" in err
 
 
 def test_the_explorers_own_entry_refuses_a_port_out_of_range(capsys):
-    pytest.importorskip("solara", reason="the ui extra (solara) is not installed")
+    pytest.importorskip(
+        "solara",
+        reason="the ui extra is not installed (pip install -e '.[ui]'): only the explorer's own port check is "
+        "skipped; nothing else needs it",
+    )
     from sim.explorer.server import serve
 
     assert serve("baseline", port=70000) == 2  # not an OverflowError from bind() (exit 1)

@@ -22,7 +22,15 @@ from helpers import PROJECT
 
 from sim import executors
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(),
+    reason="these checks read /proc, which only Linux has: the check that stopped commands leave no helper "
+    "process behind is skipped here (CI runs it on Linux)",
+)
+NO_DASK = (
+    "Dask's distributed package is not installed (pip install 'dask[distributed]'): only the check that a "
+    "Dask LocalCluster leaves no process behind is skipped; runs without --dask do not need it"
+)
 
 GONE_WITHIN_S = 15.0  # the property: every helper process exits this soon after its driver
 START_WITHIN_S = 120.0  # generous: the machine running the tests may be busy
@@ -174,7 +182,7 @@ def test_replicates_leave_no_process_behind(tmp_path, sig):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
 def test_a_dask_local_cluster_leaves_no_process_behind(tmp_path, sig):
-    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("distributed", reason=NO_DASK)
     driver = _start([*SWEEP, "--dask", "local", "--out", str(tmp_path / "sweep")], tmp_path)
     _assert_all_gone(driver, sig, at_least=2)  # the LocalCluster's two worker processes
 
@@ -257,7 +265,7 @@ def _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, delay_s, com
 )
 def test_a_signal_to_the_whole_process_group_stops_a_dask_local_sweep_cleanly(tmp_path, sig, status, says):
     """The LocalCluster's worker processes are in the group too (with Ctrl-C each printed a traceback)."""
-    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    pytest.importorskip("distributed", reason=NO_DASK)
     (tmp_path / "toy_sweep.yaml").write_text(TOY_SWEEP)
     command = ["sweep", "toy_sweep.yaml", "--workers", "2", "--no-analysis", "--dask", "local"]
     _assert_group_signal_stops_cleanly(tmp_path, sig, status, says, 8.0, command, at_least=2)

@@ -101,5 +101,9 @@ def test_baseline_cites_only_facts_that_exist():
 def test_article_copy_is_the_shared_original():
     shared = PROJECT.parent / "shared" / "seeds" / ARTICLE.name
     if not shared.exists():
-        pytest.skip("the shared seeds folder is not beside this checkout")
+        pytest.skip(
+            f"the source article's original is not at {shared} (it is kept outside the repository, beside the "
+            "checkout): only the check that seeds/ holds an unchanged copy is skipped; the copy in seeds/ serves "
+            "every other test"
+        )
     assert ARTICLE.read_bytes() == shared.read_bytes()
