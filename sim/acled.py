@@ -34,14 +34,14 @@ kind that names a locality (`PLACE_KINDS`: towns, crossings, oil fields); a head
 venue or post belongs to the nearest such site within the radius, and a scenario with none of
 those kinds uses all its sites. One rule serves both sides: an event belongs to the nearest
 place within `radius_km`, else to `ELSEWHERE`. The default radius is `NEAR_SITE_CELLS` times
-the longer side of a cell (6.4 km on the baseline grid), the distance within which the model
+the longer side of a grid cell (6.4 km on the baseline grid), the distance within which the model
 already locates an event at a site; `--match-km` sets another. Site coordinates come from the
 results directory's `scenario.yaml`: a site's lat/lon as given, else its cell centre through
 `grid.bounds`.
 
-- Model events: an event at a site takes that site's place; an event at a cell takes the
+- Model events: an event at a site takes that site's place; an event at a grid cell takes the
   nearest place within the radius (km between cells through the grid bounds; without bounds,
-  `NEAR_SITE_CELLS` cells).
+  `NEAR_SITE_CELLS` grid cells).
 - Observed events: by coordinates first (nearest place within the radius, km on an
   equirectangular projection); when a row has no coordinates, or the grid has no bounds, by
   name: `location` against the sites' labels and keys, ignoring case, spaces and punctuation
@@ -85,7 +85,7 @@ ACLED_COLUMNS = (
 OBSERVED_REQUIRED = ("event_date", "event_type", "fatalities")
 OBSERVED_PLACE = ("location", "latitude", "longitude")  # a row needs location, or latitude and longitude
 MODEL_EVENT_TYPES = ("Battles", "Strategic developments")  # always in the tables, zero if none occur
-NEAR_SITE_CELLS = 2.0  # a clash within this many cells of a site is located at the site
+NEAR_SITE_CELLS = 2.0  # a clash within this many grid cells of a site is located at the site
 PLACE_KINDS = ("town", "crossing", "oil_field")  # site kinds that name a locality (places)
 ELSEWHERE = "elsewhere"  # the place of events near no place
 COUNTRY_PREFIX = "SIM"  # synthetic event ids: SIM<replicate>-<n>, never confused with ACLED's
@@ -321,12 +321,12 @@ def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None
                 f"scenario '{scenario.name}' has no grid.bounds: distances in km are unknown, so --match-km "
                 "cannot be used (observed events are matched by name)"
             )
-        rule = f"no grid bounds: model events within {NEAR_SITE_CELLS:g} cells of a place, observed ones by name"
+        rule = f"no grid bounds: model events within {NEAR_SITE_CELLS:g} grid cells of a place, observed ones by name"
         lat = lon = None
     else:
         if radius_km is None:
             radius_km = NEAR_SITE_CELLS * max(cell_km)
-            rule = f"default: {NEAR_SITE_CELLS:g} cells x {max(cell_km):.2f} km (the longer side of a cell)"
+            rule = f"default: {NEAR_SITE_CELLS:g} grid cells x {max(cell_km):.2f} km (the longer side of a grid cell)"
         else:
             rule = "set with --match-km"
         grid = scenario.grid
@@ -860,7 +860,7 @@ def compare_events(
 
 
 def _compare_claimed(directory: Path, observed_path, final: Path, match_km: float | None) -> EventComparison:
-    from sim.figures import footer
+    from sim.figures import Provenance
     from sim.results import display_path, git_commit, versions, write_staged
 
     observed_path = Path(observed_path)
@@ -876,17 +876,16 @@ def _compare_claimed(directory: Path, observed_path, final: Path, match_km: floa
 
     matched = {how: int((observed["matched_by"] == how).sum()) for how in ("coordinates", "name", "none")}
     n_outside = int(observed["inside_grid"].eq(False).sum())  # NA (no coordinates or bounds) is not counted
-    seeds = f"root seed {manifest.get('root_seed')}, {len(replicates)} replicates"
-    days = f"{steps} days from {scenario.start_date}"
-    radius = f"places within {places.radius_km:.1f} km" if places.radius_km is not None else "places by cell or name"
-    text = footer(
-        scenario.name,
-        seeds,
-        days,
+    radius = "places by grid cell or name"
+    if places.radius_km is not None:
+        radius = f"places within {places.radius_km:.1f} km"
+    # The model's provenance is the run's (its manifest: the code that made the events).
+    provenance = Provenance.from_manifest(manifest, scenario=scenario.name, steps=steps, replicates=len(replicates))
+    text = provenance.footer(
+        f"day 0 = {scenario.start_date}",
         f"model {directory.name}/events.csv",
         f"observed {observed_path.name}",
         radius,
-        overrides=manifest.get("overrides") or (),
     )
     record = {
         "results_dir": display_path(str(directory)),

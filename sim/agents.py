@@ -137,7 +137,7 @@ class Militia(CellAgent):
 
     @property
     def n_fighters(self) -> int:
-        """Fit fighters (insurgents: rounded cells)."""
+        """Fit fighters (insurgents: rounded insurgent cells)."""
         return self._world.n_fighters(self.index)
 
 

@@ -46,10 +46,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
-from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
-from sim.outcomes import KINDS, parse
+from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png
+from sim.outcomes import KINDS, outcome_label, outcome_words, parse
 from sim.results import OutputError, ResultFileError, atomic_write_text, read_manifest
-from sim.schema import schema_field
+from sim.schema import parameter_label, schema_field
 
 __all__ = [
     "SCREENING_COLUMNS",
@@ -68,31 +68,6 @@ QUANTILES = (0.05, 0.95)
 SOBOL_TABLE_COLUMNS = ["outcome", "parameter", "S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "n_base"]
 SCREENING_COLUMNS = ["outcome", "parameter", "spearman_rho", "p_value", "n"]
 BCA_MAX_BASE = 4096  # above this the BCa jackknife (O(N^2)) is slow; percentile intervals are used
-
-
-# Units of the outcome kinds (sim.outcomes has their help texts but no units). An `OutcomeKind`
-# with a `unit` attribute takes precedence, so this table can move there without a change here.
-OUTCOME_UNITS = {
-    "territory_final": "share of passable cells",
-    "territory_mean": "share of passable cells",
-    "fighters_final": "fighters",
-    "killed_total": "people",
-    "wounded_total": "people",
-    "killed_share": "share",
-    "killed": "people",
-    "defections": "fighters",
-    "defections_net": "fighters",
-    "desertions_total": "fighters",
-    "clashes_total": "clashes",
-    "clashes_at_sites_share": "share",
-    "meetings_total": "meetings",
-    "failed_meeting_share": "share",
-    "agreements_total": "meetings",
-    "insurgent_peak": "cells",
-    "insurgent_attacks_total": "attacks",
-    "tension_mean": "tension index",
-    "control_change_step": "day",
-}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -374,26 +349,17 @@ def parameter_info(path: str) -> tuple[str, str]:
     return str(extra.get("unit", "") or ""), str(field.description or "")
 
 
-def parameter_label(path: str) -> str:
-    """An axis label for a scenario key path: `path (unit)`, or the path alone if it has no unit."""
-    unit, _ = parameter_info(path)
-    return f"{path} ({unit})" if unit else path
-
-
 def outcome_info(name: str) -> tuple[str, str]:
     """(unit, help) of an outcome name (`sim.outcomes`), or ('', '') when unknown."""
-    kind, subject = parse(name)
+    kind, _ = parse(name)
     spec = KINDS.get(kind)
     if spec is None:
         return "", ""
-    unit = getattr(spec, "unit", None) or OUTCOME_UNITS.get(kind, "")
-    return unit, spec.help.replace("`", "")
+    return spec.unit, spec.help.replace("`", "")
 
 
-def outcome_label(name: str) -> str:
-    """An axis label for an outcome name: `name (unit)`, or the name alone if its unit is unknown."""
-    unit, _ = outcome_info(name)
-    return f"{name} ({unit})" if unit else name
+# Labels come from one place: `sim.outcomes.outcome_label` (the outcome registry) and
+# `sim.schema.parameter_label` (the schema); they are re-exported here for older callers.
 
 
 def _format(value) -> str:
@@ -420,7 +386,7 @@ TITLE_IN = 0.8  # inches kept for the title lines (subtitles here run to two lin
 
 
 class _Sweep:
-    """What every sweep figure needs: the manifest, counts, the footnote."""
+    """What every sweep figure needs: the manifest, counts, the footnote (`sim.figures.Provenance`)."""
 
     def __init__(self, manifest: dict, design: pd.DataFrame, outcomes: pd.DataFrame, design_name: str):
         self.manifest = manifest
@@ -429,17 +395,27 @@ class _Sweep:
         self.replicates = int(manifest.get("replicates") or 1)
         status = outcomes["status"].astype(str) if "status" in outcomes else pd.Series(dtype=str)
         self.n_ok, self.n_failed = int((status == "ok").sum()), int((status != "ok").sum())
+        self.provenance = Provenance.from_manifest(manifest, **_sweep_seeds(design))
 
     def footnote(self, extra: str = "") -> str:
-        m = self.manifest
         runs = f"{self.n_ok} ok runs" + (f", {self.n_failed} failed (left out)" if self.n_failed else "")
-        design = f"{self.design} design, {self.n_points} points x {self.replicates} replicate(s), root seed " + str(
-            m.get("root_seed", "?")
-        )
-        return footer(m.get("scenario", "?"), design, runs, extra, overrides=m.get("overrides") or ())
+        design = f"{self.design} design, {self.n_points} points x {self.replicates} replicate(s)"
+        return self.provenance.footer(design, runs, extra)
 
     def figure(self, width: float, height: float, title: str, subtitle: str, footnote: str = "") -> Figure:
         return new_figure(width, height, title=title, subtitle=subtitle, footer=self.footnote(footnote), top=TITLE_IN)
+
+
+def _sweep_seeds(design: pd.DataFrame) -> dict:
+    """The seeds a sweep's footer names: the replicate seeds (common random numbers) or where they are."""
+    if {"point", "replicate", "seed"} <= set(design.columns) and len(design):
+        common = bool((design.groupby("replicate")["seed"].nunique() == 1).all())  # common random numbers
+    else:
+        common = False
+    if common:
+        first = design[design["point"] == design["point"].iloc[0]].sort_values("replicate")
+        return {"seeds": tuple(int(x) for x in first["seed"]), "seeds_note": "the same at every point"}
+    return {"seeds": (), "seeds_note": "one seed per run, design.csv"}
 
 
 def _panels(fig: Figure, n: int, ncols: int) -> list:
@@ -495,9 +471,9 @@ def plot_outcomes_vs(
         if several
         else "one run per design point"
     )
-    fig = ctx.figure(
-        4.6 * ncols + 0.6, 3.5 * nrows + 1.3, f"Outcomes against {parameter}", subtitle, "data: summary.csv"
-    )
+    width = max(7.0, 4.6 * ncols + 0.6)  # room for the parameter's words in the title
+    title = _wrap(f"Outcomes against {parameter_label(parameter)}", int(width * 10))
+    fig = ctx.figure(width, 3.5 * nrows + 1.3, title, subtitle, "data: summary.csv")
     rows = summary.sort_values(parameter)
     numeric = _numeric_axis(rows[parameter])
     if numeric:
@@ -510,12 +486,12 @@ def plot_outcomes_vs(
         x = rows["_x"].to_numpy(dtype=float)
         x_runs = ok[parameter].map(slot).to_numpy(dtype=float)
     log_x = numeric and _looks_logarithmic(x)
-    unit, _ = parameter_info(parameter)
     for ax, name in zip(_panels(fig, n, ncols), outputs):
+        words, unit = outcome_words(name)
         median = rows[f"{name}.median"].to_numpy(dtype=float)
         if not np.isfinite(median).any():
-            _no_data(ax, f"no successful run with a value of {name}")
-            ax.set_title(name, loc="left", fontsize=10)
+            _no_data(ax, "no successful run with a value")
+            ax.set_title(_wrap(words, 55), loc="left", fontsize=10)
             continue
         if several:
             ax.fill_between(x, rows[f"{name}.q05"], rows[f"{name}.q95"], color=BLUE, alpha=0.18, lw=0)
@@ -525,10 +501,9 @@ def plot_outcomes_vs(
             ax.set_xscale("log")
         if not numeric:
             ax.set_xticks(range(len(levels)), [_format(v) for v in levels])
-        ax.set_xlabel(f"{parameter} ({unit})" if unit else parameter)
-        ax.set_ylabel(_wrap(outcome_label(name), 40))
-        _, help_text = outcome_info(name)
-        ax.set_title(_wrap(f"{name}: {help_text}" if help_text else name, 55), loc="left", fontsize=10)
+        ax.set_xlabel(_wrap(parameter_label(parameter), 60))
+        ax.set_ylabel(_wrap(f"median ({unit})" if unit else "median", 40))
+        ax.set_title(_wrap(words, 55), loc="left", fontsize=10)
         _grid_lines(ax)
     return save_png(fig, path)
 
@@ -551,17 +526,17 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
     nr, nc = values.shape
     width = min(16.0, max(7.0, 0.95 * nc + 3.6))
     height = min(12.0, max(5.0, 0.55 * nr + 2.6))
-    unit, help_text = outcome_info(name)
-    which = f"median of {ctx.replicates} replicates per cell" if ctx.replicates > 1 else "one run per cell"
+    words, unit = outcome_words(name)
+    which = f"median of {ctx.replicates} replicates per square" if ctx.replicates > 1 else "one run per square"
     if np.isnan(values).any():
         which += "; n/a: no successful run"
     if ctx.replicates > 1 and (counts.to_numpy(dtype=float) < ctx.replicates).any():
         which += "; (n=k): only k replicates succeeded"
-    subtitle = _wrap(f"{help_text}; {which}" if help_text else which, int(width * 14))
-    fig = ctx.figure(width, height, name, subtitle, "data: summary.csv")
+    subtitle = _wrap(f"each square: one design point; {which}", int(width * 14))
+    fig = ctx.figure(width, height, _wrap(outcome_label(name), int(width * 10)), subtitle, "data: summary.csv")
     ax = fig.add_subplot()
     if not np.isfinite(values).any():
-        _no_data(ax, f"no successful run with a value of {name}")
+        _no_data(ax, "no successful run with a value")
         return save_png(fig, path)
     finite = values[np.isfinite(values)]
     vmin, vmax = float(finite.min()), float(finite.max())
@@ -586,10 +561,10 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
                 ax.text(j, i, text, ha="center", va="center", fontsize=size, color=colour)
     ax.set_xticks(range(nc), [_format(v) for v in col_levels], rotation=45 if nc > 8 else 0)
     ax.set_yticks(range(nr), [_format(v) for v in row_levels])
-    ax.set_xlabel(parameter_label(cols_p))
-    ax.set_ylabel(parameter_label(rows_p))
+    ax.set_xlabel(_wrap(parameter_label(cols_p), int(width * 9)))
+    ax.set_ylabel(_wrap(parameter_label(rows_p), int(height * 8)))
     colourbar = fig.colorbar(image, ax=ax, shrink=0.85)
-    colourbar.set_label(f"{name}, median" + (f" ({unit})" if unit else ""))
+    colourbar.set_label(_wrap(f"median ({unit})" if unit else "median", int(height * 8)))
     return save_png(fig, path)
 
 
@@ -613,10 +588,11 @@ def plot_sobol(
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     d = len(parameters)
-    label_width = max(len(p) for p in parameters)
+    labels = [_wrap(parameter_label(p), 34) for p in parameters]
+    label_width = max(len(line) for label in labels for line in label.split("\n"))
     fig = ctx.figure(
         (4.2 + 0.06 * label_width) * ncols + 0.4,
-        (0.5 * d + 1.9) * nrows + 1.4,
+        (0.75 * d + 1.9) * nrows + 1.4,
         "Sobol sensitivity indices",
         "S1 (first order): share of the outcome's variance due to the parameter alone; "
         "ST (total): including its interactions\n" + note,
@@ -630,7 +606,7 @@ def plot_sobol(
             _no_data(ax, "no indices (constant outcome or no usable runs)")
             if k % ncols == 0:  # keep the parameter names for the panels to its right
                 ax.set_ylim(d - 0.5, -0.5)
-                ax.set_yticks(y, parameters)
+                ax.set_yticks(y, labels, fontsize=8)
             continue
         for offset, key, colour, label in ((-0.2, "S1", BLUE, "S1 first order"), (0.2, "ST", ORANGE, "ST total")):
             est = rows[key].to_numpy(dtype=float)
@@ -647,7 +623,7 @@ def plot_sobol(
                 error_kw={"ecolor": "#333333", "elinewidth": 1, "capsize": 2.5},
             )
         ax.axvline(0, color="#444444", lw=0.8)
-        ax.set_yticks(y, parameters if k % ncols == 0 else [""] * d)  # same order in every panel
+        ax.set_yticks(y, labels if k % ncols == 0 else [""] * d, fontsize=8)  # same order in every panel
         ax.invert_yaxis()
         lows = rows[["S1_low", "ST_low", "S1", "ST"]].to_numpy(dtype=float)
         highs = rows[["S1_high", "ST_high", "S1", "ST"]].to_numpy(dtype=float)
@@ -688,16 +664,16 @@ def plot_screening(
     ncols = min(3, n)
     nrows = math.ceil(n / ncols)
     d = max(1, len(parameters))
-    label_width = max([len(p) for p in parameters] + [10])
+    label_width = max([len(line) for p in parameters for line in _wrap(parameter_label(p), 34).split("\n")] + [10])
     subtitle = (
         f"Spearman rank correlation between each parameter and the outcome over all {ctx.n_ok} ok runs "
         "(every design point and replicate); bars sorted by |rho|, largest on top"
     )
-    extra = f"not numeric, left out: {', '.join(skipped)}" if skipped else ""
+    extra = f"not numeric, left out: {'; '.join(parameter_label(p) for p in skipped)}" if skipped else ""
     footnote = "data: screening.csv" + (f" | {extra}" if extra else "")
     fig = ctx.figure(
         (4.2 + 0.06 * label_width) * ncols + 0.4,
-        (0.42 * d + 1.8) * nrows + 1.4,
+        (0.7 * d + 1.8) * nrows + 1.4,
         "Screening: which parameters move each outcome",
         subtitle,
         footnote,
@@ -727,7 +703,7 @@ def plot_screening(
                 fontsize=8,
             )
         ax.axvline(0, color="#444444", lw=0.8)
-        ax.set_yticks(y, rows["parameter"].tolist())
+        ax.set_yticks(y, [_wrap(parameter_label(p), 34) for p in rows["parameter"]], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(-1.05, 1.05)
         ax.set_xticks([-1, -0.5, 0, 0.5, 1])

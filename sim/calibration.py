@@ -87,6 +87,8 @@ import json
 import math
 import os
 import re
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,8 +100,8 @@ from pydantic import ValidationError
 
 from sim import keypath
 from sim.executors import Backend, make_backend
-from sim.figures import BLUE, GREY, VERMILLION, footer, new_figure, save_png
-from sim.outcomes import outcome_name
+from sim.figures import BLUE, GREY, VERMILLION, Provenance, new_figure, save_png
+from sim.outcomes import outcome_label, outcome_name
 from sim.posterior import (
     PREDICTIVE_DIR,
     PREDICTIVE_STAGE,
@@ -131,7 +133,7 @@ from sim.scenario import (
     validate_document,
     validation_problems,
 )
-from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets
+from sim.schema import Calibration, Scenario, Statistic, Sweep, SweepRange, Targets, parameter_label
 from sim.sweep import (
     SweepError,
     differences,
@@ -358,11 +360,13 @@ def calibrate(
     scenario_file: str | Path | None = None,
     backend: Backend | None = None,
     plots: bool = True,
+    overrides: Sequence[str] = (),
 ) -> CalibrationResult:
     """Run (or resume) an ABC-rejection calibration into `out`; see the module notes.
 
     `scenario_file` is the file `calibrated.yaml` extends (without it, calibrated.yaml holds
-    the whole resolved scenario). `backend` (from `sim.executors.make_backend`) may be made
+    the whole resolved scenario). `overrides` are the `--set`s already applied to `scenario`,
+    recorded (calibration.json, figure footers) as the job's. `backend` (from `sim.executors.make_backend`) may be made
     beforehand; otherwise one is made from `workers` and `dask`. It is closed at the end.
     """
     out = Path(out)
@@ -389,6 +393,7 @@ def calibrate(
                 if backend is None:
                     backend = make_backend(workers, dask)  # reach the cluster before writing anything
                 spec.update(
+                    overrides=list(overrides),
                     root_seed=root,
                     steps=scenario.steps if steps is None else int(steps),
                     started_utc=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -622,6 +627,7 @@ def analyse_calibration(
         "parameters": parameters,
         "posterior_rank_correlation": correlation,
         "statistics": stats_summary,
+        "overrides": list(spec.get("overrides") or []),
         "root_seed": int(spec["root_seed"]),
         "steps": int(spec["steps"]),
         "seeds": "every draw and replicate has its own seed: sweep/design.csv[seed] "
@@ -693,12 +699,14 @@ def posterior_predictive(
     }
     _write_json(out / "calibration.json", summary)
     if plots:
-        text = footer(
-            summary["scenario"],
-            f"{summary['n_accepted']} kept draws x {replicates} new runs (root seed {summary['root_seed']}, "
-            f"stage '{PREDICTIVE_STAGE}')",
+        provenance = Provenance.from_manifest(
+            summary,
+            replicates=replicates,
+            seeds_note=f"one seed per run, predictive/design.csv, stage '{PREDICTIVE_STAGE}'",
+        )
+        text = provenance.footer(
+            f"{summary['n_accepted']} kept draws x {replicates} new runs",
             f"prior: {summary['n_runs']} runs at {summary['n_draws']} draws",
-            f"{summary['steps']} days per run",
         )
         plot_predictive(out / "plots" / "predictive.png", distributions, checks, table, text)
     return table
@@ -873,8 +881,8 @@ def plot_calibration(
     written = []
     n_keep, n_all = len(posterior), len(draws)
     kept = f"{METHOD}, {n_keep} of {n_all} draws kept (distance <= {summary['threshold_distance']:.3g})"
-    runs = f"root seed {summary['root_seed']}, {summary['steps']} days per run"
-    footer_text = footer(summary["scenario"], kept, runs, overrides=summary.get("overrides") or ())
+    provenance = Provenance.from_manifest(summary, seeds_note="one seed per draw and replicate, sweep/design.csv")
+    footer_text = provenance.footer(f"replicates per draw; {kept}")
     n_bins = int(np.clip(round(math.sqrt(max(n_keep, 1)) * 1.5), 6, 30))
     for key, prior in calibration.parameters.items():
         info = summary["parameters"][key]
@@ -927,8 +935,8 @@ def plot_calibration(
         )
         ax.axvline(post["median"], color="black", lw=1.5, label=f"median {post['median']:.3g}")
         ax.set_xlim(prior.low, prior.high)
-        ax.set_xlabel(key)
-        ax.set_title(f"Posterior of {key}", fontsize=11)
+        ax.set_xlabel(textwrap.fill(parameter_label(key), 70))
+        ax.set_title("Posterior of the calibrated parameter", fontsize=11)
         ax.legend(fontsize=8, frameon=False)
         ax.grid(True, color="#DDDDDD", lw=0.6)
         ax.set_axisbelow(True)
@@ -958,9 +966,9 @@ def plot_calibration(
                     ax.set_ylim(py.low, py.high)
                 ax.set_xlim(px.low, px.high)
                 if i == d - 1:
-                    ax.set_xlabel(xk, fontsize=8)
+                    ax.set_xlabel(textwrap.fill(parameter_label(xk), 32), fontsize=7)
                 if j == 0 and i != j:
-                    ax.set_ylabel(yk, fontsize=8)
+                    ax.set_ylabel(textwrap.fill(parameter_label(yk), 32), fontsize=7)
                 ax.tick_params(labelsize=7)
         axes[0][-1].legend(*axes[-1][0].get_legend_handles_labels(), fontsize=7, frameon=False, loc="upper right")
         fig.suptitle("Kept draws (blue) among all prior draws (grey); diagonal: kept draws", fontsize=11)
@@ -983,7 +991,7 @@ def plot_calibration(
             ax.hist(every, bins=edges, color=PRIOR_COLOUR, alpha=0.5, label=f"all draws ({len(every)})")
             ax.hist(keep, bins=edges, color=POSTERIOR_COLOUR, alpha=0.8, label=f"kept ({len(keep)})")
         ax.axvline(s.target, color=TARGET_COLOUR, lw=2, label=f"target {s.target:g}")
-        ax.set_title(s.name, fontsize=10)
+        ax.set_title(textwrap.fill(outcome_label(s.name), 45), fontsize=9)
         ax.set_ylabel("draws")
         ax.legend(fontsize=7, frameon=False)
         ax.grid(True, color="#DDDDDD", lw=0.6)
@@ -1031,6 +1039,7 @@ def cli_calibrate(args) -> int:
             steps=getattr(args, "steps", None),
             scenario_file=None if overrides else path,
             backend=backend,
+            overrides=overrides,
         )
     print(format_table(result))
     print(result.directory)

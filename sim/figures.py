@@ -5,20 +5,23 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
 (`sim.explorer.figures`).
 
 - `new_figure`: a `matplotlib.figure.Figure` on the Agg canvas (no pyplot, no global state)
-  with the title and subtitle in a fixed strip at the top, the footer in a fixed strip at the
-  bottom, and the panels laid out between them;
-- `footer`: the footer's text, always naming the scenario, the overrides and the seeds;
+  with the title and subtitle in a fixed strip at the top, the footer in a strip at the
+  bottom (one line per line it wraps to), and the panels laid out between them;
+- `footer` and `Provenance`: the footer's text, naming the scenario, the overrides, the days,
+  the seeds, the replicates, the package version and the git commit (`Provenance.from_manifest`
+  reads them once from a job's manifest); `new_figure` wraps it to the figure's width;
 - `save_png`: the one PNG writer (atomic);
 - the palette: `faction_colour` (Okabe & Ito 2008, colour-blind safe; a faction keeps the
   colour of its index in the scenario), contested, neutral and river colours;
-- maps: `draw_control_map` (cells by controlling faction), site markers (`SITE_STYLE`,
+- maps: `draw_control_map` (grid cells by controlling faction), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,7 @@ __all__ = [
     "NEUTRAL_COLOUR",
     "OKABE_ITO",
     "ORANGE",
+    "Provenance",
     "RIVER_COLOUR",
     "SITE_STYLE",
     "VERMILLION",
@@ -48,10 +52,13 @@ __all__ = [
     "draw_control_map",
     "faction_colour",
     "footer",
+    "footer_height",
     "new_figure",
     "place_labels",
     "save_png",
+    "short_commit",
     "site_legend_handles",
+    "wrap_footer",
 ]
 
 DPI = 130  # pixels per inch of the PNGs unless a module says otherwise
@@ -112,7 +119,9 @@ def new_figure(
         height: the figure's height, inches (the title and footer strips included).
         title: bold, centred at the top (13 pt).
         subtitle: under the title (9 pt), e.g. what lines and bands show.
-        footer: small text at the bottom left (7 pt), normally from `footer()`.
+        footer: small text at the bottom left (7 pt), normally from `footer()` or
+            `Provenance.footer()`; wrapped to the figure's width (`wrap_footer`), the strip
+            growing by a line for each line it takes (`footer_height`).
         layout: lay the panels out with matplotlib's constrained layout between the strips;
             False leaves the placing to the caller (faster, for figures redrawn live).
         top: inches kept for the title strip (default 0.72 with a subtitle, 0.42 with a
@@ -124,7 +133,8 @@ def new_figure(
     FigureCanvasAgg(fig)
     if top is None:
         top = TOP_IN if subtitle is not None else TITLE_ONLY_IN if title is not None else 0.0
-    bottom = BOTTOM_IN if footer else 0.0
+    lines = wrap_footer(footer, width) if footer else []
+    bottom = footer_height(footer, width)
     if layout:
         fig.set_layout_engine(
             "constrained",
@@ -136,28 +146,238 @@ def new_figure(
         fig.text(0.5, 1 - 0.1 / height, title, ha="center", va="top", fontsize=13, fontweight="bold")
     if subtitle is not None:
         fig.text(0.5, 1 - 0.42 / height, subtitle, ha="center", va="top", fontsize=9, color="#333333")
-    if footer:
-        fig.text(0.01, 0.1 / height, footer, fontsize=7, color=FOOTER_COLOUR, ha="left", va="bottom")
+    if lines:
+        fig.text(
+            0.1 / width,
+            FOOTER_MARGIN_IN / height,
+            "\n".join(lines),
+            fontsize=FOOTER_PT,
+            color=FOOTER_COLOUR,
+            ha="left",
+            va="bottom",
+            linespacing=1.25,
+            gid="footer",  # found by tests and tools as the figure's footer
+        )
     return fig
 
 
-def footer(scenario: str, *parts: str, overrides: Sequence[str] = ()) -> str:
-    """The footer line: `Scenario 'name' | part | part | overrides: k=v, k=v`.
+def short_commit(commit: str | None) -> str:
+    """A manifest's `git_commit` as footers show it: 7 hex digits, `+dirty` kept; 'unknown' for None."""
+    if not commit:
+        return "unknown"
+    text = str(commit)
+    head, plus, rest = text.partition("+")
+    return head[:7] + plus + rest
 
-    `parts` say what else makes the figure reproducible (days, seeds, design, data files);
-    empty parts are left out, and so is the overrides part when there are none.
+
+def _seeds_text(root_seed, seeds: Sequence[int], replicates: int | None, seeds_note: str) -> str:
+    """`N replicates, root seed R (replicate seeds a, b, ..., z)`; the parts that are known."""
+    n = replicates if replicates is not None else (len(seeds) or None)
+    items = []
+    if n is not None:
+        items.append(f"{n} replicate{'s' if n != 1 else ''}")
+    if root_seed is not None:
+        items.append(f"root seed {root_seed}")
+    text = ", ".join(items)
+    shown = [str(s) for s in seeds]
+    if len(shown) > 3:
+        shown = [shown[0], shown[1], "...", shown[-1]]
+    detail = [f"replicate seed{'s' if len(seeds) != 1 else ''} {', '.join(shown)}"] if shown else []
+    if seeds_note:
+        detail.append(seeds_note)
+    if detail:
+        text += f" ({'; '.join(detail)})" if text else "; ".join(detail)
+    return text
+
+
+def footer(
+    scenario: str,
+    *parts: str,
+    overrides: Sequence[str] = (),
+    steps: int | None = None,
+    root_seed: int | None = None,
+    seeds: Sequence[int] = (),
+    replicates: int | None = None,
+    seeds_note: str = "",
+    version: str | None = None,
+    commit: str | None = None,
+    provenance: bool = False,
+) -> str:
+    """The footer line: `Scenario 'name' | overrides | days | seeds | part | ... | version, commit`.
+
+    Args:
+        scenario: the scenario's name.
+        parts: what else makes the figure reproducible (design, data files); empty parts
+            are left out.
+        overrides: the `--set key=value` overrides, as written (for a sweep: its base's).
+        steps: days per run.
+        root_seed: the root seed of the replicates.
+        seeds: the replicate seeds, in replicate order (more than three: the first two and
+            the last are shown).
+        replicates: number of replicates (default: the number of `seeds`).
+        seeds_note: how the seeds were derived, where `seeds` cannot list them.
+        version: the package's version (`versions()["sim"]` of a manifest).
+        commit: the manifest's `git_commit` (full hash, `+dirty`; None outside a git checkout).
+        provenance: state every item even when it is empty or unknown ("no overrides",
+            "commit unknown"); `Provenance.footer` sets it. Without it (the short form
+            `footer(scenario, part, overrides=...)`), only the items given are shown.
+
+    Returns:
+        One line; `new_figure` wraps it to the figure's width.
     """
-    items = [f"Scenario '{scenario}'", *(p for p in parts if p)]
+    items = [f"Scenario '{scenario}'"]
     if overrides:
-        items.append("overrides: " + ", ".join(overrides))
+        items.append("overrides: " + ", ".join(str(o) for o in overrides))
+    elif provenance:
+        items.append("no overrides")
+    if steps is not None:
+        items.append(f"{steps} day{'s' if steps != 1 else ''} per run")
+    seeds_text = _seeds_text(root_seed, seeds, replicates, seeds_note)
+    if seeds_text:
+        items.append(seeds_text)
+    items.extend(p for p in parts if p)
+    if provenance or version is not None or commit is not None:
+        items.append(f"faction-sim {version or 'version unknown'}, commit {short_commit(commit)}")
     return " | ".join(items)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What every figure of a job names in its footer, read once from the job's manifest.
+
+    Attributes:
+        scenario: the scenario's name.
+        overrides: the `--set` overrides of the job (a sweep's or a robustness job's base).
+        steps: days per run.
+        root_seed: the root seed.
+        seeds: replicate seeds in replicate order (empty when `seeds_note` says where they are).
+        replicates: number of replicates (per point, for designs).
+        seeds_note: how seeds were derived when they are not listed (e.g. one per run).
+        version: the package version that ran the model (`versions.sim`).
+        commit: the git commit that ran the model (`git_commit`: full hash, `+dirty`, or None).
+    """
+
+    scenario: str
+    overrides: tuple[str, ...] = ()
+    steps: int | None = None
+    root_seed: int | None = None
+    seeds: tuple[int, ...] = ()
+    replicates: int | None = None
+    seeds_note: str = ""
+    version: str | None = None
+    commit: str | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping, **changes) -> Provenance:
+        """Provenance from a job's manifest (run, sweep, robustness, calibration or predictive record).
+
+        Reads `scenario`, `overrides`, `steps`, `root_seed`, the replicate seeds (a run's
+        `replicates[*].seed`, a robustness job's `replicate_seeds`), the number of
+        replicates (`n_replicates`, or `replicates` when it is a number), `versions.sim` and
+        `git_commit`; a key that is missing is left unknown. `changes` replace fields.
+        """
+        m = manifest or {}
+        entries = m.get("replicates")
+        seeds: list[int] = []
+        if isinstance(entries, list):
+            seeds = [int(e["seed"]) for e in entries if isinstance(e, Mapping) and e.get("seed") is not None]
+        elif isinstance(m.get("replicate_seeds"), list):
+            seeds = [int(s) for s in m["replicate_seeds"]]
+        n = m.get("n_replicates")
+        if n is None and isinstance(entries, int) and not isinstance(entries, bool):
+            n = entries
+        if n is None and seeds:
+            n = len(seeds)
+        versions = m.get("versions") if isinstance(m.get("versions"), Mapping) else {}
+        steps, root = m.get("steps"), m.get("root_seed")
+        fields = {
+            "scenario": str(m.get("scenario", "?")),
+            "overrides": tuple(str(o) for o in (m.get("overrides") or ())),
+            "steps": int(steps) if isinstance(steps, (int, float)) and not isinstance(steps, bool) else None,
+            "root_seed": int(root) if isinstance(root, int) and not isinstance(root, bool) else None,
+            "seeds": tuple(seeds),
+            "replicates": int(n) if n is not None else None,
+            "version": versions.get("sim"),
+            "commit": m.get("git_commit"),
+        }
+        fields.update(changes)
+        return cls(**fields)
+
+    def footer(self, *parts: str) -> str:
+        """The footer text (`footer`) naming every field, then `parts`."""
+        return footer(
+            self.scenario,
+            *parts,
+            overrides=self.overrides,
+            steps=self.steps,
+            root_seed=self.root_seed,
+            seeds=self.seeds,
+            replicates=self.replicates,
+            seeds_note=self.seeds_note,
+            version=self.version,
+            commit=self.commit,
+            provenance=True,
+        )
+
+
+FOOTER_PT = 7  # footer font size, points
+FOOTER_LINE_IN = FOOTER_PT * 1.25 / 72  # one footer line, inches
+FOOTER_MARGIN_IN = 0.1  # space below and above the footer's lines, inches
+
+
+def wrap_footer(text: str, width: float) -> list[str]:
+    """The footer's lines so that each fits `width` inches at FOOTER_PT points.
+
+    Lines break between ` | ` items where they can, else between words; a word longer
+    than the line stays whole on its own line. Widths are measured with the Agg renderer.
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    measure = TextToPath()
+    prop = FontProperties(size=FOOTER_PT)
+    room = (width - 0.2) * 72  # points, with a margin of 0.1 in on each side
+
+    def fits(line: str) -> bool:
+        return measure.get_text_width_height_descent(line, prop, ismath=False)[0] <= room
+
+    lines: list[str] = []
+    current = ""
+    for item in text.split(" | "):
+        candidate = f"{current} | {item}" if current else item
+        if fits(candidate):
+            current = candidate
+            continue
+        if current:
+            lines.append(current + " |")
+            current = ""
+        if fits(item):
+            current = item
+            continue
+        for word in item.split(" "):  # an item wider than the line: break between words
+            candidate = f"{current} {word}" if current else word
+            if fits(candidate) or not current:
+                current = candidate
+            else:
+                lines.append(current)
+                current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def footer_height(text: str | None, width: float) -> float:
+    """Inches a footer takes at the bottom of a figure `width` inches wide (0 without a footer)."""
+    if not text:
+        return 0.0
+    return 2 * FOOTER_MARGIN_IN + FOOTER_LINE_IN * len(wrap_footer(text, width))
 
 
 # --------------------------------------------------------------------------- maps and site markers
 
 
 def draw_control_map(ax, control, influence, terrain, river_lines, river_width: float) -> None:
-    """Draw a control map on `ax`: cells coloured by controlling faction, contested cells hatched, the river over them.
+    """Draw a control map on `ax`: grid cells coloured by controlling faction, contested ones hatched, the river on top.
 
     A faction's colour is paler where its influence share is lower. The static maps and the
     explorer share this drawing.

@@ -153,7 +153,7 @@ def memory_problem(config: Scenario, steps: int | None = None, workers: int = 1,
         return None
     parts = (
         f"{n_recruits(config):,} recruits, {len(config.factions)} factions on "
-        f"{config.grid.width}x{config.grid.height} cells, {len(config.sites)} sites, "
+        f"{config.grid.width}x{config.grid.height} grid cells, {len(config.sites)} sites, "
         f"{config.steps if steps is None else steps} steps"
     )
     who = f"{workers} runs at once need" if workers > 1 else "one run needs"

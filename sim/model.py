@@ -173,7 +173,7 @@ class CorridorModel(mesa.Model):
     # --- queries used by recorders, tests and the explorer
 
     def n_fighters(self, f: int) -> int:
-        """Fit fighters of faction f (insurgents: rounded cells)."""
+        """Fit fighters of faction f (insurgents: rounded insurgent cells)."""
         return self.world.n_fighters(f)
 
     def fighters_by_faction(self):

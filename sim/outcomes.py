@@ -10,7 +10,7 @@ per step, step 0 the initial state, columns as in `sim.recording`), `events` its
 (one row per event, or None), `meta` its metadata (`first_control_change`), and `subject` the
 part of the name after the dot (None if there is none). Counts are summed over the whole run
 (the timeseries holds each step's own counts). `meta["sites"]` (written by `sim.runner.run_model`)
-gives each site's kind and cell for the outcomes about places.
+gives each site's kind and grid cell for the outcomes about places.
 
 Missing data, one rule for outcomes, sweeps and patterns: a count of nothing is 0 (no clash:
 `clashes_total` 0); a share, ratio, median or correlation of nothing is NaN (no clash:
@@ -21,7 +21,7 @@ pattern whose measure is NaN in a run is not shown by that run (`sim.patterns`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -43,12 +43,26 @@ class OutcomeKind:
             "flow" (`A>B`), "site", "holding" (`faction@site`) or "days" (an optional window length).
         help: one line of description (listed by `outcome_rows`, shown on sweep plots by `sim.analysis`).
         compute: the outcome function, `(ts, events, meta, subject) -> float`.
+        label: what a figure calls it, in words, with the subject's placeholders: `{s}` the
+            whole subject, `{a}` and `{b}` the two sides of a flow (`A>B`) or pair (`A~B`),
+            `{who}` and `{site}` of a holding (`A|B@site`), `{n}` a window length in days
+            (`outcome_label` fills them).
+        unit: the value's unit in words ("fighters", "share of passable grid cells").
     """
 
     name: str
     subject: str | None  # None: no subject; "faction", "militia", "pair", "flow", "site", "holding"
     help: str
     compute: Callable
+    label: str = field(kw_only=True)
+    unit: str = field(kw_only=True)
+
+
+# Tension (docs/ODD.md §7.7): a unitless index >= 0 per hostile pair; 0 is no tension; it has no
+# upper bound. What a value means is set by the scenario's rules: the daily clash chance on
+# a front grid cell is p_max * (1 - exp(-T / tension_scale)), so T = tension_scale gives 63 % of
+# the ceiling, and a meeting is called when T reaches rules.mediation.tension_threshold.
+TENSION_UNIT = "index ≥ 0, no unit; 0 = no tension"
 
 
 def _col_sum(ts: pd.DataFrame, column: str) -> float:
@@ -60,17 +74,17 @@ def _prefix_sum(ts: pd.DataFrame, prefix: str) -> float:
 
 
 def territory_final(ts, events, meta, subject):
-    """Share of passable cells (0-1) the militia `subject` controls on the last step."""
+    """Share of passable grid cells (0-1) the militia `subject` controls on the last step."""
     return float(ts[f"territory.{subject}"].iloc[-1])
 
 
 def territory_mean(ts, events, meta, subject):
-    """Mean over steps 1..last of the share of passable cells (0-1) the militia `subject` controls."""
+    """Mean over steps 1..last of the share of passable grid cells (0-1) the militia `subject` controls."""
     return float(ts[f"territory.{subject}"].iloc[1:].mean())
 
 
 def fighters_final(ts, events, meta, subject):
-    """Fit fighters of the faction `subject` on the last step (insurgents: rounded cells)."""
+    """Fit fighters of the faction `subject` on the last step (insurgents: insurgent cells, rounded)."""
     return float(ts[f"fighters.{subject}"].iloc[-1])
 
 
@@ -123,7 +137,7 @@ def clashes_total(ts, events, meta, subject=None):
 
 
 def clashes_at_sites_share(ts, events, meta, subject=None):
-    """Share (0-1) of the run's clashes that happened in a named site's cell; NaN without clashes."""
+    """Share (0-1) of the run's clashes that happened in a named site's grid cell; NaN without clashes."""
     total = _col_sum(ts, "clashes")
     return _col_sum(ts, "clashes_at_sites") / total if total > 0 else float("nan")
 
@@ -146,7 +160,7 @@ def agreements_total(ts, events, meta, subject=None):
 
 
 def insurgent_peak(ts, events, meta, subject=None):
-    """Largest insurgent strength over the run, step 0 included (cells); 0 if the scenario has no insurgents."""
+    """Largest insurgent strength over the run, step 0 included (insurgent cells); 0 without insurgents."""
     return float(ts["insurgent_cells"].max()) if "insurgent_cells" in ts else 0.0
 
 
@@ -156,7 +170,7 @@ def insurgent_attacks_total(ts, events, meta, subject=None):
 
 
 def insurgent_growth(ts, events, meta, subject=None):
-    """Insurgent strength on the last step minus on step 0 (cells); 0 if the scenario has no insurgents."""
+    """Insurgent strength on the last step minus on step 0 (insurgent cells); 0 if the scenario has no insurgents."""
     if "insurgent_cells" not in ts or len(ts) == 0:
         return 0.0
     return float(ts["insurgent_cells"].iloc[-1] - ts["insurgent_cells"].iloc[0])
@@ -400,7 +414,7 @@ def clashes_at_edges_share(ts, events, meta, subject=None):
     """Share (0-1) of the run's rival-militia clashes on `crossing` or `edge` ground; NaN without clashes.
 
     The ground is classified when the clash happens (`sim.processes.conflict.ground_type`): a
-    crossing within one cell, or a contested cell or one within two cells of ground held by
+    crossing within one grid cell, or a contested grid cell or one within two grid cells of ground held by
     someone else.
     """
     clashes = _events_of(events, "clash")
@@ -410,11 +424,11 @@ def clashes_at_edges_share(ts, events, meta, subject=None):
     return float(ground.isin(["crossing", "edge"]).mean())
 
 
-NEAR_SITE_CELLS = 2.0  # a clash within this many cells (Euclidean) of a site's cell is "at" the site
+NEAR_SITE_CELLS = 2.0  # a clash within this many grid cells (Euclidean) of a site's cell is "at" the site
 
 
 def _clash_counts_near(events, meta) -> dict[str, int]:
-    """Clashes at each named town, crossing and oil field (its `site` field, or within NEAR_SITE_CELLS)."""
+    """Clashes at each named town, crossing and oil field (its `site` field, or within NEAR_SITE_CELLS grid cells)."""
     sites = _named_sites(meta)
     clashes = _events_of(events, "clash")
     if clashes.empty:
@@ -434,8 +448,8 @@ def _clash_counts_near(events, meta) -> dict[str, int]:
 def clashes_near(ts, events, meta, subject):
     """Rival-militia clashes at the site `subject` over the run (count; NaN if the run did not record its sites).
 
-    A clash is at a site when its `site` field names it or its cell lies within
-    NEAR_SITE_CELLS cells of the site's cell. Only towns, crossings and oil fields count.
+    A clash is at a site when its `site` field names it or its grid cell lies within
+    NEAR_SITE_CELLS grid cells of the site's. Only towns, crossings and oil fields count.
     """
     if not (meta or {}).get("sites"):
         return float("nan")
@@ -527,7 +541,7 @@ def clash_days_per_month(ts, events, meta, subject=None):
 def first_clash_wounded(ts, events, meta, subject):
     """Wounded (both sides) in the first clash recorded at the site `subject`; NaN if none was.
 
-    A clash event's `site` is the nearest site within two cells of the clash.
+    A clash event's `site` is the nearest site within two grid cells of the clash.
     """
     clashes = _clashes(events)
     here = clashes[clashes["site"] == subject]
@@ -540,37 +554,175 @@ KINDS: dict[str, OutcomeKind] = {
     k.name: k
     for k in [
         OutcomeKind(
-            "territory_final", "militia", "share of passable cells controlled on the last day", territory_final
+            "territory_final",
+            "militia",
+            "share of passable grid cells controlled on the last day",
+            territory_final,
+            label="Territory held by {s} at the end",
+            unit="share of passable grid cells",
         ),
-        OutcomeKind("territory_mean", "militia", "mean share of passable cells controlled", territory_mean),
-        OutcomeKind("fighters_final", "faction", "fighters on the last day (insurgents: cells)", fighters_final),
-        OutcomeKind("killed_total", None, "killed, all militias, whole run", killed_total),
-        OutcomeKind("wounded_total", None, "wounded, all militias, whole run", wounded_total),
-        OutcomeKind("killed_share", None, "killed / (killed + wounded)", killed_share),
-        OutcomeKind("killed", "militia", "killed of one militia, whole run", killed),
-        OutcomeKind("defections", "flow", "fighters who moved from A to B (`A>B`), whole run", defections),
-        OutcomeKind("defections_net", "flow", "A>B minus B>A defections", defections_net),
-        OutcomeKind("desertions_total", None, "fighters who left for civilian life", desertions_total),
-        OutcomeKind("clashes_total", None, "clashes between rival militias", clashes_total),
-        OutcomeKind("clashes_at_sites_share", None, "share of clashes in a named site's cell", clashes_at_sites_share),
-        OutcomeKind("meetings_total", None, "mediation meetings held", meetings_total),
-        OutcomeKind("failed_meeting_share", None, "share of meetings that failed or escalated", failed_meeting_share),
-        OutcomeKind("agreements_total", None, "meetings that ended in agreement", agreements_total),
-        OutcomeKind("insurgent_peak", None, "largest number of insurgent cells", insurgent_peak),
-        OutcomeKind("insurgent_attacks_total", None, "insurgent attacks", insurgent_attacks_total),
-        OutcomeKind("insurgent_growth", None, "insurgent cells on the last day minus day 0", insurgent_growth),
+        OutcomeKind(
+            "territory_mean",
+            "militia",
+            "mean share of passable grid cells controlled",
+            territory_mean,
+            label="Territory held by {s}, mean over the run",
+            unit="share of passable grid cells",
+        ),
+        OutcomeKind(
+            "fighters_final",
+            "faction",
+            "fighters on the last day (insurgents: insurgent cells)",
+            fighters_final,
+            label="Fighters of {s} at the end",
+            unit="fighters; insurgents: insurgent cells",
+        ),
+        OutcomeKind(
+            "killed_total",
+            None,
+            "killed, all militias, whole run",
+            killed_total,
+            label="Killed, all militias",
+            unit="people",
+        ),
+        OutcomeKind(
+            "wounded_total",
+            None,
+            "wounded, all militias, whole run",
+            wounded_total,
+            label="Wounded, all militias",
+            unit="people",
+        ),
+        OutcomeKind(
+            "killed_share",
+            None,
+            "killed / (killed + wounded)",
+            killed_share,
+            label="Killed share of militia casualties",
+            unit="share of killed + wounded",
+        ),
+        OutcomeKind(
+            "killed", "militia", "killed of one militia, whole run", killed, label="Killed of {s}", unit="people"
+        ),
+        OutcomeKind(
+            "defections",
+            "flow",
+            "fighters who moved from A to B (`A>B`), whole run",
+            defections,
+            label="{a}→{b} defections",
+            unit="fighters",
+        ),
+        OutcomeKind(
+            "defections_net",
+            "flow",
+            "A>B minus B>A defections",
+            defections_net,
+            label="Net {a}→{b} defections (minus {b}→{a})",
+            unit="fighters",
+        ),
+        OutcomeKind(
+            "desertions_total",
+            None,
+            "fighters who left for civilian life",
+            desertions_total,
+            label="Desertions to civilian life, all militias",
+            unit="fighters",
+        ),
+        OutcomeKind(
+            "clashes_total",
+            None,
+            "clashes between rival militias",
+            clashes_total,
+            label="Clashes between rival militias",
+            unit="clashes",
+        ),
+        OutcomeKind(
+            "clashes_at_sites_share",
+            None,
+            "share of clashes in a named site's grid cell",
+            clashes_at_sites_share,
+            label="Share of clashes in a named site's grid cell",
+            unit="share of clashes",
+        ),
+        OutcomeKind(
+            "meetings_total",
+            None,
+            "mediation meetings held",
+            meetings_total,
+            label="Mediation meetings held",
+            unit="meetings",
+        ),
+        OutcomeKind(
+            "failed_meeting_share",
+            None,
+            "share of meetings that failed or escalated",
+            failed_meeting_share,
+            label="Share of meetings that failed or escalated",
+            unit="share of meetings",
+        ),
+        OutcomeKind(
+            "agreements_total",
+            None,
+            "meetings that ended in agreement",
+            agreements_total,
+            label="Mediation meetings that agreed",
+            unit="meetings",
+        ),
+        OutcomeKind(
+            "insurgent_peak",
+            None,
+            "largest number of insurgent cells",
+            insurgent_peak,
+            label="Peak insurgent strength",
+            unit="insurgent cells",
+        ),
+        OutcomeKind(
+            "insurgent_attacks_total",
+            None,
+            "insurgent attacks",
+            insurgent_attacks_total,
+            label="Insurgent attacks",
+            unit="attacks",
+        ),
+        OutcomeKind(
+            "insurgent_growth",
+            None,
+            "insurgent cells on the last day minus day 0",
+            insurgent_growth,
+            label="Insurgent growth, last day minus day 0",
+            unit="insurgent cells",
+        ),
         OutcomeKind(
             "site_held_share",
             "holding",
             "share of days 1..T a faction holds a site (`site_held_share.IRGC@albukamal`)",
             site_held_share,
+            label="Share of days {who} holds {site}",
+            unit="share of days",
         ),
         OutcomeKind(
-            "alignment_final", "militia", "tribal leaders' mean alignment with a militia, last day", alignment_final
+            "alignment_final",
+            "militia",
+            "tribal leaders' mean alignment with a militia, last day",
+            alignment_final,
+            label="Tribal leaders' alignment with {s} at the end",
+            unit="index 0-1",
         ),
-        OutcomeKind("tension_mean", "pair", "mean tension of a hostile pair (`A~B`)", tension_mean),
         OutcomeKind(
-            "control_change_step", "site", "first day a site's control changed (steps+1 if never)", control_change_step
+            "tension_mean",
+            "pair",
+            "mean tension of a hostile pair (`A~B`)",
+            tension_mean,
+            label="Mean tension {a}–{b}",
+            unit=TENSION_UNIT,
+        ),
+        OutcomeKind(
+            "control_change_step",
+            "site",
+            "first day a site's control changed (steps+1 if never)",
+            control_change_step,
+            label="First day {s} changed hands",
+            unit="day",
         ),
         OutcomeKind(
             "killed_window_peak",
@@ -578,6 +730,8 @@ KINDS: dict[str, OutcomeKind] = {
             "killed in rival-militia clashes in the N-day window (`killed_window_peak.30`) with the most clash "
             "casualties (article §4: 'more than 25' in the recent clashes)",
             killed_window_peak,
+            label="Killed in clashes, busiest {n}-day window",
+            unit="people",
         ),
         OutcomeKind(
             "wounded_window_peak",
@@ -585,70 +739,144 @@ KINDS: dict[str, OutcomeKind] = {
             "wounded in rival-militia clashes in the same N-day window (`wounded_window_peak.30`) "
             "(article §4: 'about 40')",
             wounded_window_peak,
+            label="Wounded in clashes, busiest {n}-day window",
+            unit="people",
         ),
         OutcomeKind(
             "clash_casualties_mean",
             None,
             "mean casualties (killed + wounded, both sides) per rival-militia clash, NaN if none",
             clash_casualties_mean,
+            label="Casualties per clash, killed + wounded",
+            unit="people per clash",
         ),
-        OutcomeKind("fighters_initial", "faction", "fighters on day 0, the initial state", fighters_initial),
-        OutcomeKind("kept_share", "faction", "fighters on the last day / on day 0", kept_share),
         OutcomeKind(
-            "defection_share", "flow", "share of the defections between A and B that went A>B (`A>B`)", defection_share
+            "fighters_initial",
+            "faction",
+            "fighters on day 0, the initial state",
+            fighters_initial,
+            label="Fighters of {s} on day 0",
+            unit="fighters; insurgents: insurgent cells",
         ),
-        OutcomeKind("intake", "militia", "new members (joined civilians + defectors in), whole run", intake),
         OutcomeKind(
-            "intake_min_half", "militia", "new members in the weaker half of the run (first or second)", intake_min_half
+            "kept_share",
+            "faction",
+            "fighters on the last day / on day 0",
+            kept_share,
+            label="Fighters of {s} kept, last day / day 0",
+            unit="ratio",
         ),
-        OutcomeKind("headquarters_opened", "faction", "headquarters opened during the run", headquarters_opened),
-        OutcomeKind("escalations_total", None, "mediation meetings that ended in escalation", escalations_total),
+        OutcomeKind(
+            "defection_share",
+            "flow",
+            "share of the defections between A and B that went A>B (`A>B`)",
+            defection_share,
+            label="Share of {a}–{b} defections that went {a}→{b}",
+            unit="share of defections",
+        ),
+        OutcomeKind(
+            "intake",
+            "militia",
+            "new members (joined civilians + defectors in), whole run",
+            intake,
+            label="New members of {s}",
+            unit="people",
+        ),
+        OutcomeKind(
+            "intake_min_half",
+            "militia",
+            "new members in the weaker half of the run (first or second)",
+            intake_min_half,
+            label="New members of {s}, weaker half of the run",
+            unit="people",
+        ),
+        OutcomeKind(
+            "headquarters_opened",
+            "faction",
+            "headquarters opened during the run",
+            headquarters_opened,
+            label="Headquarters opened by {s}",
+            unit="headquarters",
+        ),
+        OutcomeKind(
+            "escalations_total",
+            None,
+            "mediation meetings that ended in escalation",
+            escalations_total,
+            label="Mediation meetings that escalated",
+            unit="meetings",
+        ),
         OutcomeKind(
             "site_held_final",
             "holding",
             "1 if a faction (`A|B`: either) holds a site on the last day, else 0 (`site_held_final.NDF@deir_ezzor`)",
             site_held_final,
+            label="{who} holds {site} on the last day",
+            unit="1 = yes, 0 = no",
         ),
         OutcomeKind(
             "sites_held_final",
             "faction",
             "named towns, crossings and oil fields held on the last day",
             sites_held_final,
+            label="Towns, crossings and oil fields held by {s} at the end",
+            unit="sites",
         ),
         OutcomeKind(
             "clashes_at_edges_share",
             None,
             "share of clashes on crossing or contested-edge ground, NaN without clashes",
             clashes_at_edges_share,
+            label="Share of clashes on crossing or contested-edge ground",
+            unit="share of clashes",
         ),
-        OutcomeKind("clashes_near", "site", "clashes within two cells of a named site", clashes_near),
         OutcomeKind(
-            "clashes_near_median", None, "median of clashes_near over named towns, crossings and oil fields",
+            "clashes_near",
+            "site",
+            "clashes within two grid cells of a named site",
+            clashes_near,
+            label="Clashes near {s}",
+            unit="clashes",
+        ),
+        OutcomeKind(
+            "clashes_near_median",
+            None,
+            "median of clashes_near over named towns, crossings and oil fields",
             clashes_near_median,
+            label="Clashes near a named site, median over the sites",
+            unit="clashes",
         ),
         OutcomeKind(
             "clash_episodes",
             "days",
             "clash episodes separated by N quiet days (`clash_episodes.14`, default 14)",
             clash_episodes,
+            label="Clash episodes, {n} quiet days apart",
+            unit="episodes",
         ),
         OutcomeKind(
             "agreements_unbroken",
             "days",
             "agreements not followed by a clash of the same pair within N days (`agreements_unbroken.90`)",
             agreements_unbroken,
+            label="Agreements unbroken for {n} days",
+            unit="agreements",
         ),
         OutcomeKind(
             "annual_clash_toll",
             None,
             "killed (both sides) in rival-militia clashes per 365 days (persons/year)",
             annual_clash_toll,
+            label="Killed in rival-militia clashes per year",
+            unit="people/year",
         ),
         OutcomeKind(
             "clash_days_per_month",
             None,
             "days with at least one rival-militia clash, per 30 days of the run",
             clash_days_per_month,
+            label="Days with a rival-militia clash per 30 days",
+            unit="days per 30 days",
         ),
         OutcomeKind(
             "first_clash_wounded",
@@ -656,6 +884,8 @@ KINDS: dict[str, OutcomeKind] = {
             "wounded (both sides) in the first clash at a site, NaN if none there "
             "(article §13: 4 at `first_clash_wounded.buqrus`)",
             first_clash_wounded,
+            label="Wounded in the first clash at {s}",
+            unit="people",
         ),
     ]
 }
@@ -755,6 +985,44 @@ def compute_outcomes(
                 raise
             values[name] = float("nan")
     return values
+
+
+def outcome_words(name: str) -> tuple[str, str]:
+    """(label, unit) of an outcome name in words: `defections.NDF>IRGC` -> ("NDF→IRGC defections", "fighters").
+
+    The kind's `label` (`KINDS`) with the subject filled in (a window outcome without its
+    length gets its default), and its `unit`. A name whose kind is unknown, or whose subject
+    does not have the kind's form, gives (name, "").
+    """
+    kind, subject = parse(name)
+    spec = KINDS.get(kind)
+    if spec is None:
+        return name, ""
+    parts = {"s": subject or ""}
+    if spec.subject in ("flow", "pair"):
+        a, sep, b = (subject or "").partition(">" if spec.subject == "flow" else "~")
+        if not sep:
+            return name, ""
+        parts.update(a=a, b=b)
+    elif spec.subject == "holding":
+        who, sep, site = (subject or "").partition("@")
+        if not sep:
+            return name, ""
+        parts.update(who=" or ".join(who.split("|")), site=site)
+    elif spec.subject == "days":
+        parts["n"] = subject or str(DAYS_DEFAULTS.get(kind, DEFAULT_WINDOW_DAYS))
+    elif spec.subject is not None and not subject:
+        return name, ""
+    return spec.label.format(**parts), spec.unit
+
+
+def outcome_label(name: str) -> str:
+    """A figure's words for an outcome name, with its unit: `defections.NDF>IRGC` -> "NDF→IRGC defections (fighters)".
+
+    From `outcome_words`; a name it does not know is returned unchanged.
+    """
+    words, unit = outcome_words(name)
+    return f"{words} ({unit})" if unit else words
 
 
 def outcome_rows(kinds: dict[str, OutcomeKind] = KINDS) -> list[tuple[str, str]]:

@@ -51,9 +51,9 @@ from matplotlib.ticker import PercentFormatter
 from scipy import stats
 
 from sim.expressions import Expression, parse_expression
-from sim.figures import GREEN, VERMILLION, footer, new_figure, save_png
+from sim.figures import GREEN, VERMILLION, Provenance, new_figure, save_png
 from sim.intervals import bootstrap_interval, wilson_interval
-from sim.outcomes import compute_outcomes, outcome_name
+from sim.outcomes import compute_outcomes, outcome_label, outcome_name
 from sim.results import (
     PROJECT_DIR,
     atomic_write_text,
@@ -502,6 +502,9 @@ class ValidationReport:
     elapsed_s: float = 0.0
     threshold_override: float | None = None  # --threshold: the default threshold, if not the scenario's
     ensemble_patterns: tuple[EnsemblePattern, ...] = ()
+    # The code that made the runs, recorded once per report (its footers and VALIDATION.md show it).
+    commit: str | None = field(default_factory=git_commit)  # `sim.results.git_commit`: hash, +dirty, or None
+    package_versions: dict[str, str] = field(default_factory=versions)  # `sim.results.versions`
     _ensemble: pd.DataFrame | None = field(default=None, init=False, repr=False)
 
     @property
@@ -866,7 +869,7 @@ def render_markdown(
             side with `report`; the verdict passes only if it passes at every root seed.
     """
     sc = report.scenario
-    vers = versions()
+    vers = report.package_versions
     everything = [report, *replications]
     passed = all(r.passed for r in everything)
     roots = ", ".join(str(r.root_seed) for r in everything)
@@ -900,7 +903,7 @@ def render_markdown(
         + ("" if replications else f" (in Python: `{report.python_call}`)"),
         f"- Date: {report.finished.strftime('%Y-%m-%d %H:%M UTC')} (root seed {report.root_seed} took "
         f"{report.elapsed_s:.0f} s on {report.workers} worker{'s' if report.workers != 1 else ''})",
-        f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}; git commit {git_commit() or 'unknown'}; "
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in vers.items())}; git commit {report.commit or 'unknown'}; "
         f"{platform.platform()}",
         "",
         "Method (Grimm et al. 2005, pattern-oriented modelling): each pattern is one observation of the "
@@ -1016,8 +1019,18 @@ def render_markdown(
 
 
 def _footnote(report: ValidationReport) -> str:
-    seeds = f"{report.replicates} replicates, root seed {report.root_seed}"
-    return footer(report.scenario_name, f"{report.steps} days", seeds, "data: patterns.csv", overrides=report.overrides)
+    seeds = report.runs["seed"] if "seed" in report.runs else []
+    provenance = Provenance(
+        scenario=report.scenario_name,
+        overrides=tuple(report.overrides),
+        steps=report.steps,
+        root_seed=report.root_seed,
+        seeds=tuple(int(s) for s in seeds),
+        replicates=report.replicates,
+        version=report.package_versions.get("sim"),
+        commit=report.commit,
+    )
+    return provenance.footer("data: patterns.csv")
 
 
 PASS_COLOUR, FAIL_COLOUR, NA_COLOUR = GREEN, VERMILLION, "#BBBBBB"
@@ -1075,7 +1088,8 @@ def _histograms(report: ValidationReport) -> list[tuple[str, str, tuple | None, 
         items.append((f"measure.{p.name}", f"{p.name}{kind}\n{p.label}", p.reference, head.accept))
         for c in p.conditions[1:]:
             if c.expression.text in report.runs.columns and c.expression.text != head.expression.text:
-                items.append((c.expression.text, f"{p.name} (also)\n{c.expression.text}", None, c.accept))
+                also = f"{p.name} (also)\n{outcome_label(c.expression.text)}"
+                items.append((c.expression.text, also, None, c.accept))
     return items
 
 

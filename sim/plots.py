@@ -41,15 +41,17 @@ from sim.figures import (
     SITE_STYLE,
     TERRAINS,
     TOP_IN,
+    Provenance,
     bbox_around,
     draw_control_map,
     faction_colour,
-    footer,
+    footer_height,
     new_figure,
     place_labels,
     save_png,
     site_legend_handles,
 )
+from sim.outcomes import TENSION_UNIT
 from sim.results import load_run
 
 __all__ = ["PLOT_FILES", "faction_colour", "median_band", "plot_run", "replicate_matrix"]
@@ -164,20 +166,19 @@ class _Context:
         return int(rows.iloc[0]) if len(rows) else None
 
     def footnote(self, maps: bool = False) -> str:
+        """The footer: the run's provenance (`sim.figures.Provenance`, from manifest.json) and its data files."""
         m = self.manifest
-        scenario = m.get("scenario", "?")
         steps = m.get("steps", int(self.ts["step"].max()) if len(self.ts) else 0)
-        if self.n_rep == 1:
-            runs = f"1 run, seed {self.seed_of(self.rep0)}"
-        else:
-            seeds = [str(self.seed_of(r)) for r in self.replicates]
-            shown = ", ".join(seeds[:2]) + (", ..." if len(seeds) > 2 else "")
-            runs = f"{self.n_rep} replicates, root seed {m.get('root_seed', '?')} (replicate seeds {shown})"
-            if maps:
-                runs += f"; maps show replicate {self.rep0} (seed {self.seed_of(self.rep0)})"
+        seeds = [self.seed_of(r) for r in self.replicates]
+        provenance = Provenance.from_manifest(
+            m,
+            steps=int(steps),
+            seeds=tuple(int(s) for s in seeds if s is not None),
+            replicates=self.n_rep,
+        )
+        shown = f"maps show replicate {self.rep0} (seed {self.seed_of(self.rep0)})" if maps and self.n_rep > 1 else ""
         # No directory name here: plots are drawn in a staging directory before it is renamed.
-        data = "data: timeseries.csv, events.csv, maps.npz"
-        return footer(scenario, _days(steps), runs, data, overrides=m.get("overrides") or ())
+        return provenance.footer(shown, "data: timeseries.csv, events.csv, maps.npz")
 
     def subtitle(self) -> str:
         if self.n_rep == 1:
@@ -225,10 +226,12 @@ def _new_figure(
     *,
     layout: bool = True,
     maps: bool = False,
+    top: float | None = None,
 ) -> Figure:
     """A run figure: `sim.figures.new_figure` with the run's subtitle and footnote."""
     subtitle = subtitle if subtitle is not None else ctx.subtitle()
-    return new_figure(width, height, title=title, subtitle=subtitle, footer=ctx.footnote(maps=maps), layout=layout)
+    footnote = ctx.footnote(maps=maps)
+    return new_figure(width, height, title=title, subtitle=subtitle, footer=footnote, layout=layout, top=top)
 
 
 def _time_axis(ax, steps: int | None = None) -> None:
@@ -328,7 +331,9 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     panel_w = 5.2
     panel_h = panel_w * h / w
     legend_w = 3.6
-    fig_w, fig_h = panel_w * n_panels + legend_w + 0.6, panel_h + TOP_IN + BOTTOM_IN + 0.5
+    fig_w = panel_w * n_panels + legend_w + 0.6
+    footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
+    fig_h = panel_h + TOP_IN + footer_in + 0.5
     title = f"Control and influence along the corridor, replicate {ctx.rep0}"
     if ctx.n_rep > 1:
         title += f" (one of {ctx.n_rep})"
@@ -337,7 +342,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         subtitle += f" ({cell_km[0]:.1f} km east-west x {cell_km[1]:.1f} km north-south)"
     fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
     left, gap = 0.25 / fig_w, 0.12 / fig_w
-    bottom, height = (BOTTOM_IN + 0.1) / fig_h, panel_h / fig_h
+    bottom, height = (footer_in + 0.1) / fig_h, panel_h / fig_h
     axes = [
         fig.add_axes((left + k * (panel_w / fig_w + gap), bottom, panel_w / fig_w, height)) for k in range(n_panels)
     ]
@@ -436,7 +441,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         loc="upper left",
         fontsize=8,
         frameon=False,
-        title="Cell colour = controlling faction;\npaler = smaller share of the\ncell's influence",
+        title="Grid-cell colour = controlling faction;\npaler = smaller share of the\ngrid cell's influence",
         title_fontsize=8,
         alignment="left",
         borderaxespad=0,
@@ -465,8 +470,8 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
 def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     """Draw `fighters_territory.png` to `path` and return `path`.
 
-    Three panels over time: fighters per militia (people), insurgent strength (cells) and
-    each militia's share of passable cells; medians with 5-95 % bands across replicates.
+    Three panels over time: fighters per militia (people), insurgent strength (insurgent
+    cells) and each militia's share of passable grid cells; medians with 5-95 % bands across replicates.
     """
     fig = _new_figure(10, 9.5, ctx, "Fighters and territory over time")
     axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.3, 3])
@@ -482,11 +487,11 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     for name in ctx.insurgents:
         column = f"fighters.{name}"
         if column in ctx.ts.columns:
-            ctx.series(ax_i, column, ctx.colour(name), f"{ctx.labels[ctx.index[name]]}: active cells")
+            ctx.series(ax_i, column, ctx.colour(name), f"{ctx.labels[ctx.index[name]]}: active insurgent cells")
             drawn = True
     if drawn:
-        ax_i.set_ylabel("cells (count)")
-        ax_i.set_title("Insurgent cells (each cell a small group, not a count of people)", loc="left", fontsize=11)
+        ax_i.set_ylabel("insurgent cells (count)")
+        ax_i.set_title("Insurgent cells (each a small clandestine group, not people)", loc="left", fontsize=11)
         ax_i.legend(fontsize=8, loc="upper left")
         ax_i.set_ylim(bottom=0)
         ax_i.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
@@ -496,7 +501,7 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     for name in ctx.militias:
         ctx.series(ax_t, f"territory.{name}", ctx.colour(name), ctx.label(name))
     ctx.series(ax_t, "territory.contested", CONTESTED_COLOUR, "contested", ls="--")
-    ax_t.set_ylabel("share of territory\n(% of passable cells)")
+    ax_t.set_ylabel("share of territory\n(% of passable grid cells)")
     ax_t.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax_t.set_title("Territory controlled", loc="left", fontsize=11)
     ax_t.legend(fontsize=8, loc="best")
@@ -672,6 +677,28 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
 
 
 TENSION = re.compile(r"^tension\.(?P<a>[^~]+)~(?P<b>.+)$")
+TENSION_AXIS = f"tension ({TENSION_UNIT})"
+
+
+def _rule(ctx: _Context, section: str, key: str) -> float | None:
+    """A number of the run's resolved scenario (`rules.<section>.<key>`), None if it has none."""
+    try:
+        value = (ctx.scenario_doc.get("rules") or {})[section][key]
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    except (KeyError, TypeError):
+        return None
+
+
+def tension_scale_text(scale: float | None, threshold: float | None) -> str:
+    """What a tension value means in a run: where clashes and meetings start (docs/ODD.md §7.7, §7.9)."""
+    said = []
+    if scale is not None:
+        said.append(
+            f"at tension {scale:g} the daily clash chance on a front is 63 % of its ceiling (86 % at {2 * scale:g})"
+        )
+    if threshold is not None:
+        said.append(f"a mediation meeting is called at {threshold:g}")
+    return "tension: 0 = no tension, no upper bound; " + "; ".join(said) if said else "tension: 0 = no tension"
 
 
 def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
@@ -685,12 +712,14 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
     note = f"meetings and calm: replicate {ctx.rep0} only; markers at the tension before the meeting"
     if ctx.n_rep == 1:
         note = "meeting markers at the tension before the meeting"
+    scale, threshold = _rule(ctx, "clashes", "tension_scale"), _rule(ctx, "mediation", "tension_threshold")
     fig = _new_figure(
         11,
-        1.5 + 3.4 * n,
+        1.7 + 3.4 * n,
         ctx,
         "Tension between hostile militias, mediation meetings and calm",
-        f"{ctx.subtitle()}; {note}",
+        f"{ctx.subtitle()}; {note}\n{tension_scale_text(scale, threshold)}",
+        top=0.9,
     )
     axes = np.atleast_1d(fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0])
     meetings = ctx.events_of("meeting", ctx.rep0)
@@ -747,9 +776,13 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
                         label=f"meeting, {rep}: {outcome} ({len(sel)})",
                     )
                 )
-        top = np.nanmax([ax.get_ylim()[1], 1e-9])
-        ax.set_ylim(0, top * 1.5)
-        ax.set_ylabel("tension (index, 0 = none)")
+        top = np.nanmax([ax.get_ylim()[1], 1e-9]) * 1.5
+        for level, style, words in ((threshold, ":", "meeting called"), (scale, "-.", "clash chance 63 % of ceiling")):
+            if level is not None and 0 < level <= top:  # the scale's marks that fall within the drawn range
+                ax.axhline(level, color="#7F7F7F", ls=style, lw=1.0)
+                handles.append(Line2D([], [], color="#7F7F7F", ls=style, lw=1.0, label=f"tension {level:g}: {words}"))
+        ax.set_ylim(0, top)
+        ax.set_ylabel(textwrap.fill(TENSION_AXIS, 28))
         ax.set_title(f"{ctx.label(a)} vs {ctx.label(b)}", loc="left", fontsize=11)
         ax.legend(handles=handles, fontsize=8, loc="upper left", ncol=2, framealpha=0.9)
         _time_axis(ax, _last_step(ctx))
@@ -764,7 +797,7 @@ def plot_tension_meetings(ctx: _Context, path: Path) -> Path:
 def plot_insurgency(ctx: _Context, path: Path) -> Path:
     """Draw `insurgency.png` to `path` and return `path`.
 
-    Insurgent strength over time (cells), and insurgent attacks and clashes between rival
+    Insurgent strength over time (insurgent cells), and insurgent attacks and clashes between rival
     militias as ROLLING_DAYS-day rolling sums (counts).
     """
     fig = _new_figure(11, 8, ctx, "Insurgency")
@@ -778,7 +811,7 @@ def plot_insurgency(ctx: _Context, path: Path) -> Path:
     )
     if column:
         who = ctx.labels[ctx.index[insurgent]] if insurgent else "insurgents"
-        ctx.series(ax_c, column, colour, f"{who}: strength in cells (fractional)")
+        ctx.series(ax_c, column, colour, f"{who}: strength in insurgent cells (fractional)")
         ax_c.set_ylabel("insurgent cells (count)")
         ax_c.set_ylim(bottom=0)
         ax_c.legend(handles=ax_c.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="upper left")

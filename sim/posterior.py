@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -544,6 +545,7 @@ def plot_predictive(
     left off the axis; the panel says how many.
     """
     from sim.figures import BLUE, GREY, VERMILLION, new_figure, save_png
+    from sim.outcomes import outcome_words
 
     n = len(checks)
     ncols = min(3, n)
@@ -614,8 +616,10 @@ def plot_predictive(
                 label=f"observed {check.observed:g} ({check.basis}): p = {p:.2f}",
             )
         ax.set_xlim(lo, hi)
-        ax.set_title(check.name, fontsize=10)
-        ax.set_xlabel(f"{check.name} ({check.unit})" if check.unit else check.name, fontsize=9)
+        words, unit = outcome_words(check.name)
+        unit = check.unit or unit  # the check's own unit, where the scenario gives one
+        ax.set_title(textwrap.fill(words, 50), fontsize=10)
+        ax.set_xlabel(f"{words} ({unit})" if unit else words, fontsize=9, wrap=True)
         ax.set_ylabel("share of runs")
         ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.2))
         ax.grid(True, color="#DDDDDD", lw=0.6)

@@ -20,7 +20,7 @@ CONTROL_LABEL_NONE = "none"
 
 
 def fighters(model, f: int) -> int:
-    """Fit fighters of faction f (insurgents: rounded cells)."""
+    """Fit fighters of faction f (insurgents: rounded insurgent cells)."""
     return model.n_fighters(f)
 
 
@@ -31,13 +31,13 @@ def wounded_now(model, f: int) -> int:
 
 
 def territory_share(model, f: int) -> float:
-    """Share of passable cells that faction f controls (0-1)."""
+    """Share of passable grid cells that faction f controls (0-1)."""
     passable = model.geo.passable
     return float(np.count_nonzero((model.control == f) & passable) / max(np.count_nonzero(passable), 1))
 
 
 def contested_share(model) -> float:
-    """Share of passable cells whose control is contested (0-1)."""
+    """Share of passable grid cells whose control is contested (0-1)."""
     passable = model.geo.passable
     return float(np.count_nonzero((model.control == CONTESTED) & passable) / max(np.count_nonzero(passable), 1))
 
@@ -121,7 +121,7 @@ def tally(model, name: str) -> int:
 
 
 def insurgent_cells(model) -> float:
-    """Insurgent strength (cells)."""
+    """Insurgent strength (insurgent cells)."""
     return float(model.insurgent_cells)
 
 

@@ -67,6 +67,7 @@ import inspect
 import json
 import math
 import sys
+import textwrap
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -86,7 +87,7 @@ from scipy.stats import qmc
 from sim import keypath
 from sim.design import override_strings, scale_unit
 from sim.executors import Backend, make_backend
-from sim.figures import BLUE, GREY, ORANGE, VERMILLION, footer, new_figure, save_png
+from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png
 from sim.intervals import CONFIDENCE, wilson_interval
 from sim.limits import design_problem
 from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
@@ -108,7 +109,7 @@ from sim.results import (
 )
 from sim.runner import run_model
 from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, robustness_runs, scenario_to_dict
-from sim.schema import Robustness, RobustnessRange, Scenario
+from sim.schema import Robustness, RobustnessRange, Scenario, parameter_label
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import (
     Journal,
@@ -1356,12 +1357,10 @@ def scores_frame(found: list[Discovery]) -> pd.DataFrame:
 
 
 def _footer(manifest: dict) -> str:
-    return footer(
-        manifest["scenario"],
-        f"{manifest['points']} points x {manifest['replicates']} replicates, {manifest['steps']} days",
-        f"root seed {manifest['root_seed']}",
+    provenance = Provenance.from_manifest(manifest, seeds_note="the same at every point and in every scenario")
+    return provenance.footer(
+        f"{manifest['points']} Latin-hypercube points",
         f"PRIM: ema-workbench {manifest.get('prim', {}).get('version', prim_version())}",
-        overrides=manifest.get("overrides", []),
     )
 
 
@@ -1471,7 +1470,7 @@ def plot_box_limits(discovery: Discovery, table: pd.DataFrame, manifest: dict, p
     rows = [(box, limit) for box in discovery.boxes for limit in box.limits.itertuples()]
     fig = new_figure(
         9.5,
-        1.9 + 0.62 * max(len(rows), 1),
+        1.9 + 0.8 * max(len(rows), 1),
         title=f"Where '{discovery.verdict}' {target}: the assumptions that decide it",
         subtitle=(
             f"each row: one assumption's declared range (log-scaled where declared); shaded: the box; "
@@ -1499,8 +1498,8 @@ def plot_box_limits(discovery: Discovery, table: pd.DataFrame, manifest: dict, p
         ax.scatter(values[~cases], y + jitter[~cases], s=8, color=GREY, alpha=0.7, lw=0, zorder=2)
         ax.scatter(values[cases], y + jitter[cases], s=10, color=VERMILLION, alpha=0.9, lw=0, zorder=3)
         labels.append(
-            f"box {box.number}: {limit.dimension}\n{_limits_text(limit)} (qp {_qp_text(limit)})\n"
-            f"range [{spec['low']:g}, {spec['high']:g}]"
+            f"box {box.number}: {textwrap.fill(parameter_label(limit.dimension), 45)}\n"
+            f"{_limits_text(limit)} (qp {_qp_text(limit)}); range [{spec['low']:g}, {spec['high']:g}]"
         )
     ax.set_yticks(np.arange(len(rows))[::-1], labels, fontsize=7)
     ax.set_xlim(-0.02, 1.02)

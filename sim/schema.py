@@ -1154,3 +1154,39 @@ def schema_field(key: str) -> tuple[FieldInfo, Any]:
     if field is None:
         raise KeyError(f"'{key}' names a section, not a parameter")
     return field, unwrap(node)
+
+
+LABEL_CONTEXT = {"factions", "patrons", "sites", "tribes"}  # named sections: the entry's name leads its label
+
+
+def parameter_label(key: str) -> str:
+    """A figure's words for a scenario key path, with its unit, from the schema.
+
+    `factions.IRGC.salary_usd_month` -> "IRGC: salary per fighter (USD/month)";
+    `rules.clashes.p_max` -> "Clashes: ceiling of the daily clash chance per front cell (1/day)".
+    The words are the field's `title` where it has one, else the first clause of its help
+    (`description`, up to the first "; " or ": ", without a closing aside in brackets); the
+    named entry (faction, patron, site, tribe) or the rules section leads. A path that is not
+    a scenario parameter is returned unchanged.
+    """
+    try:
+        field, _ = schema_field(key)
+    except KeyError:
+        return key
+    words = field.title or field.description or key.rsplit(".", 1)[-1].replace("_", " ")
+    for stop in ("; ", ": "):
+        head, found, _ = words.partition(stop)
+        if found and head:
+            words = head
+    if words.endswith(")") and " (" in words:  # a closing aside: "... per front cell (very high tension, ...)"
+        words = words[: words.rindex(" (")]
+    parts = key.split(".")
+    context = ""
+    if parts[0] in LABEL_CONTEXT and len(parts) > 2:
+        context = parts[1]
+    elif parts[0] == "rules" and len(parts) > 2:
+        context = parts[1].replace("_", " ").capitalize()
+    text = f"{context}: {words}" if context else words[:1].upper() + words[1:]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    unit = str(extra.get("unit", "") or "")
+    return f"{text} ({unit})" if unit else text

@@ -192,7 +192,7 @@ class World:
         return [int(self.geo.site_flat[s]) for s in self.hq_sites[f]]
 
     def fighters_by_faction(self) -> np.ndarray:
-        """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded cells."""
+        """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded insurgent cells."""
         r = self.recruits
         counts = np.bincount(r.faction[r.fighting()], minlength=self.n_factions).astype(np.int64)
         if self.insurgent is not None:
@@ -200,7 +200,7 @@ class World:
         return counts
 
     def n_fighters(self, f: int) -> int:
-        """Fit fighters of faction f (insurgents: rounded cells)."""
+        """Fit fighters of faction f (insurgents: rounded insurgent cells)."""
         if f == self.insurgent:
             return int(round(self.insurgent_cells))
         r = self.recruits

@@ -30,6 +30,7 @@ from sim.figures import (
     site_legend_handles,
 )
 from sim.model import CorridorModel
+from sim.outcomes import TENSION_UNIT
 
 DPI = 90
 LINESTYLES = ("-", "--", ":", "-.")
@@ -182,7 +183,7 @@ def charts_figure(model: CorridorModel, width: float = 8.4, height: float = 6.6)
     for f in militias:
         line(ax_t, f"territory.{names[f]}", faction_colour(f), names[f])
     line(ax_t, "territory.contested", CONTESTED_COLOUR, "contested", ls="--")
-    ax_t.set_title("Territory (share of passable cells)", loc="left", fontsize=9)
+    ax_t.set_title("Territory (share of passable grid cells)", loc="left", fontsize=9)
     ax_t.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
 
     for f in militias:
@@ -205,7 +206,7 @@ def charts_figure(model: CorridorModel, width: float = 8.4, height: float = 6.6)
     pairs = [c for c in frame.columns if c.startswith("tension.")]
     for k, column in enumerate(pairs):
         line(ax_x, column, NEUTRAL_COLOUR, column.split(".", 1)[1].replace("~", "\u2013"), ls=LINESTYLES[k % 4])
-    ax_x.set_title("Tension between hostile militias", loc="left", fontsize=9)
+    ax_x.set_title(f"Tension between hostile militias ({TENSION_UNIT})", loc="left", fontsize=9)
 
     if model.insurgent is not None:
         column = "insurgent_cells" if "insurgent_cells" in frame.columns else f"fighters.{names[model.insurgent]}"
