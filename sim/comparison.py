@@ -822,19 +822,23 @@ def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
     """
     from matplotlib.lines import Line2D
 
-    from sim.figures import footer, new_figure, save_png
+    from sim.figures import Provenance, new_figure, save_png
 
     series = comparison.series
     names = list(dict.fromkeys(series["series"]))
     labels = comparison.labels
     plan = comparison.plan
     own = [f"{o} ({i.label})" for i in plan.inputs for o in i.overrides if o not in plan.overrides]
-    foot = footer(
-        " vs ".join(labels),
-        f"{plan.steps} days",
-        f"{len(plan.seeds)} replicates per scenario, root seed {plan.root_seed}, common random numbers",
-        overrides=[*plan.overrides, *own],
-    )
+    foot = Provenance(
+        scenario=" vs ".join(labels),
+        overrides=(*plan.overrides, *own),
+        steps=plan.steps,
+        root_seed=plan.root_seed,
+        seeds=tuple(plan.seeds),
+        replicates=len(plan.seeds),
+        version=versions().get("sim"),
+        commit=git_commit(),
+    ).footer("replicates per scenario, replicate k with the same seed in each (common random numbers)")
     written = []
     grouped = {key: frame for key, frame in series.groupby(["series", "scenario"], sort=False)}
     for stem, title, prefix, ylabel in FIGURES:

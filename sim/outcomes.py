@@ -574,8 +574,8 @@ KINDS: dict[str, OutcomeKind] = {
             "faction",
             "fighters on the last day (insurgents: insurgent cells)",
             fighters_final,
-            label="Fighters of {s} at the end",
-            unit="fighters; insurgents: insurgent cells",
+            label="{s} fighters on the last day",
+            unit="fighters, or insurgent cells",
         ),
         OutcomeKind(
             "killed_total",
@@ -755,8 +755,8 @@ KINDS: dict[str, OutcomeKind] = {
             "faction",
             "fighters on day 0, the initial state",
             fighters_initial,
-            label="Fighters of {s} on day 0",
-            unit="fighters; insurgents: insurgent cells",
+            label="{s} fighters on day 0",
+            unit="fighters, or insurgent cells",
         ),
         OutcomeKind(
             "kept_share",
@@ -1032,39 +1032,3 @@ def outcome_rows(kinds: dict[str, OutcomeKind] = KINDS) -> list[tuple[str, str]]
         pattern = kind.name if kind.subject is None else f"{kind.name}.<{kind.subject}>"
         rows.append((pattern, kind.help))
     return rows
-
-
-# outcome_label: minimal version; the label registry replaces it
-_LABELS = {  # kind -> (words, with {s} for the subject; unit)
-    "defections": ("{a}→{b} defections", "fighters"),
-    "defections_net": ("{a}→{b} net defections", "fighters"),
-    "fighters_final": ("{s} fighters on the last day", "fighters"),
-    "fighters_initial": ("{s} fighters on day 0", "fighters"),
-    "territory_final": ("{s} territory on the last day", "share of passable cells"),
-    "territory_mean": ("{s} mean territory", "share of passable cells"),
-    "killed_total": ("killed, all militias", "persons"),
-    "wounded_total": ("wounded, all militias", "persons"),
-    "killed": ("{s} killed", "persons"),
-    "clashes_total": ("clashes between militias", "count"),
-    "agreements_total": ("mediation agreements", "count"),
-    "meetings_total": ("mediation meetings", "count"),
-    "insurgent_peak": ("insurgent peak", "cells"),
-    "insurgent_attacks_total": ("insurgent attacks", "count"),
-    "desertions_total": ("desertions, all militias", "persons"),
-}
-
-
-def outcome_label(name: str) -> str:
-    """An outcome's name in words with its unit: `defections.NDF>IRGC` -> "NDF→IRGC defections (fighters)".
-
-    A kind without words of its own is shown by its help line (`KINDS`) and subject; an
-    unknown name is returned as it is.
-    """
-    kind, subject = parse(name)
-    if kind in _LABELS:
-        words, unit = _LABELS[kind]
-        a, _, b = (subject or "").partition(">")
-        return f"{words.format(s=subject or '', a=a, b=b)} ({unit})"
-    if kind in KINDS:
-        return f"{KINDS[kind].help}" + (f" ({subject})" if subject else "")
-    return name

@@ -246,7 +246,7 @@ def test_outcomes_missing_in_one_scenario_are_not_comparable():
     table = comparison.outcome_table.set_index(["scenario", "outcome"])
     assert not table.loc[("toy_two_towns", "fighters_final.IRGC"), "defined"]
     assert any("not comparable (not an outcome of both scenarios)" in x for x in comparison.summary_lines())
-    assert "| IRGC fighters on the last day (fighters) | " in comparison.markdown()
+    assert "| IRGC fighters on the last day (fighters, or insurgent cells) | " in comparison.markdown()
 
 
 # --------------------------------------------------------------------------- outputs
@@ -285,7 +285,8 @@ def test_plots_overlay_every_scenario_with_words_units_and_a_footer(toy_pair, tm
     assert "Fit fighters per faction" in texts
     foot = next(t for t in texts if t.startswith("Scenario "))
     assert "toy_two_towns vs toy_two_towns [factions.Red.salary_usd_month=120]" in foot
-    assert "30 days" in foot and "3 replicates per scenario" in foot and RED_PAID_LIKE_BLUE in foot
+    assert "30 days per run" in foot and "3 replicates, root seed" in foot and RED_PAID_LIKE_BLUE in foot
+    assert "common random numbers" in foot and "faction-sim " in foot and ", commit " in foot
     ax = fig.axes[0]
     assert ax.get_xlabel() == "day" and "fighters" in ax.get_ylabel() and ax.get_title() == "Blue"
     assert len(ax.lines) == 2 and len(ax.collections) == 2  # a median line and a band per scenario
@@ -306,7 +307,7 @@ def test_markdown_tables_give_quantiles_differences_and_verdicts(toy_pair):
     table = comparison.outcome_table.set_index(["scenario", "outcome"])
     row = table.loc[("toy_two_towns", "fighters_final.Blue")]
     cell = f"{C._num(row['median'])} [{C._num(row['q05'])}, {C._num(row['q95'])}]"
-    assert f"| Blue fighters on the last day (fighters) | {cell} |" in text
+    assert f"| Blue fighters on the last day (fighters, or insurgent cells) | {cell} |" in text
     assert "| scenario | outcome | mean difference | 95% interval | pairs | verdict |" in text
     assert "![Fit fighters per faction](plots/compare_fighters.png)" in text
 
@@ -324,6 +325,6 @@ def test_compare_help_explains_every_argument_and_ends_with_examples():
 
 def test_outcome_label_says_the_outcome_in_words_with_its_unit():
     assert outcome_label("defections.NDF>IRGC") == "NDF→IRGC defections (fighters)"
-    assert outcome_label("fighters_final.IRGC") == "IRGC fighters on the last day (fighters)"
-    assert outcome_label("insurgent_peak") == "insurgent peak (cells)"
+    assert outcome_label("fighters_final.IRGC") == "IRGC fighters on the last day (fighters, or insurgent cells)"
+    assert outcome_label("insurgent_peak") == "Peak insurgent strength (insurgent cells)"
     assert outcome_label("not_an_outcome") == "not_an_outcome"

@@ -208,6 +208,13 @@ def event_figures(record, tmp_path_factory):
     return _job(record, lambda: compare_events(base / "run", observed, base / "cmp"))
 
 
+@pytest.fixture(scope="module")
+def compare_figures(record, tmp_path_factory):
+    out = tmp_path_factory.mktemp("prov-cmp") / "cmp"
+    args = ["compare", TOY, TOY, "--steps", "7", "--replicates", "2", "--seed", "5", "--set", SET]
+    return _job(record, lambda: main([*args, "--set-for", "2", "rules.clashes.p_max=0.02", "--out", str(out)]))
+
+
 JOBS = {  # fixture -> (days, replicates, overrides, whether the replicate seeds are listed)
     "run_figures": (12, 2, [SET], True),
     "sweep_figures": (9, None, [SET], None),
@@ -215,6 +222,7 @@ JOBS = {  # fixture -> (days, replicates, overrides, whether the replicate seeds
     "calibration_figures": (8, 2, [SET], False),
     "robustness_figures": (6, 1, ["rules.clashes.p_killed=0.4"], True),
     "event_figures": (20, 2, [SET], True),
+    "compare_figures": (7, 2, [SET, "rules.clashes.p_max=0.02"], True),
 }
 
 
@@ -250,13 +258,13 @@ def test_no_title_or_axis_label_is_a_raw_key(job, request):
 
 @pytest.mark.slow
 def test_every_figure_writer_is_covered(run_figures, sweep_figures, pattern_figures, calibration_figures,
-                                        robustness_figures, event_figures):  # fmt: skip
+                                        robustness_figures, event_figures, compare_figures):  # fmt: skip
     names = {f["path"].name for job in (run_figures, sweep_figures, pattern_figures, calibration_figures,
-                                        robustness_figures, event_figures) for f in job}  # fmt: skip
+                                        robustness_figures, event_figures, compare_figures) for f in job}  # fmt: skip
     expected = {
         "influence_map.png", "tension_meetings.png", "heatmap_defections.Blue_Red.png",
         "outcomes_vs_rules.clashes.p_max.png", "sobol_indices.png", "screening.png", "pattern_shares.png",
-        "statistics.png", "predictive.png", "verdict_shares.png", "compare_events.png",
+        "statistics.png", "predictive.png", "verdict_shares.png", "compare_events.png", "compare_fighters.png",
     }  # fmt: skip
     assert expected <= names, sorted(expected - names)
 
