@@ -253,7 +253,7 @@ class Faction(Strict):
         ge=0,
         le=MAX_FIGHTERS,
         unit="fighters",
-        help="fighters drawn from the local pool at step 0 (insurgents: initial cells)",
+        help="fighters drawn from the local pool at step 0 (insurgents: initial insurgent cells)",
     )
     initial_outsiders: int = param(
         0,
@@ -592,35 +592,35 @@ class InsurgencyRules(Strict):
     # Cells, growth and attack rate are bounded so the day's attacks, Poisson(cells x attack_rate),
     # number at most 10,000 (max_cells x attack_rate) and each costs a bounded amount of work.
     base_growth_per_day: float = param(
-        0.0, ge=0, le=1000, unit="cells/day", help="growth with no rivalry at all"
+        0.0, ge=0, le=1000, unit="insurgent cells/day", help="growth in insurgent cells with no rivalry at all"
     )
     growth_per_clash: float = param(
-        0.3, ge=0, le=1000, unit="cells per clash", help="growth from a clash between rivals"
+        0.3, ge=0, le=1000, unit="insurgent cells per clash", help="growth in insurgent cells from a clash between rivals"
     )
     growth_per_casualty: float = param(
         0.0,
         ge=0,
         le=1000,
-        unit="cells per casualty",
+        unit="insurgent cells per casualty",
         help="growth from each rival militia fighter killed or wounded in clashes",
     )
     growth_per_contested_cell: float = param(
         0.002,
         ge=0,
         le=100,
-        unit="cells per cell/day",
-        help="growth from cells where hostile militias both have a foothold",
+        unit="insurgent cells per grid cell/day",
+        help="growth in insurgent cells from each grid cell where hostile militias both have a foothold",
     )
-    decay_per_day: float = probability(0.01, "share of cells that dissolve per day", unit="1/day")
-    max_cells: float = param(200.0, ge=0, le=10_000, unit="cells", help="ceiling on insurgent cells")
+    decay_per_day: float = probability(0.01, "share of insurgent cells that dissolve per day", unit="1/day")
+    max_cells: float = param(200.0, ge=0, le=10_000, unit="insurgent cells", help="ceiling on insurgent cells")
     attack_rate: float = param(
-        0.01, ge=0, le=1, unit="attacks per cell/day", help="attacks each cell makes (at most one a day)"
+        0.01, ge=0, le=1, unit="attacks per insurgent cell/day", help="attacks each insurgent cell makes (at most one a day)"
     )
     attack_casualties: float = param(
         2.0, ge=0, le=100, unit="casualties per attack", help="mean casualties of an attack"
     )
     contested_target_weight: float = param(
-        2.0, gt=0, le=100, unit="x", help="weight of fighters on contested cells as targets, relative to others"
+        2.0, gt=0, le=100, unit="x", help="weight of fighters on contested grid cells as targets, relative to others"
     )
 
 
