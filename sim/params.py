@@ -30,7 +30,7 @@ from typing import Any
 from sim import schema as schema_module
 from sim.docs import ROOT, SECTION_TITLES, expand_key, format_value, parameter_rows, provenance_source
 from sim.scenario import load_scenario, missing_entry
-from sim.schema import Scenario
+from sim.schema import Scenario, field_words
 from sim.suggest import did_you_mean
 from sim.yaml_source import Problem, ScenarioError
 
@@ -116,14 +116,13 @@ def short_source(text: str) -> str:
 
 
 def _label(model: str, field: str) -> str:
-    """The field's label: the schema's title (or `label` extra) where it gives one, else its name in words."""
+    """The field's label: its `label` extra where it has one, else `sim.schema.field_words` (title or help)."""
     declaring = getattr(schema_module, model, None)
     fields = getattr(declaring, "model_fields", None) if isinstance(declaring, type) else None
     info = fields.get(field) if isinstance(fields, dict) else None
     if info is not None:
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-        if info.title or extra.get("label"):
-            return str(info.title or extra["label"])
+        return str(extra.get("label") or field_words(info, field))
     words = field.split("_")
     while len(words) > 1 and words[-1] in _UNIT_WORDS:  # the unit is shown beside the label
         words.pop()

@@ -595,7 +595,11 @@ class InsurgencyRules(Strict):
         0.0, ge=0, le=1000, unit="insurgent cells/day", help="growth in insurgent cells with no rivalry at all"
     )
     growth_per_clash: float = param(
-        0.3, ge=0, le=1000, unit="insurgent cells per clash", help="growth in insurgent cells from a clash between rivals"
+        0.3,
+        ge=0,
+        le=1000,
+        unit="insurgent cells per clash",
+        help="growth in insurgent cells from a clash between rivals",
     )
     growth_per_casualty: float = param(
         0.0,
@@ -614,7 +618,11 @@ class InsurgencyRules(Strict):
     decay_per_day: float = probability(0.01, "share of insurgent cells that dissolve per day", unit="1/day")
     max_cells: float = param(200.0, ge=0, le=10_000, unit="insurgent cells", help="ceiling on insurgent cells")
     attack_rate: float = param(
-        0.01, ge=0, le=1, unit="attacks per insurgent cell/day", help="attacks each insurgent cell makes (at most one a day)"
+        0.01,
+        ge=0,
+        le=1,
+        unit="attacks per insurgent cell/day",
+        help="attacks each insurgent cell makes (at most one a day)",
     )
     attack_casualties: float = param(
         2.0, ge=0, le=100, unit="casualties per attack", help="mean casualties of an attack"
@@ -1159,6 +1167,23 @@ def schema_field(key: str) -> tuple[FieldInfo, Any]:
 LABEL_CONTEXT = {"factions", "patrons", "sites", "tribes"}  # named sections: the entry's name leads its label
 
 
+def field_words(field: FieldInfo, name: str) -> str:
+    """A schema field's meaning in a few words: its `title`, else the first clause of its help.
+
+    The help (`description`) is cut at the first "; " or ": " and loses a closing aside in
+    brackets; a field with neither gives its `name` with spaces. The one source of the
+    words of `parameter_label` (figures, explorer) and `run.py params`.
+    """
+    words = field.title or field.description or name.replace("_", " ")
+    for stop in ("; ", ": "):
+        head, found, _ = words.partition(stop)
+        if found and head:
+            words = head
+    if words.endswith(")") and " (" in words:  # a closing aside: "... per front cell (very high tension, ...)"
+        words = words[: words.rindex(" (")]
+    return words
+
+
 def parameter_label(key: str) -> str:
     """A figure's words for a scenario key path, with its unit, from the schema.
 
@@ -1173,13 +1198,7 @@ def parameter_label(key: str) -> str:
         field, _ = schema_field(key)
     except KeyError:
         return key
-    words = field.title or field.description or key.rsplit(".", 1)[-1].replace("_", " ")
-    for stop in ("; ", ": "):
-        head, found, _ = words.partition(stop)
-        if found and head:
-            words = head
-    if words.endswith(")") and " (" in words:  # a closing aside: "... per front cell (very high tension, ...)"
-        words = words[: words.rindex(" (")]
+    words = field_words(field, key.rsplit(".", 1)[-1])
     parts = key.split(".")
     context = ""
     if parts[0] in LABEL_CONTEXT and len(parts) > 2:
