@@ -592,7 +592,11 @@ def write_staged(final: Path, fill: Callable[[Path], None]) -> Path:
 
 
 def git_commit() -> str | None:
-    """The project's git commit, with `+dirty` if tracked files have changes; None outside a git checkout."""
+    """The project's git commit, with `+dirty` if tracked source files have changes; None outside a git checkout.
+
+    Files under `results/` are outputs, not source: the README's gallery is tracked there, and
+    `make gallery` rewriting it must not mark the figures it draws next as made by dirty code.
+    """
     try:
         out = subprocess.run(
             ["git", "-C", str(PROJECT_DIR), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
@@ -600,7 +604,7 @@ def git_commit() -> str | None:
         if out.returncode != 0:
             return None
         dirty = subprocess.run(
-            ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(PROJECT_DIR), "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
             capture_output=True,
             text=True,
             timeout=5,

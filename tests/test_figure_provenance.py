@@ -339,3 +339,28 @@ def test_outcome_and_parameter_labels_in_words():
     assert parameter_label("rules.clashes.p_max") == "Clashes: ceiling of the daily clash chance per front cell (1/day)"
     assert parameter_label("rules.recruitment.beta_salary") == "Recruitment: weight of (log) pay (utility per log-USD)"
     assert parameter_label("no.such.key") == "no.such.key"
+
+
+def test_the_commit_is_dirty_for_changed_source_not_for_changed_results(tmp_path, monkeypatch):
+    """`make gallery` rewrites tracked figures under results/; the next figures' commit must stay clean."""
+    import subprocess
+
+    import sim.results
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "sim" / "model.py").write_text("x = 1\n")
+    (tmp_path / "results" / "figure.png").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    monkeypatch.setattr(sim.results, "PROJECT_DIR", tmp_path)
+    clean = git_commit()
+    assert clean and len(clean) == 40 and not clean.endswith("+dirty")
+    (tmp_path / "results" / "figure.png").write_text("new\n")
+    assert git_commit() == clean
+    (tmp_path / "sim" / "model.py").write_text("x = 2\n")
+    assert git_commit() == clean + "+dirty"
