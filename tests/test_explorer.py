@@ -335,8 +335,8 @@ def test_the_page_builds_with_the_map_charts_monitors_and_every_control(page):
     for panel in PANELS:  # not blank at day 0: axes, a label with its unit, and a dot per line
         chart = regions[f"explorer-chart-{panel.key}"]
         assert "<svg" in chart and panel.y_label in chart and "day of the run" in chart, panel.key
-    assert "<circle" in regions["explorer-chart-fighters"]
-    assert "Speed: 10 days per second" in {w.label for w in page.find(v.Slider).widgets}
+    assert "<circle" in regions["explorer-lines-fighters"]
+    assert f"Speed: {core.DEFAULT_SPEED:.0f} days per second" in {w.label for w in page.find(v.Slider).widgets}
     monitors = regions["explorer-monitors"]
     for name in ("Day", "Blue fighters", "Killed so far", "Defections so far", "Tension"):
         assert name in monitors, name
@@ -355,8 +355,12 @@ def test_picking_another_scenario_replaces_the_controls_and_the_model(page):
 
     _button(page, "Step").click()
     assert _day(page) == 1
-    picker = page.find(v.Select, label="Scenario (scenarios/)").widget
-    assert set(EXPLORABLE) <= set(picker.items)
+
+    def picker():
+        return page.find(v.Select, label="Scenario (scenarios/)").widget
+
+    assert _wait_until(lambda: set(EXPLORABLE) <= set(picker().items)), picker().items  # listed in a thread
+    picker = picker()
     picker.v_model = "salary_parity"
     assert _day(page) == 0
     parity = load_scenario("salary_parity").factions["IRGC"].salary_usd_month
@@ -374,13 +378,13 @@ def test_stepping_redraws_the_map_and_charts_and_reset_keeps_the_run_faded(page)
     assert _day(page) == 3
     after = _regions(page)
     assert after["explorer-map_layer"] != before["explorer-map_layer"]
-    assert after["explorer-chart-fighters"] != before["explorer-chart-fighters"]
+    assert after["explorer-lines-fighters"] != before["explorer-lines-fighters"]
     assert ">3</span>" in after["explorer-monitors"]  # the day monitor
     _button(page, "Reset").click()
     assert _day(page) == 0
     reset = _regions(page)
     assert "explorer-previous" in reset["explorer-chart-fighters"]  # the run before Reset, faded
-    assert "previous run (faded)" in reset["explorer-chart-fighters"]
+    assert "previous run (faded)" in reset["explorer-legend-fighters"]
 
 
 @needs_ui
@@ -466,7 +470,7 @@ def test_play_pause_and_closing_the_page_stop_its_thread_and_free_the_model(monk
     assert core.live_stepping_threads() == before + 1
     _button(rc, "Pause").click()
     paused = built[-1]().steps
-    time.sleep(0.5)  # five days at the default speed
+    time.sleep(0.5)  # several days at the default speed
     assert built[-1]().steps == paused and _day(rc) == paused
     assert _wait_until(lambda: core.live_stepping_threads() == before), "the stepping thread outlived Pause"
     _button(rc, "Play").click()

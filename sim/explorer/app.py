@@ -40,6 +40,7 @@ from sim.explorer.core import (
     Session,
     Snapshot,
     format_value,
+    list_explorable,
 )
 from sim.explorer.figures import PANELS, AxisScales, draw, run_info
 from sim.results import rerun_command
@@ -91,7 +92,11 @@ CSS = """
 .explorer-note { font-size: 12px; color: #555; margin-top: 2px; }
 .explorer-charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 8px 12px; }
 .explorer-chart-title { font-size: 14px; font-weight: 600; }
+.explorer-chart-title { display: block; }
+.explorer-plot { position: relative; }
 .explorer-chart-svg { width: 100%; height: auto; display: block; }
+.explorer-plot > [class^="explorer-lines-"] { position: absolute; inset: 0; pointer-events: none; }
+.explorer-lines-svg { width: 100%; height: 100%; display: block; }
 """
 
 
@@ -153,16 +158,29 @@ def ControlRow(control: Control, value, draft: str | None, problem: str | None, 
         solara.Text(control.full_help, style=HELP_STYLE, classes=["explorer-help"])
 
 
+def _explorable_names() -> list[str]:
+    return [name for name, _ in list_explorable()]
+
+
+@solara.component
+def ScenarioPicker(ref: str, on_select):
+    """The scenario picker; its list is made in a thread (validating every scenario takes seconds).
+
+    Until the list is ready the picker offers the open scenario only, so the first page load
+    does not wait for it (`core.list_explorable` caches it for later pages).
+    """
+    listing = solara.use_thread(_explorable_names, [])
+    options = list(listing.value or [])
+    if ref not in options:
+        options = [ref, *options]
+    solara.Select(label="Scenario (scenarios/)", values=options, value=ref, on_value=on_select)
+
+
 @solara.component
 def ParameterPanel(session: Session, revision: int, on_propose, on_select, on_restore, select_problems):
     """Scenario picker, seed, and the scenario's controls grouped by faction and topic."""
-    from sim.explorer.core import list_explorable
-
-    options = [name for name, _ in list_explorable()]
-    if session.ref not in options:
-        options = [session.ref, *options]
     with solara.Card("Scenario", classes=["explorer-scenario"]):
-        solara.Select(label="Scenario (scenarios/)", values=options, value=session.ref, on_value=on_select)
+        ScenarioPicker(session.ref, on_select)
         solara.Text(session.origin.description, style=HELP_STYLE)
         seed_problem = "; ".join(session.field_problems.get("seed", [])) or None
         solara.InputText(
@@ -261,7 +279,7 @@ REGIONS = (
     "map_sites",
     "map_legend",
     "events",
-    *(f"chart-{p.key}" for p in PANELS),
+    *(f"{part}-{p.key}" for p in PANELS for part in ("chart", "lines", "legend")),
 )
 
 
@@ -337,7 +355,12 @@ def RunView(runner: Runner, playing: solara.Reactive, keep_axes: solara.Reactive
         with solara.Card(classes=["explorer-events"]):
             solara.Div(children=[w["events"]])
     with solara.Card("Charts", classes=["explorer-charts-card"]):
-        solara.Div(classes=["explorer-charts"], children=[w[f"chart-{p.key}"] for p in PANELS])
+        with solara.Div(classes=["explorer-charts"]):
+            for p in PANELS:
+                with solara.Div(classes=["explorer-chart", f"explorer-chart-box-{p.key}"]):
+                    solara.Text(p.title, classes=["explorer-chart-title"])
+                    solara.Div(classes=["explorer-plot"], children=[w[f"chart-{p.key}"], w[f"lines-{p.key}"]])
+                    solara.Div(children=[w[f"legend-{p.key}"]])
 
 
 @solara.component

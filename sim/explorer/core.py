@@ -798,7 +798,7 @@ def take_snapshot(
 _STEPPING: set = set()  # the Runners' stepping threads now alive (any page of this process)
 _STEPPING_LOCK = threading.Lock()
 ENV_STATUS = "SIM_EXPLORER_STATUS"  # if set: a JSON file kept up to date with the live stepping threads (tests)
-DEFAULT_SPEED = 10.0  # days per second while playing
+DEFAULT_SPEED = 15.0  # days per second while playing: a year in about 25 s
 MAX_SPEED = 60.0
 
 

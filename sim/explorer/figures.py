@@ -341,20 +341,26 @@ def nice_top(value: float) -> tuple[float, float]:
 
 
 class AxisScales:
-    """The y-axis top of each chart: fixed while `keep` is on (it only grows), else fitted to the data."""
+    """The y-axis top of each chart: fixed while `keep` is on (it only grows), else fitted to the data.
+
+    Also keeps each chart's last static layer (axes, previous run), redrawn only when what it
+    shows changes.
+    """
 
     def __init__(self, keep: bool = True):
         self.keep = keep
-        self.tops: dict[str, float] = {}
+        self.tops: dict[str, tuple[float, float]] = {}
+        self.static: dict[str, tuple[tuple, str]] = {}
 
     def top(self, panel: Panel, highest: float) -> tuple[float, float]:
         """(top, tick step) for `panel` whose data (current and previous run) reach `highest`."""
         if panel.percent:
             return 1.0, 0.25
         top, step = nice_top(highest * 1.05)
-        if self.keep and self.tops.get(panel.key, 0.0) >= top:
-            return nice_top(self.tops[panel.key])
-        self.tops[panel.key] = top
+        kept = self.tops.get(panel.key)
+        if self.keep and kept is not None and kept[0] >= top:
+            return kept
+        self.tops[panel.key] = (top, step)
         return top, step
 
 
@@ -372,18 +378,22 @@ def _tick(value: float, percent: bool) -> str:
 
 
 def _points(values: np.ndarray, sx, sy) -> str:
-    x = sx(np.arange(len(values)))
-    y = sy(values)
-    return " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y, strict=True))
+    """SVG points "x y x y ..." in tenths of a unit (the polylines sit in a group scaled by 0.1)."""
+    xy = np.empty(2 * len(values), dtype=np.int64)
+    xy[0::2] = np.rint(sx(np.arange(len(values))) * 10)
+    xy[1::2] = np.rint(sy(values) * 10)
+    return " ".join(map(str, xy.tolist()))
 
 
 def chart_svg(
     panel: Panel, info: RunInfo, snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales
-) -> tuple[str, list[Line]]:
-    """One chart as SVG text, and the lines it drew (for the legend).
+) -> tuple[str, str, list[Line]]:
+    """One chart as two SVG texts of the same size, and the lines drawn (for the legend).
 
-    The current run's lines are solid colour; the previous run's are the same lines faded.
-    Day 0 shows as a dot, so a chart is not blank before the first step.
+    The first SVG holds what changes seldom: the axes, ticks and labels, the tension scale and
+    the previous run's lines, faded; the second, laid over it, the current run's lines (day 0
+    as a dot, so a chart is not blank before the first step). Redrawing a day then sends
+    and re-renders only the second in the browser.
     """
     lines = panel_lines(panel, info, snapshot.series)
     old = [] if previous is None or previous.run == snapshot.run else panel_lines(panel, info, previous.series)
@@ -406,6 +416,37 @@ def chart_svg(
     def sy(value):
         return y0 - (y0 - y1) * np.clip(np.asarray(value, dtype=float), 0, top * 1.02) / top
 
+    now = [f'<svg viewBox="0 0 {CHART_W} {CHART_H}" class="explorer-lines-svg"><g transform="scale(0.1)">']
+    for line in lines:
+        values = _values(snapshot.series, line)
+        dash = f' stroke-dasharray="{_tenfold(line.dash)}"' if line.dash else ""
+        if len(values) == 1:
+            cx, cy = float(sx(0)) * 10, float(sy(values[0])) * 10
+            now.append(f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="30" fill="{line.colour}"/>')
+        else:
+            now.append(
+                f'<polyline points="{_points(values, sx, sy)}" fill="none" stroke="{line.colour}" '
+                f'stroke-width="18"{dash}/>'
+            )
+    now.append("</g></svg>")
+    key = (previous.run if old else None, top, days, tuple(line.column for line in lines))
+    cached = scales.static.get(panel.key)
+    if cached is not None and cached[0] == key:
+        return cached[1], "".join(now), lines
+    axes = _axes_svg(panel, info, previous, old, lines, top, step, days, sx, sy)
+    scales.static[panel.key] = (key, axes)
+    return axes, "".join(now), lines
+
+
+def _tenfold(dash: str) -> str:
+    """A dash pattern in the tenths of the scaled groups."""
+    return " ".join(str(10 * float(x)).removesuffix(".0") for x in dash.split())
+
+
+def _axes_svg(panel, info, previous, old, lines, top, step, days, sx, sy) -> str:
+    """A chart's static layer: grid, ticks, axis labels, the tension scale, the previous run faded."""
+    x0, x1 = MARGIN["left"], CHART_W - MARGIN["right"]
+    y0, y1 = CHART_H - MARGIN["bottom"], MARGIN["top"]
     out = [
         f'<svg viewBox="0 0 {CHART_W} {CHART_H}" class="explorer-chart-svg" role="img" '
         f'aria-label="{html.escape(panel.title)}" font-size="{FONT}" font-family="sans-serif">'
@@ -438,28 +479,20 @@ def chart_svg(
             f'<text x="{x1 - 2}" y="{y - 4:.1f}" text-anchor="end" fill="#555">scale {info.tension_scale:g}: '
             "clash chance at 63% of its ceiling</text>"
         )
+    out.append('<g transform="scale(0.1)">')
     for line in old:
         values = _values(previous.series, line)
-        dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
+        dash = f' stroke-dasharray="{_tenfold(line.dash)}"' if line.dash else ""
         out.append(
             f'<polyline points="{_points(values, sx, sy)}" fill="none" stroke="{line.colour}" stroke-opacity="0.3" '
-            f'stroke-width="2.5"{dash} class="explorer-previous"/>'
+            f'stroke-width="25"{dash} class="explorer-previous"/>'
         )
-    for line in lines:
-        values = _values(snapshot.series, line)
-        dash = f' stroke-dasharray="{line.dash}"' if line.dash else ""
-        if len(values) == 1:
-            out.append(f'<circle cx="{float(sx(0)):.1f}" cy="{float(sy(values[0])):.1f}" r="3" fill="{line.colour}"/>')
-        else:
-            out.append(
-                f'<polyline points="{_points(values, sx, sy)}" fill="none" stroke="{line.colour}" '
-                f'stroke-width="1.8"{dash}/>'
-            )
+    out.append("</g>")
     if not lines:
         empty = "no defections yet" if panel.key == "defections" else "nothing to show in this scenario"
         out.append(f'<text x="{(x0 + x1) / 2}" y="{(y0 + y1) / 2}" text-anchor="middle" fill="#666">{empty}</text>')
     out.append("</svg>")
-    return "".join(out), lines
+    return "".join(out)
 
 
 def legend_html(lines: list[Line], previous: bool) -> str:
@@ -537,8 +570,9 @@ def events_html(snapshot: Snapshot) -> str:
 def draw(snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales) -> dict[str, str]:
     """Everything the page shows of a run, as HTML by region (the page's widgets take these as they are).
 
-    Keys: "monitors", "map_title", "map_layer", "map_sites", "map_legend", "events", and
-    "chart-<panel key>" for each of PANELS. `snapshot.info` must be the run's `RunInfo`;
+    Keys: "monitors", "map_title", "map_layer", "map_sites", "map_legend", "events", and for
+    each of PANELS "chart-<key>" (axes and previous run), "lines-<key>" (the current run's
+    lines, laid over the axes) and "legend-<key>". `snapshot.info` must be the run's `RunInfo`;
     `previous` (or None) is drawn faded in the charts.
     """
     info = snapshot.info
@@ -552,9 +586,8 @@ def draw(snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales) -> d
         "events": events_html(snapshot),
     }
     for panel in PANELS:
-        svg, lines = chart_svg(panel, info, snapshot, shown_previous, scales)
-        parts[f"chart-{panel.key}"] = (
-            f'<div class="explorer-chart-title">{html.escape(panel.title)}</div>{svg}'
-            + legend_html(lines, shown_previous is not None)
-        )
+        axes, now, lines = chart_svg(panel, info, snapshot, shown_previous, scales)
+        parts[f"chart-{panel.key}"] = axes
+        parts[f"lines-{panel.key}"] = now
+        parts[f"legend-{panel.key}"] = legend_html(lines, shown_previous is not None)
     return parts
