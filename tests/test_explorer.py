@@ -440,7 +440,7 @@ def test_serve_refuses_a_bad_scenario_before_starting_a_server(tmp_path):
 
 
 @needs_ui
-def test_play_pause_and_closing_the_page_stop_its_thread_and_free_the_model(monkeypatch, out_dir):
+def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
     """Play steps in the page's own thread; Pause stops at once; closing the tab while playing stops it.
 
     And the closed page's models are freed.
@@ -594,4 +594,23 @@ def test_a_failing_step_pauses_the_run_and_says_why(monkeypatch):
     snapshot = runner.snapshot
     assert snapshot.day == 1 and "FloatingPointError: overflow in influence" in snapshot.error
     assert _wait_until(lambda: core.live_stepping_threads() == 0)
+    runner.close()
+
+
+@needs_ui
+def test_a_late_drawing_of_an_older_day_never_replaces_a_newer_one():
+    """The stepping thread may reach the painter with its last day just after Reset drew day 0 of the next run."""
+    from sim.explorer.app import Painter
+    from sim.explorer.figures import run_info
+
+    runner = _toy_runner(describe=run_info)
+    painter = Painter(runner)
+    late = runner.step()  # the last day of a run, drawn late
+    fresh = runner.restart()  # day 0 of the next run, drawn first
+    painter.paint(fresh)
+    shown = {name: w.unsafe_innerHTML for name, w in painter.widgets.items()}
+    painter.paint(late)
+    assert {name: w.unsafe_innerHTML for name, w in painter.widgets.items()} == shown
+    assert "Latest events (day 0)" in shown["events"]
+    painter.close()
     runner.close()

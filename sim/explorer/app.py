@@ -299,20 +299,28 @@ class Painter:
         self.widgets = {
             name: HTML(tag="div", unsafe_innerHTML="", attributes={"class": f"explorer-{name}"}) for name in REGIONS
         }
-        self.painted = -1
+        self.painted = -1  # seq of the snapshot drawn last
 
     def paint(self, snapshot: Snapshot) -> None:
-        """Draw `snapshot` (and the runner's previous run, faded) into the widgets."""
+        """Draw `snapshot` (and the runner's previous run, faded) into the widgets.
+
+        A snapshot older than the one drawn last is skipped: the stepping thread may reach
+        here with its last day just after a Reset drew day 0 of the next run.
+        """
         with self.lock:
+            if snapshot.seq < self.painted:
+                return
             parts = draw(snapshot, self.runner.previous, self.scales)
             for name, text in parts.items():
                 widget = self.widgets[name]
                 if widget.unsafe_innerHTML != text:
                     widget.unsafe_innerHTML = text
-            self.painted = snapshot.day
+            self.painted = snapshot.seq
 
     def repaint(self) -> None:
         """Draw the newest snapshot again (after a change of the axes option)."""
+        with self.lock:
+            self.painted = -1
         self.paint(self.runner.snapshot)
 
     def close(self) -> None:
@@ -352,7 +360,7 @@ def RunView(runner: Runner, playing: solara.Reactive, keep_axes: solara.Reactive
             solara.Div(classes=["explorer-card-title"], children=[w["map_title"]])
             solara.Div(classes=["explorer-map-box"], children=[w["map_layer"], w["map_sites"]])
             solara.Div(children=[w["map_legend"]])
-        with solara.Card(classes=["explorer-events"]):
+        with solara.Card(classes=["explorer-events-card"]):
             solara.Div(children=[w["events"]])
     with solara.Card("Charts", classes=["explorer-charts-card"]):
         with solara.Div(classes=["explorer-charts"]):

@@ -732,6 +732,7 @@ class Snapshot:
     defections: dict[str, int]
     error: str | None = None
     info: Any = None  # what the Runner's `describe(model)` said of the run (fixed facts, same object all run)
+    seq: int = 0  # publication order within a Runner: a drawing of an older snapshot must not replace a newer one
 
 
 def _frozen(array) -> Any:
@@ -847,6 +848,7 @@ class Runner:
         self.on_snapshot = on_snapshot
         self.speed = speed
         self._cond = threading.Condition(threading.RLock())
+        self._seq = itertools.count(1)
         self._thread = None
         self._playing = False
         self._closed = False
@@ -899,7 +901,8 @@ class Runner:
         self._info = self._describe(self._model) if self._describe is not None else None
 
     def _take(self, error: str | None = None) -> Snapshot:
-        return take_snapshot(self._model, self._series, self._run, error, self._info)
+        snapshot = take_snapshot(self._model, self._series, self._run, error, self._info)
+        return dataclasses.replace(snapshot, seq=next(self._seq))
 
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -912,7 +915,8 @@ class Runner:
             snapshot = self._take()
         except Exception as error:  # noqa: BLE001 - shown on the page; the run pauses
             self._playing = False
-            snapshot = replace_error(self._snapshot, f"the model's step failed: {type(error).__name__}: {error}")
+            failure = f"the model's step failed: {type(error).__name__}: {error}"
+            snapshot = dataclasses.replace(self._snapshot, error=failure, seq=next(self._seq))
         self._publish(snapshot)
         return snapshot
 
@@ -1007,8 +1011,3 @@ class Runner:
             raise
         finally:
             _stepping_changed(me, False)
-
-
-def replace_error(snapshot: Snapshot, error: str) -> Snapshot:
-    """`snapshot` with `error` set (the run stays at its day)."""
-    return dataclasses.replace(snapshot, error=error)

@@ -283,7 +283,7 @@ class Panel:
 PANELS = (
     Panel("fighters", "Fighters per militia", "fighters (fit, in service)"),
     Panel("territory", "Territory", "share of passable cells (%)", percent=True),
-    Panel("casualties", "Casualties, running total", "people (killed solid, wounded dotted)"),
+    Panel("casualties", "Casualties, running total (killed solid, wounded dotted)", "people"),
     Panel("defections", "Defections, running total", "fighters (colour: left)"),
     Panel("tension", "Tension between hostile militias", "tension (index, 0 = none)"),
     Panel("insurgents", "Insurgent cells", "insurgent cells"),
