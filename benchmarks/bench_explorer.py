@@ -110,23 +110,22 @@ def measure_page(days: int) -> dict:
     """Play and Step through the page's own loop and widgets, rendered by Solara's test renderer."""
     import ipyvuetify as v
     import solara
-    from solara.widgets import HTML
 
-    from sim.explorer.app import Page
+    from sim.explorer.app import Page, RunCanvas
 
     os.environ[core.ENV_SCENARIO] = SCENARIO
     started = time.perf_counter()
     _, rc = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
     first_render = time.perf_counter() - started
-    monitors = next(w for w in rc.find(HTML).widgets if w.attributes.get("class") == "explorer-monitors")
+    canvas = rc.find(RunCanvas).widget
     drawn: list[int] = []
 
     def on_change(change):
-        match = re.search(r"explorer-monitor-day.*?explorer-monitor-value\">(\d+)<", change["new"])
+        match = re.search(r"explorer-monitor-day.*?explorer-monitor-value\">(\d+)<", change["new"]["monitors"])
         if match:
             drawn.append(int(match[1]))
 
-    monitors.observe(on_change, "unsafe_innerHTML")
+    canvas.observe(on_change, "parts")
 
     def button(name):
         return rc.find(v.Btn, children=[name]).widget

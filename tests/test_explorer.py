@@ -297,9 +297,10 @@ def page(monkeypatch, out_dir):
 
 def _regions(rc) -> dict[str, str]:
     """The page's drawn regions (class explorer-<name>) -> their HTML now."""
-    from solara.widgets import HTML
+    from sim.explorer.app import RunCanvas
 
-    return {w.attributes.get("class", ""): w.unsafe_innerHTML for w in rc.find(HTML).widgets}
+    canvas = rc.find(RunCanvas).widget
+    return {f"explorer-{name}": html for name, html in {**canvas.still, **canvas.parts}.items()}
 
 
 def _day(rc) -> int:
@@ -608,9 +609,9 @@ def test_a_late_drawing_of_an_older_day_never_replaces_a_newer_one():
     late = runner.step()  # the last day of a run, drawn late
     fresh = runner.restart()  # day 0 of the next run, drawn first
     painter.paint(fresh)
-    shown = {name: w.unsafe_innerHTML for name, w in painter.widgets.items()}
+    shown = painter.regions()
     painter.paint(late)
-    assert {name: w.unsafe_innerHTML for name, w in painter.widgets.items()} == shown
+    assert painter.regions() == shown
     assert "Latest events (day 0)" in shown["events"]
     painter.close()
     runner.close()

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import threading
 
+import ipyvue
 import reacton.ipyvuetify as rv
 import solara
+import traitlets
 from reacton.ipyvue import use_event
-from solara.widgets import HTML
 
 from sim.explorer.core import (
     DEFAULT_SPEED,
@@ -97,6 +98,8 @@ CSS = """
 .explorer-chart-svg { width: 100%; height: auto; display: block; }
 .explorer-plot > [class^="explorer-lines-"] { position: absolute; inset: 0; pointer-events: none; }
 .explorer-lines-svg { width: 100%; height: 100%; display: block; }
+/* each region redrawn per day is laid out and painted on its own, not with the whole page */
+.explorer-plot, .explorer-map-box, .explorer-monitors, .explorer-events { contain: layout paint; }
 """
 
 
@@ -272,37 +275,110 @@ def RunBar(runner: Runner, playing: solara.Reactive, speed: solara.Reactive, kee
             )
 
 
-REGIONS = (
-    "monitors",
-    "map_title",
-    "map_layer",
-    "map_sites",
-    "map_legend",
-    "events",
-    *(f"{part}-{p.key}" for p in PANELS for part in ("chart", "lines", "legend")),
+DYNAMIC = ("monitors", "map_title", "map_layer", "events", *(f"lines-{p.key}" for p in PANELS))  # change every day
+
+
+def _chart_html(panel) -> str:
+    return (
+        f'<div class="explorer-chart explorer-chart-box-{panel.key}">'
+        f'<span class="explorer-chart-title">{panel.title}</span>'
+        f'<div class="explorer-plot">'
+        f'<div class="explorer-chart-{panel.key}" v-html="still[\'chart-{panel.key}\']"></div>'
+        f'<div class="explorer-lines-{panel.key}" v-html="parts[\'lines-{panel.key}\']"></div></div>'
+        f'<div class="explorer-legend-{panel.key}" v-html="still[\'legend-{panel.key}\']"></div></div>'
+    )
+
+
+CANVAS_TEMPLATE = (
+    """<template><div class="explorer-canvas">
+<div class="explorer-monitors" v-html="parts.monitors"></div>
+<div class="explorer-views">
+  <div class="v-card v-sheet theme--light elevation-2 ma-2 explorer-map"><div class="v-card__text">
+    <div class="explorer-card-title" v-html="parts.map_title"></div>
+    <div class="explorer-map-box"><div class="explorer-map_layer" v-html="parts.map_layer"></div>
+      <div class="explorer-map_sites" v-html="still.map_sites"></div></div>
+    <div class="explorer-map_legend" v-html="still.map_legend"></div>
+  </div></div>
+  <div class="v-card v-sheet theme--light elevation-2 ma-2 explorer-events-card"><div class="v-card__text">
+    <div class="explorer-events" v-html="parts.events"></div>
+  </div></div>
+</div>
+<div class="v-card v-sheet theme--light elevation-2 ma-2 explorer-charts-card"><div class="v-card__title">Charts</div>
+  <div class="v-card__text"><div class="explorer-charts">"""
+    + "".join(_chart_html(p) for p in PANELS)
+    + """</div></div></div>
+</div></template>
+<script>
+module.exports = {
+  watch: { frame(value) { requestAnimationFrame(() => this.ack(value)); } },
+  mounted() { this.ack(this.frame); },
+};
+</script>"""
 )
 
 
-class Painter:
-    """The page's drawing widgets, made once; `paint(snapshot)` sets their HTML (`figures.draw`).
+class RunCanvas(ipyvue.VueTemplate):
+    """Monitors, map, events and charts in one widget: a day's redraw is one message to the browser.
 
-    Painting bypasses Solara's render: a step changes only these widgets' `unsafe_innerHTML`
-    (the regions whose text changed), so a redraw costs the drawing and the messages to the
-    browser, not a reconciliation of the whole page. Called from the stepping thread while
-    playing and from the page's thread on Step or Reset; a lock keeps paints in order.
+    `parts` holds the regions that change every day (DYNAMIC), `still` those that change
+    seldom (site names, legends, chart axes with the previous run); both are HTML from
+    `figures.draw`, bound with v-html into a fixed layout. `frame` is the number of the
+    drawing; the browser answers it (`vue_ack`) once painted, see `wait`.
+    """
+
+    template = traitlets.Unicode(CANVAS_TEMPLATE).tag(sync=True)
+    parts = traitlets.Dict().tag(sync=True)
+    still = traitlets.Dict().tag(sync=True)
+    frame = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.acked = -1
+        self.answering = False  # a browser has acknowledged at least once
+        self.cond = threading.Condition()
+
+    def vue_ack(self, data):
+        """Called from the browser with the frame it has painted."""
+        with self.cond:
+            self.acked = max(self.acked, int(data or 0))
+            self.answering = True
+            self.cond.notify_all()
+
+    def wait(self, frame: int, timeout: float) -> None:
+        """Return once the browser has painted `frame`, or after `timeout` s, or at once without a browser.
+
+        Play then never runs ahead of what the browser can show: no backlog of days builds up
+        in the page, and Pause looks as immediate as it is. Without a browser (Solara's test
+        renderer) no acknowledgement ever comes, and nothing waits.
+        """
+        with self.cond:
+            if self.answering:
+                self.cond.wait_for(lambda: self.acked >= frame, timeout)
+
+
+ACK_TIMEOUT_S = 1.0  # a hidden tab paints nothing: then Play goes on at one day per second at most
+FRAMES_IN_FLIGHT = 3  # drawn but not yet shown by the browser: enough to keep it busy, a fifth of a second
+
+
+class Painter:
+    """The page's drawing widget, made once; `paint(snapshot)` sets its HTML (`figures.draw`).
+
+    Painting bypasses Solara's render: a step changes only the canvas's `parts` (and `still`
+    when the axes or legends change), one message to the browser, not a reconciliation of
+    the whole page. Called from the stepping thread while playing and from the page's thread
+    on Step or Reset; a lock keeps paints in order. Before drawing, it waits (at most
+    ACK_TIMEOUT_S) until the browser has shown all but FRAMES_IN_FLIGHT - 1 of the frames sent.
     """
 
     def __init__(self, runner: Runner):
         self.runner = runner
         self.scales = AxisScales()
         self.lock = threading.Lock()
-        self.widgets = {
-            name: HTML(tag="div", unsafe_innerHTML="", attributes={"class": f"explorer-{name}"}) for name in REGIONS
-        }
+        self.canvas = RunCanvas()
         self.painted = -1  # seq of the snapshot drawn last
 
     def paint(self, snapshot: Snapshot) -> None:
-        """Draw `snapshot` (and the runner's previous run, faded) into the widgets.
+        """Draw `snapshot` (and the runner's previous run, faded).
 
         A snapshot older than the one drawn last is skipped: the stepping thread may reach
         here with its last day just after a Reset drew day 0 of the next run.
@@ -310,12 +386,19 @@ class Painter:
         with self.lock:
             if snapshot.seq < self.painted:
                 return
+            self.canvas.wait(self.painted - FRAMES_IN_FLIGHT + 1, ACK_TIMEOUT_S)
             parts = draw(snapshot, self.runner.previous, self.scales)
-            for name, text in parts.items():
-                widget = self.widgets[name]
-                if widget.unsafe_innerHTML != text:
-                    widget.unsafe_innerHTML = text
+            dynamic = {name: parts.pop(name) for name in DYNAMIC}
+            with self.canvas.hold_sync():  # one message
+                if parts != self.canvas.still:
+                    self.canvas.still = parts
+                self.canvas.parts = dynamic
+                self.canvas.frame = snapshot.seq
             self.painted = snapshot.seq
+
+    def regions(self) -> dict[str, str]:
+        """Every region's HTML as drawn last (name -> HTML), for tests."""
+        return {**self.canvas.still, **self.canvas.parts}
 
     def repaint(self) -> None:
         """Draw the newest snapshot again (after a change of the axes option)."""
@@ -324,14 +407,13 @@ class Painter:
         self.paint(self.runner.snapshot)
 
     def close(self) -> None:
-        """Close the widgets (the page is gone)."""
-        for widget in self.widgets.values():
-            widget.close()
+        """Close the widget (the page is gone)."""
+        self.canvas.close()
 
 
 @solara.component
 def RunView(runner: Runner, playing: solara.Reactive, keep_axes: solara.Reactive):
-    """Monitors, map, events and charts: widgets made once, painted for each snapshot (`Painter`)."""
+    """Monitors, map, events and charts: one widget made once, painted for each snapshot (`Painter`)."""
     painter = solara.use_memo(lambda: Painter(runner), [])
 
     def connect():
@@ -353,22 +435,7 @@ def RunView(runner: Runner, playing: solara.Reactive, keep_axes: solara.Reactive
         painter.repaint()
 
     solara.use_effect(axes_option, [keep_axes.value])
-    w = painter.widgets
-    solara.Div(classes=["explorer-monitors"], children=[w["monitors"]])
-    with solara.Div(classes=["explorer-views"]):
-        with solara.Card(classes=["explorer-map"]):
-            solara.Div(classes=["explorer-card-title"], children=[w["map_title"]])
-            solara.Div(classes=["explorer-map-box"], children=[w["map_layer"], w["map_sites"]])
-            solara.Div(children=[w["map_legend"]])
-        with solara.Card(classes=["explorer-events-card"]):
-            solara.Div(children=[w["events"]])
-    with solara.Card("Charts", classes=["explorer-charts-card"]):
-        with solara.Div(classes=["explorer-charts"]):
-            for p in PANELS:
-                with solara.Div(classes=["explorer-chart", f"explorer-chart-box-{p.key}"]):
-                    solara.Text(p.title, classes=["explorer-chart-title"])
-                    solara.Div(classes=["explorer-plot"], children=[w[f"chart-{p.key}"], w[f"lines-{p.key}"]])
-                    solara.Div(children=[w[f"legend-{p.key}"]])
+    solara.Div(classes=["explorer-run-view"], children=[painter.canvas])
 
 
 @solara.component
