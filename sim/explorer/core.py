@@ -1008,6 +1008,8 @@ class Runner:
             with self._cond:
                 self._playing = False
                 self._thread = None
+                if self._closed:  # the page went away while drawing: nothing left to report to
+                    return
             raise
         finally:
             _stepping_changed(me, False)

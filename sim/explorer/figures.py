@@ -429,7 +429,7 @@ def chart_svg(
                 f'stroke-width="18"{dash}/>'
             )
     now.append("</g></svg>")
-    key = (previous.run if old else None, top, days, tuple(line.column for line in lines))
+    key = (snapshot.run, previous.run if old else None, top, days, tuple(line.column for line in lines))
     cached = scales.static.get(panel.key)
     if cached is not None and cached[0] == key:
         return cached[1], "".join(now), lines
