@@ -1,5 +1,7 @@
 """The browser explorer without a browser: controls from the schema, validation, saving,
-export, and the Solara page itself (rendered in-process with Solara's test renderer).
+export, the play loop (`Runner`: snapshots never half-recorded, Pause, close, restart, a
+failing step), and the Solara page itself (rendered in-process with Solara's test renderer:
+Play, Pause and closing the page, monitors, fixed-axis charts with the previous run faded).
 
 The logic tests need no user-interface package; the page tests need the `ui` extra
 (solara) and are skipped, with that reason, only where it is not installed.
