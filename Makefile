@@ -39,10 +39,12 @@ test-quick: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_explorer.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_model.py --quick
 	$(BIN)/python benchmarks/bench_sweep.py --quick
+	$(BIN)/python benchmarks/bench_explorer.py --quick
 
 # The figures in README.md, from real runs: 50 replicates of the baseline, and the grid sweep.
 gallery: $(STAMP)

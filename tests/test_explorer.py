@@ -1,5 +1,7 @@
 """The browser explorer without a browser: controls from the schema, validation, saving,
-export, and the Solara page itself (rendered in-process with Solara's test renderer).
+export, the play loop (`Runner`: snapshots never half-recorded, Pause, close, restart, a
+failing step), and the Solara page itself (rendered in-process with Solara's test renderer:
+Play, Pause and closing the page, monitors, fixed-axis charts with the previous run faded).
 
 The logic tests need no user-interface package; the page tests need the `ui` extra
 (solara) and are skipped, with that reason, only where it is not installed.
@@ -8,8 +10,12 @@ The logic tests need no user-interface package; the page tests need the `ui` ext
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 import subprocess
 import sys
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -164,7 +170,9 @@ def test_a_bad_value_is_refused_with_a_message_and_changes_nothing(key, raw, wor
     scenario, values, seed = session.scenario, dict(session.values), session.seed
     assert session.propose(key, raw) is False
     assert session.problems and any(words in line for line in session.problems), session.problems
-    assert all(line.startswith(f"explorer: {key}: ") for line in session.problems), session.problems
+    label = session.control(key).label  # the field's label as its control shows it, not the key path
+    assert all(line.startswith(f"{label}: ") for line in session.problems), session.problems
+    assert not any(key in line for line in session.problems if key != "seed"), session.problems
     assert session.drafts[key] == raw  # the page keeps showing what was typed
     assert session.scenario is scenario and session.values == values and session.seed == seed
     assert model.steps == 3  # the page rebuilds the model only when propose() returns True
@@ -182,8 +190,8 @@ def test_a_valid_value_is_applied_and_reset_rebuilds_from_it():
     assert session.propose("seed", str(session.seed + 1)) is True
     assert session.scenario.factions["IRGC"].salary_usd_month == 237.0
     assert session.scenario.patrons["Iran"].supply_open is supply
-    # SolaraViz's Reset calls type(model)(**model_params) with model_params={"source": session}
-    rebuilt = ExplorerModel(source=session)
+    # the page's Reset rebuilds with session.new_model, from the latest valid values
+    rebuilt = session.new_model()
     assert rebuilt.config.factions["IRGC"].salary_usd_month == 237.0
     assert rebuilt.run_seed == session.origin.seed + 1
     assert set(session.changes()) == {SALARY, "patrons.Iran.supply_open", "seed"}
@@ -297,25 +305,30 @@ def page(monkeypatch, out_dir):
     rc.close()
 
 
-def _texts(rc):
+def _regions(rc) -> dict[str, str]:
+    """The page's drawn regions (class explorer-<name>) -> their HTML now."""
+    from sim.explorer.app import RunCanvas
+
+    canvas = rc.find(RunCanvas).widget
+    return {f"explorer-{name}": html for name, html in {**canvas.still, **canvas.parts}.items()}
+
+
+def _day(rc) -> int:
+    events = _regions(rc)["explorer-events"]
+    return int(re.search(r"Latest events \(day (\d+)\)", events)[1])
+
+
+def _button(rc, name):
     import ipyvuetify as v
 
-    return [str(w.children) for w in rc.find(v.CardTitle).widgets]
-
-
-def _images(rc):
-    import ipywidgets
-
-    return [w.value for w in rc.find(ipywidgets.Image).widgets]
-
-
-def _day_title(rc) -> str:
-    return next(t for t in _texts(rc) if "Latest events" in t)
+    return rc.find(v.Btn, children=[name]).widget
 
 
 @needs_ui
-def test_the_page_builds_with_the_map_charts_and_every_control(page):
+def test_the_page_builds_with_the_map_charts_monitors_and_every_control(page):
     import ipyvuetify as v
+
+    from sim.explorer.figures import PANELS
 
     session = Session("toy_two_towns")
     labels = {w.label for w in page.find(v.TextField).widgets}
@@ -325,73 +338,97 @@ def test_the_page_builds_with_the_map_charts_and_every_control(page):
         else:
             assert control.label in labels, control.label
     assert "Seed" in labels
-    for name in ("Step", "Reset", "Save parameters as scenario YAML", "Export run data (CSV)"):
+    for name in ("Play", "Step", "Reset", "Save parameters as scenario YAML", "Export run data (CSV)"):
         assert page.find(v.Btn, children=[name]), name
-    images = _images(page)
-    assert len(images) == 2 and all(img[:4] == b"\x89PNG" for img in images)  # map and charts
+    regions = _regions(page)
+    assert 'src="data:image/png;base64,' in regions["explorer-map_layer"]
+    assert "Al-" not in regions["explorer-map_sites"] and "explorer-site-label" in regions["explorer-map_sites"]
+    for panel in PANELS:  # not blank at day 0: axes, a label with its unit, and a dot per line
+        chart = regions[f"explorer-chart-{panel.key}"]
+        assert "<svg" in chart and panel.y_label in chart and "day of the run" in chart, panel.key
+    assert "<circle" in regions["explorer-lines-fighters"]
+    assert f"Speed: {core.DEFAULT_SPEED:.0f} days per second" in {w.label for w in page.find(v.Slider).widgets}
+    monitors = regions["explorer-monitors"]
+    for name in ("Day", "Blue fighters", "Killed so far", "Defections so far", "Tension"):
+        assert name in monitors, name
+    assert "Model Parameters" not in str(page.find(v.CardTitle).widgets) and not page.find(
+        v.Checkbox, label="Use Threads"
+    )
     shown = {str(c) for w in page.find(v.Html, tag="span").widgets for c in (w.children or [])}
-    for control in session.controls:  # every control shows the schema's help text
-        assert control.full_help in shown, control.key
+    tips = {str(c) for w in page.find(v.Tooltip).widgets for c in (w.children or [])}
+    for control in session.controls:  # every control shows the schema's help text, as text and tooltip
+        assert control.full_help in shown and control.full_help in tips, control.key
 
 
 @needs_ui
 def test_picking_another_scenario_replaces_the_controls_and_the_model(page):
     import ipyvuetify as v
 
-    page.find(v.Btn, children=["Step"]).widget.click()
-    assert "(day 1)" in _day_title(page)
-    picker = page.find(v.Select, label="Scenario (scenarios/)").widget
-    assert set(EXPLORABLE) <= set(picker.items)
+    _button(page, "Step").click()
+    assert _day(page) == 1
+
+    def picker():
+        return page.find(v.Select, label="Scenario (scenarios/)").widget
+
+    assert _wait_until(lambda: set(EXPLORABLE) <= set(picker().items)), picker().items  # listed in a thread
+    picker = picker()
     picker.v_model = "salary_parity"
-    assert "(day 0)" in _day_title(page)
+    assert _day(page) == 0
     parity = load_scenario("salary_parity").factions["IRGC"].salary_usd_month
     assert page.find(v.TextField, label="IRGC salary (USD/month)").widget.v_model == f"{parity:g}"
     assert not page.find(v.TextField, label="Blue salary (USD/month)")
+    assert "IRGC fighters" in _regions(page)["explorer-monitors"]
 
 
 @needs_ui
-def test_stepping_redraws_the_map_and_charts_and_reset_restarts(page):
-    import ipyvuetify as v
-
-    before = _images(page)
-    assert "(day 0)" in _day_title(page)
+def test_stepping_redraws_the_map_and_charts_and_reset_keeps_the_run_faded(page):
+    before = _regions(page)
+    assert _day(page) == 0 and "explorer-previous" not in before["explorer-chart-fighters"]
     for _ in range(3):
-        page.find(v.Btn, children=["Step"]).widget.click()
-    assert "(day 3)" in _day_title(page)
-    after = _images(page)
-    assert after[0] != before[0] and after[1] != before[1]
-    page.find(v.Btn, children=["Reset"]).widget.click()
-    assert "(day 0)" in _day_title(page)
+        _button(page, "Step").click()
+    assert _day(page) == 3
+    after = _regions(page)
+    assert after["explorer-map_layer"] != before["explorer-map_layer"]
+    assert after["explorer-lines-fighters"] != before["explorer-lines-fighters"]
+    assert ">3</span>" in after["explorer-monitors"]  # the day monitor
+    _button(page, "Reset").click()
+    assert _day(page) == 0
+    reset = _regions(page)
+    assert "explorer-previous" in reset["explorer-chart-fighters"]  # the run before Reset, faded
+    assert "previous run (faded)" in reset["explorer-legend-fighters"]
 
 
 @needs_ui
-def test_on_the_page_a_bad_value_shows_a_message_and_leaves_the_model_running(page):
+def test_on_the_page_a_bad_value_shows_the_fields_label_and_leaves_the_model_running(page):
     import ipyvuetify as v
 
     for _ in range(2):
-        page.find(v.Btn, children=["Step"]).widget.click()
+        _button(page, "Step").click()
     field = page.find(v.TextField, label="Blue salary (USD/month)").widget
     field.v_model = "-5"
     field.fire_event("keyup.enter", None)
     alerts = [str(w.children) for w in page.find(v.Alert).widgets]
-    assert any("factions.Blue.salary_usd_month: input should be greater than or equal to 0" in a for a in alerts)
+    assert any("Blue salary (USD/month): input should be greater than or equal to 0" in a for a in alerts)
+    assert not any("factions.Blue" in a for a in alerts)
+    field = page.find(v.TextField, label="Blue salary (USD/month)").widget
     assert field.error
-    assert "(day 2)" in _day_title(page)  # the running model is untouched
-    page.find(v.Btn, children=["Step"]).widget.click()
-    assert "(day 3)" in _day_title(page)
+    assert _day(page) == 2  # the running model is untouched
+    _button(page, "Step").click()
+    assert _day(page) == 3
     field.v_model = "180"
     field.fire_event("keyup.enter", None)
     assert not page.find(v.Alert).widgets
-    assert "(day 0)" in _day_title(page)  # a valid value restarts the run with it
+    assert _day(page) == 0  # a valid value restarts the run with it
+    assert "explorer-previous" in _regions(page)["explorer-chart-fighters"]
 
 
 @needs_ui
 def test_the_save_and_export_buttons_write_files_and_offer_downloads(page, out_dir):
     import ipyvuetify as v
 
-    page.find(v.Btn, children=["Step"]).widget.click()
-    page.find(v.Btn, children=["Save parameters as scenario YAML"]).widget.click()
-    page.find(v.Btn, children=["Export run data (CSV)"]).widget.click()
+    _button(page, "Step").click()
+    _button(page, "Save parameters as scenario YAML").click()
+    _button(page, "Export run data (CSV)").click()
     yaml_files, csv_files = sorted(out_dir.glob("*.yaml")), sorted(out_dir.glob("*.csv"))
     assert len(yaml_files) == 1 and len(csv_files) == 1
     assert load_scenario(yaml_files[0]).name == "toy_two_towns_explorer"
@@ -415,12 +452,13 @@ def test_serve_refuses_a_bad_scenario_before_starting_a_server(tmp_path):
 
 @needs_ui
 def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
-    """A tab closed while playing: its model stops stepping (no server thread runs on) and is freed."""
+    """Play steps in the page's own thread; Pause stops at once; closing the tab while playing stops it.
+
+    And the closed page's models are freed.
+    """
     import gc
-    import time
     import weakref
 
-    import ipyvuetify as v
     import solara
     import solara.comm
 
@@ -430,30 +468,160 @@ def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
     built = []
     build = ExplorerModel.__init__
 
-    def recorded(self, source):  # SolaraViz wants keyword-style parameters: keep the signature
+    def recorded(self, source):
         build(self, source)
         built.append(weakref.ref(self))
 
     monkeypatch.setattr(ExplorerModel, "__init__", recorded)
-    box, rc = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
-    rc.find(v.Btn, children=["▶"]).widget.click()  # Play: SolaraViz steps the model in a thread
-    model = built[-1]  # a weak reference: the test must not keep the model alive
-
-    def wait_until(condition, within_s=60.0):
-        deadline = time.monotonic() + within_s
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return condition()
-
-    assert wait_until(lambda: model().steps >= 2), "the model is not playing"
+    before = core.live_stepping_threads()
+    rendered = solara.render(solara.AppLayout(children=[Page()]), handle_error=False)
+    rc = rendered[1]
+    _button(rc, "Play").click()
+    assert _wait_until(lambda: _day(rc) >= 3), "the page does not play"
+    assert core.live_stepping_threads() == before + 1
+    _button(rc, "Pause").click()
+    paused = built[-1]().steps
+    time.sleep(0.5)  # several days at the default speed
+    assert built[-1]().steps == paused and _day(rc) == paused
+    assert _wait_until(lambda: core.live_stepping_threads() == before), "the stepping thread outlived Pause"
+    _button(rc, "Play").click()
+    assert _wait_until(lambda: built[-1]().steps >= paused + 2), "Play does not resume"
     rc.close()  # what Solara does when the tab closes (or the session is culled)
-    assert wait_until(lambda: not model().running), "the model still runs after its page closed"
-    steps = model().steps
-    time.sleep(1.0)  # ten play intervals
-    assert model().steps == steps
-    del box, rc
+    assert _wait_until(lambda: core.live_stepping_threads() == before), "the model still runs after its page closed"
+    rendered = rc = None
     # Only in this in-process renderer (no kernel): Solara keeps the widgets' stand-in comms
     # for debugging, and with them the page; a server's kernel drops its widgets on close.
     solara.comm.orphan_comm_stacks.clear()
     gc.collect()
     assert all(ref() is None for ref in built)
+
+
+def _wait_until(condition, within_s=60.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+# --------------------------------------------------------------------------- the play loop (no UI)
+
+
+def _toy_runner(**kwargs) -> core.Runner:
+    session = Session("toy_two_towns")
+    return core.Runner(session.new_model, **kwargs)
+
+
+def _consistent(snapshot: core.Snapshot) -> None:
+    lengths = {len(values) for values in snapshot.series.values()}
+    assert lengths == {snapshot.day + 1}, (snapshot.day, lengths)
+    assert all(not values.flags.writeable for values in snapshot.series.values())
+    assert not snapshot.control.flags.writeable and not snapshot.share.flags.writeable
+
+
+def test_a_reader_never_sees_a_half_recorded_step_while_the_model_plays():
+    """The race of issue 12 (`Length of values (N+1) does not match length of index (N)`): gone by design."""
+    from sim.explorer.figures import PANELS, AxisScales, chart_svg, run_info
+
+    runner = _toy_runner(speed=math.inf, describe=run_info)
+    seen, failures, days = [], [], 300
+    stop = threading.Event()
+
+    def reader():  # the page's side: read and draw whatever snapshot is newest, as fast as it can
+        scales = AxisScales()
+        while not stop.is_set():
+            snapshot = runner.snapshot
+            try:
+                _consistent(snapshot)
+                for panel in PANELS:
+                    chart_svg(panel, snapshot.info, snapshot, None, scales)
+            except Exception as error:  # noqa: BLE001 - collected and reported below
+                failures.append(repr(error))
+            seen.append(snapshot.day)
+
+    drawn = []
+    runner.on_snapshot = lambda snapshot: drawn.append(snapshot.day)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        runner.play()
+        final = runner.wait_for(days, timeout=120)
+    finally:
+        runner.pause()
+        stop.set()
+        thread.join()
+        runner.close()
+    assert final.day >= days
+    assert not failures, failures[:3]
+    assert len(set(seen)) >= 3  # the reader really read during the run (how often depends on the machine's load)
+    assert drawn == list(range(1, len(drawn) + 1))  # every day handed to the page once, in order
+    assert seen == sorted(seen)
+
+
+def test_pause_stops_at_once_and_close_ends_the_thread():
+    runner = _toy_runner(speed=math.inf)
+    runner.play()
+    runner.wait_for(5)
+    runner.pause()  # no step may start after this returns
+    day = runner.snapshot.day
+    model = runner.model
+    time.sleep(0.3)
+    assert runner.snapshot.day == day == model.steps and not runner.playing
+    runner.step()  # Step while paused: exactly one day
+    assert runner.snapshot.day == day + 1
+    runner.play()
+    runner.wait_for(day + 5)
+    before = threading.active_count()
+    runner.close()  # closing while playing: the thread ends, the model is let go
+    assert core.live_stepping_threads() == 0 and threading.active_count() == before - 1
+    assert runner.model is None and runner.closed
+    runner.play()  # a closed runner stays closed
+    assert core.live_stepping_threads() == 0
+
+
+def test_a_restart_keeps_the_previous_run_and_play_keeps_its_pace():
+    runner = _toy_runner(speed=20.0)
+    for _ in range(4):
+        runner.step()
+    runner.restart()
+    assert runner.previous.day == 4 and runner.snapshot.day == 0 and runner.snapshot.run != runner.previous.run
+    start = time.monotonic()
+    runner.play()
+    runner.wait_for(10)
+    elapsed = time.monotonic() - start
+    runner.close()
+    assert elapsed >= 9 / 20  # never faster than the speed asked for (no upper bound: the machine may be busy)
+
+
+def test_a_failing_step_pauses_the_run_and_says_why(monkeypatch):
+    runner = _toy_runner(speed=math.inf)
+    runner.step()
+
+    def broken():
+        raise FloatingPointError("overflow in influence")
+
+    monkeypatch.setattr(runner.model, "step", broken)
+    runner.play()
+    assert _wait_until(lambda: not runner.playing)
+    snapshot = runner.snapshot
+    assert snapshot.day == 1 and "FloatingPointError: overflow in influence" in snapshot.error
+    assert _wait_until(lambda: core.live_stepping_threads() == 0)
+    runner.close()
+
+
+@needs_ui
+def test_a_late_drawing_of_an_older_day_never_replaces_a_newer_one():
+    """The stepping thread may reach the painter with its last day just after Reset drew day 0 of the next run."""
+    from sim.explorer.app import Painter
+    from sim.explorer.figures import run_info
+
+    runner = _toy_runner(describe=run_info)
+    painter = Painter(runner)
+    late = runner.step()  # the last day of a run, drawn late
+    fresh = runner.restart()  # day 0 of the next run, drawn first
+    painter.paint(fresh)
+    shown = painter.regions()
+    painter.paint(late)
+    assert painter.regions() == shown
+    assert "Latest events (day 0)" in shown["events"]
+    painter.close()
+    runner.close()

@@ -109,7 +109,7 @@ def test_agent_ids_are_one_counter_per_model_from_one(baseline):
 
 
 def test_the_explorers_rebuilt_models_are_collected():
-    """Each parameter change (`Session.new_model`) and Reset (`ExplorerModel(source=...)`) builds a model."""
+    """Each parameter change and Reset (`Session.new_model`, `ExplorerModel(source=...)`) builds a model."""
     from sim.explorer.core import ExplorerModel, Session
 
     session = Session("baseline")

@@ -1,11 +1,13 @@
-"""The browser explorer: a Solara page (on Mesa's SolaraViz) to try a scenario's parameters.
+"""The browser explorer: a Solara page to play a scenario and try its parameters.
 
     python run.py explore baseline          # or: python -m sim.explorer baseline
     solara run sim.explorer.app             # the same page, with Solara's own server options
 
-`sim.explorer.core` holds the logic (controls from the schema, validation, saving, export)
-and needs no user-interface packages; `sim.explorer.figures` draws the map and charts with
-matplotlib; `sim.explorer.app` is the Solara page and `sim.explorer.server` starts it. The
+`sim.explorer.core` holds the logic (controls from the schema, validation, saving, export,
+and the play loop `Runner` that publishes read-only snapshots) and needs no user-interface
+packages; `sim.explorer.figures` draws a snapshot as HTML and SVG (the map as a small
+image enlarged by the browser, the charts as polylines on fixed axes); `sim.explorer.app`
+is the Solara page and `sim.explorer.server` starts it. The
 page and the server need the `ui` extra (solara); `serve` and `Page` are imported lazily so
 `from sim.explorer import serve` raises ImportError when it is missing.
 """

@@ -1,35 +1,49 @@
-"""The explorer's logic, with no user interface: controls, validation, saving and export.
+"""The explorer's logic, with no user interface: controls, validation, saving, export, playing.
 
-Everything the browser page does to a scenario goes through a `Session`, so it can be tested
-without a browser or Solara:
+Everything the browser page does to a scenario goes through a `Session`, and everything it
+does to a running model through a `Runner`, so both can be tested without a browser or Solara:
 
     session = Session("baseline")
     session.propose("factions.IRGC.salary_usd_month", "250")   # True: valid, applied
     session.propose("factions.IRGC.salary_usd_month", "-5")    # False: refused, see session.problems
-    model = session.new_model()                                 # CorridorModel of the valid values
+    model = session.new_model()                                 # ExplorerModel of the valid values
     session.save_scenario()                                     # results/explorer/baseline_explorer-<ts>.yaml
+
+    runner = Runner(session.new_model, on_snapshot=draw)        # one page's play loop
+    runner.play(); runner.pause(); runner.step(); runner.restart(); runner.close()
 
 The controls come from one table (`CONTROL_TABLE`): each row maps a control to a scenario
 key path (with `{militia}`, `{patron}`, `{supply_patron}` or `{tribe}` expanded for the
 chosen scenario). Ranges, units and help texts are read from the pydantic fields of
 `sim.schema`, never written here; a candidate scenario is validated in full with
-`scenario_from_dict` before any model is rebuilt.
+`scenario_from_dict` before any model is rebuilt, and its problems are worded with the
+fields' labels.
+
+A `Runner` steps its model in one thread of its own and, after each finished step,
+publishes a `Snapshot` (copies of the recorded series and of the grid, read-only): the page
+draws only snapshots, never the live model, so a redraw cannot read a half-recorded step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import io
 import itertools
+import json
 import math
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic.fields import FieldInfo
 
@@ -399,16 +413,13 @@ class Session:
 
     `scenario` is always a valid `Scenario` (the one the running model was built from).
     Values that fail validation are kept as `drafts` (what was typed) with their `problems`
-    (one line per problem, as `run.py validate` prints them) and change nothing else.
+    (one line per problem, led by the field's label as its control shows it, e.g.
+    "IRGC salary (USD/month): input should be greater than or equal to 0") and change
+    nothing else.
     """
 
     def __init__(self, ref: str | None = None):
-        self.closed = False  # the page is gone: its models stop (ExplorerModel.step)
         self.select(ref or os.environ.get(ENV_SCENARIO) or DEFAULT_SCENARIO)
-
-    def close(self) -> None:
-        """The page is gone (tab closed, session culled): its models stop stepping."""
-        self.closed = True
 
     # -- choosing a scenario
 
@@ -489,7 +500,7 @@ class Session:
         try:
             value = parse_input(control, raw)
         except InputProblem as problem:
-            return self._refuse(key, raw, [f"{SOURCE}: {key}: {problem}"])
+            return self._refuse(key, raw, [f"{control.label}: {problem}"])
         values, seed = dict(self.values), self.seed
         if key == "seed":
             seed = value
@@ -498,11 +509,20 @@ class Session:
         try:
             scenario = self.validate(values, seed)
         except ScenarioError as error:
-            return self._refuse(key, raw, [str(p) for p in error.problems])
+            return self._refuse(key, raw, [self.describe_problem(p) for p in error.problems])
         self.values, self.seed, self.scenario = values, int(seed), scenario
         self.drafts.pop(key, None)
         self.field_problems.pop(key, None)
         return True
+
+    def describe_problem(self, problem) -> str:
+        """One line for the page: the field's label as on its control (the key path only where no control has it)."""
+        key = problem.key_path
+        try:
+            where = self.control(key).label
+        except KeyError:
+            where = key or "the scenario"
+        return f"{where}: {problem.message}"
 
     def _refuse(self, key: str, raw: Any, lines: list[str]) -> bool:
         self.drafts[key] = raw if isinstance(raw, str) else format_value(raw)
@@ -599,23 +619,13 @@ _BUILDS = itertools.count(1)
 class ExplorerModel(CorridorModel):
     """A CorridorModel built from a session's current (valid) scenario and seed.
 
-    SolaraViz's Reset re-creates the model as `type(model)(**model_params)`; with the session
-    as the only parameter, Reset always rebuilds from the page's latest valid values.
-    Once the session is closed, `step()` does nothing and sets `running` to False, which ends
-    SolaraViz's play loop (a server thread that would otherwise step on after the tab closed).
+    `build` numbers the models of this process (1, 2, ...), so the page tells one run from
+    the next (`Snapshot.run`). Stepping is the page's `Runner`'s business, not the model's.
     """
 
     def __init__(self, source: Session):
         super().__init__(source.scenario, seed=source.scenario.seed)
-        self.source = source
-        self.build = next(_BUILDS)  # tells the page's figure caches one model from the next
-
-    def step(self) -> None:
-        """One day, while the page is open; nothing once it has closed."""
-        if self.source.closed:
-            self.running = False
-            return
-        super().step()
+        self.build = next(_BUILDS)
 
 
 # --------------------------------------------------------------------------- reading a model
@@ -695,3 +705,311 @@ def defection_totals(model: CorridorModel) -> dict[str, int]:
             if total:
                 out[column.split(".", 1)[1]] = total
     return out
+
+
+# --------------------------------------------------------------------------- playing a model
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page draws: a copy of a model's state after a finished step, never changed.
+
+    `series` maps each recorded column (the DataCollector's names, e.g. `fighters.IRGC`) to a
+    read-only float array of length `day + 1` (day 0 is the initial state). `control` (H, W)
+    and `share` (F, H, W) are read-only copies of the grid (`share`: each faction's share of
+    the cell's influence, 0..1). `clashes` (n, 2) are the row, col of the clashes of the last
+    RECENT_CLASH_STEPS days; `events` the newest lines of `latest_events`; `error` is one line
+    when the model's step failed (the run is then paused).
+    """
+
+    run: int  # the model's build number: tells one run from the next
+    day: int
+    series: dict[str, Any]
+    control: Any
+    share: Any
+    clashes: Any
+    events: tuple[str, ...]
+    defections: dict[str, int]
+    error: str | None = None
+    info: Any = None  # what the Runner's `describe(model)` said of the run (fixed facts, same object all run)
+    seq: int = 0  # publication order within a Runner: a drawing of an older snapshot must not replace a newer one
+
+
+def _frozen(array) -> Any:
+    out = np.array(array, copy=True)
+    out.flags.writeable = False
+    return out
+
+
+class _Series:
+    """The model's recorded numeric columns as growing float arrays (one row appended per step)."""
+
+    def __init__(self, model: CorridorModel):
+        variables = model.datacollector.model_vars
+        # numeric columns only (site control is recorded as a faction's name)
+        self.columns = [c for c, v in variables.items() if v and isinstance(v[0], (int, float, np.number))]
+        self.data = np.zeros((len(self.columns), 512))
+        self.n = 0
+        for row in range(len(variables[self.columns[0]]) if self.columns else 0):
+            self._append([variables[c][row] for c in self.columns])
+
+    def _append(self, values) -> None:
+        if self.n == self.data.shape[1]:
+            self.data = np.concatenate([self.data, np.zeros_like(self.data)], axis=1)
+        self.data[:, self.n] = np.asarray(values, dtype=float)
+        self.n += 1
+
+    def record(self, model: CorridorModel) -> None:
+        """Append the model's newest recorded row (after `model.step()`)."""
+        variables = model.datacollector.model_vars
+        self._append([variables[c][-1] for c in self.columns])
+
+    def frozen(self) -> dict[str, Any]:
+        block = _frozen(self.data[:, : self.n])
+        return dict(zip(self.columns, block, strict=True))
+
+
+def take_snapshot(
+    model: CorridorModel, series: _Series, run: int, error: str | None = None, info: Any = None
+) -> Snapshot:
+    """A Snapshot of `model` now (call it only between steps)."""
+    influence = np.asarray(model.influence, dtype=float)
+    total = influence.sum(axis=0)
+    share = np.divide(influence, total, out=np.zeros_like(influence), where=total > 0)
+    frame = series.frozen()
+    defections = {}
+    for column, values in frame.items():
+        if DEFECTION_COLUMN.match(column) and values.sum() > 0:
+            defections[column.split(".", 1)[1]] = int(values.sum())
+    cells = [(r, c) for step, r, c in model.recent_clash_cells if step > model.steps - RECENT_CLASH_STEPS]
+    return Snapshot(
+        run=run,
+        day=int(model.steps),
+        series=frame,
+        control=_frozen(model.control),
+        share=_frozen(share),
+        clashes=_frozen(np.array(cells, dtype=int).reshape(-1, 2)),
+        events=tuple(latest_events(model, 12)),
+        defections=defections,
+        error=error,
+        info=info,
+    )
+
+
+_STEPPING: set = set()  # the Runners' stepping threads now alive (any page of this process)
+_STEPPING_LOCK = threading.Lock()
+ENV_STATUS = "SIM_EXPLORER_STATUS"  # if set: a JSON file kept up to date with the live stepping threads (tests)
+DEFAULT_SPEED = 15.0  # days per second while playing: a year in about 25 s
+MAX_SPEED = 60.0
+
+
+def live_stepping_threads() -> int:
+    """How many Runner stepping threads are alive in this process (0 when nothing plays)."""
+    with _STEPPING_LOCK:
+        return len(_STEPPING)
+
+
+def _stepping_changed(thread, alive: bool) -> None:
+    with _STEPPING_LOCK:
+        (_STEPPING.add if alive else _STEPPING.discard)(thread)
+        n = len(_STEPPING)
+        path = os.environ.get(ENV_STATUS)
+        if path:
+            atomic_write_bytes(Path(path), json.dumps({"stepping_threads": n}).encode())
+
+
+class Runner:
+    """Plays one model for one page: one stepping thread, snapshots out, nothing shared live.
+
+    Stepping and drawing never race: the thread steps the model and, with the lock still
+    held, records the step into a `Snapshot` (copies, read-only); the page draws only
+    snapshots. `on_snapshot(snapshot)`, if given, is called after each published snapshot
+    (outside the lock, in the thread that made it: the stepping thread while playing).
+
+        runner = Runner(session.new_model, on_snapshot=print)
+        runner.play(); ...; runner.pause()   # no step starts after pause() returns
+        runner.step()                        # one day; returns its snapshot
+        runner.restart()                     # a new model (day 0); the old run becomes `previous`
+        runner.close()                       # stops the thread, lets go of the model
+
+    The stepping thread exists only while playing (it ends on pause or close), so a closed
+    or paused page holds no thread (`live_stepping_threads` counts them). `speed` is the
+    target in days per second (the page offers 1..MAX_SPEED; `math.inf`: as fast as it can);
+    a slow step or redraw just plays slower, it never makes up for lost time in a burst.
+    `describe(model)`, if given, is called once per model; its result rides along in every
+    snapshot of that run (`Snapshot.info`: the run's fixed facts, for drawing).
+
+    A step that raises pauses the run and publishes the last good snapshot with `error` set.
+    """
+
+    def __init__(self, build, on_snapshot=None, speed: float = DEFAULT_SPEED, describe=None):
+        self._build = build
+        self._describe = describe
+        self.on_snapshot = on_snapshot
+        self.speed = speed
+        self._cond = threading.Condition(threading.RLock())
+        self._seq = itertools.count(1)
+        self._thread = None
+        self._playing = False
+        self._closed = False
+        self.previous: Snapshot | None = None  # the last snapshot of the run before the last restart
+        with self._cond:
+            self._new_model()
+            self._publish(self._take())
+
+    # -- state
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The newest snapshot (of a finished step, or of day 0)."""
+        with self._cond:
+            return self._snapshot
+
+    @property
+    def playing(self) -> bool:
+        """Whether Play is on (the thread steps until pause or close)."""
+        return self._playing
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called."""
+        return self._closed
+
+    @property
+    def model(self) -> CorridorModel | None:
+        """The live model (None once closed). Read it only with the runner paused."""
+        return self._model
+
+    @contextlib.contextmanager
+    def locked(self):
+        """`with runner.locked() as model:` the live model (None once closed), with no step under way meanwhile."""
+        with self._cond:
+            yield self._model
+
+    def wait_for(self, day: int, timeout: float = 60.0) -> Snapshot:
+        """The first snapshot with `day` >= `day` (or the newest when `timeout` s pass first)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._snapshot.day >= day or self._closed, timeout)
+            return self._snapshot
+
+    # -- internals (called with the lock held)
+
+    def _new_model(self) -> None:
+        self._model = self._build()
+        self._series = _Series(self._model)
+        self._run = getattr(self._model, "build", id(self._model))
+        self._info = self._describe(self._model) if self._describe is not None else None
+
+    def _take(self, error: str | None = None) -> Snapshot:
+        snapshot = take_snapshot(self._model, self._series, self._run, error, self._info)
+        return dataclasses.replace(snapshot, seq=next(self._seq))
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._cond.notify_all()
+
+    def _step_locked(self) -> Snapshot:
+        try:
+            self._model.step()
+            self._series.record(self._model)
+            snapshot = self._take()
+        except Exception as error:  # noqa: BLE001 - shown on the page; the run pauses
+            self._playing = False
+            failure = f"the model's step failed: {type(error).__name__}: {error}"
+            snapshot = dataclasses.replace(self._snapshot, error=failure, seq=next(self._seq))
+        self._publish(snapshot)
+        return snapshot
+
+    def _notify(self, snapshot: Snapshot) -> None:
+        if self.on_snapshot is not None:
+            self.on_snapshot(snapshot)
+
+    # -- controls
+
+    def step(self) -> Snapshot:
+        """Step one day now (also while playing: it takes its turn with the thread); return its snapshot."""
+        with self._cond:
+            if self._closed:
+                return self._snapshot
+            snapshot = self._step_locked()
+        self._notify(snapshot)
+        return snapshot
+
+    def play(self) -> None:
+        """Start stepping in the runner's thread at `speed` days per second."""
+        with self._cond:
+            if self._closed or self._playing:
+                return
+            self._playing = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="explorer-stepping", daemon=True)
+                _stepping_changed(self._thread, True)
+                self._thread.start()
+
+    def pause(self) -> None:
+        """Stop playing; once this returns no further step starts (a step under way has finished)."""
+        with self._cond:
+            self._playing = False
+            self._cond.notify_all()
+
+    def restart(self, build=None) -> Snapshot:
+        """A new model from `build` (default: the same builder) at day 0; the current run becomes `previous`.
+
+        Play goes on if it was on.
+        """
+        with self._cond:
+            if self._closed:
+                return self._snapshot
+            if build is not None:
+                self._build = build
+            self.previous = self._snapshot
+            old = self._model
+            self._new_model()
+            old.close()
+            snapshot = self._take()
+            self._publish(snapshot)
+        self._notify(snapshot)
+        return snapshot
+
+    def close(self, wait: bool = True, timeout: float = 30.0) -> None:
+        """Stop for good: the thread ends (joined when `wait`, unless called from it), the model is let go."""
+        with self._cond:
+            self._closed = True
+            self._playing = False
+            self.on_snapshot = None
+            thread = self._thread
+            if self._model is not None:
+                self._model.close()
+            self._model = None
+            self._cond.notify_all()
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        me = threading.current_thread()
+        due = time.monotonic()
+        try:
+            while True:
+                with self._cond:
+                    while True:
+                        if self._closed or not self._playing:
+                            self._thread = None
+                            return
+                        wait = due - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)  # pause() and close() wake it
+                    snapshot = self._step_locked()
+                    interval = 1.0 / self.speed if self.speed > 0 else 0.0
+                self._notify(snapshot)
+                now = time.monotonic()
+                due = max(due + interval, now - interval)  # keep pace, but do not run to catch up after a slow redraw
+        except Exception:  # noqa: BLE001 - a drawing failure pauses the run instead of killing the thread silently
+            with self._cond:
+                self._playing = False
+                self._thread = None
+                if self._closed:  # the page went away while drawing: nothing left to report to
+                    return
+            raise
+        finally:
+            _stepping_changed(me, False)
