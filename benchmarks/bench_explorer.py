@@ -29,11 +29,8 @@ printed PASS/MISS and never asserted:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import hashlib
 import json
 import os
-import platform
 import re
 import signal
 import statistics
@@ -47,9 +44,9 @@ if str(ROOT) not in sys.path:  # so `python benchmarks/bench_explorer.py` works 
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
 
-import mesa  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.bench_model import environment as model_environment  # noqa: E402
 from sim.explorer import core  # noqa: E402
 from sim.explorer.figures import AxisScales, draw, run_info  # noqa: E402
 
@@ -251,30 +248,18 @@ def measure_browser(play_s: float) -> dict:
 
 
 def environment() -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "sim").rglob("*.py")):  # ties the figures to the code measured
-        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    """bench_model's environment (date, source fingerprint, versions, CPUs), plus Solara's version and the load."""
     try:
         import solara
 
         solara_version = solara.__version__
     except ImportError:
         solara_version = "not installed"
-    return dict(
-        date=_dt.date.today().isoformat(),
-        sim_sha256=digest.hexdigest()[:12],
-        python=platform.python_version(),
-        mesa=mesa.__version__,
-        solara=solara_version,
-        platform=platform.platform(),
-        cpu_count=os.cpu_count(),
-        usable_cpus=usable,
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-    )
+    return {
+        **model_environment(),
+        "solara": solara_version,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
 
 
 def render(env: dict, mode: str, res: dict) -> str:
