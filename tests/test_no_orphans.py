@@ -219,7 +219,7 @@ def test_closing_a_pool_while_an_error_unwinds_stops_its_runs_at_once():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("delay_s", [0.0, 1.5, 4.0])
+@pytest.mark.parametrize("delay_s", [0.0, 4.0])  # as the job starts, and with runs in flight
 @pytest.mark.parametrize(
     ("sig", "status", "says"),
     [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],

@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from helpers import PROJECT, SCENARIOS
 
+from sim.cli import main
 from sim.executors import make_backend
 from sim.outcomes import compute_outcomes
 from sim.runner import run_model
@@ -223,8 +225,13 @@ def run_cli(*args, timeout=120):
     )
 
 
-@pytest.mark.slow
-def test_bad_sweep_input_is_refused_in_one_line(tmp_path):
+def test_bad_sweep_input_is_refused_in_one_line(tmp_path, capsys):
+    # In-process (sim.cli.main, as run.py calls it): the same exit status and stderr, without
+    # a Python start-up per case; the subprocess path is covered by the other CLI tests.
+    def run_cli(*args):
+        status = main([str(a) for a in args])
+        return SimpleNamespace(returncode=status, stderr=capsys.readouterr().err)
+
     not_a_sweep = tmp_path / "plain"
     not_a_sweep.mkdir()
     done = run_cli("sweep", "sweep_salary_mediation", "--resume", not_a_sweep)
