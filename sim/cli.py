@@ -23,6 +23,7 @@ from sim.scenario import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
 
 
 class Terminated(KeyboardInterrupt):
@@ -918,6 +919,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{what}; no results were written", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`run.py compare ... | head -1`): the files are written by
+        # then; stop as a command killed by SIGPIPE would, quietly, and keep Python's final flush
+        # from failing on the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except OSError as error:
         if error.errno not in _NO_ROOM:
             return _internal(error, args)

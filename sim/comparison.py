@@ -93,8 +93,8 @@ QUANTILES = (0.05, 0.5, 0.95)
 SERIES_COLUMNS = ("fighters.", "territory.", "defections.", "killed.", "clashes", "agreements", "insurgent_cells")
 # Overlay figures: file stem, title, the series they show (prefix ending in "." or a name), y-axis label.
 FIGURES = (
-    ("compare_fighters", "Fit fighters per faction", "fighters.", "fit fighters (persons; insurgents: cells)"),
-    ("compare_territory", "Territory per militia", "territory.", "share of passable cells controlled (0-1)"),
+    ("compare_fighters", "Fit fighters per militia", "fighters.", "fit fighters (persons)"),
+    ("compare_territory", "Territory per militia", "territory.", "share of passable grid cells held (0-1)"),
     ("compare_defections", "Defections between militias", "defections.", "cumulative defections (fighters)"),
     ("compare_violence", "Clashes, deaths, agreements and insurgents", "", ""),
 )
@@ -102,7 +102,7 @@ VIOLENCE = {  # series of the last figure: panel title, y-axis label
     "clashes": ("Clashes between militias", "cumulative clashes (count)"),
     "killed": ("Killed, all militias", "cumulative killed (persons)"),
     "agreements": ("Mediation agreements", "cumulative agreements (count)"),
-    "insurgent_cells": ("Insurgent strength", "insurgent cells (cells)"),
+    "insurgent_cells": ("Insurgent strength", "insurgent cells (count)"),
 }
 MAX_COLUMNS = 3  # panels per row
 
@@ -234,7 +234,7 @@ def _labels(names: list[str], own: list[tuple[str, ...]]) -> list[str]:
 def key_outcomes(configs: Sequence[Scenario]) -> list[str]:
     """The default outcomes of a comparison, for every faction any of `configs` has.
 
-    Defections both ways between every two militias, fighters on the last day per faction,
+    Defections both ways between every two militias, fighters on the last day per militia,
     territory on the last day per militia, then clashes, killed, agreements and the insurgent
     peak (`sim.outcomes`). Names in order of first appearance.
     """
@@ -242,7 +242,7 @@ def key_outcomes(configs: Sequence[Scenario]) -> list[str]:
     for config in configs:
         militias = [n for n, f in config.factions.items() if f.kind == "militia"]
         flows += [f"defections.{a}>{b}" for a in militias for b in militias if a != b]
-        fighters += [f"fighters_final.{f}" for f in config.factions]
+        fighters += [f"fighters_final.{m}" for m in militias]  # the insurgents' strength: insurgent_peak
         territory += [f"territory_final.{m}" for m in militias]
     rest = ["clashes_total", "killed_total", "agreements_total", "insurgent_peak"]
     return list(dict.fromkeys([*flows, *fighters, *territory, *rest]))
@@ -273,6 +273,8 @@ def prepare(
         ResultFileError, OutputError: a damaged or incomplete results directory.
         ValueError: replicates < 1.
     """
+    if isinstance(inputs, (str, Path)):  # one name is a sequence of letters, not of scenarios
+        raise _error(f"give a list of two or more scenarios or results directories, not one: {str(inputs)!r}")
     if len(inputs) < 2:
         raise _error(f"give at least two scenarios or results directories to compare (got {len(inputs)})")
     if replicates is not None and replicates < 1:
@@ -531,15 +533,20 @@ def _outcome_table(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-VERDICTS = ("clear", "not clear", "not comparable", "undefined")
+VERDICTS = ("clear", "not clear", "too few runs", "not comparable", "undefined")
+# Below this many pairs of runs no difference is called clear: a bootstrap interval of a mean
+# over 2-9 seeds is far too narrow (3 pairs called 7 of 17 outcomes of a do-nothing change
+# "clear"; with 30 the same seeds' change was clear in none but the one it affects).
+MIN_PAIRS = 10
 
 
 def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """`sim.variants.paired_differences` of every other input vs the first, with a verdict per row.
 
-    Verdicts: "clear" (the 95% interval excludes 0), "not clear", "not comparable" (the
-    outcome does not exist in one of the two scenarios, e.g. a faction it lacks), "undefined"
-    (no pair of runs where both define it, or a single pair: no interval).
+    Verdicts: "clear" (the 95% interval excludes 0), "not clear", "too few runs" (fewer than
+    `MIN_PAIRS` pairs: the difference and interval are reported but not judged), "not
+    comparable" (the outcome does not exist in one of the two scenarios, e.g. a faction it
+    lacks), "undefined" (no pair of runs where both define it).
     """
     base, others = plan.inputs[0], plan.inputs[1:]
     table = paired_differences(runs, base.label, [o.label for o in others], plan.outcomes, plan.root_seed)
@@ -549,8 +556,10 @@ def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     for row in table.itertuples():
         if row.outcome not in base_valid or row.outcome not in valid[row.variant]:
             verdicts.append("not comparable")
-        elif math.isnan(row.ci_low) or math.isnan(row.ci_high):
+        elif row.n_pairs == 0:
             verdicts.append("undefined")
+        elif row.n_pairs < MIN_PAIRS:
+            verdicts.append("too few runs")
         else:
             verdicts.append("clear" if row.ci_low > 0 or row.ci_high < 0 else "not clear")
     out = pd.DataFrame(
@@ -619,7 +628,8 @@ class Comparison:
             f"{n} runs of {days} days per scenario on common random numbers (replicate k has the same seed in "
             f"every scenario; root seed {self.plan.root_seed}). Differences are the mean over seeds of "
             f"scenario - {self.labels[0]}, with a {CONFIDENCE:.0%} bootstrap interval (BCa, resampling seeds); "
-            "'clear' means the interval excludes 0."
+            f"'clear' means the interval excludes 0; with fewer than {MIN_PAIRS} pairs of runs no difference is "
+            "judged ('too few runs')."
         )
 
     def summary_lines(self) -> list[str]:
@@ -631,25 +641,34 @@ class Comparison:
         lines = [f"Each scenario vs {self.labels[0]}: mean paired difference over {n} seed{'s' * (n != 1)} of "
                  f"{days}-day runs "
                  f"[{CONFIDENCE:.0%} bootstrap interval]"]
+        if n < MIN_PAIRS:
+            lines.append(
+                f"Only {n} seed{'s' * (n != 1)}: below {MIN_PAIRS} pairs of runs no difference is called clear "
+                f"(a bootstrap interval over so few seeds is far too narrow); use --replicates 30 or more"
+            )
         for label in self.labels[1:]:
             mine = self.differences[self.differences["scenario"] == label]
-            for row in mine[mine["verdict"] == "clear"].itertuples():
-                down = row.mean_diff < 0
-                size, low, high = (-row.mean_diff, -row.ci_high, -row.ci_low) if down else (
-                    row.mean_diff, row.ci_low, row.ci_high)
-                lines.append(
-                    f"{label} vs {self.labels[0]}: {row.label} {'down' if down else 'up'} by {_num(size)} "
-                    f"[{_num(low)}, {_num(high)}] (clear)"
-                )
-            same = (mine["verdict"] == "not clear") & (mine["ci_low"] == 0) & (mine["ci_high"] == 0)
-            same &= mine["mean_diff"] == 0
+            for verdict, tag in (("clear", "clear"), ("too few runs", "not judged: too few runs")):
+                rows = mine[(mine["verdict"] == verdict) & (mine["mean_diff"] != 0)]
+                for row in rows.itertuples():
+                    down = row.mean_diff < 0
+                    size, low, high = (-row.mean_diff, -row.ci_high, -row.ci_low) if down else (
+                        row.mean_diff, row.ci_low, row.ci_high)
+                    interval = f" [{_num(low)}, {_num(high)}]" if not math.isnan(low) else ""
+                    lines.append(
+                        f"{label} vs {self.labels[0]}: {row.label} {'down' if down else 'up'} by {_num(size)}"
+                        f"{interval} ({tag})"
+                    )
+            same = mine["verdict"].isin(["not clear", "too few runs"]) & (mine["mean_diff"] == 0)
+            same &= (mine["ci_low"] == 0) & (mine["ci_high"] == 0) | (mine["n_pairs"] == 1)
             if same.any():
                 names = ", ".join(mine.loc[same, "label"])
                 lines.append(f"{label} vs {self.labels[0]}: the same in every pair of runs: {names}")
-            mine = mine[~same]
+            mine = mine[~same & ~((mine["verdict"] == "too few runs") & (mine["mean_diff"] != 0))]
             for verdict, words in (
                 ("not clear", "no clear difference in"),
-                ("undefined", "no interval (fewer than 2 pairs of runs define it) for"),
+                ("too few runs", "no mean difference (too few runs to judge) in"),
+                ("undefined", "no pair of runs defines"),
                 ("not comparable", "not comparable (not an outcome of both scenarios)"),
             ):
                 rows = mine[mine["verdict"] == verdict]
@@ -808,10 +827,14 @@ def scenario_colour(index: int) -> str:
     return BLACK if index == 0 else others[(index - 1) % len(others)]
 
 
-def _panels(series_names: list[str], prefix: str) -> list[tuple[str, str, str]]:
-    """(series, panel title, y label) of one figure."""
+def _panels(series_names: list[str], prefix: str, leave_out: frozenset[str] = frozenset()) -> list[tuple]:
+    """(series, panel title, y label) of one figure; `leave_out`: series shown elsewhere (the insurgents' strength)."""
     if prefix:
-        return [(n, n.removeprefix(prefix).replace(">", "→"), "") for n in series_names if n.startswith(prefix)]
+        return [
+            (n, n.removeprefix(prefix).replace(">", "→"), "")
+            for n in series_names
+            if n.startswith(prefix) and n not in leave_out
+        ]
     return [(n, *VIOLENCE[n]) for n in VIOLENCE if n in series_names]
 
 
@@ -826,6 +849,9 @@ def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
 
     series = comparison.series
     names = list(dict.fromkeys(series["series"]))
+    insurgents = frozenset(  # their fighters.<name> column counts insurgent cells: drawn as insurgent strength
+        f"fighters.{n}" for i in comparison.plan.inputs for n, f in i.config.factions.items() if f.kind == "insurgent"
+    )
     labels = comparison.labels
     plan = comparison.plan
     own = [f"{o} ({i.label})" for i in plan.inputs for o in i.overrides if o not in plan.overrides]
@@ -842,7 +868,7 @@ def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
     written = []
     grouped = {key: frame for key, frame in series.groupby(["series", "scenario"], sort=False)}
     for stem, title, prefix, ylabel in FIGURES:
-        panels = _panels(names, prefix)
+        panels = _panels(names, prefix, insurgents)
         if not panels:
             continue
         ncols = min(MAX_COLUMNS, len(panels))

@@ -1036,6 +1036,11 @@ def _footnote(report: ValidationReport) -> str:
 PASS_COLOUR, FAIL_COLOUR, NA_COLOUR = GREEN, VERMILLION, "#BBBBBB"
 
 
+def pattern_words(name: str) -> str:
+    """A pattern's name as words for a figure: `irgc_keeps_albukamal` -> "irgc keeps albukamal"."""
+    return name.replace("_", " ")
+
+
 def plot_shares(report: ValidationReport, path: Path) -> Path:
     """Horizontal bars: share of runs showing each pattern and all of them jointly, Wilson 95% intervals, thresholds."""
     names = ([p.name for p in report.patterns] + [JOINT])[::-1]
@@ -1058,7 +1063,7 @@ def plot_shares(report: ValidationReport, path: Path) -> Path:
             labels.append("all validation patterns jointly")
         else:
             p = pattern_by_name(name, report.patterns)
-            labels.append(f"{name} ({p.paragraphs}){' [verification]' if p.verification else ''}")
+            labels.append(f"{pattern_words(name)} ({p.paragraphs}){' [verification]' if p.verification else ''}")
     ax.set_yticks(range(n), labels, fontsize=9)
     ax.set_xlim(0, 1.12)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -1085,10 +1090,10 @@ def _histograms(report: ValidationReport) -> list[tuple[str, str, tuple | None, 
     for p in report.patterns:
         head = p.conditions[0]
         kind = " [verification]" if p.verification else ""
-        items.append((f"measure.{p.name}", f"{p.name}{kind}\n{p.label}", p.reference, head.accept))
+        items.append((f"measure.{p.name}", f"{pattern_words(p.name)}{kind}\n{p.label}", p.reference, head.accept))
         for c in p.conditions[1:]:
             if c.expression.text in report.runs.columns and c.expression.text != head.expression.text:
-                also = f"{p.name} (also)\n{outcome_label(c.expression.text)}"
+                also = f"{pattern_words(p.name)} (also)\n{outcome_label(c.expression.text)}"
                 items.append((c.expression.text, also, None, c.accept))
     return items
 

@@ -223,6 +223,14 @@ def default_output_dir(scenario_name: str, now: datetime | None = None, kind: st
 RESUMABLE_MARKS = ("manifest.json", "calibration_spec.json")
 
 
+def resumable_job(directory: Path) -> bool:
+    """Whether `directory` holds a job `--resume` continues: a sweep or robustness job (a manifest
+    with its design.csv) or a calibration (its calibration_spec.json); a run or a comparison is not one."""
+    directory = Path(directory)
+    started = (directory / "manifest.json").is_file() and (directory / "design.csv").is_file()
+    return started or (directory / "calibration_spec.json").is_file()
+
+
 def check_output_dir(out: Path) -> None:
     """Refuse an output directory that exists with files in it (never overwrite results).
 
@@ -233,7 +241,7 @@ def check_output_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
-        if any((out / mark).is_file() for mark in RESUMABLE_MARKS):
+        if resumable_job(out):
             raise OutputError(
                 f"{out}: holds a job's results; continue an interrupted sweep, calibration or robustness job "
                 f"with --resume {shlex.quote(str(out))}, or choose another --out"

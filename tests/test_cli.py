@@ -438,3 +438,18 @@ def test_every_skip_says_what_is_missing_how_to_get_it_and_what_is_skipped():
                 f"{where}: the reason does not say how to get what is missing: {text!r}"
             )
             assert "seeds folder" not in text
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_not_as_an_internal_error(tmp_path):
+    """`run.py list | head -1`: the command's later prints meet a closed pipe (was: exit 1, internal error)."""
+    import subprocess
+    import sys
+
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads: the first write raises BrokenPipeError
+    done = subprocess.run(
+        [sys.executable, str(PROJECT / "run.py"), "list"], stdout=writer, stderr=subprocess.PIPE, text=True,
+        timeout=120, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )  # fmt: skip
+    os.close(writer)
+    assert done.returncode == 141 and "internal error" not in done.stderr and "Traceback" not in done.stderr

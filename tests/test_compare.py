@@ -65,14 +65,14 @@ def test_identical_scenarios_differ_by_exactly_zero_with_a_degenerate_interval()
     diffs = comparison.differences
     assert len(diffs) == len(comparison.plan.outcomes) > 0
     assert (diffs["mean_diff"] == 0).all() and (diffs["ci_low"] == 0).all() and (diffs["ci_high"] == 0).all()
-    assert set(diffs["verdict"]) == {"not clear"}
+    assert set(diffs["verdict"]) == {"too few runs"}  # 3 pairs < C.MIN_PAIRS
     assert "the same in every pair of runs" in "\n".join(comparison.summary_lines())
 
 
 def test_salary_parity_lowers_ndf_to_irgc_defections_clearly_and_the_summary_says_so(tmp_path, capsys):
     """Issue 9's expectation, with fixed seeds: the IRGC paying the NDF's salary cuts NDF->IRGC defection."""
     out = tmp_path / "c"
-    few = ["--steps", "60", "--replicates", "4", "--no-plots"]
+    few = ["--steps", "60", "--replicates", "10", "--no-plots"]  # C.MIN_PAIRS: fewer are not judged
     outcomes = ["--outcomes", "defections.NDF>IRGC,clashes_total"]
     assert main(["compare", "baseline", "salary_parity", *few, *outcomes, "--out", str(out)]) == 0
     table = read_result_csv(out / "differences.csv", text_columns=["scenario", "versus", "outcome", "label", "verdict"])
@@ -80,7 +80,7 @@ def test_salary_parity_lowers_ndf_to_irgc_defections_clearly_and_the_summary_say
     assert row["verdict"] == "clear" and row["ci_high"] < 0 < row["versus_mean"]
     assert row["mean_diff"] == pytest.approx(row["scenario_mean"] - row["versus_mean"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("Each scenario vs baseline: mean paired difference over 4 seeds of 60-day runs")
+    assert lines[0].startswith("Each scenario vs baseline: mean paired difference over 10 seeds of 60-day runs")
     size = f"{-row['mean_diff']:.3g}"
     assert lines[1].startswith(f"salary_parity vs baseline: NDF→IRGC defections (fighters) down by {size} [")
     assert lines[1].endswith("(clear)")
@@ -282,7 +282,7 @@ def test_plots_overlay_every_scenario_with_words_units_and_a_footer(toy_pair, tm
     C.plot_comparison(comparison, tmp_path)
     fig = drawn["compare_fighters.png"]
     texts = [t.get_text() for t in fig.texts]
-    assert "Fit fighters per faction" in texts
+    assert "Fit fighters per militia" in texts
     foot = next(t for t in texts if t.startswith("Scenario "))
     assert "toy_two_towns vs toy_two_towns [factions.Red.salary_usd_month=120]" in foot
     assert "30 days per run" in foot and "3 replicates, root seed" in foot and RED_PAID_LIKE_BLUE in foot
@@ -309,7 +309,7 @@ def test_markdown_tables_give_quantiles_differences_and_verdicts(toy_pair):
     cell = f"{C._num(row['median'])} [{C._num(row['q05'])}, {C._num(row['q95'])}]"
     assert f"| Blue fighters on the last day (fighters, or insurgent cells) | {cell} |" in text
     assert "| scenario | outcome | mean difference | 95% interval | pairs | verdict |" in text
-    assert "![Fit fighters per faction](plots/compare_fighters.png)" in text
+    assert "![Fit fighters per militia](plots/compare_fighters.png)" in text
 
 
 def test_compare_help_explains_every_argument_and_ends_with_examples():
@@ -328,3 +328,38 @@ def test_outcome_label_says_the_outcome_in_words_with_its_unit():
     assert outcome_label("fighters_final.IRGC") == "IRGC fighters on the last day (fighters, or insurgent cells)"
     assert outcome_label("insurgent_peak") == "Peak insurgent strength (insurgent cells)"
     assert outcome_label("not_an_outcome") == "not_an_outcome"
+
+
+def test_with_fewer_than_min_pairs_no_difference_is_called_clear():
+    """3 seeds called 7 of 17 outcomes of a do-nothing change 'clear' (a BCa interval over 3 seeds is too narrow)."""
+    comparison = sim.compare([TOY, (TOY, [RED_PAID_LIKE_BLUE])], replicates=3, steps=30)
+    diffs = comparison.differences
+    assert (diffs["n_pairs"] == 3).all() and "clear" not in set(diffs["verdict"])
+    assert set(diffs["verdict"]) <= {"too few runs", "not comparable"}
+    lines = comparison.summary_lines()
+    assert lines[1].startswith(f"Only 3 seeds: below {C.MIN_PAIRS} pairs of runs no difference is called clear")
+    judged = [line for line in lines if line.endswith("(clear)")]
+    assert not judged and any(line.endswith("(not judged: too few runs)") for line in lines)
+
+
+def test_the_insurgents_are_compared_by_their_strength_not_as_fighters():
+    comparison = sim.compare(["baseline", "salary_parity"], replicates=2, steps=3)
+    outcomes = set(comparison.differences["outcome"])
+    assert "insurgent_peak" in outcomes and "fighters_final.ISIS" not in outcomes
+    assert {"fighters_final.IRGC", "fighters_final.NDF"} <= outcomes
+
+
+def test_an_out_that_holds_a_comparison_is_refused_without_suggesting_resume(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["compare", TOY, TOY, "--steps", "3", "--replicates", "2", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compare", TOY, TOY, "--steps", "3", "--replicates", "2", "--no-plots", "--out", str(out)]) == 2
+    error = _one_line_error(capsys)
+    assert "not empty; choose another --out" in error and "--resume" not in error
+
+
+def test_one_name_instead_of_a_list_is_refused_as_such():
+    from sim.yaml_source import ScenarioError
+
+    with pytest.raises(ScenarioError, match="give a list of two or more"):
+        sim.compare("baseline")
