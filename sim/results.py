@@ -224,8 +224,11 @@ RESUMABLE_MARKS = ("manifest.json", "calibration_spec.json")
 
 
 def resumable_job(directory: Path) -> bool:
-    """Whether `directory` holds a job `--resume` continues: a sweep or robustness job (a manifest
-    with its design.csv) or a calibration (its calibration_spec.json); a run or a comparison is not one."""
+    """Whether `directory` holds a job that `--resume` continues.
+
+    A sweep or robustness job (a manifest with its design.csv) or a calibration (its
+    calibration_spec.json) is one; a run or a comparison is not.
+    """
     directory = Path(directory)
     started = (directory / "manifest.json").is_file() and (directory / "design.csv").is_file()
     return started or (directory / "calibration_spec.json").is_file()
