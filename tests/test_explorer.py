@@ -625,3 +625,28 @@ def test_a_late_drawing_of_an_older_day_never_replaces_a_newer_one():
     assert "Latest events (day 0)" in shown["events"]
     painter.close()
     runner.close()
+
+
+def test_after_a_change_of_scenario_the_charts_start_afresh():
+    """Baseline then the toy scenario: the fighters axis fitted ~2,000 fighters and flattened the toy's ~250."""
+    from sim.explorer.figures import AxisScales, draw, run_info
+
+    scales = AxisScales(keep=True)
+    big = core.Runner(Session("baseline").new_model, speed=math.inf, describe=run_info)
+    small = core.Runner(Session("toy_two_towns").new_model, speed=math.inf, describe=run_info)
+    try:
+        big.step()
+        draw(big.snapshot, None, scales)
+        big_top = scales.tops["fighters"][0]
+        small.step()
+        parts = draw(small.snapshot, big.snapshot, scales)
+        small_top = scales.tops["fighters"][0]
+        highest = max(float(v.max()) for k, v in small.snapshot.series.items() if k.startswith("fighters."))
+        assert highest <= small_top < big_top  # fitted to the toy's own fighters
+        assert "previous run" not in parts["legend-fighters"]  # baseline's lines are not the toy's previous run
+        small.step()
+        draw(small.snapshot, None, scales)
+        assert scales.tops["fighters"][0] == small_top  # within one world the axes stay (keep)
+    finally:
+        big.close()
+        small.close()

@@ -282,10 +282,10 @@ class Panel:
 
 PANELS = (
     Panel("fighters", "Fighters per militia", "fighters (fit, in service)"),
-    Panel("territory", "Territory", "share of passable grid cells (%)", percent=True),
+    Panel("territory", "Territory (share of passable grid cells)", "grid cells held (%)", percent=True),
     Panel("casualties", "Casualties, running total (killed solid, wounded dotted)", "people"),
     Panel("defections", "Defections, running total", "fighters (colour: left)"),
-    Panel("tension", "Tension between hostile militias", "tension (index ≥ 0, no unit; 0 = none)"),
+    Panel("tension", "Tension between hostile militias (index ≥ 0, no unit)", "tension (0 = none)"),
     Panel("insurgents", "Insurgent cells", "insurgent cells"),
 )
 
@@ -351,6 +351,14 @@ class AxisScales:
         self.keep = keep
         self.tops: dict[str, tuple[float, float]] = {}
         self.static: dict[str, tuple[tuple, str]] = {}
+        self.world: tuple | None = None  # the factions and grid the tops were set for
+
+    def for_world(self, world: tuple) -> None:
+        """Start afresh when the run's world (factions, grid) changes: another scenario's scale means nothing here."""
+        if world != self.world:
+            self.tops.clear()
+            self.static.clear()
+            self.world = world
 
     def top(self, panel: Panel, highest: float) -> tuple[float, float]:
         """(top, tick step) for `panel` whose data (current and previous run) reach `highest`."""
@@ -567,6 +575,11 @@ def events_html(snapshot: Snapshot) -> str:
     return "".join(out)
 
 
+def _world(info: RunInfo | None) -> tuple | None:
+    """What makes two runs comparable on one chart: the factions and the grid."""
+    return None if info is None else (info.names, info.height, info.width, info.site_names)
+
+
 def draw(snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales) -> dict[str, str]:
     """Everything the page shows of a run, as HTML by region (the page's widgets take these as they are).
 
@@ -576,7 +589,15 @@ def draw(snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales) -> d
     `previous` (or None) is drawn faded in the charts.
     """
     info = snapshot.info
-    shown_previous = previous if previous is not None and previous.run != snapshot.run else None
+    world = _world(info)
+    scales.for_world(world)
+    # The previous run is drawn under this one only if it ran in the same world (same factions and
+    # grid): after a change of scenario its lines are another conflict's, not a baseline to compare.
+    shown_previous = (
+        previous
+        if previous is not None and previous.run != snapshot.run and _world(previous.info) == world
+        else None
+    )
     parts = {
         "monitors": monitors_html(snapshot),
         "map_title": f"Corridor map, day {snapshot.day}",
