@@ -31,7 +31,7 @@ from sim import schema as schema_module
 from sim.docs import ROOT, SECTION_TITLES, expand_key, format_value, parameter_rows, provenance_source
 from sim.scenario import load_scenario, missing_entry
 from sim.schema import Scenario, field_words
-from sim.suggest import did_you_mean
+from sim.suggest import close_matches, did_you_mean
 from sim.yaml_source import Problem, ScenarioError
 
 WIDTH = 100  # columns of the text output: it fits a 100-column terminal
@@ -201,7 +201,14 @@ def _unknown_key_message(key: str, params: Sequence[Parameter]) -> str:
         return "no parameter key path or help text matches this; run.py params lists them all"
     generic = any(_is_placeholder(s) for s in segments(key))
     candidates = [p.key for p in params] if generic else [v.key for p in params for v in p.values]
-    guess = did_you_mean(key, candidates, n=1)
+    # A typo is most often in the last segment: compare it with its siblings first, so
+    # `factions.IRGC.salry` finds `salary_usd_month`, which the whole path's similarity misses.
+    parent, _, last = key.rpartition(".")
+    siblings = [c.rpartition(".")[2] for c in candidates if c.rpartition(".")[0] == parent]
+    # ... and with its leading words too: a name's unit words (`_usd_month`) drown a short typo.
+    forms = {"_".join(s.split("_")[:k]): s for s in reversed(siblings) for k in range(len(s.split("_")), 0, -1)}
+    near = [forms[f] for f in close_matches(last, forms, n=1)]
+    guess = f" (did you mean '{parent}.{near[0]}'?)" if near else did_you_mean(key, candidates, n=1)
     return f"not a scenario parameter{guess}; search keys and help with: run.py params WORD"
 
 

@@ -99,6 +99,7 @@ def test_a_generic_key_and_another_scenario(capsys):
     [
         ("factions.IRGC.salery_usd_month", "not a scenario parameter (did you mean 'factions.IRGC.salary_usd_month'?)"),
         ("rules.clashes.pmax", "(did you mean 'rules.clashes.p_max'?)"),
+        ("factions.IRGC.salry", "(did you mean 'factions.IRGC.salary_usd_month'?)"),  # its unit words drowned it
         ("factions.<faction>.salery_usd_month", "(did you mean 'factions.<faction>.salary_usd_month'?)"),
         ("factions.IRGX.salary_usd_month", "scenario 'baseline' has no faction 'IRGX' (did you mean 'IRGC'?"),
         ("zzzqqq", "no parameter key path or help text matches this"),
