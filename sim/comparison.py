@@ -80,7 +80,7 @@ from sim.results import (
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
-from sim.variants import VariantJob, paired_differences, run_scenarios
+from sim.variants import MIN_PAIRS, VariantJob, paired_differences, run_scenarios
 from sim.yaml_source import Problem, ScenarioError
 
 __all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
@@ -534,10 +534,6 @@ def _outcome_table(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
 
 
 VERDICTS = ("clear", "not clear", "too few runs", "not comparable", "undefined")
-# Below this many pairs of runs no difference is called clear: a bootstrap interval of a mean
-# over 2-9 seeds is far too narrow (3 pairs called 7 of 17 outcomes of a do-nothing change
-# "clear"; with 30 the same seeds' change was clear in none but the one it affects).
-MIN_PAIRS = 10
 
 
 def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:

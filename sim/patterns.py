@@ -1133,7 +1133,10 @@ def plot_measures(report: ValidationReport, path: Path) -> Path:
             ax.axvline(ref[0], color="black", ls="--", lw=1.2, label=ref[1])
             ax.legend(fontsize=7, loc="best")
         nan_runs = report.replicates - len(values)
-        ax.set_title(label + (f"  [{nan_runs} runs undefined]" if nan_runs else ""), fontsize=8.5, loc="left")
+        name_line, _, measure_line = label.partition("\n")  # the note goes on the short first line: it fits there
+        note = f"  [{nan_runs} runs undefined]" if nan_runs else ""
+        title = f"{name_line}{note}\n{measure_line}" if measure_line else name_line + note
+        ax.set_title(title, fontsize=8.5, loc="left")
         ax.set_ylabel("runs", fontsize=8)
         ax.set_xlabel(label.split("\n")[-1], fontsize=7.5)
         ax.tick_params(labelsize=8)

@@ -297,6 +297,13 @@ def run_variants(
 # --------------------------------------------------------------------------- paired differences
 
 
+# Below this many pairs of runs a difference is reported but not judged: a bootstrap interval of a
+# mean over 2-9 seeds is far too narrow (3 pairs called 7 of 17 outcomes of a do-nothing change
+# clear, where 30 pairs of the same seeds called none but the one it affects). Shared by
+# compare-variants and compare (`sim.comparison`).
+MIN_PAIRS = 10
+
+
 def _mean(x: np.ndarray) -> float:
     return float(np.mean(x))
 
@@ -332,7 +339,7 @@ def paired_differences(
         One row per (variant, outcome), in order: variant, outcome, expected (label, empty if
         none), why, base_mean, variant_mean, mean_diff, ci_low, ci_high, relative_diff
         (mean_diff / |base_mean|), n_pairs, as_expected (True/False; None without
-        expectation or interval), variant_rule ('all' or 'any': how the variant's
+        expectation, or with fewer than `MIN_PAIRS` pairs: not judged), variant_rule ('all' or 'any': how the variant's
         expectations combine).
     """
     expectations = expectations or {}
@@ -369,7 +376,9 @@ def paired_differences(
                     "ci_high": high,
                     "relative_diff": mean_diff / abs(base_mean) if base_mean else float("nan"),
                     "n_pairs": int(len(diff)),
-                    "as_expected": expectation.holds(low, high, base_mean) if expectation else None,
+                    "as_expected": (
+                        expectation.holds(low, high, base_mean) if expectation and len(diff) >= MIN_PAIRS else None
+                    ),
                     "variant_rule": rules.get(variant, "all"),
                 }
             )
@@ -488,7 +497,9 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _verdict(value) -> str:
+def _verdict(value, n_pairs: int = MIN_PAIRS) -> str:
+    if n_pairs < MIN_PAIRS:
+        return f"too few runs ({n_pairs} < {MIN_PAIRS} pairs)"
     if value is None or pd.isna(value):
         return "undefined"
     return "yes" if bool(value) else "**no**"
@@ -529,7 +540,7 @@ def render_variant_table(table: pd.DataFrame) -> str:
         return (
             f"| `{row.variant}` | `{row.outcome}` | {row.expected or '—'} | {_num(row.base_mean)} "
             f"| {_num(row.variant_mean)} | {_num(row.mean_diff)} | [{_num(row.ci_low)}, {_num(row.ci_high)}] "
-            f"| {rel} | {_verdict(row.as_expected) if row.expected else ''} |"
+            f"| {rel} | {_verdict(row.as_expected, row.n_pairs) if row.expected else ''} |"
         )
 
     expected = table[table["expected"] != ""] if len(table) else table
@@ -542,8 +553,9 @@ def render_variant_table(table: pd.DataFrame) -> str:
             rule = expected.loc[expected["variant"] == variant, "variant_rule"].iloc[0]
             whys = "; ".join(w for w in dict.fromkeys(expected.loc[expected["variant"] == variant, "why"]) if w)
             whys = whys[:1].upper() + whys[1:]
+            pairs = int(expected.loc[expected["variant"] == variant, "n_pairs"].min())
             lines.append(
-                f"- `{variant}` ({rule} of its expected moves): {_verdict(verdict).replace('**', '')}. {whys}."
+                f"- `{variant}` ({rule} of its expected moves): {_verdict(verdict, pairs).replace('**', '')}. {whys}."
             )
     if len(others):
         lines += [

@@ -189,8 +189,10 @@ def test_compare_variants_table(comparison):
     parity = runs.loc[runs.scenario == "salary_parity", "defections.NDF>IRGC"].to_numpy()
     assert row["mean_diff"] == pytest.approx((parity - base).mean())
     assert row["ci_low"] <= row["mean_diff"] <= row["ci_high"]
-    assert row["expected"] == "-" and not pd.isna(row["as_expected"])
+    # 3 pairs < V.MIN_PAIRS: the difference is reported, not judged (a BCa interval over 3 seeds is too narrow).
+    assert row["expected"] == "-" and pd.isna(row["as_expected"])
     text = V.render_variant_table(table)
+    assert f"too few runs (3 < {V.MIN_PAIRS} pairs)" in text and "| yes |" not in text
     assert "| `salary_parity` | `defections.NDF>IRGC` | - |" in text
     assert "common random numbers" in text and "<details>" in text
     assert "- `patrons_agree` (all of its expected moves):" in text
@@ -238,3 +240,14 @@ def test_write_docs_includes_the_variant_table(tmp_path, comparison):
     # Regenerated without a table, the published one is kept.
     text = P.write_docs(report, docs).read_text(encoding="utf-8")
     assert text.count("## Variants") == 1 and "| `salary_parity` | `defections.NDF>IRGC` | - |" in text
+
+
+def test_with_fewer_than_min_pairs_no_expectation_is_judged():
+    """compare-variants gave 'yes' on 3 seeds; the same shift is judged from V.MIN_PAIRS pairs on."""
+    expectations = {"variant": (V.Expectation("y", "+"),)}
+    runs = synthetic_runs(shift=2.0)
+    few = runs[runs["seed"].isin(sorted(set(runs["seed"]))[: V.MIN_PAIRS - 1])]
+    enough = runs[runs["seed"].isin(sorted(set(runs["seed"]))[: V.MIN_PAIRS])]
+    assert pd.isna(V.paired_differences(few, "base", ["variant"], ["y"], 1, expectations).iloc[0]["as_expected"])
+    judged = V.paired_differences(enough, "base", ["variant"], ["y"], 1, expectations).iloc[0]["as_expected"]
+    assert not pd.isna(judged)
