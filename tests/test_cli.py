@@ -224,14 +224,19 @@ def test_a_full_disk_while_writing_exits_2_on_one_line_and_leaves_nothing(tmp_pa
     assert list(tmp_path.iterdir()) == []  # no results, no staging directory, no lock file
 
 
-def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path):
-    from sim.cli import build_parser
+def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, capsys):
+    from sim.cli import build_parser, main
+
+    def option_error(*args):  # in-process: argparse exits as run.py would, without a Python start-up per case
+        with pytest.raises(SystemExit) as stop:
+            main(["run", "toy_two_towns", *map(str, args)])
+        return stop.value.code, capsys.readouterr().err
 
     for args in (("--steps", "1e9"), ("--seed", "1e30"), ("--workers", "0"), ("--steps", "1.5"), ("--bogus",)):
-        done = run_cli("run", "toy_two_towns", *args, "--out", tmp_path / "never")
-        assert done.returncode == 2 and done.stderr.count("\n") == 1, (args, done.stderr)
-        assert "see run.py run --help" in done.stderr or "see run.py --help" in done.stderr
-    assert "1,000,000,000" in run_cli("run", "toy_two_towns", "--steps", "1e9").stderr  # the value, not "not whole"
+        status, stderr = option_error(*args, "--out", tmp_path / "never")
+        assert status == 2 and stderr.count("\n") == 1, (args, stderr)
+        assert "see run.py run --help" in stderr or "see run.py --help" in stderr
+    assert "1,000,000,000" in option_error("--steps", "1e9")[1]  # the value, not "not whole"
     parsed = build_parser().parse_args(["run", "toy_two_towns", "--steps", "1e3", "--seed", "2E+5"])
     assert (parsed.steps, parsed.seed) == (1000, 200000)  # as --set steps=1e3 reads it
     assert not (tmp_path / "never").exists()
