@@ -711,8 +711,12 @@ class Comparison:
             lines.append(f"![{title}](plots/{stem}.png)")
         return "\n".join(lines) + "\n"
 
-    def manifest(self) -> dict:
-        """manifest.json without `files`: kind, format, inputs, seeds, steps, outcomes, versions, commit, times."""
+    def manifest(self, code: dict | None = None) -> dict:
+        """manifest.json without `files`: kind, format, inputs, seeds, steps, outcomes, versions, commit, times.
+
+        `code`: the `versions` and `git_commit` entries when already read (`write` reads them once
+        for the manifest and the plots' footers); read here otherwise.
+        """
         finished = datetime.now(UTC)
         return {
             "kind": KIND,
@@ -730,8 +734,7 @@ class Comparison:
             "outcomes": list(self.plan.outcomes),
             "confidence": CONFIDENCE,
             "executor": self.executor,
-            "versions": versions(),
-            "git_commit": git_commit(),
+            **(code or _code()),
             "started_utc": self.started.isoformat(timespec="seconds"),
             "finished_utc": finished.isoformat(timespec="seconds"),
             "command": self.plan.command(),
@@ -754,9 +757,10 @@ class Comparison:
         text = self.markdown()
         atomic_write_text(directory / "COMPARE.md", text)
         files["COMPARE.md"] = file_record(text.encode("utf-8"))
+        code = _code()  # one `git` call for the footers and the manifest: they name the same commit
         if plots:
-            plot_comparison(self, directory / "plots")
-        manifest = {**self.manifest(), "files": files}
+            plot_comparison(self, directory / "plots", code)
+        manifest = {**self.manifest(code), "files": files}
         atomic_write_text(directory / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
     def save(self, out: str | Path | None = None, plots: bool = True) -> Path:
@@ -834,15 +838,22 @@ def _panels(series_names: list[str], prefix: str, leave_out: frozenset[str] = fr
     return [(n, *VIOLENCE[n]) for n in VIOLENCE if n in series_names]
 
 
-def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
+def _code() -> dict:
+    """The `versions` and `git_commit` entries of a manifest (`sim.results`), read now."""
+    return {"versions": versions(), "git_commit": git_commit()}
+
+
+def plot_comparison(comparison: Comparison, directory: Path, code: dict | None = None) -> list[Path]:
     """The overlay plots: per key series, median line and 5-95% band per scenario, one colour each, same axes.
 
+    `code`: the manifest's `versions` and `git_commit` entries for the footers (`_code()` if None).
     Returns the PNGs written (`sim.figures.save_png`), one per figure of `FIGURES` that has a series.
     """
     from matplotlib.lines import Line2D
 
     from sim.figures import Provenance, new_figure, save_png
 
+    code = code or _code()
     series = comparison.series
     names = list(dict.fromkeys(series["series"]))
     insurgents = frozenset(  # their fighters.<name> column counts insurgent cells: drawn as insurgent strength
@@ -858,8 +869,8 @@ def plot_comparison(comparison: Comparison, directory: Path) -> list[Path]:
         root_seed=plan.root_seed,
         seeds=tuple(plan.seeds),
         replicates=len(plan.seeds),
-        version=versions().get("sim"),
-        commit=git_commit(),
+        version=code["versions"].get("sim"),
+        commit=code["git_commit"],
     ).footer("replicates per scenario, replicate k with the same seed in each (common random numbers)")
     written = []
     grouped = {key: frame for key, frame in series.groupby(["series", "scenario"], sort=False)}
