@@ -6,7 +6,8 @@ Mesa tools and the browser explorer), and each step (one day) calls the processe
 `sim.processes` in ODD order (docs/ODD.md §3):
 
     recover wounded -> strategy (salary reviews) -> economy -> tribal politics -> recruitment -> deployment -> influence
-    -> tension, looting and clashes -> mediation -> insurgency -> remembered losses -> record
+    -> tension, looting and clashes -> mediation -> spill-over between theatres -> insurgency
+    -> remembered losses -> record
 
 Randomness: every draw comes from one of the named streams (`self.streams`), each derived
 from the run's seed and the stream's name (`sim.seeding`), so the same scenario and seed
@@ -28,6 +29,7 @@ from sim.processes import (
     insurgency,
     mediation,
     recruitment,
+    spillover,
     strategy,
     tribal_politics,
 )
@@ -111,6 +113,7 @@ class CorridorModel(mesa.Model):
         self.run_seed = seed
         self.streams = RandomStreams(seed, STREAMS)
         self.world: World = build_world(config, self.streams["setup"])
+        self.spillover_state = spillover.setup(self.world)  # theatres: posting restricted, linked pairs (None without)
         geo = self.world.geo
         self.grid = OrthogonalMooreGrid((geo.height, geo.width), torus=False, random=self.random)
         self._build_agents()
@@ -166,6 +169,7 @@ class CorridorModel(mesa.Model):
         influence.step(w, rules)
         conflict.step(w, rules, streams["clashes"], streams["looting"])
         mediation.step(w, rules, streams["mediation"])
+        spillover.step(w, rules, self.spillover_state)
         insurgency.step(w, rules, streams["insurgency"])
         casualties.remember_losses(w, rules)
         self.datacollector.collect(self)

@@ -37,7 +37,7 @@ from sim.yaml_source import Problem, ScenarioError
 WIDTH = 100  # columns of the text output: it fits a 100-column terminal
 FORMATS = ("text", "markdown", "csv")
 ODD_FILE = ROOT / "docs" / "ODD.md"
-ODD_PARAMETERS = "§7.13 Parameters"  # the ODD section the generated tables sit in (sim.docs)
+ODD_PARAMETERS = "§7.14 Parameters"  # the ODD section the generated tables sit in (sim.docs)
 _SEGMENT = re.compile(r"<[^>]*>|[^.]+")  # a key path's segments; a placeholder may hold dots (<key.path>)
 _GLOB = re.compile(r"[*?\[]")
 # Unit words that end many field names (salary_usd_month): left out of a label made from the name.
@@ -289,7 +289,7 @@ def render_list(params: Iterable[Parameter], scenario_name: str, fmt: str = "tex
 
 
 def odd_sections(param: Parameter, odd_file: Path = ODD_FILE) -> list[str]:
-    """Where docs/ODD.md speaks of the parameter: its table in §7.13, and the ODD process section(s) of its rules.
+    """Where docs/ODD.md speaks of the parameter: its table in §7.14, and the ODD process section(s) of its rules.
 
     The process sections are those the declaring schema class's docstring cites (`ODD §7.7`),
     named by their heading in `odd_file` where the file is there.

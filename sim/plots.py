@@ -13,6 +13,9 @@
 - `tension_meetings.png`   tension per hostile pair, meetings (replicate 0), calm
 - `insurgency.png`         insurgent cells, insurgent attacks and clashes (7-day sums)
 
+and, when the scenario has `theatres:` (and `grid.bounds`), `theatre_map.png`: the theatres,
+the routes between them and the sites on a longitude/latitude map.
+
 With several replicates every time series is the median across replicates per day with a
 5-95 % band (`median_band`; cumulative and rolling figures are summed per replicate first,
 then the quantiles are taken). Figures use `matplotlib.figure.Figure` with the Agg canvas,
@@ -28,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from matplotlib import patheffects
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from sim.figures import (
@@ -848,8 +852,132 @@ PLOTTERS = {
 }
 
 
+THEATRE_MAP = "theatre_map.png"  # drawn besides PLOT_FILES when the run's scenario has `theatres:`
+ROUTE_COLOUR = "#7A4A1E"
+
+
+def _cell_to_lonlat(grid: dict, row: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres (row, col) as (lon, lat) degrees, from the grid's bounds."""
+    b, h, w = grid["bounds"], int(grid["height"]), int(grid["width"])
+    lon = b["lon_min"] + (np.asarray(col, dtype=float) + 0.5) / w * (b["lon_max"] - b["lon_min"])
+    lat = b["lat_max"] - (np.asarray(row, dtype=float) + 0.5) / h * (b["lat_max"] - b["lat_min"])
+    return lon, lat
+
+
+def plot_theatre_map(ctx: _Context, path: Path) -> Path:
+    """Draw `theatre_map.png` to `path` and return `path`: the theatres, the routes between them, the sites.
+
+    Needs a scenario with `theatres:` and `grid.bounds` (both in the run's scenario.yaml). The
+    background is the control map at the last snapshot of the first replicate; each theatre is
+    outlined around its sites and labelled; routes are drawn as lines with their labels; axes
+    are longitude and latitude in degrees.
+    """
+    doc = ctx.scenario_doc
+    grid, theatres, routes = doc["grid"], doc.get("theatres") or {}, doc.get("routes") or {}
+    b = grid["bounds"]
+    maps = ctx.maps
+    terrain = maps["terrain"]
+    rep_pos = ctx.replicates.index(ctx.rep0) if ctx.rep0 in ctx.replicates else 0
+    rep_pos = min(rep_pos, maps["control"].shape[0] - 1)
+    control, influence = maps["control"][rep_pos][-1], maps["influence"][rep_pos][-1]
+    last = int(maps["snapshot_steps"][-1])
+    names = [str(x) for x in maps["site_names"]]
+    kinds = [str(x) for x in maps["site_kinds"]]
+    lon, lat = _cell_to_lonlat(grid, np.asarray(maps["site_rows"]), np.asarray(maps["site_cols"]))
+    sites = doc.get("sites") or {}
+
+    mid = np.radians((b["lat_min"] + b["lat_max"]) / 2)
+    aspect = 1 / np.cos(mid)  # degrees of latitude are longer than degrees of longitude
+    map_w = 9.0
+    map_h = map_w * (b["lat_max"] - b["lat_min"]) * aspect / (b["lon_max"] - b["lon_min"])
+    fig_w = map_w + 3.9
+    footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
+    fig_h = map_h + TOP_IN + footer_in + 0.9
+    title = f"The {len(theatres)} theatres of the rivalry and the routes between them"
+    subtitle = (
+        f"control on day {last} (replicate {ctx.rep0}); theatres outlined around their sites; "
+        "routes as drawn in the scenario"
+    )
+    fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
+    ax = fig.add_axes((0.75 / fig_w, (footer_in + 0.55) / fig_h, map_w / fig_w, map_h / fig_h))
+    draw_control_map(ax, control, influence, terrain, [], river_width=1.6)
+    # draw_control_map works in cell units: put the image into degrees instead
+    image = ax.images[-1]
+    image.set_extent((b["lon_min"], b["lon_max"], b["lat_min"], b["lat_max"]))
+    for collection in list(ax.collections):  # contested hatching, in cell units: redraw in degrees
+        collection.remove()
+    h, w = terrain.shape
+    contested = np.argwhere(control == -2)
+    if len(contested):
+        clon, clat = _cell_to_lonlat(grid, contested[:, 0], contested[:, 1])
+        ax.scatter(clon, clat, marker="s", s=6, facecolor="none", edgecolor="#555555", lw=0.4, zorder=2)
+    river = (grid.get("river") or {}).get("path")
+    if river:
+        pts = np.array(river, dtype=float)
+        ax.plot(pts[:, 1], pts[:, 0], color=RIVER_COLOUR, lw=1.6, zorder=3)
+    for name, route in routes.items():
+        pts = np.array(route["path"], dtype=float)
+        ax.plot(pts[:, 1], pts[:, 0], color=ROUTE_COLOUR, lw=1.8, ls="--", zorder=4)
+        k = max(len(pts) // 2, 1)
+        x, y = (pts[k - 1, 1] + pts[k, 1]) / 2, (pts[k - 1, 0] + pts[k, 0]) / 2  # mid-segment, off the towns
+        ax.text(
+            x, y, textwrap.fill(route.get("label", name), 22), fontsize=7, color=ROUTE_COLOUR,
+            ha="left", va="bottom", zorder=8, path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
+        )
+    for name, theatre in theatres.items():
+        members = [i for i, s in enumerate(names) if (sites.get(s) or {}).get("theatre") == name]
+        if not members:
+            continue
+        x0, x1 = lon[members].min() - 0.12, lon[members].max() + 0.12
+        y0, y1 = lat[members].min() - 0.10, lat[members].max() + 0.10
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="black", lw=1.3, zorder=5))
+        ax.text(
+            x0, y1 + 0.03, theatre.get("label", name), fontsize=10, fontweight="bold", ha="left", va="bottom",
+            zorder=9, path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
+        )
+    for kind, (marker, size, _) in SITE_STYLE.items():
+        sel = [i for i, k in enumerate(kinds) if k == kind]
+        if sel:
+            filled = kind in ("headquarters", "venue", "post")
+            ax.scatter(
+                lon[sel], lat[sel], marker=marker, s=size * 0.6, facecolor="black" if filled else "white",
+                edgecolor="black", lw=0.8, zorder=6,
+            )
+    ax.set_xlim(b["lon_min"], b["lon_max"])
+    ax.set_ylim(b["lat_min"], b["lat_max"])
+    ax.set_aspect(aspect)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    labelled = [i for i in range(len(names)) if kinds[i] in ("town", "crossing", "oil_field")]
+    avoid = [bbox_around(ax.transData.transform((lon[i], lat[i])), 4 * fig.dpi / 72) for i in range(len(names))]
+    items = [(lon[i], lat[i], textwrap.fill(str(maps["site_labels"][i]), 20), 4.0) for i in labelled]
+    place_labels(ax, renderer, items, avoid)
+    ax.set_xlabel("longitude (degrees east)")
+    ax.set_ylabel("latitude (degrees north)")
+    lax = fig.add_axes(((map_w + 0.95) / fig_w, (footer_in + 0.55) / fig_h, 2.9 / fig_w, map_h / fig_h))
+    lax.axis("off")
+    present = sorted({int(c) for c in np.unique(control) if c >= 0})
+    handles = [
+        Patch(facecolor=faction_colour(f), edgecolor="none", label=textwrap.fill(ctx.label(ctx.names[f]), 34))
+        for f in present
+    ]
+    handles += [
+        Patch(facecolor="white", edgecolor="black", lw=1.3, label="theatre (around its sites)"),
+        Line2D([], [], color=ROUTE_COLOUR, lw=1.8, ls="--", label="route between theatres"),
+        Line2D([], [], color=RIVER_COLOUR, lw=1.6, label="river"),
+        Line2D([], [], marker="s", color="#555555", markerfacecolor="none", lw=0, markersize=4, label="contested cell"),
+        Patch(facecolor="white", edgecolor="#BBBBBB", label="outside the modelled area"),
+    ]
+    handles += site_legend_handles(kinds, marker_scale=0.8)
+    lax.legend(handles=handles, loc="upper left", fontsize=7.5, frameon=False, borderaxespad=0)
+    return save_png(fig, path)
+
+
 def plot_run(directory: str | Path) -> list[Path]:
     """Draw every figure of the run in `directory` into `directory/plots/`; return the paths.
+
+    A run whose scenario has `theatres:` and `grid.bounds` also gets `theatre_map.png`
+    (`plot_theatre_map`), after the six figures.
 
     Reads only the result files (`sim.results.load_run`, which checks each of them against
     the manifest); raises `OutputError` when the directory is not a complete results
@@ -860,4 +988,8 @@ def plot_run(directory: str | Path) -> list[Path]:
     out = directory / "plots"
     out.mkdir(parents=True, exist_ok=True)
     ctx = _Context(run)
-    return [plotter(ctx, out / name) for name, plotter in PLOTTERS.items()]
+    paths = [plotter(ctx, out / name) for name, plotter in PLOTTERS.items()]
+    grid = ctx.scenario_doc.get("grid") or {}
+    if ctx.scenario_doc.get("theatres") and grid.get("bounds"):
+        paths.append(plot_theatre_map(ctx, out / THEATRE_MAP))
+    return paths

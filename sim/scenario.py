@@ -385,6 +385,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             problems.append(doc.problem(("hostilities", i), "a faction cannot be hostile to itself"))
     for i, venue in enumerate(s.rules.mediation.venues):
         need(s.sites, venue, ("rules", "mediation", "venues", i), "site")
+    problems.extend(theatre_problems(s, doc))
 
     dumped = s.model_dump()
     if s.sweep is not None:
@@ -402,6 +403,37 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             problems.append(
                 doc.problem(("provenance", key), f"a source must start with one of: {', '.join(PROVENANCE_KINDS)}")
             )
+    return problems
+
+
+def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
+    """Theatres named by sites and factions must exist; a faction's headquarters lie in its own theatre.
+
+    Routes must lie within the grid's bounds (they are drawn on its map).
+    """
+    problems: list[Problem] = []
+    for section, entries in (("sites", s.sites), ("factions", s.factions)):
+        for name, entry in entries.items():
+            if entry.theatre is not None and entry.theatre not in s.theatres:
+                why = f"no theatre named '{entry.theatre}' {unknown(entry.theatre, s.theatres, 'known')}"
+                problems.append(doc.problem((section, name, "theatre"), why))
+    for name, faction in s.factions.items():
+        if faction.theatre is None:
+            continue
+        for i, hq in enumerate(faction.headquarters):
+            site = s.sites.get(hq)
+            if site is not None and site.theatre is not None and site.theatre != faction.theatre:
+                why = f"headquarters '{hq}' lies in theatre '{site.theatre}', not in the faction's '{faction.theatre}'"
+                problems.append(doc.problem(("factions", name, "headquarters", i), why))
+    bounds = s.grid.bounds
+    for name, route in s.routes.items():
+        if bounds is None:
+            problems.append(doc.problem(("routes", name, "path"), "routes need grid.bounds"))
+            continue
+        for i, (lat, lon) in enumerate(route.path):
+            if not (bounds.lat_min <= lat <= bounds.lat_max and bounds.lon_min <= lon <= bounds.lon_max):
+                why = f"point [{lat}, {lon}] lies outside grid.bounds"
+                problems.append(doc.problem(("routes", name, "path", i), why))
     return problems
 
 

@@ -188,6 +188,9 @@ class Site(Strict):
     value: float = param(1.0, ge=0, le=100, unit="weight", help="strategic weight for deployment and tension")
     owner: Identifier | None = Field(None, description="faction whose headquarters this is (adds it to the faction's)")
     initial_control: Identifier | None = Field(None, description="faction holding the site at step 0")
+    theatre: Identifier | None = Field(
+        None, description="theatre the site belongs to (`theatres`); a theatre's militias post only to its sites"
+    )
 
     @model_validator(mode="after")
     def _placed_once(self):
@@ -271,6 +274,14 @@ class Faction(Strict):
         default_factory=dict, description="multiplier on the weight of posting fighters to these sites (default 1)"
     )
     spending: Spending = Field(default_factory=Spending)
+    theatre: Identifier | None = Field(
+        None, description="theatre it fights in (`theatres`); none = not part of any theatre (no spill-over)"
+    )
+    organisation: Identifier | None = Field(
+        None,
+        description="the armed organisation it is a branch of, the same in every theatre (default: its own name); "
+        "tension spills over between pairs of the same two organisations (rules.spillover)",
+    )
 
 
 class Patron(Strict):
@@ -297,6 +308,11 @@ class Patron(Strict):
     topup_max_share: float = param(
         0.0, ge=0, le=10, unit="x", help="ceiling on the extra funding, as a multiple of funding_usd_day"
     )
+    shared_funding: StrictBool = Field(
+        False,
+        description="funding_usd_day is the patron's total, split among its client militias in all theatres "
+        "(rules.spillover.pressure_weight shifts it toward the most tense); false: each client gets funding_usd_day",
+    )
 
 
 class PatronAlignment(Strict):
@@ -304,6 +320,22 @@ class PatronAlignment(Strict):
 
     between: list[Identifier] = Field(..., min_length=2, max_length=2)
     value: float = param(0.0, ge=-1, le=1, unit="index -1..1", help="-1 opposed aims, +1 same aims")
+
+
+class Theatre(Strict):
+    """A theatre of the rivalry: a region where branches of the same organisations face each other.
+
+    Sites and factions name theatres in their `theatre:` (`sim.processes.spillover`).
+    """
+
+    label: str = Field(..., min_length=1, max_length=80, description="display name")
+
+
+class Route(Strict):
+    """A road between theatres, as a polyline of [lat, lon] points: drawn on the theatre map, read by no rule."""
+
+    label: str = Field(..., min_length=1, max_length=80, description="display name")
+    path: list[LatLon] = Field(..., min_length=2, max_length=MAX_LIST, description="polyline of [lat, lon] points")
 
 
 # ---------------------------------------------------------------------------------------
@@ -655,6 +687,24 @@ class StrategyRules(Strict):
     )
 
 
+class SpilloverRules(Strict):
+    """Rules of the spill-over between theatres (ODD §7.13; `sim.processes.spillover`)."""
+
+    strength: float = probability(
+        0.0,
+        "share of a theatre's net daily rise in tension between two organisations added to their tension in every "
+        "other theatre where they face each other (0 = theatres isolated)",
+        unit="share",
+    )
+    pressure_weight: float = param(
+        0.0,
+        ge=0,
+        le=MAX_LOG_ODDS,
+        unit="per tension",
+        help="how far a patron's shared funding shifts toward its clients under the most tension (0 = even split)",
+    )
+
+
 class Rules(Strict):
     """Every rule parameter, one section per ODD process."""
 
@@ -668,6 +718,7 @@ class Rules(Strict):
     mediation: MediationRules = Field(default_factory=MediationRules)
     insurgency: InsurgencyRules = Field(default_factory=InsurgencyRules)
     strategy: StrategyRules = Field(default_factory=StrategyRules)
+    spillover: SpilloverRules = Field(default_factory=SpilloverRules)
 
 
 class Targets(Strict):
@@ -1063,6 +1114,12 @@ class Scenario(Strict):
     patrons: dict[Identifier, Patron] = Field(default_factory=dict, max_length=MAX_FACTIONS)
     patron_alignment: list[PatronAlignment] = Field(default_factory=list)
     hostilities: list[Annotated[list[Identifier], Field(min_length=2, max_length=2)]] = Field(default_factory=list)
+    theatres: dict[Identifier, Theatre] = Field(
+        default_factory=dict, max_length=MAX_FACTIONS, description="theatres of the rivalry (rules.spillover)"
+    )
+    routes: dict[Identifier, Route] = Field(
+        default_factory=dict, max_length=MAX_SITES, description="roads between theatres, for the theatre map"
+    )
     rules: Rules = Field(default_factory=Rules)
     targets: Targets = Field(default_factory=Targets)
     provenance: dict[str, str] = Field(

@@ -79,7 +79,7 @@ def test_one_key_in_full_shows_the_scenarios_value_and_its_citation(capsys, base
     assert "others: NDF" in words
     for label, text in [("unit", "USD/month"), ("type", "float"), ("range", "[0, 100 000]"), ("default", "0")]:
         assert f"{label} {text}" in words
-    assert 'docs/ODD.md §7.13 Parameters, table "Factions' in words
+    assert 'docs/ODD.md §7.14 Parameters, table "Factions' in words
     assert f"--set {SALARY}=VALUE" in words
 
 

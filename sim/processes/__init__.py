@@ -7,6 +7,7 @@ functions hold the rule's equations so tests can show their properties directly.
 Daily order (ODD §3): `casualties.recover_wounded`, `strategy.step` (salary reviews),
 `economy.step`, `tribal_politics.step`,
 `recruitment.step`, `deployment.step`, `influence.step`, `conflict.step` (tension, looting,
-clashes), `mediation.step`, `insurgency.step`, `casualties.remember_losses`. `patrons` holds
-the patron effects several processes read (supply route, arms, green light, patrons' aims).
+clashes), `mediation.step`, `spillover.step` (theatres), `insurgency.step`,
+`casualties.remember_losses`. `patrons` holds the patron effects several processes read
+(supply route, arms, green light, patrons' aims).
 """

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from sim.processes.patrons import effective_posture, patron_alignment
+from sim.processes.spillover import theatre_venues
 from sim.schema import Rules
 from sim.world import World
 
@@ -94,7 +95,8 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         if not due or since < med.min_days_between:
             continue
         world.last_meeting[a, b] = world.day
-        venue = med.venues[world.meeting_counter % len(med.venues)] if med.venues else None
+        venues = theatre_venues(world, med.venues, a, b)  # all of them unless the scenario has theatres
+        venue = venues[world.meeting_counter % len(venues)] if venues else None
         world.meeting_counter += 1
         neutral = venue is not None and world.config.sites[venue].kind == "venue"
         p_success = meeting_success_probability(

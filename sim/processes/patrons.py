@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.processes.spillover import client_funding_share
 from sim.schema import Rules
 from sim.world import World
 
@@ -44,7 +45,8 @@ def funding_today(world: World, f: int) -> float:
 
     Base funding times (1 + top-up), where the top-up answers the client's losses
     (`funding_topup`); the share `supply_funding_share` of it travels the supply route and
-    is lost while the route is closed.
+    is lost while the route is closed. A patron with `shared_funding` splits its base funding
+    among its clients (`spillover.client_funding_share`; 1 otherwise).
     """
     name = world.patron_of[f]
     if name is None:
@@ -52,7 +54,7 @@ def funding_today(world: World, f: int) -> float:
     patron = world.config.patrons[name]
     lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
     topup = funding_topup(world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
-    return patron.funding_usd_day * (1.0 + topup) * (1.0 - lost)
+    return patron.funding_usd_day * client_funding_share(world, f) * (1.0 + topup) * (1.0 - lost)
 
 
 def funding_topup(fighters: float, initial_fighters: float, per_loss: float, ceiling: float) -> float:
