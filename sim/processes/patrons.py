@@ -53,7 +53,11 @@ def funding_today(world: World, f: int) -> float:
         return 0.0
     patron = world.config.patrons[name]
     lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
-    topup = funding_topup(world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
+    topup = 0.0  # what funding_topup gives when the patron tops up nothing, without counting fighters
+    if patron.topup_per_loss > 0 and patron.topup_max_share > 0:
+        topup = funding_topup(
+            world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share
+        )
     return patron.funding_usd_day * client_funding_share(world, f) * (1.0 + topup) * (1.0 - lost)
 
 
