@@ -690,17 +690,21 @@ class StrategyRules(Strict):
 class SpilloverRules(Strict):
     """Rules of the spill-over between theatres (ODD §7.13; `sim.processes.spillover`)."""
 
-    strength: float = probability(
+    strength: float = param(
         0.0,
-        "share of a theatre's net daily rise in tension between two organisations added to their tension in every "
-        "other theatre where they face each other (0 = theatres isolated)",
+        ge=0.0,
+        le=1.0,
         unit="share",
+        title="spill-over strength between theatres",
+        help="share of a theatre's net daily rise in tension between two organisations added to their tension in "
+        "every other theatre where they face each other (0 = theatres isolated)",
     )
     pressure_weight: float = param(
         0.0,
         ge=0,
         le=MAX_LOG_ODDS,
         unit="per tension",
+        title="shift of shared funding toward tension",
         help="how far a patron's shared funding shifts toward its clients under the most tension (0 = even split)",
     )
 
