@@ -390,3 +390,25 @@ def test_run_draws_the_theatre_map(tmp_path, capsys):
     drawn = out / "plots" / "theatre_map.png"
     assert drawn.is_file() and drawn.stat().st_size > 20_000
     # (a run without theatres draws exactly the six figures: tests/test_plots.py)
+
+
+@pytest.mark.slow  # four Syria-wide models (~1 s each to build, more under load)
+def test_syria_wide_spillover_raises_distant_tension_at_common_seeds():
+    """Model level, Syria-wide, common random numbers: at each seed the three theatres outside the
+    corridor are more tense over 12 days with spill-over 0.5 than with none."""
+    for seed in (1, 2):
+        means = []
+        for strength in (0.0, 0.5):
+            config = load_scenario(SCENARIOS / "syria_wide.yaml", [f"rules.spillover.strength={strength}"])
+            model = CorridorModel(config, seed=seed)
+            names = model.world.faction_names
+            pairs = [
+                tuple(sorted((names.index(f"IRGC_{t}"), names.index(f"NDF_{t}"))))
+                for t in ("homs", "damascus", "aleppo")
+            ]
+            daily = []
+            for _ in range(12):
+                model.step()
+                daily.append(np.mean([model.world.tension[p] for p in pairs]))
+            means.append(np.mean(daily))
+        assert means[1] > means[0], (seed, means)
