@@ -93,11 +93,16 @@ def task_run(req: dict) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     model = CorridorModel(cfg, seed=req.get("seed", SEED))
     t1 = time.perf_counter()
+    at_start = counts(model)  # not timed
+    t1b = time.perf_counter()
     for _ in range(steps):
         model.step()
     t2, c2 = time.perf_counter(), time.process_time()
-    out = dict(build_s=t1 - t0, steps_s=t2 - t1, total_s=t2 - t0, cpu_s=c2 - c0, steps=steps)
-    out.update(counts(model))
+    build_s, steps_s = t1 - t0, t2 - t1b
+    out = dict(build_s=build_s, steps_s=steps_s, total_s=build_s + steps_s,
+               cpu_s=c2 - c0 - (t1b - t1), steps=steps)
+    out.update(at_start)
+    out["fighters_end"] = counts(model)["fighters"]
     return out
 
 
@@ -121,7 +126,7 @@ def task_calls(req: dict) -> dict:
         methods such as .reduce, numpy.random.Generator methods),
       - every callable of the `numpy` namespace that sys.setprofile does not report (ufuncs
         such as np.add / np.maximum, C-dispatched functions such as np.concatenate / np.where),
-        through counting wrappers put in the namespace before `sim` is imported.
+        through counting stand-ins put in the namespace after one warm-up step.
     Not counted: operators on arrays (a + b, a[mask]) and numpy's calls to itself; those calls
     to itself are included in `numpy_calls_all_per_step` (every numpy function or method
     called, from anywhere). Python calls = every `call` event (Python functions, anywhere).
@@ -151,17 +156,6 @@ def task_calls(req: dict) -> dict:
             return getattr(self._fn, attr)
 
     wrapper_codes.add(Counted.__call__.__code__)
-
-    originals = {}
-    for name in dir(np):
-        fn = getattr(np, name, None)
-        if name.startswith("_") or isinstance(fn, (type, types.ModuleType)) or not callable(fn):
-            continue
-        if isinstance(fn, types.FunctionType):
-            continue  # plain Python functions are seen by sys.setprofile
-        originals[name] = fn
-    for name, fn in originals.items():
-        setattr(np, name, Counted(name, fn))
 
     def is_numpy_c(func) -> bool:
         owner = getattr(func, "__self__", None)
@@ -193,7 +187,22 @@ def task_calls(req: dict) -> dict:
     cfg = config(req["scenario"], req.get("overrides", []))
     steps = int(req["steps"])
     model = CorridorModel(cfg, seed=req.get("seed", SEED))
-    model.step()  # one step outside the count: first-call work (caches, compilation) is not per step
+    # One step outside the count: first-call work (lazy imports, caches, any JIT compilation,
+    # which must see numpy's own functions, not the stand-ins) is not per step.
+    model.step()
+    # The stand-ins go into the namespace only now; code that looks up np.<name> when it runs
+    # (`import numpy as np`, as sim/ does) meets them.
+    originals = {}
+    for name in dir(np):
+        fn = getattr(np, name, None)
+        if name.startswith("_") or isinstance(fn, (type, types.ModuleType)) or not callable(fn):
+            continue
+        if isinstance(fn, types.FunctionType):
+            continue  # plain Python functions are seen by sys.setprofile
+        originals[name] = fn
+    for name, fn in originals.items():
+        setattr(np, name, Counted(name, fn))
+
     sys.setprofile(profile)
     try:
         for _ in range(steps):
@@ -443,7 +452,10 @@ def task_scaled_overrides(req: dict) -> dict:
 
     Every town's population (the recruit pool is population x pool_share, so it grows k-fold
     without leaving pool_share's range [0, 1]), and every faction's initial_fighters (drawn
-    from that pool) and initial_outsiders (fighters from outside it) are multiplied by k.
+    from that pool) and initial_outsiders (fighters from outside it) are multiplied by k; so is
+    the money that pays fighters (factions' initial budgets and reserves, patrons' funding,
+    sites' revenue), so that k times the fighters can still be paid and stay about k times as
+    many over the run instead of being laid off (the world is k copies, economically).
     """
     cfg = config(req["scenario"], [])
     k = float(req["k"])
@@ -452,11 +464,22 @@ def task_scaled_overrides(req: dict) -> dict:
         for name, site in cfg.sites.items():
             if getattr(site, "population", 0):
                 overrides.append(f"sites.{name}.population={int(round(site.population * k))}")
+            revenue = getattr(site, "revenue_usd_day", 0)
+            if revenue:
+                overrides.append(f"sites.{name}.revenue_usd_day={revenue * k!r}")
         for name, spec in cfg.factions.items():
             for key in ("initial_fighters", "initial_outsiders"):
                 value = getattr(spec, key, 0)
                 if value:
                     overrides.append(f"factions.{name}.{key}={int(round(value * k))}")
+            if getattr(spec, "initial_budget_usd", 0):
+                overrides.append(f"factions.{name}.initial_budget_usd={spec.initial_budget_usd * k!r}")
+            reserve = getattr(getattr(spec, "spending", None), "reserve_usd", 0)
+            if reserve:
+                overrides.append(f"factions.{name}.spending.reserve_usd={reserve * k!r}")
+        for name, patron in (getattr(cfg, "patrons", None) or {}).items():
+            if getattr(patron, "funding_usd_day", 0):
+                overrides.append(f"patrons.{name}.funding_usd_day={patron.funding_usd_day * k!r}")
     return dict(overrides=overrides)
 
 

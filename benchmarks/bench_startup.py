@@ -52,8 +52,11 @@ def time_command(tree: common.Tree, argv: list[str], scratch: Path, n: int) -> f
     out = scratch / f"{tree.label}_{n}"
     cmd = [sys.executable, *[a.replace("{out}", str(out)) for a in argv]]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S)
+    try:
+        proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{tree.label}: `{' '.join(argv)}` did not finish within {TIMEOUT_S} s") from None
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         last = (proc.stderr or "").strip().splitlines()[-1:] or ["(no message)"]

@@ -217,8 +217,12 @@ def run_full_sweep(tree) -> dict:
         cmd = [sys.executable, "run.py", "sweep", str(FULL_DESIGN), "--workers", str(WORKERS), "--out", str(out)]
         load_before = common.loadavg()
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, timeout=FULL_SWEEP_TIMEOUT_S)
+        try:
+            proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, timeout=FULL_SWEEP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{tree.label}: run.py sweep {FULL_DESIGN.name} did not finish within "
+                             f"{FULL_SWEEP_TIMEOUT_S} s") from None
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             last = (proc.stderr or "").strip().splitlines()[-1:] or ["(no message)"]

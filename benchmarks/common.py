@@ -190,8 +190,11 @@ def children(tree_list: list[Tree]):
 
 def once(tree: Tree, timeout_s: float = CHILD_TIMEOUT_S, **request) -> dict:
     """Run one request in a fresh `_child.py once` process on `tree` (fresh imports, own ru_maxrss)."""
-    proc = subprocess.run([sys.executable, str(CHILD), "once", json.dumps(request)], cwd=tree.root,
-                          env=tree.subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
+    try:
+        proc = subprocess.run([sys.executable, str(CHILD), "once", json.dumps(request)], cwd=tree.root,
+                              env=tree.subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"{tree.label} {request['task']}: no answer within {timeout_s:.0f} s") from None
     answer = _parse(proc.stdout, f"{tree.label} {request['task']} (exit {proc.returncode}): "
                                  + " ".join((proc.stderr or "").strip().splitlines()[-1:]))
     if "error" in answer:

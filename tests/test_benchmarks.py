@@ -91,10 +91,19 @@ def test_a_failing_child_request_is_one_line():
 
 
 def test_bench_startup_quick_reports_before_and_after(monkeypatch, capsys):
+    """Each command is timed in a fresh interpreter on both trees: two columns, their ratio, a verdict.
+
+    The commands are replaced by `python -c pass` (the machinery, not run.py, is under test);
+    a command that fails stops the benchmark in one line naming the tree and the command.
+    """
     monkeypatch.setattr(bench_startup, "QUICK", dict(repeats=1))
-    monkeypatch.setattr(bench_startup, "COMMANDS", (("run.py --help", ["run.py", "--help"], 0.2),))
+    monkeypatch.setattr(bench_startup, "COMMANDS", (("python -c pass", ["-c", "pass"], 30.0),))
     assert bench_startup.main(["--quick", "--before", "HEAD"]) == 0
     report = capsys.readouterr().out
-    line = next(line for line in report.splitlines() if line.strip().startswith("run.py --help"))
-    assert re.search(r"\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{2}x\s+<= 0.2 s\s+(PASS|MISS)", line), line
+    line = next(line for line in report.splitlines() if line.strip().startswith("python -c pass"))
+    assert re.search(r"\d+\.\d{3}\s+\d+\.\d{3}\s+\d+\.\d{2}x\s+<= 30 s\s+PASS", line), line
     assert "before: sim/ fingerprint" in report and "after: sim/ fingerprint" in report
+    monkeypatch.setattr(bench_startup, "COMMANDS", (("fails", ["-c", "raise SystemExit('no such thing')"], None),))
+    assert bench_startup.main(["--quick", "--no-before"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "after" in err and "no such thing" in err
