@@ -229,7 +229,8 @@ def run_full_sweep(tree) -> dict:
             raise BenchError(f"{tree.label}: run.py sweep {FULL_DESIGN.name} exited {proc.returncode}: {last[0]}")
         with open(out / "outcomes.csv", newline="") as handle:
             runs = sum(1 for _ in csv.DictReader(handle))
-    return dict(tree=tree.label, design=str(FULL_DESIGN.relative_to(ROOT)), command=" ".join(cmd[1:]), runs=runs,
+    design = FULL_DESIGN.relative_to(ROOT) if FULL_DESIGN.is_relative_to(ROOT) else FULL_DESIGN
+    return dict(tree=tree.label, design=str(design), command=" ".join(cmd[1:]), runs=runs,
                 wall_s=wall, wall_min=wall / 60, per_10k_s=wall * PROJECTED_RUNS / runs if runs else None,
                 load_before=load_before, load_after=common.loadavg(), target_s=SWEEP_10K_TARGET_S,
                 verdict=common.verdict(wall * PROJECTED_RUNS / runs if runs else None, SWEEP_10K_TARGET_S))
@@ -335,7 +336,7 @@ def render(mach, tree_list, mode, res, load_start, load_end) -> str:
         fmt = common.fmt_load
         add("")
         add(f"3. The full Sobol sweep, for real ({f['tree']} tree): python {f['command']}")
-        add(f"   {f['runs']:,} runs of 365 days, analysis included: wall time {f['wall_s']:.1f} s "
+        add(f"   {f['runs']:,} runs (outcomes.csv), analysis included: wall time {f['wall_s']:.1f} s "
             f"= {f['wall_min']:.2f} min; "
             f"per 10,000 runs {f['per_10k_s'] / 60:.2f} min   target <= {f['target_s'] / 60:g} min   {f['verdict']}")
         add(f"   load average before {fmt(f['load_before'])}, after {fmt(f['load_after'])}")
