@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import hashlib
+import io
 import json
 import os
 import platform
@@ -98,8 +99,6 @@ def reference_tree(rev: str):
                               capture_output=True)
         if proc.returncode != 0:
             raise BenchError(f"git archive {commit[:12]} failed: {proc.stderr.decode(errors='replace').strip()}")
-        import io
-
         with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(tmp, filter="data")
@@ -142,9 +141,15 @@ class Child:
 
     def __init__(self, tree: Tree):
         self.tree = tree
+        self.stderr = tempfile.TemporaryFile(mode="w+")  # kept for the message if the child dies
         self.proc = subprocess.Popen([sys.executable, str(CHILD), "serve"], cwd=tree.root,
                                      env=tree.subprocess_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, bufsize=1)
+                                     stderr=self.stderr, text=True, bufsize=1)
+
+    def last_error_line(self) -> str:
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        return lines[-1] if lines else "(no message)"
 
     def ask(self, **request) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -152,7 +157,9 @@ class Child:
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise BenchError(f"{self.tree.label} child exited (exit {self.proc.wait()}) during {request['task']}")
+                code = self.proc.wait()
+                raise BenchError(f"{self.tree.label} child exited (exit {code}) during {request['task']}: "
+                                 f"{self.last_error_line()}")
             if line.startswith(MARKER):
                 answer = json.loads(line[len(MARKER):])
                 if "error" in answer:
@@ -162,12 +169,13 @@ class Child:
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
             try:
+                self.proc.stdin.close()
                 self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
+            except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
+        self.stderr.close()
 
 
 @contextlib.contextmanager

@@ -90,6 +90,18 @@ def test_a_failing_child_request_is_one_line():
         common.once(common.working_tree(), task="run", scenario="no_such.yaml", steps=1)
 
 
+def test_a_child_that_dies_is_one_line_with_its_last_error(tmp_path):
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "__init__.py").write_text(
+        "import os, sys\nsys.stderr.write('broken tree: cannot start\\n')\nsys.stderr.flush()\nos._exit(3)\n")
+    child = common.Child(common.Tree("before", tmp_path, "test", common.fingerprint(tmp_path)))
+    try:
+        with pytest.raises(common.BenchError, match=r"^before child exited \(exit 3\) during info: broken tree"):
+            child.ask(task="info")
+    finally:
+        child.close()
+
+
 def test_bench_startup_quick_reports_before_and_after(monkeypatch, capsys):
     """Each command is timed in a fresh interpreter on both trees: two columns, their ratio, a verdict.
 
