@@ -100,7 +100,7 @@ def measure_year(kids, name: str, p: dict) -> dict:
             first_total_s=s["first"]["total_s"], build_s=median(r["build_s"] for r in runs),
             steps_s=median(r["steps_s"] for r in runs), total_s=median(r["total_s"] for r in runs),
             ms_per_step=median(r["steps_s"] for r in runs) / YEAR * 1e3,
-            cpu_over_wall=median(r["cpu_s"] / r["total_s"] for r in runs),
+            cpu_over_wall=median(r["cpu_s"] / r["total_s"] for r in runs), cpu_s=median(r["cpu_s"] for r in runs),
             all_total_s=[r["total_s"] for r in runs], run_model_s=median(s["run_model"]),
             all_run_model_s=s["run_model"], repeats=len(runs))
     return out
@@ -133,8 +133,10 @@ def measure_scaling(kids, p: dict) -> dict:
         for k in scales:
             agents = agent_count(by_k[k][0])
             per_step = median(r["steps_s"] for r in by_k[k]) / p["scaling_steps"]
+            cpu_per_step = median(r.get("steps_cpu_s") for r in by_k[k]) / p["scaling_steps"]
             rows.append(dict(scale=k, agents=agents, fighters=by_k[k][0]["fighters"],
                              fighters_end=by_k[k][0].get("fighters_end"), ms_per_step=per_step * 1e3,
+                             cpu_ms_per_step=cpu_per_step * 1e3,
                              us_per_agent_step=per_step / agents * 1e6, overrides=cfgs[label][k]))
         for row in rows:
             row["agents_vs_1x"] = row["agents"] / rows[0]["agents"]
@@ -143,7 +145,10 @@ def measure_scaling(kids, p: dict) -> dict:
                                          if rows[0].get("fighters_end") else None)
             row["per_agent_vs_1x"] = row["us_per_agent_step"] / rows[0]["us_per_agent_step"]
         fit = common.fit_line([r["agents"] for r in rows], [r["ms_per_step"] / 1e3 for r in rows])
+        cpu_fit = common.fit_line([r["agents"] for r in rows], [r["cpu_ms_per_step"] / 1e3 for r in rows])
         out[label] = dict(rows=rows, fixed_ms_per_step=fit["a"] * 1e3, ns_per_agent_step=fit["b"] * 1e9, r2=fit["r2"],
+                          cpu_fixed_ms_per_step=cpu_fit["a"] * 1e3, cpu_ns_per_agent_step=cpu_fit["b"] * 1e9,
+                          cpu_r2=cpu_fit["r2"],
                           per_agent_top_vs_1x=rows[-1]["per_agent_vs_1x"],
                           fixed_share_at_1x=fit["a"] / (rows[0]["ms_per_step"] / 1e3))
     return dict(steps=p["scaling_steps"], repeats=p["scaling_repeats"], scales=list(scales), trees=out)
@@ -294,6 +299,7 @@ def render(mach, tree_list, mode, p, res, load_start, load_end) -> str:
               f"<= {target:g} s" if target else "", target)
         t.add("  first run in the process (imports, caches, compiling)", pick(year, "first_total_s"), ".4f")
         t.add("ms per step (mean over the year)", pick(year, "ms_per_step"), ".3f")
+        t.add("  CPU time of the same (less sensitive to load) s", pick(year, "cpu_s"), ".4f")
         t.add("CPU time / wall time (~1.0 = one core)", pick(year, "cpu_over_wall"), ".2f", ratio=False)
         lines.extend(t.render())
         for label, y in year.items():
@@ -334,6 +340,9 @@ def render(mach, tree_list, mode, p, res, load_start, load_end) -> str:
     t.add("R^2 of the fit time/step = a + b x agents", pick(s["trees"], "r2"), ".4f", ratio=False)
     t.add("share of a 1x step that is fixed cost (a / time)", pick(s["trees"], "fixed_share_at_1x"), ".0%",
           ratio=False)
+    t.add("the same fit on CPU time: a, ms", pick(s["trees"], "cpu_fixed_ms_per_step"), ".3f")
+    t.add("  b, ns", pick(s["trees"], "cpu_ns_per_agent_step"), ".1f")
+    t.add("  R^2", pick(s["trees"], "cpu_r2"), ".4f", ratio=False)
     t.add(f"per-agent cost at {top}x / at 1x", pick(s["trees"], "per_agent_top_vs_1x"), ".2f", ratio=False)
     lines.extend(t.render())
     add(f"   (the ratio at {top}x falls below 1 whenever fixed cost dominates: read a and b, not the ratio alone)")
