@@ -24,6 +24,7 @@ Commands and targets (issue 13):
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,10 +48,21 @@ QUICK = dict(repeats=3)
 TIMEOUT_S = 600
 
 
-def time_command(tree: common.Tree, argv: list[str], scratch: Path, n: int) -> float:
-    """Wall time of one fresh `python <argv>` on `tree`; BenchError (one line) if it fails."""
+def children_cpu_s() -> float:
+    """User + system CPU seconds of every finished (waited-for) child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_command(tree: common.Tree, argv: list[str], scratch: Path, n: int) -> tuple[float, float]:
+    """(wall s, CPU s) of one fresh `python <argv>` on `tree`; BenchError (one line) if it fails.
+
+    The CPU time is the child's own (and its children's): steadier than the wall time when
+    other processes compete for the cores.
+    """
     out = scratch / f"{tree.label}_{n}"
     cmd = [sys.executable, *[a.replace("{out}", str(out)) for a in argv]]
+    c0 = children_cpu_s()
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
@@ -58,14 +70,16 @@ def time_command(tree: common.Tree, argv: list[str], scratch: Path, n: int) -> f
     except subprocess.TimeoutExpired:
         raise BenchError(f"{tree.label}: `{' '.join(argv)}` did not finish within {TIMEOUT_S} s") from None
     elapsed = time.perf_counter() - t0
+    cpu = children_cpu_s() - c0
     if proc.returncode != 0:
         last = (proc.stderr or "").strip().splitlines()[-1:] or ["(no message)"]
         raise BenchError(f"{tree.label}: `{' '.join(argv)}` exited {proc.returncode}: {last[0]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def measure(tree_list, p: dict) -> dict:
     samples = {t.label: {label: [] for label, _, _ in COMMANDS} for t in tree_list}
+    cpu = {t.label: {label: [] for label, _, _ in COMMANDS} for t in tree_list}
     with tempfile.TemporaryDirectory(prefix="bench_startup_") as tmp:
         scratch = Path(tmp)
         n = 0
@@ -77,11 +91,15 @@ def measure(tree_list, p: dict) -> dict:
             for label, argv, _ in COMMANDS:
                 for tree in tree_list:  # interleaved
                     n += 1
-                    samples[tree.label][label].append(time_command(tree, argv, scratch, n))
+                    wall, used = time_command(tree, argv, scratch, n)
+                    samples[tree.label][label].append(wall)
+                    cpu[tree.label][label].append(used)
     rows = []
     for label, _, target in COMMANDS:
         rows.append(dict(command=label, target_s=target,
                          median_s={t.label: median(samples[t.label][label]) for t in tree_list},
+                         median_cpu_s={t.label: median(cpu[t.label][label]) for t in tree_list},
+                         all_cpu_s={t.label: cpu[t.label][label] for t in tree_list},
                          all_s={t.label: samples[t.label][label] for t in tree_list}))
     return dict(repeats=p["repeats"], rows=rows)
 
@@ -104,7 +122,14 @@ def render(mach, tree_list, mode, res, load_start, load_end) -> str:
         target = f"<= {row['target_s']:g} s" if row["target_s"] else ""
         ver = common.verdict(m[labels[-1]], row["target_s"]) if row["target_s"] else ""
         lines.append(line + f"{target:>10}{ver:>9}")
-    lines.append("   every repeat, s:")
+    lines.append("   CPU time of the same (user + system of the process; steadier than wall time under load):")
+    for row in res["rows"]:
+        m = row["median_cpu_s"]
+        line = f"   {'  ' + row['command']:<44}" + "".join(f"{m[label]:10.3f}" for label in labels)
+        if len(labels) == 2:
+            line += f"{common.ratio_text(m[labels[0]], m[labels[1]]):>14}"
+        lines.append(line)
+    lines.append("   every repeat, wall s:")
     for row in res["rows"]:
         for label in labels:
             lines.append(f"     {label:>6} {row['command']:<44} " + " / ".join(f"{v:.3f}" for v in row["all_s"][label]))
