@@ -377,17 +377,18 @@ def task_sweep(spec: dict) -> dict:
 
     rss_after_imports = max_rss_kib()
     cfg = load_scenario(spec["scenario"], list(spec["overrides"]))
-    bare = []
+    bare, bare_cpu = [], []
     if spec.get("bare_model_runs"):
         base = load_scenario(spec["scenario"], [o for o in spec["overrides"] if not o.startswith("sweep=")])
         for _ in range(int(spec["bare_model_runs"]) + 1):  # the first is a warm-up
             gc.collect()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             model = CorridorModel(base, seed=SEED)
             for _ in range(int(spec["steps"])):
                 model.step()
             bare.append(time.perf_counter() - t0)
-        bare = bare[1:]
+            bare_cpu.append(time.process_time() - c0)
+        bare, bare_cpu = bare[1:], bare_cpu[1:]
         del model
     workers, dask = spec["workers"], spec["dask"]
     toy = spec["toy"]
@@ -443,7 +444,7 @@ def task_sweep(spec: dict) -> dict:
         outcomes_csv_bytes=outcomes_bytes, runs_jsonl_bytes=journal_bytes,
         ms_per_run_first_tenth=first * 1e3, ms_per_run_last_tenth=last * 1e3,
         run_s_sum=sum(run_times), busy_workers=sum(run_times) / wall_s if wall_s else float("nan"),
-        bare_model_s=bare,
+        bare_model_s=bare, bare_model_cpu_s=bare_cpu,
     )
 
 

@@ -50,9 +50,15 @@ def test_bench_model_quick_reports_before_and_after(monkeypatch, capsys, tmp_pat
     """--quick (shrunk) prints both trees' fingerprints and a before | after | ratio column for every figure."""
     monkeypatch.setattr(bench_model, "QUICK", TINY_MODEL)
     monkeypatch.setattr(bench_model, "YEAR", 3)
+    tree_scenario = common.Tree.scenario
+
+    def reference_without_toy(self, name):  # as a new scenario (syria_wide) is missing from the reference
+        return None if (self.label, name) == ("before", "toy_two_towns") else tree_scenario(self, name)
+
+    monkeypatch.setattr(common.Tree, "scenario", reference_without_toy)
     out_json = tmp_path / "model.json"
-    assert bench_model.main(["--quick", "--before", "HEAD", "--scenario", "no_such_scenario", "--no-memory",
-                             "--json", str(out_json)]) == 0
+    assert bench_model.main(["--quick", "--before", "HEAD", "--scenario", "no_such_scenario", "--scenario",
+                             "toy_two_towns", "--no-memory", "--json", str(out_json)]) == 0
     captured = capsys.readouterr()
     report = captured.out
     assert re.search(r"before: sim/ fingerprint [0-9a-f]{12}  HEAD = " + HEAD, report)
@@ -64,6 +70,9 @@ def test_bench_model_quick_reports_before_and_after(monkeypatch, capsys, tmp_pat
         assert re.search(r"-?\d[\d,.]*%?\s+-?\d[\d,.]*%?", line), line  # a before and an after value
     assert "after/before" in report
     assert "no_such_scenario" in captured.err  # a scenario no tree has is skipped, saying so
+    toy = report[report.index("A simulated year of toy_two_towns"):]
+    assert "before: skipped: scenarios/toy_two_towns.yaml does not exist in HEAD" in toy
+    assert re.search(r"seconds per simulated year \(construction \+ steps\)\s+-\s+\d+\.\d{4}\s", toy)
     payload = json.loads(out_json.read_text())
     assert [t["label"] for t in payload["trees"]] == ["before", "after"]
     scaling = payload["results"]["scaling"]["trees"]
