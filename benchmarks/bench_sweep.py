@@ -69,7 +69,7 @@ MEMORY_VALUES = tuple(range(100, 300, 20))  # 10 design points; replicates = run
 MEMORY_OUTPUTS = ("killed_total", "territory_final.Red")
 
 WORKERS = 2
-FULL = dict(tp_steps=365, tp_replicates=6, tp_repeats=2, bare_runs=3, executors=("serial", "processes", "dask"),
+FULL = dict(tp_steps=365, tp_replicates=4, tp_repeats=2, bare_runs=3, executors=("serial", "processes", "dask"),
             mem_steps=3, mem_serial_runs=(250, 1000, 2000), mem_worker_runs=(250, 1000))
 QUICK = dict(tp_steps=365, tp_replicates=2, tp_repeats=1, bare_runs=2, executors=("serial", "processes"),
              mem_steps=3, mem_serial_runs=(100, 400), mem_worker_runs=(100, 400))
