@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-dev
 CORE    = $(VENV)/.installed-core
 
-.PHONY: demo test test-quick install bench bench-quick gallery docs validation-docs lint clean regression-update
+.PHONY: demo test test-quick install bench bench-quick bench-full gallery docs validation-docs lint clean regression-update
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,15 +36,24 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+# Benchmarks: the working tree and a reference revision (BEFORE) measured in the same run.
+# A scenario missing from a tree (syria_wide before it exists) is skipped with a message.
+BEFORE ?= 2eea2af
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_model.py
-	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_model.py --before $(BEFORE) --scenario syria_wide
+	$(BIN)/python benchmarks/bench_startup.py --before $(BEFORE)
+	$(BIN)/python benchmarks/bench_sweep.py --before $(BEFORE)
 	$(BIN)/python benchmarks/bench_explorer.py
 
 bench-quick: $(STAMP)
-	$(BIN)/python benchmarks/bench_model.py --quick
-	$(BIN)/python benchmarks/bench_sweep.py --quick
+	$(BIN)/python benchmarks/bench_model.py --quick --before $(BEFORE) --scenario syria_wide
+	$(BIN)/python benchmarks/bench_startup.py --quick --before $(BEFORE)
+	$(BIN)/python benchmarks/bench_sweep.py --quick --before $(BEFORE)
 	$(BIN)/python benchmarks/bench_explorer.py --quick
+
+# The real 10,240-run Sobol sweep of one-year runs on 2 workers (working tree; minutes to hours).
+bench-full: $(STAMP)
+	$(BIN)/python benchmarks/bench_sweep.py --full --no-memory --before $(BEFORE)
 
 # The figures in README.md, from real runs: 50 replicates of the baseline, and the grid sweep.
 gallery: $(STAMP)

@@ -1,39 +1,42 @@
 #!/usr/bin/env python
-"""Sweep benchmark: throughput of sim.sweep's executors and the sweep driver's memory vs run count.
+"""Sweep benchmark: per-run overhead, 2-worker speed-up, 10,000-run projection, driver memory; before and after.
 
 Run from the repository root:
 
-    python benchmarks/bench_sweep.py            # full run (about 2.5 min on 2 idle cores, 4+ under heavy load)
-    python benchmarks/bench_sweep.py --quick    # smaller sweeps, one repeat (about 40 s idle, 80 s under load)
-    python benchmarks/bench_sweep.py --json out.json
+    python benchmarks/bench_sweep.py                # about 5 min on 2 cores, reference 2eea2af alongside
+    python benchmarks/bench_sweep.py --quick        # smaller sweeps, one repeat (2-3 min)
+    python benchmarks/bench_sweep.py --full         # also the real 10,240-run Sobol sweep (working tree only)
+    python benchmarks/bench_sweep.py --no-before --json sweep.json
 
-Every sweep runs in a fresh subprocess of this script (hidden option --child), so that no
+"after" is this working tree, "before" the reference revision (`--before REV`, default the
+commit before issue 13's work) extracted into a temporary directory. Every sweep runs in a
+fresh subprocess (benchmarks/_child.py, `PYTHONPATH=<tree>`, the same interpreter), so no
 configuration inherits the imports, threads or leftover memory of another. Only the sweep
-itself is timed: interpreter start-up, imports and start_sweep() (design and directory) are
-not. Worker start-up (a pool of forkserver processes, or a Dask LocalCluster) is measured
-separately and reported both on its own and added to the sweep time.
+itself is timed (run_sweep: every run, the journal, outcomes.csv, shutting the workers down);
+interpreter start-up, imports and start_sweep() are not. Worker start-up (a pool of
+processes, or a Dask LocalCluster) is measured separately.
 
 What is measured (see benchmarks/README.md, "Sweeps"):
-0. the machine's own parallel capacity: wall time of two pure-Python busy loops in two
-   processes against one loop in one process (2 x t1 / t2; 2.0 would be two free cores);
-1. throughput (runs per minute) of one sweep of scenarios/baseline.yaml run serially, on 2
-   local worker processes and on a Dask LocalCluster with 2 single-threaded workers, best of
-   N with repeats interleaved; speed-up = throughput(2 workers) / throughput(1 worker);
-2. peak RSS (ru_maxrss) of the process that runs the sweep, for sweeps of increasing run
-   count of the toy scenario with very few steps, serially and with 2 worker processes (for
-   the latter also the largest worker's RSS, sampled with psutil when it is installed), and
-   the sizes of outcomes.csv and runs.jsonl.
-
-As in bench_model.py, the figures that matter are ratios measured in the same run; the
-targets are printed as PASS/MISS and never asserted (the exit status is 0 either way).
+0. the machine's free parallel capacity: two pure-Python busy loops in two processes against
+   one loop in one process (2 x t1 / t2; 2.0 = two free cores), before and after each repeat;
+1. one-year baseline runs (365 steps) swept serially, on 2 worker processes and (full mode)
+   on a Dask LocalCluster with 2 workers, both trees, repeats interleaved; from these:
+   - per-run overhead outside the model = serial sweep wall time per run - the bare model's
+     own time per run (CorridorModel + 365 steps, timed in the same process); target 3 ms;
+   - the 2-worker speed-up, next to the machine's capacity measured in the same run;
+   - a projection of a 10,000-run sweep of one-year runs on 2 workers (10,000 x the 2-worker
+     wall time per run + the pool's start-up); target 10 min;
+2. peak RSS of the sweep driver vs run count (toy scenario, very few steps; working tree);
+3. with --full: `run.py sweep benchmarks/sweep_sobol_10k.yaml --workers 2` for real (10,240
+   one-year runs, analysis included) on the working tree; wall time against 10 minutes.
+Targets are printed as PASS/MISS and never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import csv
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,17 +49,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so `python benchmarks/bench_sweep.py` works without PYTHONPATH
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_model import environment, finish  # noqa: E402
-from sim.executors import process_context  # noqa: E402
+from benchmarks import common  # noqa: E402
+from benchmarks.common import BenchError, median, ratio_text  # noqa: E402
 
-BASELINE = ROOT / "scenarios" / "baseline.yaml"
-TOY = ROOT / "scenarios" / "toy_two_towns.yaml"
 ROOT_SEED = 1
-SPEEDUP_TARGET = 1.8  # throughput(2 workers) / throughput(1 worker) on a 2-core machine
+OVERHEAD_TARGET_MS = 3.0  # per-run overhead outside the model, 1 worker
+SWEEP_10K_TARGET_S = 600.0  # a 10,000-run Sobol sweep of one-year runs on 2 cores
+PROJECTED_RUNS = 10_000
 MEMORY_RATIO_TARGET = 1.2  # peak RSS of the driver at the largest run count / at the smallest
 BUSY_LOOP_N = 10_000_000  # about 0.4 s of pure-Python work per process
-CHILD_TIMEOUT_S = 900
-MARKER = "BENCH_SWEEP_RESULT "
+FULL_DESIGN = Path(__file__).resolve().parent / "sweep_sobol_10k.yaml"
+FULL_SWEEP_TIMEOUT_S = 4 * 3600
 
 THROUGHPUT_PARAMETER = "factions.IRGC.salary_usd_month"
 THROUGHPUT_VALUES = (110, 170, 230, 300)
@@ -65,17 +68,17 @@ MEMORY_PARAMETER = "factions.Red.salary_usd_month"
 MEMORY_VALUES = tuple(range(100, 300, 20))  # 10 design points; replicates = runs / 10
 MEMORY_OUTPUTS = ("killed_total", "territory_final.Red")
 
-FULL = dict(tp_steps=120, tp_replicates=8, tp_repeats=2, mem_steps=3,
-            mem_serial_runs=(250, 1000, 2000), mem_worker_runs=(250, 1000))
-QUICK = dict(tp_steps=60, tp_replicates=3, tp_repeats=1, mem_steps=3,
-             mem_serial_runs=(100, 400), mem_worker_runs=(100, 400))
 WORKERS = 2
-EXECUTORS = (("serial", 1, False), ("processes", WORKERS, False), ("dask", WORKERS, True))
+FULL = dict(tp_steps=365, tp_replicates=4, tp_repeats=2, bare_runs=3, executors=("serial", "processes", "dask"),
+            mem_steps=3, mem_serial_runs=(250, 1000, 2000), mem_worker_runs=(250, 1000))
+QUICK = dict(tp_steps=365, tp_replicates=2, tp_repeats=1, bare_runs=2, executors=("serial", "processes"),
+             mem_steps=3, mem_serial_runs=(100, 400), mem_worker_runs=(100, 400))
+EXECUTORS = {"serial": (1, False), "processes": (WORKERS, False), "dask": (WORKERS, True)}
 LABELS = {"serial": "serial (1 process)", "processes": f"processes ({WORKERS} workers)",
           "dask": f"Dask LocalCluster ({WORKERS} workers)"}
 
 
-# --------------------------------------------------------------------------- helpers run in other processes
+# --------------------------------------------------------------------------- machine capacity
 
 
 def busy_loop(n: int) -> tuple[int, float, float]:
@@ -85,143 +88,6 @@ def busy_loop(n: int) -> tuple[int, float, float]:
     for i in range(n):
         x += i & 7
     return os.getpid(), start, time.perf_counter()
-
-
-def warm_worker(hold_s: float, toy_path: str) -> int:
-    """Import the model and run one tiny model (first-run costs), then hold the worker a while."""
-    started = time.perf_counter()
-    from sim.runner import run_model
-    from sim.scenario import load_scenario
-
-    run_model(load_scenario(toy_path, ["steps=2"]), ROOT_SEED)
-    time.sleep(max(0.0, hold_s - (time.perf_counter() - started)))
-    return os.getpid()
-
-
-def warm_pool(pool, workers: int, hold_s: float = 0.3, tries: int = 5) -> int:
-    """Submit holding tasks until every one of `workers` processes has started and run one."""
-    pids: set[int] = set()
-    for _ in range(tries):
-        futures = [pool.submit(warm_worker, hold_s, str(TOY)) for _ in range(workers)]
-        pids.update(f.result() for f in futures)
-        if len(pids) >= workers:
-            break
-    return len(pids)
-
-
-def max_rss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-
-
-def current_rss_kib() -> int | None:
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-# --------------------------------------------------------------------------- one sweep (child process)
-
-
-def sweep_override(parameter: str, values, replicates: int, outputs) -> str:
-    vals = ", ".join(str(v) for v in values)
-    outs = ", ".join(outputs)
-    return (f"sweep={{design: grid, replicates: {replicates}, parameters: {{{parameter}: [{vals}]}}, "
-            f"outputs: [{outs}]}}")
-
-
-def child(spec: dict) -> dict:
-    """Run one sweep as described by `spec` in this (fresh) process; return its figures."""
-    from sim.executors import make_backend
-    from sim.scenario import load_scenario
-    from sim.sweep import run_sweep, start_sweep
-
-    try:
-        import psutil
-    except ImportError:  # optional: only for sampling the workers' RSS
-        psutil = None
-
-    rss_after_imports = max_rss_kib()
-    overrides = [sweep_override(spec["parameter"], spec["values"], spec["replicates"], spec["outputs"]),
-                 f"steps={spec['steps']}"]
-    config = load_scenario(spec["scenario"], overrides)
-    workers, dask = spec["workers"], spec["dask"]
-    with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
-        directory = start_sweep(config, out=Path(tmp) / "sweep", root_seed=ROOT_SEED, steps=None,
-                                scenario_file=None, overrides=[], executor_name="bench_sweep")
-
-        # Worker start-up: make the executor and have every worker import the model and run a
-        # tiny model once. The serial executor runs one tiny model here too (same first-run costs).
-        t0 = time.perf_counter()
-        backend = make_backend(workers, "local" if dask else None)
-        if dask:
-            backend.client.wait_for_workers(workers)
-            started_workers = len(backend.client.run(warm_worker, 0.0, str(TOY)))
-        elif workers > 1:
-            started_workers = warm_pool(backend.executor, workers)
-        else:
-            warm_worker(0.0, str(TOY))
-            started_workers = 1
-        startup_s = time.perf_counter() - t0
-
-        rss_before_kib = max_rss_kib()
-        current_before_kib = current_rss_kib()
-        me = psutil.Process() if (psutil is not None and spec.get("sample_workers")) else None
-        stamps: list[float] = []
-        run_times: list[float] = []  # each run's own time in run_task (row["elapsed_s"])
-        worker_peak = [0]
-        every = max(1, spec.get("sample_every", 25))
-
-        def sample_workers() -> None:
-            for proc in me.children(recursive=True):  # forkserver and its workers
-                try:
-                    worker_peak[0] = max(worker_peak[0], proc.memory_info().rss // 1024)
-                except psutil.Error:
-                    pass
-
-        def on_row(row: dict) -> None:
-            stamps.append(time.perf_counter())
-            run_times.append(float(row.get("elapsed_s", "nan")))
-            if me is not None and len(stamps) % every == 0:
-                sample_workers()
-
-        c0, t0 = time.process_time(), time.perf_counter()
-        counts = run_sweep(directory, on_row=on_row, backend=backend)
-        wall_s = time.perf_counter() - t0
-        cpu_s = time.process_time() - c0
-        peak_kib = max_rss_kib()
-        outcomes_bytes = (directory / "outcomes.csv").stat().st_size
-        journal_bytes = (directory / "runs.jsonl").stat().st_size
-
-    n = len(stamps)
-    tenth = max(1, n // 10)
-    first = (stamps[tenth - 1] - t0) / tenth if n else float("nan")
-    last = (stamps[-1] - stamps[-tenth - 1]) / tenth if n > tenth else float("nan")
-    return dict(
-        executor=spec["name"], workers=workers, started_workers=started_workers, runs=counts["runs"],
-        failed=counts["failed"], steps=spec["steps"], startup_s=startup_s, sweep_s=wall_s,
-        driver_cpu_s=cpu_s, rss_after_imports_kib=rss_after_imports, rss_before_sweep_kib=rss_before_kib,
-        current_rss_before_sweep_kib=current_before_kib, peak_rss_kib=peak_kib,
-        worker_peak_rss_kib=worker_peak[0] if me is not None else None,
-        outcomes_csv_bytes=outcomes_bytes, runs_jsonl_bytes=journal_bytes,
-        ms_per_run_first_tenth=first * 1e3, ms_per_run_last_tenth=last * 1e3,
-        run_s_sum=sum(run_times), run_s_min=min(run_times, default=float("nan")),
-        busy_workers=sum(run_times) / wall_s if wall_s else float("nan"),
-    )
-
-
-def run_child(spec: dict) -> dict:
-    """Run `spec` in a fresh interpreter running this script; return the child's figures."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
-    for line in proc.stdout.splitlines():
-        if line.startswith(MARKER):
-            return json.loads(line[len(MARKER):])
-    tail = "\n".join((proc.stderr or "").splitlines()[-20:])
-    raise RuntimeError(f"sweep child {spec['name']} failed (exit {proc.returncode}):\n{tail}")
-
-
-# --------------------------------------------------------------------------- measurements (parent)
 
 
 def measure_capacity(pool) -> dict:
@@ -234,83 +100,101 @@ def measure_capacity(pool) -> dict:
     return dict(one_s=one, two_s=two, distinct_pids=len({r[0] for r in results}))
 
 
-def throughput_spec(name: str, workers: int, dask: bool, p: dict) -> dict:
-    return dict(name=name, scenario=str(BASELINE), steps=p["tp_steps"], parameter=THROUGHPUT_PARAMETER,
-                values=list(THROUGHPUT_VALUES), replicates=p["tp_replicates"], outputs=list(THROUGHPUT_OUTPUTS),
-                workers=workers, dask=dask)
+# --------------------------------------------------------------------------- sweeps
 
 
-def memory_spec(name: str, workers: int, runs: int, p: dict) -> dict:
-    return dict(name=name, scenario=str(TOY), steps=p["mem_steps"], parameter=MEMORY_PARAMETER,
-                values=list(MEMORY_VALUES), replicates=runs // len(MEMORY_VALUES), outputs=list(MEMORY_OUTPUTS),
-                workers=workers, dask=False, sample_workers=workers > 1, sample_every=25)
+def sweep_override(parameter: str, values, replicates: int, outputs) -> str:
+    vals = ", ".join(str(v) for v in values)
+    outs = ", ".join(outputs)
+    return (f"sweep={{design: grid, replicates: {replicates}, parameters: {{{parameter}: [{vals}]}}, "
+            f"outputs: [{outs}]}}")
 
 
-def measure_throughput(p: dict) -> tuple[dict, dict]:
+def throughput_spec(tree, name: str, p: dict) -> dict:
+    workers, dask = EXECUTORS[name]
+    overrides = [sweep_override(THROUGHPUT_PARAMETER, THROUGHPUT_VALUES, p["tp_replicates"], THROUGHPUT_OUTPUTS),
+                 f"steps={p['tp_steps']}"]
+    return dict(task="sweep", name=name, scenario=str(tree.scenario("baseline")), overrides=overrides,
+                steps=p["tp_steps"], workers=workers, dask=dask, toy=str(tree.scenario("toy_two_towns")),
+                bare_model_runs=p["bare_runs"] if name == "serial" else 0)
+
+
+def measure_throughput(tree_list, p: dict) -> tuple[dict, dict]:
     from concurrent.futures import ProcessPoolExecutor
 
-    samples: dict[str, list[dict]] = {name: [] for name, _, _ in EXECUTORS}
+    samples = {t.label: {name: [] for name in p["executors"]} for t in tree_list}
     capacity: list[dict] = []
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=process_context())
+    pool = ProcessPoolExecutor(max_workers=2)
     try:
-        warmed = warm_pool(pool, 2)
+        for f in [pool.submit(busy_loop, 1000) for _ in range(4)]:
+            f.result()
         for _ in range(p["tp_repeats"]):  # interleaved: a burst of load elsewhere hits every configuration
             capacity.append(measure_capacity(pool))
-            for name, workers, dask in EXECUTORS:
-                samples[name].append(run_child(throughput_spec(name, workers, dask, p)))
+            for name in p["executors"]:
+                for tree in tree_list:
+                    samples[tree.label][name].append(common.once(tree, **throughput_spec(tree, name, p)))
             capacity.append(measure_capacity(pool))
     finally:
         pool.shutdown()
 
-    n_runs = len(THROUGHPUT_VALUES) * p["tp_replicates"]
-    rows = []
-    for name, workers, _ in EXECUTORS:
-        runs = samples[name]
-        best_sweep = min(r["sweep_s"] for r in runs)
-        best_with_startup = min(r["startup_s"] + r["sweep_s"] for r in runs)
-        fastest = min(runs, key=lambda r: r["sweep_s"])
-        rows.append(dict(executor=name, label=LABELS[name], workers=workers, runs=n_runs,
-                         failed=max(r["failed"] for r in runs), started_workers=min(r["started_workers"] for r in runs),
-                         best_startup_s=min(r["startup_s"] for r in runs), best_sweep_s=best_sweep,
-                         all_sweep_s=[r["sweep_s"] for r in runs], all_startup_s=[r["startup_s"] for r in runs],
-                         runs_per_min=n_runs / best_sweep * 60,
-                         runs_per_min_with_startup=n_runs / best_with_startup * 60,
-                         driver_cpu_over_wall=fastest["driver_cpu_s"] / fastest["sweep_s"],
-                         busy_workers=fastest["busy_workers"], mean_run_s=fastest["run_s_sum"] / n_runs))
-    serial = rows[0]["runs_per_min"]
-    for row in rows:
-        row["vs_serial"] = row["runs_per_min"] / serial
-        row["vs_serial_with_startup"] = row["runs_per_min_with_startup"] / rows[0]["runs_per_min_with_startup"]
-        row["run_time_vs_serial"] = row["mean_run_s"] / rows[0]["mean_run_s"]
-    by_name = {row["executor"]: row for row in rows}
-    speedup = by_name["processes"]["vs_serial"]
-
-    one = min(c["one_s"] for c in capacity)
-    two = min(c["two_s"] for c in capacity)
     per_sample = [2 * c["one_s"] / c["two_s"] for c in capacity]
-    repeats = []
-    for k in range(p["tp_repeats"]):  # capacity was sampled just before and just after each repeat
-        repeats.append(dict(capacity_before=per_sample[2 * k], capacity_after=per_sample[2 * k + 1],
-                            speedup_processes=samples["serial"][k]["sweep_s"] / samples["processes"][k]["sweep_s"],
-                            speedup_dask=samples["serial"][k]["sweep_s"] / samples["dask"][k]["sweep_s"]))
-    cap = dict(loop_iterations=BUSY_LOOP_N, samples=len(capacity), warmed_processes=warmed,
-               best_one_s=one, best_two_s=two, all_one_s=[c["one_s"] for c in capacity],
-               all_two_s=[c["two_s"] for c in capacity], speedup=2 * one / two,
-               per_sample_speedup=per_sample, median_speedup=statistics.median(per_sample))
+    cap = dict(loop_iterations=BUSY_LOOP_N, samples=len(capacity), all_one_s=[c["one_s"] for c in capacity],
+               all_two_s=[c["two_s"] for c in capacity], per_sample_speedup=per_sample,
+               median_speedup=statistics.median(per_sample),
+               best_speedup=2 * min(c["one_s"] for c in capacity) / min(c["two_s"] for c in capacity))
+    n_runs = len(THROUGHPUT_VALUES) * p["tp_replicates"]
+    trees = {}
+    for tree in tree_list:
+        rows = []
+        for name in p["executors"]:
+            runs = samples[tree.label][name]
+            sweep_s = median(r["sweep_s"] for r in runs)
+            rows.append(dict(executor=name, label=LABELS[name], workers=EXECUTORS[name][0], runs=n_runs,
+                             failed=max(r["failed"] for r in runs),
+                             started_workers=min(r["started_workers"] for r in runs),
+                             startup_s=median(r["startup_s"] for r in runs), sweep_s=sweep_s,
+                             all_sweep_s=[r["sweep_s"] for r in runs], all_startup_s=[r["startup_s"] for r in runs],
+                             s_per_run=sweep_s / n_runs, runs_per_min=n_runs / sweep_s * 60,
+                             busy_workers=median(r["busy_workers"] for r in runs),
+                             driver_cpu_over_wall=median(r["driver_cpu_s"] / r["sweep_s"] for r in runs)))
+        by = {row["executor"]: row for row in rows}
+        serial = by["serial"]
+        bare = [t for r in samples[tree.label]["serial"] for t in r["bare_model_s"]]
+        bare_s = median(bare)
+        bare_cpu_s = median(t for r in samples[tree.label]["serial"] for t in r.get("bare_model_cpu_s", []))
+        serial_cpu_per_run = median(r["driver_cpu_s"] for r in samples[tree.label]["serial"]) / n_runs
+        speedup = serial["sweep_s"] / by["processes"]["sweep_s"]
+        per_repeat = [s["sweep_s"] / w["sweep_s"]
+                      for s, w in zip(samples[tree.label]["serial"], samples[tree.label]["processes"])]
+        projected = PROJECTED_RUNS * by["processes"]["s_per_run"] + by["processes"]["startup_s"]
+        trees[tree.label] = dict(
+            rows=rows, bare_model_s=bare_s, all_bare_model_s=bare,
+            overhead_ms=(serial["s_per_run"] - bare_s) * 1e3,
+            overhead_cpu_ms=(serial_cpu_per_run - bare_cpu_s) * 1e3,
+            serial_ms_per_run=serial["s_per_run"] * 1e3,
+            speedup=speedup, speedup_per_repeat=per_repeat, speedup_of_capacity=speedup / cap["median_speedup"],
+            speedup_dask=(serial["sweep_s"] / by["dask"]["sweep_s"]) if "dask" in by else None,
+            projected_10k_s=projected, projected_10k_min=projected / 60)
     tp = dict(scenario="scenarios/baseline.yaml", steps=p["tp_steps"], parameter=THROUGHPUT_PARAMETER,
               values=list(THROUGHPUT_VALUES), replicates=p["tp_replicates"], runs=n_runs, repeats=p["tp_repeats"],
-              outputs=list(THROUGHPUT_OUTPUTS), rows=rows, speedup_processes=speedup,
-              speedup_dask=by_name["dask"]["vs_serial"], per_repeat=repeats, target=SPEEDUP_TARGET,
-              verdict="PASS" if speedup >= SPEEDUP_TARGET else "MISS",
-              speedup_vs_machine_capacity=speedup / cap["speedup"])
+              outputs=list(THROUGHPUT_OUTPUTS), trees=trees)
     return tp, cap
 
 
-def measure_memory(p: dict) -> dict:
+def memory_spec(tree, name: str, runs: int, p: dict) -> dict:
+    workers, _ = EXECUTORS[name]
+    overrides = [sweep_override(MEMORY_PARAMETER, MEMORY_VALUES, runs // len(MEMORY_VALUES), MEMORY_OUTPUTS),
+                 f"steps={p['mem_steps']}"]
+    toy = str(tree.scenario("toy_two_towns"))
+    return dict(task="sweep", name=name, scenario=toy, overrides=overrides, steps=p["mem_steps"], workers=workers,
+                dask=False, toy=toy, sample_workers=workers > 1, sample_every=25)
+
+
+def measure_memory(tree, p: dict) -> dict:
     rows = []
-    plan = [("serial", 1, n) for n in p["mem_serial_runs"]] + [("processes", WORKERS, n) for n in p["mem_worker_runs"]]
-    for name, workers, n in plan:
-        r = run_child(memory_spec(name, workers, n, p))
+    plan = [("serial", n) for n in p["mem_serial_runs"]] + [("processes", n) for n in p["mem_worker_runs"]]
+    for name, n in plan:
+        r = common.once(tree, **memory_spec(tree, name, n, p))
         r["growth_kib"] = r["peak_rss_kib"] - r["rss_before_sweep_kib"]
         r["growth_kib_per_run"] = r["growth_kib"] / r["runs"] if r["runs"] else float("nan")
         rows.append(r)
@@ -324,24 +208,43 @@ def measure_memory(p: dict) -> dict:
                                   verdict="PASS" if ratio <= MEMORY_RATIO_TARGET else "MISS")
             if small["worker_peak_rss_kib"] and large["worker_peak_rss_kib"]:
                 verdicts[name]["worker_ratio"] = large["worker_peak_rss_kib"] / small["worker_peak_rss_kib"]
-    return dict(scenario="scenarios/toy_two_towns.yaml", steps=p["mem_steps"], parameter=MEMORY_PARAMETER,
-                points=len(MEMORY_VALUES), rows=rows, ratios=verdicts, target=MEMORY_RATIO_TARGET)
+    return dict(tree=tree.label, scenario="scenarios/toy_two_towns.yaml", steps=p["mem_steps"],
+                parameter=MEMORY_PARAMETER, points=len(MEMORY_VALUES), rows=rows, ratios=verdicts,
+                target=MEMORY_RATIO_TARGET)
+
+
+def run_full_sweep(tree) -> dict:
+    """`run.py sweep benchmarks/sweep_sobol_10k.yaml --workers 2` on `tree`, for real; its wall time."""
+    with tempfile.TemporaryDirectory(prefix="bench_sweep_full_") as tmp:
+        out = Path(tmp) / "sweep"
+        cmd = [sys.executable, "run.py", "sweep", str(FULL_DESIGN), "--workers", str(WORKERS), "--out", str(out)]
+        load_before = common.loadavg()
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=tree.root, env=tree.subprocess_env(), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True, timeout=FULL_SWEEP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"{tree.label}: run.py sweep {FULL_DESIGN.name} did not finish within "
+                             f"{FULL_SWEEP_TIMEOUT_S} s") from None
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            last = (proc.stderr or "").strip().splitlines()[-1:] or ["(no message)"]
+            raise BenchError(f"{tree.label}: run.py sweep {FULL_DESIGN.name} exited {proc.returncode}: {last[0]}")
+        with open(out / "outcomes.csv", newline="") as handle:
+            runs = sum(1 for _ in csv.DictReader(handle))
+    design = FULL_DESIGN.relative_to(ROOT) if FULL_DESIGN.is_relative_to(ROOT) else FULL_DESIGN
+    return dict(tree=tree.label, design=str(design), command=" ".join(cmd[1:]), runs=runs,
+                wall_s=wall, wall_min=wall / 60, per_10k_s=wall * PROJECTED_RUNS / runs if runs else None,
+                load_before=load_before, load_after=common.loadavg(), target_s=SWEEP_10K_TARGET_S,
+                verdict=common.verdict(wall * PROJECTED_RUNS / runs if runs else None, SWEEP_10K_TARGET_S))
 
 
 # --------------------------------------------------------------------------- report
 
 
-def loadavg() -> list[float] | None:
-    """1, 5 and 15-minute load averages: how busy the (shared) machine was, other users included."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def versions() -> dict:
     out = {}
-    for dist in ("dask", "distributed", "pandas", "pyarrow", "psutil"):
+    for dist in ("dask", "distributed", "pandas", "psutil"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -349,110 +252,143 @@ def versions() -> dict:
     return out
 
 
-def render(env: dict, mode: str, res: dict) -> str:
-    tp, cap, mem = res["throughput"], res["capacity"], res["memory"]
-    v = env["packages"]
-    lines = []
+def render(mach, tree_list, mode, res, load_start, load_end) -> str:
+    tp, cap = res["throughput"], res["capacity"]
+    labels = [t.label for t in tree_list]
+    v = res["packages"]
+    lines = common.header(f"Sweep benchmark ({mode})", mach, tree_list, load_start, load_end)
     add = lines.append
-    add(f"Sweep benchmark ({mode}) - {env['date']}")
-    add(f"Python {env['python']}, Mesa {env['mesa']}, numpy {env['numpy']}, pandas {v['pandas']}, "
-        f"dask/distributed {v['dask']}/{v['distributed']}, CPUs {env['usable_cpus']} usable / {env['cpu_count']}, "
-        f"{env['platform']}")
-    add(f"sim/ source fingerprint (sha256 of sim/**/*.py): {env['sim_sha256']}")
-    add(f"Worker processes start with '{env['start_method']}'. Each sweep runs in a fresh subprocess; "
-        "interpreter start-up, imports and start_sweep() are not timed.")
-    la = res["load_average"]
-    if la.get("start"):
-        fmt = "/".join
-        add(f"Load average (1/5/15 min; {env['usable_cpus']} CPUs, includes other users): "
-            f"start {fmt(map(str, la['start']))}, after throughput {fmt(map(str, la['after_throughput']))}, "
-            f"end {fmt(map(str, la['end']))}")
+    add(f"pandas {v['pandas']}, dask/distributed {v['dask']}/{v['distributed']}. Each sweep runs in a fresh "
+        "subprocess on its tree; interpreter start-up, imports and start_sweep() are not timed. Medians of repeats.")
     add("")
-    add(f"0. Machine parallel capacity: pure-Python busy loop ({cap['loop_iterations']:,} iterations) "
-        f"in 1 vs 2 processes, best of {cap['samples']}")
-    add(f"   {'1 process, 1 loop':<32} {cap['best_one_s']:7.3f} s")
-    add(f"   {'2 processes, 1 loop each':<32} {cap['best_two_s']:7.3f} s wall")
-    add(f"   capacity = 2 x t1 / t2 = {cap['speedup']:.2f}x from the best t1 and t2 (2.00x = two free cores)")
-    add("   per sample (t1 then t2, taken before and after each throughput repeat): "
-        + " / ".join(f"{s:.2f}" for s in cap["per_sample_speedup"]) + f"; median {cap['median_speedup']:.2f}x")
+    add(f"0. Machine's free parallel capacity: pure-Python busy loop ({cap['loop_iterations']:,} iterations) in 1 vs "
+        "2 processes, sampled before and after each repeat: "
+        + " / ".join(f"{s:.2f}" for s in cap["per_sample_speedup"])
+        + f"; median {cap['median_speedup']:.2f}x, from the best times {cap['best_speedup']:.2f}x "
+        "(2.00x = two free cores)")
     add("")
-    add(f"1. Throughput: {tp['scenario']}, {tp['steps']} steps, grid {len(tp['values'])} points "
-        f"({tp['parameter']}: {'/'.join(map(str, tp['values']))}) x {tp['replicates']} replicates = "
-        f"{tp['runs']} runs; best of {tp['repeats']}, repeats interleaved")
-    add(f"   {'executor':<30} {'start-up s':>10} {'sweep s':>8} {'runs/min':>9} {'vs serial':>9} "
-        f"{'runs/min incl. start-up':>23} {'vs serial':>9} {'busy':>5} {'s/run':>6} {'vs serial':>9} "
+    add(f"1. One-year sweeps: {tp['scenario']}, {tp['steps']} steps, grid {len(tp['values'])} points "
+        f"({tp['parameter']}) x {tp['replicates']} replicates = {tp['runs']} runs; {tp['repeats']} repeat(s), "
+        "interleaved over executors and trees")
+    add(f"   {'tree':<7}{'executor':<30} {'start-up s':>10} {'sweep s':>8} {'ms/run':>8} {'runs/min':>9} {'busy':>5} "
         f"{'driver CPU/wall':>15}")
-    for r in tp["rows"]:
-        startup = "-" if r["executor"] == "serial" else f"{r['best_startup_s']:.2f}"
-        add(f"   {r['label']:<30} {startup:>10} {r['best_sweep_s']:8.2f} {r['runs_per_min']:9.1f} "
-            f"{r['vs_serial']:8.2f}x {r['runs_per_min_with_startup']:23.1f} {r['vs_serial_with_startup']:8.2f}x "
-            f"{r['busy_workers']:5.2f} {r['mean_run_s']:6.3f} {r['run_time_vs_serial']:8.2f}x "
-            f"{r['driver_cpu_over_wall']:15.2f}")
-    add("   (busy = sum of the runs' own times / sweep wall time, i.e. how many runs were in progress on average;")
-    add("    s/run = mean time of one run inside its worker; a run that takes longer with 2 workers than serially")
-    add("    means the two workers slowed each other down: speed-up is about busy / (s/run vs serial))")
-    for r in tp["rows"]:
-        add(f"   {r['executor']:<10} sweep s per repeat: " + " / ".join(f"{s:.2f}" for s in r["all_sweep_s"])
-            + ("" if r["executor"] == "serial" else
-               "; start-up s: " + " / ".join(f"{s:.2f}" for s in r["all_startup_s"]))
-            + (f"; FAILED RUNS {r['failed']}" if r["failed"] else ""))
-    add(f"   speed-up, {WORKERS} processes vs serial: {tp['speedup_processes']:.2f}x   target >= {tp['target']}x   "
-        f"{tp['verdict']}")
-    add(f"   speed-up, Dask ({WORKERS} workers) vs serial: {tp['speedup_dask']:.2f}x")
-    add(f"   machine capacity in the same run: {cap['speedup']:.2f}x best, {cap['median_speedup']:.2f}x median; "
-        f"the sweep's best speed-up is {tp['speedup_vs_machine_capacity']:.0%} of the best capacity")
-    for k, r in enumerate(tp["per_repeat"], 1):
-        add(f"   repeat {k}: capacity {r['capacity_before']:.2f}x before, {r['capacity_after']:.2f}x after; "
-            f"speed-up in this repeat: processes {r['speedup_processes']:.2f}x, Dask {r['speedup_dask']:.2f}x")
-    add("")
-    add(f"2. Peak memory of the sweep driver vs run count: {mem['scenario']}, {mem['steps']} steps, "
-        f"{mem['points']} grid points x runs/{mem['points']} replicates, one fresh process per sweep")
-    add("   (peak = ru_maxrss of the process that calls run_sweep; 'before' = ru_maxrss after start-up, before "
-        "run_sweep; worker = largest child RSS sampled every 25 runs)")
-    add(f"   {'executor':<10} {'runs':>5} {'before MiB':>10} {'peak MiB':>9} {'growth MiB':>10} {'KiB/run':>8} "
-        f"{'worker MiB':>10} {'outcomes.csv KiB':>16} {'runs.jsonl KiB':>14} {'ms/run first/last 10%':>22} "
-        f"{'sweep s':>8}")
-    for r in mem["rows"]:
-        worker = "-" if not r["worker_peak_rss_kib"] else f"{r['worker_peak_rss_kib'] / 1024:.0f}"
-        ms = f"{r['ms_per_run_first_tenth']:.1f} / {r['ms_per_run_last_tenth']:.1f}"
-        add(f"   {r['executor']:<10} {r['runs']:5d} {r['rss_before_sweep_kib'] / 1024:10.0f} "
-            f"{r['peak_rss_kib'] / 1024:9.0f} {r['growth_kib'] / 1024:10.0f} {r['growth_kib_per_run']:8.0f} "
-            f"{worker:>10} {r['outcomes_csv_bytes'] / 1024:16.1f} {r['runs_jsonl_bytes'] / 1024:14.1f} "
-            f"{ms:>22} {r['sweep_s']:8.2f}" + (f"  FAILED RUNS {r['failed']}" if r["failed"] else ""))
-    for name, label in (("serial", "serial driver (runs the models itself)"),
-                        ("processes", f"{WORKERS}-worker driver")):
-        ratio = mem["ratios"].get(name)
-        if ratio:
-            extra = f"; largest worker {ratio['worker_ratio']:.2f}x" if "worker_ratio" in ratio else ""
-            add(f"   {label}: peak RSS at {ratio['runs_large']} runs / at {ratio['runs_small']} runs = "
-                f"{ratio['ratio']:.2f}x   target <= {mem['target']}   {ratio['verdict']}{extra}")
+    for label in labels:
+        for r in tp["trees"][label]["rows"]:
+            startup = "-" if r["executor"] == "serial" else f"{r['startup_s']:.2f}"
+            add(f"   {label:<7}{r['label']:<30} {startup:>10} {r['sweep_s']:8.2f} {r['s_per_run'] * 1e3:8.1f} "
+                f"{r['runs_per_min']:9.1f} {r['busy_workers']:5.2f} {r['driver_cpu_over_wall']:15.2f}"
+                + (f"  FAILED RUNS {r['failed']}" if r["failed"] else ""))
+    add("   (busy = sum of the runs' own times / sweep wall time: how many runs were in progress on average)")
+    trees = tp["trees"]
+
+    def row(figure, key, fmt, target="", limit=None, show_ratio=True):
+        vals = [trees[label][key] for label in labels]
+        cells = ["-" if x is None else format(x, fmt) for x in vals]
+        rat = ratio_text(vals[0], vals[-1]) if show_ratio and len(vals) == 2 else ""
+        ver = common.verdict(vals[-1], limit) if limit is not None else ""
+        return (figure, *cells, rat, target, ver)
+
+    table = [("figure", *labels, "after/before" if len(labels) == 2 else "", "target", "verdict"),
+             row("bare model, construction + steps, s/run", "bare_model_s", ".4f"),
+             row("serial sweep wall time, ms/run", "serial_ms_per_run", ".1f"),
+             row("per-run overhead outside the model, ms (1 worker)", "overhead_ms", ".1f",
+                 f"<= {OVERHEAD_TARGET_MS:g} ms", OVERHEAD_TARGET_MS),
+             row("  the same in CPU time (steadier under load), ms", "overhead_cpu_ms", ".1f",
+                 f"<= {OVERHEAD_TARGET_MS:g} ms", OVERHEAD_TARGET_MS),
+             row(f"speed-up, {WORKERS} processes vs serial", "speedup", ".2f", show_ratio=False),
+             row("  as a share of the machine's median free capacity", "speedup_of_capacity", ".0%",
+                 show_ratio=False),
+             row(f"speed-up, Dask ({WORKERS} workers) vs serial", "speedup_dask", ".2f", show_ratio=False),
+             row(f"projected {PROJECTED_RUNS:,}-run sweep of one-year runs, {WORKERS} workers, min",
+                 "projected_10k_min", ".1f", f"<= {SWEEP_10K_TARGET_S / 60:g} min", SWEEP_10K_TARGET_S / 60)]
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        add("   " + "  ".join(str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i])
+                              for i, c in enumerate(r)).rstrip())
+    for label in labels:
+        t = trees[label]
+        add(f"   {label}: speed-up per repeat " + " / ".join(f"{x:.2f}" for x in t["speedup_per_repeat"])
+            + "; bare model s/run " + " / ".join(f"{x:.4f}" for x in t["all_bare_model_s"]))
+    add("   (overhead = serial sweep wall time per run - the bare model's median time per run, same process; in CPU "
+        "time: the serial driver's CPU time per run - the bare model's CPU time per run; "
+        f"projection = {PROJECTED_RUNS:,} x the {WORKERS}-worker wall time per run + the pool's start-up, "
+        "for runs like "
+        "these: the Sobol design's runs vary their parameters)")
+    if "memory" in res:
+        mem = res["memory"]
+        add("")
+        add(f"2. Peak memory of the sweep driver vs run count ({mem['tree']} tree only): {mem['scenario']}, "
+            f"{mem['steps']} steps, {mem['points']} grid points x runs/{mem['points']} replicates, "
+            "one fresh process per sweep")
+        add(f"   {'executor':<10} {'runs':>5} {'before MiB':>10} {'peak MiB':>9} {'growth MiB':>10} {'KiB/run':>8} "
+            f"{'worker MiB':>10} {'outcomes.csv KiB':>16} {'runs.jsonl KiB':>14} {'ms/run first/last 10%':>22} "
+            f"{'sweep s':>8}")
+        for r in mem["rows"]:
+            worker = "-" if not r["worker_peak_rss_kib"] else f"{r['worker_peak_rss_kib'] / 1024:.0f}"
+            ms = f"{r['ms_per_run_first_tenth']:.1f} / {r['ms_per_run_last_tenth']:.1f}"
+            add(f"   {r['executor']:<10} {r['runs']:5d} {r['rss_before_sweep_kib'] / 1024:10.0f} "
+                f"{r['peak_rss_kib'] / 1024:9.0f} {r['growth_kib'] / 1024:10.0f} {r['growth_kib_per_run']:8.0f} "
+                f"{worker:>10} {r['outcomes_csv_bytes'] / 1024:16.1f} {r['runs_jsonl_bytes'] / 1024:14.1f} "
+                f"{ms:>22} {r['sweep_s']:8.2f}" + (f"  FAILED RUNS {r['failed']}" if r["failed"] else ""))
+        for name, label in (("serial", "serial driver (runs the models itself)"),
+                            ("processes", f"{WORKERS}-worker driver")):
+            ratio = mem["ratios"].get(name)
+            if ratio:
+                extra = f"; largest worker {ratio['worker_ratio']:.2f}x" if "worker_ratio" in ratio else ""
+                add(f"   {label}: peak RSS at {ratio['runs_large']} runs / at {ratio['runs_small']} runs = "
+                    f"{ratio['ratio']:.2f}x   target <= {mem['target']}   {ratio['verdict']}{extra}")
+    if "full_sweep" in res:
+        f = res["full_sweep"]
+        fmt = common.fmt_load
+        add("")
+        add(f"3. The full Sobol sweep, for real ({f['tree']} tree): python {f['command']}")
+        add(f"   {f['runs']:,} runs (outcomes.csv), analysis included: wall time {f['wall_s']:.1f} s "
+            f"= {f['wall_min']:.2f} min; "
+            f"per 10,000 runs {f['per_10k_s'] / 60:.2f} min   target <= {f['target_s'] / 60:g} min   {f['verdict']}")
+        add(f"   load average before {fmt(f['load_before'])}, after {fmt(f['load_after'])}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sweeps, one repeat (under a minute idle)")
+    parser.add_argument("--quick", action="store_true", help="smaller sweeps, one repeat, no Dask")
+    parser.add_argument("--full", action="store_true",
+                        help=f"also run the {FULL_DESIGN.name} Sobol sweep (10,240 one-year runs) on the working tree")
+    parser.add_argument("--no-memory", action="store_true", help="skip the driver-memory sweeps")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON to PATH")
-    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)  # internal: run one sweep
+    common.add_before_option(parser)
     args = parser.parse_args(argv)
 
-    if args.child:
-        print(MARKER + json.dumps(child(json.loads(args.child))), flush=True)
-        return 0
-
-    mode = "quick" if args.quick else "full"
+    mode = "quick" if args.quick else "default"
+    if args.full:
+        mode += " + full 10,000-run sweep"
     p = QUICK if args.quick else FULL
-    env = environment()
-    env["packages"] = versions()
-    env["start_method"] = process_context().get_start_method()
     started = time.perf_counter()
-    results = {"load_average": {"start": loadavg()}}
-    results["throughput"], results["capacity"] = measure_throughput(p)
-    results["load_average"]["after_throughput"] = loadavg()
-    results["memory"] = measure_memory(p)
-    results["load_average"]["end"] = loadavg()
-    print(render(env, mode, results))
-    return finish(args.json, mode, p, env, results, started)
+    load_start = common.loadavg()
+    mach = common.machine()
+    res: dict = {"packages": versions()}
+    try:
+        with common.trees(None if args.no_before else args.before) as tree_list:
+            for tree in tree_list:
+                if tree.scenario("baseline") is None or tree.scenario("toy_two_towns") is None:
+                    raise BenchError(f"{tree.label}: scenarios/baseline.yaml or toy_two_towns.yaml missing")
+            res["throughput"], res["capacity"] = measure_throughput(tree_list, p)
+            if not args.no_memory:
+                res["memory"] = measure_memory(tree_list[-1], p)
+            if args.full:
+                res["full_sweep"] = run_full_sweep(tree_list[-1])
+            load_end = common.loadavg()
+            print(render(mach, tree_list, mode, res, load_start, load_end))
+            trees_json = [dict(label=t.label, revision=t.revision, fingerprint=t.fingerprint) for t in tree_list]
+    except BenchError as exc:
+        print(f"bench_sweep: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - started
+    print(f"\n(benchmark wall time {elapsed:.1f} s)")
+    common.write_json(args.json, dict(mode=mode, parameters=p, machine=mach, trees=trees_json,
+                                      load_average=dict(start=load_start, end=load_end), results=res,
+                                      benchmark_wall_s=elapsed))
+    return 0
 
 
 if __name__ == "__main__":
