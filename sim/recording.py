@@ -9,6 +9,7 @@ the step's own; plots and analyses take cumulative sums where they need them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
@@ -177,3 +178,175 @@ def build_reporters(model) -> dict:
     if model.insurgent is not None:
         reporters["insurgent_cells"] = insurgent_cells
     return reporters
+
+
+class RecordedColumn(Sequence):
+    """One recorded column as a read-only sequence of Python values (the DataCollector's `model_vars[name]`).
+
+    Holds the rows recorded when it was made (later rows are not seen).
+    """
+
+    def __init__(self, recorder: Recorder, name: str):
+        self._recorder = recorder
+        self._block, self._index = recorder._where[name]
+        self._n = recorder.n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _value(self, row: int):
+        rec = self._recorder
+        if self._block == "int":
+            return int(rec.ints[row, self._index])
+        if self._block == "float":
+            return float(rec.floats[row, self._index])
+        return rec._label(int(rec.sites[row, self._index]))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._value(row) for row in range(self._n)[index]]
+        return self._value(range(self._n)[index])
+
+
+class Recorder:
+    """What `build_reporters` records, written each step into preallocated arrays (one row per step).
+
+    Mesa's DataCollector calls one Python reporter per column and deep-copies every value,
+    each step (~80 calls a step for the baseline); this recorder computes the same figures
+    for all factions, sites, pairs and tribes at once and stores them in three blocks: int64
+    counts (T, n_int), float64 states (T, n_float) and site-control codes (T, S). It reads
+    like the DataCollector: `get_model_vars_dataframe()` gives the same table (same columns,
+    order, dtypes and values; tests/test_recording.py compares them) and `model_vars` maps
+    each column to a read-only sequence of its values. It holds no reference to the model,
+    so a model with its recorder pickles.
+    """
+
+    def __init__(self, model, capacity: int = 512):
+        names = list(model.faction_names)
+        n_f = len(names)
+        militias = [f for f in range(n_f) if model.is_militia[f]]
+        self.militias = np.array(militias, dtype=np.int64)
+        self.pairs = [(a, b) for a, b in model.hostile_pairs if model.is_militia[a] and model.is_militia[b]]
+        self.defection_pairs = [(a, b) for a in militias for b in militias if a != b]
+        self.n_tribes = len(model.tribe_names)
+        self.insurgent = model.insurgent is not None
+        self.faction_names = names
+        self.n_passable = max(int(np.count_nonzero(model.geo.passable)), 1)
+        self.passable = np.asarray(model.geo.passable, dtype=bool)
+        self.n_sites = len(model.geo.site_names)
+        m, p = len(militias), len(self.pairs)
+        # Source order of each block (the order `collect` writes a row in).
+        ints = [f"fighters.{n}" for n in names]
+        for head in ("wounded_now", "joined", "desertions", "killed", "wounded"):
+            ints += [f"{head}.{names[f]}" for f in militias]
+        ints += [f"defections.{names[a]}>{names[b]}" for a, b in self.defection_pairs]
+        ints += list(DAILY_TALLIES)
+        floats = []
+        for head in ("territory", "budget", "arrears", "salary", "salary_offered", "hiring"):
+            floats += [f"{head}.{names[f]}" for f in militias]
+        floats.append("territory.contested")
+        floats += [f"tension.{names[a]}~{names[b]}" for a, b in self.pairs]
+        floats += [f"calm.{names[a]}~{names[b]}" for a, b in self.pairs]
+        floats += [f"alignment.{tribe}.{names[f]}" for tribe in model.tribe_names for f in militias]
+        if self.insurgent:
+            floats.append("insurgent_cells")
+        sites = [f"control.{site}" for site in model.geo.site_names]
+        self._where = {name: ("int", i) for i, name in enumerate(ints)}
+        self._where.update({name: ("float", i) for i, name in enumerate(floats)})
+        self._where.update({name: ("site", i) for i, name in enumerate(sites)})
+        # Column order: that of build_reporters (the DataCollector's table).
+        self.columns = list(build_reporters(model))
+        if sorted(self.columns) != sorted(self._where):
+            raise AssertionError("Recorder and build_reporters record different columns")  # a programming error
+        self._a = np.array([a for a, _ in self.defection_pairs], dtype=np.int64)
+        self._b = np.array([b for _, b in self.defection_pairs], dtype=np.int64)
+        self._pa = np.array([a for a, _ in self.pairs], dtype=np.int64)
+        self._pb = np.array([b for _, b in self.pairs], dtype=np.int64)
+        self.n = 0
+        self.ints = np.zeros((capacity, len(ints)), dtype=np.int64)
+        self.floats = np.zeros((capacity, len(floats)))
+        self.sites = np.zeros((capacity, len(sites)), dtype=np.int64)
+        self._m, self._p = m, p
+
+    def _grow(self) -> None:
+        for block in ("ints", "floats", "sites"):
+            old = getattr(self, block)
+            setattr(self, block, np.concatenate([old, np.zeros_like(old)], axis=0))
+
+    def collect(self, model) -> None:
+        """Record the model's state and today's tallies as the next row."""
+        if self.n == len(self.ints):
+            self._grow()
+        w = model.world
+        row = self.n
+        mil = self.militias
+        r = w.recruits
+        today = w.today
+        out = self.ints[row]
+        n_f, m = len(self.faction_names), self._m
+        out[:n_f] = w.fighters_by_faction()
+        wounded = r.faction[(r.status == RecruitStatus.WOUNDED) & (r.faction >= 0)]
+        out[n_f : n_f + m] = np.bincount(wounded, minlength=n_f)[mil]
+        k = n_f + m
+        for counts in (today.joined, today.desertions, today.killed, today.wounded):
+            out[k : k + m] = counts[mil]
+            k += m
+        d = len(self._a)
+        out[k : k + d] = today.defections[self._a, self._b]
+        k += d
+        for name in DAILY_TALLIES:
+            out[k] = getattr(today, name)
+            k += 1
+        out = self.floats[row]
+        held = np.bincount((w.control[self.passable] + 2).reshape(-1), minlength=n_f + 2)
+        out[:m] = held[mil + 2] / self.n_passable
+        out[m : 2 * m] = w.budget[mil]
+        out[2 * m : 3 * m] = w.arrears[mil]
+        out[3 * m : 4 * m] = (w.salary * w.pay_ratio)[mil]
+        out[4 * m : 5 * m] = w.salary[mil]
+        out[5 * m : 6 * m] = w.hiring[mil]
+        k = 6 * m
+        out[k] = held[CONTESTED + 2] / self.n_passable
+        k += 1
+        p = self._p
+        out[k : k + p] = w.tension[self._pa, self._pb]
+        k += p
+        for a, b in self.pairs:
+            out[k] = model.calm(a, b)
+            k += 1
+        la = self.n_tribes * m
+        out[k : k + la] = w.alignment[:, mil].reshape(-1)
+        k += la
+        if self.insurgent:
+            out[k] = w.insurgent_cells
+        self.sites[row] = w.site_control
+        self.n += 1
+
+    def _label(self, code: int) -> str:
+        if code >= 0:
+            return self.faction_names[code]
+        return CONTROL_LABEL_CONTESTED if code == CONTESTED else CONTROL_LABEL_NONE
+
+    def column(self, name: str):
+        """(T,) recorded values of one column: an int64 or float64 array, or a list of control labels."""
+        block, i = self._where[name]
+        if block == "int":
+            return self.ints[: self.n, i]
+        if block == "float":
+            return self.floats[: self.n, i]
+        return [self._label(int(c)) for c in self.sites[: self.n, i]]
+
+    @property
+    def model_vars(self) -> dict[str, RecordedColumn]:
+        """Column name -> its values so far, as the DataCollector's `model_vars` (read-only)."""
+        return {name: RecordedColumn(self, name) for name in self.columns}
+
+    def get_model_vars_dataframe(self) -> pd.DataFrame:
+        """One row per recorded step (index 0..T-1), one column per figure, as the DataCollector's table."""
+        import pandas as pd  # only where a table is made: the model itself does not need pandas
+
+        data = {}
+        for name in self.columns:
+            values = self.column(name)
+            data[name] = values.copy() if isinstance(values, np.ndarray) else values
+        return pd.DataFrame(data)
