@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from sim.world import CONTESTED, RecruitStatus
+from sim.world import CONTESTED, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
 CONTROL_LABEL_NONE = "none"
@@ -28,7 +28,7 @@ def fighters(model, f: int) -> int:
 def wounded_now(model, f: int) -> int:
     """Members of faction f currently wounded."""
     r = model.recruits
-    return int(np.count_nonzero((r.faction == f) & (r.status == RecruitStatus.WOUNDED)))
+    return int(np.count_nonzero((r.faction == f) & (r.status == WOUNDED)))
 
 
 def territory_share(model, f: int) -> float:
@@ -285,7 +285,7 @@ class Recorder:
         out = self.ints[row]
         n_f, m = len(self.faction_names), self._m
         out[:n_f] = w.fighters_by_faction()
-        wounded = r.faction[(r.status == RecruitStatus.WOUNDED) & (r.faction >= 0)]
+        wounded = r.faction[(r.status == WOUNDED) & (r.faction >= 0)]
         out[n_f : n_f + m] = np.bincount(wounded, minlength=n_f)[mil]
         k = n_f + m
         for counts in (today.joined, today.desertions, today.killed, today.wounded):
@@ -341,8 +341,8 @@ class Recorder:
         """Column name -> its values so far, as the DataCollector's `model_vars` (read-only)."""
         return {name: RecordedColumn(self, name) for name in self.columns}
 
-    def get_model_vars_dataframe(self) -> pd.DataFrame:
-        """One row per recorded step (index 0..T-1), one column per figure, as the DataCollector's table."""
+    def get_model_vars_dataframe(self):
+        """A pandas DataFrame, one row per recorded step (index 0..T-1) and column per figure, as Mesa's."""
         import pandas as pd  # only where a table is made: the model itself does not need pandas
 
         data = {}

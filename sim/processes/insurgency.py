@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.processes.casualties import inflict
 from sim.schema import Rules
-from sim.world import CONTESTED, RecruitStatus, World
+from sim.world import CONTESTED, FIT, World
 
 
 def insurgent_growth(
@@ -83,7 +83,7 @@ class TargetPicker:
         """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
         a, b = self.groups.get((f, flat), (0, 0))
         rows = self.rows[a:b]
-        return rows[(recruits.status[rows] == RecruitStatus.FIT) & (recruits.post[rows] == flat)]
+        return rows[(recruits.status[rows] == FIT) & (recruits.post[rows] == flat)]
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:

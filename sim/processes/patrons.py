@@ -39,19 +39,21 @@ def arms_multiplier(world: World) -> np.ndarray:
     return mult
 
 
-def funding_today(world: World, f: int) -> float:
+def funding_today(world: World, f: int, fighters: int | None = None) -> float:
     """Patron funding reaching faction f today (USD/day).
 
     Base funding times (1 + top-up), where the top-up answers the client's losses
     (`funding_topup`); the share `supply_funding_share` of it travels the supply route and
-    is lost while the route is closed.
+    is lost while the route is closed. `fighters`: f's fit fighters now, if the caller has
+    counted them (`World.fighters_by_faction`); counted here otherwise.
     """
     name = world.patron_of[f]
     if name is None:
         return 0.0
     patron = world.config.patrons[name]
     lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
-    topup = funding_topup(world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
+    fighters = world.n_fighters(f) if fighters is None else int(fighters)
+    topup = funding_topup(fighters, world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
     return patron.funding_usd_day * (1.0 + topup) * (1.0 - lost)
 
 

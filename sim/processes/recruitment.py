@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.schema import Rules
-from sim.world import DAYS_PER_YEAR, RecruitStatus, World
+from sim.world import DAYS_PER_YEAR, FIT, World
 
 
 def logit_choice(utilities: np.ndarray, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -156,7 +156,7 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
-    fit = r.status == RecruitStatus.FIT
+    fit = r.status == FIT
     reconsider = np.flatnonzero(fit & (rng.random(len(r)) < rules.recruitment.p_reconsider))
     if len(reconsider) == 0:
         return

@@ -59,14 +59,15 @@ def update_alignment(
 
 def town_control_shares(world: World) -> np.ndarray:
     """(L, F) share of each tribe's town cells that each faction controls."""
-    n_t = len(world.tribe_names)
-    control_share = np.zeros((n_t, world.n_factions))
+    n_t, n_f = len(world.tribe_names), world.n_factions
+    control_share = np.zeros((n_t, n_f))
     flat_control = world.control.reshape(-1)
     for t, cells in enumerate(world.tribe_town_cells):
         if len(cells):
-            held = flat_control[cells]
-            for f in range(world.n_factions):
-                control_share[t, f] = np.mean(held == f)
+            # Cells held by each faction (codes below 0, NONE and CONTESTED, shifted out of the way),
+            # over the tribe's cells: the same float as the mean of (held == f).
+            held = np.bincount(flat_control[cells] + 2, minlength=n_f + 2)[2 : n_f + 2]
+            control_share[t] = held / len(cells)
     return control_share
 
 
