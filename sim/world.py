@@ -167,6 +167,7 @@ class World:
         # Quantities derived from slowly changing state (headquarters, bases), each kept with
         # the state it was computed from and recomputed when that differs: name -> (key, value).
         self.derived: dict[str, tuple] = {}
+        self.site_flat = self.geo.site_flat  # (S,) flat cell of each site (`Geography.site_flat`, computed once)
 
     # --- derived quantities
 
@@ -191,7 +192,7 @@ class World:
                 bases.append(list(dict.fromkeys([*self.hq_sites[f], *held])))
             n_s = len(self.geo.site_names)
             distance = np.full((self.n_factions, n_s), np.inf)
-            site_flat = self.geo.site_flat
+            site_flat = self.site_flat
             to_sites = self.site_distance[:, site_flat]  # (S, S)
             is_base = np.zeros((self.n_factions, n_s), dtype=bool)
             for f, b in enumerate(bases):
@@ -240,12 +241,12 @@ class World:
 
     def site_shares(self) -> np.ndarray:
         """(F, S) each faction's share of the influence on each site's cell."""
-        return self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat]
+        return self.share.reshape(self.n_factions, -1)[:, self.site_flat]
 
     def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
         """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
         r = self.recruits
-        rows = np.flatnonzero((r.faction == f) & r.on_post(self.day))
+        rows = ((r.faction == f) & r.on_post(self.day)).nonzero()[0]
         pr, pc = np.divmod(r.post[rows], self.geo.width)
         cr, cc = divmod(flat, self.geo.width)
         close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)

@@ -97,7 +97,8 @@ def control_map(
     """
     share = rival_shares(influence, hostile)
     leader = influence.argmax(axis=0)
-    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    n_cells = leader.size
+    leader_share = share.reshape(len(share), n_cells)[leader.reshape(-1), np.arange(n_cells)].reshape(leader.shape)
     control = np.where(leader_share >= threshold, leader, CONTESTED)
     control = np.where(influence.sum(axis=0) >= max(min_influence, 1e-12), control, NONE)
     return control.astype(np.int64), share
@@ -183,8 +184,8 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )
-    new_site_control = world.control.reshape(-1)[world.geo.site_flat]
+    new_site_control = world.control.reshape(-1)[world.site_flat]
     if not initial:
-        for s in np.flatnonzero(new_site_control != world.site_control):
+        for s in (new_site_control != world.site_control).nonzero()[0]:
             world.first_control_change.setdefault(world.geo.site_names[s], world.day)
     world.site_control = new_site_control

@@ -157,7 +157,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
     fit = r.status == FIT
-    reconsider = np.flatnonzero(fit & (rng.random(len(r)) < rules.recruitment.p_reconsider))
+    reconsider = (fit & (rng.random(len(r)) < rules.recruitment.p_reconsider)).nonzero()[0]
     if len(reconsider) == 0:
         return
     u, available = utilities(world, rules, reconsider)
@@ -169,10 +169,11 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     r.joined_step[rows] = world.day
     r.post[rows] = -1  # deserters leave their post; the others are posted by deployment
     t = world.today
-    np.add.at(t.joined, new[(old < 0) & (new >= 0)], 1)
-    np.add.at(t.desertions, old[(old >= 0) & (new < 0)], 1)
+    n_f = world.n_factions
+    t.joined += np.bincount(new[(old < 0) & (new >= 0)], minlength=n_f)
+    t.desertions += np.bincount(old[(old >= 0) & (new < 0)], minlength=n_f)
     switch = (old >= 0) & (new >= 0)
-    np.add.at(t.defections, (old[switch], new[switch]), 1)
+    t.defections += np.bincount(old[switch] * n_f + new[switch], minlength=n_f * n_f).reshape(n_f, n_f)
     for a, b in zip(*np.nonzero(t.defections)):
         world.event(
             "defection",

@@ -78,9 +78,10 @@ def town_presence_shares(world: World) -> np.ndarray:
     flat = world.influence.reshape(world.n_factions, -1)
     for t, cells in enumerate(world.tribe_town_cells):
         if len(cells):
-            total = flat[:, cells].sum()
+            on_cells = flat[:, cells]
+            total = on_cells.sum()
             if total > 0:
-                out[t] = flat[:, cells].sum(axis=1) / total
+                out[t] = on_cells.sum(axis=1) / total
     return out
 
 
