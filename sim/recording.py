@@ -225,48 +225,66 @@ class Recorder:
         names = list(model.faction_names)
         n_f = len(names)
         militias = [f for f in range(n_f) if model.is_militia[f]]
-        self.militias = np.array(militias, dtype=np.int64)
         self.pairs = [(a, b) for a, b in model.hostile_pairs if model.is_militia[a] and model.is_militia[b]]
-        self.defection_pairs = [(a, b) for a in militias for b in militias if a != b]
-        self.n_tribes = len(model.tribe_names)
         self.insurgent = model.insurgent is not None
         self.faction_names = names
         self.n_passable = max(int(np.count_nonzero(model.geo.passable)), 1)
         self.passable = np.asarray(model.geo.passable, dtype=bool)
-        self.n_sites = len(model.geo.site_names)
-        m, p = len(militias), len(self.pairs)
-        # Source order of each block (the order `collect` writes a row in).
-        ints = [f"fighters.{n}" for n in names]
-        for head in ("wounded_now", "joined", "desertions", "killed", "wounded"):
-            ints += [f"{head}.{names[f]}" for f in militias]
-        ints += [f"defections.{names[a]}>{names[b]}" for a, b in self.defection_pairs]
-        ints += list(DAILY_TALLIES)
-        floats = []
-        for head in ("territory", "budget", "arrears", "salary", "salary_offered", "hiring"):
-            floats += [f"{head}.{names[f]}" for f in militias]
-        floats.append("territory.contested")
-        floats += [f"tension.{names[a]}~{names[b]}" for a, b in self.pairs]
-        floats += [f"calm.{names[a]}~{names[b]}" for a, b in self.pairs]
-        floats += [f"alignment.{tribe}.{names[f]}" for tribe in model.tribe_names for f in militias]
+        # Each step gathers the int and the float figures from one vector each (`collect`):
+        # ints  [fighters (F), wounded now (F), joined, desertions, killed, wounded (F each),
+        #        defections (F x F, from x to), daily tallies]
+        # floats [cells held by CONTESTED, NONE, 0..F-1 over passable cells (F + 2), budget,
+        #        arrears, effective salary, offered salary, hiring (F each), tension (F x F),
+        #        calm (one per pair), alignment (L x F), insurgent cells (if any)]
+        # Column -> (block, position in its vector); the block's columns are stored in that order.
+        where: dict[str, tuple[str, int]] = {}
+        for f, name in enumerate(names):
+            where[f"fighters.{name}"] = ("int", f)
+        heads = ("wounded_now", "joined", "desertions", "killed", "wounded")
+        for k, head in enumerate(heads, start=1):
+            for f in militias:
+                where[f"{head}.{names[f]}"] = ("int", k * n_f + f)
+        for a in militias:
+            for b in militias:
+                if a != b:
+                    where[f"defections.{names[a]}>{names[b]}"] = ("int", 6 * n_f + a * n_f + b)
+        for i, name in enumerate(DAILY_TALLIES):
+            where[name] = ("int", 6 * n_f + n_f * n_f + i)
+        for f in militias:
+            where[f"territory.{names[f]}"] = ("float", f + 2)
+        where["territory.contested"] = ("float", CONTESTED + 2)
+        for k, head in enumerate(("budget", "arrears", "salary", "salary_offered", "hiring")):
+            for f in militias:
+                where[f"{head}.{names[f]}"] = ("float", n_f + 2 + k * n_f + f)
+        k = 6 * n_f + 2
+        for a, b in self.pairs:
+            where[f"tension.{names[a]}~{names[b]}"] = ("float", k + a * n_f + b)
+        k += n_f * n_f
+        for i, (a, b) in enumerate(self.pairs):
+            where[f"calm.{names[a]}~{names[b]}"] = ("float", k + i)
+        k += len(self.pairs)
+        for t, tribe in enumerate(model.tribe_names):
+            for f in militias:
+                where[f"alignment.{tribe}.{names[f]}"] = ("float", k + t * n_f + f)
+        k += len(model.tribe_names) * n_f
         if self.insurgent:
-            floats.append("insurgent_cells")
-        sites = [f"control.{site}" for site in model.geo.site_names]
-        self._where = {name: ("int", i) for i, name in enumerate(ints)}
-        self._where.update({name: ("float", i) for i, name in enumerate(floats)})
-        self._where.update({name: ("site", i) for i, name in enumerate(sites)})
+            where["insurgent_cells"] = ("float", k)
+        for s, site in enumerate(model.geo.site_names):
+            where[f"control.{site}"] = ("site", s)
         # Column order: that of build_reporters (the DataCollector's table).
         self.columns = list(build_reporters(model))
-        if sorted(self.columns) != sorted(self._where):
+        if sorted(self.columns) != sorted(where):
             raise AssertionError("Recorder and build_reporters record different columns")  # a programming error
-        self._a = np.array([a for a, _ in self.defection_pairs], dtype=np.int64)
-        self._b = np.array([b for _, b in self.defection_pairs], dtype=np.int64)
-        self._pa = np.array([a for a, _ in self.pairs], dtype=np.int64)
-        self._pb = np.array([b for _, b in self.pairs], dtype=np.int64)
+        self._gather = {}
+        self._where = {}
+        for block in ("int", "float", "site"):
+            mine = [c for c in self.columns if where[c][0] == block]
+            self._gather[block] = np.array([where[c][1] for c in mine], dtype=np.int64)
+            self._where.update({c: (block, i) for i, c in enumerate(mine)})
         self.n = 0
-        self.ints = np.zeros((capacity, len(ints)), dtype=np.int64)
-        self.floats = np.zeros((capacity, len(floats)))
-        self.sites = np.zeros((capacity, len(sites)), dtype=np.int64)
-        self._m, self._p = m, p
+        self.ints = np.zeros((capacity, len(self._gather["int"])), dtype=np.int64)
+        self.floats = np.zeros((capacity, len(self._gather["float"])))
+        self.sites = np.zeros((capacity, len(self._gather["site"])), dtype=np.int64)
 
     def _grow(self) -> None:
         for block in ("ints", "floats", "sites"):
@@ -278,48 +296,44 @@ class Recorder:
         if self.n == len(self.ints):
             self._grow()
         w = model.world
-        row = self.n
-        mil = self.militias
         r = w.recruits
         today = w.today
-        out = self.ints[row]
-        n_f, m = len(self.faction_names), self._m
-        out[:n_f] = w.fighters_by_faction()
-        wounded = r.faction[(r.status == WOUNDED) & (r.faction >= 0)]
-        out[n_f : n_f + m] = np.bincount(wounded, minlength=n_f)[mil]
-        k = n_f + m
-        for counts in (today.joined, today.desertions, today.killed, today.wounded):
-            out[k : k + m] = counts[mil]
-            k += m
-        d = len(self._a)
-        out[k : k + d] = today.defections[self._a, self._b]
-        k += d
-        for name in DAILY_TALLIES:
-            out[k] = getattr(today, name)
-            k += 1
-        out = self.floats[row]
+        n_f = len(self.faction_names)
+        wounded_now = np.bincount((r.faction + 1) * (r.status == WOUNDED), minlength=n_f + 1)[1:]
+        tallies = [getattr(today, name) for name in DAILY_TALLIES]
+        ints = np.concatenate(
+            [
+                w.fighters_by_faction(),
+                wounded_now,
+                today.joined,
+                today.desertions,
+                today.killed,
+                today.wounded,
+                today.defections.reshape(-1),
+                np.array(tallies, dtype=np.int64),
+            ]
+        )
+        self.ints[self.n] = ints[self._gather["int"]]
         held = np.bincount((w.control[self.passable] + 2).reshape(-1), minlength=n_f + 2)
-        out[:m] = held[mil + 2] / self.n_passable
-        out[m : 2 * m] = w.budget[mil]
-        out[2 * m : 3 * m] = w.arrears[mil]
-        out[3 * m : 4 * m] = (w.salary * w.pay_ratio)[mil]
-        out[4 * m : 5 * m] = w.salary[mil]
-        out[5 * m : 6 * m] = w.hiring[mil]
-        k = 6 * m
-        out[k] = held[CONTESTED + 2] / self.n_passable
-        k += 1
-        p = self._p
-        out[k : k + p] = w.tension[self._pa, self._pb]
-        k += p
-        for a, b in self.pairs:
-            out[k] = model.calm(a, b)
-            k += 1
-        la = self.n_tribes * m
-        out[k : k + la] = w.alignment[:, mil].reshape(-1)
-        k += la
+        extra = [model.calm(a, b) for a, b in self.pairs]
         if self.insurgent:
-            out[k] = w.insurgent_cells
-        self.sites[row] = w.site_control
+            extra.append(w.insurgent_cells)
+        floats = np.concatenate(
+            [
+                held / self.n_passable,
+                w.budget,
+                w.arrears,
+                w.salary * w.pay_ratio,
+                w.salary,
+                w.hiring,
+                w.tension.reshape(-1),
+                np.array(extra[: len(self.pairs)], dtype=float),
+                w.alignment.reshape(-1),
+                np.array(extra[len(self.pairs) :], dtype=float),
+            ]
+        )
+        self.floats[self.n] = floats[self._gather["float"]]
+        self.sites[self.n] = w.site_control[self._gather["site"]]
         self.n += 1
 
     def _label(self, code: int) -> str:
