@@ -76,6 +76,5 @@ def remember_losses(world: World, rules: Rules) -> None:
     """
     memory = rules.recruitment.risk_memory_days
     counts = world.fighters_by_faction() + world.today.killed
-    for f in range(world.n_factions):
-        rate = world.today.killed[f] / max(counts[f], 1)
-        world.death_risk[f] += (rate - world.death_risk[f]) / memory
+    rate = world.today.killed / np.maximum(counts, 1)
+    world.death_risk += (rate - world.death_risk) / memory

@@ -47,7 +47,19 @@ def insurgent_growth(
     grown = (
         cells * (1.0 - decay) + base + per_clash * n_clashes + per_casualty * n_casualties + per_contested * n_contested
     )
-    return float(np.clip(grown, 0.0, max_cells))
+    return clip_scalar(float(grown), 0.0, max_cells)
+
+
+def clip_scalar(x: float, low: float, high: float) -> float:
+    """`float(np.clip(x, low, high))` for one float, without numpy's per-call set-up.
+
+    As numpy's clip: NaN stays NaN, the lower bound is applied first, and a bound replaces
+    x unless x is strictly inside it (so clip(-0.0, 0.0, h) is +0.0, as numpy gives).
+    """
+    if x != x:
+        return x
+    x = x if x > low else float(low)
+    return x if x < high else float(high)
 
 
 class TargetPicker:

@@ -95,7 +95,8 @@ def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scal
 
 def annual_risk(daily_rate: np.ndarray) -> np.ndarray:
     """Annual death risk 1 - (1 - daily)^365 of a daily death rate (both shares of fighters)."""
-    return 1.0 - (1.0 - np.clip(daily_rate, 0.0, 1.0)) ** DAYS_PER_YEAR
+    # np.minimum(np.maximum(.)) is np.clip here (the sign of a zero, where they differ, cannot change 1 - x).
+    return 1.0 - (1.0 - np.minimum(np.maximum(daily_rate, 0.0), 1.0)) ** DAYS_PER_YEAR
 
 
 def choice_probabilities(utilities: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     )
     # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
     # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
-    hiring_term = np.log(np.clip(world.hiring, 1e-12, 1.0))
+    hiring_term = np.log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
     u[:, 1:] += hiring_term[None, :]
     if len(world.alignment):
         has_tribe = tribe >= 0

@@ -60,15 +60,15 @@ def update_alignment(
 def town_control_shares(world: World) -> np.ndarray:
     """(L, F) share of each tribe's town cells that each faction controls."""
     n_t, n_f = len(world.tribe_names), world.n_factions
-    control_share = np.zeros((n_t, n_f))
-    flat_control = world.control.reshape(-1)
-    for t, cells in enumerate(world.tribe_town_cells):
-        if len(cells):
-            # Cells held by each faction (codes below 0, NONE and CONTESTED, shifted out of the way),
-            # over the tribe's cells: the same float as the mean of (held == f).
-            held = np.bincount(flat_control[cells] + 2, minlength=n_f + 2)[2 : n_f + 2]
-            control_share[t] = held / len(cells)
-    return control_share
+    cells = world.tribe_town_cells
+    tribe_of_cell = np.repeat(np.arange(n_t), [len(c) for c in cells])
+    all_cells = np.concatenate(cells) if n_t else np.zeros(0, dtype=np.int64)
+    # Cells each tribe sees held by each faction (codes NONE and CONTESTED shifted below 0..F-1),
+    # over its number of cells: the same float as the mean of (held == f).
+    codes = tribe_of_cell * (n_f + 2) + world.control.reshape(-1)[all_cells] + 2
+    held = np.bincount(codes, minlength=n_t * (n_f + 2)).reshape(n_t, n_f + 2)[:, 2:]
+    n_cells = np.array([len(c) for c in cells], dtype=float).reshape(n_t, 1)
+    return np.divide(held, n_cells, out=np.zeros((n_t, n_f)), where=n_cells > 0)
 
 
 def town_presence_shares(world: World) -> np.ndarray:
