@@ -53,13 +53,11 @@ def insurgent_growth(
 def clip_scalar(x: float, low: float, high: float) -> float:
     """`float(np.clip(x, low, high))` for one float, without numpy's per-call set-up.
 
-    As numpy's clip: NaN stays NaN, the lower bound is applied first, and a bound replaces
-    x unless x is strictly inside it (so clip(-0.0, 0.0, h) is +0.0, as numpy gives).
+    As numpy's clip: a bound replaces x only where x lies strictly beyond it (so -0.0 stays
+    -0.0 at a bound of 0.0), and NaN stays NaN (tests/test_fast_paths.py compares them).
     """
-    if x != x:
-        return x
-    x = x if x > low else float(low)
-    return x if x < high else float(high)
+    x = float(low) if x < low else x
+    return float(high) if x > high else x
 
 
 class TargetPicker:
