@@ -144,3 +144,34 @@ def test_bases_and_headquarters_follow_a_new_headquarters():
     row, col = divmod(int(world.geo.site_flat[new_site]), world.geo.width)
     assert hq[f, row, col] >= 1.0
     assert not hq.flags.writeable
+
+
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_control_map_leader_is_numpys_argmax(seed, with_nan):
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 6), rng.integers(1, 12), rng.integers(1, 12)
+    # Whole numbers and zeros make ties common (the first faction wins them, as with argmax).
+    layers = rng.integers(0, 3, (f, h, w)).astype(float) * (rng.random((f, h, w)) < 0.7)
+    if with_nan:
+        layers[rng.integers(f), rng.integers(h), rng.integers(w)] = np.nan
+    hostile = rng.random((f, f)) < 0.5
+    hostile = hostile | hostile.T
+    np.fill_diagonal(hostile, False)
+    with np.errstate(invalid="ignore"):
+        control, share = influence.control_map(layers, hostile, 0.6, 0.5)
+    leader = layers.argmax(axis=0)
+    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    expected = np.where(leader_share >= 0.6, leader, CONTESTED)
+    with np.errstate(invalid="ignore"):
+        expected = np.where(layers.sum(axis=0) >= 0.5, expected, -1)
+    assert np.array_equal(control, expected) and control.dtype == np.int64
+
+
+def test_presence_counts_posted_fighters_by_faction_and_cell(busy_model):
+    world, rules = busy_model.world, busy_model.rules
+    influence.presence(world, rules)
+    r = world.recruits
+    on_post = r.on_post(world.day)
+    expected = np.zeros_like(world.fighter_counts)
+    np.add.at(expected.reshape(world.n_factions, -1), (r.faction[on_post], r.post[on_post]), 1)
+    assert np.array_equal(world.fighter_counts, expected) and world.fighter_counts.sum() > 0

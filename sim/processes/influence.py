@@ -96,12 +96,24 @@ def control_map(
     below `min_influence`.
     """
     share = rival_shares(influence, hostile)
-    leader = influence.argmax(axis=0)
-    n_cells = leader.size
-    leader_share = share.reshape(len(share), n_cells)[leader.reshape(-1), np.arange(n_cells)].reshape(leader.shape)
+    total = influence.sum(axis=0)
+    if len(influence) and np.isfinite(total).all():
+        # argmax over factions (the first on a tie) one faction layer at a time, carrying the
+        # leader's share along: the same leader as argmax for finite influence, and cheaper
+        # than a strided reduction over the faction axis.
+        leader = np.zeros(total.shape, dtype=np.int64)
+        best, leader_share = influence[0], share[0]
+        for f in range(1, len(influence)):
+            better = influence[f] > best
+            leader[better] = f
+            best = np.where(better, influence[f], best)
+            leader_share = np.where(better, share[f], leader_share)
+    else:  # NaN or inf somewhere (never from finite presence): numpy's own argmax rules
+        leader = influence.argmax(axis=0)
+        leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
     control = np.where(leader_share >= threshold, leader, CONTESTED)
-    control = np.where(influence.sum(axis=0) >= max(min_influence, 1e-12), control, NONE)
-    return control.astype(np.int64), share
+    control = np.where(total >= max(min_influence, 1e-12), control, NONE)
+    return control.astype(np.int64, copy=False), share
 
 
 def hold_top_up(
@@ -146,8 +158,11 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     r = world.recruits
     fighting = r.on_post(world.day)
     n_f, n_cells = world.n_factions, world.geo.n_cells
-    flat_index = r.faction[fighting] * n_cells + r.post[fighting]
-    counts = np.bincount(flat_index, minlength=n_f * n_cells).reshape(n_f, world.geo.height, world.geo.width)
+    # Each fighter's (faction, cell) bin; everyone else goes to one extra bin, dropped (cheaper than
+    # selecting the fighters' rows first).
+    flat_index = np.where(fighting, r.faction * n_cells + r.post, n_f * n_cells)
+    counts = np.bincount(flat_index, minlength=n_f * n_cells + 1)[: n_f * n_cells]
+    counts = counts.reshape(n_f, world.geo.height, world.geo.width)
     world.fighter_counts = counts
     total = counts * arms_multiplier(world)[:, None, None]
     return total + headquarters_presence(world, rules.deployment.hq_influence)
