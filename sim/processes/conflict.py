@@ -53,7 +53,7 @@ def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
     # The two 1-D filters `ndimage.uniform_filter(x, size=(1, size, size), mode="constant")`
     # runs (rows, then columns, into one output array), without its per-call set-up.
     values = counts.astype(float)
-    out = np.zeros_like(values)
+    out = np.empty_like(values)  # every entry is written by the first filter
     ndimage.uniform_filter1d(values, size, axis=1, output=out, mode="constant", cval=0.0)
     ndimage.uniform_filter1d(out, size, axis=2, output=out, mode="constant", cval=0.0)
     return out * size * size

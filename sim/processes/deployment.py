@@ -120,9 +120,8 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     """Post unposted fighters and today's movers (draws: who moves, sites, scatter); set their arrival day."""
     r = world.recruits
     geo = world.geo
-    fighting = r.fighting()
-    unposted = fighting & (r.post < 0)
-    moving = unposted | (fighting & (rng.random(len(r)) < rules.deployment.p_redeploy))
+    # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone).
+    moving = r.fighting() & ((r.post < 0) | (rng.random(len(r)) < rules.deployment.p_redeploy))
     rows = moving.nonzero()[0]
     if not len(rows):
         return
@@ -145,21 +144,20 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     dr = rng.integers(-k, k + 1, size=len(rows))
     dc = rng.integers(-k, k + 1, size=len(rows))
     # Clipped to the grid (integers: the same as np.clip, without its per-call checks).
-    pr = np.minimum(np.maximum(geo.site_rows[sites] + dr, 0), geo.height - 1)
-    pc = np.minimum(np.maximum(geo.site_cols[sites] + dc, 0), geo.width - 1)
+    site_row, site_col = geo.site_rows[sites], geo.site_cols[sites]
+    pr = np.minimum(np.maximum(site_row + dr, 0), geo.height - 1)
+    pc = np.minimum(np.maximum(site_col + dc, 0), geo.width - 1)
     ok = geo.passable[pr, pc]
-    pr = np.where(ok, pr, geo.site_rows[sites])
-    pc = np.where(ok, pc, geo.site_cols[sites])
-    origin = np.where(r.post[rows] >= 0, r.post[rows], r.home[rows])
-    new_post = pr * geo.width + pc
-    r.post[rows] = new_post
+    pr = np.where(ok, pr, site_row)
+    pc = np.where(ok, pc, site_col)
+    old_post = r.post[rows]
+    origin = np.where(old_post >= 0, old_post, r.home[rows])
+    r.post[rows] = pr * geo.width + pc
     if initial:
         r.arrive_step[rows] = world.day
     else:
         # Site-to-origin path length, plus the scatter step from the site to the post.
-        d = world.site_distance[sites, origin] + np.maximum(
-            np.abs(pr - geo.site_rows[sites]), np.abs(pc - geo.site_cols[sites])
-        )
+        d = world.site_distance[sites, origin] + np.maximum(np.abs(pr - site_row), np.abs(pc - site_col))
         r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
 
 

@@ -140,17 +140,19 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     # Switching cost (loyalty) for leaving one's current militia, growing with tenure.
     tenure_years = (world.day - r.joined_step[rows]) / DAYS_PER_YEAR
     leave_cost = rec.switching_cost + rec.loyalty_per_year * tenure_years
-    member = current >= 0
-    u[member] -= leave_cost[member, None]
-    u[member, 1 + current[member]] += leave_cost[member]
-    u[member, 1 + current[member]] -= hiring_term[current[member]]  # members are not re-hired
+    members = (current >= 0).nonzero()[0]  # positions in `rows` of militia members
+    own = 1 + current[members]  # their militia's column
+    leave_members = leave_cost[members]
+    u[members] -= leave_members[:, None]
+    u[members, own] += leave_members
+    u[members, own] -= hiring_term[own - 1]  # members are not re-hired
 
     # Options: civilian life always; a militia when present near home or already joined.
     home_influence = world.influence.reshape(n_f, -1)[:, r.home[rows]].T  # (n, F)
     available = np.zeros_like(u, dtype=bool)
     available[:, 0] = True
     available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
-    available[member, 1 + current[member]] = True
+    available[members, own] = True
     return u, available
 
 
