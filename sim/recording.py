@@ -1,7 +1,11 @@
-"""What the model records each step: one DataCollector reporter per figure.
+"""What the model records each step: one column per figure.
 
-Reporters are module-level functions bound to a faction, site or pair with
-`functools.partial`, so a model (and its collector) pickles for worker processes and Dask.
+`build_reporters` defines the figures as Mesa DataCollector reporters: module-level functions
+bound to a faction, site or pair with `functools.partial` (so a collector pickles for worker
+processes and Dask); Mesa's collector built from them still works (the explorer or a notebook
+may use one). The model itself records with `Recorder`, which computes the same figures for
+all factions, pairs, sites and tribes at once into preallocated arrays and reads like the
+DataCollector (`get_model_vars_dataframe`, `model_vars`): the same table, value for value.
 Column names are `figure.subject`: `fighters.IRGC`, `defections.NDF>IRGC`,
 `tension.IRGC~NDF`, `control.albukamal`. Per-step counts (killed, defections, clashes) are
 the step's own; plots and analyses take cumulative sums where they need them.

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from sim.model import CorridorModel
 from sim.processes import conflict, deployment, influence, tribal_politics
-from sim.processes.insurgency import clip_scalar
+from sim.processes.insurgency import _clip_scalar
 from sim.processes.mediation import calm
 from sim.world import CONTESTED, FIT, WOUNDED
 
@@ -48,7 +48,7 @@ def test_choose_draws_what_generator_choice_draws(seed, n_sites, n_draws):
         weights[-1] = 1.0
     a, b = np.random.default_rng(seed), np.random.default_rng(seed)
     expected = a.choice(n_sites, size=n_draws, p=weights / weights.sum())
-    assert np.array_equal(deployment.choose(weights, b.random(n_draws)), expected)
+    assert np.array_equal(deployment._choose(weights, b.random(n_draws)), expected)
     assert a.random() == b.random()  # the same draws were used
 
 
@@ -75,7 +75,7 @@ def test_neighbourhood_sum_is_the_uniform_filter_bit_for_bit(seed, radius):
 @pytest.mark.parametrize(("low", "high"), [(0.0, 7.0), (-0.0, 7.0), (0.0, 0.0), (-2.0, 1.0)])
 def test_clip_scalar_is_numpys_clip(x, low, high):
     expected = float(np.clip(x, low, high))
-    got = clip_scalar(x, low, high)
+    got = _clip_scalar(x, low, high)
     assert repr(got) == repr(expected)  # the same value, sign of zero and NaN included
 
 
@@ -140,7 +140,7 @@ def test_bases_and_headquarters_follow_a_new_headquarters():
     assert new_site in world.bases(f)
     assert world.headquarters(f)[-1] == int(world.geo.site_flat[new_site])
     assert world.base_distance()[f, new_site] == 0.0 < before[f, new_site]
-    hq = influence.headquarters_presence(world, 1.0)
+    hq = influence._headquarters_presence(world, 1.0)
     row, col = divmod(int(world.geo.site_flat[new_site]), world.geo.width)
     assert hq[f, row, col] >= 1.0
     assert not hq.flags.writeable

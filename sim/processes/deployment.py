@@ -86,7 +86,7 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     return w
 
 
-def choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+def _choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Indices drawn with probability proportional to `weights` (S,), one per uniform draw in [0, 1).
 
     Exactly what `Generator.choice(len(weights), size=len(uniforms), p=weights / weights.sum())`
@@ -128,7 +128,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     weights = posting_weights(world, rules)
     factions = r.faction[rows]
     # Sites per faction, in faction order, each faction's movers in row order: the draws of
-    # `rng.choice(S, size=n_f, p=w_f / w_f.sum())` for each faction in turn (`choose`), one
+    # `rng.choice(S, size=n_f, p=w_f / w_f.sum())` for each faction in turn (`_choose`), one
     # uniform draw per mover (one call of `rng.random` for all of them gives the same numbers).
     counts = np.bincount(factions, minlength=world.n_factions)
     order = np.argsort(factions, kind="stable")
@@ -137,7 +137,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     start = 0
     for f in counts.nonzero()[0]:
         end = start + counts[f]
-        sites[order[start:end]] = choose(weights[f], uniforms[start:end])
+        sites[order[start:end]] = _choose(weights[f], uniforms[start:end])
         start = end
     # Spread posts over the site's cell and its neighbours, on passable ground.
     k = rules.deployment.post_scatter_cells

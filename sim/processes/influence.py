@@ -34,7 +34,7 @@ from sim.schema import Rules
 from sim.world import CONTESTED, NONE, World
 
 
-def gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
+def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
     """The 1-D Gaussian kernel `scipy.ndimage.gaussian_filter` uses (radius int(truncate sigma + 0.5)), reversed.
 
     Read off the filter's response to a unit impulse, which is the kernel exactly (each
@@ -67,7 +67,7 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     if not sigma_cells > 1e-15:  # the filter skips such axes (copies the input): leave it to the filter
         sigma = (0, sigma_cells, sigma_cells)
         return ndimage.gaussian_filter(presence, sigma=sigma, mode="constant", truncate=truncate) * passable
-    weights = gaussian_weights(sigma_cells, truncate)
+    weights = _gaussian_weights(sigma_cells, truncate)
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
@@ -165,10 +165,10 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     counts = counts.reshape(n_f, world.geo.height, world.geo.width)
     world.fighter_counts = counts
     total = counts * arms_multiplier(world)[:, None, None]
-    return total + headquarters_presence(world, rules.deployment.hq_influence)
+    return total + _headquarters_presence(world, rules.deployment.hq_influence)
 
 
-def headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
+def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
     """(F, H, W) `hq_influence` at each headquarters' cell (added up where several share one); read-only.
 
     Kept until a headquarters opens or `hq_influence` changes.

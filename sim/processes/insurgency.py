@@ -47,10 +47,10 @@ def insurgent_growth(
     grown = (
         cells * (1.0 - decay) + base + per_clash * n_clashes + per_casualty * n_casualties + per_contested * n_contested
     )
-    return clip_scalar(float(grown), 0.0, max_cells)
+    return _clip_scalar(float(grown), 0.0, max_cells)
 
 
-def clip_scalar(x: float, low: float, high: float) -> float:
+def _clip_scalar(x: float, low: float, high: float) -> float:
     """`float(np.clip(x, low, high))` for one float, without numpy's per-call set-up.
 
     As numpy's clip: a bound replaces x only where x lies strictly beyond it (so -0.0 stays
