@@ -1,9 +1,9 @@
 """CorridorModel: the Mesa face of one run.
 
 The model builds the world state (`sim.world.build_world`), owns the run's named random
-streams and the DataCollector, creates the Mesa agents (views onto the world state, for
-Mesa tools and the browser explorer), and each step (one day) calls the processes of
-`sim.processes` in ODD order (docs/ODD.md §3):
+streams and the recorder (`sim.recording.Recorder`, read like Mesa's DataCollector), creates
+the Mesa agents (views onto the world state, for Mesa tools and the browser explorer), and
+each step (one day) calls the processes of `sim.processes` in ODD order (docs/ODD.md §3):
 
     recover wounded -> strategy (salary reviews) -> economy -> tribal politics -> recruitment -> deployment -> influence
     -> tension, looting and clashes -> mediation -> spill-over between theatres -> insurgency
@@ -33,7 +33,7 @@ from sim.processes import (
     strategy,
     tribal_politics,
 )
-from sim.recording import build_reporters
+from sim.recording import Recorder
 from sim.schema import Scenario
 from sim.seeding import RandomStreams
 from sim.world import DailyTally, World, build_world
@@ -119,7 +119,7 @@ class CorridorModel(mesa.Model):
         self._build_agents()
         deployment.step(self.world, self.rules, self.streams["deployment"], initial=True)
         influence.step(self.world, self.rules, initial=True)
-        self.datacollector = mesa.DataCollector(model_reporters=build_reporters(self))
+        self.datacollector = Recorder(self, capacity=config.steps + 1)
         self.datacollector.collect(self)
 
     def _build_agents(self) -> None:
@@ -156,7 +156,7 @@ class CorridorModel(mesa.Model):
         return self.grid[(flat // self.world.geo.width, flat % self.world.geo.width)]
 
     def step(self) -> None:
-        """One day: the processes in ODD order, then the DataCollector records the day."""
+        """One day: the processes in ODD order, then the recorder records the day."""
         w, rules, streams = self.world, self.rules, self.streams
         w.day = self.steps
         w.today = DailyTally(w.n_factions)

@@ -1,7 +1,11 @@
-"""What the model records each step: one DataCollector reporter per figure.
+"""What the model records each step: one column per figure.
 
-Reporters are module-level functions bound to a faction, site or pair with
-`functools.partial`, so a model (and its collector) pickles for worker processes and Dask.
+`build_reporters` defines the figures as Mesa DataCollector reporters: module-level functions
+bound to a faction, site or pair with `functools.partial` (so a collector pickles for worker
+processes and Dask); Mesa's collector built from them still works (the explorer or a notebook
+may use one). The model itself records with `Recorder`, which computes the same figures for
+all factions, pairs, sites and tribes at once into preallocated arrays and reads like the
+DataCollector (`get_model_vars_dataframe`, `model_vars`): the same table, value for value.
 Column names are `figure.subject`: `fighters.IRGC`, `defections.NDF>IRGC`,
 `tension.IRGC~NDF`, `control.albukamal`. Per-step counts (killed, defections, clashes) are
 the step's own; plots and analyses take cumulative sums where they need them.
@@ -9,11 +13,12 @@ the step's own; plots and analyses take cumulative sums where they need them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
-from sim.world import CONTESTED, RecruitStatus
+from sim.world import CONTESTED, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
 CONTROL_LABEL_NONE = "none"
@@ -27,7 +32,7 @@ def fighters(model, f: int) -> int:
 def wounded_now(model, f: int) -> int:
     """Members of faction f currently wounded."""
     r = model.recruits
-    return int(np.count_nonzero((r.faction == f) & (r.status == RecruitStatus.WOUNDED)))
+    return int(np.count_nonzero((r.faction == f) & (r.status == WOUNDED)))
 
 
 def territory_share(model, f: int) -> float:
@@ -177,3 +182,189 @@ def build_reporters(model) -> dict:
     if model.insurgent is not None:
         reporters["insurgent_cells"] = insurgent_cells
     return reporters
+
+
+class RecordedColumn(Sequence):
+    """One recorded column as a read-only sequence of Python values (the DataCollector's `model_vars[name]`).
+
+    Holds the rows recorded when it was made (later rows are not seen).
+    """
+
+    def __init__(self, recorder: Recorder, name: str):
+        self._recorder = recorder
+        self._block, self._index = recorder._where[name]
+        self._n = recorder.n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _value(self, row: int):
+        rec = self._recorder
+        if self._block == "int":
+            return int(rec.ints[row, self._index])
+        if self._block == "float":
+            return float(rec.floats[row, self._index])
+        return rec._label(int(rec.sites[row, self._index]))
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._value(row) for row in range(self._n)[index]]
+        return self._value(range(self._n)[index])
+
+
+class Recorder:
+    """What `build_reporters` records, written each step into preallocated arrays (one row per step).
+
+    Mesa's DataCollector calls one Python reporter per column and deep-copies every value,
+    each step (~80 calls a step for the baseline); this recorder computes the same figures
+    for all factions, sites, pairs and tribes at once and stores them in three blocks: int64
+    counts (T, n_int), float64 states (T, n_float) and site-control codes (T, S). It reads
+    like the DataCollector: `get_model_vars_dataframe()` gives the same table (same columns,
+    order, dtypes and values; tests/test_recording.py compares them) and `model_vars` maps
+    each column to a read-only sequence of its values. It holds no reference to the model,
+    so a model with its recorder pickles.
+    """
+
+    def __init__(self, model, capacity: int = 512):
+        names = list(model.faction_names)
+        n_f = len(names)
+        militias = [f for f in range(n_f) if model.is_militia[f]]
+        self.pairs = [(a, b) for a, b in model.hostile_pairs if model.is_militia[a] and model.is_militia[b]]
+        self.insurgent = model.insurgent is not None
+        self.faction_names = names
+        self.n_passable = max(int(np.count_nonzero(model.geo.passable)), 1)
+        self.passable = np.asarray(model.geo.passable, dtype=bool)
+        # Each step gathers the int and the float figures from one vector each (`collect`):
+        # ints  [fighters (F), wounded now (F), joined, desertions, killed, wounded (F each),
+        #        defections (F x F, from x to), daily tallies]
+        # floats [cells held by CONTESTED, NONE, 0..F-1 over passable cells (F + 2), budget,
+        #        arrears, effective salary, offered salary, hiring (F each), tension (F x F),
+        #        calm (one per pair), alignment (L x F), insurgent cells (if any)]
+        # Column -> (block, position in its vector); the block's columns are stored in that order.
+        where: dict[str, tuple[str, int]] = {}
+        for f, name in enumerate(names):
+            where[f"fighters.{name}"] = ("int", f)
+        heads = ("wounded_now", "joined", "desertions", "killed", "wounded")
+        for k, head in enumerate(heads, start=1):
+            for f in militias:
+                where[f"{head}.{names[f]}"] = ("int", k * n_f + f)
+        for a in militias:
+            for b in militias:
+                if a != b:
+                    where[f"defections.{names[a]}>{names[b]}"] = ("int", 6 * n_f + a * n_f + b)
+        for i, name in enumerate(DAILY_TALLIES):
+            where[name] = ("int", 6 * n_f + n_f * n_f + i)
+        for f in militias:
+            where[f"territory.{names[f]}"] = ("float", f + 2)
+        where["territory.contested"] = ("float", CONTESTED + 2)
+        for k, head in enumerate(("budget", "arrears", "salary", "salary_offered", "hiring")):
+            for f in militias:
+                where[f"{head}.{names[f]}"] = ("float", n_f + 2 + k * n_f + f)
+        k = 6 * n_f + 2
+        for a, b in self.pairs:
+            where[f"tension.{names[a]}~{names[b]}"] = ("float", k + a * n_f + b)
+        k += n_f * n_f
+        for i, (a, b) in enumerate(self.pairs):
+            where[f"calm.{names[a]}~{names[b]}"] = ("float", k + i)
+        k += len(self.pairs)
+        for t, tribe in enumerate(model.tribe_names):
+            for f in militias:
+                where[f"alignment.{tribe}.{names[f]}"] = ("float", k + t * n_f + f)
+        k += len(model.tribe_names) * n_f
+        if self.insurgent:
+            where["insurgent_cells"] = ("float", k)
+        for s, site in enumerate(model.geo.site_names):
+            where[f"control.{site}"] = ("site", s)
+        # Column order: that of build_reporters (the DataCollector's table).
+        self.columns = list(build_reporters(model))
+        if sorted(self.columns) != sorted(where):
+            raise AssertionError("Recorder and build_reporters record different columns")  # a programming error
+        self._gather = {}
+        self._where = {}
+        for block in ("int", "float", "site"):
+            mine = [c for c in self.columns if where[c][0] == block]
+            self._gather[block] = np.array([where[c][1] for c in mine], dtype=np.int64)
+            self._where.update({c: (block, i) for i, c in enumerate(mine)})
+        self.n = 0
+        self.ints = np.zeros((capacity, len(self._gather["int"])), dtype=np.int64)
+        self.floats = np.zeros((capacity, len(self._gather["float"])))
+        self.sites = np.zeros((capacity, len(self._gather["site"])), dtype=np.int64)
+
+    def _grow(self) -> None:
+        for block in ("ints", "floats", "sites"):
+            old = getattr(self, block)
+            setattr(self, block, np.concatenate([old, np.zeros_like(old)], axis=0))
+
+    def collect(self, model) -> None:
+        """Record the model's state and today's tallies as the next row."""
+        if self.n == len(self.ints):
+            self._grow()
+        w = model.world
+        r = w.recruits
+        today = w.today
+        n_f = len(self.faction_names)
+        wounded_now = np.bincount((r.faction + 1) * (r.status == WOUNDED), minlength=n_f + 1)[1:]
+        tallies = [getattr(today, name) for name in DAILY_TALLIES]
+        ints = np.concatenate(
+            [
+                w.fighters_by_faction(),
+                wounded_now,
+                today.joined,
+                today.desertions,
+                today.killed,
+                today.wounded,
+                today.defections.reshape(-1),
+                np.array(tallies, dtype=np.int64),
+            ]
+        )
+        self.ints[self.n] = ints[self._gather["int"]]
+        held = np.bincount((w.control[self.passable] + 2).reshape(-1), minlength=n_f + 2)
+        extra = [model.calm(a, b) for a, b in self.pairs]
+        if self.insurgent:
+            extra.append(w.insurgent_cells)
+        floats = np.concatenate(
+            [
+                held / self.n_passable,
+                w.budget,
+                w.arrears,
+                w.salary * w.pay_ratio,
+                w.salary,
+                w.hiring,
+                w.tension.reshape(-1),
+                np.array(extra[: len(self.pairs)], dtype=float),
+                w.alignment.reshape(-1),
+                np.array(extra[len(self.pairs) :], dtype=float),
+            ]
+        )
+        self.floats[self.n] = floats[self._gather["float"]]
+        self.sites[self.n] = w.site_control[self._gather["site"]]
+        self.n += 1
+
+    def _label(self, code: int) -> str:
+        if code >= 0:
+            return self.faction_names[code]
+        return CONTROL_LABEL_CONTESTED if code == CONTESTED else CONTROL_LABEL_NONE
+
+    def column(self, name: str):
+        """(T,) recorded values of one column: an int64 or float64 array, or a list of control labels."""
+        block, i = self._where[name]
+        if block == "int":
+            return self.ints[: self.n, i]
+        if block == "float":
+            return self.floats[: self.n, i]
+        return [self._label(int(c)) for c in self.sites[: self.n, i]]
+
+    @property
+    def model_vars(self) -> dict[str, RecordedColumn]:
+        """Column name -> its values so far, as the DataCollector's `model_vars` (read-only)."""
+        return {name: RecordedColumn(self, name) for name in self.columns}
+
+    def get_model_vars_dataframe(self):
+        """A pandas DataFrame, one row per recorded step (index 0..T-1) and column per figure, as Mesa's."""
+        import pandas as pd  # only where a table is made: the model itself does not need pandas
+
+        data = {}
+        for name in self.columns:
+            values = self.column(name)
+            data[name] = values.copy() if isinstance(values, np.ndarray) else values
+        return pd.DataFrame(data)

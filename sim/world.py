@@ -39,6 +39,11 @@ class RecruitStatus(IntEnum):
     KILLED = 2
 
 
+# The same codes as plain ints: comparing an array with a plain int skips the enum's
+# attribute lookup (a Python call each time on Python 3.11), which hot paths do many times a day.
+FIT, WOUNDED, KILLED = int(RecruitStatus.FIT), int(RecruitStatus.WOUNDED), int(RecruitStatus.KILLED)
+
+
 @dataclass
 class RecruitArrays:
     """State of every recruit, one row each (N rows, fixed at model start)."""
@@ -58,7 +63,7 @@ class RecruitArrays:
 
     def fighting(self) -> np.ndarray:
         """(N,) bool mask of fit recruits in a militia."""
-        return (self.faction >= 0) & (self.status == RecruitStatus.FIT)
+        return (self.faction >= 0) & (self.status == FIT)
 
     def on_post(self, day: int) -> np.ndarray:
         """(N,) bool mask of fit militia members standing at their post on `day` (not travelling)."""
@@ -159,6 +164,10 @@ class World:
 
     def __post_init__(self):
         self.today = DailyTally(self.n_factions)
+        # Quantities derived from slowly changing state (headquarters, bases), each kept with
+        # the state it was computed from and recomputed when that differs: name -> (key, value).
+        self.derived: dict[str, tuple] = {}
+        self.site_flat = self.geo.site_flat  # (S,) flat cell of each site (`Geography.site_flat`, computed once)
 
     # --- derived quantities
 
@@ -172,29 +181,53 @@ class World:
         """Hostile pairs of two militias (insurgent attacks are not clashes)."""
         return [(a, b) for a, b in self.hostile_pairs if self.is_militia[a] and self.is_militia[b]]
 
+    def _base_state(self) -> dict:
+        """Bases, base distances and headquarters cells, recomputed only when the headquarters changed."""
+        key = (tuple(tuple(h) for h in self.hq_sites), self.initial_site_control.tobytes())
+        cached = self.derived.get("bases")
+        if cached is None or cached[0] != key:
+            bases = []
+            for f in range(self.n_factions):
+                held = [int(s) for s in np.flatnonzero(self.initial_site_control == f)]
+                bases.append(list(dict.fromkeys([*self.hq_sites[f], *held])))
+            n_s = len(self.geo.site_names)
+            distance = np.full((self.n_factions, n_s), np.inf)
+            site_flat = self.site_flat
+            to_sites = self.site_distance[:, site_flat]  # (S, S)
+            is_base = np.zeros((self.n_factions, n_s), dtype=bool)
+            for f, b in enumerate(bases):
+                if b:
+                    distance[f] = to_sites[b].min(axis=0)
+                    is_base[f, b] = True
+            hq_cells = [[int(site_flat[s]) for s in self.hq_sites[f]] for f in range(self.n_factions)]
+            state = {"bases": bases, "distance": distance, "is_base": is_base, "hq": hq_cells}
+            cached = self.derived["bases"] = (key, state)
+        return cached[1]
+
     def bases(self, f: int) -> list[int]:
         """Site indices of faction f's bases: its headquarters and the sites it held on day 0."""
-        held = [int(s) for s in np.flatnonzero(self.initial_site_control == f)]
-        return list(dict.fromkeys([*self.hq_sites[f], *held]))
+        return list(self._base_state()["bases"][f])
+
+    def is_base(self) -> np.ndarray:
+        """(F, S) bool: whether each site is one of each faction's bases (read-only)."""
+        out = self._base_state()["is_base"].view()
+        out.flags.writeable = False
+        return out
 
     def base_distance(self) -> np.ndarray:
         """(F, S) path distance in cells from each faction's nearest base to each site (inf if it has none)."""
-        out = np.full((self.n_factions, len(self.geo.site_names)), np.inf)
-        to_sites = self.site_distance[:, self.geo.site_flat]  # (S, S)
-        for f in range(self.n_factions):
-            bases = self.bases(f)
-            if bases:
-                out[f] = to_sites[bases].min(axis=0)
-        return out
+        return self._base_state()["distance"].copy()
 
     def headquarters(self, f: int) -> list[int]:
         """Flat cell indices of faction f's headquarters."""
-        return [int(self.geo.site_flat[s]) for s in self.hq_sites[f]]
+        return list(self._base_state()["hq"][f])
 
     def fighters_by_faction(self) -> np.ndarray:
         """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded insurgent cells."""
         r = self.recruits
-        counts = np.bincount(r.faction[r.fighting()], minlength=self.n_factions).astype(np.int64)
+        # Civilians (faction -1) and the unfit land in bin 0 of faction + 1, which is dropped.
+        counts = np.bincount((r.faction + 1) * (r.status == FIT), minlength=self.n_factions + 1)[1:]
+        counts = counts.astype(np.int64)
         if self.insurgent is not None:
             counts[self.insurgent] = int(round(self.insurgent_cells))
         return counts
@@ -204,16 +237,16 @@ class World:
         if f == self.insurgent:
             return int(round(self.insurgent_cells))
         r = self.recruits
-        return int(np.count_nonzero((r.faction == f) & (r.status == RecruitStatus.FIT)))
+        return int(np.count_nonzero((r.faction == f) & (r.status == FIT)))
 
     def site_shares(self) -> np.ndarray:
         """(F, S) each faction's share of the influence on each site's cell."""
-        return self.share.reshape(self.n_factions, -1)[:, self.geo.site_flat]
+        return self.share.reshape(self.n_factions, -1)[:, self.site_flat]
 
     def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
         """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
         r = self.recruits
-        rows = np.flatnonzero((r.faction == f) & r.on_post(self.day))
+        rows = ((r.faction == f) & r.on_post(self.day)).nonzero()[0]
         pr, pc = np.divmod(r.post[rows], self.geo.width)
         cr, cc = divmod(flat, self.geo.width)
         close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)

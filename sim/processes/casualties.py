@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.schema import Rules
-from sim.world import RecruitStatus, World
+from sim.world import FIT, KILLED, WOUNDED, World
 
 
 def split_killed(casualties: int, p_killed: float, rng: np.random.Generator) -> tuple[int, int]:
@@ -47,9 +47,9 @@ def inflict(
     killed_n, _ = split_killed(casualties, rules.clashes.p_killed, rng)
     killed, wounded = hit[:killed_n], hit[killed_n:]
     r = world.recruits
-    r.status[killed] = RecruitStatus.KILLED
+    r.status[killed] = KILLED
     r.post[killed] = -1
-    r.status[wounded] = RecruitStatus.WOUNDED
+    r.status[wounded] = WOUNDED
     r.post[wounded] = -1
     stay = rng.exponential(rules.clashes.recovery_days, size=len(wounded))
     r.recover_step[wounded] = world.day + np.ceil(stay).astype(np.int64)
@@ -65,8 +65,8 @@ def inflict(
 def recover_wounded(world: World) -> None:
     """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
     r = world.recruits
-    back = (r.status == RecruitStatus.WOUNDED) & (r.recover_step <= world.day)
-    r.status[back] = RecruitStatus.FIT
+    back = (r.status == WOUNDED) & (r.recover_step <= world.day)
+    r.status[back] = FIT
 
 
 def remember_losses(world: World, rules: Rules) -> None:
@@ -76,6 +76,5 @@ def remember_losses(world: World, rules: Rules) -> None:
     """
     memory = rules.recruitment.risk_memory_days
     counts = world.fighters_by_faction() + world.today.killed
-    for f in range(world.n_factions):
-        rate = world.today.killed[f] / max(counts[f], 1)
-        world.death_risk[f] += (rate - world.death_risk[f]) / memory
+    rate = world.today.killed / np.maximum(counts, 1)
+    world.death_risk += (rate - world.death_risk) / memory

@@ -50,7 +50,13 @@ def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
     if radius == 0:
         return counts.astype(float)
     size = 2 * radius + 1
-    return ndimage.uniform_filter(counts.astype(float), size=(1, size, size), mode="constant") * size * size
+    # The two 1-D filters `ndimage.uniform_filter(x, size=(1, size, size), mode="constant")`
+    # runs (rows, then columns, into one output array), without its per-call set-up.
+    values = counts.astype(float)
+    out = np.empty_like(values)  # every entry is written by the first filter
+    ndimage.uniform_filter1d(values, size, axis=1, output=out, mode="constant", cval=0.0)
+    ndimage.uniform_filter1d(out, size, axis=2, output=out, mode="constant", cval=0.0)
+    return out * size * size
 
 
 def clash_probability(
@@ -122,7 +128,7 @@ def loot(world: World, rules: Rules, a: int, b: int, both: np.ndarray, rng: np.r
     p = rules.economy.p_looting
     if p == 0:
         return
-    contested_sites = np.flatnonzero(both.reshape(-1)[world.geo.site_flat])
+    contested_sites = both.reshape(-1)[world.site_flat].nonzero()[0]
     for s in contested_sites:
         if rng.random() < p:
             looter, victim = (a, b) if rng.random() < 0.5 else (b, a)  # either side, equally likely
@@ -207,14 +213,17 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     world.tension *= 1.0 - rules.tension.decay_per_day
     near = neighbourhood_sum(world.fighter_counts, cl.radius_cells)
     arms = arms_multiplier(world)
-    site_cells = set(int(x) for x in world.geo.site_flat)
+    site_cells = set(world.site_flat.tolist())
     rival_ground = np.zeros(world.control.shape, dtype=bool)
+    # What `footholds` and `front_cells` compare, for every faction at once (the same booleans).
+    foothold = world.share >= rules.influence.foothold_share
+    enough = near >= cl.min_fighters
     for a, b in world.militia_pairs:
-        both = footholds(world, rules, a, b)
+        both = foothold[a] & foothold[b]
         rival_ground |= both
         world.tension[a, b] += rules.tension.gain_contested * float((world.cell_value * both).sum())
         loot(world, rules, a, b, both, looting_rng)
-        front = front_cells(near, a, b, cl.min_fighters)
+        front = (enough[a] & enough[b]).reshape(-1).nonzero()[0]
         if len(front) == 0:
             continue
         posture = max(effective_posture(world, rules, a), effective_posture(world, rules, b))

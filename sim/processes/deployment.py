@@ -47,37 +47,55 @@ def distance_weight(distance_cells: np.ndarray, reach_cells: float) -> np.ndarra
 
 
 def posting_weights(world: World, rules: Rules) -> np.ndarray:
-    """(F, S) posting weight of each site for each faction (see the module docstring)."""
+    """(F, S) posting weight of each site for each faction (see the module docstring).
+
+    Computed for all factions at once; each weight is the same product, factor by factor
+    and in the same order, as the per-faction rule in the module docstring.
+    """
     dep = rules.deployment
     base_distance = world.base_distance()  # (F, S), inf for a faction with no base
     reach = distance_weight(base_distance, dep.reach_cells)
     site_share = world.site_shares()  # (F, S)
     site_control = world.site_control
+    n_f = world.n_factions
     contested = site_control == CONTESTED
-    weights = np.empty((world.n_factions, len(world.geo.site_names)))
-    for f in range(world.n_factions):
-        held_by_enemy = (site_control >= 0) & world.hostile[f, np.maximum(site_control, 0)] & (site_control != f)
-        # Posting weight does not grow with current share (that would let the stronger
-        # side empty every contested site of its rival); it falls only where a hostile
-        # faction holds the site outright and this one has no foothold (enemy cores).
-        w = world.site_value * world.deploy_preference[f]
-        w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)
-        w = w * np.where(held_by_enemy & (site_share[f] < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
-        # Fighters are based at headquarters and posts: a faction garrisons what it is based on.
-        base = np.isin(np.arange(len(w)), world.bases(f))  # the sites, not their cells
-        w = w * np.where(base, dep.weight_bases, 1.0)
-        # Sites an agreement gave to the other side are left while the calm lasts.
-        for a, b in world.hostile_pairs:
-            if f in (a, b) and world.partition[(a, b)] is not None:
-                other = b if f == a else a
-                ceded = world.partition[(a, b)] == other
-                w = w * np.where(ceded, 1.0 - calm(world, rules, a, b), 1.0)
-        if np.any(np.isfinite(base_distance[f])):
-            w = w * reach[f]
-        if w.sum() <= 0:  # nowhere it wants to be: spread evenly rather than fail
-            w = np.ones_like(w)
-        weights[f] = w
-    return weights
+    held_by_enemy = (
+        (site_control >= 0)[None, :]
+        & world.hostile[:, np.maximum(site_control, 0)]
+        & (site_control[None, :] != np.arange(n_f)[:, None])
+    )
+    # Posting weight does not grow with current share (that would let the stronger
+    # side empty every contested site of its rival); it falls only where a hostile
+    # faction holds the site outright and this one has no foothold (enemy cores).
+    w = world.site_value[None, :] * world.deploy_preference
+    w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)[None, :]
+    w = w * np.where(held_by_enemy & (site_share < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
+    # Fighters are based at headquarters and posts: a faction garrisons what it is based on.
+    w = w * np.where(world.is_base(), dep.weight_bases, 1.0)  # the sites, not their cells
+    # Sites an agreement gave to the other side are left while the calm lasts.
+    for a, b in world.hostile_pairs:
+        partition = world.partition[(a, b)]
+        if partition is not None:
+            keep = 1.0 - calm(world, rules, a, b)
+            w[a] = w[a] * np.where(partition == b, keep, 1.0)
+            w[b] = w[b] * np.where(partition == a, keep, 1.0)
+    has_base = np.isfinite(base_distance).any(axis=1)
+    w[has_base] = w[has_base] * reach[has_base]
+    nowhere = w.sum(axis=1) <= 0  # nowhere it wants to be: spread evenly rather than fail
+    w[nowhere] = 1.0
+    return w
+
+
+def _choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
+    """Indices drawn with probability proportional to `weights` (S,), one per uniform draw in [0, 1).
+
+    Exactly what `Generator.choice(len(weights), size=len(uniforms), p=weights / weights.sum())`
+    returns for the same uniforms: it normalises p, takes the cumulative sum, divides it by
+    its last entry and searches it (tests/test_processes.py checks they agree draw for draw).
+    """
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    return cdf.searchsorted(uniforms, side="right")
 
 
 def seed_initial_influence(world: World, rules: Rules) -> None:
@@ -102,38 +120,44 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     """Post unposted fighters and today's movers (draws: who moves, sites, scatter); set their arrival day."""
     r = world.recruits
     geo = world.geo
-    fighting = r.fighting()
-    unposted = fighting & (r.post < 0)
-    moving = unposted | (fighting & (rng.random(len(r)) < rules.deployment.p_redeploy))
-    rows = np.flatnonzero(moving)
+    # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone).
+    moving = r.fighting() & ((r.post < 0) | (rng.random(len(r)) < rules.deployment.p_redeploy))
+    rows = moving.nonzero()[0]
     if not len(rows):
         return
     weights = posting_weights(world, rules)
     factions = r.faction[rows]
+    # Sites per faction, in faction order, each faction's movers in row order: the draws of
+    # `rng.choice(S, size=n_f, p=w_f / w_f.sum())` for each faction in turn (`_choose`), one
+    # uniform draw per mover (one call of `rng.random` for all of them gives the same numbers).
+    counts = np.bincount(factions, minlength=world.n_factions)
+    order = np.argsort(factions, kind="stable")
+    uniforms = rng.random(len(rows))
     sites = np.empty(len(rows), dtype=np.int64)
-    for f in np.unique(factions):
-        mask = factions == f
-        w = weights[f]
-        sites[mask] = rng.choice(len(w), size=int(mask.sum()), p=w / w.sum())
+    start = 0
+    for f in counts.nonzero()[0]:
+        end = start + counts[f]
+        sites[order[start:end]] = _choose(weights[f], uniforms[start:end])
+        start = end
     # Spread posts over the site's cell and its neighbours, on passable ground.
     k = rules.deployment.post_scatter_cells
     dr = rng.integers(-k, k + 1, size=len(rows))
     dc = rng.integers(-k, k + 1, size=len(rows))
-    pr = np.clip(geo.site_rows[sites] + dr, 0, geo.height - 1)
-    pc = np.clip(geo.site_cols[sites] + dc, 0, geo.width - 1)
+    # Clipped to the grid (integers: the same as np.clip, without its per-call checks).
+    site_row, site_col = geo.site_rows[sites], geo.site_cols[sites]
+    pr = np.minimum(np.maximum(site_row + dr, 0), geo.height - 1)
+    pc = np.minimum(np.maximum(site_col + dc, 0), geo.width - 1)
     ok = geo.passable[pr, pc]
-    pr = np.where(ok, pr, geo.site_rows[sites])
-    pc = np.where(ok, pc, geo.site_cols[sites])
-    origin = np.where(r.post[rows] >= 0, r.post[rows], r.home[rows])
-    new_post = pr * geo.width + pc
-    r.post[rows] = new_post
+    pr = np.where(ok, pr, site_row)
+    pc = np.where(ok, pc, site_col)
+    old_post = r.post[rows]
+    origin = np.where(old_post >= 0, old_post, r.home[rows])
+    r.post[rows] = pr * geo.width + pc
     if initial:
         r.arrive_step[rows] = world.day
     else:
         # Site-to-origin path length, plus the scatter step from the site to the post.
-        d = world.site_distance[sites, origin] + np.maximum(
-            np.abs(pr - geo.site_rows[sites]), np.abs(pc - geo.site_cols[sites])
-        )
+        d = world.site_distance[sites, origin] + np.maximum(np.abs(pr - site_row), np.abs(pc - site_col))
         r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
 
 

@@ -25,20 +25,28 @@ Deterministic: no random stream.
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim.processes.patrons import funding_today
 from sim.schema import Rules
 from sim.world import CONTESTED, DAYS_PER_MONTH, World
 
 
-def income_today(world: World, rules: Rules, f: int) -> float:
-    """Faction f's income today (USD/day): patron funding, revenue held, a share of contested revenue."""
-    income = funding_today(world, f)
+def income_today(
+    world: World, rules: Rules, f: int, fighters: np.ndarray | None = None, site_share: np.ndarray | None = None
+) -> float:
+    """Faction f's income today (USD/day): patron funding, revenue held, a share of contested revenue.
+
+    `fighters` (F,) and `site_share` (F, S), if given, are today's `World.fighters_by_faction()`
+    and `World.site_shares()` (a caller asking for every faction counts them once).
+    """
+    income = funding_today(world, f, None if fighters is None else fighters[f])
     held = world.site_control == f
     income += float(world.site_revenue[held].sum())
     contested = world.site_control == CONTESTED
     share = rules.economy.contested_revenue_share
     if share > 0 and contested.any():
-        site_share = world.site_shares()
+        site_share = world.site_shares() if site_share is None else site_share
         stronger = contested & (site_share[f] == site_share.max(axis=0))
         income += share * float(world.site_revenue[stronger].sum())
     return income
@@ -82,12 +90,13 @@ def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: f
 def step(world: World, rules: Rules) -> None:
     """Run one day of the economy for every militia (see the module docstring for the rule)."""
     counts = world.fighters_by_faction()
+    site_share = world.site_shares()
     tribes = world.tribe_names
     world.courting_paid[:] = 0.0
     for f, name in enumerate(world.faction_names):
         if world.config.factions[name].kind == "insurgent":
             continue
-        income = income_today(world, rules, f)
+        income = income_today(world, rules, f, counts, site_share)
         world.budget[f] += income
         world.income[f] = income
         # Salaries first, then arrears: recruits judge a militia by what it pays.

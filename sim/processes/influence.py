@@ -34,16 +34,43 @@ from sim.schema import Rules
 from sim.world import CONTESTED, NONE, World
 
 
+def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
+    """The 1-D Gaussian kernel `scipy.ndimage.gaussian_filter` uses (radius int(truncate sigma + 0.5)), reversed.
+
+    Read off the filter's response to a unit impulse, which is the kernel exactly (each
+    output is one weight times 1 plus zeros); cached per (sigma, truncate).
+    """
+    key = (float(sigma_cells), float(truncate))
+    if key not in _KERNELS:
+        radius = int(truncate * float(sigma_cells) + 0.5)
+        impulse = np.zeros(2 * radius + 1)
+        impulse[radius] = 1.0
+        kernel = ndimage.gaussian_filter1d(impulse, sigma_cells, mode="constant", truncate=truncate)
+        _KERNELS[key] = kernel[::-1].copy()
+    return _KERNELS[key]
+
+
+_KERNELS: dict[tuple[float, float], np.ndarray] = {}
+
+
 def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float) -> np.ndarray:
     """Smooth each faction's presence (F, H, W) with a Gaussian kernel; zero off the map.
 
     The kernel (standard deviation `sigma_cells`, cut at `truncate` standard deviations)
     conserves mass up to what spills over the grid's edge or onto impassable cells, so
-    total influence never exceeds total presence.
+    total influence never exceeds total presence. The same numbers as
+    `ndimage.gaussian_filter(presence, sigma=(0, s, s), mode="constant", truncate=truncate)`:
+    the same two 1-D correlations (rows, then columns, into one output array), without its
+    per-call set-up.
     """
-    smoothed = ndimage.gaussian_filter(
-        presence, sigma=(0, sigma_cells, sigma_cells), mode="constant", truncate=truncate
-    )
+    presence = np.asarray(presence)
+    if not sigma_cells > 1e-15:  # the filter skips such axes (copies the input): leave it to the filter
+        sigma = (0, sigma_cells, sigma_cells)
+        return ndimage.gaussian_filter(presence, sigma=sigma, mode="constant", truncate=truncate) * passable
+    weights = _gaussian_weights(sigma_cells, truncate)
+    smoothed = np.zeros(presence.shape, dtype=presence.dtype)
+    ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
+    ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
     return smoothed * passable
 
 
@@ -69,11 +96,24 @@ def control_map(
     below `min_influence`.
     """
     share = rival_shares(influence, hostile)
-    leader = influence.argmax(axis=0)
-    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    total = influence.sum(axis=0)
+    if len(influence) and np.isfinite(total).all():
+        # argmax over factions (the first on a tie) one faction layer at a time, carrying the
+        # leader's share along: the same leader as argmax for finite influence, and cheaper
+        # than a strided reduction over the faction axis.
+        leader = np.zeros(total.shape, dtype=np.int64)
+        best, leader_share = influence[0], share[0]
+        for f in range(1, len(influence)):
+            better = influence[f] > best
+            leader[better] = f
+            best = np.where(better, influence[f], best)
+            leader_share = np.where(better, share[f], leader_share)
+    else:  # NaN or inf somewhere (never from finite presence): numpy's own argmax rules
+        leader = influence.argmax(axis=0)
+        leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
     control = np.where(leader_share >= threshold, leader, CONTESTED)
-    control = np.where(influence.sum(axis=0) >= max(min_influence, 1e-12), control, NONE)
-    return control.astype(np.int64), share
+    control = np.where(total >= max(min_influence, 1e-12), control, NONE)
+    return control.astype(np.int64, copy=False), share
 
 
 def hold_top_up(
@@ -118,16 +158,33 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     r = world.recruits
     fighting = r.on_post(world.day)
     n_f, n_cells = world.n_factions, world.geo.n_cells
-    flat_index = r.faction[fighting] * n_cells + r.post[fighting]
-    counts = np.bincount(flat_index, minlength=n_f * n_cells).reshape(n_f, world.geo.height, world.geo.width)
+    # Each fighter's (faction, cell) bin; everyone else goes to one extra bin, dropped (cheaper than
+    # selecting the fighters' rows first).
+    flat_index = np.where(fighting, r.faction * n_cells + r.post, n_f * n_cells)
+    counts = np.bincount(flat_index, minlength=n_f * n_cells + 1)[: n_f * n_cells]
+    counts = counts.reshape(n_f, world.geo.height, world.geo.width)
     world.fighter_counts = counts
     total = counts * arms_multiplier(world)[:, None, None]
-    hq = np.zeros_like(total)
-    for f in range(n_f):
+    return total + _headquarters_presence(world, rules.deployment.hq_influence)
+
+
+def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
+    """(F, H, W) `hq_influence` at each headquarters' cell (added up where several share one); read-only.
+
+    Kept until a headquarters opens or `hq_influence` changes.
+    """
+    key = (tuple(tuple(sites) for sites in world.hq_sites), hq_influence)
+    cached = world.derived.get("headquarters_presence")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    hq = np.zeros((world.n_factions, world.geo.height, world.geo.width))
+    for f in range(world.n_factions):
         cells = world.headquarters(f)
         if cells:
-            np.add.at(hq[f].reshape(-1), cells, rules.deployment.hq_influence)
-    return total + hq
+            np.add.at(hq[f].reshape(-1), cells, hq_influence)
+    hq.flags.writeable = False
+    world.derived["headquarters_presence"] = (key, hq)
+    return hq
 
 
 def step(world: World, rules: Rules, initial: bool = False) -> None:
@@ -142,8 +199,8 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )
-    new_site_control = world.control.reshape(-1)[world.geo.site_flat]
+    new_site_control = world.control.reshape(-1)[world.site_flat]
     if not initial:
-        for s in np.flatnonzero(new_site_control != world.site_control):
+        for s in (new_site_control != world.site_control).nonzero()[0]:
             world.first_control_change.setdefault(world.geo.site_names[s], world.day)
     world.site_control = new_site_control

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.processes.casualties import inflict
 from sim.schema import Rules
-from sim.world import CONTESTED, RecruitStatus, World
+from sim.world import CONTESTED, FIT, World
 
 
 def insurgent_growth(
@@ -47,7 +47,17 @@ def insurgent_growth(
     grown = (
         cells * (1.0 - decay) + base + per_clash * n_clashes + per_casualty * n_casualties + per_contested * n_contested
     )
-    return float(np.clip(grown, 0.0, max_cells))
+    return _clip_scalar(float(grown), 0.0, max_cells)
+
+
+def _clip_scalar(x: float, low: float, high: float) -> float:
+    """`float(np.clip(x, low, high))` for one float, without numpy's per-call set-up.
+
+    As numpy's clip: a bound replaces x only where x lies strictly beyond it (so -0.0 stays
+    -0.0 at a bound of 0.0), and NaN stays NaN (tests/test_fast_paths.py compares them).
+    """
+    x = float(low) if x < low else x
+    return float(high) if x > high else x
 
 
 class TargetPicker:
@@ -58,7 +68,7 @@ class TargetPicker:
     recruit (O(N)): with thousands of attacks a day that was hours a day. Here the cumulative
     distribution is built once and searched with one uniform draw per attack, exactly as
     `choice` does, so the draws and the targets are the same as before; and the fighters of
-    each (faction, cell) are grouped once. Between two attacks only `casualties.inflict`
+    each (faction, cell) are sorted into groups once. Between two attacks only `casualties.inflict`
     changes recruits (it unposts the hit), so a group's fighters still posted are those of
     its rows still fit with a post: the same rows, in the same order, as
     `World.fighters_near(f, cell, 0)`.
@@ -70,10 +80,9 @@ class TargetPicker:
         self.cdf /= self.cdf[-1]
         order = np.lexsort((pool, post, faction))  # by faction, then cell, then row (rows ascending)
         self.rows = pool[order]
-        keys = np.stack([faction[order], post[order]], axis=1)
-        starts = np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
-        ends = np.r_[starts[1:], len(order)]
-        self.groups = {(int(keys[a, 0]), int(keys[a, 1])): (a, b) for a, b in zip(starts, ends)}
+        # One sorted key per row, faction x span + cell: a group is the run of rows with its key.
+        self.span = int(post.max()) + 1 if len(post) else 1
+        self.keys = faction[order] * self.span + post[order]
 
     def draw(self, rng: np.random.Generator) -> int:
         """One target row, with the draw `rng.choice(pool, p=p)` makes."""
@@ -81,9 +90,12 @@ class TargetPicker:
 
     def still_posted(self, f: int, flat: int, recruits) -> np.ndarray:
         """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
-        a, b = self.groups.get((f, flat), (0, 0))
-        rows = self.rows[a:b]
-        return rows[(recruits.status[rows] == RecruitStatus.FIT) & (recruits.post[rows] == flat)]
+        if 0 <= flat < self.span:
+            key = f * self.span + flat
+            rows = self.rows[self.keys.searchsorted(key, side="left") : self.keys.searchsorted(key, side="right")]
+        else:  # no fighter was posted there this morning
+            rows = self.rows[:0]
+        return rows[(recruits.status[rows] == FIT) & (recruits.post[rows] == flat)]
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:

@@ -40,13 +40,15 @@ def arms_multiplier(world: World) -> np.ndarray:
     return mult
 
 
-def funding_today(world: World, f: int) -> float:
+def funding_today(world: World, f: int, fighters: int | None = None) -> float:
     """Patron funding reaching faction f today (USD/day).
 
     Base funding times (1 + top-up), where the top-up answers the client's losses
     (`funding_topup`); the share `supply_funding_share` of it travels the supply route and
     is lost while the route is closed. A patron with `shared_funding` splits its base funding
-    among its clients (`spillover.client_funding_share`; 1 otherwise).
+    among its clients (`spillover.client_funding_share`; 1 otherwise). `fighters`: f's fit
+    fighters now, if the caller has counted them (`World.fighters_by_faction`); counted here
+    otherwise, and only when the patron tops up.
     """
     name = world.patron_of[f]
     if name is None:
@@ -55,9 +57,8 @@ def funding_today(world: World, f: int) -> float:
     lost = patron.supply_funding_share if (patron.supply_crossing and not supply_open(world, f)) else 0.0
     topup = 0.0  # what funding_topup gives when the patron tops up nothing, without counting fighters
     if patron.topup_per_loss > 0 and patron.topup_max_share > 0:
-        topup = funding_topup(
-            world.n_fighters(f), world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share
-        )
+        fighters = world.n_fighters(f) if fighters is None else int(fighters)
+        topup = funding_topup(fighters, world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
     return patron.funding_usd_day * client_funding_share(world, f) * (1.0 + topup) * (1.0 - lost)
 
 

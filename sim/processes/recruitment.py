@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.schema import Rules
-from sim.world import DAYS_PER_YEAR, RecruitStatus, World
+from sim.world import DAYS_PER_YEAR, FIT, World
 
 
 def logit_choice(utilities: np.ndarray, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -95,7 +95,8 @@ def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scal
 
 def annual_risk(daily_rate: np.ndarray) -> np.ndarray:
     """Annual death risk 1 - (1 - daily)^365 of a daily death rate (both shares of fighters)."""
-    return 1.0 - (1.0 - np.clip(daily_rate, 0.0, 1.0)) ** DAYS_PER_YEAR
+    # np.minimum(np.maximum(.)) is np.clip here (the sign of a zero, where they differ, cannot change 1 - x).
+    return 1.0 - (1.0 - np.minimum(np.maximum(daily_rate, 0.0), 1.0)) ** DAYS_PER_YEAR
 
 
 def choice_probabilities(utilities: np.ndarray, available: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     )
     # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
     # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
-    hiring_term = np.log(np.clip(world.hiring, 1e-12, 1.0))
+    hiring_term = np.log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
     u[:, 1:] += hiring_term[None, :]
     if len(world.alignment):
         has_tribe = tribe >= 0
@@ -139,25 +140,27 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     # Switching cost (loyalty) for leaving one's current militia, growing with tenure.
     tenure_years = (world.day - r.joined_step[rows]) / DAYS_PER_YEAR
     leave_cost = rec.switching_cost + rec.loyalty_per_year * tenure_years
-    member = current >= 0
-    u[member] -= leave_cost[member, None]
-    u[member, 1 + current[member]] += leave_cost[member]
-    u[member, 1 + current[member]] -= hiring_term[current[member]]  # members are not re-hired
+    members = (current >= 0).nonzero()[0]  # positions in `rows` of militia members
+    own = 1 + current[members]  # their militia's column
+    leave_members = leave_cost[members]
+    u[members] -= leave_members[:, None]
+    u[members, own] += leave_members
+    u[members, own] -= hiring_term[own - 1]  # members are not re-hired
 
     # Options: civilian life always; a militia when present near home or already joined.
     home_influence = world.influence.reshape(n_f, -1)[:, r.home[rows]].T  # (n, F)
     available = np.zeros_like(u, dtype=bool)
     available[:, 0] = True
     available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
-    available[member, 1 + current[member]] = True
+    available[members, own] = True
     return u, available
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
-    fit = r.status == RecruitStatus.FIT
-    reconsider = np.flatnonzero(fit & (rng.random(len(r)) < rules.recruitment.p_reconsider))
+    fit = r.status == FIT
+    reconsider = (fit & (rng.random(len(r)) < rules.recruitment.p_reconsider)).nonzero()[0]
     if len(reconsider) == 0:
         return
     u, available = utilities(world, rules, reconsider)
@@ -169,10 +172,11 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     r.joined_step[rows] = world.day
     r.post[rows] = -1  # deserters leave their post; the others are posted by deployment
     t = world.today
-    np.add.at(t.joined, new[(old < 0) & (new >= 0)], 1)
-    np.add.at(t.desertions, old[(old >= 0) & (new < 0)], 1)
+    n_f = world.n_factions
+    t.joined += np.bincount(new[(old < 0) & (new >= 0)], minlength=n_f)
+    t.desertions += np.bincount(old[(old >= 0) & (new < 0)], minlength=n_f)
     switch = (old >= 0) & (new >= 0)
-    np.add.at(t.defections, (old[switch], new[switch]), 1)
+    t.defections += np.bincount(old[switch] * n_f + new[switch], minlength=n_f * n_f).reshape(n_f, n_f)
     for a, b in zip(*np.nonzero(t.defections)):
         world.event(
             "defection",

@@ -65,7 +65,7 @@ def step(world: World, rules: Rules) -> None:
     counts = world.fighters_by_faction()
     for f in np.flatnonzero(world.is_militia):
         cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
-        deficit = cost - income_today(world, rules, f)
+        deficit = cost - income_today(world, rules, f, counts)
         change = salary_change(
             world.fighters_at_review[f],
             counts[f],

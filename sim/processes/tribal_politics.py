@@ -59,15 +59,16 @@ def update_alignment(
 
 def town_control_shares(world: World) -> np.ndarray:
     """(L, F) share of each tribe's town cells that each faction controls."""
-    n_t = len(world.tribe_names)
-    control_share = np.zeros((n_t, world.n_factions))
-    flat_control = world.control.reshape(-1)
-    for t, cells in enumerate(world.tribe_town_cells):
-        if len(cells):
-            held = flat_control[cells]
-            for f in range(world.n_factions):
-                control_share[t, f] = np.mean(held == f)
-    return control_share
+    n_t, n_f = len(world.tribe_names), world.n_factions
+    cells = world.tribe_town_cells
+    tribe_of_cell = np.repeat(np.arange(n_t), [len(c) for c in cells])
+    all_cells = np.concatenate(cells) if n_t else np.zeros(0, dtype=np.int64)
+    # Cells each tribe sees held by each faction (codes NONE and CONTESTED shifted below 0..F-1),
+    # over its number of cells: the same float as the mean of (held == f).
+    codes = tribe_of_cell * (n_f + 2) + world.control.reshape(-1)[all_cells] + 2
+    held = np.bincount(codes, minlength=n_t * (n_f + 2)).reshape(n_t, n_f + 2)[:, 2:]
+    n_cells = np.array([len(c) for c in cells], dtype=float).reshape(n_t, 1)
+    return np.divide(held, n_cells, out=np.zeros((n_t, n_f)), where=n_cells > 0)
 
 
 def town_presence_shares(world: World) -> np.ndarray:
@@ -77,9 +78,10 @@ def town_presence_shares(world: World) -> np.ndarray:
     flat = world.influence.reshape(world.n_factions, -1)
     for t, cells in enumerate(world.tribe_town_cells):
         if len(cells):
-            total = flat[:, cells].sum()
+            on_cells = flat[:, cells]
+            total = on_cells.sum()
             if total > 0:
-                out[t] = flat[:, cells].sum(axis=1) / total
+                out[t] = on_cells.sum(axis=1) / total
     return out
 
 

@@ -1,0 +1,177 @@
+"""The step's fast paths give exactly (bit for bit) what the straightforward code they replaced gives.
+
+Each faster form (sites drawn from one uniform per mover, the Gaussian and box filters without
+their set-up, posting weights for all factions at once, counts by bincount, bases kept until a
+headquarters opens, a scalar clip) is compared here with the plain numpy/scipy call or the
+per-faction loop it stands for, on many random inputs or on models in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import scenario
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from sim.model import CorridorModel
+from sim.processes import conflict, deployment, influence, tribal_politics
+from sim.processes.insurgency import _clip_scalar
+from sim.processes.mediation import calm
+from sim.world import CONTESTED, FIT, WOUNDED
+
+BUSY = (
+    "rules.mediation.p_success_base=0.9",
+    "rules.mediation.tension_threshold=0.3",
+    "rules.deployment.max_new_headquarters=6",
+    "rules.economy.p_looting=0.3",
+    "rules.insurgency.attack_rate=0.05",
+)
+
+
+@pytest.fixture(scope="module")
+def busy_model():
+    """A baseline model 150 days in, with agreements (partitions), new headquarters and casualties."""
+    model = CorridorModel(scenario(*BUSY), seed=5)
+    for _ in range(150):
+        model.step()
+    assert any(p is not None for p in model.world.partition.values())
+    return model
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(0, 400))
+def test_choose_draws_what_generator_choice_draws(seed, n_sites, n_draws):
+    weights = np.random.default_rng(seed).random(n_sites) * 10.0 ** np.random.default_rng(seed + 1).uniform(-8, 8)
+    weights[np.random.default_rng(seed + 2).random(n_sites) < 0.3] = 0.0
+    if weights.sum() == 0:
+        weights[-1] = 1.0
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    expected = a.choice(n_sites, size=n_draws, p=weights / weights.sum())
+    assert np.array_equal(deployment._choose(weights, b.random(n_draws)), expected)
+    assert a.random() == b.random()  # the same draws were used
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.4, 1.0, 1.5, 2.5]), st.sampled_from([1.0, 3.0, 4.0]))
+def test_spread_influence_is_the_gaussian_filter_bit_for_bit(seed, sigma, truncate):
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 5), rng.integers(1, 30), rng.integers(1, 30)
+    presence = rng.poisson(0.5, (f, h, w)) * rng.uniform(0.5, 2.0, (f, 1, 1)) + (rng.random((f, h, w)) < 0.05) * 5.0
+    passable = rng.random((h, w)) < 0.9
+    expected = ndimage.gaussian_filter(presence, sigma=(0, sigma, sigma), mode="constant", truncate=truncate) * passable
+    assert influence.spread_influence(presence, sigma, passable, truncate).tobytes() == expected.tobytes()
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3))
+def test_neighbourhood_sum_is_the_uniform_filter_bit_for_bit(seed, radius):
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(2.0, (rng.integers(1, 5), rng.integers(1, 30), rng.integers(1, 30)))
+    size = 2 * radius + 1
+    expected = ndimage.uniform_filter(counts.astype(float), size=(1, size, size), mode="constant") * size * size
+    assert conflict.neighbourhood_sum(counts, radius).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("x", [-1.5, -0.0, 0.0, 1e-300, 0.3, 1.0, 7.0, 9.0, np.inf, -np.inf, np.nan])
+@pytest.mark.parametrize(("low", "high"), [(0.0, 7.0), (-0.0, 7.0), (0.0, 0.0), (-2.0, 1.0)])
+def test_clip_scalar_is_numpys_clip(x, low, high):
+    expected = float(np.clip(x, low, high))
+    got = _clip_scalar(x, low, high)
+    assert repr(got) == repr(expected)  # the same value, sign of zero and NaN included
+
+
+def _posting_weights_one_faction_at_a_time(world, rules):
+    """The per-faction loop posting_weights replaced (its factors in the same order)."""
+    dep = rules.deployment
+    base_distance = world.base_distance()
+    reach = deployment.distance_weight(base_distance, dep.reach_cells)
+    site_share = world.site_shares()
+    site_control = world.site_control
+    contested = site_control == CONTESTED
+    weights = np.empty((world.n_factions, len(world.geo.site_names)))
+    for f in range(world.n_factions):
+        held_by_enemy = (site_control >= 0) & world.hostile[f, np.maximum(site_control, 0)] & (site_control != f)
+        w = world.site_value * world.deploy_preference[f]
+        w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)
+        w = w * np.where(held_by_enemy & (site_share[f] < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
+        w = w * np.where(np.isin(np.arange(len(w)), world.bases(f)), dep.weight_bases, 1.0)
+        for a, b in world.hostile_pairs:
+            if f in (a, b) and world.partition[(a, b)] is not None:
+                other = b if f == a else a
+                w = w * np.where(world.partition[(a, b)] == other, 1.0 - calm(world, rules, a, b), 1.0)
+        if np.any(np.isfinite(base_distance[f])):
+            w = w * reach[f]
+        if w.sum() <= 0:
+            w = np.ones_like(w)
+        weights[f] = w
+    return weights
+
+
+def test_posting_weights_for_all_factions_equal_the_loop_over_factions(busy_model):
+    world, rules = busy_model.world, busy_model.rules
+    assert world.new_headquarters.sum() > 0
+    expected = _posting_weights_one_faction_at_a_time(world, rules)
+    assert deployment.posting_weights(world, rules).tobytes() == expected.tobytes()
+
+
+def test_counts_by_bincount_equal_the_masked_counts(busy_model):
+    world = busy_model.world
+    r = world.recruits
+    counts = world.fighters_by_faction()
+    for f in range(world.n_factions):
+        assert counts[f] == world.n_fighters(f)
+        if f != world.insurgent:
+            assert counts[f] == np.count_nonzero((r.faction == f) & (r.status == FIT))
+    assert np.count_nonzero(r.status == WOUNDED) > 0
+    control = world.control.reshape(-1)
+    expected = np.zeros((len(world.tribe_names), world.n_factions))
+    for t, cells in enumerate(world.tribe_town_cells):
+        for f in range(world.n_factions):
+            expected[t, f] = np.mean(control[cells] == f)
+    assert tribal_politics.town_control_shares(world).tobytes() == expected.tobytes()
+
+
+def test_bases_and_headquarters_follow_a_new_headquarters():
+    model = CorridorModel(scenario(), seed=1)
+    world = model.world
+    f = next(f for f in range(world.n_factions) if world.is_militia[f])
+    before = world.base_distance()
+    new_site = next(s for s in range(len(world.geo.site_names)) if s not in world.bases(f))
+    world.hq_sites[f].append(new_site)
+    assert new_site in world.bases(f)
+    assert world.headquarters(f)[-1] == int(world.geo.site_flat[new_site])
+    assert world.base_distance()[f, new_site] == 0.0 < before[f, new_site]
+    hq = influence._headquarters_presence(world, 1.0)
+    row, col = divmod(int(world.geo.site_flat[new_site]), world.geo.width)
+    assert hq[f, row, col] >= 1.0
+    assert not hq.flags.writeable
+
+
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_control_map_leader_is_numpys_argmax(seed, with_nan):
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 6), rng.integers(1, 12), rng.integers(1, 12)
+    # Whole numbers and zeros make ties common (the first faction wins them, as with argmax).
+    layers = rng.integers(0, 3, (f, h, w)).astype(float) * (rng.random((f, h, w)) < 0.7)
+    if with_nan:
+        layers[rng.integers(f), rng.integers(h), rng.integers(w)] = np.nan
+    hostile = rng.random((f, f)) < 0.5
+    hostile = hostile | hostile.T
+    np.fill_diagonal(hostile, False)
+    with np.errstate(invalid="ignore"):
+        control, share = influence.control_map(layers, hostile, 0.6, 0.5)
+    leader = layers.argmax(axis=0)
+    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    expected = np.where(leader_share >= 0.6, leader, CONTESTED)
+    with np.errstate(invalid="ignore"):
+        expected = np.where(layers.sum(axis=0) >= 0.5, expected, -1)
+    assert np.array_equal(control, expected) and control.dtype == np.int64
+
+
+def test_presence_counts_posted_fighters_by_faction_and_cell(busy_model):
+    world, rules = busy_model.world, busy_model.rules
+    influence.presence(world, rules)
+    r = world.recruits
+    on_post = r.on_post(world.day)
+    expected = np.zeros_like(world.fighter_counts)
+    np.add.at(expected.reshape(world.n_factions, -1), (r.faction[on_post], r.post[on_post]), 1)
+    assert np.array_equal(world.fighter_counts, expected) and world.fighter_counts.sum() > 0
