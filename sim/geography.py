@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.path import Path
-from scipy import ndimage, sparse
-from scipy.sparse import csgraph
 
 from sim.schema import TERRAINS, Scenario
 
@@ -65,6 +62,9 @@ class Geography:
         itself be impassable (one can always leave it). Cells no route reaches get the
         straight-line distance times UNREACHABLE_DETOUR, so they are far but finite.
         """
+        from scipy import sparse  # here, not at the top: loading a scenario needs no scipy
+        from scipy.sparse import csgraph
+
         h, w = self.height, self.width
         index = np.arange(h * w).reshape(h, w)
         rows, cols, costs = [], [], []
@@ -150,10 +150,14 @@ def build_geography(scenario: Scenario) -> Geography:
         cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * g.width
         river = _rasterise_polyline(np.column_stack([rows, cols]), g.height, g.width)
         if g.river.band_cells > 0:
+            from scipy import ndimage  # here, not at the top: loading a scenario needs no scipy
+
             distance = ndimage.distance_transform_edt(~river)
             terrain[(distance <= g.river.band_cells) & ~river] = TERRAIN_CODE["rural"]
         terrain[river] = TERRAIN_CODE["river"]
     if g.bounds is not None and g.outside:
+        from matplotlib.path import Path  # here, not at the top: only polygons need matplotlib
+
         lat, lon = _cell_centres_latlon(scenario)
         centres = np.column_stack([lat.ravel(), lon.ravel()])
         for polygon in g.outside:
