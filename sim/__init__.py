@@ -28,7 +28,7 @@ _PUBLIC = {
     "simulate": "sim.api",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = ["Comparison", "ScenarioError", "Simulation", "compare", "load_scenario", "scenario_from_dict", "simulate"]
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` below imports them
     from sim.api import Simulation, simulate

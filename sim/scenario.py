@@ -20,8 +20,8 @@ from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
 from sim.geography import project
 from sim.limits import design_problem, memory_problem
-from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
+from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
 from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
@@ -33,7 +33,6 @@ from sim.yaml_source import (
     clipped,
     load_scenario_document,
 )
-
 
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
 # public data, a value fitted by calibration, or an explicit assumption.

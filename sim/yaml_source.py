@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pickle
 import re
 import stat
 from collections.abc import Iterable
@@ -229,7 +230,10 @@ def _core_tag(text: str) -> str:
 
 
 _YAML11_CONSTRUCTOR = yaml.constructor.SafeConstructor()  # PyYAML's YAML 1.1 values, to compare with
-_YAML11_NUMBER = {_INT_TAG: _YAML11_CONSTRUCTOR.construct_yaml_int, _FLOAT_TAG: _YAML11_CONSTRUCTOR.construct_yaml_float}
+_YAML11_NUMBER = {
+    _INT_TAG: _YAML11_CONSTRUCTOR.construct_yaml_int,
+    _FLOAT_TAG: _YAML11_CONSTRUCTOR.construct_yaml_float,
+}
 
 
 def _yaml11_value(text: str, tag: str) -> Any:
@@ -834,7 +838,7 @@ def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocu
     """
     if isinstance(assignments, (str, bytes)):
         raise TypeError("assignments must be a list of 'key.path=value' strings, not a single string")
-    data = copy.deepcopy(doc.data)
+    data = _copy_data(doc.data)
     origins = dict(doc.origins)
     problems: list[Problem] = []
     for assignment in assignments:
@@ -842,6 +846,18 @@ def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocu
     if problems:
         raise ScenarioError(problems)
     return SourcedDocument(data=data, origins=origins, main_file=doc.main_file)
+
+
+def _copy_data(data: Any) -> Any:
+    """A deep copy of loaded scenario data, as `copy.deepcopy` makes it (parts shared stay shared).
+
+    By a pickle round trip, a few times faster than `copy.deepcopy` on plain data, which counts
+    where every run of a sweep applies its overrides to a copy of the base scenario.
+    """
+    try:
+        return pickle.loads(pickle.dumps(data, pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError):  # not plain data: copy it the general way
+        return copy.deepcopy(data)
 
 
 def _apply_one(data: dict, origins: dict[tuple, tuple[str, int | None]], assignment: Any) -> list[Problem]:
