@@ -4,8 +4,8 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
 - `runs.jsonl`     the journal: one JSON line per finished run, appended as runs finish and
-                   fsynced at least every second (`Journal`), each with the sha256 of its
-                   content (`#sha256`); a torn last
+                   fsynced every second in the background (`Journal`), each with the sha256
+                   of its content (`#sha256`); a torn last
                    line from a crash is ignored and cut off on resume; any other damaged
                    line, or one whose content differs from its checksum, is refused, naming
                    it, and nothing is cut off
@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -113,15 +114,21 @@ class SweepJob:
         object.__setattr__(self, "key", hashlib.sha256(text.encode()).hexdigest())
 
 
+# Sections of a scenario that no run reads and no design point can set (`sim.scenario.NOT_PARAMETERS`):
+# experiments and checks (`sim.scenario.DESIGN_SECTIONS`) and the sources of the values.
+NOT_RUN = (*DESIGN_SECTIONS, "provenance")
+
+
 def run_base(config: Scenario) -> dict:
-    """The scenario a sweep's runs start from: `config` as a dict, without its design sections.
+    """The scenario a sweep's runs start from: `config` as a dict, without the sections of `NOT_RUN`.
 
     `sweep`, `calibration`, `robustness` and `validation` describe experiments and checks,
-    not the model (`sim.scenario.DESIGN_SECTIONS`): no run reads them, and a design point
-    cannot set them, so each point's scenario is validated without them (a third of the
-    cost of validating it).
+    and `provenance` where each value comes from; the model reads none of them and a design
+    point cannot set them, so each point's scenario is validated without them (they were
+    three quarters of the cost of validating it, once per run). They stay in the sweep's
+    scenario.yaml.
     """
-    return {k: v for k, v in scenario_to_dict(config).items() if k not in DESIGN_SECTIONS}
+    return {k: v for k, v in scenario_to_dict(config).items() if k not in NOT_RUN}
 
 
 # ------------------------------------------------------------------------- one run
@@ -267,10 +274,11 @@ class Journal:
 
     Each line is handed to the operating system as its run finishes, so a crash of the job
     (an error, Ctrl-C, kill -9, running out of memory) loses no finished run. Against a crash
-    of the machine itself lines are fsynced, together: with the first line written at least
-    `sync_interval_s` after the last fsync, and on `close`. One fsync per run cost more than a
-    short run's bookkeeping on this kind of disk (milliseconds); a machine crash can now lose
-    the runs of the last interval, which `--resume` runs again like any run not journalled.
+    of the machine itself the lines are fsynced by a background thread, every
+    `sync_interval_s` while there are new ones, and once more on `close`: an fsync costs
+    milliseconds on many disks (tens when the disk is busy), more than a short run's own
+    bookkeeping, and the runs no longer wait for it. A machine crash can lose the runs of the
+    last interval; `--resume` runs them again like any run not journalled.
 
     Each line carries the checksum of its content (`sim.results.journal_line`), so a value
     changed afterwards is refused when the journal is read (`read_journal`).
@@ -281,28 +289,32 @@ class Journal:
     def __init__(self, directory: Path, sync_interval_s: float = SYNC_INTERVAL_S):
         self.handle = open(Path(directory) / JOURNAL, "ab")
         self.sync_interval_s = sync_interval_s
-        self._synced_at = time.monotonic()
-        self._unsynced = False
+        self._written = threading.Event()  # lines written since the last fsync
+        self._closing = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_while_open, name="journal-fsync", daemon=True)
+        self._syncer.start()
 
     def append(self, row: dict) -> None:
-        """Append one run's row as a JSON line (written through; fsynced as the class says)."""
+        """Append one run's row as a JSON line, written through to the operating system at once."""
         self.handle.write(journal_line(row))
         self.handle.flush()
-        self._unsynced = True
-        if time.monotonic() - self._synced_at >= self.sync_interval_s:
-            self.sync()
+        self._written.set()
 
-    def sync(self) -> None:
-        """Fsync the lines written so far."""
-        os.fsync(self.handle.fileno())
-        self._synced_at = time.monotonic()
-        self._unsynced = False
+    def _sync_while_open(self) -> None:
+        while not self._closing.wait(self.sync_interval_s):
+            if self._written.is_set():
+                self._written.clear()  # before the fsync: a line written during it waits for the next
+                try:
+                    os.fsync(self.handle.fileno())
+                except OSError:  # a failing disk: `close` fsyncs again, and raises it where it is handled
+                    return
 
     def close(self) -> None:
-        """Fsync what is not yet, and close the journal file."""
+        """Stop the background fsyncs, fsync every line written, close the journal file."""
+        self._closing.set()
+        self._syncer.join()
         try:
-            if self._unsynced:
-                self.sync()
+            os.fsync(self.handle.fileno())
         finally:
             self.handle.close()
 
