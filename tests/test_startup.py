@@ -11,11 +11,15 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers import PROJECT, SCENARIOS
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sim
 from sim import cli
+from sim.geography import inside_polygon
 
 # The libraries that take most of a second to import between them; none is needed to parse
 # the command line or to say what is wrong with it.
@@ -149,3 +153,45 @@ def test_overrides_or_a_file_without_a_loaded_scenario_are_refused():
         sim.simulate(loaded, steps=1, overrides=["steps=2"])
     with pytest.raises(ValueError, match="scenario_file goes with a Scenario"):
         sim.simulate("toy_two_towns", steps=1, scenario_file="x.yaml")
+
+
+def test_a_run_without_plots_imports_no_matplotlib(tmp_path):
+    out = str(tmp_path / "run")  # the default scenario: its map has polygons outside the model
+    argv = ["run", "baseline", "--steps", "3", "--no-plots", "--out", out]
+    code = f"from sim.cli import main\nassert main({argv!r}) == 0\n"
+    assert [m for m in imported_after(code) if m.split(".")[0] == "matplotlib"] == []
+
+
+@given(
+    polygon=st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=0, max_size=8),
+    closed=st.booleans(),
+    scale=st.sampled_from([1.0, 0.1, 1 / 3]),
+)
+def test_inside_polygon_agrees_with_matplotlib_also_on_edges_and_vertices(polygon, closed, scale):
+    from matplotlib.path import Path
+
+    vertices = np.array(polygon + polygon[:1] if closed and polygon else polygon, dtype=float).reshape(-1, 2) * scale
+    grid = np.arange(-4, 4.5, 0.5) * scale  # vertices, edge midpoints and points between them
+    points = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
+    expected = Path(vertices).contains_points(points) if len(vertices) else np.zeros(len(points), dtype=bool)
+    assert (inside_polygon(vertices, points) == expected).all()
+
+
+def test_inside_polygon_agrees_with_matplotlib_on_every_scenario_map():
+    from matplotlib.path import Path
+
+    from sim.geography import cell_centres
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        scenario = sim.load_scenario(path)
+        if scenario.grid.bounds is None:
+            continue
+        centres = cell_centres(scenario)
+        for polygon in scenario.grid.outside:
+            vertices = np.array(polygon, dtype=float)
+            points = np.concatenate([centres, vertices, rng.uniform(centres.min(0) - 1, centres.max(0) + 1, (2000, 2))])
+            assert (inside_polygon(vertices, points) == Path(vertices).contains_points(points)).all(), path.name
+            checked += 1
+    assert checked > 0
