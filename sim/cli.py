@@ -119,9 +119,9 @@ def bounded_int(low: float, high: float, what: str = ""):
 
 def workers(text: str) -> int:
     """The --workers type: a whole number in [1, MAX_WORKERS] whose interpreters fit in the memory available."""
-    from sim.limits import workers_problem
-
     value = bounded_int(1, MAX_WORKERS)(text)
+    from sim.limits import workers_problem  # after the bounds: a number out of range needs no more
+
     why = workers_problem(value)
     if why:  # refuse before any worker process starts
         raise argparse.ArgumentTypeError(why)

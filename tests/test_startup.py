@@ -68,8 +68,12 @@ def test_help_of_every_command_and_argument_errors_load_nothing_heavy():
     code += "\n" + parsed(["run"])  # a missing argument
     code += "\n" + parsed(["run", "baseline", "--steps", "many"])  # not a number
     code += "\n" + parsed(["sweep", "x", "--seed", "-1"])  # out of range, bounds in the code
+    code += "\n" + parsed(["run", "baseline", "--workers", "0"])  # out of range
     code += "\n" + parsed(["nonsense"])  # no such command
     assert imported_after(code) == []
+    # --workers N is checked against the memory there is (`sim.limits`, which reads YAML errors' types)
+    loaded = imported_after(parsed(["run", "baseline", "--workers", "2", "--steps", "x"]))
+    assert [m for m in loaded if m.split(".")[0] != "yaml"] == []
 
 
 def test_an_option_bounded_by_the_schema_is_still_checked_when_given(capsys):
