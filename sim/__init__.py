@@ -6,19 +6,49 @@ model (`model`, `agents`) -> recorded data (`recording`, `runner`) -> result fil
 (`results`) -> plots (`plots`). Many runs go through `executors` (serial, processes or
 Dask) with seeds from `seeding`. `api.simulate` is the notebook entry point,
 `comparison.compare` puts scenarios side by side; `cli` is the command line behind `run.py`.
+
+The public names below are imported on first use (PEP 562), so `import sim` and
+`python run.py --help` load neither numpy, pandas, Mesa, scipy, matplotlib nor pydantic;
+`sim.simulate`, `from sim import Simulation` and the rest work as if imported here.
 """
 
-from sim.api import Simulation, simulate
-from sim.scenario import load_scenario, scenario_from_dict
-from sim.yaml_source import ScenarioError
+from __future__ import annotations
 
-__all__ = ["Comparison", "Simulation", "ScenarioError", "compare", "load_scenario", "scenario_from_dict", "simulate"]
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+# Public name -> the module that defines it (imported when the name is first used).
+_PUBLIC = {
+    "Comparison": "sim.comparison",
+    "Simulation": "sim.api",
+    "ScenarioError": "sim.yaml_source",
+    "compare": "sim.comparison",
+    "load_scenario": "sim.scenario",
+    "scenario_from_dict": "sim.scenario",
+    "simulate": "sim.api",
+}
+
+__all__ = ["Comparison", "ScenarioError", "Simulation", "compare", "load_scenario", "scenario_from_dict", "simulate"]
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time `__getattr__` below imports them
+    from sim.api import Simulation, simulate
+    from sim.comparison import Comparison, compare
+    from sim.scenario import load_scenario, scenario_from_dict
+    from sim.yaml_source import ScenarioError
 
 
 def __getattr__(name: str):
-    """`sim.compare` and `sim.Comparison`, imported on first use (they need scipy: `import sim` stays quick)."""
-    if name in ("compare", "Comparison"):
-        from sim import comparison
+    """A public name (`sim.simulate`, ...) from its module, imported on first use and kept in `sim`.
 
-        return getattr(comparison, name)
-    raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    Raises:
+        AttributeError: `name` is neither public here nor a submodule already imported.
+    """
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -93,12 +93,14 @@ class Simulation:
             return write_staged(claim.directory, fill)
 
 
-def _resolve(scenario: str | Path | Scenario, overrides) -> tuple[str | None, Scenario]:
+def _resolve(scenario: str | Path | Scenario, overrides, scenario_file: str | None) -> tuple[str | None, Scenario]:
     """(scenario file or None, validated scenario) of what `simulate` was given."""
     if isinstance(scenario, Scenario):
-        if overrides:
+        if overrides and scenario_file is None:
             raise ValueError("overrides apply to scenario files; pass a path or change the Scenario")
-        return None, scenario
+        return scenario_file, scenario
+    if scenario_file is not None:
+        raise ValueError("scenario_file goes with a Scenario loaded from it, not with a path or a name")
     path = resolve_scenario_path(scenario)
     return str(path), load_scenario(path, list(overrides))
 
@@ -114,6 +116,7 @@ def simulate(
     dask: str | None = None,
     backend: Backend | None = None,
     posterior: str | Path | None = None,
+    scenario_file: str | None = None,
 ) -> Simulation:
     """Run a scenario (a path, a name in scenarios/, or a validated Scenario).
 
@@ -130,6 +133,9 @@ def simulate(
         posterior: a calibration's posterior.csv (or its directory): replicate k runs with
             draw k mod N instead of the scenario's values (`sim.posterior`), recorded in the
             manifest.
+        scenario_file: with a `Scenario` loaded from a file (`sim.scenario.load_scenario(path,
+            overrides)`): that file, recorded in the manifest with `overrides` as if the path had
+            been given (the command line loads the scenario once, to refuse bad input early).
 
     Returns:
         The `Simulation`; its numbers are the same whatever workers or backend ran it.
@@ -137,10 +143,10 @@ def simulate(
     Raises:
         ScenarioError: bad scenario or overrides. ExecutorError: the Dask scheduler cannot
         be reached. PosteriorError: an unusable posterior file. ValueError: replicates < 1,
-        or overrides with a `Scenario`.
+        or overrides with a `Scenario` and no `scenario_file`.
     """
     try:
-        scenario_file, config = _resolve(scenario, overrides)
+        scenario_file, config = _resolve(scenario, overrides, scenario_file)
         if replicates < 1:
             raise ValueError("replicates must be >= 1")
         configs, record = None, None

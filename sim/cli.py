@@ -2,6 +2,10 @@
 
 Exit status: 0 success; 2 bad input (scenario, overrides, arguments, output location),
 reported as one line per problem with file, line and key path; 1 an internal error.
+
+Building the parser and parsing the arguments import nothing heavy (numpy, pandas, Mesa,
+scipy, matplotlib, pydantic): each command imports what it uses, an option's schema bounds
+are read when the option is given, so `run.py --help` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import traceback
 from decimal import Decimal
 from pathlib import Path
 
-from sim.scenario import DEFAULT_SCENARIO
+from sim.paths import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
@@ -115,9 +119,9 @@ def bounded_int(low: float, high: float, what: str = ""):
 
 def workers(text: str) -> int:
     """The --workers type: a whole number in [1, MAX_WORKERS] whose interpreters fit in the memory available."""
-    from sim.limits import workers_problem
-
     value = bounded_int(1, MAX_WORKERS)(text)
+    from sim.limits import workers_problem  # after the bounds: a number out of range needs no more
+
     why = workers_problem(value)
     if why:  # refuse before any worker process starts
         raise argparse.ArgumentTypeError(why)
@@ -125,8 +129,18 @@ def workers(text: str) -> int:
 
 
 def like(key: str):
-    """An argparse type for an option that stands for scenario key `key`: its schema bounds, its exit status 2."""
-    return bounded_int(*schema_bounds(key), what=key)
+    """An argparse type for an option that stands for scenario key `key`: its schema bounds, its exit status 2.
+
+    The bounds are read from the schema when the option is given, not when the parser is
+    built: `--help` and the other options need no schema (pydantic).
+    """
+
+    def parse(text: str) -> int:
+        whole_number(text)  # not a number: refused before the schema is read
+        return bounded_int(*schema_bounds(key), what=key)(text)
+
+    parse.__name__ = f"like({key})"
+    return parse
 
 
 # Worker processes on one machine: each is an interpreter with the model's libraries
@@ -602,12 +616,14 @@ def cmd_run(args) -> int:
     from sim.scenario import load_scenario, resolve_scenario_path
 
     # Claim the output directory (writable, not in use, empty) before spending time on the
-    # runs; the scenario is loaded first for its name (the default directory) and to refuse
-    # bad input before anything is created.
-    name = load_scenario(resolve_scenario_path(args.scenario), args.overrides).name
-    with claim_output_dir(args.out, scenario=name) as claim:
+    # runs; the scenario is loaded first (once: `simulate` takes it as loaded) for its name
+    # (the default directory) and to refuse bad input before anything is created.
+    path = resolve_scenario_path(args.scenario)
+    config = load_scenario(path, args.overrides)
+    with claim_output_dir(args.out, scenario=config.name) as claim:
         simulation = simulate(
-            args.scenario,
+            config,
+            scenario_file=str(path),
             seed=args.seed,
             steps=args.steps,
             replicates=args.replicates,
@@ -870,6 +886,28 @@ COMMANDS = {
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
+# The exceptions that mean bad input (exit 2), by module and class; a ScenarioError's lines
+# already name file, line and key path, the others are printed after "error:".
+SCENARIO_ERROR = ("sim.yaml_source", "ScenarioError")
+BAD_INPUT_ERRORS = (
+    SCENARIO_ERROR,
+    ("sim.results", "OutputError"),
+    ("sim.sweep", "SweepError"),
+    ("sim.executors", "ExecutorError"),
+    ("sim.acled", "EventDataError"),
+    ("sim.posterior", "PosteriorError"),
+)
+
+
+def defined(errors) -> tuple[type[BaseException], ...]:
+    """The classes of `errors` ((module, class) pairs) whose module is imported, for an `except` clause.
+
+    An error whose module was never imported cannot have been raised, and importing them all
+    up front would import pandas, scipy and pydantic before the arguments are parsed.
+    """
+    return tuple(getattr(sys.modules[module], name) for module, name in errors if module in sys.modules)
+
+
 def _internal(error: BaseException, args) -> int:
     """Report an internal error on one line (traceback with --debug or SIM_DEBUG); EXIT_INTERNAL."""
     if args.debug or os.environ.get("SIM_DEBUG"):
@@ -888,22 +926,12 @@ def main(argv: list[str] | None = None) -> int:
         with `--debug` or SIM_DEBUG set); 130 on Ctrl-C, 143 on SIGTERM (both clean up first). Bad
         arguments make argparse exit with status 2 (SystemExit).
     """
-    from sim.acled import EventDataError
-    from sim.executors import ExecutorError
-    from sim.posterior import PosteriorError
-    from sim.results import OutputError
-    from sim.sweep import SweepError
-    from sim.yaml_source import ScenarioError
-
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
     previous_sigterm = _terminate_on_sigterm()
     try:
         return COMMANDS[args.command](args)
-    except ScenarioError as error:
-        print(error, file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except (OutputError, SweepError, ExecutorError, EventDataError, PosteriorError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except defined(BAD_INPUT_ERRORS) as error:  # evaluated when an exception arrives
+        print(error if isinstance(error, defined([SCENARIO_ERROR])) else f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
         what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"

@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.path import Path
-from scipy import ndimage, sparse
-from scipy.sparse import csgraph
 
 from sim.schema import TERRAINS, Scenario
 
@@ -65,6 +62,9 @@ class Geography:
         itself be impassable (one can always leave it). Cells no route reaches get the
         straight-line distance times UNREACHABLE_DETOUR, so they are far but finite.
         """
+        from scipy import sparse  # here, not at the top: loading a scenario needs no scipy
+        from scipy.sparse import csgraph
+
         h, w = self.height, self.width
         index = np.arange(h * w).reshape(h, w)
         rows, cols, costs = [], [], []
@@ -118,6 +118,12 @@ def cell_size_km(scenario: Scenario) -> tuple[float, float] | None:
     return float(ns), float(ew)
 
 
+def cell_centres(scenario: Scenario) -> np.ndarray:
+    """(H*W, 2) latitude and longitude (degrees) of every cell's centre, row by row; needs grid.bounds."""
+    lat, lon = _cell_centres_latlon(scenario)
+    return np.column_stack([lat.ravel(), lon.ravel()])
+
+
 def _cell_centres_latlon(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     g = scenario.grid
     b = g.bounds
@@ -139,6 +145,28 @@ def _rasterise_polyline(points_rc: np.ndarray, height: int, width: int) -> np.nd
     return mask
 
 
+def inside_polygon(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(M,) bool: which of `points` (M, 2) lie inside `polygon` (N, 2 vertices, closed implicitly).
+
+    The even-odd rule by Haines' crossings test ("Crossings Multiply", Graphics Gems IV), as
+    matplotlib's `Path.contains_points` computes it: the same comparisons in the same
+    floating-point arithmetic, edge by edge, so a point on an edge or a vertex falls on the
+    same side (tests/test_startup.py compares them). Here so that building a model does not
+    import matplotlib (a tenth of a second); a polygon of fewer than 3 vertices contains nothing.
+    """
+    points = np.asarray(points, dtype=float)
+    polygon = np.asarray(polygon, dtype=float)
+    inside = np.zeros(len(points), dtype=bool)
+    if len(polygon) < 3:
+        return inside
+    tx, ty = points[:, 0], points[:, 1]
+    for (ax, ay), (bx, by) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        above = by >= ty
+        crosses = (above != (ay >= ty)) & ((((by - ty) * (ax - bx)) >= ((bx - tx) * (ay - by))) == above)
+        inside ^= crosses
+    return inside
+
+
 def build_geography(scenario: Scenario) -> Geography:
     """Terrain from the scenario's default, river band, outside polygons and cell overrides."""
     g = scenario.grid
@@ -150,14 +178,15 @@ def build_geography(scenario: Scenario) -> Geography:
         cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * g.width
         river = _rasterise_polyline(np.column_stack([rows, cols]), g.height, g.width)
         if g.river.band_cells > 0:
+            from scipy import ndimage  # here, not at the top: loading a scenario needs no scipy
+
             distance = ndimage.distance_transform_edt(~river)
             terrain[(distance <= g.river.band_cells) & ~river] = TERRAIN_CODE["rural"]
         terrain[river] = TERRAIN_CODE["river"]
     if g.bounds is not None and g.outside:
-        lat, lon = _cell_centres_latlon(scenario)
-        centres = np.column_stack([lat.ravel(), lon.ravel()])
+        centres = cell_centres(scenario)
         for polygon in g.outside:
-            inside = Path(np.array(polygon, dtype=float)).contains_points(centres)
+            inside = inside_polygon(np.array(polygon, dtype=float), centres)
             terrain[inside.reshape(g.height, g.width)] = TERRAIN_CODE["outside"]
 
     names = list(scenario.sites)

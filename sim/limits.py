@@ -32,9 +32,12 @@ the estimate errs on the side of refusing.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from sim.schema import Scenario
 from sim.yaml_source import Problem, ScenarioError
+
+if TYPE_CHECKING:  # annotations only: `--workers N` is checked (`workers_problem`) without the schema
+    from sim.schema import Scenario
 
 # Bytes per item of each structure, measured with tracemalloc on numpy 2 / pandas 2 / mesa 3
 # (tests/test_limits.py::test_estimate_is_within_a_factor_of_the_measured_peak keeps them honest).

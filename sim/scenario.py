@@ -21,6 +21,7 @@ from sim.expressions import ExpressionError, parse_expression
 from sim.geography import project
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
+from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
 from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
@@ -33,25 +34,6 @@ from sim.yaml_source import (
     load_scenario_document,
 )
 
-
-def find_project_dir() -> Path:
-    """The project directory: the checkout `sim/` sits in, else the current directory.
-
-    In a checkout (or an editable install) scenarios and results live beside `sim/`. After a
-    normal `pip install`, `sim/` sits in site-packages, which is no place for results: the
-    directory the command runs in takes the checkout's role (its `scenarios/` and `results/`).
-    """
-    checkout = Path(__file__).resolve().parent.parent
-    if (checkout / "pyproject.toml").is_file() and (checkout / "scenarios").is_dir():
-        return checkout
-    return Path.cwd()
-
-
-PROJECT_DIR = find_project_dir()
-SCENARIO_DIR = PROJECT_DIR / "scenarios"
-# The scenario a command runs when none is named (explore, compare-variants, the docs'
-# parameter tables): the one place sim/ names a scenario.
-DEFAULT_SCENARIO = "baseline"
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
 # public data, a value fitted by calibration, or an explicit assumption.
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")

@@ -3,8 +3,9 @@
 A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) holds:
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
-- `runs.jsonl`     the journal: one JSON line per finished run, appended and fsynced as runs
-                   finish, each with the sha256 of its content (`#sha256`); a torn last
+- `runs.jsonl`     the journal: one JSON line per finished run, appended as runs finish and
+                   fsynced every second in the background (`Journal`), each with the sha256
+                   of its content (`#sha256`); a torn last
                    line from a crash is ignored and cut off on resume; any other damaged
                    line, or one whose content differs from its checksum, is refused, naming
                    it, and nothing is cut off
@@ -35,10 +36,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import BrokenExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -69,7 +72,7 @@ from sim.results import (
     write_staged,
 )
 from sim.runner import run_model
-from sim.scenario import load_scenario, scenario_to_dict, validate_document
+from sim.scenario import DESIGN_SECTIONS, load_scenario, scenario_to_dict, validate_document
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds, run_seed
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides, dump_yaml
@@ -100,13 +103,59 @@ class RunTask:
 class SweepJob:
     """What every run of a sweep shares (sent with each task: small and picklable)."""
 
-    base: dict  # the resolved base scenario, without its sweep section
+    base: dict  # the resolved base scenario, without its design sections (`run_base`)
     outputs: tuple[str, ...]
     steps: int | None
     timeseries_dir: str | None
+    key: str = field(init=False)  # sha256 of `base`: names it in a worker's cache of point scenarios
+
+    def __post_init__(self):
+        text = json.dumps(self.base, sort_keys=True, default=str)
+        object.__setattr__(self, "key", hashlib.sha256(text.encode()).hexdigest())
+
+
+# Sections of a scenario that no run reads and no design point can set (`sim.scenario.NOT_PARAMETERS`):
+# experiments and checks (`sim.scenario.DESIGN_SECTIONS`) and the sources of the values.
+NOT_RUN = (*DESIGN_SECTIONS, "provenance")
+
+
+def run_base(config: Scenario) -> dict:
+    """The scenario a sweep's runs start from: `config` as a dict, without the sections of `NOT_RUN`.
+
+    `sweep`, `calibration`, `robustness` and `validation` describe experiments and checks,
+    and `provenance` where each value comes from; the model reads none of them and a design
+    point cannot set them, so each point's scenario is validated without them (they were
+    three quarters of the cost of validating it, once per run). They stay in the sweep's
+    scenario.yaml.
+    """
+    return {k: v for k, v in scenario_to_dict(config).items() if k not in NOT_RUN}
 
 
 # ------------------------------------------------------------------------- one run
+
+# A worker's validated scenarios of the latest design points, by (job key, overrides). Runs
+# come in order of point, then replicate, so the replicates of a point validate it once per
+# worker; a Scenario is never changed by a run (replicates of `run.py run` share one too).
+_POINT_SCENARIOS: OrderedDict[tuple[str, tuple[str, ...]], Scenario] = OrderedDict()
+POINT_CACHE_SIZE = 8
+
+
+def point_scenario(job: SweepJob, overrides: tuple[str, ...]) -> Scenario:
+    """`scenario_for(job.base, overrides)`, validated once per worker for the replicates of a point.
+
+    Raises:
+        ScenarioError: as `scenario_for` (not cached: every replicate of a bad point fails alike).
+    """
+    key = (job.key, tuple(overrides))
+    config = _POINT_SCENARIOS.get(key)
+    if config is None:
+        config = scenario_for(job.base, overrides)
+        _POINT_SCENARIOS[key] = config
+        while len(_POINT_SCENARIOS) > POINT_CACHE_SIZE:
+            _POINT_SCENARIOS.popitem(last=False)
+    else:
+        _POINT_SCENARIOS.move_to_end(key)
+    return config
 
 
 def run_task(job: SweepJob, task: RunTask) -> dict:
@@ -114,7 +163,7 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     started = time.perf_counter()
     row = {"point": task.point, "replicate": task.replicate, "seed": task.seed}
     try:
-        config = scenario_for(job.base, task.overrides)
+        config = point_scenario(job, task.overrides)
         result = run_model(config, task.seed, job.steps, task.replicate)
         row.update(compute_outcomes(list(job.outputs), result.timeseries, result.events, result.meta))
         if job.timeseries_dir is not None:
@@ -221,24 +270,53 @@ def journal_signed(manifest: dict) -> bool:
 
 
 class Journal:
-    """Append-only, one fsynced JSON line per finished run (the sweep's crash-safe record).
+    """Append-only, one JSON line per finished run (the sweep's crash-safe record).
+
+    Each line is handed to the operating system as its run finishes, so a crash of the job
+    (an error, Ctrl-C, kill -9, running out of memory) loses no finished run. Against a crash
+    of the machine itself the lines are fsynced by a background thread, every
+    `sync_interval_s` while there are new ones, and once more on `close`: an fsync costs
+    milliseconds on many disks (tens when the disk is busy), more than a short run's own
+    bookkeeping, and the runs no longer wait for it. A machine crash can lose the runs of the
+    last interval; `--resume` runs them again like any run not journalled.
 
     Each line carries the checksum of its content (`sim.results.journal_line`), so a value
     changed afterwards is refused when the journal is read (`read_journal`).
     """
 
-    def __init__(self, directory: Path):
+    SYNC_INTERVAL_S = 1.0
+
+    def __init__(self, directory: Path, sync_interval_s: float = SYNC_INTERVAL_S):
         self.handle = open(Path(directory) / JOURNAL, "ab")
+        self.sync_interval_s = sync_interval_s
+        self._written = threading.Event()  # lines written since the last fsync
+        self._closing = threading.Event()
+        self._syncer = threading.Thread(target=self._sync_while_open, name="journal-fsync", daemon=True)
+        self._syncer.start()
 
     def append(self, row: dict) -> None:
-        """Append one run's row as a JSON line and fsync it, so it survives a crash right after."""
+        """Append one run's row as a JSON line, written through to the operating system at once."""
         self.handle.write(journal_line(row))
         self.handle.flush()
-        os.fsync(self.handle.fileno())
+        self._written.set()
+
+    def _sync_while_open(self) -> None:
+        while not self._closing.wait(self.sync_interval_s):
+            if self._written.is_set():
+                self._written.clear()  # before the fsync: a line written during it waits for the next
+                try:
+                    os.fsync(self.handle.fileno())
+                except OSError:  # a failing disk: `close` fsyncs again, and raises it where it is handled
+                    return
 
     def close(self) -> None:
-        """Close the journal file."""
-        self.handle.close()
+        """Stop the background fsyncs, fsync every line written, close the journal file."""
+        self._closing.set()
+        self._syncer.join()
+        try:
+            os.fsync(self.handle.fileno())
+        finally:
+            self.handle.close()
 
 
 def _manifest(
@@ -731,9 +809,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
     done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
     n_failed = sum(r.get("status") != "ok" for r in done_rows)
     timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
-    base = scenario_to_dict(config)
-    base.pop("sweep", None)
-    job = SweepJob(base=base, outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir)
+    job = SweepJob(run_base(config), outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir)
     from sim.design import override_strings
 
     declared = config.sweep.parameters  # values go back to their declared types

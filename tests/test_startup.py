@@ -1,0 +1,201 @@
+"""Start-up (issue 13): `import sim`, the parser, `--help` and argument errors import nothing heavy;
+commands import what they use, and `run.py run` reads its scenario once.
+
+Properties, not timings: which modules a step imports is what sets how long it takes, and
+it does not depend on how loaded the machine is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import PROJECT, SCENARIOS
+from hypothesis import given
+from hypothesis import strategies as st
+
+import sim
+from sim import cli
+from sim.geography import inside_polygon
+
+# The libraries that take most of a second to import between them; none is needed to parse
+# the command line or to say what is wrong with it.
+HEAVY = ("numpy", "pandas", "mesa", "scipy", "matplotlib", "pydantic", "networkx", "yaml", "sim.scenario")
+
+
+def imported_after(code: str) -> list[str]:
+    """The HEAVY modules (and their submodules) a fresh interpreter holds after running `code`."""
+    probe = (
+        "import sys\n"
+        f"{code}\n"
+        f"heavy = {HEAVY!r}\n"
+        "print(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT, timeout=300, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+
+def parsed(argv: list[str]) -> str:
+    """Code that runs `run.py ARGV` up to argparse's exit (help or an argument error)."""
+    return (
+        "import contextlib, io\n"
+        "from sim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    try:\n"
+        f"        main({argv!r})\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code in (0, 2), stop.code\n"
+        "    else:\n"
+        "        raise AssertionError('argparse did not stop')\n"
+    )
+
+
+def test_import_sim_and_the_cli_load_nothing_heavy():
+    assert imported_after("import sim") == []
+    assert imported_after("import sim.cli; sim.cli.build_parser()") == []
+
+
+def test_help_of_every_command_and_argument_errors_load_nothing_heavy():
+    commands = sorted(cli.COMMANDS)
+    code = "\n".join(parsed([command, "--help"]) for command in commands)
+    code += "\n" + parsed(["--help"])
+    code += "\n" + parsed([])  # no command
+    code += "\n" + parsed(["run"])  # a missing argument
+    code += "\n" + parsed(["run", "baseline", "--steps", "many"])  # not a number
+    code += "\n" + parsed(["sweep", "x", "--seed", "-1"])  # out of range, bounds in the code
+    code += "\n" + parsed(["run", "baseline", "--workers", "0"])  # out of range
+    code += "\n" + parsed(["nonsense"])  # no such command
+    assert imported_after(code) == []
+    # --workers N is checked against the memory there is (`sim.limits`, which reads YAML errors' types)
+    loaded = imported_after(parsed(["run", "baseline", "--workers", "2", "--steps", "x"]))
+    assert [m for m in loaded if m.split(".")[0] != "yaml"] == []
+
+
+def test_an_option_bounded_by_the_schema_is_still_checked_when_given(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "baseline", "--steps", "0"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--steps: must be between 1 and" in err and "(as steps)" in err and len(err.splitlines()) == 1
+
+
+def test_the_public_names_of_sim_are_reached_lazily():
+    from sim.api import Simulation, simulate
+    from sim.comparison import Comparison, compare
+    from sim.scenario import load_scenario, scenario_from_dict
+    from sim.yaml_source import ScenarioError
+
+    expected = {
+        "Comparison": Comparison,
+        "Simulation": Simulation,
+        "ScenarioError": ScenarioError,
+        "compare": compare,
+        "load_scenario": load_scenario,
+        "scenario_from_dict": scenario_from_dict,
+        "simulate": simulate,
+    }
+    assert sorted(sim.__all__) == sorted(expected)
+    for name, value in expected.items():
+        assert getattr(sim, name) is value
+        assert name in dir(sim)
+    namespace: dict = {}
+    exec("from sim import *", namespace)  # noqa: S102 - the star import a notebook may use
+    assert {name: namespace[name] for name in expected} == expected
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        sim.nothing_here  # noqa: B018
+
+
+def test_sim_simulate_runs_from_a_fresh_interpreter():
+    code = "import sim; s = sim.simulate('toy_two_towns', steps=3); print(len(s.timeseries))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=300, check=True
+    )
+    assert done.stdout.strip() == "4"  # the initial state and three days
+
+
+def test_run_reads_the_scenario_once(tmp_path, monkeypatch):
+    import sim.scenario
+
+    reads = []
+    original = sim.scenario.load_scenario_document
+
+    def counting(path, *args, **kwargs):
+        reads.append(path)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(sim.scenario, "load_scenario_document", counting)
+    out = tmp_path / "run"
+    status = cli.main(["run", str(SCENARIOS / "toy_two_towns.yaml"), "--steps", "3", "--no-plots", "--out", str(out)])
+    assert status == cli.EXIT_OK
+    assert len(reads) == 1, reads
+
+
+def test_a_loaded_scenario_with_its_file_records_what_the_path_would(tmp_path):
+    path = SCENARIOS / "toy_two_towns.yaml"
+    overrides = ["factions.Red.salary_usd_month=90"]
+    by_path = sim.simulate(str(path), steps=3, overrides=overrides)
+    loaded = sim.load_scenario(path, overrides)
+    by_config = sim.simulate(loaded, steps=3, overrides=overrides, scenario_file=str(path))
+    assert by_config.scenario_file == by_path.scenario_file == str(path)
+    assert by_config.overrides == by_path.overrides == overrides
+    assert by_config.timeseries.equals(by_path.timeseries)
+    manifests = []
+    for name, simulation in (("a", by_path), ("b", by_config)):
+        manifest = json.loads((simulation.save(tmp_path / name, plots=False) / "manifest.json").read_text())
+        manifests.append({k: manifest[k] for k in ("scenario_file", "overrides", "root_seed", "steps")})
+    assert manifests[0] == manifests[1]
+
+
+def test_overrides_or_a_file_without_a_loaded_scenario_are_refused():
+    loaded = sim.load_scenario(SCENARIOS / "toy_two_towns.yaml")
+    with pytest.raises(ValueError, match="overrides apply to scenario files"):
+        sim.simulate(loaded, steps=1, overrides=["steps=2"])
+    with pytest.raises(ValueError, match="scenario_file goes with a Scenario"):
+        sim.simulate("toy_two_towns", steps=1, scenario_file="x.yaml")
+
+
+def test_a_run_without_plots_imports_no_matplotlib(tmp_path):
+    out = str(tmp_path / "run")  # the default scenario: its map has polygons outside the model
+    argv = ["run", "baseline", "--steps", "3", "--no-plots", "--out", out]
+    code = f"from sim.cli import main\nassert main({argv!r}) == 0\n"
+    assert [m for m in imported_after(code) if m.split(".")[0] == "matplotlib"] == []
+
+
+@given(
+    polygon=st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=0, max_size=8),
+    closed=st.booleans(),
+    scale=st.sampled_from([1.0, 0.1, 1 / 3]),
+)
+def test_inside_polygon_agrees_with_matplotlib_also_on_edges_and_vertices(polygon, closed, scale):
+    from matplotlib.path import Path
+
+    vertices = np.array(polygon + polygon[:1] if closed and polygon else polygon, dtype=float).reshape(-1, 2) * scale
+    grid = np.arange(-4, 4.5, 0.5) * scale  # vertices, edge midpoints and points between them
+    points = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
+    expected = Path(vertices).contains_points(points) if len(vertices) else np.zeros(len(points), dtype=bool)
+    assert (inside_polygon(vertices, points) == expected).all()
+
+
+def test_inside_polygon_agrees_with_matplotlib_on_every_scenario_map():
+    from matplotlib.path import Path
+
+    from sim.geography import cell_centres
+
+    rng = np.random.default_rng(7)
+    checked = 0
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        scenario = sim.load_scenario(path)
+        if scenario.grid.bounds is None:
+            continue
+        centres = cell_centres(scenario)
+        for polygon in scenario.grid.outside:
+            vertices = np.array(polygon, dtype=float)
+            points = np.concatenate([centres, vertices, rng.uniform(centres.min(0) - 1, centres.max(0) + 1, (2000, 2))])
+            assert (inside_polygon(vertices, points) == Path(vertices).contains_points(points)).all(), path.name
+            checked += 1
+    assert checked > 0

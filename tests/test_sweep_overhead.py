@@ -1,0 +1,121 @@
+"""A sweep's bookkeeping around each run (issue 13: at most a few milliseconds a run), without
+changing a single number: a point validated once per worker for its replicates and without the
+sections no run reads, the journal fsynced in the background, number overrides read without
+the YAML parser, outcome totals without a regex over the columns.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pandas as pd
+import pytest
+from helpers import SCENARIOS
+from hypothesis import given
+from hypothesis import strategies as st
+from test_sweep import outcomes, start, toy_sweep_config
+
+import sim.sweep
+from sim.design import format_value, override_strings
+from sim.outcomes import compute_outcomes
+from sim.runner import run_model
+from sim.scenario import DESIGN_SECTIONS, load_scenario
+from sim.sweep import NOT_RUN, Journal, load_sweep, read_journal, run_base, run_sweep, scenario_for
+from sim.yaml_source import parse_value
+
+
+def test_every_run_of_a_sweep_is_the_scenario_file_run_with_its_point_set(tmp_path):
+    directory = start(tmp_path, "s")
+    run_sweep(directory)
+    table = outcomes(directory)
+    manifest, _, design = load_sweep(directory)
+    assert len(table) == len(design) == 8 and (table.status == "ok").all()
+    for record in design.to_dict("records"):
+        sets = ["steps=25", *override_strings(record, manifest["parameters"])]
+        alone = run_model(load_scenario(SCENARIOS / "toy_two_towns.yaml", sets), int(record["seed"]))
+        values = compute_outcomes(manifest["outputs"], alone.timeseries, alone.events, alone.meta)
+        row = table[(table.point == record["point"]) & (table.replicate == record["replicate"])].iloc[0]
+        assert {name: row[name] for name in values} == pytest.approx(values, abs=0, rel=1e-12), record
+
+
+def test_the_replicates_of_a_point_validate_it_once(tmp_path, monkeypatch):
+    validated = []
+    real = sim.sweep.scenario_for
+
+    def counting(base, overrides):
+        validated.append(tuple(overrides))
+        return real(base, overrides)
+
+    monkeypatch.setattr(sim.sweep, "scenario_for", counting)
+    # A base of its own: a worker keeps the points of a base it has seen (this process, in other tests).
+    directory = start(tmp_path, "s", f"description=validated once {tmp_path.name}")
+    counts = run_sweep(directory)
+    assert counts["runs"] == 8  # 4 points x 2 replicates
+    assert len(validated) == len(set(validated)) == 4
+
+
+def test_a_run_starts_from_the_scenario_without_the_sections_no_run_reads():
+    config = toy_sweep_config()
+    base = run_base(config)
+    assert set(DESIGN_SECTIONS) | {"provenance"} == set(NOT_RUN)
+    assert not set(base) & set(NOT_RUN) and "sweep" in config.model_dump()
+    full, point = config.model_dump(), scenario_for(base, []).model_dump()
+    assert {k: v for k, v in full.items() if k not in NOT_RUN} == {k: v for k, v in point.items() if k not in NOT_RUN}
+
+
+def test_journal_lines_are_written_through_at_once_and_fsynced_in_the_background(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    rows = [{"point": i, "replicate": 0, "seed": 1, "status": "ok"} for i in range(3)]
+
+    journal = Journal(tmp_path, sync_interval_s=3600)  # no background fsync during this test
+    for row in rows:
+        journal.append(row)
+    assert [r["point"] for r in read_journal(tmp_path)] == [0, 1, 2]  # readable before any fsync
+    assert synced == []
+    journal.close()
+    assert len(synced) == 1  # on close
+
+    synced.clear()
+    (tmp_path / sim.sweep.JOURNAL).unlink()
+    journal = Journal(tmp_path, sync_interval_s=0.01)
+    journal.append(rows[0])
+    deadline = time.monotonic() + 60  # generous: a busy machine may be slow to schedule the thread
+    while not synced and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert synced, "no background fsync within 60 s"
+    journal.close()
+    assert [r["point"] for r in read_journal(tmp_path)] == [0]
+
+
+@given(
+    st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False).map(format_value),
+        st.integers(min_value=-(10**30), max_value=10**30).map(format_value),
+        st.from_regex(r"\A-?(0|[1-9][0-9]{0,8}|0[0-9]{1,3})(\.[0-9]{1,6})?([eE][-+]?[0-9]{1,3})?\Z"),
+    )
+)
+def test_a_number_set_reads_as_the_yaml_parser_reads_it(text):
+    # With a space around it the text goes through the YAML parser, like any other value.
+    def read(value_text):
+        try:
+            return "ok", parse_value(value_text)
+        except sim.yaml_source.ScenarioError as error:
+            return "refused", str(error.problems[0].message)
+
+    quick, parsed = read(text), read(f" {text} ")
+    assert quick[0] == parsed[0]
+    if quick[0] == "ok":
+        assert type(quick[1]) is type(parsed[1]) and quick[1] == parsed[1]
+
+
+def test_totals_over_columns_sum_exactly_the_columns_of_the_prefix():
+    from sim.outcomes import KINDS
+
+    columns = {"step": [0, 1, 2], "killed.A": [0, 2, 3], "killed.B": [1, 0, 4], "killed_share": [9, 9, 9]}
+    frame = pd.DataFrame({**columns, "wounded.A": [5, 5, 5]})
+    assert KINDS["killed_total"].compute(frame, None, {}, None) == 10.0
+    assert KINDS["wounded_total"].compute(frame, None, {}, None) == 15.0
+    assert KINDS["killed_total"].compute(frame[["step"]], None, {}, None) == 0.0
