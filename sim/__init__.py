@@ -15,6 +15,7 @@ The public names below are imported on first use (PEP 562), so `import sim` and
 from __future__ import annotations
 
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 # Public name -> the module that defines it (imported when the name is first used).
@@ -51,4 +52,6 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_PUBLIC))
+    """The public names, the submodules imported so far and the module's own dunders (for completion)."""
+    loaded = {name for name, value in globals().items() if isinstance(value, ModuleType) or name.startswith("__")}
+    return sorted(loaded | set(_PUBLIC))
