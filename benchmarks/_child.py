@@ -17,6 +17,7 @@ prints is ignored by the parent. A request that fails answers {"error": "..."} (
 
 from __future__ import annotations
 
+import csv
 import gc
 import importlib
 import inspect
@@ -431,6 +432,7 @@ def task_sweep(spec: dict) -> dict:
         peak_kib = max_rss_kib()
         outcomes_bytes = (directory / "outcomes.csv").stat().st_size
         journal_bytes = (directory / "runs.jsonl").stat().st_size
+        same_s, same_cpu_s = _bare_same_runs(spec, directory) if spec.get("bare_same_runs") else (None, None)
 
     n = len(stamps)
     tenth = max(1, n // 10)
@@ -445,7 +447,37 @@ def task_sweep(spec: dict) -> dict:
         ms_per_run_first_tenth=first * 1e3, ms_per_run_last_tenth=last * 1e3,
         run_s_sum=sum(run_times), busy_workers=sum(run_times) / wall_s if wall_s else float("nan"),
         bare_model_s=bare, bare_model_cpu_s=bare_cpu,
+        same_runs_model_s=same_s, same_runs_model_cpu_s=same_cpu_s,
     )
+
+
+def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float]:
+    """The bare model's time (CorridorModel + steps) summed over the sweep's own runs: (wall s, CPU s).
+
+    Each finished run of `outcomes.csv` is rebuilt from the scenario, the sweep's other
+    overrides and its point's parameter value, with its own seed, so the sweep's time minus
+    this is what the sweep spends outside the model on exactly these runs (the design's points
+    differ in cost: a higher salary buys more fighters).
+    """
+    from sim.model import CorridorModel
+    from sim.scenario import load_scenario
+
+    parameter = spec["parameter"]
+    base = [o for o in spec["overrides"] if not o.startswith("sweep=")]
+    wall = cpu = 0.0
+    with open(directory / "outcomes.csv", newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+    for row in rows:
+        cfg = load_scenario(spec["scenario"], [*base, f"{parameter}={row[parameter]}"])
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        model = CorridorModel(cfg, seed=int(row["seed"]))
+        for _ in range(int(spec["steps"])):
+            model.step()
+        wall += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+        del model
+    return wall, cpu
 
 
 def task_scaled_overrides(req: dict) -> dict:
