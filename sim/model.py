@@ -217,19 +217,25 @@ class CorridorModel(mesa.Model):
         w, rules, streams = self.world, self.rules, self.streams
         w.day = self.steps
         w.today = DailyTally(w.n_factions)
-        casualties.recover_wounded(w)
-        strategy.step(w, rules)
-        economy.step(w, rules)
-        tribal_politics.step(w, rules)
-        recruitment.step(w, rules, streams["recruitment"])
-        deployment.step(w, rules, streams["deployment"])
-        influence.step(w, rules)
-        conflict.step(w, rules, streams["clashes"], streams["looting"])
-        mediation.step(w, rules, streams["mediation"])
-        spillover.step(w, rules, self.spillover_state)
-        insurgency.step(w, rules, streams["insurgency"])
-        casualties.remember_losses(w, rules)
-        self.datacollector.collect(self)
+        # Masks and counts of the recruits are remembered during the day (each process that
+        # changes the recruits says so), and forgotten after it, for code that writes by hand.
+        w.recruits.remember(True)
+        try:
+            casualties.recover_wounded(w)
+            strategy.step(w, rules)
+            economy.step(w, rules)
+            tribal_politics.step(w, rules)
+            recruitment.step(w, rules, streams["recruitment"])
+            deployment.step(w, rules, streams["deployment"])
+            influence.step(w, rules)
+            conflict.step(w, rules, streams["clashes"], streams["looting"])
+            mediation.step(w, rules, streams["mediation"])
+            spillover.step(w, rules, self.spillover_state)
+            insurgency.step(w, rules, streams["insurgency"])
+            casualties.remember_losses(w, rules)
+            self.datacollector.collect(self)
+        finally:
+            w.recruits.remember(False)
 
     # --- queries used by recorders, tests and the explorer
 

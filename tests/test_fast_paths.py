@@ -175,3 +175,31 @@ def test_presence_counts_posted_fighters_by_faction_and_cell(busy_model):
     expected = np.zeros_like(world.fighter_counts)
     np.add.at(expected.reshape(world.n_factions, -1), (r.faction[on_post], r.post[on_post]), 1)
     assert np.array_equal(world.fighter_counts, expected) and world.fighter_counts.sum() > 0
+
+
+@pytest.mark.parametrize("name, overrides", [("baseline", BUSY), ("toy_two_towns", ())])
+def test_remembered_recruit_masks_and_counts_equal_fresh_ones(monkeypatch, name, overrides):
+    """Every mask or count remembered during a step equals the one computed afresh at that moment.
+
+    (A process that wrote the recruit arrays without `changed()` would leave a stale one.)
+    """
+    from sim.world import RecruitArrays
+
+    remembered = RecruitArrays._remembered
+    checked = []
+
+    def checking(self, key, compute):
+        value = remembered(self, key, compute)
+        fresh = compute()
+        assert value.dtype == fresh.dtype and np.array_equal(value, fresh), key
+        checked.append(key if isinstance(key, str) else key[0])
+        return value
+
+    monkeypatch.setattr(RecruitArrays, "_remembered", checking)
+    model = CorridorModel(scenario(*overrides, name=name), seed=3)
+    for _ in range(40):
+        model.step()
+    assert {"fighting", "on_post", "census"} <= set(checked)
+    assert model.recruits._memo is None  # forgotten between steps: hand-written changes are seen
+    model.recruits.status[:] = 2
+    assert model.world.fighters_by_faction()[model.world.is_militia].sum() == 0

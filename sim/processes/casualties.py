@@ -53,6 +53,7 @@ def inflict(
     r.post[wounded] = -1
     stay = rng.exponential(rules.clashes.recovery_days, size=len(wounded))
     r.recover_step[wounded] = world.day + np.ceil(stay).astype(np.int64)
+    r.changed()
     world.today.killed[victim] += len(killed)
     world.today.wounded[victim] += len(wounded)
     if attacker is not None and len(world.tribe_names):
@@ -67,6 +68,7 @@ def recover_wounded(world: World) -> None:
     r = world.recruits
     back = (r.status == WOUNDED) & (r.recover_step <= world.day)
     r.status[back] = FIT
+    r.changed()
 
 
 def remember_losses(world: World, rules: Rules) -> None:

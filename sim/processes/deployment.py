@@ -159,6 +159,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
         # Site-to-origin path length, plus the scatter step from the site to the post.
         d = world.site_distance[sites, origin] + np.maximum(np.abs(pr - site_row), np.abs(pc - site_col))
         r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
+    r.changed()
 
 
 def open_headquarters(world: World, rules: Rules) -> None:
