@@ -71,7 +71,7 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
-    return smoothed * passable
+    return np.multiply(smoothed, passable, out=smoothed)  # in place: the same products, no new array
 
 
 def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
@@ -195,7 +195,11 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.influence = target
         honour_initial_control(world, rules)
     else:
-        world.influence = inf.persistence * world.influence + (1.0 - inf.persistence) * target
+        # p I + (1 - p) target, with the same products and sum, into two arrays instead of three
+        # (`target` is today's own array).
+        moved = world.influence * inf.persistence
+        moved += np.multiply(target, 1.0 - inf.persistence, out=target)
+        world.influence = moved
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )
