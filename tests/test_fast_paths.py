@@ -203,3 +203,17 @@ def test_remembered_recruit_masks_and_counts_equal_fresh_ones(monkeypatch, name,
     assert model.recruits._memo is None  # forgotten between steps: hand-written changes are seen
     model.recruits.status[:] = 2
     assert model.world.fighters_by_faction()[model.world.is_militia].sum() == 0
+
+
+def test_town_control_shares_equal_the_mean_over_each_tribes_towns(busy_model):
+    """The shares from one bincount over set-up index arrays kept in `World.derived` equal per-tribe means."""
+    world = busy_model.world
+    for _ in range(2):  # the second call reads the kept index arrays
+        shares = tribal_politics.town_control_shares(world)
+        control = world.control.reshape(-1)
+        plain = np.array(
+            [[np.mean(control[cells] == f) if len(cells) else 0.0 for f in range(world.n_factions)]
+             for cells in world.tribe_town_cells]
+        )
+        assert shares.shape == plain.shape and np.array_equal(shares, plain)
+    assert "tribe_towns" in world.derived
