@@ -217,3 +217,36 @@ def test_town_control_shares_equal_the_mean_over_each_tribes_towns(busy_model):
         )
         assert shares.shape == plain.shape and np.array_equal(shares, plain)
     assert "tribe_towns" in world.derived
+
+
+def _plain_client_funding_share(world, f: int) -> float:
+    """`spillover.client_funding_share` as first written: every client's pressure summed afresh on each call."""
+    name = world.patron_of[f]
+    if name is None or not world.config.patrons[name].shared_funding:
+        return 1.0
+    k = world.config.rules.spillover.pressure_weight
+    clients = [g for g in range(world.n_factions) if world.patron_of[g] == name and world.is_militia[g]]
+    weights = {}
+    for g in clients:
+        total = 0.0
+        for a, b in world.militia_pairs:
+            if g in (a, b):
+                total += float(world.tension[a, b])
+        weights[g] = 1.0 + k * total
+    return weights[f] / sum(weights.values()) if f in weights else 1.0
+
+
+def test_client_funding_shares_kept_per_tension_equal_the_plain_sums():
+    from sim.processes import spillover
+
+    model = CorridorModel(scenario("rules.spillover.pressure_weight=0.7", name="syria_wide"), seed=2)
+    world = model.world
+    assert any(world.config.patrons[p].shared_funding for p in world.patron_of if p is not None)
+    rng = np.random.default_rng(0)
+    for day in range(6):
+        model.step()
+        if day % 2:  # tension changed by hand between two calls of the same day
+            world.tension += rng.random(world.tension.shape)
+        for _ in range(2):
+            shares = [spillover.client_funding_share(world, f) for f in range(world.n_factions)]
+            assert shares == [_plain_client_funding_share(world, f) for f in range(world.n_factions)]
