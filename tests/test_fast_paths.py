@@ -250,3 +250,19 @@ def test_client_funding_shares_kept_per_tension_equal_the_plain_sums():
         for _ in range(2):
             shares = [spillover.client_funding_share(world, f) for f in range(world.n_factions)]
             assert shares == [_plain_client_funding_share(world, f) for f in range(world.n_factions)]
+
+
+def test_fighters_near_from_the_posted_rows_equal_a_scan_of_every_recruit(busy_model):
+    world, r = busy_model.world, busy_model.recruits
+    on_post = (r.faction >= 0) & (r.status == FIT) & (r.post >= 0) & (r.arrive_step <= world.day)
+    width = world.geo.width
+    cells = [int(c) for c in np.unique(r.post[on_post])[::7]] + [0]
+    for f in range(world.n_factions):
+        for flat in cells:
+            for radius in (0, 1, 3):
+                rows = np.flatnonzero((r.faction == f) & on_post)
+                pr, pc = np.divmod(r.post[rows], width)
+                cr, cc = divmod(flat, width)
+                plain = rows[(np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)]
+                near = world.fighters_near(f, flat, radius)
+                assert near.dtype == plain.dtype and np.array_equal(near, plain)

@@ -156,12 +156,10 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     Also stores the raw fighter counts in `world.fighter_counts` (read by clashes).
     """
     r = world.recruits
-    fighting = r.on_post(world.day)
+    rows = r.on_post_rows(world.day)
     n_f, n_cells = world.n_factions, world.geo.n_cells
-    # Each fighter's (faction, cell) bin; everyone else goes to one extra bin, dropped (cheaper than
-    # selecting the fighters' rows first).
-    flat_index = np.where(fighting, r.faction * n_cells + r.post, n_f * n_cells)
-    counts = np.bincount(flat_index, minlength=n_f * n_cells + 1)[: n_f * n_cells]
+    # Each posted fighter's (faction, cell) bin (work in proportion to fighters, not recruits).
+    counts = np.bincount(r.faction[rows] * n_cells + r.post[rows], minlength=n_f * n_cells)
     counts = counts.reshape(n_f, world.geo.height, world.geo.width)
     world.fighter_counts = counts
     total = counts * arms_multiplier(world)[:, None, None]
