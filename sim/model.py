@@ -129,8 +129,8 @@ class CorridorModel(mesa.Model):
 
         Recruit agents are views onto rows of the recruit arrays that no process reads; building
         one Mesa agent per recruit took most of a model's construction (116,639 in the
-        Syria-wide scenario). Their ids are reserved here, right after the leaders', so they are
-        the ids they would have had if built now, whenever they are built.
+        Syria-wide scenario). With Mesa 3.3 their ids are reserved here, right after the
+        leaders', so they are the ids they would have had if built now, whenever they are built.
         """
         w, config = self.world, self.config
         self.militias: list[Militia] = []
@@ -144,9 +144,11 @@ class CorridorModel(mesa.Model):
             spec = config.tribes[tribe]
             flat = int(w.geo.site_flat[w.geo.site_index(spec.seat)])
             self.leaders.append(TribalLeader(self, index=index, tribe=tribe, spec=spec, flat=flat))
-        counter = AGENT_IDS[self]
-        self._first_recruit_id = next(counter)
-        AGENT_IDS[self] = itertools.count(self._first_recruit_id + len(w.recruits))
+        self._first_recruit_id: int | None = None
+        if isinstance(getattr(mesa.Agent, "_ids", None), dict):  # Mesa 3.3: ids from `_ids` (AGENT_IDS here)
+            self._first_recruit_id = next(AGENT_IDS[self])
+            AGENT_IDS[self] = itertools.count(self._first_recruit_id + len(w.recruits))
+        # (Mesa 3.4+ numbers agents on the model: the recruits then take the next ids when built.)
         self._recruit_agents: list[Recruit] | None = None
 
     @property
@@ -154,7 +156,10 @@ class CorridorModel(mesa.Model):
         """One `Recruit` agent per row of the recruit arrays (built, and registered with Mesa, on first use)."""
         if self._recruit_agents is None:
             first, n = self._first_recruit_id, len(self.world.recruits)
-            self._recruit_agents = [Recruit(self, row, unique_id=first + row) for row in range(n)]
+            if first is None:
+                self._recruit_agents = [Recruit(self, row) for row in range(n)]
+            else:
+                self._recruit_agents = [Recruit(self, row, unique_id=first + row) for row in range(n)]
         return self._recruit_agents
 
     @property
