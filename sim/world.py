@@ -92,6 +92,10 @@ class RecruitArrays:
         """(N,) bool mask of fit recruits in a militia (read-only while remembered)."""
         return self._remembered("fighting", lambda: (self.faction >= 0) & (self.status == FIT))
 
+    def fighting_rows(self) -> np.ndarray:
+        """(n,) int64 rows of `fighting()`, ascending."""
+        return self._remembered("fighting_rows", lambda: np.flatnonzero(self.fighting()))
+
     def on_post(self, day: int) -> np.ndarray:
         """(N,) bool mask of fit militia members standing at their post on `day` (not travelling)."""
         return self._remembered(

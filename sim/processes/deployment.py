@@ -121,8 +121,9 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     r = world.recruits
     geo = world.geo
     # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone).
-    moving = r.fighting() & ((r.post < 0) | (rng.random(len(r)) < rules.deployment.p_redeploy))
-    rows = moving.nonzero()[0]
+    redeploy = rng.random(len(r)) < rules.deployment.p_redeploy
+    fit = r.fighting_rows()  # judged on the fit members' rows only: the same rows, ascending
+    rows = fit[(r.post[fit] < 0) | redeploy[fit]]
     if not len(rows):
         return
     weights = posting_weights(world, rules)
