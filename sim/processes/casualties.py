@@ -66,7 +66,8 @@ def inflict(
 def recover_wounded(world: World) -> None:
     """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
     r = world.recruits
-    back = (r.status == WOUNDED) & (r.recover_step <= world.day)
+    wounded = np.flatnonzero(r.status == WOUNDED)  # few: their recovery days are read for them only
+    back = wounded[r.recover_step[wounded] <= world.day]
     r.status[back] = FIT
     r.changed()
 
