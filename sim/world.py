@@ -94,7 +94,7 @@ class RecruitArrays:
 
     def fighting_rows(self) -> np.ndarray:
         """(n,) int64 rows of `fighting()`, ascending."""
-        return self._remembered("fighting_rows", lambda: np.flatnonzero(self.fighting()))
+        return self._remembered("fighting_rows", lambda: self.fighting().nonzero()[0])
 
     def on_post(self, day: int) -> np.ndarray:
         """(N,) bool mask of fit militia members standing at their post on `day` (not travelling)."""
@@ -108,7 +108,7 @@ class RecruitArrays:
         Fighters are a fraction of the recruits: selecting them first makes per-fighter work
         proportional to the fighters rather than to all recruits.
         """
-        return self._remembered(("on_post_rows", day), lambda: np.flatnonzero(self.on_post(day)))
+        return self._remembered(("on_post_rows", day), lambda: self.on_post(day).nonzero()[0])
 
     def census(self, n_factions: int) -> np.ndarray:
         """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""

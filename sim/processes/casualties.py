@@ -66,7 +66,7 @@ def inflict(
 def recover_wounded(world: World) -> None:
     """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
     r = world.recruits
-    wounded = np.flatnonzero(r.status == WOUNDED)  # few: their recovery days are read for them only
+    wounded = (r.status == WOUNDED).nonzero()[0]  # few: their recovery days are read for them only
     back = wounded[r.recover_step[wounded] <= world.day]
     r.status[back] = FIT
     r.changed()
