@@ -42,19 +42,48 @@ class AgentIdsByModel(weakref.WeakKeyDictionary):
 AGENT_IDS = AgentIdsByModel()  # read by Mesa 3.3's Agent.__init__ through `self._ids`; unused by 3.4+
 
 
-class Militia(CellAgent):
+class _PlacedOnFirstUse:
+    """Mixin: the agent's Mesa cell is looked up on first use of the model's grid.
+
+    `home_flat` is the flat cell index (row * width + col) it stands on; the model's `grid`
+    property, when it builds the grid, calls `place` on each such agent.
+    """
+
+    home_flat: int
+
+    @property
+    def cell(self):
+        """Its Mesa grid cell (building the model's grid on first use)."""
+        if self._mesa_cell is None:
+            _ = self.model.grid  # building it places every militia and leader
+        return self._mesa_cell
+
+    @cell.setter
+    def cell(self, cell) -> None:
+        self._set_cell(cell)
+
+    def place(self, cell) -> None:
+        """Put the agent on `cell` (done once, by the model when it builds its grid)."""
+        self._mesa_cell = cell
+        cell.add_agent(self)
+
+
+class Militia(_PlacedOnFirstUse, CellAgent):
     """An armed faction (index f of the world's factions). Its cell is its first headquarters."""
 
     _ids = AGENT_IDS
 
-    def __init__(self, model: mesa.Model, *, index: int, name: str, spec, cell):
+    def __init__(self, model: mesa.Model, *, index: int, name: str, spec, flat: int):
         super().__init__(model)
         self.index = index
         self.name = name
         self.label = spec.label
         self.kind = spec.kind
         self.patron = spec.patron
-        self.cell = cell
+        self.home_flat = flat
+
+    def _set_cell(self, cell) -> None:  # Mesa's moving cell agent: leaves its old cell
+        CellAgent.cell.fset(self, cell)
 
     @property
     def _world(self):
@@ -141,18 +170,22 @@ class Militia(CellAgent):
         return self._world.n_fighters(self.index)
 
 
-class TribalLeader(FixedAgent):
+class TribalLeader(_PlacedOnFirstUse, FixedAgent):
     """The notable of one tribe (index l), seated in a town; `alignment` is its weight per faction."""
 
     _ids = AGENT_IDS
 
-    def __init__(self, model: mesa.Model, *, index: int, tribe: str, spec, cell):
+    def __init__(self, model: mesa.Model, *, index: int, tribe: str, spec, flat: int):
         super().__init__(model)
         self.index = index
         self.tribe = tribe
         self.label = spec.label
         self.responsiveness = spec.responsiveness
-        self.cell = cell
+        self.home_flat = flat
+
+    def _set_cell(self, cell) -> None:  # Mesa's fixed agent: refuses to move once placed
+        _ = self.cell  # placed first, so that Mesa's rule applies
+        FixedAgent.cell.fset(self, cell)
 
     @property
     def alignment(self) -> np.ndarray:
@@ -166,12 +199,22 @@ class TribalLeader(FixedAgent):
 
 
 class Recruit(mesa.Agent):
-    """A person who fights or could fight; reads and writes its row of `RecruitArrays`."""
+    """A person who fights or could fight; reads and writes its row of `RecruitArrays`.
+
+    `unique_id`, if given, is the agent's id (the model reserves the recruits' ids when it is
+    built and creates their agents on first use); otherwise the next id, as for any Mesa agent.
+    """
 
     _ids = AGENT_IDS
 
-    def __init__(self, model: mesa.Model, row: int):
-        super().__init__(model)
+    def __init__(self, model: mesa.Model, row: int, *, unique_id: int | None = None):
+        if unique_id is None:
+            super().__init__(model)
+        else:  # what mesa.Agent.__init__ does, with the reserved id
+            self.model = model
+            self.unique_id = unique_id
+            self.pos = None
+            model.register_agent(self)
         self.row = row
 
     @property

@@ -303,7 +303,7 @@ class Recorder:
         r = w.recruits
         today = w.today
         n_f = len(self.faction_names)
-        wounded_now = np.bincount((r.faction + 1) * (r.status == WOUNDED), minlength=n_f + 1)[1:]
+        wounded_now = r.census(n_f)[1:, WOUNDED]
         tallies = [getattr(today, name) for name in DAILY_TALLIES]
         ints = np.concatenate(
             [

@@ -46,7 +46,13 @@ FIT, WOUNDED, KILLED = int(RecruitStatus.FIT), int(RecruitStatus.WOUNDED), int(R
 
 @dataclass
 class RecruitArrays:
-    """State of every recruit, one row each (N rows, fixed at model start)."""
+    """State of every recruit, one row each (N rows, fixed at model start).
+
+    While the model steps, the masks and counts below are computed once and remembered until a
+    process changes the arrays (it then calls `changed`), since several processes ask for them
+    each day; outside a step (`remember(False)`, the default) they are computed on every call,
+    so code that writes the arrays by hand between steps needs no call.
+    """
 
     faction: np.ndarray  # (N,) int64, militia index or NONE (civilian)
     status: np.ndarray  # (N,) int8, RecruitStatus
@@ -57,17 +63,61 @@ class RecruitArrays:
     joined_step: np.ndarray  # (N,) int64, day the current membership began
     recover_step: np.ndarray  # (N,) int64, day a wounded recruit returns
     arrive_step: np.ndarray  # (N,) int64, day a fighter reaches its post (travel, deployment)
+    # Remembered masks and counts (key -> read-only array), or None when not remembering.
+    _memo: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.faction)
 
+    def remember(self, on: bool) -> None:
+        """Start (True) or stop (False) remembering masks and counts; either way, forget what was remembered."""
+        self._memo = {} if on else None
+
+    def changed(self) -> None:
+        """Forget remembered masks and counts: call after writing faction, status, post or arrive_step."""
+        if self._memo:
+            self._memo.clear()
+
+    def _remembered(self, key, compute) -> np.ndarray:
+        memo = self._memo
+        if memo is None:
+            return compute()
+        value = memo.get(key)
+        if value is None:
+            value = memo[key] = compute()
+            value.flags.writeable = False
+        return value
+
     def fighting(self) -> np.ndarray:
-        """(N,) bool mask of fit recruits in a militia."""
-        return (self.faction >= 0) & (self.status == FIT)
+        """(N,) bool mask of fit recruits in a militia (read-only while remembered)."""
+        return self._remembered("fighting", lambda: (self.faction >= 0) & (self.status == FIT))
+
+    def fighting_rows(self) -> np.ndarray:
+        """(n,) int64 rows of `fighting()`, ascending."""
+        return self._remembered("fighting_rows", lambda: self.fighting().nonzero()[0])
 
     def on_post(self, day: int) -> np.ndarray:
         """(N,) bool mask of fit militia members standing at their post on `day` (not travelling)."""
-        return self.fighting() & (self.post >= 0) & (self.arrive_step <= day)
+        return self._remembered(
+            ("on_post", day), lambda: self.fighting() & (self.post >= 0) & (self.arrive_step <= day)
+        )
+
+    def on_post_rows(self, day: int) -> np.ndarray:
+        """(n,) int64 rows of `on_post(day)`, ascending.
+
+        Fighters are a fraction of the recruits: selecting them first makes per-fighter work
+        proportional to the fighters rather than to all recruits.
+        """
+        return self._remembered(("on_post_rows", day), lambda: self.on_post(day).nonzero()[0])
+
+    def census(self, n_factions: int) -> np.ndarray:
+        """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""
+        return self._remembered(
+            ("census", n_factions),
+            lambda: np.bincount((self.faction + 1) * 3 + self.status, minlength=(n_factions + 1) * 3).reshape(
+                n_factions + 1, 3
+            ),
+        )
 
 
 @dataclass
@@ -224,10 +274,7 @@ class World:
 
     def fighters_by_faction(self) -> np.ndarray:
         """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded insurgent cells."""
-        r = self.recruits
-        # Civilians (faction -1) and the unfit land in bin 0 of faction + 1, which is dropped.
-        counts = np.bincount((r.faction + 1) * (r.status == FIT), minlength=self.n_factions + 1)[1:]
-        counts = counts.astype(np.int64)
+        counts = self.recruits.census(self.n_factions)[1:, FIT].astype(np.int64)  # a copy
         if self.insurgent is not None:
             counts[self.insurgent] = int(round(self.insurgent_cells))
         return counts
@@ -246,7 +293,8 @@ class World:
     def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
         """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
         r = self.recruits
-        rows = ((r.faction == f) & r.on_post(self.day)).nonzero()[0]
+        posted = r.on_post_rows(self.day)
+        rows = posted[r.faction[posted] == f]  # the same rows, ascending, as a scan of every recruit
         pr, pc = np.divmod(r.post[rows], self.geo.width)
         cr, cc = divmod(flat, self.geo.width)
         close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)

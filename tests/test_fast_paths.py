@@ -175,3 +175,94 @@ def test_presence_counts_posted_fighters_by_faction_and_cell(busy_model):
     expected = np.zeros_like(world.fighter_counts)
     np.add.at(expected.reshape(world.n_factions, -1), (r.faction[on_post], r.post[on_post]), 1)
     assert np.array_equal(world.fighter_counts, expected) and world.fighter_counts.sum() > 0
+
+
+@pytest.mark.parametrize("name, overrides", [("baseline", BUSY), ("toy_two_towns", ())])
+def test_remembered_recruit_masks_and_counts_equal_fresh_ones(monkeypatch, name, overrides):
+    """Every mask or count remembered during a step equals the one computed afresh at that moment.
+
+    (A process that wrote the recruit arrays without `changed()` would leave a stale one.)
+    """
+    from sim.world import RecruitArrays
+
+    remembered = RecruitArrays._remembered
+    checked = []
+
+    def checking(self, key, compute):
+        value = remembered(self, key, compute)
+        fresh = compute()
+        assert value.dtype == fresh.dtype and np.array_equal(value, fresh), key
+        checked.append(key if isinstance(key, str) else key[0])
+        return value
+
+    monkeypatch.setattr(RecruitArrays, "_remembered", checking)
+    model = CorridorModel(scenario(*overrides, name=name), seed=3)
+    for _ in range(40):
+        model.step()
+    assert {"fighting", "fighting_rows", "on_post", "on_post_rows", "census"} <= set(checked)
+    assert model.recruits._memo is None  # forgotten between steps: hand-written changes are seen
+    model.recruits.status[:] = 2
+    assert model.world.fighters_by_faction()[model.world.is_militia].sum() == 0
+
+
+def test_town_control_shares_equal_the_mean_over_each_tribes_towns(busy_model):
+    """The shares from one bincount over set-up index arrays kept in `World.derived` equal per-tribe means."""
+    world = busy_model.world
+    for _ in range(2):  # the second call reads the kept index arrays
+        shares = tribal_politics.town_control_shares(world)
+        control = world.control.reshape(-1)
+        plain = np.array(
+            [[np.mean(control[cells] == f) if len(cells) else 0.0 for f in range(world.n_factions)]
+             for cells in world.tribe_town_cells]
+        )
+        assert shares.shape == plain.shape and np.array_equal(shares, plain)
+    assert "tribe_towns" in world.derived
+
+
+def _plain_client_funding_share(world, f: int) -> float:
+    """`spillover.client_funding_share` as first written: every client's pressure summed afresh on each call."""
+    name = world.patron_of[f]
+    if name is None or not world.config.patrons[name].shared_funding:
+        return 1.0
+    k = world.config.rules.spillover.pressure_weight
+    clients = [g for g in range(world.n_factions) if world.patron_of[g] == name and world.is_militia[g]]
+    weights = {}
+    for g in clients:
+        total = 0.0
+        for a, b in world.militia_pairs:
+            if g in (a, b):
+                total += float(world.tension[a, b])
+        weights[g] = 1.0 + k * total
+    return weights[f] / sum(weights.values()) if f in weights else 1.0
+
+
+def test_client_funding_shares_kept_per_tension_equal_the_plain_sums():
+    from sim.processes import spillover
+
+    model = CorridorModel(scenario("rules.spillover.pressure_weight=0.7", name="syria_wide"), seed=2)
+    world = model.world
+    assert any(world.config.patrons[p].shared_funding for p in world.patron_of if p is not None)
+    rng = np.random.default_rng(0)
+    for day in range(6):
+        model.step()
+        if day % 2:  # tension changed by hand between two calls of the same day
+            world.tension += rng.random(world.tension.shape)
+        for _ in range(2):
+            shares = [spillover.client_funding_share(world, f) for f in range(world.n_factions)]
+            assert shares == [_plain_client_funding_share(world, f) for f in range(world.n_factions)]
+
+
+def test_fighters_near_from_the_posted_rows_equal_a_scan_of_every_recruit(busy_model):
+    world, r = busy_model.world, busy_model.recruits
+    on_post = (r.faction >= 0) & (r.status == FIT) & (r.post >= 0) & (r.arrive_step <= world.day)
+    width = world.geo.width
+    cells = [int(c) for c in np.unique(r.post[on_post])[::7]] + [0]
+    for f in range(world.n_factions):
+        for flat in cells:
+            for radius in (0, 1, 3):
+                rows = np.flatnonzero((r.faction == f) & on_post)
+                pr, pc = np.divmod(r.post[rows], width)
+                cr, cc = divmod(flat, width)
+                plain = rows[(np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)]
+                near = world.fighters_near(f, flat, radius)
+                assert near.dtype == plain.dtype and np.array_equal(near, plain)

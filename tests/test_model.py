@@ -6,6 +6,7 @@ enough replicates for the direction to be stable; the seeds are fixed.
 
 from __future__ import annotations
 
+import mesa
 import numpy as np
 import pytest
 from helpers import scenario
@@ -38,6 +39,39 @@ def test_agents_are_mesa_agents_with_views_on_the_arrays(baseline):
     assert recruit.home_cell.coordinate == divmod(int(model.recruits.home[recruit.row]), model.geo.width)
     assert isinstance(model.militias[0], Militia) and isinstance(model.leaders[0], TribalLeader)
     assert model.militias[0].cell is not None
+
+
+def test_agents_built_on_first_use_are_those_built_at_once(baseline):
+    """Recruit agents and Mesa's grid are built on first use: same ids, cells and views as if built with the model."""
+    model = CorridorModel(baseline, seed=1)
+    for _ in range(3):
+        model.step()
+    n_m, n_l, n = len(model.militias), len(model.leaders), len(model.recruits)
+    reserved = isinstance(getattr(mesa.Agent, "_ids", None), dict)  # Mesa 3.3 numbers agents through `_ids`
+    extra = Recruit(model, 0) if reserved else None  # an agent added by hand before the recruits' agents exist
+    if reserved:
+        assert extra.unique_id == n_m + n_l + n + 1  # the id it would have had with the recruits built at once
+    recruits = [a for a in model.agents_by_type[Recruit] if a is not extra]
+    assert [a.unique_id for a in recruits] == list(range(n_m + n_l + 1, n_m + n_l + n + 1))
+    assert [a.row for a in recruits] == list(range(n))
+    assert sorted(a.unique_id for a in model.agents) == list(range(1, n_m + n_l + n + 1 + reserved))
+    fit = recruits[int(np.flatnonzero(model.recruits.status == RecruitStatus.FIT)[0])]
+    assert fit.status is RecruitStatus.FIT
+    width = model.geo.width
+    for militia, name in zip(model.militias, model.faction_names):
+        hq = baseline.factions[name].headquarters
+        site = hq[0] if hq else model.geo.site_names[0]
+        flat = int(model.geo.site_flat[model.geo.site_index(site)])
+        assert militia.cell.coordinate == divmod(flat, width)
+        assert militia in militia.cell.agents
+    for leader in model.leaders:
+        flat = int(model.geo.site_flat[model.geo.site_index(baseline.tribes[leader.tribe].seat)])
+        assert model.grid[divmod(flat, width)] is leader.cell and leader in leader.cell.agents
+    with pytest.raises(ValueError):
+        model.leaders[0].cell = model.grid[(0, 0)]  # a tribal leader stays where it sits (Mesa's FixedAgent)
+    militia = model.militias[0]
+    militia.cell = model.grid[(0, 0)]  # a militia agent moves like any Mesa CellAgent
+    assert militia in model.grid[(0, 0)].agents and militia.cell.coordinate == (0, 0)
 
 
 def test_initial_state_matches_the_article(baseline):

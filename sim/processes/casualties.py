@@ -53,6 +53,7 @@ def inflict(
     r.post[wounded] = -1
     stay = rng.exponential(rules.clashes.recovery_days, size=len(wounded))
     r.recover_step[wounded] = world.day + np.ceil(stay).astype(np.int64)
+    r.changed()
     world.today.killed[victim] += len(killed)
     world.today.wounded[victim] += len(wounded)
     if attacker is not None and len(world.tribe_names):
@@ -65,8 +66,10 @@ def inflict(
 def recover_wounded(world: World) -> None:
     """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
     r = world.recruits
-    back = (r.status == WOUNDED) & (r.recover_step <= world.day)
+    wounded = (r.status == WOUNDED).nonzero()[0]  # few: their recovery days are read for them only
+    back = wounded[r.recover_step[wounded] <= world.day]
     r.status[back] = FIT
+    r.changed()
 
 
 def remember_losses(world: World, rules: Rules) -> None:

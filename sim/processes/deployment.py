@@ -121,8 +121,9 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     r = world.recruits
     geo = world.geo
     # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone).
-    moving = r.fighting() & ((r.post < 0) | (rng.random(len(r)) < rules.deployment.p_redeploy))
-    rows = moving.nonzero()[0]
+    redeploy = rng.random(len(r)) < rules.deployment.p_redeploy
+    fit = r.fighting_rows()  # judged on the fit members' rows only: the same rows, ascending
+    rows = fit[(r.post[fit] < 0) | redeploy[fit]]
     if not len(rows):
         return
     weights = posting_weights(world, rules)
@@ -159,6 +160,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
         # Site-to-origin path length, plus the scatter step from the site to the post.
         d = world.site_distance[sites, origin] + np.maximum(np.abs(pr - site_row), np.abs(pc - site_col))
         r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
+    r.changed()
 
 
 def open_headquarters(world: World, rules: Rules) -> None:

@@ -71,7 +71,7 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
-    return smoothed * passable
+    return np.multiply(smoothed, passable, out=smoothed)  # in place: the same products, no new array
 
 
 def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
@@ -156,12 +156,10 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     Also stores the raw fighter counts in `world.fighter_counts` (read by clashes).
     """
     r = world.recruits
-    fighting = r.on_post(world.day)
+    rows = r.on_post_rows(world.day)
     n_f, n_cells = world.n_factions, world.geo.n_cells
-    # Each fighter's (faction, cell) bin; everyone else goes to one extra bin, dropped (cheaper than
-    # selecting the fighters' rows first).
-    flat_index = np.where(fighting, r.faction * n_cells + r.post, n_f * n_cells)
-    counts = np.bincount(flat_index, minlength=n_f * n_cells + 1)[: n_f * n_cells]
+    # Each posted fighter's (faction, cell) bin (work in proportion to fighters, not recruits).
+    counts = np.bincount(r.faction[rows] * n_cells + r.post[rows], minlength=n_f * n_cells)
     counts = counts.reshape(n_f, world.geo.height, world.geo.width)
     world.fighter_counts = counts
     total = counts * arms_multiplier(world)[:, None, None]
@@ -195,7 +193,11 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.influence = target
         honour_initial_control(world, rules)
     else:
-        world.influence = inf.persistence * world.influence + (1.0 - inf.persistence) * target
+        # p I + (1 - p) target, with the same products and sum, into two arrays instead of three
+        # (`target` is today's own array).
+        moved = world.influence * inf.persistence
+        moved += np.multiply(target, 1.0 - inf.persistence, out=target)
+        world.influence = moved
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )

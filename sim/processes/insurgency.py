@@ -119,7 +119,8 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     if n_attacks == 0:
         return
     r = world.recruits
-    targets_pool = np.flatnonzero(r.on_post(world.day) & world.is_militia[np.maximum(r.faction, 0)])
+    posted = r.on_post_rows(world.day)
+    targets_pool = posted[world.is_militia[r.faction[posted]]]  # posted militia fighters, ascending rows
     if len(targets_pool) == 0:
         return
     contested = world.control.reshape(-1)[r.post[targets_pool]] == CONTESTED

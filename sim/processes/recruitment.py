@@ -171,6 +171,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     r.faction[rows] = new
     r.joined_step[rows] = world.day
     r.post[rows] = -1  # deserters leave their post; the others are posted by deployment
+    r.changed()
     t = world.today
     n_f = world.n_factions
     t.joined += np.bincount(new[(old < 0) & (new >= 0)], minlength=n_f)

@@ -153,11 +153,29 @@ def step(world: World, rules: Rules, state: SpilloverState | None) -> None:
 
 def pressure(world: World, f: int) -> float:
     """Faction f's summed tension with the militias hostile to it (index >= 0)."""
+    return _pressure(world.tension, world.militia_pairs, f)
+
+
+def _pressure(tension: np.ndarray, militia_pairs: list[tuple[int, int]], f: int) -> float:
     total = 0.0
-    for a, b in world.militia_pairs:
+    for a, b in militia_pairs:  # a Python sum in pair order: the same float however often it is asked
         if f in (a, b):
-            total += float(world.tension[a, b])
+            total += float(tension[a, b])
     return total
+
+
+def _client_weights(world: World, patron: str) -> dict[int, float]:
+    """{client militia g: 1 + k P_g} of a patron, kept until the tension or k changes (asked once per client a day)."""
+    k = world.config.rules.spillover.pressure_weight
+    key = (world.tension.tobytes(), k)
+    cached = world.derived.get(("client_weights", patron))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    pairs = world.militia_pairs
+    clients = [g for g in range(world.n_factions) if world.patron_of[g] == patron and world.is_militia[g]]
+    weights = {g: 1.0 + k * _pressure(world.tension, pairs, g) for g in clients}
+    world.derived[("client_weights", patron)] = (key, weights)
+    return weights
 
 
 def client_funding_share(world: World, f: int) -> float:
@@ -170,9 +188,7 @@ def client_funding_share(world: World, f: int) -> float:
     name = world.patron_of[f]
     if name is None or not world.config.patrons[name].shared_funding:
         return 1.0
-    k = world.config.rules.spillover.pressure_weight
-    clients = [g for g in range(world.n_factions) if world.patron_of[g] == name and world.is_militia[g]]
-    weights = {g: 1.0 + k * pressure(world, g) for g in clients}
+    weights = _client_weights(world, name)
     if f not in weights:
         return 1.0
     return weights[f] / sum(weights.values())

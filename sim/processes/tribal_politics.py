@@ -60,15 +60,30 @@ def update_alignment(
 def town_control_shares(world: World) -> np.ndarray:
     """(L, F) share of each tribe's town cells that each faction controls."""
     n_t, n_f = len(world.tribe_names), world.n_factions
-    cells = world.tribe_town_cells
-    tribe_of_cell = np.repeat(np.arange(n_t), [len(c) for c in cells])
-    all_cells = np.concatenate(cells) if n_t else np.zeros(0, dtype=np.int64)
+    tribe_code, all_cells, n_cells = _tribe_towns(world)
     # Cells each tribe sees held by each faction (codes NONE and CONTESTED shifted below 0..F-1),
     # over its number of cells: the same float as the mean of (held == f).
-    codes = tribe_of_cell * (n_f + 2) + world.control.reshape(-1)[all_cells] + 2
+    codes = tribe_code + world.control.reshape(-1)[all_cells]
     held = np.bincount(codes, minlength=n_t * (n_f + 2)).reshape(n_t, n_f + 2)[:, 2:]
-    n_cells = np.array([len(c) for c in cells], dtype=float).reshape(n_t, 1)
     return np.divide(held, n_cells, out=np.zeros((n_t, n_f)), where=n_cells > 0)
+
+
+def _tribe_towns(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tribe index x (F + 2) + 2 per town cell, the town cells, (L, 1) float cells per tribe), computed once.
+
+    `World.tribe_town_cells` is fixed at set-up; kept in `World.derived` with the cells it came from.
+    """
+    cells = world.tribe_town_cells
+    cached = world.derived.get("tribe_towns")
+    if cached is not None and cached[0] is cells:
+        return cached[1]
+    n_t, n_f = len(cells), world.n_factions
+    tribe_of_cell = np.repeat(np.arange(n_t), [len(c) for c in cells])
+    all_cells = np.concatenate(cells) if n_t else np.zeros(0, dtype=np.int64)
+    n_cells = np.array([len(c) for c in cells], dtype=float).reshape(n_t, 1)
+    value = (tribe_of_cell * (n_f + 2) + 2, all_cells, n_cells)
+    world.derived["tribe_towns"] = (cells, value)
+    return value
 
 
 def town_presence_shares(world: World) -> np.ndarray:
