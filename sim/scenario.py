@@ -39,15 +39,7 @@ from sim.yaml_source import (
 PROVENANCE_KINDS = ("article", "external", "calibrated", "assumption")
 # Top-level keys that are not model parameters: they cannot be swept or calibrated.
 NOT_PARAMETERS = (
-    "name",
-    "description",
-    "provenance",
-    "sweep",
-    "targets",
-    "seed",
-    "calibration",
-    "validation",
-    "robustness",
+    "name", "description", "provenance", "sweep", "targets", "seed", "calibration", "validation", "robustness"
 )
 # Sections that describe experiments over many runs, or checks on them, not the model:
 # left out of trial scenarios.
@@ -400,9 +392,9 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     """Theatres named by sites and factions must exist; a faction's headquarters lie in its own theatre.
 
     With theatres: each theatre has a site; every militia has a theatre (the insurgent may
-    not); a theatre militia has a headquarters (listed, or a site it owns) in its theatre (its outsiders live
-    there and it posts only in its theatre) and names no other theatre's site in its
-    `deployment_weights`.
+    not); a theatre militia has a base (a headquarters or a site it owns) in its theatre (its
+    outsiders live there; it posts only in its theatre) and names no other theatre's site in
+    its `deployment_weights`.
 
     Routes must lie within the grid's bounds (they are drawn on its map).
     """
