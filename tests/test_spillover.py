@@ -555,3 +555,54 @@ def test_at_zero_strength_one_theatres_salary_changes_no_recruit_of_another():
         assert all(e["from_faction"].split("_")[1] == e["to_faction"].split("_")[1] for e in defections)
     west_red = [m.world.n_fighters(m.world.faction_names.index("Red_west")) for m in runs]
     assert west_red[1] > west_red[0]
+
+
+# --- figures of a scenario with theatres -----------------------------------------------------
+
+
+def test_faction_colours_stay_distinct_past_the_palette_and_keep_the_baselines():
+    from sim.figures import OKABE_ITO, faction_colour
+
+    assert [faction_colour(i) for i in range(8)] == list(OKABE_ITO)  # the baseline's colours, unchanged
+    colours = [faction_colour(i) for i in range(60)]
+    assert len(set(colours)) == len(colours)
+    rgb = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in colours[:16]], dtype=float)
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None, :], axis=2) + np.eye(16) * 1e9
+    assert gaps.min() > 30  # the first sixteen are far apart (RGB units), not near-duplicates
+
+
+def test_theatre_figures_list_every_militia_and_drop_the_corridor_wording(tmp_path, monkeypatch, capsys):
+    import sim.plots as plots
+
+    data = two_theatres(strength=0.5)
+    data["grid"]["bounds"] = {"lat_min": 33.0, "lat_max": 34.0, "lon_min": 36.0, "lon_max": 40.0}
+    path = tmp_path / "two_theatres.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--steps", "2", "--out", str(out), "--no-plots"]) == 0
+    loaded = plots.load_run
+
+    def without_red_east(directory):  # a branch that holds no cell at the last map
+        run = loaded(directory)
+        f = run.faction_names.index("Red_east")
+        control = np.array(run.maps["control"])
+        control[control == f] = -1
+        run.maps["control"] = control
+        return run
+
+    drawn = {}
+
+    def capture(fig, path, *args, **kwargs):
+        texts = [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
+        legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        drawn[path.name] = (texts, legends)
+        return path
+
+    monkeypatch.setattr(plots, "load_run", without_red_east)
+    monkeypatch.setattr(plots, "save_png", capture)
+    plots.plot_run(out)
+    texts, legends = drawn["theatre_map.png"]
+    for name in data["factions"]:
+        assert any(label.startswith(name) for label in legends), f"{name} missing from the theatre map legend"
+    texts, _ = drawn["influence_map.png"]
+    assert not any("corridor" in t for t in texts)
