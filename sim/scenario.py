@@ -391,10 +391,11 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
 def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     """Theatres named by sites and factions must exist; a faction's headquarters lie in its own theatre.
 
-    With theatres: each theatre has a site; every militia has a theatre (the insurgent may
+    With theatres: each theatre has a site; every militia has a theatre (the insurgent need
     not); a theatre militia has a base (a headquarters or a site it owns) in its theatre (its
-    outsiders live there; it posts only in its theatre) and names no other theatre's site in
-    its `deployment_weights`.
+    outsiders live there; it posts only in its theatre), some site of its theatre it would post
+    to (value and deployment weight > 0), and names no other theatre's site in its
+    `deployment_weights`.
 
     Routes must lie within the grid's bounds (they are drawn on its map).
     """
@@ -424,6 +425,12 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
         ):
             why = f"a militia of theatre '{faction.theatre}' needs a headquarters (or a site it owns) in that theatre"
             problems.append(doc.problem(("factions", name, "headquarters"), why))
+        own = [n for n, site in s.sites.items() if site.theatre == faction.theatre]
+        if faction.kind != "insurgent" and own and not any(
+            s.sites[n].value > 0 and faction.deployment_weights.get(n, 1.0) > 0 for n in own
+        ):  # else the posting rule's "nowhere to be: spread evenly" would spread it over every theatre
+            why = f"no site of theatre '{faction.theatre}' has both value > 0 and a deployment weight > 0"
+            problems.append(doc.problem(("factions", name, "deployment_weights"), why))
         for site_name in faction.deployment_weights:
             site = s.sites.get(site_name)
             if site is not None and site.theatre is not None and site.theatre != faction.theatre:

@@ -435,6 +435,13 @@ def test_syria_wide_spillover_raises_distant_tension_at_common_seeds():
             lambda d: d["factions"]["Blue_west"].update(deployment_weights={"east_a": 2.0}),
             "factions.Blue_west.deployment_weights.east_a",
         ),
+        # no site of its theatre it would post to: the posting rule's fallback would spread it everywhere
+        (
+            lambda d: d["factions"]["Blue_west"].update(
+                deployment_weights={n: 0.0 for n, site in d["sites"].items() if site["theatre"] == "west"}
+            ),
+            "factions.Blue_west.deployment_weights",
+        ),
         # a militia of no theatre among theatres (only the insurgent may have none)
         (lambda d: d["factions"]["Blue_west"].pop("theatre"), "factions.Blue_west"),
     ],
