@@ -11,14 +11,15 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
   the seeds, the replicates, the package version and the git commit (`Provenance.from_manifest`
   reads them once from a job's manifest); `new_figure` wraps it to the figure's width;
 - `save_png`: the one PNG writer (atomic);
-- the palette: `faction_colour` (Okabe & Ito 2008, colour-blind safe; a faction keeps the
-  colour of its index in the scenario), contested, neutral and river colours;
+- the palette: `faction_colour` (Okabe & Ito 2008, colour-blind safe, then Tol's colours
+  past eight factions; a faction keeps the colour of its index in the scenario), contested, neutral and river colours;
 - maps: `draw_control_map` (grid cells by controlling faction), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
 """
 
 from __future__ import annotations
 
+import colorsys
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,10 @@ FOOTER_COLOUR = "#555555"
 # Okabe & Ito (2008) colour-blind-safe palette; a faction keeps the colour of its index.
 OKABE_ITO = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 VERMILLION, BLUE, GREEN, PURPLE, ORANGE, SKY_BLUE, YELLOW, BLACK = OKABE_ITO  # by name, for non-faction roles
+# Factions 9-16 (Syria-wide has ten): colours of Paul Tol's colour-blind-aware schemes
+# (https://personal.sron.nl/~pault/: muted, dark, light), picked so that all sixteen colours are at
+# least 20 CIELAB units (Delta E 1976) apart (tests/test_plots.py checks it).
+SECOND_PALETTE = ("#332288", "#882255", "#999933", "#225522", "#CC6677", "#663333", "#AA4499", "#EECC66")
 GREY = "#8C8C8C"
 CONTESTED_COLOUR = GREY
 NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all militias)
@@ -94,8 +99,18 @@ KIND_NAMES = {
 
 
 def faction_colour(index: int) -> str:
-    """The colour of the faction at `index` in the scenario (Okabe-Ito, repeating after eight)."""
-    return OKABE_ITO[index % len(OKABE_ITO)]
+    """The colour ("#RRGGBB") of the faction at `index` (>= 0) in the scenario; distinct for every index.
+
+    Indices 0-7: Okabe-Ito, so scenarios of up to eight factions (the baseline) keep their
+    colours; 8-15: `SECOND_PALETTE`; beyond: hues spaced by the golden angle at two
+    lightnesses (distinct, but no longer chosen for colour-blind readers).
+    """
+    palette = OKABE_ITO + SECOND_PALETTE
+    if index < len(palette):
+        return palette[index]
+    k = index - len(palette)
+    r, g, b = colorsys.hls_to_rgb((k * 0.381966) % 1.0, 0.35 if k % 2 else 0.6, 0.7)
+    return f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"
 
 # --------------------------------------------------------------------------- figures
 

@@ -338,7 +338,8 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     fig_w = panel_w * n_panels + legend_w + 0.6
     footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
     fig_h = panel_h + TOP_IN + footer_in + 0.5
-    title = f"Control and influence along the corridor, replicate {ctx.rep0}"
+    where = "across the theatres" if ctx.scenario_doc.get("theatres") else "along the corridor"
+    title = f"Control and influence {where}, replicate {ctx.rep0}"
     if ctx.n_rep > 1:
         title += f" (one of {ctx.n_rep})"
     subtitle = "north is up; each square is one grid cell of the model"
@@ -956,7 +957,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     ax.set_ylabel("latitude (degrees north)")
     lax = fig.add_axes(((map_w + 0.95) / fig_w, (footer_in + 0.55) / fig_h, 2.9 / fig_w, map_h / fig_h))
     lax.axis("off")
-    present = sorted({int(c) for c in np.unique(control) if c >= 0})
+    present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
     handles = [
         Patch(facecolor=faction_colour(f), edgecolor="none", label=textwrap.fill(ctx.label(ctx.names[f]), 34))
         for f in present

@@ -391,6 +391,12 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
 def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     """Theatres named by sites and factions must exist; a faction's headquarters lie in its own theatre.
 
+    With theatres: each theatre has a site; every militia has a theatre (the insurgent need
+    not); a theatre militia has a base (a headquarters or a site it owns) in its theatre (its
+    outsiders live there; it posts only in its theatre), some site of its theatre it would post
+    to (value and deployment weight > 0), and names no other theatre's site in its
+    `deployment_weights`.
+
     Routes must lie within the grid's bounds (they are drawn on its map).
     """
     problems: list[Problem] = []
@@ -399,14 +405,37 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
             if entry.theatre is not None and entry.theatre not in s.theatres:
                 why = f"no theatre named '{entry.theatre}' {unknown(entry.theatre, s.theatres, 'known')}"
                 problems.append(doc.problem((section, name, "theatre"), why))
+    for theatre in s.theatres:
+        if not any(site.theatre == theatre for site in s.sites.values()):
+            problems.append(doc.problem(("theatres", theatre), "a theatre needs at least one site (sites.<s>.theatre)"))
     for name, faction in s.factions.items():
-        if faction.theatre is None:
+        if s.theatres and faction.theatre is None and faction.kind != "insurgent":
+            why = "in a scenario with theatres every militia needs a theatre (only the insurgent may have none)"
+            problems.append(doc.problem(("factions", name, "theatre"), why))
+        if faction.theatre is None or faction.theatre not in s.theatres:
             continue
         for i, hq in enumerate(faction.headquarters):
             site = s.sites.get(hq)
             if site is not None and site.theatre is not None and site.theatre != faction.theatre:
                 why = f"headquarters '{hq}' lies in theatre '{site.theatre}', not in the faction's '{faction.theatre}'"
                 problems.append(doc.problem(("factions", name, "headquarters", i), why))
+        bases = [*faction.headquarters, *(site for site, spec in s.sites.items() if spec.owner == name)]
+        if faction.kind != "insurgent" and not any(
+            b in s.sites and s.sites[b].theatre == faction.theatre for b in bases
+        ):
+            why = f"a militia of theatre '{faction.theatre}' needs a headquarters (or a site it owns) in that theatre"
+            problems.append(doc.problem(("factions", name, "headquarters"), why))
+        own = [n for n, site in s.sites.items() if site.theatre == faction.theatre]
+        if faction.kind != "insurgent" and own and not any(
+            s.sites[n].value > 0 and faction.deployment_weights.get(n, 1.0) > 0 for n in own
+        ):  # else the posting rule's "nowhere to be: spread evenly" would spread it over every theatre
+            why = f"no site of theatre '{faction.theatre}' has both value > 0 and a deployment weight > 0"
+            problems.append(doc.problem(("factions", name, "deployment_weights"), why))
+        for site_name in faction.deployment_weights:
+            site = s.sites.get(site_name)
+            if site is not None and site.theatre is not None and site.theatre != faction.theatre:
+                why = f"site '{site_name}' lies in theatre '{site.theatre}', not in the militia's '{faction.theatre}'"
+                problems.append(doc.problem(("factions", name, "deployment_weights", site_name), why))
     bounds = s.grid.bounds
     for name, route in s.routes.items():
         if bounds is None:

@@ -204,6 +204,7 @@ class World:
     casualty_memory: np.ndarray  # (max(L, 1), F) tribesmen killed, by inflicting faction, decaying
     courting_paid: np.ndarray  # (max(L, 1), F) patronage received today, USD/day
     insurgent_cells: float = 0.0
+    recruit_options: np.ndarray | None = None  # (N, F) bool, militias a recruit may join (theatres only; `spillover`)
     meeting_counter: int = 0
     n_rival_contested: int = 0  # cells where two hostile militias both have a foothold
     day: int = 0
@@ -339,6 +340,21 @@ def _initial_alignment(config: Scenario, names: list[str], is_militia: np.ndarra
     return np.array(rows) if rows else np.zeros((0, n_f))
 
 
+def home_theatres(config: Scenario, geo: Geography, home: np.ndarray) -> np.ndarray:
+    """(N,) int theatre code of each home cell in (N,) flat `home`: 1 + index in `config.theatres`, 0 for none.
+
+    A cell takes the theatre of the sites on it (the first site listed with a theatre when
+    several share the cell); a cell with no site, or only sites of no theatre, is 0.
+    """
+    code = np.zeros(geo.height * geo.width, dtype=np.int64)
+    theatres = list(config.theatres)
+    for name in reversed(geo.site_names):  # reversed: the first site listed on a cell wins
+        theatre = config.sites[name].theatre
+        if theatre is not None:
+            code[int(geo.site_flat[geo.site_index(name)])] = 1 + theatres.index(theatre)
+    return code[home]
+
+
 def build_recruits(
     config: Scenario, geo: Geography, hq_sites: list[list[int]], rng: np.random.Generator
 ) -> RecruitArrays:
@@ -348,8 +364,9 @@ def build_recruits(
     a tribe drawn uniformly from the town's tribes. Each militia's initial fighters are drawn
     without replacement from the free pool (its tribes only, if it names any), weighted by
     exp(-d / `rules.recruitment.initial_placement_cells`) with d the distance in cells from
-    home to its first headquarters; any shortfall, plus its `initial_outsiders`, come as
-    outsiders (tribe -1, not liable) living at that headquarters. A share
+    home to its first headquarters (with theatres, a theatre militia's only from homes in its
+    theatre or in none: `home_theatres`); any shortfall, plus its `initial_outsiders`, come
+    as outsiders (tribe -1, not liable) living at that headquarters. A share
     `rules.recruitment.p_liable` of the local pool is liable to conscription.
 
     Draws from `rng` (the "setup" stream), in this order: tribes per town, fighters per
@@ -373,6 +390,7 @@ def build_recruits(
 
     extra_home, extra_tribe, extra_faction = [], [], []
     rows, cols = np.divmod(home, geo.width)
+    home_code = home_theatres(config, geo, home) if config.theatres else None
     for index, name in enumerate(names):
         spec = config.factions[name]
         if spec.kind == "insurgent" or spec.initial_fighters + spec.initial_outsiders == 0:
@@ -380,6 +398,8 @@ def build_recruits(
         free = faction == NONE
         if spec.recruits_from_tribes:
             free &= np.isin(tribe, [tribe_index[t] for t in spec.recruits_from_tribes])
+        if config.theatres and spec.theatre is not None:  # a theatre militia's men live in its theatre (ODD §7.13)
+            free &= np.isin(home_code, [0, 1 + list(config.theatres).index(spec.theatre)])
         anchor = int(geo.site_flat[hq_sites[index][0]]) if hq_sites[index] else int(geo.site_flat[0])
         ar, ac = divmod(anchor, geo.width)
         distance = np.hypot(rows - ar, cols - ac)

@@ -412,3 +412,204 @@ def test_syria_wide_spillover_raises_distant_tension_at_common_seeds():
                 daily.append(np.mean([model.world.tension[p] for p in pairs]))
             means.append(np.mean(daily))
         assert means[1] > means[0], (seed, means)
+
+
+# --- theatres are closed to each other's militias and recruits (issue 13 review) ----------------
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        # a theatre with no sites: its militias would have nowhere of their own to be
+        (lambda d: d["theatres"].update(north={"label": "North"}), "theatres.north"),
+        # a theatre militia with no headquarters (nor owned site) in its theatre
+        (
+            lambda d: d["factions"].update(
+                Green_west={"label": "Green", "patron": "North", "theatre": "west", "organisation": "Blue"}
+            ),
+            "factions.Green_west.headquarters",
+        ),
+        (lambda d: d["sites"]["Blue_west_hq"].update(owner=None), "factions.Blue_west.headquarters"),
+        # posting weights for a site of another theatre were silently zeroed
+        (
+            lambda d: d["factions"]["Blue_west"].update(deployment_weights={"east_a": 2.0}),
+            "factions.Blue_west.deployment_weights.east_a",
+        ),
+        # no site of its theatre it would post to: the posting rule's fallback would spread it everywhere
+        (
+            lambda d: d["factions"]["Blue_west"].update(
+                deployment_weights={n: 0.0 for n, site in d["sites"].items() if site["theatre"] == "west"}
+            ),
+            "factions.Blue_west.deployment_weights",
+        ),
+        # a militia of no theatre among theatres (only the insurgent may have none)
+        (lambda d: d["factions"]["Blue_west"].pop("theatre"), "factions.Blue_west"),
+    ],
+)
+def test_theatres_without_ground_are_one_line_errors(change, where):
+    data = two_theatres()
+    change(data)
+    with pytest.raises(ScenarioError) as error:
+        scenario_from_dict(data)
+    assert where in str(error.value)
+    assert len(error.value.problems) == 1 and "\n" not in str(error.value.problems[0])
+
+
+def test_a_theatre_without_sites_exits_2_from_the_cli(tmp_path, capsys):
+    data = load_scenario(SCENARIOS / "syria_wide.yaml").model_dump(mode="json", exclude_none=True)
+    data["theatres"]["raqqa"] = {"label": "Raqqa"}
+    data["factions"]["IRGC_raqqa"] = {
+        "label": "IRGC (Raqqa)",
+        "organisation": "IRGC",
+        "patron": "Iran",
+        "theatre": "raqqa",
+    }
+    path = tmp_path / "raqqa.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "theatres.raqqa" in err and "factions.IRGC_raqqa.headquarters" in err
+
+
+def test_new_headquarters_open_only_in_the_militias_theatre():
+    model = model_of(strength=0.0)
+    w = model.world
+    f = w.faction_names.index("Blue_west")
+    east = [s for s, name in enumerate(w.geo.site_names) if name.startswith("east")]
+    west = [s for s, name in enumerate(w.geo.site_names) if name.startswith("west")]
+    assert not any(spillover.may_open_headquarters(w, f, s) for s in east)
+    assert all(spillover.may_open_headquarters(w, f, s) for s in west)
+    # even with the cash and every share it would need in the other theatre
+    w.budget[f] = 1e9
+    w.influence[:] = 0.0
+    w.influence[f] = 100.0
+    w.share[:] = 0.0
+    w.share[f] = 1.0
+    from sim.processes import deployment
+
+    deployment.open_headquarters(w, model.rules)
+    opened = [e["site"] for e in w.events if e["event"] == "new_headquarters"]
+    assert opened and all(name.startswith("west") for name in opened)
+
+
+def home_theatre_names(model: CorridorModel) -> np.ndarray:
+    w = model.world
+    names = np.array([None, *model.config.theatres], dtype=object)
+    from sim.world import home_theatres
+
+    return names[home_theatres(model.config, w.geo, w.recruits.home)]
+
+
+def test_recruits_stay_in_their_theatre_from_set_up_and_through_a_run():
+    """No recruit ever belongs to a militia of another theatre; no defection crosses theatres."""
+    model = model_of(strength=0.0)
+    w = model.world
+    theatre_of_faction = np.array([model.config.factions[n].theatre for n in w.faction_names], dtype=object)
+    homes = home_theatre_names(model)
+    for day in range(40):
+        members = w.recruits.faction >= 0
+        assert (theatre_of_faction[w.recruits.faction[members]] == homes[members]).all(), f"day {day}"
+        model.step()
+    crossing = [
+        e
+        for e in w.events
+        if e["event"] == "defection"
+        and model.config.factions[e["from_faction"]].theatre != model.config.factions[e["to_faction"]].theatre
+    ]
+    assert crossing == []
+    assert any(e["event"] == "defection" for e in w.events)  # the test has defections to look at
+
+
+def test_recruitment_offers_only_the_home_theatres_militias(syria_wide):
+    """Syria-wide, set-up: each branch's fighters live in its theatre; ISIS (no theatre) stays open to all."""
+    model = CorridorModel(syria_wide, seed=1)
+    w = model.world
+    homes = home_theatre_names(model)
+    for f, name in enumerate(w.faction_names):
+        theatre = syria_wide.factions[name].theatre
+        members = w.recruits.faction == f
+        if theatre is not None:
+            assert set(homes[members]) <= {theatre}, name
+            assert not w.recruit_options[homes != theatre, f].any()
+        else:
+            assert w.recruit_options[:, f].all()
+    rows = np.arange(len(w.recruits))
+    from sim.processes import recruitment
+
+    _, available = recruitment.utilities(w, model.rules, rows)
+    assert not (available[:, 1:] & ~w.recruit_options).any()
+
+
+def test_at_zero_strength_one_theatres_salary_changes_no_recruit_of_another():
+    """Two-theatre model, spill-over 0, no insurgent: raising the west's Red salary changes which west
+    recruits fight for whom, yet no east recruit ever joins a west militia, and no tension crosses.
+    (East totals may still move: the theatres share the model's random streams, so a different
+    number of west choices shifts the draws the east's recruits see; see the README.)"""
+    runs = []
+    for salary in (150, 400):
+        data = two_theatres(strength=0.0, pressure_weight=0.0, shared=False)
+        data["factions"]["Red_west"]["salary_usd_month"] = salary
+        model = CorridorModel(scenario_from_dict(data))
+        for _ in range(30):
+            model.step()
+        runs.append(model)
+    for model in runs:
+        w = model.world
+        homes = home_theatre_names(model)
+        east = [w.faction_names.index(n) for n in ("Blue_east", "Red_east")]
+        assert not np.isin(w.recruits.faction[homes == "west"], east).any()
+        defections = [e for e in w.events if e["event"] == "defection"]
+        assert all(e["from_faction"].split("_")[1] == e["to_faction"].split("_")[1] for e in defections)
+    west_red = [m.world.n_fighters(m.world.faction_names.index("Red_west")) for m in runs]
+    assert west_red[1] > west_red[0]
+
+
+# --- figures of a scenario with theatres -----------------------------------------------------
+
+
+def test_faction_colours_stay_distinct_past_the_palette_and_keep_the_baselines():
+    from sim.figures import OKABE_ITO, faction_colour
+
+    assert [faction_colour(i) for i in range(8)] == list(OKABE_ITO)  # the baseline's colours, unchanged
+    colours = [faction_colour(i) for i in range(60)]
+    assert len(set(colours)) == len(colours)
+    rgb = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in colours[:16]], dtype=float)
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None, :], axis=2) + np.eye(16) * 1e9
+    assert gaps.min() > 30  # the first sixteen are far apart (RGB units), not near-duplicates
+
+
+def test_theatre_figures_list_every_militia_and_drop_the_corridor_wording(tmp_path, monkeypatch, capsys):
+    import sim.plots as plots
+
+    data = two_theatres(strength=0.5)
+    data["grid"]["bounds"] = {"lat_min": 33.0, "lat_max": 34.0, "lon_min": 36.0, "lon_max": 40.0}
+    path = tmp_path / "two_theatres.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--steps", "2", "--out", str(out), "--no-plots"]) == 0
+    loaded = plots.load_run
+
+    def without_red_east(directory):  # a branch that holds no cell at the last map
+        run = loaded(directory)
+        f = run.faction_names.index("Red_east")
+        control = np.array(run.maps["control"])
+        control[control == f] = -1
+        run.maps["control"] = control
+        return run
+
+    drawn = {}
+
+    def capture(fig, path, *args, **kwargs):
+        texts = [t.get_text() for t in fig.texts] + [t.get_text() for ax in fig.axes for t in ax.texts]
+        legends = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        drawn[path.name] = (texts, legends)
+        return path
+
+    monkeypatch.setattr(plots, "load_run", without_red_east)
+    monkeypatch.setattr(plots, "save_png", capture)
+    plots.plot_run(out)
+    texts, legends = drawn["theatre_map.png"]
+    for name in data["factions"]:
+        assert any(label.startswith(name) for label in legends), f"{name} missing from the theatre map legend"
+    texts, _ = drawn["influence_map.png"]
+    assert not any("corridor" in t for t in texts)

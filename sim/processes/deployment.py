@@ -17,7 +17,8 @@ days to get there, d the path distance from where it stands (its post, or its ho
 has none); on the way it is a member but not at a post (no influence, not in clashes). On
 day 0 fighters stand at their posts. A militia with cash to spare beyond its reserve opens a headquarters at
 the site where value x its share is largest, among towns, crossings, oil fields and posts
-where its share reaches `min_share_for_new_hq` (at most `max_new_headquarters`).
+where its share reaches `min_share_for_new_hq` (at most `max_new_headquarters`; a theatre militia only
+in its own theatre, ODD §7.13).
 
 Sources: article §10, §11 (posts reinforced west of Al-Bukamal, headquarters opened),
 §13 (Buqrus as a flashpoint). Random stream: "deployment" (who moves, sites per faction in
@@ -30,6 +31,7 @@ import numpy as np
 
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
+from sim.processes.spillover import may_open_headquarters
 from sim.schema import Rules
 from sim.world import CONTESTED, World
 
@@ -181,6 +183,7 @@ def open_headquarters(world: World, rules: Rules) -> None:
             and s not in world.hq_sites[f]
             and int(world.geo.site_flat[s]) not in own_cells  # one per cell
             and site_share[f, s] >= dep.min_share_for_new_hq
+            and may_open_headquarters(world, f, s)  # theatres: its own theatre's sites (or of none)
         ]
         if not candidates:
             continue

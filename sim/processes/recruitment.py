@@ -152,6 +152,8 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     available = np.zeros_like(u, dtype=bool)
     available[:, 0] = True
     available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
+    if world.recruit_options is not None:  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
+        available[:, 1:] &= world.recruit_options[rows]
     available[members, own] = True
     return u, available
 

@@ -8,7 +8,11 @@ organisations is tracked per theatre without any new state in the other processe
 
 Set-up (`setup`, once, before the initial deployment): a militia posts fighters only to the
 sites of its own theatre (and to sites of no theatre): its posting preference for the sites
-of other theatres is set to 0.
+of other theatres is set to 0, and it opens new headquarters only there
+(`may_open_headquarters`). A recruit joins or defects only to the militias of its home's
+theatre and to factions of no theatre (`restrict_recruits`; its initial fighters, too, come
+from homes in its theatre: `sim.world.build_recruits`), so recruitment never moves a man
+between theatres.
 
 Every day, after mediation (`step`), with s = `rules.spillover.strength`:
 
@@ -42,7 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.schema import Rules
-from sim.world import World
+from sim.world import World, home_theatres
 
 
 @dataclass
@@ -109,11 +113,43 @@ def restrict_to_theatres(world: World) -> None:
                 world.deploy_preference[f, s] = 0.0
 
 
+def theatre_options(world: World) -> np.ndarray:
+    """(T + 1, F) bool: row 1 + t, the factions a recruit living in theatre t may join; row 0, homes of no theatre.
+
+    A faction of no theatre (the insurgent, a militia outside the theatres) is open to all; a
+    theatre's militia only to the men of its own theatre and of homes in no theatre.
+    """
+    theatres = list(world.config.theatres)
+    mask = np.ones((len(theatres) + 1, world.n_factions), dtype=bool)
+    for f in range(world.n_factions):
+        theatre = theatre_of(world, f)
+        if theatre is not None:
+            mask[1:, f] = False
+            mask[1 + theatres.index(theatre), f] = True
+    return mask
+
+
+def restrict_recruits(world: World) -> None:
+    """Set `world.recruit_options` (N, F): each recruit may join or defect only within its home's theatre."""
+    codes = home_theatres(world.config, world.geo, world.recruits.home)
+    world.recruit_options = theatre_options(world)[codes]
+
+
+def may_open_headquarters(world: World, f: int, s: int) -> bool:
+    """Whether faction f may open a headquarters at site s: always without theatres; else s in f's theatre or none."""
+    if not world.config.theatres:
+        return True
+    theatre = theatre_of(world, f)
+    site_theatre = world.config.sites[world.geo.site_names[s]].theatre
+    return theatre is None or site_theatre is None or site_theatre == theatre
+
+
 def setup(world: World) -> SpilloverState | None:
     """Prepare a world with theatres (see the module docstring); None and no change without them."""
     if not world.config.theatres:
         return None
     restrict_to_theatres(world)
+    restrict_recruits(world)
     return linked_pairs(world)
 
 
