@@ -281,6 +281,8 @@ def ratio_text(before: float | None, after: float | None) -> str:
 def verdict(value: float | None, limit: float) -> str:
     if value is None or value != value:
         return "n/a"
+    if value < 0:  # a difference of two timings below zero: the noise exceeds what is measured
+        return "NOISE"
     return "PASS" if value <= limit else "MISS"
 
 
