@@ -164,8 +164,6 @@ def measure_throughput(tree_list, p: dict) -> tuple[dict, dict]:
         serial = by["serial"]
         bare = [t for r in samples[tree.label]["serial"] for t in r["bare_model_s"]]
         bare_s = median(bare)
-        bare_cpu_s = median(t for r in samples[tree.label]["serial"] for t in r.get("bare_model_cpu_s", []))
-        serial_cpu_per_run = median(r["driver_cpu_s"] for r in samples[tree.label]["serial"]) / n_runs
         speedup = serial["sweep_s"] / by["processes"]["sweep_s"]
         per_repeat = [s["sweep_s"] / w["sweep_s"]
                       for s, w in zip(samples[tree.label]["serial"], samples[tree.label]["processes"])]

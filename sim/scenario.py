@@ -412,6 +412,9 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
         if s.theatres and faction.theatre is None and faction.kind != "insurgent":
             why = "in a scenario with theatres every militia needs a theatre (only the insurgent may have none)"
             problems.append(doc.problem(("factions", name, "theatre"), why))
+        if faction.theatre is not None and faction.kind == "insurgent":
+            why = "the insurgent acts over the whole map; only militias have a theatre"
+            problems.append(doc.problem(("factions", name, "theatre"), why))
         if faction.theatre is None or faction.theatre not in s.theatres:
             continue
         for i, hq in enumerate(faction.headquarters):
@@ -436,6 +439,7 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
             if site is not None and site.theatre is not None and site.theatre != faction.theatre:
                 why = f"site '{site_name}' lies in theatre '{site.theatre}', not in the militia's '{faction.theatre}'"
                 problems.append(doc.problem(("factions", name, "deployment_weights", site_name), why))
+    problems += _cross_theatre_problems(s, doc)
     bounds = s.grid.bounds
     for name, route in s.routes.items():
         if bounds is None:
@@ -445,6 +449,43 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
             if not (bounds.lat_min <= lat <= bounds.lat_max and bounds.lon_min <= lon <= bounds.lon_max):
                 why = f"point [{lat}, {lon}] lies outside grid.bounds"
                 problems.append(doc.problem(("routes", name, "path", i), why))
+    return problems
+
+
+def _cross_theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
+    """References that would let a theatre militia reach past its theatre (none without theatres).
+
+    A site's `owner` and `initial_control` are militias of the site's theatre; a militia
+    recruits from tribes seated in its theatre; hostile militias share a theatre (theatres are
+    linked only through spill-over and the patrons' shared purse, `sim.processes.spillover`).
+    """
+    if not s.theatres:
+        return []
+
+    def theatre_of(faction: str) -> str | None:
+        spec = s.factions.get(faction)
+        return None if spec is None or spec.kind == "insurgent" else spec.theatre
+
+    problems: list[Problem] = []
+    for name, site in s.sites.items():
+        for key in ("owner", "initial_control"):
+            holder = getattr(site, key)
+            theatre = theatre_of(holder) if holder else None
+            if site.theatre is not None and theatre is not None and theatre != site.theatre:
+                why = f"'{holder}' is a militia of theatre '{theatre}'; the site lies in theatre '{site.theatre}'"
+                problems.append(doc.problem(("sites", name, key), why))
+    for name, faction in s.factions.items():
+        theatre = theatre_of(name)
+        for i, tribe in enumerate(faction.recruits_from_tribes):
+            seat = s.sites.get(s.tribes[tribe].seat) if tribe in s.tribes else None
+            if theatre is not None and seat is not None and seat.theatre not in (None, theatre):
+                why = f"tribe '{tribe}' is seated in theatre '{seat.theatre}', not in the militia's '{theatre}'"
+                problems.append(doc.problem(("factions", name, "recruits_from_tribes", i), why))
+    for i, (a, b) in enumerate(s.hostilities):
+        ta, tb = theatre_of(a), theatre_of(b)
+        if ta is not None and tb is not None and ta != tb:
+            why = f"'{a}' (theatre '{ta}') and '{b}' (theatre '{tb}'): hostile militias must share a theatre"
+            problems.append(doc.problem(("hostilities", i), why))
     return problems
 
 

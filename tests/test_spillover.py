@@ -444,6 +444,26 @@ def test_syria_wide_spillover_raises_distant_tension_at_common_seeds():
         ),
         # a militia of no theatre among theatres (only the insurgent may have none)
         (lambda d: d["factions"]["Blue_west"].pop("theatre"), "factions.Blue_west"),
+        # an insurgent acts over the whole map: a theatre would be silently ignored
+        (
+            lambda d: d["factions"].update(Cells={"label": "Cells", "kind": "insurgent", "theatre": "west"}),
+            "factions.Cells.theatre",
+        ),
+        # a base in another theatre: the militia's outsiders would live there
+        (
+            lambda d: d["sites"].update(
+                east_outpost={"label": "outpost", "kind": "headquarters", "row": 4, "col": 33, "owner": "Blue_west",
+                              "theatre": "east"}
+            ),
+            "sites.east_outpost.owner",
+        ),
+        # ground held on day 0 by another theatre's militia
+        (lambda d: d["sites"]["east_a"].update(initial_control="Blue_west"), "sites.east_a.initial_control"),
+        # recruits from a tribe seated in another theatre
+        (lambda d: d["factions"]["Blue_west"].update(recruits_from_tribes=["east_ta"]),
+         "factions.Blue_west.recruits_from_tribes.0"),
+        # hostile militias of different theatres would meet and clash across theatres
+        (lambda d: d["hostilities"].append(["Blue_west", "Red_east"]), "hostilities.2"),
     ],
 )
 def test_theatres_without_ground_are_one_line_errors(change, where):
