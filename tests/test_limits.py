@@ -238,19 +238,20 @@ def test_the_runs_asked_for_are_priced_too(monkeypatch):
 def test_towns_too_large_for_the_machine_exit_2_without_a_traceback():
     towns = [
         a
-        for i in range(12)
+        for i in range(60)
         for a in ("--set", f"sites.T{i}={{label: T{i}, kind: town, row: 1, col: {i}, population: 10000000}}")
     ]
     proc = subprocess.run(
-        [sys.executable, "run.py", "validate", TOY, "--set", "rules.recruitment.pool_share=1", *towns],
+        [sys.executable, "run.py", "validate", TOY, "--set", "rules.recruitment.pool_share=1", "--set", "grid.width=60",
+         *towns],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    # 1.2e8 recruits: about 54 GiB, more than this machine (or CI's, 24 GiB) has.
+    # 6e8 recruits: about 65 GiB, more than this machine (or CI's, 24 GiB) has.
     assert proc.returncode == 2, proc.stderr
-    assert "does not fit in memory" in proc.stderr and "120,016,500 recruits" in proc.stderr
+    assert "does not fit in memory" in proc.stderr and "600,016,500 recruits" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
@@ -396,7 +397,8 @@ def test_workers_that_do_not_fit_are_refused_before_starting(monkeypatch, tmp_pa
 
 def test_a_sweep_whose_steps_do_not_fit_is_refused_before_writing(monkeypatch, tmp_path, capsys):
     config = load_scenario("sweep_salary_mediation")
-    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    # room for any of its trial values at its own 365 steps (a high p_max prices more events), not for 100,000
+    monkeypatch.setattr(limits, "available_bytes", lambda: 10 * limits.estimate_model_bytes(config))
     out = tmp_path / "sweep"
     assert main(["sweep", "sweep_salary_mediation", "--steps", "100000", "--out", str(out)]) == 2
     assert "does not fit in memory" in capsys.readouterr().err
@@ -405,7 +407,8 @@ def test_a_sweep_whose_steps_do_not_fit_is_refused_before_writing(monkeypatch, t
 
 def test_a_calibrations_own_steps_are_priced(monkeypatch):
     config = load_scenario("calibrate_baseline")
-    monkeypatch.setattr(limits, "available_bytes", lambda: 3 * limits.estimate_model_bytes(config))
+    # room for any of its trial values at its own 365 steps (a high p_max prices more events), not for 100,000
+    monkeypatch.setattr(limits, "available_bytes", lambda: 10 * limits.estimate_model_bytes(config))
     text = refused("calibration.steps=100000", scenario="calibrate_baseline")
     assert "does not fit in memory" in text and "100000 steps" in text
 
