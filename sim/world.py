@@ -407,7 +407,13 @@ def build_recruits(
         n_take = min(spec.initial_fighters, len(candidates))
         if n_take:
             w = np.exp(-distance[candidates] / rules.initial_placement_cells)
-            chosen = rng.choice(candidates, size=n_take, replace=False, p=w / w.sum())
+            if np.count_nonzero(w) < n_take:  # weights underflowed (far homes, a short placement scale)
+                near = distance[candidates]
+                w = np.exp(-(near - near.min()) / rules.initial_placement_cells)  # the nearest homes weigh 1
+            if np.count_nonzero(w) >= n_take:
+                chosen = rng.choice(candidates, size=n_take, replace=False, p=w / w.sum())
+            else:  # still too few: the weighting's limit, the n_take nearest homes
+                chosen = candidates[np.argsort(distance[candidates], kind="stable")[:n_take]]
             faction[chosen] = index
         shortfall = spec.initial_fighters - n_take + spec.initial_outsiders
         if shortfall:

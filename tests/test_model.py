@@ -347,3 +347,24 @@ def test_looting_moves_money_without_creating_it():
                 conflict.loot(model.world, model.rules, a, b, both, rng)
         assert sum(m.budget_usd for m in model.militias) == pytest.approx(before)
     assert any(e["event"] == "looting" for e in model.events)
+
+
+@pytest.mark.parametrize("scale", [0.001, 0.05, 2.0])
+def test_initial_fighters_are_drawn_whatever_the_placement_scale(scale):
+    # A short rules.recruitment.initial_placement_cells made every far home's weight underflow
+    # to 0: numpy's choice then raised "Probabilities contain NaN" or "Fewer non-zero entries
+    # in p than size" (found by tests/test_limits_properties.py). The weighting's limit is the
+    # nearest homes first.
+    config = scenario(
+        f"rules.recruitment.initial_placement_cells={scale}",
+        "factions.Blue.initial_fighters=5000",
+        name="toy_two_towns",
+    )
+    model = CorridorModel(config, seed=1)
+    recruits = model.world.recruits
+    blue = model.world.faction_names.index("Blue")
+    members = recruits.faction == blue
+    assert members.sum() == 5000 + config.factions["Blue"].initial_outsiders
+    for _ in range(3):
+        model.step()
+    assert np.isfinite(model.world.tension).all()
