@@ -280,6 +280,7 @@ class Backend:
             return
         self._closed = True
         if self.kind == "dask":
+            _quiet_dask_teardown(unwinding=sys.exc_info()[0] is not None)
             self.executor.shutdown(wait=False)  # cancels the futures still on the cluster
             self.client.close()
             if self._cluster is not None:
@@ -294,6 +295,20 @@ class Backend:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _quiet_dask_teardown(unwinding: bool) -> None:
+    """Raise this process's Dask and Tornado log levels for good: a closing cluster is done talking.
+
+    `silence_logs` quiets a LocalCluster only until it closes; while closing, and after
+    `close()` returns, Dask's threads log each connection they drop ("Batched Comm Closed",
+    INFO, with a traceback), which in a batch log reads as a failure of the job. After a
+    signal or an error (`unwinding`) even their errors are about the teardown, not the runs
+    (those are recorded, or not, by the caller). Called once per Dask backend, when it closes.
+    """
+    level = logging.CRITICAL if unwinding else logging.ERROR
+    for name in ("distributed", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(level)
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:

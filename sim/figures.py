@@ -32,6 +32,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from sim.results import atomic_write_bytes
@@ -528,7 +529,10 @@ def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avo
                     if far
                     else None,
                 )
-                box = ann.get_window_extent(renderer).expanded(1.04, 1.08)
+                # The label's own box: an annotation's extent includes its leader line, which
+                # crosses the markers between label and point and made far places look worse.
+                ann.update_positions(renderer)  # (what the annotation's own extent does first)
+                box = Text.get_window_extent(ann, renderer).expanded(1.04, 1.08)
                 inside = (
                     box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1 and box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1
                 )
@@ -547,4 +551,4 @@ def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avo
                     ann.remove()
             if best_score == 0:
                 break
-        placed.append(best.get_window_extent(renderer).expanded(1.04, 1.08))
+        placed.append(Text.get_window_extent(best, renderer).expanded(1.04, 1.08))

@@ -238,6 +238,27 @@ def _new_figure(
     return new_figure(width, height, title=title, subtitle=subtitle, footer=footnote, layout=layout, top=top)
 
 
+CROWDED_LEGEND = 6  # entries: a legend with more is set beside its panel, not over the lines
+
+
+def _legend(ax, handles: list | None = None, *, loc: str = "best", **kw):
+    """`ax.legend`, set to the right of the panel when it has CROWDED_LEGEND entries or more.
+
+    Inside the panel a long legend (the ten militias of syria_wide.yaml) covers the lines it
+    names; figures that may have one are drawn wider (`_legend_room`).
+    """
+    handles = ax.get_legend_handles_labels()[0] if handles is None else handles
+    if len(handles) >= CROWDED_LEGEND:
+        return ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)
+    return ax.legend(handles=handles, loc=loc, **kw)
+
+
+def _legend_room(ctx: _Context, entries: int | None = None) -> float:
+    """Inches to add to a figure's width for legends set beside its panels (0 if none is crowded)."""
+    entries = len(ctx.militias) if entries is None else entries
+    return 4.2 if entries >= CROWDED_LEGEND else 0.0
+
+
 def _time_axis(ax, steps: int | None = None) -> None:
     ax.set_xlabel(DAYS)
     ax.grid(True, color="#DDDDDD", lw=0.6)
@@ -304,6 +325,25 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
         return float(ew), float(ns)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
+
+
+def scale_bar_origin(height: int, width: int, cells: int, rows: np.ndarray, cols: np.ndarray) -> tuple[float, float]:
+    """(x, y) in grid cells where a map's scale bar `cells` long starts: the bottom corner with fewest sites.
+
+    The bar and its label take about max(cells, 12) cells by 4 rows (a label of ~15 characters
+    at 7 pt on a map panel); the bottom left is taken unless it holds more sites than the bottom
+    right (the north arrow is at the top right). Ties keep the bottom left.
+    """
+    span = max(cells, 12)
+    y0 = height - 1.5
+    corners = [(1.0, y0), (max(1.0, width - 2.0 - span), y0)]
+
+    def crowding(x0: float) -> int:
+        near_x = (cols >= x0 - 2) & (cols <= x0 + span + 2)
+        near_y = rows >= y0 - 5
+        return int((near_x & near_y).sum())
+
+    return min(corners, key=lambda corner: crowding(corner[0]))
 
 
 def plot_influence_map(ctx: _Context, path: Path) -> Path:
@@ -402,7 +442,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         )
         if km:
             cells = max(1, round(25 / km))
-            x0, y0 = 1.0, h - 1.5
+            x0, y0 = scale_bar_origin(h, w, cells, rows, cols)
             ax.plot([x0, x0 + cells], [y0, y0], color="black", lw=2.2, zorder=7, solid_capstyle="butt")
             ax.text(
                 x0 + cells / 2,
@@ -478,14 +518,14 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     Three panels over time: fighters per militia (people), insurgent strength (insurgent
     cells) and each militia's share of passable grid cells; medians with 5-95 % bands across replicates.
     """
-    fig = _new_figure(10, 9.5, ctx, "Fighters and territory over time")
+    fig = _new_figure(10 + _legend_room(ctx), 9.5, ctx, "Fighters and territory over time")
     axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 1.3, 3])
     ax_f, ax_i, ax_t = axes
     for name in ctx.militias:
         ctx.series(ax_f, f"fighters.{name}", ctx.colour(name), ctx.label(name))
     ax_f.set_ylabel("fighters (people)")
     ax_f.set_title("Fighters per militia", loc="left", fontsize=11)
-    ax_f.legend(handles=ax_f.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8, loc="best")
+    _legend(ax_f, ax_f.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8)
     ax_f.set_ylim(bottom=0)
 
     drawn = False
@@ -509,7 +549,7 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     ax_t.set_ylabel("share of territory\n(% of passable grid cells)")
     ax_t.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax_t.set_title("Territory controlled", loc="left", fontsize=11)
-    ax_t.legend(fontsize=8, loc="best")
+    _legend(ax_t, fontsize=8)
     ax_t.set_ylim(bottom=0)
     for ax in axes:
         _time_axis(ax, _last_step(ctx))
@@ -609,7 +649,7 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
     Cumulative defections per direction that occurred (fighters), and a from -> to matrix
     of total defections over the run (median across replicates).
     """
-    fig = _new_figure(13, 6.2, ctx, "Defections between militias")
+    fig = _new_figure(13 + _legend_room(ctx), 6.2, ctx, "Defections between militias")
     grid = fig.add_gridspec(1, 2, width_ratios=[2.1, 1])
     ax_l, ax_m = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
     pairs = [(m["a"], m["b"], c) for c in ctx.ts.columns if (m := DEFECTION.match(c))]
@@ -626,8 +666,9 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
         drawn += 1
     if drawn:
         ax_l.set_ylabel("defections, cumulative (fighters)")
-        ax_l.legend(
-            handles=ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx),
+        _legend(
+            ax_l,
+            ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx),
             fontsize=8,
             loc="upper left",
             title="from \u2192 to (colour: from; line style: to)",
@@ -665,7 +706,15 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
                     fontweight="bold",
                     color="white" if (not np.isnan(v) and v > 0.55 * vmax) else "black",
                 )
-        ax_m.set_xticks(range(len(militias)), militias)
+        # Side by side, names of more than a few militias overlap: set them at a slant.
+        slant = len(militias) > 4 or sum(map(len, militias)) > 36
+        ax_m.set_xticks(
+            range(len(militias)),
+            militias,
+            rotation=40 if slant else 0,
+            ha="right" if slant else "center",
+            rotation_mode="anchor",
+        )
         ax_m.set_yticks(range(len(militias)), militias)
         ax_m.set_xlabel("to (faction joined)")
         ax_m.set_ylabel("from (faction left)")

@@ -431,7 +431,7 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
         own = [n for n, site in s.sites.items() if site.theatre == faction.theatre]
         if faction.kind != "insurgent" and own and not any(
             s.sites[n].value > 0 and faction.deployment_weights.get(n, 1.0) > 0 for n in own
-        ):  # else the posting rule's "nowhere to be: spread evenly" would spread it over every theatre
+        ):  # else it could post only by the posting rule's fallback (§7.5: spread evenly where allowed)
             why = f"no site of theatre '{faction.theatre}' has both value > 0 and a deployment weight > 0"
             problems.append(doc.problem(("factions", name, "deployment_weights"), why))
         for site_name in faction.deployment_weights:

@@ -128,3 +128,68 @@ def test_plots_module_does_not_import_the_model():
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
     assert not imported & {"sim.model", "sim.runner", "sim.api", "sim.agents", "pyplot", "matplotlib.pyplot"}
+
+
+def test_the_scale_bar_goes_to_the_bottom_corner_without_sites():
+    from sim.plots import scale_bar_origin
+
+    h, w = 56, 84
+    crowded_left = scale_bar_origin(h, w, 4, np.array([53, 54, 52]), np.array([2, 5, 8]))
+    assert crowded_left[0] > w / 2 and crowded_left[1] > h - 3  # bottom right
+    empty = scale_bar_origin(h, w, 4, np.array([5, 30]), np.array([10, 70]))
+    assert empty == (1.0, h - 1.5)  # bottom left when both are free
+    both = scale_bar_origin(h, w, 4, np.array([54, 54, 54]), np.array([3, 75, 78]))
+    assert both[0] == 1.0  # the corner with fewer sites
+
+
+def test_labels_of_a_cluster_in_a_corner_do_not_cover_each_other():
+    """Three sites in a map's corner (Damascus, its airport and a headquarters in syria_wide.yaml)."""
+    from matplotlib.text import Text
+
+    from sim.figures import new_figure, place_labels
+
+    fig = new_figure(5, 3.5, title="t", subtitle="s", footer="f", layout=False)
+    ax = fig.add_axes((0.05, 0.15, 0.9, 0.7))
+    ax.set_xlim(-0.5, 83.5)
+    ax.set_ylim(55.5, -0.5)
+    points = [(3.0, 52.0, "Damascus"), (6.0, 54.0, "Damascus\nInternational\nAirport"), (2.0, 53.0, "HQ")]
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=60)
+    renderer = fig.canvas.get_renderer()
+    place_labels(ax, renderer, [(x, y, text, 4.0) for x, y, text in points], avoid=[])
+    fig.canvas.draw()
+    boxes = []
+    for text in ax.texts:
+        text.update_positions(renderer)
+        boxes.append(Text.get_window_extent(text, renderer))
+    assert len(boxes) == 3
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+
+
+@pytest.mark.slow
+def test_long_legends_are_set_beside_their_panels_not_over_the_lines(tmp_path, monkeypatch):
+    """With ten militias (syria_wide.yaml) the legends would cover the lines they name."""
+    import sim.plots
+
+    found = {}  # figure -> (legend box, panel box, figure box) of each long legend, before saving
+    save_png = sim.plots.save_png
+
+    def measure_then_save(fig, path):
+        fig.canvas.draw()
+        found[Path(path).name] = [
+            (ax.get_legend().get_window_extent().frozen(), ax.get_window_extent().frozen(), fig.bbox.frozen())
+            for ax in fig.axes
+            if ax.get_legend() is not None and len(ax.get_legend().texts) >= 6
+        ]
+        return save_png(fig, path)
+
+    monkeypatch.setattr(sim.plots, "save_png", measure_then_save)
+    out = tmp_path / "run"
+    sim.simulate("syria_wide", steps=20).save(out, plots=False)
+    plot_run(out)
+    for name in ("fighters_territory.png", "defections.png"):
+        assert found[name], f"{name}: no long legend to check"
+        for legend, panel, figure in found[name]:
+            assert legend.x0 >= panel.x1, f"{name}: a long legend covers its panel"
+            assert legend.x1 <= figure.x1 + 1, f"{name}: a long legend runs off the figure"

@@ -307,6 +307,31 @@ def test_militias_post_only_in_their_own_theatre():
             assert w.fighter_counts[f][:, other_cols].sum() == 0, f"{side}_{theatre} posted outside its theatre"
 
 
+def test_a_militia_with_nowhere_it_wants_to_be_still_posts_only_in_its_theatre():
+    """The posting rule's fallback (every weight 0: spread evenly) keeps to the militia's theatre."""
+    from sim.processes import deployment
+
+    model = model_of(strength=0.5)
+    w = model.world
+    w.site_value[:] = 0.0  # every site worthless: every posting weight is 0 (value is a factor)
+    weights = deployment.posting_weights(w, w.config.rules)
+    site_theatre = [w.config.sites[s].theatre for s in w.geo.site_names]
+    for f, name in enumerate(w.faction_names):
+        theatre = w.config.factions[name].theatre
+        if theatre is None:
+            continue
+        allowed = np.array([t in (None, theatre) for t in site_theatre])
+        assert (weights[f][~allowed] == 0).all(), f"{name} would post outside theatre {theatre}"
+        assert (weights[f][allowed] == 1).all(), f"{name} does not spread evenly over its theatre"
+    for _ in range(20):  # and the fighters posted by it stay there
+        model.step()
+    cols = np.arange(w.geo.width)
+    for theatre, other_cols in (("west", cols >= 22), ("east", cols < 22)):
+        for side in ("Blue", "Red"):
+            f = w.faction_names.index(f"{side}_{theatre}")
+            assert w.fighter_counts[f][:, other_cols].sum() == 0, f"{side}_{theatre} posted outside its theatre"
+
+
 def test_meetings_are_held_in_the_pairs_theatre():
     model = model_of(strength=0.5)
     w = model.world

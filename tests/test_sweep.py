@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -343,6 +344,8 @@ def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
         results = sorted(result for _, result in backend.map(partial(_die_once_then_square, str(tmp_path)), range(8)))
     assert (tmp_path / "died-3").exists()  # the worker did die...
     assert results == [x * x for x in range(8)]  # ...and its run was done again elsewhere
+    # Once closed, Dask's late teardown messages (INFO with a traceback) stay out of the job's log.
+    assert logging.getLogger("distributed.batched").getEffectiveLevel() >= logging.ERROR
 
 
 @pytest.mark.slow

@@ -10,15 +10,17 @@ posted to a site s drawn with probability proportional to
            x exp(-d_fs / reach_cells)
 
 with d_fs the path distance (over passable cells) from f's nearest base (its headquarters
-and the sites it held on day 0) to s: reinforcing far from one's bases is less likely
-(uniform if all weights are 0). The post is scattered up to `post_scatter_cells` cells
-around the site on passable ground, and the fighter needs ceil(d / speed_cells_per_day)
-days to get there, d the path distance from where it stands (its post, or its home if it
-has none); on the way it is a member but not at a post (no influence, not in clashes). On
-day 0 fighters stand at their posts. A militia with cash to spare beyond its reserve opens a headquarters at
-the site where value x its share is largest, among towns, crossings, oil fields and posts
-where its share reaches `min_share_for_new_hq` (at most `max_new_headquarters`; a theatre militia only
-in its own theatre, ODD §7.13).
+and the sites it held on day 0) to s: reinforcing far from one's bases is less likely. If
+all of f's weights are 0, it posts uniformly over the sites whose preference (its
+`deployment_weights`, and its theatre: ODD §7.13) is above 0, or over all sites if none is.
+The post is scattered up to `post_scatter_cells` cells around the site on passable ground,
+and the fighter needs ceil(d / speed_cells_per_day) days to get there, d the path distance
+from where it stands (its post, or its home if it has none); on the way it is a member but
+not at a post (no influence, not in clashes). On day 0 fighters stand at their posts. A
+militia with cash to spare beyond its reserve opens a headquarters at the site where value x
+its share is largest, among towns, crossings, oil fields and posts where its share reaches
+`min_share_for_new_hq` (at most `max_new_headquarters`; a theatre militia only in its own
+theatre, ODD §7.13).
 
 Sources: article §10, §11 (posts reinforced west of Al-Bukamal, headquarters opened),
 §13 (Buqrus as a flashpoint). Random stream: "deployment" (who moves, sites per faction in
@@ -83,8 +85,12 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
             w[b] = w[b] * np.where(partition == a, keep, 1.0)
     has_base = np.isfinite(base_distance).any(axis=1)
     w[has_base] = w[has_base] * reach[has_base]
-    nowhere = w.sum(axis=1) <= 0  # nowhere it wants to be: spread evenly rather than fail
-    w[nowhere] = 1.0
+    # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
+    # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
+    nowhere = w.sum(axis=1) <= 0
+    if nowhere.any():
+        allowed = world.deploy_preference[nowhere] > 0
+        w[nowhere] = np.where(allowed.any(axis=1, keepdims=True), allowed, True)
     return w
 
 
