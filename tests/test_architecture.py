@@ -130,12 +130,14 @@ def test_data_flow_layers_point_one_way():
 
 
 def test_the_rules_know_nothing_of_mesa_recording_or_output():
-    """The world state and the process modules depend only on the config layers and each other,
-    so a rule can be read, tested and changed without the Mesa model, the recorders or the files."""
+    """The world state and the process modules depend only on the config layers and each other
+    (and on `sim.compiled`, numba's set-up), so a rule can be read, tested and changed without
+    the Mesa model, the recorders or the files."""
     graph, _ = import_graph()
     rule_modules = [m for m in graph if m == "sim.world" or m.startswith("sim.processes")]
     assert "sim.processes.conflict" in rule_modules
-    allowed = {"sim.schema", "sim.geography", "sim.world", "sim.processes"}
+    allowed = {"sim.schema", "sim.geography", "sim.world", "sim.processes", "sim.compiled"}
     for module in rule_modules:
         outside = sorted(m for m in graph[module] if m not in allowed and not m.startswith("sim.processes."))
         assert not outside, f"{module} imports {outside}"
+    assert not [m for m in graph["sim.compiled"] if m.startswith("sim")]  # a tool, with no project imports

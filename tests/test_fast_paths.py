@@ -199,7 +199,8 @@ def test_remembered_recruit_masks_and_counts_equal_fresh_ones(monkeypatch, name,
     model = CorridorModel(scenario(*overrides, name=name), seed=3)
     for _ in range(40):
         model.step()
-    assert {"fighting", "fighting_rows", "on_post", "on_post_rows", "census"} <= set(checked)
+    # (the processes compiled since read the arrays themselves: these are the ones still asked for)
+    assert {"fighting", "on_post", "on_post_rows", "census"} <= set(checked)
     assert model.recruits._memo is None  # forgotten between steps: hand-written changes are seen
     model.recruits.status[:] = 2
     assert model.world.fighters_by_faction()[model.world.is_militia].sum() == 0

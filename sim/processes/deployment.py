@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
 from sim.schema import Rules
-from sim.world import CONTESTED, World
+from sim.world import CONTESTED, FIT, World
 
 HQ_SITE_KINDS = ("town", "crossing", "oil_field", "post")  # where a new headquarters may open
 
@@ -53,38 +54,24 @@ def distance_weight(distance_cells: np.ndarray, reach_cells: float) -> np.ndarra
 def posting_weights(world: World, rules: Rules) -> np.ndarray:
     """(F, S) posting weight of each site for each faction (see the module docstring).
 
-    Computed for all factions at once; each weight is the same product, factor by factor
-    and in the same order, as the per-faction rule in the module docstring.
+    Computed for all factions at once (`_posting_weights`); each weight is the same product,
+    factor by factor and in the same order, as the per-faction rule in the module docstring.
     """
     dep = rules.deployment
-    base_distance = world.base_distance()  # (F, S), inf for a faction with no base
-    reach = distance_weight(base_distance, dep.reach_cells)
-    site_share = world.site_shares()  # (F, S)
-    site_control = world.site_control
-    n_f = world.n_factions
-    contested = site_control == CONTESTED
-    held_by_enemy = (
-        (site_control >= 0)[None, :]
-        & world.hostile[:, np.maximum(site_control, 0)]
-        & (site_control[None, :] != np.arange(n_f)[:, None])
-    )
-    # Posting weight does not grow with current share (that would let the stronger
-    # side empty every contested site of its rival); it falls only where a hostile
-    # faction holds the site outright and this one has no foothold (enemy cores).
-    w = world.site_value[None, :] * world.deploy_preference
-    w = w * np.where(contested, 1.0 + dep.weight_contested, 1.0)[None, :]
-    w = w * np.where(held_by_enemy & (site_share < dep.enemy_core_share), dep.enemy_core_weight, 1.0)
-    # Fighters are based at headquarters and posts: a faction garrisons what it is based on.
-    w = w * np.where(world.is_base(), dep.weight_bases, 1.0)  # the sites, not their cells
-    # Sites an agreement gave to the other side are left while the calm lasts.
-    for a, b in world.hostile_pairs:
-        partition = world.partition[(a, b)]
-        if partition is not None:
-            keep = 1.0 - calm(world, rules, a, b)
-            w[a] = w[a] * np.where(partition == b, keep, 1.0)
-            w[b] = w[b] * np.where(partition == a, keep, 1.0)
-    has_base = np.isfinite(base_distance).any(axis=1)
-    w[has_base] = w[has_base] * reach[has_base]
+    reach, has_base = _reach(world, dep.reach_cells)
+    # Sites an agreement gave to the other side are left while the calm lasts: per pair with
+    # a partition, in pair order, the calm's complement and who got each site.
+    pairs = [(a, b) for a, b in world.hostile_pairs if world.partition[(a, b)] is not None]
+    n_s = len(world.site_value)
+    partitions = np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s)
+    keep = np.array([1.0 - calm(world, rules, a, b) for a, b in pairs])
+    w = np.empty(world.deploy_preference.shape)
+    _posting_weights(
+        world.site_value, world.deploy_preference, world.site_control, world.hostile,
+        world.share.reshape(world.n_factions, -1), world.site_flat, world.is_base(), reach, has_base,
+        1.0 + dep.weight_contested, dep.enemy_core_share, dep.enemy_core_weight, dep.weight_bases,
+        np.array(pairs, dtype=np.int64).reshape(-1, 2), keep, partitions, w,
+    )  # fmt: skip
     # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
     # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
     nowhere = w.sum(axis=1) <= 0
@@ -94,16 +81,79 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     return w
 
 
+def _reach(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray]:
+    """((F, S) distance factor exp(-d / reach) from each faction's nearest base, (F,) whether it has a base).
+
+    Kept until the bases change (a new headquarters) or the reach does.
+    """
+    base_distance = world.base_distance()  # (F, S), inf for a faction with no base
+    key = (base_distance.tobytes(), float(reach_cells))
+    cached = world.derived.get("reach")
+    if cached is None or cached[0] != key:
+        reach = distance_weight(base_distance, reach_cells)
+        cached = world.derived["reach"] = (key, (reach, np.isfinite(base_distance).any(axis=1)))
+    return cached[1]
+
+
+@kernel
+def _posting_weights(
+    site_value, preference, site_control, hostile, share, site_flat, is_base, reach, has_base,
+    contested_factor, enemy_core_share, enemy_core_weight, weight_bases, pairs, keep, partitions, out,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The module docstring's product, factor by factor in its order (a factor of 1 changes nothing):
+    # value x preference, contested, enemy core, bases; then each partition in pair order; then reach.
+    n_f, n_s = preference.shape
+    for f in range(n_f):
+        for s in range(n_s):
+            x = site_value[s] * preference[f, s]
+            holder = site_control[s]
+            if holder == CONTESTED:
+                x = x * contested_factor
+            # Posting weight does not grow with current share (that would let the stronger
+            # side empty every contested site of its rival); it falls only where a hostile
+            # faction holds the site outright and this one has no foothold (enemy cores).
+            if holder >= 0 and hostile[f, holder] and holder != f and share[f, site_flat[s]] < enemy_core_share:
+                x = x * enemy_core_weight
+            if is_base[f, s]:  # fighters are based at headquarters and posts: a faction garrisons them
+                x = x * weight_bases
+            out[f, s] = x
+    for p in range(len(pairs)):
+        a, b = pairs[p, 0], pairs[p, 1]
+        for s in range(n_s):
+            if partitions[p, s] == b:
+                out[a, s] = out[a, s] * keep[p]
+        for s in range(n_s):
+            if partitions[p, s] == a:
+                out[b, s] = out[b, s] * keep[p]
+    for f in range(n_f):
+        if has_base[f]:
+            for s in range(n_s):
+                out[f, s] = out[f, s] * reach[f, s]
+
+
 def _choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Indices drawn with probability proportional to `weights` (S,), one per uniform draw in [0, 1).
 
     Exactly what `Generator.choice(len(weights), size=len(uniforms), p=weights / weights.sum())`
     returns for the same uniforms: it normalises p, takes the cumulative sum, divides it by
-    its last entry and searches it (tests/test_processes.py checks they agree draw for draw).
+    its last entry and searches it (tests/test_fast_paths.py checks they agree draw for draw).
     """
-    cdf = (weights / weights.sum()).cumsum()
-    cdf /= cdf[-1]
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    cdf = np.empty(len(weights))
+    _cdf(weights, weights.sum(), cdf)
     return cdf.searchsorted(uniforms, side="right")
+
+
+@kernel
+def _cdf(weights, total, cdf):  # pragma: no cover - compiled
+    # (weights / total).cumsum(), then divided by its last entry (numpy's order: one running sum).
+    running = 0.0
+    for s in range(len(weights)):
+        running += weights[s] / total
+        cdf[s] = running
+    last = cdf[len(cdf) - 1]
+    for s in range(len(cdf)):
+        cdf[s] = cdf[s] / last
 
 
 def seed_initial_influence(world: World, rules: Rules) -> None:
@@ -128,47 +178,84 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     """Post unposted fighters and today's movers (draws: who moves, sites, scatter); set their arrival day."""
     r = world.recruits
     geo = world.geo
-    # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone).
-    redeploy = rng.random(len(r)) < rules.deployment.p_redeploy
-    fit = r.fighting_rows()  # judged on the fit members' rows only: the same rows, ascending
-    rows = fit[(r.post[fit] < 0) | redeploy[fit]]
+    dep = rules.deployment
+    # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone),
+    # in row order.
+    rows = _movers(r.faction, r.status, r.post, rng.random(len(r)), dep.p_redeploy)
     if not len(rows):
         return
     weights = posting_weights(world, rules)
-    factions = r.faction[rows]
     # Sites per faction, in faction order, each faction's movers in row order: the draws of
     # `rng.choice(S, size=n_f, p=w_f / w_f.sum())` for each faction in turn (`_choose`), one
     # uniform draw per mover (one call of `rng.random` for all of them gives the same numbers).
-    counts = np.bincount(factions, minlength=world.n_factions)
-    order = np.argsort(factions, kind="stable")
     uniforms = rng.random(len(rows))
-    sites = np.empty(len(rows), dtype=np.int64)
-    start = 0
-    for f in counts.nonzero()[0]:
-        end = start + counts[f]
-        sites[order[start:end]] = _choose(weights[f], uniforms[start:end])
-        start = end
     # Spread posts over the site's cell and its neighbours, on passable ground.
-    k = rules.deployment.post_scatter_cells
+    k = dep.post_scatter_cells
     dr = rng.integers(-k, k + 1, size=len(rows))
     dc = rng.integers(-k, k + 1, size=len(rows))
-    # Clipped to the grid (integers: the same as np.clip, without its per-call checks).
-    site_row, site_col = geo.site_rows[sites], geo.site_cols[sites]
-    pr = np.minimum(np.maximum(site_row + dr, 0), geo.height - 1)
-    pc = np.minimum(np.maximum(site_col + dc, 0), geo.width - 1)
-    ok = geo.passable[pr, pc]
-    pr = np.where(ok, pr, site_row)
-    pc = np.where(ok, pc, site_col)
-    old_post = r.post[rows]
-    origin = np.where(old_post >= 0, old_post, r.home[rows])
-    r.post[rows] = pr * geo.width + pc
-    if initial:
-        r.arrive_step[rows] = world.day
-    else:
-        # Site-to-origin path length, plus the scatter step from the site to the post.
-        d = world.site_distance[sites, origin] + np.maximum(np.abs(pr - site_row), np.abs(pc - site_col))
-        r.arrive_step[rows] = world.day + travel_days(d, rules.deployment.speed_cells_per_day)
+    _post(
+        rows, r.faction, r.post, r.home, r.arrive_step,
+        weights, weights.sum(axis=1), uniforms, dr, dc,
+        geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
+        world.day, dep.speed_cells_per_day, initial,
+    )  # fmt: skip
     r.changed()
+
+
+@kernel
+def _movers(faction, status, post, uniforms, p_redeploy):  # pragma: no cover - compiled
+    # Rows, ascending, of fit militia members that are unposted or whose draw is below p_redeploy.
+    rows = np.empty(len(faction), dtype=np.int64)
+    n = 0
+    for i in range(len(faction)):
+        if faction[i] >= 0 and status[i] == FIT and (post[i] < 0 or uniforms[i] < p_redeploy):
+            rows[n] = i
+            n += 1
+    return rows[:n]
+
+
+@kernel
+def _post(
+    rows, faction, post, home, arrive_step, weights, totals, uniforms, dr, dc,
+    site_rows, site_cols, passable, site_distance, day, speed, initial,
+):  # fmt: skip  # pragma: no cover - compiled
+    # Each mover's site (`_choose` per faction, the faction's uniforms in row order), its post
+    # scattered by (dr, dc) and clipped to the grid (the site's cell if that is impassable),
+    # and its arrival day: ceil(d / speed - 1e-9) days (`travel_days`) for the site-to-origin
+    # path length plus the scatter step, or today on day 0.
+    n_f, n_s = weights.shape
+    height, width = passable.shape
+    counts = np.zeros(n_f, dtype=np.int64)
+    for i in range(len(rows)):
+        counts[faction[rows[i]]] += 1
+    start = np.zeros(n_f, dtype=np.int64)
+    for f in range(1, n_f):
+        start[f] = start[f - 1] + counts[f - 1]
+    cdf = np.empty((n_f, n_s))
+    for f in range(n_f):
+        if counts[f]:
+            _cdf(weights[f], totals[f], cdf[f])
+    taken = np.zeros(n_f, dtype=np.int64)
+    for i in range(len(rows)):
+        row = rows[i]
+        f = faction[row]
+        u = uniforms[start[f] + taken[f]]
+        taken[f] += 1
+        site = 0  # searchsorted(cdf, u, side="right") on a non-decreasing cdf: how many entries are <= u
+        while site < n_s and cdf[f, site] <= u:
+            site += 1
+        site_row, site_col = site_rows[site], site_cols[site]
+        pr = min(max(site_row + dr[i], 0), height - 1)
+        pc = min(max(site_col + dc[i], 0), width - 1)
+        if not passable[pr, pc]:
+            pr, pc = site_row, site_col
+        origin = post[row] if post[row] >= 0 else home[row]
+        post[row] = pr * width + pc
+        if initial:
+            arrive_step[row] = day
+        else:
+            d = site_distance[site, origin] + max(abs(pr - site_row), abs(pc - site_col))
+            arrive_step[row] = day + np.int64(np.ceil(d / speed - 1e-9))
 
 
 def open_headquarters(world: World, rules: Rules) -> None:

@@ -29,9 +29,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from sim.compiled import kernel
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
-from sim.world import CONTESTED, NONE, World
+from sim.world import CONTESTED, FIT, NONE, World
 
 
 def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
@@ -53,6 +54,20 @@ def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
 _KERNELS: dict[tuple[float, float], np.ndarray] = {}
 
 
+def _symmetric(weights: np.ndarray) -> bool:
+    """Whether scipy's correlate1d takes its symmetric branch for these weights (odd length, mirror within eps)."""
+    key = weights.tobytes()
+    if key not in _SYMMETRIC:
+        r = len(weights) // 2
+        eps = np.finfo(float).eps
+        mirrored = all(abs(weights[r + i] - weights[r - i]) <= eps for i in range(1, r + 1))
+        _SYMMETRIC[key] = len(weights) % 2 == 1 and mirrored
+    return _SYMMETRIC[key]
+
+
+_SYMMETRIC: dict[bytes, bool] = {}
+
+
 def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndarray, truncate: float) -> np.ndarray:
     """Smooth each faction's presence (F, H, W) with a Gaussian kernel; zero off the map.
 
@@ -60,18 +75,71 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     conserves mass up to what spills over the grid's edge or onto impassable cells, so
     total influence never exceeds total presence. The same numbers as
     `ndimage.gaussian_filter(presence, sigma=(0, s, s), mode="constant", truncate=truncate)`:
-    the same two 1-D correlations (rows, then columns, into one output array), without its
-    per-call set-up.
+    the same two 1-D correlations (rows, then columns), compiled (`_spread`) for float64
+    presence, with scipy's own `correlate1d` otherwise.
     """
     presence = np.asarray(presence)
     if not sigma_cells > 1e-15:  # the filter skips such axes (copies the input): leave it to the filter
         sigma = (0, sigma_cells, sigma_cells)
         return ndimage.gaussian_filter(presence, sigma=sigma, mode="constant", truncate=truncate) * passable
     weights = _gaussian_weights(sigma_cells, truncate)
+    if presence.ndim == 3 and presence.dtype == np.float64 and _symmetric(weights):
+        passable = np.asarray(passable)
+        return _spread(np.ascontiguousarray(presence), weights, np.ascontiguousarray(passable, dtype=np.bool_))
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
     return np.multiply(smoothed, passable, out=smoothed)  # in place: the same products, no new array
+
+
+@kernel
+def _correlate_line(padded, n, r, weights, out):  # pragma: no cover - compiled
+    # scipy's NI_Correlate1D, symmetric branch: w[r] x[i], then (x[i-k] + x[i+k]) w[r-k] for
+    # k = r, r-1, ..., 1, each output on its own (the loop over i inside lets it vectorise).
+    centre = weights[r]
+    for i in range(n):
+        out[i] = padded[i + r] * centre
+    for k in range(r, 0, -1):
+        wk = weights[r - k]
+        for i in range(n):
+            out[i] += (padded[i + r - k] + padded[i + r + k]) * wk
+
+
+@kernel
+def _spread(presence, weights, passable):  # pragma: no cover - compiled
+    # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable.
+    n_f, h_max, w_max = presence.shape
+    r = len(weights) // 2
+    centre = weights[r]
+    out = np.empty_like(presence)
+    padded = np.zeros(w_max + 2 * r)
+    line = np.empty(w_max)
+    for f in range(n_f):
+        for h in range(h_max):  # along axis 1, whole rows at a time; beyond the edge, 0.0
+            for w in range(w_max):
+                out[f, h, w] = presence[f, h, w] * centre
+            for k in range(r, 0, -1):
+                wk = weights[r - k]
+                lo, hi = h - k, h + k
+                if lo >= 0 and hi < h_max:
+                    for w in range(w_max):
+                        out[f, h, w] += (presence[f, lo, w] + presence[f, hi, w]) * wk
+                elif lo >= 0:
+                    for w in range(w_max):
+                        out[f, h, w] += (presence[f, lo, w] + 0.0) * wk
+                elif hi < h_max:
+                    for w in range(w_max):
+                        out[f, h, w] += (0.0 + presence[f, hi, w]) * wk
+                else:
+                    for w in range(w_max):
+                        out[f, h, w] += (0.0 + 0.0) * wk
+        for h in range(h_max):  # along axis 2, through a zero-padded copy of the row
+            for w in range(w_max):
+                padded[r + w] = out[f, h, w]
+            _correlate_line(padded, w_max, r, weights, line)
+            for w in range(w_max):
+                out[f, h, w] = line[w] * passable[h, w]
+    return out
 
 
 def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
@@ -80,9 +148,30 @@ def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
     `hostile` is (F, F) bool. Allies and neutral factions do not enter a faction's
     denominator, so adding an ally's influence never lowers it. Zero where I_f is zero.
     """
-    rivals = np.einsum("fg,ghw->fhw", hostile.astype(float), influence)
-    denom = influence + rivals
-    return np.divide(influence, denom, out=np.zeros_like(influence), where=influence > 0)
+    influence = np.ascontiguousarray(influence, dtype=np.float64)
+    share = np.zeros_like(influence)
+    _rival_shares(influence, np.ascontiguousarray(hostile, dtype=np.float64), share)
+    return share
+
+
+@kernel
+def _rival_shares(influence, hostile, share):  # pragma: no cover - compiled
+    # What np.einsum("fg,ghw->fhw", hostile, influence) then I / (I + rivals) where I > 0 give:
+    # the rivals' sum from 0.0, faction by faction in order (einsum's accumulation).
+    n_f, h_max, w_max = influence.shape
+    rivals = np.empty(w_max)
+    for f in range(n_f):
+        for h in range(h_max):
+            for w in range(w_max):
+                rivals[w] = 0.0
+            for g in range(n_f):
+                hg = hostile[f, g]
+                for w in range(w_max):
+                    rivals[w] += hg * influence[g, h, w]
+            for w in range(w_max):
+                i = influence[f, h, w]
+                if i > 0:
+                    share[f, h, w] = i / (i + rivals[w])
 
 
 def control_map(
@@ -96,24 +185,44 @@ def control_map(
     below `min_influence`.
     """
     share = rival_shares(influence, hostile)
+    influence = np.ascontiguousarray(influence, dtype=np.float64)
+    if len(influence):
+        control = np.empty(influence.shape[1:], dtype=np.int64)
+        if _control(influence, share, float(threshold), max(float(min_influence), 1e-12), control):
+            return control, share
+    # No faction, or NaN or inf somewhere (never from finite presence): numpy's own argmax rules
     total = influence.sum(axis=0)
-    if len(influence) and np.isfinite(total).all():
-        # argmax over factions (the first on a tie) one faction layer at a time, carrying the
-        # leader's share along: the same leader as argmax for finite influence, and cheaper
-        # than a strided reduction over the faction axis.
-        leader = np.zeros(total.shape, dtype=np.int64)
-        best, leader_share = influence[0], share[0]
-        for f in range(1, len(influence)):
-            better = influence[f] > best
-            leader[better] = f
-            best = np.where(better, influence[f], best)
-            leader_share = np.where(better, share[f], leader_share)
-    else:  # NaN or inf somewhere (never from finite presence): numpy's own argmax rules
-        leader = influence.argmax(axis=0)
-        leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
+    leader = influence.argmax(axis=0)
+    leader_share = np.take_along_axis(share, leader[None], axis=0)[0]
     control = np.where(leader_share >= threshold, leader, CONTESTED)
     control = np.where(total >= max(min_influence, 1e-12), control, NONE)
     return control.astype(np.int64, copy=False), share
+
+
+@kernel
+def _control(influence, share, threshold, min_total, control):  # pragma: no cover - compiled
+    # Per cell: the total over factions added in faction order (numpy's sum over axis 0), the
+    # first faction with the most influence and its share; False (control unset) if any total
+    # is not finite, for numpy's argmax rules to decide.
+    n_f, h_max, w_max = influence.shape
+    for h in range(h_max):
+        for w in range(w_max):
+            total = influence[0, h, w]
+            for f in range(1, n_f):
+                total += influence[f, h, w]
+            if not np.isfinite(total):
+                return False
+            leader, best, leader_share = 0, influence[0, h, w], share[0, h, w]
+            for f in range(1, n_f):
+                if influence[f, h, w] > best:
+                    leader, best, leader_share = f, influence[f, h, w], share[f, h, w]
+            if total < min_total:
+                control[h, w] = NONE
+            elif leader_share >= threshold:
+                control[h, w] = leader
+            else:
+                control[h, w] = CONTESTED
+    return True
 
 
 def hold_top_up(
@@ -156,14 +265,30 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     Also stores the raw fighter counts in `world.fighter_counts` (read by clashes).
     """
     r = world.recruits
-    rows = r.on_post_rows(world.day)
-    n_f, n_cells = world.n_factions, world.geo.n_cells
-    # Each posted fighter's (faction, cell) bin (work in proportion to fighters, not recruits).
-    counts = np.bincount(r.faction[rows] * n_cells + r.post[rows], minlength=n_f * n_cells)
-    counts = counts.reshape(n_f, world.geo.height, world.geo.width)
+    n_f, geo = world.n_factions, world.geo
+    counts = np.zeros((n_f, geo.height, geo.width), dtype=np.int64)
+    total = np.empty(counts.shape)
+    hq = _headquarters_presence(world, rules.deployment.hq_influence)
+    _presence(r.faction, r.status, r.post, r.arrive_step, world.day, arms_multiplier(world), hq, counts, total)
     world.fighter_counts = counts
-    total = counts * arms_multiplier(world)[:, None, None]
-    return total + _headquarters_presence(world, rules.deployment.hq_influence)
+    return total
+
+
+@kernel
+def _presence(faction, status, post, arrive_step, day, arms, hq, counts, total):  # pragma: no cover - compiled
+    # Fit militia members at their post today (`RecruitArrays.on_post`), counted by (faction,
+    # cell); then counts x arms + hq, the products and sums numpy's broadcasting makes.
+    n_f, h_max, w_max = counts.shape
+    flat = counts.reshape(n_f, h_max * w_max)
+    for i in range(len(faction)):
+        f = faction[i]
+        if f >= 0 and status[i] == FIT and post[i] >= 0 and arrive_step[i] <= day:
+            flat[f, post[i]] += 1
+    for f in range(n_f):
+        a = arms[f]
+        for h in range(h_max):
+            for w in range(w_max):
+                total[f, h, w] = counts[f, h, w] * a + hq[f, h, w]
 
 
 def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
@@ -185,6 +310,17 @@ def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
     return hq
 
 
+@kernel
+def _blend(influence, target, p, q):  # pragma: no cover - compiled
+    # p I + q target, q = 1 - p: the same two products and their sum as numpy's.
+    out = np.empty_like(influence)
+    a, b = influence.reshape(-1), target.reshape(-1)
+    flat = out.reshape(-1)
+    for i in range(len(flat)):
+        flat[i] = a[i] * p + b[i] * q
+    return out
+
+
 def step(world: World, rules: Rules, initial: bool = False) -> None:
     """Update influence, shares and control; note the first day each site changes hands."""
     inf = rules.influence
@@ -193,11 +329,7 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.influence = target
         honour_initial_control(world, rules)
     else:
-        # p I + (1 - p) target, with the same products and sum, into two arrays instead of three
-        # (`target` is today's own array).
-        moved = world.influence * inf.persistence
-        moved += np.multiply(target, 1.0 - inf.persistence, out=target)
-        world.influence = moved
+        world.influence = _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence)
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World
 
@@ -117,69 +118,81 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     rec = rules.recruitment
     r = world.recruits
     n_f = world.n_factions
+    rows = np.asarray(rows, dtype=np.int64)
+    # Per militia, with numpy (its log and power are the model's): the terms every recruit shares.
     salary = world.salary * world.pay_ratio
-    current = r.faction[rows]
-    tribe = r.tribe[rows]
-    liable = r.liable[rows].astype(float)
-    u = np.zeros((len(rows), n_f + 1))
-    u[:, 0] = rec.civilian_attachment
     pay_term = rec.beta_salary * np.log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
-    u[:, 1:] = (
-        pay_term[None, :]
-        + rec.beta_privileges * world.privileges[None, :]
-        + rec.beta_exemption * world.exempts[None, :] * liable[:, None]
-        - rec.beta_risk * annual_risk(world.death_risk)[None, :]
-    )
+    shared = pay_term + rec.beta_privileges * world.privileges
+    exemption = rec.beta_exemption * world.exempts
+    risk = rec.beta_risk * annual_risk(world.death_risk)
     # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
     # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
     hiring_term = np.log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
-    u[:, 1:] += hiring_term[None, :]
-    if len(world.alignment):
-        has_tribe = tribe >= 0
-        u[has_tribe, 1:] += rec.beta_alignment * world.alignment[tribe[has_tribe]]
-    # Switching cost (loyalty) for leaving one's current militia, growing with tenure.
-    tenure_years = (world.day - r.joined_step[rows]) / DAYS_PER_YEAR
-    leave_cost = rec.switching_cost + rec.loyalty_per_year * tenure_years
-    members = (current >= 0).nonzero()[0]  # positions in `rows` of militia members
-    own = 1 + current[members]  # their militia's column
-    leave_members = leave_cost[members]
-    u[members] -= leave_members[:, None]
-    u[members, own] += leave_members
-    u[members, own] -= hiring_term[own - 1]  # members are not re-hired
-
-    # Options: civilian life always; a militia when present near home or already joined.
-    home_influence = world.influence.reshape(n_f, -1)[:, r.home[rows]].T  # (n, F)
-    available = np.zeros_like(u, dtype=bool)
-    available[:, 0] = True
-    available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
-    if world.recruit_options is not None:  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
-        available[:, 1:] &= world.recruit_options[rows]
-    available[members, own] = True
+    hiring_open = world.is_militia & (world.hiring > 0)
+    options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
+    u = np.empty((len(rows), n_f + 1))
+    available = np.empty((len(rows), n_f + 1), dtype=bool)
+    _utilities(
+        rows, r.faction, r.tribe, r.liable, r.joined_step, r.home, world.day,
+        shared, exemption, risk, hiring_term, rec.civilian_attachment, rec.beta_alignment, world.alignment,
+        rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
+        hiring_open, options is not None, options if options is not None else np.zeros((0, n_f), dtype=bool),
+        u, available,
+    )  # fmt: skip
     return u, available
+
+
+@kernel
+def _utilities(
+    rows, faction, tribe, liable, joined_step, home, day, shared, exemption, risk, hiring_term, civilian,
+    beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold, hiring_open,
+    has_options, options, u, available,
+):  # fmt: skip  # pragma: no cover - compiled
+    # Row by row, the arithmetic of the equation in the module docstring in the order numpy's
+    # broadcasting did it: ((shared + exemption x liable) - risk) + hiring, + alignment; a member
+    # then pays the leaving cost on every option, gets it back on its own and is not re-hired
+    # there (each step rounded as it was, so nothing is simplified away).
+    n_f = len(shared)
+    for i in range(len(rows)):
+        row = rows[i]
+        current = faction[row]
+        t = tribe[row]
+        is_liable = 1.0 if liable[row] else 0.0
+        u[i, 0] = civilian
+        available[i, 0] = True
+        for f in range(n_f):
+            x = ((shared[f] + exemption[f] * is_liable) - risk[f]) + hiring_term[f]
+            if t >= 0 and len(alignment):
+                x += beta_alignment * alignment[t, f]
+            u[i, 1 + f] = x
+            ok = influence[f, home[row]] >= presence_threshold and hiring_open[f]
+            if has_options:
+                ok = ok and options[row, f]
+            available[i, 1 + f] = ok
+        if current >= 0:  # switching cost (loyalty) for leaving one's militia, growing with tenure
+            leave = switching_cost + loyalty_per_year * ((day - joined_step[row]) / DAYS_PER_YEAR)
+            for k in range(n_f + 1):
+                u[i, k] -= leave
+            u[i, 1 + current] += leave
+            u[i, 1 + current] -= hiring_term[current]
+            available[i, 1 + current] = True
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
-    fit = r.status == FIT
-    reconsider = (fit & (rng.random(len(r)) < rules.recruitment.p_reconsider)).nonzero()[0]
+    reconsider = _reconsidering(r.status, rng.random(len(r)), rules.recruitment.p_reconsider)
     if len(reconsider) == 0:
         return
     u, available = utilities(world, rules, reconsider)
     choice = nested_choice(u, available, rules.recruitment.nest_scale, rng) - 1  # -1 = civilian
-    before = r.faction[reconsider]
-    changed = choice != before
-    rows, old, new = reconsider[changed], before[changed], choice[changed]
-    r.faction[rows] = new
-    r.joined_step[rows] = world.day
-    r.post[rows] = -1  # deserters leave their post; the others are posted by deployment
-    r.changed()
     t = world.today
-    n_f = world.n_factions
-    t.joined += np.bincount(new[(old < 0) & (new >= 0)], minlength=n_f)
-    t.desertions += np.bincount(old[(old >= 0) & (new < 0)], minlength=n_f)
-    switch = (old >= 0) & (new >= 0)
-    t.defections += np.bincount(old[switch] * n_f + new[switch], minlength=n_f * n_f).reshape(n_f, n_f)
+    moved = _apply_choices(
+        reconsider, choice, r.faction, r.joined_step, r.post, world.day, t.joined, t.desertions, t.defections
+    )
+    if not moved:
+        return
+    r.changed()
     for a, b in zip(*np.nonzero(t.defections)):
         world.event(
             "defection",
@@ -190,3 +203,38 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         if world.hostile[a, b]:
             lo, hi = min(a, b), max(a, b)
             world.tension[lo, hi] += rules.tension.gain_poaching * t.defections[a, b]
+
+
+@kernel
+def _reconsidering(status, uniforms, p_reconsider):  # pragma: no cover - compiled
+    # Rows, ascending, of fit recruits (members or not) whose draw is below p_reconsider.
+    rows = np.empty(len(status), dtype=np.int64)
+    n = 0
+    for i in range(len(status)):
+        if status[i] == FIT and uniforms[i] < p_reconsider:
+            rows[n] = i
+            n += 1
+    return rows[:n]
+
+
+@kernel
+def _apply_choices(rows, choice, faction, joined_step, post, day, joined, desertions, defections):  # pragma: no cover
+    # Who changed: new faction, joined today, off their post (deserters leave it; the others
+    # are posted by deployment); today's joins, desertions and defections (from, to) added up.
+    moved = 0
+    for i in range(len(rows)):
+        row, new = rows[i], choice[i]
+        old = faction[row]
+        if new == old:
+            continue
+        moved += 1
+        faction[row] = new
+        joined_step[row] = day
+        post[row] = -1
+        if old < 0:
+            joined[new] += 1
+        elif new < 0:
+            desertions[old] += 1
+        else:
+            defections[old, new] += 1
+    return moved
