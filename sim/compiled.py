@@ -25,9 +25,71 @@ on models in the middle of a run (tests/test_fast_paths.py).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
 def kernel(function):
     """Compile `function` with numba for the model's step (cached on disk, numpy's float rules)."""
     return njit(cache=True, error_model="numpy", boundscheck=False, nogil=True)(function)
+
+
+@kernel
+def _pairwise_block(x, lo, n):  # pragma: no cover - compiled
+    # numpy's pairwise_sum (numpy/_core/src/umath/loops_utils.h.src) for n <= 128 values of
+    # x[lo:lo + n]: fewer than 8 one by one; else 8 running sums combined as a tree.
+    if n < 8:
+        total = -0.0
+        for i in range(lo, lo + n):
+            total += x[i]
+        return total
+    r0, r1, r2, r3 = x[lo], x[lo + 1], x[lo + 2], x[lo + 3]
+    r4, r5, r6, r7 = x[lo + 4], x[lo + 5], x[lo + 6], x[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += x[lo + i]
+        r1 += x[lo + i + 1]
+        r2 += x[lo + i + 2]
+        r3 += x[lo + i + 3]
+        r4 += x[lo + i + 4]
+        r5 += x[lo + i + 5]
+        r6 += x[lo + i + 6]
+        r7 += x[lo + i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += x[lo + i]
+        i += 1
+    return total
+
+
+@kernel
+def numpy_sum(x):  # pragma: no cover - compiled
+    """`np.sum` of a 1-D float64 array, bit for bit: 0.0 plus numpy's pairwise sum of its values.
+
+    Above 128 values numpy splits the range in two (the first half a multiple of 8 long), sums
+    each half the same way and adds the two; done here with a stack of ranges (numba cannot
+    cache a recursive function called from other modules' kernels).
+    """
+    task_lo = np.empty(256, dtype=np.int64)
+    task_n = np.empty(256, dtype=np.int64)  # -1: add the last two sums
+    sums = np.empty(256)
+    n_tasks, n_sums = 1, 0
+    task_lo[0], task_n[0] = 0, len(x)
+    while n_tasks:
+        n_tasks -= 1
+        lo, n = task_lo[n_tasks], task_n[n_tasks]
+        if n < 0:
+            n_sums -= 1
+            sums[n_sums - 1] = sums[n_sums - 1] + sums[n_sums]
+        elif n <= 128:
+            sums[n_sums] = _pairwise_block(x, lo, n)
+            n_sums += 1
+        else:
+            half = n // 2
+            half -= half % 8
+            task_lo[n_tasks], task_n[n_tasks] = 0, -1  # then add them,
+            task_lo[n_tasks + 1], task_n[n_tasks + 1] = lo + half, n - half  # the second half,
+            task_lo[n_tasks + 2], task_n[n_tasks + 2] = lo, half  # the first half first
+            n_tasks += 3
+    return 0.0 + sums[0]

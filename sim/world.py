@@ -19,6 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.geography import Geography, build_geography
 from sim.schema import Scenario
 
@@ -108,16 +109,34 @@ class RecruitArrays:
         Fighters are a fraction of the recruits: selecting them first makes per-fighter work
         proportional to the fighters rather than to all recruits.
         """
-        return self._remembered(("on_post_rows", day), lambda: self.on_post(day).nonzero()[0])
+        return self._remembered(
+            ("on_post_rows", day), lambda: _on_post_rows(self.faction, self.status, self.post, self.arrive_step, day)
+        )
 
     def census(self, n_factions: int) -> np.ndarray:
         """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""
-        return self._remembered(
-            ("census", n_factions),
-            lambda: np.bincount((self.faction + 1) * 3 + self.status, minlength=(n_factions + 1) * 3).reshape(
-                n_factions + 1, 3
-            ),
-        )
+        return self._remembered(("census", n_factions), lambda: _census(self.faction, self.status, n_factions))
+
+
+@kernel
+def _on_post_rows(faction, status, post, arrive_step, day):  # pragma: no cover - compiled
+    # Rows, ascending, where `RecruitArrays.on_post(day)` is True.
+    rows = np.empty(len(faction), dtype=np.int64)
+    n = 0
+    for i in range(len(faction)):
+        if faction[i] >= 0 and status[i] == FIT and post[i] >= 0 and arrive_step[i] <= day:
+            rows[n] = i
+            n += 1
+    return rows[:n].copy()
+
+
+@kernel
+def _census(faction, status, n_factions):  # pragma: no cover - compiled
+    # Recruits by (1 + faction, status): np.bincount((faction + 1) * 3 + status) as (n_factions + 1, 3).
+    counts = np.zeros((n_factions + 1, 3), dtype=np.int64)
+    for i in range(len(faction)):
+        counts[faction[i] + 1, status[i]] += 1
+    return counts
 
 
 @dataclass

@@ -200,7 +200,7 @@ def test_remembered_recruit_masks_and_counts_equal_fresh_ones(monkeypatch, name,
     for _ in range(40):
         model.step()
     # (the processes compiled since read the arrays themselves: these are the ones still asked for)
-    assert {"fighting", "on_post", "on_post_rows", "census"} <= set(checked)
+    assert {"on_post_rows", "census"} <= set(checked)
     assert model.recruits._memo is None  # forgotten between steps: hand-written changes are seen
     model.recruits.status[:] = 2
     assert model.world.fighters_by_faction()[model.world.is_militia].sum() == 0
@@ -267,3 +267,165 @@ def test_fighters_near_from_the_posted_rows_equal_a_scan_of_every_recruit(busy_m
                 plain = rows[(np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)]
                 near = world.fighters_near(f, flat, radius)
                 assert near.dtype == plain.dtype and np.array_equal(near, plain)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_rival_shares_are_einsums_sums_and_numpys_division(seed):
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 7), rng.integers(1, 10), rng.integers(1, 10)
+    layers = rng.uniform(0, 50, (f, h, w)) * (rng.random((f, h, w)) < 0.6) * 10.0 ** rng.uniform(-6, 6)
+    hostile = rng.random((f, f)) < 0.5
+    np.fill_diagonal(hostile, False)
+    rivals = np.einsum("fg,ghw->fhw", hostile.astype(float), layers)
+    expected = np.divide(layers, layers + rivals, out=np.zeros_like(layers), where=layers > 0)
+    assert np.array_equal(influence.rival_shares(layers, hostile), expected)
+
+
+def _plain_utilities(world, rules, rows):
+    """The utilities as numpy broadcasting computes them (the code the kernel replaced)."""
+    from sim.processes.recruitment import annual_risk
+    from sim.world import DAYS_PER_YEAR
+
+    rec, r, n_f = rules.recruitment, world.recruits, world.n_factions
+    salary = world.salary * world.pay_ratio
+    current, tribe, liable = r.faction[rows], r.tribe[rows], r.liable[rows].astype(float)
+    u = np.zeros((len(rows), n_f + 1))
+    u[:, 0] = rec.civilian_attachment
+    pay_term = rec.beta_salary * np.log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
+    u[:, 1:] = (
+        pay_term[None, :]
+        + rec.beta_privileges * world.privileges[None, :]
+        + rec.beta_exemption * world.exempts[None, :] * liable[:, None]
+        - rec.beta_risk * annual_risk(world.death_risk)[None, :]
+    )
+    hiring_term = np.log(np.clip(world.hiring, 1e-12, 1.0))
+    u[:, 1:] += hiring_term[None, :]
+    if len(world.alignment):
+        has_tribe = tribe >= 0
+        u[has_tribe, 1:] += rec.beta_alignment * world.alignment[tribe[has_tribe]]
+    leave_cost = rec.switching_cost + rec.loyalty_per_year * ((world.day - r.joined_step[rows]) / DAYS_PER_YEAR)
+    members = (current >= 0).nonzero()[0]
+    own = 1 + current[members]
+    u[members] -= leave_cost[members][:, None]
+    u[members, own] += leave_cost[members]
+    u[members, own] -= hiring_term[own - 1]
+    home_influence = world.influence.reshape(n_f, -1)[:, r.home[rows]].T
+    available = np.zeros_like(u, dtype=bool)
+    available[:, 0] = True
+    available[:, 1:] = (home_influence >= rec.presence_threshold) & (world.is_militia & (world.hiring > 0))[None, :]
+    if world.recruit_options is not None:
+        available[:, 1:] &= world.recruit_options[rows]
+    available[members, own] = True
+    return u, available
+
+
+@pytest.mark.parametrize("name", ["baseline", "syria_wide"])
+def test_utilities_equal_numpys_broadcasting_bit_for_bit(busy_model, name):
+    from sim.processes import recruitment
+
+    model = busy_model if name == "baseline" else CorridorModel(scenario(name=name), seed=2)
+    for _ in range(0 if name == "baseline" else 20):
+        model.step()
+    world, rules = model.world, model.rules
+    rows = np.arange(0, len(world.recruits), 3)  # members of every militia, civilians, the wounded
+    u, available = recruitment.utilities(world, rules, rows)
+    expected_u, expected_available = _plain_utilities(world, rules, rows)
+    assert np.array_equal(u, expected_u) and np.array_equal(available, expected_available)
+    assert (world.recruits.faction[rows] >= 0).any() and (world.recruits.faction[rows] < 0).any()
+
+
+def test_movers_and_reconsidering_recruits_are_the_masks_rows(busy_model):
+    from sim.processes import recruitment
+
+    r = busy_model.world.recruits
+    uniforms = np.random.default_rng(0).random(len(r))
+    fighting = (r.faction >= 0) & (r.status == FIT)
+    expected = (fighting & ((r.post < 0) | (uniforms < 0.2))).nonzero()[0]
+    assert np.array_equal(deployment._movers(r.faction, r.status, r.post, uniforms, 0.2), expected)
+    expected = ((r.status == FIT) & (uniforms < 0.3)).nonzero()[0]
+    assert np.array_equal(recruitment._reconsidering(r.status, uniforms, 0.3), expected)
+
+
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))
+def test_blend_is_numpys_products_and_sum(seed, p):
+    rng = np.random.default_rng(seed)
+    old, target = rng.uniform(0, 100, (3, 5, 7)), rng.uniform(0, 100, (3, 5, 7))
+    assert np.array_equal(influence._blend(old, target, p, 1.0 - p), old * p + target * (1.0 - p))
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 7, 8, 9, 127, 128, 129, 1000, 5000]))
+def test_numpy_sum_is_np_sum_bit_for_bit(seed, n):
+    from sim.compiled import numpy_sum
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, n) * 10.0 ** rng.uniform(-8, 8, n)
+    assert numpy_sum(x) == x.sum() and np.signbit(numpy_sum(x)) == np.signbit(x.sum())
+
+
+def _plain_economy_step(world, rules):
+    """The economy's day as the per-faction Python loop over the module's functions (the code the kernel replaced)."""
+    from sim.processes import economy
+    from sim.world import DAYS_PER_MONTH
+
+    counts = world.fighters_by_faction()
+    site_share = world.site_shares()
+    tribes = world.tribe_names
+    world.courting_paid[:] = 0.0
+    for f, name in enumerate(world.faction_names):
+        if world.config.factions[name].kind == "insurgent":
+            continue
+        income = economy.income_today(world, rules, f, counts, site_share)
+        world.budget[f] += income
+        world.income[f] = income
+        cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
+        runway = rules.recruitment.hiring_runway_days
+        world.hiring[f] = economy.hiring_share(income, cost, world.budget[f], runway)
+        paid = min(cost, world.budget[f])
+        world.budget[f] -= paid
+        world.arrears[f] += cost - paid
+        back_pay = min(world.arrears[f], world.budget[f])
+        world.budget[f] -= back_pay
+        world.arrears[f] -= back_pay
+        world.pay_ratio[f] = economy.smoothed_pay_ratio(world.pay_ratio[f], paid, cost, rules.economy.pay_memory_days)
+        spending = world.config.factions[name].spending
+        if spending.courting_usd_day > 0 and tribes:
+            courted = spending.courted_tribes or tribes
+            budget = economy.affordable_courting(
+                spending.courting_usd_day, world.budget[f], spending.reserve_usd, income, cost, runway
+            )
+            world.budget[f] -= budget
+            for t in courted:
+                world.courting_paid[tribes.index(t), f] += budget / len(courted)
+
+
+ECONOMY_STATE = ("budget", "income", "hiring", "arrears", "pay_ratio", "courting_paid")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [BUSY, (*BUSY, "rules.economy.contested_revenue_share=0.5", "factions.NDF.salary_usd_month=400")],
+    ids=["busy", "contested-revenue-and-deficit"],
+)
+def test_economy_day_equals_the_per_faction_loop(overrides):
+    import copy
+
+    from sim.processes import economy
+
+    model = CorridorModel(scenario(*overrides), seed=7)
+    compared = 0
+    for day in range(120):
+        model.step()
+        if day % 10:
+            continue
+        world, rules = model.world, model.rules
+        plain = copy.copy(world)
+        for name in ECONOMY_STATE:
+            setattr(plain, name, getattr(world, name).copy())
+        before = {name: getattr(world, name).copy() for name in ECONOMY_STATE}
+        economy.step(world, rules)
+        _plain_economy_step(plain, rules)
+        for name in ECONOMY_STATE:
+            assert np.array_equal(getattr(world, name), getattr(plain, name)), (day, name)
+            setattr(world, name, before[name])  # leave the run as it was
+        compared += 1
+    assert compared == 12

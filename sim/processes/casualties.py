@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.schema import Rules
 from sim.world import FIT, KILLED, WOUNDED, World
 
@@ -66,10 +67,19 @@ def inflict(
 def recover_wounded(world: World) -> None:
     """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
     r = world.recruits
-    wounded = (r.status == WOUNDED).nonzero()[0]  # few: their recovery days are read for them only
-    back = wounded[r.recover_step[wounded] <= world.day]
-    r.status[back] = FIT
-    r.changed()
+    if _recover(r.status, r.recover_step, world.day):
+        r.changed()
+
+
+@kernel
+def _recover(status, recover_step, day):  # pragma: no cover - compiled
+    # Wounded recruits whose recovery day has come are fit again; how many.
+    back = 0
+    for i in range(len(status)):
+        if status[i] == WOUNDED and recover_step[i] <= day:
+            status[i] = FIT
+            back += 1
+    return back
 
 
 def remember_losses(world: World, rules: Rules) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from sim.compiled import kernel
 from sim.processes.casualties import inflict
 from sim.processes.mediation import calm
 from sim.processes.patrons import arms_multiplier, effective_posture
@@ -46,17 +47,77 @@ EDGE_REACH_CELLS = 2  # ... within this many cells of ground held by someone els
 
 
 def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
-    """Sum of (F, H, W) counts over the (2r+1)^2 square around each cell; returns (F, H, W) floats."""
+    """Sum of (F, H, W) counts over the (2r+1)^2 square around each cell; returns (F, H, W) floats.
+
+    The same numbers as `ndimage.uniform_filter(x, size=(1, 2r+1, 2r+1), mode="constant") x
+    (2r+1)^2`: its two 1-D filters (rows, then columns) compiled (`_box_sum`) for a 3-D array,
+    scipy's own otherwise.
+    """
     if radius == 0:
         return counts.astype(float)
     size = 2 * radius + 1
-    # The two 1-D filters `ndimage.uniform_filter(x, size=(1, size, size), mode="constant")`
-    # runs (rows, then columns, into one output array), without its per-call set-up.
-    values = counts.astype(float)
+    values = np.ascontiguousarray(counts, dtype=float)
+    if values.ndim == 3:
+        return _box_sum(values, radius)
     out = np.empty_like(values)  # every entry is written by the first filter
     ndimage.uniform_filter1d(values, size, axis=1, output=out, mode="constant", cval=0.0)
     ndimage.uniform_filter1d(out, size, axis=2, output=out, mode="constant", cval=0.0)
     return out * size * size
+
+
+@kernel
+def _uniform_line(padded, n, size, out):  # pragma: no cover - compiled
+    # scipy's NI_UniformFilter1D: a running window sum (what enters less what leaves), each
+    # output that sum / size; `padded` holds size // 2 zeros, the line, then zeros.
+    total = 0.0
+    for k in range(size):
+        total += padded[k]
+    out[0] = total / size
+    for i in range(1, n):
+        total += padded[i + size - 1] - padded[i - 1]
+        out[i] = total / size
+
+
+@kernel
+def _box_sum(values, radius):  # pragma: no cover - compiled
+    # uniform_filter1d along axis 1, then along axis 2 (mode "constant", cval 0), then x size x size.
+    n_f, h_max, w_max = values.shape
+    size = 2 * radius + 1
+    out = np.empty_like(values)
+    padded = np.zeros(max(h_max, w_max) + size)
+    line = np.empty(max(h_max, w_max))
+    total = np.empty(w_max)
+    for f in range(n_f):
+        # Along axis 1 for a whole row of columns at once: the same running sums, element by
+        # element, as one padded column at a time (rows beyond the edge are 0.0).
+        for w in range(w_max):
+            total[w] = 0.0
+        for k in range(size):
+            h = k - radius
+            if 0 <= h < h_max:
+                for w in range(w_max):
+                    total[w] += values[f, h, w]
+            else:
+                for w in range(w_max):
+                    total[w] += 0.0
+        for w in range(w_max):
+            out[f, 0, w] = total[w] / size
+        for h in range(1, h_max):
+            enter, leave = h + radius, h - radius - 1
+            for w in range(w_max):
+                a = values[f, enter, w] if enter < h_max else 0.0
+                b = values[f, leave, w] if leave >= 0 else 0.0
+                total[w] += a - b
+                out[f, h, w] = total[w] / size
+        for h in range(h_max):
+            for w in range(w_max):
+                padded[radius + w] = out[f, h, w]
+            for k in range(radius + 1):
+                padded[radius + w_max + k] = 0.0
+            _uniform_line(padded, w_max, size, line)
+            for w in range(w_max):
+                out[f, h, w] = line[w] * size * size
+    return out
 
 
 def clash_probability(

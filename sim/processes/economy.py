@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel, numpy_sum
 from sim.processes.patrons import funding_today
 from sim.schema import Rules
 from sim.world import CONTESTED, DAYS_PER_MONTH, World
@@ -88,35 +89,113 @@ def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: f
 
 
 def step(world: World, rules: Rules) -> None:
-    """Run one day of the economy for every militia (see the module docstring for the rule)."""
+    """Run one day of the economy for every militia (see the module docstring for the rule).
+
+    Funding per militia comes from `patrons.funding_today`; the rest, faction by faction, from
+    `_economy_day`, which does what `income_today`, `hiring_share`, `affordable_courting` and
+    `smoothed_pay_ratio` do in their order (tests/test_fast_paths.py compares them).
+    """
     counts = world.fighters_by_faction()
-    site_share = world.site_shares()
-    tribes = world.tribe_names
+    spend = _spending(world)
+    funding = np.array(
+        [0.0 if spend["insurgent"][f] else funding_today(world, f, counts[f]) for f in range(world.n_factions)]
+    )
     world.courting_paid[:] = 0.0
-    for f, name in enumerate(world.faction_names):
-        if world.config.factions[name].kind == "insurgent":
+    _economy_day(
+        funding, counts, world.site_control, world.site_revenue, world.site_shares(),
+        rules.economy.contested_revenue_share, world.salary, DAYS_PER_MONTH, rules.recruitment.hiring_runway_days,
+        rules.economy.pay_memory_days, spend["insurgent"], spend["courting"], spend["reserve"], spend["courted"],
+        len(world.tribe_names) > 0,
+        world.budget, world.income, world.hiring, world.arrears, world.pay_ratio, world.courting_paid,
+    )  # fmt: skip
+
+
+def _spending(world: World) -> dict[str, np.ndarray]:
+    """Each faction's spending settings as arrays (insurgent?, courting USD/day, reserve, courted tribes' indices).
+
+    `courted` is (F, K), -1 past each faction's own list (every tribe when it names none). Kept per scenario.
+    """
+    cached = world.derived.get("spending")
+    if cached is not None and cached[0] is world.config:
+        return cached[1]
+    tribes = world.tribe_names
+    specs = [world.config.factions[name] for name in world.faction_names]
+    lists = [[tribes.index(t) for t in (spec.spending.courted_tribes or tribes)] for spec in specs]
+    courted = np.full((len(specs), max([1, *map(len, lists)])), -1, dtype=np.int64)
+    for f, indices in enumerate(lists):
+        courted[f, : len(indices)] = indices
+    value = {
+        "insurgent": np.array([spec.kind == "insurgent" for spec in specs]),
+        "courting": np.array([spec.spending.courting_usd_day for spec in specs], dtype=float),
+        "reserve": np.array([spec.spending.reserve_usd for spec in specs], dtype=float),
+        "courted": courted,
+    }
+    world.derived["spending"] = (world.config, value)
+    return value
+
+
+@kernel
+def _economy_day(
+    funding, counts, site_control, site_revenue, site_share, contested_share, salary, days_per_month, runway,
+    memory_days, insurgent, courting, reserve, courted, has_tribes,
+    budget, income_out, hiring, arrears, pay_ratio, courting_paid,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The module docstring's steps 1-5 for each militia in faction order, with the scalar
+    # arithmetic of the Python functions above (Python's min: the first unless the second is smaller).
+    n_f, n_s = site_share.shape
+    picked = np.empty(n_s)
+    any_contested = False
+    for s in range(n_s):
+        if site_control[s] == CONTESTED:
+            any_contested = True
+    for f in range(n_f):
+        if insurgent[f]:
             continue
-        income = income_today(world, rules, f, counts, site_share)
-        world.budget[f] += income
-        world.income[f] = income
+        income = funding[f]
+        k = 0
+        for s in range(n_s):
+            if site_control[s] == f:
+                picked[k] = site_revenue[s]
+                k += 1
+        income += numpy_sum(picked[:k])
+        if contested_share > 0 and any_contested:
+            k = 0
+            for s in range(n_s):
+                if site_control[s] == CONTESTED:
+                    top = site_share[0, s]
+                    for g in range(1, n_f):
+                        if site_share[g, s] > top:
+                            top = site_share[g, s]
+                    if site_share[f, s] == top:
+                        picked[k] = site_revenue[s]
+                        k += 1
+            income += contested_share * numpy_sum(picked[:k])
+        budget[f] += income
+        income_out[f] = income
         # Salaries first, then arrears: recruits judge a militia by what it pays.
-        cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
-        runway = rules.recruitment.hiring_runway_days
-        world.hiring[f] = hiring_share(income, cost, world.budget[f], runway)
-        paid = min(cost, world.budget[f])
-        world.budget[f] -= paid
-        world.arrears[f] += cost - paid
-        back_pay = min(world.arrears[f], world.budget[f])
-        world.budget[f] -= back_pay
-        world.arrears[f] -= back_pay
-        world.pay_ratio[f] = smoothed_pay_ratio(world.pay_ratio[f], paid, cost, rules.economy.pay_memory_days)
-        # Patronage to tribal leaders.
-        spending = world.config.factions[name].spending
-        if spending.courting_usd_day > 0 and tribes:
-            courted = spending.courted_tribes or tribes
-            budget = affordable_courting(
-                spending.courting_usd_day, world.budget[f], spending.reserve_usd, income, cost, runway
-            )
-            world.budget[f] -= budget
-            for t in courted:
-                world.courting_paid[tribes.index(t), f] += budget / len(courted)
+        cost = counts[f] * salary[f] / days_per_month
+        deficit = cost - income  # hiring_share
+        need = runway * deficit
+        if deficit <= 0 or runway <= 0 or need <= 0:
+            hiring[f] = 1.0
+        else:
+            ratio = max(budget[f], 0.0) / need
+            hiring[f] = ratio if ratio < 1.0 else 1.0
+        paid = budget[f] if budget[f] < cost else cost
+        budget[f] -= paid
+        arrears[f] += cost - paid
+        back_pay = budget[f] if budget[f] < arrears[f] else arrears[f]
+        budget[f] -= back_pay
+        arrears[f] -= back_pay
+        ratio_today = 1.0 if cost == 0 else paid / cost  # smoothed_pay_ratio
+        pay_ratio[f] = pay_ratio[f] + (ratio_today - pay_ratio[f]) / memory_days
+        if courting[f] > 0 and has_tribes:  # patronage to tribal leaders: affordable_courting
+            spare = budget[f] - reserve[f] - runway * max(cost - income, 0.0)
+            spare = max(spare, 0.0)
+            paid_out = spare if spare < courting[f] else courting[f]
+            budget[f] -= paid_out
+            n_courted = 0
+            while n_courted < courted.shape[1] and courted[f, n_courted] >= 0:
+                n_courted += 1
+            for j in range(n_courted):
+                courting_paid[courted[f, j], f] += paid_out / n_courted
