@@ -24,7 +24,8 @@ What is measured (see benchmarks/README.md):
    the fit time per step = a + b x agents (a = fixed cost per step, b = cost per agent-step)
    with R^2, and the per-agent cost at 30x relative to 1x;
 4. throughput against Mesa's epstein_civil_violence example at an EQUAL number of agents;
-5. peak memory of one run in a fresh process: tracemalloc peak and ru_maxrss.
+5. peak memory of one run in a fresh process: tracemalloc peak and ru_maxrss;
+1b. the numba kernels' compile time, apart: a year with an empty kernel cache less a year with it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import os
 import platform
 import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,6 +105,29 @@ def measure_year(kids, name: str, p: dict) -> dict:
             cpu_over_wall=median(r["cpu_s"] / r["total_s"] for r in runs), cpu_s=median(r["cpu_s"] for r in runs),
             all_total_s=[r["total_s"] for r in runs], run_model_s=median(s["run_model"]),
             all_run_model_s=s["run_model"], repeats=len(runs))
+    return out
+
+
+def measure_compile(tree_list, name: str) -> dict:
+    """A year in a fresh process with an empty kernel cache (compiling), then again with that cache.
+
+    The difference is what compiling the numba kernels costs the first run on a machine (later
+    runs load them from the cache; a tree without compiled code shows about 0). Each run's
+    time is construction + steps, as in 1.; the cache directory is deleted afterwards.
+    """
+    out = {}
+    for tree in tree_list:
+        path = tree.scenario(name)
+        if path is None:
+            out[tree.label] = dict(skipped=f"not in {tree.revision}")
+            continue
+        with tempfile.TemporaryDirectory(prefix="bench_numba_cache_") as cache:
+            env = {"NUMBA_CACHE_DIR": cache}
+            cold = common.once(tree, env=env, task="run", scenario=str(path), steps=YEAR)
+            files = sum(1 for _ in Path(cache).rglob("*.nbc"))
+            warm = common.once(tree, env=env, task="run", scenario=str(path), steps=YEAR)
+        out[tree.label] = dict(cold_s=cold["total_s"], warm_s=warm["total_s"],
+                               compile_s=max(cold["total_s"] - warm["total_s"], 0.0), cached_kernels=files)
     return out
 
 
@@ -306,6 +331,16 @@ def render(mach, tree_list, mode, p, res, load_start, load_end) -> str:
             if "all_total_s" in y:
                 add(f"   {label} repeats, construction + steps s: " + " / ".join(f"{v:.4f}" for v in y["all_total_s"])
                     + "; run_model s: " + " / ".join(f"{v:.4f}" for v in y["all_run_model_s"]))
+    if "compile" in res:
+        add("")
+        add(f"1b. Compiling the numba kernels: a baseline year in a fresh process with an empty NUMBA_CACHE_DIR "
+            f"(compiles), then in another with that cache (loads); construction + {YEAR} steps each")
+        t = Table(labels)
+        t.add("first run on a machine, empty cache s", pick(res["compile"], "cold_s"), ".3f")
+        t.add("the next run, kernels loaded from the cache s", pick(res["compile"], "warm_s"), ".3f")
+        t.add("compile time (the difference) s", pick(res["compile"], "compile_s"), ".3f")
+        t.add("compiled kernels cached", pick(res["compile"], "cached_kernels"), ",d", ratio=False)
+        lines.extend(t.render())
     add("")
     calls = res["calls"]
     add(f"2. Calls per step (baseline, a fresh process, {p['calls_steps']} steps after one uncounted step; "
@@ -413,6 +448,7 @@ def run(args) -> int:
                 res["year"][name] = measure_year(kids, name, p)
             res["scaling"] = measure_scaling(kids, p)
             res["epstein"] = measure_epstein(kids, res["year"]["baseline"], p)
+        res["compile"] = measure_compile(tree_list, "baseline")
         res["calls"] = measure_calls(tree_list, "baseline", p["calls_steps"])
         if not args.no_memory:
             res["memory"] = {name: measure_memory(tree_list, name, p["memory_steps"]) for name in names}

@@ -196,11 +196,15 @@ def children(tree_list: list[Tree]):
             child.close()
 
 
-def once(tree: Tree, timeout_s: float = CHILD_TIMEOUT_S, **request) -> dict:
-    """Run one request in a fresh `_child.py once` process on `tree` (fresh imports, own ru_maxrss)."""
+def once(tree: Tree, timeout_s: float = CHILD_TIMEOUT_S, env: dict | None = None, **request) -> dict:
+    """Run one request in a fresh `_child.py once` process on `tree` (fresh imports, own ru_maxrss).
+
+    `env`: variables to set in that process besides the tree's (e.g. NUMBA_CACHE_DIR).
+    """
     try:
         proc = subprocess.run([sys.executable, str(CHILD), "once", json.dumps(request)], cwd=tree.root,
-                              env=tree.subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
+                              env={**tree.subprocess_env(), **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout_s)
     except subprocess.TimeoutExpired:
         raise BenchError(f"{tree.label} {request['task']}: no answer within {timeout_s:.0f} s") from None
     answer = _parse(proc.stdout, f"{tree.label} {request['task']} (exit {proc.returncode}): "

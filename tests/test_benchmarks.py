@@ -69,6 +69,8 @@ def test_bench_model_quick_reports_before_and_after(monkeypatch, capsys, tmp_pat
         line = next(line for line in report.splitlines() if figure in line)
         assert re.search(r"-?\d[\d,.]*%?\s+-?\d[\d,.]*%?", line), line  # a before and an after value
     assert "after/before" in report
+    compile_line = next(line for line in report.splitlines() if "compile time (the difference)" in line)
+    assert re.search(r"\d+\.\d{3}\s+\d+\.\d{3}", compile_line), compile_line  # both trees, apart from the year
     assert "no_such_scenario" in captured.err  # a scenario no tree has is skipped, saying so
     toy = report[report.index("A simulated year of toy_two_towns"):]
     assert "before: skipped: scenarios/toy_two_towns.yaml does not exist in HEAD" in toy

@@ -429,3 +429,44 @@ def test_economy_day_equals_the_per_faction_loop(overrides):
             setattr(world, name, before[name])  # leave the run as it was
         compared += 1
     assert compared == 12
+
+
+def test_pair_ground_is_footholds_front_cells_and_numpys_sum(busy_model):
+    world, rules = busy_model.world, busy_model.rules
+    near = conflict.neighbourhood_sum(world.fighter_counts, rules.clashes.radius_cells)
+    checked = 0
+    for a, b in world.militia_pairs:
+        both = np.empty(world.control.shape, dtype=bool)
+        value, front = conflict._pair_ground(
+            world.share, near, a, b, rules.influence.foothold_share, rules.clashes.min_fighters, world.cell_value, both
+        )
+        assert np.array_equal(both, conflict.footholds(world, rules, a, b))
+        assert value == float((world.cell_value * both).sum())
+        assert np.array_equal(front, conflict.front_cells(near, a, b, rules.clashes.min_fighters))
+        checked += bool(both.any())
+    assert checked  # some pair shares ground in this run
+
+
+def _plain_town_presence_shares(world):
+    """Each tribe's towns' influence as numpy sums it (the loop the kernel replaced)."""
+    out = np.zeros((len(world.tribe_names), world.n_factions))
+    flat = world.influence.reshape(world.n_factions, -1)
+    for t, cells in enumerate(world.tribe_town_cells):
+        if len(cells):
+            on_cells = flat[:, cells]
+            total = on_cells.sum()
+            if total > 0:
+                out[t] = on_cells.sum(axis=1) / total
+    return out
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_town_presence_shares_are_numpys_sums(busy_model, seed):
+    import copy
+
+    world = copy.copy(busy_model.world)
+    rng = np.random.default_rng(seed)
+    world.influence = rng.uniform(0, 1, world.influence.shape) * 10.0 ** rng.uniform(-6, 6, world.influence.shape)
+    world.influence[:, rng.random(world.influence.shape[1:]) < 0.3] = 0.0
+    shares = tribal_politics.town_presence_shares(world)
+    assert shares.tobytes() == _plain_town_presence_shares(world).tobytes()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from sim.compiled import kernel
+from sim.compiled import kernel, numpy_sum
 from sim.processes.casualties import inflict
 from sim.processes.mediation import calm
 from sim.processes.patrons import arms_multiplier, effective_posture
@@ -276,15 +276,15 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     arms = arms_multiplier(world)
     site_cells = set(world.site_flat.tolist())
     rival_ground = np.zeros(world.control.shape, dtype=bool)
-    # What `footholds` and `front_cells` compare, for every faction at once (the same booleans).
-    foothold = world.share >= rules.influence.foothold_share
-    enough = near >= cl.min_fighters
     for a, b in world.militia_pairs:
-        both = foothold[a] & foothold[b]
+        # `footholds` and `front_cells` of the pair, and the value of the ground both hold
+        both = np.empty(world.control.shape, dtype=bool)
+        value, front = _pair_ground(
+            world.share, near, a, b, rules.influence.foothold_share, cl.min_fighters, world.cell_value, both
+        )
         rival_ground |= both
-        world.tension[a, b] += rules.tension.gain_contested * float((world.cell_value * both).sum())
+        world.tension[a, b] += rules.tension.gain_contested * value
         loot(world, rules, a, b, both, looting_rng)
-        front = (enough[a] & enough[b]).reshape(-1).nonzero()[0]
         if len(front) == 0:
             continue
         posture = max(effective_posture(world, rules, a), effective_posture(world, rules, b))
@@ -296,3 +296,23 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
             clash(world, rules, a, b, int(flat), arms, clash_rng, at_site=int(flat) in site_cells)
     # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
     world.n_rival_contested = int(np.count_nonzero(rival_ground))
+
+
+@kernel
+def _pair_ground(share, near, a, b, foothold_share, min_fighters, cell_value, both):  # pragma: no cover - compiled
+    # Cells where both have a foothold (into `both`) and the sum of their values as numpy sums
+    # (cell_value x both).sum(); flat indices, ascending, of the cells where both have
+    # min_fighters near (the front).
+    n_f, h_max, w_max = share.shape
+    valued = np.empty(h_max * w_max)
+    front = np.empty(h_max * w_max, dtype=np.int64)
+    n_front = 0
+    for h in range(h_max):
+        for w in range(w_max):
+            held = share[a, h, w] >= foothold_share and share[b, h, w] >= foothold_share
+            both[h, w] = held
+            valued[h * w_max + w] = cell_value[h, w] * (1.0 if held else 0.0)
+            if near[a, h, w] >= min_fighters and near[b, h, w] >= min_fighters:
+                front[n_front] = h * w_max + w
+                n_front += 1
+    return numpy_sum(valued), front[:n_front].copy()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel, numpy_sum
 from sim.schema import Rules
 from sim.world import PAYMENT_UNIT_USD_DAY, World
 
@@ -90,14 +91,33 @@ def town_presence_shares(world: World) -> np.ndarray:
     """(L, F) each faction's share of all influence on each tribe's town cells (0 where there is none)."""
     n_t = len(world.tribe_names)
     out = np.zeros((n_t, world.n_factions))
-    flat = world.influence.reshape(world.n_factions, -1)
-    for t, cells in enumerate(world.tribe_town_cells):
-        if len(cells):
-            on_cells = flat[:, cells]
-            total = on_cells.sum()
-            if total > 0:
-                out[t] = on_cells.sum(axis=1) / total
+    _, all_cells, n_cells = _tribe_towns(world)
+    _presence_shares(world.influence.reshape(world.n_factions, -1), all_cells, n_cells[:, 0].astype(np.int64), out)
     return out
+
+
+@kernel
+def _presence_shares(influence, all_cells, n_cells, out):  # pragma: no cover - compiled
+    # Per tribe, what numpy does with its towns' influence `influence[:, cells]`, an (F, k) array
+    # that numpy lays out column by column: its total is numpy's pairwise sum in that order
+    # (cell by cell, each cell's factions), each faction's sum runs over the cells one by one.
+    n_f = influence.shape[0]
+    start = 0
+    for t in range(len(n_cells)):
+        k = n_cells[t]
+        if k:
+            on_cells = np.empty(k * n_f)
+            for j in range(k):
+                for f in range(n_f):
+                    on_cells[j * n_f + f] = influence[f, all_cells[start + j]]
+            total = numpy_sum(on_cells)
+            if total > 0:
+                for f in range(n_f):
+                    row = 0.0
+                    for j in range(k):
+                        row += on_cells[j * n_f + f]
+                    out[t, f] = row / total
+        start += k
 
 
 def step(world: World, rules: Rules) -> None:
