@@ -470,3 +470,32 @@ def test_town_presence_shares_are_numpys_sums(busy_model, seed):
     world.influence[:, rng.random(world.influence.shape[1:]) < 0.3] = 0.0
     shares = tribal_politics.town_presence_shares(world)
     assert shares.tobytes() == _plain_town_presence_shares(world).tobytes()
+
+
+def _plain_nested_choice(utilities, available, nest_scale, rng):
+    """The nested logit draw as numpy computed it (the code the kernels replaced)."""
+    n = len(utilities)
+    scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
+    any_militia = available[:, 1:].any(axis=1)
+    top = np.where(any_militia, scaled.max(axis=1), 0.0)
+    with np.errstate(divide="ignore"):
+        inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
+    noise = rng.gumbel(size=(n, 2))
+    fight = any_militia & (nest_scale * inclusive + noise[:, 1] > utilities[:, 0] + noise[:, 0])
+    stage2 = np.argmax(scaled + rng.gumbel(size=scaled.shape), axis=1) + 1
+    return np.where(fight, stage2, 0)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.sampled_from([0.2, 0.5, 1.0]))
+def test_nested_choice_draws_what_numpy_drew(seed, k, nest_scale):
+    from sim.processes import recruitment
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    utilities = rng.normal(0, 3, (n, 1 + k))
+    available = rng.random((n, 1 + k)) < rng.uniform(0.1, 0.9)
+    available[:, 0] = True
+    a, b = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    got = recruitment.nested_choice(utilities, available, nest_scale, a)
+    assert np.array_equal(got, _plain_nested_choice(utilities, available, nest_scale, b))
+    assert a.random() == b.random()  # the same draws were used

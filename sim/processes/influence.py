@@ -76,7 +76,7 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     total influence never exceeds total presence. The same numbers as
     `ndimage.gaussian_filter(presence, sigma=(0, s, s), mode="constant", truncate=truncate)`:
     the same two 1-D correlations (rows, then columns), compiled (`_spread`) for float64
-    presence, with scipy's own `correlate1d` otherwise.
+    presence (fighter-equivalents are never negative), with scipy's own `correlate1d` otherwise.
     """
     presence = np.asarray(presence)
     if not sigma_cells > 1e-15:  # the filter skips such axes (copies the input): leave it to the filter
@@ -107,33 +107,49 @@ def _correlate_line(padded, n, r, weights, out):  # pragma: no cover - compiled
 
 @kernel
 def _spread(presence, weights, passable):  # pragma: no cover - compiled
-    # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable.
+    # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable;
+    # for presence >= 0. Rows of zeros add (0 + 0) x w = +0.0, which changes no sum, so they
+    # are skipped, and an output row with only such rows within the kernel's reach stays 0.0.
     n_f, h_max, w_max = presence.shape
     r = len(weights) // 2
     centre = weights[r]
-    out = np.empty_like(presence)
+    out = np.zeros_like(presence)
     padded = np.zeros(w_max + 2 * r)
     line = np.empty(w_max)
+    live = np.zeros(h_max, dtype=np.bool_)
     for f in range(n_f):
-        for h in range(h_max):  # along axis 1, whole rows at a time; beyond the edge, 0.0
+        for h in range(h_max):
+            live[h] = False
+            for w in range(w_max):
+                if presence[f, h, w] != 0.0:
+                    live[h] = True
+                    break
+        for h in range(h_max):
+            near = False
+            for k in range(max(h - r, 0), min(h + r + 1, h_max)):
+                if live[k]:
+                    near = True
+                    break
+            if not near:
+                continue
+            # along axis 1, a whole row at a time: w[r] x, then (above + below) x w[r-k], k = r..1
             for w in range(w_max):
                 out[f, h, w] = presence[f, h, w] * centre
             for k in range(r, 0, -1):
                 wk = weights[r - k]
                 lo, hi = h - k, h + k
-                if lo >= 0 and hi < h_max:
+                lo_live = lo >= 0 and live[lo]
+                hi_live = hi < h_max and live[hi]
+                if lo_live and hi_live:
                     for w in range(w_max):
                         out[f, h, w] += (presence[f, lo, w] + presence[f, hi, w]) * wk
-                elif lo >= 0:
+                elif lo_live:
                     for w in range(w_max):
                         out[f, h, w] += (presence[f, lo, w] + 0.0) * wk
-                elif hi < h_max:
+                elif hi_live:
                     for w in range(w_max):
                         out[f, h, w] += (0.0 + presence[f, hi, w]) * wk
-                else:
-                    for w in range(w_max):
-                        out[f, h, w] += (0.0 + 0.0) * wk
-        for h in range(h_max):  # along axis 2, through a zero-padded copy of the row
+            # along axis 2, through a zero-padded copy of the row
             for w in range(w_max):
                 padded[r + w] = out[f, h, w]
             _correlate_line(padded, w_max, r, weights, line)

@@ -64,15 +64,62 @@ def nested_choice(
     civilians to other militias). Probabilities: `nested_probabilities`.
     """
     n = len(utilities)
-    scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
-    any_militia = available[:, 1:].any(axis=1)
-    top = np.where(any_militia, scaled.max(axis=1), 0.0)
+    utilities = np.ascontiguousarray(utilities, dtype=np.float64)
+    available = np.ascontiguousarray(available, dtype=np.bool_)
+    scaled = np.empty((n, utilities.shape[1] - 1))
+    shifted = np.empty_like(scaled)
+    top = np.empty(n)
+    any_militia = np.empty(n, dtype=np.bool_)
+    _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_militia)
+    # numpy's exp, masked sum and log (the kernels leave them to numpy: its exp is not the C library's)
     with np.errstate(divide="ignore"):  # rows with no militia: -inf, and stage 1 keeps them civilian
-        inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
+        inclusive = top + np.log(np.exp(shifted).sum(axis=1, where=available[:, 1:]))
     noise = rng.gumbel(size=(n, 2))
-    fight = any_militia & (nest_scale * inclusive + noise[:, 1] > utilities[:, 0] + noise[:, 0])
-    stage2 = np.argmax(scaled + rng.gumbel(size=scaled.shape), axis=1) + 1
-    return np.where(fight, stage2, 0)
+    return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, rng.gumbel(size=scaled.shape))
+
+
+@kernel
+def _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_militia):  # pragma: no cover
+    # U / lambda where available (-inf elsewhere); each row's largest (numpy's max: NaN if any;
+    # 0 if no militia is available) and U / lambda less it.
+    n, k = scaled.shape
+    for i in range(n):
+        seen = False
+        for j in range(k):
+            if available[i, 1 + j]:
+                scaled[i, j] = utilities[i, 1 + j] / nest_scale
+                seen = True
+            else:
+                scaled[i, j] = -np.inf
+        largest = scaled[i, 0]
+        for j in range(1, k):
+            if np.isnan(largest):
+                break
+            if scaled[i, j] > largest or np.isnan(scaled[i, j]):
+                largest = scaled[i, j]
+        any_militia[i] = seen
+        top[i] = largest if seen else 0.0
+        for j in range(k):
+            shifted[i, j] = scaled[i, j] - top[i]
+
+
+@kernel
+def _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, noise2):  # pragma: no cover
+    # Stage 1: fight when lambda IV + noise beats U_0 + noise; stage 2: the first best of
+    # U / lambda + noise (numpy's argmax), as a column of `utilities` (0 = civilian life).
+    n, k = scaled.shape
+    choice = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        best, arg = scaled[i, 0] + noise2[i, 0], 0
+        for j in range(1, k):
+            if np.isnan(best):
+                break
+            v = scaled[i, j] + noise2[i, j]
+            if v > best or np.isnan(v):
+                best, arg = v, j
+        if any_militia[i] and nest_scale * inclusive[i] + noise[i, 1] > utilities[i, 0] + noise[i, 0]:
+            choice[i] = arg + 1
+    return choice
 
 
 def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scale: float) -> np.ndarray:
