@@ -18,6 +18,7 @@ from functools import partial
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.world import CONTESTED, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
@@ -300,44 +301,19 @@ class Recorder:
         if self.n == len(self.ints):
             self._grow()
         w = model.world
-        r = w.recruits
         today = w.today
         n_f = len(self.faction_names)
-        wounded_now = r.census(n_f)[1:, WOUNDED]
-        tallies = [getattr(today, name) for name in DAILY_TALLIES]
-        ints = np.concatenate(
-            [
-                w.fighters_by_faction(),
-                wounded_now,
-                today.joined,
-                today.desertions,
-                today.killed,
-                today.wounded,
-                today.defections.reshape(-1),
-                np.array(tallies, dtype=np.int64),
-            ]
-        )
-        self.ints[self.n] = ints[self._gather["int"]]
-        held = np.bincount((w.control[self.passable] + 2).reshape(-1), minlength=n_f + 2)
         extra = [model.calm(a, b) for a, b in self.pairs]
         if self.insurgent:
             extra.append(w.insurgent_cells)
-        floats = np.concatenate(
-            [
-                held / self.n_passable,
-                w.budget,
-                w.arrears,
-                w.salary * w.pay_ratio,
-                w.salary,
-                w.hiring,
-                w.tension.reshape(-1),
-                np.array(extra[: len(self.pairs)], dtype=float),
-                w.alignment.reshape(-1),
-                np.array(extra[len(self.pairs) :], dtype=float),
-            ]
-        )
-        self.floats[self.n] = floats[self._gather["float"]]
-        self.sites[self.n] = w.site_control[self._gather["site"]]
+        _record(
+            w.fighters_by_faction(), w.recruits.census(n_f), today.joined, today.desertions, today.killed,
+            today.wounded, today.defections, np.array([getattr(today, name) for name in DAILY_TALLIES], dtype=np.int64),
+            w.control, self.passable, self.n_passable, w.budget, w.arrears, w.salary, w.pay_ratio, w.hiring,
+            w.tension, np.array(extra, dtype=float), len(self.pairs), w.alignment, w.site_control,
+            self._gather["int"], self._gather["float"], self._gather["site"],
+            self.ints[self.n], self.floats[self.n], self.sites[self.n],
+        )  # fmt: skip
         self.n += 1
 
     def _label(self, code: int) -> str:
@@ -368,3 +344,62 @@ class Recorder:
             values = self.column(name)
             data[name] = values.copy() if isinstance(values, np.ndarray) else values
         return pd.DataFrame(data)
+
+
+@kernel
+def _record(
+    fighters, census, joined, desertions, killed, wounded, defections, tallies, control, passable, n_passable,
+    budget, arrears, salary, pay_ratio, hiring, tension, extra, n_pairs, alignment, site_control,
+    gather_int, gather_float, gather_site, ints_out, floats_out, sites_out,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The two vectors `Recorder.__init__` describes, then each block's columns gathered from them.
+    n_f = len(fighters)
+    ints = np.empty(6 * n_f + n_f * n_f + len(tallies), dtype=np.int64)
+    for f in range(n_f):
+        ints[f] = fighters[f]
+        ints[n_f + f] = census[1 + f, WOUNDED]
+        ints[2 * n_f + f] = joined[f]
+        ints[3 * n_f + f] = desertions[f]
+        ints[4 * n_f + f] = killed[f]
+        ints[5 * n_f + f] = wounded[f]
+        for g in range(n_f):
+            ints[6 * n_f + f * n_f + g] = defections[f, g]
+    for i in range(len(tallies)):
+        ints[6 * n_f + n_f * n_f + i] = tallies[i]
+    for i in range(len(gather_int)):
+        ints_out[i] = ints[gather_int[i]]
+    held = np.zeros(n_f + 2, dtype=np.int64)  # cells by controller + 2: CONTESTED, NONE, then factions
+    h_max, w_max = control.shape
+    for h in range(h_max):
+        for w in range(w_max):
+            if passable[h, w]:
+                held[control[h, w] + 2] += 1
+    n_l = alignment.shape[0]
+    floats = np.empty(n_f + 2 + 5 * n_f + n_f * n_f + n_pairs + n_l * n_f + len(extra) - n_pairs)
+    for k in range(n_f + 2):
+        floats[k] = held[k] / n_passable
+    k = n_f + 2
+    for f in range(n_f):
+        floats[k + f] = budget[f]
+        floats[k + n_f + f] = arrears[f]
+        floats[k + 2 * n_f + f] = salary[f] * pay_ratio[f]
+        floats[k + 3 * n_f + f] = salary[f]
+        floats[k + 4 * n_f + f] = hiring[f]
+    k += 5 * n_f
+    for f in range(n_f):
+        for g in range(n_f):
+            floats[k + f * n_f + g] = tension[f, g]
+    k += n_f * n_f
+    for i in range(n_pairs):
+        floats[k + i] = extra[i]
+    k += n_pairs
+    for t in range(n_l):
+        for f in range(n_f):
+            floats[k + t * n_f + f] = alignment[t, f]
+    k += n_l * n_f
+    for i in range(n_pairs, len(extra)):
+        floats[k + i - n_pairs] = extra[i]
+    for i in range(len(gather_float)):
+        floats_out[i] = floats[gather_float[i]]
+    for i in range(len(gather_site)):
+        sites_out[i] = site_control[gather_site[i]]
