@@ -85,7 +85,9 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     weights = _gaussian_weights(sigma_cells, truncate)
     if presence.ndim == 3 and presence.dtype == np.float64 and _symmetric(weights):
         passable = np.asarray(passable)
-        return _spread(np.ascontiguousarray(presence), weights, np.ascontiguousarray(passable, dtype=np.bool_))
+        out = np.zeros(presence.shape)  # allocated here, where tracemalloc and sim.limits see it
+        _spread(np.ascontiguousarray(presence), weights, np.ascontiguousarray(passable, dtype=np.bool_), out)
+        return out
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)
@@ -106,14 +108,13 @@ def _correlate_line(padded, n, r, weights, out):  # pragma: no cover - compiled
 
 
 @kernel
-def _spread(presence, weights, passable):  # pragma: no cover - compiled
+def _spread(presence, weights, passable, out):  # pragma: no cover - compiled
     # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable;
     # for presence >= 0. Rows of zeros add (0 + 0) x w = +0.0, which changes no sum, so they
     # are skipped, and an output row with only such rows within the kernel's reach stays 0.0.
     n_f, h_max, w_max = presence.shape
     r = len(weights) // 2
     centre = weights[r]
-    out = np.zeros_like(presence)
     padded = np.zeros(w_max + 2 * r)
     line = np.empty(w_max)
     live = np.zeros(h_max, dtype=np.bool_)
@@ -155,7 +156,6 @@ def _spread(presence, weights, passable):  # pragma: no cover - compiled
             _correlate_line(padded, w_max, r, weights, line)
             for w in range(w_max):
                 out[f, h, w] = line[w] * passable[h, w]
-    return out
 
 
 def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
@@ -327,14 +327,12 @@ def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
 
 
 @kernel
-def _blend(influence, target, p, q):  # pragma: no cover - compiled
+def _blend(influence, target, p, q, out):  # pragma: no cover - compiled
     # p I + q target, q = 1 - p: the same two products and their sum as numpy's.
-    out = np.empty_like(influence)
     a, b = influence.reshape(-1), target.reshape(-1)
     flat = out.reshape(-1)
     for i in range(len(flat)):
         flat[i] = a[i] * p + b[i] * q
-    return out
 
 
 def step(world: World, rules: Rules, initial: bool = False) -> None:
@@ -345,7 +343,9 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         world.influence = target
         honour_initial_control(world, rules)
     else:
-        world.influence = _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence)
+        moved = np.empty(world.influence.shape)
+        _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
+        world.influence = moved
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
         )
