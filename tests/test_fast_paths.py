@@ -501,3 +501,26 @@ def test_nested_choice_draws_what_numpy_drew(seed, k, nest_scale):
     got = recruitment.nested_choice(utilities, available, nest_scale, a)
     assert np.array_equal(got, _plain_nested_choice(utilities, available, nest_scale, b))
     assert a.random() == b.random()  # the same draws were used
+
+
+def test_leaders_pull_is_numpys_expression(busy_model):
+    from sim.world import PAYMENT_UNIT_USD_DAY
+
+    world, tribal = busy_model.world, busy_model.rules.tribal
+    n_t = len(world.tribe_names)
+    control, presence = tribal_politics.town_control_shares(world), tribal_politics.town_presence_shares(world)
+    expected = (
+        tribal.weight_payments * world.courting_paid / PAYMENT_UNIT_USD_DAY
+        + tribal.weight_control * control
+        + tribal.weight_presence * presence
+        - tribal.weight_casualties * 100.0 * world.casualty_memory[:n_t] / np.maximum(world.tribe_men, 1.0)[:, None]
+    )
+    expected[:, ~world.is_militia] = -np.inf
+    pull = np.empty_like(expected)
+    tribal_politics._pull(
+        world.courting_paid, control, presence, world.casualty_memory, world.tribe_men, world.is_militia,
+        tribal.weight_payments, PAYMENT_UNIT_USD_DAY, tribal.weight_control, tribal.weight_presence,
+        tribal.weight_casualties * 100.0, pull,
+    )  # fmt: skip
+    assert pull.tobytes() == expected.tobytes()
+    assert (world.casualty_memory > 0).any() and (world.courting_paid > 0).any()  # every term at work

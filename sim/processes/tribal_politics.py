@@ -64,9 +64,28 @@ def town_control_shares(world: World) -> np.ndarray:
     tribe_code, all_cells, n_cells = _tribe_towns(world)
     # Cells each tribe sees held by each faction (codes NONE and CONTESTED shifted below 0..F-1),
     # over its number of cells: the same float as the mean of (held == f).
-    codes = tribe_code + world.control.reshape(-1)[all_cells]
-    held = np.bincount(codes, minlength=n_t * (n_f + 2)).reshape(n_t, n_f + 2)[:, 2:]
-    return np.divide(held, n_cells, out=np.zeros((n_t, n_f)), where=n_cells > 0)
+    out = np.zeros((n_t, n_f))
+    _control_shares(world.control.reshape(-1), all_cells, n_cells[:, 0].astype(np.int64), out)
+    return out
+
+
+@kernel
+def _control_shares(control, all_cells, n_cells, out):  # pragma: no cover - compiled
+    # Per tribe, how many of its town cells each faction controls, over its number of cells.
+    n_f = out.shape[1]
+    held = np.zeros(n_f, dtype=np.int64)
+    start = 0
+    for t in range(len(n_cells)):
+        k = n_cells[t]
+        held[:] = 0
+        for j in range(start, start + k):
+            holder = control[all_cells[j]]
+            if holder >= 0:
+                held[holder] += 1
+        if k > 0:
+            for f in range(n_f):
+                out[t, f] = held[f] / k
+        start += k
 
 
 def _tribe_towns(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,14 +145,35 @@ def step(world: World, rules: Rules) -> None:
         return
     tribal = rules.tribal
     n_t = len(world.tribe_names)
-    pull = (
-        tribal.weight_payments * world.courting_paid / PAYMENT_UNIT_USD_DAY
-        + tribal.weight_control * town_control_shares(world)
-        + tribal.weight_presence * town_presence_shares(world)
-        - tribal.weight_casualties * 100.0 * world.casualty_memory[:n_t] / np.maximum(world.tribe_men, 1.0)[:, None]
-    )
-    pull[:, ~world.is_militia] = -np.inf  # no leader aligns with insurgents
+    pull = np.empty((n_t, world.n_factions))
+    _pull(
+        world.courting_paid, town_control_shares(world), town_presence_shares(world), world.casualty_memory,
+        world.tribe_men, world.is_militia, tribal.weight_payments, PAYMENT_UNIT_USD_DAY, tribal.weight_control,
+        tribal.weight_presence, tribal.weight_casualties * 100.0, pull,
+    )  # fmt: skip
     world.alignment = update_alignment(
         world.alignment, pull, world.responsiveness, world.initial_alignment, tribal.anchor_per_day
     )
     world.casualty_memory *= np.exp(-1.0 / tribal.casualty_memory_days)
+
+
+@kernel
+def _pull(
+    courting_paid, control_shares, presence_shares, casualty_memory, tribe_men, is_militia, weight_payments,
+    payment_unit, weight_control, weight_presence, casualties_per_man, pull,
+):  # fmt: skip  # pragma: no cover - compiled
+    # Each leader's pull toward each faction, as numpy evaluated it: ((payments + control)
+    # + presence) - casualties per man (x 100), with each term's products in their order;
+    # -inf toward a faction that is not a militia (no leader aligns with insurgents).
+    n_t, n_f = pull.shape
+    for t in range(n_t):
+        men = max(tribe_men[t], 1.0)
+        for f in range(n_f):
+            if not is_militia[f]:
+                pull[t, f] = -np.inf
+                continue
+            payments = weight_payments * courting_paid[t, f] / payment_unit
+            control = weight_control * control_shares[t, f]
+            presence = weight_presence * presence_shares[t, f]
+            losses = casualties_per_man * casualty_memory[t, f] / men
+            pull[t, f] = ((payments + control) + presence) - losses
