@@ -2,10 +2,17 @@
 
 A process whose work is a chain of many small numpy calls spends most of its time in the
 calls themselves (a few microseconds each, about 220 a day before this module); a kernel does
-the same arithmetic in one call. Kernels are compiled on first use and kept on disk
-(`cache=True`: next to the source in `__pycache__`, or in the user's cache directory when that
-is read-only), so only the first run on a machine pays the compile time;
-`benchmarks/bench_model.py` reports it separately.
+the same arithmetic in one call. Kernels are compiled on first use and kept on disk, so only
+the first run on a machine (and the first after the source changes) pays the compile time,
+about 10 s; `benchmarks/bench_model.py` reports it separately.
+
+Where they are kept (`cache_directory`): `$NUMBA_CACHE_DIR/<version>` if that variable is set,
+else `$XDG_CACHE_HOME/faction-sim/numba/<version>` (`~/.cache/...`), else a directory of the
+user's in the temporary directory; the first of these that can be written. <version> is a
+hash of the text of every module that defines kernels (`KERNEL_SOURCES`): numba checks only
+the file a kernel is written in, so a kernel that calls `numpy_sum` here would otherwise keep
+running its old machine code after this file changed. With no writable place at all the
+kernels are compiled in every process (a warning says so).
 
 Rules every kernel here follows, so that the regression pin (tests/regression/pinned.json)
 stays the same and a seed gives the same run with or without compiled code paths:
@@ -25,13 +32,67 @@ on models in the middle of a run (tests/test_fast_paths.py).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numba
 import numpy as np
 from numba import njit
 
+PACKAGE = Path(__file__).resolve().parent
+# Every module that defines kernels (a test checks that no other module does).
+KERNEL_SOURCES = ("compiled.py", "world.py", "recording.py", "processes/*.py")
+
+
+def source_version() -> str:
+    """12 hex digits of a SHA-256 over the path and text of each module in `KERNEL_SOURCES`."""
+    digest = hashlib.sha256()
+    for pattern in KERNEL_SOURCES:
+        for path in sorted(PACKAGE.glob(pattern)):
+            digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def cache_directory() -> Path | None:
+    """The writable directory this version's kernels are cached in (see the module docstring), or None."""
+    version = source_version()
+    bases = [Path(os.environ["NUMBA_CACHE_DIR"])] if os.environ.get("NUMBA_CACHE_DIR") else []
+    try:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        bases.append(home / "faction-sim" / "numba")
+    except (RuntimeError, KeyError):  # no home directory to be found
+        pass
+    user_id = os.getuid() if hasattr(os, "getuid") else "user"
+    bases.append(Path(tempfile.gettempdir()) / f"faction-sim-numba-{user_id}")
+    for base in bases:
+        path = base / version
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=path).close()  # writable, not merely present
+        except OSError:
+            continue
+        return path
+    return None
+
+
+CACHE = cache_directory()
+if CACHE is not None:
+    numba.config.CACHE_DIR = str(CACHE)  # read when each kernel below is defined, before any is compiled
+else:
+    warnings.warn(
+        "faction-sim: no writable directory for compiled kernels (tried NUMBA_CACHE_DIR, the user's cache "
+        "directory and the temporary directory); they are compiled again in every process (about 10 s)",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
 
 def kernel(function):
-    """Compile `function` with numba for the model's step (cached on disk, numpy's float rules)."""
-    return njit(cache=True, error_model="numpy", boundscheck=False, nogil=True)(function)
+    """Compile `function` with numba for the model's step (cached per source version, numpy's float rules)."""
+    return njit(cache=CACHE is not None, error_model="numpy", boundscheck=False, nogil=True)(function)
 
 
 @kernel

@@ -295,16 +295,21 @@ def test_unshared_funding_pays_each_client_in_full():
 # --- theatres keep their militias ---------------------------------------------------------
 
 
-def test_militias_post_only_in_their_own_theatre():
-    model = model_of(strength=0.5)
-    w = model.world
-    for _ in range(30):
-        model.step()
+def assert_posted_in_own_theatre(w) -> None:
+    """No fighter of the two-theatre scenario's militias stands in the other theatre (east of column 22 or west)."""
     cols = np.arange(w.geo.width)
     for theatre, other_cols in (("west", cols >= 22), ("east", cols < 22)):
         for side in ("Blue", "Red"):
             f = w.faction_names.index(f"{side}_{theatre}")
             assert w.fighter_counts[f][:, other_cols].sum() == 0, f"{side}_{theatre} posted outside its theatre"
+
+
+def test_militias_post_only_in_their_own_theatre():
+    model = model_of(strength=0.5)
+    w = model.world
+    for _ in range(30):
+        model.step()
+    assert_posted_in_own_theatre(w)
 
 
 def test_a_militia_with_nowhere_it_wants_to_be_still_posts_only_in_its_theatre():
@@ -325,11 +330,7 @@ def test_a_militia_with_nowhere_it_wants_to_be_still_posts_only_in_its_theatre()
         assert (weights[f][allowed] == 1).all(), f"{name} does not spread evenly over its theatre"
     for _ in range(20):  # and the fighters posted by it stay there
         model.step()
-    cols = np.arange(w.geo.width)
-    for theatre, other_cols in (("west", cols >= 22), ("east", cols < 22)):
-        for side in ("Blue", "Red"):
-            f = w.faction_names.index(f"{side}_{theatre}")
-            assert w.fighter_counts[f][:, other_cols].sum() == 0, f"{side}_{theatre} posted outside its theatre"
+    assert_posted_in_own_theatre(w)
 
 
 def test_meetings_are_held_in_the_pairs_theatre():
