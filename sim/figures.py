@@ -70,10 +70,11 @@ FOOTER_COLOUR = "#555555"
 # Okabe & Ito (2008) colour-blind-safe palette; a faction keeps the colour of its index.
 OKABE_ITO = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 VERMILLION, BLUE, GREEN, PURPLE, ORANGE, SKY_BLUE, YELLOW, BLACK = OKABE_ITO  # by name, for non-faction roles
-# Factions 9-16 (Syria-wide has ten): colours of Paul Tol's colour-blind-aware schemes
-# (https://personal.sron.nl/~pault/: muted, dark, light), picked so that all sixteen colours are at
-# least 20 CIELAB units (Delta E 1976) apart (tests/test_plots.py checks it).
-SECOND_PALETTE = ("#332288", "#882255", "#999933", "#225522", "#CC6677", "#663333", "#AA4499", "#EECC66")
+# Factions 8-15 (Syria-wide has ten): colours of Paul Tol's colour-blind-aware schemes
+# (https://personal.sron.nl/~pault/: muted, dark, light), picked so that all fifteen faction colours
+# are at least 20 CIELAB units (Delta E 1976) apart, the light ones first: black marks (headquarters,
+# clashes) stay visible on the first eleven (tests/test_spillover.py checks both).
+SECOND_PALETTE = ("#CC6677", "#999933", "#AA4499", "#EECC66", "#882255", "#225522", "#663333", "#332288")
 GREY = "#8C8C8C"
 CONTESTED_COLOUR = GREY
 NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all militias)
@@ -102,11 +103,11 @@ KIND_NAMES = {
 def faction_colour(index: int) -> str:
     """The colour ("#RRGGBB") of the faction at `index` (>= 0) in the scenario; distinct for every index.
 
-    Indices 0-7: Okabe-Ito, so scenarios of up to eight factions (the baseline) keep their
-    colours; 8-15: `SECOND_PALETTE`; beyond: hues spaced by the golden angle at two
-    lightnesses (distinct, but no longer chosen for colour-blind readers).
+    Indices 0-6: Okabe-Ito without its black (the baseline keeps its colours; black marks
+    must show on a faction's cells), 7-14: `SECOND_PALETTE`; beyond: hues spaced by the golden
+    angle at two lightnesses (distinct, but no longer chosen for colour-blind readers).
     """
-    palette = OKABE_ITO + SECOND_PALETTE
+    palette = OKABE_ITO[:7] + SECOND_PALETTE
     if index < len(palette):
         return palette[index]
     k = index - len(palette)
@@ -498,17 +499,20 @@ def bbox_around(centre, radius: float) -> Bbox:
     return Bbox([[x - radius, y - radius], [x + radius, y + radius]])
 
 
-def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avoid: list) -> None:
+def place_labels(
+    ax, renderer, items: list[tuple[float, float, str, float]], avoid: list, colours: list[str] | None = None
+) -> None:
     """Label points without overlaps: try offsets around each point, nearest first.
 
     `items` are (x, y, text, marker radius in points); `avoid` are display-space boxes
-    (markers) that labels must not cover. A label that fits nowhere goes to the freest
-    candidate with a leader line.
+    (markers) that labels must not cover; `colours`, one text colour per item (default black).
+    A label that fits nowhere goes to the freest candidate with a leader line.
     """
     axes_box = ax.get_window_extent(renderer)
     placed: list = []
     directions = [(1, 0.6), (1, -0.6), (-1, 0.6), (-1, -0.6), (0, 1), (0, -1), (1, 0), (-1, 0), (-1, 1.6), (-1, -1.6)]
-    for x, y, text, radius in items:
+    for n, (x, y, text, radius) in enumerate(items):
+        colour = colours[n] if colours else "black"
         best, best_score = None, None
         for distance in (radius + 3, radius + 11, radius + 22, radius + 36, radius + 52):
             for dx, dy in directions:
@@ -523,6 +527,7 @@ def place_labels(ax, renderer, items: list[tuple[float, float, str, float]], avo
                     ha=ha,
                     va=va,
                     fontsize=7.5,
+                    color=colour,
                     zorder=8,
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
                     arrowprops={"arrowstyle": "-", "color": "#333333", "lw": 0.6, "shrinkA": 0, "shrinkB": 2}

@@ -629,7 +629,7 @@ def plot_casualties(ctx: _Context, path: Path) -> Path:
         ax_s.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax_s.set_ylabel("killed share\nof casualties (%)")
         ax_s.set_title("Killed share of all militia casualties so far", loc="left", fontsize=10)
-        ax_s.legend(fontsize=8, loc="lower left")
+        ax_s.legend(fontsize=8, loc="best")
     else:
         _no_data(ax_s, "no casualty columns in timeseries.csv")
     _time_axis(ax_s, _last_step(ctx))
@@ -965,15 +965,15 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     if river:
         pts = np.array(river, dtype=float)
         ax.plot(pts[:, 1], pts[:, 0], color=RIVER_COLOUR, lw=1.6, zorder=3)
+    route_items = []  # labelled with the sites below, so that no label covers another
     for name, route in routes.items():
         pts = np.array(route["path"], dtype=float)
         ax.plot(pts[:, 1], pts[:, 0], color=ROUTE_COLOUR, lw=1.8, ls="--", zorder=4)
         k = max(len(pts) // 2, 1)
         x, y = (pts[k - 1, 1] + pts[k, 1]) / 2, (pts[k - 1, 0] + pts[k, 0]) / 2  # mid-segment, off the towns
-        ax.text(
-            x, y, textwrap.fill(route.get("label", name), 22), fontsize=7, color=ROUTE_COLOUR,
-            ha="left", va="bottom", zorder=8, path_effects=[patheffects.withStroke(linewidth=2.5, foreground="white")],
-        )
+        # whole words and place names on a line (a road's name is not cut inside "Homs")
+        text = textwrap.fill(route.get("label", name), 24, break_long_words=False, break_on_hyphens=False)
+        route_items.append((x, y, text, 1.0))
     for name, theatre in theatres.items():
         members = [i for i, s in enumerate(names) if (sites.get(s) or {}).get("theatre") == name]
         if not members:
@@ -981,9 +981,11 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
         x0, x1 = lon[members].min() - 0.12, lon[members].max() + 0.12
         y0, y1 = lat[members].min() - 0.10, lat[members].max() + 0.10
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="black", lw=1.3, zorder=5))
+        inside = y1 + 0.2 > b["lat_max"]  # no room above the box: its name goes inside, at the top
         ax.text(
-            x0, y1 + 0.03, theatre.get("label", name), fontsize=10, fontweight="bold", ha="left", va="bottom",
-            zorder=9, path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
+            x0 + (0.03 if inside else 0.0), y1 - 0.03 if inside else y1 + 0.03, theatre.get("label", name),
+            fontsize=10, fontweight="bold", ha="left", va="top" if inside else "bottom", zorder=9,
+            path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
         )
     for kind, (marker, size, _) in SITE_STYLE.items():
         sel = [i for i, k in enumerate(kinds) if k == kind]
@@ -1001,7 +1003,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     labelled = [i for i in range(len(names)) if kinds[i] in ("town", "crossing", "oil_field")]
     avoid = [bbox_around(ax.transData.transform((lon[i], lat[i])), 4 * fig.dpi / 72) for i in range(len(names))]
     items = [(lon[i], lat[i], textwrap.fill(str(maps["site_labels"][i]), 20), 4.0) for i in labelled]
-    place_labels(ax, renderer, items, avoid)
+    place_labels(ax, renderer, items + route_items, avoid, ["black"] * len(items) + [ROUTE_COLOUR] * len(route_items))
     ax.set_xlabel("longitude (degrees east)")
     ax.set_ylabel("latitude (degrees north)")
     lax = fig.add_axes(((map_w + 0.95) / fig_w, (footer_in + 0.55) / fig_h, 2.9 / fig_w, map_h / fig_h))

@@ -616,12 +616,18 @@ def test_at_zero_strength_one_theatres_salary_changes_no_recruit_of_another():
 def test_faction_colours_stay_distinct_past_the_palette_and_keep_the_baselines():
     from sim.figures import OKABE_ITO, faction_colour
 
-    assert [faction_colour(i) for i in range(8)] == list(OKABE_ITO)  # the baseline's colours, unchanged
+    assert [faction_colour(i) for i in range(7)] == list(OKABE_ITO[:7])  # the baseline's colours, unchanged
     colours = [faction_colour(i) for i in range(60)]
     assert len(set(colours)) == len(colours)
-    rgb = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in colours[:16]], dtype=float)
-    gaps = np.linalg.norm(rgb[:, None] - rgb[None, :], axis=2) + np.eye(16) * 1e9
-    assert gaps.min() > 30  # the first sixteen are far apart (RGB units), not near-duplicates
+    rgb = np.array([[int(c[k : k + 2], 16) for k in (1, 3, 5)] for c in colours[:15]], dtype=float)
+    gaps = np.linalg.norm(rgb[:, None] - rgb[None, :], axis=2) + np.eye(15) * 1e9
+    assert gaps.min() > 30  # the first fifteen are far apart (RGB units), not near-duplicates
+    # Black marks (headquarters, clash crosses) on a faction's cells: contrast with black >= 3:1
+    # (WCAG relative luminance) for the first eleven, more than syria_wide.yaml's ten factions.
+    linear = rgb[:11] / 255.0
+    linear = np.where(linear <= 0.04045, linear / 12.92, ((linear + 0.055) / 1.055) ** 2.4)
+    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
+    assert ((luminance + 0.05) / 0.05 >= 3.0).all(), dict(zip(colours[:11], luminance.round(3)))
 
 
 def test_theatre_figures_list_every_militia_and_drop_the_corridor_wording(tmp_path, monkeypatch, capsys):
