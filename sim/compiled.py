@@ -3,16 +3,18 @@
 A process whose work is a chain of many small numpy calls spends most of its time in the
 calls themselves (a few microseconds each, about 220 a day before this module); a kernel does
 the same arithmetic in one call. Kernels are compiled on first use and kept on disk, so only
-the first run on a machine (and the first after the source changes) pays the compile time,
-about 10 s; `benchmarks/bench_model.py` reports it separately.
+the first run on a machine (and the first after the source changes, or in a new checkout)
+pays the compile time, about 15 s; `benchmarks/bench_model.py` reports it separately.
 
-Where they are kept (`cache_directory`): `$NUMBA_CACHE_DIR/<version>` if that variable is set,
-else `$XDG_CACHE_HOME/faction-sim/numba/<version>` (`~/.cache/...`), else a directory of the
-user's in the temporary directory; the first of these that can be written. <version> is a
-hash of the text of every module that defines kernels (`KERNEL_SOURCES`): numba checks only
-the file a kernel is written in, so a kernel that calls `numpy_sum` here would otherwise keep
+Where they are kept (`cache_directory`): `$NUMBA_CACHE_DIR/<version>` if that variable is
+set, else `$XDG_CACHE_HOME/faction-sim/numba/<version>` (`~/.cache/...`), else
+`faction-sim-numba-<uid>/<version>` in Python's temporary directory (`tempfile.gettempdir()`:
+$TMPDIR, /tmp, /var/tmp, ...); the first of these that can be written. numba files each
+kernel under its source file's path, so a new checkout compiles its own. <version> is a hash
+of the text of every module that defines kernels (`KERNEL_SOURCES`): numba checks only the
+file a kernel is written in, so a kernel that calls `numpy_sum` here would otherwise keep
 running its old machine code after this file changed. With no writable place at all the
-kernels are compiled in every process (a warning says so).
+kernels are compiled in every process (a one-line warning says so).
 
 Rules every kernel here follows, so that the regression pin (tests/regression/pinned.json)
 stays the same and a seed gives the same run with or without compiled code paths:
@@ -34,8 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numba
@@ -66,7 +68,10 @@ def cache_directory() -> Path | None:
     except (RuntimeError, KeyError):  # no home directory to be found
         pass
     user_id = os.getuid() if hasattr(os, "getuid") else "user"
-    bases.append(Path(tempfile.gettempdir()) / f"faction-sim-numba-{user_id}")
+    try:
+        bases.append(Path(tempfile.gettempdir()) / f"faction-sim-numba-{user_id}")
+    except OSError:  # no usable temporary directory either (tempfile raises FileNotFoundError)
+        pass
     for base in bases:
         path = base / version
         try:
@@ -81,12 +86,11 @@ def cache_directory() -> Path | None:
 CACHE = cache_directory()
 if CACHE is not None:
     numba.config.CACHE_DIR = str(CACHE)  # read when each kernel below is defined, before any is compiled
-else:
-    warnings.warn(
-        "faction-sim: no writable directory for compiled kernels (tried NUMBA_CACHE_DIR, the user's cache "
-        "directory and the temporary directory); they are compiled again in every process (about 10 s)",
-        RuntimeWarning,
-        stacklevel=2,
+else:  # one line on stderr (a warnings.warn would add a second, with the importing line)
+    print(
+        "faction-sim: warning: no writable directory for compiled kernels (tried NUMBA_CACHE_DIR, the user's "
+        "cache directory and the temporary directory); they are compiled again in every process (about 15 s)",
+        file=sys.stderr,
     )
 
 

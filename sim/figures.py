@@ -73,8 +73,9 @@ VERMILLION, BLUE, GREEN, PURPLE, ORANGE, SKY_BLUE, YELLOW, BLACK = OKABE_ITO  # 
 # Factions 8-15 (Syria-wide has ten): colours of Paul Tol's colour-blind-aware schemes
 # (https://personal.sron.nl/~pault/: muted, dark, light), picked so that all fifteen faction colours
 # are at least 20 CIELAB units (Delta E 1976) apart, the light ones first: black marks (headquarters,
-# clashes) stay visible on the first eleven (tests/test_spillover.py checks both).
-SECOND_PALETTE = ("#CC6677", "#999933", "#AA4499", "#EECC66", "#882255", "#225522", "#663333", "#332288")
+# clashes) stay visible on the first eleven (tests/test_spillover.py checks both); the first three
+# are the order furthest (25 units) from Okabe-Ito's (rose was 21 from its reddish purple).
+SECOND_PALETTE = ("#999933", "#AA4499", "#EECC66", "#CC6677", "#882255", "#225522", "#663333", "#332288")
 GREY = "#8C8C8C"
 CONTESTED_COLOUR = GREY
 NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all militias)

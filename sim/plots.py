@@ -465,7 +465,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         )
         for i in order:
             radius = np.sqrt(SITE_STYLE[kinds[i]][1]) / 2
-            items.append((cols[i], rows[i], textwrap.fill(labels[i], 20), radius))
+            items.append((cols[i], rows[i], textwrap.fill(labels[i], 20, break_on_hyphens=False), radius))
         place_labels(ax, renderer, items, avoid)
 
     # legend column: factions, cell states, site kinds, sites without labels
@@ -1002,7 +1002,9 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     renderer = fig.canvas.get_renderer()
     labelled = [i for i in range(len(names)) if kinds[i] in ("town", "crossing", "oil_field")]
     avoid = [bbox_around(ax.transData.transform((lon[i], lat[i])), 4 * fig.dpi / 72) for i in range(len(names))]
-    items = [(lon[i], lat[i], textwrap.fill(str(maps["site_labels"][i]), 20), 4.0) for i in labelled]
+    items = [
+        (lon[i], lat[i], textwrap.fill(str(maps["site_labels"][i]), 20, break_on_hyphens=False), 4.0) for i in labelled
+    ]
     place_labels(ax, renderer, items + route_items, avoid, ["black"] * len(items) + [ROUTE_COLOUR] * len(route_items))
     ax.set_xlabel("longitude (degrees east)")
     ax.set_ylabel("latitude (degrees north)")

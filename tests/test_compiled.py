@@ -98,6 +98,12 @@ def test_no_writable_place_means_no_cache_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
     monkeypatch.setattr(compiled.tempfile, "gettempdir", lambda: str(blocked))
     assert compiled.cache_directory() is None
+
+    def no_temporary_directory():
+        raise FileNotFoundError("No usable temporary directory found")  # what tempfile raises then
+
+    monkeypatch.setattr(compiled.tempfile, "gettempdir", no_temporary_directory)
+    assert compiled.cache_directory() is None  # not a crash (a fresh-user check's read-only /tmp)
     monkeypatch.setattr(compiled, "CACHE", None)
 
     def double(x):
