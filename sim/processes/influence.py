@@ -32,7 +32,7 @@ from scipy import ndimage
 from sim.compiled import kernel
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
-from sim.world import CONTESTED, FIT, NONE, World
+from sim.world import CONTESTED, NONE, World
 
 
 def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
@@ -285,21 +285,21 @@ def presence(world: World, rules: Rules) -> np.ndarray:
     counts = np.zeros((n_f, geo.height, geo.width), dtype=np.int64)
     total = np.empty(counts.shape)
     hq = _headquarters_presence(world, rules.deployment.hq_influence)
-    _presence(r.faction, r.status, r.post, r.arrive_step, world.day, arms_multiplier(world), hq, counts, total)
+    # The fighters at their post today: remembered for the day's later readers (clashes, insurgents).
+    rows = r.on_post_rows(world.day)
+    _presence(rows, r.faction, r.post, arms_multiplier(world), hq, counts, total)
     world.fighter_counts = counts
     return total
 
 
 @kernel
-def _presence(faction, status, post, arrive_step, day, arms, hq, counts, total):  # pragma: no cover - compiled
-    # Fit militia members at their post today (`RecruitArrays.on_post`), counted by (faction,
-    # cell); then counts x arms + hq, the products and sums numpy's broadcasting makes.
+def _presence(rows, faction, post, arms, hq, counts, total):  # pragma: no cover - compiled
+    # The given fighters counted by (faction, cell); then counts x arms + hq, the products and
+    # sums numpy's broadcasting makes.
     n_f, h_max, w_max = counts.shape
     flat = counts.reshape(n_f, h_max * w_max)
-    for i in range(len(faction)):
-        f = faction[i]
-        if f >= 0 and status[i] == FIT and post[i] >= 0 and arrive_step[i] <= day:
-            flat[f, post[i]] += 1
+    for row in rows:
+        flat[faction[row], post[row]] += 1
     for f in range(n_f):
         a = arms[f]
         for h in range(h_max):
