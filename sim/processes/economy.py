@@ -41,18 +41,50 @@ def income_today(
     `fighters` (F,) and `site_share` (F, S), if given, are today's `World.fighters_by_faction()`
     and `World.site_shares()` (a caller asking for every faction counts them once).
     """
-    income = funding_today(world, f, None if fighters is None else fighters[f])
-    held = world.site_control == f
-    income += float(world.site_revenue[held].sum())
-    contested = world.site_control == CONTESTED
-    share = rules.economy.contested_revenue_share
-    if share > 0 and contested.any():
-        site_share = world.site_shares() if site_share is None else site_share
-        stronger = contested & (site_share[f] == site_share.max(axis=0))
-        income += share * float(world.site_revenue[stronger].sum())
+    funding = funding_today(world, f, None if fighters is None else fighters[f])
+    site_share = world.site_shares() if site_share is None else site_share
+    return float(
+        _income(
+            funding, f, world.site_control, world.site_revenue, site_share, rules.economy.contested_revenue_share
+        )
+    )
+
+
+@kernel
+def _income(funding, f, site_control, site_revenue, site_share, contested_share):  # pragma: no cover - compiled
+    # funding + revenue of the sites f holds + contested_share x revenue of the contested sites
+    # where f's influence share is the largest; each revenue sum as numpy sums the picked sites.
+    n_f, n_s = site_share.shape
+    picked = np.empty(n_s)
+    k = 0
+    any_contested = False
+    for s in range(n_s):
+        if site_control[s] == f:
+            picked[k] = site_revenue[s]
+            k += 1
+        any_contested = any_contested or site_control[s] == CONTESTED
+    income = funding + numpy_sum(picked[:k])
+    if contested_share > 0 and any_contested:
+        k = 0
+        for s in range(n_s):
+            if site_control[s] == CONTESTED:
+                top = site_share[0, s]
+                for g in range(1, n_f):
+                    if site_share[g, s] > top:
+                        top = site_share[g, s]
+                if site_share[f, s] == top:
+                    picked[k] = site_revenue[s]
+                    k += 1
+        income += contested_share * numpy_sum(picked[:k])
     return income
 
 
+# The scalar rules below are compiled so that the economy's day (`_economy_day`) calls the very
+# functions the property tests check; min and max are written out as Python's builtins decide
+# them (the first argument unless the second is strictly smaller / larger).
+
+
+@kernel
 def hiring_share(income: float, cost: float, cash: float, runway_days: float) -> float:
     """Share (0-1) of applicants a militia takes today (graded hiring).
 
@@ -63,9 +95,11 @@ def hiring_share(income: float, cost: float, cash: float, runway_days: float) ->
     need = runway_days * deficit  # cash that would cover the runway; may underflow to 0 for tiny values
     if deficit <= 0 or runway_days <= 0 or need <= 0:
         return 1.0
-    return float(min(1.0, max(cash, 0.0) / need))
+    ratio = (0.0 if 0.0 > cash else cash) / need
+    return ratio if ratio < 1.0 else 1.0
 
 
+@kernel
 def affordable_courting(
     wanted: float, cash: float, reserve: float, income: float, cost: float, runway_days: float
 ) -> float:
@@ -74,10 +108,13 @@ def affordable_courting(
     The runway is the cash its deficit (cost - income, if positive) needs for `runway_days`.
     Never negative, never more than `wanted`, non-decreasing in cash.
     """
-    spare = cash - reserve - runway_days * max(cost - income, 0.0)
-    return float(min(wanted, max(spare, 0.0)))
+    deficit = cost - income
+    spare = cash - reserve - runway_days * (0.0 if 0.0 > deficit else deficit)
+    spare = 0.0 if 0.0 > spare else spare
+    return float(spare if spare < wanted else wanted)
 
 
+@kernel
 def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: float) -> float:
     """Pay ratio after today's payment: previous + (paid/cost - previous) / memory (1 if nothing is owed).
 
@@ -92,8 +129,9 @@ def step(world: World, rules: Rules) -> None:
     """Run one day of the economy for every militia (see the module docstring for the rule).
 
     Funding per militia comes from `patrons.funding_today`; the rest, faction by faction, from
-    `_economy_day`, which does what `income_today`, `hiring_share`, `affordable_courting` and
-    `smoothed_pay_ratio` do in their order (tests/test_fast_paths.py compares them).
+    `_economy_day`, compiled, which applies `hiring_share`, `affordable_courting` and
+    `smoothed_pay_ratio` and the revenue part of `income_today` (tests/test_fast_paths.py
+    compares it with the per-faction loop over them).
     """
     counts = world.fighters_by_faction()
     spend = _spending(world)
@@ -140,59 +178,26 @@ def _economy_day(
     memory_days, insurgent, courting, reserve, courted, has_tribes,
     budget, income_out, hiring, arrears, pay_ratio, courting_paid,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # The module docstring's steps 1-5 for each militia in faction order, with the scalar
-    # arithmetic of the Python functions above (Python's min: the first unless the second is smaller).
-    n_f, n_s = site_share.shape
-    picked = np.empty(n_s)
-    any_contested = False
-    for s in range(n_s):
-        if site_control[s] == CONTESTED:
-            any_contested = True
-    for f in range(n_f):
+    # The module docstring's steps 1-5 for each militia in faction order, through the rules above
+    # (Python's min for the payments: the first unless the second is smaller).
+    for f in range(len(funding)):
         if insurgent[f]:
             continue
-        income = funding[f]
-        k = 0
-        for s in range(n_s):
-            if site_control[s] == f:
-                picked[k] = site_revenue[s]
-                k += 1
-        income += numpy_sum(picked[:k])
-        if contested_share > 0 and any_contested:
-            k = 0
-            for s in range(n_s):
-                if site_control[s] == CONTESTED:
-                    top = site_share[0, s]
-                    for g in range(1, n_f):
-                        if site_share[g, s] > top:
-                            top = site_share[g, s]
-                    if site_share[f, s] == top:
-                        picked[k] = site_revenue[s]
-                        k += 1
-            income += contested_share * numpy_sum(picked[:k])
+        income = _income(funding[f], f, site_control, site_revenue, site_share, contested_share)
         budget[f] += income
         income_out[f] = income
         # Salaries first, then arrears: recruits judge a militia by what it pays.
         cost = counts[f] * salary[f] / days_per_month
-        deficit = cost - income  # hiring_share
-        need = runway * deficit
-        if deficit <= 0 or runway <= 0 or need <= 0:
-            hiring[f] = 1.0
-        else:
-            ratio = max(budget[f], 0.0) / need
-            hiring[f] = ratio if ratio < 1.0 else 1.0
+        hiring[f] = hiring_share(income, cost, budget[f], runway)
         paid = budget[f] if budget[f] < cost else cost
         budget[f] -= paid
         arrears[f] += cost - paid
         back_pay = budget[f] if budget[f] < arrears[f] else arrears[f]
         budget[f] -= back_pay
         arrears[f] -= back_pay
-        ratio_today = 1.0 if cost == 0 else paid / cost  # smoothed_pay_ratio
-        pay_ratio[f] = pay_ratio[f] + (ratio_today - pay_ratio[f]) / memory_days
-        if courting[f] > 0 and has_tribes:  # patronage to tribal leaders: affordable_courting
-            spare = budget[f] - reserve[f] - runway * max(cost - income, 0.0)
-            spare = max(spare, 0.0)
-            paid_out = spare if spare < courting[f] else courting[f]
+        pay_ratio[f] = smoothed_pay_ratio(pay_ratio[f], paid, cost, memory_days)
+        if courting[f] > 0 and has_tribes:  # patronage to tribal leaders
+            paid_out = affordable_courting(courting[f], budget[f], reserve[f], income, cost, runway)
             budget[f] -= paid_out
             n_courted = 0
             while n_courted < courted.shape[1] and courted[f, n_courted] >= 0:
