@@ -61,17 +61,16 @@ def update_alignment(
 def town_control_shares(world: World) -> np.ndarray:
     """(L, F) share of each tribe's town cells that each faction controls."""
     n_t, n_f = len(world.tribe_names), world.n_factions
-    tribe_code, all_cells, n_cells = _tribe_towns(world)
-    # Cells each tribe sees held by each faction (codes NONE and CONTESTED shifted below 0..F-1),
-    # over its number of cells: the same float as the mean of (held == f).
+    all_cells, n_cells = _tribe_towns(world)
     out = np.zeros((n_t, n_f))
-    _control_shares(world.control.reshape(-1), all_cells, n_cells[:, 0].astype(np.int64), out)
+    _control_shares(world.control.reshape(-1), all_cells, n_cells, out)
     return out
 
 
 @kernel
 def _control_shares(control, all_cells, n_cells, out):  # pragma: no cover - compiled
-    # Per tribe, how many of its town cells each faction controls, over its number of cells.
+    # Per tribe, how many of its town cells each faction controls, over its number of cells (the
+    # same float as the mean of held == f; NONE and CONTESTED cells count for nobody).
     n_f = out.shape[1]
     held = np.zeros(n_f, dtype=np.int64)
     start = 0
@@ -88,8 +87,8 @@ def _control_shares(control, all_cells, n_cells, out):  # pragma: no cover - com
         start += k
 
 
-def _tribe_towns(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tribe index x (F + 2) + 2 per town cell, the town cells, (L, 1) float cells per tribe), computed once.
+def _tribe_towns(world: World) -> tuple[np.ndarray, np.ndarray]:
+    """(every tribe's town cells one tribe after another, (L,) int64 number of cells per tribe), computed once.
 
     `World.tribe_town_cells` is fixed at set-up; kept in `World.derived` with the cells it came from.
     """
@@ -97,11 +96,8 @@ def _tribe_towns(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cached = world.derived.get("tribe_towns")
     if cached is not None and cached[0] is cells:
         return cached[1]
-    n_t, n_f = len(cells), world.n_factions
-    tribe_of_cell = np.repeat(np.arange(n_t), [len(c) for c in cells])
-    all_cells = np.concatenate(cells) if n_t else np.zeros(0, dtype=np.int64)
-    n_cells = np.array([len(c) for c in cells], dtype=float).reshape(n_t, 1)
-    value = (tribe_of_cell * (n_f + 2) + 2, all_cells, n_cells)
+    all_cells = np.concatenate(cells).astype(np.int64) if len(cells) else np.zeros(0, dtype=np.int64)
+    value = (all_cells, np.array([len(c) for c in cells], dtype=np.int64))
     world.derived["tribe_towns"] = (cells, value)
     return value
 
@@ -110,8 +106,8 @@ def town_presence_shares(world: World) -> np.ndarray:
     """(L, F) each faction's share of all influence on each tribe's town cells (0 where there is none)."""
     n_t = len(world.tribe_names)
     out = np.zeros((n_t, world.n_factions))
-    _, all_cells, n_cells = _tribe_towns(world)
-    _presence_shares(world.influence.reshape(world.n_factions, -1), all_cells, n_cells[:, 0].astype(np.int64), out)
+    all_cells, n_cells = _tribe_towns(world)
+    _presence_shares(world.influence.reshape(world.n_factions, -1), all_cells, n_cells, out)
     return out
 
 
