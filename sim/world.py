@@ -251,8 +251,12 @@ class World:
         """Hostile pairs of two militias (insurgent attacks are not clashes)."""
         return [(a, b) for a, b in self.hostile_pairs if self.is_militia[a] and self.is_militia[b]]
 
-    def _base_state(self) -> dict:
-        """Bases, base distances and headquarters cells, recomputed only when the headquarters changed."""
+    def base_state(self) -> dict:
+        """Bases, base distances and headquarters cells, recomputed only when the headquarters changed.
+
+        A new dict each time it is recomputed: processes keep what they derive from the bases in
+        it (under keys of their own), and so recompute that too when the bases change.
+        """
         key = (tuple(tuple(h) for h in self.hq_sites), self.initial_site_control.tobytes())
         cached = self.derived.get("bases")
         if cached is None or cached[0] != key:
@@ -276,21 +280,21 @@ class World:
 
     def bases(self, f: int) -> list[int]:
         """Site indices of faction f's bases: its headquarters and the sites it held on day 0."""
-        return list(self._base_state()["bases"][f])
+        return list(self.base_state()["bases"][f])
 
     def is_base(self) -> np.ndarray:
         """(F, S) bool: whether each site is one of each faction's bases (read-only)."""
-        out = self._base_state()["is_base"].view()
+        out = self.base_state()["is_base"].view()
         out.flags.writeable = False
         return out
 
     def base_distance(self) -> np.ndarray:
         """(F, S) path distance in cells from each faction's nearest base to each site (inf if it has none)."""
-        return self._base_state()["distance"].copy()
+        return self.base_state()["distance"].copy()
 
     def headquarters(self, f: int) -> list[int]:
         """Flat cell indices of faction f's headquarters."""
-        return list(self._base_state()["hq"][f])
+        return list(self.base_state()["hq"][f])
 
     def fighters_by_faction(self) -> np.ndarray:
         """(F,) int64 fit fighters per faction; the insurgents' entry is their rounded insurgent cells."""

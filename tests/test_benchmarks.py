@@ -130,3 +130,19 @@ def test_bench_startup_quick_reports_before_and_after(monkeypatch, capsys):
     assert bench_startup.main(["--quick", "--no-before"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "after" in err and "no such thing" in err
+
+
+def test_sweep_child_measures_the_overhead_inside_the_loop_apart_from_the_once_only_work():
+    """The target's measure: per run from the first finished run to the last, less those runs' bare model."""
+    from benchmarks import _child
+
+    toy = str(PROJECT / "scenarios" / "toy_two_towns.yaml")
+    parameter = bench_sweep.MEMORY_PARAMETER
+    overrides = [bench_sweep.sweep_override(parameter, (100, 200), 2, bench_sweep.MEMORY_OUTPUTS), "steps=3"]
+    r = _child.task_sweep(dict(name="serial", scenario=toy, overrides=overrides, steps=3, workers=1, dask=False,
+                               toy=toy, bare_same_runs=True, parameter=parameter))
+    assert r["runs"] == 4 and r["failed"] == 0
+    assert r["in_loop_overhead_ms"] is not None and r["in_loop_overhead_ms"] == r["in_loop_overhead_ms"]  # not NaN
+    # the loop lies inside the sweep, and the bare runs take time: a bound, whatever the machine's speed
+    assert r["in_loop_overhead_ms"] * (r["runs"] - 1) / 1e3 < r["sweep_s"]
+    assert 0 < r["first_run_at_s"] < r["sweep_s"]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from sim.model import CorridorModel
-from sim.processes import conflict, deployment, influence, tribal_politics
+from sim.processes import conflict, deployment, influence, insurgency, tribal_politics
 from sim.processes.insurgency import _clip_scalar
 from sim.processes.mediation import calm
 from sim.world import CONTESTED, FIT, WOUNDED
@@ -524,3 +524,16 @@ def test_leaders_pull_is_numpys_expression(busy_model):
     )  # fmt: skip
     assert pull.tobytes() == expected.tobytes()
     assert (world.casualty_memory > 0).any() and (world.courting_paid > 0).any()  # every term at work
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.integers(1, 6), st.integers(1, 400))
+def test_target_groups_are_numpys_lexsort(seed, n, n_factions, n_cells):
+    # The attack loop's groups of fighters per (faction, cell): a counting sort, in the order
+    # np.lexsort((pool, post, faction)) gives for a pool of ascending rows.
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(10 * n + 1, size=n, replace=False)).astype(np.int64)
+    faction, post = rng.integers(0, n_factions, n), rng.integers(0, n_cells, n)
+    picker = insurgency.TargetPicker(pool, np.full(n, 1.0 / max(n, 1)), faction, post)
+    order = np.lexsort((pool, post, faction))
+    assert picker.rows.tolist() == pool[order].tolist()
+    assert picker.keys.tolist() == (faction[order] * picker.span + post[order]).tolist()

@@ -68,26 +68,12 @@ def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
 
 
 @kernel
-def _uniform_line(padded, n, size, out):  # pragma: no cover - compiled
-    # scipy's NI_UniformFilter1D: a running window sum (what enters less what leaves), each
-    # output that sum / size; `padded` holds size // 2 zeros, the line, then zeros.
-    total = 0.0
-    for k in range(size):
-        total += padded[k]
-    out[0] = total / size
-    for i in range(1, n):
-        total += padded[i + size - 1] - padded[i - 1]
-        out[i] = total / size
-
-
-@kernel
 def _box_sum(values, radius, out):  # pragma: no cover - compiled
     # uniform_filter1d along axis 1, then along axis 2 (mode "constant", cval 0), then x size x size.
     n_f, h_max, w_max = values.shape
     size = 2 * radius + 1
-    padded = np.zeros(max(h_max, w_max) + size)
-    line = np.empty(max(h_max, w_max))
-    total = np.empty(w_max)
+    padded_t = np.zeros((w_max + size, h_max))  # rows beyond the edges stay 0.0
+    total = np.empty(max(h_max, w_max))
     for f in range(n_f):
         # Along axis 1 for a whole row of columns at once: the same running sums, element by
         # element, as one padded column at a time (rows beyond the edge are 0.0).
@@ -110,14 +96,24 @@ def _box_sum(values, radius, out):  # pragma: no cover - compiled
                 b = values[f, leave, w] if leave >= 0 else 0.0
                 total[w] += a - b
                 out[f, h, w] = total[w] / size
+        # Along axis 2, every row at once, so that the loops over rows vectorise: scipy's
+        # NI_UniformFilter1D on each row, a running window sum (what enters less what leaves),
+        # each output that sum / size; over a transposed, zero-padded copy (column j of the
+        # rows is line radius + j, and `radius` zeros on either side).
+        for w in range(w_max):
+            for h in range(h_max):
+                padded_t[radius + w, h] = out[f, h, w]
         for h in range(h_max):
-            for w in range(w_max):
-                padded[radius + w] = out[f, h, w]
-            for k in range(radius + 1):
-                padded[radius + w_max + k] = 0.0
-            _uniform_line(padded, w_max, size, line)
-            for w in range(w_max):
-                out[f, h, w] = line[w] * size * size
+            total[h] = 0.0
+        for k in range(size):
+            for h in range(h_max):
+                total[h] += padded_t[k, h]
+        for h in range(h_max):
+            out[f, h, 0] = total[h] / size * size * size
+        for i in range(1, w_max):
+            for h in range(h_max):
+                total[h] += padded_t[i + size - 1, h] - padded_t[i - 1, h]
+                out[f, h, i] = total[h] / size * size * size
 
 
 def clash_probability(

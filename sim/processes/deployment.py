@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel
+from sim.compiled import kernel, numpy_sum
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
@@ -66,7 +66,7 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     partitions = np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s)
     keep = np.array([1.0 - calm(world, rules, a, b) for a, b in pairs])
     w = np.empty(world.deploy_preference.shape)
-    _posting_weights(
+    nowhere = _posting_weights(
         world.site_value, world.deploy_preference, world.site_control, world.hostile,
         world.share.reshape(world.n_factions, -1), world.site_flat, world.is_base(), reach, has_base,
         1.0 + dep.weight_contested, dep.enemy_core_share, dep.enemy_core_weight, dep.weight_bases,
@@ -74,7 +74,6 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     )  # fmt: skip
     # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
     # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
-    nowhere = w.sum(axis=1) <= 0
     if nowhere.any():
         allowed = world.deploy_preference[nowhere] > 0
         w[nowhere] = np.where(allowed.any(axis=1, keepdims=True), allowed, True)
@@ -86,13 +85,12 @@ def _reach(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray]:
 
     Kept until the bases change (a new headquarters) or the reach does.
     """
-    base_distance = world.base_distance()  # (F, S), inf for a faction with no base
-    key = (base_distance.tobytes(), float(reach_cells))
-    cached = world.derived.get("reach")
-    if cached is None or cached[0] != key:
-        reach = distance_weight(base_distance, reach_cells)
-        cached = world.derived["reach"] = (key, (reach, np.isfinite(base_distance).any(axis=1)))
-    return cached[1]
+    bases = world.base_state()  # recomputed, and so emptied of what is kept here, when the bases change
+    key = ("reach", float(reach_cells))
+    if key not in bases:
+        base_distance = bases["distance"]  # (F, S), inf for a faction with no base
+        bases[key] = (distance_weight(base_distance, reach_cells), np.isfinite(base_distance).any(axis=1))
+    return bases[key]
 
 
 @kernel
@@ -129,6 +127,15 @@ def _posting_weights(
         if has_base[f]:
             for s in range(n_s):
                 out[f, s] = out[f, s] * reach[f, s]
+    # (F,) whether a faction's weights sum to 0 or less: with weights >= 0, whether all are 0
+    # (a sum of positive numbers is never 0; NaN is neither).
+    nowhere = np.ones(n_f, dtype=np.bool_)
+    for f in range(n_f):
+        for s in range(n_s):
+            if not out[f, s] == 0.0:
+                nowhere[f] = False
+                break
+    return nowhere
 
 
 def _choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
@@ -190,12 +197,13 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     # uniform draw per mover (one call of `rng.random` for all of them gives the same numbers).
     uniforms = rng.random(len(rows))
     # Spread posts over the site's cell and its neighbours, on passable ground.
+    # One call for the row offsets, then the column offsets: the same numbers as two calls of
+    # len(rows) each (bounded integers are drawn one after another from the same stream).
     k = dep.post_scatter_cells
-    dr = rng.integers(-k, k + 1, size=len(rows))
-    dc = rng.integers(-k, k + 1, size=len(rows))
+    dr, dc = rng.integers(-k, k + 1, size=(2, len(rows)))
     _post(
         rows, r.faction, r.post, r.home, r.arrive_step,
-        weights, weights.sum(axis=1), uniforms, dr, dc,
+        weights, uniforms, dr, dc,
         geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
         world.day, dep.speed_cells_per_day, initial,
     )  # fmt: skip
@@ -216,7 +224,7 @@ def _movers(faction, status, post, uniforms, p_redeploy):  # pragma: no cover - 
 
 @kernel
 def _post(
-    rows, faction, post, home, arrive_step, weights, totals, uniforms, dr, dc,
+    rows, faction, post, home, arrive_step, weights, uniforms, dr, dc,
     site_rows, site_cols, passable, site_distance, day, speed, initial,
 ):  # fmt: skip  # pragma: no cover - compiled
     # Each mover's site (`_choose` per faction, the faction's uniforms in row order), its post
@@ -234,7 +242,7 @@ def _post(
     cdf = np.empty((n_f, n_s))
     for f in range(n_f):
         if counts[f]:
-            _cdf(weights[f], totals[f], cdf[f])
+            _cdf(weights[f], numpy_sum(weights[f]), cdf[f])  # the total `weights.sum(axis=1)` gives
     taken = np.zeros(n_f, dtype=np.int64)
     for i in range(len(rows)):
         row = rows[i]

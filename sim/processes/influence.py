@@ -184,10 +184,9 @@ def _rival_shares(influence, hostile, share):  # pragma: no cover - compiled
                 hg = hostile[f, g]
                 for w in range(w_max):
                     rivals[w] += hg * influence[g, h, w]
-            for w in range(w_max):
+            for w in range(w_max):  # a select, not a branch, so that the loop vectorises
                 i = influence[f, h, w]
-                if i > 0:
-                    share[f, h, w] = i / (i + rivals[w])
+                share[f, h, w] = i / (i + rivals[w]) if i > 0 else 0.0
 
 
 def control_map(
@@ -220,25 +219,33 @@ def _control(influence, share, threshold, min_total, control):  # pragma: no cov
     # Per cell: the total over factions added in faction order (numpy's sum over axis 0), the
     # first faction with the most influence and its share; False (control unset) if any total
     # is not finite, for numpy's argmax rules to decide.
+    # A row of cells at a time, factions outermost, with selects rather than branches, so
+    # that the loops over cells vectorise; the same operations per cell.
     n_f, h_max, w_max = influence.shape
+    total = np.empty(w_max)
+    best = np.empty(w_max)
+    leader = np.empty(w_max, dtype=np.int64)
+    leader_share = np.empty(w_max)
+    finite = True
     for h in range(h_max):
         for w in range(w_max):
-            total = influence[0, h, w]
-            for f in range(1, n_f):
-                total += influence[f, h, w]
-            if not np.isfinite(total):
-                return False
-            leader, best, leader_share = 0, influence[0, h, w], share[0, h, w]
-            for f in range(1, n_f):
-                if influence[f, h, w] > best:
-                    leader, best, leader_share = f, influence[f, h, w], share[f, h, w]
-            if total < min_total:
-                control[h, w] = NONE
-            elif leader_share >= threshold:
-                control[h, w] = leader
-            else:
-                control[h, w] = CONTESTED
-    return True
+            total[w] = influence[0, h, w]
+            best[w] = influence[0, h, w]
+            leader[w] = 0
+            leader_share[w] = share[0, h, w]
+        for f in range(1, n_f):
+            for w in range(w_max):
+                x = influence[f, h, w]
+                total[w] += x
+                more = x > best[w]
+                best[w] = x if more else best[w]
+                leader[w] = f if more else leader[w]
+                leader_share[w] = share[f, h, w] if more else leader_share[w]
+        for w in range(w_max):
+            finite = finite and np.isfinite(total[w])
+            held = leader[w] if leader_share[w] >= threshold else CONTESTED
+            control[h, w] = NONE if total[w] < min_total else held
+    return finite
 
 
 def hold_top_up(

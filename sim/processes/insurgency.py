@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.processes.casualties import inflict
 from sim.schema import Rules
 from sim.world import CONTESTED, FIT, World
@@ -78,11 +79,14 @@ class TargetPicker:
         self.pool = pool
         self.cdf = np.cumsum(p)  # as numpy's Generator.choice: cumsum, normalised by its last entry
         self.cdf /= self.cdf[-1]
-        order = np.lexsort((pool, post, faction))  # by faction, then cell, then row (rows ascending)
-        self.rows = pool[order]
-        # One sorted key per row, faction x span + cell: a group is the run of rows with its key.
+        # One key per row, faction x span + cell; the rows sorted by key, each key's rows in
+        # the pool's order (a stable counting sort, `_group`): a group is the run of rows with
+        # its key. For a pool in ascending rows this is np.lexsort((pool, post, faction)).
         self.span = int(post.max()) + 1 if len(post) else 1
-        self.keys = faction[order] * self.span + post[order]
+        keys = np.asarray(faction, dtype=np.int64) * self.span + np.asarray(post, dtype=np.int64)
+        self.rows, self.keys = np.empty(len(pool), dtype=np.asarray(pool).dtype), np.empty(len(pool), dtype=np.int64)
+        if len(pool):
+            _group(np.asarray(pool), keys, int(keys.max()) + 1, self.rows, self.keys)
 
     def draw(self, rng: np.random.Generator) -> int:
         """One target row, with the draw `rng.choice(pool, p=p)` makes."""
@@ -96,6 +100,22 @@ class TargetPicker:
         else:  # no fighter was posted there this morning
             rows = self.rows[:0]
         return rows[(recruits.status[rows] == FIT) & (recruits.post[rows] == flat)]
+
+
+@kernel
+def _group(pool, keys, n_keys, rows, sorted_keys):  # pragma: no cover - compiled
+    # Stable counting sort of the pool by key (keys >= 0): where each key's run starts, then
+    # each row, in pool order, into the next free place of its run.
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for i in range(len(keys)):
+        start[keys[i] + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    for i in range(len(keys)):
+        k = keys[i]
+        rows[start[k]] = pool[i]
+        sorted_keys[start[k]] = k
+        start[k] += 1
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
