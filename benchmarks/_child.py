@@ -427,8 +427,16 @@ def task_sweep(spec: dict) -> dict:
                     except psutil.Error:
                         pass
 
+        # Serial: the model's own time (construction and steps) of each run, timed inside the run
+        # itself, so the time around it needs no second, noisy measurement of the same runs.
+        in_model: list[float] = []
+        restore = _time_models(in_model) if workers == 1 and not dask else None
         c0, t0 = time.process_time(), time.perf_counter()
-        result = run_sweep(directory, on_row=on_row, backend=backend)
+        try:
+            result = run_sweep(directory, on_row=on_row, backend=backend)
+        finally:
+            if restore is not None:
+                restore()
         wall_s = time.perf_counter() - t0
         cpu_s = time.process_time() - c0
         peak_kib = max_rss_kib()
@@ -441,9 +449,8 @@ def task_sweep(spec: dict) -> dict:
     # what a sweep does once, before its first run (reading the sweep's scenario, the design
     # and the journal) and after its last (outcomes.csv), which `sweep_s` includes.
     in_loop_ms = None
-    if same and len(stamps) > 1 and workers == 1 and all(run in same[2] for run in finished[1:]):
-        between = stamps[-1] - stamps[0]
-        in_loop_ms = (between - sum(same[2][run] for run in finished[1:])) / (len(stamps) - 1) * 1e3
+    if len(stamps) > 1 and len(in_model) == len(stamps):
+        in_loop_ms = (stamps[-1] - stamps[0] - sum(in_model[1:])) / (len(stamps) - 1) * 1e3
 
     n = len(stamps)
     tenth = max(1, n // 10)
@@ -461,6 +468,40 @@ def task_sweep(spec: dict) -> dict:
         same_runs_model_s=same_s, same_runs_model_cpu_s=same_cpu_s, in_loop_overhead_ms=in_loop_ms,
         first_run_at_s=(stamps[0] - t0) if stamps else None,
     )
+
+
+def _time_models(into: list[float]):
+    """Time every run's model (CorridorModel construction + its steps) as `sim.runner` runs it; returns an undo.
+
+    `sim.runner.run_model` builds its model from the name `CorridorModel` in its module: a
+    function that builds the real one and times it and its `step` (an instance attribute, so
+    Mesa's own wrapping of `step` in subclasses is not doubled) is put there, one entry per
+    model in `into`. The runs' numbers do not change (the same model, the same calls).
+    """
+    import sim.runner
+
+    real = sim.runner.CorridorModel
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        model = real(*args, **kwargs)
+        into.append(time.perf_counter() - t0)
+        step = model.step
+
+        def timed_step():
+            t1 = time.perf_counter()
+            step()
+            into[-1] += time.perf_counter() - t1
+
+        model.step = timed_step
+        return model
+
+    sim.runner.CorridorModel = timed
+
+    def restore():
+        sim.runner.CorridorModel = real
+
+    return restore
 
 
 def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float, dict]:

@@ -20,6 +20,7 @@ pattern whose measure is NaN in a run is not shown by that run (`sim.patterns`).
 
 from __future__ import annotations
 
+import dis
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -957,15 +958,40 @@ def outcome_name(written: str, scenario) -> str:
     return written
 
 
+def reads_events(kind: str) -> bool:
+    """Whether the outcome kind's function reads the event log at all (False: the timeseries and meta suffice).
+
+    Read off the function's bytecode: a function that never loads its `events` argument does
+    not need it. A function that hands it on (`killed_share` to `killed_total`) counts as
+    reading it, so the answer errs toward building the log.
+    """
+    if kind not in _READS_EVENTS:
+        names = set()
+        for instruction in dis.get_instructions(KINDS[kind].compute):
+            if instruction.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) loads a pair
+                value = instruction.argval
+                names.update(value if isinstance(value, tuple) else (value,))
+        _READS_EVENTS[kind] = "events" in names
+    return _READS_EVENTS[kind]
+
+
+_READS_EVENTS: dict[str, bool] = {}
+
+
 def compute_outcomes(
-    names: list[str], timeseries: pd.DataFrame, events: pd.DataFrame, meta: dict, missing_as_nan: bool = False
+    names: list[str],
+    timeseries: pd.DataFrame,
+    events: pd.DataFrame | Callable[[], pd.DataFrame] | None,
+    meta: dict,
+    missing_as_nan: bool = False,
 ) -> dict[str, float]:
     """The named outcomes of one run.
 
     Args:
         names: outcome names, already checked (`check_outcome_name`) and completed (`outcome_name`).
         timeseries: the run's timeseries, one row per step.
-        events: the run's event log (None or empty if it had none).
+        events: the run's event log (None or empty if it had none), or a function that builds
+            it (called once, and only if a named outcome reads the log: `reads_events`).
         meta: the run's metadata (`first_control_change`, `sites`).
         missing_as_nan: an outcome whose figure the run did not record is NaN (the missing-data
             rule) instead of an error.
@@ -977,6 +1003,8 @@ def compute_outcomes(
         KeyError: an unknown outcome kind, or a subject with no column in the timeseries.
     """
     values = {}
+    if callable(events):
+        events = events() if any(parse(name)[0] in KINDS and reads_events(parse(name)[0]) for name in names) else None
     for name in names:
         kind, subject = parse(name)
         if KINDS[kind].subject == "pair" and f"tension.{subject}" not in timeseries:

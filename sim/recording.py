@@ -335,14 +335,28 @@ class Recorder:
         """Column name -> its values so far, as the DataCollector's `model_vars` (read-only)."""
         return {name: RecordedColumn(self, name) for name in self.columns}
 
-    def get_model_vars_dataframe(self):
-        """A pandas DataFrame, one row per recorded step (index 0..T-1) and column per figure, as Mesa's."""
+    def get_model_vars_dataframe(self, step_column: str | None = None):
+        """A pandas DataFrame, one row per recorded step (index 0..T-1) and column per figure, as Mesa's.
+
+        With `step_column`, the step numbers 0..T-1 are also its first column, under that name
+        (what `reset_index()` of the table with its index named so gives, made directly).
+        """
         import pandas as pd  # only where a table is made: the model itself does not need pandas
 
-        data = {}
+        n = self.n
+        data = {} if step_column is None else {step_column: np.arange(n, dtype=np.int64)}
+        labels = None
         for name in self.columns:
-            values = self.column(name)
-            data[name] = values.copy() if isinstance(values, np.ndarray) else values
+            block, i = self._where[name]
+            if block == "int":
+                data[name] = self.ints[:n, i].copy()
+            elif block == "float":
+                data[name] = self.floats[:n, i].copy()
+            else:  # control codes to labels by one lookup per column (`column` does it code by code)
+                if labels is None:
+                    codes = range(CONTESTED, len(self.faction_names))  # CONTESTED, NONE, the factions
+                    labels = np.array([self._label(code) for code in codes], dtype=object)
+                data[name] = labels[self.sites[:n, i] - CONTESTED].tolist()
         return pd.DataFrame(data)
 
 

@@ -33,13 +33,42 @@ class RunResult:
     replicate: int
     seed: int
     timeseries: pd.DataFrame  # one row per step (0 = initial state), one column per figure
-    events: pd.DataFrame  # one row per event: step, event, and its fields
+    event_records: list[dict]  # one dict per event: step, event, and its fields (`events` is their table)
     influence: np.ndarray  # (3, F, H, W) float32 snapshots at start, middle, end
     control: np.ndarray  # (3, H, W) int16 snapshots
     snapshot_steps: np.ndarray  # (3,) the steps of the snapshots
     clash_cells: np.ndarray  # (n, 3) step, row, col of every clash
     elapsed_s: float = 0.0
     meta: dict = field(default_factory=dict)
+    _events: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The event log as a table, one row per event: step, event, and its fields (built on first use).
+
+        Built when first asked for, not by every run: a sweep whose outcomes read only the
+        timeseries never needs it, and building it (pandas' inference over a year's events)
+        cost more than the rest of a run's bookkeeping. Columns that hold whole numbers with
+        gaps are Int64, so counts stay whole numbers in CSV.
+        """
+        if self._events is None:
+            self._events = events_table(self.event_records)
+        return self._events
+
+
+def events_table(records: list[dict]) -> pd.DataFrame:
+    """A table of event records (dicts): one row each, columns in order of first appearance.
+
+    A float column whose values are all whole numbers (or missing) becomes Int64: counts with
+    gaps (a field only some events have) stay whole numbers in CSV.
+    """
+    events = pd.DataFrame(records)
+    if events.empty:
+        return pd.DataFrame(columns=["step", "event"])
+    for column in events.columns:
+        if pd.api.types.is_float_dtype(events[column]) and (events[column].dropna() % 1 == 0).all():
+            events[column] = events[column].astype("Int64")
+    return events
 
 
 def site_table(config: Scenario) -> dict[str, dict]:
@@ -79,16 +108,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
         snapshot()
         snapshot_at.append(snapshot_at[-1])
 
-    timeseries = model.datacollector.get_model_vars_dataframe()
-    timeseries.index.name = "step"
-    timeseries = timeseries.reset_index()
-    events = pd.DataFrame(model.events)
-    if events.empty:
-        events = pd.DataFrame(columns=["step", "event"])
-    else:  # counts stay whole numbers in CSV even where a column has gaps
-        for column in events.columns:
-            if pd.api.types.is_float_dtype(events[column]) and (events[column].dropna() % 1 == 0).all():
-                events[column] = events[column].astype("Int64")
+    timeseries = model.datacollector.get_model_vars_dataframe(step_column="step")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
     meta = {"first_control_change": dict(model.first_control_change), "sites": site_table(config)}
     model.close()
@@ -96,7 +116,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
         replicate=replicate,
         seed=int(seed),
         timeseries=timeseries,
-        events=events,
+        event_records=list(model.events),
         influence=np.stack(influence[:3]),
         control=np.stack(control[:3]),
         snapshot_steps=np.array(snapshot_at[:3], dtype=np.int64),

@@ -170,7 +170,7 @@ def run_outcomes(job: VariantJob, task: tuple[int, int, int]) -> dict:
     result = run_model(job.configs[index], seed, job.steps, replicate)
     label = job.labels[index] if job.labels else job.configs[index].name
     row = {"scenario": label, "replicate": replicate, "seed": seed}
-    row.update(compute_outcomes(list(job.outcomes[index]), result.timeseries, result.events, result.meta))
+    row.update(compute_outcomes(list(job.outcomes[index]), result.timeseries, lambda: result.events, result.meta))
     if job.series:
         ts = result.timeseries
         row[SERIES] = ts[["step", *_series_columns(ts.columns, job.series)]].copy()

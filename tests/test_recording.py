@@ -50,6 +50,11 @@ def test_recorder_table_equals_the_datacollectors(scenario, overrides):
     assert list(ours.columns) == list(theirs.columns)
     pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     assert ours.drop(columns=[c for c in ours if c.startswith("control.")]).diff().abs().sum().gt(0).sum() > 10
+    # With a step column (what a run's timeseries is): the DataCollector's table, its index a column.
+    theirs.index.name = "step"
+    stepped = model.datacollector.get_model_vars_dataframe(step_column="step")
+    pd.testing.assert_frame_equal(stepped, theirs.reset_index(), check_exact=True)
+    assert {"contested", "none"} & set(stepped[[c for c in stepped if c.startswith("control.")]].stack())
 
 
 def test_model_vars_read_like_the_datacollectors(baseline):

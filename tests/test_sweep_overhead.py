@@ -119,3 +119,58 @@ def test_totals_over_columns_sum_exactly_the_columns_of_the_prefix():
     assert KINDS["killed_total"].compute(frame, None, {}, None) == 10.0
     assert KINDS["wounded_total"].compute(frame, None, {}, None) == 15.0
     assert KINDS["killed_total"].compute(frame[["step"]], None, {}, None) == 0.0
+
+
+# Example subjects of each outcome kind in toy_two_towns (as tests/test_figure_provenance.py).
+TOY_SUBJECTS = {None: None, "faction": "Blue", "militia": "Blue", "pair": "Blue~Red", "flow": "Blue>Red",
+                "site": "bridge", "holding": "Blue|Red@bridge", "days": "30"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy_run():
+    result = run_model(load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=120"]), 3)
+    assert {"clash", "meeting", "new_headquarters"} <= {e["event"] for e in result.event_records}
+    return result
+
+
+def test_outcomes_that_do_not_read_the_event_log_are_the_same_without_it(toy_run):
+    """A sweep builds a run's event table only for outcomes that read it (`reads_events`)."""
+    from sim.outcomes import KINDS, reads_events
+
+    differ = []
+    for kind, spec in KINDS.items():
+        subject = TOY_SUBJECTS[spec.subject]
+        name = kind if subject is None else f"{kind}.{subject}"
+        with_log = compute_outcomes([name], toy_run.timeseries, toy_run.events, toy_run.meta, missing_as_nan=True)
+        without = compute_outcomes([name], toy_run.timeseries, None, toy_run.meta, missing_as_nan=True)
+        if not reads_events(kind):
+            assert without == pytest.approx(with_log, abs=0, rel=0, nan_ok=True), kind
+        elif without != pytest.approx(with_log, abs=0, rel=0, nan_ok=True):
+            differ.append(kind)
+    assert {"clash_casualties_mean", "headquarters_opened"} <= set(differ)  # the readers do need the log
+
+
+def test_the_event_table_is_built_only_when_an_outcome_reads_it_and_then_once(toy_run):
+    built = []
+
+    def build():
+        built.append(1)
+        return toy_run.events
+
+    compute_outcomes(["killed_total", "territory_final.Blue"], toy_run.timeseries, build, toy_run.meta)
+    assert built == []
+    values = compute_outcomes(["killed_total", "annual_clash_toll", "clash_episodes"], toy_run.timeseries, build,
+                              toy_run.meta)  # fmt: skip
+    assert built == [1]
+    assert values == compute_outcomes(["killed_total", "annual_clash_toll", "clash_episodes"], toy_run.timeseries,
+                                      toy_run.events, toy_run.meta)  # fmt: skip
+
+
+def test_a_runs_event_table_is_built_on_first_use_from_its_records(toy_run):
+    from sim.runner import events_table
+
+    table = toy_run.events
+    assert table is toy_run.events  # kept
+    assert table.equals(events_table(toy_run.event_records)) and len(table) == len(toy_run.event_records)
+    assert str(table["killed_a"].dtype) == "Int64"  # whole numbers with gaps stay whole in CSV
+    assert list(events_table([]).columns) == ["step", "event"]
