@@ -131,6 +131,20 @@ def _on_post_rows(faction, status, post, arrive_step, day):  # pragma: no cover 
 
 
 @kernel
+def _fighters_near(posted, faction, post, f, row, col, radius, width):  # pragma: no cover - compiled
+    # The posted rows of faction f whose post is within `radius` cells (Chebyshev) of (row, col).
+    rows = np.empty(len(posted), dtype=np.int64)
+    n = 0
+    for i in posted:
+        if faction[i] == f:
+            r, c = post[i] // width, post[i] % width  # posts of posted fighters are >= 0
+            if abs(r - row) <= radius and abs(c - col) <= radius:
+                rows[n] = i
+                n += 1
+    return rows[:n].copy()
+
+
+@kernel
 def _census(faction, status, n_factions):  # pragma: no cover - compiled
     # Recruits by (1 + faction, status): np.bincount((faction + 1) * 3 + status) as (n_factions + 1, 3).
     counts = np.zeros((n_factions + 1, 3), dtype=np.int64)
@@ -317,12 +331,9 @@ class World:
     def fighters_near(self, f: int, flat: int, radius: int) -> np.ndarray:
         """Rows of faction f's posted fit fighters within `radius` cells (Chebyshev) of a cell."""
         r = self.recruits
-        posted = r.on_post_rows(self.day)
-        rows = posted[r.faction[posted] == f]  # the same rows, ascending, as a scan of every recruit
-        pr, pc = np.divmod(r.post[rows], self.geo.width)
         cr, cc = divmod(flat, self.geo.width)
-        close = (np.abs(pr - cr) <= radius) & (np.abs(pc - cc) <= radius)
-        return rows[close]
+        # the same rows, ascending, as a scan of every recruit: today's posted rows, filtered
+        return _fighters_near(r.on_post_rows(self.day), r.faction, r.post, f, cr, cc, radius, self.geo.width)
 
     def nearest_site_name(self, flat: int, max_cells: float = 2.0) -> str | None:
         """Name of the site nearest a cell if within `max_cells` (for event records), else None."""
