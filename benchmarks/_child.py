@@ -448,9 +448,11 @@ def task_sweep(spec: dict) -> dict:
     # model of the runs in between (serial runs follow one another), per run. It leaves out
     # what a sweep does once, before its first run (reading the sweep's scenario, the design
     # and the journal) and after its last (outcomes.csv), which `sweep_s` includes.
-    in_loop_ms = None
+    in_loop_ms = once_only_s = None
     if len(stamps) > 1 and len(in_model) == len(stamps):
         in_loop_ms = (stamps[-1] - stamps[0] - sum(in_model[1:])) / (len(stamps) - 1) * 1e3
+        # The rest of the sweep's time, with every run's model and bookkeeping taken out.
+        once_only_s = wall_s - sum(in_model) - in_loop_ms * 1e-3 * len(stamps)
 
     n = len(stamps)
     tenth = max(1, n // 10)
@@ -465,7 +467,8 @@ def task_sweep(spec: dict) -> dict:
         ms_per_run_first_tenth=first * 1e3, ms_per_run_last_tenth=last * 1e3,
         run_s_sum=sum(run_times), busy_workers=sum(run_times) / wall_s if wall_s else float("nan"),
         bare_model_s=bare, bare_model_cpu_s=bare_cpu,
-        same_runs_model_s=same_s, same_runs_model_cpu_s=same_cpu_s, in_loop_overhead_ms=in_loop_ms,
+        same_runs_model_s=same_s, same_runs_model_cpu_s=same_cpu_s,
+        in_loop_overhead_ms=in_loop_ms, once_only_s=once_only_s,
         first_run_at_s=(stamps[0] - t0) if stamps else None,
     )
 

@@ -186,10 +186,7 @@ def measure_throughput(tree_list, p: dict) -> tuple[dict, dict]:
             # Per run inside the loop (first finished run to last, less the bare model of those
             # runs), and what the sweep does once (all of the sweep less the loop and its runs).
             in_loop_overhead_ms=median_or_none(r.get("in_loop_overhead_ms") for r in samples[tree.label]["serial"]),
-            fixed_cost_s=median_or_none(
-                (r["sweep_s"] - r["same_runs_model_s"] - r["in_loop_overhead_ms"] * 1e-3 * n_runs)
-                if r.get("in_loop_overhead_ms") is not None else None
-                for r in samples[tree.label]["serial"]),
+            fixed_cost_s=median_or_none(r.get("once_only_s") for r in samples[tree.label]["serial"]),
             serial_ms_per_run=serial["s_per_run"] * 1e3,
             speedup=speedup, speedup_per_repeat=per_repeat, speedup_of_capacity=speedup / cap["median_speedup"],
             speedup_dask=(serial["sweep_s"] / by["dask"]["sweep_s"]) if "dask" in by else None,
@@ -330,11 +327,12 @@ def render(mach, tree_list, mode, res, load_start, load_end) -> str:
     for label in labels:
         t = trees[label]
         add(f"   {label}: speed-up per repeat " + " / ".join(f"{x:.2f}" for x in t["speedup_per_repeat"])
-            + "; bare model s/run " + " / ".join(f"{x:.4f}" for x in t["all_bare_model_s"]))
+            + "; every bare model run, s " + " / ".join(f"{x:.4f}" for x in t["all_bare_model_s"]))
     add("   (overhead = (serial sweep wall time - the bare model's time on the same runs, same process) / runs, "
         "the sweep's fixed cost included; in CPU time: the same with the serial driver's CPU time; "
-        "inside the loop: (last run's end - first run's end - the bare model's time of the runs in between) "
-        "/ (runs - 1), the target's measure: a 10,000-run sweep spreads its once-only work over 10,000 runs; "
+        "inside the loop: (last run's end - first run's end - the time in those runs' own models, timed inside "
+        "the sweep) / (runs - 1), the target's measure: a 10,000-run sweep spreads its once-only work over "
+        "10,000 runs; once-only work: the sweep's wall time less every run's model and in-loop overhead; "
         f"projection = {PROJECTED_RUNS:,} x the {WORKERS}-worker wall time per run + the pool's start-up, "
         "for runs like "
         "these: the Sobol design's runs vary their parameters)")

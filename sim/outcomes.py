@@ -961,21 +961,33 @@ def outcome_name(written: str, scenario) -> str:
 def reads_events(kind: str) -> bool:
     """Whether the outcome kind's function reads the event log at all (False: the timeseries and meta suffice).
 
-    Read off the function's bytecode: a function that never loads its `events` argument does
-    not need it. A function that hands it on (`killed_share` to `killed_total`) counts as
-    reading it, so the answer errs toward building the log.
+    Read off the function's bytecode: a plain function that never loads its `events` argument,
+    and hands it to no inner function, lambda or generator, does not need it. Anything else
+    counts as reading it: a function that hands it on (`killed_share` to `killed_total`), one
+    whose inner code captures it, and any callable that is not a plain function (a
+    `functools.partial`, an object with `__call__`). The answer errs toward building the log.
     """
-    if kind not in _READS_EVENTS:
-        names = set()
-        for instruction in dis.get_instructions(KINDS[kind].compute):
-            if instruction.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) loads a pair
-                value = instruction.argval
-                names.update(value if isinstance(value, tuple) else (value,))
-        _READS_EVENTS[kind] = "events" in names
-    return _READS_EVENTS[kind]
+    function = KINDS[kind].compute
+    if function not in _READS_EVENTS:
+        _READS_EVENTS[function] = _loads_events(function)
+    return _READS_EVENTS[function]
 
 
-_READS_EVENTS: dict[str, bool] = {}
+def _loads_events(function) -> bool:
+    code = getattr(function, "__code__", None)
+    if code is None or "events" not in code.co_varnames:
+        return True  # not a plain function of (ts, events, meta, subject): assume it reads the log
+    if "events" in code.co_cellvars:  # an inner function, lambda or generator captures it
+        return True
+    names = set()
+    for instruction in dis.get_instructions(code):
+        if instruction.opname.startswith("LOAD_FAST"):  # LOAD_FAST_LOAD_FAST (3.13) loads a pair
+            value = instruction.argval
+            names.update(value if isinstance(value, tuple) else (value,))
+    return "events" in names
+
+
+_READS_EVENTS: dict[Callable, bool] = {}  # by function, so a kind given a new function is judged anew
 
 
 def compute_outcomes(

@@ -146,3 +146,4 @@ def test_sweep_child_measures_the_overhead_inside_the_loop_apart_from_the_once_o
     # the loop lies inside the sweep, and the bare runs take time: a bound, whatever the machine's speed
     assert r["in_loop_overhead_ms"] * (r["runs"] - 1) / 1e3 < r["sweep_s"]
     assert 0 < r["first_run_at_s"] < r["sweep_s"]
+    assert r["once_only_s"] is not None and r["once_only_s"] < r["sweep_s"]

@@ -174,3 +174,38 @@ def test_a_runs_event_table_is_built_on_first_use_from_its_records(toy_run):
     assert table.equals(events_table(toy_run.event_records)) and len(table) == len(toy_run.event_records)
     assert str(table["killed_a"].dtype) == "Int64"  # whole numbers with gaps stay whole in CSV
     assert list(events_table([]).columns) == ["step", "event"]
+
+
+def test_an_outcome_that_hides_its_use_of_the_log_counts_as_reading_it(monkeypatch, toy_run):
+    """Inner functions, generators and partials that read the log are never judged not to need it."""
+    import functools
+
+    import sim.outcomes
+    from sim.outcomes import KINDS, OutcomeKind, reads_events
+
+    def nested(ts, events, meta, subject=None):
+        return float(sum(1 for e in events["event"] if e == "clash"))  # the generator captures `events`
+
+    def inner(ts, events, meta, subject=None):
+        def count():
+            return float((events["event"] == "clash").sum())
+
+        return count()
+
+    def with_extra(ts, events, meta, subject=None, kind="clash"):
+        return float((events["event"] == kind).sum())
+
+    def timeseries_only(ts, events, meta, subject=None):
+        return float(ts["step"].iloc[-1])
+
+    expected = float(sum(e["event"] == "clash" for e in toy_run.event_records))
+    kinds = dict(KINDS)
+    for name, function in [("t_nested", nested), ("t_inner", inner),
+                           ("t_partial", functools.partial(with_extra, kind="clash")),
+                           ("t_plain", timeseries_only)]:  # fmt: skip
+        kinds[name] = OutcomeKind(name, None, "test", function, label="t", unit="u")
+    monkeypatch.setattr(sim.outcomes, "KINDS", kinds)
+    for name in ("t_nested", "t_inner", "t_partial"):
+        assert reads_events(name)
+        assert compute_outcomes([name], toy_run.timeseries, lambda: toy_run.events, toy_run.meta) == {name: expected}
+    assert not reads_events("t_plain")
