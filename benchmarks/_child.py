@@ -411,14 +411,12 @@ def task_sweep(spec: dict) -> dict:
         rss_before_kib = max_rss_kib()
         me = psutil.Process() if (psutil is not None and spec.get("sample_workers")) else None
         stamps: list[float] = []
-        finished: list[tuple] = []  # (point, replicate) of the runs in the order they finished
         run_times: list[float] = []
         worker_peak = [0]
         every = max(1, spec.get("sample_every", 25))
 
         def on_row(row: dict) -> None:
             stamps.append(time.perf_counter())
-            finished.append((int(row.get("point", -1)), int(row.get("replicate", -1))))
             run_times.append(float(row.get("elapsed_s", "nan")))
             if me is not None and len(stamps) % every == 0:
                 for proc in me.children(recursive=True):  # forkserver and its workers
@@ -442,12 +440,12 @@ def task_sweep(spec: dict) -> dict:
         peak_kib = max_rss_kib()
         outcomes_bytes = (directory / "outcomes.csv").stat().st_size
         journal_bytes = (directory / "runs.jsonl").stat().st_size
-        same = _bare_same_runs(spec, directory) if spec.get("bare_same_runs") else None
-    same_s, same_cpu_s = (same[0], same[1]) if same else (None, None)
-    # In-loop overhead: from the first finished run to the last, the time not spent in the bare
-    # model of the runs in between (serial runs follow one another), per run. It leaves out
-    # what a sweep does once, before its first run (reading the sweep's scenario, the design
-    # and the journal) and after its last (outcomes.csv), which `sweep_s` includes.
+        same_s, same_cpu_s = _bare_same_runs(spec, directory) if spec.get("bare_same_runs") else (None, None)
+    # In-loop overhead: from the first finished run to the last, the time not spent in the
+    # models of the runs in between (timed inside the sweep; serial runs follow one another),
+    # per run. It leaves out what a sweep does once, before its first run (reading the sweep's
+    # scenario, the design and the journal) and after its last (outcomes.csv), which `sweep_s`
+    # includes.
     in_loop_ms = once_only_s = None
     if len(stamps) > 1 and len(in_model) == len(stamps):
         in_loop_ms = (stamps[-1] - stamps[0] - sum(in_model[1:])) / (len(stamps) - 1) * 1e3
@@ -507,10 +505,8 @@ def _time_models(into: list[float]):
     return restore
 
 
-def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float, dict]:
-    """The bare model's time (CorridorModel + steps) over the sweep's own runs.
-
-    Returns (wall s, CPU s, {(point, replicate): wall s of that run}).
+def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float]:
+    """The bare model's time (CorridorModel + steps) summed over the sweep's own runs: (wall s, CPU s).
 
     Each finished run of `outcomes.csv` is rebuilt from the scenario, the sweep's other
     overrides and its point's parameter value, with its own seed, so the sweep's time minus
@@ -523,7 +519,6 @@ def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float, dict]:
     parameter = spec["parameter"]
     base = [o for o in spec["overrides"] if not o.startswith("sweep=")]
     wall = cpu = 0.0
-    by_run = {}
     with open(directory / "outcomes.csv", newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
     for row in rows:
@@ -533,12 +528,10 @@ def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float, dict]:
         model = CorridorModel(cfg, seed=int(row["seed"]))
         for _ in range(int(spec["steps"])):
             model.step()
-        run = (int(row["point"]), int(row["replicate"]))
-        by_run[run] = time.perf_counter() - t0
-        wall += by_run[run]
+        wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
         del model
-    return wall, cpu, by_run
+    return wall, cpu
 
 
 def task_scaled_overrides(req: dict) -> dict:

@@ -328,7 +328,11 @@ class Recorder:
             return self.ints[: self.n, i]
         if block == "float":
             return self.floats[: self.n, i]
-        return [self._label(int(c)) for c in self.sites[: self.n, i]]
+        return self._site_labels()[self.sites[: self.n, i] - CONTESTED].tolist()
+
+    def _site_labels(self) -> np.ndarray:
+        """Object array of control labels indexed by code - CONTESTED: contested, none, the factions."""
+        return np.array([self._label(code) for code in range(CONTESTED, len(self.faction_names))], dtype=object)
 
     @property
     def model_vars(self) -> dict[str, RecordedColumn]:
@@ -343,20 +347,10 @@ class Recorder:
         """
         import pandas as pd  # only where a table is made: the model itself does not need pandas
 
-        n = self.n
-        data = {} if step_column is None else {step_column: np.arange(n, dtype=np.int64)}
-        labels = None
+        data = {} if step_column is None else {step_column: np.arange(self.n, dtype=np.int64)}
         for name in self.columns:
-            block, i = self._where[name]
-            if block == "int":
-                data[name] = self.ints[:n, i].copy()
-            elif block == "float":
-                data[name] = self.floats[:n, i].copy()
-            else:  # control codes to labels by one lookup per column (`column` does it code by code)
-                if labels is None:
-                    codes = range(CONTESTED, len(self.faction_names))  # CONTESTED, NONE, the factions
-                    labels = np.array([self._label(code) for code in codes], dtype=object)
-                data[name] = labels[self.sites[:n, i] - CONTESTED].tolist()
+            values = self.column(name)
+            data[name] = values.copy() if isinstance(values, np.ndarray) else values
         return pd.DataFrame(data)
 
 
