@@ -66,31 +66,58 @@ class OutcomeKind:
 TENSION_UNIT = "index ≥ 0, no unit; 0 = no tension"
 
 
-def _col_sum(ts: pd.DataFrame, column: str) -> float:
+# A table, for the outcomes of `COLUMNS_READ`, is a pandas DataFrame or a mapping of column name
+# -> 1-D array with a `step` column (`sim.recording.Recorder.arrays`): these helpers read both,
+# with pandas' own methods on a DataFrame (so results on a table read from CSV do not change).
+
+
+def _col_sum(ts, column: str) -> float:
     return float(ts[column].sum()) if column in ts else float("nan")
 
 
-def _prefix_sum(ts: pd.DataFrame, prefix: str) -> float:
+def _prefix_sum(ts, prefix: str) -> float:
     # The columns `ts.filter(regex="^prefix")` would keep, summed as numpy arrays: selecting them
     # as a DataFrame cost a millisecond per call, most of a sweep run's outcomes. The columns
     # are counts (whole numbers), so the order of the additions cannot change the sum.
-    columns = [ts[column].to_numpy() for column in ts.columns if str(column).startswith(prefix)]
+    columns = [np.asarray(ts[column]) for column in list(ts.keys()) if str(column).startswith(prefix)]
     return float(np.column_stack(columns).sum()) if columns else 0.0
+
+
+def _n_rows(ts) -> int:
+    return len(ts) if isinstance(ts, pd.DataFrame) else len(ts["step"])
+
+
+def _last(values) -> float:
+    return float(values.iloc[-1] if isinstance(values, pd.Series) else values[-1])
+
+
+def _first(values) -> float:
+    return float(values.iloc[0] if isinstance(values, pd.Series) else values[0])
+
+
+def _mean_after_day0(values) -> float:
+    # pandas' mean skips NaN; a recorded column has none, where numpy's mean is the same sum / count
+    return float(values.iloc[1:].mean() if isinstance(values, pd.Series) else np.mean(values[1:]))
+
+
+def _last_step(ts) -> int:
+    """The last step of a table (0 without one, or without rows)."""
+    return int(ts["step"].max()) if ts is not None and "step" in ts and _n_rows(ts) else 0
 
 
 def territory_final(ts, events, meta, subject):
     """Share of passable grid cells (0-1) the militia `subject` controls on the last step."""
-    return float(ts[f"territory.{subject}"].iloc[-1])
+    return _last(ts[f"territory.{subject}"])
 
 
 def territory_mean(ts, events, meta, subject):
     """Mean over steps 1..last of the share of passable grid cells (0-1) the militia `subject` controls."""
-    return float(ts[f"territory.{subject}"].iloc[1:].mean())
+    return _mean_after_day0(ts[f"territory.{subject}"])
 
 
 def fighters_final(ts, events, meta, subject):
     """Fit fighters of the faction `subject` on the last step (insurgents: insurgent cells, rounded)."""
-    return float(ts[f"fighters.{subject}"].iloc[-1])
+    return _last(ts[f"fighters.{subject}"])
 
 
 def killed_total(ts, events, meta, subject=None):
@@ -176,9 +203,9 @@ def insurgent_attacks_total(ts, events, meta, subject=None):
 
 def insurgent_growth(ts, events, meta, subject=None):
     """Insurgent strength on the last step minus on step 0 (insurgent cells); 0 if the scenario has no insurgents."""
-    if "insurgent_cells" not in ts or len(ts) == 0:
+    if "insurgent_cells" not in ts or _n_rows(ts) == 0:
         return 0.0
-    return float(ts["insurgent_cells"].iloc[-1] - ts["insurgent_cells"].iloc[0])
+    return float(_last(ts["insurgent_cells"]) - _first(ts["insurgent_cells"]))
 
 
 def _holding(ts, subject) -> tuple[pd.Series, list[str]]:
@@ -245,13 +272,13 @@ def alignment_final(ts, events, meta, subject):
 
 def tension_mean(ts, events, meta, subject):
     """Mean over steps 1..last of the tension of the hostile pair `subject` (`A~B`; index, 0 = none)."""
-    return float(ts[f"tension.{subject}"].iloc[1:].mean())
+    return _mean_after_day0(ts[f"tension.{subject}"])
 
 
 def control_change_step(ts, events, meta, subject):
     """First step (day) at which the site `subject` changed hands; the last step + 1 if it never did."""
     first = (meta or {}).get("first_control_change", {}).get(subject)
-    return float(first) if first is not None else float(ts["step"].iloc[-1] + 1)
+    return float(first) if first is not None else _last(ts["step"]) + 1.0
 
 
 # Outcomes for the article's figures (calibration targets): casualties of clashes between
@@ -304,8 +331,7 @@ def clash_window_peak(ts, events, subject=None) -> tuple[float, float]:
     """
     days = _window_days(subject)
     clashes = _clashes(events)
-    last = int(ts["step"].max()) if ts is not None and "step" in ts and len(ts) else 0
-    last = max(last, int(clashes["step"].max()) if len(clashes) else 0, 1)
+    last = max(_last_step(ts), int(clashes["step"].max()) if len(clashes) else 0, 1)
     steps = clashes["step"].to_numpy(dtype=np.int64)
     killed_daily = np.bincount(steps, weights=clashes["killed"].to_numpy(dtype=float), minlength=last + 1)[: last + 1]
     wounded_daily = np.bincount(steps, weights=clashes["wounded"].to_numpy(dtype=float), minlength=last + 1)[: last + 1]
@@ -508,7 +534,7 @@ def agreements_unbroken(ts, events, meta, subject=None):
     clashes = _events_of(events, "clash")
     clash_steps = pd.to_numeric(clashes["step"], errors="coerce").to_numpy(dtype=float) if len(clashes) else np.zeros(0)
     clash_pairs = _pair_keys(clashes) if len(clashes) else np.zeros(0, dtype=object)
-    last = int(ts["step"].max()) if "step" in ts and len(ts) else 0
+    last = _last_step(ts)
     unbroken = 0
     steps = pd.to_numeric(agreements["step"], errors="coerce").to_numpy(dtype=float)
     for step, pair in zip(steps, _pair_keys(agreements)):
@@ -523,8 +549,7 @@ def agreements_unbroken(ts, events, meta, subject=None):
 
 def _last_day(ts, clashes) -> int:
     """The run's last step (at least 1), from the timeseries or, failing that, the clash events."""
-    last = int(ts["step"].max()) if ts is not None and "step" in ts and len(ts) else 0
-    return max(last, int(clashes["step"].max()) if len(clashes) else 0, 1)
+    return max(_last_step(ts), int(clashes["step"].max()) if len(clashes) else 0, 1)
 
 
 def annual_clash_toll(ts, events, meta, subject=None):
@@ -899,6 +924,77 @@ KINDS: dict[str, OutcomeKind] = {
 DAYS_DEFAULTS = {"clash_episodes": DEFAULT_QUIET_DAYS, "agreements_unbroken": DEFAULT_CALM_DAYS}
 
 
+def _both_ways(separator: str, head: str):
+    """The columns of a flow or pair subject in both directions (`defections.A>B` and `defections.B>A`)."""
+
+    def columns(subject):
+        a, _, b = str(subject).partition(separator)
+        return (f"{head}.{a}{separator}{b}", f"{head}.{b}{separator}{a}")
+
+    return columns
+
+
+def _one(head: str):
+    return lambda subject: (f"{head}.{subject}",)
+
+
+def _fixed(*columns: str):
+    return lambda subject: columns
+
+
+# The timeseries columns each kind reads, from its subject: names, or prefixes ending in "."
+# (`step` comes with every table). These kinds also read a table given as a mapping of column
+# -> array (`sim.recording.Recorder.arrays`), which a sweep hands them: making a pandas table
+# of a year's ~80 columns, and reading it, cost a sweep more per run than anything else around
+# its model. A kind not listed here gets the whole timeseries as a DataFrame.
+# tests/test_sweep_overhead.py checks that every kind listed gives the same value from these
+# columns as arrays as from the whole table.
+COLUMNS_READ: dict[str, Callable[[str | None], tuple[str, ...]]] = {
+    "territory_final": _one("territory"),
+    "territory_mean": _one("territory"),
+    "fighters_final": _one("fighters"),
+    "killed_total": _fixed("killed."),
+    "wounded_total": _fixed("wounded."),
+    "killed_share": _fixed("killed.", "wounded."),
+    "killed": _one("killed"),
+    "defections": _one("defections"),
+    "defections_net": _both_ways(">", "defections"),
+    "defection_share": _both_ways(">", "defections"),
+    "desertions_total": _fixed("desertions."),
+    "clashes_total": _fixed("clashes"),
+    "clashes_at_sites_share": _fixed("clashes", "clashes_at_sites"),
+    "meetings_total": _fixed("meetings"),
+    "failed_meeting_share": _fixed("meetings", "failures", "escalations"),
+    "agreements_total": _fixed("agreements"),
+    "escalations_total": _fixed("escalations"),
+    "insurgent_peak": _fixed("insurgent_cells"),
+    "insurgent_attacks_total": _fixed("insurgent_attacks"),
+    "insurgent_growth": _fixed("insurgent_cells"),
+    "tension_mean": _both_ways("~", "tension"),
+    # from the event log and meta, with at most the run's last step from the timeseries
+    **{kind: _fixed() for kind in (
+        "control_change_step", "killed_window_peak", "wounded_window_peak", "clash_casualties_mean",
+        "headquarters_opened", "clashes_at_edges_share", "clashes_near", "clashes_near_median", "clash_episodes",
+        "agreements_unbroken", "annual_clash_toll", "clash_days_per_month", "first_clash_wounded",
+    )},  # fmt: skip
+}
+
+
+def columns_read(names: list[str]) -> list[str] | None:
+    """The timeseries columns the named outcomes read (names, or prefixes ending in "."), or None.
+
+    None (they need the whole table, as a DataFrame) if any of them is of a kind `COLUMNS_READ`
+    does not list. `step` is not named: every table has it.
+    """
+    wanted: dict[str, None] = {}
+    for name in names:
+        kind, subject = parse(name)
+        if kind not in COLUMNS_READ:
+            return None
+        wanted.update(dict.fromkeys(COLUMNS_READ[kind](subject)))
+    return list(wanted)
+
+
 def parse(name: str) -> tuple[str, str | None]:
     """Split an outcome name at its first dot: `defections.NDF>IRGC` -> ("defections", "NDF>IRGC").
 
@@ -992,7 +1088,7 @@ _READS_EVENTS: dict[Callable, bool] = {}  # by function, so a kind given a new f
 
 def compute_outcomes(
     names: list[str],
-    timeseries: pd.DataFrame,
+    timeseries: pd.DataFrame | Callable[[list[str] | None], pd.DataFrame],
     events: pd.DataFrame | Callable[[], pd.DataFrame] | None,
     meta: dict,
     missing_as_nan: bool = False,
@@ -1001,7 +1097,11 @@ def compute_outcomes(
 
     Args:
         names: outcome names, already checked (`check_outcome_name`) and completed (`outcome_name`).
-        timeseries: the run's timeseries, one row per step.
+        timeseries: the run's timeseries, one row per step; or a function that makes a table,
+            called once with what the named outcomes read (`columns_read`): a list of columns
+            (names, or prefixes ending in ".") for a mapping of `step` and those columns to
+            1-D arrays, or None for the whole timeseries as a DataFrame
+            (`sim.runner.RunResult.table`).
         events: the run's event log (None or empty if it had none), or a function that builds
             it (called once, and only if a named outcome reads the log: `reads_events`).
         meta: the run's metadata (`first_control_change`, `sites`).
@@ -1015,6 +1115,8 @@ def compute_outcomes(
         KeyError: an unknown outcome kind, or a subject with no column in the timeseries.
     """
     values = {}
+    if callable(timeseries):
+        timeseries = timeseries(columns_read(names))
     if callable(events):
         events = events() if any(parse(name)[0] in KINDS and reads_events(parse(name)[0]) for name in names) else None
     for name in names:

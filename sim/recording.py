@@ -339,19 +339,120 @@ class Recorder:
         """Column name -> its values so far, as the DataCollector's `model_vars` (read-only)."""
         return {name: RecordedColumn(self, name) for name in self.columns}
 
-    def get_model_vars_dataframe(self, step_column: str | None = None):
+    def get_model_vars_dataframe(self, step_column: str | None = None, columns: Sequence[str] | None = None):
         """A pandas DataFrame, one row per recorded step (index 0..T-1) and column per figure, as Mesa's.
 
         With `step_column`, the step numbers 0..T-1 are also its first column, under that name
         (what `reset_index()` of the table with its index named so gives, made directly).
+        With `columns`, only those columns, in the table's order: names, or prefixes ending
+        in "." (`killed.` for every `killed.<militia>`); a name the recorder has not recorded
+        is left out (a sweep's outcomes read a few columns: `sim.outcomes.columns_read`).
+
+        The table is put together from the recorder's blocks (pandas' `create_dataframe_from_blocks`:
+        one int64 and one float64 block, the control labels taken from one array of labels), because
+        handing pandas ~80 separate columns cost a sweep more per run than everything else it
+        does around a model; where that pandas API is missing (pandas < 3) it is built column by
+        column. Either way the same table (tests/test_recording.py).
         """
         import pandas as pd  # only where a table is made: the model itself does not need pandas
 
+        selected = self.columns if columns is None else self.matching(columns)
+        try:
+            from pandas.api.internals import create_dataframe_from_blocks
+        except ImportError:  # pandas < 3
+            return self._dataframe_by_column(step_column, selected)
+        n = self.n
+        names, parts, labels = self._layout(step_column, tuple(selected))
+        blocks = []
+        places, gather = parts["int"]
+        if len(places):
+            ints = self.ints[:n].T[gather]  # (k, T), each column's values contiguous
+            if step_column is not None:
+                ints = np.concatenate([np.arange(n, dtype=np.int64)[None], ints])
+            blocks.append((ints, places))
+        places, gather = parts["float"]
+        if len(places):
+            blocks.append((self.floats[:n].T[gather], places))
+        places, gather = parts["site"]
+        if len(places):
+            codes = self.sites[:n].T[gather] - CONTESTED  # (S, T) indices into the labels
+            if isinstance(labels.dtype, np.dtype):  # object (strings not inferred as str): one 2-D block
+                blocks.append((labels.to_numpy()[codes], places))
+            else:  # an extension array (pandas' str): every column's labels taken at once, one slice each
+                taken = labels.array.take(codes.reshape(-1))
+                blocks += [(taken[k * n : (k + 1) * n], places[k : k + 1]) for k in range(len(codes))]
+        return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n), columns=names)
+
+    def _layout(self, step_column: str | None, selected: tuple[str, ...]):
+        """(column Index, each block's (placements, rows of the block) and control labels as pandas makes them).
+
+        For a table of the `selected` columns (in the table's order) with `step_column` first
+        if given. Kept across recorders (`_LAYOUTS`, a few entries: a sweep's runs share one),
+        since making them anew took a sweep's run longer than the table itself; pandas' Index
+        and the labels are never changed in place, so tables may share them. The labels' dtype
+        is the one pandas inferred when the layout was made: with pandas' deprecated
+        `future.infer_string` switched off before the first table (pandas < 3's default),
+        object columns, as the DataCollector's then.
+        """
+        import pandas as pd
+
+        label_list = tuple(self._site_labels().tolist())
+        key = (tuple(self.columns), selected, step_column, label_list)
+        layout = _LAYOUTS.get(key)
+        if layout is None:
+            every = pd.Index(self.columns if step_column is None else [step_column, *self.columns])
+            first = 0 if step_column is None else 1
+            names = every[list(range(first)) + [first + self.columns.index(c) for c in selected]]
+            parts = {}
+            for block in ("int", "float", "site"):
+                where = [(k, self._where[c]) for k, c in enumerate(selected, start=first)]
+                mine = [(k, i) for k, (b, i) in where if b == block]
+                if block == "int" and step_column is not None:
+                    mine.insert(0, (0, -1))  # the step column, made apart
+                places = np.array([k for k, _ in mine], dtype=np.intp)
+                gather = np.array([i for k, i in mine if k or step_column is None], dtype=np.intp)
+                places.flags.writeable = gather.flags.writeable = False
+                parts[block] = (places, gather)
+            layout = (names, parts, pd.Series(self._site_labels()))  # labels in the dtype pandas infers
+            _LAYOUTS[key] = layout
+            while len(_LAYOUTS) > 16:
+                _LAYOUTS.pop(next(iter(_LAYOUTS)))
+        return layout
+
+    def arrays(self, columns: Sequence[str]) -> dict[str, np.ndarray]:
+        """`step` (0..T-1) and the recorded columns that `columns` names or prefixes, each a read-only (T,) array.
+
+        Names, or prefixes ending in "."; a name not recorded is left out. Counts are int64,
+        states float64, control labels object arrays of str. Views onto the recorder (no
+        copies, no pandas): what a sweep's outcomes read (`sim.outcomes.COLUMNS_READ`).
+        """
+        table = {"step": np.arange(self.n, dtype=np.int64)}
+        for name in self.matching(columns):
+            values = self.column(name)
+            values = values.view() if isinstance(values, np.ndarray) else np.array(values, dtype=object)
+            values.flags.writeable = False
+            table[name] = values
+        table["step"].flags.writeable = False
+        return table
+
+    def matching(self, wanted: Sequence[str]) -> list[str]:
+        """The recorded columns that `wanted` names or (ending in ".") prefixes, in the table's order."""
+        names = {w for w in wanted if not w.endswith(".")}
+        prefixes = tuple(w for w in wanted if w.endswith("."))
+        return [c for c in self.columns if c in names or (prefixes and c.startswith(prefixes))]
+
+    def _dataframe_by_column(self, step_column: str | None, columns: list[str]):
+        """`get_model_vars_dataframe` of these columns made column by column (few columns, or pandas < 3)."""
+        import pandas as pd
+
         data = {} if step_column is None else {step_column: np.arange(self.n, dtype=np.int64)}
-        for name in self.columns:
+        for name in columns:
             values = self.column(name)
             data[name] = values.copy() if isinstance(values, np.ndarray) else values
-        return pd.DataFrame(data)
+        return pd.DataFrame(data, index=pd.RangeIndex(self.n))  # the rows even without a column
+
+
+_LAYOUTS: dict[tuple, tuple] = {}  # Recorder._layout's, oldest first
 
 
 @kernel

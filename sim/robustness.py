@@ -566,7 +566,7 @@ def run_task(job: RobustnessJob, task: RunTask) -> dict:
                 row[f"pattern.{pattern.name}"] = flags[pattern.name]
             row[f"pattern.{JOINT}"] = flags[JOINT]
         names = [outcome_name(o, config) for o in job.outcomes[task.scenario]]
-        values = compute_outcomes(names, result.timeseries, lambda: result.events, result.meta)
+        values = compute_outcomes(names, result.table, lambda: result.events, result.meta)
         row.update({f"outcome.{written}": values[name] for written, name in zip(job.outcomes[task.scenario], names)})
         row.update(status="ok", error="")
     except Exception as error:  # noqa: BLE001 - recorded, the job goes on

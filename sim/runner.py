@@ -9,7 +9,7 @@ do not depend on where it ran: each run's randomness comes only from its own see
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -20,6 +20,7 @@ from sim.executors import Backend, make_backend, progress_bar
 from sim.geography import site_cell
 from sim.limits import check_memory
 from sim.model import CorridorModel
+from sim.recording import Recorder
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 
@@ -32,7 +33,7 @@ class RunResult:
 
     replicate: int
     seed: int
-    timeseries: pd.DataFrame  # one row per step (0 = initial state), one column per figure
+    recorded: Recorder  # what the model recorded each step (`timeseries` is its table)
     event_records: list[dict]  # one dict per event: step, event, and its fields (`events` is their table)
     influence: np.ndarray  # (3, F, H, W) float32 snapshots at start, middle, end
     control: np.ndarray  # (3, H, W) int16 snapshots
@@ -40,7 +41,29 @@ class RunResult:
     clash_cells: np.ndarray  # (n, 3) step, row, col of every clash
     elapsed_s: float = 0.0
     meta: dict = field(default_factory=dict)
+    _timeseries: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
     _events: pd.DataFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def timeseries(self) -> pd.DataFrame:
+        """The run's timeseries: one row per step (0 = the initial state), `step` then one column per figure.
+
+        Built on first use from what the model recorded, like `events`: a sweep's outcomes
+        read a few columns (`table`), and making the whole table was most of what a sweep
+        did per run around its model.
+        """
+        if self._timeseries is None:
+            self._timeseries = self.recorded.get_model_vars_dataframe(step_column="step")
+        return self._timeseries
+
+    def table(self, columns: Sequence[str] | None = None) -> pd.DataFrame | dict[str, np.ndarray]:
+        """The timeseries (a DataFrame), or `step` and the given columns as read-only arrays.
+
+        `columns`: names, or prefixes ending in "." (`Recorder.arrays`); None gives
+        `timeseries`. For `sim.outcomes.compute_outcomes`, which asks for what its outcomes
+        read (`sim.outcomes.columns_read`).
+        """
+        return self.timeseries if columns is None else self.recorded.arrays(columns)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -54,6 +77,10 @@ class RunResult:
         if self._events is None:
             self._events = events_table(self.event_records)
         return self._events
+
+    def __getstate__(self) -> dict:
+        # The tables are made again where they are needed: a result sent between processes carries its records once.
+        return {**self.__dict__, "_timeseries": None, "_events": None}
 
 
 def events_table(records: list[dict]) -> pd.DataFrame:
@@ -108,14 +135,13 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
         snapshot()
         snapshot_at.append(snapshot_at[-1])
 
-    timeseries = model.datacollector.get_model_vars_dataframe(step_column="step")
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
     meta = {"first_control_change": dict(model.first_control_change), "sites": site_table(config)}
     model.close()
     return RunResult(
         replicate=replicate,
         seed=int(seed),
-        timeseries=timeseries,
+        recorded=model.datacollector,
         event_records=list(model.events),
         influence=np.stack(influence[:3]),
         control=np.stack(control[:3]),

@@ -165,7 +165,7 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     try:
         config = point_scenario(job, task.overrides)
         result = run_model(config, task.seed, job.steps, task.replicate)
-        row.update(compute_outcomes(list(job.outputs), result.timeseries, lambda: result.events, result.meta))
+        row.update(compute_outcomes(list(job.outputs), result.table, lambda: result.events, result.meta))
         if job.timeseries_dir is not None:
             _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
         row.update(status="ok", error="")

@@ -155,11 +155,6 @@ class VariantJob:
 SERIES = "series"  # the key of a run's returned timeseries columns (`run_outcomes` with `VariantJob.series`)
 
 
-def _series_columns(columns, wanted: Sequence[str]) -> list[str]:
-    """The columns named in `wanted` (a name, or a prefix ending in '.') that a timeseries has, in its order."""
-    return [c for c in columns if any(c == w or (w.endswith(".") and c.startswith(w)) for w in wanted)]
-
-
 def run_outcomes(job: VariantJob, task: tuple[int, int, int]) -> dict:
     """Run one model (`sim.runner.run_model`) and return its outcomes; `task` is (scenario, replicate, seed).
 
@@ -170,10 +165,9 @@ def run_outcomes(job: VariantJob, task: tuple[int, int, int]) -> dict:
     result = run_model(job.configs[index], seed, job.steps, replicate)
     label = job.labels[index] if job.labels else job.configs[index].name
     row = {"scenario": label, "replicate": replicate, "seed": seed}
-    row.update(compute_outcomes(list(job.outcomes[index]), result.timeseries, lambda: result.events, result.meta))
+    row.update(compute_outcomes(list(job.outcomes[index]), result.table, lambda: result.events, result.meta))
     if job.series:
-        ts = result.timeseries
-        row[SERIES] = ts[["step", *_series_columns(ts.columns, job.series)]].copy()
+        row[SERIES] = result.recorded.get_model_vars_dataframe(step_column="step", columns=job.series)
     return row
 
 

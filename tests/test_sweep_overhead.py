@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import SCENARIOS
@@ -209,3 +210,96 @@ def test_an_outcome_that_hides_its_use_of_the_log_counts_as_reading_it(monkeypat
         assert reads_events(name)
         assert compute_outcomes([name], toy_run.timeseries, lambda: toy_run.events, toy_run.meta) == {name: expected}
     assert not reads_events("t_plain")
+
+
+def _names_of_every_subject(config) -> list[str]:
+    """Every outcome name of every kind with each subject the scenario allows (pairs and flows both ways)."""
+    from sim.outcomes import KINDS
+
+    factions = list(config.factions)
+    militias = [n for n, f in config.factions.items() if f.kind == "militia"]
+    subjects = {
+        None: [None], "faction": factions, "militia": militias, "site": list(config.sites), "days": ["7", "30"],
+        "pair": [f"{a}~{b}" for a, b in config.hostilities] + [f"{b}~{a}" for a, b in config.hostilities],
+        "flow": [f"{a}>{b}" for a in militias for b in militias if a != b],
+        "holding": [f"{f}@{s}" for f in factions for s in config.sites]
+                   + [f"{'|'.join(militias)}@{next(iter(config.sites))}"],
+    }  # fmt: skip
+    return [kind if s is None else f"{kind}.{s}" for kind, spec in KINDS.items() for s in subjects[spec.subject]]
+
+
+RUNS_FOR_OUTCOMES = [("toy_two_towns", ["steps=120"]),
+                     ("isis_resurgence", ["steps=60", "rules.insurgency.attack_rate=0.05"])]  # fmt: skip
+
+
+@pytest.mark.parametrize(("scenario", "overrides"), RUNS_FOR_OUTCOMES)
+def test_outcomes_from_the_columns_they_read_equal_those_from_the_whole_table(scenario, overrides, toy_run):
+    """A sweep hands its outcomes only the columns they read (`columns_read`), as arrays: the same values."""
+    from sim.outcomes import COLUMNS_READ, KINDS, columns_read
+
+    config = load_scenario(SCENARIOS / f"{scenario}.yaml", overrides)
+    run = toy_run if scenario == "toy_two_towns" else run_model(config, 5)
+    names = _names_of_every_subject(config)
+    assert set(COLUMNS_READ) <= set(KINDS)
+    for name in names:
+        narrow = compute_outcomes([name], run.table, run.events, run.meta, missing_as_nan=True)
+        whole = compute_outcomes([name], run.timeseries, run.events, run.meta, missing_as_nan=True)
+        assert narrow == pytest.approx(whole, abs=0, rel=0, nan_ok=True), name
+    # All at once (one table of every column they read) and the values moved in these runs.
+    together = compute_outcomes(names, run.table, run.events, run.meta, missing_as_nan=True)
+    assert together == pytest.approx(compute_outcomes(names, run.timeseries, run.events, run.meta,
+                                                      missing_as_nan=True), abs=0, rel=0, nan_ok=True)  # fmt: skip
+    assert sum(v not in (0.0,) and v == v for v in together.values()) > len(names) // 3
+    assert columns_read([n for n in names if n.partition(".")[0] in COLUMNS_READ])  # every listed kind together
+
+
+def test_a_table_function_is_asked_once_for_the_columns_the_outcomes_read(monkeypatch, toy_run):
+    import sim.outcomes
+    from sim.outcomes import KINDS, OutcomeKind
+
+    asked = []
+
+    def table(columns):
+        asked.append(columns)
+        return toy_run.table(columns)
+
+    values = compute_outcomes(["killed_total", "territory_final.Blue", "tension_mean.Red~Blue"], table, None,
+                              toy_run.meta)  # fmt: skip
+    assert asked == [["killed.", "territory.Blue", "tension.Red~Blue", "tension.Blue~Red"]]
+    wanted = {"step", "killed.Blue", "killed.Red", "territory.Blue", "tension.Blue~Red"}
+    arrays = toy_run.table(asked[0])
+    assert list(arrays) == [c for c in toy_run.timeseries.columns if c in wanted] and len(wanted) == 5
+    for name, column in arrays.items():  # the table's values, read-only
+        assert np.array_equal(column, toy_run.timeseries[name].to_numpy()) and not column.flags.writeable
+    assert values["killed_total"] == toy_run.timeseries.filter(regex="^killed\\.").to_numpy().sum()
+    # A kind that does not say what it reads gets the whole table.
+    kinds = dict(KINDS)
+    kinds["t_any"] = OutcomeKind("t_any", None, "test", lambda ts, e, m, s=None: float(len(ts.columns)), label="t",
+                                 unit="u")  # fmt: skip
+    monkeypatch.setattr(sim.outcomes, "KINDS", kinds)
+    asked.clear()
+    values = compute_outcomes(["killed_total", "t_any"], table, None, toy_run.meta)
+    assert values["t_any"] == len(toy_run.timeseries.columns)
+    assert asked == [None]
+
+
+def test_a_runs_timeseries_is_made_on_first_use_and_not_carried_between_processes(toy_run):
+    import pickle
+
+    from sim.runner import RunResult
+
+    fields = ("replicate", "seed", "recorded", "event_records", "influence", "control", "snapshot_steps",
+              "clash_cells", "elapsed_s", "meta")  # fmt: skip
+    fresh = RunResult(**{f: getattr(toy_run, f) for f in fields})
+    assert fresh._timeseries is None
+    narrow = fresh.table(["fighters."])
+    assert fresh._timeseries is None  # a few columns do not make the whole table
+    table = fresh.timeseries
+    assert table is fresh.timeseries and fresh.table() is table
+    pd.testing.assert_frame_equal(table, fresh.recorded.get_model_vars_dataframe(step_column="step"))
+    assert list(narrow) == ["step", *[c for c in table if c.startswith("fighters.")]]
+    pd.testing.assert_frame_equal(pd.DataFrame(narrow), table[list(narrow)])
+    sent = pickle.loads(pickle.dumps(fresh))
+    assert sent._timeseries is None and sent._events is None
+    pd.testing.assert_frame_equal(sent.timeseries, table)
+    assert len(pickle.dumps(fresh)) < 1.2 * len(pickle.dumps(sent))
