@@ -28,6 +28,9 @@ What is measured (see benchmarks/README.md, "Sweeps"):
    - the same inside the loop, the target's measure (target 3 ms): from the first finished
      run to the last, the time not spent in those runs' bare model, per run; and the once-only
      work apart, in seconds (a 10,000-run sweep spreads it over 10,000 runs);
+   - the in-loop overhead again in a small serial Sobol sweep (scenarios/sweep_sobol_behaviour.yaml,
+     N = 2, or 1 with --quick, base samples x 10 one-year runs), where every run is a design
+     point of its own and validates its scenario, as in the 10,000-run target's sweep;
    - the 2-worker speed-up, next to the machine's capacity measured in the same run;
    - a projection of a 10,000-run sweep of one-year runs on 2 workers (10,000 x the 2-worker
      wall time per run + the pool's start-up); target 10 min;
@@ -69,15 +72,18 @@ FULL_SWEEP_TIMEOUT_S = 4 * 3600
 THROUGHPUT_PARAMETER = "factions.IRGC.salary_usd_month"
 THROUGHPUT_VALUES = (110, 170, 230, 300)
 THROUGHPUT_OUTPUTS = ("killed_total", "territory_final.IRGC", "defections.NDF>IRGC")
+# The in-loop overhead again in the Sobol design of the 10,000-run target (every run its own
+# design point, so each run also validates its point's scenario): N base samples x (8 + 2) runs.
+SOBOL_SCENARIO = "sweep_sobol_behaviour"
 MEMORY_PARAMETER = "factions.Red.salary_usd_month"
 MEMORY_VALUES = tuple(range(100, 300, 20))  # 10 design points; replicates = runs / 10
 MEMORY_OUTPUTS = ("killed_total", "territory_final.Red")
 
 WORKERS = 2
 FULL = dict(tp_steps=365, tp_replicates=4, tp_repeats=2, bare_runs=3, executors=("serial", "processes", "dask"),
-            mem_steps=3, mem_serial_runs=(250, 1000, 2000), mem_worker_runs=(250, 1000))
+            sobol_samples=2, mem_steps=3, mem_serial_runs=(250, 1000, 2000), mem_worker_runs=(250, 1000))
 QUICK = dict(tp_steps=365, tp_replicates=2, tp_repeats=1, bare_runs=2, executors=("serial", "processes"),
-             mem_steps=3, mem_serial_runs=(100, 400), mem_worker_runs=(100, 400))
+             sobol_samples=1, mem_steps=3, mem_serial_runs=(100, 400), mem_worker_runs=(100, 400))
 EXECUTORS = {"serial": (1, False), "processes": (WORKERS, False), "dask": (WORKERS, True)}
 LABELS = {"serial": "serial (1 process)", "processes": f"processes ({WORKERS} workers)",
           "dask": f"Dask LocalCluster ({WORKERS} workers)"}
@@ -149,6 +155,7 @@ def measure_throughput(tree_list, p: dict) -> tuple[dict, dict]:
     finally:
         pool.shutdown()
 
+    sobol = {tree.label: measure_sobol_overhead(tree, p) for tree in tree_list}
     per_sample = [2 * c["one_s"] / c["two_s"] for c in capacity]
     cap = dict(loop_iterations=BUSY_LOOP_N, samples=len(capacity), all_one_s=[c["one_s"] for c in capacity],
                all_two_s=[c["two_s"] for c in capacity], per_sample_speedup=per_sample,
@@ -187,14 +194,32 @@ def measure_throughput(tree_list, p: dict) -> tuple[dict, dict]:
             # runs), and what the sweep does once (all of the sweep less the loop and its runs).
             in_loop_overhead_ms=median_or_none(r.get("in_loop_overhead_ms") for r in samples[tree.label]["serial"]),
             fixed_cost_s=median_or_none(r.get("once_only_s") for r in samples[tree.label]["serial"]),
+            sobol_in_loop_overhead_ms=sobol[tree.label],
             serial_ms_per_run=serial["s_per_run"] * 1e3,
             speedup=speedup, speedup_per_repeat=per_repeat, speedup_of_capacity=speedup / cap["median_speedup"],
             speedup_dask=(serial["sweep_s"] / by["dask"]["sweep_s"]) if "dask" in by else None,
             projected_10k_s=projected, projected_10k_min=projected / 60)
     tp = dict(scenario="scenarios/baseline.yaml", steps=p["tp_steps"], parameter=THROUGHPUT_PARAMETER,
               values=list(THROUGHPUT_VALUES), replicates=p["tp_replicates"], runs=n_runs, repeats=p["tp_repeats"],
-              outputs=list(THROUGHPUT_OUTPUTS), trees=trees)
+              outputs=list(THROUGHPUT_OUTPUTS), sobol_samples=p["sobol_samples"], trees=trees)
     return tp, cap
+
+
+def measure_sobol_overhead(tree, p: dict) -> float | None:
+    """The in-loop overhead per run (ms) of a serial Sobol sweep of one-year runs (SOBOL_SCENARIO, few samples).
+
+    Each run of a Sobol design is a design point of its own, so unlike the grid's replicates
+    every run validates its point's scenario: the case of the 10,000-run target. None if the
+    tree has no such scenario or the child measured nothing.
+    """
+    scenario = tree.scenario(SOBOL_SCENARIO)
+    if scenario is None:
+        return None
+    overrides = [f"sweep.samples={p['sobol_samples']}", f"steps={p['tp_steps']}"]
+    result = common.once(tree, task="sweep", name="serial", scenario=str(scenario), overrides=overrides,
+                         steps=p["tp_steps"], workers=1, dask=False, toy=str(tree.scenario("toy_two_towns")),
+                         bare_model_runs=0, bare_same_runs=False, parameter=None)
+    return result.get("in_loop_overhead_ms")
 
 
 def memory_spec(tree, name: str, runs: int, p: dict) -> dict:
@@ -314,6 +339,8 @@ def render(mach, tree_list, mode, res, load_start, load_end) -> str:
                  ".1f", f"<= {OVERHEAD_TARGET_MS:g} ms", OVERHEAD_TARGET_MS),
              row("  the sweep's once-only work (scenario, design, journal, outcomes.csv), s", "fixed_cost_s",
                  ".2f"),
+             row(f"  per run inside the loop, Sobol design ({SOBOL_SCENARIO}, N = {tp['sobol_samples']} x 10 runs), ms",
+                 "sobol_in_loop_overhead_ms", ".1f", f"<= {OVERHEAD_TARGET_MS:g} ms", OVERHEAD_TARGET_MS),
              row(f"speed-up, {WORKERS} processes vs serial", "speedup", ".2f", show_ratio=False),
              row("  as a share of the machine's median free capacity", "speedup_of_capacity", ".0%",
                  show_ratio=False),

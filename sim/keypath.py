@@ -16,6 +16,8 @@ This module sits below every other `sim` module and imports none of them.
 
 from __future__ import annotations
 
+import builtins
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,6 +127,33 @@ def exists(data: Any, path: Path) -> bool:
     except KeyPathError:
         return False
     return True
+
+
+def unshare(data: Any, path: Path, copied: builtins.set[int]) -> None:
+    """Copy, in place, the mappings and lists along `path` (all but its last segment) not yet in `copied`.
+
+    For a document made from another by changing a few paths: the new one starts as a copy of
+    the top level only (its id in `copied`), and before a value is put at a path, each
+    container on the way is replaced by a shallow copy of itself (its id added to `copied`),
+    so the original never changes and the containers off those paths are shared, not copied.
+    Stops where the path does not go on (a missing key or item: `set` reports or creates it).
+    """
+    node = data
+    for segment in parts(path)[:-1]:
+        if isinstance(node, dict) and segment in node:
+            key: str | int = segment
+        elif isinstance(node, list) and (index := _index(segment)) is not None and index < len(node):
+            key = index
+        else:
+            return
+        child = node[key]
+        if not isinstance(child, (dict, list)):
+            return
+        if id(child) not in copied:
+            child = copy.copy(child)
+            node[key] = child
+            copied.add(id(child))
+        node = child
 
 
 def set(data: Any, path: Path, value: Any, *, create: bool = False) -> tuple[str | int, ...]:

@@ -32,6 +32,7 @@ the estimate errs on the side of refusing.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 from sim.yaml_source import Problem, ScenarioError
@@ -125,7 +126,24 @@ def estimate_result_bytes(config: Scenario, steps: int | None = None) -> int:
 
 
 def available_bytes() -> int:
-    """Memory the machine can give now, in bytes: MemAvailable of /proc/meminfo, else the free pages."""
+    """Memory the machine can give now, in bytes: MemAvailable of /proc/meminfo, else the free pages.
+
+    Read at most every `AVAILABLE_TTL_S` seconds (a sweep checks every run, twice: the reading
+    was a tenth of its bookkeeping per run; a coarse guard does not need fresher numbers).
+    """
+    now = time.monotonic()
+    if _AVAILABLE and now - _AVAILABLE[0] < AVAILABLE_TTL_S:
+        return _AVAILABLE[1]
+    have = _read_available_bytes()
+    _AVAILABLE[:] = [now, have]
+    return have
+
+
+AVAILABLE_TTL_S = 0.5
+_AVAILABLE: list = []  # [time.monotonic() of the latest reading, its bytes]
+
+
+def _read_available_bytes() -> int:
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:

@@ -125,11 +125,12 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
         control.append(model.control.astype(np.int16))
 
     snapshot()
+    later = frozenset(snapshot_at[1:])
     for step in range(1, steps + 1):
         model.step()
         if on_step is not None:
             on_step()
-        if step in snapshot_at[1:]:
+        if step in later:
             snapshot()
     while len(influence) < 3:  # steps < 2: repeat the last state so arrays keep their shape
         snapshot()

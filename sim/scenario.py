@@ -176,14 +176,29 @@ def scenario_from_dict(data: dict, source: str = "<dict>") -> Scenario:
     return validate_document(SourcedDocument(data=data, origins={}, main_file=source))
 
 
-def validate_document(document: SourcedDocument) -> Scenario:
+def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scenario] | None = None) -> Scenario:
     """The document validated against the schema, then across sections.
+
+    Args:
+        document: the scenario as loaded (and overridden).
+        validated: optionally (data, the scenario it validated to), where `document` was made
+            from `data` by `apply_overrides`: the top-level sections the document still
+            shares with `data` (the very same objects, untouched) are taken from that
+            scenario as they are instead of being validated again. Sections are frozen models
+            and validate alone, so the result is the same; the whole scenario's own checks
+            and those across sections run as always. For a sweep, whose design points each
+            change a few keys of one base (tests/test_sweep_overhead.py).
 
     Raises:
         ScenarioError: every problem found, each with file, line and key path.
     """
+    data = document.data
+    if validated is not None and isinstance(data, dict):
+        source, known = validated
+        fields = Scenario.model_fields
+        data = {k: getattr(known, k) if k in fields and k in source and v is source[k] else v for k, v in data.items()}
     try:
-        scenario = Scenario.model_validate(document.data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as error:
         raise ScenarioError(validation_problems(error, document)) from None
     problems = cross_reference_problems(scenario, document)
@@ -369,7 +384,8 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         need(s.sites, venue, ("rules", "mediation", "venues", i), "site")
     problems.extend(theatre_problems(s, doc))
 
-    dumped = s.model_dump()
+    # The plain-data form, for the checks that look keys up in it (a design point's scenario has none of them)
+    dumped = s.model_dump() if (s.sweep is not None or s.robustness is not None or s.provenance) else {}
     if s.sweep is not None:
         problems.extend(_sweep_problems(s, dumped, doc))
     if s.calibration is not None:

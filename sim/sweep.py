@@ -149,7 +149,7 @@ def point_scenario(job: SweepJob, overrides: tuple[str, ...]) -> Scenario:
     key = (job.key, tuple(overrides))
     config = _POINT_SCENARIOS.get(key)
     if config is None:
-        config = scenario_for(job.base, overrides)
+        config = scenario_for(job.base, overrides, validated_base=_base_scenario(job))
         _POINT_SCENARIOS[key] = config
         while len(_POINT_SCENARIOS) > POINT_CACHE_SIZE:
             _POINT_SCENARIOS.popitem(last=False)
@@ -175,14 +175,33 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     return row
 
 
-def scenario_for(base: dict, overrides: Iterable[str]) -> Scenario:
+_BASE_SCENARIOS: OrderedDict[str, Scenario | None] = OrderedDict()  # a worker's validated bases, by job key
+
+
+def _base_scenario(job: SweepJob) -> Scenario | None:
+    """`job.base` validated, once per worker (None if it does not validate alone: then points validate whole)."""
+    if job.key not in _BASE_SCENARIOS:
+        try:
+            _BASE_SCENARIOS[job.key] = scenario_for(job.base, [])
+        except ScenarioError:
+            _BASE_SCENARIOS[job.key] = None
+        while len(_BASE_SCENARIOS) > POINT_CACHE_SIZE:
+            _BASE_SCENARIOS.popitem(last=False)
+    return _BASE_SCENARIOS[job.key]
+
+
+def scenario_for(base: dict, overrides: Iterable[str], validated_base: Scenario | None = None) -> Scenario:
     """The validated scenario of one design point: the base scenario dict with `key=value` overrides applied.
+
+    `validated_base`: `base` as validated (`scenario_for(base, [])`), if known: the sections no
+    override touches are taken from it instead of being validated again (`validate_document`).
 
     Raises:
         ScenarioError: an override does not apply, or the result does not validate.
     """
     document = SourcedDocument(data=base, origins={}, main_file="<sweep base>")
-    return validate_document(apply_overrides(document, list(overrides)))
+    known = None if validated_base is None else (base, validated_base)
+    return validate_document(apply_overrides(document, list(overrides)), validated=known)
 
 
 def _write_parquet(directory: Path, task: RunTask, timeseries: pd.DataFrame) -> None:

@@ -44,16 +44,18 @@ def test_the_replicates_of_a_point_validate_it_once(tmp_path, monkeypatch):
     validated = []
     real = sim.sweep.scenario_for
 
-    def counting(base, overrides):
+    def counting(base, overrides, **kwargs):
         validated.append(tuple(overrides))
-        return real(base, overrides)
+        return real(base, overrides, **kwargs)
 
     monkeypatch.setattr(sim.sweep, "scenario_for", counting)
     # A base of its own: a worker keeps the points of a base it has seen (this process, in other tests).
     directory = start(tmp_path, "s", f"description=validated once {tmp_path.name}")
     counts = run_sweep(directory)
     assert counts["runs"] == 8  # 4 points x 2 replicates
-    assert len(validated) == len(set(validated)) == 4
+    points = [v for v in validated if v]
+    assert len(points) == len(set(points)) == 4
+    assert validated.count(()) == 1  # the base itself, once: the points take its untouched sections
 
 
 def test_a_run_starts_from_the_scenario_without_the_sections_no_run_reads():
@@ -303,3 +305,35 @@ def test_a_runs_timeseries_is_made_on_first_use_and_not_carried_between_processe
     assert sent._timeseries is None and sent._events is None
     pd.testing.assert_frame_equal(sent.timeseries, table)
     assert len(pickle.dumps(fresh)) < 1.2 * len(pickle.dumps(sent))
+
+
+# Keys of several sections, and values that validate or not (wrong types, out of range, not finite).
+_POINT_KEYS = ["rules.recruitment.beta_salary", "rules.clashes.p_max", "rules.mediation.p_success_base",
+               "factions.Blue.salary_usd_month", "factions.Red.initial_fighters", "sites.bridge.population",
+               "grid.width", "steps", "name", "rules.insurgency.growth_per_clash", "rules.no_such_key"]  # fmt: skip
+_POINT_VALUES = ["0.5", "3", "-1", "0", "1e9", ".nan", "'text'", "null", "[1, 2]", "{a: 1}", "250", "true"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_POINT_KEYS), st.sampled_from(_POINT_VALUES)), max_size=4))
+def test_a_point_validated_against_its_validated_base_is_the_point_validated_whole(assignments):
+    """`scenario_for(..., validated_base=)` takes the untouched sections from the base: same scenario, same errors."""
+    from sim.yaml_source import ScenarioError
+
+    base = run_base(toy_sweep_config())
+    known = scenario_for(base, [])
+    overrides = [f"{key}={value}" for key, value in assignments]
+    try:
+        whole = scenario_for(base, overrides)
+    except ScenarioError as error:
+        with pytest.raises(ScenarioError) as shortcut:
+            scenario_for(base, overrides, validated_base=known)
+        assert str(shortcut.value) == str(error)
+        return
+    quick = scenario_for(base, overrides, validated_base=known)
+    assert quick == whole and quick.model_dump() == whole.model_dump()
+    assert base == run_base(toy_sweep_config())  # the base is never changed
+    untouched = {name for name in base if not any(key.split(".")[0] == name for key, _ in assignments)}
+    # taken as they were, not validated again: the same objects (a mapping of them is a new dict)
+    assert all(getattr(quick, name) is getattr(known, name) for name in untouched & {"rules", "grid"})
+    if "sites" in untouched:
+        assert all(quick.sites[name] is site for name, site in known.sites.items())

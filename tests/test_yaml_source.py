@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sim import keypath
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -19,6 +22,7 @@ from sim.yaml_source import (
     dotted,
     load_scenario_document,
     load_yaml,
+    parse_value,
 )
 
 
@@ -748,3 +752,42 @@ def test_apply_overrides_rejects_a_bare_string(doc: SourcedDocument) -> None:
 def test_no_overrides_gives_an_equal_copy(doc: SourcedDocument) -> None:
     new = apply_overrides(doc, [])
     assert new == doc and new.data is not doc.data
+
+
+# --- apply_overrides copies only what it changes ---------------------------------------
+
+_NESTED = {"a": {"b": {"c": 1, "d": [1, 2, {"e": 3}]}, "f": [4, 5]}, "g": {"h": 6}, "i": 7}
+_PATHS = ["a.b.c", "a.b.d.0", "a.b.d.2.e", "a.b.d.2.new", "a.f.1", "g.h", "g.new.deep", "i", "new", "a.b"]
+_VALUES = ["9", "'x'", "[1, 2]", "{k: 1}", "null", "2.5"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), st.sampled_from(_VALUES)), min_size=1, max_size=5))
+def test_overrides_change_the_new_document_as_a_deep_copy_would_and_never_the_original(assignments):
+    """The new document shares the parts no assignment touches (`keypath.unshare`), yet reads as a deep copy."""
+    original = SourcedDocument(data=copy.deepcopy(_NESTED), origins={}, main_file="<test>")
+    before = copy.deepcopy(original.data)
+    texts = [f"{path}={value}" for path, value in assignments]
+    expected = copy.deepcopy(_NESTED)  # what each assignment does to a deep copy, one after another
+    try:
+        for path, value in assignments:
+            keypath.set(expected, path, parse_value(value), create=True)
+    except keypath.KeyPathError:  # e.g. a path through a value an earlier assignment made a number
+        with pytest.raises(ScenarioError):
+            apply_overrides(original, texts)
+        assert original.data == before
+        return
+    new = apply_overrides(original, texts)
+    assert new.data == expected
+    assert original.data == before  # the original is never changed
+    touched = {path.split(".")[0] for path, _ in assignments}
+    for key in ("a", "g"):
+        if key not in touched:
+            assert new.data[key] is original.data[key]  # shared, not copied
+    # A second round on the new document leaves the first one as it was.
+    snapshot = copy.deepcopy(new.data)
+    for again in ("a.b.d.2.e=100", "g.h=100", "a.f.0=100"):
+        try:
+            apply_overrides(new, [again])
+        except ScenarioError:  # the first round made that path a number
+            pass
+    assert new.data == snapshot and original.data == before
