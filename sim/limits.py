@@ -180,7 +180,7 @@ def memory_problem(config: Scenario, steps: int | None = None, workers: int = 1,
     )
     who = f"{workers} runs at once need" if workers > 1 else "one run needs"
     if kept:
-        who = f"{who[:-5]}, keeping {kept:,} results, need"
+        who = f"{who.rsplit(' ', 1)[0]}, keeping {kept:,} results, need"
     return (
         f"the scenario does not fit in memory: {who} about {_size(need)} ({parts}) and the machine has "
         f"{_size(have)} available; shrink the grid, the factions, the populations or the steps"

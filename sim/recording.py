@@ -291,10 +291,21 @@ class Recorder:
         self.floats = np.zeros((capacity, len(self._gather["float"])))
         self.sites = np.zeros((capacity, len(self._gather["site"])), dtype=np.int64)
 
+    def compact(self) -> None:
+        """Keep only the rows recorded so far (the arrays were sized for a whole run; e.g. once the run is over).
+
+        A run shorter than its scenario's steps then keeps, and pickles, its own rows only.
+        Recording more rows afterwards grows the arrays again.
+        """
+        for block in ("ints", "floats", "sites"):
+            old = getattr(self, block)
+            if len(old) > self.n:
+                setattr(self, block, old[: self.n].copy())
+
     def _grow(self) -> None:
         for block in ("ints", "floats", "sites"):
             old = getattr(self, block)
-            setattr(self, block, np.concatenate([old, np.zeros_like(old)], axis=0))
+            setattr(self, block, np.concatenate([old, np.zeros((max(len(old), 1), old.shape[1]), old.dtype)], axis=0))
 
     def collect(self, model) -> None:
         """Record the model's state and today's tallies as the next row."""
@@ -381,7 +392,8 @@ class Recorder:
             else:  # an extension array (pandas' str): every column's labels taken at once, one slice each
                 taken = labels.array.take(codes.reshape(-1))
                 blocks += [(taken[k * n : (k + 1) * n], places[k : k + 1]) for k in range(len(codes))]
-        return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n), columns=names)
+        # A table's own Index (a shallow copy): renaming one table's columns leaves the others alone
+        return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(n), columns=names.copy())
 
     def _layout(self, step_column: str | None, selected: tuple[str, ...]):
         """(column Index, each block's (placements, rows of the block) and control labels as pandas makes them).

@@ -139,6 +139,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
     clash_cells = np.array(model.recent_clash_cells, dtype=np.int64).reshape(-1, 3)
     meta = {"first_control_change": dict(model.first_control_change), "sites": site_table(config)}
     model.close()
+    model.datacollector.compact()  # the result keeps the run's own rows, not a buffer sized for the scenario's steps
     return RunResult(
         replicate=replicate,
         seed=int(seed),

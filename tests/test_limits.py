@@ -231,8 +231,10 @@ def test_the_runs_asked_for_are_priced_too(monkeypatch):
         run_model(config, seed=1, steps=100_000)  # --steps beyond the scenario's
     from sim.runner import run_replicates
 
-    with pytest.raises(ScenarioError, match="keeping 100,000 results"):
+    with pytest.raises(ScenarioError, match="one run, keeping 100,000 results, need about"):
         run_replicates(config, 1, 100_000, steps=2)
+    with pytest.raises(ScenarioError, match="2 runs at once, keeping 100,000 results, need about"):
+        run_replicates(config, 1, 100_000, steps=2, workers=2)
 
 
 def test_towns_too_large_for_the_machine_exit_2_without_a_traceback():

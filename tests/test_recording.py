@@ -146,3 +146,26 @@ def test_a_table_of_some_columns_is_those_columns_of_the_whole_table(baseline):
     assert len(kept) > 10 and "no_such_column" not in some
     pd.testing.assert_frame_equal(some, whole[["step", *kept]], check_exact=True)
     pd.testing.assert_frame_equal(model.datacollector.get_model_vars_dataframe(columns=[]), whole[[]])
+
+
+def test_renaming_one_tables_columns_leaves_other_tables_alone(baseline):
+    model, mesa_collector = _run_with_both(baseline, seed=6, steps=3)
+    first = model.datacollector.get_model_vars_dataframe(step_column="step")
+    first.columns.name = "figure"  # a common pandas habit, in place
+    first.columns.set_names("figure", inplace=True)
+    second = model.datacollector.get_model_vars_dataframe()
+    assert second.columns.name is None and second.columns is not first.columns
+    pd.testing.assert_frame_equal(second, mesa_collector.get_model_vars_dataframe(), check_exact=True)
+
+
+def test_a_compacted_recorder_keeps_its_rows_and_records_on(baseline):
+    model, mesa_collector = _run_with_both(baseline, seed=7, steps=4)
+    recorder = model.datacollector
+    assert len(recorder.ints) == baseline.steps + 1  # sized for the whole run
+    recorder.compact()
+    assert len(recorder.ints) == len(recorder.floats) == len(recorder.sites) == recorder.n == 5
+    for _ in range(3):  # more rows after compacting: the arrays grow again
+        model.step()
+        mesa_collector.collect(model)
+    pd.testing.assert_frame_equal(recorder.get_model_vars_dataframe(), mesa_collector.get_model_vars_dataframe(),
+                                  check_exact=True)  # fmt: skip

@@ -337,3 +337,17 @@ def test_a_point_validated_against_its_validated_base_is_the_point_validated_who
     assert all(getattr(quick, name) is getattr(known, name) for name in untouched & {"rules", "grid"})
     if "sites" in untouched:
         assert all(quick.sites[name] is site for name, site in known.sites.items())
+
+
+@pytest.mark.parametrize("steps", [1, 30])
+def test_a_short_runs_result_keeps_its_own_rows_within_the_memory_estimate(steps, baseline):
+    """A run shorter than its scenario keeps (and pickles) its own rows, not a buffer for the scenario's steps."""
+    import pickle
+
+    from sim.limits import estimate_result_bytes
+
+    result = run_model(baseline, 3, steps)
+    assert len(result.recorded.ints) == len(result.timeseries) == steps + 1
+    kept = sum(a.nbytes for a in (result.recorded.ints, result.recorded.floats, result.recorded.sites))
+    assert kept + result.influence.nbytes + result.control.nbytes <= estimate_result_bytes(baseline, steps)
+    assert len(pickle.dumps(result)) <= 2 * estimate_result_bytes(baseline, steps)
