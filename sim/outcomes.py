@@ -21,7 +21,7 @@ pattern whose measure is NaN in a run is not shown by that run (`sim.patterns`).
 from __future__ import annotations
 
 import dis
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -1088,7 +1088,7 @@ _READS_EVENTS: dict[Callable, bool] = {}  # by function, so a kind given a new f
 
 def compute_outcomes(
     names: list[str],
-    timeseries: pd.DataFrame | Callable[[list[str] | None], pd.DataFrame],
+    timeseries: pd.DataFrame | Callable[[list[str] | None], pd.DataFrame | Mapping[str, np.ndarray]],
     events: pd.DataFrame | Callable[[], pd.DataFrame] | None,
     meta: dict,
     missing_as_nan: bool = False,

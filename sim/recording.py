@@ -334,12 +334,17 @@ class Recorder:
 
     def column(self, name: str):
         """(T,) recorded values of one column: an int64 or float64 array, or a list of control labels."""
+        values = self._column_array(name)
+        return values.tolist() if values.dtype == object else values
+
+    def _column_array(self, name: str) -> np.ndarray:
+        """(T,) one column: a view of the int64 or float64 block, or an object array of control labels."""
         block, i = self._where[name]
         if block == "int":
             return self.ints[: self.n, i]
         if block == "float":
             return self.floats[: self.n, i]
-        return self._site_labels()[self.sites[: self.n, i] - CONTESTED].tolist()
+        return self._site_labels()[self.sites[: self.n, i] - CONTESTED]
 
     def _site_labels(self) -> np.ndarray:
         """Object array of control labels indexed by code - CONTESTED: contested, none, the factions."""
@@ -400,24 +405,24 @@ class Recorder:
 
         For a table of the `selected` columns (in the table's order) with `step_column` first
         if given. Kept across recorders (`_LAYOUTS`, a few entries: a sweep's runs share one),
-        since making them anew took a sweep's run longer than the table itself; pandas' Index
-        and the labels are never changed in place, so tables may share them. The labels' dtype
+        since making them anew took a sweep's run longer than the table itself. Tables share
+        the labels (never changed in place); each gets its own shallow copy of the Index,
+        which users rename in place. The labels' dtype
         is the one pandas inferred when the layout was made: with pandas' deprecated
         `future.infer_string` switched off before the first table (pandas < 3's default),
         object columns, as the DataCollector's then.
         """
         import pandas as pd
 
-        label_list = tuple(self._site_labels().tolist())
-        key = (tuple(self.columns), selected, step_column, label_list)
+        key = (tuple(self.columns), selected, step_column, tuple(self.faction_names))  # the labels follow the names
         layout = _LAYOUTS.get(key)
         if layout is None:
             every = pd.Index(self.columns if step_column is None else [step_column, *self.columns])
             first = 0 if step_column is None else 1
             names = every[list(range(first)) + [first + self.columns.index(c) for c in selected]]
+            where = [(k, self._where[c]) for k, c in enumerate(selected, start=first)]
             parts = {}
             for block in ("int", "float", "site"):
-                where = [(k, self._where[c]) for k, c in enumerate(selected, start=first)]
                 mine = [(k, i) for k, (b, i) in where if b == block]
                 if block == "int" and step_column is not None:
                     mine.insert(0, (0, -1))  # the step column, made apart
@@ -440,8 +445,7 @@ class Recorder:
         """
         table = {"step": np.arange(self.n, dtype=np.int64)}
         for name in self.matching(columns):
-            values = self.column(name)
-            values = values.view() if isinstance(values, np.ndarray) else np.array(values, dtype=object)
+            values = self._column_array(name).view()
             values.flags.writeable = False
             table[name] = values
         table["step"].flags.writeable = False
