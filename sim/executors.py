@@ -309,6 +309,16 @@ def _quiet_dask_teardown(unwinding: bool) -> None:
     level = logging.CRITICAL if unwinding else logging.ERROR
     for name in ("distributed", "tornado", "bokeh"):
         logging.getLogger(name).setLevel(level)
+    _drop_closed_connections()  # a connection the closing itself ends is not an error of the job
+
+
+def _drop_closed_connections() -> None:
+    """Add one `DroppedCommFilter` to each handler of Dask's logger and the root logger, once."""
+    dropped = DroppedCommFilter()
+    for name in ("distributed", ""):  # Dask's own handler, and the root's if logging was configured
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, DroppedCommFilter) for f in handler.filters):
+                handler.addFilter(dropped)
 
 
 def _stop_workers(executor: ProcessPoolExecutor) -> None:
@@ -368,11 +378,40 @@ def _connect(client_class, address: str, timeout_s: float):
     return box["client"]
 
 
-# Run in each LocalCluster worker process as it starts (a Dask worker preload given as code):
-# Ctrl-C reaches every process of the terminal's group, those workers too, and each printed a
-# KeyboardInterrupt traceback; the driver stops the cluster itself. SIGTERM stays: it is how
-# the nannies stop their workers.
-IGNORE_SIGINT_PRELOAD = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)"
+class DroppedCommFilter(logging.Filter):
+    """Drop log records about a closed connection (Dask's CommClosedError, Tornado's StreamClosedError).
+
+    Installed in the worker processes of a LocalCluster started here (`dask_setup`). Their
+    scheduler lives in the driver, so a connection to it closes only when the driver closes
+    the cluster; a worker whose heartbeat is in flight at that moment logs "Failed to
+    communicate with scheduler during heartbeat." at ERROR, with two tracebacks, and in a
+    batch log that reads as a failed job (seen in CI, rarely, under load). The runs' own
+    errors reach the driver with their results, not through these logs, and every other
+    record passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a record whose exception, or one it was raised from, is a closed connection."""
+        error = record.exc_info[1] if record.exc_info else None
+        seen = 0
+        while error is not None and seen < 8:  # the exception and what caused it
+            if type(error).__name__ in ("CommClosedError", "StreamClosedError"):
+                return False
+            error, seen = error.__cause__ or error.__context__, seen + 1
+        return True
+
+
+def dask_setup(worker=None) -> None:
+    """Prepare a LocalCluster worker process as it starts (Dask calls this: `preload=["sim.executors"]`).
+
+    Ctrl-C reaches every process of the terminal's group, these workers too, and each printed
+    a KeyboardInterrupt traceback; the driver stops the cluster itself, so the workers ignore
+    SIGINT. SIGTERM stays: it is how the nannies stop their workers. A closed connection to the
+    scheduler is the driver closing the cluster, so its records are dropped (`DroppedCommFilter`)
+    from every handler Dask logs through; the driver does the same when it closes a cluster.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _drop_closed_connections()
 
 
 def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
@@ -388,7 +427,7 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
             processes=True,
             dashboard_address=":0",  # any free port: never clash with another cluster
             silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
-            preload=[IGNORE_SIGINT_PRELOAD],  # the workers' (preload_nanny would be this process's)
+            preload=[__name__],  # dask_setup in each worker process (preload_nanny would run here)
         )
         client = Client(cluster)
     else:

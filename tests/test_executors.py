@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import subprocess
+import sys
 import time
 from functools import partial
 
@@ -252,3 +254,69 @@ def test_a_scheduler_without_workers_is_refused(monkeypatch):
     with LocalCluster(n_workers=0, dashboard_address=":0", processes=False) as cluster:
         with pytest.raises(ExecutorError, match="has no workers"):
             make_backend(1, cluster.scheduler_address, connect_timeout_s=5)
+
+
+# --------------------------------------------------------------------------- a LocalCluster's teardown
+
+
+def test_a_closed_connection_is_dropped_from_a_workers_log_and_nothing_else():
+    """DroppedCommFilter: the heartbeat that meets a closing scheduler is not logged; other errors are."""
+    distributed = pytest.importorskip("distributed")
+    from tornado.iostream import StreamClosedError
+
+    from sim.executors import DroppedCommFilter
+
+    def record(error: BaseException | None) -> logging.LogRecord:
+        exc_info = (type(error), error, error.__traceback__) if error is not None else None
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, "message", (), exc_info)
+
+    def raised(error: BaseException, cause: BaseException | None = None) -> BaseException:
+        try:
+            raise error from cause
+        except BaseException as caught:
+            return caught
+
+    closed = raised(distributed.comm.core.CommClosedError("in <TCP (closed)>"), StreamClosedError())
+    keep = DroppedCommFilter().filter
+    assert not keep(record(closed))  # CI's case: CommClosedError raised from StreamClosedError
+    assert not keep(record(raised(OSError("wrapped"), closed)))  # caused by one
+    assert not keep(record(raised(StreamClosedError())))
+    assert keep(record(raised(ValueError("a run's own error"))))
+    assert keep(record(raised(OSError("disk full"))))
+    assert keep(record(None))
+
+
+def _log_in_a_worker() -> str:
+    """Run in a LocalCluster worker: log a closed connection and another error, as Dask would."""
+    import signal
+
+    from distributed.comm.core import CommClosedError
+
+    log = logging.getLogger("distributed.worker")
+    try:
+        raise CommClosedError("in <TCP (closed) ConnectionPool.heartbeat_worker>: Stream is closed")
+    except CommClosedError:
+        log.exception("Failed to communicate with scheduler during heartbeat.")
+    log.error("KEPT-MARKER a worker error that is not about a closed connection")
+    return "ignored" if signal.getsignal(signal.SIGINT) == signal.SIG_IGN else "default"
+
+
+@pytest.mark.slow
+def test_a_local_clusters_workers_drop_closed_connections_from_their_logs_only():
+    """The workers that `make_backend(dask="local")` starts keep their errors but not the teardown's."""
+    pytest.importorskip("distributed")
+    script = (
+        "import sys, logging\n"
+        f"sys.path.insert(0, {str(PROJECT / 'tests')!r})\n"
+        "from test_executors import _log_in_a_worker\n"
+        "from sim.executors import make_backend\n"
+        "with make_backend(2, 'local') as backend:\n"
+        "    print(sorted(backend.client.run(_log_in_a_worker).values()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['ignored', 'ignored']"  # and they ignore Ctrl-C, as before
+    assert done.stderr.count("KEPT-MARKER") == 2  # each worker's other error reaches the terminal
+    assert "heartbeat" not in done.stderr and "Traceback" not in done.stderr, done.stderr
