@@ -440,10 +440,12 @@ def build_recruits(
         candidates = np.flatnonzero(free)
         n_take = min(spec.initial_fighters, len(candidates))
         if n_take:
-            w = np.exp(-distance[candidates] / rules.initial_placement_cells)
-            if np.count_nonzero(w) < n_take:  # weights underflowed (far homes, a short placement scale)
-                near = distance[candidates]
-                w = np.exp(-(near - near.min()) / rules.initial_placement_cells)  # the nearest homes weigh 1
+            # A tiny placement scale overflows the division to inf: weight exp(-inf) = 0, handled below.
+            with np.errstate(over="ignore"):
+                w = np.exp(-distance[candidates] / rules.initial_placement_cells)
+                if np.count_nonzero(w) < n_take:  # weights underflowed (far homes, a short placement scale)
+                    near = distance[candidates]
+                    w = np.exp(-(near - near.min()) / rules.initial_placement_cells)  # the nearest homes weigh 1
             if np.count_nonzero(w) >= n_take:
                 chosen = rng.choice(candidates, size=n_take, replace=False, p=w / w.sum())
             else:  # still too few: the weighting's limit, the n_take nearest homes
