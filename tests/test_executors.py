@@ -261,7 +261,11 @@ def test_a_scheduler_without_workers_is_refused(monkeypatch):
 
 def test_a_closed_connection_is_dropped_from_a_workers_log_and_nothing_else():
     """DroppedCommFilter: the heartbeat that meets a closing scheduler is not logged; other errors are."""
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip(
+        "distributed",
+        reason="Dask's distributed package is not installed (pip install 'dask[distributed]'): the filter of a "
+        "LocalCluster's teardown logs is untested (skipped); nothing else uses it",
+    )
     from tornado.iostream import StreamClosedError
 
     from sim.executors import DroppedCommFilter
@@ -304,7 +308,11 @@ def _log_in_a_worker() -> str:
 @pytest.mark.slow
 def test_a_local_clusters_workers_drop_closed_connections_from_their_logs_only():
     """The workers that `make_backend(dask="local")` starts keep their errors but not the teardown's."""
-    pytest.importorskip("distributed")
+    pytest.importorskip(
+        "distributed",
+        reason="Dask's distributed package is not installed (pip install 'dask[distributed]'): the logs of "
+        "LocalCluster workers (--dask local) are untested (skipped); other executors are tested",
+    )
     script = (
         "import sys, logging\n"
         f"sys.path.insert(0, {str(PROJECT / 'tests')!r})\n"
