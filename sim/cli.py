@@ -916,6 +916,23 @@ def _internal(error: BaseException, args) -> int:
     return EXIT_INTERNAL
 
 
+def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
+    """Say what an interrupt left behind, on one line; EXIT_TERMINATED for SIGTERM, else EXIT_INTERRUPTED."""
+    what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+    if args.command in ("sweep", "calibrate", "robustness"):
+        where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
+        from sim.results import RESUMABLE_MARKS  # a started sweep, robustness job, calibration
+
+        if where is not None and not any((Path(where) / mark).is_file() for mark in RESUMABLE_MARKS):
+            print(f"{what} before the start; nothing was written", file=sys.stderr)
+        else:
+            again = shlex.quote(str(where)) if where else "DIR"
+            print(f"{what}; finished runs are kept: continue with --resume {again}", file=sys.stderr)
+    else:
+        print(f"{what}; no results were written", file=sys.stderr)
+    return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: `sys.argv[1:]`), run the command, and return the process exit status.
 
@@ -934,19 +951,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error if isinstance(error, defined([SCENARIO_ERROR])) else f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
-        what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
-        if args.command in ("sweep", "calibrate", "robustness"):
-            where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
-            from sim.results import RESUMABLE_MARKS  # a started sweep, robustness job, calibration
-
-            if where is not None and not any((Path(where) / mark).is_file() for mark in RESUMABLE_MARKS):
-                print(f"{what} before the start; nothing was written", file=sys.stderr)
-            else:
-                again = shlex.quote(str(where)) if where else "DIR"
-                print(f"{what}; finished runs are kept: continue with --resume {again}", file=sys.stderr)
-        else:
-            print(f"{what}; no results were written", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
+        return _interrupted(interrupt, args)
     except BrokenPipeError:
         # The reader of stdout went away (`run.py compare ... | head -1`): the files are written by
         # then; stop as a command killed by SIGPIPE would, quietly, and keep Python's final flush
@@ -961,6 +966,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
+        from sim.executors import interrupt_behind
+
+        if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a compiled kernel
+            return _interrupted(interrupt, args)
         return _internal(error, args)
     finally:
         if previous_sigterm is not False:

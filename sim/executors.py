@@ -167,11 +167,35 @@ def progress_bar(total: int, desc: str, unit: str = "run", initial: int = 0) -> 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not show_progress())
 
 
+def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (Ctrl-C, or the CLI's SIGTERM `Terminated`) behind `error`, if any.
+
+    A signal's handler runs at the interpreter's next check, which can fall inside a call from
+    native code: a numba-compiled kernel's dispatcher then returns with the handler's exception
+    set, and Python reports a SystemError ("... returned a result with an exception set") whose
+    `__cause__` is the interrupt. A handler of `Exception` that records a failed run would
+    swallow the interrupt and the job would go on (seen in CI: a SIGTERM'd sweep finished with
+    "1 of 24 runs failed" and exit 0). Whoever catches `Exception` around a run asks this first
+    and raises what it returns.
+
+    Follows `__cause__` and `__context__` (at most 16 links, each once).
+    """
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen and len(seen) < 16:
+        if isinstance(link, KeyboardInterrupt):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
+
+
 class InlineExecutor(Executor):
     """A `concurrent.futures.Executor` that runs each call in this process, when submitted.
 
     The serial backend: the same map drives it as the parallel ones. An exception of the
-    call is stored in its future (raised by `result()`); KeyboardInterrupt propagates.
+    call is stored in its future (raised by `result()`); KeyboardInterrupt propagates, also
+    when it arrives wrapped in another error (`interrupt_behind`).
     """
 
     def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
@@ -181,6 +205,8 @@ class InlineExecutor(Executor):
         try:
             future.set_result(fn(*args, **kwargs))
         except Exception as error:  # noqa: BLE001 - handed to the caller through the future
+            if (interrupt := interrupt_behind(error)) is not None:
+                raise interrupt from None
             future.set_exception(error)
         return future
 

@@ -86,7 +86,7 @@ from scipy.stats import qmc
 
 from sim import keypath
 from sim.design import override_strings, scale_unit
-from sim.executors import Backend, make_backend
+from sim.executors import Backend, interrupt_behind, make_backend
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png
 from sim.intervals import CONFIDENCE, wilson_interval
 from sim.limits import design_problem
@@ -544,11 +544,15 @@ class RunTask:
 
 
 def run_task(job: RobustnessJob, task: RunTask) -> dict:
-    """Run one model and return its small row; never raises: a failure becomes a 'failed' row.
+    """Run one model and return its small row; a failure becomes a 'failed' row.
 
     The row holds point, replicate, scenario (name), seed, status, error, elapsed_s; for the
     base, `pattern.<name>` (True, False or None) for each validation pattern and
     `pattern.all_patterns_jointly`; for every scenario, `outcome.<name>` for its outcomes.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C or SIGTERM, also when it reached the run wrapped in another
+            error (`sim.executors.interrupt_behind`); nothing else.
     """
     started = time.perf_counter()
     row: dict = {
@@ -570,6 +574,8 @@ def run_task(job: RobustnessJob, task: RunTask) -> dict:
         row.update({f"outcome.{written}": values[name] for written, name in zip(job.outcomes[task.scenario], names)})
         row.update(status="ok", error="")
     except Exception as error:  # noqa: BLE001 - recorded, the job goes on
+        if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
+            raise interrupt from None
         row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
     row["elapsed_s"] = round(time.perf_counter() - started, 4)
     return row

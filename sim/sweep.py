@@ -49,7 +49,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from sim.executors import Backend, make_backend, progress_bar
+from sim.executors import Backend, interrupt_behind, make_backend, progress_bar
 from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
@@ -159,7 +159,12 @@ def point_scenario(job: SweepJob, overrides: tuple[str, ...]) -> Scenario:
 
 
 def run_task(job: SweepJob, task: RunTask) -> dict:
-    """Run one design point's replicate; never raises: a failure becomes a 'failed' row."""
+    """Run one design point's replicate; a failure becomes a 'failed' row.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C or SIGTERM (`sim.cli.Terminated`), also when it reached the
+            run wrapped in another error (`sim.executors.interrupt_behind`); nothing else.
+    """
     started = time.perf_counter()
     row = {"point": task.point, "replicate": task.replicate, "seed": task.seed}
     try:
@@ -170,6 +175,8 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
             _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
         row.update(status="ok", error="")
     except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
+        if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
+            raise interrupt from None
         row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
     row["elapsed_s"] = round(time.perf_counter() - started, 4)
     return row

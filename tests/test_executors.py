@@ -21,7 +21,7 @@ from helpers import PROJECT, SCENARIOS
 
 from sim.api import simulate
 from sim.calibration import Calibration, calibrate
-from sim.executors import ExecutorError, InlineExecutor, make_backend, map_unordered
+from sim.executors import ExecutorError, InlineExecutor, interrupt_behind, make_backend, map_unordered
 from sim.patterns import validate
 from sim.scenario import load_scenario
 from sim.seeding import replicate_seeds, run_seed
@@ -328,3 +328,44 @@ def test_a_local_clusters_workers_drop_closed_connections_from_their_logs_only()
     assert done.stdout.strip() == "['ignored', 'ignored']"  # and they ignore Ctrl-C, as before
     assert done.stderr.count("KEPT-MARKER") == 2  # each worker's other error reaches the terminal
     assert "heartbeat" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_interrupt_behind_finds_an_interrupt_anywhere_in_the_chain_and_nothing_else():
+    interrupt = KeyboardInterrupt()
+    outer = SystemError("returned a result with an exception set")
+    outer.__cause__ = interrupt
+    assert interrupt_behind(interrupt) is interrupt
+    assert interrupt_behind(outer) is interrupt
+    middle = RuntimeError("while handling")
+    middle.__context__ = outer
+    assert interrupt_behind(middle) is interrupt  # through __context__ too
+    plain = ValueError("bad")
+    plain.__context__ = TypeError("earlier")
+    assert interrupt_behind(plain) is None
+    loop_a, loop_b = RuntimeError("a"), RuntimeError("b")
+    loop_a.__cause__, loop_b.__context__ = loop_b, loop_a  # a cycle ends, and says no interrupt
+    assert interrupt_behind(loop_a) is None
+
+
+def test_the_serial_executor_raises_a_wrapped_interrupt_instead_of_storing_it():
+    """Other errors go into the future (the map re-raises them where the caller reads results);
+    an interrupt stops the caller at once, however it arrived."""
+    interrupt = KeyboardInterrupt()
+
+    def wrapped():
+        error = SystemError("returned a result with an exception set")
+        error.__cause__ = interrupt
+        raise error
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        InlineExecutor().submit(wrapped)
+    assert raised.value is interrupt
+    future = InlineExecutor().submit(_boom_with_context)
+    assert isinstance(future.exception(), RuntimeError)
+
+
+def _boom_with_context():
+    try:
+        raise ValueError("first")
+    except ValueError:
+        raise RuntimeError("second") from None

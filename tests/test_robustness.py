@@ -254,6 +254,31 @@ def test_an_interrupted_job_resumes_to_the_same_table(small_plan, serial_run, tm
     pd.testing.assert_frame_equal(_table(serial_run), _table(directory), check_exact=True)
 
 
+def test_an_interrupt_wrapped_in_a_kernels_error_stops_the_job_and_is_no_failed_run(small_plan, tmp_path, monkeypatch):
+    """As for sweeps: Ctrl-C/SIGTERM whose handler ran inside a compiled kernel reaches the run as a
+    SystemError caused by the interrupt; the job stops ("interrupted"), no run recorded as failed."""
+    import sim.robustness
+
+    interrupt, calls = KeyboardInterrupt(), []
+    real = sim.robustness.run_model
+
+    def interrupted_in_the_fourth_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            error = SystemError("CPUDispatcher(...) returned a result with an exception set")
+            error.__cause__ = interrupt
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim.robustness, "run_model", interrupted_in_the_fourth_run)
+    directory = start_robustness(small_plan, tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt) as raised:
+        run_robustness(directory, small_plan)
+    assert raised.value is interrupt
+    manifest = json.loads((directory / MANIFEST).read_text())
+    assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 3
+
+
 def test_resume_refuses_a_changed_scenario_or_design(small_plan, serial_run):
     changed = plan_robustness(
         "baseline",

@@ -384,6 +384,65 @@ def test_an_interrupted_sweep_says_so_in_its_manifest(tmp_path):
     assert counts["done_before"] == 3 and manifest["status"] == "complete" and "interrupted_utc" not in manifest
 
 
+def _wrapped_interrupt(interrupt: KeyboardInterrupt) -> SystemError:
+    """What a signal's exception becomes when its handler runs inside a numba dispatcher's call."""
+    try:
+        try:
+            raise interrupt
+        except KeyboardInterrupt as cause:
+            message = "CPUDispatcher(<function _pair_ground>) returned a result with an exception set"
+            raise SystemError(message) from cause
+    except SystemError as error:
+        return error
+
+
+@pytest.mark.parametrize("kind", ["sigint", "sigterm"])
+def test_an_interrupt_wrapped_in_a_kernels_error_stops_the_sweep_and_is_no_failed_run(tmp_path, monkeypatch, kind):
+    """CI once saw a SIGTERM'd sweep finish with exit 0 and "1 of 24 runs failed": the handler ran
+    inside a compiled kernel's call and the interrupt came back as a SystemError, recorded as a
+    failure. The interrupt (Ctrl-C or SIGTERM's `Terminated`) must stop the sweep as it does
+    between runs: manifest "interrupted", the runs before it kept, none marked failed."""
+    import sim.sweep
+    from sim.cli import Terminated
+
+    interrupt = KeyboardInterrupt() if kind == "sigint" else Terminated()
+    real, calls = sim.sweep.run_model, []
+
+    def interrupted_in_the_third_run(config, seed, steps=None, replicate=0, on_step=None):
+        calls.append(seed)
+        if len(calls) == 3:
+            raise _wrapped_interrupt(interrupt)
+        return real(config, seed, steps, replicate)
+
+    monkeypatch.setattr(sim.sweep, "run_model", interrupted_in_the_third_run)
+    directory = start(tmp_path, "cut")
+    with pytest.raises(KeyboardInterrupt) as raised:
+        run_sweep(directory)
+    assert raised.value is interrupt
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 2
+    assert [row["status"] for row in read_journal(directory)] == ["ok", "ok"]
+    monkeypatch.setattr(sim.sweep, "run_model", real)
+    counts = run_sweep(directory)
+    assert counts["done_before"] == 2 and counts["failed"] == 0 and len(outcomes(directory)) == 8
+
+
+def test_the_cli_reports_a_wrapped_interrupt_as_the_interrupt_not_an_internal_error(monkeypatch, capsys):
+    """Exit 143/130 with the interrupt's one line, not exit 1 "internal error: SystemError"."""
+    from sim import cli
+
+    cases = [(cli.Terminated(), 143, "terminated (SIGTERM)"), (KeyboardInterrupt(), 130, "interrupted")]
+    for interrupt, status, said in cases:
+
+        def command(args, interrupt=interrupt):
+            raise _wrapped_interrupt(interrupt)
+
+        monkeypatch.setitem(cli.COMMANDS, "list", command)
+        assert cli.main(["list"]) == status
+        err = capsys.readouterr().err
+        assert err.startswith(said) and "internal error" not in err and "SystemError" not in err
+
+
 @pytest.mark.slow
 def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
     """SIGTERM (a scheduler's stop, `kill PID`): exit 143, manifest "interrupted", lock released, resumable."""
