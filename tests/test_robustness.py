@@ -429,10 +429,17 @@ def test_feature_scores_rank_the_deciding_assumption_first_and_are_reproducible(
 
 
 def test_find_boxes_handles_the_ema_workbench_3_api(monkeypatch):
-    """ema-workbench 3.x (Python >= 3.12) has no `threshold` argument and names quasi-p values `p_values`."""
+    """ema-workbench 3.x (Python >= 3.12) has no `threshold` argument and names quasi-p values `p_values`.
+
+    The installed library is either (2.x on Python 3.11, 3.x on newer): the 3.x face is put on
+    whichever it is, so the same boxes must come out of both faces on every Python.
+    """
+    import inspect
+
     import sim.robustness as robustness
 
     real = robustness._prim_library()
+    has_threshold = "threshold" in inspect.signature(real.Prim).parameters  # 2.x
 
     class Box3:
         def __init__(self, box):
@@ -441,12 +448,15 @@ def test_find_boxes_handles_the_ema_workbench_3_api(monkeypatch):
         def __getattr__(self, name):
             if name == "qp":
                 raise AttributeError(name)
-            return self._box.qp if name == "p_values" else getattr(self._box, name)
+            if name == "p_values":
+                return self._box.qp if has_threshold else self._box.p_values
+            return getattr(self._box, name)
 
     class Prim3:
         def __init__(self, x, y, peel_alpha=0.05, paste_alpha=0.05, mass_min=0.05, update_function="default"):
+            threshold = {"threshold": 1e-9} if has_threshold else {}
             self._prim = real.Prim(
-                x, y, threshold=1e-9, peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min
+                x, y, **threshold, peel_alpha=peel_alpha, paste_alpha=paste_alpha, mass_min=mass_min
             )
 
         def find_box(self):
