@@ -116,6 +116,7 @@ from sim.sweep import (
     SweepError,
     differences,
     journaled_map,
+    marked_if_interrupted,
     read_journal,
     scenario_for,
     summarise_differences,
@@ -795,24 +796,25 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
     n_failed = sum(r.get("status") != "ok" for r in done_rows)
     total = len(design) * plan.replicates * len(names)
     journal = Journal(directory)
-    try:
-        n_run, _, session = journaled_map(
-            backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
-            len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / MANIFEST,
+    with marked_if_interrupted(manifest, Path(directory) / MANIFEST):  # also after the last run
+        try:
+            n_run, _, session = journaled_map(
+                backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
+                len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / MANIFEST,
+            )
+        finally:
+            journal.close()
+            backend.close()
+        runs = _runs_frame(read_journal(directory), names)
+        atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))
+        final = {key: value for key, value in manifest.items() if key != "interrupted_utc"} | dict(
+            status="complete" if len(runs) == total else "incomplete",
+            finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
+            last_session=session,
         )
-    finally:
-        journal.close()
-        backend.close()
-    runs = _runs_frame(read_journal(directory), names)
-    atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))
-    manifest.pop("interrupted_utc", None)
-    manifest.update(
-        status="complete" if len(runs) == total else "incomplete",
-        finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-        n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
-        last_session=session,
-    )
-    _write_json(Path(directory) / MANIFEST, manifest)
+        _write_json(Path(directory) / MANIFEST, final)
+    manifest = final
     return {
         "runs": n_run,
         "total": total,

@@ -39,8 +39,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -719,6 +720,24 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
     return outcomes
 
 
+@contextmanager
+def marked_if_interrupted(manifest: dict, manifest_path: Path) -> Iterator[None]:
+    """Write status "interrupted" to `manifest_path` if Ctrl-C or SIGTERM stops the block.
+
+    For the work after a job's runs (closing the backend, writing outcomes.csv and the final
+    manifest): an interrupt there left the manifest saying "running" (seen with a Dask
+    LocalCluster, whose closing takes a while). `journaled_map` marks interrupts during the runs
+    itself; a manifest already marked is left as it is. Resuming finishes the job.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, BrokenExecutor):
+        if manifest.get("status") != "interrupted":
+            manifest.update(status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"))
+            _write_json(Path(manifest_path), manifest)
+        raise
+
+
 def journaled_map(
     backend,
     function,
@@ -810,7 +829,8 @@ def run_sweep(
 
     The directory is claimed for the call (`sim.results.claim_output_dir`; a no-op if the
     caller holds it). After Ctrl-C (or SIGTERM through `run.py`) the manifest says
-    "interrupted" before the interrupt goes on.
+    "interrupted" before the interrupt goes on, also when it comes after the last run (while
+    the backend closes or outcomes.csv is written; `marked_if_interrupted`).
 
     Raises:
         SweepError: not a sweep directory, or damaged.
@@ -845,27 +865,30 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
         if (int(r["point"]), int(r["replicate"])) not in done
     ]
     journal = Journal(directory)
-    try:
-        n_run, n_failed, session = journaled_map(
-            backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
-            len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / "manifest.json",
+    with marked_if_interrupted(manifest, Path(directory) / "manifest.json"):
+        try:
+            n_run, n_failed, session = journaled_map(
+                backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
+                len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / "manifest.json",
+            )
+        finally:
+            journal.close()
+            if close:
+                backend.close()
+        frame = finalize_outcomes(directory, design, parameters, outputs)
+        files = dict(manifest.get("files") or {})
+        files["outcomes.csv"] = file_record((Path(directory) / "outcomes.csv").read_bytes(), frame)
+        final = {
+            key: value for key, value in manifest.items() if key != "interrupted_utc"
+        } | dict(
+            files=files,
+            status="complete" if len(frame) == len(design) else "incomplete",
+            finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            last_session=session,
+            n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
         )
-    finally:
-        journal.close()
-        if close:
-            backend.close()
-    frame = finalize_outcomes(directory, design, parameters, outputs)
-    files = dict(manifest.get("files") or {})
-    files["outcomes.csv"] = file_record((Path(directory) / "outcomes.csv").read_bytes(), frame)
-    manifest.pop("interrupted_utc", None)
-    manifest.update(
-        files=files,
-        status="complete" if len(frame) == len(design) else "incomplete",
-        finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-        last_session=session,
-        n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
-    )
-    _write_json(Path(directory) / "manifest.json", manifest)
+        _write_json(Path(directory) / "manifest.json", final)
+    manifest = final
     return {
         "runs": n_run,
         "total": len(design),

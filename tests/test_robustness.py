@@ -279,6 +279,26 @@ def test_an_interrupt_wrapped_in_a_kernels_error_stops_the_job_and_is_no_failed_
     assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 3
 
 
+def test_an_interrupt_after_the_last_run_marks_the_job_interrupted(small_plan, tmp_path, monkeypatch):
+    """While the backend closes or runs.csv is written, Ctrl-C/SIGTERM leaves "interrupted", not "running"."""
+    import sim.robustness
+
+    real = sim.robustness._runs_frame
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.robustness, "_runs_frame", interrupted)
+    directory = start_robustness(small_plan, tmp_path / "late")
+    with pytest.raises(KeyboardInterrupt):
+        run_robustness(directory, small_plan)
+    assert json.loads((directory / MANIFEST).read_text())["status"] == "interrupted"
+    monkeypatch.setattr(sim.robustness, "_runs_frame", real)
+    counts = run_robustness(directory, small_plan)
+    assert counts["runs"] == 0 and counts["finished"] == 16
+    assert json.loads((directory / MANIFEST).read_text())["status"] == "complete"
+
+
 def test_resume_refuses_a_changed_scenario_or_design(small_plan, serial_run):
     changed = plan_robustness(
         "baseline",

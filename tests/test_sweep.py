@@ -443,6 +443,62 @@ def test_the_cli_reports_a_wrapped_interrupt_as_the_interrupt_not_an_internal_er
         assert err.startswith(said) and "internal error" not in err and "SystemError" not in err
 
 
+def test_an_interrupt_after_the_last_run_marks_the_manifest_interrupted(tmp_path, monkeypatch):
+    """Seen with --dask local (the cluster closes slowly): a signal after the last run, while the
+    backend closed or outcomes.csv was written, left the manifest saying "running"."""
+    import sim.sweep
+
+    real = sim.sweep.finalize_outcomes
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.sweep, "finalize_outcomes", interrupted)
+    directory = start(tmp_path, "late")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and "interrupted_utc" in manifest
+    assert len(read_journal(directory)) == 8  # every run kept
+    monkeypatch.setattr(sim.sweep, "finalize_outcomes", real)
+    counts = run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert counts["runs"] == 0 and counts["finished"] == 8
+    assert manifest["status"] == "complete" and "interrupted_utc" not in manifest
+
+
+def test_an_interrupt_python_swallowed_in_a_finalizer_still_stops_the_command(monkeypatch, capfd):
+    """A signal's handler that runs inside a garbage-collection callback (seen while a sweep drew
+    its plots) had its exception printed as "Exception ignored in" and the command went on to
+    exit 0. The CLI sends the signal again; the command stops with the usual status and line."""
+    import gc
+
+    from sim import cli
+
+    previous_hook = sys.unraisablehook
+    cases = [(cli.Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted")]
+    for kind, status, said in cases:
+        went_on = []
+
+        def command(args, kind=kind, went_on=went_on):
+            class Collected:
+                def __del__(self):
+                    raise kind  # as the signal's handler would, run inside a finalizer
+
+            Collected()
+            gc.collect()
+            for _ in range(200):  # the command's further work; the interrupt stops it here
+                time.sleep(0.001)
+            went_on.append(True)
+            return 0
+
+        monkeypatch.setitem(cli.COMMANDS, "list", command)
+        assert cli.main(["list"]) == status
+        err = capfd.readouterr().err
+        assert err.startswith(said) and "Exception ignored" not in err and not went_on
+        assert sys.unraisablehook is previous_hook  # restored after the command
+
+
 @pytest.mark.slow
 def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
     """SIGTERM (a scheduler's stop, `kill PID`): exit 143, manifest "interrupted", lock released, resumable."""
