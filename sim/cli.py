@@ -785,6 +785,7 @@ def cmd_sweep(args) -> int:
         if counts["finished"] and not args.no_analysis:
             from sim.analysis import analyze
 
+            args.analysing = directory  # for the message after an interruption: the runs are done
             analyze(directory)
     print(directory)
     if counts["failed"]:
@@ -954,7 +955,10 @@ def _internal(error: BaseException, args) -> int:
 def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
     """Say what an interrupt left behind, on one line; EXIT_TERMINATED for SIGTERM, else EXIT_INTERRUPTED."""
     what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
-    if args.command in ("sweep", "calibrate", "robustness"):
+    if getattr(args, "analysing", None) is not None:  # a sweep's runs all done, its analysis cut short
+        again = shlex.quote(str(args.analysing))
+        print(f"{what} during the analysis; every run is kept: redo it with run.py analyze {again}", file=sys.stderr)
+    elif args.command in ("sweep", "calibrate", "robustness"):
         where = getattr(args, "resume", None) or getattr(args, "out", None) or getattr(args, "claimed", None)
         from sim.results import RESUMABLE_MARKS  # a started sweep, robustness job, calibration
 

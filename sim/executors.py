@@ -323,6 +323,9 @@ class Backend:
         self.close()
 
 
+_DASK_LOGGERS = ("distributed", "tornado", "bokeh")  # the loggers of a Dask cluster and its event loop
+
+
 def _quiet_dask_teardown(unwinding: bool) -> None:
     """Raise this process's Dask and Tornado log levels for good: a closing cluster is done talking.
 
@@ -333,7 +336,11 @@ def _quiet_dask_teardown(unwinding: bool) -> None:
     (those are recorded, or not, by the caller). Called once per Dask backend, when it closes.
     """
     level = logging.CRITICAL if unwinding else logging.ERROR
-    for name in ("distributed", "tornado", "bokeh"):
+    # Dask's logging config gives some children levels of their own ("tornado.application: error",
+    # "distributed.client: warning"), which a parent's level does not override: after Ctrl-C a
+    # future cancelled here was logged by tornado.application with a 20-line traceback.
+    known = [name for name in logging.root.manager.loggerDict if name.split(".")[0] in _DASK_LOGGERS]
+    for name in {*_DASK_LOGGERS, *known}:
         logging.getLogger(name).setLevel(level)
     _drop_closed_connections()  # a connection the closing itself ends is not an error of the job
 

@@ -369,3 +369,38 @@ def _boom_with_context():
         raise ValueError("first")
     except ValueError:
         raise RuntimeError("second") from None
+
+
+@pytest.mark.slow
+def test_closing_a_local_cluster_after_ctrl_c_silences_every_dask_logger_even_those_with_own_levels():
+    """Dask's logging config sets `tornado.application: error` and `distributed.client: warning`
+    itself, which a parent's level does not override: after Ctrl-C on `--dask local` a cancelled
+    future was once logged by tornado.application with a 20-line traceback. After the close
+    (while the interrupt unwinds) no Dask or Tornado logger lets an error through; before it,
+    they did (so the check is not vacuous)."""
+    pytest.importorskip(
+        "distributed",
+        reason="Dask's distributed package is not installed (pip install 'dask[distributed]'): the teardown "
+        "of a LocalCluster (--dask local) is untested (skipped); other executors are tested",
+    )
+    script = (
+        "import logging, time\n"
+        "from sim.executors import make_backend\n"
+        "names = ['tornado.application', 'distributed.client', 'distributed']\n"
+        "backend = make_backend(2, 'local')\n"
+        "print('before', [logging.getLogger(n).isEnabledFor(logging.ERROR) for n in names])\n"
+        "future = backend.executor.submit(time.sleep, 60)\n"
+        "try:\n"
+        "    with backend:\n"
+        "        raise KeyboardInterrupt\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "print('after', [logging.getLogger(n).isEnabledFor(logging.ERROR) for n in names])\n"
+        "logging.getLogger('tornado.application').error('LEAKED-MARKER')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "before [True, True, True]"
+    assert lines[1] == "after [False, False, False]", done.stdout
+    assert "LEAKED-MARKER" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -499,6 +499,25 @@ def test_an_interrupt_python_swallowed_in_a_finalizer_still_stops_the_command(mo
         assert sys.unraisablehook is previous_hook  # restored after the command
 
 
+def test_an_interrupt_during_the_analysis_says_the_runs_are_done_and_how_to_redo_it(tmp_path, monkeypatch, capsys):
+    """The runs are complete (manifest "complete"); only the summaries and plots were cut short."""
+    import sim.analysis
+    from sim import cli
+
+    def interrupted(directory):
+        raise cli.Terminated
+
+    monkeypatch.setattr(sim.analysis, "analyze", interrupted)
+    out = tmp_path / "analysed"
+    args = ["sweep", str(SCENARIOS / "toy_two_towns.yaml"), "--seed", "11", "--out", str(out)]
+    for override in TOY_SWEEP:
+        args += ["--set", override]
+    assert cli.main(args) == 143
+    err = capsys.readouterr().err.strip()
+    assert err == f"terminated (SIGTERM) during the analysis; every run is kept: redo it with run.py analyze {out}"
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
 @pytest.mark.slow
 def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
     """SIGTERM (a scheduler's stop, `kill PID`): exit 143, manifest "interrupted", lock released, resumable."""
