@@ -19,9 +19,7 @@ import shlex
 import signal
 import sys
 import textwrap
-import threading
 import traceback
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +28,6 @@ from sim.paths import DEFAULT_SCENARIO
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
-REDELIVER_AFTER_S = 0.01  # an interrupt Python swallowed in a finalizer is sent again this much later
 
 
 class Terminated(KeyboardInterrupt):
@@ -51,38 +48,6 @@ def _terminate_on_sigterm():
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (main() called from a thread): leave signals alone
         return False
-
-
-def _redeliver_swallowed_interrupts() -> tuple[Callable, list[threading.Timer]]:
-    """Raise again an interrupt that Python swallowed.
-
-    Returns the previous `sys.unraisablehook` and the list of the re-deliveries it schedules
-    (to be put back and cancelled when the command ends).
-
-    A signal's handler can run inside a garbage-collection callback or a finalizer (a weakref
-    callback of matplotlib's or of `WeakKeyDictionary`, seen while a sweep drew its plots),
-    where Python prints its exception ("Exception ignored in: ...") and carries on: the command
-    ignored Ctrl-C or SIGTERM and finished with exit 0. The hook sends the same signal again
-    a moment later (`REDELIVER_AFTER_S`), so its handler runs outside the callback, and the
-    command stops as on any other interrupt (exit 130/143, one line); other unraisable errors
-    are printed as before.
-    """
-    previous, timers = sys.unraisablehook, []
-
-    def hook(unraisable):
-        error = unraisable.exc_value
-        if isinstance(error, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
-            number = signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT
-            if number == signal.SIGTERM or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-                # From another thread, a moment later: a signal sent from here would run its
-                # handler at once, inside this hook, and be swallowed again.
-                timers.append(threading.Timer(REDELIVER_AFTER_S, os.kill, (os.getpid(), number)))
-                timers[-1].start()
-                return
-        previous(unraisable)
-
-    sys.unraisablehook = hook
-    return previous, timers
 
 
 def _positive_float(text: str) -> float:
@@ -783,9 +748,9 @@ def cmd_sweep(args) -> int:
                 raise
         counts = run_sweep(directory, backend=backend)
         if counts["finished"] and not args.no_analysis:
+            args.analysing = directory  # for the message after an interruption (the import too): the runs are done
             from sim.analysis import analyze
 
-            args.analysing = directory  # for the message after an interruption: the runs are done
             analyze(directory)
     print(directory)
     if counts["failed"]:
@@ -984,9 +949,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
     previous_sigterm = _terminate_on_sigterm()
-    previous_unraisablehook, redeliveries = (
-        _redeliver_swallowed_interrupts() if previous_sigterm is not False else (None, [])
-    )
     try:
         return COMMANDS[args.command](args)
     except defined(BAD_INPUT_ERRORS) as error:  # evaluated when an exception arrives
@@ -1016,7 +978,3 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous_sigterm is not False:
             signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)
-        if previous_unraisablehook is not None:
-            sys.unraisablehook = previous_unraisablehook
-        for timer in redeliveries:  # an interrupt already handled is not sent again after the command
-            timer.cancel()

@@ -467,38 +467,6 @@ def test_an_interrupt_after_the_last_run_marks_the_manifest_interrupted(tmp_path
     assert manifest["status"] == "complete" and "interrupted_utc" not in manifest
 
 
-def test_an_interrupt_python_swallowed_in_a_finalizer_still_stops_the_command(monkeypatch, capfd):
-    """A signal's handler that runs inside a garbage-collection callback (seen while a sweep drew
-    its plots) had its exception printed as "Exception ignored in" and the command went on to
-    exit 0. The CLI sends the signal again; the command stops with the usual status and line."""
-    import gc
-
-    from sim import cli
-
-    previous_hook = sys.unraisablehook
-    cases = [(cli.Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted")]
-    for kind, status, said in cases:
-        went_on = []
-
-        def command(args, kind=kind, went_on=went_on):
-            class Collected:
-                def __del__(self):
-                    raise kind  # as the signal's handler would, run inside a finalizer
-
-            Collected()
-            gc.collect()
-            for _ in range(200):  # the command's further work; the interrupt stops it here
-                time.sleep(0.001)
-            went_on.append(True)
-            return 0
-
-        monkeypatch.setitem(cli.COMMANDS, "list", command)
-        assert cli.main(["list"]) == status
-        err = capfd.readouterr().err
-        assert err.startswith(said) and "Exception ignored" not in err and not went_on
-        assert sys.unraisablehook is previous_hook  # restored after the command
-
-
 def test_an_interrupt_during_the_analysis_says_the_runs_are_done_and_how_to_redo_it(tmp_path, monkeypatch, capsys):
     """The runs are complete (manifest "complete"); only the summaries and plots were cut short."""
     import sim.analysis
