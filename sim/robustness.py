@@ -807,14 +807,14 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
             backend.close()
         runs = _runs_frame(read_journal(directory), names)
         atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))
-        final = {key: value for key, value in manifest.items() if key != "interrupted_utc"} | dict(
+        manifest.pop("interrupted_utc", None)
+        manifest.update(
             status="complete" if len(runs) == total else "incomplete",
             finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
             last_session=session,
         )
-        _write_json(Path(directory) / MANIFEST, final)
-    manifest = final
+        _write_json(Path(directory) / MANIFEST, manifest)
     return {
         "runs": n_run,
         "total": total,

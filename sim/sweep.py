@@ -878,17 +878,15 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
         frame = finalize_outcomes(directory, design, parameters, outputs)
         files = dict(manifest.get("files") or {})
         files["outcomes.csv"] = file_record((Path(directory) / "outcomes.csv").read_bytes(), frame)
-        final = {
-            key: value for key, value in manifest.items() if key != "interrupted_utc"
-        } | dict(
+        manifest.pop("interrupted_utc", None)
+        manifest.update(
             files=files,
             status="complete" if len(frame) == len(design) else "incomplete",
             finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             last_session=session,
             n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
         )
-        _write_json(Path(directory) / "manifest.json", final)
-    manifest = final
+        _write_json(Path(directory) / "manifest.json", manifest)
     return {
         "runs": n_run,
         "total": len(design),
