@@ -178,16 +178,22 @@ def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
     "1 of 24 runs failed" and exit 0). Whoever catches `Exception` around a run asks this first
     and raises what it returns.
 
-    Follows `__cause__` and `__context__` (at most 16 links, each once).
+    Follows `__cause__` and `__context__` (`exception_chain`).
+    """
+    return next((link for link in exception_chain(error) if isinstance(link, KeyboardInterrupt)), None)
+
+
+def exception_chain(error: BaseException | None, limit: int = 16) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or during (`__cause__`, else `__context__`), and so on.
+
+    At most `limit` exceptions, each once: a chain can loop (an exception re-raised in its own
+    handler) and is untrusted here (it may come from a library's log record).
     """
     seen: set[int] = set()
-    link: BaseException | None = error
-    while link is not None and id(link) not in seen and len(seen) < 16:
-        if isinstance(link, KeyboardInterrupt):
-            return link
-        seen.add(id(link))
-        link = link.__cause__ or link.__context__
-    return None
+    while error is not None and id(error) not in seen and len(seen) < limit:
+        yield error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
 
 
 class InlineExecutor(Executor):
@@ -426,12 +432,8 @@ class DroppedCommFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """False for a record whose exception, or one it was raised from, is a closed connection."""
         error = record.exc_info[1] if record.exc_info else None
-        seen = 0
-        while error is not None and seen < 8:  # the exception and what caused it
-            if type(error).__name__ in ("CommClosedError", "StreamClosedError"):
-                return False
-            error, seen = error.__cause__ or error.__context__, seen + 1
-        return True
+        closed = ("CommClosedError", "StreamClosedError")
+        return not any(type(link).__name__ in closed for link in exception_chain(error))
 
 
 def dask_setup(worker=None) -> None:

@@ -21,7 +21,7 @@ from helpers import PROJECT, SCENARIOS
 
 from sim.api import simulate
 from sim.calibration import Calibration, calibrate
-from sim.executors import ExecutorError, InlineExecutor, interrupt_behind, make_backend, map_unordered
+from sim.executors import ExecutorError, InlineExecutor, exception_chain, interrupt_behind, make_backend, map_unordered
 from sim.patterns import validate
 from sim.scenario import load_scenario
 from sim.seeding import replicate_seeds, run_seed
@@ -345,6 +345,20 @@ def test_interrupt_behind_finds_an_interrupt_anywhere_in_the_chain_and_nothing_e
     loop_a, loop_b = RuntimeError("a"), RuntimeError("b")
     loop_a.__cause__, loop_b.__context__ = loop_b, loop_a  # a cycle ends, and says no interrupt
     assert interrupt_behind(loop_a) is None
+
+
+def test_an_exception_chain_lists_each_exception_once_in_order_and_stops_at_its_limit():
+    first, second, third = ValueError("1"), TypeError("2"), KeyError("3")
+    first.__cause__, second.__context__ = second, third
+    assert list(exception_chain(first)) == [first, second, third]
+    third.__context__ = first  # a cycle: each once
+    assert list(exception_chain(first)) == [first, second, third]
+    assert list(exception_chain(first, limit=2)) == [first, second]
+    assert list(exception_chain(None)) == []
+    long = [RuntimeError(str(k)) for k in range(40)]
+    for a, b in zip(long, long[1:]):
+        a.__cause__ = b
+    assert len(list(exception_chain(long[0]))) == 16  # the default limit
 
 
 def test_the_serial_executor_raises_a_wrapped_interrupt_instead_of_storing_it():
