@@ -362,14 +362,15 @@ def _warm_pool(pool, workers: int, toy: str, hold_s: float = 0.3, tries: int = 5
 def task_sweep(spec: dict) -> dict:
     """Run one sweep (run_sweep) in this fresh process; its wall time, the runs' own times, RSS.
 
-    With `bare_model_runs` > 0 the bare model (CorridorModel + steps, the sweep's base
+    With `bare_model_runs` > 0 the bare model (the runner's model + steps, the sweep's base
     scenario) is also timed that many times before the sweep: the model's own time per run,
     against which the sweep's per-run overhead is measured.
     """
     from sim.executors import make_backend
-    from sim.model import CorridorModel
     from sim.scenario import load_scenario
     from sim.sweep import run_sweep, start_sweep
+
+    model_class = _runner_model_class()
 
     try:
         import psutil
@@ -384,7 +385,7 @@ def task_sweep(spec: dict) -> dict:
         for _ in range(int(spec["bare_model_runs"]) + 1):  # the first is a warm-up
             gc.collect()
             c0, t0 = time.process_time(), time.perf_counter()
-            model = CorridorModel(base, seed=SEED)
+            model = model_class(base, seed=SEED)
             for _ in range(int(spec["steps"])):
                 model.step()
             bare.append(time.perf_counter() - t0)
@@ -471,17 +472,33 @@ def task_sweep(spec: dict) -> dict:
     )
 
 
-def _time_models(into: list[float]):
-    """Time every run's model (CorridorModel construction + its steps) as `sim.runner` runs it; returns an undo.
+def _runner_model_name() -> str:
+    """The name of the class `sim.runner.run_model` builds in that module: `Engine` (the model without
+    Mesa, since issue 13's start-up work), or `CorridorModel` in trees from before it."""
+    import sim.runner
 
-    `sim.runner.run_model` builds its model from the name `CorridorModel` in its module: a
-    function that builds the real one and times it and its `step` (an instance attribute, so
+    return "Engine" if hasattr(sim.runner, "Engine") else "CorridorModel"
+
+
+def _runner_model_class():
+    """The class `sim.runner.run_model` steps (`_runner_model_name`): the bare model of a sweep's runs."""
+    import sim.runner
+
+    return getattr(sim.runner, _runner_model_name())
+
+
+def _time_models(into: list[float]):
+    """Time every run's model (construction + its steps) as `sim.runner` runs it; returns an undo.
+
+    `sim.runner.run_model` builds its model from a name in its module (`_runner_model_name`):
+    a function that builds the real one and times it and its `step` (an instance attribute, so
     Mesa's own wrapping of `step` in subclasses is not doubled) is put there, one entry per
     model in `into`. The runs' numbers do not change (the same model, the same calls).
     """
     import sim.runner
 
-    real = sim.runner.CorridorModel
+    name = _runner_model_name()
+    real = getattr(sim.runner, name)
 
     def timed(*args, **kwargs):
         t0 = time.perf_counter()
@@ -497,25 +514,25 @@ def _time_models(into: list[float]):
         model.step = timed_step
         return model
 
-    sim.runner.CorridorModel = timed
+    setattr(sim.runner, name, timed)
 
     def restore():
-        sim.runner.CorridorModel = real
+        setattr(sim.runner, name, real)
 
     return restore
 
 
 def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float]:
-    """The bare model's time (CorridorModel + steps) summed over the sweep's own runs: (wall s, CPU s).
+    """The bare model's time (the runner's model + steps) summed over the sweep's own runs: (wall s, CPU s).
 
     Each finished run of `outcomes.csv` is rebuilt from the scenario, the sweep's other
     overrides and its point's parameter value, with its own seed, so the sweep's time minus
     this is what the sweep spends outside the model on exactly these runs (the design's points
     differ in cost: a higher salary buys more fighters).
     """
-    from sim.model import CorridorModel
     from sim.scenario import load_scenario
 
+    model_class = _runner_model_class()
     parameter = spec["parameter"]
     base = [o for o in spec["overrides"] if not o.startswith("sweep=")]
     wall = cpu = 0.0
@@ -525,7 +542,7 @@ def _bare_same_runs(spec: dict, directory: Path) -> tuple[float, float]:
         cfg = load_scenario(spec["scenario"], [*base, f"{parameter}={row[parameter]}"])
         gc.collect()
         c0, t0 = time.process_time(), time.perf_counter()
-        model = CorridorModel(cfg, seed=int(row["seed"]))
+        model = model_class(cfg, seed=int(row["seed"]))
         for _ in range(int(spec["steps"])):
             model.step()
         wall += time.perf_counter() - t0

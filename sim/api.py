@@ -16,13 +16,15 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from sim.executors import Backend, default_workers, make_backend
 from sim.runner import RunResult, run_replicates, stack_results
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
+
+if TYPE_CHECKING:
+    import pandas as pd  # only where tables are made: a run and the command line need no pandas
 
 
 @dataclass

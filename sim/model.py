@@ -1,18 +1,13 @@
 """CorridorModel: the Mesa face of one run.
 
-The model builds the world state (`sim.world.build_world`), owns the run's named random
-streams and the recorder (`sim.recording.Recorder`, read like Mesa's DataCollector), creates
-the Mesa agents (views onto the world state, for Mesa tools; the recruits' agents and Mesa's
-grid are built on first use, since no process reads them), and
-each step (one day) calls the processes of `sim.processes` in ODD order (docs/ODD.md §3):
-
-    recover wounded -> strategy (salary reviews) -> economy -> tribal politics -> recruitment -> deployment -> influence
-    -> tension, looting and clashes -> mediation -> spill-over between theatres -> insurgency
-    -> remembered losses -> record
-
-Randomness: every draw comes from one of the named streams (`self.streams`), each derived
-from the run's seed and the stream's name (`sim.seeding`), so the same scenario and seed
-give the same run bit for bit, and adding draws to one process does not shift the others.
+The run itself is `sim.engine.Engine`: the world state (`sim.world.build_world`), the run's
+named random streams, the recorder (`sim.recording.Recorder`, read like Mesa's
+DataCollector) and the day's processes in ODD order (docs/ODD.md §3). `CorridorModel` is
+that engine as a `mesa.Model`: Mesa counts its steps, and it has Mesa agents (views onto the
+world state, for Mesa tools; the recruits' agents and Mesa's grid are built on first use,
+since no process reads them). The explorer and Mesa's tools use it; `sim.runner.run_model`
+steps an `Engine` without Mesa. Both give the same numbers for the same scenario and seed:
+no process draws from Mesa's generators (`random`, `rng`).
 """
 
 from __future__ import annotations
@@ -23,56 +18,8 @@ import mesa
 from mesa.discrete_space import OrthogonalMooreGrid
 
 from sim.agents import AGENT_IDS, Militia, Recruit, TribalLeader
-from sim.processes import (
-    casualties,
-    conflict,
-    deployment,
-    economy,
-    influence,
-    insurgency,
-    mediation,
-    recruitment,
-    spillover,
-    strategy,
-    tribal_politics,
-)
-from sim.recording import Recorder
+from sim.engine import STREAMS, WORLD_VIEWS, Engine  # noqa: F401 - STREAMS and WORLD_VIEWS public here too
 from sim.schema import Scenario
-from sim.seeding import RandomStreams
-from sim.world import DailyTally, World, build_world
-
-STREAMS = ("setup", "recruitment", "deployment", "clashes", "looting", "mediation", "insurgency")
-
-# World-state fields the model shows as its own attributes (read-only views; arrays are shared).
-WORLD_VIEWS = (
-    "geo",
-    "faction_names",
-    "tribe_names",
-    "insurgent",
-    "is_militia",
-    "hostile",
-    "hostile_pairs",
-    "recruits",
-    "influence",
-    "share",
-    "control",
-    "site_control",
-    "initial_site_control",
-    "fighter_counts",
-    "tension",
-    "last_agreement",
-    "last_meeting",
-    "partition",
-    "casualty_memory",
-    "courting_paid",
-    "insurgent_cells",
-    "n_rival_contested",
-    "first_control_change",
-    "recent_clash_cells",
-    "events",
-    "today",
-    "n_factions",
-)
 
 
 def release_model(model: mesa.Model) -> None:
@@ -90,7 +37,7 @@ def release_model(model: mesa.Model) -> None:
     AGENT_IDS.pop(model, None)
 
 
-class CorridorModel(mesa.Model):
+class CorridorModel(Engine, mesa.Model):
     """Territorial influence among armed factions along a corridor of towns and crossings.
 
     Args:
@@ -110,19 +57,10 @@ class CorridorModel(mesa.Model):
 
     def __init__(self, config: Scenario, *, seed: int | None = None):
         seed = config.seed if seed is None else int(seed)
-        super().__init__(rng=seed)
-        self.config = config
-        self.rules = config.rules
-        self.run_seed = seed
-        self.streams = RandomStreams(seed, STREAMS)
-        self.world: World = build_world(config, self.streams["setup"])
-        self.spillover_state = spillover.setup(self.world)  # theatres: posting restricted, linked pairs (None without)
+        mesa.Model.__init__(self, rng=seed)  # Mesa counts `steps`; its generators are never drawn from
+        self._setup(config, seed)  # the engine: world, streams, initial placement, recorder (step 0)
         self._grid = None  # Mesa's grid, built on first use (`grid`): no process reads it
         self._build_agents()
-        deployment.step(self.world, self.rules, self.streams["deployment"], initial=True)
-        influence.step(self.world, self.rules, initial=True)
-        self.datacollector = Recorder(self, capacity=config.steps + 1)
-        self.datacollector.collect(self)
 
     def _build_agents(self) -> None:
         """The militias and tribal leaders now; the recruits' agents on first use (`recruit_agents`).
@@ -218,44 +156,5 @@ class CorridorModel(mesa.Model):
         return self.grid[(flat // self.world.geo.width, flat % self.world.geo.width)]
 
     def step(self) -> None:
-        """One day: the processes in ODD order, then the recorder records the day."""
-        w, rules, streams = self.world, self.rules, self.streams
-        w.day = self.steps
-        w.today = DailyTally(w.n_factions)
-        # Masks and counts of the recruits are remembered during the day (each process that
-        # changes the recruits says so), and forgotten after it, for code that writes by hand.
-        w.recruits.remember(True)
-        try:
-            casualties.recover_wounded(w)
-            strategy.step(w, rules)
-            economy.step(w, rules)
-            tribal_politics.step(w, rules)
-            recruitment.step(w, rules, streams["recruitment"])
-            deployment.step(w, rules, streams["deployment"])
-            influence.step(w, rules)
-            conflict.step(w, rules, streams["clashes"], streams["looting"])
-            mediation.step(w, rules, streams["mediation"])
-            spillover.step(w, rules, self.spillover_state)
-            insurgency.step(w, rules, streams["insurgency"])
-            casualties.remember_losses(w, rules)
-            self.datacollector.collect(self)
-        finally:
-            w.recruits.remember(False)
-
-    # --- queries used by recorders, tests and the explorer
-
-    def n_fighters(self, f: int) -> int:
-        """Fit fighters of faction f (insurgents: rounded insurgent cells)."""
-        return self.world.n_fighters(f)
-
-    def fighters_by_faction(self):
-        """(F,) fit fighters per faction."""
-        return self.world.fighters_by_faction()
-
-    def calm(self, a: int, b: int) -> float:
-        """Today's calm (0..1) between factions a and b from their latest agreement."""
-        return mediation.calm(self.world, self.rules, a, b)
-
-
-for _name in WORLD_VIEWS:
-    setattr(CorridorModel, _name, property(lambda self, _n=_name: getattr(self.world, _n), doc=f"World.{_name}"))
+        """One day (`Engine.day`); Mesa's wrapper has advanced `steps` first."""
+        self.day()

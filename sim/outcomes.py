@@ -23,11 +23,14 @@ from __future__ import annotations
 import dis
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.suggest import unknown
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where tables are read: the scenario layer reads outcome names only
 
 DEFAULT_WINDOW_DAYS = 30  # default window of the *_window_peak outcomes (targets.window_days)
 DEFAULT_QUIET_DAYS = 14  # default lull that separates two clash episodes (clash_episodes)
@@ -84,18 +87,26 @@ def _prefix_sum(ts, prefix: str) -> float:
 
 
 def _n_rows(ts) -> int:
+    import pandas as pd
+
     return len(ts) if isinstance(ts, pd.DataFrame) else len(ts["step"])
 
 
 def _last(values) -> float:
+    import pandas as pd
+
     return float(values.iloc[-1] if isinstance(values, pd.Series) else values[-1])
 
 
 def _first(values) -> float:
+    import pandas as pd
+
     return float(values.iloc[0] if isinstance(values, pd.Series) else values[0])
 
 
 def _mean_after_day0(values) -> float:
+    import pandas as pd
+
     # pandas' mean skips NaN; a recorded column has none, where numpy's mean is the same sum / count
     return float(values.iloc[1:].mean() if isinstance(values, pd.Series) else np.mean(values[1:]))
 
@@ -296,6 +307,8 @@ def _window_days(subject, default: int = DEFAULT_WINDOW_DAYS) -> int:
 
 
 def _event_number(frame: pd.DataFrame, column: str) -> pd.Series:
+    import pandas as pd
+
     if column not in frame:
         return pd.Series(0.0, index=frame.index)
     return pd.to_numeric(frame[column], errors="coerce").fillna(0).astype(float)
@@ -303,6 +316,8 @@ def _event_number(frame: pd.DataFrame, column: str) -> pd.Series:
 
 def _clashes(events) -> pd.DataFrame:
     """Clash events with their step, site, killed and wounded (both sides); in event order."""
+    import pandas as pd
+
     if events is None or len(events) == 0 or "event" not in events:
         return pd.DataFrame({"step": [], "site": [], "killed": [], "wounded": []})
     clashes = events[events["event"] == "clash"]
@@ -364,6 +379,8 @@ def clash_casualties_mean(ts, events, meta, subject=None):
 
 
 def _day0(ts, column: str) -> float:
+    import pandas as pd
+
     if column not in ts or len(ts) == 0:
         return float("nan")
     return float(pd.to_numeric(ts[column], errors="coerce").iloc[0])
@@ -376,6 +393,8 @@ def fighters_initial(ts, events, meta, subject):
 
 def kept_share(ts, events, meta, subject):
     """Fighters of the faction `subject` on the last step over those on step 0; NaN if none on step 0."""
+    import pandas as pd
+
     start = _day0(ts, f"fighters.{subject}")
     column = f"fighters.{subject}"
     if column not in ts or not start > 0:
@@ -393,6 +412,8 @@ def defection_share(ts, events, meta, subject):
 
 def _daily_intake(ts, militia: str) -> np.ndarray:
     """New members of `militia` on each of steps 1..last: civilians who joined plus defectors from any militia."""
+    import pandas as pd
+
     days = ts[ts["step"] >= 1] if "step" in ts else ts
     defectors = [c for c in days.columns if c.startswith("defections.") and c.endswith(f">{militia}")]
     columns = [f"joined.{militia}", *defectors]
@@ -423,6 +444,8 @@ def intake_min_half(ts, events, meta, subject):
 
 
 def _events_of(events, kind: str) -> pd.DataFrame:
+    import pandas as pd
+
     if events is None or len(events) == 0 or "event" not in events:
         return pd.DataFrame(columns=["step", "event"])
     return events[events["event"] == kind]
@@ -448,6 +471,8 @@ def clashes_at_edges_share(ts, events, meta, subject=None):
     crossing within one grid cell, or a contested grid cell or one within two grid cells of ground held by
     someone else.
     """
+    import pandas as pd
+
     clashes = _events_of(events, "clash")
     if clashes.empty:
         return float("nan")
@@ -460,6 +485,8 @@ NEAR_SITE_CELLS = 2.0  # a clash within this many grid cells (Euclidean) of a si
 
 def _clash_counts_near(events, meta) -> dict[str, int]:
     """Clashes at each named town, crossing and oil field (its `site` field, or within NEAR_SITE_CELLS grid cells)."""
+    import pandas as pd
+
     sites = _named_sites(meta)
     clashes = _events_of(events, "clash")
     if clashes.empty:
@@ -512,6 +539,8 @@ def clash_episodes(ts, events, meta, subject=None):
 
 
 def _pair_keys(frame: pd.DataFrame) -> np.ndarray:
+    import pandas as pd
+
     a = frame["side_a"].astype("string").fillna("") if "side_a" in frame else pd.Series("", index=frame.index)
     b = frame["side_b"].astype("string").fillna("") if "side_b" in frame else pd.Series("", index=frame.index)
     return (a.where(a <= b, b) + "~" + b.where(a <= b, a)).to_numpy()
@@ -524,6 +553,8 @@ def agreements_unbroken(ts, events, meta, subject=None):
     counts only if at least the horizon of the run followed it (otherwise the run ended before
     the calm could be judged). 0 without agreements.
     """
+    import pandas as pd
+
     horizon = _window_days(subject, default=DEFAULT_CALM_DAYS)
     meetings = _events_of(events, "meeting")
     if meetings.empty or "outcome" not in meetings:

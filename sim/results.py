@@ -66,7 +66,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 try:
     import fcntl  # POSIX record locks (OutputLock)
@@ -75,9 +74,12 @@ except ImportError:  # Windows: no claim of output directories (a warning says s
 
 from sim.scenario import PROJECT_DIR, scenario_to_dict
 from sim.schema import Scenario
+from sim.tables import CsvTable, events_csv, timeseries_csv
 from sim.yaml_source import dump_yaml
 
 if TYPE_CHECKING:  # reading results must not need the model code
+    import pandas as pd  # imported where a table is read: writing a run's files needs no pandas
+
     from sim.runner import RunResult
 
 RESULTS_DIR = PROJECT_DIR / "results"  # the checkout's results/, or ./results for an installed package
@@ -747,14 +749,20 @@ def build_manifest(
     }
 
 
-def file_record(data: bytes, frame: pd.DataFrame | None = None) -> dict:
+def file_record(data: bytes, frame: pd.DataFrame | CsvTable | None = None) -> dict:
     """What manifest.json records of one written file, to check it when it is read back.
 
-    Returns `{"sha256": ...}`, plus for a table written from `frame`: `rows` (data rows) and
-    `text_columns` (the columns that hold text; every other column holds numbers).
+    Returns `{"sha256": ...}`, plus for a table written from `frame` (a DataFrame, or a
+    `sim.tables.CsvTable`): `rows` (data rows) and `text_columns` (the columns that hold
+    text; every other column holds numbers).
     """
     record: dict = {"sha256": hashlib.sha256(data).hexdigest()}
-    if frame is not None:
+    if isinstance(frame, CsvTable):
+        record["rows"] = frame.rows
+        record["text_columns"] = list(frame.text_columns)
+    elif frame is not None:
+        import pandas as pd
+
         record["rows"] = len(frame)
         record["text_columns"] = [
             str(c) for c in frame.columns
@@ -774,14 +782,11 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
     atomic_write_text(directory / "scenario.yaml", text)
     files["scenario.yaml"] = file_record(text.encode("utf-8"))
 
-    from sim.geography import build_geography  # local: reading results needs neither
-    from sim.runner import stack_results
+    from sim.geography import build_geography  # local: reading results does not need it
 
-    for table in ("timeseries", "events"):
-        frame = stack_results(results, table)
-        data = frame.to_csv(index=False).encode("utf-8")
-        atomic_write_bytes(directory / f"{table}.csv", data)
-        files[f"{table}.csv"] = file_record(data, frame)
+    for name, table in (("timeseries.csv", timeseries_csv(results)), ("events.csv", events_csv(results))):
+        atomic_write_bytes(directory / name, table.data)
+        files[name] = file_record(table.data, table)
 
     geo = build_geography(config)
     clash = [np.column_stack([np.full(len(r.clash_cells), r.replicate), r.clash_cells]) for r in results]
@@ -1030,6 +1035,8 @@ def read_result_csv(
             N rows where the manifest says M, a non-numeric value in a numeric column (line),
             or a checksum that differs from the manifest's.
     """
+    import pandas as pd
+
     path = Path(path)
     text = read_text(path, allow_empty=allow_empty)
     if not text:
@@ -1256,6 +1263,8 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
         OutputError: one of the five data files (`FILES`) is missing.
         ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`).
     """
+    import pandas as pd
+
     directory = Path(directory)
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:

@@ -12,17 +12,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from sim.engine import Engine
 from sim.executors import Backend, make_backend, progress_bar
 from sim.geography import site_cell
 from sim.limits import check_memory
-from sim.model import CorridorModel
 from sim.recording import Recorder
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where tables are made: a run, and the command line, need no pandas
 
 SNAPSHOT_LABELS = ("start", "middle", "end")
 
@@ -89,6 +92,8 @@ def events_table(records: list[dict]) -> pd.DataFrame:
     A float column whose values are all whole numbers (or missing) becomes Int64: counts with
     gaps (a field only some events have) stay whole numbers in CSV.
     """
+    import pandas as pd
+
     events = pd.DataFrame(records)
     if events.empty:
         return pd.DataFrame(columns=["step", "event"])
@@ -116,7 +121,7 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
     started = time.perf_counter()
     steps = config.steps if steps is None else int(steps)
     check_memory(config, steps)  # the steps asked for may be more than the scenario's (validated)
-    model = CorridorModel(config, seed=seed)
+    model = Engine(config, seed=seed)  # the model without its Mesa face (`sim.model.CorridorModel`): same numbers
     snapshot_at = sorted({0, steps // 2, steps})
     influence, control = [], []
 
@@ -156,6 +161,8 @@ def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: 
 
 def stack_results(results: list[RunResult], table: str) -> pd.DataFrame:
     """One table ('timeseries' or 'events') of several runs, led by replicate and seed columns."""
+    import pandas as pd
+
     frames = [getattr(r, table).assign(replicate=r.replicate, seed=r.seed) for r in results]
     stacked = pd.concat(frames, ignore_index=True)
     return stacked[["replicate", "seed", *[c for c in stacked.columns if c not in ("replicate", "seed")]]]

@@ -29,6 +29,7 @@ import pytest
 from pydantic import BaseModel
 
 from sim import docs, processes
+from sim.engine import Engine
 from sim.model import CorridorModel
 from sim.scenario import load_scenario
 from sim.schema import Scenario
@@ -240,8 +241,9 @@ PROCESS_MODULES = {
 
 
 def _step_methods() -> list[str]:
-    """Process functions `CorridorModel.step` calls (`module.function`), in order."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(CorridorModel.step)))
+    """Process functions the day calls (`Engine.day`, which `CorridorModel.step` runs), `module.function`, in order."""
+    assert "self.day()" in inspect.getsource(CorridorModel.step)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(Engine.day)))
     calls = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -262,7 +264,7 @@ def test_step_processes_are_described_in_order(odd_text):
             f"no ODD §7 subsection for `{name}`"
         )
         positions.append(overview.index(f"`{name}`"))
-    assert positions == sorted(positions), "ODD §3 lists the processes in a different order from CorridorModel.step"
+    assert positions == sorted(positions), "ODD §3 lists the processes in a different order from Engine.day"
 
 
 def test_submodel_headings_name_existing_functions(odd_text):

@@ -66,23 +66,20 @@ def test_models_built_by_hand_and_dropped_are_collected(baseline):
     assert growth < ONE_MODEL_BYTES, f"memory grew by {growth / 1e6:.1f} MB over {N_MODELS - 5} models"
 
 
-def test_run_model_frees_its_model(baseline):
+def test_run_model_frees_its_model(baseline, monkeypatch):
+    import sim.runner
+    from sim.engine import Engine
+
     built = []
 
-    class Recorded(CorridorModel):
+    class Recorded(Engine):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             built.append(weakref.ref(self))
 
-    import sim.runner
-
-    original = sim.runner.CorridorModel
-    sim.runner.CorridorModel = Recorded
-    try:
-        for seed in range(10):
-            run_model(baseline, seed, steps=2)
-    finally:
-        sim.runner.CorridorModel = original
+    monkeypatch.setattr(sim.runner, "Engine", Recorded)
+    for seed in range(10):
+        run_model(baseline, seed, steps=2)
     assert len(built) == 10 and _collected(built) == 10
 
 

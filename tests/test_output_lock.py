@@ -173,16 +173,16 @@ def commands(tmp_path: Path, target: Path, started: Path, results: Path) -> dict
 def test_every_command_is_refused_while_another_process_holds_its_directory(
     tmp_path, started_sweep, results_dir, capsys, monkeypatch
 ):
-    import sim.model
+    import sim.engine
 
     built = []
-    real_init = sim.model.CorridorModel.__init__
+    real_setup = sim.engine.Engine._setup  # every model, with or without its Mesa face, is set up here
 
     def counting(self, *args, **kwargs):
         built.append(1)
-        real_init(self, *args, **kwargs)
+        real_setup(self, *args, **kwargs)
 
-    monkeypatch.setattr(sim.model.CorridorModel, "__init__", counting)
+    monkeypatch.setattr(sim.engine.Engine, "_setup", counting)
     target = tmp_path / "held"
     holders = [hold(target), hold(started_sweep), hold(results_dir)]
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import SCENARIOS, writing_commands
 
-import sim.model
+import sim.engine
 from sim.cli import main
 from sim.results import OutputError, probe_writable
 
@@ -33,13 +33,13 @@ UNWRITABLE = Path("/proc/faction-sim-probe/out")  # /proc takes no new files, no
 def built(monkeypatch):
     """Every model built during the test (there must be none)."""
     models = []
-    real_init = sim.model.CorridorModel.__init__
+    real_setup = sim.engine.Engine._setup  # every model, with or without its Mesa face, is set up here
 
     def counting(self, *args, **kwargs):
         models.append(1)
-        real_init(self, *args, **kwargs)
+        real_setup(self, *args, **kwargs)
 
-    monkeypatch.setattr(sim.model.CorridorModel, "__init__", counting)
+    monkeypatch.setattr(sim.engine.Engine, "_setup", counting)
     return models
 
 

@@ -305,23 +305,23 @@ def test_finished_runs_leave_no_model_behind():
     import weakref
 
     import sim.runner
-    from sim.model import CorridorModel
+    from sim.engine import Engine
 
     config = load_scenario(SCENARIOS / "toy_two_towns.yaml", ["steps=2"])
     built = []
-    original = sim.runner.CorridorModel
+    original = sim.runner.Engine
 
-    class Watched(CorridorModel):
+    class Watched(Engine):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             built.append(weakref.ref(self))
 
-    sim.runner.CorridorModel = Watched
+    sim.runner.Engine = Watched
     try:
         for seed in range(5):
             run_model(config, seed)
     finally:
-        sim.runner.CorridorModel = original
+        sim.runner.Engine = original
     gc.collect()
     assert len(built) == 5
     assert all(ref() is None for ref in built)

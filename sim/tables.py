@@ -1,0 +1,133 @@
+"""A run's two tables as CSV text, written straight from what the runs recorded (no pandas).
+
+`timeseries.csv` and `events.csv` of a results directory (`sim.results.write_run_files`) are
+these bytes. They were written with pandas' `DataFrame.to_csv`; importing pandas took about
+a third of a second of a one-year `run.py run` (issue 13, target 2), so the text is made here
+with the same rules, and a run's command does not import pandas at all:
+
+- columns: `replicate`, `seed`, then the run's own: the timeseries' `step` and figures in
+  the recorder's order (`sim.recording.Recorder.columns`); the events' fields in order of
+  first appearance over all runs' events (the model's begin `step`, `event`);
+- whole numbers as integers, other numbers as the shortest text that reads back as the same
+  float64 (Python's and numpy's `repr`, as pandas writes them), NaN and missing fields empty;
+- an events field whose numbers are all whole (counts, with gaps where an event lacks
+  them) is written as integers, as `sim.runner.events_table` makes such columns Int64;
+- text quoted only where the CSV needs it (Python's `csv` module, pandas' own writer);
+  a field holding any text (or True/False) is a text column, as `text_columns` reports.
+
+Tests (tests/test_tables.py) hold the timeseries to pandas' bytes, and both tables to the
+values `sim.runner.stack_results` gives, read back through `sim.results.load_run`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.runner import RunResult
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """One table as CSV: its UTF-8 bytes, data rows and the names of its text columns."""
+
+    data: bytes
+    rows: int
+    text_columns: list[str]
+
+
+def _number_text(values: np.ndarray) -> list[str]:
+    """(n,) int or float array -> its cells: integers as such, floats by repr, NaN empty."""
+    if values.dtype.kind in "iu":
+        return values.astype(str).tolist()
+    cells = values.astype(str)  # numpy's shortest round-trip text, as pandas writes float64
+    cells[np.isnan(values)] = ""
+    return cells.tolist()
+
+
+def _write(header: Sequence[str], columns: list[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")  # pandas' to_csv: QUOTE_MINIMAL, '"', "\n" on POSIX
+    writer.writerow(header)
+    writer.writerows(zip(*columns))
+    return buffer.getvalue().encode("utf-8")
+
+
+def timeseries_csv(results: Sequence[RunResult]) -> CsvTable:
+    """`timeseries.csv` of runs of one scenario: one row per run and step, `replicate`, `seed`, `step`, figures.
+
+    Raises:
+        ValueError: no runs, or runs that recorded different columns (not one scenario).
+    """
+    if not results:
+        raise ValueError("no runs to write")
+    names = list(results[0].recorded.columns)
+    columns: list[list[str]] = [[] for _ in range(3 + len(names))]
+    text: set[str] = set()
+    for result in results:
+        recorded = result.recorded
+        if list(recorded.columns) != names:
+            raise ValueError("runs of different scenarios: their timeseries have different columns")
+        arrays = recorded.arrays(names)
+        n = len(arrays["step"])
+        columns[0] += [str(int(result.replicate))] * n
+        columns[1] += [str(int(result.seed))] * n
+        columns[2] += _number_text(arrays["step"])
+        for k, name in enumerate(names, start=3):
+            values = arrays[name]
+            if values.dtype == object:  # control labels
+                columns[k] += ["" if v is None else str(v) for v in values.tolist()]
+                text.add(name)
+            else:
+                columns[k] += _number_text(values)
+    header = ["replicate", "seed", "step", *names]
+    return CsvTable(_write(header, columns), len(columns[0]), [c for c in header if c in text])
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _field_text(values: list) -> tuple[list[str], bool]:
+    """One events field over every event (None where an event lacks it) -> (cells, is text)."""
+    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if present and all(_is_number(v) for v in present):
+        whole = all(float(v).is_integer() and abs(v) <= 2**53 for v in present)  # exact as int64 and float64
+        if whole:
+            return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v)) for v in values], False
+        cells = _number_text(np.array([np.nan if v is None else float(v) for v in values], dtype=float))
+        return cells, False
+    return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values], bool(present)
+
+
+def events_csv(results: Sequence[RunResult]) -> CsvTable:
+    """`events.csv` of runs: one row per event, `replicate`, `seed`, then `step`, `event` and the fields.
+
+    A run without events adds no rows; with no events at all the file is the header
+    `replicate,seed,step,event`. Text columns: the fields with any text (names, outcomes,
+    True/False), and `event`.
+    """
+    fields: dict[str, None] = {}
+    rows: list[tuple[int, int, dict]] = []
+    for result in results:
+        if not result.event_records:  # an empty table still has these columns (`sim.runner.events_table`)
+            fields.update(dict.fromkeys(("step", "event")))
+        for record in result.event_records:
+            fields.update(dict.fromkeys(record))
+            rows.append((int(result.replicate), int(result.seed), record))
+    header = ["replicate", "seed", *fields]
+    columns = [[str(r) for r, _, _ in rows], [str(s) for _, s, _ in rows]]
+    text = []
+    for name in fields:
+        cells, is_text = _field_text([record.get(name) for _, _, record in rows])
+        columns.append(cells)
+        if is_text or name == "event":
+            text.append(name)
+    return CsvTable(_write(header, columns), len(rows), text)
