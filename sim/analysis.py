@@ -32,7 +32,10 @@ with the scenario, design, points and replicates; PNGs are written atomically.
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
+import tempfile
 import textwrap
 import warnings
 from collections.abc import Sequence
@@ -749,20 +752,39 @@ def analyze(directory: str | Path) -> list[Path]:
     """Summaries, sensitivity tables and plots of the sweep in `directory`; returns the paths.
 
     Writes `summary.csv`, then `sobol.csv` (Sobol designs) or `screening.csv` (others), then
-    the figures into `directory/plots/` (see the module notes). Raises `OutputError` when a
-    file is missing or unreadable.
+    the figures into `directory/plots/` (see the module notes). Everything is written first
+    into a hidden staging directory inside `directory` and moved into place at the end, each
+    file with one rename: an analysis cut short (Ctrl-C, an error in a plot) leaves the
+    directory's earlier summaries and plots as they were, not some new files beside old ones.
+    Raises `OutputError` when a file is missing or unreadable.
     """
     directory = Path(directory)
     manifest, design, outcomes = _read_inputs(directory)
-    design_name = manifest["design"]
-    if isinstance(design_name, dict):  # tolerate a manifest that stores the whole sweep spec
-        design_name = design_name.get("design", "grid")
-    parameters, outputs = list(manifest["parameters"]), list(manifest["outputs"])
-    for column in [*parameters, *outputs, "status"]:
+    for column in [*manifest["parameters"], *manifest["outputs"], "status"]:
         if column not in outcomes.columns:
             if len(outcomes):
                 raise OutputError(f"{directory / 'outcomes.csv'}: missing column '{column}'")
             outcomes[column] = pd.Series(dtype=float)
+    staging = Path(tempfile.mkdtemp(prefix=".analysis-", dir=directory))
+    try:
+        staged = _write_analysis(staging, manifest, design, outcomes)
+        written = []
+        for path in staged:  # renames within one file system: each file appears whole
+            final = directory / path.relative_to(staging)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+            written.append(final)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_analysis(directory: Path, manifest: dict, design: pd.DataFrame, outcomes: pd.DataFrame) -> list[Path]:
+    """Write `analyze`'s files into `directory` (its staging directory); returns their paths, in order."""
+    design_name = manifest["design"]
+    if isinstance(design_name, dict):  # tolerate a manifest that stores the whole sweep spec
+        design_name = design_name.get("design", "grid")
+    parameters, outputs = list(manifest["parameters"]), list(manifest["outputs"])
     written: list[Path] = []
 
     summary = summarize(outcomes, parameters, outputs)

@@ -241,6 +241,33 @@ def test_analyze_one_parameter_grid(tmp_path):
     no_temporaries(directory)
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, RuntimeError])
+def test_an_analysis_cut_short_leaves_the_earlier_one_as_it_was(tmp_path, monkeypatch, interrupt):
+    """Ctrl-C (or an error) while the plots are drawn: the summaries already made are not put
+    beside the old plots; the directory holds the previous analysis whole, and no staging files."""
+    import sim.analysis
+
+    s = Sweep(parameters={P_MAX: {"low": 0.001, "high": 0.01}}, design="grid", samples=5, replicates=4, outputs=OUTS)
+    directory = write_sweep(tmp_path / "sweep", s, toy_outputs)
+    before = {p.relative_to(directory).as_posix(): p.read_bytes() for p in analyze(directory)}
+    (directory / "summary.csv").write_text("an earlier analysis's summary\n")  # tells old from new
+    before["summary.csv"] = (directory / "summary.csv").read_bytes()
+
+    def cut_short(*args, **kwargs):
+        raise interrupt()
+
+    monkeypatch.setattr(sim.analysis, "plot_outcomes_vs", cut_short)
+    with pytest.raises(interrupt):
+        analyze(directory)
+    after = {p.relative_to(directory).as_posix(): p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+    assert {name: after[name] for name in before} == before
+    no_temporaries(directory)
+    monkeypatch.undo()
+    analyze(directory)  # and a whole analysis replaces it
+    assert (directory / "summary.csv").read_bytes() != before["summary.csv"]
+    no_temporaries(directory)
+
+
 def test_analyze_two_parameter_grid(tmp_path):
     s = Sweep(
         parameters={P_MAX: {"low": 0.001, "high": 0.01, "log": True}, SALARY: [100, 200, 400]},
