@@ -39,15 +39,38 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate_on_sigterm():
-    """Raise `Terminated` on SIGTERM; return the previous handler (False off the main thread)."""
+    """Raise `Terminated` on SIGTERM; return the previous handler (False off the main thread).
+
+    Each interrupt is noted (`sim.interrupts.note`), so one Python swallows in a finalizer is
+    raised again at the next safe point.
+    """
+    from sim import interrupts
 
     def handler(signum, frame):
-        raise Terminated
+        raise interrupts.note(Terminated())
 
     try:
         return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (main() called from a thread): leave signals alone
         return False
+
+
+def _note_ctrl_c():
+    """Note each Ctrl-C (`sim.interrupts.note`) as it is raised; returns the handler to put back, or None.
+
+    Only where SIGINT has Python's own handler (an embedding program's or a test's is left alone).
+    """
+    from sim import interrupts
+
+    def handler(signum, frame):
+        raise interrupts.note(KeyboardInterrupt())
+
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        pass
+    return None
 
 
 def _positive_float(text: str) -> float:
@@ -948,9 +971,18 @@ def main(argv: list[str] | None = None) -> int:
         arguments make argparse exit with status 2 (SystemExit).
     """
     args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
-    previous_sigterm = _terminate_on_sigterm()
+    from sim import interrupts
+
+    previous_sigterm, previous_sigint = _terminate_on_sigterm(), _note_ctrl_c()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = interrupts.quiet_unraisable(previous_hook)
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        if (swallowed := interrupts.pending()) is not None:  # after the last safe point: the work is done
+            what = "terminated (SIGTERM)" if isinstance(swallowed, Terminated) else "interrupted"
+            print(f"{what} as the command ended; its output is complete", file=sys.stderr)
+            return EXIT_TERMINATED if isinstance(swallowed, Terminated) else EXIT_INTERRUPTED
+        return status
     except defined(BAD_INPUT_ERRORS) as error:  # evaluated when an exception arrives
         print(error if isinstance(error, defined([SCENARIO_ERROR])) else f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -976,5 +1008,9 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted(interrupt, args)
         return _internal(error, args)
     finally:
+        interrupts.forget()
+        sys.unraisablehook = previous_hook
         if previous_sigterm is not False:
             signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)
+        if previous_sigint is not None:
+            signal.signal(signal.SIGINT, previous_sigint)

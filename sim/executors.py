@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
+from sim.interrupts import raise_pending
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -263,6 +265,7 @@ def map_unordered(
                 result = future.result()
                 if bar is not None:
                     bar.update()
+                raise_pending()  # a Ctrl-C Python swallowed in a finalizer meanwhile (sim.interrupts)
                 yield index, result
     finally:
         for future in pending:

@@ -35,6 +35,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from sim.interrupts import raise_pending
 from sim.results import atomic_write_bytes
 
 __all__ = [
@@ -460,11 +461,14 @@ def save_png(fig: Figure, path: Path, dpi: float = DPI) -> Path:
 
     Raises:
         OSError: the file cannot be written (nothing is left at `path`, the figure is kept).
+        KeyboardInterrupt: the command line's Ctrl-C or SIGTERM that Python swallowed in a
+            finalizer while the figure was drawn (`sim.interrupts`), after the file is written.
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     atomic_write_bytes(path, buffer.getvalue())
     fig.clear()
+    raise_pending()  # a Ctrl-C Python swallowed in a finalizer while drawing (sim.interrupts)
     return path
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from sim.engine import Engine
 from sim.executors import Backend, make_backend, progress_bar
 from sim.geography import site_cell
+from sim.interrupts import raise_pending
 from sim.limits import check_memory
 from sim.recording import Recorder
 from sim.schema import Scenario
@@ -216,7 +217,12 @@ def run_replicates(
         # One local run: run it here and show its steps instead of a bar of one.
         n_steps = config.steps if steps is None else steps
         with progress_bar(n_steps, config.name, unit="step") as bar:
-            result = run_model(configs[0] if configs else config, seeds[0], steps, 0, on_step=bar.update)
+
+            def on_step() -> None:
+                bar.update()
+                raise_pending()  # a Ctrl-C Python swallowed in a finalizer meanwhile (sim.interrupts)
+
+            result = run_model(configs[0] if configs else config, seeds[0], steps, 0, on_step=on_step)
         if on_result:
             on_result(result)
         return [result]

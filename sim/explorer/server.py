@@ -151,7 +151,10 @@ def serve(
 
             webbrowser.open(url)
         return process.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # how the explorer is stopped: handled, not pending (sim.interrupts)
+        from sim import interrupts
+
+        interrupts.forget()
         return 0
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
