@@ -139,6 +139,12 @@ class Engine:
     def close(self) -> None:
         """Nothing to release (a Mesa model releases Mesa's per-model state); safe to call twice."""
 
+    def __enter__(self):  # `with Engine(...) as engine:`, as with a CorridorModel (whose close() does release)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # --- queries used by recorders, tests and the explorer
 
     def n_fighters(self, f: int) -> int:

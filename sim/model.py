@@ -145,12 +145,6 @@ class CorridorModel(Engine, mesa.Model):
         """
         release_model(self)
 
-    def __enter__(self) -> CorridorModel:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def cell_at_flat(self, flat: int):
         """The Mesa grid cell of a flat cell index (row * width + col)."""
         return self.grid[(flat // self.world.geo.width, flat % self.world.geo.width)]

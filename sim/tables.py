@@ -11,12 +11,18 @@ with the same rules, and a run's command does not import pandas at all:
 - whole numbers as integers, other numbers as the shortest text that reads back as the same
   float64 (Python's and numpy's `repr`, as pandas writes them), NaN and missing fields empty;
 - an events field whose numbers are all whole (counts, with gaps where an event lacks
-  them) is written as integers, as `sim.runner.events_table` makes such columns Int64;
+  them) is written as integers, as `sim.runner.events_table` makes such columns Int64,
+  over all runs at once;
 - text quoted only where the CSV needs it (Python's `csv` module, pandas' own writer);
   a field holding any text (or True/False) is a text column, as `text_columns` reports.
 
-Tests (tests/test_tables.py) hold the timeseries to pandas' bytes, and both tables to the
-values `sim.runner.stack_results` gives, read back through `sim.results.load_run`.
+Where this differs from the pandas files (on purpose; the values read back are the same):
+pandas judged each run's events apart and then joined them, so a count field that one run
+lacked altogether (a short or quiet run) became floats, written `1.0`; here it is `1`. And
+`step` of a run set where some run had no events was listed among the text columns; here it
+is a number. Tests (tests/test_tables.py) hold the timeseries and real runs' events to
+pandas' bytes, those two cases to the rules above, and both tables to the values
+`sim.runner.stack_results` gives, read back through `sim.results.read_result_csv`.
 """
 
 from __future__ import annotations
@@ -99,7 +105,8 @@ def _field_text(values: list) -> tuple[list[str], bool]:
     """One events field over every event (None where an event lacks it) -> (cells, is text)."""
     present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     if present and all(_is_number(v) for v in present):
-        whole = all(float(v).is_integer() and abs(v) <= 2**53 for v in present)  # exact as int64 and float64
+        integers = all(isinstance(v, (int, np.integer)) for v in present)  # any size, written exactly
+        whole = integers or all(float(v).is_integer() and abs(v) <= 2**53 for v in present)  # exact both ways
         if whole:
             return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v)) for v in values], False
         cells = _number_text(np.array([np.nan if v is None else float(v) for v in values], dtype=float))

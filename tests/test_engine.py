@@ -76,6 +76,12 @@ def test_the_engine_counts_its_days_and_records_the_initial_state_as_step_zero(b
     engine.close()
     engine.close()  # safe twice; what it recorded stays readable
     assert len(engine.datacollector.get_model_vars_dataframe()) == 4
+    with Engine(baseline, seed=2) as again:  # a context manager, as CorridorModel is
+        again.step()
+    assert again.steps == 1
+    with CorridorModel(baseline, seed=2) as model:
+        model.step()
+    assert model.steps == 1
 
 
 def test_a_run_and_a_one_run_command_import_neither_mesa_nor_pandas(tmp_path):

@@ -111,6 +111,30 @@ def test_any_events_read_back_as_the_table_pandas_makes(per_run):
         assert read[column].dtype.kind in "iuf", column
 
 
+def test_where_the_files_differ_from_pandas_counts_stay_whole_and_step_stays_a_number():
+    """On purpose: pandas judged each run's events apart, so a count one run lacked altogether became
+    floats ("3.0"), and `step` of a set with an event-less run was called text. The values are the same."""
+    runs = [
+        SimpleNamespace(replicate=0, seed=1, event_records=[{"step": 1, "event": "defection", "count": 3}]),
+        SimpleNamespace(replicate=1, seed=2, event_records=[{"step": 2, "event": "meeting", "p": 0.5}]),
+        SimpleNamespace(replicate=2, seed=3, event_records=[]),
+    ]
+    for run in runs:
+        run.events = events_table(run.event_records)
+    made = stack_results(runs, "events")
+    assert "3.0" in made.to_csv(index=False)  # what pandas wrote
+    table = events_csv(runs)
+    assert table.data.decode().splitlines() == [
+        "replicate,seed,step,event,count,p",
+        "0,1,1,defection,3,",
+        "1,2,2,meeting,,0.5",
+    ]
+    assert table.text_columns == ["event"]
+    records = [{"step": 0, "event": "x", "n": 2**53 + 1}, {"step": 1, "event": "x"}]
+    big = [SimpleNamespace(replicate=0, seed=1, event_records=records)]
+    assert b",9007199254740993\n" in events_csv(big).data  # an integer of any size, exactly
+
+
 def test_whole_numbers_in_an_events_field_are_written_as_integers_even_with_gaps():
     records = [
         {"step": 1, "event": "clash", "killed_a": 2.0},
