@@ -3,7 +3,9 @@
 
 import sys
 
-from sim.cli import main
+from sim.cli import exit_on_late_signal, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    exit_on_late_signal(status)  # the output is complete: a signal while Python shuts down keeps the status
+    sys.exit(status)

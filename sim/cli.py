@@ -73,6 +73,32 @@ def _note_ctrl_c():
     return None
 
 
+def exit_on_late_signal(status: int) -> None:
+    """After the command has returned `status`: Ctrl-C or SIGTERM while Python shuts down exits at once with it.
+
+    Shutting down (atexit callbacks, a Dask cluster's, the modules' finalizers) takes up to a
+    second after the last line is printed; a signal there killed the process silently with the
+    signal's status, as if the complete output were not. Worker processes are stopped by then
+    (and die with their driver in any case). `run.py` calls this; `main` alone (tests, other
+    programs) leaves signals as they were. Ignored signals stay ignored.
+    """
+
+    def handler(signum, frame):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+                pass
+        os._exit(status)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            if signal.getsignal(number) is not signal.SIG_IGN:
+                signal.signal(number, handler)
+        except ValueError:  # not the main thread
+            return
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -787,23 +787,26 @@ def run_robustness(
 
 def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) -> dict:
     manifest = check_resume(directory, plan)
-    design = read_design(directory, manifest)
-    backend = backend if backend is not None else make_backend(workers, dask)
-    done_rows = read_journal(directory, repair=True)
-    done = {(int(r["point"]), int(r["replicate"]), r["scenario"]) for r in done_rows}
-    names = plan.names
-    tasks = [t for t in plan.tasks(design) if (t.point, t.replicate, names[t.scenario]) not in done]
-    n_failed = sum(r.get("status") != "ok" for r in done_rows)
-    total = len(design) * plan.replicates * len(names)
-    journal = Journal(directory)
-    with marked_if_interrupted(manifest, Path(directory) / MANIFEST):  # also after the last run
+    # Marked "interrupted" from here on (also after the last run): starting the workers takes seconds.
+    with marked_if_interrupted(manifest, Path(directory) / MANIFEST):
+        design = read_design(directory, manifest)  # a damaged design is refused before workers start
+        backend = backend if backend is not None else make_backend(workers, dask)
         try:
-            n_run, _, session = journaled_map(
-                backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
-                len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / MANIFEST,
-            )
+            done_rows = read_journal(directory, repair=True)
+            done = {(int(r["point"]), int(r["replicate"]), r["scenario"]) for r in done_rows}
+            names = plan.names
+            tasks = [t for t in plan.tasks(design) if (t.point, t.replicate, names[t.scenario]) not in done]
+            n_failed = sum(r.get("status") != "ok" for r in done_rows)
+            total = len(design) * plan.replicates * len(names)
+            journal = Journal(directory)
+            try:
+                n_run, _, session = journaled_map(
+                    backend, partial(run_task, plan.job()), tasks, journal, total, f"robustness {plan.scenario.name}",
+                    len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / MANIFEST,
+                )  # fmt: skip
+            finally:
+                journal.close()
         finally:
-            journal.close()
             backend.close()
         runs = _runs_frame(read_journal(directory), names)
         atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))

@@ -849,30 +849,35 @@ def run_sweep(
 
 def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
     manifest, config, design = load_sweep(directory)
-    backend = backend if backend is not None else make_backend(workers, dask)
-    parameters, outputs = manifest["parameters"], manifest["outputs"]
-    done_rows = read_journal(directory, repair=True)
-    done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
-    n_failed = sum(r.get("status") != "ok" for r in done_rows)
-    timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
-    job = SweepJob(run_base(config), outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir)
-    from sim.design import override_strings
-
-    declared = config.sweep.parameters  # values go back to their declared types
-    tasks = [
-        RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(override_strings(r, declared)))
-        for r in design.to_dict("records")
-        if (int(r["point"]), int(r["replicate"])) not in done
-    ]
-    journal = Journal(directory)
+    # Marked "interrupted" from here on: starting the workers takes seconds (a signal then left "running").
     with marked_if_interrupted(manifest, Path(directory) / "manifest.json"):
+        backend = backend if backend is not None else make_backend(workers, dask)
         try:
-            n_run, n_failed, session = journaled_map(
-                backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
-                len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / "manifest.json",
+            parameters, outputs = manifest["parameters"], manifest["outputs"]
+            done_rows = read_journal(directory, repair=True)
+            done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
+            n_failed = sum(r.get("status") != "ok" for r in done_rows)
+            timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
+            job = SweepJob(
+                run_base(config), outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir
             )
+            from sim.design import override_strings
+
+            declared = config.sweep.parameters  # values go back to their declared types
+            tasks = [
+                RunTask(int(r["point"]), int(r["replicate"]), int(r["seed"]), tuple(override_strings(r, declared)))
+                for r in design.to_dict("records")
+                if (int(r["point"]), int(r["replicate"])) not in done
+            ]
+            journal = Journal(directory)
+            try:
+                n_run, n_failed, session = journaled_map(
+                    backend, partial(run_task, job), tasks, journal, len(design), f"sweep {config.name}",
+                    len(done), n_failed, on_row, manifest=manifest, manifest_path=Path(directory) / "manifest.json",
+                )  # fmt: skip
+            finally:
+                journal.close()
         finally:
-            journal.close()
             if close:
                 backend.close()
         frame = finalize_outcomes(directory, design, parameters, outputs)

@@ -182,3 +182,21 @@ print(status, before == after, interrupts.pending())
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "True", "None"]
     assert "a finalizer's own error" in done.stderr  # reported as Python reports it
+
+
+def test_a_signal_while_python_shuts_down_after_the_command_keeps_its_status(tmp_path):
+    """Seen by a fresh-user check: in the second after run.py printed its result, Python shutting
+    down, a SIGTERM killed the process silently (status -15) though the output was complete."""
+    out = tmp_path / "run"
+    script = f"""
+import atexit, os, signal, sys, time
+sys.argv = ["run.py", "run", {TOY!r}, "--steps", "3", "--no-plots", "--out", {str(out)!r}]
+atexit.register(lambda: time.sleep(30))  # a slow shutdown: the window, stretched
+atexit.register(lambda: os.kill(os.getpid(), signal.SIGTERM))  # runs first (last registered)
+import runpy
+runpy.run_path("run.py", run_name="__main__")
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.strip() == str(out) and done.stderr == ""
+    assert (out / "manifest.json").is_file()

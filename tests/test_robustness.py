@@ -299,6 +299,23 @@ def test_an_interrupt_after_the_last_run_marks_the_job_interrupted(small_plan, t
     assert json.loads((directory / MANIFEST).read_text())["status"] == "complete"
 
 
+def test_an_interrupt_while_the_workers_start_marks_the_job_interrupted(small_plan, tmp_path, monkeypatch):
+    """A signal in the seconds a process pool takes to start left the manifest "running"."""
+    import sim.robustness
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.robustness, "make_backend", interrupted)
+    directory = start_robustness(small_plan, tmp_path / "early")
+    with pytest.raises(KeyboardInterrupt):
+        run_robustness(directory, small_plan)
+    assert json.loads((directory / MANIFEST).read_text())["status"] == "interrupted"
+    monkeypatch.undo()
+    counts = run_robustness(directory, small_plan)
+    assert counts["finished"] == 16 and json.loads((directory / MANIFEST).read_text())["status"] == "complete"
+
+
 def test_resume_refuses_a_changed_scenario_or_design(small_plan, serial_run):
     changed = plan_robustness(
         "baseline",

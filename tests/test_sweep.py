@@ -467,6 +467,38 @@ def test_an_interrupt_after_the_last_run_marks_the_manifest_interrupted(tmp_path
     assert manifest["status"] == "complete" and "interrupted_utc" not in manifest
 
 
+@pytest.mark.parametrize("where", ["make_backend", "SweepJob"])
+def test_an_interrupt_while_the_workers_start_marks_the_manifest_interrupted(tmp_path, monkeypatch, where):
+    """Seen by a fresh-user check: a signal in the seconds a process pool takes to start, before any
+    run, left the manifest "running"; the workers started are stopped too."""
+    import sim.sweep
+
+    closed = []
+    real_make = sim.sweep.make_backend
+
+    def make_then_watch(*args, **kwargs):
+        backend = real_make(*args, **kwargs)
+        real_close = backend.close
+        backend.close = lambda: (closed.append(1), real_close())
+        return backend
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.sweep, "make_backend", interrupted if where == "make_backend" else make_then_watch)
+    if where == "SweepJob":
+        monkeypatch.setattr(sim.sweep, "SweepJob", interrupted)
+    directory = start(tmp_path, "early")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and "interrupted_utc" in manifest
+    assert closed == ([1] if where == "SweepJob" else [])
+    monkeypatch.undo()
+    counts = run_sweep(directory)
+    assert counts["finished"] == 8 and json.loads((directory / "manifest.json").read_text())["status"] == "complete"
+
+
 def test_an_interrupt_during_the_analysis_says_the_runs_are_done_and_how_to_redo_it(tmp_path, monkeypatch, capsys):
     """The runs are complete (manifest "complete"); only the summaries and plots were cut short."""
     import sim.analysis
