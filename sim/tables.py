@@ -101,17 +101,22 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
+def _missing(value) -> bool:
+    """An events field an event lacks (None) or holds as NaN: an empty cell."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _field_text(values: list) -> tuple[list[str], bool]:
     """One events field over every event (None where an event lacks it) -> (cells, is text)."""
-    present = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    present = [v for v in values if not _missing(v)]
     if present and all(_is_number(v) for v in present):
         integers = all(isinstance(v, (int, np.integer)) for v in present)  # any size, written exactly
         whole = integers or all(float(v).is_integer() and abs(v) <= 2**53 for v in present)  # exact both ways
         if whole:
-            return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(int(v)) for v in values], False
+            return ["" if _missing(v) else str(int(v)) for v in values], False
         cells = _number_text(np.array([np.nan if v is None else float(v) for v in values], dtype=float))
         return cells, False
-    return ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values], bool(present)
+    return ["" if _missing(v) else str(v) for v in values], bool(present)
 
 
 def events_csv(results: Sequence[RunResult]) -> CsvTable:
