@@ -200,3 +200,40 @@ runpy.run_path("run.py", run_name="__main__")
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert done.stdout.strip() == str(out) and done.stderr == ""
     assert (out / "manifest.json").is_file()
+
+
+def test_run_py_does_what_pythons_exit_does_and_skips_the_teardown(tmp_path):
+    """`sim.cli.finish`: threads that are not daemons finish first, then the atexit callbacks run
+    (in Python's order), buffered output is flushed and the command's status kept; the modules
+    are not torn down (an object freed only then is never finalized: LLVM's teardown skipped)."""
+    out, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    script = f"""
+import atexit, pathlib, sys, threading, time
+marks = pathlib.Path({str(marks)!r})
+sys.argv = ["run.py", "run", {TOY!r}, "--steps", "3", "--no-plots", "--out", {str(out)!r}]
+def late():
+    time.sleep(1.0)
+    (marks / "thread").write_text("done")
+threading.Thread(target=late).start()
+atexit.register(lambda: (marks / "atexit").write_text(str(sum(not t.daemon for t in threading.enumerate()))))
+class Probe:
+    def __del__(self):
+        (marks / "teardown").write_text("ran")
+sys.modules["probe_freed_at_teardown"] = Probe()
+sys.stdout.write("buffered ")  # a pipe: block-buffered, written only when flushed
+import runpy
+runpy.run_path("run.py", run_name="__main__")
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.split() == ["buffered", str(out)] and done.stderr == ""
+    assert (marks / "thread").read_text() == "done"  # joined before the atexit callbacks ...
+    assert (marks / "atexit").read_text() == "1"  # ... which saw no thread but the main one left
+    assert not (marks / "teardown").exists()
+    assert (out / "manifest.json").is_file()
+
+    failed = subprocess.run(
+        [sys.executable, "run.py", "run", str(tmp_path / "missing.yaml")], cwd=PROJECT, capture_output=True, text=True
+    )
+    assert failed.returncode == 2 and failed.stdout == "" and len(failed.stderr.splitlines()) == 1
