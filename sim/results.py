@@ -127,6 +127,18 @@ class ResultFileError(OutputError):
 # --------------------------------------------------------------------------- writing
 
 
+def name_the_file(error: BaseException, path: Path, temporary: str | None = None) -> None:
+    """Give an OSError raised while `path` was written that file's name, where it names none or `temporary`.
+
+    A full disk raises ENOSPC from `write`, `flush` or `fsync`, which know only a file
+    descriptor: without this the command line could say "cannot write: No space left on
+    device" and not which file; the hidden temporary file written in its place means nothing
+    to a reader. Other errors are left as they are.
+    """
+    if isinstance(error, OSError) and error.filename2 is None and error.filename in (None, temporary):
+        error.filename = str(path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` whole or not at all: a temporary file beside it, synced, then renamed.
 
@@ -144,8 +156,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        name_the_file(error, path, tmp)
         raise
 
 
@@ -184,6 +197,9 @@ def atomic_create_bytes(path: Path, data: bytes) -> None:
             if path.exists() or path.is_symlink():
                 raise OutputError(exists) from None
             os.replace(tmp, path)
+    except OSError as error:
+        name_the_file(error, path, tmp)
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
 
@@ -599,8 +615,12 @@ def write_staged(final: Path, fill: Callable[[Path], None]) -> Path:
     try:
         fill(staged.path)
         return staged.commit()
-    except BaseException:
+    except BaseException as error:
         staged.discard()
+        if isinstance(error, OSError) and isinstance(error.filename, str):  # say the file as it would have been
+            inside = Path(error.filename)
+            if inside.is_relative_to(staged.path):
+                error.filename = str(Path(final) / inside.relative_to(staged.path))
         raise
 
 
@@ -812,8 +832,9 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
         np.savez_compressed(tmp, **arrays)
         files["maps.npz"] = file_record(Path(tmp).read_bytes())
         os.replace(tmp, buffer_path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        name_the_file(error, buffer_path, tmp)
         raise
     # The manifest goes last: its presence marks a complete set of files.
     manifest = {**manifest, "files": files}

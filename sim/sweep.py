@@ -66,6 +66,7 @@ from sim.results import (
     git_commit,
     journal_line,
     manifest_files,
+    name_the_file,
     read_jsonl,
     read_manifest,
     read_result_csv,
@@ -323,8 +324,12 @@ class Journal:
 
     def append(self, row: dict) -> None:
         """Append one run's row as a JSON line, written through to the operating system at once."""
-        self.handle.write(journal_line(row))
-        self.handle.flush()
+        try:
+            self.handle.write(journal_line(row))
+            self.handle.flush()
+        except OSError as error:  # a full disk: say which file (the runs journalled before it are kept)
+            name_the_file(error, Path(self.handle.name))
+            raise
         self._written.set()
 
     def _sync_while_open(self) -> None:
@@ -342,6 +347,9 @@ class Journal:
         self._syncer.join()
         try:
             os.fsync(self.handle.fileno())
+        except OSError as error:
+            name_the_file(error, Path(self.handle.name))
+            raise
         finally:
             self.handle.close()
 

@@ -458,3 +458,53 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_not_as_an_internal_err
     )  # fmt: skip
     os.close(writer)
     assert done.returncode == 141 and "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, capsys):
+    """A full disk raises ENOSPC from write/flush/fsync, which know no file name: the message
+    said "cannot write No space left on device". It names the result file (not its hidden
+    temporary one): the atomic writers', maps.npz's and a sweep journal's."""
+    import errno
+
+    import numpy as np
+
+    from sim import cli
+    from sim.sweep import JOURNAL, Journal
+
+    real_fsync = os.fsync
+
+    def no_room():
+        return OSError(errno.ENOSPC, "No space left on device")  # no file name, as the kernel's
+
+    def full_at(prefix):
+        def fsync(fd):
+            if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(prefix):
+                raise no_room()
+            real_fsync(fd)
+
+        return fsync
+
+    def refused(written):
+        out = tmp_path / written
+        assert cli.main(["run", "toy_two_towns", "--steps", "3", "--no-plots", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: cannot write {out / written}: No space left on device\n"  # where it was to be
+        assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+    for written in ("events.csv", "manifest.json"):
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "fsync", full_at(f".{written}."))  # the temporary file beside it
+            refused(written)
+    with monkeypatch.context() as patch:
+        def savez_compressed(file, **arrays):
+            raise OSError(errno.ENOSPC, "No space left on device", file)  # the temporary file's name
+
+        patch.setattr(np, "savez_compressed", savez_compressed)
+        refused("maps.npz")
+
+    journal = Journal(tmp_path, sync_interval_s=60)
+    with monkeypatch.context() as patch:
+        patch.setattr(journal.handle, "flush", lambda: (_ for _ in ()).throw(no_room()), raising=False)
+        with pytest.raises(OSError) as raised:
+            journal.append({"run": 0})
+    assert raised.value.filename == str(tmp_path / JOURNAL)
