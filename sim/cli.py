@@ -1014,7 +1014,14 @@ def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
         else:
             again = shlex.quote(str(where)) if where else "DIR"
             print(f"{what}; finished runs are kept: continue with --resume {again}", file=sys.stderr)
-    else:
+    elif args.command == "plot":  # each figure is replaced whole, one after the other
+        again = shlex.quote(str(args.results_dir))
+        print(f"{what}; figures drawn before it are new, the others as they were: run.py plot {again}", file=sys.stderr)
+    elif args.command == "explore":  # once it serves, the explorer handles Ctrl-C itself (and returns 0)
+        print(f"{what} before the explorer started", file=sys.stderr)
+    elif args.command in ("validate", "list", "params"):  # they write nothing
+        print(what, file=sys.stderr)
+    else:  # every other command writes its directory staged: whole or not at all
         print(f"{what}; no results were written", file=sys.stderr)
     return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED
 

@@ -508,3 +508,25 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, ca
         with pytest.raises(OSError) as raised:
             journal.append({"run": 0})
     assert raised.value.filename == str(tmp_path / JOURNAL)
+
+
+def test_an_interrupt_says_what_each_command_left(tmp_path, monkeypatch, capsys):
+    """'interrupted; no results were written' was said by every command: by `plot`, which had
+    replaced some figures, by `explore` before its server started, by `list`, which writes nothing."""
+    from sim import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    said = {}
+    commands = (["run", "toy"], ["plot", str(tmp_path / "a run")], ["explore"], ["list"], ["validate", "toy"])
+    for argv in commands:
+        monkeypatch.setitem(cli.COMMANDS, argv[0], interrupted)
+        assert cli.main(argv) == 130
+        said[argv[0]] = capsys.readouterr().err
+    assert said["run"] == "interrupted; no results were written\n"
+    assert said["plot"] == (
+        f"interrupted; figures drawn before it are new, the others as they were: run.py plot '{tmp_path / 'a run'}'\n"
+    )
+    assert said["explore"] == "interrupted before the explorer started\n"
+    assert said["list"] == said["validate"] == "interrupted\n"
