@@ -452,6 +452,62 @@ def dask_setup(worker=None) -> None:
     _drop_closed_connections()
 
 
+def _start_local_cluster(cluster_class, **options):
+    """`cluster_class(**options)` (a LocalCluster), started on a helper thread; a Ctrl-C or SIGTERM meanwhile closes it.
+
+    Interrupted in the main thread, a LocalCluster's constructor leaves its start running in
+    Dask's event loop and no object to close: at exit Dask's `close_clusters` then met workers
+    half-started and printed a 30-line AssertionError after the command's one line. Here the
+    interrupt stops the wait, not the start: the start is let finish (at most `START_LIMIT_S`),
+    the cluster closed, and the interrupt raised again. (The wait is on an Event: before Python
+    3.13 a signal handler's exception inside `Thread.join` can mark a running thread stopped.)
+    """
+    box: dict = {}
+    done = threading.Event()
+
+    def start() -> None:
+        try:
+            box["cluster"] = cluster_class(**options)
+        except BaseException as error:  # raised below, in the caller's thread
+            box["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=start, name="dask-local-cluster", daemon=True).start()
+    try:
+        while not done.wait(0.1):  # a wait with a timeout lets a signal's handler run in between
+            pass
+    except BaseException:
+        _quiet_dask_teardown(unwinding=True)
+        _finish_and_close(done, box)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["cluster"]
+
+
+START_LIMIT_S = 60.0  # an interrupted LocalCluster start is waited for this long, then closed
+
+
+def _finish_and_close(done: threading.Event, box: dict) -> None:
+    """Wait (up to START_LIMIT_S) for an interrupted start, then close the cluster; a second interrupt gives up."""
+    try:
+        done.wait(START_LIMIT_S)
+    except BaseException:  # a second Ctrl-C: stop waiting; multiprocessing still ends the workers at exit
+        return
+    if "cluster" in box:
+        _close_quietly(box["cluster"])
+
+
+def _close_quietly(cluster) -> None:
+    """Close a LocalCluster while an exception unwinds: what fails in closing is not the command's error."""
+    _quiet_dask_teardown(unwinding=True)
+    try:
+        cluster.close()
+    except Exception:  # noqa: BLE001, S110 - the command's own exception is the one to report
+        pass
+
+
 def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries: int) -> Backend:
     try:
         from distributed import Client, LocalCluster
@@ -459,7 +515,8 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
         raise ExecutorError("Dask is not installed: pip install 'dask[distributed]'") from error
     cluster = None
     if address == "local":
-        cluster = LocalCluster(
+        cluster = _start_local_cluster(
+            LocalCluster,
             n_workers=workers,
             threads_per_worker=1,  # one model per process: the models are CPU-bound Python
             processes=True,
@@ -467,7 +524,11 @@ def _dask_backend(address: str, workers: int, connect_timeout_s: float, retries:
             silence_logs=logging.ERROR,  # no shutdown chatter in batch logs
             preload=[__name__],  # dask_setup in each worker process (preload_nanny would run here)
         )
-        client = Client(cluster)
+        try:
+            client = Client(cluster)
+        except BaseException:
+            _close_quietly(cluster)
+            raise
     else:
         client = _connect(Client, address, connect_timeout_s)
         if not client.scheduler_info().get("workers"):
