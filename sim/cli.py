@@ -85,12 +85,7 @@ def exit_on_late_signal(status: int) -> None:
     """
 
     def handler(signum, frame):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
-                pass
-        os._exit(status)
+        _exit_flushed(status)
 
     for number in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -124,6 +119,11 @@ def finish(status: int) -> NoReturn:
         sys.exit(status)
     shutdown()
     run_exit_callbacks()  # prints a failing callback's traceback itself, as Python's exit does
+    _exit_flushed(status)
+
+
+def _exit_flushed(status: int) -> NoReturn:
+    """Flush stdout and stderr, then end the process at once with `status` (`os._exit`)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
