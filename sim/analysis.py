@@ -51,7 +51,7 @@ from scipy import stats
 
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png
 from sim.outcomes import KINDS, outcome_label, outcome_words, parse
-from sim.results import OutputError, ResultFileError, atomic_write_text, read_manifest
+from sim.results import OutputError, ResultFileError, atomic_write_text, name_the_final_file, read_manifest
 from sim.schema import parameter_label, schema_field
 
 __all__ = [
@@ -775,6 +775,9 @@ def analyze(directory: str | Path) -> list[Path]:
             os.replace(path, final)
             written.append(final)
         return written
+    except OSError as error:  # a full disk: the file as it was to be, not in the staging directory
+        name_the_final_file(error, staging, directory)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -122,13 +122,35 @@ def finish(status: int) -> NoReturn:
     _exit_flushed(status)
 
 
+EXIT_STDOUT_LOST = 120  # what Python's own exit returns when stdout cannot be flushed
+
+
 def _exit_flushed(status: int) -> NoReturn:
-    """Flush stdout and stderr, then end the process at once with `status` (`os._exit`)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
-            pass
+    """Flush stdout and stderr, then end the process at once with `status` (`os._exit`).
+
+    Output still buffered that cannot be written is not lost in silence: a full disk or
+    quota says so on one line and exits EXIT_BAD_INPUT, a reader gone away exits
+    EXIT_BROKEN_PIPE, another error EXIT_STDOUT_LOST (Python's own 120), unless the command
+    has already failed with a status of its own.
+    """
+    try:
+        sys.stdout.flush()
+    except ValueError:  # stdout closed by the program: nothing buffered to lose
+        pass
+    except OSError as error:
+        if error.errno == errno.EPIPE:
+            lost = EXIT_BROKEN_PIPE  # quietly, as a command killed by SIGPIPE
+        else:
+            lost = EXIT_BAD_INPUT if error.errno in _NO_ROOM else EXIT_STDOUT_LOST
+            try:
+                print(f"error: cannot write stdout: {error.strerror or error}", file=sys.stderr)
+            except (OSError, ValueError):
+                pass
+        status = status or lost
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):  # nothing more can be said
+        pass
     os._exit(status)
 
 
@@ -1064,8 +1086,8 @@ def main(argv: list[str] | None = None) -> int:
         if error.errno not in _NO_ROOM:
             return _internal(error, args)
         # The machine, not the code: say where and why on one line (staged files are already gone).
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: cannot write {where}{error.strerror or error}", file=sys.stderr)
+        where = f" {error.filename}" if error.filename else ""  # none: stdout, or a descriptor only
+        print(f"error: cannot write{where}: {error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:  # noqa: BLE001 - the last line of defence: say what, exit 1
         from sim.executors import interrupt_behind

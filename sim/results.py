@@ -139,6 +139,18 @@ def name_the_file(error: BaseException, path: Path, temporary: str | None = None
         error.filename = str(path)
 
 
+def name_the_final_file(error: BaseException, staging: Path, final: Path) -> None:
+    """Where an OSError names a file inside the hidden `staging` directory, name it as it would be in `final`.
+
+    The staging directory is removed as the error unwinds; the reader needs the place the
+    file was to have (`final/plots/x.png`), not `final/.staging-x/plots/x.png`.
+    """
+    if isinstance(error, OSError) and isinstance(error.filename, str):
+        inside = Path(error.filename)
+        if inside.is_relative_to(staging):
+            error.filename = str(Path(final) / inside.relative_to(staging))
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` whole or not at all: a temporary file beside it, synced, then renamed.
 
@@ -617,10 +629,7 @@ def write_staged(final: Path, fill: Callable[[Path], None]) -> Path:
         return staged.commit()
     except BaseException as error:
         staged.discard()
-        if isinstance(error, OSError) and isinstance(error.filename, str):  # say the file as it would have been
-            inside = Path(error.filename)
-            if inside.is_relative_to(staged.path):
-                error.filename = str(Path(final) / inside.relative_to(staged.path))
+        name_the_final_file(error, staged.path, final)
         raise
 
 

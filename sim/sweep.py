@@ -346,12 +346,13 @@ class Journal:
         self._closing.set()
         self._syncer.join()
         try:
-            os.fsync(self.handle.fileno())
+            try:
+                os.fsync(self.handle.fileno())
+            finally:
+                self.handle.close()  # writes what a failed append left buffered: may fail again
         except OSError as error:
             name_the_file(error, Path(self.handle.name))
             raise
-        finally:
-            self.handle.close()
 
 
 def _manifest(

@@ -349,3 +349,24 @@ def test_analyze_refuses_an_incomplete_directory(tmp_path):
     (tmp_path / "design.csv").write_text("point\n0\n")
     with pytest.raises(OutputError, match="outcomes.csv"):
         analyze(tmp_path)
+
+
+def test_a_full_disk_during_an_analysis_names_the_file_as_it_was_to_be(tmp_path, monkeypatch):
+    """ENOSPC while a figure is written named the hidden staging directory's copy
+    (sweep/.analysis-x/plots/y.png), which is gone by the time the message is read."""
+    import errno
+
+    import sim.analysis
+
+    s = Sweep(parameters={P_MAX: {"low": 0.001, "high": 0.01}}, design="grid", samples=5, replicates=4, outputs=OUTS)
+    directory = write_sweep(tmp_path / "sweep", s, toy_outputs)
+
+    def full(ctx, summary, ok, parameter, outputs, path):  # the kernel names the file it could not write
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(sim.analysis, "plot_outcomes_vs", full)
+    with pytest.raises(OSError) as raised:
+        analyze(directory)
+    named = Path(raised.value.filename)
+    assert named.parent == directory / "plots" and named.suffix == ".png", named
+    no_temporaries(directory)

@@ -463,7 +463,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly_not_as_an_internal_err
 def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, capsys):
     """A full disk raises ENOSPC from write/flush/fsync, which know no file name: the message
     said "cannot write No space left on device". It names the result file (not its hidden
-    temporary one): the atomic writers', maps.npz's and a sweep journal's."""
+    temporary one): the atomic writers', maps.npz's and a sweep journal's (also as it closes)."""
     import errno
 
     import numpy as np
@@ -502,12 +502,30 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, ca
         patch.setattr(np, "savez_compressed", savez_compressed)
         refused("maps.npz")
 
+    class FullFile:  # a journal on a full disk: each flush, and the close that flushes again, fail
+        def __init__(self, handle):
+            self.handle, self.name = handle, handle.name
+
+        def write(self, data):
+            return len(data)  # buffered
+
+        def flush(self):
+            raise no_room()
+
+        def fileno(self):
+            return self.handle.fileno()
+
+        def close(self):
+            self.handle.close()
+            raise no_room()
+
     journal = Journal(tmp_path, sync_interval_s=60)
-    with monkeypatch.context() as patch:
-        patch.setattr(journal.handle, "flush", lambda: (_ for _ in ()).throw(no_room()), raising=False)
-        with pytest.raises(OSError) as raised:
-            journal.append({"run": 0})
-    assert raised.value.filename == str(tmp_path / JOURNAL)
+    journal.handle = FullFile(journal.handle)
+    with pytest.raises(OSError) as appended:
+        journal.append({"run": 0})
+    with pytest.raises(OSError) as closed:  # as the error unwinds, `close` meets the same full disk
+        journal.close()
+    assert appended.value.filename == closed.value.filename == str(tmp_path / JOURNAL)
 
 
 def test_an_interrupt_says_what_each_command_left(tmp_path, monkeypatch, capsys):

@@ -237,3 +237,21 @@ runpy.run_path("run.py", run_name="__main__")
         [sys.executable, "run.py", "run", str(tmp_path / "missing.yaml")], cwd=PROJECT, capture_output=True, text=True
     )
     assert failed.returncode == 2 and failed.stdout == "" and len(failed.stderr.splitlines()) == 1
+
+
+def test_output_run_py_cannot_flush_as_it_ends_is_not_lost_in_silence(tmp_path):
+    """`finish` ends with os._exit: stdout left buffered (a file or a pipe) that could not be
+    written on a full disk was lost with status 0 and nothing said (Python's exit says so, 120)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered, as for most users
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "run.py", "list"], cwd=PROJECT, stdout=full, stderr=subprocess.PIPE, text=True, env=env
+        )
+    assert done.returncode == 2 and done.stderr == "error: cannot write stdout: No space left on device\n"
+    gone = subprocess.run(  # the reader gone away: as a command killed by SIGPIPE, quietly
+        f"{sys.executable} run.py list | true; echo ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", cwd=PROJECT, capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert gone.stdout.strip() == "141" and gone.stderr == ""
