@@ -279,41 +279,27 @@ def test_an_interrupt_wrapped_in_a_kernels_error_stops_the_job_and_is_no_failed_
     assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 3
 
 
-def test_an_interrupt_after_the_last_run_marks_the_job_interrupted(small_plan, tmp_path, monkeypatch):
-    """While the backend closes or runs.csv is written, Ctrl-C/SIGTERM leaves "interrupted", not "running"."""
-    import sim.robustness
-
-    real = sim.robustness._runs_frame
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(sim.robustness, "_runs_frame", interrupted)
-    directory = start_robustness(small_plan, tmp_path / "late")
-    with pytest.raises(KeyboardInterrupt):
-        run_robustness(directory, small_plan)
-    assert json.loads((directory / MANIFEST).read_text())["status"] == "interrupted"
-    monkeypatch.setattr(sim.robustness, "_runs_frame", real)
-    counts = run_robustness(directory, small_plan)
-    assert counts["runs"] == 0 and counts["finished"] == 16
-    assert json.loads((directory / MANIFEST).read_text())["status"] == "complete"
-
-
-def test_an_interrupt_while_the_workers_start_marks_the_job_interrupted(small_plan, tmp_path, monkeypatch):
-    """A signal in the seconds a process pool takes to start left the manifest "running"."""
+@pytest.mark.parametrize("where", ["make_backend", "_runs_frame"])
+def test_an_interrupt_before_the_first_or_after_the_last_run_marks_the_job_interrupted(
+    small_plan, tmp_path, monkeypatch, where
+):
+    """A signal in the seconds a process pool takes to start (`make_backend`), or while the
+    backend closes or runs.csv is written (`_runs_frame`), left the manifest "running"."""
     import sim.robustness
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sim.robustness, "make_backend", interrupted)
-    directory = start_robustness(small_plan, tmp_path / "early")
+    monkeypatch.setattr(sim.robustness, where, interrupted)
+    directory = start_robustness(small_plan, tmp_path / where)
     with pytest.raises(KeyboardInterrupt):
         run_robustness(directory, small_plan)
     assert json.loads((directory / MANIFEST).read_text())["status"] == "interrupted"
     monkeypatch.undo()
     counts = run_robustness(directory, small_plan)
     assert counts["finished"] == 16 and json.loads((directory / MANIFEST).read_text())["status"] == "complete"
+    if where == "_runs_frame":
+        assert counts["runs"] == 0  # every run was kept
 
 
 def test_resume_refuses_a_changed_scenario_or_design(small_plan, serial_run):

@@ -443,6 +443,22 @@ def test_the_cli_reports_a_wrapped_interrupt_as_the_interrupt_not_an_internal_er
         assert err.startswith(said) and "internal error" not in err and "SystemError" not in err
 
 
+def _interrupted(directory) -> None:
+    """run_sweep, patched to be interrupted, raises it and leaves the manifest "interrupted", with the time."""
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and "interrupted_utc" in manifest
+
+
+def _resumed(directory) -> dict:
+    """run_sweep again, unpatched: the manifest is "complete", without the interrupt's time; its counts."""
+    counts = run_sweep(directory)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and "interrupted_utc" not in manifest
+    return counts
+
+
 def test_an_interrupt_after_the_last_run_marks_the_manifest_interrupted(tmp_path, monkeypatch):
     """Seen with --dask local (the cluster closes slowly): a signal after the last run, while the
     backend closed or outcomes.csv was written, left the manifest saying "running"."""
@@ -455,16 +471,11 @@ def test_an_interrupt_after_the_last_run_marks_the_manifest_interrupted(tmp_path
 
     monkeypatch.setattr(sim.sweep, "finalize_outcomes", interrupted)
     directory = start(tmp_path, "late")
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted" and "interrupted_utc" in manifest
+    _interrupted(directory)
     assert len(read_journal(directory)) == 8  # every run kept
     monkeypatch.setattr(sim.sweep, "finalize_outcomes", real)
-    counts = run_sweep(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
+    counts = _resumed(directory)
     assert counts["runs"] == 0 and counts["finished"] == 8
-    assert manifest["status"] == "complete" and "interrupted_utc" not in manifest
 
 
 @pytest.mark.parametrize("where", ["make_backend", "SweepJob"])
@@ -489,14 +500,10 @@ def test_an_interrupt_while_the_workers_start_marks_the_manifest_interrupted(tmp
     if where == "SweepJob":
         monkeypatch.setattr(sim.sweep, "SweepJob", interrupted)
     directory = start(tmp_path, "early")
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["status"] == "interrupted" and "interrupted_utc" in manifest
+    _interrupted(directory)
     assert closed == ([1] if where == "SweepJob" else [])
     monkeypatch.undo()
-    counts = run_sweep(directory)
-    assert counts["finished"] == 8 and json.loads((directory / "manifest.json").read_text())["status"] == "complete"
+    assert _resumed(directory)["finished"] == 8
 
 
 def test_an_interrupt_during_the_analysis_says_the_runs_are_done_and_how_to_redo_it(tmp_path, monkeypatch, capsys):
