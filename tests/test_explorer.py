@@ -538,8 +538,14 @@ def test_a_reader_never_sees_a_half_recorded_step_while_the_model_plays():
                 failures.append(repr(error))
             seen.append(snapshot.day)
 
-    drawn = []
-    runner.on_snapshot = lambda snapshot: drawn.append(snapshot.day)
+    drawn, checkpoints = [], (50, 150, 250)
+
+    def on_snapshot(snapshot):  # on the stepping thread, outside the runner's lock, as the page's redraw is
+        drawn.append(snapshot.day)
+        if snapshot.day in checkpoints:  # a loaded machine may starve the reader: let it catch up here
+            _wait_until(lambda: snapshot.day in seen[-50:])
+
+    runner.on_snapshot = on_snapshot
     thread = threading.Thread(target=reader)
     thread.start()
     try:
@@ -552,7 +558,7 @@ def test_a_reader_never_sees_a_half_recorded_step_while_the_model_plays():
         runner.close()
     assert final.day >= days
     assert not failures, failures[:3]
-    assert len(set(seen)) >= 3  # the reader really read during the run (how often depends on the machine's load)
+    assert set(checkpoints) <= set(seen)  # the reader really read during the run, whatever the machine's load
     assert drawn == list(range(1, len(drawn) + 1))  # every day handed to the page once, in order
     assert seen == sorted(seen)
 
