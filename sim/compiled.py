@@ -26,7 +26,14 @@ stays the same and a seed gives the same run with or without compiled code paths
   numpy rather than loop over them;
 - no fast-math (no fused multiply-add, no reassociation): `error_model="numpy"` also keeps
   numpy's behaviour for a division by zero (inf or nan, no exception);
-- random numbers are drawn outside, by the model's own generators, and passed in.
+- random numbers are drawn outside, by the model's own generators, and passed in;
+- exponentials, logarithms and powers come from the C library (`exp`, `log`, `power` below,
+  and `math` inside kernels), never from numpy's ufuncs, and matrix products are written out:
+  numpy has its own SIMD exp and log (and Intel's SVML for power, trigonometry and more) on
+  CPUs with AVX-512 only, and BLAS picks its kernels by CPU, so the same seed gave the same run
+  only to within a few units in the last place from one CPU to another. glibc's functions
+  (2.28 and later) give the same bits on every x86-64 CPU with FMA (Intel since 2013, AMD since
+  2012). SVML is switched off for numba (`NUMBA_DISABLE_INTEL_SVML`) for the same reason.
 
 Each kernel is tested against the plain numpy/scipy computation on many random inputs and
 on models in the middle of a run (tests/test_fast_paths.py).
@@ -35,14 +42,19 @@ on models in the middle of a run (tests/test_fast_paths.py).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-import numba
+# Before numba is imported: its loops over math.exp & co. would call Intel's SVML where it is
+# installed (conda's icc_rt), whose results depend on the CPU (see the module docstring).
+os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
+
+import numba  # noqa: E402 - after the setting above
 import numpy as np
-from numba import njit
+from numba import njit  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
 # Every module that defines kernels (a test checks that no other module does).
@@ -158,3 +170,78 @@ def numpy_sum(x):  # pragma: no cover - compiled
             task_lo[n_tasks + 2], task_n[n_tasks + 2] = lo, half  # the first half first
             n_tasks += 3
     return 0.0 + sums[0]
+
+
+# --------------------------------------------------------------------------- the C library's functions
+
+
+@kernel
+def _libm_exp(x, out):  # pragma: no cover - compiled
+    for i in range(len(x)):
+        out[i] = math.exp(x[i])
+
+
+@kernel
+def _libm_log(x, out):  # pragma: no cover - compiled
+    # math.log in numba is the C library's log, with no ValueError: log(0) = -inf, log(x < 0) = nan.
+    for i in range(len(x)):
+        out[i] = math.log(x[i])
+
+
+@kernel
+def _libm_pow(x, y, out):  # pragma: no cover - compiled
+    for i in range(len(x)):
+        out[i] = math.pow(x[i], y[i])
+
+
+def _elementwise(function, *args):
+    """Apply a 1-D kernel `function(*flat_args, out)` to float64 arrays broadcast together; a float for floats."""
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+    shape = arrays[0].shape
+    out = np.empty(shape)
+    function(*(np.ascontiguousarray(a).reshape(-1) for a in arrays), out.reshape(-1))
+    return float(out) if shape == () else out
+
+
+def exp(x):
+    """e**x elementwise, by the C library's `exp`: the same bits on every CPU (numpy's `np.exp` is not).
+
+    Args:
+        x: a number or an array of numbers (any shape; converted to float64).
+
+    Returns:
+        a float for a number, else a new float64 array of x's shape. Never raises nor warns:
+        exp(-inf) = 0, exp(large) = inf, exp(nan) = nan, as numpy gives them.
+
+    Why: numpy computes float64 exp with its own SIMD code on CPUs with AVX-512 and with the
+    C library's elsewhere; the two differ by a unit in the last place for some inputs, and a
+    year of multiplicative updates carries such differences into the results.
+    """
+    return _elementwise(_libm_exp, x)
+
+
+def log(x):
+    """Natural logarithm elementwise, by the C library's `log` (numpy's differs on AVX-512 CPUs).
+
+    Args:
+        x: a number or an array of numbers (any shape; converted to float64).
+
+    Returns:
+        a float for a number, else a new float64 array of x's shape; log(0) = -inf,
+        log(x < 0) = nan, as numpy gives them, without a warning or an error.
+    """
+    return _elementwise(_libm_log, x)
+
+
+def power(x, y):
+    """x**y elementwise, by the C library's `pow` (numpy's `**` on arrays uses SVML on AVX-512 CPUs).
+
+    Args:
+        x: the base, a number or an array of numbers (converted to float64).
+        y: the exponent, likewise; broadcast with x.
+
+    Returns:
+        a float for two numbers, else a new float64 array of the broadcast shape; IEEE
+        results where Python would raise (0 ** -1 = inf, (-8) ** (1/3) = nan).
+    """
+    return _elementwise(_libm_pow, x, y)

@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from sim.compiled import kernel
+from sim.compiled import exp, kernel
 from sim.geography import Geography, build_geography
 from sim.schema import Scenario
 
@@ -442,10 +442,10 @@ def build_recruits(
         if n_take:
             # A tiny placement scale overflows the division to inf: weight exp(-inf) = 0, handled below.
             with np.errstate(over="ignore"):
-                w = np.exp(-distance[candidates] / rules.initial_placement_cells)
+                w = exp(-distance[candidates] / rules.initial_placement_cells)
                 if np.count_nonzero(w) < n_take:  # weights underflowed (far homes, a short placement scale)
                     near = distance[candidates]
-                    w = np.exp(-(near - near.min()) / rules.initial_placement_cells)  # the nearest homes weigh 1
+                    w = exp(-(near - near.min()) / rules.initial_placement_cells)  # the nearest homes weigh 1
             if np.count_nonzero(w) >= n_take:
                 chosen = rng.choice(candidates, size=n_take, replace=False, p=w / w.sum())
             else:  # still too few: the weighting's limit, the n_take nearest homes

@@ -110,3 +110,110 @@ def test_no_writable_place_means_no_cache_not_a_crash(tmp_path, monkeypatch):
         return 2.0 * x
 
     assert compiled.kernel(double)(21.0) == 42.0  # compiled, not cached
+
+
+# --------------------------------------------------------------------------- the same bits on every CPU
+
+# The model's modules: outside kernels, none may call numpy's functions that have CPU-specific
+# SIMD versions (exp and log with AVX-512, SVML's power, trigonometry and hyperbolics) or BLAS.
+MODEL_MODULES = ("processes/*.py", "world.py", "geography.py", "engine.py", "recording.py", "seeding.py")
+CPU_SPECIFIC = {
+    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "power", "float_power", "sin", "cos", "tan",
+    "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "cbrt",
+    "logaddexp", "logaddexp2", "dot", "vdot", "matmul", "inner", "tensordot", "einsum", "linalg",
+}  # fmt: skip
+
+
+def _cpu_specific_calls(path):
+    import ast
+
+    found = []
+
+    def visit(node, in_kernel):
+        if isinstance(node, ast.FunctionDef):
+            in_kernel = in_kernel or any(getattr(d, "id", None) == "kernel" for d in node.decorator_list)
+        if not in_kernel:
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("np", "numpy", "scipy")
+                and node.attr in CPU_SPECIFIC
+            ):
+                found.append(f"{path.name}:{node.lineno} np.{node.attr}")
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+                found.append(f"{path.name}:{node.lineno} @")
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+                if not (isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)):
+                    found.append(f"{path.name}:{node.lineno} ** (numpy's on arrays; power() instead)")
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_kernel)
+
+    visit(ast.parse(path.read_text()), False)
+    return found
+
+
+def test_the_model_calls_no_numpy_function_whose_bits_depend_on_the_cpu():
+    """Outside kernels, exp, log and pow are `sim.compiled`'s (the C library's), products written out."""
+    paths = sorted({p for pattern in MODEL_MODULES for p in SIM.glob(pattern)})
+    assert len(paths) >= 15, paths
+    found = [hit for path in paths for hit in _cpu_specific_calls(path)]
+    assert not found, found
+
+
+def test_the_ast_check_finds_what_it_looks_for(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import numpy as np\n"
+        "@kernel\ndef fine(x):\n    return np.exp(x) ** 0.5\n"
+        "def bad(x, a):\n    return np.exp(x) + np.log1p(x) + a @ x + x ** 0.5 + x ** 2\n"
+    )
+    pow_note = "** (numpy's on arrays; power() instead)"
+    assert _cpu_specific_calls(sample) == [
+        "sample.py:6 np.exp",
+        "sample.py:6 np.log1p",
+        "sample.py:6 @",
+        f"sample.py:6 {pow_note}",
+    ]
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(compiled.exp, "exp"), (compiled.log, "log")])
+def test_exp_and_log_are_the_c_librarys_bit_for_bit(ours, theirs):
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(0, 20, 20_000), rng.uniform(-745, 709, 20_000)])
+    if theirs == "log":
+        x = np.concatenate([np.abs(x), 10.0 ** rng.uniform(-300, 300, 5000)])
+    expected = np.array([getattr(math, theirs)(v) for v in x])
+    assert ours(x).tobytes() == expected.tobytes()
+    assert ours(x.reshape(5, -1)).tobytes() == expected.tobytes() and ours(x.reshape(5, -1)).shape == (5, len(x) // 5)
+    assert isinstance(ours(1.5), float) and ours(1.5) == getattr(math, theirs)(1.5)
+    assert ours(x[::3]).tobytes() == expected[::3].tobytes()  # strided input
+
+
+def test_the_c_librarys_functions_follow_numpys_rules_at_the_edges_without_warnings():
+    import warnings
+
+    import numpy as np
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compiled.exp(-np.inf) == 0.0 and compiled.exp(1000.0) == np.inf and np.isnan(compiled.exp(np.nan))
+        assert compiled.log(0.0) == -np.inf and np.isnan(compiled.log(-1.0)) and compiled.log(np.inf) == np.inf
+        assert compiled.power(0.0, -1.0) == np.inf and np.isnan(compiled.power(-8.0, 1 / 3))
+        assert compiled.power(np.array([[2.0], [3.0]]), np.array([1.0, 2.0, 0.5])).shape == (2, 3)
+        assert compiled.power(2.0, 10) == 1024.0 and compiled.power(np.array([1.1]), 365)[0] == 1.1**365
+
+
+def test_numba_does_not_use_intel_svml():
+    """SVML's vector exp & co. depend on the CPU; numba uses them where conda's icc_rt is installed."""
+    import numba
+
+    assert not numba.config.USING_SVML
+    out = subprocess.run(
+        [sys.executable, "-c", "import sim.compiled, numba, os; print(os.environ['NUMBA_DISABLE_INTEL_SVML'])"],
+        capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "NUMBA_DISABLE_INTEL_SVML": "0"},
+    )  # fmt: skip
+    assert out.stdout.strip() == "1"

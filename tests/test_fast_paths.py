@@ -8,6 +8,8 @@ per-faction loop it stands for, on many random inputs or on models in the middle
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from helpers import scenario
@@ -15,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from sim.compiled import exp, log
 from sim.model import CorridorModel
 from sim.processes import conflict, deployment, influence, insurgency, tribal_politics
 from sim.processes.insurgency import _clip_scalar
@@ -54,12 +57,36 @@ def test_choose_draws_what_generator_choice_draws(seed, n_sites, n_draws):
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0.4, 1.0, 1.5, 2.5]), st.sampled_from([1.0, 3.0, 4.0]))
 def test_spread_influence_is_the_gaussian_filter_bit_for_bit(seed, sigma, truncate):
+    """scipy's gaussian_filter is two correlate1d with its weights; the kernel does them with the model's."""
     rng = np.random.default_rng(seed)
     f, h, w = rng.integers(1, 5), rng.integers(1, 30), rng.integers(1, 30)
     presence = rng.poisson(0.5, (f, h, w)) * rng.uniform(0.5, 2.0, (f, 1, 1)) + (rng.random((f, h, w)) < 0.05) * 5.0
     passable = rng.random((h, w)) < 0.9
-    expected = ndimage.gaussian_filter(presence, sigma=(0, sigma, sigma), mode="constant", truncate=truncate) * passable
-    assert influence.spread_influence(presence, sigma, passable, truncate).tobytes() == expected.tobytes()
+    weights = influence._gaussian_weights(sigma, truncate)
+    expected = np.zeros_like(presence)
+    ndimage.correlate1d(presence, weights, axis=1, output=expected, mode="constant", cval=0.0)
+    ndimage.correlate1d(expected, weights, axis=2, output=expected, mode="constant", cval=0.0)
+    assert influence.spread_influence(presence, sigma, passable, truncate).tobytes() == (expected * passable).tobytes()
+    if np.array_equal(np.exp(-0.5 / sigma**2 * np.arange(20.0) ** 2), exp(-0.5 / sigma**2 * np.arange(20.0) ** 2)):
+        # numpy's exp is the C library's on this CPU (not on CPUs with AVX-512): scipy's own filter, bit for bit
+        scipy_filter = ndimage.gaussian_filter(presence, sigma=(0, sigma, sigma), mode="constant", truncate=truncate)
+        assert (scipy_filter * passable).tobytes() == (expected * passable).tobytes()
+
+
+@pytest.mark.parametrize("sigma", [0.4, 1.0, 1.5, 2.5, 7.3])
+@pytest.mark.parametrize("truncate", [1.0, 3.0, 4.0])
+def test_the_gaussian_weights_are_scipys_with_the_c_librarys_exp(sigma, truncate):
+    """scipy's `_gaussian_kernel1d` formula; scipy's filter's own weights (its response to an impulse) to an ulp."""
+    weights = influence._gaussian_weights(sigma, truncate)
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.array([math.exp(v) for v in -0.5 / (sigma * sigma) * x**2])
+    assert weights.tobytes() == (phi / phi.sum()).tobytes()
+    assert np.array_equal(weights, weights[::-1]) and math.isclose(weights.sum(), 1.0, rel_tol=1e-15)
+    impulse = np.zeros(2 * radius + 1)
+    impulse[radius] = 1.0
+    scipy_weights = ndimage.gaussian_filter1d(impulse, sigma, mode="constant", truncate=truncate)
+    np.testing.assert_allclose(weights, scipy_weights, rtol=4 * np.finfo(float).eps, atol=0)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 3))
@@ -291,14 +318,14 @@ def _plain_utilities(world, rules, rows):
     current, tribe, liable = r.faction[rows], r.tribe[rows], r.liable[rows].astype(float)
     u = np.zeros((len(rows), n_f + 1))
     u[:, 0] = rec.civilian_attachment
-    pay_term = rec.beta_salary * np.log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
+    pay_term = rec.beta_salary * log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
     u[:, 1:] = (
         pay_term[None, :]
         + rec.beta_privileges * world.privileges[None, :]
         + rec.beta_exemption * world.exempts[None, :] * liable[:, None]
         - rec.beta_risk * annual_risk(world.death_risk)[None, :]
     )
-    hiring_term = np.log(np.clip(world.hiring, 1e-12, 1.0))
+    hiring_term = log(np.clip(world.hiring, 1e-12, 1.0))
     u[:, 1:] += hiring_term[None, :]
     if len(world.alignment):
         has_tribe = tribe >= 0
@@ -480,8 +507,7 @@ def _plain_nested_choice(utilities, available, nest_scale, rng):
     scaled = np.where(available[:, 1:], utilities[:, 1:] / nest_scale, -np.inf)
     any_militia = available[:, 1:].any(axis=1)
     top = np.where(any_militia, scaled.max(axis=1), 0.0)
-    with np.errstate(divide="ignore"):
-        inclusive = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))
+    inclusive = top + log(exp(scaled - top[:, None]).sum(axis=1, where=available[:, 1:]))  # the C library's exp, log
     noise = rng.gumbel(size=(n, 2))
     fight = any_militia & (nest_scale * inclusive + noise[:, 1] > utilities[:, 0] + noise[:, 0])
     stage2 = np.argmax(scaled + rng.gumbel(size=scaled.shape), axis=1) + 1

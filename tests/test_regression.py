@@ -1,8 +1,7 @@
 """The model reproduces its pinned regression figures exactly (tests/regression/pinned.json).
 
-Exactly but for the leaders' alignment across CPUs: numpy's exp differs in the last bit
-between CPUs with and without AVX-512, and the alignment is compared to within a few units
-in the last place (`tests.regression.figures.CPU_DEPENDENT`); on one machine it is exact.
+Exactly on every x86-64 CPU, with or without AVX-512: the model's exp, log and pow are the C
+library's, not numpy's SIMD ones (`sim.compiled`).
 
 If this fails after a change meant to keep the model's behaviour, the change moved a draw or
 an arithmetic step. If the change was meant to alter behaviour, run `make regression-update`
@@ -37,20 +36,36 @@ def test_differences_reports_each_kind_of_change():
     assert lines == ["r: b 2.5 -> 2.5000000000000004", "r: c removed (was 'x')", "r: d added = 3"]
 
 
-def test_only_the_cpu_dependent_figures_get_a_few_units_in_the_last_place():
-    """numpy's exp differs between CPUs with and without AVX-512 in the last bit: the alignment
-    (a year of exp updates) moved by up to 17 ulps; it is allowed 64, nothing else any."""
+def test_the_figures_are_the_same_with_numpys_cpu_specific_code_switched_off():
+    """numpy picks SIMD code by CPU (float64 exp and log of its own with AVX-512, the C library's
+    without); with every such feature of this CPU switched off (NPY_DISABLE_CPU_FEATURES) the
+    figures are the same, so they are the same on CPUs with and without those features."""
+    import json
+    import os
+    import subprocess
+    import sys
+
     import numpy as np
+    from helpers import PROJECT
 
-    from tests.regression.figures import CPU_ULPS
+    from tests.regression.figures import run_figures
 
-    x = 0.2936653587945933
-    near, far = x + 17 * np.spacing(x), x + (CPU_ULPS + 1) * np.spacing(x)
-    old = {"r": {"final.alignment.t.IRGC": x, "final.budget.IRGC": x}}
-    assert differences(old, {"r": {"final.alignment.t.IRGC": near, "final.budget.IRGC": x}}) == []
-    assert differences(old, {"r": {"final.alignment.t.IRGC": far, "final.budget.IRGC": x}}) == [
-        f"r: final.alignment.t.IRGC {x!r} -> {far!r}"
-    ]
-    assert differences(old, {"r": {"final.alignment.t.IRGC": x, "final.budget.IRGC": near}}) == [
-        f"r: final.budget.IRGC {x!r} -> {near!r}"
-    ]
+    core = getattr(np, "_core", None) or np.core
+    umath = core._multiarray_umath
+    features = [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
+    keys = ("baseline+stress/7", "tribes_courted_by_irgc/1")
+    code = (
+        "import json, sys\n"
+        "from numpy import _core\n"
+        "from tests.regression.figures import RUNS, STEPS, run_figures\n"
+        f"on = [f for f in {features!r} if _core._multiarray_umath.__cpu_features__.get(f)]\n"
+        "assert not on, on\n"
+        f"print(json.dumps({{k: run_figures(*RUNS[k][:2], STEPS, RUNS[k][2]) for k in {keys!r}}}))\n"
+    )
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": " ".join(features)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    switched_off = json.loads(out.stdout)
+    here = json.loads(json.dumps({k: run_figures(*RUNS[k][:2], STEPS, RUNS[k][2]) for k in keys}))
+    assert switched_off == here
+    assert switched_off == {k: PINNED["runs"][k] for k in keys}

@@ -32,9 +32,8 @@ and "clashes" (step 4, and the casualties it inflicts).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from sim.compiled import kernel, numpy_sum
+from sim.compiled import exp, kernel, numpy_sum, power
 from sim.processes.casualties import inflict
 from sim.processes.mediation import calm
 from sim.processes.patrons import arms_multiplier, effective_posture
@@ -61,6 +60,8 @@ def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
         out = np.empty_like(values)  # allocated here, where tracemalloc and sim.limits see it
         _box_sum(values, radius, out)
         return out
+    from scipy import ndimage  # here: only arrays that are not 3-D get here, and a run needs no ndimage
+
     out = np.empty_like(values)  # every entry is written by the first filter
     ndimage.uniform_filter1d(values, size, axis=1, output=out, mode="constant", cval=0.0)
     ndimage.uniform_filter1d(out, size, axis=2, output=out, mode="constant", cval=0.0)
@@ -130,7 +131,7 @@ def clash_probability(
     posture (0..1, how readily the more aggressive side escalates) scales it from
     `posture_floor` to 1.
     """
-    rise = 1.0 - np.exp(-max(tension, 0.0) / tension_scale)
+    rise = 1.0 - exp(-max(tension, 0.0) / tension_scale)
     return float(p_max * rise * (1.0 - calm) * (posture_floor + (1.0 - posture_floor) * posture))
 
 
@@ -154,8 +155,8 @@ def lanchester_casualties(
     """
     if n_a == 0 or n_b == 0:
         return 0, 0
-    p_a = min(cap, lethality * (strength_b / strength_a) ** exponent)
-    p_b = min(cap, lethality * (strength_a / strength_b) ** exponent)
+    p_a = min(cap, lethality * power(strength_b / strength_a, exponent))
+    p_b = min(cap, lethality * power(strength_a / strength_b, exponent))
     return int(rng.binomial(n_a, p_a)), int(rng.binomial(n_b, p_b))
 
 

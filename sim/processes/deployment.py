@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel, numpy_sum
+from sim.compiled import exp, kernel, numpy_sum
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
@@ -48,7 +48,7 @@ def travel_days(distance_cells: np.ndarray, speed_cells_per_day: float) -> np.nd
 
 def distance_weight(distance_cells: np.ndarray, reach_cells: float) -> np.ndarray:
     """Posting weight factor exp(-d / reach) of sites at path distance d from a faction's nearest base (0 if none)."""
-    return np.exp(-np.asarray(distance_cells, dtype=float) / reach_cells)
+    return exp(-np.asarray(distance_cells, dtype=float) / reach_cells)
 
 
 def posting_weights(world: World, rules: Rules) -> np.ndarray:

@@ -27,27 +27,28 @@ Deterministic: no random stream.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-from sim.compiled import kernel
+from sim.compiled import exp, kernel
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
 from sim.world import CONTESTED, NONE, World
 
 
 def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
-    """The 1-D Gaussian kernel `scipy.ndimage.gaussian_filter` uses (radius int(truncate sigma + 0.5)), reversed.
+    """(2r + 1,) weights of the 1-D Gaussian kernel `scipy.ndimage.gaussian_filter` uses, r = int(truncate sigma + 0.5).
 
-    Read off the filter's response to a unit impulse, which is the kernel exactly (each
-    output is one weight times 1 plus zeros); cached per (sigma, truncate).
+    scipy's formula (`_gaussian_kernel1d`): exp(-0.5 / sigma^2 x x^2) for x = -r..r, over its
+    sum; with the C library's exp (`sim.compiled.exp`) where scipy calls numpy's, which differs
+    on CPUs with AVX-512. Symmetric, so reversing it (as `gaussian_filter1d` does) changes
+    nothing. Cached per (sigma, truncate).
     """
     key = (float(sigma_cells), float(truncate))
     if key not in _KERNELS:
-        radius = int(truncate * float(sigma_cells) + 0.5)
-        impulse = np.zeros(2 * radius + 1)
-        impulse[radius] = 1.0
-        kernel = ndimage.gaussian_filter1d(impulse, sigma_cells, mode="constant", truncate=truncate)
-        _KERNELS[key] = kernel[::-1].copy()
+        sigma = float(sigma_cells)
+        radius = int(truncate * sigma + 0.5)
+        x = np.arange(-radius, radius + 1)
+        phi = exp(-0.5 / (sigma * sigma) * x**2)
+        _KERNELS[key] = phi / phi.sum()
     return _KERNELS[key]
 
 
@@ -74,12 +75,16 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
     The kernel (standard deviation `sigma_cells`, cut at `truncate` standard deviations)
     conserves mass up to what spills over the grid's edge or onto impassable cells, so
     total influence never exceeds total presence. The same numbers as
-    `ndimage.gaussian_filter(presence, sigma=(0, s, s), mode="constant", truncate=truncate)`:
-    the same two 1-D correlations (rows, then columns), compiled (`_spread`) for float64
-    presence (fighter-equivalents are never negative), with scipy's own `correlate1d` otherwise.
+    `ndimage.gaussian_filter(presence, sigma=(0, s, s), mode="constant", truncate=truncate)`
+    wherever numpy's exp is the C library's (CPUs without AVX-512; on others scipy's weights
+    differ from `_gaussian_weights` in the last bit): the same two 1-D correlations (rows,
+    then columns), compiled (`_spread`) for float64 presence (fighter-equivalents are never
+    negative), with scipy's own `correlate1d` otherwise.
     """
     presence = np.asarray(presence)
     if not sigma_cells > 1e-15:  # the filter skips such axes (copies the input): leave it to the filter
+        from scipy import ndimage  # here, as below: a run with float64 presence needs no ndimage
+
         sigma = (0, sigma_cells, sigma_cells)
         return ndimage.gaussian_filter(presence, sigma=sigma, mode="constant", truncate=truncate) * passable
     weights = _gaussian_weights(sigma_cells, truncate)
@@ -88,6 +93,8 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
         out = np.zeros(presence.shape)  # allocated here, where tracemalloc and sim.limits see it
         _spread(np.ascontiguousarray(presence), weights, np.ascontiguousarray(passable, dtype=np.bool_), out)
         return out
+    from scipy import ndimage
+
     smoothed = np.zeros(presence.shape, dtype=presence.dtype)
     ndimage.correlate1d(presence, weights, axis=1, output=smoothed, mode="constant", cval=0.0)
     ndimage.correlate1d(smoothed, weights, axis=2, output=smoothed, mode="constant", cval=0.0)

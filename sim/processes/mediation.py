@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit
 
+from sim.compiled import power
 from sim.processes.patrons import effective_posture, patron_alignment
 from sim.processes.spillover import theatre_venues
 from sim.schema import Rules
@@ -62,7 +63,7 @@ def calm_after_agreement(days_since: float, half_life_days: float) -> float:
     """Calm left from an agreement: 1 on the day it is made, halving every half-life (0 if none)."""
     if not np.isfinite(days_since) or days_since < 0:
         return 0.0
-    return float(0.5 ** (days_since / half_life_days))
+    return power(0.5, days_since / half_life_days)
 
 
 def tribal_bridge(alignment: np.ndarray, a: int, b: int) -> float:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel
+from sim.compiled import exp, kernel, log, power
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World
 
@@ -71,9 +71,9 @@ def nested_choice(
     top = np.empty(n)
     any_militia = np.empty(n, dtype=np.bool_)
     _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_militia)
-    # numpy's exp, masked sum and log (the kernels leave them to numpy: its exp is not the C library's)
-    with np.errstate(divide="ignore"):  # rows with no militia: -inf, and stage 1 keeps them civilian
-        inclusive = top + np.log(np.exp(shifted).sum(axis=1, where=available[:, 1:]))
+    # The C library's exp and log (sim.compiled), numpy's masked sum; rows with no militia
+    # get log(0) = -inf, and stage 1 keeps them civilian.
+    inclusive = top + log(exp(shifted).sum(axis=1, where=available[:, 1:]))
     noise = rng.gumbel(size=(n, 2))
     return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, rng.gumbel(size=scaled.shape))
 
@@ -132,10 +132,10 @@ def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scal
     if len(rows):
         sc = scaled[rows]
         top = sc.max(axis=1, keepdims=True)
-        e = np.exp(sc - top)
+        e = exp(sc - top)
         within = e / e.sum(axis=1, keepdims=True)
-        inclusive = top[:, 0] + np.log(e.sum(axis=1))
-        p_fight = 1.0 / (1.0 + np.exp(utilities[rows, 0] - nest_scale * inclusive))
+        inclusive = top[:, 0] + log(e.sum(axis=1))
+        p_fight = 1.0 / (1.0 + exp(utilities[rows, 0] - nest_scale * inclusive))
         out[rows, 0] = 1.0 - p_fight
         out[rows, 1:] = p_fight[:, None] * within
     return out
@@ -144,14 +144,14 @@ def nested_probabilities(utilities: np.ndarray, available: np.ndarray, nest_scal
 def annual_risk(daily_rate: np.ndarray) -> np.ndarray:
     """Annual death risk 1 - (1 - daily)^365 of a daily death rate (both shares of fighters)."""
     # np.minimum(np.maximum(.)) is np.clip here (the sign of a zero, where they differ, cannot change 1 - x).
-    return 1.0 - (1.0 - np.minimum(np.maximum(daily_rate, 0.0), 1.0)) ** DAYS_PER_YEAR
+    return 1.0 - power(1.0 - np.minimum(np.maximum(daily_rate, 0.0), 1.0), DAYS_PER_YEAR)
 
 
 def choice_probabilities(utilities: np.ndarray, available: np.ndarray) -> np.ndarray:
     """Closed-form logit probabilities (N, K) of (N, K) utilities over available options."""
     u = np.where(available, utilities, -np.inf)
     u = u - u.max(axis=1, keepdims=True)
-    e = np.exp(u)
+    e = exp(u)
     return e / e.sum(axis=1, keepdims=True)
 
 
@@ -166,15 +166,15 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     r = world.recruits
     n_f = world.n_factions
     rows = np.asarray(rows, dtype=np.int64)
-    # Per militia, with numpy (its log and power are the model's): the terms every recruit shares.
+    # Per militia, with numpy and the C library's log and pow: the terms every recruit shares.
     salary = world.salary * world.pay_ratio
-    pay_term = rec.beta_salary * np.log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
+    pay_term = rec.beta_salary * log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
     shared = pay_term + rec.beta_privileges * world.privileges
     exemption = rec.beta_exemption * world.exempts
     risk = rec.beta_risk * annual_risk(world.death_risk)
     # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
     # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
-    hiring_term = np.log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
+    hiring_term = log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
     hiring_open = world.is_militia & (world.hiring > 0)
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     u = np.empty((len(rows), n_f + 1))

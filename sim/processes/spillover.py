@@ -173,7 +173,8 @@ def spill(tension: np.ndarray, last: np.ndarray, links: np.ndarray, strength: fl
     non-decreasing in `strength`; equal to `tension` when strength is 0 or no linked pair rose.
     """
     rise = np.maximum(tension - (1.0 - decay) * last, 0.0)
-    return tension + strength * (links @ rise)
+    # Written out rather than `links @ rise`: BLAS picks its kernel (and order of sums) by CPU.
+    return tension + strength * (links * rise).sum(axis=1)
 
 
 def step(world: World, rules: Rules, state: SpilloverState | None) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel, numpy_sum
+from sim.compiled import exp, kernel, numpy_sum
 from sim.schema import Rules
 from sim.world import PAYMENT_UNIT_USD_DAY, World
 
@@ -50,7 +50,7 @@ def update_alignment(
     A leader whose every weight would vanish keeps its alignment.
     """
     pull = pull - pull.max(axis=1, keepdims=True)
-    grown = alignment * np.exp(responsiveness[:, None] * pull)
+    grown = alignment * exp(responsiveness[:, None] * pull)  # the C library's exp: the same on every CPU
     total = grown.sum(axis=1, keepdims=True)
     moved = np.divide(grown, total, out=alignment.copy(), where=total > 0)
     if initial is None or anchor == 0.0:
@@ -150,7 +150,7 @@ def step(world: World, rules: Rules) -> None:
     world.alignment = update_alignment(
         world.alignment, pull, world.responsiveness, world.initial_alignment, tribal.anchor_per_day
     )
-    world.casualty_memory *= np.exp(-1.0 / tribal.casualty_memory_days)
+    world.casualty_memory *= exp(-1.0 / tribal.casualty_memory_days)
 
 
 @kernel

@@ -123,27 +123,13 @@ def load_pinned() -> dict:
     return json.loads(PINNED.read_text())
 
 
-# numpy computes exp with its own SIMD code on a CPU with AVX-512 and with the C library's
-# elsewhere, and the two differ in the last bit of some values (README, Speed). Of the pinned
-# figures only the leaders' alignment carries such differences: a year of multiplicative
-# updates by exp (`sim.processes.tribal_politics.update_alignment`) moved it by up to 17
-# units in the last place between the AVX-512 machine that pinned it and an AVX2 one
-# (2026-12-03), every other figure, the event log's digest included, being the same. Those
-# figures are compared to within CPU_ULPS units in the last place; every other exactly.
-CPU_DEPENDENT = ("final.alignment.",)
-CPU_ULPS = 64
-
-
-def _same(key: str, a, b) -> bool:
-    if a == b:
-        return True
-    if key.startswith(CPU_DEPENDENT) and isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) <= CPU_ULPS * float(np.spacing(max(abs(a), abs(b))))
-    return False
-
-
 def differences(old: dict, new: dict) -> list[str]:
-    """One line per figure that differs (added, removed or changed), sorted; see CPU_DEPENDENT."""
+    """One line per figure that differs (added, removed or changed), sorted; every figure exactly.
+
+    Exactly on every x86-64 CPU: the model takes exp, log and pow from the C library, not
+    from numpy, whose own SIMD versions on CPUs with AVX-512 moved the leaders' alignment by
+    up to 17 units in the last place (`sim.compiled`).
+    """
     lines = []
     for run in sorted(set(old) | set(new)):
         a, b = old.get(run, {}), new.get(run, {})
@@ -152,6 +138,6 @@ def differences(old: dict, new: dict) -> list[str]:
                 lines.append(f"{run}: {key} added = {b[key]!r}")
             elif key not in b:
                 lines.append(f"{run}: {key} removed (was {a[key]!r})")
-            elif not _same(key, a[key], b[key]):
+            elif a[key] != b[key]:
                 lines.append(f"{run}: {key} {a[key]!r} -> {b[key]!r}")
     return lines
