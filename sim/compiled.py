@@ -195,8 +195,17 @@ def _libm_pow(x, y, out):  # pragma: no cover - compiled
 
 
 def _elementwise(function, *args):
-    """Apply a 1-D kernel `function(*flat_args, out)` to float64 arrays broadcast together; a float for floats."""
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in args))
+    """Apply a 1-D kernel `function(*flat_args, out)` to float64 arrays broadcast together; a float for floats.
+
+    Raises TypeError for anything but real numbers (complex, None, strings, masked arrays),
+    which a conversion to float64 would silently turn into wrong numbers.
+    """
+    given = [np.asarray(a) for a in args]
+    for arg, array in zip(args, given):
+        if array.dtype.kind not in "biuf" or isinstance(arg, np.ma.MaskedArray):
+            kind = "a masked array" if isinstance(arg, np.ma.MaskedArray) else f"dtype {array.dtype}"
+            raise TypeError(f"real numbers expected, not {kind}")
+    arrays = np.broadcast_arrays(*(a.astype(np.float64, copy=False) for a in given))
     shape = arrays[0].shape
     out = np.empty(shape)
     function(*(np.ascontiguousarray(a).reshape(-1) for a in arrays), out.reshape(-1))

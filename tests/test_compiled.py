@@ -217,3 +217,16 @@ def test_numba_does_not_use_intel_svml():
         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "NUMBA_DISABLE_INTEL_SVML": "0"},
     )  # fmt: skip
     assert out.stdout.strip() == "1"
+
+
+@pytest.mark.parametrize("bad", [1 + 1j, None, "1", ["1"], object()])
+def test_anything_but_real_numbers_is_refused_not_turned_into_wrong_numbers(bad):
+    """Complex, None and strings would become float64 quietly (the imaginary part dropped, NaN, parsed)."""
+    import numpy as np
+
+    for call in (lambda: compiled.exp(bad), lambda: compiled.log(bad), lambda: compiled.power(2.0, bad)):
+        with pytest.raises(TypeError, match="real numbers expected"):
+            call()
+    with pytest.raises(TypeError, match="masked array"):
+        compiled.exp(np.ma.array([1.0, 2.0], mask=[0, 1]))
+    assert compiled.exp(np.float32(1.0)) == compiled.exp(1) == compiled.exp(True)  # ints, bools, float32: fine

@@ -130,3 +130,35 @@ def test_memories_shorter_than_a_day_are_refused(key):
     with pytest.raises(ScenarioError, match=key.rsplit(".", 1)[1]):
         scenario(f"{key}=0.5")
     scenario(f"{key}=1.0")  # one day: today's value replaces the memory, still bounded
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "tribes.bukamal_tribes.responsiveness=0",  # 0 x -inf toward the insurgents: the leader keeps its alignment
+        "rules.clashes.tension_scale=5e-324",  # the smallest of (0, ...]: a division to inf
+        "rules.mediation.calm_half_life_days=5e-324",
+        "rules.tribal.casualty_memory_days=5e-324",
+        "rules.recruitment.initial_placement_cells=5e-324",
+    ],
+)
+def test_the_ends_of_valid_ranges_run_without_numpy_warnings(override):
+    """A valid value prints nothing: batch jobs print only the results path (found by a fresh-user check)."""
+    import warnings
+
+    from sim.engine import Engine
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        engine = Engine(scenario(override), seed=3)
+        start = engine.world.alignment.copy()
+        for _ in range(60):
+            engine.step()
+    assert np.isfinite(engine.world.alignment).all() and np.isfinite(engine.world.tension).all()
+    if "responsiveness" in override:
+        t = engine.world.tribe_names.index("bukamal_tribes")
+        anchor = engine.config.rules.tribal.anchor_per_day
+        if anchor == 0:
+            assert np.array_equal(engine.world.alignment[t], start[t])
+        else:  # only the pull back to its initial alignment moves it
+            assert np.allclose(engine.world.alignment[t], engine.world.initial_alignment[t], atol=1e-12)

@@ -131,7 +131,8 @@ def clash_probability(
     posture (0..1, how readily the more aggressive side escalates) scales it from
     `posture_floor` to 1.
     """
-    rise = 1.0 - exp(-max(tension, 0.0) / tension_scale)
+    # Python's division: a tiny scale gives -inf without numpy's overflow warning
+    rise = 1.0 - exp(-max(float(tension), 0.0) / tension_scale)
     return float(p_max * rise * (1.0 - calm) * (posture_floor + (1.0 - posture_floor) * posture))
 
 

@@ -63,7 +63,7 @@ def calm_after_agreement(days_since: float, half_life_days: float) -> float:
     """Calm left from an agreement: 1 on the day it is made, halving every half-life (0 if none)."""
     if not np.isfinite(days_since) or days_since < 0:
         return 0.0
-    return power(0.5, days_since / half_life_days)
+    return power(0.5, float(days_since) / half_life_days)  # Python's division: a tiny half-life gives inf, no warning
 
 
 def tribal_bridge(alignment: np.ndarray, a: int, b: int) -> float:

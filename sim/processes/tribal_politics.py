@@ -50,7 +50,10 @@ def update_alignment(
     A leader whose every weight would vanish keeps its alignment.
     """
     pull = pull - pull.max(axis=1, keepdims=True)
-    grown = alignment * exp(responsiveness[:, None] * pull)  # the C library's exp: the same on every CPU
+    # A leader of responsiveness 0 pulled toward a faction that is not a militia (pull -inf)
+    # gets 0 x -inf = NaN, so a NaN total, and keeps its alignment (the `where` below): meant.
+    with np.errstate(invalid="ignore"):
+        grown = alignment * exp(responsiveness[:, None] * pull)  # the C library's exp: the same on every CPU
     total = grown.sum(axis=1, keepdims=True)
     moved = np.divide(grown, total, out=alignment.copy(), where=total > 0)
     if initial is None or anchor == 0.0:
