@@ -194,6 +194,15 @@ def _libm_pow(x, y, out):  # pragma: no cover - compiled
         out[i] = math.pow(x[i], y[i])
 
 
+@kernel
+def _libm_pow_scalar(x, y, out):  # pragma: no cover - compiled
+    for i in range(len(x)):
+        out[i] = math.pow(x[i], y)
+
+
+_SCALARS = (float, int, np.floating, np.integer)  # bool is an int; complex is none of them
+
+
 def _elementwise(function, *args):
     """Apply a 1-D kernel `function(*flat_args, out)` to float64 arrays broadcast together; a float for floats.
 
@@ -205,11 +214,19 @@ def _elementwise(function, *args):
         if array.dtype.kind not in "biuf" or isinstance(arg, np.ma.MaskedArray):
             kind = "a masked array" if isinstance(arg, np.ma.MaskedArray) else f"dtype {array.dtype}"
             raise TypeError(f"real numbers expected, not {kind}")
-    arrays = np.broadcast_arrays(*(a.astype(np.float64, copy=False) for a in given))
+    if len(given) == 1:
+        arrays = [given[0].astype(np.float64, copy=False)]
+    else:
+        arrays = np.broadcast_arrays(*(a.astype(np.float64, copy=False) for a in given))
     shape = arrays[0].shape
     out = np.empty(shape)
     function(*(np.ascontiguousarray(a).reshape(-1) for a in arrays), out.reshape(-1))
     return float(out) if shape == () else out
+
+
+def _plain_array(x) -> bool:
+    """Whether x is a C-ordered float64 ndarray of one or more dimensions (the model's arrays): the fast path."""
+    return type(x) is np.ndarray and x.dtype == np.float64 and x.ndim > 0 and x.flags.c_contiguous
 
 
 def exp(x):
@@ -226,6 +243,15 @@ def exp(x):
     C library's elsewhere; the two differ by a unit in the last place for some inputs, and a
     year of multiplicative updates carries such differences into the results.
     """
+    if isinstance(x, _SCALARS):  # Python's math.exp is the C library's too, without numpy's set-up
+        try:
+            return math.exp(x)
+        except OverflowError:  # a float too large, or an int too large for a float
+            return math.inf if x > 0 else 0.0
+    if _plain_array(x):
+        out = np.empty(x.shape)
+        _libm_exp(x.reshape(-1), out.reshape(-1))
+        return out
     return _elementwise(_libm_exp, x)
 
 
@@ -239,6 +265,15 @@ def log(x):
         a float for a number, else a new float64 array of x's shape; log(0) = -inf,
         log(x < 0) = nan, as numpy gives them, without a warning or an error.
     """
+    if isinstance(x, _SCALARS):
+        try:
+            return math.log(x)
+        except ValueError:  # Python refuses what C answers: log(+-0) = -inf, log(x < 0) = nan
+            return -math.inf if x == 0 else math.nan
+    if _plain_array(x):
+        out = np.empty(x.shape)
+        _libm_log(x.reshape(-1), out.reshape(-1))
+        return out
     return _elementwise(_libm_log, x)
 
 
@@ -253,4 +288,14 @@ def power(x, y):
         a float for two numbers, else a new float64 array of the broadcast shape; IEEE
         results where Python would raise (0 ** -1 = inf, (-8) ** (1/3) = nan).
     """
+    if isinstance(y, _SCALARS):
+        if isinstance(x, _SCALARS):
+            try:
+                return math.pow(x, y)
+            except (OverflowError, ValueError):  # where Python raises, the C library's IEEE answer
+                pass
+        elif _plain_array(x):
+            out = np.empty(x.shape)
+            _libm_pow_scalar(x.reshape(-1), float(y), out.reshape(-1))
+            return out
     return _elementwise(_libm_pow, x, y)
