@@ -200,7 +200,23 @@ def _libm_pow_scalar(x, y, out):  # pragma: no cover - compiled
         out[i] = math.pow(x[i], y)
 
 
-_SCALARS = (float, int, np.floating, np.integer)  # bool is an int; complex is none of them
+def _number(x) -> float | None:
+    """The float64 value of x if x is one real number (not an array), else None.
+
+    An int too large for a float becomes +-inf; numpy's timedelta64 (an integer type to
+    numpy) is not a number here.
+    """
+    if isinstance(x, float):  # np.float64 too
+        return float(x)
+    if isinstance(x, (int, np.integer)) and not isinstance(x, np.timedelta64):  # bool is an int
+        try:
+            return float(x)
+        except OverflowError:
+            return math.inf if x > 0 else -math.inf
+    if isinstance(x, np.floating):  # float16, float32, longdouble
+        with np.errstate(over="ignore"):
+            return float(x)
+    return None
 
 
 def _elementwise(function, *args):
@@ -209,18 +225,21 @@ def _elementwise(function, *args):
     Raises TypeError for anything but real numbers (complex, None, strings, masked arrays),
     which a conversion to float64 would silently turn into wrong numbers.
     """
-    given = [np.asarray(a) for a in args]
-    for arg, array in zip(args, given):
+    given = []
+    for arg in args:
+        number = _number(arg)
+        array = np.asarray(arg if number is None else number)
         if array.dtype.kind not in "biuf" or isinstance(arg, np.ma.MaskedArray):
             kind = "a masked array" if isinstance(arg, np.ma.MaskedArray) else f"dtype {array.dtype}"
             raise TypeError(f"real numbers expected, not {kind}")
-    if len(given) == 1:
-        arrays = [given[0].astype(np.float64, copy=False)]
-    else:
-        arrays = np.broadcast_arrays(*(a.astype(np.float64, copy=False) for a in given))
+        given.append(array)
+    with np.errstate(over="ignore"):  # a long double beyond float64's range is +-inf, as a number is
+        given = [a.astype(np.float64, copy=False) for a in given]
+    # Copies in C order: numba must not be handed a broadcast view (numpy warns on its flags).
+    arrays = [np.array(a, order="C") for a in (given if len(given) == 1 else np.broadcast_arrays(*given))]
     shape = arrays[0].shape
     out = np.empty(shape)
-    function(*(np.ascontiguousarray(a).reshape(-1) for a in arrays), out.reshape(-1))
+    function(*(a.reshape(-1) for a in arrays), out.reshape(-1))
     return float(out) if shape == () else out
 
 
@@ -243,11 +262,12 @@ def exp(x):
     C library's elsewhere; the two differ by a unit in the last place for some inputs, and a
     year of multiplicative updates carries such differences into the results.
     """
-    if isinstance(x, _SCALARS):  # Python's math.exp is the C library's too, without numpy's set-up
+    number = _number(x)
+    if number is not None and number == number:  # Python's math.exp is the C library's, without numpy's set-up
         try:
-            return math.exp(x)
-        except OverflowError:  # a float too large, or an int too large for a float
-            return math.inf if x > 0 else 0.0
+            return math.exp(number)
+        except OverflowError:
+            return math.inf
     if _plain_array(x):
         out = np.empty(x.shape)
         _libm_exp(x.reshape(-1), out.reshape(-1))
@@ -265,11 +285,12 @@ def log(x):
         a float for a number, else a new float64 array of x's shape; log(0) = -inf,
         log(x < 0) = nan, as numpy gives them, without a warning or an error.
     """
-    if isinstance(x, _SCALARS):
+    number = _number(x)
+    if number is not None and number == number:  # a NaN is left to the C library (its sign, payload, quieting)
         try:
-            return math.log(x)
+            return math.log(number)
         except ValueError:  # Python refuses what C answers: log(+-0) = -inf, log(x < 0) = nan
-            return -math.inf if x == 0 else math.nan
+            return -math.inf if number == 0 else math.nan
     if _plain_array(x):
         out = np.empty(x.shape)
         _libm_log(x.reshape(-1), out.reshape(-1))
@@ -288,14 +309,16 @@ def power(x, y):
         a float for two numbers, else a new float64 array of the broadcast shape; IEEE
         results where Python would raise (0 ** -1 = inf, (-8) ** (1/3) = nan).
     """
-    if isinstance(y, _SCALARS):
-        if isinstance(x, _SCALARS):
+    exponent = _number(y)
+    if exponent is not None and exponent == exponent:
+        base = _number(x)
+        if base is not None and base == base:  # Python's math.pow treats NaNs its own way: left to C
             try:
-                return math.pow(x, y)
+                return math.pow(base, exponent)
             except (OverflowError, ValueError):  # where Python raises, the C library's IEEE answer
                 pass
         elif _plain_array(x):
             out = np.empty(x.shape)
-            _libm_pow_scalar(x.reshape(-1), float(y), out.reshape(-1))
+            _libm_pow_scalar(x.reshape(-1), exponent, out.reshape(-1))
             return out
     return _elementwise(_libm_pow, x, y)

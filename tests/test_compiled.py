@@ -255,4 +255,47 @@ def test_numbers_and_arrays_take_different_paths_to_the_same_bits():
     assert compiled.power(np.array([b for b, _ in pairs]), np.array([e for _, e in pairs])).tobytes() == np.array(
         [compiled.power(b, e) for b, e in pairs]
     ).tobytes()
-    assert compiled.exp(-(10**400)) == 0.0 and compiled.exp(10**400) == np.inf and compiled.log(10**400) > 920
+    # Numbers are float64 first: an int beyond its range is +-inf, in every position and path
+    assert compiled.exp(-(10**400)) == 0.0 and compiled.exp(10**400) == np.inf and compiled.log(10**400) == np.inf
+    assert compiled.power(2.0, 10**400) == compiled.power(-2.0, 10**400 + 1) == compiled.power(10**300, 2) == np.inf
+    assert compiled.power(1.0, 10**400) == 1.0 and compiled.power(0, -(2**64)) == np.inf
+    assert compiled.power(np.array([1.0, 2.0]), 10**400).tolist() == [1.0, np.inf]
+    assert compiled.power(2**64, np.array([2.0]))[0] == compiled.power(2**64, 2.0) == 2.0**128
+
+
+def test_nans_long_doubles_and_odd_inputs_take_one_answer_on_every_path():
+    """From a fresh-user check: Python's math treats NaNs its own way (a -nan kept, a signalling
+    NaN not quieted, pow(1, nan) = 1), so NaNs go to the C library on every path; long doubles
+    are float64 first; timedelta64 is not a number; broadcasting never warns."""
+    import struct
+    import warnings
+
+    import numpy as np
+
+    def bits(v):
+        return struct.pack("<d", v)
+
+    negative_nan = struct.unpack("<d", struct.pack("<Q", 0xFFF8000000000000))[0]
+    signalling = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000001))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for nan in (negative_nan, signalling):
+            for x, y in [(nan, 1.0), (nan, -3.0), (2.0, nan), (1.0, nan), (nan, 0.0), (nan, nan)]:
+                number = compiled.power(x, y)
+                assert bits(number) == bits(compiled.power(np.array([x]), y)[0]) == bits(
+                    compiled.power(np.array([x]), np.array([y]))[0]
+                ), (x, y)
+            assert bits(compiled.log(nan)) == bits(compiled.log(np.array([nan]))[0])
+            assert bits(compiled.exp(nan)) == bits(compiled.exp(np.array([nan]))[0])
+        tiny, huge = np.longdouble("1e-400"), np.longdouble("1e400")
+        assert compiled.log(tiny) == compiled.log(np.array([tiny]))[0] == -np.inf
+        assert compiled.exp(huge) == compiled.exp(np.array([huge]))[0] == np.inf
+        read_only = np.array([2.0])
+        read_only.flags.writeable = False
+        for x, y in [(read_only, np.array(3.0)), (np.ones((1, 3)), np.ones(3)), (np.float32(2), np.array([1.0]))]:
+            assert compiled.power(x, y).tolist() == np.power(np.asarray(x, dtype=float), y).tolist()
+    for td in (np.timedelta64(1), np.array([np.timedelta64(1)])):
+        with pytest.raises(TypeError, match="real numbers expected"):
+            compiled.exp(td)
+        with pytest.raises(TypeError, match="real numbers expected"):
+            compiled.power(2.0, td)
