@@ -32,8 +32,9 @@ stays the same and a seed gives the same run with or without compiled code paths
   numpy has its own SIMD exp and log (and Intel's SVML for power, trigonometry and more) on
   CPUs with AVX-512 only, and BLAS picks its kernels by CPU, so the same seed gave the same run
   only to within a few units in the last place from one CPU to another. glibc's functions
-  (2.28 and later) give the same bits on every x86-64 CPU with FMA (Intel since 2013, AMD since
-  2012). SVML is switched off for numba (`NUMBA_DISABLE_INTEL_SVML`) for the same reason.
+  (2.28 and later) give the same bits on every x86-64 CPU with FMA and AVX2 (Intel since 2013,
+  AMD since 2015), the variant glibc picks on those CPUs. SVML is switched off for numba
+  (`NUMBA_DISABLE_INTEL_SVML`) for the same reason.
 
 Each kernel is tested against the plain numpy/scipy computation on many random inputs and
 on models in the middle of a run (tests/test_fast_paths.py).
@@ -248,6 +249,35 @@ def _plain_array(x) -> bool:
     return type(x) is np.ndarray and x.dtype == np.float64 and x.ndim > 0 and x.flags.c_contiguous
 
 
+def _exp_number(x: float) -> float:
+    try:  # Python's math.exp is the C library's, without numpy's set-up
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def _log_number(x: float) -> float:
+    try:
+        return math.log(x)
+    except ValueError:  # Python refuses what C answers: log(+-0) = -inf, log(x < 0) = nan
+        return -math.inf if x == 0 else math.nan
+
+
+def _unary(x, on_number, on_array):
+    """on_number(x) for a number that is not a NaN, else the kernel on_array(flat x, flat out) over x as float64.
+
+    A NaN is left to the C library (its sign, payload, quieting), where Python's math has its own rules.
+    """
+    number = _number(x)
+    if number is not None and number == number:
+        return on_number(number)
+    if _plain_array(x):
+        out = np.empty(x.shape)
+        on_array(x.reshape(-1), out.reshape(-1))
+        return out
+    return _elementwise(on_array, x)
+
+
 def exp(x):
     """e**x elementwise, by the C library's `exp`: the same bits on every CPU (numpy's `np.exp` is not).
 
@@ -255,24 +285,17 @@ def exp(x):
         x: a number or an array of numbers (any shape; converted to float64).
 
     Returns:
-        a float for a number, else a new float64 array of x's shape. Never raises nor warns:
+        a float for a number, else a new float64 array of x's shape. Never warns:
         exp(-inf) = 0, exp(large) = inf, exp(nan) = nan, as numpy gives them.
+
+    Raises:
+        TypeError: x is not real numbers (complex, None, strings, a masked array, timedelta64).
 
     Why: numpy computes float64 exp with its own SIMD code on CPUs with AVX-512 and with the
     C library's elsewhere; the two differ by a unit in the last place for some inputs, and a
     year of multiplicative updates carries such differences into the results.
     """
-    number = _number(x)
-    if number is not None and number == number:  # Python's math.exp is the C library's, without numpy's set-up
-        try:
-            return math.exp(number)
-        except OverflowError:
-            return math.inf
-    if _plain_array(x):
-        out = np.empty(x.shape)
-        _libm_exp(x.reshape(-1), out.reshape(-1))
-        return out
-    return _elementwise(_libm_exp, x)
+    return _unary(x, _exp_number, _libm_exp)
 
 
 def log(x):
@@ -284,18 +307,11 @@ def log(x):
     Returns:
         a float for a number, else a new float64 array of x's shape; log(0) = -inf,
         log(x < 0) = nan, as numpy gives them, without a warning or an error.
+
+    Raises:
+        TypeError: x is not real numbers (complex, None, strings, a masked array, timedelta64).
     """
-    number = _number(x)
-    if number is not None and number == number:  # a NaN is left to the C library (its sign, payload, quieting)
-        try:
-            return math.log(number)
-        except ValueError:  # Python refuses what C answers: log(+-0) = -inf, log(x < 0) = nan
-            return -math.inf if number == 0 else math.nan
-    if _plain_array(x):
-        out = np.empty(x.shape)
-        _libm_log(x.reshape(-1), out.reshape(-1))
-        return out
-    return _elementwise(_libm_log, x)
+    return _unary(x, _log_number, _libm_log)
 
 
 def power(x, y):
@@ -308,6 +324,9 @@ def power(x, y):
     Returns:
         a float for two numbers, else a new float64 array of the broadcast shape; IEEE
         results where Python would raise (0 ** -1 = inf, (-8) ** (1/3) = nan).
+
+    Raises:
+        TypeError: x or y is not real numbers (complex, None, strings, a masked array, timedelta64).
     """
     exponent = _number(y)
     if exponent is not None and exponent == exponent:
