@@ -121,6 +121,21 @@ class TestMediation:
         assert p(bridge=0.2) < p(bridge=0.8)
         assert p(tension=0.5) > p(tension=3.0)
 
+    def test_logit_and_expit_are_scipys_and_inverse_to_each_other(self):
+        """The written-out logistic pair gives scipy.special's numbers (bit for bit on SciPy 1.17), ends included."""
+        from scipy import special
+
+        p = np.concatenate([np.random.default_rng(7).random(20_000), [1e-9, 0.3, 0.65, 0.5, 1 - 1e-9]])
+        z = np.concatenate([np.random.default_rng(8).normal(0.0, 8.0, 20_000), [0.0, -50.0, 50.0, -800.0, 800.0]])
+        ours_logit = np.array([mediation.logit(float(x)) for x in p])
+        ours_expit = np.array([mediation.expit(float(x)) for x in z])
+        # scipy's formula may change between versions: within 2 ulps whatever the version.
+        np.testing.assert_array_max_ulp(ours_logit, special.logit(p), maxulp=2)
+        np.testing.assert_array_max_ulp(ours_expit, special.expit(z), maxulp=2)
+        assert mediation.expit(-800.0) == 0.0 and mediation.expit(800.0) == 1.0  # no overflow error
+        assert np.all(np.abs(np.array([mediation.expit(x) for x in ours_logit]) - p) <= 1e-12)
+        assert all(mediation.logit(a) < mediation.logit(b) for a, b in zip(np.sort(p), np.sort(p)[1:]) if a < b)
+
     def test_calm_decays_by_half_each_half_life(self):
         assert mediation.calm_after_agreement(0, 15) == 1.0
         assert mediation.calm_after_agreement(15, 15) == pytest.approx(0.5)
