@@ -159,11 +159,32 @@ def test_overrides_or_a_file_without_a_loaded_scenario_are_refused():
         sim.simulate("toy_two_towns", steps=1, scenario_file="x.yaml")
 
 
-def test_a_run_without_plots_imports_no_matplotlib(tmp_path):
-    out = str(tmp_path / "run")  # the default scenario: its map has polygons outside the model
+def test_a_run_without_plots_imports_no_matplotlib_nor_scipys_special_functions_or_images(tmp_path):
+    """The river band, mediation's logistic and the Gaussian weights are written out, to spare a run 0.3 s."""
+    out = str(tmp_path / "run")  # the default scenario: its map has polygons outside the model, and a river
     argv = ["run", "baseline", "--steps", "3", "--no-plots", "--out", out]
     code = f"from sim.cli import main\nassert main({argv!r}) == 0\n"
-    assert [m for m in imported_after(code) if m.split(".")[0] == "matplotlib"] == []
+    unused = ("matplotlib", "scipy.special", "scipy.ndimage", "scipy.stats", "pandas")
+    assert [m for m in imported_after(code) if any(m == u or m.startswith(u + ".") for u in unused)] == []
+
+
+@given(
+    river=st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29)), min_size=1, max_size=40),
+    shape=st.tuples(st.integers(1, 30), st.integers(1, 30)),
+    cells=st.integers(0, 20),
+)
+def test_the_river_band_is_scipys_distance_transform_within_the_band(river, shape, cells):
+    """river_band marks exactly the cells off the river whose Euclidean distance transform is <= the band."""
+    from scipy import ndimage
+
+    from sim.geography import river_band
+
+    mask = np.zeros(shape, dtype=bool)
+    for row, col in river:
+        mask[row % shape[0], col % shape[1]] = True
+    expected = (ndimage.distance_transform_edt(~mask) <= cells) & ~mask
+    assert (river_band(mask, cells) == expected).all()
+    assert not river_band(np.zeros(shape, dtype=bool), cells).any()  # no river, no band
 
 
 @given(
