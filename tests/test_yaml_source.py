@@ -791,3 +791,56 @@ def test_overrides_change_the_new_document_as_a_deep_copy_would_and_never_the_or
         except ScenarioError:  # the first round made that path a number
             pass
     assert new.data == snapshot and original.data == before
+
+
+# --- libyaml and PyYAML read the same -----------------------------------------------
+
+_FRAGMENTS = [
+    "a", "b_1", "key", "x: 1", "y: -2.5e3", "z: .inf", "n: null", "t: true", "on", "yes", "08", "0o17", "0x1F",
+    "1_000", "2024-01-02", "'q'", '"d\\n"', '"\\x41"', "- ", "-", ": ", ":", "? ", "[", "]", "{", "}", ", ", "&a ",
+    "*a", "!!str ", "!!int ", "!!float ", "!custom ", "# c", "|", ">-", "\n", "\n  ", "\n    ", "\n- ", "\t", " ",
+    "%YAML 1.1\n---\n", "---\n", "...\n", "'it''s'", "é", "\u2028", "\x85", "\ufeff", "@", "`", "~", "=",
+]
+
+
+def _load_both(directory: Path, text: str) -> tuple[object, object]:
+    """load_yaml's outcome (data and lines, or the problems) with libyaml and with PyYAML's parser alone."""
+    from sim import yaml_source
+
+    path = directory / "doc.yaml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+
+    def outcome():
+        try:
+            doc = load_yaml(path)
+        except ScenarioError as error:
+            return ("problems", [str(problem) for problem in error.problems])
+        return ("data", repr(doc.data), sorted(doc.origins.items(), key=repr))
+
+    with_libyaml = outcome()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yaml_source, "_FastScenarioLoader", None)
+        python_only = outcome()
+    return with_libyaml, python_only
+
+
+@pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="this PyYAML has no libyaml")
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=30))
+def test_libyaml_reads_every_document_as_pyyaml_does(fragments):
+    """Scenario files are read by libyaml for speed: same values, same lines, same problems as PyYAML's own parser."""
+    import tempfile
+
+    text = "".join(fragments)
+    with tempfile.TemporaryDirectory() as directory:
+        with_libyaml, python_only = _load_both(Path(directory), text)
+    assert with_libyaml == python_only, text
+
+
+def test_libyaml_and_pyyaml_agree_on_every_project_scenario_and_on_refused_text(tmp_path):
+    """The project's scenarios (their values and the line of every key), and text only PyYAML's reader explains."""
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.yaml"))]
+    texts += ["a: [" * 70 + "]" * 70, "[" * 1_200 + "]" * 1_200, "a: \x07", "a: b\n  c: d", "a: 1\na: 2", "&x a: *x"]
+    for text in texts:
+        with_libyaml, python_only = _load_both(tmp_path, text)
+        assert with_libyaml == python_only, text[:80]
