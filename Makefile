@@ -29,12 +29,16 @@ install: $(STAMP)
 demo: $(CORE)
 	$(BIN)/python run.py run baseline --replicates 8 --workers 2
 
+# The test files run on up to two processes (pytest-xdist): a file's tests stay on one, so
+# its module fixtures are built once; on one core, one process.
+XDIST = -n auto --maxprocesses 2 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # Unit, property and regression tests only (no statistical or end-to-end tests marked slow).
 test-quick: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # Benchmarks: the working tree and a reference revision (BEFORE) measured in the same run.
 # A scenario missing from a tree (syria_wide before it exists) is skipped with a message.

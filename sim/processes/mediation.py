@@ -22,34 +22,13 @@ Random stream: "mediation" (agreement, then escalation).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from sim.compiled import exp, power
+from sim.compiled import expit, logit, power
 from sim.processes.patrons import effective_posture, patron_alignment
 from sim.processes.spillover import theatre_venues
 from sim.schema import Rules
 from sim.world import World
-
-
-def logit(p: float) -> float:
-    """log(p / (1 - p)) of a probability p in (0, 1), as `scipy.special.logit` computes it (SciPy 1.17).
-
-    Near p = 0.5 the direct formula loses digits, so there it is log1p(s) - log1p(-s) with
-    s = 2 (p - 0.5). Written out (not imported from SciPy) because importing `scipy.special`
-    cost a run about 0.2 s, and so that the bits of a run do not depend on SciPy's version;
-    `math` is the C library's, as everywhere in the model (`sim.compiled`).
-    """
-    if p < 0.3 or p > 0.65:
-        return math.log(p / (1 - p))
-    s = 2 * (p - 0.5)
-    return math.log1p(s) - math.log1p(-s)
-
-
-def expit(z: float) -> float:
-    """The logistic function 1 / (1 + exp(-z)), in (0, 1) (0 or 1 at the ends), as `scipy.special.expit` computes it."""
-    return 1 / (1 + exp(-z))
 
 
 def meeting_success_probability(
