@@ -129,13 +129,32 @@ class Problem:
     message: str  # short, lower-case start, no trailing period
 
     def __str__(self) -> str:
-        """``FILE:LINE: KEY_PATH: MESSAGE``, dropping ``FILE:`` / ``:LINE`` / ``KEY_PATH: `` when unknown."""
+        """``FILE:LINE: KEY_PATH: MESSAGE``, dropping ``FILE:`` / ``:LINE`` / ``KEY_PATH: `` when unknown.
+
+        One line whatever the key: characters that print as nothing or break the line (a
+        byte-order mark or zero-width space in a key, a tab, U+2028) are shown escaped, as
+        Python writes them in a string (`visible`).
+        """
         location = self.file if self.line is None else f"{self.file}:{self.line}"
         if not location:  # no file at all (a scenario name that names none)
-            return f"{self.key_path}: {self.message}" if self.key_path else self.message
-        if self.key_path:
-            return f"{location}: {self.key_path}: {self.message}"
-        return f"{location}: {self.message}"
+            text = f"{self.key_path}: {self.message}" if self.key_path else self.message
+        elif self.key_path:
+            text = f"{location}: {self.key_path}: {self.message}"
+        else:
+            text = f"{location}: {self.message}"
+        return visible(text)
+
+
+def visible(text: str) -> str:
+    r"""Text with every character that is not printable written as its Python escape.
+
+    Not printable (`str.isprintable`): controls, format characters (a byte-order mark, a
+    zero-width space), line and paragraph separators, spaces other than ' '. They become
+    ``	``, ````, ``​``, ...; printable text in any script is unchanged.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ScenarioError(Exception):
@@ -409,7 +428,10 @@ def _yaml_error_problem(
         message = f"character U+{code:04X} is not allowed in YAML text"
     else:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return Problem(file, key_path, line if report_lines else None, _tidy(message))
+    message = _tidy(message)
+    if "character '\\t'" in message:  # PyYAML's words for a tab it refuses, which few readers can see
+        message += " (a tab is not allowed here: use spaces, or put the value in quotes)"
+    return Problem(file, key_path, line if report_lines else None, message)
 
 
 if getattr(yaml, "__with_libyaml__", False):

@@ -849,3 +849,22 @@ def test_libyaml_and_pyyaml_agree_on_every_project_scenario_and_on_refused_text(
     for text in texts:
         with_libyaml, python_only = _load_both(tmp_path, text)
         assert with_libyaml == python_only, text[:80]
+
+
+def test_a_key_with_invisible_characters_is_reported_on_one_line_with_them_escaped(tmp_path):
+    """A byte-order mark or zero-width space in a key, or a line separator, prints as an escape, never raw."""
+    from sim.scenario import load_scenario
+
+    for shown in ["\\ufeff", "\\u200b", "\\u2028", "\\x85", "\\t"]:  # YAML's escapes in the file, too
+        path = write(tmp_path, "s.yaml", f'name: x\n"se{shown}ed": 1\n')
+        with pytest.raises(ScenarioError) as info:
+            load_scenario(path)
+        lines = [str(problem) for problem in info.value.problems]  # also: description, grid, ... missing
+        assert all(len(line.splitlines()) == 1 and line.isprintable() for line in lines), lines
+        assert any(f":2: se{shown}ed: unknown key 'se{shown}ed'" in line for line in lines), lines
+
+
+def test_a_tab_pyyaml_refuses_is_named_with_what_to_do(tmp_path):
+    problems = problems_of(load_yaml, write(tmp_path, "s.yaml", "name: x\nsteps: 30\t\n"))
+    assert len(problems) == 1 and problems[0].line == 2
+    assert "a tab is not allowed here: use spaces, or put the value in quotes" in problems[0].message
