@@ -121,6 +121,18 @@ class TestMediation:
         assert p(bridge=0.2) < p(bridge=0.8)
         assert p(tension=0.5) > p(tension=3.0)
 
+    def test_a_base_chance_of_0_or_1_is_not_moved_by_any_driver(self):
+        """The drivers multiply the odds: odds 0 (never) and infinite odds (always) stay so, weights at their limits."""
+        for drivers in [(1.0, 1.0, 0.0), (1.0, 1.0, -5.0), (-1.0, 0.0, 10.0), (0.0, 0.0, 0.0)]:
+            args = (*drivers, 50.0, 50.0, 50.0)
+            assert mediation.meeting_success_probability(0.0, *args, neutral_venue_bonus=50.0) == 0.0
+            assert mediation.meeting_success_probability(1.0, *args) == 1.0
+        # anything inside can move: the smallest chance rises with aligned patrons
+        weights = (0.0, 0.0, 0.0, 2.0, 1.0, 0.5)
+        assert 0.0 < mediation.meeting_success_probability(1e-12, *weights) < mediation.meeting_success_probability(
+            1e-12, 1.0, *weights[1:]
+        )
+
     def test_logit_and_expit_are_scipys_and_inverse_to_each_other(self):
         """The written-out logistic pair gives scipy.special's numbers (bit for bit on SciPy 1.17), ends included."""
         from scipy import special

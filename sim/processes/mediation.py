@@ -45,11 +45,15 @@ def meeting_success_probability(
 
     Starts from p_base at neutral patrons (alignment 0), no bridging tribal leaders, zero
     tension and a venue belonging to one side; patrons with the same aims (+1), tribal
-    leaders tied to both sides and a neutral venue raise it, tension lowers it.
+    leaders tied to both sides and a neutral venue raise it, tension lowers it. The drivers
+    add to the log-odds, so they multiply the odds: p_base 0 stays 0 and p_base 1 stays 1
+    whatever they are (the logistic's ends; the weights are finite, at most 50).
     """
-    base = logit(min(max(float(p_base), 1e-9), 1 - 1e-9))
+    p_base = float(p_base)
+    if p_base <= 0.0 or p_base >= 1.0:  # log-odds -inf or +inf: no finite driver moves them
+        return 0.0 if p_base <= 0.0 else 1.0
     z = (
-        base
+        logit(p_base)
         + patron_weight * patron_alignment
         + tribal_weight * tribal_bridge
         - tension_weight * tension
