@@ -29,9 +29,9 @@ install: $(STAMP)
 demo: $(CORE)
 	$(BIN)/python run.py run baseline --replicates 8 --workers 2
 
-# The test files run on up to two processes (pytest-xdist): a file's tests stay on one, so
-# its module fixtures are built once; on one core, one process.
-XDIST = -n auto --maxprocesses 2 --dist loadfile
+# The test files run on two processes (pytest-xdist): a file's tests stay on one, so its
+# module fixtures are built once. Two even on one core: many tests wait on subprocesses.
+XDIST = -n 2 --dist loadfile
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(XDIST)
