@@ -111,9 +111,21 @@ ECHO_LIMIT = 60  # characters of a bad value echoed in a message; longer ones en
 
 
 def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
-    """repr(value) cut to `limit` characters with an ellipsis, so a message stays one readable line."""
+    """repr(value) cut to `limit` characters with an ellipsis, so a message stays one readable line.
+
+    Text is cut before its repr, so what is shown stays a whole quoted string (no escape cut
+    in half): the longest start of it whose repr fits, then the ellipsis.
+    """
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    if isinstance(value, str):
+        lo, hi = 0, min(len(value), limit)  # repr(value[:n]) grows with n: the largest n that fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if len(repr(value[:mid])) <= limit - 1 else (lo, mid - 1)
+        return repr(value[:lo]) + "…"
+    return text[: limit - 1] + "…"
 
 
 # --- public types ----------------------------------------------------------------
@@ -956,7 +968,7 @@ def _apply_one(
     if "=" not in assignment:
         return problem("", f"expected key.path=value, got {clipped(assignment)} (no '=')")
     raw_path, value_text = assignment.split("=", 1)
-    raw_path = raw_path.strip()
+    raw_path = raw_path.strip(" \t")  # spaces around '=' only: any other character belongs to the key
     if not raw_path:
         return problem("", f"missing key path before '=' in {clipped(assignment)}")
     try:

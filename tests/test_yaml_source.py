@@ -619,6 +619,15 @@ def test_override_nan_stays_a_float(doc: SourcedDocument) -> None:
     assert math.isnan(apply_overrides(doc, ["steps=.nan"]).data["steps"])
 
 
+def test_override_key_keeps_every_character_but_the_spaces_around_it(doc: SourcedDocument) -> None:
+    """`steps = 3` is steps; a line separator, NBSP or control character at a key's end is part of the key."""
+    assert apply_overrides(doc, [" steps\t= 3"]).data["steps"] == 3
+    for odd in ("\u2028", "\x85", "\xa0", "\x1c", "\u3000"):
+        new = apply_overrides(doc, [f"steps{odd}=3", f"{odd}steps=4"])
+        assert new.data["steps"] == doc.data["steps"], repr(odd)  # not set: other keys
+        assert new.data[f"steps{odd}"] == 3 and new.data[f"{odd}steps"] == 4  # the schema refuses them later
+
+
 def test_override_sets_nested_value_and_origin(doc: SourcedDocument) -> None:
     new = apply_overrides(doc, ["factions.NDF.salary=-5", "sites.albukamal.lat=1"])
     assert new.data["factions"]["NDF"]["salary"] == -5
@@ -868,3 +877,20 @@ def test_a_tab_pyyaml_refuses_is_named_with_what_to_do(tmp_path):
     problems = problems_of(load_yaml, write(tmp_path, "s.yaml", "name: x\nsteps: 30\t\n"))
     assert len(problems) == 1 and problems[0].line == 2
     assert "a tab is not allowed here: use spaces, or put the value in quotes" in problems[0].message
+
+
+@given(st.text(min_size=1, max_size=300), st.integers(4, 80))
+def test_a_clipped_value_is_a_whole_quoted_string_then_an_ellipsis(value, limit):
+    """Never an escape cut in half: the shown part reads back (ast.literal_eval) as the value's beginning."""
+    import ast
+
+    from sim.yaml_source import clipped
+
+    shown = clipped(value, limit)
+    assert len(shown) <= limit
+    if shown == repr(value):
+        return
+    assert shown.endswith("…")
+    start = ast.literal_eval(shown[:-1])
+    assert value.startswith(start) and len(repr(start)) <= limit - 1
+    assert len(repr(value[: len(start) + 1])) > limit - 1  # the longest start that fits
