@@ -162,7 +162,7 @@ def visible(text: str) -> str:
 
     Not printable (`str.isprintable`): controls, format characters (a byte-order mark, a
     zero-width space), line and paragraph separators, spaces other than ' '. They become
-    ``	``, ````, ``​``, ...; printable text in any script is unchanged.
+    ``\t``, ``\x85``, ``\u200b``, ...; printable text in any script is unchanged.
     """
     if text.isprintable():
         return text
