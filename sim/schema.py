@@ -1156,11 +1156,11 @@ class Scenario(Strict):
         if isinstance(value, date):  # YAML reads an unquoted 2019-11-01 as a date
             return value.isoformat()
         if not isinstance(value, str):
-            raise ValueError("start_date must be an ISO date such as 2019-11-01")
+            raise ValueError("must be an ISO date such as 2019-11-01")
         try:
             return date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise ValueError(f"start_date must be an ISO date such as 2019-11-01, got {value!r}") from None
+        except ValueError:  # the message adds the value given ("got ...")
+            raise ValueError("must be an ISO date such as 2019-11-01") from None
 
 
 # ---------------------------------------------------------------------------------------

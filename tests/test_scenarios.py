@@ -107,3 +107,15 @@ def test_article_copy_is_the_shared_original():
             "every other test"
         )
     assert ARTICLE.read_bytes() == shared.read_bytes()
+
+
+@pytest.mark.parametrize("given", ["'2019-13-01'", "'1 Nov 2019'", "5", "true"])
+def test_a_start_date_that_is_no_iso_date_says_so_once(given):
+    """One line: the key, what is expected, and the value given, each once."""
+    from sim.yaml_source import ScenarioError
+
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(SCENARIOS / "toy_two_towns.yaml", [f"start_date={given}"])
+    (problem,) = info.value.problems
+    shown = yaml.safe_load(given)
+    assert str(problem) == f"--set: start_date: must be an ISO date such as 2019-11-01 (got {shown!r})"
