@@ -351,7 +351,7 @@ def logit(p: float) -> float:
     run about 0.2 s, and so that a run's bits do not depend on SciPy's version.
 
     Raises:
-        ZeroDivisionError: p = 1; ValueError: p outside (0, 1) (callers clip it first).
+        ZeroDivisionError: p = 1; ValueError: p outside (0, 1) (mediation answers 0 and 1 itself).
     """
     if p < 0.3 or p > 0.65:
         return math.log(p / (1 - p))

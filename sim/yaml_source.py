@@ -380,7 +380,16 @@ def _construct(tag: str, text: str) -> Any:
 # --- composing -------------------------------------------------------------------
 
 
-class _ScenarioLoader(yaml.SafeLoader):
+class _ResolvesYaml12:
+    """Mixed into a PyYAML loader: plain scalars are resolved by :func:`_plain_tag` (YAML 1.2, or refused)."""
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0]:
+            return _plain_tag(value)
+        return yaml.resolver.Resolver.resolve(self, kind, value, implicit)
+
+
+class _ScenarioLoader(_ResolvesYaml12, yaml.SafeLoader):
     """``yaml.SafeLoader`` with YAML 1.2 core resolution that refuses to nest deeper than MAX_DEPTH.
 
     PyYAML's composer is recursive, so a file made of 100,000 ``[`` would hit
@@ -389,11 +398,6 @@ class _ScenarioLoader(yaml.SafeLoader):
     :func:`_plain_tag` (YAML 1.2, or refused); construction of values is done by
     us, scalar by scalar (:func:`_construct`).
     """
-
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode and implicit[0]:
-            return _plain_tag(value)
-        return super().resolve(kind, value, implicit)
 
     def __init__(self, stream: str):
         super().__init__(stream)
@@ -448,19 +452,13 @@ def _yaml_error_problem(
 
 if getattr(yaml, "__with_libyaml__", False):
 
-    class _FastScenarioLoader(yaml.CSafeLoader):
+    class _FastScenarioLoader(_ResolvesYaml12, yaml.CSafeLoader):
         """libyaml's parser and composer (about ten times faster than PyYAML's own) with :func:`_plain_tag`.
 
-        Used for a document libyaml reads; anything it refuses is read again by
-        :class:`_ScenarioLoader`, whose messages are the ones reported. libyaml caps nesting
-        at 1,000 levels itself; deeper than MAX_DEPTH is refused after composing
-        (:func:`_check_expansion`), as aliases are.
+        Used for a document libyaml reads; anything it refuses, and any tree deeper than
+        MAX_DEPTH (libyaml itself stops at 1,000 levels), is read again by
+        :class:`_ScenarioLoader`, whose messages are the ones reported (:func:`_compose_fast`).
         """
-
-        def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-            if kind is ScalarNode and implicit[0]:
-                return _plain_tag(value)
-            return yaml.resolver.Resolver.resolve(self, kind, value, implicit)
 
 else:  # a PyYAML built without libyaml: PyYAML's own parser for everything
     _FastScenarioLoader = None
@@ -1088,7 +1086,11 @@ _ScenarioDumper.add_representer(str, _ScenarioDumper.represent_str)
 if getattr(yaml, "__with_libyaml__", False):
 
     class _FastScenarioDumper(_WritesReadableStrings, yaml.CSafeDumper):
-        """The same with libyaml's emitter: the same text (tested), about three times as fast."""
+        """The same with libyaml's emitter, about three times as fast.
+
+        Every scenario's text is PyYAML's emitter's, character for character (tested); other
+        text may differ in style (libyaml escapes characters beyond U+FFFF), never in what reads back.
+        """
 
     _FastScenarioDumper.add_representer(str, _FastScenarioDumper.represent_str)
 else:  # a PyYAML built without libyaml
