@@ -136,15 +136,58 @@ def _cell_centres_latlon(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rasterise_polyline(points_rc: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Boolean mask of the cells a polyline (in fractional row/col) passes through."""
+    """Boolean mask (H, W) of the cells a polyline (in fractional row/col) passes through.
+
+    Each segment is sampled four times per cell of its length, at the points
+    `np.linspace(start, end, n)` gives, and the cells holding a sample are marked. Only the
+    samples that can fall on the grid are computed (`_samples_on_grid`), so a segment that
+    runs far off the grid costs no more than one that stays on it.
+    """
     mask = np.zeros((height, width), dtype=bool)
     for (r0, c0), (r1, c1) in zip(points_rc[:-1], points_rc[1:]):
         n = int(np.ceil(max(abs(r1 - r0), abs(c1 - c0)) * 4)) + 1  # 4 samples per cell
-        rr = np.floor(np.linspace(r0, r1, n)).astype(int)
-        cc = np.floor(np.linspace(c0, c1, n)).astype(int)
+        i = _samples_on_grid(n, (r0, r1, height), (c0, c1, width))
+        rr = np.floor(_linspace_at(r0, r1, n, i)).astype(int)
+        cc = np.floor(_linspace_at(c0, c1, n, i)).astype(int)
         keep = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
         mask[rr[keep], cc[keep]] = True
     return mask
+
+
+def _linspace_at(start: float, stop: float, n: int, i: np.ndarray) -> np.ndarray:
+    """`np.linspace(start, stop, n)[i]` for int64 indices i, computed only at i (numpy's formula and order)."""
+    start, stop = np.float64(start), np.float64(stop)
+    delta = stop - start
+    y = i.astype(np.float64)
+    if n > 1:
+        step = delta / (n - 1)
+        y = y / (n - 1) * delta if step == 0 else y * step  # numpy's way round a step that underflows
+    else:
+        y = y * delta
+    y = y + start
+    if n > 1:
+        y[i == n - 1] = stop
+    return y
+
+
+def _samples_on_grid(n: int, *axes: tuple[float, float, int]) -> np.ndarray:
+    """(k,) int64 indices, ascending, of every one of a segment's n samples that may lie on the grid.
+
+    Each axis is (start, stop, size): a sample is on the grid when 0 <= position < size on
+    every axis. The range is widened by two samples each way against rounding; samples outside
+    the grid that it keeps are dropped by the caller.
+    """
+    lo, hi = 0, n - 1
+    for start, stop, size in axes:
+        if n < 2 or start == stop:
+            continue
+        step = (stop - start) / (n - 1)
+        ends = sorted(((0.0 - start) / step, (size - start) / step))
+        if not all(math.isfinite(e) for e in ends):  # a step too small to tell: this axis limits nothing
+            continue
+        lo = max(lo, math.floor(ends[0]) - 2)
+        hi = min(hi, math.ceil(ends[1]) + 2)
+    return np.arange(lo, hi + 1, dtype=np.int64) if lo <= hi else np.zeros(0, dtype=np.int64)
 
 
 def river_band(river: np.ndarray, cells: int) -> np.ndarray:
@@ -205,16 +248,26 @@ def inside_polygon(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
     return inside
 
 
+def river_cells(scenario: Scenario) -> np.ndarray:
+    """(H, W) bool mask of the cells the scenario's river passes through; needs grid.bounds and grid.river.
+
+    The river's [lat, lon] points are projected onto the grid as sites are (`project`, without
+    the rounding down) and the polyline between them rasterised (`_rasterise_polyline`).
+    """
+    g = scenario.grid
+    b = g.bounds
+    pts = np.array(g.river.path, dtype=float)
+    rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * g.height
+    cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * g.width
+    return _rasterise_polyline(np.column_stack([rows, cols]), g.height, g.width)
+
+
 def build_geography(scenario: Scenario) -> Geography:
     """Terrain from the scenario's default, river band, outside polygons and cell overrides."""
     g = scenario.grid
     terrain = np.full((g.height, g.width), TERRAIN_CODE[g.default_terrain], dtype=np.int8)
     if g.bounds is not None and g.river is not None:
-        b = g.bounds
-        pts = np.array(g.river.path, dtype=float)
-        rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * g.height
-        cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * g.width
-        river = _rasterise_polyline(np.column_stack([rows, cols]), g.height, g.width)
+        river = river_cells(scenario)
         terrain[river_band(river, g.river.band_cells)] = TERRAIN_CODE["rural"]
         terrain[river] = TERRAIN_CODE["river"]
     if g.bounds is not None and g.outside:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
-from sim.geography import project
+from sim.geography import project, river_cells
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
@@ -339,6 +339,9 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             problems.append(doc.problem(("grid", "cells", i), "cell is off the grid"))
     if (g.river is not None or g.outside) and g.bounds is None:
         problems.append(doc.problem(("grid",), "river and outside polygons need grid.bounds"))
+    elif g.river is not None and not river_cells(s).any():
+        where = "its path passes through no cell within grid.bounds"
+        problems.append(doc.problem(("grid", "river", "path"), f"the river does not cross the grid ({where})"))
 
     for name, tribe in s.tribes.items():
         need(s.sites, tribe.seat, ("tribes", name, "seat"), "site")

@@ -116,8 +116,16 @@ SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "po
 # Space
 
 
+MIN_BOUNDS_SPAN_DEG = 0.001  # about 110 m: a grid narrower than this is a typing error, and it keeps projections finite
+
+
 class Bounds(Strict):
-    """Geographic extent of the grid (degrees); sites given by lat/lon are projected onto it."""
+    """Geographic extent of the grid (degrees); sites given by lat/lon are projected onto it.
+
+    Each side spans at least `MIN_BOUNDS_SPAN_DEG` (0.001 degrees, about 110 m): across a
+    narrower grid a river point or a site on the other side of the globe would lie 10^11 and
+    more cells away.
+    """
 
     lat_min: float = param(..., ge=-90, le=90, unit="degrees N", help="southern edge of the grid")
     lat_max: float = param(..., ge=-90, le=90, unit="degrees N", help="northern edge of the grid")
@@ -130,6 +138,10 @@ class Bounds(Strict):
             raise ValueError("lat_min must be below lat_max")
         if self.lon_min >= self.lon_max:
             raise ValueError("lon_min must be below lon_max")
+        for axis, span in (("lat", self.lat_max - self.lat_min), ("lon", self.lon_max - self.lon_min)):
+            if span < MIN_BOUNDS_SPAN_DEG * (1 - 1e-9):  # 40.001 - 40.0 is 0.000999999999999 in floating point
+                least = f"at least {MIN_BOUNDS_SPAN_DEG} degrees (about 110 m)"
+                raise ValueError(f"{axis}_max - {axis}_min must be {least}; got {span:.3g}")
         return self
 
 

@@ -361,6 +361,34 @@ def test_utilities_equal_numpys_broadcasting_bit_for_bit(busy_model, name):
     assert (world.recruits.faction[rows] >= 0).any() and (world.recruits.faction[rows] < 0).any()
 
 
+EDGE_VALUES = (0.0, -0.0, 1e-300, 1e-12, 1e-9, 0.3, 1.0, 1.5, 7e4, -0.2, math.inf, -math.inf, math.nan)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_utilities_of_odd_militia_terms_equal_numpys(busy_model, seed):
+    """Salaries, pay ratios, death risks and hiring shares at 0, below their floors, above 1, inf or NaN."""
+    import copy
+
+    from sim.processes import recruitment
+
+    rng = np.random.default_rng(seed)
+    world = copy.copy(busy_model.world)  # the arrays below are new ones: the module's model is untouched
+    for name in ("salary", "pay_ratio", "privileges", "exempts", "death_risk", "hiring"):
+        values = getattr(world, name) * rng.uniform(0.5, 2.0, world.n_factions)
+        odd = rng.random(world.n_factions) < 0.5
+        values[odd] = rng.choice(EDGE_VALUES, odd.sum())
+        setattr(world, name, values)
+    rows = np.arange(0, len(world.recruits), 5)
+    with np.errstate(all="ignore"):
+        expected_u, expected_available = _plain_utilities(world, busy_model.rules, rows)
+    u, available = recruitment.utilities(world, busy_model.rules, rows)
+    # Bit for bit, signed zeros included; a NaN where numpy has one (which of two NaNs an
+    # operation passes on, and so its sign, is the CPU's choice and no comparison sees it).
+    nan = np.isnan(expected_u)
+    assert np.array_equal(np.isnan(u), nan) and u[~nan].tobytes() == expected_u[~nan].tobytes()
+    assert np.array_equal(available, expected_available)
+
+
 def test_movers_and_reconsidering_recruits_are_the_masks_rows(busy_model):
     from sim.processes import recruitment
 
@@ -527,6 +555,67 @@ def test_nested_choice_draws_what_numpy_drew(seed, k, nest_scale):
     got = recruitment.nested_choice(utilities, available, nest_scale, a)
     assert np.array_equal(got, _plain_nested_choice(utilities, available, nest_scale, b))
     assert a.random() == b.random()  # the same draws were used
+
+
+def _plain_rasterised_polyline(points_rc, height, width):
+    """The river's cells as they were drawn: every sample of `np.linspace` along each segment."""
+    mask = np.zeros((height, width), dtype=bool)
+    for (r0, c0), (r1, c1) in zip(points_rc[:-1], points_rc[1:]):
+        n = int(np.ceil(max(abs(r1 - r0), abs(c1 - c0)) * 4)) + 1
+        rr = np.floor(np.linspace(r0, r1, n)).astype(int)
+        cc = np.floor(np.linspace(c0, c1, n)).astype(int)
+        keep = (rr >= 0) & (rr < height) & (cc >= 0) & (cc < width)
+        mask[rr[keep], cc[keep]] = True
+    return mask
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 0.1, 1e-3, 30.0]))
+def test_river_cells_are_those_of_every_linspace_sample(seed, scale):
+    """Only the samples that may fall on the grid are made now; they are the same points and so the same cells."""
+    from sim.geography import _rasterise_polyline
+
+    rng = np.random.default_rng(seed)
+    height, width = (int(x) for x in rng.integers(2, 60, 2))
+    points = rng.uniform(-3, 4, (int(rng.integers(2, 6)), 2)) * max(height, width) * scale
+    if rng.random() < 0.3:  # on cell edges and quarter cells, where rounding decides
+        points = np.round(points * 4) / 4
+    if rng.random() < 0.2:  # a segment along one axis, or of no length
+        points[1, int(rng.integers(0, 2))] = points[0, 0 if rng.random() < 0.5 else 1]
+    if rng.random() < 0.1:
+        points[1] = points[0]
+    got = _rasterise_polyline(points, height, width)
+    assert np.array_equal(got, _plain_rasterised_polyline(points, height, width))
+
+
+def _plain_update_alignment(alignment, pull, responsiveness, initial, anchor):
+    """The leaders' update as numpy computed it (the code the kernel replaced)."""
+    pull = pull - pull.max(axis=1, keepdims=True)
+    grown = alignment * exp(responsiveness[:, None] * pull)
+    total = grown.sum(axis=1, keepdims=True)
+    moved = np.divide(grown, total, out=alignment.copy(), where=total > 0)
+    if initial is None or anchor == 0.0:
+        return moved
+    return (1.0 - anchor) * moved + anchor * initial
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 5), st.integers(1, 12), st.sampled_from([None, 0.0, -0.0, 0.02, 1.0]))
+def test_update_alignment_is_numpys_expression(seed, n_leaders, n_factions, anchor):
+    """Random alignments and pulls, with zeros, infinities and NaNs among them, and 1 to 12 factions (numpy's
+    row sums add 8 or more values pairwise)."""
+    rng = np.random.default_rng(seed)
+    shape = (n_leaders, n_factions)
+    alignment = rng.dirichlet(np.ones(n_factions), n_leaders).reshape(shape)
+    alignment[rng.random(shape) < 0.2] = 0.0
+    pull = rng.normal(0, 3, shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    odd = rng.random(shape) < 0.15
+    pull[odd] = rng.choice([0.0, -0.0, math.inf, -math.inf, math.nan], odd.sum())
+    responsiveness = rng.choice([0.0, 0.05, 1.0, 40.0, math.inf], n_leaders)
+    initial = None if anchor is None else rng.dirichlet(np.ones(n_factions), n_leaders).reshape(shape)
+    with np.errstate(all="ignore"):
+        expected = _plain_update_alignment(alignment, pull, responsiveness, initial, anchor or 0.0)
+    got = tribal_politics.update_alignment(alignment, pull, responsiveness, initial, anchor or 0.0)
+    nan = np.isnan(expected)  # a NaN where numpy has one; which NaN (its sign) is the CPU's choice
+    assert np.array_equal(np.isnan(got), nan) and got[~nan].tobytes() == expected[~nan].tobytes()
 
 
 def test_leaders_pull_is_numpys_expression(busy_model):

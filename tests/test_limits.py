@@ -120,6 +120,46 @@ def test_values_that_crashed_or_hung_are_refused(override):
     assert "less than or equal to" in text, text  # refused by its bound, not by chance
 
 
+def test_a_grid_too_narrow_to_project_onto_is_refused_in_one_line(tmp_path, capsys):
+    """Bounds 1e-8 degrees wide validated, then a run asked for 47.5 TiB to draw a river 10^11 cells long."""
+    text = refused("grid.bounds={lat_min: 34.3, lat_max: 34.30000001, lon_min: 40.0, lon_max: 41.1}")
+    assert len(text.splitlines()) == 1 and "grid.bounds: lat_max - lat_min must be at least 0.001 degrees" in text, text
+    scenario = tmp_path / "narrow.yaml"
+    base = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    narrow = base.read_text().replace("lon_min: 40.00, lon_max: 41.10", "lon_min: 40.00, lon_max: 40.0000001")
+    scenario.write_text(narrow)
+    assert main(["validate", str(scenario)]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"{scenario}:19: grid.bounds: lon_max - lon_min must be")
+
+
+def test_a_river_that_never_crosses_the_grid_is_refused():
+    text = refused("grid.river={path: [[10.0, 10.0], [11.0, 11.0]]}")
+    assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
+
+
+def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_grid_costs():
+    """At the narrowest bounds a river across the globe is 10^7 cells long; only its samples on the grid are made."""
+    from sim.geography import river_cells
+    from sim.schema import Bounds, River
+
+    base = load_scenario("baseline")
+    narrowest = Bounds(lat_min=34.3, lat_max=34.301, lon_min=40.0, lon_max=40.001)
+    far = River(path=[[-89.0, -179.0], [89.0, 179.0]])
+    scenario = base.model_copy(update={"grid": base.grid.model_copy(update={"bounds": narrowest, "river": far})})
+    tracemalloc.start()
+    try:
+        cells = river_cells(scenario)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, peak  # the whole segment, sampled, would be about 1 GB
+    assert not cells.any()  # the line from (-89, -179) to (89, 179) passes south-east of this grid
+    through = River(path=[[-89.0, 40.0005], [89.0, 40.0005]])
+    scenario = base.model_copy(update={"grid": base.grid.model_copy(update={"bounds": narrowest, "river": through})})
+    cells = river_cells(scenario)
+    assert cells[:, base.grid.width // 2].all() and cells.sum() == base.grid.height  # due north through the middle
+
+
 def test_long_bad_values_are_echoed_cut_short():
     text = refused("name=" + "x" * 10_000)
     assert len(text) < 300, text

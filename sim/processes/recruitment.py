@@ -29,6 +29,8 @@ Random stream: "recruitment" (who reconsiders, then the Gumbel noise of both sta
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.compiled import exp, kernel, log, power
@@ -166,40 +168,66 @@ def utilities(world: World, rules: Rules, rows: np.ndarray) -> tuple[np.ndarray,
     r = world.recruits
     n_f = world.n_factions
     rows = np.asarray(rows, dtype=np.int64)
-    # Per militia, with numpy and the C library's log and pow: the terms every recruit shares.
-    salary = world.salary * world.pay_ratio
-    pay_term = rec.beta_salary * log(np.maximum(salary, 1e-9) / rec.civilian_income_usd_month)
-    shared = pay_term + rec.beta_privileges * world.privileges
-    exemption = rec.beta_exemption * world.exempts
-    risk = rec.beta_risk * annual_risk(world.death_risk)
-    # Graded hiring: an applicant is taken with probability hiring_f, i.e. log(hiring_f) in utility.
-    # (A militia taking nobody is not an option at all: `available` below; the floor keeps this finite.)
-    hiring_term = log(np.minimum(np.maximum(world.hiring, 1e-12), 1.0))  # np.clip, without its set-up
-    hiring_open = world.is_militia & (world.hiring > 0)
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     u = np.empty((len(rows), n_f + 1))
     available = np.empty((len(rows), n_f + 1), dtype=bool)
     _utilities(
         rows, r.faction, r.tribe, r.liable, r.joined_step, r.home, world.day,
-        shared, exemption, risk, hiring_term, rec.civilian_attachment, rec.beta_alignment, world.alignment,
+        world.salary, world.pay_ratio, world.privileges, world.exempts, world.death_risk, world.hiring,
+        world.is_militia, rec.beta_salary, rec.civilian_income_usd_month, rec.beta_privileges,
+        rec.beta_exemption, rec.beta_risk, rec.civilian_attachment, rec.beta_alignment, world.alignment,
         rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
-        hiring_open, options is not None, options if options is not None else np.zeros((0, n_f), dtype=bool),
+        options is not None, options if options is not None else np.zeros((0, n_f), dtype=bool),
         u, available,
     )  # fmt: skip
     return u, available
 
 
 @kernel
-def _utilities(
-    rows, faction, tribe, liable, joined_step, home, day, shared, exemption, risk, hiring_term, civilian,
-    beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold, hiring_open,
-    has_options, options, u, available,
+def _militia_terms(
+    salary, pay_ratio, privileges, exempts, death_risk, hiring, is_militia, beta_salary, civilian_income,
+    beta_privileges, beta_exemption, beta_risk, shared, exemption, risk, hiring_term, hiring_open,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # Row by row, the arithmetic of the equation in the module docstring in the order numpy's
-    # broadcasting did it: ((shared + exemption x liable) - risk) + hiring, + alignment; a member
-    # then pays the leaving cost on every option, gets it back on its own and is not re-hired
-    # there (each step rounded as it was, so nothing is simplified away).
-    n_f = len(shared)
+    # The terms every recruit shares, per militia, as numpy computed them over the (F,) arrays:
+    # beta_salary log(max(salary x pay_ratio, 1e-9) / civilian income) + beta_privileges x privileges,
+    # beta_exemption x exempts, beta_risk x `annual_risk`, log(clip(hiring, 1e-12, 1)) and
+    # whether a militia hires at all. np.maximum and np.minimum keep a NaN (written out below,
+    # where Python's max and min would not), and math.log and math.pow are the C library's.
+    for f in range(len(salary)):
+        pay = salary[f] * pay_ratio[f]
+        pay = pay if pay >= 1e-9 or np.isnan(pay) else 1e-9
+        shared[f] = beta_salary * math.log(pay / civilian_income) + beta_privileges * privileges[f]
+        exemption[f] = beta_exemption * exempts[f]
+        daily = death_risk[f]
+        daily = daily if daily >= 0.0 or np.isnan(daily) else 0.0
+        daily = daily if daily <= 1.0 or np.isnan(daily) else 1.0
+        risk[f] = beta_risk * (1.0 - math.pow(1.0 - daily, DAYS_PER_YEAR))
+        h = hiring[f]
+        h = h if h >= 1e-12 or np.isnan(h) else 1e-12
+        h = h if h <= 1.0 or np.isnan(h) else 1.0
+        hiring_term[f] = math.log(h)
+        hiring_open[f] = is_militia[f] and hiring[f] > 0
+
+
+@kernel
+def _utilities(
+    rows, faction, tribe, liable, joined_step, home, day, salary, pay_ratio, privileges, exempts, death_risk,
+    hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk, civilian,
+    beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold, has_options,
+    options, u, available,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The militias' shared terms first (`_militia_terms`); then row by row, the arithmetic of the
+    # equation in the module docstring in the order numpy's broadcasting did it:
+    # ((shared + exemption x liable) - risk) + hiring, + alignment; a member then pays the
+    # leaving cost on every option, gets it back on its own and is not re-hired there (each step
+    # rounded as it was, so nothing is simplified away).
+    n_f = len(salary)
+    shared, exemption, risk, hiring_term = np.empty(n_f), np.empty(n_f), np.empty(n_f), np.empty(n_f)
+    hiring_open = np.empty(n_f, dtype=np.bool_)
+    _militia_terms(
+        salary, pay_ratio, privileges, exempts, death_risk, hiring, is_militia, beta_salary, civilian_income,
+        beta_privileges, beta_exemption, beta_risk, shared, exemption, risk, hiring_term, hiring_open,
+    )  # fmt: skip
     for i in range(len(rows)):
         row = rows[i]
         current = faction[row]

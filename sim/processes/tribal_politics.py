@@ -28,6 +28,8 @@ assumptions. Deterministic: no random stream.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.compiled import exp, kernel, numpy_sum
@@ -47,8 +49,24 @@ def update_alignment(
     Multiplicative weights a_f exp(r (pull_f - max pull)), renormalised, then the share
     `anchor` of the way back to `initial` (L, F). Stays on the simplex; equal pulls leave an
     alignment unchanged (apart from the anchor); a larger pull on f never lowers a_f.
-    A leader whose every weight would vanish keeps its alignment.
+    A leader whose every weight would vanish keeps its alignment. Returns a new (L, F) array.
+
+    The model's float64 arrays go through one compiled call (`_update_alignment`), the same
+    operations as the numpy expression below, which takes anything else.
     """
+    arrays = (alignment, pull, responsiveness) + (() if initial is None else (initial,))
+    if all(type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous for a in arrays) and (
+        alignment.ndim == 2
+        and alignment.shape[1] > 0
+        and pull.shape == alignment.shape
+        and responsiveness.shape == alignment.shape[:1]
+        and (initial is None or initial.shape == alignment.shape)
+    ):
+        out = np.empty(alignment.shape)
+        anchored = initial is not None and anchor != 0.0
+        towards = initial if anchored else alignment  # read only when anchored
+        _update_alignment(alignment, pull, responsiveness, towards, float(anchor), anchored, out)
+        return out
     pull = pull - pull.max(axis=1, keepdims=True)
     # A leader of responsiveness 0 pulled toward a faction that is not a militia (pull -inf)
     # gets 0 x -inf = NaN, so a NaN total, and keeps its alignment (the `where` below): meant.
@@ -59,6 +77,29 @@ def update_alignment(
     if initial is None or anchor == 0.0:
         return moved
     return (1.0 - anchor) * moved + anchor * initial
+
+
+@kernel
+def _update_alignment(alignment, pull, responsiveness, initial, anchor, anchored, out):  # pragma: no cover
+    # Leader by leader, the numpy expression of `update_alignment`: the largest pull (numpy's max:
+    # NaN if any is; which of +0 and -0 cannot matter after exp), a x exp(r (pull - max)) with
+    # the C library's exp, the row's total as numpy sums it (`numpy_sum`), the division where
+    # the total is above 0 (else the alignment kept), then (1 - anchor) moved + anchor initial.
+    n_l, n_f = alignment.shape
+    grown = np.empty(n_f)
+    for t in range(n_l):
+        largest = pull[t, 0]
+        for f in range(1, n_f):
+            if np.isnan(largest):
+                break
+            if pull[t, f] > largest or np.isnan(pull[t, f]):
+                largest = pull[t, f]
+        for f in range(n_f):
+            grown[f] = alignment[t, f] * math.exp(responsiveness[t] * (pull[t, f] - largest))
+        total = numpy_sum(grown)
+        for f in range(n_f):
+            moved = grown[f] / total if total > 0 else alignment[t, f]
+            out[t, f] = (1.0 - anchor) * moved + anchor * initial[t, f] if anchored else moved
 
 
 def town_control_shares(world: World) -> np.ndarray:
