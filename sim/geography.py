@@ -37,9 +37,12 @@ class Geography:
     cell_km: tuple[float, float] | None  # (north-south, east-west) size of a cell in km
     passable: np.ndarray = field(init=False)  # (H, W) bool
 
+    _site_flat: tuple = field(init=False, repr=False, compare=False)  # (rows, cols, width, flat) it came from
+
     def __post_init__(self):
         codes = [TERRAIN_CODE[name] for name in PASSABLE_TERRAIN]
         self.passable = np.isin(self.terrain, codes)
+        self._site_flat = (None, None, None, None)
 
     @property
     def n_cells(self) -> int:
@@ -48,8 +51,17 @@ class Geography:
 
     @property
     def site_flat(self) -> np.ndarray:
-        """(S,) flat cell index (row x width + col) of each site."""
-        return self.site_rows * self.width + self.site_cols
+        """(S,) flat cell index (row x width + col) of each site; read-only.
+
+        Computed once (the processes read it several times a day) and again only if the site
+        arrays or the width are replaced; the site arrays are set-up, never written in place.
+        """
+        rows, cols, width, flat = self._site_flat
+        if rows is not self.site_rows or cols is not self.site_cols or width != self.width:
+            flat = np.asarray(self.site_rows * self.width + self.site_cols)
+            flat.flags.writeable = False
+            self._site_flat = (self.site_rows, self.site_cols, self.width, flat)
+        return flat
 
     def site_index(self, name: str) -> int:
         """Index of a site by name; raises ValueError if unknown."""

@@ -494,9 +494,12 @@ def test_pair_ground_is_footholds_front_cells_and_numpys_sum(busy_model):
     checked = 0
     for a, b in world.militia_pairs:
         both = np.empty(world.control.shape, dtype=bool)
+        # step() hands the kernel only the paired factions' rows: here b's row first, then a's
+        rows = np.ascontiguousarray(near[[b, a]])
         value, front = conflict._pair_ground(
-            world.share, near, a, b, rules.influence.foothold_share, rules.clashes.min_fighters, world.cell_value, both
-        )
+            world.share, rows, a, b, 1, 0, rules.influence.foothold_share, rules.clashes.min_fighters,
+            world.cell_value, both,
+        )  # fmt: skip
         assert np.array_equal(both, conflict.footholds(world, rules, a, b))
         assert value == float((world.cell_value * both).sum())
         assert np.array_equal(front, conflict.front_cells(near, a, b, rules.clashes.min_fighters))

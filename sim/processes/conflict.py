@@ -270,16 +270,20 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     """One day of tension, looting and clashes for every hostile pair of militias."""
     cl = rules.clashes
     world.tension *= 1.0 - rules.tension.decay_per_day
-    near = neighbourhood_sum(world.fighter_counts, cl.radius_cells)
-    arms = arms_multiplier(world)
-    site_cells = set(world.site_flat.tolist())
+    pairs = world.militia_pairs
+    # Fighters near each cell, for the factions in a hostile pair only (each faction's sum is its own).
+    involved = sorted({f for pair in pairs for f in pair})
+    near = neighbourhood_sum(world.fighter_counts[involved], cl.radius_cells)
+    row_of = {f: i for i, f in enumerate(involved)}
+    arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
     rival_ground = np.zeros(world.control.shape, dtype=bool)
-    for a, b in world.militia_pairs:
+    for a, b in pairs:
         # `footholds` and `front_cells` of the pair, and the value of the ground both hold
         both = np.empty(world.control.shape, dtype=bool)
         value, front = _pair_ground(
-            world.share, near, a, b, rules.influence.foothold_share, cl.min_fighters, world.cell_value, both
-        )
+            world.share, near, a, b, row_of[a], row_of[b], rules.influence.foothold_share, cl.min_fighters,
+            world.cell_value, both,
+        )  # fmt: skip
         rival_ground |= both
         world.tension[a, b] += rules.tension.gain_contested * value
         loot(world, rules, a, b, both, looting_rng)
@@ -290,6 +294,8 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
             world.tension[a, b], calm(world, rules, a, b), posture, cl.p_max, cl.tension_scale, cl.posture_floor
         )
         hits = front[clash_rng.random(len(front)) < p]
+        if len(hits) and arms is None:
+            arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
             clash(world, rules, a, b, int(flat), arms, clash_rng, at_site=int(flat) in site_cells)
     # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
@@ -297,10 +303,10 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
 
 
 @kernel
-def _pair_ground(share, near, a, b, foothold_share, min_fighters, cell_value, both):  # pragma: no cover - compiled
+def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters, cell_value, both):  # pragma: no cover
     # Cells where both have a foothold (into `both`) and the sum of their values as numpy sums
     # (cell_value x both).sum(); flat indices, ascending, of the cells where both have
-    # min_fighters near (the front).
+    # min_fighters near (the front): `near` rows near_a and near_b are a's and b's.
     n_f, h_max, w_max = share.shape
     valued = np.empty(h_max * w_max)
     front = np.empty(h_max * w_max, dtype=np.int64)
@@ -310,7 +316,7 @@ def _pair_ground(share, near, a, b, foothold_share, min_fighters, cell_value, bo
             held = share[a, h, w] >= foothold_share and share[b, h, w] >= foothold_share
             both[h, w] = held
             valued[h * w_max + w] = cell_value[h, w] * (1.0 if held else 0.0)
-            if near[a, h, w] >= min_fighters and near[b, h, w] >= min_fighters:
+            if near[near_a, h, w] >= min_fighters and near[near_b, h, w] >= min_fighters:
                 front[n_front] = h * w_max + w
                 n_front += 1
     return numpy_sum(valued), front[:n_front].copy()
