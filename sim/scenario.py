@@ -25,6 +25,7 @@ from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_
 from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
+    ECHO_LIMIT,
     OVERRIDE_FILE,
     Problem,
     ScenarioError,
@@ -262,7 +263,8 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
     value = error.get("input")
     if kind == "extra_forbidden":
         valid = _valid_keys(model, loc[:-1])
-        message = f"unknown key '{loc[-1]}'" + (f" {unknown(str(loc[-1]), valid, 'valid keys')}" if valid else "")
+        key = f"'{loc[-1]}'" if len(str(loc[-1])) <= ECHO_LIMIT else clipped(str(loc[-1]))  # a long key, cut short
+        message = f"unknown key {key}" + (f" {unknown(str(loc[-1]), valid, 'valid keys')}" if valid else "")
     elif kind == "missing":
         message = "required key is missing"
     else:

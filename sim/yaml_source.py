@@ -145,16 +145,30 @@ class Problem:
 
         One line whatever the key: characters that print as nothing or break the line (a
         byte-order mark or zero-width space in a key, a tab, U+2028) are shown escaped, as
-        Python writes them in a string (`visible`).
+        Python writes them in a string (`visible`), and a key path of over `KEY_LIMIT`
+        characters or a message of over `MESSAGE_LIMIT` is shown by its start and its end.
         """
         location = self.file if self.line is None else f"{self.file}:{self.line}"
+        key, message = _shortened(self.key_path, KEY_LIMIT), _shortened(self.message, MESSAGE_LIMIT)
         if not location:  # no file at all (a scenario name that names none)
-            text = f"{self.key_path}: {self.message}" if self.key_path else self.message
-        elif self.key_path:
-            text = f"{location}: {self.key_path}: {self.message}"
+            text = f"{key}: {message}" if key else message
+        elif key:
+            text = f"{location}: {key}: {message}"
         else:
-            text = f"{location}: {self.message}"
+            text = f"{location}: {message}"
         return visible(text)
+
+
+KEY_LIMIT = 200  # characters of a key path shown in a problem; a longer one keeps its start and end
+MESSAGE_LIMIT = 600  # the same for a message (which may quote the key, or list the keys it knows)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its start and its last fifth around an ellipsis."""
+    if len(text) <= limit:
+        return text
+    tail = limit // 5
+    return f"{text[: limit - tail - 1]}…{text[-tail:]}"
 
 
 def visible(text: str) -> str:

@@ -167,6 +167,14 @@ def test_long_bad_values_are_echoed_cut_short():
     assert main(["validate", "baseline", "--set", "description=" + "y" * 10_000]) == 2
 
 
+def test_long_unknown_keys_are_shown_cut_short(capsys):
+    """A 20,000-character key printed a 40 KB line (the key path, then the key quoted in the message)."""
+    assert main(["validate", "baseline", "--set", "rules." + "k" * 20_000 + "=1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and len(err) < 1000 and "…" in err, err[:2000]
+    assert err.startswith("--set: rules.kkk") and "valid keys: clashes, deployment" in err, err  # start and end kept
+
+
 # --------------------------------------------------------------------------- at the bounds, it runs
 
 
