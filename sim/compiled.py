@@ -173,6 +173,18 @@ def numpy_sum(x):  # pragma: no cover - compiled
     return 0.0 + sums[0]
 
 
+@kernel
+def numpy_max(x):  # pragma: no cover - compiled
+    """`np.max` of a 1-D float64 array of at least one value: NaN if any value is NaN, else the largest."""
+    largest = x[0]
+    for i in range(1, len(x)):
+        if np.isnan(largest):
+            break
+        if x[i] > largest or np.isnan(x[i]):
+            largest = x[i]
+    return largest
+
+
 # --------------------------------------------------------------------------- the C library's functions
 
 

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, kernel, log, power
+from sim.compiled import exp, kernel, log, numpy_max, power
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World
 
@@ -93,12 +93,7 @@ def _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_mil
                 seen = True
             else:
                 scaled[i, j] = -np.inf
-        largest = scaled[i, 0]
-        for j in range(1, k):
-            if np.isnan(largest):
-                break
-            if scaled[i, j] > largest or np.isnan(scaled[i, j]):
-                largest = scaled[i, j]
+        largest = numpy_max(scaled[i])
         any_militia[i] = seen
         top[i] = largest if seen else 0.0
         for j in range(k):

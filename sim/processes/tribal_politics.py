@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, kernel, numpy_sum
+from sim.compiled import exp, kernel, numpy_max, numpy_sum
 from sim.schema import Rules
 from sim.world import PAYMENT_UNIT_USD_DAY, World
 
@@ -88,12 +88,7 @@ def _update_alignment(alignment, pull, responsiveness, initial, anchor, anchored
     n_l, n_f = alignment.shape
     grown = np.empty(n_f)
     for t in range(n_l):
-        largest = pull[t, 0]
-        for f in range(1, n_f):
-            if np.isnan(largest):
-                break
-            if pull[t, f] > largest or np.isnan(pull[t, f]):
-                largest = pull[t, f]
+        largest = numpy_max(pull[t])
         for f in range(n_f):
             grown[f] = alignment[t, f] * math.exp(responsiveness[t] * (pull[t, f] - largest))
         total = numpy_sum(grown)
