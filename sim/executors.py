@@ -31,11 +31,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sim.interrupts import raise_pending
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -164,9 +165,41 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def progress_bar(total: int, desc: str, unit: str = "run", initial: int = 0) -> tqdm:
-    """A tqdm bar on a terminal; a silent (disabled) one otherwise."""
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not show_progress())
+def progress_bar(total: int, desc: str, unit: str = "run", initial: int = 0) -> tqdm | QuietBar:
+    """A tqdm bar on a terminal; a silent `QuietBar` otherwise (tqdm, ~0.1 s to import, is then not imported)."""
+    if not show_progress():
+        return QuietBar(total=total, n=initial)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit)
+
+
+@dataclass
+class QuietBar:
+    """The progress bar of a job off a terminal: counts what it is told (`n` of `total`) and shows nothing.
+
+    Has the part of tqdm's interface the project uses (`update`, `set_postfix`, `close`, a
+    context manager), so code that advances a bar need not know whether it is shown.
+    """
+
+    total: int
+    n: int = 0
+
+    def update(self, n: int = 1) -> None:
+        """Count n more done."""
+        self.n += n
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __enter__(self) -> QuietBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
@@ -225,7 +258,7 @@ def map_unordered(
     items: Iterable[T],
     *,
     window: int,
-    bar: tqdm | None = None,
+    bar: tqdm | QuietBar | None = None,
 ) -> Iterator[tuple[int, R]]:
     """Call `fn(item)` for every item on `executor`; yield `(index, result)` as calls finish.
 
@@ -300,7 +333,9 @@ class Backend:
         """Calls in flight: 1 serially (each result is handed on as soon as it exists)."""
         return 1 if self.kind == "serial" else WINDOW_PER_WORKER * self.workers
 
-    def map(self, fn: Callable[[T], R], items: Iterable[T], bar: tqdm | None = None) -> Iterator[tuple[int, R]]:
+    def map(
+        self, fn: Callable[[T], R], items: Iterable[T], bar: tqdm | QuietBar | None = None
+    ) -> Iterator[tuple[int, R]]:
         """`map_unordered` on this backend with its window."""
         return map_unordered(self.executor, fn, items, window=self.window, bar=bar)
 

@@ -548,3 +548,65 @@ def test_an_interrupt_says_what_each_command_left(tmp_path, monkeypatch, capsys)
     )
     assert said["explore"] == "interrupted before the explorer started\n"
     assert said["list"] == said["validate"] == "interrupted\n"
+
+
+def _run_with_stderr_on_a_terminal(*args) -> tuple[int, str]:
+    """Run run.py with stderr on a pseudo-terminal (stdout a pipe); its exit status and what the terminal got."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, secondary = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide, where tqdm draws nothing: give it 100 x 30, as a window has.
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    with subprocess.Popen(
+        [sys.executable, str(RUN_PY), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        stdin=subprocess.DEVNULL,
+    ) as child:
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        child.communicate(timeout=300)
+    os.close(main)
+    return child.returncode, seen.decode(errors="replace")
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32", reason="untested on Windows: a pseudo-terminal needs Python's pty module (Linux/macOS)"
+)
+def test_a_run_shows_a_progress_bar_on_a_terminal_and_none_off_one(tmp_path):
+    """Long work shows tqdm's bar on a terminal (steps of one run, runs of several); a pipe gets nothing."""
+    toy = SCENARIOS / "toy_two_towns.yaml"
+    status, terminal = _run_with_stderr_on_a_terminal("run", toy, "--steps", 30, "--no-plots", "--out", tmp_path / "a")
+    assert status == 0, terminal
+    assert "30/30" in terminal and "step" in terminal, terminal
+    status, terminal = _run_with_stderr_on_a_terminal(
+        "run", toy, "--steps", 5, "--replicates", 3, "--no-plots", "--out", tmp_path / "b"
+    )
+    assert status == 0, terminal
+    assert "3/3" in terminal and "run" in terminal, terminal
+    piped = run_cli("run", toy, "--steps", 5, "--no-plots", "--out", tmp_path / "c")
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_progress_bars_off_a_terminal_count_without_importing_tqdm():
+    """Off a terminal `progress_bar` is a quiet counter, and tqdm (about 0.1 s to import) is never loaded."""
+    code = (
+        "import sys\n"
+        "from sim.executors import progress_bar\n"
+        "with progress_bar(3, 'x', initial=1) as bar:\n"
+        "    bar.update(); bar.set_postfix(failed=0)\n"
+        "print(bar.n, bar.total, 'tqdm' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert done.stdout.split() == ["2", "3", "False"], done.stderr

@@ -277,3 +277,32 @@ def test_a_run_writes_a_scenario_yaml_that_reads_back_as_the_scenario(tmp_path, 
     written = load_scenario(out / "scenario.yaml")  # the scenario as resolved (--steps is the run's, not in it)
     assert written == load_scenario(TOY, overrides)
     assert (written.description, written.factions["Blue"].label, written.factions["Red"].label) == ("0150", "on", "1e5")
+
+
+# Words a letter may start that YAML 1.1 or 1.2 reads as a boolean or null, in mixed case, and
+# with the final newline their patterns' `$` also matches before.
+LETTER_WORDS = ["yes", "no", "on", "off", "y", "n", "true", "false", "null"]
+WORD_SPELLINGS = sorted(
+    {spelling for w in LETTER_WORDS for spelling in (w, w.upper(), w.title(), w.swapcase()[:1] + w[1:].upper())}
+)
+
+
+@pytest.mark.parametrize("text", [*WORD_SPELLINGS, *(w + "\n" for w in WORD_SPELLINGS), "yes ", "Null\n", "nulls"])
+def test_plain_scalars_starting_with_a_letter_resolve_as_in_full_for_every_word(text: str) -> None:
+    from sim.yaml_source import _plain_tag, _resolve_plain_tag
+
+    assert _plain_tag(text) == _resolve_plain_tag(text)
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aAnNyYoOtTfFeElLsSuUx0123456789 .:-+_<=~\n\r\u2028é#"), max_size=12)
+    | st.sampled_from(WORD_SPELLINGS).flatmap(lambda w: st.tuples(st.just(w), st.text("\n :x", max_size=2)))
+    .map("".join)
+    | st.text(max_size=80)
+)
+def test_the_quick_resolution_of_plain_scalars_is_the_full_one(text: str) -> None:
+    """`_plain_tag`'s shortcuts (text starting with a letter, a cache of short scalars) change no answer."""
+    from sim.yaml_source import _plain_tag, _resolve_plain_tag
+
+    assert _plain_tag(text) == _resolve_plain_tag(text)
+    assert _plain_tag(text) == _resolve_plain_tag(text)  # from the cache this time
