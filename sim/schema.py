@@ -119,6 +119,19 @@ SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "po
 MIN_BOUNDS_SPAN_DEG = 0.001  # about 110 m: a grid narrower than this is a typing error, and it keeps projections finite
 
 
+def _shown_below(value: float, limit: float) -> str:
+    """`value` (below `limit`) with the fewest significant digits (3 to 17) that still read as below it.
+
+    `f"{0.0009999999:.3g}"` is '0.001', which reads as the limit itself; this gives
+    '0.0009999999'. A value not below the limit is shown with 3 digits.
+    """
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) < limit:
+            return text
+    return f"{value:.3g}"
+
+
 class Bounds(Strict):
     """Geographic extent of the grid (degrees); sites given by lat/lon are projected onto it.
 
@@ -141,7 +154,8 @@ class Bounds(Strict):
         for axis, span in (("lat", self.lat_max - self.lat_min), ("lon", self.lon_max - self.lon_min)):
             if span < MIN_BOUNDS_SPAN_DEG * (1 - 1e-9):  # 40.001 - 40.0 is 0.000999999999999 in floating point
                 least = f"at least {MIN_BOUNDS_SPAN_DEG} degrees (about 110 m)"
-                raise ValueError(f"{axis}_max - {axis}_min must be {least}; got {span:.3g}")
+                got = _shown_below(span, MIN_BOUNDS_SPAN_DEG)
+                raise ValueError(f"{axis}_max - {axis}_min must be {least}; got {got}")
         return self
 
 

@@ -132,6 +132,15 @@ def test_a_grid_too_narrow_to_project_onto_is_refused_in_one_line(tmp_path, caps
     assert capsys.readouterr().err.strip().startswith(f"{scenario}:19: grid.bounds: lon_max - lon_min must be")
 
 
+@pytest.mark.parametrize("lat_max", ["34.3009999999", "34.3009"])
+def test_a_span_just_short_of_the_minimum_is_shown_with_the_digits_that_tell_it_apart(lat_max):
+    """'{span:.3g}' showed a span of 0.0009999999 degrees as 'got 0.001' next to 'at least 0.001'."""
+    text = refused(f"grid.bounds.lat_max={lat_max}")  # the baseline's lat_min is 34.30
+    assert len(text.splitlines()) == 1 and "lat_max - lat_min must be at least 0.001 degrees" in text, text
+    got = text.split("; got ")[1].split()[0]
+    assert float(got) < 0.001 and math.isclose(float(got), float(lat_max) - 34.3, rel_tol=1e-6), text
+
+
 def test_a_river_that_never_crosses_the_grid_is_refused():
     text = refused("grid.river={path: [[10.0, 10.0], [11.0, 11.0]]}")
     assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
