@@ -22,7 +22,7 @@ from sim.geography import project, river_cells
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
-from sim.schema import Calibration, Scenario, Targets, child_type, schema_field, unwrap
+from sim.schema import BETWEEN_KEYS, Calibration, Scenario, Targets, child_type, schema_field, unwrap
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
     ECHO_LIMIT,
@@ -271,7 +271,9 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
         message = error["msg"]
         message = message[0].lower() + message[1:]
         message = message.replace("Value error, ", "").replace("value error, ", "")
-        if isinstance(value, (int, float, str, bool)):
+        if kind == BETWEEN_KEYS:  # a rule between keys (schema.between_keys): the message shows their values
+            pass
+        elif isinstance(value, (int, float, str, bool)):
             shown = clipped(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
         elif value is None and kind != "none_required":  # `~`, `null` or an empty value in YAML

@@ -18,8 +18,18 @@ from datetime import date
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 # ---------------------------------------------------------------------------------------
 # Building blocks
@@ -116,6 +126,19 @@ SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "po
 # Space
 
 
+BETWEEN_KEYS = "between_keys"  # the error type of a rule between keys of one section (`between_keys`)
+
+
+def between_keys(keys: tuple[str, ...], message: str) -> PydanticCustomError:
+    """The error of a rule between keys of one section, raised by a validator of one of them.
+
+    `keys` (in the error's `ctx`) names the keys the rule involves, siblings of the key the
+    error is reported at; `message` shows their values, so no '(got ...)' is added to it
+    (`sim.scenario.validation_problems`).
+    """
+    return PydanticCustomError(BETWEEN_KEYS, message.replace("{", "{{").replace("}", "}}"), {"keys": keys})
+
+
 MIN_BOUNDS_SPAN_DEG = 0.001  # about 110 m: a grid narrower than this is a typing error, and it keeps projections finite
 
 
@@ -137,7 +160,8 @@ class Bounds(Strict):
 
     Each side spans at least `MIN_BOUNDS_SPAN_DEG` (0.001 degrees, about 110 m): across a
     narrower grid a river point or a site on the other side of the globe would lie 10^11 and
-    more cells away.
+    more cells away. Each axis is checked on its own, at its `_max` key, so a problem with
+    both is reported as two (`BETWEEN_KEYS`).
     """
 
     lat_min: float = param(..., ge=-90, le=90, unit="degrees N", help="southern edge of the grid")
@@ -145,18 +169,22 @@ class Bounds(Strict):
     lon_min: float = param(..., ge=-180, le=180, unit="degrees E", help="western edge of the grid")
     lon_max: float = param(..., ge=-180, le=180, unit="degrees E", help="eastern edge of the grid")
 
-    @model_validator(mode="after")
-    def _ordered(self):
-        if self.lat_min >= self.lat_max:
-            raise ValueError("lat_min must be below lat_max")
-        if self.lon_min >= self.lon_max:
-            raise ValueError("lon_min must be below lon_max")
-        for axis, span in (("lat", self.lat_max - self.lat_min), ("lon", self.lon_max - self.lon_min)):
-            if span < MIN_BOUNDS_SPAN_DEG * (1 - 1e-9):  # 40.001 - 40.0 is 0.000999999999999 in floating point
-                least = f"at least {MIN_BOUNDS_SPAN_DEG} degrees (about 110 m)"
-                got = _shown_below(span, MIN_BOUNDS_SPAN_DEG)
-                raise ValueError(f"{axis}_max - {axis}_min must be {least}; got {got}")
-        return self
+    @field_validator("lat_max", "lon_max")
+    @classmethod
+    def _above_min(cls, high: float, info: ValidationInfo) -> float:
+        axis = info.field_name.removesuffix("_max")
+        low = info.data.get(f"{axis}_min")
+        if low is None:  # missing or refused itself: reported as such
+            return high
+        keys = (f"{axis}_min", f"{axis}_max")
+        if low >= high:
+            raise between_keys(keys, f"{axis}_min ({low!r}) must be below {axis}_max ({high!r})")
+        span = high - low
+        if span < MIN_BOUNDS_SPAN_DEG * (1 - 1e-9):  # 40.001 - 40.0 is 0.000999999999999 in floating point
+            least = f"at least {MIN_BOUNDS_SPAN_DEG} degrees (about 110 m)"
+            got = f"{_shown_below(span, MIN_BOUNDS_SPAN_DEG)} ({high!r} - {low!r})"
+            raise between_keys(keys, f"{axis}_max - {axis}_min must be {least}; got {got}")
+        return high
 
 
 class River(Strict):

@@ -123,13 +123,14 @@ def test_values_that_crashed_or_hung_are_refused(override):
 def test_a_grid_too_narrow_to_project_onto_is_refused_in_one_line(tmp_path, capsys):
     """Bounds 1e-8 degrees wide validated, then a run asked for 47.5 TiB to draw a river 10^11 cells long."""
     text = refused("grid.bounds={lat_min: 34.3, lat_max: 34.30000001, lon_min: 40.0, lon_max: 41.1}")
-    assert len(text.splitlines()) == 1 and "grid.bounds: lat_max - lat_min must be at least 0.001 degrees" in text, text
+    least = "grid.bounds.lat_max: lat_max - lat_min must be at least 0.001 degrees"
+    assert len(text.splitlines()) == 1 and least in text, text
     scenario = tmp_path / "narrow.yaml"
     base = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
     narrow = base.read_text().replace("lon_min: 40.00, lon_max: 41.10", "lon_min: 40.00, lon_max: 40.0000001")
     scenario.write_text(narrow)
     assert main(["validate", str(scenario)]) == 2
-    assert capsys.readouterr().err.strip().startswith(f"{scenario}:19: grid.bounds: lon_max - lon_min must be")
+    assert capsys.readouterr().err.strip().startswith(f"{scenario}:19: grid.bounds.lon_max: lon_max - lon_min must be")
 
 
 @pytest.mark.parametrize("lat_max", ["34.3009999999", "34.3009"])
@@ -139,6 +140,28 @@ def test_a_span_just_short_of_the_minimum_is_shown_with_the_digits_that_tell_it_
     assert len(text.splitlines()) == 1 and "lat_max - lat_min must be at least 0.001 degrees" in text, text
     got = text.split("; got ")[1].split()[0]
     assert float(got) < 0.001 and math.isclose(float(got), float(lat_max) - 34.3, rel_tol=1e-6), text
+
+
+def test_bounds_too_narrow_both_ways_are_reported_both(tmp_path, capsys):
+    """Only the latitude was reported when both spans were too small: now one line for each, at the file's line."""
+    scenario = tmp_path / "narrow.yaml"
+    base = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    old = "bounds: {lat_min: 34.30, lat_max: 35.45, lon_min: 40.00, lon_max: 41.10}"
+    new = "bounds: {lat_min: 34.30, lat_max: 34.3005, lon_min: 40.00, lon_max: 40.0005}"
+    scenario.write_text(base.read_text().replace(old, new))
+    assert main(["validate", str(scenario)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    least = "must be at least 0.001 degrees (about 110 m); got 0.0005"
+    assert lines == [
+        f"{scenario}:19: grid.bounds.lat_max: lat_max - lat_min {least} (34.3005 - 34.3)",
+        f"{scenario}:19: grid.bounds.lon_max: lon_max - lon_min {least} (40.0005 - 40.0)",
+    ], lines
+    # The same for edges in the wrong order: each axis says its own.
+    text = refused("grid.bounds={lat_min: 35, lat_max: 34, lon_min: 41, lon_max: 40}")
+    assert text.splitlines() == [
+        "--set: grid.bounds.lat_max: lat_min (35.0) must be below lat_max (34.0)",
+        "--set: grid.bounds.lon_max: lon_min (41.0) must be below lon_max (40.0)",
+    ], text
 
 
 def test_a_river_that_never_crosses_the_grid_is_refused():
