@@ -19,8 +19,8 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -102,15 +102,32 @@ def max_runs_param(section: str):
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
 
 
-def _latitude_first(point: list[float]) -> list[float]:
-    if not -90 <= point[0] <= 90:
-        raise ValueError(f"latitude must be between -90 and 90 degrees, got {point[0]}")
+def _coordinates_in_range(point: Any) -> Any:
+    """A [lat, lon] point whose numbers are each in their own range, or ValueError naming which is not.
+
+    Runs before the items' own checks, which only know the wider range of the two: a
+    latitude of 200 was refused as 'less than or equal to 180'. Anything but two finite
+    numbers is left to those checks, which say what is wrong with it.
+    """
+    if not isinstance(point, list) or len(point) != 2:
+        return point
+    wrong = []
+    for value, name, limit in ((point[0], "latitude", 90), (point[1], "longitude", 180)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if number and math.isfinite(value) and not -limit <= value <= limit:
+            shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:29] + "…"
+            wrong.append(f"{name} must be between -{limit} and {limit} degrees (got {shown})")
+    if wrong:
+        raise ValueError("; ".join(wrong))
     return point
 
 
-# [lat, lon] in degrees: each item within +/-180 (longitude), the first within +/-90 (latitude).
+# [lat, lon] in degrees: latitude within +/-90, longitude within +/-180, each refused with its
+# own range (`_coordinates_in_range`); the items' bound of +/-180 is what the JSON schema shows.
 LatLon = Annotated[
-    list[Annotated[float, Field(ge=-180, le=180)]], Field(min_length=2, max_length=2), AfterValidator(_latitude_first)
+    list[Annotated[float, Field(ge=-180, le=180)]],
+    Field(min_length=2, max_length=2),
+    BeforeValidator(_coordinates_in_range),
 ]
 # timeseries.csv's `control.<site>` columns hold the name of the faction holding the site or
 # one of these words (sim.recording); a faction so named could not be told from them, and

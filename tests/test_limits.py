@@ -94,6 +94,30 @@ def test_coordinates_are_within_the_globe():
         assert (paths[key]["minimum"], paths[key]["maximum"]) == (-180, 180)
 
 
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        ("[200, 40.5]", "latitude must be between -90 and 90 degrees (got 200)"),
+        ("[95.5, 40.5]", "latitude must be between -90 and 90 degrees (got 95.5)"),
+        ("[34.5, 200]", "longitude must be between -180 and 180 degrees (got 200)"),
+        (
+            "[-200, 181]",
+            "latitude must be between -90 and 90 degrees (got -200); "
+            "longitude must be between -180 and 180 degrees (got 181)",
+        ),
+    ],
+)
+def test_a_point_out_of_range_says_which_coordinate_and_its_own_range(point, message, tmp_path, capsys):
+    """A river point of latitude 200 was refused as 'less than or equal to 180' (the longitude's bound)."""
+    assert refused(f"grid.river.path.1={point}") == f"--set: grid.river.path.1: {message}"
+    assert refused(f"grid.outside.0.2={point}") == f"--set: grid.outside.0.2: {message}"
+    scenario = tmp_path / "far.yaml"
+    base = (ROOT / "scenarios" / "baseline.yaml").read_text()
+    scenario.write_text(base.replace("path: [[35.45, 39.98],", f"path: [{point},"))
+    assert main(["validate", str(scenario)]) == 2
+    assert capsys.readouterr().err.strip() == f"{scenario}:22: grid.river.path.0: {message}"
+
+
 def refused(*overrides: str, scenario: str = "baseline") -> str:
     """The ScenarioError text of the scenario with these overrides (fails if it validates)."""
     with pytest.raises(ScenarioError) as caught:
@@ -117,7 +141,7 @@ def refused(*overrides: str, scenario: str = "baseline") -> str:
 def test_values_that_crashed_or_hung_are_refused(override):
     text = refused(override)
     assert len(text.splitlines()) == 1, text
-    assert "less than or equal to" in text, text  # refused by its bound, not by chance
+    assert "less than or equal to" in text or "latitude must be between -90 and 90" in text, text  # by its bound
 
 
 def test_a_grid_too_narrow_to_project_onto_is_refused_in_one_line(tmp_path, capsys):
