@@ -271,14 +271,29 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
         message = error["msg"]
         message = message[0].lower() + message[1:]
         message = message.replace("Value error, ", "").replace("value error, ", "")
-        if kind == BETWEEN_KEYS:  # a rule between keys (schema.between_keys): the message shows their values
-            pass
-        elif isinstance(value, (int, float, str, bool)):
+        if kind == BETWEEN_KEYS:
+            return _between_keys_problem(document, (*prefix, *loc), error["ctx"]["keys"], message)
+        if isinstance(value, (int, float, str, bool)):
             shown = clipped(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
         elif value is None and kind != "none_required":  # `~`, `null` or an empty value in YAML
             message += " (got null)"
     return document.problem((*prefix, *loc), message)
+
+
+def _between_keys_problem(document: SourcedDocument, path: tuple, keys: tuple[str, ...], message: str) -> Problem:
+    """The problem of a rule between keys (`sim.schema.between_keys`), blaming `--set` if it gave one of them.
+
+    The rule is reported at `path` (one of the keys); its message shows the values of all of
+    them, so none is added. When a key of the rule came from a `--set` option and `path`'s
+    value did not, the problem names that option's key instead of the file's line: with
+    `--set grid.bounds.lat_min=36` the file's lat_max (35.45) is fine, the override is not.
+    """
+    parent = path[:-1]
+    for key in (path[-1], *keys):
+        if document.where((*parent, key))[0] == OVERRIDE_FILE:
+            return Problem(OVERRIDE_FILE, keypath.join((*parent, key)), None, message)
+    return document.problem(path, message)
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:

@@ -188,6 +188,33 @@ def test_bounds_too_narrow_both_ways_are_reported_both(tmp_path, capsys):
     ], text
 
 
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("grid.bounds.lat_min=36", "--set: grid.bounds.lat_min: lat_min (36.0) must be below lat_max (35.45)"),
+        ("grid.bounds.lat_max=34.2", "--set: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.2)"),
+        (
+            "grid.bounds.lon_min=41.0999",
+            "--set: grid.bounds.lon_min: lon_max - lon_min must be at least 0.001 degrees (about 110 m); "
+            "got 0.0001 (41.1 - 41.0999)",
+        ),
+    ],
+)
+def test_bounds_made_invalid_by_a_set_option_blame_the_option(override, line, capsys):
+    """An override that broke grid.bounds was reported at the file's line 19; the file was fine."""
+    assert main(["validate", "baseline", "--set", override]) == 2
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_bounds_the_file_made_invalid_blame_the_file_despite_another_set_option(tmp_path, capsys):
+    scenario = tmp_path / "flat.yaml"
+    base = (ROOT / "scenarios" / "baseline.yaml").read_text()
+    scenario.write_text(base.replace("lat_max: 35.45,", "lat_max: 34.30,"))
+    assert main(["validate", str(scenario), "--set", "grid.bounds.lon_max=41.2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{scenario}:19: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.3)", err
+
+
 def test_a_river_that_never_crosses_the_grid_is_refused():
     text = refused("grid.river={path: [[10.0, 10.0], [11.0, 11.0]]}")
     assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
