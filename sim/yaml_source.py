@@ -592,10 +592,12 @@ def _check_expansion(root: Node, file: str, report_lines: bool, prefix: tuple) -
     Aliases make the node tree a DAG (or even a cycle: ``&a [*a]``).  We compute
     each distinct node's expanded size and height once (memoised by identity),
     so this costs time proportional to the *text*, not to the expansion: a
-    9-level "billion laughs" is rejected after visiting ~100 nodes.
+    9-level "billion laughs" is rejected after visiting ~100 nodes. Too many values
+    are blamed on aliases only where the values written out are within the limit.
     """
     memo: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, container height)
     active: set[int] = set()  # nodes on the current path, to detect alias cycles
+    uses = [0]  # nodes visited again: each is an alias (the composer makes a new node for anything else)
 
     def refuse(node: Node, path: tuple, message: str) -> NoReturn:
         line = node.start_mark.line + 1 if report_lines else None
@@ -606,6 +608,7 @@ def _check_expansion(root: Node, file: str, report_lines: bool, prefix: tuple) -
         key = id(node)
         if key in memo:
             size, height = memo[key]
+            uses[0] += 1
         elif key in active:
             refuse(node, path, "this value contains itself through an alias")
         elif isinstance(node, ScalarNode):
@@ -640,7 +643,11 @@ def _check_expansion(root: Node, file: str, report_lines: bool, prefix: tuple) -
     except _Refused as refused:
         return refused.problem
     if size > MAX_VALUES:
-        message = f"document expands to more than {MAX_VALUES} values (alias bomb?)"
+        written = len(memo)  # the values written out (what an alias names is counted once)
+        if uses[0] and written <= MAX_VALUES:  # only its aliases make it too large
+            message = f"document expands to more than {MAX_VALUES} values (alias bomb?)"
+        else:
+            message = f"document has {written:,} values, more than the limit of {MAX_VALUES:,} (keys count too)"
         return Problem(file, dotted(prefix), None, message)
     return None
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim import keypath
+from sim import keypath, yaml_source
 from sim.yaml_source import (
     Problem,
     ScenarioError,
@@ -227,6 +227,23 @@ def test_billion_laughs_is_refused_fast(tmp_path: Path) -> None:
     assert elapsed < 2.0, f"alias bomb took {elapsed:.2f}s"  # safety bound, not a benchmark
     message = "document expands to more than 100000 values (alias bomb?)"
     assert problems == [Problem(str(path), "", None, message)]
+
+
+def test_too_many_values_without_aliases_are_not_called_an_alias_bomb(tmp_path: Path) -> None:
+    """A file of 120,000 plain values (1 MB, no alias) was refused as '... (alias bomb?)'."""
+    text = "steps: 1\nvalues: [" + ", ".join(["123456"] * 120_000) + "]\n"
+    assert 900_000 < len(text) < 1024 * 1024 and "&" not in text and "*" not in text
+    message = "document has 120,005 values, more than the limit of 100,000 (keys count too)"
+    path = write(tmp_path, "big.yaml", text)
+    assert problems_of(load_yaml, path) == [Problem(str(path), "", None, message)]
+
+
+def test_too_many_values_with_aliases_are_blamed_on_them_only_if_written_out_they_fit(tmp_path, monkeypatch):
+    monkeypatch.setattr(yaml_source, "MAX_VALUES", 10)
+    aliased = write(tmp_path, "aliased.yaml", "a: &x [1, 2, 3]\nb: *x\nc: *x\n")  # 8 values written, 16 expanded
+    assert only_problem(load_yaml, aliased).message == "document expands to more than 10 values (alias bomb?)"
+    big = write(tmp_path, "big.yaml", "a: &x [1, 2, 3]\nb: *x\nc: [1, 2, 3, 4]\n")  # 13 written: too many anyway
+    assert only_problem(load_yaml, big).message == "document has 13 values, more than the limit of 10 (keys count too)"
 
 
 def test_moderate_alias_use_under_the_limit_is_fine(tmp_path: Path) -> None:
