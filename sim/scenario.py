@@ -570,13 +570,17 @@ def _parameter_problems(
 
 
 def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Problem]:
-    """Swept key paths must exist and every swept value must make a valid scenario."""
+    """Swept key paths must exist, every swept value must make a valid scenario, and so must their corners together."""
     problems = []
+    trials = {}
     for key, values in s.sweep.parameters.items():
         trial_values = [values.low, values.high] if hasattr(values, "low") else list(values)
         if hasattr(values, "low") and values.integer:
             trial_values = [int(round(v)) for v in trial_values]
         problems += _parameter_problems(s, dumped, doc, ("sweep", "parameters", key), key, trial_values)
+        trials[key] = _extremes(trial_values)
+    if not problems:
+        problems += _corner_problems(s, doc, trials)
     for i, name in enumerate(s.sweep.outputs):
         why = check_outcome_name(name, s)
         if why:
@@ -594,6 +598,91 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
         if why:
             problems.append(doc.problem(("sweep",), why))
     return problems
+
+
+# Combinations of swept values tried together at validation (`_corner_problems`, about 2 ms
+# each): every corner of the design up to this many (6 ranges), else the corners of every pair
+# of parameters up to this many (112 for 8 ranges; 1024 is 23 ranges, about 2 s).
+MAX_CORNERS = 64
+MAX_PAIR_CORNERS = 1024
+
+
+def _extremes(values: list) -> list:
+    """The values of a swept parameter whose combinations with the others are tried.
+
+    A range's ends (as given), a list of numbers' least and greatest, every distinct value of
+    any other list (text, true/false).
+    """
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return sorted({min(values), max(values)}, key=values.index)
+    distinct = []
+    for value in values:
+        if not any(type(v) is type(value) and v == value for v in distinct):
+            distinct.append(value)
+    return distinct
+
+
+def _corner_problems(s: Scenario, doc: SourcedDocument, trials: dict[str, list]) -> list[Problem]:
+    """Swept values that are valid one by one but make an invalid scenario together (at most one problem).
+
+    Each value was tried alone on the base scenario (`_parameter_problems`); a rule between
+    two swept keys (sweeping both grid.bounds.lat_min and lat_max) only shows in their
+    combinations. The corners of the design (every combination of each parameter's
+    `_extremes`) are tried, or where there are more than `MAX_CORNERS` the corners of every
+    pair of parameters (up to `MAX_PAIR_CORNERS`; beyond that none is tried, and a failing
+    point is a failed run naming its values: `sim.sweep.run_task`). A rule that holds at the
+    corners holds inside the ranges when it is linear in them, as grid.bounds' are. The first
+    failing combination is cut down to the values it needs (each dropped in turn while the
+    rest still fails) and reported at the swept key the scenario's problem names (else at
+    sweep.parameters).
+    """
+    import itertools
+
+    from sim.design import override_strings
+
+    keys = list(trials)
+    if len(keys) < 2:
+        return []
+    n_corners = math.prod(len(trials[k]) for k in keys)
+    pairs = list(itertools.combinations(keys, 2))
+    if n_corners <= MAX_CORNERS:
+        combinations = (dict(zip(keys, values, strict=True)) for values in itertools.product(*trials.values()))
+    elif sum(len(trials[a]) * len(trials[b]) for a, b in pairs) <= MAX_PAIR_CORNERS:
+        combinations = ({a: x, b: y} for a, b in pairs for x in trials[a] for y in trials[b])
+    else:  # too many to try here: a failing design point is a failed run naming its values (sim.sweep)
+        return []
+    specs = s.sweep.parameters
+    base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
+    try:
+        known = (base, validate_document(SourcedDocument(data=base, origins={}, main_file="<sweep>")))
+    except ScenarioError:  # valid only with the swept values: each combination is validated whole
+        known = None
+
+    def failure(combination: dict) -> Problem | None:
+        sets = override_strings(combination, {k: specs[k] for k in combination})
+        try:
+            trial = SourcedDocument(data=base, origins={}, main_file="<sweep>")
+            validate_document(apply_overrides(trial, sets), validated=known)
+        except ScenarioError as error:
+            return error.problems[0]
+        return None
+
+    for combination in combinations:
+        found = failure(combination)
+        if found is None:
+            continue
+        for key in list(combination):
+            rest = {k: v for k, v in combination.items() if k != key}
+            again = failure(rest) if len(rest) >= 2 else None
+            if again is not None:
+                combination, found = rest, again
+        sets = ", ".join(override_strings(combination, {k: specs[k] for k in combination}))
+        where, why = ("sweep", "parameters", found.key_path), found.message
+        if found.key_path not in combination:  # e.g. a site the combination puts off the grid
+            where, why = ("sweep", "parameters"), f"{found.key_path}: {why}" if found.key_path else why
+        message = f"the swept values make an invalid scenario together at {sets}: {why}"
+        return [doc.problem(where, message)]
+    return []
 
 
 def _expression_problems(s: Scenario, doc: SourcedDocument, path: tuple, text: str) -> list[Problem]:

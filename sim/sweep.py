@@ -109,6 +109,7 @@ class SweepJob:
     outputs: tuple[str, ...]
     steps: int | None
     timeseries_dir: str | None
+    source: str = "<sweep base>"  # the sweep's scenario file (or name): named by a design point that does not validate
     key: str = field(init=False)  # sha256 of `base`: names it in a worker's cache of point scenarios
 
     def __post_init__(self):
@@ -176,12 +177,26 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
         if job.timeseries_dir is not None:
             _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
         row.update(status="ok", error="")
+    except ScenarioError as error:  # a design point that does not validate: recorded, the sweep goes on
+        row.update(status="failed", error=point_error(job, task, error)[:500])
     except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
         if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
             raise interrupt from None
         row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
     row["elapsed_s"] = round(time.perf_counter() - started, 4)
     return row
+
+
+def point_error(job: SweepJob, task: RunTask, error: ScenarioError) -> str:
+    """The error of a design point that does not validate: the sweep's file, the point's values, each problem.
+
+    e.g. "ScenarioError: sweep.yaml: design point 3 (grid.bounds.lat_min=34.8,
+    grid.bounds.lat_max=34.7): grid.bounds.lat_max: lat_min (34.8) must be below lat_max (34.7)".
+    The problems' own file ('--set' for a swept value, '<sweep base>' for the rest) is left out.
+    """
+    problems = "; ".join(f"{p.key_path}: {p.message}" if p.key_path else p.message for p in error.problems)
+    values = ", ".join(task.overrides)
+    return f"ScenarioError: {job.source}: design point {task.point} ({values}): {problems}".replace("\n", " ")
 
 
 _BASE_SCENARIOS: OrderedDict[str, Scenario | None] = OrderedDict()  # a worker's validated bases, by job key
@@ -868,7 +883,11 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
             n_failed = sum(r.get("status") != "ok" for r in done_rows)
             timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
             job = SweepJob(
-                run_base(config), outputs=tuple(outputs), steps=manifest["steps"], timeseries_dir=timeseries_dir
+                run_base(config),
+                outputs=tuple(outputs),
+                steps=manifest["steps"],
+                timeseries_dir=timeseries_dir,
+                source=manifest.get("scenario_file") or config.name,
             )
             from sim.design import override_strings
 

@@ -19,6 +19,7 @@ from helpers import PROJECT, SCENARIOS
 from sim.cli import main
 from sim.executors import make_backend
 from sim.outcomes import compute_outcomes
+from sim.results import display_path
 from sim.runner import run_model
 from sim.scenario import load_scenario
 from sim.sweep import (
@@ -255,6 +256,68 @@ def test_bad_sweep_input_is_refused_in_one_line(tmp_path, capsys):
         assert done.returncode == 2, override
         assert fragment in done.stderr, (override, done.stderr)
         assert not (tmp_path / "y").exists()
+
+
+CROSSING_RANGES = """\
+extends: {toy}
+name: crossing_ranges
+steps: 5
+grid:
+  bounds: {{lat_min: 34.0, lat_max: 35.5, lon_min: 40.0, lon_max: 41.0}}
+sweep:
+  design: lhs
+  samples: 4
+  parameters:
+    grid.bounds.lat_min: {{low: 34.0, high: {lat_min_high}}}
+    grid.bounds.lat_max: {{low: 34.5, high: 35.5}}
+    rules.clashes.p_max: [0.004, 0.02]
+  outputs: [clashes_total]
+"""
+
+
+def test_ranges_that_together_make_an_invalid_scenario_are_refused_before_any_run(tmp_path, capsys):
+    """Sweeping lat_min up to 35 and lat_max down to 34.5 validated; some of its runs then failed.
+
+    Each end is valid alone; the corners of the design are tried together at validation, and
+    the failing one is cut down to the values it needs.
+    """
+    path = tmp_path / "crossing.yaml"
+    path.write_text(CROSSING_RANGES.format(toy=SCENARIOS / "toy_two_towns.yaml", lat_min_high=35.0))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{path}:11: sweep.parameters.grid.bounds.lat_max: the swept values make an invalid scenario together at "
+        "grid.bounds.lat_min=35.0, grid.bounds.lat_max=34.5: lat_min (35.0) must be below lat_max (34.5)"
+    ], err
+    assert not out.exists()
+    # Ranges that cannot cross are accepted.
+    path.write_text(CROSSING_RANGES.format(toy=SCENARIOS / "toy_two_towns.yaml", lat_min_high=34.4))
+    assert main(["validate", str(path)]) == 0
+
+
+def test_a_design_point_that_does_not_validate_names_the_sweep_file_and_its_values(tmp_path, monkeypatch):
+    """A failed point's error was 'ScenarioError: <sweep base>: grid.bounds: ...': no file, no swept value."""
+    import sim.sweep
+    from sim.yaml_source import Problem, ScenarioError
+
+    real = sim.sweep.point_scenario
+
+    def refusing(job, overrides):  # as a rule the corners of the design cannot catch would
+        if "factions.Red.salary_usd_month=200" in overrides:
+            raise ScenarioError([Problem("--set", "factions.Red.salary_usd_month", None, "too much for Red")])
+        return real(job, overrides)
+
+    monkeypatch.setattr(sim.sweep, "point_scenario", refusing)
+    directory = start(tmp_path, "s")
+    assert run_sweep(directory)["failed"] == 4
+    failed = outcomes(directory).query("status == 'failed'")
+    for row in failed.to_dict("records"):
+        assert row["error"] == (
+            f"ScenarioError: {display_path(SCENARIOS / 'toy_two_towns.yaml')}: design point {row['point']} "
+            f"(factions.Red.salary_usd_month=200, rules.clashes.p_max={row['rules.clashes.p_max']}): "
+            "factions.Red.salary_usd_month: too much for Red"
+        ), row["error"]
 
 
 @pytest.mark.slow
