@@ -360,6 +360,11 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         problems.append(doc.problem(("grid",), "river and outside polygons need grid.bounds"))
     elif g.river is not None and not river_cells(s).any():
         where = "its path passes through no cell within grid.bounds"
+        b = g.bounds
+        if any(b.lat_min <= lat <= b.lat_max and b.lon_min <= lon <= b.lon_max for lat, lon in g.river.path):
+            # On the box but in no cell: a cell holds its northern and western edges (`project` floors),
+            # so the southern edge (lat_min) and the eastern edge (lon_max) belong to no cell.
+            where += "; it touches only the southern (lat_min) or eastern (lon_max) edge, which no cell includes"
         problems.append(doc.problem(("grid", "river", "path"), f"the river does not cross the grid ({where})"))
 
     for name, tribe in s.tribes.items():

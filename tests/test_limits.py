@@ -218,6 +218,15 @@ def test_bounds_the_file_made_invalid_blame_the_file_despite_another_set_option(
 def test_a_river_that_never_crosses_the_grid_is_refused():
     text = refused("grid.river={path: [[10.0, 10.0], [11.0, 11.0]]}")
     assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
+    assert "edge" not in text, text
+
+
+@pytest.mark.parametrize("path", ["[[34.3, 40.2], [34.3, 40.9]]", "[[34.5, 41.1], [35.2, 41.1]]"])
+def test_a_river_along_the_southern_or_eastern_edge_is_refused_saying_why(path):
+    """A cell holds its northern and western edges, so a river along lat_min or lon_max is on no cell."""
+    text = refused(f"grid.river={{path: {path}}}")
+    assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
+    assert "touches only the southern (lat_min) or eastern (lon_max) edge" in text, text
 
 
 def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_grid_costs():
