@@ -108,21 +108,31 @@ from sim.results import (
     write_staged,
 )
 from sim.runner import run_model
-from sim.scenario import DESIGN_SECTIONS, load_scenario, resolve_scenario_path, robustness_runs, scenario_to_dict
+from sim.scenario import (
+    DESIGN_SECTIONS,
+    corner_problems,
+    extremes,
+    load_scenario_with_document,
+    resolve_scenario_path,
+    robustness_runs,
+    scenario_to_dict,
+)
 from sim.schema import Robustness, RobustnessRange, Scenario, parameter_label
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import (
+    ERROR_CHARS,
     Journal,
     SweepError,
     differences,
     journaled_map,
     marked_if_interrupted,
+    point_error,
     read_journal,
     scenario_for,
     summarise_differences,
 )
 from sim.variants import Expectation, variant_expectations
-from sim.yaml_source import Problem, ScenarioError, dump_yaml
+from sim.yaml_source import Problem, ScenarioError, SourcedDocument, dump_yaml
 
 __all__ = [
     "ALL_VERDICT",
@@ -276,38 +286,60 @@ def build_design(section: Robustness, root_seed: int, points: int | None = None)
     return frame
 
 
-def check_range_ends(scenario: Scenario, section: Robustness, others: Sequence[Scenario] = ()) -> None:
-    """Validate the scenario (and `others`, e.g. its variants) with every range at its low end, then at its high end.
+def check_range_ends(
+    scenario: Scenario, section: Robustness, others: Sequence[Scenario] = (), doc: SourcedDocument | None = None
+) -> None:
+    """Validate the scenario (and `others`, e.g. its variants) at the ends of the ranges, alone and together.
 
     The schema checks each range against its parameter's bounds when the file loads; this
-    also catches what only a whole scenario shows (a rule between two parameters). It costs
-    two validations per scenario; a failing end is then tried key by key to name the culprit.
+    also catches what only a whole scenario shows (a rule between two parameters). Every
+    range at its low end, then at its high end (two validations per scenario): a failing end
+    is then tried key by key to name the culprit. Then the corners of the design, as a
+    sweep's are (`sim.scenario.corner_problems`): a high grid.bounds.lat_min with a low
+    lat_max fails though each end is valid alone and with the others at the same end. With
+    too many ranges to try their corners (the baseline's 86), a point that does not validate
+    is a failed run naming the file, the point and its values (`run_task`).
+
+    Args:
+        scenario: the base scenario.
+        section: its `robustness:` section.
+        others: further scenarios run at every point (the variants), each tried with every range.
+        doc: the base scenario's document, to give each problem its file and line under
+            `robustness.ranges` (default: the scenario's name, no line).
 
     Raises:
-        ScenarioError: one problem per range end that makes a scenario invalid.
+        ScenarioError: one problem per range end that makes a scenario invalid, or one
+            combination of ends that does.
     """
     specs = section.ranges
+    doc = doc if doc is not None else SourcedDocument(data={}, origins={}, main_file=scenario.name)
+    where = ("robustness", "ranges")
     problems: list[Problem] = []
     for config in (scenario, *others):
         base = {k: v for k, v in scenario_to_dict(config).items() if k not in DESIGN_SECTIONS}
+        found, together = [], []
         for end in ("low", "high"):
             values = {key: _end_value(spec, end) for key, spec in specs.items()}
             try:
                 scenario_for(base, override_strings(values, specs))
                 continue
             except ScenarioError as error:
-                together = error.problems[0].message
-            found = []
+                together.append((end, error.problems[0].message))
             for key, spec in specs.items():
                 try:
                     scenario_for(base, override_strings({key: values[key]}, {key: spec}))
                 except ScenarioError as error:
                     message = f"{end} end {values[key]:g} makes '{config.name}' invalid: {error.problems[0].message}"
-                    found.append(Problem(config.name, f"robustness.ranges.{key}", None, message))
-            if not found:  # only the combination fails
-                message = f"every range at its {end} end makes '{config.name}' invalid: {together}"
-                found.append(Problem(config.name, "robustness.ranges", None, message))
-            problems += found
+                    found.append(doc.problem((*where, key), message))
+        if not found:  # each end is valid alone: try them together
+            trials = {key: extremes([_end_value(spec, "low"), _end_value(spec, "high")]) for key, spec in specs.items()}
+            found = corner_problems(base, specs, trials, doc, where, f"the ranges make '{config.name}' invalid")
+        if not found:  # only every range at one end together fails, and there are too many corners to say which
+            found = [
+                doc.problem(where, f"every range at its {end} end makes '{config.name}' invalid: {why}")
+                for end, why in together
+            ]
+        problems += found
     if problems:
         raise ScenarioError(problems)
 
@@ -330,6 +362,7 @@ class VariantPlan:
     expectations: tuple[Expectation, ...]
     config: Scenario
     kept: tuple[str, ...]  # range keys the variant sets itself: not overridden in it
+    file: str | None = None  # its scenario file, named by a point that does not validate in it
 
 
 @dataclass
@@ -367,7 +400,9 @@ class Plan:
         """What every run shares (sent with each task)."""
         configs = [self.scenario, *(v.config for v in self.variants)]
         dicts = tuple(_without_design(c) for c in configs)
-        return RobustnessJob(dicts, tuple(self.names), tuple(self.outcomes()), self.steps)
+        files = [self.scenario_file, *(v.file for v in self.variants)]
+        sources = tuple(display_path(f) if f else name for f, name in zip(files, self.names, strict=True))
+        return RobustnessJob(dicts, tuple(self.names), tuple(self.outcomes()), self.steps, sources)
 
     def seeds(self) -> list[int]:
         """Replicate k's seed, the same at every point and in every scenario."""
@@ -428,11 +463,15 @@ def _variant_record(v: VariantPlan) -> dict:
     }
 
 
-def _load(scenario: str | Path | Scenario, overrides: Sequence[str]) -> tuple[Scenario, str | None]:
+def _load(
+    scenario: str | Path | Scenario, overrides: Sequence[str]
+) -> tuple[Scenario, str | None, SourcedDocument | None]:
+    """The scenario, its file and its document (None for a `Scenario` given as such)."""
     if isinstance(scenario, Scenario):
-        return scenario, None
+        return scenario, None, None
     path = resolve_scenario_path(scenario)
-    return load_scenario(path, list(overrides)), str(path)
+    config, document = load_scenario_with_document(path, list(overrides))
+    return config, str(path), document
 
 
 def plan_robustness(
@@ -465,7 +504,7 @@ def plan_robustness(
     """
     if importlib.util.find_spec("ema_workbench") is None:
         raise RobustnessError(INSTALL_HINT)
-    config, scenario_file = _load(scenario, overrides)
+    config, scenario_file, document = _load(scenario, overrides)
     section = config.robustness
     if section is None:
         raise RobustnessError(f"scenario '{config.name}' has no `robustness:` section")
@@ -484,7 +523,7 @@ def plan_robustness(
     plans = []
     for name in chosen:
         rule, expectations = table[name]
-        variant, _ = _load(name, overrides)
+        variant, variant_file, _ = _load(name, overrides)
         if variant.name == config.name:
             raise ScenarioError([Problem(name, "name", None, f"the variant has the base's name '{config.name}'")])
         data = scenario_to_dict(variant)
@@ -493,13 +532,13 @@ def plan_robustness(
             for key in section.ranges
             if not keypath.exists(data, key) or keypath.get(data, key) != keypath.get(base_data, key)
         )
-        plans.append(VariantPlan(name, rule, tuple(expectations), variant, kept))
+        plans.append(VariantPlan(name, rule, tuple(expectations), variant, kept, variant_file))
         for e in expectations:
             for who in (config, variant):
                 why = check_outcome_name(outcome_name(e.outcome, who), who)
                 if why:
                     raise ScenarioError([Problem(name, "expectations", None, f"{e.outcome}: {why} (in '{who.name}')")])
-    check_range_ends(config, section, [p.config for p in plans])
+    check_range_ends(config, section, [p.config for p in plans], document)
     n_points = section.points if points is None else int(points)
     n_replicates = section.replicates if replicates is None else int(replicates)
     runs, what = robustness_runs(n_points, n_replicates, 1 + len(plans))
@@ -531,6 +570,7 @@ class RobustnessJob:
     names: tuple[str, ...]
     outcomes: tuple[tuple[str, ...], ...]  # per scenario, the outcomes its runs record
     steps: int
+    sources: tuple[str, ...] = ()  # per scenario, its file (or name): named by a point that does not validate
 
 
 @dataclass(frozen=True)
@@ -574,6 +614,9 @@ def run_task(job: RobustnessJob, task: RunTask) -> dict:
         values = compute_outcomes(names, result.table, lambda: result.events, result.meta)
         row.update({f"outcome.{written}": values[name] for written, name in zip(job.outcomes[task.scenario], names)})
         row.update(status="ok", error="")
+    except ScenarioError as error:  # a point that does not validate (too many ranges to try their corners)
+        source = job.sources[task.scenario] if task.scenario < len(job.sources) else job.names[task.scenario]
+        row.update(status="failed", error=point_error(source, task.point, task.overrides, error)[:ERROR_CHARS])
     except Exception as error:  # noqa: BLE001 - recorded, the job goes on
         if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
             raise interrupt from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -52,12 +53,22 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
 
     Raises ScenarioError (one Problem per line) on any bad input.
     """
+    return load_scenario_with_document(path, overrides)[0]
+
+
+def load_scenario_with_document(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> tuple[Scenario, SourcedDocument]:
+    """`load_scenario`, and the document it validated: where each key came from, to locate later problems.
+
+    Raises ScenarioError (one Problem per line) on any bad input.
+    """
     path = scenario_file(path)
     document = load_scenario_document(str(path))
     if overrides:
         check_override_names(document, overrides)
         document = apply_overrides(document, list(overrides))
-    return validate_document(document)
+    return validate_document(document), document
 
 
 def _is_bare_name(path: str | Path) -> bool:
@@ -583,9 +594,11 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
         if hasattr(values, "low") and values.integer:
             trial_values = [int(round(v)) for v in trial_values]
         problems += _parameter_problems(s, dumped, doc, ("sweep", "parameters", key), key, trial_values)
-        trials[key] = _extremes(trial_values)
+        trials[key] = extremes(trial_values)
     if not problems:
-        problems += _corner_problems(s, doc, trials)
+        base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
+        where, words = ("sweep", "parameters"), "the swept values make an invalid scenario"
+        problems += corner_problems(base, s.sweep.parameters, trials, doc, where, words)
     for i, name in enumerate(s.sweep.outputs):
         why = check_outcome_name(name, s)
         if why:
@@ -605,15 +618,15 @@ def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Pro
     return problems
 
 
-# Combinations of swept values tried together at validation (`_corner_problems`, about 2 ms
+# Combinations of varied values tried together at validation (`corner_problems`, about 2 ms
 # each): every corner of the design up to this many (6 ranges), else the corners of every pair
 # of parameters up to this many (112 for 8 ranges; 1024 is 23 ranges, about 2 s).
 MAX_CORNERS = 64
 MAX_PAIR_CORNERS = 1024
 
 
-def _extremes(values: list) -> list:
-    """The values of a swept parameter whose combinations with the others are tried.
+def extremes(values: list) -> list:
+    """The values of a swept (or ranged) parameter whose combinations with the others are tried (`corner_problems`).
 
     A range's ends (as given), a list of numbers' least and greatest, every distinct value of
     any other list (text, true/false).
@@ -627,19 +640,32 @@ def _extremes(values: list) -> list:
     return distinct
 
 
-def _corner_problems(s: Scenario, doc: SourcedDocument, trials: dict[str, list]) -> list[Problem]:
-    """Swept values that are valid one by one but make an invalid scenario together (at most one problem).
+def corner_problems(
+    base: dict, specs: Mapping[str, Any], trials: dict[str, list], doc: SourcedDocument, section: tuple, words: str
+) -> list[Problem]:
+    """Values of parameters that are valid one by one but make an invalid scenario together (at most one problem).
 
-    Each value was tried alone on the base scenario (`_parameter_problems`); a rule between
-    two swept keys (sweeping both grid.bounds.lat_min and lat_max) only shows in their
-    combinations. The corners of the design (every combination of each parameter's
-    `_extremes`) are tried, or where there are more than `MAX_CORNERS` the corners of every
-    pair of parameters (up to `MAX_PAIR_CORNERS`; beyond that none is tried, and a failing
-    point is a failed run naming its values: `sim.sweep.run_task`). A rule that holds at the
-    corners holds inside the ranges when it is linear in them, as grid.bounds' are. The first
-    failing combination is cut down to the values it needs (each dropped in turn while the
-    rest still fails) and reported at the swept key the scenario's problem names (else at
-    sweep.parameters).
+    Each value was tried alone on the base scenario (a sweep's `_parameter_problems`, a
+    robustness job's `sim.robustness.check_range_ends`); a rule between two varied keys
+    (grid.bounds.lat_min and lat_max both varied) only shows in their combinations. The
+    corners of the design (every combination of each parameter's `trials`, its `extremes`)
+    are tried, or where there are more than `MAX_CORNERS` the corners of every pair of
+    parameters (up to `MAX_PAIR_CORNERS`; beyond that none is tried, and a failing point is a
+    failed run naming its values: `sim.sweep.point_error`). A rule that holds at the corners
+    holds inside the ranges when it is linear in them, as grid.bounds' are. The first failing
+    combination is cut down to the values it needs (each dropped in turn while the rest still
+    fails) and reported at the key under `section` that the scenario's problem names (else at
+    `section`), e.g. "sweep.parameters.grid.bounds.lat_max: <words> together at
+    grid.bounds.lat_min=35.0, grid.bounds.lat_max=34.5: lat_min (35.0) must be below lat_max (34.5)".
+
+    Args:
+        base: the scenario as plain data, without its design sections (`DESIGN_SECTIONS`).
+        specs: key path -> its spec (`sweep.parameters`, `robustness.ranges`), which types the
+            values (`sim.design.override_strings`).
+        trials: key path -> the values whose combinations are tried.
+        doc: the document the parameters were given in (for file and line).
+        section: the key path of the parameters in `doc`, e.g. ("sweep", "parameters").
+        words: what the values do, e.g. "the swept values make an invalid scenario".
     """
     import itertools
 
@@ -656,17 +682,15 @@ def _corner_problems(s: Scenario, doc: SourcedDocument, trials: dict[str, list])
         combinations = ({a: x, b: y} for a, b in pairs for x in trials[a] for y in trials[b])
     else:  # too many to try here: a failing design point is a failed run naming its values (sim.sweep)
         return []
-    specs = s.sweep.parameters
-    base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
     try:
-        known = (base, validate_document(SourcedDocument(data=base, origins={}, main_file="<sweep>")))
-    except ScenarioError:  # valid only with the swept values: each combination is validated whole
+        known = (base, validate_document(SourcedDocument(data=base, origins={}, main_file="<trial>")))
+    except ScenarioError:  # valid only with the varied values: each combination is validated whole
         known = None
 
     def failure(combination: dict) -> Problem | None:
         sets = override_strings(combination, {k: specs[k] for k in combination})
         try:
-            trial = SourcedDocument(data=base, origins={}, main_file="<sweep>")
+            trial = SourcedDocument(data=base, origins={}, main_file="<trial>")
             validate_document(apply_overrides(trial, sets), validated=known)
         except ScenarioError as error:
             return error.problems[0]
@@ -682,11 +706,10 @@ def _corner_problems(s: Scenario, doc: SourcedDocument, trials: dict[str, list])
             if again is not None:
                 combination, found = rest, again
         sets = ", ".join(override_strings(combination, {k: specs[k] for k in combination}))
-        where, why = ("sweep", "parameters", found.key_path), found.message
+        where, why = (*section, found.key_path), found.message
         if found.key_path not in combination:  # e.g. a site the combination puts off the grid
-            where, why = ("sweep", "parameters"), f"{found.key_path}: {why}" if found.key_path else why
-        message = f"the swept values make an invalid scenario together at {sets}: {why}"
-        return [doc.problem(where, message)]
+            where, why = section, f"{found.key_path}: {why}" if found.key_path else why
+        return [doc.problem(where, f"{words} together at {sets}: {why}")]
     return []
 
 

@@ -178,7 +178,7 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
             _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
         row.update(status="ok", error="")
     except ScenarioError as error:  # a design point that does not validate: recorded, the sweep goes on
-        row.update(status="failed", error=point_error(job, task, error)[:500])
+        row.update(status="failed", error=point_error(job.source, task.point, task.overrides, error)[:ERROR_CHARS])
     except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
         if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
             raise interrupt from None
@@ -187,16 +187,31 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     return row
 
 
-def point_error(job: SweepJob, task: RunTask, error: ScenarioError) -> str:
-    """The error of a design point that does not validate: the sweep's file, the point's values, each problem.
+ERROR_CHARS = 500  # characters of a failed run's error kept in its row
+
+
+def point_error(source: str, point: int, overrides: Iterable[str], error: ScenarioError) -> str:
+    """The error of a design point that does not validate: the file, the point's values, each problem.
 
     e.g. "ScenarioError: sweep.yaml: design point 3 (grid.bounds.lat_min=34.8,
     grid.bounds.lat_max=34.7): grid.bounds.lat_max: lat_min (34.8) must be below lat_max (34.7)".
-    The problems' own file ('--set' for a swept value, '<sweep base>' for the rest) is left out.
+    `source` is the scenario's file (or name); the problems' own file ('--set' for a varied
+    value, '<sweep base>' for the rest) is left out. Sweeps' and robustness jobs' runs
+    (`sim.robustness.run_task`) both say so. Where the values would push the problems past
+    `ERROR_CHARS` (a robustness job varies 86), only those of the keys a problem names are
+    shown, and the count of the others, which design.csv holds.
     """
     problems = "; ".join(f"{p.key_path}: {p.message}" if p.key_path else p.message for p in error.problems)
-    values = ", ".join(task.overrides)
-    return f"ScenarioError: {job.source}: design point {task.point} ({values}): {problems}".replace("\n", " ")
+    overrides = list(overrides)
+
+    def text(values: list[str]) -> str:
+        return f"ScenarioError: {source}: design point {point} ({', '.join(values)}): {problems}".replace("\n", " ")
+
+    if len(text(overrides)) <= ERROR_CHARS:
+        return text(overrides)
+    named = {p.key_path for p in error.problems}
+    shown = [o for o in overrides if o.partition("=")[0] in named]
+    return text([*shown, f"{len(overrides) - len(shown)} more values in design.csv"])
 
 
 _BASE_SCENARIOS: OrderedDict[str, Scenario | None] = OrderedDict()  # a worker's validated bases, by job key

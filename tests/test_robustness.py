@@ -37,13 +37,14 @@ from sim.robustness import (
     plot_tradeoff,
     point_table,
     run_robustness,
+    run_task,
     start_robustness,
     uncovered_assumptions,
     verdict_summary,
 )
 from sim.scenario import load_scenario, scenario_from_dict, scenario_to_dict
 from sim.schema import Robustness
-from sim.yaml_source import ScenarioError
+from sim.yaml_source import Problem, ScenarioError
 
 STEPS = 15  # days per run in these tests: enough to exercise every path, not to judge the model
 
@@ -161,6 +162,42 @@ def test_range_ends_are_tried_on_the_whole_scenario():
     assert "robustness.ranges.grid.bounds.lat_min" in text and "high end 36" in text and "low end" not in text
 
 
+CROSSING_RANGES = """\
+extends: {toy}
+name: crossing_robustness
+grid:
+  bounds: {{lat_min: 34.0, lat_max: 35.5, lon_min: 40.0, lon_max: 41.0}}
+robustness:
+  points: 4
+  replicates: 1
+  ranges:
+    grid.bounds.lat_min: {{low: 34.0, high: {lat_min_high}, argument: "the southern edge, for the test"}}
+    grid.bounds.lat_max: {{low: 34.5, high: 35.5, argument: "the northern edge, for the test"}}
+    rules.clashes.p_max: {{low: 0.004, high: 0.02, argument: "the clash ceiling, for the test"}}
+"""
+
+
+def test_ranges_that_cross_are_refused_at_the_corner_where_they_do(tmp_path, capsys):
+    """A high lat_min with a low lat_max passed: only every range at its low end, then at its high end, was tried.
+
+    Each end is valid alone and with the others at the same end; the corners of the design
+    are tried as a sweep's are, and the failing one is cut down to the values it needs.
+    """
+    path = tmp_path / "crossing.yaml"
+    path.write_text(CROSSING_RANGES.format(toy=SCENARIOS / "toy_two_towns.yaml", lat_min_high=35.0))
+    out = tmp_path / "out"
+    assert main(["robustness", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{path}:10: robustness.ranges.grid.bounds.lat_max: the ranges make 'crossing_robustness' invalid together "
+        "at grid.bounds.lat_min=35.0, grid.bounds.lat_max=34.5: lat_min (35.0) must be below lat_max (34.5)"
+    ], err
+    assert not out.exists()
+    # Ranges that cannot cross are accepted.
+    path.write_text(CROSSING_RANGES.format(toy=SCENARIOS / "toy_two_towns.yaml", lat_min_high=34.4))
+    assert plan_robustness(path).keys == ["grid.bounds.lat_min", "grid.bounds.lat_max", "rules.clashes.p_max"]
+
+
 # --------------------------------------------------------------------------- the plan
 
 
@@ -192,6 +229,37 @@ def test_unknown_variants_and_scenarios_without_a_section_are_refused():
     # A --set on a varied key would be silently overwritten by the design: refused.
     with pytest.raises(RobustnessError, match="varies it over a range"):
         plan_robustness("baseline", variants=["salary_parity"], overrides=["factions.NDF.privileges=0.2"])
+
+
+def test_a_point_that_does_not_validate_names_the_file_the_point_and_its_values(small_plan, monkeypatch):
+    """A failed run's error was 'ScenarioError: --set: <key>: <message>': no file, no point, no other value.
+
+    With the baseline's 86 ranges the corners of the design are too many to try, so a point
+    can still fail to validate (here a rule is made up to refuse one value).
+    """
+    import sim.robustness
+
+    real = sim.robustness.scenario_for
+    refused = "factions.NDF.privileges="
+
+    def refusing(base, overrides, *args, **kwargs):
+        if any(o.startswith(refused) for o in overrides):
+            raise ScenarioError([Problem("--set", "factions.NDF.privileges", None, "too much for the NDF")])
+        return real(base, overrides, *args, **kwargs)
+
+    monkeypatch.setattr(sim.robustness, "scenario_for", refusing)
+    job = small_plan.job()
+    design = build_design(small_plan.section, small_plan.root_seed, small_plan.points)
+    files = {0: "scenarios/baseline.yaml", 1: "scenarios/salary_parity.yaml"}
+    for task in small_plan.tasks(design)[:2]:  # point 0, replicate 0: the base, then the variant
+        row = run_task(job, task)
+        assert row["status"] == "failed"
+        (value,) = [o for o in task.overrides if o.startswith(refused)]
+        others = len(task.overrides) - 1  # 85 in the base; the variant keeps the IRGC salary it sets itself
+        assert row["error"] == (
+            f"ScenarioError: {files[task.scenario]}: design point 0 ({value}, {others} more values in design.csv): "
+            "factions.NDF.privileges: too much for the NDF"
+        ), row["error"]
 
 
 # --------------------------------------------------------------------------- runs: workers, resume
