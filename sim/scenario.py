@@ -283,7 +283,8 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
         message = message[0].lower() + message[1:]
         message = message.replace("Value error, ", "").replace("value error, ", "")
         if kind == BETWEEN_KEYS:
-            return _between_keys_problem(document, (*prefix, *loc), error["ctx"]["keys"], message)
+            context = error["ctx"]
+            return _between_keys_problem(document, (*prefix, *loc), context["keys"], message, context.get("section"))
         if isinstance(value, (int, float, str, bool)):
             shown = clipped(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
             message += f" (got {shown})"
@@ -292,17 +293,23 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
     return document.problem((*prefix, *loc), message)
 
 
-def _between_keys_problem(document: SourcedDocument, path: tuple, keys: tuple[str, ...], message: str) -> Problem:
+def _between_keys_problem(
+    document: SourcedDocument, path: tuple, keys: tuple[str, ...], message: str, section: bool = False
+) -> Problem:
     """The problem of a rule between keys (`sim.schema.between_keys`), blaming `--set` if it gave one of them.
 
-    The rule is reported at `path` (one of the keys); its message shows the values of all of
-    them, so none is added. When a key of the rule came from a `--set` option and `path`'s
-    value did not, the problem names that option's key instead of the file's line: with
-    `--set grid.bounds.lat_min=36` the file's lat_max (35.45) is fine, the override is not.
+    The rule is reported at `path`: one of the keys, or with `section` the section the keys
+    belong to (a model validator's rule, e.g. a site's lat/lon or row/col). Its message shows
+    the values of the keys, so none is added. When a key of the rule came from a `--set`
+    option, the problem names that option's key instead of the file's line: with `--set
+    grid.bounds.lat_min=36` the file's lat_max (35.45) is fine, the override is not; with
+    `--set sites.bridge.lat=34.5` the file's row/col are. Keys the scenario does not give
+    (defaults) take no blame; else the file and line of `path`, as any problem's.
     """
-    parent = path[:-1]
-    for key in (path[-1], *keys):
-        if document.where((*parent, key))[0] == OVERRIDE_FILE:
+    parent, own = (path, ()) if section else (path[:-1], (path[-1],))
+    for key in (*own, *keys):
+        origin = document.origins.get((*parent, key))
+        if origin is not None and origin[0] == OVERRIDE_FILE:
             return Problem(OVERRIDE_FILE, keypath.join((*parent, key)), None, message)
     return document.problem(path, message)
 

@@ -146,14 +146,17 @@ SiteKind = Literal["town", "crossing", "oil_field", "headquarters", "venue", "po
 BETWEEN_KEYS = "between_keys"  # the error type of a rule between keys of one section (`between_keys`)
 
 
-def between_keys(keys: tuple[str, ...], message: str) -> PydanticCustomError:
-    """The error of a rule between keys of one section, raised by a validator of one of them.
+def between_keys(keys: tuple[str, ...], message: str, *, section: bool = False) -> PydanticCustomError:
+    """The error of a rule between keys of one section, raised by a validator of one of them or of the section.
 
-    `keys` (in the error's `ctx`) names the keys the rule involves, siblings of the key the
-    error is reported at; `message` shows their values, so no '(got ...)' is added to it
-    (`sim.scenario.validation_problems`).
+    `keys` (in the error's `ctx`) names the keys the rule involves: siblings of the key the
+    error is reported at (a field validator's), or with `section` keys of the section it is
+    reported at (a model validator's, e.g. `Site`'s lat/lon or row/col). `message` shows
+    their values, so no '(got ...)' is added to it (`sim.scenario.validation_problems`),
+    and a key of the rule given by `--set` takes the blame (`sim.scenario`).
     """
-    return PydanticCustomError(BETWEEN_KEYS, message.replace("{", "{{").replace("}", "}}"), {"keys": keys})
+    text = message.replace("{", "{{").replace("}", "}}")
+    return PydanticCustomError(BETWEEN_KEYS, text, {"keys": keys, "section": section})
 
 
 MIN_BOUNDS_SPAN_DEG = 0.001  # about 110 m: a grid narrower than this is a typing error, and it keeps projections finite
@@ -267,16 +270,18 @@ class Site(Strict):
     def _placed_once(self):
         by_latlon = self.lat is not None or self.lon is not None
         by_cell = self.row is not None or self.col is not None
+        place = ("lat", "lon", "row", "col")
         if by_latlon and by_cell:
-            raise ValueError("give either lat/lon or row/col, not both")
+            raise between_keys(place, "give either lat/lon or row/col, not both", section=True)
         if by_latlon and (self.lat is None or self.lon is None):
-            raise ValueError("lat and lon go together")
+            raise between_keys(("lat", "lon"), "lat and lon go together", section=True)
         if by_cell and (self.row is None or self.col is None):
-            raise ValueError("row and col go together")
+            raise between_keys(("row", "col"), "row and col go together", section=True)
         if not (by_latlon or by_cell):
-            raise ValueError("a site needs lat/lon or row/col")
+            raise between_keys(place, "a site needs lat/lon or row/col", section=True)
         if self.kind == "crossing" and self.crossing is None:
-            raise ValueError("a crossing needs `crossing: border` or `crossing: river`")
+            message = "a crossing needs `crossing: border` or `crossing: river`"
+            raise between_keys(("kind", "crossing"), message, section=True)
         return self
 
 
@@ -823,9 +828,10 @@ class SweepRange(Strict):
     @model_validator(mode="after")
     def _non_empty(self):
         if not self.low < self.high:
-            raise ValueError(f"empty range: low ({self.low}) must be below high ({self.high})")
+            message = f"empty range: low ({self.low}) must be below high ({self.high})"
+            raise between_keys(("low", "high"), message, section=True)
         if self.log and self.low <= 0:
-            raise ValueError("a log range needs low > 0")
+            raise between_keys(("log", "low"), f"a log range needs low > 0 (low is {self.low})", section=True)
         return self
 
 
@@ -865,14 +871,16 @@ class Sweep(Strict):
     @model_validator(mode="after")
     def _samples_where_needed(self):
         if self.design in DESIGNS_NEEDING_SAMPLES and self.samples is None:
-            raise ValueError(f"design '{self.design}' needs `samples`")
+            raise between_keys(("design", "samples"), f"design '{self.design}' needs `samples`", section=True)
         ranges = [k for k, v in self.parameters.items() if isinstance(v, SweepRange)]
         if self.design == "grid" and ranges and self.samples is None:
-            raise ValueError(f"a grid over ranges ({', '.join(ranges)}) needs `samples` (points per range)")
+            message = f"a grid over ranges ({', '.join(ranges)}) needs `samples` (points per range)"
+            raise between_keys(("design", "samples", "parameters"), message, section=True)
         if self.design == "sobol":
             lists = [k for k, v in self.parameters.items() if not isinstance(v, SweepRange)]
             if lists:
-                raise ValueError(f"a sobol design needs ranges, not lists ({', '.join(lists)})")
+                message = f"a sobol design needs ranges, not lists ({', '.join(lists)})"
+                raise between_keys(("design", "parameters"), message, section=True)
         return self
 
 
@@ -926,12 +934,17 @@ class PredictiveCheck(Strict):
     def _number_or_reference(cls, value):
         return None if value is None else number_or_reference(value, "observed")
 
+    @field_validator("band")
+    @classmethod
+    def _not_empty(cls, band):
+        if band is not None and not band[0] < band[1]:
+            raise ValueError(f"empty band: {band[0]} must be below {band[1]}")
+        return band
+
     @model_validator(mode="after")
     def _has_a_reference(self):
         if self.observed is None and self.band is None:
-            raise ValueError("give `observed`, `band` or both")
-        if self.band is not None and not self.band[0] < self.band[1]:
-            raise ValueError(f"empty band: {self.band[0]} must be below {self.band[1]}")
+            raise between_keys(("observed", "band"), "give `observed`, `band` or both", section=True)
         return self
 
 
@@ -968,7 +981,8 @@ class Calibration(Strict):
     @model_validator(mode="after")
     def _keeps_a_draw(self):
         if self.accept * self.samples < 1:
-            raise ValueError(f"accept ({self.accept}) x samples ({self.samples}) keeps no draw; raise one of them")
+            message = f"accept ({self.accept}) x samples ({self.samples}) keeps no draw; raise one of them"
+            raise between_keys(("accept", "samples"), message, section=True)
         return self
 
     def n_accepted(self, n_draws: int | None = None) -> int:
@@ -996,12 +1010,14 @@ class MeasureBounds(Strict):
 
     @model_validator(mode="after")
     def _some_bound(self):
-        if all(getattr(self, k) is None for k in ("at_least", "at_most", "above", "below")):
-            raise ValueError("give at least one bound: at_least, at_most, above or below")
+        bounds = ("at_least", "at_most", "above", "below")
+        if all(getattr(self, k) is None for k in bounds):
+            raise between_keys(bounds, "give at least one bound: at_least, at_most, above or below", section=True)
         low = max((v for v in (self.at_least, self.above) if v is not None), default=None)
         high = min((v for v in (self.at_most, self.below) if v is not None), default=None)
         if low is not None and high is not None and low > high:
-            raise ValueError(f"no value meets these bounds (lower {low} above upper {high})")
+            message = f"no value meets these bounds (lower {low} above upper {high})"
+            raise between_keys(bounds, message, section=True)
         return self
 
 
@@ -1068,9 +1084,12 @@ class EnsembleSpec(Strict):
     def _arity_and_criterion(self):
         needed = 2 if self.statistic in ("spearman", "ratio_of_sums") else 1
         if len(self.of) != needed:
-            raise ValueError(f"statistic '{self.statistic}' takes {needed} measure(s) in `of`, got {len(self.of)}")
-        if all(getattr(self, k) is None for k in ("at_least", "at_most", "ci_low_above", "ci_high_below")):
-            raise ValueError("give a criterion: at_least, at_most, ci_low_above or ci_high_below")
+            message = f"statistic '{self.statistic}' takes {needed} measure(s) in `of`, got {len(self.of)}"
+            raise between_keys(("statistic", "of"), message, section=True)
+        criteria = ("at_least", "at_most", "ci_low_above", "ci_high_below")
+        if all(getattr(self, k) is None for k in criteria):
+            message = "give a criterion: at_least, at_most, ci_low_above or ci_high_below"
+            raise between_keys(criteria, message, section=True)
         return self
 
 

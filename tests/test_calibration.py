@@ -588,7 +588,7 @@ def test_interrupted_predictive_runs_resume_to_the_same_table(tiny, tmp_path):
         ({"outcome": "killed_window_peak"}, "calibration.predictive.checks.0.outcome", "is a fitted statistic"),
         ({"outcome": "nonsense"}, "calibration.predictive.checks.0.outcome", "unknown outcome"),
         ({"observed": "targets.nope"}, "calibration.predictive.checks.0.observed", "is not a target"),
-        ({"band": [5, 1]}, "calibration.predictive.checks.0", "empty band"),
+        ({"band": [5, 1]}, "calibration.predictive.checks.0.band", "empty band"),
         ({"band": None, "observed": None}, "calibration.predictive.checks.0", "give `observed`, `band` or both"),
     ],
 )

@@ -215,6 +215,76 @@ def test_bounds_the_file_made_invalid_blame_the_file_despite_another_set_option(
     assert err == f"{scenario}:19: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.3)", err
 
 
+STEPS_SWEEP = """\
+extends: toy_two_towns.yaml
+name: steps_sweep
+sweep:
+  design: lhs
+  samples: 4
+  parameters:
+    steps: {low: 5, high: 10, integer: true}
+  outputs: [clashes_total]
+"""
+
+
+@pytest.mark.parametrize(
+    ("scenario", "override", "line"),
+    [
+        (TOY, "sites.bridge.lat=34.5", "--set: sites.bridge.lat: give either lat/lon or row/col, not both"),
+        (TOY, "sites.bridge.row=null", "--set: sites.bridge.row: row and col go together"),
+        (
+            TOY,
+            "sites.bridge.crossing=null",
+            "--set: sites.bridge.crossing: a crossing needs `crossing: border` or `crossing: river`",
+        ),
+        (
+            TOY,
+            "validation.patterns.0.at_most=0.5",
+            "--set: validation.patterns.0.at_most: no value meets these bounds (lower 0.9 above upper 0.5)",
+        ),
+        (
+            TOY,
+            "validation.ensemble.0.statistic=spearman",
+            "--set: validation.ensemble.0.statistic: statistic 'spearman' takes 2 measure(s) in `of`, got 1",
+        ),
+        (
+            "calibrate_baseline",
+            "calibration.samples=2",
+            "--set: calibration.samples: accept (0.1) x samples (2) keeps no draw; raise one of them",
+        ),
+        (
+            "calibrate_baseline",
+            "calibration.predictive.checks.0.band=[5, 1]",
+            "--set: calibration.predictive.checks.0.band: empty band: 5.0 must be below 1.0",
+        ),
+        ("sweep_salary_mediation", "sweep.design=lhs", "--set: sweep.design: design 'lhs' needs `samples`"),
+        (
+            "steps_sweep",
+            "sweep.parameters.steps.low=20",
+            "--set: sweep.parameters.steps.low: empty range: low (20.0) must be below high (10.0)",
+        ),
+    ],
+)
+def test_sections_made_invalid_by_a_set_option_blame_the_option(scenario, override, line, tmp_path, capsys):
+    """A rule between keys of a section (a site's place, a pattern's bounds, accept x samples, a sweep range's ends)
+    was reported at the section's line in the file when a --set option broke it; the file was fine."""
+    if scenario == "steps_sweep":
+        (tmp_path / "toy_two_towns.yaml").write_text((ROOT / "scenarios" / f"{TOY}.yaml").read_text())
+        scenario = tmp_path / "steps_sweep.yaml"
+        scenario.write_text(STEPS_SWEEP)
+    assert main(["validate", str(scenario), "--set", override]) == 2
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_a_section_the_file_made_invalid_blames_the_file_despite_a_set_option_in_it(tmp_path, capsys):
+    scenario = tmp_path / "toy.yaml"
+    base = (ROOT / "scenarios" / f"{TOY}.yaml").read_text()
+    scenario.write_text(base.replace("crossing: river, row: 6,", "crossing: river, lat: 34.5, row: 6,"))
+    assert main(["validate", str(scenario), "--set", "sites.bridge.value=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{scenario}:18: sites.bridge: give either lat/lon or row/col, not both", err
+
+
 def test_a_river_that_never_crosses_the_grid_is_refused():
     text = refused("grid.river={path: [[10.0, 10.0], [11.0, 11.0]]}")
     assert len(text.splitlines()) == 1 and "grid.river.path: the river does not cross the grid" in text, text
