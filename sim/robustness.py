@@ -117,7 +117,7 @@ from sim.scenario import (
     robustness_runs,
     scenario_to_dict,
 )
-from sim.schema import Robustness, RobustnessRange, Scenario, parameter_label
+from sim.schema import Robustness, Scenario, parameter_label
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import (
     ERROR_CHARS,
@@ -319,7 +319,7 @@ def check_range_ends(
         base = {k: v for k, v in scenario_to_dict(config).items() if k not in DESIGN_SECTIONS}
         found, together = [], []
         for end in ("low", "high"):
-            values = {key: _end_value(spec, end) for key, spec in specs.items()}
+            values = {key: spec.ends[0 if end == "low" else 1] for key, spec in specs.items()}
             try:
                 scenario_for(base, override_strings(values, specs))
                 continue
@@ -332,7 +332,7 @@ def check_range_ends(
                     message = f"{end} end {values[key]:g} makes '{config.name}' invalid: {error.problems[0].message}"
                     found.append(doc.problem((*where, key), message))
         if not found:  # each end is valid alone: try them together
-            trials = {key: extremes([_end_value(spec, "low"), _end_value(spec, "high")]) for key, spec in specs.items()}
+            trials = {key: extremes(spec.ends) for key, spec in specs.items()}
             found = corner_problems(base, specs, trials, doc, where, f"the ranges make '{config.name}' invalid")
         if not found:  # only every range at one end together fails, and there are too many corners to say which
             found = [
@@ -342,12 +342,6 @@ def check_range_ends(
         problems += found
     if problems:
         raise ScenarioError(problems)
-
-
-def _end_value(spec: RobustnessRange, end: str):
-    if spec.integer:
-        return math.ceil(spec.low) if end == "low" else math.floor(spec.high)
-    return spec.low if end == "low" else spec.high
 
 
 # --------------------------------------------------------------------------- the plan

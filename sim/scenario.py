@@ -23,7 +23,7 @@ from sim.geography import project, river_cells
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
-from sim.schema import BETWEEN_KEYS, Calibration, Scenario, Targets, child_type, schema_field, unwrap
+from sim.schema import BETWEEN_KEYS, Calibration, Scenario, SweepRange, Targets, child_type, schema_field, unwrap
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
     ECHO_LIMIT,
@@ -592,15 +592,25 @@ def _parameter_problems(
     return []
 
 
+def range_problems(doc: SourcedDocument, path: tuple, spec: SweepRange) -> list[Problem]:
+    """An integer range with no whole number inside it: a design would have nothing to draw (`sim.design`)."""
+    low, high = spec.ends
+    if low > high:
+        return [doc.problem(path, f"integer range [{spec.low}, {spec.high}] contains no whole number")]
+    return []
+
+
 def _sweep_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list[Problem]:
     """Swept key paths must exist, every swept value must make a valid scenario, and so must their corners together."""
     problems = []
     trials = {}
     for key, values in s.sweep.parameters.items():
-        trial_values = [values.low, values.high] if hasattr(values, "low") else list(values)
-        if hasattr(values, "low") and values.integer:
-            trial_values = [int(round(v)) for v in trial_values]
-        problems += _parameter_problems(s, dumped, doc, ("sweep", "parameters", key), key, trial_values)
+        path = ("sweep", "parameters", key)
+        if isinstance(values, SweepRange) and (empty := range_problems(doc, path, values)):
+            problems += empty
+            continue
+        trial_values = values.ends if isinstance(values, SweepRange) else list(values)  # what the design draws
+        problems += _parameter_problems(s, dumped, doc, path, key, trial_values)
         trials[key] = extremes(trial_values)
     if not problems:
         base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
@@ -868,8 +878,8 @@ def calibration_problems(scenario: Scenario, calibration: Calibration, doc: Sour
                 message = f"'{key}' is not a numeric parameter (it holds {type(value).__name__})"
                 problems.append(doc.problem(path, message))
                 continue
-        ends = [math.ceil(prior.low), math.floor(prior.high)] if prior.integer else [prior.low, prior.high]
-        problems += _parameter_problems(scenario, dumped, doc, path, key, ends)
+        empty = range_problems(doc, path, prior)
+        problems += empty or _parameter_problems(scenario, dumped, doc, path, key, prior.ends)
     why = design_problem(*calibration_runs(calibration), calibration.max_runs, "calibration.max_runs")
     if why:
         problems.append(doc.problem(("calibration",), why))
@@ -949,11 +959,15 @@ def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list
             problems.append(doc.problem(path, f"'{key}' is a whole number: add `integer: true`"))
         elif isinstance(value, float) and spec.integer:
             problems.append(doc.problem(path, f"'{key}' is not a whole number: drop `integer: true`"))
+        elif empty := range_problems(doc, path, spec):
+            problems += empty
+            continue
         for bound_name, bound in _bounds(key):
             fails, words = _BOUND_FAILS[bound_name]
-            for end, end_value in (("low", spec.low), ("high", spec.high)):
-                if fails(end_value, bound):
-                    problems.append(doc.problem((*path, end), f"{end} {end_value:g} is {words} ({bound:g})"))
+            for end, given, drawn in zip(("low", "high"), (spec.low, spec.high), spec.ends, strict=True):
+                if fails(drawn, bound):  # an integer range draws whole numbers inside it (SweepRange.ends)
+                    shown = f"{given:g}" if drawn == given else f"{given:g} (drawn as {drawn})"
+                    problems.append(doc.problem((*path, end), f"{end} {shown} is {words} ({bound:g})"))
     n_scenarios = 1 + (len(s.validation.variants) if s.validation is not None else 0)
     why = design_problem(
         *robustness_runs(section.points, section.replicates, n_scenarios), section.max_runs, "robustness.max_runs"

@@ -834,6 +834,20 @@ class SweepRange(Strict):
             raise between_keys(("log", "low"), f"a log range needs low > 0 (low is {self.low})", section=True)
         return self
 
+    @property
+    def ends(self) -> list:
+        """The least and greatest values a design draws: [low, high], or [ceil(low), floor(high)] if `integer`.
+
+        An integer range draws only the whole numbers inside it (`sim.design.scale_unit`,
+        `grid_levels`): these are the values validation tries (a sweep's, a calibration's, a
+        robustness job's), not the ends rounded, which may lie outside the range. A range
+        with no whole number gives ends the wrong way round (`sim.scenario.range_problems`
+        refuses it where a design would draw from it).
+        """
+        if self.integer:
+            return [math.ceil(self.low), math.floor(self.high)]
+        return [self.low, self.high]
+
 
 SweepValue = (
     StrictBool

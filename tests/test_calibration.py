@@ -229,6 +229,12 @@ calibration:
             "calibration.parameters.rules.clashes.lethality",
             "value 1.5 is not valid here",
         ),
+        (  # an integer prior with no whole number: the draws crashed with an internal error
+            "rules.clashes.lethality: {low: 0.01, high: 0.1}",
+            "rules.clashes.min_fighters: {low: 5.2, high: 5.8, integer: true}",
+            "calibration.parameters.rules.clashes.min_fighters",
+            "integer range [5.2, 5.8] contains no whole number",
+        ),
         (
             "rules.clashes.lethality: {low: 0.01, high: 0.1}",
             "sites.bridge.kind: {low: 0.01, high: 0.1}",

@@ -134,6 +134,12 @@ def test_a_group_is_covered_by_a_representative_or_a_reason(baseline):
         ({"rules.clashes.p_max": {"low": 0.001, "high": 0.01, "integer": True}}, {}, "is not a whole number"),
         ({"rules.clashes.p_max": {"low": 0.5, "high": 1.5}}, {}, "high 1.5 is above the parameter's maximum (1)"),
         ({"rules.clashes.p_max": {"low": 0.01, "high": 0.001}}, {}, "empty range"),
+        ({"rules.mediation.interval_days": {"low": 20.2, "high": 20.8, "integer": True}}, {}, "no whole number"),
+        (
+            {"rules.mediation.interval_days": {"low": -0.5, "high": 0.5, "integer": True}},
+            {},
+            "low -0.5 (drawn as 0) is below the parameter's minimum (1)",
+        ),
         ({"rules.clashes.p_max": {"low": 0.001, "high": 0.01}}, {"rules.clashes.p_max": "held on purpose"}, "not both"),
         ({"rules.clashes.p_max": {"low": 0.001, "high": 0.01}}, {"rules.nothing.here": "held on purpose"}, "neither"),
     ],
@@ -148,6 +154,16 @@ def test_bad_ranges_are_refused_with_their_key(ranges, fixed, message):
         scenario_from_dict(data)
     assert message in str(error.value)
     assert "robustness." in str(error.value)
+
+
+def test_an_integer_range_is_checked_at_the_whole_numbers_it_draws():
+    """interval_days (at least 1) over [0.5, 3.5] draws 1, 2 and 3, yet was refused: 'low 0.5 is below the minimum'."""
+    data = scenario_to_dict(scenario())
+    spec = {"low": 0.5, "high": 3.5, "integer": True, "argument": "an argument for the test"}
+    data["robustness"] = {"ranges": {"rules.mediation.interval_days": spec}}
+    section = scenario_from_dict(data).robustness
+    check_range_ends(scenario(), section)
+    assert set(build_design(section, 1, points=12)["rules.mediation.interval_days"]) == {1, 2, 3}
 
 
 def test_range_ends_are_tried_on_the_whole_scenario():

@@ -296,6 +296,45 @@ def test_ranges_that_together_make_an_invalid_scenario_are_refused_before_any_ru
     assert main(["validate", str(path)]) == 0
 
 
+INTEGER_RANGE = """\
+extends: {toy}
+name: integer_range
+steps: 5
+sweep:
+  design: {design}
+  samples: 3
+  parameters:
+    rules.clashes.min_fighters: {{low: {low}, high: {high}, integer: true}}
+  outputs: [clashes_total]
+"""
+
+
+@pytest.mark.parametrize("design", ["grid", "lhs"])
+def test_an_integer_range_is_validated_at_the_whole_numbers_the_design_draws(design, tmp_path, capsys):
+    """Integer ranges were tried at their ends rounded, but the design draws ceil(low)..floor(high).
+
+    min_fighters (at least 1) over [0.4, 3.6] draws 1, 2 and 3, yet was refused at round(0.4) = 0;
+    [5.2, 5.8] draws nothing, yet validated (lhs: the sweep then stopped with an internal error;
+    grid: validate did).
+    """
+    from sim.design import build_design
+
+    path = tmp_path / "integer.yaml"
+    path.write_text(INTEGER_RANGE.format(toy=SCENARIOS / "toy_two_towns.yaml", design=design, low=0.4, high=3.6))
+    assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+    drawn = set(build_design(load_scenario(path).sweep, 1)["rules.clashes.min_fighters"])
+    assert drawn <= {1, 2, 3} and len(drawn) == 3, drawn
+    path.write_text(INTEGER_RANGE.format(toy=SCENARIOS / "toy_two_towns.yaml", design=design, low=5.2, high=5.8))
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"{path}:8: sweep.parameters.rules.clashes.min_fighters: integer range [5.2, 5.8] contains no whole number"
+    ), err
+    assert not out.exists()
+
+
 def test_a_design_point_that_does_not_validate_names_the_sweep_file_and_its_values(tmp_path, monkeypatch):
     """A failed point's error was 'ScenarioError: <sweep base>: grid.bounds: ...': no file, no swept value."""
     import sim.sweep
