@@ -13,7 +13,8 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
 - `save_png`: the one PNG writer (atomic);
 - the palette: `faction_colour` (Okabe & Ito 2008, colour-blind safe, then Tol's colours
   past eight factions; a faction keeps the colour of its index in the scenario), contested, neutral and river colours;
-- maps: `draw_control_map` (grid cells by controlling faction), site markers (`SITE_STYLE`,
+- maps: `draw_control_map` (grid cells by controlling faction), `clip_polyline` (a river's
+  course cut to the part that can show on a map), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
 """
 
@@ -52,6 +53,7 @@ __all__ = [
     "SITE_STYLE",
     "VERMILLION",
     "bbox_around",
+    "clip_polyline",
     "draw_control_map",
     "faction_colour",
     "footer",
@@ -427,6 +429,62 @@ def draw_control_map(ax, control, influence, terrain, river_lines, river_width: 
             solid_capstyle="round",
             path_effects=[patheffects.withStroke(linewidth=river_width * 1.75, foreground="white")],
         )
+
+
+MAP_MARGIN = 0.1  # clip_polyline's margin: a tenth of the map's longer side, 37 points and more on every map drawn
+
+
+def clip_polyline(xy: np.ndarray, box: tuple[float, float, float, float], margin: float = MAP_MARGIN) -> np.ndarray:
+    """The part of a polyline that can show on a map: (K, 2) points, NaN rows between pieces.
+
+    Keeps the segments that meet `box` = (x0, x1, y0, y1) grown on every side by `margin`
+    times its longer side (Liang-Barsky's parameters, vectorised over the segments, so a
+    segment with both ends outside that crosses the box is kept). Points inside the grown box
+    are kept exactly; a kept segment's end beyond it is moved onto its edge, and a piece ends
+    there. Matplotlib draws a NaN row as a gap, so one `plot` call draws every piece. A
+    polyline wholly inside the grown box comes back unchanged (the baseline's river), so the map
+    looks the same; one of 10,000 points round the globe keeps only the few that cross the map.
+
+    Args:
+        xy: (N, 2) finite points in the map's data coordinates.
+        box: the map's (x_min, x_max, y_min, y_max) in the same coordinates.
+        margin: how far beyond the box, as a fraction of its longer side, the line is kept: the
+            line's width and round caps must not reach into the box from beyond it.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    x0, x1, y0, y1 = (float(v) for v in box)
+    grow = margin * max(x1 - x0, y1 - y0)
+    x0, x1, y0, y1 = x0 - grow, x1 + grow, y0 - grow, y1 + grow
+    if len(xy) < 2:
+        return xy[(xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)]
+    start, end = xy[:-1], xy[1:]
+    d = end - start
+    t_in, t_out = np.zeros(len(d)), np.ones(len(d))
+    keep = np.ones(len(d), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for p, q in (  # the segment start + t * d is on the box's side of each edge where p * t <= q
+            (-d[:, 0], start[:, 0] - x0),
+            (d[:, 0], x1 - start[:, 0]),
+            (-d[:, 1], start[:, 1] - y0),
+            (d[:, 1], y1 - start[:, 1]),
+        ):
+            t = q / p
+            keep &= (p != 0) | (q >= 0)  # parallel to this edge and beyond it
+            t_in = np.where(p < 0, np.maximum(t_in, t), t_in)
+            t_out = np.where(p > 0, np.minimum(t_out, t), t_out)
+    keep &= t_in <= t_out
+    inside = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+    k = np.flatnonzero(keep)
+    if len(k) == 0:
+        return np.zeros((0, 2))
+    a = np.where(inside[k, None], start[k], start[k] + t_in[k, None] * d[k])
+    b = np.where(inside[k + 1, None], end[k], start[k] + t_out[k, None] * d[k])
+    # A piece goes on through a point inside the grown box between two kept segments.
+    joined = np.zeros(len(keep) + 1, dtype=bool)
+    joined[1:-1] = keep[:-1] & keep[1:] & inside[1:-1]
+    rows = np.stack([a, b, np.full_like(a, np.nan)], axis=1)  # (K, 3, 2): start, end, gap
+    shown = np.column_stack([~joined[k], np.ones(len(k), dtype=bool), ~joined[k + 1]])
+    return rows[shown][:-1]  # no gap after the last piece
 
 
 def site_legend_handles(kinds, marker_scale: float) -> list:

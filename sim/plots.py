@@ -47,6 +47,7 @@ from sim.figures import (
     TOP_IN,
     Provenance,
     bbox_around,
+    clip_polyline,
     draw_control_map,
     faction_colour,
     footer_height,
@@ -291,7 +292,11 @@ def _last_step(ctx: _Context) -> int:
 
 
 def _river_line(ctx: _Context, terrain: np.ndarray) -> list[np.ndarray]:
-    """River course in (x, y) image coordinates: from scenario.yaml if it has one, else the cells."""
+    """River course in (x, y) image coordinates: from scenario.yaml if it has one, else the cells.
+
+    The scenario's course is cut to the part that can show on the map (`clip_polyline`): a
+    path of 10,000 points round the globe cost the influence map seconds of drawing.
+    """
     grid = ctx.scenario_doc.get("grid") or {}
     try:
         bounds, path = grid["bounds"], grid["river"]["path"]
@@ -300,7 +305,7 @@ def _river_line(ctx: _Context, terrain: np.ndarray) -> list[np.ndarray]:
         rows = (bounds["lat_max"] - pts[:, 0]) / (bounds["lat_max"] - bounds["lat_min"]) * h - 0.5
         cols = (pts[:, 1] - bounds["lon_min"]) / (bounds["lon_max"] - bounds["lon_min"]) * w - 0.5
         if h == terrain.shape[0] and w == terrain.shape[1] and len(pts) >= 2:
-            return [np.column_stack([cols, rows])]
+            return [clip_polyline(np.column_stack([cols, rows]), (-0.5, w - 0.5, -0.5, h - 0.5))]
     except (KeyError, TypeError, ValueError, IndexError):
         pass
     river = np.argwhere(terrain == TERRAINS.index("river"))
@@ -963,8 +968,9 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
         ax.scatter(clon, clat, marker="s", s=6, facecolor="none", edgecolor="#555555", lw=0.4, zorder=2)
     river = (grid.get("river") or {}).get("path")
     if river:
-        pts = np.array(river, dtype=float)
-        ax.plot(pts[:, 1], pts[:, 0], color=RIVER_COLOUR, lw=1.6, zorder=3)
+        pts = np.array(river, dtype=float)[:, ::-1]  # (lon, lat)
+        pts = clip_polyline(pts, (b["lon_min"], b["lon_max"], b["lat_min"], b["lat_max"]))
+        ax.plot(pts[:, 0], pts[:, 1], color=RIVER_COLOUR, lw=1.6, zorder=3)
     route_items = []  # labelled with the sites below, so that no label covers another
     for name, route in routes.items():
         pts = np.array(route["path"], dtype=float)

@@ -322,6 +322,92 @@ def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_gr
     assert cells[:, base.grid.width // 2].all() and cells.sum() == base.grid.height  # due north through the middle
 
 
+def _big_outside(height: int, width: int, n_polygons: int, n_points: int) -> Scenario:
+    """The baseline on a height x width grid with n_polygons jagged outside areas of n_points each."""
+    base = load_scenario("baseline")
+    b = base.grid.bounds
+    rng = np.random.default_rng(n_points)
+    polygons = []
+    for k in range(n_polygons):
+        t = np.linspace(0, 2 * np.pi, n_points, endpoint=False)
+        r = 0.12 * (1 + 0.3 * np.sin(37 * t)) + rng.uniform(0, 0.01, n_points)
+        lat = b.lat_min + (0.15 + 0.7 * (k // 2 % 2)) * (b.lat_max - b.lat_min) + r * np.sin(t)
+        lon = b.lon_min + (0.15 + 0.7 * (k % 2)) * (b.lon_max - b.lon_min) + r * np.cos(t)
+        polygons.append(np.column_stack([lat, lon]).round(5).tolist())
+    grid = base.grid.model_copy(update={"height": height, "width": width, "outside": polygons})
+    return base.model_copy(update={"grid": grid})
+
+
+def test_outside_polygons_are_not_tested_edge_by_edge_in_python():
+    """4 polygons of 8,000 points on a 400 x 400 grid took 46 s, one Python iteration per edge over every cell.
+
+    Counted, not timed: the Python lines inside_polygon runs for an 8,000-point border (the
+    loop over edges ran 16,000 and more).
+    """
+    import sys
+
+    from sim.geography import cell_centres, inside_polygon
+
+    scenario = _big_outside(60, 60, 1, 8000)
+    polygon, centres = np.array(scenario.grid.outside[0], dtype=float), cell_centres(scenario)
+    lines = 0
+
+    def count(frame, event, arg):
+        nonlocal lines
+        if event == "line" and frame.f_code.co_filename.endswith("geography.py"):
+            lines += 1
+        return count
+
+    sys.settrace(count)
+    try:
+        inside = inside_polygon(polygon, centres)
+    finally:
+        sys.settrace(None)
+    assert 0 < inside.sum() < len(centres)
+    assert lines < 500, lines
+
+
+def test_outside_polygons_on_the_largest_grid_keep_memory_bounded():
+    """The worst border for the search: 10,000 points zigzagging across all 400 rows of the largest grid."""
+    from sim.geography import cell_centres, inside_polygon
+
+    scenario = _big_outside(400, 400, 0, 0)
+    b = scenario.grid.bounds
+    n = 10_000  # MAX_LIST points: 4 million (edge, row) pairs
+    lat = np.linspace(b.lat_min, b.lat_max, n)
+    lon = np.where(np.arange(n) % 2, b.lon_max + 0.01, b.lon_min - 0.01)
+    zigzag, centres = np.column_stack([lat, lon]), cell_centres(scenario)
+    tracemalloc.start()
+    try:
+        inside = inside_polygon(zigzag, centres)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 * 2**20, peak  # about 45 MB measured: the pairs are searched 262,144 at a time
+    assert 0.2 < inside.mean() < 0.8  # the teeth: about half of each row
+
+
+def test_a_run_maps_its_outside_polygons_once(tmp_path, monkeypatch):
+    """The geography was built for the run and again for maps.npz: every polygon tested twice."""
+    import sim
+    import sim.geography
+
+    calls = []
+    real = sim.geography.inside_polygon
+
+    def counted(polygon, points):
+        calls.append(len(polygon))
+        return real(polygon, points)
+
+    monkeypatch.setattr(sim.geography, "inside_polygon", counted)
+    scenario = _big_outside(40, 48, 2, 777)  # a grid no other test maps: nothing kept from before
+    sim.simulate(scenario, steps=2).save(tmp_path / "run", plots=False)
+    assert calls == [777, 777], calls  # once per polygon
+    maps = np.load(tmp_path / "run" / "maps.npz")
+    assert np.array_equal(maps["terrain"], sim.geography.build_geography(scenario).terrain)
+    assert calls == [777, 777], calls  # built again: the same grid's terrain, not tested again
+
+
 def test_long_bad_values_are_echoed_cut_short():
     text = refused("name=" + "x" * 10_000)
     assert len(text) < 300, text

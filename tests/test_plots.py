@@ -193,3 +193,97 @@ def test_long_legends_are_set_beside_their_panels_not_over_the_lines(tmp_path, m
         for legend, panel, figure in found[name]:
             assert legend.x0 >= panel.x1, f"{name}: a long legend covers its panel"
             assert legend.x1 <= figure.x1 + 1, f"{name}: a long legend runs off the figure"
+
+
+def test_clip_polyline_keeps_exactly_the_segments_that_meet_the_grown_box():
+    from sim.figures import clip_polyline
+
+    box = (0.0, 10.0, 0.0, 10.0)  # grown by 1 on each side: [-1, 11] x [-1, 11]
+    inside = np.array([[-0.5, 2.0], [3.0, 4.0], [10.5, 9.0]])
+    assert np.array_equal(clip_polyline(inside, box), inside)  # wholly inside: unchanged, to the bit
+    # Both ends far outside, through the box: kept, its ends moved onto the grown box's edge.
+    through = clip_polyline(np.array([[-1e8, 5.0], [1e8, 5.0]]), box)
+    assert np.array_equal(through, [[-1.0, 5.0], [11.0, 5.0]])
+    # Ends outside on either side of the corner (-1, -1), whose bounding box holds the grown box:
+    missing = clip_polyline(np.array([[-50.0, 40.0], [40.0, -50.0]]), box)  # x + y = -10 passes beyond it
+    assert missing.shape == (0, 2)
+    cutting = clip_polyline(np.array([[-50.0, 50.0], [50.0, -50.0]]), box)  # x + y = 0 cuts across it
+    assert np.allclose(cutting, [[-1.0, 1.0], [1.0, -1.0]])
+    # In, far out, back in: two pieces with a NaN row between them; the far point is gone.
+    xy = np.array([[2.0, 2.0], [5.0, 5.0], [5.0, 1e9], [8.0, 8.0], [9.0, 9.0]])
+    out = clip_polyline(xy, box)
+    gap = np.flatnonzero(np.isnan(out[:, 0]))
+    assert len(gap) == 1
+    assert np.array_equal(out[: gap[0]], [[2.0, 2.0], [5.0, 5.0], [5.0, 11.0]])
+    assert np.allclose(out[gap[0] + 1 :], [[(11 - 1e9) / (8 - 1e9) * 3 + 5, 11.0], [8.0, 8.0], [9.0, 9.0]])
+    # A segment beside the box, and one point far away: nothing is drawn.
+    assert clip_polyline(np.array([[20.0, -5.0], [20.0, 50.0]]), box).shape == (0, 2)
+    assert clip_polyline(np.array([[1e6, 1e6]]), box).shape == (0, 2)
+
+
+def test_every_scenarios_river_is_drawn_whole_on_its_map():
+    """The maps of ordinary scenarios do not change: each river lies within the grown map."""
+    from sim.figures import clip_polyline
+    from sim.scenario import load_scenario
+
+    checked = 0
+    for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml")):
+        grid = load_scenario(path).grid
+        if grid.river is None or grid.bounds is None:
+            continue
+        b, pts = grid.bounds, np.array(grid.river.path, dtype=float)
+        rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * grid.height - 0.5
+        cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * grid.width - 0.5
+        xy = np.column_stack([cols, rows])
+        assert np.array_equal(clip_polyline(xy, (-0.5, grid.width - 0.5, -0.5, grid.height - 0.5)), xy), path.name
+        lonlat = pts[:, ::-1]
+        assert np.array_equal(clip_polyline(lonlat, (b.lon_min, b.lon_max, b.lat_min, b.lat_max)), lonlat), path.name
+        checked += 1
+    assert checked >= 2
+
+
+@pytest.mark.slow
+def test_a_river_round_the_globe_is_drawn_only_where_it_crosses_the_map(tmp_path, monkeypatch):
+    """10,000 river points spanning the globe, the baseline's river among them: the map draws a few dozen."""
+    import matplotlib.colors
+    import yaml
+
+    import sim.plots
+
+    baseline = sim.load_scenario("baseline").grid.river.path
+    rng = np.random.default_rng(3)
+    n_far = 10_000 - len(baseline)
+    far = np.column_stack([rng.uniform(-89, 89, n_far), rng.uniform(-179, 179, n_far)]).round(4).tolist()
+    path = far[:5000] + [list(p) for p in baseline] + far[5000:]
+    doc = yaml.safe_load((Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml").read_text())
+    doc["grid"]["river"]["path"] = path
+    scenario = tmp_path / "river_round_the_globe.yaml"
+    scenario.write_text(yaml.safe_dump(doc, default_flow_style=None, width=10**6))  # a file, as a user writes it
+    out = tmp_path / "run"
+    sim.simulate(scenario, steps=2).save(out, plots=False)
+
+    drawn = {}  # figure -> the river lines' points, NaN gaps left out
+    save_png = sim.plots.save_png
+
+    def count_then_save(fig, png):
+        river = matplotlib.colors.to_rgba(sim.plots.RIVER_COLOUR)
+        lines = [
+            ln.get_xydata() for ax in fig.axes for ln in ax.lines if matplotlib.colors.to_rgba(ln.get_color()) == river
+        ]
+        drawn[Path(png).name] = [xy[~np.isnan(xy).any(axis=1)] for xy in lines]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", count_then_save)
+    plot_run(out)
+    panels = drawn["influence_map.png"]
+    assert len(panels) == 3  # one river per snapshot map
+    grid = sim.load_scenario("baseline").grid
+    b, pts = grid.bounds, np.array(baseline, dtype=float)
+    rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * grid.height - 0.5
+    cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * grid.width - 0.5
+    on_grid = np.column_stack([cols, rows])
+    for xy in panels:
+        assert len(xy) < 200, len(xy)  # 10,000 before the river was clipped to the map
+        starts = [i for i in range(len(xy) - len(on_grid) + 1) if np.array_equal(xy[i : i + len(on_grid)], on_grid)]
+        assert starts, "the baseline's course is not drawn whole"
+        assert np.abs(xy).max() < 60  # the grown map: 48 x 40 cells and 4.8 beyond

@@ -220,3 +220,78 @@ def test_inside_polygon_agrees_with_matplotlib_on_every_scenario_map():
             assert (inside_polygon(vertices, points) == Path(vertices).contains_points(points)).all(), path.name
             checked += 1
     assert checked > 0
+
+
+def crossings_edge_by_edge(polygon: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The reference: sim.geography.inside_polygon as it was, one edge at a time over every point.
+
+    Haines' crossings test, matplotlib's comparisons; kept here to pin the rule (points on edges
+    and vertices included) now that the function searches edge and row pairs instead.
+    """
+    points = np.asarray(points, dtype=float)
+    polygon = np.asarray(polygon, dtype=float)
+    inside = np.zeros(len(points), dtype=bool)
+    if len(polygon) < 3:
+        return inside
+    tx, ty = points[:, 0], points[:, 1]
+    with np.errstate(invalid="ignore"):  # inf x times a flat edge's 0: a NaN that compares false, as it did
+        for (ax, ay), (bx, by) in zip(polygon, np.roll(polygon, -1, axis=0)):
+            above = by >= ty
+            crosses = (above != (ay >= ty)) & ((((by - ty) * (ax - bx)) >= ((bx - tx) * (ay - by))) == above)
+            inside ^= crosses
+    return inside
+
+
+@given(
+    polygon=st.lists(st.tuples(st.integers(-3, 3), st.integers(-3, 3)), min_size=0, max_size=12),
+    closed=st.booleans(),
+    scale=st.sampled_from([1.0, 0.1, 1 / 3, 1e-7]),
+    odd=st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5]), min_size=2, max_size=8),
+)
+def test_inside_polygon_is_the_edge_by_edge_crossings_test_on_lattice_polygons(polygon, closed, scale, odd):
+    """On a lattice every vertex, edge point and row is shared: the ties the rule must settle as before."""
+    vertices = np.array(polygon + polygon[:1] if closed and polygon else polygon, dtype=float).reshape(-1, 2) * scale
+    grid = np.arange(-4, 4.5, 0.5) * scale
+    points = np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2)
+    points = np.concatenate([points, np.array(odd[: len(odd) // 2 * 2]).reshape(-1, 2), vertices])
+    assert (inside_polygon(vertices, points) == crossings_edge_by_edge(vertices, points)).all()
+
+
+def test_inside_polygon_is_the_edge_by_edge_crossings_test_on_random_polygons():
+    """Seeded random polygons (self-crossing, star-shaped, up to thousands of vertices) and points."""
+    rng = np.random.default_rng(20261203)
+    for trial in range(240):
+        kind = trial % 3
+        n = int(rng.integers(1000, 3000)) if kind and trial % 8 == 1 else int(rng.integers(3, 40))
+        if kind == 0:  # self-crossing: vertices anywhere
+            vertices = rng.uniform(-1, 1, (n, 2))
+        else:  # star-shaped, a jagged ring like an outside area's border
+            t = np.sort(rng.uniform(0, 2 * np.pi, n))
+            r = rng.uniform(0.3, 1.0, n)
+            vertices = np.column_stack([r * np.cos(t), r * np.sin(t)])
+        if kind == 2:
+            vertices = np.round(vertices * 8) / 8  # shared rows and vertices on the points' lattice
+        lattice = np.stack(np.meshgrid(*[np.arange(-1.25, 1.26, 1 / 8)] * 2), axis=-1).reshape(-1, 2)
+        on_edges = vertices + rng.uniform(0, 1, (n, 1)) * (np.roll(vertices, -1, axis=0) - vertices)
+        points = np.concatenate([rng.uniform(-1.2, 1.2, (500, 2)), lattice, vertices, on_edges])
+        expected = crossings_edge_by_edge(vertices, points)
+        assert (inside_polygon(vertices, points) == expected).all(), trial
+
+
+def test_inside_polygon_is_the_edge_by_edge_crossings_test_on_cell_centres_of_a_large_grid():
+    """Cell centres as build_geography passes them: rows of equal latitude, against a long jagged border."""
+    from sim.geography import cell_centres
+
+    scenario = sim.load_scenario("baseline", ["grid.width=400", "grid.height=300"])
+    centres = cell_centres(scenario)
+    b = scenario.grid.bounds
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 2 * np.pi, 3000, endpoint=False)
+    r = 0.3 * (1 + 0.3 * np.sin(37 * t)) + rng.uniform(0, 0.02, len(t))
+    mid = ((b.lat_min + b.lat_max) / 2, (b.lon_min + b.lon_max) / 2)
+    polygon = np.column_stack([mid[0] + r * np.sin(t), mid[1] + r * np.cos(t)])
+    polygon = np.concatenate([polygon, centres[rng.integers(0, len(centres), 50)]])  # vertices on cell centres
+    some = centres[:: 7]  # the reference takes a second per 10^9 comparisons
+    inside = inside_polygon(polygon, centres)
+    assert (inside[:: 7] == crossings_edge_by_edge(polygon, some)).all()
+    assert 0 < inside.sum() < len(centres)
