@@ -361,6 +361,12 @@ def _surprise_reading(text: str) -> str:
 # a digit, a sign, '.', '<' or '='; PyYAML picks its patterns by the first character).
 _LETTER_WORDS = _YES_WORDS | _NO_WORDS | {"true", "false", "null"}
 _CACHED_TAG_LENGTH = 64  # longer scalars are rare and not kept (a bounded cache of short ones)
+# A decimal number as people write them (no leading zero, sign '-' only): both YAML versions
+# read the same number, or YAML 1.1 reads text where an exponent has no '.' or sign (`1e5`),
+# which is accepted as the number; so its tag is the core schema's. Up to 40 characters: a
+# longer one takes the full path, which refuses integers too long for Python's int().
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_DECIMAL_LENGTH = 40
 
 
 def _plain_tag(text: str) -> str:
@@ -370,11 +376,14 @@ def _plain_tag(text: str) -> str:
     scenario's load and its copy in the results), so the common cases are quick: text that
     starts with a letter and is no boolean or null word is text in both YAML versions (their
     patterns end in `$`, which also matches before a final newline: such text takes the full
-    path), and short scalars' answers are remembered.
+    path), a plain decimal number (`_DECIMAL`) has its core-schema tag, and other short
+    scalars' answers are remembered.
     """
     first = text[:1]
     if first.isascii() and first.isalpha() and "\n" not in text and text.lower() not in _LETTER_WORDS:
         return _STR_TAG
+    if len(text) <= _DECIMAL_LENGTH and _DECIMAL.fullmatch(text):
+        return _core_tag(text)  # the numbers of a polygon or a river are mostly distinct: not cached
     if len(text) <= _CACHED_TAG_LENGTH:
         return _short_plain_tag(text)
     return _resolve_plain_tag(text)
@@ -790,7 +799,8 @@ class _Builder:
         if tag == _TIMESTAMP_TAG:
             self._report(node, path, _DATE_MESSAGE)
             return None
-        if tag == _SURPRISE_TAG or (tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG) and yaml11_surprise(node.value)):
+        surprise = tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG) and _plain_tag(node.value) == _SURPRISE_TAG
+        if tag == _SURPRISE_TAG or surprise:
             # Plain `0150`, `on`, `2:30`, ... and explicit `!!int 0150`, `!!bool yes` alike.
             self._report(node, path, yaml11_surprise(node.value) or "unsupported scalar")
             return None

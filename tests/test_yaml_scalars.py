@@ -306,3 +306,11 @@ def test_the_quick_resolution_of_plain_scalars_is_the_full_one(text: str) -> Non
 
     assert _plain_tag(text) == _resolve_plain_tag(text)
     assert _plain_tag(text) == _resolve_plain_tag(text)  # from the cache this time
+
+
+@given(st.from_regex(r"[-+]?[0-9]{1,42}(\.[0-9]{0,20})?([eE][-+]?[0-9]{1,4})?", fullmatch=True))
+def test_plain_decimal_numbers_resolve_quickly_as_in_full(text: str) -> None:
+    """Decimal numbers take a shortcut (a big polygon has tens of thousands): the same tag as the full path."""
+    from sim.yaml_source import _plain_tag, _resolve_plain_tag
+
+    assert _plain_tag(text) == _resolve_plain_tag(text)
