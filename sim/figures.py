@@ -211,6 +211,36 @@ def _seeds_text(root_seed, seeds: Sequence[int], replicates: int | None, seeds_n
     return text
 
 
+FOOTER_OVERRIDE_CHARS = 120  # a longer override is shown by its start and its length
+FOOTER_OVERRIDES_CHARS = 1000  # overrides beyond this much text are counted, not shown (the manifest has them all)
+
+
+def _overrides_text(overrides: list[str]) -> str:
+    """'overrides: a=1, b=2', each cut to FOOTER_OVERRIDE_CHARS, as many as fit FOOTER_OVERRIDES_CHARS.
+
+    A footer is measured word by word to wrap it (`wrap_footer`): a 200 KB `--set` value (a
+    10,000-point river) took minutes there and then broke Matplotlib's layout. What is cut is
+    said, and the manifest the figure was drawn from holds every override whole.
+    """
+    shown: list[str] = []
+    used = 0
+    for text in overrides:
+        if len(text) > FOOTER_OVERRIDE_CHARS:
+            text = f"{text[: FOOTER_OVERRIDE_CHARS - 1]}… ({len(text):,} characters)"
+        if shown and used + len(text) > FOOTER_OVERRIDES_CHARS:
+            break
+        shown.append(text)
+        used += len(text) + 2
+    more = len(overrides) - len(shown)
+    cut = more > 0 or any(len(text) > FOOTER_OVERRIDE_CHARS for text in overrides)
+    return (
+        "overrides: "
+        + ", ".join(shown)
+        + (f", and {more} more" if more else "")
+        + (" (in full in the manifest)" if cut else "")
+    )
+
+
 def footer(
     scenario: str,
     *parts: str,
@@ -248,7 +278,7 @@ def footer(
     """
     items = [f"Scenario '{scenario}'"]
     if overrides:
-        items.append("overrides: " + ", ".join(str(o) for o in overrides))
+        items.append(_overrides_text([str(o) for o in overrides]))
     elif provenance:
         items.append("no overrides")
     if steps is not None:

@@ -364,3 +364,24 @@ def test_the_commit_is_dirty_for_changed_source_not_for_changed_results(tmp_path
     assert git_commit() == clean
     (tmp_path / "sim" / "model.py").write_text("x = 2\n")
     assert git_commit() == clean + "+dirty"
+
+
+def test_a_footer_names_long_or_many_overrides_cut_short_and_says_so():
+    """A 200 KB --set (a 10,000-point river) made the footer minutes to wrap and broke the layout."""
+    from sim.figures import FOOTER_OVERRIDE_CHARS, FOOTER_OVERRIDES_CHARS, wrap_footer
+
+    river = "grid.river.path=[" + ", ".join(f"[35.{k:04d}, 40.{k:04d}]" for k in range(10_000)) + "]"
+    text = footer("toy", overrides=["a.b=1", river])
+    assert text.startswith("Scenario 'toy' | overrides: a.b=1, grid.river.path=[[35.0000, 40.0000]")
+    assert f"… ({len(river):,} characters) (in full in the manifest)" in text
+    assert len(text) < 200 + FOOTER_OVERRIDE_CHARS
+    assert len(wrap_footer(text, 8.0)) <= 3
+
+    many = [f"factions.F{k:03d}.salary_usd_month={100 + k}" for k in range(100)]  # 34 characters each
+    text = footer("toy", overrides=many)
+    n_shown = text.count("salary_usd_month")
+    assert 0.8 * FOOTER_OVERRIDES_CHARS <= n_shown * 36 <= FOOTER_OVERRIDES_CHARS
+    assert text.endswith(f"F{n_shown - 1:03d}.salary_usd_month={100 + n_shown - 1}, "
+                         f"and {100 - n_shown} more (in full in the manifest)")  # fmt: skip
+    short = footer("toy", overrides=many[:n_shown])
+    assert "more" not in short and "manifest" not in short
