@@ -656,3 +656,26 @@ def test_after_a_change_of_scenario_the_charts_start_afresh():
     finally:
         big.close()
         small.close()
+
+
+def test_the_map_draws_only_the_river_that_can_show():
+    """A river of 10,000 points round the globe was one 10,000-point SVG line; the baseline's is drawn whole."""
+    import numpy as np
+
+    from sim.explorer.figures import map_sites_html, run_info
+    from sim.model import CorridorModel
+
+    config = load_scenario("baseline")
+    info = run_info(CorridorModel(config, seed=1))
+    assert info.river is not None and len(info.river) == 1 and len(info.river[0]) == len(config.grid.river.path)
+    assert map_sites_html(info).count("<polyline") == 2  # the white casing and the river
+
+    rng = np.random.default_rng(3)
+    far = np.column_stack([rng.uniform(-89, 89, 9_990), rng.uniform(-179, 179, 9_990)]).round(4).tolist()
+    data = scenario_to_dict(config)
+    data["grid"]["river"]["path"] = far[:5000] + [list(p) for p in config.grid.river.path] + far[5000:]
+    info = run_info(CorridorModel(scenario_from_dict(data), seed=1))
+    drawn = sum(len(piece) for piece in info.river)
+    assert len(config.grid.river.path) <= drawn < 200, drawn
+    html = map_sites_html(info)
+    assert html.count("<polyline") == 2 * len(info.river) and "nan" not in html

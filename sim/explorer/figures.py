@@ -40,6 +40,7 @@ from sim.figures import (
     RIVER_COLOUR,
     SITE_STYLE,
     cell_colours,
+    clip_polyline,
     faction_colour,
 )
 from sim.model import CorridorModel
@@ -70,7 +71,7 @@ class RunInfo:
     site_kinds: tuple[str, ...]
     site_rows: tuple[float, ...]
     site_cols: tuple[float, ...]
-    river: tuple[tuple[float, float], ...] | None  # (col, row) points
+    river: tuple[tuple[tuple[float, float], ...], ...] | None  # pieces of (col, row) points near the map
     tension_scale: float
     tension_threshold: float | None
     sites_html: str = ""  # `map_sites_html` and `map_legend_html` of this run, drawn once
@@ -87,7 +88,13 @@ def run_info(model: CorridorModel) -> RunInfo:
         pts = np.array(grid.river.path, dtype=float)
         rows = (b.lat_max - pts[:, 0]) / (b.lat_max - b.lat_min) * grid.height - 0.5
         cols = (pts[:, 1] - b.lon_min) / (b.lon_max - b.lon_min) * grid.width - 0.5
-        river = tuple(zip(cols.tolist(), rows.tolist(), strict=True))
+        # Only what can show (a river round the globe would be a 10,000-point SVG line), in
+        # pieces: `clip_polyline` separates them by NaN rows, an SVG polyline cannot.
+        xy = clip_polyline(np.column_stack([cols, rows]), (-0.5, grid.width - 0.5, -0.5, grid.height - 0.5))
+        cuts = np.flatnonzero(np.isnan(xy).any(axis=1))
+        pieces = [p[~np.isnan(p).any(axis=1)] for p in np.split(xy, cuts)]
+        pieces = [p for p in pieces if len(p) >= 2]
+        river = tuple(tuple(zip(p[:, 0].tolist(), p[:, 1].tolist(), strict=True)) for p in pieces) or None
     mediation = getattr(model.rules, "mediation", None)
     info = RunInfo(
         names=tuple(model.faction_names),
@@ -202,8 +209,8 @@ def _label_positions(info: RunInfo) -> list[tuple[int, str]]:
 def map_sites_html(info: RunInfo) -> str:
     """The map's fixed layer: the river, the site markers and the names of towns, crossings and oil fields."""
     parts = []
-    if info.river:
-        points = " ".join(f"{x:.2f},{y:.2f}" for x, y in info.river)
+    for piece in info.river or ():
+        points = " ".join(f"{x:.2f},{y:.2f}" for x, y in piece)
         parts.append(
             f'<polyline points="{points}" fill="none" stroke="white" stroke-width="6" '
             'vector-effect="non-scaling-stroke" '
