@@ -72,10 +72,9 @@ try:
 except ImportError:  # Windows: no claim of output directories (a warning says so)
     fcntl = None
 
-from sim.scenario import PROJECT_DIR, scenario_to_dict
+from sim.scenario import PROJECT_DIR, scenario_yaml
 from sim.schema import Scenario
 from sim.tables import CsvTable, events_csv, timeseries_csv
-from sim.yaml_source import dump_yaml
 
 if TYPE_CHECKING:  # reading results must not need the model code
     import pandas as pd  # imported where a table is read: writing a run's files needs no pandas
@@ -807,7 +806,7 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
     """
     directory = Path(directory)
     files: dict[str, dict] = {}
-    text = dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    text = scenario_yaml(config)
     atomic_write_text(directory / "scenario.yaml", text)
     files["scenario.yaml"] = file_record(text.encode("utf-8"))
 

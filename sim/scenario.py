@@ -27,12 +27,15 @@ from sim.schema import BETWEEN_KEYS, Calibration, Scenario, SweepRange, Targets,
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
     ECHO_LIMIT,
+    MAX_FILE_BYTES,
+    MAX_VALUES,
     OVERRIDE_FILE,
     Problem,
     ScenarioError,
     SourcedDocument,
     apply_overrides,
     clipped,
+    dump_yaml,
     load_scenario_document,
 )
 
@@ -68,7 +71,11 @@ def load_scenario_with_document(
     if overrides:
         check_override_names(document, overrides)
         document = apply_overrides(document, list(overrides))
-    return validate_document(document), document
+    config = validate_document(document)
+    small = path.stat().st_size <= _SMALL_SCENARIO_BYTES and _count_values(document.data) <= _SMALL_SCENARIO_VALUES
+    if not small and (problem := written_size_problem(config, str(path))) is not None:
+        raise ScenarioError([problem])
+    return config, document
 
 
 def _is_bare_name(path: str | Path) -> bool:
@@ -986,6 +993,56 @@ def robustness_problems(s: Scenario, dumped: dict, doc: SourcedDocument) -> list
 def scenario_to_dict(scenario: Scenario) -> dict:
     """The fully resolved scenario (defaults filled in) as plain data, for writing as YAML."""
     return scenario.model_dump(mode="json")
+
+
+def scenario_yaml(scenario: Scenario) -> str:
+    """The scenario as the project writes it (a run's and a sweep's `scenario.yaml`): `scenario_to_dict` as YAML.
+
+    Lists and mappings of plain values are written on one line (flow style): written one item
+    a line, a 726 KB file of polygon points came out at 1.2 MB, over the 1 MiB a scenario file
+    may have, and the results could not be read back.
+    """
+    return dump_yaml(scenario_to_dict(scenario), sort_keys=False, allow_unicode=True, default_flow_style=None)
+
+
+# A scenario this small cannot be written out past the reading limits (defaults add a few
+# thousand values at most); a larger one is written out once at loading to check.
+_SMALL_SCENARIO_BYTES = 64 * 1024
+_SMALL_SCENARIO_VALUES = 5_000
+
+
+def _count_values(data: Any) -> int:
+    """Keys and values in plain data, as the loader counts them against MAX_VALUES."""
+    count, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += 2 * len(item)
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            count += len(item)
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return count
+
+
+def written_size_problem(scenario: Scenario, file: str) -> Problem | None:
+    """Why the scenario, written out in full (`scenario_yaml`), could not be read back, or None.
+
+    Results and sweeps write the scenario with every default filled in, and read it back with
+    the limits of any scenario file (MAX_FILE_BYTES, MAX_VALUES): a scenario that fits them
+    only as written by hand is refused before anything is written, not after.
+    """
+    text = scenario_yaml(scenario)
+    size, values = len(text.encode("utf-8")), _count_values(scenario_to_dict(scenario))
+    if size <= MAX_FILE_BYTES and values <= MAX_VALUES:
+        return None
+    what = f"{size / 2**20:.2f} MiB" if size > MAX_FILE_BYTES else f"{values:,} values"
+    limit = f"{MAX_FILE_BYTES // 2**20} MiB" if size > MAX_FILE_BYTES else f"{MAX_VALUES:,} values"
+    return Problem(
+        file, "", None,
+        f"written out in full (defaults filled in), as its results keep it, the scenario has {what}, more than "
+        f"the {limit} a scenario file may have: its results could not be read back; use fewer points or values",
+    )  # fmt: skip
 
 
 def list_scenarios(directory: Path = SCENARIO_DIR) -> list[tuple[str, str]]:

@@ -74,10 +74,10 @@ from sim.results import (
     write_staged,
 )
 from sim.runner import run_model
-from sim.scenario import DESIGN_SECTIONS, load_scenario, scenario_to_dict, validate_document
+from sim.scenario import DESIGN_SECTIONS, load_scenario, scenario_to_dict, scenario_yaml, validate_document
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds, run_seed
-from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides, dump_yaml
+from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
 
 KIND = "faction-sim sweep"
 JOURNAL = "runs.jsonl"
@@ -500,7 +500,7 @@ def start_sweep(
         missing = [c for c in (*ID_COLUMNS, *config.sweep.parameters) if c not in design]
         if missing:
             raise ValueError(f"a given design needs the columns {', '.join(missing)}")
-    scenario_text = dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True)
+    scenario_text = scenario_yaml(config)
     design_text = design.to_csv(index=False)
     design_bytes = design_text.encode("utf-8")
     manifest = _manifest(config, design, root, n_steps, scenario_file, overrides, executor_name)
@@ -605,7 +605,7 @@ def resume_differences(
     directory = Path(directory)
     manifest, _, _ = load_sweep(directory, expected_scenario=config.name)
     scenario_text = (directory / "scenario.yaml").read_text(encoding="utf-8")
-    now = yaml.safe_load(dump_yaml(scenario_to_dict(config), sort_keys=False, allow_unicode=True))
+    now = yaml.safe_load(scenario_yaml(config))
     found = [f"scenario: {d}" for d in differences(yaml.safe_load(scenario_text), now)]
     if root_seed is not None and int(root_seed) != manifest.get("root_seed"):
         found.append(f"--seed {manifest.get('root_seed')} -> {int(root_seed)}")

@@ -736,3 +736,47 @@ def test_the_explorers_own_entry_refuses_a_port_out_of_range(capsys):
         timeout=300,
     )
     assert proc.returncode == 2 and "must be between 0 and 65,535" in proc.stderr
+
+
+def _polygons_file(tmp_path: Path, n_polygons: int, n_points: int) -> Path:
+    """A scenario extending the baseline with `n_polygons` outside polygons of `n_points` points each (flow style)."""
+    angles = np.linspace(0.0, 2 * np.pi, n_points, endpoint=False)
+    polygons = []
+    for k in range(n_polygons):
+        lat = np.round(34.5 + 0.1 * k + 0.05 * np.sin(angles), 4)
+        lon = np.round(40.2 + 0.05 * np.cos(angles), 4)
+        polygons.append("[" + ", ".join(f"[{a}, {b}]" for a, b in zip(lat, lon, strict=True)) + "]")
+    path = tmp_path / "polygons.yaml"
+    path.write_text(
+        f"extends: {ROOT / 'scenarios' / 'baseline.yaml'}\nname: polygons\n"
+        f"grid:\n  outside: [{', '.join(polygons)}]\n"
+    )
+    return path
+
+
+def test_a_scenario_its_results_could_not_read_back_is_refused_before_anything_is_written(tmp_path, capsys):
+    """Valid as written, but over the reading limits with its defaults filled in: a sweep failed after it started.
+
+    The sweep left a directory that could be neither resumed nor started again (its own
+    scenario.yaml, read back, was over the limits); now validation refuses the file.
+    """
+    path = _polygons_file(tmp_path, 4, 8_300)  # 99,600 values of points: the file alone is within the limit
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"{path}: written out in full (defaults filled in)"), err
+    assert "more than the 100,000 values a scenario file may have: its results could not be read back" in err
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--steps", "2", "--no-plots", "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_a_large_scenario_is_written_compactly_and_its_results_read_back(tmp_path):
+    """Lists of numbers are written on a line each (flow style): one item a line, 726 KB of points became 1.2 MB."""
+    import sim
+
+    path = _polygons_file(tmp_path, 4, 3_000)
+    out = tmp_path / "run"
+    sim.simulate(path, steps=2).save(out, plots=False)
+    written = (out / "scenario.yaml").stat().st_size
+    assert written < 1.6 * path.stat().st_size, (written, path.stat().st_size)
+    assert load_scenario(out / "scenario.yaml") == load_scenario(path)

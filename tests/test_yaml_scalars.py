@@ -245,7 +245,9 @@ def test_dump_yaml_reads_back_unchanged_with_our_loader_and_with_safe_load(tmp_p
 
 
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason=NO_LIBYAML)
-@pytest.mark.parametrize("options", [{}, {"width": 100}, {"width": 2**31}])
+@pytest.mark.parametrize(
+    "options", [{}, {"width": 100}, {"width": 2**31}, {"default_flow_style": None}]  # the last: scenario_yaml
+)
 def test_libyaml_writes_a_scenario_as_pyyaml_would(options) -> None:
     """dump_yaml uses libyaml's emitter for speed; a scenario's text is PyYAML's emitter's, character for character.
 
@@ -253,7 +255,7 @@ def test_libyaml_writes_a_scenario_as_pyyaml_would(options) -> None:
     beyond U+FFFF and writes an empty key plainly; the round trip above covers that.)
     """
     from sim import yaml_source
-    from sim.results import scenario_to_dict
+    from sim.scenario import scenario_to_dict
 
     for path in sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml")):
         data = scenario_to_dict(load_scenario(path))
