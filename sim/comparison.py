@@ -81,7 +81,7 @@ from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 from sim.variants import MIN_PAIRS, VariantJob, paired_differences, run_scenarios
-from sim.yaml_source import Problem, ScenarioError
+from sim.yaml_source import Problem, ScenarioError, short_override
 
 __all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
 
@@ -226,8 +226,8 @@ def _split(item) -> tuple[str | Path | Scenario, tuple[str, ...]]:
 
 
 def _labels(names: list[str], own: list[tuple[str, ...]]) -> list[str]:
-    """Each input's label: its name, its own overrides in brackets, and `#k` (position) where two would be equal."""
-    labels = [name + (f" [{', '.join(o)}]" if o else "") for name, o in zip(names, own)]
+    """Each input's label: its name, its own overrides in brackets (long ones cut), `#k` where two are equal."""
+    labels = [name + (f" [{', '.join(short_override(x) for x in o)}]" if o else "") for name, o in zip(names, own)]
     return [f"{label} #{k + 1}" if labels.count(label) > 1 else label for k, label in enumerate(labels)]
 
 

@@ -38,6 +38,7 @@ from matplotlib.transforms import Bbox
 
 from sim.interrupts import raise_pending
 from sim.results import atomic_write_bytes
+from sim.yaml_source import OVERRIDE_SHOWN_CHARS, short_override
 
 __all__ = [
     "BLUE",
@@ -211,7 +212,7 @@ def _seeds_text(root_seed, seeds: Sequence[int], replicates: int | None, seeds_n
     return text
 
 
-FOOTER_OVERRIDE_CHARS = 120  # a longer override is shown by its start and its length
+FOOTER_OVERRIDE_CHARS = OVERRIDE_SHOWN_CHARS  # a longer override is shown by its start and its length
 FOOTER_OVERRIDES_CHARS = 1000  # overrides beyond this much text are counted, not shown (the manifest has them all)
 
 
@@ -225,8 +226,7 @@ def _overrides_text(overrides: list[str]) -> str:
     shown: list[str] = []
     used = 0
     for text in overrides:
-        if len(text) > FOOTER_OVERRIDE_CHARS:
-            text = f"{text[: FOOTER_OVERRIDE_CHARS - 1]}… ({len(text):,} characters)"
+        text = short_override(text)
         if shown and used + len(text) > FOOTER_OVERRIDES_CHARS:
             break
         shown.append(text)

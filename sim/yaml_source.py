@@ -67,6 +67,7 @@ __all__ = [
     "apply_overrides",
     "dump_yaml",
     "parse_value",
+    "short_override",
     "yaml11_surprise",
 ]
 
@@ -109,6 +110,20 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 ECHO_LIMIT = 60  # characters of a bad value echoed in a message; longer ones end in an ellipsis
+
+
+OVERRIDE_SHOWN_CHARS = 120  # characters of a `--set` shown in labels and footers; the manifest keeps it whole
+
+
+def short_override(text: str) -> str:
+    """A `--set key=value` as labels and figure footers show it: whole up to OVERRIDE_SHOWN_CHARS, else cut.
+
+    A cut one ends in '… (N characters)'. A 10,000-point river given by --set made every
+    label of a comparison 200 KB long (its tables 45 MB, its figures unreadable).
+    """
+    if len(text) <= OVERRIDE_SHOWN_CHARS:
+        return text
+    return f"{text[: OVERRIDE_SHOWN_CHARS - 1]}… ({len(text):,} characters)"
 
 
 def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
