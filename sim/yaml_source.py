@@ -939,7 +939,12 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     parent_file = os.path.join(os.path.dirname(file), target)
     # Check existence before realpath(): a NUL in the name makes realpath raise.
     if not os.path.isfile(parent_file):
-        what = "is a directory, not a file" if os.path.isdir(parent_file) else "no such file"
+        if os.path.isdir(parent_file):
+            what = "is a directory, not a file"
+        elif os.path.exists(parent_file):  # a device or a FIFO: reading it could block or never end
+            what = "is not a regular file"
+        else:
+            what = "no such file"
         fail(f"cannot extend {target!r}: {what} (looked for {parent_file})")
     parent_file = _tidy_path(parent_file)
     parent_real = os.path.realpath(parent_file)

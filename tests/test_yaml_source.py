@@ -583,6 +583,19 @@ def test_missing_parent_is_reported_at_the_child(tmp_path: Path) -> None:
     assert "no such file" in problem.message and "nowhere.yaml" in problem.message
 
 
+def test_extending_a_device_or_a_fifo_says_it_is_not_a_regular_file(tmp_path: Path) -> None:
+    """`extends: /dev/zero` said 'no such file', though the file is there (validating it directly says what it is)."""
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for target in (str(fifo), os.devnull):
+        child = write(tmp_path, "child.yaml", f"seed: 1\nextends: {target}\n")
+        problem = only_problem(load_scenario_document, child)
+        assert (problem.file, problem.key_path, problem.line) == (str(child), "extends", 2)
+        assert f"cannot extend '{target}': is not a regular file" in problem.message, problem.message
+
+
 @pytest.mark.parametrize("value", ["5", "[a.yaml]", "null", "''"])
 def test_extends_must_be_a_file_name(tmp_path: Path, value: str) -> None:
     child = write(tmp_path, "child.yaml", f"seed: 1\nextends: {value}\n")
