@@ -1002,7 +1002,11 @@ def scenario_yaml(scenario: Scenario) -> str:
     a line, a 726 KB file of polygon points came out at 1.2 MB, over the 1 MiB a scenario file
     may have, and the results could not be read back.
     """
-    return dump_yaml(scenario_to_dict(scenario), sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return _written(scenario_to_dict(scenario))
+
+
+def _written(data: dict) -> str:
+    return dump_yaml(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
 
 
 # A scenario this small cannot be written out past the reading limits (defaults add a few
@@ -1012,8 +1016,8 @@ _SMALL_SCENARIO_VALUES = 5_000
 
 
 def _count_values(data: Any) -> int:
-    """Keys and values in plain data, as the loader counts them against MAX_VALUES."""
-    count, stack = 0, [data]
+    """Keys and values in plain data, as the loader counts them against MAX_VALUES (the whole document too)."""
+    count, stack = 1, [data]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
@@ -1032,8 +1036,8 @@ def written_size_problem(scenario: Scenario, file: str) -> Problem | None:
     the limits of any scenario file (MAX_FILE_BYTES, MAX_VALUES): a scenario that fits them
     only as written by hand is refused before anything is written, not after.
     """
-    text = scenario_yaml(scenario)
-    size, values = len(text.encode("utf-8")), _count_values(scenario_to_dict(scenario))
+    data = scenario_to_dict(scenario)
+    size, values = len(_written(data).encode("utf-8")), _count_values(data)
     if size <= MAX_FILE_BYTES and values <= MAX_VALUES:
         return None
     what = f"{size / 2**20:.2f} MiB" if size > MAX_FILE_BYTES else f"{values:,} values"

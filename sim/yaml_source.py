@@ -376,7 +376,7 @@ def _surprise_reading(text: str) -> str:
 # a digit, a sign, '.', '<' or '='; PyYAML picks its patterns by the first character).
 _LETTER_WORDS = _YES_WORDS | _NO_WORDS | {"true", "false", "null"}
 _CACHED_TAG_LENGTH = 64  # longer scalars are rare and not kept (a bounded cache of short ones)
-# A decimal number as people write them (no leading zero, sign '-' only): both YAML versions
+# A decimal number as people and `sim.design.format_value` write it (no leading zero, sign "-" only): both YAML versions
 # read the same number, or YAML 1.1 reads text where an exponent has no '.' or sign (`1e5`),
 # which is accepted as the number; so its tag is the core schema's. Up to 40 characters: a
 # longer one takes the full path, which refuses integers too long for Python's int().
@@ -849,24 +849,32 @@ def _as_text_path(path: PathLike) -> str:
     return os.fsdecode(file) if isinstance(file, bytes) else file
 
 
+def _stat_regular_file(file: str) -> tuple[os.stat_result | None, str | None]:
+    """(os.stat of `file`, None) if it is a regular file, else (None, why not: 'no such file', ...)."""
+    try:
+        info = os.stat(file)
+    except (FileNotFoundError, NotADirectoryError):
+        return None, "no such file"
+    except ValueError:  # e.g. an embedded NUL in the name
+        return None, "not a valid file name"
+    except OSError as error:
+        return None, f"cannot read the file ({error.strerror or error})"
+    if stat.S_ISDIR(info.st_mode):
+        return None, "is a directory, not a file"
+    if not stat.S_ISREG(info.st_mode):  # FIFOs and devices could block or never end
+        return None, "is not a regular file"
+    return info, None
+
+
 def _read_text(file: str) -> str:
     """Read a scenario file as text, or raise ScenarioError (never OSError/UnicodeError)."""
 
     def fail(message: str, line: int | None = None) -> NoReturn:
         raise ScenarioError([Problem(file, "", line, message)])
 
-    try:
-        info = os.stat(file)
-    except (FileNotFoundError, NotADirectoryError):
-        fail("no such file")
-    except ValueError:  # e.g. an embedded NUL in the name
-        fail("not a valid file name")
-    except OSError as error:
-        fail(f"cannot read the file ({error.strerror or error})")
-    if stat.S_ISDIR(info.st_mode):
-        fail("is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):  # FIFOs and devices could block or never end
-        fail("is not a regular file")
+    info, why_not = _stat_regular_file(file)
+    if info is None:
+        fail(why_not)
     if info.st_size > MAX_FILE_BYTES:
         fail(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     try:
@@ -937,15 +945,10 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     if not isinstance(target, str) or not target.strip():
         fail(f"must be the name of another scenario file (got {describe(target)})")
     parent_file = os.path.join(os.path.dirname(file), target)
-    # Check existence before realpath(): a NUL in the name makes realpath raise.
-    if not os.path.isfile(parent_file):
-        if os.path.isdir(parent_file):
-            what = "is a directory, not a file"
-        elif os.path.exists(parent_file):  # a device or a FIFO: reading it could block or never end
-            what = "is not a regular file"
-        else:
-            what = "no such file"
-        fail(f"cannot extend {target!r}: {what} (looked for {parent_file})")
+    # Checked before realpath(): a NUL in the name makes realpath raise.
+    _, why_not = _stat_regular_file(parent_file)
+    if why_not is not None:
+        fail(f"cannot extend {target!r}: {why_not} (looked for {parent_file})")
     parent_file = _tidy_path(parent_file)
     parent_real = os.path.realpath(parent_file)
     real_paths = [real for _, real in here]
@@ -1077,13 +1080,9 @@ def _apply_one(
     return []
 
 
-# A plain decimal number, as `sim.design.format_value` writes the values of a sweep's points.
-_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-
-
 def _parse_override_value(text: str, segments: tuple) -> tuple[Any, dict[tuple, Any], list[Problem]]:
     """Parse the right-hand side of ``--set`` with the same safe rules as files."""
-    if _PLAIN_NUMBER.fullmatch(text):
+    if _DECIMAL.fullmatch(text):  # as `sim.design.format_value` writes the values of a sweep's points
         # What the parser below would do with this scalar (tag it as the loader's resolver does,
         # then construct it), without the parser: a sweep applies several such values per run,
         # at a third of a millisecond each through the parser.
