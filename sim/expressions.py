@@ -43,8 +43,10 @@ _TOKEN = re.compile(
     r"\s*(?:(?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_>@~|]+)?)"
     r"|`(?P<quoted>[^`]+)`"
-    r"|(?P<op>[-+*/(),]))"
+    r"|(?P<op>[-+*/(),]))",
+    re.ASCII,  # ASCII digits and spaces only: '\u0663' is not 3, and a line separator is not a space
 )
+_SPACE = " \t\n\r\f\v"  # what \s matches under re.ASCII
 
 
 class ExpressionError(ValueError):
@@ -80,11 +82,11 @@ class Expression:
 def _tokens(text: str) -> list[tuple[str, str, int]]:
     tokens, position = [], 0
     while position < len(text):
-        if text[position:].strip() == "":
+        if text[position:].strip(_SPACE) == "":
             break
         match = _TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise ExpressionError(f"unexpected '{text[position:].strip()[:10]}' at character {position + 1}")
+            raise ExpressionError(f"unexpected {text[position:].strip(_SPACE)[:10]!r} at character {position + 1}")
         kind = match.lastgroup
         value, start = match.group(kind), match.start(kind)
         if kind == "quoted":  # a name with characters the bare form cannot hold, such as '-'

@@ -832,3 +832,15 @@ def test_outcome_expressions_refuse_what_cannot_evaluate():
             parse_expression(bad)
     assert parse_expression("min(a, b) / (1 + 1)").evaluate({"a": 4.0, "b": 6.0}) == 2.0
     assert np.isnan(parse_expression("a / b").evaluate({"a": 1.0, "b": 0.0}))  # a ratio to nothing: NaN
+
+
+def test_outcome_expressions_are_ascii_lines():
+    # Spaces, tabs and YAML's line ends separate tokens; a Unicode line separator, a
+    # no-break space or an Arabic-Indic digit is named where it stands, not read as a
+    # space or as 3.
+    from sim.expressions import ExpressionError, parse_expression
+
+    assert parse_expression("a\t+ b\n").evaluate({"a": 1.0, "b": 2.0}) == 3.0
+    for bad, where in (("a\u2028+ b", 2), ("a +\u00a0b", 4), ("\u0663 + a", 1), ("a + b\u2029", 6)):
+        with pytest.raises(ExpressionError, match=f"at character {where}$"):
+            parse_expression(bad)
