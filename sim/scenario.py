@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
-from sim.geography import project, river_cells
+from sim.geography import PASSABLE_TERRAIN, build_geography, project, river_cells, site_cell
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
@@ -341,6 +341,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             problems.append(doc.problem(path, f"no {what} named '{name}' {unknown(name, collection, 'known')}"))
 
     g = s.grid
+    placed = True  # every site and cell override on the grid: its terrain can be built
     for name, site in s.sites.items():
         for i, tribe in enumerate(site.tribes):
             need(s.tribes, tribe, ("sites", name, "tribes", i), "tribe")
@@ -365,6 +366,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
         if site.lat is not None:
             if g.bounds is None:
                 problems.append(doc.problem(("sites", name, "lat"), "placing by lat/lon needs grid.bounds"))
+                placed = False
                 continue
             row, col = project(site.lat, site.lon, s)
             key = "lat"
@@ -372,6 +374,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             row, col = site.row, site.col
             key = "row"
         if not (0 <= row < g.height and 0 <= col < g.width):
+            placed = False
             problems.append(
                 doc.problem(
                     ("sites", name, key),
@@ -380,6 +383,7 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             )
     for i, override in enumerate(g.cells):
         if override.row >= g.height or override.col >= g.width:
+            placed = False
             problems.append(doc.problem(("grid", "cells", i), "cell is off the grid"))
     if (g.river is not None or g.outside) and g.bounds is None:
         problems.append(doc.problem(("grid",), "river and outside polygons need grid.bounds"))
@@ -391,6 +395,8 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             # so the southern edge (lat_min) and the eastern edge (lon_max) belong to no cell.
             where += "; it touches only the southern (lat_min) or eastern (lon_max) edge, which no cell includes"
         problems.append(doc.problem(("grid", "river", "path"), f"the river does not cross the grid ({where})"))
+    if placed:
+        problems.extend(ground_problems(s, doc))
 
     for name, tribe in s.tribes.items():
         need(s.sites, tribe.seat, ("tribes", name, "seat"), "site")
@@ -454,6 +460,53 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
                 doc.problem(("provenance", key), f"a source must start with one of: {', '.join(PROVENANCE_KINDS)}")
             )
     return problems
+
+
+def ground_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
+    """A grid with no passable cell, or none within reach of a site, is refused.
+
+    Fighters stand, and influence reaches, only on passable ground (`PASSABLE_TERRAIN`), and
+    all of a faction's presence is at its sites: headquarters at theirs, fighters posted up to
+    `rules.deployment.post_scatter_cells` from one, each spread by the influence kernel up to
+    int(kernel_truncation x sigma_cells + 0.5) cells further (`sim.processes.influence`). Such
+    a scenario ran and reported every militia's territory as 0.0 on every day. The terrain is
+    the one the model builds (`build_geography`: its outside polygons are computed once per
+    process per grid, so the run reuses them); about 0.1 s for a 400 x 400 grid with 32,000
+    polygon points, a fraction of a millisecond for the scenarios shipped.
+
+    The problem is reported at the key that made the ground impassable: `grid.default_terrain`
+    when it is not passable, else `grid.outside` (its polygons cover the rest), else
+    `grid.cells` (the overrides do).
+    """
+    g = s.grid
+    passable = build_geography(s).passable
+    if g.default_terrain not in PASSABLE_TERRAIN:
+        key, cause = ("grid", "default_terrain"), f"default_terrain '{g.default_terrain}' is not passable"
+    elif g.outside:
+        key, cause = ("grid", "outside"), "the outside polygons cover the rest"
+    else:
+        key, cause = ("grid", "cells"), "the cell overrides cover the rest"
+    if not passable.any():
+        message = (
+            f"no grid cell is passable ({cause}; passable terrain is {'/'.join(PASSABLE_TERRAIN)}, and a town's"
+            " cell is urban unless outside): fighters could stand nowhere and no faction could hold any ground"
+        )
+        return [doc.problem(key, message)]
+    if not s.sites:
+        return []
+    influence = s.rules.influence
+    # The kernel's radius as `sim.processes.influence._gaussian_weights` computes it (scipy's).
+    reach = s.rules.deployment.post_scatter_cells + int(influence.kernel_truncation * influence.sigma_cells + 0.5)
+    for site in s.sites.values():
+        row, col = site_cell(site, s)
+        if passable[max(row - reach, 0) : row + reach + 1, max(col - reach, 0) : col + reach + 1].any():
+            return []
+    message = (
+        f"no site is within reach of passable ground ({cause}): every cell within {reach} cells of each site"
+        " (rules.deployment.post_scatter_cells plus the influence kernel's radius) is impassable or outside,"
+        " so no faction could hold any ground"
+    )
+    return [doc.problem(key, message)]
 
 
 def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:

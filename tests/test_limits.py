@@ -299,6 +299,49 @@ def test_a_river_along_the_southern_or_eastern_edge_is_refused_saying_why(path):
     assert "touches only the southern (lat_min) or eastern (lon_max) edge" in text, text
 
 
+@pytest.mark.parametrize(
+    ("grid", "line", "key", "why"),
+    [
+        # A town's cell is urban, except under `outside`: nothing is passable.
+        ("  default_terrain: outside\n", 3, "grid.default_terrain", "no grid cell is passable"),
+        # Passable ground in one corner, more than 6 cells (1 + int(3 x 1.5 + 0.5)) from every site.
+        (
+            "  width: 60\n  default_terrain: outside\n  cells: [{row: 0, col: 59, terrain: desert}]\n",
+            4,
+            "grid.default_terrain",
+            "no site is within reach of passable ground",
+        ),
+        # The default is passable, but the overrides cover every cell.
+        (
+            "  width: 2\n  height: 2\n  cells: ["
+            + ", ".join(f"{{row: {r}, col: {c}, terrain: impassable}}" for r in (0, 1) for c in (0, 1))
+            + "]\n",
+            5,
+            "grid.cells",
+            "no grid cell is passable",
+        ),
+    ],
+)
+def test_a_grid_where_no_faction_could_hold_ground_is_refused_at_the_key_that_made_it(tmp_path, grid, line, key, why):
+    """Such scenarios validated and ran, reporting every militia's territory as 0.0 on every day."""
+    sites = ""
+    if "width: 2" in grid:  # the toy's sites, moved onto the 2 x 2 grid (each its own cell, one per corner)
+        cells = {"west_town": (0, 0), "east_town": (0, 1), "bridge": (1, 0), "blue_hq": (1, 1), "red_hq": (1, 1)}
+        sites = "sites:\n" + "".join(f"  {n}: {{row: {r}, col: {c}}}\n" for n, (r, c) in cells.items())
+    scenario = tmp_path / "no_ground.yaml"
+    scenario.write_text(f"extends: {ROOT / 'scenarios' / TOY}.yaml\ngrid:\n{grid}{sites}")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario)
+    text = str(caught.value)
+    assert text.startswith(f"{scenario}:{line}: {key}: {why}") and len(text.splitlines()) == 1, text
+    assert "no faction could hold any ground" in text, text
+
+
+def test_a_grid_whose_only_passable_cells_are_towns_is_accepted():
+    """An impassable default with towns on it: the towns' cells are urban, so ground can be held."""
+    assert load_scenario(TOY, ["grid.default_terrain=impassable"]).grid.default_terrain == "impassable"
+
+
 def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_grid_costs():
     """At the narrowest bounds a river across the globe is 10^7 cells long; only its samples on the grid are made."""
     from sim.geography import river_cells
