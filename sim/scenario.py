@@ -303,22 +303,61 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
 def _between_keys_problem(
     document: SourcedDocument, path: tuple, keys: tuple[str, ...], message: str, section: bool = False
 ) -> Problem:
-    """The problem of a rule between keys (`sim.schema.between_keys`), blaming `--set` if it gave one of them.
+    """The problem of a rule between keys (`sim.schema.between_keys`), blamed on the key that broke it.
 
     The rule is reported at `path`: one of the keys, or with `section` the section the keys
     belong to (a model validator's rule, e.g. a site's lat/lon or row/col). Its message shows
-    the values of the keys, so none is added. When a key of the rule came from a `--set`
-    option, the problem names that option's key instead of the file's line: with `--set
-    grid.bounds.lat_min=36` the file's lat_max (35.45) is fine, the override is not; with
-    `--set sites.bridge.lat=34.5` the file's row/col are. Keys the scenario does not give
-    (defaults) take no blame; else the file and line of `path`, as any problem's.
+    the values of the keys, so none is added. Which key takes the blame is `_blamed`'s choice:
+    a key given by `--set` (with `--set grid.bounds.lat_min=36` the file's lat_max, 35.45, is
+    fine, the override is not; with `--set sites.bridge.lat=34.5` the file's row/col are), else
+    one the main file sets when `path` comes from the file it `extends:` (a child that sets
+    lat_min: 36 over its base's bounds); keys the scenario does not give (defaults) take no
+    blame; else the file and line of `path`, as any problem's.
     """
     parent, own = (path, ()) if section else (path[:-1], (path[-1],))
-    for key in (*own, *keys):
-        origin = document.origins.get((*parent, key))
+    blamed = _blamed(document, path, [(*parent, key) for key in (*own, *keys)])
+    if blamed[0] == OVERRIDE_FILE:
+        return Problem(OVERRIDE_FILE, keypath.join(blamed[1]), None, message)
+    return document.problem(blamed[1], message)
+
+
+def _blamed(document: SourcedDocument, path: tuple, keys: list[tuple]) -> tuple[str, tuple]:
+    """(file, key path) a problem found at `path`, which the values of `keys` decide together, is reported at.
+
+    The first of `keys` given by a `--set` option; else, when `path` comes from another file
+    than the main one (the base a scenario `extends:`), the first of `keys` the main file
+    sets: the child changed it, so the child's line is where to look (a base's sites fall off
+    the grid because the child moved grid.bounds; the base's lat_max is fine until the child
+    sets lat_min above it); else `path` where it comes from. `keys` may include `path`.
+    """
+    for key in keys:
+        origin = document.origins.get(key)
         if origin is not None and origin[0] == OVERRIDE_FILE:
-            return Problem(OVERRIDE_FILE, keypath.join((*parent, key)), None, message)
-    return document.problem(path, message)
+            return OVERRIDE_FILE, key
+    main = document.main_file
+    if document.where(path)[0] != main:
+        for key in keys:
+            origin = document.origins.get(key)
+            if origin is not None and origin[0] == main:
+                return main, key
+    return document.where(path)[0], path
+
+
+def _problem_blamed(document: SourcedDocument, path: tuple, keys: list[tuple], message: str) -> Problem:
+    """The problem `message` of `path`, reported at the key of `keys` that `_blamed` picks.
+
+    When that is not `path` (a site off the grid blamed on the grid.bounds that moved it),
+    the message starts with `path` and where it is, so the line still names what is wrong.
+    """
+    file, blamed = _blamed(document, path, keys)
+    if blamed == path:
+        return document.problem(path, message)
+    at = document.where(path)
+    where = at[0] if at[1] is None else f"{at[0]}:{at[1]}"
+    text = f"{keypath.join(path)} ({where}): {message}"
+    if file == OVERRIDE_FILE:
+        return Problem(OVERRIDE_FILE, keypath.join(blamed), None, text)
+    return document.problem(blamed, text)
 
 
 def _valid_keys(model: type[BaseModel], loc: tuple) -> list[str]:
@@ -369,22 +408,32 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
                 placed = False
                 continue
             row, col = project(site.lat, site.lon, s)
-            key = "lat"
+            key, keys = "lat", ("lat", "lon")
+            by_row = (("bounds", "lat_max"), ("bounds", "lat_min"), ("height",))
+            by_col = (("bounds", "lon_min"), ("bounds", "lon_max"), ("width",))
         else:
             row, col = site.row, site.col
-            key = "row"
+            key, keys = "row", ("row", "col")
+            by_row, by_col = (("height",),), (("width",),)
         if not (0 <= row < g.height and 0 <= col < g.width):
             placed = False
+            # The site's own keys, then the grid's keys that put it off (a child's new bounds, a --set height).
+            off = (by_row if not 0 <= row < g.height else ()) + (by_col if not 0 <= col < g.width else ())
             problems.append(
-                doc.problem(
+                _problem_blamed(
+                    doc,
                     ("sites", name, key),
+                    [("sites", name, k) for k in keys] + [("grid", *k) for k in off],
                     f"site is off the grid (cell row {row}, col {col}; grid is {g.height}x{g.width})",
                 )
             )
     for i, override in enumerate(g.cells):
         if override.row >= g.height or override.col >= g.width:
             placed = False
-            problems.append(doc.problem(("grid", "cells", i), "cell is off the grid"))
+            cell = ("grid", "cells", i)
+            off = [("grid", "height")] if override.row >= g.height else []
+            off += [("grid", "width")] if override.col >= g.width else []
+            problems.append(_problem_blamed(doc, cell, [cell, *off], "cell is off the grid"))
     if (g.river is not None or g.outside) and g.bounds is None:
         problems.append(doc.problem(("grid",), "river and outside polygons need grid.bounds"))
     elif g.river is not None and not river_cells(s).any():
@@ -394,7 +443,9 @@ def cross_reference_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]
             # On the box but in no cell: a cell holds its northern and western edges (`project` floors),
             # so the southern edge (lat_min) and the eastern edge (lon_max) belong to no cell.
             where += "; it touches only the southern (lat_min) or eastern (lon_max) edge, which no cell includes"
-        problems.append(doc.problem(("grid", "river", "path"), f"the river does not cross the grid ({where})"))
+        river = ("grid", "river", "path")
+        edges = [("grid", "bounds", k) for k in ("lat_min", "lat_max", "lon_min", "lon_max")]
+        problems.append(_problem_blamed(doc, river, [river, *edges], f"the river does not cross the grid ({where})"))
     if placed:
         problems.extend(ground_problems(s, doc))
 

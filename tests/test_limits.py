@@ -215,6 +215,81 @@ def test_bounds_the_file_made_invalid_blame_the_file_despite_another_set_option(
     assert err == f"{scenario}:19: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.3)", err
 
 
+def _base_and_child(tmp_path: Path, child: str, base: str = "baseline", edit: tuple[str, str] = ("", "")) -> Path:
+    """A copy of a shipped scenario as base.yaml (with one edit) and child.yaml extending it with `child`."""
+    text = (ROOT / "scenarios" / f"{base}.yaml").read_text()
+    (tmp_path / "base.yaml").write_text(text.replace(*edit) if edit[0] else text)
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\n" + child)
+    return tmp_path / "child.yaml"
+
+
+@pytest.mark.parametrize(
+    ("child", "base", "expected"),
+    [
+        # A rule between keys that the child's override breaks: its line, not the base's lat_max (line 19).
+        (
+            "grid:\n  bounds:\n    lat_min: 36.0\n",
+            "baseline",
+            ["{child}:4: grid.bounds.lat_min: lat_min (36.0) must be below lat_max (35.45)"],
+        ),
+        # Sites of the base put off the grid by the child's bounds: the bounds' line, naming each site.
+        (
+            "name: moved\ngrid:\n  bounds: {lat_min: 34.3, lat_max: 35.3, lon_min: 40.0, lon_max: 41.1}\n",
+            "baseline",
+            [
+                "{child}:4: grid.bounds.lat_max: sites.deir_ezzor.lat ({base}:32): site is off the grid"
+                " (cell row -2, col 6; grid is 40x48)",
+                "{child}:4: grid.bounds.lat_max: sites.ndf_hq_deir.lat ({base}:113): site is off the grid"
+                " (cell row -1, col 6; grid is 40x48)",
+            ],
+        ),
+        # A section rule (a site's place): the child's section, not the base's site line (18).
+        (
+            "sites:\n  bridge:\n    lat: 34.5\n",
+            TOY,
+            ["{child}:3: sites.bridge: give either lat/lon or row/col, not both"],
+        ),
+        # The base's sites and cell overrides put off the grid by the child's narrower grid.
+        (
+            "grid:\n  width: 12\n",
+            TOY,
+            [
+                "{child}:3: grid.width: sites.east_town.row ({base}:17): site is off the grid"
+                " (cell row 6, col 19; grid is 12x12)",
+                "{child}:3: grid.width: sites.bridge.row ({base}:18): site is off the grid"
+                " (cell row 6, col 12; grid is 12x12)",
+                "{child}:3: grid.width: sites.red_hq.row ({base}:20): site is off the grid"
+                " (cell row 5, col 19; grid is 12x12)",
+                "{child}:3: grid.width: grid.cells.0 ({base}:13): cell is off the grid",
+                "{child}:3: grid.width: grid.cells.1 ({base}:14): cell is off the grid",
+            ],
+        ),
+    ],
+)
+def test_a_child_scenario_that_breaks_its_base_is_blamed_at_its_own_line(tmp_path, capsys, child, base, expected):
+    """With extends:, what the child's override broke was reported at the base file's lines (which were fine)."""
+    scenario = _base_and_child(tmp_path, child, base)
+    assert main(["validate", str(scenario)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [e.format(child=scenario, base=tmp_path / "base.yaml") for e in expected], lines
+
+
+def test_sites_a_set_option_puts_off_the_grid_blame_the_option(capsys):
+    """They were reported at the file's site lines, which were fine."""
+    assert main(["validate", "baseline", "--set", "grid.bounds.lat_max=35.3"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("--set: grid.bounds.lat_max: sites.") for line in lines), lines
+    assert "sites.deir_ezzor.lat (" in lines[0] and "baseline.yaml:32): site is off the grid" in lines[0], lines
+
+
+def test_what_the_base_broke_is_still_blamed_on_the_base_when_the_child_sets_another_key(tmp_path, capsys):
+    edit = ("lat_max: 35.45,", "lat_max: 34.30,")
+    scenario = _base_and_child(tmp_path, "grid:\n  bounds:\n    lon_max: 41.2\n", edit=edit)
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{tmp_path / 'base.yaml'}:19: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.3)", err
+
+
 STEPS_SWEEP = """\
 extends: toy_two_towns.yaml
 name: steps_sweep
