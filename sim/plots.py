@@ -332,6 +332,56 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
         return None
 
 
+def distance_text(km: float) -> str:
+    """A distance for a map's subtitle or scale bar: metres below 1 km, else km with one decimal.
+
+    Grids may span as little as 0.001 degrees (`sim.schema.MIN_BOUNDS_SPAN_DEG`), so a cell
+    can be a fraction of a metre wide: "0.0 km" said nothing. Three significant digits in
+    metres ("4.64 m", "557 m"); from 1 km on, as before ("2.1 km", "835.0 km").
+    """
+    metres = km * 1000
+    if metres < 999.5:  # what rounds to 1000 m reads as 1.0 km
+        return f"{metres:.3g} m"
+    return f"{km:.1f} km"
+
+
+def scale_bar_cells(km_per_cell: float, width: int) -> int:
+    """Length in cells of a map's scale bar: about 25 km, at most a third of the map's width.
+
+    The cap keeps the bar on the map where 25 km is wider than the grid (a grid a few hundred
+    metres across would have drawn a bar of thousands of cells off the panel).
+    """
+    return max(1, min(round(25 / km_per_cell), width // 3))
+
+
+def scale_bar_label(km_per_cell: float, cells: int) -> str:
+    """The label under a scale bar `cells` long: its length east-west, km as whole numbers, metres below 1 km."""
+    km = cells * km_per_cell
+    return f"{distance_text(km) if km < 0.9995 else f'{km:.0f} km'} east-west"
+
+
+def keep_inside(ax, text, renderer, pad: float = 2.0) -> None:
+    """Move `text` (in data coordinates) the least that puts its box inside `ax`'s, `pad` pixels in.
+
+    A scale bar's label is centred on the bar; with a bar one cell long at the map's left edge
+    (a grid of the whole globe: "835 km east-west" under a bar of one 835 km cell) half of it
+    fell off the panel. A label wider or taller than the panel is aligned with its left or top.
+    """
+    box, frame = text.get_window_extent(renderer), ax.get_window_extent(renderer)
+    dx = dy = 0.0
+    if box.width > frame.width - 2 * pad or box.x0 < frame.x0 + pad:
+        dx = frame.x0 + pad - box.x0
+    elif box.x1 > frame.x1 - pad:
+        dx = frame.x1 - pad - box.x1
+    if box.height > frame.height - 2 * pad or box.y1 > frame.y1 - pad:
+        dy = frame.y1 - pad - box.y1
+    elif box.y0 < frame.y0 + pad:
+        dy = frame.y0 + pad - box.y0
+    if dx or dy:
+        x, y = ax.transData.transform(text.get_position())
+        text.set_position(ax.transData.inverted().transform((x + dx, y + dy)))
+
+
 def scale_bar_origin(height: int, width: int, cells: int, rows: np.ndarray, cols: np.ndarray) -> tuple[float, float]:
     """(x, y) in grid cells where a map's scale bar `cells` long starts: the bottom corner with fewest sites.
 
@@ -389,7 +439,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         title += f" (one of {ctx.n_rep})"
     subtitle = "north is up; each square is one grid cell of the model"
     if cell_km:
-        subtitle += f" ({cell_km[0]:.1f} km east-west x {cell_km[1]:.1f} km north-south)"
+        subtitle += f" ({distance_text(cell_km[0])} east-west x {distance_text(cell_km[1])} north-south)"
     fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
     left, gap = 0.25 / fig_w, 0.12 / fig_w
     bottom, height = (footer_in + 0.1) / fig_h, panel_h / fig_h
@@ -445,20 +495,23 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
             fontweight="bold",
             arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.0},
         )
+        label = None
         if km:
-            cells = max(1, round(25 / km))
+            cells = scale_bar_cells(km, w)
             x0, y0 = scale_bar_origin(h, w, cells, rows, cols)
             ax.plot([x0, x0 + cells], [y0, y0], color="black", lw=2.2, zorder=7, solid_capstyle="butt")
-            ax.text(
+            label = ax.text(
                 x0 + cells / 2,
                 y0 - 0.6,
-                f"{cells * km:.0f} km east-west",
+                scale_bar_label(km, cells),
                 ha="center",
                 va="bottom",
                 fontsize=7,
                 zorder=7,
             )
         fig.canvas.draw()
+        if label is not None:
+            keep_inside(ax, label, renderer)
         for i in range(len(names)):
             centre = ax.transData.transform((cols[i], rows[i]))
             r = np.sqrt(SITE_STYLE.get(kinds[i], (".", 20, False))[1]) / 2 * fig.dpi / 72

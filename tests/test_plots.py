@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import SCENARIOS
 
 import sim
 from sim.plots import PLOT_FILES, median_band, plot_run, replicate_matrix
@@ -287,3 +288,42 @@ def test_a_river_round_the_globe_is_drawn_only_where_it_crosses_the_map(tmp_path
         starts = [i for i in range(len(xy) - len(on_grid) + 1) if np.array_equal(xy[i : i + len(on_grid)], on_grid)]
         assert starts, "the baseline's course is not drawn whole"
         assert np.abs(xy).max() < 60  # the grown map: 48 x 40 cells and 4.8 beyond
+
+
+@pytest.mark.parametrize(
+    ("bounds", "subtitle", "bar"),
+    [
+        # 0.002 degrees over 24 x 12 cells: 9.28 m by 18.6 m cells; they read "0.0 km".
+        ("{lat_min: 34.0, lat_max: 34.002, lon_min: 40.0, lon_max: 40.002}", "(7.69 m east-west x 18.6 m", "61.5 m"),
+        # The whole globe: one cell is 1,670 km wide and the bar's label, centred on it, fell off the panel.
+        ("{lat_min: -90, lat_max: 90, lon_min: -180, lon_max: 180}", "(1669.8 km east-west x 1669.8 km", "1670 km"),
+    ],
+)
+def test_the_map_says_its_scale_readably_and_on_its_panels(tmp_path, monkeypatch, bounds, subtitle, bar):
+    import sim.plots
+
+    scenario = tmp_path / "scaled.yaml"
+    scenario.write_text(f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\ngrid:\n  bounds: {bounds}\n")
+    out = tmp_path / "run"
+    sim.simulate(scenario, steps=2).save(out, plots=False)
+    figures = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        fig.canvas.draw()
+        figures[Path(png).name] = [
+            (text.get_text(), text.get_window_extent(), ax.get_window_extent().frozen())
+            for ax in fig.axes
+            for text in ax.texts
+        ] + [(text.get_text(), None, None) for text in fig.texts]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    texts = figures["influence_map.png"]
+    assert any(subtitle in text for text, _, _ in texts), [t for t, _, _ in texts if "east-west" in t]
+    labels = [(box, frame) for text, box, frame in texts if text == f"{bar} east-west"]
+    assert len(labels) == 3, [t for t, _, _ in texts if "east-west" in t]  # one scale bar per snapshot map
+    for box, frame in labels:  # within its map panel
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+    assert not any("0.0 km" in text for text, _, _ in texts)
