@@ -771,11 +771,14 @@ def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path
 
     Raises:
         OutputError: `out` (or the default file) exists, checked before any work and again
-            at the write; or `results_dir` is not a complete results directory.
+            at the write; or `results_dir` is not a complete results directory (no such
+            directory, a sweep's...: `sim.results.results_dir_problem`).
     """
-    from sim.results import OutputError, atomic_create_text, probe_writable
+    from sim.results import OutputError, atomic_create_text, probe_writable, results_dir_problem
 
     directory = Path(results_dir)
+    if (problem := results_dir_problem(directory)) is not None:  # before its default output is probed
+        raise OutputError(problem)
     path = Path(out) if out is not None else directory / "acled_events.csv"
     if path.exists() or path.is_symlink():
         raise OutputError(f"{path}: exists; results are never overwritten: remove it or choose another --out")
@@ -847,13 +850,15 @@ def compare_events(
     Raises:
         EventDataError: the observed file cannot be used, or `match_km` cannot be.
         OutputError: `out` exists and is not empty (checked before any work), or
-            `results_dir` is not a complete results directory.
+            `results_dir` is not a complete results directory (no such directory, a sweep's...:
+            `sim.results.results_dir_problem`).
     """
-    from sim.results import OutputError, claim_output_dir
+    from sim.results import OutputError, claim_output_dir, results_dir_problem
 
     directory = Path(results_dir)
-    if not directory.is_dir():  # before the claim, which would create the default's parent
-        raise OutputError(f"{directory}: not a complete results directory (no such directory)")
+    # Before the claim, which would create the default's parent (or a directory in a sweep's).
+    if (problem := results_dir_problem(directory)) is not None:
+        raise OutputError(problem)
     # Claimed (writable, not in use, empty) before any work, held until the files are in place.
     with claim_output_dir(Path(out) if out is not None else None, parent=directory, kind="events") as claim:
         return _compare_claimed(directory, observed_path, claim.directory, match_km)

@@ -120,6 +120,7 @@ from sim.results import (
     display_path,
     git_commit,
     read_manifest,
+    results_dir_problem,
     versions,
     write_staged,
 )
@@ -437,10 +438,13 @@ def check_calibration_resume(
     steps when given (None accepts the saved ones).
 
     Raises:
-        SweepError: not a calibration directory, another scenario's, or any difference (all
+        SweepError: not a calibration directory (another kind named:
+            `sim.results.results_dir_problem`), another scenario's, or any difference (all
             listed on one line).
     """
     out = Path(out)
+    if (problem := results_dir_problem(out, KIND)) is not None:  # no such directory, a sweep's...
+        raise SweepError(problem)
     if not (out / SPEC_FILE).is_file():
         raise SweepError(f"{out}: not a calibration directory (no {SPEC_FILE})")
     saved = read_manifest(out / SPEC_FILE, KIND)  # a damaged file: ResultFileError, exit 2

@@ -59,7 +59,7 @@ from sim import keypath
 from sim.design import format_value
 from sim.executors import Backend
 from sim.outcomes import outcome_name
-from sim.results import atomic_write_text, display_path
+from sim.results import atomic_write_text, display_path, results_dir_problem
 from sim.scenario import NOT_PARAMETERS, scenario_to_dict, target_value
 from sim.schema import Predictive, Scenario, Sweep, SweepRange
 from sim.seeding import run_seed, stage_root
@@ -175,13 +175,16 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
     must be the calibration's, and their number its `n_accepted`.
 
     Raises:
-        PosteriorError: no such file, not a CSV (or a damaged one: cut off, extra fields...),
+        PosteriorError: no such file, another kind of directory (a sweep's...:
+            `sim.results.results_dir_problem`), not a CSV (or a damaged one: cut off, extra fields...),
             no rows, no parameter column, a column that names no parameter, a parameter also
             overridden, a value that is not a finite number, a draw the scenario refuses, or
             draws fitted to another scenario's world or parameters (one line, naming the file).
         ResultFileError: calibration.json beside it is damaged.
     """
     path = Path(path)
+    if path.is_dir() and (problem := results_dir_problem(path, CALIBRATION_KIND)) is not None:  # a sweep's...
+        raise PosteriorError(problem)
     file = path / POSTERIOR_FILE if path.is_dir() else path
     summary = _calibration_summary(file)
     n_accepted = summary.get("n_accepted") if summary else None

@@ -52,6 +52,7 @@ import re
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -553,8 +554,8 @@ def claim_output_dir(
             return lock
     out = Path(out)
     if existing:
-        if not out.is_dir():
-            raise OutputError(f"{out}: no such directory")
+        if (problem := not_a_directory(out)) is not None:
+            raise OutputError(problem)
         probe_writable(out)
     else:
         probe_writable(out)
@@ -1275,6 +1276,76 @@ def _table_text_columns(record: dict, table: str):
     return lambda column: str(column).startswith(TIMESERIES_TEXT_PREFIXES)
 
 
+# Each kind of output directory (its manifest.json's `kind`; a calibration's is in
+# calibration.json, or calibration_spec.json while it runs) as a message names it, and the
+# command that reads it, so that a directory given to a command that reads another kind
+# says what it is and where it goes (`results_dir_problem`). The kinds are those of
+# sim.sweep, sim.calibration, sim.robustness and sim.comparison (each is here:
+# tests/test_damaged_results.py).
+DIRECTORY_KINDS = {
+    RUN_KIND: ("a run's results directory", "run.py plot, compare, export-acled and compare-events read it"),
+    "faction-sim sweep": ("a sweep directory", "run.py analyze reads it"),
+    "faction-sim calibration": ("a calibration directory", "run.py run --posterior reads it"),
+    "faction-sim robustness": ("a robustness directory", "run.py robustness --resume continues it"),
+    "faction-sim comparison": ("a comparison directory", "written by run.py compare"),
+}
+
+
+def _directory_kind(directory: Path) -> str | None:
+    """The `kind` its manifest.json (or calibration.json) declares, or None if none can be read.
+
+    None also for a damaged manifest: the reader of the wanted kind then names the damage.
+    """
+    for name in ("manifest.json", "calibration.json", "calibration_spec.json"):
+        path = directory / name
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device could block
+                continue
+            found = read_manifest(path).get("kind")
+        except (OSError, ValueError, ResultFileError):
+            continue
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def not_a_directory(directory: str | Path) -> str | None:
+    """Why `directory` is no directory ("no such directory", "not a directory (a file)"...), or None."""
+    directory = Path(directory)
+    try:
+        info = os.stat(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{directory}: no such directory"
+    except ValueError:  # e.g. an embedded NUL in the name
+        return f"{directory}: not a valid directory name"
+    except OSError as error:
+        return f"{directory}: cannot read it ({error.strerror or error})"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{directory}: not a directory" + (" (a file)" if stat.S_ISREG(info.st_mode) else "")
+    return None
+
+
+def results_dir_problem(directory: str | Path, kind: str = RUN_KIND) -> str | None:
+    """Why `directory` is not an output directory of `kind`: one line starting with its path; None if it may be.
+
+    Every command that reads a results directory asks this first (`load_run`, `load_sweep`,
+    `sim.acled`), so that each says alike: "no such directory", "not a directory (a file)",
+    or, for another kind of directory (`DIRECTORY_KINDS`), what it is and the command that
+    reads it (`plot` given a sweep: "a sweep directory, not a run's results directory
+    (run.py analyze reads it)"). A directory of no known kind may still be one written
+    before kinds were recorded: the reader checks its files.
+    """
+    directory = Path(directory)
+    if (problem := not_a_directory(directory)) is not None:
+        return problem
+    found = _directory_kind(directory)
+    if found is not None and found != kind and found in DIRECTORY_KINDS:
+        what, reader = DIRECTORY_KINDS[found]
+        wanted = DIRECTORY_KINDS.get(kind, (f"a {kind.removeprefix('faction-sim ')} directory",))[0]
+        return f"{directory}: {what}, not {wanted} ({reader})"
+    return None
+
+
 def load_manifest_of_run(directory: str | Path) -> dict:
     """The manifest.json of a run's results directory, checked (`read_manifest`)."""
     return read_manifest(Path(directory) / "manifest.json", RUN_KIND, required=("n_replicates", "replicates"))
@@ -1289,12 +1360,15 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     leave out a table not needed (it is then an empty frame).
 
     Raises:
-        OutputError: one of the five data files (`FILES`) is missing.
+        OutputError: no such directory, not a directory, another kind of directory (a sweep's...:
+            `results_dir_problem`), or one of the five data files (`FILES`) is missing.
         ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`).
     """
     import pandas as pd
 
     directory = Path(directory)
+    if (problem := results_dir_problem(directory, RUN_KIND)) is not None:
+        raise OutputError(problem)
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:
         raise OutputError(f"{directory}: not a complete results directory (missing {', '.join(missing)})")

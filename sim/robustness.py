@@ -104,6 +104,7 @@ from sim.results import (
     read_manifest,
     read_result_csv,
     rerun_command,
+    results_dir_problem,
     versions,
     write_staged,
 )
@@ -703,11 +704,12 @@ def load_manifest(directory: Path, expected_scenario: str | None = None) -> dict
     """The manifest of a robustness directory.
 
     Raises:
-        RobustnessError: no such directory, not a robustness directory, or another scenario's.
+        RobustnessError: no such directory, not a robustness directory (another kind named:
+            `sim.results.results_dir_problem`), or another scenario's.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise RobustnessError(f"{directory}: no such directory")
+    if (problem := results_dir_problem(directory, KIND)) is not None:  # no such directory, a sweep's...
+        raise RobustnessError(problem)
     if not (directory / MANIFEST).is_file():
         raise RobustnessError(f"{directory}: not a robustness directory (no {MANIFEST})")
     manifest = read_manifest(directory / MANIFEST)  # damaged: ResultFileError (exit 2), naming the file

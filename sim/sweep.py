@@ -70,6 +70,7 @@ from sim.results import (
     read_jsonl,
     read_manifest,
     read_result_csv,
+    results_dir_problem,
     versions,
     write_staged,
 )
@@ -651,7 +652,8 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
         parameter swept over a list of values has those values, with their types).
 
     Raises:
-        SweepError: no such directory, no manifest, another scenario's sweep, or its
+        SweepError: no such directory, not a directory, another kind of directory (a run's...:
+            `sim.results.results_dir_problem`), no manifest, another scenario's sweep, or its
             scenario.yaml cannot be read.
         ResultFileError: manifest.json or design.csv is damaged (`sim.results`: truncated,
             not a sweep's manifest, rows cut off, a row count or checksum that differs from
@@ -659,8 +661,8 @@ def load_sweep(directory: Path, expected_scenario: str | None = None) -> tuple[d
     """
     directory = Path(directory)
     manifest_path = directory / "manifest.json"
-    if not directory.is_dir():
-        raise SweepError(f"{directory}: no such directory")
+    if (problem := results_dir_problem(directory, KIND)) is not None:  # no such directory, a run's...
+        raise SweepError(problem)
     if not manifest_path.is_file():
         raise SweepError(f"{directory}: not a sweep directory (no manifest.json)")
     manifest = read_manifest(manifest_path, KIND, required=("parameters", "outputs", "steps"))

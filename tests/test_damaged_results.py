@@ -126,8 +126,10 @@ def not_a_manifest(path: Path) -> None:
 
 
 def other_kind(path: Path) -> None:
+    # A kind no command writes: a known one names the directory as that kind instead
+    # (test_a_missing_path_a_file_or_another_kind_of_directory_is_named_as_such).
     manifest = json.loads(path.read_text())
-    manifest["kind"] = "faction-sim robustness"
+    manifest["kind"] = "faction-sim report"
     path.write_text(json.dumps(manifest))
 
 
@@ -144,7 +146,7 @@ MANIFEST_DAMAGE = {
     "manifest not UTF-8": (not_utf8, "not UTF-8 (byte offset"),
     "manifest empty": (empty, "empty file"),
     "manifest not an object": (not_a_manifest, "not a JSON object"),
-    "manifest of another kind": (other_kind, "manifest (kind: 'faction-sim robustness')"),
+    "manifest of another kind": (other_kind, "manifest (kind: 'faction-sim report')"),
 }
 CSV_DAMAGE = {
     "empty": (empty, "empty file"),
@@ -656,3 +658,57 @@ def test_an_old_format_run_without_kind_and_files_still_plots(run_dir, tmp_path,
     assert "format" not in json.loads((copy / "manifest.json").read_text())
     assert cli.main(["plot", str(copy)]) == 0, capsys.readouterr().err
     assert cli.main(["export-acled", str(copy), "--out", str(tmp_path / "acled.csv")]) == 0
+
+
+# --------------------------------------------------------------------------- not a directory of the kind read
+
+# Every command that reads an output directory, as its arguments around the directory `d`
+# (outputs under `tmp`), and the kind of directory it reads. `compare` and `run --posterior`
+# also take files (a scenario, a posterior.csv), so a missing path or a file is not theirs to
+# call "no such directory".
+READERS = {
+    "plot": (lambda d, tmp: ["plot", d], "run"),
+    "export-acled": (lambda d, tmp: ["export-acled", d, "--out", tmp / "acled.csv"], "run"),
+    "compare-events": (lambda d, tmp: ["compare-events", d, tmp / "observed.csv", "--out", tmp / "out"], "run"),
+    "compare": (lambda d, tmp: ["compare", d, d, "--no-plots", "--out", tmp / "out"], "run"),
+    "analyze": (lambda d, tmp: ["analyze", d], "sweep"),
+    "sweep --resume": (lambda d, tmp: ["sweep", TOY, "--resume", d, "--no-analysis"], "sweep"),
+    "run --posterior": (lambda d, tmp: ["run", TOY, "--posterior", d, "--out", tmp / "out"], "calibration"),
+    "calibrate --resume": (lambda d, tmp: ["calibrate", "calibrate_baseline", "--resume", d], "calibration"),
+    "robustness --resume": (lambda d, tmp: ["robustness", "baseline", "--resume", d], "robustness"),
+}
+TAKES_FILES = ("compare", "run --posterior")
+
+
+@pytest.mark.parametrize("command", READERS)
+def test_a_missing_path_a_file_or_another_kind_of_directory_is_named_as_such(
+    run_dir, sweep_dir, tmp_path, capsys, command
+):
+    argv, kind = READERS[command]
+    (tmp_path / "observed.csv").write_text(OBSERVED)
+
+    def refuse(directory: Path, message: str) -> None:
+        before = sorted(p.relative_to(directory) for p in directory.rglob("*")) if directory.is_dir() else None
+        refused(capsys, cli.main([str(a) for a in argv(directory, tmp_path)]), directory, message)
+        assert not (tmp_path / "out").exists() and not (tmp_path / "acled.csv").exists()
+        if before is not None:  # nothing written in it (compare-events' default output is inside)
+            assert sorted(p.relative_to(directory) for p in directory.rglob("*")) == before
+
+    if command not in TAKES_FILES:
+        refuse(tmp_path / "nowhere", "nowhere: no such directory")
+        refuse(tmp_path / "observed.csv", "observed.csv: not a directory (a file)")
+    if kind == "run":  # a sweep given where a run's results are read: what it is, and what reads it
+        refuse(sweep_dir, "sweep: a sweep directory, not a run's results directory (run.py analyze reads it)")
+    else:
+        refuse(run_dir, f"run: a run's results directory, not a {kind} directory (run.py plot, compare, export-acled")
+
+
+def test_every_kind_of_output_directory_is_named():
+    import sim.calibration
+    import sim.comparison
+    import sim.robustness
+    import sim.sweep
+    from sim.results import DIRECTORY_KINDS, RUN_KIND
+
+    kinds = {RUN_KIND, sim.sweep.KIND, sim.calibration.KIND, sim.robustness.KIND, sim.comparison.KIND}
+    assert set(DIRECTORY_KINDS) == kinds
