@@ -44,6 +44,7 @@ import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn, Union
@@ -345,7 +346,10 @@ def _surprise(text: str) -> str | None:
         if how is not None:
             return f"{text}: YAML 1.1 reads {how} ({old}), YAML 1.2 text; write {old} {as_text}"
         if tag12 in (_INT_TAG, _FLOAT_TAG):
-            new = _construct(tag12, text)
+            try:
+                new = _construct(tag12, text)
+            except ValueError:  # beyond a float (1.0e+400): reading it says so, in both versions alike
+                return None
             if old == new or (old != old and new != new):  # noqa: PLR0124 - NaN is not equal to itself
                 return None  # e.g. 0x1F, +5, 01.5, .nan: both read the same number
     elif tag12 == _INT_TAG and text.startswith("0o"):
@@ -412,8 +416,18 @@ def _resolve_plain_tag(text: str) -> str:
 _short_plain_tag = functools.lru_cache(maxsize=4096)(_resolve_plain_tag)
 
 
+# Why a number written in decimals (`1e400`, `-1e400`) is refused: float() makes it ±inf,
+# which the schema would report as "got inf", a value the user never wrote.
+_BEYOND_FLOAT = f"beyond the range of a float, ±{sys.float_info.max:.3g}"
+
+
+def _echo(text: str) -> str:
+    """Scalar text as written, cut to ECHO_LIMIT characters (a message stays one line)."""
+    return text if len(text) <= ECHO_LIMIT else text[: ECHO_LIMIT - 1] + "…"
+
+
 def _construct(tag: str, text: str) -> Any:
-    """The value of a scalar with a standard tag, by the YAML 1.2 core schema; ValueError if invalid.
+    """The value of a scalar with a standard tag, by the YAML 1.2 core schema; ValueError if invalid or beyond a float.
 
     Also serves explicit tags, so `!!int 0x1F` and `!!float 1` work as in YAML 1.2.
     """
@@ -438,6 +452,8 @@ def _construct(tag: str, text: str) -> Any:
                     number = float(special.replace(".", ""))
                 else:
                     number = float(text)
+                    if math.isinf(number):  # 1e400 reads as inf: echo what was written, not "inf"
+                        raise ValueError(f"input should be a finite number (got {_echo(text)}, {_BEYOND_FLOAT})")
         if number is not None:
             return float(number) if tag == _FLOAT_TAG else number
     raise ValueError(f"{text!r} is not a valid {_short_tag(tag)}")

@@ -164,6 +164,20 @@ def test_inf_and_nan_are_numbers_that_the_schema_refuses(capsys) -> None:
     assert status == 2 and err == ["--set: factions.Blue.salary_usd_month: input should be a finite number (got inf)"]
 
 
+@pytest.mark.parametrize("text", ["1e400", "-1e400", "1.5E+999"])
+@pytest.mark.parametrize("key", [SALARY, "rules.influence.sigma_cells", "steps"])
+def test_a_number_beyond_a_float_is_echoed_as_written_in_a_file_and_in_set(tmp_path, capsys, key, text) -> None:
+    # float() makes it inf: the message said "got inf", a value nobody wrote.
+    message = f"{key}: input should be a finite number (got {text}, beyond the range of a float, ±1.8e+308)"
+    path = _extending(tmp_path, key, text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:{key.count('.') + 2}: {message}"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"{key}={text}")
+    assert status == 2 and err == [f"--set: {message}"]
+    assert cli.main(["run", str(TOY), "--set", f"{key}={text}", "--steps", "2", "--no-plots"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"--set: {message}"]
+
+
 def test_null_where_a_value_is_needed_says_null(capsys) -> None:
     status, err, _ = _validate(capsys, TOY, "--set", "factions.Blue.label=~")
     assert status == 2 and err == ["--set: factions.Blue.label: input should be a valid string (got null)"]
