@@ -167,20 +167,38 @@ def _positive_float(text: str) -> float:
 # A whole number written with an exponent and no decimal point (1e3, 2E+5), as the scenario
 # loader reads it in files and --set (sim.yaml_source), so `--steps 1e3` means what `--set steps=1e3` does.
 _EXPONENT_INT = re.compile(r"[+-]?[0-9]+[eE]\+?[0-9]{1,2}")
+# What the loader refuses in files and --set (sim.yaml_source._LEADING_ZERO, `_`: YAML 1.1 reads
+# 0150 as octal 104, 1_000 as 1000, YAML 1.2 reads text), refused in options too so that
+# `--steps 0150` cannot mean 150 where `--set steps=0150` is an error. Own patterns: parsing
+# the arguments imports no YAML (sim.cli's docstring).
+_DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII only, as YAML's; int() also takes '_' and other scripts' digits
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]+")
 
 
 def whole_number(text: str) -> int:
-    """A whole number from the command line: digits, or digits with an exponent (`1e3`).
+    """A whole number from the command line: digits, or digits with an exponent (`1e3`), read as in a scenario file.
 
     Raises:
-        argparse.ArgumentTypeError: anything else (the text is echoed cut to 60 characters).
+        argparse.ArgumentTypeError: anything else (the text is echoed cut to 60 characters);
+            a leading zero (`0150`) or a `_` (`1_000`) with the spelling meant, as the loader
+            says it for `--set`.
     """
+    plain = text.strip()
+    as_loaded = "as in a scenario file and --set (YAML 1.1 and 1.2 read it differently)"
+    if _LEADING_ZERO.fullmatch(plain):
+        meant = ("-" if plain.startswith("-") else "") + (plain.lstrip("+-").lstrip("0") or "0")
+        raise argparse.ArgumentTypeError(f"{plain[:60]}: a leading zero is refused, {as_loaded}; write {meant[:60]}")
+    if "_" in plain and _DIGITS.fullmatch(plain.replace("_", "")):
+        meant = plain.replace("_", "")
+        raise argparse.ArgumentTypeError(f"{plain[:60]}: '_' is refused, {as_loaded}; write {meant[:60]}")
     try:
-        if _EXPONENT_INT.fullmatch(text.strip()):
-            return int(Decimal(text))
-        return int(text)
-    except (ValueError, ArithmeticError):
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}") from None
+        if _EXPONENT_INT.fullmatch(plain):
+            return int(Decimal(plain))
+        if _DIGITS.fullmatch(plain):
+            return int(plain)
+    except (ValueError, ArithmeticError):  # e.g. more digits than int() reads (sys.get_int_max_str_digits)
+        pass
+    raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}")
 
 
 def _seed(text: str) -> int:

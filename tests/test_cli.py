@@ -242,6 +242,34 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "option", "text", "meant"),
+    [
+        ("run", "--steps", "0150", "150"),
+        ("run", "--seed", "007", "7"),
+        ("run", "--replicates", "02", "2"),
+        ("run", "--workers", "01", "1"),
+        ("robustness", "--points", "1_0", "10"),
+        ("explore", "--port", "08080", "8080"),
+    ],
+)
+def test_whole_number_options_refuse_what_files_and_set_refuse(tmp_path, capsys, command, option, text, meant):
+    # argparse's int() read --steps 0150 as 150 and 1_000 as 1000, where `steps: 0150` and
+    # --set steps=0150 are refused (YAML 1.1 reads octal 104, YAML 1.2 150). The parser alone,
+    # as `main` calls it first: were the option taken, nothing would run or serve.
+    from sim.cli import build_parser, main
+
+    out = [] if command == "explore" else ["--out", str(tmp_path / "never")]
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args([command, "baseline", option, text, *out])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert f"argument {option}: {text}: " in err and f"write {meant} (see run.py {command} --help)" in err, err
+    assert main(["validate", "baseline", "--set", f"steps={text}"]) == 2  # the loader refuses it alike
+    assert f"--set: steps: {text}: " in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()
+
+
 def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     import sim.plots
     from sim.api import simulate
