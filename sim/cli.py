@@ -154,13 +154,27 @@ def _exit_flushed(status: int) -> NoReturn:
     os._exit(status)
 
 
+# A decimal number as the scenario loader reads one (ASCII digits, no '_'): float() alone also
+# takes `1_0`, `infinity` and other scripts' digits, which a file or --set would refuse.
+_DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _decimal(text: str) -> float:
+    """A number written in decimals (`0.5`, `10`, `1e-3`).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (the text echoed cut to 60 characters).
+    """
+    plain = text.strip()
+    if not _DECIMAL_NUMBER.fullmatch(plain):
+        raise argparse.ArgumentTypeError(f"expected a number written in decimals, got {text[:60]!r}")
+    return float(plain)
+
+
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _decimal(text)
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text[:60]}")
     return value
 
 
@@ -276,12 +290,9 @@ DASK_HELP = "run on Dask: a scheduler address (tcp://host:8786), or 'local' for 
 
 def _share(text: str) -> float:
     """A share in (0, 1] (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _decimal(text)
     if not (0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], got {text}")
+        raise argparse.ArgumentTypeError(f"must be a share in (0, 1], got {text[:60]}")
     return value
 
 

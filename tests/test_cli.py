@@ -270,6 +270,29 @@ def test_whole_number_options_refuse_what_files_and_set_refuse(tmp_path, capsys,
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "text"),
+    [
+        (["validate-patterns", "toy_two_towns"], "--threshold", "0.9_5"),
+        (["validate-patterns", "toy_two_towns"], "--threshold", "\u0660.5"),
+        (["compare-events", "results/x", "events.csv"], "--match-km", "1_0"),
+        (["compare-events", "results/x", "events.csv"], "--match-km", "infinity"),
+    ],
+)
+def test_decimal_options_read_numbers_as_files_and_set_do(capsys, args, option, text):
+    # float() takes 1_0, infinity and other scripts' digits, which a scenario file and --set
+    # refuse; the options now refuse them too, in one line (the parser alone: nothing runs).
+    from sim.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args([*args, option, text])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert f"argument {option}: expected a number written in decimals, got {text!r}" in err, err
+    parsed = build_parser().parse_args([*args, option, "0.5"])
+    assert getattr(parsed, option.lstrip("-").replace("-", "_")) == 0.5
+
+
 def test_interrupted_save_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
     import sim.plots
     from sim.api import simulate
