@@ -419,6 +419,7 @@ _short_plain_tag = functools.lru_cache(maxsize=4096)(_resolve_plain_tag)
 # Why a number written in decimals (`1e400`, `-1e400`) is refused: float() makes it ±inf,
 # which the schema would report as "got inf", a value the user never wrote.
 _BEYOND_FLOAT = f"beyond the range of a float, ±{sys.float_info.max:.3g}"
+_BELOW = f"nearer 0 than a float can be, {math.ulp(0.0):.2g}: it would read as 0; write 0 if that is meant"
 
 
 def _echo(text: str) -> str:
@@ -454,6 +455,10 @@ def _construct(tag: str, text: str) -> Any:
                     number = float(text)
                     if math.isinf(number):  # 1e400 reads as inf: echo what was written, not "inf"
                         raise ValueError(f"input should be a finite number (got {_echo(text)}, {_BEYOND_FLOAT})")
+                    if number == 0.0 and any(d in "123456789" for d in text.lower().partition("e")[0]):
+                        # 1e-400 reads as 0.0: a value the user did not write, which a rate or a
+                        # width of 0 would then be taken as (or be refused as "got 0.0")
+                        raise ValueError(f"input should be a number a float can hold (got {_echo(text)}, {_BELOW})")
         if number is not None:
             return float(number) if tag == _FLOAT_TAG else number
     raise ValueError(f"{text!r} is not a valid {_short_tag(tag)}")

@@ -178,6 +178,24 @@ def test_a_number_beyond_a_float_is_echoed_as_written_in_a_file_and_in_set(tmp_p
     assert capsys.readouterr().err.splitlines() == [f"--set: {message}"]
 
 
+@pytest.mark.parametrize("text", ["1e-400", "-2.5e-999", "0.000001e-320"])
+@pytest.mark.parametrize("key", [SALARY, "rules.influence.sigma_cells"])
+def test_a_number_too_near_zero_for_a_float_is_refused_as_written(tmp_path, capsys, key, text) -> None:
+    # float() makes it 0.0: a salary of 0, or "greater than 0 (got 0.0)" for a width nobody set to 0.
+    message = (
+        f"{key}: input should be a number a float can hold (got {text}, nearer 0 than a float can be,"
+        " 4.9e-324: it would read as 0; write 0 if that is meant)"
+    )
+    path = _extending(tmp_path, key, text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:{key.count('.') + 2}: {message}"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"{key}={text}")
+    assert status == 2 and err == [f"--set: {message}"]
+    for zero in ("0e-400", "0.0e-5000", "-0.0"):  # zero written as zero is zero
+        assert _validate(capsys, TOY, "--set", f"{SALARY}={zero}")[0] == 0
+    assert _validate(capsys, TOY, "--set", f"{SALARY}=5e-324")[0] == 0  # the smallest float there is
+
+
 def test_null_where_a_value_is_needed_says_null(capsys) -> None:
     status, err, _ = _validate(capsys, TOY, "--set", "factions.Blue.label=~")
     assert status == 2 and err == ["--set: factions.Blue.label: input should be a valid string (got null)"]
