@@ -456,9 +456,11 @@ def read_observed(path: str | Path) -> pd.DataFrame:
             fatality count or coordinate that does not parse, or a row with neither
             coordinates nor location (the first bad row is named, with how many more there are).
     """
+    from sim.yaml_source import not_a_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise EventDataError(f"{path}: no such file")
+    if (why_not := not_a_regular_file(path)) is not None:  # a directory, a loop...: said as what it is
+        raise EventDataError(f"{path}: {why_not}")
     try:
         raw = path.read_bytes()
     except OSError as error:

@@ -1101,7 +1101,12 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_TERMINATED if isinstance(swallowed, Terminated) else EXIT_INTERRUPTED
         return status
     except defined(BAD_INPUT_ERRORS) as error:  # evaluated when an exception arrives
-        print(error if isinstance(error, defined([SCENARIO_ERROR])) else f"error: {error}", file=sys.stderr)
+        if isinstance(error, defined([SCENARIO_ERROR])):  # a line per problem, each already made visible
+            print(error, file=sys.stderr)
+        else:  # one line: a newline or an escape sequence in a path is shown escaped, not obeyed
+            from sim.yaml_source import visible
+
+            print(f"error: {visible(str(error))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
         return _interrupted(interrupt, args)

@@ -147,9 +147,10 @@ class PosteriorDraws:
 def _read_table(file: Path, expected_rows: int | None = None) -> pd.DataFrame:
     """posterior.csv, whole (`sim.results.read_result_csv`): any column may be text until it is used."""
     from sim.results import ResultFileError, read_result_csv
+    from sim.yaml_source import not_a_regular_file
 
-    if not file.is_file():
-        raise PosteriorError(f"{file}: no such file")
+    if (why_not := not_a_regular_file(file)) is not None:  # a directory, a loop...: said as what it is
+        raise PosteriorError(f"{file}: {why_not}")
     try:
         table = read_result_csv(
             file, auto_columns=lambda column: True, expected_rows=expected_rows, counts_from=CALIBRATION_SUMMARY

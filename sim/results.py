@@ -297,6 +297,9 @@ def probe_writable(directory: Path) -> None:
         raise OutputError(f"{directory}: exists and is not a directory")
     ancestor = directory
     while not ancestor.exists() and ancestor.parent != ancestor:
+        if ancestor.is_symlink():  # exists() is False through a dangling link or a loop: the final rename would fail
+            link = "" if ancestor == directory else f"{ancestor} is "
+            raise OutputError(f"{directory}: {link}{_unusable_link(ancestor)}")
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise OutputError(f"{directory}: cannot be created: {ancestor} is a file, not a directory")
@@ -306,6 +309,18 @@ def probe_writable(directory: Path) -> None:
         os.unlink(probe)
     except OSError as error:
         raise OutputError(f"{directory}: cannot write in {ancestor} ({error.strerror or error})") from None
+
+
+def _unusable_link(link: Path) -> str:
+    """Why the symbolic link `link`, which leads to no directory, cannot hold results: "a symbolic link ..."."""
+    try:
+        os.stat(link)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symbolic link in a loop (too many levels of symbolic links)"
+    except ValueError:
+        pass
+    return f"a symbolic link to nothing ({os.readlink(link)!r} does not exist); results are not written through it"
 
 
 class OutputBusyError(OutputError):

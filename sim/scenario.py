@@ -15,11 +15,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from sim import keypath
 from sim.expressions import ExpressionError, parse_expression
-from sim.geography import PASSABLE_TERRAIN, build_geography, project, river_cells, site_cell
+from sim.geography import (
+    PASSABLE_TERRAIN,
+    TERRAIN_CODE,
+    build_geography,
+    mapped_terrain,
+    project,
+    river_cells,
+    site_cell,
+)
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
@@ -106,7 +115,7 @@ def scenario_file(path: str | Path) -> Path:
             'baseline'? scenarios: baseline, ...)".
     """
     resolved = resolve_scenario_path(path)
-    if resolved.exists():
+    if resolved.exists() or resolved.is_symlink():  # a link in a loop or to nothing: the reader says which
         return resolved
     if _is_bare_name(path):
         names = sorted(p.stem for p in SCENARIO_DIR.glob("*.y*ml"))
@@ -533,9 +542,9 @@ def ground_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     passable = build_geography(s).passable
     if g.default_terrain not in PASSABLE_TERRAIN:
         key, cause = ("grid", "default_terrain"), f"default_terrain '{g.default_terrain}' is not passable"
-    elif g.outside:
+    elif g.outside and not np.isin(mapped_terrain(s), [TERRAIN_CODE[t] for t in PASSABLE_TERRAIN]).any():
         key, cause = ("grid", "outside"), "the outside polygons cover the rest"
-    else:
+    else:  # the default, river and polygons leave passable ground: the overrides (or towns' cells) took it
         key, cause = ("grid", "cells"), "the cell overrides cover the rest"
     if not passable.any():
         message = (

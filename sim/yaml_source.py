@@ -887,6 +887,15 @@ def _stat_regular_file(file: str) -> tuple[os.stat_result | None, str | None]:
     return info, None
 
 
+def not_a_regular_file(file: str | os.PathLike) -> str | None:
+    """Why `file` cannot be read as a file, or None if it is a regular file.
+
+    One phrase: "no such file", "is a directory, not a file", "is not a regular file" (a FIFO,
+    a device), "cannot read the file (Too many levels of symbolic links)"...
+    """
+    return _stat_regular_file(os.fspath(file))[1]
+
+
 def _read_text(file: str) -> str:
     """Read a scenario file as text, or raise ScenarioError (never OSError/UnicodeError)."""
 

@@ -712,3 +712,32 @@ def test_every_kind_of_output_directory_is_named():
 
     kinds = {RUN_KIND, sim.sweep.KIND, sim.calibration.KIND, sim.robustness.KIND, sim.comparison.KIND}
     assert set(DIRECTORY_KINDS) == kinds
+
+
+def test_a_path_with_a_newline_or_an_escape_sequence_is_shown_escaped_on_one_line(tmp_path, capsys):
+    # results_dir_problem's messages printed the path raw: two lines, or a terminal escape obeyed.
+    weird = tmp_path / "miss\nsecond\x1b[31m"
+    assert cli.main(["plot", str(weird)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\x1b" not in err, err
+    assert err == f"error: {tmp_path}/miss\\nsecond\\x1b[31m: no such directory\n"
+
+
+def test_files_that_are_loops_or_directories_are_named_as_such(tmp_path, capsys):
+    # They were all "no such file".
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    loop, folder = tmp_path / "loop-a", tmp_path / "folder"
+    folder.mkdir()
+    assert cli.main(["validate", str(loop)]) == 2
+    assert capsys.readouterr().err == f"{loop}: cannot read the file (Too many levels of symbolic links)\n"
+    run = tmp_path / "run"
+    assert cli.main(["run", "toy_two_towns", "--steps", "2", "--no-plots", "--out", str(run)]) == 0
+    capsys.readouterr()
+    looping = "cannot read the file (Too many levels of symbolic links)"
+    for observed, why in ((loop, looping), (folder, "is a directory, not a file")):
+        assert cli.main(["compare-events", str(run), str(observed)]) == 2
+        assert capsys.readouterr().err == f"error: {observed}: {why}\n"
+    assert cli.main(["run", "toy_two_towns", "--steps", "2", "--no-plots", "--posterior", str(loop)]) == 2
+    assert capsys.readouterr().err == f"error: {loop}: cannot read the file (Too many levels of symbolic links)\n"
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith("events-")) == []  # no comparison begun in the run

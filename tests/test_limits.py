@@ -412,6 +412,18 @@ def test_a_grid_where_no_faction_could_hold_ground_is_refused_at_the_key_that_ma
     assert "no faction could hold any ground" in text, text
 
 
+def test_overrides_that_cover_a_grid_with_outside_polygons_are_blamed_not_the_polygons(tmp_path):
+    # The baseline's outside polygons cover a strip only: the overrides take the rest, and the
+    # problem said "grid.outside: ... the outside polygons cover the rest" (found by a fresh user).
+    every = ", ".join(f"{{row: {r}, col: {c}, terrain: impassable}}" for r in range(40) for c in range(48))
+    scenario = tmp_path / "covered.yaml"
+    scenario.write_text(f"extends: {ROOT / 'scenarios' / 'baseline'}.yaml\ngrid:\n  cells: [{every}]\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario)
+    text = str(caught.value)
+    assert text.startswith(f"{scenario}:3: grid.cells: no grid cell is passable (the cell overrides cover"), text
+
+
 def test_a_grid_whose_only_passable_cells_are_towns_is_accepted():
     """An impassable default with towns on it: the towns' cells are urban, so ground can be held."""
     assert load_scenario(TOY, ["grid.default_terrain=impassable"]).grid.default_terrain == "impassable"

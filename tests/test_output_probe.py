@@ -77,24 +77,41 @@ def observed_file(tmp_path: Path) -> Path:
         "export-acled",
     ],
 )
-@pytest.mark.parametrize("place", ["under a file", "read-only"])
+@pytest.mark.parametrize("place", ["under a file", "read-only", "a dangling link", "a link loop", "under a link loop"])
 def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, built, capsys, name, place):
+    # A dangling symbolic link or a loop looked like a new directory (Path.exists() is False)
+    # until the final rename: `run` then lost its finished runs to an internal error.
+    expected = {
+        "under a file": "is a file, not a directory",
+        "read-only": "cannot write in /proc",
+        "a dangling link": "a symbolic link to nothing",
+        "a link loop": "a symbolic link in a loop",
+        "under a link loop": "loop-a is a symbolic link in a loop",
+    }[place]
     if place == "under a file":
         blocker = tmp_path / "a-file"
         blocker.write_text("not a directory\n")
         out = blocker / "sub" / "out"
-    else:
+    elif place == "read-only":
         out = UNWRITABLE
+    elif place == "a dangling link":
+        out = tmp_path / "dangling"
+        out.symlink_to(tmp_path / "nowhere")
+    else:
+        (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+        (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+        out = tmp_path / "loop-a" / ("sub" if place == "under a link loop" else "")
     argv = commands(out, results_dir, observed_file(tmp_path))[name]
     started = time.monotonic()
     status = main(argv)
     err = capsys.readouterr().err
     assert status == 2, err
     assert len(err.strip().splitlines()) == 1, err
-    assert ("is a file, not a directory" in err) if place == "under a file" else ("cannot write in /proc" in err)
+    assert expected in err, err
     assert built == []  # no model was built: refused before the work
     assert time.monotonic() - started < 60  # the scenario loads, nothing runs
     assert not out.exists()
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_probe_writable_names_what_is_wrong(tmp_path):
