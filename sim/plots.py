@@ -291,6 +291,14 @@ def _last_step(ctx: _Context) -> int:
 # --------------------------------------------------------------------------- 1. influence map
 
 
+def _river_label(ctx: _Context) -> str:
+    """'river (<grid.river.label>)', or 'river' when the scenario names none (scenario.yaml is read untrusted)."""
+    grid = ctx.scenario_doc.get("grid")
+    river = grid.get("river") if isinstance(grid, dict) else None
+    name = river.get("label") if isinstance(river, dict) else None
+    return f"river ({name[:80]})" if isinstance(name, str) and name.strip() else "river"
+
+
 def _river_line(ctx: _Context, terrain: np.ndarray) -> list[np.ndarray]:
     """River course in (x, y) image coordinates: from scenario.yaml if it has one, else the cells.
 
@@ -535,9 +543,10 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         Patch(facecolor="#C8C8C8", edgecolor="#555555", hatch="////", lw=0, label="contested"),
         Patch(facecolor="#F4F1EA", edgecolor="#BBBBBB", label="no militia's influence"),
         Patch(facecolor="white", edgecolor="#BBBBBB", label="outside the modelled area"),
-        Line2D([], [], color=RIVER_COLOUR, lw=2.4, label="river (Euphrates)"),
         Line2D([], [], marker="x", color="black", lw=0, markersize=5, label="clash since the previous map"),
     ]
+    if any(len(piece) for piece in river_lines):  # a river on the map, named as the scenario names it
+        handles.insert(-1, Line2D([], [], color=RIVER_COLOUR, lw=2.4, label=_river_label(ctx)))
     handles += site_legend_handles(kinds, marker_scale=0.9)
     leg = lax.legend(
         handles=handles,

@@ -211,6 +211,9 @@ class River(Strict):
     """The river as a polyline of [lat, lon] points, with a cultivated (rural) band on each side."""
 
     path: list[LatLon] = Field(..., min_length=2, max_length=MAX_LIST, description="polyline of [lat, lon] points")
+    label: str | None = Field(
+        None, min_length=1, max_length=80, description="the river's name in map legends, e.g. Euphrates"
+    )
     band_cells: int = param(2, ge=0, le=20, unit="cells", help="width of the cultivated (rural) band on each side")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -327,3 +328,35 @@ def test_the_map_says_its_scale_readably_and_on_its_panels(tmp_path, monkeypatch
     for box, frame in labels:  # within its map panel
         assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
     assert not any("0.0 km" in text for text, _, _ in texts)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "river"),
+    [
+        ("baseline", "river (Euphrates)"),  # grid.river.label
+        ("toy_two_towns", None),  # no river: no river in the legend ("river (Euphrates)" was on every map)
+        ("unnamed", "river"),  # a river the scenario does not name
+    ],
+)
+def test_the_map_legend_names_the_river_the_scenario_names(tmp_path, monkeypatch, scenario, river):
+    import sim.plots
+
+    if scenario == "unnamed":
+        scenario = tmp_path / "unnamed.yaml"
+        text = (SCENARIOS / "baseline.yaml").read_text(encoding="utf-8")
+        unnamed = re.sub(r"^    label: Euphrates.*\n", "", text, count=1, flags=re.MULTILINE)
+        assert unnamed != text
+        scenario.write_text(unnamed, encoding="utf-8")
+    out = tmp_path / "run"
+    sim.simulate(scenario, steps=2).save(out, plots=False)
+    legends = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        legends[Path(png).name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    named = [t for t in legends["influence_map.png"] if t.startswith("river")]
+    assert named == ([river] if river else []), legends["influence_map.png"]
