@@ -576,6 +576,26 @@ def _height(root: Node) -> int:
     return heights[id(root)]
 
 
+# Line breaks to YAML 1.1 (PyYAML, libyaml) and not to YAML 1.2: in a comment or a value they
+# cut the line there, so every later line number was off and the error read "expected
+# '<document start>'" (seen with a pasted "…" decoded as Latin-1, U+0085).
+_YAML11_BREAK = re.compile("[\x85\u2028\u2029]")
+_YAML11_BREAK_NAMES = {"\x85": ("U+0085 (next line)", "\\N"), "\u2028": ("U+2028 (line separator)", "\\L"),
+                       "\u2029": ("U+2029 (paragraph separator)", "\\P")}  # fmt: skip
+
+
+def _yaml11_break_problem(text: str, at: int, file: str, key_path: str, report_lines: bool) -> Problem:
+    """The problem of a YAML 1.1 line break at `at` in `text`, at its line as counted by newlines."""
+    name, escape = _YAML11_BREAK_NAMES[text[at]]
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    message = (
+        f"{name} at column {column}: YAML 1.1 reads it as a line break, YAML 1.2 does not; delete it, "
+        f'or write it as {escape} in a double-quoted string ("...{escape}...")'
+    )
+    return Problem(file, key_path, line if report_lines else None, message)
+
+
 def _compose_fast(text: str) -> tuple[Any, Node | None] | None:
     """(loader, root node) by libyaml, or None where it is missing or refuses the text (then PyYAML reads it)."""
     if _FastScenarioLoader is None or _PYYAML_STRICTER.search(text):
@@ -602,6 +622,8 @@ def _compose(
     Returns (loader, root node or None for an empty stream, problems).  When
     problems is non-empty the loader has been disposed and is None.
     """
+    if (odd := _YAML11_BREAK.search(text)) is not None:
+        return None, None, [_yaml11_break_problem(text, odd.start(), file, key_path, report_lines)]
     fast = _compose_fast(text)
     if fast is not None:
         return fast[0], fast[1], []

@@ -348,3 +348,26 @@ def test_plain_decimal_numbers_resolve_quickly_as_in_full(text: str) -> None:
     from sim.yaml_source import _plain_tag, _resolve_plain_tag
 
     assert _plain_tag(text) == _resolve_plain_tag(text)
+
+
+@pytest.mark.parametrize(
+    ("char", "name", "escape"),
+    [
+        ("\x85", "U+0085 (next line)", "\\N"),
+        ("\u2028", "U+2028 (line separator)", "\\L"),
+        ("\u2029", "U+2029 (paragraph separator)", "\\P"),
+    ],
+)
+def test_a_yaml_11_line_break_is_named_at_its_line(tmp_path, capsys, char, name, escape) -> None:
+    # PyYAML and libyaml break the line there (YAML 1.1), YAML 1.2 does not: in a comment it made
+    # every later line number wrong and the error "expected '<document start>'" at line 12, and a
+    # bad value further down was never reported.
+    path = tmp_path / "s.yaml"
+    path.write_text(f"extends: {TOY}\n# a comment{char} pasted from the article\nseed: -5\n", encoding="utf-8")
+    status, err, _ = _validate(capsys, path)
+    message = f"{name} at column 12: YAML 1.1 reads it as a line break, YAML 1.2 does not; delete it, or write it"
+    message += f" as {escape}"
+    assert status == 2 and len(err) == 1 and err[0].startswith(f"{path}:2: {message} in a double-quoted string"), err
+    status, err, _ = _validate(capsys, TOY, "--set", f"factions.Blue.label=a{char}b")
+    assert status == 2 and err[0].startswith(f"--set: factions.Blue.label: {name} at column 2: "), err
+    assert _validate(capsys, TOY, "--set", f'factions.Blue.label="a{escape}b"')[0] == 0  # written escaped: fine
