@@ -414,7 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, summary: str, examples: str) -> argparse.ArgumentParser:
         description = textwrap.fill(summary[0].upper() + summary[1:] + ".", 79)  # kept as is by `raw`
-        return sub.add_parser(name, help=summary, description=description, epilog=examples, formatter_class=raw)
+        parser = sub.add_parser(name, help=summary, description=description, epilog=examples, formatter_class=raw)
+        # Also after the command, where "run with --debug" sends people (`run.py run ... --debug`);
+        # SUPPRESS leaves the main parser's value when it is not given here.
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return parser
 
     run = command(
         "run",

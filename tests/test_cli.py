@@ -661,3 +661,22 @@ def test_progress_bars_off_a_terminal_count_without_importing_tqdm():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=120)
     assert done.stdout.split() == ["2", "3", "False"], done.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_an_internal_error_is_one_line_and_debug_shows_its_traceback_wherever_it_is_given(capsys, monkeypatch, where):
+    # The line says "run with --debug"; `run.py validate baseline --debug` was refused as an
+    # unrecognised argument: only `run.py --debug validate ...` worked.
+    from sim import cli
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", broken)
+    monkeypatch.delenv("SIM_DEBUG", raising=False)
+    assert cli.main(["validate", "baseline"]) == 1
+    assert capsys.readouterr().err == "internal error: RuntimeError: a bug (run with --debug for the traceback)\n"
+    argv = ["--debug", "validate", "baseline"] if where == "before" else ["validate", "baseline", "--debug"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and 'raise RuntimeError("a bug")' in err, err
