@@ -83,6 +83,9 @@ ACLED_COLUMNS = (
     "seed",
 )
 OBSERVED_REQUIRED = ("event_date", "event_type", "fatalities")
+# One event's fatalities, at most: far above any recorded event, and low enough that sums over
+# millions of events stay exact in float64 (a 32-digit count was read as 1e+32, its digits lost).
+MAX_EVENT_FATALITIES = 1_000_000
 OBSERVED_PLACE = ("location", "latitude", "longitude")  # a row needs location, or latitude and longitude
 MODEL_EVENT_TYPES = ("Battles", "Strategic developments")  # always in the tables, zero if none occur
 NEAR_SITE_CELLS = 2.0  # a clash within this many grid cells of a site is located at the site
@@ -506,8 +509,8 @@ def read_observed(path: str | Path) -> pd.DataFrame:
     _bad_rows(
         path,
         table,
-        fatalities.isna() | (fatalities < 0),
-        lambda i: f"fatalities {table['fatalities'].iloc[i]!r} is not a whole count >= 0",
+        fatalities.isna() | (fatalities < 0) | (fatalities > MAX_EVENT_FATALITIES),
+        lambda i: f"fatalities {table['fatalities'].iloc[i]!r} is not a whole count in [0, {MAX_EVENT_FATALITIES:,}]",
     )
     location = table["location"] if has_location else pd.Series("", index=table.index)
     lat = lon = pd.Series(np.nan, index=table.index)

@@ -369,6 +369,9 @@ def test_export_refuses_an_existing_file(toy_dir, tmp_path, capsys):
         (b"event_date,event_type,fatalities,location\n05/11/2019,Battles,1,X\n", "ambiguous"),
         (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,1e400,X\n", "not a whole count"),
         (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,2.5,X\n", "not a whole count"),
+        # 32 digits were read as 1e+32 (digits lost) and written to comparison.csv
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles," + b"9" * 32 + b",X\n",
+         "is not a whole count in [0, 1,000,000]"),
         (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,,34.1,north\n",
          "longitude 'north'"),
         (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,X,34.1,40.2\n"
