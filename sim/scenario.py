@@ -333,23 +333,29 @@ def _between_keys_problem(
 def _blamed(document: SourcedDocument, path: tuple, keys: list[tuple]) -> tuple[str, tuple]:
     """(file, key path) a problem found at `path`, which the values of `keys` decide together, is reported at.
 
-    The first of `keys` given by a `--set` option; else, when `path` comes from another file
-    than the main one (the base a scenario `extends:`), the first of `keys` the main file
-    sets: the child changed it, so the child's line is where to look (a base's sites fall off
-    the grid because the child moved grid.bounds; the base's lat_max is fine until the child
-    sets lat_min above it); else `path` where it comes from. `keys` may include `path`.
+    The first of `keys` given by a `--set` option; else, when `path` comes from a file that
+    another file of the `extends:` chain extends (a base), the first of `keys` set by the latest
+    such file (the main file, or one between): that file changed it, so its line is where to
+    look (a base's sites fall off the grid because a child moved grid.bounds; the base's
+    lat_max is fine until a child sets lat_min above it); else `path` where it comes from.
+    `keys` may include `path`.
     """
     for key in keys:
         origin = document.origins.get(key)
         if origin is not None and origin[0] == OVERRIDE_FILE:
             return OVERRIDE_FILE, key
-    main = document.main_file
-    if document.where(path)[0] != main:
-        for key in keys:
-            origin = document.origins.get(key)
-            if origin is not None and origin[0] == main:
-                return main, key
-    return document.where(path)[0], path
+    # Along the extends: chain (base first), a key set by a file that extends the one `path`
+    # comes from overrode it there: the latest such file is where to look (main, or a middle file).
+    rank = {file: i for i, file in enumerate(document.files or (document.main_file,))}
+    here = document.where(path)[0]
+    if here not in rank:  # e.g. a default: nothing overrode it
+        return here, path
+    later = [(rank[o[0]], -i, key) for i, key in enumerate(keys) if (o := document.origins.get(key)) and o[0] in rank]
+    later = [item for item in later if item[0] > rank.get(here, -1)]
+    if later:
+        _, _, key = max(later)  # the latest file; the first such key in `keys`
+        return document.origins[key][0], key
+    return here, path
 
 
 def _problem_blamed(document: SourcedDocument, path: tuple, keys: list[tuple], message: str) -> Problem:

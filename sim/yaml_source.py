@@ -222,6 +222,7 @@ class SourcedDocument:
     data: dict  # plain python: dict/list/str/int/float/bool/None only
     origins: dict[tuple, tuple[str, int | None]]  # key-path tuple -> (file, line)
     main_file: str  # the file the caller asked for
+    files: tuple[str, ...] = ()  # the `extends:` chain, the first base first and main_file last (if known)
 
     def where(self, path: tuple) -> tuple[str, int | None]:
         """The (file, line) a key path came from.
@@ -966,7 +967,7 @@ def load_yaml(path: PathLike) -> SourcedDocument:
         loader.dispose()
     if problems:
         raise ScenarioError(problems)
-    return SourcedDocument(data=data, origins=origins, main_file=file)
+    return SourcedDocument(data=data, origins=origins, main_file=file, files=(file,))
 
 
 # --- extends ---------------------------------------------------------------------
@@ -1023,7 +1024,7 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
         if not any(path[:end] in replaced for end in range(1, len(path) + 1))
     }
     origins.update(child_origins)
-    return SourcedDocument(data=data, origins=origins, main_file=file)
+    return SourcedDocument(data=data, origins=origins, main_file=file, files=(*parent.files, file))
 
 
 def _tidy_path(path: str) -> str:
@@ -1081,7 +1082,7 @@ def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocu
         problems.extend(_apply_one(data, origins, assignment, copied))
     if problems:
         raise ScenarioError(problems)
-    return SourcedDocument(data=data, origins=origins, main_file=doc.main_file)
+    return SourcedDocument(data=data, origins=origins, main_file=doc.main_file, files=doc.files)
 
 
 def _apply_one(

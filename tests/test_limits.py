@@ -274,6 +274,25 @@ def test_a_child_scenario_that_breaks_its_base_is_blamed_at_its_own_line(tmp_pat
     assert lines == [e.format(child=scenario, base=tmp_path / "base.yaml") for e in expected], lines
 
 
+def test_in_a_chain_of_three_files_the_middle_file_that_moved_the_grid_is_blamed(tmp_path, capsys):
+    # grandchild -> child (moves grid.bounds) -> base: the base's site lines were blamed, as the
+    # main file (grandchild) sets none of the keys.
+    bounds = "{lat_min: 34.3, lat_max: 35.3, lon_min: 40.0, lon_max: 41.1}"
+    child = _base_and_child(tmp_path, f"name: moved\ngrid:\n  bounds: {bounds}\n")
+    grandchild = tmp_path / "grandchild.yaml"
+    grandchild.write_text("extends: child.yaml\nname: moved_again\n")
+    assert main(["validate", str(grandchild)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and all(line.startswith(f"{child}:4: grid.bounds.lat_max: sites.") for line in lines), lines
+    assert f"sites.deir_ezzor.lat ({tmp_path / 'base.yaml'}:32): site is off the grid" in lines[0], lines
+    # A rule between keys of the middle file and the base: the middle file's key.
+    edited = _base_and_child(tmp_path, "grid:\n  bounds:\n    lat_min: 36.0\n")
+    assert edited == child
+    assert main(["validate", str(grandchild)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{child}:4: grid.bounds.lat_min: lat_min (36.0) must be below lat_max (35.45)", err
+
+
 def test_sites_a_set_option_puts_off_the_grid_blame_the_option(capsys):
     """They were reported at the file's site lines, which were fine."""
     assert main(["validate", "baseline", "--set", "grid.bounds.lat_max=35.3"]) == 2
