@@ -417,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=summary, description=description, epilog=examples, formatter_class=raw)
         # Also after the command, where "run with --debug" sends people (`run.py run ... --debug`);
         # SUPPRESS leaves the main parser's value when it is not given here.
-        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an internal error"
+        )
         return parser
 
     run = command(
