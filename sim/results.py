@@ -360,8 +360,9 @@ class OutputLock:
     Use `claim_output_dir` rather than this class directly; both work as context managers.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, existing: bool = False):
         self.directory = Path(directory)
+        self.existing = existing  # a directory to continue or read (plot, analyze, --resume): no --out to change
         self.path = lock_path(self.directory)
         self._key = str(Path(os.path.realpath(self.path.parent)) / self.path.name)
         self._fd: int | None = None
@@ -433,9 +434,8 @@ class OutputLock:
             if error.errno in (errno.EACCES, errno.EAGAIN):
                 holder = _describe_holder(fd)
                 os.close(fd)
-                raise OutputBusyError(
-                    f"{self.directory}: in use by another job ({holder}); wait for it to end or choose another --out"
-                ) from None
+                advice = "wait for it to end" + ("" if self.existing else " or choose another --out")
+                raise OutputBusyError(f"{self.directory}: in use by another job ({holder}); {advice}") from None
             os.close(fd)
             if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
                 print(
@@ -574,7 +574,7 @@ def claim_output_dir(
         probe_writable(out)
     else:
         probe_writable(out)
-    lock = OutputLock(out).acquire()
+    lock = OutputLock(out, existing=existing).acquire()
     if not existing:
         try:
             check_output_dir(out)

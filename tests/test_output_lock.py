@@ -195,6 +195,8 @@ def test_every_command_is_refused_while_another_process_holds_its_directory(
                 holders[1] if name in ("sweep --resume", "analyze") else holders[2] if name == "plot" else holders[0]
             )
             assert "in use by another job" in err and f"pid {holder.pid}" in err, (name, err)
+            # Advice the command can follow: plot, analyze and --resume have no --out to change.
+            assert ("--out" in err) == (name not in ("sweep --resume", "analyze", "plot")), (name, err)
             assert len(err.strip().splitlines()) == 1, (name, err)
             assert time.monotonic() - started < 60, name
         assert built == []  # refused before any model was built
