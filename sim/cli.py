@@ -187,15 +187,19 @@ _EXPONENT_INT = re.compile(r"[+-]?[0-9]+[eE]\+?[0-9]{1,2}")
 # the arguments imports no YAML (sim.cli's docstring).
 _DIGITS = re.compile(r"[+-]?[0-9]+")  # ASCII only, as YAML's; int() also takes '_' and other scripts' digits
 _LEADING_ZERO = re.compile(r"[+-]?0[0-9]+")
+# Hex reads the same in YAML 1.1 and 1.2 (`steps: 0x96` is 150), so options take it as files do;
+# octal 0o.., binary 0b.. and signed hex read as a number in one of them only, and are refused.
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_OTHER_BASE = re.compile(r"([+-]?)0([ob])([0-9a-fA-F]+)|([+-])0x([0-9a-fA-F]+)")
 
 
 def whole_number(text: str) -> int:
-    """A whole number from the command line: digits, or digits with an exponent (`1e3`), read as in a scenario file.
+    """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
     Raises:
         argparse.ArgumentTypeError: anything else (the text is echoed cut to 60 characters);
-            a leading zero (`0150`) or a `_` (`1_000`) with the spelling meant, as the loader
-            says it for `--set`.
+            a leading zero (`0150`), a `_` (`1_000`), octal `0o226`, binary `0b1` or signed
+            hex `-0x1F`, with the spelling meant, as the loader says it for `--set`.
     """
     plain = text.strip()
     as_loaded = "as in a scenario file and --set (YAML 1.1 and 1.2 read it differently)"
@@ -205,7 +209,18 @@ def whole_number(text: str) -> int:
     if "_" in plain and _DIGITS.fullmatch(plain.replace("_", "")):
         meant = plain.replace("_", "")
         raise argparse.ArgumentTypeError(f"{plain[:60]}: '_' is refused, {as_loaded}; write {meant[:60]}")
+    if based := _OTHER_BASE.fullmatch(plain):
+        sign, letter, digits, hex_sign, hex_digits = based.groups()
+        try:
+            value = int(digits, {"o": 8, "b": 2}[letter]) if letter else int(hex_digits, 16)
+        except ValueError:  # not digits of that base (0o9): nothing to suggest
+            pass
+        else:
+            meant = str(-value if (sign or hex_sign) == "-" else value)
+            raise argparse.ArgumentTypeError(f"{plain[:60]}: this base is refused, {as_loaded}; write {meant[:60]}")
     try:
+        if _HEX.fullmatch(plain):
+            return int(plain, 16)
         if _EXPONENT_INT.fullmatch(plain):
             return int(Decimal(plain))
         if _DIGITS.fullmatch(plain):

@@ -251,6 +251,9 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
         ("run", "--workers", "01", "1"),
         ("robustness", "--points", "1_0", "10"),
         ("explore", "--port", "08080", "8080"),
+        ("run", "--steps", "0o226", "150"),
+        ("run", "--seed", "0b111", "7"),
+        ("run", "--replicates", "+0x2", "2"),
     ],
 )
 def test_whole_number_options_refuse_what_files_and_set_refuse(tmp_path, capsys, command, option, text, meant):
@@ -268,6 +271,16 @@ def test_whole_number_options_refuse_what_files_and_set_refuse(tmp_path, capsys,
     assert main(["validate", "baseline", "--set", f"steps={text}"]) == 2  # the loader refuses it alike
     assert f"--set: steps: {text}: " in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
+
+
+def test_whole_number_options_read_hex_as_files_and_set_do(capsys):
+    # `steps: 0x96` reads 150 in YAML 1.1 and 1.2 alike, and so does --set steps=0x96: --steps too.
+    from sim.cli import build_parser, main
+
+    parsed = build_parser().parse_args(["run", "baseline", "--steps", "0x96", "--seed", "0xFF"])
+    assert (parsed.steps, parsed.seed) == (150, 255)
+    assert main(["validate", "baseline", "--set", "steps=0x96"]) == 0
+    assert "150 steps" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
