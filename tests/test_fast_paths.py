@@ -19,9 +19,10 @@ from scipy import ndimage
 
 from sim.compiled import exp, log
 from sim.model import CorridorModel
-from sim.processes import conflict, deployment, influence, insurgency, tribal_politics
+from sim.processes import casualties, conflict, deployment, influence, insurgency, tribal_politics
 from sim.processes.insurgency import _clip_scalar
 from sim.processes.mediation import calm
+from sim.processes.patrons import effective_posture
 from sim.world import CONTESTED, FIT, WOUNDED
 
 BUSY = (
@@ -655,3 +656,334 @@ def test_target_groups_are_numpys_lexsort(seed, n, n_factions, n_cells):
     order = np.lexsort((pool, post, faction))
     assert picker.rows.tolist() == pool[order].tolist()
     assert picker.keys.tolist() == (faction[order] * picker.span + post[order]).tolist()
+
+
+# --------------------------------------------------------------------------- conflict, insurgency, casualties
+
+
+def _plain_contest(world, rules, tension):
+    """conflict.step's work before its draws as first written: pair by pair, with numpy and the public functions.
+
+    Changes `tension` (decay, then each pair's contested gain); returns per pair (sites, front,
+    chance, calm, posture) and the count of cells some hostile pair of militias both holds.
+    """
+    cl = rules.clashes
+    tension *= 1.0 - rules.tension.decay_per_day
+    pairs = world.militia_pairs
+    involved = sorted({f for pair in pairs for f in pair})
+    near = conflict.neighbourhood_sum(world.fighter_counts[involved], cl.radius_cells)
+    row_of = {f: i for i, f in enumerate(involved)}
+    rival = np.zeros(world.control.shape, dtype=bool)
+    out = []
+    for a, b in pairs:
+        both = conflict.footholds(world, rules, a, b)
+        rival |= both
+        tension[a, b] += rules.tension.gain_contested * float((world.cell_value * both).sum())
+        sites = both.reshape(-1)[world.site_flat].nonzero()[0]
+        front = np.flatnonzero(
+            ((near[row_of[a]] >= cl.min_fighters) & (near[row_of[b]] >= cl.min_fighters)).reshape(-1)
+        )
+        posture = max(effective_posture(world, rules, a), effective_posture(world, rules, b))
+        pair_calm = calm(world, rules, a, b)
+        chance = conflict.clash_probability(
+            tension[a, b], pair_calm, posture, cl.p_max, cl.tension_scale, cl.posture_floor
+        )
+        out.append((sites, front, chance, pair_calm, posture))
+    return out, int(np.count_nonzero(rival))
+
+
+def _contest(world, rules, tension):
+    """conflict._contest as step() calls it, on `tension`; its results per pair as _plain_contest gives them."""
+    cl = rules.clashes
+    pairs, involved, table = conflict._pair_plan(world)
+    green = np.array(
+        [name is not None and world.config.patrons[name].green_light for name in world.patron_of], dtype=bool
+    )
+    n_rival, sites, site_end, front, front_end, chance, calm_of, posture_of = conflict._contest(
+        tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
+        involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
+        world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
+        rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
+        cl.tension_scale, cl.posture_floor,
+    )  # fmt: skip
+    out = [
+        (sites[site_end[k] : site_end[k + 1]], front[front_end[k] : front_end[k + 1]], chance[k], calm_of[k],
+         posture_of[k])
+        for k in range(len(pairs))
+    ]  # fmt: skip
+    return out, n_rival
+
+
+def _assert_same_contest(world, rules):
+    plain_tension, fast_tension = world.tension.copy(), world.tension.copy()
+    expected, expected_rival = _plain_contest(world, rules, plain_tension)
+    got, n_rival = _contest(world, rules, fast_tension)
+    assert fast_tension.tobytes() == plain_tension.tobytes()
+    assert n_rival == expected_rival
+    assert len(got) == len(expected) == len(world.militia_pairs)
+    for (sites, front, chance, pair_calm, posture), plain in zip(got, expected):
+        assert sites.tolist() == plain[0].tolist() and front.tolist() == plain[1].tolist()
+        assert (repr(float(chance)), repr(float(pair_calm)), repr(float(posture))) == tuple(
+            repr(float(x)) for x in plain[2:]
+        )
+    return expected
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [("baseline", BUSY), ("baseline", (*BUSY, "rules.clashes.radius_cells=0")), ("syria_wide", ()),
+     ("tribes_courted_by_irgc", ("rules.clashes.min_fighters=1", "rules.mediation.p_success_base=0.9"))],
+)  # fmt: skip
+def test_contest_is_the_per_pair_numpy_day(name, overrides):
+    """Decay, contested gain, sites, fronts, calm, posture and chance of every pair: in the middle of runs."""
+    model = CorridorModel(scenario(*overrides, name=name), seed=2)
+    fronts = calms = 0
+    for day in range(90):
+        model.step()
+        if day % 6 == 0:
+            expected = _assert_same_contest(model.world, model.rules)
+            fronts += sum(len(e[1]) > 0 for e in expected)
+            calms += sum(e[3] > 0 for e in expected)
+    assert fronts
+    if name == "baseline":
+        assert calms  # agreements' calm at work
+
+
+@pytest.fixture(scope="module")
+def young_model():
+    """A baseline model 5 days in, for tests that set its arrays at random (and put them back)."""
+    model = CorridorModel(scenario("rules.clashes.min_fighters=3"), seed=4)
+    for _ in range(5):
+        model.step()
+    return model
+
+
+@given(seed=st.integers(0, 2**32 - 1))
+def test_contest_is_the_per_pair_numpy_day_on_random_worlds(young_model, seed):
+    """Random shares, fighters, tension, agreements, postures and green lights on the baseline's map."""
+    rng = np.random.default_rng(seed)
+    world, rules = young_model.world, young_model.rules
+    saved = {name: getattr(world, name) for name in ("share", "fighter_counts", "tension", "last_agreement", "posture")}
+    patrons = world.config.patrons
+    green = {name: patrons[name].green_light for name in patrons}
+    try:
+        shape = world.share.shape
+        world.share = rng.random(shape) * (rng.random(shape) < 0.6)
+        world.fighter_counts = rng.poisson(rng.uniform(0.1, 8.0), shape).astype(float)
+        world.tension = rng.uniform(-0.5, 6.0, world.tension.shape) * (rng.random(world.tension.shape) < 0.8)
+        world.last_agreement = np.where(
+            rng.random(world.tension.shape) < 0.5, -np.inf, rng.integers(-5, world.day + 5, world.tension.shape)
+        ).astype(float)
+        world.posture = rng.random(world.n_factions)
+        for name in patrons:
+            object.__setattr__(patrons[name], "green_light", bool(rng.random() < 0.5))
+        _assert_same_contest(world, rules)
+    finally:
+        for name, value in saved.items():
+            setattr(world, name, value)
+        for name, value in green.items():
+            object.__setattr__(patrons[name], "green_light", value)
+
+
+def _plain_loot(world, rules, a, b, contested_sites, rng):
+    """The looting loop as first written: one `rng.random()` call per uniform."""
+    p = rules.economy.p_looting
+    for s in contested_sites:
+        if rng.random() < p:
+            looter, victim = (a, b) if rng.random() < 0.5 else (b, a)
+            taken = min(rules.economy.looting_usd, world.budget[victim])
+            world.budget[victim] -= taken
+            world.budget[looter] += taken
+            world.tension[a, b] += rules.tension.gain_looting
+            world.today.lootings += 1
+            world.event("looting", faction=world.faction_names[looter], site=world.geo.site_names[s])
+
+
+@given(seed=st.integers(0, 2**32 - 1), p=st.sampled_from([0.0, 0.02, 0.3, 0.7, 1.0]), n_sites=st.integers(0, 12))
+def test_looting_in_blocks_draws_what_one_call_per_uniform_draws(young_model, seed, p, n_sites):
+    model = young_model
+    world, rules = model.world, model.rules.model_copy(deep=True)
+    object.__setattr__(rules.economy, "p_looting", p)
+    sites = np.sort(np.random.default_rng(seed).choice(len(world.geo.site_names), size=n_sites))
+    states = []
+    for loot in (_plain_loot, conflict._loot_sites):
+        budget, tension, lootings, n_events = (
+            world.budget.copy(),
+            world.tension.copy(),
+            world.today.lootings,
+            len(world.events),
+        )
+        rng = np.random.default_rng(seed)
+        looted = loot(world, rules, 0, 1, sites, rng)
+        states.append((world.budget.tobytes(), world.tension.tobytes(), world.today.lootings - lootings,
+                       world.events[n_events:], rng.random()))  # fmt: skip
+        if loot is conflict._loot_sites:
+            assert looted == states[-1][2]
+        world.budget, world.tension, world.today.lootings = budget, tension, lootings
+        del world.events[n_events:]
+    assert states[0] == states[1]
+
+
+def _plain_ground_type(world, row, col):
+    """conflict.ground_type as first written, with numpy."""
+    geo = world.geo
+    near = (np.abs(geo.site_rows - row) <= conflict.CROSSING_REACH_CELLS) & (
+        np.abs(geo.site_cols - col) <= conflict.CROSSING_REACH_CELLS
+    )
+    if any(geo.site_kinds[s] == "crossing" for s in np.flatnonzero(near)):
+        return "crossing"
+    k = conflict.EDGE_REACH_CELLS
+    block = world.control[max(row - k, 0) : row + k + 1, max(col - k, 0) : col + k + 1]
+    holder = world.control[row, col]
+    if holder < 0 or np.any(block != holder):
+        return "edge"
+    return "core"
+
+
+def test_ground_type_is_the_numpy_one_on_every_cell(busy_model):
+    world = busy_model.world
+    seen = set()
+    control = world.control
+    try:
+        for grid in (control, np.random.default_rng(1).integers(-2, 2, control.shape), np.zeros_like(control)):
+            world.control = grid
+            for row in range(world.geo.height):
+                for col in range(world.geo.width):
+                    kind = conflict.ground_type(world, row, col)
+                    assert kind == _plain_ground_type(world, row, col), (row, col)
+                    seen.add(kind)
+    finally:
+        world.control = control
+    assert seen == {"crossing", "edge", "core"}
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5])
+def test_fighters_near_a_pair_are_the_worlds_fighters_near(busy_model, radius):
+    world = busy_model.world
+    r = world.recruits
+    posted = r.on_post_rows(world.day)
+    found = 0
+    for a, b in [*world.militia_pairs, (0, 0)]:
+        for flat in range(0, world.geo.height * world.geo.width, 7):
+            row, col = divmod(flat, world.geo.width)
+            near_a, near_b = conflict._fighters_near_pair(
+                posted, r.faction, r.post, a, b, row, col, radius, world.geo.width
+            )
+            assert near_a.tolist() == world.fighters_near(a, flat, radius).tolist()
+            assert near_b.tolist() == world.fighters_near(b, flat, radius).tolist()
+            found += len(near_a) + len(near_b)
+    assert found
+
+
+def _plain_inflict(world, rules, candidates, n_casualties, victim, attacker, rng):
+    """casualties.inflict as first written, with numpy's assignments."""
+    if n_casualties == 0 or len(candidates) == 0:
+        return 0, 0
+    n_casualties = min(n_casualties, len(candidates))
+    hit = rng.choice(candidates, size=n_casualties, replace=False)
+    killed_n, _ = casualties.split_killed(n_casualties, rules.clashes.p_killed, rng)
+    killed, wounded = hit[:killed_n], hit[killed_n:]
+    r = world.recruits
+    r.status[killed] = 2
+    r.post[killed] = -1
+    r.status[wounded] = WOUNDED
+    r.post[wounded] = -1
+    stay = rng.exponential(rules.clashes.recovery_days, size=len(wounded))
+    r.recover_step[wounded] = world.day + np.ceil(stay).astype(np.int64)
+    r.changed()
+    world.today.killed[victim] += len(killed)
+    world.today.wounded[victim] += len(wounded)
+    if attacker is not None and len(world.tribe_names):
+        tribes = r.tribe[killed]
+        tribes = tribes[tribes >= 0]
+        np.add.at(world.casualty_memory[:, attacker], tribes, 1.0)
+    return len(killed), len(wounded)
+
+
+INFLICTED = ("status", "post", "recover_step")
+
+
+@pytest.mark.parametrize("name", ["baseline", "toy_two_towns"])
+def test_inflict_is_the_numpy_one(name):
+    model = CorridorModel(scenario(*BUSY, name=name) if name == "baseline" else scenario(name=name), seed=6)
+    for _ in range(30):
+        model.step()
+    world, rules = model.world, model.rules
+    r = world.recruits
+    fighters = r.fighting_rows()
+    remembered = 0
+    for trial in range(60):
+        pick = np.random.default_rng(trial)
+        candidates = np.sort(pick.choice(fighters, size=int(pick.integers(0, min(len(fighters), 80))), replace=False))
+        n_casualties = int(pick.integers(0, 40))
+        victim = int(pick.integers(world.n_factions))
+        attacker = None if trial % 3 == 0 else int(pick.integers(world.n_factions))
+        results = []
+        before = {k: getattr(r, k).copy() for k in INFLICTED}
+        memory, killed, wounded = world.casualty_memory.copy(), world.today.killed.copy(), world.today.wounded.copy()
+        for inflict in (_plain_inflict, casualties.inflict):
+            rng = np.random.default_rng(trial)
+            out = inflict(world, rules, candidates, n_casualties, victim, attacker, rng)
+            results.append((out, *(getattr(r, k).tobytes() for k in INFLICTED), world.casualty_memory.tobytes(),
+                            world.today.killed.tobytes(), world.today.wounded.tobytes(), rng.random()))  # fmt: skip
+            for k in INFLICTED:
+                getattr(r, k)[:] = before[k]
+            world.casualty_memory[:], world.today.killed[:], world.today.wounded[:] = memory, killed, wounded
+            r.changed()
+        assert results[0] == results[1], trial
+        remembered += results[0][4] != memory.tobytes()
+    assert remembered or name == "toy_two_towns"
+
+
+@pytest.mark.parametrize("name", ["baseline", "toy_two_towns", "isis_resurgence"])
+def test_remembered_losses_are_the_numpy_update(name):
+    model = CorridorModel(scenario(name=name), seed=3)
+    world, rules = model.world, model.rules
+    for day in range(25):
+        model.step()
+        pick = np.random.default_rng(day)
+        world.today.killed[:] = pick.integers(0, 50, world.n_factions) * (pick.random(world.n_factions) < 0.7)
+        world.insurgent_cells = float(pick.choice([0.0, 0.5, 1.5, 2.5, 123.4]))
+        counts = world.fighters_by_faction() + world.today.killed
+        rate = world.today.killed / np.maximum(counts, 1)
+        expected = world.death_risk + (rate - world.death_risk) / rules.recruitment.risk_memory_days
+        casualties.remember_losses(world, rules)
+        assert world.death_risk.tobytes() == expected.tobytes()
+
+
+def _plain_target_picker(world, weight):
+    """insurgency.step's targets as first written: the pool by numpy, the picker by its constructor."""
+    r = world.recruits
+    posted = r.on_post_rows(world.day)
+    pool = posted[world.is_militia[r.faction[posted]]]
+    if len(pool) == 0:
+        return None
+    contested = world.control.reshape(-1)[r.post[pool]] == CONTESTED
+    w = np.where(contested, weight, 1.0)
+    return insurgency.TargetPicker(pool, w / w.sum(), r.faction[pool], r.post[pool])
+
+
+@pytest.mark.parametrize("name", ["baseline", "isis_resurgence", "toy_two_towns"])
+def test_target_picker_of_militias_is_the_constructors(name):
+    model = CorridorModel(scenario("rules.insurgency.attack_rate=0.05", name=name), seed=8)
+    world = model.world
+    r = world.recruits
+    checked = 0
+    for _ in range(40):
+        model.step()
+        for weight in (0.3, 2.0, 7.0):
+            plain, fast = _plain_target_picker(world, weight), insurgency.TargetPicker.of_militias(world, weight)
+            assert (plain is None) == (fast is None)
+            if plain is None:
+                continue
+            for field in ("pool", "cdf", "rows", "keys"):
+                assert getattr(fast, field).tobytes() == getattr(plain, field).tobytes(), field
+            assert fast.span == plain.span
+            for f, flat in [(int(r.faction[t]), int(r.post[t])) for t in plain.pool[::5]] + [(0, -1), (0, 10**6)]:
+                group = plain.rows[plain.keys.searchsorted(f * plain.span + flat) :
+                                   plain.keys.searchsorted(f * plain.span + flat, side="right")] \
+                    if 0 <= flat < plain.span else plain.rows[:0]  # fmt: skip
+                expected = group[(r.status[group] == FIT) & (r.post[group] == flat)]
+                assert fast.still_posted(f, flat, r).tolist() == expected.tolist()
+            checked += 1
+    assert checked

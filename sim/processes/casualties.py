@@ -45,23 +45,36 @@ def inflict(
         return 0, 0
     casualties = min(casualties, len(candidates))
     hit = rng.choice(candidates, size=casualties, replace=False)
-    killed_n, _ = split_killed(casualties, rules.clashes.p_killed, rng)
-    killed, wounded = hit[:killed_n], hit[killed_n:]
+    n_killed, n_wounded = split_killed(casualties, rules.clashes.p_killed, rng)
+    stay = rng.exponential(rules.clashes.recovery_days, size=n_wounded)
     r = world.recruits
-    r.status[killed] = KILLED
-    r.post[killed] = -1
-    r.status[wounded] = WOUNDED
-    r.post[wounded] = -1
-    stay = rng.exponential(rules.clashes.recovery_days, size=len(wounded))
-    r.recover_step[wounded] = world.day + np.ceil(stay).astype(np.int64)
+    # Tribesmen killed by a militia are remembered against it (-1: no one to remember them).
+    remembered_by = attacker if attacker is not None and len(world.tribe_names) else -1
+    _hit(
+        hit, n_killed, stay, world.day, r.status, r.post, r.recover_step, r.tribe, world.casualty_memory, remembered_by
+    )
     r.changed()
-    world.today.killed[victim] += len(killed)
-    world.today.wounded[victim] += len(wounded)
-    if attacker is not None and len(world.tribe_names):
-        tribes = r.tribe[killed]
-        tribes = tribes[tribes >= 0]
-        np.add.at(world.casualty_memory[:, attacker], tribes, 1.0)
-    return len(killed), len(wounded)
+    world.today.killed[victim] += n_killed
+    world.today.wounded[victim] += n_wounded
+    return n_killed, n_wounded
+
+
+@kernel
+def _hit(hit, n_killed, stay, day, status, post, recover_step, tribe, casualty_memory, attacker):  # pragma: no cover
+    # The first n_killed rows of `hit` are killed, the others wounded (unposted; back on day
+    # day + ceil(stay)); each killed tribesman adds 1 to casualty_memory[tribe, attacker] if
+    # attacker >= 0. Written in the order numpy's assignments made them (killed, then wounded).
+    for i in range(n_killed):
+        status[hit[i]] = KILLED
+        post[hit[i]] = -1
+    for i in range(n_killed, len(hit)):
+        status[hit[i]] = WOUNDED
+        post[hit[i]] = -1
+        recover_step[hit[i]] = day + np.int64(np.ceil(stay[i - n_killed]))
+    if attacker >= 0:
+        for i in range(n_killed):
+            if tribe[hit[i]] >= 0:
+                casualty_memory[tribe[hit[i]], attacker] += 1.0
 
 
 def recover_wounded(world: World) -> None:
@@ -87,7 +100,18 @@ def remember_losses(world: World, rules: Rules) -> None:
 
     Fighters are counted at the start of the day (today's killed added back).
     """
-    memory = rules.recruitment.risk_memory_days
-    counts = world.fighters_by_faction() + world.today.killed
-    rate = world.today.killed / np.maximum(counts, 1)
-    world.death_risk += (rate - world.death_risk) / memory
+    census = world.recruits.census(world.n_factions)
+    # `World.fighters_by_faction`'s insurgent entry, its rounded cells (-1: no insurgents)
+    insurgent, cells = (-1, 0) if world.insurgent is None else (world.insurgent, int(round(world.insurgent_cells)))
+    _remember(census, world.today.killed, insurgent, cells, world.death_risk, rules.recruitment.risk_memory_days)
+
+
+@kernel
+def _remember(census, killed, insurgent, insurgent_cells, death_risk, memory):  # pragma: no cover - compiled
+    # death_risk += (killed / max(fighters + killed, 1) - death_risk) / memory for each faction,
+    # fighters its fit ones in the census (row 1 + f), the insurgents' their rounded cells; with
+    # numpy's int64 and float64 operations (the int64 quotient's operands as float64).
+    for f in range(len(death_risk)):
+        counts = (insurgent_cells if f == insurgent else census[1 + f, FIT]) + killed[f]
+        rate = killed[f] / max(counts, 1)
+        death_risk[f] += (rate - death_risk[f]) / memory

@@ -31,12 +31,13 @@ and "clashes" (step 4, and the casualties it inflicts).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sim.compiled import exp, kernel, numpy_sum, power
 from sim.processes.casualties import inflict
-from sim.processes.mediation import calm
-from sim.processes.patrons import arms_multiplier, effective_posture
+from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
 from sim.world import World
 
@@ -71,9 +72,13 @@ def neighbourhood_sum(counts: np.ndarray, radius: int) -> np.ndarray:
 @kernel
 def _box_sum(values, radius, out):  # pragma: no cover - compiled
     # uniform_filter1d along axis 1, then along axis 2 (mode "constant", cval 0), then x size x size.
+    # Each inner loop runs over contiguous memory with no branch, so that it vectorises (the
+    # same operations on each element as one at a time): the cases of a window reaching past an
+    # edge are separate loops, and the second filter writes a transposed copy (`along`).
     n_f, h_max, w_max = values.shape
     size = 2 * radius + 1
     padded_t = np.zeros((w_max + size, h_max))  # rows beyond the edges stay 0.0
+    along = np.empty((w_max, h_max))
     total = np.empty(max(h_max, w_max))
     for f in range(n_f):
         # Along axis 1 for a whole row of columns at once: the same running sums, element by
@@ -91,16 +96,25 @@ def _box_sum(values, radius, out):  # pragma: no cover - compiled
         for w in range(w_max):
             out[f, 0, w] = total[w] / size
         for h in range(1, h_max):
-            enter, leave = h + radius, h - radius - 1
+            enter, leave = h + radius, h - radius - 1  # the row entering the window, the row leaving it
+            if enter < h_max and leave >= 0:
+                for w in range(w_max):
+                    total[w] += values[f, enter, w] - values[f, leave, w]
+            elif enter < h_max:
+                for w in range(w_max):
+                    total[w] += values[f, enter, w] - 0.0
+            elif leave >= 0:
+                for w in range(w_max):
+                    total[w] += 0.0 - values[f, leave, w]
+            else:
+                for w in range(w_max):
+                    total[w] += 0.0 - 0.0
             for w in range(w_max):
-                a = values[f, enter, w] if enter < h_max else 0.0
-                b = values[f, leave, w] if leave >= 0 else 0.0
-                total[w] += a - b
                 out[f, h, w] = total[w] / size
-        # Along axis 2, every row at once, so that the loops over rows vectorise: scipy's
-        # NI_UniformFilter1D on each row, a running window sum (what enters less what leaves),
-        # each output that sum / size; over a transposed, zero-padded copy (column j of the
-        # rows is line radius + j, and `radius` zeros on either side).
+        # Along axis 2, every row at once: scipy's NI_UniformFilter1D on each row, a running
+        # window sum (what enters less what leaves), each output that sum / size; over a
+        # transposed, zero-padded copy (column j of the rows is line radius + j, and `radius`
+        # zeros on either side).
         for w in range(w_max):
             for h in range(h_max):
                 padded_t[radius + w, h] = out[f, h, w]
@@ -110,11 +124,14 @@ def _box_sum(values, radius, out):  # pragma: no cover - compiled
             for h in range(h_max):
                 total[h] += padded_t[k, h]
         for h in range(h_max):
-            out[f, h, 0] = total[h] / size * size * size
+            along[0, h] = total[h] / size * size * size
         for i in range(1, w_max):
             for h in range(h_max):
                 total[h] += padded_t[i + size - 1, h] - padded_t[i - 1, h]
-                out[f, h, i] = total[h] / size * size * size
+                along[i, h] = total[h] / size * size * size
+        for h in range(h_max):
+            for w in range(w_max):
+                out[f, h, w] = along[w, h]
 
 
 def clash_probability(
@@ -184,20 +201,45 @@ def front_cells(near: np.ndarray, a: int, b: int, min_fighters: int) -> np.ndarr
 
 def loot(world: World, rules: Rules, a: int, b: int, both: np.ndarray, rng: np.random.Generator) -> None:
     """Looting at the sites where a and b both have a foothold (`both` is (H, W) bool)."""
-    p = rules.economy.p_looting
-    if p == 0:
+    if rules.economy.p_looting == 0:
         return
-    contested_sites = both.reshape(-1)[world.site_flat].nonzero()[0]
-    for s in contested_sites:
-        if rng.random() < p:
-            looter, victim = (a, b) if rng.random() < 0.5 else (b, a)  # either side, equally likely
+    _loot_sites(world, rules, a, b, both.reshape(-1)[world.site_flat].nonzero()[0], rng)
+
+
+def _loot_sites(
+    world: World, rules: Rules, a: int, b: int, contested_sites: np.ndarray, rng: np.random.Generator
+) -> int:
+    # At each contested site in turn: one uniform (does looting happen?), and after a looting a
+    # second (which side loots). The uniforms come in blocks, `rng.random(n)` giving the same
+    # numbers as n calls of `rng.random()`, and a block never holds more than are certainly
+    # needed (one per site still to come, plus the side's after a looting), so the stream ends
+    # where one call per uniform leaves it: one call a day where there is no looting. Returns
+    # how many lootings there were.
+    p = rules.economy.p_looting
+    n_looted = 0
+    sites = contested_sites.tolist()
+    draws, used = rng.random(len(sites)).tolist(), 0
+    for i, s in enumerate(sites):
+        if used == len(draws):  # a looting's side took one of the block's uniforms
+            draws, used = rng.random(len(sites) - i).tolist(), 0
+        used += 1
+        if draws[used - 1] < p:
+            if used == len(draws):  # the side's uniform, then one per site after this one
+                draws, used = rng.random(len(sites) - i).tolist(), 0
+            used += 1
+            looter, victim = (a, b) if draws[used - 1] < 0.5 else (b, a)  # either side, equally likely
             # Money changes hands: what the looter gains, the victim loses.
             taken = min(rules.economy.looting_usd, world.budget[victim])
             world.budget[victim] -= taken
             world.budget[looter] += taken
             world.tension[a, b] += rules.tension.gain_looting
             world.today.lootings += 1
+            n_looted += 1
             world.event("looting", faction=world.faction_names[looter], site=world.geo.site_names[s])
+    return n_looted
+
+
+GROUND_TYPES = ("crossing", "edge", "core")  # `_ground_type`'s codes 0, 1, 2
 
 
 def ground_type(world: World, row: int, col: int) -> str:
@@ -207,15 +249,38 @@ def ground_type(world: World, row: int, col: int) -> str:
     EDGE_REACH_CELLS of ground held by someone else; 'core': deep in one side's area.
     """
     geo = world.geo
-    near = (np.abs(geo.site_rows - row) <= CROSSING_REACH_CELLS) & (np.abs(geo.site_cols - col) <= CROSSING_REACH_CELLS)
-    if any(geo.site_kinds[s] == "crossing" for s in np.flatnonzero(near)):
-        return "crossing"
-    k = EDGE_REACH_CELLS
-    block = world.control[max(row - k, 0) : row + k + 1, max(col - k, 0) : col + k + 1]
-    holder = world.control[row, col]
-    if holder < 0 or np.any(block != holder):
-        return "edge"
-    return "core"
+    code = _ground_type(
+        geo.site_rows, geo.site_cols, _crossings(world), world.control, row, col, CROSSING_REACH_CELLS, EDGE_REACH_CELLS
+    )
+    return GROUND_TYPES[code]
+
+
+def _crossings(world: World) -> np.ndarray:
+    """(S,) bool: which sites are crossings, kept in `world.derived` while the sites' kinds stay the same."""
+    kinds = tuple(world.geo.site_kinds)
+    cached = world.derived.get("crossings")
+    if cached is None or cached[0] != kinds:
+        cached = world.derived["crossings"] = (kinds, np.array([k == "crossing" for k in kinds], dtype=bool))
+    return cached[1]
+
+
+@kernel
+def _ground_type(site_rows, site_cols, crossing, control, row, col, crossing_reach, edge_reach):  # pragma: no cover
+    # `ground_type`'s code: 0 a crossing site within crossing_reach (Chebyshev) of (row, col);
+    # else 1 if the cell is nobody's (holder < 0) or a cell of the block within edge_reach
+    # (clipped to the grid) has another holder; else 2.
+    for s in range(len(site_rows)):
+        if crossing[s] and abs(site_rows[s] - row) <= crossing_reach and abs(site_cols[s] - col) <= crossing_reach:
+            return 0
+    holder = control[row, col]
+    if holder < 0:
+        return 1
+    h_max, w_max = control.shape
+    for r in range(max(row - edge_reach, 0), min(row + edge_reach + 1, h_max)):
+        for c in range(max(col - edge_reach, 0), min(col + edge_reach + 1, w_max)):
+            if control[r, c] != holder:
+                return 1
+    return 2
 
 
 def clash(
@@ -223,8 +288,12 @@ def clash(
 ) -> None:
     """One clash between a and b at cell `flat`: attrition, the winner's gain, tension, the event record."""
     cl = rules.clashes
-    near_a = world.fighters_near(a, flat, cl.radius_cells)
-    near_b = world.fighters_near(b, flat, cl.radius_cells)
+    r = world.recruits
+    row, col = divmod(flat, world.geo.width)
+    # `World.fighters_near` of a and of b, in one pass over the posted fighters
+    near_a, near_b = _fighters_near_pair(
+        r.on_post_rows(world.day), r.faction, r.post, a, b, row, col, cl.radius_cells, world.geo.width
+    )
     if len(near_a) == 0 or len(near_b) == 0:  # front cells guarantee both; kept as a guard
         return
     side_a = rng.choice(
@@ -240,7 +309,6 @@ def clash(
     killed_a, wounded_a = inflict(world, rules, side_a, cas_a, a, b, rng)
     killed_b, wounded_b = inflict(world, rules, side_b, cas_b, b, a, rng)
     winner = a if (s_a - cas_a * arms[a]) >= (s_b - cas_b * arms[b]) else b
-    row, col = divmod(flat, world.geo.width)
     ground = ground_type(world, row, col)  # before the winner's gain changes the map
     world.influence[winner, row, col] += cl.winner_influence
     world.tension[a, b] += cl.tension_gain_per_clash
@@ -266,40 +334,162 @@ def clash(
     )
 
 
+@kernel
+def _fighters_near_pair(posted, faction, post, a, b, row, col, radius, width):  # pragma: no cover - compiled
+    # `World.fighters_near(a, ...)` and `World.fighters_near(b, ...)`: the posted rows (ascending) of
+    # each whose post is within `radius` cells (Chebyshev) of (row, col). Posts of posted fighters
+    # are >= 0, so a post in rows row - radius .. row + radius lies in [low, high) below: only
+    # those need the (slow) division.
+    rows_a = np.empty(len(posted), dtype=np.int64)
+    rows_b = np.empty(len(posted), dtype=np.int64)
+    n_a = n_b = 0
+    low, high = (row - radius) * width, (row + radius + 1) * width
+    for i in posted:
+        f = faction[i]
+        if (f == a or f == b) and low <= post[i] < high:
+            r, c = post[i] // width, post[i] % width
+            if abs(r - row) <= radius and abs(c - col) <= radius:
+                if f == a:
+                    rows_a[n_a] = i
+                    n_a += 1
+                if f == b:
+                    rows_b[n_b] = i
+                    n_b += 1
+    return rows_a[:n_a].copy(), rows_b[:n_b].copy()
+
+
+def _pair_plan(world: World) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """The hostile pairs of militias, the factions in them and a table for `_contest`, kept in `world.derived`.
+
+    Recomputed when the hostile pairs or the militias change. Returns (pairs, involved, table):
+    involved the factions in a pair, ascending; table one row (a, b, row of a, row of b) per
+    pair, the rows into the (involved, H, W) counts of fighters near.
+    """
+    key = (tuple(world.hostile_pairs), world.is_militia.tobytes())
+    cached = world.derived.get("militia_pairs")
+    if cached is None or cached[0] != key:
+        pairs = world.militia_pairs
+        involved = sorted({f for pair in pairs for f in pair})
+        row_of = {f: i for i, f in enumerate(involved)}
+        table = np.array([(a, b, row_of[a], row_of[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 4)
+        cached = world.derived["militia_pairs"] = (key, (pairs, np.array(involved, dtype=np.int64), table))
+    return cached[1]
+
+
 def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng: np.random.Generator) -> None:
     """One day of tension, looting and clashes for every hostile pair of militias."""
     cl = rules.clashes
-    world.tension *= 1.0 - rules.tension.decay_per_day
-    pairs = world.militia_pairs
-    # Fighters near each cell, for the factions in a hostile pair only (each faction's sum is its own).
-    involved = sorted({f for pair in pairs for f in pair})
-    near = neighbourhood_sum(world.fighter_counts[involved], cl.radius_cells)
-    row_of = {f: i for i, f in enumerate(involved)}
+    pairs, involved, table = _pair_plan(world)
+    patrons = world.config.patrons
+    green = np.array([name is not None and patrons[name].green_light for name in world.patron_of], dtype=bool)
+    # Tension's decay and contested ground's gain, the contested sites and front cells of every
+    # pair, its calm and posture and its chance of a clash in a front cell, and the cells
+    # disputed by hostile militias: nothing there draws, and no looting or clash changes what
+    # they read (shares, fighters counted this morning, cell values, agreements).
+    n_rival, sites, site_end, front, front_end, chance, calm_of, posture_of = _contest(
+        world.tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
+        involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
+        world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
+        rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
+        cl.tension_scale, cl.posture_floor,
+    )  # fmt: skip
+    site_end, front_end, chance = site_end.tolist(), front_end.tolist(), chance.tolist()
+    looting = rules.economy.p_looting != 0
     arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
-    rival_ground = np.zeros(world.control.shape, dtype=bool)
-    for a, b in pairs:
-        # `footholds` and `front_cells` of the pair, and the value of the ground both hold
-        both = np.empty(world.control.shape, dtype=bool)
-        value, front = _pair_ground(
-            world.share, near, a, b, row_of[a], row_of[b], rules.influence.foothold_share, cl.min_fighters,
-            world.cell_value, both,
-        )  # fmt: skip
-        rival_ground |= both
-        world.tension[a, b] += rules.tension.gain_contested * value
-        loot(world, rules, a, b, both, looting_rng)
-        if len(front) == 0:
+    for k, (a, b) in enumerate(pairs):
+        p = chance[k]
+        if looting and site_end[k] < site_end[k + 1]:
+            if _loot_sites(world, rules, a, b, sites[site_end[k] : site_end[k + 1]], looting_rng):
+                # looting raised the tension: the chance again, with it
+                p = clash_probability(
+                    world.tension[a, b], calm_of[k], posture_of[k], cl.p_max, cl.tension_scale, cl.posture_floor
+                )
+        if front_end[k] == front_end[k + 1]:
             continue
-        posture = max(effective_posture(world, rules, a), effective_posture(world, rules, b))
-        p = clash_probability(
-            world.tension[a, b], calm(world, rules, a, b), posture, cl.p_max, cl.tension_scale, cl.posture_floor
-        )
-        hits = front[clash_rng.random(len(front)) < p]
-        if len(hits) and arms is None:
+        pair_front = front[front_end[k] : front_end[k + 1]]
+        hits = pair_front[clash_rng.random(len(pair_front)) < p].tolist()
+        if hits and arms is None:
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
-            clash(world, rules, a, b, int(flat), arms, clash_rng, at_site=int(flat) in site_cells)
+            clash(world, rules, a, b, flat, arms, clash_rng, at_site=flat in site_cells)
     # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
-    world.n_rival_contested = int(np.count_nonzero(rival_ground))
+    world.n_rival_contested = n_rival
+
+
+@kernel
+def _contest(
+    tension, keep, gain_contested, fighter_counts, involved, radius, share, table, foothold_share, min_fighters,
+    cell_value, site_flat, day, last_agreement, half, half_life, posture, green, green_multiplier, p_max,
+    tension_scale, posture_floor,
+):  # pragma: no cover - compiled  # fmt: skip
+    # step()'s work before the day's draws, for every pair (a row of `table`) in order:
+    # tension *= keep (every entry); fighters near each cell (`neighbourhood_sum` of the involved
+    # factions' counts); for each pair `_pair_ground`, then tension[a, b] += gain_contested x
+    # the contested value; the sites (ascending) where both have a foothold, as `loot` finds
+    # them; `mediation.calm`, the larger `patrons.effective_posture` of the two (green: whose
+    # patron gives a green light) and `clash_probability` with the tension so far. Returns the
+    # number of cells some pair both holds, the pairs' sites one after another (pair k's are
+    # sites[site_end[k]:site_end[k + 1]]) and their front cells likewise, and per pair the
+    # chance, calm and posture. `half` is 0.5, passed in so that 0.5 ** x stays the C library's
+    # pow (a constant base could be rewritten into another function by the compiler).
+    n_inv = len(involved)
+    _, h_max, w_max = fighter_counts.shape
+    counts = np.empty((n_inv, h_max, w_max))
+    for i in range(n_inv):
+        for h in range(h_max):
+            for w in range(w_max):
+                counts[i, h, w] = fighter_counts[involved[i], h, w]
+    if radius == 0:
+        near = counts
+    else:
+        near = np.empty_like(counts)
+        _box_sum(counts, radius, near)
+    for i in range(tension.shape[0]):
+        for j in range(tension.shape[1]):
+            tension[i, j] *= keep
+    n_pairs, n_sites = len(table), len(site_flat)
+    both = np.empty(h_max * w_max, dtype=np.bool_)
+    rival = np.zeros(h_max * w_max, dtype=np.bool_)
+    sites = np.empty(n_pairs * n_sites, dtype=np.int64)
+    fronts = np.empty(n_pairs * h_max * w_max, dtype=np.int64)
+    site_end = np.zeros(n_pairs + 1, dtype=np.int64)
+    front_end = np.zeros(n_pairs + 1, dtype=np.int64)
+    chance, calm_of, larger_posture = np.empty(n_pairs), np.empty(n_pairs), np.empty(n_pairs)
+    n_site = n_front = 0
+    for k in range(n_pairs):
+        a, b = table[k, 0], table[k, 1]
+        value, front = _pair_ground(
+            share, near, a, b, table[k, 2], table[k, 3], foothold_share, min_fighters, cell_value,
+            both.reshape((h_max, w_max)),
+        )  # fmt: skip
+        tension[a, b] += gain_contested * value
+        for i in range(h_max * w_max):
+            rival[i] = rival[i] or both[i]
+        for s in range(n_sites):
+            if both[site_flat[s]]:
+                sites[n_site] = s
+                n_site += 1
+        site_end[k + 1] = n_site
+        for i in range(len(front)):
+            fronts[n_front + i] = front[i]
+        n_front += len(front)
+        front_end[k + 1] = n_front
+        since = day - last_agreement[a, b]
+        calm_of[k] = math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
+        pa, pb = posture[a], posture[b]
+        if green[a]:
+            pa = pa * green_multiplier if pa * green_multiplier < 1.0 else 1.0  # Python's min(1.0, x)
+        if green[b]:
+            pb = pb * green_multiplier if pb * green_multiplier < 1.0 else 1.0
+        larger_posture[k] = pb if pb > pa else pa  # Python's max(pa, pb)
+        t = tension[a, b]
+        t = 0.0 if 0.0 > t else t  # Python's max(t, 0.0)
+        rise = 1.0 - math.exp(-t / tension_scale)
+        chance[k] = p_max * rise * (1.0 - calm_of[k]) * (posture_floor + (1.0 - posture_floor) * larger_posture[k])
+    n_rival = 0
+    for i in range(h_max * w_max):
+        n_rival += rival[i]
+    return n_rival, sites[:n_site].copy(), site_end, fronts[:n_front].copy(), front_end, chance, calm_of, larger_posture
 
 
 @kernel

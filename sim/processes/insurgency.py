@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel
+from sim.compiled import kernel, numpy_sum
 from sim.processes.casualties import inflict
 from sim.schema import Rules
 from sim.world import CONTESTED, FIT, World
@@ -88,18 +88,84 @@ class TargetPicker:
         if len(pool):
             _group(np.asarray(pool), keys, int(keys.max()) + 1, self.rows, self.keys)
 
+    @classmethod
+    def of_militias(cls, world: World, contested_weight: float) -> TargetPicker | None:
+        """The picker of today's targets: the posted militia fighters, weighted `contested_weight` on contested cells.
+
+        The same picker as `TargetPicker(pool, w / w.sum(), faction[pool], post[pool])` with pool
+        the rows of the posted fighters of militias (ascending) and w their weights (1 off
+        contested cells), built in one compiled call (`_militia_targets`); None if there are none.
+        """
+        r = world.recruits
+        pool, cdf, span, rows, keys = _militia_targets(
+            r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control, contested_weight
+        )
+        if len(pool) == 0:
+            return None
+        picker = cls.__new__(cls)
+        picker.pool, picker.cdf, picker.span, picker.rows, picker.keys = pool, cdf, span, rows, keys
+        return picker
+
     def draw(self, rng: np.random.Generator) -> int:
         """One target row, with the draw `rng.choice(pool, p=p)` makes."""
         return int(self.pool[self.cdf.searchsorted(rng.random(), side="right")])
 
     def still_posted(self, f: int, flat: int, recruits) -> np.ndarray:
         """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
-        if 0 <= flat < self.span:
-            key = f * self.span + flat
-            rows = self.rows[self.keys.searchsorted(key, side="left") : self.keys.searchsorted(key, side="right")]
-        else:  # no fighter was posted there this morning
-            rows = self.rows[:0]
-        return rows[(recruits.status[rows] == FIT) & (recruits.post[rows] == flat)]
+        if not 0 <= flat < self.span:  # no fighter was posted there this morning
+            return self.rows[:0].copy()
+        return _still_posted(self.rows, self.keys, f * self.span + flat, recruits.status, recruits.post, flat)
+
+
+@kernel
+def _still_posted(rows, keys, key, status, post, flat):  # pragma: no cover - compiled
+    # The group's rows (those with `key`, a run of the sorted keys) still fit and posted on `flat`.
+    group = rows[np.searchsorted(keys, key, side="left") : np.searchsorted(keys, key, side="right")]
+    out = np.empty(len(group), dtype=rows.dtype)
+    n = 0
+    for row in group:
+        if status[row] == FIT and post[row] == flat:
+            out[n] = row
+            n += 1
+    return out[:n].copy()
+
+
+@kernel
+def _militia_targets(posted, faction, post, is_militia, control, contested_weight):  # pragma: no cover - compiled
+    # `TargetPicker.of_militias`: the pool, the posted rows of militia fighters; their weights w
+    # (contested_weight where the control of their post is CONTESTED, else 1.0), p = w / np.sum(w)
+    # and the cumulative distribution as np.cumsum(p) / its last entry; the span and the rows and
+    # keys sorted into groups, as `TargetPicker.__init__` makes them.
+    pool = np.empty(len(posted), dtype=np.int64)
+    n = 0
+    for i in posted:
+        if is_militia[faction[i]]:
+            pool[n] = i
+            n += 1
+    pool = pool[:n].copy()
+    held = control.reshape(control.size)
+    w = np.empty(n)
+    span = 1
+    for j in range(n):
+        w[j] = contested_weight if held[post[pool[j]]] == CONTESTED else 1.0
+        span = max(span, post[pool[j]] + 1)
+    total = numpy_sum(w)
+    cdf = np.empty(n)
+    for j in range(n):
+        p = w[j] / total
+        cdf[j] = p if j == 0 else cdf[j - 1] + p
+    if n:
+        last = cdf[n - 1]
+        for j in range(n):
+            cdf[j] /= last
+    keys = np.empty(n, dtype=np.int64)
+    n_keys = 0
+    for j in range(n):
+        keys[j] = faction[pool[j]] * span + post[pool[j]]
+        n_keys = max(n_keys, keys[j] + 1)
+    rows, sorted_keys = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    _group(pool, keys, n_keys, rows, sorted_keys)
+    return pool, cdf, span, rows, sorted_keys
 
 
 @kernel
@@ -139,13 +205,9 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     if n_attacks == 0:
         return
     r = world.recruits
-    posted = r.on_post_rows(world.day)
-    targets_pool = posted[world.is_militia[r.faction[posted]]]  # posted militia fighters, ascending rows
-    if len(targets_pool) == 0:
+    pick = TargetPicker.of_militias(world, ins.contested_target_weight)
+    if pick is None:  # no posted militia fighter to strike
         return
-    contested = world.control.reshape(-1)[r.post[targets_pool]] == CONTESTED
-    w = np.where(contested, ins.contested_target_weight, 1.0)
-    pick = TargetPicker(targets_pool, w / w.sum(), r.faction[targets_pool], r.post[targets_pool])
     for _ in range(n_attacks):
         target = pick.draw(rng)
         f, flat = int(r.faction[target]), int(r.post[target])
