@@ -217,8 +217,10 @@ def _loot_sites(
     # how many lootings there were.
     p = rules.economy.p_looting
     n_looted = 0
+    draws, used = rng.random(len(contested_sites)).tolist(), 0
+    if not draws or min(draws) >= p:  # the usual day: no looting, one uniform per site drawn
+        return 0
     sites = contested_sites.tolist()
-    draws, used = rng.random(len(sites)).tolist(), 0
     for i, s in enumerate(sites):
         if used == len(draws):  # a looting's side took one of the block's uniforms
             draws, used = rng.random(len(sites) - i).tolist(), 0
@@ -358,42 +360,44 @@ def _fighters_near_pair(posted, faction, post, a, b, row, col, radius, width):  
     return rows_a[:n_a].copy(), rows_b[:n_b].copy()
 
 
-def _pair_plan(world: World) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray]:
-    """The hostile pairs of militias, the factions in them and a table for `_contest`, kept in `world.derived`.
+def _pair_plan(world: World) -> tuple[list[tuple[int, int]], np.ndarray, np.ndarray, np.ndarray]:
+    """The hostile pairs of militias and what `_contest` needs to know of them, kept in `world.derived`.
 
-    Recomputed when the hostile pairs or the militias change. Returns (pairs, involved, table):
-    involved the factions in a pair, ascending; table one row (a, b, row of a, row of b) per
-    pair, the rows into the (involved, H, W) counts of fighters near.
+    Recomputed when the hostile pairs, the militias, the factions' patrons or the (frozen)
+    scenario change. Returns (pairs, involved, table, green): involved the factions in a pair,
+    ascending; table one row (a, b, row of a, row of b) per pair, the rows into the (involved,
+    H, W) counts of fighters near; green (F,) bool, whose patron gives a green light.
     """
-    key = (tuple(world.hostile_pairs), world.is_militia.tobytes())
+    key = (tuple(world.hostile_pairs), world.is_militia.tobytes(), tuple(world.patron_of))
     cached = world.derived.get("militia_pairs")
-    if cached is None or cached[0] != key:
+    if cached is None or cached[0] != key or cached[1] is not world.config:
         pairs = world.militia_pairs
         involved = sorted({f for pair in pairs for f in pair})
         row_of = {f: i for i, f in enumerate(involved)}
         table = np.array([(a, b, row_of[a], row_of[b]) for a, b in pairs], dtype=np.int64).reshape(-1, 4)
-        cached = world.derived["militia_pairs"] = (key, (pairs, np.array(involved, dtype=np.int64), table))
-    return cached[1]
+        patrons = world.config.patrons
+        green = np.array([name is not None and patrons[name].green_light for name in world.patron_of], dtype=bool)
+        plan = (pairs, np.array(involved, dtype=np.int64), table, green)
+        cached = world.derived["militia_pairs"] = (key, world.config, plan)
+    return cached[2]
 
 
 def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng: np.random.Generator) -> None:
     """One day of tension, looting and clashes for every hostile pair of militias."""
     cl = rules.clashes
-    pairs, involved, table = _pair_plan(world)
-    patrons = world.config.patrons
-    green = np.array([name is not None and patrons[name].green_light for name in world.patron_of], dtype=bool)
+    pairs, involved, table, green = _pair_plan(world)
     # Tension's decay and contested ground's gain, the contested sites and front cells of every
     # pair, its calm and posture and its chance of a clash in a front cell, and the cells
     # disputed by hostile militias: nothing there draws, and no looting or clash changes what
     # they read (shares, fighters counted this morning, cell values, agreements).
-    n_rival, sites, site_end, front, front_end, chance, calm_of, posture_of = _contest(
+    n_rival, sites, front, ends, chance, calm_of, posture_of = _contest(
         world.tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
         involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
         world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
         rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
         cl.tension_scale, cl.posture_floor,
     )  # fmt: skip
-    site_end, front_end, chance = site_end.tolist(), front_end.tolist(), chance.tolist()
+    site_end, front_end = ends.tolist()
     looting = rules.economy.p_looting != 0
     arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
     for k, (a, b) in enumerate(pairs):
@@ -406,9 +410,11 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
                 )
         if front_end[k] == front_end[k + 1]:
             continue
-        pair_front = front[front_end[k] : front_end[k + 1]]
-        hits = pair_front[clash_rng.random(len(pair_front)) < p].tolist()
-        if hits and arms is None:
+        draws = clash_rng.random(front_end[k + 1] - front_end[k])
+        if not draws.min() < p:  # the usual day: no clash
+            continue
+        hits = front[front_end[k] : front_end[k + 1]][draws < p].tolist()
+        if arms is None:
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
             clash(world, rules, a, b, flat, arms, clash_rng, at_site=flat in site_cells)
@@ -429,8 +435,8 @@ def _contest(
     # them; `mediation.calm`, the larger `patrons.effective_posture` of the two (green: whose
     # patron gives a green light) and `clash_probability` with the tension so far. Returns the
     # number of cells some pair both holds, the pairs' sites one after another (pair k's are
-    # sites[site_end[k]:site_end[k + 1]]) and their front cells likewise, and per pair the
-    # chance, calm and posture. `half` is 0.5, passed in so that 0.5 ** x stays the C library's
+    # sites[ends[0, k]:ends[0, k + 1]]) and their front cells likewise (ends[1]), and per pair
+    # the chance, calm and posture. `half` is 0.5, passed in so that 0.5 ** x stays the C library's
     # pow (a constant base could be rewritten into another function by the compiler).
     n_inv = len(involved)
     _, h_max, w_max = fighter_counts.shape
@@ -452,8 +458,7 @@ def _contest(
     rival = np.zeros(h_max * w_max, dtype=np.bool_)
     sites = np.empty(n_pairs * n_sites, dtype=np.int64)
     fronts = np.empty(n_pairs * h_max * w_max, dtype=np.int64)
-    site_end = np.zeros(n_pairs + 1, dtype=np.int64)
-    front_end = np.zeros(n_pairs + 1, dtype=np.int64)
+    ends = np.zeros((2, n_pairs + 1), dtype=np.int64)  # site_end, front_end
     chance, calm_of, larger_posture = np.empty(n_pairs), np.empty(n_pairs), np.empty(n_pairs)
     n_site = n_front = 0
     for k in range(n_pairs):
@@ -469,11 +474,11 @@ def _contest(
             if both[site_flat[s]]:
                 sites[n_site] = s
                 n_site += 1
-        site_end[k + 1] = n_site
+        ends[0, k + 1] = n_site
         for i in range(len(front)):
             fronts[n_front + i] = front[i]
         n_front += len(front)
-        front_end[k + 1] = n_front
+        ends[1, k + 1] = n_front
         since = day - last_agreement[a, b]
         calm_of[k] = math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
         pa, pb = posture[a], posture[b]
@@ -489,7 +494,7 @@ def _contest(
     n_rival = 0
     for i in range(h_max * w_max):
         n_rival += rival[i]
-    return n_rival, sites[:n_site].copy(), site_end, fronts[:n_front].copy(), front_end, chance, calm_of, larger_posture
+    return n_rival, sites[:n_site].copy(), fronts[:n_front].copy(), ends, chance, calm_of, larger_posture
 
 
 @kernel
