@@ -390,30 +390,32 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     # pair, its calm and posture and its chance of a clash in a front cell, and the cells
     # disputed by hostile militias: nothing there draws, and no looting or clash changes what
     # they read (shares, fighters counted this morning, cell values, agreements).
-    n_rival, sites, front, ends, chance, calm_of, posture_of = _contest(
+    n_rival, found, per_pair = _contest(
         world.tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
         involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
         world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
         rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
         cl.tension_scale, cl.posture_floor,
     )  # fmt: skip
-    site_end, front_end = ends.tolist()
+    n = len(pairs) + 1
+    ends = found[: 2 * n].tolist()  # pair k's sites are found[ends[k]:ends[k + 1]], its front found[ends[n + k]:...]
     looting = rules.economy.p_looting != 0
     arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
     for k, (a, b) in enumerate(pairs):
-        p = chance[k]
-        if looting and site_end[k] < site_end[k + 1]:
-            if _loot_sites(world, rules, a, b, sites[site_end[k] : site_end[k + 1]], looting_rng):
+        p = per_pair[0, k]
+        if looting and ends[k] < ends[k + 1]:
+            if _loot_sites(world, rules, a, b, found[ends[k] : ends[k + 1]], looting_rng):
                 # looting raised the tension: the chance again, with it
                 p = clash_probability(
-                    world.tension[a, b], calm_of[k], posture_of[k], cl.p_max, cl.tension_scale, cl.posture_floor
+                    world.tension[a, b], per_pair[1, k], per_pair[2, k], cl.p_max, cl.tension_scale, cl.posture_floor
                 )
-        if front_end[k] == front_end[k + 1]:
+        first, last = ends[n + k], ends[n + k + 1]
+        if first == last:
             continue
-        draws = clash_rng.random(front_end[k + 1] - front_end[k])
+        draws = clash_rng.random(last - first)
         if not draws.min() < p:  # the usual day: no clash
             continue
-        hits = front[front_end[k] : front_end[k + 1]][draws < p].tolist()
+        hits = found[first:last][draws < p].tolist()
         if arms is None:
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
@@ -434,10 +436,11 @@ def _contest(
     # the contested value; the sites (ascending) where both have a foothold, as `loot` finds
     # them; `mediation.calm`, the larger `patrons.effective_posture` of the two (green: whose
     # patron gives a green light) and `clash_probability` with the tension so far. Returns the
-    # number of cells some pair both holds, the pairs' sites one after another (pair k's are
-    # sites[ends[0, k]:ends[0, k + 1]]) and their front cells likewise (ends[1]), and per pair
-    # the chance, calm and posture. `half` is 0.5, passed in so that 0.5 ** x stays the C library's
-    # pow (a constant base could be rewritten into another function by the compiler).
+    # number of cells some pair both holds; `found`: with n = pairs + 1, pair k's sites are
+    # found[found[k]:found[k + 1]] and its front cells found[found[n + k]:found[n + k + 1]];
+    # and (3, pairs) floats: each pair's chance, calm and posture. `half` is 0.5, passed in so
+    # that 0.5 ** x stays the C library's pow (a constant base could be rewritten into another
+    # function by the compiler).
     n_inv = len(involved)
     _, h_max, w_max = fighter_counts.shape
     counts = np.empty((n_inv, h_max, w_max))
@@ -458,8 +461,9 @@ def _contest(
     rival = np.zeros(h_max * w_max, dtype=np.bool_)
     sites = np.empty(n_pairs * n_sites, dtype=np.int64)
     fronts = np.empty(n_pairs * h_max * w_max, dtype=np.int64)
-    ends = np.zeros((2, n_pairs + 1), dtype=np.int64)  # site_end, front_end
-    chance, calm_of, larger_posture = np.empty(n_pairs), np.empty(n_pairs), np.empty(n_pairs)
+    ends = np.zeros((2, n_pairs + 1), dtype=np.int64)  # where each pair's sites and front cells end
+    per_pair = np.empty((3, n_pairs))  # chance, calm, posture
+    chance, calm_of, larger_posture = per_pair[0], per_pair[1], per_pair[2]
     n_site = n_front = 0
     for k in range(n_pairs):
         a, b = table[k, 0], table[k, 1]
@@ -494,7 +498,16 @@ def _contest(
     n_rival = 0
     for i in range(h_max * w_max):
         n_rival += rival[i]
-    return n_rival, sites[:n_site].copy(), fronts[:n_front].copy(), ends, chance, calm_of, larger_posture
+    # One array of ints out (each array handed back costs a Python object): the ends, as indices
+    # into it, then the sites, then the front cells.
+    n_ends = 2 * (n_pairs + 1)
+    found = np.empty(n_ends + n_site + n_front, dtype=np.int64)
+    for k in range(n_pairs + 1):
+        found[k] = n_ends + ends[0, k]
+        found[n_pairs + 1 + k] = n_ends + n_site + ends[1, k]
+    found[n_ends : n_ends + n_site] = sites[:n_site]
+    found[n_ends + n_site :] = fronts[:n_front]
+    return n_rival, found, per_pair
 
 
 @kernel
