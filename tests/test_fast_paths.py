@@ -972,19 +972,30 @@ def test_target_picker_of_militias_is_the_constructors(name):
     for _ in range(40):
         model.step()
         for weight in (0.3, 2.0, 7.0):
-            plain, fast = _plain_target_picker(world, weight), insurgency.TargetPicker.of_militias(world, weight)
-            assert (plain is None) == (fast is None)
+            plain = _plain_target_picker(world, weight)
+            fast, scanning = (insurgency.TargetPicker.of_militias(world, weight, grouped) for grouped in (True, False))
+            assert (plain is None) == (fast is None) == (scanning is None)
             if plain is None:
                 continue
             for field in ("pool", "cdf", "rows", "keys"):
                 assert getattr(fast, field).tobytes() == getattr(plain, field).tobytes(), field
-            assert fast.span == plain.span
-            for f, flat in [(int(r.faction[t]), int(r.post[t])) for t in plain.pool[::5]] + [(0, -1), (0, 10**6)]:
-                group = plain.rows[plain.keys.searchsorted(f * plain.span + flat) :
-                                   plain.keys.searchsorted(f * plain.span + flat, side="right")] \
-                    if 0 <= flat < plain.span else plain.rows[:0]  # fmt: skip
-                expected = group[(r.status[group] == FIT) & (r.post[group] == flat)]
-                assert fast.still_posted(f, flat, r).tolist() == expected.tolist()
+            for field in ("pool", "cdf"):
+                assert getattr(scanning, field).tobytes() == getattr(plain, field).tobytes(), field
+            assert fast.span == scanning.span == plain.span
+            cells = [(int(r.faction[t]), int(r.post[t])) for t in plain.pool[::5]] + [(0, -1), (0, 10**6)]
+            saved = r.status.copy(), r.post.copy()
+            for hit in (False, True):
+                if hit:  # as the attack loop leaves them: some fighters of the pool hit (unposted) since morning
+                    gone = plain.pool[::3]
+                    r.status[gone], r.post[gone] = WOUNDED, -1
+                for f, flat in cells:
+                    group = plain.rows[plain.keys.searchsorted(f * plain.span + flat) :
+                                       plain.keys.searchsorted(f * plain.span + flat, side="right")] \
+                        if 0 <= flat < plain.span else plain.rows[:0]  # fmt: skip
+                    expected = group[(r.status[group] == FIT) & (r.post[group] == flat)].tolist()
+                    assert fast.still_posted(f, flat, r).tolist() == expected
+                    assert scanning.still_posted(f, flat, r).tolist() == expected
+            r.status[:], r.post[:] = saved
             checked += 1
     assert checked
 

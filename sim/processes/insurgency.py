@@ -61,6 +61,9 @@ def _clip_scalar(x: float, low: float, high: float) -> float:
     return float(high) if x > high else x
 
 
+GROUPED_ABOVE_ATTACKS = 8  # speed only: above this many attacks a day, sort the targets into groups first
+
+
 class TargetPicker:
     """Today's attack targets, drawn as `rng.choice(pool, p=p)` draws them, at O(log n) a draw.
 
@@ -89,21 +92,24 @@ class TargetPicker:
             _group(np.asarray(pool), keys, int(keys.max()) + 1, self.rows, self.keys)
 
     @classmethod
-    def of_militias(cls, world: World, contested_weight: float) -> TargetPicker | None:
+    def of_militias(cls, world: World, contested_weight: float, grouped: bool = True) -> TargetPicker | None:
         """The picker of today's targets: the posted militia fighters, weighted `contested_weight` on contested cells.
 
         The same picker as `TargetPicker(pool, w / w.sum(), faction[pool], post[pool])` with pool
         the rows of the posted fighters of militias (ascending) and w their weights (1 off
         contested cells), built in one compiled call (`_militia_targets`); None if there are none.
+        Without `grouped` the fighters are not sorted into groups (worth it for many attacks
+        only): `still_posted` then scans the pool, for the same rows.
         """
         r = world.recruits
         pool, cdf, span, rows, keys = _militia_targets(
-            r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control, contested_weight
+            r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control, contested_weight, grouped
         )
         if len(pool) == 0:
             return None
         picker = cls.__new__(cls)
-        picker.pool, picker.cdf, picker.span, picker.rows, picker.keys = pool, cdf, span, rows, keys
+        picker.pool, picker.cdf, picker.span = pool, cdf, span
+        picker.rows, picker.keys = (rows, keys) if grouped else (None, None)
         return picker
 
     def draw(self, rng: np.random.Generator) -> int:
@@ -112,7 +118,11 @@ class TargetPicker:
 
     def still_posted(self, f: int, flat: int, recruits) -> np.ndarray:
         """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
-        if not 0 <= flat < self.span:  # no fighter was posted there this morning
+        if self.rows is None:  # no groups: the pool's rows of f still fit and posted there (a hit is unposted)
+            if not 0 <= flat < self.span:  # no fighter was posted there this morning
+                return self.pool[:0].copy()
+            return _posted_on(self.pool, recruits.faction, recruits.status, recruits.post, f, flat)
+        if not 0 <= flat < self.span:
             return self.rows[:0].copy()
         return _still_posted(self.rows, self.keys, f * self.span + flat, recruits.status, recruits.post, flat)
 
@@ -131,11 +141,25 @@ def _still_posted(rows, keys, key, status, post, flat):  # pragma: no cover - co
 
 
 @kernel
-def _militia_targets(posted, faction, post, is_militia, control, contested_weight):  # pragma: no cover - compiled
+def _posted_on(pool, faction, status, post, f, flat):  # pragma: no cover - compiled
+    # The pool's rows (in its order) of faction f, fit and posted on `flat` (>= 0): the rows
+    # `_still_posted` finds, since between attacks a post changes only to -1 (a hit fighter).
+    out = np.empty(len(pool), dtype=pool.dtype)
+    n = 0
+    for row in pool:
+        if post[row] == flat and faction[row] == f and status[row] == FIT:
+            out[n] = row
+            n += 1
+    return out[:n].copy()
+
+
+@kernel
+def _militia_targets(posted, faction, post, is_militia, control, contested_weight, grouped):  # pragma: no cover
     # `TargetPicker.of_militias`: the pool, the posted rows of militia fighters; their weights w
     # (contested_weight where the control of their post is CONTESTED, else 1.0), p = w / np.sum(w)
-    # and the cumulative distribution as np.cumsum(p) / its last entry; the span and the rows and
-    # keys sorted into groups, as `TargetPicker.__init__` makes them.
+    # and the cumulative distribution as np.cumsum(p) / its last entry; the span and (if
+    # grouped, else empty) the rows and keys sorted into groups, as `TargetPicker.__init__`
+    # makes them.
     pool = np.empty(len(posted), dtype=np.int64)
     n = 0
     for i in posted:
@@ -158,6 +182,8 @@ def _militia_targets(posted, faction, post, is_militia, control, contested_weigh
         last = cdf[n - 1]
         for j in range(n):
             cdf[j] /= last
+    if not grouped:
+        return pool, cdf, span, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     keys = np.empty(n, dtype=np.int64)
     n_keys = 0
     for j in range(n):
@@ -205,7 +231,8 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     if n_attacks == 0:
         return
     r = world.recruits
-    pick = TargetPicker.of_militias(world, ins.contested_target_weight)
+    # Groups of fighters per (faction, cell) cost more to sort than a few scans of the pool
+    pick = TargetPicker.of_militias(world, ins.contested_target_weight, grouped=n_attacks > GROUPED_ABOVE_ATTACKS)
     if pick is None:  # no posted militia fighter to strike
         return
     for _ in range(n_attacks):
