@@ -399,10 +399,11 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     )  # fmt: skip
     n = len(pairs) + 1
     ends = found[: 2 * n].tolist()  # pair k's sites are found[ends[k]:ends[k + 1]], its front found[ends[n + k]:...]
+    chance = per_pair[0].tolist()
     looting = rules.economy.p_looting != 0
     arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
     for k, (a, b) in enumerate(pairs):
-        p = per_pair[0, k]
+        p = chance[k]
         if looting and ends[k] < ends[k + 1]:
             if _loot_sites(world, rules, a, b, found[ends[k] : ends[k + 1]], looting_rng):
                 # looting raised the tension: the chance again, with it
@@ -412,10 +413,11 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
         first, last = ends[n + k], ends[n + k + 1]
         if first == last:
             continue
-        draws = clash_rng.random(last - first)
-        if not draws.min() < p:  # the usual day: no clash
+        # As Python floats: for a few dozen cells, Python's min and comparisons cost less than numpy's.
+        draws = clash_rng.random(last - first).tolist()
+        if not min(draws) < p:  # the usual day: no clash
             continue
-        hits = found[first:last][draws < p].tolist()
+        hits = [flat for flat, draw in zip(found[first:last].tolist(), draws) if draw < p]
         if arms is None:
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
