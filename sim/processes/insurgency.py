@@ -103,7 +103,8 @@ class TargetPicker:
         """
         r = world.recruits
         pool, cdf, span, rows, keys = _militia_targets(
-            r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control, contested_weight, grouped
+            r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control.reshape(-1), contested_weight,
+            grouped,
         )
         if len(pool) == 0:
             return None
@@ -156,10 +157,10 @@ def _posted_on(pool, faction, status, post, f, flat):  # pragma: no cover - comp
 @kernel
 def _militia_targets(posted, faction, post, is_militia, control, contested_weight, grouped):  # pragma: no cover
     # `TargetPicker.of_militias`: the pool, the posted rows of militia fighters; their weights w
-    # (contested_weight where the control of their post is CONTESTED, else 1.0), p = w / np.sum(w)
-    # and the cumulative distribution as np.cumsum(p) / its last entry; the span and (if
-    # grouped, else empty) the rows and keys sorted into groups, as `TargetPicker.__init__`
-    # makes them.
+    # (contested_weight where the control of their post, in the flat `control`, is CONTESTED,
+    # else 1.0), p = w / np.sum(w) and the cumulative distribution as np.cumsum(p) / its last
+    # entry; the span and (if grouped, else empty) the rows and keys sorted into groups, as
+    # `TargetPicker.__init__` makes them.
     pool = np.empty(len(posted), dtype=np.int64)
     n = 0
     for i in posted:
@@ -167,11 +168,10 @@ def _militia_targets(posted, faction, post, is_militia, control, contested_weigh
             pool[n] = i
             n += 1
     pool = pool[:n].copy()
-    held = control.reshape(control.size)
     w = np.empty(n)
     span = 1
     for j in range(n):
-        w[j] = contested_weight if held[post[pool[j]]] == CONTESTED else 1.0
+        w[j] = contested_weight if control[post[pool[j]]] == CONTESTED else 1.0
         span = max(span, post[pool[j]] + 1)
     total = numpy_sum(w)
     cdf = np.empty(n)
