@@ -858,19 +858,21 @@ def test_ground_type_is_the_numpy_one_on_every_cell(busy_model):
 
 
 @pytest.mark.parametrize("radius", [0, 1, 2, 5])
-def test_fighters_near_a_pair_are_the_worlds_fighters_near(busy_model, radius):
+def test_a_clash_cells_fighters_and_ground_are_the_worlds_fighters_near_and_ground_type(busy_model, radius):
     world = busy_model.world
-    r = world.recruits
+    r, geo = world.recruits, world.geo
     posted = r.on_post_rows(world.day)
     found = 0
     for a, b in [*world.militia_pairs, (0, 0)]:
-        for flat in range(0, world.geo.height * world.geo.width, 7):
-            row, col = divmod(flat, world.geo.width)
-            near_a, near_b = conflict._fighters_near_pair(
-                posted, r.faction, r.post, a, b, row, col, radius, world.geo.width
-            )
+        for flat in range(0, geo.height * geo.width, 7):
+            row, col = divmod(flat, geo.width)
+            near_a, near_b, ground = conflict._clash_cell(
+                posted, r.faction, r.post, a, b, row, col, radius, geo.width, geo.site_rows, geo.site_cols,
+                conflict._crossings(world), world.control, conflict.CROSSING_REACH_CELLS, conflict.EDGE_REACH_CELLS,
+            )  # fmt: skip
             assert near_a.tolist() == world.fighters_near(a, flat, radius).tolist()
             assert near_b.tolist() == world.fighters_near(b, flat, radius).tolist()
+            assert conflict.GROUND_TYPES[ground] == _plain_ground_type(world, row, col)
             found += len(near_a) + len(near_b)
     assert found
 

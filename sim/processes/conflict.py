@@ -291,11 +291,14 @@ def clash(
     """One clash between a and b at cell `flat`: attrition, the winner's gain, tension, the event record."""
     cl = rules.clashes
     r = world.recruits
-    row, col = divmod(flat, world.geo.width)
-    # `World.fighters_near` of a and of b, in one pass over the posted fighters
-    near_a, near_b = _fighters_near_pair(
-        r.on_post_rows(world.day), r.faction, r.post, a, b, row, col, cl.radius_cells, world.geo.width
-    )
+    geo = world.geo
+    row, col = divmod(flat, geo.width)
+    # `World.fighters_near` of a and of b, in one pass over the posted fighters, and `ground_type`
+    # (the clash changes influence, not control: the same now as after the attrition)
+    near_a, near_b, ground = _clash_cell(
+        r.on_post_rows(world.day), r.faction, r.post, a, b, row, col, cl.radius_cells, geo.width,
+        geo.site_rows, geo.site_cols, _crossings(world), world.control, CROSSING_REACH_CELLS, EDGE_REACH_CELLS,
+    )  # fmt: skip
     if len(near_a) == 0 or len(near_b) == 0:  # front cells guarantee both; kept as a guard
         return
     side_a = rng.choice(
@@ -311,7 +314,6 @@ def clash(
     killed_a, wounded_a = inflict(world, rules, side_a, cas_a, a, b, rng)
     killed_b, wounded_b = inflict(world, rules, side_b, cas_b, b, a, rng)
     winner = a if (s_a - cas_a * arms[a]) >= (s_b - cas_b * arms[b]) else b
-    ground = ground_type(world, row, col)  # before the winner's gain changes the map
     world.influence[winner, row, col] += cl.winner_influence
     world.tension[a, b] += cl.tension_gain_per_clash
     world.today.clashes += 1
@@ -332,8 +334,20 @@ def clash(
         killed_b=killed_b,
         wounded_b=wounded_b,
         winner=world.faction_names[winner],
-        ground=ground,
+        ground=GROUND_TYPES[ground],
     )
+
+
+@kernel
+def _clash_cell(
+    posted, faction, post, a, b, row, col, radius, width, site_rows, site_cols, crossing, control, crossing_reach,
+    edge_reach,
+):  # pragma: no cover - compiled  # fmt: skip
+    # `_fighters_near_pair` and `_ground_type` of a clash's cell in one call (each kernel called
+    # from Python is loaded from the disk cache once per process, a few milliseconds each).
+    near_a, near_b = _fighters_near_pair(posted, faction, post, a, b, row, col, radius, width)
+    ground = _ground_type(site_rows, site_cols, crossing, control, row, col, crossing_reach, edge_reach)
+    return near_a, near_b, ground
 
 
 @kernel
