@@ -561,6 +561,87 @@ def test_nested_choice_draws_what_numpy_drew(seed, k, nest_scale):
     assert a.random() == b.random()  # the same draws were used
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(8, 40), st.sampled_from([0.05, 0.3, 0.5, 1.0]))
+def test_nested_choice_of_many_militias_sums_runs_pairwise(seed, k, nest_scale):
+    """Rows of 8 to 40 militias, mostly available: runs of 8 or more, which numpy's masked sum adds pairwise."""
+    from sim.processes import recruitment
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 200))
+    utilities = rng.normal(0, 3, (n, 1 + k)) * 10.0 ** rng.uniform(-2, 2, (n, 1))
+    available = rng.random((n, 1 + k)) < rng.choice([0.8, 0.95, 1.0])
+    available[:, 0] = True
+    a, b = np.random.default_rng(seed + 1), np.random.default_rng(seed + 1)
+    got = recruitment.nested_choice(utilities, available, nest_scale, a)
+    assert np.array_equal(got, _plain_nested_choice(utilities, available, nest_scale, b))
+    assert a.random() == b.random()
+
+
+def _plain_recruitment_day(world, rules, rng):
+    """The recruitment day as the module's functions and the loop over the defections did it."""
+    from sim.processes import recruitment
+
+    r = world.recruits
+    reconsider = recruitment._reconsidering(r.status, rng.random(len(r)), rules.recruitment.p_reconsider)
+    if len(reconsider) == 0:
+        return
+    u, available = recruitment.utilities(world, rules, reconsider)
+    choice = _plain_nested_choice(u, available, rules.recruitment.nest_scale, rng) - 1
+    t = world.today
+    moved = recruitment._apply_choices(
+        reconsider, choice, r.faction, r.joined_step, r.post, world.day, t.joined, t.desertions, t.defections
+    )
+    if not moved:
+        return
+    for a, b in zip(*np.nonzero(t.defections)):
+        world.event("defection", from_faction=world.faction_names[a], to_faction=world.faction_names[b],
+                    count=int(t.defections[a, b]))  # fmt: skip
+        if world.hostile[a, b]:
+            lo, hi = min(a, b), max(a, b)
+            world.tension[lo, hi] += rules.tension.gain_poaching * t.defections[a, b]
+
+
+RECRUITMENT_STATE = ("faction", "joined_step", "post")
+TALLY_STATE = ("joined", "desertions", "defections")
+
+
+@pytest.mark.parametrize("name", ["baseline", "syria_wide"])
+def test_recruitment_day_equals_the_module_functions(name):
+    """Models in the middle of runs, with more recruits reconsidering (and defecting) than the rules have."""
+    import copy
+
+    from sim.processes import recruitment
+
+    overrides = (*BUSY, "rules.recruitment.p_reconsider=0.2") if name == "baseline" else ()
+    model = CorridorModel(scenario(*overrides, name=name), seed=3)
+    compared = defected = 0
+    for day in range(90):
+        model.step()
+        if day % 9:
+            continue
+        world, rules = model.world, model.rules
+        plain = copy.copy(world)
+        plain.recruits = copy.copy(world.recruits)
+        for field in RECRUITMENT_STATE:
+            setattr(plain.recruits, field, getattr(world.recruits, field).copy())
+        plain.today = copy.copy(world.today)
+        for field in TALLY_STATE:
+            setattr(plain.today, field, getattr(world.today, field).copy())
+        plain.tension, plain.events = world.tension.copy(), list(world.events)
+        rng_fast, rng_plain = np.random.default_rng(day), np.random.default_rng(day)
+        recruitment.step(world, rules, rng_fast)
+        _plain_recruitment_day(plain, rules, rng_plain)
+        for field in RECRUITMENT_STATE:
+            assert np.array_equal(getattr(world.recruits, field), getattr(plain.recruits, field)), (day, field)
+        for field in TALLY_STATE:
+            assert np.array_equal(getattr(world.today, field), getattr(plain.today, field)), (day, field)
+        assert world.tension.tobytes() == plain.tension.tobytes() and world.events == plain.events
+        assert rng_fast.random() == rng_plain.random()  # the same draws
+        compared += 1
+        defected += int(world.today.defections.sum() > 0)
+    assert compared == 10 and defected
+
+
 def _plain_rasterised_polyline(points_rc, height, width):
     """The river's cells as they were drawn: every sample of `np.linspace` along each segment."""
     mask = np.zeros((height, width), dtype=bool)

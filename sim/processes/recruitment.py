@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, kernel, log, numpy_max, power
+from sim.compiled import exp, kernel, log, numpy_max, numpy_sum, power
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World
 
@@ -65,19 +65,49 @@ def nested_choice(
     share, and so defection to it, is monotone path by path (raising IV may also draw some
     civilians to other militias). Probabilities: `nested_probabilities`.
     """
-    n = len(utilities)
     utilities = np.ascontiguousarray(utilities, dtype=np.float64)
     available = np.ascontiguousarray(available, dtype=np.bool_)
-    scaled = np.empty((n, utilities.shape[1] - 1))
-    shifted = np.empty_like(scaled)
-    top = np.empty(n)
-    any_militia = np.empty(n, dtype=np.bool_)
+    # Both stages' noise drawn first: the scores below draw nothing, so the draws are the same.
+    noise = rng.gumbel(size=(len(utilities), 2))
+    noise2 = rng.gumbel(size=(len(utilities), utilities.shape[1] - 1))
+    return _nested_choose(utilities, available, nest_scale, noise, noise2)
+
+
+@kernel
+def _nested_choose(utilities, available, nest_scale, noise, noise2):  # pragma: no cover - compiled
+    # `nested_choice` after its draws: the scores (`_nest_scores`), the inclusive value
+    # top + log(sum exp(U / lambda - top)) over the available militias, then the choice
+    # (`_nest_choose`). The sum is numpy's `sum(axis=1, where=available)`: from 0, each run of
+    # consecutive available militias added pairwise (numpy's masked loop calls the add loop run
+    # by run); rows with no militia get log(0) = -inf, and stage 1 keeps them civilian.
+    n, k = len(utilities), utilities.shape[1] - 1
+    scaled, shifted = np.empty((n, k)), np.empty((n, k))
+    top, any_militia = np.empty(n), np.empty(n, dtype=np.bool_)
     _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_militia)
-    # The C library's exp and log (sim.compiled), numpy's masked sum; rows with no militia
-    # get log(0) = -inf, and stage 1 keeps them civilian.
-    inclusive = top + log(exp(shifted).sum(axis=1, where=available[:, 1:]))
-    noise = rng.gumbel(size=(n, 2))
-    return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, rng.gumbel(size=scaled.shape))
+    inclusive = np.empty(n)
+    grown = np.empty(k)
+    for i in range(n):
+        for j in range(k):
+            grown[j] = math.exp(shifted[i, j])
+        total = 0.0
+        j = 0
+        while j < k:
+            if not available[i, 1 + j]:
+                j += 1
+                continue
+            end = j
+            while end < k and available[i, 1 + end]:
+                end += 1
+            if end - j < 8:  # numpy's pairwise sum of fewer than 8 values: one by one from -0.0
+                run = -0.0
+                for m in range(j, end):
+                    run += grown[m]
+            else:  # 0.0 + the pairwise sum: the same, the values being exponentials (never -0.0)
+                run = numpy_sum(grown[j:end])
+            total += run
+            j = end
+        inclusive[i] = top[i] + math.log(total)
+    return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, noise2)
 
 
 @kernel
@@ -251,28 +281,75 @@ def _utilities(
 def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
-    reconsider = _reconsidering(r.status, rng.random(len(r)), rules.recruitment.p_reconsider)
+    rec = rules.recruitment
+    reconsider = _reconsidering(r.status, rng.random(len(r)), rec.p_reconsider)
     if len(reconsider) == 0:
         return
-    u, available = utilities(world, rules, reconsider)
-    choice = nested_choice(u, available, rules.recruitment.nest_scale, rng) - 1  # -1 = civilian
+    # The draws of `nested_choice`, then in one compiled call what `utilities`, `nested_choice`
+    # and `_apply_choices` compute and the tension the defections add (tests/test_fast_paths.py
+    # compares it with those calls and the loop over the defections).
+    n_f = world.n_factions
+    noise = rng.gumbel(size=(len(reconsider), 2))
+    noise2 = rng.gumbel(size=(len(reconsider), n_f))
+    options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     t = world.today
-    moved = _apply_choices(
-        reconsider, choice, r.faction, r.joined_step, r.post, world.day, t.joined, t.desertions, t.defections
-    )
+    moved, n_pairs = _recruit_day(
+        reconsider, r.faction, r.tribe, r.liable, r.joined_step, r.home, r.post, world.day,
+        world.salary, world.pay_ratio, world.privileges, world.exempts, world.death_risk, world.hiring,
+        world.is_militia, rec.beta_salary, rec.civilian_income_usd_month, rec.beta_privileges,
+        rec.beta_exemption, rec.beta_risk, rec.civilian_attachment, rec.beta_alignment, world.alignment,
+        rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
+        options is not None, options if options is not None else _NO_OPTIONS, rec.nest_scale, noise, noise2,
+        t.joined, t.desertions, t.defections, world.hostile, world.tension, rules.tension.gain_poaching,
+    )  # fmt: skip
     if not moved:
         return
     r.changed()
-    for a, b in zip(*np.nonzero(t.defections)):
-        world.event(
-            "defection",
-            from_faction=world.faction_names[a],
-            to_faction=world.faction_names[b],
-            count=int(t.defections[a, b]),
-        )
-        if world.hostile[a, b]:
-            lo, hi = min(a, b), max(a, b)
-            world.tension[lo, hi] += rules.tension.gain_poaching * t.defections[a, b]
+    if n_pairs:
+        for a, b in zip(*np.nonzero(t.defections)):
+            world.event(
+                "defection",
+                from_faction=world.faction_names[a],
+                to_faction=world.faction_names[b],
+                count=int(t.defections[a, b]),
+            )
+
+
+_NO_OPTIONS = np.zeros((0, 0), dtype=bool)  # `recruit_options` outside theatres (never read)
+
+
+@kernel
+def _recruit_day(
+    rows, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges, exempts,
+    death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk,
+    civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold,
+    has_options, options, nest_scale, noise, noise2, joined, desertions, defections, hostile, tension, gain,
+):  # fmt: skip  # pragma: no cover - compiled
+    # `utilities`, `nested_choice` after its draws (less one: -1 civilian life), `_apply_choices`;
+    # then, if anyone moved, for every nonzero count of today's defections in numpy's nonzero order
+    # (row by row), the tension gain x count added to the hostile pair's (lo, hi) entry, as the
+    # Python loop over them did. Returns (recruits moved, (from, to) pairs with defections).
+    n_f = len(salary)
+    u = np.empty((len(rows), n_f + 1))
+    available = np.empty((len(rows), n_f + 1), dtype=np.bool_)
+    _utilities(
+        rows, faction, tribe, liable, joined_step, home, day, salary, pay_ratio, privileges, exempts, death_risk,
+        hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk, civilian,
+        beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold, has_options,
+        options, u, available,
+    )  # fmt: skip
+    choice = _nested_choose(u, available, nest_scale, noise, noise2) - 1
+    moved = _apply_choices(rows, choice, faction, joined_step, post, day, joined, desertions, defections)
+    n_pairs = 0
+    if moved:
+        for a in range(defections.shape[0]):
+            for b in range(defections.shape[1]):
+                if defections[a, b] != 0:
+                    n_pairs += 1
+                    if hostile[a, b]:
+                        lo, hi = min(a, b), max(a, b)
+                        tension[lo, hi] += gain * defections[a, b]
+    return moved, n_pairs
 
 
 @kernel
