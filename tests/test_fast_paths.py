@@ -726,6 +726,52 @@ def test_leaders_pull_is_numpys_expression(busy_model):
     assert (world.casualty_memory > 0).any() and (world.courting_paid > 0).any()  # every term at work
 
 
+def _plain_tribal_day(world, rules):
+    """The leaders' day as numpy computed it: shares, pull, `_plain_update_alignment`, the fading memory."""
+    from sim.world import PAYMENT_UNIT_USD_DAY
+
+    tribal, n_t = rules.tribal, len(world.tribe_names)
+    control = np.zeros((n_t, world.n_factions))
+    for t, cells in enumerate(world.tribe_town_cells):
+        if len(cells):
+            held = world.control.reshape(-1)[cells]
+            control[t] = [np.mean(held == f) for f in range(world.n_factions)]
+    pull = (
+        tribal.weight_payments * world.courting_paid / PAYMENT_UNIT_USD_DAY
+        + tribal.weight_control * control
+        + tribal.weight_presence * _plain_town_presence_shares(world)
+        - tribal.weight_casualties * 100.0 * world.casualty_memory[:n_t] / np.maximum(world.tribe_men, 1.0)[:, None]
+    )
+    pull[:, ~world.is_militia] = -np.inf
+    with np.errstate(invalid="ignore"):
+        world.alignment = _plain_update_alignment(
+            world.alignment, pull, world.responsiveness, world.initial_alignment, tribal.anchor_per_day
+        )
+    world.casualty_memory *= exp(-1.0 / tribal.casualty_memory_days)
+
+
+@pytest.mark.parametrize("overrides", [BUSY, (*BUSY, "rules.tribal.anchor_per_day=0")], ids=["busy", "no-anchor"])
+def test_tribal_day_equals_numpys_expressions(overrides):
+    import copy
+
+    model = CorridorModel(scenario(*overrides), seed=5)  # the busy model's run: tribesmen killed by day 150
+    compared = remembered = 0
+    for day in range(160):
+        model.step()
+        if day % 16:
+            continue
+        world, rules = model.world, model.rules
+        plain = copy.copy(world)
+        plain.casualty_memory = world.casualty_memory.copy()
+        remembered += bool((world.casualty_memory > 0).any())
+        tribal_politics.step(world, rules)
+        _plain_tribal_day(plain, rules)
+        assert world.alignment.tobytes() == plain.alignment.tobytes(), day
+        assert world.casualty_memory.tobytes() == plain.casualty_memory.tobytes(), day
+        compared += 1
+    assert compared == 10 and remembered and (world.courting_paid > 0).any()  # every term at work
+
+
 @given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.integers(1, 6), st.integers(1, 400))
 def test_target_groups_are_numpys_lexsort(seed, n, n_factions, n_cells):
     # The attack loop's groups of fighters per (faction, cell): a counting sort, in the order

@@ -179,17 +179,46 @@ def step(world: World, rules: Rules) -> None:
     if not world.tribe_names:
         return
     tribal = rules.tribal
-    n_t = len(world.tribe_names)
-    pull = np.empty((n_t, world.n_factions))
-    _pull(
-        world.courting_paid, town_control_shares(world), town_presence_shares(world), world.casualty_memory,
-        world.tribe_men, world.is_militia, tribal.weight_payments, PAYMENT_UNIT_USD_DAY, tribal.weight_control,
-        tribal.weight_presence, tribal.weight_casualties * 100.0, pull,
+    n_f = world.n_factions
+    all_cells, n_cells = _tribe_towns(world)
+    alignment, initial = world.alignment, world.initial_alignment
+    # One compiled call for `town_control_shares`, `town_presence_shares`, the pull and
+    # `update_alignment` (its compiled path: the model's arrays are float64 and C-ordered) and
+    # the fading memory (tests/test_fast_paths.py compares it with those calls).
+    out = np.empty(alignment.shape)
+    anchored = initial is not None and tribal.anchor_per_day != 0.0
+    _tribal_day(
+        len(world.tribe_names), world.control.reshape(-1), world.influence.reshape(n_f, -1), all_cells, n_cells,
+        world.courting_paid, world.casualty_memory, world.tribe_men, world.is_militia, tribal.weight_payments,
+        PAYMENT_UNIT_USD_DAY, tribal.weight_control, tribal.weight_presence, tribal.weight_casualties * 100.0,
+        alignment, world.responsiveness, initial if anchored else alignment, float(tribal.anchor_per_day), anchored,
+        exp(-1.0 / tribal.casualty_memory_days), out,
     )  # fmt: skip
-    world.alignment = update_alignment(
-        world.alignment, pull, world.responsiveness, world.initial_alignment, tribal.anchor_per_day
-    )
-    world.casualty_memory *= exp(-1.0 / tribal.casualty_memory_days)
+    world.alignment = out
+
+
+@kernel
+def _tribal_day(
+    n_t, control, influence, all_cells, n_cells, courting_paid, casualty_memory, tribe_men, is_militia,
+    weight_payments, payment_unit, weight_control, weight_presence, casualties_per_man, alignment,
+    responsiveness, towards, anchor, anchored, fading, out,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The kernels of `step`'s calls in their order: control and presence shares (zero where a
+    # tribe has no town cells or no influence on them), the pull, the new alignment into `out`,
+    # then casualty_memory x fading, as numpy's in-place product.
+    n_f = influence.shape[0]
+    control_shares, presence_shares = np.zeros((n_t, n_f)), np.zeros((n_t, n_f))
+    _control_shares(control, all_cells, n_cells, control_shares)
+    _presence_shares(influence, all_cells, n_cells, presence_shares)
+    pull = np.empty((n_t, n_f))
+    _pull(
+        courting_paid, control_shares, presence_shares, casualty_memory, tribe_men, is_militia, weight_payments,
+        payment_unit, weight_control, weight_presence, casualties_per_man, pull,
+    )  # fmt: skip
+    _update_alignment(alignment, pull, responsiveness, towards, anchor, anchored, out)
+    for t in range(casualty_memory.shape[0]):
+        for f in range(casualty_memory.shape[1]):
+            casualty_memory[t, f] *= fading
 
 
 @kernel
