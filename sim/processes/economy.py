@@ -135,12 +135,12 @@ def step(world: World, rules: Rules) -> None:
     """
     counts = world.fighters_by_faction()
     spend = _spending(world)
-    funding = np.array(
-        [0.0 if spend["insurgent"][f] else funding_today(world, f, counts[f]) for f in range(world.n_factions)]
-    )
-    world.courting_paid[:] = 0.0
+    funding = np.zeros(world.n_factions)
+    for f in spend["funded"]:  # the insurgents' stays 0.0
+        funding[f] = funding_today(world, f, counts[f])
+    n_f = world.n_factions
     _economy_day(
-        funding, counts, world.site_control, world.site_revenue, world.site_shares(),
+        funding, counts, world.site_control, world.site_revenue, world.share.reshape(n_f, -1), world.site_flat,
         rules.economy.contested_revenue_share, world.salary, DAYS_PER_MONTH, rules.recruitment.hiring_runway_days,
         rules.economy.pay_memory_days, spend["insurgent"], spend["courting"], spend["reserve"], spend["courted"],
         len(world.tribe_names) > 0,
@@ -151,7 +151,8 @@ def step(world: World, rules: Rules) -> None:
 def _spending(world: World) -> dict[str, np.ndarray]:
     """Each faction's spending settings as arrays (insurgent?, courting USD/day, reserve, courted tribes' indices).
 
-    `courted` is (F, K), -1 past each faction's own list (every tribe when it names none). Kept per scenario.
+    `courted` is (F, K), -1 past each faction's own list (every tribe when it names none); `funded` lists
+    the factions that are not insurgents (those patrons may fund). Kept per scenario.
     """
     cached = world.derived.get("spending")
     if cached is not None and cached[0] is world.config:
@@ -167,6 +168,7 @@ def _spending(world: World) -> dict[str, np.ndarray]:
         "courting": np.array([spec.spending.courting_usd_day for spec in specs], dtype=float),
         "reserve": np.array([spec.spending.reserve_usd for spec in specs], dtype=float),
         "courted": courted,
+        "funded": [f for f, spec in enumerate(specs) if spec.kind != "insurgent"],
     }
     world.derived["spending"] = (world.config, value)
     return value
@@ -174,12 +176,18 @@ def _spending(world: World) -> dict[str, np.ndarray]:
 
 @kernel
 def _economy_day(
-    funding, counts, site_control, site_revenue, site_share, contested_share, salary, days_per_month, runway,
-    memory_days, insurgent, courting, reserve, courted, has_tribes,
+    funding, counts, site_control, site_revenue, share, site_flat, contested_share, salary, days_per_month,
+    runway, memory_days, insurgent, courting, reserve, courted, has_tribes,
     budget, income_out, hiring, arrears, pay_ratio, courting_paid,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # The module docstring's steps 1-5 for each militia in faction order, through the rules above
-    # (Python's min for the payments: the first unless the second is smaller).
+    # `World.site_shares()` (the (F, cells) shares at the sites' cells), no patronage paid yet,
+    # then the module docstring's steps 1-5 for each militia in faction order, through the rules
+    # above (Python's min for the payments: the first unless the second is smaller).
+    site_share = np.empty((share.shape[0], len(site_flat)))
+    for g in range(share.shape[0]):
+        for s in range(len(site_flat)):
+            site_share[g, s] = share[g, site_flat[s]]
+    courting_paid[:] = 0.0
     for f in range(len(funding)):
         if insurgent[f]:
             continue
