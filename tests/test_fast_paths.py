@@ -577,6 +577,25 @@ def test_nested_choice_of_many_militias_sums_runs_pairwise(seed, k, nest_scale):
     assert a.random() == b.random()
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(0, 40))
+def test_nest_inclusive_values_are_numpys_masked_sums(seed, k):
+    """The inclusive values bit for bit: runs of 8 or more available militias are summed pairwise."""
+    from sim.processes import recruitment
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 100))
+    shifted = -rng.uniform(0, 1, (n, k)) * 10.0 ** rng.uniform(-3, 3, (n, k))
+    shifted[rng.random((n, k)) < 0.05] = rng.choice([0.0, -0.0, -math.inf, math.nan])
+    available = rng.random((n, 1 + k)) < rng.choice([0.3, 0.8, 0.95, 1.0])
+    top = rng.normal(0, 5, n)
+    inclusive = np.empty(n)
+    recruitment._nest_inclusive(available, shifted, top, inclusive)
+    with np.errstate(divide="ignore"):
+        expected = top + log(exp(shifted).sum(axis=1, where=available[:, 1:]))
+    nan = np.isnan(expected)
+    assert np.array_equal(np.isnan(inclusive), nan) and inclusive[~nan].tobytes() == expected[~nan].tobytes()
+
+
 def _plain_recruitment_day(world, rules, rng):
     """The recruitment day as the module's functions and the loop over the defections did it."""
     from sim.processes import recruitment

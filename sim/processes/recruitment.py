@@ -75,16 +75,25 @@ def nested_choice(
 
 @kernel
 def _nested_choose(utilities, available, nest_scale, noise, noise2):  # pragma: no cover - compiled
-    # `nested_choice` after its draws: the scores (`_nest_scores`), the inclusive value
-    # top + log(sum exp(U / lambda - top)) over the available militias, then the choice
-    # (`_nest_choose`). The sum is numpy's `sum(axis=1, where=available)`: from 0, each run of
-    # consecutive available militias added pairwise (numpy's masked loop calls the add loop run
-    # by run); rows with no militia get log(0) = -inf, and stage 1 keeps them civilian.
+    # `nested_choice` after its draws: the scores (`_nest_scores`), the inclusive values
+    # (`_nest_inclusive`), then the choice (`_nest_choose`).
     n, k = len(utilities), utilities.shape[1] - 1
     scaled, shifted = np.empty((n, k)), np.empty((n, k))
     top, any_militia = np.empty(n), np.empty(n, dtype=np.bool_)
     _nest_scores(utilities, available, nest_scale, scaled, shifted, top, any_militia)
     inclusive = np.empty(n)
+    _nest_inclusive(available, shifted, top, inclusive)
+    return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, noise2)
+
+
+@kernel
+def _nest_inclusive(available, shifted, top, inclusive):  # pragma: no cover - compiled
+    # top + log(sum exp(U / lambda - top)) over each row's available militias (columns 1.. of
+    # `available`), with the C library's exp and log, as numpy's
+    # top + log(exp(shifted).sum(axis=1, where=available[:, 1:])): numpy's masked sum starts
+    # from 0 and adds each run of consecutive available militias summed pairwise (its masked
+    # loop calls the add loop run by run). A row with no militia gets log(0) = -inf.
+    n, k = shifted.shape
     grown = np.empty(k)
     for i in range(n):
         for j in range(k):
@@ -107,7 +116,6 @@ def _nested_choose(utilities, available, nest_scale, noise, noise2):  # pragma: 
             total += run
             j = end
         inclusive[i] = top[i] + math.log(total)
-    return _nest_choose(utilities, scaled, inclusive, any_militia, nest_scale, noise, noise2)
 
 
 @kernel
