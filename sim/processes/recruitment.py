@@ -362,13 +362,15 @@ def _recruit_day(
 
 @kernel
 def _reconsidering(status, uniforms, p_reconsider):  # pragma: no cover - compiled
-    # Rows, ascending, of fit recruits (members or not) whose draw is below p_reconsider.
+    # Rows, ascending, of fit recruits (members or not) whose draw is below p_reconsider (the
+    # draw tested first: it is seldom below, and the status is then not read).
     rows = np.empty(len(status), dtype=np.int64)
     n = 0
     for i in range(len(status)):
-        if status[i] == FIT and uniforms[i] < p_reconsider:
-            rows[n] = i
-            n += 1
+        if uniforms[i] < p_reconsider:
+            if status[i] == FIT:
+                rows[n] = i
+                n += 1
     return rows[:n]
 
 
