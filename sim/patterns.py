@@ -91,7 +91,13 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD = 0.9  # the schema's default of validation.threshold (issue 10: one default)
-ENSEMBLE_MIN_RUNS = 10  # fewer runs: an ensemble pattern is reported but not judged (a bootstrap of a handful)
+# Fewer runs: a pattern's share, or an ensemble pattern's value, is reported but not judged
+# (a share of a handful of runs, or a bootstrap of a handful, says next to nothing: 1 run of 1
+# has the Wilson 95% interval [0.21, 1.00]), and the verdict is "not judged", as compare's
+# "too few runs" (sim.variants.MIN_PAIRS).
+MIN_RUNS = 10
+ENSEMBLE_MIN_RUNS = MIN_RUNS
+NOT_JUDGED = "not judged: too few runs"
 JOINT = "all_patterns_jointly"  # the per-run column (and summary row) of the joint pattern
 
 PLOTS = ("pattern_shares.png", "pattern_measures.png")
@@ -559,6 +565,7 @@ class ValidationReport:
     def status(self, name: str) -> str:
         """'PASS' if enough runs show the pattern (share >= its threshold), else 'FAIL'; 'n/a' without a share.
 
+        'too few runs' with fewer than `MIN_RUNS` runs: the share is reported, not judged.
         `name` may be a pattern, `JOINT`, or an ensemble pattern (its status from `ensemble_summary`).
         """
         if name in {p.name for p in self.ensemble_patterns}:
@@ -567,13 +574,28 @@ class ValidationReport:
         share = self.share(name)
         if share is None:
             return "n/a"
+        if not self.judged:
+            return "too few runs"
         return "PASS" if share >= self.threshold(name) - 1e-12 else "FAIL"
 
     @property
+    def judged(self) -> bool:
+        """Whether the report holds enough runs (`MIN_RUNS`) for its patterns to be judged."""
+        return self.replicates >= MIN_RUNS
+
+    @property
     def passed(self) -> bool:
-        """True only if every pattern, the joint share and every ensemble pattern pass."""
+        """True only if the report is judged and every pattern, the joint share and every ensemble pattern pass."""
         names = [p.name for p in self.patterns] + [JOINT] + [p.name for p in self.ensemble_patterns]
-        return all(self.status(name) != "FAIL" for name in names)
+        return self.judged and all(self.status(name) != "FAIL" for name in names)
+
+    @property
+    def verdict(self) -> str:
+        """'PASS', 'FAIL', or `NOT_JUDGED` (fewer than `MIN_RUNS` runs) when no pattern fails."""
+        if self.passed:
+            return "PASS"
+        names = [p.name for p in self.patterns] + [JOINT] + [p.name for p in self.ensemble_patterns]
+        return "FAIL" if self.judged or any(self.status(name) == "FAIL" for name in names) else NOT_JUDGED
 
     def ensemble_summary(self) -> pd.DataFrame:
         """The ensemble patterns' table (`evaluate_ensemble`): ensemble.csv, and its table in VALIDATION.md.
@@ -820,7 +842,7 @@ def format_table(report: ValidationReport) -> str:
                 f"{row.pattern:<{e_width}}  {_fmt_value(row.value):>5}  "
                 f"{_fmt_interval((row.ci_low, row.ci_high), '.3g'):>16}  {row.criterion}  {row.status}"
             )
-    verdict = "PASS" if report.passed else "FAIL"
+    verdict = report.verdict + (f" (fewer than {MIN_RUNS} runs)" if report.verdict == NOT_JUDGED else "")
     lines.append(f"{report.scenario_name}: {report.replicates} runs, root seed {report.root_seed}: {verdict}")
     return "\n".join(lines)
 
@@ -872,6 +894,7 @@ def render_markdown(
     vers = report.package_versions
     everything = [report, *replications]
     passed = all(r.passed for r in everything)
+    verdict = "PASS" if passed else "FAIL" if any(r.verdict == "FAIL" for r in everything) else NOT_JUDGED
     roots = ", ".join(str(r.root_seed) for r in everything)
     lines = [
         f"# Pattern-oriented validation: `{sc.name}`",
@@ -882,12 +905,14 @@ def render_markdown(
         "The patterns, their measures, bounds and kinds are data: the `validation:` section of the "
         "scenario file.",
         "",
-        f"- **Verdict: {'PASS' if passed else 'FAIL'}** at root seed{'s' if replications else ''} {roots} — "
+        f"- **Verdict: {verdict}** at root seed{'s' if replications else ''} {roots} — "
         + (
             "every pattern shows in at least its threshold share of runs, the validation patterns show "
             "jointly in enough runs, and every ensemble pattern holds, at each root seed."
             if passed
             else "at some root seed, a pattern, the joint share or an ensemble pattern falls short."
+            if verdict == "FAIL"
+            else f"fewer than {MIN_RUNS} runs at some root seed: shares are reported, not judged."
         ),
         f"- Joint share (root seed {report.root_seed}): {_fmt_share(report.joint_share)} of runs show every "
         f"validation pattern at once (Wilson 95% interval {_fmt_interval(report.interval(JOINT))}; "
@@ -1072,7 +1097,7 @@ def plot_shares(report: ValidationReport, path: Path) -> Path:
     ax.set_axisbelow(True)
     ax.set_title(
         f"'{report.scenario_name}': share of {report.replicates} runs showing each pattern, "
-        f"root seed {report.root_seed} ({'PASS' if report.passed else 'FAIL'})",
+        f"root seed {report.root_seed} ({report.verdict})",
         loc="left",
         fontsize=11,
         fontweight="bold",
@@ -1184,7 +1209,9 @@ def seed_table(reports: Sequence[ValidationReport]) -> pd.DataFrame:
                 }
             )
     table = pd.DataFrame(rows)
-    verdict = table.groupby("pattern", sort=False)["status"].agg(lambda x: "FAIL" if (x == "FAIL").any() else "PASS")
+    verdict = table.groupby("pattern", sort=False)["status"].agg(
+        lambda x: "FAIL" if (x == "FAIL").any() else "too few runs" if (x == "too few runs").any() else "PASS"
+    )
     table["all_seeds"] = table["pattern"].map(verdict)
     return table
 
@@ -1436,7 +1463,13 @@ def _validate_patterns_claimed(args, final: Path, path, config, overrides, repli
     if len(reports) > 1:
         print(
             f"{config.name}: root seeds {', '.join(str(r.root_seed) for r in reports)}: "
-            f"{'PASS at every root seed' if passed else 'FAIL (a pattern falls short at some root seed)'}"
+            + (
+                "PASS at every root seed"
+                if passed
+                else "FAIL (a pattern falls short at some root seed)"
+                if all(r.judged for r in reports) or any(r.verdict == "FAIL" for r in reports)
+                else f"{NOT_JUDGED} (fewer than {MIN_RUNS} runs at some root seed)"
+            )
         )
     directory = write_staged(final, lambda p: write_report(reports[0], p, variants=table, replications=reports[1:]))
     print(directory)

@@ -525,20 +525,35 @@ def good_toy_run(steps: int = 90, seed: int = 1) -> SimpleNamespace:
 
 def test_report_passes_only_if_every_pattern_passes(toy):
     good = good_toy_run()
-    report = P.report_from_runs([good, good], toy, root_seed=1, steps=90)
+    enough = P.MIN_RUNS
+    report = P.report_from_runs([good] * enough, toy, root_seed=1, steps=90)
     assert report.status("blue_keeps_west_town") == "PASS" and report.status("defection_to_red") == "PASS"
     assert report.joint_share == 1.0 and report.status(P.JOINT) == "PASS"
-    # Two runs are too few to judge an ensemble pattern: reported, not failed.
-    assert set(report.ensemble_summary()["status"]) == {"too few runs"}
-    assert report.passed, report.summary()
+    assert report.passed and report.verdict == "PASS", report.summary()
     bad = make_run(steps=90, sites=TOY_SITES)
-    report = P.report_from_runs([good, bad], toy, root_seed=1, steps=90)
+    half = [good, bad] * (enough // 2)
+    report = P.report_from_runs(half, toy, root_seed=1, steps=90)
     assert report.share("clashes_recur") == 0.5 and report.status("clashes_recur") == "FAIL"
-    assert not report.passed
+    assert not report.passed and report.verdict == "FAIL"
     # --threshold: one default for every pattern that does not set its own.
-    lenient = P.report_from_runs([good, bad], toy, root_seed=1, steps=90, threshold=0.5)
+    lenient = P.report_from_runs(half, toy, root_seed=1, steps=90, threshold=0.5)
     assert lenient.status("clashes_recur") == "PASS" and lenient.threshold("clashes_recur") == 0.5
     assert "--threshold 0.5" in lenient.command
+
+
+def test_too_few_runs_are_reported_not_judged(toy):
+    # One run showing a pattern is a share of 1 with the Wilson interval [0.21, 1.00]: below
+    # MIN_RUNS runs, shares (and ensemble values) are reported and nothing passes or fails.
+    good = good_toy_run()
+    for runs in ([good], [good] * (P.MIN_RUNS - 1)):
+        report = P.report_from_runs(runs, toy, root_seed=1, steps=90)
+        assert report.share("blue_keeps_west_town") == 1.0
+        assert {report.status(p.name) for p in report.patterns} == {"too few runs"}
+        assert report.status(P.JOINT) == "too few runs"
+        assert set(report.ensemble_summary()["status"]) == {"too few runs"}
+        assert not report.passed and report.verdict == P.NOT_JUDGED
+        assert P.format_table(report).endswith(f"{P.NOT_JUDGED} (fewer than {P.MIN_RUNS} runs)")
+        assert f"**Verdict: {P.NOT_JUDGED}**" in P.render_markdown(report)
 
 
 def test_wilson_interval():
@@ -576,7 +591,7 @@ def test_joint_share_is_the_share_of_runs_showing_every_validation_pattern(toy):
     assert summary.loc[P.JOINT, "runs_showing"] == 3
     assert (summary.loc[P.JOINT, "share_low"], summary.loc[P.JOINT, "share_high"]) == wilson_interval(3, 5)
     assert summary.loc["defection_to_red", "level"] == "verification"
-    report = P.report_from_runs([lost_town, war, good], toy, root_seed=1, steps=90)
+    report = P.report_from_runs([lost_town, war, good] * 4, toy, root_seed=1, steps=90)  # enough runs to judge
     assert report.joint_share == pytest.approx(1 / 3) and report.status(P.JOINT) == "FAIL"
 
 
@@ -651,7 +666,8 @@ def test_write_report_with_seeds(tmp_path, toy):
     seeds = pd.read_csv(out / "seeds.csv")
     assert set(seeds["root_seed"]) == {3, 4}
     for _, rows in seeds.groupby("pattern"):
-        assert set(rows["all_seeds"]) == {"FAIL" if (rows["status"] == "FAIL").any() else "PASS"}
+        assert set(rows["status"]) == {"too few runs"}  # 2 runs a root seed: reported, not judged
+        assert set(rows["all_seeds"]) == {"too few runs"}
     text = (out / "VALIDATION.md").read_text(encoding="utf-8")
     assert "## Verification and validation" in text and "| `defection_to_red` | verification |" in text
     assert "## Replication at other root seeds" in text and "root seed 4" in text
@@ -694,7 +710,8 @@ def test_cli_validate_patterns(tmp_path, capsys):
         ]
     )
     printed = capsys.readouterr().out
-    assert code in (0, 1)
+    assert code == 1  # 2 runs a root seed: not judged, which is no pass
+    assert f"root seeds 3, 5: {P.NOT_JUDGED}" in printed
     assert "blue_keeps_west_town" in printed and "root seed 5" in printed and str(tmp_path / "v") in printed
     assert (tmp_path / "v" / "VALIDATION.md").is_file() and (tmp_path / "v" / "seed-5" / "patterns.csv").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # staging renamed into place
