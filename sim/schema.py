@@ -159,6 +159,18 @@ def between_keys(keys: tuple[str, ...], message: str, *, section: bool = False) 
     return PydanticCustomError(BETWEEN_KEYS, text, {"keys": keys, "section": section})
 
 
+def unique_names(names: list[str], what: str) -> list[str]:
+    """`names` unchanged if no name is listed twice; ValueError naming the repeats otherwise.
+
+    Each name becomes a column of a result table (outcomes.csv, patterns.csv), and a table
+    with a repeated column can be neither read back nor resumed.
+    """
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{what} must be unique: {', '.join(repeated)} listed more than once")
+    return names
+
+
 MIN_BOUNDS_SPAN_DEG = 0.001  # about 110 m: a grid narrower than this is a typing error, and it keeps projections finite
 
 
@@ -885,6 +897,11 @@ class Sweep(Strict):
     timeseries: StrictBool = Field(False, description="also keep each run's per-step figures (Parquet)")
     max_runs: int = max_runs_param("sweep (design points x replicates)")
 
+    @field_validator("outputs")
+    @classmethod
+    def _unique_outputs(cls, outputs):
+        return unique_names(outputs, "outputs (columns of outcomes.csv)")
+
     @model_validator(mode="after")
     def _samples_where_needed(self):
         if self.design in DESIGNS_NEEDING_SAMPLES and self.samples is None:
@@ -1153,6 +1170,11 @@ class Validation(Strict):
     compare_outcomes: list[str] = Field(
         default_factory=list, max_length=100, description="outcomes compared for every variant (with the expected ones)"
     )
+
+    @field_validator("outcomes", "compare_outcomes")
+    @classmethod
+    def _unique_outcomes(cls, outcomes, info):
+        return unique_names(outcomes, info.field_name)
 
     @model_validator(mode="after")
     def _unique_names(self):

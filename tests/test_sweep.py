@@ -644,3 +644,27 @@ def test_sigterm_interrupts_a_sweep_cleanly(tmp_path):
     assert "terminated (SIGTERM); finished runs are kept" in victim.stderr.read()
     manifest = json.loads((tmp_path / "term" / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and not lock_path(tmp_path / "term").exists()
+
+
+def test_an_output_listed_twice_is_refused_before_any_run(tmp_path, capsys):
+    # Each output is a column of outcomes.csv: a sweep listing one twice ran every run, then
+    # wrote a table with a repeated column that neither analyze nor --resume could read.
+    scenario = tmp_path / "dup.yaml"
+    scenario.write_text(
+        f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\n"
+        "name: dup_outputs\n"
+        "sweep:\n"
+        "  parameters:\n"
+        "    factions.Red.salary_usd_month: [100, 200]\n"
+        "  outputs: [killed_total, clashes_total, killed_total]\n"
+    )
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(scenario), "--steps", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{scenario}:6: sweep.outputs: " in err and "killed_total listed more than once" in err, err
+    assert not out.exists()
+    # The validation's per-run outcomes and the variants' compared outcomes are columns too.
+    for key in ("validation.outcomes", "validation.compare_outcomes"):
+        assert main(["validate", "toy_two_towns", "--set", f"{key}=[clashes_total, clashes_total]"]) == 2
+        assert f"--set: {key}: " in capsys.readouterr().err
