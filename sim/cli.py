@@ -1065,10 +1065,31 @@ def defined(errors) -> tuple[type[BaseException], ...]:
 
 def _internal(error: BaseException, args) -> int:
     """Report an internal error on one line (traceback with --debug or SIM_DEBUG); EXIT_INTERNAL."""
-    if args.debug or os.environ.get("SIM_DEBUG"):
+    if getattr(args, "debug", False) or os.environ.get("SIM_DEBUG"):
         traceback.print_exception(error)
+    if (missing := missing_dependency(error)) is not None:
+        print(missing, file=sys.stderr)
+        return EXIT_INTERNAL
     print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
     return EXIT_INTERNAL
+
+
+def missing_dependency(error: BaseException) -> str | None:
+    """The one line for a package this Python lacks (a third-party import failed), else None.
+
+    Typically `python run.py ...` with a Python other than the project's environment's (the
+    README's commands run in `.venv`): every import of pandas, pydantic, numba... fails there.
+    """
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    package = error.name.split(".")[0]
+    if package == "sim":  # the project's own module: a broken checkout, an internal error
+        return None
+    return (
+        f"error: this Python ({sys.executable}) lacks the package '{package}' the command needs: run it with the "
+        "project's environment (`. .venv/bin/activate`, or .venv/bin/python run.py ...; `make install` creates it) "
+        "or install the project into this one (pip install -e '.[dev]')"
+    )
 
 
 def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
@@ -1108,7 +1129,10 @@ def main(argv: list[str] | None = None) -> int:
         with `--debug` or SIM_DEBUG set); 130 on Ctrl-C, 143 on SIGTERM (both clean up first). Bad
         arguments make argparse exit with status 2 (SystemExit).
     """
-    args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
+    try:
+        args = build_parser().parse_args(argv)  # argparse exits 2 on bad arguments
+    except ModuleNotFoundError as error:  # an option's bounds come from the schema (pydantic)
+        return _internal(error, argparse.Namespace(debug="--debug" in (sys.argv[1:] if argv is None else argv)))
     from sim import interrupts
 
     previous_sigterm, previous_sigint = _terminate_on_sigterm(), _note_ctrl_c()

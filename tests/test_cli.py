@@ -693,3 +693,30 @@ def test_an_internal_error_is_one_line_and_debug_shows_its_traceback_wherever_it
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and 'raise RuntimeError("a bug")' in err, err
+
+
+def test_a_python_without_the_projects_packages_is_told_so_on_one_line(capsys, monkeypatch):
+    # `python run.py ...` with a Python other than the environment's: pandas, pydantic or numba
+    # is missing, and the command said "internal error: ModuleNotFoundError", or (when the
+    # import was an option's schema bounds, during argument parsing) printed a traceback.
+    from sim import cli
+
+    def lacking(package):
+        def command(*args):
+            raise ModuleNotFoundError(f"No module named '{package}'", name=package)
+
+        return command
+
+    monkeypatch.delenv("SIM_DEBUG", raising=False)
+    monkeypatch.setitem(cli.COMMANDS, "validate", lacking("pandas"))
+    assert cli.main(["validate", "baseline"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks the package 'pandas'" in err and ".venv/bin/python run.py" in err, err
+    monkeypatch.setattr(cli, "schema_bounds", lacking("pydantic"))  # --steps reads its bounds while parsing
+    assert cli.main(["run", "baseline", "--steps", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks the package 'pydantic'" in err and "Traceback" not in err, err
+    # The project's own modules are not a dependency: a missing one is an internal error.
+    monkeypatch.setitem(cli.COMMANDS, "validate", lacking("sim.gone"))
+    assert cli.main(["validate", "baseline"]) == 1
+    assert capsys.readouterr().err.startswith("internal error: ModuleNotFoundError")
