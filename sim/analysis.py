@@ -531,8 +531,8 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
     height = min(12.0, max(5.0, 0.55 * nr + 2.6))
     words, unit = outcome_words(name)
     which = f"median of {ctx.replicates} replicates per square" if ctx.replicates > 1 else "one run per square"
-    if np.isnan(values).any():
-        which += "; n/a: no successful run"
+    if np.isnan(values).any():  # no run succeeded there, or the outcome is undefined in each (a share of no meetings)
+        which += "; n/a: no run with a value (none succeeded, or the outcome is undefined in each)"
     if ctx.replicates > 1 and (counts.to_numpy(dtype=float) < ctx.replicates).any():
         which += "; (n=k): only k replicates succeeded"
     subtitle = _wrap(f"each square: one design point; {which}", int(width * 14))

@@ -782,7 +782,7 @@ KINDS: dict[str, OutcomeKind] = {
             "site",
             "first day a site's control changed (steps+1 if never)",
             control_change_step,
-            label="First day {s} changed hands",
+            label="First day {s} changed hands, last day + 1 if never",  # a figure of 31s in a 30-day run says "never"
             unit="day",
         ),
         OutcomeKind(

@@ -331,6 +331,8 @@ def test_outcome_label_says_the_outcome_in_words_with_its_unit():
     assert outcome_label("fighters_final.IRGC") == "IRGC fighters on the last day (fighters, or insurgent cells)"
     assert outcome_label("insurgent_peak") == "Peak insurgent strength (insurgent cells)"
     assert outcome_label("not_an_outcome") == "not_an_outcome"
+    # "never" is the last day + 1: a heatmap of 31s in 30-day runs must say what 31 means
+    assert outcome_label("control_change_step.buqrus") == "First day buqrus changed hands, last day + 1 if never (day)"
 
 
 def test_with_fewer_than_min_pairs_no_difference_is_called_clear():
