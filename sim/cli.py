@@ -20,6 +20,7 @@ import signal
 import sys
 import textwrap
 import traceback
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
@@ -1092,6 +1093,17 @@ def missing_dependency(error: BaseException) -> str | None:
     )
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Show a warning as the command's other messages are shown: one line, "warning: ...".
+
+    Python's default adds the file, line and source line of the code that warned, which
+    says nothing to a user and splits one message over two lines of a batch job's log.
+    """
+    from sim.yaml_source import visible
+
+    print(f"warning: {visible(str(message))}", file=sys.stderr if file is None else file)
+
+
 def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
     """Say what an interrupt left behind, on one line; EXIT_TERMINATED for SIGTERM, else EXIT_INTERRUPTED."""
     what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
@@ -1137,6 +1149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     previous_sigterm, previous_sigint = _terminate_on_sigterm(), _note_ctrl_c()
     previous_hook = sys.unraisablehook
+    previous_show = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     sys.unraisablehook = interrupts.quiet_unraisable(previous_hook)
     try:
         status = COMMANDS[args.command](args)
@@ -1177,6 +1191,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         interrupts.forget()
         sys.unraisablehook = previous_hook
+        warnings.showwarning = previous_show
         if previous_sigterm is not False:
             signal.signal(signal.SIGTERM, previous_sigterm if previous_sigterm is not None else signal.SIG_DFL)
         if previous_sigint is not None:

@@ -720,3 +720,23 @@ def test_a_python_without_the_projects_packages_is_told_so_on_one_line(capsys, m
     monkeypatch.setitem(cli.COMMANDS, "validate", lacking("sim.gone"))
     assert cli.main(["validate", "baseline"]) == 1
     assert capsys.readouterr().err.startswith("internal error: ModuleNotFoundError")
+
+
+def test_a_warning_is_one_line_without_the_code_that_warned(capsys, monkeypatch):
+    # A Sobol design of a size that is no power of 2, or a constant outcome, warned as Python
+    # does: "sim/sweep.py:279: UserWarning: ..." and then the source line, on stderr.
+    import warnings
+
+    from sim import cli
+
+    def warning(args):
+        warnings.warn("sobol: outcome 'x' is constant over the design; no indices", stacklevel=2)
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", warning)
+    shown = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert cli.main(["validate", "baseline"]) == 0
+    assert capsys.readouterr().err == "warning: sobol: outcome 'x' is constant over the design; no indices\n"
+    assert warnings.showwarning is shown  # put back when the command ends
