@@ -585,6 +585,20 @@ _YAML11_BREAK_NAMES = {"\x85": ("U+0085 (next line)", "\\N"), "\u2028": ("U+2028
                        "\u2029": ("U+2029 (paragraph separator)", "\\P")}  # fmt: skip
 
 
+# Control characters other than tab and newline: the stream may not hold them raw (the reader
+# refuses them), but a double-quoted escape ("\e[31m", "\x07") puts them in a value, and a
+# label or name is printed to terminals, tables and figures, where they act or show as boxes.
+# U+0085 (next line, YAML's \N escape) is a line break, as \n is.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
+
+
+def _control_message(char: str) -> str:
+    return (
+        f"control character U+{ord(char):04X} in the text (an escape such as \\e or \\x1b in a double-quoted "
+        "string): text may hold tabs and line breaks, no other control characters; delete it"
+    )
+
+
 def _yaml11_break_problem(text: str, at: int, file: str, key_path: str, report_lines: bool) -> Problem:
     """The problem of a YAML 1.1 line break at `at` in `text`, at its line as counted by newlines."""
     name, escape = _YAML11_BREAK_NAMES[text[at]]
@@ -852,6 +866,9 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode, path: tuple) -> Any:
         tag = node.tag
+        if (control := _CONTROL.search(node.value)) is not None:
+            self._report(node, path, _control_message(control.group()))
+            return None
         if tag == _MERGE_TAG:
             self._report(node, path, _MERGE_MESSAGE)
             return None

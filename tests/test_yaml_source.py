@@ -924,3 +924,19 @@ def test_a_clipped_value_is_a_whole_quoted_string_then_an_ellipsis(value, limit)
     start = ast.literal_eval(shown[:-1])
     assert value.startswith(start) and len(repr(start)) <= limit - 1
     assert len(repr(value[: len(start) + 1])) > limit - 1  # the longest start that fits
+
+
+def test_a_control_character_in_a_value_is_refused_at_its_line(tmp_path):
+    """An escape such as \\e in a label validated, and `params` printed it raw to the terminal (colours, bells)."""
+    for escape, code in (("\\e[31m", "U+001B"), ("\\x07", "U+0007"), ("\\r", "U+000D"), ("\\x9b", "U+009B")):
+        path = write(tmp_path, "s.yaml", f'name: x\nfactions:\n  Red:\n    label: "R{escape}ed"\n')
+        with pytest.raises(ScenarioError) as info:
+            load_scenario_document(path)
+        assert [str(p) for p in info.value.problems] == [
+            f"{path}:4: factions.Red.label: control character {code} in the text (an escape such as \\e or \\x1b in"
+            " a double-quoted string): text may hold tabs and line breaks, no other control characters; delete it"
+        ]
+    kept = write(tmp_path, "t.yaml", 'name: x\ndescription: "a\\tb\\nc"\n')
+    assert load_scenario_document(kept).data["description"] == "a\tb\nc"  # tab and newline are text
+    with pytest.raises(ScenarioError, match=r"^--set: name: control character U\+001B"):
+        apply_overrides(load_scenario_document(kept), ['name="\\e"'])
