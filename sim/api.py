@@ -18,8 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from sim.executors import Backend, default_workers, make_backend
-from sim.runner import RunResult, run_replicates, stack_results
+from sim.runner import RunResult, run_length, run_replicates, stack_results
 from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 
@@ -144,13 +146,15 @@ def simulate(
 
     Raises:
         ScenarioError: bad scenario or overrides. ExecutorError: the Dask scheduler cannot
-        be reached. PosteriorError: an unusable posterior file. ValueError: replicates < 1,
+        be reached. PosteriorError: an unusable posterior file. ValueError: replicates not a whole
+        number >= 1, steps outside 1..100,000 days or not whole (`sim.runner.run_length`),
         or overrides with a `Scenario` and no `scenario_file`.
     """
     try:
         scenario_file, config = _resolve(scenario, overrides, scenario_file)
-        if replicates < 1:
-            raise ValueError("replicates must be >= 1")
+        if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 1:
+            raise ValueError(f"replicates must be a whole number >= 1, got {replicates!r}")
+        steps = run_length(config, steps)  # before any worker starts: ValueError for 5.5, 0 or -5 days
         configs, record = None, None
         if posterior is not None:
             from sim.posterior import ensemble_configs, load_posterior

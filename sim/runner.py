@@ -113,14 +113,37 @@ def site_table(config: Scenario) -> dict[str, dict]:
     return table
 
 
+def run_length(config: Scenario, steps: int | None) -> int:
+    """Days to run: the scenario's `steps`, or `steps`, a whole number within the schema's range of `steps`.
+
+    Raises:
+        ValueError: `steps` is not a whole number (5.5, "30", True) or is outside the range the
+            scenario file and `--steps` accept (1..100,000 days): a run of -5 or 0 days quietly
+            recorded day 0 alone, and 5.5 ran 5 days.
+    """
+    if steps is None:
+        return config.steps
+    from sim.schema import schema_field
+
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        raise ValueError(f"steps must be a whole number of days, got {steps!r}")
+    field, _ = schema_field("steps")
+    low = next(m.ge for m in field.metadata if getattr(m, "ge", None) is not None)
+    high = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
+    if not low <= steps <= high:
+        raise ValueError(f"steps must be between {low} and {high:,} days, got {steps}")
+    return int(steps)
+
+
 def run_model(config: Scenario, seed: int, steps: int | None = None, replicate: int = 0, on_step=None) -> RunResult:
     """Build one model from a validated scenario and seed, run it, and return what it recorded.
 
+    `steps` (default: the scenario's) as `run_length` accepts it (ValueError otherwise).
     `on_step()` (optional) is called after each step, e.g. to advance a progress bar; it
     cannot change the run.
     """
     started = time.perf_counter()
-    steps = config.steps if steps is None else int(steps)
+    steps = run_length(config, steps)
     check_memory(config, steps)  # the steps asked for may be more than the scenario's (validated)
     model = Engine(config, seed=seed)  # the model without its Mesa face (`sim.model.CorridorModel`): same numbers
     snapshot_at = sorted({0, steps // 2, steps})

@@ -101,3 +101,23 @@ def test_a_run_and_a_one_run_command_import_neither_mesa_nor_pandas(tmp_path):
     status, heavy = json.loads(done.stdout.strip().splitlines()[-1])
     assert status == 0 and heavy == [], heavy
     assert (out / "manifest.json").is_file() and (out / "timeseries.csv").is_file()
+
+
+def test_the_python_api_takes_the_days_the_command_line_takes():
+    # sim.simulate("baseline", steps=-5) or steps=0 quietly returned day 0 alone, and steps=5.5
+    # ran 5 days, where `--steps` and `steps:` refuse them.
+    import sim
+    from sim.runner import run_length, run_model
+
+    config = load_scenario(SCENARIOS / "toy_two_towns.yaml")
+    for bad in (-5, 0, 100_001, 5.5, "30", True):
+        with pytest.raises(ValueError, match="steps must be"):
+            run_length(config, bad)
+    with pytest.raises(ValueError, match="steps must be between 1 and 100,000 days, got 0"):
+        sim.simulate("toy_two_towns", steps=0)
+    with pytest.raises(ValueError, match="steps must be a whole number of days, got 5.5"):
+        run_model(config, 1, steps=5.5)
+    with pytest.raises(ValueError, match="replicates must be a whole number >= 1, got 2.5"):
+        sim.simulate("toy_two_towns", steps=2, replicates=2.5)
+    assert run_length(config, None) == config.steps and run_length(config, np.int64(3)) == 3
+    assert len(sim.simulate("toy_two_towns", steps=2).timeseries) == 3  # days 0, 1, 2
