@@ -174,7 +174,7 @@ def memory_problem(config: Scenario, steps: int | None = None, workers: int = 1,
     if need <= have:
         return None
     parts = (
-        f"{n_recruits(config):,} recruits, {len(config.factions)} factions on "
+        f"up to {n_recruits(config):,} recruits (an upper bound), {len(config.factions)} factions on "
         f"{config.grid.width}x{config.grid.height} grid cells, {len(config.sites)} sites, "
         f"{config.steps if steps is None else steps} steps"
     )
