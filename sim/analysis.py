@@ -49,7 +49,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
-from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png
+from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png, zero_axis_range
 from sim.outcomes import KINDS, outcome_label, outcome_words, parse
 from sim.results import OutputError, ResultFileError, atomic_write_text, name_the_final_file, read_manifest
 from sim.schema import parameter_label, schema_field
@@ -500,6 +500,7 @@ def plot_outcomes_vs(
             ax.fill_between(x, rows[f"{name}.q05"], rows[f"{name}.q95"], color=BLUE, alpha=0.18, lw=0)
             ax.scatter(x_runs, ok[name], s=7, color=GREY, alpha=0.5, lw=0, zorder=2)
         ax.plot(x, median, color=BLUE, lw=1.8, marker="o" if len(x) <= 30 else None, ms=4, zorder=3)
+        zero_axis_range(ax, median, ok[name], *((rows[f"{name}.q05"], rows[f"{name}.q95"]) if several else ()))
         if log_x:
             ax.set_xscale("log")
         if not numeric:
@@ -543,8 +544,8 @@ def plot_heatmap(ctx: _Sweep, summary: pd.DataFrame, parameters: list[str], name
         return save_png(fig, path)
     finite = values[np.isfinite(values)]
     vmin, vmax = float(finite.min()), float(finite.max())
-    if vmin == vmax:
-        vmin, vmax = vmin - 0.5, vmax + 0.5
+    if vmin == vmax:  # one colour: a scale around it, not past 0 or 1 for a value within them (a share)
+        vmin, vmax = (0.0, 1.0) if 0.0 <= vmin <= 1.0 else (vmin - 0.5, vmax + 0.5)
     cmap = "viridis"
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
     ax.set_facecolor("#E6E6E6")  # cells without a value

@@ -93,14 +93,14 @@ QUANTILES = (0.05, 0.5, 0.95)
 SERIES_COLUMNS = ("fighters.", "territory.", "defections.", "killed.", "clashes", "agreements", "insurgent_cells")
 # Overlay figures: file stem, title, the series they show (prefix ending in "." or a name), y-axis label.
 FIGURES = (
-    ("compare_fighters", "Fit fighters per militia", "fighters.", "fit fighters (persons)"),
+    ("compare_fighters", "Fit fighters per militia", "fighters.", "fit fighters (people)"),
     ("compare_territory", "Territory per militia", "territory.", "share of passable grid cells held (0-1)"),
     ("compare_defections", "Defections between militias", "defections.", "cumulative defections (fighters)"),
     ("compare_violence", "Clashes, deaths, agreements and insurgents", "", ""),
 )
 VIOLENCE = {  # series of the last figure: panel title, y-axis label
     "clashes": ("Clashes between militias", "cumulative clashes (count)"),
-    "killed": ("Killed, all militias", "cumulative killed (persons)"),
+    "killed": ("Killed, all militias", "cumulative killed (people)"),
     "agreements": ("Mediation agreements", "cumulative agreements (count)"),
     "insurgent_cells": ("Insurgent strength", "insurgent cells (count)"),
 }
@@ -851,7 +851,7 @@ def plot_comparison(comparison: Comparison, directory: Path, code: dict | None =
     """
     from matplotlib.lines import Line2D
 
-    from sim.figures import Provenance, new_figure, save_png
+    from sim.figures import Provenance, new_figure, save_png, zero_axis_range
 
     code = code or _code()
     series = comparison.series
@@ -890,6 +890,7 @@ def plot_comparison(comparison: Comparison, directory: Path, code: dict | None =
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for k, (name, panel_title, panel_ylabel) in enumerate(panels):
             ax = axes[k // ncols][k % ncols]
+            drawn = []
             for i, label in enumerate(labels):
                 frame = grouped.get((name, label))
                 if frame is None:
@@ -897,6 +898,8 @@ def plot_comparison(comparison: Comparison, directory: Path, code: dict | None =
                 colour = scenario_colour(i)
                 ax.fill_between(frame["step"], frame["q05"], frame["q95"], color=colour, alpha=0.18, lw=0)
                 ax.plot(frame["step"], frame["median"], color=colour, lw=1.6)
+                drawn += [frame["q05"], frame["q95"], frame["median"]]
+            zero_axis_range(ax, *drawn)
             ax.set_title(panel_title, fontsize=10)
             ax.set_xlabel("day", fontsize=9)
             ax.set_ylabel(panel_ylabel or ylabel, fontsize=9)

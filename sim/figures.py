@@ -538,6 +538,18 @@ def site_legend_handles(kinds, marker_scale: float) -> list:
     return handles
 
 
+def zero_axis_range(ax, *series) -> None:
+    """Give an axis whose every drawn value is 0 (no agreements in any run) the range 0..1.
+
+    matplotlib draws a flat series at 0 on -0.04..0.04, which shows a count or a share below
+    zero. Other axes are left as they are. `series`: the arrays drawn (NaN ignored).
+    """
+    values = np.concatenate([np.asarray(v, dtype=float).ravel() for v in series]) if series else np.empty(0)
+    values = values[np.isfinite(values)]
+    if values.size and not values.any():
+        ax.set_ylim(0.0, 1.0)
+
+
 def save_png(fig: Figure, path: Path, dpi: float = DPI) -> Path:
     """Render a figure to PNG and write it atomically (`sim.results.atomic_write_bytes`).
 

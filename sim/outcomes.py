@@ -926,7 +926,7 @@ KINDS: dict[str, OutcomeKind] = {
         OutcomeKind(
             "annual_clash_toll",
             None,
-            "killed (both sides) in rival-militia clashes per 365 days (persons/year)",
+            "killed (both sides) in rival-militia clashes per 365 days (people/year)",
             annual_clash_toll,
             label="Killed in rival-militia clashes per year",
             unit="people/year",

@@ -591,6 +591,7 @@ def plot_fighters_territory(ctx: _Context, path: Path) -> Path:
     for name in ctx.militias:
         ctx.series(ax_f, f"fighters.{name}", ctx.colour(name), ctx.label(name))
     ax_f.set_ylabel("fighters (people)")
+    ax_f.yaxis.set_major_locator(MaxNLocator(integer=True))  # people: no 2.5 on a count axis
     ax_f.set_title("Fighters per militia", loc="left", fontsize=11)
     _legend(ax_f, ax_f.get_legend_handles_labels()[0] + _band_proxy(ctx), fontsize=8)
     ax_f.set_ylim(bottom=0)
@@ -650,6 +651,7 @@ def plot_casualties(ctx: _Context, path: Path) -> Path:
         for name in ctx.militias:
             ctx.series(ax, f"{figure}.{name}", ctx.colour(name), ctx.label(name), cumulative=True)
         ax.set_ylabel(f"{figure}, cumulative (people)")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{what} per militia (running total; clashes and insurgent attacks)", loc="left", fontsize=10)
         ax.set_ylim(bottom=0)
         _time_axis(ax, _last_step(ctx))
@@ -733,6 +735,7 @@ def plot_defections(ctx: _Context, path: Path) -> Path:
         drawn += 1
     if drawn:
         ax_l.set_ylabel("defections, cumulative (fighters)")
+        ax_l.yaxis.set_major_locator(MaxNLocator(integer=True))
         _legend(
             ax_l,
             ax_l.get_legend_handles_labels()[0] + _band_proxy(ctx),
@@ -945,6 +948,7 @@ def plot_insurgency(ctx: _Context, path: Path) -> Path:
     if "clashes" in ctx.ts.columns:
         ctx.series(ax_a, "clashes", NEUTRAL_COLOUR, "clashes between rival militias", rolling=ROLLING_DAYS, ls="--")
     ax_a.set_ylabel(f"events in the last {ROLLING_DAYS} days (count)")
+    ax_a.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_a.set_ylim(bottom=0)
     ax_a.set_title(
         f"Insurgent attacks and clashes between rivals ({ROLLING_DAYS}-day rolling sums)", loc="left", fontsize=11

@@ -298,7 +298,7 @@ def test_plots_overlay_every_scenario_with_words_units_and_a_footer(toy_pair, tm
     violence = drawn["compare_violence.png"].axes
     assert [a.get_ylabel() for a in violence if a.get_visible()][:2] == [
         "cumulative clashes (count)",
-        "cumulative killed (persons)",
+        "cumulative killed (people)",
     ]
 
 

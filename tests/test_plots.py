@@ -360,3 +360,23 @@ def test_the_map_legend_names_the_river_the_scenario_names(tmp_path, monkeypatch
     plot_run(out)
     named = [t for t in legends["influence_map.png"] if t.startswith("river")]
     assert named == ([river] if river else []), legends["influence_map.png"]
+
+
+def test_an_axis_of_zeros_runs_from_zero_to_one():
+    # No agreements in any run: matplotlib drew the flat line on -0.04..0.04, a count below zero.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from sim.figures import zero_axis_range
+
+    ax = Figure().subplots()
+    ax.plot([0, 1, 2], [0, 0, 0])
+    zero_axis_range(ax, np.zeros(3), np.array([np.nan, 0.0]))
+    assert ax.get_ylim() == (0.0, 1.0)
+    other = Figure().subplots()
+    other.plot([0, 1], [0, 2])
+    before = other.get_ylim()
+    zero_axis_range(other, np.array([0.0, 2.0]))
+    assert other.get_ylim() == before  # only an all-zero axis is changed
