@@ -630,11 +630,33 @@ def _compare_claimed(args, final: Path, base: str, variants: list[str], override
         dask=getattr(args, "dask", None),
     )
     table.attrs["command"] = _command(args, base, variants)
+    expected = table.loc[table["expected"] != ""]
+    shown = expected[["variant", "outcome", "expected", "mean_diff", "ci_low", "ci_high"]].copy()
+    # In words, as VARIANTS.md says it (pandas printed <NA> for "too few runs to judge")
+    verdict_words = zip(expected["as_expected"], expected["n_pairs"], strict=True)
+    shown["as expected"] = [_verdict(v, n).replace("**", "") for v, n in verdict_words]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        shown = ["variant", "outcome", "expected", "mean_diff", "ci_low", "ci_high", "as_expected"]
-        print(table.loc[table["expected"] != "", shown].to_string(index=False))
+        print(shown.to_string(index=False))
     directory = write_staged(final, lambda path: write_variants(table, path))
+    verdicts = variant_verdicts(table)
+    print(_verdict_line(table, verdicts))
     print(directory)
     sys.stdout.flush()
-    verdicts = variant_verdicts(table)
     return 0 if verdicts and all(v is True for v in verdicts.values()) else 1
+
+
+def _verdict_line(table: pd.DataFrame, verdicts: dict[str, bool | None]) -> str:
+    """One line: how many variants move as expected, or why none is judged (exit 1 unless all do)."""
+    pairs = int(table["n_pairs"].min()) if len(table) else 0
+    if pairs < MIN_PAIRS:
+        return f"not judged: too few runs ({pairs} < {MIN_PAIRS} pairs of runs; --replicates {MIN_PAIRS} or more)"
+    if not verdicts:
+        return "not judged: no variant states an expected move (validation.variants)"
+    failed = [name for name, v in verdicts.items() if v is False]
+    undecided = [name for name, v in verdicts.items() if v is None]
+    line = f"{sum(v is True for v in verdicts.values())} of {len(verdicts)} variants move as expected"
+    if failed:
+        line += f"; not as expected: {', '.join(failed)}"
+    if undecided:
+        line += f"; undefined: {', '.join(undecided)}"
+    return line

@@ -213,6 +213,9 @@ def test_cli_compare_variants(tmp_path, capsys):
     code = V.cli_compare_variants(args)
     printed = capsys.readouterr().out
     assert code in (0, 1) and "defections.NDF>IRGC" in printed and str(tmp_path / "v") in printed
+    # 2 pairs of runs: every row and the whole say why nothing is judged (pandas printed <NA>), exit 1
+    assert code == 1 and "<NA>" not in printed and "too few runs (2 < 10 pairs)" in printed
+    assert "not judged: too few runs (2 < 10 pairs of runs; --replicates 10 or more)" in printed
     for name in ("variants.csv", "variant_runs.csv", "VARIANTS.md"):
         assert (tmp_path / "v" / name).is_file(), name
     table = pd.read_csv(tmp_path / "v" / "variants.csv")
