@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import platform
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1414,6 +1415,14 @@ def cli_validate_patterns(args) -> int:
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, overrides)  # raises ScenarioError on bad input, before any run
     _section(config)
+    steps = getattr(args, "steps", None)
+    if steps is not None and steps != config.steps:
+        # The patterns' bounds are written for the scenario's runs (annual tolls, episodes, growth)
+        warnings.warn(
+            f"the patterns are written for {config.name}'s {config.steps}-day runs and are judged here on "
+            f"{steps}-day runs (--steps): read the verdict with that in mind",
+            stacklevel=2,
+        )
     # Claimed (writable, not in use, empty) before any run, held until the report is written.
     claim = claim_output_dir(Path(out) if out is not None else None, scenario=config.name, kind="validation")
     with claim:

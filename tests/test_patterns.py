@@ -861,3 +861,18 @@ def test_outcome_expressions_are_ascii_lines():
     for bad, where in (("a\u2028+ b", 2), ("a +\u00a0b", 4), ("\u0663 + a", 1), ("a + b\u2029", 6)):
         with pytest.raises(ExpressionError, match=f"at character {where}$"):
             parse_expression(bad)
+
+
+def test_patterns_judged_on_shorter_runs_say_so(tmp_path, capsys):
+    # `validate-patterns --steps 60` judged patterns written for a year's runs without a word.
+    from sim.cli import main
+
+    out = tmp_path / "v"
+    assert main(["validate-patterns", "toy_two_towns", "--replicates", "1", "--steps", "5", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "warning: the patterns are written for toy_two_towns's 90-day runs and are judged here on 5-day runs "
+        "(--steps): read the verdict with that in mind\n"
+    ), err
+    assert main(["validate-patterns", "toy_two_towns", "--replicates", "1", "--out", str(tmp_path / "w")]) == 1
+    assert capsys.readouterr().err == ""  # the scenario's own length: nothing to say
