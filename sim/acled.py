@@ -52,10 +52,12 @@ results directory's `scenario.yaml`: a site's lat/lon as given, else its cell ce
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import unicodedata
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -477,8 +479,22 @@ def read_observed(path: str | Path) -> pd.DataFrame:
         ) from None
     if not text.strip():
         raise EventDataError(f"{path}: empty file (no header, no events)")
+    header = next(csv.reader(io.StringIO(text)), [])
+    names = [name.strip() for name in header]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # pandas would rename the second 'event_type' to 'event_type.1' and read the first
+        raise EventDataError(f"{path}: column(s) {', '.join(map(repr, repeated))} more than once in the header")
     try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        with warnings.catch_warnings():
+            # A row with more fields than the header: pandas took the first field as the row's
+            # name and shifted the rest ("event_date 'Battles' is not a date"); with
+            # index_col=False it drops the extra field with a ParserWarning, refused here.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.ParserWarning:
+        raise EventDataError(
+            f"{path}: a row has more fields than the header ({len(header)}); quote a field that holds a comma"
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise EventDataError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
     table.columns = [str(c).strip() for c in table.columns]

@@ -376,6 +376,13 @@ def test_export_refuses_an_existing_file(toy_dir, tmp_path, capsys):
          "longitude 'north'"),
         (b"event_date,event_type,fatalities,location,latitude,longitude\n2019-11-01,Battles,1,X,34.1,40.2\n"
          b"2019-11-02,Battles,1,,,\n", "data row 2: no coordinates (latitude, longitude) and no location"),
+        # an extra field shifted the row ("event_date 'Battles' is not a date"); a repeated column read one of two
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,1,Abu Kamal, Syria\n",
+         "a row has more fields than the header (4); quote a field that holds a comma"),
+        (b"event_date,event_type,fatalities,location\n2019-11-01,Battles,1,X\n2019-11-02,Battles,1,Y,Z\n",
+         "Expected 4 fields in line 3, saw 5"),
+        (b"event_date,event_type,fatalities,location,event_type\n2019-11-01,Battles,1,X,Riots\n",
+         "column(s) 'event_type' more than once in the header"),
     ],
 )  # fmt: skip
 def test_bad_observed_input_is_one_line_exit_2(toy_dir, tmp_path, capsys, content, message):
