@@ -194,6 +194,17 @@ _HEX = re.compile(r"0x[0-9a-fA-F]+")
 _OTHER_BASE = re.compile(r"([+-]?)0([ob])([0-9a-fA-F]+)|([+-])0x([0-9a-fA-F]+)")
 
 
+def path_argument(text: str) -> Path:
+    """A path from the command line; an empty one is refused (Path('') is the current directory).
+
+    Raises:
+        argparse.ArgumentTypeError: an empty or blank path (`--out ''`, an unset shell variable).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty path ({text!r}) is refused: it would mean the current directory")
+    return Path(text)
+
+
 def whole_number(text: str) -> int:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
@@ -406,7 +417,10 @@ def _add_compare(sub) -> None:
     )
     _add_execution(compare)
     compare.add_argument(
-        "--out", type=Path, metavar="DIR", help="output directory, new or empty (default results/compare/<timestamp>/)"
+        "--out",
+        type=path_argument,
+        metavar="DIR",
+        help="output directory, new or empty (default results/compare/<timestamp>/)",
     )
     compare.add_argument("--no-plots", action="store_true", help="skip drawing the overlay plots")
 
@@ -452,9 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario", help="scenario file, or a name in scenarios/ (e.g. baseline; `run.py list` lists them)"
     )
     run.add_argument("--seed", type=_seed, metavar="SEED", help="the run's seed (the root seed with --replicates)")
-    run.add_argument(
-        "--steps", type=like("steps"), metavar="DAYS", help="days to simulate (default: the scenario's)"
-    )
+    run.add_argument("--steps", type=like("steps"), metavar="DAYS", help="days to simulate (default: the scenario's)")
     run.add_argument(
         "--replicates", type=like("sweep.replicates"), default=1, metavar="N", help="independent runs (default 1)"
     )
@@ -462,13 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(run)
     run.add_argument(
         "--posterior",
-        type=Path,
+        type=path_argument,
         metavar="FILE|DIR",
         help="a calibration's posterior.csv (or its directory): replicate k runs with kept draw k "
         "(cycled) instead of the scenario's values",
     )
     run.add_argument(
-        "--out", type=Path, metavar="DIR", help="write exactly here (default results/<scenario>/<timestamp>/)"
+        "--out", type=path_argument, metavar="DIR", help="write exactly here (default results/<scenario>/<timestamp>/)"
     )
     run.add_argument("--no-plots", action="store_true", help="skip drawing plots")
 
@@ -525,7 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
             "plot results/baseline/20250101-120000",
         ),
     )
-    plot.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
+    plot.add_argument(
+        "results_dir", type=path_argument, metavar="RESULTS_DIR", help="a directory written by `run.py run`"
+    )
 
     sweep = command(
         "sweep",
@@ -542,9 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution(sweep)
     _add_set(sweep)
     sweep.add_argument(
-        "--out", type=Path, metavar="DIR", help="sweep directory (default results/<scenario>/sweep-<timestamp>/)"
+        "--out",
+        type=path_argument,
+        metavar="DIR",
+        help="sweep directory (default results/<scenario>/sweep-<timestamp>/)",
     )
-    sweep.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted sweep in DIR")
+    sweep.add_argument("--resume", type=path_argument, metavar="DIR", help="continue an interrupted sweep in DIR")
     sweep.add_argument("--no-analysis", action="store_true", help="skip the analysis and plots at the end")
 
     analyze = command(
@@ -554,7 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
             "analyze results/sweep_salary_mediation/sweep-20250101-120000",
         ),
     )
-    analyze.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="a directory written by `run.py sweep`")
+    analyze.add_argument(
+        "sweep_dir", type=path_argument, metavar="SWEEP_DIR", help="a directory written by `run.py sweep`"
+    )
 
     patterns = command(
         "validate-patterns",
@@ -598,7 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_argument("--steps", type=like("steps"), metavar="DAYS", help="days per run (default: the scenario's)")
     _add_set(patterns)
     patterns.add_argument(
-        "--out", type=Path, metavar="DIR", help="report directory (default results/<scenario>/validation-<ts>/)"
+        "--out",
+        type=path_argument,
+        metavar="DIR",
+        help="report directory (default results/<scenario>/validation-<ts>/)",
     )
 
     variants = command(
@@ -630,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_set(variants)
     variants.add_argument(
-        "--out", type=Path, metavar="DIR", help="output directory (default results/<base>/variants-<ts>/)"
+        "--out", type=path_argument, metavar="DIR", help="output directory (default results/<base>/variants-<ts>/)"
     )
 
     _add_compare(sub)
@@ -648,9 +670,14 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
     _add_execution(calibrate)
     calibrate.add_argument(
-        "--out", type=Path, metavar="DIR", help="output directory (default results/<scenario>/calibration-<ts>/)"
+        "--out",
+        type=path_argument,
+        metavar="DIR",
+        help="output directory (default results/<scenario>/calibration-<ts>/)",
     )
-    calibrate.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted calibration in DIR")
+    calibrate.add_argument(
+        "--resume", type=path_argument, metavar="DIR", help="continue an interrupted calibration in DIR"
+    )
 
     robust = command(
         "robustness",
@@ -688,9 +715,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_execution(robust)
     _add_set(robust)
     robust.add_argument(
-        "--out", type=Path, metavar="DIR", help="output directory (default results/<scenario>/robustness-<ts>/)"
+        "--out",
+        type=path_argument,
+        metavar="DIR",
+        help="output directory (default results/<scenario>/robustness-<ts>/)",
     )
-    robust.add_argument("--resume", type=Path, metavar="DIR", help="continue an interrupted robustness job in DIR")
+    robust.add_argument(
+        "--resume", type=path_argument, metavar="DIR", help="continue an interrupted robustness job in DIR"
+    )
 
     export = command(
         "export-acled",
@@ -700,10 +732,12 @@ def build_parser() -> argparse.ArgumentParser:
             "export-acled results/baseline/20250101-120000 --out events.csv",
         ),
     )
-    export.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
+    export.add_argument(
+        "results_dir", type=path_argument, metavar="RESULTS_DIR", help="a directory written by `run.py run`"
+    )
     export.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         metavar="FILE",
         help="new CSV to write, never replaced (default RESULTS_DIR/acled_events.csv)",
     )
@@ -716,16 +750,18 @@ def build_parser() -> argparse.ArgumentParser:
             "compare-events results/baseline/20250101-120000 acled_export.csv --match-km 10",
         ),
     )
-    compare.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="a directory written by `run.py run`")
+    compare.add_argument(
+        "results_dir", type=path_argument, metavar="RESULTS_DIR", help="a directory written by `run.py run`"
+    )
     compare.add_argument(
         "observed",
-        type=Path,
+        type=path_argument,
         metavar="OBSERVED_CSV",
         help="observed CSV, ACLED layout (event_date, event_type, fatalities; latitude/longitude or location)",
     )
     compare.add_argument(
         "--out",
-        type=Path,
+        type=path_argument,
         metavar="DIR",
         help="output directory, new or empty (default RESULTS_DIR/events-<UTC timestamp>/)",
     )

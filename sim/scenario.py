@@ -97,7 +97,13 @@ def resolve_scenario_path(path: str | Path) -> Path:
     """Accept a path, or a bare scenario name found in the project's `scenarios/`.
 
     Returns the path as given when neither exists (`scenario_file` refuses that instead).
+
+    Raises:
+        ScenarioError: an empty or blank name (Path("") is the current directory: `run ''` was
+            read as "." and refused as a directory).
     """
+    if not str(path).strip():
+        raise ScenarioError([Problem(repr(str(path)), "", None, "an empty scenario name or path; name a scenario")])
     p = Path(path)
     if p.exists() or not _is_bare_name(path):
         return p

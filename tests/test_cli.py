@@ -740,3 +740,18 @@ def test_a_warning_is_one_line_without_the_code_that_warned(capsys, monkeypatch)
         assert cli.main(["validate", "baseline"]) == 0
     assert capsys.readouterr().err == "warning: sobol: outcome 'x' is constant over the design; no indices\n"
     assert warnings.showwarning is shown  # put back when the command ends
+
+
+def test_an_empty_path_or_scenario_name_is_refused(tmp_path, capsys, monkeypatch):
+    # `--out ''` (an unset shell variable) and `run ''` were read as "." (the current directory).
+    from sim import cli
+
+    monkeypatch.chdir(tmp_path)  # an empty directory: "." would have been a usable --out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "toy_two_towns", "--steps", "2", "--out", ""])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "argument --out: an empty path ('') is refused" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    for name in ("", "  "):
+        assert cli.main(["validate", name]) == 2
+        assert capsys.readouterr().err == f"{name!r}: an empty scenario name or path; name a scenario\n"
