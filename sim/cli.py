@@ -353,8 +353,28 @@ class OneLineParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str):
-        """Print `message` on one line and exit with status 2."""
+        """Print `message` on one line and exit with status 2 (an unknown option with the closest known one)."""
+        if message.startswith("unrecognized arguments: "):
+            message += self._closest_options(message.split(": ", 1)[1].split())
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _closest_options(self, words: list[str]) -> str:
+        """'; did you mean --steps?' for `--stepz` (Python 3.11's argparse suggests nothing), else ''."""
+        import difflib
+
+        options: set[str] = set()
+        parsers = [self]
+        while parsers:
+            parser = parsers.pop()
+            for action in parser._actions:
+                options.update(o for o in action.option_strings if o.startswith("--"))
+                if isinstance(action, argparse._SubParsersAction):
+                    parsers.extend(action.choices.values())
+        hints = []
+        for word in words:
+            if word.startswith("--") and (close := difflib.get_close_matches(word.split("=")[0], options, n=1)):
+                hints.append(f"{close[0]} for {word}")
+        return f"; did you mean {', '.join(hints)}?" if hints else ""
 
 
 COMPARE_EXAMPLES = _examples(

@@ -755,3 +755,16 @@ def test_an_empty_path_or_scenario_name_is_refused(tmp_path, capsys, monkeypatch
     for name in ("", "  "):
         assert cli.main(["validate", name]) == 2
         assert capsys.readouterr().err == f"{name!r}: an empty scenario name or path; name a scenario\n"
+
+
+def test_an_unknown_option_is_answered_with_the_closest_known_one(capsys):
+    from sim import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "baseline", "--stepz", "3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert "unrecognized arguments: --stepz 3; did you mean --steps for --stepz?" in err, err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "baseline", "--qqqq"])
+    assert "did you mean" not in capsys.readouterr().err  # nothing close: nothing suggested
