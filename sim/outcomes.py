@@ -1059,7 +1059,8 @@ def check_outcome_name(name: str, scenario) -> str | None:
     if spec.subject == "flow":
         a, sep, b = subject.partition(">")
         if not sep or a not in militias or b not in militias or a == b:
-            return f"'{subject}' is not a flow between two militias (write A>B)"
+            flows = [f"{x}>{y}" for x in militias for y in militias if x != y]
+            return f"'{subject}' is not a flow between two militias (write A>B) {unknown(subject, flows, 'flows')}"
     if spec.subject == "holding":
         factions, sep, site = subject.partition("@")
         if not sep or any(f not in scenario.factions for f in factions.split("|")) or site not in scenario.sites:
@@ -1068,7 +1069,8 @@ def check_outcome_name(name: str, scenario) -> str | None:
         a, sep, b = subject.partition("~")
         pairs = {frozenset(p) for p in scenario.hostilities}
         if not sep or frozenset((a, b)) not in pairs:
-            return f"'{subject}' is not a hostile pair (write A~B as in hostilities)"
+            known = unknown(subject, [f"{x}~{y}" for x, y in scenario.hostilities], "pairs")
+            return f"'{subject}' is not a hostile pair (write A~B as in hostilities) {known}"
     return None
 
 

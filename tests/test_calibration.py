@@ -432,6 +432,9 @@ def test_new_outcome_names_are_checked(baseline):
     assert check_outcome_name("first_clash_wounded.buqrus", baseline) is None
     assert check_outcome_name("clash_casualties_mean", baseline) is None
     assert "no site" in check_outcome_name("first_clash_wounded.atlantis", baseline)
+    # a flow or a pair with a typo gets the closest one written out, as other names do
+    assert "(did you mean 'NDF>IRGC'" in check_outcome_name("defections.NDF>IRGCC", baseline)
+    assert "(did you mean 'IRGC~NDF'? pairs: IRGC~NDF)" in check_outcome_name("tension_mean.IRGC~NDFF", baseline)
     assert outcome_name("killed_window_peak", baseline) == f"killed_window_peak.{baseline.targets.window_days}"
     assert outcome_name("killed_window_peak.45", baseline) == "killed_window_peak.45"
     patterns = dict(outcomes.outcome_rows())
