@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -253,26 +254,53 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
 TYPE_MISMATCH = {"list_type", "dict_type", "model_type", "model_attributes_type", "is_instance_of"}
 
 
-def _tidy_union_errors(errors: list[dict]) -> list[dict]:
-    """Pydantic's errors for a union field, reduced to those the input meant.
+SCALAR_MISMATCH = {"bool_type", "int_type", "float_type", "string_type", "bool_parsing", "int_parsing", "float_parsing"}
+_UNION_MEMBERS = re.compile(r"union\[([^\[\]]*)\]")
 
-    Union-branch tags are dropped from locations, and so are the 'wrong type' complaints of
-    branches the input obviously did not mean (a mapping given where a list or a range fits).
+
+def _tidy_union_errors(errors: list[dict]) -> list[dict]:
+    """Pydantic's errors for a union field, reduced to those the input meant: one per place.
+
+    Union-branch tags are dropped from locations (`list[union[bool,constrained-int,...]]` and
+    then `bool`, `constrained-int`, ... after it). At one place, the 'wrong type' complaints of
+    branches the input did not mean are dropped when a branch says more (NaN in a list of
+    values: "a finite number", not also "a valid boolean", "a valid integer", "a valid
+    string"), or, when every branch only says "wrong type", they are said in one line; and a
+    branch's 'wrong type' is dropped where another branch found the input's shape right and
+    complains deeper in it (a range `{low, high: 1e308}`: its `high`, not "a valid list").
     """
     cleaned = []
     for error in errors:
-        loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
-        cleaned.append({**error, "loc": loc})
+        loc, members = [], set()
+        for part in error["loc"]:
+            if isinstance(part, str) and "[" in part:
+                for listed in _UNION_MEMBERS.findall(part):
+                    members.update(listed.split(","))
+                continue
+            if isinstance(part, str) and part in members:
+                continue
+            loc.append(part)
+        cleaned.append({**error, "loc": tuple(loc)})
     by_loc: dict[tuple, list[dict]] = {}
     for error in cleaned:
         by_loc.setdefault(error["loc"], []).append(error)
+    mismatch = TYPE_MISMATCH | SCALAR_MISMATCH
     kept = []
-    for error in cleaned:
-        siblings = by_loc[error["loc"]]
-        if error["type"] in TYPE_MISMATCH and any(e["type"] not in TYPE_MISMATCH for e in siblings):
-            continue
-        kept.append(error)
-    return kept
+    for siblings in by_loc.values():
+        meant = [e for e in siblings if e["type"] not in mismatch]
+        if meant:
+            kept += meant
+        elif len(siblings) > 1:  # every branch: wrong type; one line naming what would do
+            wanted = " or ".join(dict.fromkeys(e["msg"].removeprefix("Input should be ") for e in siblings))
+            kept.append({**siblings[0], "msg": f"Input should be {wanted}"})
+        else:
+            kept += siblings
+    places = [e["loc"] for e in kept]
+
+    def deeper(loc: tuple) -> bool:
+        return any(len(place) > len(loc) and place[: len(loc)] == loc for place in places)
+
+    return [e for e in kept if not (e["type"] in mismatch and deeper(e["loc"]))]
 
 
 def validation_problems(

@@ -668,3 +668,27 @@ def test_an_output_listed_twice_is_refused_before_any_run(tmp_path, capsys):
     for key in ("validation.outcomes", "validation.compare_outcomes"):
         assert main(["validate", "toy_two_towns", "--set", f"{key}=[clashes_total, clashes_total]"]) == 2
         assert f"--set: {key}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("spec", "line"),
+    [
+        ("[100, .nan]", ":5: sweep.parameters.factions.Red.salary_usd_month.1: input should be a finite number"),
+        ("{low: 100, high: 1e308}", ":5: sweep.parameters.factions.Red.salary_usd_month.high: input should be less"),
+        ("[100, {a: 1}]", ":5: sweep.parameters.factions.Red.salary_usd_month.1: input should be a valid boolean or"),
+        ("5", ":5: sweep.parameters.factions.Red.salary_usd_month: input should be a valid dictionary or instance"),
+    ],
+)
+def test_a_bad_swept_value_is_one_line_not_one_per_union_branch(tmp_path, capsys, spec, line):
+    # NaN in a list of values gave 5 lines (the range branch's "a valid dictionary", then
+    # ".1.bool", ".1.constrained-int", ".1.constrained-float", ".1.constrained-str").
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\nname: one_line\nsweep:\n  design: lhs\n  samples: 4\n"
+        f"  parameters: {{factions.Red.salary_usd_month: {spec}}}\n  outputs: [killed_total]\n".replace(
+            "  design: lhs\n  samples: 4\n", "" if spec.startswith("[") else "  design: lhs\n  samples: 4\n"
+        )
+    )
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and line.replace(":5:", f":{err.split(':')[1]}:") in err, err
