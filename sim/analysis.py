@@ -51,7 +51,14 @@ from scipy import stats
 
 from sim.figures import BLUE, GREY, ORANGE, VERMILLION, Provenance, new_figure, save_png, zero_axis_range
 from sim.outcomes import KINDS, outcome_label, outcome_words, parse
-from sim.results import OutputError, ResultFileError, atomic_write_text, name_the_final_file, read_manifest
+from sim.results import (
+    OutputError,
+    ResultFileError,
+    atomic_write_text,
+    check_plots_dir,
+    name_the_final_file,
+    read_manifest,
+)
 from sim.schema import parameter_label, schema_field
 
 __all__ = [
@@ -761,6 +768,7 @@ def analyze(directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     manifest, design, outcomes = _read_inputs(directory)
+    check_plots_dir(directory)  # before summary.csv replaces the earlier one
     for column in [*manifest["parameters"], *manifest["outputs"], "status"]:
         if column not in outcomes.columns:
             if len(outcomes):

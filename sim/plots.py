@@ -57,7 +57,7 @@ from sim.figures import (
     site_legend_handles,
 )
 from sim.outcomes import TENSION_UNIT
-from sim.results import load_run
+from sim.results import check_plots_dir, load_run
 
 __all__ = ["PLOT_FILES", "faction_colour", "median_band", "plot_run", "replicate_matrix"]
 
@@ -1111,6 +1111,7 @@ def plot_run(directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     run = load_run(directory)
+    check_plots_dir(directory)
     out = directory / "plots"
     out.mkdir(parents=True, exist_ok=True)
     ctx = _Context(run)

@@ -914,7 +914,8 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
 
     Raises:
         ResultFileError: no such file, empty, not UTF-8, truncated or damaged JSON (line and
-            column), not a JSON object, of another kind, or missing a required key.
+            column), nested too deeply, not a JSON object, a field of the wrong type or range
+            (`manifest_fields_problem`), of another kind, or missing a required key.
     """
     path = Path(path)
     text = read_text(path)
@@ -924,8 +925,12 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
         raise ResultFileError(
             f"{path}: truncated or damaged JSON at line {error.lineno}, column {error.colno} ({error.msg})"
         ) from None
+    except RecursionError:  # json recurses once per nested [ or {: no manifest nests that deep
+        raise ResultFileError(f"{path}: damaged JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: not a JSON object (a {type(data).__name__})")
+    if (problem := manifest_fields_problem(data)) is not None:
+        raise ResultFileError(f"{path}: {problem} (changed or damaged)")
     found = data.get("kind")
     if kind is not None and found != kind and not (found is None and kind == RUN_KIND and required):
         raise ResultFileError(f"{path}: not a {kind.removeprefix('faction-sim ')} manifest (kind: {found!r})")
@@ -933,6 +938,52 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
     if missing:
         raise ResultFileError(f"{path}: missing {', '.join(repr(k) for k in missing)}")
     return data
+
+
+def _whole(value, least: int = 0) -> bool:
+    """Whether `value` is a JSON whole number (not a bool, not a float such as NaN) >= `least`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _shown(value) -> str:
+    """`value`'s repr, cut to 40 characters: a message stays one short line whatever the file holds."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def manifest_fields_problem(manifest: dict) -> str | None:
+    """What is wrong with the fields every reader takes from a manifest as numbers, or None.
+
+    Checked where present, in every manifest (run, sweep, robustness, calibration) when it is
+    read (`read_manifest`), so that no reader meets a NaN or a text where it counts days,
+    replicates or seeds: `steps`, `n_replicates` and `root_seed` (or null) whole numbers >= 0;
+    `replicate_seeds` (a robustness job's) a list of them; `replicates` a whole number >= 1
+    (a sweep's runs per point) or a list of objects whose `seed` and `replicate` are whole
+    numbers >= 0 (a run's replicates).
+
+    Returns:
+        One phrase naming the key path ("steps is not a whole number >= 0 (nan)"), or None.
+    """
+    for key in ("steps", "n_replicates", "root_seed"):
+        if key in manifest and not _whole(manifest[key]) and not (key == "root_seed" and manifest[key] is None):
+            return f"{key} is not a whole number >= 0 ({_shown(manifest[key])})"
+    seeds = manifest.get("replicate_seeds", [])
+    if not isinstance(seeds, list) or not all(_whole(seed) for seed in seeds):
+        return f"replicate_seeds is not a list of whole numbers >= 0 ({_shown(seeds)})"
+    if "replicates" not in manifest:
+        return None
+    entries = manifest["replicates"]
+    if isinstance(entries, list):
+        for number, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                return f"replicates.{number} is not an object"
+            for key in ("seed", "replicate"):
+                if key in entry and not _whole(entry[key]):
+                    return f"replicates.{number}.{key} is not a whole number >= 0 ({_shown(entry[key])})"
+        return None
+    if not _whole(entries, 1):
+        return f"replicates is neither a whole number >= 1 nor a list of replicates ({_shown(entries)})"
+    return None
 
 
 def manifest_format(manifest: dict) -> int:
@@ -1221,8 +1272,11 @@ def read_jsonl(path: str | Path, *, repair: bool = False, signed: bool = False) 
     for number, raw in enumerate(lines, start=1):
         try:
             row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            if isinstance(error, RecursionError):  # json recurses once per nested [ or {
+                reason = "nested too deeply"
+            else:
+                reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
             raise ResultFileError(
                 f"{path}: line {number} is not a JSON object ({reason}); the journal is damaged"
             ) from None
@@ -1338,6 +1392,21 @@ def not_a_directory(directory: str | Path) -> str | None:
     if not stat.S_ISDIR(info.st_mode):
         return f"{directory}: not a directory" + (" (a file)" if stat.S_ISREG(info.st_mode) else "")
     return None
+
+
+def check_plots_dir(directory: str | Path) -> None:
+    """Refuse to draw into `directory/plots` when it is there and not a directory (a file, a dangling link).
+
+    Called by `plot` and `analyze` before they write anything, so that none of their files
+    is replaced and then the figures fail.
+
+    Raises:
+        OutputError: `<directory>/plots: not a directory (...); move it away to draw the figures`.
+    """
+    plots = Path(directory) / "plots"
+    if os.path.lexists(plots) and not plots.is_dir():
+        what = "a file" if plots.is_file() else "a link to nothing" if plots.is_symlink() else "a special file"
+        raise OutputError(f"{plots}: not a directory ({what}); move it away to draw the figures")
 
 
 def results_dir_problem(directory: str | Path, kind: str = RUN_KIND) -> str | None:

@@ -133,6 +133,16 @@ def other_kind(path: Path) -> None:
     path.write_text(json.dumps(manifest))
 
 
+def steps_nan(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    manifest["steps"] = float("nan")
+    path.write_text(json.dumps(manifest))  # written as NaN, which Python's json reads back
+
+
+def nested_too_deeply(path: Path) -> None:
+    path.write_text("[" * 100_000)
+
+
 def edit_a_value(path: Path) -> None:
     text = path.read_text()
     path.write_text(text.replace("label:", "label: x", 1) if "label:" in text else text + "# edited\n")
@@ -147,6 +157,8 @@ MANIFEST_DAMAGE = {
     "manifest empty": (empty, "empty file"),
     "manifest not an object": (not_a_manifest, "not a JSON object"),
     "manifest of another kind": (other_kind, "manifest (kind: 'faction-sim report')"),
+    "manifest steps NaN": (steps_nan, "steps is not a whole number >= 0 (nan)"),
+    "manifest nested too deeply": (nested_too_deeply, "damaged JSON (nested too deeply)"),
 }
 CSV_DAMAGE = {
     "empty": (empty, "empty file"),
@@ -307,6 +319,29 @@ def test_read_result_csv_checks_rows_and_columns_against_the_manifest(tmp_path):
     assert read_result_csv(path, expected_rows=1)["b"].tolist() == [2]
 
 
+def test_plot_refuses_a_replicate_seed_that_is_no_number(run_dir, tmp_path, capsys):
+    def seed_text(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["replicates"][0]["seed"] = "abc"
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", seed_text)
+    message = "replicates.0.seed is not a whole number >= 0 ('abc')"
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", message)
+    assert not (copy / "plots").exists()
+
+
+def plots_a_file(directory: Path) -> None:
+    shutil.rmtree(directory / "plots", ignore_errors=True)
+    (directory / "plots").write_text("not a folder\n")
+
+
+def test_plot_refuses_plots_that_is_a_file(run_dir, tmp_path, capsys):
+    copy = damaged_copy(run_dir, tmp_path, "plots", lambda path: plots_a_file(path.parent))
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "plots", "not a directory (a file)")
+    assert (copy / "plots").read_text() == "not a folder\n"
+
+
 # --------------------------------------------------------------------------- a sweep
 
 
@@ -344,6 +379,35 @@ def test_sweep_resume_refuses_a_damaged_sweep(sweep_dir, tmp_path, capsys, name,
         argv += ["--set", setting]
     refused(capsys, cli.main(argv), copy / name, message)
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written
+
+
+def test_analyze_refuses_replicates_that_are_no_number(sweep_dir, tmp_path, capsys):
+    def replicates_text(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["replicates"] = "x"
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", replicates_text)
+    message = "replicates is neither a whole number >= 1 nor a list of replicates ('x')"
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", message)
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+def test_analyze_refuses_plots_that_is_a_file_and_writes_nothing(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "plots", lambda path: plots_a_file(path.parent))
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "plots", "not a directory (a file)")
+    assert not (copy / "summary.csv").exists() and (copy / "plots").read_text() == "not a folder\n"
+
+
+def test_sweep_resume_refuses_a_journal_line_nested_too_deeply(sweep_dir, tmp_path, capsys):
+    def nest(path: Path) -> None:
+        path.write_bytes(_lines(path)[0] + b"[" * 100_000 + b"\n" + b"".join(_lines(path)[1:]))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", nest)
+    before = (copy / "runs.jsonl").read_bytes()
+    message = "line 2 is not a JSON object (nested too deeply)"
+    refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "runs.jsonl", message)
+    assert (copy / "runs.jsonl").read_bytes() == before
 
 
 def test_sweep_resume_refuses_a_damaged_journal_line_and_keeps_the_journal(sweep_dir, tmp_path, capsys):
