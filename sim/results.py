@@ -868,16 +868,34 @@ def write_run_files(directory: Path, config: Scenario, results: list[RunResult],
 # --------------------------------------------------------------------------- reading
 
 
+def _not_regular(path: Path) -> str | None:
+    """`<path>: is not a regular file...` for a FIFO, a device or a socket (or a link to one), else None.
+
+    Asked before opening: opening a FIFO waits for a writer, and a link to /dev/zero never ends.
+    A missing or unreadable file gives None: opening it then says why.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):  # a directory: open() names it
+        return None
+    return f"{path}: is not a regular file (a device, a FIFO or a link to one)"
+
+
 def read_bytes(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> bytes:
     """The bytes of a result file, checked against the manifest's sha256 when it gives one.
 
     Raises:
-        ResultFileError: no such file, unreadable, empty (unless `allow_empty`), or its sha256
-            differs from `sha256`.
+        ResultFileError: no such file, not a regular file (a FIFO, a device), unreadable,
+            empty (unless `allow_empty`), or its sha256 differs from `sha256`.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        if (problem := _not_regular(path)) is not None:
+            raise ResultFileError(problem)
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
     except OSError as error:
@@ -956,7 +974,7 @@ def manifest_fields_problem(manifest: dict) -> str | None:
 
     Checked where present, in every manifest (run, sweep, robustness, calibration) when it is
     read (`read_manifest`), so that no reader meets a NaN or a text where it counts days,
-    replicates or seeds: `steps`, `n_replicates` and `root_seed` (or null) whole numbers >= 0;
+    replicates or seeds: `steps`, `n_replicates`, `n_runs` and `root_seed` (or null) whole numbers >= 0;
     `replicate_seeds` (a robustness job's) a list of them; `replicates` a whole number >= 1
     (a sweep's runs per point) or a list of objects whose `seed` and `replicate` are whole
     numbers >= 0 (a run's replicates).
@@ -964,7 +982,7 @@ def manifest_fields_problem(manifest: dict) -> str | None:
     Returns:
         One phrase naming the key path ("steps is not a whole number >= 0 (nan)"), or None.
     """
-    for key in ("steps", "n_replicates", "root_seed"):
+    for key in ("steps", "n_replicates", "n_runs", "root_seed"):
         if key in manifest and not _whole(manifest[key]) and not (key == "root_seed" and manifest[key] is None):
             return f"{key} is not a whole number >= 0 ({_shown(manifest[key])})"
     seeds = manifest.get("replicate_seeds", [])
@@ -1242,7 +1260,39 @@ def _canonical(row: dict) -> bytes:
     return json.dumps(row, allow_nan=True, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def read_jsonl(path: str | Path, *, repair: bool = False, signed: bool = False) -> list[dict]:
+MAX_JOURNAL_LINE = 1024 * 1024  # bytes: a run's row is well under 100 KiB even with hundreds of outputs
+
+
+def _journal_lines(path: Path, max_lines: int | None) -> tuple[list[bytes], bytes]:
+    """(the whole lines of a journal, without their newlines; the torn last line or b""), bounded.
+
+    Raises:
+        ResultFileError: not a regular file, unreadable, a line longer than `MAX_JOURNAL_LINE`,
+            or more than `max_lines` lines (more than the job has runs).
+    """
+    lines: list[bytes] = []
+    try:
+        if (problem := _not_regular(path)) is not None:
+            raise ResultFileError(problem)
+        with open(path, "rb") as handle:
+            while chunk := handle.readline(MAX_JOURNAL_LINE + 1):
+                if len(chunk) > MAX_JOURNAL_LINE:
+                    too_long = f"is longer than {MAX_JOURNAL_LINE // 1024} KiB"
+                    raise ResultFileError(f"{path}: line {len(lines) + 1} {too_long}; the journal is damaged")
+                if not chunk.endswith(b"\n"):
+                    return lines, chunk  # the last line, torn by a crash mid-write
+                if max_lines is not None and len(lines) >= max_lines:
+                    too_many = f"more than {max_lines} lines, more than its job can have written"
+                    raise ResultFileError(f"{path}: {too_many}; the journal is damaged")
+                lines.append(chunk[:-1])
+    except OSError as error:
+        raise ResultFileError(f"{path}: cannot read it ({error.strerror or error})") from None
+    return lines, b""
+
+
+def read_jsonl(
+    path: str | Path, *, repair: bool = False, signed: bool = False, max_lines: int | None = None
+) -> list[dict]:
     """The records of a journal (one JSON object per line, appended as runs finish).
 
     A last line without its newline was torn by a crash mid-write: it is left out, and cut
@@ -1257,16 +1307,19 @@ def read_jsonl(path: str | Path, *, repair: bool = False, signed: bool = False) 
     by an older version and resumed by this one) and only when `signed` is False (the
     directory's manifest is of format 2, whose journals are checksummed from the first line).
 
+    What is read is bounded: a journal that is not a regular file (a link to /dev/zero, a
+    FIFO), a line longer than `MAX_JOURNAL_LINE`, or more than `max_lines` lines (the job's
+    runs, when known) is refused before it fills the memory.
+
     Raises:
         ResultFileError: `<path>: line N ...`: not a JSON object, content that differs from
-            its checksum, or no checksum where one is due (the journal is kept as it is).
+            its checksum, or no checksum where one is due, too long, too many lines, or not a
+            regular file (the journal is kept as it is).
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
-    data = read_bytes(path, allow_empty=True)
-    lines = data.split(b"\n")
-    torn = lines.pop()  # b"" when the file ends with a newline
+    lines, torn = _journal_lines(path, max_lines)
     rows = []
     checksummed = False
     for number, raw in enumerate(lines, start=1):
@@ -1295,7 +1348,7 @@ def read_jsonl(path: str | Path, *, repair: bool = False, signed: bool = False) 
         rows.append(row)
     if repair and torn:
         with open(path, "r+b") as handle:
-            handle.truncate(len(data) - len(torn))
+            handle.truncate(sum(len(line) + 1 for line in lines))
             os.fsync(handle.fileno())
     return rows
 

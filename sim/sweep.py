@@ -307,15 +307,23 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
     Each line's checksum is verified (`sim.results.read_jsonl`); the directory's manifest.json
     says whether every line must have one (`journal_signed`).
 
+    Reading is bounded: more lines than twice the manifest's `n_runs` (and 16), a line longer
+    than `sim.results.MAX_JOURNAL_LINE`, or a journal that is not a regular file (a link to
+    /dev/zero) is refused.
+
     Raises:
         ResultFileError: a line before the last is not a JSON object, or differs from its
             checksum, or lacks one where it is due (the journal is damaged; the message names
-            the line, and nothing is cut off); or manifest.json is damaged.
+            the line, and nothing is cut off); too long or not a regular file; or manifest.json
+            is damaged.
     """
     directory = Path(directory)
-    manifest = directory / "manifest.json"
-    signed = journal_signed(read_manifest(manifest)) if manifest.is_file() else False
-    return read_jsonl(directory / JOURNAL, repair=repair, signed=signed)
+    path = directory / "manifest.json"
+    manifest = read_manifest(path) if path.is_file() else {}
+    # A line per run, and a few more for a run journaled twice (finalize_outcomes keeps the last).
+    n_runs = manifest.get("n_runs")
+    max_lines = 2 * n_runs + 16 if isinstance(n_runs, int) else None
+    return read_jsonl(directory / JOURNAL, repair=repair, signed=journal_signed(manifest), max_lines=max_lines)
 
 
 def journal_signed(manifest: dict) -> bool:

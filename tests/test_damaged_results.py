@@ -410,6 +410,38 @@ def test_sweep_resume_refuses_a_journal_line_nested_too_deeply(sweep_dir, tmp_pa
     assert (copy / "runs.jsonl").read_bytes() == before
 
 
+def journal_to_dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+def journal_line_too_long(path: Path) -> None:
+    with open(path, "ab") as handle:
+        handle.write(b"x" * (2 * 1024 * 1024) + b"\n")
+
+
+def journal_too_many_lines(path: Path) -> None:
+    path.write_bytes(path.read_bytes() * 11)  # 22 lines: a sweep of 2 runs writes at most 2 * 2 + 16
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(journal_to_dev_zero, "runs.jsonl: is not a regular file", id="a link to /dev/zero"),
+        pytest.param(journal_line_too_long, "runs.jsonl: line 3 is longer than 1024 KiB", id="a line too long"),
+        pytest.param(journal_too_many_lines, "runs.jsonl: more than 20 lines", id="too many lines"),
+    ],
+)
+@pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
+def test_a_journal_that_never_ends_is_refused_without_reading_it_all(
+    sweep_dir, tmp_path, capsys, damage, message, command
+):
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", damage)
+    argv = sweep_argv("--resume", str(copy)) if command == "sweep --resume" else ["analyze", str(copy)]
+    refused(capsys, cli.main(argv), copy / "runs.jsonl", message)
+    assert not (copy / "summary.csv").exists()
+
+
 def test_sweep_resume_refuses_a_damaged_journal_line_and_keeps_the_journal(sweep_dir, tmp_path, capsys):
     def damage_first_line(path: Path) -> None:
         lines = _lines(path)
