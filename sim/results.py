@@ -24,7 +24,10 @@ archive). CSVs are read with the empty field as the only missing value, so names
 
 Manifest formats (`manifest_format`): what a manifest promises about its directory.
 - format 1 (written before `files` was recorded: no `kind` for a run, no `fingerprint` for
-  a sweep, no `format` key): read with the checks that need no counts or checksums.
+  a sweep, no `format` key, and a `started_utc` before `FILES_SINCE`): read with the checks
+  that need no counts or checksums. A manifest with none of these marks that started later
+  (or gives no start) lost them: refused, so that deleting `format`, `kind` and `files`
+  together cannot switch the checks off either.
 - format 2 (`"format": 2`; also any run manifest with `kind` "faction-sim run" and any
   sweep manifest with a `fingerprint`, written before `format` was): `files` must list each
   data file the reader opens, with its sha256 (and, for CSVs, rows and text columns); a
@@ -86,6 +89,9 @@ RESULTS_DIR = PROJECT_DIR / "results"  # the checkout's results/, or ./results f
 FILES = ("scenario.yaml", "manifest.json", "timeseries.csv", "events.csv", "maps.npz")
 RUN_KIND = "faction-sim run"  # manifest.json's `kind` for a run's results directory
 MANIFEST_FORMAT = 2  # manifest.json's `format` written now (module docstring: what each promises)
+# When manifests began to record `files` (and runs their `kind`): a manifest without a format
+# that started later lost them (`manifest_format`).
+FILES_SINCE = datetime(2026, 12, 2, 0, 20, 18, tzinfo=UTC)
 # The key of each journal line's checksum: '#' keeps it apart from every outcome or column name.
 JOURNAL_CHECKSUM = "#sha256"
 # Text columns of the run's tables, for directories whose manifest does not list them (made
@@ -1005,17 +1011,31 @@ def manifest_fields_problem(manifest: dict) -> str | None:
 
 
 def manifest_format(manifest: dict) -> int:
-    """The format of a manifest (module docstring): an int, 1 or 2 (-1 for a malformed `format`).
+    """The format of a manifest (module docstring): 1 or 2; -1 malformed, 0 lost (see below).
 
     Its `format`, else 2 for a run manifest with `kind` "faction-sim run" or a manifest with a
-    sweep `fingerprint` (both came with `files`), else 1.
+    sweep `fingerprint` (both came with `files`), else 1 if its `started_utc` is before
+    `FILES_SINCE` (every older manifest has it), else 0: a manifest whose `format`, `kind`
+    and `files` were deleted, refused by `manifest_files`, so that deleting them all does not
+    pass it off as an old one.
     """
     found = manifest.get("format")
     if isinstance(found, int) and not isinstance(found, bool):
         return found
     if "format" in manifest:
         return -1  # present but not an integer: refused by `manifest_files`
-    return 2 if manifest.get("kind") == RUN_KIND or "fingerprint" in manifest else 1
+    if manifest.get("kind") == RUN_KIND or "fingerprint" in manifest:
+        return 2
+    return 1 if _started(manifest) < FILES_SINCE else 0
+
+
+def _started(manifest: dict) -> datetime:
+    """Its `started_utc` (UTC), or the latest time for one missing or not a time (so: not old)."""
+    try:
+        started = datetime.fromisoformat(manifest["started_utc"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
+    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -1041,6 +1061,11 @@ def manifest_files(manifest: dict, path: str | Path, names: Collection[str]) -> 
     if version == 1:
         files = files if isinstance(files, dict) else {}
         return {name: files[name] if isinstance(files.get(name), dict) else {} for name in names}
+    if version == 0:
+        raise ResultFileError(
+            f"{path}: `format` and `files` are missing, and it was not written before manifests had them"
+            f" (started_utc {_shown(manifest.get('started_utc'))}); the files cannot be checked (changed or damaged)"
+        )
     if version != MANIFEST_FORMAT:
         raise ResultFileError(f"{path}: format {manifest.get('format')!r} is not one this version reads (1 or 2)")
     if not isinstance(files, dict):

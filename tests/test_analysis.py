@@ -75,6 +75,9 @@ def write_sweep(directory: Path, sweep: Sweep, make_outputs, failed=frozenset(),
         "outputs": list(sweep.outputs),
         "replicates": sweep.replicates,
         "root_seed": 7,
+        # Without `files` or `format`: a sweep from before manifests recorded them (which
+        # sim.results.manifest_format knows by its start), read with the checks that need none.
+        "started_utc": "2026-12-01T10:00:00+00:00",
     }
     (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return directory

@@ -251,9 +251,10 @@ def test_the_whole_run_still_reads_and_plots(run_dir, tmp_path, capsys):
 
 
 def legacy(path: Path) -> None:
-    """A manifest.json as written before manifests recorded their format, kind and files."""
+    """A manifest.json as written before manifests recorded their format, kind and files (1 Dec 2026)."""
     manifest = json.loads(path.read_text())
     del manifest["files"], manifest["kind"], manifest["format"]
+    manifest["started_utc"], manifest["finished_utc"] = "2026-12-01T10:00:00+00:00", "2026-12-01T10:00:05+00:00"
     path.write_text(json.dumps(manifest))
 
 
@@ -754,6 +755,41 @@ def test_an_old_format_run_without_kind_and_files_still_plots(run_dir, tmp_path,
     assert "format" not in json.loads((copy / "manifest.json").read_text())
     assert cli.main(["plot", str(copy)]) == 0, capsys.readouterr().err
     assert cli.main(["export-acled", str(copy), "--out", str(tmp_path / "acled.csv")]) == 0
+
+
+def drop_files_kind_and_format(path: Path) -> None:
+    """Every mark of format 2 deleted from a manifest written now: it must not pass for an old one."""
+    manifest = json.loads(path.read_text())
+    for key in ("files", "kind", "format", "fingerprint"):
+        manifest.pop(key, None)
+    path.write_text(json.dumps(manifest))
+
+
+def test_deleting_files_kind_and_format_together_does_not_switch_the_checks_off(run_dir, tmp_path, capsys):
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", drop_files_kind_and_format)
+    table = copy / "timeseries.csv"
+    lines = table.read_text().split("\n")
+    fields = lines[1].split(",")
+    fields[-1] = "12345"  # still a whole CSV: only the sha256 finds the edit
+    table.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]))
+    message = "`format` and `files` are missing, and it was not written before manifests had them"
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", message)
+    assert not (copy / "plots").exists()
+    out = tmp_path / "acled.csv"
+    refused(capsys, cli.main(["export-acled", str(copy), "--out", str(out)]), copy / "manifest.json", message)
+    assert not out.exists()
+
+
+def test_deleting_a_sweeps_files_fingerprint_and_format_does_not_switch_the_checks_off(sweep_dir, tmp_path, capsys):
+    def drop(path: Path) -> None:  # its kind kept: a sweep's manifest must have it
+        manifest = json.loads(path.read_text())
+        del manifest["files"], manifest["fingerprint"], manifest["format"]
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", drop)
+    message = "`format` and `files` are missing"
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", message)
+    assert not (copy / "summary.csv").exists()
 
 
 # --------------------------------------------------------------------------- not a directory of the kind read
