@@ -165,7 +165,7 @@ def test_a_damaged_results_directory_is_refused_naming_the_file(tmp_path, run_di
     ("edit", "expected"),
     [
         (lambda m: m["replicates"][1].update(seed=m["replicates"][0]["seed"]), "repeat a seed"),
-        (lambda m: m["replicates"][0].update(seed="7"), "whole-number replicate and seed"),
+        (lambda m: m["replicates"][0].update(seed="7"), "replicates.0.seed is not a whole number"),
         (lambda m: m.update(steps=29), "are not steps 0 to 29"),
         (lambda m: m.update(overrides="steps=3"), "overrides is not a list"),
     ],
