@@ -34,7 +34,8 @@ Manifest formats (`manifest_format`): what a manifest promises about its directo
   manifest that lacks it, or has it malformed, is refused naming manifest.json
   (`manifest_files`), so that deleting `files` cannot switch the checks off.
   Journals (`runs.jsonl`) of a directory whose manifest says `"format": 2` carry a checksum
-  on every line (`JOURNAL_CHECKSUM`, see `read_jsonl`).
+  on every line (`JOURNAL_CHECKSUM`, see `read_jsonl`); so must those of a manifest without
+  `format` that started after `JOURNAL_CHECKSUMS_SINCE` (its `format` was deleted).
 
 One job owns an output directory: every command that writes one claims it first
 (`claim_output_dir`: a probe that the location is writable, then an exclusive lock in the
@@ -92,6 +93,8 @@ MANIFEST_FORMAT = 2  # manifest.json's `format` written now (module docstring: w
 # When manifests began to record `files` (and runs their `kind`): a manifest without a format
 # that started later lost them (`manifest_format`).
 FILES_SINCE = datetime(2026, 12, 2, 0, 20, 18, tzinfo=UTC)
+# When journal lines began to carry checksums and manifests their `format` (`sim.sweep.journal_signed`).
+JOURNAL_CHECKSUMS_SINCE = datetime(2026, 12, 2, 1, 50, 12, tzinfo=UTC)
 # The key of each journal line's checksum: '#' keeps it apart from every outcome or column name.
 JOURNAL_CHECKSUM = "#sha256"
 # Text columns of the run's tables, for directories whose manifest does not list them (made
@@ -1026,16 +1029,21 @@ def manifest_format(manifest: dict) -> int:
         return -1  # present but not an integer: refused by `manifest_files`
     if manifest.get("kind") == RUN_KIND or "fingerprint" in manifest:
         return 2
-    return 1 if _started(manifest) < FILES_SINCE else 0
+    return 1 if started_before(manifest, FILES_SINCE) else 0
 
 
-def _started(manifest: dict) -> datetime:
-    """Its `started_utc` (UTC), or the latest time for one missing or not a time (so: not old)."""
+def started_before(manifest: dict, when: datetime) -> bool:
+    """Whether the manifest's `started_utc` is a time before `when` (False if missing or not a time).
+
+    How a manifest is known to come from before a record was written (`FILES_SINCE`,
+    `JOURNAL_CHECKSUMS_SINCE`): every manifest has its start, so deleting a record does not
+    make a new manifest pass for an old one.
+    """
     try:
         started = datetime.fromisoformat(manifest["started_utc"])
     except (KeyError, TypeError, ValueError):
-        return datetime.max.replace(tzinfo=UTC)
-    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+        return False
+    return (started if started.tzinfo is not None else started.replace(tzinfo=UTC)) < when
 
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -54,6 +54,7 @@ from sim.executors import Backend, interrupt_behind, make_backend, progress_bar
 from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
+    JOURNAL_CHECKSUMS_SINCE,
     MANIFEST_FORMAT,
     ResultFileError,
     atomic_write_bytes,
@@ -71,6 +72,7 @@ from sim.results import (
     read_manifest,
     read_result_csv,
     results_dir_problem,
+    started_before,
     versions,
     write_staged,
 )
@@ -323,16 +325,21 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
     # A line per run, and a few more for a run journaled twice (finalize_outcomes keeps the last).
     n_runs = manifest.get("n_runs")
     max_lines = 2 * n_runs + 16 if isinstance(n_runs, int) else None
-    return read_jsonl(directory / JOURNAL, repair=repair, signed=journal_signed(manifest), max_lines=max_lines)
+    signed = journal_signed(manifest) if path.is_file() else False
+    return read_jsonl(directory / JOURNAL, repair=repair, signed=signed, max_lines=max_lines)
 
 
 def journal_signed(manifest: dict) -> bool:
     """Whether a sweep's (or robustness job's) journal must have a checksum on every line.
 
-    So it must when its manifest says `"format": 2` or later; a sweep begun by an older
-    version and resumed now has a first part without (`sim.results.read_jsonl`).
+    So it must when its manifest says `"format": 2` or later, or has no `format` but started
+    after journals had checksums (`sim.results.JOURNAL_CHECKSUMS_SINCE`: its `format` was
+    deleted); a sweep begun by an older version and resumed now has a first part without
+    (`sim.results.read_jsonl`).
     """
     found = manifest.get("format")
+    if "format" not in manifest:
+        return not started_before(manifest, JOURNAL_CHECKSUMS_SINCE)
     return isinstance(found, int) and not isinstance(found, bool) and found >= MANIFEST_FORMAT
 
 

@@ -646,9 +646,10 @@ def test_robustness_resume_refuses_an_edited_journal_value(robustness_dir, tmp_p
 
 
 def old_sweep(directory: Path) -> None:
-    """A sweep as written before journals had checksums: no `format`, journal lines without one."""
+    """A sweep as written before journals had checksums (1 Dec 2026): no `format`, journal lines without one."""
     manifest = json.loads((directory / "manifest.json").read_text())
     del manifest["format"]
+    manifest["started_utc"] = "2026-12-01T10:00:00+00:00"
     (directory / "manifest.json").write_text(json.dumps(manifest))
     strip_checksums(directory / "runs.jsonl")
 
@@ -670,6 +671,20 @@ def test_an_old_journal_without_checksums_still_resumes(sweep_dir, tmp_path, cap
     outcomes = pd.read_csv(copy / "outcomes.csv")
     assert len(outcomes) == 2 and "#sha256" not in outcomes.columns
     assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
+
+
+def test_deleting_format_and_the_checksums_does_not_switch_the_journal_check_off(sweep_dir, tmp_path, capsys):
+    def drop_format(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        del manifest["format"]
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", drop_format)
+    strip_checksums(copy / "runs.jsonl")
+    before = (copy / "runs.jsonl").read_bytes()
+    message = "line 1: has no checksum in a journal of a format-2 directory"
+    refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "runs.jsonl", message)
+    assert (copy / "runs.jsonl").read_bytes() == before
 
 
 def test_a_line_without_checksum_after_checksummed_ones_is_refused(tmp_path):
