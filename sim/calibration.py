@@ -127,6 +127,7 @@ from sim.results import (
 from sim.scenario import (
     calibration_problems,
     check_override_names,
+    check_overrides_not_varied,
     resolve_scenario_path,
     scenario_file,
     scenario_to_dict,
@@ -254,6 +255,13 @@ def load_calibration(path: str | Path, overrides: list[str] | tuple[str, ...] = 
         problems.extend(error.problems)
     calibration, section_problems = parse_calibration(raw, document)
     problems.extend(section_problems)
+    if calibration is not None:  # each draw's values replace the scenario's: a --set on one would be ignored
+        try:
+            check_overrides_not_varied(
+                overrides, calibration.parameters, "estimated by the calibration", "`calibration.parameters`"
+            )
+        except ScenarioError as error:
+            problems.extend(error.problems)
     if scenario is not None and calibration is not None:
         problems.extend(calibration_problems(scenario, calibration, document))
     if problems:

@@ -920,11 +920,13 @@ def cmd_sweep(args) -> int:
     """
     from sim.executors import make_backend
     from sim.results import claim_output_dir
-    from sim.scenario import load_scenario, resolve_scenario_path
+    from sim.scenario import check_overrides_not_varied, load_scenario, resolve_scenario_path
     from sim.sweep import SweepError, check_resume, run_sweep, start_sweep
 
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, args.overrides)
+    if config.sweep is not None:  # before the output directory is claimed (start_sweep checks it too)
+        check_overrides_not_varied(args.overrides, config.sweep.parameters, "swept by the design", "`sweep.parameters`")
     if args.resume is not None:
         if args.out is not None:
             print("error: give either --out or --resume", file=sys.stderr)

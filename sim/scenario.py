@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -47,6 +47,7 @@ from sim.yaml_source import (
     clipped,
     dump_yaml,
     load_scenario_document,
+    short_override,
 )
 
 # Every provenance entry says what kind of source it is: the article (with its paragraph),
@@ -168,6 +169,52 @@ def check_override_names(document: SourcedDocument, overrides: list[str] | tuple
         why = missing_entry(document.data, segments)
         if why:
             problems.append(Problem(OVERRIDE_FILE, keypath.join(segments), None, why))
+    if problems:
+        raise ScenarioError(problems)
+
+
+def check_overrides_not_varied(
+    overrides: list[str] | tuple[str, ...], varied: Iterable[str], by: str, instead: str
+) -> None:
+    """Refuse a `--set` on a key a design varies: each run's value would replace it unseen.
+
+    A sweep (or calibration) applies its design point's values over the scenario with the
+    `--set`s already in it, so `--set factions.IRGC.salary_usd_month=999` on a swept key ran
+    the design's values while the manifest and figure footers listed the override. A key
+    that contains a varied one, or lies inside one, is refused too (part of it would be replaced).
+
+    Args:
+        overrides: `key.path=value` strings (malformed ones are left to `apply_overrides`).
+        varied: the dotted key paths the design sets in each run.
+        by: what varies them, e.g. "swept by the design".
+        instead: where to change them, e.g. "`sweep.parameters`".
+
+    Raises:
+        ScenarioError: one problem per such override, e.g. "--set: factions.IRGC.salary_usd_month:
+            --set factions.IRGC.salary_usd_month=999 would be ignored: the key is swept by the
+            design; change `sweep.parameters` instead".
+    """
+    keys = []
+    for key in varied:
+        try:
+            keys.append(keypath.parts(key))
+        except keypath.KeyPathError:
+            continue
+    problems = []
+    for assignment in overrides:
+        if not isinstance(assignment, str) or "=" not in assignment:
+            continue
+        try:
+            segments = keypath.parts(assignment.split("=", 1)[0].strip(" \t"))
+        except keypath.KeyPathError:
+            continue
+        hit = next((k for k in keys if k[: len(segments)] == segments or segments[: len(k)] == k), None)
+        if hit is None:
+            continue
+        key = keypath.join(hit)
+        what = "the key is" if hit == segments else f"{key} is"
+        message = f"--set {short_override(assignment)} would be ignored: {what} {by}; change {instead} instead"
+        problems.append(Problem(OVERRIDE_FILE, keypath.join(segments), None, message))
     if problems:
         raise ScenarioError(problems)
 

@@ -77,7 +77,14 @@ from sim.results import (
     write_staged,
 )
 from sim.runner import run_model
-from sim.scenario import DESIGN_SECTIONS, load_scenario, scenario_to_dict, scenario_yaml, validate_document
+from sim.scenario import (
+    DESIGN_SECTIONS,
+    check_overrides_not_varied,
+    load_scenario,
+    scenario_to_dict,
+    scenario_yaml,
+    validate_document,
+)
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds, run_seed
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
@@ -499,11 +506,13 @@ def start_sweep(
 
     Raises:
         SweepError: the scenario has no `sweep:` section.
+        ScenarioError: an override sets a key the design sweeps (`check_overrides_not_varied`).
         OutputError: `out` exists and is not empty, cannot be written, or another job holds it.
         ValueError: a given design lacks a column.
     """
     if config.sweep is None:
         raise SweepError(f"scenario '{config.name}' has no `sweep:` section")
+    check_overrides_not_varied(overrides, config.sweep.parameters, "swept by the design", "`sweep.parameters`")
     if out is not None:
         out = Path(out)
         check_output_dir(out)  # refuse before building the design (says --resume if a sweep is there)

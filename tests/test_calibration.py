@@ -703,3 +703,15 @@ def test_a_posterior_parameter_also_set_on_the_command_line_is_refused(tmp_path,
     argv = ["run", str(TOY), "--posterior", str(path), "--set", "rules.clashes.lethality=0.2", "--steps", "3"]
     assert cli.main([*argv, "--out", str(tmp_path / "o")]) == 2
     assert "also set by --set" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_an_override_of_an_estimated_parameter_is_refused(tmp_path):
+    # Each draw's value replaces the scenario's: the override would be recorded and ignored.
+    path = write_scenario(tmp_path, "cal.yaml", text=GOOD_SECTION)
+    with pytest.raises(ScenarioError) as caught:
+        load_calibration(path, ["rules.clashes.lethality=0.5"])
+    assert str(caught.value).count("\n") == 0
+    problem = caught.value.problems[0]
+    assert problem.file == "--set" and problem.key_path == "rules.clashes.lethality"
+    assert "estimated by the calibration; change `calibration.parameters` instead" in problem.message
+    load_calibration(path, ["rules.clashes.p_max=0.01"])  # a key the calibration does not estimate

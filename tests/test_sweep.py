@@ -692,3 +692,23 @@ def test_a_bad_swept_value_is_one_line_not_one_per_union_branch(tmp_path, capsys
     assert main(["validate", str(scenario)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and line.replace(":5:", f":{err.split(':')[1]}:") in err, err
+
+
+@pytest.mark.parametrize(
+    "override", ["factions.Red.salary_usd_month=999", "factions.Red={label: R, salary_usd_month: 999}"]
+)
+def test_a_set_on_a_swept_key_is_refused_before_anything_is_written(tmp_path, capsys, override):
+    # `--set` on a key the design sweeps ran the design's values while the manifest listed the override.
+    scenario = tmp_path / "swept.yaml"
+    scenario.write_text(
+        f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\nname: swept\nsteps: 5\n"
+        "sweep: {design: grid, replicates: 1, parameters: {factions.Red.salary_usd_month: [90, 100]},"
+        " outputs: [killed_total]}\n"
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(scenario), "--set", override, "--no-analysis", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("--set: factions.Red") and "swept by the design" in err[0], err
+    assert "factions.Red.salary_usd_month" in err[0] and "change `sweep.parameters` instead" in err[0], err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["swept.yaml"]
