@@ -1211,6 +1211,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _one_line_warning
     sys.unraisablehook = interrupts.quiet_unraisable(previous_hook)
     try:
+        if getattr(args, "overrides", None):  # every command with --set; compare's --set-for: sim.comparison
+            from sim.yaml_source import check_repeated_overrides
+
+            check_repeated_overrides(args.overrides)
         status = COMMANDS[args.command](args)
         if (swallowed := interrupts.pending()) is not None:  # after the last safe point: the work is done
             what = "terminated (SIGTERM)" if isinstance(swallowed, Terminated) else "interrupted"

@@ -81,7 +81,7 @@ from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 from sim.variants import MIN_PAIRS, VariantJob, paired_differences, run_scenarios
-from sim.yaml_source import Problem, ScenarioError, short_override
+from sim.yaml_source import Problem, ScenarioError, check_repeated_overrides, short_override
 
 __all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
 
@@ -923,7 +923,8 @@ def inputs_with_overrides(inputs: Sequence[str], overrides_for: Sequence[Sequenc
     also be named by its file name without the extension).
 
     Raises:
-        ScenarioError: WHICH names no input, or several (then its position is needed).
+        ScenarioError: WHICH names no input, or several (then its position is needed); one
+            input's key given twice (`check_repeated_overrides`).
     """
     own: list[list[str]] = [[] for _ in inputs]
     for which, setting in overrides_for:
@@ -946,6 +947,8 @@ def inputs_with_overrides(inputs: Sequence[str], overrides_for: Sequence[Sequenc
             where = ", ".join(str(k + 1) for k in matches)
             raise _error(f"{which}: inputs {where} are all {which!r}: give a position instead", "--set-for")
         own[matches[0]].append(setting)
+    for position, settings in enumerate(own, start=1):
+        check_repeated_overrides(settings, f"--set-for {position}")
     return [(x, tuple(o)) if o else x for x, o in zip(inputs, own)]
 
 

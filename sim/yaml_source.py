@@ -66,6 +66,7 @@ __all__ = [
     "load_yaml",
     "load_scenario_document",
     "apply_overrides",
+    "check_repeated_overrides",
     "dump_yaml",
     "parse_value",
     "short_override",
@@ -1100,6 +1101,38 @@ def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocu
     if problems:
         raise ScenarioError(problems)
     return SourcedDocument(data=data, origins=origins, main_file=doc.main_file, files=doc.files)
+
+
+def check_repeated_overrides(assignments: Iterable[str], option: str = OVERRIDE_FILE) -> None:
+    """Refuse a key given by two assignments (`--set steps=10 --set steps=20`), as a file's duplicate key is.
+
+    Applied in order, the last would win unseen. Keys are compared as key paths (spaces around
+    '=' do not count); malformed assignments are left to `apply_overrides`.
+
+    Args:
+        assignments: `key.path=value` strings, as given.
+        option: the option as the user wrote it, e.g. "--set" or "--set-for 2".
+
+    Raises:
+        ScenarioError: one problem per repeated key, e.g. "--set: steps: given twice (--set
+            steps=10 and --set steps=20); give it once".
+    """
+    first: dict[tuple, str] = {}
+    problems = []
+    for assignment in assignments:
+        if not isinstance(assignment, str) or "=" not in assignment:
+            continue
+        try:
+            segments = keypath.parts(assignment.split("=", 1)[0].strip(" \t"))
+        except keypath.KeyPathError:
+            continue
+        if segments not in first:
+            first[segments] = assignment
+            continue
+        both = f"{option} {short_override(first[segments])} and {option} {short_override(assignment)}"
+        problems.append(Problem(option.split(" ")[0], dotted(segments), None, f"given twice ({both}); give it once"))
+    if problems:
+        raise ScenarioError(problems)
 
 
 def _apply_one(

@@ -768,3 +768,40 @@ def test_an_unknown_option_is_answered_with_the_closest_known_one(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "baseline", "--qqqq"])
     assert "did you mean" not in capsys.readouterr().err  # nothing close: nothing suggested
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "toy_two_towns"],
+        ["validate", "toy_two_towns"],
+        ["sweep", "sweep_salary_mediation"],
+        ["validate-patterns", "baseline"],
+        ["compare-variants", "baseline"],
+        ["robustness", "baseline"],
+        ["compare", "toy_two_towns", "toy_two_towns"],
+    ],
+)
+def test_a_key_given_twice_with_set_is_refused_in_every_command(tmp_path, capsys, command):
+    # The last one silently won, while a duplicate key in a file is refused.
+    from sim.cli import main
+
+    out = tmp_path / "out"
+    argv = [*command, "--set", "steps=10", "--set", "rules.clashes.p_max=0.01", "--set", "steps = 20"]
+    assert main([*argv, *(["--out", str(out)] if command[0] != "validate" else [])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["--set: steps: given twice (--set steps=10 and --set steps = 20); give it once"], err
+    assert not out.exists()
+
+
+def test_a_key_given_twice_with_set_for_one_input_is_refused(tmp_path, capsys):
+    from sim.cli import main
+
+    out = tmp_path / "out"
+    argv = ["compare", "toy_two_towns", "toy_two_towns", "--set", "steps=5", "--set-for", "2", "steps=10"]
+    assert main([*argv, "--set-for", "toy_two_towns.yaml", "steps=10", "--out", str(out)]) == 2  # names no input
+    capsys.readouterr()
+    assert main([*argv, "--set-for", "2", "steps=20", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["--set-for: steps: given twice (--set-for 2 steps=10 and --set-for 2 steps=20); give it once"], err
+    assert not out.exists()
