@@ -263,7 +263,7 @@ class _Schema:
         return "lists of " + self._item_text(element)
 
     def range_text(self, node: dict, type_text: str) -> str:
-        """The interval (or list length) validation accepts, e.g. `[0, 1]`, `> 0`, `length 2`."""
+        """The interval (or list length, or dates) validation accepts, e.g. `[0, 1]`, `> 0`, `length 2`."""
         options, _ = self.options(node)
         # Bounds sit on the field itself, or on its one non-null alternative (`float | None`).
         constraints = {**(options[0] if len(options) == 1 else {}), **self.resolve(node)}
@@ -275,6 +275,8 @@ class _Schema:
             return ("≥ " if lo[0] == "[" else "> ") + format_value(lo[1])
         if hi:
             return ("≤ " if hi[0] == "]" else "< ") + format_value(hi[1])
+        if "formatMinimum" in constraints and "formatMaximum" in constraints:  # dates (start_date)
+            return f"[{constraints['formatMinimum']}, {constraints['formatMaximum']}]"
         if type_text.startswith("list"):
             n_min, n_max = constraints.get("minItems"), constraints.get("maxItems")
             if n_min is not None and n_min == n_max:

@@ -14,7 +14,7 @@ Where a default comes from the source article, the scenario file cites the parag
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -65,6 +65,12 @@ def probability(default: float, help: str, unit: str = "probability"):
 # runs: money and counts stay finite over the longest run, Poisson means stay small, and
 # exp/logit terms cannot overflow. Each is far above any value the source or a plausible
 # variant needs; a value beyond one is a typo, not a scenario.
+# The calendar of `start_date`: 1900 to 2199, any date a study of the region needs, within the
+# dates pandas can hold (1677 to 2262: event tables, sim.acled). A start near the end also
+# limits the steps: the run's last day must be on or before LAST_EVENT_DATE.
+FIRST_START = "1900-01-01"
+LAST_START = "2199-12-31"
+LAST_EVENT_DATE = date(2262, 4, 11)  # pandas.Timestamp.max, to the day
 MAX_POPULATION = 10_000_000  # people in one town: above the largest city of the region
 MAX_FIGHTERS = 1_000_000  # fighters of one faction: above any armed force of the region
 MAX_USD_DAY = 1e9  # USD/day of one flow (funding, revenue, patronage): above a state's military budget
@@ -1237,8 +1243,11 @@ class Scenario(Strict):
     seed: int = param(0, ge=0, lt=2**63, help="root random seed")
     # The article (seeds/000_*.txt) carries no publication date; it speaks of ISIS losses in
     # "early 2019" as past, so late 2019 is an assumption. Only event dates (sim.acled) use it.
-    start_date: str = param(
-        "2019-11-01", unit="ISO date", help="calendar date of step 0 (dates events for ACLED export)"
+    start_date: str = Field(
+        "2019-11-01",
+        description="calendar date of step 0 (dates events for ACLED export); the run's last day "
+        "(start_date + steps) must be on or before 2262-04-11",
+        json_schema_extra={"unit": "ISO date", "formatMinimum": FIRST_START, "formatMaximum": LAST_START},
     )
     grid: Grid
     sites: dict[Identifier, Site] = Field(..., min_length=1, max_length=MAX_SITES)
@@ -1283,13 +1292,28 @@ class Scenario(Strict):
     @classmethod
     def _iso_date(cls, value):
         if isinstance(value, date):  # YAML reads an unquoted 2019-11-01 as a date
-            return value.isoformat()
+            value = value.isoformat()
         if not isinstance(value, str):
             raise ValueError("must be an ISO date such as 2019-11-01")
         try:
-            return date.fromisoformat(value).isoformat()
+            day = date.fromisoformat(value)
         except ValueError:  # the message adds the value given ("got ...")
             raise ValueError("must be an ISO date such as 2019-11-01") from None
+        if not FIRST_START <= day.isoformat() <= LAST_START:
+            raise ValueError(f"must be a date from {FIRST_START} to {LAST_START}")
+        return day.isoformat()
+
+    @field_validator("start_date")
+    @classmethod
+    def _ends_in_the_calendar(cls, value: str, info):
+        # Event dates are pandas timestamps (sim.acled): the run's last day must be one.
+        steps = info.data.get("steps")
+        if isinstance(steps, int) and date.fromisoformat(value) + timedelta(days=steps) > LAST_EVENT_DATE:
+            raise ValueError(
+                f"a run of {steps} steps from {value} would end after {LAST_EVENT_DATE.isoformat()}, "
+                "the last date its events can have: start earlier or run fewer steps"
+            )
+        return value
 
 
 # ---------------------------------------------------------------------------------------

@@ -402,3 +402,34 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     assert list(table["event_date"]) == [pd.Timestamp("2019-11-01")] and table["fatalities"].iloc[0] == 1
     path.write_bytes(b"event_date,event_type,fatalities,location\n01 November 2019,Battles,1,X\n")  # ACLED's older form
     assert list(read_observed(path)["event_date"]) == [pd.Timestamp("2019-11-01")]
+
+
+def test_a_start_date_past_the_calendar_is_refused_and_so_are_older_results_with_one(toy_dir, tmp_path, capsys):
+    # `--set start_date='"9999-12-31"'` validated, ran, then export-acled and compare-events said
+    # "internal error: OverflowError: date value out of range".
+    code, err = _main(capsys, "run", "toy_two_towns", "--steps", 40, "--set", 'start_date="9999-12-31"',
+                      "--out", tmp_path / "never")
+    assert code == 2 and err == "--set: start_date: must be a date from 1900-01-01 to 2199-12-31 (got '9999-12-31')\n"
+    assert not (tmp_path / "never").exists()
+    code, err = _main(capsys, "validate", "toy_two_towns", "--set", 'start_date="2199-12-31"', "--set", "steps=30000")
+    assert code == 2 and err.startswith("--set: start_date: a run of 30000 steps from 2199-12-31 would end after "), err
+    # A results directory written before the range existed (sealed as it was written): refused on one line.
+    import hashlib
+    import shutil
+
+    old = tmp_path / "old-run"
+    shutil.copytree(toy_dir, old)
+    scenario = old / "scenario.yaml"
+    text = scenario.read_text(encoding="utf-8")
+    assert "start_date: '2019-11-01'" in text
+    scenario.write_text(text.replace("start_date: '2019-11-01'", "start_date: '9999-12-31'"), encoding="utf-8")
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["files"]["scenario.yaml"]["sha256"] = hashlib.sha256(scenario.read_bytes()).hexdigest()
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    for args in (["export-acled", old], ["compare-events", old, observed, "--out", tmp_path / "cmp"]):
+        code, err = _main(capsys, *args)
+        assert code == 2, err
+        assert err.count("\n") == 1 and err.startswith(f"{scenario}:") and "start_date: must be a date from" in err, err
+    assert not (tmp_path / "cmp").exists() and not (old / "acled_events.csv").exists()
