@@ -1032,6 +1032,18 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     parent = _load_extending(parent_file, here)
     child_data = {key: value for key, value in doc.data.items() if key != "extends"}
     child_origins = {path: origin for path, origin in doc.origins.items() if path[:1] != ("extends",)}
+    if "name" not in child_data and "name" in parent.data:
+        # Not the parent's name: results/<name>/, figure footers and manifests would present a
+        # changed scenario as its parent. A file that extends another is named by its file name
+        # (where no file of the chain names it, validation says that the name is missing).
+        name = os.path.splitext(os.path.basename(file))[0]
+        if not _NAME.fullmatch(name):
+            fail(
+                f"this file sets no `name:` and its file name {name!r} is not a scenario name "
+                "(a letter, then letters, digits, '_' or '-', at most 64): add `name:`"
+            )
+        child_data = {"name": name, **child_data}
+        child_origins[("name",)] = doc.where(("extends",))
     replaced: set[tuple] = set()
     data = _deep_merge(parent.data, child_data, (), replaced)
     # Parent origins survive unless the child replaced that value or an ancestor
@@ -1043,6 +1055,10 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     }
     origins.update(child_origins)
     return SourcedDocument(data=data, origins=origins, main_file=file, files=(*parent.files, file))
+
+
+# What `sim.schema.Identifier` accepts: the name a file without `name:` takes from its file name.
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_\-]{0,63}")
 
 
 def _tidy_path(path: str) -> str:

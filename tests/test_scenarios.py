@@ -119,3 +119,29 @@ def test_a_start_date_that_is_no_iso_date_says_so_once(given):
     (problem,) = info.value.problems
     shown = yaml.safe_load(given)
     assert str(problem) == f"--set: start_date: must be an ISO date such as 2019-11-01 (got {shown!r})"
+
+
+def test_a_file_that_extends_another_and_sets_no_name_is_named_by_its_file(tmp_path, capsys):
+    # It took the parent's name: results/toy_two_towns/..., "Scenario 'toy_two_towns'" in every
+    # footer, for a scenario that changed salaries.
+    from sim.cli import main
+
+    child = tmp_path / "red_pay.yaml"
+    child.write_text(f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\nfactions:\n  Red: {{salary_usd_month: 150}}\n")
+    config = load_scenario(child)
+    assert config.name == "red_pay" and config.factions["Red"].salary_usd_month == 150
+    grandchild = tmp_path / "red_pay_later.yaml"
+    grandchild.write_text("extends: red_pay.yaml\nstart_date: '2020-01-01'\n")
+    assert load_scenario(grandchild).name == "red_pay_later"
+    named = tmp_path / "other.yaml"
+    named.write_text("extends: red_pay.yaml\nname: chosen\n")
+    assert load_scenario(named).name == "chosen"  # a name given is kept
+    assert load_scenario(SCENARIOS / "toy_two_towns.yaml").name == "toy_two_towns"  # no extends: its own name
+    bad = tmp_path / "2020 pay.yaml"
+    bad.write_text(child.read_text())
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"{bad}:1: extends: this file sets no `name:` and its file name '2020 pay' is not a scenario name "
+        "(a letter, then letters, digits, '_' or '-', at most 64): add `name:`\n"
+    )
