@@ -820,6 +820,7 @@ class EventComparison:
         matched: observed events by how they were placed: "coordinates", "name", "none".
         n_outside_grid: observed events whose coordinates lie outside the grid's bounds.
         radius_km: the matching radius, km (None without grid bounds).
+        period: one line when only some observed events fall in the simulated period, else None.
     """
 
     directory: Path
@@ -828,6 +829,7 @@ class EventComparison:
     matched: dict[str, int]
     n_outside_grid: int
     radius_km: float | None
+    period: str | None = None
 
     def summary(self) -> str:
         """One line: how many observed events were placed by coordinates, by name, or nowhere."""
@@ -869,7 +871,8 @@ def compare_events(
         directory appears whole or not at all (written in a staging directory, then renamed).
 
     Raises:
-        EventDataError: the observed file cannot be used, or `match_km` cannot be.
+        EventDataError: the observed file cannot be used (also: none of its events falls in the
+            simulated period), or `match_km` cannot be.
         OutputError: `out` exists and is not empty (checked before any work), or
             `results_dir` is not a complete results directory (no such directory, a sweep's...:
             `sim.results.results_dir_problem`).
@@ -892,11 +895,12 @@ def _compare_claimed(directory: Path, observed_path, final: Path, match_km: floa
     observed_path = Path(observed_path)
     observed = read_observed(observed_path)  # refuse bad input before any work
     scenario, manifest, events, maps = _run_scenario(directory)
+    steps = int(manifest.get("steps", scenario.steps))
+    period = _period_overlap(observed_path, observed, directory, scenario.start_date, steps)
     places = build_places(scenario, maps, match_km)
     model = place_model(_acled_rows(events, scenario, maps), places)
     observed = place_observed(observed, places)
     replicates = [r["replicate"] for r in manifest.get("replicates", [])] or sorted(set(model["replicate"]))
-    steps = int(manifest.get("steps", scenario.steps))
     by_type = monthly_comparison(model, observed, scenario.start_date, steps, replicates)
     by_place = monthly_comparison_by_place(model, observed, places, scenario.start_date, steps, replicates)
 
@@ -985,4 +989,35 @@ def _compare_claimed(directory: Path, observed_path, final: Path, match_km: floa
         matched=matched,
         n_outside_grid=n_outside,
         radius_km=places.radius_km,
+        period=period,
+    )
+
+
+def _period_overlap(observed_path: Path, observed: pd.DataFrame, directory: Path, start: str, steps: int) -> str | None:
+    """None if every observed event falls in the simulated days, else one line saying how many do.
+
+    The tables cover every month of either period (model columns empty outside the run's,
+    observed ones outside the file's); a partial overlap is compared as it is, and said.
+
+    Raises:
+        EventDataError: no observed event falls in the simulated period (start to start +
+            steps days): every row of the tables would compare one side with nothing.
+    """
+    first_day = pd.Timestamp(start)
+    last_day = first_day + pd.Timedelta(days=steps)
+    dates = observed["event_date"]
+    first, last = dates.min(), dates.max()
+    inside = int(dates.between(first_day, last_day).sum())
+    simulated = f"{first_day:%Y-%m-%d} to {last_day:%Y-%m-%d}"
+    seen = f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    if inside == 0:
+        raise EventDataError(
+            f"{observed_path}: its events ({seen}) and the simulated period of {directory} ({simulated}) "
+            "do not overlap: set the scenario's start_date within the observed period, or give the matching file"
+        )
+    if inside == len(observed):
+        return None
+    return (
+        f"periods overlap in part: {inside} of {len(observed)} observed events ({seen}) fall in the simulated "
+        f"period ({simulated}); months outside it have no model values"
     )

@@ -1052,7 +1052,8 @@ def cmd_export_acled(args) -> int:
 def cmd_compare_events(args) -> int:
     """`run.py compare-events`: write a comparison directory (`sim.acled.compare_events`), print each file.
 
-    Prints on stderr how the observed events were placed (by coordinates, by name, elsewhere).
+    Prints on stderr how the observed events were placed (by coordinates, by name, elsewhere),
+    and a line when the observed and simulated periods overlap only in part.
     Returns EXIT_OK; a bad observed file raises EventDataError, a non-empty `--out` OutputError (exit 2).
     """
     from sim.acled import compare_events
@@ -1061,6 +1062,8 @@ def cmd_compare_events(args) -> int:
     for path in comparison.paths:
         print(path)
     print(comparison.summary(), file=sys.stderr)
+    if comparison.period is not None:  # the observed and simulated periods overlap in part
+        print(comparison.period, file=sys.stderr)
     return EXIT_OK
 
 

@@ -433,3 +433,28 @@ def test_a_start_date_past_the_calendar_is_refused_and_so_are_older_results_with
         assert code == 2, err
         assert err.count("\n") == 1 and err.startswith(f"{scenario}:") and "start_date: must be a date from" in err, err
     assert not (tmp_path / "cmp").exists() and not (old / "acled_events.csv").exists()
+
+
+def test_observed_events_outside_the_simulated_period_are_refused_or_said(toy_dir, tmp_path, capsys):
+    # Events dated 1900 and 2099 against a 2019 run exited 0 with ~2,400 monthly rows of zeros.
+    far = tmp_path / "far.csv"
+    rows = [{**OBSERVED_ROWS[0], "event_date": "1900-01-05"}, {**OBSERVED_ROWS[1], "event_date": "2099-06-01"}]
+    _write_observed(far, rows)
+    out = tmp_path / "cmp-far"
+    code, err = _main(capsys, "compare-events", toy_dir, far, "--out", out)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {far}: its events (1900-01-05 to 2099-06-01) and the simulated period of {toy_dir} "
+                          "(2019-11-01 to 2019-12-31) do not overlap"), err
+    assert not out.exists()
+    # In part: compared as before (every month of either period), and said on one line.
+    part = tmp_path / "part.csv"
+    _write_observed(part, [OBSERVED_ROWS[0], {**OBSERVED_ROWS[1], "event_date": "2020-03-01"}])
+    code, err = _main(capsys, "compare-events", toy_dir, part, "--out", tmp_path / "cmp-part")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and lines[1] == (
+        "periods overlap in part: 1 of 2 observed events (2019-11-03 to 2020-03-01) fall in the simulated period "
+        "(2019-11-01 to 2019-12-31); months outside it have no model values"
+    ), err
+    table = pd.read_csv(tmp_path / "cmp-part" / "comparison.csv")
+    assert table["month"].iloc[-1] == "2020-03"
