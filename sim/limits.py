@@ -202,10 +202,18 @@ def workers_problem(workers: int) -> str | None:
 def check_memory(
     config: Scenario, steps: int | None = None, workers: int = 1, kept: int = 0, source: str = ""
 ) -> None:
-    """Raise ScenarioError (exit status 2) if `memory_problem` finds one; allocate nothing."""
+    """Raise ScenarioError (exit status 2) if `memory_problem` finds one; allocate nothing.
+
+    Also if the steps asked for (more than the validated scenario's, e.g. by --steps) would
+    end the run past the calendar its events can be dated in (`sim.schema.calendar_problem`).
+    """
     why = memory_problem(config, steps, workers, kept)
     if why:
         raise ScenarioError([Problem(source or config.name, "", None, why)])
+    from sim.schema import calendar_problem  # here: this module is imported without the schema
+
+    if steps is not None and (why := calendar_problem(config.start_date, int(steps))):
+        raise ScenarioError([Problem(source or config.name, "start_date", None, why)])
 
 
 def design_problem(n_runs: int, what: str, cap: int, key: str) -> str | None:

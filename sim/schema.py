@@ -1306,14 +1306,23 @@ class Scenario(Strict):
     @field_validator("start_date")
     @classmethod
     def _ends_in_the_calendar(cls, value: str, info):
-        # Event dates are pandas timestamps (sim.acled): the run's last day must be one.
         steps = info.data.get("steps")
-        if isinstance(steps, int) and date.fromisoformat(value) + timedelta(days=steps) > LAST_EVENT_DATE:
-            raise ValueError(
-                f"a run of {steps} steps from {value} would end after {LAST_EVENT_DATE.isoformat()}, "
-                "the last date its events can have: start earlier or run fewer steps"
-            )
+        if isinstance(steps, int) and (why := calendar_problem(value, steps)):
+            raise ValueError(why)
         return value
+
+
+def calendar_problem(start_date: str, steps: int) -> str | None:
+    """Why a run of `steps` days from `start_date` (ISO) would end past LAST_EVENT_DATE, or None.
+
+    Event dates are pandas timestamps (sim.acled): the run's last day must be one.
+    """
+    if date.fromisoformat(start_date) + timedelta(days=steps) <= LAST_EVENT_DATE:
+        return None
+    return (
+        f"a run of {steps} steps from {start_date} would end after {LAST_EVENT_DATE.isoformat()}, "
+        "the last date its events can have: start earlier or run fewer steps"
+    )
 
 
 # ---------------------------------------------------------------------------------------

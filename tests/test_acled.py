@@ -24,6 +24,7 @@ from sim.acled import (
 from sim.cli import main
 from sim.results import load_run
 from sim.scenario import load_scenario
+from sim.yaml_source import ScenarioError
 
 
 @pytest.fixture(scope="module")
@@ -458,3 +459,18 @@ def test_observed_events_outside_the_simulated_period_are_refused_or_said(toy_di
     ), err
     table = pd.read_csv(tmp_path / "cmp-part" / "comparison.csv")
     assert table["month"].iloc[-1] == "2020-03"
+
+
+def test_steps_beyond_the_scenarios_that_end_past_the_calendar_are_refused(tmp_path, capsys):
+    # The scenario's steps validate; --steps (priced by sim.limits.check_memory) went past 2262-04-11.
+    from sim.limits import check_memory
+
+    config = load_scenario("scenarios/toy_two_towns.yaml", ['start_date="2199-12-31"'])
+    with pytest.raises(ScenarioError, match="a run of 30000 steps from 2199-12-31 would end after 2262-04-11"):
+        check_memory(config, 30000)
+    check_memory(config, 3000)
+    out = tmp_path / "never"
+    code, err = _main(capsys, "run", "toy_two_towns", "--set", 'start_date="2199-12-31"', "--steps", 30000,
+                      "--out", out)
+    assert code == 2 and err.startswith("toy_two_towns: start_date: a run of 30000 steps") and err.count("\n") == 1
+    assert not out.exists()
