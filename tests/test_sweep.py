@@ -40,6 +40,10 @@ TOY_SWEEP = [
 ]
 
 
+def without_steps(overrides):
+    return [o for o in overrides if not o.startswith("steps=")]
+
+
 def toy_sweep_config(*extra):
     return load_scenario(SCENARIOS / "toy_two_towns.yaml", [*TOY_SWEEP, *extra])
 
@@ -175,7 +179,7 @@ def _start_cli_sweep(out: Path) -> subprocess.Popen:
         str(out),
         "--no-analysis",
     ]
-    for override in TOY_SWEEP:
+    for override in without_steps(TOY_SWEEP):  # steps given below: a key given twice is refused
         args += ["--set", override]
     args += ["--set", "sweep.replicates=6", "--set", "steps=40"]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -211,7 +215,7 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
         str(tmp_path / "killed"),
         "--no-analysis",
     ]
-    for override in TOY_SWEEP:
+    for override in without_steps(TOY_SWEEP):  # steps given below: a key given twice is refused
         resume += ["--set", override]
     resume += ["--set", "sweep.replicates=6", "--set", "steps=40"]  # the sweep's own scenario, or refused
     done = subprocess.run(resume, capture_output=True, text=True, timeout=300)
@@ -454,7 +458,7 @@ def test_dask_reruns_the_runs_of_a_worker_that_dies(tmp_path):
 def test_the_sweep_command_analyses_after_the_runs_unless_told_not_to(tmp_path):
     """run_sweep only runs; `run.py sweep` then calls the analysis (summary.csv, plots/)."""
     common = ["sweep", SCENARIOS / "toy_two_towns.yaml", "--seed", 11, "--workers", 2]
-    for override in TOY_SWEEP:
+    for override in without_steps(TOY_SWEEP):  # steps given below: a key given twice is refused
         common += ["--set", override]
     common += ["--set", "sweep.replicates=1", "--set", "steps=10"]
     done = run_cli(*common, "--out", tmp_path / "a")
