@@ -1036,10 +1036,12 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
         # Not the parent's name: results/<name>/, figure footers and manifests would present a
         # changed scenario as its parent. A file that extends another is named by its file name
         # (where no file of the chain names it, validation says that the name is missing).
-        name = os.path.splitext(os.path.basename(file))[0]
+        # (`toy sweep.yaml` is `toy_sweep`: a character a name cannot hold becomes '_'.)
+        stem = os.path.splitext(os.path.basename(file))[0]
+        name = re.sub(r"[^A-Za-z0-9_\-]+", "_", stem)
         if not _NAME.fullmatch(name):
             fail(
-                f"this file sets no `name:` and its file name {name!r} is not a scenario name "
+                f"this file sets no `name:` and its file name {stem!r} does not make a scenario name "
                 "(a letter, then letters, digits, '_' or '-', at most 64): add `name:`"
             )
         child_data = {"name": name, **child_data}

@@ -137,11 +137,14 @@ def test_a_file_that_extends_another_and_sets_no_name_is_named_by_its_file(tmp_p
     named.write_text("extends: red_pay.yaml\nname: chosen\n")
     assert load_scenario(named).name == "chosen"  # a name given is kept
     assert load_scenario(SCENARIOS / "toy_two_towns.yaml").name == "toy_two_towns"  # no extends: its own name
+    spaced = tmp_path / "red pay, v2.yaml"
+    spaced.write_text(child.read_text())
+    assert load_scenario(spaced).name == "red_pay_v2"  # what a name cannot hold becomes '_'
     bad = tmp_path / "2020 pay.yaml"
     bad.write_text(child.read_text())
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"{bad}:1: extends: this file sets no `name:` and its file name '2020 pay' is not a scenario name "
+        f"{bad}:1: extends: this file sets no `name:` and its file name '2020 pay' does not make a scenario name "
         "(a letter, then letters, digits, '_' or '-', at most 64): add `name:`\n"
     )
