@@ -27,7 +27,8 @@ SWEEP = [
 
 
 def sets(*extra: str) -> list[str]:
-    return [x for o in (*SWEEP, *extra) for x in ("--set", o)]
+    given = {o.partition("=")[0] for o in extra}  # an extra steps= replaces SWEEP's: a key given twice is refused
+    return [x for o in (*(o for o in SWEEP if o.partition("=")[0] not in given), *extra) for x in ("--set", o)]
 
 
 @pytest.fixture
