@@ -1415,17 +1415,17 @@ def cli_validate_patterns(args) -> int:
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, overrides)  # raises ScenarioError on bad input, before any run
     _section(config)
-    steps = getattr(args, "steps", None)
-    if steps is not None and steps != config.steps:
-        # The patterns' bounds are written for the scenario's runs (annual tolls, episodes, growth)
-        warnings.warn(
-            f"the patterns are written for {config.name}'s {config.steps}-day runs and are judged here on "
-            f"{steps}-day runs (--steps): read the verdict with that in mind",
-            stacklevel=2,
-        )
     # Claimed (writable, not in use, empty) before any run, held until the report is written.
     claim = claim_output_dir(Path(out) if out is not None else None, scenario=config.name, kind="validation")
     with claim:
+        steps = getattr(args, "steps", None)
+        if steps is not None and steps != config.steps:  # said once the job goes ahead (a refusal is one line)
+            # The patterns' bounds are written for the scenario's runs (annual tolls, episodes, growth)
+            warnings.warn(
+                f"the patterns are written for {config.name}'s {config.steps}-day runs and are judged here on "
+                f"{steps}-day runs (--steps): read the verdict with that in mind",
+                stacklevel=2,
+            )
         return _validate_patterns_claimed(args, claim.directory, path, config, overrides, replicates, threshold)
 
 

@@ -1819,15 +1819,6 @@ def cli_robustness(args) -> int:
         replicates=option("replicates"),
         overrides=overrides,
     )
-    if resume is None and plan.steps != plan.scenario.steps:
-        import warnings
-
-        # The verdicts' patterns are written for the scenario's runs (annual tolls, episodes, growth)
-        warnings.warn(
-            f"the verdicts' patterns are written for {plan.scenario.name}'s {plan.scenario.steps}-day runs and "
-            f"are judged here on {plan.steps}-day runs (--steps): read them with that in mind",
-            stacklevel=2,
-        )
     workers = int(getattr(args, "workers", 1) or 1)
     dask = getattr(args, "dask", None)
     if resume is not None:
@@ -1840,6 +1831,15 @@ def cli_robustness(args) -> int:
             check_resume(resume, plan)
         backend = make_backend(workers, dask)  # reach the cluster before writing anything
         try:
+            if resume is None and plan.steps != plan.scenario.steps:  # said once the job goes ahead
+                import warnings
+
+                # The verdicts' patterns are written for the scenario's runs (annual tolls, episodes, growth)
+                warnings.warn(
+                    f"the verdicts' patterns are written for {plan.scenario.name}'s {plan.scenario.steps}-day "
+                    f"runs and are judged here on {plan.steps}-day runs (--steps): read them with that in mind",
+                    stacklevel=2,
+                )
             if resume is not None:
                 directory = Path(resume)
             else:
