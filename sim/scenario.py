@@ -47,6 +47,7 @@ from sim.yaml_source import (
     clipped,
     dump_yaml,
     load_scenario_document,
+    override_key,
     short_override,
 )
 
@@ -160,11 +161,7 @@ def check_override_names(document: SourcedDocument, overrides: list[str] | tuple
     """
     problems = []
     for assignment in overrides:
-        if not isinstance(assignment, str) or "=" not in assignment:
-            continue
-        try:
-            segments = keypath.parts(assignment.split("=", 1)[0].strip())
-        except keypath.KeyPathError:
+        if (segments := override_key(assignment)) is None:
             continue
         why = missing_entry(document.data, segments)
         if why:
@@ -202,11 +199,7 @@ def check_overrides_not_varied(
             continue
     problems = []
     for assignment in overrides:
-        if not isinstance(assignment, str) or "=" not in assignment:
-            continue
-        try:
-            segments = keypath.parts(assignment.split("=", 1)[0].strip(" \t"))
-        except keypath.KeyPathError:
+        if (segments := override_key(assignment)) is None:
             continue
         hit = next((k for k in keys if k[: len(segments)] == segments or segments[: len(k)] == k), None)
         if hit is None:

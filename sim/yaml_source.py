@@ -1121,6 +1121,21 @@ def apply_overrides(doc: SourcedDocument, assignments: list[str]) -> SourcedDocu
     return SourcedDocument(data=data, origins=origins, main_file=doc.main_file, files=doc.files)
 
 
+def override_key(assignment) -> tuple | None:
+    """The key path (segments) an override `key.path=value` sets, as `apply_overrides` reads it; None if malformed.
+
+    Spaces and tabs around '=' do not count; any other character belongs to the key. A
+    malformed assignment (no text, no '=', a bad key path) gives None: checks that look at
+    keys leave it to `apply_overrides`, which says what is wrong with it.
+    """
+    if not isinstance(assignment, str) or "=" not in assignment:
+        return None
+    try:
+        return keypath.parts(assignment.split("=", 1)[0].strip(" \t"))
+    except keypath.KeyPathError:
+        return None
+
+
 def check_repeated_overrides(assignments: Iterable[str], option: str = OVERRIDE_FILE) -> None:
     """Refuse a key given by two assignments (`--set steps=10 --set steps=20`), as a file's duplicate key is.
 
@@ -1138,11 +1153,7 @@ def check_repeated_overrides(assignments: Iterable[str], option: str = OVERRIDE_
     first: dict[tuple, str] = {}
     problems = []
     for assignment in assignments:
-        if not isinstance(assignment, str) or "=" not in assignment:
-            continue
-        try:
-            segments = keypath.parts(assignment.split("=", 1)[0].strip(" \t"))
-        except keypath.KeyPathError:
+        if (segments := override_key(assignment)) is None:
             continue
         if segments not in first:
             first[segments] = assignment
