@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import math
 import os
 import re
 import shlex
@@ -251,20 +250,9 @@ def _seed(text: str) -> int:
 
 def schema_bounds(key: str) -> tuple[float, float]:
     """The (lowest, highest) whole number a scenario key accepts, read from the schema (`sim.schema`)."""
-    from sim.schema import schema_field
+    from sim.schema import whole_number_bounds  # here: parsing the arguments imports no pydantic until needed
 
-    field, _ = schema_field(key)
-    low, high = -math.inf, math.inf
-    for item in field.metadata:
-        if getattr(item, "ge", None) is not None:
-            low = item.ge
-        if getattr(item, "gt", None) is not None:
-            low = math.floor(item.gt) + 1
-        if getattr(item, "le", None) is not None:
-            high = item.le
-        if getattr(item, "lt", None) is not None:
-            high = math.ceil(item.lt) - 1
-    return low, high
+    return whole_number_bounds(key)
 
 
 def bounded_int(low: float, high: float, what: str = ""):

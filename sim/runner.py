@@ -123,13 +123,11 @@ def run_length(config: Scenario, steps: int | None) -> int:
     """
     if steps is None:
         return config.steps
-    from sim.schema import schema_field
+    from sim.schema import whole_number_bounds
 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
         raise ValueError(f"steps must be a whole number of days, got {steps!r}")
-    field, _ = schema_field("steps")
-    low = next(m.ge for m in field.metadata if getattr(m, "ge", None) is not None)
-    high = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
+    low, high = whole_number_bounds("steps")
     if not low <= steps <= high:
         raise ValueError(f"steps must be between {low} and {high:,} days, got {steps}")
     return int(steps)

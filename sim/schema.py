@@ -1362,6 +1362,22 @@ def child_type(node: Any, part: str | int) -> Any:
     return None
 
 
+def whole_number_bounds(key: str) -> tuple[float, float]:
+    """The (lowest, highest) whole number a scenario key accepts (its ge/gt/le/lt), -inf/inf where unbounded."""
+    field, _ = schema_field(key)
+    low, high = -math.inf, math.inf
+    for item in field.metadata:
+        if getattr(item, "ge", None) is not None:
+            low = item.ge
+        if getattr(item, "gt", None) is not None:
+            low = math.floor(item.gt) + 1
+        if getattr(item, "le", None) is not None:
+            high = item.le
+        if getattr(item, "lt", None) is not None:
+            high = math.ceil(item.lt) - 1
+    return low, high
+
+
 def schema_field(key: str) -> tuple[FieldInfo, Any]:
     """The pydantic field (and its plain type) that a dotted scenario key path ends in.
 
