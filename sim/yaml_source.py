@@ -867,7 +867,9 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode, path: tuple) -> Any:
         tag = node.tag
-        if (control := _CONTROL.search(node.value)) is not None:
+        # Only a double-quoted scalar's escapes make control characters (the reader refuses raw
+        # ones), so plain numbers, the bulk of a polygon file, are not searched.
+        if node.style == '"' and (control := _CONTROL.search(node.value)) is not None:
             self._report(node, path, _control_message(control.group()))
             return None
         if tag == _MERGE_TAG:
