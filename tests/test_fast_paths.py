@@ -839,16 +839,8 @@ def _plain_contest(world, rules, tension):
 
 
 def _contest(world, rules, tension):
-    """conflict._contest as step() calls it, on `tension`; its results per pair as _plain_contest gives them."""
-    cl = rules.clashes
-    pairs, involved, table, green = conflict._pair_plan(world)
-    n_rival, found, per_pair = conflict._contest(
-        tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
-        involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
-        world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
-        rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
-        cl.tension_scale, cl.posture_floor,
-    )  # fmt: skip
+    """conflict.contest (what step() calls) on `tension`; its results per pair as _plain_contest gives them."""
+    pairs, n_rival, found, per_pair = conflict.contest(world, rules, tension)
     n = len(pairs) + 1
     assert found[n - 1] == found[n] and found[2 * n - 1] == len(found)  # sites end where the fronts begin
     out = [

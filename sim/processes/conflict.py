@@ -396,21 +396,34 @@ def _pair_plan(world: World) -> tuple[list[tuple[int, int]], np.ndarray, np.ndar
     return cached[2]
 
 
-def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng: np.random.Generator) -> None:
-    """One day of tension, looting and clashes for every hostile pair of militias."""
+def contest(world: World, rules: Rules, tension: np.ndarray) -> tuple[list, int, np.ndarray, np.ndarray]:
+    """The day's work before conflict's draws (`_contest`), on `tension` (F, F), changed in place.
+
+    Returns (pairs, n_rival, found, per_pair): the hostile pairs of militias in order; the
+    number of cells some pair both holds; with n = pairs + 1, pair k's contested sites
+    found[found[k]:found[k + 1]] and front cells found[found[n + k]:found[n + k + 1]]; and
+    (3, pairs) floats, each pair's clash chance, calm and larger posture.
+    """
     cl = rules.clashes
     pairs, involved, table, green = _pair_plan(world)
-    # Tension's decay and contested ground's gain, the contested sites and front cells of every
-    # pair, its calm and posture and its chance of a clash in a front cell, and the cells
-    # disputed by hostile militias: nothing there draws, and no looting or clash changes what
-    # they read (shares, fighters counted this morning, cell values, agreements).
     n_rival, found, per_pair = _contest(
-        world.tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
+        tension, 1.0 - rules.tension.decay_per_day, rules.tension.gain_contested, world.fighter_counts,
         involved, cl.radius_cells, world.share, table, rules.influence.foothold_share, cl.min_fighters,
         world.cell_value, world.site_flat, world.day, world.last_agreement, 0.5,
         rules.mediation.calm_half_life_days, world.posture, green, cl.green_light_multiplier, cl.p_max,
         cl.tension_scale, cl.posture_floor,
     )  # fmt: skip
+    return pairs, n_rival, found, per_pair
+
+
+def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng: np.random.Generator) -> None:
+    """One day of tension, looting and clashes for every hostile pair of militias."""
+    cl = rules.clashes
+    # Tension's decay and contested ground's gain, the contested sites and front cells of every
+    # pair, its calm and posture and its chance of a clash in a front cell, and the cells
+    # disputed by hostile militias: nothing there draws, and no looting or clash changes what
+    # they read (shares, fighters counted this morning, cell values, agreements).
+    pairs, n_rival, found, per_pair = contest(world, rules, world.tension)
     n = len(pairs) + 1
     ends = found[: 2 * n].tolist()  # pair k's sites are found[ends[k]:ends[k + 1]], its front found[ends[n + k]:...]
     chance = per_pair[0].tolist()
