@@ -839,8 +839,8 @@ def _plain_contest(world, rules, tension):
 
 
 def _contest(world, rules, tension):
-    """conflict.contest (what step() calls) on `tension`; its results per pair as _plain_contest gives them."""
-    pairs, n_rival, found, per_pair = conflict.contest(world, rules, tension)
+    """conflict._before_draws (what step() calls) on `tension`; its results per pair as _plain_contest gives them."""
+    pairs, n_rival, found, per_pair = conflict._before_draws(world, rules, tension)
     n = len(pairs) + 1
     assert found[n - 1] == found[n] and found[2 * n - 1] == len(found)  # sites end where the fronts begin
     out = [

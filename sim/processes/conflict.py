@@ -396,7 +396,7 @@ def _pair_plan(world: World) -> tuple[list[tuple[int, int]], np.ndarray, np.ndar
     return cached[2]
 
 
-def contest(world: World, rules: Rules, tension: np.ndarray) -> tuple[list, int, np.ndarray, np.ndarray]:
+def _before_draws(world: World, rules: Rules, tension: np.ndarray) -> tuple[list, int, np.ndarray, np.ndarray]:
     """The day's work before conflict's draws (`_contest`), on `tension` (F, F), changed in place.
 
     Returns (pairs, n_rival, found, per_pair): the hostile pairs of militias in order; the
@@ -423,7 +423,7 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     # pair, its calm and posture and its chance of a clash in a front cell, and the cells
     # disputed by hostile militias: nothing there draws, and no looting or clash changes what
     # they read (shares, fighters counted this morning, cell values, agreements).
-    pairs, n_rival, found, per_pair = contest(world, rules, world.tension)
+    pairs, n_rival, found, per_pair = _before_draws(world, rules, world.tension)
     n = len(pairs) + 1
     ends = found[: 2 * n].tolist()  # pair k's sites are found[ends[k]:ends[k + 1]], its front found[ends[n + k]:...]
     chance = per_pair[0].tolist()
