@@ -340,11 +340,33 @@ class OneLineParser(argparse.ArgumentParser):
     problem is what the rest of the command line promises.
     """
 
+    _words: list[str] = []  # the command line this parser reads (set by parse_known_args)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, remembering the words read (for `error`'s hints); a sub-command's parser gets the rest."""
+        self._words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):
         """Print `message` on one line and exit with status 2 (an unknown option with the closest known one)."""
         if message.startswith("unrecognized arguments: "):
             message += self._closest_options(message.split(": ", 1)[1].split())
+        elif message.startswith("argument ") and message.endswith(": expected one argument"):
+            message += self._dash_value_hint(message[len("argument ") :].split(":")[0].split("/"), self._words)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    @staticmethod
+    def _dash_value_hint(names: list[str], words: list[str]) -> str:
+        """'; ... written --steps=-1e400' when the option's value on the command line is a number with a '-'.
+
+        argparse takes such a word for an option (unless it reads as a plain negative number
+        like -5 or -0.5) and reports the option as given no value; the value then never
+        reaches the check that would say what is wrong with it.
+        """
+        for i, word in enumerate(words[:-1]):
+            if word in names and re.match(r"-(\d|\.\d|inf|nan)", words[i + 1], re.IGNORECASE):
+                return f"; a value that starts with '-' is written {word}={words[i + 1]}"
+        return ""
 
     def _closest_options(self, words: list[str]) -> str:
         """'; did you mean --steps?' for `--stepz` (Python 3.11's argparse suggests nothing), else ''."""

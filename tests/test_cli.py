@@ -770,6 +770,22 @@ def test_an_unknown_option_is_answered_with_the_closest_known_one(capsys):
     assert "did you mean" not in capsys.readouterr().err  # nothing close: nothing suggested
 
 
+def test_a_value_that_starts_with_a_dash_is_answered_with_how_to_write_it(capsys):
+    # argparse takes -1e400 (unlike -5) for an option and says only "expected one argument"
+    from sim import cli
+
+    for argv, hint in (
+        (["run", "baseline", "--steps", "-1e400"], "; a value that starts with '-' is written --steps=-1e400"),
+        (["sweep", "sweep_spillover", "--workers", "-1e3"], "; a value that starts with '-' is written --workers=-1e3"),
+        (["run", "baseline", "--steps", "--no-plots"], ""),  # an option, not a value: no hint
+    ):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        assert f"argument {argv[2]}: expected one argument{hint} (see run.py {argv[0]} --help)" in err, err
+
+
 @pytest.mark.parametrize(
     "command",
     [
