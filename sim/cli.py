@@ -349,11 +349,28 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         """Print `message` on one line and exit with status 2 (an unknown option with the closest known one)."""
+        prog = self.prog
         if message.startswith("unrecognized arguments: "):
-            message += self._closest_options(message.split(": ", 1)[1].split())
+            # argparse reports a sub-command's unknown options from the top-level parser
+            command = self._command()
+            message += (command or self)._closest_options(message.split(": ", 1)[1].split(), self._commands())
+            prog = command.prog if command is not None else prog
         elif message.startswith("argument ") and message.endswith(": expected one argument"):
             message += self._dash_value_hint(message[len("argument ") :].split(":")[0].split("/"), self._words)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{prog}: error: {message} (see {prog} --help)\n")
+
+    def _commands(self) -> dict:
+        """{name: parser} of this parser's sub-commands ({} for a sub-command's own parser)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    def _command(self) -> OneLineParser | None:
+        """The parser of the sub-command named on the command line (its first word that is not an option), or None."""
+        commands = self._commands()
+        word = next((w for w in self._words if not w.startswith("-")), None)
+        return commands.get(word) if word is not None else None
 
     @staticmethod
     def _dash_value_hint(names: list[str], words: list[str]) -> str:
@@ -368,23 +385,28 @@ class OneLineParser(argparse.ArgumentParser):
                 return f"; a value that starts with '-' is written {word}={words[i + 1]}"
         return ""
 
-    def _closest_options(self, words: list[str]) -> str:
-        """'; did you mean --steps?' for `--stepz` (Python 3.11's argparse suggests nothing), else ''."""
+    def _closest_options(self, words: list[str], commands: dict) -> str:
+        """'; did you mean --steps for --stepz?' (Python 3.11's argparse suggests nothing), else ''.
+
+        The closest of this parser's own options (a sub-command's, not another's); an option
+        that belongs to other sub-commands only is named as theirs ("--seeds is an option of
+        robustness, validate-patterns"), never suggested for itself.
+        """
         import difflib
 
-        options: set[str] = set()
-        parsers = [self]
-        while parsers:
-            parser = parsers.pop()
-            for action in parser._actions:
-                options.update(o for o in action.option_strings if o.startswith("--"))
-                if isinstance(action, argparse._SubParsersAction):
-                    parsers.extend(action.choices.values())
+        options = {o for action in self._actions for o in action.option_strings if o.startswith("--")}
         hints = []
         for word in words:
-            if word.startswith("--") and (close := difflib.get_close_matches(word.split("=")[0], options, n=1)):
-                hints.append(f"{close[0]} for {word}")
-        return f"; did you mean {', '.join(hints)}?" if hints else ""
+            name = word.split("=")[0]
+            if not name.startswith("--"):
+                continue
+            elsewhere = sorted(c for c, p in commands.items() if p is not self and name in p._option_string_actions)
+            if elsewhere and name not in options:
+                more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
+                hints.append(f"{name} is an option of {', '.join(elsewhere[:3])}{more}, not of this command")
+            elif close := difflib.get_close_matches(name, options - {name}, n=1, cutoff=0.7):
+                hints.append(f"did you mean {close[0]} for {name}?")
+        return f"; {'; '.join(hints)}" if hints else ""
 
 
 COMPARE_EXAMPLES = _examples(
@@ -698,6 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("scenario", help="scenario with a `calibration:` section, or its name in scenarios/")
     calibrate.add_argument("--seed", type=_seed, metavar="SEED", help="root seed (default: the scenario's)")
+    _add_set(calibrate)
     _add_execution(calibrate)
     calibrate.add_argument(
         "--out",

@@ -770,6 +770,35 @@ def test_an_unknown_option_is_answered_with_the_closest_known_one(capsys):
     assert "did you mean" not in capsys.readouterr().err  # nothing close: nothing suggested
 
 
+def test_an_option_of_another_command_is_named_as_theirs_and_never_suggested_for_itself(capsys):
+    # argparse reports a sub-command's unknown options from the top-level parser: the hints
+    # and the help pointer are the sub-command's, and a close match is one of its own options
+    from sim import cli
+
+    for argv, expected in (
+        (["run", "baseline", "--seeds", "3"], "--seeds 3; --seeds is an option of validate-patterns, not of this"),
+        (["validate", "baseline", "--steps", "3"], "--steps is an option of compare, compare-variants, robustness and"),
+        (["run", "baseline", "--thresold", "3"], "--thresold 3 (see run.py run --help)"),  # nothing of run's is close
+        (["compare", "a", "b", "--no-plts"], "did you mean --no-plots for --no-plts? (see run.py compare --help)"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        assert err.startswith(f"run.py {argv[0]}: error: unrecognized arguments: ") and expected in err, err
+        assert f"did you mean {argv[2]}" not in err and "--threshold" not in err, err
+
+
+def test_calibrate_takes_set_and_refuses_one_on_an_estimated_parameter(capsys):
+    from sim import cli
+
+    assert cli.main(["calibrate", "calibrate_baseline", "--set", "rules.clashes.lethality=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the key is estimated by the calibration" in err, err
+    assert cli.main(["calibrate", "calibrate_baseline", "--set", "rules.clashes.lethalty=0.5"]) == 2
+    assert "unknown key 'lethalty' (did you mean 'lethality'?" in capsys.readouterr().err
+
+
 def test_a_value_that_starts_with_a_dash_is_answered_with_how_to_write_it(capsys):
     # argparse takes -1e400 (unlike -5) for an option and says only "expected one argument"
     from sim import cli
