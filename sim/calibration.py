@@ -1017,7 +1017,7 @@ def plot_calibration(
 
 
 def cli_calibrate(args) -> int:
-    """`run.py calibrate SCENARIO [--workers N] [--dask ADDR] [--seed S] [--out DIR | --resume DIR]`.
+    """`run.py calibrate SCENARIO [--set KEY=VALUE ...] [--workers N] [--dask ADDR] [--seed S] [--out|--resume DIR]`.
 
     `args` attributes: scenario (path or name), workers, dask, seed, out (Path or None),
     resume (Path or None); optional: steps, overrides. Bad input raises ScenarioError,
