@@ -929,7 +929,7 @@ def inputs_with_overrides(inputs: Sequence[str], overrides_for: Sequence[Sequenc
     own: list[list[str]] = [[] for _ in inputs]
     for which, setting in overrides_for:
         if which.isascii() and which.isdigit():  # str.isdigit alone takes '٢' (int() reads it as 2)
-            if which.startswith("0"):  # as whole numbers everywhere else: '02' is not silently 2
+            if which.startswith("0") and which.strip("0"):  # as whole numbers everywhere else: '02' is not silently 2
                 raise _error(f"{which}: a leading zero is refused; write {which.lstrip('0') or '0'}", "--set-for")
             position = int(which)
             if not 1 <= position <= len(inputs):

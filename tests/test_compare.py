@@ -216,6 +216,7 @@ def test_set_for_changes_the_runs_of_its_input_only(toy_pair):
         (["baseline", "salary_parity", "--set-for", "nope", "steps=5"], "no input is 'nope'"),
         # a position is ASCII digits without a leading zero, as whole numbers everywhere else
         (["baseline", "baseline", "--set-for", "02", "steps=5"], "--set-for: 02: a leading zero is refused; write 2"),
+        (["baseline", "baseline", "--set-for", "0", "steps=5"], "--set-for: 0: there are inputs 1 to 2 only"),
         (["baseline", "baseline", "--set-for", "\u0662", "steps=5"], "no input is '\u0662'"),
         (["baseline", "salary_parity", "--outcomes", "nope"], "--outcomes: nope: unknown outcome 'nope'"),
         (["baseline", "salary_parity", "--set", "factions.NOPE.salary_usd_month=3"], "factions.NOPE"),
