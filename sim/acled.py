@@ -795,12 +795,13 @@ def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path
             at the write; or `results_dir` is not a complete results directory (no such
             directory, a sweep's...: `sim.results.results_dir_problem`).
     """
-    from sim.results import OutputError, atomic_create_text, probe_writable, results_dir_problem
+    from sim.results import OutputError, atomic_create_text, check_path_length, probe_writable, results_dir_problem
 
     directory = Path(results_dir)
     if (problem := results_dir_problem(directory)) is not None:  # before its default output is probed
         raise OutputError(problem)
     path = Path(out) if out is not None else directory / "acled_events.csv"
+    check_path_length(path)
     if path.exists() or path.is_symlink():
         raise OutputError(f"{path}: exists; results are never overwritten: remove it or choose another --out")
     probe_writable(path.parent)  # a place that cannot be written is refused before the work

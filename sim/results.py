@@ -280,6 +280,7 @@ def check_output_dir(out: Path) -> None:
         OutputError: `out` exists and is a file, or a directory that is not empty.
     """
     out = Path(out)
+    check_path_length(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -302,6 +303,7 @@ def probe_writable(directory: Path) -> None:
         OutputError: `directory` or one of its ancestors is a file, or the place cannot be written.
     """
     directory = Path(directory)
+    check_path_length(directory)
     if directory.exists() and not directory.is_dir():
         raise OutputError(f"{directory}: exists and is not a directory")
     ancestor = directory
@@ -318,6 +320,40 @@ def probe_writable(directory: Path) -> None:
         os.unlink(probe)
     except OSError as error:
         raise OutputError(f"{directory}: cannot write in {ancestor} ({error.strerror or error})") from None
+
+
+# Room left under a results directory for the longest path written inside it (a sweep's
+# runs/<point>/<replicate>/plots/<figure>.png and staging names are far shorter).
+_PATH_ROOM_INSIDE = 256
+
+
+def check_path_length(directory: Path) -> None:
+    """Refuse an output path the file system cannot hold (OutputError, one line), before anything is written.
+
+    A name, or the whole path, longer than the file system allows (`os.stat` fails with
+    ENAMETOOLONG, which `Path.exists` raises rather than answers), or a path so long that the files inside it
+    would pass the system's limit on a path (PATH_MAX) less `_PATH_ROOM_INSIDE` bytes.
+    """
+    try:
+        os.stat(directory)
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            raise OutputError(f"{directory}: the path or a name in it is too long for the file system") from None
+    except ValueError:  # a NUL byte: refused where the path is read
+        return
+    limit = _path_max()
+    if limit and len(os.fsencode(os.path.abspath(directory))) > limit - _PATH_ROOM_INSIDE:
+        raise OutputError(
+            f"{directory}: the path is too long (the files inside would pass the system's {limit}-byte limit)"
+        )
+
+
+def _path_max() -> int:
+    """The system's longest path in bytes (PATH_MAX; 4096 on Linux), or 0 if it does not say."""
+    try:
+        return int(os.pathconf("/", "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):  # AttributeError: no os.pathconf (Windows)
+        return 0
 
 
 def _unusable_link(link: Path) -> str:

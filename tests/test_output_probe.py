@@ -77,7 +77,10 @@ def observed_file(tmp_path: Path) -> Path:
         "export-acled",
     ],
 )
-@pytest.mark.parametrize("place", ["under a file", "read-only", "a dangling link", "a link loop", "under a link loop"])
+@pytest.mark.parametrize(
+    "place",
+    ["under a file", "read-only", "a dangling link", "a link loop", "under a link loop", "a long name", "a long path"],
+)
 def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, built, capsys, name, place):
     # A dangling symbolic link or a loop looked like a new directory (Path.exists() is False)
     # until the final rename: `run` then lost its finished runs to an internal error.
@@ -87,6 +90,8 @@ def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, buil
         "a dangling link": "a symbolic link to nothing",
         "a link loop": "a symbolic link in a loop",
         "under a link loop": "loop-a is a symbolic link in a loop",
+        "a long name": "the path or a name in it is too long for the file system",  # was an internal error
+        "a long path": "the path is too long (the files inside would pass the system's",
     }[place]
     if place == "under a file":
         blocker = tmp_path / "a-file"
@@ -94,6 +99,10 @@ def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, buil
         out = blocker / "sub" / "out"
     elif place == "read-only":
         out = UNWRITABLE
+    elif place == "a long name":
+        out = tmp_path / ("x" * 300)
+    elif place == "a long path":
+        out = tmp_path.joinpath(*["y" * 200] * 19)  # under 4,096 bytes, but not by the 256 the files inside need
     elif place == "a dangling link":
         out = tmp_path / "dangling"
         out.symlink_to(tmp_path / "nowhere")
@@ -110,7 +119,7 @@ def test_an_unwritable_out_is_refused_before_any_run(tmp_path, results_dir, buil
     assert expected in err, err
     assert built == []  # no model was built: refused before the work
     assert time.monotonic() - started < 60  # the scenario loads, nothing runs
-    assert not out.exists()
+    assert not os.path.exists(out)  # (Path.exists raises for a name too long)
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -123,6 +132,8 @@ def test_probe_writable_names_what_is_wrong(tmp_path):
         probe_writable(blocker / "a" / "b")
     with pytest.raises(OutputError, match="cannot write in /proc"):
         probe_writable(UNWRITABLE)
+    with pytest.raises(OutputError, match="the path or a name in it is too long"):
+        probe_writable(tmp_path / ("x" * 300) / "out")
     probe_writable(tmp_path / "new" / "deeper")  # creatable: fine, and nothing is left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
 
