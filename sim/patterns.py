@@ -1415,6 +1415,15 @@ def cli_validate_patterns(args) -> int:
     path = resolve_scenario_path(args.scenario)
     config = load_scenario(path, overrides)  # raises ScenarioError on bad input, before any run
     _section(config)
+    seeds = list(getattr(args, "seeds", None) or [])
+    if getattr(args, "seed", None) is not None:
+        seeds = [args.seed, *[x for x in seeds if x != args.seed]]
+    if not seeds:
+        seeds = [config.seed]
+    if len(set(seeds)) != len(seeds):
+        raise ScenarioError([Problem("--seeds", "", None, f"root seeds must be distinct (got {seeds})")])
+    if getattr(args, "variants", False) and not config.validation.variants:
+        raise ScenarioError([Problem(str(path), "validation.variants", None, "--variants: the scenario lists none")])
     # Claimed (writable, not in use, empty) before any run, held until the report is written.
     claim = claim_output_dir(Path(out) if out is not None else None, scenario=config.name, kind="validation")
     with claim:
@@ -1426,20 +1435,11 @@ def cli_validate_patterns(args) -> int:
                 f"{steps}-day runs (--steps): read the verdict with that in mind",
                 stacklevel=2,
             )
-        return _validate_patterns_claimed(args, claim.directory, path, config, overrides, replicates, threshold)
+        return _validate_patterns_claimed(args, claim.directory, path, config, overrides, replicates, threshold, seeds)
 
 
-def _validate_patterns_claimed(args, final: Path, path, config, overrides, replicates, threshold) -> int:
-    seeds = list(getattr(args, "seeds", None) or [])
-    if getattr(args, "seed", None) is not None:
-        seeds = [args.seed, *[x for x in seeds if x != args.seed]]
-    if not seeds:
-        seeds = [config.seed]
-    if len(set(seeds)) != len(seeds):
-        raise ScenarioError([Problem("--seeds", "", None, f"root seeds must be distinct (got {seeds})")])
+def _validate_patterns_claimed(args, final: Path, path, config, overrides, replicates, threshold, seeds) -> int:
     compare = bool(getattr(args, "variants", False))
-    if compare and not config.validation.variants:
-        raise ScenarioError([Problem(str(path), "validation.variants", None, "--variants: the scenario lists none")])
     reports = validate_seeds(
         path,
         replicates,

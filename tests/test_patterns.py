@@ -876,3 +876,20 @@ def test_patterns_judged_on_shorter_runs_say_so(tmp_path, capsys):
     ), err
     assert main(["validate-patterns", "toy_two_towns", "--replicates", "1", "--out", str(tmp_path / "w")]) == 1
     assert capsys.readouterr().err == ""  # the scenario's own length: nothing to say
+
+
+def test_a_refused_validation_is_one_line_without_the_steps_warning(tmp_path, capsys):
+    # The --steps warning is said once the job goes ahead: repeated seeds, or --variants for a
+    # scenario with none, are refused alone (the warning came first, a second line)
+    from sim.cli import main
+
+    for extra, expected in (
+        (["--seeds", "1", "1"], "--seeds: root seeds must be distinct (got [1, 1])\n"),
+        (["--variants"], "validation.variants: --variants: the scenario lists none\n"),
+    ):
+        out = tmp_path / "v"
+        argv = ["validate-patterns", "toy_two_towns", "--replicates", "1", "--steps", "5", "--out", str(out), *extra]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.endswith(expected), err
+        assert not out.exists()
