@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import textwrap
@@ -739,6 +740,11 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     from sim.yaml_source import ScenarioError
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
+    if missing == ["outcomes.csv"] and (directory / "runs.jsonl").is_file():  # started, never finished
+        raise OutputError(
+            f"{directory}: an unfinished sweep (no outcomes.csv yet): finish it with "
+            f"python run.py sweep SCENARIO --resume {shlex.quote(str(directory))}, then analyze it"
+        )
     if missing:
         raise OutputError(f"{directory}: not a sweep directory (missing {', '.join(missing)})")
     manifest = read_manifest(directory / "manifest.json", required=("design", "parameters", "outputs"))

@@ -205,6 +205,12 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
     assert not (tmp_path / "killed" / "outcomes.csv").exists()  # no partial file posing as complete
     with open(journal, "ab") as handle:  # as if the kill had torn the last line in half
         handle.write(b'{"point": 3, "replicate"')
+    analyze = subprocess.run(
+        [sys.executable, str(RUN_PY), "analyze", str(tmp_path / "killed")], capture_output=True, text=True, timeout=120
+    )  # unfinished: says how to finish it (was "not a sweep directory (missing outcomes.csv)")
+    assert analyze.returncode == 2 and analyze.stderr.count("\n") == 1, analyze.stderr
+    assert "an unfinished sweep (no outcomes.csv yet): finish it with python run.py sweep" in analyze.stderr
+    assert f"--resume {tmp_path / 'killed'}, then analyze it" in analyze.stderr, analyze.stderr
 
     resume = [
         sys.executable,
