@@ -449,6 +449,11 @@ def _connect(client_class, address: str, timeout_s: float):
         )
     if "error" in box:
         error = box["error"]
+        if isinstance(error, ValueError):  # Dask parses the address first: nothing was tried
+            reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else "not an address"
+            raise ExecutorError(
+                f"--dask {address}: not a scheduler address ({reason}); give one such as tcp://host:8786"
+            ) from None
         raise ExecutorError(
             f"cannot reach the Dask scheduler at {address} within {timeout_s:g} s ({type(error).__name__})"
         ) from None

@@ -87,6 +87,16 @@ def test_an_unreachable_scheduler_is_refused_quickly():
     assert time.monotonic() - started < 20
 
 
+def test_a_malformed_scheduler_address_is_named_as_such():
+    # Dask refuses it before trying: "cannot reach ... within 5 s" was the wrong story
+    with pytest.raises(ExecutorError) as caught:
+        make_backend(1, "nonsense", connect_timeout_s=1)
+    assert str(caught.value) == (
+        "--dask nonsense: not a scheduler address (missing port number in address 'nonsense'); "
+        "give one such as tcp://host:8786"
+    )
+
+
 def _sim_imports(module: str) -> list[str]:
     tree = ast.parse((PROJECT / "sim" / f"{module}.py").read_text(encoding="utf-8"))
     imported = [
