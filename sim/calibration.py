@@ -147,6 +147,7 @@ from sim.sweep import (
     summarise_differences,
 )
 from sim.yaml_source import (
+    SCENARIO_SUFFIXES,
     Problem,
     ScenarioError,
     SourcedDocument,
@@ -780,7 +781,8 @@ def write_calibrated_scenario(
     """`calibrated.yaml`: the calibrated scenario with the parameters at the posterior point (`calibration.point`).
 
     It `extends` the scenario file (by a relative path) when that file still resolves to the
-    calibrated scenario; otherwise (no file, or the file changed) it holds the whole scenario.
+    calibrated scenario; otherwise (no file, a file not named *.yaml/*.yml, which `extends:`
+    refuses, or the file changed) it holds the whole scenario.
     """
     values = {key: p["calibrated_value"] for key, p in summary["parameters"].items()}
     resolved = _comparable(scenario)
@@ -816,7 +818,8 @@ def write_calibrated_scenario(
     source = spec.get("scenario_file")
     extends = None
     has_section = False
-    if source and Path(source).exists():
+    # `extends:` takes only a file named *.yaml/*.yml: any other holds the whole scenario.
+    if source and Path(source).suffix.lower() in SCENARIO_SUFFIXES and Path(source).exists():
         try:
             document, raw = _document_without_calibration(source)
             has_section = raw is not None

@@ -80,6 +80,7 @@ MAX_VALUES = 100_000  # values after alias expansion (keys count too)
 MAX_DEPTH = 64  # nested mappings/lists
 MAX_PROBLEMS = 50  # stop reporting after this many problems in one document
 MAX_EXTENDS_CHAIN = 32  # files in one `extends` chain
+SCENARIO_SUFFIXES = (".yaml", ".yml")  # what an `extends:` target's file name must end in
 
 OVERRIDE_FILE = "--set"  # Problem.file used for command-line overrides
 _SET_ORIGIN: tuple[str, int | None] = (OVERRIDE_FILE, None)
@@ -1000,6 +1001,10 @@ def load_scenario_document(path: PathLike) -> SourcedDocument:
     the parent first and deep-merges this file over it: mappings merge key by
     key, lists and scalars replace.  Origins follow the file that supplied each
     value.  The ``extends`` key is removed from the result.
+
+    The target must be a regular file whose name (and, through a symlink, whose real
+    name) ends in ``.yaml`` or ``.yml``; anything else is refused in one problem at the
+    ``extends`` line, without reading it.
     """
     return _load_extending(_as_text_path(path), [])
 
@@ -1017,6 +1022,11 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     target = doc.data["extends"]
     if not isinstance(target, str) or not target.strip():
         fail(f"must be the name of another scenario file (got {describe(target)})")
+    # Scenario files are untrusted: `extends: /etc/shadow` would read any file and echo its lines
+    # in the problems found there. Only a scenario file (by its name, and by the name of the file
+    # a symlink leads to) is read; the refusal is this one line, none of the target's content.
+    if not _is_scenario_file_name(target):
+        fail(f"cannot extend {target!r}: not a scenario file (its name must end in {' or '.join(SCENARIO_SUFFIXES)})")
     parent_file = os.path.join(os.path.dirname(file), target)
     # Checked before realpath(): a NUL in the name makes realpath raise.
     _, why_not = _stat_regular_file(parent_file)
@@ -1024,6 +1034,11 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
         fail(f"cannot extend {target!r}: {why_not} (looked for {parent_file})")
     parent_file = _tidy_path(parent_file)
     parent_real = os.path.realpath(parent_file)
+    if not _is_scenario_file_name(parent_real):
+        fail(
+            f"cannot extend {target!r}: it is a link to {parent_real}, not a scenario file "
+            f"(its name must end in {' or '.join(SCENARIO_SUFFIXES)})"
+        )
     real_paths = [real for _, real in here]
     if parent_real in real_paths:
         cycle = [display for display, _ in here[real_paths.index(parent_real):]] + [parent_file]
@@ -1059,6 +1074,11 @@ def _load_extending(file: str, chain: list[tuple[str, str]]) -> SourcedDocument:
     }
     origins.update(child_origins)
     return SourcedDocument(data=data, origins=origins, main_file=file, files=(*parent.files, file))
+
+
+def _is_scenario_file_name(name: str) -> bool:
+    """Whether the file name `name` ends in a scenario file's suffix (`.yaml`/`.yml`, any case)."""
+    return os.path.splitext(name)[1].lower() in SCENARIO_SUFFIXES
 
 
 # What `sim.schema.Identifier` accepts: the name a file without `name:` takes from its file name.

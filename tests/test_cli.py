@@ -161,6 +161,25 @@ def test_bad_scenarios_are_refused_with_file_line_and_key(tmp_path, snippet, fra
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]  # nothing written
 
 
+def test_extends_of_a_file_that_is_not_a_scenario_is_one_line_without_its_content(tmp_path, capsys):
+    """`extends: /etc/shadow` printed 28 lines, each echoing a line of the file as an unknown key."""
+    from sim.cli import main
+
+    secret = tmp_path / "shadow"
+    secret.write_text("".join(f"user{i}:$6$salt$hash{i}:20228:0:99999:7:::\n" for i in range(28)))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"name: bad\nextends: {secret}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(bad), "--steps", "2", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines == [
+        f"{bad}:2: extends: cannot extend '{secret}': not a scenario file (its name must end in .yaml or .yml)"
+    ]
+    assert "hash" not in captured.err + captured.out
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_bad_override_and_bad_arguments(tmp_path):
     done = run_cli("run", "baseline", "--set", "rules.clashes.p_killed=2", "--out", tmp_path / "o")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import pickle
 import textwrap
 import time
@@ -589,11 +590,44 @@ def test_extending_a_device_or_a_fifo_says_it_is_not_a_regular_file(tmp_path: Pa
 
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
-    for target in (str(fifo), os.devnull):
+    device = tmp_path / "null.yaml"
+    device.symlink_to(os.devnull)
+    for target in (str(fifo), str(device)):
         child = write(tmp_path, "child.yaml", f"seed: 1\nextends: {target}\n")
         problem = only_problem(load_scenario_document, child)
         assert (problem.file, problem.key_path, problem.line) == (str(child), "extends", 2)
         assert f"cannot extend '{target}': is not a regular file" in problem.message, problem.message
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "secrets.txt", "base.yaml.bak", "base", os.devnull])
+def test_extends_refuses_a_file_that_is_not_a_scenario_file(tmp_path: Path, target: str) -> None:
+    """`extends: /etc/shadow` read the file and echoed its lines as unknown keys: scenario files are untrusted."""
+    secret = "root:*:20228:0:99999:7:::\nsecret_key: hunter2\nother: 1\n"
+    for name in ("secrets.txt", "base.yaml.bak", "base"):
+        write(tmp_path, name, secret)
+    child = write(tmp_path, "child.yaml", f"seed: 1\nextends: {target}\n")
+    problem = only_problem(load_scenario_document, child)
+    assert (problem.file, problem.key_path, problem.line) == (str(child), "extends", 2)
+    assert problem.message == (
+        f"cannot extend '{target}': not a scenario file (its name must end in .yaml or .yml)"
+    )
+
+
+def test_extends_refuses_a_yaml_named_link_to_another_file(tmp_path: Path) -> None:
+    """A `base.yaml` that is a symlink to /etc/passwd is refused too, without reading it."""
+    (tmp_path / "base.yaml").symlink_to("/etc/passwd")
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\n")
+    problem = only_problem(load_scenario_document, child)
+    assert (problem.file, problem.key_path, problem.line) == (str(child), "extends", 1)
+    assert problem.message.startswith("cannot extend 'base.yaml': it is a link to /etc/passwd, not a scenario file")
+    assert "root" not in problem.message
+
+
+@pytest.mark.parametrize("name", ["base.yml", "base.YAML"])
+def test_extends_accepts_yml_and_any_case(tmp_path: Path, name: str) -> None:
+    write(tmp_path, name, "steps: 1\n")
+    doc = load_scenario_document(write(tmp_path, "child.yaml", f"extends: {name}\nseed: 2\n"))
+    assert doc.data == {"steps": 1, "seed": 2}
 
 
 @pytest.mark.parametrize("value", ["5", "[a.yaml]", "null", "''"])
