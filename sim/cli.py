@@ -1165,6 +1165,9 @@ def _internal(error: BaseException, args) -> int:
     if (missing := missing_dependency(error)) is not None:
         print(missing, file=sys.stderr)
         return EXIT_INTERNAL
+    if (damaged := damaged_kernel_cache(error)) is not None:
+        print(damaged, file=sys.stderr)
+        return EXIT_INTERNAL
     print(f"internal error: {type(error).__name__}: {error} (run with --debug for the traceback)", file=sys.stderr)
     return EXIT_INTERNAL
 
@@ -1185,6 +1188,31 @@ def missing_dependency(error: BaseException) -> str | None:
         "project's environment (`. .venv/bin/activate`, or .venv/bin/python run.py ...; `make install` creates it) "
         "or install the project into this one (pip install -e '.[dev]')"
     )
+
+
+def damaged_kernel_cache(error: BaseException) -> str | None:
+    """The one line for an error raised while numba read its cache of compiled kernels, else None.
+
+    `sim.compiled` compiles a kernel whose cache files cannot be loaded again; this is the
+    last resort should numba fail there anyway (a damaged file it reads another way): the
+    user is told which directory to delete rather than shown an unpickling error.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        frames = traceback.extract_tb(error.__traceback__)
+        if any(Path(frame.filename).parts[-3:] == ("numba", "core", "caching.py") for frame in frames):
+            compiled = sys.modules.get("sim.compiled")
+            directory = getattr(compiled, "CACHE", None) or os.environ.get("NUMBA_CACHE_DIR") or "numba's cache"
+            from sim.yaml_source import visible
+
+            return visible(
+                f"error: the compiled-kernel cache at {directory} is damaged ({type(error).__name__}: {error}): "
+                f"delete it (rm -r {shlex.quote(str(directory))}) and run again; the kernels are compiled anew "
+                "(about 15 s)"
+            )
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -42,6 +42,7 @@ on models in the middle of a run (tests/test_fast_paths.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -56,6 +57,7 @@ os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
 import numba  # noqa: E402 - after the setting above
 import numpy as np
 from numba import njit  # noqa: E402
+from numba.core.caching import FunctionCache  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
 # Every module that defines kernels (a test checks that no other module does).
@@ -107,9 +109,62 @@ else:  # one line on stderr (a warnings.warn would add a second, with the import
     )
 
 
+class _SelfHealingCache(FunctionCache):
+    """numba's on-disk cache of one kernel, which compiles the kernel again when its files are damaged.
+
+    numba unpickles a kernel's index (`.nbi`) and data (`.nbc`) files as they are: one cut short
+    (a full disk, a killed copy) or garbled raised `UnpicklingError` from every run, with no hint
+    of the cache. A cached kernel is only a shortcut to the machine code compiling gives again,
+    so a file that cannot be loaded, whatever the error, is dropped: its index is removed (so the
+    fresh compilation is written under a new index, over the damaged data file) and the kernel
+    is compiled as on a first run. One line on stderr says so, once per process.
+    """
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as error:  # noqa: BLE001 - any damage: compile again (see the class docstring)
+            _say_recompiled(self._py_func, self.cache_path, error)
+            with contextlib.suppress(OSError):  # unremovable: save_overload below then skips the cache
+                os.unlink(self._cache_file._index_path)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except OSError:  # a full disk or a read-only directory: said as numba would say it
+            raise
+        except Exception as error:  # noqa: BLE001 - a damaged index that could not be removed: run uncached
+            _say_recompiled(self._py_func, self.cache_path, error)
+
+
+_said_recompiled = False
+
+
+def _say_recompiled(function, directory: str, error: Exception) -> None:
+    """One line on stderr, the first time in this process, that a damaged cached kernel is compiled again."""
+    global _said_recompiled
+    if _said_recompiled:
+        return
+    _said_recompiled = True
+    name = f"{function.__module__}.{function.__qualname__}"
+    print(
+        f"faction-sim: warning: the compiled-kernel cache in {directory} is damaged ({name}: "
+        f"{type(error).__name__}: {error}); compiling the kernel again (about 15 s) and replacing its files",
+        file=sys.stderr,
+    )
+
+
 def kernel(function):
-    """Compile `function` with numba for the model's step (cached per source version, numpy's float rules)."""
-    return njit(cache=CACHE is not None, error_model="numpy", boundscheck=False, nogil=True)(function)
+    """Compile `function` with numba for the model's step (cached per source version, numpy's float rules).
+
+    A damaged cache file of a kernel is compiled again and replaced (`_SelfHealingCache`).
+    """
+    dispatcher = njit(cache=CACHE is not None, error_model="numpy", boundscheck=False, nogil=True)(function)
+    if CACHE is not None:
+        # numba offers no option for the cache class of njit: its dispatcher's cache is set after the fact.
+        dispatcher._cache = _SelfHealingCache(dispatcher.py_func)
+    return dispatcher
 
 
 @kernel

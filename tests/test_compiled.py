@@ -299,3 +299,83 @@ def test_nans_long_doubles_and_odd_inputs_take_one_answer_on_every_path():
             compiled.exp(td)
         with pytest.raises(TypeError, match="real numbers expected"):
             compiled.power(2.0, td)
+
+
+# --- a damaged cache ----------------------------------------------------------------
+
+_EXP = (  # a kernel that compiles in about a second
+    "import numpy as np; from sim import compiled; out = np.empty(3); "
+    "compiled._libm_exp(np.arange(3.0), out); print(out[2])"
+)
+
+
+def _python(code: str, cache, cwd=None) -> subprocess.CompletedProcess:
+    env = {**_base_env(), "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(PROJECT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd or PROJECT, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.parametrize("suffix", [".1.nbc", ".nbi"])
+def test_a_damaged_cached_kernel_is_compiled_again_and_its_files_replaced(tmp_path, suffix):
+    """A cache file cut short made every run fail with `internal error: UnpicklingError: pickle data was truncated`."""
+    first = _python(_EXP, tmp_path)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    (damaged,) = tmp_path.glob(f"*/sim_*/compiled._libm_exp-*{suffix}")
+    size = damaged.stat().st_size
+    with damaged.open("r+b") as handle:
+        handle.truncate(min(size - 1, 40))
+    again = _python(_EXP, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout  # the same kernel, compiled anew
+    (line,) = again.stderr.splitlines()  # one line, naming the directory and the kernel
+    assert line.startswith(f"faction-sim: warning: the compiled-kernel cache in {damaged.parent} is damaged")
+    assert "sim.compiled._libm_exp" in line and "compiling the kernel again" in line
+    assert damaged.stat().st_size == size  # replaced whole...
+    healed = _python(_EXP, tmp_path)
+    assert healed.returncode == 0 and healed.stderr == "" and healed.stdout == first.stdout  # ...and loaded again
+
+
+def test_an_error_inside_numbas_cache_is_told_as_a_damaged_cache_to_delete(tmp_path, capsys, monkeypatch):
+    """The CLI's last resort, should numba fail reading its cache anyway: which directory to delete, on one line."""
+    import argparse
+
+    from numba.core.caching import IndexDataCacheFile
+
+    from sim import cli
+
+    monkeypatch.delenv("SIM_DEBUG", raising=False)
+    cache = IndexDataCacheFile(cache_path=str(tmp_path), filename_base="kernel-1.py311", source_stamp=(0, 0))
+    (tmp_path / "kernel-1.py311.nbi").write_bytes(b"\x80\x05\x95")  # a pickle cut short
+    with pytest.raises(Exception) as raised:
+        cache.load("key")
+    assert cli._internal(raised.value, argparse.Namespace()) == cli.EXIT_INTERNAL
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: the compiled-kernel cache at {compiled.CACHE} is damaged (") and "rm -r" in line
+    assert cli.damaged_kernel_cache(ValueError("elsewhere")) is None
+
+
+@pytest.mark.slow
+def test_a_run_with_a_damaged_cached_kernel_runs(tmp_path):
+    """The fresh-user check's case: `world._census`'s cached kernel cut to 100 bytes; `run.py run` then failed."""
+    cache = tmp_path / "cache"
+    command = (
+        "import sys; from sim.cli import main; "
+        "sys.exit(main(['run', 'toy_two_towns', '--steps', '2', '--no-plots', '--out', sys.argv[1]]))"
+    )
+
+    def run(out: str) -> subprocess.CompletedProcess:
+        env = {**_base_env(), "NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(PROJECT)}
+        return subprocess.run(
+            [sys.executable, "-c", command, str(tmp_path / out)], cwd=PROJECT, env=env, capture_output=True,
+            text=True, timeout=600,
+        )
+
+    assert run("first").returncode == 0
+    (census,) = cache.glob("*/sim_*/world._census-*.nbc")
+    with census.open("r+b") as handle:
+        handle.truncate(100)
+    done = run("second")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "is damaged (sim.world._census" in done.stderr, done.stderr
+    assert (tmp_path / "second" / "manifest.json").is_file()
