@@ -406,7 +406,9 @@ def scale_bar_origin(height: int, width: int, cells: int, rows: np.ndarray, cols
         near_y = rows >= y0 - 5
         return int((near_x & near_y).sum())
 
-    return min(corners, key=lambda corner: crowding(corner[0]))
+    x0, y = min(corners, key=lambda corner: crowding(corner[0]))
+    # On a grid a few cells wide (2 x 60) the corners above lie off the map's right edge: keep the bar on it.
+    return max(-0.5, min(x0, width - 0.5 - cells)), y
 
 
 def plot_influence_map(ctx: _Context, path: Path) -> Path:
@@ -435,32 +437,51 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     n_panels = len(snapshot_steps)
     cell_km = _cell_km(ctx)
     km = cell_km[0] if cell_km else None
-    panel_w = 5.2
-    panel_h = panel_w * h / w
+    panel_w, panel_h = map_panel_size(h, w)
+    stretch = (panel_h / h) / (panel_w / w)  # a cell's drawn height over its width: 1 unless the grid is narrow
+    river_lines = _river_line(ctx, terrain)
+    handles, unlabelled_lines = _map_legend(ctx, control, kinds, labels, rows, cols, river_lines)
+    # The legend column sets the height when the maps are low (a grid much wider than tall).
+    legend_in = 0.55 + LEGEND_ROW_IN * len(handles) + (0.25 + 0.125 * len(unlabelled_lines) if unlabelled_lines else 0)
+    area_h = max(panel_h, legend_in)
     legend_w = 3.6
-    fig_w = panel_w * n_panels + legend_w + 0.6
+    fig_w = panel_w * n_panels + 0.12 * (n_panels - 1) + legend_w + 0.6
     footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
-    fig_h = panel_h + TOP_IN + footer_in + 0.5
+    fig_h = area_h + TOP_IN + footer_in + 0.5
     where = "across the theatres" if ctx.scenario_doc.get("theatres") else "along the corridor"
     title = f"Control and influence {where}, replicate {ctx.rep0}"
     if ctx.n_rep > 1:
         title += f" (one of {ctx.n_rep})"
-    subtitle = "north is up; each square is one grid cell of the model"
+    if abs(stretch - 1) < 0.01:
+        subtitle = "north is up; each square is one grid cell of the model"
+    else:  # a grid of, say, 2 x 60 cells: its maps would be a hair wide (or high) and unreadable
+        subtitle = (
+            f"north is up; each rectangle is one grid cell of the model ({w} x {h} cells), drawn "
+            + (f"{stretch:.3g} times as high as wide" if stretch > 1 else f"{1 / stretch:.3g} times as wide as high")
+        )
     if cell_km:
         subtitle += f" ({distance_text(cell_km[0])} east-west x {distance_text(cell_km[1])} north-south)"
-    fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
+    sub_lines = textwrap.wrap(subtitle, int(fig_w * 14))  # ~14 characters of 9-pt text an inch
+    more_top = 0.16 * (len(sub_lines) - 1)  # a line of 9-pt text, for each line the subtitle takes beyond one
+    fig_h += more_top
+    fig = _new_figure(
+        fig_w, fig_h, ctx, title, "\n".join(sub_lines), layout=False, maps=True, top=TOP_IN + more_top
+    )
     left, gap = 0.25 / fig_w, 0.12 / fig_w
-    bottom, height = (footer_in + 0.1) / fig_h, panel_h / fig_h
+    bottom = (footer_in + 0.1) / fig_h
+    height = panel_h / fig_h
+    map_bottom = bottom + (area_h - panel_h) / fig_h  # maps at the top of the area, level with the legend
     axes = [
-        fig.add_axes((left + k * (panel_w / fig_w + gap), bottom, panel_w / fig_w, height)) for k in range(n_panels)
+        fig.add_axes((left + k * (panel_w / fig_w + gap), map_bottom, panel_w / fig_w, height))
+        for k in range(n_panels)
     ]
     renderer = fig.canvas.get_renderer()
     which = ("start", "middle", "end")
-    river_lines = _river_line(ctx, terrain)
 
     for k, ax in enumerate(axes):
         step = snapshot_steps[k]
         draw_control_map(ax, control[k], influence[k], terrain, river_lines, river_width=2.4)
+        ax.set_aspect("auto")  # fill the panel: map_panel_size gave it the grid's shape, within bounds
         start = snapshot_steps[k - 1] if k > 0 else -1
         period = clash[(clash[:, 1] > start) & (clash[:, 1] <= step)] if k > 0 else clash[:0]
         if len(period):
@@ -490,6 +511,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
             if k > 0
             else "initial state"
         )
+        span = "\n".join(textwrap.wrap(span, max(16, int(panel_w * 12.5))))  # ~12.5 characters of 10-pt text an inch
         ax.set_title(f"Day {step} ({which[k] if k < 3 else k})\n{span}", fontsize=10)
         # north arrow and scale
         ax.annotate(
@@ -535,8 +557,34 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         place_labels(ax, renderer, items, avoid)
 
     # legend column: factions, cell states, site kinds, sites without labels
-    lax = fig.add_axes((1 - (legend_w + 0.05) / fig_w, bottom - 0.15 / fig_h, legend_w / fig_w, height + 0.6 / fig_h))
+    lax = fig.add_axes(
+        (1 - (legend_w + 0.05) / fig_w, bottom - 0.15 / fig_h, legend_w / fig_w, area_h / fig_h + 0.6 / fig_h)
+    )
     lax.axis("off")
+    leg = lax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        title="Grid-cell colour = controlling faction;\npaler = smaller share of the\ngrid cell's influence",
+        title_fontsize=8,
+        alignment="left",
+        borderaxespad=0,
+    )
+    if unlabelled_lines:
+        fig.canvas.draw()
+        box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
+        lax.text(
+            0, box.y0 - 0.03, "\n".join(unlabelled_lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left"
+        )
+    return save_png(fig, path)
+
+
+LEGEND_ROW_IN = 0.19  # inches of the map legend's column per entry (8-pt text and its spacing), with some room
+
+
+def _map_legend(ctx: _Context, control, kinds, labels, rows, cols, river_lines) -> tuple[list, list[str]]:
+    """The influence map's legend entries and its lines "Sites marked without a label:" (none: [])."""
     present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
     handles = [Patch(facecolor=faction_colour(f), edgecolor="none", label=ctx.label(ctx.names[f])) for f in present]
     handles += [
@@ -548,32 +596,37 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     if any(len(piece) for piece in river_lines):  # a river on the map, named as the scenario names it
         handles.insert(-1, Line2D([], [], color=RIVER_COLOUR, lw=2.4, label=_river_label(ctx)))
     handles += site_legend_handles(kinds, marker_scale=0.9)
-    leg = lax.legend(
-        handles=handles,
-        loc="upper left",
-        fontsize=8,
-        frameon=False,
-        title="Grid-cell colour = controlling faction;\npaler = smaller share of the\ngrid cell's influence",
-        title_fontsize=8,
-        alignment="left",
-        borderaxespad=0,
-    )
-    unlabelled = [i for i in range(len(names)) if not SITE_STYLE.get(kinds[i], (None, 0, False))[2]]
-    if unlabelled:
-        lines = ["Sites marked without a label:"]
-        for i in unlabelled:
-            lines.append(
-                textwrap.fill(
-                    f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
-                    f"{labels[i]} (row {rows[i]}, col {cols[i]})",
-                    60,
-                    subsequent_indent="   ",
-                )
+    unlabelled = [i for i in range(len(kinds)) if not SITE_STYLE.get(kinds[i], (None, 0, False))[2]]
+    lines = ["Sites marked without a label:"] if unlabelled else []
+    for i in unlabelled:
+        lines.extend(
+            textwrap.wrap(
+                f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
+                f"{labels[i]} (row {rows[i]}, col {cols[i]})",
+                60,
+                subsequent_indent="   ",
             )
-        fig.canvas.draw()
-        box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
-        lax.text(0, box.y0 - 0.03, "\n".join(lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left")
-    return save_png(fig, path)
+        )
+    return handles, lines
+
+
+MAP_PANEL_IN = 5.2  # width of a map panel of a grid at most as high as wide, inches
+MAP_PANEL_MAX_IN = 8.0  # the longest side of a map panel, inches
+MAP_MAX_ASPECT = 4.0  # a panel is at most 4 times as high as wide, or as wide as high
+
+
+def map_panel_size(height: int, width: int) -> tuple[float, float]:
+    """(width, height) in inches of the influence map's panel for a grid of `height` x `width` cells.
+
+    The grid's own shape while it is at most MAP_MAX_ASPECT times as high as wide or as wide
+    as high (cells then drawn square); beyond that the panel keeps that ratio and the cells are
+    drawn stretched: a 2 x 60 grid made a figure of 2574 x 20482 pixels, a 60 x 2 one
+    maps a few pixels high. A panel is MAP_PANEL_IN wide, or less where that would make it
+    higher than MAP_PANEL_MAX_IN.
+    """
+    ratio = min(max(height / max(width, 1), 1 / MAP_MAX_ASPECT), MAP_MAX_ASPECT)
+    panel_w = min(MAP_PANEL_IN, MAP_PANEL_MAX_IN / ratio)
+    return panel_w, panel_w * ratio
 
 
 # --------------------------------------------------------------------------- 2. fighters and territory

@@ -380,3 +380,77 @@ def test_an_axis_of_zeros_runs_from_zero_to_one():
     before = other.get_ylim()
     zero_axis_range(other, np.array([0.0, 2.0]))
     assert other.get_ylim() == before  # only an all-zero axis is changed
+
+
+def _narrow_scenario(directory: Path, width: int, height: int) -> Path:
+    """The toy with a grid of width x height cells, its sites moved onto it (bounds: a scale in km)."""
+    long = max(width, height)
+    along = {"west_town": long // 5, "blue_hq": long // 5 - 1, "bridge": long // 2, "east_town": 4 * long // 5}
+    along["red_hq"] = along["east_town"] - 1
+    across = {"west_town": 0, "blue_hq": 0, "bridge": 0, "east_town": 1, "red_hq": 1}
+    sites = "".join(
+        f"  {name}: {{row: {a if height > width else b}, col: {b if height > width else a}}}\n"
+        for name, a, b in ((name, along[name], across[name]) for name in along)
+    )
+    scenario = directory / f"narrow_{width}x{height}.yaml"
+    scenario.write_text(
+        f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\n"
+        f"grid:\n  width: {width}\n  height: {height}\n  cells: []\n"
+        f"  bounds: {{lat_min: 34.0, lat_max: {34.0 + 0.05 * height}, lon_min: 40.0, lon_max: {40.0 + 0.05 * width}}}\n"
+        f"sites:\n{sites}"
+    )
+    return scenario
+
+
+@pytest.mark.parametrize(("width", "height"), [(2, 60), (60, 2), (2, 200)])
+def test_the_map_of_a_narrow_grid_is_a_readable_figure_of_bounded_size(tmp_path, monkeypatch, width, height):
+    """A grid 2 cells wide made a 2574 x 13722 px influence_map.png; 60 x 2, maps a few pixels high."""
+    import sim.plots
+
+    out = tmp_path / "run"
+    sim.simulate(_narrow_scenario(tmp_path, width, height), steps=2).save(out, plots=False)
+    seen = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        if Path(png).name == "influence_map.png":
+            fig.canvas.draw()
+            renderer = fig.canvas.get_renderer()
+            seen["figure"] = fig.bbox.frozen()
+            seen["texts"] = [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts]
+            seen["texts"] += [(ax.title.get_text(), ax.title.get_window_extent(renderer)) for ax in fig.axes]
+            seen["texts"] += [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes for t in ax.texts]
+            seen["panels"] = [ax.get_window_extent().frozen() for ax in fig.axes if ax.images]
+            seen["legends"] = [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    png_w, png_h = png_size(out / "plots" / "influence_map.png")
+    assert 800 <= png_w <= 3000 and 500 <= png_h <= 2000, (png_w, png_h)
+    assert len(seen["panels"]) == 3
+    for panel in seen["panels"]:  # each map readable: between 1:4 and 4:1, and an inch or more across
+        assert 0.25 - 1e-6 <= panel.height / panel.width <= 4 + 1e-6, panel
+        assert min(panel.width, panel.height) >= 120, panel
+    figure = seen["figure"]
+    (legend,) = seen["legends"]
+    assert figure.x0 <= legend.x0 and legend.x1 <= figure.x1 and figure.y0 <= legend.y0 and legend.y1 <= figure.y1
+    texts = dict(seen["texts"])
+    assert any(text.startswith("Control and influence") for text in texts)  # the title
+    assert any("times as" in text and "km east-west" in text.replace("\n", " ") for text in texts), list(texts)
+    assert any(text.startswith("Scenario 'narrow_") for text in texts)  # the footer
+    bar = [text for text, _ in seen["texts"] if text.endswith(" km east-west")]
+    assert len(bar) == 3, list(texts)  # the scale bar's label on every map
+    for text, box in seen["texts"]:  # none cut off at the figure's edges
+        assert figure.x0 - 1 <= box.x0 and box.x1 <= figure.x1 + 1, text
+        assert figure.y0 - 1 <= box.y0 and box.y1 <= figure.y1 + 1, text
+
+
+@pytest.mark.parametrize("width", [2, 3, 4, 48])
+def test_the_scale_bar_stays_on_a_map_only_a_few_cells_wide(width):
+    """On a grid 2 cells wide the bar started at x = 1 and ran off the map's right edge (x = 1.5)."""
+    from sim.plots import scale_bar_cells, scale_bar_origin
+
+    cells = scale_bar_cells(2.0, width)
+    x0, _ = scale_bar_origin(60, width, cells, np.array([5]), np.array([0]))
+    assert -0.5 <= x0 and x0 + cells <= width - 0.5, (x0, cells)
