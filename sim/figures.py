@@ -12,7 +12,9 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
   reads them once from a job's manifest); `new_figure` wraps it to the figure's width;
 - `save_png`: the one PNG writer (atomic);
 - the palette: `faction_colour` (Okabe & Ito 2008, colour-blind safe, then Tol's colours
-  past eight factions; a faction keeps the colour of its index in the scenario), contested, neutral and river colours;
+  past eight factions; a faction keeps the colour of its index in the scenario), `faction_line_colour`
+  (the same or a darker shade: 3:1 contrast on white, `contrast_ratio`), `faction_label` (a legend's
+  "name (label)", no parentheses nested), contested, neutral and river colours;
 - maps: `draw_control_map` (grid cells by controlling faction), `clip_polyline` (a river's
   course cut to the part that can show on a map), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import colorsys
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +59,10 @@ __all__ = [
     "bbox_around",
     "clip_polyline",
     "draw_control_map",
+    "contrast_ratio",
     "faction_colour",
+    "faction_label",
+    "faction_line_colour",
     "footer",
     "footer_height",
     "new_figure",
@@ -103,6 +109,62 @@ KIND_NAMES = {
     "venue": "meeting venue",
     "post": "post",
 }
+
+
+# The colour of a faction's lines on white (time series, bands, bars): its `faction_colour` where that
+# has a contrast of 3:1 or more with white (WCAG 2.1's minimum for graphics), else a darker shade of it
+# picked by hand: Okabe-Ito's yellow (NDF_damascus in syria_wide.yaml) was 1.3:1 and Tol's sand (ISIS)
+# 1.6:1, hard to see. The fifteen stay at least 20 CIELAB units apart (tests/test_plots.py checks both).
+LINE_PALETTE = (
+    "#D55E00", "#0072B2", "#009E73", "#CC79A7",  # Okabe-Ito as they are
+    "#B17300", "#1E96B4", "#8E8500",  # orange, sky blue and yellow, darker
+    "#5E6B12", "#AA4499", "#A8663A",  # olive and sand darker (sand as a light brown), purple as it is
+    "#CC6677", "#882255", "#225522", "#663333", "#332288",  # Tol's as they are
+)  # fmt: skip
+MIN_LINE_CONTRAST = 3.0  # against white
+
+
+def contrast_ratio(colour: str, other: str = "#FFFFFF") -> float:
+    """WCAG 2.1 contrast ratio (1 to 21) of two colours given as "#RRGGBB" (or any matplotlib colour)."""
+
+    def luminance(c) -> float:
+        linear = [x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4 for x in to_rgb(c)]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted((luminance(colour), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def faction_line_colour(index: int) -> str:
+    """The colour ("#RRGGBB") of the lines of the faction at `index` on a white figure: contrast >= 3:1.
+
+    `LINE_PALETTE` for the first fifteen (each the faction's `faction_colour`, or a darker shade
+    of it); beyond, `faction_colour` made darker (lower HLS lightness) until the contrast is enough.
+    """
+    if index < len(LINE_PALETTE):
+        return LINE_PALETTE[index]
+    colour = faction_colour(index)
+    hue, lightness, saturation = colorsys.rgb_to_hls(*to_rgb(colour))
+    while contrast_ratio(colour) < MIN_LINE_CONTRAST and lightness > 0:
+        lightness = max(0.0, lightness - 0.02)
+        r, g, b = colorsys.hls_to_rgb(hue, lightness, saturation)
+        colour = f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"
+    return colour
+
+
+def faction_label(name: str, label: str) -> str:
+    """A faction's name with its label for a legend: "Blue (Blue militia)", or `name` if they are the same.
+
+    Parentheses inside the label become commas, so that none nest: "IRGC_deir (IRGC-backed
+    militias, Deir ez-Zor)", not "IRGC_deir (IRGC-backed militias (Deir ez-Zor))".
+    """
+    if label == name:
+        return name
+    flat = label
+    while (inner := re.sub(r"\s*\(([^()]*)\)", r", \1", flat)) != flat:  # the innermost pair each time
+        flat = inner
+    flat = re.sub(r"\s*(,\s*)+", ", ", " ".join(flat.replace("(", " ").replace(")", " ").split())).strip(" ,")
+    return f"{name} ({flat})" if flat else name
 
 
 def faction_colour(index: int) -> str:

@@ -50,6 +50,8 @@ from sim.figures import (
     clip_polyline,
     draw_control_map,
     faction_colour,
+    faction_label,
+    faction_line_colour,
     footer_height,
     new_figure,
     place_labels,
@@ -155,13 +157,12 @@ class _Context:
         self.scenario_doc = _read_scenario(run.directory)
 
     def colour(self, name: str) -> str:
-        return faction_colour(self.index[name]) if name in self.index else NEUTRAL_COLOUR
+        """The colour of `name`'s lines on white (`faction_line_colour`); maps fill with `faction_colour`."""
+        return faction_line_colour(self.index[name]) if name in self.index else NEUTRAL_COLOUR
 
     def label(self, name: str) -> str:
-        if name not in self.index:
-            return name
-        long = self.labels[self.index[name]]
-        return name if long == name else f"{name} ({long})"
+        """`name` with its label for a legend, no parentheses nested (`faction_label`)."""
+        return faction_label(name, self.labels[self.index[name]]) if name in self.index else name
 
     def seed_of(self, replicate: int) -> int | None:
         for entry in self.manifest.get("replicates", []):

@@ -454,3 +454,91 @@ def test_the_scale_bar_stays_on_a_map_only_a_few_cells_wide(width):
     cells = scale_bar_cells(2.0, width)
     x0, _ = scale_bar_origin(60, width, cells, np.array([5]), np.array([0]))
     assert -0.5 <= x0 and x0 + cells <= width - 0.5, (x0, cells)
+
+
+def _cielab(colour: str) -> np.ndarray:
+    """CIELAB (D65) of a "#RRGGBB" colour."""
+    srgb = np.array([int(colour[k : k + 2], 16) for k in (1, 3, 5)]) / 255.0
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])  # relative to D65 white
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_faction_lines_stand_out_on_white_and_from_each_other():
+    """syria_wide's NDF_damascus (Okabe-Ito's yellow, 1.3:1 on white) and ISIS (Tol's sand, 1.6:1) were hard to see."""
+    from sim.figures import contrast_ratio, faction_colour, faction_line_colour
+
+    assert contrast_ratio("#FFFFFF") == 1.0 and round(contrast_ratio("#000000"), 6) == 21.0
+    colours = [faction_line_colour(i) for i in range(60)]
+    assert len(set(colours)) == len(colours)
+    low = {i: (c, round(contrast_ratio(c), 2)) for i, c in enumerate(colours) if contrast_ratio(c) < 3.0}
+    assert not low, low  # WCAG 2.1's minimum contrast for graphics
+    lab = np.array([_cielab(c) for c in colours[:15]])
+    gaps = np.linalg.norm(lab[:, None] - lab[None, :], axis=2) + np.eye(15) * 1e9
+    assert gaps.min() >= 20, np.unravel_index(gaps.argmin(), gaps.shape)  # Delta E 1976: far apart
+    # A colour that was dark enough is kept (but olive, 7, made way for the darker yellow): the
+    # baseline's lines look as they did.
+    for i in set(range(60)) - {7}:
+        if contrast_ratio(faction_colour(i)) >= 3.0:
+            assert colours[i] == faction_colour(i), i
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "expected"),
+    [
+        ("IRGC_deir", "IRGC-backed militias (Deir ez-Zor)", "IRGC_deir (IRGC-backed militias, Deir ez-Zor)"),
+        ("MILSEC", "Military Security (regime, Deir ez-Zor)", "MILSEC (Military Security, regime, Deir ez-Zor)"),
+        ("Blue", "Blue militia", "Blue (Blue militia)"),  # no parentheses: as it was
+        ("Blue", "Blue", "Blue"),
+        ("a", "b ((c) d) e", "a (b, c d e)"),
+        ("a", "()", "a"),
+        ("a", "p (q", "a (p q)"),  # an unbalanced one cannot nest either
+    ],
+)
+def test_faction_labels_in_legends_nest_no_parentheses(name, label, expected):
+    from sim.figures import faction_label
+
+    assert faction_label(name, label) == expected
+
+
+def _nested_parentheses(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth > 1:
+            return True
+    return False
+
+
+@pytest.mark.slow
+def test_syria_wide_figures_draw_every_line_visibly_and_label_it_without_nesting(tmp_path, monkeypatch):
+    import sim.plots
+    from sim.figures import contrast_ratio
+
+    out = tmp_path / "run"
+    sim.simulate("syria_wide", steps=2).save(out, plots=False)
+    lines, texts = {}, {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        fig.canvas.draw()
+        name = Path(png).name
+        texts[name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+        lines[name] = [
+            (line.get_label(), line.get_color())
+            for ax in fig.axes
+            for line in ax.get_lines()
+            if len(line.get_xdata()) > 1 and line.get_linestyle() != "None"
+        ]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    assert any("NDF_damascus" in text for text in texts["fighters_territory.png"])
+    for name in ("fighters_territory.png", "casualties.png", "defections.png", "insurgency.png"):
+        faint = [(label, colour) for label, colour in lines[name] if contrast_ratio(colour) < 3.0]
+        assert not faint, (name, faint)
+    nested = [(name, text) for name, found in texts.items() for text in found if _nested_parentheses(text)]
+    assert not nested, nested

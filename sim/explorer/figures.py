@@ -42,6 +42,7 @@ from sim.figures import (
     cell_colours,
     clip_polyline,
     faction_colour,
+    faction_line_colour,
 )
 from sim.model import CorridorModel
 
@@ -302,21 +303,21 @@ def panel_lines(panel: Panel, info: RunInfo, columns) -> list[Line]:
     names, present = info.names, set(columns)
     out: list[Line] = []
     if panel.key == "fighters":
-        out = [Line(f"fighters.{names[f]}", names[f], faction_colour(f)) for f in info.militias]
+        out = [Line(f"fighters.{names[f]}", names[f], faction_line_colour(f)) for f in info.militias]
     elif panel.key == "territory":
-        out = [Line(f"territory.{names[f]}", names[f], faction_colour(f)) for f in info.militias]
+        out = [Line(f"territory.{names[f]}", names[f], faction_line_colour(f)) for f in info.militias]
         out.append(Line("territory.contested", "contested", CONTESTED_COLOUR, DASHES[1]))
     elif panel.key == "casualties":
         for f in info.militias:
-            out.append(Line(f"killed.{names[f]}", f"{names[f]} killed", faction_colour(f), cumulative=True))
-            out.append(Line(f"wounded.{names[f]}", f"{names[f]} wounded", faction_colour(f), DASHES[2], True))
+            out.append(Line(f"killed.{names[f]}", f"{names[f]} killed", faction_line_colour(f), cumulative=True))
+            out.append(Line(f"wounded.{names[f]}", f"{names[f]} wounded", faction_line_colour(f), DASHES[2], True))
     elif panel.key == "defections":
         for column in columns:
             m = DEFECTION_COLUMN.match(column)
             if m and m["a"] in names and m["b"] in names:
                 a, b = names.index(m["a"]), names.index(m["b"])
                 label = f"{m['a']} \u2192 {m['b']}"
-                out.append(Line(column, label, faction_colour(a), DASHES[b % len(DASHES)], True))
+                out.append(Line(column, label, faction_line_colour(a), DASHES[b % len(DASHES)], True))
     elif panel.key == "tension":
         pairs = [c for c in columns if c.startswith("tension.")]
         out = [
@@ -325,7 +326,7 @@ def panel_lines(panel: Panel, info: RunInfo, columns) -> list[Line]:
         ]
     elif panel.key == "insurgents" and info.insurgent is not None:
         column = "insurgent_cells" if "insurgent_cells" in present else f"fighters.{names[info.insurgent]}"
-        out = [Line(column, names[info.insurgent], faction_colour(info.insurgent))]
+        out = [Line(column, names[info.insurgent], faction_line_colour(info.insurgent))]
     return [line for line in out if line.column in present]
 
 
