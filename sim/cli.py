@@ -431,6 +431,9 @@ def _add_compare(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=COMPARE_EXAMPLES,
     )
+    compare.add_argument(  # as every other command's (`build_parser.command`)
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback of an internal error"
+    )
     compare.add_argument(
         "inputs",
         nargs="+",
@@ -453,7 +456,7 @@ def _add_compare(sub) -> None:
     theirs = "or the results directories'"
     for flag, kind, metavar, text in (
         ("--replicates", like("sweep.replicates"), "N", f"runs per scenario, same seeds in all (default 30, {theirs})"),
-        ("--seed", _seed, "N", f"root seed (default: the first scenario's, {theirs})"),
+        ("--seed", _seed, "SEED", f"root seed (default: the first scenario's, {theirs})"),
         ("--steps", like("steps"), "DAYS", f"days per run (default: the first scenario's, {theirs})"),
     ):
         compare.add_argument(flag, type=kind, metavar=metavar, help=text)
@@ -586,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
         "plot",
         "redraw the plots of a results directory from its files",
         _examples(
-            "plot results/baseline/20250101-120000",
+            "plot results/baseline/20250101T120000Z",
         ),
     )
     plot.add_argument(
@@ -620,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analyze",
         "summaries, sensitivity indices and plots of a sweep directory",
         _examples(
-            "analyze results/sweep_salary_mediation/sweep-20250101-120000",
+            "analyze results/sweep_salary_mediation/sweep-20250101T120000Z",
         ),
     )
     analyze.add_argument(
@@ -781,8 +784,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export-acled",
         "write a results directory's events in ACLED's column layout",
         _examples(
-            "export-acled results/baseline/20250101-120000",
-            "export-acled results/baseline/20250101-120000 --out events.csv",
+            "export-acled results/baseline/20250101T120000Z",
+            "export-acled results/baseline/20250101T120000Z --out events.csv",
         ),
     )
     export.add_argument(
@@ -799,8 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare-events",
         "monthly events and fatalities per event type and place: model against an ACLED export",
         _examples(
-            "compare-events results/baseline/20250101-120000 acled_export.csv",
-            "compare-events results/baseline/20250101-120000 acled_export.csv --match-km 10",
+            "compare-events results/baseline/20250101T120000Z acled_export.csv",
+            "compare-events results/baseline/20250101T120000Z acled_export.csv --match-km 10",
         ),
     )
     compare.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -415,6 +416,12 @@ def test_every_argument_has_help_and_every_command_ends_with_examples_that_parse
             except SystemExit as stop:
                 raise AssertionError(f"{name}: example {line!r} does not parse (exit {stop.code})") from None
         assert "examples:\n" in parser.format_help()  # shown, as written
+        if name != "run.py":  # the same options across commands (compare had no --debug)
+            assert "--debug" in parser._option_string_actions, f"{name}: no --debug"
+            seed = parser._option_string_actions.get("--seed")
+            assert seed is None or seed.metavar == "SEED", f"{name}: --seed {seed.metavar}"
+        for example in examples:  # results directories as the commands name them (20250101T120000Z)
+            assert not re.search(r"\d{8}-\d{6}", example), f"{name}: {example!r} names a directory unlike ours"
 
 
 def _one_line_refusal(capsys, *argv):
