@@ -360,7 +360,10 @@ def render_detail(param: Parameter, scenario_name: str, asked: str = "") -> str:
     else:
         lines.append(f"  in scenario '{scenario_name}': not set (the scenario has no such entry or section)")
         example = param.key
-    lines += block("set with", f"--set {example}=VALUE")
+    if param.type == "text":  # quoted, so that YAML reads it as text (an unquoted date is refused)
+        lines += block("set with", f"--set {example}='\"VALUE\"'")
+    else:
+        lines += block("set with", f"--set {example}=VALUE")
     lines += block("docs", "docs/ODD.md " + "; ".join(odd_sections(param)))
     return "\n".join(lines) + "\n"
 

@@ -83,6 +83,16 @@ def test_one_key_in_full_shows_the_scenarios_value_and_its_citation(capsys, base
     assert f"--set {SALARY}=VALUE" in words
 
 
+def test_a_text_key_is_shown_set_quoted(capsys, tmp_path):
+    # unquoted, a date is refused (YAML 1.1 reads a date, 1.2 text): the hint works as written
+    status, out, _ = params_cli(capsys, "start_date")
+    assert status == 0
+    assert "set with    --set start_date='\"VALUE\"'" in out, out
+    from sim.cli import main
+
+    assert main(["validate", "toy_two_towns", "--set", 'start_date="2019-11-05"']) == 0
+
+
 def test_a_generic_key_and_another_scenario(capsys):
     status, out, _ = params_cli(capsys, "rules.clashes.p_max", "--scenario", "toy_two_towns")
     words = " ".join(out.split())
