@@ -27,7 +27,8 @@ Manifest formats (`manifest_format`): what a manifest promises about its directo
   a sweep, no `format` key, and a `started_utc` before `FILES_SINCE`): read with the checks
   that need no counts or checksums. A manifest with none of these marks that started later
   (or gives no start) lost them: refused, so that deleting `format`, `kind` and `files`
-  together cannot switch the checks off either.
+  together cannot switch the checks off either. An explicit `"format": 1` is believed only
+  of such a manifest (an old start, no `kind` or `fingerprint`); otherwise it is format 2.
 - format 2 (`"format": 2`; also any run manifest with `kind` "faction-sim run" and any
   sweep manifest with a `fingerprint`, written before `format` was): `files` must list each
   data file the reader opens, with its sha256 (and, for CSVs, rows and text columns); a
@@ -1056,14 +1057,20 @@ def manifest_format(manifest: dict) -> int:
     sweep `fingerprint` (both came with `files`), else 1 if its `started_utc` is before
     `FILES_SINCE` (every older manifest has it), else 0: a manifest whose `format`, `kind`
     and `files` were deleted, refused by `manifest_files`, so that deleting them all does not
-    pass it off as an old one.
+    pass it off as an old one. An explicit `"format": 1` is believed only of a manifest that
+    could be old (started before `FILES_SINCE`, without `kind` "faction-sim run" or a
+    `fingerprint`); any other is taken as format 2, so that writing `"format": 1` and deleting
+    `files` does not switch the checksums off either.
     """
     found = manifest.get("format")
+    newer = manifest.get("kind") == RUN_KIND or "fingerprint" in manifest
     if isinstance(found, int) and not isinstance(found, bool):
+        if found == 1 and (newer or not started_before(manifest, FILES_SINCE)):
+            return MANIFEST_FORMAT  # a format 1 that cannot be old: checked as what it is
         return found
     if "format" in manifest:
         return -1  # present but not an integer: refused by `manifest_files`
-    if manifest.get("kind") == RUN_KIND or "fingerprint" in manifest:
+    if newer:
         return 2
     return 1 if started_before(manifest, FILES_SINCE) else 0
 

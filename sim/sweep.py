@@ -67,6 +67,7 @@ from sim.results import (
     git_commit,
     journal_line,
     manifest_files,
+    manifest_format,
     name_the_file,
     read_jsonl,
     read_manifest,
@@ -342,12 +343,13 @@ def journal_signed(manifest: dict) -> bool:
     So it must when its manifest says `"format": 2` or later, or has no `format` but started
     after journals had checksums (`sim.results.JOURNAL_CHECKSUMS_SINCE`: its `format` was
     deleted); a sweep begun by an older version and resumed now has a first part without
-    (`sim.results.read_jsonl`).
+    (`sim.results.read_jsonl`). A `"format": 1` is believed only where `manifest_format`
+    believes it (an old start, no `fingerprint`), so that writing it does not switch the
+    checksums off.
     """
-    found = manifest.get("format")
     if "format" not in manifest:
         return not started_before(manifest, JOURNAL_CHECKSUMS_SINCE)
-    return isinstance(found, int) and not isinstance(found, bool) and found >= MANIFEST_FORMAT
+    return manifest_format(manifest) >= MANIFEST_FORMAT
 
 
 class Journal:
