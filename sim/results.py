@@ -17,7 +17,8 @@ their rows and text columns. Every reader of result files (plots, analyses, resu
 ACLED export, posterior ensembles) goes through the reading functions below
 (`read_manifest`, `read_result_csv`, `read_maps`, `read_jsonl`), which refuse a damaged
 file with `ResultFileError` (exit status 2): one line, `<path>: <what is wrong>` (empty,
-not UTF-8, truncated JSON, a row cut off, extra fields, a duplicate header, a row count or
+not UTF-8, truncated JSON, a JSON key given twice, a JSON file larger than `MAX_JSON_FILE`
+(refused before it is read), a row cut off, extra fields, a duplicate header, a row count or
 checksum that differs from the manifest's, a non-number in a numeric column, a damaged
 archive). CSVs are read with the empty field as the only missing value, so names such as
 `NA`, `None` or `null` read back as themselves.
@@ -929,19 +930,29 @@ def _not_regular(path: Path) -> str | None:
     return f"{path}: is not a regular file (a device, a FIFO or a link to one)"
 
 
-def read_bytes(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> bytes:
+def read_bytes(
+    path: str | Path, *, sha256: str | None = None, allow_empty: bool = False, max_bytes: int | None = None
+) -> bytes:
     """The bytes of a result file, checked against the manifest's sha256 when it gives one.
+
+    With `max_bytes`, a larger file is refused before it is read (and no more than that is
+    ever read, should it grow meanwhile).
 
     Raises:
         ResultFileError: no such file, not a regular file (a FIFO, a device), unreadable,
-            empty (unless `allow_empty`), or its sha256 differs from `sha256`.
+            larger than `max_bytes`, empty (unless `allow_empty`), or its sha256 differs
+            from `sha256`.
     """
     path = Path(path)
     try:
         if (problem := _not_regular(path)) is not None:
             raise ResultFileError(problem)
         with open(path, "rb") as handle:
-            data = handle.read()
+            if max_bytes is not None and os.fstat(handle.fileno()).st_size > max_bytes:
+                raise ResultFileError(f"{path}: {_too_large(max_bytes)}")
+            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ResultFileError(f"{path}: {_too_large(max_bytes)}")
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file") from None
     except OSError as error:
@@ -953,18 +964,52 @@ def read_bytes(path: str | Path, *, sha256: str | None = None, allow_empty: bool
     return data
 
 
-def read_text(path: str | Path, *, sha256: str | None = None, allow_empty: bool = False) -> str:
+def _too_large(max_bytes: int) -> str:
+    return f"larger than {max_bytes // (1024 * 1024)} MiB, far more than any job writes; not read (changed or damaged)"
+
+
+def read_text(
+    path: str | Path, *, sha256: str | None = None, allow_empty: bool = False, max_bytes: int | None = None
+) -> str:
     """A result file as UTF-8 text (`read_bytes`, then decoded).
 
     Raises:
         ResultFileError: as `read_bytes`, or not UTF-8 (the message gives the byte offset and line).
     """
-    data = read_bytes(path, sha256=sha256, allow_empty=allow_empty)
+    data = read_bytes(path, sha256=sha256, allow_empty=allow_empty, max_bytes=max_bytes)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
         raise ResultFileError(f"{path}: not UTF-8 (byte offset {error.start}, line {line})") from None
+
+
+# The largest JSON file (a manifest, calibration.json...) read from results. A sweep's
+# manifest does not grow with its runs (measured: 2.6 KB for 2 runs and for 16, so for
+# 100,000 too: its runs are in design.csv and runs.jsonl); a run's grows by about 260 bytes
+# per replicate (baseline, measured), so 64 MiB is some 250,000 replicates, far more than
+# one run's maps fit in memory. Larger is refused before it is read.
+MAX_JSON_FILE = 64 * 1024 * 1024  # bytes
+
+
+class _DuplicateKey(ValueError):
+    """A JSON object names one key twice (`_unique_keys`)."""
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`json.loads`' object_pairs_hook: the object as a dict, refusing a key given twice.
+
+    Python's json keeps the last of two equal keys silently, so `"steps": 30, "steps": 31`
+    would be read as 31 by one reader and as 30 by another program.
+    """
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return found
 
 
 def read_manifest(path: str | Path, kind: str | None = None, *, required: Collection[str] = ()) -> dict:
@@ -977,18 +1022,22 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
         required: keys it must have.
 
     Raises:
-        ResultFileError: no such file, empty, not UTF-8, truncated or damaged JSON (line and
-            column), nested too deeply, not a JSON object, a field of the wrong type or range
-            (`manifest_fields_problem`), of another kind, or missing a required key.
+        ResultFileError: no such file, larger than `MAX_JSON_FILE` (refused before it is
+            read), empty, not UTF-8, truncated or damaged JSON (line and column), a key given
+            twice in one object, nested too deeply, not a JSON object, a field of the wrong
+            type or range (`manifest_fields_problem`), of another kind, or missing a required key.
     """
     path = Path(path)
-    text = read_text(path)
+    text = read_text(path, max_bytes=MAX_JSON_FILE)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise ResultFileError(
             f"{path}: truncated or damaged JSON at line {error.lineno}, column {error.colno} ({error.msg})"
         ) from None
+    except _DuplicateKey as error:
+        twice = f"the key {_shown(str(error))} is given twice in one object"
+        raise ResultFileError(f"{path}: {twice} (changed or damaged)") from None
     except RecursionError:  # json recurses once per nested [ or {: no manifest nests that deep
         raise ResultFileError(f"{path}: damaged JSON (nested too deeply)") from None
     if not isinstance(data, dict):

@@ -165,3 +165,25 @@ def test_a_sweep_that_says_format_1_still_needs_journal_checksums(tmp_path, caps
     assert journal_signed({**fresh, "started_utc": "2026-12-01T10:00:00+00:00"})  # its fingerprint is new
     old = {"format": 1, "started_utc": "2026-12-01T10:00:00+00:00"}
     assert not journal_signed(old)
+
+
+# --------------------------------------------------------------------------- the JSON itself
+
+
+def test_a_key_given_twice_in_the_manifest_is_refused(run_dir, tmp_path, capsys):
+    copy = copy_of(run_dir, tmp_path)
+    path = copy / "manifest.json"
+    text = path.read_text()
+    assert text.count(f'"steps": {STEPS},') == 1
+    path.write_text(text.replace(f'"steps": {STEPS},', f'"steps": {STEPS}, "steps": {STEPS + 1},'))
+    all_refuse(capsys, copy, tmp_path, path, "the key 'steps' is given twice in one object")
+
+
+def test_a_huge_manifest_is_refused_before_it_is_read(run_dir, tmp_path, capsys):
+    from sim import results
+
+    copy = copy_of(run_dir, tmp_path)
+    path = copy / "manifest.json"
+    with open(path, "ab") as handle:  # a sparse file one byte over the cap
+        handle.truncate(results.MAX_JSON_FILE + 1)
+    all_refuse(capsys, copy, tmp_path, path, "larger than 64 MiB")
