@@ -774,10 +774,9 @@ def plot_by_place(
 
 def _run_scenario(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, dict]:
     from sim.results import load_run
-    from sim.scenario import load_scenario
 
     run = load_run(directory, tables=("events",))  # checked against its manifest (exit 2 if damaged)
-    return load_scenario(Path(directory) / "scenario.yaml"), run.manifest, run.events, run.maps
+    return run.config, run.manifest, run.events, run.maps
 
 
 def export_acled(results_dir: str | Path, out: str | Path | None = None) -> Path:

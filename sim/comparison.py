@@ -66,7 +66,6 @@ from sim.outcomes import check_outcome_name, compute_outcomes, outcome_label, ou
 from sim.results import (
     MANIFEST_FORMAT,
     RESULTS_DIR,
-    ResultFileError,
     atomic_write_text,
     claim_output_dir,
     display_path,
@@ -182,41 +181,8 @@ def _read_results(directory: Path) -> tuple[Scenario, dict, pd.DataFrame, pd.Dat
         ResultFileError: a damaged or inconsistent file (one line naming it); OutputError: not
             a complete results directory.
     """
-    run = load_run(directory, tables=("timeseries", "events"))
-    try:
-        config = load_scenario(directory / "scenario.yaml")
-    except ScenarioError as error:
-        raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
-    where = directory / "manifest.json"
-    manifest = run.manifest
-
-    def whole(x) -> bool:
-        return isinstance(x, int) and not isinstance(x, bool)
-
-    steps, entries = manifest.get("steps"), manifest.get("replicates")
-    if not whole(steps) or steps < 0:
-        raise ResultFileError(f"{where}: steps is not a whole number of days ({steps!r})")
-    if "root_seed" in manifest and not whole(manifest["root_seed"]):
-        raise ResultFileError(f"{where}: root_seed is not a whole number ({manifest['root_seed']!r})")
-    if not isinstance(entries, list) or not entries or not all(
-        isinstance(e, dict) and whole(e.get("seed")) and whole(e.get("replicate", 0))
-        and isinstance(e.get("first_control_change") or {}, dict)
-        for e in entries
-    ):
-        raise ResultFileError(f"{where}: replicates is not a list of entries with a whole-number replicate and seed")
-    seeds = [e["seed"] for e in entries]
-    if len(set(seeds)) != len(seeds) or len({e.get("replicate", 0) for e in entries}) != len(entries):
-        raise ResultFileError(f"{where}: replicates repeat a seed or a replicate number")
-    overrides = manifest.get("overrides") or []
-    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
-        raise ResultFileError(f"{where}: overrides is not a list of KEY=VALUE texts")
-    ts, table = run.timeseries, directory / "timeseries.csv"
-    if set(ts["seed"]) != set(seeds):
-        raise ResultFileError(f"{table}: its seeds are not those of manifest.json")
-    for seed, rows in ts.groupby("seed", sort=False):
-        if list(rows["step"]) != list(range(steps + 1)):
-            raise ResultFileError(f"{table}: the rows of seed {seed} are not steps 0 to {steps} in order")
-    return config, run.manifest, run.timeseries, run.events
+    run = load_run(directory, tables=("timeseries", "events"))  # the manifest checked against the runs too
+    return run.config, run.manifest, run.timeseries, run.events
 
 
 def _split(item) -> tuple[str | Path | Scenario, tuple[str, ...]]:

@@ -1167,10 +1167,16 @@ def plot_run(directory: str | Path) -> list[Path]:
     run = load_run(directory)
     check_plots_dir(directory)
     out = directory / "plots"
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(run)
-    paths = [plotter(ctx, out / name) for name, plotter in PLOTTERS.items()]
-    grid = ctx.scenario_doc.get("grid") or {}
-    if ctx.scenario_doc.get("theatres") and grid.get("bounds"):
-        paths.append(plot_theatre_map(ctx, out / THEATRE_MAP))
+    try:
+        ctx = _Context(run)
+        paths = [plotter(ctx, out / name) for name, plotter in PLOTTERS.items()]
+        grid = ctx.scenario_doc.get("grid") or {}
+        if ctx.scenario_doc.get("theatres") and grid.get("bounds"):
+            paths.append(plot_theatre_map(ctx, out / THEATRE_MAP))
+    except BaseException:
+        if made and not any(out.iterdir()):  # no empty plots/ left behind by a failure
+            out.rmdir()
+        raise
     return paths

@@ -81,7 +81,19 @@ except ImportError:  # Windows: no claim of output directories (a warning says s
 
 from sim.scenario import PROJECT_DIR, scenario_yaml
 from sim.schema import Scenario
-from sim.tables import CsvTable, events_csv, timeseries_csv
+from sim.tables import (
+    CONTROL_FIGURE,
+    COUNT,
+    EVENT_FIELDS,
+    EVENT_KINDS,
+    FINITE,
+    NON_NEGATIVE,
+    CsvTable,
+    Range,
+    events_csv,
+    figure_range,
+    timeseries_csv,
+)
 
 if TYPE_CHECKING:  # reading results must not need the model code
     import pandas as pd  # imported where a table is read: writing a run's files needs no pandas
@@ -1274,12 +1286,31 @@ def read_result_csv(
             N rows where the manifest says M, a non-numeric value in a numeric column (line),
             or a checksum that differs from the manifest's.
     """
+    frame, _ = _read_result_csv(
+        path, text_columns=text_columns, auto_columns=auto_columns, expected_columns=expected_columns,
+        expected_rows=expected_rows, sha256=sha256, allow_empty=allow_empty, counts_from=counts_from,
+    )  # fmt: skip
+    return frame
+
+
+def _read_result_csv(
+    path: str | Path,
+    *,
+    text_columns: Collection[str] | Callable[[str], bool] = (),
+    auto_columns: Collection[str] | Callable[[str], bool] = (),
+    expected_columns: Collection[str] = (),
+    expected_rows: int | None = None,
+    sha256: str | None = None,
+    allow_empty: bool = False,
+    counts_from: str = "manifest.json",
+) -> tuple[pd.DataFrame, list[int]]:
+    """`read_result_csv`, and the line of the file where each data row begins (for messages)."""
     import pandas as pd
 
     path = Path(path)
     text = read_text(path, allow_empty=allow_empty)
     if not text:
-        return pd.DataFrame(columns=list(expected_columns))
+        return pd.DataFrame(columns=list(expected_columns)), []
     header, lines = _csv_records(path, text)
     missing = [c for c in expected_columns if c not in header]
     if missing:
@@ -1318,7 +1349,7 @@ def read_result_csv(
         frame[column] = numbers
     if sha256 is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() != sha256:
         raise ResultFileError(f"{path}: {CHANGED}")
-    return frame
+    return frame, lines
 
 
 def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int | None = None) -> dict[str, np.ndarray]:
@@ -1490,6 +1521,7 @@ class LoadedRun:
         maps: the arrays of `maps.npz` by name (`terrain`, `influence` (replicates, 3, F, H, W),
             `control` (replicates, 3, H, W), `snapshot_steps`, `clash_cells` (n, 4: replicate,
             step, row, col), site and faction names...).
+        config: `scenario.yaml`, validated (`sim.scenario.load_scenario`).
     """
 
     directory: Path
@@ -1497,6 +1529,7 @@ class LoadedRun:
     timeseries: pd.DataFrame
     events: pd.DataFrame
     maps: dict[str, np.ndarray]
+    config: Scenario | None = None
 
     @property
     def faction_names(self) -> list[str]:
@@ -1608,9 +1641,304 @@ def results_dir_problem(directory: str | Path, kind: str = RUN_KIND) -> str | No
     return None
 
 
+def run_manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with a run's manifest.json in itself, or None (every reader of a run asks: `load_run`).
+
+    Beyond `manifest_fields_problem`: `steps` given; `replicates` a list of one or more
+    entries, each with its `seed`, no replicate number and no seed twice, as many as
+    `n_replicates`; `root_seed` (if given) a whole number; `overrides` (if given) a list of
+    texts; each `first_control_change` (if given) an object. What it says of the runs is
+    checked against their files by `check_run_contents`.
+
+    Returns:
+        One phrase naming the key path, or None.
+    """
+    if "steps" not in manifest:
+        return "steps is missing"
+    entries = manifest.get("replicates")
+    if not isinstance(entries, list) or not entries:
+        return f"replicates is not a list of one or more replicates ({_shown(entries)})"
+    for number, entry in enumerate(entries):
+        if "seed" not in entry:
+            return f"replicates.{number} has no seed"
+        if not isinstance(entry.get("first_control_change", {}), dict):
+            return f"replicates.{number}.first_control_change is not an object"
+    numbers = [_replicate_number(entry, k) for k, entry in enumerate(entries)]
+    for key, values in (("replicate", numbers), ("seed", [entry["seed"] for entry in entries])):
+        seen: set[int] = set()
+        for number, value in enumerate(values):
+            if value in seen:
+                repeated = f"replicates.{number}.{key} {_shown(value)} is an earlier replicate's"
+                return f"replicates repeat a seed or a replicate number ({repeated})"
+            seen.add(value)
+    if manifest.get("n_replicates") != len(entries):
+        return f"n_replicates is {_shown(manifest.get('n_replicates'))}, but replicates lists {len(entries)}"
+    if "root_seed" in manifest and not _whole(manifest["root_seed"]):
+        return f"root_seed is not a whole number >= 0 ({_shown(manifest['root_seed'])})"
+    overrides = manifest.get("overrides") or []
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        return f"overrides is not a list of KEY=VALUE texts ({_shown(overrides)})"
+    return None
+
+
+def _replicate_number(entry: dict, position: int) -> int:
+    """A manifest entry's replicate number (its position in the list where it gives none)."""
+    return entry.get("replicate", position)
+
+
 def load_manifest_of_run(directory: str | Path) -> dict:
-    """The manifest.json of a run's results directory, checked (`read_manifest`)."""
-    return read_manifest(Path(directory) / "manifest.json", RUN_KIND, required=("n_replicates", "replicates"))
+    """The manifest.json of a run's results directory, checked (`read_manifest`, `run_manifest_problem`)."""
+    path = Path(directory) / "manifest.json"
+    manifest = read_manifest(path, RUN_KIND, required=("n_replicates", "replicates"))
+    if (problem := run_manifest_problem(manifest)) is not None:
+        raise ResultFileError(f"{path}: {problem} (changed or damaged)")
+    return manifest
+
+
+def _run_config(directory: Path) -> Scenario:
+    """The run's scenario.yaml, validated as any scenario (`sim.scenario.load_scenario`).
+
+    Raises:
+        ScenarioError: its first problem only (one line, naming the file, line and key path,
+            as every reader of a scenario says it; exit status 2).
+    """
+    from sim.scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(directory / "scenario.yaml")
+    except ScenarioError as error:
+        raise ScenarioError(error.problems[:1]) from None
+
+
+def _first_outside(values: np.ndarray, allowed: Range, *, missing_ok: bool = False) -> int | None:
+    """The first row whose value is not finite, outside `allowed` or (if `allowed.whole`) not whole; None if none.
+
+    NaN (an empty cell) counts as outside unless `missing_ok`.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        bad = (values < allowed.low) | (values > allowed.high)
+    else:
+        values = values.astype(float)
+        missing = np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values < allowed.low) | (values > allowed.high)
+            if allowed.whole:
+                bad |= np.isfinite(values) & (values != np.floor(values))
+        bad &= ~missing if missing_ok else True
+        if not missing_ok:
+            bad |= missing
+    where = np.flatnonzero(bad)
+    return int(where[0]) if len(where) else None
+
+
+def _cell(value) -> str:
+    """A table value as a message shows it: 'empty', 'inf', '-3', '0.5', "'Ghost'"."""
+    if isinstance(value, str):
+        return _shown(value)
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return "empty"
+    if isinstance(value, int | np.integer) or float(value).is_integer():
+        return str(int(value)) if abs(float(value)) < 1e16 else repr(float(value))
+    return repr(float(value))
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, lines: list[int]) -> np.ndarray:
+    """A column as numbers (int or float array); a text that is no number (a column the manifest calls text) refused."""
+    import pandas as pd
+
+    values = frame[column]
+    if values.dtype.kind in "iuf":
+        return values.to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ResultFileError(f"{path}: {column} at line {lines[row]} is {_cell(values.iloc[row])}, not a number")
+    return numbers.to_numpy(dtype=float)
+
+
+def _check_range(frame, column, allowed: Range, path: Path, lines: list[int], *, missing_ok: bool = False) -> None:
+    values = _numbers(frame, column, path, lines)
+    row = _first_outside(values, allowed, missing_ok=missing_ok)
+    if row is not None:
+        shown = _cell(values[row])
+        raise ResultFileError(f"{path}: {column} at line {lines[row]} is {shown}, not {allowed.describe()}")
+
+
+def _check_names(frame, column, known: Collection[str], what: str, path: Path, lines: list[int], *, missing_ok=False):
+    values = frame[column]
+    bad = ~values.isin(list(known)) & ~(values.isna() if missing_ok else False)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ResultFileError(f"{path}: {column} at line {lines[row]} is {_cell(values.iloc[row])}, not {what}")
+
+
+def _check_runs_column_keys(frame, path: Path, lines: list[int], seeds: dict[int, int], steps: int | None) -> None:
+    """replicate, seed and step of a run's table: the manifest's replicates with their seeds, steps 0..`steps`.
+
+    With `steps` None, steps are only whole numbers >= 0 (the caller checks them against the manifest).
+    """
+    for column in ("replicate", "seed"):
+        _check_range(frame, column, COUNT, path, lines)
+    _check_range(frame, "step", COUNT if steps is None else Range(0, steps, True), path, lines)
+    replicates = frame["replicate"].to_numpy()
+    unknown = ~np.isin(replicates, list(seeds))
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        listed = ", ".join(map(str, sorted(seeds)))
+        raise ResultFileError(
+            f"{path}: replicate at line {lines[row]} is {_cell(replicates[row])}, "
+            f"not one of manifest.json's replicates ({_shown(listed)})"
+        )
+    expected = np.array([seeds[int(r)] for r in replicates], dtype=object)
+    wrong = frame["seed"].to_numpy().astype(object) != expected
+    if wrong.any():
+        row = int(np.flatnonzero(wrong)[0])
+        raise ResultFileError(
+            f"{path}: seed at line {lines[row]} is {_cell(frame['seed'].iloc[row])}, not the seed manifest.json gives"
+            f" replicate {int(replicates[row])} ({seeds[int(replicates[row])]})"
+        )
+
+
+CONTROL_CODES = (-2, -1)  # maps.npz's control: contested, none (`sim.world.CONTESTED`, `NONE`), then 0..F-1 a faction
+
+
+def check_run_contents(
+    directory: Path, manifest: dict, config: Scenario, tables: dict[str, tuple[pd.DataFrame, list[int]]], maps: dict
+) -> None:
+    """Check what a run's files say against its manifest and its scenario, and each value against its range.
+
+    Whatever the checksums (a directory from someone else may carry matching ones for edited
+    contents), every reader of a run (`load_run`) refuses:
+    - timeseries.csv: a replicate the manifest does not list, a seed that is not its
+      replicate's, rows of a replicate that are not steps 0 to `steps` in order (the
+      manifest is named when every replicate agrees on other steps), a figure outside its
+      range (`sim.tables.FIGURE_RANGES`: counts whole and >= 0, shares in [0, 1], every
+      number finite), a site's control that is not a faction, "contested" or "none";
+    - events.csv: the same for replicate, seed and step (0 to `steps`), an event type not
+      in `sim.tables.EVENT_KINDS`, and each field as `sim.tables.EVENT_FIELDS` says
+      (factions and sites of the scenario, cells on the grid, counts, shares);
+    - maps.npz: arrays of another dtype, a grid or factions or sites that are not the
+      scenario's, terrain codes, control codes outside contested, none and the factions,
+      influence that is not finite and >= 0, snapshot steps outside 0 to `steps`, sites and
+      clash cells off the grid, clash cells of replicates the manifest does not list.
+
+    Raises:
+        ResultFileError: the first problem found: one line naming the file, the column and line.
+    """
+    from sim.schema import TERRAINS
+
+    steps = manifest["steps"]
+    seeds = {_replicate_number(e, k): e["seed"] for k, e in enumerate(manifest["replicates"])}
+    factions, sites = list(config.factions), list(config.sites)
+    height, width = config.grid.height, config.grid.width
+    labels = [*factions, "contested", "none"]
+    where = directory / "manifest.json"
+
+    ts, lines = tables["timeseries"]
+    path = directory / "timeseries.csv"
+    _check_runs_column_keys(ts, path, lines, seeds, None)  # steps: by replicate, below
+    rows_of = ts.groupby("replicate", sort=False).indices
+    last = {}
+    for replicate in seeds:
+        if replicate not in rows_of:
+            raise ResultFileError(f"{where}: replicate {replicate} has no rows in timeseries.csv (the two disagree)")
+        rows = rows_of[replicate]
+        found = ts["step"].to_numpy()[rows]
+        if not np.array_equal(found, np.arange(len(rows))):
+            row = rows[int(np.flatnonzero(found != np.arange(len(rows)))[0])] if len(found) else rows[0]
+            raise ResultFileError(
+                f"{path}: the rows of replicate {replicate} are not steps 0 to {steps} in order (line {lines[row]})"
+            )
+        last[replicate] = len(rows) - 1
+    if any(n != steps for n in last.values()):
+        if len(set(last.values())) == 1:
+            n = next(iter(last.values()))
+            raise ResultFileError(
+                f"{where}: steps is {steps}, but timeseries.csv's rows are not steps 0 to {steps}: they are steps 0"
+                f" to {n} for every replicate (the two disagree)"
+            )
+        replicate = next(r for r, n in last.items() if n != steps)
+        raise ResultFileError(
+            f"{path}: the rows of replicate {replicate} are not steps 0 to {steps} (they end at {last[replicate]})"
+        )
+    for column in ts.columns[3:] if list(ts.columns[:3]) == ["replicate", "seed", "step"] else ts.columns:
+        if column in ("replicate", "seed", "step"):
+            continue
+        if str(column).startswith(f"{CONTROL_FIGURE}."):
+            _check_names(ts, column, labels, "a faction of the scenario, 'contested' or 'none'", path, lines)
+            continue
+        allowed = figure_range(str(column))
+        if allowed is not None or ts[column].dtype.kind in "iuf":
+            _check_range(ts, column, allowed or FINITE, path, lines)
+
+    events, lines = tables["events"]
+    path = directory / "events.csv"
+    if len(events):
+        _check_runs_column_keys(events, path, lines, seeds, steps)
+        types = f"an event type of the model ({', '.join(EVENT_KINDS)})"
+        _check_names(events, "event", EVENT_KINDS, types, path, lines)
+        cells = {"row": Range(0, height - 1, True), "col": Range(0, width - 1, True)}
+        for column in events.columns:
+            kind = EVENT_FIELDS.get(str(column))
+            if column in ("replicate", "seed", "step", "event") or kind == "text":
+                continue
+            if kind == "faction":
+                _check_names(events, column, factions, "a faction of the scenario", path, lines, missing_ok=True)
+            elif kind == "site":
+                _check_names(events, column, sites, "a site of the scenario", path, lines, missing_ok=True)
+            elif kind in cells or isinstance(kind, Range):
+                _check_range(events, column, cells.get(kind, kind), path, lines, missing_ok=True)
+            elif events[column].dtype.kind in "iuf":  # a field this version does not know: finite, if a number
+                _check_range(events, column, FINITE, path, lines, missing_ok=True)
+
+    path = directory / "maps.npz"
+    kinds = {
+        "terrain": "iu", "control": "iu", "snapshot_steps": "iu", "site_rows": "iu", "site_cols": "iu",
+        "clash_cells": "iu", "influence": "f", "site_names": "U", "faction_names": "U", "site_labels": "U",
+        "site_kinds": "U", "faction_labels": "U",
+    }  # fmt: skip
+    for key, allowed_kinds in kinds.items():
+        if key in maps and maps[key].dtype.kind not in allowed_kinds:
+            what = {"iu": "whole numbers", "f": "numbers", "U": "texts"}[allowed_kinds]
+            raise ResultFileError(f"{path}: {key} holds {maps[key].dtype}, not {what}")
+    if maps["terrain"].shape != (height, width):
+        raise ResultFileError(
+            f"{path}: the grid is {maps['terrain'].shape}, not the scenario's ({height}, {width}) rows and columns"
+        )
+    for key, names in (("faction_names", factions), ("site_names", sites)):
+        if [str(x) for x in maps[key]] != names:
+            raise ResultFileError(f"{path}: {key} are not those of scenario.yaml ({_shown(', '.join(names))})")
+
+    def outside(key: str, values: np.ndarray, allowed: Range, what: str | None = None) -> None:
+        flat = np.asarray(values).reshape(-1)
+        k = _first_outside(flat, allowed)
+        if k is not None:
+            raise ResultFileError(f"{path}: {key} holds {_cell(flat[k])}, not {what or allowed.describe()}")
+
+    outside("terrain", maps["terrain"], Range(0, len(TERRAINS) - 1, True), f"a terrain code (0 to {len(TERRAINS) - 1})")
+    low = min(CONTROL_CODES)
+    outside(
+        "control", maps["control"], Range(low, len(factions) - 1, True),
+        f"a control code ({low} to {len(factions) - 1}: contested, none or a faction)",
+    )  # fmt: skip
+    outside("influence", maps["influence"], NON_NEGATIVE)
+    outside("snapshot_steps", maps["snapshot_steps"], Range(0, steps, True), f"a step from 0 to {steps}")
+    on_rows, a_row = Range(0, height - 1, True), f"a row of the grid (0 to {height - 1})"
+    on_cols, a_col = Range(0, width - 1, True), f"a column of the grid (0 to {width - 1})"
+    outside("site_rows", maps.get("site_rows", []), on_rows, a_row)
+    outside("site_cols", maps.get("site_cols", []), on_cols, a_col)
+    clash = maps.get("clash_cells")
+    if clash is not None and len(clash):
+        unknown = ~np.isin(clash[:, 0], list(seeds))
+        if unknown.any():
+            raise ResultFileError(
+                f"{path}: clash_cells holds replicate {_cell(clash[unknown][0, 0])}, not one of manifest.json's"
+            )
+        outside("clash_cells' steps", clash[:, 1], Range(0, steps, True), f"a step from 0 to {steps}")
+        outside("clash_cells' rows", clash[:, 2], on_rows, a_row)
+        outside("clash_cells' columns", clash[:, 3], on_cols, a_col)
 
 
 def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", "events")) -> LoadedRun:
@@ -1618,13 +1946,18 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
 
     The manifest's `files` entry (row counts, text columns, sha256) is checked; it must be
     there and whole in a manifest of format 2 (`manifest_files`); a directory written before
-    it was recorded (format 1) is read with the other checks. `tables` may
-    leave out a table not needed (it is then an empty frame).
+    it was recorded (format 1) is read with the other checks. Whatever the checksums, the
+    manifest must be whole in itself (`run_manifest_problem`), scenario.yaml must validate,
+    and what the files hold must agree with the manifest and the scenario, each value within
+    its range (`check_run_contents`). `tables` may leave out a table not needed (it is then
+    an empty frame; it is read and checked all the same).
 
     Raises:
         OutputError: no such directory, not a directory, another kind of directory (a sweep's...:
             `results_dir_problem`), or one of the five data files (`FILES`) is missing.
-        ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`).
+        ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`),
+            or holds what cannot be (`run_manifest_problem`, `check_run_contents`).
+        ScenarioError: scenario.yaml does not validate (its first problem: one line).
     """
     import pandas as pd
 
@@ -1638,13 +1971,11 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     files = manifest_files(manifest, directory / "manifest.json", [n for n in FILES if n != "manifest.json"])
     if "sha256" in files["scenario.yaml"]:
         read_bytes(directory / "scenario.yaml", sha256=files["scenario.yaml"]["sha256"])
-    frames = {}
-    for table in ("timeseries", "events"):
+    config = _run_config(directory)
+    read = {}
+    for table in ("timeseries", "events"):  # both read and checked, even where one is not wanted
         record = files.get(f"{table}.csv", {})
-        if table not in tables:
-            frames[table] = pd.DataFrame()
-            continue
-        frames[table] = read_result_csv(
+        read[table] = _read_result_csv(
             directory / f"{table}.csv",
             text_columns=_table_text_columns(record, table),
             expected_columns=["replicate", "seed", "step"] + (["event"] if table == "events" else []),
@@ -1652,12 +1983,13 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
             sha256=record.get("sha256"),
             allow_empty=table == "events" and "rows" not in record,  # older runs without events: 0 bytes
         )
-    if frames["events"].empty and not len(frames["events"].columns):
-        frames["events"] = pd.DataFrame(columns=EVENT_KEY_COLUMNS)
-    n_replicates = manifest.get("n_replicates")
+    if read["events"][0].empty and not len(read["events"][0].columns):
+        read["events"] = (pd.DataFrame(columns=EVENT_KEY_COLUMNS), [])
     maps = read_maps(
         directory / "maps.npz",
         sha256=files.get("maps.npz", {}).get("sha256"),
-        n_replicates=n_replicates if isinstance(n_replicates, int) else None,
+        n_replicates=manifest["n_replicates"],
     )
-    return LoadedRun(directory, manifest, frames["timeseries"], frames["events"], maps)
+    check_run_contents(directory, manifest, config, read, maps)
+    frames = {table: read[table][0] if table in tables else pd.DataFrame() for table in read}
+    return LoadedRun(directory, manifest, frames["timeseries"], frames["events"], maps, config)

@@ -143,3 +143,96 @@ def events_csv(results: Sequence[RunResult]) -> CsvTable:
         if is_text or name == "event":
             text.append(name)
     return CsvTable(_write(header, columns), len(rows), text)
+
+
+# --------------------------------------------------------------------------- what the columns hold
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric column may hold: finite, within [low, high], whole numbers if `whole`."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    whole: bool = False
+
+    def describe(self) -> str:
+        """'a whole number >= 0', 'a number in [0, 1]', 'a number >= 0', 'a finite number'."""
+        kind = "a whole number" if self.whole else "a number"
+        if self.low > -math.inf and self.high < math.inf:
+            return f"{kind} in [{self.low:g}, {self.high:g}]"
+        if self.low > -math.inf:
+            return f"{kind} >= {self.low:g}"
+        return f"{kind}" if self.whole else "a finite number"
+
+
+COUNT = Range(0, math.inf, True)  # people, events, cells
+SHARE = Range(0, 1)  # 0-1
+NON_NEGATIVE = Range(0)  # USD, tension index, insurgent cells
+FINITE = Range()  # any finite number (a budget)
+
+# The recorder's figures (`sim.recording.build_reporters`: columns `figure.subject`, or the
+# daily tallies by name) and what each holds, as its reporter's docstring says. Readers of
+# a run's timeseries.csv check it against these (`sim.results`); tests/test_damaged_contents.py
+# checks that every column the recorder makes has its entry here.
+FIGURE_RANGES: dict[str, Range] = {
+    "fighters": COUNT,
+    "wounded_now": COUNT,
+    "joined": COUNT,
+    "desertions": COUNT,
+    "killed": COUNT,
+    "wounded": COUNT,
+    "defections": COUNT,
+    "territory": SHARE,
+    "hiring": SHARE,
+    "calm": SHARE,
+    "alignment": SHARE,
+    "budget": FINITE,
+    "arrears": NON_NEGATIVE,
+    "salary": NON_NEGATIVE,
+    "salary_offered": NON_NEGATIVE,
+    "tension": NON_NEGATIVE,
+    "insurgent_cells": NON_NEGATIVE,
+    **dict.fromkeys(
+        ("clashes", "clashes_at_sites", "meetings", "agreements", "failures", "escalations", "lootings",
+         "insurgent_attacks", "new_headquarters"),
+        COUNT,
+    ),
+}  # fmt: skip
+CONTROL_FIGURE = "control"  # `control.<site>`: a faction's name, "contested" or "none" (`sim.recording.site_control`)
+
+
+def figure_range(column: str) -> Range | None:
+    """What a timeseries column holds (`FIGURE_RANGES`, by the head of its name); None: a control or unknown column."""
+    return FIGURE_RANGES.get(column) or FIGURE_RANGES.get(column.split(".", 1)[0])
+
+
+# The model's events (`sim.world.World.event` calls in sim/processes/) and their fields:
+# "faction" (a faction's name), "site" (a site's name), "row" / "col" (a cell of the grid),
+# "text", or the Range of a number. An event lacks the fields of other kinds (empty cells).
+EVENT_KINDS = ("clash", "defection", "insurgent_attack", "looting", "meeting", "new_headquarters", "salary_review")
+EVENT_FIELDS: dict[str, str | Range] = {
+    "faction": "faction",
+    "from_faction": "faction",
+    "to_faction": "faction",
+    "side_a": "faction",
+    "side_b": "faction",
+    "winner": "faction",
+    "site": "site",
+    "row": "row",
+    "col": "col",
+    "count": COUNT,
+    "fighters_a": COUNT,
+    "fighters_b": COUNT,
+    "killed_a": COUNT,
+    "killed_b": COUNT,
+    "wounded_a": COUNT,
+    "wounded_b": COUNT,
+    "p_success": SHARE,
+    "tension": NON_NEGATIVE,
+    "salary_before": NON_NEGATIVE,
+    "salary_after": NON_NEGATIVE,
+    "outcome": "text",
+    "ground": "text",
+    "partition": "text",
+}

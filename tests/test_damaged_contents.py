@@ -25,13 +25,13 @@ from sim import cli
 
 TOY = SCENARIOS / "toy_two_towns.yaml"
 OBSERVED = "event_date,event_type,fatalities,location\n2019-11-03,Battles,1,West town\n"
-STEPS = 40
+STEPS = 60
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("contents") / "run"
-    sim.simulate(TOY, seed=5, steps=STEPS, replicates=2).save(out, plots=False)
+    sim.simulate(TOY, seed=3, steps=STEPS, replicates=2).save(out, plots=False)
     return out
 
 
@@ -187,3 +187,180 @@ def test_a_huge_manifest_is_refused_before_it_is_read(run_dir, tmp_path, capsys)
     with open(path, "ab") as handle:  # a sparse file one byte over the cap
         handle.truncate(results.MAX_JSON_FILE + 1)
     all_refuse(capsys, copy, tmp_path, path, "larger than 64 MiB")
+
+
+# --------------------------------------------------------------------------- the manifest against itself and the runs
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        pytest.param(lambda m: m.update(replicates=[]), "replicates is not a list of one or more", id="no replicates"),
+        pytest.param(
+            lambda m: m["replicates"][1].update(replicate=m["replicates"][0]["replicate"]),
+            "replicates repeat a seed or a replicate number (replicates.1.replicate 0",
+            id="a replicate number twice",
+        ),
+        pytest.param(lambda m: m.update(n_replicates=3), "n_replicates is 3, but replicates lists 2",
+                     id="n_replicates"),  # fmt: skip
+        pytest.param(lambda m: m.update(steps=STEPS + 1), f"steps is {STEPS + 1}, but timeseries.csv", id="steps 41"),
+        pytest.param(lambda m: m.update(steps=10**12), "steps is 1000000000000, but timeseries.csv", id="steps 1e12"),
+        pytest.param(lambda m: m.update(steps=STEPS - 1), f"are not steps 0 to {STEPS - 1}", id="steps 39"),
+        pytest.param(lambda m: m.pop("steps"), "steps is missing", id="steps missing"),
+    ],
+)
+def test_every_reader_checks_the_manifest_alike(run_dir, tmp_path, capsys, edit, message):
+    copy = copy_of(run_dir, tmp_path)
+    edit_manifest(copy, edit)
+    all_refuse(capsys, copy, tmp_path, copy / "manifest.json", message)
+
+
+def test_a_replicate_missing_from_the_timeseries_is_refused(run_dir, tmp_path, capsys):
+    copy = copy_of(run_dir, tmp_path)
+    table = copy / "timeseries.csv"
+    lines = table.read_text().split("\n")
+    table.write_text("\n".join([lines[0], *(line for line in lines[1:] if not line.startswith("1,"))]))
+    rehash(copy, "timeseries.csv")
+    all_refuse(capsys, copy, tmp_path, copy / "manifest.json", "replicate 1 has no rows in timeseries.csv")
+
+
+def test_steps_of_one_replicate_that_differ_blame_the_table(run_dir, tmp_path, capsys):
+    copy = copy_of(run_dir, tmp_path)
+    table = copy / "timeseries.csv"
+    lines = table.read_text().split("\n")
+    last_of_0 = max(k for k, line in enumerate(lines) if line.startswith("0,"))
+    del lines[last_of_0]
+    table.write_text("\n".join(lines))
+    rehash(copy, "timeseries.csv")
+    all_refuse(capsys, copy, tmp_path, table, f"the rows of replicate 0 are not steps 0 to {STEPS} (they end at")
+
+
+# --------------------------------------------------------------------------- values out of range
+
+TIMESERIES = "timeseries.csv"
+EVENTS = "events.csv"
+
+
+def first_event(kind: str):
+    return lambda fields: fields["event"] == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "value", "where", "message"),
+    [
+        pytest.param(TIMESERIES, "fighters.Blue", "inf", None,
+                     "fighters.Blue at line 2 is inf, not a whole number >= 0", id="inf fighters"),
+        pytest.param(TIMESERIES, "fighters.Blue", "-5", None, "is -5, not a whole number >= 0", id="negative fighters"),
+        pytest.param(TIMESERIES, "fighters.Blue", "2.5", None, "is 2.5, not a whole number >= 0", id="half a fighter"),
+        pytest.param(TIMESERIES, "budget.Blue", "1e308", None, None, id="1e308 budget is a finite number"),
+        pytest.param(TIMESERIES, "budget.Blue", "-inf", None, "is -inf, not a finite number", id="budget -inf"),
+        pytest.param(TIMESERIES, "territory.Blue", "1.5", None, "is 1.5, not a number in [0, 1]", id="share 1.5"),
+        pytest.param(TIMESERIES, "tension.Blue~Red", "", None, "is empty, not a number >= 0", id="tension NaN"),
+        pytest.param(TIMESERIES, "replicate", "99", None, "replicate at line 2 is 99, not one of manifest.json's",
+                     id="replicate 99"),
+        pytest.param(TIMESERIES, "seed", "12", None, "seed at line 2 is 12, not the seed manifest.json gives",
+                     id="another seed"),
+        pytest.param(TIMESERIES, "step", "9999", None, f"the rows of replicate 0 are not steps 0 to {STEPS} in order",
+                     id="step 9999"),
+        pytest.param(TIMESERIES, "control.bridge", "Ghost", None,
+                     "control.bridge at line 2 is 'Ghost', not a faction of the scenario", id="control Ghost"),
+        pytest.param(EVENTS, "step", "9999", None, f"step at line 2 is 9999, not a whole number in [0, {STEPS}]",
+                     id="event step 9999"),
+        pytest.param(EVENTS, "replicate", "99", None, "replicate at line 2 is 99", id="event replicate 99"),
+        pytest.param(EVENTS, "event", "alien_landing", None, "event at line 2 is 'alien_landing', not an event type",
+                     id="unknown event type"),
+        pytest.param(EVENTS, "side_a", "Ghost", first_event("clash"), "side_a at line", id="unknown faction"),
+        pytest.param(EVENTS, "site", "atlantis", first_event("clash"), "is 'atlantis', not a site of the scenario",
+                     id="unknown site"),
+        pytest.param(EVENTS, "row", "500", first_event("clash"), "row at line", id="clash off the grid"),
+        pytest.param(EVENTS, "killed_a", "-1", first_event("clash"), "is -1, not a whole number >= 0",
+                     id="negative killed"),
+        pytest.param(EVENTS, "killed_a", "inf", first_event("clash"), "is inf, not a whole number >= 0",
+                     id="infinite killed"),
+    ],
+)  # fmt: skip
+def test_values_out_of_their_range_are_refused_whatever_the_checksums(
+    run_dir, tmp_path, capsys, name, column, value, where, message
+):
+    copy = copy_of(run_dir, tmp_path)
+    edit_csv(copy, name, column, value, where=where)
+    if message is None:
+        all_accept(capsys, copy, tmp_path)
+    else:
+        all_refuse(capsys, copy, tmp_path, copy / name, message)
+
+
+def set_array(key: str, change):
+    def edit(arrays: dict) -> None:
+        arrays[key] = change(arrays[key].copy())
+
+    return edit
+
+
+def poke(value, index=(0,)):
+    def change(array):
+        array[index] = value
+        return array
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        pytest.param(set_array("control", poke(99, (0, 0, 0, 0))), "control holds 99, not a control code (-2 to 2",
+                     id="control code 99"),
+        pytest.param(set_array("influence", poke(np.nan, (0, 0, 0, 0, 0))), "influence holds empty, not a number >= 0",
+                     id="influence NaN"),
+        pytest.param(set_array("influence", poke(-1.0, (0, 0, 0, 0, 0))), "influence holds -1, not a number >= 0",
+                     id="influence negative"),
+        pytest.param(set_array("clash_cells", poke(500, (0, 2))), "clash_cells' rows holds 500, not a row of the grid",
+                     id="clash cell off the grid"),
+        pytest.param(set_array("clash_cells", poke(7, (0, 0))), "clash_cells holds replicate 7",
+                     id="clash cell of replicate 7"),
+        pytest.param(set_array("snapshot_steps", poke(9999, (2,))),
+                     f"snapshot_steps holds 9999, not a step from 0 to {STEPS}",
+                     id="snapshot step 9999"),
+        pytest.param(set_array("terrain", poke(40, (0, 0))), "terrain holds 40, not a terrain code", id="terrain 40"),
+        pytest.param(set_array("site_cols", poke(-3)), "site_cols holds -3, not a column of the grid", id="site off"),
+        pytest.param(set_array("control", lambda a: a.astype(float)), "control holds float64, not whole numbers",
+                     id="control as floats"),
+        pytest.param(set_array("faction_names", lambda a: a[::-1].copy()), "faction_names are not those of scenario",
+                     id="factions reordered"),
+    ],
+)  # fmt: skip
+def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp_path, capsys, edit, message):
+    copy = copy_of(run_dir, tmp_path)
+    with np.load(run_dir / "maps.npz") as data:
+        assert len(data["clash_cells"]) and data["control"].shape[2:] == (12, 24)
+    edit_maps(copy, edit)
+    all_refuse(capsys, copy, tmp_path, copy / "maps.npz", message)
+
+
+def test_a_scenario_that_does_not_validate_is_refused_by_plot_as_by_the_others(run_dir, tmp_path, capsys):
+    copy = copy_of(run_dir, tmp_path)
+    path = copy / "scenario.yaml"
+    text = path.read_text()
+    assert "salary_usd_month: 120" in text
+    path.write_text(text.replace("salary_usd_month: 120", "salary_usd_month: -120", 1))
+    rehash(copy, "scenario.yaml")
+    all_refuse(capsys, copy, tmp_path, path, "salary_usd_month")
+
+
+# --------------------------------------------------------------------------- the ranges are the recorder's
+
+
+def test_every_recorded_column_and_event_has_its_range(run_dir):
+    import re
+
+    from sim.results import load_run
+    from sim.tables import EVENT_FIELDS, EVENT_KINDS, figure_range
+
+    run = load_run(run_dir)
+    control = [c for c in run.timeseries.columns[3:] if c.startswith("control.")]
+    assert control and all(figure_range(c) is not None for c in run.timeseries.columns[3:] if c not in control)
+    assert set(run.events.columns[4:]) <= set(EVENT_FIELDS)
+    emitted = set()
+    for source in (Path(sim.__file__).parent / "processes").glob("*.py"):
+        emitted |= set(re.findall(r'world\.event\(\s*"(\w+)"', source.read_text()))
+    assert emitted == set(EVENT_KINDS)
