@@ -23,6 +23,12 @@ checksum that differs from the manifest's, a non-number in a numeric column, a d
 archive). CSVs are read with the empty field as the only missing value, so names such as
 `NA`, `None` or `null` read back as themselves.
 
+Checksums only show that files are as written; a directory from someone else can carry
+checksums that match edited contents. So what a run's files hold is checked too, by every
+reader of a run (`load_run`): the manifest in itself (`run_manifest_problem`), scenario.yaml
+validated, and the tables and maps against the manifest, the scenario and each value's
+range (`check_run_contents`, ranges from `sim.tables.FIGURE_RANGES` and `EVENT_FIELDS`).
+
 Manifest formats (`manifest_format`): what a manifest promises about its directory.
 - format 1 (written before `files` was recorded: no `kind` for a run, no `fingerprint` for
   a sweep, no `format` key, and a `started_utc` before `FILES_SINCE`): read with the checks
