@@ -736,7 +736,7 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     A sweep's scenario.yaml, when there, gives the types of list-swept parameters.
     """
     from sim.scenario import load_scenario
-    from sim.sweep import KIND, read_design, read_journal, read_outcomes
+    from sim.sweep import JOURNAL, KIND, check_outcomes, read_design, read_journal, read_outcomes
     from sim.yaml_source import ScenarioError
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
@@ -758,7 +758,8 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
             raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
     design = read_design(directory, manifest, config)
     outcomes = read_outcomes(directory, manifest, config)
-    read_journal(directory)  # outcomes.csv's source: an edited or damaged line is refused too
+    journal = read_journal(directory) if (directory / JOURNAL).exists() else []  # outcomes.csv's source
+    check_outcomes(outcomes, design, journal, manifest, directory / "outcomes.csv")
     return manifest, design, outcomes
 
 

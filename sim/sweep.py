@@ -787,6 +787,83 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
     return outcomes
 
 
+# Outcomes are finite or NaN (`sim.expressions` makes a non-finite result NaN); a magnitude
+# beyond this one only an edited file holds, and the analysis's squares of it would overflow.
+MAX_OUTCOME_MAGNITUDE = 1e100
+
+
+def check_outcomes(
+    outcomes: pd.DataFrame, design: pd.DataFrame, journal: list[dict], manifest: dict, path: Path
+) -> None:
+    """Refuse an outcomes.csv that its design and journal did not give, whatever its checksum.
+
+    Each row's run (point, replicate) once and in design.csv, with design.csv's seed and
+    parameter values; its outputs finite (or empty: NaN) and within `MAX_OUTCOME_MAGNITUDE`;
+    its status and outputs those the journal (runs.jsonl, when it has the run) recorded.
+
+    Raises:
+        ResultFileError: `<path>: line N: <what differs>` for the first such row.
+    """
+    import math
+
+    import numpy as np
+
+    parameters = list(manifest.get("parameters", []))
+    outputs = [c for c in manifest.get("outputs", []) if c in outcomes.columns]
+    key = ["point", "replicate"]
+    repeated = outcomes.duplicated(key, keep="first").to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise ResultFileError(f"{path}: line {row + 2}: point {outcomes['point'].iloc[row]}, replicate "
+                              f"{outcomes['replicate'].iloc[row]} is listed twice")
+    columns = [c for c in ["seed", *parameters] if c in design.columns and c in outcomes.columns]
+    planned = design.drop_duplicates(key).set_index(key)[columns]
+    for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
+        if (point, replicate) not in planned.index:
+            raise ResultFileError(f"{path}: line {row + 2}: point {point}, replicate {replicate} is not in design.csv")
+    expected = planned.loc[list(zip(outcomes["point"], outcomes["replicate"], strict=True))].reset_index(drop=True)
+    for column in columns:
+        found, wanted = outcomes[column].reset_index(drop=True), expected[column]
+        differs = ~((found == wanted) | (found.isna() & wanted.isna()))
+        if differs.any():
+            row = int(np.flatnonzero(differs.to_numpy())[0])
+            raise ResultFileError(
+                f"{path}: line {row + 2}, column {column}: {_plain(found.iloc[row])!r} where design.csv has "
+                f"{_plain(wanted.iloc[row])!r}"
+            )
+    values = outcomes[outputs].to_numpy(dtype=float) if outputs else np.empty((len(outcomes), 0))
+    bad = ~(np.isnan(values) | (np.abs(values) <= MAX_OUTCOME_MAGNITUDE))
+    if bad.any():
+        row, col = (int(i[0]) for i in np.nonzero(bad))
+        raise ResultFileError(
+            f"{path}: line {row + 2}, column {outputs[col]}: {float(values[row, col])!r} is not an outcome "
+            f"(finite, at most {MAX_OUTCOME_MAGNITUDE:g} in size, or empty)"
+        )
+    recorded = {(line.get("point"), line.get("replicate")): line for line in journal}  # the last line of a run wins
+    for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
+        line = recorded.get((point, replicate))
+        if line is None:
+            continue
+        if "status" in outcomes.columns and line.get("status") != outcomes["status"].iloc[row]:
+            raise ResultFileError(f"{path}: line {row + 2}, column status: differs from {JOURNAL}")
+        for col, name in enumerate(outputs):
+            logged = line.get(name)
+            logged = float("nan") if logged is None else logged
+            if not isinstance(logged, (int, float)) or isinstance(logged, bool):
+                raise ResultFileError(f"{path}: line {row + 2}, column {name}: {JOURNAL} holds no number for it")
+            found = values[row, col]
+            both_nan = math.isnan(found) and math.isnan(logged)
+            if not (both_nan or math.isclose(found, logged, rel_tol=1e-12, abs_tol=0.0)):
+                raise ResultFileError(
+                    f"{path}: line {row + 2}, column {name}: {float(found)!r} where {JOURNAL} recorded {logged!r}"
+                )
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds (for messages: 0.5, not np.float64(0.5))."""
+    return value.item() if hasattr(value, "item") else value
+
+
 @contextmanager
 def marked_if_interrupted(manifest: dict, manifest_path: Path) -> Iterator[None]:
     """Write status "interrupted" to `manifest_path` if Ctrl-C or SIGTERM stops the block.

@@ -7,6 +7,7 @@ posterior) in one way and runs one command on it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -888,3 +889,62 @@ def test_files_that_are_loops_or_directories_are_named_as_such(tmp_path, capsys)
     assert cli.main(["run", "toy_two_towns", "--steps", "2", "--no-plots", "--posterior", str(loop)]) == 2
     assert capsys.readouterr().err == f"error: {loop}: cannot read the file (Too many levels of symbolic links)\n"
     assert sorted(p.name for p in run.iterdir() if p.name.startswith("events-")) == []  # no comparison begun in the run
+
+
+def _resigned(edit):
+    """A damage to outcomes.csv that also updates its sha256 in manifest.json (as a forger, or a tool, would)."""
+
+    def damage(path: Path) -> None:
+        lines = path.read_text().splitlines(keepends=True)
+        header = lines[0].rstrip("\n").split(",")
+        lines[1:] = edit(header, lines[1:])
+        text = "".join(lines)
+        path.write_text(text)
+        manifest_path = path.parent / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        manifest["files"]["outcomes.csv"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        manifest["files"]["outcomes.csv"]["rows"] = len(lines) - 1
+        manifest_path.write_text(json.dumps(manifest))
+
+    return damage
+
+
+def _set_field(column: str, value: str, line: int = 0):
+    def edit(header: list[str], rows: list[str]) -> list[str]:
+        fields = rows[line].rstrip("\n").split(",")
+        fields[header.index(column)] = value
+        rows[line] = ",".join(fields) + "\n"
+        return rows
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set_field("killed_total", "inf"), "line 2, column killed_total: inf is not an outcome (finite"),
+        (_set_field("killed_total", "1e308"), "line 2, column killed_total: 1e+308 is not an outcome"),
+        (_set_field("killed_total", "12345"), "line 2, column killed_total: 12345.0 where runs.jsonl recorded"),
+        (_set_field("factions.Red.salary_usd_month", "999"), "column factions.Red.salary_usd_month: 999"),
+        (_set_field("seed", "7"), "line 2, column seed: 7 where design.csv has"),
+        (_set_field("point", "5"), "line 2: point 5, replicate 0 is not in design.csv"),
+        (lambda header, rows: [rows[0], rows[0]], "line 3: point 0, replicate 0 is listed twice"),
+        (_set_field("status", "error"), "line 2, column status: differs from runs.jsonl"),
+    ],
+    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status"],
+)
+def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
+    # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
+    # 1e308 with an overflow warning, a parameter value off the design, another run's seed)
+    copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", _resigned(edit))
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+    (copy / "runs.jsonl").unlink()  # without its journal, the design and the ranges still hold it to account
+    if "runs.jsonl" not in message:
+        refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
+
+
+def test_analyze_takes_a_sweep_as_written(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", lambda path: None)
+    assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
+    assert (copy / "summary.csv").exists()
