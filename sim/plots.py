@@ -614,6 +614,8 @@ def _map_legend(ctx: _Context, control, kinds, labels, rows, cols, river_lines) 
 MAP_PANEL_IN = 5.2  # width of a map panel of a grid at most as high as wide, inches
 MAP_PANEL_MAX_IN = 8.0  # the longest side of a map panel, inches
 MAP_MAX_ASPECT = 4.0  # a panel is at most 4 times as high as wide, or as wide as high
+THEATRE_MAP_MAX_IN = 12.0  # the longest side of the theatre map's panel, inches
+THEATRE_LEGEND_IN = 6.5  # the height the theatre map's legend (factions, theatres, routes, sites) takes, inches
 
 
 def map_panel_size(height: int, width: int) -> tuple[float, float]:
@@ -1063,18 +1065,24 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
 
     mid = np.radians((b["lat_min"] + b["lat_max"]) / 2)
     aspect = 1 / np.cos(mid)  # degrees of latitude are longer than degrees of longitude
-    map_w = 9.0
-    map_h = map_w * (b["lat_max"] - b["lat_min"]) * aspect / (b["lon_max"] - b["lon_min"])
+    # The bounds' own shape while at most MAP_MAX_ASPECT times as high as wide or as wide as
+    # high (as for the influence map, `map_panel_size`); beyond that, degrees drawn stretched
+    # (bounds of 5 x 80 degrees made a map under an inch high).
+    shape = (b["lat_max"] - b["lat_min"]) * aspect / (b["lon_max"] - b["lon_min"])
+    ratio = min(max(shape, 1 / MAP_MAX_ASPECT), MAP_MAX_ASPECT)
+    map_w = min(9.0, THEATRE_MAP_MAX_IN / ratio)
+    map_h = map_w * ratio
     fig_w = map_w + 3.9
     footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
-    fig_h = map_h + TOP_IN + footer_in + 0.9
+    panel_h = max(map_h, THEATRE_LEGEND_IN)  # a low map leaves the legend its room
+    fig_h = panel_h + TOP_IN + footer_in + 0.9
     title = f"The {len(theatres)} theatres of the rivalry and the routes between them"
     subtitle = (
         f"control on day {last} (replicate {ctx.rep0}); theatres outlined around their sites; "
         "routes as drawn in the scenario"
     )
     fig = _new_figure(fig_w, fig_h, ctx, title, subtitle, layout=False, maps=True)
-    ax = fig.add_axes((0.75 / fig_w, (footer_in + 0.55) / fig_h, map_w / fig_w, map_h / fig_h))
+    ax = fig.add_axes((0.75 / fig_w, (footer_in + 0.55 + panel_h - map_h) / fig_h, map_w / fig_w, map_h / fig_h))
     draw_control_map(ax, control, influence, terrain, [], river_width=1.6)
     # draw_control_map works in cell units: put the image into degrees instead
     image = ax.images[-1]
@@ -1123,7 +1131,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
             )
     ax.set_xlim(b["lon_min"], b["lon_max"])
     ax.set_ylim(b["lat_min"], b["lat_max"])
-    ax.set_aspect(aspect)
+    ax.set_aspect(aspect if ratio == shape else "auto")  # stretched: the panel's shape decides
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     labelled = [i for i in range(len(names)) if kinds[i] in ("town", "crossing", "oil_field")]
@@ -1134,7 +1142,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     place_labels(ax, renderer, items + route_items, avoid, ["black"] * len(items) + [ROUTE_COLOUR] * len(route_items))
     ax.set_xlabel("longitude (degrees east)")
     ax.set_ylabel("latitude (degrees north)")
-    lax = fig.add_axes(((map_w + 0.95) / fig_w, (footer_in + 0.55) / fig_h, 2.9 / fig_w, map_h / fig_h))
+    lax = fig.add_axes(((map_w + 0.95) / fig_w, (footer_in + 0.55) / fig_h, 2.9 / fig_w, panel_h / fig_h))
     lax.axis("off")
     present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
     handles = [

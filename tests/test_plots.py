@@ -446,6 +446,34 @@ def test_the_map_of_a_narrow_grid_is_a_readable_figure_of_bounded_size(tmp_path,
         assert figure.y0 - 1 <= box.y0 and box.y1 <= figure.y1 + 1, text
 
 
+@pytest.mark.parametrize("lon_max", [41.15, 80.0])
+def test_the_theatre_map_of_narrow_bounds_stays_readable(tmp_path, monkeypatch, lon_max):
+    """Bounds of 3 x 44 degrees drew syria_wide's theatre map under an inch high, its legend run off the figure."""
+    import sim.plots
+
+    out = tmp_path / "run"
+    bounds = f"grid.bounds={{lat_min: 33.25, lat_max: 36.50, lon_min: 35.95, lon_max: {lon_max}}}"
+    sim.simulate("syria_wide", steps=2, overrides=[bounds]).save(out, plots=False)
+    seen = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        if Path(png).name == "theatre_map.png":
+            fig.canvas.draw()
+            seen["figure"] = fig.bbox.frozen()
+            seen["map"] = [ax.get_window_extent().frozen() for ax in fig.axes if ax.images][0]
+            seen["legend"] = [ax.get_legend().get_window_extent() for ax in fig.axes if ax.get_legend()][0]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    png_w, png_h = png_size(out / "plots" / "theatre_map.png")
+    assert 1000 <= png_w <= 3000 and 700 <= png_h <= 3000, (png_w, png_h)
+    panel, legend, figure = seen["map"], seen["legend"], seen["figure"]
+    assert 0.25 - 1e-6 <= panel.height / panel.width <= 4 + 1e-6, panel
+    assert figure.y0 <= legend.y0 and legend.y1 <= figure.y1, (legend, figure)  # the legend within the figure
+
+
 @pytest.mark.parametrize("width", [2, 3, 4, 48])
 def test_the_scale_bar_stays_on_a_map_only_a_few_cells_wide(width):
     """On a grid 2 cells wide the bar started at x = 1 and ran off the map's right edge (x = 1.5)."""
