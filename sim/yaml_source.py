@@ -513,6 +513,16 @@ def _tidy(message: str) -> str:
     return message.rstrip(".") or "invalid YAML"
 
 
+def _long_key(text: str, line: int) -> bool:
+    """Whether line `line` (1-based) of `text` holds a key longer than YAML's 1,024 characters before its ':'."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return False
+    here = lines[line - 1]
+    colon = min((i for i in (here.find(": "), len(here) - 1 if here.endswith(":") else -1) if i >= 0), default=-1)
+    return colon - (len(here) - len(here.lstrip())) > 1024
+
+
 def _yaml_error_problem(
     error: Exception, file: str, key_path: str, text: str, report_lines: bool
 ) -> Problem:
@@ -535,6 +545,8 @@ def _yaml_error_problem(
     else:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
     message = _tidy(message)
+    if "could not find expected ':'" in message and line is not None and _long_key(text, line):
+        message += " (a key is at most 1,024 characters long in YAML: this one is longer)"
     if "character '\\t'" in message:  # PyYAML's words for a tab it refuses, which few readers can see
         message += " (a tab is not allowed here: use spaces, or put the value in quotes)"
     return Problem(file, key_path, line if report_lines else None, message)

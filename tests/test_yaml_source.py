@@ -974,3 +974,12 @@ def test_a_control_character_in_a_value_is_refused_at_its_line(tmp_path):
     assert load_scenario_document(kept).data["description"] == "a\tb\nc"  # tab and newline are text
     with pytest.raises(ScenarioError, match=r"^--set: name: control character U\+001B"):
         apply_overrides(load_scenario_document(kept), ['name="\\e"'])
+
+
+def test_a_key_longer_than_yamls_limit_is_named_as_such(tmp_path: Path) -> None:
+    # PyYAML stops a simple key at 1,024 characters and says only "could not find expected ':'"
+    problem = only_problem(load_yaml, write(tmp_path, "s.yaml", "steps: 1\n" + "k" * 1100 + ": 1\n"))
+    assert problem.line == 2
+    assert problem.message.endswith("(a key is at most 1,024 characters long in YAML: this one is longer)")
+    problem = only_problem(load_yaml, write(tmp_path, "t.yaml", "steps: 1\nkey without colon\nx: 1\n"))
+    assert "1,024" not in problem.message  # a short line without its ':' says no such thing
