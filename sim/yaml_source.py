@@ -530,6 +530,8 @@ def _yaml_error_problem(
     line: int | None = None
     if isinstance(error, yaml.MarkedYAMLError):
         mark = error.problem_mark or error.context_mark
+        if error.context_mark is not None and "end of stream" in (error.problem or ""):
+            mark = error.context_mark  # an unclosed quote or bracket: where it opened, not the file's end
         if mark is not None:
             line = mark.line + 1
         if error.problem and error.context:

@@ -983,3 +983,10 @@ def test_a_key_longer_than_yamls_limit_is_named_as_such(tmp_path: Path) -> None:
     assert problem.message.endswith("(a key is at most 1,024 characters long in YAML: this one is longer)")
     problem = only_problem(load_yaml, write(tmp_path, "t.yaml", "steps: 1\nkey without colon\nx: 1\n"))
     assert "1,024" not in problem.message  # a short line without its ':' says no such thing
+
+
+def test_an_unclosed_quote_is_named_where_it_opens(tmp_path: Path) -> None:
+    # PyYAML's problem mark is the end of the file: the line the quote opened on is the one to fix
+    text = 'steps: 1\ndescription: "never closed\nseed: 3\nx: 1\n\n'
+    problem = only_problem(load_yaml, write(tmp_path, "s.yaml", text))
+    assert problem.line == 2 and "while scanning a quoted scalar" in problem.message, problem
