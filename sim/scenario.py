@@ -788,7 +788,10 @@ def _parameter_problems(
             trial = SourcedDocument(data=base, origins={}, main_file=path[0])
             validate_document(apply_overrides(trial, [f"{key}={json.dumps(value)}"]))
         except ScenarioError as error:
-            return [doc.problem(path, f"value {clipped(value)} is not valid here: {error.problems[0].message}")]
+            why = error.problems[0].message
+            if "valid integer" in why and isinstance(value, float) and value.is_integer():
+                why += "; a range over a whole-number parameter needs `integer: true`"  # ranges are sampled as floats
+            return [doc.problem(path, f"value {clipped(value)} is not valid here: {why}")]
     return []
 
 

@@ -722,3 +722,16 @@ def test_a_set_on_a_swept_key_is_refused_before_anything_is_written(tmp_path, ca
     assert err[0].startswith("--set: factions.Red") and "swept by the design" in err[0], err
     assert "factions.Red.salary_usd_month" in err[0] and "change `sweep.parameters` instead" in err[0], err
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["swept.yaml"]
+
+
+def test_a_range_over_a_whole_number_parameter_says_to_add_integer_true(tmp_path, capsys):
+    design = (
+        "sweep={design: lhs, samples: 4, replicates: 1, outputs: [killed_total], "
+        "parameters: {rules.clashes.max_detachment: {low: 5, high: 20}}}"
+    )
+    assert main(["sweep", "toy_two_towns", "--steps", "5", "--set", design, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(
+        "input should be a valid integer (got 5.0); a range over a whole-number parameter needs `integer: true`"
+    ), err
+    assert not (tmp_path / "s").exists()
