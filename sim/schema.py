@@ -106,6 +106,8 @@ def max_runs_param(section: str):
     )
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_\-]*$", max_length=64)]
+# Folders of results/ that are not a scenario's (a scenario's results go to results/<name>/).
+RESERVED_SCENARIO_NAMES = {"compare": "comparisons (run.py compare)", "gallery": "the README's figures"}
 
 
 def _coordinates_in_range(point: Any) -> Any:
@@ -1285,6 +1287,17 @@ class Scenario(Strict):
             raise ValueError(
                 f"faction name '{taken[0]}' is reserved: timeseries.csv writes '{CONTROL_WORDS[0]}' and "
                 f"'{CONTROL_WORDS[1]}' where no faction holds a site; choose another name"
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_results_folder(cls, value: str) -> str:
+        # results/<name>/ holds a scenario's results: these folders of results/ hold others
+        if value.casefold() in RESERVED_SCENARIO_NAMES:
+            raise ValueError(
+                f"'{value}' is reserved: results/{value.casefold()}/ holds "
+                f"{RESERVED_SCENARIO_NAMES[value.casefold()]}; choose another name"
             )
         return value
 

@@ -190,3 +190,12 @@ def test_swept_values_read_back_from_design_csv_as_themselves(tmp_path):
     assert sorted(set(design["factions.Red.label"])) == ["NA", "None", "null"]
     assert [type(v) for v in design["factions.Red.exempts_conscription"]] == [bool] * len(design)
     assert set(design["factions.Red.salary_usd_month"]) == {120, 200.5}
+
+
+@pytest.mark.parametrize("name", ["compare", "Gallery"])
+def test_a_scenario_named_like_a_folder_of_results_is_refused(name):
+    # results/<name>/ would mix its runs with the comparisons or the README's figures
+    data = scenario_to_dict(load_scenario(TOY))
+    data["name"] = name
+    with pytest.raises(ScenarioError, match=f"'{name}' is reserved: results/{name.casefold()}/ holds"):
+        scenario_from_dict(data)
