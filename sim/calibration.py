@@ -154,6 +154,7 @@ from sim.yaml_source import (
     apply_overrides,
     dump_yaml,
     load_scenario_document,
+    override_key,
 )
 
 __all__ = [
@@ -246,6 +247,13 @@ def load_calibration(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     if raw is None:
         raise ScenarioError([document.problem((), "no `calibration:` section (see scenarios/calibrate_baseline.yaml)")])
     if overrides:
+        # The section is read apart (`_document_without_calibration`): a --set inside it would
+        # start a new, empty one in the scenario and lose the file's
+        inside = [o for o in overrides if (override_key(o) or ("",))[0] == "calibration"]
+        if inside:
+            key = keypath.join(override_key(inside[0]))
+            why = "the calibration section is not set with --set: edit `calibration:` in the file"
+            raise ScenarioError([Problem("--set", key, None, why)])
         check_override_names(document, overrides)
         document = apply_overrides(document, list(overrides))
     problems: list[Problem] = []
@@ -417,7 +425,7 @@ def calibrate(
                         root_seed=root,
                         steps=steps,
                         scenario_file=str(scenario_file) if scenario_file else None,
-                        overrides=[],
+                        overrides=list(overrides),  # the rerun commands repeat them (applied already)
                         executor_name=label,
                     )
                     _write_json(stage / SPEC_FILE, spec)
@@ -1052,7 +1060,7 @@ def cli_calibrate(args) -> int:
             seed=getattr(args, "seed", None),
             resume=resume is not None,
             steps=getattr(args, "steps", None),
-            scenario_file=None if overrides else path,
+            scenario_file=path,  # calibrated.yaml extends it only if the --sets changed nothing
             backend=backend,
             overrides=overrides,
         )

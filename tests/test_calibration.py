@@ -715,3 +715,29 @@ def test_an_override_of_an_estimated_parameter_is_refused(tmp_path):
     assert problem.file == "--set" and problem.key_path == "rules.clashes.lethality"
     assert "estimated by the calibration; change `calibration.parameters` instead" in problem.message
     load_calibration(path, ["rules.clashes.p_max=0.01"])  # a key the calibration does not estimate
+
+
+def test_calibrate_with_set_records_it_in_the_rerun_commands_and_refuses_one_inside_the_section(tmp_path, capsys):
+    # `calibrate --set` left the --set and the scenario's file out of the rerun commands (they named
+    # the scenario by name: "unknown scenario"), and a --set inside `calibration:` lost the section
+    main = cli.main
+    section = (
+        "calibration:\n  design: random\n  samples: 4\n  accept: 0.5\n  parameters:\n"
+        "    rules.clashes.lethality: {low: 0.01, high: 0.1}\n"
+        "  statistics:\n    - {outcome: killed_window_peak.10, target: 5, scale: 2}\n"
+    )
+    source = write_scenario(tmp_path, "tiny.yaml", {"steps": 10}, text=section)
+    out = tmp_path / "cal"
+    setting = "factions.Red.salary_usd_month=200"
+    assert main(["calibrate", str(source), "--set", setting, "--out", str(out)]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "sweep" / "manifest.json").read_text())
+    for command in (manifest["rerun_point"], manifest["rerun_example"]):
+        assert f"run.py run {source}" in command and f"--set {setting}" in command, command
+    assert "extends:" not in (out / "calibrated.yaml").read_text()  # the file alone is not what was calibrated
+    capsys.readouterr()
+    assert main(["calibrate", str(source), "--set", "calibration.samples=2", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "--set: calibration.samples: the calibration section is not set with --set: edit `calibration:` in the file\n"
+    ), err
+    assert not (tmp_path / "x").exists()
