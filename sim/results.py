@@ -1014,6 +1014,23 @@ class _DuplicateKey(ValueError):
     """A JSON object names one key twice (`_unique_keys`)."""
 
 
+class _LongNumber(ValueError):
+    """A JSON whole number longer than any a result file holds (`_json_int`)."""
+
+
+# Digits of the longest whole number a result file holds (seeds: 19); Python refuses to read
+# one of over 4,300 (an internal error), and one of thousands is no seed, count or step anyway.
+MAX_JSON_INT_DIGITS = 30
+
+
+def _json_int(text: str) -> int:
+    """`json.loads`' parse_int: int(text), refusing more than MAX_JSON_INT_DIGITS digits (`_LongNumber`)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_JSON_INT_DIGITS:
+        raise _LongNumber(f"a whole number of {digits:,} digits, more than any result holds ({MAX_JSON_INT_DIGITS})")
+    return int(text)
+
+
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """`json.loads`' object_pairs_hook: the object as a dict, refusing a key given twice.
 
@@ -1048,7 +1065,9 @@ def read_manifest(path: str | Path, kind: str | None = None, *, required: Collec
     path = Path(path)
     text = read_text(path, max_bytes=MAX_JSON_FILE)
     try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
+        data = json.loads(text, object_pairs_hook=_unique_keys, parse_int=_json_int)
+    except _LongNumber as error:
+        raise ResultFileError(f"{path}: {error} (changed or damaged)") from None
     except json.JSONDecodeError as error:
         raise ResultFileError(
             f"{path}: truncated or damaged JSON at line {error.lineno}, column {error.colno} ({error.msg})"
@@ -1486,10 +1505,12 @@ def read_jsonl(
     checksummed = False
     for number, raw in enumerate(lines, start=1):
         try:
-            row = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            row = json.loads(raw, parse_int=_json_int)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, _LongNumber) as error:
             if isinstance(error, RecursionError):  # json recurses once per nested [ or {
                 reason = "nested too deeply"
+            elif isinstance(error, _LongNumber):
+                reason = str(error)
             else:
                 reason = error.msg if isinstance(error, json.JSONDecodeError) else "not UTF-8"
             raise ResultFileError(

@@ -948,3 +948,16 @@ def test_analyze_takes_a_sweep_as_written(sweep_dir, tmp_path, capsys):
     copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", lambda path: None)
     assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
     assert (copy / "summary.csv").exists()
+
+
+def test_a_whole_number_too_long_for_python_is_refused_in_one_line(run_dir, sweep_dir, tmp_path, capsys):
+    # Python refuses to read a whole number of over 4,300 digits: every reader said "internal error"
+    def long_number(path: Path) -> None:
+        text = path.read_text()
+        path.write_text(text.replace("{", '{"workers": 1' + "0" * 5000 + ", ", 1))
+
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", long_number)
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", "a whole number of 5,001 digits")
+    shutil.rmtree(copy)
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", long_number)  # its first line
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "runs.jsonl", "line 1 is not a JSON object (a whole")
