@@ -46,6 +46,7 @@ import contextlib
 import hashlib
 import math
 import os
+import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -113,12 +114,36 @@ class _SelfHealingCache(FunctionCache):
     """numba's on-disk cache of one kernel, which compiles the kernel again when its files are damaged.
 
     numba unpickles a kernel's index (`.nbi`) and data (`.nbc`) files as they are: one cut short
-    (a full disk, a killed copy) or garbled raised `UnpicklingError` from every run, with no hint
-    of the cache. A cached kernel is only a shortcut to the machine code compiling gives again,
-    so a file that cannot be loaded, whatever the error, is dropped: its index is removed (so the
-    fresh compilation is written under a new index, over the damaged data file) and the kernel
-    is compiled as on a first run. One line on stderr says so, once per process.
+    (a full disk, a killed copy) raised `UnpicklingError` from every run, with no hint of the
+    cache, and one garbled inside its machine code crashed the process (a segmentation fault,
+    an illegal instruction) as it was loaded. So each data file is written with a SHA-256 of
+    its content ahead of it (`_SIGNED`) and is loaded only if it matches. A cached kernel is
+    only a shortcut to the machine code compiling gives again, so a file that cannot be loaded,
+    whatever the error, is dropped: its index is removed (so the fresh compilation is written
+    under a new index, over the damaged data file) and the kernel is compiled as on a first
+    run. One line on stderr says so, once per process. A cache that cannot be written (a full
+    disk, a directory where a file should be) is said once too, and the kernel runs uncached.
     """
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        files = self._cache_file  # numba's IndexDataCacheFile: its data files are signed here
+
+        def save_data(name, data):
+            payload = files._dump(data)
+            with files._open_for_write(files._data_path(name)) as handle:
+                handle.write(_SIGNED + hashlib.sha256(payload).digest() + payload)
+
+        def load_data(name):
+            with open(files._data_path(name), "rb") as handle:
+                raw = handle.read()
+            head = len(_SIGNED)
+            payload = raw[head + 32 :]
+            if raw[:head] != _SIGNED or hashlib.sha256(payload).digest() != raw[head : head + 32]:
+                raise _DamagedKernel("the file differs from its checksum")
+            return pickle.loads(payload)
+
+        files._save_data, files._load_data = save_data, load_data
 
     def load_overload(self, sig, target_context):
         try:
@@ -132,22 +157,34 @@ class _SelfHealingCache(FunctionCache):
     def save_overload(self, sig, data):
         try:
             super().save_overload(sig, data)
-        except OSError:  # a full disk or a read-only directory: said as numba would say it
-            raise
-        except Exception as error:  # noqa: BLE001 - a damaged index that could not be removed: run uncached
-            _say_recompiled(self._py_func, self.cache_path, error)
+        except Exception as error:  # noqa: BLE001 - a full disk, a damaged index that could not be removed: uncached
+            _say_recompiled(self._py_func, self.cache_path, error, written=False)
+
+
+class _DamagedKernel(Exception):
+    """A kernel's cached data file whose content is not what was written (`_SelfHealingCache`)."""
+
+
+_SIGNED = b"faction-sim kernel sha256\n"  # ahead of the digest and the pickled data in a .nbc file
 
 
 _said_recompiled = False
 
 
-def _say_recompiled(function, directory: str, error: Exception) -> None:
+def _say_recompiled(function, directory: str, error: Exception, written: bool = True) -> None:
     """One line on stderr, the first time in this process, that a damaged cached kernel is compiled again."""
     global _said_recompiled
     if _said_recompiled:
         return
     _said_recompiled = True
     name = f"{function.__module__}.{function.__qualname__}"
+    if not written:
+        print(
+            f"faction-sim: warning: cannot write the compiled-kernel cache in {directory} ({name}: "
+            f"{type(error).__name__}: {error}); the kernel runs without it",
+            file=sys.stderr,
+        )
+        return
     print(
         f"faction-sim: warning: the compiled-kernel cache in {directory} is damaged ({name}: "
         f"{type(error).__name__}: {error}); compiling the kernel again (about 15 s) and replacing its files",

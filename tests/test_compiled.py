@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import PROJECT
@@ -316,15 +317,29 @@ def _python(code: str, cache, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("suffix", [".1.nbc", ".nbi"])
-def test_a_damaged_cached_kernel_is_compiled_again_and_its_files_replaced(tmp_path, suffix):
+def _cut(path: Path) -> None:
+    with path.open("r+b") as handle:
+        handle.truncate(min(path.stat().st_size - 1, 40))
+
+
+def _garble(path: Path) -> None:  # inside the machine code: loading it crashed the process (SIGSEGV, SIGILL)
+    with path.open("r+b") as handle:
+        handle.seek(path.stat().st_size // 2)
+        handle.write(bytes(range(64)))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "damage"),
+    [(".1.nbc", _cut), (".nbi", _cut), (".1.nbc", _garble)],
+    ids=["nbc cut", "nbi cut", "nbc garbled"],
+)
+def test_a_damaged_cached_kernel_is_compiled_again_and_its_files_replaced(tmp_path, suffix, damage):
     """A cache file cut short made every run fail with `internal error: UnpicklingError: pickle data was truncated`."""
     first = _python(_EXP, tmp_path)
     assert first.returncode == 0 and first.stderr == "", first.stderr
     (damaged,) = tmp_path.glob(f"*/sim_*/compiled._libm_exp-*{suffix}")
     size = damaged.stat().st_size
-    with damaged.open("r+b") as handle:
-        handle.truncate(min(size - 1, 40))
+    damage(damaged)
     again = _python(_EXP, tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout  # the same kernel, compiled anew
@@ -334,6 +349,18 @@ def test_a_damaged_cached_kernel_is_compiled_again_and_its_files_replaced(tmp_pa
     assert damaged.stat().st_size == size  # replaced whole...
     healed = _python(_EXP, tmp_path)
     assert healed.returncode == 0 and healed.stderr == "" and healed.stdout == first.stdout  # ...and loaded again
+
+
+def test_a_cache_that_cannot_be_written_runs_the_kernel_uncached_with_one_line(tmp_path):
+    """A directory where the kernel's index should be: a warning, then exit status 1 and a second, contrary line."""
+    first = _python(_EXP, tmp_path)
+    (index,) = tmp_path.glob("*/sim_*/compiled._libm_exp-*.nbi")
+    index.unlink()
+    index.mkdir()
+    again = _python(_EXP, tmp_path)
+    assert again.returncode == 0 and again.stdout == first.stdout, again.stderr
+    (line,) = again.stderr.splitlines()
+    assert "sim.compiled._libm_exp" in line and str(index.parent) in line, line
 
 
 def test_an_error_inside_numbas_cache_is_told_as_a_damaged_cache_to_delete(tmp_path, capsys, monkeypatch):
