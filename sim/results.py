@@ -1801,13 +1801,16 @@ def _check_names(frame, column, known: Collection[str], what: str, path: Path, l
         raise ResultFileError(f"{path}: {column} at line {lines[row]} is {_cell(values.iloc[row])}, not {what}")
 
 
+SEED_RANGE = Range(0, 2**63 - 1, True)  # a run's seed (`sim.seeding`)
+
+
 def _check_runs_column_keys(frame, path: Path, lines: list[int], seeds: dict[int, int], steps: int | None) -> None:
     """replicate, seed and step of a run's table: the manifest's replicates with their seeds, steps 0..`steps`.
 
     With `steps` None, steps are only whole numbers >= 0 (the caller checks them against the manifest).
     """
-    for column in ("replicate", "seed"):
-        _check_range(frame, column, COUNT, path, lines)
+    _check_range(frame, "replicate", COUNT, path, lines)
+    _check_range(frame, "seed", SEED_RANGE, path, lines)  # seeds reach 2**63 - 1: above COUNT's 1e15
     _check_range(frame, "step", COUNT if steps is None else Range(0, steps, True), path, lines)
     replicates = frame["replicate"].to_numpy()
     unknown = ~np.isin(replicates, list(seeds))

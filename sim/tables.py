@@ -157,7 +157,7 @@ class Range:
     whole: bool = False
 
     def describe(self) -> str:
-        """'a whole number >= 0', 'a number in [0, 1]', 'a number >= 0', 'a finite number'."""
+        """"a whole number in [0, 1e+15]", "a number in [0, 1]", "a number >= 0", "a finite number"."""
         kind = "a whole number" if self.whole else "a number"
         if self.low > -math.inf and self.high < math.inf:
             return f"{kind} in [{self.low:g}, {self.high:g}]"
@@ -166,7 +166,11 @@ class Range:
         return f"{kind}" if self.whole else "a finite number"
 
 
-COUNT = Range(0, math.inf, True)  # people, events, cells
+# People, events, cells: whole numbers, at most 1e15, far above any count a run makes (the
+# schema's towns hold at most 2e10 people); every whole number below 2**53 = 9.0e15 is exact
+# as a float, so a count read from a CSV is the count written.
+MAX_COUNT = 1e15
+COUNT = Range(0, MAX_COUNT, True)
 SHARE = Range(0, 1)  # 0-1
 NON_NEGATIVE = Range(0)  # USD, tension index, insurgent cells
 FINITE = Range()  # any finite number (a budget)
