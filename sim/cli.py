@@ -204,6 +204,18 @@ def path_argument(text: str) -> Path:
     return Path(text)
 
 
+def dask_address(text: str) -> str:
+    """A Dask scheduler address or "local" (any case), from the command line.
+
+    Raises:
+        argparse.ArgumentTypeError: an empty or blank one (an unset shell variable), which ran
+            the job without Dask as if --dask had not been given.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty address ({text!r}): give local or one such as tcp://host:8786")
+    return "local" if text.strip().lower() == "local" else text
+
+
 def whole_number(text: str) -> int:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
@@ -314,7 +326,7 @@ def _share(text: str) -> float:
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     """--workers and --dask: where the runs of a many-run command execute (sim.executors)."""
     parser.add_argument("--workers", type=workers, default=1, metavar="N", help=WORKERS_HELP)
-    parser.add_argument("--dask", metavar="ADDRESS", help=DASK_HELP)
+    parser.add_argument("--dask", type=dask_address, metavar="ADDRESS", help=DASK_HELP)
 
 
 SET_HELP = (

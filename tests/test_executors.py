@@ -464,3 +464,16 @@ print(status, [cluster.status.name for cluster in SpecCluster._instances if clus
     done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, capture_output=True, text=True, timeout=300)
     assert done.stdout.split() == ["143", "[]"], (done.stdout, done.stderr)  # none left open when main returned
     assert done.stderr == "terminated (SIGTERM); no results were written\n"
+
+
+def test_an_empty_dask_address_is_refused_and_local_is_any_case(capsys):
+    # --dask "" (an unset shell variable) ran the job without Dask, as if --dask were not given
+    from sim.cli import dask_address, main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "toy_two_towns", "--steps", "2", "--dask", ""])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert "argument --dask: an empty address ('')" in err, err
+    assert dask_address("LOCAL") == dask_address(" local ") == "local"
+    assert dask_address("tcp://h:8786") == "tcp://h:8786"
