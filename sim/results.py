@@ -1705,6 +1705,9 @@ def run_manifest_problem(manifest: dict) -> str | None:
     overrides = manifest.get("overrides") or []
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         return f"overrides is not a list of KEY=VALUE texts ({_shown(overrides)})"
+    for number, override in enumerate(overrides):  # each goes into figure footers and rerun commands
+        if "=" not in override or not override.isprintable():
+            return f"overrides.{number} is not a KEY=VALUE text on one line ({_shown(override)})"
     return None
 
 

@@ -168,6 +168,9 @@ def test_a_damaged_results_directory_is_refused_naming_the_file(tmp_path, run_di
         (lambda m: m["replicates"][0].update(seed="7"), "replicates.0.seed is not a whole number"),
         (lambda m: m.update(steps=29), "are not steps 0 to 29"),
         (lambda m: m.update(overrides="steps=3"), "overrides is not a list"),
+        # into every footer: an escape sequence printed "Glyph 27 missing" warnings, a newline broke the line
+        (lambda m: m.update(overrides=["a=1\x1b[31mRED"]), "overrides.0 is not a KEY=VALUE text on one line"),
+        (lambda m: m.update(overrides=["$(rm -rf /)"]), "overrides.0 is not a KEY=VALUE text on one line"),
     ],
 )
 def test_a_manifest_that_does_not_match_its_runs_is_refused(tmp_path, run_dirs, capsys, edit, expected):
