@@ -1235,6 +1235,8 @@ def _csv_records(path: Path, text: str) -> tuple[list[str], list[int]]:
 
     Returns (header, line of each data record); raises ResultFileError on a bad structure.
     """
+    if text.startswith("\ufeff"):  # the writer never puts one: an editor saved it so ("missing column replicate")
+        raise ResultFileError(f"{path}: starts with a byte-order mark (U+FEFF), which the project never writes")
     if not text.endswith("\n"):
         last = text.count("\n") + 1
         raise ResultFileError(f"{path}: row cut off at line {last} (the file does not end with a newline)")

@@ -161,6 +161,10 @@ MANIFEST_DAMAGE = {
     "manifest steps NaN": (steps_nan, "steps is not a whole number >= 0 (nan)"),
     "manifest nested too deeply": (nested_too_deeply, "damaged JSON (nested too deeply)"),
 }
+def byte_order_mark(path: Path) -> None:
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+
 CSV_DAMAGE = {
     "empty": (empty, "empty file"),
     "not UTF-8": (not_utf8, "not UTF-8 (byte offset"),
@@ -170,6 +174,7 @@ CSV_DAMAGE = {
     "an extra field": (extra_field, "extra fields on line 3"),
     "a duplicate header": (duplicate_header, "duplicate header"),
     "a non-number": (non_numeric, "non-numeric value 'abc' in numeric column"),
+    "a byte-order mark": (byte_order_mark, "starts with a byte-order mark (U+FEFF)"),  # was "missing column"
 }
 MAPS_DAMAGE = {
     "truncated": (truncate_at(0.5), "damaged archive"),
