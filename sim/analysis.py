@@ -729,6 +729,22 @@ def plot_screening(
 # --------------------------------------------------------------------------- entry point
 
 
+def _how_to_finish(directory: Path) -> str:
+    """'finish it with python run.py sweep <its scenario> --resume DIR, then analyze it', or the calibration's."""
+    if (directory.parent / "calibration_spec.json").is_file():  # a calibration's sweep: the calibration resumes it
+        parent = shlex.quote(str(directory.parent))
+        return f"it is a calibration's: finish it with python run.py calibrate SCENARIO --resume {parent}"
+    scenario = "SCENARIO"
+    try:
+        manifest = read_manifest(directory / "manifest.json")
+        named = manifest.get("scenario_file") or manifest.get("scenario")
+        if isinstance(named, str) and named and named.isprintable():
+            scenario = shlex.quote(named)
+    except ResultFileError:
+        pass  # the resume will say what is wrong with it
+    return f"finish it with python run.py sweep {scenario} --resume {shlex.quote(str(directory))}, then analyze it"
+
+
 def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """manifest.json, design.csv and outcomes.csv, each checked (`sim.results`, `sim.sweep.read_design`).
 
@@ -741,10 +757,7 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
     if missing == ["outcomes.csv"] and (directory / "runs.jsonl").is_file():  # started, never finished
-        raise OutputError(
-            f"{directory}: an unfinished sweep (no outcomes.csv yet): finish it with "
-            f"python run.py sweep SCENARIO --resume {shlex.quote(str(directory))}, then analyze it"
-        )
+        raise OutputError(f"{directory}: an unfinished sweep (no outcomes.csv yet): {_how_to_finish(directory)}")
     if missing:
         raise OutputError(f"{directory}: not a sweep directory (missing {', '.join(missing)})")
     manifest = read_manifest(directory / "manifest.json", required=("design", "parameters", "outputs"))

@@ -209,7 +209,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_outcomes(tmp_path):
         [sys.executable, str(RUN_PY), "analyze", str(tmp_path / "killed")], capture_output=True, text=True, timeout=120
     )  # unfinished: says how to finish it (was "not a sweep directory (missing outcomes.csv)")
     assert analyze.returncode == 2 and analyze.stderr.count("\n") == 1, analyze.stderr
-    assert "an unfinished sweep (no outcomes.csv yet): finish it with python run.py sweep" in analyze.stderr
+    assert "an unfinished sweep (no outcomes.csv yet): finish it with python run.py sweep " in analyze.stderr
+    assert "toy_two_towns.yaml --resume " in analyze.stderr, analyze.stderr  # its scenario, from the manifest
     assert f"--resume {tmp_path / 'killed'}, then analyze it" in analyze.stderr, analyze.stderr
 
     resume = [
@@ -735,3 +736,16 @@ def test_a_range_over_a_whole_number_parameter_says_to_add_integer_true(tmp_path
         "input should be a valid integer (got 5.0); a range over a whole-number parameter needs `integer: true`"
     ), err
     assert not (tmp_path / "s").exists()
+
+
+def test_analyze_on_a_calibrations_unfinished_sweep_says_to_resume_the_calibration(tmp_path, capsys):
+    # "sweep SCENARIO --resume DIR" is refused there ("not the sweep these inputs define")
+    sweep = tmp_path / "cal" / "sweep"
+    sweep.mkdir(parents=True)
+    for name in ("design.csv", "manifest.json", "runs.jsonl"):
+        (sweep / name).write_text("")
+    (tmp_path / "cal" / "calibration_spec.json").write_text("{}")
+    assert main(["analyze", str(sweep)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"it is a calibration's: finish it with python run.py calibrate SCENARIO --resume {tmp_path / 'cal'}" in err
