@@ -740,10 +740,9 @@ def test_a_range_over_a_whole_number_parameter_says_to_add_integer_true(tmp_path
 
 def test_analyze_on_a_calibrations_unfinished_sweep_says_to_resume_the_calibration(tmp_path, capsys):
     # "sweep SCENARIO --resume DIR" is refused there ("not the sweep these inputs define")
-    sweep = tmp_path / "cal" / "sweep"
-    sweep.mkdir(parents=True)
-    for name in ("design.csv", "manifest.json", "runs.jsonl"):
-        (sweep / name).write_text("")
+    (tmp_path / "cal").mkdir()
+    sweep = start(tmp_path / "cal", "sweep")  # started, no run finished yet
+    (sweep / "runs.jsonl").write_text("")
     (tmp_path / "cal" / "calibration_spec.json").write_text("{}")
     assert main(["analyze", str(sweep)]) == 2
     err = capsys.readouterr().err
