@@ -2000,6 +2000,10 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     if (problem := results_dir_problem(directory, RUN_KIND)) is not None:
         raise OutputError(problem)
     missing = [name for name in FILES if not (directory / name).is_file()]
+    odd = [name for name in missing if os.path.lexists(directory / name)]  # there, but no regular file
+    if odd:
+        what = "a directory" if (directory / odd[0]).is_dir() else "not a regular file (a link, a FIFO, a device)"
+        raise ResultFileError(f"{directory / odd[0]}: {what}, where the run's {odd[0]} should be")
     if missing:
         raise OutputError(f"{directory}: not a complete results directory (missing {', '.join(missing)})")
     manifest = load_manifest_of_run(directory)

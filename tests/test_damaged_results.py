@@ -966,3 +966,17 @@ def test_a_whole_number_too_long_for_python_is_refused_in_one_line(run_dir, swee
     shutil.rmtree(copy)
     copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", long_number)  # its first line
     refused(capsys, cli.main(["analyze", str(copy)]), copy / "runs.jsonl", "line 1 is not a JSON object (a whole")
+
+
+@pytest.mark.parametrize("kind", ["a directory", "a link to /dev/zero"])
+def test_a_result_file_of_another_kind_is_named_as_such(run_dir, tmp_path, capsys, kind):
+    # it was "not a complete results directory (missing events.csv)": the file is there, of the wrong kind
+    def replace(path: Path) -> None:
+        path.unlink()
+        path.mkdir() if kind == "a directory" else path.symlink_to("/dev/zero")
+
+    copy = damaged_copy(run_dir, tmp_path, "events.csv", replace)
+    expected = "a directory" if kind == "a directory" else "not a regular file"
+    for command in ("plot", "export-acled"):
+        refused(capsys, cli.main([command, str(copy)]), copy / "events.csv", f"{expected}")
+    assert not (copy / "plots").exists() and not (copy / "acled_events.csv").exists()
