@@ -1734,12 +1734,17 @@ def _run_config(directory: Path) -> Scenario:
         ScenarioError: its first problem only (one line, naming the file, line and key path,
             as every reader of a scenario says it; exit status 2).
     """
-    from sim.scenario import ScenarioError, load_scenario
+    from sim.scenario import ScenarioError, load_scenario_with_document
 
     try:
-        return load_scenario(directory / "scenario.yaml")
+        config, document = load_scenario_with_document(directory / "scenario.yaml")
     except ScenarioError as error:
         raise ScenarioError(error.problems[:1]) from None
+    if len(document.files) > 1:  # written whole (`sim.scenario.scenario_yaml`): an `extends:` reads files elsewhere
+        raise ResultFileError(
+            f"{directory / 'scenario.yaml'}: extends {document.files[-2]}; a run's scenario.yaml is written whole"
+        )
+    return config
 
 
 def _first_outside(values: np.ndarray, allowed: Range, *, missing_ok: bool = False) -> int | None:

@@ -980,3 +980,20 @@ def test_a_result_file_of_another_kind_is_named_as_such(run_dir, tmp_path, capsy
     for command in ("plot", "export-acled"):
         refused(capsys, cli.main([command, str(copy)]), copy / "events.csv", f"{expected}")
     assert not (copy / "plots").exists() and not (copy / "acled_events.csv").exists()
+
+
+def test_a_runs_scenario_yaml_that_extends_another_file_is_refused(run_dir, tmp_path, capsys):
+    # written whole: an `extends:` (checksum updated) made plot read a file outside the directory
+    outside = tmp_path / "elsewhere.yaml"
+    shutil.copy(run_dir / "scenario.yaml", outside)
+
+    def extending(path: Path) -> None:
+        text = f"extends: {outside}\n" + path.read_text()
+        path.write_text(text)
+        manifest = json.loads((path.parent / "manifest.json").read_text())
+        manifest["files"]["scenario.yaml"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        (path.parent / "manifest.json").write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path, "scenario.yaml", extending)
+    for command in ("plot", "export-acled"):
+        refused(capsys, cli.main([command, str(copy)]), copy / "scenario.yaml", f"extends {outside}; a run's")
