@@ -92,6 +92,7 @@ from sim.tables import (
     COUNT,
     EVENT_FIELDS,
     EVENT_KINDS,
+    EVENT_REQUIRED,
     FINITE,
     NON_NEGATIVE,
     CsvTable,
@@ -1919,6 +1920,15 @@ def check_run_contents(
         _check_runs_column_keys(events, path, lines, seeds, steps)
         types = f"an event type of the model ({', '.join(EVENT_KINDS)})"
         _check_names(events, "event", EVENT_KINDS, types, path, lines)
+        for kind, fields in EVENT_REQUIRED.items():  # a field deleted would read as 0 (export-acled's fatalities)
+            rows = (events["event"] == kind).to_numpy()
+            if not rows.any():
+                continue
+            for field in fields:
+                empty = rows & (events[field].isna().to_numpy() if field in events.columns else True)
+                if np.any(empty):
+                    row = int(np.flatnonzero(empty)[0])
+                    raise ResultFileError(f"{path}: the {kind} at line {lines[row]} has no {field}")
         cells = {"row": Range(0, height - 1, True), "col": Range(0, width - 1, True)}
         for column in events.columns:
             kind = EVENT_FIELDS.get(str(column))

@@ -215,6 +215,19 @@ def figure_range(column: str) -> Range | None:
 # "faction" (a faction's name), "site" (a site's name), "row" / "col" (a cell of the grid),
 # "text", or the Range of a number. An event lacks the fields of other kinds (empty cells).
 EVENT_KINDS = ("clash", "defection", "insurgent_attack", "looting", "meeting", "new_headquarters", "salary_review")
+# The fields every event of a kind has (`world.event` in sim/processes/: always given, never
+# None); readers refuse an events.csv that lacks one for an event of that kind (tests check
+# these against the calls).
+EVENT_REQUIRED: dict[str, tuple[str, ...]] = {
+    "clash": ("row", "col", "side_a", "side_b", "fighters_a", "fighters_b", "killed_a", "wounded_a", "killed_b",
+              "wounded_b", "winner", "ground"),
+    "insurgent_attack": ("row", "col", "side_a", "side_b", "killed_b", "wounded_b"),
+    "meeting": ("side_a", "side_b", "outcome", "p_success", "tension"),
+    "defection": ("from_faction", "to_faction", "count"),
+    "salary_review": ("faction", "salary_before", "salary_after"),
+    "new_headquarters": ("faction", "site"),
+    "looting": ("faction", "site"),
+}  # fmt: skip
 EVENT_FIELDS: dict[str, str | Range] = {
     "faction": "faction",
     "from_faction": "faction",

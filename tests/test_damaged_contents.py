@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import SCENARIOS
 
@@ -368,3 +369,29 @@ def test_every_recorded_column_and_event_has_its_range(run_dir):
     for source in (Path(sim.__file__).parent / "processes").glob("*.py"):
         emitted |= set(re.findall(r'world\.event\(\s*"(\w+)"', source.read_text()))
     assert emitted == set(EVENT_KINDS)
+
+
+def test_the_fields_every_event_has_are_the_ones_the_model_gives(run_dir):
+    import ast
+
+    from sim.tables import EVENT_REQUIRED
+
+    given: dict[str, set[str]] = {}
+    for source in (Path(sim.__file__).parent / "processes").glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "event" and node.args:
+                given.setdefault(node.args[0].value, set()).update(k.arg for k in node.keywords)
+    assert set(EVENT_REQUIRED) == set(given)
+    for kind, fields in EVENT_REQUIRED.items():
+        assert set(fields) <= given[kind], (kind, set(fields) - given[kind])
+
+
+@pytest.mark.parametrize("column", ["killed_b", "side_a"])
+def test_a_field_deleted_from_events_is_refused_whatever_the_checksums(run_dir, tmp_path, capsys, column):
+    # without killed_b, export-acled wrote fatalities 0 for the clashes that had killed
+    copy = copy_of(run_dir, tmp_path)
+    path = copy / EVENTS
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.drop(columns=[column]).to_csv(path, index=False)
+    rehash(copy, EVENTS)
+    all_refuse(capsys, copy, tmp_path, path, f"has no {column}")
