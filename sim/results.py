@@ -1205,7 +1205,8 @@ def manifest_files(manifest: dict, path: str | Path, names: Collection[str]) -> 
             f" (started_utc {_shown(manifest.get('started_utc'))}); the files cannot be checked (changed or damaged)"
         )
     if version != MANIFEST_FORMAT:
-        raise ResultFileError(f"{path}: format {manifest.get('format')!r} is not one this version reads (1 or 2)")
+        found = json.dumps(manifest.get("format"))[:40]  # as the file writes it: null, true, "2", 3
+        raise ResultFileError(f"{path}: format {found} is not one this version reads (1 or 2)")
     if not isinstance(files, dict):
         what = "missing" if files is None else f"not an object (a {type(files).__name__})"
         raise ResultFileError(f"{path}: `files` is {what}; the files cannot be checked (changed or damaged)")

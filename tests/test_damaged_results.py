@@ -149,6 +149,12 @@ def edit_a_value(path: Path) -> None:
     path.write_text(text.replace("label:", "label: x", 1) if "label:" in text else text + "# edited\n")
 
 
+def format_null(path: Path) -> None:
+    manifest = json.loads(path.read_text())
+    manifest["format"] = None
+    path.write_text(json.dumps(manifest))
+
+
 MANIFEST_DAMAGE = {
     "manifest truncated at 1 byte": (truncate_at(0.0), "truncated or damaged JSON at line 1"),
     "manifest truncated in the middle": (truncate_at(0.5), "truncated or damaged JSON at line"),
@@ -160,7 +166,10 @@ MANIFEST_DAMAGE = {
     "manifest of another kind": (other_kind, "manifest (kind: 'faction-sim report')"),
     "manifest steps NaN": (steps_nan, "steps is not a whole number >= 0 (nan)"),
     "manifest nested too deeply": (nested_too_deeply, "damaged JSON (nested too deeply)"),
+    "manifest format null": (format_null, "format null is not one this version reads (1 or 2)"),  # was "format None"
 }
+
+
 def byte_order_mark(path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
 
