@@ -398,7 +398,7 @@ class OneLineParser(argparse.ArgumentParser):
         return ""
 
     def _closest_options(self, words: list[str], commands: dict) -> str:
-        """'; did you mean --steps for --stepz?' (Python 3.11's argparse suggests nothing), else ''.
+        """'; --stepz: did you mean --steps?' (Python 3.11's argparse suggests nothing), else ''.
 
         The closest of this parser's own options (a sub-command's, not another's); an option
         that belongs to other sub-commands only is named as theirs ("--seeds is an option of
@@ -417,7 +417,7 @@ class OneLineParser(argparse.ArgumentParser):
                 more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
                 hints.append(f"{name} is an option of {', '.join(elsewhere[:3])}{more}, not of this command")
             elif close := difflib.get_close_matches(name, options - {name}, n=1, cutoff=0.7):
-                hints.append(f"did you mean {close[0]} for {name}?")
+                hints.append(f"{name}: did you mean {close[0]}?")
         return f"; {'; '.join(hints)}" if hints else ""
 
 
