@@ -1966,7 +1966,9 @@ def check_run_contents(
         flat = np.asarray(values).reshape(-1)
         k = _first_outside(flat, allowed)
         if k is not None:
-            raise ResultFileError(f"{path}: {key} holds {_cell(flat[k])}, not {what or allowed.describe()}")
+            # an array has no empty cells: its NaN is a NaN
+            shown = "NaN" if isinstance(flat[k], float | np.floating) and np.isnan(flat[k]) else _cell(flat[k])
+            raise ResultFileError(f"{path}: {key} holds {shown}, not {what or allowed.describe()}")
 
     outside("terrain", maps["terrain"], Range(0, len(TERRAINS) - 1, True), f"a terrain code (0 to {len(TERRAINS) - 1})")
     low = min(CONTROL_CODES)

@@ -315,7 +315,7 @@ def poke(value, index=(0,)):
     [
         pytest.param(set_array("control", poke(99, (0, 0, 0, 0))), "control holds 99, not a control code (-2 to 2",
                      id="control code 99"),
-        pytest.param(set_array("influence", poke(np.nan, (0, 0, 0, 0, 0))), "influence holds empty, not a number >= 0",
+        pytest.param(set_array("influence", poke(np.nan, (0, 0, 0, 0, 0))), "influence holds NaN, not a number >= 0",
                      id="influence NaN"),
         pytest.param(set_array("influence", poke(-1.0, (0, 0, 0, 0, 0))), "influence holds -1, not a number >= 0",
                      id="influence negative"),
