@@ -1807,7 +1807,9 @@ def _check_range(frame, column, allowed: Range, path: Path, lines: list[int], *,
 
 def _check_names(frame, column, known: Collection[str], what: str, path: Path, lines: list[int], *, missing_ok=False):
     values = frame[column]
-    bad = ~values.isin(list(known)) & ~(values.isna() if missing_ok else False)
+    bad = ~values.isin(list(known))
+    if missing_ok:  # (not `~False`: that is -1, and Python 3.13 deprecates it)
+        bad &= ~values.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ResultFileError(f"{path}: {column} at line {lines[row]} is {_cell(values.iloc[row])}, not {what}")
