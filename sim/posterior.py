@@ -46,6 +46,8 @@ on the executor or the number of workers.
 from __future__ import annotations
 
 import math
+import os
+import shlex
 import shutil
 import textwrap
 from collections.abc import Sequence
@@ -187,6 +189,11 @@ def load_posterior(path: str | Path, scenario: Scenario, overrides: Sequence[str
     if path.is_dir() and (problem := results_dir_problem(path, CALIBRATION_KIND)) is not None:  # a sweep's...
         raise PosteriorError(problem)
     file = path / POSTERIOR_FILE if path.is_dir() else path
+    if path.is_dir() and not os.path.lexists(file) and (path / "calibration_spec.json").is_file():
+        raise PosteriorError(  # started, not finished: its kept draws come at the end
+            f"{path}: an unfinished calibration (no {POSTERIOR_FILE} yet): finish it with "
+            f"python run.py calibrate SCENARIO --resume {shlex.quote(str(path))}"
+        )
     summary = _calibration_summary(file)
     n_accepted = summary.get("n_accepted") if summary else None
     table = _read_table(file, n_accepted if isinstance(n_accepted, int) else None)

@@ -741,3 +741,18 @@ def test_calibrate_with_set_records_it_in_the_rerun_commands_and_refuses_one_ins
         "--set: calibration.samples: the calibration section is not set with --set: edit `calibration:` in the file\n"
     ), err
     assert not (tmp_path / "x").exists()
+
+
+def test_run_with_the_posterior_of_an_unfinished_calibration_says_to_finish_it(tmp_path, capsys):
+    # it said only "posterior.csv: no such file"
+    started = tmp_path / "cal"
+    started.mkdir()
+    (started / "calibration_spec.json").write_text("{}")  # what a calibration writes first
+    out = tmp_path / "out"
+    assert cli.main(["run", "toy_two_towns", "--steps", "3", "--posterior", str(started), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {started}: an unfinished calibration (no posterior.csv yet): finish it with "
+        f"python run.py calibrate SCENARIO --resume {started}\n"
+    ), err
+    assert not out.exists()
