@@ -197,9 +197,10 @@ def kernel(function):
 
     A damaged cache file of a kernel is compiled again and replaced (`_SelfHealingCache`).
     """
-    dispatcher = njit(cache=CACHE is not None, error_model="numpy", boundscheck=False, nogil=True)(function)
-    if CACHE is not None:
-        # numba offers no option for the cache class of njit: its dispatcher's cache is set after the fact.
+    dispatcher = njit(error_model="numpy", boundscheck=False, nogil=True)(function)
+    if CACHE is not None and hasattr(dispatcher, "py_func"):  # (NUMBA_DISABLE_JIT gives the function back)
+        # numba offers no option for the cache class of njit: ours is set here, as its enable_caching
+        # (cache=True) sets its own, so that one cache is built per kernel at import, not two.
         dispatcher._cache = _SelfHealingCache(dispatcher.py_func)
     return dispatcher
 
