@@ -49,6 +49,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 # Before numba is imported: its loops over math.exp & co. would call Intel's SVML where it is
@@ -146,6 +147,7 @@ class _SelfHealingCache(FunctionCache):
         files._save_data, files._load_data = save_data, load_data
 
     def load_overload(self, sig, target_context):
+        _load_arraymath_without_blas_check()
         try:
             return super().load_overload(sig, target_context)
         except Exception as error:  # noqa: BLE001 - any damage: compile again (see the class docstring)
@@ -159,6 +161,30 @@ class _SelfHealingCache(FunctionCache):
             super().save_overload(sig, data)
         except Exception as error:  # noqa: BLE001 - a full disk, a damaged index that could not be removed: uncached
             _say_recompiled(self._py_func, self.cache_path, error, written=False)
+
+
+def _load_arraymath_without_blas_check() -> None:
+    """Import numba's `numba.np.arraymath` with `scipy.linalg` reading as absent, where that is safe.
+
+    numba imports `scipy.linalg.cython_blas` as `numba.np.arraymath` loads (at the first kernel
+    a process loads), only to learn whether BLAS is there for the inner products of its
+    `np.convolve` and `np.correlate` (`arraymath._HAVE_BLAS`). Importing `scipy.linalg` costs
+    about 0.1 s (scipy's array-API layer touches every numpy submodule), a tenth of a one-year
+    run on the command line (issue 13), and no kernel here calls BLAS (matrix products are
+    written out: see the module docstring). So while arraymath loads, `scipy.linalg` reads as
+    absent, and numba uses its own loop for those two functions in this process (numba's
+    `np.dot` and `np.linalg` still find BLAS: they check again, when one is compiled).
+    Only in a process with one thread, before anything imported either module: no other thread
+    can then find `scipy.linalg` missing, and it imports as usual afterwards.
+    """
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or threading.active_count() != 1:
+        return
+    sys.modules["scipy.linalg"] = None  # `import scipy.linalg...` raises ImportError: numba's check fails
+    try:
+        import numba.np.arraymath  # noqa: F401 - the import is the point
+    finally:
+        if sys.modules.get("scipy.linalg", 0) is None:
+            del sys.modules["scipy.linalg"]
 
 
 class _DamagedKernel(Exception):
@@ -470,3 +496,88 @@ def expit(z: float) -> float:
     Never raises: expit(-800) = 0.0, expit(800) = 1.0.
     """
     return 1 / (1 + exp(-z))
+
+
+# --------------------------------------------------------------------------- paths on the grid
+
+# The 8 moves on the grid (row step, column step) and their lengths in cells, in the order
+# sim.geography used to build scipy's graph; lengths are numpy's hypot (sqrt 2 for a diagonal).
+GRID_MOVES = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)], dtype=np.int64)
+GRID_MOVE_LENGTHS = np.hypot(GRID_MOVES[:, 0], GRID_MOVES[:, 1]).astype(np.float64)
+
+
+@kernel
+def grid_dijkstra(passable, sources, moves, lengths, out):  # pragma: no cover - compiled
+    """Shortest path lengths on the grid from each source cell (Dijkstra's algorithm), into `out`.
+
+    passable: (H, W) bool; sources: (K,) flat cell indices (row x W + col); moves: (M, 2) row
+    and column steps; lengths: (M,) their lengths (> 0); out: (K, H x W) float64, set to the
+    length of the shortest route from sources[k] to each cell (inf where none goes), a route
+    moving only onto passable cells (the source itself may be impassable).
+
+    The same numbers as `scipy.sparse.csgraph.dijkstra` on the graph of those moves: a cell's
+    length is the smallest of (a neighbour's length + the move's length) over the neighbours
+    settled before it, whatever order ties are settled in, so a binary heap gives what scipy's
+    Fibonacci heap gives (tests/test_rivalry_mechanisms.py compares them). Written here rather
+    than called from scipy because importing `scipy.sparse` for it took about 0.1 s of every
+    run's start-up (issue 13's one-second run).
+    """
+    height, width = passable.shape
+    n = height * width
+    ground = passable.reshape(n)
+    capacity = len(moves) * n + 1  # every relaxation pushes at most once per move of a settled cell
+    heap_length = np.empty(capacity)
+    heap_cell = np.empty(capacity, dtype=np.int64)
+    settled = np.zeros(n, dtype=np.bool_)
+    for k in range(len(sources)):
+        dist = out[k]
+        for c in range(n):
+            dist[c] = np.inf
+            settled[c] = False
+        dist[sources[k]] = 0.0
+        heap_length[0], heap_cell[0] = 0.0, sources[k]
+        size = 1
+        while size:
+            length, cell = heap_length[0], heap_cell[0]
+            # pop the smallest: the last entry sifted down from the root
+            size -= 1
+            last_length, last_cell = heap_length[size], heap_cell[size]
+            i = 0
+            while True:
+                child = 2 * i + 1
+                if child >= size:
+                    break
+                if child + 1 < size and heap_length[child + 1] < heap_length[child]:
+                    child += 1
+                if heap_length[child] < last_length:
+                    heap_length[i], heap_cell[i] = heap_length[child], heap_cell[child]
+                    i = child
+                else:
+                    break
+            if size:
+                heap_length[i], heap_cell[i] = last_length, last_cell
+            if settled[cell]:
+                continue  # an older, longer entry of a cell settled since
+            settled[cell] = True
+            row, col = cell // width, cell % width
+            for m in range(len(moves)):
+                r, c = row + moves[m, 0], col + moves[m, 1]
+                if r < 0 or r >= height or c < 0 or c >= width:
+                    continue
+                to = r * width + c
+                if settled[to] or not ground[to]:
+                    continue
+                candidate = length + lengths[m]
+                if candidate < dist[to]:
+                    dist[to] = candidate
+                    # push: sift up from the end
+                    j = size
+                    size += 1
+                    while j > 0:
+                        parent = (j - 1) // 2
+                        if heap_length[parent] > candidate:
+                            heap_length[j], heap_cell[j] = heap_length[parent], heap_cell[parent]
+                            j = parent
+                        else:
+                            break
+                    heap_length[j], heap_cell[j] = candidate, to

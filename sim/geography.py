@@ -77,25 +77,14 @@ class Geography:
         itself be impassable (one can always leave it). Cells no route reaches get the
         straight-line distance times UNREACHABLE_DETOUR, so they are far but finite.
         """
-        from scipy import sparse  # here, not at the top: loading a scenario needs no scipy
-        from scipy.sparse import csgraph
+        from sim.compiled import GRID_MOVE_LENGTHS, GRID_MOVES, grid_dijkstra  # here: loading a scenario needs no numba
 
         h, w = self.height, self.width
-        index = np.arange(h * w).reshape(h, w)
-        rows, cols, costs = [], [], []
-        for dr, dc in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
-            src = index[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)]
-            dst = index[max(dr, 0) : h + min(dr, 0) or None, max(dc, 0) : w + min(dc, 0) or None]
-            ok = self.passable.reshape(-1)[dst.reshape(-1)]
-            rows.append(src.reshape(-1)[ok])
-            cols.append(dst.reshape(-1)[ok])
-            costs.append(np.full(int(ok.sum()), np.hypot(dr, dc)))
-        graph = sparse.csr_matrix(
-            (np.concatenate(costs), (np.concatenate(rows), np.concatenate(cols))), shape=(h * w, h * w)
-        )
-        sources = np.asarray(sources, dtype=np.int64)
-        dist = csgraph.dijkstra(graph, directed=True, indices=sources)
-        dist = np.atleast_2d(dist)
+        sources = np.asarray(sources, dtype=np.int64).reshape(-1)
+        if len(sources) and not (0 <= sources.min() and sources.max() < h * w):
+            raise ValueError(f"source cells must be in 0..{h * w - 1}, got {sources.min()}..{sources.max()}")
+        dist = np.empty((len(sources), h * w))
+        grid_dijkstra(np.ascontiguousarray(self.passable, dtype=np.bool_), sources, GRID_MOVES, GRID_MOVE_LENGTHS, dist)
         sr, sc = np.divmod(sources, w)
         cr, cc = np.divmod(np.arange(h * w), w)
         straight = np.hypot(cr[None, :] - sr[:, None], cc[None, :] - sc[:, None])

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 from helpers import PROJECT, SCENARIOS
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sim
@@ -160,11 +160,12 @@ def test_overrides_or_a_file_without_a_loaded_scenario_are_refused():
 
 
 def test_a_run_without_plots_imports_no_matplotlib_nor_scipys_special_functions_or_images(tmp_path):
-    """The river band, mediation's logistic and the Gaussian weights are written out, to spare a run 0.3 s."""
+    """The river band, mediation's logistic, the Gaussian weights and the shortest paths are written out,
+    and numba's BLAS check is spared scipy.linalg, to spare a run 0.5 s."""
     out = str(tmp_path / "run")  # the default scenario: its map has polygons outside the model, and a river
     argv = ["run", "baseline", "--steps", "3", "--no-plots", "--out", out]
     code = f"from sim.cli import main\nassert main({argv!r}) == 0\n"
-    unused = ("matplotlib", "scipy.special", "scipy.ndimage", "scipy.stats", "pandas")
+    unused = ("matplotlib", "scipy.special", "scipy.ndimage", "scipy.stats", "pandas", "scipy.sparse", "scipy.linalg")
     assert [m for m in imported_after(code) if any(m == u or m.startswith(u + ".") for u in unused)] == []
 
 
@@ -295,3 +296,89 @@ def test_inside_polygon_is_the_edge_by_edge_crossings_test_on_cell_centres_of_a_
     inside = inside_polygon(polygon, centres)
     assert (inside[:: 7] == crossings_edge_by_edge(polygon, some)).all()
     assert 0 < inside.sum() < len(centres)
+
+
+def _scipy_path_distances(passable: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The shortest-path lengths scipy's Dijkstra gives on the grid's graph of 8 moves onto passable cells."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    h, w = passable.shape
+    rows, cols, costs = [], [], []
+    for r in range(h):
+        for c in range(w):
+            for dr, dc in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+                if 0 <= r + dr < h and 0 <= c + dc < w and passable[r + dr, c + dc]:
+                    rows.append(r * w + c)
+                    cols.append((r + dr) * w + c + dc)
+                    costs.append(np.hypot(dr, dc))
+    graph = sparse.csr_matrix((costs, (rows, cols)), shape=(h * w, h * w))
+    return np.atleast_2d(csgraph.dijkstra(graph, directed=True, indices=np.asarray(sources, dtype=np.int64)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 14), st.integers(1, 14)),
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+    n_sources=st.integers(1, 4),
+)
+def test_grid_shortest_paths_are_scipys_dijkstra_bit_for_bit(shape, density, seed, n_sources):
+    """sim.compiled.grid_dijkstra gives scipy's numbers exactly (ties settled in another order add the same)."""
+    from sim.compiled import GRID_MOVE_LENGTHS, GRID_MOVES, grid_dijkstra
+
+    rng = np.random.default_rng(seed)
+    passable = rng.random(shape) < density
+    sources = rng.integers(0, passable.size, n_sources)  # impassable sources too: one can always leave one
+    out = np.empty((n_sources, passable.size))
+    grid_dijkstra(passable, sources, GRID_MOVES, GRID_MOVE_LENGTHS, out)
+    expected = _scipy_path_distances(passable, sources)
+    assert np.array_equal(out, expected)
+
+
+def test_path_distances_on_every_scenario_map_are_scipys(tmp_path):
+    """The model's site distances (with UNREACHABLE_DETOUR where no route goes) on each shipped map."""
+    from sim.geography import UNREACHABLE_DETOUR, build_geography
+    from sim.scenario import load_scenario
+
+    maps = set()
+    for path in sorted((PROJECT / "scenarios").glob("*.yaml")):
+        geo = build_geography(load_scenario(path))
+        key = (geo.passable.tobytes(), geo.passable.shape, tuple(geo.site_flat))
+        if key in maps:
+            continue
+        maps.add(key)
+        expected = _scipy_path_distances(geo.passable, geo.site_flat)
+        rows, cols = np.divmod(np.arange(geo.passable.size), geo.width)
+        straight = np.hypot(rows[None, :] - geo.site_rows[:, None], cols[None, :] - geo.site_cols[:, None])
+        expected = np.where(np.isfinite(expected), expected, straight * UNREACHABLE_DETOUR)
+        assert np.array_equal(geo.path_distances(geo.site_flat), expected), path.name
+    assert len(maps) >= 3  # the corridor, Syria and the toy map at least
+
+
+def test_path_distances_refuse_a_cell_off_the_grid():
+    from sim.geography import build_geography
+    from sim.scenario import load_scenario
+
+    geo = build_geography(load_scenario(PROJECT / "scenarios" / "toy_two_towns.yaml"))
+    with pytest.raises(ValueError, match="source cells must be in 0"):
+        geo.path_distances(np.array([geo.passable.size]))
+    with pytest.raises(ValueError, match="source cells must be in 0"):
+        geo.path_distances(np.array([-1]))
+
+
+def test_numba_still_finds_blas_for_matrix_products_after_a_run(tmp_path):
+    """A run loads numba's arraymath without scipy.linalg (sim.compiled); np.dot in numba code still uses BLAS."""
+    out = str(tmp_path / "run")
+    code = (
+        "import numpy as np, numba, sys\n"
+        "from sim.cli import main\n"
+        f"assert main({['run', 'toy_two_towns', '--steps', '2', '--no-plots', '--out', out]!r}) == 0\n"
+        "assert 'scipy.linalg' not in sys.modules\n"
+        "a = np.arange(6.0).reshape(2, 3)\n"
+        "assert (numba.njit(lambda x, y: np.dot(x, y))(a, a.T) == a @ a.T).all()\n"
+        "import scipy.linalg\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
