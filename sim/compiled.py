@@ -506,29 +506,44 @@ GRID_MOVES = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1,
 GRID_MOVE_LENGTHS = np.hypot(GRID_MOVES[:, 0], GRID_MOVES[:, 1]).astype(np.float64)
 
 
-@kernel
-def grid_dijkstra(passable, sources, moves, lengths, out):  # pragma: no cover - compiled
-    """Shortest path lengths on the grid from each source cell (Dijkstra's algorithm), into `out`.
+def shortest_path_lengths(passable: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """(K, H x W) shortest route lengths in cells from each source cell to every cell (Dijkstra's algorithm).
 
-    passable: (H, W) bool; sources: (K,) flat cell indices (row x W + col); moves: (M, 2) row
-    and column steps; lengths: (M,) their lengths (> 0); out: (K, H x W) float64, set to the
-    length of the shortest route from sources[k] to each cell (inf where none goes), a route
-    moving only onto passable cells (the source itself may be impassable).
+    passable: (H, W) bool; sources: (K,) flat cell indices (row x W + col), each in 0..H x W - 1.
+    A route takes the 8 moves `GRID_MOVES` (a diagonal is sqrt 2 cells long) onto passable
+    cells only; the source itself may be impassable (one can always leave it). inf where no
+    route goes.
 
     The same numbers as `scipy.sparse.csgraph.dijkstra` on the graph of those moves: a cell's
     length is the smallest of (a neighbour's length + the move's length) over the neighbours
     settled before it, whatever order ties are settled in, so a binary heap gives what scipy's
-    Fibonacci heap gives (tests/test_rivalry_mechanisms.py compares them). Written here rather
-    than called from scipy because importing `scipy.sparse` for it took about 0.1 s of every
-    run's start-up (issue 13's one-second run).
+    Fibonacci heap gives (tests/test_startup.py compares them). Written here rather than called
+    from scipy because importing `scipy.sparse` for it took about 0.1 s of every run's start-up
+    (issue 13's one-second run).
+
+    Raises:
+        ValueError: a source outside the grid.
     """
+    passable = np.ascontiguousarray(passable, dtype=np.bool_)
+    sources = np.asarray(sources, dtype=np.int64).reshape(-1)
+    n = passable.size
+    if len(sources) and not (0 <= sources.min() and sources.max() < n):
+        raise ValueError(f"source cells must be in 0..{n - 1}, got {sources.min()}..{sources.max()}")
+    out = np.empty((len(sources), n))
+    capacity = len(GRID_MOVES) * n + 1  # each settled cell pushes at most once per move, the source once
+    # The heap is allocated here, not in the kernel, where tracemalloc (sim.limits' estimates) sees it.
+    heap_length, heap_cell = np.empty(capacity), np.empty(capacity, dtype=np.int64)
+    _grid_dijkstra(passable, sources, GRID_MOVES, GRID_MOVE_LENGTHS, heap_length, heap_cell, np.empty(n, np.bool_), out)
+    return out
+
+
+@kernel
+def _grid_dijkstra(passable, sources, moves, lengths, heap_length, heap_cell, settled, out):  # pragma: no cover
+    # Dijkstra from each source in turn with a binary heap (lazy deletion: a cell may sit in the
+    # heap several times; its first pop has its smallest length), into out[k].
     height, width = passable.shape
     n = height * width
     ground = passable.reshape(n)
-    capacity = len(moves) * n + 1  # every relaxation pushes at most once per move of a settled cell
-    heap_length = np.empty(capacity)
-    heap_cell = np.empty(capacity, dtype=np.int64)
-    settled = np.zeros(n, dtype=np.bool_)
     for k in range(len(sources)):
         dist = out[k]
         for c in range(n):

@@ -76,15 +76,16 @@ class Geography:
         route bends around impassable ground and the area outside the model. A source may
         itself be impassable (one can always leave it). Cells no route reaches get the
         straight-line distance times UNREACHABLE_DETOUR, so they are far but finite.
+        (`sim.compiled.shortest_path_lengths`: scipy's Dijkstra, bit for bit.)
+
+        Raises:
+            ValueError: a source outside the grid.
         """
-        from sim.compiled import GRID_MOVE_LENGTHS, GRID_MOVES, grid_dijkstra  # here: loading a scenario needs no numba
+        from sim.compiled import shortest_path_lengths  # here: loading a scenario needs no numba
 
         h, w = self.height, self.width
         sources = np.asarray(sources, dtype=np.int64).reshape(-1)
-        if len(sources) and not (0 <= sources.min() and sources.max() < h * w):
-            raise ValueError(f"source cells must be in 0..{h * w - 1}, got {sources.min()}..{sources.max()}")
-        dist = np.empty((len(sources), h * w))
-        grid_dijkstra(np.ascontiguousarray(self.passable, dtype=np.bool_), sources, GRID_MOVES, GRID_MOVE_LENGTHS, dist)
+        dist = shortest_path_lengths(self.passable, sources)
         sr, sc = np.divmod(sources, w)
         cr, cc = np.divmod(np.arange(h * w), w)
         straight = np.hypot(cr[None, :] - sr[:, None], cc[None, :] - sc[:, None])

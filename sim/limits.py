@@ -41,13 +41,14 @@ if TYPE_CHECKING:  # annotations only: `--workers N` is checked (`workers_proble
     from sim.schema import Scenario
 
 # Bytes per item of each structure, measured with tracemalloc on numpy 2 / pandas 2 / mesa 3 (re-measured
-# when the model stopped building Mesa's grid and recruit agents unless asked for, sim.model)
+# when the model stopped building Mesa's grid and recruit agents unless asked for, sim.model, and when the
+# shortest paths left scipy's graph for sim.compiled's heap: peaks of 240-930 bytes a cell on 220 x 220 grids)
 # (tests/test_limits.py::test_estimate_is_within_a_factor_of_the_measured_peak keeps them honest).
 BYTES_PER_RECRUIT = 115  # 9 state arrays (58 bytes), set-up draws, per-day masks, draws and indices (no agent objects)
 BYTES_PER_CHOICE = 20  # per reconsidering recruit and option: utilities, availability, noise, scaled copies
-BYTES_PER_LAYER_CELL = 8 * 12  # per faction and cell: influence, share, counts, 3 snapshots, filter temporaries
+BYTES_PER_LAYER_CELL = 8 * 4  # per faction and cell: influence, share, counts, the day's target (kernels: row-sized)
 BYTES_PER_SITE_CELL = 8 * 4  # per site and cell: path distances, Dijkstra's output, straight lines, the result
-BYTES_PER_CELL = 150  # per cell: terrain, value, control, the 8-neighbour graph (COO and CSR) and temporaries
+BYTES_PER_CELL = 150  # per cell: terrain, value, control, the shortest paths' heap (8 moves x 16 bytes) and temporaries
 BYTES_PER_RECORD = 40  # per step and column: the collector's list entry and value, the DataFrame column
 BYTES_PER_EVENT = 800  # per event: a dict of ~8 fields and its DataFrame row
 BYTES_PER_PROCESS = 250 * 2**20  # an interpreter with numpy, pandas, scipy and mesa imported

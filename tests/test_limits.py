@@ -626,14 +626,15 @@ def test_cli_runs_a_document_at_the_bounds(tmp_path):
 
 @pytest.mark.slow  # tracemalloc slows the runs: ~20 s each on a busy machine
 @pytest.mark.parametrize(
-    "overrides",
+    ("name", "overrides"),
     [
-        ["grid.width=220", "grid.height=220"],  # dominated by the grid and the path distances
-        ["sites.west_town.population=2500000", "sites.east_town.population=2500000"],  # by the recruits
+        (TOY, ["grid.width=220", "grid.height=220"]),  # dominated by the grid and the path distances
+        ("baseline", ["grid.width=220", "grid.height=220"]),  # more factions and sites on it
+        (TOY, ["sites.west_town.population=2500000", "sites.east_town.population=2500000"]),  # by the recruits
     ],
 )
-def test_estimate_is_within_a_factor_of_the_measured_peak(overrides):
-    config = load_scenario(TOY, overrides)
+def test_estimate_is_within_a_factor_of_the_measured_peak(name, overrides):
+    config = load_scenario(name, overrides)
     tracemalloc.start()
     try:
         run_model(config, seed=1, steps=3)

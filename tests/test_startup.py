@@ -324,14 +324,13 @@ def _scipy_path_distances(passable: np.ndarray, sources: np.ndarray) -> np.ndarr
     n_sources=st.integers(1, 4),
 )
 def test_grid_shortest_paths_are_scipys_dijkstra_bit_for_bit(shape, density, seed, n_sources):
-    """sim.compiled.grid_dijkstra gives scipy's numbers exactly (ties settled in another order add the same)."""
-    from sim.compiled import GRID_MOVE_LENGTHS, GRID_MOVES, grid_dijkstra
+    """sim.compiled.shortest_path_lengths gives scipy's numbers exactly (ties settled in another order add the same)."""
+    from sim.compiled import shortest_path_lengths
 
     rng = np.random.default_rng(seed)
     passable = rng.random(shape) < density
     sources = rng.integers(0, passable.size, n_sources)  # impassable sources too: one can always leave one
-    out = np.empty((n_sources, passable.size))
-    grid_dijkstra(passable, sources, GRID_MOVES, GRID_MOVE_LENGTHS, out)
+    out = shortest_path_lengths(passable, sources)
     expected = _scipy_path_distances(passable, sources)
     assert np.array_equal(out, expected)
 
