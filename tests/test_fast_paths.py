@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from sim import world as world_scans
 from sim.compiled import exp, log
 from sim.model import CorridorModel
 from sim.processes import casualties, conflict, deployment, influence, insurgency, tribal_politics
@@ -400,6 +401,24 @@ def test_movers_and_reconsidering_recruits_are_the_masks_rows(busy_model):
     assert np.array_equal(deployment._movers(r.faction, r.status, r.post, uniforms, 0.2), expected)
     expected = ((r.status == FIT) & (uniforms < 0.3)).nonzero()[0]
     assert np.array_equal(recruitment._reconsidering(r.status, uniforms, 0.3), expected)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3000), st.integers(1, 12), st.integers(0, 40))
+def test_recruit_scans_are_numpys_masks_and_bincount(seed, n, n_factions, day):
+    """on_post_rows, census and movers (the branch-free scans) against numpy on random recruit arrays."""
+    rng = np.random.default_rng(seed)
+    faction = rng.integers(-1, n_factions, n)
+    status = rng.integers(0, 3, n).astype(np.int8)
+    post = rng.integers(-1, 50, n)
+    arrive = rng.integers(0, 50, n)
+    uniforms = rng.random(n)
+    fighting = (faction >= 0) & (status == FIT)
+    on_post = fighting & (post >= 0) & (arrive <= day)
+    assert np.array_equal(world_scans._on_post_rows(faction, status, post, arrive, day), on_post.nonzero()[0])
+    expected = np.bincount((faction + 1) * 3 + status, minlength=(n_factions + 1) * 3).reshape(n_factions + 1, 3)
+    assert np.array_equal(world_scans._census(faction, status, n_factions), expected)
+    movers = (fighting & ((post < 0) | (uniforms < 0.1))).nonzero()[0]
+    assert np.array_equal(deployment._movers(faction, status, post, uniforms, 0.1), movers)
 
 
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))

@@ -502,7 +502,7 @@ def _contest(
         )  # fmt: skip
         tension[a, b] += gain_contested * value
         for i in range(h_max * w_max):
-            rival[i] = rival[i] or both[i]
+            rival[i] |= both[i]
         for s in range(n_sites):
             if both[site_flat[s]]:
                 sites[n_site] = s
@@ -548,12 +548,13 @@ def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters
     valued = np.empty(h_max * w_max)
     front = np.empty(h_max * w_max, dtype=np.int64)
     n_front = 0
+    # Without branches on the cells (each front cell stored, kept by counting it): the ground
+    # changes from day to day, and mispredicted branches cost more than the stores.
     for h in range(h_max):
         for w in range(w_max):
-            held = share[a, h, w] >= foothold_share and share[b, h, w] >= foothold_share
+            held = (share[a, h, w] >= foothold_share) & (share[b, h, w] >= foothold_share)
             both[h, w] = held
             valued[h * w_max + w] = cell_value[h, w] * (1.0 if held else 0.0)
-            if near[near_a, h, w] >= min_fighters and near[near_b, h, w] >= min_fighters:
-                front[n_front] = h * w_max + w
-                n_front += 1
+            front[n_front] = h * w_max + w
+            n_front += (near[near_a, h, w] >= min_fighters) & (near[near_b, h, w] >= min_fighters)
     return numpy_sum(valued), front[:n_front].copy()

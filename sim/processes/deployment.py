@@ -212,13 +212,13 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
 
 @kernel
 def _movers(faction, status, post, uniforms, p_redeploy):  # pragma: no cover - compiled
-    # Rows, ascending, of fit militia members that are unposted or whose draw is below p_redeploy.
+    # Rows, ascending, of fit militia members that are unposted or whose draw is below p_redeploy;
+    # without a branch (each row stored, kept by counting it: see `sim.world._on_post_rows`).
     rows = np.empty(len(faction), dtype=np.int64)
     n = 0
     for i in range(len(faction)):
-        if faction[i] >= 0 and status[i] == FIT and (post[i] < 0 or uniforms[i] < p_redeploy):
-            rows[n] = i
-            n += 1
+        rows[n] = i
+        n += (faction[i] >= 0) & (status[i] == FIT) & ((post[i] < 0) | (uniforms[i] < p_redeploy))
     return rows[:n]
 
 
