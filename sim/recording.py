@@ -493,12 +493,18 @@ def _record(
         ints[6 * n_f + n_f * n_f + i] = tallies[i]
     for i in range(len(gather_int)):
         ints_out[i] = ints[gather_int[i]]
-    held = np.zeros(n_f + 2, dtype=np.int64)  # cells by controller + 2: CONTESTED, NONE, then factions
+    # Passable cells by controller + 2 (CONTESTED, NONE, then factions), counted without a branch
+    # into four partial counts (one per column modulo 4): neighbouring cells mostly share a
+    # controller, and each addition to one count would otherwise wait for the one before it.
+    partial = np.zeros((4, n_f + 2), dtype=np.int64)
     h_max, w_max = control.shape
     for h in range(h_max):
         for w in range(w_max):
-            if passable[h, w]:
-                held[control[h, w] + 2] += 1
+            partial[w & 3, control[h, w] + 2] += passable[h, w]
+    held = np.zeros(n_f + 2, dtype=np.int64)
+    for j in range(4):
+        for k in range(n_f + 2):
+            held[k] += partial[j, k]
     n_l = alignment.shape[0]
     floats = np.empty(n_f + 2 + 5 * n_f + n_f * n_f + n_pairs + n_l * n_f + len(extra) - n_pairs)
     for k in range(n_f + 2):
