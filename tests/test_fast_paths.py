@@ -1181,3 +1181,37 @@ def test_the_kept_pair_plan_follows_the_pairs_militias_and_patrons():
         kept, plain = conflict._pair_plan(world), fresh()
         assert kept[0] == plain[0] and all(np.array_equal(x, y) for x, y in zip(kept[1:], plain[1:]))
         assert kept[0] != before[0] or not np.array_equal(kept[3], before[3])
+
+
+@pytest.mark.parametrize("name, overrides", [("baseline", BUSY), ("syria_wide", ()), ("toy_two_towns", ())])
+def test_influence_day_in_one_call_is_the_step_call_by_call(monkeypatch, name, overrides):
+    """influence.step's compiled day (`_day`) gives the influence, shares, control and counts of
+    presence -> spread_influence -> blend -> control_map, bit for bit, day after day."""
+    import copy
+
+    fused = CorridorModel(scenario(*overrides, name=name), seed=4)
+    for _ in range(20):
+        fused.step()
+    plain = copy.deepcopy(fused.world)
+    rules = fused.rules
+    for day in range(21, 41):
+        fused.world.day = plain.day = day
+        fused.world.recruits.remember(True)
+        plain.recruits.remember(True)
+        influence.step(fused.world, rules)
+        with monkeypatch.context() as patch:
+            patch.setattr(influence, "_day", lambda world, rules: False)
+            influence.step(plain, rules)
+        for field in ("influence", "share", "control", "fighter_counts", "site_control"):
+            a, b = getattr(fused.world, field), getattr(plain, field)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (day, field)
+        fused.world.recruits.remember(False)
+        plain.recruits.remember(False)
+        # move some fighters so that the next day's presence differs
+        r = fused.world.recruits
+        rng = np.random.default_rng(day)
+        movers = rng.choice(len(r), size=len(r) // 20, replace=False)
+        new_posts = rng.integers(0, fused.world.geo.n_cells, len(movers))
+        r.post[movers] = np.where(r.post[movers] >= 0, new_posts, r.post[movers])
+        plain.recruits.post[:] = r.post
+    assert fused.world.first_control_change == plain.first_control_change

@@ -360,13 +360,18 @@ def _blend(influence, target, p, q, out):  # pragma: no cover - compiled
 
 
 def step(world: World, rules: Rules, initial: bool = False) -> None:
-    """Update influence, shares and control; note the first day each site changes hands."""
+    """Update influence, shares and control; note the first day each site changes hands.
+
+    A day after day 0 is `presence`, `spread_influence`, the blend p I + (1 - p) target and
+    `control_map`, in one compiled call where it can be (`_day`), the same numbers.
+    """
     inf = rules.influence
-    target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
     if initial:
+        target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
         world.influence = target
         honour_initial_control(world, rules)
-    else:
+    elif not _day(world, rules):
+        target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
         moved = np.empty(world.influence.shape)
         _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
         world.influence = moved
@@ -378,3 +383,52 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         for s in (new_site_control != world.site_control).nonzero()[0]:
             world.first_control_change.setdefault(world.geo.site_names[s], world.day)
     world.site_control = new_site_control
+
+
+def _day(world: World, rules: Rules) -> bool:
+    """A day after day 0 in one compiled call (`_influence_day`); False, changing nothing, where it does not apply.
+
+    It applies where `spread_influence` takes its compiled path (a kernel of positive width
+    that scipy treats as symmetric) and where every cell's total influence comes out finite
+    (else `control_map` leaves control to numpy's rules); the step then does it call by call.
+    """
+    inf = rules.influence
+    weights = _gaussian_weights(inf.sigma_cells, inf.kernel_truncation)
+    if not (inf.sigma_cells > 1e-15 and _symmetric(weights)):
+        return False
+    r, geo = world.recruits, world.geo
+    shape = world.influence.shape
+    counts = np.zeros(shape, dtype=np.int64)
+    target = np.zeros(shape)  # rows beyond the kernel's reach of any presence stay 0.0 (`_spread`)
+    total, moved, share = np.empty(shape), np.empty(shape), np.empty(shape)
+    control = np.empty(shape[1:], dtype=np.int64)
+    hq = _headquarters_presence(world, rules.deployment.hq_influence)
+    finite = _influence_day(
+        r.on_post_rows(world.day), r.faction, r.post, arms_multiplier(world), hq, weights,
+        np.ascontiguousarray(geo.passable, dtype=np.bool_), np.ascontiguousarray(world.influence, dtype=np.float64),
+        inf.persistence, 1.0 - inf.persistence, np.ascontiguousarray(world.hostile, dtype=np.float64),
+        float(inf.control_threshold), max(float(inf.min_influence), 1e-12),
+        counts, total, target, moved, share, control,
+    )  # fmt: skip
+    if not finite:
+        return False
+    world.fighter_counts = counts
+    world.influence = moved
+    world.control, world.share = control, share
+    return True
+
+
+@kernel
+def _influence_day(
+    rows, faction, post, arms, hq, weights, passable, influence, p, q, hostile, threshold, min_total,
+    counts, total, target, moved, share, control,
+):  # fmt: skip  # pragma: no cover - compiled
+    # `presence` (counts and total), `spread_influence` (into target, zeros on entry), `_blend`
+    # (moved), then `rival_shares` and `_control` of the moved influence: the kernels the
+    # step calls one by one, in its order. Returns whether every cell's total is finite.
+    _presence(rows, faction, post, arms, hq, counts, total)
+    _spread(total, weights, passable, target)
+    _blend(influence, target, p, q, moved)
+    _rival_shares(moved, hostile, share)
+    return _control(moved, share, threshold, min_total, control)
+
