@@ -49,7 +49,6 @@ import os
 import pickle
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 # Before numba is imported: its loops over math.exp & co. would call Intel's SVML where it is
@@ -164,27 +163,54 @@ class _SelfHealingCache(FunctionCache):
 
 
 def _load_arraymath_without_blas_check() -> None:
-    """Import numba's `numba.np.arraymath` with `scipy.linalg` reading as absent, where that is safe.
+    """Import numba's `numba.np.arraymath` without its import of `scipy.linalg`, where that saves it.
 
-    numba imports `scipy.linalg.cython_blas` as `numba.np.arraymath` loads (at the first kernel
-    a process loads), only to learn whether BLAS is there for the inner products of its
-    `np.convolve` and `np.correlate` (`arraymath._HAVE_BLAS`). Importing `scipy.linalg` costs
-    about 0.1 s (scipy's array-API layer touches every numpy submodule), a tenth of a one-year
-    run on the command line (issue 13), and no kernel here calls BLAS (matrix products are
-    written out: see the module docstring). So while arraymath loads, `scipy.linalg` reads as
-    absent, and numba uses its own loop for those two functions in this process (numba's
-    `np.dot` and `np.linalg` still find BLAS: they check again, when one is compiled).
-    Only in a process with one thread, before anything imported either module: no other thread
-    can then find `scipy.linalg` missing, and it imports as usual afterwards.
+    As `numba.np.arraymath` loads (at the first kernel a process loads), numba's
+    `numba.np.linalg.ensure_blas` imports `scipy.linalg.cython_blas`, only to learn whether BLAS
+    is there (`arraymath._HAVE_BLAS`, which decides how numba's `np.convolve` and `np.correlate`
+    take inner products). Importing `scipy.linalg` costs about 0.1 s (scipy's array-API layer
+    touches every numpy submodule), a tenth of a one-year run on the command line (issue 13),
+    and no kernel here calls BLAS. So while arraymath loads, numba's `ensure_blas` is
+    `_blas_installed`, which answers the same question from the files scipy installed, and
+    runs numba's integer-width guard, without importing scipy.linalg; then numba's own is put
+    back. numba's answer, and so every numba function of this process, is what it would
+    have been (tests/test_startup.py); `sys.modules` is never touched, so no other thread can
+    find scipy.linalg missing, and one that compiles BLAS code meanwhile imports it then, when
+    numba binds the BLAS functions. Nothing is done if either module is already imported.
     """
-    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules or threading.active_count() != 1:
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
-    sys.modules["scipy.linalg"] = None  # `import scipy.linalg...` raises ImportError: numba's check fails
+    from numba.np import linalg as numba_linalg
+
+    ensure_blas = getattr(numba_linalg, "ensure_blas", None)
+    if ensure_blas is None:  # another numba: leave it to its own check
+        return
+    numba_linalg.ensure_blas = _blas_installed
     try:
-        import numba.np.arraymath  # noqa: F401 - the import is the point
+        from numba.np import arraymath
     finally:
-        if sys.modules.get("scipy.linalg", 0) is None:
-            del sys.modules["scipy.linalg"]
+        numba_linalg.ensure_blas = ensure_blas
+    if getattr(arraymath, "ensure_blas", None) is _blas_installed:  # its `from numba.np.linalg import ...`
+        arraymath.ensure_blas = ensure_blas
+
+
+def _blas_installed() -> None:
+    """What numba's `ensure_blas` answers, without importing scipy.linalg: ImportError if no `cython_blas`.
+
+    Then numba's check that scipy's BLAS has the integer width numba was built for, as numba's
+    own runs it (a RuntimeError if not).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("scipy")
+    places = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not any(any((Path(place) / "linalg").glob("cython_blas.*")) for place in places):
+        raise ImportError("scipy 0.16+ is required for linear algebra")
+    from numba.np import linalg as numba_linalg
+
+    check = getattr(numba_linalg, "_check_lapack_int_width", None)
+    if check is not None:
+        check()
 
 
 class _DamagedKernel(Exception):
@@ -522,19 +548,47 @@ def shortest_path_lengths(passable: np.ndarray, sources: np.ndarray) -> np.ndarr
     (issue 13's one-second run).
 
     Raises:
-        ValueError: a source outside the grid.
+        ValueError: a source that is not a whole number within the grid (`grid_cells`), or a
+            `passable` that is not 2-D.
     """
+    if np.ndim(passable) != 2:
+        raise ValueError(f"passable must be a 2-D (H, W) array, got shape {np.shape(passable)}")
     passable = np.ascontiguousarray(passable, dtype=np.bool_)
-    sources = np.asarray(sources, dtype=np.int64).reshape(-1)
     n = passable.size
-    if len(sources) and not (0 <= sources.min() and sources.max() < n):
-        raise ValueError(f"source cells must be in 0..{n - 1}, got {sources.min()}..{sources.max()}")
+    sources = grid_cells(sources, n)
     out = np.empty((len(sources), n))
     capacity = len(GRID_MOVES) * n + 1  # each settled cell pushes at most once per move, the source once
     # The heap is allocated here, not in the kernel, where tracemalloc (sim.limits' estimates) sees it.
     heap_length, heap_cell = np.empty(capacity), np.empty(capacity, dtype=np.int64)
     _grid_dijkstra(passable, sources, GRID_MOVES, GRID_MOVE_LENGTHS, heap_length, heap_cell, np.empty(n, np.bool_), out)
     return out
+
+
+def grid_cells(sources, n: int) -> np.ndarray:
+    """(K,) int64 flat cell indices from whole numbers in 0..n - 1 (any integer, bool or whole float dtype).
+
+    Raises:
+        ValueError: anything else (a fraction, inf, NaN, a number off the grid however large).
+    """
+    try:
+        values = np.asarray(sources).reshape(-1)
+    except (OverflowError, ValueError, TypeError) as error:
+        raise ValueError(f"source cells must be whole numbers in 0..{n - 1}: {error}") from None
+    if values.dtype == object:  # Python ints beyond 64 bits, or not numbers at all
+        try:
+            values = np.array([int(v) if float(v) == int(v) else float(v) for v in values.tolist()], dtype=object)
+        except (OverflowError, ValueError, TypeError) as error:
+            raise ValueError(f"source cells must be whole numbers in 0..{n - 1}: {error}") from None
+    elif values.dtype.kind == "b":
+        values = values.astype(np.int64)
+    elif values.dtype.kind not in "iuf":
+        raise ValueError(f"source cells must be whole numbers in 0..{n - 1}, got {values.dtype} values")
+    if len(values):
+        whole = [v == v and abs(v) != float("inf") and v == int(v) for v in values.tolist()]
+        if not all(whole) or min(values.tolist()) < 0 or max(values.tolist()) >= n:
+            listed = values.tolist()
+            raise ValueError(f"source cells must be whole numbers in 0..{n - 1}, got {min(listed)}..{max(listed)}")
+    return values.astype(np.int64)
 
 
 @kernel

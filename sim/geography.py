@@ -79,12 +79,12 @@ class Geography:
         (`sim.compiled.shortest_path_lengths`: scipy's Dijkstra, bit for bit.)
 
         Raises:
-            ValueError: a source outside the grid.
+            ValueError: a source that is not a whole number within the grid.
         """
-        from sim.compiled import shortest_path_lengths  # here: loading a scenario needs no numba
+        from sim.compiled import grid_cells, shortest_path_lengths  # here: loading a scenario needs no numba
 
         h, w = self.height, self.width
-        sources = np.asarray(sources, dtype=np.int64).reshape(-1)
+        sources = grid_cells(sources, h * w)
         dist = shortest_path_lengths(self.passable, sources)
         sr, sc = np.divmod(sources, w)
         cr, cc = np.divmod(np.arange(h * w), w)

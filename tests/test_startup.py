@@ -360,24 +360,55 @@ def test_path_distances_refuse_a_cell_off_the_grid():
     from sim.scenario import load_scenario
 
     geo = build_geography(load_scenario(PROJECT / "scenarios" / "toy_two_towns.yaml"))
-    with pytest.raises(ValueError, match="source cells must be in 0"):
-        geo.path_distances(np.array([geo.passable.size]))
-    with pytest.raises(ValueError, match="source cells must be in 0"):
-        geo.path_distances(np.array([-1]))
+    n = geo.passable.size
+    huge = np.array([2**64 - 1], dtype=np.uint64)
+    for bad in ([n], [-1], [2**64], [0, 2**70], [np.inf], [np.nan], [1.5], huge, ["a"]):
+        with pytest.raises(ValueError, match=f"source cells must be whole numbers in 0..{n - 1}"):
+            geo.path_distances(bad)
+    assert geo.path_distances([3.0]).tobytes() == geo.path_distances(np.array([3], dtype=np.int32)).tobytes()
+    from sim.compiled import shortest_path_lengths
+
+    for shape in ((5,), (2, 3, 4), ()):
+        with pytest.raises(ValueError, match="passable must be a 2-D"):
+            shortest_path_lengths(np.ones(shape, dtype=bool), [0])
 
 
-def test_numba_still_finds_blas_for_matrix_products_after_a_run(tmp_path):
-    """A run loads numba's arraymath without scipy.linalg (sim.compiled); np.dot in numba code still uses BLAS."""
+def test_numba_answers_as_ever_after_a_run_that_spared_scipy_linalg(tmp_path):
+    """A run loads numba's arraymath without importing scipy.linalg (sim.compiled), yet numba finds
+    BLAS as it would have: np.convolve (whose inner products use BLAS when numba finds it) and
+    np.dot in numba code give numpy's numbers, and scipy.linalg imports as usual afterwards."""
     out = str(tmp_path / "run")
     code = (
         "import numpy as np, numba, sys\n"
         "from sim.cli import main\n"
         f"assert main({['run', 'toy_two_towns', '--steps', '2', '--no-plots', '--out', out]!r}) == 0\n"
         "assert 'scipy.linalg' not in sys.modules\n"
-        "a = np.arange(6.0).reshape(2, 3)\n"
-        "assert (numba.njit(lambda x, y: np.dot(x, y))(a, a.T) == a @ a.T).all()\n"
+        "import numba.np.arraymath, numba.np.linalg\n"
+        "assert numba.np.arraymath._HAVE_BLAS is True\n"
+        "assert numba.np.arraymath.ensure_blas is numba.np.linalg.ensure_blas\n"
+        "rng = np.random.default_rng(3)\n"
+        "a, b = rng.standard_normal(2000), rng.standard_normal(300)\n"
+        "assert np.array_equal(numba.njit(lambda x, y: np.convolve(x, y))(a, b), np.convolve(a, b))\n"
+        "m = np.arange(6.0).reshape(2, 3)\n"
+        "assert (numba.njit(lambda x, y: np.dot(x, y))(m, m.T) == m @ m.T).all()\n"
         "import scipy.linalg\n"
         "print('ok')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_the_blas_answer_without_scipy_linalg_is_numbas(monkeypatch, tmp_path):
+    """sim.compiled._blas_installed: no error where scipy installed cython_blas (this environment);
+    ImportError where the file is missing, as numba's ensure_blas would raise."""
+    import importlib.util
+
+    from sim.compiled import _blas_installed
+
+    _blas_installed()
+    fake = tmp_path / "scipy"
+    (fake / "linalg").mkdir(parents=True)
+    spec = importlib.util.spec_from_file_location("scipy", fake / "__init__.py", submodule_search_locations=[str(fake)])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec if name == "scipy" else None)
+    with pytest.raises(ImportError):
+        _blas_installed()
