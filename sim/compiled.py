@@ -49,6 +49,7 @@ import os
 import pickle
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 # Before numba is imported: its loops over math.exp & co. would call Intel's SVML where it is
@@ -180,18 +181,24 @@ def _load_arraymath_without_blas_check() -> None:
     """
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
-    from numba.np import linalg as numba_linalg
+    with _ARRAYMATH_LOCK:  # (numba's compiler lock is held in load_overload; this holds for any caller)
+        if "numba.np.arraymath" in sys.modules:
+            return
+        from numba.np import linalg as numba_linalg
 
-    ensure_blas = getattr(numba_linalg, "ensure_blas", None)
-    if ensure_blas is None:  # another numba: leave it to its own check
-        return
-    numba_linalg.ensure_blas = _blas_installed
-    try:
-        from numba.np import arraymath
-    finally:
-        numba_linalg.ensure_blas = ensure_blas
-    if getattr(arraymath, "ensure_blas", None) is _blas_installed:  # its `from numba.np.linalg import ...`
-        arraymath.ensure_blas = ensure_blas
+        ensure_blas = getattr(numba_linalg, "ensure_blas", None)
+        if ensure_blas is None or ensure_blas is _blas_installed:  # another numba: leave it to its own check
+            return
+        numba_linalg.ensure_blas = _blas_installed
+        try:
+            from numba.np import arraymath
+        finally:
+            numba_linalg.ensure_blas = ensure_blas
+        if getattr(arraymath, "ensure_blas", None) is _blas_installed:  # its `from numba.np.linalg import ...`
+            arraymath.ensure_blas = ensure_blas
+
+
+_ARRAYMATH_LOCK = threading.Lock()
 
 
 def _blas_installed() -> None:

@@ -1215,3 +1215,20 @@ def test_influence_day_in_one_call_is_the_step_call_by_call(monkeypatch, name, o
         r.post[movers] = np.where(r.post[movers] >= 0, new_posts, r.post[movers])
         plain.recruits.post[:] = r.post
     assert fused.world.first_control_change == plain.first_control_change
+
+
+@pytest.mark.parametrize("sigma", [1e-200, 1e-160, 1e-20])
+def test_a_kernel_narrower_than_the_compiled_paths_runs_as_before(sigma):
+    """A sigma the schema accepts but too narrow for the compiled spread (<= 1e-15, or whose square
+    underflows) goes to scipy's filter, without a warning, and gives the call-by-call numbers."""
+    import warnings
+
+    from sim.runner import run_model
+
+    config = scenario(f"rules.influence.sigma_cells={sigma}", name="toy_two_towns")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            result = run_model(config, seed=3, steps=5)
+    numbers = result.timeseries.select_dtypes("number").to_numpy(dtype=float)
+    assert np.isfinite(numbers).all() and len(numbers) == 6

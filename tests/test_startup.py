@@ -412,3 +412,28 @@ def test_the_blas_answer_without_scipy_linalg_is_numbas(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: spec if name == "scipy" else None)
     with pytest.raises(ImportError):
         _blas_installed()
+
+
+def test_two_threads_loading_numba_at_once_leave_numbas_own_check(tmp_path):
+    """sim.compiled._load_arraymath_without_blas_check called by two threads at the same moment (in a
+    fresh process) puts numba's ensure_blas back, not the stand-in (a lock; helper-71's race)."""
+    code = (
+        "import sys, threading\n"
+        "sys.setswitchinterval(1e-6)\n"
+        "import numba\n"
+        "from sim import compiled\n"
+        "gate = threading.Barrier(2)\n"
+        "def go():\n"
+        "    gate.wait()\n"
+        "    compiled._load_arraymath_without_blas_check()\n"
+        "threads = [threading.Thread(target=go) for _ in range(2)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "import numba.np.linalg, numba.np.arraymath\n"
+        "assert numba.np.linalg.ensure_blas is not compiled._blas_installed\n"
+        "assert numba.np.arraymath.ensure_blas is numba.np.linalg.ensure_blas\n"
+        "assert numba.np.arraymath._HAVE_BLAS is True and 'scipy.linalg' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    for _ in range(4):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=300)
+        assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]

@@ -393,8 +393,10 @@ def _day(world: World, rules: Rules) -> bool:
     (else `control_map` leaves control to numpy's rules); the step then does it call by call.
     """
     inf = rules.influence
+    if not inf.sigma_cells > 1e-15:  # the weights of so narrow a kernel are not even computed (`spread_influence`)
+        return False
     weights = _gaussian_weights(inf.sigma_cells, inf.kernel_truncation)
-    if not (inf.sigma_cells > 1e-15 and _symmetric(weights)):
+    if not _symmetric(weights):
         return False
     r, geo = world.recruits, world.geo
     shape = world.influence.shape
