@@ -317,8 +317,12 @@ class Recorder:
         extra = [model.calm(a, b) for a, b in self.pairs]
         if self.insurgent:
             extra.append(w.insurgent_cells)
+        census = w.recruits.census(n_f)
+        if census.flags.writeable:  # day 0 (counted afresh); read-only when remembered during a day:
+            census = census.view()  # one compiled signature for both, so a process loads one
+            census.flags.writeable = False
         _record(
-            w.fighters_by_faction(), w.recruits.census(n_f), today.joined, today.desertions, today.killed,
+            w.fighters_by_faction(), census, today.joined, today.desertions, today.killed,
             today.wounded, today.defections, np.array([getattr(today, name) for name in DAILY_TALLIES], dtype=np.int64),
             w.control, self.passable, self.n_passable, w.budget, w.arrears, w.salary, w.pay_ratio, w.hiring,
             w.tension, np.array(extra, dtype=float), len(self.pairs), w.alignment, w.site_control,
