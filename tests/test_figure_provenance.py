@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -343,8 +345,6 @@ def test_outcome_and_parameter_labels_in_words():
 
 def test_the_commit_is_dirty_for_changed_source_not_for_changed_results(tmp_path, monkeypatch):
     """`make gallery` rewrites tracked figures under results/; the next figures' commit must stay clean."""
-    import subprocess
-
     import sim.results
 
     def git(*args):
@@ -364,6 +364,23 @@ def test_the_commit_is_dirty_for_changed_source_not_for_changed_results(tmp_path
     assert git_commit() == clean
     (tmp_path / "sim" / "model.py").write_text("x = 2\n")
     assert git_commit() == clean + "+dirty"
+    monkeypatch.setattr(sim.results, "PROJECT_DIR", tmp_path / "results")  # inside it, but not a checkout of its own
+    assert git_commit() == clean + "+dirty"
+    monkeypatch.setattr(sim.results, "PROJECT_DIR", tmp_path.parent / "no-such-directory")
+    assert git_commit() is None
+
+
+def test_recorded_versions_are_the_installed_distributions_whether_imported_or_not():
+    """versions() reads an imported package's __version__ and asks the installed metadata otherwise: the same."""
+    from importlib import metadata
+
+    found = versions()
+    for package, version in found.items():
+        if package not in ("python", "sim"):
+            assert version == metadata.version(package), package
+    code = "from sim.results import versions; print(repr(versions()))"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert fresh.stdout.strip() == repr(found)
 
 
 def test_a_footer_names_long_or_many_overrides_cut_short_and_says_so():
