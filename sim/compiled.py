@@ -579,20 +579,20 @@ def grid_cells(sources, n: int) -> np.ndarray:
     """
     try:
         values = np.asarray(sources).reshape(-1)
+        if values.dtype == object:  # Python ints beyond 64 bits, Fractions, or not numbers at all
+            values = np.array([v if float(v) != int(v) else int(v) for v in values.tolist()], dtype=object)
     except (OverflowError, ValueError, TypeError) as error:
         raise ValueError(f"source cells must be whole numbers in 0..{n - 1}: {error}") from None
-    if values.dtype == object:  # Python ints beyond 64 bits, or not numbers at all
-        try:
-            values = np.array([int(v) if float(v) == int(v) else float(v) for v in values.tolist()], dtype=object)
-        except (OverflowError, ValueError, TypeError) as error:
-            raise ValueError(f"source cells must be whole numbers in 0..{n - 1}: {error}") from None
-    elif values.dtype.kind == "b":
-        values = values.astype(np.int64)
-    elif values.dtype.kind not in "iuf":
+    if values.dtype != object and values.dtype.kind not in "buif":
         raise ValueError(f"source cells must be whole numbers in 0..{n - 1}, got {values.dtype} values")
     if len(values):
-        whole = [v == v and abs(v) != float("inf") and v == int(v) for v in values.tolist()]
-        if not all(whole) or min(values.tolist()) < 0 or max(values.tolist()) >= n:
+        with np.errstate(invalid="ignore"):  # NaN compares False: not whole
+            if values.dtype == object:  # whole ones were made ints above
+                whole = np.array([isinstance(v, int) for v in values.tolist()])
+            else:
+                whole = values == np.trunc(values) if values.dtype.kind == "f" else True
+            inside = (values >= 0) & (values < n)
+        if not np.all(whole & inside):
             listed = values.tolist()
             raise ValueError(f"source cells must be whole numbers in 0..{n - 1}, got {min(listed)}..{max(listed)}")
     return values.astype(np.int64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -362,7 +363,7 @@ def test_path_distances_refuse_a_cell_off_the_grid():
     geo = build_geography(load_scenario(PROJECT / "scenarios" / "toy_two_towns.yaml"))
     n = geo.passable.size
     huge = np.array([2**64 - 1], dtype=np.uint64)
-    for bad in ([n], [-1], [2**64], [0, 2**70], [np.inf], [np.nan], [1.5], huge, ["a"]):
+    for bad in ([n], [-1], [2**64], [0, 2**70], [np.inf], [np.nan], [1.5], huge, ["a"], [Fraction(1, 2)], [None]):
         with pytest.raises(ValueError, match=f"source cells must be whole numbers in 0..{n - 1}"):
             geo.path_distances(bad)
     assert geo.path_distances([3.0]).tobytes() == geo.path_distances(np.array([3], dtype=np.int32)).tobytes()
