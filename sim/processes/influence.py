@@ -366,18 +366,18 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
     `control_map`, in one compiled call where it can be (`_day`), the same numbers.
     """
     inf = rules.influence
-    if initial:
+    if initial or not _day(world, rules):
         target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
-        world.influence = target
-        honour_initial_control(world, rules)
-    elif not _day(world, rules):
-        target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
-        moved = np.empty(world.influence.shape)
-        _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
-        world.influence = moved
-        world.control, world.share = control_map(
-            world.influence, world.hostile, inf.control_threshold, inf.min_influence
-        )
+        if initial:
+            world.influence = target
+            honour_initial_control(world, rules)
+        else:
+            moved = np.empty(world.influence.shape)
+            _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
+            world.influence = moved
+            world.control, world.share = control_map(
+                world.influence, world.hostile, inf.control_threshold, inf.min_influence
+            )
     new_site_control = world.control.reshape(-1)[world.site_flat]
     if not initial:
         for s in (new_site_control != world.site_control).nonzero()[0]:
