@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from sim import world as world_scans
-from sim.compiled import exp, log
+from sim.compiled import bernoulli_rows, exp, log
 from sim.model import CorridorModel
 from sim.processes import casualties, conflict, deployment, influence, insurgency, tribal_politics
 from sim.processes.insurgency import _clip_scalar
@@ -395,12 +395,14 @@ def test_movers_and_reconsidering_recruits_are_the_masks_rows(busy_model):
     from sim.processes import recruitment
 
     r = busy_model.world.recruits
-    uniforms = np.random.default_rng(0).random(len(r))
+    drawn = bernoulli_rows(np.random.default_rng(0), len(r), 0.2)
+    chosen = np.zeros(len(r), dtype=bool)
+    chosen[drawn] = True
     fighting = (r.faction >= 0) & (r.status == FIT)
-    expected = (fighting & ((r.post < 0) | (uniforms < 0.2))).nonzero()[0]
-    assert np.array_equal(deployment._movers(r.faction, r.status, r.post, uniforms, 0.2), expected)
-    expected = ((r.status == FIT) & (uniforms < 0.3)).nonzero()[0]
-    assert np.array_equal(recruitment._reconsidering(r.status, uniforms, 0.3), expected)
+    expected = (fighting & ((r.post < 0) | chosen)).nonzero()[0]
+    assert np.array_equal(deployment._movers(r.faction, r.status, r.post, drawn), expected)
+    expected = ((r.status == FIT) & chosen).nonzero()[0]
+    assert np.array_equal(recruitment._reconsidering(r.status, drawn), expected)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 3000), st.integers(1, 12), st.integers(0, 40))
@@ -417,8 +419,9 @@ def test_recruit_scans_are_numpys_masks_and_bincount(seed, n, n_factions, day):
     assert np.array_equal(world_scans._on_post_rows(faction, status, post, arrive, day), on_post.nonzero()[0])
     expected = np.bincount((faction + 1) * 3 + status, minlength=(n_factions + 1) * 3).reshape(n_factions + 1, 3)
     assert np.array_equal(world_scans._census(faction, status, n_factions), expected)
+    drawn = (uniforms < 0.1).nonzero()[0]
     movers = (fighting & ((post < 0) | (uniforms < 0.1))).nonzero()[0]
-    assert np.array_equal(deployment._movers(faction, status, post, uniforms, 0.1), movers)
+    assert np.array_equal(deployment._movers(faction, status, post, drawn), movers)
 
 
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))
@@ -620,7 +623,7 @@ def _plain_recruitment_day(world, rules, rng):
     from sim.processes import recruitment
 
     r = world.recruits
-    reconsider = recruitment._reconsidering(r.status, rng.random(len(r)), rules.recruitment.p_reconsider)
+    reconsider = recruitment._reconsidering(r.status, bernoulli_rows(rng, len(r), rules.recruitment.p_reconsider))
     if len(reconsider) == 0:
         return
     u, available = recruitment.utilities(world, rules, reconsider)

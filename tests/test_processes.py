@@ -72,6 +72,31 @@ def test_posts_lie_within_the_scatter_of_their_site(k):
         assert set(r.post[posted]) <= set(int(x) for x in world.geo.site_flat)
 
 
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_scatter_is_uniform_over_the_square_around_the_site(k):
+    """Each offset (dr, dc) in -k..k x -k..k equally often (chi-square at fixed seeds), site uniforms kept apart."""
+    from scipy import stats
+
+    side, n = 2 * k + 1, 9000
+    height = width = 2 * k + 3
+    for seed in (20191101, 9002):
+        rng = np.random.default_rng(seed)
+        uniforms = rng.random(2 * n)
+        post = np.full(n, -1, dtype=np.int64)
+        arrive = np.zeros(n, dtype=np.int64)
+        deployment._post(
+            np.arange(n), np.zeros(n, dtype=np.int64), post, np.zeros(n, dtype=np.int64), arrive,
+            np.ones((1, 1)), uniforms[:n], uniforms[n:], k, np.array([k + 1]), np.array([k + 1]),
+            np.ones((height, width), dtype=bool), np.zeros((1, height * width)), 5, 8.0, False,
+        )  # fmt: skip
+        dr, dc = post // width - (k + 1), post % width - (k + 1)
+        assert dr.min() == -k and dr.max() == k and dc.min() == -k and dc.max() == k
+        counts = np.bincount((dr + k) * side + (dc + k), minlength=side * side)
+        if k:
+            assert stats.chisquare(counts).pvalue > 1e-4
+        assert counts.min() > 0  # every cell of the square is reached
+
+
 def test_pay_ratio_memory_bounds_and_speed():
     for memory in (1.0, 5.0, 30.0, 365.0):
         ratio = 1.0

@@ -23,15 +23,16 @@ its share is largest, among towns, crossings, oil fields and posts where its sha
 theatre, ODD §7.13).
 
 Sources: article §10, §11 (posts reinforced west of Al-Bukamal, headquarters opened),
-§13 (Buqrus as a flashpoint). Random stream: "deployment" (who moves, sites per faction in
-faction order, then the scatter).
+§13 (Buqrus as a flashpoint). Random stream: "deployment" (who redeploys, by geometric skips:
+`sim.compiled.bernoulli_rows`; then two uniforms per mover in row order, for its site and its
+scatter).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import exp, kernel, numpy_sum
+from sim.compiled import bernoulli_rows, exp, kernel, numpy_sum
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
@@ -182,28 +183,24 @@ def seed_initial_influence(world: World, rules: Rules) -> None:
 
 
 def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = False) -> None:
-    """Post unposted fighters and today's movers (draws: who moves, sites, scatter); set their arrival day."""
+    """Post unposted fighters and today's movers (draws: who redeploys, each mover's site and post); set arrivals."""
     r = world.recruits
     geo = world.geo
     dep = rules.deployment
-    # Fit members who are unposted or redeploy today (the redeployment draw is made for everyone),
-    # in row order.
-    rows = _movers(r.faction, r.status, r.post, rng.random(len(r)), dep.p_redeploy)
+    # Fit members who are unposted or redeploy today, in row order. Whether a recruit
+    # redeploys is drawn for every row with probability p_redeploy, by geometric skips
+    # (`bernoulli_rows`: about n p draws rather than one per recruit).
+    rows = _movers(r.faction, r.status, r.post, bernoulli_rows(rng, len(r), dep.p_redeploy))
     if not len(rows):
         return
     weights = posting_weights(world, rules)
-    # Sites per faction, in faction order, each faction's movers in row order: the draws of
-    # `rng.choice(S, size=n_f, p=w_f / w_f.sum())` for each faction in turn (`_choose`), one
-    # uniform draw per mover (one call of `rng.random` for all of them gives the same numbers).
-    uniforms = rng.random(len(rows))
-    # Spread posts over the site's cell and its neighbours, on passable ground.
-    # One call for the row offsets, then the column offsets: the same numbers as two calls of
-    # len(rows) each (bounded integers are drawn one after another from the same stream).
-    k = dep.post_scatter_cells
-    dr, dc = rng.integers(-k, k + 1, size=(2, len(rows)))
+    # Two uniforms per mover, in row order: its site (the faction's cumulative weights
+    # searched, as `_choose`: the draw of `rng.choice(S, p=w_f / w_f.sum())`), then its
+    # post, one of the (2k + 1)^2 cells around the site (each offset uniform in -k..k).
+    uniforms = rng.random(2 * len(rows))
     _post(
         rows, r.faction, r.post, r.home, r.arrive_step,
-        weights, uniforms, dr, dc,
+        weights, uniforms[: len(rows)], uniforms[len(rows) :], dep.post_scatter_cells,
         geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
         world.day, dep.speed_cells_per_day, initial,
     )  # fmt: skip
@@ -211,28 +208,37 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
 
 
 @kernel
-def _movers(faction, status, post, uniforms, p_redeploy):  # pragma: no cover - compiled
-    # Rows, ascending, of fit militia members that are unposted or whose draw is below p_redeploy;
-    # without a branch (each row stored, kept by counting it: see `sim.world._on_post_rows`).
+def _movers(faction, status, post, redeploy):  # pragma: no cover - compiled
+    # Rows, ascending, of fit militia members that are unposted or among the `redeploy` rows
+    # (ascending); without a branch on who is a fit member (each row stored, kept by counting
+    # it: see `sim.world._on_post_rows`). The redeploy rows are few, so their test is predictable.
     rows = np.empty(len(faction), dtype=np.int64)
     n = 0
+    j = 0
     for i in range(len(faction)):
+        drawn = False
+        if j < len(redeploy) and redeploy[j] == i:
+            drawn = True
+            j += 1
         rows[n] = i
-        n += (faction[i] >= 0) & (status[i] == FIT) & ((post[i] < 0) | (uniforms[i] < p_redeploy))
+        n += (faction[i] >= 0) & (status[i] == FIT) & ((post[i] < 0) | drawn)
     return rows[:n]
 
 
 @kernel
 def _post(
-    rows, faction, post, home, arrive_step, weights, uniforms, dr, dc,
+    rows, faction, post, home, arrive_step, weights, site_uniforms, scatter_uniforms, k,
     site_rows, site_cols, passable, site_distance, day, speed, initial,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # Each mover's site (`_choose` per faction, the faction's uniforms in row order), its post
-    # scattered by (dr, dc) and clipped to the grid (the site's cell if that is impassable),
-    # and its arrival day: ceil(d / speed - 1e-9) days (`travel_days`) for the site-to-origin
-    # path length plus the scatter step, or today on day 0.
+    # Each mover's site (`_choose` per faction, the faction's site uniforms in row order), its
+    # post the site's cell shifted by the scatter uniform's cell of the (2k + 1) x (2k + 1)
+    # square (row offset = cell // (2k + 1) - k, column offset = cell % (2k + 1) - k), clipped
+    # to the grid (the site's cell if that is impassable), and its arrival day: ceil(d / speed
+    # - 1e-9) days (`travel_days`) for the site-to-origin path length plus the scatter step, or
+    # today on day 0.
     n_f, n_s = weights.shape
     height, width = passable.shape
+    side = 2 * k + 1
     counts = np.zeros(n_f, dtype=np.int64)
     for i in range(len(rows)):
         counts[faction[rows[i]]] += 1
@@ -247,14 +253,15 @@ def _post(
     for i in range(len(rows)):
         row = rows[i]
         f = faction[row]
-        u = uniforms[start[f] + taken[f]]
+        u = site_uniforms[start[f] + taken[f]]
         taken[f] += 1
         site = 0  # searchsorted(cdf, u, side="right") on a non-decreasing cdf: how many entries are <= u
         while site < n_s and cdf[f, site] <= u:
             site += 1
+        cell = min(np.int64(scatter_uniforms[i] * side * side), side * side - 1)
         site_row, site_col = site_rows[site], site_cols[site]
-        pr = min(max(site_row + dr[i], 0), height - 1)
-        pc = min(max(site_col + dc[i], 0), width - 1)
+        pr = min(max(site_row + cell // side - k, 0), height - 1)
+        pc = min(max(site_col + cell % side - k, 0), width - 1)
         if not passable[pr, pc]:
             pr, pc = site_row, site_col
         origin = post[row] if post[row] >= 0 else home[row]

@@ -24,7 +24,8 @@ rival more than from the civilian pool. Sampled with Gumbel noise in both stages
 `rules.tension.gain_poaching` per defector if they are hostile), leaving one a desertion.
 
 Sources: article §1, §9 (defection for higher salaries), §2, §6 (escaping conscription).
-Random stream: "recruitment" (who reconsiders, then the Gumbel noise of both stages).
+Random stream: "recruitment" (who reconsiders, by geometric skips: `sim.compiled.bernoulli_rows`;
+then the Gumbel noise of both stages).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, kernel, log, numpy_max, numpy_sum, power
+from sim.compiled import bernoulli_rows, exp, kernel, log, numpy_max, numpy_sum, power
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World
 
@@ -290,7 +291,9 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
     rec = rules.recruitment
-    reconsider = _reconsidering(r.status, rng.random(len(r)), rec.p_reconsider)
+    # Who reconsiders: each recruit with probability p_reconsider (geometric skips, about
+    # n p draws rather than one per recruit), kept if fit.
+    reconsider = _reconsidering(r.status, bernoulli_rows(rng, len(r), rec.p_reconsider))
     if len(reconsider) == 0:
         return
     # The draws of `nested_choice`, then in one compiled call what `utilities`, `nested_choice`
@@ -361,16 +364,14 @@ def _recruit_day(
 
 
 @kernel
-def _reconsidering(status, uniforms, p_reconsider):  # pragma: no cover - compiled
-    # Rows, ascending, of fit recruits (members or not) whose draw is below p_reconsider (the
-    # draw tested first: it is seldom below, and the status is then not read).
-    rows = np.empty(len(status), dtype=np.int64)
+def _reconsidering(status, drawn):  # pragma: no cover - compiled
+    # The drawn rows (ascending) of fit recruits, members or not.
+    rows = np.empty(len(drawn), dtype=np.int64)
     n = 0
-    for i in range(len(status)):
-        if uniforms[i] < p_reconsider:
-            if status[i] == FIT:
-                rows[n] = i
-                n += 1
+    for i in drawn:
+        if status[i] == FIT:
+            rows[n] = i
+            n += 1
     return rows[:n]
 
 
