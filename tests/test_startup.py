@@ -356,6 +356,36 @@ def test_path_distances_on_every_scenario_map_are_scipys(tmp_path):
     assert len(maps) >= 3  # the corridor, Syria and the toy map at least
 
 
+def test_path_distances_are_kept_per_map_read_only_and_never_served_to_another_map():
+    """A process computes a map's routes once; a changed map (terrain, sources, shape) gets its own."""
+    import dataclasses
+
+    from sim import geography
+    from sim.geography import build_geography
+    from sim.scenario import load_scenario
+
+    geo = build_geography(load_scenario(PROJECT / "scenarios" / "baseline.yaml"))
+    first = geo.path_distances(geo.site_flat)
+    assert geo.path_distances(geo.site_flat.copy()) is first  # the same map: kept, not recomputed
+    assert not first.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 1.0
+    # A wall across the map: the routes change, and are not the kept ones.
+    terrain = geo.terrain.copy()
+    terrain[:, geo.width // 2] = geography.TERRAIN_CODE["outside"]
+    walled = dataclasses.replace(geo, terrain=terrain)
+    assert not np.array_equal(walled.passable, geo.passable)
+    other = walled.path_distances(walled.site_flat)
+    assert other is not first and not np.array_equal(other, first)
+    assert np.array_equal(other, geography._path_distances(walled.passable, walled.site_flat, walled.width))
+    assert geo.path_distances(geo.site_flat[:3]).shape == (3, geo.passable.size)  # other sources, other entry
+    # Bounded: at most PATH_CACHE_SIZE maps kept, the least recently used dropped first.
+    for k in range(geography.PATH_CACHE_SIZE + 2):
+        geo.path_distances(geo.site_flat[: k + 1])
+    assert len(geography._PATHS) <= geography.PATH_CACHE_SIZE
+    assert geo.path_distances(geo.site_flat) is not first and np.array_equal(geo.path_distances(geo.site_flat), first)
+
+
 def test_path_distances_refuse_a_cell_off_the_grid():
     from sim.geography import build_geography
     from sim.scenario import load_scenario
