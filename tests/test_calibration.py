@@ -65,7 +65,7 @@ def recovery(tmp_path_factory):
     base = load_scenario(source)
     truth = load_scenario(source, [f"rules.clashes.lethality={TRUE_LETHALITY}"])
     scales = {"clash_casualties_mean": 0.3, f"killed_window_peak.{STEPS}": 30.0}
-    runs = [run_model(truth, seed) for seed in replicate_seeds(1000, 4)]  # seeds the calibration never uses
+    runs = [run_model(truth, seed) for seed in replicate_seeds(1000, 8)]  # seeds the calibration never uses
     data = {
         name: float(np.mean([compute_outcomes([name], r.timeseries, r.events, r.meta)[name] for r in runs]))
         for name in scales
@@ -75,6 +75,12 @@ def recovery(tmp_path_factory):
             "design": "lhs",
             "samples": 200,
             "accept": 0.1,
+            # Three runs a draw, statistics averaged (and eight runs for the data): with one run a
+            # draw the 20 kept draws were spread by the runs' noise as much as by the data, and the
+            # interval's width sat at the test's limit (0.034-0.051 over three seed pairs, limit
+            # 0.0405). Checked at seven (data, calibration) seed pairs: width 0.016-0.027, the
+            # truth inside the interval and the median within 0.009 of it at each.
+            "replicates": 3,
             "parameters": {"rules.clashes.lethality": PRIOR},
             "statistics": [{"outcome": n, "target": data[n], "scale": s} for n, s in scales.items()],
         }
@@ -116,7 +122,7 @@ def test_calibration_files(recovery):
     # Every draw ran with its own seed (ABC needs independent noise between draws).
     design = pd.read_csv(out / "sweep" / "design.csv")
     assert design["seed"].nunique() == len(design)
-    assert int(design["seed"].iloc[7]) == run_seed(1, int(design["point"].iloc[7]), 0)
+    assert int(design["seed"].iloc[7]) == run_seed(1, int(design["point"].iloc[7]), int(design["replicate"].iloc[7]))
     for name in ("posterior_rules.clashes.lethality.png", "statistics.png"):
         assert (out / "plots" / name).stat().st_size > 10_000
     assert [s["target"] for s in summary["statistics"]] == pytest.approx(list(data.values()))
@@ -154,7 +160,7 @@ def test_calibrated_scenario_validates_and_runs_at_the_posterior_medoid(recovery
         config.rules.clashes.p_max == TOY_SETTINGS["rules"]["clashes"]["p_max"] and config.steps == STEPS
     )  # the rest comes from the file
     source = config.provenance["rules.clashes.lethality"]
-    assert source.startswith("calibrated to targets") and f"200 draws x 1 replicates of {STEPS} days, 20 kept" in source
+    assert source.startswith("calibrated to targets") and f"200 draws x 3 replicates of {STEPS} days, 20 kept" in source
     medoid, median = info["calibrated_value"], info["posterior"]["median"]
     assert f"posterior medoid {medoid:.4g}; posterior median {median:.4g}" in source
     assert f"[5-95%: {info['posterior']['q05']:.4g}," in source

