@@ -147,6 +147,39 @@ def test_insurgents_strike_contested_cells_more_as_their_weight_rises():
     assert contested_share_of_attacks(20.0) > contested_share_of_attacks(0.05)
 
 
+@pytest.mark.parametrize("cells", [5.0, 400.0])  # a few attacks a day (the pool scanned), and hundreds (grouped)
+def test_an_attack_on_a_fighter_hit_earlier_that_day_strikes_the_cell_it_stood_on(cells, tmp_path):
+    """A target drawn twice in a day has lost its post to the first attack: the event keeps its cell.
+
+    Found by `make gallery` on new random streams: the event recorded row -1 (post -1 divided
+    by the width), and the run's events.csv was refused when read back.
+    """
+    from sim.api import simulate
+
+    overrides = [
+        f"rules.insurgency.base_growth_per_day={cells}", f"rules.insurgency.max_cells={cells}",
+        "rules.insurgency.attack_rate=1.0", "rules.insurgency.attack_casualties=30",
+        "rules.insurgency.contested_target_weight=100",
+    ]  # fmt: skip
+    model = CorridorModel(scenario(*overrides), seed=7)
+    height, width = model.world.geo.passable.shape
+    attacks = repeated = 0
+    for _ in range(6):
+        posts = model.world.recruits.post.copy()  # this morning's, before the day's attacks
+        model.step()
+        today = [e for e in model.events if e["event"] == "insurgent_attack" and e["step"] == model.steps]
+        attacks += len(today)
+        cells_struck = [(e["row"], e["col"]) for e in today]
+        assert all(0 <= row < height and 0 <= col < width for row, col in cells_struck)
+        stood = {divmod(int(p), width) for p in posts[posts >= 0]}
+        assert set(cells_struck) <= stood  # every attack strikes a cell where someone was posted
+        repeated += len(cells_struck) - len(set(cells_struck))
+    assert attacks > 20 and repeated > 0
+    run = simulate("baseline", seed=7, steps=4, overrides=overrides)
+    run.save(tmp_path / "run", plots=False)  # the results read back (events.csv's rows and columns checked)
+    assert (tmp_path / "run" / "events.csv").is_file()
+
+
 @pytest.mark.parametrize("key", ["rules.economy.pay_memory_days", "rules.recruitment.risk_memory_days"])
 def test_memories_shorter_than_a_day_are_refused(key):
     """A moving average with memory below one day overshoots and diverges, so the schema refuses it."""

@@ -80,6 +80,7 @@ class TargetPicker:
 
     def __init__(self, pool: np.ndarray, p: np.ndarray, faction: np.ndarray, post: np.ndarray):
         self.pool = pool
+        self.posts = np.array(post, dtype=np.int64)  # each pool row's post when the picker was built
         self.cdf = np.cumsum(p)  # as numpy's Generator.choice: cumsum, normalised by its last entry
         self.cdf /= self.cdf[-1]
         # One key per row, faction x span + cell; the rows sorted by key, each key's rows in
@@ -110,12 +111,23 @@ class TargetPicker:
             return None
         picker = cls.__new__(cls)
         picker.pool, picker.cdf, picker.span = pool, cdf, span
+        picker.posts = r.post[pool]  # a copy: the posts this morning
         picker.rows, picker.keys = (rows, keys) if grouped else (None, None)
         return picker
 
     def draw(self, rng: np.random.Generator) -> int:
         """One target row, with the draw `rng.choice(pool, p=p)` makes."""
-        return int(self.pool[self.cdf.searchsorted(rng.random(), side="right")])
+        return self.draw_post(rng)[0]
+
+    def draw_post(self, rng: np.random.Generator) -> tuple[int, int]:
+        """(row, flat cell of its post when the picker was built) of one target, with `draw`'s one draw.
+
+        The post is this morning's: a fighter hit by an earlier attack today has lost its post
+        (`casualties.inflict` unposts the hit), but the attack still strikes the cell it was
+        drawn for, and whoever is still posted there.
+        """
+        j = int(self.cdf.searchsorted(rng.random(), side="right"))
+        return int(self.pool[j]), int(self.posts[j])
 
     def still_posted(self, f: int, flat: int, recruits) -> np.ndarray:
         """Rows of faction f's fighters posted on cell `flat` this morning and not hit since (ascending)."""
@@ -236,8 +248,9 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     if pick is None:  # no posted militia fighter to strike
         return
     for _ in range(n_attacks):
-        target = pick.draw(rng)
-        f, flat = int(r.faction[target]), int(r.post[target])
+        # The target's post this morning: r.post[target] is -1 if an earlier attack today hit it.
+        target, flat = pick.draw_post(rng)
+        f = int(r.faction[target])
         here = pick.still_posted(f, flat, r)
         killed, wounded = inflict(world, rules, here, int(rng.poisson(ins.attack_casualties)), f, None, rng)
         world.today.insurgent_attacks += 1
