@@ -75,6 +75,27 @@ def test_spread_influence_is_the_gaussian_filter_bit_for_bit(seed, sigma, trunca
         assert (scipy_filter * passable).tobytes() == (expected * passable).tobytes()
 
 
+@given(
+    st.integers(0, 2**32 - 1), st.sampled_from([0.4, 1.0, 1.5, 2.5]), st.sampled_from([1.0, 3.0, 4.0]),
+    st.sampled_from([0.0, 0.002, 0.02, 0.2]), st.booleans(),
+)  # fmt: skip
+def test_spread_of_sparse_presence_is_the_gaussian_filter_bit_for_bit(seed, sigma, truncate, density, with_inf):
+    """Few occupied cells, as on the maps (posts around sites): the kernel skips the columns beyond their reach."""
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 5), rng.integers(1, 40), rng.integers(1, 70)
+    presence = (rng.random((f, h, w)) < density) * rng.uniform(0.5, 40.0, (f, h, w))
+    if with_inf:
+        presence[rng.integers(f), rng.integers(h), rng.integers(w)] = np.inf
+    passable = rng.random((h, w)) < 0.9
+    weights = influence._gaussian_weights(sigma, truncate)
+    expected = np.zeros_like(presence)
+    ndimage.correlate1d(presence, weights, axis=1, output=expected, mode="constant", cval=0.0)
+    ndimage.correlate1d(expected, weights, axis=2, output=expected, mode="constant", cval=0.0)
+    with np.errstate(invalid="ignore"):  # inf x an impassable cell's 0: NaN, in both
+        spread, expected = influence.spread_influence(presence, sigma, passable, truncate), expected * passable
+    assert spread.tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("sigma", [0.4, 1.0, 1.5, 2.5, 7.3])
 @pytest.mark.parametrize("truncate", [1.0, 3.0, 4.0])
 def test_the_gaussian_weights_are_scipys_with_the_c_librarys_exp(sigma, truncate):

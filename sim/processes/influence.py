@@ -102,77 +102,92 @@ def spread_influence(presence: np.ndarray, sigma_cells: float, passable: np.ndar
 
 
 @kernel
-def _correlate_line(padded, n, r, weights, out):  # pragma: no cover - compiled
-    # scipy's NI_Correlate1D, symmetric branch: w[r] x[i], then (x[i-k] + x[i+k]) w[r-k] for
-    # k = r, r-1, ..., 1, each output on its own (the loop over i inside lets it vectorise).
-    # (Loops over 1-D views: numba then drops the negative-index checks and the loops vectorise.)
+def _correlate_line(padded, lo, hi, r, weights, out):  # pragma: no cover - compiled
+    # scipy's NI_Correlate1D, symmetric branch, for outputs lo..hi-1: w[r] x[i], then
+    # (x[i-k] + x[i+k]) w[r-k] for k = r, r-1, ..., 1, each output on its own (the loop over i
+    # inside lets it vectorise). The loops run over 1-D views from index 0: numba then knows no
+    # index is negative, drops its wraparound checks and the loops vectorise.
+    n = hi - lo
+    line, here = out[lo:hi], padded[r + lo : r + hi]
     centre = weights[r]
     for i in range(n):
-        out[i] = padded[i + r] * centre
+        line[i] = here[i] * centre
     for k in range(r, 0, -1):
         wk = weights[r - k]
-        below, above = padded[r - k : r - k + n], padded[r + k : r + k + n]
+        below, above = padded[r - k + lo : r - k + hi], padded[r + k + lo : r + k + hi]
         for i in range(n):
-            out[i] += (below[i] + above[i]) * wk
+            line[i] += (below[i] + above[i]) * wk
 
 
 @kernel
 def _spread(presence, weights, passable, out):  # pragma: no cover - compiled
     # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable;
-    # for presence >= 0. Rows of zeros add (0 + 0) x w = +0.0, which changes no sum, so they
-    # are skipped, and an output row with only such rows within the kernel's reach stays 0.0.
+    # for presence >= 0, into `out` of zeros. Zeros add (0 + 0) x w = +0.0, which changes no sum,
+    # so they are skipped: an output row with only rows of zeros within the kernel's reach stays
+    # 0.0, and so does every cell of a row beyond the reach of the nonzero columns of those rows
+    # (about a third of the row-cells of the baseline's grid are within it).
     n_f, h_max, w_max = presence.shape
     r = len(weights) // 2
     centre = weights[r]
     padded = np.zeros(w_max + 2 * r)
     line = np.empty(w_max)
-    live = np.zeros(h_max, dtype=np.bool_)
-    # The inner loops run over 1-D row views: numba then drops the negative-index checks on
-    # them and they vectorise (about a third faster than indexing (f, h, w) in the loop).
+    first = np.empty(h_max, dtype=np.int64)  # each presence row's first nonzero column (w_max: none)
+    last = np.empty(h_max, dtype=np.int64)  # and its last (-1: none)
+    # The inner loops run over 1-D views from index 0 (`_correlate_line`): numba then drops the
+    # negative-index checks on them and they vectorise (about twice as fast).
     for f in range(n_f):
         for h in range(h_max):
-            live[h] = False
             row = presence[f, h]
+            first[h], last[h] = w_max, -1
             for w in range(w_max):
                 if row[w] != 0.0:
-                    live[h] = True
+                    first[h] = w
+                    break
+            for w in range(w_max - 1, first[h] - 1, -1):
+                if row[w] != 0.0:
+                    last[h] = w
                     break
         for h in range(h_max):
-            near = False
+            c0, c1 = w_max, -1  # the nonzero columns of the rows within reach: c0..c1
             for k in range(max(h - r, 0), min(h + r + 1, h_max)):
-                if live[k]:
-                    near = True
-                    break
-            if not near:
+                c0 = min(c0, first[k])
+                c1 = max(c1, last[k])
+            if c1 < 0:
                 continue
-            # along axis 1, a whole row at a time: w[r] x, then (above + below) x w[r-k], k = r..1
-            smoothed, here = out[f, h], presence[f, h]
-            for w in range(w_max):
+            # along axis 1, columns c0..c1 (elsewhere every term is +0.0): w[r] x, then
+            # (above + below) x w[r-k], k = r..1
+            n = c1 + 1 - c0
+            smoothed, here = out[f, h, c0 : c1 + 1], presence[f, h, c0 : c1 + 1]
+            for w in range(n):
                 smoothed[w] = here[w] * centre
             for k in range(r, 0, -1):
                 wk = weights[r - k]
                 lo, hi = h - k, h + k
-                lo_live = lo >= 0 and live[lo]
-                hi_live = hi < h_max and live[hi]
+                lo_live = lo >= 0 and last[lo] >= 0
+                hi_live = hi < h_max and last[hi] >= 0
                 if lo_live and hi_live:
-                    below, above = presence[f, lo], presence[f, hi]
-                    for w in range(w_max):
+                    below, above = presence[f, lo, c0 : c1 + 1], presence[f, hi, c0 : c1 + 1]
+                    for w in range(n):
                         smoothed[w] += (below[w] + above[w]) * wk
                 elif lo_live:
-                    below = presence[f, lo]
-                    for w in range(w_max):
+                    below = presence[f, lo, c0 : c1 + 1]
+                    for w in range(n):
                         smoothed[w] += (below[w] + 0.0) * wk
                 elif hi_live:
-                    above = presence[f, hi]
-                    for w in range(w_max):
+                    above = presence[f, hi, c0 : c1 + 1]
+                    for w in range(n):
                         smoothed[w] += (0.0 + above[w]) * wk
-            # along axis 2, through a zero-padded copy of the row
-            for w in range(w_max):
-                padded[r + w] = smoothed[w]
-            _correlate_line(padded, w_max, r, weights, line)
-            ground = passable[h]
-            for w in range(w_max):
-                smoothed[w] = line[w] * ground[w]
+            # along axis 2, through a zero-padded copy of columns c0..c1: outputs c0 - r..c1 + r
+            window = padded[r + c0 : r + c1 + 1]
+            for w in range(n):
+                window[w] = smoothed[w]
+            a, b = max(c0 - r, 0), min(c1 + r + 1, w_max)
+            _correlate_line(padded, a, b, r, weights, line)
+            result, ground, seen = out[f, h, a:b], passable[h, a:b], line[a:b]
+            for w in range(b - a):
+                result[w] = seen[w] * ground[w]
+            for w in range(n):
+                window[w] = 0.0
 
 
 def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
