@@ -75,7 +75,7 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     )  # fmt: skip
     # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
     # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
-    if nowhere.any():
+    if any(nowhere.tolist()):  # (F booleans: numpy's any() takes ten times as long)
         allowed = world.deploy_preference[nowhere] > 0
         w[nowhere] = np.where(allowed.any(axis=1, keepdims=True), allowed, True)
     return w
@@ -275,19 +275,20 @@ def _post(
 def open_headquarters(world: World, rules: Rules) -> None:
     """Let each militia with spare cash open at most one new headquarters today."""
     dep = rules.deployment
-    site_share = world.site_shares()
+    site_share = None  # the shares on the sites, read only once some militia has the cash
     for f, name in enumerate(world.faction_names):
         spec = world.config.factions[name]
         if spec.kind == "insurgent" or world.new_headquarters[f] >= dep.max_new_headquarters:
             continue
         if world.budget[f] - spec.spending.reserve_usd < dep.new_hq_cost_usd:
             continue
+        if site_share is None:
+            site_share = world.site_shares()
         own_cells = world.headquarters(f)
         candidates = [
             s
-            for s, kind in enumerate(world.geo.site_kinds)
-            if kind in HQ_SITE_KINDS
-            and s not in world.hq_sites[f]
+            for s in _hq_site_candidates(world)
+            if s not in world.hq_sites[f]
             and int(world.geo.site_flat[s]) not in own_cells  # one per cell
             and site_share[f, s] >= dep.min_share_for_new_hq
             and may_open_headquarters(world, f, s)  # theatres: its own theatre's sites (or of none)
@@ -300,6 +301,15 @@ def open_headquarters(world: World, rules: Rules) -> None:
         world.new_headquarters[f] += 1
         world.today.new_headquarters += 1
         world.event("new_headquarters", faction=name, site=world.geo.site_names[best])
+
+
+def _hq_site_candidates(world: World) -> list[int]:
+    """Indices, ascending, of the sites whose kind may hold a headquarters (`HQ_SITE_KINDS`); kept per map."""
+    kinds = world.geo.site_kinds
+    cached = world.derived.get("hq_site_kinds")
+    if cached is None or cached[0] is not kinds:
+        cached = world.derived["hq_site_kinds"] = (kinds, [s for s, kind in enumerate(kinds) if kind in HQ_SITE_KINDS])
+    return cached[1]
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator, initial: bool = False) -> None:

@@ -32,12 +32,22 @@ def supply_open(world: World, f: int) -> bool:
 
 
 def arms_multiplier(world: World) -> np.ndarray:
-    """(F,) combat strength per fighter: the patron's `arms_multiplier` while its route is open, else 1."""
-    mult = np.ones(world.n_factions)
+    """(F,) combat strength per fighter: the patron's `arms_multiplier` while its route is open, else 1; read-only.
+
+    Kept while the sites' control (which opens and closes the routes) is unchanged.
+    """
+    key = world.site_control.tobytes()
+    cached = world.derived.get("arms_multiplier")
+    if cached is not None and cached[0] == key and cached[1] is world.config:
+        return cached[2]
+    mult = [1.0] * world.n_factions
     for f, name in enumerate(world.patron_of):
         if name is not None and supply_open(world, f):
             mult[f] = world.config.patrons[name].arms_multiplier
-    return mult
+    value = np.array(mult, dtype=np.float64)
+    value.flags.writeable = False
+    world.derived["arms_multiplier"] = (key, world.config, value)
+    return value
 
 
 def funding_today(world: World, f: int, fighters: int | None = None) -> float:
