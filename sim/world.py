@@ -279,9 +279,15 @@ class World:
         A new dict each time it is recomputed: processes keep what they derive from the bases in
         it (under keys of their own), and so recompute that too when the bases change.
         """
-        key = (tuple(tuple(h) for h in self.hq_sites), self.initial_site_control.tobytes())
+        # The key: the headquarters lists as they were (list equality, cheaper than building
+        # tuples on every call, a few times a day) and the initial control's bytes.
         cached = self.derived.get("bases")
-        if cached is None or cached[0] != key:
+        if (
+            cached is None
+            or cached[0][0] != self.hq_sites
+            or cached[0][1] != self.initial_site_control.tobytes()
+        ):
+            key = ([list(h) for h in self.hq_sites], self.initial_site_control.tobytes())
             bases = []
             for f in range(self.n_factions):
                 held = [int(s) for s in np.flatnonzero(self.initial_site_control == f)]

@@ -351,10 +351,10 @@ def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
 
     Kept until a headquarters opens or `hq_influence` changes.
     """
-    key = (tuple(tuple(sites) for sites in world.hq_sites), hq_influence)
     cached = world.derived.get("headquarters_presence")
-    if cached is not None and cached[0] == key:
+    if cached is not None and cached[0][0] == world.hq_sites and cached[0][1] == hq_influence:
         return cached[1]
+    key = ([list(sites) for sites in world.hq_sites], hq_influence)  # a copy: the lists grow in place
     hq = np.zeros((world.n_factions, world.geo.height, world.geo.width))
     for f in range(world.n_factions):
         cells = world.headquarters(f)
