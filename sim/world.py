@@ -74,10 +74,41 @@ class RecruitArrays:
         """Start (True) or stop (False) remembering masks and counts; either way, forget what was remembered."""
         self._memo = {} if on else None
 
-    def changed(self) -> None:
-        """Forget remembered masks and counts: call after writing faction, status, post or arrive_step."""
+    def changed(self, census: np.ndarray | None = None) -> None:
+        """Forget remembered masks and counts: call after writing faction, status, post or arrive_step.
+
+        `census`: the census after the change, where the caller knows it without counting
+        (`known_census` and the change's own tallies): it is remembered, so that the day's
+        next reader need not count the recruits again.
+        """
         if self._memo:
             self._memo.clear()
+            if census is not None:
+                census.flags.writeable = False
+                self._memo[("census", len(census) - 1)] = census
+
+    def known_census(self, n_factions: int) -> np.ndarray | None:
+        """The remembered `census(n_factions)` (read-only), or None if it is not remembered now."""
+        return self._memo.get(("census", n_factions)) if self._memo else None
+
+    def census_without(self, rows: np.ndarray, n_factions: int) -> np.ndarray | None:
+        """A copy of the remembered census less `rows` (to be changed, then added back by `census_with`), or None.
+
+        For a process that changes the faction or status of a few rows: the census after its
+        change is then counted from those rows alone, not from every recruit.
+        """
+        known = self.known_census(n_factions)
+        if known is None:
+            return None
+        census = known.copy()
+        _census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, -1)
+        return census
+
+    def census_with(self, census: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+        """`census_without`'s census with `rows` counted again as they are now (None stays None)."""
+        if census is not None:
+            _census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, 1)
+        return census
 
     def _remembered(self, key, compute) -> np.ndarray:
         memo = self._memo
@@ -116,6 +147,13 @@ class RecruitArrays:
     def census(self, n_factions: int) -> np.ndarray:
         """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""
         return self._remembered(("census", n_factions), lambda: _census(self.faction, self.status, n_factions))
+
+
+@kernel
+def _census_add(census, rows, faction, status, sign):  # pragma: no cover - compiled
+    # Each row's (1 + faction, status) count changed by sign (+1 or -1).
+    for i in rows:
+        census[faction[i] + 1, status[i]] += sign
 
 
 @kernel

@@ -1256,3 +1256,39 @@ def test_a_kernel_narrower_than_the_compiled_paths_runs_as_before(sigma):
             result = run_model(config, seed=3, steps=5)
     numbers = result.timeseries.select_dtypes("number").to_numpy(dtype=float)
     assert np.isfinite(numbers).all() and len(numbers) == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [
+        ("baseline", (*BUSY, "rules.recruitment.p_reconsider=0.05", "rules.clashes.p_max=0.05")),
+        ("syria_wide", ()),
+        ("isis_resurgence", ("rules.insurgency.attack_rate=0.2",)),
+        ("toy_two_towns", ()),
+    ],
+)
+def test_the_census_kept_through_a_day_is_a_recount(name, overrides, monkeypatch):
+    """Recruitment and casualties hand on the census counted from the rows they change: always the recount."""
+    counted, served = [], []
+    count = world_scans._census
+
+    def counting(faction, status, n_factions):
+        counted.append(1)
+        return count(faction, status, n_factions)
+
+    census = world_scans.RecruitArrays.census
+
+    def checked(self, n_factions):
+        value = census(self, n_factions)
+        assert np.array_equal(value, count(self.faction, self.status, n_factions))
+        served.append(1)
+        return value
+
+    monkeypatch.setattr(world_scans, "_census", counting)
+    monkeypatch.setattr(world_scans.RecruitArrays, "census", checked)
+    model = CorridorModel(scenario(*overrides, name=name), seed=5)
+    for _ in range(60):
+        model.step()
+    t = model.datacollector.get_model_vars_dataframe()
+    assert t.filter(like="killed.").to_numpy().sum() > 0 and t.filter(like="joined.").to_numpy().sum() > 0
+    assert len(served) >= 2 * 60 and len(counted) <= 60 + 2  # a count a day (the morning's) and day 0's, not two a day

@@ -50,10 +50,11 @@ def inflict(
     r = world.recruits
     # Tribesmen killed by a militia are remembered against it (-1: no one to remember them).
     remembered_by = attacker if attacker is not None and len(world.tribe_names) else -1
+    census = r.census_without(hit, world.n_factions)  # the census is then counted from the hit alone
     _hit(
         hit, n_killed, stay, world.day, r.status, r.post, r.recover_step, r.tribe, world.casualty_memory, remembered_by
     )
-    r.changed()
+    r.changed(census=r.census_with(census, hit))
     world.today.killed[victim] += n_killed
     world.today.wounded[victim] += n_wounded
     return n_killed, n_wounded

@@ -204,7 +204,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
         geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
         world.day, dep.speed_cells_per_day, initial,
     )  # fmt: skip
-    r.changed()
+    r.changed(census=r.known_census(world.n_factions))  # posts and arrivals only: who is in which militia is not
 
 
 @kernel

@@ -304,6 +304,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     noise2 = rng.gumbel(size=(len(reconsider), n_f))
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     t = world.today
+    census = r.census_without(reconsider, n_f)  # the census is then counted from these rows alone
     moved, n_pairs = _recruit_day(
         reconsider, r.faction, r.tribe, r.liable, r.joined_step, r.home, r.post, world.day,
         world.salary, world.pay_ratio, world.privileges, world.exempts, world.death_risk, world.hiring,
@@ -315,7 +316,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     )  # fmt: skip
     if not moved:
         return
-    r.changed()
+    r.changed(census=r.census_with(census, reconsider))
     if n_pairs:
         for a, b in zip(*np.nonzero(t.defections)):
             world.event(
