@@ -548,13 +548,18 @@ def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters
     valued = np.empty(h_max * w_max)
     front = np.empty(h_max * w_max, dtype=np.int64)
     n_front = 0
-    # Without branches on the cells (each front cell stored, kept by counting it): the ground
-    # changes from day to day, and mispredicted branches cost more than the stores.
+    # Row by row over 1-D views from index 0 (numba then drops its negative-index checks and
+    # the first loop vectorises); without branches on the cells (each front cell stored, kept by
+    # counting it): the ground changes from day to day, and mispredicted branches cost more.
     for h in range(h_max):
+        share_a, share_b, value, held_row = share[a, h], share[b, h], cell_value[h], both[h]
+        valued_row = valued[h * w_max : (h + 1) * w_max]
         for w in range(w_max):
-            held = (share[a, h, w] >= foothold_share) & (share[b, h, w] >= foothold_share)
-            both[h, w] = held
-            valued[h * w_max + w] = cell_value[h, w] * (1.0 if held else 0.0)
+            held = (share_a[w] >= foothold_share) & (share_b[w] >= foothold_share)
+            held_row[w] = held
+            valued_row[w] = value[w] * (1.0 if held else 0.0)
+        near_a_row, near_b_row = near[near_a, h], near[near_b, h]
+        for w in range(w_max):
             front[n_front] = h * w_max + w
-            n_front += (near[near_a, h, w] >= min_fighters) & (near[near_b, h, w] >= min_fighters)
+            n_front += (near_a_row[w] >= min_fighters) & (near_b_row[w] >= min_fighters)
     return numpy_sum(valued), front[:n_front].copy()

@@ -273,10 +273,11 @@ def _control(influence, share, threshold, min_total, control):  # pragma: no cov
                 best[w] = x if more else best[w]
                 leader[w] = f if more else leader[w]
                 leader_share[w] = share[f, h, w] if more else leader_share[w]
-        for w in range(w_max):
-            finite = finite and np.isfinite(total[w])
+        cells = control[h]
+        for w in range(w_max):  # selects, not branches (`&`, not `and`), so that this loop vectorises too
+            finite &= np.isfinite(total[w])
             held = leader[w] if leader_share[w] >= threshold else CONTESTED
-            control[h, w] = NONE if total[w] < min_total else held
+            cells[w] = NONE if total[w] < min_total else held
     return finite
 
 
