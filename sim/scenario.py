@@ -33,7 +33,17 @@ from sim.geography import (
 from sim.limits import design_problem, memory_problem
 from sim.outcomes import KINDS, check_outcome_name, outcome_name, parse
 from sim.paths import DEFAULT_SCENARIO, PROJECT_DIR, SCENARIO_DIR, find_project_dir  # noqa: F401 - public here too
-from sim.schema import BETWEEN_KEYS, Calibration, Scenario, SweepRange, Targets, child_type, schema_field, unwrap
+from sim.schema import (
+    BETWEEN_KEYS,
+    TERRAINS,
+    Calibration,
+    Scenario,
+    SweepRange,
+    Targets,
+    child_type,
+    schema_field,
+    unwrap,
+)
 from sim.suggest import close_matches, did_you_mean, unknown
 from sim.yaml_source import (
     ECHO_LIMIT,
@@ -617,9 +627,14 @@ def ground_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     The problem is reported at the key that made the ground impassable: `grid.default_terrain`
     when it is not passable, else `grid.outside` (its polygons cover the rest), else
     `grid.cells` (the overrides do).
+
+    A site on impassable or outside ground is refused too, one problem per site: its fighters
+    stand on the site's own cell when their scattered post is not passable (ODD §7.5), so they
+    would stand there (found by a fresh user: 22 of 508 posted fighters on an impassable bridge).
     """
     g = s.grid
-    passable = build_geography(s).passable
+    geo = build_geography(s)
+    passable = geo.passable
     if g.default_terrain not in PASSABLE_TERRAIN:
         key, cause = ("grid", "default_terrain"), f"default_terrain '{g.default_terrain}' is not passable"
     elif g.outside and not np.isin(mapped_terrain(s), [TERRAIN_CODE[t] for t in PASSABLE_TERRAIN]).any():
@@ -637,16 +652,33 @@ def ground_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     influence = s.rules.influence
     # The kernel's radius as `sim.processes.influence._gaussian_weights` computes it (scipy's).
     reach = s.rules.deployment.post_scatter_cells + int(influence.kernel_truncation * influence.sigma_cells + 0.5)
-    for site in s.sites.values():
+    if not any(
+        passable[max(row - reach, 0) : row + reach + 1, max(col - reach, 0) : col + reach + 1].any()
+        for row, col in (site_cell(site, s) for site in s.sites.values())
+    ):
+        message = (
+            f"no site is within reach of passable ground ({cause}): every cell within {reach} cells of each site"
+            " (rules.deployment.post_scatter_cells plus the influence kernel's radius) is impassable or outside,"
+            " so no faction could hold any ground"
+        )
+        return [doc.problem(key, message)]
+    # A site's own cell is where its fighters stand when their scattered post is impassable
+    # (`sim.processes.deployment`): on impassable or outside ground they would stand there.
+    on_rock = []
+    for name, site in s.sites.items():
         row, col = site_cell(site, s)
-        if passable[max(row - reach, 0) : row + reach + 1, max(col - reach, 0) : col + reach + 1].any():
-            return []
-    message = (
-        f"no site is within reach of passable ground ({cause}): every cell within {reach} cells of each site"
-        " (rules.deployment.post_scatter_cells plus the influence kernel's radius) is impassable or outside,"
-        " so no faction could hold any ground"
-    )
-    return [doc.problem(key, message)]
+        if 0 <= row < g.height and 0 <= col < g.width and not passable[row, col]:
+            terrain = TERRAINS[int(geo.terrain[row, col])]
+            message = (
+                f"site '{name}' lies on {terrain} ground (cell row {row}, col {col}): fighters posted to it"
+                f" would stand there; passable terrain is {'/'.join(PASSABLE_TERRAIN)} (move the site, or"
+                " change that cell with grid.cells, grid.default_terrain or grid.outside)"
+            )
+            site_key = ("sites", name)
+            # Blamed on what made it impassable if an override or a later file set it, else on the site.
+            blame = [("grid", "cells"), ("grid", "default_terrain"), ("grid", "outside"), site_key]
+            on_rock.append(_problem_blamed(doc, site_key, blame, message))
+    return on_rock
 
 
 def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:

@@ -443,9 +443,33 @@ def test_overrides_that_cover_a_grid_with_outside_polygons_are_blamed_not_the_po
     assert text.startswith(f"{scenario}:3: grid.cells: no grid cell is passable (the cell overrides cover"), text
 
 
-def test_a_grid_whose_only_passable_cells_are_towns_is_accepted():
-    """An impassable default with towns on it: the towns' cells are urban, so ground can be held."""
-    assert load_scenario(TOY, ["grid.default_terrain=impassable"]).grid.default_terrain == "impassable"
+def test_a_grid_whose_only_passable_cells_are_sites_is_accepted():
+    """An impassable default with towns on it: the towns' cells are urban, so ground can be held.
+
+    The toy's other sites (the bridge, the two headquarters) need passable cells of their own.
+    """
+    cells = "grid.cells=[" + ", ".join(
+        f"{{row: {r}, col: {c}, terrain: rural}}" for r, c in ((6, 12), (5, 4), (5, 19))
+    ) + "]"
+    assert load_scenario(TOY, ["grid.default_terrain=impassable", cells]).grid.default_terrain == "impassable"
+
+
+@pytest.mark.parametrize("terrain", ["impassable", "outside"])
+def test_a_site_on_impassable_ground_is_refused_at_the_key_that_made_it(tmp_path, terrain):
+    """Its fighters stood there: posts fall back to the site's own cell (22 of 508 on an impassable bridge)."""
+    text = refused(f"grid.cells=[{{row: 6, col: 12, terrain: {terrain}}}]", scenario=TOY)
+    assert len(text.splitlines()) == 1, text
+    assert text.startswith("--set: grid.cells: sites.bridge (") and f"site 'bridge' lies on {terrain} ground" in text
+    assert "(cell row 6, col 12)" in text, text
+    # In a file: the line of its grid.cells, the site named with its own file and line.
+    scenario = tmp_path / "rock.yaml"
+    scenario.write_text(
+        f"extends: {ROOT / 'scenarios' / TOY}.yaml\ngrid:\n  cells: [{{row: 6, col: 12, terrain: {terrain}}}]\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(scenario)
+    text = str(caught.value)
+    assert text.startswith(f"{scenario}:3: grid.cells: sites.bridge (") and len(text.splitlines()) == 1, text
 
 
 def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_grid_costs():
@@ -685,13 +709,14 @@ def test_the_runs_asked_for_are_priced_too(monkeypatch):
 
 
 def test_towns_too_large_for_the_machine_exit_2_without_a_traceback():
+    # Sixty towns in a row, around the toy's impassable column 12 (a site may not stand on it).
     towns = [
         a
-        for i in range(60)
-        for a in ("--set", f"sites.T{i}={{label: T{i}, kind: town, row: 1, col: {i}, population: 10000000}}")
+        for i, col in enumerate(c for c in range(61) if c != 12)
+        for a in ("--set", f"sites.T{i}={{label: T{i}, kind: town, row: 1, col: {col}, population: 10000000}}")
     ]
     proc = subprocess.run(
-        [sys.executable, "run.py", "validate", TOY, "--set", "rules.recruitment.pool_share=1", "--set", "grid.width=60",
+        [sys.executable, "run.py", "validate", TOY, "--set", "rules.recruitment.pool_share=1", "--set", "grid.width=61",
          *towns],
         cwd=ROOT,
         capture_output=True,
