@@ -675,10 +675,28 @@ def ground_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
                 " change that cell with grid.cells, grid.default_terrain or grid.outside)"
             )
             site_key = ("sites", name)
-            # Blamed on what made it impassable if an override or a later file set it, else on the site.
-            blame = [("grid", "cells"), ("grid", "default_terrain"), ("grid", "outside"), site_key]
+            # Blamed on what put the site there (its own place or kind, or the grid's geometry for
+            # a latitude/longitude) or on the one key that made its cell impassable, if an override
+            # or a later file set it; else on the site.
+            place = [(*site_key, field) for field in ("row", "col", "lat", "lon", "kind")]
+            bounds = [("grid", "bounds", edge) for edge in ("lat_min", "lat_max", "lon_min", "lon_max")]
+            geometry = [*bounds, ("grid", "width"), ("grid", "height")] if site.row is None else []
+            blame = [*place, *geometry, _impassable_by(s, row, col), site_key]
             on_rock.append(_problem_blamed(doc, site_key, blame, message))
     return on_rock
+
+
+def _impassable_by(s: Scenario, row: int, col: int) -> tuple:
+    """The key that made cell (row, col) impassable, in the order `build_geography` applies them.
+
+    Its `grid.cells` override, else the outside polygons that cover it, else `grid.default_terrain`.
+    """
+    g = s.grid
+    if any(cell.row == row and cell.col == col for cell in g.cells):
+        return ("grid", "cells")
+    if g.outside and g.default_terrain != "outside" and mapped_terrain(s)[row, col] == TERRAIN_CODE["outside"]:
+        return ("grid", "outside")
+    return ("grid", "default_terrain")
 
 
 def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:

@@ -472,6 +472,28 @@ def test_a_site_on_impassable_ground_is_refused_at_the_key_that_made_it(tmp_path
     assert text.startswith(f"{scenario}:3: grid.cells: sites.bridge (") and len(text.splitlines()) == 1, text
 
 
+@pytest.mark.parametrize(
+    ("scenario", "overrides", "blamed"),
+    [
+        # The site moved onto the toy's impassable column: its move, not the file's site line.
+        (TOY, ["sites.bridge.row=0"], "--set: sites.bridge.row: sites.bridge ("),
+        # A harmless override elsewhere on the grid is not blamed (the file's grid.cells made (0, 12)).
+        (TOY, ["grid.default_terrain=desert", "sites.bridge.row=0"], "--set: sites.bridge.row: sites.bridge ("),
+        # A latitude/longitude moved onto the outside polygons.
+        ("baseline", ["sites.oil_wells.lon=41.09"], "--set: sites.oil_wells.lon: sites.oil_wells ("),
+        # The grid's geometry put a lat/lon site on outside ground.
+        ("baseline", ["grid.bounds.lon_max=41.4", "grid.width=3"], "--set: grid.bounds.lon_max: sites.qaim_border ("),
+        # The default terrain took the toy's non-town sites (towns stay urban): one line each.
+        (TOY, ["grid.default_terrain=impassable"], "--set: grid.default_terrain: sites.bridge ("),
+    ],
+)
+def test_a_site_on_impassable_ground_is_blamed_on_what_put_it_there(scenario, overrides, blamed):
+    """Found by helper-73: a site's own move, or its latitude's, was not blamed, and a harmless override was."""
+    text = refused(*overrides, scenario=scenario)
+    assert text.splitlines()[0].startswith(blamed), text
+    assert all("lies on" in line and "ground (cell row" in line for line in text.splitlines()), text
+
+
 def test_a_river_from_one_end_of_the_globe_to_the_other_costs_what_one_on_the_grid_costs():
     """At the narrowest bounds a river across the globe is 10^7 cells long; only its samples on the grid are made."""
     from sim.geography import river_cells
@@ -956,3 +978,14 @@ def test_a_large_scenario_is_written_compactly_and_its_results_read_back(tmp_pat
     written = (out / "scenario.yaml").stat().st_size
     assert written < 1.6 * path.stat().st_size, (written, path.stat().st_size)
     assert load_scenario(out / "scenario.yaml") == load_scenario(path)
+
+
+def test_a_site_moved_in_a_base_file_is_blamed_there_not_on_a_later_harmless_grid_key(tmp_path):
+    """c7 extends c2 (which moves the bridge onto the impassable column) and sets only a passable default."""
+    base = ROOT / "scenarios" / f"{TOY}.yaml"
+    (tmp_path / "c2.yaml").write_text(f"extends: {base}\nname: c2\nsites:\n  bridge: {{row: 0}}\n")
+    (tmp_path / "c7.yaml").write_text("extends: c2.yaml\nname: c7\ngrid:\n  default_terrain: desert\n")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(tmp_path / "c7.yaml")
+    text = str(caught.value)
+    assert text.startswith(f"{tmp_path / 'c2.yaml'}:4: sites.bridge: site 'bridge' lies on impassable ground"), text
