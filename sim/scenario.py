@@ -835,7 +835,8 @@ def _parameter_problems(
     base = {k: v for k, v in scenario_to_dict(s).items() if k not in DESIGN_SECTIONS}
     for value in trial_values:
         try:
-            trial = SourcedDocument(data=base, origins={}, main_file=path[0])
+            # The scenario's own origins, so that a problem names the file and line of what it is about.
+            trial = SourcedDocument(data=base, origins=dict(doc.origins), main_file=doc.main_file, files=doc.files)
             validate_document(apply_overrides(trial, [f"{key}={json.dumps(value)}"]))
         except ScenarioError as error:
             why = error.problems[0].message

@@ -989,3 +989,18 @@ def test_a_site_moved_in_a_base_file_is_blamed_there_not_on_a_later_harmless_gri
         load_scenario(tmp_path / "c7.yaml")
     text = str(caught.value)
     assert text.startswith(f"{tmp_path / 'c2.yaml'}:4: sites.bridge: site 'bridge' lies on impassable ground"), text
+
+
+def test_a_swept_value_that_puts_a_site_on_impassable_ground_names_the_sites_file_and_line(tmp_path):
+    """Found by helper-73: the site's place read '(sweep)' inside the sweep's value check."""
+    base = ROOT / "scenarios" / f"{TOY}.yaml"
+    design = "sweep:\n  design: grid\n  outputs: [killed_total]\n  parameters:\n"
+    (tmp_path / "s3.yaml").write_text(
+        f"extends: {base}\nname: s3\n{design}    grid.default_terrain: [rural, desert, impassable]\n"
+    )
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(tmp_path / "s3.yaml")
+    text = str(caught.value)
+    assert text.startswith(f"{tmp_path / 's3.yaml'}:7: sweep.parameters.grid.default_terrain: value 'impassable'"), text
+    assert f"sites.bridge ({base}:18): site 'bridge' lies on impassable ground" in text, text
+    assert len(text.splitlines()) == 1, text
