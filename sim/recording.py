@@ -19,7 +19,7 @@ from functools import partial
 import numpy as np
 
 from sim.compiled import kernel
-from sim.processes.mediation import calm_after_agreement
+from sim.processes import mediation
 from sim.world import CONTESTED, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
@@ -315,9 +315,8 @@ class Recorder:
         w = model.world
         today = w.today
         n_f = len(self.faction_names)
-        # `model.calm(a, b)` of each pair, without its two calls per pair
-        day, last, half_life = w.day, w.last_agreement, model.rules.mediation.calm_half_life_days
-        extra = [calm_after_agreement(day - last[a, b], half_life) for a, b in self.pairs]
+        rules = model.rules
+        extra = [mediation.calm(w, rules, a, b) for a, b in self.pairs]  # `model.calm(a, b)`, without its extra call
         if self.insurgent:
             extra.append(w.insurgent_cells)
         census = w.recruits.census(n_f)

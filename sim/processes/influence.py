@@ -350,20 +350,19 @@ def _presence(rows, faction, post, arms, hq, counts, total):  # pragma: no cover
 def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
     """(F, H, W) `hq_influence` at each headquarters' cell (added up where several share one); read-only.
 
-    Kept until a headquarters opens or `hq_influence` changes.
+    Kept with the bases (`World.base_state`, recomputed when a headquarters opens) until
+    `hq_influence` changes.
     """
-    cached = world.derived.get("headquarters_presence")
-    if cached is not None and cached[0][0] == world.hq_sites and cached[0][1] == hq_influence:
-        return cached[1]
-    key = ([list(sites) for sites in world.hq_sites], hq_influence)  # a copy: the lists grow in place
-    hq = np.zeros((world.n_factions, world.geo.height, world.geo.width))
-    for f in range(world.n_factions):
-        cells = world.headquarters(f)
-        if cells:
-            np.add.at(hq[f].reshape(-1), cells, hq_influence)
-    hq.flags.writeable = False
-    world.derived["headquarters_presence"] = (key, hq)
-    return hq
+    bases = world.base_state()
+    key = ("headquarters_presence", float(hq_influence))
+    if key not in bases:
+        hq = np.zeros((world.n_factions, world.geo.height, world.geo.width))
+        for f, cells in enumerate(bases["hq"]):
+            if cells:
+                np.add.at(hq[f].reshape(-1), cells, hq_influence)
+        hq.flags.writeable = False
+        bases[key] = hq
+    return bases[key]
 
 
 @kernel
