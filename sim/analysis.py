@@ -748,11 +748,20 @@ def _how_to_finish(directory: Path) -> str:
 def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """manifest.json, design.csv and outcomes.csv, each checked (`sim.results`, `sim.sweep.read_design`).
 
-    The journal runs.jsonl, when there, is checked too (`sim.sweep.read_journal`: each line's checksum).
+    The journal runs.jsonl, when there, is checked too (`sim.sweep.read_journal`: each line's checksum;
+    `sim.sweep.check_journal_kept`: not deleted or cut short since manifest.json counted its runs).
     A sweep's scenario.yaml, when there, gives the types of list-swept parameters.
     """
     from sim.scenario import load_scenario
-    from sim.sweep import JOURNAL, KIND, check_outcomes, read_design, read_journal, read_outcomes
+    from sim.sweep import (
+        JOURNAL,
+        KIND,
+        check_journal_kept,
+        check_outcomes,
+        read_design,
+        read_journal,
+        read_outcomes,
+    )
     from sim.yaml_source import ScenarioError
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
@@ -772,6 +781,7 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     design = read_design(directory, manifest, config)
     outcomes = read_outcomes(directory, manifest, config)
     journal = read_journal(directory) if (directory / JOURNAL).exists() else []  # outcomes.csv's source
+    check_journal_kept(directory, manifest, len({(line.get("point"), line.get("replicate")) for line in journal}))
     check_outcomes(outcomes, design, journal, manifest, directory / "outcomes.csv")
     return manifest, design, outcomes
 

@@ -122,8 +122,10 @@ from sim.schema import Robustness, Scenario, parameter_label
 from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import (
     ERROR_CHARS,
+    JOURNAL,
     Journal,
     SweepError,
+    check_journal_kept,
     differences,
     journaled_map,
     marked_if_interrupted,
@@ -686,12 +688,14 @@ def start_robustness(plan: Plan, out: Path | None = None, *, executor: str = "se
     }
     design_text = design.to_csv(index=False)
     manifest["files"] = {DESIGN: file_record(design_text.encode("utf-8"), design)}
+    manifest["journal"] = JOURNAL  # made empty now: a journal missing later is one deleted (`check_journal_kept`)
 
     def fill(stage: Path) -> None:
         atomic_write_text(stage / "scenario.yaml", _yaml(scenario_to_dict(plan.scenario)))
         for v in plan.variants:
             atomic_write_text(stage / "variants" / f"{v.name}.yaml", _yaml(_without_design(v.config)))
         atomic_write_text(stage / DESIGN, design_text)
+        atomic_write_text(stage / JOURNAL, "")
         _write_json(stage / MANIFEST, manifest)
 
     # Claimed (a no-op if the caller holds the claim), staged, renamed: a kill at any moment
@@ -833,6 +837,7 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
         try:
             done_rows = read_journal(directory, repair=True)
             done = {(int(r["point"]), int(r["replicate"]), r["scenario"]) for r in done_rows}
+            check_journal_kept(directory, manifest, len(done))
             names = plan.names
             tasks = [t for t in plan.tasks(design) if (t.point, t.replicate, names[t.scenario]) not in done]
             n_failed = sum(r.get("status") != "ok" for r in done_rows)
@@ -855,6 +860,7 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
             finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             n_failed=int((runs["status"] != "ok").sum()) if len(runs) else 0,
             last_session=session,
+            journal_runs=len(runs),  # one row per distinct run journalled (closed, so fsynced: `check_journal_kept`)
         )
         _write_json(Path(directory) / MANIFEST, manifest)
     return {
@@ -1750,6 +1756,7 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
     design = read_design(directory, manifest)
     names = [manifest["scenario"], *(v["name"] for v in manifest.get("variants", []))]
     runs = _runs_frame(read_journal(directory), names)
+    check_journal_kept(directory, manifest, len(runs))  # an analysis of fewer runs than were made, refused
     table = point_table(design, runs, manifest)
     summary = verdict_summary(table, manifest)
     found = discover(table, manifest)

@@ -3,16 +3,18 @@
 A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) holds:
 - `scenario.yaml`  the resolved base scenario, with its `sweep:` section
 - `design.csv`     one row per design point and replicate: point, replicate, seed, parameters
-- `runs.jsonl`     the journal: one JSON line per finished run, appended as runs finish and
-                   fsynced every second in the background (`Journal`), each with the sha256
-                   of its content (`#sha256`); a torn last
+- `runs.jsonl`     the journal: made empty at the start; one JSON line per finished run,
+                   appended as runs finish and fsynced every second in the background
+                   (`Journal`), each with the sha256 of its content (`#sha256`); a torn last
                    line from a crash is ignored and cut off on resume; any other damaged
                    line, or one whose content differs from its checksum, is refused, naming
-                   it, and nothing is cut off
+                   it, and nothing is cut off; so is a journal deleted or holding fewer runs
+                   than manifest.json counted at the end of a session (`check_journal_kept`)
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
 - `manifest.json`  versions, seeds, how to re-run any point, timings, status (running,
-                   complete, incomplete, interrupted), the sweep's `fingerprint`, its
+                   complete, incomplete, interrupted), the runs the journal held then
+                   (`journal_runs`), the sweep's `fingerprint`, its
                    `format` (2: `sim.results`), and `files`: the rows and sha256 of design.csv
                    and outcomes.csv, checked when read (required: `sim.results.manifest_files`)
 - analysis files and `plots/` (`sim.analysis`)
@@ -337,6 +339,35 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
     return read_jsonl(directory / JOURNAL, repair=repair, signed=signed, max_lines=max_lines)
 
 
+def check_journal_kept(directory: Path, manifest: dict, finished: int) -> None:
+    """Refuse a journal that has lost finished runs: deleted, emptied or cut short since they were recorded.
+
+    A sweep or robustness job started by this version creates its journal, empty, with its
+    other files (manifest.json then says `"journal": "runs.jsonl"`), and manifest.json records
+    how many distinct runs the journal held (`journal_runs`) whenever a session ends or is
+    interrupted, after the journal's lines are fsynced. A journal missing, or holding fewer
+    runs than that (`finished`: distinct runs read from it), lost runs the job had finished:
+    resuming would run them again without saying so, and an analysis would check outcomes.csv
+    against less than it came from. A job killed outright (kill -9) records nothing more, so
+    the runs of its last session are journalled only; an older job has neither record and is
+    not checked.
+
+    Raises:
+        ResultFileError: `<journal>: missing ...` or `<journal>: holds N of the M finished runs
+            manifest.json counted ...`.
+    """
+    path = Path(directory) / JOURNAL
+    fix = "restore it, or start the job again in a new directory (--out)"
+    if manifest.get("journal") == JOURNAL and not os.path.lexists(path):
+        raise ResultFileError(f"{path}: missing (the record of the job's finished runs, made at its start); {fix}")
+    recorded = manifest.get("journal_runs")
+    if type(recorded) is int and finished < recorded:  # manifest.json is untrusted: a bool or float is no record
+        raise ResultFileError(
+            f"{path}: holds {finished:,} of the {recorded:,} finished runs manifest.json counted "
+            f"(deleted or cut short since); {fix}"
+        )
+
+
 def journal_signed(manifest: dict) -> bool:
     """Whether a sweep's (or robustness job's) journal must have a checksum on every line.
 
@@ -386,6 +417,11 @@ class Journal:
             name_the_file(error, Path(self.handle.name))
             raise
         self._written.set()
+
+    def sync(self) -> None:
+        """Write every line so far through to the disk (before manifest.json counts the runs it holds)."""
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
 
     def _sync_while_open(self) -> None:
         while not self._closing.wait(self.sync_interval_s):
@@ -536,9 +572,12 @@ def start_sweep(
         manifest["design"] = design_note
     manifest["fingerprint"] = fingerprint(scenario_text, design_text, root, n_steps)
 
+    manifest["journal"] = JOURNAL  # made empty now: a journal missing later is one deleted (`check_journal_kept`)
+
     def fill(stage: Path) -> None:
         atomic_write_text(stage / "scenario.yaml", scenario_text)
         atomic_write_text(stage / "design.csv", design_text)
+        atomic_write_text(stage / JOURNAL, "")
         _write_json(stage / "manifest.json", manifest)
 
     # Claimed (unless the caller holds the claim), staged, renamed: a kill at any moment
@@ -814,8 +853,10 @@ def check_outcomes(
     repeated = outcomes.duplicated(key, keep="first").to_numpy()
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
-        raise ResultFileError(f"{path}: line {row + 2}: point {outcomes['point'].iloc[row]}, replicate "
-                              f"{outcomes['replicate'].iloc[row]} is listed twice")
+        raise ResultFileError(
+            f"{path}: line {row + 2}: point {outcomes['point'].iloc[row]}, replicate "
+            f"{outcomes['replicate'].iloc[row]} is listed twice"
+        )
     columns = [c for c in ["seed", *parameters] if c in design.columns and c in outcomes.columns]
     planned = design.drop_duplicates(key).set_index(key)[columns]
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
@@ -931,9 +972,15 @@ def journaled_map(
                     on_row(row)
     except (KeyboardInterrupt, BrokenExecutor):  # a worker killed (before it ignored signals, OOM)
         manifest.update(
-            status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            status="interrupted",
+            interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             last_session=session(),
         )
+        try:  # the runs it holds, once they are on disk (`check_journal_kept`); tasks are runs not journalled
+            journal.sync()
+            manifest["journal_runs"] = initial + n_run
+        except OSError:  # a failing disk: no record rather than one the journal may not keep
+            pass
         _write_json(Path(manifest_path), manifest)
         raise
     return n_run, n_failed, session()
@@ -1000,6 +1047,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
             parameters, outputs = manifest["parameters"], manifest["outputs"]
             done_rows = read_journal(directory, repair=True)
             done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
+            check_journal_kept(directory, manifest, len(done))
             n_failed = sum(r.get("status") != "ok" for r in done_rows)
             timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
             job = SweepJob(
@@ -1038,6 +1086,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
             finished_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             last_session=session,
             n_failed=int((frame.status != "ok").sum()) if len(frame) else 0,
+            journal_runs=len(frame),  # one row per distinct run journalled (closed, so fsynced: `check_journal_kept`)
         )
         _write_json(Path(directory) / "manifest.json", manifest)
     return {

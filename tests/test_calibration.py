@@ -188,6 +188,7 @@ def test_an_interrupted_calibration_resumes_to_the_same_posterior(tmp_path):
     shutil.copytree(tmp_path / "whole", cut)
     lines = (cut / "sweep" / "runs.jsonl").read_bytes().splitlines(keepends=True)
     (cut / "sweep" / "runs.jsonl").write_bytes(b"".join(lines[:4]) + lines[4][:20])
+    killed_in_first_session(cut / "sweep")
     for name in ("posterior.csv", "draws.csv", "calibration.json", "calibrated.yaml", "sweep/outcomes.csv"):
         (cut / name).unlink()
     with pytest.raises(OutputError):
@@ -519,6 +520,17 @@ def _tiny(tmp: Path, workers: int, name: str, seed: int = 5):
     return base, calibration, result
 
 
+def killed_in_first_session(directory: Path) -> None:
+    """Make a finished sweep's manifest.json what a kill -9 in its first session leaves: no count of journalled runs.
+
+    (A journal cut short under a manifest that counted more runs is refused: `sim.sweep.check_journal_kept`.)
+    """
+    manifest = json.loads((directory / "manifest.json").read_text())
+    del manifest["journal_runs"]
+    manifest["status"] = "running"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A tiny calibration with replicates and predictive checks, run serially."""
@@ -591,6 +603,7 @@ def test_interrupted_predictive_runs_resume_to_the_same_table(tiny, tmp_path):
     shutil.copytree(whole.directory, cut)
     journal = cut / "predictive" / "runs.jsonl"
     journal.write_bytes(b"".join(journal.read_bytes().splitlines(keepends=True)[:1]))
+    killed_in_first_session(cut / "predictive")
     for name in ("predictive.csv", "predictive/outcomes.csv"):
         (cut / name).unlink()
     calibrate(base, calibration, out=cut, resume=True, scenario_file=whole.summary["scenario_file"], plots=False)

@@ -284,9 +284,7 @@ def legacy(path: Path) -> None:
         (non_numeric, "non-numeric value"),
     ],
 )
-def test_a_run_written_before_manifests_had_counts_is_checked_without_them(
-    run_dir, tmp_path, capsys, damage, message
-):
+def test_a_run_written_before_manifests_had_counts_is_checked_without_them(run_dir, tmp_path, capsys, damage, message):
     copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", damage)
     legacy(copy / "manifest.json")
     refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", message)
@@ -612,6 +610,69 @@ def sweep_argv(*extra: str) -> list[str]:
     return argv
 
 
+def _first_line_only(path: Path) -> None:
+    path.write_bytes(_lines(path)[0])
+
+
+@pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(Path.unlink, "missing (the record of the job's finished runs, made at its start)", id="deleted"),
+        pytest.param(_first_line_only, "holds 1 of the 2 finished runs manifest.json counted", id="cut short"),
+        pytest.param(lambda path: path.write_bytes(b""), "holds 0 of the 2 finished runs", id="emptied"),
+    ],
+)
+def test_a_journal_that_lost_finished_runs_is_refused(sweep_dir, tmp_path, capsys, damage, message, command):
+    # --resume ran the lost runs again without saying so (a sweep's days of work), and analyze
+    # checked outcomes.csv against less of the journal than it came from.
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    argv = sweep_argv("--resume", str(copy)) if command == "sweep --resume" else ["analyze", str(copy)]
+    err = refused(capsys, cli.main(argv), copy / "runs.jsonl", message)
+    assert "restore it, or start the job again in a new directory (--out)" in err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written or run
+    assert not (copy / "plots").exists()
+
+
+def test_a_sweep_that_never_ran_has_an_empty_journal_and_resumes(tmp_path, capsys):
+    from sim.scenario import load_scenario
+    from sim.sweep import start_sweep
+
+    config = load_scenario(TOY, overrides=SWEEP_SET)
+    directory = start_sweep(
+        config,
+        out=tmp_path / "new",
+        root_seed=3,
+        steps=None,
+        scenario_file=TOY,
+        overrides=SWEEP_SET,
+        executor_name="test",
+    )
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert (directory / "runs.jsonl").read_bytes() == b"" and manifest["journal"] == "runs.jsonl"
+    assert "journal_runs" not in manifest  # nothing counted before a session ends
+    assert cli.main(sweep_argv("--resume", str(directory))) == 0, capsys.readouterr().err
+    assert len(read_jsonl(directory / "runs.jsonl")) == 2
+    assert json.loads((directory / "manifest.json").read_text())["journal_runs"] == 2
+
+
+@pytest.mark.parametrize("damage", [Path.unlink, _first_line_only], ids=["deleted", "cut short"])
+def test_a_robustness_journal_that_lost_finished_runs_is_refused(tmp_path, damage):
+    from sim.robustness import analyse_robustness, plan_robustness, run_robustness, start_robustness
+
+    plan = plan_robustness("baseline", variants=["salary_parity"], steps=3, points=2, replicates=1, seed=5)
+    directory = start_robustness(plan, tmp_path / "robustness")
+    assert (directory / "runs.jsonl").read_bytes() == b""
+    run_robustness(directory, plan, workers=1)
+    assert json.loads((directory / "manifest.json").read_text())["journal_runs"] == 4  # 2 points x 2 scenarios
+    damage(directory / "runs.jsonl")
+    for job in (lambda: run_robustness(directory, plan, workers=1), lambda: analyse_robustness(directory)):
+        with pytest.raises(ResultFileError, match=r"runs.jsonl: (missing|holds 1 of the 4 finished runs)"):
+            job()
+    assert not (directory / "summary.csv").exists()
+
+
 def test_journal_lines_carry_a_checksum_and_read_back_exactly_as_journaled(tmp_path):
     from sim.sweep import Journal, read_journal
 
@@ -664,6 +725,8 @@ def old_sweep(directory: Path) -> None:
     """A sweep as written before journals had checksums (1 Dec 2026): no `format`, journal lines without one."""
     manifest = json.loads((directory / "manifest.json").read_text())
     del manifest["format"]
+    for key in ("journal", "journal_runs"):  # nor the journal's records (`sim.sweep.check_journal_kept`)
+        del manifest[key]
     manifest["started_utc"] = "2026-12-01T10:00:00+00:00"
     (directory / "manifest.json").write_text(json.dumps(manifest))
     strip_checksums(directory / "runs.jsonl")
@@ -953,7 +1016,13 @@ def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir,
     copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", _resigned(edit))
     refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
     assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
-    (copy / "runs.jsonl").unlink()  # without its journal, the design and the ranges still hold it to account
+    (copy / "runs.jsonl").unlink()
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "runs.jsonl", "missing (the record of the job's finished")
+    # A sweep from before journals were recorded in manifest.json, without its journal: the
+    # design and the ranges still hold outcomes.csv to account.
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["journal"], manifest["journal_runs"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     if "runs.jsonl" not in message:
         refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
 

@@ -200,7 +200,7 @@ def test_every_command_is_refused_while_another_process_holds_its_directory(
             assert len(err.strip().splitlines()) == 1, (name, err)
             assert time.monotonic() - started < 60, name
         assert built == []  # refused before any model was built
-        assert not (started_sweep / "runs.jsonl").exists() and not any(target.parent.glob("held/*"))
+        assert (started_sweep / "runs.jsonl").read_bytes() == b"" and not any(target.parent.glob("held/*"))
     finally:
         for proc in holders:
             stop(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from helpers import PROJECT, SCENARIOS
 from sim.cli import main
 from sim.executors import make_backend
 from sim.outcomes import compute_outcomes
-from sim.results import display_path
+from sim.results import ResultFileError, display_path
 from sim.runner import run_model
 from sim.scenario import load_scenario
 from sim.sweep import (
@@ -399,7 +400,10 @@ def test_the_manifest_rerun_command_reproduces_the_first_run(tmp_path):
     out = tmp_path / "alone"
     done = subprocess.run(
         [sys.executable, str(RUN_PY), *command[2:], "--out", str(out), "--no-plots"],
-        capture_output=True, text=True, timeout=300, cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT,
     )
     assert done.returncode == 0, done.stderr
     run_manifest = json.loads((out / "manifest.json").read_text())
@@ -492,9 +496,18 @@ def test_an_interrupted_sweep_says_so_in_its_manifest(tmp_path):
     manifest = json.loads((directory / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["last_session"]["runs"] == 3
     assert not (directory / "outcomes.csv").exists()
+    assert manifest["journal_runs"] == 3  # counted once the journal's lines were on disk
+    lost = tmp_path / "lost"
+    shutil.copytree(directory, lost)
     counts = run_sweep(directory)
     manifest = json.loads((directory / "manifest.json").read_text())
     assert counts["done_before"] == 3 and manifest["status"] == "complete" and "interrupted_utc" not in manifest
+    assert manifest["journal_runs"] == counts["total"]
+    # The interrupted sweep's journal cut to two runs: resuming would run the third again unsaid.
+    (lost / "runs.jsonl").write_bytes(b"".join((lost / "runs.jsonl").read_bytes().splitlines(keepends=True)[:2]))
+    with pytest.raises(ResultFileError, match=r"runs.jsonl: holds 2 of the 3 finished runs manifest.json counted"):
+        run_sweep(lost)
+    assert len((lost / "runs.jsonl").read_bytes().splitlines()) == 2 and not (lost / "outcomes.csv").exists()
 
 
 def _wrapped_interrupt(interrupt: KeyboardInterrupt) -> SystemError:
