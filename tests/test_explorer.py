@@ -318,6 +318,12 @@ def _day(rc) -> int:
     return int(re.search(r"Latest events \(day (\d+)\)", events)[1])
 
 
+def _has_button(rc, name) -> bool:
+    import ipyvuetify as v
+
+    return bool(rc.find(v.Btn, children=[name]).widgets)
+
+
 def _button(rc, name):
     import ipyvuetify as v
 
@@ -486,6 +492,12 @@ def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
     assert _wait_until(lambda: core.live_stepping_threads() == before), "the stepping thread outlived Pause"
     _button(rc, "Play").click()
     assert _wait_until(lambda: built[-1]().steps >= paused + 2), "Play does not resume"
+    # Played to the toy's last day (90 at the default 15 days a second: about 6 s), Play pauses
+    # and the button says Play again.
+    assert _wait_until(lambda: _day(rc) == 90 and _has_button(rc, "Play"), within_s=120), "Play did not stop at the end"
+    assert _wait_until(lambda: core.live_stepping_threads() == before)
+    _button(rc, "Play").click()  # pressed again at the end: it plays on
+    assert _wait_until(lambda: built[-1]().steps >= 92), "Play does not go on past the end when pressed again"
     rc.close()  # what Solara does when the tab closes (or the session is culled)
     assert _wait_until(lambda: core.live_stepping_threads() == before), "the model still runs after its page closed"
     rendered = rc = None
@@ -550,6 +562,9 @@ def test_a_reader_never_sees_a_half_recorded_step_while_the_model_plays():
     thread.start()
     try:
         runner.play()
+        assert runner.wait_for(runner.end_day, timeout=120).day == runner.end_day == 90
+        assert _wait_until(lambda: not runner.playing)  # the toy's end (90 days): Play pauses there
+        runner.play()  # pressed again, it plays on past the end
         final = runner.wait_for(days, timeout=120)
     finally:
         runner.pause()
@@ -564,7 +579,8 @@ def test_a_reader_never_sees_a_half_recorded_step_while_the_model_plays():
 
 
 def test_pause_stops_at_once_and_close_ends_the_thread():
-    runner = _toy_runner(speed=math.inf)
+    # 50 days a second at most: the toy's end (day 90, where Play pauses) is over a second away throughout.
+    runner = _toy_runner(speed=50.0)
     runner.play()
     runner.wait_for(5)
     runner.pause()  # no step may start after this returns
@@ -582,6 +598,35 @@ def test_pause_stops_at_once_and_close_ends_the_thread():
     assert runner.model is None and runner.closed
     runner.play()  # a closed runner stays closed
     assert core.live_stepping_threads() == 0
+
+
+def test_play_pauses_on_the_scenarios_last_day_and_plays_on_when_pressed_again():
+    # Play ran on past the scenario's `steps` (to day 445 of the toy's 90), unlike the run on the command line.
+    from sim.explorer.figures import monitors, run_info
+
+    runner = _toy_runner(speed=math.inf, describe=run_info)
+    try:
+        assert runner.end_day == runner.model.config.steps == 90 == runner.snapshot.info.steps
+        for _ in range(3):
+            runner.step()
+        runner.play()
+        assert _wait_until(lambda: not runner.playing, within_s=120), "Play did not pause at the run's end"
+        time.sleep(0.2)  # no step after the pause
+        assert runner.snapshot.day == runner.model.steps == 90 and not runner.snapshot.error
+        assert _wait_until(lambda: core.live_stepping_threads() == 0)
+        assert ("Day", "90", "the scenario's end (90)") in monitors(runner.snapshot, runner.snapshot.info)
+        runner.step()  # Step goes past it, a day at a time
+        assert runner.snapshot.day == 91
+        assert ("Day", "91", "past the scenario's 90") in monitors(runner.snapshot, runner.snapshot.info)
+        runner.play()  # and so does Play, pressed at or past the end
+        assert runner.wait_for(100, timeout=120).day >= 100 and runner.playing
+        runner.pause()
+        runner.restart()  # a new run at day 0: Play pauses at its end again
+        assert ("Day", "0", "of 90") in monitors(runner.snapshot, runner.snapshot.info)
+        runner.play()
+        assert _wait_until(lambda: not runner.playing, within_s=120) and runner.snapshot.day == 90
+    finally:
+        runner.close()
 
 
 def test_a_restart_keeps_the_previous_run_and_play_keeps_its_pace():

@@ -8,7 +8,8 @@ closing the page (Solara unmounts it when the tab closes or the session is culle
 the runner, which ends its thread and lets go of the model.
 
 Layout (a CSS grid; below 900 px wide it stacks: run controls, map, charts, parameters):
-- the run bar: Play/Pause, Step, Reset, the speed (days per second, shown), "keep axes";
+- the run bar: Play/Pause (Play pauses on the scenario's last day, `Runner.end_day`), Step,
+  Reset, the speed (days per second, shown), "keep axes";
 - the monitors: day, fighters per militia, insurgent cells, killed, defections, tension;
 - the map (`sim.explorer.figures`: a one-pixel-per-cell image enlarged by the browser under
   the site markers and names), its legend, and the six charts on fixed axes with the
@@ -419,7 +420,7 @@ def RunView(runner: Runner, playing: solara.Reactive, keep_axes: solara.Reactive
     def connect():
         def publish(snapshot: Snapshot):  # in the stepping thread while playing
             painter.paint(snapshot)
-            if snapshot.error:  # a failed step paused the run
+            if snapshot.error or not runner.playing:  # a failed step, or the run's last day, paused it
                 playing.set(False)
 
         runner.on_snapshot = publish

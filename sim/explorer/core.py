@@ -839,6 +839,10 @@ class Runner:
     `describe(model)`, if given, is called once per model; its result rides along in every
     snapshot of that run (`Snapshot.info`: the run's fixed facts, for drawing).
 
+    Play pauses by itself on reaching the run's last day (`end_day`: the scenario's `steps`),
+    as the run on the command line ends there; pressed again at or past that day, it plays on
+    (so does Step), beyond what the scenario describes.
+
     A step that raises pauses the run and publishes the last good snapshot with `error` set.
     """
 
@@ -871,6 +875,11 @@ class Runner:
         return self._playing
 
     @property
+    def end_day(self) -> int | None:
+        """The current run's last day (its scenario's `steps`), where Play pauses; None for a model without one."""
+        return self._end_day
+
+    @property
     def closed(self) -> bool:
         """Whether `close()` was called."""
         return self._closed
@@ -899,6 +908,8 @@ class Runner:
         self._series = _Series(self._model)
         self._run = getattr(self._model, "build", id(self._model))
         self._info = self._describe(self._model) if self._describe is not None else None
+        steps = getattr(getattr(self._model, "config", None), "steps", None)
+        self._end_day = int(steps) if steps is not None else None
 
     def _take(self, error: str | None = None) -> Snapshot:
         snapshot = take_snapshot(self._model, self._series, self._run, error, self._info)
@@ -1000,6 +1011,8 @@ class Runner:
                             break
                         self._cond.wait(wait)  # pause() and close() wake it
                     snapshot = self._step_locked()
+                    if snapshot.day == self._end_day:  # the run's end: pause (Play from here on plays past it)
+                        self._playing = False
                     interval = 1.0 / self.speed if self.speed > 0 else 0.0
                 self._notify(snapshot)
                 now = time.monotonic()

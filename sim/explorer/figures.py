@@ -75,6 +75,7 @@ class RunInfo:
     river: tuple[tuple[tuple[float, float], ...], ...] | None  # pieces of (col, row) points near the map
     tension_scale: float
     tension_threshold: float | None
+    steps: int | None = None  # the scenario's run length (days): Play pauses there (`sim.explorer.core.Runner`)
     sites_html: str = ""  # `map_sites_html` and `map_legend_html` of this run, drawn once
     legend_html: str = ""
 
@@ -112,6 +113,7 @@ def run_info(model: CorridorModel) -> RunInfo:
         river=river,
         tension_scale=float(model.rules.clashes.tension_scale),
         tension_threshold=getattr(mediation, "tension_threshold", None),
+        steps=int(model.config.steps),
     )
     return dataclasses.replace(info, sites_html=map_sites_html(info), legend_html=map_legend_html(info))
 
@@ -535,7 +537,7 @@ def legend_html(lines: list[Line], previous: bool) -> str:
 def monitors(snapshot: Snapshot, info: RunInfo) -> list[tuple[str, str, str]]:
     """(name, value, note) of the numbers shown above the map: day, fighters, killed, defections, tension."""
     series, names = snapshot.series, info.names
-    out = [("Day", str(snapshot.day), "")]
+    out = [("Day", str(snapshot.day), _day_note(snapshot.day, info.steps))]
     for f in info.militias:
         column = f"fighters.{names[f]}"
         if column in series:
@@ -552,6 +554,15 @@ def monitors(snapshot: Snapshot, info: RunInfo) -> list[tuple[str, str, str]]:
             pair = column.split(".", 1)[1].replace("~", "\u2013")
             out.append((f"Tension {pair}", f"{float(series[column][-1]):.2f}", f"index; scale {info.tension_scale:g}"))
     return out
+
+
+def _day_note(day: int, steps: int | None) -> str:
+    """The day monitor's note: how far through the scenario's run, or that Step or Play went beyond it."""
+    if steps is None:
+        return ""
+    if day < steps:
+        return f"of {steps:,}"
+    return f"the scenario's end ({steps:,})" if day == steps else f"past the scenario's {steps:,}"
 
 
 def monitors_html(snapshot: Snapshot) -> str:
