@@ -147,6 +147,16 @@ def exit_with_driver(driver_pid: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    end_with(driver_pid)
+
+
+def end_with(driver_pid: int) -> None:
+    """End this process (status `ORPHAN_EXIT_STATUS`) as soon as process `driver_pid` ends, however it ends.
+
+    A daemon thread waits for it (a pidfd on Linux >= 5.3, else a poll every `PARENT_POLL_S`
+    seconds). Used by `exit_with_driver` and by the explorer's server process
+    (`sim.explorer.server`), whose driver is the `explore` command.
+    """
 
     def watch() -> None:
         _wait_for_exit(driver_pid)

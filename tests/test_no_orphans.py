@@ -285,3 +285,33 @@ sweep:
   replicates: 5
   outputs: [killed_total]
 """
+
+
+def _explorer(tmp_path: Path) -> subprocess.Popen:
+    pytest.importorskip("solara", reason="the explorer needs the ui extra (pip install '.[ui]')")
+    from sim.explorer.server import free_port
+
+    return _start(["explore", "toy_two_towns", "--port", str(free_port())], tmp_path)
+
+
+@pytest.mark.slow
+def test_the_explorers_server_ends_with_a_killed_explore_command(tmp_path):
+    # kill -9 of `run.py explore` left its Solara server running, still answering on its port.
+    driver = _explorer(tmp_path)
+    _assert_all_gone(driver, signal.SIGKILL, at_least=1)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_explorer_and_its_server_with_status_0_and_no_stray_line(tmp_path):
+    # Ctrl-C reaches the terminal's whole process group: the server printed "Aborted!" under the command's exit.
+    driver = _explorer(tmp_path)
+    _wait_for_helpers(driver, at_least=1)
+    os.killpg(driver.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the foreground process group
+    try:
+        _, stderr = driver.communicate(timeout=60)
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    assert driver.returncode == 0, stderr.decode()[-2000:]  # Ctrl-C is how the explorer is stopped
+    assert "Aborted" not in stderr.decode() and "Traceback" not in stderr.decode(), stderr.decode()[-2000:]
+    assert not left, f"still running after Ctrl-C: {left}"

@@ -6,6 +6,13 @@
 The server is `solara run sim.explorer.app:Page` in a child process (production mode, no
 auto-reload), bound to 127.0.0.1; the scenario it opens with and the directory it saves
 to are passed in environment variables (`SIM_EXPLORER_SCENARIO`, `SIM_EXPLORER_OUT`).
+
+The child dies with the command that started it: it runs as `python -m sim.explorer.server
+DRIVER_PID solara ...`, which ends it as soon as that process ends, however it ends (kill -9
+of `run.py explore` left the server running, holding its port; `sim.executors.end_with`, as
+the pool workers are watched). It has a process group of its own, so a Ctrl-C at the terminal
+reaches the command alone, which stops the server (SIGTERM) and exits with status 0: Ctrl-C is
+how the explorer is stopped (the server's own "Aborted!" no longer interleaves with it).
 """
 
 from __future__ import annotations
@@ -59,12 +66,13 @@ def _stop_on_sigterm():
         return None
 
 
-def server_command(port: int, host: str = HOST) -> list[str]:
-    """The command that runs the explorer's Solara server in a child process."""
+def server_command(port: int, host: str = HOST, driver_pid: int | None = None) -> list[str]:
+    """The command running the explorer's server in a child process that ends with `driver_pid` (default: this one)."""
     return [
         sys.executable,
         "-m",
-        "solara",
+        "sim.explorer.server",
+        str(os.getpid() if driver_pid is None else int(driver_pid)),
         "run",
         APP,
         "--host",
@@ -141,7 +149,8 @@ def serve(
     else:
         port = free_port(host)
     url = f"http://{host}:{port}/"
-    process = subprocess.Popen(server_command(port, host), env=server_env(scenario, out_dir))
+    # A process group of its own: the terminal's Ctrl-C is this command's to handle (it stops the server).
+    process = subprocess.Popen(server_command(port, host), env=server_env(scenario, out_dir), process_group=0)
     previous = _stop_on_sigterm()
     try:
         wait_until_up(url, process)
@@ -169,3 +178,18 @@ def serve(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def _server_process(argv: list[str]) -> None:
+    """`python -m sim.explorer.server DRIVER_PID SOLARA_ARGS...`: Solara's command line, ending when the driver does."""
+    from sim.executors import end_with
+
+    end_with(int(argv[0]))
+    sys.argv = ["solara", *argv[1:]]
+    from solara.__main__ import main
+
+    main()
+
+
+if __name__ == "__main__":
+    _server_process(sys.argv[1:])
