@@ -542,6 +542,23 @@ def write_predictive_table(path: Path, table: pd.DataFrame) -> Path:
 # --------------------------------------------------------------------------- plot
 
 
+
+def share_text(share: float) -> str:
+    """A share (0-1) as a percentage that reads 100% or 0% only when it is exactly that.
+
+    Whole percent, with more decimals where rounding would reach 100% or 0%: 0.995 reads
+    "99.5%", not "100%" (which hid the one run in 200 outside a band), 0.004 "0.4%"; past
+    three decimals "> 99.999%" or "< 0.001%". NaN reads "n/a".
+    """
+    if not np.isfinite(share):
+        return "n/a"
+    for decimals in range(4):
+        text = f"{share:.{decimals}%}"
+        if (float(text[:-1]) < 100 or share >= 1) and (float(text[:-1]) > 0 or share <= 0):
+            return text
+    return "> 99.999%" if share > 0.5 else "< 0.001%"
+
+
 def plot_predictive(
     path: Path,
     distributions: dict[str, pd.DataFrame],
@@ -616,7 +633,8 @@ def plot_predictive(
                 *check.band,
                 color=VERMILLION,
                 alpha=0.12,
-                label=f"band [{check.band[0]:g}, {check.band[1]:g}] ({check.basis}): {share:.0%} of posterior runs",
+                label=f"band [{check.band[0]:g}, {check.band[1]:g}] ({check.basis}): "
+                f"{share_text(share)} of posterior runs",
             )
         if check.observed is not None:
             p = table[(table["statistic"] == check.name) & (table["distribution"] == "posterior")]["p_value"].iloc[0]

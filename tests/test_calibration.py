@@ -29,7 +29,7 @@ from sim.calibration import (
     resolve_statistics,
 )
 from sim.outcomes import check_outcome_name, compute_outcomes
-from sim.posterior import PREDICTIVE_STAGE, resolve_checks
+from sim.posterior import PREDICTIVE_STAGE, resolve_checks, share_text
 from sim.results import OutputError
 from sim.runner import run_model
 from sim.scenario import load_scenario
@@ -775,3 +775,13 @@ def test_run_with_the_posterior_of_an_unfinished_calibration_says_to_finish_it(t
         f"python run.py calibrate SCENARIO --resume {started}\n"
     ), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("share", "text"),
+    [(1.0, "100%"), (0.995, "99.5%"), (0.9999, "99.99%"), (1 - 1e-9, "> 99.999%"), (0.824, "82%"), (0.5, "50%"),
+     (0.004, "0.4%"), (1e-9, "< 0.001%"), (0.0, "0%"), (float("nan"), "n/a")],
+)  # fmt: skip
+def test_a_band_share_reads_100_or_0_percent_only_when_it_is(share, text):
+    # The predictive plot's legend said "100% of posterior runs" for 199 of 200 (the one miss hidden).
+    assert share_text(share) == text
