@@ -587,6 +587,9 @@ def test_a_run_maps_its_outside_polygons_once(tmp_path, monkeypatch):
     import sim
     import sim.geography
 
+    # Built before counting: loading the baseline validates its own sites against its own
+    # outside polygon (4 points), unless an earlier test in this process loaded it already.
+    scenario = _big_outside(40, 48, 2, 777)  # a grid no other test maps: nothing kept from before
     calls = []
     real = sim.geography.inside_polygon
 
@@ -595,7 +598,6 @@ def test_a_run_maps_its_outside_polygons_once(tmp_path, monkeypatch):
         return real(polygon, points)
 
     monkeypatch.setattr(sim.geography, "inside_polygon", counted)
-    scenario = _big_outside(40, 48, 2, 777)  # a grid no other test maps: nothing kept from before
     sim.simulate(scenario, steps=2).save(tmp_path / "run", plots=False)
     assert calls == [777, 777], calls  # once per polygon
     maps = np.load(tmp_path / "run" / "maps.npz")
