@@ -275,24 +275,23 @@ def _post(
 def open_headquarters(world: World, rules: Rules) -> None:
     """Let each militia with spare cash open at most one new headquarters today."""
     dep = rules.deployment
+    kinds, insurgent, reserve = _hq_settings(world)
     site_share = None  # the shares on the sites, read only once some militia has the cash
-    for f, name in enumerate(world.faction_names):
-        spec = world.config.factions[name]
-        if spec.kind == "insurgent" or world.new_headquarters[f] >= dep.max_new_headquarters:
+    for f in range(world.n_factions):
+        if insurgent[f] or world.new_headquarters[f] >= dep.max_new_headquarters:
             continue
-        if world.budget[f] - spec.spending.reserve_usd < dep.new_hq_cost_usd:
+        if world.budget[f] - reserve[f] < dep.new_hq_cost_usd:
             continue
         if site_share is None:
             site_share = world.site_shares()
-        own_cells = world.headquarters(f)
-        candidates = [
-            s
-            for s in _hq_site_candidates(world)
-            if s not in world.hq_sites[f]
-            and int(world.geo.site_flat[s]) not in own_cells  # one per cell
-            and site_share[f, s] >= dep.min_share_for_new_hq
-            and may_open_headquarters(world, f, s)  # theatres: its own theatre's sites (or of none)
-        ]
+        shares = site_share[f].tolist()  # Python floats: the share test, which rejects most sites, is cheapest first
+        own_cells = None
+        candidates = []
+        for s in kinds:
+            if shares[s] >= dep.min_share_for_new_hq and s not in world.hq_sites[f]:
+                own_cells = world.headquarters(f) if own_cells is None else own_cells
+                if int(world.geo.site_flat[s]) not in own_cells and may_open_headquarters(world, f, s):
+                    candidates.append(s)  # one per cell; theatres: its own theatre's sites (or of none)
         if not candidates:
             continue
         best = max(candidates, key=lambda s: (world.site_value[s] * site_share[f, s], -s))
@@ -300,16 +299,25 @@ def open_headquarters(world: World, rules: Rules) -> None:
         world.hq_sites[f].append(best)
         world.new_headquarters[f] += 1
         world.today.new_headquarters += 1
-        world.event("new_headquarters", faction=name, site=world.geo.site_names[best])
+        world.event("new_headquarters", faction=world.faction_names[f], site=world.geo.site_names[best])
 
 
-def _hq_site_candidates(world: World) -> list[int]:
-    """Indices, ascending, of the sites whose kind may hold a headquarters (`HQ_SITE_KINDS`); kept per map."""
+def _hq_settings(world: World) -> tuple[list[int], list[bool], list[float]]:
+    """Indices, ascending, of the sites whose kind may hold a headquarters, and per faction: insurgents?, reserve (USD).
+
+    The kinds are `HQ_SITE_KINDS`. Kept per scenario and map.
+    """
     kinds = world.geo.site_kinds
-    cached = world.derived.get("hq_site_kinds")
-    if cached is None or cached[0] is not kinds:
-        cached = world.derived["hq_site_kinds"] = (kinds, [s for s, kind in enumerate(kinds) if kind in HQ_SITE_KINDS])
-    return cached[1]
+    cached = world.derived.get("hq_settings")
+    if cached is None or cached[0] is not kinds or cached[1] is not world.config:
+        specs = [world.config.factions[name] for name in world.faction_names]
+        value = (
+            [s for s, kind in enumerate(kinds) if kind in HQ_SITE_KINDS],
+            [spec.kind == "insurgent" for spec in specs],
+            [spec.spending.reserve_usd for spec in specs],
+        )
+        cached = world.derived["hq_settings"] = (kinds, world.config, value)
+    return cached[2]
 
 
 def step(world: World, rules: Rules, rng: np.random.Generator, initial: bool = False) -> None:
