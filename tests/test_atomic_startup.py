@@ -30,7 +30,7 @@ SWEEP = [
     "steps=8",
 ]
 SETS = [x for o in SWEEP for x in ("--set", o)]
-START_REPLACES = 4  # scenario.yaml, design.csv, manifest.json, then the rename of the staged directory
+START_REPLACES = 5  # scenario.yaml, design.csv, runs.jsonl (empty), manifest.json, then the staged directory
 
 
 def interrupt_at(monkeypatch, parent: Path, k: int, when: str) -> None:
@@ -119,7 +119,7 @@ def test_a_sweep_killed_9_during_its_start_can_be_restarted_or_resumed(tmp_path,
 
 
 CALIBRATION = toy_calibration(samples=3)
-CALIBRATION_REPLACES = 6  # sweep/: scenario, design, manifest, its rename; the spec; the rename of out/
+CALIBRATION_REPLACES = 7  # sweep/: scenario, design, journal, manifest, its rename; the spec; the rename of out/
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_a_robustness_job_stopped_during_its_start_leaves_nothing(tmp_path, monk
 
     plan = plan_robustness("baseline", variants=["salary_parity"], steps=5, points=2, replicates=1, seed=5)
     out = tmp_path / "r"
-    for k in range(1, 5):  # scenario.yaml, the variant, design.csv, manifest.json (the rename is the 5th)
+    for k in range(1, 6):  # scenario.yaml, the variant, design.csv, runs.jsonl, manifest.json (the rename is the 6th)
         interrupt_at(monkeypatch, tmp_path, k, "before")
         with pytest.raises(KeyboardInterrupt):
             start_robustness(plan, out)

@@ -72,7 +72,7 @@ def test_resume_with_other_inputs_is_refused_listing_each_difference(started, ca
     assert "cannot resume" in err
     for fragment in expected:
         assert fragment in err, err
-    assert not (started / JOURNAL).exists()  # refused before any run
+    assert (started / JOURNAL).read_bytes() == b""  # refused before any run (the journal is made empty at the start)
     assert json.loads((started / "manifest.json").read_text())["status"] == "running"
 
 
@@ -128,7 +128,7 @@ def test_calibrate_resume_refuses_another_seed_or_scenario(tmp_path, monkeypatch
     changed, _ = load_calibration(source, ["rules.clashes.radius_cells=2"])
     with pytest.raises(SweepError, match=r"scenario: rules\.clashes\.radius_cells 1 -> 2"):
         calibrate(changed, calibration, out=out, resume=True, scenario_file=source, plots=False)
-    assert not (out / "sweep" / JOURNAL).exists()
+    assert (out / "sweep" / JOURNAL).read_bytes() == b""  # made empty at the start; no run
     result = calibrate(scenario, calibration, out=out, seed=5, resume=True, scenario_file=source, plots=False)
     assert result.summary["root_seed"] == 5 and len(result.draws) == 4
 
