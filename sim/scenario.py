@@ -278,6 +278,9 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
         ScenarioError: every problem found, each with file, line and key path.
     """
     data = document.data
+    not_a_scenario = _not_a_scenario(document)
+    if not_a_scenario is not None:
+        raise ScenarioError([not_a_scenario])
     if validated is not None and isinstance(data, dict):
         source, known = validated
         fields = Scenario.model_fields
@@ -285,10 +288,10 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as error:
-        raise ScenarioError(validation_problems(error, document)) from None
+        raise ScenarioError(in_file_order(validation_problems(error, document))) from None
     problems = cross_reference_problems(scenario, document)
     if problems:
-        raise ScenarioError(problems)
+        raise ScenarioError(in_file_order(problems))
     # Last, as it prices the whole scenario: refuse before any array is allocated.
     # A calibration may run longer than the scenario (calibration.steps): price the longer.
     steps = max(scenario.steps, (scenario.calibration.steps or 0) if scenario.calibration else 0)
@@ -296,6 +299,37 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
     if why:
         raise ScenarioError([Problem(document.main_file or "<scenario>", "", None, why)])
     return scenario
+
+
+def _not_a_scenario(document: SourcedDocument) -> Problem | None:
+    """One problem for a mapping with none of a scenario's required keys (a manifest, a results file).
+
+    Such a file got a line per required key missing and a line per key of its own (24 for a
+    sweep's manifest.json, 38 for a calibration.json), none of which says what is wrong. A
+    file that `extends:` a scenario has the required keys of its base here.
+    """
+    data = document.data
+    required = [name for name, f in Scenario.model_fields.items() if f.is_required()]
+    if not isinstance(data, dict) or not data or any(key in data for key in required):
+        return None  # not a mapping, or empty: the schema's own message; a scenario, however broken: validate it
+    keys = [str(key) for key in data]
+    shown = ", ".join(keys[:5]) + (f", ... ({len(keys)} in all)" if len(keys) > 5 else "")
+    file, line = document.where((next(iter(data)),))
+    return Problem(
+        file or document.main_file,
+        "",
+        line,
+        f"not a scenario: it has none of a scenario's required keys ({', '.join(required)}; see "
+        f"scenarios/baseline.yaml), only {shown}",
+    )
+
+
+def in_file_order(problems: list[Problem]) -> list[Problem]:
+    """The problems sorted by line within each file (those with no line first), files in order of first mention."""
+    files: dict[str, int] = {}
+    for problem in problems:
+        files.setdefault(problem.file, len(files))
+    return sorted(problems, key=lambda p: (files[p.file], p.line is not None, p.line or 0))
 
 
 # ---------------------------------------------------------------------------------------

@@ -876,3 +876,24 @@ def test_a_key_given_twice_with_set_for_one_input_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["--set-for: steps: given twice (--set-for 2 steps=10 and --set-for 2 steps=20); give it once"], err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_a_file_that_is_no_scenario_is_refused_in_one_line(tmp_path, capsys, command):
+    # A results file given by mistake got a line per required key and per key of its own (24 for a sweep's manifest).
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"kind": "sweep", "steps": 5, "seeds": [1], "files": {}, "status": "complete"}))
+    err = _one_line_refusal(capsys, command, manifest)
+    assert err.startswith(f"{manifest}:1: not a scenario: it has none of a scenario's required keys (name, description")
+    assert err.endswith("only kind, steps, seeds, files, status")
+
+
+def test_scenario_problems_are_listed_in_line_order(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\nzz_unknown: 1\nsteps: -3\nname: ''\n")
+    from sim.cli import main
+
+    assert main(["validate", str(bad)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    numbers = [int(line.split(":")[1]) for line in lines]
+    assert len(lines) == 3 and numbers == sorted(numbers), lines  # not in the schema's order of fields

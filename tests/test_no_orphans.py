@@ -288,7 +288,9 @@ sweep:
 
 
 def _explorer(tmp_path: Path) -> subprocess.Popen:
-    pytest.importorskip("solara", reason="the explorer needs the ui extra (pip install '.[ui]')")
+    pytest.importorskip(
+        "solara", reason="the explorer needs the ui extra (pip install '.[ui]'): its no-orphans checks are skipped"
+    )
     from sim.explorer.server import free_port
 
     return _start(["explore", "toy_two_towns", "--port", str(free_port())], tmp_path)
