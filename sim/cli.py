@@ -274,7 +274,7 @@ def bounded_int(low: float, high: float, what: str = ""):
         value = whole_number(text)
         if not low <= value <= high:
             source = f" (as {what})" if what else ""
-            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {value:,}")
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {text.strip()[:60]}")
         return value
 
     return parse
@@ -353,6 +353,12 @@ class OneLineParser(argparse.ArgumentParser):
     """
 
     _words: list[str] = []  # the command line this parser reads (set by parse_known_args)
+
+    def __init__(self, *args, **kwargs):
+        # No abbreviations (`--step 3` for --steps): a script's abbreviation breaks, or changes
+        # meaning, once another option shares its start; the "did you mean" hint names the option.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, remembering the words read (for `error`'s hints); a sub-command's parser gets the rest."""
@@ -1236,9 +1242,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     Python's default adds the file, line and source line of the code that warned, which
     says nothing to a user and splits one message over two lines of a batch job's log.
     """
-    from sim.yaml_source import visible
+    from sim.yaml_source import MESSAGE_LIMIT, shortened, visible
 
-    print(f"warning: {visible(str(message))}", file=sys.stderr if file is None else file)
+    print(f"warning: {visible(shortened(str(message), MESSAGE_LIMIT))}", file=sys.stderr if file is None else file)
 
 
 def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
@@ -1304,9 +1310,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, defined([SCENARIO_ERROR])):  # a line per problem, each already made visible
             print(error, file=sys.stderr)
         else:  # one line: a newline or an escape sequence in a path is shown escaped, not obeyed
-            from sim.yaml_source import visible
+            from sim.yaml_source import MESSAGE_LIMIT, shortened, visible
 
-            print(f"error: {visible(str(error))}", file=sys.stderr)
+            # and of bounded length: a damaged file's value (5,001 digits) is echoed by its start and end
+            print(f"error: {visible(shortened(str(error), MESSAGE_LIMIT))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:
         return _interrupted(interrupt, args)

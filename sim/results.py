@@ -1432,8 +1432,14 @@ def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int 
     problems = []
     if terrain.ndim != 2:
         problems.append(f"terrain has shape {terrain.shape}, not (rows, cols)")
-    elif control.ndim != 4 or control.shape[2:] != terrain.shape:
-        problems.append(f"control has shape {control.shape}, not (replicates, snapshots, {terrain.shape})")
+    elif control.ndim != 4:
+        problems.append(f"control has shape {control.shape}, not (replicates, snapshots, rows, cols)")
+    elif control.shape[2:] != terrain.shape:  # which one was cut, the scenario's grid says (`check_run_contents`)
+        rows, cols = control.shape[2:]
+        problems.append(
+            f"control's grid is {rows} x {cols} cells, terrain's {terrain.shape[0]} x {terrain.shape[1]} (the arrays "
+            "disagree)"
+        )
     elif influence.shape != (*control.shape[:2], len(maps["faction_names"]), *terrain.shape):
         wanted = (*control.shape[:2], len(maps["faction_names"]), *terrain.shape)
         problems.append(f"influence has shape {influence.shape}, not {wanted}")
@@ -1890,8 +1896,9 @@ def check_run_contents(
       (factions and sites of the scenario, cells on the grid, counts, shares);
     - maps.npz: arrays of another dtype, a grid or factions or sites that are not the
       scenario's, terrain codes, control codes outside contested, none and the factions,
-      influence that is not finite and >= 0, snapshot steps outside 0 to `steps`, sites and
-      clash cells off the grid, clash cells of replicates the manifest does not list.
+      influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or not from
+      0 to `steps` in order, sites and clash cells off the grid, sites not on the scenario's
+      cells, clash cells of replicates the manifest does not list.
 
     Raises:
         ResultFileError: the first problem found: one line naming the file, the column and line.
@@ -2005,10 +2012,26 @@ def check_run_contents(
     )  # fmt: skip
     outside("influence", maps["influence"], NON_NEGATIVE)
     outside("snapshot_steps", maps["snapshot_steps"], Range(0, steps, True), f"a step from 0 to {steps}")
+    snapshots = [int(x) for x in maps["snapshot_steps"]]
+    if snapshots and (snapshots[0] != 0 or snapshots[-1] != steps or snapshots != sorted(snapshots)):
+        raise ResultFileError(
+            f"{path}: snapshot_steps are {_shown(snapshots)}, not the run's start, middle and end in order "
+            f"(0 to {steps})"
+        )
     on_rows, a_row = Range(0, height - 1, True), f"a row of the grid (0 to {height - 1})"
     on_cols, a_col = Range(0, width - 1, True), f"a column of the grid (0 to {width - 1})"
     outside("site_rows", maps.get("site_rows", []), on_rows, a_row)
     outside("site_cols", maps.get("site_cols", []), on_cols, a_col)
+    if "site_rows" in maps and "site_cols" in maps:  # where the maps draw each site: the scenario's cell
+        from sim.geography import site_cell
+
+        for name, row, col in zip(sites, maps["site_rows"].tolist(), maps["site_cols"].tolist(), strict=True):
+            cell = site_cell(config.sites[name], config)
+            if (row, col) != tuple(cell):
+                raise ResultFileError(
+                    f"{path}: site_rows and site_cols put {_shown(name)} at row {row}, column {col}, not at "
+                    f"scenario.yaml's cell (row {cell[0]}, column {cell[1]})"
+                )
     clash = maps.get("clash_cells")
     if clash is not None and len(clash):
         unknown = ~np.isin(clash[:, 0], list(seeds))
@@ -2027,8 +2050,8 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     The manifest's `files` entry (row counts, text columns, sha256) is checked; it must be
     there and whole in a manifest of format 2 (`manifest_files`); a directory written before
     it was recorded (format 1) is read with the other checks. Whatever the checksums, the
-    manifest must be whole in itself (`run_manifest_problem`), scenario.yaml must validate,
-    and what the files hold must agree with the manifest and the scenario, each value within
+    manifest must be whole in itself (`run_manifest_problem`), scenario.yaml must validate
+    and have the manifest's scenario name, and what the files hold must agree with the manifest and the scenario, each value within
     its range (`check_run_contents`). `tables` may leave out a table not needed (it is then
     an empty frame; it is read and checked all the same).
 
@@ -2056,6 +2079,11 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     if "sha256" in files["scenario.yaml"]:
         read_bytes(directory / "scenario.yaml", sha256=files["scenario.yaml"]["sha256"])
     config = _run_config(directory)
+    if manifest.get("scenario") != config.name:  # the name the figures' footers and `compare` show
+        raise ResultFileError(
+            f"{directory / 'manifest.json'}: scenario is {_shown(manifest.get('scenario'))}, not scenario.yaml's "
+            f"name {_shown(config.name)}"
+        )
     read = {}
     for table in ("timeseries", "events"):  # both read and checked, even where one is not wanted
         record = files.get(f"{table}.csv", {})

@@ -168,7 +168,7 @@ class Problem:
         characters or a message of over `MESSAGE_LIMIT` is shown by its start and its end.
         """
         location = self.file if self.line is None else f"{self.file}:{self.line}"
-        key, message = _shortened(self.key_path, KEY_LIMIT), _shortened(self.message, MESSAGE_LIMIT)
+        key, message = shortened(self.key_path, KEY_LIMIT), shortened(self.message, MESSAGE_LIMIT)
         if not location:  # no file at all (a scenario name that names none)
             text = f"{key}: {message}" if key else message
         elif key:
@@ -182,7 +182,7 @@ KEY_LIMIT = 200  # characters of a key path shown in a problem; a longer one kee
 MESSAGE_LIMIT = 600  # the same for a message (which may quote the key, or list the keys it knows)
 
 
-def _shortened(text: str, limit: int) -> str:
+def shortened(text: str, limit: int) -> str:
     """`text` if it has at most `limit` characters, else its start and its last fifth around an ellipsis."""
     if len(text) <= limit:
         return text

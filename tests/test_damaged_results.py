@@ -969,7 +969,9 @@ def test_files_that_are_loops_or_directories_are_named_as_such(tmp_path, capsys)
 
 
 def _resigned(edit):
-    """A damage to outcomes.csv that also updates its sha256 in manifest.json (as a forger, or a tool, would)."""
+    """A damage to a CSV (outcomes.csv, timeseries.csv) that also updates its sha256 in manifest.json (as a forger,
+    or a tool, would).
+    """
 
     def damage(path: Path) -> None:
         lines = path.read_text().splitlines(keepends=True)
@@ -979,8 +981,8 @@ def _resigned(edit):
         path.write_text(text)
         manifest_path = path.parent / "manifest.json"
         manifest = json.loads(manifest_path.read_text())
-        manifest["files"]["outcomes.csv"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
-        manifest["files"]["outcomes.csv"]["rows"] = len(lines) - 1
+        manifest["files"][path.name]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        manifest["files"][path.name]["rows"] = len(lines) - 1
         manifest_path.write_text(json.dumps(manifest))
 
     return damage
@@ -1025,6 +1027,13 @@ def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir,
     (copy / "manifest.json").write_text(json.dumps(manifest))
     if "runs.jsonl" not in message:
         refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
+
+
+def test_a_value_of_5001_digits_is_echoed_cut_short_naming_its_line_and_column(run_dir, tmp_path, capsys):
+    # The whole value was printed: a 5 KB line of nines before the column and line it was in.
+    copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", _resigned(_set_field("fighters.Blue", "9" * 5001, 1)))
+    err = refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "column fighters.Blue at line 3")
+    assert len(err) < 700 and "…" in err, len(err)
 
 
 def test_analyze_takes_a_sweep_as_written(sweep_dir, tmp_path, capsys):
@@ -1075,3 +1084,60 @@ def test_a_runs_scenario_yaml_that_extends_another_file_is_refused(run_dir, tmp_
     copy = damaged_copy(run_dir, tmp_path, "scenario.yaml", extending)
     for command in ("plot", "export-acled"):
         refused(capsys, cli.main([command, str(copy)]), copy / "scenario.yaml", f"extends {outside}; a run's")
+
+
+def _resigned_maps(edit):
+    """A damage to maps.npz's arrays (`edit(arrays)` in place) that also updates its sha256 in manifest.json."""
+
+    def damage(path: Path) -> None:
+        with np.load(path) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        edit(arrays)
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        path.write_bytes(buffer.getvalue())
+        manifest = json.loads((path.parent / "manifest.json").read_text())
+        manifest["files"]["maps.npz"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+        (path.parent / "manifest.json").write_text(json.dumps(manifest))
+
+    return damage
+
+
+def _cut_terrain(arrays):
+    arrays["terrain"] = arrays["terrain"][:-1]
+
+
+def _move_a_site(arrays):
+    arrays["site_rows"] = arrays["site_rows"] + 1
+
+
+def _snapshots_reversed(arrays):
+    arrays["snapshot_steps"] = arrays["snapshot_steps"][::-1].copy()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        pytest.param(_cut_terrain, "control's grid is 12 x 24 cells, terrain's 11 x 24", id="terrain cut"),
+        pytest.param(_move_a_site, "site_rows and site_cols put 'west_town' at row 7", id="a site moved"),
+        pytest.param(_snapshots_reversed, "snapshot_steps are [40, 20, 0], not the run's start", id="snapshots"),
+    ],
+)
+def test_maps_edited_with_their_checksum_updated_are_refused(run_dir, tmp_path, capsys, edit, message):
+    # Accepted before: the terrain cut blamed `control` with a garbled shape; a site drawn a
+    # cell off and snapshots out of order were plotted as they stood.
+    copy = damaged_copy(run_dir, tmp_path, "maps.npz", _resigned_maps(edit))
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "maps.npz", message)
+    assert not (copy / "plots").exists()
+
+
+@pytest.mark.parametrize("scenario", [5, "another_name"])
+def test_a_manifest_naming_another_scenario_than_its_scenario_yaml_is_refused(run_dir, tmp_path, capsys, scenario):
+    def rename(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["scenario"] = scenario
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", rename)
+    message = f"scenario is {scenario!r}, not scenario.yaml's"
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", message)

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     0 when stopped with Ctrl-C, 2 for a bad scenario or a port in use, 1 if the server fails
     to start, else the server's own exit status (`sim.explorer.server.serve`).
     """
-    parser = argparse.ArgumentParser(prog="python -m sim.explorer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sim.explorer", description=__doc__, allow_abbrev=False)
     parser.add_argument("scenario", nargs="?", default=None, help="scenario name or path (default baseline)")
     parser.add_argument(
         "--port", type=bounded_int(*PORTS), default=None, help="localhost port, 0..65535 (default or 0: a free one)"
