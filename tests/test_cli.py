@@ -902,7 +902,16 @@ def test_scenario_problems_are_listed_in_line_order(tmp_path, capsys):
 def test_options_are_not_abbreviated_and_a_refused_number_is_echoed_as_written(capsys):
     # `--step 3` ran as --steps 3 (a script's abbreviation breaks once another option shares its start),
     # and a refused 9999999 was echoed as "got 9,999,999".
-    err = _one_line_refusal(capsys, "run", "toy_two_towns", "--step", 3, "--no-plots")
-    assert "unrecognized arguments: --step 3" in err and "did you mean --steps?" in err
-    err = _one_line_refusal(capsys, "run", "toy_two_towns", "--steps", 9999999, "--no-plots")
+    from sim.cli import main
+
+    def refusal(*argv) -> str:
+        with pytest.raises(SystemExit) as stop:
+            main([str(a) for a in argv])
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and "\n" not in err, err
+        return err
+
+    err = refusal("run", "toy_two_towns", "--step", 3, "--no-plots")
+    assert "unrecognized arguments: --step 3" in err and "did you mean --steps?" in err, err
+    err = refusal("run", "toy_two_towns", "--steps", 9999999, "--no-plots")
     assert err.endswith("got 9999999 (see run.py run --help)"), err
