@@ -1347,6 +1347,45 @@ def read_result_csv(
     return frame
 
 
+MAX_CSV_FIELD = 4096  # bytes a field of a result CSV may take (a number takes at most 24, a quoted name a few dozen)
+MAX_CSV_HEADER = 4 * 1024 * 1024  # bytes of a header line: thousands of columns of long names
+
+
+def _csv_size_bound(path: Path, rows: int | None) -> int | None:
+    """The most bytes a result CSV of `rows` data rows can take (header + rows x fields x `MAX_CSV_FIELD`), or None.
+
+    From its header's field count: a file much larger than its manifest's rows allow (damaged,
+    or replaced by something else) is refused before it is read, rather than read whole into
+    memory (a 3 GiB timeseries.csv took 28 s and 6.4 GB). None when the rows are not known (a
+    directory from before they were recorded), or the header cannot be read here (the reader
+    then says why).
+
+    Raises:
+        ResultFileError: the file is larger than the bound, or its header line longer than
+            `MAX_CSV_HEADER`.
+    """
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        return None
+    try:
+        if _not_regular(path) is not None:
+            return None
+        with open(path, "rb") as handle:
+            header = handle.readline(MAX_CSV_HEADER + 1)
+        size = os.stat(path).st_size
+    except OSError:
+        return None
+    if len(header) > MAX_CSV_HEADER:
+        raise ResultFileError(f"{path}: a header line over {MAX_CSV_HEADER // 2**20} MiB; not read (changed, damaged)")
+    fields = header.count(b",") + 1
+    bound = len(header) + rows * fields * (MAX_CSV_FIELD + 1)
+    if size > bound:
+        raise ResultFileError(
+            f"{path}: {size:,} bytes, more than {rows:,} rows of {fields:,} fields can take ({bound:,}); not read "
+            "(changed or damaged)"
+        )
+    return bound
+
+
 def _read_result_csv(
     path: str | Path,
     *,
@@ -1362,7 +1401,7 @@ def _read_result_csv(
     import pandas as pd
 
     path = Path(path)
-    text = read_text(path, allow_empty=allow_empty)
+    text = read_text(path, allow_empty=allow_empty, max_bytes=_csv_size_bound(path, expected_rows))
     if not text:
         return pd.DataFrame(columns=list(expected_columns)), []
     header, lines = _csv_records(path, text)
@@ -2051,9 +2090,10 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     there and whole in a manifest of format 2 (`manifest_files`); a directory written before
     it was recorded (format 1) is read with the other checks. Whatever the checksums, the
     manifest must be whole in itself (`run_manifest_problem`), scenario.yaml must validate
-    and have the manifest's scenario name, and what the files hold must agree with the manifest and the scenario, each value within
-    its range (`check_run_contents`). `tables` may leave out a table not needed (it is then
-    an empty frame; it is read and checked all the same).
+    and have the manifest's scenario name, and what the files hold must agree with the
+    manifest and the scenario, each value within its range (`check_run_contents`). `tables`
+    may leave out a table not needed (it is then an empty frame; it is read and checked all
+    the same).
 
     Raises:
         OutputError: no such directory, not a directory, another kind of directory (a sweep's...:
