@@ -274,7 +274,9 @@ def bounded_int(low: float, high: float, what: str = ""):
         value = whole_number(text)
         if not low <= value <= high:
             source = f" (as {what})" if what else ""
-            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {text.strip()[:60]}")
+            given = text.strip()[:60]  # as written; a value spelt otherwise (1e9, 0x10) also as read
+            shown = given if given.lstrip("+-").isdigit() else f"{given} (= {value:,})"
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {shown}")
         return value
 
     return parse
