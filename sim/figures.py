@@ -15,7 +15,8 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
   past eight factions; a faction keeps the colour of its index in the scenario), `faction_line_colour`
   (the same or a darker shade: 3:1 contrast on white, `contrast_ratio`), `faction_label` (a legend's
   "name (label)", no parentheses nested), contested, neutral and river colours;
-- maps: `draw_control_map` (grid cells by controlling faction), `clip_polyline` (a river's
+- maps: `draw_control_map` (grid cells by controlling faction, `cell_colours`), `terrain_key`
+  (legend entries for the impassable and outside cells a map shows), `clip_polyline` (a river's
   course cut to the part that can show on a map), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
 """
@@ -46,12 +47,16 @@ from sim.yaml_source import OVERRIDE_SHOWN_CHARS, short_override
 __all__ = [
     "BLUE",
     "CONTESTED_COLOUR",
+    "CONTESTED_FILL",
     "DPI",
     "GREEN",
     "GREY",
+    "IMPASSABLE_COLOUR",
     "NEUTRAL_COLOUR",
+    "NOBODY_COLOUR",
     "OKABE_ITO",
     "ORANGE",
+    "OUTSIDE_COLOUR",
     "Provenance",
     "RIVER_COLOUR",
     "SITE_STYLE",
@@ -70,6 +75,7 @@ __all__ = [
     "save_png",
     "short_commit",
     "site_legend_handles",
+    "terrain_key",
     "wrap_footer",
 ]
 
@@ -92,6 +98,15 @@ NEUTRAL_COLOUR = "#444444"  # figures that belong to no faction (clashes, all mi
 RIVER_COLOUR = SKY_BLUE
 TERRAINS = ("urban", "rural", "river", "desert", "impassable", "outside")  # maps.npz codes
 CONTESTED, NONE = -2, -1  # control codes in maps.npz
+# The cells of a control map that no faction's colour fills (`cell_colours`); legends take their swatches from here.
+NOBODY_COLOUR = "#F4F1EA"  # passable, no militia's influence
+CONTESTED_FILL = "#C8C8C8"  # under the contested cells' hatching
+IMPASSABLE_COLOUR = "#BDBDBD"
+OUTSIDE_COLOUR = "#FFFFFF"
+TERRAIN_KEY = {  # terrain -> legend label and colour, for the terrain drawn in its own colour (`terrain_key`)
+    "impassable": ("impassable ground", IMPASSABLE_COLOUR),
+    "outside": ("outside the modelled area", OUTSIDE_COLOUR),
+}
 
 SITE_STYLE = {  # kind -> marker, size (points^2), label on the map?
     "town": ("o", 70, True),
@@ -639,9 +654,9 @@ def cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray
     h, w = control.shape
     rgb = np.ones((h, w, 3))
     passable = np.isin(terrain, [TERRAINS.index(t) for t in ("urban", "rural", "river", "desert")])
-    rgb[passable] = to_rgb("#F4F1EA")  # nobody's cell
-    rgb[terrain == TERRAINS.index("impassable")] = to_rgb("#BDBDBD")
-    rgb[terrain == TERRAINS.index("outside")] = (1.0, 1.0, 1.0)
+    rgb[passable] = to_rgb(NOBODY_COLOUR)
+    rgb[terrain == TERRAINS.index("impassable")] = to_rgb(IMPASSABLE_COLOUR)
+    rgb[terrain == TERRAINS.index("outside")] = to_rgb(OUTSIDE_COLOUR)
     total = influence.sum(axis=0)
     share = np.divide(influence, total, out=np.zeros_like(influence, dtype=float), where=total > 0)
     for f in range(influence.shape[0]):
@@ -651,8 +666,19 @@ def cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray
         strength = 0.3 + 0.7 * np.clip(share[f][cells], 0.0, 1.0)  # 30 % (weak) .. 100 % (sole)
         colour = np.array(to_rgb(faction_colour(f)))
         rgb[cells] = 1.0 - strength[:, None] * (1.0 - colour[None, :])
-    rgb[control == CONTESTED] = to_rgb("#C8C8C8")
+    rgb[control == CONTESTED] = to_rgb(CONTESTED_FILL)
     return rgb
+
+
+def terrain_key(terrain: np.ndarray) -> list[tuple[str, str]]:
+    """Legend entries (label, "#RRGGBB") for the terrain a control map shows in its own colour, where present.
+
+    Impassable ground is grey and the outside of the modelled area white whoever is near
+    (`cell_colours`); a map without such cells gets no entry for them. `terrain`: (H, W) codes
+    of TERRAINS.
+    """
+    codes = set(np.unique(np.asarray(terrain)).tolist())
+    return [TERRAIN_KEY[name] for name in TERRAIN_KEY if TERRAINS.index(name) in codes]
 
 
 def cell_squares(cells: np.ndarray) -> list:

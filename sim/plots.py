@@ -40,7 +40,9 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from sim.figures import (
     BOTTOM_IN,
     CONTESTED_COLOUR,
+    CONTESTED_FILL,
     NEUTRAL_COLOUR,
+    NOBODY_COLOUR,
     RIVER_COLOUR,
     SITE_STYLE,
     TERRAINS,
@@ -57,6 +59,7 @@ from sim.figures import (
     place_labels,
     save_png,
     site_legend_handles,
+    terrain_key,
 )
 from sim.outcomes import TENSION_UNIT
 from sim.results import check_plots_dir, load_run
@@ -441,7 +444,7 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     panel_w, panel_h = map_panel_size(h, w)
     stretch = (panel_h / h) / (panel_w / w)  # a cell's drawn height over its width: 1 unless the grid is narrow
     river_lines = _river_line(ctx, terrain)
-    handles, unlabelled_lines = _map_legend(ctx, control, kinds, labels, rows, cols, river_lines)
+    handles, unlabelled_lines = _map_legend(ctx, control, terrain, kinds, labels, rows, cols, river_lines)
     # The legend column sets the height when the maps are low (a grid much wider than tall).
     legend_in = 0.55 + LEGEND_ROW_IN * len(handles) + (0.25 + 0.125 * len(unlabelled_lines) if unlabelled_lines else 0)
     area_h = max(panel_h, legend_in)
@@ -584,14 +587,19 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
 LEGEND_ROW_IN = 0.19  # inches of the map legend's column per entry (8-pt text and its spacing), with some room
 
 
-def _map_legend(ctx: _Context, control, kinds, labels, rows, cols, river_lines) -> tuple[list, list[str]]:
+def _terrain_patches(terrain: np.ndarray) -> list:
+    """Legend patches for the impassable ground and the outside of the modelled area a map shows (`terrain_key`)."""
+    return [Patch(facecolor=colour, edgecolor="#BBBBBB", label=label) for label, colour in terrain_key(terrain)]
+
+
+def _map_legend(ctx: _Context, control, terrain, kinds, labels, rows, cols, river_lines) -> tuple[list, list[str]]:
     """The influence map's legend entries and its lines "Sites marked without a label:" (none: [])."""
     present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
     handles = [Patch(facecolor=faction_colour(f), edgecolor="none", label=ctx.label(ctx.names[f])) for f in present]
     handles += [
-        Patch(facecolor="#C8C8C8", edgecolor="#555555", hatch="////", lw=0, label="contested"),
-        Patch(facecolor="#F4F1EA", edgecolor="#BBBBBB", label="no militia's influence"),
-        Patch(facecolor="white", edgecolor="#BBBBBB", label="outside the modelled area"),
+        Patch(facecolor=CONTESTED_FILL, edgecolor="#555555", hatch="////", lw=0, label="contested"),
+        Patch(facecolor=NOBODY_COLOUR, edgecolor="#BBBBBB", label="no militia's influence"),
+        *_terrain_patches(terrain),
         Line2D([], [], marker="x", color="black", lw=0, markersize=5, label="clash since the previous map"),
     ]
     if any(len(piece) for piece in river_lines):  # a river on the map, named as the scenario names it
@@ -1154,7 +1162,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
         Line2D([], [], color=ROUTE_COLOUR, lw=1.8, ls="--", label="route between theatres"),
         Line2D([], [], color=RIVER_COLOUR, lw=1.6, label="river"),
         Line2D([], [], marker="s", color="#555555", markerfacecolor="none", lw=0, markersize=4, label="contested cell"),
-        Patch(facecolor="white", edgecolor="#BBBBBB", label="outside the modelled area"),
+        *_terrain_patches(terrain),
     ]
     handles += site_legend_handles(kinds, marker_scale=0.8)
     lax.legend(handles=handles, loc="upper left", fontsize=7.5, frameon=False, borderaxespad=0)

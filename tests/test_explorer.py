@@ -724,3 +724,17 @@ def test_the_map_draws_only_the_river_that_can_show():
     assert len(config.grid.river.path) <= drawn < 200, drawn
     html = map_sites_html(info)
     assert html.count("<polyline") == 2 * len(info.river) and "nan" not in html
+
+
+@pytest.mark.parametrize(("overrides", "impassable"), [([], True), (["grid.cells=[]"], False)])
+def test_the_map_legend_names_impassable_ground_where_the_grid_has_it(overrides, impassable):
+    """The toy's impassable cells were drawn grey on the map with no key for that grey."""
+    from sim.explorer.figures import map_legend_html, run_info
+    from sim.figures import IMPASSABLE_COLOUR
+    from sim.model import CorridorModel
+
+    config = load_scenario(SCENARIOS / "toy_two_towns.yaml", overrides)
+    legend = map_legend_html(run_info(CorridorModel(config, seed=1)))
+    assert ("impassable ground" in legend) == impassable
+    assert (IMPASSABLE_COLOUR in legend) == impassable
+    assert "outside the modelled area" not in legend  # the toy's grid has no outside cells

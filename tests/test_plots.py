@@ -572,3 +572,45 @@ def test_syria_wide_figures_draw_every_line_visibly_and_label_it_without_nesting
         assert not faint, (name, faint)
     nested = [(name, text) for name, found in texts.items() for text in found if _nested_parentheses(text)]
     assert not nested, nested
+
+
+@pytest.mark.parametrize(("cells", "impassable"), [(None, True), ("[]", False)])
+def test_the_map_legend_has_an_entry_for_impassable_ground_only_where_the_map_has_it(
+    tmp_path, monkeypatch, cells, impassable
+):
+    """The toy's two impassable cells were grey with no legend entry; 'outside' was listed on a grid without it."""
+    import sim.plots
+
+    scenario: str | Path = "toy_two_towns"
+    if cells is not None:
+        scenario = tmp_path / "open.yaml"
+        scenario.write_text(f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\ngrid:\n  cells: {cells}\n")
+    out = tmp_path / "run"
+    sim.simulate(scenario, steps=2).save(out, plots=False)
+    legends = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        legends[Path(png).name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    legend = legends["influence_map.png"]
+    assert ("impassable ground" in legend) == impassable, legend
+    assert "outside the modelled area" not in legend  # the toy's grid has no outside cells
+
+
+def test_the_terrain_key_names_the_grey_and_white_terrain_a_map_shows():
+    from sim.figures import IMPASSABLE_COLOUR, OUTSIDE_COLOUR, TERRAINS, cell_colours, terrain_key
+
+    terrain = np.full((3, 4), TERRAINS.index("rural"))
+    assert terrain_key(terrain) == []
+    terrain[0, 0], terrain[2, 3] = TERRAINS.index("impassable"), TERRAINS.index("outside")
+    key = dict(terrain_key(terrain))
+    assert key == {"impassable ground": IMPASSABLE_COLOUR, "outside the modelled area": OUTSIDE_COLOUR}
+    # the colours the map draws those cells in
+    rgb = cell_colours(np.full((3, 4), -1), np.zeros((2, 3, 4)), terrain)
+    from matplotlib.colors import to_rgb
+
+    assert np.allclose(rgb[0, 0], to_rgb(IMPASSABLE_COLOUR)) and np.allclose(rgb[2, 3], to_rgb(OUTSIDE_COLOUR))

@@ -35,14 +35,17 @@ from sim.explorer.core import DEFECTION_COLUMN, RECENT_CLASH_STEPS, Snapshot
 from sim.figures import (
     CONTESTED,
     CONTESTED_COLOUR,
+    CONTESTED_FILL,
     KIND_NAMES,
     NEUTRAL_COLOUR,
+    NOBODY_COLOUR,
     RIVER_COLOUR,
     SITE_STYLE,
     cell_colours,
     clip_polyline,
     faction_colour,
     faction_line_colour,
+    terrain_key,
 )
 from sim.model import CorridorModel
 
@@ -244,14 +247,16 @@ def _swatch(colour: str, text: str, extra: str = "") -> str:
 
 
 def map_legend_html(info: RunInfo) -> str:
-    """The map's legend (faction colours, contested, nobody's, clashes, river, site kinds), 12 px text."""
+    """The map's legend, 12 px text.
+
+    Faction colours, contested, nobody's, impassable ground and the outside of the modelled
+    area where the grid has them, clashes, the river, site kinds.
+    """
     items = [_swatch(faction_colour(f), info.names[f]) for f in range(len(info.names))]
-    items.append(
-        _swatch(
-            "#C8C8C8", "contested", "background-image:repeating-linear-gradient(45deg,#555 0 1px,transparent 1px 4px)"
-        )
-    )
-    items.append(_swatch("#F4F1EA", "nobody's", "border:1px solid #bbb"))
+    hatch = "background-image:repeating-linear-gradient(45deg,#555 0 1px,transparent 1px 4px)"
+    items.append(_swatch(CONTESTED_FILL, "contested", hatch))
+    items.append(_swatch(NOBODY_COLOUR, "nobody's", "border:1px solid #bbb"))
+    items += [_swatch(colour, label, "border:1px solid #bbb") for label, colour in terrain_key(info.terrain)]
     items.append(f'<span class="explorer-key"><b>&times;</b>&nbsp;clash, last {RECENT_CLASH_STEPS} days</span>')
     if info.river:
         items.append(_swatch(RIVER_COLOUR, "river", "height:4px"))
