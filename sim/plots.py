@@ -159,6 +159,11 @@ class _Context:
         self.manifest = run.manifest
         self.scenario_doc = _read_scenario(run.directory)
 
+    def scenario_name(self) -> str:
+        """The run's scenario as its manifest names it (as the footer does), else its scenario.yaml."""
+        name = self.manifest.get("scenario") or self.scenario_doc.get("name")
+        return str(name) if name else "?"
+
     def colour(self, name: str) -> str:
         """The colour of `name`'s lines on white (`faction_line_colour`); maps fill with `faction_colour`."""
         return faction_line_colour(self.index[name]) if name in self.index else NEUTRAL_COLOUR
@@ -452,8 +457,8 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     fig_w = panel_w * n_panels + 0.12 * (n_panels - 1) + legend_w + 0.6
     footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
     fig_h = area_h + TOP_IN + footer_in + 0.5
-    where = "across the theatres" if ctx.scenario_doc.get("theatres") else "along the corridor"
-    title = f"Control and influence {where}, replicate {ctx.rep0}"
+    # The scenario's own name: a title that says "along the corridor" fits one scenario, not the toy's two towns.
+    title = f"Control and influence in scenario '{ctx.scenario_name()}', replicate {ctx.rep0}"
     if ctx.n_rep > 1:
         title += f" (one of {ctx.n_rep})"
     if abs(stretch - 1) < 0.01:

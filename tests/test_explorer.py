@@ -738,3 +738,16 @@ def test_the_map_legend_names_impassable_ground_where_the_grid_has_it(overrides,
     assert ("impassable ground" in legend) == impassable
     assert (IMPASSABLE_COLOUR in legend) == impassable
     assert "outside the modelled area" not in legend  # the toy's grid has no outside cells
+
+
+def test_the_map_title_fits_any_scenario():
+    """The toy's map was titled 'Corridor map' (the page's heading names the scenario)."""
+    from sim.explorer.figures import AxisScales, draw, run_info
+
+    runner = core.Runner(Session("toy_two_towns").new_model, speed=math.inf, describe=run_info)
+    try:
+        runner.step()
+        parts = draw(runner.snapshot, None, AxisScales(keep=True))
+    finally:
+        runner.close()
+    assert parts["map_title"] == "Control map, day 1"

@@ -614,3 +614,22 @@ def test_the_terrain_key_names_the_grey_and_white_terrain_a_map_shows():
     from matplotlib.colors import to_rgb
 
     assert np.allclose(rgb[0, 0], to_rgb(IMPASSABLE_COLOUR)) and np.allclose(rgb[2, 3], to_rgb(OUTSIDE_COLOUR))
+
+
+def test_the_map_title_names_the_scenario_run_not_the_corridor(tmp_path, monkeypatch):
+    """The toy's map (two towns and a crossing) was titled 'Control and influence along the corridor'."""
+    import sim.plots
+
+    out = tmp_path / "run"
+    sim.simulate("toy_two_towns", steps=2).save(out, plots=False)
+    titles = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        titles[Path(png).name] = [t.get_text() for t in fig.texts if t.get_fontweight() == "bold"]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(out)
+    assert titles["influence_map.png"] == ["Control and influence in scenario 'toy_two_towns', replicate 0"]
+    assert not any("corridor" in title.lower() for found in titles.values() for title in found), titles

@@ -624,7 +624,7 @@ def draw(snapshot: Snapshot, previous: Snapshot | None, scales: AxisScales) -> d
     )
     parts = {
         "monitors": monitors_html(snapshot),
-        "map_title": f"Corridor map, day {snapshot.day}",
+        "map_title": f"Control map, day {snapshot.day}",  # any scenario's: the page's heading names it
         "map_layer": map_layer_html(snapshot, info),
         "map_sites": info.sites_html,
         "map_legend": info.legend_html,
