@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.transforms import ScaledTranslation
 
 from sim.figures import (
     BOTTOM_IN,
@@ -425,7 +427,8 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
 
     Control and influence of the first replicate at each snapshot (start, middle, end), one
     map per snapshot, with the sites, that replicate's clashes and a scale bar in km when the
-    scenario has geographic bounds.
+    scenario has geographic bounds. The key and the list of sites without a label go beside
+    or under the maps, wherever leaves no blank band (`map_legend_layout`).
     """
     maps = ctx.maps
     terrain = maps["terrain"]
@@ -449,14 +452,12 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
     panel_w, panel_h = map_panel_size(h, w)
     stretch = (panel_h / h) / (panel_w / w)  # a cell's drawn height over its width: 1 unless the grid is narrow
     river_lines = _river_line(ctx, terrain)
-    handles, unlabelled_lines = _map_legend(ctx, control, terrain, kinds, labels, rows, cols, river_lines)
-    # The legend column sets the height when the maps are low (a grid much wider than tall).
-    legend_in = 0.55 + LEGEND_ROW_IN * len(handles) + (0.25 + 0.125 * len(unlabelled_lines) if unlabelled_lines else 0)
-    area_h = max(panel_h, legend_in)
-    legend_w = 3.6
-    fig_w = panel_w * n_panels + 0.12 * (n_panels - 1) + legend_w + 0.6
+    handles, unlabelled = _map_legend(ctx, control, terrain, kinds, labels, rows, cols, river_lines)
+    legend = map_legend_layout(handles, unlabelled, panel_w * n_panels + 0.12 * (n_panels - 1), panel_h)
+    fig_w = legend.fig_w
     footer_in = max(BOTTOM_IN, footer_height(ctx.footnote(maps=True), fig_w))
-    fig_h = area_h + TOP_IN + footer_in + 0.5
+    below_in = legend.below_h + (BELOW_GAP_IN if legend.below_h else 0.0)  # the key or site list under the maps
+    fig_h = footer_in + 0.1 + below_in + panel_h + 0.4 + TOP_IN  # 0.4: the panels' titles
     # The scenario's own name: a title that says "along the corridor" fits one scenario, not the toy's two towns.
     title = f"Control and influence in scenario '{ctx.scenario_name()}', replicate {ctx.rep0}"
     if ctx.n_rep > 1:
@@ -477,9 +478,8 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         fig_w, fig_h, ctx, title, "\n".join(sub_lines), layout=False, maps=True, top=TOP_IN + more_top
     )
     left, gap = 0.25 / fig_w, 0.12 / fig_w
-    bottom = (footer_in + 0.1) / fig_h
     height = panel_h / fig_h
-    map_bottom = bottom + (area_h - panel_h) / fig_h  # maps at the top of the area, level with the legend
+    map_bottom = (footer_in + 0.1 + below_in) / fig_h
     axes = [
         fig.add_axes((left + k * (panel_w / fig_w + gap), map_bottom, panel_w / fig_w, height))
         for k in range(n_panels)
@@ -522,12 +522,15 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
         )
         span = "\n".join(textwrap.wrap(span, max(16, int(panel_w * 12.5))))  # ~12.5 characters of 10-pt text an inch
         ax.set_title(f"Day {step} ({which[k] if k < 3 else k})\n{span}", fontsize=10)
-        # north arrow and scale
-        ax.annotate(
+        # North arrow, its size in points from the panel's top right corner: in fractions of the
+        # panel it was a stub with the N on it on a map 1.3 in high (a grid 2 cells high).
+        corner = ax.transAxes + ScaledTranslation(-NORTH_ARROW_PT[0] / 72, -NORTH_ARROW_PT[1] / 72, fig.dpi_scale_trans)
+        north = ax.annotate(
             "N",
-            xy=(0.965, 0.95),
-            xytext=(0.965, 0.83),
-            xycoords="axes fraction",
+            xy=(1, 1),
+            xycoords=corner,
+            xytext=(0, -NORTH_ARROW_PT[2]),
+            textcoords="offset points",
             ha="center",
             va="center",
             fontsize=8,
@@ -555,6 +558,9 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
             centre = ax.transData.transform((cols[i], rows[i]))
             r = np.sqrt(SITE_STYLE.get(kinds[i], (".", 20, False))[1]) / 2 * fig.dpi / 72
             avoid.append(bbox_around(centre, r))
+        avoid.append(north.get_window_extent(renderer))  # no site's name over the north arrow
+        if label is not None:
+            avoid.append(label.get_window_extent(renderer))
         items = []
         order = sorted(
             [i for i in range(len(names)) if SITE_STYLE.get(kinds[i], (None, 0, False))[2]],
@@ -565,31 +571,181 @@ def plot_influence_map(ctx: _Context, path: Path) -> Path:
             items.append((cols[i], rows[i], textwrap.fill(labels[i], 20, break_on_hyphens=False), radius))
         place_labels(ax, renderer, items, avoid)
 
-    # legend column: factions, cell states, site kinds, sites without labels
-    lax = fig.add_axes(
-        (1 - (legend_w + 0.05) / fig_w, bottom - 0.15 / fig_h, legend_w / fig_w, area_h / fig_h + 0.6 / fig_h)
-    )
-    lax.axis("off")
-    leg = lax.legend(
-        handles=handles,
-        loc="upper left",
-        fontsize=8,
-        frameon=False,
-        title="Grid-cell colour = controlling faction;\npaler = smaller share of the\ngrid cell's influence",
-        title_fontsize=8,
-        alignment="left",
-        borderaxespad=0,
-    )
-    if unlabelled_lines:
-        fig.canvas.draw()
-        box = leg.get_window_extent(renderer).transformed(lax.transAxes.inverted())
-        lax.text(
-            0, box.y0 - 0.03, "\n".join(unlabelled_lines), transform=lax.transAxes, fontsize=7.2, va="top", ha="left"
-        )
+    _draw_map_legend(fig, legend, handles, map_bottom * fig_h, panel_h)
     return save_png(fig, path)
 
 
-LEGEND_ROW_IN = 0.19  # inches of the map legend's column per entry (8-pt text and its spacing), with some room
+NORTH_ARROW_PT = (13, 6, 26)  # the arrow's tip left of and below the panel's top right corner; the N below the tip
+KEY_TITLE = "Grid-cell colour = controlling faction; paler =\nsmaller share of the grid cell's influence"
+KEY_TITLE_WIDE = "Grid-cell colour = controlling faction; paler = smaller share of the grid cell's influence"
+KEY_STYLE = {"fontsize": 8, "frameon": False, "title_fontsize": 8, "alignment": "left", "borderaxespad": 0}
+LEGEND_COLUMN_IN = 3.6  # the key's column beside the maps, inches
+PANEL_TITLES_IN = 0.45  # the panels' titles above the maps; the key beside them starts level with their top
+BELOW_GAP_IN = 0.15  # between the maps and a key or list of sites under them, inches
+SITE_LIST_PT = 7.2
+SITE_LIST_MAX_ROWS = 8  # lines in a column of the sites listed under the maps; sites beyond are counted
+
+
+@dataclass(frozen=True)
+class MapLegendLayout:
+    """Where the influence map's key and its list of unlabelled sites go, and the figure's width (inches).
+
+    The list of sites marked without a label goes under the key in its column beside the maps
+    where both fit beside them, else under the maps in as many columns as fit their width. The
+    key (factions, cell states, site kinds) goes in a column beside the maps where it is no
+    taller than they are with their titles (and the list under them, if any), else under them
+    in as many columns as fit. Beside maps 3.5 in high, syria_wide's 15 sites listed under the
+    key made the figure 2.4 times as tall as its maps; the key beside maps 1.3 in high (a grid
+    2 cells high) left a blank band under them.
+    """
+
+    fig_w: float
+    key_beside: bool
+    key_ncol: int  # columns of the key when it is under the maps
+    key_below_h: float  # height of the key under the maps (0 when beside)
+    sites_beside: bool
+    site_header: str  # "Sites marked without a label:" ("" without such sites)
+    site_columns: tuple[tuple[str, ...], ...]  # the lines of each column of the list
+    site_column_w: float
+    sites_below_h: float  # height of the list under the maps (0 when beside or empty)
+
+    @property
+    def below_h(self) -> float:
+        """Height of what goes under the maps (key, list of sites), inches; 0 for nothing."""
+        gap = 0.1 if self.key_below_h and self.sites_below_h else 0.0
+        return self.key_below_h + gap + self.sites_below_h
+
+
+def _size_in(draw) -> tuple[float, float]:
+    """(width, height) in inches of the artist `draw(fig)` adds to a scratch figure (a legend, a text)."""
+    fig = new_figure(40, 40, layout=False)
+    artist = draw(fig)
+    box = artist.get_window_extent(fig.canvas.get_renderer())
+    return box.width / fig.dpi, box.height / fig.dpi
+
+
+def _key_size(handles: list, title: str, ncol: int = 1) -> tuple[float, float]:
+    def draw(fig):
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.axis("off")
+        return ax.legend(handles=handles, loc="upper left", title=title, ncol=ncol, **KEY_STYLE)
+
+    return _size_in(draw)
+
+
+def _text_size(text: str, fontsize: float) -> tuple[float, float]:
+    return _size_in(lambda fig: fig.text(0, 0.5, text, fontsize=fontsize))
+
+
+def deal_columns(entries: list[list[str]], n_cols: int, max_rows: int) -> tuple[list[list[str]], int]:
+    """Entries (each its lines) in order into at most `n_cols` columns as short as can be, none split.
+
+    A column holds at most `max_rows` lines (or its one entry, if longer). Returns the columns'
+    lines and how many entries did not fit (the last ones).
+    """
+    if not entries:
+        return [], 0
+    longest = max(len(e) for e in entries)
+    total = sum(len(e) for e in entries)
+    cap = max(max_rows, longest)
+    rows = min(max(longest, -(-total // n_cols)), cap)
+    while True:
+        columns: list[list[str]] = [[]]
+        shown = 0
+        for entry in entries:
+            if columns[-1] and len(columns[-1]) + len(entry) > rows:
+                if len(columns) == n_cols:
+                    break
+                columns.append([])
+            columns[-1].extend(entry)
+            shown += 1
+        if shown == len(entries) or rows >= cap:
+            return columns, len(entries) - shown
+        rows += 1
+
+
+def map_legend_layout(handles: list, unlabelled: list[list[str]], maps_w: float, panel_h: float) -> MapLegendLayout:
+    """Lay out the influence map's key and list of unlabelled sites (`MapLegendLayout`), measured in Agg.
+
+    Args:
+        handles: the key's entries (`_map_legend`).
+        unlabelled: the sites marked without a label, each as its lines.
+        maps_w: width of the row of maps, inches.
+        panel_h: height of a map, inches.
+    """
+    room = panel_h + PANEL_TITLES_IN  # beside the maps, from the top of their titles to their bottom
+    key_h = _key_size(handles, KEY_TITLE)[1]
+    header, columns, column_w, sites_below_h, sites_beside = "", [], 0.0, 0.0, False
+    if unlabelled:
+        header = "Sites marked without a label:"
+        lines = [line for entry in unlabelled for line in entry]
+        column_w, one_column_h = _text_size("\n".join([header, *lines]), SITE_LIST_PT)
+        sites_beside = key_h + 0.1 + one_column_h <= room
+        if sites_beside:
+            columns = [lines]
+        else:  # under the maps, in as many columns as fit their width
+            n_cols = max(1, int((maps_w + 0.3) // (column_w + 0.3)))
+            columns, more = deal_columns(unlabelled, n_cols, SITE_LIST_MAX_ROWS)
+            if more:  # hundreds of posts: the figure says how many it leaves out
+                shown = len(unlabelled) - more
+                header = f"Sites marked without a label ({shown} of {len(unlabelled)}; scenario.yaml has all):"
+            tallest = max(columns, key=len)
+            sites_below_h = _text_size("\n".join([header, *tallest]), SITE_LIST_PT)[1] + 0.05
+    # The key beside the maps may reach down beside the sites listed under them.
+    key_beside = key_h <= room + (BELOW_GAP_IN + sites_below_h if sites_below_h else 0.0)
+    fig_w = maps_w + (LEGEND_COLUMN_IN + 0.6 if key_beside else 0.5)
+    key_ncol, key_below_h = 1, 0.0
+    if not key_beside:  # a low map: the key under it, in as few rows as fit the maps' width
+        for key_ncol in range(len(handles), 0, -1):
+            width, key_below_h = _key_size(handles, KEY_TITLE_WIDE, key_ncol)
+            if width <= maps_w:
+                break
+    return MapLegendLayout(
+        fig_w=fig_w,
+        key_beside=key_beside,
+        key_ncol=key_ncol,
+        key_below_h=key_below_h,
+        sites_beside=sites_beside,
+        site_header=header,
+        site_columns=tuple(tuple(c) for c in columns),
+        site_column_w=column_w + 0.3,
+        sites_below_h=sites_below_h,
+    )
+
+
+def _draw_map_legend(fig, layout: MapLegendLayout, handles: list, maps_bottom_in: float, panel_h: float) -> None:
+    """Draw the key and the list of unlabelled sites where `layout` puts them; the maps' bottom in inches."""
+    fig_w, fig_h = fig.get_size_inches()
+    if layout.key_beside:  # a column right of the maps, its top level with the panels' titles
+        lax = fig.add_axes(
+            (
+                1 - (LEGEND_COLUMN_IN + 0.05) / fig_w,
+                (maps_bottom_in - 0.15) / fig_h,
+                LEGEND_COLUMN_IN / fig_w,
+                (panel_h + 0.15 + PANEL_TITLES_IN) / fig_h,
+            )
+        )
+        lax.axis("off")
+        leg = lax.legend(handles=handles, loc="upper left", title=KEY_TITLE, **KEY_STYLE)
+        if layout.sites_beside:
+            fig.canvas.draw()
+            box = leg.get_window_extent(fig.canvas.get_renderer()).transformed(lax.transAxes.inverted())
+            text = "\n".join([layout.site_header, *layout.site_columns[0]])
+            lax.text(0, box.y0 - 0.03, text, transform=lax.transAxes, fontsize=SITE_LIST_PT, va="top", ha="left")
+    top = maps_bottom_in - BELOW_GAP_IN  # what goes under the maps hangs from here
+    if not layout.key_beside:
+        kax = fig.add_axes(
+            (0.25 / fig_w, (top - layout.key_below_h) / fig_h, (fig_w - 0.5) / fig_w, layout.key_below_h / fig_h)
+        )
+        kax.axis("off")
+        kax.legend(handles=handles, loc="upper left", title=KEY_TITLE_WIDE, ncol=layout.key_ncol, **KEY_STYLE)
+        top -= layout.key_below_h + 0.1
+    if layout.site_columns and not layout.sites_beside:
+        header = fig.text(0.25 / fig_w, top / fig_h, layout.site_header, fontsize=SITE_LIST_PT, va="top", ha="left")
+        line_h = header.get_window_extent(fig.canvas.get_renderer()).height / fig.dpi
+        for k, column in enumerate(layout.site_columns):
+            x = 0.25 + k * layout.site_column_w
+            fig.text(x / fig_w, (top - line_h) / fig_h, "\n".join(column), fontsize=SITE_LIST_PT, va="top", ha="left")
 
 
 def _terrain_patches(terrain: np.ndarray) -> list:
@@ -597,8 +753,10 @@ def _terrain_patches(terrain: np.ndarray) -> list:
     return [Patch(facecolor=colour, edgecolor="#BBBBBB", label=label) for label, colour in terrain_key(terrain)]
 
 
-def _map_legend(ctx: _Context, control, terrain, kinds, labels, rows, cols, river_lines) -> tuple[list, list[str]]:
-    """The influence map's legend entries and its lines "Sites marked without a label:" (none: [])."""
+def _map_legend(
+    ctx: _Context, control, terrain, kinds, labels, rows, cols, river_lines
+) -> tuple[list, list[list[str]]]:
+    """The influence map's key entries, and the sites marked without a label (each as its lines; none: [])."""
     present = sorted({int(c) for c in np.unique(control) if c >= 0} | {ctx.index[m] for m in ctx.militias})
     handles = [Patch(facecolor=faction_colour(f), edgecolor="none", label=ctx.label(ctx.names[f])) for f in present]
     handles += [
@@ -611,17 +769,16 @@ def _map_legend(ctx: _Context, control, terrain, kinds, labels, rows, cols, rive
         handles.insert(-1, Line2D([], [], color=RIVER_COLOUR, lw=2.4, label=_river_label(ctx)))
     handles += site_legend_handles(kinds, marker_scale=0.9)
     unlabelled = [i for i in range(len(kinds)) if not SITE_STYLE.get(kinds[i], (None, 0, False))[2]]
-    lines = ["Sites marked without a label:"] if unlabelled else []
-    for i in unlabelled:
-        lines.extend(
-            textwrap.wrap(
-                f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
-                f"{labels[i]} (row {rows[i]}, col {cols[i]})",
-                60,
-                subsequent_indent="   ",
-            )
+    entries = [
+        textwrap.wrap(
+            f"{'■' if kinds[i] == 'headquarters' else '★' if kinds[i] == 'venue' else '•'} "
+            f"{labels[i]} (row {rows[i]}, col {cols[i]})",
+            60,
+            subsequent_indent="   ",
         )
-    return handles, lines
+        for i in unlabelled
+    ]
+    return handles, entries
 
 
 MAP_PANEL_IN = 5.2  # width of a map panel of a grid at most as high as wide, inches

@@ -429,7 +429,8 @@ def test_the_map_of_a_narrow_grid_is_a_readable_figure_of_bounded_size(tmp_path,
     monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
     plot_run(out)
     png_w, png_h = png_size(out / "plots" / "influence_map.png")
-    assert 800 <= png_w <= 3000 and 500 <= png_h <= 2000, (png_w, png_h)
+    # 400: maps 1.3 in high with their key beside them and the sites listed under them (no blank band)
+    assert 800 <= png_w <= 3000 and 400 <= png_h <= 2000, (png_w, png_h)
     assert len(seen["panels"]) == 3
     for panel in seen["panels"]:  # each map readable: between 1:4 and 4:1, and an inch or more across
         assert 0.25 - 1e-6 <= panel.height / panel.width <= 4 + 1e-6, panel
@@ -633,3 +634,92 @@ def test_the_map_title_names_the_scenario_run_not_the_corridor(tmp_path, monkeyp
     plot_run(out)
     assert titles["influence_map.png"] == ["Control and influence in scenario 'toy_two_towns', replicate 0"]
     assert not any("corridor" in title.lower() for found in titles.values() for title in found), titles
+
+
+def _influence_map_layout(fig) -> dict:
+    """The influence map's map panels, the blank (inches) under them and each panel's north arrow (points long)."""
+    from matplotlib.text import Annotation
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.images]
+    boxes = [ax.get_window_extent(renderer) for ax in panels]
+    left, right, bottom = min(b.x0 for b in boxes), max(b.x1 for b in boxes), min(b.y0 for b in boxes)
+    under = [t.get_window_extent(renderer) for t in fig.texts if t.get_text().strip()]  # the footer, listed sites
+    under += [ax.get_legend().get_window_extent(renderer) for ax in fig.axes if ax.get_legend()]
+    under = [b for b in under if b.x1 > left and b.x0 < right and b.y1 <= bottom + 1]  # under the maps
+    arrows = [
+        t.arrow_patch.get_window_extent(renderer).height * 72 / fig.dpi
+        for ax in panels
+        for t in ax.texts
+        if isinstance(t, Annotation) and t.get_text() == "N"
+    ]
+    return {
+        "blank_in": (bottom - max(b.y1 for b in under)) / fig.dpi,
+        "panel_h_in": boxes[0].height / fig.dpi,
+        "figure_h_in": fig.get_figheight(),
+        "arrows_pt": arrows,
+    }
+
+
+def _influence_map_of(run: Path, monkeypatch) -> dict:
+    import sim.plots
+
+    seen = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        if Path(png).name == "influence_map.png":
+            seen.update(_influence_map_layout(fig))
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(run)
+    return seen
+
+
+def test_the_map_of_a_grid_two_cells_high_has_a_full_north_arrow_and_no_blank_band(tmp_path, monkeypatch):
+    """Maps 1.3 in high: the north arrow was a stub under its N, and a blank band lay under the maps by the key."""
+    out = tmp_path / "run"
+    sim.simulate(_narrow_scenario(tmp_path, 60, 2), steps=2).save(out, plots=False)
+    layout = _influence_map_of(out, monkeypatch)
+    assert layout["panel_h_in"] < 1.5  # a low map
+    assert len(layout["arrows_pt"]) == 3 and min(layout["arrows_pt"]) >= 12, layout["arrows_pt"]
+    assert layout["blank_in"] < 0.4, layout  # the key under the maps, not a band of nothing
+
+
+def test_syria_wides_map_is_as_tall_as_its_maps_need(tmp_path, monkeypatch):
+    """Its 15 sites without a label, listed under the key beside the maps, made the figure twice their height."""
+    out = tmp_path / "run"
+    sim.simulate("syria_wide", steps=2).save(out, plots=False)
+    layout = _influence_map_of(out, monkeypatch)
+    assert layout["blank_in"] < 0.4, layout  # the listed sites under the maps
+    assert layout["figure_h_in"] < 1.8 * layout["panel_h_in"], layout  # 2.4 times before
+
+
+def test_sites_listed_under_the_maps_fill_columns_in_order_none_split():
+    from sim.plots import deal_columns
+
+    entries = [["a"], ["b", "  b2"], ["c"], ["d"], ["e", "  e2", "  e3"]]
+    columns, more = deal_columns(entries, 3, 8)
+    assert more == 0 and columns == [["a", "b", "  b2"], ["c", "d"], ["e", "  e2", "  e3"]]
+    assert deal_columns(entries, 1, 8) == ([[line for entry in entries for line in entry]], 0)
+    columns, more = deal_columns(entries, 2, 3)  # at most 3 lines a column: the last entries are counted
+    assert columns == [["a", "b", "  b2"], ["c", "d"]] and more == 1
+    assert deal_columns([], 4, 8) == ([], 0)
+
+
+def test_the_key_of_low_maps_goes_under_them_in_columns():
+    from matplotlib.patches import Patch
+
+    from sim.plots import LEGEND_COLUMN_IN, map_legend_layout
+
+    handles = [Patch(facecolor="red", label=f"faction {k}") for k in range(10)]
+    low = map_legend_layout(handles, [], maps_w=15.84, panel_h=1.3)
+    assert not low.key_beside and low.key_ncol > 1 and 0 < low.key_below_h < 1.0
+    assert low.fig_w == pytest.approx(15.84 + 0.5)
+    high = map_legend_layout(handles, [], maps_w=15.84, panel_h=2.6)
+    assert high.key_beside and high.below_h == 0 and high.fig_w == pytest.approx(15.84 + LEGEND_COLUMN_IN + 0.6)
+    sites = [[f"■ headquarters {k} (row {k}, col 3)"] for k in range(40)]
+    listed = map_legend_layout(handles, sites, maps_w=15.84, panel_h=2.6)
+    assert not listed.sites_beside and len(listed.site_columns) > 1 and listed.sites_below_h < 1.5
