@@ -1278,6 +1278,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
         # whole words and place names on a line (a road's name is not cut inside "Homs")
         text = textwrap.fill(route.get("label", name), 24, break_long_words=False, break_on_hyphens=False)
         route_items.append((x, y, text, 1.0))
+    theatre_names = []
     for name, theatre in theatres.items():
         members = [i for i, s in enumerate(names) if (sites.get(s) or {}).get("theatre") == name]
         if not members:
@@ -1286,11 +1287,12 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
         y0, y1 = lat[members].min() - 0.10, lat[members].max() + 0.10
         ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="black", lw=1.3, zorder=5))
         inside = y1 + 0.2 > b["lat_max"]  # no room above the box: its name goes inside, at the top
-        ax.text(
+        label = ax.text(
             x0 + (0.03 if inside else 0.0), y1 - 0.03 if inside else y1 + 0.03, theatre.get("label", name),
             fontsize=10, fontweight="bold", ha="left", va="top" if inside else "bottom", zorder=9,
             path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
         )
+        theatre_names.append(label)
     for kind, (marker, size, _) in SITE_STYLE.items():
         sel = [i for i, k in enumerate(kinds) if k == kind]
         if sel:
@@ -1306,6 +1308,7 @@ def plot_theatre_map(ctx: _Context, path: Path) -> Path:
     renderer = fig.canvas.get_renderer()
     labelled = [i for i in range(len(names)) if kinds[i] in ("town", "crossing", "oil_field")]
     avoid = [bbox_around(ax.transData.transform((lon[i], lat[i])), 4 * fig.dpi / 72) for i in range(len(names))]
+    avoid += [text.get_window_extent(renderer) for text in theatre_names]  # no site or road over a theatre's name
     items = [
         (lon[i], lat[i], textwrap.fill(str(maps["site_labels"][i]), 20, break_on_hyphens=False), 4.0) for i in labelled
     ]

@@ -688,11 +688,53 @@ def test_the_map_of_a_grid_two_cells_high_has_a_full_north_arrow_and_no_blank_ba
     assert layout["blank_in"] < 0.4, layout  # the key under the maps, not a band of nothing
 
 
-def test_syria_wides_map_is_as_tall_as_its_maps_need(tmp_path, monkeypatch):
-    """Its 15 sites without a label, listed under the key beside the maps, made the figure twice their height."""
-    out = tmp_path / "run"
+def _label_gaps_pt(fig) -> list[tuple[float, str, str]]:
+    """(points between their boxes, text, text) for each pair of texts on a map panel (white boxes included)."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (ax,) = [ax for ax in fig.axes if ax.images]
+    boxes = []
+    for text in ax.texts:
+        patch = text.get_bbox_patch()
+        box = patch.get_window_extent(renderer) if patch is not None else Text.get_window_extent(text, renderer)
+        boxes.append((text.get_text().replace("\n", " "), box))
+    gaps = []
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            dx = max(box_b.x0 - box_a.x1, box_a.x0 - box_b.x1)
+            dy = max(box_b.y0 - box_a.y1, box_a.y0 - box_b.y1)
+            gaps.append((max(dx, dy) * 72 / fig.dpi, a, b))  # negative where they overlap
+    return gaps
+
+
+@pytest.fixture(scope="module")
+def syria_figures(tmp_path_factory) -> dict:
+    """syria_wide's influence map layout and theatre map label gaps (2 days, plotted once for the module)."""
+    import sim.plots
+
+    out = tmp_path_factory.mktemp("syria") / "run"
     sim.simulate("syria_wide", steps=2).save(out, plots=False)
-    layout = _influence_map_of(out, monkeypatch)
+    seen = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        if Path(png).name == "influence_map.png":
+            seen["influence_map"] = _influence_map_layout(fig)
+        if Path(png).name == "theatre_map.png":
+            seen["label_gaps"] = _label_gaps_pt(fig)
+        return save_png(fig, png)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sim.plots, "save_png", keep_then_save)
+        plot_run(out)
+    return seen
+
+
+def test_syria_wides_map_is_as_tall_as_its_maps_need(syria_figures):
+    """Its 15 sites without a label, listed under the key beside the maps, made the figure 2.4 times their height."""
+    layout = syria_figures["influence_map"]
     assert layout["blank_in"] < 0.4, layout  # the listed sites under the maps
     assert layout["figure_h_in"] < 1.8 * layout["panel_h_in"], layout  # 2.4 times before
 
@@ -723,3 +765,9 @@ def test_the_key_of_low_maps_goes_under_them_in_columns():
     sites = [[f"■ headquarters {k} (row {k}, col 3)"] for k in range(40)]
     listed = map_legend_layout(handles, sites, maps_w=15.84, panel_h=2.6)
     assert not listed.sites_beside and len(listed.site_columns) > 1 and listed.sites_below_h < 1.5
+
+
+def test_labels_on_the_theatre_map_keep_clear_of_each_other(syria_figures):
+    """'M5 highway (Damascus-Homs-...)', 'Desert road (Homs-...)' and 'Homs' touched (0.4 and 1.2 points apart)."""
+    crowded = [(round(gap, 2), a, b) for gap, a, b in syria_figures["label_gaps"] if gap < 2.0]
+    assert len(syria_figures["label_gaps"]) > 100 and not crowded, crowded
