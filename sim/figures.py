@@ -15,7 +15,7 @@ Its users: run plots (`sim.plots`), sweep analysis (`sim.analysis`), pattern val
   past eight factions; a faction keeps the colour of its index in the scenario), `faction_line_colour`
   (the same or a darker shade: 3:1 contrast on white, `contrast_ratio`), `faction_label` (a legend's
   "name (label)", no parentheses nested), contested, neutral and river colours;
-- maps: `draw_control_map` (grid cells by controlling faction, `cell_colours`), `terrain_key`
+- maps: `draw_control_map` (grid cells by controlling faction, `cell_colours`, `control_shade`), `terrain_key`
   (legend entries for the impassable and outside cells a map shows), `clip_polyline` (a river's
   course cut to the part that can show on a map), site markers (`SITE_STYLE`,
   `site_legend_handles`) and `place_labels` (site names without overlaps).
@@ -65,6 +65,8 @@ __all__ = [
     "clip_polyline",
     "draw_control_map",
     "contrast_ratio",
+    "control_shade",
+    "control_shades",
     "faction_colour",
     "faction_label",
     "faction_line_colour",
@@ -663,11 +665,26 @@ def cell_colours(control: np.ndarray, influence: np.ndarray, terrain: np.ndarray
         cells = control == f
         if not cells.any():
             continue
-        strength = 0.3 + 0.7 * np.clip(share[f][cells], 0.0, 1.0)  # 30 % (weak) .. 100 % (sole)
-        colour = np.array(to_rgb(faction_colour(f)))
-        rgb[cells] = 1.0 - strength[:, None] * (1.0 - colour[None, :])
+        rgb[cells] = control_shade(faction_colour(f), share[f][cells])
     rgb[control == CONTESTED] = to_rgb(CONTESTED_FILL)
     return rgb
+
+
+def control_shade(colour: str, share) -> np.ndarray:
+    """RGB in 0..1, shape (..., 3), of cells held by the faction of `colour` with `share` (...) of their influence.
+
+    The colour at 30 % strength over white for a share of 0, at full strength for a share of
+    1 (the faction alone there): a weaker hold is paler.
+    """
+    strength = 0.3 + 0.7 * np.clip(np.asarray(share, dtype=float), 0.0, 1.0)  # 30 % (weak) .. 100 % (sole)
+    c = np.array(to_rgb(colour))
+    return 1.0 - strength[..., None] * (1.0 - c)
+
+
+def control_shades(index: int) -> tuple[str, str]:
+    """The palest and the fullest colour ("#RRGGBB") the maps fill a cell of the faction at `index` with."""
+    palest, fullest = control_shade(faction_colour(index), [0.0, 1.0])
+    return tuple("#" + "".join(f"{round(v * 255):02X}" for v in rgb) for rgb in (palest, fullest))
 
 
 def terrain_key(terrain: np.ndarray) -> list[tuple[str, str]]:

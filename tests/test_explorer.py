@@ -751,3 +751,30 @@ def test_the_map_title_fits_any_scenario():
     finally:
         runner.close()
     assert parts["map_title"] == "Control map, day 1"
+
+
+def test_the_map_legend_shows_the_colours_the_map_draws():
+    """Swatches were each faction's full colour, ISIS's included, which no cell ever shows; the map's
+    cells run from a pale shade (a small share of the cell's influence) to the full colour."""
+    import numpy as np
+    from matplotlib.colors import to_hex
+
+    from sim.explorer.figures import map_legend_html, run_info
+    from sim.figures import TERRAINS, cell_colours
+    from sim.model import CorridorModel
+
+    model = CorridorModel(load_scenario("baseline"), seed=1)
+    info = run_info(model)
+    legend = map_legend_html(info)
+    names = list(model.faction_names)
+    militias = [f for f in range(len(names)) if model.is_militia[f]]
+    rural = np.full((1, 2), TERRAINS.index("rural"))
+    for f in militias:
+        # what the map draws for a cell of f where f has none of the influence, and all of it
+        influence = np.zeros((len(names), 1, 2))
+        influence[f, 0, 1] = 1.0
+        palest, fullest = (to_hex(rgb).upper() for rgb in cell_colours(np.full((1, 2), f), influence, rural)[0])
+        swatch = re.search(rf'<span class="explorer-swatch" style="([^"]*)"></span>{names[f]}<', legend)
+        assert swatch and palest in swatch.group(1) and fullest in swatch.group(1), (names[f], palest, fullest, legend)
+    assert "ISIS" in names and ">ISIS<" not in legend  # the insurgents hold no cell: no colour of theirs on the map
+    assert info.holders == tuple(militias)

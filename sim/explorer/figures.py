@@ -43,7 +43,7 @@ from sim.figures import (
     SITE_STYLE,
     cell_colours,
     clip_polyline,
-    faction_colour,
+    control_shades,
     faction_line_colour,
     terrain_key,
 )
@@ -79,6 +79,7 @@ class RunInfo:
     tension_scale: float
     tension_threshold: float | None
     steps: int | None = None  # the scenario's run length (days): Play pauses there (`sim.explorer.core.Runner`)
+    holders: tuple[int, ...] = ()  # the factions that can hold cells (`map_legend_html`); () = every faction
     sites_html: str = ""  # `map_sites_html` and `map_legend_html` of this run, drawn once
     legend_html: str = ""
 
@@ -101,6 +102,11 @@ def run_info(model: CorridorModel) -> RunInfo:
         pieces = [p for p in pieces if len(p) >= 2]
         river = tuple(tuple(zip(p[:, 0].tolist(), p[:, 1].tolist(), strict=True)) for p in pieces) or None
     mediation = getattr(model.rules, "mediation", None)
+    # A cell is held by a faction with influence there: militias (posted fighters), and any faction
+    # with headquarters or a site it holds on day 0. An insurgent faction has neither (no swatch for it).
+    world = model.world
+    holders = {f for f in range(len(model.faction_names)) if model.is_militia[f] or world.hq_sites[f]}
+    holders |= {int(f) for f in world.initial_site_control if f >= 0}
     info = RunInfo(
         names=tuple(model.faction_names),
         militias=tuple(f for f in range(len(model.faction_names)) if model.is_militia[f]),
@@ -117,6 +123,7 @@ def run_info(model: CorridorModel) -> RunInfo:
         tension_scale=float(model.rules.clashes.tension_scale),
         tension_threshold=getattr(mediation, "tension_threshold", None),
         steps=int(model.config.steps),
+        holders=tuple(sorted(holders)),
     )
     return dataclasses.replace(info, sites_html=map_sites_html(info), legend_html=map_legend_html(info))
 
@@ -252,8 +259,16 @@ def map_legend_html(info: RunInfo) -> str:
     Faction colours, contested, nobody's, impassable ground and the outside of the modelled
     area where the grid has them, clashes, the river, site kinds.
     """
-    items = [_swatch(faction_colour(f), info.names[f]) for f in range(len(info.names))]
-    hatch = "background-image:repeating-linear-gradient(45deg,#555 0 1px,transparent 1px 4px)"
+    # Swatches in the colours the map shows: each faction's from the palest (a small share of the
+    # cell's influence) to the full colour (`cell_colours`), for the factions that can hold cells
+    # only (the insurgents' colour was listed and never on the map); the contested cells' hatching
+    # rising to the right, as the map's (it fell: CSS's 45deg is the direction of the gradient).
+    items = []
+    for f in info.holders or range(len(info.names)):
+        palest, fullest = control_shades(f)
+        shades = f"width:22px;background-image:linear-gradient(90deg,{palest},{fullest})"
+        items.append(_swatch(fullest, info.names[f], shades))
+    hatch = "background-image:repeating-linear-gradient(135deg,#555 0 1px,transparent 1px 4px)"
     items.append(_swatch(CONTESTED_FILL, "contested", hatch))
     items.append(_swatch(NOBODY_COLOUR, "nobody's", "border:1px solid #bbb"))
     items += [_swatch(colour, label, "border:1px solid #bbb") for label, colour in terrain_key(info.terrain)]
