@@ -994,7 +994,7 @@ def read_bytes(
         with open(path, "rb") as handle:
             if max_bytes is not None and os.fstat(handle.fileno()).st_size > max_bytes:
                 raise ResultFileError(f"{path}: {_too_large(max_bytes)}")
-            data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+            data = handle.read() if max_bytes is None else _read_at_most(handle, max_bytes + 1)
         if max_bytes is not None and len(data) > max_bytes:
             raise ResultFileError(f"{path}: {_too_large(max_bytes)}")
     except FileNotFoundError:
@@ -1006,6 +1006,22 @@ def read_bytes(
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise ResultFileError(f"{path}: {CHANGED}")
     return data
+
+
+def _read_at_most(handle, limit: int) -> bytes:
+    """Up to `limit` bytes of an open file, read in pieces of at most 16 MiB.
+
+    `handle.read(limit)` sets aside `limit` bytes first: a bound of many gigabytes (a manifest
+    that says a CSV has a million rows) ran out of memory before a byte was read.
+    """
+    pieces, total = [], 0
+    while total < limit:
+        piece = handle.read(min(16 * 1024 * 1024, limit - total))
+        if not piece:
+            break
+        pieces.append(piece)
+        total += len(piece)
+    return b"".join(pieces)
 
 
 def _too_large(max_bytes: int) -> str:
@@ -1396,12 +1412,17 @@ def _read_result_csv(
     sha256: str | None = None,
     allow_empty: bool = False,
     counts_from: str = "manifest.json",
+    size_rows: int | None = None,
 ) -> tuple[pd.DataFrame, list[int]]:
-    """`read_result_csv`, and the line of the file where each data row begins (for messages)."""
+    """`read_result_csv`, and the line of the file where each data row begins (for messages).
+
+    `size_rows` (default `expected_rows`): the rows whose size bounds the bytes read (`_csv_size_bound`).
+    """
     import pandas as pd
 
     path = Path(path)
-    text = read_text(path, allow_empty=allow_empty, max_bytes=_csv_size_bound(path, expected_rows))
+    bound = _csv_size_bound(path, expected_rows if size_rows is None else size_rows)
+    text = read_text(path, allow_empty=allow_empty, max_bytes=bound)
     if not text:
         return pd.DataFrame(columns=list(expected_columns)), []
     header, lines = _csv_records(path, text)
@@ -1426,7 +1447,7 @@ def _read_result_csv(
         if is_text(column) or values.dtype.kind in "iuf":
             continue
         if values.dtype.kind == "O":
-            numbers = pd.to_numeric(values, errors="coerce")
+            numbers = _to_numbers(values)
         else:  # e.g. bool, from a column of True/False: not numbers
             numbers = pd.Series(np.nan, index=values.index)
         bad = numbers.isna() & values.notna()
@@ -1436,13 +1457,44 @@ def _read_result_csv(
             continue
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ResultFileError(
-                f"{path}: non-numeric value {str(values.iloc[row])!r} in numeric column {column} at line {lines[row]}"
-            )
+            what = _long_number(values.iloc[row]) or f"non-numeric value {str(values.iloc[row])!r}"
+            raise ResultFileError(f"{path}: {what} in numeric column {column} at line {lines[row]}")
         frame[column] = numbers
     if sha256 is not None and hashlib.sha256(text.encode("utf-8")).hexdigest() != sha256:
         raise ResultFileError(f"{path}: {CHANGED}")
     return frame, lines
+
+
+def _to_numbers(values: pd.Series) -> pd.Series:
+    """`pd.to_numeric(values, errors="coerce")`, with a whole number beyond a float's range (over 308 digits) as NaN.
+
+    pandas raised OverflowError for such a number (read as a Python int), and every reader
+    of the file stopped with an internal error instead of naming it.
+    """
+    import pandas as pd
+
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        return pd.to_numeric(values.map(lambda value: None if _beyond_float(value) else value), errors="coerce")
+
+
+def _beyond_float(value) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    except (TypeError, ValueError):
+        return False
+    return False
+
+
+def _long_number(value) -> str | None:
+    """'a whole number of N digits, beyond a float's range (...)' for such a field, else None (it is no number)."""
+    text = str(value)
+    if re.fullmatch(r"[+-]?\d{309,}", text):  # too long for a float (and, past 4,300 digits, for Python to read)
+        return f"a whole number of {len(text.lstrip('+-')):,} digits, beyond a float's range ({text[:12]}...)"
+    return None
 
 
 def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int | None = None) -> dict[str, np.ndarray]:
@@ -1854,16 +1906,15 @@ def _cell(value) -> str:
 
 def _numbers(frame: pd.DataFrame, column: str, path: Path, lines: list[int]) -> np.ndarray:
     """A column as numbers (int or float array); a text that is no number (a column the manifest calls text) refused."""
-    import pandas as pd
-
     values = frame[column]
     if values.dtype.kind in "iuf":
         return values.to_numpy()
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers = _to_numbers(values)
     bad = numbers.isna() & values.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ResultFileError(f"{path}: {column} at line {lines[row]} is {_cell(values.iloc[row])}, not a number")
+        what = _long_number(values.iloc[row]) or f"{_cell(values.iloc[row])}, not a number"
+        raise ResultFileError(f"{path}: {column} at line {lines[row]} is {what}")
     return numbers.to_numpy(dtype=float)
 
 
@@ -2125,12 +2176,22 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
             f"name {_shown(config.name)}"
         )
     read = {}
+    steps, n_replicates = manifest.get("steps"), manifest.get("n_replicates")  # whole numbers where present
+    # The timeseries holds a row per day and replicate: the most its size may be read for,
+    # whatever its row count says (a count edited to a million set gigabytes aside).
+    most = (steps + 1) * n_replicates if isinstance(steps, int) and isinstance(n_replicates, int) else None
     for table in ("timeseries", "events"):  # both read and checked, even where one is not wanted
         record = files.get(f"{table}.csv", {})
+        rows = record.get("rows")
+        if table == "timeseries" and most is not None:
+            rows_read = min(rows, most) if isinstance(rows, int) and not isinstance(rows, bool) else most
+        else:
+            rows_read = rows
         read[table] = _read_result_csv(
             directory / f"{table}.csv",
             text_columns=_table_text_columns(record, table),
             expected_columns=["replicate", "seed", "step"] + (["event"] if table == "events" else []),
+            size_rows=rows_read,
             expected_rows=record.get("rows"),
             sha256=record.get("sha256"),
             allow_empty=table == "events" and "rows" not in record,  # older runs without events: 0 bytes

@@ -52,7 +52,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from sim.executors import Backend, interrupt_behind, make_backend, progress_bar
+from sim.executors import Backend, interrupt_behind, make_backend, progress_bar, signals_held
 from sim.limits import check_memory
 from sim.outcomes import compute_outcomes
 from sim.results import (
@@ -354,14 +354,32 @@ def check_journal_kept(directory: Path, manifest: dict, finished: int) -> None:
 
     Raises:
         ResultFileError: `<journal>: missing ...` or `<journal>: holds N of the M finished runs
-            manifest.json counted ...`.
+            manifest.json counted ...`; or `manifest.json: journal_runs is ...` for a count that
+            is not a whole number of the job's runs (0 to its `n_runs`), or missing where a
+            session of this version ended (status complete or incomplete).
     """
     path = Path(directory) / JOURNAL
     fix = "restore it, or start the job again in a new directory (--out)"
-    if manifest.get("journal") == JOURNAL and not os.path.lexists(path):
+    made_here = manifest.get("journal") == JOURNAL  # a job of this version: it keeps both records
+    if made_here and not os.path.lexists(path):
         raise ResultFileError(f"{path}: missing (the record of the job's finished runs, made at its start); {fix}")
     recorded = manifest.get("journal_runs")
-    if type(recorded) is int and finished < recorded:  # manifest.json is untrusted: a bool or float is no record
+    where = Path(directory) / "manifest.json"
+    n_runs = manifest.get("n_runs")
+    most = n_runs if type(n_runs) is int and n_runs >= 0 else None
+    if "journal_runs" in manifest and not (
+        type(recorded) is int and 0 <= recorded and (most is None or recorded <= most)
+    ):  # manifest.json is untrusted: a count that no job writes switched the check off
+        within = f"0 to {most:,}" if most is not None else "0 or more"
+        raise ResultFileError(
+            f"{where}: journal_runs is {json.dumps(recorded)[:40]}, not a count of the job's runs ({within}; "
+            "changed or damaged)"
+        )
+    if made_here and recorded is None and manifest.get("status") in ("complete", "incomplete"):
+        raise ResultFileError(
+            f"{where}: journal_runs is missing, which a session that ended writes (changed or damaged)"
+        )
+    if recorded is not None and finished < recorded:
         raise ResultFileError(
             f"{path}: holds {finished:,} of the {recorded:,} finished runs manifest.json counted "
             f"(deleted or cut short since); {fix}"
@@ -918,8 +936,9 @@ def marked_if_interrupted(manifest: dict, manifest_path: Path) -> Iterator[None]
         yield
     except (KeyboardInterrupt, BrokenExecutor):
         if manifest.get("status") != "interrupted":
-            manifest.update(status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"))
-            _write_json(Path(manifest_path), manifest)
+            with signals_held():  # as in `journaled_map`: a second signal does not cut the record short
+                manifest.update(status="interrupted", interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"))
+                _write_json(Path(manifest_path), manifest)
         raise
 
 
@@ -971,17 +990,18 @@ def journaled_map(
                 if on_row is not None:
                     on_row(row)
     except (KeyboardInterrupt, BrokenExecutor):  # a worker killed (before it ignored signals, OOM)
-        manifest.update(
-            status="interrupted",
-            interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
-            last_session=session(),
-        )
-        try:  # the runs it holds, once they are on disk (`check_journal_kept`); tasks are runs not journalled
-            journal.sync()
-            manifest["journal_runs"] = initial + n_run
-        except OSError:  # a failing disk: no record rather than one the journal may not keep
-            pass
-        _write_json(Path(manifest_path), manifest)
+        with signals_held():  # a second signal (`timeout`'s to the group, Slurm's) waits until this is recorded
+            manifest.update(
+                status="interrupted",
+                interrupted_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+                last_session=session(),
+            )
+            try:  # the runs it holds, once they are on disk (`check_journal_kept`); tasks are runs not journalled
+                journal.sync()
+                manifest["journal_runs"] = initial + n_run
+            except OSError:  # a failing disk: no record rather than one the journal may not keep
+                pass
+            _write_json(Path(manifest_path), manifest)
         raise
     return n_run, n_failed, session()
 

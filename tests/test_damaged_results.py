@@ -1034,7 +1034,7 @@ def test_a_value_of_5001_digits_is_echoed_cut_short_naming_its_line_and_column(r
     # The whole value was printed: a 5 KB line of nines before the column and line it was in.
     copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", _resigned(_set_field("fighters.Blue", "9" * 5001, 1)))
     err = refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "column fighters.Blue at line 3")
-    assert len(err) < 700 and "…" in err, len(err)
+    assert len(err) < 700 and "a whole number of 5,001 digits" in err, len(err)
 
 
 def test_analyze_takes_a_sweep_as_written(sweep_dir, tmp_path, capsys):
@@ -1150,3 +1150,69 @@ def test_a_csv_far_larger_than_its_rows_allow_is_refused_before_it_is_read(run_d
     message = "3,221,225,472 bytes, more than 82 rows"
     err = refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", message)
     assert "fields can take" in err and not (copy / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    "value", ["2", -1, 1.5, True, None, 3], ids=["text", "negative", "float", "bool", "null", "more"]
+)
+def test_a_journal_count_no_job_writes_is_refused(sweep_dir, tmp_path, capsys, value):
+    # A count of another type (or past the job's runs) switched the journal check off: a cut journal resumed unsaid.
+    def count(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["journal_runs"] = value
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", count)
+    for argv in (sweep_argv("--resume", str(copy)), ["analyze", str(copy)]):
+        err = refused(capsys, cli.main(argv), copy / "manifest.json", "journal_runs is ")
+        assert "not a count of the job's runs (0 to 2" in err
+
+
+def test_a_finished_sweep_without_its_journal_count_is_refused(sweep_dir, tmp_path, capsys):
+    def uncount(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        del manifest["journal_runs"]
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", uncount)
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", "journal_runs is missing")
+
+
+def test_a_row_count_edited_to_a_million_is_refused_without_running_out_of_memory(run_dir, tmp_path, capsys):
+    # The rows bound the bytes a CSV may take: a million rows set aside gigabytes before a byte was read.
+    def rows(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["files"]["timeseries.csv"]["rows"] = 1_000_000
+        manifest["files"]["events.csv"]["rows"] = 1_000_000
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", rows)
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "82 rows where manifest.json says 1000000")
+
+    def events_rows(path: Path) -> None:
+        manifest = json.loads(path.read_text())
+        manifest["files"]["events.csv"]["rows"] = 1_000_000
+        path.write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path / "events", "manifest.json", events_rows)
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "events.csv", "rows where manifest.json says 1000000")
+
+
+@pytest.mark.parametrize("digits", [309, 4000])
+def test_a_whole_number_beyond_a_float_is_named_as_such(run_dir, tmp_path, capsys, digits):
+    # pandas raised OverflowError for it: "internal error" from every reader.
+    copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", _resigned(_set_field("fighters.Blue", "9" * digits, 1)))
+    message = f"a whole number of {digits:,} digits, beyond a float's range"
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", message)
+
+
+def test_a_huge_timeseries_is_refused_unread_whatever_row_count_its_manifest_gives(run_dir, tmp_path, capsys):
+    # The row count (edited to 20,000) set the bound: a 3 GiB file was read whole (15 s, 6.5 GB) before being refused.
+    def huge(path: Path) -> None:
+        os.truncate(path, 3 * 1024**3)
+        manifest = json.loads((path.parent / "manifest.json").read_text())
+        manifest["files"]["timeseries.csv"]["rows"] = 20_000
+        (path.parent / "manifest.json").write_text(json.dumps(manifest))
+
+    copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", huge)
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "3,221,225,472 bytes, more than 82 rows")

@@ -496,6 +496,7 @@ def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
     # and the button says Play again.
     assert _wait_until(lambda: _day(rc) == 90 and _has_button(rc, "Play"), within_s=120), "Play did not stop at the end"
     assert _wait_until(lambda: core.live_stepping_threads() == before)
+    time.sleep(core.END_GRACE_S)  # a press at once would be the Pause the button showed (`Runner.press`)
     _button(rc, "Play").click()  # pressed again at the end: it plays on
     assert _wait_until(lambda: built[-1]().steps >= 92), "Play does not go on past the end when pressed again"
     rc.close()  # what Solara does when the tab closes (or the session is culled)
@@ -625,6 +626,27 @@ def test_play_pauses_on_the_scenarios_last_day_and_plays_on_when_pressed_again()
         assert ("Day", "0", "of 90") in monitors(runner.snapshot, runner.snapshot.info)
         runner.play()
         assert _wait_until(lambda: not runner.playing, within_s=120) and runner.snapshot.day == 90
+    finally:
+        runner.close()
+
+
+def test_a_pause_pressed_as_the_run_ends_stays_a_pause():
+    # The page shows the pause at the end a few ms late: a Pause pressed on the last day played the run on.
+    runner = _toy_runner(speed=math.inf)
+    try:
+        assert runner.press() is True  # Play
+        assert _wait_until(lambda: not runner.playing, within_s=120) and runner.snapshot.day == 90
+        assert runner.press() is False and not runner.playing  # the Pause the user saw: no Play
+        time.sleep(0.2)
+        assert runner.snapshot.day == 90
+        assert runner.press() is True  # pressed again: it plays on past the end
+        assert runner.wait_for(95, timeout=120).day >= 95
+        assert runner.press() is False  # Pause while playing
+        runner.restart()
+        runner.press()
+        assert _wait_until(lambda: not runner.playing, within_s=120)
+        time.sleep(core.END_GRACE_S + 0.1)  # a press well after the end is a Play
+        assert runner.press() is True
     finally:
         runner.close()
 

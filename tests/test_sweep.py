@@ -510,6 +510,39 @@ def test_an_interrupted_sweep_says_so_in_its_manifest(tmp_path):
     assert len((lost / "runs.jsonl").read_bytes().splitlines()) == 2 and not (lost / "outcomes.csv").exists()
 
 
+def test_a_second_signal_while_the_interrupt_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
+    # GNU timeout and Slurm signal the process, then its group: the second signal, raised while the
+    # first was recorded, left the manifest "running" with no count of the journal's runs.
+    import sim.sweep
+
+    directory = start(tmp_path, "twice")
+    real_write = sim.sweep._write_json
+    seconds = []
+
+    def write_with_a_second_signal(path, data):
+        if data.get("status") == "interrupted" and not seconds:
+            seconds.append(1)
+            signal.raise_signal(signal.SIGINT)  # held back until the record is written
+        real_write(path, data)
+
+    monkeypatch.setattr(sim.sweep, "_write_json", write_with_a_second_signal)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    seen = []
+
+    def stop_after_two(row):
+        seen.append(row)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(directory, on_row=stop_after_two)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert seconds and manifest["status"] == "interrupted" and manifest["journal_runs"] == 2
+
+
 def _wrapped_interrupt(interrupt: KeyboardInterrupt) -> SystemError:
     """What a signal's exception becomes when its handler runs inside a numba dispatcher's call."""
     try:

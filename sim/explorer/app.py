@@ -238,12 +238,7 @@ def RunBar(runner: Runner, playing: solara.Reactive, speed: solara.Reactive, kee
     """Play/Pause, Step, Reset, the speed in days per second, and whether the charts keep their axes."""
 
     def toggle():
-        if runner.playing:
-            runner.pause()
-            playing.set(False)
-        else:
-            runner.play()
-            playing.set(True)
+        playing.set(runner.press())  # a Pause that meets the run's end stays a pause (`Runner.press`)
 
     def set_speed(value):
         runner.speed = float(value)

@@ -801,6 +801,7 @@ _STEPPING_LOCK = threading.Lock()
 ENV_STATUS = "SIM_EXPLORER_STATUS"  # if set: a JSON file kept up to date with the live stepping threads (tests)
 DEFAULT_SPEED = 15.0  # days per second while playing: a year in about 25 s
 MAX_SPEED = 60.0
+END_GRACE_S = 0.5  # s: a press this soon after Play paused itself at the run's end is the Pause shown (`Runner.press`)
 
 
 def live_stepping_threads() -> int:
@@ -856,6 +857,7 @@ class Runner:
         self._thread = None
         self._playing = False
         self._closed = False
+        self._ended_at: float | None = None  # when Play last paused itself at the run's end (`press`)
         self.previous: Snapshot | None = None  # the last snapshot of the run before the last restart
         with self._cond:
             self._new_model()
@@ -957,6 +959,23 @@ class Runner:
                 _stepping_changed(self._thread, True)
                 self._thread.start()
 
+    def press(self) -> bool:
+        """The Play/Pause button: pause if playing, else play; returns whether it plays now.
+
+        A press that meets the run's end (Play paused itself there less than `END_GRACE_S` ago)
+        is the Pause the user saw on the button, not a Play: the page shows the pause a few
+        milliseconds late, and a Pause pressed as the last day came played the run on past it.
+        """
+        with self._cond:
+            if self._playing:
+                self.pause()
+                return False
+            if self._ended_at is not None and time.monotonic() - self._ended_at < END_GRACE_S:
+                self._ended_at = None  # one press only: pressed again, it plays on past the end
+                return False
+            self.play()
+            return self._playing
+
     def pause(self) -> None:
         """Stop playing; once this returns no further step starts (a step under way has finished)."""
         with self._cond:
@@ -1013,6 +1032,7 @@ class Runner:
                     snapshot = self._step_locked()
                     if snapshot.day == self._end_day:  # the run's end: pause (Play from here on plays past it)
                         self._playing = False
+                        self._ended_at = time.monotonic()
                     interval = 1.0 / self.speed if self.speed > 0 else 0.0
                 self._notify(snapshot)
                 now = time.monotonic()
