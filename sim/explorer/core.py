@@ -919,6 +919,7 @@ class Runner:
 
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
+        self._ended_at = None  # a newer day or run than the end Play paused at (`press`): a press is a press
         self._cond.notify_all()
 
     def _step_locked(self) -> Snapshot:
@@ -962,9 +963,10 @@ class Runner:
     def press(self) -> bool:
         """The Play/Pause button: pause if playing, else play; returns whether it plays now.
 
-        A press that meets the run's end (Play paused itself there less than `END_GRACE_S` ago)
-        is the Pause the user saw on the button, not a Play: the page shows the pause a few
-        milliseconds late, and a Pause pressed as the last day came played the run on past it.
+        A press that meets the run's end (Play paused itself there less than `END_GRACE_S` ago,
+        and nothing was published since: no Step, Reset or new run) is the Pause the user saw on
+        the button, not a Play: the page shows the pause a few milliseconds late, and a Pause
+        pressed as the last day came played the run on past it.
         """
         with self._cond:
             if self._playing:
