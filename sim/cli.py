@@ -424,6 +424,11 @@ class OneLineParser(argparse.ArgumentParser):
             if elsewhere and name not in options:
                 more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
                 hints.append(f"{name} is an option of {', '.join(elsewhere[:3])}{more}, not of this command")
+            elif starting := sorted(o for o in options if o.startswith(name) and o != name):
+                # a start of options (abbreviations are refused): those it starts, not a look-alike
+                # (`--rep` drew "--help"), at most three
+                more = f" or {len(starting) - 3} more" if len(starting) > 3 else ""
+                hints.append(f"{name}: did you mean {' or '.join(starting[:3])}{more}?")
             elif close := difflib.get_close_matches(name, options - {name}, n=1, cutoff=0.7):
                 hints.append(f"{name}: did you mean {close[0]}?")
         return f"; {'; '.join(hints)}" if hints else ""

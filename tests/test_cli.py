@@ -915,3 +915,7 @@ def test_options_are_not_abbreviated_and_a_refused_number_is_echoed_as_written(c
     assert "unrecognized arguments: --step 3" in err and "did you mean --steps?" in err, err
     err = refusal("run", "toy_two_towns", "--steps", 9999999, "--no-plots")
     assert err.endswith("got 9999999 (see run.py run --help)"), err
+    # A start of options names those it starts (`--rep` drew "--help"; `--wo` nothing).
+    for given, meant in (("--rep", "--replicates"), ("--wo", "--workers"), ("--d", "--dask or --debug")):
+        err = refusal("run", "toy_two_towns", given, 2, "--no-plots")
+        assert f"{given}: did you mean {meant}?" in err, err

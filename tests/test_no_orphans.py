@@ -317,3 +317,18 @@ def test_ctrl_c_stops_the_explorer_and_its_server_with_status_0_and_no_stray_lin
     assert driver.returncode == 0, stderr.decode()[-2000:]  # Ctrl-C is how the explorer is stopped
     assert "Aborted" not in stderr.decode() and "Traceback" not in stderr.decode(), stderr.decode()[-2000:]
     assert not left, f"still running after Ctrl-C: {left}"
+
+
+@pytest.mark.slow
+def test_the_explore_command_says_so_when_its_server_is_killed(tmp_path):
+    # It exited 247 (sys.exit(-9)) without a word.
+    driver = _explorer(tmp_path)
+    try:
+        servers = [p for p, c in _wait_for_helpers(driver, at_least=1).items() if "sim.explorer.server" in c]
+        assert servers, "no server child found"
+        os.kill(servers[0], signal.SIGKILL)
+        _, stderr = driver.communicate(timeout=60)
+    finally:
+        _kill_session(driver.pid)
+    assert driver.returncode == 1, stderr.decode()[-2000:]
+    assert "the explorer's server stopped (killed by SIGKILL)" in stderr.decode()

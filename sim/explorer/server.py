@@ -106,12 +106,23 @@ def server_env(scenario: str | None = None, out_dir: str | Path | None = None) -
     return env
 
 
+def _ended(returncode: int) -> str:
+    """'stopped (killed by SIGKILL)' for a child ended by a signal (a negative status), else 'exited with status N'."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"stopped (killed by {name})"
+
+
 def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_S) -> None:
     """Return when `url` answers; raise RuntimeError if the process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the explorer's server exited with status {process.returncode}")
+            raise RuntimeError(f"the explorer's server {_ended(process.returncode)}")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
@@ -159,7 +170,11 @@ def serve(
             import webbrowser
 
             webbrowser.open(url)
-        return process.wait()
+        status = process.wait()
+        if status < 0:  # killed by a signal: say so, and exit 1 (sys.exit(-9) would give a bare 247)
+            print(f"error: the explorer's server {_ended(status)}", file=sys.stderr)
+            return 1
+        return status
     except KeyboardInterrupt:  # how the explorer is stopped: handled, not pending (sim.interrupts)
         from sim import interrupts
 
