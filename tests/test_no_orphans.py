@@ -274,6 +274,9 @@ def test_a_signal_to_the_whole_process_group_stops_a_dask_local_sweep_cleanly(tm
 
 # Many short runs (a worker is often between two): the LocalCluster's workers printed their
 # KeyboardInterrupt here, not with the long runs of SWEEP.
+# 480 runs of 0.2 s each on a quiet machine (about 50 s on 2 workers): still running when the
+# signal comes 8 s after the start. With 5 replicates (40 runs) a quiet machine finished the
+# sweep first, and the signal found nothing to stop (exit 0; seen in a fresh clone's make test).
 TOY_SWEEP = f"""
 extends: {PROJECT / "scenarios" / "toy_two_towns.yaml"}
 name: toy_sweep
@@ -282,7 +285,7 @@ sweep:
   design: grid
   parameters:
     factions.Blue.salary_usd_month: [100, 110, 120, 130, 140, 150, 160, 170]
-  replicates: 5
+  replicates: 60
   outputs: [killed_total]
 """
 
