@@ -351,15 +351,7 @@ def test_the_map_legend_names_the_river_the_scenario_names(tmp_path, monkeypatch
         scenario.write_text(unnamed, encoding="utf-8")
     out = tmp_path / "run"
     sim.simulate(scenario, steps=2).save(out, plots=False)
-    legends = {}
-    save_png = sim.plots.save_png
-
-    def keep_then_save(fig, png):
-        legends[Path(png).name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
-        return save_png(fig, png)
-
-    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
-    plot_run(out)
+    legends = _legend_texts(out, monkeypatch)
     named = [t for t in legends["influence_map.png"] if t.startswith("river")]
     assert named == ([river] if river else []), legends["influence_map.png"]
 
@@ -382,6 +374,22 @@ def test_an_axis_of_zeros_runs_from_zero_to_one():
     before = other.get_ylim()
     zero_axis_range(other, np.array([0.0, 2.0]))
     assert other.get_ylim() == before  # only an all-zero axis is changed
+
+
+def _legend_texts(run: Path, monkeypatch) -> dict[str, list[str]]:
+    """{figure file: the texts of its axes' legends} of `plot_run(run)`, taken as each figure is saved."""
+    import sim.plots
+
+    legends = {}
+    save_png = sim.plots.save_png
+
+    def keep_then_save(fig, png):
+        legends[Path(png).name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+        return save_png(fig, png)
+
+    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
+    plot_run(run)
+    return legends
 
 
 def _narrow_scenario(directory: Path, width: int, height: int) -> Path:
@@ -588,15 +596,7 @@ def test_the_map_legend_has_an_entry_for_impassable_ground_only_where_the_map_ha
         scenario.write_text(f"extends: {SCENARIOS / 'toy_two_towns.yaml'}\ngrid:\n  cells: {cells}\n")
     out = tmp_path / "run"
     sim.simulate(scenario, steps=2).save(out, plots=False)
-    legends = {}
-    save_png = sim.plots.save_png
-
-    def keep_then_save(fig, png):
-        legends[Path(png).name] = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
-        return save_png(fig, png)
-
-    monkeypatch.setattr(sim.plots, "save_png", keep_then_save)
-    plot_run(out)
+    legends = _legend_texts(out, monkeypatch)
     legend = legends["influence_map.png"]
     assert ("impassable ground" in legend) == impassable, legend
     assert "outside the modelled area" not in legend  # the toy's grid has no outside cells
