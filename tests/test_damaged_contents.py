@@ -10,16 +10,13 @@ Each test edits a copy of a small, whole results directory and runs the readers 
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS
+from helpers import SCENARIOS, edit_manifest, edit_maps, rehash
 
 import sim
 from sim import cli
@@ -42,26 +39,6 @@ def copy_of(run_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def edit_manifest(directory: Path, edit) -> None:
-    path = directory / "manifest.json"
-    manifest = json.loads(path.read_text())
-    edit(manifest)
-    path.write_text(json.dumps(manifest, indent=2))
-
-
-def rehash(directory: Path, name: str) -> None:
-    """Record `name`'s present sha256 (and rows) in the manifest: an edit that the checksums do not find."""
-    data = (directory / name).read_bytes()
-
-    def edit(manifest: dict) -> None:
-        record = manifest["files"][name]
-        record["sha256"] = hashlib.sha256(data).hexdigest()
-        if "rows" in record:
-            record["rows"] = data.count(b"\n") - 1
-
-    edit_manifest(directory, edit)
-
-
 def edit_csv(directory: Path, name: str, column: str, value: str, row: int = 0, *, where=None) -> None:
     """Set `column` of data row `row` (or of the first row where `where(fields)` holds) to `value`; rehash."""
     path = directory / name
@@ -75,17 +52,6 @@ def edit_csv(directory: Path, name: str, column: str, value: str, row: int = 0, 
     lines[n] = ",".join(fields)
     path.write_text("\n".join(lines))
     rehash(directory, name)
-
-
-def edit_maps(directory: Path, edit) -> None:
-    path = directory / "maps.npz"
-    with np.load(path) as data:
-        arrays = {key: data[key] for key in data.files}
-    edit(arrays)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    path.write_bytes(buffer.getvalue())
-    rehash(directory, "maps.npz")
 
 
 def readers(directory: Path, tmp_path: Path, other: Path | None = None) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS
+from helpers import SCENARIOS, edit_maps
 
 import sim
 from sim import cli
@@ -1089,19 +1089,7 @@ def test_a_runs_scenario_yaml_that_extends_another_file_is_refused(run_dir, tmp_
 
 def _resigned_maps(edit):
     """A damage to maps.npz's arrays (`edit(arrays)` in place) that also updates its sha256 in manifest.json."""
-
-    def damage(path: Path) -> None:
-        with np.load(path) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        edit(arrays)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        path.write_bytes(buffer.getvalue())
-        manifest = json.loads((path.parent / "manifest.json").read_text())
-        manifest["files"]["maps.npz"]["sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
-        (path.parent / "manifest.json").write_text(json.dumps(manifest))
-
-    return damage
+    return lambda path: edit_maps(path.parent, edit)
 
 
 def _cut_terrain(arrays):
