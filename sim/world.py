@@ -141,8 +141,18 @@ class RecruitArrays:
         proportional to the fighters rather than to all recruits.
         """
         return self._remembered(
-            ("on_post_rows", day), lambda: _on_post_rows(self.faction, self.status, self.post, self.arrive_step, day)
+            ("on_post_rows", day), lambda: on_post_rows_of(self.faction, self.status, self.post, self.arrive_step, day)
         )
+
+    def known_on_post_rows(self, day: int) -> np.ndarray | None:
+        """The remembered `on_post_rows(day)` (read-only), or None if it is not remembered now."""
+        return self._memo.get(("on_post_rows", day)) if self._memo is not None else None
+
+    def remember_on_post_rows(self, day: int, rows: np.ndarray) -> None:
+        """Remember `rows` as `on_post_rows(day)`, found by a caller that counted them itself (as `on_post_rows_of`)."""
+        if self._memo is not None:
+            rows.flags.writeable = False
+            self._memo[("on_post_rows", day)] = rows
 
     def census(self, n_factions: int) -> np.ndarray:
         """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""
@@ -157,7 +167,8 @@ def _census_add(census, rows, faction, status, sign):  # pragma: no cover - comp
 
 
 @kernel
-def _on_post_rows(faction, status, post, arrive_step, day):  # pragma: no cover - compiled
+def on_post_rows_of(faction, status, post, arrive_step, day):  # pragma: no cover - compiled
+    """(n,) int64 rows, ascending, of fit militia members at their post on `day` (`RecruitArrays.on_post_rows`)."""
     # Rows, ascending, where `RecruitArrays.on_post(day)` is True. Written without a branch (each
     # row is stored, and kept by counting it): whether a recruit is on post changes from day to
     # day, so a branch on it was mispredicted about as often as not (a tenth of a year's time).

@@ -437,7 +437,7 @@ def test_recruit_scans_are_numpys_masks_and_bincount(seed, n, n_factions, day):
     uniforms = rng.random(n)
     fighting = (faction >= 0) & (status == FIT)
     on_post = fighting & (post >= 0) & (arrive <= day)
-    assert np.array_equal(world_scans._on_post_rows(faction, status, post, arrive, day), on_post.nonzero()[0])
+    assert np.array_equal(world_scans.on_post_rows_of(faction, status, post, arrive, day), on_post.nonzero()[0])
     expected = np.bincount((faction + 1) * 3 + status, minlength=(n_factions + 1) * 3).reshape(n_factions + 1, 3)
     assert np.array_equal(world_scans._census(faction, status, n_factions), expected)
     drawn = (uniforms < 0.1).nonzero()[0]
@@ -1210,7 +1210,8 @@ def test_the_kept_pair_plan_follows_the_pairs_militias_and_patrons():
 @pytest.mark.parametrize("name, overrides", [("baseline", BUSY), ("syria_wide", ()), ("toy_two_towns", ())])
 def test_influence_day_in_one_call_is_the_step_call_by_call(monkeypatch, name, overrides):
     """influence.step's compiled day (`_day`) gives the influence, shares, control and counts of
-    presence -> spread_influence -> blend -> control_map, bit for bit, day after day."""
+    presence -> spread_influence -> blend -> control_map, bit for bit, day after day, and remembers
+    the day's fighters at their post (`on_post_rows`) whether it found them or they were known."""
     import copy
 
     fused = CorridorModel(scenario(*overrides, name=name), seed=4)
@@ -1222,7 +1223,10 @@ def test_influence_day_in_one_call_is_the_step_call_by_call(monkeypatch, name, o
         fused.world.day = plain.day = day
         fused.world.recruits.remember(True)
         plain.recruits.remember(True)
+        if day % 2:  # the fighters at their post already known today (else the compiled day finds them)
+            fused.world.recruits.on_post_rows(day)
         influence.step(fused.world, rules)
+        assert np.array_equal(fused.world.recruits.on_post_rows(day), plain.recruits.on_post_rows(day))
         with monkeypatch.context() as patch:
             patch.setattr(influence, "_day", lambda world, rules: False)
             influence.step(plain, rules)

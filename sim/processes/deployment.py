@@ -210,7 +210,7 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
 @kernel
 def _movers(faction, status, post, redeploy):  # pragma: no cover - compiled
     # Rows, ascending, of fit militia members that are unposted or among the `redeploy` rows;
-    # without a branch (each row stored, kept by counting it: see `sim.world._on_post_rows`).
+    # without a branch (each row stored, kept by counting it: see `sim.world.on_post_rows_of`).
     # The redeploy rows are marked first: testing them in the scan was a branch that kept the
     # loop from being compiled branch-free (three times slower).
     chosen = np.zeros(len(faction), dtype=np.bool_)

@@ -31,7 +31,7 @@ import numpy as np
 from sim.compiled import exp, kernel
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
-from sim.world import CONTESTED, NONE, World
+from sim.world import CONTESTED, NONE, World, on_post_rows_of
 
 
 def _gaussian_weights(sigma_cells: float, truncate: float) -> np.ndarray:
@@ -380,24 +380,58 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
     A day after day 0 is `presence`, `spread_influence`, the blend p I + (1 - p) target and
     `control_map`, in one compiled call where it can be (`_day`), the same numbers.
     """
+    if not initial and _day(world, rules):
+        return
     inf = rules.influence
-    if initial or not _day(world, rules):
-        target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
-        if initial:
-            world.influence = target
-            honour_initial_control(world, rules)
-        else:
-            moved = np.empty(world.influence.shape)
-            _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
-            world.influence = moved
-            world.control, world.share = control_map(
-                world.influence, world.hostile, inf.control_threshold, inf.min_influence
-            )
+    target = spread_influence(presence(world, rules), inf.sigma_cells, world.geo.passable, inf.kernel_truncation)
+    if initial:
+        world.influence = target
+        honour_initial_control(world, rules)
+    else:
+        moved = np.empty(world.influence.shape)
+        _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
+        world.influence = moved
+        world.control, world.share = control_map(
+            world.influence, world.hostile, inf.control_threshold, inf.min_influence
+        )
     new_site_control = world.control.reshape(-1)[world.site_flat]
     if not initial:
-        for s in (new_site_control != world.site_control).nonzero()[0]:
-            world.first_control_change.setdefault(world.geo.site_names[s], world.day)
+        _note_changes(world, (new_site_control != world.site_control).nonzero()[0])
     world.site_control = new_site_control
+
+
+def _note_changes(world: World, sites) -> None:
+    """Note today as the first day each of `sites` (indices) changed hands, unless it changed before."""
+    for s in sites:
+        world.first_control_change.setdefault(world.geo.site_names[s], world.day)
+
+
+def _plan(world: World, rules: Rules) -> tuple | None:
+    """The arguments of `_influence_day` fixed by the run and its rules; None where `_day` does not apply.
+
+    (weights, passable as bool, hostile as float64, persistence p, 1 - p, control threshold,
+    minimum total): the rules are frozen and the grid and hostilities fixed at set-up, so a
+    plan computed once per rules object serves every day.
+    """
+    cached = world.derived.get("influence_plan")
+    if cached is not None and cached[0] is rules:
+        return cached[1]
+    inf = rules.influence
+    plan = None
+    if inf.sigma_cells > 1e-15:  # the weights of so narrow a kernel are not even computed (`spread_influence`)
+        weights = _gaussian_weights(inf.sigma_cells, inf.kernel_truncation)
+        if _symmetric(weights):
+            plan = (
+                weights,
+                np.ascontiguousarray(world.geo.passable, dtype=np.bool_),
+                np.ascontiguousarray(world.hostile, dtype=np.float64),
+                float(inf.persistence),
+                1.0 - inf.persistence,
+                float(inf.control_threshold),
+                max(float(inf.min_influence), 1e-12),
+            )
+    world.derived["influence_plan"] = (rules, plan)
+    return plan
 
 
 def _day(world: World, rules: Rules) -> bool:
@@ -406,46 +440,66 @@ def _day(world: World, rules: Rules) -> bool:
     It applies where `spread_influence` takes its compiled path (a kernel of positive width
     that scipy treats as symmetric) and where every cell's total influence comes out finite
     (else `control_map` leaves control to numpy's rules); the step then does it call by call.
+    Besides influence, shares, control and fighter counts, the call finds today's fighters at
+    their post (remembered as `RecruitArrays.on_post_rows`) and the sites' control.
     """
-    inf = rules.influence
-    if not inf.sigma_cells > 1e-15:  # the weights of so narrow a kernel are not even computed (`spread_influence`)
+    plan = _plan(world, rules)
+    if plan is None:
         return False
-    weights = _gaussian_weights(inf.sigma_cells, inf.kernel_truncation)
-    if not _symmetric(weights):
-        return False
-    r, geo = world.recruits, world.geo
+    weights, passable, hostile, p, q, threshold, min_total = plan
+    r = world.recruits
     shape = world.influence.shape
+    # The day's new state, allocated here where tracemalloc (sim.limits' estimates) sees it;
+    # the kernel's temporaries (presence, target) are its own.
     counts = np.zeros(shape, dtype=np.int64)
-    target = np.zeros(shape)  # rows beyond the kernel's reach of any presence stay 0.0 (`_spread`)
-    total, moved, share = np.empty(shape), np.empty(shape), np.empty(shape)
+    layers = np.empty((2, *shape))
+    moved, share = layers[0], layers[1]
     control = np.empty(shape[1:], dtype=np.int64)
-    hq = _headquarters_presence(world, rules.deployment.hq_influence)
-    finite = _influence_day(
-        r.on_post_rows(world.day), r.faction, r.post, arms_multiplier(world), hq, weights,
-        np.ascontiguousarray(geo.passable, dtype=np.bool_), np.ascontiguousarray(world.influence, dtype=np.float64),
-        inf.persistence, 1.0 - inf.persistence, np.ascontiguousarray(world.hostile, dtype=np.float64),
-        float(inf.control_threshold), max(float(inf.min_influence), 1e-12),
-        counts, total, target, moved, share, control,
+    site_control = np.empty(len(world.site_flat), dtype=np.int64)
+    known = r.known_on_post_rows(world.day)
+    finite, rows, n_changed = _influence_day(
+        known if known is not None else _NO_ROWS, known is None, r.faction, r.status, r.post, r.arrive_step,
+        world.day, arms_multiplier(world), _headquarters_presence(world, rules.deployment.hq_influence), weights,
+        passable, np.ascontiguousarray(world.influence, dtype=np.float64), p, q, hostile, threshold, min_total,
+        world.site_flat, world.site_control, counts, moved, share, control, site_control,
     )  # fmt: skip
+    if known is None:
+        r.remember_on_post_rows(world.day, rows)
     if not finite:
         return False
     world.fighter_counts = counts
     world.influence = moved
     world.control, world.share = control, share
+    if n_changed:
+        _note_changes(world, (site_control != world.site_control).nonzero()[0])
+    world.site_control = site_control
     return True
+
+
+_NO_ROWS = np.zeros(0, dtype=np.int64)
 
 
 @kernel
 def _influence_day(
-    rows, faction, post, arms, hq, weights, passable, influence, p, q, hostile, threshold, min_total,
-    counts, total, target, moved, share, control,
+    known_rows, find_rows, faction, status, post, arrive_step, day, arms, hq, weights, passable, influence, p, q,
+    hostile, threshold, min_total, site_flat, old_site_control, counts, moved, share, control, site_control,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # `presence` (counts and total), `spread_influence` (into target, zeros on entry), `_blend`
-    # (moved), then `rival_shares` and `_control` of the moved influence: the kernels the
-    # step calls one by one, in its order. Returns whether every cell's total is finite.
+    # Today's fighters at their post (`on_post_rows_of`, unless known), `presence` (counts and
+    # presence), `spread_influence` (into target, zeros on entry), `_blend` (moved), then
+    # `rival_shares` and `_control` of the moved influence: the kernels the step calls one by
+    # one, in its order; then the sites' control. Returns (whether every cell's total is
+    # finite, the rows at their post, how many sites changed hands).
+    rows = on_post_rows_of(faction, status, post, arrive_step, day) if find_rows else known_rows
+    total = np.empty(moved.shape)
+    target = np.zeros(moved.shape)
     _presence(rows, faction, post, arms, hq, counts, total)
     _spread(total, weights, passable, target)
     _blend(influence, target, p, q, moved)
     _rival_shares(moved, hostile, share)
-    return _control(moved, share, threshold, min_total, control)
-
+    finite = _control(moved, share, threshold, min_total, control)
+    cells = control.reshape(-1)
+    n_changed = 0
+    for s in range(len(site_flat)):
+        site_control[s] = cells[site_flat[s]]
+        n_changed += site_control[s] != old_site_control[s]
+    return finite, rows, n_changed
