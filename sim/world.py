@@ -81,7 +81,7 @@ class RecruitArrays:
         (`known_census` and the change's own tallies): it is remembered, so that the day's
         next reader need not count the recruits again.
         """
-        if self._memo:
+        if self._memo is not None:
             self._memo.clear()
             if census is not None:
                 census.flags.writeable = False

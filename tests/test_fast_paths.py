@@ -1272,7 +1272,8 @@ def test_a_kernel_narrower_than_the_compiled_paths_runs_as_before(sigma):
     ],
 )
 def test_the_census_kept_through_a_day_is_a_recount(name, overrides, monkeypatch):
-    """Recruitment and casualties hand on the census counted from the rows they change: always the recount."""
+    """The recovery of the wounded counts the day's census; recruitment and casualties hand it on, counted
+    from the rows they change: always the recount."""
     counted, served = [], []
     count = world_scans._census
 
@@ -1295,4 +1296,23 @@ def test_the_census_kept_through_a_day_is_a_recount(name, overrides, monkeypatch
         model.step()
     t = model.datacollector.get_model_vars_dataframe()
     assert t.filter(like="killed.").to_numpy().sum() > 0 and t.filter(like="joined.").to_numpy().sum() > 0
-    assert len(served) >= 2 * 60 and len(counted) <= 60 + 2  # a count a day (the morning's) and day 0's, not two a day
+    # No recount during the days: the morning's recovery of the wounded counts them in its pass
+    # (casualties.recover_wounded), and the processes after it hand on what they change.
+    assert len(served) >= 2 * 60 and len(counted) <= 2
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 300), st.integers(1, 5), st.integers(0, 40))
+def test_recovery_returns_the_due_wounded_and_counts_the_census(seed, n, n_factions, day):
+    """`casualties._recover`: the wounded due by `day` (and only they) are fit again, their number is
+    returned, and the census it counts is numpy's bincount of the recruits after the change."""
+    rng = np.random.default_rng(seed)
+    faction = rng.integers(-1, n_factions, n)
+    status = rng.integers(0, 3, n)
+    recover_step = rng.integers(0, 60, n)
+    due = (status == WOUNDED) & (recover_step <= day)
+    expected = np.where(due, FIT, status)
+    census = np.zeros((n_factions + 1, 3), dtype=np.int64)
+    assert casualties._recover(status, recover_step, day, faction, census) == due.sum()
+    assert np.array_equal(status, expected)
+    recount = np.bincount((faction + 1) * 3 + expected, minlength=(n_factions + 1) * 3).reshape(-1, 3)
+    assert np.array_equal(census, recount)

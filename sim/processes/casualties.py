@@ -79,20 +79,35 @@ def _hit(hit, n_killed, stay, day, status, post, recover_step, tribe, casualty_m
 
 
 def recover_wounded(world: World) -> None:
-    """The wounded whose recovery day has come return fit and unposted (deployment posts them)."""
+    """The wounded whose recovery day has come return fit and unposted (deployment posts them).
+
+    The same pass over the recruits counts them (`RecruitArrays.census`), remembered for the
+    day's first reader, which would otherwise count them afresh.
+    """
     r = world.recruits
-    if _recover(r.status, r.recover_step, world.day):
-        r.changed()
+    census = np.zeros((world.n_factions + 1, 3), dtype=np.int64)
+    _recover(r.status, r.recover_step, world.day, r.faction, census)
+    r.changed(census=census)
 
 
 @kernel
-def _recover(status, recover_step, day):  # pragma: no cover - compiled
-    # Wounded recruits whose recovery day has come are fit again; how many.
+def _recover(status, recover_step, day, faction, census):  # pragma: no cover - compiled
+    # Wounded recruits whose recovery day has come are fit again; how many. `census` (zeros on
+    # entry) counts every recruit by (1 + faction, status) after that, in four partial counts as
+    # `sim.world` counts them (neighbouring rows often add to the same count).
     back = 0
+    partial = np.zeros((4, census.size), dtype=np.int64)
     for i in range(len(status)):
-        if status[i] == WOUNDED and recover_step[i] <= day:
+        now = status[i]
+        if now == WOUNDED and recover_step[i] <= day:
+            now = FIT
             status[i] = FIT
             back += 1
+        partial[i & 3, (faction[i] + 1) * 3 + now] += 1
+    flat = census.reshape(-1)
+    for k in range(4):
+        for j in range(len(flat)):
+            flat[j] += partial[k, j]
     return back
 
 
