@@ -101,13 +101,13 @@ class RecruitArrays:
         if known is None:
             return None
         census = known.copy()
-        _census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, -1)
+        census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, -1)
         return census
 
     def census_with(self, census: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
         """`census_without`'s census with `rows` counted again as they are now (None stays None)."""
         if census is not None:
-            _census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, 1)
+            census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, 1)
         return census
 
     def _remembered(self, key, compute) -> np.ndarray:
@@ -160,7 +160,8 @@ class RecruitArrays:
 
 
 @kernel
-def _census_add(census, rows, faction, status, sign):  # pragma: no cover - compiled
+def census_add(census, rows, faction, status, sign):  # pragma: no cover - compiled
+    """Add `sign` (+1 or -1) to each row's (1 + faction, status) count of `census` (`RecruitArrays.census`)."""
     # Each row's (1 + faction, status) count changed by sign (+1 or -1).
     for i in rows:
         census[faction[i] + 1, status[i]] += sign
@@ -308,6 +309,7 @@ class World:
         # Quantities derived from slowly changing state (headquarters, bases), each kept with
         # the state it was computed from and recomputed when that differs: name -> (key, value).
         self.derived: dict[str, tuple] = {}
+        self.nearest_sites: dict[tuple[int, float], str | None] = {}  # `nearest_site_name`, kept
         self.site_flat = self.geo.site_flat  # (S,) flat cell of each site (`Geography.site_flat`, computed once)
 
     # --- derived quantities
@@ -399,11 +401,17 @@ class World:
         return _fighters_near(r.on_post_rows(self.day), r.faction, r.post, f, cr, cc, radius, self.geo.width)
 
     def nearest_site_name(self, flat: int, max_cells: float = 2.0) -> str | None:
-        """Name of the site nearest a cell if within `max_cells` (for event records), else None."""
-        row, col = divmod(flat, self.geo.width)
-        d = np.hypot(self.geo.site_rows - row, self.geo.site_cols - col)
-        i = int(np.argmin(d))
-        return self.geo.site_names[i] if d[i] <= max_cells else None
+        """Name of the site nearest a cell if within `max_cells` (for event records), else None.
+
+        Kept per (cell, max_cells): the sites never move, and events recur at the same cells.
+        """
+        key = (flat, max_cells)
+        if key not in self.nearest_sites:
+            row, col = divmod(flat, self.geo.width)
+            d = np.hypot(self.geo.site_rows - row, self.geo.site_cols - col)
+            i = int(np.argmin(d))
+            self.nearest_sites[key] = self.geo.site_names[i] if d[i] <= max_cells else None
+        return self.nearest_sites[key]
 
     def event(self, kind: str, **fields) -> None:
         """Append one record to the event log, stamped with today's day."""

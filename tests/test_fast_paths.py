@@ -1316,3 +1316,17 @@ def test_recovery_returns_the_due_wounded_and_counts_the_census(seed, n, n_facti
     assert np.array_equal(status, expected)
     recount = np.bincount((faction + 1) * 3 + expected, minlength=(n_factions + 1) * 3).reshape(-1, 3)
     assert np.array_equal(census, recount)
+
+
+@pytest.mark.parametrize("max_cells", [2.0, 0.0, 5.5])
+def test_the_kept_nearest_site_of_every_cell_is_numpys_nearest(busy_model, max_cells):
+    """`World.nearest_site_name` (kept per cell) names the first site of least numpy hypot distance, within
+    `max_cells`, asked once or again, in any order."""
+    world = busy_model.world
+    geo = world.geo
+    cells = list(range(geo.n_cells))
+    for flat in cells + cells[::-1]:
+        row, col = divmod(flat, geo.width)
+        d = np.hypot(geo.site_rows - row, geo.site_cols - col)
+        expected = geo.site_names[int(np.argmin(d))] if d.min() <= max_cells else None
+        assert world.nearest_site_name(flat, max_cells) == expected

@@ -36,7 +36,7 @@ import numpy as np
 
 from sim.compiled import bernoulli_rows, exp, kernel, log, numpy_max, numpy_sum, power
 from sim.schema import Rules
-from sim.world import DAYS_PER_YEAR, FIT, World
+from sim.world import DAYS_PER_YEAR, FIT, World, census_add
 
 
 def logit_choice(utilities: np.ndarray, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -300,11 +300,17 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     # and `_apply_choices` compute and the tension the defections add (tests/test_fast_paths.py
     # compares it with those calls and the loop over the defections).
     n_f = world.n_factions
-    noise = rng.gumbel(size=(len(reconsider), 2))
-    noise2 = rng.gumbel(size=(len(reconsider), n_f))
+    # `nested_choice`'s two blocks of Gumbel draws, (n, 2) then (n, F), in one call: the same
+    # values, since a Generator fills its output one draw after another.
+    n = len(reconsider)
+    draws = rng.gumbel(size=n * (2 + n_f))
+    noise, noise2 = draws[: 2 * n].reshape(n, 2), draws[2 * n :].reshape(n, n_f)
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     t = world.today
-    census = r.census_without(reconsider, n_f)  # the census is then counted from these rows alone
+    # The census, if known, is then counted from these rows alone (taken out before the choices,
+    # added back after them in `_recruit_day`).
+    known = r.known_census(n_f)
+    census = known.copy() if known is not None else _NO_CENSUS
     moved, n_pairs = _recruit_day(
         reconsider, r.faction, r.tribe, r.liable, r.joined_step, r.home, r.post, world.day,
         world.salary, world.pay_ratio, world.privileges, world.exempts, world.death_risk, world.hiring,
@@ -313,21 +319,25 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
         options is not None, options if options is not None else _NO_OPTIONS, rec.nest_scale, noise, noise2,
         t.joined, t.desertions, t.defections, world.hostile, world.tension, rules.tension.gain_poaching,
+        r.status, census, known is not None,
     )  # fmt: skip
     if not moved:
         return
-    r.changed(census=r.census_with(census, reconsider))
-    if n_pairs:
-        for a, b in zip(*np.nonzero(t.defections)):
-            world.event(
-                "defection",
-                from_faction=world.faction_names[a],
-                to_faction=world.faction_names[b],
-                count=int(t.defections[a, b]),
-            )
+    r.changed(census=census if known is not None else None)
+    if n_pairs:  # an event per (from, to) pair, in numpy's nonzero order (row by row)
+        for a, counts in enumerate(t.defections.tolist()):
+            for b, count in enumerate(counts):
+                if count:
+                    world.event(
+                        "defection",
+                        from_faction=world.faction_names[a],
+                        to_faction=world.faction_names[b],
+                        count=count,
+                    )
 
 
 _NO_OPTIONS = np.zeros((0, 0), dtype=bool)  # `recruit_options` outside theatres (never read)
+_NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # no census known (never read)
 
 
 @kernel
@@ -336,8 +346,10 @@ def _recruit_day(
     death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk,
     civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold,
     has_options, options, nest_scale, noise, noise2, joined, desertions, defections, hostile, tension, gain,
+    status, census, has_census,
 ):  # fmt: skip  # pragma: no cover - compiled
     # `utilities`, `nested_choice` after its draws (less one: -1 civilian life), `_apply_choices`;
+    # with `census` (if has_census) changed as `RecruitArrays.census_without` and `census_with` change it;
     # then, if anyone moved, for every nonzero count of today's defections in numpy's nonzero order
     # (row by row), the tension gain x count added to the hostile pair's (lo, hi) entry, as the
     # Python loop over them did. Returns (recruits moved, (from, to) pairs with defections).
@@ -351,7 +363,11 @@ def _recruit_day(
         options, u, available,
     )  # fmt: skip
     choice = _nested_choose(u, available, nest_scale, noise, noise2) - 1
+    if has_census:  # the rows' counts out of the census, and back in as they are after the choices
+        census_add(census, rows, faction, status, -1)
     moved = _apply_choices(rows, choice, faction, joined_step, post, day, joined, desertions, defections)
+    if has_census:
+        census_add(census, rows, faction, status, 1)
     n_pairs = 0
     if moved:
         for a in range(defections.shape[0]):
