@@ -13,14 +13,14 @@ the step's own; plots and analyses take cumulative sums where they need them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
 from sim.compiled import kernel
-from sim.processes import mediation
-from sim.world import CONTESTED, WOUNDED
+from sim.world import CONTESTED, FIT, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
 CONTROL_LABEL_NONE = "none"
@@ -232,6 +232,7 @@ class Recorder:
         n_f = len(names)
         militias = [f for f in range(n_f) if model.is_militia[f]]
         self.pairs = [(a, b) for a, b in model.hostile_pairs if model.is_militia[a] and model.is_militia[b]]
+        self.pair_table = np.array(self.pairs, dtype=np.int64).reshape(-1, 2)
         self.insurgent = model.insurgent is not None
         self.faction_names = names
         self.n_passable = max(int(np.count_nonzero(model.geo.passable)), 1)
@@ -315,19 +316,18 @@ class Recorder:
         w = model.world
         today = w.today
         n_f = len(self.faction_names)
-        rules = model.rules
-        extra = [mediation.calm(w, rules, a, b) for a, b in self.pairs]  # `model.calm(a, b)`, without its extra call
-        if self.insurgent:
-            extra.append(w.insurgent_cells)
+        # `World.fighters_by_faction`'s insurgent entry, their rounded cells (-1: no insurgents)
+        insurgent, cells = (-1, 0) if w.insurgent is None else (w.insurgent, int(round(w.insurgent_cells)))
         census = w.recruits.census(n_f)
         if census.flags.writeable:  # day 0 (counted afresh); read-only when remembered during a day:
             census = census.view()  # one compiled signature for both, so a process loads one
             census.flags.writeable = False
         _record(
-            w.fighters_by_faction(), census, today.joined, today.desertions, today.killed,
+            census, insurgent, cells, today.joined, today.desertions, today.killed,
             today.wounded, today.defections, np.array([getattr(today, name) for name in DAILY_TALLIES], dtype=np.int64),
             w.control, self.passable, self.n_passable, w.budget, w.arrears, w.salary, w.pay_ratio, w.hiring,
-            w.tension, np.array(extra, dtype=float), len(self.pairs), w.alignment, w.site_control,
+            w.tension, self.pair_table, w.day, w.last_agreement, 0.5, model.rules.mediation.calm_half_life_days,
+            self.insurgent, w.insurgent_cells, w.alignment, w.site_control,
             self._gather["int"], self._gather["float"], self._gather["site"],
             self.ints[self.n], self.floats[self.n], self.sites[self.n],
         )  # fmt: skip
@@ -479,15 +479,20 @@ _LAYOUTS: dict[tuple, tuple] = {}  # Recorder._layout's, oldest first
 
 @kernel
 def _record(
-    fighters, census, joined, desertions, killed, wounded, defections, tallies, control, passable, n_passable,
-    budget, arrears, salary, pay_ratio, hiring, tension, extra, n_pairs, alignment, site_control,
+    census, insurgent, insurgent_fighters, joined, desertions, killed, wounded, defections, tallies, control,
+    passable, n_passable, budget, arrears, salary, pay_ratio, hiring, tension, pairs, day, last_agreement, half,
+    half_life, has_insurgents, insurgent_cells, alignment, site_control,
     gather_int, gather_float, gather_site, ints_out, floats_out, sites_out,
 ):  # fmt: skip  # pragma: no cover - compiled
     # The two vectors `Recorder.__init__` describes, then each block's columns gathered from them.
-    n_f = len(fighters)
+    # Fighters as `World.fighters_by_faction` counts them (fit ones from the census; the
+    # insurgents' their rounded cells), each pair's calm as `mediation.calm` (`half` is 0.5,
+    # passed in so that 0.5 ** x stays the C library's pow, as in `sim.processes.conflict`).
+    n_f = len(joined)
+    n_pairs = len(pairs)
     ints = np.empty(6 * n_f + n_f * n_f + len(tallies), dtype=np.int64)
     for f in range(n_f):
-        ints[f] = fighters[f]
+        ints[f] = insurgent_fighters if f == insurgent else census[1 + f, FIT]
         ints[n_f + f] = census[1 + f, WOUNDED]
         ints[2 * n_f + f] = joined[f]
         ints[3 * n_f + f] = desertions[f]
@@ -512,7 +517,7 @@ def _record(
         for k in range(n_f + 2):
             held[k] += partial[j, k]
     n_l = alignment.shape[0]
-    floats = np.empty(n_f + 2 + 5 * n_f + n_f * n_f + n_pairs + n_l * n_f + len(extra) - n_pairs)
+    floats = np.empty(n_f + 2 + 5 * n_f + n_f * n_f + n_pairs + n_l * n_f + (1 if has_insurgents else 0))
     for k in range(n_f + 2):
         floats[k] = held[k] / n_passable
     k = n_f + 2
@@ -528,14 +533,15 @@ def _record(
             floats[k + f * n_f + g] = tension[f, g]
     k += n_f * n_f
     for i in range(n_pairs):
-        floats[k + i] = extra[i]
+        since = day - last_agreement[pairs[i, 0], pairs[i, 1]]
+        floats[k + i] = math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
     k += n_pairs
     for t in range(n_l):
         for f in range(n_f):
             floats[k + t * n_f + f] = alignment[t, f]
     k += n_l * n_f
-    for i in range(n_pairs, len(extra)):
-        floats[k + i - n_pairs] = extra[i]
+    if has_insurgents:
+        floats[k] = insurgent_cells
     for i in range(len(gather_float)):
         floats_out[i] = floats[gather_float[i]]
     for i in range(len(gather_site)):
