@@ -1330,3 +1330,35 @@ def test_the_kept_nearest_site_of_every_cell_is_numpys_nearest(busy_model, max_c
         d = np.hypot(geo.site_rows - row, geo.site_cols - col)
         expected = geo.site_names[int(np.argmin(d))] if d.min() <= max_cells else None
         assert world.nearest_site_name(flat, max_cells) == expected
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("baseline", BUSY),
+        ("supply_route_closed", ()),
+        ("syria_wide", ()),  # patrons that share their funding among clients
+        ("baseline", ("patrons.Russia.topup_per_loss=0", "patrons.Iran.supply_funding_share=1")),
+    ],
+)
+def test_funding_of_every_faction_is_funding_today(name, overrides):
+    """`patrons.funding_by_faction` gives `funding_today` of each faction (0.0 for the insurgents), bit for
+    bit, whoever holds the supply crossings and however many fighters are left (losses, none, gains)."""
+    from sim.processes import patrons
+
+    model = CorridorModel(scenario(*overrides, name=name), seed=2)
+    for _ in range(30):
+        model.step()
+    world = model.world
+    rng = np.random.default_rng(0)
+    codes = np.arange(-2, world.n_factions)  # NONE, CONTESTED and every faction
+    insurgent = world.insurgent
+    for trial in range(60):
+        world.site_control = rng.choice(codes, size=len(world.site_control))
+        top = int(2 * world.initial_fighters.max()) + 2
+        fighters = rng.integers(0, top, world.n_factions) if trial % 3 else np.zeros(world.n_factions, dtype=np.int64)
+        fast = patrons.funding_by_faction(world, fighters)
+        plain = [
+            0.0 if f == insurgent else patrons.funding_today(world, f, fighters[f]) for f in range(world.n_factions)
+        ]
+        assert fast.tobytes() == np.array(plain).tobytes(), trial

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.compiled import kernel, numpy_sum
-from sim.processes.patrons import funding_today
+from sim.processes.patrons import funding_by_faction, funding_today
 from sim.schema import Rules
 from sim.world import CONTESTED, DAYS_PER_MONTH, World
 
@@ -128,16 +128,14 @@ def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: f
 def step(world: World, rules: Rules) -> None:
     """Run one day of the economy for every militia (see the module docstring for the rule).
 
-    Funding per militia comes from `patrons.funding_today`; the rest, faction by faction, from
-    `_economy_day`, compiled, which applies `hiring_share`, `affordable_courting` and
-    `smoothed_pay_ratio` and the revenue part of `income_today` (tests/test_fast_paths.py
-    compares it with the per-faction loop over them).
+    Funding per militia comes from `patrons.funding_by_faction` (`funding_today` for each); the
+    rest, faction by faction, from `_economy_day`, compiled, which applies `hiring_share`,
+    `affordable_courting` and `smoothed_pay_ratio` and the revenue part of `income_today`
+    (tests/test_fast_paths.py compares it with the per-faction loop over them).
     """
     counts = world.fighters_by_faction()
     spend = _spending(world)
-    funding = np.zeros(world.n_factions)
-    for f in spend["funded"]:  # the insurgents' stays 0.0
-        funding[f] = funding_today(world, f, counts[f])
+    funding = funding_by_faction(world, counts)  # the insurgents' is 0.0
     n_f = world.n_factions
     _economy_day(
         funding, counts, world.site_control, world.site_revenue, world.share.reshape(n_f, -1), world.site_flat,
@@ -151,8 +149,8 @@ def step(world: World, rules: Rules) -> None:
 def _spending(world: World) -> dict[str, np.ndarray]:
     """Each faction's spending settings as arrays (insurgent?, courting USD/day, reserve, courted tribes' indices).
 
-    `courted` is (F, K), -1 past each faction's own list (every tribe when it names none); `funded` lists
-    the factions that are not insurgents (those patrons may fund). Kept per scenario.
+    `courted` is (F, K), -1 past each faction's own list (every tribe when it names none). Kept per
+    scenario.
     """
     cached = world.derived.get("spending")
     if cached is not None and cached[0] is world.config:
@@ -168,7 +166,6 @@ def _spending(world: World) -> dict[str, np.ndarray]:
         "courting": np.array([spec.spending.courting_usd_day for spec in specs], dtype=float),
         "reserve": np.array([spec.spending.reserve_usd for spec in specs], dtype=float),
         "courted": courted,
-        "funded": [f for f, spec in enumerate(specs) if spec.kind != "insurgent"],
     }
     world.derived["spending"] = (world.config, value)
     return value

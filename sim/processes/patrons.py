@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.compiled import kernel
 from sim.processes.spillover import client_funding_share
 from sim.schema import Rules
 from sim.world import World
@@ -70,6 +71,94 @@ def funding_today(world: World, f: int, fighters: int | None = None) -> float:
         fighters = world.n_fighters(f) if fighters is None else int(fighters)
         topup = funding_topup(fighters, world.initial_fighters[f], patron.topup_per_loss, patron.topup_max_share)
     return patron.funding_usd_day * client_funding_share(world, f) * (1.0 + topup) * (1.0 - lost)
+
+
+def funding_by_faction(world: World, fighters: np.ndarray) -> np.ndarray:
+    """(F,) `funding_today` of every faction but the insurgents (0.0), with `fighters` (F,) its fit fighters now.
+
+    The same numbers, computed for all factions in one compiled call (`_funding`) from each
+    patron's settings kept per scenario (`_funding_plan`); only patrons with `shared_funding`
+    ask `spillover.client_funding_share`, as `funding_today` does.
+    """
+    plan = _funding_plan(world)
+    share = plan["client_share"]
+    if plan["shared"]:
+        share = share.copy()
+        for f in plan["shared"]:
+            share[f] = client_funding_share(world, f)
+    out = np.zeros(world.n_factions)
+    _funding(
+        np.asarray(fighters, dtype=np.int64), world.site_control, world.hostile, plan["funded"], plan["base"],
+        plan["crossing"], plan["route_open"], plan["lost_share"], plan["per_loss"], plan["ceiling"],
+        np.asarray(world.initial_fighters, dtype=np.float64), share, out,
+    )  # fmt: skip
+    return out
+
+
+def _funding_plan(world: World) -> dict:
+    """Each faction's patron settings as arrays (F,), kept per scenario: what `funding_today` reads of its patron.
+
+    funded: not an insurgent and has a patron; base: `funding_usd_day`; crossing: the supply
+    crossing's site index (-1: none); route_open: the scenario leaves the route open;
+    lost_share, per_loss, ceiling: `supply_funding_share`, `topup_per_loss`, `topup_max_share`;
+    client_share: 1.0 (patrons that share funding are asked daily: `shared`, their clients).
+    """
+    cached = world.derived.get("funding_plan")
+    if cached is not None and cached[0] is world.config:
+        return cached[1]
+    n_f = world.n_factions
+    plan = {
+        "funded": np.zeros(n_f, dtype=np.bool_),
+        "base": np.zeros(n_f),
+        "crossing": np.full(n_f, -1, dtype=np.int64),
+        "route_open": np.zeros(n_f, dtype=np.bool_),
+        "lost_share": np.zeros(n_f),
+        "per_loss": np.zeros(n_f),
+        "ceiling": np.zeros(n_f),
+        "client_share": np.ones(n_f),
+        "shared": [],
+    }
+    for f, name in enumerate(world.patron_of):
+        if name is None or world.config.factions[world.faction_names[f]].kind == "insurgent":
+            continue
+        patron = world.config.patrons[name]
+        plan["funded"][f] = True
+        plan["base"][f] = patron.funding_usd_day
+        if patron.supply_crossing:
+            plan["crossing"][f] = world.geo.site_index(patron.supply_crossing)
+        plan["route_open"][f] = bool(patron.supply_open)
+        plan["lost_share"][f] = patron.supply_funding_share
+        plan["per_loss"][f] = patron.topup_per_loss
+        plan["ceiling"][f] = patron.topup_max_share
+        if patron.shared_funding:
+            plan["shared"].append(f)
+    world.derived["funding_plan"] = (world.config, plan)
+    return plan
+
+
+@kernel
+def _funding(
+    fighters, site_control, hostile, funded, base, crossing, route_open, lost_share, per_loss, ceiling,
+    initial_fighters, client_share, out,
+):  # fmt: skip  # pragma: no cover - compiled
+    # `funding_today` for each funded faction: `supply_open`, `funding_topup` (Python's max and
+    # min as they pick: max(0.0, x) is x only if x > 0.0; min(c, y) is y only if y < c), then
+    # base x client share x (1 + top-up) x (1 - lost), multiplied left to right.
+    for f in range(len(out)):
+        if not funded[f]:
+            continue
+        lost = 0.0
+        if crossing[f] >= 0:
+            holder = site_control[crossing[f]]
+            if not (route_open[f] and not (holder >= 0 and hostile[f, holder])):
+                lost = lost_share[f]
+        topup = 0.0
+        if per_loss[f] > 0 and ceiling[f] > 0 and initial_fighters[f] > 0:
+            share_lost = 1.0 - fighters[f] / initial_fighters[f]
+            share_lost = share_lost if share_lost > 0.0 else 0.0
+            y = per_loss[f] * share_lost
+            topup = y if y < ceiling[f] else ceiling[f]
+        out[f] = base[f] * client_share[f] * (1.0 + topup) * (1.0 - lost)
 
 
 def funding_topup(fighters: float, initial_fighters: float, per_loss: float, ceiling: float) -> float:
