@@ -64,14 +64,18 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     # a partition, in pair order, the calm's complement and who got each site.
     pairs = [(a, b) for a, b in world.hostile_pairs if world.partition[(a, b)] is not None]
     n_s = len(world.site_value)
-    partitions = np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s)
-    keep = np.array([1.0 - calm(world, rules, a, b) for a, b in pairs])
+    if pairs:
+        partitions = np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s)
+        keep = np.array([1.0 - calm(world, rules, a, b) for a, b in pairs])
+        pair_array = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    else:  # no agreement yet (most days): the same empty arrays
+        partitions, keep, pair_array = _no_partitions(n_s)
     w = np.empty(world.deploy_preference.shape)
     nowhere = _posting_weights(
         world.site_value, world.deploy_preference, world.site_control, world.hostile,
         world.share.reshape(world.n_factions, -1), world.site_flat, world.is_base(), reach, has_base,
         1.0 + dep.weight_contested, dep.enemy_core_share, dep.enemy_core_weight, dep.weight_bases,
-        np.array(pairs, dtype=np.int64).reshape(-1, 2), keep, partitions, w,
+        pair_array, keep, partitions, w,
     )  # fmt: skip
     # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
     # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
@@ -79,6 +83,21 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
         allowed = world.deploy_preference[nowhere] > 0
         w[nowhere] = np.where(allowed.any(axis=1, keepdims=True), allowed, True)
     return w
+
+
+def _no_partitions(n_sites: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(partitions (0, S) int64, keep (0,), pairs (0, 2) int64): `posting_weights`' arrays without agreements.
+
+    Empty, so nothing can be written to them; left writeable, so that the kernel has one signature.
+    """
+    if n_sites not in _NO_PARTITIONS:
+        _NO_PARTITIONS[n_sites] = (
+            np.zeros((0, n_sites), dtype=np.int64), np.zeros(0), np.zeros((0, 2), dtype=np.int64)
+        )
+    return _NO_PARTITIONS[n_sites]
+
+
+_NO_PARTITIONS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
 
 def _reach(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray]:
