@@ -1272,7 +1272,7 @@ def _interrupted(interrupt: KeyboardInterrupt, args) -> int:
     elif args.command == "plot":  # each figure is replaced whole, one after the other
         again = shlex.quote(str(args.results_dir))
         print(f"{what}; figures drawn before it are new, the others as they were: run.py plot {again}", file=sys.stderr)
-    elif args.command == "explore":  # once it serves, the explorer handles Ctrl-C itself (and returns 0)
+    elif args.command == "explore":  # once it serves, the explorer handles Ctrl-C (0) and SIGTERM (143)
         print(f"{what} before the explorer started", file=sys.stderr)
     elif args.command in ("validate", "list", "params"):  # they write nothing
         print(what, file=sys.stderr)

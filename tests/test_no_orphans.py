@@ -323,6 +323,22 @@ def test_ctrl_c_stops_the_explorer_and_its_server_with_status_0_and_no_stray_lin
 
 
 @pytest.mark.slow
+def test_sigterm_stops_the_explorer_and_its_server_with_status_143(tmp_path):
+    # It exited 0, as after Ctrl-C: `timeout` or a batch scheduler could not tell it was stopped.
+    driver = _explorer(tmp_path)
+    _wait_for_helpers(driver, at_least=1)
+    driver.send_signal(signal.SIGTERM)  # the command alone, as `kill` or `timeout` sends it
+    try:
+        _, stderr = driver.communicate(timeout=60)
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    assert driver.returncode == 143, stderr.decode()[-2000:]
+    assert "terminated (SIGTERM)" in stderr.decode() and "Traceback" not in stderr.decode(), stderr.decode()[-2000:]
+    assert not left, f"still running after SIGTERM: {left}"
+
+
+@pytest.mark.slow
 def test_the_explore_command_says_so_when_its_server_is_killed(tmp_path):
     # It exited 247 (sys.exit(-9)) without a word.
     driver = _explorer(tmp_path)

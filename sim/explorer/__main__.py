@@ -13,7 +13,7 @@ from sim.yaml_source import ScenarioError
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: `sys.argv[1:]`) and serve the explorer; return the exit status.
 
-    0 when stopped with Ctrl-C, 2 for a bad scenario or a port in use, 1 if the server fails
+    0 when stopped with Ctrl-C, 143 on SIGTERM, 2 for a bad scenario or a port in use, 1 if the server fails
     to start, else the server's own exit status (`sim.explorer.server.serve`).
     """
     parser = argparse.ArgumentParser(prog="python -m sim.explorer", description=__doc__, allow_abbrev=False)

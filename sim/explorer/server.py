@@ -12,7 +12,9 @@ DRIVER_PID solara ...`, which ends it as soon as that process ends, however it e
 of `run.py explore` left the server running, holding its port; `sim.executors.end_with`, as
 the pool workers are watched). It has a process group of its own, so a Ctrl-C at the terminal
 reaches the command alone, which stops the server (SIGTERM) and exits with status 0: Ctrl-C is
-how the explorer is stopped (the server's own "Aborted!" no longer interleaves with it).
+how the explorer is stopped (the server's own "Aborted!" no longer interleaves with it). A
+SIGTERM to the command (`kill`, `timeout`, a batch scheduler) stops the server too, and the
+command ends as a terminated one does: one line, exit status 143 (`sim.cli.EXIT_TERMINATED`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import solara  # noqa: F401  - fail here (ImportError) when the ui extra is not installed
 
+from sim.cli import EXIT_TERMINATED, Terminated
 from sim.explorer.core import DEFAULT_SCENARIO, ENV_OUT, ENV_SCENARIO, load_explorable
 
 APP = "sim.explorer.app:Page"
@@ -55,10 +58,10 @@ def port_is_free(port: int, host: str = HOST) -> bool:
 
 
 def _stop_on_sigterm():
-    """Turn SIGTERM into KeyboardInterrupt so the server child is stopped too (main thread only)."""
+    """Turn SIGTERM into `sim.cli.Terminated` (a KeyboardInterrupt): the server child is stopped too (main thread)."""
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         return signal.signal(signal.SIGTERM, handler)
@@ -140,7 +143,7 @@ def serve(
     host: str = HOST,
     out_dir: str | Path | None = None,
 ) -> int:
-    """Run the explorer on http://host:port/ until interrupted; return an exit status.
+    """Run the explorer on http://host:port/ until interrupted; return an exit status (0 on Ctrl-C, 143 on SIGTERM).
 
     The scenario (a name in `scenarios/` or a path) is validated first: a bad one raises
     ScenarioError (the command line reports it, exit status 2) before any server starts.
@@ -175,10 +178,13 @@ def serve(
             print(f"error: the explorer's server {_ended(status)}", file=sys.stderr)
             return 1
         return status
-    except KeyboardInterrupt:  # how the explorer is stopped: handled, not pending (sim.interrupts)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C is how the explorer is stopped: handled (sim.interrupts)
         from sim import interrupts
 
         interrupts.forget()
+        if isinstance(interrupt, Terminated):  # stopped from outside: say so, and end as a terminated command
+            print("terminated (SIGTERM); the explorer's server is stopped", file=sys.stderr)
+            return EXIT_TERMINATED
         return 0
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
