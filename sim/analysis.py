@@ -57,6 +57,7 @@ from sim.results import (
     ResultFileError,
     atomic_write_text,
     check_plots_dir,
+    directory_kind,
     name_the_final_file,
     read_manifest,
 )
@@ -765,7 +766,14 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     from sim.yaml_source import ScenarioError
 
     missing = [n for n in ("design.csv", "outcomes.csv", "manifest.json") if not (directory / n).is_file()]
-    if missing == ["outcomes.csv"] and (directory / "runs.jsonl").is_file():  # started, never finished
+    journalled = (directory / JOURNAL).is_file()
+    if missing == ["outcomes.csv"] and (journalled or directory_kind(directory) == KIND):  # started, never finished
+        if not journalled:  # its journal deleted too: a resume is refused (`check_journal_kept`), so say why now
+            try:
+                check_journal_kept(directory, read_manifest(directory / "manifest.json"), 0)
+            except ResultFileError as error:
+                unfinished = f"{directory}: an unfinished sweep (no outcomes.csv yet)"
+                raise OutputError(f"{unfinished} that cannot be resumed: {error}") from None
         raise OutputError(f"{directory}: an unfinished sweep (no outcomes.csv yet): {_how_to_finish(directory)}")
     if missing:
         raise OutputError(f"{directory}: not a sweep directory (missing {', '.join(missing)})")

@@ -1724,7 +1724,7 @@ DIRECTORY_KINDS = {
 }
 
 
-def _directory_kind(directory: Path) -> str | None:
+def directory_kind(directory: Path) -> str | None:
     """The `kind` its manifest.json (or calibration.json) declares, or None if none can be read.
 
     None also for a damaged manifest: the reader of the wanted kind then names the damage.
@@ -1786,7 +1786,7 @@ def results_dir_problem(directory: str | Path, kind: str = RUN_KIND) -> str | No
     directory = Path(directory)
     if (problem := not_a_directory(directory)) is not None:
         return problem
-    found = _directory_kind(directory)
+    found = directory_kind(directory)
     if found is not None and found != kind and found in DIRECTORY_KINDS:
         what, reader = DIRECTORY_KINDS[found]
         wanted = DIRECTORY_KINDS.get(kind, (f"a {kind.removeprefix('faction-sim ')} directory",))[0]

@@ -784,6 +784,21 @@ def test_a_range_over_a_whole_number_parameter_says_to_add_integer_true(tmp_path
     assert not (tmp_path / "s").exists()
 
 
+def test_analyze_and_plot_agree_on_an_unfinished_sweep_whose_journal_was_deleted(tmp_path, capsys):
+    # analyze said "not a sweep directory (missing outcomes.csv)", plot "a sweep directory"
+    directory = start(tmp_path, "s")  # started (its empty journal made with it), no run finished
+    (directory / JOURNAL).unlink()
+    assert main(["analyze", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a sweep directory" not in err, err
+    unfinished = f"error: {directory}: an unfinished sweep (no outcomes.csv yet) that cannot be resumed: "
+    assert err.startswith(unfinished), err
+    assert f"{directory / JOURNAL}: missing (the record of the job's finished runs" in err, err
+    assert main(["plot", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {directory}: a sweep directory, not a run's results directory (run.py analyze reads it)\n"
+
+
 def test_analyze_on_a_calibrations_unfinished_sweep_says_to_resume_the_calibration(tmp_path, capsys):
     # "sweep SCENARIO --resume DIR" is refused there ("not the sweep these inputs define")
     (tmp_path / "cal").mkdir()
