@@ -377,6 +377,15 @@ class OneLineParser(argparse.ArgumentParser):
             prog = command.prog if command is not None else prog
         elif message.startswith("argument ") and message.endswith(": expected one argument"):
             message += self._dash_value_hint(message[len("argument ") :].split(":")[0].split("/"), self._words)
+        elif message.startswith("the following arguments are required: "):
+            # argparse says this before it names unknown options: `run.py --hel` is the start of --help
+            words = self._words[: self._words.index("--")] if "--" in self._words else self._words
+            unknown = [w for w in words if w.startswith("--") and w.split("=")[0] not in self._option_string_actions]
+            message += self._closest_options(unknown, self._commands())
+        elif given := re.fullmatch(r"argument -h/--help: ignored explicit argument '(.*)'", message):
+            word = f"-h{given[1]}"  # `-help` or `-hel`: argparse reads -h with 'elp' after it
+            if "--help".startswith(f"-{word}"):
+                message += f"; {word}: did you mean --help?"
         self.exit(EXIT_BAD_INPUT, f"{prog}: error: {message} (see {prog} --help)\n")
 
     def _commands(self) -> dict:

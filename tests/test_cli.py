@@ -815,6 +815,31 @@ def test_an_option_of_another_command_is_named_as_theirs_and_never_suggested_for
         assert f"did you mean {argv[2]}" not in err and "--threshold" not in err, err
 
 
+def test_a_start_of_help_is_answered_with_help_also_where_an_argument_is_missing(capsys):
+    # `run.py --hel` said only "the following arguments are required: COMMAND"; `-help`,
+    # "argument -h/--help: ignored explicit argument 'elp'"
+    from sim.cli import main
+
+    for argv, prog, meant in (
+        (["--hel"], "run.py", "--help"),
+        (["--he"], "run.py", "--help"),
+        (["-help"], "run.py", "--help"),
+        (["-hel"], "run.py", "--help"),
+        (["run", "--hel"], "run.py run", "--help"),
+        (["validate", "-help"], "run.py validate", "--help"),
+        (["run", "--rep"], "run.py run", "--replicates"),  # before the scenario, as after it
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        hint = f"; {argv[-1]}: did you mean {meant}? (see {prog} --help)\n"
+        assert err.startswith(f"{prog}: error: ") and err.endswith(hint), err
+    with pytest.raises(SystemExit):
+        main(["-helpme"])
+    assert "did you mean" not in capsys.readouterr().err  # not a start of --help: nothing suggested
+
+
 def test_calibrate_takes_set_and_refuses_one_on_an_estimated_parameter(capsys):
     from sim import cli
 
