@@ -128,6 +128,7 @@ from sim.scenario import (
     calibration_problems,
     check_override_names,
     check_overrides_not_varied,
+    not_a_scenario,
     resolve_scenario_path,
     scenario_file,
     scenario_to_dict,
@@ -230,7 +231,15 @@ def parse_calibration(raw: Any, doc: SourcedDocument) -> tuple[Calibration | Non
 
 
 def _document_without_calibration(path: str | Path) -> tuple[SourcedDocument, Any]:
+    """The scenario file without its `calibration:` section, and the section (None if it has none).
+
+    Raises:
+        ScenarioError: the file is no scenario (a manifest.json, a results file): one line, as
+            every command says it (`sim.scenario.not_a_scenario`), not "no `calibration:` section".
+    """
     document = load_scenario_document(str(path))
+    if (problem := not_a_scenario(document)) is not None:
+        raise ScenarioError([problem])
     raw = document.data.pop(SECTION, None)
     return document, raw
 

@@ -278,9 +278,8 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
         ScenarioError: every problem found, each with file, line and key path.
     """
     data = document.data
-    not_a_scenario = _not_a_scenario(document)
-    if not_a_scenario is not None:
-        raise ScenarioError([not_a_scenario])
+    if (problem := not_a_scenario(document)) is not None:
+        raise ScenarioError([problem])
     if validated is not None and isinstance(data, dict):
         source, known = validated
         fields = Scenario.model_fields
@@ -301,7 +300,7 @@ def validate_document(document: SourcedDocument, *, validated: tuple[dict, Scena
     return scenario
 
 
-def _not_a_scenario(document: SourcedDocument) -> Problem | None:
+def not_a_scenario(document: SourcedDocument) -> Problem | None:
     """One problem for a mapping with none of a scenario's required keys (a manifest, a results file).
 
     Such a file got a line per required key missing and a line per key of its own (24 for a

@@ -903,9 +903,10 @@ def test_a_key_given_twice_with_set_for_one_input_is_refused(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("command", ["validate", "run", "sweep", "robustness", "calibrate"])
 def test_a_file_that_is_no_scenario_is_refused_in_one_line(tmp_path, capsys, command):
-    # A results file given by mistake got a line per required key and per key of its own (24 for a sweep's manifest).
+    # A results file given by mistake got a line per required key and per key of its own (24 for a sweep's manifest);
+    # calibrate said "no `calibration:` section" of it.
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"kind": "sweep", "steps": 5, "seeds": [1], "files": {}, "status": "complete"}))
     err = _one_line_refusal(capsys, command, manifest)
