@@ -788,7 +788,7 @@ def _read_inputs(directory: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
             raise ResultFileError(f"{directory / 'scenario.yaml'}: damaged ({error.problems[0].message})") from None
     design = read_design(directory, manifest, config)
     outcomes = read_outcomes(directory, manifest, config)
-    journal = read_journal(directory) if (directory / JOURNAL).exists() else []  # outcomes.csv's source
+    journal = read_journal(directory, design=design) if (directory / JOURNAL).exists() else []  # outcomes.csv's source
     check_journal_kept(directory, manifest, len({(line.get("point"), line.get("replicate")) for line in journal}))
     check_outcomes(outcomes, design, journal, manifest, directory / "outcomes.csv")
     return manifest, design, outcomes

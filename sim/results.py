@@ -1598,7 +1598,12 @@ def _journal_lines(path: Path, max_lines: int | None) -> tuple[list[bytes], byte
 
 
 def read_jsonl(
-    path: str | Path, *, repair: bool = False, signed: bool = False, max_lines: int | None = None
+    path: str | Path,
+    *,
+    repair: bool = False,
+    signed: bool = False,
+    max_lines: int | None = None,
+    check: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """The records of a journal (one JSON object per line, appended as runs finish).
 
@@ -1618,10 +1623,14 @@ def read_jsonl(
     FIFO), a line longer than `MAX_JOURNAL_LINE`, or more than `max_lines` lines (the job's
     runs, when known) is refused before it fills the memory.
 
+    `check`, if given, is called with the records (record k from line k + 1) before a torn
+    last line is cut off, and raises `ResultFileError` for records no job wrote (what each
+    holds: `sim.sweep.check_journal_lines`); the journal is then kept as it is too.
+
     Raises:
         ResultFileError: `<path>: line N ...`: not a JSON object, content that differs from
-            its checksum, or no checksum where one is due, too long, too many lines, or not a
-            regular file (the journal is kept as it is).
+            its checksum, or no checksum where one is due, too long, too many lines, not a
+            regular file, or refused by `check` (the journal is kept as it is).
     """
     path = Path(path)
     if not os.path.lexists(path):
@@ -1655,6 +1664,8 @@ def read_jsonl(
                 f"{path}: line {number}: has no checksum {where} (changed or damaged since it was written)"
             )
         rows.append(row)
+    if check is not None:
+        check(rows)
     if repair and torn:
         with open(path, "r+b") as handle:
             handle.truncate(sum(len(line) + 1 for line in lines))
@@ -1877,18 +1888,9 @@ def _first_outside(values: np.ndarray, allowed: Range, *, missing_ok: bool = Fal
     NaN (an empty cell) counts as outside unless `missing_ok`.
     """
     values = np.asarray(values)
-    if values.dtype.kind in "iu":
-        bad = (values < allowed.low) | (values > allowed.high)
-    else:
-        values = values.astype(float)
-        missing = np.isnan(values)
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(values) | (values < allowed.low) | (values > allowed.high)
-            if allowed.whole:
-                bad |= np.isfinite(values) & (values != np.floor(values))
-        bad &= ~missing if missing_ok else True
-        if not missing_ok:
-            bad |= missing
+    bad = allowed.outside(values)  # NaN included
+    if missing_ok and values.dtype.kind not in "iu":
+        bad &= ~np.isnan(values.astype(float))
     where = np.flatnonzero(bad)
     return int(where[0]) if len(where) else None
 

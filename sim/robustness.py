@@ -835,10 +835,10 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
         design = read_design(directory, manifest)  # a damaged design is refused before workers start
         backend = backend if backend is not None else make_backend(workers, dask)
         try:
-            done_rows = read_journal(directory, repair=True)
+            names = plan.names
+            done_rows = read_journal(directory, repair=True, scenarios=names)
             done = {(int(r["point"]), int(r["replicate"]), r["scenario"]) for r in done_rows}
             check_journal_kept(directory, manifest, len(done))
-            names = plan.names
             tasks = [t for t in plan.tasks(design) if (t.point, t.replicate, names[t.scenario]) not in done]
             n_failed = sum(r.get("status") != "ok" for r in done_rows)
             total = len(design) * plan.replicates * len(names)
@@ -852,7 +852,7 @@ def _run_claimed(directory: Path, plan: Plan, backend, workers, dask, on_row) ->
                 journal.close()
         finally:
             backend.close()
-        runs = _runs_frame(read_journal(directory), names)
+        runs = _runs_frame(read_journal(directory, scenarios=names), names)
         atomic_write_text(Path(directory) / RUNS_TABLE, runs.to_csv(index=False))
         manifest.pop("interrupted_utc", None)
         manifest.update(
@@ -1755,7 +1755,7 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
     )
     design = read_design(directory, manifest)
     names = [manifest["scenario"], *(v["name"] for v in manifest.get("variants", []))]
-    runs = _runs_frame(read_journal(directory), names)
+    runs = _runs_frame(read_journal(directory, scenarios=names), names)
     check_journal_kept(directory, manifest, len(runs))  # an analysis of fewer runs than were made, refused
     table = point_table(design, runs, manifest)
     summary = verdict_summary(table, manifest)

@@ -7,9 +7,10 @@ A sweep directory (`results/<scenario>/sweep-<UTC timestamp>/`, or `--out`) hold
                    appended as runs finish and fsynced every second in the background
                    (`Journal`), each with the sha256 of its content (`#sha256`); a torn last
                    line from a crash is ignored and cut off on resume; any other damaged
-                   line, or one whose content differs from its checksum, is refused, naming
-                   it, and nothing is cut off; so is a journal deleted or holding fewer runs
-                   than manifest.json counted at the end of a session (`check_journal_kept`)
+                   line, or one whose content differs from its checksum, or that holds what
+                   no run writes whatever its checksum (`check_journal_lines`), is refused,
+                   naming it, and nothing is cut off; so is a journal deleted or holding fewer
+                   runs than manifest.json counted at the end of a session (`check_journal_kept`)
 - `outcomes.csv`   one row per run (ok or failed, with its error), sorted; written at the end
 - `timeseries/`    per-run Parquet files `point=NNNNN/replicate=NNNN.parquet` when asked
 - `manifest.json`  versions, seeds, how to re-run any point, timings, status (running,
@@ -41,7 +42,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ from sim.outcomes import compute_outcomes
 from sim.results import (
     JOURNAL_CHECKSUMS_SINCE,
     MANIFEST_FORMAT,
+    SEED_RANGE,
     ResultFileError,
     atomic_write_bytes,
     atomic_write_text,
@@ -90,6 +92,7 @@ from sim.scenario import (
 )
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds, run_seed
+from sim.tables import COUNT, NON_NEGATIVE, Range
 from sim.yaml_source import ScenarioError, SourcedDocument, apply_overrides
 
 KIND = "faction-sim sweep"
@@ -312,12 +315,20 @@ SEEDS_NOTE = {
 }
 
 
-def read_journal(directory: Path, repair: bool = False) -> list[dict]:
+def read_journal(
+    directory: Path,
+    repair: bool = False,
+    *,
+    design: pd.DataFrame | None = None,
+    scenarios: Collection[str] | None = None,
+) -> list[dict]:
     """Finished runs from the journal (`sim.results.read_jsonl`).
 
     A torn last line (a crash mid-write) is dropped, and cut off the file with `repair`.
     Each line's checksum is verified (`sim.results.read_jsonl`); the directory's manifest.json
-    says whether every line must have one (`journal_signed`).
+    says whether every line must have one (`journal_signed`). What each line holds is checked
+    too, whatever its checksum (`check_journal_lines`, with the sweep's `design` or the
+    robustness job's `scenarios` when given), before anything is cut off.
 
     Reading is bounded: more lines than twice the manifest's `n_runs` (and 16), a line longer
     than `sim.results.MAX_JOURNAL_LINE`, or a journal that is not a regular file (a link to
@@ -325,9 +336,9 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
 
     Raises:
         ResultFileError: a line before the last is not a JSON object, or differs from its
-            checksum, or lacks one where it is due (the journal is damaged; the message names
-            the line, and nothing is cut off); too long or not a regular file; or manifest.json
-            is damaged.
+            checksum, or lacks one where it is due, or holds what no run wrote
+            (`check_journal_lines`) (the journal is damaged; the message names the line, and
+            nothing is cut off); too long or not a regular file; or manifest.json is damaged.
     """
     directory = Path(directory)
     path = directory / "manifest.json"
@@ -336,7 +347,116 @@ def read_journal(directory: Path, repair: bool = False) -> list[dict]:
     n_runs = manifest.get("n_runs")
     max_lines = 2 * n_runs + 16 if isinstance(n_runs, int) else None
     signed = journal_signed(manifest) if path.is_file() else False
-    return read_jsonl(directory / JOURNAL, repair=repair, signed=signed, max_lines=max_lines)
+    journal = directory / JOURNAL
+
+    def check(rows: list[dict]) -> None:
+        check_journal_lines(journal, rows, manifest, design=design, scenarios=scenarios)
+
+    return read_jsonl(journal, repair=repair, signed=signed, max_lines=max_lines, check=check)
+
+
+# What a journal line's numbers hold (`run_task` of sweeps and robustness jobs): run ids, the
+# run's seed (`sim.seeding`) and its time in seconds. Outcomes: `OUTCOME_RANGE`.
+JOURNAL_NUMBERS = {"point": COUNT, "replicate": COUNT, "seed": SEED_RANGE, "elapsed_s": NON_NEGATIVE}
+STATUSES = ("ok", "failed")  # a run's status in the journal and outcomes.csv
+
+
+def check_journal_lines(
+    path: Path,
+    rows: list[dict],
+    manifest: dict,
+    *,
+    design: pd.DataFrame | None = None,
+    scenarios: Collection[str] | None = None,
+) -> None:
+    """Refuse journal lines that no run of the job wrote, whatever their checksums say.
+
+    A line's checksum shows only that it is as written: a journal passed on may carry
+    checksums that match edited lines, and `--resume` copied them into outcomes.csv (an
+    `Infinity` that `analyze` then refused there, blaming the file the command had written).
+    Each line (record k is line k + 1) must hold:
+    - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed` and
+      `status`: whole numbers >= 0, the seed at most 2**63 - 1 (`JOURNAL_NUMBERS`);
+    - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
+    - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number within
+      `OUTCOME_RANGE`, or NaN or null (empty); each `pattern.<name>` true, false or null;
+    - with `scenarios` (a robustness job's), `scenario`, one of them; with `design` (a sweep's
+      design.csv), its point and replicate a run of design.csv, with that run's seed.
+
+    Raises:
+        ResultFileError: `<path>: line N: <key> is <the value as the line writes it>, not
+            <what it holds>` (or `... is missing`, `... is not in design.csv`) for the first
+            line with a problem.
+    """
+    import numpy as np
+
+    outputs = manifest.get("outputs")
+    sweep = isinstance(outputs, list)
+    required = {"point", "replicate", *(("seed", "status") if sweep else ()), *(("scenario",) if scenarios else ())}
+    outcomes = {str(name) for name in outputs} if sweep else set()
+    outcomes |= {key for row in rows for key in row if key.startswith("outcome.")}
+    numbers = [(key, allowed, allowed.describe(), False) for key, allowed in JOURNAL_NUMBERS.items()]
+    numbers += [(key, OUTCOME_RANGE, OUTCOME_VALUES, True) for key in sorted(outcomes)]
+    found: list[tuple[int, str]] = []  # (line, problem): the first of each check; the earliest is refused
+
+    for key, allowed, what, empty_ok in numbers:
+        lines, values = [], []
+        for number, row in enumerate(rows, start=1):
+            if key not in row:
+                if key in required:
+                    found.append((number, f"{key} is missing"))
+                    break
+                continue
+            value = float("nan") if row[key] is None and empty_ok else row[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                found.append((number, f"{key} is {_shown(row[key])}, not {what}"))
+                break
+            lines.append(number)
+            values.append(value)
+        bad = allowed.outside(np.asarray(values))  # whole numbers compared exactly (seeds reach 2**63 - 1)
+        if empty_ok and values:
+            bad &= ~np.isnan(np.asarray(values, dtype=float))
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            found.append((lines[k], f"{key} is {_shown(values[k])}, not {what}"))
+
+    def texts(key: str, allowed: Collection[str] | None, what: str) -> None:
+        for number, row in enumerate(rows, start=1):
+            value = row.get(key, "")
+            if key in required and key not in row:
+                found.append((number, f"{key} is missing"))
+                return
+            if not isinstance(value, str) or (key in row and allowed is not None and value not in allowed):
+                found.append((number, f"{key} is {_shown(value)}, not {what}"))
+                return
+
+    texts("status", STATUSES, " or ".join(f'"{s}"' for s in STATUSES))
+    texts("error", None, "a text")
+    if scenarios is not None:
+        texts("scenario", list(scenarios), f"one of the job's scenarios ({_shown(', '.join(scenarios))})")
+    for number, row in enumerate(rows, start=1):
+        flag = next((k for k, v in row.items() if k.startswith("pattern.") and not any(v is f for f in FLAGS)), None)
+        if flag is not None:
+            found.append((number, f"{flag} is {_shown(row[flag])}, not true, false or null"))
+            break
+    last = min(found)[0] if found else len(rows) + 1  # lines before it have whole-number ids
+    if design is not None and last > 1:
+        planned = dict(zip(zip(design["point"], design["replicate"], strict=True), design["seed"], strict=True))
+        for number, row in enumerate(rows[: last - 1], start=1):
+            point, replicate = row["point"], row["replicate"]
+            if (point, replicate) not in planned:
+                found.append((number, f"point {point}, replicate {replicate} is not in design.csv"))
+                break
+            if "seed" in row and row["seed"] != planned[point, replicate]:
+                wanted = planned[point, replicate]
+                found.append((number, f"seed is {_shown(row['seed'])}, not design.csv's {wanted} for this run"))
+                break
+    if found:
+        number, problem = min(found)
+        raise ResultFileError(f"{path}: line {number}: {problem}")
+
+
+FLAGS = (True, False, None)  # a pattern's flag in a robustness job's journal: shown, not shown, not judged (not 1 or 0)
 
 
 def check_journal_kept(directory: Path, manifest: dict, finished: int) -> None:
@@ -519,7 +639,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 def finalize_outcomes(directory: Path, design: pd.DataFrame, parameters: list[str], outputs: list[str]) -> pd.DataFrame:
     """outcomes.csv from the journal: one row per finished run, sorted, with its parameters."""
-    rows = read_journal(directory)
+    rows = read_journal(directory, design=design)
     columns = ["point", "replicate", "seed", "status", "error", *parameters, *outputs, "elapsed_s"]
     if not rows:
         frame = pd.DataFrame(columns=columns)
@@ -847,6 +967,8 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
 # Outcomes are finite or NaN (`sim.expressions` makes a non-finite result NaN); a magnitude
 # beyond this one only an edited file holds, and the analysis's squares of it would overflow.
 MAX_OUTCOME_MAGNITUDE = 1e100
+OUTCOME_RANGE = Range(-MAX_OUTCOME_MAGNITUDE, MAX_OUTCOME_MAGNITUDE)  # or NaN (empty)
+OUTCOME_VALUES = f"an outcome (finite, at most {MAX_OUTCOME_MAGNITUDE:g} in size, or empty)"
 
 
 def check_outcomes(
@@ -891,12 +1013,11 @@ def check_outcomes(
                 f"{_plain(wanted.iloc[row])!r}"
             )
     values = outcomes[outputs].to_numpy(dtype=float) if outputs else np.empty((len(outcomes), 0))
-    bad = ~(np.isnan(values) | (np.abs(values) <= MAX_OUTCOME_MAGNITUDE))
+    bad = OUTCOME_RANGE.outside(values) & ~np.isnan(values)
     if bad.any():
         row, col = (int(i[0]) for i in np.nonzero(bad))
         raise ResultFileError(
-            f"{path}: line {row + 2}, column {outputs[col]}: {float(values[row, col])!r} is not an outcome "
-            f"(finite, at most {MAX_OUTCOME_MAGNITUDE:g} in size, or empty)"
+            f"{path}: line {row + 2}, column {outputs[col]}: {float(values[row, col])!r} is not {OUTCOME_VALUES}"
         )
     recorded = {(line.get("point"), line.get("replicate")): line for line in journal}  # the last line of a run wins
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
@@ -1065,7 +1186,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
         backend = backend if backend is not None else make_backend(workers, dask)
         try:
             parameters, outputs = manifest["parameters"], manifest["outputs"]
-            done_rows = read_journal(directory, repair=True)
+            done_rows = read_journal(directory, repair=True, design=design)
             done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
             check_journal_kept(directory, manifest, len(done))
             n_failed = sum(r.get("status") != "ok" for r in done_rows)

@@ -165,6 +165,21 @@ class Range:
             return f"{kind} >= {self.low:g}"
         return f"{kind}" if self.whole else "a finite number"
 
+    def outside(self, values) -> np.ndarray:
+        """A boolean array: where `values` (numbers) are not finite (NaN too), or outside [low, high], or not whole.
+
+        Whole numbers are checked only if `whole`; an array of integers is compared exactly.
+        """
+        values = np.asarray(values)
+        if values.dtype.kind in "iu":
+            return (values < self.low) | (values > self.high)
+        values = values.astype(float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values < self.low) | (values > self.high)
+            if self.whole:
+                bad |= np.isfinite(values) & (values != np.floor(values))
+        return bad
+
 
 # People, events, cells: whole numbers, at most 1e15, far above any count a run makes (the
 # schema's towns hold at most 2e10 people); every whole number below 2**53 = 9.0e15 is exact

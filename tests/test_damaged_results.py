@@ -722,6 +722,94 @@ def test_robustness_resume_refuses_an_edited_journal_value(robustness_dir, tmp_p
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
 
 
+def resigned_journal_line(line: int, **values):
+    """A damage to runs.jsonl: line `line`'s keys set to `values` (JSON texts; None deletes the key), its checksum
+    updated (as a forger, or a tool, would), and a torn last line after it (which a refusal must not cut off).
+    """
+
+    def damage(path: Path) -> None:
+        lines = _lines(path)
+        row = json.loads(lines[line - 1])
+        del row["#sha256"]
+        for key, text in values.items():
+            key = key.replace("__", ".")
+            row.pop(key) if text is None else row.update({key: json.loads(text)})
+        lines[line - 1] = journal_line(row)
+        path.write_bytes(b"".join(lines) + b'{"point": 1, "repl')
+
+    return damage
+
+
+@pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(resigned_journal_line(2, killed_total="Infinity"),
+                     "line 2: killed_total is Infinity, not an outcome (finite, at most 1e+100 in size, or empty)",
+                     id="outcome Infinity"),
+        pytest.param(resigned_journal_line(2, territory_final__Red="-1e308"),
+                     "line 2: territory_final.Red is -1e+308, not an outcome", id="outcome -1e308"),
+        pytest.param(resigned_journal_line(1, killed_total='"12"'), 'line 1: killed_total is "12", not an outcome',
+                     id="outcome a text"),
+        pytest.param(resigned_journal_line(2, seed="NaN"), "line 2: seed is NaN, not a whole number in [0, ",
+                     id="seed NaN"),
+        pytest.param(resigned_journal_line(2, point="-1"), "line 2: point is -1, not a whole number in [0, 1e+15]",
+                     id="point -1"),
+        pytest.param(resigned_journal_line(2, point="7"), "line 2: point 7, replicate 0 is not in design.csv",
+                     id="point not in the design"),
+        pytest.param(resigned_journal_line(2, seed="5"), "line 2: seed is 5, not design.csv's ", id="another seed"),
+        pytest.param(resigned_journal_line(2, replicate=None), "line 2: replicate is missing", id="no replicate"),
+        pytest.param(resigned_journal_line(1, status='"done"'), 'line 1: status is "done", not "ok" or "failed"',
+                     id="status"),
+        pytest.param(resigned_journal_line(2, elapsed_s="-0.5"), "line 2: elapsed_s is -0.5, not a number >= 0",
+                     id="elapsed_s -0.5"),
+    ],
+)  # fmt: skip
+def test_journal_lines_no_run_wrote_are_refused_whatever_their_checksums(
+    sweep_dir, tmp_path, capsys, damage, message, command
+):
+    # An Infinity (checksum updated) went through --resume into outcomes.csv, which analyze then
+    # refused, blaming the file the command had written; a point -1 or a missing replicate was an
+    # internal error, a point outside the design a row that analyze refused in outcomes.csv too.
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    argv = sweep_argv("--resume", str(copy)) if command == "sweep --resume" else ["analyze", str(copy)]
+    refused(capsys, cli.main(argv), copy / "runs.jsonl", message)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written or cut off
+    assert not (copy / "plots").exists()
+
+
+def test_a_journal_line_with_an_empty_outcome_still_resumes(sweep_dir, tmp_path, capsys):
+    # NaN is an outcome's "empty" (a share of no clashes): taken, as outcomes.csv takes it
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", resigned_journal_line(2, territory_final__Red="NaN"))
+    assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err
+    assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        pytest.param({"outcome.killed_total": "Infinity"}, "line 2: outcome.killed_total is Infinity, not an outcome",
+                     id="outcome Infinity"),
+        pytest.param({"scenario": '"Ghost"'}, 'line 2: scenario is "Ghost", not one of the job\'s scenarios',
+                     id="unknown scenario"),
+        pytest.param({"pattern.x": "1"}, "line 2: pattern.x is 1, not true, false or null", id="pattern 1"),
+        pytest.param({"point": "1.5"}, "line 2: point is 1.5, not a whole number in [0, 1e+15]", id="point 1.5"),
+    ],
+)  # fmt: skip
+def test_robustness_refuses_a_journal_line_no_run_wrote(robustness_dir, tmp_path, values, message):
+    from sim.robustness import analyse_robustness, run_robustness
+
+    directory, plan = robustness_dir
+    copy = damaged_copy(directory, tmp_path, "runs.jsonl", resigned_journal_line(2, **values))
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    for job in (lambda: run_robustness(copy, plan, workers=1), lambda: analyse_robustness(copy)):
+        with pytest.raises(ResultFileError) as caught:
+            job()
+        assert str(caught.value).startswith(f"{copy / 'runs.jsonl'}: {message}"), str(caught.value)
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
 def old_sweep(directory: Path) -> None:
     """A sweep as written before journals had checksums (1 Dec 2026): no `format`, journal lines without one."""
     manifest = json.loads((directory / "manifest.json").read_text())
