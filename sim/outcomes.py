@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.suggest import unknown
+from sim.tables import COUNT, FINITE, MAX_COUNT, NON_NEGATIVE, SHARE, Range
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where tables are read: the scenario layer reads outcome names only
@@ -52,6 +53,13 @@ class OutcomeKind:
             `{who}` and `{site}` of a holding (`A|B@site`), `{n}` a window length in days
             (`outcome_label` fills them).
         unit: the value's unit in words ("fighters", "share of passable grid cells").
+        values: what a value holds (`sim.tables.Range`): counts of people, events and days
+            whole and >= 0 (`COUNT`), shares in [0, 1] (`SHARE`), means and rates >= 0, a
+            difference any finite number. Readers of sweeps and robustness jobs refuse an
+            outcome outside it (`sim.sweep.outcome_problem`), whatever the checksums.
+        nan: whether a run that finished may give NaN (the missing-data rule: a share, ratio
+            or median of nothing, or a figure not recorded); False for the whole-run counts,
+            which are 0 for nothing. A failed run's outcomes are empty whatever the kind.
     """
 
     name: str
@@ -60,6 +68,8 @@ class OutcomeKind:
     compute: Callable
     label: str = field(kw_only=True)
     unit: str = field(kw_only=True)
+    values: Range = field(default=FINITE, kw_only=True)
+    nan: bool = field(default=True, kw_only=True)
 
 
 # Tension (docs/ODD.md §7.7): a unitless index >= 0 per hostile pair; 0 is no tension; it has no
@@ -611,6 +621,10 @@ def first_clash_wounded(ts, events, meta, subject):
     return float(here.sort_values("step", kind="stable")["wounded"].iloc[0])
 
 
+DIFFERENCE = Range(-MAX_COUNT, MAX_COUNT, True)  # a count minus another (defections_net)
+YES_NO = Range(0, 1, True)  # 1 = yes, 0 = no
+DAYS_PER_MONTH = Range(0, 30)  # days with a clash per 30 days of the run
+
 KINDS: dict[str, OutcomeKind] = {
     k.name: k
     for k in [
@@ -621,6 +635,7 @@ KINDS: dict[str, OutcomeKind] = {
             territory_final,
             label="Territory held by {s} at the end",
             unit="share of passable grid cells",
+            values=SHARE,
         ),
         OutcomeKind(
             "territory_mean",
@@ -629,6 +644,7 @@ KINDS: dict[str, OutcomeKind] = {
             territory_mean,
             label="Territory held by {s}, mean over the run",
             unit="share of passable grid cells",
+            values=SHARE,
         ),
         OutcomeKind(
             "fighters_final",
@@ -637,6 +653,8 @@ KINDS: dict[str, OutcomeKind] = {
             fighters_final,
             label="{s} fighters on the last day",
             unit="fighters, or insurgent cells",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "killed_total",
@@ -645,6 +663,8 @@ KINDS: dict[str, OutcomeKind] = {
             killed_total,
             label="Killed, all militias",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "wounded_total",
@@ -653,6 +673,8 @@ KINDS: dict[str, OutcomeKind] = {
             wounded_total,
             label="Wounded, all militias",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "killed_share",
@@ -661,9 +683,16 @@ KINDS: dict[str, OutcomeKind] = {
             killed_share,
             label="Killed share of militia casualties",
             unit="share of killed + wounded",
+            values=SHARE,
         ),
         OutcomeKind(
-            "killed", "militia", "killed of one militia, whole run", killed, label="Killed of {s}", unit="people"
+            "killed",
+            "militia",
+            "killed of one militia, whole run",
+            killed,
+            label="Killed of {s}",
+            unit="people",
+            values=COUNT,
         ),
         OutcomeKind(
             "defections",
@@ -672,6 +701,7 @@ KINDS: dict[str, OutcomeKind] = {
             defections,
             label="{a}→{b} defections",
             unit="fighters",
+            values=COUNT,
         ),
         OutcomeKind(
             "defections_net",
@@ -680,6 +710,7 @@ KINDS: dict[str, OutcomeKind] = {
             defections_net,
             label="Net {a}→{b} defections (minus {b}→{a})",
             unit="fighters",
+            values=DIFFERENCE,
         ),
         OutcomeKind(
             "desertions_total",
@@ -688,6 +719,8 @@ KINDS: dict[str, OutcomeKind] = {
             desertions_total,
             label="Desertions to civilian life, all militias",
             unit="fighters",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "clashes_total",
@@ -696,6 +729,7 @@ KINDS: dict[str, OutcomeKind] = {
             clashes_total,
             label="Clashes between rival militias",
             unit="clashes",
+            values=COUNT,
         ),
         OutcomeKind(
             "clashes_at_sites_share",
@@ -704,6 +738,7 @@ KINDS: dict[str, OutcomeKind] = {
             clashes_at_sites_share,
             label="Share of clashes in a named site's grid cell",
             unit="share of clashes",
+            values=SHARE,
         ),
         OutcomeKind(
             "meetings_total",
@@ -712,6 +747,7 @@ KINDS: dict[str, OutcomeKind] = {
             meetings_total,
             label="Mediation meetings held",
             unit="meetings",
+            values=COUNT,
         ),
         OutcomeKind(
             "failed_meeting_share",
@@ -720,6 +756,7 @@ KINDS: dict[str, OutcomeKind] = {
             failed_meeting_share,
             label="Share of meetings that failed or escalated",
             unit="share of meetings",
+            values=SHARE,
         ),
         OutcomeKind(
             "agreements_total",
@@ -728,6 +765,7 @@ KINDS: dict[str, OutcomeKind] = {
             agreements_total,
             label="Mediation meetings that agreed",
             unit="meetings",
+            values=COUNT,
         ),
         OutcomeKind(
             "insurgent_peak",
@@ -736,6 +774,8 @@ KINDS: dict[str, OutcomeKind] = {
             insurgent_peak,
             label="Peak insurgent strength",
             unit="insurgent cells",
+            values=NON_NEGATIVE,
+            nan=False,
         ),
         OutcomeKind(
             "insurgent_attacks_total",
@@ -744,6 +784,7 @@ KINDS: dict[str, OutcomeKind] = {
             insurgent_attacks_total,
             label="Insurgent attacks",
             unit="attacks",
+            values=COUNT,
         ),
         OutcomeKind(
             "insurgent_growth",
@@ -752,6 +793,8 @@ KINDS: dict[str, OutcomeKind] = {
             insurgent_growth,
             label="Insurgent growth, last day minus day 0",
             unit="insurgent cells",
+            values=FINITE,
+            nan=False,
         ),
         OutcomeKind(
             "site_held_share",
@@ -760,6 +803,7 @@ KINDS: dict[str, OutcomeKind] = {
             site_held_share,
             label="Share of days {who} holds {site}",
             unit="share of days",
+            values=SHARE,
         ),
         OutcomeKind(
             "alignment_final",
@@ -768,6 +812,7 @@ KINDS: dict[str, OutcomeKind] = {
             alignment_final,
             label="Tribal leaders' alignment with {s} at the end",
             unit="index 0-1",
+            values=SHARE,
         ),
         OutcomeKind(
             "tension_mean",
@@ -776,6 +821,7 @@ KINDS: dict[str, OutcomeKind] = {
             tension_mean,
             label="Mean tension {a}–{b}",
             unit=TENSION_UNIT,
+            values=NON_NEGATIVE,
         ),
         OutcomeKind(
             "control_change_step",
@@ -784,6 +830,8 @@ KINDS: dict[str, OutcomeKind] = {
             control_change_step,
             label="First day {s} changed hands, last day + 1 if never",  # a figure of 31s in a 30-day run says "never"
             unit="day",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "killed_window_peak",
@@ -793,6 +841,8 @@ KINDS: dict[str, OutcomeKind] = {
             killed_window_peak,
             label="Killed in clashes, busiest {n}-day window",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "wounded_window_peak",
@@ -802,6 +852,8 @@ KINDS: dict[str, OutcomeKind] = {
             wounded_window_peak,
             label="Wounded in clashes, busiest {n}-day window",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "clash_casualties_mean",
@@ -810,6 +862,7 @@ KINDS: dict[str, OutcomeKind] = {
             clash_casualties_mean,
             label="Casualties per clash, killed + wounded",
             unit="people per clash",
+            values=NON_NEGATIVE,
         ),
         OutcomeKind(
             "fighters_initial",
@@ -818,6 +871,7 @@ KINDS: dict[str, OutcomeKind] = {
             fighters_initial,
             label="{s} fighters on day 0",
             unit="fighters, or insurgent cells",
+            values=COUNT,
         ),
         OutcomeKind(
             "kept_share",
@@ -826,6 +880,7 @@ KINDS: dict[str, OutcomeKind] = {
             kept_share,
             label="Fighters of {s} kept, last day / day 0",
             unit="ratio",
+            values=NON_NEGATIVE,
         ),
         OutcomeKind(
             "defection_share",
@@ -834,6 +889,7 @@ KINDS: dict[str, OutcomeKind] = {
             defection_share,
             label="Share of {a}–{b} defections that went {a}→{b}",
             unit="share of defections",
+            values=SHARE,
         ),
         OutcomeKind(
             "intake",
@@ -842,6 +898,8 @@ KINDS: dict[str, OutcomeKind] = {
             intake,
             label="New members of {s}",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "intake_min_half",
@@ -850,6 +908,8 @@ KINDS: dict[str, OutcomeKind] = {
             intake_min_half,
             label="New members of {s}, weaker half of the run",
             unit="people",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "headquarters_opened",
@@ -858,6 +918,8 @@ KINDS: dict[str, OutcomeKind] = {
             headquarters_opened,
             label="Headquarters opened by {s}",
             unit="headquarters",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "escalations_total",
@@ -866,6 +928,7 @@ KINDS: dict[str, OutcomeKind] = {
             escalations_total,
             label="Mediation meetings that escalated",
             unit="meetings",
+            values=COUNT,
         ),
         OutcomeKind(
             "site_held_final",
@@ -874,6 +937,7 @@ KINDS: dict[str, OutcomeKind] = {
             site_held_final,
             label="{who} holds {site} on the last day",
             unit="1 = yes, 0 = no",
+            values=YES_NO,
         ),
         OutcomeKind(
             "sites_held_final",
@@ -882,6 +946,7 @@ KINDS: dict[str, OutcomeKind] = {
             sites_held_final,
             label="Towns, crossings and oil fields held by {s} at the end",
             unit="sites",
+            values=COUNT,
         ),
         OutcomeKind(
             "clashes_at_edges_share",
@@ -890,6 +955,7 @@ KINDS: dict[str, OutcomeKind] = {
             clashes_at_edges_share,
             label="Share of clashes on crossing or contested-edge ground",
             unit="share of clashes",
+            values=SHARE,
         ),
         OutcomeKind(
             "clashes_near",
@@ -898,6 +964,7 @@ KINDS: dict[str, OutcomeKind] = {
             clashes_near,
             label="Clashes near {s}",
             unit="clashes",
+            values=COUNT,
         ),
         OutcomeKind(
             "clashes_near_median",
@@ -906,6 +973,7 @@ KINDS: dict[str, OutcomeKind] = {
             clashes_near_median,
             label="Clashes near a named site, median over the sites",
             unit="clashes",
+            values=NON_NEGATIVE,
         ),
         OutcomeKind(
             "clash_episodes",
@@ -914,6 +982,8 @@ KINDS: dict[str, OutcomeKind] = {
             clash_episodes,
             label="Clash episodes, {n} quiet days apart",
             unit="episodes",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "agreements_unbroken",
@@ -922,6 +992,8 @@ KINDS: dict[str, OutcomeKind] = {
             agreements_unbroken,
             label="Agreements unbroken for {n} days",
             unit="agreements",
+            values=COUNT,
+            nan=False,
         ),
         OutcomeKind(
             "annual_clash_toll",
@@ -930,6 +1002,8 @@ KINDS: dict[str, OutcomeKind] = {
             annual_clash_toll,
             label="Killed in rival-militia clashes per year",
             unit="people/year",
+            values=NON_NEGATIVE,
+            nan=False,
         ),
         OutcomeKind(
             "clash_days_per_month",
@@ -938,6 +1012,8 @@ KINDS: dict[str, OutcomeKind] = {
             clash_days_per_month,
             label="Days with a rival-militia clash per 30 days",
             unit="days per 30 days",
+            values=DAYS_PER_MONTH,
+            nan=False,
         ),
         OutcomeKind(
             "first_clash_wounded",
@@ -947,6 +1023,7 @@ KINDS: dict[str, OutcomeKind] = {
             first_clash_wounded,
             label="Wounded in the first clash at {s}",
             unit="people",
+            values=COUNT,
         ),
     ]
 }
@@ -1033,6 +1110,15 @@ def parse(name: str) -> tuple[str, str | None]:
     """
     kind, _, subject = name.partition(".")
     return kind, (subject or None)
+
+
+def outcome_range(name: str) -> tuple[Range, bool]:
+    """What an outcome of this name holds: (its kind's `values`, whether a run that finished may give NaN).
+
+    A name of a kind this version does not know (a newer version's): any finite number, or NaN.
+    """
+    kind = KINDS.get(parse(name)[0])
+    return (kind.values, kind.nan) if kind is not None else (FINITE, True)
 
 
 def check_outcome_name(name: str, scenario) -> str | None:

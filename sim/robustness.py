@@ -123,9 +123,11 @@ from sim.seeding import named_stream, replicate_seeds
 from sim.sweep import (
     ERROR_CHARS,
     JOURNAL,
+    RUN_NUMBERS,
     Journal,
     SweepError,
     check_journal_kept,
+    check_numbers,
     differences,
     journaled_map,
     marked_if_interrupted,
@@ -734,17 +736,20 @@ def read_design(directory: Path, manifest: dict) -> pd.DataFrame:
 
     Raises:
         ResultFileError: missing or damaged (`sim.results.read_result_csv`), a column
-            missing, a non-number, not one row per point, or a checksum that differs from
-            the manifest's (or a format-2 manifest without the record).
+            missing, a non-number, not one row per point, a point that is not a whole number
+            >= 0 (`sim.sweep.check_numbers`), or a checksum that differs from the manifest's
+            (or a format-2 manifest without the record).
     """
     points = manifest.get("points")
     record = manifest_files(manifest, Path(directory) / MANIFEST, [DESIGN])[DESIGN]
-    return read_result_csv(
+    design = read_result_csv(
         Path(directory) / DESIGN,
         expected_columns=["point", *manifest.get("ranges", {})],
         expected_rows=points if isinstance(points, int) else None,
         sha256=record.get("sha256"),
     )
+    check_numbers(design, RUN_NUMBERS, Path(directory) / DESIGN)  # whatever its checksum: points whole, >= 0
+    return design
 
 
 def check_resume(directory: Path, plan: Plan) -> dict:

@@ -55,7 +55,7 @@ import yaml
 
 from sim.executors import Backend, interrupt_behind, make_backend, progress_bar, signals_held
 from sim.limits import check_memory
-from sim.outcomes import compute_outcomes
+from sim.outcomes import compute_outcomes, outcome_range
 from sim.results import (
     JOURNAL_CHECKSUMS_SINCE,
     MANIFEST_FORMAT,
@@ -355,9 +355,9 @@ def read_journal(
     return read_jsonl(journal, repair=repair, signed=signed, max_lines=max_lines, check=check)
 
 
-# What a journal line's numbers hold (`run_task` of sweeps and robustness jobs): run ids, the
-# run's seed (`sim.seeding`) and its time in seconds. Outcomes: `OUTCOME_RANGE`.
-JOURNAL_NUMBERS = {"point": COUNT, "replicate": COUNT, "seed": SEED_RANGE, "elapsed_s": NON_NEGATIVE}
+# What a run's numbers hold, in a journal line (`run_task` of sweeps and robustness jobs), design.csv
+# and outcomes.csv: its ids, its seed (`sim.seeding`) and its time in seconds. Outcomes: `outcome_problem`.
+RUN_NUMBERS = {"point": COUNT, "replicate": COUNT, "seed": SEED_RANGE, "elapsed_s": NON_NEGATIVE}
 STATUSES = ("ok", "failed")  # a run's status in the journal and outcomes.csv
 
 
@@ -376,10 +376,12 @@ def check_journal_lines(
     `Infinity` that `analyze` then refused there, blaming the file the command had written).
     Each line (record k is line k + 1) must hold:
     - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed` and
-      `status`: whole numbers >= 0, the seed at most 2**63 - 1 (`JOURNAL_NUMBERS`);
+      `status`: whole numbers >= 0, the seed at most 2**63 - 1 (`RUN_NUMBERS`);
     - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
-    - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number within
-      `OUTCOME_RANGE`, or NaN or null (empty); each `pattern.<name>` true, false or null;
+    - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number as
+      `outcome_problem` says (within 1e100 in size and its kind's values: a count whole and
+      >= 0, a share in [0, 1]...), or NaN or null (empty) where its run failed or its kind
+      can be NaN; each `pattern.<name>` true, false or null;
     - with `scenarios` (a robustness job's), `scenario`, one of them; with `design` (a sweep's
       design.csv), its point and replicate a run of design.csv, with that run's seed.
 
@@ -395,11 +397,10 @@ def check_journal_lines(
     required = {"point", "replicate", *(("seed", "status") if sweep else ()), *(("scenario",) if scenarios else ())}
     outcomes = {str(name) for name in outputs} if sweep else set()
     outcomes |= {key for row in rows for key in row if key.startswith("outcome.")}
-    numbers = [(key, allowed, allowed.describe(), False) for key, allowed in JOURNAL_NUMBERS.items()]
-    numbers += [(key, OUTCOME_RANGE, OUTCOME_VALUES, True) for key in sorted(outcomes)]
     found: list[tuple[int, str]] = []  # (line, problem): the first of each check; the earliest is refused
 
-    for key, allowed, what, empty_ok in numbers:
+    def numbers(key: str, what: str, empty_ok: bool) -> tuple[list[int], list]:
+        """(lines, values) of `key` up to the first line where it is missing (if required) or no number."""
         lines, values = [], []
         for number, row in enumerate(rows, start=1):
             if key not in row:
@@ -413,11 +414,19 @@ def check_journal_lines(
                 break
             lines.append(number)
             values.append(value)
+        return lines, values
+
+    for key, allowed in RUN_NUMBERS.items():
+        lines, values = numbers(key, allowed.describe(), empty_ok=False)
         bad = allowed.outside(np.asarray(values))  # whole numbers compared exactly (seeds reach 2**63 - 1)
-        if empty_ok and values:
-            bad &= ~np.isnan(np.asarray(values, dtype=float))
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
+            found.append((lines[k], f"{key} is {_shown(values[k])}, not {allowed.describe()}"))
+    for key in sorted(outcomes):
+        lines, values = numbers(key, OUTCOME_VALUES, empty_ok=True)
+        finished = [rows[number - 1].get("status", "ok") == "ok" for number in lines]
+        if (problem := outcome_problem(key.removeprefix("outcome."), values, finished)) is not None:
+            k, what = problem
             found.append((lines[k], f"{key} is {_shown(values[k])}, not {what}"))
 
     def texts(key: str, allowed: Collection[str] | None, what: str) -> None:
@@ -918,8 +927,9 @@ def read_design(directory: Path, manifest: dict, config: Scenario | None = None)
     it holds only numbers, else as text.
 
     Raises:
-        ResultFileError: missing, damaged, missing the id or parameter columns, or a row
-            count (`n_runs`) or checksum that differs from the manifest's.
+        ResultFileError: missing, damaged, missing the id or parameter columns, a row count
+            (`n_runs`) or checksum that differs from the manifest's, or an id or seed outside
+            its range (`RUN_NUMBERS`: whole numbers >= 0), whatever the checksum.
     """
     path = Path(directory) / "design.csv"
     record = _recorded(directory, manifest, "design.csv")
@@ -933,6 +943,7 @@ def read_design(directory: Path, manifest: dict, config: Scenario | None = None)
         expected_rows=record.get("rows", n_runs if isinstance(n_runs, int) else None),
         sha256=record.get("sha256"),
     )
+    check_numbers(design, RUN_NUMBERS, path)  # whatever its checksum: ids and seeds a design gives
     for key, options in text.items():
         design[key] = _as_listed(design, path, key, options)
     return design
@@ -971,14 +982,68 @@ OUTCOME_RANGE = Range(-MAX_OUTCOME_MAGNITUDE, MAX_OUTCOME_MAGNITUDE)  # or NaN (
 OUTCOME_VALUES = f"an outcome (finite, at most {MAX_OUTCOME_MAGNITUDE:g} in size, or empty)"
 
 
+def outcome_problem(name: str, values, finished) -> tuple[int, str] | None:
+    """The first of the outcome `name`'s values (of runs, NaN: empty) that no run gives, and what it should be.
+
+    A value is within `OUTCOME_RANGE` (`OUTCOME_VALUES`) and its kind's values
+    (`sim.outcomes.outcome_range`: counts whole and >= 0, shares in [0, 1]...), or empty: a
+    failed run's (`finished` False), or a finished run's of a kind that can be NaN (a
+    share of nothing). Used for the journal's lines (`check_journal_lines`) and outcomes.csv
+    (`check_outcomes`) alike.
+
+    Returns:
+        (index of the value, what it should be: "an outcome (finite, ...)", "a whole number in
+        [0, 1e+15] (what killed_total holds)"...), or None if every value is one a run gives.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    allowed, nan_ok = outcome_range(name)
+    empty = np.isnan(values)
+    checks = [
+        (OUTCOME_RANGE.outside(values) & ~empty, OUTCOME_VALUES),
+        (allowed.outside(values) & ~empty, f"{allowed.describe()} (what {name} holds)"),
+        (
+            empty & np.asarray(finished, dtype=bool) & (not nan_ok),
+            f"{allowed.describe()} (what {name} holds; empty only where its run failed)",
+        ),
+    ]
+    bad = checks[0][0] | checks[1][0] | checks[2][0]
+    if not bad.any():
+        return None
+    k = int(np.flatnonzero(bad)[0])
+    return k, next(what for mask, what in checks if mask[k])
+
+
+def check_numbers(frame: pd.DataFrame, ranges: dict[str, Range], path: Path) -> None:
+    """Refuse a column of a sweep's (or robustness job's) CSV holding a number outside its range (`RUN_NUMBERS`).
+
+    Raises:
+        ResultFileError: `<path>: line N, column C: <value> is not <range>` for the first such
+            value of the first column (in the order of `ranges`) that has one.
+    """
+    import numpy as np
+
+    for column, allowed in ranges.items():
+        if column not in frame.columns:
+            continue
+        bad = allowed.outside(frame[column].to_numpy())
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            value = _plain(frame[column].iloc[row])
+            raise ResultFileError(f"{path}: line {row + 2}, column {column}: {value!r} is not {allowed.describe()}")
+
+
 def check_outcomes(
     outcomes: pd.DataFrame, design: pd.DataFrame, journal: list[dict], manifest: dict, path: Path
 ) -> None:
     """Refuse an outcomes.csv that its design and journal did not give, whatever its checksum.
 
     Each row's run (point, replicate) once and in design.csv, with design.csv's seed and
-    parameter values; its outputs finite (or empty: NaN) and within `MAX_OUTCOME_MAGNITUDE`;
-    its status and outputs those the journal (runs.jsonl, when it has the run) recorded.
+    parameter values; its ids and elapsed_s within `RUN_NUMBERS`; its outputs values a run
+    gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
+    where the run failed or the kind can be NaN); its status and outputs those the journal
+    (runs.jsonl, when it has the run) recorded.
 
     Raises:
         ResultFileError: `<path>: line N: <what differs>` for the first such row.
@@ -989,6 +1054,7 @@ def check_outcomes(
 
     parameters = list(manifest.get("parameters", []))
     outputs = [c for c in manifest.get("outputs", []) if c in outcomes.columns]
+    check_numbers(outcomes, RUN_NUMBERS, path)
     key = ["point", "replicate"]
     repeated = outcomes.duplicated(key, keep="first").to_numpy()
     if repeated.any():
@@ -1013,12 +1079,13 @@ def check_outcomes(
                 f"{_plain(wanted.iloc[row])!r}"
             )
     values = outcomes[outputs].to_numpy(dtype=float) if outputs else np.empty((len(outcomes), 0))
-    bad = OUTCOME_RANGE.outside(values) & ~np.isnan(values)
-    if bad.any():
-        row, col = (int(i[0]) for i in np.nonzero(bad))
-        raise ResultFileError(
-            f"{path}: line {row + 2}, column {outputs[col]}: {float(values[row, col])!r} is not {OUTCOME_VALUES}"
-        )
+    finished = (outcomes["status"] == "ok").to_numpy() if "status" in outcomes.columns else np.ones(len(outcomes), bool)
+    problems = [(found[0], col, found[1]) for col, name in enumerate(outputs)
+                if (found := outcome_problem(name, values[:, col], finished)) is not None]  # fmt: skip
+    if problems:
+        row, col, what = min(problems)  # the first line's, and on it the first column's
+        shown = "empty" if math.isnan(values[row, col]) else repr(float(values[row, col]))
+        raise ResultFileError(f"{path}: line {row + 2}, column {outputs[col]}: {shown} is not {what}")
     recorded = {(line.get("point"), line.get("replicate")): line for line in journal}  # the last line of a run wins
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
         line = recorded.get((point, replicate))

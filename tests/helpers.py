@@ -40,6 +40,22 @@ def writing_commands(out, results, observed, sweep_sets: list[str]) -> dict[str,
     }
 
 
+def every_outcome_name(config) -> list[str]:
+    """Every outcome name of every kind with each subject the scenario allows (pairs and flows both ways)."""
+    from sim.outcomes import KINDS
+
+    factions = list(config.factions)
+    militias = [n for n, f in config.factions.items() if f.kind == "militia"]
+    subjects = {
+        None: [None], "faction": factions, "militia": militias, "site": list(config.sites), "days": ["7", "30"],
+        "pair": [f"{a}~{b}" for a, b in config.hostilities] + [f"{b}~{a}" for a, b in config.hostilities],
+        "flow": [f"{a}>{b}" for a in militias for b in militias if a != b],
+        "holding": [f"{f}@{s}" for f in factions for s in config.sites]
+                   + [f"{'|'.join(militias)}@{next(iter(config.sites))}"],
+    }  # fmt: skip
+    return [kind if s is None else f"{kind}.{s}" for kind, spec in KINDS.items() for s in subjects[spec.subject]]
+
+
 def toy_calibration(samples: int) -> str:
     """A scenario file (text, to be written next to a copy of the toy) with a tiny ABC calibration."""
     return f"""\

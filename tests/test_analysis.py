@@ -94,10 +94,15 @@ OUTS = ["killed_total", "defections.NDF>IRGC"]
 
 
 def toy_outputs(full: pd.DataFrame, rng) -> dict:
+    """Both outputs are counts of people: whole and >= 0, as readers require of these kinds (`sim.outcomes.KINDS`)."""
     x = full[P_MAX].to_numpy(dtype=float)
     y = full[SALARY].to_numpy(dtype=float) if SALARY in full else np.zeros(len(full))
     noise = rng.normal(0.0, 0.5, len(full))
-    return {"killed_total": 1000 * x + 0.01 * y + noise, "defections.NDF>IRGC": 5 + 0.02 * y + noise}
+
+    def count(values: np.ndarray) -> np.ndarray:
+        return np.maximum(np.round(values), 0.0)
+
+    return {"killed_total": count(1000 * x + 0.01 * y + noise), "defections.NDF>IRGC": count(5 + 0.02 * y + noise)}
 
 
 # --------------------------------------------------------------------------- Sobol indices

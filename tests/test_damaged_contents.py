@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS, edit_manifest, edit_maps, rehash
+from helpers import SCENARIOS, edit_manifest, edit_maps, every_outcome_name, rehash
 
 import sim
 from sim import cli
@@ -335,6 +335,30 @@ def test_every_recorded_column_and_event_has_its_range(run_dir):
     for source in (Path(sim.__file__).parent / "processes").glob("*.py"):
         emitted |= set(re.findall(r'world\.event\(\s*"(\w+)"', source.read_text()))
     assert emitted == set(EVENT_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [("toy_two_towns", ["steps=120"]), ("toy_two_towns", ["steps=1"]), ("baseline", ["steps=60"]),
+     ("isis_resurgence", ["steps=60", "rules.insurgency.attack_rate=0.05"])],
+)  # fmt: skip
+def test_every_outcome_of_real_runs_is_what_its_kind_says_it_holds(scenario, overrides):
+    # Readers refuse an outcome outside its kind's values, or empty where a finished run never leaves it
+    # (sim.sweep.outcome_problem): every value real runs give must pass, or a sweep could not be analysed.
+    from sim.outcomes import KINDS, compute_outcomes, parse
+    from sim.runner import run_model
+    from sim.scenario import load_scenario
+    from sim.sweep import outcome_problem
+
+    config = load_scenario(SCENARIOS / f"{scenario}.yaml", overrides)
+    for seed in (1, 2):
+        run = run_model(config, seed)
+        for name in every_outcome_name(config):
+            try:
+                value = compute_outcomes([name], run.table, run.events, run.meta)[name]
+            except KeyError:  # a subject the run did not record: a failed run in a sweep, not a value
+                continue
+            assert outcome_problem(name, [value], [True]) is None, (name, value, KINDS[parse(name)[0]].values)
 
 
 def test_the_fields_every_event_has_are_the_ones_the_model_gives(run_dir):

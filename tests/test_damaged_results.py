@@ -795,6 +795,9 @@ def test_a_journal_line_with_an_empty_outcome_still_resumes(sweep_dir, tmp_path,
                      id="unknown scenario"),
         pytest.param({"pattern.x": "1"}, "line 2: pattern.x is 1, not true, false or null", id="pattern 1"),
         pytest.param({"point": "1.5"}, "line 2: point is 1.5, not a whole number in [0, 1e+15]", id="point 1.5"),
+        pytest.param({"outcome.killed_total": "-3"},
+                     "line 2: outcome.killed_total is -3, not a whole number in [0, 1e+15] (what killed_total holds)",
+                     id="outcome -3"),
     ],
 )  # fmt: skip
 def test_robustness_refuses_a_journal_line_no_run_wrote(robustness_dir, tmp_path, values, message):
@@ -1116,6 +1119,74 @@ def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir,
     (copy / "manifest.json").write_text(json.dumps(manifest))
     if "runs.jsonl" not in message:
         refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
+
+
+# An outcome outside what its kind holds (`sim.outcomes.KINDS[...].values`), as outcomes.csv writes it and as the
+# journal does, and what the message says it should be.
+OUTSIDE_THEIR_KIND = [
+    pytest.param("killed_total", "-3", "-3", "not a whole number in [0, 1e+15] (what killed_total holds)",
+                 id="killed_total -3"),
+    pytest.param("killed_total", "2.5", "2.5", "not a whole number in [0, 1e+15] (what killed_total holds)",
+                 id="killed_total 2.5"),
+    pytest.param("killed_total", "", "NaN",
+                 "not a whole number in [0, 1e+15] (what killed_total holds; empty only where its run failed)",
+                 id="killed_total empty"),
+    pytest.param("territory_final.Red", "1.5", "1.5", "not a number in [0, 1] (what territory_final.Red holds)",
+                 id="territory 1.5"),
+    pytest.param("elapsed_s", "-1", "-1", "not a number >= 0", id="elapsed_s -1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("column", "text", "json_text", "message"), OUTSIDE_THEIR_KIND)
+def test_analyze_refuses_outcomes_outside_what_their_kind_holds(sweep_dir, tmp_path, capsys, column, text,
+                                                                json_text, message):  # fmt: skip
+    # A killed_total of -3 (or 2.5, or none for a run that finished) in outcomes.csv, its checksum updated,
+    # was analysed as it stood: only finite and within 1e100 was asked of an outcome.
+    copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", _resigned(_set_field(column, text)))
+    err = refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", f"line 2, column {column}: ")
+    assert message in err, err
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+@pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
+@pytest.mark.parametrize(("column", "text", "json_text", "message"), OUTSIDE_THEIR_KIND[:-1])  # elapsed_s: above
+def test_a_journal_line_outside_what_its_outcome_holds_is_refused(sweep_dir, tmp_path, capsys, column, text,
+                                                                  json_text, message, command):  # fmt: skip
+    damage = resigned_journal_line(2, **{column.replace(".", "__"): json_text})
+    copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", damage)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    argv = sweep_argv("--resume", str(copy)) if command == "sweep --resume" else ["analyze", str(copy)]
+    err = refused(capsys, cli.main(argv), copy / "runs.jsonl", f"line 2: {column} is {json_text}, ")
+    assert message in err, err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written or cut off
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("point", "-1", "line 2, column point: -1 is not a whole number in [0, 1e+15]"),
+        ("replicate", "0.5", "line 2, column replicate: 0.5 is not a whole number in [0, 1e+15]"),
+        ("seed", "-7", "line 2, column seed: -7 is not a whole number in [0, 9.22337e+18]"),
+    ],
+)
+@pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
+def test_a_design_with_ids_or_seeds_no_design_has_is_refused(sweep_dir, tmp_path, capsys, column, value, message,
+                                                             command):  # fmt: skip
+    # Accepted with its checksum updated: analyze took a seed of -7 (outcomes.csv and the journal edited alike)
+    copy = damaged_copy(sweep_dir, tmp_path, "design.csv", _resigned(_set_field(column, value)))
+    argv = sweep_argv("--resume", str(copy)) if command == "sweep --resume" else ["analyze", str(copy)]
+    refused(capsys, cli.main(argv), copy / "design.csv", message)
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+def test_a_robustness_design_with_a_negative_point_is_refused(robustness_dir, tmp_path):
+    from sim.robustness import run_robustness
+
+    directory, plan = robustness_dir
+    copy = damaged_copy(directory, tmp_path, "design.csv", _resigned(_set_field("point", "-1")))
+    with pytest.raises(ResultFileError) as caught:
+        run_robustness(copy, plan, workers=1)
+    assert str(caught.value) == f"{copy / 'design.csv'}: line 2, column point: -1 is not a whole number in [0, 1e+15]"
 
 
 def test_a_value_of_5001_digits_is_echoed_cut_short_naming_its_line_and_column(run_dir, tmp_path, capsys):

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS
+from helpers import SCENARIOS, every_outcome_name
 from hypothesis import given
 from hypothesis import strategies as st
 from test_sweep import outcomes, start, toy_sweep_config
@@ -214,22 +214,6 @@ def test_an_outcome_that_hides_its_use_of_the_log_counts_as_reading_it(monkeypat
     assert not reads_events("t_plain")
 
 
-def _names_of_every_subject(config) -> list[str]:
-    """Every outcome name of every kind with each subject the scenario allows (pairs and flows both ways)."""
-    from sim.outcomes import KINDS
-
-    factions = list(config.factions)
-    militias = [n for n, f in config.factions.items() if f.kind == "militia"]
-    subjects = {
-        None: [None], "faction": factions, "militia": militias, "site": list(config.sites), "days": ["7", "30"],
-        "pair": [f"{a}~{b}" for a, b in config.hostilities] + [f"{b}~{a}" for a, b in config.hostilities],
-        "flow": [f"{a}>{b}" for a in militias for b in militias if a != b],
-        "holding": [f"{f}@{s}" for f in factions for s in config.sites]
-                   + [f"{'|'.join(militias)}@{next(iter(config.sites))}"],
-    }  # fmt: skip
-    return [kind if s is None else f"{kind}.{s}" for kind, spec in KINDS.items() for s in subjects[spec.subject]]
-
-
 RUNS_FOR_OUTCOMES = [("toy_two_towns", ["steps=120"]),
                      ("isis_resurgence", ["steps=60", "rules.insurgency.attack_rate=0.05"])]  # fmt: skip
 
@@ -241,7 +225,7 @@ def test_outcomes_from_the_columns_they_read_equal_those_from_the_whole_table(sc
 
     config = load_scenario(SCENARIOS / f"{scenario}.yaml", overrides)
     run = toy_run if scenario == "toy_two_towns" else run_model(config, 5)
-    names = _names_of_every_subject(config)
+    names = every_outcome_name(config)
     assert set(COLUMNS_READ) <= set(KINDS)
     for name in names:
         narrow = compute_outcomes([name], run.table, run.events, run.meta, missing_as_nan=True)
