@@ -1987,7 +1987,8 @@ def check_run_contents(
       in `sim.tables.EVENT_KINDS`, and each field as `sim.tables.EVENT_FIELDS` says
       (factions and sites of the scenario, cells on the grid, counts, shares);
     - maps.npz: arrays of another dtype, a grid or factions or sites that are not the
-      scenario's, terrain codes, control codes outside contested, none and the factions,
+      scenario's, terrain codes, terrain that is not the scenario's (`sim.geography.build_geography`:
+      its impassable ground and area outside), control codes outside contested, none and the factions,
       influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or not from
       0 to `steps` in order, sites and clash cells off the grid, sites not on the scenario's
       cells, clash cells of replicates the manifest does not list.
@@ -2097,6 +2098,17 @@ def check_run_contents(
             raise ResultFileError(f"{path}: {key} holds {shown}, not {what or allowed.describe()}")
 
     outside("terrain", maps["terrain"], Range(0, len(TERRAINS) - 1, True), f"a terrain code (0 to {len(TERRAINS) - 1})")
+    from sim.geography import build_geography  # the scenario's grid and sites, as the run drew them
+
+    geography = build_geography(config)
+    differs = maps["terrain"] != geography.terrain
+    if differs.any():  # the maps' impassable ground and the area outside are the scenario's
+        row, col = (int(i[0]) for i in np.nonzero(differs))
+        found, wanted = TERRAINS[int(maps["terrain"][row, col])], TERRAINS[int(geography.terrain[row, col])]
+        raise ResultFileError(
+            f"{path}: terrain differs from scenario.yaml's in {int(differs.sum()):,} of {differs.size:,} cells "
+            f"(first at row {row}, column {col}: {found} where scenario.yaml gives {wanted})"
+        )
     low = min(CONTROL_CODES)
     outside(
         "control", maps["control"], Range(low, len(factions) - 1, True),
@@ -2115,10 +2127,9 @@ def check_run_contents(
     outside("site_rows", maps.get("site_rows", []), on_rows, a_row)
     outside("site_cols", maps.get("site_cols", []), on_cols, a_col)
     if "site_rows" in maps and "site_cols" in maps:  # where the maps draw each site: the scenario's cell
-        from sim.geography import site_cell
-
-        for name, row, col in zip(sites, maps["site_rows"].tolist(), maps["site_cols"].tolist(), strict=True):
-            cell = site_cell(config.sites[name], config)
+        cells = zip(geography.site_rows.tolist(), geography.site_cols.tolist(), strict=True)
+        for name, row, col, cell in zip(sites, maps["site_rows"].tolist(), maps["site_cols"].tolist(), cells,
+                                        strict=True):  # fmt: skip
             if (row, col) != tuple(cell):
                 raise ResultFileError(
                     f"{path}: site_rows and site_cols put {_shown(name)} at row {row}, column {col}, not at "

@@ -20,6 +20,7 @@ from helpers import SCENARIOS, edit_manifest, edit_maps, every_outcome_name, reh
 
 import sim
 from sim import cli
+from sim.schema import TERRAINS
 
 TOY = SCENARIOS / "toy_two_towns.yaml"
 OBSERVED = "event_date,event_type,fatalities,location\n2019-11-03,Battles,1,West town\n"
@@ -293,6 +294,13 @@ def poke(value, index=(0,)):
                      f"snapshot_steps holds 9999, not a step from 0 to {STEPS}",
                      id="snapshot step 9999"),
         pytest.param(set_array("terrain", poke(40, (0, 0))), "terrain holds 40, not a terrain code", id="terrain 40"),
+        pytest.param(set_array("terrain", lambda a: np.full_like(a, TERRAINS.index("impassable"))),
+                     "terrain differs from scenario.yaml's in 286 of 288 cells (first at row 0, column 0: impassable "
+                     "where scenario.yaml gives rural)", id="terrain all impassable"),
+        pytest.param(set_array("terrain", lambda a: np.where(a == TERRAINS.index("impassable"),
+                                                             TERRAINS.index("rural"), a).astype(a.dtype)),
+                     "terrain differs from scenario.yaml's in 2 of 288 cells (first at row 0, column 12: rural where "
+                     "scenario.yaml gives impassable)", id="impassable cells opened"),
         pytest.param(set_array("site_cols", poke(-3)), "site_cols holds -3, not a column of the grid", id="site off"),
         pytest.param(set_array("control", lambda a: a.astype(float)), "control holds float64, not whole numbers",
                      id="control as floats"),
@@ -301,6 +309,8 @@ def poke(value, index=(0,)):
     ],
 )  # fmt: skip
 def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp_path, capsys, edit, message):
+    # Terrain of valid codes was not compared with the scenario's: all of it impassable (checksum
+    # updated) was plotted as such, and exported, compared, as if the run had that grid.
     copy = copy_of(run_dir, tmp_path)
     with np.load(run_dir / "maps.npz") as data:
         assert len(data["clash_cells"]) and data["control"].shape[2:] == (12, 24)
