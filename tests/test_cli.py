@@ -831,7 +831,11 @@ def test_a_start_of_help_is_answered_with_help_also_where_an_argument_is_missing
     ):
         with pytest.raises(SystemExit) as stop:
             main(argv)
-        err = capsys.readouterr().err
+        out, err = capsys.readouterr()
+        if stop.value.code == 0 and argv[-1].startswith("-h"):
+            # newer Pythons' argparse (3.13) reads -help as -h followed by other flags: the help itself
+            assert out.startswith(f"usage: {prog}") and not err, (out, err)
+            continue
         assert stop.value.code == 2 and err.count("\n") == 1, err
         hint = f"; {argv[-1]}: did you mean {meant}? (see {prog} --help)\n"
         assert err.startswith(f"{prog}: error: ") and err.endswith(hint), err
