@@ -24,19 +24,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
+from sim.interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from sim.paths import DEFAULT_SCENARIO
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that a command stops as on Ctrl-C.
-
-    Every `finally` runs (files closed, worker processes stopped, staging directories removed,
-    claims released), manifests say "interrupted", and finished runs are kept.
-    """
 
 
 def _terminate_on_sigterm():

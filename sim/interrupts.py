@@ -20,6 +20,18 @@ from __future__ import annotations
 
 import threading
 
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM (the shell's convention)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a command stops as on Ctrl-C.
+
+    Every `finally` runs (files closed, worker processes stopped, staging directories removed,
+    claims released), manifests say "interrupted", and finished runs are kept. Raised by the
+    command line's handler (`sim.cli`) and by the explorer's (`sim.explorer.server`).
+    """
+
+
 _NOTED: list[KeyboardInterrupt] = []  # the interrupts raised by the CLI's handlers and not seen arriving
 
 

@@ -181,7 +181,7 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     """Run one design point's replicate; a failure becomes a 'failed' row.
 
     Raises:
-        KeyboardInterrupt: Ctrl-C or SIGTERM (`sim.cli.Terminated`), also when it reached the
+        KeyboardInterrupt: Ctrl-C or SIGTERM (`sim.interrupts.Terminated`), also when it reached the
             run wrapped in another error (`sim.executors.interrupt_behind`); nothing else.
     """
     started = time.perf_counter()

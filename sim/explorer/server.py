@@ -14,7 +14,7 @@ the pool workers are watched). It has a process group of its own, so a Ctrl-C at
 reaches the command alone, which stops the server (SIGTERM) and exits with status 0: Ctrl-C is
 how the explorer is stopped (the server's own "Aborted!" no longer interleaves with it). A
 SIGTERM to the command (`kill`, `timeout`, a batch scheduler) stops the server too, and the
-command ends as a terminated one does: one line, exit status 143 (`sim.cli.EXIT_TERMINATED`).
+command ends as a terminated one does: one line, exit status 143 (`sim.interrupts.EXIT_TERMINATED`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from pathlib import Path
 
 import solara  # noqa: F401  - fail here (ImportError) when the ui extra is not installed
 
-from sim.cli import EXIT_TERMINATED, Terminated
 from sim.explorer.core import DEFAULT_SCENARIO, ENV_OUT, ENV_SCENARIO, load_explorable
+from sim.interrupts import EXIT_TERMINATED, Terminated
 
 APP = "sim.explorer.app:Page"
 HOST = "127.0.0.1"
@@ -58,7 +58,7 @@ def port_is_free(port: int, host: str = HOST) -> bool:
 
 
 def _stop_on_sigterm():
-    """Turn SIGTERM into `sim.cli.Terminated` (a KeyboardInterrupt): the server child is stopped too (main thread)."""
+    """Turn SIGTERM into `sim.interrupts.Terminated`: the server child is stopped too (main thread only)."""
 
     def handler(signum, frame):
         raise Terminated
