@@ -31,9 +31,11 @@ The model has no civilians as targets, so "Violence against civilians" never occ
 
 Places (`build_places`). The places of the per-place comparison are the scenario's sites of a
 kind that names a locality (`PLACE_KINDS`: towns, crossings, oil fields); a headquarters,
-venue or post belongs to the nearest such site within the radius, and a scenario with none of
-those kinds uses all its sites. One rule serves both sides: an event belongs to the nearest
-place within `radius_km`, else to `ELSEWHERE`. The default radius is `NEAR_SITE_CELLS` times
+venue or post belongs to the nearest such site within the radius, or is a place of its own
+where none is within it (syria_wide's headquarters at Nubl and Al-Zahraa and near the T4
+airbase, its Al-Sukhnah post); a scenario with none of those kinds uses all its sites. One
+rule serves both sides: an event belongs to the nearest place within `radius_km`, else to
+`ELSEWHERE`. The default radius is `NEAR_SITE_CELLS` times
 the longer side of a grid cell (6.4 km on the baseline grid), the distance within which the model
 already locates an event at a site; `--match-km` sets another. Site coordinates come from the
 results directory's `scenario.yaml`: a site's lat/lon as given, else its cell centre through
@@ -300,7 +302,7 @@ class Places:
 
 
 def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None) -> Places:
-    """The places of `scenario` (sites of a `PLACE_KINDS` kind) and the matching radius.
+    """The places of `scenario` (sites of a `PLACE_KINDS` kind, and other sites far from all of them) and the radius.
 
     Args:
         scenario: the run's scenario (`scenario.yaml` of the results directory): site kinds,
@@ -316,6 +318,29 @@ def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None
     names, labels, site_rows, site_cols = _site_table(geo_or_maps)
     kinds = [scenario.sites[n].kind if n in scenario.sites else "" for n in names]
     chosen = [i for i, k in enumerate(kinds) if k in PLACE_KINDS] or list(range(len(names)))
+    places = _places(scenario, names, labels, site_rows, site_cols, chosen, radius_km)
+    # A headquarters, post or venue with no locality within the radius is a place of its own
+    # (syria_wide's Nubl and Al-Zahraa, Al-Sukhnah, the T4 base): its events, and the observed
+    # events there, would otherwise be counted only under ELSEWHERE.
+    own = places.at_cells(site_rows, site_cols)
+    isolated = [i for i in range(len(names)) if i not in chosen and own[i] < 0]
+    if isolated:
+        chosen = sorted(chosen + isolated)
+        places = _places(scenario, names, labels, site_rows, site_cols, chosen, radius_km)
+        own = places.at_cells(site_rows, site_cols)
+    for i, name in enumerate(names):
+        place = chosen.index(i) if i in chosen else (int(own[i]) if own[i] >= 0 else None)
+        places.site_place[name] = place
+    for i in sorted(range(len(names)), key=lambda i: i not in chosen):  # the places' own names first
+        place = places.site_place[names[i]]
+        for key in (_name_key(labels[i]), _name_key(names[i])):
+            if place is not None and key:
+                places.by_name.setdefault(key, place)
+    return places
+
+
+def _places(scenario: Scenario, names, labels, site_rows, site_cols, chosen: list[int], radius_km) -> Places:
+    """The `Places` of the sites `chosen` (indices into names), without `site_place` and `by_name` yet."""
     bounds = scenario.grid.bounds
     cell_km = cell_size_km(scenario)
     if radius_km is not None and not radius_km > 0:
@@ -345,7 +370,7 @@ def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None
                 lat_list.append(bounds.lat_max - (site_rows[i] + 0.5) / grid.height * (bounds.lat_max - bounds.lat_min))
                 lon_list.append(bounds.lon_min + (site_cols[i] + 0.5) / grid.width * (bounds.lon_max - bounds.lon_min))
         lat, lon = np.array(lat_list, dtype=float), np.array(lon_list, dtype=float)
-    places = Places(
+    return Places(
         names=[names[i] for i in chosen],
         labels=[labels[i] for i in chosen],
         rows=site_rows[chosen],
@@ -357,16 +382,6 @@ def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None
         radius_rule=rule,
         bounds=None if bounds is None else (bounds.lat_min, bounds.lat_max, bounds.lon_min, bounds.lon_max),
     )
-    own = places.at_cells(site_rows, site_cols)
-    for i, name in enumerate(names):
-        place = chosen.index(i) if i in chosen else (int(own[i]) if own[i] >= 0 else None)
-        places.site_place[name] = place
-    for i in sorted(range(len(names)), key=lambda i: i not in chosen):  # the places' own names first
-        place = places.site_place[names[i]]
-        for key in (_name_key(labels[i]), _name_key(names[i])):
-            if place is not None and key:
-                places.by_name.setdefault(key, place)
-    return places
 
 
 def place_model(rows: pd.DataFrame, places: Places) -> pd.DataFrame:

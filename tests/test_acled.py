@@ -18,6 +18,7 @@ from sim.acled import (
     build_places,
     compare_events,
     place_model,
+    place_observed,
     read_observed,
     to_acled,
 )
@@ -290,7 +291,7 @@ def test_model_events_take_the_place_of_their_site_or_nearest_place():
         ]
     )
     places = build_places(config, maps)
-    assert places.labels == ["West town", "Bridge"]  # the headquarters is not a place of its own
+    assert places.labels == ["West town", "Bridge"]  # the headquarters, near West town, is not a place of its own
     placed = place_model(_acled_rows(events, config, maps), places)
     assert list(placed["place"]) == ["West town", "Bridge", ELSEWHERE, "Bridge"]
     # without bounds: cells for the model, names for observed rows; --match-km cannot apply
@@ -300,6 +301,46 @@ def test_model_events_take_the_place_of_their_site_or_nearest_place():
     assert list(place_model(_acled_rows(events, plain, maps), places)["place"]) == list(placed["place"])
     with pytest.raises(EventDataError, match="no grid.bounds"):
         build_places(plain, maps, radius_km=5.0)
+
+
+def test_a_headquarters_far_from_every_locality_is_a_place_of_its_own():
+    """A headquarters beyond the radius of every town and crossing gets its own place (its events and the
+    observed ones there were counted only under ELSEWHERE); one within it still belongs to the locality."""
+    config = load_scenario("scenarios/toy_two_towns.yaml", [TOY_SET])
+    maps = {
+        "site_names": ["west_town", "bridge", "blue_hq"],
+        "site_labels": ["West town", "Bridge", "Blue HQ"],
+        "site_rows": [6, 6, 0],
+        "site_cols": [4, 12, 23],
+    }
+    events = pd.DataFrame(
+        [
+            {"replicate": 0, "seed": 1, "step": 3, "event": "new_headquarters", "site": "blue_hq", "faction": "Blue"},
+            {"replicate": 0, "seed": 1, "step": 5, "event": "clash", "row": 0, "col": 22, "killed_b": 2},
+            {"replicate": 0, "seed": 1, "step": 6, "event": "clash", "row": 12, "col": 0, "killed_b": 1},
+        ]
+    )
+    places = build_places(config, maps)
+    assert places.labels == ["West town", "Bridge", "Blue HQ"] and places.site_place["blue_hq"] == 2
+    assert list(place_model(_acled_rows(events, config, maps), places)["place"]) == ["Blue HQ", "Blue HQ", ELSEWHERE]
+    # observed events there, by coordinates and by name, take the same place
+    lat, lon = places.lat[2], places.lon[2]
+    nan = float("nan")
+    observed = pd.DataFrame({"latitude": [lat, nan], "longitude": [lon, nan], "location": ["", "Blue HQ"]})
+    assert list(place_observed(observed, places)["place"]) == ["Blue HQ", "Blue HQ"]
+
+
+def test_the_syria_wide_places_leave_no_site_elsewhere():
+    """syria_wide's headquarters at Nubl and Al-Zahraa and near the T4 airbase, and its Al-Sukhnah post, far
+    from every town, are places; the corridor's sites (all near a locality) give the same places as before."""
+    from sim.geography import build_geography
+
+    for name, extra in (("syria_wide", {"nubl_zahraa", "t4_base", "sukhnah"}), ("baseline", set())):
+        config = load_scenario(f"scenarios/{name}.yaml")
+        places = build_places(config, build_geography(config))
+        localities = {k for k, site in config.sites.items() if site.kind in acled.PLACE_KINDS}
+        assert set(places.names) == localities | extra, name
+        assert all(place is not None for place in places.site_place.values()), name
 
 
 def _main(capsys, *args) -> tuple[int, str]:
