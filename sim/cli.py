@@ -212,7 +212,7 @@ def whole_number(text: str) -> int:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
     Raises:
-        argparse.ArgumentTypeError: anything else (the text is echoed cut to 60 characters);
+        argparse.ArgumentTypeError: anything else (the text is echoed as `given_as` shows it);
             a leading zero (`0150`), a `_` (`1_000`), octal `0o226`, binary `0b1` or signed
             hex `-0x1F`, with the spelling meant, as the loader says it for `--set`.
     """
@@ -242,13 +242,33 @@ def whole_number(text: str) -> int:
             return int(plain)
     except (ValueError, ArithmeticError):  # e.g. more digits than int() reads (sys.get_int_max_str_digits)
         pass
-    raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:60]!r}")
+    raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}")
+
+
+ECHO_CHARACTERS = 60  # a refused argument is echoed up to this many characters
+
+
+def given_as(text: str, value: int | None = None, quoted: bool = False) -> str:
+    """A refused argument as written (quoted: in Python's quotes), for an error line.
+
+    Cut to `ECHO_CHARACTERS`, saying how long it was ("999...9... (5,001 characters)"); with
+    `value` (the number it was read as) spelt otherwise (1e9, 0x10), that number too, in
+    thousands ("1e9 (= 1,000,000,000)"), or in scientific notation beyond 60 digits.
+    """
+    plain = text.strip()
+    shown = repr(plain[:ECHO_CHARACTERS]) if quoted else plain[:ECHO_CHARACTERS]
+    if len(plain) > ECHO_CHARACTERS:
+        shown += f"... ({len(plain):,} characters)"
+    if value is not None and not plain.lstrip("+-").isdigit():
+        number = f"{value:,}"
+        shown += f" (= {number})" if len(number) <= ECHO_CHARACTERS else f" (= {Decimal(value):.3e})"
+    return shown
 
 
 def _seed(text: str) -> int:
     value = whole_number(text)
     if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {given_as(text, value)}")
     return value
 
 
@@ -266,8 +286,7 @@ def bounded_int(low: float, high: float, what: str = ""):
         value = whole_number(text)
         if not low <= value <= high:
             source = f" (as {what})" if what else ""
-            given = text.strip()[:60]  # as written; a value spelt otherwise (1e9, 0x10) also as read
-            shown = given if given.lstrip("+-").isdigit() else f"{given} (= {value:,})"
+            shown = given_as(text, value)
             raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {shown}")
         return value
 

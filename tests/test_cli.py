@@ -257,6 +257,12 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
         assert status == 2 and stderr.count("\n") == 1, (args, stderr)
         assert "see run.py run --help" in stderr or "see run.py --help" in stderr
     assert "1,000,000,000" in option_error("--steps", "1e9")[1]  # the value, not "not whole"
+    # echoed as written, cut to 60 characters with their number, and the value in thousands
+    assert "got 1e30 (= 1,000,000,000,000,000,000,000,000,000,000) (see" in option_error("--seed", "1e30")[1]
+    long = option_error("--steps", "9" * 5001)[1]
+    assert long.count("\n") == 1 and f"'{'9' * 60}'... (5,001 characters)" in long and "9" * 61 not in long
+    huge = option_error("--seed", "0x" + "f" * 70)[1]
+    assert huge.count("\n") == 1 and "... (72 characters) (= 1.943e+84)" in huge
     parsed = build_parser().parse_args(["run", "toy_two_towns", "--steps", "1e3", "--seed", "2E+5"])
     assert (parsed.steps, parsed.seed) == (1000, 200000)  # as --set steps=1e3 reads it
     assert not (tmp_path / "never").exists()
