@@ -378,6 +378,7 @@ def check_journal_lines(
     - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed` and
       `status`: whole numbers >= 0, the seed at most 2**63 - 1 (`RUN_NUMBERS`);
     - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
+    - for a sweep, each of its `outputs` where the run finished (status ok);
     - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number as
       `outcome_problem` says (within 1e100 in size and its kind's values: a count whole and
       >= 0, a share in [0, 1]...), or NaN or null (empty) where its run failed or its kind
@@ -422,7 +423,13 @@ def check_journal_lines(
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             found.append((lines[k], f"{key} is {_shown(values[k])}, not {allowed.describe()}"))
+    recorded = {str(name) for name in outputs} if sweep else set()
     for key in sorted(outcomes):
+        # a finished run records each of the sweep's outputs (`run_task`); a failed one, none
+        if key in recorded and (
+            missing := next((n for n, row in enumerate(rows, 1) if key not in row and row.get("status") == "ok"), None)
+        ):
+            found.append((missing, f"{key} is missing, where the run finished (status ok)"))
         lines, values = numbers(key, OUTCOME_VALUES, empty_ok=True)
         finished = [rows[number - 1].get("status", "ok") == "ok" for number in lines]
         if (problem := outcome_problem(key.removeprefix("outcome."), values, finished)) is not None:
@@ -1039,7 +1046,7 @@ def check_outcomes(
 ) -> None:
     """Refuse an outcomes.csv that its design and journal did not give, whatever its checksum.
 
-    Each row's run (point, replicate) once and in design.csv, with design.csv's seed and
+    Every run (point, replicate) of design.csv, each once, with design.csv's seed and
     parameter values; its ids and elapsed_s within `RUN_NUMBERS`; its outputs values a run
     gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
     where the run failed or the kind can be NaN); its status and outputs those the journal
@@ -1068,6 +1075,14 @@ def check_outcomes(
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
         if (point, replicate) not in planned.index:
             raise ResultFileError(f"{path}: line {row + 2}: point {point}, replicate {replicate} is not in design.csv")
+    if len(outcomes) < len(planned):  # written once every run had finished: each run of design.csv is in it
+        listed = set(zip(outcomes["point"], outcomes["replicate"], strict=True))
+        point, replicate = next(run for run in planned.index if run not in listed)
+        missing = f"missing: {len(planned) - len(listed):,} of its {len(planned):,} runs"
+        raise ResultFileError(
+            f"{path}: point {point}, replicate {replicate} of design.csv is missing ({missing}); "
+            "a finished sweep's outcomes.csv holds every run"
+        )
     expected = planned.loc[list(zip(outcomes["point"], outcomes["replicate"], strict=True))].reset_index(drop=True)
     for column in columns:
         found, wanted = outcomes[column].reset_index(drop=True), expected[column]

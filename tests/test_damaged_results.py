@@ -759,6 +759,9 @@ def resigned_journal_line(line: int, **values):
                      id="point not in the design"),
         pytest.param(resigned_journal_line(2, seed="5"), "line 2: seed is 5, not design.csv's ", id="another seed"),
         pytest.param(resigned_journal_line(2, replicate=None), "line 2: replicate is missing", id="no replicate"),
+        # it resumed, then analyze refused the outcomes.csv it wrote (an empty killed_total for a finished run)
+        pytest.param(resigned_journal_line(2, killed_total=None),
+                     "line 2: killed_total is missing, where the run finished (status ok)", id="no outcome"),
         pytest.param(resigned_journal_line(1, status='"done"'), 'line 1: status is "done", not "ok" or "failed"',
                      id="status"),
         pytest.param(resigned_journal_line(2, elapsed_s="-0.5"), "line 2: elapsed_s is -0.5, not a number >= 0",
@@ -1101,8 +1104,10 @@ def _set_field(column: str, value: str, line: int = 0):
         (_set_field("point", "5"), "line 2: point 5, replicate 0 is not in design.csv"),
         (lambda header, rows: [rows[0], rows[0]], "line 3: point 0, replicate 0 is listed twice"),
         (_set_field("status", "error"), "line 2, column status: differs from runs.jsonl"),
+        # rows deleted (their count updated too) were left out of the summaries without a word
+        (lambda header, rows: rows[1:], "point 0, replicate 0 of design.csv is missing (missing: 1 of its 2 runs)"),
     ],
-    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status"],
+    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "rows deleted"],
 )
 def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
     # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
