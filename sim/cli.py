@@ -260,8 +260,9 @@ def given_as(text: str, value: int | None = None, quoted: bool = False) -> str:
     if len(plain) > ECHO_CHARACTERS:
         shown += f"... ({len(plain):,} characters)"
     if value is not None and not plain.lstrip("+-").isdigit():
-        number = f"{value:,}"
-        shown += f" (= {number})" if len(number) <= ECHO_CHARACTERS else f" (= {Decimal(value):.3e})"
+        # in thousands up to 45 digits (60 characters with the commas); beyond, Decimal's notation
+        # (Python refuses to write an int of more than 4,300 digits in full)
+        shown += f" (= {value:,})" if abs(value) < 10**45 else f" (= {Decimal(value):.3e})"
     return shown
 
 

@@ -375,8 +375,9 @@ def check_journal_lines(
     checksums that match edited lines, and `--resume` copied them into outcomes.csv (an
     `Infinity` that `analyze` then refused there, blaming the file the command had written).
     Each line (record k is line k + 1) must hold:
-    - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed` and
-      `status`: whole numbers >= 0, the seed at most 2**63 - 1 (`RUN_NUMBERS`);
+    - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed`, `status` and
+      `elapsed_s`: whole numbers >= 0 (elapsed_s any number >= 0), the seed at most 2**63 - 1
+      (`RUN_NUMBERS`);
     - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
     - for a sweep, each of its `outputs` where the run finished (status ok);
     - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number as
@@ -395,7 +396,9 @@ def check_journal_lines(
 
     outputs = manifest.get("outputs")
     sweep = isinstance(outputs, list)
-    required = {"point", "replicate", *(("seed", "status") if sweep else ()), *(("scenario",) if scenarios else ())}
+    required = {
+        "point", "replicate", *(("seed", "status", "elapsed_s") if sweep else ()), *(("scenario",) if scenarios else ())
+    }
     outcomes = {str(name) for name in outputs} if sweep else set()
     outcomes |= {key for row in rows for key in row if key.startswith("outcome.")}
     found: list[tuple[int, str]] = []  # (line, problem): the first of each check; the earliest is refused

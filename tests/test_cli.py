@@ -263,6 +263,9 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
     assert long.count("\n") == 1 and f"'{'9' * 60}'... (5,001 characters)" in long and "9" * 61 not in long
     huge = option_error("--seed", "0x" + "f" * 70)[1]
     assert huge.count("\n") == 1 and "... (72 characters) (= 1.943e+84)" in huge
+    # beyond the 4,300 digits Python writes an int with: argparse's "invalid _seed value" and all 4,002 characters
+    beyond = option_error("--seed", "0x" + "f" * 4000)[1]
+    assert beyond.count("\n") == 1 and "... (4,002 characters) (= 3.019e+4816)" in beyond and len(beyond) < 300
     parsed = build_parser().parse_args(["run", "toy_two_towns", "--steps", "1e3", "--seed", "2E+5"])
     assert (parsed.steps, parsed.seed) == (1000, 200000)  # as --set steps=1e3 reads it
     assert not (tmp_path / "never").exists()

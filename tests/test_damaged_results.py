@@ -762,6 +762,8 @@ def resigned_journal_line(line: int, **values):
         # it resumed, then analyze refused the outcomes.csv it wrote (an empty killed_total for a finished run)
         pytest.param(resigned_journal_line(2, killed_total=None),
                      "line 2: killed_total is missing, where the run finished (status ok)", id="no outcome"),
+        # it resumed into an outcomes.csv with an empty elapsed_s, which analyze then refused
+        pytest.param(resigned_journal_line(2, elapsed_s=None), "line 2: elapsed_s is missing", id="no elapsed_s"),
         pytest.param(resigned_journal_line(1, status='"done"'), 'line 1: status is "done", not "ok" or "failed"',
                      id="status"),
         pytest.param(resigned_journal_line(2, elapsed_s="-0.5"), "line 2: elapsed_s is -0.5, not a number >= 0",
