@@ -13,13 +13,13 @@ the step's own; plots and analyses take cumulative sums where they need them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
 from sim.compiled import kernel
+from sim.processes.mediation import compiled_calm
 from sim.world import CONTESTED, FIT, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
@@ -486,8 +486,7 @@ def _record(
 ):  # fmt: skip  # pragma: no cover - compiled
     # The two vectors `Recorder.__init__` describes, then each block's columns gathered from them.
     # Fighters as `World.fighters_by_faction` counts them (fit ones from the census; the
-    # insurgents' their rounded cells), each pair's calm as `mediation.calm` (`half` is 0.5,
-    # passed in so that 0.5 ** x stays the C library's pow, as in `sim.processes.conflict`).
+    # insurgents' their rounded cells), each pair's calm as `mediation.calm` (`compiled_calm`).
     n_f = len(joined)
     n_pairs = len(pairs)
     ints = np.empty(6 * n_f + n_f * n_f + len(tallies), dtype=np.int64)
@@ -533,8 +532,7 @@ def _record(
             floats[k + f * n_f + g] = tension[f, g]
     k += n_f * n_f
     for i in range(n_pairs):
-        since = day - last_agreement[pairs[i, 0], pairs[i, 1]]
-        floats[k + i] = math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
+        floats[k + i] = compiled_calm(day - last_agreement[pairs[i, 0], pairs[i, 1]], half, half_life)
     k += n_pairs
     for t in range(n_l):
         for f in range(n_f):

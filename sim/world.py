@@ -204,11 +204,17 @@ def _census(faction, status, n_factions):  # pragma: no cover - compiled
     for i in range(len(faction)):
         partial[i & 3, (faction[i] + 1) * 3 + status[i]] += 1
     counts = np.zeros((n_factions + 1, 3), dtype=np.int64)
-    flat = counts.reshape(-1)
+    add_partial_counts(partial, counts)
+    return counts
+
+
+@kernel
+def add_partial_counts(partial, census):  # pragma: no cover - compiled
+    """Add the (4, (F + 1) x 3) partial counts of a census pass (one per row modulo 4) into `census` (F + 1, 3)."""
+    flat = census.reshape(-1)
     for k in range(4):
         for j in range(len(flat)):
             flat[j] += partial[k, j]
-    return counts
 
 
 @dataclass

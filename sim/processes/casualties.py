@@ -18,7 +18,7 @@ import numpy as np
 
 from sim.compiled import kernel
 from sim.schema import Rules
-from sim.world import FIT, KILLED, WOUNDED, World
+from sim.world import FIT, KILLED, WOUNDED, World, add_partial_counts
 
 
 def split_killed(casualties: int, p_killed: float, rng: np.random.Generator) -> tuple[int, int]:
@@ -104,10 +104,7 @@ def _recover(status, recover_step, day, faction, census):  # pragma: no cover - 
             status[i] = FIT
             back += 1
         partial[i & 3, (faction[i] + 1) * 3 + now] += 1
-    flat = census.reshape(-1)
-    for k in range(4):
-        for j in range(len(flat)):
-            flat[j] += partial[k, j]
+    add_partial_counts(partial, census)
     return back
 
 

@@ -37,6 +37,7 @@ import numpy as np
 
 from sim.compiled import exp, kernel, numpy_sum, power
 from sim.processes.casualties import inflict
+from sim.processes.mediation import compiled_calm
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
 from sim.world import World
@@ -512,8 +513,7 @@ def _contest(
             fronts[n_front + i] = front[i]
         n_front += len(front)
         ends[1, k + 1] = n_front
-        since = day - last_agreement[a, b]
-        calm_of[k] = math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
+        calm_of[k] = compiled_calm(day - last_agreement[a, b], half, half_life)
         pa, pb = posture[a], posture[b]
         if green[a]:
             pa = pa * green_multiplier if pa * green_multiplier < 1.0 else 1.0  # Python's min(1.0, x)

@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import expit, logit, power
+from sim.compiled import expit, kernel, logit, power
 from sim.processes.patrons import effective_posture, patron_alignment
 from sim.processes.spillover import theatre_venues
 from sim.schema import Rules
@@ -62,6 +62,16 @@ def meeting_success_probability(
         + neutral_venue_bonus
     )
     return expit(float(z))
+
+
+@kernel
+def compiled_calm(since, half, half_life):  # pragma: no cover - compiled
+    """`calm_after_agreement(since, half_life)` for compiled callers (conflict's day, the recorder).
+
+    `half` is 0.5, passed in so that 0.5 ** x stays the C library's pow (a constant base could
+    be rewritten into another function by the compiler).
+    """
+    return math.pow(half, since / half_life) if np.isfinite(since) and since >= 0 else 0.0
 
 
 def calm_after_agreement(days_since: float, half_life_days: float) -> float:
