@@ -274,14 +274,19 @@ def test_per_place_plots_are_written(toy_comparison):
     assert not [p for p in result.directory.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_model_events_take_the_place_of_their_site_or_nearest_place():
-    config = load_scenario("scenarios/toy_two_towns.yaml", [TOY_SET])
-    maps = {
+def _toy_sites(hq_row: int, hq_col: int) -> dict:
+    """The toy scenario's sites as `load_run`'s maps give them: the two towns, and Blue's headquarters at (row, col)."""
+    return {
         "site_names": ["west_town", "bridge", "blue_hq"],
         "site_labels": ["West town", "Bridge", "Blue HQ"],
-        "site_rows": [6, 6, 5],
-        "site_cols": [4, 12, 4],
+        "site_rows": [6, 6, hq_row],
+        "site_cols": [4, 12, hq_col],
     }
+
+
+def test_model_events_take_the_place_of_their_site_or_nearest_place():
+    config = load_scenario("scenarios/toy_two_towns.yaml", [TOY_SET])
+    maps = _toy_sites(hq_row=5, hq_col=4)
     events = pd.DataFrame(
         [
             {"replicate": 0, "seed": 1, "step": 3, "event": "new_headquarters", "site": "blue_hq", "faction": "Blue"},
@@ -307,12 +312,7 @@ def test_a_headquarters_far_from_every_locality_is_a_place_of_its_own():
     """A headquarters beyond the radius of every town and crossing gets its own place (its events and the
     observed ones there were counted only under ELSEWHERE); one within it still belongs to the locality."""
     config = load_scenario("scenarios/toy_two_towns.yaml", [TOY_SET])
-    maps = {
-        "site_names": ["west_town", "bridge", "blue_hq"],
-        "site_labels": ["West town", "Bridge", "Blue HQ"],
-        "site_rows": [6, 6, 0],
-        "site_cols": [4, 12, 23],
-    }
+    maps = _toy_sites(hq_row=0, hq_col=23)
     events = pd.DataFrame(
         [
             {"replicate": 0, "seed": 1, "step": 3, "event": "new_headquarters", "site": "blue_hq", "faction": "Blue"},

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS, edit_maps
+from helpers import SCENARIOS, edit_manifest, edit_maps
 
 import sim
 from sim import cli
@@ -1286,14 +1286,14 @@ def test_maps_edited_with_their_checksum_updated_are_refused(run_dir, tmp_path, 
     assert not (copy / "plots").exists()
 
 
+def _manifest_edit(edit):
+    """A damage to manifest.json: `edit(manifest)` in place (`helpers.edit_manifest`)."""
+    return lambda path: edit_manifest(path.parent, edit)
+
+
 @pytest.mark.parametrize("scenario", [5, "another_name"])
 def test_a_manifest_naming_another_scenario_than_its_scenario_yaml_is_refused(run_dir, tmp_path, capsys, scenario):
-    def rename(path: Path) -> None:
-        manifest = json.loads(path.read_text())
-        manifest["scenario"] = scenario
-        path.write_text(json.dumps(manifest))
-
-    copy = damaged_copy(run_dir, tmp_path, "manifest.json", rename)
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", _manifest_edit(lambda m: m.update(scenario=scenario)))
     message = f"scenario is {scenario!r}, not scenario.yaml's"
     refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", message)
 
@@ -1311,43 +1311,27 @@ def test_a_csv_far_larger_than_its_rows_allow_is_refused_before_it_is_read(run_d
 )
 def test_a_journal_count_no_job_writes_is_refused(sweep_dir, tmp_path, capsys, value):
     # A count of another type (or past the job's runs) switched the journal check off: a cut journal resumed unsaid.
-    def count(path: Path) -> None:
-        manifest = json.loads(path.read_text())
-        manifest["journal_runs"] = value
-        path.write_text(json.dumps(manifest))
-
-    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", count)
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", _manifest_edit(lambda m: m.update(journal_runs=value)))
     for argv in (sweep_argv("--resume", str(copy)), ["analyze", str(copy)]):
         err = refused(capsys, cli.main(argv), copy / "manifest.json", "journal_runs is ")
         assert "not a count of the job's runs (0 to 2" in err
 
 
 def test_a_finished_sweep_without_its_journal_count_is_refused(sweep_dir, tmp_path, capsys):
-    def uncount(path: Path) -> None:
-        manifest = json.loads(path.read_text())
-        del manifest["journal_runs"]
-        path.write_text(json.dumps(manifest))
-
-    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", uncount)
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", _manifest_edit(lambda m: m.pop("journal_runs")))
     refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", "journal_runs is missing")
 
 
 def test_a_row_count_edited_to_a_million_is_refused_without_running_out_of_memory(run_dir, tmp_path, capsys):
     # The rows bound the bytes a CSV may take: a million rows set aside gigabytes before a byte was read.
-    def rows(path: Path) -> None:
-        manifest = json.loads(path.read_text())
+    def rows(manifest: dict) -> None:
         manifest["files"]["timeseries.csv"]["rows"] = 1_000_000
         manifest["files"]["events.csv"]["rows"] = 1_000_000
-        path.write_text(json.dumps(manifest))
 
-    copy = damaged_copy(run_dir, tmp_path, "manifest.json", rows)
+    copy = damaged_copy(run_dir, tmp_path, "manifest.json", _manifest_edit(rows))
     refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "82 rows where manifest.json says 1000000")
 
-    def events_rows(path: Path) -> None:
-        manifest = json.loads(path.read_text())
-        manifest["files"]["events.csv"]["rows"] = 1_000_000
-        path.write_text(json.dumps(manifest))
-
+    events_rows = _manifest_edit(lambda m: m["files"]["events.csv"].update(rows=1_000_000))
     copy = damaged_copy(run_dir, tmp_path / "events", "manifest.json", events_rows)
     refused(capsys, cli.main(["plot", str(copy)]), copy / "events.csv", "rows where manifest.json says 1000000")
 
