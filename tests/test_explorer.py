@@ -456,6 +456,92 @@ def test_serve_refuses_a_bad_scenario_before_starting_a_server(tmp_path):
         serve("no_such_scenario")
 
 
+def _answering_server():
+    """A plain HTTP server answering 200 on a free localhost port, in a thread: (server, port)."""
+    import http.server
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+_LISTENER = (
+    "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "
+    "print(s.getsockname()[1], flush=True); time.sleep(60)"
+)
+
+
+@needs_ui
+def test_listens_on_tells_which_process_holds_a_port():
+    from sim.explorer.server import listens_on
+
+    child = subprocess.Popen([sys.executable, "-c", _LISTENER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        assert listens_on(child, port) is True
+        assert listens_on(child, port + 1 if port < 65535 else port - 1) is False
+        other, other_port = _answering_server()
+        try:
+            assert listens_on(child, other_port) is False  # this process answers there, not the child
+        finally:
+            other.shutdown()
+    finally:
+        child.kill()
+        child.wait()
+    assert listens_on(child, port) is False  # ended
+
+
+@needs_ui
+def test_another_server_on_the_port_is_not_taken_for_the_explorers_own():
+    # Two `run.py explore --port N` started at once both found the port free; the second printed
+    # the first's address as its own, then its server failed (errno 98) and it exited 3.
+    from sim.explorer.server import PortTaken, wait_until_up
+
+    other, port = _answering_server()
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:  # alive but not listening: the answer is not its, so no return before the time is up
+            with pytest.raises(RuntimeError, match="did not answer"):
+                wait_until_up(url, silent, timeout=1.5)
+        finally:
+            silent.kill()
+            silent.wait()
+        failed = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(1)"])
+        failed.wait()
+        with pytest.raises(PortTaken, match=f"port {port} is in use by another server"):
+            wait_until_up(url, failed, timeout=30)
+        wait_until_up(url, None, timeout=30)  # without a process, any answer counts
+    finally:
+        other.shutdown()
+
+
+@needs_ui
+@pytest.mark.slow
+def test_serve_says_the_port_is_taken_when_another_server_wins_the_race(monkeypatch, capsys, tmp_path):
+    # The other explorer binds between this one's check and its server's start: exit status 2, no address.
+    from sim.explorer import server
+
+    other, port = _answering_server()
+    monkeypatch.setattr(server, "port_is_free", lambda *args: True)  # the race: both found the port free
+    try:
+        status = server.serve("toy_two_towns", port=port, out_dir=tmp_path)
+    finally:
+        other.shutdown()
+    out, err = capsys.readouterr()
+    assert status == 2, err
+    assert "explorer: http" not in out
+    assert f"error: port {port} is in use by another server; choose another or leave --port out" in err
+
+
 @needs_ui
 def test_closing_the_page_stops_its_model_and_frees_it(monkeypatch, out_dir):
     """Play steps in the page's own thread; Pause stops at once; closing the tab while playing stops it.

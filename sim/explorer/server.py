@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -120,18 +121,58 @@ def _ended(returncode: int) -> str:
     return f"stopped (killed by {name})"
 
 
+class PortTaken(RuntimeError):
+    """The server could not listen: another process answers on its port (it took it after `port_is_free`)."""
+
+
+def listens_on(process: subprocess.Popen | int, port: int) -> bool | None:
+    """Whether the process (or one of its children) has a TCP socket listening on `port`; None if it cannot be told.
+
+    Read with psutil (a dependency of Dask's distributed, declared in pyproject.toml): False
+    once the process has ended; None where the system does not show its sockets.
+    """
+    import psutil
+
+    pid = process if isinstance(process, int) else process.pid
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            sockets = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+            if any(s.status == psutil.CONN_LISTEN and s.laddr and s.laddr.port == port for s in sockets):
+                return True
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except (psutil.AccessDenied, NotImplementedError):
+        return None
+    return False
+
+
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers `url` with status 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
 def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout: float = START_TIMEOUT_S) -> None:
-    """Return when `url` answers; raise RuntimeError if the process exits or time runs out."""
+    """Return when `url` answers, from `process` when given; raise RuntimeError if it exits or time runs out.
+
+    With a process, an answer counts only once the process listens on the url's port
+    (`listens_on`): another explorer started at the same moment on the same port passes
+    `port_is_free` too, and its page would otherwise be taken for this one's. Raises
+    `PortTaken` (a RuntimeError) when the process exits while another server answers there.
+    """
+    port = urllib.parse.urlsplit(url).port
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
+            if port is not None and _answers(url):
+                raise PortTaken(f"port {port} is in use by another server; choose another or leave --port out")
             raise RuntimeError(f"the explorer's server {_ended(process.returncode)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+        if _answers(url) and (process is None or port is None or listens_on(process, port) is not False):
+            return
         time.sleep(0.25)
     raise RuntimeError(f"the explorer's server did not answer at {url} within {timeout:.0f} s")
 
@@ -186,6 +227,9 @@ def serve(
             print("terminated (SIGTERM); the explorer's server is stopped", file=sys.stderr)
             return EXIT_TERMINATED
         return 0
+    except PortTaken as error:  # as when the port was in use before: the same status
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
