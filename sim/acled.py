@@ -41,9 +41,11 @@ already locates an event at a site; `--match-km` sets another. Site coordinates 
 results directory's `scenario.yaml`: a site's lat/lon as given, else its cell centre through
 `grid.bounds`.
 
-- Model events: an event at a site takes that site's place; an event at a grid cell takes the
-  nearest place within the radius (km between cells through the grid bounds; without bounds,
-  `NEAR_SITE_CELLS` grid cells).
+- Model events (`Places.locate`): by the coordinates the export writes (an event at a site:
+  the site's own coordinates; at a grid cell: the cell's centre), with the rule observed rows
+  follow, so that a run compared with its own export agrees place by place. Without bounds,
+  an event at a site takes that site's place and one at a grid cell the nearest place within
+  `NEAR_SITE_CELLS` grid cells, whose label the export writes as its `location`.
 - Observed events: by coordinates first (nearest place within the radius, km on an
   equirectangular projection); when a row has no coordinates, or the grid has no bounds, by
   name: `location` against the sites' labels and keys, ignoring case, spaces and punctuation
@@ -132,7 +134,7 @@ def _acled_rows(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.Dat
     site_index = {name: i for i, name in enumerate(names)}
     faction_label = {name: f.label for name, f in scenario.factions.items()}
     start = date.fromisoformat(scenario.start_date)
-    grid, bounds = scenario.grid, scenario.grid.bounds
+    site_lat, site_lon = _site_coordinates(scenario, names, site_rows, site_cols)
     rows_out = []
     counter: dict[int, int] = {}
     for ev in events.to_dict("records"):
@@ -146,23 +148,14 @@ def _acled_rows(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.Dat
         site = site if isinstance(site, str) and site in site_index else None
         row, col = ev.get("row"), ev.get("col")
         location = None
-        if site is not None:
+        lat = lon = np.nan
+        if site is not None:  # at a site: its label and coordinates (its lat/lon as given, else its cell's centre)
             i = site_index[site]
-            location = labels[i]
+            location, lat, lon = labels[i], site_lat[i], site_lon[i]
             if pd.isna(row) or pd.isna(col):
                 row, col = site_rows[i], site_cols[i]
-        if location is None and not (pd.isna(row) or pd.isna(col)):
-            if names:
-                distance = np.hypot(site_rows - float(row), site_cols - float(col))
-                nearest = int(np.argmin(distance))
-                if distance[nearest] <= NEAR_SITE_CELLS:
-                    location = labels[nearest]
-            if location is None:
-                location = f"cell {int(row)},{int(col)}"
-        lat = lon = np.nan
-        if bounds is not None and not (pd.isna(row) or pd.isna(col)):
-            lat = bounds.lat_max - (float(row) + 0.5) / grid.height * (bounds.lat_max - bounds.lat_min)
-            lon = bounds.lon_min + (float(col) + 0.5) / grid.width * (bounds.lon_max - bounds.lon_min)
+        elif not (pd.isna(row) or pd.isna(col)):  # at a cell: its centre
+            lat, lon = _cell_centre(scenario, float(row), float(col))
         if ev["event"] in ("new_headquarters", "looting"):  # one faction acts
             actor1, actor2 = ev.get("faction"), None
         else:
@@ -177,7 +170,7 @@ def _acled_rows(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.Dat
                 "sub_event_type": kind[1],
                 "actor1": faction_label.get(actor1, actor1) if isinstance(actor1, str) else "",
                 "actor2": faction_label.get(actor2, actor2) if isinstance(actor2, str) else "",
-                "location": location or "",
+                "location": location,
                 "latitude": lat,
                 "longitude": lon,
                 "fatalities": int(round(killed)),
@@ -188,7 +181,47 @@ def _acled_rows(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.Dat
                 "_col": np.nan if pd.isna(col) else float(col),
             }
         )
-    return pd.DataFrame(rows_out, columns=[*ACLED_COLUMNS, "_site", "_row", "_col"])
+    table = pd.DataFrame(rows_out, columns=[*ACLED_COLUMNS, "_site", "_row", "_col"])
+    # An event at a cell is named after the place the comparison gives it (the default radius),
+    # so that its name, read back by `place_observed` where there are no coordinates, finds the
+    # place its model event has (`place_model`); "cell r,c" near no place.
+    at_cell = table["_site"].isna().to_numpy() & table["_row"].notna().to_numpy() & table["_col"].notna().to_numpy()
+    if at_cell.any():
+        places = build_places(scenario, geo_or_maps)
+        found = places.locate(table.loc[at_cell])
+        cells = zip(table.loc[at_cell, "_row"].astype(int), table.loc[at_cell, "_col"].astype(int))
+        table.loc[at_cell, "location"] = [
+            places.labels[p] if p >= 0 else f"cell {r},{c}" for p, (r, c) in zip(found, cells)
+        ]
+    table["location"] = table["location"].fillna("")
+    return table
+
+
+def _cell_centre(scenario: Scenario, row: float, col: float) -> tuple[float, float]:
+    """(lat, lon) of a cell's centre through `grid.bounds`, degrees; (NaN, NaN) without bounds."""
+    grid, bounds = scenario.grid, scenario.grid.bounds
+    if bounds is None:
+        return np.nan, np.nan
+    lat = bounds.lat_max - (row + 0.5) / grid.height * (bounds.lat_max - bounds.lat_min)
+    lon = bounds.lon_min + (col + 0.5) / grid.width * (bounds.lon_max - bounds.lon_min)
+    return lat, lon
+
+
+def _site_coordinates(scenario: Scenario, names, site_rows, site_cols) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) lat and (S,) lon of the sites, degrees: a site's lat/lon as given, else its cell's centre.
+
+    NaN without bounds.
+    """
+    lat, lon = np.full(len(names), np.nan), np.full(len(names), np.nan)
+    if scenario.grid.bounds is None:
+        return lat, lon
+    for i, name in enumerate(names):
+        site = scenario.sites.get(name)
+        if site is not None and site.lat is not None:
+            lat[i], lon[i] = site.lat, site.lon
+        else:
+            lat[i], lon[i] = _cell_centre(scenario, float(site_rows[i]), float(site_cols[i]))
+    return lat, lon
 
 
 def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFrame:
@@ -202,9 +235,11 @@ def to_acled(events: pd.DataFrame, scenario: Scenario, geo_or_maps) -> pd.DataFr
 
     Returns:
         Columns `ACLED_COLUMNS`: `event_date` is `start_date` + step days (ISO), `location`
-        the event's site label, else the label of a site within `NEAR_SITE_CELLS`, else
-        "cell r,c"; `latitude`/`longitude` the cell centre (empty if the grid has no bounds);
-        `fatalities` the killed of both sides. Defections are left out (see the module).
+        the event's site label, else the label of the place the comparison gives its cell
+        (`build_places` with the default radius), else "cell r,c"; `latitude`/`longitude` the
+        site's own coordinates (its lat/lon as given, else its cell's centre) for an event at
+        a site, else the event's cell centre (empty if the grid has no bounds); `fatalities`
+        the killed of both sides. Defections are left out (see the module).
     """
     return _acled_rows(events, scenario, geo_or_maps)[list(ACLED_COLUMNS)]
 
@@ -294,6 +329,25 @@ class Places:
         km = np.where(known, distance[np.arange(n), nearest], np.nan)
         return np.where(known & (km <= self.radius_km), nearest, -1), km
 
+    def locate(self, rows: pd.DataFrame) -> np.ndarray:
+        """(n,) index of the place of each model event (`_acled_rows` rows), -1 for elsewhere.
+
+        Where the grid has bounds, by the coordinates the export writes (`latitude`,
+        `longitude`: a site's own, else its cell's centre), with `at_coordinates`, as
+        `place_observed` places an observed row: a run compared with its own export
+        (`run.py export-acled`) then agrees place by place. Without bounds, an event at a site
+        takes the site's place (`site_place`) and one at a cell the nearest place within
+        `NEAR_SITE_CELLS` cells (`at_cells`).
+        """
+        if self.lat is not None:
+            return self.at_coordinates(rows["latitude"], rows["longitude"])[0]
+        found = self.at_cells(rows["_row"], rows["_col"])
+        for k, site in enumerate(rows["_site"]):
+            if isinstance(site, str):
+                place = self.site_place.get(site)
+                found[k] = -1 if place is None else place
+        return found
+
     def at_name(self, name) -> int:
         """Index of the place whose site label or key is `name` (case, spaces, punctuation ignored), else -1."""
         if not isinstance(name, str) or not name.strip():
@@ -322,12 +376,19 @@ def build_places(scenario: Scenario, geo_or_maps, radius_km: float | None = None
     # A headquarters, post or venue with no locality within the radius is a place of its own
     # (syria_wide's Nubl and Al-Zahraa, Al-Sukhnah, the T4 base): its events, and the observed
     # events there, would otherwise be counted only under ELSEWHERE.
-    own = places.at_cells(site_rows, site_cols)
+    site_lat, site_lon = _site_coordinates(scenario, names, site_rows, site_cols)
+
+    def nearest(places: Places) -> np.ndarray:  # each site's nearest place, as its events find it (`Places.locate`)
+        if places.lat is not None:
+            return places.at_coordinates(site_lat, site_lon)[0]
+        return places.at_cells(site_rows, site_cols)
+
+    own = nearest(places)
     isolated = [i for i in range(len(names)) if i not in chosen and own[i] < 0]
     if isolated:
         chosen = sorted(chosen + isolated)
         places = _places(scenario, names, labels, site_rows, site_cols, chosen, radius_km)
-        own = places.at_cells(site_rows, site_cols)
+        own = nearest(places)
     for i, name in enumerate(names):
         place = chosen.index(i) if i in chosen else (int(own[i]) if own[i] >= 0 else None)
         places.site_place[name] = place
@@ -359,17 +420,8 @@ def _places(scenario: Scenario, names, labels, site_rows, site_cols, chosen: lis
             rule = f"default: {NEAR_SITE_CELLS:g} grid cells x {max(cell_km):.2f} km (the longer side of a grid cell)"
         else:
             rule = "set with --match-km"
-        grid = scenario.grid
-        lat_list, lon_list = [], []
-        for i in chosen:
-            site = scenario.sites.get(names[i])
-            if site is not None and site.lat is not None:
-                lat_list.append(site.lat)
-                lon_list.append(site.lon)
-            else:
-                lat_list.append(bounds.lat_max - (site_rows[i] + 0.5) / grid.height * (bounds.lat_max - bounds.lat_min))
-                lon_list.append(bounds.lon_min + (site_cols[i] + 0.5) / grid.width * (bounds.lon_max - bounds.lon_min))
-        lat, lon = np.array(lat_list, dtype=float), np.array(lon_list, dtype=float)
+        site_lat, site_lon = _site_coordinates(scenario, names, site_rows, site_cols)
+        lat, lon = site_lat[chosen], site_lon[chosen]
     return Places(
         names=[names[i] for i in chosen],
         labels=[labels[i] for i in chosen],
@@ -385,14 +437,8 @@ def _places(scenario: Scenario, names, labels, site_rows, site_cols, chosen: lis
 
 
 def place_model(rows: pd.DataFrame, places: Places) -> pd.DataFrame:
-    """`_acled_rows` output with `place` (a label or `ELSEWHERE`) and `place_site` (site key or "")."""
-    index = []
-    for site, at_cell in zip(rows["_site"], places.at_cells(rows["_row"], rows["_col"])):
-        if isinstance(site, str):  # an event at a site takes the site's place
-            place = places.site_place.get(site)
-            index.append(-1 if place is None else place)
-        else:
-            index.append(int(at_cell))
+    """`_acled_rows` output with `place` (a label or `ELSEWHERE`) and `place_site` (site key or ""): `Places.locate`."""
+    index = places.locate(rows).tolist()
     return rows.assign(
         place=[places.labels[i] if i >= 0 else ELSEWHERE for i in index],
         place_site=[places.names[i] if i >= 0 else "" for i in index],
