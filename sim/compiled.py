@@ -26,7 +26,9 @@ stays the same and a seed gives the same run with or without compiled code paths
   numpy rather than loop over them;
 - no fast-math (no fused multiply-add, no reassociation): `error_model="numpy"` also keeps
   numpy's behaviour for a division by zero (inf or nan, no exception);
-- random numbers are drawn outside, by the model's own generators, and passed in;
+- random numbers come from the model's own generators: drawn outside and passed in, or drawn
+  inside with numba's ports of numpy's methods through `generator_at`, which give numpy's
+  values in numpy's order;
 - exponentials, logarithms and powers come from the C library (`exp`, `log`, `power` below,
   and `math` inside kernels), never from numpy's ufuncs, and matrix products are written out:
   numpy has its own SIMD exp and log (and Intel's SVML for power, trigonometry and more) on
@@ -58,8 +60,11 @@ os.environ["NUMBA_DISABLE_INTEL_SVML"] = "1"
 
 import numba  # noqa: E402 - after the setting above
 import numpy as np
-from numba import njit  # noqa: E402
+from numba import njit, types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
 from numba.core.caching import FunctionCache  # noqa: E402
+from numba.extending import intrinsic, overload  # noqa: E402
+from numba.np.random.generator_core import _bit_gen_type  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
 # Every module that defines kernels (a test checks that no other module does).
@@ -531,6 +536,114 @@ def expit(z: float) -> float:
     return 1 / (1 + exp(-z))
 
 
+# --------------------------------------------------------------------------- drawing inside a kernel
+
+# A kernel may draw from one of the model's generators, exactly as numpy would: numba's
+# Generator methods (random, standard_exponential, normal, ...) are ports of numpy's and call
+# the generator's own bit generator through its C function pointers, so they give numpy's
+# values and advance the Python object's state in place (tests/test_compiled_draws.py). Passing
+# the Generator itself costs about 7 us a call (numba reads its ctypes interface every time);
+# `generator_addresses` reads it once per generator, and `generator_at` rebuilds numba's
+# Generator from those addresses inside the kernel (about 0.2 us). The addresses are valid
+# while the Generator lives: the caller keeps it (a process's `rng` argument).
+
+_ADDRESSES: dict[int, tuple[object, np.ndarray]] = {}  # id -> (the generator, kept alive here, its addresses)
+_ADDRESSES_KEPT = 64  # generators remembered (a run has 7 streams): older ones are forgotten
+_ADDRESSES_LOCK = threading.Lock()
+
+
+def generator_addresses(rng: np.random.Generator) -> np.ndarray:
+    """(6,) uintp addresses of `rng`'s bit generator for `generator_at`: its state and next_* functions.
+
+    Kept for the last `_ADDRESSES_KEPT` generators (with a reference, so that an id is never
+    reused while kept). Raises TypeError for an object that is not a numpy Generator.
+    """
+    key = id(rng)
+    kept = _ADDRESSES.get(key)
+    if kept is not None and kept[0] is rng:
+        return kept[1]
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"generator_addresses needs a numpy.random.Generator, got {type(rng).__name__}")
+    import ctypes
+
+    c = rng.bit_generator.ctypes
+
+    def address(pointer):
+        return ctypes.cast(pointer, ctypes.c_void_p).value
+
+    addresses = np.array(
+        [c.state_address, c.state.value, address(c.next_uint64), address(c.next_uint32), address(c.next_double),
+         c.bit_generator.value],
+        dtype=np.uintp,
+    )  # fmt: skip
+    addresses.flags.writeable = False
+    with _ADDRESSES_LOCK:
+        while len(_ADDRESSES) >= _ADDRESSES_KEPT:
+            del _ADDRESSES[next(iter(_ADDRESSES))]
+        _ADDRESSES[key] = (rng, addresses)
+    return addresses
+
+
+def generator_at(addresses: np.ndarray) -> np.random.Generator:
+    """Inside a kernel: numba's Generator over the bit generator at `addresses` (`generator_addresses`).
+
+    Called from Python (kernels run uncompiled under NUMBA_DISABLE_JIT), the Generator those
+    addresses were read from.
+    """
+    for rng, kept in list(_ADDRESSES.values()):
+        if kept is addresses or np.array_equal(kept, addresses):
+            return rng
+    raise LookupError("generator_at: no generator with these addresses is kept (use generator_addresses)")
+
+
+@intrinsic
+def _generator_at(typingctx, addresses):  # pragma: no cover - compiled
+    # numba's Generator is a struct (bit_generator: (parent, state_address, state, the three
+    # next_* function pointers, bit_generator), meminfo, parent), as its unboxing builds it
+    # (numba/np/random/generator_core.py); here from the six addresses, with no Python object.
+    generator_type = types.NumPyRandomGeneratorType("generator")
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        bits = cgutils.create_struct_proxy(_bit_gen_type)(context, builder)
+        bits.parent = cgutils.get_null_value(bits.parent.type)
+        for k, member in enumerate(_BIT_GENERATOR_MEMBERS):
+            setattr(bits, member, builder.load(cgutils.gep(builder, array.data, k)))
+        generator = cgutils.create_struct_proxy(generator_type)(context, builder)
+        generator.bit_generator = bits._getvalue()
+        generator.meminfo = cgutils.get_null_value(generator.meminfo.type)
+        generator.parent = cgutils.get_null_value(generator.parent.type)
+        return generator._getvalue()
+
+    return generator_type(addresses), codegen
+
+
+_BIT_GENERATOR_MEMBERS = (
+    "state_address", "state", "fnptr_next_uint64", "fnptr_next_uint32", "fnptr_next_double", "bit_generator"
+)  # fmt: skip
+
+
+@overload(generator_at, jit_options={"cache": True})
+def _generator_at_compiled(addresses):  # pragma: no cover - compiled
+    def implementation(addresses):
+        return _generator_at(addresses)
+
+    return implementation
+
+
+@kernel
+def drawn_gumbel(rng, loc, scale):  # pragma: no cover - compiled
+    """One Gumbel(loc, scale) draw inside a kernel, as `Generator.gumbel` makes it (numpy's `random_gumbel`).
+
+    U = 1 - next_double, drawn again while U = 1; then loc - scale log(-log U), with the C
+    library's log (numpy's npy_log).
+    """
+    while True:
+        u = 1.0 - rng.random()
+        if u < 1.0:
+            return loc - scale * math.log(-math.log(u))
+
+
 # --------------------------------------------------------------------------- Bernoulli trials by skipping
 
 
@@ -555,14 +668,43 @@ def bernoulli_rows(rng, n: int, p: float) -> np.ndarray:
     if n < 0:
         raise ValueError(f"bernoulli_rows: n must be >= 0, got {n}")
     rows = np.empty(n, dtype=np.int64)
-    if n == 0 or not p > 0:
+    rate, block = skip_plan(n, p)
+    if block == 0:
         return rows[:0]
-    rate = -math.log1p(-p) if p < 1 else math.inf  # lambda > 0; inf: every gap is 0
-    expected = n * min(p, 1.0)
-    block = int(min(n + 1, expected + 4.0 * math.sqrt(expected) + 16.0))
     position, count, done = 0, 0, False
     while not done:
         position, count, done = _skip_rows(rng.standard_exponential(block), rate, position, n, rows, count)
+    return rows[:count]
+
+
+def skip_plan(n: int, p: float) -> tuple[float, int]:
+    """(lambda = -log(1 - p), block size) of `bernoulli_rows` for n >= 0 trials; block 0: no draws, no rows.
+
+    lambda is inf for p >= 1 (every gap 0), and 1.0 where there is nothing to draw.
+    """
+    if n == 0 or not p > 0:
+        return 1.0, 0
+    rate = -math.log1p(-p) if p < 1 else math.inf  # lambda > 0; inf: every gap is 0
+    expected = n * min(p, 1.0)
+    return rate, int(min(n + 1, expected + 4.0 * math.sqrt(expected) + 16.0))
+
+
+@kernel
+def drawn_bernoulli_rows(rng, n, rate, block):  # pragma: no cover - compiled
+    """`bernoulli_rows(rng, n, p)` inside a kernel: `rng` from `generator_at`, (rate, block) = `skip_plan(n, p)`.
+
+    The same blocks of exponentials (a block's unused draws dropped), so the same (k,) int64
+    rows and the generator left in the same state.
+    """
+    rows = np.empty(n, dtype=np.int64)
+    if block == 0:
+        return rows[:0]
+    exponentials = np.empty(block)
+    position, count, done = 0, 0, False
+    while not done:
+        for j in range(block):
+            exponentials[j] = rng.standard_exponential()
+        position, count, done = _skip_rows(exponentials, rate, position, n, rows, count)
     return rows[:count]
 
 

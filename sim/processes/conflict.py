@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, kernel, numpy_sum, power
+from sim.compiled import exp, generator_addresses, generator_at, kernel, numpy_sum, power
 from sim.processes.casualties import inflict
 from sim.processes.mediation import compiled_calm
 from sim.processes.patrons import arms_multiplier
@@ -208,17 +208,23 @@ def loot(world: World, rules: Rules, a: int, b: int, both: np.ndarray, rng: np.r
 
 
 def _loot_sites(
-    world: World, rules: Rules, a: int, b: int, contested_sites: np.ndarray, rng: np.random.Generator
+    world: World,
+    rules: Rules,
+    a: int,
+    b: int,
+    contested_sites: np.ndarray,
+    rng: np.random.Generator,
+    first: np.ndarray | None = None,
 ) -> int:
     # At each contested site in turn: one uniform (does looting happen?), and after a looting a
     # second (which side loots). The uniforms come in blocks, `rng.random(n)` giving the same
     # numbers as n calls of `rng.random()`, and a block never holds more than are certainly
     # needed (one per site still to come, plus the side's after a looting), so the stream ends
-    # where one call per uniform leaves it: one call a day where there is no looting. Returns
-    # how many lootings there were.
+    # where one call per uniform leaves it: one call a day where there is no looting. `first`:
+    # the first block, already drawn (`_quiet_pairs`). Returns how many lootings there were.
     p = rules.economy.p_looting
     n_looted = 0
-    draws, used = rng.random(len(contested_sites)).tolist(), 0
+    draws, used = (rng.random(len(contested_sites)) if first is None else first).tolist(), 0
     if not draws or min(draws) >= p:  # the usual day: no looting, one uniform per site drawn
         return 0
     sites = contested_sites.tolist()
@@ -425,15 +431,28 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     # disputed by hostile militias: nothing there draws, and no looting or clash changes what
     # they read (shares, fighters counted this morning, cell values, agreements).
     pairs, n_rival, found, per_pair = _before_draws(world, rules, world.tension)
+    # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
+    world.n_rival_contested = n_rival
     n = len(pairs) + 1
+    looting = rules.economy.p_looting != 0
+    # The pairs' draws in one compiled call up to the first pair where something happens (most
+    # days: none); that pair's drawn blocks are handed on, and it and the rest go on here.
+    k0, first_loot, first_clash = _quiet_pairs(
+        generator_addresses(looting_rng), generator_addresses(clash_rng), found, n, per_pair[0], looting,
+        rules.economy.p_looting,
+    )  # fmt: skip
+    if k0 == len(pairs):
+        return
     ends = found[: 2 * n].tolist()  # pair k's sites are found[ends[k]:ends[k + 1]], its front found[ends[n + k]:...]
     chance = per_pair[0].tolist()
-    looting = rules.economy.p_looting != 0
     arms = site_cells = None  # needed by clashes only: found at the first (nothing they read changes before it)
-    for k, (a, b) in enumerate(pairs):
+    for k in range(k0, len(pairs)):
+        a, b = pairs[k]
         p = chance[k]
+        drawn = k == k0  # this pair's blocks were drawn by `_quiet_pairs`
         if looting and ends[k] < ends[k + 1]:
-            if _loot_sites(world, rules, a, b, found[ends[k] : ends[k + 1]], looting_rng):
+            sites = found[ends[k] : ends[k + 1]]
+            if _loot_sites(world, rules, a, b, sites, looting_rng, first_loot if drawn else None):
                 # looting raised the tension: the chance again, with it
                 p = clash_probability(
                     world.tension[a, b], per_pair[1, k], per_pair[2, k], cl.p_max, cl.tension_scale, cl.posture_floor
@@ -442,7 +461,7 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
         if first == last:
             continue
         # As Python floats: for a few dozen cells, Python's min and comparisons cost less than numpy's.
-        draws = clash_rng.random(last - first).tolist()
+        draws = (first_clash if drawn else clash_rng.random(last - first)).tolist()
         if not min(draws) < p:  # the usual day: no clash
             continue
         hits = [flat for flat, draw in zip(found[first:last].tolist(), draws) if draw < p]
@@ -450,8 +469,30 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
             clash(world, rules, a, b, flat, arms, clash_rng, at_site=flat in site_cells)
-    # Ground disputed by hostile militias (not merely shared by allies): what insurgents exploit.
-    world.n_rival_contested = n_rival
+
+
+@kernel
+def _quiet_pairs(looting_addresses, clash_addresses, found, n, chance, looting, p_looting):  # pragma: no cover
+    # `step`'s draws pair by pair while nothing happens, from the "looting" and "clashes" streams
+    # (`generator_at`), as its loop draws them: for pair k (sites found[found[k]:found[k + 1]],
+    # front cells found[found[n + k]:found[n + k + 1]]), one uniform per contested site if
+    # looting is on (`_loot_sites`' first block), then one per front cell. A pair is quiet when
+    # no site's uniform is below p_looting and no cell's below its clash chance. Returns (the
+    # first pair that is not quiet, its site and cell uniforms), or (pairs, empty, empty).
+    looting_rng, clash_rng = generator_at(looting_addresses), generator_at(clash_addresses)
+    for k in range(n - 1):
+        loot = np.empty(found[k + 1] - found[k] if looting else 0)
+        quiet = True
+        for j in range(len(loot)):
+            loot[j] = looting_rng.random()
+            quiet &= not loot[j] < p_looting
+        cells = np.empty(found[n + k + 1] - found[n + k])
+        for j in range(len(cells)):
+            cells[j] = clash_rng.random()
+            quiet &= not cells[j] < chance[k]
+        if not quiet:
+            return k, loot, cells
+    return n - 1, np.empty(0), np.empty(0)
 
 
 @kernel

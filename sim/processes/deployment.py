@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import bernoulli_rows, exp, kernel, numpy_sum
+from sim.compiled import drawn_bernoulli_rows, exp, generator_addresses, generator_at, kernel, numpy_sum, skip_plan
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
@@ -206,24 +206,43 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     r = world.recruits
     geo = world.geo
     dep = rules.deployment
-    # Fit members who are unposted or redeploy today, in row order. Whether a recruit
-    # redeploys is drawn for every row with probability p_redeploy, by geometric skips
-    # (`bernoulli_rows`: about n p draws rather than one per recruit).
-    rows = _movers(r.faction, r.status, r.post, bernoulli_rows(rng, len(r), dep.p_redeploy))
-    if not len(rows):
-        return
+    # The weights are read only when someone moves (nearly every day), and change nothing.
     weights = posting_weights(world, rules)
-    # Two uniforms per mover, in row order: its site (the faction's cumulative weights
-    # searched, as `_choose`: the draw of `rng.choice(S, p=w_f / w_f.sum())`), then its
-    # post, one of the (2k + 1)^2 cells around the site (each offset uniform in -k..k).
-    uniforms = rng.random(2 * len(rows))
-    _post(
-        rows, r.faction, r.post, r.home, r.arrive_step,
-        weights, uniforms[: len(rows)], uniforms[len(rows) :], dep.post_scatter_cells,
-        geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
-        world.day, dep.speed_cells_per_day, initial,
+    moved = _post_day(
+        generator_addresses(rng), len(r), *skip_plan(len(r), dep.p_redeploy), r.faction, r.status, r.post, r.home,
+        r.arrive_step, weights, dep.post_scatter_cells, geo.site_rows, geo.site_cols, geo.passable,
+        world.site_distance, world.day, dep.speed_cells_per_day, initial,
     )  # fmt: skip
-    r.changed(census=r.known_census(world.n_factions))  # posts and arrivals only: who is in which militia is not
+    if moved:
+        r.changed(census=r.known_census(world.n_factions))  # posts and arrivals only: who is in which militia is not
+
+
+@kernel
+def _post_day(
+    addresses, n, rate, block, faction, status, post, home, arrive_step, weights, k, site_rows, site_cols, passable,
+    site_distance, day, speed, initial,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The day's posting in one call, drawing from the "deployment" stream (`generator_at`) what
+    # the step drew call by call, in its order: fit members who are unposted or redeploy today,
+    # in row order, whether a recruit redeploys drawn for every row with probability p_redeploy
+    # by geometric skips (`bernoulli_rows`, (rate, block) its `skip_plan`); then, if any moves,
+    # two uniforms per mover in row order (`rng.random(2 m)`): its site (the faction's
+    # cumulative weights searched, as `_choose`: the draw of `rng.choice(S, p=w_f / w_f.sum())`),
+    # then its post, one of the (2k + 1)^2 cells around the site (each offset uniform in -k..k).
+    # Returns how many moved.
+    rng = generator_at(addresses)
+    rows = _movers(faction, status, post, drawn_bernoulli_rows(rng, n, rate, block))
+    m = len(rows)
+    if m == 0:
+        return 0
+    uniforms = np.empty(2 * m)
+    for j in range(2 * m):
+        uniforms[j] = rng.random()
+    _post(
+        rows, faction, post, home, arrive_step, weights, uniforms[:m], uniforms[m:], k, site_rows, site_cols,
+        passable, site_distance, day, speed, initial,
+    )  # fmt: skip
+    return m
 
 
 @kernel

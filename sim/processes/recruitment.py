@@ -34,7 +34,19 @@ import math
 
 import numpy as np
 
-from sim.compiled import bernoulli_rows, exp, kernel, log, numpy_max, numpy_sum, power
+from sim.compiled import (
+    drawn_bernoulli_rows,
+    drawn_gumbel,
+    exp,
+    generator_addresses,
+    generator_at,
+    kernel,
+    log,
+    numpy_max,
+    numpy_sum,
+    power,
+    skip_plan,
+)
 from sim.schema import Rules
 from sim.world import DAYS_PER_YEAR, FIT, World, census_add
 
@@ -291,33 +303,25 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     """Let today's reconsidering recruits choose; record joins, defections and desertions."""
     r = world.recruits
     rec = rules.recruitment
-    # Who reconsiders: each recruit with probability p_reconsider (geometric skips, about
-    # n p draws rather than one per recruit), kept if fit.
-    reconsider = _reconsidering(r.status, bernoulli_rows(rng, len(r), rec.p_reconsider))
-    if len(reconsider) == 0:
-        return
-    # The draws of `nested_choice`, then in one compiled call what `utilities`, `nested_choice`
-    # and `_apply_choices` compute and the tension the defections add (tests/test_fast_paths.py
-    # compares it with those calls and the loop over the defections).
     n_f = world.n_factions
-    # `nested_choice`'s two blocks of Gumbel draws, (n, 2) then (n, F), in one call: the same
-    # values, since a Generator fills its output one draw after another.
-    n = len(reconsider)
-    draws = rng.gumbel(size=n * (2 + n_f))
-    noise, noise2 = draws[: 2 * n].reshape(n, 2), draws[2 * n :].reshape(n, n_f)
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     t = world.today
-    # The census, if known, is then counted from these rows alone (taken out before the choices,
-    # added back after them in `_recruit_day`).
+    # The census, if known, is then counted from the choosing rows alone (taken out before the
+    # choices, added back after them in `_recruit_day`).
     known = r.known_census(n_f)
     census = known.copy() if known is not None else _NO_CENSUS
-    moved, n_pairs = _recruit_day(
-        reconsider, r.faction, r.tribe, r.liable, r.joined_step, r.home, r.post, world.day,
+    # In one compiled call (`_recruitment_day`): who reconsiders, the draws of `nested_choice`,
+    # then what `utilities`, `nested_choice` and `_apply_choices` compute and the tension the
+    # defections add (tests/test_fast_paths.py compares it with those calls and the loop over
+    # the defections).
+    moved, n_pairs = _recruitment_day(
+        generator_addresses(rng), len(r), *skip_plan(len(r), rec.p_reconsider),
+        r.faction, r.tribe, r.liable, r.joined_step, r.home, r.post, world.day,
         world.salary, world.pay_ratio, world.privileges, world.exempts, world.death_risk, world.hiring,
         world.is_militia, rec.beta_salary, rec.civilian_income_usd_month, rec.beta_privileges,
         rec.beta_exemption, rec.beta_risk, rec.civilian_attachment, rec.beta_alignment, world.alignment,
         rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
-        options is not None, options if options is not None else _NO_OPTIONS, rec.nest_scale, noise, noise2,
+        options is not None, options if options is not None else _NO_OPTIONS, rec.nest_scale,
         t.joined, t.desertions, t.defections, world.hostile, world.tension, rules.tension.gain_poaching,
         r.status, census, known is not None,
     )  # fmt: skip
@@ -378,6 +382,39 @@ def _recruit_day(
                         lo, hi = min(a, b), max(a, b)
                         tension[lo, hi] += gain * defections[a, b]
     return moved, n_pairs
+
+
+@kernel
+def _recruitment_day(
+    addresses, n, rate, block, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges,
+    exempts, death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption,
+    beta_risk, civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence,
+    presence_threshold, has_options, options, nest_scale, joined, desertions, defections, hostile, tension, gain,
+    status, census, has_census,
+):  # fmt: skip  # pragma: no cover - compiled
+    # The step's draws from the "recruitment" stream (`generator_at`), in its order, then
+    # `_recruit_day`: who reconsiders, each recruit with probability p_reconsider by geometric
+    # skips (`bernoulli_rows`, (rate, block) its `skip_plan`: about n p draws rather than one per
+    # recruit), kept if fit (`_reconsidering`); if any, `nested_choice`'s two blocks of Gumbel
+    # draws, (m, 2) then (m, F), one after another as `rng.gumbel(size=m (2 + F))` fills them.
+    # Returns `_recruit_day`'s (moved, pairs), (0, 0) if nobody reconsiders.
+    rng = generator_at(addresses)
+    rows = _reconsidering(status, drawn_bernoulli_rows(rng, n, rate, block))
+    m = len(rows)
+    if m == 0:
+        return 0, 0
+    n_f = len(salary)
+    draws = np.empty(m * (2 + n_f))
+    for j in range(len(draws)):
+        draws[j] = drawn_gumbel(rng, 0.0, 1.0)
+    noise, noise2 = draws[: 2 * m].reshape(m, 2), draws[2 * m :].reshape(m, n_f)
+    return _recruit_day(
+        rows, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges, exempts,
+        death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk,
+        civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold,
+        has_options, options, nest_scale, noise, noise2, joined, desertions, defections, hostile, tension, gain,
+        status, census, has_census,
+    )  # fmt: skip
 
 
 @kernel
