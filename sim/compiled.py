@@ -45,6 +45,7 @@ on models in the middle of a run (tests/test_fast_paths.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import math
 import os
@@ -677,6 +678,7 @@ def bernoulli_rows(rng, n: int, p: float) -> np.ndarray:
     return rows[:count]
 
 
+@functools.lru_cache(maxsize=256)  # a run asks for the same few (n, p) every day
 def skip_plan(n: int, p: float) -> tuple[float, int]:
     """(lambda = -log(1 - p), block size) of `bernoulli_rows` for n >= 0 trials; block 0: no draws, no rows.
 
