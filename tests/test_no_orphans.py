@@ -339,6 +339,43 @@ def test_sigterm_stops_the_explorer_and_its_server_with_status_143(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("first", "then", "status", "says"),
+    [
+        (signal.SIGTERM, signal.SIGINT, 143, "terminated (SIGTERM)"),
+        (signal.SIGINT, signal.SIGTERM, 0, ""),
+        (signal.SIGINT, signal.SIGINT, 0, ""),
+    ],
+)
+def test_the_first_of_two_signals_decides_how_the_explorer_ends(tmp_path, first, then, status, says):
+    # A SIGTERM followed at once by a Ctrl-C (`timeout`, then an impatient user) ended with 0,
+    # as if only Ctrl-C had come: the second signal, raised while the first was handled, won.
+    pytest.importorskip("solara", reason="the explorer needs the ui extra (pip install '.[ui]')")
+    from sim.explorer.server import free_port, wait_until_up
+
+    port = free_port()
+    driver = _start(["explore", "toy_two_towns", "--port", str(port)], tmp_path)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", timeout=START_WITHIN_S)  # serving: the command waits on it
+        time.sleep(1.0)
+    except BaseException:
+        _kill_session(driver.pid)
+        raise
+    driver.send_signal(first)
+    time.sleep(0.02)
+    driver.send_signal(then)
+    try:
+        _, stderr = driver.communicate(timeout=60)
+        left = _left_after(driver.pid, GONE_WITHIN_S)
+    finally:
+        _kill_session(driver.pid)
+    err = stderr.decode()
+    assert driver.returncode == status, err[-2000:]
+    assert says in err and "Traceback" not in err, err[-2000:]
+    assert not left, f"still running after the signals: {left}"
+
+
+@pytest.mark.slow
 def test_the_explore_command_says_so_when_its_server_is_killed(tmp_path):
     # It exited 247 (sys.exit(-9)) without a word.
     driver = _explorer(tmp_path)

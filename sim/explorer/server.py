@@ -58,16 +58,34 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     return True
 
 
-def _stop_on_sigterm():
-    """Turn SIGTERM into `sim.interrupts.Terminated`: the server child is stopped too (main thread only)."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _stop_on_signals() -> dict | None:
+    """Turn SIGINT into KeyboardInterrupt and SIGTERM into `sim.interrupts.Terminated`, the first one only.
+
+    The first decides how the command ends (0 after Ctrl-C, 143 after SIGTERM); later ones
+    are ignored while the server is stopped (a SIGTERM followed at once by a Ctrl-C, as
+    `timeout` and a user may send, ended the command with 0 as if only Ctrl-C had come).
+    Returns the previous handlers (for `_restore`), or None outside the main thread, where
+    signals are left alone.
+    """
 
     def handler(signum, frame):
-        raise Terminated
+        for other in STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     try:
-        return signal.signal(signal.SIGTERM, handler)
+        return {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
         return None
+
+
+def _restore(previous: dict | None) -> None:
+    """Put back the handlers `_stop_on_signals` replaced."""
+    for signum, old in (previous or {}).items():
+        signal.signal(signum, old if old is not None else signal.SIG_DFL)
 
 
 def server_command(port: int, host: str = HOST, driver_pid: int | None = None) -> list[str]:
@@ -206,7 +224,7 @@ def serve(
     url = f"http://{host}:{port}/"
     # A process group of its own: the terminal's Ctrl-C is this command's to handle (it stops the server).
     process = subprocess.Popen(server_command(port, host), env=server_env(scenario, out_dir), process_group=0)
-    previous = _stop_on_sigterm()
+    previous = _stop_on_signals()
     try:
         wait_until_up(url, process)
         print(f"explorer: {url}  (scenario {scenario}; Ctrl-C to stop)", flush=True)
@@ -234,8 +252,6 @@ def serve(
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if process.poll() is None:
             process.terminate()
             try:
@@ -243,6 +259,7 @@ def serve(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        _restore(previous)  # after the server is stopped: a second signal meanwhile is ignored
 
 
 def _server_process(argv: list[str]) -> None:
