@@ -180,6 +180,9 @@ def point_scenario(job: SweepJob, overrides: tuple[str, ...]) -> Scenario:
 def run_task(job: SweepJob, task: RunTask) -> dict:
     """Run one design point's replicate; a failure becomes a 'failed' row.
 
+    The row holds point, replicate, seed, then each of `job.outputs` (a finished run's only),
+    status ("ok" or "failed"), error ("" or, for a failed run, why: never empty) and elapsed_s.
+
     Raises:
         KeyboardInterrupt: Ctrl-C or SIGTERM (`sim.interrupts.Terminated`), also when it reached the
             run wrapped in another error (`sim.executors.interrupt_behind`); nothing else.
@@ -189,10 +192,12 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     try:
         config = point_scenario(job, task.overrides)
         result = run_model(config, task.seed, job.steps, task.replicate)
-        row.update(compute_outcomes(list(job.outputs), result.table, lambda: result.events, result.meta))
+        outcomes = compute_outcomes(list(job.outputs), result.table, lambda: result.events, result.meta)
         if job.timeseries_dir is not None:
             _write_parquet(Path(job.timeseries_dir), task, result.timeseries)
-        row.update(status="ok", error="")
+        # only now: a run whose timeseries could not be written failed, and a failed run's row holds
+        # no outcomes (`check_journal_lines` refuses one that does)
+        row.update(outcomes, status="ok", error="")
     except ScenarioError as error:  # a design point that does not validate: recorded, the sweep goes on
         row.update(status="failed", error=point_error(job.source, task.point, task.overrides, error)[:ERROR_CHARS])
     except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
@@ -375,15 +380,17 @@ def check_journal_lines(
     checksums that match edited lines, and `--resume` copied them into outcomes.csv (an
     `Infinity` that `analyze` then refused there, blaming the file the command had written).
     Each line (record k is line k + 1) must hold:
-    - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed`, `status` and
-      `elapsed_s`: whole numbers >= 0 (elapsed_s any number >= 0), the seed at most 2**63 - 1
-      (`RUN_NUMBERS`);
+    - `point` and `replicate`, and for a sweep (a manifest with `outputs`) `seed`, `status`,
+      `error` and `elapsed_s` (every run writes them); the ids and seed whole numbers >= 0
+      (elapsed_s any number >= 0), the seed at most 2**63 - 1 (`RUN_NUMBERS`);
     - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
+      where the run failed (status failed), `error` a text that is not empty (why it failed);
     - for a sweep, each of its `outputs` where the run finished (status ok);
     - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number as
       `outcome_problem` says (within 1e100 in size and its kind's values: a count whole and
       >= 0, a share in [0, 1]...), or NaN or null (empty) where its run failed or its kind
-      can be NaN; each `pattern.<name>` true, false or null;
+      can be NaN; none but empty where its run failed (a failed run records no outcomes);
+      each `pattern.<name>` true, false or null;
     - with `scenarios` (a robustness job's), `scenario`, one of them; with `design` (a sweep's
       design.csv), its point and replicate a run of design.csv, with that run's seed.
 
@@ -397,8 +404,9 @@ def check_journal_lines(
     outputs = manifest.get("outputs")
     sweep = isinstance(outputs, list)
     required = {
-        "point", "replicate", *(("seed", "status", "elapsed_s") if sweep else ()), *(("scenario",) if scenarios else ())
-    }
+        "point", "replicate", *(("seed", "status", "error", "elapsed_s") if sweep else ()),
+        *(("scenario",) if scenarios else ()),
+    }  # fmt: skip
     outcomes = {str(name) for name in outputs} if sweep else set()
     outcomes |= {key for row in rows for key in row if key.startswith("outcome.")}
     found: list[tuple[int, str]] = []  # (line, problem): the first of each check; the earliest is refused
@@ -435,7 +443,8 @@ def check_journal_lines(
             found.append((missing, f"{key} is missing, where the run finished (status ok)"))
         lines, values = numbers(key, OUTCOME_VALUES, empty_ok=True)
         finished = [rows[number - 1].get("status", "ok") == "ok" for number in lines]
-        if (problem := outcome_problem(key.removeprefix("outcome."), values, finished)) is not None:
+        failed = [rows[number - 1].get("status") == "failed" for number in lines]
+        if (problem := outcome_problem(key.removeprefix("outcome."), values, finished, failed)) is not None:
             k, what = problem
             found.append((lines[k], f"{key} is {_shown(values[k])}, not {what}"))
 
@@ -451,6 +460,13 @@ def check_journal_lines(
 
     texts("status", STATUSES, " or ".join(f'"{s}"' for s in STATUSES))
     texts("error", None, "a text")
+    # a failed run records why (`run_task`): a line turned from "ok" to "failed" by hand has no error
+    for number, row in enumerate(rows, start=1):
+        error = row.get("error", "")
+        if row.get("status") == "failed" and isinstance(error, str) and not error.strip():  # not a text: above
+            shown = _shown(error) if "error" in row else "missing"
+            found.append((number, f"error is {shown}, where the run failed (status failed; a failed run records why)"))
+            break
     if scenarios is not None:
         texts("scenario", list(scenarios), f"one of the job's scenarios ({_shown(', '.join(scenarios))})")
     for number, row in enumerate(rows, start=1):
@@ -972,11 +988,12 @@ def read_outcomes(directory: Path, manifest: dict, config: Scenario | None = Non
     path = Path(directory) / "outcomes.csv"
     record = _recorded(directory, manifest, "outcomes.csv")
     text, auto = _text_parameters(config, manifest)
+    columns = [*ID_COLUMNS, "status", "error", *manifest.get("parameters", []), *manifest.get("outputs", [])]
     outcomes = read_result_csv(
         path,
         text_columns={"status", "error", *text},
         auto_columns=auto,
-        expected_columns=[*ID_COLUMNS, "status", *manifest.get("parameters", []), *manifest.get("outputs", [])],
+        expected_columns=columns,
         expected_rows=record.get("rows"),
         sha256=record.get("sha256"),
     )
@@ -992,22 +1009,26 @@ OUTCOME_RANGE = Range(-MAX_OUTCOME_MAGNITUDE, MAX_OUTCOME_MAGNITUDE)  # or NaN (
 OUTCOME_VALUES = f"an outcome (finite, at most {MAX_OUTCOME_MAGNITUDE:g} in size, or empty)"
 
 
-def outcome_problem(name: str, values, finished) -> tuple[int, str] | None:
+def outcome_problem(name: str, values, finished, failed=None) -> tuple[int, str] | None:
     """The first of the outcome `name`'s values (of runs, NaN: empty) that no run gives, and what it should be.
 
     A value is within `OUTCOME_RANGE` (`OUTCOME_VALUES`) and its kind's values
     (`sim.outcomes.outcome_range`: counts whole and >= 0, shares in [0, 1]...), or empty: a
     failed run's (`finished` False), or a finished run's of a kind that can be NaN (a
-    share of nothing). Used for the journal's lines (`check_journal_lines`) and outcomes.csv
-    (`check_outcomes`) alike.
+    share of nothing). A run that failed (`failed` True; status "failed") records no
+    outcomes (`run_task`): its value is empty. `finished` and `failed` (default: none
+    failed) are bools, one per value; a run of another status is neither. Used for the
+    journal's lines (`check_journal_lines`) and outcomes.csv (`check_outcomes`) alike.
 
     Returns:
         (index of the value, what it should be: "an outcome (finite, ...)", "a whole number in
-        [0, 1e+15] (what killed_total holds)"...), or None if every value is one a run gives.
+        [0, 1e+15] (what killed_total holds)", "empty (a failed run records no outcomes)"...),
+        or None if every value is one a run gives.
     """
     import numpy as np
 
     values = np.asarray(values, dtype=float)
+    failed = np.zeros(len(values), dtype=bool) if failed is None else np.asarray(failed, dtype=bool)
     allowed, nan_ok = outcome_range(name)
     empty = np.isnan(values)
     checks = [
@@ -1017,8 +1038,9 @@ def outcome_problem(name: str, values, finished) -> tuple[int, str] | None:
             empty & np.asarray(finished, dtype=bool) & (not nan_ok),
             f"{allowed.describe()} (what {name} holds; empty only where its run failed)",
         ),
+        (failed & ~empty, "empty (a failed run records no outcomes)"),
     ]
-    bad = checks[0][0] | checks[1][0] | checks[2][0]
+    bad = np.logical_or.reduce([mask for mask, _ in checks])
     if not bad.any():
         return None
     k = int(np.flatnonzero(bad)[0])
@@ -1052,7 +1074,8 @@ def check_outcomes(
     Every run (point, replicate) of design.csv, each once, with design.csv's seed and
     parameter values; its ids and elapsed_s within `RUN_NUMBERS`; its outputs values a run
     gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
-    where the run failed or the kind can be NaN); its status and outputs those the journal
+    where the run failed or the kind can be NaN; none but empty where it failed); a failed
+    run's error not empty (`run_task` records why); its status and outputs those the journal
     (runs.jsonl, when it has the run) recorded.
 
     Raises:
@@ -1097,13 +1120,21 @@ def check_outcomes(
                 f"{_plain(wanted.iloc[row])!r}"
             )
     values = outcomes[outputs].to_numpy(dtype=float) if outputs else np.empty((len(outcomes), 0))
-    finished = (outcomes["status"] == "ok").to_numpy() if "status" in outcomes.columns else np.ones(len(outcomes), bool)
+    status = outcomes["status"] if "status" in outcomes.columns else pd.Series("ok", index=outcomes.index)
+    finished, failed = (status == "ok").to_numpy(), (status == "failed").to_numpy()
     problems = [(found[0], col, found[1]) for col, name in enumerate(outputs)
-                if (found := outcome_problem(name, values[:, col], finished)) is not None]  # fmt: skip
+                if (found := outcome_problem(name, values[:, col], finished, failed)) is not None]  # fmt: skip
     if problems:
         row, col, what = min(problems)  # the first line's, and on it the first column's
         shown = "empty" if math.isnan(values[row, col]) else repr(float(values[row, col]))
         raise ResultFileError(f"{path}: line {row + 2}, column {outputs[col]}: {shown} is not {what}")
+    # a failed run records why (`run_task`): a row turned from "ok" to "failed" by hand has no error
+    errors = outcomes["error"] if "error" in outcomes.columns else pd.Series(math.nan, index=outcomes.index)
+    explained = errors.map(lambda error: isinstance(error, str) and bool(error.strip())).to_numpy(dtype=bool)
+    if (unexplained := failed & ~explained).any():
+        row = int(np.flatnonzero(unexplained)[0])
+        why = "where the run failed (status failed; a failed run records why)"
+        raise ResultFileError(f"{path}: line {row + 2}, column error: empty, {why}")
     recorded = {(line.get("point"), line.get("replicate")): line for line in journal}  # the last line of a run wins
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
         line = recorded.get((point, replicate))

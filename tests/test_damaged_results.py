@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SCENARIOS, edit_manifest, edit_maps
+from helpers import SCENARIOS, edit_manifest, edit_maps, rehash
 
 import sim
 from sim import cli
@@ -740,6 +740,23 @@ def resigned_journal_line(line: int, **values):
     return damage
 
 
+def resigned_journal_lines(**values):
+    """`resigned_journal_line` on every line (no torn line after them)."""
+
+    def damage(path: Path) -> None:
+        lines = []
+        for line in _lines(path):
+            row = json.loads(line)
+            del row["#sha256"]
+            for key, text in values.items():
+                key = key.replace("__", ".")
+                row.pop(key) if text is None else row.update({key: json.loads(text)})
+            lines.append(journal_line(row))
+        path.write_bytes(b"".join(lines))
+
+    return damage
+
+
 @pytest.mark.parametrize("command", ["sweep --resume", "analyze"])
 @pytest.mark.parametrize(
     ("damage", "message"),
@@ -768,6 +785,16 @@ def resigned_journal_line(line: int, **values):
                      id="status"),
         pytest.param(resigned_journal_line(2, elapsed_s="-0.5"), "line 2: elapsed_s is -0.5, not a number >= 0",
                      id="elapsed_s -0.5"),
+        # a failed run records no outcomes and says why (`run_task`); both lines resumed and were analysed
+        pytest.param(resigned_journal_line(2, status='"failed"', error='"RuntimeError: simulated crash"'),
+                     "line 2: killed_total is 0.0, not empty (a failed run records no outcomes)",
+                     id="failed with outcomes"),
+        pytest.param(resigned_journal_line(2, status='"failed"', error='""', killed_total=None,
+                                           territory_final__Red=None),
+                     'line 2: error is "", where the run failed (status failed; a failed run records why)',
+                     id="failed without error"),
+        # without an error on any line, --resume's outcomes.csv was an internal error (KeyError)
+        pytest.param(resigned_journal_lines(error=None), "line 1: error is missing", id="no error"),
     ],
 )  # fmt: skip
 def test_journal_lines_no_run_wrote_are_refused_whatever_their_checksums(
@@ -803,6 +830,12 @@ def test_a_journal_line_with_an_empty_outcome_still_resumes(sweep_dir, tmp_path,
         pytest.param({"outcome.killed_total": "-3"},
                      "line 2: outcome.killed_total is -3, not a whole number in [0, 1e+15] (what killed_total holds)",
                      id="outcome -3"),
+        pytest.param({"status": '"failed"', "error": '"RuntimeError: x"', "outcome.killed_total": "3"},
+                     "line 2: outcome.killed_total is 3, not empty (a failed run records no outcomes)",
+                     id="failed with an outcome"),
+        pytest.param({"status": '"failed"'},
+                     "line 2: error is missing, where the run failed (status failed; a failed run records why)",
+                     id="failed without error"),
     ],
 )  # fmt: skip
 def test_robustness_refuses_a_journal_line_no_run_wrote(robustness_dir, tmp_path, values, message):
@@ -1085,10 +1118,25 @@ def _resigned(edit):
     return damage
 
 
-def _set_field(column: str, value: str, line: int = 0):
+def test_an_outcomes_csv_without_its_error_column_is_refused(sweep_dir, tmp_path, capsys):
+    # Every sweep writes it; without it, a failed run's row has no error (it was analysed as it stood)
+    def drop_error(path: Path) -> None:
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+        path.write_text(frame.drop(columns="error").to_csv(index=False))
+        rehash(path.parent, path.name)
+
+    copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", drop_error)
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", "missing column error")
+    assert not (copy / "summary.csv").exists()
+
+
+def _set_field(column: str, value: str, line: int = 0, **more: str):
+    """An edit of outcomes.csv's data row `line`: `column` set to `value` (and each of `more`: `__` for `.`)."""
+
     def edit(header: list[str], rows: list[str]) -> list[str]:
         fields = rows[line].rstrip("\n").split(",")
-        fields[header.index(column)] = value
+        for name, text in {column: value, **more}.items():
+            fields[header.index(name.replace("__", "."))] = text
         rows[line] = ",".join(fields) + "\n"
         return rows
 
@@ -1108,9 +1156,17 @@ def _set_field(column: str, value: str, line: int = 0):
         (_set_field("status", "error"), "line 2, column status: differs from runs.jsonl"),
         # rows deleted (their count updated too) were left out of the summaries without a word
         (lambda header, rows: rows[1:], "point 0, replicate 0 of design.csv is missing (missing: 1 of its 2 runs)"),
+        # a failed run records no outcomes and says why (`run_task`): both were analysed where no journal had the run
+        (_set_field("status", "failed", error="RuntimeError: simulated crash"),
+         "line 2, column killed_total: 0.0 is not empty (a failed run records no outcomes)"),
+        (_set_field("status", "failed", error="", killed_total="", territory_final__Red=""),
+         "line 2, column error: empty, where the run failed (status failed; a failed run records why)"),
+        (_set_field("status", "failed", error="  ", killed_total="", territory_final__Red=""),
+         "line 2, column error: empty, where the run failed"),
     ],
-    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "rows deleted"],
-)
+    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "rows deleted",
+         "failed with outcomes", "failed without error", "failed with a blank error"],
+)  # fmt: skip
 def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
     # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
     # 1e308 with an overflow warning, a parameter value off the design, another run's seed)

@@ -134,6 +134,29 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert (table[table.status == "ok"].replicate.isin([0, 1])).all() and len(table) == 8
 
 
+def test_a_run_whose_timeseries_cannot_be_written_fails_without_outcomes(tmp_path, monkeypatch, capsys):
+    """Its row kept the outcomes computed before the write failed: a failed run with outcomes, which
+    the journal's check refuses (a failed run records none), and outcomes.csv held them."""
+    import sim.sweep
+
+    real = sim.sweep._write_parquet
+
+    def disk_full(directory, task, timeseries):
+        if task.point == 1:
+            raise OSError(28, "No space left on device")
+        real(directory, task, timeseries)
+
+    monkeypatch.setattr(sim.sweep, "_write_parquet", disk_full)
+    directory = start(tmp_path, "s", "sweep.timeseries=true")
+    assert run_sweep(directory)["failed"] == 2
+    failed = [row for row in read_journal(directory) if row["status"] == "failed"]
+    assert len(failed) == 2 and all(row["error"] == "OSError: [Errno 28] No space left on device" for row in failed)
+    assert not any("killed_total" in row for row in failed)
+    table = outcomes(directory)
+    assert table[table.status == "failed"].killed_total.isna().all()
+    assert main(["analyze", str(directory)]) == 0, capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_executor_keeps_a_bounded_number_of_runs_in_flight():
     pulled = []
