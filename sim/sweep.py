@@ -1072,7 +1072,8 @@ def check_outcomes(
     """Refuse an outcomes.csv that its design and journal did not give, whatever its checksum.
 
     Every run (point, replicate) of design.csv, each once, with design.csv's seed and
-    parameter values; its ids and elapsed_s within `RUN_NUMBERS`; its outputs values a run
+    parameter values; its ids and elapsed_s within `RUN_NUMBERS`; its status one of
+    `STATUSES`; its outputs values a run
     gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
     where the run failed or the kind can be NaN; none but empty where it failed); a failed
     run's error not empty (`run_task` records why); its status and outputs those the journal
@@ -1088,6 +1089,14 @@ def check_outcomes(
     parameters = list(manifest.get("parameters", []))
     outputs = [c for c in manifest.get("outputs", []) if c in outcomes.columns]
     check_numbers(outcomes, RUN_NUMBERS, path)
+    if "status" in outcomes.columns and (unknown := ~outcomes["status"].isin(STATUSES).to_numpy()).any():
+        # analyze counts every status but "ok" as failed: an "error" where no journal has the run went unnoticed
+        row = int(np.flatnonzero(unknown)[0])
+        value = outcomes["status"].iloc[row]
+        shown = repr(value) if isinstance(value, str) else "empty"
+        raise ResultFileError(
+            f"{path}: line {row + 2}, column status: {shown} is not {' or '.join(repr(s) for s in STATUSES)}"
+        )
     key = ["point", "replicate"]
     repeated = outcomes.duplicated(key, keep="first").to_numpy()
     if repeated.any():

@@ -1153,7 +1153,10 @@ def _set_field(column: str, value: str, line: int = 0, **more: str):
         (_set_field("seed", "7"), "line 2, column seed: 7 where design.csv has"),
         (_set_field("point", "5"), "line 2: point 5, replicate 0 is not in design.csv"),
         (lambda header, rows: [rows[0], rows[0]], "line 3: point 0, replicate 0 is listed twice"),
-        (_set_field("status", "error"), "line 2, column status: differs from runs.jsonl"),
+        # analysed as a failed run where no journal had the run
+        (_set_field("status", "error"), "line 2, column status: 'error' is not 'ok' or 'failed'"),
+        (_set_field("status", "failed", error="RuntimeError: x", killed_total="", territory_final__Red=""),
+         "line 2, column status: differs from runs.jsonl"),
         # rows deleted (their count updated too) were left out of the summaries without a word
         (lambda header, rows: rows[1:], "point 0, replicate 0 of design.csv is missing (missing: 1 of its 2 runs)"),
         # a failed run records no outcomes and says why (`run_task`): both were analysed where no journal had the run
@@ -1164,8 +1167,8 @@ def _set_field(column: str, value: str, line: int = 0, **more: str):
         (_set_field("status", "failed", error="  ", killed_total="", territory_final__Red=""),
          "line 2, column error: empty, where the run failed"),
     ],
-    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "rows deleted",
-         "failed with outcomes", "failed without error", "failed with a blank error"],
+    ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "status not the journal's",
+         "rows deleted", "failed with outcomes", "failed without error", "failed with a blank error"],
 )  # fmt: skip
 def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
     # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
