@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import os
 import re
 import shlex
@@ -172,7 +173,12 @@ def _positive_float(text: str) -> float:
 
 # A whole number written with an exponent and no decimal point (1e3, 2E+5), as the scenario
 # loader reads it in files and --set (sim.yaml_source), so `--steps 1e3` means what `--set steps=1e3` does.
-_EXPONENT_INT = re.compile(r"[+-]?[0-9]+[eE]\+?[0-9]{1,2}")
+# Any exponent: `1e100` is a number out of range as `1e61` is, not "not a whole number".
+_EXPONENT_INT = re.compile(r"([+-]?)([0-9]+)[eE]\+?([0-9]+)")
+# Digits of the largest whole number an option's value is built as (Python's limit for reading an
+# int from decimals, sys.int_info.default_max_str_digits): `1e999999999`, a billion digits, would take
+# minutes and hundreds of MB. Beyond, it is out of every option's range: read as inf, refused by it.
+MAX_WHOLE_DIGITS = 4300
 # What the loader refuses in files and --set (sim.yaml_source._LEADING_ZERO, `_`: YAML 1.1 reads
 # 0150 as octal 104, 1_000 as 1000, YAML 1.2 reads text), refused in options too so that
 # `--steps 0150` cannot mean 150 where `--set steps=0150` is an error. Own patterns: parsing
@@ -208,8 +214,13 @@ def dask_address(text: str) -> str:
     return "local" if text.strip().lower() == "local" else text
 
 
-def whole_number(text: str) -> int:
+def whole_number(text: str) -> int | float:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
+
+    Returns:
+        The number (an int); one of more than `MAX_WHOLE_DIGITS` decimal digits (written so, or
+        with an exponent: `1e5000`) is not built, and reads as inf (-inf if negative), which the
+        callers' ranges (`bounded_int`, `_seed`) refuse with their usual message.
 
     Raises:
         argparse.ArgumentTypeError: anything else (the text is echoed as `given_as` shows it);
@@ -233,33 +244,39 @@ def whole_number(text: str) -> int:
         else:
             meant = str(-value if (sign or hex_sign) == "-" else value)
             raise argparse.ArgumentTypeError(f"{plain[:60]}: this base is refused, {as_loaded}; write {meant[:60]}")
-    try:
-        if _HEX.fullmatch(plain):
-            return int(plain, 16)
-        if _EXPONENT_INT.fullmatch(plain):
-            return int(Decimal(plain))
-        if _DIGITS.fullmatch(plain):
-            return int(plain)
-    except (ValueError, ArithmeticError):  # e.g. more digits than int() reads (sys.get_int_max_str_digits)
-        pass
+    if _HEX.fullmatch(plain):
+        return int(plain, 16)  # any length: a power-of-two base has no digit limit, and builds fast
+    exponent = _EXPONENT_INT.fullmatch(plain)
+    if exponent or _DIGITS.fullmatch(plain):
+        if exponent:
+            sign, digits, power = exponent.groups()
+        else:
+            sign, digits, power = plain[0] if plain[0] in "+-" else "", plain.lstrip("+-"), ""
+        digits, power = digits.lstrip("0"), power.lstrip("0")
+        if not digits:  # 0, 0e400
+            return 0
+        if len(power) > len(str(MAX_WHOLE_DIGITS)) or len(digits) + int(power or 0) > MAX_WHOLE_DIGITS:
+            return -math.inf if sign == "-" else math.inf
+        return int(sign + digits) * 10 ** int(power or 0)
     raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}")
 
 
 ECHO_CHARACTERS = 60  # a refused argument is echoed up to this many characters
 
 
-def given_as(text: str, value: int | None = None, quoted: bool = False) -> str:
+def given_as(text: str, value: int | float | None = None, quoted: bool = False) -> str:
     """A refused argument as written (quoted: in Python's quotes), for an error line.
 
     Cut to `ECHO_CHARACTERS`, saying how long it was ("999...9... (5,001 characters)"); with
     `value` (the number it was read as) spelt otherwise (1e9, 0x10), that number too, in
-    thousands ("1e9 (= 1,000,000,000)"), or in scientific notation beyond 60 digits.
+    thousands ("1e9 (= 1,000,000,000)"), or in scientific notation beyond 60 digits; not
+    for a number too long to be built (`whole_number`'s inf), which the text alone shows.
     """
     plain = text.strip()
     shown = repr(plain[:ECHO_CHARACTERS]) if quoted else plain[:ECHO_CHARACTERS]
     if len(plain) > ECHO_CHARACTERS:
         shown += f"... ({len(plain):,} characters)"
-    if value is not None and not plain.lstrip("+-").isdigit():
+    if isinstance(value, int) and not plain.lstrip("+-").isdigit():
         # in thousands up to 45 digits (60 characters with the commas); beyond, Decimal's notation
         # (Python refuses to write an int of more than 4,300 digits in full)
         shown += f" (= {value:,})" if abs(value) < 10**45 else f" (= {Decimal(value):.3e})"
@@ -285,7 +302,7 @@ def bounded_int(low: float, high: float, what: str = ""):
 
     def parse(text: str) -> int:
         value = whole_number(text)
-        if not low <= value <= high:
+        if not low <= value <= high or math.isinf(value):  # inf (too long to build), even where a bound is inf
             source = f" (as {what})" if what else ""
             shown = given_as(text, value)
             raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}{source}, got {shown}")

@@ -259,8 +259,9 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
     assert "1,000,000,000" in option_error("--steps", "1e9")[1]  # the value, not "not whole"
     # echoed as written, cut to 60 characters with their number, and the value in thousands
     assert "got 1e30 (= 1,000,000,000,000,000,000,000,000,000,000) (see" in option_error("--seed", "1e30")[1]
-    long = option_error("--steps", "9" * 5001)[1]
-    assert long.count("\n") == 1 and f"'{'9' * 60}'... (5,001 characters)" in long and "9" * 61 not in long
+    long = option_error("--steps", "9" * 5001)[1]  # more digits than Python reads an int from: out of range too
+    assert long.count("\n") == 1 and "must be between 1 and 100,000 (as steps), got " in long, long
+    assert f"got {'9' * 60}... (5,001 characters) (see" in long and "9" * 61 not in long
     huge = option_error("--seed", "0x" + "f" * 70)[1]
     assert huge.count("\n") == 1 and "... (72 characters) (= 1.943e+84)" in huge
     # beyond the 4,300 digits Python writes an int with: argparse's "invalid _seed value" and all 4,002 characters
@@ -268,7 +269,37 @@ def test_option_errors_are_one_line_and_exponents_are_whole_numbers(tmp_path, ca
     assert beyond.count("\n") == 1 and "... (4,002 characters) (= 3.019e+4816)" in beyond and len(beyond) < 300
     parsed = build_parser().parse_args(["run", "toy_two_towns", "--steps", "1e3", "--seed", "2E+5"])
     assert (parsed.steps, parsed.seed) == (1000, 200000)  # as --set steps=1e3 reads it
+    assert build_parser().parse_args(["run", "toy_two_towns", "--seed", "0e400"]).seed == 0  # any exponent
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("1e61", "1e61 (= 1.000e+61)"),
+        ("1e100", "1e100 (= 1.000e+100)"),
+        ("1E+400", "1E+400 (= 1.000e+400)"),
+        ("1e5000", "1e5000"),  # not built: more digits than Python reads an int from
+        ("7e99999999999999999999", "7e99999999999999999999"),
+        ("-1e100", "-1e100 (= -1.000e+100)"),
+    ],
+)
+def test_a_whole_number_with_any_exponent_is_refused_by_the_options_range(capsys, text, shown):
+    # --steps 1e61 said "must be between 1 and 100,000", --steps 1e100 (an exponent of 3 digits)
+    # "expected a whole number": both are whole numbers, out of range.
+    import time
+
+    from sim.cli import build_parser
+
+    started = time.perf_counter()
+    for option, message in (("--steps", "must be between 1 and 100,000 (as steps)"),
+                            ("--seed", "must be between 0 and 2**63-1")):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            build_parser().parse_args(["run", "toy_two_towns", f"{option}={text}"])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        assert f"argument {option}: {message}, got {shown} (see run.py run --help)" in err, err
+    assert time.perf_counter() - started < 5  # no int of 10**20 digits built
 
 
 @pytest.mark.parametrize(
