@@ -138,6 +138,10 @@ def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
     text = repr(value)
     if len(text) <= limit:
         return text
+    if isinstance(value, int) and not isinstance(value, bool):  # 1e61 read as a whole number: not 60 zeros and "…"
+        from decimal import Decimal
+
+        return format(Decimal(value).normalize(), ".6g")
     if isinstance(value, str):
         lo, hi = 0, min(len(value), limit)  # repr(value[:n]) grows with n: the largest n that fits
         while lo < hi:
@@ -256,9 +260,11 @@ _CORE_FLOAT = re.compile(
 )
 # `1e5`, `2E+3`: a whole number written with an exponent reads as an integer, so that it
 # serves where an integer is expected (`steps: 1e3`) as well as where a float is (the schema
-# turns ints into floats). The exponent is capped so that `1e999999` cannot build a huge int.
-_WHOLE_EXPONENT = re.compile(r"^([-+]?[0-9]{1,18})[eE]\+?([0-9]{1,2})$")
-_WHOLE_EXPONENT_MAX = 10**18
+# turns ints into floats). Up to the largest float (1e308): beyond, a float would be inf, and
+# `1e999999` would build a huge int; within, `1e61` for an integer key is out of its range, as
+# `1e18` is, rather than "not a valid integer" (a float beyond int64).
+_WHOLE_EXPONENT = re.compile(r"^([-+]?[0-9]{1,18})[eE]\+?([0-9]{1,3})$")
+_WHOLE_EXPONENT_MAX = 10**308
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9]+$")
 # Numbers only YAML 1.1 reads (PyYAML's patterns), and how to name them in a message.
 _YAML11_ONLY = (

@@ -350,7 +350,9 @@ def test_sigterm_stops_the_explorer_and_its_server_with_status_143(tmp_path):
 def test_the_first_of_two_signals_decides_how_the_explorer_ends(tmp_path, first, then, status, says):
     # A SIGTERM followed at once by a Ctrl-C (`timeout`, then an impatient user) ended with 0,
     # as if only Ctrl-C had come: the second signal, raised while the first was handled, won.
-    pytest.importorskip("solara", reason="the explorer needs the ui extra (pip install '.[ui]')")
+    pytest.importorskip(
+        "solara", reason="the explorer needs the ui extra (pip install '.[ui]'): the two-signal check is skipped"
+    )
     from sim.explorer.server import free_port, wait_until_up
 
     port = free_port()

@@ -178,6 +178,24 @@ def test_a_number_beyond_a_float_is_echoed_as_written_in_a_file_and_in_set(tmp_p
     assert capsys.readouterr().err.splitlines() == [f"--set: {message}"]
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("1e18", "1000000000000000000"), ("1e19", "10000000000000000000"), ("1e61", "1e+61"), ("25e306", "2.5e+307")],
+)
+def test_a_whole_number_with_a_large_exponent_is_out_of_an_integer_keys_range(tmp_path, capsys, text, shown) -> None:
+    # From 1e19 up (a float beyond int64) the message was "input should be a valid integer (got 1e+19)":
+    # not what 1e18 got, and 1e19 is a whole number. Up to the largest float it is one, out of range.
+    message = f"steps: input should be less than or equal to 100000 (got {shown})"
+    path = _extending(tmp_path, "steps", text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:2: {message}"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
+    assert status == 2 and err == [f"--set: {message}"]
+    assert apply_overrides(load_yaml(TOY), [f"x={text}"]).data["x"] == int(text.split("e")[0]) * 10 ** int(
+        text.split("e")[1]
+    )
+
+
 @pytest.mark.parametrize("text", ["1e-400", "-2.5e-999", "0.000001e-320"])
 @pytest.mark.parametrize("key", [SALARY, "rules.influence.sigma_cells"])
 def test_a_number_too_near_zero_for_a_float_is_refused_as_written(tmp_path, capsys, key, text) -> None:
