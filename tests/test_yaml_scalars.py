@@ -133,7 +133,8 @@ def test_other_numbers_only_yaml_11_reads_are_refused(text: str, fragment: str) 
         ("1.5e3", 1500.0),
         ("1.0e5", 100000.0),  # a decimal point makes a float, as everywhere in YAML
         ("-.5", -0.5),
-        ("1e19", 1e19),  # past 10**18 an exponent stays a float
+        ("1e19", 10**19),  # a whole number up to the largest float (1e308) is an integer
+        ("1e308", 10**308),
         ("0x1F", 31),  # YAML 1.1 and 1.2 agree
         ("+5", 5),
         ("01.5", 1.5),
