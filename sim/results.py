@@ -26,8 +26,10 @@ archive). CSVs are read with the empty field as the only missing value, so names
 Checksums only show that files are as written; a directory from someone else can carry
 checksums that match edited contents. So what a run's files hold is checked too, by every
 reader of a run (`load_run`): the manifest in itself (`run_manifest_problem`), scenario.yaml
-validated, and the tables and maps against the manifest, the scenario and each value's
-range (`check_run_contents`, ranges from `sim.tables.FIGURE_RANGES` and `EVENT_FIELDS`).
+validated, timeseries.csv's columns those a run of the scenario records
+(`sim.tables.timeseries_columns`), and the tables and maps against the manifest, the scenario
+and each value's range (`check_run_contents`, ranges from `sim.tables.FIGURE_RANGES` and
+`EVENT_FIELDS`).
 
 Manifest formats (`manifest_format`): what a manifest promises about its directory.
 - format 1 (written before `files` was recorded: no `kind` for a run, no `fingerprint` for
@@ -94,11 +96,13 @@ from sim.tables import (
     EVENT_KINDS,
     EVENT_REQUIRED,
     FINITE,
+    LATER_FIGURES,
     NON_NEGATIVE,
     CsvTable,
     Range,
     events_csv,
     figure_range,
+    timeseries_columns,
     timeseries_csv,
 )
 
@@ -1321,10 +1325,12 @@ def read_result_csv(
     text_columns: Collection[str] | Callable[[str], bool] = (),
     auto_columns: Collection[str] | Callable[[str], bool] = (),
     expected_columns: Collection[str] = (),
+    known_columns: Collection[str] | None = None,
     expected_rows: int | None = None,
     sha256: str | None = None,
     allow_empty: bool = False,
     counts_from: str = "manifest.json",
+    known_from: str = "the columns expected",
 ) -> pd.DataFrame:
     """Read a result CSV written by this package, checking that it is whole.
 
@@ -1340,11 +1346,14 @@ def read_result_csv(
         text_columns: the text columns.
         auto_columns: columns (or a predicate) that are numbers or text, whichever their values are.
         expected_columns: columns it must have.
+        known_columns: the columns it may have, if it may have no others (None: any others).
         expected_rows: the number of data rows the manifest gives, if it gives one.
         sha256: the checksum the manifest gives, if it gives one (checked last, after the
             checks that say what is wrong).
         allow_empty: an empty file (0 bytes) reads as an empty frame instead of an error.
         counts_from: the file that gave `expected_rows` and `sha256`, for the messages.
+        known_from: what `known_columns` are, for the messages ("unknown column 'x', not one of
+            <known_from>").
 
     Returns:
         One row per data line, the columns in file order.
@@ -1352,17 +1361,20 @@ def read_result_csv(
     Raises:
         ResultFileError: `<path>: <what is wrong>`: no such file, empty, not UTF-8 (byte
             offset), a row cut off (the last line without its newline, or with fewer fields
-            than the header), extra fields on line N, a duplicate header, missing columns,
+            than the header), extra fields on line N, a duplicate header, missing columns (the
+            first few named), a column not in `known_columns`,
             N rows where the manifest says M, a non-numeric value in a numeric column (line),
             or a checksum that differs from the manifest's.
     """
     frame, _ = _read_result_csv(
         path, text_columns=text_columns, auto_columns=auto_columns, expected_columns=expected_columns,
-        expected_rows=expected_rows, sha256=sha256, allow_empty=allow_empty, counts_from=counts_from,
+        known_columns=known_columns, expected_rows=expected_rows, sha256=sha256, allow_empty=allow_empty,
+        counts_from=counts_from, known_from=known_from,
     )  # fmt: skip
     return frame
 
 
+MISSING_NAMED = 5  # missing columns a message names (then how many more)
 MAX_CSV_FIELD = 4096  # bytes a field of a result CSV may take (a number takes at most 24, a quoted name a few dozen)
 MAX_CSV_HEADER = 4 * 1024 * 1024  # bytes of a header line: thousands of columns of long names
 
@@ -1408,10 +1420,12 @@ def _read_result_csv(
     text_columns: Collection[str] | Callable[[str], bool] = (),
     auto_columns: Collection[str] | Callable[[str], bool] = (),
     expected_columns: Collection[str] = (),
+    known_columns: Collection[str] | None = None,
     expected_rows: int | None = None,
     sha256: str | None = None,
     allow_empty: bool = False,
     counts_from: str = "manifest.json",
+    known_from: str = "the columns expected",
     size_rows: int | None = None,
 ) -> tuple[pd.DataFrame, list[int]]:
     """`read_result_csv`, and the line of the file where each data row begins (for messages).
@@ -1426,9 +1440,17 @@ def _read_result_csv(
     if not text:
         return pd.DataFrame(columns=list(expected_columns)), []
     header, lines = _csv_records(path, text)
-    missing = [c for c in expected_columns if c not in header]
-    if missing:
-        raise ResultFileError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    present = set(header)
+    missing = [c for c in expected_columns if c not in present]
+    if missing:  # the first few named: a faction renamed in the header takes a dozen columns away
+        more = f" and {len(missing) - MISSING_NAMED} more" if len(missing) > MISSING_NAMED else ""
+        named = ", ".join(missing[:MISSING_NAMED]) + more
+        raise ResultFileError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {named}")
+    if known_columns is not None:  # before the values: an unknown column of text is not called a bad number
+        known = set(known_columns)
+        unknown = [c for c in header if c not in known]
+        if unknown:
+            raise ResultFileError(f"{path}: unknown column {_shown(unknown[0])}, not one of {known_from}")
     if expected_rows is not None and len(lines) != expected_rows:
         raise ResultFileError(f"{path}: {len(lines)} rows where {counts_from} says {expected_rows}")
     is_text = text_columns if callable(text_columns) else set(text_columns).__contains__
@@ -2154,7 +2176,9 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     there and whole in a manifest of format 2 (`manifest_files`); a directory written before
     it was recorded (format 1) is read with the other checks. Whatever the checksums, the
     manifest must be whole in itself (`run_manifest_problem`), scenario.yaml must validate
-    and have the manifest's scenario name, and what the files hold must agree with the
+    and have the manifest's scenario name, timeseries.csv must have the columns a run of the
+    scenario records and no others (`sim.tables.timeseries_columns`; a format-1 directory may
+    lack `sim.tables.LATER_FIGURES`), and what the files hold must agree with the
     manifest and the scenario, each value within its range (`check_run_contents`). `tables`
     may leave out a table not needed (it is then an empty frame; it is read and checked all
     the same).
@@ -2163,7 +2187,8 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
         OutputError: no such directory, not a directory, another kind of directory (a sweep's...:
             `results_dir_problem`), or one of the five data files (`FILES`) is missing.
         ResultFileError: a file is damaged (`read_manifest`, `read_result_csv`, `read_maps`),
-            or holds what cannot be (`run_manifest_problem`, `check_run_contents`).
+            lacks a column or has an unknown one (timeseries.csv), or holds what cannot be
+            (`run_manifest_problem`, `check_run_contents`).
         ScenarioError: scenario.yaml does not validate (its first problem: one line).
     """
     import pandas as pd
@@ -2193,6 +2218,17 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
     # The timeseries holds a row per day and replicate: the most its size may be read for,
     # whatever its row count says (a count edited to a million set gigabytes aside).
     most = (steps + 1) * n_replicates if isinstance(steps, int) and isinstance(n_replicates, int) else None
+    # The timeseries holds the figures a run of its scenario records, no more and no fewer
+    # (`sim.tables.timeseries_columns`): a figure deleted or renamed was plotted as absent
+    # (the plots leave out a column that is not there), and compare takes its figures by
+    # prefix: an added `killed.X` was summed into the militias' killed, a `fighters.X` drawn.
+    keys = ["replicate", "seed", "step"]
+    figures = timeseries_columns(config)
+    later = manifest_format(manifest) == 1  # written before the recorder's later figures, perhaps
+    required = {
+        "timeseries": keys + [c for c in figures if not (later and c.split(".", 1)[0] in LATER_FIGURES)],
+        "events": [*keys, "event"],
+    }
     for table in ("timeseries", "events"):  # both read and checked, even where one is not wanted
         record = files.get(f"{table}.csv", {})
         rows = record.get("rows")
@@ -2203,7 +2239,9 @@ def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", 
         read[table] = _read_result_csv(
             directory / f"{table}.csv",
             text_columns=_table_text_columns(record, table),
-            expected_columns=["replicate", "seed", "step"] + (["event"] if table == "events" else []),
+            expected_columns=required[table],
+            known_columns=keys + figures if table == "timeseries" else None,  # events: fields of any version
+            known_from="the columns a run of scenario.yaml records",
             size_rows=rows_read,
             expected_rows=record.get("rows"),
             sha256=record.get("sha256"),

@@ -38,6 +38,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from sim.runner import RunResult
+    from sim.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,17 @@ SHARE = Range(0, 1)  # 0-1
 NON_NEGATIVE = Range(0)  # USD, tension index, insurgent cells
 FINITE = Range()  # any finite number (a budget)
 
+# A militia's own figures, in the recorder's order (`sim.recording.build_reporters`), and the
+# daily tallies (`sim.recording.DAILY_TALLIES`): the names of the columns (`timeseries_columns`).
+MILITIA_FIGURES = (
+    "wounded_now", "territory", "budget", "arrears", "salary", "salary_offered", "hiring", "joined", "desertions",
+    "killed", "wounded",
+)  # fmt: skip
+TALLY_FIGURES = (
+    "clashes", "clashes_at_sites", "meetings", "agreements", "failures", "escalations", "lootings",
+    "insurgent_attacks", "new_headquarters",
+)  # fmt: skip
+
 # The recorder's figures (`sim.recording.build_reporters`: columns `figure.subject`, or the
 # daily tallies by name) and what each holds, as its reporter's docstring says. Readers of
 # a run's timeseries.csv check it against these (`sim.results`); tests/test_damaged_contents.py
@@ -212,18 +224,52 @@ FIGURE_RANGES: dict[str, Range] = {
     "salary_offered": NON_NEGATIVE,
     "tension": NON_NEGATIVE,
     "insurgent_cells": NON_NEGATIVE,
-    **dict.fromkeys(
-        ("clashes", "clashes_at_sites", "meetings", "agreements", "failures", "escalations", "lootings",
-         "insurgent_attacks", "new_headquarters"),
-        COUNT,
-    ),
+    **dict.fromkeys(TALLY_FIGURES, COUNT),
 }  # fmt: skip
 CONTROL_FIGURE = "control"  # `control.<site>`: a faction's name, "contested" or "none" (`sim.recording.site_control`)
+# Figures the recorder added after its first version (2026-12-01: the offered salary and the
+# hiring share of each militia): a directory written before manifests had a format (format 1)
+# may lack them, and is still read (`sim.results.load_run`).
+LATER_FIGURES = ("salary_offered", "hiring")
 
 
 def figure_range(column: str) -> Range | None:
     """What a timeseries column holds (`FIGURE_RANGES`, by the head of its name); None: a control or unknown column."""
     return FIGURE_RANGES.get(column) or FIGURE_RANGES.get(column.split(".", 1)[0])
+
+
+def timeseries_columns(config: Scenario) -> list[str]:
+    """The figure columns a run of `config` records, in the recorder's order (`sim.recording.Recorder.columns`).
+
+    Made from the scenario alone (no model; readers of a run need none): every faction's
+    `fighters`; each militia's own figures; `territory.contested`; the defections between
+    militias; the tension and calm of each hostile pair of militias; each site's control;
+    each tribe's alignment with each militia; the daily tallies; `insurgent_cells` where a
+    faction is the insurgents. timeseries.csv holds `replicate`, `seed`, `step` and these.
+    tests/test_damaged_contents.py holds them to the recorder's for every scenario in scenarios/.
+    """
+    names = list(config.factions)
+    militias = [name for name in names if config.factions[name].kind == "militia"]
+    columns: list[str] = []
+    for name in names:
+        columns.append(f"fighters.{name}")
+        if name in militias:
+            columns += [f"{head}.{name}" for head in MILITIA_FIGURES]
+    columns.append("territory.contested")
+    columns += [f"defections.{a}>{b}" for a in militias for b in militias if a != b]
+    # Hostile pairs as the world orders them (`sim.world.build_world`: by faction index, each
+    # once); the insurgents' pairs hold no militia pair's figures.
+    order = {name: k for k, name in enumerate(names)}
+    pairs = {tuple(sorted(pair, key=order.__getitem__)) for pair in config.hostilities}
+    for a, b in sorted(pairs, key=lambda pair: (order[pair[0]], order[pair[1]])):
+        if a != b and a in militias and b in militias:
+            columns += [f"tension.{a}~{b}", f"calm.{a}~{b}"]
+    columns += [f"{CONTROL_FIGURE}.{site}" for site in config.sites]
+    columns += [f"alignment.{tribe}.{name}" for tribe in config.tribes for name in militias]
+    columns += TALLY_FIGURES
+    if any(config.factions[name].kind == "insurgent" for name in names):
+        columns.append("insurgent_cells")
+    return columns
 
 
 # The model's events (`sim.world.World.event` calls in sim/processes/) and their fields:
