@@ -1723,7 +1723,13 @@ class LoadedRun:
         return [str(x) for x in self.maps["faction_names"]]
 
 
-MAP_ARRAYS = ("terrain", "control", "influence", "snapshot_steps", "site_names", "faction_names")
+# Every array a run's maps.npz holds (every version wrote all of them): a reader needs each,
+# the plots' site labels and kinds, and the clash cells that `check_run_contents` compares
+# with events.csv (a missing one was a KeyError, or no clashes drawn).
+MAP_ARRAYS = (
+    "terrain", "control", "influence", "snapshot_steps", "site_names", "site_labels", "site_kinds", "site_rows",
+    "site_cols", "faction_names", "faction_labels", "clash_cells",
+)  # fmt: skip
 EVENT_KEY_COLUMNS = ["replicate", "seed", "step", "event"]
 
 
@@ -2008,12 +2014,13 @@ def check_run_contents(
     - events.csv: the same for replicate, seed and step (0 to `steps`), an event type not
       in `sim.tables.EVENT_KINDS`, and each field as `sim.tables.EVENT_FIELDS` says
       (factions and sites of the scenario, cells on the grid, counts, shares);
-    - maps.npz: arrays of another dtype, a grid or factions or sites that are not the
-      scenario's, terrain codes, terrain that is not the scenario's (`sim.geography.build_geography`:
-      its impassable ground and area outside), control codes outside contested, none and the factions,
-      influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or not from
-      0 to `steps` in order, sites and clash cells off the grid, sites not on the scenario's
-      cells, clash cells of replicates the manifest does not list.
+    - maps.npz: an array missing (`MAP_ARRAYS`: every run writes each), arrays of another
+      dtype, a grid or factions or sites (names, labels, kinds) that are not the scenario's,
+      terrain codes, terrain that is not the scenario's (`sim.geography.build_geography`: its
+      impassable ground and area outside), control codes outside contested, none and the
+      factions, influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or
+      not from 0 to `steps` in order, sites and clash cells off the grid, sites not on the
+      scenario's cells, clash cells of replicates the manifest does not list.
 
     Raises:
         ResultFileError: the first problem found: one line naming the file, the column and line.
@@ -2110,6 +2117,24 @@ def check_run_contents(
     for key, names in (("faction_names", factions), ("site_names", sites)):
         if [str(x) for x in maps[key]] != names:
             raise ResultFileError(f"{path}: {key} are not those of scenario.yaml ({_shown(', '.join(names))})")
+    # The plots' and the ACLED export's words for each site and faction: the scenario's
+    for key, what, names, wanted in (
+        ("site_labels", "site", sites, [s.label for s in config.sites.values()]),
+        ("site_kinds", "site", sites, [s.kind for s in config.sites.values()]),
+        ("faction_labels", "faction", factions, [f.label for f in config.factions.values()]),
+    ):
+        found, word = [str(x) for x in np.asarray(maps[key]).reshape(-1)], key.split("_")[1][:-1]  # label, kind
+        if len(found) != len(wanted):
+            raise ResultFileError(
+                f"{path}: {key} holds {len(found)} {word}{'s' if len(found) != 1 else ''}, not one per {what} of "
+                f"scenario.yaml ({len(wanted)})"
+            )
+        for name, label, label_wanted in zip(names, found, wanted, strict=True):
+            if label != label_wanted:
+                raise ResultFileError(
+                    f"{path}: {key} gives {_shown(label)} for {what} {_shown(name)}, where scenario.yaml gives "
+                    f"{_shown(label_wanted)}"
+                )
 
     def outside(key: str, values: np.ndarray, allowed: Range, what: str | None = None) -> None:
         flat = np.asarray(values).reshape(-1)
@@ -2146,19 +2171,19 @@ def check_run_contents(
         )
     on_rows, a_row = Range(0, height - 1, True), f"a row of the grid (0 to {height - 1})"
     on_cols, a_col = Range(0, width - 1, True), f"a column of the grid (0 to {width - 1})"
-    outside("site_rows", maps.get("site_rows", []), on_rows, a_row)
-    outside("site_cols", maps.get("site_cols", []), on_cols, a_col)
-    if "site_rows" in maps and "site_cols" in maps:  # where the maps draw each site: the scenario's cell
-        cells = zip(geography.site_rows.tolist(), geography.site_cols.tolist(), strict=True)
-        for name, row, col, cell in zip(sites, maps["site_rows"].tolist(), maps["site_cols"].tolist(), cells,
-                                        strict=True):  # fmt: skip
-            if (row, col) != tuple(cell):
-                raise ResultFileError(
-                    f"{path}: site_rows and site_cols put {_shown(name)} at row {row}, column {col}, not at "
-                    f"scenario.yaml's cell (row {cell[0]}, column {cell[1]})"
-                )
-    clash = maps.get("clash_cells")
-    if clash is not None and len(clash):
+    outside("site_rows", maps["site_rows"], on_rows, a_row)
+    outside("site_cols", maps["site_cols"], on_cols, a_col)
+    # where the maps draw each site: the scenario's cell
+    cells = zip(geography.site_rows.tolist(), geography.site_cols.tolist(), strict=True)
+    for name, row, col, cell in zip(sites, maps["site_rows"].tolist(), maps["site_cols"].tolist(), cells,
+                                    strict=True):  # fmt: skip
+        if (row, col) != tuple(cell):
+            raise ResultFileError(
+                f"{path}: site_rows and site_cols put {_shown(name)} at row {row}, column {col}, not at "
+                f"scenario.yaml's cell (row {cell[0]}, column {cell[1]})"
+            )
+    clash = maps["clash_cells"]
+    if len(clash):
         unknown = ~np.isin(clash[:, 0], list(seeds))
         if unknown.any():
             raise ResultFileError(

@@ -397,6 +397,13 @@ def poke(value, index=(0,)):
     return change
 
 
+def drop(key: str):
+    def edit(arrays: dict) -> None:
+        del arrays[key]
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -426,6 +433,21 @@ def poke(value, index=(0,)):
                      id="control as floats"),
         pytest.param(set_array("faction_names", lambda a: a[::-1].copy()), "faction_names are not those of scenario",
                      id="factions reordered"),
+        # accepted before, and drawn: a site's label or kind, a faction's label not the scenario's
+        pytest.param(set_array("site_labels", poke("Atlantis")),
+                     "site_labels gives 'Atlantis' for site 'west_town', where scenario.yaml gives 'West town'",
+                     id="a site's label"),
+        pytest.param(set_array("site_kinds", poke("crossing")),
+                     "site_kinds gives 'crossing' for site 'west_town', where scenario.yaml gives 'town'",
+                     id="a site's kind"),
+        pytest.param(set_array("faction_labels", lambda a: a[::-1].copy()),
+                     "faction_labels gives 'Insurgent cells' for faction 'Blue', where scenario.yaml gives 'Blue",
+                     id="faction labels reordered"),
+        pytest.param(set_array("faction_labels", lambda a: a[:1].copy()),
+                     "faction_labels holds 1 label, not one per faction of scenario.yaml (3)", id="a faction label"),
+        # every run writes these: without site_labels plot failed (KeyError); without clash_cells it drew no clash
+        pytest.param(drop("site_labels"), "missing array site_labels", id="no site_labels"),
+        pytest.param(drop("clash_cells"), "missing array clash_cells", id="no clash_cells"),
     ],
 )  # fmt: skip
 def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp_path, capsys, edit, message):
