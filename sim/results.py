@@ -2020,7 +2020,8 @@ def check_run_contents(
       impassable ground and area outside), control codes outside contested, none and the
       factions, influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or
       not from 0 to `steps` in order, sites and clash cells off the grid, sites not on the
-      scenario's cells, clash cells of replicates the manifest does not list.
+      scenario's cells, clash cells of replicates the manifest does not list, clash cells that
+      are not events.csv's clashes (replicate, step, row and column, as a set).
 
     Raises:
         ResultFileError: the first problem found: one line naming the file, the column and line.
@@ -2192,6 +2193,35 @@ def check_run_contents(
         outside("clash_cells' steps", clash[:, 1], Range(0, steps, True), f"a step from 0 to {steps}")
         outside("clash_cells' rows", clash[:, 2], on_rows, a_row)
         outside("clash_cells' columns", clash[:, 3], on_cols, a_col)
+    # Each clash is logged as an event where its cell is noted (`sim.processes.conflict.clash`):
+    # the maps' clash cells are events.csv's clashes (compared as sets of rows: their order is not drawn)
+    is_clash = (events["event"] == "clash").to_numpy() if len(events) else np.zeros(0, dtype=bool)
+    logged = np.zeros((0, 4), dtype=np.int64)  # without clashes events.csv may have no row and col columns
+    if is_clash.any():  # each with its row and col (`EVENT_REQUIRED`), whole numbers on the grid (above)
+        logged = events.loc[is_clash, ["replicate", "step", "row", "col"]].to_numpy(dtype=np.int64)
+    if (problem := _clash_cells_problem(np.asarray(clash, dtype=np.int64), logged)) is not None:
+        raise ResultFileError(f"{path}: {problem}")
+
+
+def _clash_cells_problem(drawn: np.ndarray, logged: np.ndarray) -> str | None:
+    """What differs between maps.npz's clash cells and events.csv's clashes, both (n, 4) replicate, step, row, col."""
+    if drawn.shape == logged.shape and np.array_equal(drawn[np.lexsort(drawn.T)], logged[np.lexsort(logged.T)]):
+        return None
+    from collections import Counter
+
+    drawn_rows, logged_rows = Counter(map(tuple, drawn.tolist())), Counter(map(tuple, logged.tolist()))
+    counts = f"{len(drawn):,} in clash_cells, {len(logged):,} in events.csv; the two disagree"
+    if extra := sorted((drawn_rows - logged_rows).elements()):
+        replicate, step, row, col = extra[0]
+        return (
+            f"clash_cells holds a clash of replicate {replicate} on step {step} at row {row}, column {col} that "
+            f"events.csv does not log ({counts})"
+        )
+    replicate, step, row, col = sorted((logged_rows - drawn_rows).elements())[0]
+    return (
+        f"clash_cells lacks the clash of replicate {replicate} on step {step} at row {row}, column {col} that "
+        f"events.csv logs ({counts})"
+    )
 
 
 def load_run(directory: str | Path, *, tables: Collection[str] = ("timeseries", "events")) -> LoadedRun:

@@ -397,6 +397,14 @@ def poke(value, index=(0,)):
     return change
 
 
+def first_clash_at(row: int, col: int):
+    def change(clash):
+        clash[0, 2:] = row, col
+        return clash
+
+    return change
+
+
 def drop(key: str):
     def edit(arrays: dict) -> None:
         del arrays[key]
@@ -448,6 +456,13 @@ def drop(key: str):
         # every run writes these: without site_labels plot failed (KeyError); without clash_cells it drew no clash
         pytest.param(drop("site_labels"), "missing array site_labels", id="no site_labels"),
         pytest.param(drop("clash_cells"), "missing array clash_cells", id="no clash_cells"),
+        # accepted before: clash cells that are not events.csv's clashes were drawn as clashes
+        pytest.param(set_array("clash_cells", lambda a: a[:0].copy()), "clash_cells lacks the clash of replicate 1 "
+                     "on step 41 at row 8, column 12", id="clash_cells emptied"),
+        pytest.param(set_array("clash_cells", first_clash_at(0, 12)), "clash_cells holds a clash of replicate 1 on "
+                     "step 41 at row 0, column 12", id="a clash moved onto impassable ground"),
+        pytest.param(set_array("clash_cells", lambda a: np.concatenate([a, a[:1]])), "events.csv does not log",
+                     id="a clash drawn twice"),
     ],
 )  # fmt: skip
 def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp_path, capsys, edit, message):
@@ -458,6 +473,28 @@ def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp
         assert len(data["clash_cells"]) and data["control"].shape[2:] == (12, 24)
     edit_maps(copy, edit)
     all_refuse(capsys, copy, tmp_path, copy / "maps.npz", message)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_what_the_model_writes_for_every_shipped_scenario_reads_back(path, tmp_path):
+    # The checks of what the files hold must never refuse a run as the model writes it
+    out = tmp_path / "run"
+    sim.simulate(path, seed=11, steps=40, replicates=2).save(out, plots=False)
+    from sim.results import load_run
+
+    run = load_run(out)
+    assert run.maps["control"].shape[:2] == (2, 3)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_run_without_clashes_reads_back_whatever_columns_its_events_have(seed, tmp_path):
+    # a day without clashes: events.csv without row and col (seed 1: defections only; seed 2: no event at all)
+    out = tmp_path / "run"
+    sim.simulate(TOY, seed=seed, steps=1, replicates=2).save(out, plots=False)
+    from sim.results import load_run
+
+    run = load_run(out)
+    assert "row" not in run.events.columns and not len(run.maps["clash_cells"])
 
 
 def test_a_scenario_that_does_not_validate_is_refused_by_plot_as_by_the_others(run_dir, tmp_path, capsys):
@@ -542,6 +579,15 @@ def test_the_fields_every_event_has_are_the_ones_the_model_gives(run_dir):
     assert set(EVENT_REQUIRED) == set(given)
     for kind, fields in EVENT_REQUIRED.items():
         assert set(fields) <= given[kind], (kind, set(fields) - given[kind])
+
+
+def test_a_clash_moved_in_events_csv_is_refused_as_disagreeing_with_the_maps(run_dir, tmp_path, capsys):
+    copy = copy_of(run_dir, tmp_path)
+    with np.load(run_dir / "maps.npz") as data:
+        replicate, step, row, col = data["clash_cells"][0]
+    edit_csv(copy, EVENTS, "col", str((col + 5) % 24), where=first_event("clash"))
+    message = f"clash_cells holds a clash of replicate {replicate} on step {step} at row {row}, column {col} that "
+    all_refuse(capsys, copy, tmp_path, copy / "maps.npz", message + "events.csv does not log (")
 
 
 @pytest.mark.parametrize("column", ["killed_b", "side_a"])
