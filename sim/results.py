@@ -60,6 +60,7 @@ import errno
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -2021,7 +2022,9 @@ def check_run_contents(
       factions, influence that is not finite and >= 0, snapshot steps outside 0 to `steps` or
       not from 0 to `steps` in order, sites and clash cells off the grid, sites not on the
       scenario's cells, clash cells of replicates the manifest does not list, clash cells that
-      are not events.csv's clashes (replicate, step, row and column, as a set).
+      are not events.csv's clashes (replicate, step, row and column, as a set), influence on
+      impassable ground where no clash was, control that the stored influence does not give
+      (`_check_influence_and_control`).
 
     Raises:
         ResultFileError: the first problem found: one line naming the file, the column and line.
@@ -2201,6 +2204,147 @@ def check_run_contents(
         logged = events.loc[is_clash, ["replicate", "step", "row", "col"]].to_numpy(dtype=np.int64)
     if (problem := _clash_cells_problem(np.asarray(clash, dtype=np.int64), logged)) is not None:
         raise ResultFileError(f"{path}: {problem}")
+    _check_influence_and_control(path, manifest, config, maps, geography.passable)
+
+
+def _influence_rules(manifest: dict, config: Scenario, where: Path) -> list[tuple[float, float]]:
+    """(control_threshold, min_influence) each replicate ran with, in the manifest's order.
+
+    scenario.yaml's, unless the replicate ran with a posterior draw that sets them (its
+    `posterior_set`, `--set` texts: `sim.posterior.PosteriorDraws.overrides`).
+
+    Raises:
+        ResultFileError: a `posterior_set` that is not a list of texts, or that gives either
+            rule a value that is no finite number (naming manifest.json).
+    """
+    keys = {"rules.influence.control_threshold": 0, "rules.influence.min_influence": 1}
+    rules = []
+    for number, entry in enumerate(manifest["replicates"]):
+        values = [config.rules.influence.control_threshold, config.rules.influence.min_influence]
+        sets = entry.get("posterior_set", [])
+        if not isinstance(sets, list) or not all(isinstance(text, str) for text in sets):
+            raise ResultFileError(f"{where}: replicates.{number}.posterior_set is not a list of KEY=VALUE texts")
+        for text in sets:
+            key, _, value = (part.strip() for part in text.partition("="))
+            if key not in keys:
+                continue
+            try:
+                values[keys[key]] = float(value)
+            except ValueError:
+                values[keys[key]] = math.nan
+            if not math.isfinite(values[keys[key]]):
+                raise ResultFileError(
+                    f"{where}: replicates.{number}.posterior_set gives {key} {_shown(value)}, not a number"
+                )
+        rules.append((values[0], values[1]))
+    return rules
+
+
+def possible_control(
+    influence: np.ndarray, control: np.ndarray, hostile: np.ndarray, threshold: float, min_influence: float
+) -> np.ndarray:
+    """(H, W) bool: where `control` (H, W) is what `sim.processes.influence.control_map` makes of `influence` (F, H, W).
+
+    maps.npz keeps the model's float64 influence as float32 (`sim.runner.run_model`): each
+    stored value is within a relative 2^-24 of the model's (an absolute 2^-149 where it is
+    subnormal). So a cell passes where control_map gives its control for some influence within
+    16 times that error of the stored (of the dtype stored; plus 1e-12 for float64 sums in
+    another order): the faction that may have the most influence, where its share against its
+    rivals (`hostile`, (F, F) bool) may reach `threshold`; contested where a faction that may
+    lead may fall short of it; none where the cell's total may be below `min_influence` (at
+    least 1e-12). Cells near a boundary pass either way; elsewhere exactly one code passes.
+    """
+    info = np.finfo(influence.dtype)
+    error = 16 * float(info.eps) + 1e-12
+    stored = influence.astype(np.float64)
+    low = np.maximum(stored * (1 - error) - float(info.smallest_subnormal), 0.0)
+    high = stored * (1 + error) + float(info.smallest_subnormal)  # > 0: no division by zero below
+    least = max(float(min_influence), 1e-12)
+    may_be_none = low.sum(axis=0) < least
+    may_be_held = high.sum(axis=0) >= least
+    may_lead = high >= low.max(axis=0)
+    hostile = np.asarray(hostile, dtype=np.float64)
+    share_high = high / (high + np.tensordot(hostile, low, axes=1))
+    rivals_high = np.tensordot(hostile, high, axes=1)
+    share_low = np.divide(low, low + rivals_high, out=np.zeros_like(low), where=low > 0)
+    may_hold = may_lead & (share_high >= threshold)
+    may_fall_short = (may_lead & (share_low < threshold)).any(axis=0)
+    faction = np.clip(control, 0, len(stored) - 1).astype(np.intp)
+    ok = (control >= 0) & may_be_held & np.take_along_axis(may_hold, faction[None], axis=0)[0]
+    ok |= (control == min(CONTROL_CODES)) & may_be_held & may_fall_short  # contested
+    ok |= (control == max(CONTROL_CODES)) & may_be_none  # nobody's
+    return ok
+
+
+def _control_of_cell(influence: np.ndarray, hostile: np.ndarray, threshold: float, min_influence: float) -> int:
+    """`control_map`'s code for one cell's influence (F,) (float64, as the model computes it)."""
+    if influence.sum() < max(min_influence, 1e-12):
+        return max(CONTROL_CODES)
+    leader = int(np.argmax(influence))
+    share = influence[leader] / (influence[leader] + float(influence[np.asarray(hostile[leader], dtype=bool)].sum()))
+    return leader if share >= threshold else min(CONTROL_CODES)
+
+
+def _check_influence_and_control(
+    path: Path, manifest: dict, config: Scenario, maps: dict, passable: np.ndarray
+) -> None:
+    """Influence and control of maps.npz (shapes and ranges checked) against each other and the scenario.
+
+    The model spreads influence only over passable ground (`sim.processes.influence`); on
+    impassable ground a cell gets influence only where a clash was (its winner gains some,
+    which then fades): influence elsewhere there is refused. Control is computed from influence
+    each day (`control_map`); a snapshot is taken after the day's clashes, whose winners gain
+    influence at the clash cell without a new control map: control that the stored influence
+    does not give (`possible_control`, the replicate's rules: `_influence_rules`) is refused,
+    but for the cells of clashes on the snapshot's step.
+
+    Raises:
+        ResultFileError: one line naming maps.npz, the array, the cell, replicate and step.
+    """
+    from sim.schema import TERRAINS
+
+    factions = list(config.factions)
+    hostile = np.zeros((len(factions), len(factions)), dtype=bool)
+    for a, b in config.hostile_pairs():
+        hostile[a, b] = hostile[b, a] = True
+    rules = _influence_rules(manifest, config, path.parent / "manifest.json")
+    influence, control, clash = maps["influence"], maps["control"], np.asarray(maps["clash_cells"], dtype=np.int64)
+    terrain = maps["terrain"]
+
+    def code(value: int) -> str:
+        return _shown(factions[value]) if value >= 0 else "contested" if value == min(CONTROL_CODES) else "none"
+
+    for k, entry in enumerate(manifest["replicates"]):
+        replicate = _replicate_number(entry, k)
+        clashes = clash[clash[:, 0] == replicate]
+        threshold, min_influence = rules[k]
+        for t, step in enumerate(int(x) for x in maps["snapshot_steps"]):
+            where = f"replicate {replicate}, step {step}"
+            clashed = np.zeros(passable.shape, dtype=bool)  # cells of the clashes so far
+            so_far = clashes[clashes[:, 1] <= step]
+            clashed[so_far[:, 2], so_far[:, 3]] = True
+            stray = (influence[k, t] != 0) & ~passable & ~clashed
+            if stray.any():
+                f, row, col = (int(i[0]) for i in np.nonzero(stray))
+                raise ResultFileError(
+                    f"{path}: influence holds {_cell(influence[k, t, f, row, col])} for {_shown(factions[f])} at row "
+                    f"{row}, column {col} ({where}): {TERRAINS[int(terrain[row, col])]} ground where no clash was, "
+                    "which the model gives no influence"
+                )
+            today = np.zeros(passable.shape, dtype=bool)
+            now = clashes[clashes[:, 1] == step]
+            today[now[:, 2], now[:, 3]] = True
+            wrong = ~possible_control(influence[k, t], control[k, t], hostile, threshold, min_influence) & ~today
+            if wrong.any():
+                row, col = (int(i[0]) for i in np.nonzero(wrong))
+                cell = influence[k, t, :, row, col].astype(np.float64)
+                expected = _control_of_cell(cell, hostile, threshold, min_influence)
+                ground = "" if passable[row, col] else f", {TERRAINS[int(terrain[row, col])]} ground"
+                raise ResultFileError(
+                    f"{path}: control gives {code(int(control[k, t, row, col]))} at row {row}, column {col} ({where}"
+                    f"{ground}), where the influence stored there gives {code(expected)} (control_threshold "
+                    f"{threshold:g}, min_influence {min_influence:g}, the scenario's hostilities)"
+                )
 
 
 def _clash_cells_problem(drawn: np.ndarray, logged: np.ndarray) -> str | None:

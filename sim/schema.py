@@ -1324,6 +1324,21 @@ class Scenario(Strict):
             raise ValueError(why)
         return value
 
+    def hostile_pairs(self) -> list[tuple[int, int]]:
+        """(a, b), a < b, positions in `factions` of the factions hostile to each other.
+
+        The pairs of `hostilities`, and the insurgent faction (if any) with every other:
+        insurgents are everyone's enemy. Whose influence contests whose hold on a cell
+        (`sim.processes.influence`): the model's (`sim.world.build_world`) and the reader's of
+        maps.npz (`sim.results.check_run_contents`).
+        """
+        names = list(self.factions)
+        pairs = {tuple(sorted((names.index(a), names.index(b)))) for a, b in self.hostilities}
+        insurgent = next((i for i, f in enumerate(self.factions.values()) if f.kind == "insurgent"), None)
+        if insurgent is not None:
+            pairs |= {tuple(sorted((insurgent, f))) for f in range(len(names)) if f != insurgent}
+        return sorted(pairs)
+
 
 def calendar_problem(start_date: str, steps: int) -> str | None:
     """Why a run of `steps` days from `start_date` (ISO) would end past LAST_EVENT_DATE, or None.

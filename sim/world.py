@@ -427,18 +427,6 @@ class World:
 # --------------------------------------------------------------------------- initialisation
 
 
-def _hostility(config: Scenario, names: list[str], insurgent: int | None) -> np.ndarray:
-    n = len(names)
-    h = np.zeros((n, n), dtype=bool)
-    for a, b in config.hostilities:
-        i, j = names.index(a), names.index(b)
-        h[i, j] = h[j, i] = True
-    if insurgent is not None:  # insurgents are everyone's enemy
-        h[insurgent, :] = h[:, insurgent] = True
-        h[insurgent, insurgent] = False
-    return h
-
-
 def _initial_alignment(config: Scenario, names: list[str], is_militia: np.ndarray) -> np.ndarray:
     n_f = len(names)
     rows = []
@@ -564,7 +552,9 @@ def build_world(config: Scenario, setup_rng: np.random.Generator) -> World:
     n_f, n_s = len(names), len(geo.site_names)
     insurgent = next((i for i, s in enumerate(specs) if s.kind == "insurgent"), None)
     is_militia = np.array([s.kind == "militia" for s in specs])
-    hostile = _hostility(config, names, insurgent)
+    hostile = np.zeros((n_f, n_f), dtype=bool)
+    for a, b in config.hostile_pairs():
+        hostile[a, b] = hostile[b, a] = True
     hostile_pairs = [(a, b) for a in range(n_f) for b in range(a + 1, n_f) if hostile[a, b]]
 
     hq_sites = []

@@ -463,6 +463,25 @@ def drop(key: str):
                      "step 41 at row 0, column 12", id="a clash moved onto impassable ground"),
         pytest.param(set_array("clash_cells", lambda a: np.concatenate([a, a[:1]])), "events.csv does not log",
                      id="a clash drawn twice"),
+        # accepted before, and drawn: control the stored influence does not give, influence where the model puts none
+        pytest.param(set_array("control", poke(0, (0, 2, 0, 12))), "control gives 'Blue' at row 0, column 12 "
+                     f"(replicate 0, step {STEPS}, impassable ground), where the influence stored there gives none",
+                     id="control on impassable ground"),
+        pytest.param(set_array("influence", poke(50.0, (0, 2, 0, 0, 12))), "influence holds 50 for 'Blue' at row 0, "
+                     f"column 12 (replicate 0, step {STEPS}): impassable ground where no clash was",
+                     id="influence on impassable ground"),
+        pytest.param(set_array("control", poke(1, (0, 2, 2, 2))), f"control gives 'Red' at row 2, column 2 (replicate "
+                     f"0, step {STEPS}), where the influence stored there gives 'Blue' (control_threshold 0.6, "
+                     "min_influence 0.5", id="a cell given to another faction"),
+        pytest.param(set_array("control", poke(0, (0, 2, 4, 9))), "control gives 'Blue' at row 4, column 9 (replicate "
+                     f"0, step {STEPS}), where the influence stored there gives contested", id="a contested cell held"),
+        pytest.param(set_array("control", lambda a: np.where(a == 0, 1, np.where(a == 1, 0, a)).astype(a.dtype)),
+                     "control gives 'Red' at row 2, column 2 (replicate 0, step 0), where the influence stored there "
+                     "gives 'Blue'", id="Blue's and Red's cells swapped"),
+        pytest.param(set_array("influence", lambda a: a * 2), "control gives none at row 1, column 3 (replicate 0, "
+                     "step 0), where the influence stored there gives 'Blue'", id="influence doubled"),
+        pytest.param(set_array("influence", lambda a: a / 2), "control gives 'Blue' at row 2, column 2 (replicate 0, "
+                     "step 0), where the influence stored there gives none", id="influence halved"),
     ],
 )  # fmt: skip
 def test_maps_out_of_their_range_are_refused_whatever_the_checksums(run_dir, tmp_path, capsys, edit, message):
@@ -484,6 +503,24 @@ def test_what_the_model_writes_for_every_shipped_scenario_reads_back(path, tmp_p
 
     run = load_run(out)
     assert run.maps["control"].shape[:2] == (2, 3)
+
+
+def test_a_clash_on_impassable_ground_leaves_influence_and_control_there_that_read_back(tmp_path):
+    # The model gives clashes on impassable ground (a front cell is any cell with both sides
+    # near): the winner's influence there, and the control it gives, are the model's own.
+    out = tmp_path / "run"
+    sim.simulate("syria_wide", seed=11, steps=20, replicates=2).save(out, plots=False)
+    from sim.geography import build_geography
+    from sim.results import load_run
+
+    run = load_run(out)
+    impassable = ~build_geography(run.config).passable
+    clash = run.maps["clash_cells"]
+    assert [1, 10, 37, 81] in clash[impassable[clash[:, 2], clash[:, 3]]].tolist()  # replicate 1, step 10
+    assert list(run.maps["snapshot_steps"]) == [0, 10, 20]
+    influence, control = run.maps["influence"][1], run.maps["control"][1]
+    assert (influence[1, :, 37, 81] > 0).any() and control[1, 37, 81] == -1  # that day: influence, no new control
+    assert control[2, 37, 81] >= 0 and impassable[37, 81]  # ten days later: held
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -564,6 +601,36 @@ def test_the_timeseries_columns_a_reader_wants_are_the_recorders(name, overrides
 
     config = load_scenario(SCENARIOS / f"{name}.yaml", overrides)
     assert timeseries_columns(config) == CorridorModel(config, seed=1).datacollector.columns
+
+
+@pytest.mark.parametrize(("threshold", "min_influence"), [(0.6, 0.5), (0.5, 0.0), (1.0, 3.0), (0.75, 1e-9)])
+def test_the_control_the_model_computes_passes_from_influence_rounded_to_float32(threshold, min_influence):
+    # maps.npz keeps influence as float32: the model's control must pass from it (at step 0 some
+    # shares sit on the threshold, topped up to 1 + 1e-9 times it, which float32 rounds below),
+    # and no other code away from a boundary (rows 0 to 25 are built on one).
+    from sim.processes.influence import control_map, hold_top_up
+    from sim.results import possible_control
+
+    rng = np.random.default_rng(7)
+    n_f, height, width = 4, 40, 40
+    influence = rng.exponential(5.0, (n_f, height, width)) * (rng.random((n_f, height, width)) < 0.6)
+    influence[1, :5] = influence[0, :5]  # ties: the first leads
+    influence[2, 5:10] = 10.0 ** rng.uniform(-300, -30, (5, width))  # far below float32's least
+    influence[:, 10:15] *= min_influence / max(influence[:, 10:15].sum(axis=0).max(), 1e-300)  # totals near the least
+    hostile = np.zeros((n_f, n_f), dtype=bool)
+    for a, b in [(0, 1), (0, 3), (1, 3), (2, 3)]:
+        hostile[a, b] = hostile[b, a] = True
+    for row in range(15, 25):  # held just enough, as on day 0 (`honour_initial_control`)
+        for col in range(width):
+            holder = int(rng.integers(n_f))
+            cell = influence[:, row, col]
+            influence[holder, row, col] += hold_top_up(cell, holder, hostile, threshold, min_influence)
+    control, _ = control_map(influence, hostile, threshold, min_influence)
+    stored = influence.astype(np.float32)
+    assert possible_control(stored, control, hostile, threshold, min_influence).all()
+    codes = [possible_control(stored, np.full_like(control, c), hostile, threshold, min_influence)
+             for c in range(-2, n_f)]  # fmt: skip
+    assert np.sum(codes, axis=0)[25:].max() == 1  # cells away from a boundary: one code only
 
 
 def test_the_fields_every_event_has_are_the_ones_the_model_gives(run_dir):

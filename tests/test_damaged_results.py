@@ -483,6 +483,7 @@ def test_a_torn_last_journal_line_is_still_dropped(tmp_path):
 
 
 POSTERIOR = "point,rules.clashes.lethality,distance\n3,0.05,0.1\n7,0.06,0.2\n"
+INFLUENCE_RULES = ("rules.influence.min_influence", "rules.influence.control_threshold")
 
 
 def calibration_dir(tmp_path: Path, scenario: str, parameters=("rules.clashes.lethality",)) -> Path:
@@ -507,6 +508,27 @@ def run_posterior(directory: Path, out: Path, scenario: Path = TOY) -> int:
 def test_a_posterior_of_the_same_scenario_runs(tmp_path, capsys):
     directory = calibration_dir(tmp_path, "toy_two_towns")
     assert run_posterior(directory, tmp_path / "o") == 0, capsys.readouterr().err
+
+
+def test_a_posterior_ensemble_reads_back_with_each_replicates_influence_rules(tmp_path, capsys):
+    # Control is checked against influence with the rules each replicate ran with: its draw's, not scenario.yaml's
+    directory = calibration_dir(tmp_path, "toy_two_towns", INFLUENCE_RULES)
+    (directory / "posterior.csv").write_text(
+        f"point,{','.join(INFLUENCE_RULES)},distance\n3,4.0,0.9,0.1\n7,0.05,0.5,0.2\n"
+    )
+    out = tmp_path / "o"
+    argv = ["run", str(TOY), "--posterior", str(directory), "--replicates", "2", "--steps", "10", "--out", str(out)]
+    assert cli.main(argv) == 0, capsys.readouterr().err  # its plots read it back
+    run = load_run(out)
+    assert run.manifest["replicates"][0]["posterior_set"] == ["rules.influence.min_influence=4.0",
+                                                              "rules.influence.control_threshold=0.9"]  # fmt: skip
+
+    def unreadable(manifest: dict) -> None:
+        manifest["replicates"][1]["posterior_set"] = ["rules.influence.min_influence=lots"]
+
+    copy = damaged_copy(out, tmp_path, "manifest.json", _manifest_edit(unreadable))
+    message = "replicates.1.posterior_set gives rules.influence.min_influence 'lots', not a number"
+    refused(capsys, cli.main(["plot", str(copy)]), copy / "manifest.json", message)
 
 
 def test_a_posterior_fitted_to_another_scenario_is_refused_naming_both(tmp_path, capsys):
