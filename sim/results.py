@@ -2024,7 +2024,8 @@ def check_run_contents(
       scenario's cells, clash cells of replicates the manifest does not list, clash cells that
       are not events.csv's clashes (replicate, step, row and column, as a set), influence on
       impassable ground where no clash was, control that the stored influence does not give
-      (`_check_influence_and_control`).
+      (`_check_influence_and_control`), control at a snapshot that is not timeseries.csv's of
+      that step (territory shares, the sites' holders: `_check_control_against_timeseries`).
 
     Raises:
         ResultFileError: the first problem found: one line naming the file, the column and line.
@@ -2205,6 +2206,7 @@ def check_run_contents(
     if (problem := _clash_cells_problem(np.asarray(clash, dtype=np.int64), logged)) is not None:
         raise ResultFileError(f"{path}: {problem}")
     _check_influence_and_control(path, manifest, config, maps, geography.passable)
+    _check_control_against_timeseries(path, manifest, maps, (ts, tables["timeseries"][1], rows_of), geography)
 
 
 def _influence_rules(manifest: dict, config: Scenario, where: Path) -> list[tuple[float, float]]:
@@ -2345,6 +2347,52 @@ def _check_influence_and_control(
                     f"{ground}), where the influence stored there gives {code(expected)} (control_threshold "
                     f"{threshold:g}, min_influence {min_influence:g}, the scenario's hostilities)"
                 )
+
+
+def _check_control_against_timeseries(path: Path, manifest: dict, maps: dict, timeseries: tuple, geography) -> None:
+    """The maps' control at each snapshot against timeseries.csv's row of that replicate and step.
+
+    Both are the day's control (`sim.recording`): territory.<faction> and territory.contested
+    are the shares of passable cells so held, control.<site> the holder of the site's cell.
+    So control relabelled with its influence alike (Blue's cells and influence given to Red),
+    which `possible_control` cannot see, is refused. `timeseries` is (frame, file lines,
+    frame rows by replicate: steps 0 to `steps` in order, checked).
+
+    Raises:
+        ResultFileError: one line naming maps.npz, the step, replicate, column and line.
+    """
+    ts, lines, rows_of = timeseries
+    factions = [str(x) for x in maps["faction_names"]]
+    passable, n_passable = geography.passable, int(np.count_nonzero(geography.passable))
+
+    def code(value: int) -> str:
+        return factions[value] if value >= 0 else "contested" if value == min(CONTROL_CODES) else "none"
+
+    codes = {f"territory.{name}": f for f, name in enumerate(factions)} | {"territory.contested": min(CONTROL_CODES)}
+    shares = [(column, value) for column, value in codes.items() if column in ts.columns]
+    held = [(f"control.{name}", row, col) for name, row, col in
+            zip(geography.site_names, geography.site_rows.tolist(), geography.site_cols.tolist(), strict=True)
+            if f"control.{name}" in ts.columns]  # fmt: skip
+    for k, entry in enumerate(manifest["replicates"]):
+        replicate = _replicate_number(entry, k)
+        for t, step in enumerate(int(x) for x in maps["snapshot_steps"]):
+            control, row = maps["control"][k, t], rows_of[replicate][step]
+            where = f"{path}: control at step {step} of replicate {replicate}"
+            for column, value in shares:
+                count, said = int(np.count_nonzero((control == value) & passable)), float(ts[column].iloc[row])
+                if not abs(said * n_passable - count) < 0.5:  # a share of whole cells, however it was written
+                    raise ResultFileError(
+                        f"{where} gives {_shown(code(value))} {count:,} of the {n_passable:,} passable cells, where "
+                        f"timeseries.csv's {column} at line {lines[row]} says {_cell(said)} (the two disagree)"
+                    )
+            for column, cell_row, cell_col in held:
+                holder, said = code(int(control[cell_row, cell_col])), str(ts[column].iloc[row])
+                if holder != said:
+                    raise ResultFileError(
+                        f"{where} gives site {column.removeprefix('control.')} (row {cell_row}, column {cell_col}) to "
+                        f"{_shown(holder)}, where timeseries.csv's {column} at line {lines[row]} says {_shown(said)} "
+                        "(the two disagree)"
+                    )
 
 
 def _clash_cells_problem(drawn: np.ndarray, logged: np.ndarray) -> str | None:

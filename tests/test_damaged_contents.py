@@ -648,6 +648,35 @@ def test_the_fields_every_event_has_are_the_ones_the_model_gives(run_dir):
         assert set(fields) <= given[kind], (kind, set(fields) - given[kind])
 
 
+def _blue_and_red_swapped(arrays: dict) -> None:
+    """Blue's and Red's control and influence given to each other: control still follows from influence."""
+    control = arrays["control"]
+    arrays["control"] = np.where(control == 0, 1, np.where(control == 1, 0, control)).astype(control.dtype)
+    arrays["influence"] = arrays["influence"][:, :, [1, 0, 2]].copy()
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "message"),
+    [
+        pytest.param("maps.npz", lambda copy: edit_maps(copy, _blue_and_red_swapped),
+                     "control at step 0 of replicate 0 gives 'Blue' 68 of the 286 passable cells, where "
+                     "timeseries.csv's territory.Blue at line 2 says 0.2202797202797203 (the two disagree)",
+                     id="Blue and Red swapped in the maps"),
+        pytest.param(TIMESERIES, lambda copy: edit_csv(copy, TIMESERIES, "control.east_town", "Blue", row=STEPS),
+                     f"control at step {STEPS} of replicate 0 gives site east_town (row 6, column 19) to 'Red', where "
+                     f"timeseries.csv's control.east_town at line {STEPS + 2} says 'Blue'", id="a site's holder"),
+        pytest.param(TIMESERIES, lambda copy: edit_csv(copy, TIMESERIES, "territory.contested", "0.5", row=30),
+                     "control at step 30 of replicate 0 gives 'contested'", id="contested share"),
+    ],
+)  # fmt: skip
+def test_the_maps_control_is_timeseries_csvs_at_each_snapshot(run_dir, tmp_path, capsys, name, edit, message):
+    # Accepted before: both hold the day's control (territory shares, the sites' holders); a
+    # relabelling of control with its influence alike passes every check of the maps alone.
+    copy = copy_of(run_dir, tmp_path)
+    edit(copy)
+    all_refuse(capsys, copy, tmp_path, copy / "maps.npz", message)
+
+
 def test_a_clash_moved_in_events_csv_is_refused_as_disagreeing_with_the_maps(run_dir, tmp_path, capsys):
     copy = copy_of(run_dir, tmp_path)
     with np.load(run_dir / "maps.npz") as data:
