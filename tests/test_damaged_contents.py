@@ -405,7 +405,7 @@ def first_clash_at(row: int, col: int):
     return change
 
 
-def drop(key: str):
+def drop_array(key: str):
     def edit(arrays: dict) -> None:
         del arrays[key]
 
@@ -454,8 +454,8 @@ def drop(key: str):
         pytest.param(set_array("faction_labels", lambda a: a[:1].copy()),
                      "faction_labels holds 1 label, not one per faction of scenario.yaml (3)", id="a faction label"),
         # every run writes these: without site_labels plot failed (KeyError); without clash_cells it drew no clash
-        pytest.param(drop("site_labels"), "missing array site_labels", id="no site_labels"),
-        pytest.param(drop("clash_cells"), "missing array clash_cells", id="no clash_cells"),
+        pytest.param(drop_array("site_labels"), "missing array site_labels", id="no site_labels"),
+        pytest.param(drop_array("clash_cells"), "missing array clash_cells", id="no clash_cells"),
         # accepted before: clash cells that are not events.csv's clashes were drawn as clashes
         pytest.param(set_array("clash_cells", lambda a: a[:0].copy()), "clash_cells lacks the clash of replicate 1 "
                      "on step 41 at row 8, column 12", id="clash_cells emptied"),
