@@ -526,8 +526,10 @@ def test_another_server_on_the_port_is_not_taken_for_the_explorers_own():
 
 @needs_ui
 @pytest.mark.slow
-def test_serve_says_the_port_is_taken_when_another_server_wins_the_race(monkeypatch, capsys, tmp_path):
-    # The other explorer binds between this one's check and its server's start: exit status 2, no address.
+def test_serve_says_the_port_is_taken_when_another_server_wins_the_race(monkeypatch, capfd, tmp_path):
+    # The other explorer binds between this one's check and its server's start: exit status 2, no
+    # address, one line (the server child's banner with the address and uvicorn's bind error were
+    # printed too: capfd sees the child's output, which shares this process's stdout and stderr).
     from sim.explorer import server
 
     other, port = _answering_server()
@@ -536,10 +538,10 @@ def test_serve_says_the_port_is_taken_when_another_server_wins_the_race(monkeypa
         status = server.serve("toy_two_towns", port=port, out_dir=tmp_path)
     finally:
         other.shutdown()
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert status == 2, err
-    assert "explorer: http" not in out
-    assert f"error: port {port} is in use by another server; choose another or leave --port out" in err
+    assert "http" not in out, out
+    assert err.splitlines() == [f"error: port {port} is in use by another server; choose another or leave --port out"]
 
 
 @needs_ui

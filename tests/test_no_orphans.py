@@ -340,16 +340,22 @@ def test_sigterm_stops_the_explorer_and_its_server_with_status_143(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("first", "then", "status", "says"),
+    ("first", "then", "gap_s", "statuses", "says"),
     [
-        (signal.SIGTERM, signal.SIGINT, 143, "terminated (SIGTERM)"),
-        (signal.SIGINT, signal.SIGTERM, 0, ""),
-        (signal.SIGINT, signal.SIGINT, 0, ""),
+        (signal.SIGTERM, signal.SIGINT, 0.02, {143}, "terminated (SIGTERM)"),
+        (signal.SIGINT, signal.SIGTERM, 0.02, {0}, ""),
+        (signal.SIGINT, signal.SIGINT, 0.02, {0}, ""),
+        # back to back: either may be handled first (together, SIGINT is), but the command ends
+        (signal.SIGTERM, signal.SIGINT, 0.0, {0, 143}, ""),
+        (signal.SIGINT, signal.SIGTERM, 0.0, {0, 143}, ""),
     ],
 )
-def test_the_first_of_two_signals_decides_how_the_explorer_ends(tmp_path, first, then, status, says):
+def test_the_first_of_two_signals_decides_how_the_explorer_ends(tmp_path, first, then, gap_s, statuses, says):
     # A SIGTERM followed at once by a Ctrl-C (`timeout`, then an impatient user) ended with 0,
     # as if only Ctrl-C had come: the second signal, raised while the first was handled, won.
+    # Sent back to back, they could leave the command and its server running (the main thread
+    # blocked in waitpid while a signal went to another thread), or end it with a traceback
+    # ("Signal 15 ignored due to race condition").
     pytest.importorskip(
         "solara", reason="the explorer needs the ui extra (pip install '.[ui]'): the two-signal check is skipped"
     )
@@ -360,20 +366,17 @@ def test_the_first_of_two_signals_decides_how_the_explorer_ends(tmp_path, first,
     try:
         wait_until_up(f"http://127.0.0.1:{port}/", timeout=START_WITHIN_S)  # serving: the command waits on it
         time.sleep(1.0)
-    except BaseException:
-        _kill_session(driver.pid)
-        raise
-    driver.send_signal(first)
-    time.sleep(0.02)
-    driver.send_signal(then)
-    try:
+        os.kill(driver.pid, first)
+        if gap_s:
+            time.sleep(gap_s)
+        os.kill(driver.pid, then)
         _, stderr = driver.communicate(timeout=60)
         left = _left_after(driver.pid, GONE_WITHIN_S)
     finally:
         _kill_session(driver.pid)
     err = stderr.decode()
-    assert driver.returncode == status, err[-2000:]
-    assert says in err and "Traceback" not in err, err[-2000:]
+    assert driver.returncode in statuses, err[-2000:]
+    assert says in err and "Traceback" not in err and "race condition" not in err, err[-2000:]
     assert not left, f"still running after the signals: {left}"
 
 

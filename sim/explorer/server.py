@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -64,16 +65,21 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def _stop_on_signals() -> dict | None:
     """Turn SIGINT into KeyboardInterrupt and SIGTERM into `sim.interrupts.Terminated`, the first one only.
 
-    The first decides how the command ends (0 after Ctrl-C, 143 after SIGTERM); later ones
-    are ignored while the server is stopped (a SIGTERM followed at once by a Ctrl-C, as
-    `timeout` and a user may send, ended the command with 0 as if only Ctrl-C had come).
-    Returns the previous handlers (for `_restore`), or None outside the main thread, where
-    signals are left alone.
+    The first the interpreter handles decides how the command ends (0 after Ctrl-C, 143 after
+    SIGTERM); later ones are ignored while the server is stopped (a SIGTERM followed by a
+    Ctrl-C, as `timeout` and a user may send, ended the command with 0 as if only Ctrl-C had
+    come). Two that arrive together are handled in signal-number order, SIGINT first. The
+    handler stays in place and returns for the later ones: setting SIG_IGN from it made Python
+    raise "Signal 15 ignored due to race condition" for one already pending. Returns the
+    previous handlers (for `_restore`), or None outside the main thread, where signals are
+    left alone.
     """
+    first: list[int] = []
 
     def handler(signum, frame):
-        for other in STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
+        if first:  # stopping already: the first signal decided
+            return
+        first.append(signum)
         raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     try:
@@ -86,6 +92,64 @@ def _restore(previous: dict | None) -> None:
     """Put back the handlers `_stop_on_signals` replaced."""
     for signum, old in (previous or {}).items():
         signal.signal(signum, old if old is not None else signal.SIG_DFL)
+
+
+class _Relay:
+    """Copies a child's error output to this process's stderr, held back until `release`.
+
+    A thread reads the pipe (so the child never blocks on it) and keeps the lines; `release`
+    writes what it kept and then every line as it comes; lines never released are dropped.
+    """
+
+    def __init__(self, stream) -> None:
+        self._lock = threading.Lock()
+        self._held: list[bytes] = []
+        self._released = False
+        self._thread = threading.Thread(target=self._copy, args=(stream,), name="explorer-stderr", daemon=True)
+        self._thread.start()
+
+    def _copy(self, stream) -> None:
+        with stream:
+            for line in iter(stream.readline, b""):
+                with self._lock:
+                    if self._released:
+                        self._write(line)
+                    else:
+                        self._held.append(line)
+
+    @staticmethod
+    def _write(line: bytes) -> None:
+        try:
+            sys.stderr.write(line.decode(errors="replace"))
+            sys.stderr.flush()
+        except (OSError, ValueError):  # stderr closed: nothing to tell
+            pass
+
+    def release(self) -> None:
+        """Write the lines kept so far, and from now on each line as it comes."""
+        with self._lock:
+            for line in self._held:
+                self._write(line)
+            self._held.clear()
+            self._released = True
+
+    def finish(self, timeout: float = 2.0) -> None:
+        """Wait (a little) for the child's last lines, once it has ended."""
+        self._thread.join(timeout)
+
+
+def _wait(process: subprocess.Popen) -> int:
+    """The process's exit status, waiting in short spells.
+
+    A signal may be delivered to another of this process's threads (numpy's BLAS, pyarrow's);
+    its Python handler runs only when the main thread runs Python again, which a blocking
+    waitpid never does: two signals sent back to back left the command and its server running.
+    """
+    while True:
+        try:
+            return process.wait(timeout=0.25)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def server_command(port: int, host: str = HOST, driver_pid: int | None = None) -> list[str]:
@@ -223,16 +287,24 @@ def serve(
         port = free_port(host)
     url = f"http://{host}:{port}/"
     # A process group of its own: the terminal's Ctrl-C is this command's to handle (it stops the server).
-    process = subprocess.Popen(server_command(port, host), env=server_env(scenario, out_dir), process_group=0)
+    # Its output: Solara's banner ("starting at <url>", printed before it listens) dropped, its
+    # error output held until the server is up (`_Relay`): the loser of a race for the port
+    # says one line, not uvicorn's bind error too.
+    process = subprocess.Popen(
+        server_command(port, host), env=server_env(scenario, out_dir), process_group=0,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    relay = _Relay(process.stderr)
     previous = _stop_on_signals()
     try:
         wait_until_up(url, process)
+        relay.release()
         print(f"explorer: {url}  (scenario {scenario}; Ctrl-C to stop)", flush=True)
         if open_browser:
             import webbrowser
 
             webbrowser.open(url)
-        status = process.wait()
+        status = _wait(process)
         if status < 0:  # killed by a signal: say so, and exit 1 (sys.exit(-9) would give a bare 247)
             print(f"error: the explorer's server {_ended(status)}", file=sys.stderr)
             return 1
@@ -248,7 +320,8 @@ def serve(
     except PortTaken as error:  # as when the port was in use before: the same status
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RuntimeError as error:
+    except RuntimeError as error:  # what the server said first: why it did not start
+        relay.release()
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
@@ -259,6 +332,7 @@ def serve(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        relay.finish()
         _restore(previous)  # after the server is stopped: a second signal meanwhile is ignored
 
 
