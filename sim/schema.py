@@ -1250,6 +1250,9 @@ class Scenario(Strict):
         description="calendar date of step 0 (dates events for ACLED export); the run's last day "
         "(start_date + steps) must be on or before 2262-04-11",
         json_schema_extra={"unit": "ISO date", "formatMinimum": FIRST_START, "formatMaximum": LAST_START},
+        # checked when left at its default too: with `steps: 1e5` and no start_date, validate
+        # said ok and run refused the scenario (its last day past the calendar)
+        validate_default=True,
     )
     grid: Grid
     sites: dict[Identifier, Site] = Field(..., min_length=1, max_length=MAX_SITES)

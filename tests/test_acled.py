@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,6 +27,8 @@ from sim.cli import main
 from sim.results import load_run
 from sim.scenario import load_scenario
 from sim.yaml_source import ScenarioError
+
+PROJECT_SCENARIOS = Path(sim.__file__).resolve().parent.parent / "scenarios"
 
 
 @pytest.fixture(scope="module")
@@ -531,6 +534,17 @@ def test_observed_events_outside_the_simulated_period_are_refused_or_said(toy_di
     ), err
     table = pd.read_csv(tmp_path / "cmp-part" / "comparison.csv")
     assert table["month"].iloc[-1] == "2020-03"
+
+
+def test_validate_refuses_steps_past_the_calendar_with_the_default_start_date(tmp_path, capsys):
+    # `steps: 1e5` without a start_date: validate said ok (pydantic checks no default), run refused it.
+    path = tmp_path / "long.yaml"
+    path.write_text(f"extends: {PROJECT_SCENARIOS / 'toy_two_towns.yaml'}\nname: long\nsteps: 1e5\n")
+    code, err = _main(capsys, "validate", path)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"{path}: start_date: a run of 100000 steps from 2019-11-01 would end after 2262-04-11")
+    code, err = _main(capsys, "validate", "toy_two_towns", "--set", "steps=90000")
+    assert code == 2 and "a run of 90000 steps from 2019-11-01 would end after 2262-04-11" in err
 
 
 def test_steps_beyond_the_scenarios_that_end_past_the_calendar_are_refused(tmp_path, capsys):
