@@ -307,7 +307,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     options = world.recruit_options  # theatres: only militias of the home's theatre (spillover.restrict_recruits)
     t = world.today
     # The census, if known, is then counted from the choosing rows alone (taken out before the
-    # choices, added back after them in `_recruit_day`).
+    # choices, added back after them in `_recruitment_day`).
     known = r.known_census(n_f)
     census = known.copy() if known is not None else _NO_CENSUS
     # In one compiled call (`_recruitment_day`): who reconsiders, the draws of `nested_choice`,
@@ -345,19 +345,35 @@ _NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # no census known (never read)
 
 
 @kernel
-def _recruit_day(
-    rows, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges, exempts,
-    death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk,
-    civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold,
-    has_options, options, nest_scale, noise, noise2, joined, desertions, defections, hostile, tension, gain,
+def _recruitment_day(
+    addresses, n, rate, block, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges,
+    exempts, death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption,
+    beta_risk, civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence,
+    presence_threshold, has_options, options, nest_scale, joined, desertions, defections, hostile, tension, gain,
     status, census, has_census,
 ):  # fmt: skip  # pragma: no cover - compiled
+    # The step's draws from the "recruitment" stream (`generator_at`), in its order, then
+    # the rest of the day: who reconsiders, each recruit with probability p_reconsider by geometric
+    # skips (`bernoulli_rows`, (rate, block) its `skip_plan`: about n p draws rather than one per
+    # recruit), kept if fit (`_reconsidering`); if any, `nested_choice`'s two blocks of Gumbel
+    # draws, (m, 2) then (m, F), one after another as `rng.gumbel(size=m (2 + F))` fills them.
+    # Then, on the reconsidering rows, what the step computed after its draws (below). Returns
+    # (moved, pairs), (0, 0) if nobody reconsiders.
+    rng = generator_at(addresses)
+    rows = _reconsidering(status, drawn_bernoulli_rows(rng, n, rate, block))
+    m = len(rows)
+    if m == 0:
+        return 0, 0
+    n_f = len(salary)
+    draws = np.empty(m * (2 + n_f))
+    for j in range(len(draws)):
+        draws[j] = drawn_gumbel(rng, 0.0, 1.0)
+    noise, noise2 = draws[: 2 * m].reshape(m, 2), draws[2 * m :].reshape(m, n_f)
     # `utilities`, `nested_choice` after its draws (less one: -1 civilian life), `_apply_choices`;
     # with `census` (if has_census) changed as `RecruitArrays.census_without` and `census_with` change it;
     # then, if anyone moved, for every nonzero count of today's defections in numpy's nonzero order
     # (row by row), the tension gain x count added to the hostile pair's (lo, hi) entry, as the
-    # Python loop over them did. Returns (recruits moved, (from, to) pairs with defections).
-    n_f = len(salary)
+    # Python loop over them did; pairs: the (from, to) pairs with defections.
     u = np.empty((len(rows), n_f + 1))
     available = np.empty((len(rows), n_f + 1), dtype=np.bool_)
     _utilities(
@@ -382,39 +398,6 @@ def _recruit_day(
                         lo, hi = min(a, b), max(a, b)
                         tension[lo, hi] += gain * defections[a, b]
     return moved, n_pairs
-
-
-@kernel
-def _recruitment_day(
-    addresses, n, rate, block, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges,
-    exempts, death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption,
-    beta_risk, civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence,
-    presence_threshold, has_options, options, nest_scale, joined, desertions, defections, hostile, tension, gain,
-    status, census, has_census,
-):  # fmt: skip  # pragma: no cover - compiled
-    # The step's draws from the "recruitment" stream (`generator_at`), in its order, then
-    # `_recruit_day`: who reconsiders, each recruit with probability p_reconsider by geometric
-    # skips (`bernoulli_rows`, (rate, block) its `skip_plan`: about n p draws rather than one per
-    # recruit), kept if fit (`_reconsidering`); if any, `nested_choice`'s two blocks of Gumbel
-    # draws, (m, 2) then (m, F), one after another as `rng.gumbel(size=m (2 + F))` fills them.
-    # Returns `_recruit_day`'s (moved, pairs), (0, 0) if nobody reconsiders.
-    rng = generator_at(addresses)
-    rows = _reconsidering(status, drawn_bernoulli_rows(rng, n, rate, block))
-    m = len(rows)
-    if m == 0:
-        return 0, 0
-    n_f = len(salary)
-    draws = np.empty(m * (2 + n_f))
-    for j in range(len(draws)):
-        draws[j] = drawn_gumbel(rng, 0.0, 1.0)
-    noise, noise2 = draws[: 2 * m].reshape(m, 2), draws[2 * m :].reshape(m, n_f)
-    return _recruit_day(
-        rows, faction, tribe, liable, joined_step, home, post, day, salary, pay_ratio, privileges, exempts,
-        death_risk, hiring, is_militia, beta_salary, civilian_income, beta_privileges, beta_exemption, beta_risk,
-        civilian, beta_alignment, alignment, switching_cost, loyalty_per_year, influence, presence_threshold,
-        has_options, options, nest_scale, noise, noise2, joined, desertions, defections, hostile, tension, gain,
-        status, census, has_census,
-    )  # fmt: skip
 
 
 @kernel
