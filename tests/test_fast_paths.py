@@ -450,8 +450,36 @@ def test_blend_is_numpys_products_and_sum(seed, p):
     rng = np.random.default_rng(seed)
     old, target = rng.uniform(0, 100, (3, 5, 7)), rng.uniform(0, 100, (3, 5, 7))
     out = np.empty_like(old)
-    influence._blend(old, target, p, 1.0 - p, out)
+    live = np.empty(len(out), dtype=np.bool_)
+    influence._blend(old, target, p, 1.0 - p, out, live)
     assert np.array_equal(out, old * p + target * (1.0 - p))
+    assert np.array_equal(live, (out != 0).any(axis=(1, 2)))
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_layers_of_zeros_skipped_change_no_share_and_no_control(seed):
+    """The compiled day skips factions whose blended layer is all +0.0 (`_blend`'s live) in the
+    shares and in control: the same bits as with every layer taken, whichever layers are empty
+    (the first one included), with ties and cells below the minimum total."""
+    rng = np.random.default_rng(seed)
+    f, h, w = rng.integers(1, 6), rng.integers(1, 9), rng.integers(1, 9)
+    old = rng.integers(0, 3, (f, h, w)).astype(float) * (rng.random((f, h, w)) < 0.6)
+    target = rng.integers(0, 3, (f, h, w)).astype(float) * (rng.random((f, h, w)) < 0.6)
+    empty = rng.random(f) < 0.5
+    old[empty], target[empty] = 0.0, 0.0
+    hostile = rng.random((f, f)) < 0.5
+    np.fill_diagonal(hostile, False)
+    hostile = hostile.astype(float)
+    moved, live = np.empty_like(old), np.empty(f, dtype=np.bool_)
+    influence._blend(old, target, 0.5, 0.5, moved, live)
+    assert np.array_equal(live, (moved != 0).any(axis=(1, 2))) and not live[empty].any()
+    every = np.ones(f, dtype=np.bool_)
+    shares = [np.full_like(moved, np.nan) for _ in range(2)]
+    controls = [np.full((h, w), 99, dtype=np.int64) for _ in range(2)]
+    for layers, share, control in zip((live, every), shares, controls):
+        influence._rival_shares(moved, hostile, layers, share)
+        assert influence._control(moved, share, layers, 0.6, 0.5, control)
+    assert shares[0].tobytes() == shares[1].tobytes() and np.array_equal(controls[0], controls[1])
 
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 7, 8, 9, 127, 128, 129, 1000, 5000]))

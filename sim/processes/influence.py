@@ -120,38 +120,54 @@ def _correlate_line(padded, lo, hi, r, weights, out):  # pragma: no cover - comp
 
 
 @kernel
+def _row_extents(presence, first, last):  # pragma: no cover - compiled
+    # Each row's first and last nonzero column, (F, H) each: w_max and -1 for a row of zeros.
+    # Running minima and maxima of selects, not a search that stops at the first nonzero: the
+    # loop then vectorises (about half the time of the searches from both ends, most rows being
+    # zeros).
+    n_f, h_max, w_max = presence.shape
+    for f in range(n_f):
+        for h in range(h_max):
+            row = presence[f, h]
+            lo, hi = w_max, -1
+            for w in range(w_max):
+                nonzero = row[w] != 0.0
+                lo = min(lo, w if nonzero else w_max)
+                hi = max(hi, w if nonzero else -1)
+            first[f, h], last[f, h] = lo, hi
+
+
+@kernel
 def _spread(presence, weights, passable, out):  # pragma: no cover - compiled
     # ndimage.correlate1d along axis 1, then along axis 2, mode "constant" (cval 0), times passable;
-    # for presence >= 0, into `out` of zeros. Zeros add (0 + 0) x w = +0.0, which changes no sum,
-    # so they are skipped: an output row with only rows of zeros within the kernel's reach stays
-    # 0.0, and so does every cell of a row beyond the reach of the nonzero columns of those rows
-    # (about a third of the row-cells of the baseline's grid are within it).
+    # for presence >= 0, into `out` of zeros (`_spread_rows`).
+    n_f, h_max, _ = presence.shape
+    first = np.empty((n_f, h_max), dtype=np.int64)
+    last = np.empty((n_f, h_max), dtype=np.int64)
+    _row_extents(presence, first, last)
+    _spread_rows(presence, first, last, weights, passable, out)
+
+
+@kernel
+def _spread_rows(presence, first, last, weights, passable, out):  # pragma: no cover - compiled
+    # `_spread` given each presence row's first and last nonzero column (`_row_extents`). Zeros
+    # add (0 + 0) x w = +0.0, which changes no sum, so they are skipped: an output row with only
+    # rows of zeros within the kernel's reach stays 0.0, and so does every cell of a row beyond
+    # the reach of the nonzero columns of those rows (about a third of the row-cells of the
+    # baseline's grid are within it).
     n_f, h_max, w_max = presence.shape
     r = len(weights) // 2
     centre = weights[r]
     padded = np.zeros(w_max + 2 * r)
     line = np.empty(w_max)
-    first = np.empty(h_max, dtype=np.int64)  # each presence row's first nonzero column (w_max: none)
-    last = np.empty(h_max, dtype=np.int64)  # and its last (-1: none)
     # The inner loops run over 1-D views from index 0 (`_correlate_line`): numba then drops the
     # negative-index checks on them and they vectorise (about twice as fast).
     for f in range(n_f):
         for h in range(h_max):
-            row = presence[f, h]
-            first[h], last[h] = w_max, -1
-            for w in range(w_max):
-                if row[w] != 0.0:
-                    first[h] = w
-                    break
-            for w in range(w_max - 1, first[h] - 1, -1):
-                if row[w] != 0.0:
-                    last[h] = w
-                    break
-        for h in range(h_max):
             c0, c1 = w_max, -1  # the nonzero columns of the rows within reach: c0..c1
             for k in range(max(h - r, 0), min(h + r + 1, h_max)):
-                c0 = min(c0, first[k])
-                c1 = max(c1, last[k])
+                c0 = min(c0, first[f, k])
+                c1 = max(c1, last[f, k])
             if c1 < 0:
                 continue
             # along axis 1, columns c0..c1 (elsewhere every term is +0.0): w[r] x, then
@@ -163,8 +179,8 @@ def _spread(presence, weights, passable, out):  # pragma: no cover - compiled
             for k in range(r, 0, -1):
                 wk = weights[r - k]
                 lo, hi = h - k, h + k
-                lo_live = lo >= 0 and last[lo] >= 0
-                hi_live = hi < h_max and last[hi] >= 0
+                lo_live = lo >= 0 and last[f, lo] >= 0
+                hi_live = hi < h_max and last[f, hi] >= 0
                 if lo_live and hi_live:
                     below, above = presence[f, lo, c0 : c1 + 1], presence[f, hi, c0 : c1 + 1]
                     for w in range(n):
@@ -198,21 +214,29 @@ def rival_shares(influence: np.ndarray, hostile: np.ndarray) -> np.ndarray:
     """
     influence = np.ascontiguousarray(influence, dtype=np.float64)
     share = np.zeros_like(influence)
-    _rival_shares(influence, np.ascontiguousarray(hostile, dtype=np.float64), share)
+    live = np.ones(len(influence), dtype=np.bool_)  # (no layer is skipped: `_rival_shares`)
+    _rival_shares(influence, np.ascontiguousarray(hostile, dtype=np.float64), live, share)
     return share
 
 
 @kernel
-def _rival_shares(influence, hostile, share):  # pragma: no cover - compiled
+def _rival_shares(influence, hostile, live, share):  # pragma: no cover - compiled
     # What np.einsum("fg,ghw->fhw", hostile, influence) then I / (I + rivals) where I > 0 give:
-    # the rivals' sum from 0.0, faction by faction in order (einsum's accumulation).
+    # the rivals' sum from 0.0, faction by faction in order (einsum's accumulation). A faction g
+    # with live[g] False has a layer of zeros (+0.0): its terms hg x 0.0 = +0.0 change no sum
+    # (rivals are never -0.0, hostile is 0 or 1), so they are skipped; its own share is 0.0.
     n_f, h_max, w_max = influence.shape
     rivals = np.empty(w_max)
     for f in range(n_f):
+        if not live[f]:
+            share[f] = 0.0
+            continue
         for h in range(h_max):
             for w in range(w_max):
                 rivals[w] = 0.0
             for g in range(n_f):
+                if not live[g]:
+                    continue
                 hg = hostile[f, g]
                 for w in range(w_max):
                     rivals[w] += hg * influence[g, h, w]
@@ -235,7 +259,8 @@ def control_map(
     influence = np.ascontiguousarray(influence, dtype=np.float64)
     if len(influence):
         control = np.empty(influence.shape[1:], dtype=np.int64)
-        if _control(influence, share, float(threshold), max(float(min_influence), 1e-12), control):
+        live = np.ones(len(influence), dtype=np.bool_)  # (no layer is skipped: `_control`)
+        if _control(influence, share, live, float(threshold), max(float(min_influence), 1e-12), control):
             return control, share
     # No faction, or NaN or inf somewhere (never from finite presence): numpy's own argmax rules
     total = influence.sum(axis=0)
@@ -247,10 +272,12 @@ def control_map(
 
 
 @kernel
-def _control(influence, share, threshold, min_total, control):  # pragma: no cover - compiled
+def _control(influence, share, live, threshold, min_total, control):  # pragma: no cover - compiled
     # Per cell: the total over factions added in faction order (numpy's sum over axis 0), the
     # first faction with the most influence and its share; False (control unset) if any total
-    # is not finite, for numpy's argmax rules to decide.
+    # is not finite, for numpy's argmax rules to decide. A faction f >= 1 with live[f] False has a
+    # layer of zeros (+0.0), which adds nothing to a total (never -0.0) and exceeds no best
+    # (never below +0.0), so it is skipped; faction 0 always starts the comparison.
     # A row of cells at a time, factions outermost, with selects rather than branches, so
     # that the loops over cells vectorise; the same operations per cell.
     n_f, h_max, w_max = influence.shape
@@ -266,6 +293,8 @@ def _control(influence, share, threshold, min_total, control):  # pragma: no cov
             leader[w] = 0
             leader_share[w] = share[0, h, w]
         for f in range(1, n_f):
+            if not live[f]:
+                continue
             for w in range(w_max):
                 x = influence[f, h, w]
                 total[w] += x
@@ -366,12 +395,18 @@ def _headquarters_presence(world: World, hq_influence: float) -> np.ndarray:
 
 
 @kernel
-def _blend(influence, target, p, q, out):  # pragma: no cover - compiled
-    # p I + q target, q = 1 - p: the same two products and their sum as numpy's.
-    a, b = influence.reshape(-1), target.reshape(-1)
-    flat = out.reshape(-1)
-    for i in range(len(flat)):
-        flat[i] = a[i] * p + b[i] * q
+def _blend(influence, target, p, q, out, live):  # pragma: no cover - compiled
+    # p I + q target, q = 1 - p: the same two products and their sum as numpy's; and live (F,):
+    # whether each faction's layer of `out` has a value other than 0.0.
+    n_f = len(out)
+    for f in range(n_f):
+        a, b, layer = influence[f].reshape(-1), target[f].reshape(-1), out[f].reshape(-1)
+        nonzero = False
+        for i in range(len(layer)):
+            x = a[i] * p + b[i] * q
+            layer[i] = x
+            nonzero |= x != 0.0
+        live[f] = nonzero
 
 
 def step(world: World, rules: Rules, initial: bool = False) -> None:
@@ -389,7 +424,7 @@ def step(world: World, rules: Rules, initial: bool = False) -> None:
         honour_initial_control(world, rules)
     else:
         moved = np.empty(world.influence.shape)
-        _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved)
+        _blend(world.influence, target, inf.persistence, 1.0 - inf.persistence, moved, np.empty(len(moved), np.bool_))
         world.influence = moved
         world.control, world.share = control_map(
             world.influence, world.hostile, inf.control_threshold, inf.min_influence
@@ -494,9 +529,10 @@ def _influence_day(
     target = np.zeros(moved.shape)
     _presence(rows, faction, post, arms, hq, counts, total)
     _spread(total, weights, passable, target)
-    _blend(influence, target, p, q, moved)
-    _rival_shares(moved, hostile, share)
-    finite = _control(moved, share, threshold, min_total, control)
+    live = np.empty(len(moved), dtype=np.bool_)
+    _blend(influence, target, p, q, moved, live)
+    _rival_shares(moved, hostile, live, share)
+    finite = _control(moved, share, live, threshold, min_total, control)
     cells = control.reshape(-1)
     n_changed = 0
     for s in range(len(site_flat)):
