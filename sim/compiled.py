@@ -343,6 +343,32 @@ def numpy_max(x):  # pragma: no cover - compiled
     return largest
 
 
+@kernel
+def flagged_rows(mask):  # pragma: no cover - compiled
+    """(m,) int64 indices, ascending, where the (N,) bool `mask` is True: `np.flatnonzero(mask)`.
+
+    For masks over the recruits computed in one branch-free pass (which vectorises, unlike a
+    pass that also collects the rows). Eight flags are read at a time as one word, so a sparse
+    mask (today's movers) costs little more than its words; a dense one (the fighters at their
+    post) is collected without a branch per row (each index stored, kept by counting it), since
+    its flags change from row to row about as often as not.
+    """
+    n = len(mask)
+    rows = np.empty(n, dtype=np.int64)
+    m = 0
+    whole = n - n % 8
+    words = mask[:whole].view(np.uint64)
+    for k in range(len(words)):
+        if words[k] != 0:
+            for i in range(8 * k, 8 * k + 8):
+                rows[m] = i
+                m += mask[i]
+    for i in range(whole, n):
+        rows[m] = i
+        m += mask[i]
+    return rows[:m].copy()
+
+
 # --------------------------------------------------------------------------- the C library's functions
 
 

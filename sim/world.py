@@ -19,7 +19,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from sim.compiled import exp, kernel
+from sim.compiled import exp, flagged_rows, kernel
 from sim.geography import Geography, build_geography
 from sim.schema import Scenario
 
@@ -170,15 +170,16 @@ def census_add(census, rows, faction, status, sign):  # pragma: no cover - compi
 @kernel
 def on_post_rows_of(faction, status, post, arrive_step, day):  # pragma: no cover - compiled
     """(n,) int64 rows, ascending, of fit militia members at their post on `day` (`RecruitArrays.on_post_rows`)."""
-    # Rows, ascending, where `RecruitArrays.on_post(day)` is True. Written without a branch (each
-    # row is stored, and kept by counting it): whether a recruit is on post changes from day to
-    # day, so a branch on it was mispredicted about as often as not (a tenth of a year's time).
-    rows = np.empty(len(faction), dtype=np.int64)
-    n = 0
+    return flagged_rows(on_post_mask(faction, status, post, arrive_step, day))
+
+
+@kernel
+def on_post_mask(faction, status, post, arrive_step, day):  # pragma: no cover - compiled
+    """(N,) bool `RecruitArrays.on_post(day)`, in one pass without a branch (it vectorises)."""
+    mask = np.empty(len(faction), dtype=np.bool_)
     for i in range(len(faction)):
-        rows[n] = i
-        n += (faction[i] >= 0) & (status[i] == FIT) & (post[i] >= 0) & (arrive_step[i] <= day)
-    return rows[:n].copy()
+        mask[i] = (faction[i] >= 0) & (status[i] == FIT) & (post[i] >= 0) & (arrive_step[i] <= day)
+    return mask
 
 
 @kernel

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from sim import world as world_scans
-from sim.compiled import bernoulli_rows, exp, log
+from sim.compiled import bernoulli_rows, exp, flagged_rows, log
 from sim.model import CorridorModel
 from sim.processes import casualties, conflict, deployment, influence, insurgency, tribal_politics
 from sim.processes.insurgency import _clip_scalar
@@ -421,20 +421,43 @@ def test_movers_and_reconsidering_recruits_are_the_masks_rows(busy_model):
     chosen[drawn] = True
     fighting = (r.faction >= 0) & (r.status == FIT)
     expected = (fighting & ((r.post < 0) | chosen)).nonzero()[0]
-    assert np.array_equal(deployment._movers(r.faction, r.status, r.post, drawn), expected)
+    moving, on_post = deployment._day_masks(r.faction, r.status, r.post, r.arrive_step, drawn, busy_model.world.day)
+    assert np.array_equal(flagged_rows(moving), expected)
+    assert np.array_equal(on_post, r.on_post(busy_model.world.day))
     expected = ((r.status == FIT) & chosen).nonzero()[0]
     assert np.array_equal(recruitment._reconsidering(r.status, drawn), expected)
 
 
+@pytest.mark.parametrize("name", ["baseline", "syria_wide"])
+def test_deployment_remembers_the_fighters_at_their_post_after_its_posting(name):
+    """The rows `deployment.post` remembers for the day (influence reads them next) are the
+    fighters at their post once it has posted, as counting them afresh finds them, day after day."""
+    from sim.processes import deployment as dep
+    from sim.world import on_post_rows_of
+
+    model = CorridorModel(scenario(name=name), seed=6)
+    world, r = model.world, model.world.recruits
+    for day in range(1, 31):
+        model.step()
+        world.day = day
+        r.remember(True)
+        dep.post(world, model.rules, np.random.default_rng(day))
+        remembered = r.known_on_post_rows(day)
+        assert remembered is not None
+        assert np.array_equal(remembered, on_post_rows_of(r.faction, r.status, r.post, r.arrive_step, day))
+        r.remember(False)
+
+
 @given(st.integers(0, 2**32 - 1), st.integers(0, 3000), st.integers(1, 12), st.integers(0, 40))
 def test_recruit_scans_are_numpys_masks_and_bincount(seed, n, n_factions, day):
-    """on_post_rows, census and movers (the branch-free scans) against numpy on random recruit arrays."""
+    """on_post_rows, census and movers (the branch-free scans) against numpy on random recruit arrays, sparse
+    and dense (`flagged_rows` reads eight flags at a time)."""
     rng = np.random.default_rng(seed)
     faction = rng.integers(-1, n_factions, n)
     status = rng.integers(0, 3, n).astype(np.int8)
     post = rng.integers(-1, 50, n)
     arrive = rng.integers(0, 50, n)
-    uniforms = rng.random(n)
+    uniforms = rng.random(n) * rng.choice([1.0, 0.01, 100.0])
     fighting = (faction >= 0) & (status == FIT)
     on_post = fighting & (post >= 0) & (arrive <= day)
     assert np.array_equal(world_scans.on_post_rows_of(faction, status, post, arrive, day), on_post.nonzero()[0])
@@ -442,7 +465,9 @@ def test_recruit_scans_are_numpys_masks_and_bincount(seed, n, n_factions, day):
     assert np.array_equal(world_scans._census(faction, status, n_factions), expected)
     drawn = (uniforms < 0.1).nonzero()[0]
     movers = (fighting & ((post < 0) | (uniforms < 0.1))).nonzero()[0]
-    assert np.array_equal(deployment._movers(faction, status, post, drawn), movers)
+    moving, on_post_mask = deployment._day_masks(faction, status, post, arrive, drawn, day)
+    assert np.array_equal(flagged_rows(moving), movers) and np.array_equal(on_post_mask, on_post)
+    assert np.array_equal(flagged_rows(uniforms < 0.1), drawn) and flagged_rows(moving).dtype == np.int64
 
 
 @given(st.integers(0, 2**32 - 1), st.floats(0.0, 1.0))

@@ -32,7 +32,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import drawn_bernoulli_rows, exp, generator_addresses, generator_at, kernel, numpy_sum, skip_plan
+from sim.compiled import (
+    drawn_bernoulli_rows,
+    exp,
+    flagged_rows,
+    generator_addresses,
+    generator_at,
+    kernel,
+    numpy_sum,
+    skip_plan,
+)
 from sim.processes.influence import control_map, spread_influence
 from sim.processes.mediation import calm
 from sim.processes.spillover import may_open_headquarters
@@ -208,13 +217,14 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     dep = rules.deployment
     # The weights are read only when someone moves (nearly every day), and change nothing.
     weights = posting_weights(world, rules)
-    moved = _post_day(
+    moved, on_post = _post_day(
         generator_addresses(rng), len(r), *skip_plan(len(r), dep.p_redeploy), r.faction, r.status, r.post, r.home,
         r.arrive_step, weights, dep.post_scatter_cells, geo.site_rows, geo.site_cols, geo.passable,
         world.site_distance, world.day, dep.speed_cells_per_day, initial,
     )  # fmt: skip
     if moved:
         r.changed(census=r.known_census(world.n_factions))  # posts and arrivals only: who is in which militia is not
+    r.remember_on_post_rows(world.day, on_post)  # for influence, next, and the day's other readers
 
 
 @kernel
@@ -229,37 +239,41 @@ def _post_day(
     # two uniforms per mover in row order (`rng.random(2 m)`): its site (the faction's
     # cumulative weights searched, as `_choose`: the draw of `rng.choice(S, p=w_f / w_f.sum())`),
     # then its post, one of the (2k + 1)^2 cells around the site (each offset uniform in -k..k).
-    # Returns how many moved.
+    # Returns (how many moved, the rows at their post today after the posting: `on_post_rows_of`,
+    # found from the morning's mask of the same pass over the recruits, the movers' entries redone).
     rng = generator_at(addresses)
-    rows = _movers(faction, status, post, drawn_bernoulli_rows(rng, n, rate, block))
+    moving, on_post = _day_masks(faction, status, post, arrive_step, drawn_bernoulli_rows(rng, n, rate, block), day)
+    rows = flagged_rows(moving)
     m = len(rows)
-    if m == 0:
-        return 0
-    uniforms = np.empty(2 * m)
-    for j in range(2 * m):
-        uniforms[j] = rng.random()
-    _post(
-        rows, faction, post, home, arrive_step, weights, uniforms[:m], uniforms[m:], k, site_rows, site_cols,
-        passable, site_distance, day, speed, initial,
-    )  # fmt: skip
-    return m
+    if m:
+        uniforms = np.empty(2 * m)
+        for j in range(2 * m):
+            uniforms[j] = rng.random()
+        _post(
+            rows, faction, post, home, arrive_step, weights, uniforms[:m], uniforms[m:], k, site_rows, site_cols,
+            passable, site_distance, day, speed, initial,
+        )  # fmt: skip
+        for i in rows:  # fit militia members, as before their move
+            on_post[i] = (post[i] >= 0) & (arrive_step[i] <= day)
+    return m, flagged_rows(on_post)
 
 
 @kernel
-def _movers(faction, status, post, redeploy):  # pragma: no cover - compiled
-    # Rows, ascending, of fit militia members that are unposted or among the `redeploy` rows;
-    # without a branch (each row stored, kept by counting it: see `sim.world.on_post_rows_of`).
-    # The redeploy rows are marked first: testing them in the scan was a branch that kept the
-    # loop from being compiled branch-free (three times slower).
-    chosen = np.zeros(len(faction), dtype=np.bool_)
+def _day_masks(faction, status, post, arrive_step, redeploy, day):  # pragma: no cover - compiled
+    # (N,) bool each: the movers, fit militia members that are unposted or among the `redeploy`
+    # rows; and `sim.world.on_post_mask(day)`. One pass without a branch, which vectorises: the
+    # redeploy rows are marked first (testing them in the pass was a branch).
+    n = len(faction)
+    chosen = np.zeros(n, dtype=np.bool_)
     for i in redeploy:
         chosen[i] = True
-    rows = np.empty(len(faction), dtype=np.int64)
-    n = 0
-    for i in range(len(faction)):
-        rows[n] = i
-        n += (faction[i] >= 0) & (status[i] == FIT) & ((post[i] < 0) | chosen[i])
-    return rows[:n]
+    moving = np.empty(n, dtype=np.bool_)
+    on_post = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        fighting = (faction[i] >= 0) & (status[i] == FIT)
+        moving[i] = fighting & ((post[i] < 0) | chosen[i])
+        on_post[i] = fighting & (post[i] >= 0) & (arrive_step[i] <= day)
+    return moving, on_post
 
 
 @kernel
