@@ -530,7 +530,8 @@ def _add_compare(sub) -> None:
         metavar="NAME,NAME",
         help="outcomes to compare, comma-separated (repeatable; quote names with >), e.g. "
         "'defections.NDF>IRGC,clashes_total' "
-        "(default: defections both ways, fighters and territory per faction, clashes, killed, agreements, "
+        "(default: defections both ways where recruits can make them, fighters and territory per faction, "
+        "clashes, killed, agreements, "
         "insurgent peak)",
     )
     _add_execution(compare)

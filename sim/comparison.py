@@ -31,9 +31,11 @@ difference and its BCa bootstrap interval (`sim.intervals.bootstrap_interval`, s
 `sim.seeding.named_stream`). A difference is "clear" when its 95% interval excludes 0.
 
 Key outcomes (`key_outcomes`, or `outcomes=`): defections both ways between every two
-militias, fighters on the last day per faction, territory on the last day per militia,
-clashes, killed, mediation agreements and the insurgent peak. An outcome a scenario does not
-have (a faction it lacks) is "not comparable" for it, not an error.
+militias a recruit could move between (with theatres, not between militias of two different
+theatres unless some recruits live outside every theatre), fighters on the last day per
+faction, territory on the last day per militia, clashes, killed, mediation agreements and the
+insurgent peak. An outcome a scenario does not have (a faction it lacks) is "not comparable"
+for it, not an error.
 
 Files written by `Comparison.save` (a new directory, default results/compare/<UTC timestamp>):
 - `outcomes.csv`    per scenario and outcome: median, 5% and 95% quantiles, runs
@@ -200,18 +202,45 @@ def _labels(names: list[str], own: list[tuple[str, ...]]) -> list[str]:
 def key_outcomes(configs: Sequence[Scenario]) -> list[str]:
     """The default outcomes of a comparison, for every faction any of `configs` has.
 
-    Defections both ways between every two militias, fighters on the last day per militia,
-    territory on the last day per militia, then clashes, killed, agreements and the insurgent
-    peak (`sim.outcomes`). Names in order of first appearance.
+    Defections both ways between every two militias a recruit could move between
+    (`defection_possible`: the Syria-wide scenario's 72 flows between its nine militias are
+    then its 12 within theatres), fighters on the last day per militia, territory on the last
+    day per militia, then clashes, killed, agreements and the insurgent peak (`sim.outcomes`).
+    Names in order of first appearance.
     """
     flows, fighters, territory = [], [], []
     for config in configs:
         militias = [n for n, f in config.factions.items() if f.kind == "militia"]
-        flows += [f"defections.{a}>{b}" for a in militias for b in militias if a != b]
+        flows += [
+            f"defections.{a}>{b}" for a in militias for b in militias if a != b and defection_possible(config, a, b)
+        ]
         fighters += [f"fighters_final.{m}" for m in militias]  # the insurgents' strength: insurgent_peak
         territory += [f"territory_final.{m}" for m in militias]
     rest = ["clashes_total", "killed_total", "agreements_total", "insurgent_peak"]
     return list(dict.fromkeys([*flows, *fighters, *territory, *rest]))
+
+
+def defection_possible(config: Scenario, a: str, b: str) -> bool:
+    """Whether some recruit of `config` could be a member of militia `a` and defect to militia `b`.
+
+    Without theatres, always. With theatres a recruit joins only militias of its home's
+    theatre or of none (`sim.processes.spillover.theatre_options`), so militias of two
+    different theatres share no recruit, unless some recruits live outside every theatre:
+    townspeople of a town of no theatre, or outsiders living at a headquarters of no theatre
+    (`sim.world.build_recruits`). Read from the scenario alone; where a town of no theatre
+    shares its cell with a theatre's site (its people then count as that theatre's), the answer
+    is yes where the model's is no, which keeps an outcome that stays 0, never drops one.
+    """
+    if not config.theatres:
+        return True
+    theatre_a, theatre_b = config.factions[a].theatre, config.factions[b].theatre
+    if theatre_a is None or theatre_b is None or theatre_a == theatre_b:
+        return True
+    homes = {name for name, site in config.sites.items() if site.population > 0}
+    for name, spec in config.factions.items():
+        homes.update(spec.headquarters)
+        homes.update(site_name for site_name, site in config.sites.items() if site.owner == name)
+    return any(config.sites[name].theatre is None for name in homes if name in config.sites)
 
 
 def prepare(

@@ -388,3 +388,33 @@ def test_a_long_override_is_cut_in_labels_and_kept_whole_in_the_manifest(tmp_pat
     assert label == f"toy_two_towns [{long_value[: OVERRIDE_SHOWN_CHARS - 1]}… ({len(long_value):,} characters)]"
     assert long_value in (out / "manifest.json").read_text()  # the command that makes it again, whole
     assert max(len(line) for line in (out / "runs.csv").read_text().splitlines()) < 1000
+
+
+def test_default_defection_flows_leave_out_only_flows_no_recruit_can_make():
+    """Key outcomes list the defection flows a recruit could make: in the Syria-wide scenario the
+    flows within each theatre; the flows between militias of different theatres, left out, stay 0
+    in runs (no recruit can make them); with a town of no theatre (its men may join any militia),
+    every flow is listed."""
+    import numpy as np
+
+    from sim.engine import Engine
+
+    config = load_scenario(SCENARIOS / "syria_wide.yaml")
+    militias = [n for n, f in config.factions.items() if f.kind == "militia"]
+    every = {f"defections.{a}>{b}" for a in militias for b in militias if a != b}
+    listed = {name for name in C.key_outcomes([config]) if name.startswith("defections.")}
+    theatre = {m: config.factions[m].theatre for m in militias}
+    assert listed == {f"defections.{a}>{b}" for a in militias for b in militias if a != b and theatre[a] == theatre[b]}
+    assert len(every - listed) == len(every) - len(listed) > 0
+    left_out = sorted(every - listed)
+    for seed in (1, 2):
+        engine = Engine(config, seed=seed)
+        for _ in range(150):
+            engine.step()
+        table = engine.datacollector.get_model_vars_dataframe(columns=left_out + sorted(listed))
+        assert not table[left_out].to_numpy().any()
+        assert table[sorted(listed)].to_numpy().any()  # the flows kept do happen
+    town = next(name for name, site in config.sites.items() if site.population > 0)
+    opened = load_scenario(SCENARIOS / "syria_wide.yaml", [f"sites.{town}.theatre=null"])
+    assert {name for name in C.key_outcomes([opened]) if name.startswith("defections.")} == every
+    assert np.all([C.defection_possible(opened, a, b) for a in militias for b in militias])
