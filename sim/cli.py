@@ -258,7 +258,13 @@ def whole_number(text: str) -> int | float:
         if len(power) > len(str(MAX_WHOLE_DIGITS)) or len(digits) + int(power or 0) > MAX_WHOLE_DIGITS:
             return -math.inf if sign == "-" else math.inf
         return int(sign + digits) * 10 ** int(power or 0)
-    raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}")
+    hint = ""
+    if _DECIMAL_NUMBER.fullmatch(plain):  # 1.5e3: the whole number 1500, but not as a scenario file writes one
+        from sim.yaml_source import no_decimal_point  # here: parsing good arguments imports no YAML
+
+        why = no_decimal_point(float(plain))
+        hint = f" ({why})" if why else ""
+    raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}{hint}")
 
 
 ECHO_CHARACTERS = 60  # a refused argument is echoed up to this many characters

@@ -57,6 +57,7 @@ from sim.yaml_source import (
     clipped,
     dump_yaml,
     load_scenario_document,
+    no_decimal_point,
     override_key,
     short_override,
 )
@@ -420,7 +421,8 @@ def _problem(document: SourcedDocument, error: dict, model: type[BaseModel], pre
             return _between_keys_problem(document, (*prefix, *loc), context["keys"], message, context.get("section"))
         if isinstance(value, (int, float, str, bool)):
             shown = clipped(value) if not isinstance(value, float) or math.isfinite(value) else str(value)
-            message += f" (got {shown})"
+            hint = no_decimal_point(value) if kind == "int_type" and type(value) is float else None
+            message += f" (got {shown}; {hint})" if hint else f" (got {shown})"
         elif value is None and kind != "none_required":  # `~`, `null` or an empty value in YAML
             message += " (got null)"
     return document.problem((*prefix, *loc), message)
@@ -874,7 +876,9 @@ def _parameter_problems(
         except ScenarioError as error:
             why = error.problems[0].message
             if "valid integer" in why and isinstance(value, float) and value.is_integer():
-                why += "; a range over a whole-number parameter needs `integer: true`"  # ranges are sampled as floats
+                # ranges are sampled as floats: the value may be a range's end written without a decimal point
+                why = why.replace(f"; {no_decimal_point(value)})", ")")
+                why += "; a range over a whole-number parameter needs `integer: true`"
             return [doc.problem(path, f"value {clipped(value)} is not valid here: {why}")]
     return []
 

@@ -1409,6 +1409,18 @@ def whole_number_bounds(key: str) -> tuple[float, float]:
     return low, high
 
 
+def whole_number_key_bounds(key: str) -> tuple[float, float] | None:
+    """`whole_number_bounds` of a scenario key whose values are whole numbers (an int field), else None.
+
+    None too for a key path that names no field (a list of mixed values, a key of no section).
+    """
+    try:
+        _, plain = schema_field(key)
+    except KeyError:
+        return None
+    return whole_number_bounds(key) if plain is int else None
+
+
 def schema_field(key: str) -> tuple[FieldInfo, Any]:
     """The pydantic field (and its plain type) that a dotted scenario key path ends in.
 

@@ -129,6 +129,33 @@ def short_override(text: str) -> str:
     return f"{text[: OVERRIDE_SHOWN_CHARS - 1]}… ({len(text):,} characters)"
 
 
+# A whole number of more digits than this, with at most _MANTISSA_DIGITS before its trailing zeros,
+# is echoed with an exponent (10**19 as 1e19, 25 * 10**306 as 25e306); others digit for digit.
+_PLAIN_DIGITS = 15
+_MANTISSA_DIGITS = 6
+
+
+def no_decimal_point(value: float) -> str | None:
+    """The hint for a whole number written with a decimal point (`1.5e3`, `1500.0`) where a whole number is meant.
+
+    "a whole number has no decimal point: write 1500" (large ones with an exponent: 15e19),
+    said alike by the scenario's keys (`sim.scenario`) and the whole-number options
+    (`sim.cli.whole_number`); None for a value with a fraction, or no finite number.
+    """
+    if not math.isfinite(value) or not value.is_integer():
+        return None
+    from decimal import Decimal
+
+    # the shortest decimals that read back as the float: 1.5e300 is 15e299, not its binary value's 301 digits
+    sign, digits, power = Decimal(repr(value)).normalize().as_tuple()
+    mantissa = "".join(map(str, digits))
+    if value == 0 or len(mantissa) + power <= _PLAIN_DIGITS:
+        meant = str(int(value))
+    else:
+        meant = f"{'-' if sign else ''}{mantissa}e{power}"
+    return f"a whole number has no decimal point: write {meant}"
+
+
 def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
     """repr(value) cut to `limit` characters with an ellipsis, so a message stays one readable line.
 
@@ -136,6 +163,11 @@ def clipped(value: Any, limit: int = ECHO_LIMIT) -> str:
     in half): the longest start of it whose repr fits, then the ellipsis.
     """
     text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(text) > _PLAIN_DIGITS:
+        # 1e19 read as a whole number: as the exponent's spelling wrote it, not 20 digits to count
+        digits = text.lstrip("-").rstrip("0")
+        if len(digits) <= _MANTISSA_DIGITS:
+            return f"{'-' if value < 0 else ''}{digits}e{len(text.lstrip('-')) - len(digits)}"
     if len(text) <= limit:
         return text
     if isinstance(value, int) and not isinstance(value, bool):  # 1e61 read as a whole number: not 60 zeros and "…"
@@ -429,6 +461,41 @@ _short_plain_tag = functools.lru_cache(maxsize=4096)(_resolve_plain_tag)
 # which the schema would report as "got inf", a value the user never wrote.
 _BEYOND_FLOAT = f"beyond the range of a float, ±{sys.float_info.max:.3g}"
 _BELOW = f"nearer 0 than a float can be, {math.ulp(0.0):.2g}: it would read as 0; write 0 if that is meant"
+
+
+# A whole number as written in decimals (digits, or digits with an exponent): `_whole_beyond_range` reads its size.
+_WHOLE_WRITTEN = re.compile(r"^([-+]?)0*([0-9]*?)(0*)(?:[eE]\+?([0-9]+))?$")
+
+
+def _whole_beyond_range(path: tuple, text: str) -> str | None:
+    """Why `text`, a whole number too large to read, is refused at a whole-number key: out of its range.
+
+    A whole number beyond a float (`1e400`, `1e5000`) or of more digits than Python reads
+    (5,000 nines) given for a key that takes whole numbers (`steps`) is out of that key's range,
+    as `1e61` is and as the `--steps` option says (`sim.cli.bounded_int`), not "not a finite
+    number". The value is echoed as written. None for any other text or key (a decimal key
+    keeps its "beyond the range of a float").
+    """
+    whole = _WHOLE_WRITTEN.match(text)
+    if whole is None:
+        return None
+    sign, digits, zeros, power = whole.groups()
+    if not digits:  # zero, however written, is read
+        return None
+    # the number of digits, from the exponent's own digits: `1e99999999999` is not built
+    magnitude = len(digits) + len(zeros) + (int(power[:20]) if power else 0)
+    if magnitude <= 308 and len(text) <= 4300:
+        return None
+    from sim.schema import whole_number_key_bounds  # here: only for such a number; the schema imports this module
+
+    bounds = whole_number_key_bounds(dotted(path))
+    if bounds is None:
+        return None
+    bound = bounds[0] if sign == "-" else bounds[1]
+    if not math.isfinite(bound):
+        return None
+    side = "greater" if sign == "-" else "less"
+    return f"input should be {side} than or equal to {bound} (got {_echo(text)})"
 
 
 def _echo(text: str) -> str:
@@ -902,15 +969,16 @@ class _Builder:
         surprise = tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG) and _plain_tag(node.value) == _SURPRISE_TAG
         if tag == _SURPRISE_TAG or surprise:
             # Plain `0150`, `on`, `2:30`, ... and explicit `!!int 0150`, `!!bool yes` alike.
-            self._report(node, path, yaml11_surprise(node.value) or "unsupported scalar")
+            why = _whole_beyond_range(self.prefix + path, node.value) or yaml11_surprise(node.value)
+            self._report(node, path, why or "unsupported scalar")
             return None
         if tag not in _SCALAR_TAGS:
             self._report(node, path, _tag_message(tag, node))
             return None
         try:
             return _construct(tag, node.value)
-        except ValueError as error:  # e.g. `!!int abc`, `!!int ""`, `!!bool maybe`, 5000 digits
-            self._report(node, path, str(error))
+        except ValueError as error:  # e.g. `!!int abc`, `!!int ""`, `!!bool maybe`, 5000 digits, 1e400
+            self._report(node, path, _whole_beyond_range(self.prefix + path, node.value) or str(error))
             return None
 
 

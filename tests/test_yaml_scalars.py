@@ -165,8 +165,11 @@ def test_inf_and_nan_are_numbers_that_the_schema_refuses(capsys) -> None:
     assert status == 2 and err == ["--set: factions.Blue.salary_usd_month: input should be a finite number (got inf)"]
 
 
-@pytest.mark.parametrize("text", ["1e400", "-1e400", "1.5E+999"])
-@pytest.mark.parametrize("key", [SALARY, "rules.influence.sigma_cells", "steps"])
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [(key, text) for key in (SALARY, "rules.influence.sigma_cells") for text in ("1e400", "-1e400", "1.5E+999")]
+    + [("steps", "1.5E+999")],  # a decimal point: no whole number, whatever the key
+)
 def test_a_number_beyond_a_float_is_echoed_as_written_in_a_file_and_in_set(tmp_path, capsys, key, text) -> None:
     # float() makes it inf: the message said "got inf", a value nobody wrote.
     message = f"{key}: input should be a finite number (got {text}, beyond the range of a float, ±1.8e+308)"
@@ -181,20 +184,73 @@ def test_a_number_beyond_a_float_is_echoed_as_written_in_a_file_and_in_set(tmp_p
 
 @pytest.mark.parametrize(
     ("text", "shown"),
-    [("1e18", "1000000000000000000"), ("1e19", "10000000000000000000"), ("1e61", "1e+61"), ("25e306", "2.5e+307")],
+    [("1e18", "1e18"), ("1e19", "1e19"), ("1e61", "1e61"), ("25e306", "25e306"), ("123456789012345678", None)],
 )
 def test_a_whole_number_with_a_large_exponent_is_out_of_an_integer_keys_range(tmp_path, capsys, text, shown) -> None:
     # From 1e19 up (a float beyond int64) the message was "input should be a valid integer (got 1e+19)":
     # not what 1e18 got, and 1e19 is a whole number. Up to the largest float it is one, out of range.
+    # Echoed as its exponent wrote it (it was "got 10000000000000000000", 20 digits to count, and
+    # "got 2.5e+307"); a number without trailing zeros digit for digit.
+    shown = shown or text
     message = f"steps: input should be less than or equal to 100000 (got {shown})"
     path = _extending(tmp_path, "steps", text)
     status, err, _ = _validate(capsys, path)
     assert status == 2 and err == [f"{path}:2: {message}"]
     status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
     assert status == 2 and err == [f"--set: {message}"]
-    assert apply_overrides(load_yaml(TOY), [f"x={text}"]).data["x"] == int(text.split("e")[0]) * 10 ** int(
-        text.split("e")[1]
-    )
+    mantissa, _, power = text.partition("e")
+    assert apply_overrides(load_yaml(TOY), [f"x={text}"]).data["x"] == int(mantissa) * 10 ** int(power or 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e400", "less than or equal to 100000 (got 1e400)"),
+        ("-1e400", "greater than or equal to 1 (got -1e400)"),
+        ("1E+400", "less than or equal to 100000 (got 1E+400)"),
+        ("1e5000", "less than or equal to 100000 (got 1e5000)"),
+        ("1e99999999999", "less than or equal to 100000 (got 1e99999999999)"),
+        ("9" * 5000, f"less than or equal to 100000 (got {'9' * 59}…)"),
+    ],
+)
+def test_a_whole_number_beyond_a_float_is_out_of_an_integer_keys_range_as_the_option_says(
+    tmp_path, capsys, text, message
+) -> None:
+    # `--steps 1e400` said "must be between 1 and 100,000" but `--set steps=1e400` (and `steps: 1e400`
+    # in a file) "input should be a finite number (... beyond the range of a float)": the same whole
+    # number, out of the key's range either way, as 1e61 is. 5,000 nines said "too long; quote it".
+    path = _extending(tmp_path, "steps", text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:2: steps: input should be {message}"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
+    assert status == 2 and err == [f"--set: steps: input should be {message}"]
+    with pytest.raises(SystemExit) as stop:
+        cli.build_parser().parse_args(["run", str(TOY), f"--steps={text}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "argument --steps: must be between 1 and 100,000 (as steps)" in err, err
+    status, err, _ = _validate(capsys, TOY, "--set", f"{SALARY}={text}")  # a decimal key: beyond a float's range
+    assert status == 2 and len(err) == 1 and ("beyond the range of a float" in err[0] or "too long" in err[0]), err
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("1.5e3", "1500"), ("1.0", "1"), ("-2.0E3", "-2000"), ("1.5e20", "15e19"), ("1.5e300", "15e299")],
+)
+def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_option(capsys, text, meant) -> None:
+    # `--set steps=1.5e3` said "input should be a valid integer (got 1500.0)", `--steps 1.5e3`
+    # "expected a whole number": neither said why 1500 was no whole number. Both now say the rule
+    # they follow (a whole number has no decimal point, as in a scenario file) and what to write.
+    hint = f"a whole number has no decimal point: write {meant}"
+    status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
+    assert status == 2 and len(err) == 1 and err[0].startswith("--set: steps: input should be a valid integer (got ")
+    assert err[0].endswith(f"; {hint})"), err
+    with pytest.raises(SystemExit) as stop:
+        cli.build_parser().parse_args(["run", str(TOY), f"--steps={text}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert f"argument --steps: expected a whole number, got {text!r} ({hint}) (see" in err, err
+    for fraction in ("1.5", "1e-3"):  # not a whole number: no hint
+        assert "decimal point" not in " ".join(_validate(capsys, TOY, "--set", f"steps={fraction}")[1])
 
 
 @pytest.mark.parametrize("text", ["1e-400", "-2.5e-999", "0.000001e-320"])
