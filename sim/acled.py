@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.geography import KM_PER_DEGREE_LAT, cell_size_km
+from sim.geography import KM_PER_DEGREE_LAT, cell_size_km, distance_text
 from sim.schema import Scenario
 
 ACLED_COLUMNS = (
@@ -417,7 +417,8 @@ def _places(scenario: Scenario, names, labels, site_rows, site_cols, chosen: lis
     else:
         if radius_km is None:
             radius_km = NEAR_SITE_CELLS * max(cell_km)
-            rule = f"default: {NEAR_SITE_CELLS:g} grid cells x {max(cell_km):.2f} km (the longer side of a grid cell)"
+            longer = distance_text(max(cell_km))
+            rule = f"default: {NEAR_SITE_CELLS:g} grid cells x {longer} (the longer side of a grid cell)"
         else:
             rule = "set with --match-km"
         site_lat, site_lon = _site_coordinates(scenario, names, site_rows, site_cols)
@@ -894,7 +895,7 @@ class EventComparison:
 
     def summary(self) -> str:
         """One line: how many observed events were placed by coordinates, by name, or nowhere."""
-        radius = f"within {self.radius_km:.1f} km" if self.radius_km is not None else "no grid bounds"
+        radius = f"within {distance_text(self.radius_km)}" if self.radius_km is not None else "no grid bounds"
         return (
             f"observed events: {self.n_observed}; placed by coordinates ({radius}): {self.matched['coordinates']}, "
             f"by name: {self.matched['name']}, {ELSEWHERE} (no place matched): {self.matched['none']} "
@@ -969,7 +970,7 @@ def _compare_claimed(directory: Path, observed_path, final: Path, match_km: floa
     n_outside = int(observed["inside_grid"].eq(False).sum())  # NA (no coordinates or bounds) is not counted
     radius = "places by grid cell or name"
     if places.radius_km is not None:
-        radius = f"places within {places.radius_km:.1f} km"
+        radius = f"places within {distance_text(places.radius_km)}"
     # The model's provenance is the run's (its manifest: the code that made the events).
     provenance = Provenance.from_manifest(manifest, scenario=scenario.name, steps=steps, replicates=len(replicates))
     text = provenance.footer(
@@ -990,7 +991,8 @@ def _compare_claimed(directory: Path, observed_path, final: Path, match_km: floa
         "root_seed": manifest.get("root_seed"),
         "band_percentiles": list(BAND),
         "matching": {
-            "radius_km": None if places.radius_km is None else round(places.radius_km, 3),
+            # 6 significant digits, not 3 decimals: a --match-km of 0.0004 was recorded as 0.0
+            "radius_km": None if places.radius_km is None else float(f"{places.radius_km:.6g}"),
             "radius_rule": places.radius_rule,
             "place_kinds": list(PLACE_KINDS),
             "observed_placed_by": matched,

@@ -152,6 +152,22 @@ def cell_size_km(scenario: Scenario) -> tuple[float, float] | None:
     return float(ns), float(ew)
 
 
+def distance_text(km: float) -> str:
+    """A distance for a map's subtitle or scale bar, or compare-events' radius: metres below 1 km, else km.
+
+    Grids may span as little as 0.001 degrees (`sim.schema.MIN_BOUNDS_SPAN_DEG`), so a cell
+    can be a fraction of a metre wide: "0.0 km" said nothing. Three significant digits in
+    metres ("4.64 m", "557 m"); from 1 km on, as before ("2.1 km", "835.0 km"); from 100,000 km
+    (only a `--match-km` can be that long) three significant digits ("1e+300 km", not 301 digits).
+    """
+    metres = km * 1000
+    if metres < 999.5:  # what rounds to 1000 m reads as 1.0 km
+        return f"{metres:.3g} m"
+    if km >= 99_999.95:  # what rounds to 100000.0 km
+        return f"{km:.3g} km"
+    return f"{km:.1f} km"
+
+
 def cell_centres(scenario: Scenario) -> np.ndarray:
     """(H*W, 2) latitude and longitude (degrees) of every cell's centre, row by row; needs grid.bounds."""
     lat, lon = _cell_centres_latlon(scenario)

@@ -63,6 +63,7 @@ from sim.figures import (
     site_legend_handles,
     terrain_key,
 )
+from sim.geography import distance_text
 from sim.outcomes import TENSION_UNIT
 from sim.results import check_plots_dir, load_run
 
@@ -349,19 +350,6 @@ def _cell_km(ctx: _Context) -> tuple[float, float] | None:
         return float(ew), float(ns)
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
-
-
-def distance_text(km: float) -> str:
-    """A distance for a map's subtitle or scale bar: metres below 1 km, else km with one decimal.
-
-    Grids may span as little as 0.001 degrees (`sim.schema.MIN_BOUNDS_SPAN_DEG`), so a cell
-    can be a fraction of a metre wide: "0.0 km" said nothing. Three significant digits in
-    metres ("4.64 m", "557 m"); from 1 km on, as before ("2.1 km", "835.0 km").
-    """
-    metres = km * 1000
-    if metres < 999.5:  # what rounds to 1000 m reads as 1.0 km
-        return f"{metres:.3g} m"
-    return f"{km:.1f} km"
 
 
 def scale_bar_cells(km_per_cell: float, width: int) -> int:

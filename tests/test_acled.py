@@ -244,6 +244,22 @@ def test_observed_events_are_placed_by_coordinates_then_by_name(toy_comparison):
     assert record["matching"]["radius_km"] == pytest.approx(2 * 0.05 * 111.32, rel=1e-3)
 
 
+@pytest.mark.parametrize(
+    ("km", "shown", "recorded"),
+    [("0.001", "1 m", 0.001), ("0.0004", "0.4 m", 0.0004), ("6.4", "6.4 km", 6.4), ("1e300", "1e+300 km", 1e300)],
+)
+def test_the_match_radius_is_shown_and_recorded_as_given(toy_dir, tmp_path, capsys, km, shown, recorded):
+    # --match-km 0.001 printed "within 0.0 km" (one decimal), recorded 0.0 in compare_events.json
+    # (three decimals), and --match-km 1e300 printed 301 digits.
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    out = tmp_path / "cmp"
+    assert main(["compare-events", str(toy_dir), str(observed), "--out", str(out), "--match-km", km]) == 0
+    assert f"placed by coordinates (within {shown}): " in capsys.readouterr().err
+    record = json.loads((out / "compare_events.json").read_text(encoding="utf-8"))
+    assert record["matching"]["radius_km"] == recorded
+
+
 def test_per_place_counts_conserve_the_per_type_totals(toy_comparison, toy_dir):
     result, observed = toy_comparison
     by_type = pd.read_csv(result.directory / "comparison.csv")
