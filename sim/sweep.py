@@ -467,6 +467,12 @@ def check_journal_lines(
             shown = _shown(error) if "error" in row else "missing"
             found.append((number, f"error is {shown}, where the run failed (status failed; a failed run records why)"))
             break
+    # and a finished run records none (`run_task` writes ""): an error beside "ok" is a line edited or damaged
+    for number, row in enumerate(rows, start=1):
+        error = row.get("error", "")
+        if row.get("status") == "ok" and isinstance(error, str) and error:
+            found.append((number, f"error is {_shown(error)}, where the run finished (status ok; it records no error)"))
+            break
     if scenarios is not None:
         texts("scenario", list(scenarios), f"one of the job's scenarios ({_shown(', '.join(scenarios))})")
     for number, row in enumerate(rows, start=1):
@@ -1144,6 +1150,14 @@ def check_outcomes(
         row = int(np.flatnonzero(unexplained)[0])
         why = "where the run failed (status failed; a failed run records why)"
         raise ResultFileError(f"{path}: line {row + 2}, column error: empty, {why}")
+    # and a finished run records none (`run_task` writes ""): an error beside "ok" was written by no run
+    given = errors.map(lambda error: isinstance(error, str) and bool(error)).to_numpy(dtype=bool)
+    if (contradicted := finished & given).any():
+        row = int(np.flatnonzero(contradicted)[0])
+        shown = _shown(errors.iloc[row])
+        raise ResultFileError(
+            f"{path}: line {row + 2}, column error: {shown}, where the run finished (status ok; it records no error)"
+        )
     recorded = {(line.get("point"), line.get("replicate")): line for line in journal}  # the last line of a run wins
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
         line = recorded.get((point, replicate))
@@ -1151,6 +1165,10 @@ def check_outcomes(
             continue
         if "status" in outcomes.columns and line.get("status") != outcomes["status"].iloc[row]:
             raise ResultFileError(f"{path}: line {row + 2}, column status: differs from {JOURNAL}")
+        # a run's error as the journal recorded it (the row written from the same record); empty reads as NaN
+        logged_error, error = line.get("error"), errors.iloc[row]
+        if isinstance(logged_error, str) and (error if isinstance(error, str) else "") != logged_error:
+            raise ResultFileError(f"{path}: line {row + 2}, column error: differs from {JOURNAL}")
         for col, name in enumerate(outputs):
             logged = line.get(name)
             logged = float("nan") if logged is None else logged

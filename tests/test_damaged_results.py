@@ -817,6 +817,10 @@ def resigned_journal_lines(**values):
                      id="failed without error"),
         # without an error on any line, --resume's outcomes.csv was an internal error (KeyError)
         pytest.param(resigned_journal_lines(error=None), "line 1: error is missing", id="no error"),
+        # a finished run records no error (`run_task` writes ""): it resumed and was analysed as it stood
+        pytest.param(resigned_journal_line(2, error='"RuntimeError: x"'),
+                     'line 2: error is "RuntimeError: x", where the run finished (status ok; it records no error)',
+                     id="ok with an error"),
     ],
 )  # fmt: skip
 def test_journal_lines_no_run_wrote_are_refused_whatever_their_checksums(
@@ -858,6 +862,9 @@ def test_a_journal_line_with_an_empty_outcome_still_resumes(sweep_dir, tmp_path,
         pytest.param({"status": '"failed"'},
                      "line 2: error is missing, where the run failed (status failed; a failed run records why)",
                      id="failed without error"),
+        pytest.param({"error": '"RuntimeError: x"'},
+                     'line 2: error is "RuntimeError: x", where the run finished (status ok; it records no error)',
+                     id="ok with an error"),
     ],
 )  # fmt: skip
 def test_robustness_refuses_a_journal_line_no_run_wrote(robustness_dir, tmp_path, values, message):
@@ -1188,9 +1195,13 @@ def _set_field(column: str, value: str, line: int = 0, **more: str):
          "line 2, column error: empty, where the run failed (status failed; a failed run records why)"),
         (_set_field("status", "failed", error="  ", killed_total="", territory_final__Red=""),
          "line 2, column error: empty, where the run failed"),
+        # a finished run records no error (`run_task` writes ""): analysed as it stood
+        (_set_field("error", "RuntimeError: x"),
+         'line 2, column error: "RuntimeError: x", where the run finished (status ok; it records no error)'),
     ],
     ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "status not the journal's",
-         "rows deleted", "failed with outcomes", "failed without error", "failed with a blank error"],
+         "rows deleted", "failed with outcomes", "failed without error", "failed with a blank error",
+         "ok with an error"],
 )  # fmt: skip
 def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
     # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
@@ -1207,6 +1218,28 @@ def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir,
     (copy / "manifest.json").write_text(json.dumps(manifest))
     if "runs.jsonl" not in message:
         refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
+
+
+def test_a_failed_runs_error_that_differs_from_its_journals_is_refused(sweep_dir, tmp_path, capsys):
+    # The status and outputs of each row were held to runs.jsonl, its error not: a failed run's
+    # error edited in outcomes.csv (its checksum updated) was analysed as it stood.
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_dir, copy)
+    first = pd.read_csv(copy / "outcomes.csv", nrows=1).iloc[0]
+    line = 1 + next(n for n, row in enumerate(read_jsonl(copy / "runs.jsonl"))
+                    if (row["point"], row["replicate"]) == (first["point"], first["replicate"]))  # fmt: skip
+    gone = {name: None for name in ("killed_total", "territory_final__Red")}
+    failed = {"status": '"failed"', "error": '"RuntimeError: simulated crash"', **gone}
+    resigned_journal_line(line, **failed)(copy / "runs.jsonl")
+    (copy / "runs.jsonl").write_bytes(b"".join(_lines(copy / "runs.jsonl")[:-1]))  # without the torn line
+    empty = {"killed_total": "", "territory_final__Red": ""}
+    as_logged = _set_field("status", "failed", error="RuntimeError: simulated crash", **empty)
+    _resigned(as_logged)(copy / "outcomes.csv")
+    assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err  # the same error in both: a failed run
+    capsys.readouterr()
+    _resigned(_set_field("status", "failed", error="RuntimeError: another crash", **empty))(copy / "outcomes.csv")
+    message = "line 2, column error: differs from runs.jsonl"
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "outcomes.csv", message)
 
 
 # An outcome outside what its kind holds (`sim.outcomes.KINDS[...].values`), as outcomes.csv writes it and as the
