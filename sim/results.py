@@ -1523,7 +1523,7 @@ def _long_number(value) -> str | None:
 def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int | None = None) -> dict[str, np.ndarray]:
     """The arrays of a run's maps.npz, checked for completeness and consistent shapes.
 
-    Checks: a readable zip archive holding `MAP_ARRAYS`, influence (R, T, F, H, W), control
+    Checks: a readable zip archive holding `MAP_ARRAYS` and no other, influence (R, T, F, H, W), control
     (R, T, H, W) and terrain (H, W) on one grid, F faction names, one name, label, kind, row
     and column per site, T snapshot steps, R == `n_replicates` (the manifest's) when given.
 
@@ -1541,6 +1541,9 @@ def read_maps(path: str | Path, *, sha256: str | None = None, n_replicates: int 
     missing = [key for key in MAP_ARRAYS if key not in maps]
     if missing:
         raise ResultFileError(f"{path}: missing array{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    unknown = [key for key in maps if key not in MAP_ARRAYS]
+    if unknown:  # the writer's arrays are fixed (`MAP_ARRAYS`): another was added by something else
+        raise ResultFileError(f"{path}: array {_shown(unknown[0])} is none that a run writes ({', '.join(MAP_ARRAYS)})")
     influence, control, terrain = maps["influence"], maps["control"], maps["terrain"]
     n_sites = len(maps["site_names"]) if maps["site_names"].ndim == 1 else -1
     problems = []
@@ -1731,6 +1734,13 @@ MAP_ARRAYS = (
     "terrain", "control", "influence", "snapshot_steps", "site_names", "site_labels", "site_kinds", "site_rows",
     "site_cols", "faction_names", "faction_labels", "clash_cells",
 )  # fmt: skip
+# The dtype of each numeric array of maps.npz, as every version wrote it (`sim.runner.run_model`,
+# `sim.geography.build_geography`, `save`): influence float32 (the control check allows for its
+# rounding, `_check_influence_and_control`), a float64 one was written by something else.
+MAP_DTYPES = {
+    "terrain": np.int8, "control": np.int16, "influence": np.float32, "snapshot_steps": np.int64,
+    "site_rows": np.int64, "site_cols": np.int64, "clash_cells": np.int64,
+}  # fmt: skip
 EVENT_KEY_COLUMNS = ["replicate", "seed", "step", "event"]
 
 
@@ -2115,6 +2125,9 @@ def check_run_contents(
         if key in maps and maps[key].dtype.kind not in allowed_kinds:
             what = {"iu": "whole numbers", "f": "numbers", "U": "texts"}[allowed_kinds]
             raise ResultFileError(f"{path}: {key} holds {maps[key].dtype}, not {what}")
+        if key in MAP_DTYPES and maps[key].dtype != MAP_DTYPES[key]:  # numbers of another width: not the writer's
+            wanted = np.dtype(MAP_DTYPES[key])
+            raise ResultFileError(f"{path}: {key} holds {maps[key].dtype}, not {wanted} as a run writes")
     if maps["terrain"].shape != (height, width):
         raise ResultFileError(
             f"{path}: the grid is {maps['terrain'].shape}, not the scenario's ({height}, {width}) rows and columns"

@@ -412,6 +412,13 @@ def drop_array(key: str):
     return edit
 
 
+def add_array(key: str, value):
+    def edit(arrays: dict) -> None:
+        arrays[key] = value
+
+    return edit
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -456,6 +463,14 @@ def drop_array(key: str):
         # every run writes these: without site_labels plot failed (KeyError); without clash_cells it drew no clash
         pytest.param(drop_array("site_labels"), "missing array site_labels", id="no site_labels"),
         pytest.param(drop_array("clash_cells"), "missing array clash_cells", id="no clash_cells"),
+        # accepted before: the writer's arrays and their dtypes are fixed; another array, or influence in float64
+        # (twice the bytes, and not the float32 that the control check allows for), was written by something else
+        pytest.param(add_array("notes", np.zeros(3)), "array 'notes' is none that a run writes (terrain, control, ",
+                     id="an extra array"),
+        pytest.param(set_array("influence", lambda a: a.astype(np.float64)),
+                     "influence holds float64, not float32 as a run writes", id="influence as float64"),
+        pytest.param(set_array("control", lambda a: a.astype(np.int64)), "control holds int64, not int16 as a run "
+                     "writes", id="control as int64"),
         # accepted before: clash cells that are not events.csv's clashes were drawn as clashes
         pytest.param(set_array("clash_cells", lambda a: a[:0].copy()), "clash_cells lacks the clash of replicate 1 "
                      "on step 41 at row 8, column 12", id="clash_cells emptied"),
