@@ -94,6 +94,17 @@ OBSERVED_REQUIRED = ("event_date", "event_type", "fatalities")
 MAX_EVENT_FATALITIES = 1_000_000
 OBSERVED_PLACE = ("location", "latitude", "longitude")  # a row needs location, or latitude and longitude
 MODEL_EVENT_TYPES = ("Battles", "Strategic developments")  # always in the tables, zero if none occur
+# ACLED's six event types (its codebook), as its exports spell them: an observed event type that
+# differs from one of them in case or spacing only ("battles", "Strategic  Developments", from a
+# file edited by hand) is read as that type, not counted as another.
+ACLED_EVENT_TYPES = (
+    "Battles",
+    "Explosions/Remote violence",
+    "Violence against civilians",
+    "Protests",
+    "Riots",
+    "Strategic developments",
+)
 NEAR_SITE_CELLS = 2.0  # a clash within this many grid cells of a site is located at the site
 PLACE_KINDS = ("town", "crossing", "oil_field")  # site kinds that name a locality (places)
 ELSEWHERE = "elsewhere"  # the place of events near no place
@@ -506,6 +517,14 @@ def _event_dates(text: pd.Series) -> pd.Series:
     return iso.fillna(named)
 
 
+def _acled_spelling(event_type: str) -> str:
+    """ACLED's spelling of one of its event types written in another case or spacing; other types as given."""
+    return _CANONICAL_TYPES.get(" ".join(event_type.split()).casefold(), event_type)
+
+
+_CANONICAL_TYPES = {name.casefold(): name for name in ACLED_EVENT_TYPES}
+
+
 def read_observed(path: str | Path) -> pd.DataFrame:
     """Read an observed ACLED export: `event_date`, `event_type`, `fatalities` and where each event was.
 
@@ -515,7 +534,8 @@ def read_observed(path: str | Path) -> pd.DataFrame:
     Returns:
         The table with `event_date` as datetimes, `fatalities` as numbers (events' killed),
         `latitude`/`longitude` as numbers (NaN where empty or absent), `location` as text
-        ("" where empty or absent), `event_type` stripped.
+        ("" where empty or absent), `event_type` stripped, with ACLED's own spelling where it is
+        one of its six types written in another case or spacing (`ACLED_EVENT_TYPES`).
 
     Raises:
         EventDataError: one line naming the file and the problem: missing or unreadable file,
@@ -574,6 +594,7 @@ def read_observed(path: str | Path) -> pd.DataFrame:
         raise EventDataError(f"{path}: no events (a header and no rows)")
     table = table.apply(lambda column: column.str.strip())
     _bad_rows(path, table, table["event_type"] == "", lambda i: "event_type is empty")
+    table["event_type"] = table["event_type"].map(_acled_spelling)
     dates = _event_dates(table["event_date"])
     _bad_rows(
         path,

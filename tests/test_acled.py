@@ -496,6 +496,17 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     assert list(read_observed(path)["event_date"]) == [pd.Timestamp("2019-11-01")]
 
 
+def test_acled_event_types_in_another_case_or_spacing_are_read_as_acleds(tmp_path):
+    """'battles' from a file edited by hand is ACLED's 'Battles' (the model's clashes), not a type of its
+    own with a zero model count beside it; a type ACLED does not have is kept as written."""
+    path = tmp_path / "observed.csv"
+    rows = ["Battles", "battles", " BATTLES ", "strategic  developments", "Explosions/remote violence", "Shelling"]
+    path.write_text("event_date,event_type,fatalities,location\n" + "".join(f"2019-11-01,{t},1,X\n" for t in rows))
+    assert list(read_observed(path)["event_type"]) == [
+        "Battles", "Battles", "Battles", "Strategic developments", "Explosions/Remote violence", "Shelling",
+    ]  # fmt: skip
+
+
 def test_a_start_date_past_the_calendar_is_refused_and_so_are_older_results_with_one(toy_dir, tmp_path, capsys):
     # `--set start_date='"9999-12-31"'` validated, ran, then export-acled and compare-events said
     # "internal error: OverflowError: date value out of range".
