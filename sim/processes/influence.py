@@ -150,56 +150,75 @@ def _spread(presence, weights, passable, out):  # pragma: no cover - compiled
 
 @kernel
 def _spread_rows(presence, first, last, weights, passable, out):  # pragma: no cover - compiled
-    # `_spread` given each presence row's first and last nonzero column (`_row_extents`). Zeros
-    # add (0 + 0) x w = +0.0, which changes no sum, so they are skipped: an output row with only
-    # rows of zeros within the kernel's reach stays 0.0, and so does every cell of a row beyond
-    # the reach of the nonzero columns of those rows (about a third of the row-cells of the
-    # baseline's grid are within it).
+    # `_spread` given each presence row's first and last nonzero column (`_row_extents`). Along
+    # axis 1, scipy gives each cell w[r] x[h], then (x[h-k] + x[h+k]) w[r-k] for k = r, r-1, ..., 1.
+    # Zeros add (0 + 0) x w = +0.0, which changes no sum, and x + 0.0 is x, so only the terms of
+    # rows with a nonzero value (live rows) are added, each over the columns where its rows have
+    # them, in scipy's order: the centre terms first, then k = r..1, each live row lo giving row
+    # lo + k its pair (lo, lo + 2k) and row lo - k its term unless lo - 2k is live (that pair is
+    # row lo - 2k's). Work then follows the live rows (about a third of the baseline's rows),
+    # not every row within their reach. Along axis 2, through a zero-padded copy of the columns
+    # within reach of nonzero ones (c0..c1); then times passable. Into `out` of zeros.
     n_f, h_max, w_max = presence.shape
     r = len(weights) // 2
     centre = weights[r]
     padded = np.zeros(w_max + 2 * r)
     line = np.empty(w_max)
-    # The inner loops run over 1-D views from index 0 (`_correlate_line`): numba then drops the
-    # negative-index checks on them and they vectorise (about twice as fast).
+    live = np.empty(h_max, dtype=np.int64)
+    c0_of = np.empty(h_max, dtype=np.int64)  # each output row's nonzero columns after axis 1: c0..c1
+    c1_of = np.empty(h_max, dtype=np.int64)
+    # The inner loops run over 1-D views from index 0 (also `_correlate_line`): numba then drops
+    # the negative-index checks on them and they vectorise (about twice as fast).
     for f in range(n_f):
+        rows, smoothed_rows, firsts, lasts = presence[f], out[f], first[f], last[f]
+        n_live = 0
         for h in range(h_max):
-            c0, c1 = w_max, -1  # the nonzero columns of the rows within reach: c0..c1
-            for k in range(max(h - r, 0), min(h + r + 1, h_max)):
-                c0 = min(c0, first[f, k])
-                c1 = max(c1, last[f, k])
+            live[n_live] = h
+            n_live += lasts[h] >= 0
+            c0_of[h], c1_of[h] = w_max, -1
+        for i in range(n_live):
+            h = live[i]
+            a, b = firsts[h], lasts[h] + 1
+            smoothed, here = smoothed_rows[h, a:b], rows[h, a:b]
+            for w in range(b - a):
+                smoothed[w] = here[w] * centre
+            for t in range(max(h - r, 0), min(h + r + 1, h_max)):
+                c0_of[t] = min(c0_of[t], a)
+                c1_of[t] = max(c1_of[t], b - 1)
+        for k in range(r, 0, -1):
+            wk = weights[r - k]
+            for i in range(n_live):
+                lo = live[i]
+                h, hi = lo + k, lo + 2 * k
+                if h < h_max and hi < h_max and lasts[hi] >= 0:  # both rows live: (below + above) w
+                    a, b = min(firsts[lo], firsts[hi]), max(lasts[lo], lasts[hi]) + 1
+                    smoothed, below, above = smoothed_rows[h, a:b], rows[lo, a:b], rows[hi, a:b]
+                    for w in range(b - a):
+                        smoothed[w] += (below[w] + above[w]) * wk
+                elif h < h_max:  # the row below alone: (below + 0.0) w
+                    a, b = firsts[lo], lasts[lo] + 1
+                    smoothed, below = smoothed_rows[h, a:b], rows[lo, a:b]
+                    for w in range(b - a):
+                        smoothed[w] += (below[w] + 0.0) * wk
+                h = lo - k  # lo as the row above h, alone unless h - k is live
+                if h >= 0 and not (h - k >= 0 and lasts[h - k] >= 0):
+                    a, b = firsts[lo], lasts[lo] + 1
+                    smoothed, above = smoothed_rows[h, a:b], rows[lo, a:b]
+                    for w in range(b - a):
+                        smoothed[w] += (0.0 + above[w]) * wk
+        for h in range(h_max):
+            c0, c1 = c0_of[h], c1_of[h]
             if c1 < 0:
                 continue
-            # along axis 1, columns c0..c1 (elsewhere every term is +0.0): w[r] x, then
-            # (above + below) x w[r-k], k = r..1
-            n = c1 + 1 - c0
-            smoothed, here = out[f, h, c0 : c1 + 1], presence[f, h, c0 : c1 + 1]
-            for w in range(n):
-                smoothed[w] = here[w] * centre
-            for k in range(r, 0, -1):
-                wk = weights[r - k]
-                lo, hi = h - k, h + k
-                lo_live = lo >= 0 and last[f, lo] >= 0
-                hi_live = hi < h_max and last[f, hi] >= 0
-                if lo_live and hi_live:
-                    below, above = presence[f, lo, c0 : c1 + 1], presence[f, hi, c0 : c1 + 1]
-                    for w in range(n):
-                        smoothed[w] += (below[w] + above[w]) * wk
-                elif lo_live:
-                    below = presence[f, lo, c0 : c1 + 1]
-                    for w in range(n):
-                        smoothed[w] += (below[w] + 0.0) * wk
-                elif hi_live:
-                    above = presence[f, hi, c0 : c1 + 1]
-                    for w in range(n):
-                        smoothed[w] += (0.0 + above[w]) * wk
             # along axis 2, through a zero-padded copy of columns c0..c1: outputs c0 - r..c1 + r
+            n = c1 + 1 - c0
+            smoothed = smoothed_rows[h, c0 : c1 + 1]
             window = padded[r + c0 : r + c1 + 1]
             for w in range(n):
                 window[w] = smoothed[w]
             a, b = max(c0 - r, 0), min(c1 + r + 1, w_max)
             _correlate_line(padded, a, b, r, weights, line)
-            result, ground, seen = out[f, h, a:b], passable[h, a:b], line[a:b]
+            result, ground, seen = smoothed_rows[h, a:b], passable[h, a:b], line[a:b]
             for w in range(b - a):
                 result[w] = seen[w] * ground[w]
             for w in range(n):
