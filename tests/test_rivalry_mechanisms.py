@@ -146,6 +146,61 @@ def test_clashes_engage_detachments_not_garrisons():
     assert max(max(e["fighters_a"], e["fighters_b"]) for e in clashes) <= 15
 
 
+# The toy's crossing in a wall of impassable ground three cells thick (columns 11-13, all rows
+# but the crossing's, 6): fighters at and beside the crossing have impassable cells within reach.
+WALLED_TOY = (
+    "grid.cells=["
+    + ", ".join(f"{{row: {r}, col: {c}, terrain: impassable}}" for r in range(12) for c in (11, 12, 13) if r != 6)
+    + "]",
+    "rules.clashes.p_max=0.2",
+    "rules.clashes.min_fighters=2",
+)
+
+
+@pytest.mark.parametrize(
+    "name, overrides, seeds, days",
+    [("syria_wide", (), (1, 3), 365), ("toy_two_towns", WALLED_TOY, (1, 2, 3), 200)],
+)
+def test_no_clash_is_fought_on_impassable_ground(name, overrides, seeds, days):
+    """Fighters near an impassable cell (desert outside the country, a wall) never clash on it,
+    though both sides stand within reach of it. Before, 7 and 14 of syria_wide's clashes (seeds
+    1, 3) and about a third of the walled toy's were fought there."""
+    clashes = 0
+    for seed in seeds:
+        model = CorridorModel(scenario(*overrides, name=name), seed=seed)
+        for _ in range(days):
+            model.step()
+        passable = model.world.geo.passable
+        cells = [(e["row"], e["col"]) for e in model.world.events if e["event"] == "clash"]
+        assert all(passable[row, col] for row, col in cells), (seed, [c for c in cells if not passable[c]])
+        clashes += len(cells)
+    assert clashes >= 50  # the property is not vacuous: there are fronts next to impassable ground
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_leaving_impassable_cells_out_moves_no_clash_on_passable_ground(monkeypatch, seed):
+    """An impassable front cell still takes its clash draw (its chance is 0), so the clashes of a
+    run are those of the same run with clashes allowed everywhere, up to the first that rule put
+    on impassable ground: the change moves nothing else (common random numbers)."""
+    from sim.processes import conflict
+
+    def clashes(model):
+        for _ in range(200):
+            model.step()
+        return [(e["step"], e["row"], e["col"]) for e in model.world.events if e["event"] == "clash"]
+
+    kept = clashes(CorridorModel(scenario(*WALLED_TOY, name="toy_two_towns"), seed=seed))
+    with monkeypatch.context() as patch:  # every cell may see a clash: the rule before impassable cells were left out
+        patch.setattr(conflict, "clash_ground", lambda world: np.ones(world.geo.n_cells, dtype=bool))
+        anywhere = clashes(CorridorModel(scenario(*WALLED_TOY, name="toy_two_towns"), seed=seed))
+    passable = scenario(*WALLED_TOY, name="toy_two_towns")
+    model = CorridorModel(passable, seed=seed)
+    ground = model.world.geo.passable
+    first_off = next(i for i, (_, row, col) in enumerate(anywhere) if not ground[row, col])
+    assert kept[:first_off] == anywhere[:first_off] and first_off > 0
+    assert kept[first_off:first_off + 1] != anywhere[first_off:first_off + 1]
+
+
 # --------------------------------------------------------------------------- strategic response
 
 

@@ -9,7 +9,9 @@ For each hostile pair of militias (a, b), in pair order, every day:
    `rules.economy.p_looting` one side (either, equally likely) takes up to `looting_usd`
    from the other's cash (money is conserved) and T += `gain_looting`;
 4. clashes: a front cell is one where each side has at least `rules.clashes.min_fighters`
-   posted fit fighters within `radius_cells`; each front cell sees a clash with probability
+   posted fit fighters within `radius_cells`; each passable front cell sees a clash with
+   probability (no fighter stands on impassable ground or outside the modelled area, so no
+   clash is fought there, though the square around such a cell may hold both sides)
 
        p = p_max (1 - exp(-T / tension_scale)) (1 - calm) (posture_floor + (1 - posture_floor) posture)
 
@@ -195,8 +197,16 @@ def footholds(world: World, rules: Rules, a: int, b: int) -> np.ndarray:
     return (world.share[a] >= threshold) & (world.share[b] >= threshold)
 
 
+def clash_ground(world: World) -> np.ndarray:
+    """(H W,) bool, flat: the cells where a clash can be fought, the passable ones (read-only view)."""
+    return world.geo.passable.reshape(-1)
+
+
 def front_cells(near: np.ndarray, a: int, b: int, min_fighters: int) -> np.ndarray:
-    """Flat indices of cells where both a and b have `min_fighters` near (`near` is (F, H, W))."""
+    """Flat indices of cells where both a and b have `min_fighters` near (`near` is (F, H, W)).
+
+    Each takes a clash draw; only the passable ones can see a clash (`step`).
+    """
     return np.flatnonzero(((near[a] >= min_fighters) & (near[b] >= min_fighters)).reshape(-1))
 
 
@@ -439,7 +449,7 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
     # days: none); that pair's drawn blocks are handed on, and it and the rest go on here.
     k0, first_loot, first_clash = _quiet_pairs(
         generator_addresses(looting_rng), generator_addresses(clash_rng), found, n, per_pair[0], looting,
-        rules.economy.p_looting,
+        rules.economy.p_looting, clash_ground(world),
     )  # fmt: skip
     if k0 == len(pairs):
         return
@@ -464,7 +474,11 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
         draws = (first_clash if drawn else clash_rng.random(last - first)).tolist()
         if not min(draws) < p:  # the usual day: no clash
             continue
-        hits = [flat for flat, draw in zip(found[first:last].tolist(), draws) if draw < p]
+        # Every front cell takes its draw, an impassable one too (its clash chance is 0): the
+        # draws of the others then stay as they were before impassable cells were left out, so
+        # that change moved no clash on passable ground (common random numbers).
+        ground = clash_ground(world)
+        hits = [flat for flat, draw in zip(found[first:last].tolist(), draws) if draw < p and ground[flat]]
         if arms is None:
             arms, site_cells = arms_multiplier(world), set(world.site_flat.tolist())
         for flat in hits:
@@ -472,13 +486,14 @@ def step(world: World, rules: Rules, clash_rng: np.random.Generator, looting_rng
 
 
 @kernel
-def _quiet_pairs(looting_addresses, clash_addresses, found, n, chance, looting, p_looting):  # pragma: no cover
+def _quiet_pairs(looting_addresses, clash_addresses, found, n, chance, looting, p_looting, ground):  # pragma: no cover
     # `step`'s draws pair by pair while nothing happens, from the "looting" and "clashes" streams
     # (`generator_at`), as its loop draws them: for pair k (sites found[found[k]:found[k + 1]],
     # front cells found[found[n + k]:found[n + k + 1]]), one uniform per contested site if
     # looting is on (`_loot_sites`' first block), then one per front cell. A pair is quiet when
-    # no site's uniform is below p_looting and no cell's below its clash chance. Returns (the
-    # first pair that is not quiet, its site and cell uniforms), or (pairs, empty, empty).
+    # no site's uniform is below p_looting and no passable cell's (`ground`, flat) below its
+    # clash chance. Returns (the first pair that is not quiet, its site and cell uniforms), or
+    # (pairs, empty, empty).
     looting_rng, clash_rng = generator_at(looting_addresses), generator_at(clash_addresses)
     for k in range(n - 1):
         loot = np.empty(found[k + 1] - found[k] if looting else 0)
@@ -489,7 +504,7 @@ def _quiet_pairs(looting_addresses, clash_addresses, found, n, chance, looting, 
         cells = np.empty(found[n + k + 1] - found[n + k])
         for j in range(len(cells)):
             cells[j] = clash_rng.random()
-            quiet &= not cells[j] < chance[k]
+            quiet &= not (cells[j] < chance[k] and ground[found[found[n + k] + j]])
         if not quiet:
             return k, loot, cells
     return n - 1, np.empty(0), np.empty(0)
