@@ -94,6 +94,28 @@ def test_bernoulli_rows_inside_a_kernel_are_the_same_rows_and_draws(seed, n, p):
     assert _same_state(inside.bit_generator.state, outside.bit_generator.state)
 
 
+@pytest.mark.parametrize("kind", GENERATORS)
+def test_sample_rows_are_numpys_choice_without_replacement(kind):
+    """`casualties.sample_rows` (compiled where numpy takes Floyd's algorithm) against `Generator.choice`:
+    the same rows in the same order, and the generator left in the same state (a buffered 32-bit
+    half of PCG64's included), on both sides of numpy's switch to a tail shuffle."""
+    from sim.processes.casualties import sample_rows
+
+    pick = np.random.default_rng(7)
+    for seed in range(60):
+        n = int(pick.choice([1, 2, 3, 5, 17, 100, 1_000, 10_000, 10_001, 20_000]))
+        size = n if seed % 5 == 0 and n <= 10_000 else int(pick.integers(1, min(n, 300) + 1))
+        candidates = pick.permutation(3 * n)[:n].astype(np.int64)
+        inside, outside = GENERATORS[kind](seed), GENERATORS[kind](seed)
+        if seed % 2:
+            inside.integers(0, 7, dtype=np.int32), outside.integers(0, 7, dtype=np.int32)
+        rows = sample_rows(inside, candidates, size)
+        expected = outside.choice(candidates, size=size, replace=False)
+        assert rows.dtype == expected.dtype and np.array_equal(rows, expected), (seed, n, size)
+        assert _same_state(inside.bit_generator.state, outside.bit_generator.state)
+        assert inside.integers(0, 100, dtype=np.int32) == outside.integers(0, 100, dtype=np.int32)
+
+
 def test_the_addresses_are_read_once_per_generator_and_only_a_few_generators_are_kept():
     rng = np.random.default_rng(1)
     first = generator_addresses(rng)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.compiled import kernel
+from sim.compiled import generator_addresses, generator_at, kernel
 from sim.schema import Rules
-from sim.world import FIT, KILLED, WOUNDED, World, add_partial_counts
+from sim.world import FIT, KILLED, WOUNDED, World, add_partial_counts, census_add
 
 
 def split_killed(casualties: int, p_killed: float, rng: np.random.Generator) -> tuple[int, int]:
@@ -44,27 +44,89 @@ def inflict(
     if casualties == 0 or len(candidates) == 0:
         return 0, 0
     casualties = min(casualties, len(candidates))
-    hit = rng.choice(candidates, size=casualties, replace=False)
+    hit = sample_rows(rng, candidates, casualties)
     n_killed, n_wounded = split_killed(casualties, rules.clashes.p_killed, rng)
     stay = rng.exponential(rules.clashes.recovery_days, size=n_wounded)
     r = world.recruits
     # Tribesmen killed by a militia are remembered against it (-1: no one to remember them).
     remembered_by = attacker if attacker is not None and len(world.tribe_names) else -1
-    census = r.census_without(hit, world.n_factions)  # the census is then counted from the hit alone
+    # The census after the hit, counted from the hit alone (`RecruitArrays.census_without` and
+    # `census_with`, inside `_hit`) when the day's census is remembered.
+    known = r.known_census(world.n_factions)
+    census = _NO_CENSUS if known is None else known.copy()
     _hit(
-        hit, n_killed, stay, world.day, r.status, r.post, r.recover_step, r.tribe, world.casualty_memory, remembered_by
-    )
-    r.changed(census=r.census_with(census, hit))
+        hit, n_killed, stay, world.day, r.faction, r.status, r.post, r.recover_step, r.tribe, world.casualty_memory,
+        remembered_by, census, known is not None,
+    )  # fmt: skip
+    r.changed(census=None if known is None else census)
     world.today.killed[victim] += n_killed
     world.today.wounded[victim] += n_wounded
     return n_killed, n_wounded
 
 
+_NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # `_hit`'s census when none is remembered (not read)
+
+# numpy's Generator.choice(a, size, replace=False), without p, draws by Floyd's algorithm unless
+# the population is above FLOYD_POPULATION and the sample above 1/FLOYD_CUTOFF of it (it then
+# shuffles the tail of a permutation): numpy/random/_generator.pyx.
+FLOYD_POPULATION, FLOYD_CUTOFF = 10000, 50
+
+
+def sample_rows(rng: np.random.Generator, candidates: np.ndarray, size: int) -> np.ndarray:
+    """`rng.choice(candidates, size=size, replace=False)`: the same rows, in the same order, with the same draws.
+
+    For a Generator and a 1-D int64 array of candidates (recruit rows) where numpy takes Floyd's
+    algorithm, drawn in one compiled call (`_drawn_sample`): `Generator.choice` costs about
+    10 us a call around its few draws. Anything else is `rng.choice` itself.
+    """
+    n = len(candidates)
+    if (
+        isinstance(rng, np.random.Generator)
+        and type(candidates) is np.ndarray
+        and candidates.dtype == np.int64
+        and candidates.ndim == 1
+        and 0 < size <= n
+        and not (n > FLOYD_POPULATION and size > n // FLOYD_CUTOFF)
+    ):
+        return _drawn_sample(generator_addresses(rng), candidates, size)
+    return rng.choice(candidates, size=size, replace=False)
+
+
 @kernel
-def _hit(hit, n_killed, stay, day, status, post, recover_step, tribe, casualty_memory, attacker):  # pragma: no cover
+def _drawn_sample(addresses, candidates, size):  # pragma: no cover - compiled
+    # numpy's Floyd's algorithm: for j from n - size to n - 1 a draw in [0, j], taken unless
+    # already taken, else j is; then the sample shuffled from its last place down to its second
+    # (`_shuffle_int`, first = 1). Each draw is numpy's random_bounded_uint64(0, j), what
+    # `integers(0, j + 1)` draws (none for j = 0); the sample's indices pick the candidates.
+    rng = generator_at(addresses)
+    n = len(candidates)
+    taken = np.zeros(n, dtype=np.bool_)
+    index = np.empty(size, dtype=np.int64)
+    for j in range(n - size, n):
+        value = rng.integers(0, j + 1)
+        if taken[value]:
+            value = j
+        taken[value] = True
+        index[j - n + size] = value
+    for i in range(size - 1, 0, -1):
+        k = rng.integers(0, i + 1)
+        index[i], index[k] = index[k], index[i]
+    out = np.empty(size, dtype=np.int64)
+    for i in range(size):
+        out[i] = candidates[index[i]]
+    return out
+
+
+@kernel
+def _hit(
+    hit, n_killed, stay, day, faction, status, post, recover_step, tribe, casualty_memory, attacker, census, has_census
+):  # pragma: no cover - compiled
     # The first n_killed rows of `hit` are killed, the others wounded (unposted; back on day
     # day + ceil(stay)); each killed tribesman adds 1 to casualty_memory[tribe, attacker] if
     # attacker >= 0. Written in the order numpy's assignments made them (killed, then wounded).
+    # With `has_census`, the hit rows are taken out of `census` before and counted back after.
+    if has_census:
+        census_add(census, hit, faction, status, -1)
     for i in range(n_killed):
         status[hit[i]] = KILLED
         post[hit[i]] = -1
@@ -76,6 +138,8 @@ def _hit(hit, n_killed, stay, day, status, post, recover_step, tribe, casualty_m
         for i in range(n_killed):
             if tribe[hit[i]] >= 0:
                 casualty_memory[tribe[hit[i]], attacker] += 1.0
+    if has_census:
+        census_add(census, hit, faction, status, 1)
 
 
 def recover_wounded(world: World) -> None:
