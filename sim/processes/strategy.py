@@ -63,27 +63,35 @@ def step(world: World, rules: Rules) -> None:
     if world.day == 0 or world.day % st.review_days != 0:
         return
     counts = world.fighters_by_faction()
-    for f in np.flatnonzero(world.is_militia):
-        cost = counts[f] * world.salary[f] / DAYS_PER_MONTH
-        deficit = cost - income_today(world, rules, f, counts)
+    site_share = world.site_shares()  # the same for every militia (nothing below changes it)
+    # Python numbers, not numpy scalars: the same float64 operations at a fraction of the cost
+    # (counts below 2**53 convert to float exactly, as numpy converts them).
+    fighters = counts.tolist()
+    for f in np.flatnonzero(world.is_militia).tolist():
+        salary = float(world.salary[f])
+        cost = fighters[f] * salary / DAYS_PER_MONTH
+        deficit = cost - income_today(world, rules, f, counts, site_share)
         change = salary_change(
-            world.fighters_at_review[f],
-            counts[f],
-            world.arrears[f],
-            world.budget[f],
+            float(world.fighters_at_review[f]),
+            fighters[f],
+            float(world.arrears[f]),
+            float(world.budget[f]),
             deficit,
             st.max_salary_change,
             st.loss_response,
             st.target_runway_days,
         )
-        s0 = world.initial_salary[f]
-        new = float(np.clip(world.salary[f] * (1.0 + change), st.salary_floor * s0, st.salary_ceiling * s0))
-        if new != world.salary[f]:
+        s0 = float(world.initial_salary[f])
+        # np.clip of one float (a bound replaces it only where it lies strictly beyond), as
+        # Python's max and min pick: the first argument unless the second is strictly larger
+        # (smaller). The bounds are finite (the schema's).
+        new = min(max(salary * (1.0 + change), st.salary_floor * s0), st.salary_ceiling * s0)
+        if new != salary:
             world.event(
                 "salary_review",
                 faction=world.faction_names[f],
-                salary_before=round(float(world.salary[f]), 2),
+                salary_before=round(salary, 2),
                 salary_after=round(new, 2),
             )
         world.salary[f] = new
-        world.fighters_at_review[f] = counts[f]
+        world.fighters_at_review[f] = fighters[f]
