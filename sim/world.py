@@ -14,6 +14,7 @@ L tribal leaders (one per tribe), H x W grid cells, N recruits. Money is in US d
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -316,7 +317,7 @@ class World:
         # Quantities derived from slowly changing state (headquarters, bases), each kept with
         # the state it was computed from and recomputed when that differs: name -> (key, value).
         self.derived: dict[str, tuple] = {}
-        self.nearest_sites: dict[tuple[int, float], str | None] = {}  # `nearest_site_name`, kept
+        self.nearest_sites: dict[tuple[int, float], str | None] = nearest_sites_of(self.geo)  # kept, shared
         self.site_flat = self.geo.site_flat  # (S,) flat cell of each site (`Geography.site_flat`, computed once)
 
     # --- derived quantities
@@ -410,7 +411,8 @@ class World:
     def nearest_site_name(self, flat: int, max_cells: float = 2.0) -> str | None:
         """Name of the site nearest a cell if within `max_cells` (for event records), else None.
 
-        Kept per (cell, max_cells): the sites never move, and events recur at the same cells.
+        Kept per (cell, max_cells): the sites never move, and events recur at the same cells;
+        shared by the worlds of one map (`nearest_sites_of`).
         """
         key = (flat, max_cells)
         if key not in self.nearest_sites:
@@ -423,6 +425,28 @@ class World:
     def event(self, kind: str, **fields) -> None:
         """Append one record to the event log, stamped with today's day."""
         self.events.append({"step": self.day, "event": kind, **fields})
+
+
+# `World.nearest_site_name`'s answers per map: they depend on the sites' cells and names and the
+# grid's width only, and a run's events find the same cells as the runs before it on that map
+# (a sweep's or a benchmark's runs in one process), where each world finding them afresh cost
+# about 10 us a cell. The maps of the last few scenarios are kept.
+_NEAREST_SITES: dict[tuple, dict] = {}
+_NEAREST_SITES_KEPT = 8
+_NEAREST_SITES_LOCK = threading.Lock()
+
+
+def nearest_sites_of(geo: Geography) -> dict:
+    """The (cell, max_cells) -> site name (or None) answers kept for `geo`'s sites and width (a dict to add to)."""
+    rows, cols = geo.site_rows, geo.site_cols
+    key = (geo.width, tuple(geo.site_names), rows.dtype.str, rows.tobytes(), cols.dtype.str, cols.tobytes())
+    with _NEAREST_SITES_LOCK:
+        kept = _NEAREST_SITES.get(key)
+        if kept is None:
+            while len(_NEAREST_SITES) >= _NEAREST_SITES_KEPT:
+                del _NEAREST_SITES[next(iter(_NEAREST_SITES))]
+            kept = _NEAREST_SITES[key] = {}
+        return kept
 
 
 # --------------------------------------------------------------------------- initialisation
