@@ -362,6 +362,9 @@ class World:
                     is_base[f, b] = True
             hq_cells = [[int(site_flat[s]) for s in self.hq_sites[f]] for f in range(self.n_factions)]
             state = {"bases": bases, "distance": distance, "is_base": is_base, "hq": hq_cells}
+            # `is_base()`'s read-only view, made once (making one cost about 1 us, every day)
+            state["is_base_view"] = is_base.view()
+            state["is_base_view"].flags.writeable = False
             cached = self.derived["bases"] = (key, state)
         return cached[1]
 
@@ -371,9 +374,7 @@ class World:
 
     def is_base(self) -> np.ndarray:
         """(F, S) bool: whether each site is one of each faction's bases (read-only)."""
-        out = self.base_state()["is_base"].view()
-        out.flags.writeable = False
-        return out
+        return self.base_state()["is_base_view"]
 
     def base_distance(self) -> np.ndarray:
         """(F, S) path distance in cells from each faction's nearest base to each site (inf if it has none)."""
