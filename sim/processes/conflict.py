@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from sim.compiled import exp, generator_addresses, generator_at, kernel, numpy_sum, power
-from sim.processes.casualties import inflict
+from sim.processes.casualties import inflict, sample_rows
 from sim.processes.mediation import compiled_calm
 from sim.processes.patrons import arms_multiplier
 from sim.schema import Rules
@@ -318,12 +318,9 @@ def clash(
     )  # fmt: skip
     if len(near_a) == 0 or len(near_b) == 0:  # front cells guarantee both; kept as a guard
         return
-    side_a = rng.choice(
-        near_a, size=detachment_size(len(near_a), cl.detachment_share, cl.max_detachment), replace=False
-    )
-    side_b = rng.choice(
-        near_b, size=detachment_size(len(near_b), cl.detachment_share, cl.max_detachment), replace=False
-    )
+    # `rng.choice(near, size, replace=False)`'s draws and rows, in one compiled call (`sample_rows`)
+    side_a = sample_rows(rng, near_a, detachment_size(len(near_a), cl.detachment_share, cl.max_detachment))
+    side_b = sample_rows(rng, near_b, detachment_size(len(near_b), cl.detachment_share, cl.max_detachment))
     s_a, s_b = len(side_a) * arms[a], len(side_b) * arms[b]
     cas_a, cas_b = lanchester_casualties(
         len(side_a), len(side_b), s_a, s_b, cl.lethality, rng, cl.strength_exponent, cl.max_casualty_share
