@@ -37,7 +37,7 @@ import math
 
 import numpy as np
 
-from sim.compiled import exp, generator_addresses, generator_at, kernel, numpy_sum, power
+from sim.compiled import exp, flagged_rows, generator_addresses, generator_at, kernel, numpy_sum, power
 from sim.processes.casualties import inflict, sample_rows
 from sim.processes.mediation import compiled_calm
 from sim.processes.patrons import arms_multiplier
@@ -599,11 +599,10 @@ def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters
     # min_fighters near (the front): `near` rows near_a and near_b are a's and b's.
     n_f, h_max, w_max = share.shape
     valued = np.empty(h_max * w_max)
-    front = np.empty(h_max * w_max, dtype=np.int64)
-    n_front = 0
-    # Row by row over 1-D views from index 0 (numba then drops its negative-index checks and
-    # the first loop vectorises); without branches on the cells (each front cell stored, kept by
-    # counting it): the ground changes from day to day, and mispredicted branches cost more.
+    on_front = np.empty(h_max * w_max, dtype=np.bool_)
+    # Row by row over 1-D views from index 0 (numba then drops its negative-index checks) and
+    # without branches on the cells, so that both loops vectorise; the front's cells, few, are
+    # then collected from its mask (`flagged_rows`, eight cells a word).
     for h in range(h_max):
         share_a, share_b, value, held_row = share[a, h], share[b, h], cell_value[h], both[h]
         valued_row = valued[h * w_max : (h + 1) * w_max]
@@ -612,7 +611,7 @@ def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters
             held_row[w] = held
             valued_row[w] = value[w] * (1.0 if held else 0.0)
         near_a_row, near_b_row = near[near_a, h], near[near_b, h]
+        front_row = on_front[h * w_max : (h + 1) * w_max]
         for w in range(w_max):
-            front[n_front] = h * w_max + w
-            n_front += (near_a_row[w] >= min_fighters) & (near_b_row[w] >= min_fighters)
-    return numpy_sum(valued), front[:n_front].copy()
+            front_row[w] = (near_a_row[w] >= min_fighters) & (near_b_row[w] >= min_fighters)
+    return numpy_sum(valued), flagged_rows(on_front)
