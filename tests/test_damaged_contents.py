@@ -520,14 +520,18 @@ def test_what_the_model_writes_for_every_shipped_scenario_reads_back(path, tmp_p
     assert run.maps["control"].shape[:2] == (2, 3)
 
 
-def test_a_clash_on_impassable_ground_leaves_influence_and_control_there_that_read_back(tmp_path):
-    # The model gives clashes on impassable ground (a front cell is any cell with both sides
-    # near): the winner's influence there, and the control it gives, are the model's own.
-    out = tmp_path / "run"
-    sim.simulate("syria_wide", seed=11, steps=20, replicates=2).save(out, plots=False)
+def test_a_clash_on_impassable_ground_leaves_influence_and_control_there_that_read_back(tmp_path, monkeypatch):
+    # Before 2026-12-05 a front cell on impassable ground could see a clash (now its chance is 0:
+    # `conflict.clash_ground`); results written then hold the winner's influence there, and the
+    # control it gave, and still read back. Emulated by letting every cell see a clash.
     from sim.geography import build_geography
+    from sim.processes import conflict
     from sim.results import load_run
 
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(conflict, "clash_ground", lambda world: np.ones(world.geo.n_cells, dtype=bool))
+        sim.simulate("syria_wide", seed=11, steps=20, replicates=2).save(out, plots=False)
     run = load_run(out)
     impassable = ~build_geography(run.config).passable
     clash = run.maps["clash_cells"]
@@ -536,6 +540,13 @@ def test_a_clash_on_impassable_ground_leaves_influence_and_control_there_that_re
     influence, control = run.maps["influence"][1], run.maps["control"][1]
     assert (influence[1, :, 37, 81] > 0).any() and control[1, 37, 81] == -1  # that day: influence, no new control
     assert control[2, 37, 81] >= 0 and impassable[37, 81]  # ten days later: held
+    # the same run now: no clash there, and no influence on impassable ground at all
+    now = tmp_path / "now"
+    sim.simulate("syria_wide", seed=11, steps=20, replicates=2).save(now, plots=False)
+    run = load_run(now)
+    clash = run.maps["clash_cells"]
+    assert len(clash) and not impassable[clash[:, 2], clash[:, 3]].any()
+    assert not run.maps["influence"][:, :, :, impassable].any()
 
 
 @pytest.mark.parametrize("seed", [1, 2])
