@@ -438,8 +438,13 @@ def derived_series(ts: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
-def _series_quantiles(labels: list[str], per_run: dict[str, list[pd.DataFrame]]) -> pd.DataFrame:
-    """Per scenario, series and step: the 5%, median and 95% over the runs (long table)."""
+def _series_quantiles(
+    labels: list[str], per_run: dict[str, list[pd.DataFrame]], flows: frozenset[str] | None = None
+) -> pd.DataFrame:
+    """Per scenario, series and step: the 5%, median and 95% over the runs (long table).
+
+    `flows`: the `defections.<A>B>` series to keep (`_shown_flows`); None keeps every one.
+    """
     frames = []
     for label in labels:
         runs = [derived_series(ts) for ts in per_run.get(label, [])]
@@ -447,6 +452,8 @@ def _series_quantiles(labels: list[str], per_run: dict[str, list[pd.DataFrame]])
             continue
         steps = per_run[label][0]["step"].to_numpy()
         for name in dict.fromkeys(n for run in runs for n in run):
+            if flows is not None and name.startswith("defections.") and name not in flows:
+                continue
             stacked = np.vstack([run[name] for run in runs if name in run])
             low, mid, high = np.nanquantile(stacked, QUANTILES, axis=0)
             frames.append(
@@ -454,6 +461,29 @@ def _series_quantiles(labels: list[str], per_run: dict[str, list[pd.DataFrame]])
             )
     columns = ["scenario", "series", "step", "q05", "median", "q95"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def _shown_flows(plan: Plan) -> frozenset[str]:
+    """The defection series of series.csv and the plots (`defections.<A>B>`).
+
+    Those of the flows some input's recruits could make (`defection_possible`, as the default
+    outcomes), and any the outcomes name (both ways of a `defections_net.<A>B>`).
+    """
+    flows = set()
+    for item in plan.inputs:
+        militias = [n for n, f in item.config.factions.items() if f.kind == "militia"]
+        flows.update(
+            f"defections.{a}>{b}"
+            for a in militias
+            for b in militias
+            if a != b and defection_possible(item.config, a, b)
+        )
+    for name in plan.outcomes:
+        kind, _, pair = name.partition(".")
+        if kind in ("defections", "defections_net") and ">" in pair:
+            a, b = pair.split(">", 1)
+            flows.update({f"defections.{a}>{b}"} | ({f"defections.{b}>{a}"} if kind == "defections_net" else set()))
+    return frozenset(flows)
 
 
 def run_comparison(plan: Plan, *, workers: int = 1, dask: str | None = None, backend: Backend | None = None):
@@ -498,7 +528,7 @@ def run_comparison(plan: Plan, *, workers: int = 1, dask: str | None = None, bac
         runs=runs,
         differences=differences,
         outcome_table=_outcome_table(runs, plan),
-        series=_series_quantiles(labels, ts_by_label),
+        series=_series_quantiles(labels, ts_by_label, _shown_flows(plan)),
         executor=executor,
         started=started,
     )

@@ -418,3 +418,17 @@ def test_default_defection_flows_leave_out_only_flows_no_recruit_can_make():
     opened = load_scenario(SCENARIOS / "syria_wide.yaml", [f"sites.{town}.theatre=null"])
     assert {name for name in C.key_outcomes([opened]) if name.startswith("defections.")} == every
     assert np.all([C.defection_possible(opened, a, b) for a in militias for b in militias])
+
+
+def test_the_series_and_plots_show_the_flows_the_tables_show():
+    """series.csv (and the defections figure drawn from it) keeps the defection flows of the default
+    outcomes, plus any flow the outcomes name (both ways of a net one), not every pair recorded."""
+    inputs = [SCENARIOS / "syria_wide.yaml", SCENARIOS / "syria_wide_isolated.yaml"]
+    plan = C.prepare(inputs, replicates=1, steps=3)
+    shown = {n for n in C.run_comparison(plan).series["series"] if n.startswith("defections.")}
+    assert shown == {n for n in plan.outcomes if n.startswith("defections.")} and len(shown) == 12
+    named = ["defections.NDF_deir>IRGC_homs", "defections_net.IRGC_aleppo>NDF_homs"]
+    plan = C.prepare(inputs, replicates=1, steps=3, outcomes=named)
+    shown_named = {n for n in C.run_comparison(plan).series["series"] if n.startswith("defections.")}
+    both_ways = {"defections.IRGC_aleppo>NDF_homs", "defections.NDF_homs>IRGC_aleppo"}
+    assert shown_named == shown | {"defections.NDF_deir>IRGC_homs"} | both_ways
