@@ -82,7 +82,7 @@ from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 from sim.variants import MIN_PAIRS, VariantJob, paired_differences, run_scenarios
-from sim.yaml_source import Problem, ScenarioError, check_repeated_overrides, short_override
+from sim.yaml_source import Problem, ScenarioError, check_repeated_overrides, override_key, short_override
 
 __all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
 
@@ -295,6 +295,14 @@ def prepare(
                  "timeseries": ts, "events": events}
             )
             continue
+        for assignment in own:  # the days and seeds are the comparison's: one input's would be ignored
+            if override_key(assignment) in (("steps",), ("seed",)):
+                key = override_key(assignment)[0]
+                raise _error(
+                    f"{short_override(assignment)}: every input runs the same days with the same seeds; set {key} "
+                    f"for all with --{key} (or --set {key}=...), not for one input",
+                    "--set-for",
+                )
         config = load_scenario(resolve_scenario_path(source), [*overrides, *own])
         loaded.append({"source": str(source), "kind": "scenario", "own": own, "config": config})
     recorded = [tuple(x["manifest"].get("overrides") or ()) if x["kind"] == "results" else x["own"] for x in loaded]

@@ -225,6 +225,10 @@ def test_set_for_changes_the_runs_of_its_input_only(toy_pair):
         (["baseline", "salary_parity", "--set", "factions.NOPE.salary_usd_month=3"], "factions.NOPE"),
         (["baseline", "salary_parity", "--steps", "0"], "--steps: must be between 1"),
         (["baseline", "salary_parity", "--replicates", "many"], "expected a whole number"),
+        # the days and seeds are the comparison's: one input's own were labelled on it and ignored
+        (["baseline", "baseline", "--set-for", "2", "steps=5"], "--set-for: steps=5: every input runs the same days"),
+        (["baseline", "baseline", "--set-for", "1", "seed=3"], "set seed for all with --seed"),
+        (["baseline", "baseline", "--set-for", "2", " steps = 7"], "set steps for all with --steps"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, expected):
