@@ -519,7 +519,8 @@ def _event_dates(text: pd.Series) -> pd.Series:
 
 def _acled_spelling(event_type: str) -> str:
     """ACLED's spelling of one of its event types written in another case or spacing; other types as given."""
-    return _CANONICAL_TYPES.get(" ".join(event_type.split()).casefold(), event_type)
+    spaced = " ".join(event_type.split()).replace(" /", "/").replace("/ ", "/")  # "Explosions / Remote violence"
+    return _CANONICAL_TYPES.get(spaced.casefold(), event_type)
 
 
 _CANONICAL_TYPES = {name.casefold(): name for name in ACLED_EVENT_TYPES}

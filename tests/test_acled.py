@@ -500,7 +500,7 @@ def test_acled_event_types_in_another_case_or_spacing_are_read_as_acleds(tmp_pat
     """'battles' from a file edited by hand is ACLED's 'Battles' (the model's clashes), not a type of its
     own with a zero model count beside it; a type ACLED does not have is kept as written."""
     path = tmp_path / "observed.csv"
-    rows = ["Battles", "battles", " BATTLES ", "strategic  developments", "Explosions/remote violence", "Shelling"]
+    rows = ["Battles", "battles", " BATTLES ", "strategic  developments", "Explosions / remote violence", "Shelling"]
     path.write_text("event_date,event_type,fatalities,location\n" + "".join(f"2019-11-01,{t},1,X\n" for t in rows))
     assert list(read_observed(path)["event_type"]) == [
         "Battles", "Battles", "Battles", "Strategic developments", "Explosions/Remote violence", "Shelling",
