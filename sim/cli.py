@@ -262,7 +262,10 @@ def whole_number(text: str) -> int | float:
     if _DECIMAL_NUMBER.fullmatch(plain):  # 1.5e3: the whole number 1500, but not as a scenario file writes one
         from sim.yaml_source import no_decimal_point  # here: parsing good arguments imports no YAML
 
-        why = no_decimal_point(float(plain))
+        value = float(plain)
+        # 1e-400 reads as 0.0 but is not zero: no hint to write 0
+        underflow = value == 0 and any(c in "123456789" for c in plain.lower().partition("e")[0])
+        why = None if underflow else no_decimal_point(value)
         hint = f" ({why})" if why else ""
     raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}{hint}")
 

@@ -251,6 +251,11 @@ def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_opt
     assert f"argument --steps: expected a whole number, got {text!r} ({hint}) (see" in err, err
     for fraction in ("1.5", "1e-3"):  # not a whole number: no hint
         assert "decimal point" not in " ".join(_validate(capsys, TOY, "--set", f"steps={fraction}")[1])
+    for tiny in ("1e-400", "2.5e-999"):  # reads as 0.0 but is not 0: no "write 0" (helper-88)
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(["run", str(TOY), f"--steps={tiny}"])
+        err = capsys.readouterr().err
+        assert f"expected a whole number, got {tiny!r} (see" in err, err
 
 
 @pytest.mark.parametrize("text", ["1e-400", "-2.5e-999", "0.000001e-320"])
