@@ -140,8 +140,11 @@ def measure_page(days: int) -> dict:
         while (not drawn or drawn[-1] < n_days) and time.perf_counter() - started < 600:
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
-        if rc.find(v.Btn, children=["Pause"]).widgets:  # not paused by itself at the run's last day
-            button("Pause").click()
+        # Not paused by itself at the run's last day? Found once and clicked: looking twice raced
+        # with the loop pausing itself in between (a faster model reaches day 365 sooner).
+        pause = rc.find(v.Btn, children=["Pause"]).widgets
+        if pause:
+            pause[0].click()
         shown = [d for d in drawn if d <= n_days]
         return dict(
             speed=speed,
