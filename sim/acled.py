@@ -94,6 +94,9 @@ OBSERVED_REQUIRED = ("event_date", "event_type", "fatalities")
 MAX_EVENT_FATALITIES = 1_000_000
 OBSERVED_PLACE = ("location", "latitude", "longitude")  # a row needs location, or latitude and longitude
 MODEL_EVENT_TYPES = ("Battles", "Strategic developments")  # always in the tables, zero if none occur
+# The largest match radius, km: half the Earth's circumference (about 20,000 km), beyond which
+# every place on Earth is within reach of every event already.
+MAX_MATCH_KM = 20_000.0
 # ACLED's six event types (its codebook), as its exports spell them: an observed event type that
 # differs from one of them in case or spacing only ("battles", "Strategic  Developments", from a
 # file edited by hand) is read as that type, not counted as another.
@@ -415,8 +418,8 @@ def _places(scenario: Scenario, names, labels, site_rows, site_cols, chosen: lis
     """The `Places` of the sites `chosen` (indices into names), without `site_place` and `by_name` yet."""
     bounds = scenario.grid.bounds
     cell_km = cell_size_km(scenario)
-    if radius_km is not None and not radius_km > 0:
-        raise EventDataError(f"--match-km must be > 0, got {radius_km}")
+    if radius_km is not None and not 0 < radius_km <= MAX_MATCH_KM:
+        raise EventDataError(f"--match-km must be > 0 and at most {MAX_MATCH_KM:,.0f} km, got {radius_km}")
     if cell_km is None:
         if radius_km is not None:
             raise EventDataError(

@@ -171,6 +171,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _match_km(text: str) -> float:
+    """compare-events' radius: a finite number > 0 and at most `sim.acled.MAX_MATCH_KM` (20,000 km)."""
+    value = _positive_float(text)
+    from sim.acled import MAX_MATCH_KM  # here: only compare-events reads it, and it imports sim.acled anyway
+
+    if value > MAX_MATCH_KM:
+        limit = f"{MAX_MATCH_KM:,.0f} km (half round the Earth)"
+        raise argparse.ArgumentTypeError(f"must be at most {limit}, got {text[:60]}")
+    return value
+
+
 # A whole number written with an exponent and no decimal point (1e3, 2E+5), as the scenario
 # loader reads it in files and --set (sim.yaml_source), so `--steps 1e3` means what `--set steps=1e3` does.
 # Any exponent: `1e100` is a number out of range as `1e61` is, not "not a whole number".
@@ -896,9 +907,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument(
         "--match-km",
-        type=_positive_float,
+        type=_match_km,
         metavar="KM",
-        help="an event belongs to the nearest place within KM km (default: 2 cells of the grid, in km)",
+        help="an event belongs to the nearest place within KM km, > 0 and at most 20,000 "
+        "(default: 2 cells of the grid, in km)",
     )
 
     explore = command(

@@ -158,7 +158,7 @@ def distance_text(km: float) -> str:
     Grids may span as little as 0.001 degrees (`sim.schema.MIN_BOUNDS_SPAN_DEG`), so a cell
     can be a fraction of a metre wide: "0.0 km" said nothing. Three significant digits in
     metres ("4.64 m", "557 m"); from 1 km on, as before ("2.1 km", "835.0 km"); from 100,000 km
-    (only a `--match-km` can be that long) three significant digits ("1e+300 km", not 301 digits).
+    (longer than any distance on Earth; `--match-km` stops at 20,000) three significant digits.
     """
     metres = km * 1000
     if metres < 999.5:  # what rounds to 1000 m reads as 1.0 km

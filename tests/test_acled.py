@@ -246,7 +246,7 @@ def test_observed_events_are_placed_by_coordinates_then_by_name(toy_comparison):
 
 @pytest.mark.parametrize(
     ("km", "shown", "recorded"),
-    [("0.001", "1 m", 0.001), ("0.0004", "0.4 m", 0.0004), ("6.4", "6.4 km", 6.4), ("1e300", "1e+300 km", 1e300)],
+    [("0.001", "1 m", 0.001), ("0.0004", "0.4 m", 0.0004), ("6.4", "6.4 km", 6.4), ("2e4", "20000.0 km", 20000.0)],
 )
 def test_the_match_radius_is_shown_and_recorded_as_given(toy_dir, tmp_path, capsys, km, shown, recorded):
     # --match-km 0.001 printed "within 0.0 km" (one decimal), recorded 0.0 in compare_events.json
@@ -258,6 +258,22 @@ def test_the_match_radius_is_shown_and_recorded_as_given(toy_dir, tmp_path, caps
     assert f"placed by coordinates (within {shown}): " in capsys.readouterr().err
     record = json.loads((out / "compare_events.json").read_text(encoding="utf-8"))
     assert record["matching"]["radius_km"] == recorded
+
+
+@pytest.mark.parametrize("km", ["20000.5", "1e6", "1e300"])
+def test_a_match_radius_beyond_half_round_the_earth_is_refused(toy_dir, tmp_path, capsys, km):
+    # 1e6 km was accepted (helper-88): every numeric input has a finite, documented range
+    observed = tmp_path / "observed.csv"
+    _write_observed(observed, OBSERVED_ROWS)
+    out = tmp_path / "cmp"
+    with pytest.raises(SystemExit) as stop:
+        main(["compare-events", str(toy_dir), str(observed), "--out", str(out), "--match-km", km])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and "--match-km: must be at most 20,000 km" in err, err
+    assert not out.exists()
+    with pytest.raises(EventDataError, match="at most 20,000 km"):
+        compare_events(toy_dir, observed, out, match_km=float(km))
+    assert not out.exists()
 
 
 def test_per_place_counts_conserve_the_per_type_totals(toy_comparison, toy_dir):
