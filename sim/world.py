@@ -92,24 +92,17 @@ class RecruitArrays:
         """The remembered `census(n_factions)` (read-only), or None if it is not remembered now."""
         return self._memo.get(("census", n_factions)) if self._memo else None
 
-    def census_without(self, rows: np.ndarray, n_factions: int) -> np.ndarray | None:
-        """A copy of the remembered census less `rows` (to be changed, then added back by `census_with`), or None.
+    def census_to_update(self, n_factions: int) -> tuple[np.ndarray, bool]:
+        """(a copy of the remembered census, True), or (an empty (0, 3) array, False) if none is remembered now.
 
-        For a process that changes the faction or status of a few rows: the census after its
-        change is then counted from those rows alone, not from every recruit.
+        For a kernel that changes the faction or status of a few rows: it takes them out of the
+        copy (`census_add`, -1) before its change and counts them back after (+1), so that the
+        census after the change is counted from those rows alone, not from every recruit; the
+        caller then hands it to `changed` (None when there was none: the next reader counts).
+        The empty array is never read; it gives the kernel one signature.
         """
         known = self.known_census(n_factions)
-        if known is None:
-            return None
-        census = known.copy()
-        census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, -1)
-        return census
-
-    def census_with(self, census: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
-        """`census_without`'s census with `rows` counted again as they are now (None stays None)."""
-        if census is not None:
-            census_add(census, np.asarray(rows, dtype=np.int64), self.faction, self.status, 1)
-        return census
+        return (_NO_CENSUS, False) if known is None else (known.copy(), True)
 
     def _remembered(self, key, compute) -> np.ndarray:
         memo = self._memo
@@ -158,6 +151,9 @@ class RecruitArrays:
     def census(self, n_factions: int) -> np.ndarray:
         """(n_factions + 1, 3) int64 counts: row 0 civilians, row 1 + f militia f; column the `RecruitStatus`."""
         return self._remembered(("census", n_factions), lambda: _census(self.faction, self.status, n_factions))
+
+
+_NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # `census_to_update` when no census is remembered (never read)
 
 
 @kernel

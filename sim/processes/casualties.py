@@ -50,21 +50,18 @@ def inflict(
     r = world.recruits
     # Tribesmen killed by a militia are remembered against it (-1: no one to remember them).
     remembered_by = attacker if attacker is not None and len(world.tribe_names) else -1
-    # The census after the hit, counted from the hit alone (`RecruitArrays.census_without` and
-    # `census_with`, inside `_hit`) when the day's census is remembered.
-    known = r.known_census(world.n_factions)
-    census = _NO_CENSUS if known is None else known.copy()
+    # The census after the hit, counted from the hit alone inside `_hit` when the day's census
+    # is remembered (`RecruitArrays.census_to_update`).
+    census, has_census = r.census_to_update(world.n_factions)
     _hit(
         hit, n_killed, stay, world.day, r.faction, r.status, r.post, r.recover_step, r.tribe, world.casualty_memory,
-        remembered_by, census, known is not None,
+        remembered_by, census, has_census,
     )  # fmt: skip
-    r.changed(census=None if known is None else census)
+    r.changed(census=census if has_census else None)
     world.today.killed[victim] += n_killed
     world.today.wounded[victim] += n_wounded
     return n_killed, n_wounded
 
-
-_NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # `_hit`'s census when none is remembered (not read)
 
 # numpy's Generator.choice(a, size, replace=False), without p, draws by Floyd's algorithm unless
 # the population is above FLOYD_POPULATION and the sample above 1/FLOYD_CUTOFF of it (it then

@@ -308,8 +308,7 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
     t = world.today
     # The census, if known, is then counted from the choosing rows alone (taken out before the
     # choices, added back after them in `_recruitment_day`).
-    known = r.known_census(n_f)
-    census = known.copy() if known is not None else _NO_CENSUS
+    census, has_census = r.census_to_update(n_f)
     # In one compiled call (`_recruitment_day`): who reconsiders, the draws of `nested_choice`,
     # then what `utilities`, `nested_choice` and `_apply_choices` compute and the tension the
     # defections add (tests/test_fast_paths.py compares it with those calls and the loop over
@@ -323,11 +322,11 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
         rec.switching_cost, rec.loyalty_per_year, world.influence.reshape(n_f, -1), rec.presence_threshold,
         options is not None, options if options is not None else _NO_OPTIONS, rec.nest_scale,
         t.joined, t.desertions, t.defections, world.hostile, world.tension, rules.tension.gain_poaching,
-        r.status, census, known is not None,
+        r.status, census, has_census,
     )  # fmt: skip
     if not moved:
         return
-    r.changed(census=census if known is not None else None)
+    r.changed(census=census if has_census else None)
     if n_pairs:  # an event per (from, to) pair, in numpy's nonzero order (row by row)
         for a, counts in enumerate(t.defections.tolist()):
             for b, count in enumerate(counts):
@@ -341,7 +340,6 @@ def step(world: World, rules: Rules, rng: np.random.Generator) -> None:
 
 
 _NO_OPTIONS = np.zeros((0, 0), dtype=bool)  # `recruit_options` outside theatres (never read)
-_NO_CENSUS = np.zeros((0, 3), dtype=np.int64)  # no census known (never read)
 
 
 @kernel
@@ -370,7 +368,7 @@ def _recruitment_day(
         draws[j] = drawn_gumbel(rng, 0.0, 1.0)
     noise, noise2 = draws[: 2 * m].reshape(m, 2), draws[2 * m :].reshape(m, n_f)
     # `utilities`, `nested_choice` after its draws (less one: -1 civilian life), `_apply_choices`;
-    # with `census` (if has_census) changed as `RecruitArrays.census_without` and `census_with` change it;
+    # with `census` (if has_census) less the rows before the choices and with them after (`census_to_update`);
     # then, if anyone moved, for every nonzero count of today's defections in numpy's nonzero order
     # (row by row), the tension gain x count added to the hostile pair's (lo, hi) entry, as the
     # Python loop over them did; pairs: the (from, to) pairs with defections.
