@@ -211,13 +211,20 @@ def key_outcomes(configs: Sequence[Scenario]) -> list[str]:
     flows, fighters, territory = [], [], []
     for config in configs:
         militias = [n for n, f in config.factions.items() if f.kind == "militia"]
-        flows += [
-            f"defections.{a}>{b}" for a in militias for b in militias if a != b and defection_possible(config, a, b)
-        ]
+        flows += possible_flows(config)
         fighters += [f"fighters_final.{m}" for m in militias]  # the insurgents' strength: insurgent_peak
         territory += [f"territory_final.{m}" for m in militias]
     rest = ["clashes_total", "killed_total", "agreements_total", "insurgent_peak"]
     return list(dict.fromkeys([*flows, *fighters, *territory, *rest]))
+
+
+def possible_flows(config: Scenario) -> list[str]:
+    """`defections.<A>B>` of every ordered pair of `config`'s militias between which a recruit could move.
+
+    In the order of the scenario's militias (`defection_possible`).
+    """
+    militias = [n for n, f in config.factions.items() if f.kind == "militia"]
+    return [f"defections.{a}>{b}" for a in militias for b in militias if a != b and defection_possible(config, a, b)]
 
 
 def defection_possible(config: Scenario, a: str, b: str) -> bool:
@@ -477,15 +484,7 @@ def _shown_flows(plan: Plan) -> frozenset[str]:
     Those of the flows some input's recruits could make (`defection_possible`, as the default
     outcomes), and any the outcomes name (both ways of a `defections_net.<A>B>`).
     """
-    flows = set()
-    for item in plan.inputs:
-        militias = [n for n, f in item.config.factions.items() if f.kind == "militia"]
-        flows.update(
-            f"defections.{a}>{b}"
-            for a in militias
-            for b in militias
-            if a != b and defection_possible(item.config, a, b)
-        )
+    flows = {name for item in plan.inputs for name in possible_flows(item.config)}
     for name in plan.outcomes:
         kind, _, pair = name.partition(".")
         if kind in ("defections", "defections_net") and ">" in pair:
