@@ -69,7 +69,7 @@ def test_a_changed_helper_is_compiled_again_not_loaded_stale(tmp_path):
     code = (
         "import numpy as np; from sim.processes.conflict import _pair_ground; "
         "share = np.ones((2, 10, 30)); both = np.empty((10, 30), dtype=bool); "
-        "print(repr(_pair_ground(share, share, 0, 1, 0, 1, 0.5, 1, np.ones((10, 30)), both)[0]))"
+        "print(repr(_pair_ground(share, share > 0, 0, 1, 0, 1, 0.5, np.ones((10, 30)), both)[0]))"
     )
 
     def run() -> str:

@@ -121,6 +121,31 @@ def test_neighbourhood_sum_is_the_uniform_filter_bit_for_bit(seed, radius):
     assert conflict.neighbourhood_sum(counts, radius).tobytes() == expected.tobytes()
 
 
+@given(st.integers(0, 2**32 - 1), st.integers(0, 10), st.integers(1, 12))
+def test_enough_near_is_the_neighbourhood_sums_comparison(seed, radius, min_fighters):
+    # Sparse whole numbers, so that many boxes sum to exactly min_fighters: there the running
+    # means' float often falls just below the sum (2.9999999999999996 for 3), and must decide.
+    rng = np.random.default_rng(seed)
+    shape = (rng.integers(1, 4), rng.integers(1, 25), rng.integers(1, 25))
+    counts = rng.integers(0, 4, shape) * (rng.random(shape) < 0.4)
+    expected = conflict.neighbourhood_sum(counts, radius) >= min_fighters
+    assert np.array_equal(conflict.enough_near(counts, radius, min_fighters), expected)
+
+
+def test_enough_near_follows_the_float_where_the_sum_is_the_threshold():
+    # A case where the sum is 3 but scipy's running means give less: the float, not the sum, decides.
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        counts = rng.integers(0, 4, (1, 12, 17)) * (rng.random((1, 12, 17)) < 0.4)
+        near = conflict.neighbourhood_sum(counts, 1)
+        short = (near < 3) & (np.rint(near) == 3)
+        if short.any():
+            break
+    assert short.any()
+    enough = conflict.enough_near(counts, 1, 3)
+    assert not enough[short].any() and np.array_equal(enough, near >= 3)
+
+
 @pytest.mark.parametrize("x", [-1.5, -0.0, 0.0, 1e-300, 0.3, 1.0, 7.0, 9.0, np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize(("low", "high"), [(0.0, 7.0), (-0.0, 7.0), (0.0, 0.0), (-2.0, 1.0)])
 def test_clip_scalar_is_numpys_clip(x, low, high):
@@ -588,15 +613,15 @@ def test_economy_day_equals_the_per_faction_loop(overrides):
 def test_pair_ground_is_footholds_front_cells_and_numpys_sum(busy_model):
     world, rules = busy_model.world, busy_model.rules
     near = conflict.neighbourhood_sum(world.fighter_counts, rules.clashes.radius_cells)
+    enough = conflict.enough_near(world.fighter_counts, rules.clashes.radius_cells, rules.clashes.min_fighters)
     checked = 0
     for a, b in world.militia_pairs:
         both = np.empty(world.control.shape, dtype=bool)
         # step() hands the kernel only the paired factions' rows: here b's row first, then a's
-        rows = np.ascontiguousarray(near[[b, a]])
+        rows = np.ascontiguousarray(enough[[b, a]])
         value, front = conflict._pair_ground(
-            world.share, rows, a, b, 1, 0, rules.influence.foothold_share, rules.clashes.min_fighters,
-            world.cell_value, both,
-        )  # fmt: skip
+            world.share, rows, a, b, 1, 0, rules.influence.foothold_share, world.cell_value, both
+        )
         assert np.array_equal(both, conflict.footholds(world, rules, a, b))
         assert value == float((world.cell_value * both).sum())
         assert np.array_equal(front, conflict.front_cells(near, a, b, rules.clashes.min_fighters))

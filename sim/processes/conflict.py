@@ -137,6 +137,72 @@ def _box_sum(values, radius, out):  # pragma: no cover - compiled
                 out[f, h, w] = along[w, h]
 
 
+def enough_near(counts: np.ndarray, radius: int, min_fighters: int) -> np.ndarray:
+    """(F, H, W) bool: whether `neighbourhood_sum(counts, radius)` reaches `min_fighters` at each cell.
+
+    `counts` (F, H, W) whole numbers of fighters (int64, below 2^53), `min_fighters` a whole
+    number: the same booleans as the comparison of `neighbourhood_sum`'s floats, bit for bit,
+    from exact sums of whole numbers (`_enough_near`), which is what a front needs.
+    """
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+    out = np.empty(counts.shape, dtype=np.bool_)
+    for f in range(len(counts)):
+        _enough_near(counts[f], int(radius), int(min_fighters), out[f])
+    return out
+
+
+@kernel
+def _enough_near(counts, radius, min_fighters, out):  # pragma: no cover - compiled
+    # out (H, W) = neighbourhood_sum(counts, radius) >= min_fighters for one (H, W) layer of whole
+    # numbers. The box's sum S of whole numbers is exact in any order, here as int64, each
+    # 1-D sum added directly so that the loops over a row vectorise. `_box_sum`'s float (scipy's
+    # running means times size^2) is S up to rounding, far less than 1/2 away: it decides a
+    # comparison with a whole number as S does, except where S is that number; there it is
+    # made as `_box_sum` makes it (`_box_sum_at`). The first filter's running sums of whole
+    # numbers are exact, so its means are each column sum / size, as here.
+    h_max, w_max = counts.shape
+    size = 2 * radius + 1
+    columns = np.zeros((h_max, w_max + 2 * radius), dtype=np.int64)  # first filter's sums, zero-padded
+    for h in range(h_max):
+        row = columns[h, radius : radius + w_max]
+        for t in range(max(h - radius, 0), min(h + radius + 1, h_max)):
+            source = counts[t]
+            for w in range(w_max):
+                row[w] += source[w]
+    total = np.empty(w_max, dtype=np.int64)
+    for h in range(h_max):
+        padded = columns[h]
+        for w in range(w_max):
+            total[w] = 0
+        for k in range(size):
+            window = padded[k : k + w_max]
+            for w in range(w_max):
+                total[w] += window[w]
+        cells = out[h]
+        borderline = False
+        for w in range(w_max):
+            cells[w] = total[w] >= min_fighters
+            borderline |= total[w] == min_fighters
+        if borderline:
+            for w in range(w_max):
+                if total[w] == min_fighters:
+                    cells[w] = _box_sum_at(padded, radius, w) >= min_fighters
+
+
+@kernel
+def _box_sum_at(padded, radius, w):  # pragma: no cover - compiled
+    # `_box_sum`'s value at column w of one row, given the row's first-filter sums (whole numbers,
+    # `radius` zeros either side): its second filter's running sum over means (sum / size) up to
+    # w, the same operations in the same order, then / size x size x size.
+    size = 2 * radius + 1
+    total = 0.0
+    for k in range(size):
+        total += padded[k] / size
+    for i in range(1, w + 1):
+        total += padded[i + size - 1] / size - padded[i - 1] / size
+    return total / size * size * size
+
+
 def clash_probability(
     tension: float,
     calm: float,
@@ -526,16 +592,9 @@ def _contest(
     # function by the compiler).
     n_inv = len(involved)
     _, h_max, w_max = fighter_counts.shape
-    counts = np.empty((n_inv, h_max, w_max))
+    enough = np.empty((n_inv, h_max, w_max), dtype=np.bool_)  # `enough_near` of the involved factions
     for i in range(n_inv):
-        for h in range(h_max):
-            for w in range(w_max):
-                counts[i, h, w] = fighter_counts[involved[i], h, w]
-    if radius == 0:
-        near = counts
-    else:
-        near = np.empty_like(counts)
-        _box_sum(counts, radius, near)
+        _enough_near(fighter_counts[involved[i]], radius, min_fighters, enough[i])
     for i in range(tension.shape[0]):
         for j in range(tension.shape[1]):
             tension[i, j] *= keep
@@ -551,8 +610,7 @@ def _contest(
     for k in range(n_pairs):
         a, b = table[k, 0], table[k, 1]
         value, front = _pair_ground(
-            share, near, a, b, table[k, 2], table[k, 3], foothold_share, min_fighters, cell_value,
-            both.reshape((h_max, w_max)),
+            share, enough, a, b, table[k, 2], table[k, 3], foothold_share, cell_value, both.reshape((h_max, w_max)),
         )  # fmt: skip
         tension[a, b] += gain_contested * value
         for i in range(h_max * w_max):
@@ -593,10 +651,10 @@ def _contest(
 
 
 @kernel
-def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters, cell_value, both):  # pragma: no cover
+def _pair_ground(share, enough, a, b, near_a, near_b, foothold_share, cell_value, both):  # pragma: no cover
     # Cells where both have a foothold (into `both`) and the sum of their values as numpy sums
     # (cell_value x both).sum(); flat indices, ascending, of the cells where both have
-    # min_fighters near (the front): `near` rows near_a and near_b are a's and b's.
+    # min_fighters near (the front): `enough` (`enough_near`) rows near_a and near_b are a's and b's.
     n_f, h_max, w_max = share.shape
     valued = np.empty(h_max * w_max)
     on_front = np.empty(h_max * w_max, dtype=np.bool_)
@@ -610,8 +668,8 @@ def _pair_ground(share, near, a, b, near_a, near_b, foothold_share, min_fighters
             held = (share_a[w] >= foothold_share) & (share_b[w] >= foothold_share)
             held_row[w] = held
             valued_row[w] = value[w] * (1.0 if held else 0.0)
-        near_a_row, near_b_row = near[near_a, h], near[near_b, h]
+        enough_a, enough_b = enough[near_a, h], enough[near_b, h]
         front_row = on_front[h * w_max : (h + 1) * w_max]
         for w in range(w_max):
-            front_row[w] = (near_a_row[w] >= min_fighters) & (near_b_row[w] >= min_fighters)
+            front_row[w] = enough_a[w] & enough_b[w]
     return numpy_sum(valued), flagged_rows(on_front)
