@@ -1154,6 +1154,7 @@ def manifest_fields_problem(manifest: dict) -> str | None:
     Checked where present, in every manifest (run, sweep, robustness, calibration) when it is
     read (`read_manifest`), so that no reader meets a NaN or a text where it counts days,
     replicates or seeds: `steps`, `n_replicates`, `n_runs` and `root_seed` (or null) whole numbers >= 0;
+    `n_failed` (a sweep's or robustness job's failed runs) a whole number from 0 to `n_runs`;
     `replicate_seeds` (a robustness job's) a list of them; `replicates` a whole number >= 1
     (a sweep's runs per point) or a list of objects whose `seed` and `replicate` are whole
     numbers >= 0 (a run's replicates).
@@ -1164,6 +1165,11 @@ def manifest_fields_problem(manifest: dict) -> str | None:
     for key in ("steps", "n_replicates", "n_runs", "root_seed"):
         if key in manifest and not _whole(manifest[key]) and not (key == "root_seed" and manifest[key] is None):
             return f"{key} is not a whole number >= 0 ({_shown(manifest[key])})"
+    if "n_failed" in manifest:  # a count of the runs, checked against them by `sim.sweep.check_outcomes`
+        n_failed, n_runs = manifest["n_failed"], manifest.get("n_runs")
+        if not _whole(n_failed) or (_whole(n_runs) and n_failed > n_runs):
+            within = f"0 to {n_runs:,}" if _whole(n_runs) else "0 or more"
+            return f"n_failed is {json.dumps(n_failed)[:40]}, not a count of the job's runs ({within})"
     seeds = manifest.get("replicate_seeds", [])
     if not isinstance(seeds, list) or not all(_whole(seed) for seed in seeds):
         return f"replicate_seeds is not a list of whole numbers >= 0 ({_shown(seeds)})"

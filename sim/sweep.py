@@ -1083,10 +1083,12 @@ def check_outcomes(
     gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
     where the run failed or the kind can be NaN; none but empty where it failed); a failed
     run's error not empty (`run_task` records why); its status and outputs those the journal
-    (runs.jsonl, when it has the run) recorded.
+    (runs.jsonl, when it has the run) recorded; and its failed runs as many as manifest.json's
+    `n_failed` (written with it at the end of each session), when the manifest gives one.
 
     Raises:
-        ResultFileError: `<path>: line N: <what differs>` for the first such row.
+        ResultFileError: `<path>: line N: <what differs>` for the first such row, or
+            `<manifest.json>: n_failed is N, but outcomes.csv has M failed runs ...`.
     """
     import math
 
@@ -1180,6 +1182,13 @@ def check_outcomes(
                 raise ResultFileError(
                     f"{path}: line {row + 2}, column {name}: {float(found)!r} where {JOURNAL} recorded {logged!r}"
                 )
+    if "n_failed" in manifest:  # written with outcomes.csv: a count that disagrees with it was changed since
+        counted = int((outcomes["status"] != "ok").sum()) if "status" in outcomes.columns else 0
+        if manifest["n_failed"] != counted:
+            raise ResultFileError(
+                f"{Path(path).parent / 'manifest.json'}: n_failed is {_shown(manifest['n_failed'])}, but "
+                f"{Path(path).name} has {counted:,} failed run{'s' if counted != 1 else ''} (changed or damaged)"
+            )
 
 
 def _plain(value):

@@ -1235,6 +1235,7 @@ def test_a_failed_runs_error_that_differs_from_its_journals_is_refused(sweep_dir
     empty = {"killed_total": "", "territory_final__Red": ""}
     as_logged = _set_field("status", "failed", error="RuntimeError: simulated crash", **empty)
     _resigned(as_logged)(copy / "outcomes.csv")
+    edit_manifest(copy, lambda m: m.update(n_failed=1))  # as a sweep with that failed run counts it
     assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err  # the same error in both: a failed run
     capsys.readouterr()
     _resigned(_set_field("status", "failed", error="RuntimeError: another crash", **empty))(copy / "outcomes.csv")
@@ -1468,3 +1469,42 @@ def test_a_huge_timeseries_is_refused_unread_whatever_row_count_its_manifest_giv
 
     copy = damaged_copy(run_dir, tmp_path, "timeseries.csv", huge)
     refused(capsys, cli.main(["plot", str(copy)]), copy / "timeseries.csv", "3,221,225,472 bytes, more than 82 rows")
+
+
+# --------------------------------------------------------------------------- the failed-run count
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1, "n_failed is 1, but outcomes.csv has 0 failed runs (changed or damaged)"),
+        (2, "n_failed is 2, but outcomes.csv has 0 failed runs"),
+        (3, "n_failed is 3, not a count of the job's runs (0 to 2)"),
+        (-1, "n_failed is -1, not a count of the job's runs (0 to 2)"),
+        ("0", "n_failed is \"0\", not a count of the job's runs"),
+        (None, "n_failed is null, not a count of the job's runs"),
+        (0.0, "n_failed is 0.0, not a count of the job's runs"),
+    ],
+    ids=["one", "all", "more than its runs", "negative", "text", "null", "float"],
+)
+def test_a_failed_count_that_disagrees_with_outcomes_is_refused(sweep_dir, tmp_path, capsys, value, message):
+    # helper-b: a manifest saying runs failed where outcomes.csv has none was analysed as if all were well.
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", _manifest_edit(lambda m: m.update(n_failed=value)))
+    refused(capsys, cli.main(["analyze", str(copy)]), copy / "manifest.json", message)
+    assert not (copy / "summary.csv").exists() and not (copy / "plots").exists()
+
+
+def test_a_robustness_jobs_failed_count_that_disagrees_with_its_journal_is_refused(tmp_path):
+    from sim.robustness import analyse_robustness, plan_robustness, run_robustness, start_robustness
+
+    plan = plan_robustness("baseline", variants=["salary_parity"], steps=3, points=2, replicates=1, seed=5)
+    directory = start_robustness(plan, tmp_path / "robustness")
+    run_robustness(directory, plan, workers=1)
+    assert json.loads((directory / "manifest.json").read_text())["n_failed"] == 0
+    for value, message in ((1, "n_failed is 1, but runs.jsonl has 0 failed runs"),
+                           (5, "n_failed is 5, not a count of the job's runs (0 to 4)")):  # fmt: skip
+        edit_manifest(directory, lambda m, value=value: m.update(n_failed=value))
+        with pytest.raises(ResultFileError) as caught:
+            analyse_robustness(directory, plots=False)
+        assert str(caught.value).startswith(f"{directory / 'manifest.json'}: ") and message in str(caught.value)
+    assert not (directory / "summary.csv").exists()
