@@ -73,6 +73,7 @@ from sim.results import (
     manifest_files,
     manifest_format,
     name_the_file,
+    read_bytes,
     read_jsonl,
     read_manifest,
     read_result_csv,
@@ -680,7 +681,13 @@ def _write_json(path: Path, data: dict) -> None:
 
 def finalize_outcomes(directory: Path, design: pd.DataFrame, parameters: list[str], outputs: list[str]) -> pd.DataFrame:
     """outcomes.csv from the journal: one row per finished run, sorted, with its parameters."""
-    rows = read_journal(directory, design=design)
+    frame = outcomes_frame(read_journal(directory, design=design), design, parameters, outputs)
+    atomic_write_text(Path(directory) / "outcomes.csv", frame.to_csv(index=False))
+    return frame
+
+
+def outcomes_frame(rows: list[dict], design: pd.DataFrame, parameters: list[str], outputs: list[str]) -> pd.DataFrame:
+    """The table outcomes.csv holds for the journal's `rows` (`finalize_outcomes`)."""
     columns = ["point", "replicate", "seed", "status", "error", *parameters, *outputs, "elapsed_s"]
     if not rows:
         frame = pd.DataFrame(columns=columns)
@@ -692,8 +699,44 @@ def finalize_outcomes(directory: Path, design: pd.DataFrame, parameters: list[st
             if name not in frame:
                 frame[name] = float("nan")
         frame = frame[columns].sort_values(["point", "replicate"]).reset_index(drop=True)
-    atomic_write_text(Path(directory) / "outcomes.csv", frame.to_csv(index=False))
     return frame
+
+
+def check_kept_outcomes(directory: Path, manifest: dict, config: Scenario, design: pd.DataFrame, rows: list[dict]):
+    """Refuse to resume a sweep whose outcomes.csv changed since the sweep wrote it.
+
+    `--resume` writes outcomes.csv anew from the journal at its end: an edited one (a value,
+    a status, a row deleted) was overwritten without a word, as if the earlier work were
+    unchanged. So the one there must be what the sweep wrote: its checksum and rows those
+    manifest.json recorded, its rows those its design and journal (`rows`, as read now) give,
+    and its failed runs manifest.json's `n_failed` (`check_outcomes`; the runs a later session
+    journalled, not yet in it, are not asked for). Also taken: the table the journal gives
+    now (a session interrupted after writing it, before manifest.json recorded it), and none
+    at all (a sweep that has not finished a session; one deleted is the journal's again).
+
+    Raises:
+        ResultFileError: `<outcomes.csv>: <what is wrong>; restore it, or delete it and --resume
+            writes it again from runs.jsonl`.
+    """
+    path = Path(directory) / "outcomes.csv"
+    if not os.path.lexists(path):
+        return
+    try:
+        outcomes = read_outcomes(directory, manifest, config)
+        check_outcomes(outcomes, design, rows, manifest, path, every_run=False)
+    except ResultFileError as error:
+        if not str(error).startswith(f"{path}: "):  # manifest.json's count, which the outcomes do not bear out
+            raise
+        parameters, outputs = list(manifest.get("parameters", [])), list(manifest.get("outputs", []))
+        expected = outcomes_frame(rows, design, parameters, outputs).to_csv(index=False).encode("utf-8")
+        try:  # read no more than the table the journal gives: a larger file is not it
+            data = read_bytes(path, allow_empty=True, max_bytes=len(expected))
+        except ResultFileError:
+            data = None
+        if data == expected:
+            return  # written from the journal as it is, then interrupted before manifest.json recorded it
+        fix = f"restore it, or delete it and --resume writes it again from {JOURNAL}"
+        raise ResultFileError(f"{error}; {fix}") from None
 
 
 def start_sweep(
@@ -1073,7 +1116,13 @@ def check_numbers(frame: pd.DataFrame, ranges: dict[str, Range], path: Path) -> 
 
 
 def check_outcomes(
-    outcomes: pd.DataFrame, design: pd.DataFrame, journal: list[dict], manifest: dict, path: Path
+    outcomes: pd.DataFrame,
+    design: pd.DataFrame,
+    journal: list[dict],
+    manifest: dict,
+    path: Path,
+    *,
+    every_run: bool = True,
 ) -> None:
     """Refuse an outcomes.csv that its design and journal did not give, whatever its checksum.
 
@@ -1118,7 +1167,7 @@ def check_outcomes(
     for row, (point, replicate) in enumerate(zip(outcomes["point"], outcomes["replicate"], strict=True)):
         if (point, replicate) not in planned.index:
             raise ResultFileError(f"{path}: line {row + 2}: point {point}, replicate {replicate} is not in design.csv")
-    if len(outcomes) < len(planned):  # written once every run had finished: each run of design.csv is in it
+    if every_run and len(outcomes) < len(planned):  # written when every run had finished: each run of design.csv
         listed = set(zip(outcomes["point"], outcomes["replicate"], strict=True))
         point, replicate = next(run for run in planned.index if run not in listed)
         missing = f"missing: {len(planned) - len(listed):,} of its {len(planned):,} runs"
@@ -1341,6 +1390,7 @@ def _run_claimed(directory, backend, close, workers, dask, on_row) -> dict:
             done_rows = read_journal(directory, repair=True, design=design)
             done = {(int(r["point"]), int(r["replicate"])) for r in done_rows}
             check_journal_kept(directory, manifest, len(done))
+            check_kept_outcomes(directory, manifest, config, design, done_rows)  # before it is written anew
             n_failed = sum(r.get("status") != "ok" for r in done_rows)
             timeseries_dir = str(Path(directory) / "timeseries") if config.sweep.timeseries else None
             job = SweepJob(

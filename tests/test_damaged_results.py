@@ -840,6 +840,7 @@ def test_journal_lines_no_run_wrote_are_refused_whatever_their_checksums(
 def test_a_journal_line_with_an_empty_outcome_still_resumes(sweep_dir, tmp_path, capsys):
     # NaN is an outcome's "empty" (a share of no clashes): taken, as outcomes.csv takes it
     copy = damaged_copy(sweep_dir, tmp_path, "runs.jsonl", resigned_journal_line(2, territory_final__Red="NaN"))
+    (copy / "outcomes.csv").unlink()  # as the journal of a sweep killed before it wrote one (else it differs from it)
     assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err
     assert cli.main(["analyze", str(copy)]) == 0, capsys.readouterr().err
 
@@ -1508,3 +1509,51 @@ def test_a_robustness_jobs_failed_count_that_disagrees_with_its_journal_is_refus
             analyse_robustness(directory, plots=False)
         assert str(caught.value).startswith(f"{directory / 'manifest.json'}: ") and message in str(caught.value)
     assert not (directory / "summary.csv").exists()
+
+
+# --------------------------------------------------------------------------- --resume over the outcomes it wrote
+
+
+def _edit_outcome(path: Path) -> None:
+    lines = _lines(path)
+    fields = lines[1].decode().split(",")
+    fields[-2] = "0.123456"  # the row's last outcome (a share, before elapsed_s)
+    lines[1] = ",".join(fields).encode()
+    path.write_bytes(b"".join(lines))
+
+
+def test_sweep_resume_refuses_an_outcomes_csv_changed_since_the_sweep_wrote_it(sweep_dir, tmp_path, capsys):
+    # helper-b: --resume wrote outcomes.csv anew from the journal, so an edited one was overwritten without a word.
+    copy = damaged_copy(sweep_dir, tmp_path, "outcomes.csv", _edit_outcome)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    err = refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "outcomes.csv", "differs from the sha256")
+    assert err.endswith("restore it, or delete it and --resume writes it again from runs.jsonl"), err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before  # nothing written
+    rehash(copy, "outcomes.csv")  # its checksum updated too: held to the journal
+    message = "column territory_final.Red: 0.123456 where runs.jsonl recorded"
+    refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "outcomes.csv", message)
+    assert b"0.123456" in (copy / "outcomes.csv").read_bytes()
+
+
+def test_sweep_resume_refuses_a_failed_count_its_outcomes_do_not_bear_out(sweep_dir, tmp_path, capsys):
+    copy = damaged_copy(sweep_dir, tmp_path, "manifest.json", _manifest_edit(lambda m: m.update(n_failed=1)))
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    message = "n_failed is 1, but outcomes.csv has 0 failed runs (changed or damaged)"
+    err = refused(capsys, cli.main(sweep_argv("--resume", str(copy))), copy / "manifest.json", message)
+    assert "restore" not in err
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_sweep_resume_takes_outcomes_the_journal_gives_or_none(sweep_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep_dir, copy)
+    written = (copy / "outcomes.csv").read_bytes()
+    assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err  # unchanged: resumes
+    assert (copy / "outcomes.csv").read_bytes() == written
+    (copy / "outcomes.csv").unlink()  # deleted: written again from the journal
+    assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err
+    assert (copy / "outcomes.csv").read_bytes() == written
+    # Written from the journal, then interrupted before manifest.json recorded it: resumes.
+    edit_manifest(copy, lambda m: m.update(status="interrupted") or m["files"]["outcomes.csv"].update(sha256="0" * 64))
+    assert cli.main(sweep_argv("--resume", str(copy))) == 0, capsys.readouterr().err
+    assert (copy / "outcomes.csv").read_bytes() == written
