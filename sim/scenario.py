@@ -741,11 +741,19 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     not); a theatre militia has a base (a headquarters or a site it owns) in its theatre (its
     outsiders live there; it posts only in its theatre), some site of its theatre it would post
     to (value and deployment weight > 0), and names no other theatre's site in its
-    `deployment_weights`.
+    `deployment_weights`. A rule between a faction's and a site's theatre is reported where
+    the latest file of an `extends:` chain (or a `--set`) changed one of them (`_problem_blamed`):
+    a child's `sites.palmyra.theatre` at its own line, not at the base's lines that name
+    palmyra. A theatre that does not exist is reported once, at its key, and the rules that
+    compare it with another are left out (they would only repeat it).
 
     Routes must lie within the grid's bounds (they are drawn on its map).
     """
     problems: list[Problem] = []
+
+    def site_theatre(site) -> str | None:  # None for no theatre or one already reported unknown
+        return site.theatre if site is not None and site.theatre in s.theatres else None
+
     for section, entries in (("sites", s.sites), ("factions", s.factions)):
         for name, entry in entries.items():
             if entry.theatre is not None and entry.theatre not in s.theatres:
@@ -763,28 +771,35 @@ def theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
             problems.append(doc.problem(("factions", name, "theatre"), why))
         if faction.theatre is None or faction.theatre not in s.theatres:
             continue
+        its_theatre = ("factions", name, "theatre")
         for i, hq in enumerate(faction.headquarters):
             site = s.sites.get(hq)
-            if site is not None and site.theatre is not None and site.theatre != faction.theatre:
+            if site_theatre(site) is not None and site.theatre != faction.theatre:
                 why = f"headquarters '{hq}' lies in theatre '{site.theatre}', not in the faction's '{faction.theatre}'"
-                problems.append(doc.problem(("factions", name, "headquarters", i), why))
+                path = ("factions", name, "headquarters", i)
+                problems.append(_problem_blamed(doc, path, [path, ("sites", hq, "theatre"), its_theatre], why))
         bases = [*faction.headquarters, *(site for site, spec in s.sites.items() if spec.owner == name)]
         if faction.kind != "insurgent" and not any(
             b in s.sites and s.sites[b].theatre == faction.theatre for b in bases
         ):
             why = f"a militia of theatre '{faction.theatre}' needs a headquarters (or a site it owns) in that theatre"
-            problems.append(doc.problem(("factions", name, "headquarters"), why))
+            path = ("factions", name, "headquarters")
+            moved = [("sites", b, "theatre") for b in bases if b in s.sites]  # a base moved to another theatre
+            problems.append(_problem_blamed(doc, path, [path, its_theatre, *moved], why))
         own = [n for n, site in s.sites.items() if site.theatre == faction.theatre]
         if faction.kind != "insurgent" and own and not any(
             s.sites[n].value > 0 and faction.deployment_weights.get(n, 1.0) > 0 for n in own
         ):  # else it could post only by the posting rule's fallback (§7.5: spread evenly where allowed)
             why = f"no site of theatre '{faction.theatre}' has both value > 0 and a deployment weight > 0"
-            problems.append(doc.problem(("factions", name, "deployment_weights"), why))
+            path = ("factions", name, "deployment_weights")
+            problems.append(_problem_blamed(doc, path, [path, its_theatre], why))
         for site_name in faction.deployment_weights:
             site = s.sites.get(site_name)
-            if site is not None and site.theatre is not None and site.theatre != faction.theatre:
+            if site_theatre(site) is not None and site.theatre != faction.theatre:
                 why = f"site '{site_name}' lies in theatre '{site.theatre}', not in the militia's '{faction.theatre}'"
-                problems.append(doc.problem(("factions", name, "deployment_weights", site_name), why))
+                path = ("factions", name, "deployment_weights", site_name)
+                keys = [path, ("sites", site_name, "theatre"), its_theatre]
+                problems.append(_problem_blamed(doc, path, keys, why))
     problems += _cross_theatre_problems(s, doc)
     bounds = s.grid.bounds
     for name, route in s.routes.items():
@@ -808,30 +823,37 @@ def _cross_theatre_problems(s: Scenario, doc: SourcedDocument) -> list[Problem]:
     if not s.theatres:
         return []
 
-    def theatre_of(faction: str) -> str | None:
+    def theatre_of(faction: str) -> str | None:  # None also for a theatre that does not exist (reported at it)
         spec = s.factions.get(faction)
-        return None if spec is None or spec.kind == "insurgent" else spec.theatre
+        return None if spec is None or spec.kind == "insurgent" or spec.theatre not in s.theatres else spec.theatre
 
     problems: list[Problem] = []
     for name, site in s.sites.items():
         for key in ("owner", "initial_control"):
             holder = getattr(site, key)
             theatre = theatre_of(holder) if holder else None
-            if site.theatre is not None and theatre is not None and theatre != site.theatre:
+            if site.theatre in s.theatres and theatre is not None and theatre != site.theatre:
                 why = f"'{holder}' is a militia of theatre '{theatre}'; the site lies in theatre '{site.theatre}'"
-                problems.append(doc.problem(("sites", name, key), why))
+                path = ("sites", name, key)
+                keys = [path, ("sites", name, "theatre"), ("factions", holder, "theatre")]
+                problems.append(_problem_blamed(doc, path, keys, why))
     for name, faction in s.factions.items():
         theatre = theatre_of(name)
         for i, tribe in enumerate(faction.recruits_from_tribes):
-            seat = s.sites.get(s.tribes[tribe].seat) if tribe in s.tribes else None
-            if theatre is not None and seat is not None and seat.theatre not in (None, theatre):
+            seat_name = s.tribes[tribe].seat if tribe in s.tribes else None
+            seat = s.sites.get(seat_name) if seat_name is not None else None
+            if theatre is not None and seat is not None and seat.theatre in s.theatres and seat.theatre != theatre:
                 why = f"tribe '{tribe}' is seated in theatre '{seat.theatre}', not in the militia's '{theatre}'"
-                problems.append(doc.problem(("factions", name, "recruits_from_tribes", i), why))
+                path = ("factions", name, "recruits_from_tribes", i)
+                keys = [path, ("tribes", tribe, "seat"), ("sites", seat_name, "theatre"), ("factions", name, "theatre")]
+                problems.append(_problem_blamed(doc, path, keys, why))
     for i, (a, b) in enumerate(s.hostilities):
         ta, tb = theatre_of(a), theatre_of(b)
         if ta is not None and tb is not None and ta != tb:
             why = f"'{a}' (theatre '{ta}') and '{b}' (theatre '{tb}'): hostile militias must share a theatre"
-            problems.append(doc.problem(("hostilities", i), why))
+            path = ("hostilities", i)
+            keys = [path, ("factions", a, "theatre"), ("factions", b, "theatre")]
+            problems.append(_problem_blamed(doc, path, keys, why))
     return problems
 
 

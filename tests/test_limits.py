@@ -309,6 +309,41 @@ def test_what_the_base_broke_is_still_blamed_on_the_base_when_the_child_sets_ano
     assert err == f"{tmp_path / 'base.yaml'}:19: grid.bounds.lat_max: lat_min (34.3) must be below lat_max (34.3)", err
 
 
+
+def test_a_theatre_a_child_scenario_changes_is_blamed_at_its_own_line(tmp_path, capsys):
+    """helper-b: a child of syria_wide moving a site or a faction to another theatre was blamed on the
+    base's lines that name them (initial_control, deployment_weights, hostilities: all fine there)."""
+    scenario = _base_and_child(tmp_path, "sites:\n  palmyra:\n    theatre: damascus\n", "syria_wide")
+    base = tmp_path / "base.yaml"
+    assert main(["validate", str(scenario)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"{scenario}:4: sites.palmyra.theatre: factions.IRGC_homs.deployment_weights.palmyra ({base}:181): "
+        "site 'palmyra' lies in theatre 'damascus', not in the militia's 'homs'",
+        f"{scenario}:4: sites.palmyra.theatre: factions.NDF_homs.deployment_weights.palmyra ({base}:195): "
+        "site 'palmyra' lies in theatre 'damascus', not in the militia's 'homs'",
+        f"{scenario}:4: sites.palmyra.theatre: sites.palmyra.initial_control ({base}:93): "
+        "'IRGC_homs' is a militia of theatre 'homs'; the site lies in theatre 'damascus'",
+    ], lines
+    # A faction moved: every rule it breaks at the child's line, none at the base's.
+    _base_and_child(tmp_path, "factions:\n  IRGC_homs:\n    theatre: aleppo\n", "syria_wide")
+    assert main(["validate", str(scenario)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 10 and all(line.startswith(f"{scenario}:4: factions.IRGC_homs.theatre: ") for line in lines)
+    assert f"hostilities.1 ({base}:289): 'IRGC_homs' (theatre 'aleppo') and 'NDF_homs'" in lines[-1], lines
+    # A theatre that does not exist: said once, where it is written, without the rules it would only repeat.
+    _base_and_child(tmp_path, "sites:\n  palmyra:\n    theatre: nowhere\n", "syria_wide")
+    assert main(["validate", str(scenario)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"{scenario}:4: sites.palmyra.theatre: no theatre named 'nowhere' (known: deir_ezzor, homs, damascus, aleppo)"
+    ), err
+    # The same from --set: the option, not the file's lines.
+    assert main(["validate", str(base), "--set", "sites.palmyra.theatre=damascus"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("--set: sites.palmyra.theatre: ") for line in lines), lines
+
+
 STEPS_SWEEP = """\
 extends: toy_two_towns.yaml
 name: steps_sweep
