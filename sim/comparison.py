@@ -55,7 +55,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,7 +82,14 @@ from sim.scenario import load_scenario, resolve_scenario_path
 from sim.schema import Scenario
 from sim.seeding import replicate_seeds
 from sim.variants import MIN_PAIRS, VariantJob, paired_differences, run_scenarios
-from sim.yaml_source import Problem, ScenarioError, check_repeated_overrides, override_key, short_override
+from sim.yaml_source import (
+    OVERRIDE_FILE,
+    Problem,
+    ScenarioError,
+    check_repeated_overrides,
+    override_key,
+    short_override,
+)
 
 __all__ = ["CompareInput", "Comparison", "cli_compare", "compare", "key_outcomes", "prepare", "run_comparison"]
 
@@ -111,6 +118,38 @@ MAX_COLUMNS = 3  # panels per row
 def _error(message: str, file: str = "compare") -> ScenarioError:
     """A one-problem ScenarioError about the comparison as asked (exit 2 at the command line)."""
     return ScenarioError([Problem(file=file, key_path="", line=None, message=message)])
+
+
+def _named_by_option(error: ScenarioError, overrides: Sequence[str], own: Sequence[str]) -> ScenarioError:
+    """`error` with each problem an input's own overrides caused named `--set-for`, not `--set`.
+
+    `load_scenario` names every command-line override `--set` (`sim.yaml_source.OVERRIDE_FILE`).
+    A problem is the `--set-for`'s when its key path lies under a key one of `own` sets, and
+    under none that a `--set` sets more closely (applied after the `--set`s, `own` wins a tie);
+    one without a key path (an assignment without '=') when it quotes one of `own` and no `--set`.
+    """
+    if not own:
+        return error
+
+    def keys(assignments: Sequence[str]) -> list[str]:
+        return [".".join(map(str, k)) for a in assignments if (k := override_key(a)) is not None]
+
+    def depth(key_path: str, sets: list[str]) -> int:  # how closely the deepest key of `sets` holds key_path
+        return max((len(k) for k in sets if key_path == k or key_path.startswith(k + ".")), default=-1)
+
+    global_keys, own_keys = keys(overrides), keys(own)
+    problems = []
+    for problem in error.problems:
+        if problem.file == OVERRIDE_FILE:
+            if problem.key_path:
+                mine = depth(problem.key_path, own_keys) >= max(depth(problem.key_path, global_keys), 0)
+            else:
+                quotes = [a for a in (*overrides, *own) if a and a.strip() and a.strip()[:40] in problem.message]
+                mine = bool(quotes) and all(a in own for a in quotes)
+            if mine:
+                problem = replace(problem, file="--set-for")
+        problems.append(problem)
+    return ScenarioError(problems)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -310,7 +349,10 @@ def prepare(
                     f"for all with --{key} (or --set {key}=...), not for one input",
                     "--set-for",
                 )
-        config = load_scenario(resolve_scenario_path(source), [*overrides, *own])
+        try:
+            config = load_scenario(resolve_scenario_path(source), [*overrides, *own])
+        except ScenarioError as error:
+            raise _named_by_option(error, overrides, own) from None
         loaded.append({"source": str(source), "kind": "scenario", "own": own, "config": config})
     recorded = [tuple(x["manifest"].get("overrides") or ()) if x["kind"] == "results" else x["own"] for x in loaded]
     labels = _labels([x["config"].name for x in loaded], recorded)

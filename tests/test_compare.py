@@ -242,6 +242,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, expected):
     assert not out.exists()
 
 
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set-for", "2", "factions.Red.salary_usd_month=-5"],
+         "--set-for: factions.Red.salary_usd_month: input should be greater than or equal to 0 (got -5)"),
+        (["--set-for", "2", "factions.Red.salary_usd_month"],
+         "--set-for: expected key.path=value, got 'factions.Red.salary_usd_month' (no '=')"),
+        (["--set-for", "1", "factions.Red.colour=1"], "--set-for: factions.Red.colour: unknown key 'colour'"),
+        (["--set-for", "2", "factions.Red.salary_usd_month=["],
+         "--set-for: factions.Red.salary_usd_month: while parsing"),
+        # --set's own problems are still --set's, with a --set-for of another key beside them
+        (["--set", "factions.Blue.salary_usd_month=-3", "--set-for", "2", "factions.Red.salary_usd_month=90"],
+         "--set: factions.Blue.salary_usd_month: input should be greater than or equal to 0"),
+        # a key both give: the --set-for's value, applied after the --set's
+        (["--set", "factions.Red.salary_usd_month=90", "--set-for", "2", "factions.Red.salary_usd_month=-1"],
+         "--set-for: factions.Red.salary_usd_month: input should be greater than or equal to 0"),
+    ],
+)  # fmt: skip
+def test_a_set_for_option_s_problem_names_set_for(tmp_path, capsys, args, expected):
+    # helper-b: every problem of a --set-for was reported as "--set: ...", an option not given.
+    out = tmp_path / "c"
+    assert main(["compare", TOY, TOY, *args, *FEW, "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert err.startswith(expected), err
+    assert not out.exists()
+
+
 def test_a_comparison_whose_series_would_not_fit_in_memory_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sim.limits.available_bytes", lambda: 50 * 2**20)  # 50 MiB
     out = tmp_path / "c"
