@@ -304,10 +304,8 @@ def given_as(text: str, value: int | float | None = None, quoted: bool = False) 
 
 
 def _seed(text: str) -> int:
-    value = whole_number(text)
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {given_as(text, value)}")
-    return value
+    """A seed (argparse type): the schema's `seed` bounds, worded as every bounded option and as `--set seed=`."""
+    return like("seed")(text)
 
 
 def schema_bounds(key: str) -> tuple[float, float]:

@@ -301,8 +301,8 @@ def _bound(constraints: dict, closed: str, closed_bracket: str, open_: str, open
 
 def _number(x: float) -> str:
     if isinstance(x, int):
-        if x == 2**63:
-            return "2^63"
+        if x in (2**63, 2**63 - 1):  # a seed's bounds (`sim.seeding`)
+            return "2^63" if x == 2**63 else "2^63-1"
         return f"{x:,}".replace(",", " ") if abs(x) >= 10_000 and x % 1000 == 0 else str(x)
     if x.is_integer() and abs(x) >= 10_000 and x % 1000 == 0:
         return f"{int(x):,}".replace(",", " ")

@@ -1242,7 +1242,7 @@ class Scenario(Strict):
     name: Identifier
     description: str = Field(..., min_length=1, max_length=300)
     steps: int = param(365, ge=1, le=100_000, unit="days", help="number of steps to run")
-    seed: int = param(0, ge=0, lt=2**63, help="root random seed")
+    seed: int = param(0, ge=0, le=2**63 - 1, help="root random seed")
     # The article (seeds/000_*.txt) carries no publication date; it speaks of ISIS losses in
     # "early 2019" as past, so late 2019 is an assumption. Only event dates (sim.acled) use it.
     start_date: str = Field(

@@ -293,7 +293,7 @@ def test_a_whole_number_with_any_exponent_is_refused_by_the_options_range(capsys
 
     started = time.perf_counter()
     for option, message in (("--steps", "must be between 1 and 100,000 (as steps)"),
-                            ("--seed", "must be between 0 and 2**63-1")):  # fmt: skip
+                            ("--seed", "must be between 0 and 9,223,372,036,854,775,807 (as seed)")):  # fmt: skip
         with pytest.raises(SystemExit) as stop:
             build_parser().parse_args(["run", "toy_two_towns", f"{option}={text}"])
         err = capsys.readouterr().err
@@ -989,3 +989,20 @@ def test_options_are_not_abbreviated_and_a_refused_number_is_echoed_as_written(c
     for given, meant in (("--rep", "--replicates"), ("--wo", "--workers"), ("--d", "--dask or --debug")):
         err = refusal("run", "toy_two_towns", given, 2, "--no-plots")
         assert f"{given}: did you mean {meant}?" in err, err
+
+
+@pytest.mark.parametrize("value", ["9223372036854775808", "-1"])
+def test_the_seed_limit_is_worded_alike_by_seed_and_by_set_seed(capsys, value):
+    # helper-b: --seed said "between 0 and 2**63-1", --set seed= "less than 9223372036854775808".
+    from sim.cli import main
+
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it
+        main(["run", "toy_two_towns", "--steps", "2", "--seed", value])
+    assert stop.value.code == 2
+    option = capsys.readouterr().err
+    assert f"--seed: must be between 0 and 9,223,372,036,854,775,807 (as seed), got {value} " in option, option
+    assert main(["run", "toy_two_towns", "--steps", "2", "--set", f"seed={value}"]) == 2
+    key = capsys.readouterr().err.strip()
+    bound = "less than or equal to 9223372036854775807" if value != "-1" else "greater than or equal to 0"
+    assert key == f"--set: seed: input should be {bound} (got {value})", key
+    assert "2**63" not in option and "less than 9223372036854775808" not in key  # one highest seed, said one way

@@ -148,7 +148,7 @@ def test_rows_carry_schema_defaults_units_and_ranges():
     assert p_killed["range"] == "[0, 1]"
     assert p_killed["unit"] == "share"
     assert rows["rules.influence.sigma_cells"]["range"] == "(0, 50]"
-    assert rows["seed"]["range"] == "[0, 2^63)"
+    assert rows["seed"]["range"] == "[0, 2^63-1]"  # as --seed and --set seed= say it
     assert rows["factions.<faction>.salary_usd_month"]["unit"] == "USD/month"
     assert rows["factions.<faction>.spending.courting_usd_day"]["section"] == "factions"
     assert rows["grid.bounds.lat_min"]["default"].startswith("required if `grid.bounds`")
