@@ -225,6 +225,29 @@ def dask_address(text: str) -> str:
     return "local" if text.strip().lower() == "local" else text
 
 
+class Respelled(argparse.ArgumentTypeError):
+    """`whole_number`'s refusal of a whole number with a decimal point too large for a float (1.5e400).
+
+    `meant` is the number (an int; inf or -inf past `MAX_WHOLE_DIGITS`), for which no hint can be
+    given: an option with a range (`bounded_int`) refuses it as any number outside the range, as
+    it refuses 1e400 ("must be between 1 and 100,000 (as steps), got 1.5e400 (= 1.500e+400)").
+    """
+
+    def __init__(self, message: str, meant: int | float):
+        super().__init__(message)
+        self.meant = meant
+
+
+def _decimal_whole(plain: str) -> int | float | None:
+    """The whole number a decimal with a point or exponent writes (1.5e3: 1500), else None (1.5, 1e-400)."""
+    number = Decimal(plain)
+    if number != number.to_integral_value():
+        return None
+    if number.adjusted() >= MAX_WHOLE_DIGITS:  # 1.5e400 is whole, but too long to build
+        return -math.inf if number < 0 else math.inf
+    return int(number)
+
+
 def whole_number(text: str) -> int | float:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
@@ -278,6 +301,8 @@ def whole_number(text: str) -> int | float:
         underflow = value == 0 and any(c in "123456789" for c in plain.lower().partition("e")[0])
         why = None if underflow else no_decimal_point(value)
         hint = f" ({why})" if why else ""
+        if not why and (meant := _decimal_whole(plain)) is not None:  # beyond a float (1.5e400): no hint to give
+            raise Respelled(f"expected a whole number, got {given_as(text, quoted=True)}{hint}", meant)
     raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}{hint}")
 
 
@@ -319,7 +344,12 @@ def bounded_int(low: float, high: float, what: str = ""):
     """An argparse type: a whole number in [low, high]; `what` names where the bounds come from."""
 
     def parse(text: str) -> int:
-        value = whole_number(text)
+        try:
+            value = whole_number(text)
+        except Respelled as refused:  # a whole number written otherwise: outside the range, said as any such
+            if low <= refused.meant <= high and not math.isinf(refused.meant):
+                raise
+            value = refused.meant
         if not low <= value <= high or math.isinf(value):  # inf (too long to build), even where a bound is inf
             source = f" (as {what})" if what else ""
             shown = given_as(text, value)
@@ -348,7 +378,10 @@ def like(key: str):
     """
 
     def parse(text: str) -> int:
-        whole_number(text)  # not a number: refused before the schema is read
+        try:
+            whole_number(text)  # not a number: refused before the schema is read
+        except Respelled:
+            pass  # a whole number: its range decides what is said (`bounded_int`)
         return bounded_int(*schema_bounds(key), what=key)(text)
 
     parse.__name__ = f"like({key})"

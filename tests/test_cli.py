@@ -1006,3 +1006,24 @@ def test_the_seed_limit_is_worded_alike_by_seed_and_by_set_seed(capsys, value):
     bound = "less than or equal to 9223372036854775807" if value != "-1" else "greater than or equal to 0"
     assert key == f"--set: seed: input should be {bound} (got {value})", key
     assert "2**63" not in option and "less than 9223372036854775808" not in key  # one highest seed, said one way
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("1.5e400", "1.5e400 (= 1.500e+400)"), ("2.5e5000", "2.5e5000"), ("1e400", "1e400 (= 1.000e+400)")],
+)  # fmt: skip
+def test_a_whole_number_with_a_decimal_point_beyond_a_float_is_worded_as_any_outside_the_range(capsys, text, shown):
+    # helper-b: --steps 1.5e400 said "expected a whole number, got '1.5e400'", 1e400 "must be between ...".
+    from sim.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["run", "toy_two_towns", f"--steps={text}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert f"--steps: must be between 1 and 100,000 (as steps), got {shown} (see" in err, err
+    # within the range, the hint to write it without the point stays
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "toy_two_towns", "--steps=1.5e3"])
+    assert "expected a whole number, got '1.5e3' (a whole number has no decimal point: write 1500)" in (
+        capsys.readouterr().err
+    )
