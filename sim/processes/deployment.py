@@ -327,48 +327,89 @@ def _post(
 def open_headquarters(world: World, rules: Rules) -> None:
     """Let each militia with spare cash open at most one new headquarters today."""
     dep = rules.deployment
-    kinds, insurgent, reserve = _hq_settings(world)
-    site_share = None  # the shares on the sites, read only once some militia has the cash
-    for f in range(world.n_factions):
-        if insurgent[f] or world.new_headquarters[f] >= dep.max_new_headquarters:
+    insurgent, reserve = _hq_settings(world)
+    # Each militia's choice in one compiled call (`_new_headquarters`); on most days nobody
+    # has both the cash and a site, and nothing below runs.
+    n_open, best = _new_headquarters(
+        _hq_hosts(world), insurgent, reserve, world.new_headquarters, world.budget,
+        world.share.reshape(len(insurgent), -1), world.site_flat, world.site_value, dep.max_new_headquarters,
+        dep.new_hq_cost_usd, dep.min_share_for_new_hq,
+    )  # fmt: skip
+    if not n_open:
+        return
+    for f, site in enumerate(best.tolist()):
+        if site < 0:
             continue
-        if world.budget[f] - reserve[f] < dep.new_hq_cost_usd:
-            continue
-        if site_share is None:
-            site_share = world.site_shares()
-        shares = site_share[f].tolist()  # Python floats: the share test, which rejects most sites, is cheapest first
-        own_cells = None
-        candidates = []
-        for s in kinds:
-            if shares[s] >= dep.min_share_for_new_hq and s not in world.hq_sites[f]:
-                own_cells = world.headquarters(f) if own_cells is None else own_cells
-                if int(world.geo.site_flat[s]) not in own_cells and may_open_headquarters(world, f, s):
-                    candidates.append(s)  # one per cell; theatres: its own theatre's sites (or of none)
-        if not candidates:
-            continue
-        best = max(candidates, key=lambda s: (world.site_value[s] * site_share[f, s], -s))
         world.budget[f] -= dep.new_hq_cost_usd
-        world.hq_sites[f].append(best)
+        world.hq_sites[f].append(site)
         world.new_headquarters[f] += 1
         world.today.new_headquarters += 1
-        world.event("new_headquarters", faction=world.faction_names[f], site=world.geo.site_names[best])
+        world.event("new_headquarters", faction=world.faction_names[f], site=world.geo.site_names[site])
 
 
-def _hq_settings(world: World) -> tuple[list[int], list[bool], list[float]]:
-    """Indices, ascending, of the sites whose kind may hold a headquarters, and per faction: insurgents?, reserve (USD).
+@kernel
+def _new_headquarters(
+    hosts, insurgent, reserve, opened, budget, share, site_flat, site_value, max_new, cost, min_share,
+):  # fmt: skip  # pragma: no cover - compiled
+    # Per faction, in faction order: none for insurgents, for a militia that opened `max_new`
+    # already or whose cash beyond its reserve is below `cost` (as Python compared: a NaN
+    # budget is not below); else, among the sites it may host (`_hq_hosts`) where its share
+    # reaches `min_share`, the one with the largest value x share, the first (lowest index)
+    # on a tie, as Python's max over the ascending sites with key (value x share, -site)
+    # picked it. Returns (how many factions open one, (F,) int64 each one's site or -1).
+    n_f, n_s = hosts.shape
+    best = np.full(n_f, -1, dtype=np.int64)
+    n_open = 0
+    for f in range(n_f):
+        if insurgent[f] or opened[f] >= max_new or budget[f] - reserve[f] < cost:
+            continue
+        top = 0.0
+        for s in range(n_s):
+            if hosts[f, s] and share[f, site_flat[s]] >= min_share:
+                x = site_value[s] * share[f, site_flat[s]]
+                if best[f] < 0 or x > top:
+                    best[f], top = s, x
+        n_open += best[f] >= 0
+    return n_open, best
 
-    The kinds are `HQ_SITE_KINDS`. Kept per scenario and map.
-    """
-    kinds = world.geo.site_kinds
+
+def _hq_settings(world: World) -> tuple[np.ndarray, np.ndarray]:
+    """(F,) bool whether each faction is the insurgents, (F,) float its reserve (USD). Kept per scenario."""
     cached = world.derived.get("hq_settings")
-    if cached is None or cached[0] is not kinds or cached[1] is not world.config:
+    if cached is None or cached[0] is not world.config:
         specs = [world.config.factions[name] for name in world.faction_names]
         value = (
-            [s for s, kind in enumerate(kinds) if kind in HQ_SITE_KINDS],
-            [spec.kind == "insurgent" for spec in specs],
-            [spec.spending.reserve_usd for spec in specs],
+            np.array([spec.kind == "insurgent" for spec in specs], dtype=np.bool_),
+            np.array([spec.spending.reserve_usd for spec in specs], dtype=np.float64),
         )
-        cached = world.derived["hq_settings"] = (kinds, world.config, value)
+        cached = world.derived["hq_settings"] = (world.config, value)
+    return cached[1]
+
+
+def _hq_hosts(world: World) -> np.ndarray:
+    """(F, S) bool: the sites where each faction may open a new headquarters, whatever its share there.
+
+    A site whose kind is one of `HQ_SITE_KINDS`, not already one of its headquarters sites nor on
+    the cell of one, and in its theatre (or of none: `spillover.may_open_headquarters`). Kept
+    with the bases (`World.base_state`, recomputed when a headquarters opens) for the scenario
+    and map it was made for.
+    """
+    bases = world.base_state()  # a new dict, without what is kept here, when the headquarters change
+    kinds = world.geo.site_kinds
+    cached = bases.get("hq_hosts")
+    if cached is None or cached[0] is not kinds or cached[1] is not world.config:
+        n_f, n_s = world.n_factions, len(kinds)
+        hosts = np.zeros((n_f, n_s), dtype=np.bool_)
+        for f in range(n_f):
+            own_cells = bases["hq"][f]
+            for s, kind in enumerate(kinds):
+                hosts[f, s] = (
+                    kind in HQ_SITE_KINDS
+                    and s not in world.hq_sites[f]
+                    and int(world.site_flat[s]) not in own_cells
+                    and may_open_headquarters(world, f, s)
+                )
+        cached = bases["hq_hosts"] = (kinds, world.config, hosts)
     return cached[2]
 
 
