@@ -30,6 +30,8 @@ scatter).
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from sim.compiled import (
@@ -43,7 +45,7 @@ from sim.compiled import (
     skip_plan,
 )
 from sim.processes.influence import control_map, spread_influence
-from sim.processes.mediation import calm
+from sim.processes.mediation import compiled_calm
 from sim.processes.spillover import may_open_headquarters
 from sim.schema import Rules
 from sim.world import CONTESTED, FIT, World
@@ -67,50 +69,51 @@ def posting_weights(world: World, rules: Rules) -> np.ndarray:
     Computed for all factions at once (`_posting_weights`); each weight is the same product,
     factor by factor and in the same order, as the per-faction rule in the module docstring.
     """
-    dep = rules.deployment
-    reach, has_base = _reach(world, dep.reach_cells)
-    # Sites an agreement gave to the other side are left while the calm lasts: per pair with
-    # a partition, in pair order, the calm's complement and who got each site.
-    pairs = [(a, b) for a, b in world.hostile_pairs if world.partition[(a, b)] is not None]
-    n_s = len(world.site_value)
-    if pairs:
-        partitions = np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s)
-        keep = np.array([1.0 - calm(world, rules, a, b) for a, b in pairs])
-        pair_array = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-    else:  # no agreement yet (most days): the same empty arrays
-        partitions, keep, pair_array = _no_partitions(n_s)
     w = np.empty(world.deploy_preference.shape)
-    nowhere = _posting_weights(
-        world.site_value, world.deploy_preference, world.site_control, world.hostile,
-        world.share.reshape(world.n_factions, -1), world.site_flat, world.is_base(), reach, has_base,
-        1.0 + dep.weight_contested, dep.enemy_core_share, dep.enemy_core_weight, dep.weight_bases,
-        pair_array, keep, partitions, w,
-    )  # fmt: skip
-    # Nowhere it wants to be (every factor 0, or underflow): spread evenly rather than fail,
-    # over the sites its preference allows (a theatre militia stays in its theatre: §7.13).
-    if any(nowhere.tolist()):  # (F booleans: numpy's any() takes ten times as long)
-        allowed = world.deploy_preference[nowhere] > 0
-        w[nowhere] = np.where(allowed.any(axis=1, keepdims=True), allowed, True)
+    _posting_weights(*_posting_inputs(world, rules), w)
     return w
 
 
-def _no_partitions(n_sites: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(partitions (0, S) int64, keep (0,), pairs (0, 2) int64): `posting_weights`' arrays without agreements.
+def _posting_inputs(world: World, rules: Rules) -> tuple:
+    """What `_posting_weights` reads, in its argument order (all but `out`): today's arrays and the rules' numbers."""
+    dep = rules.deployment
+    is_base, reach, has_base = _base_factors(world, dep.reach_cells)
+    # Sites an agreement gave to the other side are left while the calm lasts: the pairs with
+    # a partition, in pair order, and who got each site; the kernel finds each pair's calm.
+    pairs, partitions = _partitions(world)
+    return (
+        world.site_value, world.deploy_preference, world.site_control, world.hostile,
+        world.share.reshape(len(world.hostile), -1), world.site_flat, is_base, reach, has_base,
+        1.0 + dep.weight_contested, dep.enemy_core_share, dep.enemy_core_weight, dep.weight_bases,
+        pairs, partitions, world.last_agreement, world.day, 0.5, rules.mediation.calm_half_life_days,
+    )  # fmt: skip
 
-    Empty, so nothing can be written to them; left writeable, so that the kernel has one signature.
+
+def _partitions(world: World) -> tuple[np.ndarray, np.ndarray]:
+    """((P, 2) int64 hostile pairs whose latest agreement partitioned the sites, in pair order; (P, S) int64 those).
+
+    Each partition gives every site to a, to b or to neither (-1: `mediation.partition_sites`).
+    Kept while `World.partition` holds the same arrays: an agreement replaces its pair's
+    partition (`mediation`), it never writes one in place.
     """
-    if n_sites not in _NO_PARTITIONS:
-        _NO_PARTITIONS[n_sites] = (
-            np.zeros((0, n_sites), dtype=np.int64), np.zeros(0), np.zeros((0, 2), dtype=np.int64)
-        )
-    return _NO_PARTITIONS[n_sites]
+    current = [world.partition[pair] for pair in world.hostile_pairs]
+    cached = world.derived.get("partitions")
+    if cached is not None and len(cached[0]) == len(current) and all(map(operator.is_, cached[0], current)):
+        return cached[1]
+    pairs = [pair for pair, partition in zip(world.hostile_pairs, current) if partition is not None]
+    n_s = len(world.site_value)
+    value = (
+        np.array(pairs, dtype=np.int64).reshape(len(pairs), 2),
+        np.array([world.partition[pair] for pair in pairs], dtype=np.int64).reshape(len(pairs), n_s),
+    )
+    world.derived["partitions"] = (current, value)  # (the arrays kept alive, so that `is` cannot be fooled)
+    return value
 
 
-_NO_PARTITIONS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+def _base_factors(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """((F, S) `World.is_base()`, (F, S) distance factor exp(-d / reach), (F,) whether each faction has a base).
 
-
-def _reach(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray]:
-    """((F, S) distance factor exp(-d / reach) from each faction's nearest base, (F,) whether it has a base).
+    d is the path distance from the faction's nearest base to the site (`World.base_distance`).
 
     Kept until the bases change (a new headquarters) or the reach does.
     """
@@ -118,17 +121,23 @@ def _reach(world: World, reach_cells: float) -> tuple[np.ndarray, np.ndarray]:
     key = ("reach", float(reach_cells))
     if key not in bases:
         base_distance = bases["distance"]  # (F, S), inf for a faction with no base
-        bases[key] = (distance_weight(base_distance, reach_cells), np.isfinite(base_distance).any(axis=1))
+        bases[key] = (
+            bases["is_base_view"],
+            distance_weight(base_distance, reach_cells),
+            np.isfinite(base_distance).any(axis=1),
+        )
     return bases[key]
 
 
 @kernel
 def _posting_weights(
     site_value, preference, site_control, hostile, share, site_flat, is_base, reach, has_base,
-    contested_factor, enemy_core_share, enemy_core_weight, weight_bases, pairs, keep, partitions, out,
+    contested_factor, enemy_core_share, enemy_core_weight, weight_bases, pairs, partitions, last_agreement, day, half,
+    half_life, out,
 ):  # fmt: skip  # pragma: no cover - compiled
     # The module docstring's product, factor by factor in its order (a factor of 1 changes nothing):
-    # value x preference, contested, enemy core, bases; then each partition in pair order; then reach.
+    # value x preference, contested, enemy core, bases; then each partition in pair order, by
+    # 1 - the pair's calm (`mediation.calm`, as `compiled_calm`: `half` is 0.5); then reach.
     n_f, n_s = preference.shape
     for f in range(n_f):
         for s in range(n_s):
@@ -146,25 +155,33 @@ def _posting_weights(
             out[f, s] = x
     for p in range(len(pairs)):
         a, b = pairs[p, 0], pairs[p, 1]
+        keep = 1.0 - compiled_calm(day - last_agreement[a, b], half, half_life)
         for s in range(n_s):
             if partitions[p, s] == b:
-                out[a, s] = out[a, s] * keep[p]
+                out[a, s] = out[a, s] * keep
         for s in range(n_s):
             if partitions[p, s] == a:
-                out[b, s] = out[b, s] * keep[p]
+                out[b, s] = out[b, s] * keep
     for f in range(n_f):
         if has_base[f]:
             for s in range(n_s):
                 out[f, s] = out[f, s] * reach[f, s]
-    # (F,) whether a faction's weights sum to 0 or less: with weights >= 0, whether all are 0
-    # (a sum of positive numbers is never 0; NaN is neither).
-    nowhere = np.ones(n_f, dtype=np.bool_)
+    # Nowhere it wants to be (every weight 0, or underflow; with weights >= 0 a sum of 0 or
+    # less: a sum of positive numbers is never 0, NaN is neither): spread evenly rather than
+    # fail, over the sites its preference allows (a theatre militia stays in its theatre: §7.13),
+    # or over all sites if it allows none.
     for f in range(n_f):
+        nowhere = True
         for s in range(n_s):
             if not out[f, s] == 0.0:
-                nowhere[f] = False
+                nowhere = False
                 break
-    return nowhere
+        if nowhere:
+            allows_any = False
+            for s in range(n_s):
+                allows_any = allows_any or preference[f, s] > 0
+            for s in range(n_s):
+                out[f, s] = 1.0 if preference[f, s] > 0 or not allows_any else 0.0
 
 
 def _choose(weights: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
@@ -215,12 +232,12 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
     r = world.recruits
     geo = world.geo
     dep = rules.deployment
-    # The weights are read only when someone moves (nearly every day), and change nothing.
-    weights = posting_weights(world, rules)
+    # The posting weights (`posting_weights`) are found in the same call, only if someone moves
+    # (nearly every day): they change nothing and draw nothing.
     moved, on_post = _post_day(
         generator_addresses(rng), len(r), *skip_plan(len(r), dep.p_redeploy), r.faction, r.status, r.post, r.home,
-        r.arrive_step, weights, dep.post_scatter_cells, geo.site_rows, geo.site_cols, geo.passable,
-        world.site_distance, world.day, dep.speed_cells_per_day, initial,
+        r.arrive_step, dep.post_scatter_cells, geo.site_rows, geo.site_cols, geo.passable, world.site_distance,
+        world.day, dep.speed_cells_per_day, initial, *_posting_inputs(world, rules),
     )  # fmt: skip
     if moved:
         r.changed(census=r.known_census(world.n_factions))  # posts and arrivals only: who is in which militia is not
@@ -229,14 +246,17 @@ def post(world: World, rules: Rules, rng: np.random.Generator, initial: bool = F
 
 @kernel
 def _post_day(
-    addresses, n, rate, block, faction, status, post, home, arrive_step, weights, k, site_rows, site_cols, passable,
-    site_distance, day, speed, initial,
+    addresses, n, rate, block, faction, status, post, home, arrive_step, k, site_rows, site_cols, passable,
+    site_distance, day, speed, initial, site_value, preference, site_control, hostile, share, site_flat, is_base,
+    reach, has_base, contested_factor, enemy_core_share, enemy_core_weight, weight_bases, pairs, partitions,
+    last_agreement, calm_day, half, half_life,
 ):  # fmt: skip  # pragma: no cover - compiled
     # The day's posting in one call, drawing from the "deployment" stream (`generator_at`) what
     # the step drew call by call, in its order: fit members who are unposted or redeploy today,
     # in row order, whether a recruit redeploys drawn for every row with probability p_redeploy
     # by geometric skips (`bernoulli_rows`, (rate, block) its `skip_plan`); then, if any moves,
-    # two uniforms per mover in row order (`rng.random(2 m)`): its site (the faction's
+    # the posting weights (`_posting_weights`, from the arguments after `initial`: `_posting_inputs`)
+    # and two uniforms per mover in row order (`rng.random(2 m)`): its site (the faction's
     # cumulative weights searched, as `_choose`: the draw of `rng.choice(S, p=w_f / w_f.sum())`),
     # then its post, one of the (2k + 1)^2 cells around the site (each offset uniform in -k..k).
     # Returns (how many moved, the rows at their post today after the posting: `on_post_rows_of`,
@@ -246,6 +266,12 @@ def _post_day(
     rows = flagged_rows(moving)
     m = len(rows)
     if m:
+        weights = np.empty(preference.shape)
+        _posting_weights(
+            site_value, preference, site_control, hostile, share, site_flat, is_base, reach, has_base,
+            contested_factor, enemy_core_share, enemy_core_weight, weight_bases, pairs, partitions, last_agreement,
+            calm_day, half, half_life, weights,
+        )  # fmt: skip
         uniforms = np.empty(2 * m)
         for j in range(2 * m):
             uniforms[j] = rng.random()
