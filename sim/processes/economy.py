@@ -28,9 +28,9 @@ from __future__ import annotations
 import numpy as np
 
 from sim.compiled import kernel, numpy_sum
-from sim.processes.patrons import funding_by_faction, funding_today
+from sim.processes.patrons import _funding_inputs, compiled_funding, funding_today
 from sim.schema import Rules
-from sim.world import CONTESTED, DAYS_PER_MONTH, World
+from sim.world import CONTESTED, DAYS_PER_MONTH, FIT, World
 
 
 def income_today(
@@ -128,21 +128,21 @@ def smoothed_pay_ratio(previous: float, paid: float, cost: float, memory_days: f
 def step(world: World, rules: Rules) -> None:
     """Run one day of the economy for every militia (see the module docstring for the rule).
 
-    Funding per militia comes from `patrons.funding_by_faction` (`funding_today` for each); the
-    rest, faction by faction, from `_economy_day`, compiled, which applies `hiring_share`,
-    `affordable_courting` and `smoothed_pay_ratio` and the revenue part of `income_today`
-    (tests/test_fast_paths.py compares it with the per-faction loop over them).
+    One compiled call, `_economy_day`: funding per militia as `patrons.funding_by_faction`
+    gives it (`funding_today` for each; its kernel, `patrons.compiled_funding`, is called inside), then,
+    faction by faction, `hiring_share`, `affordable_courting` and `smoothed_pay_ratio` and the
+    revenue part of `income_today` (tests/test_fast_paths.py compares it with the per-faction
+    loop over them).
     """
-    counts = world.fighters_by_faction()
     spend = _spending(world)
-    funding = funding_by_faction(world, counts)  # the insurgents' is 0.0
     n_f = world.n_factions
     _economy_day(
-        funding, counts, world.site_control, world.site_revenue, world.share.reshape(n_f, -1), world.site_flat,
-        rules.economy.contested_revenue_share, world.salary, DAYS_PER_MONTH, rules.recruitment.hiring_runway_days,
-        rules.economy.pay_memory_days, spend["insurgent"], spend["courting"], spend["reserve"], spend["courted"],
-        len(world.tribe_names) > 0,
+        world.recruits.census(n_f), world.site_control, world.site_revenue, world.share.reshape(n_f, -1),
+        world.site_flat, rules.economy.contested_revenue_share, world.salary, DAYS_PER_MONTH,
+        rules.recruitment.hiring_runway_days, rules.economy.pay_memory_days, spend["insurgent"], spend["courting"],
+        spend["reserve"], spend["courted"], len(world.tribe_names) > 0,
         world.budget, world.income, world.hiring, world.arrears, world.pay_ratio, world.courting_paid,
+        *_funding_inputs(world),
     )  # fmt: skip
 
 
@@ -173,13 +173,28 @@ def _spending(world: World) -> dict[str, np.ndarray]:
 
 @kernel
 def _economy_day(
-    funding, counts, site_control, site_revenue, share, site_flat, contested_share, salary, days_per_month,
+    census, site_control, site_revenue, share, site_flat, contested_share, salary, days_per_month,
     runway, memory_days, insurgent, courting, reserve, courted, has_tribes,
     budget, income_out, hiring, arrears, pay_ratio, courting_paid,
+    funding_site_control, hostile, funded, base, crossing, route_open, lost_share, per_loss, ceiling,
+    initial_fighters, client_share,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # `World.site_shares()` (the (F, cells) shares at the sites' cells), no patronage paid yet,
-    # then the module docstring's steps 1-5 for each militia in faction order, through the rules
-    # above (Python's min for the payments: the first unless the second is smaller).
+    # Each faction's fit fighters, from the (F + 1, 3) `RecruitArrays.census` (`World.fighters_by_faction`
+    # but for the insurgents' entry, which nothing below reads: they are neither funded nor paid);
+    # the funding, `patrons.compiled_funding` of those counts and the arguments after `courting_paid`
+    # (`patrons._funding_inputs`); `World.site_shares()` (the (F, cells) shares at the sites'
+    # cells), no patronage paid yet, then the module docstring's steps 1-5 for each militia in
+    # faction order, through the rules above (Python's min for the payments: the first unless
+    # the second is smaller).
+    n_f = len(salary)
+    counts = np.empty(n_f, dtype=np.int64)
+    for f in range(n_f):
+        counts[f] = census[1 + f, FIT]
+    funding = np.zeros(n_f)
+    compiled_funding(
+        counts, funding_site_control, hostile, funded, base, crossing, route_open, lost_share, per_loss, ceiling,
+        initial_fighters, client_share, funding,
+    )  # fmt: skip
     site_share = np.empty((share.shape[0], len(site_flat)))
     for g in range(share.shape[0]):
         for s in range(len(site_flat)):

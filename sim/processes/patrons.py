@@ -76,9 +76,19 @@ def funding_today(world: World, f: int, fighters: int | None = None) -> float:
 def funding_by_faction(world: World, fighters: np.ndarray) -> np.ndarray:
     """(F,) `funding_today` of every faction but the insurgents (0.0), with `fighters` (F,) its fit fighters now.
 
-    The same numbers, computed for all factions in one compiled call (`_funding`) from each
+    The same numbers, computed for all factions in one compiled call (`compiled_funding`) from each
     patron's settings kept per scenario (`_funding_plan`); only patrons with `shared_funding`
     ask `spillover.client_funding_share`, as `funding_today` does.
+    """
+    out = np.zeros(world.n_factions)
+    compiled_funding(np.asarray(fighters, dtype=np.int64), *_funding_inputs(world), out)
+    return out
+
+
+def _funding_inputs(world: World) -> tuple:
+    """What `compiled_funding` reads after the fighters, in its argument order (all but `out`), for today.
+
+    For `funding_by_faction`, and for the economy's day, which calls `compiled_funding` itself.
     """
     plan = _funding_plan(world)
     share = plan["client_share"]
@@ -86,13 +96,11 @@ def funding_by_faction(world: World, fighters: np.ndarray) -> np.ndarray:
         share = share.copy()
         for f in plan["shared"]:
             share[f] = client_funding_share(world, f)
-    out = np.zeros(world.n_factions)
-    _funding(
-        np.asarray(fighters, dtype=np.int64), world.site_control, world.hostile, plan["funded"], plan["base"],
-        plan["crossing"], plan["route_open"], plan["lost_share"], plan["per_loss"], plan["ceiling"],
-        np.asarray(world.initial_fighters, dtype=np.float64), share, out,
+    return (
+        world.site_control, world.hostile, plan["funded"], plan["base"], plan["crossing"], plan["route_open"],
+        plan["lost_share"], plan["per_loss"], plan["ceiling"],
+        np.asarray(world.initial_fighters, dtype=np.float64), share,
     )  # fmt: skip
-    return out
 
 
 def _funding_plan(world: World) -> dict:
@@ -137,13 +145,17 @@ def _funding_plan(world: World) -> dict:
 
 
 @kernel
-def _funding(
+def compiled_funding(
     fighters, site_control, hostile, funded, base, crossing, route_open, lost_share, per_loss, ceiling,
     initial_fighters, client_share, out,
 ):  # fmt: skip  # pragma: no cover - compiled
-    # `funding_today` for each funded faction: `supply_open`, `funding_topup` (Python's max and
-    # min as they pick: max(0.0, x) is x only if x > 0.0; min(c, y) is y only if y < c), then
-    # base x client share x (1 + top-up) x (1 - lost), multiplied left to right.
+    """`funding_by_faction` into `out` (F,), for compiled callers (the economy's day).
+
+    `fighters` (F,) int64 is each faction's fit fighters, the arguments after it `_funding_inputs`.
+    For each funded faction: `supply_open`, `funding_topup` (Python's max and min as they
+    pick: max(0.0, x) is x only if x > 0.0; min(c, y) is y only if y < c), then base x client
+    share x (1 + top-up) x (1 - lost), multiplied left to right; `out` is left alone elsewhere.
+    """
     for f in range(len(out)):
         if not funded[f]:
             continue
