@@ -103,7 +103,7 @@ class TargetPicker:
         only): `still_posted` then scans the pool, for the same rows.
         """
         r = world.recruits
-        pool, cdf, span, rows, keys = _militia_targets(
+        pool, posts, cdf, span, rows, keys = _militia_targets(
             r.on_post_rows(world.day), r.faction, r.post, world.is_militia, world.control.reshape(-1), contested_weight,
             grouped,
         )
@@ -111,7 +111,7 @@ class TargetPicker:
             return None
         picker = cls.__new__(cls)
         picker.pool, picker.cdf, picker.span = pool, cdf, span
-        picker.posts = r.post[pool]  # a copy: the posts this morning
+        picker.posts = posts  # r.post[pool], a copy: the posts this morning
         picker.rows, picker.keys = (rows, keys) if grouped else (None, None)
         return picker
 
@@ -168,11 +168,11 @@ def _posted_on(pool, faction, status, post, f, flat):  # pragma: no cover - comp
 
 @kernel
 def _militia_targets(posted, faction, post, is_militia, control, contested_weight, grouped):  # pragma: no cover
-    # `TargetPicker.of_militias`: the pool, the posted rows of militia fighters; their weights w
-    # (contested_weight where the control of their post, in the flat `control`, is CONTESTED,
-    # else 1.0), p = w / np.sum(w) and the cumulative distribution as np.cumsum(p) / its last
-    # entry; the span and (if grouped, else empty) the rows and keys sorted into groups, as
-    # `TargetPicker.__init__` makes them.
+    # `TargetPicker.of_militias`: the pool, the posted rows of militia fighters, and their posts
+    # (a copy); their weights w (contested_weight where the control of their post, in the flat
+    # `control`, is CONTESTED, else 1.0), p = w / np.sum(w) and the cumulative distribution as
+    # np.cumsum(p) / its last entry; the span and (if grouped, else empty) the rows and keys
+    # sorted into groups, as `TargetPicker.__init__` makes them.
     pool = np.empty(len(posted), dtype=np.int64)
     n = 0
     for i in posted:
@@ -180,11 +180,13 @@ def _militia_targets(posted, faction, post, is_militia, control, contested_weigh
             pool[n] = i
             n += 1
     pool = pool[:n].copy()
+    posts = np.empty(n, dtype=np.int64)
     w = np.empty(n)
     span = 1
     for j in range(n):
-        w[j] = contested_weight if control[post[pool[j]]] == CONTESTED else 1.0
-        span = max(span, post[pool[j]] + 1)
+        posts[j] = post[pool[j]]
+        w[j] = contested_weight if control[posts[j]] == CONTESTED else 1.0
+        span = max(span, posts[j] + 1)
     total = numpy_sum(w)
     cdf = np.empty(n)
     for j in range(n):
@@ -195,15 +197,15 @@ def _militia_targets(posted, faction, post, is_militia, control, contested_weigh
         for j in range(n):
             cdf[j] /= last
     if not grouped:
-        return pool, cdf, span, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return pool, posts, cdf, span, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     keys = np.empty(n, dtype=np.int64)
     n_keys = 0
     for j in range(n):
-        keys[j] = faction[pool[j]] * span + post[pool[j]]
+        keys[j] = faction[pool[j]] * span + posts[j]
         n_keys = max(n_keys, keys[j] + 1)
     rows, sorted_keys = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     _group(pool, keys, n_keys, rows, sorted_keys)
-    return pool, cdf, span, rows, sorted_keys
+    return pool, posts, cdf, span, rows, sorted_keys
 
 
 @kernel
