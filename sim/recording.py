@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.compiled import kernel
 from sim.processes.mediation import compiled_calm
-from sim.world import CONTESTED, FIT, WOUNDED
+from sim.world import CONTESTED, FIT, RECORDED_TALLIES, WOUNDED
 
 CONTROL_LABEL_CONTESTED = "contested"
 CONTROL_LABEL_NONE = "none"
@@ -132,17 +132,7 @@ def insurgent_cells(model) -> float:
     return float(model.insurgent_cells)
 
 
-DAILY_TALLIES = (
-    "clashes",
-    "clashes_at_sites",
-    "meetings",
-    "agreements",
-    "failures",
-    "escalations",
-    "lootings",
-    "insurgent_attacks",
-    "new_headquarters",
-)
+DAILY_TALLIES = RECORDED_TALLIES  # the tallies recorded, one column each, in `DailyTally.recorded`'s order
 
 
 def build_reporters(model) -> dict:
@@ -324,7 +314,7 @@ class Recorder:
             census.flags.writeable = False
         _record(
             census, insurgent, cells, today.joined, today.desertions, today.killed,
-            today.wounded, today.defections, np.array([getattr(today, name) for name in DAILY_TALLIES], dtype=np.int64),
+            today.wounded, today.defections, today.recorded,
             w.control, self.passable, self.n_passable, w.budget, w.arrears, w.salary, w.pay_ratio, w.hiring,
             w.tension, self.pair_table, w.day, w.last_agreement, 0.5, model.rules.mediation.calm_half_life_days,
             self.insurgent, w.insurgent_cells, w.alignment, w.site_control,

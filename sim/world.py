@@ -215,34 +215,61 @@ def add_partial_counts(partial, census):  # pragma: no cover - compiled
             flat[j] += partial[k, j]
 
 
-@dataclass
+# The day's tallies of events, in the order the recorder records them (`sim.recording.DAILY_TALLIES`),
+# then those it does not record.
+RECORDED_TALLIES = (
+    "clashes",
+    "clashes_at_sites",
+    "meetings",
+    "agreements",
+    "failures",
+    "escalations",
+    "lootings",
+    "insurgent_attacks",
+    "new_headquarters",
+)
+TALLIES = (*RECORDED_TALLIES, "clash_casualties")  # clash_casualties: killed + wounded of both sides in clashes
+
+
 class DailyTally:
-    """What happened today; reset at the start of each step and read by the recorders."""
+    """What happened today; made anew at the start of each step and read by the recorders.
 
-    n_factions: int
-    joined: np.ndarray = field(init=False)  # (F,) new members
-    defections: np.ndarray = field(init=False)  # (F, F) from -> to
-    desertions: np.ndarray = field(init=False)  # (F,)
-    killed: np.ndarray = field(init=False)  # (F,)
-    wounded: np.ndarray = field(init=False)  # (F,)
-    clashes: int = 0
-    clashes_at_sites: int = 0
-    clash_casualties: int = 0  # killed + wounded of both sides in today's clashes between militias
-    insurgent_attacks: int = 0
-    meetings: int = 0
-    agreements: int = 0
-    failures: int = 0
-    escalations: int = 0
-    lootings: int = 0
-    new_headquarters: int = 0
+    Arrays (int64): `joined`, `desertions`, `killed`, `wounded` (F,) each, and `defections`
+    (F, F) from -> to; whole-number tallies (`TALLIES`: clashes, meetings, ...) read and
+    written as attributes (`world.today.clashes += 1`), kept in `counts` (their order), of
+    which `recorded` is the part the recorder reads. All are views of one zeroed block, made
+    with one allocation (a step makes one tally).
+    """
 
-    def __post_init__(self):
-        f = self.n_factions
-        self.joined = np.zeros(f, dtype=np.int64)
-        self.defections = np.zeros((f, f), dtype=np.int64)
-        self.desertions = np.zeros(f, dtype=np.int64)
-        self.killed = np.zeros(f, dtype=np.int64)
-        self.wounded = np.zeros(f, dtype=np.int64)
+    __slots__ = ("n_factions", "joined", "desertions", "killed", "wounded", "defections", "counts", "recorded")
+
+    def __init__(self, n_factions: int):
+        f = n_factions
+        block = np.zeros(4 * f + f * f + len(TALLIES), dtype=np.int64)
+        self.n_factions = f
+        self.joined, self.desertions = block[:f], block[f : 2 * f]
+        self.killed, self.wounded = block[2 * f : 3 * f], block[3 * f : 4 * f]
+        self.defections = block[4 * f : 4 * f + f * f].reshape(f, f)
+        self.counts = block[4 * f + f * f :]
+        self.recorded = self.counts[: len(RECORDED_TALLIES)]
+
+    def __repr__(self) -> str:
+        tallies = ", ".join(f"{name}={getattr(self, name)}" for name in TALLIES)
+        return f"DailyTally(n_factions={self.n_factions}, joined={self.joined.tolist()}, {tallies})"
+
+
+def _tally(i: int) -> property:
+    def get(self) -> int:
+        return int(self.counts[i])
+
+    def set(self, value: int) -> None:
+        self.counts[i] = value
+
+    return property(get, set, doc=f"today's {TALLIES[i]} (a whole number)")
+
+
+for _i, _name in enumerate(TALLIES):
+    setattr(DailyTally, _name, _tally(_i))
 
 
 @dataclass(eq=False)

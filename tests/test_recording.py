@@ -169,3 +169,25 @@ def test_a_compacted_recorder_keeps_its_rows_and_records_on(baseline):
         mesa_collector.collect(model)
     pd.testing.assert_frame_equal(recorder.get_model_vars_dataframe(), mesa_collector.get_model_vars_dataframe(),
                                   check_exact=True)  # fmt: skip
+
+
+def test_daily_tally_keeps_each_figure_apart_and_records_the_tallies_in_order():
+    import numpy as np
+
+    from sim.recording import DAILY_TALLIES
+    from sim.world import TALLIES, DailyTally
+
+    t = DailyTally(3)
+    for name in ("joined", "desertions", "killed", "wounded", "defections"):
+        assert getattr(t, name).dtype == np.int64 and not getattr(t, name).any()
+    assert t.defections.shape == (3, 3)
+    t.joined[1] += 2
+    t.defections[2, 0] += 5
+    for k, name in enumerate(TALLIES):
+        setattr(t, name, getattr(t, name) + 10 + k)  # as a process counts: world.today.clashes += 1
+    assert t.joined.tolist() == [0, 2, 0] and not t.desertions.any() and not t.killed.any() and not t.wounded.any()
+    assert t.defections.sum() == 5 and t.defections[2, 0] == 5
+    assert all(type(getattr(t, name)) is int for name in TALLIES)
+    assert t.recorded.tolist() == [getattr(t, name) for name in DAILY_TALLIES]
+    assert "clash_casualties" in TALLIES and "clash_casualties" not in DAILY_TALLIES
+    assert not DailyTally(3).joined.any()  # a new day starts from zero
