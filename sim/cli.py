@@ -226,11 +226,14 @@ def dask_address(text: str) -> str:
 
 
 class Respelled(argparse.ArgumentTypeError):
-    """`whole_number`'s refusal of a whole number with a decimal point too large for a float (1.5e400).
+    """`whole_number`'s refusal of a whole number written otherwise than a scenario file writes one.
 
-    `meant` is the number (an int; inf or -inf past `MAX_WHOLE_DIGITS`), for which no hint can be
-    given: an option with a range (`bounded_int`) refuses it as any number outside the range, as
-    it refuses 1e400 ("must be between 1 and 100,000 (as steps), got 1.5e400 (= 1.500e+400)").
+    A leading zero (`0150`), a `_` (`1_000`), another base (`0o226`) or a decimal point (`1.5e3`).
+    `meant` is the number (an int; inf or -inf past `MAX_WHOLE_DIGITS`, for which no hint can be
+    given). The message's hint ("write 150") suits an option whose range holds the number; an
+    option with a range (`bounded_int`) refuses one outside it as any number outside the range,
+    as it refuses 0 and 1e400 ("must be between 1 and 100,000 (as steps), got 00"; "..., got
+    1.5e9 (= 1,500,000,000)"), so that no hint names a value the option would refuse.
     """
 
     def __init__(self, message: str, meant: int | float):
@@ -248,6 +251,19 @@ def _decimal_whole(plain: str) -> int | float | None:
     return int(number)
 
 
+def _digits_value(plain: str) -> int | float:
+    """The whole number that ASCII digits with an optional sign write; inf (-inf) past `MAX_WHOLE_DIGITS` digits."""
+    digits = plain.lstrip("+-").lstrip("0")
+    if len(digits) > MAX_WHOLE_DIGITS:
+        return -math.inf if plain.startswith("-") else math.inf
+    return int(("-" if plain.startswith("-") else "") + (digits or "0"))
+
+
+def _spelt(meant: int | float) -> str:
+    """A number meant, for a hint: its digits, cut to 60 characters (a hint is only given for one in a range)."""
+    return str(meant)[:60] if isinstance(meant, int) else "its digits alone"
+
+
 def whole_number(text: str) -> int | float:
     """A whole number from the command line (digits, `1e3`, hex `0x96`), read as in a scenario file.
 
@@ -257,18 +273,19 @@ def whole_number(text: str) -> int | float:
         callers' ranges (`bounded_int`, `_seed`) refuse with their usual message.
 
     Raises:
-        argparse.ArgumentTypeError: anything else (the text is echoed as `given_as` shows it);
-            a leading zero (`0150`), a `_` (`1_000`), octal `0o226`, binary `0b1` or signed
-            hex `-0x1F`, with the spelling meant, as the loader says it for `--set`.
+        argparse.ArgumentTypeError: anything else (the text is echoed as `given_as` shows it).
+        Respelled: a leading zero (`0150`), a `_` (`1_000`), octal `0o226`, binary `0b1`, signed
+            hex `-0x1F` or a decimal point (`1.5e3`), with the spelling meant, as the loader says
+            it for `--set`; `bounded_int` says its range instead when the number is outside it.
     """
     plain = text.strip()
     as_loaded = "as in a scenario file and --set (YAML 1.1 and 1.2 read it differently)"
     if _LEADING_ZERO.fullmatch(plain):
-        meant = ("-" if plain.startswith("-") else "") + (plain.lstrip("+-").lstrip("0") or "0")
-        raise argparse.ArgumentTypeError(f"{plain[:60]}: a leading zero is refused, {as_loaded}; write {meant[:60]}")
+        meant = _digits_value(plain)  # -00 is 0, as the loader says it for --set (no "write -0")
+        raise Respelled(f"{plain[:60]}: a leading zero is refused, {as_loaded}; write {_spelt(meant)}", meant)
     if "_" in plain and _DIGITS.fullmatch(plain.replace("_", "")):
-        meant = plain.replace("_", "")
-        raise argparse.ArgumentTypeError(f"{plain[:60]}: '_' is refused, {as_loaded}; write {meant[:60]}")
+        meant = _digits_value(plain.replace("_", ""))
+        raise Respelled(f"{plain[:60]}: '_' is refused, {as_loaded}; write {_spelt(meant)}", meant)
     if based := _OTHER_BASE.fullmatch(plain):
         sign, letter, digits, hex_sign, hex_digits = based.groups()
         try:
@@ -276,8 +293,8 @@ def whole_number(text: str) -> int | float:
         except ValueError:  # not digits of that base (0o9): nothing to suggest
             pass
         else:
-            meant = str(-value if (sign or hex_sign) == "-" else value)
-            raise argparse.ArgumentTypeError(f"{plain[:60]}: this base is refused, {as_loaded}; write {meant[:60]}")
+            meant = -value if (sign or hex_sign) == "-" else value
+            raise Respelled(f"{plain[:60]}: this base is refused, {as_loaded}; write {_spelt(meant)}", meant)
     if _HEX.fullmatch(plain):
         return int(plain, 16)  # any length: a power-of-two base has no digit limit, and builds fast
     exponent = _EXPONENT_INT.fullmatch(plain)
@@ -301,7 +318,7 @@ def whole_number(text: str) -> int | float:
         underflow = value == 0 and any(c in "123456789" for c in plain.lower().partition("e")[0])
         why = None if underflow else no_decimal_point(value)
         hint = f" ({why})" if why else ""
-        if not why and (meant := _decimal_whole(plain)) is not None:  # beyond a float (1.5e400): no hint to give
+        if not underflow and (meant := _decimal_whole(plain)) is not None:  # 1.5e3; 1.5e400 (beyond a float): no hint
             raise Respelled(f"expected a whole number, got {given_as(text, quoted=True)}{hint}", meant)
     raise argparse.ArgumentTypeError(f"expected a whole number, got {given_as(text, quoted=True)}{hint}")
 

@@ -1421,6 +1421,26 @@ def whole_number_key_bounds(key: str) -> tuple[float, float] | None:
     return whole_number_bounds(key) if plain is int else None
 
 
+def number_key_rule(key: str) -> tuple[type, dict[str, float]] | None:
+    """The plain type (int or float) and bounds of a scenario key whose values are numbers, else None.
+
+    The bounds are the field's own, by name: {"ge": 1, "le": 100000} for `steps`. None too for a
+    key path that names no field (see `whole_number_key_bounds`).
+    """
+    try:
+        field, plain = schema_field(key)
+    except KeyError:
+        return None
+    if plain not in (int, float):
+        return None
+    bounds = {}
+    for item in field.metadata:
+        for name in ("ge", "gt", "le", "lt"):
+            if getattr(item, name, None) is not None:
+                bounds[name] = getattr(item, name)
+    return plain, bounds
+
+
 def schema_field(key: str) -> tuple[FieldInfo, Any]:
     """The pydantic field (and its plain type) that a dotted scenario key path ends in.
 

@@ -403,6 +403,24 @@ def _surprise(text: str) -> str | None:
     return f"{text}: YAML 1.1 and YAML 1.2 read this differently {as_text}"
 
 
+def _surprise_meant(text: str) -> Any:
+    """The number `yaml11_surprise` says to write for `text`, else None.
+
+    `0150`: 150, `1_000`: 1000, `2:30`: 150, `0o17`: 15; None for `on` or `2019-11-01`.
+    """
+    try:
+        if _LEADING_ZERO.match(text):
+            return int(text, 10)
+        tag11 = _YAML11.resolve(ScalarNode, text, (True, False))
+        if tag11 in (_INT_TAG, _FLOAT_TAG) and ("_" in text or any(pattern.match(text) for pattern, _ in _YAML11_ONLY)):
+            return _yaml11_value(text, tag11)
+        if text.startswith("0o") and _core_tag(text) == _INT_TAG:
+            return int(text[2:], 8)
+    except ValueError:  # more digits than int() reads: `yaml11_surprise` says so
+        return None
+    return None
+
+
 def _surprise_reading(text: str) -> str:
     """What a refused plain scalar reads as, in words, for 'keys must be text' messages."""
     if text.lower() in _YES_WORDS | _NO_WORDS:
@@ -496,6 +514,58 @@ def _whole_beyond_range(path: tuple, text: str) -> str | None:
         return None
     side = "greater" if sign == "-" else "less"
     return f"input should be {side} than or equal to {bound} (got {_echo(text)})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _number_rule(key: str) -> tuple[type, dict[str, float]] | None:
+    from sim.schema import number_key_rule  # here: only for a number a hint or a decimal point is about
+
+    return number_key_rule(key)
+
+
+# A bound the schema checks, as pydantic words its refusal (and a test that the value breaks it).
+_BOUND_WORDS = (
+    ("ge", "greater than or equal to", lambda value, bound: value < bound),
+    ("gt", "greater than", lambda value, bound: value <= bound),
+    ("le", "less than or equal to", lambda value, bound: value > bound),
+    ("lt", "less than", lambda value, bound: value >= bound),
+)
+
+
+def _refused_number(path: tuple, meant: Any, written: str) -> str | None:
+    """Why the schema would refuse the number `meant` at key `path`, echoing `written`; None if it would not.
+
+    For a scalar refused with a hint to write the number meant (`00`: "write 0", `1.5e9`: "write
+    1500000000"): where the key's range (or its whole numbers) leave that number out, the hint
+    would name a value refused in turn, so the number is refused as the schema refuses any such
+    ("input should be greater than or equal to 1 (got 00)"), as the options do (`sim.cli.bounded_int`).
+    """
+    if isinstance(meant, bool) or not isinstance(meant, (int, float)) or not math.isfinite(meant):
+        return None
+    rule = _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
+    if rule is None:
+        return None
+    plain, bounds = rule
+    if plain is int and not float(meant).is_integer():
+        return f"input should be a valid integer (got {_echo(written)})"
+    for name, words, breaks in _BOUND_WORDS:
+        if name in bounds and breaks(meant, bounds[name]):
+            return f"input should be {words} {bounds[name]} (got {_echo(written)})"
+    return None
+
+
+def _decimal_point_refused(path: tuple, value: Any, written: str) -> str | None:
+    """Why a whole number written with a decimal point (`1.5e9`) is refused at a whole-number key outside its range.
+
+    The schema would say "input should be a valid integer (...; write 1500000000)", a value the
+    key refuses; said instead as the range refuses any number outside it. None for any other value or key.
+    """
+    if type(value) is not float or not value.is_integer():
+        return None
+    rule = _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
+    if rule is None or rule[0] is not int:
+        return None
+    return _refused_number(path, int(value), written)
 
 
 def _echo(text: str) -> str:
@@ -969,17 +1039,26 @@ class _Builder:
         surprise = tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG) and _plain_tag(node.value) == _SURPRISE_TAG
         if tag == _SURPRISE_TAG or surprise:
             # Plain `0150`, `on`, `2:30`, ... and explicit `!!int 0150`, `!!bool yes` alike.
-            why = _whole_beyond_range(self.prefix + path, node.value) or yaml11_surprise(node.value)
+            where = self.prefix + path
+            why = (
+                _whole_beyond_range(where, node.value)
+                or _refused_number(where, _surprise_meant(node.value), node.value)
+                or yaml11_surprise(node.value)
+            )
             self._report(node, path, why or "unsupported scalar")
             return None
         if tag not in _SCALAR_TAGS:
             self._report(node, path, _tag_message(tag, node))
             return None
         try:
-            return _construct(tag, node.value)
+            value = _construct(tag, node.value)
         except ValueError as error:  # e.g. `!!int abc`, `!!int ""`, `!!bool maybe`, 5000 digits, 1e400
             self._report(node, path, _whole_beyond_range(self.prefix + path, node.value) or str(error))
             return None
+        if type(value) is float and (why := _decimal_point_refused(self.prefix + path, value, node.value)):
+            self._report(node, path, why)
+            return None
+        return value
 
 
 def _build(
@@ -1331,9 +1410,13 @@ def _parse_override_value(text: str, segments: tuple) -> tuple[Any, dict[tuple, 
         tag = _plain_tag(text)
         if tag in (_INT_TAG, _FLOAT_TAG):
             try:
-                return _construct(tag, text), {}, []
+                value = _construct(tag, text)
             except ValueError:
                 pass  # the parser's path reports it
+            else:
+                if type(value) is not float or not (why := _decimal_point_refused(segments, value, text)):
+                    return value, {}, []
+                return None, {}, [Problem(OVERRIDE_FILE, dotted(segments), None, why)]
     key_path = dotted(segments)
     loader, root, problems = _compose(text, OVERRIDE_FILE, report_lines=False, key_path=key_path)
     if problems:

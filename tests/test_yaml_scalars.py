@@ -233,22 +233,24 @@ def test_a_whole_number_beyond_a_float_is_out_of_an_integer_keys_range_as_the_op
 
 
 @pytest.mark.parametrize(
-    ("text", "meant"),
-    [("1.5e3", "1500"), ("1.0", "1"), ("-2.0E3", "-2000"), ("1.5e20", "15e19"), ("1.5e300", "15e299")],
-)
-def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_option(capsys, text, meant) -> None:
+    ("key", "text", "meant"),
+    [("steps", "1.5e3", "1500"), ("steps", "1.0", "1"), ("steps", "2.5E4", "25000"), ("seed", "1.5e18", "15e17"),
+     ("seed", "-0.0", "0")],
+)  # fmt: skip
+def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_option(capsys, key, text, meant) -> None:
     # `--set steps=1.5e3` said "input should be a valid integer (got 1500.0)", `--steps 1.5e3`
     # "expected a whole number": neither said why 1500 was no whole number. Both now say the rule
     # they follow (a whole number has no decimal point, as in a scenario file) and what to write.
+    # (Only for a number in the key's range: out of it, both say the range, below.)
     hint = f"a whole number has no decimal point: write {meant}"
-    status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
-    assert status == 2 and len(err) == 1 and err[0].startswith("--set: steps: input should be a valid integer (got ")
+    status, err, _ = _validate(capsys, TOY, "--set", f"{key}={text}")
+    assert status == 2 and len(err) == 1 and err[0].startswith(f"--set: {key}: input should be a valid integer (got ")
     assert err[0].endswith(f"; {hint})"), err
     with pytest.raises(SystemExit) as stop:
-        cli.build_parser().parse_args(["run", str(TOY), f"--steps={text}"])
+        cli.build_parser().parse_args(["run", str(TOY), f"--{key}={text}"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1
-    assert f"argument --steps: expected a whole number, got {text!r} ({hint}) (see" in err, err
+    assert f"argument --{key}: expected a whole number, got {text!r} ({hint}) (see" in err, err
     for fraction in ("1.5", "1e-3"):  # not a whole number: no hint
         assert "decimal point" not in " ".join(_validate(capsys, TOY, "--set", f"steps={fraction}")[1])
     for tiny in ("1e-400", "2.5e-999"):  # reads as 0.0 but is not 0: no "write 0" (helper-88)
@@ -256,6 +258,41 @@ def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_opt
             cli.build_parser().parse_args(["run", str(TOY), f"--steps={tiny}"])
         err = capsys.readouterr().err
         assert f"expected a whole number, got {tiny!r} (see" in err, err
+
+
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [(text, "greater than or equal to 1") for text in ("00", "-00", "0o0", "0b0", "-0x1", "-2.0E3")]
+    + [(text, "less than or equal to 100000") for text in ("1.5e9", "1.5e20", "1.5e300", "100_001", "0100001")],
+)  # fmt: skip
+def test_a_hint_never_names_a_number_out_of_the_keys_range(tmp_path, capsys, text, bound) -> None:
+    # `--steps 00` and `--set steps=00` said "write 0", `--steps 1.5e9` and `--set steps=1.5e9`
+    # "write 1500000000": values that steps (1 to 100,000) refuses in turn. A whole number meant
+    # outside the range is refused as 0 and 1e400 are, in each place, echoed as written.
+    path = _extending(tmp_path, "steps", text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:2: steps: input should be {bound} (got {text})"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"steps={text}")
+    assert status == 2 and err == [f"--set: steps: input should be {bound} (got {text})"]
+    zero = _validate(capsys, TOY, "--set", "steps=0")[1]
+    assert zero == ["--set: steps: input should be greater than or equal to 1 (got 0)"]
+    for option in (f"--steps={text}", "--steps=0"):
+        with pytest.raises(SystemExit) as stop:
+            cli.build_parser().parse_args(["run", str(TOY), option])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.count("\n") == 1, err
+        assert f"argument --steps: must be between 1 and 100,000 (as steps), got {option[8:]}" in err, err
+        assert "write" not in err, err
+
+
+def test_a_hint_to_drop_a_leading_zero_names_the_number_as_set_does(capsys) -> None:
+    # `--seed -00` said "write -0", `--set seed=-00` "write 0".
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["run", str(TOY), "--seed=-00"])
+    err = capsys.readouterr().err
+    assert "-00: a leading zero is refused, as in a scenario file and --set" in err, err
+    assert "; write 0 (see" in err, err
+    assert "; write 0 (or quote it" in _validate(capsys, TOY, "--set", "seed=-00")[1][0]
 
 
 @pytest.mark.parametrize("text", ["1e-400", "-2.5e-999", "0.000001e-320"])
