@@ -555,17 +555,26 @@ def _refused_number(path: tuple, meant: Any, written: str) -> str | None:
 
 
 def _decimal_point_refused(path: tuple, value: Any, written: str) -> str | None:
-    """Why a whole number written with a decimal point (`1.5e9`) is refused at a whole-number key outside its range.
+    """Why a number with a decimal point (`1.5e3`, `90.5`) is refused at a whole-number key, echoed as written.
 
-    The schema would say "input should be a valid integer (...; write 1500000000)", a value the
-    key refuses; said instead as the range refuses any number outside it. None for any other value or key.
+    The schema refuses a float there, but sees only the float: it echoed `--set steps=1.5e3`
+    as "got 1500.0" (and `1.5e18` as "got 1.5e+18") where `--steps 1.5e3` echoes what was
+    written. "input should be a valid integer (got 1.5e3; a whole number has no decimal point:
+    write 1500)", or for a whole number outside the key's range what the range says of any such
+    ("input should be less than or equal to 100000 (got 1.5e9)": no hint names a value the key
+    refuses in turn). None for any other value or key.
     """
-    if type(value) is not float or not value.is_integer():
+    if type(value) is not float or not math.isfinite(value):  # .nan, .inf: the schema says what is wrong
         return None
     rule = _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
     if rule is None or rule[0] is not int:
         return None
-    return _refused_number(path, int(value), written)
+    if _core_tag(written) != _FLOAT_TAG:  # `!!float 2`: the tag made it a float
+        written = f"!!float {written}"
+    if value.is_integer() and (why := _refused_number(path, int(value), written)):
+        return why
+    hint = no_decimal_point(value)
+    return f"input should be a valid integer (got {_echo(written)}{f'; {hint}' if hint else ''})"
 
 
 def _echo(text: str) -> str:

@@ -261,6 +261,27 @@ def test_a_whole_number_with_a_decimal_point_is_refused_alike_by_set_and_the_opt
 
 
 @pytest.mark.parametrize(
+    ("key", "text", "meant"),
+    [("steps", "1.5e3", "1500"), ("steps", "1500.0", "1500"), ("steps", "9.05e1", None), ("seed", "1.5e18", "15e17"),
+     ("steps", "!!float 2", "2")],
+)  # fmt: skip
+def test_a_number_with_a_decimal_point_at_a_whole_number_key_is_echoed_as_written(tmp_path, capsys, key, text, meant):
+    hint = f"; a whole number has no decimal point: write {meant}" if meant else ""
+    message = f"input should be a valid integer (got {text}{hint})"
+    # `--set steps=1.5e3` said "got 1500.0" (the float it was read as), `--steps 1.5e3` "got '1.5e3'";
+    # `--set seed=1.5e18` said "got 1.5e+18". Files, --set and the option echo what was written.
+    path = _extending(tmp_path, key, text)
+    status, err, _ = _validate(capsys, path)
+    assert status == 2 and err == [f"{path}:2: {key}: {message}"]
+    status, err, _ = _validate(capsys, TOY, "--set", f"{key}={text}")
+    assert status == 2 and err == [f"--set: {key}: {message}"]
+    if not text.startswith("!!"):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(["run", str(TOY), f"--{key}={text}"])
+        assert f"argument --{key}: expected a whole number, got {text!r} (" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("text", "bound"),
     [(text, "greater than or equal to 1") for text in ("00", "-00", "0o0", "0b0", "-0x1", "-2.0E3")]
     + [(text, "less than or equal to 100000") for text in ("1.5e9", "1.5e20", "1.5e300", "100_001", "0100001")],
