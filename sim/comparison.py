@@ -583,12 +583,24 @@ def run_comparison(plan: Plan, *, workers: int = 1, dask: str | None = None, bac
     )
 
 
+def _faction_kinds(*configs: Scenario) -> dict[str, str]:
+    """Each faction's kind ("militia", "insurgent") in `configs`; one of two kinds is left out (its label says both)."""
+    kinds: dict[str, str] = {}
+    mixed: set[str] = set()
+    for config in configs:
+        for name, faction in config.factions.items():
+            if kinds.setdefault(name, faction.kind) != faction.kind:
+                mixed.add(name)
+    return {name: kind for name, kind in kinds.items() if name not in mixed}
+
+
 def _outcome_table(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     """Per scenario and outcome: median, 5% and 95% over the runs, and how many runs define it."""
     rows = []
     for item in plan.inputs:
         mine = runs[runs["scenario"] == item.label]
         valid = set(_valid_outcomes(plan.outcomes, item.config))
+        kinds = _faction_kinds(item.config)
         for outcome in plan.outcomes:
             values = pd.to_numeric(mine[outcome], errors="coerce").dropna().to_numpy(dtype=float)
             low, mid, high = np.quantile(values, QUANTILES) if len(values) else (math.nan,) * 3
@@ -596,7 +608,7 @@ def _outcome_table(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
                 {
                     "scenario": item.label,
                     "outcome": outcome,
-                    "label": outcome_label(outcome),
+                    "label": outcome_label(outcome, kinds),
                     "median": float(mid),
                     "q05": float(low),
                     "q95": float(high),
@@ -622,6 +634,7 @@ def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     table = paired_differences(runs, base.label, [o.label for o in others], plan.outcomes, plan.root_seed)
     base_valid = set(_valid_outcomes(plan.outcomes, base.config))
     valid = {o.label: set(_valid_outcomes(plan.outcomes, o.config)) for o in others}
+    configs = {o.label: o.config for o in others}
     verdicts = []
     for row in table.itertuples():
         if row.outcome not in base_valid or row.outcome not in valid[row.variant]:
@@ -637,7 +650,10 @@ def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
             "scenario": table["variant"],
             "versus": base.label,
             "outcome": table["outcome"],
-            "label": [outcome_label(o) for o in table["outcome"]],
+            "label": [
+                outcome_label(o, _faction_kinds(base.config, configs[v]))
+                for o, v in zip(table["outcome"], table["variant"], strict=True)
+            ],
             "versus_mean": table["base_mean"],
             "scenario_mean": table["variant_mean"],
             "mean_diff": table["mean_diff"],
@@ -762,6 +778,7 @@ class Comparison:
                   "of this scenario.", ""]
         lines += ["| outcome | " + " | ".join(f"`{x}`" for x in labels) + " |", "|---|" + "---:|" * len(labels)]
         table = self.outcome_table.set_index(["scenario", "outcome"])
+        kinds = _faction_kinds(*(i.config for i in self.plan.inputs))
         for outcome in self.plan.outcomes:
             cells = []
             for label in labels:
@@ -769,7 +786,7 @@ class Comparison:
                 cells.append(
                     f"{_num(row['median'])} [{_num(row['q05'])}, {_num(row['q95'])}]" if row["n_runs"] else "—"
                 )
-            lines.append(f"| {outcome_label(outcome)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {outcome_label(outcome, kinds)} | " + " | ".join(cells) + " |")
         lines += ["", f"## Paired differences vs `{labels[0]}`", "",
                   "| scenario | outcome | mean difference | 95% interval | pairs | verdict |",
                   "|---|---|---:|---:|---:|---|"]

@@ -76,6 +76,9 @@ class OutcomeKind:
 # upper bound. What a value means is set by the scenario's rules: the daily clash chance on
 # a front grid cell is p_max * (1 - exp(-T / tension_scale)), so T = tension_scale gives 63 % of
 # the ceiling, and a meeting is called when T reaches rules.mediation.tension_threshold.
+# The unit of a faction's fighters: people for a militia, insurgent cells for an insurgent faction
+# (`outcome_words` says which when it is told the faction's kind).
+FIGHTERS_OR_CELLS = "fighters, or insurgent cells"
 TENSION_UNIT = "index ≥ 0, no unit; 0 = no tension"
 
 
@@ -652,7 +655,7 @@ KINDS: dict[str, OutcomeKind] = {
             "fighters on the last day (insurgents: insurgent cells)",
             fighters_final,
             label="{s} fighters on the last day",
-            unit="fighters, or insurgent cells",
+            unit=FIGHTERS_OR_CELLS,
             values=COUNT,
             nan=False,
         ),
@@ -870,7 +873,7 @@ KINDS: dict[str, OutcomeKind] = {
             "fighters on day 0, the initial state",
             fighters_initial,
             label="{s} fighters on day 0",
-            unit="fighters, or insurgent cells",
+            unit=FIGHTERS_OR_CELLS,
             values=COUNT,
         ),
         OutcomeKind(
@@ -1252,12 +1255,16 @@ def compute_outcomes(
     return values
 
 
-def outcome_words(name: str) -> tuple[str, str]:
+def outcome_words(name: str, kinds: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(label, unit) of an outcome name in words: `defections.NDF>IRGC` -> ("NDF→IRGC defections", "fighters").
 
     The kind's `label` (`KINDS`) with the subject filled in (a window outcome without its
     length gets its default), and its `unit`. A name whose kind is unknown, or whose subject
     does not have the kind's form, gives (name, "").
+
+    `kinds`: each faction's kind ("militia" or "insurgent", `Faction.kind`), where known: a
+    faction's fighters are then counted in "fighters" (a militia) or "insurgent cells" (an
+    insurgent faction), not "fighters, or insurgent cells".
     """
     kind, subject = parse(name)
     spec = KINDS.get(kind)
@@ -1278,15 +1285,19 @@ def outcome_words(name: str) -> tuple[str, str]:
         parts["n"] = subject or str(DAYS_DEFAULTS.get(kind, DEFAULT_WINDOW_DAYS))
     elif spec.subject is not None and not subject:
         return name, ""
-    return spec.label.format(**parts), spec.unit
+    unit = spec.unit
+    if unit == FIGHTERS_OR_CELLS and kinds and subject in kinds:
+        unit = "insurgent cells" if kinds[subject] == "insurgent" else "fighters"
+    return spec.label.format(**parts), unit
 
 
-def outcome_label(name: str) -> str:
+def outcome_label(name: str, kinds: Mapping[str, str] | None = None) -> str:
     """A figure's words for an outcome name, with its unit: `defections.NDF>IRGC` -> "NDF→IRGC defections (fighters)".
 
-    From `outcome_words`; a name it does not know is returned unchanged.
+    From `outcome_words` (`kinds`: each faction's kind, where known); a name it does not know is
+    returned unchanged.
     """
-    words, unit = outcome_words(name)
+    words, unit = outcome_words(name, kinds)
     return f"{words} ({unit})" if unit else words
 
 

@@ -285,7 +285,7 @@ def test_outcomes_missing_in_one_scenario_are_not_comparable():
     table = comparison.outcome_table.set_index(["scenario", "outcome"])
     assert not table.loc[("toy_two_towns", "fighters_final.IRGC"), "defined"]
     assert any("not comparable (not an outcome of both scenarios)" in x for x in comparison.summary_lines())
-    assert "| IRGC fighters on the last day (fighters, or insurgent cells) | " in comparison.markdown()
+    assert "| IRGC fighters on the last day (fighters) | " in comparison.markdown()
 
 
 # --------------------------------------------------------------------------- outputs
@@ -346,7 +346,7 @@ def test_markdown_tables_give_quantiles_differences_and_verdicts(toy_pair):
     table = comparison.outcome_table.set_index(["scenario", "outcome"])
     row = table.loc[("toy_two_towns", "fighters_final.Blue")]
     cell = f"{C._num(row['median'])} [{C._num(row['q05'])}, {C._num(row['q95'])}]"
-    assert f"| Blue fighters on the last day (fighters, or insurgent cells) | {cell} |" in text
+    assert f"| Blue fighters on the last day (fighters) | {cell} |" in text
     assert "| scenario | outcome | mean difference | 95% interval | pairs | verdict |" in text
     assert "![Fit fighters per militia](plots/compare_fighters.png)" in text
 
@@ -360,6 +360,28 @@ def test_compare_help_explains_every_argument_and_ends_with_examples():
     replicates = next(a for a in sub._actions if a.dest == "replicates")
     assert f"default {C.DEFAULT_REPLICATES}," in replicates.help  # the help says the default the code uses
     assert "--set-for" in sub.format_help() and sub.format_help().rstrip().endswith(sub.epilog.strip().splitlines()[-1])
+
+
+def test_a_factions_fighters_are_labelled_in_its_own_unit():
+    # Every fighters_final.<faction> was "(fighters, or insurgent cells)": a militia's fighters are
+    # people, an insurgent faction's strength is insurgent cells.
+    outcomes = ["fighters_final.Blue", "fighters_final.Cells", "fighters_initial.Cells"]
+    comparison = sim.compare([TOY, (TOY, [RED_PAID_LIKE_BLUE])], replicates=2, steps=5, outcomes=outcomes)
+    words = {
+        "fighters_final.Blue": "Blue fighters on the last day (fighters)",
+        "fighters_final.Cells": "Cells fighters on the last day (insurgent cells)",
+        "fighters_initial.Cells": "Cells fighters on day 0 (insurgent cells)",
+    }
+    for table in (comparison.outcome_table, comparison.differences):
+        assert dict(zip(table["outcome"], table["label"], strict=True)) == words
+    text = comparison.markdown()
+    assert all(f"| {label} |" in text for label in words.values()) and "or insurgent cells" not in text
+    assert "or insurgent cells" not in "\n".join(comparison.summary_lines())
+    # without the factions' kinds, or where two scenarios give a name two kinds, both units
+    assert outcome_label("fighters_final.Cells") == "Cells fighters on the last day (fighters, or insurgent cells)"
+    both = C._faction_kinds(load_scenario(TOY), load_scenario(TOY, ["factions.Cells.kind=militia"]))
+    assert "Cells" not in both and both["Blue"] == "militia"
+    assert outcome_label("fighters_final.Cells", both).endswith("(fighters, or insurgent cells)")
 
 
 def test_outcome_label_says_the_outcome_in_words_with_its_unit():
