@@ -767,6 +767,18 @@ def monthly_comparison_by_place(
 # --------------------------------------------------------------------------- plots
 
 
+def _count_axis(ax) -> None:
+    """A y axis of counts, after the panel is drawn: from 0, whole-number ticks, and at least up to 1.
+
+    `MaxNLocator(integer=True)` falls back to fractions when fewer than two whole numbers are in
+    view: a panel whose every value is 0 (matplotlib's range 0..0.055) was labelled 0.000, 0.006, ...
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
+
+
 def plot_comparison(table: pd.DataFrame, path: Path, footer_text: str) -> Path:
     """Monthly events and fatalities per event type: model median and 5-95% band, observed points."""
     from matplotlib.ticker import MaxNLocator
@@ -795,6 +807,7 @@ def plot_comparison(table: pd.DataFrame, path: Path, footer_text: str) -> Path:
             ax.set_ylabel(unit)
             ax.set_xlabel("month since the start date (months)")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            _count_axis(ax)  # events and killed per month: whole numbers
             if i == 0 and j == 0:
                 ax.legend(fontsize=8)
     return save_png(fig, path)
@@ -846,8 +859,7 @@ def plot_by_place(
         ax.set_ylabel(unit, fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(bottom=0)
+        _count_axis(ax)
         ax.tick_params(labelsize=8, labelbottom=True)
         if k == 0:
             ax.legend(fontsize=7)

@@ -309,6 +309,40 @@ def test_per_place_plots_are_written(toy_comparison):
     assert not [p for p in result.directory.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def _tick_labels(monkeypatch) -> list:
+    """Where `sim.figures.save_png` is replaced: the y tick labels of each visible panel drawn, figure by figure."""
+    drawn = []
+
+    def keep(fig, path, dpi=None):
+        fig.canvas.draw()
+        drawn.append([[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes if ax.get_visible()])
+        return path
+
+    monkeypatch.setattr("sim.figures.save_png", keep)
+    return drawn
+
+
+def test_count_panels_have_whole_number_ticks_even_when_every_value_is_0(tmp_path, monkeypatch):
+    # A place with no battles was drawn on 0..0.055 and labelled 0.000, 0.006, ... (events per month);
+    # MaxNLocator(integer=True) gives fractions when fewer than two whole numbers are in view.
+    drawn = _tick_labels(monkeypatch)
+    rows = [
+        {"event_type": "Battles", "place": place, "month_index": m, "month": f"2020-0{m + 1}", "model_count_p5": 0.0,
+         "model_count_median": 0.0, "model_count_p95": high, "observed_count": 0.0, "model_fatalities_p5": 0.0,
+         "model_fatalities_median": 0.0, "model_fatalities_p95": high, "observed_fatalities": 0.0}
+        for place, high in (("Buqrus", 0.0), ("Hajin", 0.5), ("Al-Bukamal", 3.0)) for m in range(4)
+    ]  # fmt: skip
+    table = pd.DataFrame(rows)
+    acled.plot_by_place(table, tmp_path / "b.png", "footer")
+    acled.plot_by_place(table, tmp_path / "f.png", "footer", what="fatalities")
+    acled.plot_comparison(table[table["place"] != "Al-Bukamal"].drop(columns="place"), tmp_path / "c.png", "footer")
+    assert len(drawn) == 3
+    for figure in drawn:
+        for labels in figure:
+            assert len(labels) >= 2 and all(text.lstrip("−-").isdigit() for text in labels), figure
+            assert labels[0] == "0"
+
+
 def _toy_sites(hq_row: int, hq_col: int) -> dict:
     """The toy scenario's sites as `load_run`'s maps give them: the two towns, and Blue's headquarters at (row, col)."""
     return {
