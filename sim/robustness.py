@@ -620,7 +620,7 @@ def run_task(job: RobustnessJob, task: RunTask) -> dict:
     except Exception as error:  # noqa: BLE001 - recorded, the job goes on
         if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
             raise interrupt from None
-        row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
+        row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:ERROR_CHARS])
     row["elapsed_s"] = round(time.perf_counter() - started, 4)
     return row
 

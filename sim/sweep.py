@@ -204,12 +204,21 @@ def run_task(job: SweepJob, task: RunTask) -> dict:
     except Exception as error:  # noqa: BLE001 - recorded, the sweep goes on
         if (interrupt := interrupt_behind(error)) is not None:  # Ctrl-C/SIGTERM inside a kernel: stop
             raise interrupt from None
-        row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:500])
+        row.update(status="failed", error=f"{type(error).__name__}: {error}".replace("\n", " ")[:ERROR_CHARS])
     row["elapsed_s"] = round(time.perf_counter() - started, 4)
     return row
 
 
-ERROR_CHARS = 500  # characters of a failed run's error kept in its row
+# Characters of a failed run's error kept in its row; a journal line or outcomes.csv row with a
+# longer one was written by no run, and is refused (`check_journal_lines`, `too_long_error`).
+ERROR_CHARS = 500
+
+
+def too_long_error(error) -> str | None:
+    """Why a run's recorded `error` is one no run wrote: longer than `ERROR_CHARS`; None if not (or not a text)."""
+    if not isinstance(error, str) or len(error) <= ERROR_CHARS:
+        return None
+    return f"{_shown(error)} ({len(error):,} characters), longer than the {ERROR_CHARS} a run records"
 
 
 def point_error(source: str, point: int, overrides: Iterable[str], error: ScenarioError) -> str:
@@ -386,6 +395,7 @@ def check_journal_lines(
       (elapsed_s any number >= 0), the seed at most 2**63 - 1 (`RUN_NUMBERS`);
     - `status` "ok" or "failed", `error` a text and `elapsed_s` a number >= 0, where given;
       where the run failed (status failed), `error` a text that is not empty (why it failed);
+      `error` at most `ERROR_CHARS` (500) characters, as a run keeps;
     - for a sweep, each of its `outputs` where the run finished (status ok);
     - each outcome (a sweep's `outputs`, a robustness job's `outcome.<name>`) a number as
       `outcome_problem` says (within 1e100 in size and its kind's values: a count whole and
@@ -461,6 +471,11 @@ def check_journal_lines(
 
     texts("status", STATUSES, " or ".join(f'"{s}"' for s in STATUSES))
     texts("error", None, "a text")
+    # a run keeps at most ERROR_CHARS of its error (`run_task`): a longer one was written by hand
+    for number, row in enumerate(rows, start=1):
+        if (why := too_long_error(row.get("error"))) is not None:
+            found.append((number, f"error is {why}"))
+            break
     # a failed run records why (`run_task`): a line turned from "ok" to "failed" by hand has no error
     for number, row in enumerate(rows, start=1):
         error = row.get("error", "")
@@ -1131,7 +1146,8 @@ def check_outcomes(
     `STATUSES`; its outputs values a run
     gives (`outcome_problem`: within `MAX_OUTCOME_MAGNITUDE` and the kind's values, or empty
     where the run failed or the kind can be NaN; none but empty where it failed); a failed
-    run's error not empty (`run_task` records why); its status and outputs those the journal
+    run's error not empty (`run_task` records why) and no error longer than `ERROR_CHARS`
+    (what a run keeps); its status and outputs those the journal
     (runs.jsonl, when it has the run) recorded; and its failed runs as many as manifest.json's
     `n_failed` (written with it at the end of each session), when the manifest gives one.
 
@@ -1201,6 +1217,9 @@ def check_outcomes(
         row = int(np.flatnonzero(unexplained)[0])
         why = "where the run failed (status failed; a failed run records why)"
         raise ResultFileError(f"{path}: line {row + 2}, column error: empty, {why}")
+    for row, error in enumerate(errors):  # a run keeps at most ERROR_CHARS of its error (`run_task`)
+        if (why := too_long_error(error)) is not None:
+            raise ResultFileError(f"{path}: line {row + 2}, column error: {why}")
     # and a finished run records none (`run_task` writes ""): an error beside "ok" was written by no run
     given = errors.map(lambda error: isinstance(error, str) and bool(error)).to_numpy(dtype=bool)
     if (contradicted := finished & given).any():

@@ -744,6 +744,10 @@ def test_robustness_resume_refuses_an_edited_journal_value(robustness_dir, tmp_p
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
 
 
+LONG_ERROR = "RuntimeError: " + "x" * 586  # 600 characters: a run keeps 500 (`sim.sweep.ERROR_CHARS`)
+LONG_ERROR_SHOWN = '"RuntimeError: ' + "x" * 42 + "... (600 characters), longer than the 500 a run records"
+
+
 def resigned_journal_line(line: int, **values):
     """A damage to runs.jsonl: line `line`'s keys set to `values` (JSON texts; None deletes the key), its checksum
     updated (as a forger, or a tool, would), and a torn last line after it (which a refusal must not cut off).
@@ -817,6 +821,11 @@ def resigned_journal_lines(**values):
                      id="failed without error"),
         # without an error on any line, --resume's outcomes.csv was an internal error (KeyError)
         pytest.param(resigned_journal_lines(error=None), "line 1: error is missing", id="no error"),
+        # a run keeps at most 500 characters of its error (`run_task`): a longer one resumed and was analysed
+        pytest.param(resigned_journal_line(2, status='"failed"', error=json.dumps(LONG_ERROR),
+                                           killed_total=None, territory_final__Red=None),
+                     f"line 2: error is {LONG_ERROR_SHOWN}",
+                     id="failed with a 600-character error"),
         # a finished run records no error (`run_task` writes ""): it resumed and was analysed as it stood
         pytest.param(resigned_journal_line(2, error='"RuntimeError: x"'),
                      'line 2: error is "RuntimeError: x", where the run finished (status ok; it records no error)',
@@ -1199,10 +1208,13 @@ def _set_field(column: str, value: str, line: int = 0, **more: str):
         # a finished run records no error (`run_task` writes ""): analysed as it stood
         (_set_field("error", "RuntimeError: x"),
          'line 2, column error: "RuntimeError: x", where the run finished (status ok; it records no error)'),
+        # a run keeps at most 500 characters of its error (`run_task`): a longer one was analysed as it stood
+        (_set_field("status", "failed", error=LONG_ERROR, killed_total="", territory_final__Red=""),
+         f"line 2, column error: {LONG_ERROR_SHOWN}"),
     ],
     ids=["inf", "huge", "edited", "parameter", "seed", "point", "twice", "status", "status not the journal's",
          "rows deleted", "failed with outcomes", "failed without error", "failed with a blank error",
-         "ok with an error"],
+         "ok with an error", "failed with a 600-character error"],
 )  # fmt: skip
 def test_analyze_refuses_outcomes_its_design_and_journal_did_not_give(sweep_dir, tmp_path, capsys, edit, message):
     # With its checksum updated, an edited outcomes.csv was analysed as it stood (an inf,
