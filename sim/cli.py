@@ -345,9 +345,12 @@ def given_as(text: str, value: int | float | None = None, quoted: bool = False) 
     return shown
 
 
+SEED_BOUNDS = (0, 2**63 - 1)  # the schema's `seed` range, here so that a refused --seed imports no pydantic
+
+
 def _seed(text: str) -> int:
-    """A seed (argparse type): the schema's `seed` bounds, worded as every bounded option and as `--set seed=`."""
-    return like("seed")(text)
+    """A seed (argparse type): the schema's `seed` bounds (`SEED_BOUNDS`), worded as every bounded option."""
+    return bounded_int(*SEED_BOUNDS, what="seed")(text)
 
 
 def schema_bounds(key: str) -> tuple[float, float]:

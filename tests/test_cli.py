@@ -1008,6 +1008,13 @@ def test_the_seed_limit_is_worded_alike_by_seed_and_by_set_seed(capsys, value):
     assert "2**63" not in option and "less than 9223372036854775808" not in key  # one highest seed, said one way
 
 
+def test_the_seed_options_bounds_are_the_schemas():
+    # --seed keeps its bounds in the code, so that refusing one imports no pydantic (test_startup)
+    from sim.cli import SEED_BOUNDS, schema_bounds
+
+    assert SEED_BOUNDS == schema_bounds("seed")
+
+
 @pytest.mark.parametrize(
     ("text", "shown"),
     [("1.5e400", "1.5e400 (= 1.500e+400)"), ("2.5e5000", "2.5e5000"), ("1e400", "1e400 (= 1.000e+400)")],

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.compiled import kernel, numpy_sum
-from sim.processes.patrons import _funding_inputs, compiled_funding, funding_today
+from sim.processes.patrons import compiled_funding, funding_inputs, funding_today
 from sim.schema import Rules
 from sim.world import CONTESTED, DAYS_PER_MONTH, FIT, World
 
@@ -142,7 +142,7 @@ def step(world: World, rules: Rules) -> None:
         rules.recruitment.hiring_runway_days, rules.economy.pay_memory_days, spend["insurgent"], spend["courting"],
         spend["reserve"], spend["courted"], len(world.tribe_names) > 0,
         world.budget, world.income, world.hiring, world.arrears, world.pay_ratio, world.courting_paid,
-        *_funding_inputs(world),
+        *funding_inputs(world),
     )  # fmt: skip
 
 
@@ -182,7 +182,7 @@ def _economy_day(
     # Each faction's fit fighters, from the (F + 1, 3) `RecruitArrays.census` (`World.fighters_by_faction`
     # but for the insurgents' entry, which nothing below reads: they are neither funded nor paid);
     # the funding, `patrons.compiled_funding` of those counts and the arguments after `courting_paid`
-    # (`patrons._funding_inputs`); `World.site_shares()` (the (F, cells) shares at the sites'
+    # (`patrons.funding_inputs`); `World.site_shares()` (the (F, cells) shares at the sites'
     # cells), no patronage paid yet, then the module docstring's steps 1-5 for each militia in
     # faction order, through the rules above (Python's min for the payments: the first unless
     # the second is smaller).

@@ -81,11 +81,11 @@ def funding_by_faction(world: World, fighters: np.ndarray) -> np.ndarray:
     ask `spillover.client_funding_share`, as `funding_today` does.
     """
     out = np.zeros(world.n_factions)
-    compiled_funding(np.asarray(fighters, dtype=np.int64), *_funding_inputs(world), out)
+    compiled_funding(np.asarray(fighters, dtype=np.int64), *funding_inputs(world), out)
     return out
 
 
-def _funding_inputs(world: World) -> tuple:
+def funding_inputs(world: World) -> tuple:
     """What `compiled_funding` reads after the fighters, in its argument order (all but `out`), for today.
 
     For `funding_by_faction`, and for the economy's day, which calls `compiled_funding` itself.
@@ -151,7 +151,7 @@ def compiled_funding(
 ):  # fmt: skip  # pragma: no cover - compiled
     """`funding_by_faction` into `out` (F,), for compiled callers (the economy's day).
 
-    `fighters` (F,) int64 is each faction's fit fighters, the arguments after it `_funding_inputs`.
+    `fighters` (F,) int64 is each faction's fit fighters, the arguments after it `funding_inputs`.
     For each funded faction: `supply_open`, `funding_topup` (Python's max and min as they
     pick: max(0.0, x) is x only if x > 0.0; min(c, y) is y only if y < c), then base x client
     share x (1 + top-up) x (1 - lost), multiplied left to right; `out` is left alone elsewhere.
