@@ -12,7 +12,9 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 
 import pandas as pd
@@ -21,7 +23,18 @@ from helpers import PROJECT, SCENARIOS
 
 from sim.api import simulate
 from sim.calibration import Calibration, calibrate
-from sim.executors import ExecutorError, InlineExecutor, exception_chain, interrupt_behind, make_backend, map_unordered
+from sim.executors import (
+    GROUP_MAX,
+    Backend,
+    ExecutorError,
+    InlineExecutor,
+    QuietBar,
+    exception_chain,
+    group_size,
+    interrupt_behind,
+    make_backend,
+    map_unordered,
+)
 from sim.patterns import validate
 from sim.scenario import load_scenario
 from sim.seeding import replicate_seeds, run_seed
@@ -78,6 +91,85 @@ def test_a_call_that_raises_stops_the_map_and_cancels_what_is_pending():
         list(backend.map(partial(_fail_on, 5), range(40)))
     with pytest.raises(ValueError, match="window"):
         list(map_unordered(InlineExecutor(), _square, range(3), window=0))
+
+
+class CountingExecutor(Executor):
+    """Hands each call on to `inner` and keeps its future: how many tasks a map submitted, and their fate."""
+
+    def __init__(self, inner: Executor):
+        self.inner = inner
+        self.futures = []
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = self.inner.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 8, 9, 24, 25, 67])
+@pytest.mark.parametrize("group", [1, 3, 8])
+def test_a_grouped_map_yields_the_same_pairs_as_an_ungrouped_one_and_counts_every_item(n, group):
+    ungrouped = list(map_unordered(InlineExecutor(), _square, range(n), window=1))
+    for executor in (InlineExecutor(), ThreadPoolExecutor(max_workers=3)):
+        counting, bar = CountingExecutor(executor), QuietBar(total=n)
+        with executor:
+            pairs = list(map_unordered(counting, _square, iter(range(n)), window=2, bar=bar, group=group))
+        assert sorted(pairs) == ungrouped == [(i, i * i) for i in range(n)]
+        assert bar.n == n  # the bar counts items, not tasks
+        assert len(counting.futures) == -(-n // group)  # ceil(n / group) tasks, the last one short
+    with pytest.raises(ValueError, match="group"):
+        list(map_unordered(InlineExecutor(), _square, range(3), window=1, group=0))
+
+
+def test_an_exception_in_a_group_propagates_and_the_pending_groups_are_cancelled():
+    started = []
+    release = threading.Event()
+
+    def record(x):
+        started.append(x)
+        if x == 1:
+            time.sleep(0.2)  # meanwhile the map submits its window: 3 more groups, queued
+            raise ValueError(f"bad item {x}")
+        if x == 3:
+            release.wait(10)  # the pool's one thread stays busy: the groups behind stay cancellable
+        return x
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    counting = CountingExecutor(pool)
+    try:
+        with pytest.raises(ValueError, match="bad item 1"):
+            list(map_unordered(counting, record, range(40), window=4, group=3))
+        assert len(counting.futures) == 4  # the window: 4 tasks of 3 items
+        assert counting.futures[2].cancelled() and counting.futures[3].cancelled()
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+    assert started[:2] == [0, 1] and set(started) <= {0, 1, 3, 4, 5}  # no group after the next one ran
+
+
+def test_group_sizes_leave_four_tasks_per_worker_and_stay_small():
+    sizes = [group_size(n, 2) for n in (0, 1, 7, 15, 16, 24, 32, 63, 64, 320, 10_240)]
+    assert sizes == [1, 1, 1, 1, 2, 3, 4, 7, 8, 8, 8]
+    assert group_size(320, 8) == 8 and group_size(100, 8) == 3 and group_size(5, 0) == 1
+    for workers in (1, 2, 3, 8):
+        for n in range(300):
+            k = group_size(n, workers)
+            assert 1 <= k <= GROUP_MAX
+            assert k == 1 or n // k >= 4 * workers  # still >= 4 groups a worker for load balance
+
+
+def test_only_a_dask_backend_groups_and_only_items_of_known_length():
+    def submitted(kind: str, items) -> int:
+        counting = CountingExecutor(InlineExecutor())
+        bar = QuietBar(total=320)
+        pairs = list(Backend(counting, kind, 2).map(_square, items, bar=bar))
+        assert sorted(pairs) == [(i, i * i) for i in range(320)] and bar.n == 320
+        return len(counting.futures)
+
+    assert submitted("dask", list(range(320))) == 40  # 320 runs on 2 workers: groups of 8
+    assert submitted("dask", iter(range(320))) == 320  # a generator's length is unknown: one a task
+    assert submitted("processes", list(range(320))) == 320
+    assert submitted("serial", list(range(320))) == 320
 
 
 def test_an_unreachable_scheduler_is_refused_quickly():
@@ -151,6 +243,18 @@ def test_replicates_are_identical_on_every_backend(scheduler):
 
 
 @pytest.mark.slow
+def test_a_dask_map_groups_its_items_and_yields_each_once(scheduler):
+    with make_backend(2, dask=scheduler) as backend:
+        counting, bar = CountingExecutor(backend.executor), QuietBar(total=67)
+        backend.executor = counting
+        pairs = list(backend.map(_square, list(range(67)), bar=bar))
+    assert sorted(pairs) == [(i, i * i) for i in range(67)] and bar.n == 67
+    assert len(counting.futures) == 9  # 67 items on 2 workers: groups of 8, the last of 3
+    with make_backend(2, dask=scheduler) as backend, pytest.raises(ValueError, match="bad item 30"):
+        list(backend.map(partial(_fail_on, 30), list(range(67))))
+
+
+@pytest.mark.slow
 def test_validate_patterns_is_identical_on_every_backend(scheduler):
     reports = [validate(TOY, 3, seed=3, steps=30, **kw) for kw in backends(scheduler)]
     for other in reports[1:]:
@@ -196,7 +300,8 @@ def test_a_sweep_with_independent_seeds_is_identical_on_every_backend(scheduler,
     config = load_scenario(
         TOY,
         [
-            "sweep={design: grid, replicates: 2, seeds: independent, parameters: "
+            # 2 points x 10 replicates: on 2 Dask workers, tasks of 2 runs (`group_size`)
+            "sweep={design: grid, replicates: 10, seeds: independent, parameters: "
             "{factions.Red.salary_usd_month: [120, 200]}, outputs: [killed_total, territory_final.Red]}",
             "steps=20",
         ],
@@ -208,7 +313,7 @@ def test_a_sweep_with_independent_seeds_is_identical_on_every_backend(scheduler,
             executor_name="test",
         )
         counts = run_sweep(directory, **kw)
-        assert counts["finished"] == counts["total"] == 4
+        assert counts["finished"] == counts["total"] == 20
         assert not (directory / "plots").exists()  # run_sweep does not analyse
         tables.append(pd.read_csv(directory / "outcomes.csv").drop(columns=["elapsed_s"]))
     design = pd.read_csv(tmp_path / "s0" / "design.csv")
