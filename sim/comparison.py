@@ -120,8 +120,10 @@ def _error(message: str, file: str = "compare") -> ScenarioError:
     return ScenarioError([Problem(file=file, key_path="", line=None, message=message)])
 
 
-def _named_by_option(error: ScenarioError, overrides: Sequence[str], own: Sequence[str]) -> ScenarioError:
-    """`error` with each problem an input's own overrides caused named `--set-for`, not `--set`.
+def _named_by_option(
+    error: ScenarioError, overrides: Sequence[str], own: Sequence[str], option: str = "--set-for"
+) -> ScenarioError:
+    """`error` with each problem an input's own overrides caused named `option` (`--set-for 2`), not `--set`.
 
     `load_scenario` names every command-line override `--set` (`sim.yaml_source.OVERRIDE_FILE`).
     A problem is the `--set-for`'s when its key path lies under a key one of `own` sets, and
@@ -147,7 +149,7 @@ def _named_by_option(error: ScenarioError, overrides: Sequence[str], own: Sequen
                 quotes = [a for a in (*overrides, *own) if a and a.strip() and a.strip()[:40] in problem.message]
                 mine = bool(quotes) and all(a in own for a in quotes)
             if mine:
-                problem = replace(problem, file="--set-for")
+                problem = replace(problem, file=option)
         problems.append(problem)
     return ScenarioError(problems)
 
@@ -322,8 +324,9 @@ def prepare(
         raise ValueError("replicates must be >= 1")
     overrides = list(overrides)
     loaded: list[dict] = []
-    for item in inputs:
+    for position, item in enumerate(inputs, start=1):
         source, own = _split(item)
+        option = f"--set-for {position}"  # what a problem of this input's own overrides is named
         if isinstance(source, Scenario):
             if own or overrides:
                 raise _error(f"overrides apply to scenario files, not to the Scenario '{source.name}'")
@@ -347,12 +350,12 @@ def prepare(
                 raise _error(
                     f"{short_override(assignment)}: every input runs the same days with the same seeds; set {key} "
                     f"for all with --{key} (or --set {key}=...), not for one input",
-                    "--set-for",
+                    option,
                 )
         try:
             config = load_scenario(resolve_scenario_path(source), [*overrides, *own])
         except ScenarioError as error:
-            raise _named_by_option(error, overrides, own) from None
+            raise _named_by_option(error, overrides, own, option) from None
         loaded.append({"source": str(source), "kind": "scenario", "own": own, "config": config})
     recorded = [tuple(x["manifest"].get("overrides") or ()) if x["kind"] == "results" else x["own"] for x in loaded]
     labels = _labels([x["config"].name for x in loaded], recorded)

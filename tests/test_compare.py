@@ -226,7 +226,7 @@ def test_set_for_changes_the_runs_of_its_input_only(toy_pair):
         (["baseline", "salary_parity", "--steps", "0"], "--steps: must be between 1"),
         (["baseline", "salary_parity", "--replicates", "many"], "expected a whole number"),
         # the days and seeds are the comparison's: one input's own were labelled on it and ignored
-        (["baseline", "baseline", "--set-for", "2", "steps=5"], "--set-for: steps=5: every input runs the same days"),
+        (["baseline", "baseline", "--set-for", "2", "steps=5"], "--set-for 2: steps=5: every input runs the same days"),
         (["baseline", "baseline", "--set-for", "1", "seed=3"], "set seed for all with --seed"),
         (["baseline", "baseline", "--set-for", "2", " steps = 7"], "set steps for all with --steps"),
     ],
@@ -247,18 +247,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, expected):
     ("args", "expected"),
     [
         (["--set-for", "2", "factions.Red.salary_usd_month=-5"],
-         "--set-for: factions.Red.salary_usd_month: input should be greater than or equal to 0 (got -5)"),
+         "--set-for 2: factions.Red.salary_usd_month: input should be greater than or equal to 0 (got -5)"),
         (["--set-for", "2", "factions.Red.salary_usd_month"],
-         "--set-for: expected key.path=value, got 'factions.Red.salary_usd_month' (no '=')"),
-        (["--set-for", "1", "factions.Red.colour=1"], "--set-for: factions.Red.colour: unknown key 'colour'"),
+         "--set-for 2: expected key.path=value, got 'factions.Red.salary_usd_month' (no '=')"),
+        (["--set-for", "1", "factions.Red.colour=1"], "--set-for 1: factions.Red.colour: unknown key 'colour'"),
         (["--set-for", "2", "factions.Red.salary_usd_month=["],
-         "--set-for: factions.Red.salary_usd_month: while parsing"),
+         "--set-for 2: factions.Red.salary_usd_month: while parsing"),
         # --set's own problems are still --set's, with a --set-for of another key beside them
         (["--set", "factions.Blue.salary_usd_month=-3", "--set-for", "2", "factions.Red.salary_usd_month=90"],
          "--set: factions.Blue.salary_usd_month: input should be greater than or equal to 0"),
         # a key both give: the --set-for's value, applied after the --set's
         (["--set", "factions.Red.salary_usd_month=90", "--set-for", "2", "factions.Red.salary_usd_month=-1"],
-         "--set-for: factions.Red.salary_usd_month: input should be greater than or equal to 0"),
+         "--set-for 2: factions.Red.salary_usd_month: input should be greater than or equal to 0"),
     ],
 )  # fmt: skip
 def test_a_set_for_option_s_problem_names_set_for(tmp_path, capsys, args, expected):
