@@ -637,7 +637,7 @@ def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     table = paired_differences(runs, base.label, [o.label for o in others], plan.outcomes, plan.root_seed)
     base_valid = set(_valid_outcomes(plan.outcomes, base.config))
     valid = {o.label: set(_valid_outcomes(plan.outcomes, o.config)) for o in others}
-    configs = {o.label: o.config for o in others}
+    kinds = {o.label: _faction_kinds(base.config, o.config) for o in others}  # for each row's label
     verdicts = []
     for row in table.itertuples():
         if row.outcome not in base_valid or row.outcome not in valid[row.variant]:
@@ -654,8 +654,7 @@ def _differences(runs: pd.DataFrame, plan: Plan) -> pd.DataFrame:
             "versus": base.label,
             "outcome": table["outcome"],
             "label": [
-                outcome_label(o, _faction_kinds(base.config, configs[v]))
-                for o, v in zip(table["outcome"], table["variant"], strict=True)
+                outcome_label(o, kinds[v]) for o, v in zip(table["outcome"], table["variant"], strict=True)
             ],
             "versus_mean": table["base_mean"],
             "scenario_mean": table["variant_mean"],

@@ -1148,6 +1148,19 @@ def _shown(value) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def failed_count_error(manifest_path: Path, manifest: dict, counted: int, source: str) -> ResultFileError | None:
+    """The error of a manifest whose `n_failed` differs from the `counted` failed runs of `source`; None if equal.
+
+    `source` names the file the runs were counted in (outcomes.csv, runs.jsonl). `n_failed`
+    has passed `manifest_fields_problem` (a whole number), so it is shown as written.
+    """
+    if manifest.get("n_failed") == counted:
+        return None
+    runs = f"{counted:,} failed run{'s' if counted != 1 else ''}"
+    stated = json.dumps(manifest["n_failed"])[:40]
+    return ResultFileError(f"{manifest_path}: n_failed is {stated}, but {source} has {runs} (changed or damaged)")
+
+
 def manifest_fields_problem(manifest: dict) -> str | None:
     """What is wrong with the fields every reader takes from a manifest as numbers, or None.
 

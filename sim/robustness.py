@@ -94,11 +94,11 @@ from sim.outcomes import check_outcome_name, compute_outcomes, outcome_name
 from sim.patterns import JOINT, evaluate_run, joint_patterns
 from sim.results import (
     MANIFEST_FORMAT,
-    ResultFileError,
     atomic_write_text,
     check_output_dir,
     claim_output_dir,
     display_path,
+    failed_count_error,
     file_record,
     git_commit,
     manifest_files,
@@ -1766,11 +1766,8 @@ def analyse_robustness(directory: Path, plots: bool = True) -> dict:
     if manifest.get("status") in ("complete", "incomplete") and manifest.get("journal_runs") == len(runs):
         # the journal as the last session left it, which counted its failed runs: a count that differs was changed
         failed = int((runs["status"] != "ok").sum()) if len(runs) else 0
-        if "n_failed" in manifest and manifest["n_failed"] != failed:
-            raise ResultFileError(
-                f"{directory / MANIFEST}: n_failed is {json.dumps(manifest['n_failed'])[:40]}, but {JOURNAL} has "
-                f"{failed:,} failed run{'s' if failed != 1 else ''} (changed or damaged)"
-            )
+        if "n_failed" in manifest and (error := failed_count_error(directory / MANIFEST, manifest, failed, JOURNAL)):
+            raise error
     table = point_table(design, runs, manifest)
     summary = verdict_summary(table, manifest)
     found = discover(table, manifest)

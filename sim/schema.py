@@ -1396,17 +1396,20 @@ def child_type(node: Any, part: str | int) -> Any:
 def whole_number_bounds(key: str) -> tuple[float, float]:
     """The (lowest, highest) whole number a scenario key accepts (its ge/gt/le/lt), -inf/inf where unbounded."""
     field, _ = schema_field(key)
-    low, high = -math.inf, math.inf
-    for item in field.metadata:
-        if getattr(item, "ge", None) is not None:
-            low = item.ge
-        if getattr(item, "gt", None) is not None:
-            low = math.floor(item.gt) + 1
-        if getattr(item, "le", None) is not None:
-            high = item.le
-        if getattr(item, "lt", None) is not None:
-            high = math.ceil(item.lt) - 1
+    bounds = _field_bounds(field)
+    low = bounds["ge"] if "ge" in bounds else math.floor(bounds["gt"]) + 1 if "gt" in bounds else -math.inf
+    high = bounds["le"] if "le" in bounds else math.ceil(bounds["lt"]) - 1 if "lt" in bounds else math.inf
     return low, high
+
+
+def _field_bounds(field: FieldInfo) -> dict[str, float]:
+    """The bounds a pydantic field declares, by name ("ge", "gt", "le", "lt"); no field declares one twice."""
+    return {
+        name: getattr(item, name)
+        for item in field.metadata
+        for name in ("ge", "gt", "le", "lt")
+        if getattr(item, name, None) is not None
+    }
 
 
 def whole_number_key_bounds(key: str) -> tuple[float, float] | None:
@@ -1433,12 +1436,7 @@ def number_key_rule(key: str) -> tuple[type, dict[str, float]] | None:
         return None
     if plain not in (int, float):
         return None
-    bounds = {}
-    for item in field.metadata:
-        for name in ("ge", "gt", "le", "lt"):
-            if getattr(item, name, None) is not None:
-                bounds[name] = getattr(item, name)
-    return plain, bounds
+    return plain, _field_bounds(field)
 
 
 def schema_field(key: str) -> tuple[FieldInfo, Any]:

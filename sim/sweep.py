@@ -67,6 +67,7 @@ from sim.results import (
     claim_output_dir,
     default_output_dir,
     display_path,
+    failed_count_error,
     file_record,
     git_commit,
     journal_line,
@@ -1252,11 +1253,8 @@ def check_outcomes(
                 )
     if "n_failed" in manifest:  # written with outcomes.csv: a count that disagrees with it was changed since
         counted = int((outcomes["status"] != "ok").sum()) if "status" in outcomes.columns else 0
-        if manifest["n_failed"] != counted:
-            raise ResultFileError(
-                f"{Path(path).parent / 'manifest.json'}: n_failed is {_shown(manifest['n_failed'])}, but "
-                f"{Path(path).name} has {counted:,} failed run{'s' if counted != 1 else ''} (changed or damaged)"
-            )
+        if error := failed_count_error(Path(path).parent / "manifest.json", manifest, counted, Path(path).name):
+            raise error
 
 
 def _plain(value):

@@ -523,6 +523,11 @@ def _number_rule(key: str) -> tuple[type, dict[str, float]] | None:
     return number_key_rule(key)
 
 
+def _number_rule_at(path: tuple) -> tuple[type, dict[str, float]] | None:
+    """`_number_rule` of the key at `path` (list positions as 0: every item of a list has the same rule)."""
+    return _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
+
+
 # A bound the schema checks, as pydantic words its refusal (and a test that the value breaks it).
 _BOUND_WORDS = (
     ("ge", "greater than or equal to", lambda value, bound: value < bound),
@@ -542,7 +547,7 @@ def _refused_number(path: tuple, meant: Any, written: str) -> str | None:
     """
     if isinstance(meant, bool) or not isinstance(meant, (int, float)) or not math.isfinite(meant):
         return None
-    rule = _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
+    rule = _number_rule_at(path)
     if rule is None:
         return None
     plain, bounds = rule
@@ -566,7 +571,7 @@ def _decimal_point_refused(path: tuple, value: Any, written: str) -> str | None:
     """
     if type(value) is not float or not math.isfinite(value):  # .nan, .inf: the schema says what is wrong
         return None
-    rule = _number_rule(dotted(tuple(0 if isinstance(part, int) else part for part in path)))
+    rule = _number_rule_at(path)
     if rule is None or rule[0] is not int:
         return None
     if _core_tag(written) != _FLOAT_TAG:  # `!!float 2`: the tag made it a float
